@@ -1,0 +1,82 @@
+import { z } from "zod";
+
+/**
+ * Deployment events: what the engine (and the control plane, for queueing, cancel and lease
+ * expiry) records while a deployment runs. Every status a user sees is projected from these.
+ */
+
+export const deploymentSteps = [
+  "deployment",
+  "lease",
+  "clone",
+  "build",
+  "start",
+  "health_check",
+  "switch",
+  "drain",
+  "stop",
+  "restart",
+  "delete",
+] as const;
+export const deploymentStep = z.enum(deploymentSteps);
+export type DeploymentStep = z.infer<typeof deploymentStep>;
+
+export const stepStatuses = ["started", "succeeded", "failed", "canceled", "requested", "expired"] as const;
+export const stepStatus = z.enum(stepStatuses);
+export type StepStatus = z.infer<typeof stepStatus>;
+
+export const deploymentEvent = z.object({
+  /** Unique and increasing per deployment; re-sent events with the same seq are stored once. */
+  seq: z.number().int().nonnegative(),
+  serviceId: z.string().uuid().nullable(),
+  step: deploymentStep,
+  status: stepStatus,
+  at: z.string().datetime(),
+  durationMs: z.number().int().nonnegative().optional(),
+  message: z.string().max(4000).optional(),
+  /** The exact commit a clone resolved to. */
+  commit: z.string().optional(),
+});
+export type DeploymentEvent = z.infer<typeof deploymentEvent>;
+
+export const deploymentStatuses = [
+  "QUEUED",
+  "BUILDING",
+  "DEPLOYING",
+  "DEPLOYED",
+  "STOPPING",
+  "STOPPED",
+  "DELETING",
+  "DELETED",
+  "BUILD_ERROR",
+  "DEPLOYMENT_ERROR",
+  "CANCELING",
+  "CANCELED",
+] as const;
+export const deploymentStatus = z.enum(deploymentStatuses);
+export type DeploymentStatus = z.infer<typeof deploymentStatus>;
+
+export const terminalStatuses: ReadonlySet<DeploymentStatus> = new Set([
+  "DEPLOYED",
+  "STOPPED",
+  "DELETED",
+  "BUILD_ERROR",
+  "DEPLOYMENT_ERROR",
+  "CANCELED",
+]);
+
+export const logFds = ["stdout", "stderr", "system"] as const;
+export const logLine = z.object({
+  seq: z.number().int().nonnegative(),
+  at: z.string().datetime(),
+  fd: z.enum(logFds),
+  text: z.string().max(16_384),
+});
+export type LogLine = z.infer<typeof logLine>;
+
+/** Where a batch of log lines belongs: a deployment's build and deploy output, or a service's runtime output. */
+export const logStream = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("deployment"), deploymentId: z.string().uuid(), serviceId: z.string().uuid().nullable() }),
+  z.object({ kind: z.literal("service"), serviceId: z.string().uuid(), releaseId: z.string() }),
+]);
+export type LogStream = z.infer<typeof logStream>;

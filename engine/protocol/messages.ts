@@ -1,0 +1,72 @@
+import { z } from "zod";
+import { deploymentEvent, logLine, logStream } from "./events";
+import { snapshot } from "./snapshot";
+
+/**
+ * The engine protocol: socket.io messages on the `/engine` namespace, one catalog per direction.
+ * The engine initiates every connection; the control plane only notifies and answers.
+ * A message's payload is validated on receipt; requests carry an acknowledgement whose schema
+ * is part of the catalog.
+ */
+export const PROTOCOL_VERSION = 1;
+
+export const engineHandshake = z.object({
+  token: z.string().min(1),
+  protocolVersion: z.literal(PROTOCOL_VERSION),
+  engineVersion: z.string().max(100),
+  capabilities: z.object({
+    runtime: z.enum(["local", "docker", "kubernetes"]),
+    serviceKinds: z.array(z.string()),
+    databases: z.array(z.string()).default([]),
+    routerPort: z.number().int().optional(),
+  }),
+});
+export type EngineHandshake = z.infer<typeof engineHandshake>;
+
+export const ackError = z.object({ ok: z.literal(false), error: z.object({ code: z.string(), message: z.string() }) });
+const okAck = <T extends z.ZodRawShape>(shape: T) => z.union([z.object({ ok: z.literal(true), ...shape }), ackError]);
+
+export const engineTask = z.object({
+  deploymentId: z.string().uuid(),
+  /** Counts dispatches of this deployment: a re-delivery after an expired lease has a higher one. */
+  attempt: z.number().int().positive(),
+  snapshot,
+});
+export type EngineTask = z.infer<typeof engineTask>;
+
+export const runtimeServiceState = z.object({
+  serviceId: z.string().uuid(),
+  releaseId: z.string(),
+  state: z.enum(["starting", "running", "crashed", "stopped"]),
+  restarts: z.number().int().nonnegative(),
+  commit: z.string().optional(),
+  port: z.number().int().optional(),
+});
+export type RuntimeServiceState = z.infer<typeof runtimeServiceState>;
+
+/** Engine to control plane: name -> [payload, acknowledgement]. */
+export const engineToServer = {
+  "task:pull": [z.object({}), okAck({ task: engineTask.nullable() })],
+  "task:ack": [z.object({ deploymentId: z.string().uuid(), attempt: z.number().int() }), okAck({})],
+  "deployment:event": [z.object({ deploymentId: z.string().uuid(), events: z.array(deploymentEvent).min(1).max(500) }), okAck({})],
+  "log:batch": [z.object({ stream: logStream, lines: z.array(logLine).min(1).max(2000) }), okAck({})],
+  "engine:heartbeat": [
+    z.object({ activeDeployments: z.array(z.string().uuid()), services: z.array(runtimeServiceState) }),
+    okAck({ cancel: z.array(z.string().uuid()) }),
+  ],
+} as const;
+
+/** Control plane to engine: name -> payload. These are notifications; the engine re-reads state by pulling. */
+export const serverToEngine = {
+  "task:available": z.object({}),
+  "deployment:cancel": z.object({ deploymentId: z.string().uuid() }),
+} as const;
+
+export type EngineToServer = typeof engineToServer;
+export type EngineMessageName = keyof EngineToServer;
+export type EnginePayload<N extends EngineMessageName> = z.infer<EngineToServer[N][0]>;
+export type EngineAck<N extends EngineMessageName> = z.infer<EngineToServer[N][1]>;
+export type ServerMessageName = keyof typeof serverToEngine;
+export type ServerPayload<N extends ServerMessageName> = z.infer<(typeof serverToEngine)[N]>;
+
+export const ENGINE_NAMESPACE = "/engine";

@@ -1,0 +1,195 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { TRPCError } from "@trpc/server";
+import { createTestDatabase, type TestDatabase } from "../../test/database";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import type { Services } from "../context";
+import { auditEvents, deployments } from "../db/schema";
+import { eq } from "drizzle-orm";
+import { appRouter, createCaller } from "./root";
+
+let database: TestDatabase;
+let services: Services;
+let acme: SeededOrganization;
+let globex: SeededOrganization;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  services = testServices(database.db);
+  acme = await seedOrganization(services, "acme");
+  globex = await seedOrganization(services, "globex");
+});
+
+const callerFor = (org: SeededOrganization, role: "OWNER" | "ADMIN" | "DEVELOPER" | "VIEWER" = "OWNER") =>
+  createCaller({ services, actor: org.as(role) });
+
+const application = { git: { url: "https://example.test/app.git", ref: { branch: "main" } } };
+
+async function seedEnvironment(org: SeededOrganization, projectName: string) {
+  const api = callerFor(org);
+  const project = await api.projects.create({ name: projectName });
+  const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+  const service = await api.services.create({ environmentId: environment.id, name: "web", config: application });
+  return { project, environment, service };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "OK";
+  } catch (error) {
+    if (error instanceof TRPCError) return error.code;
+    throw error;
+  }
+}
+
+describe("the API", () => {
+  it("creates a project, an environment and a service, and lists them", async () => {
+    const { project, environment } = await seedEnvironment(acme, "shop");
+    const api = callerFor(acme, "VIEWER");
+    expect((await api.projects.list({})).map((p) => p.name)).toContain("shop");
+    expect((await api.environments.list({ projectId: project.id })).map((e) => e.name)).toEqual(["dev"]);
+    const [service] = await api.services.list({ environmentId: environment.id });
+    expect(service).toMatchObject({ name: "web", kind: "APPLICATION", config: { git: { url: application.git.url, rootDirectory: "" } } });
+    expect(await api.organization.resolve({ path: "shop/dev/web" })).toEqual({ projectId: project.id, environmentId: environment.id, serviceId: service!.id });
+  });
+
+  it("rejects bad input with a reason and duplicates with CONFLICT", async () => {
+    const api = callerFor(acme);
+    await expect(api.projects.create({ name: "Not A Label" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(api.projects.create({ name: "shop" })).rejects.toMatchObject({ code: "CONFLICT", message: 'Project "shop" already exists' });
+    const { environment } = await seedEnvironment(acme, "bad-input");
+    await expect(
+      api.services.create({ environmentId: environment.id, name: "web2", config: { git: { url: "--upload-pack=touch /tmp/x" } } }),
+    ).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(api.variables.set({ scope: "ENVIRONMENT", targetId: environment.id, key: "SLIPWAY_X", value: "1" })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+  });
+
+  it("enforces roles: a VIEWER reads but cannot deploy or edit", async () => {
+    const { environment } = await seedEnvironment(acme, "roles");
+    const viewer = callerFor(acme, "VIEWER");
+    expect(await codeOf(viewer.services.list({ environmentId: environment.id }))).toBe("OK");
+    expect(await codeOf(viewer.deployments.create({ environmentId: environment.id, action: "DEPLOY" }))).toBe("FORBIDDEN");
+    expect(await codeOf(viewer.projects.create({ name: "nope" }))).toBe("FORBIDDEN");
+    expect(await codeOf(callerFor(acme, "DEVELOPER").organization.audit({}))).toBe("FORBIDDEN");
+    expect(await codeOf(createCaller({ services, actor: null }).projects.list({}))).toBe("UNAUTHORIZED");
+  });
+
+  it("keeps secret values out of every answer and the audit log, but encrypted in the snapshot", async () => {
+    const { environment, service } = await seedEnvironment(acme, "secrets");
+    const api = callerFor(acme);
+    const secretValue = "s3cr3t-value-4242";
+    await api.variables.set({ scope: "SERVICE", targetId: service.id, key: "API_KEY", value: secretValue, secret: true });
+    await api.variables.set({ scope: "ENVIRONMENT", targetId: environment.id, key: "GREETING", value: "hello" });
+    const listed = await api.variables.list({ scope: "SERVICE", targetId: service.id });
+    expect(listed).toEqual([{ key: "API_KEY", scope: "SERVICE", targetId: service.id, secret: true, value: null }]);
+    expect((await api.variables.list({ scope: "ENVIRONMENT", targetId: environment.id }))[0]?.value).toBe("hello");
+    await expect(api.variables.set({ scope: "SERVICE", targetId: service.id, key: "API_KEY", value: "plain" })).rejects.toMatchObject({
+      code: "CONFLICT",
+    });
+
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    const audit = await api.organization.audit({ limit: 500 });
+    expect(JSON.stringify(audit)).not.toContain(secretValue);
+    expect(audit.find((e) => e.action === "variable.create" && e.targetId?.endsWith(":API_KEY"))?.changes).toMatchObject({ value: "[secret]" });
+    const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
+    expect(JSON.stringify(row!.snapshot)).not.toContain(secretValue);
+    expect(JSON.stringify(row!.snapshot)).not.toContain("hello");
+    expect(JSON.stringify(await api.deployments.get({ deploymentId: deployment.id }))).not.toContain(secretValue);
+  });
+
+  it("merges a request into the same action still waiting in the queue", async () => {
+    const { environment, service } = await seedEnvironment(acme, "merge");
+    const api = callerFor(acme, "DEVELOPER");
+    const first = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY", serviceIds: [service.id] });
+    const second = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    expect(second.merged).toBe(true);
+    expect(second.deployment.id).toBe(first.deployment.id);
+    expect(second.deployment.serviceIds).toBeNull();
+    const stop = await api.deployments.create({ environmentId: environment.id, action: "STOP" });
+    expect(stop.merged).toBe(false);
+    const canceled = await api.deployments.cancel({ deploymentId: stop.deployment.id });
+    expect(canceled.status).toBe("CANCELED");
+  });
+
+  it("writes an audit event for every mutation, with actor and origin", async () => {
+    await seedEnvironment(acme, "audited");
+    const audit = await callerFor(acme).organization.audit({ limit: 500 });
+    const actions = new Set(audit.map((e) => e.action));
+    for (const action of ["project.create", "environment.create", "service.create", "variable.create", "deployment.deploy", "deployment.cancel"]) {
+      expect(actions).toContain(action);
+    }
+    expect(audit[0]).toMatchObject({ actor: "acme-owner", origin: "API", actorType: "user" });
+    const rows = await services.db.select().from(auditEvents).where(eq(auditEvents.organizationId, globex.organizationId));
+    expect(rows).toEqual([]);
+  });
+});
+
+describe("organization isolation", () => {
+  it("answers NOT_FOUND or FORBIDDEN on every procedure for another organization's ids", async () => {
+    const { project, environment, service } = await seedEnvironment(acme, "isolated");
+    const owner = callerFor(acme);
+    const { deployment } = await owner.deployments.create({ environmentId: environment.id, action: "RESTART" });
+    const { apiToken } = await owner.organization.createToken({ name: "ci", role: "DEVELOPER" });
+
+    // One input per procedure, naming acme's resources; globex's OWNER calls each of them.
+    const acmeInputs: Record<string, unknown> = {
+      "projects.delete": { projectId: project.id },
+      "environments.list": { projectId: project.id },
+      "environments.get": { environmentId: environment.id },
+      "environments.create": { projectId: project.id, name: "intruder" },
+      "environments.delete": { environmentId: environment.id },
+      "services.list": { environmentId: environment.id },
+      "services.get": { serviceId: service.id },
+      "services.create": { environmentId: environment.id, name: "intruder", config: application },
+      "services.update": { serviceId: service.id, config: { port: 1234 } },
+      "services.delete": { serviceId: service.id },
+      "variables.list": { scope: "SERVICE", targetId: service.id },
+      "variables.set": { scope: "PROJECT", targetId: project.id, key: "X", value: "1" },
+      "variables.unset": { scope: "PROJECT", targetId: project.id, key: "X" },
+      "deployments.create": { environmentId: environment.id, action: "DEPLOY" },
+      "deployments.list": { environmentId: environment.id },
+      "deployments.get": { deploymentId: deployment.id },
+      "deployments.events": { deploymentId: deployment.id },
+      "deployments.cancel": { deploymentId: deployment.id },
+      "deployments.logs": { serviceId: service.id },
+      "clusters.rotateToken": { clusterId: acme.clusterId },
+      "clusters.revokeToken": { clusterId: acme.clusterId },
+      "organization.resolve": { path: "isolated/dev/web" },
+      "organization.revokeToken": { tokenId: apiToken.id },
+    };
+    // Procedures that take no id: they must simply not show acme's data.
+    const listings: Record<string, unknown> = {
+      "projects.list": {},
+      "projects.create": { name: "globex-own" },
+      "clusters.list": {},
+      "clusters.create": { name: "globex-extra" },
+      "organization.whoami": {},
+      "organization.tokens": {},
+      "organization.createToken": { name: "globex-token", role: "VIEWER" },
+      "organization.audit": {},
+    };
+    const procedures = Object.keys(appRouter._def.procedures);
+    expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings))).toEqual([]);
+
+    const intruder = createCaller({ services, actor: globex.as("OWNER") });
+    const call = (path: string, input: unknown) => {
+      const [group, name] = path.split(".") as [string, string];
+      const fn = (intruder as unknown as Record<string, Record<string, (input: unknown) => Promise<unknown>>>)[group]![name]!;
+      return fn(input);
+    };
+    for (const [path, input] of Object.entries(acmeInputs)) {
+      expect([path, await codeOf(call(path, input))]).toSatisfy(([, code]: [string, string]) => code === "NOT_FOUND" || code === "FORBIDDEN");
+    }
+    for (const [path, input] of Object.entries(listings)) {
+      const answer = JSON.stringify(await call(path, input));
+      for (const id of [project.id, environment.id, service.id, deployment.id, acme.clusterId, apiToken.id, acme.organizationId]) {
+        expect(answer, path).not.toContain(id);
+      }
+    }
+    // And nothing of acme's changed.
+    expect((await owner.services.get({ serviceId: service.id })).config.port).toBeUndefined();
+    expect((await owner.deployments.get({ deploymentId: deployment.id })).status).toBe("QUEUED");
+  });
+});

@@ -1,0 +1,33 @@
+import type { IncomingMessage } from "node:http";
+import { TRPCError } from "@trpc/server";
+import type { Actor } from "../auth/actor";
+import type { Services } from "../context";
+import { origins, type Origin } from "../db/schema";
+import { isAppError } from "../errors";
+import type { Logger } from "../logger";
+import { authenticateApiToken } from "../tokens/api-tokens";
+import type { ApiContext } from "./trpc";
+
+/** Where a request says it comes from; the CLI sends `X-Slipway-Origin: CLI`. Machines default to API. */
+function originOf(req: IncomingMessage): Origin {
+  const claimed = String(req.headers["x-slipway-origin"] ?? "").toUpperCase();
+  return (origins as readonly string[]).includes(claimed) && (claimed === "CLI" || claimed === "API" || claimed === "UI") ? (claimed as Origin) : "API";
+}
+
+/**
+ * Builds the request's context from its credentials: an API token in `Authorization: Bearer`.
+ * A presented but invalid token is refused outright rather than treated as anonymous.
+ */
+export async function createRequestContext(services: Services, req: IncomingMessage, logger?: Logger): Promise<ApiContext> {
+  const header = req.headers.authorization;
+  let actor: Actor | null = null;
+  if (header?.startsWith("Bearer ")) {
+    try {
+      actor = await authenticateApiToken(services, header.slice("Bearer ".length).trim(), originOf(req), req.socket.remoteAddress);
+    } catch (error) {
+      if (isAppError(error)) throw new TRPCError({ code: "UNAUTHORIZED", message: error.message });
+      throw error;
+    }
+  }
+  return { services, actor, logger };
+}

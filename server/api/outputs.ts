@@ -1,0 +1,148 @@
+import { z } from "zod";
+import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
+import { applicationConfig, deploymentAction, environmentMode, serviceKind } from "../../engine/protocol/snapshot";
+import type { clusters, deploymentEvents, deployments, environments, logLines, projects, services } from "../db/schema";
+import { origins, roles, variableScopes } from "../db/schema";
+
+/**
+ * Output schemas of the API: what clients (dashboard, CLI, REST users) may rely on, and the
+ * mappers from rows. Timestamps are ISO strings. Nothing secret is representable here.
+ */
+const timestamp = z.string();
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+export const projectOutput = z.object({ id: z.string(), name: z.string(), createdAt: timestamp });
+export const toProject = (row: typeof projects.$inferSelect) => ({ id: row.id, name: row.name, createdAt: row.createdAt.toISOString() });
+
+export const environmentOutput = z.object({
+  id: z.string(),
+  projectId: z.string(),
+  name: z.string(),
+  mode: environmentMode,
+  clusterId: z.string(),
+  createdAt: timestamp,
+});
+export const toEnvironment = (row: typeof environments.$inferSelect) => ({
+  id: row.id,
+  projectId: row.projectId,
+  name: row.name,
+  mode: row.mode,
+  clusterId: row.clusterId,
+  createdAt: row.createdAt.toISOString(),
+});
+
+export const serviceOutput = z.object({
+  id: z.string(),
+  environmentId: z.string(),
+  name: z.string(),
+  kind: serviceKind,
+  config: applicationConfig,
+  runtime: z
+    .object({ state: z.string(), releaseId: z.string(), restarts: z.number(), commit: z.string().optional(), reportedAt: z.string() })
+    .nullable(),
+  createdAt: timestamp,
+});
+export const toService = (row: typeof services.$inferSelect) => ({
+  id: row.id,
+  environmentId: row.environmentId,
+  name: row.name,
+  kind: row.kind,
+  config: row.config,
+  runtime: row.runtime ?? null,
+  createdAt: row.createdAt.toISOString(),
+});
+
+export const variableOutput = z.object({
+  key: z.string(),
+  scope: z.enum(variableScopes),
+  targetId: z.string(),
+  secret: z.boolean(),
+  /** Null for secrets: they are write-only. */
+  value: z.string().nullable(),
+});
+
+export const deploymentOutput = z.object({
+  id: z.string(),
+  environmentId: z.string(),
+  action: deploymentAction,
+  status: deploymentStatus,
+  statusMessage: z.string().nullable(),
+  serviceIds: z.array(z.string()).nullable(),
+  origin: z.enum(origins),
+  actor: z.string(),
+  commits: z.record(z.string(), z.string()),
+  attempt: z.number(),
+  createdAt: timestamp,
+  startedAt: timestamp.nullable(),
+  finishedAt: timestamp.nullable(),
+});
+export const toDeployment = (row: typeof deployments.$inferSelect) => ({
+  id: row.id,
+  environmentId: row.environmentId,
+  action: row.action,
+  status: row.status,
+  statusMessage: row.statusMessage,
+  serviceIds: row.serviceIds,
+  origin: row.origin,
+  actor: row.actorLabel,
+  commits: row.commits,
+  attempt: row.attempt,
+  createdAt: row.createdAt.toISOString(),
+  startedAt: iso(row.startedAt),
+  finishedAt: iso(row.finishedAt),
+});
+
+export const deploymentEventOutput = z.object({
+  id: z.number(),
+  serviceId: z.string().nullable(),
+  step: z.enum(deploymentSteps),
+  status: z.enum(stepStatuses),
+  message: z.string().nullable(),
+  durationMs: z.number().nullable(),
+  commit: z.string().nullable(),
+  at: timestamp,
+});
+export const toDeploymentEvent = (row: typeof deploymentEvents.$inferSelect) => ({
+  id: row.id,
+  serviceId: row.serviceId,
+  step: row.step,
+  status: row.status,
+  message: row.message,
+  durationMs: row.durationMs,
+  commit: row.commit,
+  at: row.at.toISOString(),
+});
+
+export const logLineOutput = z.object({ seq: z.number(), fd: z.enum(logFds), text: z.string(), at: timestamp, deploymentId: z.string().nullable() });
+export const toLogLine = (row: typeof logLines.$inferSelect) => ({
+  seq: row.seq,
+  fd: row.fd,
+  text: row.text,
+  at: row.at.toISOString(),
+  deploymentId: row.deploymentId,
+});
+
+export const clusterOutput = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.string(),
+  domainSuffix: z.string(),
+  connected: z.boolean(),
+  lastHeartbeatAt: timestamp.nullable(),
+  engineVersion: z.string().nullable(),
+  capabilities: z.record(z.string(), z.unknown()),
+  tokenRevoked: z.boolean(),
+});
+export const toCluster = (row: typeof clusters.$inferSelect, now: Date, heartbeatWindowMs: number) => ({
+  id: row.id,
+  name: row.name,
+  kind: row.kind,
+  domainSuffix: row.domainSuffix,
+  connected: !!row.lastHeartbeatAt && now.getTime() - row.lastHeartbeatAt.getTime() < heartbeatWindowMs && !!row.engineTokenHash,
+  lastHeartbeatAt: iso(row.lastHeartbeatAt),
+  engineVersion: row.engineVersion,
+  capabilities: row.capabilities,
+  tokenRevoked: !row.engineTokenHash,
+});
+
+export const roleSchema = z.enum(roles);

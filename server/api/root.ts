@@ -1,0 +1,21 @@
+import { clustersRouter } from "./routers/clusters";
+import { deploymentsRouter } from "./routers/deployments";
+import { environmentsRouter } from "./routers/environments";
+import { organizationRouter } from "./routers/organization";
+import { projectsRouter } from "./routers/projects";
+import { servicesRouter } from "./routers/services";
+import { variablesRouter } from "./routers/variables";
+import { createCallerFactory, router } from "./trpc";
+
+export const appRouter = router({
+  organization: organizationRouter,
+  projects: projectsRouter,
+  environments: environmentsRouter,
+  services: servicesRouter,
+  variables: variablesRouter,
+  deployments: deploymentsRouter,
+  clusters: clustersRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,47 @@
+import { z } from "zod";
+import { cancelDeployment } from "../../deployments/cancel-deployment";
+import { getDeployment, listDeploymentEvents, listDeployments } from "../../deployments/queries";
+import { requestDeployment, requestDeploymentInput } from "../../deployments/request-deployment";
+import { readLogs, readLogsInput } from "../../logs/read-logs";
+import { deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
+import { procedure, router } from "../trpc";
+
+export const deploymentsRouter = router({
+  create: procedure("DEVELOPER")
+    .meta({
+      openapi: { method: "POST", path: "/deployments", tags: ["deployments"], summary: "Deploy, stop, restart or delete an environment or some of its services" },
+    })
+    .input(requestDeploymentInput)
+    .output(z.object({ deployment: deploymentOutput, merged: z.boolean() }))
+    .mutation(async ({ ctx, input }) => {
+      const { deployment, merged } = await requestDeployment(ctx.domain, input);
+      return { deployment: toDeployment(deployment), merged };
+    }),
+  list: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/environments/{environmentId}/deployments", tags: ["deployments"], summary: "Deployment history" } })
+    .input(z.object({ environmentId: z.string().uuid(), limit: z.coerce.number().int().min(1).max(200).default(50) }))
+    .output(z.array(deploymentOutput))
+    .query(async ({ ctx, input }) => (await listDeployments(ctx.domain, input.environmentId, input.limit)).map(toDeployment)),
+  get: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/deployments/{deploymentId}", tags: ["deployments"], summary: "Get a deployment" } })
+    .input(z.object({ deploymentId: z.string().uuid() }))
+    .output(deploymentOutput)
+    .query(async ({ ctx, input }) => toDeployment(await getDeployment(ctx.domain, input.deploymentId))),
+  events: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/deployments/{deploymentId}/events", tags: ["deployments"], summary: "A deployment's events after an event id" } })
+    .input(z.object({ deploymentId: z.string().uuid(), after: z.coerce.number().int().nonnegative().default(0) }))
+    .output(z.array(deploymentEventOutput))
+    .query(async ({ ctx, input }) => (await listDeploymentEvents(ctx.domain, input.deploymentId, input.after)).map(toDeploymentEvent)),
+  cancel: procedure("DEVELOPER")
+    .meta({ openapi: { method: "POST", path: "/deployments/{deploymentId}/cancel", tags: ["deployments"], summary: "Cancel a deployment" } })
+    .input(z.object({ deploymentId: z.string().uuid() }))
+    .output(deploymentOutput)
+    .mutation(async ({ ctx, input }) => toDeployment(await cancelDeployment(ctx.domain, input.deploymentId))),
+  logs: procedure("VIEWER")
+    .meta({
+      openapi: { method: "GET", path: "/logs", tags: ["logs"], summary: "Build or runtime log lines after a sequence number, optionally filtered" },
+    })
+    .input(readLogsInput)
+    .output(z.array(logLineOutput))
+    .query(async ({ ctx, input }) => (await readLogs(ctx.domain, input)).map(toLogLine)),
+});

@@ -1,0 +1,87 @@
+import { z } from "zod";
+import { listAudit, listAuditInput } from "../../audit/list-audit";
+import { resolvePath, resolvePathInput } from "../../lookup/resolve-path";
+import { createApiToken, createApiTokenInput, listApiTokens, revokeApiToken } from "../../tokens/api-tokens";
+import { roleSchema } from "../outputs";
+import { procedure, router } from "../trpc";
+
+const apiTokenOutput = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: roleSchema,
+  prefix: z.string(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  createdAt: z.string(),
+});
+const toApiToken = (row: Awaited<ReturnType<typeof listApiTokens>>[number]) => ({
+  id: row.id,
+  name: row.name,
+  role: row.role,
+  prefix: row.prefix,
+  lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+  revokedAt: row.revokedAt?.toISOString() ?? null,
+  createdAt: row.createdAt.toISOString(),
+});
+
+const auditOutput = z.object({
+  id: z.number(),
+  actor: z.string(),
+  actorType: z.string(),
+  origin: z.string(),
+  action: z.string(),
+  targetType: z.string(),
+  targetId: z.string().nullable(),
+  changes: z.record(z.string(), z.unknown()).nullable(),
+  ip: z.string().nullable(),
+  at: z.string(),
+});
+
+export const organizationRouter = router({
+  whoami: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/whoami", tags: ["organization"], summary: "The caller's identity and role" } })
+    .input(z.object({}))
+    .output(z.object({ organizationId: z.string(), actor: z.string(), role: roleSchema }))
+    .query(({ ctx }) => ({ organizationId: ctx.actor.organizationId, actor: ctx.actor.label, role: ctx.actor.role })),
+  resolve: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/resolve", tags: ["organization"], summary: "Resolve project[/environment[/service]] to ids" } })
+    .input(resolvePathInput)
+    .output(z.object({ projectId: z.string(), environmentId: z.string().nullable(), serviceId: z.string().nullable() }))
+    .query(({ ctx, input }) => resolvePath(ctx.domain, input.path)),
+  tokens: procedure("ADMIN")
+    .meta({ openapi: { method: "GET", path: "/tokens", tags: ["organization"], summary: "List API tokens" } })
+    .input(z.object({}))
+    .output(z.array(apiTokenOutput))
+    .query(async ({ ctx }) => (await listApiTokens(ctx.domain)).map(toApiToken)),
+  createToken: procedure("ADMIN")
+    .meta({ openapi: { method: "POST", path: "/tokens", tags: ["organization"], summary: "Create an API token (shown once)" } })
+    .input(createApiTokenInput)
+    .output(z.object({ token: z.string(), apiToken: apiTokenOutput }))
+    .mutation(async ({ ctx, input }) => {
+      const { token, apiToken } = await createApiToken(ctx.domain, input);
+      return { token, apiToken: toApiToken(apiToken) };
+    }),
+  revokeToken: procedure("ADMIN")
+    .meta({ openapi: { method: "DELETE", path: "/tokens/{tokenId}", tags: ["organization"], summary: "Revoke an API token" } })
+    .input(z.object({ tokenId: z.string().uuid() }))
+    .output(apiTokenOutput)
+    .mutation(async ({ ctx, input }) => toApiToken(await revokeApiToken(ctx.domain, input.tokenId))),
+  audit: procedure("ADMIN")
+    .meta({ openapi: { method: "GET", path: "/audit", tags: ["organization"], summary: "Audit events, newest first" } })
+    .input(listAuditInput)
+    .output(z.array(auditOutput))
+    .query(async ({ ctx, input }) =>
+      (await listAudit(ctx.domain, input)).map((row) => ({
+        id: row.id,
+        actor: row.actorLabel,
+        actorType: row.actorType,
+        origin: row.origin,
+        action: row.action,
+        targetType: row.targetType,
+        targetId: row.targetId,
+        changes: row.changes,
+        ip: row.ip,
+        at: row.at.toISOString(),
+      })),
+    ),
+});

@@ -1,0 +1,39 @@
+import { z } from "zod";
+import { requestDeployment } from "../../deployments/request-deployment";
+import { createService, createServiceInput, getService, listServices, updateService, updateServiceInput } from "../../services/services";
+import { deploymentOutput, serviceOutput, toDeployment, toService } from "../outputs";
+import { procedure, router } from "../trpc";
+
+export const servicesRouter = router({
+  list: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/environments/{environmentId}/services", tags: ["services"], summary: "List an environment's services" } })
+    .input(z.object({ environmentId: z.string().uuid() }))
+    .output(z.array(serviceOutput))
+    .query(async ({ ctx, input }) => (await listServices(ctx.domain, input.environmentId)).map(toService)),
+  get: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/services/{serviceId}", tags: ["services"], summary: "Get a service" } })
+    .input(z.object({ serviceId: z.string().uuid() }))
+    .output(serviceOutput)
+    .query(async ({ ctx, input }) => toService(await getService(ctx.domain, input.serviceId))),
+  create: procedure("DEVELOPER")
+    .meta({ openapi: { method: "POST", path: "/services", tags: ["services"], summary: "Create a service" } })
+    .input(createServiceInput)
+    .output(serviceOutput)
+    .mutation(async ({ ctx, input }) => toService(await createService(ctx.domain, input))),
+  update: procedure("DEVELOPER")
+    .meta({ openapi: { method: "PATCH", path: "/services/{serviceId}", tags: ["services"], summary: "Change a service's configuration" } })
+    .input(updateServiceInput)
+    .output(serviceOutput)
+    .mutation(async ({ ctx, input }) => toService(await updateService(ctx.domain, input))),
+  delete: procedure("DEVELOPER")
+    .meta({
+      openapi: { method: "DELETE", path: "/services/{serviceId}", tags: ["services"], summary: "Delete a service through a DELETE deployment" },
+    })
+    .input(z.object({ serviceId: z.string().uuid() }))
+    .output(deploymentOutput)
+    .mutation(async ({ ctx, input }) => {
+      const service = await getService(ctx.domain, input.serviceId);
+      const { deployment } = await requestDeployment(ctx.domain, { environmentId: service.environmentId, action: "DELETE", serviceIds: [service.id] });
+      return toDeployment(deployment);
+    }),
+});

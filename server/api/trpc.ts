@@ -1,0 +1,64 @@
+/**
+ * The tRPC instance: context, error mapping and the procedure builders every router uses.
+ *
+ * A procedure declares the role it needs as part of its definition (`procedure("DEVELOPER")`);
+ * this file is the one place that checks it. Routers stay thin: they parse input, call a plain
+ * domain function with the request's DomainContext, and map the result to an output schema.
+ */
+import { initTRPC, TRPCError } from "@trpc/server";
+import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import type { OpenApiMeta } from "trpc-to-openapi";
+import { hasRole, type Actor } from "../auth/actor";
+import type { DomainContext, Services } from "../context";
+import type { Role } from "../db/schema";
+import { isAppError, type AppErrorCode } from "../errors";
+import type { Logger } from "../logger";
+
+export type ApiContext = {
+  services: Services;
+  /** Null when the request carried no valid credentials. */
+  actor: Actor | null;
+  logger?: Logger;
+};
+
+const t = initTRPC.context<ApiContext>().meta<OpenApiMeta>().create({
+  errorFormatter({ shape, error }) {
+    // Internal errors keep their cause in the server log, not in the answer.
+    if (error.code === "INTERNAL_SERVER_ERROR") return { ...shape, message: "Internal error" };
+    return shape;
+  },
+});
+
+const trpcCodes: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
+  NOT_FOUND: "NOT_FOUND",
+  FORBIDDEN: "FORBIDDEN",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  CONFLICT: "CONFLICT",
+  INVALID: "BAD_REQUEST",
+  UNAVAILABLE: "SERVICE_UNAVAILABLE",
+};
+
+/** The adapter from domain errors to tRPC (and so to REST status codes). */
+const mapErrors = t.middleware(async ({ next, ctx, path }) => {
+  const result = await next();
+  if (!result.ok) {
+    const cause = result.error.cause;
+    if (isAppError(cause)) throw new TRPCError({ code: trpcCodes[cause.code], message: cause.message, cause });
+    if (result.error.code === "INTERNAL_SERVER_ERROR") ctx.logger?.error({ err: cause ?? result.error, path }, "procedure failed");
+  }
+  return result;
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const publicProcedure = t.procedure.use(mapErrors);
+
+/** A procedure open to members of the organization with at least `role`. */
+export function procedure(role: Role) {
+  return publicProcedure.use(({ ctx, next }) => {
+    if (!ctx.actor) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in or pass an API token" });
+    if (!hasRole(ctx.actor, role)) throw new TRPCError({ code: "FORBIDDEN", message: `This action needs the ${role} role or higher` });
+    const domain: DomainContext = { ...ctx.services, actor: ctx.actor };
+    return next({ ctx: { ...ctx, actor: ctx.actor, domain } });
+  });
+}

@@ -1,0 +1,29 @@
+import type { Actor } from "../auth/actor";
+import type { Executor } from "../db/client";
+import { auditEvents } from "../db/schema";
+
+export type AuditEntry = {
+  action: string;
+  targetType: string;
+  targetId?: string | null;
+  /** The change, already free of secret values (see redact()). */
+  changes?: Record<string, unknown>;
+};
+
+/** Writes one audit event in the caller's transaction, so a mutation and its audit land together. */
+export async function recordAudit(db: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
+  await db.insert(auditEvents).values({
+    organizationId: actor.organizationId,
+    actorType: actor.type,
+    actorId: actor.id,
+    actorLabel: actor.label,
+    origin: actor.origin,
+    action: entry.action,
+    targetType: entry.targetType,
+    targetId: entry.targetId ?? null,
+    changes: entry.changes ?? null,
+    ip: actor.ip ?? null,
+  });
+}
+
+export const REDACTED = "[secret]";

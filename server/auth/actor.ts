@@ -1,0 +1,28 @@
+import type { Origin } from "../db/schema/deployments";
+import type { Role } from "../db/schema/organizations";
+import { AppError } from "../errors";
+
+/**
+ * Who is acting, for one request: a signed-in user, an API token, or Slipway itself (scheduler,
+ * webhooks). Always bound to exactly one organization: every domain query filters by it, so
+ * another organization's rows are unreachable by construction.
+ */
+export type Actor = {
+  type: "user" | "token" | "system";
+  id: string | null;
+  label: string;
+  organizationId: string;
+  role: Role;
+  origin: Origin;
+  ip?: string;
+};
+
+const rank: Record<Role, number> = { VIEWER: 0, DEVELOPER: 1, ADMIN: 2, OWNER: 3 };
+
+export function hasRole(actor: Pick<Actor, "role">, required: Role): boolean {
+  return rank[actor.role] >= rank[required];
+}
+
+export function assertRole(actor: Pick<Actor, "role">, required: Role): void {
+  if (!hasRole(actor, required)) throw new AppError("FORBIDDEN", `This action needs the ${required} role or higher`);
+}

@@ -1,0 +1,16 @@
+import type { Actor } from "./auth/actor";
+import type { Database } from "./db/client";
+import type { Keyring } from "./secrets/keyring";
+
+/**
+ * What every domain function receives: its dependencies as arguments, never globals, so tests
+ * drive the same code with a real database and a controlled clock.
+ */
+export type Services = {
+  db: Database;
+  keyring: Keyring;
+  now: () => Date;
+  leaseSeconds: number;
+};
+
+export type DomainContext = Services & { actor: Actor };

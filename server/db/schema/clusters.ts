@@ -1,0 +1,38 @@
+import { jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { createdAt, id, updatedAt } from "./columns";
+import { organizations } from "./organizations";
+
+export const clusterKinds = ["local", "docker", "kubernetes"] as const;
+export const clusterKindEnum = pgEnum("cluster_kind", clusterKinds);
+
+export type ClusterCapabilities = {
+  runtime?: string;
+  serviceKinds?: string[];
+  databases?: string[];
+  routerPort?: number;
+};
+
+export const clusters = pgTable(
+  "clusters",
+  {
+    id: id(),
+    organizationId: uuid("organization_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    kind: clusterKindEnum("kind").notNull(),
+    /** Services are reachable at `<service>-<environment>-<project>.<domainSuffix>`. */
+    domainSuffix: text("domain_suffix").notNull().default("localhost"),
+    /** SHA-256 of the engine token; null once revoked. */
+    engineTokenHash: text("engine_token_hash"),
+    lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true }),
+    engineVersion: text("engine_version"),
+    capabilities: jsonb("capabilities").$type<ClusterCapabilities>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("clusters_org_name_key").on(t.organizationId, t.name),
+    uniqueIndex("clusters_engine_token_key").on(t.engineTokenHash),
+  ],
+);

@@ -1,0 +1,5 @@
+export * from "./audit";
+export * from "./clusters";
+export * from "./deployments";
+export * from "./organizations";
+export * from "./projects";

@@ -1,0 +1,88 @@
+import { and, asc, eq, isNotNull, isNull, lt, notInArray, sql } from "drizzle-orm";
+import { terminalStatuses } from "../../engine/protocol/events";
+import type { Services } from "../context";
+import { deployments, environments } from "../db/schema";
+import { notifyEngine } from "./engine-channel";
+import { appendControlEvent } from "./events";
+
+const finished = [...terminalStatuses];
+/** How many times a deployment is handed out before an unresponsive cluster fails it. */
+export const MAX_DISPATCH_ATTEMPTS = 3;
+
+/**
+ * Leases the environment's oldest queued deployment to its cluster, unless one of the
+ * environment's deployments is already leased and running: one deployment per environment at a
+ * time. Called by the environment's dispatch job, which runs again whenever a deployment ends.
+ */
+export async function dispatchEnvironment({ db, now, leaseSeconds }: Services, environmentId: string) {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environmentId} for update`);
+    const [running] = await tx
+      .select({ id: deployments.id })
+      .from(deployments)
+      .where(and(eq(deployments.environmentId, environmentId), isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)))
+      .limit(1);
+    if (running) return null;
+    const [next] = await tx
+      .select()
+      .from(deployments)
+      .where(and(eq(deployments.environmentId, environmentId), eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt)))
+      .orderBy(asc(deployments.createdAt))
+      .limit(1);
+    if (!next) return null;
+    const leasedAt = now();
+    const [leased] = await tx
+      .update(deployments)
+      .set({ leasedAt, leaseExpiresAt: new Date(leasedAt.getTime() + leaseSeconds * 1000), attempt: next.attempt + 1, acknowledgedAt: null })
+      .where(eq(deployments.id, next.id))
+      .returning();
+    await notifyEngine(tx, { clusterId: next.clusterId, type: "task:available" });
+    return leased!;
+  });
+}
+
+/**
+ * Deployments whose engine went silent (no heartbeat or event before the lease expired) are
+ * handed out again, up to MAX_DISPATCH_ATTEMPTS, then failed with the reason. Never left
+ * running forever. Re-delivery is harmless: the engine keys its work by deployment id.
+ */
+export async function reconcileLeases({ db, now, leaseSeconds }: Services) {
+  const expired = await db
+    .select({ id: deployments.id })
+    .from(deployments)
+    .where(and(lt(deployments.leaseExpiresAt, now()), notInArray(deployments.status, finished)));
+  const outcomes: { deploymentId: string; outcome: "redispatched" | "failed" }[] = [];
+  for (const { id } of expired) {
+    const outcome = await db.transaction(async (tx) => {
+      const [deployment] = await tx.select().from(deployments).where(eq(deployments.id, id)).for("update");
+      if (!deployment || !deployment.leaseExpiresAt || deployment.leaseExpiresAt >= now() || terminalStatuses.has(deployment.status)) return null;
+      const at = now();
+      if (deployment.attempt >= MAX_DISPATCH_ATTEMPTS || deployment.cancelRequestedAt) {
+        const reason = deployment.cancelRequestedAt
+          ? "canceled: the engine stopped responding"
+          : `the engine of the cluster stopped responding: lease expired ${deployment.attempt} times`;
+        await appendControlEvent(tx, deployment, {
+          step: "deployment",
+          status: deployment.cancelRequestedAt ? "canceled" : "failed",
+          message: reason,
+          at,
+        });
+        return "failed" as const;
+      }
+      await tx
+        .update(deployments)
+        .set({ leasedAt: at, leaseExpiresAt: new Date(at.getTime() + leaseSeconds * 1000), attempt: deployment.attempt + 1, acknowledgedAt: null })
+        .where(eq(deployments.id, deployment.id));
+      await appendControlEvent(tx, deployment, {
+        step: "lease",
+        status: "expired",
+        message: `no word from the engine for ${leaseSeconds}s: handed out again (attempt ${deployment.attempt + 1})`,
+        at,
+      });
+      await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available" });
+      return "redispatched" as const;
+    });
+    if (outcome) outcomes.push({ deploymentId: id, outcome });
+  }
+  return outcomes;
+}

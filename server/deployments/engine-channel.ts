@@ -1,0 +1,19 @@
+import { sql } from "drizzle-orm";
+import type { Executor } from "../db/client";
+
+/**
+ * Notifications for engines travel through Postgres (NOTIFY, delivered on commit) to whichever
+ * web process holds the engine's socket; the engine then pulls. A lost notification costs
+ * nothing: engines also pull on connect and on every heartbeat.
+ */
+export const ENGINE_CHANNEL = "slipway_engine";
+
+export type EngineNotification =
+  | { clusterId: string; type: "task:available" }
+  | { clusterId: string; type: "deployment:cancel"; deploymentId: string }
+  /** The cluster's engine token was revoked or rotated: connected engines are disconnected. */
+  | { clusterId: string; type: "engine:revoked" };
+
+export async function notifyEngine(db: Executor, notification: EngineNotification): Promise<void> {
+  await db.execute(sql`select pg_notify(${ENGINE_CHANNEL}, ${JSON.stringify(notification)})`);
+}

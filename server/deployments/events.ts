@@ -1,0 +1,102 @@
+import { asc, eq, sql } from "drizzle-orm";
+import type { DeploymentEvent, DeploymentStep, StepStatus } from "../../engine/protocol/events";
+import { terminalStatuses } from "../../engine/protocol/events";
+import type { Executor } from "../db/client";
+import { deploymentEvents, deployments, environments, services } from "../db/schema";
+import { addJob } from "../jobs/add-job";
+import { environmentQueue } from "../../worker/catalog";
+import { projectDeployment } from "./status";
+
+export type DeploymentRow = typeof deployments.$inferSelect;
+
+/** Channel on which the web process hears about status changes, to push them to browsers. */
+export const DEPLOYMENT_CHANNEL = "slipway_deployment";
+
+/** Stores engine events (re-sent ones once) and refreshes the deployment's projected status. */
+export async function appendEngineEvents(db: Executor, deployment: DeploymentRow, events: DeploymentEvent[]): Promise<DeploymentRow> {
+  await db
+    .insert(deploymentEvents)
+    .values(
+      events.map((event) => ({
+        deploymentId: deployment.id,
+        seq: event.seq,
+        serviceId: event.serviceId,
+        step: event.step,
+        status: event.status,
+        message: event.message ?? null,
+        durationMs: event.durationMs ?? null,
+        commit: event.commit ?? null,
+        at: new Date(event.at),
+      })),
+    )
+    .onConflictDoNothing();
+  return refreshStatus(db, deployment);
+}
+
+/** Records an event of the control plane's own (queued, cancel requested, lease expired …). */
+export async function appendControlEvent(
+  db: Executor,
+  deployment: DeploymentRow,
+  event: { step: DeploymentStep; status: StepStatus; message?: string; at: Date },
+): Promise<DeploymentRow> {
+  await db.insert(deploymentEvents).values({
+    deploymentId: deployment.id,
+    seq: sql`nextval('control_plane_event_seq')`,
+    serviceId: null,
+    step: event.step,
+    status: event.status,
+    message: event.message ?? null,
+    at: event.at,
+  });
+  return refreshStatus(db, deployment);
+}
+
+/**
+ * Re-derives the deployment's status from all its events and caches it on the row. When the
+ * deployment has just finished: the environment's next queued deployment is dispatched, and a
+ * finished DELETE removes what it deleted.
+ */
+async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<DeploymentRow> {
+  const events = await db.select().from(deploymentEvents).where(eq(deploymentEvents.deploymentId, deployment.id)).orderBy(asc(deploymentEvents.id));
+  const projection = projectDeployment(deployment.action, events);
+  const commits = { ...deployment.commits };
+  for (const event of events) if (event.step === "clone" && event.commit && event.serviceId) commits[event.serviceId] = event.commit;
+  const [updated] = await db
+    .update(deployments)
+    .set({
+      status: projection.status,
+      statusMessage: projection.message,
+      startedAt: projection.startedAt,
+      finishedAt: projection.finishedAt,
+      commits,
+      ...(terminalStatuses.has(projection.status) ? { leaseExpiresAt: null } : {}),
+    })
+    .where(eq(deployments.id, deployment.id))
+    .returning();
+  const row = updated!;
+  if (row.status !== deployment.status) {
+    await db.execute(
+      sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify({ deploymentId: row.id, environmentId: row.environmentId, status: row.status })})`,
+    );
+    if (terminalStatuses.has(row.status) && !terminalStatuses.has(deployment.status)) await onFinished(db, row);
+  }
+  return row;
+}
+
+async function onFinished(db: Executor, deployment: DeploymentRow): Promise<void> {
+  if (deployment.status === "DELETED") {
+    if (deployment.serviceIds) {
+      for (const serviceId of deployment.serviceIds) await db.delete(services).where(eq(services.id, serviceId));
+    } else {
+      // Deleting the environment cascades to its services and deployments, this one included.
+      await db.delete(environments).where(eq(environments.id, deployment.environmentId));
+      return;
+    }
+  }
+  await addJob(
+    db,
+    "dispatch_deployment",
+    { environmentId: deployment.environmentId },
+    { queueName: environmentQueue(deployment.environmentId), jobKey: `dispatch:${deployment.environmentId}` },
+  );
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from "node:crypto";
+import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { z } from "zod";
+import { deploymentAction } from "../../engine/protocol/snapshot";
+import { environmentQueue } from "../../worker/catalog";
+import { recordAudit } from "../audit/record-audit";
+import type { DomainContext } from "../context";
+import { deployments, environments, services } from "../db/schema";
+import { getEnvironment } from "../environments/environments";
+import { AppError } from "../errors";
+import { addJob } from "../jobs/add-job";
+import { cipherFor } from "../secrets/organization-cipher";
+import { renderSnapshot } from "./snapshot";
+
+export const requestDeploymentInput = z.object({
+  environmentId: z.string().uuid(),
+  action: deploymentAction,
+  /** Acts on these services only; all of the environment's when omitted. */
+  serviceIds: z.array(z.string().uuid()).min(1).optional(),
+});
+
+/**
+ * The one entry point for every trigger (UI, API, CLI, webhook, schedule). In one transaction
+ * it writes the deployment with its snapshot and the dispatch job on the environment's queue.
+ * A request for the same action as a deployment still waiting in the queue is merged into it.
+ */
+export async function requestDeployment(ctx: DomainContext, input: z.infer<typeof requestDeploymentInput>) {
+  const environment = await getEnvironment(ctx, input.environmentId);
+  const cipher = await cipherFor(ctx.db, ctx.keyring, environment.organizationId);
+
+  return ctx.db.transaction(async (tx) => {
+    // Serialises requests per environment, so two requests cannot both miss the queued one.
+    await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environment.id} for update`);
+    const [waiting] = await tx
+      .select()
+      .from(deployments)
+      .where(and(eq(deployments.environmentId, environment.id), eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt), eq(deployments.action, input.action)))
+      .orderBy(asc(deployments.createdAt))
+      .limit(1);
+    const serviceIds = waiting ? mergeTargets(waiting.serviceIds, input.serviceIds ?? null) : (input.serviceIds ?? null);
+
+    const all = await tx.select().from(services).where(eq(services.environmentId, environment.id));
+    const targeted = serviceIds ? all.filter((s) => serviceIds.includes(s.id)) : all;
+    if (serviceIds && targeted.length !== serviceIds.length) throw new AppError("NOT_FOUND", "A requested service is not in this environment");
+    if (targeted.length === 0 && input.action !== "DELETE") throw new AppError("INVALID", `Environment "${environment.name}" has no services to ${input.action.toLowerCase()}`);
+
+    const deploymentId = waiting?.id ?? randomUUID();
+    const snapshot = await renderSnapshot(tx, cipher, { deploymentId, action: input.action, environmentId: environment.id, services: targeted });
+
+    if (waiting) {
+      const [merged] = await tx.update(deployments).set({ serviceIds, snapshot }).where(eq(deployments.id, waiting.id)).returning();
+      await recordAudit(tx, ctx.actor, { action: "deployment.merge", targetType: "deployment", targetId: waiting.id, changes: { action: input.action, serviceIds } });
+      return { deployment: merged!, merged: true };
+    }
+
+    const [created] = await tx
+      .insert(deployments)
+      .values({
+        id: deploymentId,
+        organizationId: environment.organizationId,
+        environmentId: environment.id,
+        clusterId: environment.clusterId,
+        action: input.action,
+        serviceIds,
+        snapshot,
+        origin: ctx.actor.origin,
+        actorId: ctx.actor.id,
+        actorLabel: ctx.actor.label,
+      })
+      .returning();
+    const deployment = created!;
+    await addJob(tx, "dispatch_deployment", { environmentId: environment.id }, { queueName: environmentQueue(environment.id), jobKey: `dispatch:${environment.id}` });
+    await recordAudit(tx, ctx.actor, {
+      action: `deployment.${input.action.toLowerCase()}`,
+      targetType: "environment",
+      targetId: environment.id,
+      changes: { deploymentId, serviceIds },
+    });
+    return { deployment, merged: false };
+  });
+}
+
+function mergeTargets(a: string[] | null, b: string[] | null): string[] | null {
+  if (!a || !b) return null;
+  return [...new Set([...a, ...b])];
+}

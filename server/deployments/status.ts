@@ -1,0 +1,72 @@
+import type { DeploymentStatus, DeploymentStep, StepStatus } from "../../engine/protocol/events";
+import { terminalStatuses } from "../../engine/protocol/events";
+import type { DeploymentAction } from "../../engine/protocol/snapshot";
+
+type EventLike = { step: DeploymentStep; status: StepStatus; message?: string | null; at: Date; serviceId?: string | null };
+
+export type Projection = {
+  status: DeploymentStatus;
+  message: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+};
+
+const buildSteps: ReadonlySet<DeploymentStep> = new Set(["clone", "build"]);
+const deploySteps: ReadonlySet<DeploymentStep> = new Set(["start", "health_check", "switch", "drain", "restart"]);
+
+const runningStatus: Record<DeploymentAction, DeploymentStatus> = {
+  DEPLOY: "BUILDING",
+  RESTART: "DEPLOYING",
+  STOP: "STOPPING",
+  DELETE: "DELETING",
+};
+const successStatus: Record<DeploymentAction, DeploymentStatus> = {
+  DEPLOY: "DEPLOYED",
+  RESTART: "DEPLOYED",
+  STOP: "STOPPED",
+  DELETE: "DELETED",
+};
+
+/**
+ * The status of a deployment, folded from its events in the order they were recorded. This is
+ * the only place a deployment status is decided; the `status` column is a cache of it.
+ */
+export function projectDeployment(action: DeploymentAction, events: readonly EventLike[]): Projection {
+  let projection: Projection = { status: "QUEUED", message: null, startedAt: null, finishedAt: null };
+  let lastFailedStep: DeploymentStep | null = null;
+  for (const event of events) {
+    if (terminalStatuses.has(projection.status)) break;
+    if (event.status === "failed" && event.step !== "deployment") lastFailedStep = event.step;
+    projection = apply(projection, action, event, lastFailedStep);
+  }
+  return projection;
+}
+
+function apply(current: Projection, action: DeploymentAction, event: EventLike, lastFailedStep: DeploymentStep | null): Projection {
+  const canceling = current.status === "CANCELING";
+  const next = (status: DeploymentStatus, message: string | null = current.message): Projection => ({ ...current, status, message });
+  if (event.step === "deployment") {
+    switch (event.status) {
+      case "started":
+        return { ...next(canceling ? "CANCELING" : runningStatus[action]), startedAt: current.startedAt ?? event.at };
+      case "succeeded":
+        return { ...next(successStatus[action], event.message ?? null), finishedAt: event.at };
+      case "failed": {
+        const status = lastFailedStep && buildSteps.has(lastFailedStep) ? "BUILD_ERROR" : "DEPLOYMENT_ERROR";
+        return { ...next(status, event.message ?? "deployment failed"), finishedAt: event.at };
+      }
+      case "canceled":
+        return { ...next("CANCELED", event.message ?? "canceled"), finishedAt: event.at };
+      case "requested":
+        return next("CANCELING", event.message ?? "cancel requested");
+      default:
+        return current;
+    }
+  }
+  if (event.status !== "started" || canceling) return current;
+  if (buildSteps.has(event.step)) return next("BUILDING");
+  if (deploySteps.has(event.step)) return next("DEPLOYING");
+  if (event.step === "stop") return next("STOPPING");
+  if (event.step === "delete") return next("DELETING");
+  return current;
+}

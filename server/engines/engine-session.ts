@@ -1,0 +1,134 @@
+import { and, asc, eq, inArray, isNotNull, isNull, notInArray } from "drizzle-orm";
+import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } from "../../engine/protocol/events";
+import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../engine/protocol/messages";
+import { hashToken } from "../auth/tokens";
+import type { Services } from "../context";
+import { clusters, deployments, environments, logLines, services } from "../db/schema";
+import { appendEngineEvents } from "../deployments/events";
+import { openSnapshot } from "../deployments/snapshot";
+import { AppError } from "../errors";
+import { cipherFor } from "../secrets/organization-cipher";
+
+/**
+ * What an authenticated engine may do, always within its own cluster: every query below is
+ * bound to the cluster id the engine's token resolved to, so an engine sees only its own
+ * cluster's tasks and only the secrets inside them.
+ */
+const finished = [...terminalStatuses];
+
+export async function authenticateEngine({ db }: Services, token: string) {
+  const [cluster] = await db.select().from(clusters).where(eq(clusters.engineTokenHash, hashToken(token)));
+  if (!cluster) throw new AppError("UNAUTHORIZED", "Unknown or revoked engine token");
+  return cluster;
+}
+
+export async function recordEngineHello({ db, now }: Services, clusterId: string, hello: Pick<EngineHandshake, "engineVersion" | "capabilities">) {
+  await db
+    .update(clusters)
+    .set({ engineVersion: hello.engineVersion, capabilities: hello.capabilities, lastHeartbeatAt: now() })
+    .where(eq(clusters.id, clusterId));
+}
+
+/** The oldest task leased to this cluster and not yet acknowledged for its current attempt. */
+export async function pullTask(svc: Services, clusterId: string): Promise<EngineTask | null> {
+  const [deployment] = await svc.db
+    .select()
+    .from(deployments)
+    .where(
+      and(eq(deployments.clusterId, clusterId), isNotNull(deployments.leasedAt), isNull(deployments.acknowledgedAt), notInArray(deployments.status, finished)),
+    )
+    .orderBy(asc(deployments.leasedAt))
+    .limit(1);
+  if (!deployment) return null;
+  const cipher = await cipherFor(svc.db, svc.keyring, deployment.organizationId);
+  return { deploymentId: deployment.id, attempt: deployment.attempt, snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot) };
+}
+
+async function ownDeployment({ db }: Services, clusterId: string, deploymentId: string) {
+  const [deployment] = await db
+    .select()
+    .from(deployments)
+    .where(and(eq(deployments.id, deploymentId), eq(deployments.clusterId, clusterId)));
+  if (!deployment) throw new AppError("NOT_FOUND", "Deployment not found on this cluster");
+  return deployment;
+}
+
+function extendedLease({ now, leaseSeconds }: Services) {
+  return new Date(now().getTime() + leaseSeconds * 1000);
+}
+
+export async function acknowledgeTask(svc: Services, clusterId: string, deploymentId: string, attempt: number) {
+  const deployment = await ownDeployment(svc, clusterId, deploymentId);
+  if (deployment.attempt !== attempt || terminalStatuses.has(deployment.status)) return;
+  await svc.db.update(deployments).set({ acknowledgedAt: svc.now(), leaseExpiresAt: extendedLease(svc) }).where(eq(deployments.id, deployment.id));
+}
+
+export async function recordEngineEvents(svc: Services, clusterId: string, deploymentId: string, events: DeploymentEvent[]) {
+  const deployment = await ownDeployment(svc, clusterId, deploymentId);
+  await svc.db.transaction(async (tx) => {
+    if (!terminalStatuses.has(deployment.status)) {
+      await tx.update(deployments).set({ leaseExpiresAt: extendedLease(svc) }).where(eq(deployments.id, deployment.id));
+    }
+    await appendEngineEvents(tx, deployment, events);
+  });
+}
+
+export async function recordLogBatch(svc: Services, clusterId: string, stream: LogStream, lines: LogLine[]) {
+  let organizationId: string;
+  let deploymentId: string | null = null;
+  let serviceId: string | null;
+  if (stream.kind === "deployment") {
+    const deployment = await ownDeployment(svc, clusterId, stream.deploymentId);
+    organizationId = deployment.organizationId;
+    deploymentId = deployment.id;
+    serviceId = stream.serviceId;
+  } else {
+    const [service] = await svc.db
+      .select({ organizationId: services.organizationId })
+      .from(services)
+      .innerJoin(environments, eq(environments.id, services.environmentId))
+      .where(and(eq(services.id, stream.serviceId), eq(environments.clusterId, clusterId)));
+    // Lines of a service deleted meanwhile have nowhere to go: drop them.
+    if (!service) return;
+    organizationId = service.organizationId;
+    serviceId = stream.serviceId;
+  }
+  const key = stream.kind === "deployment" ? `deployment:${stream.deploymentId}` : `service:${stream.serviceId}`;
+  await svc.db
+    .insert(logLines)
+    .values(lines.map((line) => ({ organizationId, stream: key, seq: line.seq, deploymentId, serviceId, fd: line.fd, text: line.text, at: new Date(line.at) })))
+    .onConflictDoNothing();
+}
+
+/**
+ * A heartbeat keeps the leases of the deployments the engine is working on, records the state
+ * of its running releases, and answers with cancel requests (in case a cancel notification was
+ * lost while the engine was disconnected).
+ */
+export async function recordHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[]) {
+  const reportedAt = svc.now();
+  await svc.db.update(clusters).set({ lastHeartbeatAt: reportedAt }).where(eq(clusters.id, clusterId));
+  let cancel: string[] = [];
+  if (active.length > 0) {
+    const held = await svc.db
+      .update(deployments)
+      .set({ leaseExpiresAt: extendedLease(svc) })
+      .where(and(eq(deployments.clusterId, clusterId), inArray(deployments.id, active), notInArray(deployments.status, finished)))
+      .returning({ id: deployments.id, cancelRequestedAt: deployments.cancelRequestedAt });
+    cancel = held.filter((d) => d.cancelRequestedAt).map((d) => d.id);
+  }
+  for (const state of runtime) {
+    await svc.db
+      .update(services)
+      .set({
+        runtime: { state: state.state, releaseId: state.releaseId, restarts: state.restarts, commit: state.commit, reportedAt: reportedAt.toISOString() },
+      })
+      .where(
+        and(
+          eq(services.id, state.serviceId),
+          inArray(services.environmentId, svc.db.select({ id: environments.id }).from(environments).where(eq(environments.clusterId, clusterId))),
+        ),
+      );
+  }
+  return { cancel };
+}

@@ -1,0 +1,38 @@
+import path from "node:path";
+import { z } from "zod";
+
+/**
+ * Configuration of the control-plane processes (start, web, worker), validated once at boot.
+ * Nothing else in server/ or worker/ reads process.env.
+ */
+const schema = z.object({
+  SLIPWAY_HOME: z.string().default(".slipway"),
+  DATABASE_URL: z.string().url().optional(),
+  SLIPWAY_MASTER_KEY: z.string().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default("0.0.0.0"),
+  SLIPWAY_URL: z.string().url().optional(),
+  SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  SLIPWAY_DOMAIN: z.string().default("localhost"),
+  SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
+  AUTH_SECRET: z.string().min(16).optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+});
+
+export type Env = z.infer<typeof schema> & { home: string; publicUrl: string };
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+    throw new Error(`Invalid configuration: ${problems}`);
+  }
+  const env = parsed.data;
+  return {
+    ...env,
+    home: path.resolve(env.SLIPWAY_HOME),
+    publicUrl: env.SLIPWAY_URL ?? `http://localhost:${env.PORT}`,
+  };
+}

@@ -1,0 +1,20 @@
+import pino, { type Logger } from "pino";
+
+export type { Logger };
+
+/**
+ * The one structured logger of the control plane. Callers bind request, job, engine and
+ * deployment ids with `logger.child({...})`. Tokens, secrets and terminal contents are never
+ * passed to it; `redact` is a second line of defence for fields that must never appear.
+ */
+export function createLogger(options: { name: string; level?: string; pretty?: boolean }): Logger {
+  const base = {
+    name: options.name,
+    level: options.level ?? "info",
+    redact: { paths: ["token", "*.token", "password", "*.password", "secret", "*.value"], censor: "[redacted]" },
+  };
+  if (options.pretty) {
+    return pino(base, pino.transport({ target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname,name", translateTime: "HH:MM:ss" } }));
+  }
+  return pino(base);
+}

@@ -1,0 +1,99 @@
+import type { Namespace, Server, Socket } from "socket.io";
+import {
+  ENGINE_NAMESPACE,
+  engineHandshake,
+  engineToServer,
+  type EngineAck,
+  type EngineMessageName,
+  type EnginePayload,
+} from "../../engine/protocol/messages";
+import type { Services } from "../context";
+import type { EngineNotification } from "../deployments/engine-channel";
+import {
+  acknowledgeTask,
+  authenticateEngine,
+  pullTask,
+  recordEngineEvents,
+  recordEngineHello,
+  recordHeartbeat,
+  recordLogBatch,
+} from "../engines/engine-session";
+import { isAppError } from "../errors";
+import type { Logger } from "../logger";
+
+type Handlers = { [N in EngineMessageName]: (clusterId: string, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
+
+const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
+
+/**
+ * The `/engine` namespace: engines connect out to it with their cluster token, and every
+ * message they send is validated against the protocol catalog, handled within their cluster,
+ * and acknowledged with `{ ok }` or `{ ok: false, error }`.
+ */
+export function attachEngineGateway(io: Server, services: Services, logger: Logger) {
+  const namespace: Namespace = io.of(ENGINE_NAMESPACE);
+
+  namespace.use(async (socket, next) => {
+    const hello = engineHandshake.safeParse(socket.handshake.auth);
+    if (!hello.success) return next(new Error(`invalid handshake: ${hello.error.issues[0]?.message ?? "unknown"}`));
+    try {
+      const cluster = await authenticateEngine(services, hello.data.token);
+      await recordEngineHello(services, cluster.id, hello.data);
+      socket.data.clusterId = cluster.id;
+      next();
+    } catch (error) {
+      next(new Error(isAppError(error) ? error.message : "engine authentication failed"));
+    }
+  });
+
+  const handlers: Handlers = {
+    "task:pull": async (clusterId) => ({ task: await pullTask(services, clusterId) }),
+    "task:ack": async (clusterId, { deploymentId, attempt }) => {
+      await acknowledgeTask(services, clusterId, deploymentId, attempt);
+      return {};
+    },
+    "deployment:event": async (clusterId, { deploymentId, events }) => {
+      await recordEngineEvents(services, clusterId, deploymentId, events);
+      return {};
+    },
+    "log:batch": async (clusterId, { stream, lines }) => {
+      await recordLogBatch(services, clusterId, stream, lines);
+      return {};
+    },
+    "engine:heartbeat": async (clusterId, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),
+  };
+
+  namespace.on("connection", (socket: Socket) => {
+    const clusterId: string = socket.data.clusterId;
+    const log = logger.child({ clusterId, engine: socket.id });
+    void socket.join(clusterRoom(clusterId));
+    log.info("engine connected");
+    socket.on("disconnect", (reason) => log.info({ reason }, "engine disconnected"));
+
+    for (const name of Object.keys(engineToServer) as EngineMessageName[]) {
+      socket.on(name, async (payload: unknown, ack?: (answer: unknown) => void) => {
+        const reply = typeof ack === "function" ? ack : () => {};
+        const parsed = engineToServer[name][0].safeParse(payload);
+        if (!parsed.success) return reply({ ok: false, error: { code: "INVALID", message: parsed.error.issues[0]?.message ?? "invalid payload" } });
+        try {
+          const handler = handlers[name] as (clusterId: string, payload: unknown) => Promise<object>;
+          reply({ ok: true, ...(await handler(clusterId, parsed.data)) });
+        } catch (error) {
+          if (isAppError(error)) return reply({ ok: false, error: { code: error.code, message: error.message } });
+          log.error({ err: error, message: name }, "engine message failed");
+          reply({ ok: false, error: { code: "INTERNAL", message: "internal error" } });
+        }
+      });
+    }
+  });
+
+  return {
+    /** Relays a notification from Postgres to the engines of its cluster connected here. */
+    notify(notification: EngineNotification) {
+      const room = namespace.to(clusterRoom(notification.clusterId));
+      if (notification.type === "engine:revoked") namespace.in(clusterRoom(notification.clusterId)).disconnectSockets(true);
+      else if (notification.type === "task:available") room.emit("task:available", {});
+      else room.emit("deployment:cancel", { deploymentId: notification.deploymentId });
+    },
+  };
+}

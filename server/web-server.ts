@@ -1,0 +1,76 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Server as SocketServer } from "socket.io";
+import { createApiHandler } from "./api/http";
+import type { Services } from "./context";
+import { DEPLOYMENT_CHANNEL } from "./deployments/events";
+import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-channel";
+import type { Logger } from "./logger";
+import { attachEngineGateway } from "./realtime/engine-gateway";
+import { listenToChannels } from "./realtime/pg-listener";
+
+type PageHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+
+export type WebServerOptions = {
+  services: Services;
+  databaseUrl: string;
+  logger: Logger;
+  port: number;
+  host?: string;
+  publicUrl?: string;
+  /** Next.js's request handler for pages; without it (tests) other paths answer 404. */
+  pages?: PageHandler;
+};
+
+/**
+ * The web process: one Node HTTP server hosting the API, socket.io (`/engine` for engines)
+ * and, in production, Next.js pages. Engine notifications arrive through Postgres, so any
+ * number of web processes can serve engines.
+ */
+export async function startWebServer(options: WebServerOptions) {
+  const { services, logger } = options;
+  const server = http.createServer();
+  const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
+  const api = createApiHandler(services, { publicUrl, logger });
+
+  server.on("request", (req, res) => {
+    api(req, res)
+      .then(async (handled) => {
+        if (handled) return;
+        if (options.pages) return options.pages(req, res);
+        res.writeHead(404, { "content-type": "text/plain" }).end("Not found\n");
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error, url: req.url }, "request failed");
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end("Internal error\n");
+      });
+  });
+
+  const io = new SocketServer(server, { serveClient: false, maxHttpBufferSize: 4 * 1024 * 1024 });
+  const engines = attachEngineGateway(io, services, logger.child({ component: "engine-gateway" }));
+
+  const listener = listenToChannels(
+    options.databaseUrl,
+    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL],
+    (channel, payload) => {
+      if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
+    },
+    logger,
+  );
+  await listener.ready;
+
+  await new Promise<void>((resolve) => server.listen(options.port, options.host ?? "0.0.0.0", resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    io,
+    async close() {
+      await listener.close();
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      server.closeAllConnections();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import getPort from "get-port";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { startEmbeddedPostgres } from "../server/db/embedded";
+import { migrateDatabase } from "../server/db/migrate";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    postgresUrl: string;
+    templateDatabase: string;
+  }
+}
+
+/**
+ * One real PostgreSQL server per test run, with a template database migrated once; each test
+ * file clones the template (test/database.ts). `TEST_DATABASE_URL` points at an existing server
+ * instead of starting the embedded one.
+ */
+export default async function setup(project: TestProject) {
+  let adminUrl = process.env.TEST_DATABASE_URL;
+  let stop = async () => {};
+  if (!adminUrl) {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-test-pg-"));
+    await fs.chmod(dir, 0o755);
+    const server = await startEmbeddedPostgres({ dataDir: path.join(dir, "data"), port: await getPort(), password: "test" });
+    adminUrl = server.connectionString;
+    stop = async () => {
+      await server.stop();
+      await fs.rm(dir, { recursive: true, force: true });
+    };
+  }
+  const templateDatabase = `slipway_template_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${templateDatabase}`);
+  await admin.query(`create database ${templateDatabase}`);
+  await admin.end();
+  await migrateDatabase(withDatabase(adminUrl, templateDatabase));
+
+  project.provide("postgresUrl", adminUrl);
+  project.provide("templateDatabase", templateDatabase);
+  return stop;
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}

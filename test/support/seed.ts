@@ -1,0 +1,47 @@
+import { randomBytes } from "node:crypto";
+import type { Actor } from "../../server/auth/actor";
+import { issueToken } from "../../server/auth/tokens";
+import type { Services } from "../../server/context";
+import type { Database } from "../../server/db/client";
+import { apiTokens, clusters, memberships, users, type Role } from "../../server/db/schema";
+import { createOrganization } from "../../server/organizations/create-organization";
+import { createMasterKeyring } from "../../server/secrets/keyring";
+import { generateKey } from "../../server/secrets/envelope";
+
+export function testServices(db: Database, overrides: Partial<Services> = {}): Services {
+  return { db, keyring: createMasterKeyring(generateKey()), now: () => new Date(), leaseSeconds: 30, ...overrides };
+}
+
+export type SeededOrganization = {
+  organizationId: string;
+  clusterId: string;
+  engineToken: string;
+  /** An actor of this organization with the given role (a user). */
+  as(role: Role): Actor;
+  /** A real API token of this organization with the given role. */
+  apiToken(role: Role): Promise<string>;
+};
+
+/** An organization with a `local` cluster and users of every role, as a test's starting point. */
+export async function seedOrganization(services: Services, name = `org-${randomBytes(3).toString("hex")}`): Promise<SeededOrganization> {
+  const { db } = services;
+  const organization = await createOrganization(db, services.keyring, { name });
+  const engine = issueToken("engine");
+  const [cluster] = await db
+    .insert(clusters)
+    .values({ organizationId: organization.id, name: "local", kind: "local", domainSuffix: "localhost", engineTokenHash: engine.hash })
+    .returning();
+  const [user] = await db.insert(users).values({ email: `${name}@example.test`, name }).returning();
+  await db.insert(memberships).values({ organizationId: organization.id, userId: user!.id, role: "OWNER" });
+  return {
+    organizationId: organization.id,
+    clusterId: cluster!.id,
+    engineToken: engine.token,
+    as: (role) => ({ type: "user", id: user!.id, label: `${name}-${role.toLowerCase()}`, organizationId: organization.id, role, origin: "API" }),
+    async apiToken(role) {
+      const issued = issueToken("api");
+      await db.insert(apiTokens).values({ organizationId: organization.id, name: `test-${role}`, role, tokenHash: issued.hash, prefix: issued.prefix });
+      return issued.token;
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import { z } from "zod";
+
+/**
+ * Every graphile-worker task: its identifier and the schema of its payload. Producers type their
+ * payloads with it; each task parses its payload with it before doing anything.
+ */
+export const taskCatalog = {
+  /** Leases the next queued deployment of an environment to its cluster, when none is running. */
+  dispatch_deployment: z.object({ environmentId: z.string().uuid() }),
+  /** Re-dispatches or fails deployments whose engine stopped heartbeating; reschedules itself. */
+  reconcile_leases: z.object({}),
+} as const;
+
+export type TaskName = keyof typeof taskCatalog;
+export type TaskPayload<N extends TaskName> = z.infer<(typeof taskCatalog)[N]>;
+
+/** Deployments of one environment run one at a time: their dispatch jobs share this queue. */
+export function environmentQueue(environmentId: string): string {
+  return `environment:${environmentId}`;
+}
