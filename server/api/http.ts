@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import { createOpenApiHttpHandler, generateOpenApiDocument } from "trpc-to-openapi";
+import { createOpenApiNodeHttpHandler, generateOpenApiDocument } from "trpc-to-openapi";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { createRequestContext } from "./context";
+import { readJsonBody } from "./json-body";
 import { appRouter } from "./root";
 
 const REST_PREFIX = "/api/v1";
+const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
  * The API over HTTP: tRPC at /api/trpc for the dashboard, the same procedures as REST at
@@ -14,9 +16,19 @@ const REST_PREFIX = "/api/v1";
  * false for paths it does not serve, so the caller hands them to Next.js.
  */
 export function createApiHandler(services: Services, options: { publicUrl: string; logger?: Logger }) {
-  const createContext = ({ req }: { req: IncomingMessage }) => createRequestContext(services, req, options.logger);
-  const trpc = createHTTPHandler({ router: appRouter, createContext, basePath: "/api/trpc/" });
-  const rest = createOpenApiHttpHandler({ router: appRouter, createContext, maxBodySize: 1024 * 1024 });
+  // The tRPC adapter wraps the request in a fetch Request; the response object passes through
+  // unchanged, so it leads back to the Node request with its headers and socket.
+  const requests = new WeakMap<ServerResponse, IncomingMessage>();
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: "/api/trpc/",
+    maxBodySize: MAX_BODY_BYTES,
+    createContext: ({ res }) => createRequestContext(services, requests.get(res)!, options.logger),
+  });
+  const rest = createOpenApiNodeHttpHandler({
+    router: appRouter,
+    createContext: ({ req }: { req: IncomingMessage }) => createRequestContext(services, req, options.logger),
+  });
   const openApiDocument = generateOpenApiDocument(appRouter, {
     title: "Slipway API",
     version: "1",
@@ -31,6 +43,7 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
       return true;
     }
     if (url.startsWith("/api/trpc/")) {
+      requests.set(res, req);
       await trpc(req, res);
       return true;
     }
@@ -40,6 +53,15 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
     }
     if (url.startsWith(`${REST_PREFIX}/`)) {
       req.url = url.slice(REST_PREFIX.length);
+      if (req.method !== "GET" && req.method !== "DELETE" && req.method !== "HEAD") {
+        const body = await readJsonBody(req, MAX_BODY_BYTES);
+        if (!body.ok) {
+          res.writeHead(body.status, { "content-type": "application/json" }).end(JSON.stringify({ message: body.message, code: body.code }));
+          return true;
+        }
+        // The REST adapter takes an already parsed body as it is.
+        Object.assign(req, { body: body.value });
+      }
       await rest(req, res);
       return true;
     }

@@ -22,6 +22,8 @@ export type ApiContext = {
 };
 
 const t = initTRPC.context<ApiContext>().meta<OpenApiMeta>().create({
+  // Stack traces stay in the server log.
+  isDev: false,
   errorFormatter({ shape, error }) {
     // Internal errors keep their cause in the server log, not in the answer.
     if (error.code === "INTERNAL_SERVER_ERROR") return { ...shape, message: "Internal error" };

@@ -1,0 +1,30 @@
+import path from "node:path";
+import { z } from "zod";
+
+/** The engine's configuration, validated once at boot. It needs no database: only the control plane's URL and its cluster token. */
+const schema = z.object({
+  SLIPWAY_ENGINE_URL: z.string().url({ message: "set SLIPWAY_ENGINE_URL (or --url) to the control plane's URL" }),
+  SLIPWAY_ENGINE_TOKEN: z.string().min(1, "set SLIPWAY_ENGINE_TOKEN (or --token) to the cluster's engine token"),
+  SLIPWAY_ENGINE_HOME: z.string().default(".slipway/engine"),
+  SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  SLIPWAY_ROUTER_HOST: z.string().default("0.0.0.0"),
+  LOG_LEVEL: z.string().default("info"),
+  SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
+});
+
+export type EngineConfig = { url: string; token: string; home: string; routerPort: number; routerHost: string; logLevel: string; pretty: boolean };
+
+export function loadEngineConfig(source: Record<string, string | undefined>): EngineConfig {
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) throw new Error(`Invalid engine configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  const env = parsed.data;
+  return {
+    url: env.SLIPWAY_ENGINE_URL,
+    token: env.SLIPWAY_ENGINE_TOKEN,
+    home: path.resolve(env.SLIPWAY_ENGINE_HOME),
+    routerPort: env.SLIPWAY_ROUTER_PORT,
+    routerHost: env.SLIPWAY_ROUTER_HOST,
+    logLevel: env.LOG_LEVEL,
+    pretty: env.SLIPWAY_LOG_PRETTY === "1",
+  };
+}

@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
+import { io, type Socket } from "socket.io-client";
+import { createTestDatabase, type TestDatabase } from "../../test/database";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messages";
+import { createCaller } from "../api/root";
+import type { Services } from "../context";
+import { dispatchEnvironment, reconcileLeases, MAX_DISPATCH_ATTEMPTS } from "../deployments/dispatch";
+import { startWebServer } from "../web-server";
+
+let database: TestDatabase;
+let services: Services;
+let org: SeededOrganization;
+let web: Awaited<ReturnType<typeof startWebServer>>;
+let clock = Date.now();
+const sockets: Socket[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  services = testServices(database.db, { now: () => new Date(clock), leaseSeconds: 30 });
+  org = await seedOrganization(services, "gateway");
+  web = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: 0, host: "127.0.0.1" });
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.disconnect();
+  await web?.close();
+});
+
+function connectEngine(token: string) {
+  const socket = io(`${web.url}${ENGINE_NAMESPACE}`, {
+    auth: { token, protocolVersion: PROTOCOL_VERSION, engineVersion: "test", capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] } },
+    transports: ["websocket"],
+    reconnection: false,
+  });
+  sockets.push(socket);
+  return socket;
+}
+
+function connected(socket: Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("connect_error", reject);
+  });
+}
+
+const request = (socket: Socket, name: string, payload: unknown) => socket.timeout(5000).emitWithAck(name, payload);
+
+async function queuedDeployment(name: string, secret: string) {
+  const api = createCaller({ services, actor: org.as("DEVELOPER") });
+  const project = await api.projects.create({ name });
+  const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+  const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+  await api.variables.set({ scope: "SERVICE", targetId: service.id, key: "TOKEN", value: secret, secret: true });
+  const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+  return { api, environment, service, deployment };
+}
+
+describe("the engine gateway", () => {
+  it("refuses a wrong token at the handshake", async () => {
+    await expect(connected(connectEngine("swe_not-a-token"))).rejects.toThrow(/Unknown or revoked engine token/);
+  });
+
+  it("hands a dispatched task to its cluster's engine, with secrets opened, and projects its events", async () => {
+    const engine = connectEngine(org.engineToken);
+    const available = new Promise((resolve) => engine.once("task:available", resolve));
+    await connected(engine);
+    expect(await request(engine, "task:pull", {})).toEqual({ ok: true, task: null });
+
+    const { api, environment, service, deployment } = await queuedDeployment("flow", "hunter2-secret");
+    await dispatchEnvironment(services, environment.id);
+    await available;
+    const pulled = await request(engine, "task:pull", {});
+    expect(pulled.task.deploymentId).toBe(deployment.id);
+    expect(pulled.task.snapshot.services[0].variables).toContainEqual({ key: "TOKEN", value: "hunter2-secret", secret: true });
+    expect(pulled.task.snapshot.services[0].domains).toEqual(["web-dev-flow.localhost"]);
+    expect(await request(engine, "task:ack", { deploymentId: deployment.id, attempt: 1 })).toEqual({ ok: true });
+    expect((await request(engine, "task:pull", {})).task).toBeNull();
+
+    const at = new Date(clock).toISOString();
+    const events = [
+      { seq: 10, serviceId: null, step: "deployment", status: "started", at },
+      { seq: 11, serviceId: service.id, step: "clone", status: "succeeded", at, commit: "a".repeat(40), durationMs: 5 },
+    ];
+    expect(await request(engine, "deployment:event", { deploymentId: deployment.id, events })).toEqual({ ok: true });
+    // A re-sent batch (lost ack) is stored once.
+    await request(engine, "deployment:event", { deploymentId: deployment.id, events });
+    expect((await api.deployments.get({ deploymentId: deployment.id })).status).toBe("BUILDING");
+    await request(engine, "log:batch", {
+      stream: { kind: "deployment", deploymentId: deployment.id, serviceId: service.id },
+      lines: [{ seq: 1, at, fd: "stdout", text: "npm ci" }],
+    });
+    await request(engine, "deployment:event", {
+      deploymentId: deployment.id,
+      events: [{ seq: 12, serviceId: null, step: "deployment", status: "succeeded", at }],
+    });
+    const done = await api.deployments.get({ deploymentId: deployment.id });
+    expect(done).toMatchObject({ status: "DEPLOYED", commits: { [service.id]: "a".repeat(40) } });
+    expect(await api.deployments.events({ deploymentId: deployment.id })).toHaveLength(3);
+    expect((await api.deployments.logs({ deploymentId: deployment.id })).map((l) => l.text)).toEqual(["npm ci"]);
+  });
+
+  it("rejects malformed messages and other clusters' deployments without crashing", async () => {
+    const other = await seedOrganization(services, "other");
+    const { deployment } = await queuedDeployment("foreign", "x");
+    const intruder = connectEngine(other.engineToken);
+    await connected(intruder);
+    expect(await request(intruder, "deployment:event", { deploymentId: "nope" })).toMatchObject({ ok: false, error: { code: "INVALID" } });
+    const at = new Date().toISOString();
+    expect(
+      await request(intruder, "deployment:event", { deploymentId: deployment.id, events: [{ seq: 1, serviceId: null, step: "deployment", status: "failed", at }] }),
+    ).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+    expect(await request(intruder, "engine:heartbeat", { activeDeployments: [], services: [] })).toEqual({ ok: true, cancel: [] });
+  });
+
+  it("disconnects the engine when its token is revoked", async () => {
+    const engine = connectEngine(org.engineToken);
+    await connected(engine);
+    const dropped = new Promise((resolve) => engine.once("disconnect", resolve));
+    await createCaller({ services, actor: org.as("ADMIN") }).clusters.revokeToken({ clusterId: org.clusterId });
+    expect(await dropped).toBe("io server disconnect");
+    await expect(connected(connectEngine(org.engineToken))).rejects.toThrow(/revoked/);
+  });
+});
+
+describe("leases", () => {
+  it("re-dispatches a deployment whose engine went silent, then fails it with the reason", async () => {
+    const quiet = await seedOrganization(services, "quiet");
+    const api = createCaller({ services, actor: quiet.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "lease" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    await dispatchEnvironment(services, environment.id);
+    for (let attempt = 1; attempt < MAX_DISPATCH_ATTEMPTS; attempt++) {
+      clock += 31_000;
+      expect(await reconcileLeases(services)).toEqual([{ deploymentId: deployment.id, outcome: "redispatched" }]);
+    }
+    expect((await api.deployments.get({ deploymentId: deployment.id })).attempt).toBe(MAX_DISPATCH_ATTEMPTS);
+    clock += 31_000;
+    expect(await reconcileLeases(services)).toEqual([{ deploymentId: deployment.id, outcome: "failed" }]);
+    const failed = await api.deployments.get({ deploymentId: deployment.id });
+    expect(failed.status).toBe("DEPLOYMENT_ERROR");
+    expect(failed.statusMessage).toMatch(/stopped responding/);
+  });
+});
