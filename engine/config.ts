@@ -8,11 +8,22 @@ const schema = z.object({
   SLIPWAY_ENGINE_HOME: z.string().default(".slipway/engine"),
   SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   SLIPWAY_ROUTER_HOST: z.string().default("0.0.0.0"),
+  /** Must stay well under the control plane's lease (SLIPWAY_LEASE_SECONDS, 30 by default). */
+  SLIPWAY_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
   LOG_LEVEL: z.string().default("info"),
   SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
 });
 
-export type EngineConfig = { url: string; token: string; home: string; routerPort: number; routerHost: string; logLevel: string; pretty: boolean };
+export type EngineConfig = {
+  url: string;
+  token: string;
+  home: string;
+  routerPort: number;
+  routerHost: string;
+  heartbeatMs: number;
+  logLevel: string;
+  pretty: boolean;
+};
 
 export function loadEngineConfig(source: Record<string, string | undefined>): EngineConfig {
   const parsed = schema.safeParse(source);
@@ -24,6 +35,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     home: path.resolve(env.SLIPWAY_ENGINE_HOME),
     routerPort: env.SLIPWAY_ROUTER_PORT,
     routerHost: env.SLIPWAY_ROUTER_HOST,
+    heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",
   };

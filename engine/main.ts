@@ -22,6 +22,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
       engineVersion: ENGINE_VERSION,
       capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort: config.routerPort },
       logger,
+      heartbeatMs: config.heartbeatMs,
       onRefused: (reason) => {
         logger.fatal({ reason }, "engine token refused; stopping");
         void agent.shutdown().finally(() => process.exit(1));

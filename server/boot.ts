@@ -1,0 +1,43 @@
+import { connectDatabase } from "./db/client";
+import { loadEnv, type Env } from "./env";
+import { homeLayout, loadOrCreateMasterKey } from "./home";
+import { createLogger, type Logger } from "./logger";
+import type { Services } from "./context";
+import { createMasterKeyring } from "./secrets/keyring";
+
+/**
+ * What the web and worker processes share at boot: validated configuration, the logger, the
+ * database pool and the keyring. `npm start` passes DATABASE_URL and the master key to them.
+ */
+export async function bootControlPlaneProcess(name: string): Promise<{ env: Env; logger: Logger; services: Services; databaseUrl: string; close: () => Promise<void> }> {
+  const env = loadEnv();
+  const logger = createLogger({ name, level: env.LOG_LEVEL, pretty: env.SLIPWAY_LOG_PRETTY === "1" });
+  if (!env.DATABASE_URL) throw new Error(`The ${name} process needs DATABASE_URL (npm start sets it, with an embedded PostgreSQL)`);
+  const masterKey = await loadOrCreateMasterKey(homeLayout(env.home), env.SLIPWAY_MASTER_KEY);
+  const database = connectDatabase(env.DATABASE_URL, { onError: (error) => logger.warn({ err: error }, "idle database connection failed") });
+  const services: Services = {
+    db: database.db,
+    keyring: createMasterKeyring(masterKey.key),
+    now: () => new Date(),
+    leaseSeconds: env.SLIPWAY_LEASE_SECONDS,
+  };
+  return { env, logger, services, databaseUrl: env.DATABASE_URL, close: database.close };
+}
+
+/** Runs `stop` once on SIGINT or SIGTERM, then exits. */
+export function onShutdownSignal(stop: () => Promise<void>, logger: Logger) {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    stop()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error({ err: error }, "unclean stop");
+        process.exit(1);
+      });
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+}

@@ -1,0 +1,34 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import next from "next";
+import { bootControlPlaneProcess, onShutdownSignal } from "./boot";
+import { startWebServer } from "./web-server";
+
+/** The web process: API, engine gateway and the dashboard's pages on one port. */
+async function main() {
+  const { env, logger, services, databaseUrl, close } = await bootControlPlaneProcess("web");
+  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+  const pages = next({ dev: false, dir, port: env.PORT, hostname: "localhost" });
+  await pages.prepare();
+  const handle = pages.getRequestHandler();
+  const web = await startWebServer({
+    services,
+    databaseUrl,
+    logger,
+    port: env.PORT,
+    host: env.HOST,
+    publicUrl: env.publicUrl,
+    pages: (req, res) => handle(req, res),
+  });
+  logger.info({ url: env.publicUrl }, "web listening");
+  onShutdownSignal(async () => {
+    await web.close();
+    await pages.close();
+    await close();
+  }, logger);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,213 @@
+/**
+ * The spine, end to end: a real control plane (web with its engine gateway, graphile-worker) on
+ * a real PostgreSQL, the real engine as its own process with its router, a real git server on
+ * 127.0.0.1, real apps, real HTTP.
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import getPort from "get-port";
+import pino from "pino";
+import type { Runner } from "graphile-worker";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCaller } from "../../server/api/root";
+import type { Services } from "../../server/context";
+import { startWebServer } from "../../server/web-server";
+import { startWorker } from "../../worker/runner";
+import { createTestDatabase, type TestDatabase } from "../database";
+import { eventually, fixture, request } from "../engine-harness";
+import { startGitServer, type GitServer } from "../git-server";
+import { killProcessesUnder } from "../process-cleanup";
+import { spawnEngine, type EngineProcess } from "../support/engine-process";
+import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+
+const LEASE_SECONDS = 5;
+const SECRET = "tok-9f8e7d6c5b4a";
+const logger = pino({ level: "silent" });
+
+let database: TestDatabase;
+let services: Services;
+let org: SeededOrganization;
+let web: Awaited<ReturnType<typeof startWebServer>> | null = null;
+let worker: Runner | null = null;
+let webPort: number;
+let gitServer: GitServer;
+let engine: EngineProcess;
+let engineHome: string;
+let routerPort: number;
+let ids: { environmentId: string; serviceId: string };
+
+async function startControlPlane() {
+  web = await startWebServer({ services, databaseUrl: database.url, logger, port: webPort, host: "127.0.0.1" });
+  worker = await startWorker({ services, connectionString: database.url, logger, reconcileIntervalMs: 500 });
+}
+
+async function stopControlPlane() {
+  await worker?.stop();
+  await web?.close();
+  worker = null;
+  web = null;
+}
+
+const startEngine = () => spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: org.engineToken, home: engineHome, routerPort });
+const api = () => createCaller({ services, actor: org.as("DEVELOPER") });
+const HOST = "web-dev-shop.localhost";
+const visit = () => request(routerPort, HOST);
+const version = async () => JSON.parse((await visit()).body).version as string;
+
+async function deployAndWait(expected: string[] = ["DEPLOYED"]) {
+  const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" });
+  return waitFor(deployment.id, expected);
+}
+
+async function waitFor(deploymentId: string, expected: string[], timeoutMs = 90_000) {
+  const terminal = ["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"];
+  const done = await eventually(async () => {
+    const current = await api().deployments.get({ deploymentId });
+    return terminal.includes(current.status) ? current : undefined;
+  }, timeoutMs, `deployment ${deploymentId} to end`);
+  expect(expected, `${done.status}: ${done.statusMessage}\n${engine.output().slice(-3000)}`).toContain(done.status);
+  return done;
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  services = testServices(database.db, { leaseSeconds: LEASE_SECONDS });
+  org = await seedOrganization(services, "spine");
+  [webPort, routerPort] = await Promise.all([getPort(), getPort()]);
+  engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-spine-engine-"));
+  gitServer = await startGitServer();
+  await gitServer.createRepo("shop", fixture("node-app"), { "version.txt": "1\n" });
+  await startControlPlane();
+  engine = startEngine();
+
+  const project = await api().projects.create({ name: "shop" });
+  const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+  const service = await api().services.create({
+    environmentId: environment.id,
+    name: "web",
+    config: { git: { url: gitServer.url("shop"), ref: { branch: "main" } }, healthCheckPath: "/health" },
+  });
+  await api().variables.set({ scope: "SERVICE", targetId: service.id, key: "API_TOKEN", value: SECRET, secret: true });
+  await api().variables.set({ scope: "PROJECT", targetId: project.id, key: "GREETING", value: "hello from the project" });
+  ids = { environmentId: environment.id, serviceId: service.id };
+}, 60_000);
+
+afterAll(async () => {
+  await engine?.stop("SIGKILL");
+  await stopControlPlane();
+  await gitServer?.close();
+  if (engineHome) {
+    await killProcessesUnder(engineHome);
+    await fs.rm(engineHome, { recursive: true, force: true });
+  }
+});
+
+describe("from git URL to a live app", () => {
+  it("deploys a Node app from git and serves it through the router on its own domain", async () => {
+    const done = await deployAndWait();
+    expect(done.commits[ids.serviceId]).toMatch(/^[0-9a-f]{40}$/);
+    const answer = JSON.parse((await visit()).body);
+    expect(answer).toMatchObject({ version: "1", greeting: "hello from the project" });
+
+    const steps = await api().deployments.events({ deploymentId: done.id });
+    const finished = steps.filter((e) => e.status === "succeeded" && e.serviceId).map((e) => e.step);
+    expect(finished).toEqual(expect.arrayContaining(["clone", "build", "start", "health_check", "switch"]));
+    for (const step of steps.filter((e) => e.status === "succeeded" && e.serviceId)) expect(step.durationMs).toBeGreaterThanOrEqual(0);
+
+    const buildLog = await api().deployments.logs({ deploymentId: done.id, after: 0, limit: 1000 });
+    expect(buildLog.length).toBeGreaterThan(0);
+    const runtime = await eventually(async () => {
+      const lines = await api().deployments.logs({ serviceId: ids.serviceId, after: 0, limit: 1000 });
+      return lines.some((l) => l.text.includes("listening")) ? lines : undefined;
+    }, 20_000, "runtime log lines");
+    const stored = JSON.stringify([...buildLog, ...runtime]);
+    expect(stored).not.toContain(SECRET);
+    expect(runtime.find((l) => l.text.includes("listening"))?.text).toContain("****");
+    // Resuming after the last sequence number returns nothing already seen.
+    const last = runtime.at(-1)!.seq;
+    expect((await api().deployments.logs({ serviceId: ids.serviceId, after: last, limit: 1000 })).every((l) => l.seq > last)).toBe(true);
+  });
+
+  it("answers 404 for a host no service has", async () => {
+    const unknown = await request(routerPort, "nothing-here.localhost");
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toContain("nothing-here.localhost");
+  });
+
+  it("redeploys a new commit under a steady request loop with zero failed requests", async () => {
+    await gitServer.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n" });
+    const failures: string[] = [];
+    let requests = 0;
+    let looping = true;
+    const loop = (async () => {
+      while (looping) {
+        requests++;
+        try {
+          const answer = await visit();
+          if (answer.status !== 200) failures.push(`${answer.status} ${answer.body.slice(0, 100)}`);
+        } catch (error) {
+          failures.push(String(error));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    try {
+      await deployAndWait();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      looping = false;
+      await loop;
+    }
+    expect(requests).toBeGreaterThan(20);
+    expect(failures).toEqual([]);
+    expect(await version()).toBe("2");
+  });
+
+  it("ends a broken commit in BUILD_ERROR naming the step, and keeps the old version serving", async () => {
+    await gitServer.pushDirectory("shop", fixture("broken-build"));
+    const failed = await deployAndWait(["BUILD_ERROR"]);
+    expect(failed.statusMessage).toMatch(/build/i);
+    expect(await version()).toBe("2");
+  });
+
+  it("re-dispatches a deployment whose engine was killed with SIGKILL; the app keeps serving", async () => {
+    await gitServer.pushDirectory("shop", fixture("node-app"), { "version.txt": "3\n" });
+    const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" });
+    await eventually(async () => (await api().deployments.get({ deploymentId: deployment.id })).status !== "QUEUED", 20_000, "the engine to start");
+    await engine.stop("SIGKILL");
+    expect(await version()).toBe("2");
+
+    engine = startEngine();
+    const done = await waitFor(deployment.id, ["DEPLOYED"], LEASE_SECONDS * 1000 * 4 + 60_000);
+    expect(done.attempt).toBeGreaterThanOrEqual(2);
+    const events = await api().deployments.events({ deploymentId: deployment.id });
+    expect(events.some((e) => e.step === "lease" && e.status === "expired")).toBe(true);
+    expect(await version()).toBe("3");
+  });
+
+  it("keeps serving while web and worker are stopped, and is consistent when they return", async () => {
+    await stopControlPlane();
+    for (let i = 0; i < 5; i++) expect((await visit()).status).toBe(200);
+    await startControlPlane();
+    const service = await eventually(async () => {
+      const current = await api().services.get({ serviceId: ids.serviceId });
+      return current.runtime?.state === "running" ? current : undefined;
+    }, 20_000, "a heartbeat after the restart");
+    expect(service.runtime?.commit).toBeDefined();
+
+    const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "STOP" });
+    await waitFor(deployment.id, ["STOPPED"]);
+    expect((await visit()).status).toBe(503);
+    await deployAndWait();
+    expect(await version()).toBe("3");
+  });
+
+  it("refuses an engine with a wrong token", async () => {
+    const impostor = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: "swe_wrong", home: `${engineHome}-impostor`, routerPort: await getPort() });
+    expect(await impostor.exited).toBe(1);
+    expect(impostor.output()).toMatch(/refused/);
+    await killProcessesUnder(`${engineHome}-impostor`);
+    await fs.rm(`${engineHome}-impostor`, { recursive: true, force: true });
+  });
+});
