@@ -18,6 +18,8 @@ export type WebServerOptions = {
   port: number;
   host?: string;
   publicUrl?: string;
+  /** Signs browser sessions; without it only API tokens authenticate. */
+  authSecret?: string;
   /** Next.js's request handler for pages; without it (tests) other paths answer 404. */
   pages?: PageHandler;
 };
@@ -31,7 +33,7 @@ export async function startWebServer(options: WebServerOptions) {
   const { services, logger } = options;
   const server = http.createServer();
   const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
-  const api = createApiHandler(services, { publicUrl, logger });
+  const api = createApiHandler(services, { publicUrl, logger, authSecret: options.authSecret });
 
   server.on("request", (req, res) => {
     api(req, res)

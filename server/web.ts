@@ -2,11 +2,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import next from "next";
 import { bootControlPlaneProcess, onShutdownSignal } from "./boot";
+import { homeLayout, loadOrCreateAuthSecret } from "./home";
 import { startWebServer } from "./web-server";
 
 /** The web process: API, engine gateway and the dashboard's pages on one port. */
 async function main() {
   const { env, logger, services, databaseUrl, close } = await bootControlPlaneProcess("web");
+  const authSecret = await loadOrCreateAuthSecret(homeLayout(env.home), env.AUTH_SECRET);
   const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const pages = next({ dev: false, dir, port: env.PORT, hostname: "localhost" });
   await pages.prepare();
@@ -18,6 +20,7 @@ async function main() {
     port: env.PORT,
     host: env.HOST,
     publicUrl: env.publicUrl,
+    authSecret: authSecret.secret,
     pages: (req, res) => handle(req, res),
   });
   logger.info({ url: env.publicUrl }, "web listening");

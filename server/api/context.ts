@@ -1,6 +1,8 @@
 import type { IncomingMessage } from "node:http";
+import type { AuthConfig } from "@auth/core";
 import { TRPCError } from "@trpc/server";
 import type { Actor } from "../auth/actor";
+import { actorFromSession } from "../auth/sessions";
 import type { Services } from "../context";
 import { origins, type Origin } from "../db/schema";
 import { isAppError } from "../errors";
@@ -15,10 +17,11 @@ function originOf(req: IncomingMessage): Origin {
 }
 
 /**
- * Builds the request's context from its credentials: an API token in `Authorization: Bearer`.
- * A presented but invalid token is refused outright rather than treated as anonymous.
+ * Builds the request's context from its credentials: an API token in `Authorization: Bearer`,
+ * else a browser session cookie. A presented but invalid token is refused outright rather than
+ * treated as anonymous.
  */
-export async function createRequestContext(services: Services, req: IncomingMessage, logger?: Logger): Promise<ApiContext> {
+export async function createRequestContext(services: Services, req: IncomingMessage, logger?: Logger, auth?: AuthConfig): Promise<ApiContext> {
   const header = req.headers.authorization;
   let actor: Actor | null = null;
   if (header?.startsWith("Bearer ")) {
@@ -28,6 +31,8 @@ export async function createRequestContext(services: Services, req: IncomingMess
       if (isAppError(error)) throw new TRPCError({ code: "UNAUTHORIZED", message: error.message });
       throw error;
     }
+  } else if (auth) {
+    actor = await actorFromSession(services, auth, req);
   }
   return { services, actor, logger };
 }

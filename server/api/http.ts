@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { createOpenApiNodeHttpHandler, generateOpenApiDocument } from "trpc-to-openapi";
+import { authConfig, AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { createRequestContext } from "./context";
@@ -15,7 +16,9 @@ const MAX_BODY_BYTES = 1024 * 1024;
  * /api/v1 for the CLI and scripts, and the OpenAPI document generated from them. Returns
  * false for paths it does not serve, so the caller hands them to Next.js.
  */
-export function createApiHandler(services: Services, options: { publicUrl: string; logger?: Logger }) {
+export function createApiHandler(services: Services, options: { publicUrl: string; logger?: Logger; authSecret?: string }) {
+  // Without a secret (tests of the API alone) there are no browser sessions, only API tokens.
+  const auth = options.authSecret ? authConfig(services, options.authSecret, options.publicUrl) : undefined;
   // The tRPC adapter wraps the request in a fetch Request; the response object passes through
   // unchanged, so it leads back to the Node request with its headers and socket.
   const requests = new WeakMap<ServerResponse, IncomingMessage>();
@@ -23,11 +26,11 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
     router: appRouter,
     basePath: "/api/trpc/",
     maxBodySize: MAX_BODY_BYTES,
-    createContext: ({ res }) => createRequestContext(services, requests.get(res)!, options.logger),
+    createContext: ({ res }) => createRequestContext(services, requests.get(res)!, options.logger, auth),
   });
   const rest = createOpenApiNodeHttpHandler({
     router: appRouter,
-    createContext: ({ req }: { req: IncomingMessage }) => createRequestContext(services, req, options.logger),
+    createContext: ({ req }: { req: IncomingMessage }) => createRequestContext(services, req, options.logger, auth),
   });
   const openApiDocument = generateOpenApiDocument(appRouter, {
     title: "Slipway API",
@@ -40,6 +43,10 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
     const url = req.url ?? "/";
     if (url === "/api/health") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true }));
+      return true;
+    }
+    if (auth && (url === AUTH_BASE_PATH || url.startsWith(`${AUTH_BASE_PATH}/`))) {
+      await handleAuthRequest(auth, req, res);
       return true;
     }
     if (url.startsWith("/api/trpc/")) {

@@ -1,0 +1,102 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Auth, type AuthConfig } from "@auth/core";
+import { getToken } from "@auth/core/jwt";
+import Credentials from "@auth/core/providers/credentials";
+import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
+import { and, asc, eq } from "drizzle-orm";
+import { z } from "zod";
+import type { Services } from "../context";
+import { memberships, users } from "../db/schema";
+import type { Actor } from "./actor";
+import { verifyPassword } from "./passwords";
+
+/**
+ * Browser sessions, with Auth.js (the library under next-auth v5): email and password sign-in,
+ * sessions as encrypted JWT cookies. The web server answers `/api/auth/*` itself, next to the
+ * API, so sign-in and the API share one process and one database pool.
+ */
+export const AUTH_BASE_PATH = "/api/auth";
+/** Chooses among the user's organizations (the dashboard's switcher sets it); the first one otherwise. */
+export const ORGANIZATION_COOKIE = "slipway-organization";
+
+const credentials = z.object({ email: z.string().email(), password: z.string().min(1).max(1000) });
+
+export function authConfig(services: Services, secret: string, publicUrl: string): AuthConfig {
+  return {
+    secret,
+    basePath: AUTH_BASE_PATH,
+    trustHost: true,
+    useSecureCookies: publicUrl.startsWith("https://"),
+    session: { strategy: "jwt", maxAge: 7 * 24 * 3600 },
+    providers: [
+      Credentials({
+        credentials: { email: { label: "Email", type: "email" }, password: { label: "Password", type: "password" } },
+        async authorize(input) {
+          const parsed = credentials.safeParse(input);
+          if (!parsed.success) return null;
+          const [user] = await services.db.select().from(users).where(eq(users.email, parsed.data.email.toLowerCase()));
+          if (!user?.passwordHash || !(await verifyPassword(parsed.data.password, user.passwordHash))) return null;
+          return { id: user.id, email: user.email, name: user.name };
+        },
+      }),
+    ],
+    callbacks: {
+      jwt({ token, user }) {
+        if (user?.id) token.sub = user.id;
+        return token;
+      },
+      session({ session, token }) {
+        if (token.sub) session.user.id = token.sub;
+        return session;
+      },
+    },
+  };
+}
+
+/** Serves Auth.js's endpoints (sign-in, callback, session, csrf, sign-out) from a Node request. */
+export async function handleAuthRequest(config: AuthConfig, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const request = incomingMessageToRequest(req, res, { maxBodySize: 64 * 1024 });
+  const response = await Auth(request, config);
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name === "set-cookie") return;
+    headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers["set-cookie"] = cookies;
+  res.writeHead(response.status, headers);
+  res.end(Buffer.from(await response.arrayBuffer()));
+}
+
+function cookie(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(value.join("="));
+  }
+  return undefined;
+}
+
+/** The signed-in user of a browser request, as an actor of one of their organizations, or null. */
+export async function actorFromSession(services: Services, config: AuthConfig, req: IncomingMessage): Promise<Actor | null> {
+  if (!req.headers.cookie) return null;
+  const token = await getToken({ req: { headers: { cookie: req.headers.cookie } }, secret: config.secret!, secureCookie: config.useSecureCookies });
+  if (!token?.sub) return null;
+  const wanted = cookie(req, ORGANIZATION_COOKIE);
+  const rows = await services.db
+    .select({ organizationId: memberships.organizationId, role: memberships.role, email: users.email })
+    .from(memberships)
+    .innerJoin(users, eq(users.id, memberships.userId))
+    .where(and(eq(memberships.userId, token.sub)))
+    .orderBy(asc(memberships.createdAt));
+  const membership = rows.find((row) => row.organizationId === wanted) ?? rows[0];
+  if (!membership) return null;
+  return {
+    type: "user",
+    id: token.sub,
+    label: membership.email,
+    organizationId: membership.organizationId,
+    role: membership.role,
+    origin: "UI",
+    ip: req.socket.remoteAddress,
+  };
+}
