@@ -1,0 +1,64 @@
+import pino from "pino";
+import { createAgent } from "../engine/agent";
+import type { Engine } from "../engine/core";
+import { createCaller } from "../server/api/root";
+import { percentile } from "./stats";
+import type { startBenchControlPlane } from "./control-plane";
+
+type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
+
+/**
+ * Latency from a deployment's creation (the API call) to the engine receiving its task: the
+ * job, the dispatch, the Postgres notification, the socket message and the pull. The engine
+ * side is the real agent over a real socket; its runtime only records the arrival and reports
+ * success, so that the next deployment of the environment can be dispatched.
+ */
+export async function measureDispatchLatency(plane: ControlPlane, runs: number) {
+  const received = new Map<string, (at: number) => void>();
+  let report: (id: string) => void = () => {};
+  const engine: Engine = {
+    start: async () => {},
+    execute: async (task) => {
+      received.get(task.deploymentId)?.(performance.now());
+      report(task.deploymentId);
+    },
+    cancel: () => {},
+    activeDeployments: () => [],
+    services: () => [],
+    shutdown: async () => {},
+  };
+  const agent = createAgent(
+    {
+      url: plane.webUrl,
+      token: plane.org.engineToken,
+      engineVersion: "bench",
+      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [] },
+      logger: pino({ level: "silent" }),
+    },
+    (reporter) => {
+      report = (id) => {
+        reporter.event(id, { serviceId: null, step: "deployment", status: "started" });
+        reporter.event(id, { serviceId: null, step: "deployment", status: "succeeded" });
+      };
+      return engine;
+    },
+  );
+  await agent.start();
+
+  const api = createCaller({ services: plane.services, actor: plane.org.as("DEVELOPER") });
+  const project = await api.projects.create({ name: "latency" });
+  const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+  await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///nowhere.git" } } });
+
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "RESTART" });
+    const arrival = await new Promise<number>((resolve) => received.set(deployment.id, resolve));
+    samples.push(arrival - started);
+    // Wait for the projection to close the deployment so the next one is not merged into it.
+    while ((await api.deployments.get({ deploymentId: deployment.id })).status !== "DEPLOYED") await new Promise((r) => setTimeout(r, 2));
+  }
+  await agent.shutdown();
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), runs };
+}
