@@ -1,0 +1,166 @@
+import fs from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineHome, eventually, fixture, service, task } from "../test/engine-harness";
+import { type GitServer, startGitServer } from "../test/git-server";
+import type { Engine } from "./core";
+import { processStartTime } from "./runtime/local/processes";
+import { layout } from "./runtime/local/layout";
+
+const SECRET = "tok-5ecret-value-123";
+
+describe("local engine: deploying from git", () => {
+  let git: GitServer;
+  let env: Awaited<ReturnType<typeof engineHome>>;
+  let engine: Engine;
+  let firstCommit: string;
+  const web = () =>
+    service({
+      id: "5b0ee3a2-8f7e-4a5c-9d51-0c1f6f1b2a01",
+      name: "web",
+      config: { git: { url: git.url("shop") }, healthCheckPath: "/health", healthCheckTimeoutSeconds: 3 },
+      variables: [
+        { key: "GREETING", value: "hello", secret: false },
+        { key: "API_TOKEN", value: SECRET, secret: true },
+      ],
+    });
+  const version = async () => {
+    const response = await env.get("web-test.localhost");
+    if (response.status !== 200) throw new Error(`router answered ${response.status}: ${response.body}`);
+    return JSON.parse(response.body) as { version: string; greeting: string; pid: number };
+  };
+
+  beforeAll(async () => {
+    git = await startGitServer();
+    firstCommit = await git.createRepo("shop", fixture("node-app"));
+    env = await engineHome();
+    engine = env.newEngine();
+    await engine.start();
+  });
+
+  afterAll(async () => {
+    await env?.cleanup();
+    await git?.close();
+  });
+
+  it("clones over HTTP, builds, starts and serves the app through the router", async () => {
+    const deploy = task("DEPLOY", [web()]);
+    await engine.execute(deploy);
+    const events = env.eventsOf(deploy.deploymentId).map((event) => `${event.step}:${event.status}`);
+    expect(events).toEqual([
+      "deployment:started",
+      ...["clone", "build", "start", "health_check", "switch", "drain"].flatMap((step) => [`${step}:started`, `${step}:succeeded`]),
+      "deployment:succeeded",
+    ]);
+    expect(env.eventsOf(deploy.deploymentId).find((event) => event.step === "clone" && event.status === "succeeded")?.commit).toBe(firstCommit);
+    expect(await version()).toMatchObject({ version: "1", greeting: "hello" });
+    expect(engine.services()).toEqual([expect.objectContaining({ serviceId: web().id, state: "running", restarts: 0, commit: firstCommit })]);
+    const buildLines = env.lines.filter((line) => line.stream.kind === "deployment").map((line) => line.text);
+    expect(buildLines).toContain(`Cloning ${git.url("shop")} at main`);
+  });
+
+  it("masks secret values in build and runtime output", async () => {
+    const runtimeLine = await eventually(() => env.lines.find((line) => line.stream.kind === "service" && line.text.includes("listening")), 5_000, "runtime log");
+    expect(runtimeLine.text).toContain("with token ****");
+    expect(env.lines.some((line) => line.text.includes(SECRET))).toBe(false);
+  });
+
+  it("treats a re-delivered task as done: same outcome, no second release", async () => {
+    const deploy = task("DEPLOY", [web()]);
+    const first = engine.execute(deploy);
+    expect(engine.execute(deploy)).toBe(first);
+    expect(engine.activeDeployments()).toEqual([deploy.deploymentId]);
+    await first;
+    const releases = await fs.readdir(`${layout(env.home).serviceDir(web().id)}/releases`);
+    const before = env.eventsOf(deploy.deploymentId).length;
+    await engine.execute(deploy);
+    const replayed = env.eventsOf(deploy.deploymentId).slice(before);
+    expect(replayed).toEqual([expect.objectContaining({ serviceId: null, step: "deployment", status: "succeeded" })]);
+    expect(await fs.readdir(`${layout(env.home).serviceDir(web().id)}/releases`)).toEqual(releases);
+  });
+
+  it("redeploys a new commit with zero failed requests under a steady request loop", async () => {
+    const before = await version();
+    const commit = await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n" });
+    const failures: string[] = [];
+    let served = 0;
+    let looping = true;
+    const loop = (async () => {
+      while (looping) {
+        try {
+          const response = await env.get("web-test.localhost");
+          if (response.status === 200) served += 1;
+          else failures.push(`${response.status} ${response.body}`);
+        } catch (error) {
+          failures.push(String(error));
+        }
+        await sleep(20);
+      }
+    })();
+    const deploy = task("DEPLOY", [web()]);
+    await engine.execute(deploy);
+    await sleep(200);
+    looping = false;
+    await loop;
+    expect(env.final(deploy.deploymentId)?.status).toBe("succeeded");
+    expect(failures).toEqual([]);
+    expect(served).toBeGreaterThan(10);
+    const after = await version();
+    expect(after.version).toBe("2");
+    expect(engine.services()[0]?.commit).toBe(commit);
+    // The old release was drained and stopped.
+    expect(processStartTime(before.pid)).toBeNull();
+  });
+
+  it("fails at build on a broken build and keeps the previous release serving", async () => {
+    await git.pushDirectory("shop", fixture("broken-build"));
+    const deploy = task("DEPLOY", [web()]);
+    await engine.execute(deploy);
+    const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
+    expect(failed).toMatchObject({ step: "build", message: 'build command "npm run build" exited with code 1' });
+    expect(env.final(deploy.deploymentId)).toMatchObject({ status: "failed", message: expect.stringContaining("build failed") });
+    const output = env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploy.deploymentId).map((line) => line.text);
+    expect(output).toContain("error: cannot find module './missing'");
+    expect(output).toContain("building with token ****");
+    expect((await version()).version).toBe("2");
+  });
+
+  it("fails at health_check when the new release never gets healthy, and keeps the previous one", async () => {
+    await git.pushDirectory("shop", fixture("failing-health"));
+    const deploy = task("DEPLOY", [web()]);
+    await engine.execute(deploy);
+    const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
+    expect(failed).toMatchObject({ step: "health_check", message: expect.stringContaining("health check GET /health did not answer 2xx within 3s") });
+    expect(env.eventsOf(deploy.deploymentId).some((event) => event.step === "switch")).toBe(false);
+    expect((await version()).version).toBe("2");
+  });
+
+  it("cancels during a slow build, kills the build and keeps the previous release", async () => {
+    await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "3\n" });
+    const slow = { ...web(), config: { ...web().config, buildCommand: "echo building slowly; sleep 30" } };
+    const deploy = task("DEPLOY", [slow]);
+    const running = engine.execute(deploy);
+    await eventually(() => env.lines.some((line) => line.text === "building slowly"), 10_000, "slow build running");
+    const canceledAt = Date.now();
+    engine.cancel(deploy.deploymentId);
+    await running;
+    expect(Date.now() - canceledAt).toBeLessThan(3_000);
+    expect(env.eventsOf(deploy.deploymentId).filter((event) => event.status === "canceled").map((event) => event.step)).toEqual(["build", "deployment"]);
+    expect(engine.activeDeployments()).toEqual([]);
+    expect((await version()).version).toBe("2");
+  });
+
+  it("deploys an exact commit", async () => {
+    const deploy = task("DEPLOY", [{ ...web(), config: { ...web().config, git: { ...web().config.git, ref: { commit: firstCommit.slice(0, 12) } } } }]);
+    await engine.execute(deploy);
+    expect(env.final(deploy.deploymentId)?.status).toBe("succeeded");
+    expect(env.eventsOf(deploy.deploymentId).find((event) => event.step === "clone" && event.status === "succeeded")?.commit).toBe(firstCommit);
+    expect((await version()).version).toBe("1");
+  });
+
+  it("answers 404 for a host no service has", async () => {
+    const response = await env.get("nothing-here.localhost");
+    expect(response.status).toBe(404);
+    expect(response.body).toContain("nothing-here.localhost");
+  });
+});

@@ -1,0 +1,27 @@
+import { parseArgs } from "node:util";
+import pino from "pino";
+import { processStartTime } from "../runtime/local/processes";
+import { writeJsonAtomic } from "../runtime/local/files";
+import { routerFiles, startRouter } from "./router-server";
+
+/**
+ * The router process, started detached by the engine (router-process.ts) so that apps stay
+ * reachable while the engine is down. Usage: main.ts --home <dir> --port <n> [--host 127.0.0.1]
+ */
+const { values } = parseArgs({ options: { home: { type: "string" }, port: { type: "string" }, host: { type: "string", default: "127.0.0.1" } } });
+if (!values.home || !values.port) throw new Error("usage: router/main.ts --home <dir> --port <port> [--host <host>]");
+
+const logger = pino({ name: "slipway-router" });
+const files = routerFiles(values.home);
+const port = Number(values.port);
+const host = values.host ?? "127.0.0.1";
+const router = await startRouter({ ...files, port, host, logger });
+await writeJsonAtomic(files.pidFile, { pid: process.pid, startTime: processStartTime(process.pid), port, host });
+logger.info({ port, host }, "router listening");
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    void router.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2_000).unref();
+  });
+}

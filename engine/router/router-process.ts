@@ -1,0 +1,119 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
+import { readJson } from "../runtime/local/files";
+import { isSameProcessAlive, stopGroup } from "../runtime/local/processes";
+import { childEnv, engineBaseEnv } from "../runtime/local/processes-env";
+import { routerFiles } from "./router-server";
+import { routerHealth, routerStats, type RouterStats, type RoutesTable } from "./routes";
+
+/**
+ * The engine's side of the router: find the router process of this home (its pid file and
+ * control socket under <home>/router/), start it detached when nothing answers, and talk to
+ * its control endpoints.
+ */
+
+const pidFileSchema = z.object({ pid: z.number(), startTime: z.number().nullable(), port: z.number(), host: z.string() });
+
+/** `--import <tsx>` resolved from this file, so the router starts whatever the engine's cwd. */
+export function tsxImportUrl(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+}
+
+function controlRequest(socketPath: string, method: string, urlPath: string, body?: unknown, timeoutMs = 5_000): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      { socketPath, method, path: urlPath, timeout: timeoutMs, headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
+          } catch (error) {
+            reject(error as Error);
+          }
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`router control ${method} ${urlPath} timed out`)));
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+export type RouterClient = {
+  putRoutes(table: RoutesTable): Promise<void>;
+  stats(): Promise<RouterStats>;
+};
+
+export function routerClient(home: string): RouterClient {
+  const { controlSocket } = routerFiles(home);
+  return {
+    async putRoutes(table) {
+      const { status, json } = await controlRequest(controlSocket, "PUT", "/routes", table);
+      if (status !== 200) throw new Error(`router refused the routes table: ${JSON.stringify(json)}`);
+    },
+    async stats() {
+      const { json } = await controlRequest(controlSocket, "GET", "/stats");
+      return routerStats.parse(json);
+    },
+  };
+}
+
+async function answeringRouter(home: string): Promise<z.infer<typeof routerHealth> | null> {
+  try {
+    const { json } = await controlRequest(routerFiles(home).controlSocket, "GET", "/health", undefined, 1_000);
+    return routerHealth.parse(json);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Makes sure the router of this home runs on the wanted port: reuses a live one, replaces one
+ * listening elsewhere, starts one when none answers. Returns its pid.
+ */
+export async function ensureRouter(options: { home: string; port: number; host: string }): Promise<number> {
+  const files = routerFiles(options.home);
+  // Linux limits unix socket paths to 107 bytes; say so instead of failing with EINVAL later.
+  if (Buffer.byteLength(files.controlSocket) > 107) throw new Error(`engine home ${options.home} is too long for the router's control socket (${files.controlSocket}); use a shorter path`);
+  fs.mkdirSync(files.dir, { recursive: true });
+  const recorded = await readJson(files.pidFile, pidFileSchema).catch(() => null);
+  const recordedAlive = recorded !== null && recorded.startTime !== null && isSameProcessAlive(recorded.pid, recorded.startTime);
+  if (recordedAlive) {
+    const health = await answeringRouter(options.home);
+    if (health && health.pid === recorded.pid && health.port === options.port && health.host === options.host) return recorded.pid;
+    await stopGroup(recorded.pid, recorded.startTime, 5_000);
+  }
+
+  fs.rmSync(files.pidFile, { force: true });
+  const log = fs.openSync(files.logFile, "a");
+  const main = fileURLToPath(new URL("./main.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", tsxImportUrl(), main, "--home", options.home, "--port", String(options.port), "--host", options.host], {
+    cwd: files.dir,
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: childEnv({ ...engineBaseEnv(), NODE_ENV: "production" }),
+  });
+  fs.closeSync(log);
+  child.unref();
+  let exited: number | null | undefined;
+  child.once("exit", (code) => {
+    exited = code;
+  });
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const health = await answeringRouter(options.home);
+    if (health && health.pid === child.pid) return health.pid;
+    if (exited !== undefined) break;
+    await sleep(100);
+  }
+  const tail = fs.readFileSync(files.logFile, "utf8").split("\n").slice(-15).join("\n");
+  throw new Error(`the router did not start on ${options.host}:${options.port} (exit ${String(exited)}); ${files.logFile}:\n${tail}`);
+}

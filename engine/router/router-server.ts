@@ -1,0 +1,173 @@
+import fs from "node:fs/promises";
+import http from "node:http";
+import type net from "node:net";
+import path from "node:path";
+import { createProxyServer } from "http-proxy-3";
+import type pino from "pino";
+import { readJson, writeJsonAtomic } from "../runtime/local/files";
+import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
+
+/**
+ * The engine's router: one HTTP port that sends each request (websockets too) to the live
+ * release of the service owning its Host, and a control server on a unix socket through which
+ * the engine replaces the routing table and reads in-flight counts (for draining) and counters.
+ */
+
+export type RouterFiles = { routesFile: string; controlSocket: string };
+
+export function routerFiles(home: string): RouterFiles & { dir: string; pidFile: string; logFile: string } {
+  const dir = path.join(home, "router");
+  return {
+    dir,
+    routesFile: path.join(dir, "routes.json"),
+    controlSocket: path.join(dir, "control.sock"),
+    pidFile: path.join(dir, "router.pid.json"),
+    logFile: path.join(dir, "router.log"),
+  };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+function page(res: http.ServerResponse, status: number, title: string, detail: string): void {
+  const body = `<!doctype html><title>${status} ${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><p>${escapeHtml(detail)}</p>\n`;
+  res.writeHead(status, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+  res.end(body);
+}
+
+function rawResponse(socket: net.Socket, status: number, reason: string, detail: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(detail)}\r\n\r\n${detail}`);
+}
+
+export async function startRouter(options: RouterFiles & { port: number; host: string; logger: pino.Logger }) {
+  const { logger } = options;
+  let byHost = new Map<string, Route>();
+  const inFlight = new Map<string, number>();
+  const websockets = new Map<string, number>();
+  const counters = new Map<string, { requests: number; errors: number; latencyMsSum: number }>();
+
+  const apply = (table: RoutesTable) => {
+    const next = new Map<string, Route>();
+    for (const entry of table.routes) for (const host of entry.hosts) next.set(hostnameOf(host), entry);
+    byHost = next;
+  };
+  apply((await readJson(options.routesFile, routesTable)) ?? { routes: [] });
+
+  const bump = (map: Map<string, number>, key: string, delta: number) => {
+    const value = (map.get(key) ?? 0) + delta;
+    if (value <= 0) map.delete(key);
+    else map.set(key, value);
+  };
+  const countersOf = (serviceId: string) => {
+    let entry = counters.get(serviceId);
+    if (!entry) counters.set(serviceId, (entry = { requests: 0, errors: 0, latencyMsSum: 0 }));
+    return entry;
+  };
+
+  // No keep-alive to upstreams: a pooled socket to a release being drained could race its close.
+  const proxy = createProxyServer({ xfwd: true, agent: new http.Agent({ keepAlive: false }) });
+  // Errors are answered in the per-call callbacks; this keeps a stray one from crashing the router.
+  proxy.on("error", (error) => logger.warn({ err: error }, "proxy error"));
+
+  const server = http.createServer((req, res) => {
+    const host = hostnameOf(req.headers.host);
+    const entry = byHost.get(host);
+    if (!entry) return page(res, 404, "No service here", `No service on this Slipway has the host ${host || "(none)"}.`);
+    if (!entry.upstream) return page(res, 503, "Service stopped", `The service ${entry.serviceName} has no running release.`);
+    const key = upstreamKey(entry.upstream);
+    const stats = countersOf(entry.serviceId);
+    const started = performance.now();
+    stats.requests += 1;
+    bump(inFlight, key, 1);
+    res.once("close", () => {
+      bump(inFlight, key, -1);
+      stats.latencyMsSum += performance.now() - started;
+      if (res.statusCode >= 500) stats.errors += 1;
+    });
+    proxy.web(req, res, { target: `http://${key}` }, (error) => {
+      logger.warn({ err: error, host, upstream: key }, "upstream failed");
+      if (res.headersSent) return res.destroy();
+      page(res, 502, "Bad gateway", `The service ${entry.serviceName} did not answer (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
+    });
+  });
+
+  server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const host = hostnameOf(req.headers.host);
+    const entry = byHost.get(host);
+    if (!entry) return rawResponse(socket, 404, "Not Found", `No service on this Slipway has the host ${host}.\n`);
+    if (!entry.upstream) return rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} has no running release.\n`);
+    const key = upstreamKey(entry.upstream);
+    countersOf(entry.serviceId).requests += 1;
+    bump(websockets, key, 1);
+    socket.once("close", () => bump(websockets, key, -1));
+    proxy.ws(req, socket, head, { target: `http://${key}` }, () => {
+      countersOf(entry.serviceId).errors += 1;
+      rawResponse(socket, 502, "Bad Gateway", `The service ${entry.serviceName} did not answer.\n`);
+    });
+  });
+
+  const stats = (): RouterStats => ({
+    inFlight: Object.fromEntries(inFlight),
+    websockets: Object.fromEntries(websockets),
+    services: Object.fromEntries(counters),
+  });
+
+  const control = http.createServer((req, res) => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === "GET" && req.url === "/health") return reply(200, { pid: process.pid, port: options.port, host: options.host });
+    if (req.method === "GET" && req.url === "/stats") return reply(200, stats());
+    if (req.method === "PUT" && req.url === "/routes") {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        } catch {
+          return reply(400, { error: "body is not JSON" });
+        }
+        const parsed = routesTable.safeParse(body);
+        if (!parsed.success) return reply(400, { error: parsed.error.message });
+        // Persist first: a router restarted right after this answer must serve the same table.
+        writeJsonAtomic(options.routesFile, parsed.data).then(
+          () => {
+            apply(parsed.data);
+            reply(200, { ok: true, routes: parsed.data.routes.length });
+          },
+          (error: Error) => reply(500, { error: error.message }),
+        );
+      });
+      return;
+    }
+    reply(404, { error: "unknown control endpoint" });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  await fs.rm(options.controlSocket, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    control.once("error", reject);
+    control.listen(options.controlSocket, () => resolve());
+  });
+  await fs.chmod(options.controlSocket, 0o600);
+
+  return {
+    async close() {
+      await Promise.all([
+        new Promise((resolve) => server.close(resolve)),
+        new Promise((resolve) => control.close(resolve)),
+      ]);
+      server.closeAllConnections();
+    },
+  };
+}

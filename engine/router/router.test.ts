@@ -1,0 +1,120 @@
+import fs from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import getPort from "get-port";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, request } from "../../test/engine-harness";
+import { killProcessesUnder } from "../../test/process-cleanup";
+import { ensureRouter, routerClient } from "./router-process";
+import { hostnameOf } from "./routes";
+
+describe("router", () => {
+  let home: string;
+  let port: number;
+  let upstream: http.Server;
+  let upstreamPort: number;
+  let releaseSlow: () => void = () => {};
+
+  beforeAll(async () => {
+    home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-router-")));
+    port = await getPort({ host: "127.0.0.1" });
+    upstream = http.createServer((req, res) => {
+      if (req.url === "/slow") {
+        releaseSlow = () => res.end("slow done");
+        return;
+      }
+      res.end(`upstream saw host ${req.headers.host} forwarded ${req.headers["x-forwarded-host"]}`);
+    });
+    // A minimal websocket-style upgrade: switch protocols, then echo bytes back.
+    upstream.on("upgrade", (_req, socket) => {
+      socket.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n");
+      socket.on("data", (chunk: Buffer) => socket.write(chunk));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    upstreamPort = (upstream.address() as AddressInfo).port;
+    await ensureRouter({ home, port, host: "127.0.0.1" });
+    const closedPort = await getPort({ host: "127.0.0.1" });
+    await routerClient(home).putRoutes({
+      routes: [
+        { serviceId: "s-web", serviceName: "web", hosts: ["web-shop.localhost", "www.example.test"], upstream: { host: "127.0.0.1", port: upstreamPort } },
+        { serviceId: "s-stopped", serviceName: "worker-ui", hosts: ["stopped.localhost"], upstream: null },
+        { serviceId: "s-refused", serviceName: "broken", hosts: ["refused.localhost"], upstream: { host: "127.0.0.1", port: closedPort } },
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    upstream.closeAllConnections();
+    upstream.close();
+    await killProcessesUnder(home);
+    await fs.rm(home, { recursive: true, force: true });
+  });
+
+  it("routes by Host, ignoring case and port", async () => {
+    const response = await request(port, "WEB-Shop.LocalHost:8080");
+    expect(response.status).toBe(200);
+    expect(response.body).toContain("forwarded WEB-Shop.LocalHost:8080");
+    expect((await request(port, "www.example.test")).status).toBe(200);
+  });
+
+  it("answers 404 naming an unknown host, 503 for a stopped service, 502 when the upstream refuses", async () => {
+    const unknown = await request(port, "nobody.localhost");
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toContain("nobody.localhost");
+    const stopped = await request(port, "stopped.localhost");
+    expect(stopped.status).toBe(503);
+    expect(stopped.body).toContain("worker-ui");
+    const refused = await request(port, "refused.localhost");
+    expect(refused.status).toBe(502);
+    expect(refused.body).toContain("broken");
+  });
+
+  it("proxies upgrades (websockets) both ways", async () => {
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, headers: { host: "web-shop.localhost", connection: "upgrade", upgrade: "websocket" } });
+      req.on("upgrade", (_res, socket) => {
+        socket.once("data", (chunk: Buffer) => {
+          resolve(chunk.toString());
+          socket.destroy();
+        });
+        socket.write("ping through the router");
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(echoed).toBe("ping through the router");
+  });
+
+  it("counts in-flight requests per upstream and per-service counters", async () => {
+    const client = routerClient(home);
+    const slow = request(port, "web-shop.localhost", "/slow");
+    const key = `127.0.0.1:${upstreamPort}`;
+    await eventually(async () => (await client.stats()).inFlight[key] === 1, 5_000, "one request in flight");
+    releaseSlow();
+    expect((await slow).body).toBe("slow done");
+    await eventually(async () => (await client.stats()).inFlight[key] === undefined, 5_000, "no request in flight");
+    const stats = await client.stats();
+    expect(stats.services["s-web"]?.requests).toBeGreaterThanOrEqual(3);
+    expect(stats.services["s-refused"]?.errors).toBe(1);
+  });
+
+  it("is reused when alive and serves the persisted table after a restart", async () => {
+    const pid = await ensureRouter({ home, port, host: "127.0.0.1" });
+    expect(await ensureRouter({ home, port, host: "127.0.0.1" })).toBe(pid);
+    process.kill(pid, "SIGKILL");
+    await eventually(() => (fs.access(`/proc/${pid}`).then(() => false, () => true)), 5_000, "router gone");
+    const restarted = await ensureRouter({ home, port, host: "127.0.0.1" });
+    expect(restarted).not.toBe(pid);
+    expect((await request(port, "web-shop.localhost")).status).toBe(200);
+  });
+});
+
+describe("hostnameOf", () => {
+  it("lowercases and strips the port", () => {
+    expect(hostnameOf("App.Example.COM:443")).toBe("app.example.com");
+    expect(hostnameOf("[::1]:8080")).toBe("[::1]");
+    expect(hostnameOf(undefined)).toBe("");
+  });
+});

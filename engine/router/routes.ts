@@ -1,0 +1,41 @@
+import { z } from "zod";
+
+/** The whole routing table the engine PUTs to the router; the router persists it as routes.json. */
+export const route = z.object({
+  serviceId: z.string(),
+  serviceName: z.string(),
+  /** Hostnames, lowercase, without port. */
+  hosts: z.array(z.string()),
+  /** The live release; null while the service is stopped (the router answers 503). */
+  upstream: z.object({ host: z.string(), port: z.number().int().min(1).max(65535) }).nullable(),
+});
+export type Route = z.infer<typeof route>;
+
+export const routesTable = z.object({ routes: z.array(route) });
+export type RoutesTable = z.infer<typeof routesTable>;
+
+export const serviceCounters = z.object({ requests: z.number(), errors: z.number(), latencyMsSum: z.number() });
+export type ServiceCounters = z.infer<typeof serviceCounters>;
+
+export const routerStats = z.object({
+  /** Open HTTP requests per upstream "host:port": what draining waits on. */
+  inFlight: z.record(z.string(), z.number()),
+  /** Open websocket connections per upstream. */
+  websockets: z.record(z.string(), z.number()),
+  services: z.record(z.string(), serviceCounters),
+});
+export type RouterStats = z.infer<typeof routerStats>;
+
+export const routerHealth = z.object({ pid: z.number(), port: z.number(), host: z.string() });
+
+export function upstreamKey(upstream: { host: string; port: number }): string {
+  return `${upstream.host}:${upstream.port}`;
+}
+
+/** The hostname of a Host header: lowercase, port stripped (IPv6 literals keep their brackets). */
+export function hostnameOf(hostHeader: string | undefined): string {
+  if (!hostHeader) return "";
+  const host = hostHeader.trim().toLowerCase();
+  if (host.startsWith("[")) return host.slice(0, host.indexOf("]") + 1);
+  return host.replace(/:\d*$/, "").replace(/\.$/, "");
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { detectBuildPlan, procfileWebCommand, type RepoFacts } from "./build-plan";
+
+function facts(files: string[], extra: Partial<RepoFacts> = {}): RepoFacts {
+  return { files: new Set(files), packageJson: null, procfile: null, requirementsTxt: null, ...extra };
+}
+
+function plan(input: RepoFacts, overrides = {}) {
+  const result = detectBuildPlan(input, overrides);
+  if (!result.ok) throw new Error(result.reason);
+  return result.plan;
+}
+
+describe("detectBuildPlan", () => {
+  it("installs a Node app with the package manager its lockfile names", () => {
+    const pkg = { scripts: { start: "node server.js" } };
+    expect(plan(facts(["package.json", "package-lock.json"], { packageJson: pkg })).steps[0]?.argv).toEqual(["npm", "ci", "--no-audit", "--no-fund"]);
+    expect(plan(facts(["package.json", "pnpm-lock.yaml"], { packageJson: pkg })).steps[0]?.argv).toEqual(["pnpm", "install", "--frozen-lockfile"]);
+    expect(plan(facts(["package.json", "yarn.lock"], { packageJson: pkg })).steps[0]?.argv).toEqual(["yarn", "install", "--frozen-lockfile"]);
+    expect(plan(facts(["package.json"], { packageJson: pkg })).steps[0]?.argv).toEqual(["npm", "install", "--no-audit", "--no-fund"]);
+  });
+
+  it("builds with the build script and starts with npm start, else node main", () => {
+    const withScripts = plan(facts(["package.json"], { packageJson: { scripts: { build: "tsc", start: "node dist" } } }));
+    expect(withScripts.steps.map((step) => step.display)).toEqual(["npm install --no-audit --no-fund", "npm run build"]);
+    expect(withScripts.start).toMatchObject({ type: "command", argv: ["npm", "start"] });
+    expect(plan(facts(["package.json"], { packageJson: { main: "app.js" } })).start).toMatchObject({ argv: ["node", "app.js"] });
+    expect(plan(facts(["package.json"], { packageJson: {} })).start).toMatchObject({ argv: ["node", "index.js"] });
+  });
+
+  it("lets the service's commands override detection, as one shell argument each", () => {
+    const result = plan(facts(["package.json"], { packageJson: { scripts: { build: "tsc", start: "node x" } } }), {
+      buildCommand: "make all; echo done",
+      startCommand: "./run --fast",
+    });
+    expect(result.steps.at(-1)?.argv).toEqual(["/bin/sh", "-c", "make all; echo done"]);
+    expect(result.start).toMatchObject({ argv: ["/bin/sh", "-c", "./run --fast"] });
+  });
+
+  it("prefers a Procfile web line over the detected start", () => {
+    const result = plan(facts(["package.json", "Procfile"], { packageJson: { scripts: { start: "x" } }, procfile: "worker: a\nweb: node web.js --port $PORT\n" }));
+    expect(result.start).toMatchObject({ argv: ["/bin/sh", "-c", "node web.js --port $PORT"] });
+  });
+
+  it("makes a virtualenv for Python and skips pip when requirements are empty", () => {
+    const empty = plan(facts(["requirements.txt", "app.py"], { requirementsTxt: "# nothing\n" }));
+    expect(empty.kind).toBe("python");
+    expect(empty.steps.map((step) => step.display)).toEqual(["python3 -m venv --without-pip .venv"]);
+    expect(empty.start).toMatchObject({ argv: [".venv/bin/python", "app.py"] });
+    const withDeps = plan(facts(["requirements.txt", "main.py"], { requirementsTxt: "flask==3.0\n" }));
+    expect(withDeps.steps[1]?.argv).toContain("requirements.txt");
+    expect(withDeps.start).toMatchObject({ argv: [".venv/bin/python", "main.py"] });
+    expect(detectBuildPlan(facts(["requirements.txt"], { requirementsTxt: "" })).ok).toBe(false);
+  });
+
+  it("serves a directory with index.html and no package.json as a static site", () => {
+    expect(plan(facts(["index.html", "style.css"])).start.type).toBe("static");
+  });
+
+  it("runs a Procfile-only app and refuses a repository it cannot understand", () => {
+    expect(plan(facts(["Procfile", "main.go"], { procfile: "web: ./server" })).kind).toBe("procfile");
+    const unknown = detectBuildPlan(facts(["main.go"]));
+    expect(unknown).toMatchObject({ ok: false, reason: expect.stringContaining("could not detect") });
+  });
+});
+
+describe("procfileWebCommand", () => {
+  it("finds the web process among others", () => {
+    expect(procfileWebCommand("release: migrate\r\nweb:   gunicorn app:app  \n")).toBe("gunicorn app:app");
+    expect(procfileWebCommand("worker: x")).toBeNull();
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Build plan detection: from what a repository contains, decide how to install, build and start
+ * it (Heroku-style buildpack detection, reduced to Node, Python, static sites and Procfiles).
+ * Pure: the runtime gathers the facts, this decides; unit tested in build-plan.test.ts.
+ */
+
+/** What detection looks at, read from the app's root directory (rootDirectory inside the repo). */
+export type RepoFacts = {
+  /** File names at the app root. */
+  files: ReadonlySet<string>;
+  packageJson: { scripts?: Record<string, string>; main?: string } | null;
+  procfile: string | null;
+  requirementsTxt: string | null;
+};
+
+export type PlanCommand = { argv: string[]; display: string };
+export type StartPlan = ({ type: "command" } & PlanCommand) | { type: "static"; display: string };
+export type BuildPlan = {
+  kind: "node" | "python" | "static" | "procfile" | "custom";
+  /** Install and build commands, run in order in the app directory. */
+  steps: PlanCommand[];
+  start: StartPlan;
+  /** Directories (relative to the app) put first on PATH for build and start, e.g. a virtualenv. */
+  pathPrefix: string[];
+};
+export type Overrides = { buildCommand?: string; startCommand?: string };
+
+/** User commands are shell commands by nature (as on Heroku): one argv element, never concatenated. */
+export function shellCommand(command: string): PlanCommand {
+  return { argv: ["/bin/sh", "-c", command], display: command };
+}
+
+function argv(...parts: string[]): PlanCommand {
+  return { argv: parts, display: parts.join(" ") };
+}
+
+/** The `web:` process of a Procfile (https://devcenter.heroku.com/articles/procfile). */
+export function procfileWebCommand(procfile: string): string | null {
+  for (const line of procfile.split(/\r?\n/)) {
+    const match = /^web:\s*(.+)$/.exec(line.trim());
+    if (match?.[1]) return match[1].trim();
+  }
+  return null;
+}
+
+function nodeInstall(files: ReadonlySet<string>): PlanCommand {
+  if (files.has("package-lock.json") || files.has("npm-shrinkwrap.json")) return argv("npm", "ci", "--no-audit", "--no-fund");
+  if (files.has("pnpm-lock.yaml")) return argv("pnpm", "install", "--frozen-lockfile");
+  if (files.has("yarn.lock")) return argv("yarn", "install", "--frozen-lockfile");
+  return argv("npm", "install", "--no-audit", "--no-fund");
+}
+
+/** A requirements file with only comments and blank lines needs no pip run (and no network). */
+function hasRequirements(text: string): boolean {
+  return text.split(/\r?\n/).some((line) => line.trim() !== "" && !line.trim().startsWith("#"));
+}
+
+export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { ok: true; plan: BuildPlan } | { ok: false; reason: string } {
+  const web = facts.procfile === null ? null : procfileWebCommand(facts.procfile);
+  const userStart = overrides.startCommand ? shellCommand(overrides.startCommand) : web ? shellCommand(web) : null;
+  const userBuild = overrides.buildCommand ? [shellCommand(overrides.buildCommand)] : null;
+
+  if (facts.packageJson) {
+    const scripts = facts.packageJson.scripts ?? {};
+    const build = userBuild ?? (scripts.build ? [argv("npm", "run", "build")] : []);
+    const start = userStart ?? (scripts.start ? argv("npm", "start") : argv("node", facts.packageJson.main ?? "index.js"));
+    return { ok: true, plan: { kind: "node", steps: [nodeInstall(facts.files), ...build], start: { type: "command", ...start }, pathPrefix: ["node_modules/.bin"] } };
+  }
+
+  if (facts.requirementsTxt !== null) {
+    const entry = facts.files.has("app.py") ? "app.py" : facts.files.has("main.py") ? "main.py" : null;
+    const start = userStart ?? (entry ? argv(".venv/bin/python", entry) : null);
+    if (!start) return { ok: false, reason: "Python app without a start: add a Procfile web line, app.py or main.py, or set a start command" };
+    // Without requirements, skip pip in the venv too: ensurepip alone takes seconds.
+    const install = hasRequirements(facts.requirementsTxt)
+      ? [argv("python3", "-m", "venv", ".venv"), argv(".venv/bin/pip", "install", "--disable-pip-version-check", "--no-input", "-r", "requirements.txt")]
+      : [argv("python3", "-m", "venv", "--without-pip", ".venv")];
+    return { ok: true, plan: { kind: "python", steps: [...install, ...(userBuild ?? [])], start: { type: "command", ...start }, pathPrefix: [".venv/bin"] } };
+  }
+
+  if (userStart) {
+    return { ok: true, plan: { kind: overrides.startCommand ? "custom" : "procfile", steps: userBuild ?? [], start: { type: "command", ...userStart }, pathPrefix: [] } };
+  }
+
+  if (facts.files.has("index.html")) {
+    return { ok: true, plan: { kind: "static", steps: userBuild ?? [], start: { type: "static", display: "static file server" }, pathPrefix: [] } };
+  }
+
+  return {
+    ok: false,
+    reason: "could not detect how to build this app: no package.json, requirements.txt, Procfile or index.html at its root; set a start command",
+  };
+}

@@ -1,0 +1,65 @@
+import http from "node:http";
+import net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** One GET to the release: its status code, or null when it does not answer. */
+function get(port: number, requestPath: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path: requestPath, timeout: 2_000, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? null);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(null));
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port });
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("close", () => resolve(false));
+  });
+}
+
+/**
+ * Waits until the release is healthy: a 2xx/3xx answer to GET `path` when the service has a
+ * health check path, else a port that accepts connections. Returns null when healthy, else why not.
+ */
+export async function waitHealthy(options: {
+  port: number;
+  path?: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** Returns a reason when the process died, so a crash fails at once instead of at the timeout. */
+  exited: () => string | null;
+  /** Whether the answer came from our process (not one that took the port first). */
+  ownsPort: () => boolean;
+}): Promise<string | null> {
+  const deadline = Date.now() + options.timeoutMs;
+  const what = options.path ? `health check GET ${options.path}` : `port ${options.port}`;
+  const within = `${Math.round(options.timeoutMs / 1000)}s`;
+  let lastStatus: number | null = null;
+  while (!options.signal.aborted) {
+    const exit = options.exited();
+    if (exit) return `${what}: the process ${exit} before it became healthy`;
+    if (options.path) {
+      lastStatus = await get(options.port, options.path);
+      if (lastStatus !== null && lastStatus >= 200 && lastStatus < 400 && options.ownsPort()) return null;
+    } else if ((await accepts(options.port)) && options.ownsPort()) {
+      return null;
+    }
+    if (Date.now() >= deadline) {
+      return options.path
+        ? `${what} did not answer 2xx within ${within}${lastStatus === null ? "" : ` (last status ${lastStatus})`}`
+        : `${what} did not accept connections within ${within}`;
+    }
+    await sleep(200);
+  }
+  return "canceled";
+}

@@ -1,0 +1,67 @@
+import path from "node:path";
+import { z } from "zod";
+
+/**
+ * Where the local runtime keeps things under the engine's home:
+ *   services/<serviceId>/state.json                      what runs (survives engine restarts)
+ *   services/<serviceId>/releases/<releaseId>/src        the checkout (app dir = src/<rootDirectory>)
+ *   services/<serviceId>/releases/<releaseId>/runtime.log the app's stdout and stderr
+ *   services/<serviceId>/releases/<releaseId>/launch.json how to (re)start it (0600: it holds env)
+ *   deployments/<deploymentId>.json                      a finished deployment's outcome
+ *   router/                                              routes.json, pid file, control socket
+ */
+export function layout(home: string) {
+  const servicesDir = path.join(home, "services");
+  return {
+    servicesDir,
+    deploymentsDir: path.join(home, "deployments"),
+    serviceDir: (serviceId: string) => path.join(servicesDir, serviceId),
+    stateFile: (serviceId: string) => path.join(servicesDir, serviceId, "state.json"),
+    releaseDir: (serviceId: string, releaseId: string) => path.join(servicesDir, serviceId, "releases", releaseId),
+    deploymentFile: (deploymentId: string) => path.join(home, "deployments", `${deploymentId}.json`),
+  };
+}
+export type Layout = ReturnType<typeof layout>;
+
+/** A release's process: pid doubles as process group id (spawned detached). */
+export const releaseProcess = z.object({
+  releaseId: z.string(),
+  commit: z.string().optional(),
+  port: z.number().int(),
+  pid: z.number().int(),
+  /** Kernel start time of pid, to tell our process from a recycled pid. */
+  startTime: z.number(),
+  startedAt: z.string(),
+});
+export type ReleaseProcess = z.infer<typeof releaseProcess>;
+
+export const serviceState = z.object({
+  serviceId: z.string(),
+  name: z.string(),
+  domains: z.array(z.string()),
+  /** The release the router sends traffic to (or would, once started again). */
+  current: releaseProcess.nullable(),
+  status: z.enum(["starting", "running", "crashed", "stopped"]),
+  /** Crash restarts since the service was deployed. */
+  restarts: z.number().int().nonnegative(),
+  /** Bytes of each release's runtime.log already reported, so a restarted engine resumes there. */
+  logOffsets: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type ServiceState = z.infer<typeof serviceState>;
+
+export const launchSpec = z.object({
+  argv: z.array(z.string()).min(1),
+  cwd: z.string(),
+  env: z.record(z.string(), z.string()),
+  /** Which env keys are secret, so runtime output is masked after an engine restart too. */
+  secretKeys: z.array(z.string()),
+});
+export type LaunchSpec = z.infer<typeof launchSpec>;
+
+export const deploymentOutcome = z.object({
+  deploymentId: z.string(),
+  status: z.enum(["succeeded", "failed", "canceled"]),
+  message: z.string(),
+  finishedAt: z.string(),
+});
+export type DeploymentOutcome = z.infer<typeof deploymentOutcome>;

@@ -1,0 +1,516 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import getPort from "get-port";
+import type pino from "pino";
+import type { RuntimeServiceState } from "../../protocol";
+import { routerClient, tsxImportUrl } from "../../router/router-process";
+import { upstreamKey, type RoutesTable } from "../../router/routes";
+import { secretMasker } from "../secret-mask";
+import { detectBuildPlan, type RepoFacts } from "../build-plan";
+import { type ReleaseHandle, type Runtime, type StepContext, StepError } from "../runtime";
+import { readJson, writeJsonAtomic } from "./files";
+import { appDirectory, cloneRepository } from "./git";
+import { waitHealthy } from "./health";
+import { layout, launchSpec, type LaunchSpec, type ReleaseProcess, type ServiceState, serviceState } from "./layout";
+import { LogTailer } from "./log-tailer";
+import { childEnv, engineBaseEnv } from "./processes-env";
+import { groupListensOn, isSameProcessAlive, processStartTime, runCommand, stopGroup } from "./processes";
+
+export type LocalRuntimeOptions = {
+  home: string;
+  logger: pino.Logger;
+  /** One line of a release's runtime output (stdout and stderr share the log file). */
+  serviceLog: (serviceId: string, releaseId: string, text: string) => void;
+  /** Tunables, shortened by tests. */
+  drainTimeoutMs?: number;
+  stopGraceMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+};
+
+/** A release on its way to going live, between the clone and the switch. */
+type PendingRelease = ReleaseHandle & { dir: string; appDir?: string; launch?: LaunchSpec; process?: ReleaseProcess };
+
+const staticServer = fileURLToPath(new URL("../static-server.ts", import.meta.url));
+/** A process that stayed up this long has recovered: its next crash restarts after the base delay again. */
+const HEALTHY_UPTIME_MS = 30_000;
+
+/**
+ * The `local` runtime: every release is a process group on this host, started detached with its
+ * output appended to a file, so apps outlive the engine; state.json lets the next engine adopt them.
+ */
+export class LocalRuntime implements Runtime {
+  private readonly paths;
+  private readonly router;
+  private readonly states = new Map<string, ServiceState>();
+  private readonly pending = new Map<string, PendingRelease>();
+  /** Our own children: their exit reason, for messages (adopted processes are polled instead). */
+  private readonly exits = new Map<number, string>();
+  private readonly children = new Map<number, ChildProcess>();
+  private readonly tailers = new Map<string, LogTailer>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly crashStreaks = new Map<string, number>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly writes = new Map<string, Promise<void>>();
+  /** What each switched release replaced, until its drain step stops it. */
+  private readonly replaced = new Map<string, ReleaseProcess | null>();
+  private routesWrite: Promise<void> = Promise.resolve();
+  private supervisor: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: LocalRuntimeOptions) {
+    this.paths = layout(options.home);
+    this.router = routerClient(options.home);
+  }
+
+  async start(): Promise<void> {
+    await fsp.mkdir(this.paths.servicesDir, { recursive: true });
+    for (const serviceId of await fsp.readdir(this.paths.servicesDir)) {
+      const state = await readJson(this.paths.stateFile(serviceId), serviceState);
+      if (!state) continue;
+      this.states.set(serviceId, state);
+      if (state.current && state.status !== "stopped") {
+        // Still-running processes are adopted as they are; dead ones are restarted by the supervisor.
+        this.tail(state.serviceId, state.current.releaseId);
+        if (state.status === "crashed") this.scheduleRestart(state, "it was waiting for a restart when the engine stopped");
+        else if (state.status === "starting") state.status = "running";
+      }
+    }
+    await this.syncRoutes();
+    this.supervisor = setInterval(() => this.supervise(), 500);
+    this.supervisor.unref();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.supervisor) clearInterval(this.supervisor);
+    for (const timer of this.restartTimers.values()) clearTimeout(timer);
+    this.restartTimers.clear();
+    await Promise.all([...this.tailers.values()].map((tailer) => tailer.stop()));
+    this.tailers.clear();
+    await Promise.all([...this.writes.values(), this.routesWrite]);
+  }
+
+  services(): RuntimeServiceState[] {
+    return [...this.states.values()].flatMap((state) =>
+      state.current
+        ? [{ serviceId: state.serviceId, releaseId: state.current.releaseId, state: state.status, restarts: state.restarts, commit: state.current.commit, port: state.current.port }]
+        : [],
+    );
+  }
+
+  // ---- deploy steps -------------------------------------------------------------------------
+
+  async newRelease(ctx: StepContext): Promise<ReleaseHandle> {
+    const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+    const releaseId = `${stamp}-${ctx.deploymentId.slice(0, 8)}`;
+    const dir = this.paths.releaseDir(ctx.service.id, releaseId);
+    await fsp.rm(dir, { recursive: true, force: true });
+    await fsp.mkdir(dir, { recursive: true });
+    const release: PendingRelease = { serviceId: ctx.service.id, releaseId, dir };
+    this.pending.set(releaseId, release);
+    return release;
+  }
+
+  async clone(ctx: StepContext, handle: ReleaseHandle): Promise<string> {
+    const release = this.pendingRelease(handle);
+    const checkout = path.join(release.dir, "src");
+    release.commit = await cloneRepository({
+      git: ctx.service.config.git,
+      dir: checkout,
+      env: engineBaseEnv(),
+      timeoutMs: ctx.service.config.buildTimeoutSeconds * 1000,
+      signal: ctx.signal,
+      output: ctx.output,
+    });
+    release.appDir = await appDirectory(checkout, ctx.service.config.git.rootDirectory);
+    return release.commit;
+  }
+
+  async build(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+    const release = this.pendingRelease(handle);
+    const appDir = release.appDir;
+    if (!appDir) throw new Error("build before clone");
+    const { config } = ctx.service;
+    const detected = detectBuildPlan(await readRepoFacts(appDir), { buildCommand: config.buildCommand, startCommand: config.startCommand });
+    if (!detected.ok) throw new StepError(detected.reason);
+    const plan = detected.plan;
+    ctx.output("system", `Build plan: ${plan.kind}; ${plan.steps.map((step) => step.display).join(", ") || "nothing to build"}; start: ${plan.start.display}`);
+
+    const base = engineBaseEnv();
+    const variables = Object.fromEntries(ctx.service.variables.map((variable) => [variable.key, variable.value]));
+    const pathPrefix = plan.pathPrefix.map((dir) => path.join(appDir, dir));
+    const env: Record<string, string> = { ...base, ...variables, PATH: [...pathPrefix, variables.PATH ?? base.PATH].join(":") };
+    if (plan.kind === "python") env.VIRTUAL_ENV = path.join(appDir, ".venv");
+
+    const deadline = Date.now() + config.buildTimeoutSeconds * 1000;
+    for (const step of plan.steps) {
+      ctx.output("system", `$ ${step.display}`);
+      const result = await runCommand({
+        argv: step.argv,
+        cwd: appDir,
+        env: { ...env, CI: "true" },
+        timeoutMs: Math.max(deadline - Date.now(), 1),
+        signal: ctx.signal,
+        onLine: ctx.output,
+      });
+      if (result.aborted) throw new StepError(`build command "${step.display}" canceled`);
+      if (result.timedOut) throw new StepError(`build timed out after ${config.buildTimeoutSeconds}s in "${step.display}"`);
+      if (result.code !== 0) throw new StepError(`build command "${step.display}" exited with code ${String(result.code ?? result.signal)}`);
+    }
+
+    const argv =
+      plan.start.type === "static"
+        ? [process.execPath, "--import", tsxImportUrl(), staticServer, appDir]
+        : plan.start.argv.map((part, index) => (index === 0 && part.includes("/") && !path.isAbsolute(part) ? path.join(appDir, part) : part));
+    release.launch = {
+      argv,
+      cwd: appDir,
+      env: { ...env, SLIPWAY_RELEASE_ID: release.releaseId, SLIPWAY_GIT_COMMIT: release.commit ?? "" },
+      secretKeys: ctx.service.variables.filter((variable) => variable.secret).map((variable) => variable.key),
+    };
+    // 0600: the launch file holds the app's environment, secrets included, to restart it after a crash.
+    await writeJsonAtomic(path.join(release.dir, "launch.json"), release.launch, 0o600);
+  }
+
+  async startRelease(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+    const release = this.pendingRelease(handle);
+    if (!release.launch) throw new Error("start before build");
+    release.process = await this.spawnRelease(ctx.service.id, release.releaseId, release.launch, release.commit);
+    ctx.output("system", `Started ${release.launch.argv.join(" ")} as pid ${release.process.pid} on port ${release.process.port}`);
+  }
+
+  async healthCheck(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+    const proc = this.pendingRelease(handle).process;
+    if (!proc) throw new Error("health check before start");
+    await this.waitHealthy(ctx, proc);
+  }
+
+  async switchTo(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+    const release = this.pendingRelease(handle);
+    const proc = release.process;
+    if (!proc) throw new Error("switch before start");
+    await this.withLock(ctx.service.id, async () => {
+      const previous = this.states.get(ctx.service.id);
+      this.cancelRestart(ctx.service.id);
+      const state: ServiceState = {
+        serviceId: ctx.service.id,
+        name: ctx.service.name,
+        domains: ctx.service.domains.map((domain) => domain.toLowerCase()),
+        current: proc,
+        status: "running",
+        // The count is about the live release: a new release starts from zero (as on Heroku).
+        restarts: 0,
+        logOffsets: previous?.logOffsets ?? {},
+      };
+      this.states.set(ctx.service.id, state);
+      this.crashStreaks.delete(ctx.service.id);
+      await this.persist(ctx.service.id);
+      await this.syncRoutes();
+      this.pending.delete(release.releaseId);
+      // Remember what this release replaced, for drain.
+      this.replaced.set(release.releaseId, previous?.current ?? null);
+    });
+    ctx.output("system", `Router now sends ${ctx.service.domains.join(", ") || "(no domains)"} to port ${proc.port}`);
+  }
+
+  async drain(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+    const previous = this.replaced.get(handle.releaseId) ?? null;
+    this.replaced.delete(handle.releaseId);
+    if (!previous) return ctx.output("system", "No previous release to drain");
+    const open = await this.waitUntilDrained(previous.port);
+    ctx.output("system", open === 0 ? `Previous release ${previous.releaseId} drained` : `Stopping ${previous.releaseId} with ${open} requests still open after the drain timeout`);
+    await this.stopProcess(ctx.service.id, previous);
+    if (previous.releaseId !== handle.releaseId) {
+      // Keep the old release's log, drop its checkout (node_modules and venvs are large).
+      await fsp.rm(path.join(this.paths.releaseDir(ctx.service.id, previous.releaseId), "src"), { recursive: true, force: true });
+    }
+  }
+
+  async discard(handle: ReleaseHandle): Promise<void> {
+    const release = this.pending.get(handle.releaseId);
+    this.pending.delete(handle.releaseId);
+    if (release?.process) await this.stopProcess(handle.serviceId, release.process);
+    await this.finishTail(handle.serviceId, handle.releaseId);
+    if (release) await fsp.rm(path.join(release.dir, "src"), { recursive: true, force: true });
+  }
+
+  // ---- whole-service actions ----------------------------------------------------------------
+
+  async stop(ctx: StepContext): Promise<void> {
+    await this.withLock(ctx.service.id, async () => {
+      const state = this.states.get(ctx.service.id);
+      if (!state?.current) return ctx.output("system", "The service has no release: nothing to stop");
+      this.cancelRestart(ctx.service.id);
+      // Mark it stopped before the signal so the supervisor does not take the exit for a crash.
+      state.status = "stopped";
+      await this.persist(ctx.service.id);
+      await this.syncRoutes();
+      await this.stopProcess(ctx.service.id, state.current);
+      // Read its last lines, keep the offset: a later RESTART appends to the same log.
+      const tailer = this.tailers.get(state.current.releaseId);
+      this.tailers.delete(state.current.releaseId);
+      await tailer?.stop();
+      ctx.output("system", `Stopped release ${state.current.releaseId}`);
+    });
+  }
+
+  async restart(ctx: StepContext): Promise<void> {
+    const state = this.states.get(ctx.service.id);
+    const current = state?.current;
+    if (!state || !current) throw new StepError("the service has no release to restart: deploy it first");
+    const launch = await readJson(path.join(this.paths.releaseDir(ctx.service.id, current.releaseId), "launch.json"), launchSpec);
+    if (!launch) throw new StepError(`release ${current.releaseId} has no launch file: deploy the service again`);
+    const fresh = await this.spawnRelease(ctx.service.id, current.releaseId, launch, current.commit);
+    ctx.output("system", `Started a fresh process of ${current.releaseId} as pid ${fresh.pid} on port ${fresh.port}`);
+    try {
+      await this.waitHealthy(ctx, fresh);
+    } catch (error) {
+      await this.stopProcess(ctx.service.id, fresh);
+      throw error;
+    }
+    await this.withLock(ctx.service.id, async () => {
+      this.cancelRestart(ctx.service.id);
+      Object.assign(state, { current: fresh, status: "running" as const });
+      this.crashStreaks.delete(ctx.service.id);
+      await this.persist(ctx.service.id);
+      await this.syncRoutes();
+    });
+    await this.waitUntilDrained(current.port);
+    await this.stopProcess(ctx.service.id, current);
+  }
+
+  async delete(ctx: StepContext): Promise<void> {
+    await this.withLock(ctx.service.id, async () => {
+      const state = this.states.get(ctx.service.id);
+      this.cancelRestart(ctx.service.id);
+      this.states.delete(ctx.service.id);
+      await this.syncRoutes();
+      if (state?.current) await this.stopProcess(ctx.service.id, state.current);
+      for (const releaseId of Object.keys(state?.logOffsets ?? {})) await this.finishTail(ctx.service.id, releaseId);
+      await this.writes.get(ctx.service.id);
+      await fsp.rm(this.paths.serviceDir(ctx.service.id), { recursive: true, force: true });
+      ctx.output("system", "Removed the service's route, releases and logs");
+    });
+  }
+
+  // ---- processes ----------------------------------------------------------------------------
+
+  private async spawnRelease(serviceId: string, releaseId: string, launch: LaunchSpec, commit: string | undefined, preferredPort?: number): Promise<ReleaseProcess> {
+    const port = await getPort({ host: "127.0.0.1", ...(preferredPort ? { port: preferredPort } : {}) });
+    const logFile = path.join(this.paths.releaseDir(serviceId, releaseId), "runtime.log");
+    const log = fs.openSync(logFile, "a");
+    const [command, ...args] = launch.argv;
+    if (!command) throw new Error("empty start command");
+    // Detached with file descriptors (not pipes): the app keeps running and logging when the engine dies.
+    const child = spawn(command, args, { cwd: launch.cwd, env: childEnv({ ...launch.env, PORT: String(port) }), detached: true, stdio: ["ignore", log, log] });
+    fs.closeSync(log);
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once("spawn", () => resolve(child.pid ?? -1));
+      child.once("error", (error) => reject(new StepError(`could not start ${command}: ${error.message}`)));
+    });
+    child.unref();
+    this.children.set(pid, child);
+    child.once("exit", (code, signal) => {
+      this.exits.set(pid, signal ? `was killed by ${signal}` : `exited with code ${String(code)}`);
+      this.children.delete(pid);
+    });
+    const startTime = processStartTime(pid);
+    if (startTime === null) throw new StepError(`${command} exited immediately`);
+    this.tail(serviceId, releaseId);
+    return { releaseId, commit, port, pid, startTime, startedAt: new Date().toISOString() };
+  }
+
+  private async waitHealthy(ctx: StepContext, proc: ReleaseProcess): Promise<void> {
+    const { healthCheckPath, healthCheckTimeoutSeconds } = ctx.service.config;
+    const problem = await waitHealthy({
+      port: proc.port,
+      path: healthCheckPath,
+      timeoutMs: healthCheckTimeoutSeconds * 1000,
+      signal: ctx.signal,
+      exited: () => (isSameProcessAlive(proc.pid, proc.startTime) ? null : (this.exits.get(proc.pid) ?? "exited")),
+      ownsPort: () => groupListensOn(proc.pid, proc.port),
+    });
+    if (problem) throw new StepError(problem);
+  }
+
+  private async stopProcess(serviceId: string, proc: ReleaseProcess): Promise<void> {
+    await stopGroup(proc.pid, proc.startTime, this.options.stopGraceMs ?? 10_000);
+    this.exits.delete(proc.pid);
+    if (this.states.get(serviceId)?.current?.releaseId !== proc.releaseId) await this.finishTail(serviceId, proc.releaseId);
+  }
+
+  /** Waits (bounded) until the router has no open request to the port; returns how many remain. */
+  private async waitUntilDrained(port: number): Promise<number> {
+    const key = upstreamKey({ host: "127.0.0.1", port });
+    const deadline = Date.now() + (this.options.drainTimeoutMs ?? 10_000);
+    for (;;) {
+      const open = (await this.router.stats()).inFlight[key] ?? 0;
+      if (open === 0 || Date.now() >= deadline) return open;
+      await sleep(100);
+    }
+  }
+
+  // ---- supervision ---------------------------------------------------------------------------
+
+  private supervise(): void {
+    for (const state of this.states.values()) {
+      const proc = state.current;
+      if (!proc || state.status !== "running" || this.restartTimers.has(state.serviceId) || this.locks.has(state.serviceId)) continue;
+      if (isSameProcessAlive(proc.pid, proc.startTime)) continue;
+      const reason = this.exits.get(proc.pid) ?? "exited";
+      // Up long enough counts as recovered: the next crash starts the backoff over.
+      if (Date.now() - Date.parse(proc.startedAt) > HEALTHY_UPTIME_MS) this.crashStreaks.delete(state.serviceId);
+      state.status = "crashed";
+      state.restarts += 1;
+      void this.persist(state.serviceId);
+      this.scheduleRestart(state, `it ${reason}`);
+    }
+  }
+
+  private scheduleRestart(state: ServiceState, why: string): void {
+    const streak = this.crashStreaks.get(state.serviceId) ?? 0;
+    this.crashStreaks.set(state.serviceId, streak + 1);
+    const delay = Math.min((this.options.backoffBaseMs ?? 1_000) * 2 ** streak, this.options.backoffMaxMs ?? 30_000);
+    const releaseId = state.current?.releaseId ?? "";
+    this.options.serviceLog(state.serviceId, releaseId, `[slipway] the process of release ${releaseId} stopped unexpectedly (${why}); restarting in ${delay / 1000}s`);
+    this.options.logger.warn({ serviceId: state.serviceId, releaseId, delay }, "release crashed");
+    const timer = setTimeout(() => {
+      void this.withLock(state.serviceId, () => this.restartCrashed(state.serviceId, releaseId))
+        .catch((error: unknown) => {
+          this.options.logger.error({ err: error, serviceId: state.serviceId }, "restart failed");
+          const current = this.states.get(state.serviceId);
+          if (current?.status === "crashed") this.scheduleRestart(current, `the restart failed: ${(error as Error).message}`);
+        })
+        .finally(() => {
+          if (this.restartTimers.get(state.serviceId) === timer) this.restartTimers.delete(state.serviceId);
+        });
+    }, delay);
+    timer.unref();
+    this.restartTimers.set(state.serviceId, timer);
+  }
+
+  private async restartCrashed(serviceId: string, releaseId: string): Promise<void> {
+    const state = this.states.get(serviceId);
+    // A deploy, stop or delete since the crash decided otherwise.
+    if (!state?.current || state.status !== "crashed" || state.current.releaseId !== releaseId) return;
+    const launch = await readJson(path.join(this.paths.releaseDir(serviceId, releaseId), "launch.json"), launchSpec);
+    if (!launch) throw new Error(`release ${releaseId} has no launch file`);
+    const previousPort = state.current.port;
+    state.current = await this.spawnRelease(serviceId, releaseId, launch, state.current.commit, previousPort);
+    state.status = "running";
+    await this.persist(serviceId);
+    if (state.current.port !== previousPort) await this.syncRoutes();
+  }
+
+  private cancelRestart(serviceId: string): void {
+    const timer = this.restartTimers.get(serviceId);
+    if (timer) clearTimeout(timer);
+    this.restartTimers.delete(serviceId);
+  }
+
+  // ---- logs, state, routes -------------------------------------------------------------------
+
+  private tail(serviceId: string, releaseId: string): void {
+    if (this.tailers.has(releaseId)) return;
+    const file = path.join(this.paths.releaseDir(serviceId, releaseId), "runtime.log");
+    const state = this.states.get(serviceId);
+    const launchFile = path.join(this.paths.releaseDir(serviceId, releaseId), "launch.json");
+    let mask: ((text: string) => string) | null = null;
+    const tailer = new LogTailer(
+      file,
+      state?.logOffsets[releaseId] ?? 0,
+      (lines) => {
+        mask ??= maskerFromLaunch(launchFile);
+        for (const line of lines) this.options.serviceLog(serviceId, releaseId, mask(line));
+      },
+      (offset) => {
+        const current = this.states.get(serviceId);
+        if (!current) return;
+        current.logOffsets[releaseId] = offset;
+        void this.persist(serviceId);
+      },
+    );
+    this.tailers.set(releaseId, tailer);
+    tailer.start();
+  }
+
+  private async finishTail(serviceId: string, releaseId: string): Promise<void> {
+    const tailer = this.tailers.get(releaseId);
+    this.tailers.delete(releaseId);
+    await tailer?.stop();
+    const state = this.states.get(serviceId);
+    if (state && releaseId in state.logOffsets) {
+      delete state.logOffsets[releaseId];
+      await this.persist(serviceId);
+    }
+  }
+
+  /** Writes the service's state; writes are chained so the file always ends with the latest. */
+  private persist(serviceId: string): Promise<void> {
+    const next = (this.writes.get(serviceId) ?? Promise.resolve()).then(async () => {
+      const state = this.states.get(serviceId);
+      if (state) await writeJsonAtomic(this.paths.stateFile(serviceId), state);
+    });
+    this.writes.set(serviceId, next.catch(() => undefined));
+    return next;
+  }
+
+  private syncRoutes(): Promise<void> {
+    const table: RoutesTable = {
+      routes: [...this.states.values()].map((state) => ({
+        serviceId: state.serviceId,
+        serviceName: state.name,
+        hosts: state.domains,
+        upstream: state.current && state.status !== "stopped" ? { host: "127.0.0.1", port: state.current.port } : null,
+      })),
+    };
+    const next = this.routesWrite.then(() => this.router.putRoutes(table));
+    this.routesWrite = next.catch(() => undefined);
+    return next;
+  }
+
+  private async withLock<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(serviceId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(fn);
+    const settled = run.catch(() => undefined);
+    this.locks.set(serviceId, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(serviceId) === settled) this.locks.delete(serviceId);
+    }
+  }
+
+  private pendingRelease(handle: ReleaseHandle): PendingRelease {
+    const release = this.pending.get(handle.releaseId);
+    if (!release) throw new Error(`unknown release ${handle.releaseId}`);
+    return release;
+  }
+}
+
+function maskerFromLaunch(launchFile: string): (text: string) => string {
+  try {
+    const launch = launchSpec.parse(JSON.parse(fs.readFileSync(launchFile, "utf8")));
+    return secretMasker(launch.secretKeys.map((key) => ({ key, value: launch.env[key] ?? "", secret: true })));
+  } catch {
+    return (text) => text;
+  }
+}
+
+async function readRepoFacts(appDir: string): Promise<RepoFacts> {
+  const files = new Set(await fsp.readdir(appDir));
+  const read = async (name: string) => (files.has(name) ? await fsp.readFile(path.join(appDir, name), "utf8") : null);
+  const packageText = await read("package.json");
+  let packageJson: RepoFacts["packageJson"] = null;
+  if (packageText !== null) {
+    try {
+      packageJson = JSON.parse(packageText) as RepoFacts["packageJson"];
+    } catch (error) {
+      throw new StepError(`package.json is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  return { files, packageJson, procfile: await read("Procfile"), requirementsTxt: await read("requirements.txt") };
+}

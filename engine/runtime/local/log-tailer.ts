@@ -1,0 +1,74 @@
+import fs from "node:fs/promises";
+
+/**
+ * Follows a release's runtime.log by byte offset. Only complete lines are reported, and the
+ * offset handed to `onProgress` is the end of the last complete line, so an engine restarted
+ * from that offset repeats nothing and loses nothing.
+ */
+export class LogTailer {
+  private timer: NodeJS.Timeout | null = null;
+  private reading: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly file: string,
+    private offset: number,
+    private readonly onLines: (lines: string[]) => void,
+    private readonly onProgress: (offset: number) => void,
+    private readonly intervalMs = 250,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.poll(), this.intervalMs);
+    this.timer.unref();
+    void this.poll();
+  }
+
+  /** Reads whatever is complete now, then stops. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.poll();
+  }
+
+  poll(): Promise<void> {
+    this.reading = this.reading.then(() => this.readMore()).catch(() => undefined);
+    return this.reading;
+  }
+
+  private async readMore(): Promise<void> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.file, "r");
+    } catch {
+      return;
+    }
+    try {
+      const { size } = await handle.stat();
+      // A truncated file (rotated by hand) starts over rather than reading garbage.
+      if (size < this.offset) this.offset = 0;
+      while (this.offset < size) {
+        const length = Math.min(size - this.offset, 256 * 1024);
+        const buffer = Buffer.alloc(length);
+        const { bytesRead } = await handle.read(buffer, 0, length, this.offset);
+        const lastNewline = buffer.lastIndexOf(0x0a, bytesRead - 1);
+        if (lastNewline < 0) {
+          // A single line longer than the chunk: report it in pieces rather than stall.
+          if (bytesRead < 256 * 1024) return;
+          this.emit(buffer.subarray(0, bytesRead), bytesRead);
+          continue;
+        }
+        this.emit(buffer.subarray(0, lastNewline), lastNewline + 1);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private emit(chunk: Buffer, consumed: number): void {
+    const lines = chunk.toString("utf8").split("\n").map((line) => line.replace(/\r$/, ""));
+    this.offset += consumed;
+    this.onLines(lines);
+    this.onProgress(this.offset);
+  }
+}

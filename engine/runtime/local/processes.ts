@@ -1,0 +1,188 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { childEnv } from "./processes-env";
+
+/**
+ * Process identity and process-group control. Apps and builds run in their own process group
+ * (spawned detached), so one signal reaches `npm start` and the node it started.
+ */
+
+/**
+ * The kernel's start time of a process (clock ticks since boot, field 22 of /proc/<pid>/stat).
+ * Recorded at spawn and compared later, so a recycled pid is never mistaken for our app.
+ */
+export function processStartTime(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state); start time is field 22.
+  if (fields[0] === "Z" || fields[0] === "X") return null;
+  const startTime = Number(fields[19]);
+  return Number.isFinite(startTime) ? startTime : null;
+}
+
+/** True while the process with this pid is the one we started (not a zombie, not a recycled pid). */
+export function isSameProcessAlive(pid: number, startTime: number): boolean {
+  return processStartTime(pid) === startTime;
+}
+
+/**
+ * True while a live (non-zombie) member of the process group exists. Zombies are skipped: an
+ * orphaned member is reaped by PID 1, which in containers may take a second or more.
+ */
+export function isGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  for (const entry of fs.readdirSync("/proc")) {
+    if (entry.charCodeAt(0) > 57) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
+    } catch {
+      // Ended while we looked.
+    }
+  }
+  return false;
+}
+
+export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+}
+
+/**
+ * SIGTERM to the group, SIGKILL after the grace period. `startTime` guards against a recycled
+ * pid: if the leader is gone and was ours, the group id cannot have been reused while members live.
+ */
+export async function stopGroup(pgid: number, startTime: number | null, graceMs = 10_000): Promise<void> {
+  const leaderStart = processStartTime(pgid);
+  if (startTime !== null && leaderStart !== null && leaderStart !== startTime) return;
+  signalGroup(pgid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (isGroupAlive(pgid)) {
+    if (Date.now() > deadline) {
+      signalGroup(pgid, "SIGKILL");
+      await sleep(50);
+      if (Date.now() > deadline + 2_000) return;
+    }
+    await sleep(50);
+  }
+}
+
+export type CommandResult = { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; aborted: boolean };
+
+/**
+ * Runs a build-time command in its own process group, streaming complete lines to `onLine`.
+ * A timeout or an abort kills the whole group (a build's children included).
+ */
+export function runCommand(options: {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onLine: (fd: "stdout" | "stderr", line: string) => void;
+}): Promise<CommandResult> {
+  const [command, ...args] = options.argv;
+  if (!command) throw new Error("empty command");
+  return new Promise((resolve) => {
+    let timedOut = false;
+    let aborted = false;
+    const child = spawn(command, args, { cwd: options.cwd, env: childEnv(options.env), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const kill = () => {
+      if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, options.timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      kill();
+    };
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const splitter = (fd: "stdout" | "stderr") => {
+      let rest = "";
+      return {
+        push: (chunk: Buffer) => {
+          const lines = (rest + chunk.toString("utf8")).split("\n");
+          rest = lines.pop() ?? "";
+          for (const line of lines) options.onLine(fd, line.replace(/\r$/, ""));
+        },
+        flush: () => {
+          if (rest) options.onLine(fd, rest);
+          rest = "";
+        },
+      };
+    };
+    const out = splitter("stdout");
+    const err = splitter("stderr");
+    child.stdout.on("data", out.push);
+    child.stderr.on("data", err.push);
+    let spawnError: Error | null = null;
+    child.on("error", (error) => {
+      spawnError = error;
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      out.flush();
+      err.flush();
+      if (spawnError) options.onLine("stderr", `${command}: ${spawnError.message}`);
+      // Members of the group that outlive the leader (daemonized helpers) must not outlive the build.
+      if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
+      resolve({ code: spawnError ? 127 : code, signal, timedOut, aborted });
+    });
+  });
+}
+
+/**
+ * True when a member of the process group holds the listening socket on `port` (from
+ * /proc/net/tcp{,6} and the members' fds). A health check that reached some other process
+ * which grabbed the port first (another engine, another app) must not pass for our release.
+ */
+export function groupListensOn(pgid: number, port: number): boolean {
+  const portHex = port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = fs.readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const columns = line.trim().split(/\s+/);
+      // local_address is column 1 ("ADDR:PORT"), st column 3 (0A = LISTEN), inode column 9.
+      if (columns[1]?.endsWith(`:${portHex}`) && columns[3] === "0A" && columns[9]) inodes.add(`socket:[${columns[9]}]`);
+    }
+  }
+  if (inodes.size === 0) return false;
+  for (const entry of fs.readdirSync("/proc")) {
+    if (entry.charCodeAt(0) > 57) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) continue;
+      for (const fd of fs.readdirSync(`/proc/${entry}/fd`)) {
+        if (inodes.has(fs.readlinkSync(`/proc/${entry}/fd/${fd}`))) return true;
+      }
+    } catch {
+      // Ended while we looked.
+    }
+  }
+  return false;
+}

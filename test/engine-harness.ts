@@ -1,0 +1,121 @@
+import { randomUUID } from "node:crypto";
+import fs from "node:fs/promises";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import getPort from "get-port";
+import type { z } from "zod";
+import { createLocalEngine, type Engine, type EngineReporter, type LocalEngineOptions } from "../engine/core";
+import type { DeploymentAction, EngineTask, LogStream, ServiceSpec } from "../engine/protocol";
+import { applicationConfig } from "../engine/protocol";
+import { killProcessesUnder } from "./process-cleanup";
+
+export const fixturesDir = fileURLToPath(new URL("./fixtures/apps/", import.meta.url));
+export const fixture = (name: string) => path.join(fixturesDir, name);
+
+export type ReportedEvent = Parameters<EngineReporter["event"]>[1] & { deploymentId: string };
+export type ReportedLine = { stream: LogStream; fd: string; text: string };
+
+/** A reporter that keeps everything, for assertions. */
+export function recordingReporter() {
+  const events: ReportedEvent[] = [];
+  const lines: ReportedLine[] = [];
+  const reporter: EngineReporter = {
+    event: (deploymentId, event) => void events.push({ deploymentId, ...event }),
+    log: (stream, fd, text) => void lines.push({ stream, fd, text }),
+  };
+  return {
+    reporter,
+    events,
+    lines,
+    eventsOf: (deploymentId: string) => events.filter((event) => event.deploymentId === deploymentId),
+    final: (deploymentId: string) => events.filter((event) => event.deploymentId === deploymentId && event.step === "deployment" && event.status !== "started").at(-1),
+  };
+}
+
+/** An engine home in a temp dir, a router port, and cleanup of everything started under it. */
+export async function engineHome(tuning: LocalEngineOptions["tuning"] = { drainTimeoutMs: 5_000, stopGraceMs: 3_000 }) {
+  const home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-engine-")));
+  const routerPort = await getPort({ host: "127.0.0.1" });
+  const engines: Engine[] = [];
+  const recording = recordingReporter();
+  return {
+    home,
+    routerPort,
+    ...recording,
+    newEngine(reporter: EngineReporter = recording.reporter): Engine {
+      const engine = createLocalEngine({ home, routerPort, reporter, tuning });
+      engines.push(engine);
+      return engine;
+    },
+    /** GET through the router with a Host header. */
+    get: (host: string, urlPath = "/") => request(routerPort, host, urlPath),
+    async cleanup() {
+      await Promise.all(engines.map((engine) => engine.shutdown().catch(() => undefined)));
+      await killProcessesUnder(home);
+      await fs.rm(home, { recursive: true, force: true });
+    },
+  };
+}
+
+export function request(port: number, host: string, urlPath = "/"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: urlPath, headers: { host }, agent: false, timeout: 5_000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+  });
+}
+
+/** A service spec as the control plane would send it; config goes through the snapshot schema's defaults. */
+export function service(overrides: Partial<Omit<ServiceSpec, "config">> & { config: z.input<typeof applicationConfig> }): ServiceSpec {
+  const name = overrides.name ?? "web";
+  return {
+    id: randomUUID(),
+    name,
+    kind: "APPLICATION",
+    variables: [],
+    domains: [`${name}-test.localhost`],
+    ...overrides,
+    config: applicationConfig.parse({ healthCheckTimeoutSeconds: 15, ...overrides.config }),
+  };
+}
+
+export function task(action: DeploymentAction, services: ServiceSpec[], deploymentId = randomUUID()): EngineTask {
+  return {
+    deploymentId,
+    attempt: 1,
+    snapshot: {
+      version: 1,
+      action,
+      organizationId: randomUUID(),
+      project: { id: randomUUID(), name: "shop" },
+      environment: { id: randomUUID(), name: "test", mode: "DEVELOPMENT" },
+      cluster: { id: randomUUID(), domainSuffix: "localhost" },
+      services,
+    },
+  };
+}
+
+/** Polls until `check` returns a value (not undefined/false) or the timeout passes. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== null && value !== false) return value as NonNullable<T>;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await sleep(100);
+  }
+}
