@@ -15,9 +15,15 @@ export const createServiceInput = z.object({
   config: applicationConfig,
 });
 
+/** A partial configuration; `null` clears an optional setting (back to detection or the default). */
 export const updateServiceInput = z.object({
   serviceId: z.string().uuid(),
-  config: applicationConfig.partial(),
+  config: applicationConfig.partial().extend({
+    buildCommand: applicationConfig.shape.buildCommand.unwrap().nullable().optional(),
+    startCommand: applicationConfig.shape.startCommand.unwrap().nullable().optional(),
+    port: applicationConfig.shape.port.unwrap().nullable().optional(),
+    healthCheckPath: applicationConfig.shape.healthCheckPath.unwrap().nullable().optional(),
+  }),
 });
 
 export async function listServices(ctx: DomainContext, environmentId: string) {
@@ -60,7 +66,9 @@ export async function createService(ctx: DomainContext, input: z.infer<typeof cr
 
 export async function updateService(ctx: DomainContext, input: z.infer<typeof updateServiceInput>) {
   const service = await getService(ctx, input.serviceId);
-  const config = applicationConfig.parse({ ...service.config, ...input.config });
+  const merged: Record<string, unknown> = { ...service.config, ...input.config };
+  for (const [key, value] of Object.entries(merged)) if (value === null) delete merged[key];
+  const config = applicationConfig.parse(merged);
   return ctx.db.transaction(async (tx) => {
     const [updated] = await tx.update(services).set({ config }).where(eq(services.id, service.id)).returning();
     await recordAudit(tx, ctx.actor, {

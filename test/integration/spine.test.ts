@@ -203,11 +203,56 @@ describe("from git URL to a live app", () => {
     expect(await version()).toBe("3");
   });
 
+  it("cancels a deployment during its build; the previous release keeps serving", async () => {
+    await api().services.update({ serviceId: ids.serviceId, config: { buildCommand: "sleep 60" } });
+    const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" });
+    await eventually(async () => {
+      const events = await api().deployments.events({ deploymentId: deployment.id });
+      return events.some((e) => e.step === "build" && e.status === "started");
+    }, 30_000, "the build to start");
+    expect((await api().deployments.cancel({ deploymentId: deployment.id })).status).toBe("CANCELING");
+    const done = await waitFor(deployment.id, ["CANCELED"], 20_000);
+    expect(done.finishedAt).not.toBeNull();
+    expect(await version()).toBe("3");
+    await api().services.update({ serviceId: ids.serviceId, config: { buildCommand: null } });
+    expect((await api().services.get({ serviceId: ids.serviceId })).config.buildCommand).toBeUndefined();
+  });
+
+  it("restarts a crashed app with backoff and shows the restart count", async () => {
+    const statePath = path.join(engineHome, "services", ids.serviceId, "state.json");
+    const state = JSON.parse(await fs.readFile(statePath, "utf8")) as { current: { pid: number } };
+    process.kill(state.current.pid, "SIGKILL");
+    const service = await eventually(async () => {
+      const current = await api().services.get({ serviceId: ids.serviceId });
+      return current.runtime && current.runtime.restarts >= 1 && current.runtime.state === "running" ? current : undefined;
+    }, 30_000, "the restart to be reported");
+    expect(service.runtime?.restarts).toBeGreaterThanOrEqual(1);
+    await eventually(async () => (await visit()).status === 200, 10_000, "the app to serve again");
+    expect(await version()).toBe("3");
+  });
+
+  it("restarts the environment's services on request", async () => {
+    const before = JSON.parse((await visit()).body).pid as number;
+    const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "RESTART" });
+    await waitFor(deployment.id, ["DEPLOYED"]);
+    const after = JSON.parse((await visit()).body) as { pid: number; version: string };
+    expect(after.pid).not.toBe(before);
+    expect(after.version).toBe("3");
+  });
+
   it("refuses an engine with a wrong token", async () => {
     const impostor = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: "swe_wrong", home: `${engineHome}-impostor`, routerPort: await getPort() });
     expect(await impostor.exited).toBe(1);
     expect(impostor.output()).toMatch(/refused/);
     await killProcessesUnder(`${engineHome}-impostor`);
     await fs.rm(`${engineHome}-impostor`, { recursive: true, force: true });
+  });
+
+  it("deletes a service through a DELETE deployment, and then its row", async () => {
+    const deployment = await api().services.delete({ serviceId: ids.serviceId });
+    await waitFor(deployment.id, ["DELETED"]);
+    await expect(api().services.get({ serviceId: ids.serviceId })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect((await visit()).status).toBe(404);
+    await expect(fs.access(path.join(engineHome, "services", ids.serviceId))).rejects.toThrow();
   });
 });

@@ -16,8 +16,7 @@ export function spawnEngine(options: { url: string; token: string; home: string;
   const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "engine/main.ts")], {
     cwd: repoRoot,
     env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
+      ...process.env,
       SLIPWAY_ENGINE_URL: options.url,
       SLIPWAY_ENGINE_TOKEN: options.token,
       SLIPWAY_ENGINE_HOME: options.home,

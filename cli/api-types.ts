@@ -1,0 +1,27 @@
+import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
+import type { AppRouter } from "../server/api/root";
+
+/**
+ * The shapes the REST API answers with, inferred from the control plane's own procedure
+ * declarations (types only: nothing of server/ is loaded at run time), so a changed output
+ * schema breaks `tsc` here rather than a user's terminal.
+ */
+type Outputs = inferRouterOutputs<AppRouter>;
+type Inputs = inferRouterInputs<AppRouter>;
+
+export type WhoAmI = Outputs["organization"]["whoami"];
+export type Resolved = Outputs["organization"]["resolve"];
+export type ApiToken = Outputs["organization"]["tokens"][number];
+export type CreatedApiToken = Outputs["organization"]["createToken"];
+export type Project = Outputs["projects"]["list"][number];
+export type Environment = Outputs["environments"]["list"][number];
+export type Service = Outputs["services"]["list"][number];
+export type ServiceConfigInput = Inputs["services"]["create"]["config"];
+export type Variable = Outputs["variables"]["list"][number];
+export type Deployment = Outputs["deployments"]["get"];
+export type DeploymentRequest = Outputs["deployments"]["create"];
+export type DeploymentEvent = Outputs["deployments"]["events"][number];
+export type LogLine = Outputs["deployments"]["logs"][number];
+export type Cluster = Outputs["clusters"]["list"][number];
+export type CreatedCluster = Outputs["clusters"]["create"];
+export type Role = WhoAmI["role"];

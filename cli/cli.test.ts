@@ -1,0 +1,214 @@
+import fs from "node:fs/promises";
+import { beforeAll, describe, expect, it } from "vitest";
+import { startCliHarness, type CliHarness, type CliResult } from "./test-harness";
+
+let h: CliHarness;
+
+beforeAll(async () => {
+  h = await startCliHarness();
+  const login = await h.cli(["login", "--url", h.url, "--token", h.ownerToken]);
+  expect(login).toMatchObject({ code: 0, stderr: "" });
+});
+
+/** A failure is a non-zero code, nothing on stdout and exactly one `error:` line on stderr. */
+function expectFailure(result: CliResult, code: number, message: string | RegExp) {
+  expect(result.code).toBe(code);
+  expect(result.stdout).toBe("");
+  const lines = result.stderr.split("\n").filter(Boolean);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^error: /);
+  if (typeof message === "string") expect(lines[0]).toBe(`error: ${message}`);
+  else expect(lines[0]).toMatch(message);
+}
+
+describe("login and identity", () => {
+  it("saves the verified url and token in a file only its owner can read", async () => {
+    const config = JSON.parse(await fs.readFile(h.configFile, "utf8")) as { url: string; token: string };
+    expect(config).toEqual({ url: h.url, token: h.ownerToken });
+    expect((await fs.stat(h.configFile)).mode & 0o777).toBe(0o600);
+
+    const whoami = await h.cli(["whoami"]);
+    expect(whoami.code).toBe(0);
+    expect(whoami.stdout).toMatch(/^role\s+OWNER$/m);
+    expect(whoami.stdout).toContain(h.url);
+    expect(JSON.parse((await h.cli(["whoami", "--json"])).stdout)).toMatchObject({ role: "OWNER", organizationId: h.org.organizationId });
+  });
+
+  it("refuses a wrong token at login without touching the saved config, and with exit 4 afterwards", async () => {
+    const before = await fs.readFile(h.configFile, "utf8");
+    expectFailure(await h.cli(["login", "--url", h.url, "--token", "slw_api_not-a-real-token"]), 4, "Unknown or revoked API token");
+    expect(await fs.readFile(h.configFile, "utf8")).toBe(before);
+    expectFailure(await h.cli(["project", "list"], { env: { SLIPWAY_TOKEN: "slw_api_bogus" } }), 4, /token/i);
+  });
+
+  it("says in one line that an unreachable control plane cannot be reached", async () => {
+    const result = await h.cli(["project", "list"], { env: { SLIPWAY_URL: "http://127.0.0.1:59998" } });
+    expectFailure(result, 1, "cannot reach http://127.0.0.1:59998: connection refused");
+  });
+
+  it("asks to log in when there is no config", async () => {
+    expectFailure(await h.cli(["whoami"], { env: { SLIPWAY_CONFIG: `${h.configFile}.missing` } }), 4, /not logged in.*slipway login/);
+  });
+});
+
+describe("projects, environments and services", () => {
+  it("creates and lists them as aligned tables and as JSON", async () => {
+    expect(await h.cli(["project", "create", "shop"])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Created project shop \(/) });
+    expect((await h.cli(["env", "create", "shop/staging", "--mode", "STAGING", "--cluster", "local"])).code).toBe(0);
+    expect((await h.cli(["env", "create", "shop/dev"])).code).toBe(0);
+    const created = await h.cli(["service", "create", "shop/dev/web", "--git", "https://example.test/shop.git", "--branch", "release", "--port", "8000", "--health", "/health"]);
+    expect(created).toMatchObject({ code: 0, stderr: "" });
+    expect(created.stdout).toContain("Created service shop/dev/web from https://example.test/shop.git#release");
+
+    const projects = await h.cli(["project", "list"]);
+    expect(projects.stdout.split("\n")[0]).toMatch(/^NAME\s+CREATED\s+ID$/);
+    expect(projects.stdout).toMatch(/^shop\s+\d+s ago\s+[0-9a-f-]{36}$/m);
+
+    const environments = (await h.cli(["env", "list", "shop"])).stdout.split("\n");
+    expect(environments[0]).toMatch(/^NAME\s+MODE\s+CLUSTER\s+CREATED\s+ID$/);
+    expect(environments[1]).toMatch(/^dev\s+DEVELOPMENT\s+local\s/);
+    expect(environments[2]).toMatch(/^staging\s+STAGING\s+local\s/);
+    // Columns line up: every row's MODE starts where the header's does.
+    const modeColumn = environments[0]!.indexOf("MODE");
+    expect(environments[1]!.indexOf("DEVELOPMENT")).toBe(modeColumn);
+    expect(environments[2]!.indexOf("STAGING")).toBe(modeColumn);
+
+    const services = await h.cli(["service", "list", "shop/dev"]);
+    expect(services.stdout).toMatch(/^web\s+APPLICATION\s+not deployed\s+https:\/\/example.test\/shop.git#release\s/m);
+    const json = JSON.parse((await h.cli(["service", "list", "shop/dev", "--json"])).stdout) as unknown[];
+    expect(json).toEqual([
+      expect.objectContaining({ name: "web", kind: "APPLICATION", config: expect.objectContaining({ port: 8000, healthCheckPath: "/health", git: expect.objectContaining({ ref: { branch: "release" } }) }) }),
+    ]);
+    expect(JSON.parse((await h.cli(["project", "list", "--json"])).stdout)).toEqual([expect.objectContaining({ name: "shop" })]);
+  });
+
+  it("names what is missing, invalid or duplicated, with the documented exit codes", async () => {
+    expectFailure(await h.cli(["env", "list", "demo"]), 3, 'Project "demo" not found');
+    expectFailure(await h.cli(["service", "list", "shop/nope"]), 3, 'Environment "shop/nope" not found');
+    expectFailure(
+      await h.cli(["service", "create", "shop/dev/api", "--git", "not a url"]),
+      2,
+      "config.git.url: expected an http(s), ssh, git or file URL",
+    );
+    expectFailure(await h.cli(["project", "create", "shop"]), 5, 'Project "shop" already exists');
+    expectFailure(await h.cli(["project", "create", "Not_A_Label"]), 2, /^error: name: /);
+    expectFailure(await h.cli(["service", "list", "shop"]), 2, '"shop" is not a path of the form <project>/<env>');
+    expectFailure(await h.cli(["service", "create", "shop/dev/api", "--git", "https://x.test/a.git", "--port", "http"]), 2, /--port/);
+    expectFailure(await h.cli(["env", "create", "shop/qa", "--mode", "TEST"]), 2, /--mode/);
+    expectFailure(await h.cli(["project"]), 2, "missing command: slipway project <list|create|delete>");
+    expectFailure(await h.cli(["deploi", "shop/dev"]), 2, /unknown command 'deploi'.*deploy/);
+  });
+
+  it("deletes an empty project and refuses one that still has environments", async () => {
+    await h.cli(["project", "create", "scratch"]);
+    expect(await h.cli(["project", "delete", "scratch"])).toMatchObject({ code: 0, stdout: "Deleted project scratch\n" });
+    expectFailure(await h.cli(["project", "delete", "scratch"]), 3, 'Project "scratch" not found');
+    expectFailure(await h.cli(["project", "delete", "shop"]), 5, /^error: Project "shop" still has environments/);
+  });
+});
+
+describe("help", () => {
+  it("documents the exit codes and exits 0 for help, 2 for a missing command", async () => {
+    const help = await h.cli(["--help"]);
+    expect(help).toMatchObject({ code: 0, stderr: "" });
+    expect(help.stdout).toMatch(/^Exit codes:$/m);
+    expect(help.stdout).toMatch(/^\s+3\s+not found$/m);
+    expect(await h.cli(["help", "var"])).toMatchObject({ code: 0, stdout: expect.stringContaining("<project>/<env>/<service>"), stderr: "" });
+    expectFailure(await h.cli([]), 2, "missing command (run slipway --help for the list)");
+  });
+});
+
+describe("variables", () => {
+  it("sets plain and secret variables at the scope the path names, and never shows a secret", async () => {
+    expect((await h.cli(["var", "set", "shop/dev", "LOG_LEVEL=debug", "URL=https://a.test/?x=1"])).code).toBe(0);
+    const secret = await h.cli(["var", "set", "shop/dev", "API_KEY=s3cr3t-value", "--secret"]);
+    expect(secret).toMatchObject({ code: 0, stdout: "Set secret API_KEY on shop/dev (ENVIRONMENT)\n" });
+
+    const list = await h.cli(["var", "list", "shop/dev"]);
+    expect(list.stdout).not.toContain("s3cr3t-value");
+    expect(list.stdout).toMatch(/^API_KEY\s+\*{8}\s+yes$/m);
+    expect(list.stdout).toMatch(/^LOG_LEVEL\s+debug\s+no$/m);
+    expect(list.stdout).toMatch(/^URL\s+https:\/\/a\.test\/\?x=1\s+no$/m);
+    const json = JSON.parse((await h.cli(["var", "list", "shop/dev", "--json"])).stdout) as { key: string; value: string | null; scope: string }[];
+    expect(json.find((v) => v.key === "API_KEY")).toMatchObject({ value: null, scope: "ENVIRONMENT" });
+
+    // Other depths are other scopes.
+    await h.cli(["var", "set", "shop", "REGION=eu"]);
+    await h.cli(["var", "set", "shop/dev/web", "WORKERS=4"]);
+    expect(JSON.parse((await h.cli(["var", "list", "shop", "--json"])).stdout)).toEqual([expect.objectContaining({ key: "REGION", scope: "PROJECT" })]);
+    expect(JSON.parse((await h.cli(["var", "list", "shop/dev/web", "--json"])).stdout)).toEqual([expect.objectContaining({ key: "WORKERS", scope: "SERVICE" })]);
+
+    expectFailure(await h.cli(["var", "set", "shop/dev", "API_KEY=plain"]), 5, /API_KEY is a secret/);
+    expect((await h.cli(["var", "unset", "shop/dev", "API_KEY"])).code).toBe(0);
+    expect((await h.cli(["var", "list", "shop/dev"])).stdout).not.toContain("API_KEY");
+    expectFailure(await h.cli(["var", "unset", "shop/dev", "API_KEY"]), 3, "Variable API_KEY not found");
+    expectFailure(await h.cli(["var", "set", "shop/dev", "NOVALUE"]), 2, '"NOVALUE" is not KEY=VALUE');
+  });
+});
+
+describe("deployments without an engine", () => {
+  it("queues a deployment, lists it in the history, and cancels it", async () => {
+    const deployed = await h.cli(["deploy", "shop/dev"]);
+    expect(deployed.code).toBe(0);
+    const [, id] = deployed.stdout.match(/^Deployment ([0-9a-f-]{36}) DEPLOY shop\/dev: QUEUED$/m) ?? [];
+    expect(id).toBeDefined();
+
+    const again = await h.cli(["deploy", "shop/dev/web", "--json"]);
+    expect(JSON.parse(again.stdout)).toMatchObject({ merged: true, deployment: { id, status: "QUEUED", origin: "CLI" } });
+
+    const history = await h.cli(["deployments", "shop/dev"]);
+    expect(history.stdout).toMatch(new RegExp(`^${id}\\s+DEPLOY\\s+QUEUED\\s+\\d+s ago\\s+-\\s+token:test-OWNER \\(CLI\\)`, "m"));
+
+    expect(await h.cli(["cancel", id!])).toMatchObject({ code: 0, stdout: `Deployment ${id} CANCELED\n` });
+    expectFailure(await h.cli(["cancel", id!]), 5, "Deployment already ended (CANCELED)");
+    const [latest] = JSON.parse((await h.cli(["deployments", "shop/dev", "--json"])).stdout) as { id: string; status: string }[];
+    expect(latest).toMatchObject({ id, status: "CANCELED" });
+    expect((await h.cli(["status", "shop/dev"])).stdout).toMatch(/^last deployment\s+DEPLOY CANCELED .*\(canceled before it started\)/m);
+  });
+
+  it("refuses to deploy an environment without services", async () => {
+    expectFailure(await h.cli(["deploy", "shop/staging"]), 1, 'Environment "staging" has no services to deploy');
+  });
+
+  it("deletes a service through a DELETE deployment", async () => {
+    await h.cli(["service", "create", "shop/staging/worker", "--git", "git@example.test:shop/worker.git", "--commit", "abc1234"]);
+    expect((await h.cli(["service", "delete", "shop/staging/worker"])).stdout).toMatch(/^Deployment [0-9a-f-]{36} DELETE shop\/staging\/worker: QUEUED\n$/);
+  });
+});
+
+describe("tokens and clusters", () => {
+  it("creates a token shown once, lists it, and revokes it so that it stops working", async () => {
+    const created = await h.cli(["token", "create", "ci", "--role", "VIEWER"]);
+    expect(created.code).toBe(0);
+    const [header, token] = created.stdout.trim().split("\n");
+    const id = header!.match(/\(VIEWER, ([0-9a-f-]{36})\)/)?.[1];
+    expect(id).toBeDefined();
+
+    expect((await h.cli(["whoami"], { env: { SLIPWAY_TOKEN: token } })).stdout).toMatch(/^role\s+VIEWER$/m);
+    expectFailure(await h.cli(["project", "create", "nope"], { env: { SLIPWAY_TOKEN: token } }), 4, "This action needs the DEVELOPER role or higher");
+
+    const list = await h.cli(["token", "list"]);
+    expect(list.stdout).toMatch(new RegExp(`^${id}\\s+ci\\s+VIEWER\\s`, "m"));
+    expect(list.stdout).not.toContain(token);
+
+    expect(await h.cli(["token", "revoke", id!])).toMatchObject({ code: 0, stdout: `Revoked token ci (${id})\n` });
+    expectFailure(await h.cli(["whoami"], { env: { SLIPWAY_TOKEN: token } }), 4, /token/i);
+    expectFailure(await h.cli(["token", "create", "x", "--role", "KING"]), 2, /--role/);
+  });
+
+  it("creates a cluster and prints its engine token once with the command that starts its engine", async () => {
+    const created = await h.cli(["cluster", "create", "edge", "--domain", "apps.example.test"]);
+    expect(created.code).toBe(0);
+    const token = created.stdout.split("\n")[2]!;
+    expect(token.length).toBeGreaterThan(20);
+    expect(created.stdout).toContain(`slipway engine --url ${h.url} --token ${token}\n`);
+
+    const list = await h.cli(["cluster", "list"]);
+    expect(list.stdout).toMatch(/^edge\s+local\s+apps\.example\.test\s+disconnected\s/m);
+    expect(list.stdout).not.toContain(token);
+  });
+
+  it("explains that the engine command needs the executable when run in-process", async () => {
+    expectFailure(await h.cli(["engine", "--url", h.url, "--token", "x"]), 1, /slipway executable/);
+  });
+});

@@ -1,0 +1,170 @@
+import type { Resolved } from "./api-types";
+import { CliError, exitCodes, type ExitCode } from "./errors";
+
+/**
+ * The REST client: `/api/v1` of one control plane, authenticated with an API token. Queries
+ * go in the query string (GET, DELETE), everything else as a JSON body, as the OpenAPI
+ * adapter expects. Every failure becomes a CliError whose message fits on one line.
+ */
+export type Query = Record<string, string | number | boolean | undefined>;
+
+type ApiClientOptions = {
+  url: string;
+  token: string;
+  /** Aborts in-flight requests when the user presses Ctrl-C (or a test stops the command). */
+  signal?: AbortSignal;
+  timeoutMs?: number;
+};
+
+/** The error body of the REST adapter: tRPC's code name, a message, and zod issues for bad input. */
+type ApiErrorBody = { message?: unknown; code?: unknown; issues?: unknown };
+type Issue = { path?: unknown; message?: unknown; code?: unknown; errors?: unknown };
+
+const statusExitCodes: Record<number, ExitCode> = {
+  401: exitCodes.denied,
+  403: exitCodes.denied,
+  404: exitCodes.notFound,
+  409: exitCodes.conflict,
+};
+
+export class ApiClient {
+  readonly url: string;
+  private readonly token: string;
+  private readonly signal: AbortSignal | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(options: ApiClientOptions) {
+    this.url = options.url;
+    this.token = options.token;
+    this.signal = options.signal;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  get<T>(path: string, query?: Query): Promise<T> {
+    return this.request<T>("GET", path, { query });
+  }
+
+  delete<T>(path: string, query?: Query): Promise<T> {
+    return this.request<T>("DELETE", path, { query });
+  }
+
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>("POST", path, { body });
+  }
+
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>("PUT", path, { body });
+  }
+
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>("PATCH", path, { body });
+  }
+
+  /** `project[/environment[/service]]` to ids; unknown names answer 404 with the name in the message. */
+  resolve(path: string): Promise<Resolved> {
+    return this.get<Resolved>("/resolve", { path });
+  }
+
+  private async request<T>(method: string, path: string, { query, body }: { query?: Query; body?: unknown }): Promise<T> {
+    const target = new URL(`${this.url}/api/v1${path}`);
+    for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) target.searchParams.set(key, String(value));
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.token}`,
+      // The audit log records where a change came from.
+      "x-slipway-origin": "CLI",
+      accept: "application/json",
+    };
+    if (body !== undefined) headers["content-type"] = "application/json";
+
+    let response: Response;
+    try {
+      response = await fetch(target, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: this.signal ? AbortSignal.any([this.signal, timeout]) : timeout,
+      });
+    } catch (error) {
+      if (this.signal?.aborted) throw new CliError("interrupted", exitCodes.interrupted);
+      if (timeout.aborted) throw new CliError(`cannot reach ${this.url}: no answer within ${this.timeoutMs / 1000}s`);
+      throw new CliError(`cannot reach ${this.url}: ${networkReason(error)}`, exitCodes.failure, { cause: error });
+    }
+
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      throw new CliError(`unexpected answer from ${this.url} (HTTP ${response.status}, not JSON): is it a Slipway control plane?`);
+    }
+    if (response.ok) return parsed as T;
+    throw apiError(response.status, parsed, this.url);
+  }
+}
+
+function apiError(status: number, body: unknown, url: string): CliError {
+  const { message, issues } = (typeof body === "object" && body !== null ? body : {}) as ApiErrorBody;
+  const text = typeof message === "string" && message.length > 0 ? message : `HTTP ${status} from ${url}`;
+  if (status === 400) {
+    const summary = summarizeIssues(Array.isArray(issues) ? issues : issuesInMessage(text));
+    // Input the API's schema rejected is a usage error; a rule of the domain (INVALID) is a failure.
+    if (summary) return new CliError(summary, exitCodes.usage);
+    return new CliError(text, exitCodes.failure);
+  }
+  return new CliError(text, statusExitCodes[status] ?? exitCodes.failure);
+}
+
+/** tRPC puts the zod issues as JSON in the message when the adapter does not lift them out. */
+function issuesInMessage(message: string): unknown[] {
+  if (!message.startsWith("[")) return [];
+  try {
+    const parsed: unknown = JSON.parse(message);
+    return Array.isArray(parsed) ? parsed : [];
+  } catch {
+    return [];
+  }
+}
+
+/** `config.git.url: expected an http(s), ssh, git or file URL; name: …` on one line. */
+export function summarizeIssues(issues: readonly unknown[]): string | null {
+  const parts = issues.map((raw) => {
+    const issue = (raw ?? {}) as Issue;
+    const path = Array.isArray(issue.path) ? issue.path.map(String).join(".") : "";
+    let message = typeof issue.message === "string" ? issue.message : "invalid";
+    // A union (a branch or a commit) fails on every branch: name what each branch wanted.
+    if (issue.code === "invalid_union" && Array.isArray(issue.errors)) {
+      const branches = issue.errors.flatMap((branch: unknown) => (Array.isArray(branch) ? branch : []) as Issue[]);
+      const reasons = [...new Set(branches.map((b) => b.message).filter((m): m is string => typeof m === "string"))];
+      if (reasons.length > 0) message = reasons.join(" or ");
+    }
+    return path ? `${path}: ${message}` : message;
+  });
+  return parts.length > 0 ? parts.join("; ") : null;
+}
+
+const networkReasons: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host not found",
+  ECONNRESET: "connection reset",
+  ETIMEDOUT: "connection timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  UND_ERR_CONNECT_TIMEOUT: "connection timed out",
+  UND_ERR_SOCKET: "connection closed",
+  CERT_HAS_EXPIRED: "its TLS certificate has expired",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "its TLS certificate is self-signed",
+};
+
+/** fetch hides the reason in `cause` (an AggregateError when both IPv4 and IPv6 were tried). */
+function networkReason(error: unknown): string {
+  const cause = (error as { cause?: unknown }).cause;
+  const candidates = [cause, ...((cause as { errors?: unknown[] } | undefined)?.errors ?? [])];
+  for (const candidate of candidates) {
+    const code = (candidate as { code?: unknown } | undefined)?.code;
+    if (typeof code === "string") return networkReasons[code] ?? code;
+  }
+  const message = (cause as Error | undefined)?.message ?? (error as Error).message;
+  return message.split("\n")[0] ?? "unknown network error";
+}

@@ -1,0 +1,40 @@
+import type { Command } from "commander";
+import type { WhoAmI } from "../api-types";
+import { normalizeUrl, saveConfig } from "../config";
+import type { Context } from "../context";
+import { keyValues } from "../format";
+
+export function registerAuthCommands(program: Command, ctx: Context): void {
+  program
+    .command("login")
+    .description("Check an API token against a control plane and save both in the config file")
+    .requiredOption("--url <url>", "the control plane, e.g. http://localhost:3000")
+    .requiredOption("--token <token>", "an API token (slipway token create, or the first boot's)")
+    .option("--json", "print the identity as JSON")
+    .action(async (options: { url: string; token: string; json?: boolean }) => {
+      const config = { url: normalizeUrl(options.url), token: options.token };
+      // Verified before saving, so a typo never replaces a working config.
+      const identity = await ctx.clientFor(config).get<WhoAmI>("/whoami");
+      const file = await saveConfig(ctx.io.env, config);
+      if (options.json) return ctx.printJson(identity);
+      ctx.print(`Logged in to ${config.url} as ${identity.actor} (${identity.role}); saved to ${file}`);
+    });
+
+  program
+    .command("whoami")
+    .description("Show who the configured token acts as")
+    .option("--json", "print the API object")
+    .action(async (options: { json?: boolean }) => {
+      const api = await ctx.api();
+      const identity = await api.get<WhoAmI>("/whoami");
+      if (options.json) return ctx.printJson(identity);
+      ctx.print(
+        keyValues([
+          ["actor", identity.actor],
+          ["role", identity.role],
+          ["organization", identity.organizationId],
+          ["url", api.url],
+        ]),
+      );
+    });
+}

@@ -1,0 +1,117 @@
+import type { Command } from "commander";
+import type { Cluster, Deployment, DeploymentRequest, Environment, Service } from "../api-types";
+import type { Context } from "../context";
+import { elapsed, firstLine, formatAge, keyValues, shortCommit, table } from "../format";
+import { parsePath, resolveEnvironment } from "../paths";
+import { reportDeployment } from "../watch";
+
+type Action = DeploymentRequest["deployment"]["action"];
+
+const actions: { name: string; action: Action; description: string }[] = [
+  { name: "deploy", action: "DEPLOY", description: "Build and deploy an environment, or one of its services" },
+  { name: "stop", action: "STOP", description: "Stop an environment's services, or one of them" },
+  { name: "restart", action: "RESTART", description: "Restart an environment's services, or one of them, without a rebuild" },
+];
+
+function registerActions(program: Command, ctx: Context): void {
+  for (const { name, action, description } of actions) {
+    program
+      .command(name)
+      .description(description)
+      .argument("<project/env[/service]>")
+      .option("--watch", "follow the steps until the deployment ends; exit 1 if it fails or is canceled")
+      .option("--json", "print the API object (with --watch: one JSON object per event, then the deployment)")
+      .action(async (pathText: string, options: { watch?: boolean; json?: boolean }) => {
+        const path = parsePath(pathText, { min: 2, max: 3 });
+        const api = await ctx.api();
+        const resolved = await api.resolve(path.text);
+        const request = await api.post<DeploymentRequest>("/deployments", {
+          environmentId: resolved.environmentId,
+          action,
+          serviceIds: resolved.serviceId ? [resolved.serviceId] : undefined,
+        });
+        ctx.exitCode = await reportDeployment(ctx, request, path.text, options);
+      });
+  }
+}
+
+export function registerDeploymentCommands(program: Command, ctx: Context): void {
+  registerActions(program, ctx);
+
+  program
+    .command("cancel")
+    .description("Cancel a deployment: a queued one at once, a running one at the engine's next safe point")
+    .argument("<deployment-id>")
+    .option("--json", "print the API object")
+    .action(async (deploymentId: string, options: { json?: boolean }) => {
+      const deployment = await (await ctx.api()).post<Deployment>(`/deployments/${deploymentId}/cancel`);
+      if (options.json) return ctx.printJson(deployment);
+      ctx.print(`Deployment ${deployment.id} ${deployment.status}`);
+    });
+
+  program
+    .command("status")
+    .description("An environment's services (runtime state, restarts, commit) and its last deployment")
+    .argument("<project/env>")
+    .option("--json", "print { environment, services, lastDeployment } as API objects")
+    .action(async (pathText: string, options: { json?: boolean }) => {
+      const api = await ctx.api();
+      const { environmentId } = await resolveEnvironment(api, pathText);
+      const [environment, services, [lastDeployment]] = await Promise.all([
+        api.get<Environment>(`/environments/${environmentId}`),
+        api.get<Service[]>(`/environments/${environmentId}/services`),
+        api.get<Deployment[]>(`/environments/${environmentId}/deployments`, { limit: 1 }),
+      ]);
+      if (options.json) return ctx.printJson({ environment, services, lastDeployment: lastDeployment ?? null });
+      const cluster = (await api.get<Cluster[]>("/clusters")).find((c) => c.id === environment.clusterId);
+      const lines = [
+        keyValues([
+          ["environment", `${pathText} (${environment.mode})`],
+          ["cluster", cluster ? `${cluster.name}${cluster.connected ? "" : " (engine disconnected)"}` : environment.clusterId],
+          ["last deployment", lastDeployment ? describeLast(lastDeployment) : "none yet"],
+        ]),
+        "",
+        services.length === 0
+          ? "No services yet"
+          : table(services, [
+              { header: "SERVICE", value: (s) => s.name },
+              { header: "STATE", value: (s) => s.runtime?.state ?? "not deployed" },
+              { header: "RESTARTS", value: (s) => s.runtime?.restarts ?? null },
+              { header: "COMMIT", value: (s) => shortCommit(s.runtime?.commit) },
+              { header: "REPORTED", value: (s) => (s.runtime ? formatAge(s.runtime.reportedAt) : null) },
+            ]),
+      ];
+      ctx.print(lines.join("\n"));
+    });
+
+  program
+    .command("deployments")
+    .description("An environment's deployment history, newest first")
+    .argument("<project/env>")
+    .option("--limit <n>", "how many (1-200)", "20")
+    .option("--json", "print the API objects")
+    .action(async (pathText: string, options: { limit: string; json?: boolean }) => {
+      const api = await ctx.api();
+      const { environmentId } = await resolveEnvironment(api, pathText);
+      const deployments = await api.get<Deployment[]>(`/environments/${environmentId}/deployments`, { limit: options.limit });
+      if (options.json) return ctx.printJson(deployments);
+      if (deployments.length === 0) return ctx.print(`No deployments of ${pathText} yet: slipway deploy ${pathText}`);
+      ctx.print(
+        table(deployments, [
+          { header: "ID", value: (d) => d.id },
+          { header: "ACTION", value: (d) => d.action },
+          { header: "STATUS", value: (d) => d.status },
+          { header: "CREATED", value: (d) => formatAge(d.createdAt) },
+          { header: "DURATION", value: (d) => elapsed(d.startedAt, d.finishedAt) },
+          { header: "BY", value: (d) => `${d.actor} (${d.origin})` },
+          { header: "MESSAGE", value: (d) => firstLine(d.statusMessage) },
+        ]),
+      );
+    });
+}
+
+function describeLast(d: Deployment): string {
+  const took = elapsed(d.startedAt, d.finishedAt);
+  const message = firstLine(d.statusMessage);
+  return `${d.action} ${d.status} ${formatAge(d.createdAt)}${took ? `, took ${took}` : ""}${message ? ` (${message})` : ""} ${d.id}`;
+}

@@ -1,0 +1,36 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { normalizeUrl } from "../config";
+import type { Context } from "../context";
+import { CliError } from "../errors";
+
+function parsePortOption(value: string): string {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError("expected a port number");
+  return value;
+}
+
+/**
+ * `slipway engine`: serve a cluster from this host. The options become the engine's own
+ * environment variables; the engine itself is loaded by bin/slipway.js, since the CLI code
+ * must not import the engine (it is a separate program speaking only its protocol).
+ */
+export function registerEngineCommand(program: Command, ctx: Context): void {
+  program
+    .command("engine")
+    .description("Run an engine for a cluster on this host (slipway cluster create prints the command)")
+    .requiredOption("--url <url>", "the control plane's URL")
+    .requiredOption("--token <token>", "the cluster's engine token")
+    .option("--home <dir>", "where the engine keeps releases and state (default .slipway/engine)")
+    .option("--router-port <n>", "port of the engine's HTTP router (default 8080)", parsePortOption)
+    .action(async (options: { url: string; token: string; home?: string; routerPort?: string }) => {
+      if (!ctx.io.startEngine) throw new CliError("the engine runs only from the slipway executable (bin/slipway.js)");
+      const env = {
+        ...ctx.io.env,
+        SLIPWAY_ENGINE_URL: normalizeUrl(options.url),
+        SLIPWAY_ENGINE_TOKEN: options.token,
+        ...(options.home ? { SLIPWAY_ENGINE_HOME: options.home } : {}),
+        ...(options.routerPort ? { SLIPWAY_ROUTER_PORT: options.routerPort } : {}),
+      };
+      await ctx.io.startEngine(env);
+    });
+}

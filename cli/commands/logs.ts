@@ -1,0 +1,85 @@
+import type { Command } from "commander";
+import { terminalStatuses } from "../../engine/protocol/events";
+import type { Deployment, LogLine } from "../api-types";
+import type { ApiClient, Query } from "../client";
+import type { Context } from "../context";
+import { CliError, exitCodes, usageError } from "../errors";
+import { resolveService } from "../paths";
+
+type LogsOptions = { follow?: boolean; deployment?: string; build?: boolean; since?: string; grep?: string; timestamps?: boolean; json?: boolean };
+
+const PAGE = 1000;
+const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `--since 10m` (s, m, h, d) or an ISO timestamp, as the API's ISO `since`. */
+export function parseSince(text: string, now: Date = new Date()): string {
+  const relative = /^(\d+)([smhd])$/.exec(text);
+  if (relative) return new Date(now.getTime() - Number(relative[1]) * units[relative[2]!]!).toISOString();
+  const absolute = new Date(text);
+  if (Number.isNaN(absolute.getTime())) throw usageError(`--since "${text}": expected a duration like 10m, 2h, 1d or an ISO time`);
+  return absolute.toISOString();
+}
+
+/** The deployment whose build output `--build` shows: the newest DEPLOY that included the service. */
+async function latestBuild(api: ApiClient, environmentId: string, serviceId: string, pathText: string): Promise<Deployment> {
+  const history = await api.get<Deployment[]>(`/environments/${environmentId}/deployments`, { limit: 200 });
+  const found = history.find((d) => d.action === "DEPLOY" && (d.serviceIds === null || d.serviceIds.includes(serviceId)));
+  if (!found) throw new CliError(`No deployment of ${pathText} yet`, exitCodes.notFound);
+  return found;
+}
+
+export function registerLogCommands(program: Command, ctx: Context): void {
+  program
+    .command("logs")
+    .description("A service's runtime logs, or the build and deploy logs of one of its deployments")
+    .argument("<project/env/service>")
+    .option("-f, --follow", "keep printing new lines until interrupted (a deployment's logs: until it ends)")
+    .option("--deployment <id>", "the build and deploy logs of this deployment")
+    .option("--build", "the build and deploy logs of the service's latest deployment")
+    .option("--since <time>", "only lines from this long ago (10m, 2h, 1d) or since an ISO time")
+    .option("--grep <text>", "only lines containing this text (case-insensitive)")
+    .option("-t, --timestamps", "prefix each line with its time")
+    .option("--json", "print one JSON object per line")
+    .action(async (pathText: string, options: LogsOptions) => {
+      if (options.deployment && options.build) throw usageError("give --deployment <id> or --build, not both");
+      const since = options.since ? parseSince(options.since) : undefined;
+      const api = await ctx.api();
+      const { environmentId, serviceId } = await resolveService(api, pathText);
+      const deploymentId = options.build ? (await latestBuild(api, environmentId, serviceId, pathText)).id : options.deployment;
+      const stream: Query = deploymentId ? { deploymentId } : { serviceId };
+      const filters: Query = { ...stream, grep: options.grep, since };
+
+      const print = (line: LogLine) => {
+        if (options.json) ctx.printJsonLine(line);
+        else ctx.print(options.timestamps ? `${line.at} ${line.text}` : line.text);
+      };
+
+      /** Prints every line after `after`, page by page; returns the last seq printed. */
+      const drain = async (after: number): Promise<number> => {
+        for (;;) {
+          const page = await api.get<LogLine[]>("/logs", { ...filters, after, limit: PAGE });
+          for (const line of page) print(line);
+          after = page.at(-1)?.seq ?? after;
+          if (page.length < PAGE) return after;
+        }
+      };
+
+      // Resuming "after the last seq printed" is what makes polling lossless and repeat-free.
+      let last = await drain(0);
+      if (!options.follow) return;
+      let finishing = false;
+      try {
+        while (await ctx.pause()) {
+          // A deployment's logs end with it; the status is read first, and one more poll after
+          // the end picks up lines the engine shipped just after its last event.
+          const ended = deploymentId ? terminalStatuses.has((await api.get<Deployment>(`/deployments/${deploymentId}`)).status) : false;
+          last = await drain(last);
+          if (finishing) return;
+          finishing = ended;
+        }
+      } catch (error) {
+        // Ctrl-C is how a follow ends: a request it cut short is not a failure.
+        if (!ctx.aborted) throw error;
+      }
+    });
+}

@@ -1,0 +1,108 @@
+import { InvalidArgumentError, type Command } from "commander";
+import type { Deployment, Service, ServiceConfigInput } from "../api-types";
+import type { Context } from "../context";
+import { usageError } from "../errors";
+import { formatAge, shortCommit, table } from "../format";
+import { parsePath, resolveEnvironment, resolveService } from "../paths";
+import { reportDeployment } from "../watch";
+
+type CreateOptions = {
+  git: string;
+  branch?: string;
+  commit?: string;
+  root?: string;
+  build?: string;
+  start?: string;
+  port?: number;
+  health?: string;
+  json?: boolean;
+};
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError("expected a port number (1-65535)");
+  return port;
+}
+
+/** The service's git source as `url#ref`, what a reader needs to recognise it. */
+function source(service: Service): string {
+  const ref = "branch" in service.config.git.ref ? service.config.git.ref.branch : shortCommit(service.config.git.ref.commit);
+  const root = service.config.git.rootDirectory ? ` (${service.config.git.rootDirectory})` : "";
+  return `${service.config.git.url}#${ref}${root}`;
+}
+
+/** Only what the user gave: the API fills in its own defaults (branch main, root of the repository …). */
+function configFrom(options: CreateOptions): ServiceConfigInput {
+  if (options.branch && options.commit) throw usageError("give --branch or --commit, not both");
+  const ref = options.commit ? { commit: options.commit } : options.branch ? { branch: options.branch } : undefined;
+  return {
+    git: { url: options.git, ref, rootDirectory: options.root },
+    buildCommand: options.build,
+    startCommand: options.start,
+    port: options.port,
+    healthCheckPath: options.health,
+  };
+}
+
+export function registerServiceCommands(program: Command, ctx: Context): void {
+  const service = program.command("service").description("Services of an environment: list, create, delete");
+
+  service
+    .command("list")
+    .description("List an environment's services")
+    .argument("<project/env>")
+    .option("--json", "print the API objects")
+    .action(async (pathText: string, options: { json?: boolean }) => {
+      const api = await ctx.api();
+      const { environmentId } = await resolveEnvironment(api, pathText);
+      const services = await api.get<Service[]>(`/environments/${environmentId}/services`);
+      if (options.json) return ctx.printJson(services);
+      if (services.length === 0) return ctx.print(`No services in ${pathText} yet: slipway service create ${pathText}/<service> --git <url>`);
+      ctx.print(
+        table(services, [
+          { header: "NAME", value: (s) => s.name },
+          { header: "KIND", value: (s) => s.kind },
+          { header: "STATE", value: (s) => s.runtime?.state ?? "not deployed" },
+          { header: "SOURCE", value: source },
+          { header: "CREATED", value: (s) => formatAge(s.createdAt) },
+          { header: "ID", value: (s) => s.id },
+        ]),
+      );
+    });
+
+  service
+    .command("create")
+    .description("Create an application service built from git")
+    .argument("<project/env/service>")
+    .requiredOption("--git <url>", "repository URL: http(s), ssh, git or file")
+    .option("--branch <branch>", "branch to deploy (default main)")
+    .option("--commit <sha>", "exact commit to deploy instead of a branch")
+    .option("--root <dir>", "directory of the app inside the repository")
+    .option("--build <cmd>", "build command (detected from the repository by default)")
+    .option("--start <cmd>", "start command (detected from the repository by default)")
+    .option("--port <n>", "port the app listens on (it also gets PORT)", parsePort)
+    .option("--health <path>", "HTTP path that answers 2xx when the app is ready, e.g. /health")
+    .option("--json", "print the API object")
+    .action(async (pathText: string, options: CreateOptions) => {
+      const path = parsePath(pathText, { min: 3, max: 3 });
+      const config = configFrom(options);
+      const api = await ctx.api();
+      const { environmentId } = await resolveEnvironment(api, `${path.project}/${path.environment}`);
+      const created = await api.post<Service>("/services", { environmentId, name: path.service, config });
+      if (options.json) return ctx.printJson(created);
+      ctx.print(`Created service ${path.text} from ${source(created)} (${created.id})`);
+    });
+
+  service
+    .command("delete")
+    .description("Delete a service: a DELETE deployment stops it, then removes it")
+    .argument("<project/env/service>")
+    .option("--watch", "follow the deletion until it ends")
+    .option("--json", "print the API object")
+    .action(async (pathText: string, options: { watch?: boolean; json?: boolean }) => {
+      const api = await ctx.api();
+      const { serviceId } = await resolveService(api, pathText);
+      const deployment = await api.delete<Deployment>(`/services/${serviceId}`);
+      ctx.exitCode = await reportDeployment(ctx, { deployment, merged: false }, pathText, options);
+    });
+}

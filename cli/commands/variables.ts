@@ -1,0 +1,78 @@
+import type { Command } from "commander";
+import type { Variable } from "../api-types";
+import type { ApiClient } from "../client";
+import type { Context } from "../context";
+import { usageError } from "../errors";
+import { MASKED, table } from "../format";
+import { parsePath, type PathDepth } from "../paths";
+
+/** The depth of the path names the scope: `project`, `project/env`, `project/env/service`. */
+const scopes: Record<PathDepth, Variable["scope"]> = { 1: "PROJECT", 2: "ENVIRONMENT", 3: "SERVICE" };
+
+async function resolveScope(api: ApiClient, pathText: string): Promise<{ scope: Variable["scope"]; targetId: string }> {
+  const path = parsePath(pathText, { min: 1, max: 3 });
+  const resolved = await api.resolve(path.text);
+  const targetId = path.depth === 1 ? resolved.projectId : path.depth === 2 ? resolved.environmentId : resolved.serviceId;
+  return { scope: scopes[path.depth], targetId: targetId! };
+}
+
+/** `KEY=VALUE`, split at the first `=` so values may contain more of them. */
+function parseAssignment(text: string): { key: string; value: string } {
+  const index = text.indexOf("=");
+  if (index <= 0) throw usageError(`"${text}" is not KEY=VALUE`);
+  return { key: text.slice(0, index), value: text.slice(index + 1) };
+}
+
+export function registerVariableCommands(program: Command, ctx: Context): void {
+  const variable = program
+    .command("var")
+    .description("Variables of a project, an environment or a service (the narrower scope wins)")
+    .addHelpText("after", "\nThe scope is the path's depth: <project>, <project>/<env> or <project>/<env>/<service>.");
+
+  variable
+    .command("set")
+    .description("Set one or more variables; secrets are write-only")
+    .argument("<scope>", "<project>, <project>/<env> or <project>/<env>/<service>")
+    .argument("<KEY=VALUE...>")
+    .option("--secret", "store encrypted and never show the value again")
+    .option("--json", "print the API objects")
+    .action(async (scopePath: string, assignments: string[], options: { secret?: boolean; json?: boolean }) => {
+      const pairs = assignments.map(parseAssignment);
+      const api = await ctx.api();
+      const target = await resolveScope(api, scopePath);
+      const saved: Variable[] = [];
+      for (const { key, value } of pairs) saved.push(await api.put<Variable>("/variables", { ...target, key, value, secret: options.secret ?? false }));
+      if (options.json) return ctx.printJson(saved);
+      for (const v of saved) ctx.print(`Set ${v.secret ? "secret " : ""}${v.key} on ${scopePath} (${v.scope})`);
+    });
+
+  variable
+    .command("list")
+    .description("List the variables set at one scope (secret values are masked)")
+    .argument("<scope>", "<project>, <project>/<env> or <project>/<env>/<service>")
+    .option("--json", "print the API objects (secret values are null)")
+    .action(async (scopePath: string, options: { json?: boolean }) => {
+      const api = await ctx.api();
+      const variables = await api.get<Variable[]>("/variables", await resolveScope(api, scopePath));
+      if (options.json) return ctx.printJson(variables);
+      if (variables.length === 0) return ctx.print(`No variables on ${scopePath}`);
+      ctx.print(
+        table(variables, [
+          { header: "KEY", value: (v) => v.key },
+          { header: "VALUE", value: (v) => (v.secret ? MASKED : v.value) },
+          { header: "SECRET", value: (v) => (v.secret ? "yes" : "no") },
+        ]),
+      );
+    });
+
+  variable
+    .command("unset")
+    .description("Remove a variable")
+    .argument("<scope>", "<project>, <project>/<env> or <project>/<env>/<service>")
+    .argument("<KEY>")
+    .action(async (scopePath: string, key: string) => {
+      const api = await ctx.api();
+      await api.delete("/variables", { ...(await resolveScope(api, scopePath)), key });
+      ctx.print(`Unset ${key} on ${scopePath}`);
+    });
+}

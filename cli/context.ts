@@ -1,0 +1,76 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { ApiClient } from "./client";
+import { loadConfig, type CliConfig, type Env } from "./config";
+import { exitCodes, type ExitCode } from "./errors";
+
+export type Output = { write(chunk: string): unknown };
+
+/** Everything the CLI touches of its process, so tests run it in-process with their own. */
+export type CliIo = {
+  stdout: Output;
+  stderr: Output;
+  env: Env;
+  /** Ends `--follow` and `--watch` (Ctrl-C in the real process) and aborts requests in flight. */
+  signal?: AbortSignal;
+  /**
+   * Runs an engine in this process. bin/slipway.js provides it; the CLI itself never loads
+   * engine code (the engine is a separate program that talks only through its protocol).
+   */
+  startEngine?: (env: Env) => Promise<void>;
+  /** How often `--watch` and `--follow` poll; 500 ms unless a test wants it faster. */
+  pollIntervalMs?: number;
+};
+
+/** What a command's action gets: output helpers, the configured API client, the poll clock. */
+export class Context {
+  private client: Promise<ApiClient> | null = null;
+  /** Set by commands whose outcome is not just "it worked" (a watched deployment that failed). */
+  exitCode: ExitCode = exitCodes.ok;
+
+  constructor(readonly io: CliIo) {}
+
+  get pollIntervalMs(): number {
+    return this.io.pollIntervalMs ?? 500;
+  }
+
+  print(text: string): void {
+    this.io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  }
+
+  /** `--json`: the raw API objects, pretty enough to read and exact enough for `jq`. */
+  printJson(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** Streams (`--watch --json`, `logs --json`) print one JSON object per line. */
+  printJsonLine(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value)}\n`);
+  }
+
+  config(): Promise<CliConfig> {
+    return loadConfig(this.io.env);
+  }
+
+  api(): Promise<ApiClient> {
+    this.client ??= this.config().then((config) => this.clientFor(config));
+    return this.client;
+  }
+
+  clientFor(config: CliConfig): ApiClient {
+    return new ApiClient({ ...config, signal: this.io.signal });
+  }
+
+  get aborted(): boolean {
+    return this.io.signal?.aborted ?? false;
+  }
+
+  /** Waits one poll interval; false when the command was stopped meanwhile. */
+  async pause(): Promise<boolean> {
+    try {
+      await sleep(this.pollIntervalMs, undefined, { signal: this.io.signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import pino from "pino";
+import { afterAll } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../test/database";
+import { seedOrganization, testServices, type SeededOrganization } from "../test/support/seed";
+import type { Services } from "../server/context";
+import { startWebServer } from "../server/web-server";
+import type { Env } from "./config";
+import { runCli } from "./main";
+
+/**
+ * The CLI against the real control plane: a fresh database, the real web server on an
+ * ephemeral port, a seeded organization, and `runCli` driven in-process with captured output
+ * and a config file of its own.
+ */
+export type CliHarness = {
+  database: TestDatabase;
+  services: Services;
+  org: SeededOrganization;
+  url: string;
+  ownerToken: string;
+  configFile: string;
+  /** Runs a command to its end. */
+  cli(args: string[], options?: RunOptions): Promise<CliResult>;
+  /** Starts a command and returns at once, to act on the control plane while it runs. */
+  start(args: string[], options?: RunOptions): RunningCli;
+};
+
+export type RunOptions = { env?: Env; signal?: AbortSignal };
+export type CliResult = { code: number; stdout: string; stderr: string };
+export type RunningCli = {
+  /** Waits until stdout matches, and returns the match. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  readonly stdout: string;
+  done: Promise<CliResult>;
+};
+
+export async function startCliHarness(): Promise<CliHarness> {
+  const database = await createTestDatabase();
+  const services = testServices(database.db);
+  const org = await seedOrganization(services);
+  const server = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: 0 });
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-cli-"));
+  const configFile = path.join(dir, "config", "slipway.json");
+  afterAll(async () => {
+    await server.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const start = (args: string[], options: RunOptions = {}): RunningCli => {
+    let stdout = "";
+    let stderr = "";
+    const io = {
+      stdout: { write: (chunk: string) => (stdout += chunk) },
+      stderr: { write: (chunk: string) => (stderr += chunk) },
+      // HOME too, so nothing falls back to the real user's config.
+      env: { HOME: dir, SLIPWAY_CONFIG: configFile, ...options.env },
+      signal: options.signal,
+      pollIntervalMs: 50,
+    };
+    const done = runCli(args, io).then((code) => ({ code, stdout, stderr }));
+    return {
+      get stdout() {
+        return stdout;
+      },
+      async waitFor(pattern, timeoutMs = 10_000) {
+        const deadline = Date.now() + timeoutMs;
+        let finished = false;
+        void done.finally(() => (finished = true));
+        for (;;) {
+          const match = stdout.match(pattern);
+          if (match) return match;
+          if (finished || Date.now() > deadline) throw new Error(`stdout never matched ${pattern}:\n${stdout}\nstderr:\n${stderr}`);
+          await sleep(20);
+        }
+      },
+      done,
+    };
+  };
+
+  return {
+    database,
+    services,
+    org,
+    url: server.url,
+    ownerToken: await org.apiToken("OWNER"),
+    configFile,
+    start,
+    cli: (args, options) => start(args, options).done,
+  };
+}
