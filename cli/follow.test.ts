@@ -147,6 +147,19 @@ describe("logs", () => {
     expect((await h.cli(["logs", "shop/dev/web", "--since", "soon"])).code).toBe(2);
   });
 
+  it("starts runtime logs with their last 100 lines, or as many as --tail says", async () => {
+    const stream = { kind: "service" as const, serviceId: ids.qa!, releaseId: "r1" };
+    await recordLogBatch(h.services, h.org.clusterId, stream, lines(1, 150, "line"));
+    const printed = async (...args: string[]) => (await h.cli(["logs", "shop/qa/web", ...args])).stdout.trim().split("\n");
+    const defaults = await printed();
+    expect(defaults).toHaveLength(100);
+    expect(defaults[0]).toBe("line 51");
+    expect(defaults.at(-1)).toBe("line 150");
+    expect(await printed("--tail", "2")).toEqual(["line 149", "line 150"]);
+    expect(await printed("--tail", "all")).toHaveLength(150);
+    expect((await h.cli(["logs", "shop/qa/web", "--tail", "0"])).code).toBe(2);
+  });
+
   it("shows a deployment's build logs with --deployment or --build, and a follow ends with the deployment", async () => {
     const running = h.start(["deploy", "shop/ops/web"]);
     const [, id] = await running.waitFor(/^Deployment ([0-9a-f-]{36}) DEPLOY/m);

@@ -6,7 +6,19 @@ import type { Context } from "../context";
 import { CliError, exitCodes, usageError } from "../errors";
 import { resolveService } from "../paths";
 
-type LogsOptions = { follow?: boolean; deployment?: string; build?: boolean; since?: string; grep?: string; timestamps?: boolean; json?: boolean };
+type LogsOptions = {
+  follow?: boolean;
+  deployment?: string;
+  build?: boolean;
+  since?: string;
+  grep?: string;
+  tail?: string;
+  timestamps?: boolean;
+  json?: boolean;
+};
+
+/** Runtime logs start with their last lines, as `heroku logs` does; `--tail all` prints everything kept. */
+const DEFAULT_TAIL = 100;
 
 const PAGE = 1000;
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -28,6 +40,14 @@ async function latestBuild(api: ApiClient, environmentId: string, serviceId: str
   return found;
 }
 
+function parseTail(text: string | undefined, fallback: number | undefined): number | undefined {
+  if (text === undefined) return fallback;
+  if (text === "all") return undefined;
+  const lines = Number(text);
+  if (!Number.isInteger(lines) || lines < 1 || lines > 5000) throw usageError(`--tail "${text}": expected a number of lines from 1 to 5000, or "all"`);
+  return lines;
+}
+
 export function registerLogCommands(program: Command, ctx: Context): void {
   program
     .command("logs")
@@ -38,6 +58,7 @@ export function registerLogCommands(program: Command, ctx: Context): void {
     .option("--build", "the build and deploy logs of the service's latest deployment")
     .option("--since <time>", "only lines from this long ago (10m, 2h, 1d) or since an ISO time")
     .option("--grep <text>", "only lines containing this text (case-insensitive)")
+    .option("-n, --tail <lines>", `start with the last N lines, or "all" (runtime logs default to ${DEFAULT_TAIL} without --since)`)
     .option("-t, --timestamps", "prefix each line with its time")
     .option("--json", "print one JSON object per line")
     .action(async (pathText: string, options: LogsOptions) => {
@@ -46,7 +67,8 @@ export function registerLogCommands(program: Command, ctx: Context): void {
       const api = await ctx.api();
       const { environmentId, serviceId } = await resolveService(api, pathText);
       const deploymentId = options.build ? (await latestBuild(api, environmentId, serviceId, pathText)).id : options.deployment;
-      const stream: Query = deploymentId ? { deploymentId } : { serviceId };
+      const stream: Query = deploymentId ? { deploymentId, serviceId } : { serviceId };
+      const tail = parseTail(options.tail, deploymentId || options.since ? undefined : DEFAULT_TAIL);
       const filters: Query = { ...stream, grep: options.grep, since };
 
       const print = (line: LogLine) => {
@@ -65,7 +87,14 @@ export function registerLogCommands(program: Command, ctx: Context): void {
       };
 
       // Resuming "after the last seq printed" is what makes polling lossless and repeat-free.
-      let last = await drain(0);
+      let last = 0;
+      if (tail) {
+        const newest = await api.get<LogLine[]>("/logs", { ...filters, tail });
+        for (const line of newest) print(line);
+        last = newest.at(-1)?.seq ?? 0;
+      } else {
+        last = await drain(0);
+      }
       if (!options.follow) return;
       let finishing = false;
       try {
