@@ -16,6 +16,8 @@ const schema = z.object({
   SLIPWAY_DOMAIN: z.string().default("localhost"),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
   AUTH_SECRET: z.string().min(16).optional(),
+  /** Where `npm start` logs the CLI in on the first boot (the CLI reads the same variable). */
+  SLIPWAY_CONFIG: z.string().optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateKey } from "./secrets/envelope";
 import {
   findUntraversableAncestor,
+  homeLayout,
   loadOrCreateAuthSecret,
   loadOrCreateMasterKey,
   loadOrCreatePostgresSettings,
@@ -42,6 +43,11 @@ describe("loadOrCreateMasterKey", () => {
     const again = await loadOrCreateMasterKey(home, undefined);
     expect(again.source).toBe("file");
     expect(again.key.equals(created.key)).toBe(true);
+  });
+
+  it("creates the home when a process other than npm start is the first to need the key", async () => {
+    const fresh = homeLayout(path.join(directory, "not-yet-created"));
+    expect((await loadOrCreateMasterKey(fresh, undefined)).source).toBe("created");
   });
 
   it("prefers SLIPWAY_MASTER_KEY over the file", async () => {

@@ -18,7 +18,7 @@ const MAX_BODY_BYTES = 1024 * 1024;
  */
 export function createApiHandler(services: Services, options: { publicUrl: string; logger?: Logger; authSecret?: string }) {
   // Without a secret (tests of the API alone) there are no browser sessions, only API tokens.
-  const auth = options.authSecret ? authConfig(services, options.authSecret, options.publicUrl) : undefined;
+  const auth = options.authSecret ? authConfig(services, options.authSecret, options.publicUrl, options.logger) : undefined;
   // The tRPC adapter wraps the request in a fetch Request; the response object passes through
   // unchanged, so it leads back to the Node request with its headers and socket.
   const requests = new WeakMap<ServerResponse, IncomingMessage>();

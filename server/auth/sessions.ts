@@ -6,6 +6,7 @@ import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
 import { and, asc, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Services } from "../context";
+import type { Logger } from "../logger";
 import { memberships, users } from "../db/schema";
 import type { Actor } from "./actor";
 import { verifyPassword } from "./passwords";
@@ -21,9 +22,15 @@ export const ORGANIZATION_COOKIE = "slipway-organization";
 
 const credentials = z.object({ email: z.string().email(), password: z.string().min(1).max(1000) });
 
-export function authConfig(services: Services, secret: string, publicUrl: string): AuthConfig {
+export function authConfig(services: Services, secret: string, publicUrl: string, logger?: Logger): AuthConfig {
   return {
     secret,
+    // Auth.js prints to the console by default; a refused password is routine, not an error.
+    logger: {
+      error: (error) => (error.name === "CredentialsSignin" ? logger?.info("sign-in refused") : logger?.error({ err: error }, "auth error")),
+      warn: (code) => logger?.warn({ code }, "auth warning"),
+      debug: () => {},
+    },
     basePath: AUTH_BASE_PATH,
     trustHost: true,
     useSecureCookies: publicUrl.startsWith("https://"),
@@ -35,8 +42,13 @@ export function authConfig(services: Services, secret: string, publicUrl: string
           const parsed = credentials.safeParse(input);
           if (!parsed.success) return null;
           const [user] = await services.db.select().from(users).where(eq(users.email, parsed.data.email.toLowerCase()));
-          if (!user?.passwordHash || !(await verifyPassword(parsed.data.password, user.passwordHash))) return null;
-          return { id: user.id, email: user.email, name: user.name };
+          if (!user?.passwordHash) return null;
+          // A stored hash that cannot be read refuses the sign-in (fail closed) and is logged.
+          const valid = await verifyPassword(parsed.data.password, user.passwordHash).catch((error: unknown) => {
+            logger?.error({ err: error, userId: user.id }, "stored password hash is unreadable");
+            return false;
+          });
+          return valid ? { id: user.id, email: user.email, name: user.name } : null;
         },
       }),
     ],

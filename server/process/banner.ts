@@ -1,0 +1,44 @@
+import type { Paint } from "./prefix-lines";
+
+/** What `npm start` prints once: the first boot's credentials, and where things are. */
+
+export function formatBox(lines: string[]): string {
+  const width = Math.max(...lines.map((line) => line.length));
+  const rule = "─".repeat(width + 2);
+  return [`┌${rule}┐`, ...lines.map((line) => `│ ${line.padEnd(width)} │`), `└${rule}┘`].join("\n") + "\n";
+}
+
+export function formatCredentials(input: { adminEmail: string; adminPassword: string; apiToken: string; cliConfigPath: string | null }): string {
+  return formatBox([
+    "Slipway is installed. Your admin account and API token are shown this once;",
+    "only their hashes are stored.",
+    "",
+    `  email      ${input.adminEmail}`,
+    `  password   ${input.adminPassword}`,
+    `  API token  ${input.apiToken}`,
+    "",
+    input.cliConfigPath ? `The CLI is logged in with this token (${input.cliConfigPath}).` : "Log the CLI in with: npx slipway login",
+  ]);
+}
+
+export function formatReady(paint: Paint, input: { dashboardUrl: string; routerPattern: string }): string {
+  const row = (name: string, value: string) => `  ${paint.dim(name.padEnd(10))} ${value}`;
+  return [
+    "",
+    paint.bold("Slipway is running."),
+    row("Dashboard", input.dashboardUrl),
+    row("Apps", input.routerPattern),
+    row("CLI", "npx slipway project create demo, then see README.md"),
+    row("Stop", "Ctrl-C (deployed apps and the router keep running)"),
+    "",
+  ].join("\n");
+}
+
+export function formatStopped(paint: Paint, input: { engineStarted: boolean }): string {
+  if (!input.engineStarted) return `${paint.bold("Slipway stopped.")}\n`;
+  return (
+    paint.bold("Slipway stopped.") +
+    " Deployed apps and the router keep running: they are designed to outlive the control plane.\n" +
+    "Run `npm start` again to pick up where you left off; all data is kept.\n"
+  );
+}

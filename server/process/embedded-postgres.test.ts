@@ -1,0 +1,53 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import getPort from "get-port";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEmbeddedPostgresChild } from "./embedded-postgres";
+import { createSupervisor, type Supervisor } from "./supervisor";
+
+const quiet = () => new Writable({ write: (_chunk, _encoding, done) => done() });
+let directory: string;
+let supervisor: Supervisor;
+
+beforeAll(async () => {
+  directory = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-pg-host-"));
+  // As root, PostgreSQL runs as `postgres`, which must traverse the folder (mkdtemp makes it 0700).
+  await fs.chmod(directory, 0o755);
+  supervisor = createSupervisor({ stdout: quiet(), stderr: quiet() });
+});
+afterAll(async () => {
+  supervisor.kill();
+  await fs.rm(directory, { recursive: true, force: true });
+});
+
+describe("startEmbeddedPostgresChild", () => {
+  const options = async () => ({
+    dataDir: path.join(directory, "data"),
+    port: await getPort(),
+    password: "a-password-for-tests",
+    logFile: path.join(directory, "postgres.log"),
+  });
+
+  it("serves a database until the supervisor stops it, and refuses a second server on the same data", async () => {
+    const first = await options();
+    const database = await startEmbeddedPostgresChild(supervisor, first);
+    const client = new pg.Client({ connectionString: database.connectionString });
+    await client.connect();
+    expect((await client.query("select 1 as one")).rows).toEqual([{ one: 1 }]);
+    await client.end();
+
+    // A second server on the same data directory fails, and says why in PostgreSQL's own words.
+    const second = createSupervisor({ stdout: quiet(), stderr: quiet() });
+    await expect(startEmbeddedPostgresChild(second, { ...first, port: await getPort() })).rejects.toThrow(/postmaster\.pid/);
+    await second.stop();
+
+    await supervisor.stop();
+    await expect(database.child.exited).resolves.toMatchObject({ code: 0, signal: null });
+    const after = new pg.Client({ connectionString: database.connectionString });
+    await expect(after.connect()).rejects.toThrow(/ECONNREFUSED/);
+    expect(await fs.readFile(first.logFile, "utf8")).toContain("database system is shut down");
+  });
+});
