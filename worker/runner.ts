@@ -5,6 +5,21 @@ import { dispatchDeployment } from "./tasks/dispatch-deployment";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import type { TaskName } from "./catalog";
 
+/**
+ * graphile-worker's log lines into ours. Its per-job lines ("Completed task …", with the whole
+ * job row) are routine every few seconds: they go to debug, keeping only the job's id and task.
+ */
+function graphileLogger(logger: Logger): WorkerLogger {
+  return new WorkerLogger((scope) => {
+    const child = logger.child({ ...(scope.label ? { label: scope.label } : {}), ...(scope.jobId ? { jobId: scope.jobId } : {}), ...(scope.taskIdentifier ? { task: scope.taskIdentifier } : {}) });
+    return (level, message) => {
+      if (level === "error") child.error(message);
+      else if (level === "warning") child.warn(message);
+      else child.debug(message);
+    };
+  });
+}
+
 export type WorkerOptions = { services: Services; connectionString: string; logger: Logger; reconcileIntervalMs?: number; concurrency?: number };
 
 /**
@@ -25,13 +40,9 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     noHandleSignals: true,
     pollInterval: 1000,
     taskList,
-    logger: new WorkerLogger((scope) => (level, message, meta) => {
-      const child = logger.child({ ...scope, ...meta });
-      if (level === "error") child.error(message);
-      else if (level === "warning") child.warn(message);
-      else if (level === "info") child.info(message);
-      else child.debug(message);
-    }),
+    // No crontab yet: say so rather than have graphile-worker look for a file.
+    crontab: "",
+    logger: graphileLogger(logger),
   });
   await runner.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, maxAttempts: 1 });
   return runner;
