@@ -29,16 +29,16 @@ async function waitForHealth(port: number) {
   }
 }
 
-/** The same work without Slipway: clone at the branch, install, start, wait for health. */
+/** The same work without Slipway: clone at the branch, install, start as the build plan does (`npm start`), wait for health. */
 async function directDeploy(url: string, dir: string): Promise<number> {
   const started = performance.now();
   await run("git", ["clone", "--depth", "1", "--branch", "main", url, dir]);
   await run("npm", ["install", "--no-audit", "--no-fund"], { cwd: dir });
   const port = await getPort();
-  const child = spawn("node", ["server.js"], { cwd: dir, env: { ...process.env, PORT: String(port) }, stdio: "ignore" });
+  const child = spawn("npm", ["start"], { cwd: dir, env: { ...process.env, PORT: String(port) }, stdio: "ignore", detached: true });
   await waitForHealth(port);
   const elapsed = performance.now() - started;
-  child.kill("SIGKILL");
+  process.kill(-child.pid!, "SIGKILL");
   return elapsed;
 }
 

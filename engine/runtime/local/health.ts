@@ -45,6 +45,8 @@ export async function waitHealthy(options: {
   const what = options.path ? `health check GET ${options.path}` : `port ${options.port}`;
   const within = `${Math.round(options.timeoutMs / 1000)}s`;
   let lastStatus: number | null = null;
+  // Most apps are up within a few hundred milliseconds: poll often at first, then back off.
+  let delayMs = 20;
   while (!options.signal.aborted) {
     const exit = options.exited();
     if (exit) return `${what}: the process ${exit} before it became healthy`;
@@ -59,7 +61,8 @@ export async function waitHealthy(options: {
         ? `${what} did not answer 2xx within ${within}${lastStatus === null ? "" : ` (last status ${lastStatus})`}`
         : `${what} did not accept connections within ${within}`;
     }
-    await sleep(200);
+    await sleep(delayMs);
+    delayMs = Math.min(delayMs * 1.5, 500);
   }
   return "canceled";
 }
