@@ -125,6 +125,15 @@ describe("local engine: deploying from git", () => {
     expect((await version()).version).toBe("2");
   });
 
+  it("names a build tool missing from the engine's host", async () => {
+    const missing = { ...web(), config: { ...web().config, buildCommand: "slipway-no-such-tool --build" } };
+    const deploy = task("DEPLOY", [missing]);
+    await engine.execute(deploy);
+    const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
+    expect(failed).toMatchObject({ step: "build", message: expect.stringContaining('"slipway-no-such-tool --build" not found (exit 127)') });
+    expect((await version()).version).toBe("2");
+  });
+
   it("fails at health_check when the new release never gets healthy, and keeps the previous one", async () => {
     await git.pushDirectory("shop", fixture("failing-health"));
     const deploy = task("DEPLOY", [web()]);

@@ -158,6 +158,7 @@ export class LocalRuntime implements Runtime {
       });
       if (result.aborted) throw new StepError(`build command "${step.display}" canceled`);
       if (result.timedOut) throw new StepError(`build timed out after ${config.buildTimeoutSeconds}s in "${step.display}"`);
+      if (result.code === 127) throw new StepError(`build command "${step.display}" not found (exit 127): is it installed on the engine's host?`);
       if (result.code !== 0) throw new StepError(`build command "${step.display}" exited with code ${String(result.code ?? result.signal)}`);
     }
 
