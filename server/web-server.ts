@@ -1,12 +1,17 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { createAdapter } from "@socket.io/postgres-adapter";
+import pg from "pg";
 import { Server as SocketServer } from "socket.io";
 import { createApiHandler } from "./api/http";
 import type { Services } from "./context";
 import { DEPLOYMENT_CHANNEL } from "./deployments/events";
 import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-channel";
 import type { Logger } from "./logger";
+import { authConfig } from "./auth/sessions";
 import { attachEngineGateway } from "./realtime/engine-gateway";
+import { attachUiGateway } from "./realtime/ui-gateway";
+import type { DeploymentChanged } from "./realtime/ui-protocol";
 import { listenToChannels } from "./realtime/pg-listener";
 
 type PageHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
@@ -25,15 +30,16 @@ export type WebServerOptions = {
 };
 
 /**
- * The web process: one Node HTTP server hosting the API, socket.io (`/engine` for engines)
- * and, in production, Next.js pages. Engine notifications arrive through Postgres, so any
- * number of web processes can serve engines.
+ * The web process: one Node HTTP server hosting the API, sign-in, socket.io (`/engine` for
+ * engines, `/ui` for browsers and the CLI) and, in production, Next.js pages. Notifications
+ * arrive through Postgres, so any number of web processes can serve engines and browsers.
  */
 export async function startWebServer(options: WebServerOptions) {
   const { services, logger } = options;
   const server = http.createServer();
   const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
-  const api = createApiHandler(services, { publicUrl, logger, authSecret: options.authSecret });
+  const auth = options.authSecret ? authConfig(services, options.authSecret, publicUrl, logger) : undefined;
+  const api = createApiHandler(services, { publicUrl, logger, auth });
 
   server.on("request", (req, res) => {
     api(req, res)
@@ -49,14 +55,24 @@ export async function startWebServer(options: WebServerOptions) {
       });
   });
 
-  const io = new SocketServer(server, { serveClient: false, maxHttpBufferSize: 4 * 1024 * 1024 });
-  const engines = attachEngineGateway(io, services, logger.child({ component: "engine-gateway" }));
+  // Messages emitted on one web process reach sockets held by the others through Postgres.
+  const adapterPool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
+  adapterPool.on("error", (error) => logger.warn({ err: error }, "realtime adapter connection failed"));
+  const io = new SocketServer(server, { serveClient: false, maxHttpBufferSize: 4 * 1024 * 1024, adapter: createAdapter(adapterPool) });
+  const ui = attachUiGateway(io, services, { auth, logger: logger.child({ component: "ui-gateway" }) });
+  const engines = attachEngineGateway(io, services, logger.child({ component: "engine-gateway" }), (stream, lines) => {
+    const room = stream.kind === "deployment" ? (`deployment:${stream.deploymentId}` as const) : (`service:${stream.serviceId}` as const);
+    const serviceId = stream.serviceId;
+    const deploymentId = stream.kind === "deployment" ? stream.deploymentId : null;
+    ui.logLines({ stream: room, lines: lines.map((line) => ({ ...line, deploymentId, serviceId })) });
+  });
 
   const listener = listenToChannels(
     options.databaseUrl,
     [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL],
     (channel, payload) => {
       if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
+      else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentChanged);
     },
     logger,
   );
@@ -73,6 +89,7 @@ export async function startWebServer(options: WebServerOptions) {
       await listener.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       server.closeAllConnections();
+      await adapterPool.end();
     },
   };
 }

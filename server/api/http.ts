@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { createOpenApiNodeHttpHandler, generateOpenApiDocument } from "trpc-to-openapi";
-import { authConfig, AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
+import type { AuthConfig } from "@auth/core";
+import { AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { createRequestContext } from "./context";
@@ -16,9 +17,9 @@ const MAX_BODY_BYTES = 1024 * 1024;
  * /api/v1 for the CLI and scripts, and the OpenAPI document generated from them. Returns
  * false for paths it does not serve, so the caller hands them to Next.js.
  */
-export function createApiHandler(services: Services, options: { publicUrl: string; logger?: Logger; authSecret?: string }) {
-  // Without a secret (tests of the API alone) there are no browser sessions, only API tokens.
-  const auth = options.authSecret ? authConfig(services, options.authSecret, options.publicUrl, options.logger) : undefined;
+export function createApiHandler(services: Services, options: { publicUrl: string; logger?: Logger; auth?: AuthConfig }) {
+  // Without an auth configuration (tests of the API alone) there are no browser sessions, only API tokens.
+  const { auth } = options;
   // The tRPC adapter wraps the request in a fetch Request; the response object passes through
   // unchanged, so it leads back to the Node request with its headers and socket.
   const requests = new WeakMap<ServerResponse, IncomingMessage>();

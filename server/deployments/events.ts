@@ -5,11 +5,12 @@ import type { Executor } from "../db/client";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
 import { addJob } from "../jobs/add-job";
 import { environmentQueue } from "../../worker/catalog";
+import type { DeploymentChanged } from "../realtime/ui-protocol";
 import { projectDeployment } from "./status";
 
 export type DeploymentRow = typeof deployments.$inferSelect;
 
-/** Channel on which the web process hears about status changes, to push them to browsers. */
+/** Channel on which every web process hears that a deployment recorded events, to tell browsers. */
 export const DEPLOYMENT_CHANNEL = "slipway_deployment";
 
 /** Stores engine events (re-sent ones once) and refreshes the deployment's projected status. */
@@ -74,12 +75,9 @@ async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<D
     .where(eq(deployments.id, deployment.id))
     .returning();
   const row = updated!;
-  if (row.status !== deployment.status) {
-    await db.execute(
-      sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify({ deploymentId: row.id, environmentId: row.environmentId, status: row.status })})`,
-    );
-    if (terminalStatuses.has(row.status) && !terminalStatuses.has(deployment.status)) await onFinished(db, row);
-  }
+  const change: DeploymentChanged = { deploymentId: row.id, environmentId: row.environmentId, status: row.status, lastEventId: events.at(-1)?.id ?? 0 };
+  await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})`);
+  if (terminalStatuses.has(row.status) && !terminalStatuses.has(deployment.status)) await onFinished(db, row);
   return row;
 }
 

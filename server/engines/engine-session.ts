@@ -73,7 +73,8 @@ export async function recordEngineEvents(svc: Services, clusterId: string, deplo
   });
 }
 
-export async function recordLogBatch(svc: Services, clusterId: string, stream: LogStream, lines: LogLine[]) {
+/** Stores a batch of lines (re-sent ones once); false when its service no longer exists. */
+export async function recordLogBatch(svc: Services, clusterId: string, stream: LogStream, lines: LogLine[]): Promise<boolean> {
   let organizationId: string;
   let deploymentId: string | null = null;
   let serviceId: string | null;
@@ -89,7 +90,7 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
       .innerJoin(environments, eq(environments.id, services.environmentId))
       .where(and(eq(services.id, stream.serviceId), eq(environments.clusterId, clusterId)));
     // Lines of a service deleted meanwhile have nowhere to go: drop them.
-    if (!service) return;
+    if (!service) return false;
     organizationId = service.organizationId;
     serviceId = stream.serviceId;
   }
@@ -98,6 +99,7 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
     .insert(logLines)
     .values(lines.map((line) => ({ organizationId, stream: key, seq: line.seq, deploymentId, serviceId, fd: line.fd, text: line.text, at: new Date(line.at) })))
     .onConflictDoNothing();
+  return true;
 }
 
 /**

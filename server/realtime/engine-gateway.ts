@@ -7,6 +7,7 @@ import {
   type EngineMessageName,
   type EnginePayload,
 } from "../../engine/protocol/messages";
+import type { LogLine, LogStream } from "../../engine/protocol/events";
 import type { Services } from "../context";
 import type { EngineNotification } from "../deployments/engine-channel";
 import {
@@ -30,7 +31,13 @@ const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
  * message they send is validated against the protocol catalog, handled within their cluster,
  * and acknowledged with `{ ok }` or `{ ok: false, error }`.
  */
-export function attachEngineGateway(io: Server, services: Services, logger: Logger) {
+export function attachEngineGateway(
+  io: Server,
+  services: Services,
+  logger: Logger,
+  /** Told of every stored batch of log lines, to stream them to subscribers. */
+  onLogBatch: (stream: LogStream, lines: LogLine[]) => void = () => {},
+) {
   const namespace: Namespace = io.of(ENGINE_NAMESPACE);
 
   namespace.use(async (socket, next) => {
@@ -57,7 +64,7 @@ export function attachEngineGateway(io: Server, services: Services, logger: Logg
       return {};
     },
     "log:batch": async (clusterId, { stream, lines }) => {
-      await recordLogBatch(services, clusterId, stream, lines);
+      if (await recordLogBatch(services, clusterId, stream, lines)) onLogBatch(stream, lines);
       return {};
     },
     "engine:heartbeat": async (clusterId, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),

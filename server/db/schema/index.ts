@@ -3,3 +3,4 @@ export * from "./clusters";
 export * from "./deployments";
 export * from "./organizations";
 export * from "./projects";
+export * from "./realtime";

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
+import { io, type Socket } from "socket.io-client";
+import { createTestDatabase } from "../../test/database";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messages";
+import { createCaller } from "../api/root";
+import type { Services } from "../context";
+import { dispatchEnvironment } from "../deployments/dispatch";
+import { startWebServer } from "../web-server";
+import { UI_NAMESPACE, type DeploymentChanged, type LogLines } from "./ui-protocol";
+
+let services: Services;
+let org: SeededOrganization;
+let web: Awaited<ReturnType<typeof startWebServer>>;
+const sockets: Socket[] = [];
+
+beforeAll(async () => {
+  const database = await createTestDatabase();
+  services = testServices(database.db);
+  org = await seedOrganization(services, "ui");
+  web = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: 0, host: "127.0.0.1" });
+});
+afterAll(async () => {
+  for (const socket of sockets) socket.disconnect();
+  await web?.close();
+});
+
+function connect(namespace: string, auth: object): Promise<Socket> {
+  const socket = io(`${web.url}${namespace}`, { auth, transports: ["websocket"], reconnection: false });
+  sockets.push(socket);
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", reject);
+  });
+}
+
+const next = <T>(socket: Socket, name: string, accept: (payload: T) => boolean = () => true) =>
+  new Promise<T>((resolve) => {
+    const listener = (payload: T) => {
+      if (!accept(payload)) return;
+      socket.off(name, listener);
+      resolve(payload);
+    };
+    socket.on(name, listener);
+  });
+
+describe("the /ui realtime namespace", () => {
+  it("refuses a connection without credentials", async () => {
+    await expect(connect(UI_NAMESPACE, {})).rejects.toThrow(/Sign in or pass an API token/);
+    await expect(connect(UI_NAMESPACE, { token: "swp_wrong" })).rejects.toThrow(/revoked/);
+  });
+
+  it("streams a deployment's status changes and log lines to its subscribers, and only theirs", async () => {
+    const api = createCaller({ services, actor: org.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "live" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+
+    const browser = await connect(UI_NAMESPACE, { token: await org.apiToken("VIEWER") });
+    expect(await browser.emitWithAck("subscribe", { room: `deployment:${deployment.id}` })).toEqual({ ok: true });
+    expect(await browser.emitWithAck("subscribe", { room: `environment:${environment.id}` })).toEqual({ ok: true });
+    expect(await browser.emitWithAck("subscribe", { room: "deployment:00000000-0000-4000-8000-000000000000" })).toEqual({
+      ok: false,
+      error: "Deployment not found",
+    });
+    expect(await browser.emitWithAck("subscribe", { room: "everything" })).toEqual({ ok: false, error: "unknown room" });
+    const stranger = await seedOrganization(services, "stranger");
+    const outsider = await connect(UI_NAMESPACE, { token: await stranger.apiToken("OWNER") });
+    expect((await outsider.emitWithAck("subscribe", { room: `deployment:${deployment.id}` })).ok).toBe(false);
+
+    await dispatchEnvironment(services, environment.id);
+    const engine = await connect(ENGINE_NAMESPACE, {
+      token: org.engineToken,
+      protocolVersion: PROTOCOL_VERSION,
+      engineVersion: "test",
+      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] },
+    });
+    const changed = next<DeploymentChanged>(browser, "deployment:changed", (c) => c.status === "BUILDING");
+    const at = new Date().toISOString();
+    await engine.emitWithAck("deployment:event", {
+      deploymentId: deployment.id,
+      events: [
+        { seq: 1, serviceId: null, step: "deployment", status: "started", at },
+        { seq: 2, serviceId: service.id, step: "build", status: "started", at },
+      ],
+    });
+    expect(await changed).toMatchObject({ deploymentId: deployment.id, environmentId: environment.id, status: "BUILDING" });
+
+    const streamed = next<LogLines>(browser, "log:lines");
+    await engine.emitWithAck("log:batch", {
+      stream: { kind: "deployment", deploymentId: deployment.id, serviceId: service.id },
+      lines: [{ seq: 7, at, fd: "stdout", text: "\u001b[32mcompiled\u001b[0m" }],
+    });
+    expect(await streamed).toEqual({
+      stream: `deployment:${deployment.id}`,
+      lines: [{ seq: 7, at, fd: "stdout", text: "\u001b[32mcompiled\u001b[0m", deploymentId: deployment.id, serviceId: service.id }],
+    });
+  });
+});
