@@ -20,6 +20,7 @@ export async function bootControlPlaneProcess(name: string): Promise<{ env: Env;
     keyring: createMasterKeyring(masterKey.key),
     now: () => new Date(),
     leaseSeconds: env.SLIPWAY_LEASE_SECONDS,
+    publicUrl: env.publicUrl,
   };
   return { env, logger, services, databaseUrl: env.DATABASE_URL, close: database.close };
 }

@@ -11,6 +11,8 @@ export type Services = {
   keyring: Keyring;
   now: () => Date;
   leaseSeconds: number;
+  /** Where users reach the control plane: links the API hands out (invitations) start with it. */
+  publicUrl: string;
 };
 
 export type DomainContext = Services & { actor: Actor };

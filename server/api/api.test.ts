@@ -132,6 +132,8 @@ describe("organization isolation", () => {
     const owner = callerFor(acme);
     const { deployment } = await owner.deployments.create({ environmentId: environment.id, action: "RESTART" });
     const { apiToken } = await owner.organization.createToken({ name: "ci", role: "DEVELOPER" });
+    const acmeInvite = await owner.members.invite({ role: "DEVELOPER" });
+    const acmeUserId = acme.as("OWNER").id!;
 
     // One input per procedure, naming acme's resources; globex's OWNER calls each of them.
     const acmeInputs: Record<string, unknown> = {
@@ -158,6 +160,14 @@ describe("organization isolation", () => {
       "clusters.revokeToken": { clusterId: acme.clusterId },
       "organization.resolve": { path: "isolated/dev/web" },
       "organization.revokeToken": { tokenId: apiToken.id },
+      "variables.effective": { serviceId: service.id },
+      "variables.import": { scope: "SERVICE", targetId: service.id, content: "A=1" },
+      "members.changeRole": { userId: acmeUserId, role: "VIEWER" },
+      "members.remove": { userId: acmeUserId },
+      "members.revokeInvite": { inviteId: acmeInvite.invite.id },
+      // Token-based and public: another organization's token is simply unknown to the caller.
+      "invites.preview": { token: "swi_not-a-token" },
+      "invites.accept": { token: "swi_not-a-token" },
     };
     // Procedures that take no id: they must simply not show acme's data.
     const listings: Record<string, unknown> = {
@@ -169,6 +179,11 @@ describe("organization isolation", () => {
       "organization.tokens": {},
       "organization.createToken": { name: "globex-token", role: "VIEWER" },
       "organization.audit": {},
+      "organization.overview": {},
+      "organization.mine": {},
+      "members.list": {},
+      "members.invites": {},
+      "members.invite": { role: "VIEWER" },
     };
     const procedures = Object.keys(appRouter._def.procedures);
     expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings))).toEqual([]);
@@ -184,7 +199,7 @@ describe("organization isolation", () => {
     }
     for (const [path, input] of Object.entries(listings)) {
       const answer = JSON.stringify(await call(path, input));
-      for (const id of [project.id, environment.id, service.id, deployment.id, acme.clusterId, apiToken.id, acme.organizationId]) {
+      for (const id of [project.id, environment.id, service.id, deployment.id, acme.clusterId, apiToken.id, acme.organizationId, acmeUserId, acmeInvite.invite.id]) {
         expect(answer, path).not.toContain(id);
       }
     }

@@ -1,6 +1,7 @@
 import { clustersRouter } from "./routers/clusters";
 import { deploymentsRouter } from "./routers/deployments";
 import { environmentsRouter } from "./routers/environments";
+import { invitesRouter, membersRouter } from "./routers/members";
 import { organizationRouter } from "./routers/organization";
 import { projectsRouter } from "./routers/projects";
 import { servicesRouter } from "./routers/services";
@@ -15,6 +16,8 @@ export const appRouter = router({
   variables: variablesRouter,
   deployments: deploymentsRouter,
   clusters: clustersRouter,
+  members: membersRouter,
+  invites: invitesRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -3,10 +3,11 @@ import { createHash, randomBytes } from "node:crypto";
 /**
  * Bearer tokens (API tokens and engine tokens). The token is shown once; only its SHA-256 is
  * stored, which is enough for tokens of 32 random bytes (no slow hash needed: nothing to guess).
- * The prefix makes a leaked token recognisable (`swp_` for API, `swe_` for engines).
+ * The prefix makes a leaked token recognisable (`swp_` for API, `swe_` for engines, `swi_` for
+ * invitations).
  */
-export type TokenKind = "api" | "engine";
-const prefixes: Record<TokenKind, string> = { api: "swp_", engine: "swe_" };
+export type TokenKind = "api" | "engine" | "invite";
+const prefixes: Record<TokenKind, string> = { api: "swp_", engine: "swe_", invite: "swi_" };
 
 export type IssuedToken = { token: string; hash: string; prefix: string };
 

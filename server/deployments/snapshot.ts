@@ -1,9 +1,11 @@
 import { and, eq, inArray } from "drizzle-orm";
-import type { ResolvedVariable, Snapshot } from "../../engine/protocol/snapshot";
+import type { Snapshot } from "../../engine/protocol/snapshot";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { clusters, environments, projects, services, variables } from "../db/schema";
 import type { OrganizationCipher } from "../secrets/keyring";
+import { serviceDomain } from "../services/domains";
+import { builtInVariables, resolveVariables } from "../variables/resolve";
 import { variableContext } from "../variables/variables";
 
 type ServiceRow = typeof services.$inferSelect;
@@ -14,10 +16,6 @@ const kindOrder = ["DATABASE", "JOB", "CONTAINER", "APPLICATION"] as const;
 export function orderServices<T extends { kind: ServiceRow["kind"]; name: string }>(list: T[], action: DeploymentAction): T[] {
   const sorted = [...list].sort((a, b) => kindOrder.indexOf(a.kind) - kindOrder.indexOf(b.kind) || a.name.localeCompare(b.name));
   return action === "STOP" || action === "DELETE" ? sorted.reverse() : sorted;
-}
-
-export function serviceDomain(service: string, environment: string, project: string, suffix: string): string {
-  return `${service}-${environment}-${project}.${suffix}`;
 }
 
 export function snapshotContext(deploymentId: string): string {
@@ -45,36 +43,27 @@ export async function renderSnapshot(
 
   const targets = [project.id, environment.id, ...input.services.map((s) => s.id)];
   const stored = await db.select().from(variables).where(and(eq(variables.organizationId, environment.organizationId), inArray(variables.targetId, targets)));
-  const scopeRank = { PROJECT: 0, ENVIRONMENT: 1, SERVICE: 2 } as const;
-  stored.sort((a, b) => scopeRank[a.scope] - scopeRank[b.scope]);
+  const plain = stored.map((v) => ({ ...v, value: cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const seal = (value: string) => cipher.encrypt(value, snapshotContext(input.deploymentId));
 
   const specs = orderServices(input.services, input.action).map((service) => {
     const domain = serviceDomain(service.name, environment.name, project.name, cluster.domainSuffix);
-    const resolved = new Map<string, ResolvedVariable>();
-    for (const variable of stored) {
-      const applies =
-        variable.scope === "SERVICE" ? variable.targetId === service.id : variable.targetId === project.id || variable.targetId === environment.id;
-      if (!applies) continue;
-      const plaintext = cipher.decrypt(variable.encryptedValue, variableContext(variable.scope, variable.targetId, variable.key));
-      resolved.set(variable.key, { key: variable.key, value: seal(plaintext), secret: variable.secret });
-    }
-    const builtIn: Record<string, string> = {
-      SLIPWAY_PROJECT_NAME: project.name,
-      SLIPWAY_ENVIRONMENT_NAME: environment.name,
-      SLIPWAY_ENVIRONMENT_MODE: environment.mode,
-      SLIPWAY_SERVICE_NAME: service.name,
-      SLIPWAY_SERVICE_ID: service.id,
-      SLIPWAY_DEPLOYMENT_ID: input.deploymentId,
-      SLIPWAY_SERVICE_DOMAIN: domain,
-    };
-    for (const [key, value] of Object.entries(builtIn)) resolved.set(key, { key, value: seal(value), secret: false });
+    const builtIn = builtInVariables({
+      project: project.name,
+      environment: environment.name,
+      mode: environment.mode,
+      service: service.name,
+      serviceId: service.id,
+      domain,
+      deploymentId: input.deploymentId,
+    });
+    const resolved = resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, builtIn);
     return {
       id: service.id,
       name: service.name,
       kind: service.kind,
       config: service.config,
-      variables: [...resolved.values()],
+      variables: resolved.map(({ key, value, secret }) => ({ key, value: seal(value), secret })),
       domains: [domain],
     };
   });

@@ -1,13 +1,16 @@
-import { and, asc, eq } from "drizzle-orm";
+import { parse as parseDotenv } from "dotenv";
+import { and, asc, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import { recordAudit, REDACTED } from "../audit/record-audit";
 import type { DomainContext } from "../context";
-import { variables, variableScopes, type VariableScope } from "../db/schema";
+import { clusters, variables, variableScopes, type VariableScope } from "../db/schema";
+import { serviceDomain } from "../services/domains";
 import { getEnvironment } from "../environments/environments";
 import { AppError, notFound } from "../errors";
 import { getProject } from "../projects/projects";
 import { cipherFor } from "../secrets/organization-cipher";
 import { getService } from "../services/services";
+import { builtInVariables, resolveVariables } from "./resolve";
 
 export const variableKey = z
   .string()
@@ -106,4 +109,69 @@ export async function unsetVariable(ctx: DomainContext, input: z.infer<typeof un
       changes: { key: input.key, scope: input.scope },
     });
   });
+}
+
+export const importVariablesInput = variableTarget.extend({
+  /** The text of a `.env` file. */
+  content: z.string().max(512 * 1024),
+  secret: z.boolean().default(false),
+});
+
+/**
+ * Sets every variable of a `.env` file at one scope, all or nothing: one invalid name rejects
+ * the whole file with every problem named, and nothing is written.
+ */
+export async function importVariables(ctx: DomainContext, input: z.infer<typeof importVariablesInput>) {
+  await assertTarget(ctx, input);
+  const entries = Object.entries(parseDotenv(input.content));
+  if (entries.length === 0) throw new AppError("INVALID", "The file has no KEY=value lines");
+  const problems = entries.flatMap(([key]) => {
+    const checked = variableKey.safeParse(key);
+    return checked.success ? [] : [`${key}: ${checked.error.issues[0]?.message}`];
+  });
+  if (problems.length > 0) throw new AppError("INVALID", `Nothing imported. Invalid names: ${problems.join("; ")}`);
+  const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
+  return ctx.db.transaction(async (tx) => {
+    const existingSecrets = await tx
+      .select({ key: variables.key })
+      .from(variables)
+      .where(and(eq(variables.scope, input.scope), eq(variables.targetId, input.targetId), eq(variables.secret, true)));
+    const clash = existingSecrets.map((row) => row.key).filter((key) => !input.secret && entries.some(([k]) => k === key));
+    if (clash.length > 0) throw new AppError("CONFLICT", `Nothing imported: ${clash.join(", ")} ${clash.length === 1 ? "is a secret" : "are secrets"}; import them as secrets`);
+    for (const [key, value] of entries) {
+      const encryptedValue = cipher.encrypt(value, variableContext(input.scope, input.targetId, key));
+      await tx
+        .insert(variables)
+        .values({ organizationId: ctx.actor.organizationId, scope: input.scope, targetId: input.targetId, key, encryptedValue, secret: input.secret })
+        .onConflictDoUpdate({ target: [variables.scope, variables.targetId, variables.key], set: { encryptedValue, secret: input.secret, updatedAt: new Date() } });
+    }
+    const keys = entries.map(([key]) => key);
+    await recordAudit(tx, ctx.actor, {
+      action: "variable.import",
+      targetType: "variable",
+      targetId: `${input.scope}:${input.targetId}`,
+      changes: { scope: input.scope, secret: input.secret, values: Object.fromEntries(entries.map(([k, v]) => [k, input.secret ? REDACTED : v])) },
+    });
+    return { imported: keys.length, keys };
+  });
+}
+
+/** What a service will receive, with where each value comes from. Secret values stay hidden. */
+export async function effectiveVariables(ctx: DomainContext, serviceId: string) {
+  const service = await getService(ctx, serviceId);
+  const environment = await getEnvironment(ctx, service.environmentId);
+  const project = await getProject(ctx, environment.projectId);
+  const [cluster] = await ctx.db.select({ domainSuffix: clusters.domainSuffix }).from(clusters).where(eq(clusters.id, environment.clusterId));
+  const stored = await ctx.db
+    .select()
+    .from(variables)
+    .where(and(eq(variables.organizationId, ctx.actor.organizationId), inArray(variables.targetId, [project.id, environment.id, service.id])));
+  const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
+  const plain = stored.map((v) => ({ ...v, value: v.secret ? "" : cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
+  const domain = serviceDomain(service.name, environment.name, project.name, cluster?.domainSuffix ?? "localhost");
+  const builtIn = builtInVariables({ project: project.name, environment: environment.name, mode: environment.mode, service: service.name, serviceId: service.id, domain });
+  return resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, builtIn).map((variable) => ({
+    ...variable,
+    value: variable.secret ? null : variable.value,
+  }));
 }

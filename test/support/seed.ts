@@ -9,7 +9,7 @@ import { createMasterKeyring } from "../../server/secrets/keyring";
 import { generateKey } from "../../server/secrets/envelope";
 
 export function testServices(db: Database, overrides: Partial<Services> = {}): Services {
-  return { db, keyring: createMasterKeyring(generateKey()), now: () => new Date(), leaseSeconds: 30, ...overrides };
+  return { db, keyring: createMasterKeyring(generateKey()), now: () => new Date(), leaseSeconds: 30, publicUrl: "http://localhost:3000", ...overrides };
 }
 
 export type SeededOrganization = {

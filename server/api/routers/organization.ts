@@ -1,8 +1,11 @@
 import { z } from "zod";
 import { listAudit, listAuditInput } from "../../audit/list-audit";
 import { resolvePath, resolvePathInput } from "../../lookup/resolve-path";
+import { myOrganizations, organizationOverview } from "../../overview/overview";
 import { createApiToken, createApiTokenInput, listApiTokens, revokeApiToken } from "../../tokens/api-tokens";
-import { roleSchema } from "../outputs";
+import { deploymentStatus } from "../../../engine/protocol/events";
+import { deploymentAction, environmentMode, serviceKind } from "../../../engine/protocol/snapshot";
+import { roleSchema, serviceOutput } from "../outputs";
 import { procedure, router } from "../trpc";
 
 const apiTokenOutput = z.object({
@@ -37,7 +40,54 @@ const auditOutput = z.object({
   at: z.string(),
 });
 
+const overviewOutput = z.object({
+  projects: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      environments: z.array(
+        z.object({
+          id: z.string(),
+          name: z.string(),
+          mode: environmentMode,
+          cluster: z.object({ id: z.string(), name: z.string() }),
+          status: z.union([deploymentStatus, z.enum(["EMPTY", "NEVER_DEPLOYED"])]),
+          services: z.array(
+            z.object({
+              id: z.string(),
+              name: z.string(),
+              kind: serviceKind,
+              url: z.string().nullable(),
+              runtime: serviceOutput.shape.runtime,
+              lastDeployment: z
+                .object({
+                  id: z.string(),
+                  status: deploymentStatus,
+                  action: deploymentAction,
+                  createdAt: z.string(),
+                  finishedAt: z.string().nullable(),
+                  commit: z.string().nullable(),
+                })
+                .nullable(),
+            }),
+          ),
+        }),
+      ),
+    }),
+  ),
+});
+
 export const organizationRouter = router({
+  overview: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/overview", tags: ["organization"], summary: "Projects, environments and services with their status" } })
+    .input(z.object({}))
+    .output(overviewOutput)
+    .query(({ ctx }) => organizationOverview(ctx.domain)),
+  mine: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/organizations", tags: ["organization"], summary: "Organizations the caller belongs to" } })
+    .input(z.object({}))
+    .output(z.array(z.object({ organizationId: z.string(), name: z.string(), role: roleSchema })))
+    .query(({ ctx }) => myOrganizations(ctx.domain)),
   whoami: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/whoami", tags: ["organization"], summary: "The caller's identity and role" } })
     .input(z.object({}))

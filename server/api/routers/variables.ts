@@ -1,6 +1,17 @@
 import { z } from "zod";
-import { listVariables, setVariable, setVariableInput, unsetVariable, unsetVariableInput, variableTarget } from "../../variables/variables";
+import {
+  effectiveVariables,
+  importVariables,
+  importVariablesInput,
+  listVariables,
+  setVariable,
+  setVariableInput,
+  unsetVariable,
+  unsetVariableInput,
+  variableTarget,
+} from "../../variables/variables";
 import { variableOutput } from "../outputs";
+import { variableScopes } from "../../db/schema";
 import { procedure, router } from "../trpc";
 
 export const variablesRouter = router({
@@ -27,4 +38,26 @@ export const variablesRouter = router({
       await unsetVariable(ctx.domain, input);
       return { ok: true as const };
     }),
+  effective: procedure("VIEWER")
+    .meta({
+      openapi: { method: "GET", path: "/services/{serviceId}/variables", tags: ["variables"], summary: "What a service receives, with each value's source" },
+    })
+    .input(z.object({ serviceId: z.string().uuid() }))
+    .output(
+      z.array(
+        z.object({
+          key: z.string(),
+          value: z.string().nullable(),
+          secret: z.boolean(),
+          source: z.enum([...variableScopes, "BUILT_IN"]),
+          overrides: z.array(z.enum(variableScopes)),
+        }),
+      ),
+    )
+    .query(({ ctx, input }) => effectiveVariables(ctx.domain, input.serviceId)),
+  import: procedure("DEVELOPER")
+    .meta({ openapi: { method: "POST", path: "/variables/import", tags: ["variables"], summary: "Import a .env file at one scope (all or nothing)" } })
+    .input(importVariablesInput)
+    .output(z.object({ imported: z.number(), keys: z.array(z.string()) }))
+    .mutation(({ ctx, input }) => importVariables(ctx.domain, input)),
 });
