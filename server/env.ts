@@ -16,6 +16,9 @@ const schema = z.object({
   SLIPWAY_DOMAIN: z.string().default("localhost"),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
   AUTH_SECRET: z.string().min(16).optional(),
+  /** A GitHub OAuth app; "Sign in with GitHub" appears when both are set. */
+  AUTH_GITHUB_ID: z.string().min(1).optional(),
+  AUTH_GITHUB_SECRET: z.string().min(1).optional(),
   /** Where `npm start` logs the CLI in on the first boot (the CLI reads the same variable). */
   SLIPWAY_CONFIG: z.string().optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -25,6 +25,7 @@ export type WebServerOptions = {
   publicUrl?: string;
   /** Signs browser sessions; without it only API tokens authenticate. */
   authSecret?: string;
+  github?: { clientId: string; clientSecret: string };
   /** Next.js's request handler for pages; without it (tests) other paths answer 404. */
   pages?: PageHandler;
 };
@@ -38,7 +39,7 @@ export async function startWebServer(options: WebServerOptions) {
   const { services, logger } = options;
   const server = http.createServer();
   const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
-  const auth = options.authSecret ? authConfig(services, options.authSecret, publicUrl, logger) : undefined;
+  const auth = options.authSecret ? authConfig(services, { secret: options.authSecret, publicUrl, github: options.github, logger }) : undefined;
   const api = createApiHandler(services, { publicUrl, logger, auth });
 
   server.on("request", (req, res) => {
@@ -87,8 +88,11 @@ export async function startWebServer(options: WebServerOptions) {
     io,
     async close() {
       await listener.close();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => io.close(() => resolve()));
+      // io.close() ends the sockets and stops accepting; kept-alive HTTP connections would
+      // otherwise hold the server open until they time out.
       server.closeAllConnections();
+      await closed;
       await adapterPool.end();
     },
   };

@@ -9,10 +9,13 @@ import { hashPassword } from "./passwords";
 
 let web: Awaited<ReturnType<typeof startWebServer>>;
 let org: SeededOrganization;
+let services: ReturnType<typeof testServices>;
+let databaseUrl: string;
 
 beforeAll(async () => {
   const database = await createTestDatabase();
-  const services = testServices(database.db);
+  databaseUrl = database.url;
+  services = testServices(database.db);
   org = await seedOrganization(services, "sessions");
   await database.db
     .update(users)
@@ -46,6 +49,26 @@ async function signIn(email: string, password: string): Promise<string> {
 const projects = (cookie: string) => fetch(`${web.url}/api/trpc/projects.list?input=${encodeURIComponent(JSON.stringify({}))}`, { headers: { cookie } });
 
 describe("browser sessions", () => {
+  it("offers email and password, and GitHub only when it is configured", async () => {
+    const providers = (await (await fetch(`${web.url}/api/auth/providers`)).json()) as Record<string, unknown>;
+    expect(Object.keys(providers)).toEqual(["credentials"]);
+    const withGitHub = await startWebServer({
+      services,
+      databaseUrl,
+      logger: pino({ level: "silent" }),
+      port: 0,
+      host: "127.0.0.1",
+      authSecret: "test-secret-of-at-least-32-characters!!",
+      github: { clientId: "id", clientSecret: "secret" },
+    });
+    try {
+      const both = (await (await fetch(`${withGitHub.url}/api/auth/providers`)).json()) as Record<string, unknown>;
+      expect(Object.keys(both).sort()).toEqual(["credentials", "github"]);
+    } finally {
+      await withGitHub.close();
+    }
+  });
+
   it("signs in with email and password and uses the session on the API as the member's role", async () => {
     const cookie = await signIn("ada@example.test", "correct horse battery");
     expect(cookie).toMatch(/authjs\.session-token=/);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Auth, type AuthConfig } from "@auth/core";
 import { getToken } from "@auth/core/jwt";
 import Credentials from "@auth/core/providers/credentials";
+import GitHub from "@auth/core/providers/github";
 import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
 import { and, asc, eq } from "drizzle-orm";
 import { z } from "zod";
@@ -22,7 +23,23 @@ export const ORGANIZATION_COOKIE = "slipway-organization";
 
 const credentials = z.object({ email: z.string().email(), password: z.string().min(1).max(1000) });
 
-export function authConfig(services: Services, secret: string, publicUrl: string, logger?: Logger): AuthConfig {
+export type AuthOptions = { secret: string; publicUrl: string; github?: { clientId: string; clientSecret: string }; logger?: Logger };
+
+/**
+ * A GitHub sign-in is tied to the Slipway user with the same verified email (created on first
+ * sign-in, without a password); what they may see comes from memberships, so a new user sees
+ * nothing until invited.
+ */
+async function userIdForEmail(services: Services, email: string, name: string): Promise<string> {
+  const normalized = email.toLowerCase();
+  const [created] = await services.db.insert(users).values({ email: normalized, name }).onConflictDoNothing().returning({ id: users.id });
+  if (created) return created.id;
+  const [existing] = await services.db.select({ id: users.id }).from(users).where(eq(users.email, normalized));
+  return existing!.id;
+}
+
+export function authConfig(services: Services, options: AuthOptions): AuthConfig {
+  const { secret, publicUrl, logger } = options;
   return {
     secret,
     // Auth.js prints to the console by default; a refused password is routine, not an error.
@@ -51,10 +68,17 @@ export function authConfig(services: Services, secret: string, publicUrl: string
           return valid ? { id: user.id, email: user.email, name: user.name } : null;
         },
       }),
+      ...(options.github ? [GitHub({ clientId: options.github.clientId, clientSecret: options.github.clientSecret })] : []),
     ],
     callbacks: {
-      jwt({ token, user }) {
-        if (user?.id) token.sub = user.id;
+      async jwt({ token, user, account, profile }) {
+        if (account?.provider === "github") {
+          const email = typeof profile?.email === "string" ? profile.email : user?.email;
+          if (!email) throw new Error("GitHub did not share an email address: make one public or verified");
+          token.sub = await userIdForEmail(services, email, (typeof profile?.name === "string" && profile.name) || email);
+        } else if (user?.id) {
+          token.sub = user.id;
+        }
         return token;
       },
       session({ session, token }) {
