@@ -21,6 +21,11 @@ const schema = z.object({
   AUTH_GITHUB_SECRET: z.string().min(1).optional(),
   /** Where `npm start` logs the CLI in on the first boot (the CLI reads the same variable). */
   SLIPWAY_CONFIG: z.string().optional(),
+  /**
+   * When set, the first boot also writes its credentials here as JSON (0600), for automation
+   * such as the end-to-end tests; without it they are only printed.
+   */
+  SLIPWAY_FIRST_BOOT_FILE: z.string().optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),

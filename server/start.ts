@@ -189,6 +189,7 @@ async function bootstrap(databaseUrl: string, home: SlipwayHome, env: Env, keyri
   if (installation.firstBoot) {
     const cliConfigPath = await writeCliConfig(env.SLIPWAY_CONFIG, env.publicUrl, installation.firstBoot.apiToken);
     pendingCredentials = formatCredentials({ ...installation.firstBoot, cliConfigPath });
+    if (env.SLIPWAY_FIRST_BOOT_FILE) await writeSecretFile(env.SLIPWAY_FIRST_BOOT_FILE, `${JSON.stringify(installation.firstBoot, null, 2)}\n`);
   }
   return installation;
 }
