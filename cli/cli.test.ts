@@ -170,6 +170,21 @@ describe("deployments without an engine", () => {
     expectFailure(await h.cli(["deploy", "shop/staging"]), 1, 'Environment "staging" has no services to deploy');
   });
 
+  it("clones an environment with its services and secrets, and deploys the copy on request", async () => {
+    const cloned = await h.cli(["env", "clone", "shop/dev", "--name", "feature-1", "--ttl", "8h"]);
+    expect(cloned).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Cloned shop\/dev into shop\/feature-1 \([0-9a-f-]{36}\)\n$/) });
+    expect((await h.cli(["service", "list", "shop/feature-1"])).stdout).toMatch(/^web\s/m);
+    const vars = await h.cli(["var", "list", "shop/feature-1/web", "--json"]);
+    expect((JSON.parse(vars.stdout) as { key: string; secret: boolean; value: string | null }[]).every((v) => !v.secret || v.value === null)).toBe(true);
+    const [env] = (JSON.parse((await h.cli(["env", "list", "shop", "--json"])).stdout) as { name: string; expiresAt: string | null }[]).filter((e) => e.name === "feature-1");
+    expect(new Date(env!.expiresAt!).getTime()).toBeGreaterThan(Date.now() + 7 * 3600_000);
+    const deployed = await h.cli(["env", "clone", "shop/dev", "--name", "feature-2", "--deploy"]);
+    expect(deployed.stdout).toMatch(/^Deployment [0-9a-f-]{36} DEPLOY shop\/feature-2: QUEUED$/m);
+    expectFailure(await h.cli(["env", "clone", "shop/dev", "--name", "feature-1"]), 5, /already exists/);
+    expectFailure(await h.cli(["env", "clone", "shop/dev", "--name", "feature-3", "--ttl", "soon"]), 2, /--ttl/);
+    expect((await h.cli(["env", "reap", "--dry-run"])).stdout).toBe("No expired environments\n");
+  });
+
   it("deletes a service through a DELETE deployment", async () => {
     await h.cli(["service", "create", "shop/staging/worker", "--git", "git@example.test:shop/worker.git", "--commit", "abc1234"]);
     expect((await h.cli(["service", "delete", "shop/staging/worker"])).stdout).toMatch(/^Deployment [0-9a-f-]{36} DELETE shop\/staging\/worker: QUEUED\n$/);

@@ -9,6 +9,10 @@ export const taskCatalog = {
   dispatch_deployment: z.object({ environmentId: z.string().uuid() }),
   /** Re-dispatches or fails deployments whose engine stopped heartbeating; reschedules itself. */
   reconcile_leases: z.object({}),
+  /** Starts and stops environments at their schedule's boundaries (crontab, every minute). */
+  apply_schedules: z.object({}).passthrough(),
+  /** Deletes expired environments (crontab, every minute); a dry run only logs. */
+  reap_environments: z.object({ dryRun: z.boolean().default(false) }).passthrough(),
 } as const;
 
 export type TaskName = keyof typeof taskCatalog;

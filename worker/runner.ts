@@ -2,6 +2,8 @@ import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
 import type { Services } from "../server/context";
 import type { Logger } from "../server/logger";
 import { dispatchDeployment } from "./tasks/dispatch-deployment";
+import { applySchedules } from "./tasks/apply-schedules";
+import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import type { TaskName } from "./catalog";
 
@@ -33,6 +35,8 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
   const taskList: Record<TaskName, ReturnType<typeof dispatchDeployment>> = {
     dispatch_deployment: dispatchDeployment(services),
     reconcile_leases: reconcileLeases(services, reconcileIntervalMs),
+    apply_schedules: applySchedules(services),
+    reap_environments: reapEnvironments(services),
   };
   const runner = await run({
     connectionString: options.connectionString,
@@ -40,8 +44,9 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     noHandleSignals: true,
     pollInterval: 1000,
     taskList,
-    // No crontab yet: say so rather than have graphile-worker look for a file.
-    crontab: "",
+    // Minute granularity is enough for schedules and expiry; `?max=1`: a failed run is not
+    // retried, the next minute's run covers it (both tasks catch up from their own state).
+    crontab: ["* * * * * apply_schedules ?max=1", "* * * * * reap_environments ?max=1"].join("\n"),
     logger: graphileLogger(logger),
   });
   await runner.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, maxAttempts: 1 });

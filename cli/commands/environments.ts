@@ -7,6 +7,15 @@ import { CliError, exitCodes } from "../errors";
 import { formatAge, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
 import { reportDeployment } from "../watch";
+import { durationSeconds } from "./logs";
+
+/** `--ttl 2h` as the API's lifetime in seconds. */
+function lifetime(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = durationSeconds(text);
+  if (seconds === null || seconds < 60) throw new CliError(`--ttl "${text}": expected a duration of at least a minute, like 30m, 8h or 7d`, exitCodes.usage);
+  return seconds;
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -49,10 +58,12 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
     .command("create")
     .description("Create an environment")
     .argument("<project/env>")
-    .addOption(new Option("--mode <mode>", "what the environment is for").choices(environmentModes).default("DEVELOPMENT"))
+    .addOption(new Option("--mode <mode>", "what the environment is for (default: the project's matching rule, else DEVELOPMENT)").choices(environmentModes))
     .option("--cluster <id>", "the cluster to deploy to (id or name); the organization's only or `local` one by default")
+    .option("--ttl <duration>", "delete the environment this long after its creation (30m, 8h, 7d)")
+    .option("--protected", "never delete it when it expires")
     .option("--json", "print the API object")
-    .action(async (pathText: string, options: { mode: string; cluster?: string; json?: boolean }) => {
+    .action(async (pathText: string, options: { mode?: string; cluster?: string; ttl?: string; protected?: boolean; json?: boolean }) => {
       const path = parsePath(pathText, { min: 2, max: 2 });
       const api = await ctx.api();
       const { projectId } = await api.resolve(path.project);
@@ -61,9 +72,63 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
         name: path.environment,
         mode: options.mode,
         clusterId: options.cluster ? await clusterId(api, options.cluster) : undefined,
+        lifetimeSeconds: lifetime(options.ttl),
+        protected: options.protected ?? false,
       });
       if (options.json) return ctx.printJson(created);
       ctx.print(`Created environment ${path.text} (${created.mode}, ${created.id})`);
+    });
+
+  env
+    .command("clone")
+    .description("Clone an environment: its services, variables and secrets, into a new independent one")
+    .argument("<project/env>", "the environment to copy")
+    .requiredOption("--name <name>", "the copy's name")
+    .option("--project <project>", "put the copy in another project")
+    .option("--cluster <cluster>", "run the copy on another cluster (id or name)")
+    .option("--ttl <duration>", "delete the copy this long after its creation (30m, 8h, 7d)")
+    .option("--with-data", "also copy each database's data (needs database services)")
+    .option("--deploy", "deploy the copy right away")
+    .option("--watch", "with --deploy: follow the deployment until it ends")
+    .option("--json", "print the API objects")
+    .action(
+      async (
+        pathText: string,
+        options: { name: string; project?: string; cluster?: string; ttl?: string; withData?: boolean; deploy?: boolean; watch?: boolean; json?: boolean },
+      ) => {
+        const api = await ctx.api();
+        const { environmentId } = await resolveEnvironment(api, pathText);
+        if (options.withData) {
+          throw new CliError("--with-data copies databases, and this Slipway does not run database services yet: clone without it", exitCodes.usage);
+        }
+        const projectId = options.project ? (await api.resolve(parsePath(options.project, { min: 1, max: 1 }).text)).projectId : undefined;
+        const cloned = await api.post<{ environment: Environment; deployment: Deployment | null }>(`/environments/${environmentId}/clone`, {
+          name: options.name,
+          projectId,
+          clusterId: options.cluster ? await clusterId(api, options.cluster) : undefined,
+          lifetimeSeconds: lifetime(options.ttl),
+          deploy: options.deploy ?? false,
+        });
+        if (options.json) return ctx.printJson(cloned);
+        const target = `${options.project ?? parsePath(pathText, { min: 2, max: 2 }).project}/${cloned.environment.name}`;
+        ctx.print(`Cloned ${pathText} into ${target} (${cloned.environment.id})`);
+        if (cloned.deployment) ctx.exitCode = await reportDeployment(ctx, { deployment: cloned.deployment, merged: false }, target, options);
+      },
+    );
+
+  env
+    .command("reap")
+    .description("Delete expired environments now (protected ones are kept); --dry-run lists them")
+    .option("--dry-run", "only list what would be deleted")
+    .option("--json", "print the API object")
+    .action(async (options: { dryRun?: boolean; json?: boolean }) => {
+      const api = await ctx.api();
+      const outcome = await api.post<{ dryRun: boolean; environments: { project: string; name: string; expiredAt: string }[] }>("/environments/reap", {
+        dryRun: options.dryRun ?? false,
+      });
+      if (options.json) return ctx.printJson(outcome);
+      if (outcome.environments.length === 0) return ctx.print("No expired environments");
+      for (const env of outcome.environments) ctx.print(`${outcome.dryRun ? "would delete" : "deleting"} ${env.project}/${env.name} (expired ${formatAge(env.expiredAt)})`);
     });
 
   env

@@ -23,10 +23,16 @@ const DEFAULT_TAIL = 100;
 const PAGE = 1000;
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** `10m`, `2h`, `7d` (s, m, h, d) in seconds, or null when the text is not a duration. */
+export function durationSeconds(text: string): number | null {
+  const relative = /^(\d+)([smhd])$/.exec(text);
+  return relative ? (Number(relative[1]) * units[relative[2]!]!) / 1000 : null;
+}
+
 /** `--since 10m` (s, m, h, d) or an ISO timestamp, as the API's ISO `since`. */
 export function parseSince(text: string, now: Date = new Date()): string {
-  const relative = /^(\d+)([smhd])$/.exec(text);
-  if (relative) return new Date(now.getTime() - Number(relative[1]) * units[relative[2]!]!).toISOString();
+  const seconds = durationSeconds(text);
+  if (seconds !== null) return new Date(now.getTime() - seconds * 1000).toISOString();
   const absolute = new Date(text);
   if (Number.isNaN(absolute.getTime())) throw usageError(`--since "${text}": expected a duration like 10m, 2h, 1d or an ISO time`);
   return absolute.toISOString();

@@ -134,6 +134,8 @@ describe("organization isolation", () => {
     const { apiToken } = await owner.organization.createToken({ name: "ci", role: "DEVELOPER" });
     const acmeInvite = await owner.members.invite({ role: "DEVELOPER" });
     const acmeUserId = acme.as("OWNER").id!;
+    const acmeRule = await owner.environments.createRule({ projectId: project.id, namePattern: "feature-*" });
+    await owner.environments.update({ environmentId: environment.id, expiresAt: new Date(Date.now() - 1000).toISOString() });
 
     // One input per procedure, naming acme's resources; globex's OWNER calls each of them.
     const acmeInputs: Record<string, unknown> = {
@@ -165,6 +167,11 @@ describe("organization isolation", () => {
       "members.changeRole": { userId: acmeUserId, role: "VIEWER" },
       "members.remove": { userId: acmeUserId },
       "members.revokeInvite": { inviteId: acmeInvite.invite.id },
+      "environments.update": { environmentId: environment.id, protected: true },
+      "environments.clone": { environmentId: environment.id, name: "stolen" },
+      "environments.rules": { projectId: project.id },
+      "environments.createRule": { projectId: project.id, namePattern: "pr-*" },
+      "environments.deleteRule": { ruleId: acmeRule.id },
       // Token-based and public: another organization's token is simply unknown to the caller.
       "invites.preview": { token: "swi_not-a-token" },
       "invites.accept": { token: "swi_not-a-token" },
@@ -184,6 +191,7 @@ describe("organization isolation", () => {
       "members.list": {},
       "members.invites": {},
       "members.invite": { role: "VIEWER" },
+      "environments.reap": { dryRun: false },
     };
     const procedures = Object.keys(appRouter._def.procedures);
     expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings))).toEqual([]);
@@ -206,5 +214,7 @@ describe("organization isolation", () => {
     // And nothing of acme's changed.
     expect((await owner.services.get({ serviceId: service.id })).config.port).toBeUndefined();
     expect((await owner.deployments.get({ deploymentId: deployment.id })).status).toBe("QUEUED");
+    expect((await owner.environments.get({ environmentId: environment.id })).protected).toBe(false);
+    expect((await owner.deployments.list({ environmentId: environment.id })).map((d) => d.action)).not.toContain("DELETE");
   });
 });

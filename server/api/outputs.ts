@@ -14,12 +14,18 @@ const iso = (date: Date | null) => date?.toISOString() ?? null;
 export const projectOutput = z.object({ id: z.string(), name: z.string(), createdAt: timestamp });
 export const toProject = (row: typeof projects.$inferSelect) => ({ id: row.id, name: row.name, createdAt: row.createdAt.toISOString() });
 
+export const scheduleOutput = z.object({ weekdays: z.array(z.number()), start: z.string(), stop: z.string(), timeZone: z.string() });
+
 export const environmentOutput = z.object({
   id: z.string(),
   projectId: z.string(),
   name: z.string(),
   mode: environmentMode,
   clusterId: z.string(),
+  clonedFromId: z.string().nullable(),
+  schedule: scheduleOutput.nullable(),
+  expiresAt: timestamp.nullable(),
+  protected: z.boolean(),
   createdAt: timestamp,
 });
 export const toEnvironment = (row: typeof environments.$inferSelect) => ({
@@ -28,6 +34,10 @@ export const toEnvironment = (row: typeof environments.$inferSelect) => ({
   name: row.name,
   mode: row.mode,
   clusterId: row.clusterId,
+  clonedFromId: row.clonedFromId,
+  schedule: row.schedule,
+  expiresAt: iso(row.expiresAt),
+  protected: row.protected,
   createdAt: row.createdAt.toISOString(),
 });
 

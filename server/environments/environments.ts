@@ -7,13 +7,28 @@ import { conflictOnDuplicate } from "../db/errors";
 import { clusters, environments } from "../db/schema";
 import { AppError, notFound } from "../errors";
 import { getProject } from "../projects/projects";
+import { ruleFor } from "./rules";
+import { environmentSchedule } from "./schedule";
 
 export const createEnvironmentInput = z.object({
   projectId: z.string().uuid(),
   name: dnsLabel,
-  mode: environmentMode.default("DEVELOPMENT"),
-  /** Defaults to the organization's only cluster, or the one named `local`. */
+  /** Unless given, from the project's matching rule, else DEVELOPMENT. */
+  mode: environmentMode.optional(),
+  /** Unless given, from the matching rule, else the organization's only cluster or the one named `local`. */
   clusterId: z.string().uuid().optional(),
+  schedule: environmentSchedule.optional(),
+  /** The environment is deleted this many seconds after its creation (unless protected). */
+  lifetimeSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+  protected: z.boolean().default(false),
+});
+
+export const updateEnvironmentInput = z.object({
+  environmentId: z.string().uuid(),
+  schedule: environmentSchedule.nullable().optional(),
+  /** An absolute expiry, or null to keep the environment. */
+  expiresAt: z.string().datetime().nullable().optional(),
+  protected: z.boolean().optional(),
 });
 
 export async function listEnvironments(ctx: DomainContext, projectId: string) {
@@ -35,7 +50,7 @@ export async function getEnvironment({ db, actor }: DomainContext, environmentId
   return environment;
 }
 
-async function chooseCluster({ db, actor }: DomainContext, clusterId: string | undefined) {
+export async function chooseCluster({ db, actor }: DomainContext, clusterId: string | undefined | null) {
   const candidates = await db.select().from(clusters).where(eq(clusters.organizationId, actor.organizationId));
   if (clusterId) {
     const cluster = candidates.find((c) => c.id === clusterId);
@@ -47,22 +62,62 @@ async function chooseCluster({ db, actor }: DomainContext, clusterId: string | u
   return chosen;
 }
 
-export async function createEnvironment(ctx: DomainContext, input: z.infer<typeof createEnvironmentInput>) {
-  const project = await getProject(ctx, input.projectId);
-  const cluster = await chooseCluster(ctx, input.clusterId);
+export async function createEnvironment(ctx: DomainContext, input: z.input<typeof createEnvironmentInput>) {
+  const parsed = createEnvironmentInput.parse(input);
+  const project = await getProject(ctx, parsed.projectId);
+  const rule = await ruleFor(ctx.db, project.id, parsed.name);
+  const cluster = await chooseCluster(ctx, parsed.clusterId ?? rule?.clusterId);
+  const lifetimeSeconds = parsed.lifetimeSeconds ?? rule?.lifetimeSeconds ?? null;
+  const values = {
+    organizationId: ctx.actor.organizationId,
+    projectId: project.id,
+    name: parsed.name,
+    mode: parsed.mode ?? rule?.mode ?? "DEVELOPMENT",
+    clusterId: cluster.id,
+    schedule: parsed.schedule ?? rule?.schedule ?? null,
+    scheduleCheckedAt: ctx.now(),
+    expiresAt: lifetimeSeconds ? new Date(ctx.now().getTime() + lifetimeSeconds * 1000) : null,
+    protected: parsed.protected,
+  };
   return ctx.db.transaction(async (tx) => {
-    const [environment] = await conflictOnDuplicate(`Environment "${input.name}" in project "${project.name}"`, () =>
-      tx
-        .insert(environments)
-        .values({ organizationId: ctx.actor.organizationId, projectId: project.id, name: input.name, mode: input.mode, clusterId: cluster.id })
-        .returning(),
+    const [environment] = await conflictOnDuplicate(`Environment "${parsed.name}" in project "${project.name}"`, () =>
+      tx.insert(environments).values(values).returning(),
     );
     await recordAudit(tx, ctx.actor, {
       action: "environment.create",
       targetType: "environment",
       targetId: environment!.id,
-      changes: { project: project.name, name: input.name, mode: input.mode, cluster: cluster.name },
+      changes: {
+        project: project.name,
+        name: parsed.name,
+        mode: values.mode,
+        cluster: cluster.name,
+        ...(rule ? { rule: rule.namePattern } : {}),
+        ...(values.expiresAt ? { expiresAt: values.expiresAt.toISOString() } : {}),
+      },
     });
     return environment!;
+  });
+}
+
+export async function updateEnvironment(ctx: DomainContext, input: z.infer<typeof updateEnvironmentInput>) {
+  const environment = await getEnvironment(ctx, input.environmentId);
+  const changes = {
+    ...(input.schedule !== undefined ? { schedule: input.schedule, scheduleCheckedAt: ctx.now() } : {}),
+    ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt ? new Date(input.expiresAt) : null } : {}),
+    ...(input.protected !== undefined ? { protected: input.protected } : {}),
+  };
+  return ctx.db.transaction(async (tx) => {
+    const [updated] = await tx.update(environments).set(changes).where(eq(environments.id, environment.id)).returning();
+    await recordAudit(tx, ctx.actor, {
+      action: "environment.update",
+      targetType: "environment",
+      targetId: environment.id,
+      changes: {
+        before: { schedule: environment.schedule, expiresAt: environment.expiresAt?.toISOString() ?? null, protected: environment.protected },
+        after: { schedule: updated!.schedule, expiresAt: updated!.expiresAt?.toISOString() ?? null, protected: updated!.protected },
+      },
+    });
+    return updated!;
   });
 }

@@ -1,8 +1,32 @@
 import { z } from "zod";
 import { requestDeployment } from "../../deployments/request-deployment";
-import { createEnvironment, createEnvironmentInput, getEnvironment, listEnvironments } from "../../environments/environments";
-import { deploymentOutput, environmentOutput, toDeployment, toEnvironment } from "../outputs";
+import { cloneEnvironment, cloneEnvironmentInput } from "../../environments/clone-environment";
+import { createEnvironment, createEnvironmentInput, getEnvironment, listEnvironments, updateEnvironment, updateEnvironmentInput } from "../../environments/environments";
+import { reapExpiredEnvironments } from "../../environments/lifecycle";
+import { createRule, createRuleInput, deleteRule, listRules } from "../../environments/rules";
+import { deploymentOutput, environmentOutput, scheduleOutput, toDeployment, toEnvironment } from "../outputs";
 import { procedure, router } from "../trpc";
+
+const ruleOutput = z.object({
+  id: z.string(),
+  projectId: z.string(),
+  namePattern: z.string(),
+  priority: z.number(),
+  mode: environmentOutput.shape.mode.nullable(),
+  clusterId: z.string().nullable(),
+  schedule: scheduleOutput.nullable(),
+  lifetimeSeconds: z.number().nullable(),
+});
+const toRule = (rule: Awaited<ReturnType<typeof listRules>>[number]) => ({
+  id: rule.id,
+  projectId: rule.projectId,
+  namePattern: rule.namePattern,
+  priority: rule.priority,
+  mode: rule.mode,
+  clusterId: rule.clusterId,
+  schedule: rule.schedule,
+  lifetimeSeconds: rule.lifetimeSeconds,
+});
 
 export const environmentsRouter = router({
   list: procedure("VIEWER")
@@ -32,4 +56,44 @@ export const environmentsRouter = router({
     .input(z.object({ environmentId: z.string().uuid() }))
     .output(deploymentOutput)
     .mutation(async ({ ctx, input }) => toDeployment((await requestDeployment(ctx.domain, { environmentId: input.environmentId, action: "DELETE" })).deployment)),
+  update: procedure("DEVELOPER")
+    .meta({ openapi: { method: "PATCH", path: "/environments/{environmentId}", tags: ["environments"], summary: "Change an environment's schedule, expiry or protection" } })
+    .input(updateEnvironmentInput)
+    .output(environmentOutput)
+    .mutation(async ({ ctx, input }) => toEnvironment(await updateEnvironment(ctx.domain, input))),
+  clone: procedure("DEVELOPER")
+    .meta({
+      openapi: { method: "POST", path: "/environments/{environmentId}/clone", tags: ["environments"], summary: "Clone an environment: services, variables and secrets" },
+    })
+    .input(cloneEnvironmentInput)
+    .output(z.object({ environment: environmentOutput, deployment: deploymentOutput.nullable() }))
+    .mutation(async ({ ctx, input }) => {
+      const { environment, deployment } = await cloneEnvironment(ctx.domain, input);
+      return { environment: toEnvironment(environment), deployment: deployment ? toDeployment(deployment) : null };
+    }),
+  reap: procedure("ADMIN")
+    .meta({
+      openapi: { method: "POST", path: "/environments/reap", tags: ["environments"], summary: "Delete expired environments now (dryRun: only list them)" },
+    })
+    .input(z.object({ dryRun: z.boolean().default(true) }))
+    .output(z.object({ dryRun: z.boolean(), environments: z.array(z.object({ environmentId: z.string(), name: z.string(), project: z.string(), expiredAt: z.string() })) }))
+    .mutation(async ({ ctx, input }) => {
+      const outcome = await reapExpiredEnvironments(ctx.domain, { dryRun: input.dryRun, organizationId: ctx.actor.organizationId });
+      return { dryRun: outcome.dryRun, environments: outcome.environments.map(({ environmentId, name, project, expiredAt }) => ({ environmentId, name, project, expiredAt })) };
+    }),
+  rules: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/projects/{projectId}/rules", tags: ["environments"], summary: "The project's rules for new environments" } })
+    .input(z.object({ projectId: z.string().uuid() }))
+    .output(z.array(ruleOutput))
+    .query(async ({ ctx, input }) => (await listRules(ctx.domain, input.projectId)).map(toRule)),
+  createRule: procedure("ADMIN")
+    .meta({ openapi: { method: "POST", path: "/projects/{projectId}/rules", tags: ["environments"], summary: "Add a rule for new environments" } })
+    .input(createRuleInput)
+    .output(ruleOutput)
+    .mutation(async ({ ctx, input }) => toRule(await createRule(ctx.domain, input))),
+  deleteRule: procedure("ADMIN")
+    .meta({ openapi: { method: "DELETE", path: "/rules/{ruleId}", tags: ["environments"], summary: "Remove a rule" } })
+    .input(z.object({ ruleId: z.string().uuid() }))
+    .output(ruleOutput)
+    .mutation(async ({ ctx, input }) => toRule(await deleteRule(ctx.domain, input.ruleId))),
 });

@@ -1,4 +1,4 @@
-import { boolean, index, jsonb, pgEnum, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from "drizzle-orm/pg-core";
 import { environmentModes, serviceKinds, type ApplicationConfig } from "../../../engine/protocol/snapshot";
 import { clusters } from "./clusters";
 import { createdAt, id, updatedAt } from "./columns";
@@ -22,6 +22,13 @@ export type ServiceRuntime = {
   commit?: string;
   reportedAt: string;
 };
+
+/**
+ * When an environment starts and stops by itself: on these ISO weekdays (1 = Monday), at these
+ * local times in this IANA time zone. Applied at the boundaries only, so a manual start at
+ * night is not undone until the next stop time.
+ */
+export type EnvironmentSchedule = { weekdays: number[]; start: string; stop: string; timeZone: string };
 
 export const projects = pgTable(
   "projects",
@@ -48,10 +55,48 @@ export const environments = pgTable(
     clusterId: uuid("cluster_id")
       .notNull()
       .references(() => clusters.id, { onDelete: "restrict" }),
+    /** The environment this one was cloned from, for the audit trail and the dashboard. */
+    clonedFromId: uuid("cloned_from_id").references((): AnyPgColumn => environments.id, { onDelete: "set null" }),
+    schedule: jsonb("schedule").$type<EnvironmentSchedule>(),
+    /** Schedule boundaries up to this instant have been acted on. */
+    scheduleCheckedAt: timestamp("schedule_checked_at", { withTimezone: true }),
+    /** After this instant the reaper deletes the environment, unless it is protected. */
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    protected: boolean("protected").notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex("environments_project_name_key").on(t.projectId, t.name), index("environments_org_idx").on(t.organizationId)],
+  (t) => [
+    uniqueIndex("environments_project_name_key").on(t.projectId, t.name),
+    index("environments_org_idx").on(t.organizationId),
+    index("environments_expires_idx").on(t.expiresAt),
+  ],
+);
+
+/**
+ * A project's rules for new environments: the first matching name pattern (by priority, highest
+ * first) gives the environment its mode, cluster, schedule and lifetime unless the request
+ * says otherwise.
+ */
+export const environmentRules = pgTable(
+  "environment_rules",
+  {
+    id: id(),
+    organizationId: organizationId(),
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    /** Environment names it applies to: `*` matches any run of characters (`pr-*`). */
+    namePattern: text("name_pattern").notNull(),
+    priority: integer("priority").notNull().default(0),
+    mode: environmentModeEnum("mode"),
+    clusterId: uuid("cluster_id").references(() => clusters.id, { onDelete: "set null" }),
+    schedule: jsonb("schedule").$type<EnvironmentSchedule>(),
+    lifetimeSeconds: integer("lifetime_seconds"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("environment_rules_project_idx").on(t.projectId)],
 );
 
 export const services = pgTable(

@@ -1,0 +1,97 @@
+import { and, eq, inArray } from "drizzle-orm";
+import { z } from "zod";
+import { dnsLabel, environmentMode } from "../../engine/protocol/snapshot";
+import { recordAudit } from "../audit/record-audit";
+import type { DomainContext } from "../context";
+import { conflictOnDuplicate } from "../db/errors";
+import { environments, services, variables } from "../db/schema";
+import { requestDeployment } from "../deployments/request-deployment";
+import { getProject } from "../projects/projects";
+import { cipherFor } from "../secrets/organization-cipher";
+import { variableContext } from "../variables/variables";
+import { chooseCluster, getEnvironment } from "./environments";
+import { ruleFor } from "./rules";
+
+export const cloneEnvironmentInput = z.object({
+  environmentId: z.string().uuid(),
+  name: dnsLabel,
+  /** Another project of the organization; the source's by default. */
+  projectId: z.string().uuid().optional(),
+  clusterId: z.string().uuid().optional(),
+  mode: environmentMode.optional(),
+  lifetimeSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+  /** Deploy the copy right away. */
+  deploy: z.boolean().default(false),
+});
+
+/**
+ * Copies an environment in one transaction: every service with its configuration, every
+ * environment and service variable (secrets included, re-encrypted for their new owner), and
+ * the schedule. What Slipway generates (built-in variables, domains) is generated anew from
+ * the copy's names; the copy shares nothing with its source, so either can change or go.
+ */
+export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof cloneEnvironmentInput>) {
+  const parsed = cloneEnvironmentInput.parse(input);
+  const source = await getEnvironment(ctx, parsed.environmentId);
+  const project = await getProject(ctx, parsed.projectId ?? source.projectId);
+  const rule = await ruleFor(ctx.db, project.id, parsed.name);
+  const cluster = await chooseCluster(ctx, parsed.clusterId ?? rule?.clusterId ?? source.clusterId);
+  const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
+  const lifetimeSeconds = parsed.lifetimeSeconds ?? rule?.lifetimeSeconds ?? null;
+
+  const copy = await ctx.db.transaction(async (tx) => {
+    const [environment] = await conflictOnDuplicate(`Environment "${parsed.name}" in project "${project.name}"`, () =>
+      tx
+        .insert(environments)
+        .values({
+          organizationId: ctx.actor.organizationId,
+          projectId: project.id,
+          name: parsed.name,
+          mode: parsed.mode ?? rule?.mode ?? source.mode,
+          clusterId: cluster.id,
+          clonedFromId: source.id,
+          schedule: source.schedule ?? rule?.schedule ?? null,
+          scheduleCheckedAt: ctx.now(),
+          expiresAt: lifetimeSeconds ? new Date(ctx.now().getTime() + lifetimeSeconds * 1000) : null,
+        })
+        .returning(),
+    );
+    const sourceServices = await tx.select().from(services).where(eq(services.environmentId, source.id));
+    const serviceIds = new Map<string, string>();
+    for (const service of sourceServices) {
+      const [created] = await tx
+        .insert(services)
+        .values({ organizationId: ctx.actor.organizationId, environmentId: environment!.id, name: service.name, kind: service.kind, config: service.config })
+        .returning({ id: services.id });
+      serviceIds.set(service.id, created!.id);
+    }
+    const owned = await tx
+      .select()
+      .from(variables)
+      .where(and(eq(variables.organizationId, ctx.actor.organizationId), inArray(variables.targetId, [source.id, ...serviceIds.keys()])));
+    for (const variable of owned) {
+      const targetId = variable.scope === "ENVIRONMENT" ? environment!.id : serviceIds.get(variable.targetId)!;
+      const plaintext = cipher.decrypt(variable.encryptedValue, variableContext(variable.scope, variable.targetId, variable.key));
+      await tx.insert(variables).values({
+        organizationId: ctx.actor.organizationId,
+        scope: variable.scope,
+        targetId,
+        key: variable.key,
+        secret: variable.secret,
+        encryptedValue: cipher.encrypt(plaintext, variableContext(variable.scope, targetId, variable.key)),
+      });
+    }
+    await recordAudit(tx, ctx.actor, {
+      action: "environment.clone",
+      targetType: "environment",
+      targetId: environment!.id,
+      changes: { source: { id: source.id, name: source.name }, name: parsed.name, project: project.name, cluster: cluster.name, services: sourceServices.length, variables: owned.length },
+    });
+    return { environment: environment!, serviceCount: sourceServices.length };
+  });
+
+  // An empty copy has nothing to deploy yet; that is not an error of the clone.
+  const deploy = parsed.deploy && copy.serviceCount > 0;
+  const deployment = deploy ? (await requestDeployment(ctx, { environmentId: copy.environment.id, action: "DEPLOY" })).deployment : null;
+  return { environment: copy.environment, deployment };
+}

@@ -1,0 +1,120 @@
+import { eq } from "drizzle-orm";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../../test/database";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { createCaller } from "../api/root";
+import type { Services } from "../context";
+import { variables } from "../db/schema";
+import { applySchedules } from "./lifecycle";
+
+let clock = new Date("2026-11-30T06:00:00Z"); // Monday, 07:00 in Paris
+let services: Services;
+let org: SeededOrganization;
+const api = () => createCaller({ services, actor: org.as("ADMIN") });
+
+beforeAll(async () => {
+  services = testServices((await createTestDatabase()).db, { now: () => clock });
+  org = await seedOrganization(services, "envs");
+});
+
+async function environmentWithService(project: string) {
+  const p = await api().projects.create({ name: project });
+  const environment = await api().environments.create({ projectId: p.id, name: "main" });
+  const service = await api().services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" }, port: 3000 } });
+  return { project: p, environment, service };
+}
+
+describe("cloning an environment", () => {
+  it("copies services, variables and secrets into an independent environment, and audits it", async () => {
+    const { project, environment, service } = await environmentWithService("shop");
+    await api().variables.set({ scope: "ENVIRONMENT", targetId: environment.id, key: "MODE", value: "main" });
+    await api().variables.set({ scope: "SERVICE", targetId: service.id, key: "API_KEY", value: "k-123", secret: true });
+    await api().variables.set({ scope: "PROJECT", targetId: project.id, key: "SHARED", value: "p" });
+
+    const { environment: copy, deployment } = await api().environments.clone({ environmentId: environment.id, name: "feature-x" });
+    expect(deployment).toBeNull();
+    expect(copy).toMatchObject({ name: "feature-x", projectId: project.id, clonedFromId: environment.id, mode: environment.mode });
+    const [copiedService] = await api().services.list({ environmentId: copy.id });
+    expect(copiedService).toMatchObject({ name: "web", config: { git: { url: "file:///srv/app.git" }, port: 3000 } });
+    expect(copiedService!.id).not.toBe(service.id);
+
+    const effective = Object.fromEntries((await api().variables.effective({ serviceId: copiedService!.id })).map((v) => [v.key, v]));
+    expect(effective.MODE).toMatchObject({ value: "main", source: "ENVIRONMENT" });
+    expect(effective.API_KEY).toMatchObject({ secret: true, source: "SERVICE" });
+    expect(effective.SHARED).toMatchObject({ value: "p", source: "PROJECT" });
+    expect(effective.SLIPWAY_SERVICE_DOMAIN?.value).toBe("web-feature-x-shop.localhost");
+    // The secret is re-encrypted for its new owner, not shared.
+    const secretRows = await services.db.select().from(variables).where(eq(variables.key, "API_KEY"));
+    expect(secretRows).toHaveLength(2);
+    expect(secretRows[0]!.encryptedValue).not.toBe(secretRows[1]!.encryptedValue);
+
+    // Independent: changing the copy leaves the source as it was.
+    await api().services.update({ serviceId: copiedService!.id, config: { port: 4000 } });
+    await api().variables.set({ scope: "ENVIRONMENT", targetId: copy.id, key: "MODE", value: "feature" });
+    expect((await api().services.get({ serviceId: service.id })).config.port).toBe(3000);
+    expect((await api().variables.list({ scope: "ENVIRONMENT", targetId: environment.id }))[0]?.value).toBe("main");
+
+    const audit = await api().organization.audit({ action: "environment.clone" });
+    expect(audit[0]?.changes).toMatchObject({ source: { id: environment.id, name: "main" }, services: 1, variables: 2 });
+    await expect(api().environments.clone({ environmentId: environment.id, name: "feature-x" })).rejects.toMatchObject({ code: "CONFLICT" });
+  });
+
+  it("deploys the copy when asked", async () => {
+    const { environment } = await environmentWithService("deployed");
+    const { environment: copy, deployment } = await api().environments.clone({ environmentId: environment.id, name: "copy", deploy: true });
+    expect(deployment).toMatchObject({ environmentId: copy.id, action: "DEPLOY", status: "QUEUED" });
+  });
+});
+
+describe("rules, schedules and expiry", () => {
+  it("gives new environments the matching rule's mode, schedule and lifetime", async () => {
+    const { project } = await environmentWithService("ruled");
+    const schedule = { weekdays: [1, 2, 3, 4, 5], start: "08:00", stop: "20:00", timeZone: "Europe/Paris" };
+    await api().environments.createRule({ projectId: project.id, namePattern: "pr-*", priority: 10, mode: "PREVIEW", lifetimeSeconds: 3600, schedule });
+    await api().environments.createRule({ projectId: project.id, namePattern: "*", priority: 0, mode: "STAGING" });
+    const preview = await api().environments.create({ projectId: project.id, name: "pr-42" });
+    expect(preview).toMatchObject({ mode: "PREVIEW", schedule, expiresAt: new Date(clock.getTime() + 3600_000).toISOString() });
+    expect((await api().environments.create({ projectId: project.id, name: "qa" })).mode).toBe("STAGING");
+    expect((await api().environments.create({ projectId: project.id, name: "pr-43", mode: "DEVELOPMENT" })).mode).toBe("DEVELOPMENT");
+  });
+
+  it("starts and stops an environment at its schedule's times, as SCHEDULER deployments", async () => {
+    const { environment } = await environmentWithService("scheduled");
+    await api().environments.update({ environmentId: environment.id, schedule: { weekdays: [1, 2, 3, 4, 5], start: "08:00", stop: "20:00", timeZone: "Europe/Paris" } });
+    const actions = async () => (await api().deployments.list({ environmentId: environment.id })).map((d) => `${d.action}:${d.origin}:${d.actor}`);
+
+    clock = new Date("2026-11-30T06:30:00Z"); // 07:30 Paris: nothing yet
+    await applySchedules(services);
+    expect(await actions()).toEqual([]);
+    clock = new Date("2026-11-30T07:00:30Z"); // 08:00 Paris
+    await applySchedules(services);
+    expect(await actions()).toEqual(["DEPLOY:SCHEDULER:scheduler"]);
+    await applySchedules(services); // the same minute again: nothing new
+    expect(await actions()).toHaveLength(1);
+    clock = new Date("2026-11-30T19:05:00Z"); // 20:05 Paris
+    await applySchedules(services);
+    expect((await actions())[0]).toBe("STOP:SCHEDULER:scheduler");
+    clock = new Date("2026-12-05T12:00:00Z"); // Saturday noon: the weekend stays off
+    await applySchedules(services);
+    expect(await actions()).toHaveLength(2);
+  });
+
+  it("reaps expired environments through DELETE deployments, keeps protected ones, and a dry run deletes nothing", async () => {
+    const expired = (await environmentWithService("expired")).environment;
+    const kept = (await environmentWithService("kept")).environment;
+    const past = new Date(clock.getTime() - 60_000).toISOString();
+    await api().environments.update({ environmentId: expired.id, expiresAt: past });
+    await api().environments.update({ environmentId: kept.id, expiresAt: past, protected: true });
+
+    const dry = await api().environments.reap({ dryRun: true });
+    // The rule-made previews above (one hour of lifetime) have expired by now too.
+    expect(dry.environments.map((e) => `${e.project}/${e.name}`)).toEqual(expect.arrayContaining(["expired/main", "ruled/pr-42"]));
+    expect(dry.environments.map((e) => e.environmentId)).not.toContain(kept.id);
+    expect(await api().deployments.list({ environmentId: expired.id })).toEqual([]);
+
+    const reaped = await api().environments.reap({ dryRun: false });
+    expect(reaped.environments.map((e) => e.environmentId)).toContain(expired.id);
+    expect((await api().deployments.list({ environmentId: expired.id })).map((d) => `${d.action}:${d.origin}`)).toEqual(["DELETE:SCHEDULER"]);
+    expect(await api().deployments.list({ environmentId: kept.id })).toEqual([]);
+  });
+});

@@ -1,0 +1,81 @@
+import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
+import type { Actor } from "../auth/actor";
+import type { Services } from "../context";
+import { environments, projects } from "../db/schema";
+import { requestDeployment } from "../deployments/request-deployment";
+import { AppError } from "../errors";
+import { latestBoundary } from "./schedule";
+
+/** Slipway acting on its own, on behalf of an organization: recorded as the scheduler. */
+function scheduler(organizationId: string): Actor {
+  return { type: "system", id: null, label: "scheduler", organizationId, role: "OWNER", origin: "SCHEDULER" };
+}
+
+/**
+ * Starts and stops environments at their schedule's boundaries crossed since the last check,
+ * as deployments with origin SCHEDULER. Each environment's checkpoint advances in the same
+ * transaction that locks it, so two workers never act on the same boundary twice.
+ */
+export async function applySchedules(services: Services) {
+  const now = services.now();
+  const scheduled = await services.db.select({ id: environments.id }).from(environments).where(isNotNull(environments.schedule));
+  const applied: { environmentId: string; action: "DEPLOY" | "STOP" }[] = [];
+  for (const { id } of scheduled) {
+    const boundary = await services.db.transaction(async (tx) => {
+      const [environment] = await tx.select().from(environments).where(eq(environments.id, id)).for("update", { skipLocked: true });
+      if (!environment?.schedule) return null;
+      const from = environment.scheduleCheckedAt ?? environment.createdAt;
+      await tx.update(environments).set({ scheduleCheckedAt: now }).where(eq(environments.id, id));
+      const crossed = latestBoundary(environment.schedule, from, now);
+      return crossed ? { environment, action: crossed.action } : null;
+    });
+    if (!boundary) continue;
+    try {
+      await requestDeployment({ ...services, actor: scheduler(boundary.environment.organizationId) }, { environmentId: id, action: boundary.action });
+      applied.push({ environmentId: id, action: boundary.action });
+    } catch (error) {
+      // An environment without services has nothing to start or stop.
+      if (!(error instanceof AppError && error.code === "INVALID")) throw error;
+    }
+  }
+  return applied;
+}
+
+export type ReapCandidate = { environmentId: string; name: string; project: string; organizationId: string; expiredAt: string };
+
+/** Expired environments that are not protected, oldest expiry first. */
+export async function expiredEnvironments(services: Services, organizationId?: string): Promise<ReapCandidate[]> {
+  const rows = await services.db
+    .select({ environment: environments, project: projects.name })
+    .from(environments)
+    .innerJoin(projects, eq(projects.id, environments.projectId))
+    .where(
+      and(
+        lte(environments.expiresAt, services.now()),
+        eq(environments.protected, false),
+        organizationId ? eq(environments.organizationId, organizationId) : sql`true`,
+      ),
+    )
+    .orderBy(environments.expiresAt);
+  return rows.map(({ environment, project }) => ({
+    environmentId: environment.id,
+    name: environment.name,
+    project,
+    organizationId: environment.organizationId,
+    expiredAt: environment.expiresAt!.toISOString(),
+  }));
+}
+
+/**
+ * Deletes expired environments through ordinary DELETE deployments (so their apps are stopped
+ * and their files removed by the engine); protected ones are kept. A dry run only reports.
+ */
+export async function reapExpiredEnvironments(services: Services, options: { dryRun: boolean; organizationId?: string }) {
+  const candidates = await expiredEnvironments(services, options.organizationId);
+  if (options.dryRun) return { dryRun: true, environments: candidates };
+  for (const candidate of candidates) {
+    // A DELETE already waiting is merged into, so a reaper running every minute queues one.
+    await requestDeployment({ ...services, actor: scheduler(candidate.organizationId) }, { environmentId: candidate.environmentId, action: "DELETE" });
+  }
+  return { dryRun: false, environments: candidates };
+}

@@ -1,0 +1,13 @@
+import type { Task } from "graphile-worker";
+import type { Services } from "../../server/context";
+import { reapExpiredEnvironments } from "../../server/environments/lifecycle";
+import { taskCatalog } from "../catalog";
+
+/** Every minute (crontab): delete expired, unprotected environments through DELETE deployments. */
+export function reapEnvironments(services: Services): Task {
+  return async (payload, helpers) => {
+    const { dryRun } = taskCatalog.reap_environments.parse(payload ?? {});
+    const outcome = await reapExpiredEnvironments(services, { dryRun });
+    for (const env of outcome.environments) helpers.logger.info(`${dryRun ? "would delete" : "deleting"} expired environment ${env.project}/${env.name}`);
+  };
+}
