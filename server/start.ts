@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import getPort from "get-port";
 import { bootstrapInstallation, type BootstrapResult } from "./bootstrap";
 import { connectDatabase } from "./db/client";
@@ -210,13 +210,16 @@ async function writeCliConfig(configured: string | undefined, url: string, token
   }
 }
 
-const exitWithParent = path.join(repoRoot, "server", "process", "exit-with-parent.ts");
+const exitWithParent = pathToFileURL(path.join(repoRoot, "server", "process", "exit-with-parent.ts")).href;
+// tsx's loader by absolute URL: a bare "tsx" would be resolved from the child's working
+// directory, and a TypeScript preload only loads once tsx's hooks are in place.
+const tsxLoader = import.meta.resolve("tsx");
 
 function startTsChild(name: string, file: string, env: NodeJS.ProcessEnv): SupervisedChild {
   return supervisor.start({
     name,
     command: process.execPath,
-    args: ["--import", "tsx", "--import", exitWithParent, path.join(repoRoot, file)],
+    args: ["--import", tsxLoader, "--import", exitWithParent, path.join(repoRoot, file)],
     cwd: repoRoot,
     env,
     ipc: true,
