@@ -10,6 +10,13 @@ const schema = z.object({
   SLIPWAY_ROUTER_HOST: z.string().default("0.0.0.0"),
   /** Must stay well under the control plane's lease (SLIPWAY_LEASE_SECONDS, 30 by default). */
   SLIPWAY_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
+  /** `local`: releases are processes on this host; `docker`: containers through the Docker Engine API at SLIPWAY_DOCKER_HOST. */
+  SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker"], { message: "SLIPWAY_ENGINE_RUNTIME must be local or docker" }).default("local"),
+  /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
+  SLIPWAY_DOCKER_HOST: z
+    .string()
+    .regex(/^(unix:\/\/\/\S+|tcp:\/\/[^\s/]+:\d+)$/, "SLIPWAY_DOCKER_HOST must be unix:///path/to/docker.sock or tcp://host:port")
+    .default("unix:///var/run/docker.sock"),
   LOG_LEVEL: z.string().default("info"),
   SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
 });
@@ -21,6 +28,8 @@ export type EngineConfig = {
   routerPort: number;
   routerHost: string;
   heartbeatMs: number;
+  runtime: "local" | "docker";
+  dockerHost: string;
   logLevel: string;
   pretty: boolean;
 };
@@ -36,6 +45,8 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     routerPort: env.SLIPWAY_ROUTER_PORT,
     routerHost: env.SLIPWAY_ROUTER_HOST,
     heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,
+    runtime: env.SLIPWAY_ENGINE_RUNTIME,
+    dockerHost: env.SLIPWAY_DOCKER_HOST,
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",
   };

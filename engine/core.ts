@@ -1,2 +1,5 @@
 /** The engine's public surface for the agent (engine/agent.ts). */
-export { createLocalEngine, type Engine, type EngineReporter, type LocalEngineOptions } from "./local-engine";
+export { createEngine, createLocalEngine, type Engine, type EngineOptions, type EngineReporter, type LocalEngineOptions, type RuntimeHooks } from "./local-engine";
+export { createDockerEngine, type DockerEngineOptions } from "./docker-engine";
+export { connectDocker, DockerUnreachable } from "./runtime/docker/docker-host";
+export type { ExecOptions, ExecSession, ServiceSample } from "./runtime/runtime";

@@ -5,7 +5,7 @@ import { ensureRouter } from "./router/router-process";
 import { layout, deploymentOutcome, type DeploymentOutcome } from "./runtime/local/layout";
 import { LocalRuntime, type LocalRuntimeOptions } from "./runtime/local/local-runtime";
 import { readJson, writeJsonAtomic } from "./runtime/local/files";
-import { type Runtime, type ServiceStep, type StepContext, StepError } from "./runtime/runtime";
+import { type ExecOptions, type ExecSession, type Runtime, type ServiceSample, type ServiceStep, type StepContext, StepError, type StepResult } from "./runtime/runtime";
 import { secretMasker } from "./runtime/secret-mask";
 
 export type EngineReporter = {
@@ -29,7 +29,28 @@ export interface Engine {
   services(): RuntimeServiceState[];
   /** Stop supervising/tailing; leave the apps and the router running. */
   shutdown(): Promise<void>;
+  /** Starts a process (a shell) in a service's live release, where the runtime can. */
+  exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
+  /** A metrics sample of a service's live release, where the runtime can. */
+  sample?(serviceId: string): Promise<ServiceSample>;
 }
+
+/** What the engine hands the runtime it creates. */
+export type RuntimeHooks = {
+  logger: pino.Logger;
+  /** One line of a release's runtime output (stream kind "service"). */
+  serviceLog: (serviceId: string, releaseId: string, text: string, fd?: "stdout" | "stderr" | "system", at?: string) => void;
+};
+
+export type EngineOptions = {
+  home: string;
+  routerPort: number;
+  routerHost?: string;
+  reporter: EngineReporter;
+  logger?: pino.Logger;
+  /** Creates the runtime; orchestration (steps, order, events, cancel, idempotency) is the same for every runtime. */
+  runtime: (hooks: RuntimeHooks) => Runtime<ServiceSpec>;
+};
 
 export type LocalEngineOptions = {
   home: string;
@@ -53,16 +74,23 @@ class DeploymentStopped extends Error {
 
 const SHUTDOWN = "engine shutdown";
 
+/** The engine of a `local` cluster: releases are processes on this host. */
 export function createLocalEngine(options: LocalEngineOptions): Engine {
+  return createEngine({
+    ...options,
+    runtime: ({ logger, serviceLog }) => new LocalRuntime({ home: options.home, logger, ...options.tuning, serviceLog: (serviceId, releaseId, text) => serviceLog(serviceId, releaseId, text) }),
+  });
+}
+
+export function createEngine(options: EngineOptions): Engine {
   const logger = options.logger ?? pino({ name: "slipway-engine", level: "silent" });
   const { reporter } = options;
   const paths = layout(options.home);
-  const runtime: Runtime = new LocalRuntime({
-    home: options.home,
+  const runtime = options.runtime({
     logger,
-    ...options.tuning,
-    serviceLog: (serviceId, releaseId, text) => reporter.log({ kind: "service", serviceId, releaseId }, "stdout", text),
+    serviceLog: (serviceId, releaseId, text, fd = "stdout", at) => reporter.log({ kind: "service", serviceId, releaseId }, fd, text, at),
   });
+  const runtimeKinds: readonly string[] = runtime.serviceKinds ?? ["APPLICATION"];
   const running = new Map<string, { promise: Promise<void>; controller: AbortController }>();
   let started: Promise<void> | null = null;
 
@@ -105,16 +133,16 @@ export function createLocalEngine(options: LocalEngineOptions): Engine {
   ): Promise<void> {
     const mask = secretMasker(service.variables);
     const stream: LogStream = { kind: "deployment", deploymentId: task.deploymentId, serviceId: service.id };
-    const ctx: StepContext = { deploymentId: task.deploymentId, service, signal, output: (fd, text) => reporter.log(stream, fd, mask(text), now()) };
+    const ctx: StepContext<ServiceSpec> = { deploymentId: task.deploymentId, service, signal, output: (fd, text) => reporter.log(stream, fd, mask(text), now()) };
 
     /** Runs one step between its started and succeeded/failed/canceled events. */
-    const step = async <T>(name: ServiceStep, fn: () => Promise<T>, commitOf?: (result: T) => string): Promise<T> => {
+    const step = async <T>(name: ServiceStep, fn: () => Promise<T>, describe?: (result: T) => { commit?: string; message?: string }): Promise<T> => {
       if (signal.aborted) throw new DeploymentStopped("canceled", `deployment canceled before ${name} of ${service.name}`);
       const begin = performance.now();
       report(service.id, name, "started");
       try {
         const result = await fn();
-        report(service.id, name, "succeeded", { durationMs: Math.round(performance.now() - begin), commit: commitOf?.(result) });
+        report(service.id, name, "succeeded", { durationMs: Math.round(performance.now() - begin), ...describe?.(result) });
         return result;
       } catch (error) {
         const durationMs = Math.round(performance.now() - begin);
@@ -128,9 +156,9 @@ export function createLocalEngine(options: LocalEngineOptions): Engine {
       }
     };
 
-    if (service.kind !== "APPLICATION") {
+    if (!runtimeKinds.includes(service.kind)) {
       const unsupported = task.snapshot.action === "DEPLOY" ? "start" : task.snapshot.action === "RESTART" ? "restart" : task.snapshot.action === "STOP" ? "stop" : "delete";
-      return step(unsupported, () => Promise.reject(new StepError(`${service.kind} services are not supported by the local runtime yet`)));
+      return step(unsupported, () => Promise.reject(new StepError(`${service.kind} services are not supported by the ${runtime.name ?? "local"} runtime yet`)));
     }
 
     switch (task.snapshot.action) {
@@ -144,8 +172,9 @@ export function createLocalEngine(options: LocalEngineOptions): Engine {
         const release = await runtime.newRelease(ctx);
         let live = false;
         try {
-          await step("clone", () => runtime.clone(ctx, release), (commit) => commit);
-          await step("build", () => runtime.build(ctx, release));
+          // Only APPLICATION services have a repository; a CONTAINER's build step makes its image available.
+          if (service.kind === "APPLICATION") await step("clone", () => runtime.clone(ctx, release), (commit) => ({ commit }));
+          await step("build", () => runtime.build(ctx, release), (result: void | StepResult) => ({ message: result?.message }));
           await step("start", () => runtime.startRelease(ctx, release));
           await step("health_check", () => runtime.healthCheck(ctx, release));
           await step("switch", () => runtime.switchTo(ctx, release));
@@ -208,6 +237,8 @@ export function createLocalEngine(options: LocalEngineOptions): Engine {
 
     activeDeployments: () => [...running.keys()],
     services: () => runtime.services(),
+    ...(runtime.exec ? { exec: runtime.exec.bind(runtime) } : {}),
+    ...(runtime.sample ? { sample: runtime.sample.bind(runtime) } : {}),
 
     async shutdown() {
       for (const { controller } of running.values()) controller.abort(SHUTDOWN);

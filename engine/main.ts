@@ -1,10 +1,14 @@
 import pino from "pino";
 import { createAgent } from "./agent";
 import { loadEngineConfig } from "./config";
-import { createLocalEngine } from "./core";
+import { connectDocker, createDockerEngine, createLocalEngine } from "./core";
+import type { EngineHandshake } from "./protocol/messages";
 
 /**
- * The engine process for a `local` cluster: `npm run engine`, or `slipway engine --url … --token …`.
+ * The engine process: `npm run engine`, or `slipway engine --url … --token …`. It serves a
+ * `local` cluster (SLIPWAY_ENGINE_RUNTIME=local, the default) or a `docker` one
+ * (SLIPWAY_ENGINE_RUNTIME=docker, SLIPWAY_DOCKER_HOST=unix:///…), and refuses to start when it
+ * cannot reach that cluster's Docker Engine API.
  * SIGTERM/SIGINT stop the agent; the router and the apps keep running, and the next engine
  * adopts them.
  */
@@ -15,12 +19,19 @@ export async function runEngine(source: Record<string, string | undefined> = pro
   const logger = config.pretty
     ? pino({ level: config.logLevel }, pino.transport({ target: "pino-pretty", options: { ignore: "pid,hostname", translateTime: "HH:MM:ss" } }))
     : pino({ level: config.logLevel });
+  // Throws "cannot reach the Docker Engine API at …: <reason>" (exit 1 below) before anything starts.
+  const docker = config.runtime === "docker" ? await connectDocker(config.dockerHost) : null;
+  if (docker) logger.info({ dockerHost: docker.url, server: docker.info.server, apiVersion: docker.info.apiVersion }, "connected to the Docker Engine API");
+  const capabilities: EngineHandshake["capabilities"] = docker
+    ? { runtime: "docker", serviceKinds: ["APPLICATION", "CONTAINER"], databases: [], routerPort: config.routerPort, dockerApiVersion: docker.info.apiVersion }
+    : { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort: config.routerPort };
+  const engineOptions = { home: config.home, routerPort: config.routerPort, routerHost: config.routerHost, logger };
   const agent = createAgent(
     {
       url: config.url,
       token: config.token,
       engineVersion: ENGINE_VERSION,
-      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort: config.routerPort },
+      capabilities,
       logger,
       heartbeatMs: config.heartbeatMs,
       onRefused: (reason) => {
@@ -28,10 +39,10 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         void agent.shutdown().finally(() => process.exit(1));
       },
     },
-    (reporter) => createLocalEngine({ home: config.home, routerPort: config.routerPort, routerHost: config.routerHost, reporter, logger }),
+    (reporter) => (docker ? createDockerEngine({ ...engineOptions, reporter, docker: docker.docker }) : createLocalEngine({ ...engineOptions, reporter })),
   );
   await agent.start();
-  logger.info({ home: config.home, router: `http://localhost:${config.routerPort}` }, "engine started");
+  logger.info({ home: config.home, runtime: config.runtime, router: `http://localhost:${config.routerPort}` }, "engine started");
 
   let stopping = false;
   const stop = () => {

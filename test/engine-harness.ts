@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import getPort from "get-port";
 import type { z } from "zod";
 import { createLocalEngine, type Engine, type EngineReporter, type LocalEngineOptions } from "../engine/core";
-import type { DeploymentAction, EngineTask, LogStream, ServiceSpec } from "../engine/protocol";
+import type { ApplicationServiceSpec, DeploymentAction, EngineTask, LogStream, ServiceSpec } from "../engine/protocol";
 import { applicationConfig } from "../engine/protocol";
 import { killProcessesUnder } from "./process-cleanup";
 
@@ -75,7 +75,7 @@ export function request(port: number, host: string, urlPath = "/"): Promise<{ st
 }
 
 /** A service spec as the control plane would send it; config goes through the snapshot schema's defaults. */
-export function service(overrides: Partial<Omit<ServiceSpec, "config">> & { config: z.input<typeof applicationConfig> }): ServiceSpec {
+export function service(overrides: Partial<Omit<ApplicationServiceSpec, "config">> & { config: z.input<typeof applicationConfig> }): ApplicationServiceSpec {
   const name = overrides.name ?? "web";
   return {
     id: randomUUID(),

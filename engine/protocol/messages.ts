@@ -19,6 +19,8 @@ export const engineHandshake = z.object({
     serviceKinds: z.array(z.string()),
     databases: z.array(z.string()).default([]),
     routerPort: z.number().int().optional(),
+    /** The Docker Engine API version the `docker` runtime talks to (Docker or Podman's compatible service). */
+    dockerApiVersion: z.string().max(50).optional(),
   }),
 });
 export type EngineHandshake = z.infer<typeof engineHandshake>;

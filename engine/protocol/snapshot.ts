@@ -45,6 +45,40 @@ export const gitRef = z.union([
   z.object({ commit: z.string().regex(/^[0-9a-f]{7,40}$/, "expected a commit hash") }),
 ]);
 
+/** An environment variable name, as build arguments and container environments need them. */
+const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a variable name (letters, digits, underscores)").max(200);
+
+/**
+ * Memory and CPU limits of a service's containers. Enforced by the container runtimes (`docker`);
+ * the `local` runtime does not limit processes yet.
+ */
+export const resourceLimits = z.object({
+  /** Hard memory limit; the kernel kills the container's process beyond it (no swap on top). Docker's minimum is 6 MiB. */
+  memoryMb: z.number().int().min(6).max(1_048_576).optional(),
+  /** CPUs the container may use, fractions allowed (0.5 = half a core). */
+  cpus: z.number().min(0.01).max(256).optional(),
+});
+export type ResourceLimits = z.infer<typeof resourceLimits>;
+
+/**
+ * How an APPLICATION service is built into an image on container runtimes: a Dockerfile in the
+ * repository. Paths follow Compose (https://docs.docker.com/reference/compose-file/build/):
+ * `context` is relative to the service's root directory, `dockerfile` relative to the context.
+ */
+export const dockerBuildConfig = z.object({
+  dockerfile: relativePath.default("Dockerfile"),
+  context: relativePath.default(""),
+  /** A stage of a multi-stage Dockerfile to stop at (`docker build --target`). */
+  target: z
+    .string()
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "expected a stage name")
+    .optional(),
+  /** Names of the service's variables passed as build arguments (their values are part of the image's build inputs). */
+  buildArgs: z.array(variableName).max(100).default([]),
+});
+export type DockerBuildConfig = z.infer<typeof dockerBuildConfig>;
+
 /** Configuration of an APPLICATION service: where its code is and how it is built and run. */
 export const applicationConfig = z.object({
   git: z.object({
@@ -63,8 +97,53 @@ export const applicationConfig = z.object({
   instances: z.number().int().min(1).max(1).default(1),
   buildTimeoutSeconds: z.number().int().min(10).max(3600).default(900),
   healthCheckTimeoutSeconds: z.number().int().min(1).max(600).default(60),
+  /** Dockerfile build settings, used on container runtimes (which build from `Dockerfile` at the root when this is absent). */
+  docker: dockerBuildConfig.optional(),
+  resources: resourceLimits.optional(),
 });
 export type ApplicationConfig = z.infer<typeof applicationConfig>;
+
+/** An image name as `docker pull` takes it, registry host included when not Docker Hub: `nginx`, `ghcr.io/acme/api`, `localhost/base`. */
+export const imageName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/, "expected an image name such as nginx or ghcr.io/acme/api (lowercase, no tag)");
+
+/** Container restart policies (https://docs.docker.com/engine/containers/start-containers-automatically/). */
+export const restartPolicies = ["no", "on-failure", "always", "unless-stopped"] as const;
+export const restartPolicy = z.enum(restartPolicies);
+
+/** Configuration of a CONTAINER service: an image that already exists, run as it is. */
+export const containerConfig = z.object({
+  image: z.object({
+    name: imageName,
+    tag: z
+      .string()
+      .max(128)
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, "expected an image tag")
+      .default("latest"),
+    /**
+     * Registry credentials, used only to pull an image missing on the engine's host. The
+     * password is a secret: encrypted at rest by the control plane, plaintext only in the task
+     * handed to the engine, masked in every line the engine reports.
+     */
+    credentials: z.object({ username: z.string().min(1).max(255), password: z.string().min(1).max(4096) }).optional(),
+  }),
+  /** Replaces the image's command (argv, no shell). */
+  command: z.array(z.string().max(4000)).min(1).max(100).optional(),
+  /** The port the container listens on; by default the image's only exposed port, else 8080. `PORT` is set to it. */
+  port: z.number().int().min(1).max(65535).optional(),
+  healthCheckPath: z
+    .string()
+    .max(500)
+    .regex(/^\//, "must start with /")
+    .optional(),
+  healthCheckTimeoutSeconds: z.number().int().min(1).max(600).default(60),
+  resources: resourceLimits.optional(),
+  restartPolicy: restartPolicy.default("unless-stopped"),
+});
+export type ContainerConfig = z.infer<typeof containerConfig>;
 
 export const resolvedVariable = z.object({
   key: z.string(),
@@ -73,17 +152,28 @@ export const resolvedVariable = z.object({
 });
 export type ResolvedVariable = z.infer<typeof resolvedVariable>;
 
-export const serviceSpec = z.object({
+const serviceFields = {
   id: z.string().uuid(),
   name: dnsLabel,
-  kind: serviceKind,
-  config: applicationConfig,
   /** Variables after scope resolution, built-in ones included. */
   variables: z.array(resolvedVariable),
   /** Hostnames the router sends to this service. */
   domains: z.array(z.string()),
-});
+};
+
+export const applicationServiceSpec = z.object({ ...serviceFields, kind: z.literal("APPLICATION"), config: applicationConfig });
+export const containerServiceSpec = z.object({ ...serviceFields, kind: z.literal("CONTAINER"), config: containerConfig });
+
+/** A service as the engine receives it; the kind decides the shape of its config. */
+export const serviceSpec = z.discriminatedUnion("kind", [
+  applicationServiceSpec,
+  containerServiceSpec,
+  // DATABASE and JOB have no config schema of their own yet: they carry an application config as before.
+  z.object({ ...serviceFields, kind: z.enum(["DATABASE", "JOB"]), config: applicationConfig }),
+]);
 export type ServiceSpec = z.infer<typeof serviceSpec>;
+export type ApplicationServiceSpec = z.infer<typeof applicationServiceSpec>;
+export type ContainerServiceSpec = z.infer<typeof containerServiceSpec>;
 
 export const snapshot = z.object({
   version: z.literal(1),

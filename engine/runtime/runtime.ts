@@ -1,13 +1,18 @@
-import type { DeploymentStep, RuntimeServiceState, ServiceSpec } from "../protocol";
+import type { Duplex } from "node:stream";
+import type { ApplicationServiceSpec, DeploymentStep, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
  * What orchestration (engine/local-engine.ts: steps, order, events, cancel) needs from a
- * runtime. `local` implements it with processes; docker and kubernetes come later.
- * A step that fails throws StepError with a message naming what failed.
+ * runtime. `local` implements it with processes, `docker` with containers through the Docker
+ * Engine API; kubernetes comes later. A step that fails throws StepError with a message naming
+ * what failed.
+ *
+ * The type parameter is the kind of service a runtime handles: orchestration only hands a
+ * runtime the kinds it lists in `serviceKinds` (APPLICATION when it lists none).
  */
-export type StepContext = {
+export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   deploymentId: string;
-  service: ServiceSpec;
+  service: S;
   signal: AbortSignal;
   /** Build and deploy output of this service (masked and shipped by the caller). */
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
@@ -16,24 +21,55 @@ export type StepContext = {
 /** A release being deployed; opaque to orchestration apart from its id and commit. */
 export type ReleaseHandle = { serviceId: string; releaseId: string; commit?: string };
 
-export interface Runtime {
+/** What a step may add to its `succeeded` event. */
+export type StepResult = { message?: string };
+
+/** A process started in a service's live release (a shell): stdin is the writable side, output the readable side. */
+export type ExecSession = Duplex & {
+  /** Resizes the terminal (tty sessions only). */
+  resize(size: { cols: number; rows: number }): Promise<void>;
+  /** The process's exit code once it ended (null when the runtime cannot tell). */
+  readonly exited: Promise<number | null>;
+};
+export type ExecOptions = { tty: boolean; env?: Record<string, string>; cols?: number; rows?: number };
+
+/** One metrics sample of a service's live release. */
+export type ServiceSample = {
+  at: string;
+  /** CPU use since the previous sample, in percent of one core (200 = two cores busy). */
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes: number | null;
+  restarts: number;
+};
+
+export interface Runtime<S extends ServiceSpec = ApplicationServiceSpec> {
+  /** Named in messages ("… are not supported by the docker runtime yet"). */
+  readonly name?: string;
+  /** The service kinds this runtime deploys; APPLICATION when absent. */
+  readonly serviceKinds?: readonly ServiceKind[];
   start(): Promise<void>;
   shutdown(): Promise<void>;
   services(): RuntimeServiceState[];
-  newRelease(ctx: StepContext): Promise<ReleaseHandle>;
-  clone(ctx: StepContext, release: ReleaseHandle): Promise<string>;
-  build(ctx: StepContext, release: ReleaseHandle): Promise<void>;
-  startRelease(ctx: StepContext, release: ReleaseHandle): Promise<void>;
-  healthCheck(ctx: StepContext, release: ReleaseHandle): Promise<void>;
+  newRelease(ctx: StepContext<S>): Promise<ReleaseHandle>;
+  /** Only called for APPLICATION services (the ones with a repository). */
+  clone(ctx: StepContext<S>, release: ReleaseHandle): Promise<string>;
+  build(ctx: StepContext<S>, release: ReleaseHandle): Promise<void | StepResult>;
+  startRelease(ctx: StepContext<S>, release: ReleaseHandle): Promise<void>;
+  healthCheck(ctx: StepContext<S>, release: ReleaseHandle): Promise<void>;
   /** Points the router at the release; resolves once the router applied it. */
-  switchTo(ctx: StepContext, release: ReleaseHandle): Promise<void>;
+  switchTo(ctx: StepContext<S>, release: ReleaseHandle): Promise<void>;
   /** Lets the replaced release finish its in-flight requests, then stops it. */
-  drain(ctx: StepContext, release: ReleaseHandle): Promise<void>;
+  drain(ctx: StepContext<S>, release: ReleaseHandle): Promise<void>;
   /** Undoes a release that never went live (failed or canceled before the switch). */
   discard(release: ReleaseHandle): Promise<void>;
-  stop(ctx: StepContext): Promise<void>;
-  restart(ctx: StepContext): Promise<void>;
-  delete(ctx: StepContext): Promise<void>;
+  stop(ctx: StepContext<S>): Promise<void>;
+  restart(ctx: StepContext<S>): Promise<void>;
+  delete(ctx: StepContext<S>): Promise<void>;
+  /** Starts `argv` in the service's live release (shells); runtimes without it cannot open shells. */
+  exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
+  /** A metrics sample of the service's live release. */
+  sample?(serviceId: string): Promise<ServiceSample>;
 }
 
 export type ServiceStep = Exclude<DeploymentStep, "deployment" | "lease">;

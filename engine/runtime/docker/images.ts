@@ -1,0 +1,150 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import type Docker from "dockerode";
+import { type ApplicationServiceSpec, type ContainerServiceSpec, dockerBuildConfig } from "../../protocol";
+import { appDirectory } from "../local/git";
+import { StepError, type StepResult } from "../runtime";
+import { secretMasker } from "../secret-mask";
+import { describeError, statusCodeOf } from "./docker-host";
+import { LABELS } from "./state";
+import { jsonLines } from "./streams";
+
+type Output = (fd: "stdout" | "stderr" | "system", text: string) => void;
+
+/** The repository of a service's built images: local only (never pushed), one per service. */
+export function imageRepository(service: { id: string; name: string }): string {
+  return `localhost/slipway/${service.name}-${service.id.slice(0, 8)}`;
+}
+
+/**
+ * The tag of an APPLICATION's image: a hash of everything the build reads, so an unchanged
+ * build is recognized by the tag alone. Build argument values are inputs too (they are baked into
+ * the image's history anyway; Docker warns against secrets in build arguments).
+ */
+export function buildInputsTag(inputs: { commit: string; rootDirectory: string; context: string; dockerfile: string; target?: string; buildArgs: [string, string][] }): string {
+  const hash = createHash("sha256").update(JSON.stringify({ v: 1, ...inputs })).digest("hex");
+  return hash.slice(0, 24);
+}
+
+export async function imageExists(docker: Docker, reference: string): Promise<boolean> {
+  try {
+    await docker.getImage(reference).inspect();
+    return true;
+  } catch (error) {
+    if (statusCodeOf(error) === 404) return false;
+    throw new StepError(`could not inspect image ${reference}: ${describeError(error)}`);
+  }
+}
+
+/** Builds an APPLICATION's image from its Dockerfile, or reuses the image built from the same inputs. */
+export async function buildApplicationImage(options: {
+  docker: Docker;
+  service: ApplicationServiceSpec;
+  appDir: string;
+  commit: string;
+  signal: AbortSignal;
+  output: Output;
+}): Promise<{ image: string; result: StepResult }> {
+  const { docker, service, output } = options;
+  const settings = service.config.docker ?? dockerBuildConfig.parse({});
+  const contextDir = await appDirectory(options.appDir, settings.context).catch((error: unknown) => {
+    throw new StepError(`build context "${settings.context}": ${(error as Error).message}`);
+  });
+  const dockerfile = path.join(contextDir, settings.dockerfile);
+  const shown = path.posix.join(service.config.git.rootDirectory || ".", settings.context || ".", settings.dockerfile);
+  if (!(await fs.stat(dockerfile).catch(() => null))?.isFile()) {
+    throw new StepError(`no Dockerfile at ${shown}: the docker runtime builds APPLICATION services from a Dockerfile (set docker.dockerfile and docker.context)`);
+  }
+  const values = new Map(service.variables.map((variable) => [variable.key, variable.value]));
+  const buildArgs: [string, string][] = settings.buildArgs.map((name) => {
+    const value = values.get(name);
+    if (value === undefined) throw new StepError(`build argument ${name} names no variable of the service`);
+    return [name, value];
+  });
+  const tag = buildInputsTag({ commit: options.commit, rootDirectory: service.config.git.rootDirectory, context: settings.context, dockerfile: settings.dockerfile, target: settings.target, buildArgs });
+  const image = `${imageRepository(service)}:${tag}`;
+  if (await imageExists(docker, image)) {
+    output("system", `Image ${image} was built from this commit and these build inputs already; skipping the build`);
+    return { image, result: { message: `unchanged: reusing image ${image}` } };
+  }
+
+  output("system", `Building ${shown}${settings.target ? ` (target ${settings.target})` : ""} into ${image}`);
+  const entries = (await fs.readdir(contextDir)).filter((entry) => entry !== ".git");
+  const timeout = AbortSignal.timeout(service.config.buildTimeoutSeconds * 1000);
+  const signal = AbortSignal.any([options.signal, timeout]);
+  let failure: string | null = null;
+  try {
+    // dockerode packs the context itself and applies .dockerignore (util.prepareBuildContext).
+    const stream = (await docker.buildImage(
+      { context: contextDir, src: entries },
+      {
+        t: image,
+        dockerfile: settings.dockerfile,
+        ...(settings.target ? { target: settings.target } : {}),
+        buildargs: Object.fromEntries(buildArgs),
+        labels: { [LABELS.managed]: "1", [LABELS.serviceId]: service.id, [LABELS.commit]: options.commit },
+        rm: true,
+        forcerm: true,
+        abortSignal: signal,
+      },
+    )) as unknown as Readable;
+    signal.addEventListener("abort", () => stream.destroy(), { once: true });
+    await jsonLines(stream, (message) => {
+      if (typeof message.stream === "string") for (const line of message.stream.replace(/\n$/, "").split("\n")) if (line.trim()) output("stdout", line);
+      if (typeof message.status === "string") output("stdout", message.status);
+      if (message.error !== undefined) {
+        failure = typeof message.error === "string" ? message.error : JSON.stringify(message.error);
+        output("stderr", failure);
+      }
+    });
+  } catch (error) {
+    if (!signal.aborted) throw new StepError(`docker build failed: ${describeError(error)}`);
+  }
+  if (options.signal.aborted) throw new StepError("build canceled");
+  if (timeout.aborted) throw new StepError(`build timed out after ${service.config.buildTimeoutSeconds}s`);
+  if (failure) throw new StepError(`docker build failed: ${String(failure).trim().split("\n").at(-1)}`);
+  if (!(await imageExists(docker, image))) throw new StepError(`docker build ended without producing ${image}`);
+  output("system", `Built ${image}`);
+  return { image, result: {} };
+}
+
+/** The registry host of an image name, for credentials: the first component when it looks like a host. */
+export function registryOf(name: string): string {
+  const first = name.split("/")[0] ?? "";
+  return name.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost") ? first : "docker.io";
+}
+
+/** Makes a CONTAINER's image available: used as it is when present, pulled (with the credentials) only when missing. */
+export async function ensureContainerImage(options: { docker: Docker; service: ContainerServiceSpec; signal: AbortSignal; output: Output }): Promise<{ image: string; result: StepResult }> {
+  const { docker, output } = options;
+  const { name, tag, credentials } = options.service.config.image;
+  const image = `${name}:${tag}`;
+  const mask = secretMasker(credentials ? [{ key: "registry password", value: credentials.password, secret: true }] : []);
+  if (await imageExists(docker, image)) {
+    output("system", `Image ${image} is present on the container engine; no pull needed`);
+    return { image, result: { message: `image ${image} present` } };
+  }
+  const registry = registryOf(name);
+  output("system", `Pulling ${image}${credentials ? ` as ${credentials.username} on ${registry}` : ""}`);
+  let failure: string | null = null;
+  try {
+    const stream = (await docker.pull(image, {
+      abortSignal: options.signal,
+      ...(credentials ? { authconfig: { username: credentials.username, password: credentials.password, serveraddress: registry } } : {}),
+    })) as unknown as Readable;
+    options.signal.addEventListener("abort", () => stream.destroy(), { once: true });
+    await jsonLines(stream, (message) => {
+      if (typeof message.status === "string") output("stdout", mask(`${message.status}${typeof message.progress === "string" ? ` ${message.progress}` : ""}`));
+      if (message.error !== undefined) failure = mask(typeof message.error === "string" ? message.error : JSON.stringify(message.error));
+    });
+  } catch (error) {
+    if (options.signal.aborted) throw new StepError("pull canceled");
+    throw new StepError(mask(`could not pull image ${image}: ${describeError(error)}`));
+  }
+  if (options.signal.aborted) throw new StepError("pull canceled");
+  if (failure) throw new StepError(`could not pull image ${image}: ${String(failure).trim()}`);
+  if (!(await imageExists(docker, image))) throw new StepError(`could not pull image ${image}: the pull ended without the image`);
+  return { image, result: { message: `pulled ${image}` } };
+}

@@ -1,0 +1,58 @@
+import path from "node:path";
+import { z } from "zod";
+import { logCursor } from "./log-follower";
+
+/**
+ * What the docker runtime keeps under the engine's home (containers and images live in the
+ * container engine; this is what ties them to services across engine restarts):
+ *   docker/services/<serviceId>.json          the live container, status, restarts, log cursors
+ *   docker/builds/<serviceId>/<releaseId>/src  a checkout, only while its image builds
+ */
+export function dockerLayout(home: string) {
+  const root = path.join(home, "docker");
+  return {
+    servicesDir: path.join(root, "services"),
+    stateFile: (serviceId: string) => path.join(root, "services", `${serviceId}.json`),
+    buildDir: (serviceId: string, releaseId: string) => path.join(root, "builds", serviceId, releaseId),
+    serviceBuildsDir: (serviceId: string) => path.join(root, "builds", serviceId),
+  };
+}
+
+/** A release's container. `port` is the host port it publishes on 127.0.0.1, where the router sends traffic. */
+export const releaseContainer = z.object({
+  releaseId: z.string(),
+  containerId: z.string(),
+  containerName: z.string(),
+  image: z.string(),
+  port: z.number().int(),
+  containerPort: z.number().int(),
+  commit: z.string().optional(),
+  memoryLimitBytes: z.number().int().nullable(),
+  restartPolicy: z.string(),
+  startedAt: z.string(),
+});
+export type ReleaseContainer = z.infer<typeof releaseContainer>;
+
+export const dockerServiceState = z.object({
+  serviceId: z.string(),
+  name: z.string(),
+  kind: z.string(),
+  domains: z.array(z.string()),
+  current: releaseContainer.nullable(),
+  status: z.enum(["starting", "running", "crashed", "stopped"]),
+  /** Restarts of the live container by its restart policy (the Engine API's RestartCount). */
+  restarts: z.number().int().nonnegative(),
+  /** Per container id: how far its log was reported, so a restarted engine resumes there. */
+  logCursors: z.record(z.string(), logCursor),
+});
+export type DockerServiceState = z.infer<typeof dockerServiceState>;
+
+/** Labels on every container and image the runtime makes, to find them without the state files. */
+export const LABELS = {
+  managed: "dev.slipway.managed",
+  serviceId: "dev.slipway.service-id",
+  releaseId: "dev.slipway.release-id",
+  commit: "dev.slipway.commit",
+  /** Comma-separated names of secret variables, so runtime output stays masked after an engine restart. */
+  secretKeys: "dev.slipway.secret-keys",
+} as const;
