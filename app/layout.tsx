@@ -1,16 +1,26 @@
+import "@mantine/core/styles.css";
+import "@mantine/notifications/styles.css";
+import "./globals.css";
+import { ColorSchemeScript, mantineHtmlProps } from "@mantine/core";
 import type { Metadata } from "next";
 import type { ReactNode } from "react";
-import "./globals.css";
+import { Providers } from "../components/providers";
 
 export const metadata: Metadata = {
-  title: "Slipway",
+  title: { default: "Slipway", template: "%s · Slipway" },
   description: "Open-source, self-hostable deployment platform: push to git and the app is live.",
 };
 
 export default function RootLayout({ children }: { children: ReactNode }) {
   return (
-    <html lang="en">
-      <body>{children}</body>
+    // mantineHtmlProps silences the hydration warning for the colour-scheme attribute set before React runs.
+    <html lang="en" {...mantineHtmlProps}>
+      <head>
+        <ColorSchemeScript defaultColorScheme="auto" />
+      </head>
+      <body>
+        <Providers>{children}</Providers>
+      </body>
     </html>
   );
 }

@@ -6,28 +6,6 @@ import type { DeploymentChanged, LogLines, RoomName, UiClientEvents, UiServerEve
 
 type UiSocket = Socket<UiServerEvents, UiClientEvents>;
 
-const RealtimeContext = createContext<UiSocket | null>(null);
-
-/**
- * One socket.io connection to `/ui` per tab, authenticated by the session cookie. socket.io
- * reconnects with backoff by itself; rooms are re-joined on every connect (see useRoom).
- */
-export function RealtimeProvider({ children }: { children: ReactNode }) {
-  const [socket, setSocket] = useState<UiSocket | null>(null);
-  useEffect(() => {
-    const connection: UiSocket = io("/ui", { withCredentials: true, transports: ["websocket"] });
-    setSocket(connection);
-    return () => {
-      connection.disconnect();
-    };
-  }, []);
-  return <RealtimeContext.Provider value={socket}>{children}</RealtimeContext.Provider>;
-}
-
-export function useRealtimeSocket(): UiSocket | null {
-  return useContext(RealtimeContext);
-}
-
 export type RoomHandlers = {
   onDeploymentChanged?: (change: DeploymentChanged) => void;
   onLogLines?: (batch: LogLines) => void;
@@ -37,41 +15,96 @@ export type RoomHandlers = {
    * disconnected are not replayed.
    */
   onJoined?: () => void;
+  onJoinState?: (joined: boolean) => void;
 };
+
+type Realtime = { socket: UiSocket; join: (room: RoomName, handlers: { current: RoomHandlers }) => () => void };
+
+const RealtimeContext = createContext<Realtime | null>(null);
+
+/**
+ * One socket.io connection to `/ui` per tab, authenticated by the session cookie. Rooms are
+ * counted per tab: the server is asked to join a room when its first subscriber mounts, to leave
+ * it when its last one unmounts, and to join every room again after each reconnect.
+ */
+export function RealtimeProvider({ children }: { children: ReactNode }) {
+  const [realtime, setRealtime] = useState<Realtime | null>(null);
+  useEffect(() => {
+    const socket: UiSocket = io("/ui", { withCredentials: true, transports: ["websocket"] });
+    const rooms = new Map<RoomName, Set<{ current: RoomHandlers }>>();
+
+    const subscribe = (room: RoomName) => {
+      socket.emit("subscribe", { room }, (answer) => {
+        for (const handlers of rooms.get(room) ?? []) {
+          handlers.current.onJoinState?.(answer.ok);
+          if (answer.ok) handlers.current.onJoined?.();
+        }
+      });
+    };
+    socket.on("connect", () => {
+      for (const room of rooms.keys()) subscribe(room);
+    });
+    socket.on("disconnect", () => {
+      for (const members of rooms.values()) for (const handlers of members) handlers.current.onJoinState?.(false);
+    });
+    socket.on("deployment:changed", (change) => {
+      for (const room of [`environment:${change.environmentId}`, `deployment:${change.deploymentId}`] as RoomName[]) {
+        for (const handlers of rooms.get(room) ?? []) handlers.current.onDeploymentChanged?.(change);
+      }
+    });
+    socket.on("log:lines", (batch) => {
+      for (const handlers of rooms.get(batch.stream) ?? []) handlers.current.onLogLines?.(batch);
+    });
+
+    const join = (room: RoomName, handlers: { current: RoomHandlers }) => {
+      let members = rooms.get(room);
+      if (!members) {
+        members = new Set();
+        rooms.set(room, members);
+      }
+      members.add(handlers);
+      if (members.size === 1) {
+        if (socket.connected) subscribe(room);
+      } else if (socket.connected) {
+        // Already joined for another subscriber: this one still re-reads from the API once.
+        handlers.current.onJoinState?.(true);
+        handlers.current.onJoined?.();
+      }
+      return () => {
+        members.delete(handlers);
+        if (members.size > 0) return;
+        rooms.delete(room);
+        if (socket.connected) socket.emit("unsubscribe", { room });
+      };
+    };
+
+    setRealtime({ socket, join });
+    return () => {
+      socket.disconnect();
+    };
+  }, []);
+  return <RealtimeContext.Provider value={realtime}>{children}</RealtimeContext.Provider>;
+}
+
+export function useRealtimeSocket(): UiSocket | null {
+  return useContext(RealtimeContext)?.socket ?? null;
+}
 
 /** Subscribes to a room for the lifetime of the component; `connected` says whether updates are live. */
 export function useRoom(room: RoomName | null, handlers: RoomHandlers): { connected: boolean } {
-  const socket = useRealtimeSocket();
-  const latest = useRef(handlers);
-  latest.current = handlers;
+  const realtime = useContext(RealtimeContext);
   const [connected, setConnected] = useState(false);
+  const latest = useRef<RoomHandlers>(handlers);
+  latest.current = { ...handlers, onJoinState: setConnected };
 
   useEffect(() => {
-    if (!socket || !room) return;
-    const join = () => {
-      socket.emit("subscribe", { room }, (answer) => {
-        setConnected(answer.ok);
-        if (answer.ok) latest.current.onJoined?.();
-      });
-    };
-    const changed = (change: DeploymentChanged) => latest.current.onDeploymentChanged?.(change);
-    const lines = (batch: LogLines) => {
-      if (batch.stream === room) latest.current.onLogLines?.(batch);
-    };
-    const dropped = () => setConnected(false);
-    socket.on("connect", join);
-    socket.on("disconnect", dropped);
-    socket.on("deployment:changed", changed);
-    socket.on("log:lines", lines);
-    if (socket.connected) join();
+    if (!realtime || !room) return;
+    const leave = realtime.join(room, latest);
     return () => {
-      socket.off("connect", join);
-      socket.off("disconnect", dropped);
-      socket.off("deployment:changed", changed);
-      socket.off("log:lines", lines);
-      if (socket.connected) socket.emit("unsubscribe", { room });
+      leave();
+      setConnected(false);
     };
-  }, [socket, room]);
+  }, [realtime, room]);
 
   return { connected };
 }

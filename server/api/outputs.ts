@@ -123,13 +123,21 @@ export const toDeploymentEvent = (row: typeof deploymentEvents.$inferSelect) => 
   at: row.at.toISOString(),
 });
 
-export const logLineOutput = z.object({ seq: z.number(), fd: z.enum(logFds), text: z.string(), at: timestamp, deploymentId: z.string().nullable() });
+export const logLineOutput = z.object({
+  seq: z.number(),
+  fd: z.enum(logFds),
+  text: z.string(),
+  at: timestamp,
+  deploymentId: z.string().nullable(),
+  serviceId: z.string().nullable(),
+});
 export const toLogLine = (row: typeof logLines.$inferSelect) => ({
   seq: row.seq,
   fd: row.fd,
   text: row.text,
   at: row.at.toISOString(),
   deploymentId: row.deploymentId,
+  serviceId: row.serviceId,
 });
 
 export const clusterOutput = z.object({

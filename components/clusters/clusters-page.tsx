@@ -1,0 +1,281 @@
+"use client";
+
+import { Alert, Badge, Button, Card, Group, Modal, NativeSelect, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
+import { useDisclosure } from "@mantine/hooks";
+import { IconPlugConnected, IconPlus, IconRefresh, IconServer2, IconShieldOff } from "@tabler/icons-react";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import type { Inputs, Outputs } from "../api-types";
+import { Can } from "../auth/can";
+import { ConfirmModal } from "../confirm-delete";
+import { apiError } from "../errors";
+import { PageHeader } from "../page-header";
+import { RelativeTime } from "../relative-time";
+import { ShowOnce } from "../show-once";
+import { useTRPC } from "../trpc";
+import { useInvalidate } from "../use-invalidate";
+
+type Cluster = Outputs["clusters"]["list"][number];
+type ClusterKind = NonNullable<Inputs["clusters"]["create"]["kind"]>;
+
+function engineCommand(token: string): string {
+  return `npx slipway engine --url ${window.location.origin} --token ${token}`;
+}
+
+/** The engine command with its token, shown once after a cluster is registered or its token rotated. */
+function CommandModal({ shown, onClose }: { shown: { cluster: string; token: string } | null; onClose: () => void }) {
+  return (
+    <Modal opened={shown !== null} onClose={onClose} title={`Connect an engine to ${shown?.cluster ?? ""}`} size="xl" centered>
+      {shown && (
+        <Stack>
+          <Text fz="sm">Run this on the machine that will run the apps. The engine connects to this control plane; nothing dials into the cluster.</Text>
+          <ShowOnce value={engineCommand(shown.token)} label="Engine command" warning="The token in this command is shown only this once. Rotate it to get a new one; the old one then stops working." />
+          <Group justify="flex-end">
+            <Button onClick={onClose}>Done</Button>
+          </Group>
+        </Stack>
+      )}
+    </Modal>
+  );
+}
+
+function capabilityText(value: unknown): string {
+  if (typeof value === "string" || typeof value === "number") return String(value);
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (Array.isArray(value)) return value.length === 0 ? "none" : value.map(capabilityText).join(", ");
+  return JSON.stringify(value);
+}
+
+function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: string) => void }) {
+  const trpc = useTRPC();
+  const invalidate = useInvalidate();
+  const [revoking, revokeModal] = useDisclosure();
+  const rotate = useMutation(
+    trpc.clusters.rotateToken.mutationOptions({
+      onSuccess: async (result) => {
+        onToken(result.engineToken);
+        await invalidate();
+      },
+    }),
+  );
+  const revoke = useMutation(trpc.clusters.revokeToken.mutationOptions({ onSuccess: invalidate }));
+  const capabilities = Object.entries(cluster.capabilities);
+  return (
+    <Card withBorder padding="lg" component="article" aria-labelledby={`cluster-${cluster.id}`}>
+      <Stack gap="sm">
+        <Group justify="space-between" wrap="nowrap">
+          <Group gap="xs">
+            <IconServer2 size={18} aria-hidden />
+            <Title order={2} fz="md" id={`cluster-${cluster.id}`}>
+              {cluster.name}
+            </Title>
+            <Badge variant="default" size="sm">
+              {cluster.kind}
+            </Badge>
+          </Group>
+          {cluster.tokenRevoked ? (
+            <Badge color="red" variant="light">
+              Token revoked
+            </Badge>
+          ) : cluster.connected ? (
+            <Badge color="green" variant="dot">
+              Connected
+            </Badge>
+          ) : (
+            <Badge color="gray" variant="dot">
+              Disconnected
+            </Badge>
+          )}
+        </Group>
+        <SimpleGrid cols={3} spacing="xs">
+          <Stack gap={0}>
+            <Text fz="xs" c="dimmed">
+              Last heartbeat
+            </Text>
+            <Text fz="sm">
+              <RelativeTime value={cluster.lastHeartbeatAt} />
+            </Text>
+          </Stack>
+          <Stack gap={0}>
+            <Text fz="xs" c="dimmed">
+              Engine version
+            </Text>
+            <Text fz="sm">{cluster.engineVersion ?? "—"}</Text>
+          </Stack>
+          <Stack gap={0}>
+            <Text fz="xs" c="dimmed">
+              Domain
+            </Text>
+            <Text fz="sm" className="break-anywhere">
+              *.{cluster.domainSuffix}
+            </Text>
+          </Stack>
+        </SimpleGrid>
+        <Stack gap={4}>
+          <Text fz="xs" c="dimmed">
+            Capabilities
+          </Text>
+          {capabilities.length === 0 ? (
+            <Text fz="sm" c="dimmed">
+              Reported when an engine connects.
+            </Text>
+          ) : (
+            <Group gap={6}>
+              {capabilities.map(([key, value]) => (
+                <Badge key={key} variant="light" color="gray" tt="none" fw={500}>
+                  {key}: {capabilityText(value)}
+                </Badge>
+              ))}
+            </Group>
+          )}
+        </Stack>
+        <Can role="ADMIN">
+          <Group gap="xs" mt="xs">
+            <Button size="xs" variant="light" leftSection={cluster.tokenRevoked ? <IconPlugConnected size={14} /> : <IconRefresh size={14} />} loading={rotate.isPending} onClick={() => rotate.mutate({ clusterId: cluster.id })} aria-label={`${cluster.tokenRevoked ? "Connect an engine to" : "Rotate the engine token of"} ${cluster.name}`}>
+              {cluster.tokenRevoked ? "Connect an engine" : "Rotate token"}
+            </Button>
+            {!cluster.tokenRevoked && (
+              <Button size="xs" variant="subtle" color="red" leftSection={<IconShieldOff size={14} />} onClick={revokeModal.open} aria-label={`Revoke the engine token of ${cluster.name}`}>
+                Revoke token
+              </Button>
+            )}
+          </Group>
+          {rotate.error && (
+            <Alert color="red" role="alert">
+              {apiError(rotate.error).message}
+            </Alert>
+          )}
+        </Can>
+      </Stack>
+      <ConfirmModal opened={revoking} onClose={revokeModal.close} title="Revoke engine token" typeToConfirm={cluster.name} confirmLabel="Revoke token" onConfirm={() => revoke.mutateAsync({ clusterId: cluster.id })}>
+        The engine of <strong>{cluster.name}</strong> is disconnected at once and cannot reconnect: deployments to its environments wait until a new engine connects with a new token. Apps already running keep serving.
+      </ConfirmModal>
+    </Card>
+  );
+}
+
+const KINDS: { value: ClusterKind; label: string }[] = [
+  { value: "local", label: "local: processes on the engine's host" },
+  { value: "docker", label: "docker: containers through Docker or Podman" },
+  { value: "kubernetes", label: "kubernetes" },
+];
+
+const NEW_CLUSTER = "new";
+
+/**
+ * "Connect an engine": to an existing cluster (a new engine token, the old one stops working)
+ * or to a new cluster registered here. Either way the engine command is shown once.
+ */
+function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; onClose: () => void; onToken: (cluster: string, token: string) => void }) {
+  const trpc = useTRPC();
+  const invalidate = useInvalidate();
+  const [target, setTarget] = useState<string>(clusters.find((cluster) => !cluster.connected)?.id ?? NEW_CLUSTER);
+  const [name, setName] = useState("");
+  const [kind, setKind] = useState<ClusterKind>("local");
+  const [domainSuffix, setDomainSuffix] = useState("localhost");
+  const done = async (result: { cluster: { name: string }; engineToken: string }) => {
+    onToken(result.cluster.name, result.engineToken);
+    await invalidate();
+  };
+  const create = useMutation(trpc.clusters.create.mutationOptions({ onSuccess: done }));
+  const rotate = useMutation(trpc.clusters.rotateToken.mutationOptions({ onSuccess: done }));
+  const failure = create.error ? apiError(create.error) : rotate.error ? apiError(rotate.error) : null;
+  const nameError = name && !/^[a-z0-9][a-z0-9-]*$/.test(name) ? "Use lowercase letters, digits and hyphens" : null;
+  const existing = clusters.find((cluster) => cluster.id === target);
+  return (
+    <Modal opened onClose={onClose} title="Connect an engine" centered>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (existing) rotate.mutate({ clusterId: existing.id });
+          else if (!nameError && name) create.mutate({ name, kind, domainSuffix });
+        }}
+      >
+        <Stack>
+          <NativeSelect
+            label="Cluster"
+            value={target}
+            onChange={(event) => setTarget(event.currentTarget.value)}
+            data={[
+              ...clusters.map((cluster) => ({ value: cluster.id, label: `${cluster.name} (${cluster.connected ? "connected" : "no engine"})` })),
+              { value: NEW_CLUSTER, label: "A new cluster…" },
+            ]}
+          />
+          {existing ? (
+            <Alert color={existing.connected ? "yellow" : "blue"}>
+              {existing.connected
+                ? `A new token replaces the current one: the engine connected to ${existing.name} is disconnected until it uses the new command.`
+                : `A new engine token for ${existing.name}; any previous token stops working.`}
+            </Alert>
+          ) : (
+            <>
+              <TextInput label="Cluster name" placeholder="eu-1" value={name} onChange={(event) => setName(event.currentTarget.value)} error={nameError ?? failure?.fields.name} maxLength={60} required data-autofocus />
+              <NativeSelect label="Kind" value={kind} onChange={(event) => setKind(event.currentTarget.value as ClusterKind)} data={KINDS} />
+              <TextInput label="Domain suffix" description="Services are served at <service>-<env>-<project>.<suffix>." value={domainSuffix} onChange={(event) => setDomainSuffix(event.currentTarget.value)} error={failure?.fields.domainSuffix} required />
+            </>
+          )}
+          {failure && Object.keys(failure.fields).length === 0 && (
+            <Alert color="red" role="alert">
+              {failure.message}
+            </Alert>
+          )}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={create.isPending || rotate.isPending}>
+              {existing ? "Create engine token" : "Register cluster"}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+/** Deployment targets and the engines that serve them. */
+export function ClustersPage() {
+  const trpc = useTRPC();
+  const clusters = useQuery(trpc.clusters.list.queryOptions({}, { refetchInterval: 10_000 }));
+  const [registering, registerModal] = useDisclosure();
+  const [shown, setShown] = useState<{ cluster: string; token: string } | null>(null);
+  return (
+    <>
+      <PageHeader
+        title="Clusters"
+        description="Where environments run. Each cluster is served by one engine, which connects to this control plane with the cluster's token."
+        actions={
+          <Can role="ADMIN">
+            <Button leftSection={<IconPlus size={16} />} onClick={registerModal.open} disabled={!clusters.data}>
+              Connect an engine
+            </Button>
+          </Can>
+        }
+      />
+      {clusters.error && <Alert color="red">{apiError(clusters.error).message}</Alert>}
+      {clusters.data?.length === 0 && (
+        <Card withBorder padding="lg">
+          <Text c="dimmed" fz="sm">
+            No cluster yet. Register one, then run the engine command it gives you on the target machine.
+          </Text>
+        </Card>
+      )}
+      <SimpleGrid cols={{ base: 1, md: 2 }}>
+        {clusters.data?.map((cluster) => (
+          <ClusterCard key={cluster.id} cluster={cluster} onToken={(token) => setShown({ cluster: cluster.name, token })} />
+        ))}
+      </SimpleGrid>
+      {registering && clusters.data && (
+        <ConnectEngine
+          clusters={clusters.data}
+          onClose={registerModal.close}
+          onToken={(cluster, token) => {
+            registerModal.close();
+            setShown({ cluster, token });
+          }}
+        />
+      )}
+      <CommandModal shown={shown} onClose={() => setShown(null)} />
+    </>
+  );
+}

@@ -1,0 +1,84 @@
+"use client";
+
+import { Anchor, Code, Table, Text, Tooltip } from "@mantine/core";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { RelativeTime, useNow } from "../relative-time";
+import { StatusBadge, isBusy } from "../status-badge";
+import { actionLabel, deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
+import type { Deployment } from "./steps";
+
+function Commits({ commits }: { commits: Record<string, string> }) {
+  const shas = [...new Set(Object.values(commits))];
+  if (shas.length === 0) return <Text c="dimmed">—</Text>;
+  return (
+    <Tooltip label={shas.join(", ")} withArrow>
+      <Code>{shas.length === 1 ? shortSha(shas[0]!) : `${shortSha(shas[0]!)} +${shas.length - 1}`}</Code>
+    </Tooltip>
+  );
+}
+
+/** Deployment history, newest first; each row opens the deployment. */
+export function DeploymentHistory({ deployments, emptyText }: { deployments: Deployment[]; emptyText: string }) {
+  const router = useRouter();
+  const now = useNow(deployments.some((deployment) => isBusy(deployment.status)) ? 1000 : 30_000);
+  if (deployments.length === 0) {
+    return (
+      <Text c="dimmed" size="sm">
+        {emptyText}
+      </Text>
+    );
+  }
+  return (
+    <Table.ScrollContainer minWidth={720}>
+      <Table highlightOnHover verticalSpacing="xs" aria-label="Deployment history">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Action</Table.Th>
+            <Table.Th>Status</Table.Th>
+            <Table.Th>Origin</Table.Th>
+            <Table.Th>Actor</Table.Th>
+            <Table.Th>Commit</Table.Th>
+            <Table.Th>Duration</Table.Th>
+            <Table.Th>Created</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {deployments.map((deployment) => {
+            const href = `/deployments/${deployment.id}`;
+            return (
+              <Table.Tr key={deployment.id} data-deployment-id={deployment.id} style={{ cursor: "pointer" }} onClick={() => router.push(href)}>
+                <Table.Td>
+                  <Anchor component={Link} href={href} fw={500} onClick={(event) => event.stopPropagation()}>
+                    {actionLabel(deployment.action)}
+                  </Anchor>
+                  {deployment.serviceIds && (
+                    <Text span c="dimmed" size="xs" ml={6}>
+                      {deployment.serviceIds.length} service{deployment.serviceIds.length === 1 ? "" : "s"}
+                    </Text>
+                  )}
+                </Table.Td>
+                <Table.Td>
+                  <StatusBadge status={deployment.status} />
+                </Table.Td>
+                <Table.Td>{originLabel(deployment.origin)}</Table.Td>
+                <Table.Td>
+                  <Text size="sm" truncate maw={220}>
+                    {deployment.actor}
+                  </Text>
+                </Table.Td>
+                <Table.Td>
+                  <Commits commits={deployment.commits} />
+                </Table.Td>
+                <Table.Td>{formatDuration(deploymentDurationMs(deployment, now))}</Table.Td>
+                <Table.Td>
+                  <RelativeTime value={deployment.createdAt} />
+                </Table.Td>
+              </Table.Tr>
+            );
+          })}
+        </Table.Tbody>
+      </Table>
+    </Table.ScrollContainer>
+  );
+}

@@ -1,0 +1,176 @@
+"use client";
+
+import { Alert, Button, Code, Group, Text } from "@mantine/core";
+import { notifications } from "@mantine/notifications";
+import { IconCircleX } from "@tabler/icons-react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useCallback, useMemo } from "react";
+import { Can } from "../auth/can";
+import { apiError } from "../errors";
+import { LogViewer } from "../logs/log-viewer";
+import type { FetchLogPage } from "../logs/use-log-stream";
+import { PageState } from "../not-found";
+import { findEnvironment, useOverview } from "../overview/use-overview";
+import { PageHeader, Section } from "../page-header";
+import { RelativeTime, useNow } from "../relative-time";
+import { StatusBadge } from "../status-badge";
+import { useTRPC, useTRPCClient } from "../trpc";
+import { DeploymentStepper } from "./deployment-stepper";
+import { actionLabel, deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
+import { deriveStepper, isTerminal, type Deployment } from "./steps";
+import { useDeploymentEvents } from "./use-deployment-events";
+
+const FAILED = new Set(["BUILD_ERROR", "DEPLOYMENT_ERROR"]);
+
+function Outcome({ deployment }: { deployment: Deployment }) {
+  if (!deployment.statusMessage) return null;
+  if (FAILED.has(deployment.status)) {
+    return (
+      <Alert color="red" role="alert" title={deployment.status === "BUILD_ERROR" ? "The build failed" : "The deployment failed"} mb="lg">
+        <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
+          {deployment.statusMessage}
+        </Text>
+        <Text size="xs" c="dimmed" mt={4}>
+          The previous release, if any, keeps serving.
+        </Text>
+      </Alert>
+    );
+  }
+  if (deployment.status === "CANCELED" || deployment.status === "CANCELING") {
+    return (
+      <Alert color="yellow" title={deployment.status === "CANCELED" ? "Canceled" : "Canceling"} mb="lg">
+        {deployment.statusMessage}
+      </Alert>
+    );
+  }
+  return null;
+}
+
+function CancelButton({ deployment }: { deployment: Deployment }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const cancel = useMutation(
+    trpc.deployments.cancel.mutationOptions({
+      onSuccess: (updated) => queryClient.setQueryData(trpc.deployments.get.queryKey({ deploymentId: updated.id }), updated),
+      onError: (error) => notifications.show({ color: "red", title: "Not canceled", message: apiError(error).message }),
+    }),
+  );
+  if (isTerminal(deployment.status)) return null;
+  return (
+    <Can role="DEVELOPER">
+      <Button
+        variant="default"
+        color="red"
+        leftSection={<IconCircleX size={16} aria-hidden />}
+        loading={cancel.isPending}
+        disabled={deployment.status === "CANCELING"}
+        onClick={() => cancel.mutate({ deploymentId: deployment.id })}
+      >
+        {deployment.status === "CANCELING" ? "Canceling…" : "Cancel"}
+      </Button>
+    </Can>
+  );
+}
+
+/** A deployment: what it is, its live steps per service, and its build and deploy logs. */
+export function DeploymentView({ deploymentId }: { deploymentId: string }) {
+  const trpc = useTRPC();
+  const client = useTRPCClient();
+  const query = useQuery(trpc.deployments.get.queryOptions({ deploymentId }));
+  const deployment = query.data;
+  const { events, error: eventsError, retry } = useDeploymentEvents(deploymentId);
+  const overview = useOverview();
+  const place = deployment ? findEnvironment(overview.data, deployment.environmentId) : null;
+  const services = useQuery({
+    ...trpc.services.list.queryOptions({ environmentId: deployment?.environmentId ?? "" }),
+    enabled: !!deployment,
+  });
+  const now = useNow(deployment && !isTerminal(deployment.status) ? 1000 : 60_000);
+
+  const serviceNames = useMemo(() => {
+    const names: Record<string, string> = {};
+    for (const service of services.data ?? []) names[service.id] = service.name;
+    return names;
+  }, [services.data]);
+
+  const model = useMemo(() => {
+    if (!deployment) return null;
+    const targeted = deployment.serviceIds ?? (services.data ?? []).map((service) => service.id);
+    return deriveStepper(deployment, targeted, events);
+  }, [deployment, services.data, events]);
+
+  const fetchPage: FetchLogPage = useCallback(
+    (request) => client.deployments.logs.query("tail" in request ? { deploymentId, tail: request.tail } : { deploymentId, after: request.after, limit: request.limit }),
+    [client, deploymentId],
+  );
+
+  if (!deployment) return <PageState loading={query.isPending} error={query.error} missing={!query.isPending && !query.error} what="deployment" />;
+
+  const commits = [...new Set(Object.values(deployment.commits))];
+  const title = `${actionLabel(deployment.action)}${place ? ` of ${place.environment.name}` : ""}`;
+  const crumbs = [
+    { label: "Overview", href: "/" },
+    ...(place
+      ? [
+          { label: place.project.name, href: `/projects/${place.project.id}` },
+          { label: place.environment.name, href: `/environments/${place.environment.id}` },
+        ]
+      : [{ label: "Environment", href: `/environments/${deployment.environmentId}` }]),
+    { label: `Deployment ${deployment.id.slice(0, 8)}` },
+  ];
+
+  return (
+    <>
+      <PageHeader
+        title={title}
+        crumbs={crumbs}
+        badges={<StatusBadge status={deployment.status} size="md" />}
+        actions={<CancelButton deployment={deployment} />}
+        description={
+          <Group component="span" gap="lg" wrap="wrap">
+            <span>
+              {originLabel(deployment.origin)} · {deployment.actor}
+            </span>
+            <span>
+              Created <RelativeTime value={deployment.createdAt} />
+            </span>
+            <span aria-label="Duration">Duration {formatDuration(deploymentDurationMs(deployment, now))}</span>
+            {commits.length > 0 && (
+              <span>
+                Commit{" "}
+                {commits.map((sha) => (
+                  <Code key={sha} title={sha} mr={4}>
+                    {shortSha(sha)}
+                  </Code>
+                ))}
+              </span>
+            )}
+            {deployment.attempt > 1 && <span>Attempt {deployment.attempt}</span>}
+          </Group>
+        }
+      />
+      <Outcome deployment={deployment} />
+      {eventsError && (
+        <Alert color="red" title="Could not load the steps" mb="md">
+          <Group justify="space-between">
+            <Text size="sm">{eventsError}</Text>
+            <Button size="xs" variant="light" color="red" onClick={retry}>
+              Retry
+            </Button>
+          </Group>
+        </Alert>
+      )}
+      <Section title="Steps">{model && <DeploymentStepper model={model} serviceNames={serviceNames} finished={isTerminal(deployment.status)} />}</Section>
+      <Section title="Logs" description="Build and deploy output of this deployment, as the engine writes it.">
+        <LogViewer
+          key={deploymentId}
+          room={`deployment:${deploymentId}`}
+          fetchPage={fetchPage}
+          label="Deployment logs"
+          fileName={`deployment-${deploymentId.slice(0, 8)}`}
+          emptyText={isTerminal(deployment.status) ? "This deployment wrote no log lines." : "No output yet."}
+        />
+      </Section>
+    </>
+  );
+}

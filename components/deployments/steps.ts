@@ -1,0 +1,138 @@
+import type { inferRouterOutputs } from "@trpc/server";
+import type { AppRouter } from "../../server/api/root";
+
+type Outputs = inferRouterOutputs<AppRouter>;
+export type Deployment = Outputs["deployments"]["get"];
+export type DeploymentEvent = Outputs["deployments"]["events"][number];
+export type Action = Deployment["action"];
+export type StepName = DeploymentEvent["step"];
+
+/** What a user sees per step; derived from events, never stored (DESIGN.md, "Event"). */
+export type StepState = "pending" | "running" | "succeeded" | "failed" | "canceled";
+
+export type StepView = {
+  step: StepName;
+  state: StepState;
+  /** The engine's measure when the step ended; null while it runs (show the elapsed time from startedAt). */
+  durationMs: number | null;
+  startedAt: string | null;
+  message: string | null;
+};
+
+export type ServiceSteps = { serviceId: string; commit: string | null; steps: StepView[] };
+
+export type Note = { id: number; at: string; message: string };
+
+export type StepperModel = {
+  services: ServiceSteps[];
+  /** Lease expiries and re-dispatches: the deployment was handed to an engine again. */
+  notes: Note[];
+  /** The deployment-level events (queued, started, cancel requested, outcome), in order. */
+  timeline: DeploymentEvent[];
+};
+
+/** The steps of each action, in the order the engine runs them (engine/local-engine.ts). */
+export const STEPS_BY_ACTION: Record<Action, StepName[]> = {
+  DEPLOY: ["clone", "build", "start", "health_check", "switch", "drain"],
+  STOP: ["stop"],
+  RESTART: ["restart"],
+  DELETE: ["delete"],
+};
+
+export const STEP_LABELS: Record<StepName, string> = {
+  deployment: "Deployment",
+  lease: "Lease",
+  clone: "Clone",
+  build: "Build",
+  start: "Start",
+  health_check: "Health check",
+  switch: "Switch traffic",
+  drain: "Drain old release",
+  stop: "Stop",
+  restart: "Restart",
+  delete: "Delete",
+};
+
+const TERMINAL = new Set(["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"]);
+export function isTerminal(status: string): boolean {
+  return TERMINAL.has(status);
+}
+
+/**
+ * Folds a deployment's events (in id order) into per-service steps. The newest event of a step
+ * decides its state, so a step run again after a re-dispatch shows its latest attempt. Once the
+ * deployment is over, a step still "running" was interrupted: it shows the outcome instead.
+ *
+ * `serviceIds` lists the services the deployment acts on (in display order); services that only
+ * appear in events are added in the order they first appear.
+ */
+export function deriveStepper(deployment: Pick<Deployment, "action" | "status" | "commits">, serviceIds: string[], events: readonly DeploymentEvent[]): StepperModel {
+  const names = STEPS_BY_ACTION[deployment.action];
+  const order: string[] = [];
+  const latest = new Map<string, Map<StepName, { state: StepState; durationMs: number | null; startedAt: string | null; message: string | null }>>();
+  const notes: Note[] = [];
+  const timeline: DeploymentEvent[] = [];
+
+  const stepsOf = (serviceId: string) => {
+    let steps = latest.get(serviceId);
+    if (!steps) {
+      steps = new Map();
+      latest.set(serviceId, steps);
+    }
+    return steps;
+  };
+
+  const eventOrder: string[] = [];
+  for (const event of events) {
+    if (event.step === "lease") {
+      notes.push({ id: event.id, at: event.at, message: event.message ?? `lease ${event.status}` });
+      continue;
+    }
+    if (event.step === "deployment" || !event.serviceId) {
+      timeline.push(event);
+      continue;
+    }
+    if (!eventOrder.includes(event.serviceId)) eventOrder.push(event.serviceId);
+    const steps = stepsOf(event.serviceId);
+    const previous = steps.get(event.step);
+    switch (event.status) {
+      case "started":
+        steps.set(event.step, { state: "running", durationMs: null, startedAt: event.at, message: null });
+        break;
+      case "succeeded":
+      case "failed":
+      case "canceled":
+        steps.set(event.step, { state: event.status, durationMs: event.durationMs, startedAt: previous?.startedAt ?? null, message: event.message });
+        break;
+      default:
+        break;
+    }
+  }
+
+  for (const id of [...eventOrder, ...serviceIds]) if (!order.includes(id)) order.push(id);
+  // The engine reports services in its own order (databases first); keep the requested order for those not started yet.
+  const sorted = [...order].sort((a, b) => rank(a) - rank(b));
+  function rank(id: string) {
+    const inEvents = eventOrder.indexOf(id);
+    return inEvents >= 0 ? inEvents : eventOrder.length + serviceIds.indexOf(id);
+  }
+
+  const over = isTerminal(deployment.status);
+  const interrupted: StepState = deployment.status === "CANCELED" ? "canceled" : "failed";
+  const services = sorted.map((serviceId) => {
+    const steps = latest.get(serviceId);
+    // Steps outside the action's list (a non-application service reports only "start") still show.
+    const stepNames = [...names, ...[...(steps?.keys() ?? [])].filter((name) => !names.includes(name))];
+    return {
+      serviceId,
+      commit: deployment.commits[serviceId] ?? null,
+      steps: stepNames.map((step): StepView => {
+        const seen = steps?.get(step);
+        if (!seen) return { step, state: "pending", durationMs: null, startedAt: null, message: null };
+        if (seen.state === "running" && over) return { step, ...seen, state: interrupted };
+        return { step, ...seen };
+      }),
+    };
+  });
+  return { services, notes, timeline };
+}

@@ -1,0 +1,115 @@
+"use client";
+
+import { Button, Card, Group, Text } from "@mantine/core";
+import { useDisclosure } from "@mantine/hooks";
+import { notifications } from "@mantine/notifications";
+import { IconServer, IconTrash } from "@tabler/icons-react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { Can } from "../auth/can";
+import { ConfirmModal } from "../confirm-delete";
+import { EnvironmentDeployments } from "../deployments/environment-deployments";
+import { PageState } from "../not-found";
+import { ServicesTable } from "../overview/services-table";
+import { findEnvironment, useOverview } from "../overview/use-overview";
+import { PageHeader, Section } from "../page-header";
+import { useRoom } from "../realtime";
+import { CreateServiceButton } from "../services/create-service";
+import { StatusBadge } from "../status-badge";
+import { useTRPC } from "../trpc";
+import { VariablesPanel } from "../variables/variables-panel";
+import { ModeBadge } from "./mode-badge";
+
+export function EnvironmentView({ environmentId }: { environmentId: string }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const queryClient = useQueryClient();
+  const overview = useOverview();
+  const found = findEnvironment(overview.data, environmentId);
+  const [deleting, deleteModal] = useDisclosure();
+  // Statuses change as deployments progress: re-read the tree when this environment's room says so.
+  useRoom(`environment:${environmentId}`, {
+    onDeploymentChanged: () => void queryClient.invalidateQueries({ queryKey: trpc.organization.overview.queryKey() }),
+  });
+  const remove = useMutation(
+    trpc.environments.delete.mutationOptions({
+      onSuccess: (deployment) => {
+        notifications.show({ message: "Deleting the environment: its services are being removed." });
+        router.push(`/deployments/${deployment.id}`);
+      },
+    }),
+  );
+
+  if (!found) return <PageState loading={overview.isLoading} error={overview.error} missing what="environment" />;
+  const { project, environment } = found;
+
+  return (
+    <>
+      <PageHeader
+        title={environment.name}
+        crumbs={[
+          { label: "Overview", href: "/" },
+          { label: project.name, href: `/projects/${project.id}` },
+          { label: environment.name },
+        ]}
+        badges={
+          <>
+            <ModeBadge mode={environment.mode} />
+            <StatusBadge status={environment.status} />
+          </>
+        }
+        description={
+          <Group gap={4} component="span">
+            <IconServer size={14} aria-hidden />
+            Runs on cluster {environment.cluster.name}
+          </Group>
+        }
+        actions={
+          <Can role="DEVELOPER">
+            <Button variant="default" color="red" leftSection={<IconTrash size={16} />} onClick={deleteModal.open}>
+              Delete environment
+            </Button>
+          </Can>
+        }
+      />
+      <Section
+        title="Services"
+        actions={
+          <Can role="DEVELOPER">
+            <CreateServiceButton environmentId={environment.id} />
+          </Can>
+        }
+      >
+        {environment.services.length === 0 ? (
+          <Card withBorder padding="lg">
+            <Text c="dimmed" fz="sm">
+              No service yet. Add an application from a git repository; Slipway detects how to build and run it (Node, Python, static site, Procfile). Then deploy the environment.
+            </Text>
+          </Card>
+        ) : (
+          <Card withBorder padding={0}>
+            <ServicesTable services={environment.services} />
+          </Card>
+        )}
+      </Section>
+      <EnvironmentDeployments environmentId={environment.id} environmentName={environment.name} />
+      <VariablesPanel scope="ENVIRONMENT" targetId={environment.id} description="Given to every service of this environment; they override project variables with the same key." />
+      <ConfirmModal
+        opened={deleting}
+        onClose={deleteModal.close}
+        title="Delete environment"
+        typeToConfirm={environment.name}
+        confirmLabel="Delete environment"
+        onConfirm={() => remove.mutateAsync({ environmentId: environment.id })}
+      >
+        This stops and removes the environment <strong>{environment.name}</strong> of project <strong>{project.name}</strong>
+        {environment.services.length > 0 ? (
+          <>
+            , its {environment.services.length} {environment.services.length === 1 ? "service" : "services"} ({environment.services.map((service) => service.name).join(", ")})
+          </>
+        ) : null}{" "}
+        and its variables. A DELETE deployment does the work; you will follow it on its page.
+      </ConfirmModal>
+    </>
+  );
+}

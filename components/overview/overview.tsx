@@ -1,0 +1,147 @@
+"use client";
+
+import { Alert, Anchor, Badge, Card, Code, Group, List, Skeleton, Stack, Text, ThemeIcon, Title } from "@mantine/core";
+import { EmptyState } from "@mantine/core";
+import { IconFolder, IconRocket, IconServer } from "@tabler/icons-react";
+import Link from "next/link";
+import { Can } from "../auth/can";
+import { CreateEnvironmentButton } from "../environments/create-environment";
+import { ModeBadge } from "../environments/mode-badge";
+import { apiError } from "../errors";
+import { PageHeader } from "../page-header";
+import { CreateProjectButton } from "../projects/create-project";
+import { CreateServiceButton } from "../services/create-service";
+import { StatusBadge } from "../status-badge";
+import { ServicesTable } from "./services-table";
+import { useOverview } from "./use-overview";
+
+const CLI_STEPS = [
+  "npx slipway project create demo",
+  "npx slipway env create demo/dev",
+  "npx slipway service create demo/dev/web --git https://github.com/you/app.git --branch main",
+  "npx slipway deploy demo/dev --watch",
+];
+
+function FirstSteps() {
+  return (
+    <Card withBorder padding="xl">
+      <EmptyState
+        icon={<IconRocket size={28} />}
+        variant="light"
+        title="Deploy your first app"
+        description="Create a project, give it an environment (development, staging, production…), add a service from a git repository and deploy it."
+      >
+        <EmptyState.Actions>
+          <Can role="DEVELOPER" fallback={<Text c="dimmed" fz="sm">Ask a developer or an admin of this organization to create a project.</Text>}>
+            <CreateProjectButton />
+          </Can>
+        </EmptyState.Actions>
+      </EmptyState>
+      <Stack gap={6} mt="xl" maw={720} mx="auto" w="100%">
+        <Text fz="sm" fw={600}>
+          Or from the command line
+        </Text>
+        <Code block>{CLI_STEPS.join("\n")}</Code>
+      </Stack>
+    </Card>
+  );
+}
+
+/** Every project, its environments and their services, with status: the dashboard's home. */
+export function Overview() {
+  // No room covers the whole organization, so the overview polls (useOverview); environment pages are live.
+  const overview = useOverview();
+  return (
+    <>
+      <PageHeader
+        title="Overview"
+        description="Projects, their environments and the services running in them."
+        actions={
+          overview.data && overview.data.projects.length > 0 ? (
+            <Can role="DEVELOPER">
+              <CreateProjectButton />
+            </Can>
+          ) : null
+        }
+      />
+      {overview.isLoading && (
+        <Stack>
+          <Skeleton h={120} />
+          <Skeleton h={120} />
+        </Stack>
+      )}
+      {overview.error && (
+        <Alert color="red" title="Could not load the overview" role="alert">
+          {apiError(overview.error).message}
+        </Alert>
+      )}
+      {overview.data?.projects.length === 0 && <FirstSteps />}
+      <Stack gap="xl">
+        {overview.data?.projects.map((project) => (
+          <Card key={project.id} withBorder padding="lg" component="section" aria-labelledby={`project-${project.id}`}>
+            <Group justify="space-between" mb="md">
+              <Group gap="xs">
+                <ThemeIcon variant="light" size="md" aria-hidden>
+                  <IconFolder size={16} />
+                </ThemeIcon>
+                <Title order={2} fz="lg" id={`project-${project.id}`}>
+                  <Anchor component={Link} href={`/projects/${project.id}`} inherit c="inherit">
+                    {project.name}
+                  </Anchor>
+                </Title>
+                <Badge variant="default" size="sm">
+                  {project.environments.length} {project.environments.length === 1 ? "environment" : "environments"}
+                </Badge>
+              </Group>
+            </Group>
+            {project.environments.length === 0 && (
+              <Group justify="space-between" p="md" style={{ border: "1px dashed var(--mantine-color-default-border)", borderRadius: "var(--mantine-radius-md)" }}>
+                <Text c="dimmed" fz="sm">
+                  No environment yet. An environment (dev, staging, production) is where services run, on one cluster.
+                </Text>
+                <Can role="DEVELOPER">
+                  <CreateEnvironmentButton projectId={project.id} variant="light" />
+                </Can>
+              </Group>
+            )}
+            <Stack gap="md">
+              {project.environments.map((environment) => (
+                <Card key={environment.id} withBorder padding="md" radius="md" bg="var(--mantine-color-default-hover)">
+                  <Group justify="space-between" mb={environment.services.length > 0 ? "xs" : 0} wrap="wrap">
+                    <Group gap="xs">
+                      <Title order={3} fz="md">
+                        <Anchor component={Link} href={`/environments/${environment.id}`} inherit c="inherit">
+                          {environment.name}
+                        </Anchor>
+                      </Title>
+                      <ModeBadge mode={environment.mode} />
+                      <StatusBadge status={environment.status} />
+                    </Group>
+                    <Group gap={4}>
+                      <IconServer size={14} aria-hidden />
+                      <Text fz="xs" c="dimmed">
+                        cluster {environment.cluster.name}
+                      </Text>
+                    </Group>
+                  </Group>
+                  {environment.services.length > 0 ? (
+                    <ServicesTable services={environment.services} />
+                  ) : (
+                    <Group justify="space-between" mt="xs">
+                      <List size="sm" c="dimmed">
+                        <List.Item>No service yet: add an application from a git repository, then deploy.</List.Item>
+                      </List>
+                      <Can role="DEVELOPER">
+                        <CreateServiceButton environmentId={environment.id} variant="light" />
+                      </Can>
+                    </Group>
+                  )}
+                </Card>
+              ))}
+            </Stack>
+          </Card>
+        ))}
+      </Stack>
+    </>
+  );
+}

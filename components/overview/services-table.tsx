@@ -1,0 +1,91 @@
+"use client";
+
+import { Anchor, Code, Group, Table, Text, Tooltip } from "@mantine/core";
+import { IconExternalLink } from "@tabler/icons-react";
+import Link from "next/link";
+import type { Outputs } from "../api-types";
+import { RelativeTime } from "../relative-time";
+import { StatusBadge } from "../status-badge";
+
+export type OverviewService = Outputs["organization"]["overview"]["projects"][number]["environments"][number]["services"][number];
+
+const shortCommit = (commit: string | null | undefined) => (commit ? commit.slice(0, 7) : null);
+
+/** The services of one environment: what runs, at which commit, how healthy, and where. */
+export function ServicesTable({ services }: { services: OverviewService[] }) {
+  return (
+    <Table.ScrollContainer minWidth={760}>
+      <Table verticalSpacing="xs" highlightOnHover>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Service</Table.Th>
+            <Table.Th>Status</Table.Th>
+            <Table.Th>Running commit</Table.Th>
+            <Table.Th>Restarts</Table.Th>
+            <Table.Th>Last deployment</Table.Th>
+            <Table.Th>URL</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {services.map((service) => {
+            const commit = shortCommit(service.runtime?.commit);
+            return (
+              <Table.Tr key={service.id}>
+                <Table.Td>
+                  <Anchor component={Link} href={`/services/${service.id}`} fw={600} fz="sm">
+                    {service.name}
+                  </Anchor>
+                </Table.Td>
+                <Table.Td>{service.runtime ? <StatusBadge status={service.runtime.state} /> : <StatusBadge status="NEVER_DEPLOYED" />}</Table.Td>
+                <Table.Td>
+                  {commit ? (
+                    <Tooltip label={service.runtime?.commit} withArrow>
+                      <Code>{commit}</Code>
+                    </Tooltip>
+                  ) : (
+                    <Text c="dimmed" fz="sm">
+                      —
+                    </Text>
+                  )}
+                </Table.Td>
+                <Table.Td>
+                  <Text fz="sm" c={service.runtime && service.runtime.restarts > 0 ? "orange" : "dimmed"}>
+                    {service.runtime ? service.runtime.restarts : "—"}
+                  </Text>
+                </Table.Td>
+                <Table.Td>
+                  {service.lastDeployment ? (
+                    <Group gap={6} wrap="nowrap">
+                      <StatusBadge status={service.lastDeployment.status} />
+                      <Anchor component={Link} href={`/deployments/${service.lastDeployment.id}`} fz="sm" c="dimmed">
+                        {service.lastDeployment.action.toLowerCase()} <RelativeTime value={service.lastDeployment.createdAt} />
+                      </Anchor>
+                    </Group>
+                  ) : (
+                    <Text c="dimmed" fz="sm">
+                      Not deployed yet
+                    </Text>
+                  )}
+                </Table.Td>
+                <Table.Td>
+                  {service.url ? (
+                    <Anchor href={service.url} target="_blank" rel="noreferrer" fz="sm" className="break-anywhere">
+                      <Group gap={4} wrap="nowrap">
+                        {service.url.replace(/^https?:\/\//, "")}
+                        <IconExternalLink size={14} aria-label="opens in a new tab" />
+                      </Group>
+                    </Anchor>
+                  ) : (
+                    <Text c="dimmed" fz="sm">
+                      —
+                    </Text>
+                  )}
+                </Table.Td>
+              </Table.Tr>
+            );
+          })}
+        </Table.Tbody>
+      </Table>
+    </Table.ScrollContainer>
+  );
+}

@@ -1,0 +1,172 @@
+"use client";
+
+import { Anchor, Button, Card, Code, Group, SimpleGrid, Stack, Text } from "@mantine/core";
+import { useDisclosure } from "@mantine/hooks";
+import { notifications } from "@mantine/notifications";
+import { IconExternalLink, IconFileText, IconTrash } from "@tabler/icons-react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import type { ReactNode } from "react";
+import { Can, useCan } from "../auth/can";
+import { ConfirmModal } from "../confirm-delete";
+import { ServiceDeployments } from "../deployments/service-deployments";
+import { ModeBadge } from "../environments/mode-badge";
+import { apiError } from "../errors";
+import { PageState } from "../not-found";
+import { findService, useOverview } from "../overview/use-overview";
+import { PageHeader, Section } from "../page-header";
+import { useRoom } from "../realtime";
+import { RelativeTime } from "../relative-time";
+import { StatusBadge } from "../status-badge";
+import { useTRPC } from "../trpc";
+import { useInvalidate } from "../use-invalidate";
+import { EffectiveVariables } from "../variables/effective-variables";
+import { VariablesPanel } from "../variables/variables-panel";
+import { ServiceForm, serviceConfigFrom, serviceFormFrom } from "./service-form";
+
+function Fact({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <Stack gap={2}>
+      <Text fz="xs" c="dimmed" tt="uppercase" fw={600}>
+        {label}
+      </Text>
+      <div>{children}</div>
+    </Stack>
+  );
+}
+
+export function ServiceView({ serviceId }: { serviceId: string }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const queryClient = useQueryClient();
+  const invalidate = useInvalidate();
+  const canEdit = useCan("DEVELOPER");
+  const service = useQuery(trpc.services.get.queryOptions({ serviceId }));
+  const overview = useOverview();
+  const found = findService(overview.data, serviceId);
+  const [deleting, deleteModal] = useDisclosure();
+  useRoom(service.data ? `environment:${service.data.environmentId}` : null, {
+    onDeploymentChanged: () => {
+      void queryClient.invalidateQueries({ queryKey: trpc.organization.overview.queryKey() });
+      void queryClient.invalidateQueries({ queryKey: trpc.services.get.queryKey({ serviceId }) });
+    },
+  });
+  const update = useMutation(
+    trpc.services.update.mutationOptions({
+      onSuccess: async () => {
+        notifications.show({ color: "green", message: "Settings saved. They apply on the next deployment." });
+        await invalidate();
+      },
+    }),
+  );
+  const remove = useMutation(
+    trpc.services.delete.mutationOptions({
+      onSuccess: (deployment) => {
+        notifications.show({ message: "Deleting the service: a deployment removes it." });
+        router.push(`/deployments/${deployment.id}`);
+      },
+    }),
+  );
+
+  if (!service.data || !found)
+    return <PageState loading={service.isLoading || overview.isLoading} error={service.error ?? overview.error} missing what="service" />;
+  const { project, environment } = found;
+  const current = service.data;
+  const runtime = current.runtime;
+  const last = found.service.lastDeployment;
+
+  return (
+    <>
+      <PageHeader
+        title={current.name}
+        crumbs={[
+          { label: "Overview", href: "/" },
+          { label: project.name, href: `/projects/${project.id}` },
+          { label: environment.name, href: `/environments/${environment.id}` },
+          { label: current.name },
+        ]}
+        badges={
+          <>
+            <ModeBadge mode={environment.mode} />
+            <StatusBadge status={runtime ? runtime.state : "NEVER_DEPLOYED"} />
+          </>
+        }
+        actions={
+          <>
+            <Button component={Link} href={`/services/${current.id}/logs`} variant="default" leftSection={<IconFileText size={16} />}>
+              Runtime logs
+            </Button>
+            <Can role="DEVELOPER">
+              <Button variant="default" color="red" leftSection={<IconTrash size={16} />} onClick={deleteModal.open}>
+                Delete service
+              </Button>
+            </Can>
+          </>
+        }
+      />
+      <Card withBorder padding="lg" mb="xl">
+        <SimpleGrid cols={{ base: 2, md: 5 }} spacing="lg">
+          <Fact label="Status">{runtime ? <StatusBadge status={runtime.state} /> : <Text fz="sm" c="dimmed">Not running</Text>}</Fact>
+          <Fact label="Running commit">{runtime?.commit ? <Code>{runtime.commit.slice(0, 12)}</Code> : <Text fz="sm" c="dimmed">—</Text>}</Fact>
+          <Fact label="Restarts">
+            <Text fz="sm">{runtime ? runtime.restarts : "—"}</Text>
+          </Fact>
+          <Fact label="Last deployment">
+            {last ? (
+              <Group gap={6}>
+                <StatusBadge status={last.status} />
+                <Anchor component={Link} href={`/deployments/${last.id}`} fz="sm">
+                  <RelativeTime value={last.createdAt} />
+                </Anchor>
+              </Group>
+            ) : (
+              <Text fz="sm" c="dimmed">
+                Never deployed
+              </Text>
+            )}
+          </Fact>
+          <Fact label="URL">
+            {found.service.url ? (
+              <Anchor href={found.service.url} target="_blank" rel="noreferrer" fz="sm" className="break-anywhere">
+                {found.service.url.replace(/^https?:\/\//, "")} <IconExternalLink size={12} aria-label="opens in a new tab" />
+              </Anchor>
+            ) : (
+              <Text fz="sm" c="dimmed">
+                —
+              </Text>
+            )}
+          </Fact>
+        </SimpleGrid>
+      </Card>
+      <ServiceDeployments serviceId={current.id} environmentId={current.environmentId} serviceName={current.name} />
+      <Section title="Settings" description={canEdit ? "Changes apply on the next deployment. Empty build command, start command or port means detected." : "Where the code comes from and how it is built and run."}>
+        <Card withBorder padding="lg">
+          <ServiceForm
+            key={JSON.stringify(current.config)}
+            initial={serviceFormFrom(current)}
+            withName={false}
+            readOnly={!canEdit}
+            submitLabel="Save settings"
+            pending={update.isPending}
+            failure={update.error ? apiError(update.error) : null}
+            onSubmit={(values) => update.mutate({ serviceId: current.id, config: serviceConfigFrom(values, null) })}
+          />
+        </Card>
+      </Section>
+      <EffectiveVariables serviceId={current.id} />
+      <VariablesPanel scope="SERVICE" targetId={current.id} description="Only this service receives them; they override environment and project variables with the same key." />
+      <ConfirmModal
+        opened={deleting}
+        onClose={deleteModal.close}
+        title="Delete service"
+        typeToConfirm={current.name}
+        confirmLabel="Delete service"
+        onConfirm={() => remove.mutateAsync({ serviceId: current.id })}
+      >
+        This stops the service <strong>{current.name}</strong> in environment <strong>{environment.name}</strong> of project <strong>{project.name}</strong>, removes its releases and
+        its variables. A DELETE deployment does the work; you will follow it on its page.
+      </ConfirmModal>
+    </>
+  );
+}

@@ -1,0 +1,89 @@
+"use client";
+
+import { Alert, Button, Divider, PasswordInput, Stack, TextInput } from "@mantine/core";
+import { IconBrandGithub } from "@tabler/icons-react";
+import { signIn } from "next-auth/react";
+import { useRouter } from "next/navigation";
+import { useEffect, useState } from "react";
+import { AuthFrame } from "./auth-frame";
+
+/** Whether Auth.js has a GitHub provider configured: the button shows only then. */
+function useGithubConfigured(): boolean {
+  const [configured, setConfigured] = useState(false);
+  useEffect(() => {
+    let live = true;
+    fetch("/api/auth/providers")
+      .then((response) => (response.ok ? (response.json() as Promise<Record<string, unknown>>) : {}))
+      .then((providers) => live && setConfigured("github" in providers))
+      .catch(() => {});
+    return () => {
+      live = false;
+    };
+  }, []);
+  return configured;
+}
+
+/** Where to go after signing in: `?next=/invite/…` from pages that sent the visitor here, same-origin paths only. */
+function nextPath(): string {
+  const next = new URLSearchParams(window.location.search).get("next");
+  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+}
+
+export function SignInForm() {
+  const router = useRouter();
+  const github = useGithubConfigured();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [pending, setPending] = useState(false);
+
+  const submit = async () => {
+    setPending(true);
+    setError(null);
+    try {
+      const result = await signIn("credentials", { email, password, redirect: false });
+      if (!result || result.error) {
+        setError("Wrong email or password.");
+        return;
+      }
+      router.replace(nextPath());
+      router.refresh();
+    } catch {
+      setError("Could not reach the server. Try again.");
+    } finally {
+      setPending(false);
+    }
+  };
+
+  return (
+    <AuthFrame title="Sign in" subtitle="Use the account your administrator created, or the one the first start printed.">
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          void submit();
+        }}
+      >
+        <Stack gap="md">
+          {error && (
+            <Alert color="red" role="alert" title="Not signed in">
+              {error}
+            </Alert>
+          )}
+          <TextInput label="Email" type="email" autoComplete="email" required value={email} onChange={(event) => setEmail(event.currentTarget.value)} autoFocus />
+          <PasswordInput label="Password" autoComplete="current-password" required value={password} onChange={(event) => setPassword(event.currentTarget.value)} />
+          <Button type="submit" loading={pending} fullWidth>
+            Sign in
+          </Button>
+        </Stack>
+      </form>
+      {github && (
+        <>
+          <Divider label="or" labelPosition="center" />
+          <Button variant="default" leftSection={<IconBrandGithub size={18} />} onClick={() => void signIn("github", { redirectTo: "/" })} fullWidth>
+            Sign in with GitHub
+          </Button>
+        </>
+      )}
+    </AuthFrame>
+  );
+}

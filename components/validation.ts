@@ -1,0 +1,51 @@
+/**
+ * The server's input rules, repeated in the forms so a mistake shows before the round trip
+ * (engine/protocol/snapshot.ts and server/variables/variables.ts are the authority; the server
+ * checks again). Each returns an error message, or null when the value is fine.
+ */
+
+export function dnsLabelError(value: string): string | null {
+  if (value.length === 0) return "Required";
+  if (value.length > 40) return "At most 40 characters";
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(value)) return "Use lowercase letters, digits and inner hyphens";
+  return null;
+}
+
+export function gitUrlError(value: string): string | null {
+  if (value.length === 0) return "Required";
+  if (value.startsWith("-")) return "Must not start with '-'";
+  if (!/^(https?|ssh|git|file):\/\//.test(value) && !/^[\w.-]+@[\w.-]+:[^\s]+$/.test(value)) return "Expected an http(s), ssh, git or file URL";
+  return null;
+}
+
+export function branchError(value: string): string | null {
+  if (value.length === 0) return "Required";
+  if (!/^[^\s~^:?*[\\-][^\s~^:?*[\\]*$/.test(value)) return "Invalid branch name";
+  return null;
+}
+
+export function commitError(value: string): string | null {
+  return /^[0-9a-f]{7,40}$/.test(value) ? null : "Expected a commit hash (7 to 40 hex digits)";
+}
+
+export function rootDirectoryError(value: string): string | null {
+  if (value.startsWith("/") || value.split("/").includes("..")) return "Must be a path inside the repository";
+  return null;
+}
+
+export function portError(value: string): string | null {
+  if (value === "") return null;
+  const port = Number(value);
+  return Number.isInteger(port) && port >= 1 && port <= 65535 ? null : "A port between 1 and 65535";
+}
+
+export function healthCheckPathError(value: string): string | null {
+  return value === "" || value.startsWith("/") ? null : "Must start with /";
+}
+
+export function variableKeyError(value: string): string | null {
+  if (value.length === 0) return "Required";
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) return "Use letters, digits and underscores, not starting with a digit";
+  if (value.toUpperCase().startsWith("SLIPWAY_")) return "SLIPWAY_ variables are built in and cannot be set";
+  return null;
+}

@@ -1,0 +1,80 @@
+"use client";
+
+import { Alert, Badge, Group, Table, Text, Tooltip } from "@mantine/core";
+import { useQuery } from "@tanstack/react-query";
+import type { Outputs } from "../api-types";
+import { apiError } from "../errors";
+import { Section } from "../page-header";
+import { useTRPC } from "../trpc";
+import { VariableValue } from "./variables-panel";
+
+type Source = Outputs["variables"]["effective"][number]["source"];
+
+const SOURCES: Record<Source, { label: string; color: string }> = {
+  SERVICE: { label: "service", color: "indigo" },
+  ENVIRONMENT: { label: "environment", color: "teal" },
+  PROJECT: { label: "project", color: "orange" },
+  BUILT_IN: { label: "built in", color: "gray" },
+};
+
+export function SourceBadge({ source }: { source: Source }) {
+  return (
+    <Badge size="sm" variant="light" color={SOURCES[source].color}>
+      {SOURCES[source].label}
+    </Badge>
+  );
+}
+
+/** What the service will receive on its next deployment, and where each value comes from (the narrowest scope wins). */
+export function EffectiveVariables({ serviceId }: { serviceId: string }) {
+  const trpc = useTRPC();
+  const effective = useQuery(trpc.variables.effective.queryOptions({ serviceId }));
+  return (
+    <Section title="Effective variables" description="What the service receives on its next deployment: service values override environment ones, which override project ones.">
+      {effective.error && (
+        <Alert color="red" role="alert">
+          {apiError(effective.error).message}
+        </Alert>
+      )}
+      {effective.data && (
+        <Table.ScrollContainer minWidth={560}>
+          <Table verticalSpacing={6} aria-label="effective variables">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th w="30%">Key</Table.Th>
+                <Table.Th>Value</Table.Th>
+                <Table.Th w={220}>Source</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {effective.data.map((variable) => (
+                <Table.Tr key={variable.key}>
+                  <Table.Td>
+                    <Text ff="monospace" fz="sm" className="break-anywhere">
+                      {variable.key}
+                    </Text>
+                  </Table.Td>
+                  <Table.Td>
+                    <VariableValue value={variable.value} secret={variable.secret} />
+                  </Table.Td>
+                  <Table.Td>
+                    <Group gap={6}>
+                      <SourceBadge source={variable.source} />
+                      {variable.overrides.length > 0 && (
+                        <Tooltip label={`Also set at ${variable.overrides.map((scope) => SOURCES[scope].label).join(" and ")} scope; this value wins`} withArrow>
+                          <Text fz="xs" c="dimmed" tabIndex={0}>
+                            overrides {variable.overrides.map((scope) => SOURCES[scope].label).join(", ")}
+                          </Text>
+                        </Tooltip>
+                      )}
+                    </Group>
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      )}
+    </Section>
+  );
+}

@@ -1,0 +1,307 @@
+"use client";
+
+import { ActionIcon, Alert, Badge, Button, Checkbox, FileButton, Group, Modal, Stack, Table, Text, Textarea, TextInput, Tooltip } from "@mantine/core";
+import { useDisclosure } from "@mantine/hooks";
+import { notifications } from "@mantine/notifications";
+import { IconEdit, IconFileImport, IconLock, IconPlus, IconTrash, IconUpload } from "@tabler/icons-react";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import type { Outputs, VariableScope } from "../api-types";
+import { useCan } from "../auth/can";
+import { ConfirmModal } from "../confirm-delete";
+import { apiError } from "../errors";
+import { Section } from "../page-header";
+import { useTRPC } from "../trpc";
+import { useInvalidate } from "../use-invalidate";
+import { variableKeyError } from "../validation";
+
+type Variable = Outputs["variables"]["list"][number];
+
+export const MASK = "••••••";
+const MONO = { input: { fontFamily: "var(--mantine-font-family-monospace)" } };
+
+const SCOPE_WORDS: Record<VariableScope, string> = { PROJECT: "project", ENVIRONMENT: "environment", SERVICE: "service" };
+
+/**
+ * The variables of one scope: plain values shown, secrets masked and write-only (they can be
+ * replaced, never revealed), add, edit, delete and bulk import of a `.env` file.
+ */
+export function VariablesPanel({ scope, targetId, description }: { scope: VariableScope; targetId: string; description?: string }) {
+  const trpc = useTRPC();
+  const canEdit = useCan("DEVELOPER");
+  const variables = useQuery(trpc.variables.list.queryOptions({ scope, targetId }));
+  const [editing, setEditing] = useState<Variable | "new" | null>(null);
+  const [deleting, setDeleting] = useState<Variable | null>(null);
+  const [importing, importModal] = useDisclosure();
+  const invalidate = useInvalidate();
+  const unset = useMutation(trpc.variables.unset.mutationOptions({ onSuccess: invalidate }));
+  const word = SCOPE_WORDS[scope];
+
+  return (
+    <Section
+      title={`${word.charAt(0).toUpperCase()}${word.slice(1)} variables`}
+      description={description}
+      actions={
+        canEdit ? (
+          <>
+            <Button variant="default" size="xs" leftSection={<IconFileImport size={14} />} onClick={importModal.open}>
+              Import .env
+            </Button>
+            <Button size="xs" leftSection={<IconPlus size={14} />} onClick={() => setEditing("new")}>
+              Add variable
+            </Button>
+          </>
+        ) : null
+      }
+    >
+      {variables.error && (
+        <Alert color="red" role="alert">
+          {apiError(variables.error).message}
+        </Alert>
+      )}
+      {variables.data && variables.data.length === 0 && (
+        <Text c="dimmed" fz="sm" py="sm">
+          No {word} variables. {canEdit ? "Add one, or import a .env file." : ""}
+        </Text>
+      )}
+      {variables.data && variables.data.length > 0 && (
+        <Table.ScrollContainer minWidth={520}>
+          <Table verticalSpacing={6} aria-label={`${word} variables`}>
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th w="30%">Key</Table.Th>
+                <Table.Th>Value</Table.Th>
+                {canEdit && <Table.Th w={96}>Actions</Table.Th>}
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {variables.data.map((variable) => (
+                <Table.Tr key={variable.key}>
+                  <Table.Td>
+                    <Text ff="monospace" fz="sm" className="break-anywhere">
+                      {variable.key}
+                    </Text>
+                  </Table.Td>
+                  <Table.Td>
+                    <VariableValue value={variable.value} secret={variable.secret} />
+                  </Table.Td>
+                  {canEdit && (
+                    <Table.Td>
+                      <Group gap={4} wrap="nowrap">
+                        <Tooltip label="Edit" withArrow>
+                          <ActionIcon variant="subtle" color="gray" aria-label={`Edit ${variable.key}`} onClick={() => setEditing(variable)}>
+                            <IconEdit size={16} />
+                          </ActionIcon>
+                        </Tooltip>
+                        <Tooltip label="Delete" withArrow>
+                          <ActionIcon variant="subtle" color="red" aria-label={`Delete ${variable.key}`} onClick={() => setDeleting(variable)}>
+                            <IconTrash size={16} />
+                          </ActionIcon>
+                        </Tooltip>
+                      </Group>
+                    </Table.Td>
+                  )}
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      )}
+      {editing && <VariableModal scope={scope} targetId={targetId} existing={editing === "new" ? null : editing} onClose={() => setEditing(null)} />}
+      {importing && <ImportModal scope={scope} targetId={targetId} onClose={importModal.close} />}
+      <ConfirmModal
+        opened={deleting !== null}
+        onClose={() => setDeleting(null)}
+        title="Delete variable"
+        confirmLabel="Delete variable"
+        onConfirm={() => unset.mutateAsync({ scope, targetId, key: deleting!.key })}
+      >
+        Delete <strong>{deleting?.key}</strong> from this {word}? Services receive the change on their next deployment.
+      </ConfirmModal>
+    </Section>
+  );
+}
+
+export function VariableValue({ value, secret }: { value: string | null; secret: boolean }) {
+  if (secret || value === null) {
+    return (
+      <Group gap={6} wrap="nowrap">
+        <Text ff="monospace" fz="sm" c="dimmed" aria-label="secret value, hidden">
+          {MASK}
+        </Text>
+        <Badge size="xs" variant="light" color="grape" leftSection={<IconLock size={10} />}>
+          secret
+        </Badge>
+      </Group>
+    );
+  }
+  return (
+    <Text ff="monospace" fz="sm" className="break-anywhere" style={{ whiteSpace: "pre-wrap" }}>
+      {value === "" ? <Text span c="dimmed" fz="sm">(empty)</Text> : value}
+    </Text>
+  );
+}
+
+function VariableModal({ scope, targetId, existing, onClose }: { scope: VariableScope; targetId: string; existing: Variable | null; onClose: () => void }) {
+  const trpc = useTRPC();
+  const invalidate = useInvalidate();
+  const [key, setKey] = useState(existing?.key ?? "");
+  const [value, setValue] = useState(existing?.secret ? "" : (existing?.value ?? ""));
+  const [secret, setSecret] = useState(existing?.secret ?? false);
+  const [submitted, setSubmitted] = useState(false);
+  const set = useMutation(
+    trpc.variables.set.mutationOptions({
+      onSuccess: async (saved) => {
+        notifications.show({ color: "green", message: `${saved.key} saved` });
+        await invalidate();
+        onClose();
+      },
+    }),
+  );
+  const failure = set.error ? apiError(set.error) : null;
+  const keyError = (submitted || key !== "") && !existing ? variableKeyError(key) : null;
+  // Replacing a secret needs a new value: the old one cannot be shown, so an empty field would blank it.
+  const valueError = submitted && existing?.secret && value === "" ? "Enter the new value" : null;
+  return (
+    <Modal opened onClose={onClose} title={existing ? `Edit ${existing.key}` : "Add variable"} centered>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          setSubmitted(true);
+          if ((!existing && variableKeyError(key)) || (existing?.secret && value === "")) return;
+          set.mutate({ scope, targetId, key, value, secret });
+        }}
+      >
+        <Stack>
+          <TextInput
+            label="Key"
+            placeholder="DATABASE_URL"
+            value={key}
+            onChange={(event) => setKey(event.currentTarget.value)}
+            error={keyError ?? failure?.fields.key}
+            readOnly={existing !== null}
+            styles={MONO}
+            required
+            data-autofocus={existing ? undefined : true}
+          />
+          <Textarea
+            label="Value"
+            description={existing?.secret ? "Secret values are never shown. Enter a new value to replace it." : undefined}
+            placeholder={existing?.secret ? MASK : ""}
+            value={value}
+            onChange={(event) => setValue(event.currentTarget.value)}
+            error={valueError ?? failure?.fields.value}
+            autosize
+            minRows={1}
+            maxRows={8}
+            styles={MONO}
+            autoComplete="off"
+            data-autofocus={existing ? true : undefined}
+          />
+          <Checkbox
+            label="Secret"
+            description="Encrypted and write-only: nobody can read it back, it is masked in logs."
+            checked={secret}
+            onChange={(event) => setSecret(event.currentTarget.checked)}
+          />
+          {failure && Object.keys(failure.fields).length === 0 && (
+            <Alert color="red" role="alert">
+              {failure.message}
+            </Alert>
+          )}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={set.isPending}>
+              Save variable
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+function ImportModal({ scope, targetId, onClose }: { scope: VariableScope; targetId: string; onClose: () => void }) {
+  const trpc = useTRPC();
+  const invalidate = useInvalidate();
+  const [content, setContent] = useState("");
+  const [secret, setSecret] = useState(false);
+  const [fileName, setFileName] = useState<string | null>(null);
+  const importFile = useMutation(
+    trpc.variables.import.mutationOptions({
+      onSuccess: async (result) => {
+        notifications.show({
+          color: "green",
+          title: `Imported ${result.imported} ${result.imported === 1 ? "variable" : "variables"}`,
+          message: result.keys.join(", "),
+        });
+        await invalidate();
+        onClose();
+      },
+    }),
+  );
+  const load = async (file: File | null) => {
+    if (!file) return;
+    setFileName(file.name);
+    setContent(await file.text());
+  };
+  return (
+    <Modal opened onClose={onClose} title="Import a .env file" size="lg" centered>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          importFile.mutate({ scope, targetId, content, secret });
+        }}
+      >
+        <Stack>
+          <Text fz="sm" c="dimmed">
+            One <Text span ff="monospace">KEY=value</Text> per line; comments and <Text span ff="monospace">export</Text> are fine. Existing keys are overwritten. All or nothing: one invalid name and nothing is imported.
+          </Text>
+          <Group>
+            <FileButton onChange={(file) => void load(file)} accept=".env,text/plain,*">
+              {(props) => (
+                <Button {...props} variant="default" leftSection={<IconUpload size={14} />}>
+                  Choose a file
+                </Button>
+              )}
+            </FileButton>
+            {fileName && (
+              <Text fz="sm" c="dimmed">
+                {fileName}
+              </Text>
+            )}
+          </Group>
+          <Textarea
+            label=".env content"
+            placeholder={"DATABASE_URL=postgres://…\nLOG_LEVEL=info"}
+            value={content}
+            onChange={(event) => setContent(event.currentTarget.value)}
+            autosize
+            minRows={6}
+            maxRows={16}
+            styles={MONO}
+            required
+            autoComplete="off"
+            data-autofocus
+          />
+          <Checkbox label="Import every value as a secret" checked={secret} onChange={(event) => setSecret(event.currentTarget.checked)} />
+          {importFile.error && (
+            <Alert color="red" role="alert" title="Import refused">
+              {apiError(importFile.error).message}
+            </Alert>
+          )}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={importFile.isPending} disabled={content.trim() === ""}>
+              Import variables
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
