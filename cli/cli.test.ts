@@ -221,6 +221,10 @@ describe("tokens and clusters", () => {
     const list = await h.cli(["cluster", "list"]);
     expect(list.stdout).toMatch(/^edge\s+local\s+apps\.example\.test\s+disconnected\s/m);
     expect(list.stdout).not.toContain(token);
+
+    const docker = await h.cli(["cluster", "create", "boxes", "--kind", "docker", "--docker-host", "unix:///run/podman/podman.sock"]);
+    expect(docker.stdout).toMatch(/--runtime docker --docker-host unix:\/\/\/run\/podman\/podman\.sock\n$/);
+    expectFailure(await h.cli(["cluster", "create", "odd", "--docker-host", "unix:///x.sock"]), 2, "--docker-host goes with --kind docker");
   });
 
   it("explains that the engine command needs the executable when run in-process", async () => {

@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import type { Cluster, CreatedCluster } from "../api-types";
 import type { Context } from "../context";
+import { usageError } from "../errors";
 import { formatAge, table } from "../format";
 
 const clusterKinds = ["local", "docker", "kubernetes"] as const;
@@ -34,8 +35,10 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
     .argument("<name>")
     .addOption(new Option("--kind <kind>", "what the engine runs workloads on").choices(clusterKinds).default("local"))
     .option("--domain <suffix>", "services are served at <service>-<env>-<project>.<suffix>", "localhost")
+    .option("--docker-host <url>", "with --kind docker: the engine's Docker Engine API (Docker or Podman), e.g. unix:///run/podman/podman.sock")
     .option("--json", "print the API object (with the token)")
-    .action(async (name: string, options: { kind: string; domain: string; json?: boolean }) => {
+    .action(async (name: string, options: { kind: string; domain: string; dockerHost?: string; json?: boolean }) => {
+      if (options.dockerHost && options.kind !== "docker") throw usageError("--docker-host goes with --kind docker");
       const api = await ctx.api();
       const created = await api.post<CreatedCluster>("/clusters", { name, kind: options.kind, domainSuffix: options.domain });
       if (options.json) return ctx.printJson(created);
@@ -45,7 +48,10 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
           "Its engine token, shown only this once:",
           created.engineToken,
           "Start its engine on the cluster's host with:",
-          `slipway engine --url ${api.url} --token ${created.engineToken}`,
+          // The control plane never dials into a cluster: only its engine talks to the Docker host.
+          `slipway engine --url ${api.url} --token ${created.engineToken}${
+            options.kind === "docker" ? ` --runtime docker --docker-host ${options.dockerHost ?? "unix:///var/run/docker.sock"}` : ""
+          }`,
         ].join("\n"),
       );
     });

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { normalizeUrl } from "../config";
 import type { Context } from "../context";
 import { CliError } from "../errors";
@@ -22,7 +22,9 @@ export function registerEngineCommand(program: Command, ctx: Context): void {
     .requiredOption("--token <token>", "the cluster's engine token")
     .option("--home <dir>", "where the engine keeps releases and state (default .slipway/engine)")
     .option("--router-port <n>", "port of the engine's HTTP router (default 8080)", parsePortOption)
-    .action(async (options: { url: string; token: string; home?: string; routerPort?: string }) => {
+    .addOption(new Option("--runtime <runtime>", "what runs the workloads: processes on this host, or containers").choices(["local", "docker"]))
+    .option("--docker-host <url>", "with --runtime docker: the Docker Engine API (Docker or Podman), e.g. unix:///run/podman/podman.sock")
+    .action(async (options: { url: string; token: string; home?: string; routerPort?: string; runtime?: string; dockerHost?: string }) => {
       if (!ctx.io.startEngine) throw new CliError("the engine runs only from the slipway executable (bin/slipway.js)");
       const env = {
         ...ctx.io.env,
@@ -30,6 +32,8 @@ export function registerEngineCommand(program: Command, ctx: Context): void {
         SLIPWAY_ENGINE_TOKEN: options.token,
         ...(options.home ? { SLIPWAY_ENGINE_HOME: options.home } : {}),
         ...(options.routerPort ? { SLIPWAY_ROUTER_PORT: options.routerPort } : {}),
+        ...(options.runtime ? { SLIPWAY_ENGINE_RUNTIME: options.runtime } : {}),
+        ...(options.dockerHost ? { SLIPWAY_DOCKER_HOST: options.dockerHost } : {}),
       };
       await ctx.io.startEngine(env);
     });
