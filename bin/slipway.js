@@ -32,6 +32,10 @@ const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  // A getter: process.stdin is only created (and read) by the commands that need it (`slipway shell`).
+  get stdin() {
+    return process.stdin;
+  },
   signal: controller.signal,
   startEngine,
 });

@@ -25,3 +25,5 @@ export type LogLine = Outputs["deployments"]["logs"][number];
 export type Cluster = Outputs["clusters"]["list"][number];
 export type CreatedCluster = Outputs["clusters"]["create"];
 export type Role = WhoAmI["role"];
+export type MetricsCurrent = Outputs["metrics"]["current"];
+export type MetricPoint = Outputs["metrics"]["series"][number];

@@ -3,13 +3,26 @@ import { ApiClient } from "./client";
 import { loadConfig, type CliConfig, type Env } from "./config";
 import { exitCodes, type ExitCode } from "./errors";
 
-export type Output = { write(chunk: string): unknown };
+export type Output = { write(chunk: string): unknown; columns?: number; rows?: number };
+
+/** The process's standard input, for `slipway shell` (a terminal in raw mode, or piped input). */
+export type Input = {
+  isTTY?: boolean;
+  setRawMode?: (mode: boolean) => unknown;
+  on(event: "data", listener: (chunk: Buffer | string) => void): unknown;
+  on(event: "end", listener: () => void): unknown;
+  off(event: "data" | "end", listener: (...args: never[]) => void): unknown;
+  resume(): unknown;
+  pause(): unknown;
+};
 
 /** Everything the CLI touches of its process, so tests run it in-process with their own. */
 export type CliIo = {
   stdout: Output;
   stderr: Output;
   env: Env;
+  /** Absent in tests and wherever no input should be read. */
+  stdin?: Input;
   /** Ends `--follow` and `--watch` (Ctrl-C in the real process) and aborts requests in flight. */
   signal?: AbortSignal;
   /**
@@ -25,7 +38,7 @@ export type CliIo = {
 export class Context {
   private client: Promise<ApiClient> | null = null;
   /** Set by commands whose outcome is not just "it worked" (a watched deployment that failed). */
-  exitCode: ExitCode = exitCodes.ok;
+  exitCode: ExitCode | number = exitCodes.ok;
 
   constructor(readonly io: CliIo) {}
 

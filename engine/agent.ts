@@ -2,8 +2,9 @@ import { io, type Socket } from "socket.io-client";
 import type { Logger } from "pino";
 import type { Engine, EngineReporter } from "./core";
 import { Outbox } from "./outbox";
-import { ENGINE_NAMESPACE, engineTask, PROTOCOL_VERSION, type EngineHandshake } from "./protocol/messages";
+import { ENGINE_NAMESPACE, engineTask, PROTOCOL_VERSION, serverToEngine, type EngineHandshake } from "./protocol/messages";
 import { createSequence } from "./sequence";
+import { createShellSessions } from "./shell-sessions";
 
 export type AgentOptions = {
   url: string;
@@ -12,6 +13,8 @@ export type AgentOptions = {
   capabilities: EngineHandshake["capabilities"];
   logger: Logger;
   heartbeatMs?: number;
+  /** How often the engine samples its releases and ships `metrics:batch` (0: never); 5 s by default. */
+  metricsIntervalMs?: number;
   /** Called when the control plane refuses the token: the agent has stopped. */
   onRefused?: (reason: string) => void;
 };
@@ -57,6 +60,26 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     },
   };
   const engine = makeEngine(reporter);
+  // Output goes out as it comes, unacknowledged: ordering is by seq, and a session whose engine
+  // lost the control plane is ended (below) rather than buffered.
+  const shells = createShellSessions({
+    exec: engine.exec ? engine.exec.bind(engine) : undefined,
+    send: (name, payload) => void socket?.emit(name, payload),
+    logger,
+  });
+  let collecting = false;
+  async function shipMetrics() {
+    if (!engine.metrics || collecting || !socket?.connected) return;
+    collecting = true;
+    try {
+      const samples = await engine.metrics();
+      if (samples.length > 0) await request("metrics:batch", { samples });
+    } catch (error) {
+      logger.warn({ err: error }, "could not sample metrics");
+    } finally {
+      collecting = false;
+    }
+  }
 
   async function pullAll() {
     for (;;) {
@@ -117,6 +140,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     });
     socket.on("disconnect", (reason) => {
       logger.warn({ reason }, "disconnected from the control plane");
+      shells.closeAll("the engine lost its connection to the control plane");
       // The server ends the session when the token is revoked: reconnecting shows whether it still holds.
       if (reason === "io server disconnect" && !stopped) setTimeout(() => socket?.connect(), 1000).unref();
     });
@@ -124,12 +148,36 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     socket.on("deployment:cancel", (payload: { deploymentId?: unknown }) => {
       if (typeof payload?.deploymentId === "string") engine.cancel(payload.deploymentId);
     });
+    socket.on("shell:open", (payload: unknown, ack?: (answer: unknown) => void) => {
+      const reply = typeof ack === "function" ? ack : () => {};
+      const parsed = serverToEngine["shell:open"].safeParse(payload);
+      if (!parsed.success) return reply({ ok: false, error: { code: "INVALID", message: parsed.error.issues[0]?.message ?? "invalid shell request" } });
+      shells.open(parsed.data).then(
+        () => reply({ ok: true }),
+        (error: unknown) => reply({ ok: false, error: { code: "UNAVAILABLE", message: (error as Error).message } }),
+      );
+    });
+    socket.on("shell:input", (payload: unknown) => {
+      const parsed = serverToEngine["shell:input"].safeParse(payload);
+      if (parsed.success) shells.input(parsed.data);
+    });
+    socket.on("shell:resize", (payload: unknown) => {
+      const parsed = serverToEngine["shell:resize"].safeParse(payload);
+      if (parsed.success) shells.resize(parsed.data);
+    });
+    socket.on("shell:close", (payload: unknown) => {
+      const parsed = serverToEngine["shell:close"].safeParse(payload);
+      if (parsed.success) shells.close(parsed.data);
+    });
   }
 
   let timer: NodeJS.Timeout | null = null;
+  let metricsTimer: NodeJS.Timeout | null = null;
   function stop() {
     stopped = true;
     if (timer) clearInterval(timer);
+    if (metricsTimer) clearInterval(metricsTimer);
+    shells.closeAll("the engine stopped");
     socket?.disconnect();
   }
 
@@ -139,6 +187,8 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       await engine.start();
       connect();
       timer = setInterval(() => void heartbeat(), options.heartbeatMs ?? 5000);
+      const metricsMs = options.metricsIntervalMs ?? 5000;
+      if (metricsMs > 0 && engine.metrics) metricsTimer = setInterval(() => void shipMetrics(), metricsMs);
     },
     /** Stops talking to the control plane and supervising; the apps and the router keep running. */
     async shutdown() {

@@ -10,6 +10,8 @@ const schema = z.object({
   SLIPWAY_ROUTER_HOST: z.string().default("0.0.0.0"),
   /** Must stay well under the control plane's lease (SLIPWAY_LEASE_SECONDS, 30 by default). */
   SLIPWAY_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
+  /** How often the releases are sampled for metrics (CPU, memory, traffic); 0 turns metrics off. */
+  SLIPWAY_METRICS_SECONDS: z.coerce.number().min(0).max(3600).default(5),
   /** `local`: releases are processes on this host; `docker`: containers through the Docker Engine API at SLIPWAY_DOCKER_HOST. */
   SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker"], { message: "SLIPWAY_ENGINE_RUNTIME must be local or docker" }).default("local"),
   /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
@@ -28,6 +30,7 @@ export type EngineConfig = {
   routerPort: number;
   routerHost: string;
   heartbeatMs: number;
+  metricsMs: number;
   runtime: "local" | "docker";
   dockerHost: string;
   logLevel: string;
@@ -45,6 +48,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     routerPort: env.SLIPWAY_ROUTER_PORT,
     routerHost: env.SLIPWAY_ROUTER_HOST,
     heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,
+    metricsMs: env.SLIPWAY_METRICS_SECONDS * 1000,
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,
     logLevel: env.LOG_LEVEL,

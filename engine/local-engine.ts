@@ -1,6 +1,8 @@
 import fs from "node:fs/promises";
 import pino from "pino";
 import type { DeploymentStep, EngineTask, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
+import { createMetricsCollector } from "./metrics-collector";
+import type { MetricSample } from "./protocol/metrics";
 import { ensureRouter } from "./router/router-process";
 import { layout, deploymentOutcome, type DeploymentOutcome } from "./runtime/local/layout";
 import { LocalRuntime, type LocalRuntimeOptions } from "./runtime/local/local-runtime";
@@ -33,6 +35,8 @@ export interface Engine {
   exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
   /** A metrics sample of a service's live release, where the runtime can. */
   sample?(serviceId: string): Promise<ServiceSample>;
+  /** Samples of every live release with the router's traffic figures since the previous call (engine/metrics-collector.ts). */
+  metrics?(): Promise<MetricSample[]>;
 }
 
 /** What the engine hands the runtime it creates. */
@@ -239,6 +243,7 @@ export function createEngine(options: EngineOptions): Engine {
     services: () => runtime.services(),
     ...(runtime.exec ? { exec: runtime.exec.bind(runtime) } : {}),
     ...(runtime.sample ? { sample: runtime.sample.bind(runtime) } : {}),
+    ...(runtime.sample ? { metrics: createMetricsCollector({ home: options.home, services: () => runtime.services(), sample: runtime.sample.bind(runtime) }) } : {}),
 
     async shutdown() {
       for (const { controller } of running.values()) controller.abort(SHUTDOWN);

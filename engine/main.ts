@@ -3,6 +3,7 @@ import { createAgent } from "./agent";
 import { loadEngineConfig } from "./config";
 import { connectDocker, createDockerEngine, createLocalEngine } from "./core";
 import type { EngineHandshake } from "./protocol/messages";
+import { detectCgroups } from "./runtime/local/cgroups";
 
 /**
  * The engine process: `npm run engine`, or `slipway engine --url … --token …`. It serves a
@@ -23,8 +24,8 @@ export async function runEngine(source: Record<string, string | undefined> = pro
   const docker = config.runtime === "docker" ? await connectDocker(config.dockerHost) : null;
   if (docker) logger.info({ dockerHost: docker.url, server: docker.info.server, apiVersion: docker.info.apiVersion }, "connected to the Docker Engine API");
   const capabilities: EngineHandshake["capabilities"] = docker
-    ? { runtime: "docker", serviceKinds: ["APPLICATION", "CONTAINER"], databases: [], routerPort: config.routerPort, dockerApiVersion: docker.info.apiVersion }
-    : { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort: config.routerPort };
+    ? { runtime: "docker", serviceKinds: ["APPLICATION", "CONTAINER"], databases: [], routerPort: config.routerPort, dockerApiVersion: docker.info.apiVersion, limits: "docker", shells: true, metrics: true }
+    : { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort: config.routerPort, limits: detectCgroups().kind, shells: true, metrics: true };
   const engineOptions = { home: config.home, routerPort: config.routerPort, routerHost: config.routerHost, logger };
   const agent = createAgent(
     {
@@ -34,6 +35,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
       capabilities,
       logger,
       heartbeatMs: config.heartbeatMs,
+      metricsIntervalMs: config.metricsMs,
       onRefused: (reason) => {
         logger.fatal({ reason }, "engine token refused; stopping");
         void agent.shutdown().finally(() => process.exit(1));

@@ -15,6 +15,8 @@ const schema = z.object({
   SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   SLIPWAY_DOMAIN: z.string().default("localhost"),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
+  /** Shell sessions end after this many minutes without input. */
+  SLIPWAY_SHELL_IDLE_MINUTES: z.coerce.number().min(0.05).max(1440).default(15),
   AUTH_SECRET: z.string().min(16).optional(),
   /** A GitHub OAuth app; "Sign in with GitHub" appears when both are set. */
   AUTH_GITHUB_ID: z.string().min(1).optional(),

@@ -13,6 +13,8 @@ import { attachEngineGateway } from "./realtime/engine-gateway";
 import { attachUiGateway } from "./realtime/ui-gateway";
 import type { DeploymentChanged } from "./realtime/ui-protocol";
 import { listenToChannels } from "./realtime/pg-listener";
+import { attachShellRelay } from "./realtime/shell-relay";
+import { createWebhookIntake } from "./webhooks/intake";
 
 type PageHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 
@@ -26,6 +28,8 @@ export type WebServerOptions = {
   /** Signs browser sessions; without it only API tokens authenticate. */
   authSecret?: string;
   github?: { clientId: string; clientSecret: string };
+  /** Shell sessions end after this long without input (15 minutes by default). */
+  shellIdleTimeoutSeconds?: number;
   /** Next.js's request handler for pages; without it (tests) other paths answer 404. */
   pages?: PageHandler;
 };
@@ -41,9 +45,13 @@ export async function startWebServer(options: WebServerOptions) {
   const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
   const auth = options.authSecret ? authConfig(services, { secret: options.authSecret, publicUrl, github: options.github, logger }) : undefined;
   const api = createApiHandler(services, { publicUrl, logger, auth });
+  // Git providers' webhooks (/api/hooks/<connection id>): verified, stored and answered here, processed by the worker.
+  const hooks = createWebhookIntake(services, { logger: logger.child({ component: "webhooks" }) });
 
   server.on("request", (req, res) => {
-    api(req, res)
+    hooks
+      .handle(req, res)
+      .then((handled) => handled || api(req, res))
       .then(async (handled) => {
         if (handled) return;
         if (options.pages) return options.pages(req, res);
@@ -61,12 +69,13 @@ export async function startWebServer(options: WebServerOptions) {
   adapterPool.on("error", (error) => logger.warn({ err: error }, "realtime adapter connection failed"));
   const io = new SocketServer(server, { serveClient: false, maxHttpBufferSize: 4 * 1024 * 1024, adapter: createAdapter(adapterPool) });
   const ui = attachUiGateway(io, services, { auth, logger: logger.child({ component: "ui-gateway" }) });
+  const shells = attachShellRelay(io, services, { logger: logger.child({ component: "shells" }), idleTimeoutSeconds: options.shellIdleTimeoutSeconds });
   const engines = attachEngineGateway(io, services, logger.child({ component: "engine-gateway" }), (stream, lines) => {
     const room = stream.kind === "deployment" ? (`deployment:${stream.deploymentId}` as const) : (`service:${stream.serviceId}` as const);
     const serviceId = stream.serviceId;
     const deploymentId = stream.kind === "deployment" ? stream.deploymentId : null;
     ui.logLines({ stream: room, lines: lines.map((line) => ({ ...line, deploymentId, serviceId })) });
-  });
+  }, shells);
 
   const listener = listenToChannels(
     options.databaseUrl,
@@ -93,6 +102,7 @@ export async function startWebServer(options: WebServerOptions) {
       // otherwise hold the server open until they time out.
       server.closeAllConnections();
       await closed;
+      await hooks.close();
       await adapterPool.end();
     },
   };

@@ -21,6 +21,7 @@ async function main() {
     host: env.HOST,
     publicUrl: env.publicUrl,
     authSecret: authSecret.secret,
+    shellIdleTimeoutSeconds: Math.round(env.SLIPWAY_SHELL_IDLE_MINUTES * 60),
     github: env.AUTH_GITHUB_ID && env.AUTH_GITHUB_SECRET ? { clientId: env.AUTH_GITHUB_ID, clientSecret: env.AUTH_GITHUB_SECRET } : undefined,
     pages: (req, res) => handle(req, res),
   });

@@ -26,6 +26,8 @@ export async function git(cwd: string, ...args: string[]): Promise<string> {
 export type GitServer = {
   /** http://127.0.0.1:<port>/<name>.git */
   url(name: string): string;
+  /** The bare repository on disk (to install hooks in). */
+  repoPath(name: string): string;
   /** Creates a bare repository served over HTTP and pushes the files of `dir` (plus `extra`) as its first commit on `branch`. */
   createRepo(name: string, dir: string, extra?: Record<string, string>, branch?: string): Promise<string>;
   /** Replaces the repository's tree with `dir` (plus `extra`), commits, pushes over HTTP; returns the new commit. */
@@ -100,6 +102,7 @@ export async function startGitServer(): Promise<GitServer> {
 
   const gitServer: GitServer = {
     url,
+    repoPath: (name) => path.join(projects, `${name}.git`),
     async createRepo(name, dir, extra = {}, branch = "main") {
       const bare = path.join(projects, `${name}.git`);
       await run("git", ["init", "--quiet", "--bare", "--initial-branch", branch, bare]);

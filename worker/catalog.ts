@@ -13,6 +13,18 @@ export const taskCatalog = {
   apply_schedules: z.object({}).passthrough(),
   /** Deletes expired environments (crontab, every minute); a dry run only logs. */
   reap_environments: z.object({ dryRun: z.boolean().default(false) }).passthrough(),
+  /** Processes every pending webhook delivery in order (one job per intake batch, coalesced by job key). */
+  process_webhooks: z.object({}).passthrough(),
+  /** Reports a preview deployment to the git provider: commit status, then the pull request comment. */
+  report_git_status: z.object({
+    previewId: z.string().uuid(),
+    deploymentId: z.string().uuid(),
+    stage: z.enum(["requested", "final"]),
+    /** When the first check ran (ms since the epoch): checks stop after a while. */
+    since: z.number().optional(),
+  }),
+  /** Rolls raw metric samples up into minute averages and applies retention (crontab, every minute). */
+  downsample_metrics: z.object({}).passthrough(),
 } as const;
 
 export type TaskName = keyof typeof taskCatalog;

@@ -2,9 +2,12 @@ import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
 import type { Services } from "../server/context";
 import type { Logger } from "../server/logger";
 import { dispatchDeployment } from "./tasks/dispatch-deployment";
+import { downsampleMetrics } from "./tasks/downsample-metrics";
 import { applySchedules } from "./tasks/apply-schedules";
+import { processWebhooks } from "./tasks/process-webhooks";
 import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
+import { reportGitStatus } from "./tasks/report-git-status";
 import type { TaskName } from "./catalog";
 
 /**
@@ -37,6 +40,9 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     reconcile_leases: reconcileLeases(services, reconcileIntervalMs),
     apply_schedules: applySchedules(services),
     reap_environments: reapEnvironments(services),
+    process_webhooks: processWebhooks(services, logger),
+    report_git_status: reportGitStatus(services),
+    downsample_metrics: downsampleMetrics(services),
   };
   const runner = await run({
     connectionString: options.connectionString,
@@ -46,7 +52,7 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     taskList,
     // Minute granularity is enough for schedules and expiry; `?max=1`: a failed run is not
     // retried, the next minute's run covers it (both tasks catch up from their own state).
-    crontab: ["* * * * * apply_schedules ?max=1", "* * * * * reap_environments ?max=1"].join("\n"),
+    crontab: ["* * * * * apply_schedules ?max=1", "* * * * * reap_environments ?max=1", "* * * * * downsample_metrics ?max=1"].join("\n"),
     logger: graphileLogger(logger),
   });
   await runner.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, maxAttempts: 1 });

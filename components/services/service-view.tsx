@@ -3,7 +3,7 @@
 import { Anchor, Button, Card, Code, Group, SimpleGrid, Stack, Text } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
-import { IconExternalLink, IconFileText, IconTrash } from "@tabler/icons-react";
+import { IconExternalLink, IconFileText, IconTerminal2, IconTrash } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
@@ -12,6 +12,7 @@ import { Can, useCan } from "../auth/can";
 import { ConfirmModal } from "../confirm-delete";
 import { ServiceDeployments } from "../deployments/service-deployments";
 import { ModeBadge } from "../environments/mode-badge";
+import { ServiceMetrics } from "../metrics/service-metrics";
 import { apiError } from "../errors";
 import { PageState } from "../not-found";
 import { findService, useOverview } from "../overview/use-overview";
@@ -98,6 +99,11 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
               Runtime logs
             </Button>
             <Can role="DEVELOPER">
+              <Button component={Link} href={`/services/${current.id}/shell`} variant="default" leftSection={<IconTerminal2 size={16} />}>
+                Shell
+              </Button>
+            </Can>
+            <Can role="DEVELOPER">
               <Button variant="default" color="red" leftSection={<IconTrash size={16} />} onClick={deleteModal.open}>
                 Delete service
               </Button>
@@ -111,6 +117,11 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
           <Fact label="Running commit">{runtime?.commit ? <Code>{runtime.commit.slice(0, 12)}</Code> : <Text fz="sm" c="dimmed">—</Text>}</Fact>
           <Fact label="Restarts">
             <Text fz="sm">{runtime ? runtime.restarts : "—"}</Text>
+            {runtime?.lastRestart && (
+              <Text fz="xs" c={runtime.lastRestart.oomKilled ? "red" : "dimmed"}>
+                Last: <RelativeTime value={runtime.lastRestart.at} />, {runtime.lastRestart.reason}
+              </Text>
+            )}
           </Fact>
           <Fact label="Last deployment">
             {last ? (
@@ -139,6 +150,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
           </Fact>
         </SimpleGrid>
       </Card>
+      <ServiceMetrics serviceId={current.id} />
       <ServiceDeployments serviceId={current.id} environmentId={current.environmentId} serviceName={current.name} />
       <Section title="Settings" description={canEdit ? "Changes apply on the next deployment. Empty build command, start command or port means detected." : "Where the code comes from and how it is built and run."}>
         <Card withBorder padding="lg">

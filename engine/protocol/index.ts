@@ -1,3 +1,6 @@
 export * from "./events";
 export * from "./messages";
 export * from "./snapshot";
+export * from "./metrics";
+export * from "./sequence-buffer";
+export * from "./shell";

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { deploymentEvent, logLine, logStream } from "./events";
+import { metricSample } from "./metrics";
+import { shellClose, shellExit, shellInput, shellOpenRequest, shellOutput, shellResize } from "./shell";
 import { snapshot } from "./snapshot";
 
 /**
@@ -21,6 +23,11 @@ export const engineHandshake = z.object({
     routerPort: z.number().int().optional(),
     /** The Docker Engine API version the `docker` runtime talks to (Docker or Podman's compatible service). */
     dockerApiVersion: z.string().max(50).optional(),
+    /** How the runtime enforces a service's memory and CPU limits on this host; "none": it cannot (they are then only recorded). */
+    limits: z.enum(["cgroup-v1", "cgroup-v2", "docker", "none"]).optional(),
+    /** The engine opens shells (`shell:open`) and ships metrics (`metrics:batch`). */
+    shells: z.boolean().optional(),
+    metrics: z.boolean().optional(),
   }),
 });
 export type EngineHandshake = z.infer<typeof engineHandshake>;
@@ -43,6 +50,8 @@ export const runtimeServiceState = z.object({
   restarts: z.number().int().nonnegative(),
   commit: z.string().optional(),
   port: z.number().int().optional(),
+  /** The last time supervision restarted the release, and why (`killed for exceeding its memory limit of 64 MiB`). */
+  lastRestart: z.object({ at: z.string(), reason: z.string().max(500), oomKilled: z.boolean().optional() }).optional(),
 });
 export type RuntimeServiceState = z.infer<typeof runtimeServiceState>;
 
@@ -56,12 +65,28 @@ export const engineToServer = {
     z.object({ activeDeployments: z.array(z.string().uuid()), services: z.array(runtimeServiceState) }),
     okAck({ cancel: z.array(z.string().uuid()) }),
   ],
+  /** Samples of the services' live releases, every few seconds; lossy by design (no outbox). */
+  "metrics:batch": [z.object({ samples: z.array(metricSample).min(1).max(1000) }), okAck({})],
+  /** Terminal output of a shell session; sent without acknowledgement (ordered by seq). */
+  "shell:output": [shellOutput, okAck({})],
+  /** A shell session ended (the process exited, idled out or was closed). */
+  "shell:exit": [shellExit, okAck({})],
 } as const;
 
 /** Control plane to engine: name -> payload. These are notifications; the engine re-reads state by pulling. */
 export const serverToEngine = {
   "task:available": z.object({}),
   "deployment:cancel": z.object({ deploymentId: z.string().uuid() }),
+  /** Start a shell session; the one request of this direction: acknowledged per serverToEngineAcks. */
+  "shell:open": shellOpenRequest,
+  "shell:input": shellInput,
+  "shell:resize": shellResize,
+  "shell:close": shellClose,
+} as const;
+
+/** The acknowledgements engines answer control-plane requests with. */
+export const serverToEngineAcks = {
+  "shell:open": okAck({}),
 } as const;
 
 export type EngineToServer = typeof engineToServer;

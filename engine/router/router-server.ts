@@ -4,6 +4,7 @@ import type net from "node:net";
 import path from "node:path";
 import { createProxyServer } from "http-proxy-3";
 import type pino from "pino";
+import { LATENCY_BUCKETS_MS } from "../protocol/metrics";
 import { readJson, writeJsonAtomic } from "../runtime/local/files";
 import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
 
@@ -49,7 +50,7 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
   let byHost = new Map<string, Route>();
   const inFlight = new Map<string, number>();
   const websockets = new Map<string, number>();
-  const counters = new Map<string, { requests: number; errors: number; latencyMsSum: number }>();
+  const counters = new Map<string, { requests: number; errors: number; latencyMsSum: number; latencyBuckets: number[] }>();
 
   const apply = (table: RoutesTable) => {
     const next = new Map<string, Route>();
@@ -65,7 +66,7 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
   };
   const countersOf = (serviceId: string) => {
     let entry = counters.get(serviceId);
-    if (!entry) counters.set(serviceId, (entry = { requests: 0, errors: 0, latencyMsSum: 0 }));
+    if (!entry) counters.set(serviceId, (entry = { requests: 0, errors: 0, latencyMsSum: 0, latencyBuckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0) }));
     return entry;
   };
 
@@ -86,7 +87,11 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
     bump(inFlight, key, 1);
     res.once("close", () => {
       bump(inFlight, key, -1);
-      stats.latencyMsSum += performance.now() - started;
+      const latency = performance.now() - started;
+      stats.latencyMsSum += latency;
+      // A fixed histogram: percentiles over any interval come from the difference of two reads.
+      const bucket = LATENCY_BUCKETS_MS.findIndex((bound) => latency <= bound);
+      stats.latencyBuckets[bucket === -1 ? LATENCY_BUCKETS_MS.length : bucket]! += 1;
       if (res.statusCode >= 500) stats.errors += 1;
     });
     proxy.web(req, res, { target: `http://${key}` }, (error) => {

@@ -14,7 +14,13 @@ export type Route = z.infer<typeof route>;
 export const routesTable = z.object({ routes: z.array(route) });
 export type RoutesTable = z.infer<typeof routesTable>;
 
-export const serviceCounters = z.object({ requests: z.number(), errors: z.number(), latencyMsSum: z.number() });
+export const serviceCounters = z.object({
+  requests: z.number(),
+  errors: z.number(),
+  latencyMsSum: z.number(),
+  /** Finished requests per latency bucket (bounds: LATENCY_BUCKETS_MS of the protocol, plus one open-ended); absent from older routers. */
+  latencyBuckets: z.array(z.number()).optional(),
+});
 export type ServiceCounters = z.infer<typeof serviceCounters>;
 
 export const routerStats = z.object({

@@ -3,7 +3,7 @@ import { TRPCError } from "@trpc/server";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import type { Services } from "../context";
-import { auditEvents, deployments } from "../db/schema";
+import { auditEvents, deployments, webhookDeliveries } from "../db/schema";
 import { eq } from "drizzle-orm";
 import { appRouter, createCaller } from "./root";
 
@@ -136,6 +136,11 @@ describe("organization isolation", () => {
     const acmeUserId = acme.as("OWNER").id!;
     const acmeRule = await owner.environments.createRule({ projectId: project.id, namePattern: "feature-*" });
     await owner.environments.update({ environmentId: environment.id, expiresAt: new Date(Date.now() - 1000).toISOString() });
+    const { connection: acmeConnection } = await owner.git.connect({ provider: "github", name: "acme-github" });
+    const [acmeDelivery] = await services.db
+      .insert(webhookDeliveries)
+      .values({ organizationId: acme.organizationId, connectionId: acmeConnection.id, deliveryId: "d-1", event: "ping", headers: {}, payload: "{}", status: "IGNORED" })
+      .returning();
 
     // One input per procedure, naming acme's resources; globex's OWNER calls each of them.
     const acmeInputs: Record<string, unknown> = {
@@ -158,6 +163,8 @@ describe("organization isolation", () => {
       "deployments.events": { deploymentId: deployment.id },
       "deployments.cancel": { deploymentId: deployment.id },
       "deployments.logs": { serviceId: service.id },
+      "metrics.series": { serviceId: service.id, window: "15m" },
+      "metrics.current": { serviceId: service.id },
       "clusters.rotateToken": { clusterId: acme.clusterId },
       "clusters.revokeToken": { clusterId: acme.clusterId },
       "organization.resolve": { path: "isolated/dev/web" },
@@ -172,6 +179,15 @@ describe("organization isolation", () => {
       "environments.rules": { projectId: project.id },
       "environments.createRule": { projectId: project.id, namePattern: "pr-*" },
       "environments.deleteRule": { ruleId: acmeRule.id },
+      "services.gitTriggers": { serviceId: service.id },
+      "services.setGitTriggers": { serviceId: service.id, autoDeploy: false },
+      "git.update": { connectionId: acmeConnection.id, apiToken: "stolen" },
+      "git.rotateSecret": { connectionId: acmeConnection.id },
+      "git.delete": { connectionId: acmeConnection.id },
+      "git.deliveries": { connectionId: acmeConnection.id },
+      "git.delivery": { deliveryId: acmeDelivery!.id },
+      "git.redeliver": { deliveryId: acmeDelivery!.id },
+      "git.setPreviewBlueprint": { environmentId: environment.id, enabled: true },
       // Token-based and public: another organization's token is simply unknown to the caller.
       "invites.preview": { token: "swi_not-a-token" },
       "invites.accept": { token: "swi_not-a-token" },
@@ -192,6 +208,9 @@ describe("organization isolation", () => {
       "members.invites": {},
       "members.invite": { role: "VIEWER" },
       "environments.reap": { dryRun: false },
+      "git.connect": { provider: "gitlab", name: "globex-gitlab" },
+      "git.list": {},
+      "git.previews": {},
     };
     const procedures = Object.keys(appRouter._def.procedures);
     expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings))).toEqual([]);
@@ -207,7 +226,7 @@ describe("organization isolation", () => {
     }
     for (const [path, input] of Object.entries(listings)) {
       const answer = JSON.stringify(await call(path, input));
-      for (const id of [project.id, environment.id, service.id, deployment.id, acme.clusterId, apiToken.id, acme.organizationId, acmeUserId, acmeInvite.invite.id]) {
+      for (const id of [project.id, environment.id, service.id, deployment.id, acme.clusterId, apiToken.id, acme.organizationId, acmeUserId, acmeInvite.invite.id, acmeConnection.id]) {
         expect(answer, path).not.toContain(id);
       }
     }
@@ -216,5 +235,8 @@ describe("organization isolation", () => {
     expect((await owner.deployments.get({ deploymentId: deployment.id })).status).toBe("QUEUED");
     expect((await owner.environments.get({ environmentId: environment.id })).protected).toBe(false);
     expect((await owner.deployments.list({ environmentId: environment.id })).map((d) => d.action)).not.toContain("DELETE");
+    expect(await owner.services.gitTriggers({ serviceId: service.id })).toMatchObject({ autoDeploy: true });
+    expect((await owner.git.list({})).map((c) => c.id)).toEqual([acmeConnection.id]);
+    expect((await owner.git.delivery({ deliveryId: acmeDelivery!.id })).status).toBe("IGNORED");
   });
 });

@@ -48,7 +48,15 @@ export const serviceOutput = z.object({
   kind: serviceKind,
   config: applicationConfig,
   runtime: z
-    .object({ state: z.string(), releaseId: z.string(), restarts: z.number(), commit: z.string().optional(), reportedAt: z.string() })
+    .object({
+      state: z.string(),
+      releaseId: z.string(),
+      restarts: z.number(),
+      commit: z.string().optional(),
+      reportedAt: z.string(),
+      /** The last crash restart and why (an exceeded memory limit says so). */
+      lastRestart: z.object({ at: z.string(), reason: z.string(), oomKilled: z.boolean().optional() }).optional(),
+    })
     .nullable(),
   createdAt: timestamp,
 });

@@ -2,10 +2,12 @@ import { clustersRouter } from "./routers/clusters";
 import { deploymentsRouter } from "./routers/deployments";
 import { environmentsRouter } from "./routers/environments";
 import { invitesRouter, membersRouter } from "./routers/members";
+import { metricsRouter } from "./routers/metrics";
 import { organizationRouter } from "./routers/organization";
 import { projectsRouter } from "./routers/projects";
 import { servicesRouter } from "./routers/services";
 import { variablesRouter } from "./routers/variables";
+import { webhooksRouter } from "./routers/webhooks";
 import { createCallerFactory, router } from "./trpc";
 
 export const appRouter = router({
@@ -18,6 +20,8 @@ export const appRouter = router({
   clusters: clustersRouter,
   members: membersRouter,
   invites: invitesRouter,
+  metrics: metricsRouter,
+  git: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

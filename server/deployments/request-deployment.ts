@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { deploymentAction } from "../../engine/protocol/snapshot";
+import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { environmentQueue } from "../../worker/catalog";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
@@ -17,7 +17,14 @@ export const requestDeploymentInput = z.object({
   action: deploymentAction,
   /** Acts on these services only; all of the environment's when omitted. */
   serviceIds: z.array(z.string().uuid()).min(1).optional(),
+  /**
+   * Per service id, the git ref to deploy instead of the one its configuration follows: an exact
+   * commit (what a push webhook deploys) or another branch. Services not named keep theirs.
+   */
+  refs: z.record(z.string().uuid(), gitRef).optional(),
 });
+
+type GitRef = z.infer<typeof gitRef>;
 
 /**
  * The one entry point for every trigger (UI, API, CLI, webhook, schedule). In one transaction
@@ -44,8 +51,13 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     if (serviceIds && targeted.length !== serviceIds.length) throw new AppError("NOT_FOUND", "A requested service is not in this environment");
     if (targeted.length === 0 && input.action !== "DELETE") throw new AppError("INVALID", `Environment "${environment.name}" has no services to ${input.action.toLowerCase()}`);
 
+    if (input.refs && Object.keys(input.refs).some((id) => !targeted.some((s) => s.id === id))) {
+      throw new AppError("INVALID", "A ref is given for a service the deployment does not act on");
+    }
+    const refs = waiting ? mergeRefs(waiting.snapshot, input.serviceIds ?? null, input.refs ?? {}) : (input.refs ?? {});
+
     const deploymentId = waiting?.id ?? randomUUID();
-    const snapshot = await renderSnapshot(tx, cipher, { deploymentId, action: input.action, environmentId: environment.id, services: targeted });
+    const snapshot = await renderSnapshot(tx, cipher, { deploymentId, action: input.action, environmentId: environment.id, services: targeted, refs });
 
     if (waiting) {
       const [merged] = await tx.update(deployments).set({ serviceIds, snapshot }).where(eq(deployments.id, waiting.id)).returning();
@@ -78,6 +90,19 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     });
     return { deployment, merged: false };
   });
+}
+
+/**
+ * The refs of a merged deployment: the new request's; for the services it does not act on, the
+ * pins the waiting deployment already had (a newer request for a service supersedes its pin).
+ */
+function mergeRefs(waiting: Snapshot, requested: string[] | null, refs: Record<string, GitRef>): Record<string, GitRef> {
+  const merged: Record<string, GitRef> = {};
+  for (const service of waiting.services) {
+    const superseded = requested === null || requested.includes(service.id);
+    if (!superseded && service.kind === "APPLICATION" && "commit" in service.config.git.ref) merged[service.id] = service.config.git.ref;
+  }
+  return { ...merged, ...refs };
 }
 
 function mergeTargets(a: string[] | null, b: string[] | null): string[] | null {

@@ -1,5 +1,5 @@
 import { and, eq, inArray } from "drizzle-orm";
-import type { Snapshot } from "../../engine/protocol/snapshot";
+import type { ApplicationConfig, Snapshot } from "../../engine/protocol/snapshot";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { clusters, environments, projects, services, variables } from "../db/schema";
@@ -30,7 +30,14 @@ export function snapshotContext(deploymentId: string): string {
 export async function renderSnapshot(
   db: Executor,
   cipher: OrganizationCipher,
-  input: { deploymentId: string; action: DeploymentAction; environmentId: string; services: ServiceRow[] },
+  input: {
+    deploymentId: string;
+    action: DeploymentAction;
+    environmentId: string;
+    services: ServiceRow[];
+    /** Per service id, the git ref deployed instead of the configured one (a webhook's exact commit). */
+    refs?: Record<string, ApplicationConfig["git"]["ref"]>;
+  },
 ): Promise<Snapshot> {
   const [row] = await db
     .select({ environment: environments, project: projects, cluster: clusters })
@@ -62,7 +69,7 @@ export async function renderSnapshot(
       id: service.id,
       name: service.name,
       kind: service.kind,
-      config: service.config,
+      config: service.kind === "APPLICATION" ? withRef(service.config, input.refs?.[service.id]) : service.config,
       variables: resolved.map(({ key, value, secret }) => ({ key, value: seal(value), secret })),
       domains: [domain],
     };
@@ -77,6 +84,10 @@ export async function renderSnapshot(
     cluster: { id: cluster.id, domainSuffix: cluster.domainSuffix },
     services: specs,
   };
+}
+
+function withRef(config: ApplicationConfig, ref: ApplicationConfig["git"]["ref"] | undefined): ApplicationConfig {
+  return ref ? { ...config, git: { ...config.git, ref } } : config;
 }
 
 /** The snapshot with plaintext values, for the engine of the deployment's cluster only. */

@@ -123,7 +123,14 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
     await svc.db
       .update(services)
       .set({
-        runtime: { state: state.state, releaseId: state.releaseId, restarts: state.restarts, commit: state.commit, reportedAt: reportedAt.toISOString() },
+        runtime: {
+          state: state.state,
+          releaseId: state.releaseId,
+          restarts: state.restarts,
+          commit: state.commit,
+          reportedAt: reportedAt.toISOString(),
+          ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
+        },
       })
       .where(
         and(

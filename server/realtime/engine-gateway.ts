@@ -21,6 +21,8 @@ import {
 } from "../engines/engine-session";
 import { isAppError } from "../errors";
 import type { Logger } from "../logger";
+import { recordMetricBatch } from "../metrics/metrics";
+import type { ShellRelay } from "./shell-relay";
 
 type Handlers = { [N in EngineMessageName]: (clusterId: string, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
 
@@ -37,6 +39,8 @@ export function attachEngineGateway(
   logger: Logger,
   /** Told of every stored batch of log lines, to stream them to subscribers. */
   onLogBatch: (stream: LogStream, lines: LogLine[]) => void = () => {},
+  /** Shell sessions' output and exits, to their clients on `/ui` (server/realtime/shell-relay.ts). */
+  shells?: ShellRelay,
 ) {
   const namespace: Namespace = io.of(ENGINE_NAMESPACE);
 
@@ -68,6 +72,18 @@ export function attachEngineGateway(
       return {};
     },
     "engine:heartbeat": async (clusterId, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),
+    "metrics:batch": async (clusterId, { samples }) => {
+      await recordMetricBatch(services, clusterId, samples);
+      return {};
+    },
+    "shell:output": async (clusterId, message) => {
+      await shells?.output(clusterId, message);
+      return {};
+    },
+    "shell:exit": async (clusterId, message) => {
+      await shells?.exit(clusterId, message);
+      return {};
+    },
   };
 
   namespace.on("connection", (socket: Socket) => {
@@ -75,7 +91,10 @@ export function attachEngineGateway(
     const log = logger.child({ clusterId, engine: socket.id });
     void socket.join(clusterRoom(clusterId));
     log.info("engine connected");
-    socket.on("disconnect", (reason) => log.info({ reason }, "engine disconnected"));
+    socket.on("disconnect", (reason) => {
+      log.info({ reason }, "engine disconnected");
+      shells?.engineDisconnected(clusterId).catch((error: unknown) => log.error({ err: error }, "could not end the engine's shell sessions"));
+    });
 
     for (const name of Object.keys(engineToServer) as EngineMessageName[]) {
       socket.on(name, async (payload: unknown, ack?: (answer: unknown) => void) => {

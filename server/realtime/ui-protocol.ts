@@ -29,11 +29,38 @@ export type StreamedLogLine = { seq: number; at: string; fd: "stdout" | "stderr"
 /** Sent to `deployment:<id>` (build output) or `service:<id>` (runtime output) as lines arrive. */
 export type LogLines = { stream: RoomName; lines: StreamedLogLine[] };
 
+/**
+ * Shell sessions (server/realtime/shell-relay.ts). A client opens one in a service's live
+ * release, choosing the session id itself (a UUID) so it listens before the first output comes;
+ * `argv` runs one command without a terminal (`slipway shell … -- cmd`). Output and the exit
+ * carry `seq`: put output back in order, and end after the output before the exit's `seq`.
+ */
+export const shellOpenMessage = z.object({
+  sessionId: z.string().uuid(),
+  serviceId: z.string().uuid(),
+  cols: z.number().int().min(2).max(1000).default(80),
+  rows: z.number().int().min(1).max(500).default(24),
+  argv: z.array(z.string().max(4000)).min(1).max(200).optional(),
+});
+export const shellInputMessage = z.object({ sessionId: z.string().uuid(), data: z.string().max(65_536), end: z.boolean().optional() });
+export const shellResizeMessage = z.object({ sessionId: z.string().uuid(), cols: z.number().int().min(2).max(1000), rows: z.number().int().min(1).max(500) });
+export const shellCloseMessage = z.object({ sessionId: z.string().uuid() });
+export type ShellOpenMessage = z.input<typeof shellOpenMessage>;
+export type ShellOutputMessage = { sessionId: string; seq: number; data: string };
+export type ShellExitMessage = { sessionId: string; seq: number; code: number | null; reason?: string };
+export type ShellOpenAnswer = { ok: true; sessionId: string } | { ok: false; error: string; code?: string };
+
 export type UiServerEvents = {
   "deployment:changed": (payload: DeploymentChanged) => void;
   "log:lines": (payload: LogLines) => void;
+  "shell:output": (payload: ShellOutputMessage) => void;
+  "shell:exit": (payload: ShellExitMessage) => void;
 };
 export type UiClientEvents = {
   subscribe: (payload: { room: RoomName }, ack: (answer: { ok: true } | { ok: false; error: string }) => void) => void;
   unsubscribe: (payload: { room: RoomName }) => void;
+  "shell:open": (payload: ShellOpenMessage, ack: (answer: ShellOpenAnswer) => void) => void;
+  "shell:input": (payload: z.input<typeof shellInputMessage>) => void;
+  "shell:resize": (payload: z.input<typeof shellResizeMessage>) => void;
+  "shell:close": (payload: z.input<typeof shellCloseMessage>) => void;
 };

@@ -12,7 +12,7 @@ export type EngineProcess = {
 };
 
 /** The real engine (engine/main.ts) as its own process, as `npm start` or `slipway engine` runs it. */
-export function spawnEngine(options: { url: string; token: string; home: string; routerPort: number; heartbeatSeconds?: number }): EngineProcess {
+export function spawnEngine(options: { url: string; token: string; home: string; routerPort: number; heartbeatSeconds?: number; env?: Record<string, string> }): EngineProcess {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "engine/main.ts")], {
     cwd: repoRoot,
     env: {
@@ -24,6 +24,7 @@ export function spawnEngine(options: { url: string; token: string; home: string;
       SLIPWAY_ROUTER_HOST: "127.0.0.1",
       SLIPWAY_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 1),
       LOG_LEVEL: "info",
+      ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -298,11 +298,13 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
   async exec(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
     const current = this.states.get(serviceId)?.current;
     if (!current) throw new StepError("the service has no running release");
-    if (argv.length === 0) throw new StepError("nothing to run");
+    // No command: the container's shell (images without /bin/sh cannot open one).
+    const command = argv.length > 0 ? argv : ["/bin/sh"];
+    const env = options.tty ? { TERM: "xterm-256color", ...options.env } : options.env;
     try {
-      return await startExec(this.docker, current.containerId, argv, options);
+      return await startExec(this.docker, current.containerId, command, { ...options, env });
     } catch (error) {
-      throw new StepError(`could not start ${argv[0]} in container ${current.containerName}: ${describeError(error)}`);
+      throw new StepError(`could not start ${command[0]} in container ${current.containerName}: ${describeError(error)}`);
     }
   }
 

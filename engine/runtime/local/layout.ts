@@ -32,6 +32,8 @@ export const releaseProcess = z.object({
   /** Kernel start time of pid, to tell our process from a recycled pid. */
   startTime: z.number(),
   startedAt: z.string(),
+  /** The control groups holding its memory and CPU limits (engine/runtime/local/cgroups.ts), when it has any. */
+  cgroups: z.array(z.string()).optional(),
 });
 export type ReleaseProcess = z.infer<typeof releaseProcess>;
 
@@ -46,6 +48,8 @@ export const serviceState = z.object({
   restarts: z.number().int().nonnegative(),
   /** Bytes of each release's runtime.log already reported, so a restarted engine resumes there. */
   logOffsets: z.record(z.string(), z.number().int().nonnegative()),
+  /** The last crash restart and its reason, reported with the service's state. */
+  lastRestart: z.object({ at: z.string(), reason: z.string(), oomKilled: z.boolean().optional() }).optional(),
 });
 export type ServiceState = z.infer<typeof serviceState>;
 
@@ -55,6 +59,8 @@ export const launchSpec = z.object({
   env: z.record(z.string(), z.string()),
   /** Which env keys are secret, so runtime output is masked after an engine restart too. */
   secretKeys: z.array(z.string()),
+  /** The service's memory and CPU limits, applied at every (re)start where the host allows. */
+  limits: z.object({ memoryMb: z.number().optional(), cpus: z.number().optional() }).optional(),
 });
 export type LaunchSpec = z.infer<typeof launchSpec>;
 

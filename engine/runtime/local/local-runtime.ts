@@ -11,7 +11,10 @@ import { routerClient, tsxImportUrl } from "../../router/router-process";
 import { upstreamKey, type RoutesTable } from "../../router/routes";
 import { secretMasker } from "../secret-mask";
 import { detectBuildPlan, type RepoFacts } from "../build-plan";
-import { type ReleaseHandle, type Runtime, type StepContext, StepError } from "../runtime";
+import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type StepContext, StepError } from "../runtime";
+import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, detectCgroups, launchArgv, memoryLimitOf, oomKills, removeCgroup } from "./cgroups";
+import { startLocalExec } from "./exec";
+import { sampleGroup } from "./sample";
 import { readJson, writeJsonAtomic } from "./files";
 import { appDirectory, cloneRepository } from "./git";
 import { waitHealthy } from "./health";
@@ -30,6 +33,8 @@ export type LocalRuntimeOptions = {
   stopGraceMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** Where the cgroup hierarchies are mounted (memory and CPU limits); /sys/fs/cgroup by default. */
+  cgroupRoot?: string;
 };
 
 /** A release on its way to going live, between the clone and the switch. */
@@ -60,10 +65,13 @@ export class LocalRuntime implements Runtime {
   private readonly replaced = new Map<string, ReleaseProcess | null>();
   private routesWrite: Promise<void> = Promise.resolve();
   private supervisor: NodeJS.Timeout | null = null;
+  /** How this host lets releases be limited (cgroup v2, v1, or not at all). */
+  readonly cgroups: CgroupHost;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     this.paths = layout(options.home);
     this.router = routerClient(options.home);
+    this.cgroups = detectCgroups(options.cgroupRoot);
   }
 
   async start(): Promise<void> {
@@ -96,7 +104,17 @@ export class LocalRuntime implements Runtime {
   services(): RuntimeServiceState[] {
     return [...this.states.values()].flatMap((state) =>
       state.current
-        ? [{ serviceId: state.serviceId, releaseId: state.current.releaseId, state: state.status, restarts: state.restarts, commit: state.current.commit, port: state.current.port }]
+        ? [
+            {
+              serviceId: state.serviceId,
+              releaseId: state.current.releaseId,
+              state: state.status,
+              restarts: state.restarts,
+              commit: state.current.commit,
+              port: state.current.port,
+              ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
+            },
+          ]
         : [],
     );
   }
@@ -171,7 +189,9 @@ export class LocalRuntime implements Runtime {
       cwd: appDir,
       env: { ...env, SLIPWAY_RELEASE_ID: release.releaseId, SLIPWAY_GIT_COMMIT: release.commit ?? "" },
       secretKeys: ctx.service.variables.filter((variable) => variable.secret).map((variable) => variable.key),
+      ...(config.resources ? { limits: config.resources } : {}),
     };
+    if (config.resources) ctx.output("system", this.describeLimits(config.resources));
     // 0600: the launch file holds the app's environment, secrets included, to restart it after a crash.
     await writeJsonAtomic(path.join(release.dir, "launch.json"), release.launch, 0o600);
   }
@@ -303,10 +323,18 @@ export class LocalRuntime implements Runtime {
     const port = await getPort({ host: "127.0.0.1", ...(preferredPort ? { port: preferredPort } : {}) });
     const logFile = path.join(this.paths.releaseDir(serviceId, releaseId), "runtime.log");
     const log = fs.openSync(logFile, "a");
-    const [command, ...args] = launch.argv;
-    if (!command) throw new Error("empty start command");
+    if (!launch.argv[0]) throw new Error("empty start command");
+    // Limits: the process enters its control groups before it execs the app (cgroups.ts).
+    let cgroup: ReturnType<typeof createReleaseCgroup> = null;
+    try {
+      cgroup = createReleaseCgroup(this.cgroups, `${releaseId}-${Date.now().toString(36)}`, launch.limits);
+    } catch (error) {
+      this.options.serviceLog(serviceId, releaseId, `[slipway] could not apply the resource limits: ${(error as Error).message}`);
+    }
+    const [command, ...args] = cgroup ? launchArgv(launch.argv) : launch.argv;
+    const env = { ...launch.env, PORT: String(port), ...(cgroup ? { [CGROUP_PROCS_VAR]: cgroup.procs.join(":") } : {}) };
     // Detached with file descriptors (not pipes): the app keeps running and logging when the engine dies.
-    const child = spawn(command, args, { cwd: launch.cwd, env: childEnv({ ...launch.env, PORT: String(port) }), detached: true, stdio: ["ignore", log, log] });
+    const child = spawn(command!, args, { cwd: launch.cwd, env: childEnv(env), detached: true, stdio: ["ignore", log, log] });
     fs.closeSync(log);
     const pid = await new Promise<number>((resolve, reject) => {
       child.once("spawn", () => resolve(child.pid ?? -1));
@@ -319,9 +347,12 @@ export class LocalRuntime implements Runtime {
       this.children.delete(pid);
     });
     const startTime = processStartTime(pid);
-    if (startTime === null) throw new StepError(`${command} exited immediately`);
+    if (startTime === null) {
+      if (cgroup) removeCgroup(cgroup.dirs);
+      throw new StepError(`${launch.argv[0]} exited immediately`);
+    }
     this.tail(serviceId, releaseId);
-    return { releaseId, commit, port, pid, startTime, startedAt: new Date().toISOString() };
+    return { releaseId, commit, port, pid, startTime, startedAt: new Date().toISOString(), ...(cgroup ? { cgroups: cgroup.dirs } : {}) };
   }
 
   private async waitHealthy(ctx: StepContext, proc: ReleaseProcess): Promise<void> {
@@ -340,6 +371,7 @@ export class LocalRuntime implements Runtime {
   private async stopProcess(serviceId: string, proc: ReleaseProcess): Promise<void> {
     await stopGroup(proc.pid, proc.startTime, this.options.stopGraceMs ?? 10_000);
     this.exits.delete(proc.pid);
+    if (proc.cgroups) removeCgroup(proc.cgroups);
     if (this.states.get(serviceId)?.current?.releaseId !== proc.releaseId) await this.finishTail(serviceId, proc.releaseId);
   }
 
@@ -354,6 +386,39 @@ export class LocalRuntime implements Runtime {
     }
   }
 
+  // ---- shells and metrics --------------------------------------------------------------------
+
+  /**
+   * Starts `argv` (the release's shell when empty: `$SHELL` of its variables, else /bin/sh) in the
+   * live release's app directory with its variables (launch.json), as the app itself sees them.
+   */
+  async exec(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
+    const current = this.states.get(serviceId)?.current;
+    if (!current || this.states.get(serviceId)?.status === "stopped") throw new StepError("the service has no running release");
+    const launch = await readJson(path.join(this.paths.releaseDir(serviceId, current.releaseId), "launch.json"), launchSpec);
+    if (!launch) throw new StepError(`release ${current.releaseId} has no launch file`);
+    const env: Record<string, string> = { ...launch.env, PORT: String(current.port), ...options.env };
+    if (options.tty) env.TERM = "xterm-256color";
+    const command = argv.length > 0 ? argv : [env.SHELL || "/bin/sh"];
+    return startLocalExec(command, { ...options, cwd: launch.cwd, env });
+  }
+
+  async sample(serviceId: string): Promise<ServiceSample> {
+    const state = this.states.get(serviceId);
+    const current = state?.current;
+    if (!state || !current) throw new StepError("the service has no running release");
+    const usage = state.status === "running" ? await sampleGroup(current.pid) : { cpuPercent: 0, memoryBytes: 0 };
+    return { at: new Date().toISOString(), ...usage, memoryLimitBytes: current.cgroups ? memoryLimitOf(current.cgroups) : null, restarts: state.restarts };
+  }
+
+  private describeLimits(limits: { memoryMb?: number; cpus?: number }): string {
+    const asked = [limits.memoryMb !== undefined ? `memory ${limits.memoryMb} MiB` : null, limits.cpus !== undefined ? `${limits.cpus} CPU` : null].filter(Boolean).join(", ");
+    const host = this.cgroups;
+    if (host.kind === "none") return `Limits (${asked}) are NOT enforced on this host: ${host.reason}`;
+    if (host.kind === "cgroup-v1" && limits.cpus !== undefined && !host.cpu) return `Limits: ${asked} through cgroup v1; the CPU limit is NOT enforced (no writable cpu hierarchy)`;
+    return `Limits: ${asked}, enforced through ${host.kind}`;
+  }
+
   // ---- supervision ---------------------------------------------------------------------------
 
   private supervise(): void {
@@ -361,7 +426,11 @@ export class LocalRuntime implements Runtime {
       const proc = state.current;
       if (!proc || state.status !== "running" || this.restartTimers.has(state.serviceId) || this.locks.has(state.serviceId)) continue;
       if (isSameProcessAlive(proc.pid, proc.startTime)) continue;
-      const reason = this.exits.get(proc.pid) ?? "exited";
+      // The kernel's OOM killer sends SIGKILL: the group's counter tells it from any other kill.
+      const oomKilled = proc.cgroups ? oomKills(proc.cgroups) > 0 : false;
+      const limit = proc.cgroups ? memoryLimitOf(proc.cgroups) : null;
+      const reason = oomKilled ? `was killed for exceeding its memory limit${limit ? ` of ${Math.round(limit / 1024 / 1024)} MiB` : ""}` : (this.exits.get(proc.pid) ?? "exited");
+      state.lastRestart = { at: new Date().toISOString(), reason, ...(oomKilled ? { oomKilled } : {}) };
       // Up long enough counts as recovered: the next crash starts the backoff over.
       if (Date.now() - Date.parse(proc.startedAt) > HEALTHY_UPTIME_MS) this.crashStreaks.delete(state.serviceId);
       state.status = "crashed";
@@ -400,6 +469,7 @@ export class LocalRuntime implements Runtime {
     const launch = await readJson(path.join(this.paths.releaseDir(serviceId, releaseId), "launch.json"), launchSpec);
     if (!launch) throw new Error(`release ${releaseId} has no launch file`);
     const previousPort = state.current.port;
+    if (state.current.cgroups) removeCgroup(state.current.cgroups);
     state.current = await this.spawnRelease(serviceId, releaseId, launch, state.current.commit, previousPort);
     state.status = "running";
     await this.persist(serviceId);

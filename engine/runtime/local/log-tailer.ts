@@ -1,3 +1,4 @@
+import { watch, type FSWatcher } from "node:fs";
 import fs from "node:fs/promises";
 
 /**
@@ -7,7 +8,9 @@ import fs from "node:fs/promises";
  */
 export class LogTailer {
   private timer: NodeJS.Timeout | null = null;
+  private watcher: FSWatcher | null = null;
   private reading: Promise<void> = Promise.resolve();
+  private queued = false;
 
   constructor(
     private readonly file: string,
@@ -17,10 +20,16 @@ export class LogTailer {
     private readonly intervalMs = 250,
   ) {}
 
+  /**
+   * Reads as soon as the file changes (inotify, through fs.watch) so lines reach the control
+   * plane within milliseconds; the interval stays as a safety net for changes a watch misses
+   * and for a file that does not exist yet.
+   */
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => void this.poll(), this.intervalMs);
     this.timer.unref();
+    this.watch();
     void this.poll();
   }
 
@@ -28,12 +37,36 @@ export class LogTailer {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.watcher?.close();
+    this.watcher = null;
     await this.poll();
   }
 
+  /** Queues one read; a burst of change notifications while a read is waiting adds nothing. */
   poll(): Promise<void> {
-    this.reading = this.reading.then(() => this.readMore()).catch(() => undefined);
+    if (this.queued) return this.reading;
+    this.queued = true;
+    this.reading = this.reading
+      .then(() => {
+        this.queued = false;
+        return this.readMore();
+      })
+      .catch(() => undefined);
     return this.reading;
+  }
+
+  private watch(): void {
+    if (this.watcher) return;
+    try {
+      this.watcher = watch(this.file, { persistent: false }, () => void this.poll());
+      this.watcher.on("error", () => {
+        this.watcher?.close();
+        this.watcher = null;
+      });
+    } catch {
+      // Not there yet: the interval reads it once it appears, and watches it from then on.
+      this.watcher = null;
+    }
   }
 
   private async readMore(): Promise<void> {
@@ -43,6 +76,7 @@ export class LogTailer {
     } catch {
       return;
     }
+    if (!this.watcher && this.timer) this.watch();
     try {
       const { size } = await handle.stat();
       // A truncated file (rotated by hand) starts over rather than reading garbage.

@@ -1,8 +1,18 @@
 import { z } from "zod";
 import { requestDeployment } from "../../deployments/request-deployment";
 import { createService, createServiceInput, getService, listServices, updateService, updateServiceInput } from "../../services/services";
+import { getGitTriggers, setGitTriggers, setGitTriggersInput } from "../../webhooks/triggers";
 import { deploymentOutput, serviceOutput, toDeployment, toService } from "../outputs";
 import { procedure, router } from "../trpc";
+
+/** When pushes deploy the service (server/webhooks/triggers.ts). */
+const gitTriggersOutput = z.object({
+  serviceId: z.string(),
+  autoDeploy: z.boolean(),
+  includePaths: z.array(z.string()),
+  excludePaths: z.array(z.string()),
+  followTags: z.boolean(),
+});
 
 export const servicesRouter = router({
   list: procedure("VIEWER")
@@ -36,4 +46,14 @@ export const servicesRouter = router({
       const { deployment } = await requestDeployment(ctx.domain, { environmentId: service.environmentId, action: "DELETE", serviceIds: [service.id] });
       return toDeployment(deployment);
     }),
+  gitTriggers: procedure("VIEWER")
+    .meta({ openapi: { method: "GET", path: "/services/{serviceId}/git-triggers", tags: ["services"], summary: "When pushes deploy the service" } })
+    .input(z.object({ serviceId: z.string().uuid() }))
+    .output(gitTriggersOutput)
+    .query(async ({ ctx, input }) => getGitTriggers(ctx.domain, input.serviceId)),
+  setGitTriggers: procedure("DEVELOPER")
+    .meta({ openapi: { method: "PUT", path: "/services/{serviceId}/git-triggers", tags: ["services"], summary: "Set when pushes deploy the service: auto-deploy, path filters, tags" } })
+    .input(setGitTriggersInput)
+    .output(gitTriggersOutput)
+    .mutation(async ({ ctx, input }) => setGitTriggers(ctx.domain, input)),
 });

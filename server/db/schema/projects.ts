@@ -21,6 +21,8 @@ export type ServiceRuntime = {
   restarts: number;
   commit?: string;
   reportedAt: string;
+  /** The last crash restart and its reason ("was killed for exceeding its memory limit of 64 MiB"). */
+  lastRestart?: { at: string; reason: string; oomKilled?: boolean };
 };
 
 /**
@@ -29,6 +31,20 @@ export type ServiceRuntime = {
  * night is not undone until the next stop time.
  */
 export type EnvironmentSchedule = { weekdays: number[]; start: string; stop: string; timeZone: string };
+
+/**
+ * An environment that is a blueprint for previews: each pull request against the branch its
+ * services follow gets a clone, deleted when the request closes or after this many seconds
+ * without a new commit (null: only when it closes).
+ */
+export type PreviewBlueprint = { lifetimeSeconds: number | null };
+
+/**
+ * When a push deploys a service (server/webhooks/triggers.ts): pushes to the branch it follows
+ * when `autoDeploy`, filtered by globs over the changed files (`includePaths` empty: any file),
+ * and tag pushes when `followTags`. Null on the row means the defaults.
+ */
+export type GitTriggers = { autoDeploy: boolean; includePaths: string[]; excludePaths: string[]; followTags: boolean };
 
 export const projects = pgTable(
   "projects",
@@ -63,6 +79,7 @@ export const environments = pgTable(
     /** After this instant the reaper deletes the environment, unless it is protected. */
     expiresAt: timestamp("expires_at", { withTimezone: true }),
     protected: boolean("protected").notNull().default(false),
+    previewBlueprint: jsonb("preview_blueprint").$type<PreviewBlueprint>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -113,6 +130,7 @@ export const services = pgTable(
     config: jsonb("config").$type<ApplicationConfig>().notNull(),
     /** The engine's last report of the running release (heartbeats): state, restarts, commit. */
     runtime: jsonb("runtime").$type<ServiceRuntime>(),
+    gitTriggers: jsonb("git_triggers").$type<GitTriggers>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -1,0 +1,150 @@
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import getPort from "get-port";
+import * as pty from "node-pty";
+import { io, type Socket } from "socket.io-client";
+import { createCaller } from "../server/api/root";
+import type { LogLines, ShellOutputMessage, UiClientEvents, UiServerEvents } from "../server/realtime/ui-protocol";
+import { fixture, request } from "../test/engine-harness";
+import type { GitServer } from "../test/git-server";
+import { killProcessesUnder } from "../test/process-cleanup";
+import { spawnEngine } from "../test/support/engine-process";
+import type { startBenchControlPlane } from "./control-plane";
+import { percentile } from "./stats";
+
+type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
+type UiSocket = Socket<UiServerEvents, UiClientEvents>;
+
+/**
+ * Keystroke round trip: one character typed into a terminal until its echo comes back. `send`
+ * types it, `onOutput` is told of output; the line is cleared (Ctrl-U) every 50 keys so the
+ * shell's line editor stays cheap. Returns one latency per key, in ms.
+ */
+async function roundTrips(keys: number, send: (data: string) => void, onOutput: (listener: (data: string) => void) => void): Promise<number[]> {
+  let waiting: ((data: string) => void) | null = null;
+  onOutput((data) => waiting?.(data));
+  const sendAndWait = (data: string, expect: (text: string) => boolean) =>
+    new Promise<void>((resolve, reject) => {
+      let seen = "";
+      const timer = setTimeout(() => reject(new Error(`no echo of ${JSON.stringify(data)} within 5 s`)), 5_000);
+      waiting = (chunk) => {
+        seen += chunk;
+        if (!expect(seen)) return;
+        clearTimeout(timer);
+        waiting = null;
+        resolve();
+      };
+      send(data);
+    });
+  const samples: number[] = [];
+  for (let i = 0; i < keys; i++) {
+    if (i % 50 === 0) {
+      await sendAndWait("\x15", () => true).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const started = performance.now();
+    await sendAndWait("x", (text) => text.includes("x"));
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+/**
+ * Shells and runtime logs through the whole platform (a socket.io client on `/ui`, the web
+ * process, the engine process, a real release), each beside the floor measured in this process.
+ */
+export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, options: { keys: number; logRate: number; logSeconds: number }) {
+  const home = path.join(plane.dir, "engine-shell");
+  const routerPort = await getPort();
+  const engine = spawnEngine({ url: plane.webUrl, token: plane.org.engineToken, home, routerPort });
+  const api = createCaller({ services: plane.services, actor: plane.org.as("DEVELOPER") });
+  await git.createRepo("shell-bench", fixture("log-burst"));
+  const project = await api.projects.create({ name: "shellbench" });
+  const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+  const service = await api.services.create({
+    environmentId: environment.id,
+    name: "web",
+    config: { git: { url: git.url("shell-bench"), ref: { branch: "main" } }, healthCheckPath: "/health", startCommand: "node server.js" },
+  });
+  const socket: UiSocket = io(`${plane.webUrl}/ui`, { auth: { token: await plane.org.apiToken("DEVELOPER") }, transports: ["websocket"] });
+  try {
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    for (;;) {
+      const current = await api.deployments.get({ deploymentId: deployment.id });
+      if (current.status === "DEPLOYED") break;
+      if (current.finishedAt) throw new Error(`bench deploy ended ${current.status}: ${current.statusMessage}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise<void>((resolve, reject) => {
+      if (socket.connected) return resolve();
+      socket.once("connect", () => resolve());
+      socket.once("connect_error", reject);
+    });
+
+    // Keystrokes through the platform.
+    const sessionId = randomUUID();
+    const listeners: ((data: string) => void)[] = [];
+    socket.on("shell:output", (message: ShellOutputMessage) => {
+      if (message.sessionId === sessionId) for (const listener of listeners) listener(message.data);
+    });
+    const opened = await socket.timeout(20_000).emitWithAck("shell:open", { sessionId, serviceId: service.id, cols: 200, rows: 50 });
+    if (!opened.ok) throw new Error(`shell refused: ${opened.error}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await roundTrips(20, (data) => socket.emit("shell:input", { sessionId, data }), (listener) => listeners.push(listener));
+    listeners.length = 0;
+    const platform = await roundTrips(options.keys, (data) => socket.emit("shell:input", { sessionId, data }), (listener) => listeners.push(listener));
+    socket.emit("shell:close", { sessionId });
+
+    // The floor: the same shell in a local pseudo-terminal, no network at all.
+    const local = pty.spawn("/bin/sh", [], { name: "xterm-256color", cols: 200, rows: 50, cwd: home, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "xterm-256color" } });
+    const localListeners: ((data: string) => void)[] = [];
+    local.onData((data) => localListeners.forEach((listener) => listener(data)));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const direct = await roundTrips(options.keys, (data) => local.write(data), (listener) => localListeners.push(listener));
+    local.kill();
+
+    // Runtime log lines from the release to a following client.
+    const received = new Set<number>();
+    const latencies: number[] = [];
+    let firstAt = 0;
+    let lastAt = 0;
+    let run = -1;
+    socket.on("log:lines", (batch: LogLines) => {
+      const now = Date.now();
+      for (const line of batch.lines) {
+        const match = /^burst (\d+) (\d+) (\d+)$/.exec(line.text);
+        if (!match || Number(match[1]) !== run) continue;
+        if (!firstAt) firstAt = now;
+        lastAt = now;
+        received.add(Number(match[2]));
+        latencies.push(now - Number(match[3]));
+      }
+    });
+    const joined = await socket.timeout(5_000).emitWithAck("subscribe", { room: `service:${service.id}` });
+    if (!joined.ok) throw new Error(`cannot follow the service's logs: ${joined.error}`);
+    const total = options.logRate * options.logSeconds;
+    const started = Date.now();
+    const answer = await request(routerPort, `web-dev-shellbench.localhost`, `/burst?rate=${options.logRate}&seconds=${options.logSeconds}`);
+    run = (JSON.parse(answer.body) as { run: number }).run;
+    const deadline = started + (options.logSeconds + 30) * 1000;
+    while (received.size < total && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    return {
+      keys: options.keys,
+      shell: { p50: percentile(platform, 50), p99: percentile(platform, 99) },
+      localPty: { p50: percentile(direct, 50), p99: percentile(direct, 99) },
+      logs: {
+        rate: options.logRate,
+        total,
+        received: received.size,
+        lost: total - received.size,
+        linesPerSecond: received.size / Math.max(0.001, (lastAt - firstAt) / 1000),
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+      },
+    };
+  } finally {
+    socket.disconnect();
+    await engine.stop("SIGTERM");
+    await killProcessesUnder(home);
+  }
+}

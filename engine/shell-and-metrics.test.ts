@@ -1,0 +1,138 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineHome, eventually, fixture, service, task } from "../test/engine-harness";
+import { type GitServer, startGitServer } from "../test/git-server";
+import { releaseCgroupsCleanup } from "../test/support/cgroups";
+import type { Engine } from "./core";
+import type { ShellExit, ShellOutput } from "./protocol/shell";
+import { detectCgroups } from "./runtime/local/cgroups";
+import type { ExecSession } from "./runtime/runtime";
+import { createShellSessions } from "./shell-sessions";
+
+/** Collects a session's output as text. */
+function collect(session: ExecSession) {
+  let text = "";
+  session.on("data", (chunk: Buffer | string) => (text += chunk.toString()));
+  return { text: () => text };
+}
+
+describe("local engine: shells, metrics and limits of a live release", () => {
+  let git: GitServer;
+  let env: Awaited<ReturnType<typeof engineHome>>;
+  let engine: Engine;
+  let appDir = "";
+  const web = service({
+    name: "web",
+    config: { git: { url: "http://127.0.0.1/placeholder.git" }, healthCheckPath: "/health", startCommand: "node server.js" },
+    variables: [{ key: "GREETING", value: "hello from a variable", secret: false }],
+  });
+  const hog = service({
+    name: "hog",
+    config: { git: { url: "http://127.0.0.1/placeholder.git" }, healthCheckPath: "/health", startCommand: "node server.js", resources: { memoryMb: 128, cpus: 0.5 } },
+  });
+
+  beforeAll(async () => {
+    git = await startGitServer();
+    await git.createRepo("hog", fixture("memory-hog"));
+    web.config.git.url = git.url("hog");
+    hog.config.git.url = git.url("hog");
+    env = await engineHome({ drainTimeoutMs: 2_000, stopGraceMs: 2_000, backoffBaseMs: 300 });
+    engine = env.newEngine();
+    await engine.start();
+    const deploy = task("DEPLOY", [web]);
+    await engine.execute(deploy);
+    expect(env.final(deploy.deploymentId)?.status).toBe("succeeded");
+    appDir = env.lines.find((line) => line.text.startsWith("Started "))?.text ?? "";
+  }, 60_000);
+
+  afterAll(async () => {
+    const removeCgroups = env ? releaseCgroupsCleanup(env.home) : () => undefined;
+    await env?.cleanup();
+    removeCgroups();
+    await git?.close();
+  });
+
+  it("opens a shell in a pseudo-terminal, in the release's app directory, with the service's variables", async () => {
+    const session = await engine.exec!(web.id, [], { tty: true, cols: 100, rows: 30 });
+    const out = collect(session);
+    session.write('pwd; echo "greeting=$GREETING term=$TERM"; stty size\n');
+    await eventually(() => out.text().includes("30 100"), 5_000, "stty size 30 100");
+    expect(out.text()).toContain("greeting=hello from a variable term=xterm-256color");
+    expect(out.text()).toMatch(new RegExp(`${env.home}/services/${web.id}/releases/[^/\\s]+/src`));
+    expect(appDir).toContain("node server.js");
+
+    await session.resize({ cols: 132, rows: 43 });
+    session.write("stty size\n");
+    await eventually(() => out.text().includes("43 132"), 5_000, "stty size after the resize");
+    session.write("exit 7\n");
+    expect(await session.exited).toBe(7);
+  });
+
+  it("runs a command without a terminal and returns its exit code", async () => {
+    const session = await engine.exec!(web.id, ["sh", "-c", 'echo "out $GREETING"; echo err >&2; exit 3'], { tty: false });
+    const out = collect(session);
+    session.end();
+    expect(await session.exited).toBe(3);
+    await eventually(() => out.text().includes("err"), 2_000, "stderr");
+    expect(out.text()).toContain("out hello from a variable");
+  });
+
+  it("ships numbered output and the exit, and ends idle sessions", async () => {
+    const sent: (ShellOutput | ShellExit)[] = [];
+    const shells = createShellSessions({ exec: engine.exec!.bind(engine), send: (_name, payload) => void sent.push(payload), logger: pino({ level: "silent" }) });
+    const sessionId = "0b5c1d7e-3f6a-4b8c-9d0e-1f2a3b4c5d6e";
+    await shells.open({ sessionId, serviceId: web.id, tty: true, cols: 80, rows: 24, idleTimeoutSeconds: 900 });
+    // Out of order on purpose: the resize (seq 1) arrives before the input that precedes it (seq 0).
+    shells.input({ sessionId, seq: 1, data: "stty size; exit 4\n" });
+    shells.resize({ sessionId, seq: 0, cols: 90, rows: 33 });
+    const exit = await eventually(() => sent.find((message): message is ShellExit => "code" in message), 5_000, "the exit");
+    expect(exit).toMatchObject({ sessionId, code: 4 });
+    const output = sent.filter((message): message is ShellOutput => "data" in message);
+    expect(output.map((message) => message.seq)).toEqual(output.map((_, index) => index));
+    expect(exit.seq).toBe(output.length);
+    expect(output.map((message) => message.data).join("")).toContain("33 90");
+
+    const idle = "1c6d2e8f-4a7b-4c9d-8e1f-2a3b4c5d6e7f";
+    await shells.open({ sessionId: idle, serviceId: web.id, tty: true, cols: 80, rows: 24, idleTimeoutSeconds: 1 });
+    const ended = await eventually(() => sent.find((message): message is ShellExit => message.sessionId === idle && "code" in message), 5_000, "the idle timeout");
+    expect(ended.reason).toBe("no input for 1 seconds");
+    expect(shells.size).toBe(0);
+  });
+
+  it("samples CPU, memory and the router's traffic of the live release", async () => {
+    await engine.metrics!();
+    for (let i = 0; i < 40; i++) await env.get("web-test.localhost");
+    for (let i = 0; i < 5; i++) await env.get("web-test.localhost", "/fail");
+    await env.get("web-test.localhost", "/alloc?mb=150");
+    await sleep(300);
+    const [sample] = await engine.metrics!();
+    expect(sample).toMatchObject({ serviceId: web.id, restarts: 0, memoryLimitBytes: null });
+    expect(sample!.requestsPerSecond).toBeGreaterThan(0);
+    expect(sample!.errorsPerSecond).toBeGreaterThan(0);
+    expect(sample!.p50Ms).not.toBeNull();
+    expect(sample!.p99Ms!).toBeGreaterThanOrEqual(sample!.p50Ms!);
+    // The app holds 150 MiB more than it started with.
+    expect(sample!.memoryBytes).toBeGreaterThan(150 * 1024 * 1024);
+  });
+
+  it("enforces a memory limit: a release that exceeds it is killed, restarted, and the reason reported", async (context) => {
+    const host = detectCgroups();
+    if (host.kind === "none") {
+      console.log(`skipped: memory limits cannot be enforced on this host (${host.reason})`);
+      context.skip();
+    }
+    const deploy = task("DEPLOY", [hog]);
+    await engine.execute(deploy);
+    expect(env.final(deploy.deploymentId)?.status).toBe("succeeded");
+    expect(env.lines.some((line) => line.text === `Limits: memory 128 MiB, 0.5 CPU, enforced through ${host.kind}`)).toBe(true);
+    const [before] = (await engine.metrics!()).filter((sample) => sample.serviceId === hog.id);
+    expect(before?.memoryLimitBytes).toBe(128 * 1024 * 1024);
+
+    await env.get("hog-test.localhost", "/alloc?mb=300").catch(() => undefined);
+    const state = await eventually(() => engine.services().find((s) => s.serviceId === hog.id && s.restarts === 1 && s.state === "running"), 15_000, "the restart");
+    expect(state.lastRestart).toMatchObject({ oomKilled: true, reason: "was killed for exceeding its memory limit of 128 MiB" });
+    expect(env.lines.some((line) => line.stream.kind === "service" && line.text.includes("killed for exceeding its memory limit of 128 MiB"))).toBe(true);
+    await eventually(async () => (await env.get("hog-test.localhost")).status === 200, 10_000, "served again");
+  });
+});

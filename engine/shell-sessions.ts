@@ -1,0 +1,135 @@
+import { StringDecoder } from "node:string_decoder";
+import type { Logger } from "pino";
+import type { ShellExit, ShellInput, ShellOpenRequest, ShellOutput, ShellResize } from "./protocol/shell";
+import { createSequenceBuffer } from "./protocol/sequence-buffer";
+import type { ExecOptions, ExecSession } from "./runtime/runtime";
+
+type Exec = (serviceId: string, argv: string[], options: ExecOptions) => Promise<ExecSession>;
+type Control = ({ kind: "input" } & ShellInput) | ({ kind: "resize" } & ShellResize) | { kind: "close"; seq: number; sessionId: string };
+
+type Session = {
+  exec: ExecSession;
+  outSeq: number;
+  controls: ReturnType<typeof createSequenceBuffer<Control>>;
+  idle: NodeJS.Timeout | null;
+  idleMs: number;
+  closing: string | null;
+};
+
+/** Output is shipped in messages of at most this many characters (the protocol allows 64 Ki). */
+const MAX_CHUNK = 32_768;
+
+/**
+ * The engine's shell sessions: each is a process in a service's live release (runtime `exec`),
+ * its output shipped as numbered `shell:output` messages and its end as `shell:exit`. Input,
+ * resize and close arrive numbered too and are applied in order. A session ends when its
+ * process exits, when it sees no input for its idle timeout, when the control plane closes it,
+ * or when the engine loses the control plane (nobody could see it any more).
+ *
+ * The engine trusts the control plane with who may open a session (it checked the member's
+ * role and wrote the audit event); it logs session ids, never terminal contents.
+ */
+export function createShellSessions(options: {
+  exec: Exec | undefined;
+  send: (name: "shell:output" | "shell:exit", payload: ShellOutput | ShellExit) => void;
+  logger: Logger;
+  maxSessions?: number;
+}) {
+  const sessions = new Map<string, Session>();
+  const { logger } = options;
+
+  const armIdle = (sessionId: string, session: Session) => {
+    if (session.idle) clearTimeout(session.idle);
+    const idle = session.idleMs >= 60_000 ? `${Math.round(session.idleMs / 60_000)} minutes` : `${Math.round(session.idleMs / 1000)} seconds`;
+    session.idle = setTimeout(() => end(sessionId, `no input for ${idle}`), session.idleMs);
+    session.idle.unref();
+  };
+
+  /** Ends a session from this side: the process is killed, `shell:exit` follows once its output is out. */
+  const end = (sessionId: string, reason: string) => {
+    const session = sessions.get(sessionId);
+    if (!session || session.closing) return;
+    session.closing = reason;
+    session.exec.destroy();
+  };
+
+  const apply = (sessionId: string, session: Session, control: Control) => {
+    if (control.kind === "close") return end(sessionId, "closed by the client");
+    if (control.kind === "resize") {
+      void session.exec.resize({ cols: control.cols, rows: control.rows }).catch(() => undefined);
+      return;
+    }
+    armIdle(sessionId, session);
+    if (control.data.length > 0 && !session.exec.writableEnded) session.exec.write(control.data);
+    if (control.end && !session.exec.writableEnded) session.exec.end();
+  };
+
+  return {
+    get size() {
+      return sessions.size;
+    },
+
+    async open(request: ShellOpenRequest): Promise<void> {
+      if (!options.exec) throw new Error("this engine's runtime cannot open shells");
+      if (sessions.has(request.sessionId)) return;
+      if (sessions.size >= (options.maxSessions ?? 32)) throw new Error(`this engine already runs ${sessions.size} shell sessions`);
+      const exec = await options.exec(request.serviceId, request.argv ?? [], { tty: request.tty, cols: request.cols, rows: request.rows });
+      const session: Session = {
+        exec,
+        outSeq: 0,
+        idle: null,
+        idleMs: request.idleTimeoutSeconds * 1000,
+        closing: null,
+        controls: createSequenceBuffer<Control>((control) => apply(request.sessionId, session, control)),
+      };
+      sessions.set(request.sessionId, session);
+      armIdle(request.sessionId, session);
+      logger.info({ sessionId: request.sessionId, serviceId: request.serviceId, tty: request.tty }, "shell session opened");
+
+      const decoder = new StringDecoder("utf8");
+      const ship = (text: string) => {
+        for (let offset = 0; offset < text.length; offset += MAX_CHUNK) {
+          options.send("shell:output", { sessionId: request.sessionId, seq: session.outSeq++, data: text.slice(offset, offset + MAX_CHUNK) });
+        }
+      };
+      exec.on("data", (chunk: Buffer | string) => {
+        const text = typeof chunk === "string" ? chunk : decoder.write(chunk);
+        if (text.length > 0) ship(text);
+      });
+      exec.on("error", (error) => logger.warn({ err: error, sessionId: request.sessionId }, "shell session stream failed"));
+      const outputDone = new Promise<void>((resolve) => {
+        exec.once("end", resolve);
+        exec.once("close", resolve);
+      });
+      void exec.exited.then(async (code) => {
+        // The last output goes before the exit (a bounded wait: a killed process may never end its stream).
+        await Promise.race([outputDone, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        const rest = decoder.end();
+        if (rest) ship(rest);
+        if (session.idle) clearTimeout(session.idle);
+        session.controls.dispose();
+        sessions.delete(request.sessionId);
+        options.send("shell:exit", { sessionId: request.sessionId, seq: session.outSeq, code: session.closing ? (code ?? null) : code, ...(session.closing ? { reason: session.closing } : {}) });
+        logger.info({ sessionId: request.sessionId, code, reason: session.closing ?? undefined }, "shell session ended");
+      });
+    },
+
+    input(message: ShellInput) {
+      sessions.get(message.sessionId)?.controls.push({ kind: "input", ...message });
+    },
+    resize(message: ShellResize) {
+      sessions.get(message.sessionId)?.controls.push({ kind: "resize", ...message });
+    },
+    close(message: { sessionId: string; seq?: number }) {
+      const session = sessions.get(message.sessionId);
+      if (!session) return;
+      // Without a seq (a disconnected client) the close cannot wait for anything: end now.
+      if (message.seq === undefined) end(message.sessionId, "closed by the client");
+      else session.controls.push({ kind: "close", seq: message.seq, sessionId: message.sessionId });
+    },
+    /** Ends every session (the engine lost the control plane or is stopping). */
+    closeAll(reason: string) {
+      for (const sessionId of sessions.keys()) end(sessionId, reason);
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import type { Namespace, Server } from "socket.io";
+import { ENGINE_NAMESPACE, serverToEngineAcks } from "../../engine/protocol/messages";
+import type { ShellExit, ShellOpenRequest, ShellOutput } from "../../engine/protocol/shell";
+import type { Actor } from "../auth/actor";
+import type { Services } from "../context";
+import { AppError, isAppError } from "../errors";
+import type { Logger } from "../logger";
+import {
+  abandonShellSession,
+  closeShellSession,
+  confirmShellSession,
+  openSessionCluster,
+  openSessionsOfCluster,
+  prepareShellSession,
+} from "../shells/shell-sessions";
+import { shellCloseMessage, shellInputMessage, shellOpenMessage, shellResizeMessage, UI_NAMESPACE, type ShellExitMessage } from "./ui-protocol";
+
+/** The room of a cluster's engines on `/engine` (as engine-gateway.ts names it). */
+const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
+/** The room of a session's client on `/ui`. */
+const sessionRoom = (sessionId: string) => `shell:${sessionId}`;
+
+const OPEN_TIMEOUT_MS = 15_000;
+/** After a client closed or vanished, how long the engine has to report the exit before the session is closed without it. */
+const EXIT_GRACE_MS = 5_000;
+const MAX_SESSIONS_PER_SOCKET = 16;
+
+/**
+ * Emits to a room on this process directly when it has members here (no Postgres round trip on
+ * every keystroke), else through the socket.io Postgres adapter to the process that has them.
+ * Either path may reorder two messages: every message carries a seq and receivers reorder.
+ */
+function roomOf(namespace: Namespace, room: string) {
+  return namespace.adapter.rooms.get(room)?.size ? namespace.local.to(room) : namespace.to(room);
+}
+
+type ClientSession = { clusterId: string; seq: number };
+
+/**
+ * Shell sessions between clients (browsers and the CLI, on `/ui`) and engines (on `/engine`).
+ * Nothing dials into a cluster: the engine already holds its socket. A client's messages go to
+ * its cluster's room, an engine's to the session's room; with several web processes the
+ * Postgres adapter carries them to whichever process holds the other end. Per-session state
+ * lives in the process that holds the client's socket (the client is bound to it for the
+ * session's life), and the `shell_sessions` row makes the close exactly-once.
+ */
+export function attachShellRelay(io: Server, services: Services, options: { logger: Logger; idleTimeoutSeconds?: number }) {
+  const { logger } = options;
+  const ui = io.of(UI_NAMESPACE);
+  const engines = io.of(ENGINE_NAMESPACE);
+  /** Session -> cluster, read from Postgres once per session on the process that serves its engine. */
+  const sessionClusters = new Map<string, string>();
+
+  const finish = async (sessionId: string, exit: Omit<ShellExitMessage, "sessionId">) => {
+    sessionClusters.delete(sessionId);
+    try {
+      await closeShellSession(services, sessionId, { exitCode: exit.code, reason: exit.reason });
+    } catch (error) {
+      logger.error({ err: error, sessionId }, "could not close a shell session");
+    }
+  };
+
+  ui.on("connection", (socket) => {
+    const actor: Actor = socket.data.actor;
+    const sessions = new Map<string, ClientSession>();
+    const toEngine = (session: ClientSession, name: string, payload: object) => roomOf(engines, clusterRoom(session.clusterId)).emit(name, payload);
+    /** Asks the engine to end the session; closes it without an exit code if the engine does not report one. */
+    const release = (sessionId: string, why: string) => {
+      const session = sessions.get(sessionId);
+      if (!session) return;
+      sessions.delete(sessionId);
+      toEngine(session, "shell:close", { sessionId, seq: session.seq++ });
+      setTimeout(() => void finish(sessionId, { seq: 0, code: null, reason: why }), EXIT_GRACE_MS).unref();
+    };
+
+    socket.on("shell:open", async (payload: unknown, ack?: (answer: unknown) => void) => {
+      const reply = typeof ack === "function" ? ack : () => {};
+      const parsed = shellOpenMessage.safeParse(payload);
+      if (!parsed.success) return reply({ ok: false, code: "INVALID", error: parsed.error.issues[0]?.message ?? "invalid request" });
+      const { sessionId, serviceId, cols, rows, argv } = parsed.data;
+      let prepared = false;
+      try {
+        if (sessions.size >= MAX_SESSIONS_PER_SOCKET) throw new AppError("CONFLICT", `At most ${MAX_SESSIONS_PER_SOCKET} shell sessions per connection`);
+        const ctx = { ...services, actor };
+        const session = await prepareShellSession(ctx, { sessionId, serviceId, mode: argv ? "command" : "interactive" });
+        prepared = true;
+        await socket.join(sessionRoom(sessionId));
+        const request: ShellOpenRequest = { sessionId, serviceId: session.serviceId, argv, tty: !argv, cols, rows, idleTimeoutSeconds: options.idleTimeoutSeconds ?? 900 };
+        let answers: unknown[];
+        try {
+          answers = await roomOf(engines, clusterRoom(session.clusterId)).timeout(OPEN_TIMEOUT_MS).emitWithAck("shell:open", request);
+        } catch {
+          throw new AppError("UNAVAILABLE", "The cluster's engine did not answer");
+        }
+        const parsedAnswers = answers.map((answer) => serverToEngineAcks["shell:open"].safeParse(answer)).flatMap((answer) => (answer.success ? [answer.data] : []));
+        if (!parsedAnswers.some((answer) => answer.ok)) {
+          const refusal = parsedAnswers.find((answer) => !answer.ok);
+          throw new AppError("UNAVAILABLE", refusal && !refusal.ok ? `The engine cannot open a shell: ${refusal.error.message}` : "The cluster's engine is not connected");
+        }
+        sessions.set(sessionId, { clusterId: session.clusterId, seq: 0 });
+        await confirmShellSession(ctx, sessionId);
+        logger.info({ sessionId, serviceId, actor: actor.label }, "shell session opened");
+        reply({ ok: true, sessionId });
+      } catch (error) {
+        void socket.leave(sessionRoom(sessionId));
+        if (prepared) await abandonShellSession(services, sessionId).catch(() => undefined);
+        if (!isAppError(error)) logger.error({ err: error, sessionId }, "shell open failed");
+        reply({ ok: false, code: isAppError(error) ? error.code : "INTERNAL", error: isAppError(error) ? error.message : "internal error" });
+      }
+    });
+
+    socket.on("shell:input", (payload: unknown) => {
+      const parsed = shellInputMessage.safeParse(payload);
+      const session = parsed.success ? sessions.get(parsed.data.sessionId) : undefined;
+      if (!parsed.success || !session) return;
+      toEngine(session, "shell:input", { ...parsed.data, seq: session.seq++ });
+    });
+    socket.on("shell:resize", (payload: unknown) => {
+      const parsed = shellResizeMessage.safeParse(payload);
+      const session = parsed.success ? sessions.get(parsed.data.sessionId) : undefined;
+      if (!parsed.success || !session) return;
+      toEngine(session, "shell:resize", { ...parsed.data, seq: session.seq++ });
+    });
+    socket.on("shell:close", (payload: unknown) => {
+      const parsed = shellCloseMessage.safeParse(payload);
+      if (parsed.success) release(parsed.data.sessionId, "closed by the client");
+    });
+    socket.on("disconnect", () => {
+      for (const sessionId of [...sessions.keys()]) release(sessionId, "the client disconnected");
+    });
+  });
+
+  /** Is this (open) session one of the cluster's? Engines speak only for their own sessions. */
+  const belongs = async (clusterId: string, sessionId: string): Promise<boolean> => {
+    let owner = sessionClusters.get(sessionId);
+    if (!owner) {
+      owner = (await openSessionCluster(services, sessionId)) ?? undefined;
+      if (!owner) return false;
+      // Bounded: a cache of authoritative rows, dropped at each session's end.
+      if (sessionClusters.size > 10_000) sessionClusters.clear();
+      sessionClusters.set(sessionId, owner);
+    }
+    return owner === clusterId;
+  };
+
+  return {
+    /** Terminal output from an engine, to the session's client (unacknowledged, ordered by seq). */
+    async output(clusterId: string, message: ShellOutput) {
+      if (!(await belongs(clusterId, message.sessionId))) return;
+      roomOf(ui, sessionRoom(message.sessionId)).emit("shell:output", message);
+    },
+    /** The session's process ended: tell the client, close and audit the session. */
+    async exit(clusterId: string, message: ShellExit) {
+      if (!(await belongs(clusterId, message.sessionId))) return;
+      roomOf(ui, sessionRoom(message.sessionId)).emit("shell:exit", message);
+      await finish(message.sessionId, { seq: message.seq, code: message.code, reason: message.reason });
+    },
+    /** The engine's connection dropped: it ends its sessions itself; close them here for their clients. */
+    async engineDisconnected(clusterId: string) {
+      for (const sessionId of await openSessionsOfCluster(services, clusterId)) {
+        const exit: ShellExitMessage = { sessionId, seq: 0, code: null, reason: "the engine disconnected" };
+        roomOf(ui, sessionRoom(sessionId)).emit("shell:exit", exit);
+        await finish(sessionId, exit);
+      }
+    },
+  };
+}
+
+export type ShellRelay = ReturnType<typeof attachShellRelay>;

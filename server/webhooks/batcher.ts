@@ -1,0 +1,151 @@
+import { sql } from "drizzle-orm";
+import type { Database } from "../db/client";
+
+export type DeliveryRow = {
+  organizationId: string;
+  connectionId: string;
+  deliveryId: string;
+  event: string;
+  repository: string | null;
+  headers: Record<string, string>;
+  /** The request body, valid UTF-8 JSON (the intake parsed it). */
+  body: Buffer;
+  status: "PENDING" | "IGNORED";
+};
+
+export type Stored = { outcome: "stored"; id: string } | { outcome: "duplicate" };
+
+/** The task and job key every batch enqueues: one job processes everything pending, in order. */
+export const PROCESS_JOB_KEY = "process_webhooks";
+export const WEBHOOK_QUEUE = "webhooks";
+/**
+ * How long the job waits before it runs: batches arriving meanwhile join it (its run_at is
+ * preserved), so under load one run processes hundreds of deliveries instead of one run per
+ * batch. Small next to a deployment, and the 202 never waits for it.
+ */
+export const PROCESS_DELAY_MS = 200;
+
+/**
+ * One statement per batch, so it is atomic on its own (one round trip, no BEGIN/COMMIT): the
+ * multi-row insert (duplicates skipped by the unique (connection, delivery id) index), and, when
+ * a row waits for processing, the process_webhooks job. graphile-worker's job_key coalesces the
+ * jobs of many batches into one; `preserve_run_at` keeps a waiting job's time (PROCESS_DELAY_MS
+ * after the first batch), and a job that is already running gets a successor, so a delivery
+ * stored while it runs is not missed (https://worker.graphile.org/docs/job-key).
+ */
+function insertBatch(rows: DeliveryRow[]) {
+  const column = <T>(pick: (row: DeliveryRow) => T) => sql.param(rows.map(pick));
+  // The payloads travel as one bytea (hex on the wire) cut by byte offsets: a text[] literal
+  // would escape every quote of every JSON body, and parsing that costs Postgres more than the insert.
+  const bodies = rows.map((r) => r.body);
+  const offsets: number[] = [];
+  let offset = 1;
+  for (const body of bodies) {
+    offsets.push(offset);
+    offset += body.length;
+  }
+  return sql`
+with input as (
+  select * from unnest(
+    ${column((r) => r.organizationId)}::uuid[], ${column((r) => r.connectionId)}::uuid[], ${column((r) => r.deliveryId)}::text[],
+    ${column((r) => r.event)}::text[], ${column((r) => r.repository)}::text[], ${column((r) => JSON.stringify(r.headers))}::jsonb[],
+    ${sql.param(offsets)}::int[], ${column((r) => r.body.length)}::int[], ${column((r) => r.status)}::webhook_delivery_status[]
+  ) with ordinality as t(organization_id, connection_id, delivery_id, event, repository, headers, body_offset, body_length, status, ord)
+), ins as (
+  insert into webhook_deliveries (organization_id, connection_id, delivery_id, event, repository, headers, payload, status, processed_at)
+  select organization_id, connection_id, delivery_id, event, repository, headers,
+    convert_from(substring(${sql.param(Buffer.concat(bodies, offset - 1))}::bytea from body_offset for body_length), 'UTF8'),
+    status, case when status = 'IGNORED' then now() end
+  from input order by ord
+  on conflict (connection_id, delivery_id) do nothing
+  returning id, connection_id, delivery_id, status
+), job as (
+  select graphile_worker.add_job(${PROCESS_JOB_KEY}, '{}'::json, queue_name => ${WEBHOOK_QUEUE}, run_at => now() + ${`${PROCESS_DELAY_MS} milliseconds`}::interval,
+    job_key => ${PROCESS_JOB_KEY}, job_key_mode => 'preserve_run_at')
+  where exists (select 1 from ins where status = 'PENDING')
+)
+select id, connection_id, delivery_id, (select count(*) from job) as jobs from ins`;
+}
+
+type Waiting = { row: DeliveryRow; resolve: (stored: Stored) => void; reject: (error: unknown) => void; duplicates: ((stored: Stored) => void)[] };
+
+export type BatcherOptions = { maxRows?: number; maxWaitMs?: number; maxInFlight?: number };
+
+/**
+ * Collects deliveries from concurrent requests for at most `maxWaitMs` (or `maxRows`) and
+ * writes each batch with one statement. Every caller's promise settles only after its batch
+ * committed, so a 202 always means durable. While `maxInFlight` batches are being written, new
+ * rows keep collecting: under load batches grow instead of queueing round trips.
+ */
+export function createDeliveryBatcher(db: Database, options: BatcherOptions = {}) {
+  const maxRows = options.maxRows ?? 500;
+  const maxWaitMs = options.maxWaitMs ?? 2;
+  const maxInFlight = options.maxInFlight ?? 4;
+  let pending = new Map<string, Waiting>();
+  let timer: NodeJS.Timeout | null = null;
+  let inFlight = 0;
+  const idle: (() => void)[] = [];
+  const stats = { batches: 0, rows: 0, largestBatch: 0, writeMs: 0 };
+
+  const keyOf = (row: DeliveryRow) => `${row.connectionId}\u0000${row.deliveryId}`;
+
+  function schedule() {
+    if (pending.size >= maxRows) return flush();
+    timer ??= setTimeout(flush, maxWaitMs);
+  }
+
+  function flush() {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (pending.size === 0 || inFlight >= maxInFlight) return;
+    const batch = [...pending.values()];
+    pending = new Map();
+    inFlight++;
+    write(batch).finally(() => {
+      inFlight--;
+      if (pending.size > 0) schedule();
+      else if (inFlight === 0) for (const done of idle.splice(0)) done();
+    });
+  }
+
+  async function write(batch: Waiting[]) {
+    stats.batches++;
+    stats.rows += batch.length;
+    stats.largestBatch = Math.max(stats.largestBatch, batch.length);
+    const started = performance.now();
+    try {
+      const result = await db.execute<{ id: string; connection_id: string; delivery_id: string }>(insertBatch(batch.map((w) => w.row)));
+      const inserted = new Map(result.rows.map((r) => [`${r.connection_id}\u0000${r.delivery_id}`, r.id]));
+      for (const waiting of batch) {
+        const id = inserted.get(keyOf(waiting.row));
+        waiting.resolve(id ? { outcome: "stored", id } : { outcome: "duplicate" });
+        for (const duplicate of waiting.duplicates) duplicate({ outcome: "duplicate" });
+      }
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(error);
+    } finally {
+      stats.writeMs += performance.now() - started;
+    }
+  }
+
+  return {
+    stats,
+    /** Resolves once the row is committed (or found to be a replay of a stored delivery). */
+    add(row: DeliveryRow): Promise<Stored> {
+      return new Promise<Stored>((resolve, reject) => {
+        const key = keyOf(row);
+        const same = pending.get(key);
+        // The same delivery twice in one batch: the first is stored, the second is its replay.
+        if (same) same.duplicates.push(resolve);
+        else pending.set(key, { row, resolve, reject, duplicates: [] });
+        schedule();
+      });
+    },
+    /** Waits until every collected row is written. */
+    async drain(): Promise<void> {
+      if (pending.size === 0 && inFlight === 0) return;
+      flush();
+      await new Promise<void>((resolve) => idle.push(resolve));
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import { isUtf8 } from "node:buffer";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { eq, sql } from "drizzle-orm";
+import type { Services } from "../context";
+import { gitConnections } from "../db/schema";
+import type { Logger } from "../logger";
+import { createDeliveryBatcher, type BatcherOptions } from "./batcher";
+import { loadIntakeConnection, type IntakeConnection } from "./connections";
+import { repositoryKey } from "../git/repository-url";
+import { actsOn, deliveryHead, repositoryUrlsOf, storableHeaders } from "./providers";
+import { verifySignature } from "./signatures";
+
+export const HOOKS_PREFIX = "/api/hooks/";
+/** Larger deliveries are refused with 413 (GitHub caps payloads at 25 MB, but a push that large carries nothing Slipway needs). */
+export const MAX_DELIVERY_BYTES = 1024 * 1024;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type IntakeOptions = {
+  logger?: Logger;
+  /** How long a connection (with its decrypted secret) is served from memory; a rotation elsewhere takes effect within it. */
+  cacheMs?: number;
+  batch?: BatcherOptions;
+  /** How often counts of refused deliveries are added to their connection's row. */
+  rejectFlushMs?: number;
+};
+
+type Answer = { status: number; body: Record<string, unknown>; close?: boolean };
+
+/**
+ * `POST /api/hooks/<connection id>`: the webhook intake. Verifies the delivery the provider's
+ * way, stores it (de-duplicated by the provider's delivery id) and answers 202 only once the row
+ * is committed; matching services and deploying happen in the process_webhooks task. A delivery
+ * with a bad signature is never stored: it is counted on its connection and logged.
+ */
+export function createWebhookIntake(services: Services, options: IntakeOptions = {}) {
+  const cacheMs = options.cacheMs ?? 10_000;
+  const logger = options.logger;
+  const batcher = createDeliveryBatcher(services.db, options.batch);
+  const cache = new Map<string, { expires: number; connection: Promise<IntakeConnection | null> }>();
+  const rejected = new Map<string, number>();
+
+  function connectionFor(id: string): Promise<IntakeConnection | null> {
+    const now = Date.now();
+    const cached = cache.get(id);
+    if (cached && cached.expires > now) return cached.connection;
+    // Concurrent requests for one connection share one lookup.
+    const connection = loadIntakeConnection(services, id);
+    cache.set(id, { expires: now + cacheMs, connection });
+    connection.catch(() => cache.delete(id));
+    if (cache.size > 10_000) for (const [key, entry] of cache) if (entry.expires <= now) cache.delete(key);
+    return connection;
+  }
+
+  const flushRejected = async () => {
+    for (const [connectionId, count] of [...rejected]) {
+      rejected.delete(connectionId);
+      await services.db
+        .update(gitConnections)
+        .set({ rejectedDeliveries: sql`${gitConnections.rejectedDeliveries} + ${count}`, lastRejectedAt: new Date() })
+        .where(eq(gitConnections.id, connectionId))
+        .catch((error: unknown) => logger?.warn({ err: error }, "could not record refused webhook deliveries"));
+    }
+  };
+  const rejectTimer = setInterval(() => void flushRejected(), options.rejectFlushMs ?? 5_000);
+  rejectTimer.unref();
+
+  async function answer(req: IncomingMessage, connectionId: string): Promise<Answer> {
+    if (req.method !== "POST") return { status: 405, body: { message: "Webhooks are delivered with POST" } };
+    if (!UUID.test(connectionId)) return { status: 404, body: { message: "Unknown webhook" } };
+    const connection = await connectionFor(connectionId.toLowerCase());
+    if (!connection) return { status: 404, body: { message: "Unknown webhook" } };
+
+    const type = (req.headers["content-type"] ?? "").toLowerCase();
+    if (!/^application\/json\s*(;|$)/.test(type)) return { status: 415, body: { message: "Configure the webhook to send application/json" } };
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (declared > MAX_DELIVERY_BYTES) return { status: 413, body: { message: `Deliveries over ${MAX_DELIVERY_BYTES} bytes are refused` }, close: true };
+    const body = await readBody(req, MAX_DELIVERY_BYTES);
+    if (body === "too-large") return { status: 413, body: { message: `Deliveries over ${MAX_DELIVERY_BYTES} bytes are refused` }, close: true };
+    if (body === "aborted") return { status: 400, body: { message: "The request body ended early" } };
+    // JSON is UTF-8 (RFC 8259); anything else could not be stored as text.
+    if (!isUtf8(body)) return { status: 400, body: { message: "The body is not UTF-8" } };
+
+    if (!verifySignature(connection.provider, connection.secret, body, req.headers)) {
+      rejected.set(connection.id, (rejected.get(connection.id) ?? 0) + 1);
+      logger?.warn({ connectionId: connection.id, provider: connection.provider, ip: req.socket.remoteAddress }, "webhook delivery refused: bad or missing signature");
+      return { status: 401, body: { message: "Signature does not match" } };
+    }
+
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body.toString("utf8"));
+    } catch {
+      return { status: 400, body: { message: "The body is not valid JSON" } };
+    }
+    if (payload === null || typeof payload !== "object" || Array.isArray(payload)) return { status: 400, body: { message: "The body must be a JSON object" } };
+    const head = deliveryHead(connection.provider, req.headers, body);
+    if (!head) return { status: 400, body: { message: "The delivery id or event header is missing" } };
+
+    const acted = actsOn(connection.provider, head.event, payload);
+    const stored = await batcher.add({
+      organizationId: connection.organizationId,
+      connectionId: connection.id,
+      deliveryId: head.deliveryId,
+      event: head.event,
+      repository: repositoryKey(repositoryUrlsOf(connection.provider, payload)[0] ?? "")?.slice(0, 500) ?? null,
+      headers: storableHeaders(req.headers),
+      body,
+      status: acted ? "PENDING" : "IGNORED",
+    });
+    if (stored.outcome === "duplicate") return { status: 202, body: { status: "duplicate" } };
+    return { status: 202, body: { status: acted ? "queued" : "ignored", id: stored.id } };
+  }
+
+  return {
+    stats: batcher.stats,
+    /** Handles the request when its path is under /api/hooks/; false otherwise. */
+    async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+      const url = req.url ?? "/";
+      if (!url.startsWith(HOOKS_PREFIX)) return false;
+      const connectionId = url.slice(HOOKS_PREFIX.length).split(/[?#/]/)[0] ?? "";
+      let result: Answer;
+      try {
+        result = await answer(req, connectionId);
+      } catch (error) {
+        logger?.error({ err: error, connectionId }, "webhook delivery could not be stored");
+        result = { status: 503, body: { message: "The delivery could not be stored; retry later" } };
+      }
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (result.close) headers.connection = "close";
+      if (result.status === 405) headers.allow = "POST";
+      res.writeHead(result.status, headers).end(JSON.stringify(result.body));
+      return true;
+    },
+    async close() {
+      clearInterval(rejectTimer);
+      await batcher.drain();
+      await flushRejected();
+    },
+  };
+}
+
+/** The body up to `limit` bytes; stops reading (and lets the connection close) past it. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "too-large" | "aborted"> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        resolve("too-large");
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onAborted = () => {
+      cleanup();
+      resolve("aborted");
+    };
+    const cleanup = () => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onAborted);
+      req.off("aborted", onAborted);
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onAborted);
+    req.on("aborted", onAborted);
+  });
+}

@@ -1,0 +1,263 @@
+import { and, desc, eq, isNull } from "drizzle-orm";
+import { z } from "zod";
+import { terminalStatuses } from "../../engine/protocol/events";
+import type { Actor } from "../auth/actor";
+import { recordAudit } from "../audit/record-audit";
+import type { DomainContext, Services } from "../context";
+import { clusters, deployments, environments, gitConnections, gitPreviews, projects, services as servicesTable } from "../db/schema";
+import { requestDeployment } from "../deployments/request-deployment";
+import { cloneEnvironment } from "../environments/clone-environment";
+import { getEnvironment } from "../environments/environments";
+import { AppError, isAppError } from "../errors";
+import { repositoryKey } from "../git/repository-url";
+import { addJob } from "../jobs/add-job";
+import { serviceDomain } from "../services/domains";
+import { connectionApiToken } from "./connections";
+import type { Candidate } from "./candidates";
+import type { PullRequestEvent } from "./providers";
+import { postCommitStatus, upsertComment, type ProviderTarget, type StatusState } from "./provider-api";
+
+export const setPreviewBlueprintInput = z.object({
+  environmentId: z.string().uuid(),
+  enabled: z.boolean(),
+  /** A preview without a new commit for this long is deleted; kept until its pull request closes when omitted. */
+  lifetimeSeconds: z.number().int().min(60).max(90 * 24 * 3600).optional(),
+});
+
+export async function setPreviewBlueprint(ctx: DomainContext, input: z.infer<typeof setPreviewBlueprintInput>) {
+  const environment = await getEnvironment(ctx, input.environmentId);
+  if (input.enabled && environment.mode === "PREVIEW") throw new AppError("INVALID", "A preview environment cannot itself be a blueprint for previews");
+  const blueprint = input.enabled ? { lifetimeSeconds: input.lifetimeSeconds ?? null } : null;
+  return ctx.db.transaction(async (tx) => {
+    await tx.update(environments).set({ previewBlueprint: blueprint }).where(eq(environments.id, environment.id));
+    await recordAudit(tx, ctx.actor, {
+      action: "environment.preview_blueprint",
+      targetType: "environment",
+      targetId: environment.id,
+      changes: { before: environment.previewBlueprint, after: blueprint },
+    });
+    return { environmentId: environment.id, enabled: blueprint !== null, lifetimeSeconds: blueprint?.lifetimeSeconds ?? null };
+  });
+}
+
+export async function listPreviews(ctx: DomainContext, input: { environmentId?: string }) {
+  return ctx.db
+    .select({ preview: gitPreviews, environment: environments })
+    .from(gitPreviews)
+    .innerJoin(environments, eq(environments.id, gitPreviews.environmentId))
+    .where(
+      and(
+        eq(gitPreviews.organizationId, ctx.actor.organizationId),
+        input.environmentId ? eq(gitPreviews.blueprintEnvironmentId, input.environmentId) : undefined,
+      ),
+    )
+    .orderBy(desc(gitPreviews.createdAt));
+}
+
+type ConnectionRow = typeof gitConnections.$inferSelect;
+export type PreviewOutcome = {
+  pullRequest: number;
+  action: PullRequestEvent["action"];
+  previews: { blueprintEnvironmentId: string; environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[];
+  skipped?: string;
+};
+
+/**
+ * A pull request against a branch that a blueprint environment's services (from the same
+ * repository) follow: opened or reopened clones the blueprint into a PREVIEW environment, points
+ * those services at the request's head branch and deploys it at the head commit; a new commit
+ * redeploys it and pushes its expiry forward; closing or merging deletes it.
+ */
+export async function onPullRequest(services: Services, connection: ConnectionRow, event: PullRequestEvent, candidates: Candidate[]): Promise<PreviewOutcome> {
+  const outcome: PreviewOutcome = { pullRequest: event.number, action: event.action, previews: [] };
+  if (event.action === "other") return { ...outcome, skipped: "no change to previews" };
+  const keys = new Set(event.repositoryUrls.map(repositoryKey).filter((k): k is string => k !== null));
+  if (event.headRepositoryUrls !== null) {
+    // Code from a fork would run with the blueprint's secrets: not deployed.
+    return { ...outcome, skipped: "the head branch is in a fork" };
+  }
+  const repository = [...keys][0];
+  if (!repository) return { ...outcome, skipped: "no repository URL in the delivery" };
+
+  const blueprints = new Map<string, Candidate["environment"]>();
+  for (const c of candidates) {
+    if (c.environment.previewBlueprint && c.repository && keys.has(c.repository) && "branch" in c.service.config.git.ref && c.service.config.git.ref.branch === event.baseBranch) {
+      blueprints.set(c.environment.id, c.environment);
+    }
+  }
+  const actor = webhookActor(connection, event.actor);
+  const ctx: DomainContext = { ...services, actor };
+
+  for (const blueprint of blueprints.values()) {
+    const [open] = await services.db
+      .select()
+      .from(gitPreviews)
+      .where(and(eq(gitPreviews.blueprintEnvironmentId, blueprint.id), eq(gitPreviews.repository, repository), eq(gitPreviews.number, event.number), isNull(gitPreviews.closedAt)));
+    if (event.action === "closed") {
+      if (!open) continue;
+      await services.db.update(gitPreviews).set({ closedAt: services.now() }).where(eq(gitPreviews.id, open.id));
+      const [environment] = await services.db.select({ name: environments.name }).from(environments).where(eq(environments.id, open.environmentId));
+      // Gone already (deleted by hand, or expired and reaped): nothing left to delete.
+      if (!environment) continue;
+      const { deployment } = await requestDeployment(ctx, { environmentId: open.environmentId, action: "DELETE" });
+      outcome.previews.push({ blueprintEnvironmentId: blueprint.id, environmentId: open.environmentId, name: environment.name, created: false, deploymentId: deployment.id, deleted: true });
+      continue;
+    }
+    const preview = open ? { ...open, name: await environmentName(services, open.environmentId) } : await createPreview(ctx, blueprint, repository, event);
+    const lifetime = blueprint.previewBlueprint?.lifetimeSeconds ?? null;
+    await services.db
+      .update(gitPreviews)
+      .set({ headBranch: event.headBranch, headCommit: event.headCommit, providerRepository: event.providerRepository, connectionId: connection.id })
+      .where(eq(gitPreviews.id, preview.id));
+    if (lifetime) await services.db.update(environments).set({ expiresAt: new Date(services.now().getTime() + lifetime * 1000) }).where(eq(environments.id, preview.environmentId));
+
+    const own = await services.db.select().from(servicesTable).where(eq(servicesTable.environmentId, preview.environmentId));
+    // The services the pull request changes: from its repository, following its base branch (the
+    // blueprint's) or, once switched, its head branch. Others (another branch, another repository) stay.
+    const fromRepository = own.filter(
+      (s) =>
+        s.kind === "APPLICATION" &&
+        keys.has(repositoryKey(s.config.git.url) ?? "") &&
+        "branch" in s.config.git.ref &&
+        (s.config.git.ref.branch === event.baseBranch || s.config.git.ref.branch === event.headBranch),
+    );
+    for (const service of fromRepository) {
+      if ("branch" in service.config.git.ref && service.config.git.ref.branch === event.headBranch) continue;
+      await services.db
+        .update(servicesTable)
+        .set({ config: { ...service.config, git: { ...service.config.git, ref: { branch: event.headBranch } } } })
+        .where(eq(servicesTable.id, service.id));
+    }
+    const refs = Object.fromEntries(fromRepository.map((s) => [s.id, { commit: event.headCommit }]));
+    // A new preview deploys whole; a new commit redeploys what it changes.
+    const { deployment } = await requestDeployment(ctx, {
+      environmentId: preview.environmentId,
+      action: "DEPLOY",
+      ...(open ? { serviceIds: fromRepository.map((s) => s.id) } : {}),
+      refs,
+    });
+    if (connection.encryptedApiToken && connection.provider !== "generic") {
+      await addJob(
+        services.db,
+        "report_git_status",
+        { previewId: preview.id, deploymentId: deployment.id, stage: "requested" },
+        { jobKey: gitStatusKey(preview.id), queueName: gitStatusKey(preview.id), maxAttempts: 5 },
+      );
+    }
+    outcome.previews.push({ blueprintEnvironmentId: blueprint.id, environmentId: preview.environmentId, name: preview.name, created: !open, deploymentId: deployment.id, deleted: false });
+  }
+  return outcome;
+}
+
+async function environmentName(services: Services, environmentId: string): Promise<string> {
+  const [row] = await services.db.select({ name: environments.name }).from(environments).where(eq(environments.id, environmentId));
+  return row?.name ?? "";
+}
+
+/** A DNS label for the preview: `pr-<n>`, then longer names when another environment has it. */
+function previewNames(number: number, blueprint: string, repository: string): string[] {
+  const label = (value: string) =>
+    value
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/-+/g, "-")
+      .slice(0, 40)
+      .replace(/^-+|-+$/g, "");
+  const repo = repository.split("/").at(-1) ?? "repo";
+  return [`pr-${number}`, label(`pr-${number}-${blueprint}`), label(`pr-${number}-${repo}`), label(`pr-${number}-${blueprint}-${Date.now().toString(36)}`)];
+}
+
+async function createPreview(ctx: DomainContext, blueprint: Candidate["environment"], repository: string, event: PullRequestEvent) {
+  const lifetime = blueprint.previewBlueprint?.lifetimeSeconds ?? undefined;
+  for (const name of previewNames(event.number, blueprint.name, repository)) {
+    try {
+      const { environment } = await cloneEnvironment(ctx, { environmentId: blueprint.id, name, mode: "PREVIEW", lifetimeSeconds: lifetime, deploy: false });
+      const [preview] = await ctx.db
+        .insert(gitPreviews)
+        .values({
+          organizationId: blueprint.organizationId,
+          blueprintEnvironmentId: blueprint.id,
+          environmentId: environment.id,
+          repository,
+          providerRepository: event.providerRepository,
+          number: event.number,
+          headBranch: event.headBranch,
+          headCommit: event.headCommit,
+        })
+        .returning();
+      return { ...preview!, name };
+    } catch (error) {
+      if (isAppError(error) && error.code === "CONFLICT") continue;
+      throw error;
+    }
+  }
+  throw new AppError("CONFLICT", `No free name for the preview of pull request ${event.number}`);
+}
+
+/**
+ * The job key and queue of a preview's status reports: a newer deployment's report replaces a
+ * waiting one, and two reports of one preview never run at once (the comment is posted once,
+ * then edited).
+ */
+export function gitStatusKey(previewId: string): string {
+  return `git_status:${previewId}`;
+}
+
+export function webhookActor(connection: Pick<ConnectionRow, "organizationId" | "provider">, login: string): Actor {
+  return { type: "system", id: null, label: `${connection.provider}:${login}`.slice(0, 200), organizationId: connection.organizationId, role: "DEVELOPER", origin: "WEBHOOK" };
+}
+
+/**
+ * The report_git_status task's work: a commit status when the preview's deployment is requested,
+ * then, once it has ended, the final status and the pull request comment with the preview's
+ * URLs. Returns "wait" while the deployment runs (the task checks again shortly).
+ */
+export async function reportPreviewStatus(services: Services, input: { previewId: string; deploymentId: string; stage: "requested" | "final" }): Promise<"wait" | "done"> {
+  const [row] = await services.db
+    .select({ preview: gitPreviews, connection: gitConnections })
+    .from(gitPreviews)
+    .innerJoin(gitConnections, eq(gitConnections.id, gitPreviews.connectionId))
+    .where(eq(gitPreviews.id, input.previewId));
+  if (!row || row.preview.closedAt) return "done";
+  const { preview, connection } = row;
+  const token = await connectionApiToken(services, connection);
+  if (!token) return "done";
+  const target: ProviderTarget = { provider: connection.provider, apiBaseUrl: connection.apiBaseUrl, token, repository: preview.providerRepository };
+  const [deployment] = await services.db.select().from(deployments).where(eq(deployments.id, input.deploymentId));
+  const urls = await previewUrls(services, preview.environmentId);
+  const first = urls[0]?.url ?? null;
+  if (!deployment) return "done";
+  const commit = preview.headCommit;
+
+  if (!terminalStatuses.has(deployment.status)) {
+    if (input.stage === "requested") await postCommitStatus(target, commit, { state: "pending", url: first, description: "Deploying the preview" });
+    return "wait";
+  }
+  const state: StatusState = deployment.status === "DEPLOYED" ? "success" : "failure";
+  const description = state === "success" ? "Preview deployed" : `Preview ${deployment.status.toLowerCase().replace(/_/g, " ")}${deployment.statusMessage ? `: ${deployment.statusMessage}` : ""}`;
+  await postCommitStatus(target, commit, { state, url: first, description });
+  const lines = [
+    `**Slipway preview** for \`${commit.slice(0, 12)}\`: ${state === "success" ? "deployed" : description}`,
+    "",
+    ...urls.map((u) => `- ${u.service}: ${u.url}`),
+  ];
+  const commentId = await upsertComment(target, preview.number, preview.commentId, lines.join("\n"));
+  if (commentId !== preview.commentId) await services.db.update(gitPreviews).set({ commentId }).where(eq(gitPreviews.id, preview.id));
+  return "done";
+}
+
+/** Where each service of an environment is served: its router domain, with the router's port when not 80. */
+export async function previewUrls(services: Services, environmentId: string) {
+  const [row] = await services.db
+    .select({ environment: environments, project: projects, cluster: clusters })
+    .from(environments)
+    .innerJoin(projects, eq(projects.id, environments.projectId))
+    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
+    .where(eq(environments.id, environmentId));
+  if (!row) return [];
+  const port = row.cluster.capabilities.routerPort;
+  const own = await services.db.select().from(servicesTable).where(eq(servicesTable.environmentId, environmentId));
+  return own
+    .filter((s) => s.kind === "APPLICATION")
+    .map((s) => ({ service: s.name, url: `http://${serviceDomain(s.name, row.environment.name, row.project.name, row.cluster.domainSuffix)}${port && port !== 80 ? `:${port}` : ""}` }));
+}

@@ -1,0 +1,209 @@
+import { and, asc, eq, isNotNull, notInArray, sql } from "drizzle-orm";
+import type { Services } from "../context";
+import { gitConnections, webhookDeliveries } from "../db/schema";
+import { requestDeployment } from "../deployments/request-deployment";
+import { isAppError } from "../errors";
+import { repositoryKey } from "../git/repository-url";
+import type { Logger } from "../logger";
+import { loadCandidates, type Candidate } from "./candidates";
+import { onPullRequest, webhookActor, type PreviewOutcome } from "./previews";
+import { actsOn, gitEvents, PayloadError, repositoryUrlsOf, type PushEvent } from "./providers";
+import { pathsAllow, skipsDeploy, triggersOf } from "./triggers";
+
+type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+type ConnectionRow = typeof gitConnections.$inferSelect;
+
+export type PushOutcome = {
+  ref: string;
+  commit: string;
+  deployments: { environmentId: string; deploymentId: string; serviceIds: string[]; merged: boolean }[];
+  skipped: { serviceId: string; reason: string }[];
+  reason?: string;
+};
+
+type Result = { status: "PROCESSED" | "IGNORED" | "FAILED"; outcome: Record<string, unknown> | null; error: string | null; acted: boolean };
+
+/** A delivery that failed for an unexpected reason (the database, say) is tried this many times, then marked FAILED. */
+const MAX_ATTEMPTS = 3;
+
+/**
+ * The process_webhooks task's work: every PENDING delivery, oldest first, until none is left.
+ * Deliveries that changed nothing are marked in bulk; one that requested deployments is marked
+ * at once, so a crash after it does not deploy it twice (a repeat would be merged anyway).
+ */
+export async function processPendingDeliveries(services: Services, options: { logger?: Logger; batchSize?: number } = {}): Promise<number> {
+  const batchSize = options.batchSize ?? 200;
+  const candidates = new Map<string, Promise<Candidate[]>>();
+  const candidatesOf = (organizationId: string) => {
+    let loaded = candidates.get(organizationId);
+    if (!loaded) candidates.set(organizationId, (loaded = loadCandidates(services.db, organizationId)));
+    return loaded;
+  };
+  let total = await settleUnfollowed(services, candidatesOf);
+  for (;;) {
+    const rows = await services.db
+      .select({ delivery: webhookDeliveries, connection: gitConnections })
+      .from(webhookDeliveries)
+      .innerJoin(gitConnections, eq(gitConnections.id, webhookDeliveries.connectionId))
+      .where(eq(webhookDeliveries.status, "PENDING"))
+      .orderBy(asc(webhookDeliveries.seq))
+      .limit(batchSize);
+    if (rows.length === 0) return total;
+    const quiet: { id: string; result: Result }[] = [];
+    for (const { delivery, connection } of rows) {
+      let result: Result;
+      try {
+        result = await processDelivery(services, delivery, connection, () => candidatesOf(connection.organizationId));
+      } catch (error) {
+        if (!isAppError(error) && delivery.attempts + 1 < MAX_ATTEMPTS) {
+          await markDeliveries(services, quiet);
+          await services.db.update(webhookDeliveries).set({ attempts: delivery.attempts + 1 }).where(eq(webhookDeliveries.id, delivery.id));
+          throw error;
+        }
+        options.logger?.warn({ err: error, deliveryId: delivery.id }, "webhook delivery failed");
+        result = { status: "FAILED", outcome: null, error: error instanceof Error ? error.message : String(error), acted: false };
+      }
+      if (result.acted) {
+        await markDeliveries(services, [...quiet.splice(0), { id: delivery.id, result }]);
+        // Previews and deployments were created: the next delivery sees them.
+        candidates.delete(connection.organizationId);
+      } else {
+        quiet.push({ id: delivery.id, result });
+      }
+    }
+    await markDeliveries(services, quiet);
+    total += rows.length;
+  }
+}
+
+/**
+ * Settles, in one statement per organization, the pending deliveries that name a repository no
+ * service of their organization follows: most of what an organization-wide connection receives.
+ * Their payloads are not even read. Order does not matter for them: they change nothing.
+ */
+async function settleUnfollowed(services: Services, candidatesOf: (organizationId: string) => Promise<Candidate[]>): Promise<number> {
+  const organizations = await services.db
+    .selectDistinct({ id: webhookDeliveries.organizationId })
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.status, "PENDING"), isNotNull(webhookDeliveries.repository)));
+  let settled = 0;
+  for (const { id } of organizations) {
+    const followed = [...new Set((await candidatesOf(id)).map((c) => c.repository).filter((r): r is string => r !== null))];
+    const rows = await services.db
+      .update(webhookDeliveries)
+      .set({
+        status: "PROCESSED",
+        outcome: sql`jsonb_build_object('reason', 'no service follows this repository', 'repository', ${webhookDeliveries.repository})`,
+        processedAt: sql`now()`,
+        attempts: sql`${webhookDeliveries.attempts} + 1`,
+      })
+      .where(
+        and(
+          eq(webhookDeliveries.status, "PENDING"),
+          eq(webhookDeliveries.organizationId, id),
+          isNotNull(webhookDeliveries.repository),
+          followed.length > 0 ? notInArray(webhookDeliveries.repository, followed) : undefined,
+        ),
+      )
+      .returning({ id: webhookDeliveries.id });
+    settled += rows.length;
+  }
+  return settled;
+}
+
+async function markDeliveries(services: Services, marked: { id: string; result: Result }[]) {
+  if (marked.length === 0) return;
+  await services.db.execute(sql`
+    update ${webhookDeliveries} as d
+    set status = m.status::webhook_delivery_status, outcome = m.outcome::jsonb, error = m.error, processed_at = now(), attempts = d.attempts + 1
+    from unnest(
+      ${sql.param(marked.map((m) => m.id))}::uuid[],
+      ${sql.param(marked.map((m) => m.result.status))}::text[],
+      ${sql.param(marked.map((m) => (m.result.outcome ? JSON.stringify(m.result.outcome) : null)))}::text[],
+      ${sql.param(marked.map((m) => m.result.error))}::text[]
+    ) as m(id, status, outcome, error)
+    where d.id = m.id`);
+}
+
+export async function processDelivery(services: Services, delivery: DeliveryRow, connection: ConnectionRow, candidates: () => Promise<Candidate[]>): Promise<Result> {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(delivery.payload);
+  } catch {
+    return { status: "FAILED", outcome: null, error: "The stored payload is not JSON", acted: false };
+  }
+  if (!actsOn(connection.provider, delivery.event, payload)) return { status: "IGNORED", outcome: { reason: `${delivery.event} is not acted on` }, error: null, acted: false };
+  const named = repositoryUrlsOf(connection.provider, payload)
+    .map(repositoryKey)
+    .filter((key): key is string => key !== null);
+  if (named.length > 0) {
+    const followed = await candidates();
+    if (!named.some((key) => followed.some((c) => c.repository === key))) {
+      return { status: "PROCESSED", outcome: { reason: "no service follows this repository", repository: named[0] }, error: null, acted: false };
+    }
+  }
+  let events;
+  try {
+    events = gitEvents(connection.provider, delivery.event, payload);
+  } catch (error) {
+    if (error instanceof PayloadError) return { status: "FAILED", outcome: null, error: error.message, acted: false };
+    throw error;
+  }
+  const outcomes: (PushOutcome | PreviewOutcome)[] = [];
+  let acted = false;
+  for (const event of events) {
+    if (event.kind === "push") {
+      const outcome = await onPush(services, connection, event, await candidates());
+      acted ||= outcome.deployments.length > 0;
+      outcomes.push(outcome);
+    } else {
+      const outcome = await onPullRequest(services, connection, event, await candidates());
+      acted ||= outcome.previews.length > 0;
+      outcomes.push(outcome);
+    }
+  }
+  return { status: "PROCESSED", outcome: { events: outcomes }, error: null, acted };
+}
+
+/**
+ * A push deploys, at the pushed commit, every service (outside previews) from that repository
+ * that follows the pushed branch with auto-deploy on and whose path filters the changed files
+ * pass, or, for a tag, every service that follows tags: one deployment per environment.
+ */
+export async function onPush(services: Services, connection: ConnectionRow, event: PushEvent, candidates: Candidate[]): Promise<PushOutcome> {
+  const refName = "branch" in event.ref ? `refs/heads/${event.ref.branch}` : `refs/tags/${event.ref.tag}`;
+  const outcome: PushOutcome = { ref: refName, commit: event.commit, deployments: [], skipped: [] };
+  if (event.deleted) return { ...outcome, reason: "the ref was deleted" };
+  const keys = new Set(event.repositoryUrls.map(repositoryKey).filter((k): k is string => k !== null));
+  const fromRepository = candidates.filter((c) => !c.inPreview && c.repository !== null && keys.has(c.repository));
+  if (skipsDeploy(event.headMessage)) {
+    return { ...outcome, reason: "the head commit says [skip deploy]", skipped: fromRepository.map((c) => ({ serviceId: c.service.id, reason: "[skip deploy]" })) };
+  }
+
+  const chosen: Candidate[] = [];
+  for (const candidate of fromRepository) {
+    const triggers = triggersOf(candidate.service);
+    const ref = candidate.service.config.git.ref;
+    if ("tag" in event.ref) {
+      if (triggers.followTags) chosen.push(candidate);
+      continue;
+    }
+    if (!("branch" in ref) || ref.branch !== event.ref.branch) continue;
+    if (!triggers.autoDeploy) outcome.skipped.push({ serviceId: candidate.service.id, reason: "auto-deploy is off" });
+    else if (!pathsAllow(triggers, event.changedFiles)) outcome.skipped.push({ serviceId: candidate.service.id, reason: "no changed file passes its path filters" });
+    else chosen.push(candidate);
+  }
+
+  const byEnvironment = new Map<string, Candidate[]>();
+  for (const candidate of chosen) byEnvironment.set(candidate.environment.id, [...(byEnvironment.get(candidate.environment.id) ?? []), candidate]);
+  const actor = webhookActor(connection, event.actor);
+  for (const [environmentId, list] of byEnvironment) {
+    const serviceIds = list.map((c) => c.service.id);
+    const { deployment, merged } = await requestDeployment(
+      { ...services, actor },
+      { environmentId, action: "DEPLOY", serviceIds, refs: Object.fromEntries(serviceIds.map((id) => [id, { commit: event.commit }])) },
+    );
+    outcome.deployments.push({ environmentId, deploymentId: deployment.id, serviceIds, merged });
+  }
+  return outcome;
+}

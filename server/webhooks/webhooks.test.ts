@@ -1,0 +1,475 @@
+/**
+ * The webhook gateway on a real PostgreSQL: the intake over real HTTP, graphile-worker running
+ * process_webhooks and report_git_status, the API through createCaller. No engine: deployments
+ * are checked as requested (snapshot, refs, origin); test/integration/git.test.ts runs them.
+ */
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { eq } from "drizzle-orm";
+import type { Runner } from "graphile-worker";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCaller } from "../api/root";
+import type { Services } from "../context";
+import { deployments, environments, gitConnections, services as servicesTable, webhookDeliveries } from "../db/schema";
+import { startWorker } from "../../worker/runner";
+import { createTestDatabase, type TestDatabase } from "../../test/database";
+import { eventually } from "../../test/engine-harness";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { deliver, eventHeaders, fixturePayload, githubExample, post, startProviderApi } from "../../test/support/webhooks";
+import { createWebhookIntake } from "./intake";
+import { signatureHeaders } from "./signatures";
+
+const logger = pino({ level: "silent" });
+const GITHUB_REPO = "git@github.com:Codertocat/Hello-World.git";
+const PUSHED = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+
+let database: TestDatabase;
+let services: Services;
+let org: SeededOrganization;
+let worker: Runner;
+let server: http.Server;
+let intake: ReturnType<typeof createWebhookIntake>;
+let baseUrl: string;
+let providerApi: Awaited<ReturnType<typeof startProviderApi>>;
+const hooks: Record<"github" | "gitlab" | "bitbucket" | "generic", { id: string; url: string; secret: string }> = {} as never;
+let projectId: string;
+const env: Record<string, string> = {};
+const svc: Record<string, string> = {};
+
+const admin = () => createCaller({ services, actor: org.as("ADMIN") });
+const developer = () => createCaller({ services, actor: org.as("DEVELOPER") });
+
+/** The stored delivery once the worker has processed it. */
+async function settled(id: string) {
+  return eventually(async () => {
+    const [row] = await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id));
+    return row && row.status !== "PENDING" ? row : undefined;
+  }, 15_000, `delivery ${id} to be processed`);
+}
+
+async function send(provider: keyof typeof hooks, event: string, payload: unknown, deliveryId?: string) {
+  const sent = await deliver(hooks[provider].url, { provider, secret: hooks[provider].secret, event, payload, deliveryId });
+  expect(sent.status, JSON.stringify(sent.body)).toBe(202);
+  return sent;
+}
+
+async function sendAndSettle(provider: keyof typeof hooks, event: string, payload: unknown) {
+  const sent = await send(provider, event, payload);
+  expect(sent.body.status).toBe("queued");
+  return settled(sent.body.id as string);
+}
+
+type Outcome = { events: { deployments?: { deploymentId: string; serviceIds: string[]; environmentId: string }[]; skipped?: { serviceId: string; reason: string }[]; reason?: string; previews?: { environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[] }[] };
+const outcomeOf = (row: { outcome: unknown }) => row.outcome as Outcome;
+
+async function deploymentRow(id: string) {
+  const [row] = await services.db.select().from(deployments).where(eq(deployments.id, id));
+  return row!;
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  services = testServices(database.db);
+  org = await seedOrganization(services, "hooks");
+  providerApi = await startProviderApi();
+  intake = createWebhookIntake(services, { logger, cacheMs: 0, rejectFlushMs: 20 });
+  server = http.createServer((req, res) => {
+    void intake.handle(req, res).then((handled) => handled || res.writeHead(404).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  services = { ...services, publicUrl: baseUrl };
+  worker = await startWorker({ services, connectionString: database.url, logger });
+
+  for (const provider of ["github", "gitlab", "bitbucket", "generic"] as const) {
+    const { connection, secret } = await admin().git.connect({
+      provider,
+      name: provider,
+      ...(provider === "generic" ? {} : { apiBaseUrl: providerApi.url, apiToken: `token-${provider}` }),
+    });
+    hooks[provider] = { id: connection.id, url: connection.webhookUrl, secret };
+  }
+
+  const project = await developer().projects.create({ name: "shop" });
+  projectId = project.id;
+  const create = async (environment: string, name: string, url: string, branch = "master") => {
+    env[environment] ??= (await developer().environments.create({ projectId, name: environment })).id;
+    svc[name] = (await developer().services.create({ environmentId: env[environment]!, name, config: { git: { url, ref: { branch } } } })).id;
+  };
+  await create("dev", "web", GITHUB_REPO);
+  await create("dev", "api", "https://github.com/codertocat/hello-world");
+  await create("dev", "pages", GITHUB_REPO, "gh-pages");
+  await create("dev", "other", "https://github.com/Codertocat/Another.git");
+  await create("release", "tagged", "https://github.com/Codertocat/Hello-World");
+  await create("gl", "diaspora", "http://example.com/mike/diaspora.git");
+  await create("bb", "repo", "git@bitbucket.org:team_name/repo_name.git");
+  await create("generic", "plain", "https://git.example.com/team/plain.git", "main");
+  await developer().services.setGitTriggers({ serviceId: svc.api!, autoDeploy: true, includePaths: ["api/**"], excludePaths: [] });
+  await developer().services.setGitTriggers({ serviceId: svc.tagged!, autoDeploy: false, includePaths: [], excludePaths: [], followTags: true });
+}, 60_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await intake?.close();
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve));
+  await providerApi?.close();
+});
+
+describe("connections", () => {
+  it("returns the webhook URL and the secret once, keeps both secret and token encrypted, and needs ADMIN", async () => {
+    const listed = await admin().git.list({});
+    expect(listed.map((c) => c.provider).sort()).toEqual(["bitbucket", "generic", "github", "gitlab"]);
+    expect(JSON.stringify(listed)).not.toContain(hooks.github.secret);
+    expect(listed.find((c) => c.provider === "github")).toMatchObject({ webhookUrl: `${baseUrl}/api/hooks/${hooks.github.id}`, hasApiToken: true });
+    const [row] = await services.db.select().from(gitConnections).where(eq(gitConnections.id, hooks.github.id));
+    expect(row!.encryptedSecret).not.toContain(hooks.github.secret);
+    expect(row!.encryptedApiToken).not.toContain("token-github");
+    await expect(developer().git.connect({ provider: "github", name: "mine" })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(developer().git.list({})).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(admin().git.connect({ provider: "gitlab", name: "github" })).rejects.toMatchObject({ code: "CONFLICT" });
+  });
+
+  it("rotates the secret: the old one is refused from then on", async () => {
+    const { connection, secret } = await admin().git.connect({ provider: "generic", name: "rotating" });
+    const payload = { repository: "https://git.example.com/none.git", ref: "refs/heads/main", commit: PUSHED };
+    expect((await deliver(connection.webhookUrl, { provider: "generic", secret, event: "push", payload })).status).toBe(202);
+    const rotated = await admin().git.rotateSecret({ connectionId: connection.id });
+    expect(rotated.secret).not.toBe(secret);
+    expect((await deliver(connection.webhookUrl, { provider: "generic", secret, event: "push", payload })).status).toBe(401);
+    expect((await deliver(connection.webhookUrl, { provider: "generic", secret: rotated.secret, event: "push", payload })).status).toBe(202);
+    await admin().git.delete({ connectionId: connection.id });
+    expect((await deliver(connection.webhookUrl, { provider: "generic", secret: rotated.secret, event: "push", payload })).status).toBe(404);
+  });
+});
+
+describe("push to deploy", () => {
+  it("deploys the services that follow the pushed branch of that repository, at the pushed commit, as the sender", async () => {
+    const delivery = await sendAndSettle("github", "push", githubExample("push", (e) => e.ref === "refs/heads/master"));
+    expect(delivery.status).toBe("PROCESSED");
+    const [pushed] = outcomeOf(delivery).events;
+    // `api` only deploys for changes under api/ (the push changed README.md); `tagged` only follows tags;
+    // `pages` follows another branch; `other` is another repository.
+    expect(pushed!.deployments).toHaveLength(1);
+    expect(pushed!.deployments![0]!.serviceIds).toEqual([svc.web]);
+    expect(pushed!.skipped).toEqual([
+      { serviceId: svc.api, reason: "no changed file passes its path filters" },
+      { serviceId: svc.tagged, reason: "auto-deploy is off" },
+    ]);
+    const deployment = await deploymentRow(pushed!.deployments![0]!.deploymentId);
+    expect(deployment).toMatchObject({ origin: "WEBHOOK", actorLabel: "github:Codertocat", action: "DEPLOY", serviceIds: [svc.web] });
+    expect(deployment.snapshot.services.map((s) => [s.name, s.kind === "APPLICATION" ? s.config.git.ref : null])).toEqual([["web", { commit: PUSHED }]]);
+    // The service's own configuration still follows the branch.
+    expect((await developer().services.get({ serviceId: svc.web! })).config.git.ref).toEqual({ branch: "master" });
+  });
+
+  it("deploys a path-filtered service when a changed file matches", async () => {
+    const payload = githubExample("push", (e) => e.ref === "refs/heads/master");
+    (payload.commits as { added: string[] }[])[0]!.added = ["api/server.js"];
+    const [pushed] = outcomeOf(await sendAndSettle("github", "push", payload)).events;
+    expect(pushed!.deployments!.flatMap((d) => d.serviceIds).sort()).toEqual([svc.api, svc.web].sort());
+  });
+
+  it("skips a push whose head commit says [skip deploy]", async () => {
+    const payload = githubExample("push", (e) => e.ref === "refs/heads/master");
+    (payload.head_commit as { message: string }).message = "Update docs [skip deploy]";
+    const [pushed] = outcomeOf(await sendAndSettle("github", "push", payload)).events;
+    expect(pushed!.deployments).toEqual([]);
+    expect(pushed!.reason).toContain("[skip deploy]");
+  });
+
+  it("deploys services that follow tags on a tag push, at the tag's commit, and no branch follower", async () => {
+    const delivery = await sendAndSettle("github", "push", githubExample("push", (e) => e.ref === "refs/tags/simple-tag" && e.deleted === false));
+    const [pushed] = outcomeOf(delivery).events;
+    expect(pushed!.deployments!.map((d) => d.serviceIds)).toEqual([[svc.tagged]]);
+    const deployment = await deploymentRow(pushed!.deployments![0]!.deploymentId);
+    expect(deployment.snapshot.services[0]!.kind === "APPLICATION" && deployment.snapshot.services[0]!.config.git.ref).toEqual({ commit: PUSHED });
+    // A deleted tag deploys nothing.
+    const [deleted] = outcomeOf(await sendAndSettle("github", "push", githubExample("push", (e) => e.deleted === true))).events;
+    expect(deleted!.deployments).toEqual([]);
+  });
+
+  it("does not deploy a service whose auto-deploy is off", async () => {
+    await developer().services.setGitTriggers({ serviceId: svc.web!, autoDeploy: false, includePaths: [], excludePaths: [] });
+    try {
+      const [pushed] = outcomeOf(await sendAndSettle("github", "push", githubExample("push", (e) => e.ref === "refs/heads/master"))).events;
+      expect(pushed!.deployments).toEqual([]);
+      expect(pushed!.skipped).toContainEqual({ serviceId: svc.web, reason: "auto-deploy is off" });
+    } finally {
+      await developer().services.setGitTriggers({ serviceId: svc.web!, autoDeploy: true, includePaths: [], excludePaths: [] });
+    }
+    expect(await developer().services.gitTriggers({ serviceId: svc.web! })).toMatchObject({ autoDeploy: true, followTags: false });
+  });
+
+  it("deploys from GitLab Push Hooks, Bitbucket repo:push and the generic hook", async () => {
+    const gitlab = outcomeOf(await sendAndSettle("gitlab", "Push Hook", fixturePayload("gitlab", "push-hook"))).events[0]!;
+    expect(gitlab.deployments!.map((d) => d.serviceIds)).toEqual([[svc.diaspora]]);
+    expect((await deploymentRow(gitlab.deployments![0]!.deploymentId)).actorLabel).toBe("gitlab:jsmith");
+
+    const bitbucket = outcomeOf(await sendAndSettle("bitbucket", "repo:push", fixturePayload("bitbucket", "repo-push"))).events[0]!;
+    expect(bitbucket.deployments!.map((d) => d.serviceIds)).toEqual([[svc.repo]]);
+    const bbDeployment = await deploymentRow(bitbucket.deployments![0]!.deploymentId);
+    expect(bbDeployment.snapshot.services[0]!.kind === "APPLICATION" && bbDeployment.snapshot.services[0]!.config.git.ref).toEqual({ commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d" });
+
+    const generic = outcomeOf(
+      await sendAndSettle("generic", "push", { repository: "git@git.example.com:team/plain.git", ref: "refs/heads/main", commit: "ABCDEF1234567", actor: "ci" }),
+    ).events[0]!;
+    expect(generic.deployments!.map((d) => d.serviceIds)).toEqual([[svc.plain]]);
+    const genericDeployment = await deploymentRow(generic.deployments![0]!.deploymentId);
+    expect(genericDeployment.actorLabel).toBe("generic:ci");
+    expect(genericDeployment.snapshot.services[0]!.kind === "APPLICATION" && genericDeployment.snapshot.services[0]!.config.git.ref).toEqual({ commit: "abcdef1234567" });
+  });
+
+  it("marks an acted-on event whose payload it cannot read FAILED, and goes on with the next", async () => {
+    const failed = await sendAndSettle("github", "push", { ref: "refs/heads/master", repository: { full_name: "x/y" } });
+    expect(failed.status).toBe("FAILED");
+    expect(failed.error).toMatch(/GitHub push payload not understood/);
+    const next = await sendAndSettle("github", "push", githubExample("push", (e) => e.ref === "refs/heads/master"));
+    expect(next.status).toBe("PROCESSED");
+  });
+
+  it("redelivers a stored delivery: processed again with today's services", async () => {
+    const payload = githubExample("push", (e) => e.ref === "refs/heads/master");
+    (payload.repository as Record<string, string>).clone_url = "https://github.com/Codertocat/Later.git";
+    (payload.repository as Record<string, string>).ssh_url = "git@github.com:Codertocat/Later.git";
+    (payload.repository as Record<string, string>).html_url = "https://github.com/Codertocat/Later";
+    (payload.repository as Record<string, string>).git_url = "git://github.com/Codertocat/Later.git";
+    const first = await sendAndSettle("github", "push", payload);
+    // No service follows that repository yet: settled without reading the payload further.
+    expect(first).toMatchObject({ status: "PROCESSED", outcome: { reason: "no service follows this repository", repository: "github.com/codertocat/later" } });
+    const later = await developer().services.create({ environmentId: env.release!, name: "later", config: { git: { url: "https://github.com/codertocat/later" , ref: { branch: "master" } } } });
+    const again = await admin().git.redeliver({ deliveryId: first.id });
+    expect(again.status).toBe("PENDING");
+    const processed = await eventually(async () => {
+      const row = await admin().git.delivery({ deliveryId: first.id });
+      return row.status === "PROCESSED" && row.outcome ? row : undefined;
+    }, 15_000, "the redelivery");
+    expect((processed.outcome as Outcome).events[0]!.deployments!.map((d) => d.serviceIds)).toEqual([[later.id]]);
+    expect(processed.headers["x-github-event"]).toBe("push");
+  });
+});
+
+describe("bad input", () => {
+  const push = () => githubExample("push", (e) => e.ref === "refs/heads/master");
+  const countRows = async () => ({
+    deliveries: (await services.db.select({ id: webhookDeliveries.id }).from(webhookDeliveries)).length,
+    deployments: (await services.db.select({ id: deployments.id }).from(deployments)).length,
+  });
+
+  it("refuses forged, truncated, oversized, mistyped and unaddressed deliveries; none is stored or deploys", async () => {
+    const before = await countRows();
+    const body = JSON.stringify(push());
+    const head = (id = randomUUID()): Record<string, string> => ({ "content-type": "application/json", ...eventHeaders("github", "push", id) });
+    const url = hooks.github.url;
+
+    // Forged: another secret, no signature, a signature of another body.
+    expect((await post(url, body, { ...head(), ...signatureHeaders("github", "not the secret", body) })).status).toBe(401);
+    expect((await post(url, body, head())).status).toBe(401);
+    expect((await post(url, body, { ...head(), ...signatureHeaders("github", hooks.github.secret, `${body} `) })).status).toBe(401);
+    // The secret of another connection of the organization does not open this one.
+    expect((await post(url, body, { ...head(), ...signatureHeaders("github", hooks.bitbucket.secret, body) })).status).toBe(401);
+    // Truncated: signed over the whole body (401), or over the truncated bytes (400: not JSON).
+    const truncated = body.slice(0, body.length / 2);
+    expect((await post(url, truncated, { ...head(), ...signatureHeaders("github", hooks.github.secret, body) })).status).toBe(401);
+    expect((await post(url, truncated, { ...head(), ...signatureHeaders("github", hooks.github.secret, truncated) })).status).toBe(400);
+    // Valid JSON but not an object; a missing delivery id.
+    expect((await post(url, "[1,2]", { ...head(), ...signatureHeaders("github", hooks.github.secret, "[1,2]") })).status).toBe(400);
+    const { "x-github-delivery": _omitted, ...withoutId } = head();
+    expect((await post(url, body, { ...withoutId, ...signatureHeaders("github", hooks.github.secret, body) })).status).toBe(400);
+    // Wrong content type (GitHub's form encoding), oversized, unknown connection, not a uuid, not POST.
+    expect((await post(url, `payload=${encodeURIComponent(body)}`, { ...head(), "content-type": "application/x-www-form-urlencoded" })).status).toBe(415);
+    const big = JSON.stringify({ ...push(), padding: "x".repeat(1024 * 1024) });
+    expect((await post(url, big, { ...head(), ...signatureHeaders("github", hooks.github.secret, big) })).status).toBe(413);
+    expect((await post(`${baseUrl}/api/hooks/${randomUUID()}`, body, { ...head(), ...signatureHeaders("github", hooks.github.secret, body) })).status).toBe(404);
+    expect((await post(`${baseUrl}/api/hooks/not-a-uuid`, body, head())).status).toBe(404);
+    const get = await new Promise<number>((resolve) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))));
+    expect(get).toBe(405);
+
+    expect(await countRows()).toEqual(before);
+    // Refused signatures are counted on the connection, nothing else is kept.
+    const counted = await eventually(async () => {
+      const [github] = (await admin().git.list({})).filter((c) => c.provider === "github");
+      return github!.rejectedDeliveries >= 5 ? github : undefined;
+    }, 5_000, "the refused deliveries to be counted");
+    expect(counted.rejectedDeliveries).toBe(5);
+    expect(counted.lastRejectedAt).not.toBeNull();
+  });
+
+  it("answers 413 to a declared oversized body without reading it", async () => {
+    const answer = await new Promise<number>((resolve, reject) => {
+      const req = http.request(hooks.github.url, {
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": String(64 * 1024 * 1024), ...eventHeaders("github", "push", randomUUID()) },
+      });
+      req.on("response", (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      req.on("error", reject);
+      // Only the first bytes of the declared 64 MiB are ever sent.
+      req.write("{");
+    });
+    expect(answer).toBe(413);
+  });
+
+  it("answers 413 to a chunked body that grows past 1 MiB", async () => {
+    const answer = await new Promise<number>((resolve, reject) => {
+      const req = http.request(hooks.github.url, { method: "POST", agent: false, headers: { "content-type": "application/json", ...eventHeaders("github", "push", randomUUID()) } });
+      req.on("response", (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      req.on("error", (error) => ((error as NodeJS.ErrnoException).code === "EPIPE" || (error as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(error)));
+      const chunk = "x".repeat(64 * 1024);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 2 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once("drain", pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    expect(answer).toBe(413);
+  });
+
+  it("stores a replayed delivery once and answers it 202 duplicate, also when the replays race", async () => {
+    const before = await countRows();
+    const id = randomUUID();
+    const payload = { ...push(), head_commit: { ...(push().head_commit as object), message: "[skip deploy] replay test" } };
+    const first = await send("github", "push", payload, id);
+    expect(first.body.status).toBe("queued");
+    const replay = await send("github", "push", payload, id);
+    expect(replay.body).toEqual({ status: "duplicate" });
+
+    const racing = randomUUID();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => send("github", "push", payload, racing)));
+    expect(answers.filter((a) => a.body.status === "queued")).toHaveLength(1);
+    expect(answers.filter((a) => a.body.status === "duplicate")).toHaveLength(7);
+    const stored = await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, racing));
+    expect(stored).toHaveLength(1);
+    await settled(first.body.id as string);
+    await settled(stored[0]!.id);
+    expect((await countRows()).deliveries).toBe(before.deliveries + 2);
+    expect((await countRows()).deployments).toBe(before.deployments);
+  });
+
+  it("stores events it does not act on as ignored, without deploying", async () => {
+    const before = await countRows();
+    const ping = await send("github", "ping", githubExample("ping"));
+    expect(ping.body.status).toBe("ignored");
+    const labeled = await send("github", "pull_request", githubExample("pull_request", (e) => e.action === "labeled"));
+    expect(labeled.body.status).toBe("ignored");
+    const issue = await send("gitlab", "Issue Hook", { object_kind: "issue" });
+    expect(issue.body.status).toBe("ignored");
+    const [row] = await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, ping.body.id as string));
+    expect(row).toMatchObject({ status: "IGNORED", event: "ping" });
+    expect(row!.headers["x-hub-signature-256"]).toMatch(/^sha256=/);
+    const gitlabRow = (await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, issue.body.id as string)))[0]!;
+    expect(gitlabRow.headers["x-gitlab-token"]).toBeUndefined();
+    expect(JSON.stringify(gitlabRow.headers)).not.toContain(hooks.gitlab.secret);
+    expect((await countRows()).deployments).toBe(before.deployments);
+  });
+
+  it("lists deliveries newest first, page by page", async () => {
+    const page = await admin().git.deliveries({ connectionId: hooks.github.id, limit: 3 });
+    expect(page).toHaveLength(3);
+    expect(page[0]!.seq).toBeGreaterThan(page[1]!.seq);
+    const next = await admin().git.deliveries({ connectionId: hooks.github.id, limit: 3, before: page.at(-1)!.seq });
+    expect(next[0]!.seq).toBeLessThan(page.at(-1)!.seq);
+    await expect(developer().git.deliveries({ connectionId: hooks.github.id, limit: 3 })).rejects.toMatchObject({ code: "FORBIDDEN" });
+  });
+});
+
+describe("preview environments", () => {
+  const pr = (action: string) => githubExample("pull_request", (e) => e.action === action);
+  const head = (payload: Record<string, unknown>, sha: string) => ((payload.pull_request as { head: { sha: string } }).head.sha = sha);
+
+  it("clones the blueprint for an opened pull request, follows its commits, reports to the provider, and deletes it when closed", async () => {
+    await developer().git.setPreviewBlueprint({ environmentId: env.dev!, enabled: true, lifetimeSeconds: 3600 });
+    const opened = await sendAndSettle("github", "pull_request", pr("opened"));
+    const [created] = outcomeOf(opened).events[0]!.previews!;
+    expect(created).toMatchObject({ name: "pr-2", created: true, deleted: false });
+    const previewEnv = await developer().environments.get({ environmentId: created!.environmentId });
+    expect(previewEnv).toMatchObject({ name: "pr-2", mode: "PREVIEW", clonedFromId: env.dev });
+    const firstExpiry = new Date(previewEnv.expiresAt!).getTime();
+    expect(firstExpiry).toBeGreaterThan(Date.now() + 3500_000);
+
+    const previewServices = await developer().services.list({ environmentId: created!.environmentId });
+    const byName = Object.fromEntries(previewServices.map((s) => [s.name, s]));
+    // Services of the pull request's repository that follow its base branch now follow its head
+    // branch; one following another branch of the repository, or another repository, keeps its own.
+    expect(byName.web!.config.git.ref).toEqual({ branch: "changes" });
+    expect(byName.api!.config.git.ref).toEqual({ branch: "changes" });
+    expect(byName.pages!.config.git.ref).toEqual({ branch: "gh-pages" });
+    expect(byName.other!.config.git.ref).toEqual({ branch: "master" });
+    const firstDeploy = await deploymentRow(created!.deploymentId!);
+    expect(firstDeploy).toMatchObject({ origin: "WEBHOOK", actorLabel: "github:Codertocat", serviceIds: null });
+    const refs = Object.fromEntries(firstDeploy.snapshot.services.map((s) => [s.name, s.kind === "APPLICATION" ? s.config.git.ref : null]));
+    expect(refs.web).toEqual({ commit: "ec26c3e57ca3a959ca5aad62de7213c562f8c821" });
+    expect(refs.other).toEqual({ branch: "master" });
+
+    // The provider API (a local server standing in for GitHub) got a pending commit status.
+    const status = await eventually(() => providerApi.calls.find((c) => c.path === "/repos/Codertocat/Hello-World/statuses/ec26c3e57ca3a959ca5aad62de7213c562f8c821"), 10_000, "the commit status");
+    expect(status.method).toBe("POST");
+    expect(status.headers.authorization).toBe("Bearer token-github");
+    expect(status.body).toMatchObject({ state: "pending", context: "slipway/preview", target_url: "http://web-pr-2-shop.localhost" });
+
+    // A pushed forward preview is not deployed by the push: its pull request's events drive it.
+    const sync = pr("synchronize");
+    head(sync, "0123456789abcdef0123456789abcdef01234567");
+    const synced = outcomeOf(await sendAndSettle("github", "pull_request", sync)).events[0]!.previews![0]!;
+    expect(synced).toMatchObject({ environmentId: created!.environmentId, created: false });
+    const syncDeploy = await deploymentRow(synced.deploymentId!);
+    expect([...syncDeploy.serviceIds!].sort()).toEqual([byName.web!.id, byName.api!.id].sort());
+    expect(syncDeploy.snapshot.services.every((s) => s.kind === "APPLICATION" && "commit" in s.config.git.ref && s.config.git.ref.commit === "0123456789abcdef0123456789abcdef01234567")).toBe(true);
+    const later = new Date((await developer().environments.get({ environmentId: created!.environmentId })).expiresAt!).getTime();
+    expect(later).toBeGreaterThan(firstExpiry);
+    expect((await developer().git.previews({ environmentId: env.dev! }))[0]).toMatchObject({ number: 2, headCommit: "0123456789abcdef0123456789abcdef01234567", environmentName: "pr-2" });
+
+    const closed = pr("closed");
+    (closed.pull_request as Record<string, unknown>).merged = true;
+    const gone = outcomeOf(await sendAndSettle("github", "pull_request", closed)).events[0]!.previews![0]!;
+    expect(gone).toMatchObject({ environmentId: created!.environmentId, deleted: true });
+    expect((await deploymentRow(gone.deploymentId!)).action).toBe("DELETE");
+    expect((await developer().git.previews({ environmentId: env.dev! }))[0]!.closedAt).not.toBeNull();
+  });
+
+  it("previews GitLab merge requests and Bitbucket pull requests, and not pull requests from forks", async () => {
+    await developer().git.setPreviewBlueprint({ environmentId: env.gl!, enabled: true });
+    const gitlab = outcomeOf(await sendAndSettle("gitlab", "Merge Request Hook", fixturePayload("gitlab", "merge-request-open"))).events[0]!.previews![0]!;
+    const glServices = await developer().services.list({ environmentId: gitlab.environmentId });
+    expect(glServices[0]!.config.git.ref).toEqual({ branch: "ms-viewport" });
+    expect((await developer().environments.get({ environmentId: gitlab.environmentId })).expiresAt).toBeNull();
+    await eventually(() => providerApi.calls.find((c) => c.path === "/projects/15/statuses/da1560886d4f094c3e6c9ef40349f7d38b5d27d7"), 10_000, "the GitLab status");
+    expect(providerApi.calls.find((c) => c.path.startsWith("/projects/15/statuses/"))!.headers["private-token"]).toBe("token-gitlab");
+    const updated = outcomeOf(await sendAndSettle("gitlab", "Merge Request Hook", fixturePayload("gitlab", "merge-request-update"))).events[0]!.previews![0]!;
+    expect(updated).toMatchObject({ environmentId: gitlab.environmentId, created: false });
+    const merged = outcomeOf(await sendAndSettle("gitlab", "Merge Request Hook", fixturePayload("gitlab", "merge-request-merge"))).events[0]!.previews![0]!;
+    expect(merged.deleted).toBe(true);
+
+    await developer().git.setPreviewBlueprint({ environmentId: env.bb!, enabled: true, lifetimeSeconds: 600 });
+    const bitbucket = outcomeOf(await sendAndSettle("bitbucket", "pullrequest:created", fixturePayload("bitbucket", "pullrequest-created"))).events[0]!.previews![0]!;
+    // `pr-1` is still taken by the GitLab preview (its DELETE waits for an engine): the name says whose it is.
+    expect(bitbucket).toMatchObject({ name: "pr-1-bb", created: true });
+    const bbDeploy = await deploymentRow(bitbucket.deploymentId!);
+    expect(bbDeploy.snapshot.services[0]!.kind === "APPLICATION" && bbDeploy.snapshot.services[0]!.config.git.ref).toEqual({ commit: "d3022fc0ca3d" });
+    const declined = outcomeOf(await sendAndSettle("bitbucket", "pullrequest:rejected", fixturePayload("bitbucket", "pullrequest-rejected"))).events[0]!.previews![0]!;
+    expect(declined.deleted).toBe(true);
+
+    const fork = pr("opened");
+    (fork as { number: number }).number = 99;
+    const forkHead = (fork.pull_request as { head: { repo: Record<string, unknown> } }).head;
+    forkHead.repo = { ...forkHead.repo, full_name: "mallory/Hello-World", clone_url: "https://github.com/mallory/Hello-World.git" };
+    const skipped = outcomeOf(await sendAndSettle("github", "pull_request", fork)).events[0]! as { skipped?: string; previews: unknown[] };
+    expect(skipped.previews).toEqual([]);
+    expect(skipped.skipped).toMatch(/fork/);
+    const names = (await services.db.select({ name: environments.name }).from(environments).where(eq(environments.projectId, projectId))).map((e) => e.name);
+    expect(names).not.toContain("pr-99");
+  });
+
+  it("refuses to make a preview a blueprint", async () => {
+    const previews = await developer().git.previews({});
+    await expect(developer().git.setPreviewBlueprint({ environmentId: previews[0]!.environmentId, enabled: true })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    const blueprints = await services.db.select().from(servicesTable).where(eq(servicesTable.environmentId, env.dev!));
+    expect(blueprints.length).toBeGreaterThan(0);
+  });
+});
