@@ -7,7 +7,8 @@ import { parsePath, resolveEnvironment, resolveService } from "../paths";
 import { reportDeployment } from "../watch";
 
 type CreateOptions = {
-  git: string;
+  git?: string;
+  image?: string;
   branch?: string;
   commit?: string;
   root?: string;
@@ -24,15 +25,23 @@ function parsePort(value: string): number {
   return port;
 }
 
-/** The service's git source as `url#ref`, what a reader needs to recognise it. */
+/** The service's source: `url#ref` for git, `image:tag` for a container, what a reader needs to recognise it. */
 function source(service: Service): string {
-  const ref = "branch" in service.config.git.ref ? service.config.git.ref.branch : shortCommit(service.config.git.ref.commit);
-  const root = service.config.git.rootDirectory ? ` (${service.config.git.rootDirectory})` : "";
-  return `${service.config.git.url}#${ref}${root}`;
+  const config = service.config;
+  if (!("git" in config)) return `${config.image.name}:${config.image.tag}`;
+  const ref = "branch" in config.git.ref ? config.git.ref.branch : shortCommit(config.git.ref.commit);
+  const root = config.git.rootDirectory ? ` (${config.git.rootDirectory})` : "";
+  return `${config.git.url}#${ref}${root}`;
+}
+
+/** `nginx:1.27` or `ghcr.io/acme/api` (tag latest). */
+function parseImage(text: string) {
+  const at = text.lastIndexOf(":");
+  return at > text.lastIndexOf("/") ? { name: text.slice(0, at), tag: text.slice(at + 1) } : { name: text };
 }
 
 /** Only what the user gave: the API fills in its own defaults (branch main, root of the repository …). */
-function configFrom(options: CreateOptions): ServiceConfigInput {
+function configFrom(options: CreateOptions & { git: string }): ServiceConfigInput {
   if (options.branch && options.commit) throw usageError("give --branch or --commit, not both");
   const ref = options.commit ? { commit: options.commit } : options.branch ? { branch: options.branch } : undefined;
   return {
@@ -72,9 +81,10 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
 
   service
     .command("create")
-    .description("Create an application service built from git")
+    .description("Create an application service built from git, or a container service run from an image")
     .argument("<project/env/service>")
-    .requiredOption("--git <url>", "repository URL: http(s), ssh, git or file")
+    .option("--git <url>", "repository URL: http(s), ssh, git or file")
+    .option("--image <name:tag>", "run this image instead (a CONTAINER service; needs a docker cluster)")
     .option("--branch <branch>", "branch to deploy (default main)")
     .option("--commit <sha>", "exact commit to deploy instead of a branch")
     .option("--root <dir>", "directory of the app inside the repository")
@@ -85,10 +95,13 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--json", "print the API object")
     .action(async (pathText: string, options: CreateOptions) => {
       const path = parsePath(pathText, { min: 3, max: 3 });
-      const config = configFrom(options);
+      if (!!options.git === !!options.image) throw usageError("give --git <url> or --image <name:tag>");
+      const body = options.git
+        ? { kind: "APPLICATION", config: configFrom({ ...options, git: options.git }) }
+        : { kind: "CONTAINER", config: { image: parseImage(options.image!), port: options.port, healthCheckPath: options.health } };
       const api = await ctx.api();
       const { environmentId } = await resolveEnvironment(api, `${path.project}/${path.environment}`);
-      const created = await api.post<Service>("/services", { environmentId, name: path.service, config });
+      const created = await api.post<Service>("/services", { environmentId, name: path.service, ...body });
       if (options.json) return ctx.printJson(created);
       ctx.print(`Created service ${path.text} from ${source(created)} (${created.id})`);
     });

@@ -35,18 +35,21 @@ export const emptyServiceForm: ServiceFormValues = {
   healthCheckPath: "",
 };
 
-export function serviceFormFrom(service: Service): ServiceFormValues {
-  const ref = service.config.git.ref;
+/** The form edits application services; a container service (no git source) has none of these fields. */
+export function serviceFormFrom(service: Service): ServiceFormValues | null {
+  const config = service.config;
+  if (!("git" in config)) return null;
+  const ref = config.git.ref;
   return {
     name: service.name,
-    gitUrl: service.config.git.url,
+    gitUrl: config.git.url,
     refKind: "commit" in ref ? "commit" : "branch",
     ref: "commit" in ref ? ref.commit : ref.branch,
-    rootDirectory: service.config.git.rootDirectory ?? "",
-    buildCommand: service.config.buildCommand ?? "",
-    startCommand: service.config.startCommand ?? "",
-    port: service.config.port === undefined ? "" : String(service.config.port),
-    healthCheckPath: service.config.healthCheckPath ?? "",
+    rootDirectory: config.git.rootDirectory ?? "",
+    buildCommand: config.buildCommand ?? "",
+    startCommand: config.startCommand ?? "",
+    port: config.port === undefined ? "" : String(config.port),
+    healthCheckPath: config.healthCheckPath ?? "",
   };
 }
 

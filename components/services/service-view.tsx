@@ -24,6 +24,7 @@ import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { EffectiveVariables } from "../variables/effective-variables";
 import { VariablesPanel } from "../variables/variables-panel";
+import type { Service } from "../api-types";
 import { ServiceForm, serviceConfigFrom, serviceFormFrom } from "./service-form";
 
 function Fact({ label, children }: { label: string; children: ReactNode }) {
@@ -152,11 +153,18 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
       </Card>
       <ServiceMetrics serviceId={current.id} />
       <ServiceDeployments serviceId={current.id} environmentId={current.environmentId} serviceName={current.name} />
+      {serviceFormFrom(current) === null ? (
+        <Section title="Settings" description="A container service runs its image as it is; change it through the API or the CLI.">
+          <Card withBorder padding="lg">
+            <ContainerSettings config={current.config} />
+          </Card>
+        </Section>
+      ) : (
       <Section title="Settings" description={canEdit ? "Changes apply on the next deployment. Empty build command, start command or port means detected." : "Where the code comes from and how it is built and run."}>
         <Card withBorder padding="lg">
           <ServiceForm
             key={JSON.stringify(current.config)}
-            initial={serviceFormFrom(current)}
+            initial={serviceFormFrom(current)!}
             withName={false}
             readOnly={!canEdit}
             submitLabel="Save settings"
@@ -166,6 +174,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
           />
         </Card>
       </Section>
+      )}
       <EffectiveVariables serviceId={current.id} />
       <VariablesPanel scope="SERVICE" targetId={current.id} description="Only this service receives them; they override environment and project variables with the same key." />
       <ConfirmModal
@@ -180,5 +189,21 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
         its variables. A DELETE deployment does the work; you will follow it on its page.
       </ConfirmModal>
     </>
+  );
+}
+
+/** What a CONTAINER service runs, read-only (the registry password never reaches the browser). */
+function ContainerSettings({ config }: { config: Service["config"] }) {
+  if ("git" in config) return null;
+  return (
+    <SimpleGrid cols={{ base: 1, sm: 2 }}>
+      <Fact label="Image">
+        <Code>{`${config.image.name}:${config.image.tag}`}</Code>
+      </Fact>
+      <Fact label="Port">{config.port ?? "from the image"}</Fact>
+      <Fact label="Health check">{config.healthCheckPath ?? "port accepts connections"}</Fact>
+      <Fact label="Restart policy">{config.restartPolicy}</Fact>
+      {config.image.credentials ? <Fact label="Registry user">{config.image.credentials.username}</Fact> : null}
+    </SimpleGrid>
   );
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
-import { applicationConfig, deploymentAction, environmentMode, serviceKind } from "../../engine/protocol/snapshot";
+import { applicationConfig, containerConfig, deploymentAction, environmentMode, serviceKind } from "../../engine/protocol/snapshot";
+import { visibleConfig } from "../services/services";
 import type { clusters, deploymentEvents, deployments, environments, logLines, projects, services } from "../db/schema";
 import { origins, roles, variableScopes } from "../db/schema";
 
@@ -46,7 +47,8 @@ export const serviceOutput = z.object({
   environmentId: z.string(),
   name: z.string(),
   kind: serviceKind,
-  config: applicationConfig,
+  /** An application's or a container's configuration (the registry password shows as "[secret]"). */
+  config: z.union([applicationConfig, containerConfig]),
   runtime: z
     .object({
       state: z.string(),
@@ -65,7 +67,7 @@ export const toService = (row: typeof services.$inferSelect) => ({
   environmentId: row.environmentId,
   name: row.name,
   kind: row.kind,
-  config: row.config,
+  config: visibleConfig(row),
   runtime: row.runtime ?? null,
   createdAt: row.createdAt.toISOString(),
 });

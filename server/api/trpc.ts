@@ -8,6 +8,7 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import type { OpenApiMeta } from "trpc-to-openapi";
+import { ZodError } from "zod";
 import { hasRole, type Actor } from "../auth/actor";
 import type { DomainContext, Services } from "../context";
 import type { Role } from "../db/schema";
@@ -46,6 +47,12 @@ const mapErrors = t.middleware(async ({ next, ctx, path }) => {
   if (!result.ok) {
     const cause = result.error.cause;
     if (isAppError(cause)) throw new TRPCError({ code: trpcCodes[cause.code], message: cause.message, cause });
+    // A schema check inside a domain function (a merged configuration, say) is bad input too;
+    // input parsing failures are BAD_REQUEST already, with their issues.
+    if (cause instanceof ZodError && result.error.code === "INTERNAL_SERVER_ERROR") {
+      const message = cause.issues.map((issue) => `${issue.path.join(".") || "input"}: ${issue.message}`).join("; ");
+      throw new TRPCError({ code: "BAD_REQUEST", message, cause });
+    }
     if (result.error.code === "INTERNAL_SERVER_ERROR") ctx.logger?.error({ err: cause ?? result.error, path }, "procedure failed");
   }
   return result;

@@ -1,9 +1,11 @@
 import { and, eq, inArray } from "drizzle-orm";
-import type { ApplicationConfig, Snapshot } from "../../engine/protocol/snapshot";
+import { serviceSpec, type ApplicationConfig, type Snapshot } from "../../engine/protocol/snapshot";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { clusters, environments, projects, services, variables } from "../db/schema";
 import type { OrganizationCipher } from "../secrets/keyring";
+import { applicationConfigOf, containerConfigOf } from "../services/configs";
+import { openRegistryPassword } from "../services/registry-credentials";
 import { serviceDomain } from "../services/domains";
 import { builtInVariables, resolveVariables } from "../variables/resolve";
 import { variableContext } from "../variables/variables";
@@ -65,14 +67,20 @@ export async function renderSnapshot(
       deploymentId: input.deploymentId,
     });
     const resolved = resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, builtIn);
-    return {
+    const common = {
       id: service.id,
       name: service.name,
-      kind: service.kind,
-      config: service.kind === "APPLICATION" ? withRef(service.config, input.refs?.[service.id]) : service.config,
       variables: resolved.map(({ key, value, secret }) => ({ key, value: seal(value), secret })),
       domains: [domain],
     };
+    const container = containerConfigOf(service);
+    if (container) {
+      // The registry password travels like a secret variable: sealed for this deployment.
+      const password = container.image.credentials && openRegistryPassword(cipher, container).image.credentials!.password;
+      const config = password ? { ...container, image: { ...container.image, credentials: { ...container.image.credentials!, password: seal(password) } } } : container;
+      return serviceSpec.parse({ ...common, kind: "CONTAINER", config });
+    }
+    return serviceSpec.parse({ ...common, kind: service.kind, config: withRef(applicationConfigOf(service)!, input.refs?.[service.id]) });
   });
 
   return {
@@ -93,11 +101,14 @@ function withRef(config: ApplicationConfig, ref: ApplicationConfig["git"]["ref"]
 /** The snapshot with plaintext values, for the engine of the deployment's cluster only. */
 export function openSnapshot(cipher: OrganizationCipher, deploymentId: string, stored: Snapshot): Snapshot {
   const context = snapshotContext(deploymentId);
+  const open = (sealed: string) => cipher.decrypt(sealed, context);
   return {
     ...stored,
-    services: stored.services.map((service) => ({
-      ...service,
-      variables: service.variables.map((variable) => ({ ...variable, value: cipher.decrypt(variable.value, context) })),
-    })),
+    services: stored.services.map((service) => {
+      const variables = service.variables.map((variable) => ({ ...variable, value: open(variable.value) }));
+      if (service.kind !== "CONTAINER" || !service.config.image.credentials) return { ...service, variables };
+      const credentials = { ...service.config.image.credentials, password: open(service.config.image.credentials.password) };
+      return { ...service, variables, config: { ...service.config, image: { ...service.config.image, credentials } } };
+    }),
   };
 }

@@ -10,6 +10,7 @@ import { cloneEnvironment } from "../environments/clone-environment";
 import { getEnvironment } from "../environments/environments";
 import { AppError, isAppError } from "../errors";
 import { repositoryKey } from "../git/repository-url";
+import { applicationConfigOf } from "../services/configs";
 import { addJob } from "../jobs/add-job";
 import { serviceDomain } from "../services/domains";
 import { connectionApiToken } from "./connections";
@@ -81,7 +82,7 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
 
   const blueprints = new Map<string, Candidate["environment"]>();
   for (const c of candidates) {
-    if (c.environment.previewBlueprint && c.repository && keys.has(c.repository) && "branch" in c.service.config.git.ref && c.service.config.git.ref.branch === event.baseBranch) {
+    if (c.environment.previewBlueprint && c.repository && keys.has(c.repository) && "branch" in c.config.git.ref && c.config.git.ref.branch === event.baseBranch) {
       blueprints.set(c.environment.id, c.environment);
     }
   }
@@ -114,13 +115,15 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
     const own = await services.db.select().from(servicesTable).where(eq(servicesTable.environmentId, preview.environmentId));
     // The services the pull request changes: from its repository, following its base branch (the
     // blueprint's) or, once switched, its head branch. Others (another branch, another repository) stay.
-    const fromRepository = own.filter(
-      (s) =>
-        s.kind === "APPLICATION" &&
-        keys.has(repositoryKey(s.config.git.url) ?? "") &&
-        "branch" in s.config.git.ref &&
-        (s.config.git.ref.branch === event.baseBranch || s.config.git.ref.branch === event.headBranch),
-    );
+    const fromRepository = own.flatMap((service) => {
+      const config = applicationConfigOf(service);
+      const follows =
+        config &&
+        keys.has(repositoryKey(config.git.url) ?? "") &&
+        "branch" in config.git.ref &&
+        (config.git.ref.branch === event.baseBranch || config.git.ref.branch === event.headBranch);
+      return follows ? [{ ...service, config }] : [];
+    });
     for (const service of fromRepository) {
       if ("branch" in service.config.git.ref && service.config.git.ref.branch === event.headBranch) continue;
       await services.db

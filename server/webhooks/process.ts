@@ -183,7 +183,7 @@ export async function onPush(services: Services, connection: ConnectionRow, even
   const chosen: Candidate[] = [];
   for (const candidate of fromRepository) {
     const triggers = triggersOf(candidate.service);
-    const ref = candidate.service.config.git.ref;
+    const ref = candidate.config.git.ref;
     if ("tag" in event.ref) {
       if (triggers.followTags) chosen.push(candidate);
       continue;

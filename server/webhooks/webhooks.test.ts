@@ -16,7 +16,7 @@ import { deployments, environments, gitConnections, services as servicesTable, w
 import { startWorker } from "../../worker/runner";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { eventually } from "../../test/engine-harness";
-import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { gitOf, seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { deliver, eventHeaders, fixturePayload, githubExample, post, startProviderApi } from "../../test/support/webhooks";
 import { createWebhookIntake } from "./intake";
 import { signatureHeaders } from "./signatures";
@@ -162,7 +162,7 @@ describe("push to deploy", () => {
     expect(deployment).toMatchObject({ origin: "WEBHOOK", actorLabel: "github:Codertocat", action: "DEPLOY", serviceIds: [svc.web] });
     expect(deployment.snapshot.services.map((s) => [s.name, s.kind === "APPLICATION" ? s.config.git.ref : null])).toEqual([["web", { commit: PUSHED }]]);
     // The service's own configuration still follows the branch.
-    expect((await developer().services.get({ serviceId: svc.web! })).config.git.ref).toEqual({ branch: "master" });
+    expect(gitOf(await developer().services.get({ serviceId: svc.web! })).ref).toEqual({ branch: "master" });
   });
 
   it("deploys a path-filtered service when a changed file matches", async () => {
@@ -397,10 +397,10 @@ describe("preview environments", () => {
     const byName = Object.fromEntries(previewServices.map((s) => [s.name, s]));
     // Services of the pull request's repository that follow its base branch now follow its head
     // branch; one following another branch of the repository, or another repository, keeps its own.
-    expect(byName.web!.config.git.ref).toEqual({ branch: "changes" });
-    expect(byName.api!.config.git.ref).toEqual({ branch: "changes" });
-    expect(byName.pages!.config.git.ref).toEqual({ branch: "gh-pages" });
-    expect(byName.other!.config.git.ref).toEqual({ branch: "master" });
+    expect(gitOf(byName.web!).ref).toEqual({ branch: "changes" });
+    expect(gitOf(byName.api!).ref).toEqual({ branch: "changes" });
+    expect(gitOf(byName.pages!).ref).toEqual({ branch: "gh-pages" });
+    expect(gitOf(byName.other!).ref).toEqual({ branch: "master" });
     const firstDeploy = await deploymentRow(created!.deploymentId!);
     expect(firstDeploy).toMatchObject({ origin: "WEBHOOK", actorLabel: "github:Codertocat", serviceIds: null });
     const refs = Object.fromEntries(firstDeploy.snapshot.services.map((s) => [s.name, s.kind === "APPLICATION" ? s.config.git.ref : null]));
@@ -437,7 +437,7 @@ describe("preview environments", () => {
     await developer().git.setPreviewBlueprint({ environmentId: env.gl!, enabled: true });
     const gitlab = outcomeOf(await sendAndSettle("gitlab", "Merge Request Hook", fixturePayload("gitlab", "merge-request-open"))).events[0]!.previews![0]!;
     const glServices = await developer().services.list({ environmentId: gitlab.environmentId });
-    expect(glServices[0]!.config.git.ref).toEqual({ branch: "ms-viewport" });
+    expect(gitOf(glServices[0]!).ref).toEqual({ branch: "ms-viewport" });
     expect((await developer().environments.get({ environmentId: gitlab.environmentId })).expiresAt).toBeNull();
     await eventually(() => providerApi.calls.find((c) => c.path === "/projects/15/statuses/da1560886d4f094c3e6c9ef40349f7d38b5d27d7"), 10_000, "the GitLab status");
     expect(providerApi.calls.find((c) => c.path.startsWith("/projects/15/statuses/"))!.headers["private-token"]).toBe("token-gitlab");

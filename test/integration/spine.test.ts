@@ -19,7 +19,7 @@ import { eventually, fixture, request } from "../engine-harness";
 import { startGitServer, type GitServer } from "../git-server";
 import { killProcessesUnder } from "../process-cleanup";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+import { applicationOf, seedOrganization, testServices, type SeededOrganization } from "../support/seed";
 
 const LEASE_SECONDS = 5;
 const SECRET = "tok-9f8e7d6c5b4a";
@@ -215,7 +215,7 @@ describe("from git URL to a live app", () => {
     expect(done.finishedAt).not.toBeNull();
     expect(await version()).toBe("3");
     await api().services.update({ serviceId: ids.serviceId, config: { buildCommand: null } });
-    expect((await api().services.get({ serviceId: ids.serviceId })).config.buildCommand).toBeUndefined();
+    expect(applicationOf(await api().services.get({ serviceId: ids.serviceId })).buildCommand).toBeUndefined();
   });
 
   it("restarts a crashed app with backoff and shows the restart count", async () => {

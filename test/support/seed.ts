@@ -45,3 +45,15 @@ export async function seedOrganization(services: Services, name = `org-${randomB
     },
   };
 }
+
+/** The git source of a service the API returned, failing the test when it is not an application. */
+export function gitOf(service: { config: object }) {
+  if (!("git" in service.config)) throw new Error("expected an application service with a git source");
+  return (service.config as { git: { url: string; ref: { branch: string } | { commit: string }; rootDirectory: string } }).git;
+}
+
+/** The application configuration of a service the API returned. */
+export function applicationOf<T extends { config: object }>(service: T) {
+  gitOf(service);
+  return service.config as Extract<T["config"], { git: unknown }>;
+}

@@ -1,5 +1,5 @@
 import { boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from "drizzle-orm/pg-core";
-import { environmentModes, serviceKinds, type ApplicationConfig } from "../../../engine/protocol/snapshot";
+import { environmentModes, serviceKinds, type ApplicationConfig, type ContainerConfig } from "../../../engine/protocol/snapshot";
 import { clusters } from "./clusters";
 import { createdAt, id, updatedAt } from "./columns";
 import { organizations } from "./organizations";
@@ -127,7 +127,11 @@ export const services = pgTable(
     name: text("name").notNull(),
     kind: serviceKindEnum("kind").notNull(),
     /** Typed by the kind's schema in engine/protocol/snapshot.ts; validated on every write. */
-    config: jsonb("config").$type<ApplicationConfig>().notNull(),
+    /**
+     * Typed by the kind's schema in engine/protocol/snapshot.ts; validated on every write. A
+     * CONTAINER's registry password is stored sealed (server/services/registry-credentials.ts).
+     */
+    config: jsonb("config").$type<ApplicationConfig | ContainerConfig>().notNull(),
     /** The engine's last report of the running release (heartbeats): state, restarts, commit. */
     runtime: jsonb("runtime").$type<ServiceRuntime>(),
     gitTriggers: jsonb("git_triggers").$type<GitTriggers>(),

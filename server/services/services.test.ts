@@ -1,0 +1,64 @@
+import { eq } from "drizzle-orm";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../../test/database";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { createCaller } from "../api/root";
+import type { Services } from "../context";
+import { clusters, deployments, services as servicesTable } from "../db/schema";
+import { dispatchEnvironment } from "../deployments/dispatch";
+import { pullTask } from "../engines/engine-session";
+
+let services: Services;
+let org: SeededOrganization;
+const PASSWORD = "registry-pass-7788";
+
+beforeAll(async () => {
+  services = testServices((await createTestDatabase()).db);
+  org = await seedOrganization(services, "containers");
+});
+
+const api = () => createCaller({ services, actor: org.as("DEVELOPER") });
+
+describe("container services", () => {
+  it("keeps the registry password sealed at rest, out of answers and audit, and opens it only for the engine", async () => {
+    const project = await api().projects.create({ name: "boxes" });
+    const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+    const service = await api().services.create({
+      environmentId: environment.id,
+      name: "cache",
+      kind: "CONTAINER",
+      config: { image: { name: "ghcr.io/acme/cache", tag: "1.2", credentials: { username: "bot", password: PASSWORD } }, port: 6379 },
+    });
+    expect(service.config).toMatchObject({ image: { name: "ghcr.io/acme/cache", tag: "1.2", credentials: { username: "bot", password: "[secret]" } } });
+    const [row] = await services.db.select().from(servicesTable).where(eq(servicesTable.id, service.id));
+    expect(JSON.stringify(row!.config)).not.toContain(PASSWORD);
+
+    // A new tag keeps the credentials, still sealed.
+    const updated = await api().services.update({ serviceId: service.id, config: { image: { tag: "1.3" } } });
+    expect(updated.config).toMatchObject({ image: { name: "ghcr.io/acme/cache", tag: "1.3", credentials: { username: "bot", password: "[secret]" } } });
+
+    const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    const [stored] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
+    expect(JSON.stringify(stored!.snapshot)).not.toContain(PASSWORD);
+    await dispatchEnvironment(services, environment.id);
+    const task = await pullTask(services, org.clusterId);
+    const spec = task!.snapshot.services[0]!;
+    expect(spec.kind).toBe("CONTAINER");
+    expect(spec.kind === "CONTAINER" && spec.config.image).toEqual({ name: "ghcr.io/acme/cache", tag: "1.3", credentials: { username: "bot", password: PASSWORD } });
+
+    const audit = await createCaller({ services, actor: org.as("ADMIN") }).organization.audit({ limit: 50 });
+    expect(JSON.stringify(audit)).not.toContain(PASSWORD);
+  });
+
+  it("refuses a kind the cluster's engine says it cannot run", async () => {
+    await services.db.update(clusters).set({ capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] } }).where(eq(clusters.id, org.clusterId));
+    const project = await api().projects.create({ name: "local-only" });
+    const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+    await expect(
+      api().services.create({ environmentId: environment.id, name: "db", kind: "CONTAINER", config: { image: { name: "postgres" } } }),
+    ).rejects.toMatchObject({ code: "BAD_REQUEST", message: 'Cluster "local" cannot run CONTAINER services: its engine runs APPLICATION' });
+    await expect(api().services.update({ serviceId: (await api().services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/a.git" } } })).id, config: { port: 0 } })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+  });
+});
