@@ -40,8 +40,10 @@ test("the runtime log survives a dropped socket with no line lost or repeated", 
 
   await test.step("drop the connection while lines keep coming", async () => {
     await expect(log.locator("[data-seq]")).not.toHaveCount(0);
-    await context.setOffline(true);
+    // Cut the socket first (an offline page cannot finish a close handshake, so the client
+    // would only notice at its next ping timeout), then keep it from reconnecting.
     await page.evaluate(() => (window as unknown as { __sockets: WebSocket[] }).__sockets.forEach((socket) => socket.close()));
+    await context.setOffline(true);
     await expect(live).toHaveText("Reconnecting");
     const shown = await DeploymentPage.seqs(log);
     const lastShown = shown.at(-1)!;
