@@ -107,7 +107,9 @@ export async function startPodman(): Promise<PodmanService | { skip: string }> {
     const socket = path.join(dir, "podman.sock");
     const url = `unix://${socket}`;
     const log = await fs.open(path.join(dir, "service.log"), "a");
-    service = spawn("podman", ["system", "service", "--time=0", url], { env, stdio: ["ignore", log.fd, log.fd] });
+    // In its own folder: conmon drops files (an `oom` marker when a container runs out of
+    // memory) into its working directory.
+    service = spawn("podman", ["system", "service", "--time=0", url], { env, cwd: dir, stdio: ["ignore", log.fd, log.fd] });
     await log.close();
     const deadline = Date.now() + 15_000;
     for (;;) {
