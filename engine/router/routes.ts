@@ -45,3 +45,17 @@ export function hostnameOf(hostHeader: string | undefined): string {
   if (host.startsWith("[")) return host.slice(0, host.indexOf("]") + 1);
   return host.replace(/:\d*$/, "").replace(/\.$/, "");
 }
+
+/** The routes table for the services an engine runs: a stopped service routes to nothing (503). */
+export function routesTableOf(
+  states: Iterable<{ serviceId: string; name: string; domains: string[]; status: string; current: { port: number } | null }>,
+): RoutesTable {
+  return {
+    routes: [...states].map((state) => ({
+      serviceId: state.serviceId,
+      serviceName: state.name,
+      hosts: state.domains,
+      upstream: state.current && state.status !== "stopped" ? { host: "127.0.0.1", port: state.current.port } : null,
+    })),
+  };
+}

@@ -7,7 +7,8 @@ import getPort from "get-port";
 import type pino from "pino";
 import type { ApplicationServiceSpec, ContainerServiceSpec, RuntimeServiceState, ServiceKind } from "../../protocol";
 import { routerClient } from "../../router/router-process";
-import { type RoutesTable, upstreamKey } from "../../router/routes";
+import { routesTableOf, upstreamKey } from "../../router/routes";
+import { SerialQueues } from "../serial";
 import { readJson, writeJsonAtomic } from "../local/files";
 import { appDirectory, cloneRepository } from "../local/git";
 import { engineBaseEnv } from "../local/processes-env";
@@ -19,6 +20,9 @@ import { buildApplicationImage, ensureContainerImage, imageRepository } from "./
 import { ContainerLogFollower, type LogCursor } from "./log-follower";
 import { dockerLayout, type DockerServiceState, dockerServiceState, LABELS, type ReleaseContainer } from "./state";
 import type { Fd } from "./streams";
+
+/** The key route table writes queue under (beside each service's own state writes). */
+const ROUTES = "\u0000routes";
 
 /** The services the docker runtime deploys. */
 export type DockerServiceSpec = ApplicationServiceSpec | ContainerServiceSpec;
@@ -65,9 +69,10 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
   private readonly exits = new Map<string, ContainerExit>();
   private readonly maskers = new Map<string, (text: string) => string>();
   private readonly lastCpu = new Map<string, { total: number; system: number; cpus: number }>();
-  private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly writes = new Map<string, Promise<void>>();
-  private routesWrite: Promise<void> = Promise.resolve();
+  /** Operations on one service, one at a time. */
+  private readonly locks = new SerialQueues();
+  /** State file writes per service, and route table writes, each in order. */
+  private readonly writes = new SerialQueues();
   private supervisor: NodeJS.Timeout | null = null;
   private supervising: Promise<void> | null = null;
   private events: Readable | null = null;
@@ -106,7 +111,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
     await Promise.all([...this.followers.values()].map((follower) => follower.stop()));
     this.followers.clear();
     for (const serviceId of this.states.keys()) void this.persist(serviceId);
-    await Promise.all([...this.writes.values(), this.routesWrite]);
+    await this.writes.idle();
   }
 
   services(): RuntimeServiceState[] {
@@ -286,7 +291,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
         await this.finishFollowing(container.Id);
       }
       if (ctx.service.kind === "APPLICATION") await this.pruneImages(ctx.service, 0);
-      await this.writes.get(ctx.service.id);
+      await this.writes.settled(ctx.service.id);
       await fsp.rm(this.paths.stateFile(ctx.service.id), { force: true });
       await fsp.rm(this.paths.serviceBuildsDir(ctx.service.id), { recursive: true, force: true });
       ctx.output("system", `Removed ${containers.length} container${containers.length === 1 ? "" : "s"}, the service's images and its route`);
@@ -598,7 +603,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
     for (const state of this.states.values()) {
       if (this.stopped) return;
       const current = state.current;
-      if (!current || state.status === "stopped" || this.locks.has(state.serviceId)) continue;
+      if (!current || state.status === "stopped" || this.locks.busy(state.serviceId)) continue;
       let info: Docker.ContainerInspectInfo;
       try {
         info = await this.docker.getContainer(current.containerId).inspect();
@@ -672,38 +677,19 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
   }
 
   private persist(serviceId: string): Promise<void> {
-    const next = (this.writes.get(serviceId) ?? Promise.resolve()).then(async () => {
+    return this.writes.run(serviceId, async () => {
       const state = this.states.get(serviceId);
       if (state) await writeJsonAtomic(this.paths.stateFile(serviceId), state);
     });
-    this.writes.set(serviceId, next.catch(() => undefined));
-    return next;
   }
 
   private syncRoutes(): Promise<void> {
-    const table: RoutesTable = {
-      routes: [...this.states.values()].map((state) => ({
-        serviceId: state.serviceId,
-        serviceName: state.name,
-        hosts: state.domains,
-        upstream: state.current && state.status !== "stopped" ? { host: "127.0.0.1", port: state.current.port } : null,
-      })),
-    };
-    const next = this.routesWrite.then(() => this.router.putRoutes(table));
-    this.routesWrite = next.catch(() => undefined);
-    return next;
+    const table = routesTableOf(this.states.values());
+    return this.writes.run(ROUTES, () => this.router.putRoutes(table));
   }
 
-  private async withLock<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(serviceId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(fn);
-    const settled = run.catch(() => undefined);
-    this.locks.set(serviceId, settled);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(serviceId) === settled) this.locks.delete(serviceId);
-    }
+  private withLock<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(serviceId, fn);
   }
 
   private pendingRelease(handle: ReleaseHandle): PendingRelease {

@@ -8,7 +8,8 @@ import getPort from "get-port";
 import type pino from "pino";
 import type { RuntimeServiceState } from "../../protocol";
 import { routerClient, tsxImportUrl } from "../../router/router-process";
-import { upstreamKey, type RoutesTable } from "../../router/routes";
+import { routesTableOf, upstreamKey } from "../../router/routes";
+import { SerialQueues } from "../serial";
 import { secretMasker } from "../secret-mask";
 import { detectBuildPlan, type RepoFacts } from "../build-plan";
 import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type StepContext, StepError } from "../runtime";
@@ -22,6 +23,9 @@ import { layout, launchSpec, type LaunchSpec, type ReleaseProcess, type ServiceS
 import { LogTailer } from "./log-tailer";
 import { childEnv, engineBaseEnv } from "./processes-env";
 import { groupListensOn, isSameProcessAlive, processStartTime, runCommand, stopGroup } from "./processes";
+
+/** The key route table writes queue under (beside each service's own state writes). */
+const ROUTES = "\u0000routes";
 
 export type LocalRuntimeOptions = {
   home: string;
@@ -59,11 +63,12 @@ export class LocalRuntime implements Runtime {
   private readonly tailers = new Map<string, LogTailer>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly crashStreaks = new Map<string, number>();
-  private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly writes = new Map<string, Promise<void>>();
+  /** Operations on one service, one at a time. */
+  private readonly locks = new SerialQueues();
+  /** State file writes per service, and route table writes, each in order. */
+  private readonly writes = new SerialQueues();
   /** What each switched release replaced, until its drain step stops it. */
   private readonly replaced = new Map<string, ReleaseProcess | null>();
-  private routesWrite: Promise<void> = Promise.resolve();
   private supervisor: NodeJS.Timeout | null = null;
   /** How this host lets releases be limited (cgroup v2, v1, or not at all). */
   readonly cgroups: CgroupHost;
@@ -98,7 +103,7 @@ export class LocalRuntime implements Runtime {
     this.restartTimers.clear();
     await Promise.all([...this.tailers.values()].map((tailer) => tailer.stop()));
     this.tailers.clear();
-    await Promise.all([...this.writes.values(), this.routesWrite]);
+    await this.writes.idle();
   }
 
   services(): RuntimeServiceState[] {
@@ -311,7 +316,7 @@ export class LocalRuntime implements Runtime {
       await this.syncRoutes();
       if (state?.current) await this.stopProcess(ctx.service.id, state.current);
       for (const releaseId of Object.keys(state?.logOffsets ?? {})) await this.finishTail(ctx.service.id, releaseId);
-      await this.writes.get(ctx.service.id);
+      await this.writes.settled(ctx.service.id);
       await fsp.rm(this.paths.serviceDir(ctx.service.id), { recursive: true, force: true });
       ctx.output("system", "Removed the service's route, releases and logs");
     });
@@ -424,7 +429,7 @@ export class LocalRuntime implements Runtime {
   private supervise(): void {
     for (const state of this.states.values()) {
       const proc = state.current;
-      if (!proc || state.status !== "running" || this.restartTimers.has(state.serviceId) || this.locks.has(state.serviceId)) continue;
+      if (!proc || state.status !== "running" || this.restartTimers.has(state.serviceId) || this.locks.busy(state.serviceId)) continue;
       if (isSameProcessAlive(proc.pid, proc.startTime)) continue;
       // The kernel's OOM killer sends SIGKILL: the group's counter tells it from any other kill.
       const oomKilled = proc.cgroups ? oomKills(proc.cgroups) > 0 : false;
@@ -521,38 +526,19 @@ export class LocalRuntime implements Runtime {
 
   /** Writes the service's state; writes are chained so the file always ends with the latest. */
   private persist(serviceId: string): Promise<void> {
-    const next = (this.writes.get(serviceId) ?? Promise.resolve()).then(async () => {
+    return this.writes.run(serviceId, async () => {
       const state = this.states.get(serviceId);
       if (state) await writeJsonAtomic(this.paths.stateFile(serviceId), state);
     });
-    this.writes.set(serviceId, next.catch(() => undefined));
-    return next;
   }
 
   private syncRoutes(): Promise<void> {
-    const table: RoutesTable = {
-      routes: [...this.states.values()].map((state) => ({
-        serviceId: state.serviceId,
-        serviceName: state.name,
-        hosts: state.domains,
-        upstream: state.current && state.status !== "stopped" ? { host: "127.0.0.1", port: state.current.port } : null,
-      })),
-    };
-    const next = this.routesWrite.then(() => this.router.putRoutes(table));
-    this.routesWrite = next.catch(() => undefined);
-    return next;
+    const table = routesTableOf(this.states.values());
+    return this.writes.run(ROUTES, () => this.router.putRoutes(table));
   }
 
-  private async withLock<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(serviceId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(fn);
-    const settled = run.catch(() => undefined);
-    this.locks.set(serviceId, settled);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(serviceId) === settled) this.locks.delete(serviceId);
-    }
+  private withLock<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(serviceId, fn);
   }
 
   private pendingRelease(handle: ReleaseHandle): PendingRelease {
