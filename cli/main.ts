@@ -6,6 +6,7 @@ import { registerClusterCommands } from "./commands/clusters";
 import { registerDeploymentCommands } from "./commands/deployments";
 import { registerEngineCommand } from "./commands/engine";
 import { registerEnvironmentCommands } from "./commands/environments";
+import { registerGitCommands } from "./commands/git";
 import { registerLogCommands } from "./commands/logs";
 import { registerMetricsCommand } from "./commands/metrics";
 import { registerProjectCommands } from "./commands/projects";
@@ -55,6 +56,7 @@ ${exitCodesHelp}`,
   registerMetricsCommand(program, ctx);
   registerClusterCommands(program, ctx);
   registerTokenCommands(program, ctx);
+  registerGitCommands(program, ctx);
   registerEngineCommand(program, ctx);
   return program;
 }

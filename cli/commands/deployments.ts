@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { Cluster, Deployment, DeploymentRequest, Environment, Service } from "../api-types";
 import type { Context } from "../context";
+import { usageError } from "../errors";
 import { elapsed, firstLine, formatAge, keyValues, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
 import { reportDeployment } from "../watch";
@@ -15,23 +16,28 @@ const actions: { name: string; action: Action; description: string }[] = [
 
 function registerActions(program: Command, ctx: Context): void {
   for (const { name, action, description } of actions) {
-    program
+    const command = program
       .command(name)
       .description(description)
       .argument("<project/env[/service]>")
       .option("--watch", "follow the steps until the deployment ends; exit 1 if it fails or is canceled")
-      .option("--json", "print the API object (with --watch: one JSON object per event, then the deployment)")
-      .action(async (pathText: string, options: { watch?: boolean; json?: boolean }) => {
-        const path = parsePath(pathText, { min: 2, max: 3 });
-        const api = await ctx.api();
-        const resolved = await api.resolve(path.text);
-        const request = await api.post<DeploymentRequest>("/deployments", {
-          environmentId: resolved.environmentId,
-          action,
-          serviceIds: resolved.serviceId ? [resolved.serviceId] : undefined,
-        });
-        ctx.exitCode = await reportDeployment(ctx, request, path.text, options);
+      .option("--json", "print the API object (with --watch: one JSON object per event, then the deployment)");
+    if (action === "DEPLOY") command.option("--commit <sha>", "with a service path: deploy this exact commit instead of the branch it follows");
+    command.action(async (pathText: string, options: { watch?: boolean; json?: boolean; commit?: string }) => {
+      const path = parsePath(pathText, { min: 2, max: 3 });
+      const commit = options.commit;
+      if (commit !== undefined && !/^[0-9a-f]{7,40}$/.test(commit)) throw usageError(`--commit "${commit}": expected a commit hash (7 to 40 lowercase hex digits)`);
+      if (commit !== undefined && path.depth !== 3) throw usageError("--commit needs a service path: <project>/<env>/<service>");
+      const api = await ctx.api();
+      const resolved = await api.resolve(path.text);
+      const request = await api.post<DeploymentRequest>("/deployments", {
+        environmentId: resolved.environmentId,
+        action,
+        serviceIds: resolved.serviceId ? [resolved.serviceId] : undefined,
+        refs: commit !== undefined && resolved.serviceId ? { [resolved.serviceId]: { commit } } : undefined,
       });
+      ctx.exitCode = await reportDeployment(ctx, request, path.text, options);
+    });
   }
 }
 

@@ -1,10 +1,10 @@
 import { Option, type Command } from "commander";
 import { environmentModes } from "../../engine/protocol/snapshot";
-import type { Cluster, Deployment, Environment } from "../api-types";
+import type { Cluster, Deployment, Environment, Preview, PreviewBlueprint } from "../api-types";
 import type { ApiClient } from "../client";
 import type { Context } from "../context";
 import { CliError, exitCodes } from "../errors";
-import { formatAge, table } from "../format";
+import { formatAge, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
 import { reportDeployment } from "../watch";
 import { durationSeconds } from "./logs";
@@ -29,7 +29,7 @@ async function clusterId(api: ApiClient, nameOrId: string): Promise<string> {
 }
 
 export function registerEnvironmentCommands(program: Command, ctx: Context): void {
-  const env = program.command("env").description("Environments of a project: list, create, delete");
+  const env = program.command("env").description("Environments of a project: list, create, delete, previews");
 
   env
     .command("list")
@@ -143,4 +143,57 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
       const deployment = await api.delete<Deployment>(`/environments/${environmentId}`);
       ctx.exitCode = await reportDeployment(ctx, { deployment, merged: false }, pathText, options);
     });
+
+  env
+    .command("previews")
+    .description("Pull request previews cloned from this environment: --enable makes it their blueprint, --disable stops; without either, list them")
+    .argument("<project/env>")
+    .option("--enable", "clone this environment for each pull request against the branch its services follow")
+    .option("--lifetime <duration>", "with --enable: delete a preview without a new commit for this long (30m, 24h, 7d); kept until its pull request closes by default")
+    .option("--disable", "stop creating previews from this environment")
+    .option("--json", "print the API object(s)")
+    .action(async (pathText: string, options: { enable?: boolean; disable?: boolean; lifetime?: string; json?: boolean }) => {
+      if (options.enable && options.disable) throw new CliError("give --enable or --disable, not both", exitCodes.usage);
+      if (options.lifetime !== undefined && !options.enable) throw new CliError("--lifetime goes with --enable", exitCodes.usage);
+      let lifetimeSeconds: number | undefined;
+      if (options.lifetime !== undefined) {
+        const seconds = durationSeconds(options.lifetime);
+        if (seconds === null || seconds < 60) throw new CliError(`--lifetime "${options.lifetime}": expected a duration of at least a minute, like 30m, 24h or 7d`, exitCodes.usage);
+        lifetimeSeconds = seconds;
+      }
+      const api = await ctx.api();
+      const { environmentId } = await resolveEnvironment(api, pathText);
+      if (options.enable || options.disable) {
+        const result = await api.put<PreviewBlueprint>(`/environments/${environmentId}/preview-blueprint`, { enabled: options.enable === true, lifetimeSeconds });
+        if (options.json) return ctx.printJson(result);
+        if (!result.enabled) return ctx.print(`${pathText} no longer creates previews (existing ones stay until their pull requests close)`);
+        return ctx.print(
+          `${pathText} is a preview blueprint: each pull request against its services' branch gets an environment pr-<number>${
+            result.lifetimeSeconds ? `, deleted after ${formatLifetime(result.lifetimeSeconds)} without a new commit` : ""
+          }`,
+        );
+      }
+      const previews = await api.get<Preview[]>("/git/previews", { environmentId });
+      if (options.json) return ctx.printJson(previews);
+      if (previews.length === 0) return ctx.print(`No previews of ${pathText}: enable them with slipway env previews ${pathText} --enable`);
+      const project = parsePath(pathText, { min: 2, max: 2 }).project;
+      ctx.print(
+        table(previews, [
+          { header: "ENVIRONMENT", value: (p) => `${project}/${p.environmentName}` },
+          { header: "PR", value: (p) => `#${p.number}` },
+          { header: "BRANCH", value: (p) => p.headBranch },
+          { header: "COMMIT", value: (p) => shortCommit(p.headCommit) },
+          { header: "EXPIRES", value: (p) => (p.expiresAt ? new Date(p.expiresAt).toISOString().replace(/\.\d+Z$/, "Z") : null) },
+          { header: "CLOSED", value: (p) => (p.closedAt ? formatAge(p.closedAt) : null) },
+          { header: "CREATED", value: (p) => formatAge(p.createdAt) },
+        ]),
+      );
+    });
+}
+
+function formatLifetime(seconds: number): string {
+  if (seconds % 86_400 === 0 && seconds >= 2 * 86_400) return `${seconds / 86_400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
 }

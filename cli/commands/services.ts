@@ -1,8 +1,8 @@
 import { InvalidArgumentError, type Command } from "commander";
-import type { Deployment, Service, ServiceConfigInput } from "../api-types";
+import type { Deployment, GitTriggers, Service, ServiceConfigInput } from "../api-types";
 import type { Context } from "../context";
 import { usageError } from "../errors";
-import { formatAge, shortCommit, table } from "../format";
+import { formatAge, keyValues, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment, resolveService } from "../paths";
 import { reportDeployment } from "../watch";
 
@@ -53,8 +53,21 @@ function configFrom(options: CreateOptions & { git: string }): ServiceConfigInpu
   };
 }
 
+function onOff(value: string): boolean {
+  if (value === "on") return true;
+  if (value === "off") return false;
+  throw new InvalidArgumentError('expected "on" or "off"');
+}
+
+/** `--include a,b --include c` (comma or newline separated, repeatable) as a list of globs. */
+function collectGlobs(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(/[,\n]/).map((glob) => glob.trim()).filter(Boolean)];
+}
+
+type TriggerOptions = { autoDeploy?: boolean; include?: string[]; exclude?: string[]; tags?: boolean; json?: boolean };
+
 export function registerServiceCommands(program: Command, ctx: Context): void {
-  const service = program.command("service").description("Services of an environment: list, create, delete");
+  const service = program.command("service").description("Services of an environment: list, create, delete, triggers");
 
   service
     .command("list")
@@ -117,5 +130,38 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
       const { serviceId } = await resolveService(api, pathText);
       const deployment = await api.delete<Deployment>(`/services/${serviceId}`);
       ctx.exitCode = await reportDeployment(ctx, { deployment, merged: false }, pathText, options);
+    });
+
+  service
+    .command("triggers")
+    .description("When a git push deploys the service: without options, print them; with options, change them")
+    .argument("<project/env/service>")
+    .option("--auto-deploy <on|off>", "deploy on push to the branch the service follows", onOff)
+    .option("--include <glob>", "deploy only when a changed file matches (repeatable, comma separated); --include '' clears", collectGlobs)
+    .option("--exclude <glob>", "changes only to matching files never deploy (repeatable, comma separated); --exclude '' clears", collectGlobs)
+    .option("--tags <on|off>", "also deploy tag pushes, at the tag's commit", onOff)
+    .option("--json", "print the API object")
+    .action(async (pathText: string, options: TriggerOptions) => {
+      const api = await ctx.api();
+      const { serviceId } = await resolveService(api, pathText);
+      let triggers = await api.get<GitTriggers>(`/services/${serviceId}/git-triggers`);
+      const changing = options.autoDeploy !== undefined || options.include !== undefined || options.exclude !== undefined || options.tags !== undefined;
+      if (changing) {
+        triggers = await api.put<GitTriggers>(`/services/${serviceId}/git-triggers`, {
+          autoDeploy: options.autoDeploy ?? triggers.autoDeploy,
+          includePaths: options.include ?? triggers.includePaths,
+          excludePaths: options.exclude ?? triggers.excludePaths,
+          followTags: options.tags ?? triggers.followTags,
+        });
+      }
+      if (options.json) return ctx.printJson(triggers);
+      ctx.print(
+        keyValues([
+          ["auto-deploy", triggers.autoDeploy ? "on" : "off"],
+          ["include", triggers.includePaths.length > 0 ? triggers.includePaths.join(", ") : "any file"],
+          ["exclude", triggers.excludePaths.length > 0 ? triggers.excludePaths.join(", ") : "none"],
+          ["tags", triggers.followTags ? "on" : "off"],
+        ]),
+      );
     });
 }

@@ -9,6 +9,7 @@ import { useRouter } from "next/navigation";
 import { Can } from "../auth/can";
 import { ConfirmModal } from "../confirm-delete";
 import { EnvironmentDeployments } from "../deployments/environment-deployments";
+import { PreviewEnvironments } from "../git/preview-environments";
 import { PageState } from "../not-found";
 import { ServicesTable } from "../overview/services-table";
 import { findEnvironment, useOverview } from "../overview/use-overview";
@@ -93,6 +94,7 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
         )}
       </Section>
       <EnvironmentDeployments environmentId={environment.id} environmentName={environment.name} />
+      <PreviewEnvironments environmentId={environment.id} mode={environment.mode} />
       <VariablesPanel scope="ENVIRONMENT" targetId={environment.id} description="Given to every service of this environment; they override project variables with the same key." />
       <ConfirmModal
         opened={deleting}

@@ -22,6 +22,7 @@ import { RelativeTime } from "../relative-time";
 import { StatusBadge } from "../status-badge";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { DeployOnPush } from "../git/deploy-on-push";
 import { EffectiveVariables } from "../variables/effective-variables";
 import { VariablesPanel } from "../variables/variables-panel";
 import type { Service } from "../api-types";
@@ -175,6 +176,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
         </Card>
       </Section>
       )}
+      {"git" in current.config && <DeployOnPush serviceId={current.id} />}
       <EffectiveVariables serviceId={current.id} />
       <VariablesPanel scope="SERVICE" targetId={current.id} description="Only this service receives them; they override environment and project variables with the same key." />
       <ConfirmModal

@@ -24,6 +24,7 @@ import {
   IconCheck,
   IconChevronDown,
   IconDeviceDesktop,
+  IconGitBranch,
   IconHistory,
   IconKey,
   IconLayoutDashboard,
@@ -51,6 +52,7 @@ const NAV: { label: string; href: string; icon: ReactNode; section?: string }[] 
   { label: "Audit log", href: "/audit", icon: <IconHistory size={18} /> },
   { label: "Members", href: "/settings/members", icon: <IconUsers size={18} />, section: "Settings" },
   { label: "API tokens", href: "/settings/tokens", icon: <IconKey size={18} />, section: "Settings" },
+  { label: "Git", href: "/settings/git", icon: <IconGitBranch size={18} />, section: "Settings" },
 ];
 
 /** Where the dashboard remembers the organization in use; the server reads the same cookie. */

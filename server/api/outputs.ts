@@ -27,6 +27,8 @@ export const environmentOutput = z.object({
   schedule: scheduleOutput.nullable(),
   expiresAt: timestamp.nullable(),
   protected: z.boolean(),
+  /** Set when pull requests clone this environment into previews. */
+  previewBlueprint: z.object({ lifetimeSeconds: z.number().nullable() }).nullable(),
   createdAt: timestamp,
 });
 export const toEnvironment = (row: typeof environments.$inferSelect) => ({
@@ -39,6 +41,7 @@ export const toEnvironment = (row: typeof environments.$inferSelect) => ({
   schedule: row.schedule,
   expiresAt: iso(row.expiresAt),
   protected: row.protected,
+  previewBlueprint: row.previewBlueprint ? { lifetimeSeconds: row.previewBlueprint.lifetimeSeconds ?? null } : null,
   createdAt: row.createdAt.toISOString(),
 });
 
