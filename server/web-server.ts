@@ -14,6 +14,7 @@ import { attachUiGateway } from "./realtime/ui-gateway";
 import type { DeploymentChanged } from "./realtime/ui-protocol";
 import { listenToChannels } from "./realtime/pg-listener";
 import { attachShellRelay } from "./realtime/shell-relay";
+import { CONNECTION_CHANNEL } from "./webhooks/connections";
 import { createWebhookIntake } from "./webhooks/intake";
 
 type PageHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
@@ -79,10 +80,11 @@ export async function startWebServer(options: WebServerOptions) {
 
   const listener = listenToChannels(
     options.databaseUrl,
-    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL],
+    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, CONNECTION_CHANNEL],
     (channel, payload) => {
       if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
       else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentChanged);
+      else if (channel === CONNECTION_CHANNEL) hooks.forget(payload);
     },
     logger,
   );

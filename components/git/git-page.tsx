@@ -289,7 +289,7 @@ function ConnectionCard({ connection, onSecret }: { connection: Connection; onSe
         confirmLabel="Issue a new secret"
         onConfirm={async () => onSecret(await rotate.mutateAsync({ connectionId: connection.id }))}
       >
-        A new secret replaces the current one (within seconds): deliveries of <strong>{connection.name}</strong> are refused until the provider&apos;s webhook uses the new secret.
+        A new secret replaces the current one at once: deliveries of <strong>{connection.name}</strong> are refused until the provider&apos;s webhook uses the new secret.
       </ConfirmModal>
       <ConfirmModal opened={deleting} onClose={deleteModal.close} title="Disconnect git provider" typeToConfirm={connection.name} confirmLabel="Disconnect" onConfirm={() => remove.mutateAsync({ connectionId: connection.id })}>
         The webhook of <strong>{connection.name}</strong> stops being accepted: pushes no longer deploy and pull requests no longer create previews. Its stored deliveries are deleted.

@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext, Services } from "../context";
+import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
 import { gitConnections, gitProviders, type GitProvider } from "../db/schema";
 import { notFound } from "../errors";
@@ -98,7 +99,15 @@ export async function getConnection(ctx: DomainContext, connectionId: string) {
   return row;
 }
 
-/** A new webhook secret; the old one stops working at once here, within the intake cache's lifetime elsewhere. */
+/**
+ * Every web process caches connections briefly for the intake; a rotated secret or a deleted
+ * connection is announced on this channel so that they all forget it at once.
+ */
+export const CONNECTION_CHANNEL = "slipway_git_connection";
+
+const announceChange = (db: Executor, connectionId: string) => db.execute(sql`select pg_notify(${CONNECTION_CHANNEL}, ${connectionId})`);
+
+/** A new webhook secret; the old one stops working as soon as every web process hears of it. */
 export async function rotateSecret(ctx: DomainContext, connectionId: string) {
   const existing = await getConnection(ctx, connectionId);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
@@ -110,6 +119,7 @@ export async function rotateSecret(ctx: DomainContext, connectionId: string) {
       .where(eq(gitConnections.id, existing.id))
       .returning();
     await recordAudit(tx, ctx.actor, { action: "git_connection.rotate_secret", targetType: "git_connection", targetId: existing.id });
+    await announceChange(tx, existing.id);
     return { connection: row!, secret };
   });
 }
@@ -141,6 +151,7 @@ export async function deleteConnection(ctx: DomainContext, connectionId: string)
   const existing = await getConnection(ctx, connectionId);
   return ctx.db.transaction(async (tx) => {
     await tx.delete(gitConnections).where(eq(gitConnections.id, existing.id));
+    await announceChange(tx, existing.id);
     await recordAudit(tx, ctx.actor, { action: "git_connection.delete", targetType: "git_connection", targetId: existing.id, changes: { name: existing.name, provider: existing.provider } });
     return existing;
   });

@@ -113,6 +113,10 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
 
   return {
     stats: batcher.stats,
+    /** Drops a cached connection (its secret was rotated or it was deleted). */
+    forget(connectionId: string) {
+      cache.delete(connectionId);
+    },
     /** Handles the request when its path is under /api/hooks/; false otherwise. */
     async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
       const url = req.url ?? "/";
