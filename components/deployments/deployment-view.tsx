@@ -4,7 +4,7 @@ import { Alert, Button, Code, Group, Text } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconCircleX } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useMemo } from "react";
+import { useCallback, useEffect, useMemo } from "react";
 import { Can } from "../auth/can";
 import { apiError } from "../errors";
 import { LogViewer } from "../logs/log-viewer";
@@ -76,9 +76,19 @@ function CancelButton({ deployment }: { deployment: Deployment }) {
 export function DeploymentView({ deploymentId }: { deploymentId: string }) {
   const trpc = useTRPC();
   const client = useTRPCClient();
-  const query = useQuery(trpc.deployments.get.queryOptions({ deploymentId }));
+  // Live updates drive the page; while the deployment runs it is also re-read every few
+  // seconds, so a notification lost on the way costs a few seconds, never a stale status.
+  const query = useQuery({
+    ...trpc.deployments.get.queryOptions({ deploymentId }),
+    refetchInterval: (current) => (current.state.data && !isTerminal(current.state.data.status) ? 3_000 : false),
+  });
   const deployment = query.data;
   const { events, error: eventsError, retry } = useDeploymentEvents(deploymentId);
+  // The steps catch up with the status: a status change means events to read.
+  const status = deployment?.status;
+  useEffect(() => {
+    if (status) retry();
+  }, [status, retry]);
   const overview = useOverview();
   const place = deployment ? findEnvironment(overview.data, deployment.environmentId) : null;
   const services = useQuery({

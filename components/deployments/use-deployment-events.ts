@@ -68,5 +68,6 @@ export function useDeploymentEvents(deploymentId: string) {
   }, [fetchNewer]);
 
   // Offline, the rejoin fetches what was missed; the error matters only while connected.
-  return { events, error: connected ? error : null, connected, retry: () => void fetchNewer() };
+  const retry = useCallback(() => void fetchNewer(), [fetchNewer]);
+  return { events, error: connected ? error : null, connected, retry };
 }
