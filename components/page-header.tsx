@@ -6,6 +6,21 @@ import type { ReactNode } from "react";
 
 export type Crumb = { label: string; href?: string };
 
+type Place = { project: { id: string; name: string }; environment: { id: string; name: string } };
+
+/** Overview / Project / Environment, the trail above every page inside an environment. */
+export function environmentCrumbs(place: Place | null, fallback: Crumb[] = []): Crumb[] {
+  return [
+    { label: "Overview", href: "/" },
+    ...(place
+      ? [
+          { label: place.project.name, href: `/projects/${place.project.id}` },
+          { label: place.environment.name, href: `/environments/${place.environment.id}` },
+        ]
+      : fallback),
+  ];
+}
+
 /**
  * The top of every dashboard page: where you are (Project / Environment / Service), the page's
  * name as its one `<h1>`, a line of context, and the page's main actions on the right.

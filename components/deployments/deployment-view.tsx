@@ -11,7 +11,7 @@ import { LogViewer } from "../logs/log-viewer";
 import type { FetchLogPage } from "../logs/use-log-stream";
 import { PageState } from "../not-found";
 import { findEnvironment, useOverview } from "../overview/use-overview";
-import { PageHeader, Section } from "../page-header";
+import { environmentCrumbs, PageHeader, Section } from "../page-header";
 import { RelativeTime, useNow } from "../relative-time";
 import { StatusBadge } from "../status-badge";
 import { useTRPC, useTRPCClient } from "../trpc";
@@ -119,13 +119,7 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
   const commits = [...new Set(Object.values(deployment.commits))];
   const title = `${actionLabel(deployment.action)}${place ? ` of ${place.environment.name}` : ""}`;
   const crumbs = [
-    { label: "Overview", href: "/" },
-    ...(place
-      ? [
-          { label: place.project.name, href: `/projects/${place.project.id}` },
-          { label: place.environment.name, href: `/environments/${place.environment.id}` },
-        ]
-      : [{ label: "Environment", href: `/environments/${deployment.environmentId}` }]),
+    ...environmentCrumbs(place, [{ label: "Environment", href: `/environments/${deployment.environmentId}` }]),
     { label: `Deployment ${deployment.id.slice(0, 8)}` },
   ];
 

@@ -5,7 +5,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useCallback } from "react";
 import { PageState } from "../not-found";
 import { findService, useOverview } from "../overview/use-overview";
-import { PageHeader } from "../page-header";
+import { environmentCrumbs, PageHeader } from "../page-header";
 import { StatusBadge } from "../status-badge";
 import { useTRPC, useTRPCClient } from "../trpc";
 import { LogViewer } from "./log-viewer";
@@ -32,17 +32,7 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
     <>
       <PageHeader
         title={`Logs of ${service.name}`}
-        crumbs={[
-          { label: "Overview", href: "/" },
-          ...(place
-            ? [
-                { label: place.project.name, href: `/projects/${place.project.id}` },
-                { label: place.environment.name, href: `/environments/${place.environment.id}` },
-              ]
-            : []),
-          { label: service.name, href: `/services/${service.id}` },
-          { label: "Logs" },
-        ]}
+        crumbs={[...environmentCrumbs(place), { label: service.name, href: `/services/${service.id}` }, { label: "Logs" }]}
         badges={service.runtime ? <StatusBadge status={service.runtime.state} size="md" /> : undefined}
         description={
           <Text span size="sm" c="dimmed">

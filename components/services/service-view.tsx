@@ -16,7 +16,7 @@ import { ServiceMetrics } from "../metrics/service-metrics";
 import { apiError } from "../errors";
 import { PageState } from "../not-found";
 import { findService, useOverview } from "../overview/use-overview";
-import { PageHeader, Section } from "../page-header";
+import { environmentCrumbs, PageHeader, Section } from "../page-header";
 import { useRoom } from "../realtime";
 import { RelativeTime } from "../relative-time";
 import { StatusBadge } from "../status-badge";
@@ -83,12 +83,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
     <>
       <PageHeader
         title={current.name}
-        crumbs={[
-          { label: "Overview", href: "/" },
-          { label: project.name, href: `/projects/${project.id}` },
-          { label: environment.name, href: `/environments/${environment.id}` },
-          { label: current.name },
-        ]}
+        crumbs={[...environmentCrumbs({ project, environment }), { label: current.name }]}
         badges={
           <>
             <ModeBadge mode={environment.mode} />

@@ -6,7 +6,7 @@ import dynamic from "next/dynamic";
 import { useCan, useRole } from "../auth/can";
 import { PageState } from "../not-found";
 import { findService, useOverview } from "../overview/use-overview";
-import { PageHeader } from "../page-header";
+import { environmentCrumbs, PageHeader } from "../page-header";
 import { StatusBadge } from "../status-badge";
 import { useTRPC } from "../trpc";
 
@@ -28,17 +28,7 @@ export function ServiceShell({ serviceId }: { serviceId: string }) {
     <>
       <PageHeader
         title={`Shell of ${service.name}`}
-        crumbs={[
-          { label: "Overview", href: "/" },
-          ...(place
-            ? [
-                { label: place.project.name, href: `/projects/${place.project.id}` },
-                { label: place.environment.name, href: `/environments/${place.environment.id}` },
-              ]
-            : []),
-          { label: service.name, href: `/services/${service.id}` },
-          { label: "Shell" },
-        ]}
+        crumbs={[...environmentCrumbs(place), { label: service.name, href: `/services/${service.id}` }, { label: "Shell" }]}
         badges={service.runtime ? <StatusBadge status={service.runtime.state} size="md" /> : undefined}
         description={
           <Text span size="sm" c="dimmed">
