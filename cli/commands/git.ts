@@ -31,32 +31,6 @@ function positiveInt(value: string): number {
   return n;
 }
 
-type PushSummary = { ref?: string; commit?: string; deployments?: unknown[]; skipped?: unknown[]; reason?: string };
-type PreviewSummary = { pullRequest?: number; action?: string; previews?: { name?: string; deleted?: boolean }[]; skipped?: string };
-
-/** One line of what a delivery did: its error, its reason, or per event the deployments and previews it made. */
-export function outcomeSummary(delivery: Pick<GitDelivery, "status" | "outcome" | "error">): string {
-  if (delivery.error) return delivery.error;
-  const outcome = delivery.outcome;
-  if (!outcome) return delivery.status === "PENDING" ? "waiting to be processed" : "";
-  if (typeof outcome.reason === "string") return outcome.reason;
-  const events = Array.isArray(outcome.events) ? (outcome.events as (PushSummary & PreviewSummary)[]) : [];
-  return events
-    .map((event) => {
-      if (event.pullRequest !== undefined) {
-        if (event.skipped) return `PR #${event.pullRequest} ${event.action ?? ""}: ${event.skipped}`;
-        const previews = event.previews ?? [];
-        return `PR #${event.pullRequest} ${event.action ?? ""}: ${previews.length === 0 ? "no preview" : previews.map((p) => `${p.name ?? "?"}${p.deleted ? " deleted" : ""}`).join(", ")}`;
-      }
-      const at = `${event.ref ?? "?"}${event.commit ? `@${event.commit.slice(0, 7)}` : ""}`;
-      if (event.reason) return `${at}: ${event.reason}`;
-      const deployed = event.deployments?.length ?? 0;
-      const skipped = event.skipped?.length ?? 0;
-      return `${at}: ${deployed} deployment${deployed === 1 ? "" : "s"}${skipped > 0 ? `, ${skipped} skipped` : ""}`;
-    })
-    .join("; ");
-}
-
 function printSecret(ctx: Context, result: GitConnectionWithSecret, verb: string): void {
   ctx.print(
     [
@@ -159,7 +133,7 @@ export function registerGitCommands(program: Command, ctx: Context): void {
           { header: "RECEIVED", value: (d) => formatAge(d.receivedAt) },
           { header: "DELIVERY", value: (d) => d.deliveryId },
           { header: "ID", value: (d) => d.id },
-          { header: "OUTCOME", value: (d) => outcomeSummary(d) },
+          { header: "OUTCOME", value: (d) => d.summary },
         ]),
       );
       if (deliveries.length === options.limit) ctx.print(`More: slipway git deliveries ${name} --before ${deliveries[deliveries.length - 1]!.seq}`);

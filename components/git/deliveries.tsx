@@ -8,7 +8,7 @@ import { Fragment, useState } from "react";
 import { apiError } from "../errors";
 import { RelativeTime } from "../relative-time";
 import { useTRPC } from "../trpc";
-import { outcomeSummary, prettyJson, type Delivery } from "./outcome";
+import { prettyJson, type Delivery } from "./outcome";
 
 const PAGE_SIZE = 25;
 
@@ -161,7 +161,7 @@ export function Deliveries({ connectionId, connectionName }: { connectionId: str
                       </Table.Td>
                       <Table.Td>
                         <Text fz="sm" c={delivery.status === "FAILED" ? "red" : undefined} lineClamp={2}>
-                          {outcomeSummary(delivery)}
+                          {delivery.summary || "—"}
                         </Text>
                       </Table.Td>
                       <Table.Td>

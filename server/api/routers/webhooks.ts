@@ -3,6 +3,7 @@ import { deliveryStatuses, gitProviders } from "../../db/schema";
 import { connectInput, connectProvider, deleteConnection, describeConnection, listConnections, rotateSecret, updateConnection, updateConnectionInput } from "../../webhooks/connections";
 import { getDelivery, listDeliveries, listDeliveriesInput, redeliver } from "../../webhooks/deliveries";
 import { listPreviews, setPreviewBlueprint, setPreviewBlueprintInput } from "../../webhooks/previews";
+import { summarizeDelivery } from "../../webhooks/summary";
 import { procedure, router } from "../trpc";
 
 const connectionOutput = z.object({
@@ -28,12 +29,19 @@ const deliveryOutput = z.object({
   status: z.enum(deliveryStatuses),
   outcome: z.record(z.string(), z.unknown()).nullable(),
   error: z.string().nullable(),
+  /** What the delivery did, in one line. */
+  summary: z.string(),
   attempts: z.number(),
   receivedAt: z.string(),
   processedAt: z.string().nullable(),
 });
 type DeliveryRow = Awaited<ReturnType<typeof listDeliveries>>[number];
-const toDelivery = (row: DeliveryRow) => ({ ...row, receivedAt: row.receivedAt.toISOString(), processedAt: row.processedAt?.toISOString() ?? null });
+const toDelivery = (row: DeliveryRow) => ({
+  ...row,
+  summary: summarizeDelivery(row),
+  receivedAt: row.receivedAt.toISOString(),
+  processedAt: row.processedAt?.toISOString() ?? null,
+});
 
 const previewOutput = z.object({
   id: z.string(),
