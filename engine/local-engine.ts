@@ -1,13 +1,14 @@
 import fs from "node:fs/promises";
 import pino from "pino";
-import type { DeploymentStep, EngineTask, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
+import type { DeploymentStep, EngineTask, JobLifecycleEvent, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
 import { createMetricsCollector } from "./metrics-collector";
 import type { MetricSample } from "./protocol/metrics";
 import { ensureRouter } from "./router/router-process";
 import { layout, deploymentOutcome, type DeploymentOutcome } from "./runtime/local/layout";
 import { LocalRuntime, type LocalRuntimeOptions } from "./runtime/local/local-runtime";
 import { readJson, writeJsonAtomic } from "./runtime/local/files";
-import { type ExecOptions, type ExecSession, type Runtime, type ServiceSample, type ServiceStep, type StepContext, StepError, type StepResult } from "./runtime/runtime";
+import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type ServiceStep, type StepContext, StepError, type StepResult } from "./runtime/runtime";
+import { environmentOutputs, type EnvironmentOutputs, withOutputs } from "./job-outputs";
 import { secretMasker } from "./runtime/secret-mask";
 
 export type EngineReporter = {
@@ -96,6 +97,7 @@ export function createEngine(options: EngineOptions): Engine {
   });
   const runtimeKinds: readonly string[] = runtime.serviceKinds ?? ["APPLICATION"];
   const running = new Map<string, { promise: Promise<void>; controller: AbortController }>();
+  const jobOutputs = environmentOutputs(paths);
   let started: Promise<void> | null = null;
 
   const now = () => new Date().toISOString();
@@ -107,12 +109,14 @@ export function createEngine(options: EngineOptions): Engine {
       reporter.event(deploymentId, { serviceId, step, status, at: now(), ...extra });
 
     report(null, "deployment", "started", { message: `${snapshot.action} ${snapshot.services.map((service) => service.name).join(", ")}` });
-    const services = snapshot.action === "STOP" || snapshot.action === "DELETE" ? [...snapshot.services].reverse() : snapshot.services;
+    // The snapshot lists services in the order to act on them (databases first; reversed to stop and delete).
+    const services = snapshot.services;
+    const outputs = await jobOutputs.read(snapshot.environment.id);
     let outcome: Omit<DeploymentOutcome, "deploymentId" | "finishedAt">;
     try {
       for (const service of services) {
         if (signal.aborted) throw new DeploymentStopped("canceled", "deployment canceled before it finished");
-        await runService(task, service, signal, report);
+        await runService(task, withOutputs(service, outputs.current()), signal, report, outputs);
       }
       const verb = { DEPLOY: "deployed", STOP: "stopped", RESTART: "restarted", DELETE: "deleted" }[snapshot.action];
       outcome = { status: "succeeded", message: `${verb} ${services.length} service${services.length === 1 ? "" : "s"}` };
@@ -134,6 +138,7 @@ export function createEngine(options: EngineOptions): Engine {
     service: ServiceSpec,
     signal: AbortSignal,
     report: (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra?: { durationMs?: number; message?: string; commit?: string }) => void,
+    outputs: EnvironmentOutputs,
   ): Promise<void> {
     const mask = secretMasker(service.variables);
     const stream: LogStream = { kind: "deployment", deploymentId: task.deploymentId, serviceId: service.id };
@@ -165,20 +170,38 @@ export function createEngine(options: EngineOptions): Engine {
       return step(unsupported, () => Promise.reject(new StepError(`${service.kind} services are not supported by the ${runtime.name ?? "local"} runtime yet`)));
     }
 
+    /** A lifecycle JOB's run on this event; its outputs become variables of the services after it. */
+    const runLifecycleJob = async (event: JobLifecycleEvent, release: ReleaseHandle | null) => {
+      if (service.kind !== "JOB" || service.config.trigger.type !== "lifecycle" || !service.config.trigger.on.includes(event)) return;
+      if (!runtime.runJob) throw new DeploymentStopped("failed", `${service.name}: the ${runtime.name ?? "local"} runtime cannot run jobs`);
+      const result = await step("run", () => runtime.runJob!(ctx, release, event), (done) => ({ message: done.message }));
+      if (event === "start") await outputs.record(service.id, result.outputs);
+    };
+
     switch (task.snapshot.action) {
       case "STOP":
+        await runLifecycleJob("stop", null);
         return step("stop", () => runtime.stop(ctx));
       case "RESTART":
         return step("restart", () => runtime.restart(ctx));
       case "DELETE":
-        return step("delete", () => runtime.delete(ctx));
+        await runLifecycleJob("delete", null);
+        await step("delete", () => runtime.delete(ctx));
+        return outputs.forget(service.id);
       case "DEPLOY": {
         const release = await runtime.newRelease(ctx);
         let live = false;
         try {
-          // Only APPLICATION services have a repository; a CONTAINER's build step makes its image available.
-          if (service.kind === "APPLICATION") await step("clone", () => runtime.clone(ctx, release), (commit) => ({ commit }));
+          // APPLICATION and JOB services have a repository; a CONTAINER's build step makes its image available, a DATABASE's its data directory.
+          if (service.kind === "APPLICATION" || service.kind === "JOB") await step("clone", () => runtime.clone(ctx, release), (commit) => ({ commit }));
           await step("build", () => runtime.build(ctx, release), (result: void | StepResult) => ({ message: result?.message }));
+          if (service.kind === "JOB") {
+            // A job has no server: it runs (lifecycle "start") and its release becomes the one its schedule and later events use.
+            await runLifecycleJob("start", release);
+            await step("switch", () => runtime.switchTo(ctx, release));
+            live = true;
+            return;
+          }
           await step("start", () => runtime.startRelease(ctx, release));
           await step("health_check", () => runtime.healthCheck(ctx, release));
           await step("switch", () => runtime.switchTo(ctx, release));

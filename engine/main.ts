@@ -4,6 +4,7 @@ import { loadEngineConfig } from "./config";
 import { connectDocker, createDockerEngine, createLocalEngine } from "./core";
 import type { EngineHandshake } from "./protocol/messages";
 import { detectCgroups } from "./runtime/local/cgroups";
+import { availableDatabases } from "./runtime/local/databases/driver";
 
 /**
  * The engine process: `npm run engine`, or `slipway engine --url … --token …`. It serves a
@@ -25,7 +26,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
   if (docker) logger.info({ dockerHost: docker.url, server: docker.info.server, apiVersion: docker.info.apiVersion }, "connected to the Docker Engine API");
   const capabilities: EngineHandshake["capabilities"] = docker
     ? { runtime: "docker", serviceKinds: ["APPLICATION", "CONTAINER"], databases: [], routerPort: config.routerPort, dockerApiVersion: docker.info.apiVersion, limits: "docker", shells: true, metrics: true }
-    : { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort: config.routerPort, limits: detectCgroups().kind, shells: true, metrics: true };
+    : { runtime: "local", serviceKinds: ["APPLICATION", "DATABASE", "JOB"], databases: await availableDatabases(), routerPort: config.routerPort, limits: detectCgroups().kind, shells: true, metrics: true };
   const engineOptions = { home: config.home, routerPort: config.routerPort, routerHost: config.routerHost, logger };
   const agent = createAgent(
     {

@@ -8,8 +8,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import getPort from "get-port";
 import type { z } from "zod";
 import { createLocalEngine, type Engine, type EngineReporter, type LocalEngineOptions } from "../engine/core";
-import type { ApplicationServiceSpec, DeploymentAction, EngineTask, LogStream, ServiceSpec } from "../engine/protocol";
-import { applicationConfig } from "../engine/protocol";
+import type { ApplicationServiceSpec, DatabaseEngine, DatabaseServiceSpec, DeploymentAction, EngineTask, JobServiceSpec, LogStream, ServiceSpec } from "../engine/protocol";
+import { applicationConfig, jobConfig } from "../engine/protocol";
 import { killProcessesUnder } from "./process-cleanup";
 
 export const fixturesDir = fileURLToPath(new URL("./fixtures/apps/", import.meta.url));
@@ -88,7 +88,34 @@ export function service(overrides: Partial<Omit<ApplicationServiceSpec, "config"
   };
 }
 
-export function task(action: DeploymentAction, services: ServiceSpec[], deploymentId = randomUUID()): EngineTask {
+/** A DATABASE service spec with the connection the control plane would have generated. */
+export async function database(engine: DatabaseEngine, overrides: Partial<Omit<DatabaseServiceSpec, "config">> & { copyDataFrom?: string; password?: string } = {}): Promise<DatabaseServiceSpec> {
+  const { copyDataFrom, password, ...rest } = overrides;
+  const name = rest.name ?? "db";
+  return {
+    id: randomUUID(),
+    name,
+    kind: "DATABASE",
+    variables: [],
+    domains: [],
+    ...rest,
+    config: {
+      engine,
+      connection: { port: await getPort({ host: "127.0.0.1" }), user: name.replace(/-/g, "_"), password: password ?? randomUUID(), database: name.replace(/-/g, "_") },
+      ...(copyDataFrom ? { copyDataFrom: { serviceId: copyDataFrom } } : {}),
+    },
+  };
+}
+
+/** A JOB service spec; config goes through the snapshot schema's defaults. */
+export function job(overrides: Partial<Omit<JobServiceSpec, "config">> & { config: z.input<typeof jobConfig> }): JobServiceSpec {
+  return { id: randomUUID(), name: "job", kind: "JOB", variables: [], domains: [], ...overrides, config: jobConfig.parse(overrides.config) };
+}
+
+/** The environment every task() belongs to unless told otherwise (jobs' outputs are kept per environment). */
+export const TEST_ENVIRONMENT_ID = randomUUID();
+
+export function task(action: DeploymentAction, services: ServiceSpec[], deploymentId = randomUUID(), environmentId = TEST_ENVIRONMENT_ID): EngineTask {
   return {
     deploymentId,
     attempt: 1,
@@ -97,7 +124,7 @@ export function task(action: DeploymentAction, services: ServiceSpec[], deployme
       action,
       organizationId: randomUUID(),
       project: { id: randomUUID(), name: "shop" },
-      environment: { id: randomUUID(), name: "test", mode: "DEVELOPMENT" },
+      environment: { id: environmentId, name: "test", mode: "DEVELOPMENT" },
       cluster: { id: randomUUID(), domainSuffix: "localhost" },
       services,
     },

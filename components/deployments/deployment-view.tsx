@@ -106,7 +106,8 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
   const model = useMemo(() => {
     if (!deployment) return null;
     const targeted = deployment.serviceIds ?? (services.data ?? []).map((service) => service.id);
-    return deriveStepper(deployment, targeted, events);
+    const kinds = Object.fromEntries((services.data ?? []).map((service) => [service.id, service.kind]));
+    return deriveStepper(deployment, targeted, events, kinds);
   }, [deployment, services.data, events]);
 
   const fetchPage: FetchLogPage = useCallback(

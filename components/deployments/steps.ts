@@ -39,6 +39,16 @@ export const STEPS_BY_ACTION: Record<Action, StepName[]> = {
   DELETE: ["delete"],
 };
 
+type Kind = "APPLICATION" | "CONTAINER" | "DATABASE" | "JOB";
+
+/** The steps a service of this kind goes through (a JOB's "run" shows once it starts: only lifecycle jobs run). */
+export function stepNamesOf(action: Action, kind: Kind | undefined): StepName[] {
+  if (action !== "DEPLOY") return STEPS_BY_ACTION[action];
+  if (kind === "DATABASE" || kind === "CONTAINER") return ["build", "start", "health_check", "switch", "drain"];
+  if (kind === "JOB") return ["clone", "build", "switch"];
+  return STEPS_BY_ACTION.DEPLOY;
+}
+
 export const STEP_LABELS: Record<StepName, string> = {
   deployment: "Deployment",
   lease: "Lease",
@@ -48,6 +58,7 @@ export const STEP_LABELS: Record<StepName, string> = {
   health_check: "Health check",
   switch: "Switch traffic",
   drain: "Drain old release",
+  run: "Run job",
   stop: "Stop",
   restart: "Restart",
   delete: "Delete",
@@ -66,8 +77,12 @@ export function isTerminal(status: string): boolean {
  * `serviceIds` lists the services the deployment acts on (in display order); services that only
  * appear in events are added in the order they first appear.
  */
-export function deriveStepper(deployment: Pick<Deployment, "action" | "status" | "commits">, serviceIds: string[], events: readonly DeploymentEvent[]): StepperModel {
-  const names = STEPS_BY_ACTION[deployment.action];
+export function deriveStepper(
+  deployment: Pick<Deployment, "action" | "status" | "commits">,
+  serviceIds: string[],
+  events: readonly DeploymentEvent[],
+  kinds: Record<string, Kind> = {},
+): StepperModel {
   const order: string[] = [];
   const latest = new Map<string, Map<StepName, { state: StepState; durationMs: number | null; startedAt: string | null; message: string | null }>>();
   const notes: Note[] = [];
@@ -121,8 +136,10 @@ export function deriveStepper(deployment: Pick<Deployment, "action" | "status" |
   const interrupted: StepState = deployment.status === "CANCELED" ? "canceled" : "failed";
   const services = sorted.map((serviceId) => {
     const steps = latest.get(serviceId);
-    // Steps outside the action's list (a non-application service reports only "start") still show.
-    const stepNames = [...names, ...[...(steps?.keys() ?? [])].filter((name) => !names.includes(name))];
+    const names = stepNamesOf(deployment.action, kinds[serviceId]);
+    // Steps outside the kind's list (a lifecycle job's "run") come before its last step (switch, stop, delete).
+    const extra = [...(steps?.keys() ?? [])].filter((name) => !names.includes(name));
+    const stepNames = [...names.slice(0, -1), ...extra, ...names.slice(-1)];
     return {
       serviceId,
       commit: deployment.commits[serviceId] ?? null,

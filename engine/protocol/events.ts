@@ -14,6 +14,8 @@ export const deploymentSteps = [
   "health_check",
   "switch",
   "drain",
+  /** A JOB's run (lifecycle jobs run inside the deployment of their environment's start, stop or delete). */
+  "run",
   "stop",
   "restart",
   "delete",

@@ -43,15 +43,31 @@ export const engineTask = z.object({
 });
 export type EngineTask = z.infer<typeof engineTask>;
 
+export const jobRun = z.object({
+  runId: z.string(),
+  trigger: z.enum(["cron", "start", "stop", "delete"]),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  outcome: z.enum(["succeeded", "failed", "timed_out", "canceled"]),
+  exitCode: z.number().int().nullable(),
+  attempts: z.number().int().positive(),
+});
+export type JobRun = z.infer<typeof jobRun>;
+
 export const runtimeServiceState = z.object({
   serviceId: z.string().uuid(),
   releaseId: z.string(),
-  state: z.enum(["starting", "running", "crashed", "stopped"]),
+  /** "idle": a JOB between runs. */
+  state: z.enum(["starting", "running", "crashed", "stopped", "idle"]),
   restarts: z.number().int().nonnegative(),
   commit: z.string().optional(),
   port: z.number().int().optional(),
   /** The last time supervision restarted the release, and why (`killed for exceeding its memory limit of 64 MiB`). */
   lastRestart: z.object({ at: z.string(), reason: z.string().max(500), oomKilled: z.boolean().optional() }).optional(),
+  /** A JOB's latest run: when it ended, how, after how many attempts. */
+  lastRun: jobRun.optional(),
+  /** A cron JOB's next run. */
+  nextRunAt: z.string().optional(),
 });
 export type RuntimeServiceState = z.infer<typeof runtimeServiceState>;
 

@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type { ApplicationServiceSpec, DeploymentStep, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
+import type { ApplicationServiceSpec, DeploymentStep, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
  * What orchestration (engine/local-engine.ts: steps, order, events, cancel) needs from a
@@ -23,6 +23,9 @@ export type ReleaseHandle = { serviceId: string; releaseId: string; commit?: str
 
 /** What a step may add to its `succeeded` event. */
 export type StepResult = { message?: string };
+
+/** A JOB run's summary and the outputs it wrote (variables for the services deployed after it). */
+export type JobRunResult = { message: string; outputs: Record<string, string> };
 
 /** A process started in a service's live release (a shell): stdin is the writable side, output the readable side. */
 export type ExecSession = Duplex & {
@@ -66,6 +69,12 @@ export interface Runtime<S extends ServiceSpec = ApplicationServiceSpec> {
   stop(ctx: StepContext<S>): Promise<void>;
   restart(ctx: StepContext<S>): Promise<void>;
   delete(ctx: StepContext<S>): Promise<void>;
+  /**
+   * Runs a JOB to completion on a lifecycle event: "start" from the release being deployed
+   * (`release`), "stop" and "delete" from the release it last deployed (`release` null).
+   * Throws StepError when the run fails after its retries.
+   */
+  runJob?(ctx: StepContext<S>, release: ReleaseHandle | null, trigger: JobLifecycleEvent): Promise<JobRunResult>;
   /** Starts `argv` in the service's live release (shells); runtimes without it cannot open shells. */
   exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
   /** A metrics sample of the service's live release. */

@@ -12,7 +12,7 @@ export type Projection = {
 };
 
 const buildSteps: ReadonlySet<DeploymentStep> = new Set(["clone", "build"]);
-const deploySteps: ReadonlySet<DeploymentStep> = new Set(["start", "health_check", "switch", "drain", "restart"]);
+const deploySteps: ReadonlySet<DeploymentStep> = new Set(["start", "health_check", "switch", "drain", "run", "restart"]);
 
 const runningStatus: Record<DeploymentAction, DeploymentStatus> = {
   DEPLOY: "BUILDING",

@@ -7,6 +7,9 @@ import { z } from "zod";
  *   services/<serviceId>/releases/<releaseId>/src        the checkout (app dir = src/<rootDirectory>)
  *   services/<serviceId>/releases/<releaseId>/runtime.log the app's stdout and stderr
  *   services/<serviceId>/releases/<releaseId>/launch.json how to (re)start it (0600: it holds env)
+ *   services/<serviceId>/data, run/                      a database's data and its socket and config
+ *   services/<serviceId>/job.json                        a JOB's built release, schedule and last run
+ *   environments/<environmentId>/outputs.json            outputs of the environment's lifecycle jobs
  *   deployments/<deploymentId>.json                      a finished deployment's outcome
  *   router/                                              routes.json, pid file, control socket
  */
@@ -18,6 +21,10 @@ export function layout(home: string) {
     serviceDir: (serviceId: string) => path.join(servicesDir, serviceId),
     stateFile: (serviceId: string) => path.join(servicesDir, serviceId, "state.json"),
     releaseDir: (serviceId: string, releaseId: string) => path.join(servicesDir, serviceId, "releases", releaseId),
+    dataDir: (serviceId: string) => path.join(servicesDir, serviceId, "data"),
+    runDir: (serviceId: string) => path.join(servicesDir, serviceId, "run"),
+    jobFile: (serviceId: string) => path.join(servicesDir, serviceId, "job.json"),
+    outputsFile: (environmentId: string) => path.join(home, "environments", environmentId, "outputs.json"),
     deploymentFile: (deploymentId: string) => path.join(home, "deployments", `${deploymentId}.json`),
   };
 }
@@ -34,6 +41,7 @@ export const releaseProcess = z.object({
   startedAt: z.string(),
   /** The control groups holding its memory and CPU limits (engine/runtime/local/cgroups.ts), when it has any. */
   cgroups: z.array(z.string()).optional(),
+  stopSignal: z.enum(["SIGTERM", "SIGINT", "SIGQUIT"]).optional(),
 });
 export type ReleaseProcess = z.infer<typeof releaseProcess>;
 
@@ -61,6 +69,12 @@ export const launchSpec = z.object({
   secretKeys: z.array(z.string()),
   /** The service's memory and CPU limits, applied at every (re)start where the host allows. */
   limits: z.object({ memoryMb: z.number().optional(), cpus: z.number().optional() }).optional(),
+  /** The port it must listen on (databases: applications were told it); otherwise any free port, passed as PORT. */
+  port: z.number().int().optional(),
+  /** The OS user it runs as (databases, when the engine is root); the engine's own user otherwise. */
+  user: z.object({ uid: z.number().int(), gid: z.number().int() }).optional(),
+  /** The signal that stops it quickly and cleanly (PostgreSQL's fast shutdown is SIGINT). */
+  stopSignal: z.enum(["SIGTERM", "SIGINT", "SIGQUIT"]).optional(),
 });
 export type LaunchSpec = z.infer<typeof launchSpec>;
 

@@ -6,13 +6,17 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import getPort from "get-port";
 import type pino from "pino";
-import type { RuntimeServiceState } from "../../protocol";
+import type { Cron } from "croner";
+import type { DatabaseServiceSpec, GitServiceSpec, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
 import { routerClient, tsxImportUrl } from "../../router/router-process";
 import { routesTableOf, upstreamKey } from "../../router/routes";
 import { SerialQueues } from "../serial";
 import { secretMasker } from "../secret-mask";
 import { detectBuildPlan, type RepoFacts } from "../build-plan";
-import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type StepContext, StepError } from "../runtime";
+import { type ExecOptions, type ExecSession, type JobRunResult, type ReleaseHandle, type Runtime, type ServiceSample, type StepContext, StepError } from "../runtime";
+import { assertReachable, databaseProcessUser } from "./database-user";
+import { databaseDrivers, type SourceDatabase } from "./databases/driver";
+import { describeRun, jobState, type JobState, outputFileOf, runJob, scheduleCron } from "./jobs";
 import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, detectCgroups, launchArgv, memoryLimitOf, oomKills, removeCgroup } from "./cgroups";
 import { startLocalExec } from "./exec";
 import { sampleGroup } from "./sample";
@@ -22,7 +26,7 @@ import { waitHealthy } from "./health";
 import { layout, launchSpec, type LaunchSpec, type ReleaseProcess, type ServiceState, serviceState } from "./layout";
 import { LogTailer } from "./log-tailer";
 import { childEnv, engineBaseEnv } from "./processes-env";
-import { groupListensOn, isSameProcessAlive, processStartTime, runCommand, stopGroup } from "./processes";
+import { groupListensOn, isSameProcessAlive, portIsFree, processStartTime, runCommand, stopGroup } from "./processes";
 
 /** The key route table writes queue under (beside each service's own state writes). */
 const ROUTES = "\u0000routes";
@@ -42,7 +46,24 @@ export type LocalRuntimeOptions = {
 };
 
 /** A release on its way to going live, between the clone and the switch. */
-type PendingRelease = ReleaseHandle & { dir: string; appDir?: string; launch?: LaunchSpec; process?: ReleaseProcess };
+type PendingRelease = ReleaseHandle & {
+  dir: string;
+  appDir?: string;
+  launch?: LaunchSpec;
+  process?: ReleaseProcess;
+  /** A database server already running with this launch: kept, not replaced. */
+  reused?: boolean;
+  /** A JOB's run during this deployment, recorded in its state at the switch. */
+  lastRun?: JobState["lastRun"];
+};
+
+type Ctx = StepContext<ServiceSpec>;
+
+/** The kinds whose code comes from git. */
+function gitService(ctx: Ctx): GitServiceSpec {
+  if (ctx.service.kind !== "APPLICATION" && ctx.service.kind !== "JOB") throw new Error(`${ctx.service.kind} services have no repository`);
+  return ctx.service;
+}
 
 const staticServer = fileURLToPath(new URL("../static-server.ts", import.meta.url));
 /** A process that stayed up this long has recovered: its next crash restarts after the base delay again. */
@@ -52,7 +73,9 @@ const HEALTHY_UPTIME_MS = 30_000;
  * The `local` runtime: every release is a process group on this host, started detached with its
  * output appended to a file, so apps outlive the engine; state.json lets the next engine adopt them.
  */
-export class LocalRuntime implements Runtime {
+export class LocalRuntime implements Runtime<ServiceSpec> {
+  readonly name = "local";
+  readonly serviceKinds: readonly ServiceKind[] = ["APPLICATION", "DATABASE", "JOB"];
   private readonly paths;
   private readonly router;
   private readonly states = new Map<string, ServiceState>();
@@ -69,6 +92,10 @@ export class LocalRuntime implements Runtime {
   private readonly writes = new SerialQueues();
   /** What each switched release replaced, until its drain step stops it. */
   private readonly replaced = new Map<string, ReleaseProcess | null>();
+  /** JOB services: their built release and schedule (job.json), cron timers and runs in progress. */
+  private readonly jobs = new Map<string, JobState>();
+  private readonly crons = new Map<string, Cron>();
+  private readonly jobRuns = new Map<string, AbortController>();
   private supervisor: NodeJS.Timeout | null = null;
   /** How this host lets releases be limited (cgroup v2, v1, or not at all). */
   readonly cgroups: CgroupHost;
@@ -82,6 +109,11 @@ export class LocalRuntime implements Runtime {
   async start(): Promise<void> {
     await fsp.mkdir(this.paths.servicesDir, { recursive: true });
     for (const serviceId of await fsp.readdir(this.paths.servicesDir)) {
+      const job = await readJson(this.paths.jobFile(serviceId), jobState);
+      if (job) {
+        this.jobs.set(serviceId, job);
+        this.schedule(job);
+      }
       const state = await readJson(this.paths.stateFile(serviceId), serviceState);
       if (!state) continue;
       this.states.set(serviceId, state);
@@ -99,6 +131,10 @@ export class LocalRuntime implements Runtime {
 
   async shutdown(): Promise<void> {
     if (this.supervisor) clearInterval(this.supervisor);
+    for (const cron of this.crons.values()) cron.stop();
+    this.crons.clear();
+    // A cron run in progress belongs to this engine: it ends with it (the next engine runs the next one).
+    for (const run of this.jobRuns.values()) run.abort();
     for (const timer of this.restartTimers.values()) clearTimeout(timer);
     this.restartTimers.clear();
     await Promise.all([...this.tailers.values()].map((tailer) => tailer.stop()));
@@ -107,7 +143,19 @@ export class LocalRuntime implements Runtime {
   }
 
   services(): RuntimeServiceState[] {
-    return [...this.states.values()].flatMap((state) =>
+    const jobs = [...this.jobs.values()].map((job): RuntimeServiceState => {
+      const next = this.crons.get(job.serviceId)?.nextRun();
+      return {
+        serviceId: job.serviceId,
+        releaseId: job.releaseId,
+        state: job.stopped ? "stopped" : this.jobRuns.has(job.serviceId) ? "running" : "idle",
+        restarts: 0,
+        ...(job.commit ? { commit: job.commit } : {}),
+        ...(job.lastRun ? { lastRun: job.lastRun } : {}),
+        ...(next ? { nextRunAt: next.toISOString() } : {}),
+      };
+    });
+    return [...jobs, ...[...this.states.values()].flatMap((state) =>
       state.current
         ? [
             {
@@ -121,12 +169,12 @@ export class LocalRuntime implements Runtime {
             },
           ]
         : [],
-    );
+    )];
   }
 
   // ---- deploy steps -------------------------------------------------------------------------
 
-  async newRelease(ctx: StepContext): Promise<ReleaseHandle> {
+  async newRelease(ctx: Ctx): Promise<ReleaseHandle> {
     const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
     const releaseId = `${stamp}-${ctx.deploymentId.slice(0, 8)}`;
     const dir = this.paths.releaseDir(ctx.service.id, releaseId);
@@ -137,27 +185,33 @@ export class LocalRuntime implements Runtime {
     return release;
   }
 
-  async clone(ctx: StepContext, handle: ReleaseHandle): Promise<string> {
+  async clone(ctx: Ctx, handle: ReleaseHandle): Promise<string> {
     const release = this.pendingRelease(handle);
+    const { config } = gitService(ctx);
     const checkout = path.join(release.dir, "src");
     release.commit = await cloneRepository({
-      git: ctx.service.config.git,
+      git: config.git,
       dir: checkout,
       env: engineBaseEnv(),
-      timeoutMs: ctx.service.config.buildTimeoutSeconds * 1000,
+      timeoutMs: config.buildTimeoutSeconds * 1000,
       signal: ctx.signal,
       output: ctx.output,
     });
-    release.appDir = await appDirectory(checkout, ctx.service.config.git.rootDirectory);
+    release.appDir = await appDirectory(checkout, config.git.rootDirectory);
     return release.commit;
   }
 
-  async build(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+  async build(ctx: Ctx, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingRelease(handle);
+    if (ctx.service.kind === "DATABASE") return this.prepareDatabase({ ...ctx, service: ctx.service }, release);
+    const service = gitService(ctx);
     const appDir = release.appDir;
     if (!appDir) throw new Error("build before clone");
-    const { config } = ctx.service;
-    const detected = detectBuildPlan(await readRepoFacts(appDir), { buildCommand: config.buildCommand, startCommand: config.startCommand });
+    const { config } = service;
+    // A JOB's command is what its release runs, as a start command is an application's.
+    const startCommand = service.kind === "JOB" ? service.config.command : service.config.startCommand;
+    const resources = service.kind === "APPLICATION" ? service.config.resources : undefined;
+    const detected = detectBuildPlan(await readRepoFacts(appDir), { buildCommand: config.buildCommand, startCommand });
     if (!detected.ok) throw new StepError(detected.reason);
     const plan = detected.plan;
     ctx.output("system", `Build plan: ${plan.kind}; ${plan.steps.map((step) => step.display).join(", ") || "nothing to build"}; start: ${plan.start.display}`);
@@ -194,28 +248,30 @@ export class LocalRuntime implements Runtime {
       cwd: appDir,
       env: { ...env, SLIPWAY_RELEASE_ID: release.releaseId, SLIPWAY_GIT_COMMIT: release.commit ?? "" },
       secretKeys: ctx.service.variables.filter((variable) => variable.secret).map((variable) => variable.key),
-      ...(config.resources ? { limits: config.resources } : {}),
+      ...(resources ? { limits: resources } : {}),
     };
-    if (config.resources) ctx.output("system", this.describeLimits(config.resources));
+    if (resources) ctx.output("system", this.describeLimits(resources));
     // 0600: the launch file holds the app's environment, secrets included, to restart it after a crash.
     await writeJsonAtomic(path.join(release.dir, "launch.json"), release.launch, 0o600);
   }
 
-  async startRelease(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+  async startRelease(ctx: Ctx, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingRelease(handle);
     if (!release.launch) throw new Error("start before build");
+    if (ctx.service.kind === "DATABASE" && (await this.keepOrStopDatabase(ctx, release))) return;
     release.process = await this.spawnRelease(ctx.service.id, release.releaseId, release.launch, release.commit);
     ctx.output("system", `Started ${release.launch.argv.join(" ")} as pid ${release.process.pid} on port ${release.process.port}`);
   }
 
-  async healthCheck(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+  async healthCheck(ctx: Ctx, handle: ReleaseHandle): Promise<void> {
     const proc = this.pendingRelease(handle).process;
     if (!proc) throw new Error("health check before start");
     await this.waitHealthy(ctx, proc);
   }
 
-  async switchTo(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+  async switchTo(ctx: Ctx, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingRelease(handle);
+    if (ctx.service.kind === "JOB") return this.installJob({ ...ctx, service: ctx.service }, release);
     const proc = release.process;
     if (!proc) throw new Error("switch before start");
     await this.withLock(ctx.service.id, async () => {
@@ -236,13 +292,13 @@ export class LocalRuntime implements Runtime {
       await this.persist(ctx.service.id);
       await this.syncRoutes();
       this.pending.delete(release.releaseId);
-      // Remember what this release replaced, for drain.
-      this.replaced.set(release.releaseId, previous?.current ?? null);
+      // Remember what this release replaced, for drain (a database server kept as it was replaced nothing).
+      this.replaced.set(release.releaseId, release.reused ? null : (previous?.current ?? null));
     });
     ctx.output("system", `Router now sends ${ctx.service.domains.join(", ") || "(no domains)"} to port ${proc.port}`);
   }
 
-  async drain(ctx: StepContext, handle: ReleaseHandle): Promise<void> {
+  async drain(ctx: Ctx, handle: ReleaseHandle): Promise<void> {
     const previous = this.replaced.get(handle.releaseId) ?? null;
     this.replaced.delete(handle.releaseId);
     if (!previous) return ctx.output("system", "No previous release to drain");
@@ -258,14 +314,15 @@ export class LocalRuntime implements Runtime {
   async discard(handle: ReleaseHandle): Promise<void> {
     const release = this.pending.get(handle.releaseId);
     this.pending.delete(handle.releaseId);
-    if (release?.process) await this.stopProcess(handle.serviceId, release.process);
+    if (release?.process && !release.reused) await this.stopProcess(handle.serviceId, release.process);
     await this.finishTail(handle.serviceId, handle.releaseId);
     if (release) await fsp.rm(path.join(release.dir, "src"), { recursive: true, force: true });
   }
 
   // ---- whole-service actions ----------------------------------------------------------------
 
-  async stop(ctx: StepContext): Promise<void> {
+  async stop(ctx: Ctx): Promise<void> {
+    if (ctx.service.kind === "JOB") return this.stopJob(ctx);
     await this.withLock(ctx.service.id, async () => {
       const state = this.states.get(ctx.service.id);
       if (!state?.current) return ctx.output("system", "The service has no release: nothing to stop");
@@ -283,7 +340,9 @@ export class LocalRuntime implements Runtime {
     });
   }
 
-  async restart(ctx: StepContext): Promise<void> {
+  async restart(ctx: Ctx): Promise<void> {
+    if (ctx.service.kind === "JOB") return this.resumeJob(ctx);
+    if (ctx.service.kind === "DATABASE") return this.restartDatabase(ctx);
     const state = this.states.get(ctx.service.id);
     const current = state?.current;
     if (!state || !current) throw new StepError("the service has no release to restart: deploy it first");
@@ -308,8 +367,9 @@ export class LocalRuntime implements Runtime {
     await this.stopProcess(ctx.service.id, current);
   }
 
-  async delete(ctx: StepContext): Promise<void> {
+  async delete(ctx: Ctx): Promise<void> {
     await this.withLock(ctx.service.id, async () => {
+      this.forgetJob(ctx.service.id);
       const state = this.states.get(ctx.service.id);
       this.cancelRestart(ctx.service.id);
       this.states.delete(ctx.service.id);
@@ -318,14 +378,253 @@ export class LocalRuntime implements Runtime {
       for (const releaseId of Object.keys(state?.logOffsets ?? {})) await this.finishTail(ctx.service.id, releaseId);
       await this.writes.settled(ctx.service.id);
       await fsp.rm(this.paths.serviceDir(ctx.service.id), { recursive: true, force: true });
-      ctx.output("system", "Removed the service's route, releases and logs");
+      ctx.output("system", ctx.service.kind === "DATABASE" ? "Removed the database's data, releases and logs" : "Removed the service's route, releases and logs");
     });
+  }
+
+  // ---- databases ----------------------------------------------------------------------------
+
+  /** First use: a new cluster, or a copy of the source's data (a clone made with data); then the server's launch. */
+  private async prepareDatabase(ctx: StepContext<DatabaseServiceSpec>, release: PendingRelease): Promise<void> {
+    const { config } = ctx.service;
+    const driver = databaseDrivers[config.engine];
+    if (!(await driver.available())) throw new StepError(`this engine cannot run ${config.engine} databases: ${config.engine === "redis" ? "redis-server is not installed" : "the PostgreSQL binaries are missing"} on its host`);
+    const dataDir = this.paths.dataDir(ctx.service.id);
+    const copyFrom = config.copyDataFrom && !fs.existsSync(dataDir) ? await this.sourceDatabase(config.copyDataFrom.serviceId) : null;
+    await fsp.mkdir(this.paths.serviceDir(ctx.service.id), { recursive: true });
+    await assertReachable(dataDir, this.options.home, databaseProcessUser());
+    release.launch = await driver.prepare({
+      dataDir,
+      runDir: this.paths.runDir(ctx.service.id),
+      connection: config.connection,
+      copyFrom,
+      user: databaseProcessUser(),
+      signal: ctx.signal,
+      output: ctx.output,
+    });
+    await writeJsonAtomic(path.join(release.dir, "launch.json"), release.launch, 0o600);
+    ctx.output("system", `${config.engine} on 127.0.0.1:${config.connection.port}, data in ${dataDir}`);
+  }
+
+  private async sourceDatabase(serviceId: string): Promise<SourceDatabase> {
+    const state = this.states.get(serviceId);
+    const dataDir = this.paths.dataDir(serviceId);
+    if (!state?.current || !fs.existsSync(dataDir)) {
+      throw new StepError(`the database to copy data from (service ${serviceId}) has no data on this engine: a clone with data must run on its source's cluster, after the source was deployed`);
+    }
+    const launch = await readJson(path.join(this.paths.releaseDir(serviceId, state.current.releaseId), "launch.json"), launchSpec);
+    const running = state.status !== "stopped" && isSameProcessAlive(state.current.pid, state.current.startTime);
+    return { name: state.name, dataDir, running, port: state.current.port, env: launch?.env ?? {} };
+  }
+
+  /**
+   * A database has one server at a time (its data directory allows no second one): a server
+   * already running with the same launch is kept (redeploys change nothing), any other is
+   * stopped before the new one starts. Returns true when the running server was kept.
+   */
+  private async keepOrStopDatabase(ctx: Ctx, release: PendingRelease): Promise<boolean> {
+    return this.withLock(ctx.service.id, async () => {
+      const state = this.states.get(ctx.service.id);
+      const current = state?.current;
+      if (!state || !current || state.status === "stopped" || !isSameProcessAlive(current.pid, current.startTime)) return false;
+      const launch = await readJson(path.join(this.paths.releaseDir(ctx.service.id, current.releaseId), "launch.json"), launchSpec);
+      if (launch && JSON.stringify(launch) === JSON.stringify(release.launch)) {
+        release.process = current;
+        release.reused = true;
+        ctx.output("system", `The server (pid ${current.pid}) already runs with this configuration: keeping it`);
+        return true;
+      }
+      this.cancelRestart(ctx.service.id);
+      state.status = "stopped";
+      await this.persist(ctx.service.id);
+      await this.stopProcess(ctx.service.id, current);
+      ctx.output("system", `Stopped the server of release ${current.releaseId} to start it with the new configuration`);
+      return false;
+    });
+  }
+
+  private async waitDatabaseReady(ctx: StepContext<DatabaseServiceSpec>, proc: ReleaseProcess): Promise<void> {
+    const driver = databaseDrivers[ctx.service.config.engine];
+    const deadline = Date.now() + 60_000;
+    let lastError = "";
+    while (!ctx.signal.aborted) {
+      try {
+        await driver.ready({ runDir: this.paths.runDir(ctx.service.id), connection: ctx.service.config.connection });
+        return ctx.output("system", `${ctx.service.config.engine} accepts connections as ${ctx.service.config.connection.user}`);
+      } catch (error) {
+        lastError = (error as Error).message;
+      }
+      if (!isSameProcessAlive(proc.pid, proc.startTime)) throw new StepError(`the server ${this.exits.get(proc.pid) ?? "exited"} before it accepted connections (see the service's logs)`);
+      if (Date.now() > deadline) throw new StepError(`the server did not accept connections within 60s: ${lastError}`);
+      await sleep(200);
+    }
+    throw new StepError("canceled");
+  }
+
+  /** Stops the server, then starts the same release again (a second server cannot share the data). */
+  private async restartDatabase(ctx: Ctx): Promise<void> {
+    const state = this.states.get(ctx.service.id);
+    const current = state?.current;
+    if (!state || !current) throw new StepError("the database has no release to restart: deploy it first");
+    const launch = await readJson(path.join(this.paths.releaseDir(ctx.service.id, current.releaseId), "launch.json"), launchSpec);
+    if (!launch) throw new StepError(`release ${current.releaseId} has no launch file: deploy the service again`);
+    await this.withLock(ctx.service.id, async () => {
+      this.cancelRestart(ctx.service.id);
+      state.status = "stopped";
+      await this.persist(ctx.service.id);
+      await this.stopProcess(ctx.service.id, current);
+      state.current = await this.spawnRelease(ctx.service.id, current.releaseId, launch, current.commit);
+      state.status = "running";
+      this.crashStreaks.delete(ctx.service.id);
+      await this.persist(ctx.service.id);
+    });
+    ctx.output("system", `Restarted the server as pid ${state.current!.pid}`);
+    await this.waitHealthy(ctx, state.current!);
+  }
+
+  // ---- jobs -----------------------------------------------------------------------------------
+
+  /**
+   * Runs a JOB once: during its deployment (trigger "start", from the release being deployed)
+   * or before its environment stops or is deleted (from the release it last deployed).
+   */
+  async runJob(ctx: Ctx, handle: ReleaseHandle | null, trigger: JobLifecycleEvent): Promise<JobRunResult> {
+    if (ctx.service.kind !== "JOB") throw new Error("only JOB services run");
+    const job = this.jobs.get(ctx.service.id);
+    const pending = handle ? this.pendingRelease(handle) : null;
+    const releaseId = pending?.releaseId ?? job?.releaseId;
+    if (!releaseId) return { message: "The job was never deployed: nothing to run", outputs: {} };
+    const launch = pending?.launch ?? (await readJson(path.join(this.paths.releaseDir(ctx.service.id, releaseId), "launch.json"), launchSpec));
+    if (!launch) throw new StepError(`release ${releaseId} has no launch file: deploy the job again`);
+    const runId = `${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}-${trigger}`;
+    ctx.output("system", `$ ${ctx.service.config.command}`);
+    const { run, outputs } = await runJob({
+      runId,
+      trigger,
+      // The variables of this deployment (outputs of earlier jobs included), not those of the build.
+      launch: { ...launch, env: { ...launch.env, ...Object.fromEntries(ctx.service.variables.map((v) => [v.key, v.value])) } },
+      timeoutSeconds: ctx.service.config.timeoutSeconds,
+      retries: ctx.service.config.retries,
+      outputFile: outputFileOf(this.paths.releaseDir(ctx.service.id, releaseId), runId),
+      signal: ctx.signal,
+      output: ctx.output,
+    });
+    if (pending) pending.lastRun = run;
+    if (job) {
+      job.lastRun = run;
+      await this.persistJob(job);
+    }
+    if (run.outcome !== "succeeded") throw new StepError(describeRun(run));
+    const names = Object.keys(outputs);
+    return { message: `${describeRun(run)}${names.length ? `; outputs ${names.join(", ")}` : ""}`, outputs };
+  }
+
+  /** Makes the built release the job's own: the one its schedule and later lifecycle runs use. */
+  private async installJob(ctx: StepContext<Extract<ServiceSpec, { kind: "JOB" }>>, release: PendingRelease): Promise<void> {
+    const previous = this.jobs.get(ctx.service.id);
+    const job: JobState = {
+      serviceId: ctx.service.id,
+      name: ctx.service.name,
+      releaseId: release.releaseId,
+      ...(release.commit ? { commit: release.commit } : {}),
+      trigger: ctx.service.config.trigger,
+      timeoutSeconds: ctx.service.config.timeoutSeconds,
+      retries: ctx.service.config.retries,
+      stopped: false,
+      ...((release.lastRun ?? previous?.lastRun) ? { lastRun: release.lastRun ?? previous?.lastRun } : {}),
+    };
+    this.jobs.set(job.serviceId, job);
+    this.pending.delete(release.releaseId);
+    await this.persistJob(job);
+    this.schedule(job);
+    if (previous && previous.releaseId !== job.releaseId && !this.jobRuns.has(job.serviceId)) {
+      await fsp.rm(path.join(this.paths.releaseDir(job.serviceId, previous.releaseId), "src"), { recursive: true, force: true });
+    }
+    const next = this.crons.get(job.serviceId)?.nextRun();
+    ctx.output("system", next ? `Scheduled "${job.trigger.type === "cron" ? job.trigger.schedule : ""}" (${job.trigger.type === "cron" ? job.trigger.timeZone : ""}): next run at ${next.toISOString()}` : `Release ${job.releaseId} will run on ${job.trigger.type === "lifecycle" ? job.trigger.on.join(", ") : "schedule"}`);
+  }
+
+  private async stopJob(ctx: Ctx): Promise<void> {
+    const job = this.jobs.get(ctx.service.id);
+    if (!job) return ctx.output("system", "The job was never deployed: nothing to stop");
+    job.stopped = true;
+    this.crons.get(job.serviceId)?.stop();
+    this.crons.delete(job.serviceId);
+    this.jobRuns.get(job.serviceId)?.abort();
+    await this.persistJob(job);
+    ctx.output("system", job.trigger.type === "cron" ? "Schedule stopped" : "Stopped");
+  }
+
+  private async resumeJob(ctx: Ctx): Promise<void> {
+    const job = this.jobs.get(ctx.service.id);
+    if (!job) throw new StepError("the job has no release: deploy it first");
+    job.stopped = false;
+    await this.persistJob(job);
+    this.schedule(job);
+    ctx.output("system", job.trigger.type === "cron" ? "Schedule resumed" : "Nothing to restart: the job runs on its lifecycle events");
+  }
+
+  private forgetJob(serviceId: string): void {
+    this.crons.get(serviceId)?.stop();
+    this.crons.delete(serviceId);
+    this.jobRuns.get(serviceId)?.abort();
+    this.jobs.delete(serviceId);
+  }
+
+  private schedule(job: JobState): void {
+    this.crons.get(job.serviceId)?.stop();
+    this.crons.delete(job.serviceId);
+    if (job.stopped || job.trigger.type !== "cron") return;
+    try {
+      this.crons.set(job.serviceId, scheduleCron(job.trigger, () => this.runScheduled(job.serviceId)));
+    } catch (error) {
+      this.options.serviceLog(job.serviceId, job.releaseId, `[slipway] cannot schedule this job: ${(error as Error).message}`);
+    }
+  }
+
+  /** A cron run: output to the service's runtime log, the outcome into its state (and so the dashboard). */
+  private async runScheduled(serviceId: string): Promise<void> {
+    const job = this.jobs.get(serviceId);
+    if (!job || job.stopped) return;
+    const log = (text: string) => this.options.serviceLog(serviceId, job.releaseId, text);
+    if (this.jobRuns.has(serviceId)) return log("[slipway] skipped a scheduled run: the previous one is still running");
+    const launch = await readJson(path.join(this.paths.releaseDir(serviceId, job.releaseId), "launch.json"), launchSpec).catch(() => null);
+    if (!launch) return log(`[slipway] skipped a scheduled run: release ${job.releaseId} has no launch file`);
+    const controller = new AbortController();
+    this.jobRuns.set(serviceId, controller);
+    const runId = `${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}-cron`;
+    log(`[slipway] run ${runId} started`);
+    try {
+      const { run } = await runJob({
+        runId,
+        trigger: "cron",
+        launch,
+        timeoutSeconds: job.timeoutSeconds,
+        retries: job.retries,
+        outputFile: outputFileOf(this.paths.releaseDir(serviceId, job.releaseId), runId),
+        signal: controller.signal,
+        output: (_fd, text) => log(text),
+      });
+      log(`[slipway] ${describeRun(run)}`);
+      job.lastRun = run;
+      if (this.jobs.get(serviceId) === job) await this.persistJob(job);
+    } finally {
+      this.jobRuns.delete(serviceId);
+    }
+  }
+
+  private persistJob(job: JobState): Promise<void> {
+    return this.writes.run(`job:${job.serviceId}`, () => writeJsonAtomic(this.paths.jobFile(job.serviceId), job));
   }
 
   // ---- processes ----------------------------------------------------------------------------
 
   private async spawnRelease(serviceId: string, releaseId: string, launch: LaunchSpec, commit: string | undefined, preferredPort?: number): Promise<ReleaseProcess> {
-    const port = await getPort({ host: "127.0.0.1", ...(preferredPort ? { port: preferredPort } : {}) });
+    // A database listens where applications were told; anything else takes a free port.
+    const port = launch.port ?? (await getPort({ host: "127.0.0.1", ...(preferredPort ? { port: preferredPort } : {}) }));
+    if (launch.port !== undefined && !(await portIsFree(launch.port))) {
+      throw new StepError(`port ${launch.port} is taken by another process on the engine's host`);
+    }
     const logFile = path.join(this.paths.releaseDir(serviceId, releaseId), "runtime.log");
     const log = fs.openSync(logFile, "a");
     if (!launch.argv[0]) throw new Error("empty start command");
@@ -339,7 +638,13 @@ export class LocalRuntime implements Runtime {
     const [command, ...args] = cgroup ? launchArgv(launch.argv) : launch.argv;
     const env = { ...launch.env, PORT: String(port), ...(cgroup ? { [CGROUP_PROCS_VAR]: cgroup.procs.join(":") } : {}) };
     // Detached with file descriptors (not pipes): the app keeps running and logging when the engine dies.
-    const child = spawn(command!, args, { cwd: launch.cwd, env: childEnv(env), detached: true, stdio: ["ignore", log, log] });
+    const child = spawn(command!, args, {
+      cwd: launch.cwd,
+      env: childEnv(env),
+      detached: true,
+      stdio: ["ignore", log, log],
+      ...(launch.user ? { uid: launch.user.uid, gid: launch.user.gid } : {}),
+    });
     fs.closeSync(log);
     const pid = await new Promise<number>((resolve, reject) => {
       child.once("spawn", () => resolve(child.pid ?? -1));
@@ -357,10 +662,21 @@ export class LocalRuntime implements Runtime {
       throw new StepError(`${launch.argv[0]} exited immediately`);
     }
     this.tail(serviceId, releaseId);
-    return { releaseId, commit, port, pid, startTime, startedAt: new Date().toISOString(), ...(cgroup ? { cgroups: cgroup.dirs } : {}) };
+    return {
+      releaseId,
+      commit,
+      port,
+      pid,
+      startTime,
+      startedAt: new Date().toISOString(),
+      ...(cgroup ? { cgroups: cgroup.dirs } : {}),
+      ...(launch.stopSignal ? { stopSignal: launch.stopSignal } : {}),
+    };
   }
 
-  private async waitHealthy(ctx: StepContext, proc: ReleaseProcess): Promise<void> {
+  private async waitHealthy(ctx: Ctx, proc: ReleaseProcess): Promise<void> {
+    if (ctx.service.kind === "DATABASE") return this.waitDatabaseReady({ ...ctx, service: ctx.service }, proc);
+    if (ctx.service.kind !== "APPLICATION") throw new Error(`${ctx.service.kind} services have no health check`);
     const { healthCheckPath, healthCheckTimeoutSeconds } = ctx.service.config;
     const problem = await waitHealthy({
       port: proc.port,
@@ -374,7 +690,7 @@ export class LocalRuntime implements Runtime {
   }
 
   private async stopProcess(serviceId: string, proc: ReleaseProcess): Promise<void> {
-    await stopGroup(proc.pid, proc.startTime, this.options.stopGraceMs ?? 10_000);
+    await stopGroup(proc.pid, proc.startTime, this.options.stopGraceMs ?? 10_000, proc.stopSignal);
     this.exits.delete(proc.pid);
     if (proc.cgroups) removeCgroup(proc.cgroups);
     if (this.states.get(serviceId)?.current?.releaseId !== proc.releaseId) await this.finishTail(serviceId, proc.releaseId);

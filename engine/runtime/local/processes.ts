@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { childEnv } from "./processes-env";
 
@@ -64,13 +65,13 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /**
- * SIGTERM to the group, SIGKILL after the grace period. `startTime` guards against a recycled
+ * SIGTERM (or the program's own stop signal) to the group, SIGKILL after the grace period. `startTime` guards against a recycled
  * pid: if the leader is gone and was ours, the group id cannot have been reused while members live.
  */
-export async function stopGroup(pgid: number, startTime: number | null, graceMs = 10_000): Promise<void> {
+export async function stopGroup(pgid: number, startTime: number | null, graceMs = 10_000, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const leaderStart = processStartTime(pgid);
   if (startTime !== null && leaderStart !== null && leaderStart !== startTime) return;
-  signalGroup(pgid, "SIGTERM");
+  signalGroup(pgid, signal);
   const deadline = Date.now() + graceMs;
   while (isGroupAlive(pgid)) {
     if (Date.now() > deadline) {
@@ -95,13 +96,21 @@ export function runCommand(options: {
   timeoutMs: number;
   signal?: AbortSignal;
   onLine: (fd: "stdout" | "stderr", line: string) => void;
+  /** Runs it as this OS user (database tools, which refuse root). */
+  user?: { uid: number; gid: number } | null;
 }): Promise<CommandResult> {
   const [command, ...args] = options.argv;
   if (!command) throw new Error("empty command");
   return new Promise((resolve) => {
     let timedOut = false;
     let aborted = false;
-    const child = spawn(command, args, { cwd: options.cwd, env: childEnv(options.env), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: childEnv(options.env),
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
+    });
     const kill = () => {
       if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
     };
@@ -185,4 +194,13 @@ export function groupListensOn(pgid: number, port: number): boolean {
     }
   }
   return false;
+}
+
+/** True when nothing listens on 127.0.0.1:`port` (get-port would not do: it withholds ports it handed out recently). */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
 }

@@ -16,7 +16,7 @@ const organizationId = () =>
     .references(() => organizations.id, { onDelete: "cascade" });
 
 export type ServiceRuntime = {
-  state: "starting" | "running" | "crashed" | "stopped";
+  state: "starting" | "running" | "crashed" | "stopped" | "idle";
   releaseId: string;
   restarts: number;
   commit?: string;

@@ -1,0 +1,117 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineHome, eventually, fixture, job, service, task } from "../test/engine-harness";
+import { type GitServer, startGitServer } from "../test/git-server";
+import type { Engine } from "./core";
+import type { ServiceSpec } from "./protocol";
+
+describe("local engine: jobs", () => {
+  let git: GitServer;
+  let env: Awaited<ReturnType<typeof engineHome>>;
+  let engine: Engine;
+  const jobSource = () => ({ url: git.url("jobs") });
+
+  const run = async (action: Parameters<typeof task>[0], ...services: ServiceSpec[]) => {
+    const t = task(action, services);
+    await engine.execute(t);
+    return { final: env.final(t.deploymentId), events: env.eventsOf(t.deploymentId), lines: env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === t.deploymentId) };
+  };
+
+  beforeAll(async () => {
+    git = await startGitServer();
+    await git.createRepo("jobs", fixture("jobs"));
+    await git.createRepo("api", fixture("node-app"));
+    env = await engineHome({ drainTimeoutMs: 1_000, stopGraceMs: 3_000 });
+    engine = env.newEngine();
+    await engine.start();
+  });
+
+  afterAll(async () => {
+    await env?.cleanup();
+    await git?.close();
+  });
+
+  it("runs a lifecycle job on start before the applications, which receive its outputs, and again on stop", async () => {
+    const seed = job({ name: "seed", config: { git: jobSource(), command: "sh seed.sh", trigger: { type: "lifecycle", on: ["start"] } } });
+    const farewell = job({ name: "farewell", config: { git: jobSource(), command: "sh goodbye.sh", trigger: { type: "lifecycle", on: ["stop", "delete"] } } });
+    const api = service({ name: "api", config: { git: { url: git.url("api") } } });
+
+    const deployed = await run("DEPLOY", seed, farewell, api);
+    expect(deployed.final).toMatchObject({ status: "succeeded" });
+    const runs = deployed.events.filter((event) => event.step === "run");
+    expect(runs.map((event) => [event.serviceId, event.status])).toEqual([
+      [seed.id, "started"],
+      [seed.id, "succeeded"],
+    ]);
+    expect(runs[1]?.message).toMatch(/succeeded in [\d.]+s; outputs GREETING, SEED_ROWS/);
+    expect(deployed.lines.some((line) => line.text === "seeding on start")).toBe(true);
+    expect(JSON.parse((await env.get("api-test.localhost")).body)).toMatchObject({ greeting: "hello from the seed" });
+    expect(engine.services().find((s) => s.serviceId === seed.id)).toMatchObject({ state: "idle", lastRun: { trigger: "start", outcome: "succeeded", exitCode: 0, attempts: 1 } });
+
+    // The outputs stay with the environment: the app deployed alone later still receives them.
+    expect((await run("DEPLOY", api)).final).toMatchObject({ status: "succeeded" });
+    expect(JSON.parse((await env.get("api-test.localhost")).body)).toMatchObject({ greeting: "hello from the seed" });
+
+    // Stopping the environment runs the stop job (before databases would stop, after the app).
+    const stopped = await run("STOP", api, farewell, seed);
+    expect(stopped.final).toMatchObject({ status: "succeeded" });
+    expect(stopped.events.filter((event) => event.step === "run").map((event) => [event.serviceId, event.status])).toEqual([
+      [farewell.id, "started"],
+      [farewell.id, "succeeded"],
+    ]);
+    // Outputs are secrets to the engine: masked in what it reports.
+    expect(stopped.lines.map((line) => line.text)).toContain("goodbye on stop, greeting was: ****");
+  });
+
+  it("retries a failed run, times out a slow one, and rejects outputs that are not an object", async () => {
+    const marker = path.join(env.home, "flaky-marker");
+    const flaky = job({
+      name: "flaky",
+      variables: [{ key: "MARKER", value: marker, secret: false }],
+      config: { git: jobSource(), command: "sh flaky.sh", trigger: { type: "lifecycle", on: ["start"] }, retries: 1 },
+    });
+    const retried = await run("DEPLOY", flaky);
+    expect(retried.final).toMatchObject({ status: "succeeded" });
+    expect(retried.lines.map((line) => line.text)).toEqual(expect.arrayContaining(["first attempt fails", "The run exited with code 3 (attempt 1 of 2)", "second attempt"]));
+    expect(engine.services().find((s) => s.serviceId === flaky.id)?.lastRun).toMatchObject({ outcome: "succeeded", attempts: 2 });
+
+    const slow = job({ name: "slow", config: { git: jobSource(), command: "sh slow.sh", trigger: { type: "lifecycle", on: ["start"] }, timeoutSeconds: 1 } });
+    const timedOut = await run("DEPLOY", slow);
+    expect(timedOut.final).toMatchObject({ status: "failed", message: expect.stringMatching(/slow: run failed: run \S+ timed out in/) });
+    // A job whose run failed on deploy did not become the job's release.
+    expect(engine.services().some((s) => s.serviceId === slow.id)).toBe(false);
+
+    const bad = job({ name: "bad", config: { git: jobSource(), command: "sh bad-output.sh", trigger: { type: "lifecycle", on: ["start"] } } });
+    const rejected = await run("DEPLOY", bad);
+    expect(rejected.final).toMatchObject({ status: "failed" });
+    expect(rejected.lines.map((line) => line.text)).toContain("the outputs file ($SLIPWAY_OUTPUT_FILE) must hold a JSON object");
+  });
+
+  it("runs a cron job on its schedule with its output in the service's logs, until it is stopped", async () => {
+    const tick = job({ name: "tick", config: { git: jobSource(), command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *", timeZone: "Europe/Paris" } } });
+    expect((await run("DEPLOY", tick)).final).toMatchObject({ status: "succeeded" });
+    expect(engine.services().find((s) => s.serviceId === tick.id)?.nextRunAt).toBeDefined();
+    const ticks = () => env.lines.filter((line) => line.stream.kind === "service" && line.stream.serviceId === tick.id && line.text.startsWith("tick "));
+    await eventually(() => ticks().length >= 2, 10_000, "two scheduled runs");
+    expect(engine.services().find((s) => s.serviceId === tick.id)?.lastRun).toMatchObject({ trigger: "cron", outcome: "succeeded", exitCode: 0 });
+
+    // The schedule survives an engine restart.
+    await engine.shutdown();
+    engine = env.newEngine();
+    await engine.start();
+    const before = ticks().length;
+    await eventually(() => ticks().length > before, 10_000, "a run after the engine restarted");
+
+    expect((await run("STOP", tick)).final).toMatchObject({ status: "succeeded" });
+    expect(engine.services().find((s) => s.serviceId === tick.id)).toMatchObject({ state: "stopped" });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const afterStop = ticks().length;
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(ticks().length).toBe(afterStop);
+
+    expect((await run("DELETE", tick)).final).toMatchObject({ status: "succeeded" });
+    expect(engine.services().some((s) => s.serviceId === tick.id)).toBe(false);
+    expect(fs.existsSync(path.join(env.home, "services", tick.id))).toBe(false);
+  });
+});

@@ -1,0 +1,143 @@
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Cron } from "croner";
+import { z } from "zod";
+import { jobRun, jobTrigger, type JobRun } from "../../protocol";
+import { StepError } from "../runtime";
+import type { LaunchSpec } from "./layout";
+import { runCommand } from "./processes";
+
+/** What the engine keeps of a JOB between deployments (services/<id>/job.json). */
+export const jobState = z.object({
+  serviceId: z.string(),
+  name: z.string(),
+  /** The built release whose launch.json runs the job. */
+  releaseId: z.string(),
+  commit: z.string().optional(),
+  trigger: jobTrigger,
+  timeoutSeconds: z.number().int(),
+  retries: z.number().int(),
+  /** A stopped cron job keeps its release but no schedule. */
+  stopped: z.boolean(),
+  lastRun: jobRun.optional(),
+});
+export type JobState = z.infer<typeof jobState>;
+
+export type RunTrigger = JobRun["trigger"];
+
+export type RunOptions = {
+  runId: string;
+  trigger: RunTrigger;
+  launch: LaunchSpec;
+  timeoutSeconds: number;
+  retries: number;
+  /** Where the run may write its outputs (SLIPWAY_OUTPUT_FILE). */
+  outputFile: string;
+  signal?: AbortSignal;
+  output: (fd: "stdout" | "stderr" | "system", text: string) => void;
+  /** Pause between attempts (doubles each time); tests shorten it. */
+  retryDelayMs?: number;
+};
+
+export type RunResult = { run: JobRun; outputs: Record<string, string> };
+
+const outputKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Runs a job to completion: each attempt in its own process group, killed at the timeout; a
+ * failed attempt is retried after a pause that doubles. The outputs of the successful attempt
+ * (a JSON object of strings, numbers or booleans) are returned as strings.
+ */
+export async function runJob(options: RunOptions): Promise<RunResult> {
+  const startedAt = new Date().toISOString();
+  const attempts = options.retries + 1;
+  let outcome: JobRun["outcome"] = "failed";
+  let exitCode: number | null = null;
+  let attempt = 0;
+  let outputs: Record<string, string> = {};
+  while (attempt < attempts) {
+    attempt += 1;
+    if (attempt > 1) {
+      const delay = (options.retryDelayMs ?? 1_000) * 2 ** (attempt - 2);
+      options.output("system", `Retrying in ${delay / 1000}s (attempt ${attempt} of ${attempts})`);
+      await sleep(delay, undefined, { signal: options.signal }).catch(() => undefined);
+      if (options.signal?.aborted) break;
+    }
+    await fsp.rm(options.outputFile, { force: true });
+    const result = await runCommand({
+      argv: options.launch.argv,
+      cwd: options.launch.cwd,
+      env: { ...options.launch.env, SLIPWAY_JOB_RUN_ID: options.runId, SLIPWAY_JOB_TRIGGER: options.trigger, SLIPWAY_OUTPUT_FILE: options.outputFile },
+      timeoutMs: options.timeoutSeconds * 1000,
+      signal: options.signal,
+      onLine: options.output,
+    });
+    exitCode = result.code;
+    if (result.aborted) {
+      outcome = "canceled";
+      break;
+    }
+    if (result.timedOut) {
+      outcome = "timed_out";
+      options.output("system", `The run timed out after ${options.timeoutSeconds}s (attempt ${attempt} of ${attempts})`);
+      continue;
+    }
+    if (result.code !== 0) {
+      outcome = "failed";
+      options.output("system", `The run exited with code ${String(result.code ?? result.signal)} (attempt ${attempt} of ${attempts})`);
+      continue;
+    }
+    try {
+      outputs = await readOutputs(options.outputFile);
+    } catch (error) {
+      outcome = "failed";
+      options.output("system", (error as Error).message);
+      continue;
+    }
+    outcome = "succeeded";
+    break;
+  }
+  const run: JobRun = { runId: options.runId, trigger: options.trigger, startedAt, finishedAt: new Date().toISOString(), outcome, exitCode, attempts: attempt };
+  return { run, outputs };
+}
+
+async function readOutputs(file: string): Promise<Record<string, string>> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, "utf8");
+  } catch {
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new StepError(`the outputs file ($SLIPWAY_OUTPUT_FILE) is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new StepError("the outputs file ($SLIPWAY_OUTPUT_FILE) must hold a JSON object");
+  const outputs: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!outputKey.test(key) || key.startsWith("SLIPWAY_")) throw new StepError(`output "${key}" is not a variable name users may set`);
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") throw new StepError(`output "${key}" must be a string, number or boolean`);
+    outputs[key] = String(value);
+  }
+  return outputs;
+}
+
+/** Describes a finished run in one line, for logs and step messages. */
+export function describeRun(run: JobRun): string {
+  const seconds = ((Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000).toFixed(1);
+  const tries = run.attempts > 1 ? ` after ${run.attempts} attempts` : "";
+  const how = { succeeded: "succeeded", failed: `failed (exit code ${String(run.exitCode)})`, timed_out: "timed out", canceled: "was canceled" }[run.outcome];
+  return `run ${run.runId} ${how}${tries} in ${seconds}s`;
+}
+
+/** A cron job's timer, in its time zone; croner validates the expression and the zone. */
+export function scheduleCron(trigger: Extract<JobState["trigger"], { type: "cron" }>, fire: () => Promise<void>): Cron {
+  return new Cron(trigger.schedule, { timezone: trigger.timeZone, protect: true }, fire);
+}
+
+export function outputFileOf(releaseDir: string, runId: string): string {
+  return path.join(releaseDir, `outputs-${runId}.json`);
+}
