@@ -16,7 +16,6 @@ export type CreatedApiToken = Outputs["organization"]["createToken"];
 export type Project = Outputs["projects"]["list"][number];
 export type Environment = Outputs["environments"]["list"][number];
 export type Service = Outputs["services"]["list"][number];
-export type ServiceConfigInput = Inputs["services"]["create"]["config"];
 export type Variable = Outputs["variables"]["list"][number];
 export type Deployment = Outputs["deployments"]["get"];
 export type DeploymentRequest = Outputs["deployments"]["create"];

@@ -20,7 +20,9 @@ async function query<T extends pg.QueryResultRow>(db: DatabaseServiceSpec, sql: 
   }
 }
 
-async function withRedis<T>(db: DatabaseServiceSpec, fn: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> {
+type RedisCommands = { get(key: string): Promise<string | null>; set(key: string, value: string): Promise<unknown> };
+
+async function withRedis<T>(db: DatabaseServiceSpec, fn: (client: RedisCommands) => Promise<T>): Promise<T> {
   const client = createClient({ socket: { host: "127.0.0.1", port: db.config.connection.port, reconnectStrategy: false }, password: db.config.connection.password });
   client.on("error", () => undefined);
   await client.connect();

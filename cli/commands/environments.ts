@@ -87,7 +87,7 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
     .option("--project <project>", "put the copy in another project")
     .option("--cluster <cluster>", "run the copy on another cluster (id or name)")
     .option("--ttl <duration>", "delete the copy this long after its creation (30m, 8h, 7d)")
-    .option("--with-data", "also copy each database's data (needs database services)")
+    .option("--with-data", "copy each database's data into the copy's own database (same cluster)")
     .option("--deploy", "deploy the copy right away")
     .option("--watch", "with --deploy: follow the deployment until it ends")
     .option("--json", "print the API objects")
@@ -98,15 +98,13 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
       ) => {
         const api = await ctx.api();
         const { environmentId } = await resolveEnvironment(api, pathText);
-        if (options.withData) {
-          throw new CliError("--with-data copies databases, and this Slipway does not run database services yet: clone without it", exitCodes.usage);
-        }
         const projectId = options.project ? (await api.resolve(parsePath(options.project, { min: 1, max: 1 }).text)).projectId : undefined;
         const cloned = await api.post<{ environment: Environment; deployment: Deployment | null }>(`/environments/${environmentId}/clone`, {
           name: options.name,
           projectId,
           clusterId: options.cluster ? await clusterId(api, options.cluster) : undefined,
           lifetimeSeconds: lifetime(options.ttl),
+          withData: options.withData ?? false,
           deploy: options.deploy ?? false,
         });
         if (options.json) return ctx.printJson(cloned);

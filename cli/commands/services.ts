@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from "commander";
-import type { Deployment, GitTriggers, Service, ServiceConfigInput } from "../api-types";
+import type { Deployment, GitTriggers, Service } from "../api-types";
 import type { Context } from "../context";
 import { usageError } from "../errors";
 import { formatAge, keyValues, shortCommit, table } from "../format";
@@ -9,6 +9,13 @@ import { reportDeployment } from "../watch";
 type CreateOptions = {
   git?: string;
   image?: string;
+  database?: string;
+  job?: string;
+  cron?: string;
+  tz?: string;
+  on?: string[];
+  timeout?: number;
+  retries?: number;
   branch?: string;
   commit?: string;
   root?: string;
@@ -25,10 +32,11 @@ function parsePort(value: string): number {
   return port;
 }
 
-/** The service's source: `url#ref` for git, `image:tag` for a container, what a reader needs to recognise it. */
+/** The service's source: `url#ref` for git, `image:tag` for a container, the engine for a database: what a reader needs to recognise it. */
 function source(service: Service): string {
   const config = service.config;
-  if (!("git" in config)) return `${config.image.name}:${config.image.tag}`;
+  if ("engine" in config) return `${config.engine} on port ${config.connection.port}`;
+  if ("image" in config) return `${config.image.name}:${config.image.tag}`;
   const ref = "branch" in config.git.ref ? config.git.ref.branch : shortCommit(config.git.ref.commit);
   const root = config.git.rootDirectory ? ` (${config.git.rootDirectory})` : "";
   return `${config.git.url}#${ref}${root}`;
@@ -41,7 +49,7 @@ function parseImage(text: string) {
 }
 
 /** Only what the user gave: the API fills in its own defaults (branch main, root of the repository …). */
-function configFrom(options: CreateOptions & { git: string }): ServiceConfigInput {
+function configFrom(options: CreateOptions & { git: string }) {
   if (options.branch && options.commit) throw usageError("give --branch or --commit, not both");
   const ref = options.commit ? { commit: options.commit } : options.branch ? { branch: options.branch } : undefined;
   return {
@@ -51,6 +59,41 @@ function configFrom(options: CreateOptions & { git: string }): ServiceConfigInpu
     port: options.port,
     healthCheckPath: options.health,
   };
+}
+
+function parseCount(max: number) {
+  return (value: string): number => {
+    const count = Number(value);
+    if (!Number.isInteger(count) || count < 0 || count > max) throw new InvalidArgumentError(`expected a whole number from 0 to ${max}`);
+    return count;
+  };
+}
+
+const lifecycleEvents = ["start", "stop", "delete"];
+function parseEvents(value: string): string[] {
+  const events = value.split(",").map((event) => event.trim()).filter(Boolean);
+  const unknown = events.find((event) => !lifecycleEvents.includes(event));
+  if (unknown || events.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${lifecycleEvents.join(", ")}`);
+  return events;
+}
+
+/** The request body of `service create`, from exactly one of --git, --image, --database (--job goes with --git). */
+function createBody(options: CreateOptions) {
+  const sources = [options.git && !options.job ? "--git" : null, options.image ? "--image" : null, options.database ? "--database" : null, options.job ? "--job" : null].filter(Boolean);
+  if (sources.length !== 1) throw usageError("give one of --git <url> (an application), --image <name:tag>, --database <postgresql|redis>, or --job <command> with --git <url>");
+  if (options.database) {
+    if (options.database !== "postgresql" && options.database !== "redis") throw usageError("--database takes postgresql or redis");
+    return { kind: "DATABASE", config: { engine: options.database } };
+  }
+  if (options.image) return { kind: "CONTAINER", config: { image: parseImage(options.image), port: options.port, healthCheckPath: options.health } };
+  if (options.job) {
+    if (!options.git) throw usageError("a job runs code from git: give --git <url> with --job");
+    if (!!options.cron === !!options.on) throw usageError("give --cron <expression> (a cron job) or --on <start,stop,delete> (a lifecycle job)");
+    const { git, buildCommand } = configFrom({ ...options, git: options.git });
+    const trigger = options.cron ? { type: "cron", schedule: options.cron, timeZone: options.tz } : { type: "lifecycle", on: options.on };
+    return { kind: "JOB", config: { git, buildCommand, command: options.job, trigger, timeoutSeconds: options.timeout, retries: options.retries } };
+  }
+  return { kind: "APPLICATION", config: configFrom({ ...options, git: options.git! }) };
 }
 
 function onOff(value: string): boolean {
@@ -94,10 +137,17 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
 
   service
     .command("create")
-    .description("Create an application service built from git, or a container service run from an image")
+    .description("Create an application built from git, a container run from an image, a database, or a job")
     .argument("<project/env/service>")
     .option("--git <url>", "repository URL: http(s), ssh, git or file")
     .option("--image <name:tag>", "run this image instead (a CONTAINER service; needs a docker cluster)")
+    .option("--database <engine>", "a DATABASE service: postgresql or redis (its connection is generated)")
+    .option("--job <command>", "a JOB service running this command from --git, on --cron or --on")
+    .option("--cron <expression>", "job: run on this cron schedule (5 fields, or 6 with seconds first)")
+    .option("--tz <zone>", "job: the schedule's IANA time zone (default UTC)")
+    .option("--on <events>", "job: run when the environment starts, stops or is deleted (start,stop,delete)", parseEvents)
+    .option("--timeout <seconds>", "job: stop a run after this long (default 600)", (value: string) => parseCount(86_400)(value))
+    .option("--retries <n>", "job: retry a failed run this many times (default 0)", parseCount(10))
     .option("--branch <branch>", "branch to deploy (default main)")
     .option("--commit <sha>", "exact commit to deploy instead of a branch")
     .option("--root <dir>", "directory of the app inside the repository")
@@ -108,10 +158,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--json", "print the API object")
     .action(async (pathText: string, options: CreateOptions) => {
       const path = parsePath(pathText, { min: 3, max: 3 });
-      if (!!options.git === !!options.image) throw usageError("give --git <url> or --image <name:tag>");
-      const body = options.git
-        ? { kind: "APPLICATION", config: configFrom({ ...options, git: options.git }) }
-        : { kind: "CONTAINER", config: { image: parseImage(options.image!), port: options.port, healthCheckPath: options.health } };
+      const body = createBody(options);
       const api = await ctx.api();
       const { environmentId } = await resolveEnvironment(api, `${path.project}/${path.environment}`);
       const created = await api.post<Service>("/services", { environmentId, name: path.service, ...body });

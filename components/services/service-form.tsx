@@ -3,6 +3,7 @@
 import { Alert, Button, Group, NativeSelect, SimpleGrid, Stack, TextInput } from "@mantine/core";
 import { useState, type ReactNode } from "react";
 import type { Service } from "../api-types";
+import type { ApplicationConfig } from "../../engine/protocol/snapshot";
 import type { ApiErrorDetails } from "../errors";
 import { branchError, commitError, dnsLabelError, gitUrlError, healthCheckPathError, portError, rootDirectoryError } from "../validation";
 
@@ -37,8 +38,8 @@ export const emptyServiceForm: ServiceFormValues = {
 
 /** The form edits application services; a container service (no git source) has none of these fields. */
 export function serviceFormFrom(service: Service): ServiceFormValues | null {
-  const config = service.config;
-  if (!("git" in config)) return null;
+  if (service.kind !== "APPLICATION") return null;
+  const config = service.config as ApplicationConfig;
   const ref = config.git.ref;
   return {
     name: service.name,

@@ -191,7 +191,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
 
 /** What a CONTAINER service runs, read-only (the registry password never reaches the browser). */
 function ContainerSettings({ config }: { config: Service["config"] }) {
-  if ("git" in config) return null;
+  if (!("image" in config)) return null;
   return (
     <SimpleGrid cols={{ base: 1, sm: 2 }}>
       <Fact label="Image">

@@ -159,8 +159,8 @@ export const databaseConnection = z.object({
   port: z.number().int().min(1024).max(65535),
   user: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/),
   password: z.string().min(1).max(4096),
-  /** The database name (PostgreSQL); Redis uses its database 0. */
-  database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/),
+  /** The database name (PostgreSQL), or number (Redis: 0). */
+  database: z.string().regex(/^[a-z0-9_]{1,63}$/),
 });
 export type DatabaseConnection = z.infer<typeof databaseConnection>;
 

@@ -231,7 +231,7 @@ describe("organization isolation", () => {
       }
     }
     // And nothing of acme's changed.
-    expect((await owner.services.get({ serviceId: service.id })).config.port).toBeUndefined();
+    expect(((await owner.services.get({ serviceId: service.id })).config as { port?: number }).port).toBeUndefined();
     expect((await owner.deployments.get({ deploymentId: deployment.id })).status).toBe("QUEUED");
     expect((await owner.environments.get({ environmentId: environment.id })).protected).toBe(false);
     expect((await owner.deployments.list({ environmentId: environment.id })).map((d) => d.action)).not.toContain("DELETE");

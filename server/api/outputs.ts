@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
-import { applicationConfig, containerConfig, deploymentAction, environmentMode, serviceKind } from "../../engine/protocol/snapshot";
+import { jobRun } from "../../engine/protocol/messages";
+import { applicationConfig, containerConfig, databaseConfig, deploymentAction, environmentMode, jobConfig, serviceKind } from "../../engine/protocol/snapshot";
 import { visibleConfig } from "../services/services";
 import type { clusters, deploymentEvents, deployments, environments, logLines, projects, services } from "../db/schema";
 import { origins, roles, variableScopes } from "../db/schema";
@@ -50,8 +51,8 @@ export const serviceOutput = z.object({
   environmentId: z.string(),
   name: z.string(),
   kind: serviceKind,
-  /** An application's or a container's configuration (the registry password shows as "[secret]"). */
-  config: z.union([applicationConfig, containerConfig]),
+  /** The configuration of the service's kind (registry and database passwords show as "[secret]"). */
+  config: z.union([jobConfig, applicationConfig, containerConfig, databaseConfig]),
   runtime: z
     .object({
       state: z.string(),
@@ -61,6 +62,9 @@ export const serviceOutput = z.object({
       reportedAt: z.string(),
       /** The last crash restart and why (an exceeded memory limit says so). */
       lastRestart: z.object({ at: z.string(), reason: z.string(), oomKilled: z.boolean().optional() }).optional(),
+      /** A JOB's latest run, and a cron job's next one. */
+      lastRun: jobRun.optional(),
+      nextRunAt: z.string().optional(),
     })
     .nullable(),
   createdAt: timestamp,

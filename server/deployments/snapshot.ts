@@ -4,7 +4,8 @@ import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { clusters, environments, projects, services, variables } from "../db/schema";
 import type { OrganizationCipher } from "../secrets/keyring";
-import { applicationConfigOf, containerConfigOf } from "../services/configs";
+import { applicationConfigOf, containerConfigOf, databaseConfigOf, jobConfigOf } from "../services/configs";
+import { databaseVariables, openDatabasePassword } from "../services/databases";
 import { openRegistryPassword } from "../services/registry-credentials";
 import { serviceDomain } from "../services/domains";
 import { builtInVariables, resolveVariables } from "../variables/resolve";
@@ -54,6 +55,8 @@ export async function renderSnapshot(
   const stored = await db.select().from(variables).where(and(eq(variables.organizationId, environment.organizationId), inArray(variables.targetId, targets)));
   const plain = stored.map((v) => ({ ...v, value: cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const seal = (value: string) => cipher.encrypt(value, snapshotContext(input.deploymentId));
+  // Every service of the environment reaches every database of it, deployed now or not.
+  const databases = await databaseVariables(db, cipher, environment.id);
 
   const specs = orderServices(input.services, input.action).map((service) => {
     const domain = serviceDomain(service.name, environment.name, project.name, cluster.domainSuffix);
@@ -66,12 +69,13 @@ export async function renderSnapshot(
       domain,
       deploymentId: input.deploymentId,
     });
-    const resolved = resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, builtIn);
+    const resolved = resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, { ...builtIn, ...databases.values }, databases.secretKeys);
     const common = {
       id: service.id,
       name: service.name,
       variables: resolved.map(({ key, value, secret }) => ({ key, value: seal(value), secret })),
-      domains: [domain],
+      // Only what serves HTTP gets a route.
+      domains: service.kind === "APPLICATION" || service.kind === "CONTAINER" ? [domain] : [],
     };
     const container = containerConfigOf(service);
     if (container) {
@@ -80,7 +84,15 @@ export async function renderSnapshot(
       const config = password ? { ...container, image: { ...container.image, credentials: { ...container.image.credentials!, password: seal(password) } } } : container;
       return serviceSpec.parse({ ...common, kind: "CONTAINER", config });
     }
-    return serviceSpec.parse({ ...common, kind: service.kind, config: withRef(applicationConfigOf(service)!, input.refs?.[service.id]) });
+    const database = databaseConfigOf(service);
+    if (database) {
+      // The database's password travels like the registry password: sealed for this deployment.
+      const { connection } = openDatabasePassword(cipher, database);
+      return serviceSpec.parse({ ...common, kind: "DATABASE", config: { ...database, connection: { ...connection, password: seal(connection.password) } } });
+    }
+    const job = jobConfigOf(service);
+    if (job) return serviceSpec.parse({ ...common, kind: "JOB", config: withRef(job, input.refs?.[service.id]) });
+    return serviceSpec.parse({ ...common, kind: "APPLICATION", config: withRef(applicationConfigOf(service)!, input.refs?.[service.id]) });
   });
 
   return {
@@ -94,7 +106,7 @@ export async function renderSnapshot(
   };
 }
 
-function withRef(config: ApplicationConfig, ref: ApplicationConfig["git"]["ref"] | undefined): ApplicationConfig {
+function withRef<C extends { git: ApplicationConfig["git"] }>(config: C, ref: ApplicationConfig["git"]["ref"] | undefined): C {
   return ref ? { ...config, git: { ...config.git, ref } } : config;
 }
 
@@ -106,6 +118,9 @@ export function openSnapshot(cipher: OrganizationCipher, deploymentId: string, s
     ...stored,
     services: stored.services.map((service) => {
       const variables = service.variables.map((variable) => ({ ...variable, value: open(variable.value) }));
+      if (service.kind === "DATABASE") {
+        return { ...service, variables, config: { ...service.config, connection: { ...service.config.connection, password: open(service.config.connection.password) } } };
+      }
       if (service.kind !== "CONTAINER" || !service.config.image.credentials) return { ...service, variables };
       const credentials = { ...service.config.image.credentials, password: open(service.config.image.credentials.password) };
       return { ...service, variables, config: { ...service.config, image: { ...service.config.image, credentials } } };

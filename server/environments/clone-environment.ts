@@ -7,7 +7,11 @@ import { conflictOnDuplicate } from "../db/errors";
 import { environments, services, variables } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
 import { getProject } from "../projects/projects";
+import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
+import { databaseConfigOf, type StoredConfig } from "../services/configs";
+import { allocateDatabasePort, newDatabaseConfig } from "../services/databases";
+import { assertClusterRuns } from "../services/services";
 import { variableContext } from "../variables/variables";
 import { chooseCluster, getEnvironment } from "./environments";
 import { ruleFor } from "./rules";
@@ -20,6 +24,8 @@ export const cloneEnvironmentInput = z.object({
   clusterId: z.string().uuid().optional(),
   mode: environmentMode.optional(),
   lifetimeSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+  /** Copy each database's data into the copy's own database (at its first deployment, on the same cluster). */
+  withData: z.boolean().default(false),
   /** Deploy the copy right away. */
   deploy: z.boolean().default(false),
 });
@@ -27,8 +33,10 @@ export const cloneEnvironmentInput = z.object({
 /**
  * Copies an environment in one transaction: every service with its configuration, every
  * environment and service variable (secrets included, re-encrypted for their new owner), and
- * the schedule. What Slipway generates (built-in variables, domains) is generated anew from
- * the copy's names; the copy shares nothing with its source, so either can change or go.
+ * the schedule. What Slipway generates (built-in variables, domains, database ports and
+ * credentials) is generated anew for the copy; the copy shares nothing with its source, so
+ * either can change or go. With data, each database of the copy starts from a copy of its
+ * source's data, taken by the engine at the copy's first deployment.
  */
 export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof cloneEnvironmentInput>) {
   const parsed = cloneEnvironmentInput.parse(input);
@@ -38,6 +46,9 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
   const cluster = await chooseCluster(ctx, parsed.clusterId ?? rule?.clusterId ?? source.clusterId);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   const lifetimeSeconds = parsed.lifetimeSeconds ?? rule?.lifetimeSeconds ?? null;
+  if (parsed.withData && cluster.id !== source.clusterId) {
+    throw new AppError("INVALID", `A copy with data must run on its source's cluster ("${source.name}" runs on another one than "${cluster.name}"): clone without data, or on the same cluster`);
+  }
 
   const copy = await ctx.db.transaction(async (tx) => {
     const [environment] = await conflictOnDuplicate(`Environment "${parsed.name}" in project "${project.name}"`, () =>
@@ -57,13 +68,26 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         .returning(),
     );
     const sourceServices = await tx.select().from(services).where(eq(services.environmentId, source.id));
+    const ports = new Set<number>();
+    const configs: StoredConfig[] = [];
+    for (const s of sourceServices) {
+      const database = databaseConfigOf(s);
+      if (!database) {
+        configs.push(s.config);
+        continue;
+      }
+      if (cluster.id !== source.clusterId) await assertClusterRuns({ db: tx }, cluster.id, "DATABASE", database.engine);
+      const port = await allocateDatabasePort(tx, cluster.id, ports);
+      ports.add(port);
+      configs.push(newDatabaseConfig(cipher, { engine: database.engine, serviceName: s.name, port, ...(parsed.withData ? { copyDataFrom: s.id } : {}) }));
+    }
     // One statement per table: a clone of 20 services and 200 variables is three round trips.
     const created =
       sourceServices.length === 0
         ? []
         : await tx
             .insert(services)
-            .values(sourceServices.map((s) => ({ organizationId: ctx.actor.organizationId, environmentId: environment!.id, name: s.name, kind: s.kind, config: s.config })))
+            .values(sourceServices.map((s, i) => ({ organizationId: ctx.actor.organizationId, environmentId: environment!.id, name: s.name, kind: s.kind, config: configs[i]! })))
             .returning({ id: services.id, name: services.name });
     // Names are unique within an environment: they pair each copy with its source.
     const copyByName = new Map(created.map((c) => [c.name, c.id]));
@@ -92,7 +116,15 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
       action: "environment.clone",
       targetType: "environment",
       targetId: environment!.id,
-      changes: { source: { id: source.id, name: source.name }, name: parsed.name, project: project.name, cluster: cluster.name, services: sourceServices.length, variables: owned.length },
+      changes: {
+        source: { id: source.id, name: source.name },
+        name: parsed.name,
+        project: project.name,
+        cluster: cluster.name,
+        services: sourceServices.length,
+        variables: owned.length,
+        withData: parsed.withData,
+      },
     });
     return { environment: environment!, serviceCount: sourceServices.length };
   });

@@ -51,7 +51,7 @@ describe("cloning an environment", () => {
     // Independent: changing the copy leaves the source as it was.
     await api().services.update({ serviceId: copiedService!.id, config: { port: 4000 } });
     await api().variables.set({ scope: "ENVIRONMENT", targetId: copy.id, key: "MODE", value: "feature" });
-    expect((await api().services.get({ serviceId: service.id })).config.port).toBe(3000);
+    expect(((await api().services.get({ serviceId: service.id })).config as { port?: number }).port).toBe(3000);
     expect((await api().variables.list({ scope: "ENVIRONMENT", targetId: environment.id }))[0]?.value).toBe("main");
 
     const audit = await api().organization.audit({ action: "environment.clone" });

@@ -1,33 +1,58 @@
 import { and, asc, eq } from "drizzle-orm";
 import { z } from "zod";
-import { applicationConfig, containerConfig, dnsLabel, type ContainerConfig } from "../../engine/protocol/snapshot";
+import { Cron } from "croner";
+import { applicationConfig, containerConfig, dnsLabel, jobConfig, serviceKind, type ContainerConfig, type JobConfig } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
+import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
 import { clusters, services } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { AppError, notFound } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
-import { containerConfigOf } from "./configs";
+import { containerConfigOf, databaseConfigOf, jobConfigOf } from "./configs";
+import { allocateDatabasePort, databaseInput, hideDatabasePassword, newDatabaseConfig } from "./databases";
 import { hideRegistryPassword, sealRegistryPassword } from "./registry-credentials";
 
+/** What tells each kind's config apart in a request (the union below tries the shapes in order). */
+const configMarker = { APPLICATION: "git", CONTAINER: "image", DATABASE: "engine", JOB: "command" } as const;
+const kindNeeds = { APPLICATION: "a git source", CONTAINER: "an image", DATABASE: "an engine (postgresql or redis)", JOB: "a command and a trigger" } as const;
+
 /**
- * An APPLICATION built from git (the default kind), or a CONTAINER run from an existing image.
- * One object rather than a union, so REST clients get one documented shape; the kind and the
- * config are checked against each other.
+ * An APPLICATION built from git (the default kind), a CONTAINER run from an existing image, a
+ * DATABASE (the engine only: Slipway generates its connection) or a JOB. One object rather than
+ * a union of objects, so REST clients get one documented shape; the kind and the config are
+ * checked against each other.
  */
 export const createServiceInput = z
   .object({
     environmentId: z.string().uuid(),
     name: dnsLabel,
-    kind: z.enum(["APPLICATION", "CONTAINER"]).default("APPLICATION"),
-    config: z.union([applicationConfig, containerConfig]),
+    kind: serviceKind.default("APPLICATION"),
+    // A job's config is also a valid application config (with fewer keys): jobs are tried first.
+    config: z.union([jobConfig, applicationConfig, containerConfig, databaseInput]),
   })
   .superRefine((input, context) => {
-    if ((input.kind === "CONTAINER") !== !("git" in input.config)) {
-      context.addIssue({ code: "custom", path: ["config"], message: input.kind === "CONTAINER" ? "a CONTAINER service needs an image" : "an APPLICATION service needs a git source" });
-    }
+    const marker = configMarker[input.kind];
+    const other = Object.entries(configMarker).find(([kind, key]) => kind !== input.kind && kind !== "APPLICATION" && key in input.config);
+    if (!(marker in input.config) || other) context.addIssue({ code: "custom", path: ["config"], message: `a ${input.kind} service needs ${kindNeeds[input.kind]}` });
+    if (input.kind === "JOB" && "trigger" in input.config) checkTrigger(input.config.trigger, context);
   });
+
+/** croner is the judge of cron expressions and time zones, as on the engine that runs them. */
+function checkTrigger(trigger: JobConfig["trigger"], context: z.RefinementCtx) {
+  if (trigger.type !== "cron") return;
+  try {
+    // The time zone is only checked when a date is computed.
+    const cron = new Cron(trigger.schedule, { timezone: trigger.timeZone, paused: true });
+    cron.nextRun();
+    cron.stop();
+  } catch (error) {
+    context.addIssue({ code: "custom", path: ["config", "trigger"], message: `invalid schedule: ${(error as Error).message}` });
+  }
+}
+
+const validJobConfig = jobConfig.superRefine((config, context) => checkTrigger(config.trigger, context));
 
 /**
  * A partial configuration, checked against the service's kind once merged; `null` clears an
@@ -38,18 +63,30 @@ export const updateServiceInput = z.object({
   config: z.record(z.string(), z.unknown()),
 });
 
-/** What the API may show of a stored config: the registry password stays hidden. */
+/** What the API may show of a stored config: registry and database passwords stay hidden. */
 export function visibleConfig(service: typeof services.$inferSelect) {
   const container = containerConfigOf(service);
-  return container ? hideRegistryPassword(container) : service.config;
+  if (container) return hideRegistryPassword(container);
+  const database = databaseConfigOf(service);
+  return database ? hideDatabasePassword(database) : service.config;
 }
 
-/** A cluster whose engine said what it runs refuses other kinds up front, with the reason. */
-async function assertClusterRuns(ctx: DomainContext, clusterId: string, kind: string) {
+/**
+ * A cluster whose engine said what it runs refuses other kinds (and database engines) up
+ * front, with the reason; one that never connected is given the benefit of the doubt (its
+ * engine then fails the deployment with the reason).
+ */
+export async function assertClusterRuns(ctx: { db: Executor }, clusterId: string, kind: string, databaseEngine?: string) {
   const [cluster] = await ctx.db.select().from(clusters).where(eq(clusters.id, clusterId));
   const kinds = cluster?.capabilities.serviceKinds;
   if (cluster && kinds && !kinds.includes(kind)) {
     throw new AppError("INVALID", `Cluster "${cluster.name}" cannot run ${kind} services: its engine runs ${kinds.join(", ")}`);
+  }
+  const databases = cluster?.capabilities.databases;
+  if (cluster && databaseEngine && kinds && databases && !databases.includes(databaseEngine)) {
+    const runs = databases.length > 0 ? `its engine runs ${databases.join(", ")}` : "its engine runs no database engine";
+    const hint = databaseEngine === "redis" ? " (install redis-server on the engine's host)" : "";
+    throw new AppError("INVALID", `Cluster "${cluster.name}" cannot run ${databaseEngine} databases: ${runs}${hint}`);
   }
 }
 
@@ -75,9 +112,16 @@ export async function getService({ db, actor }: DomainContext, serviceId: string
 export async function createService(ctx: DomainContext, input: z.input<typeof createServiceInput>) {
   const parsed = createServiceInput.parse(input);
   const environment = await getEnvironment(ctx, parsed.environmentId);
-  await assertClusterRuns(ctx, environment.clusterId, parsed.kind);
-  const config = "git" in parsed.config ? parsed.config : sealRegistryPassword(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), parsed.config);
+  const requested = parsed.config;
+  await assertClusterRuns(ctx, environment.clusterId, parsed.kind, "engine" in requested ? requested.engine : undefined);
+  const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   return ctx.db.transaction(async (tx) => {
+    const config =
+      "engine" in requested
+        ? newDatabaseConfig(cipher, { engine: requested.engine, serviceName: parsed.name, port: await allocateDatabasePort(tx, environment.clusterId) })
+        : "image" in requested
+          ? sealRegistryPassword(cipher, requested)
+          : requested;
     const [service] = await conflictOnDuplicate(`Service "${parsed.name}" in environment "${environment.name}"`, () =>
       tx
         .insert(services)
@@ -98,9 +142,14 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
   const service = await getService(ctx, input.serviceId);
   const merged: Record<string, unknown> = { ...service.config, ...input.config };
   for (const [key, value] of Object.entries(merged)) if (value === null) delete merged[key];
+  if (service.kind === "DATABASE") {
+    throw new AppError("INVALID", "A database's settings cannot change: its engine is fixed and its connection generated. Create another database to change the engine");
+  }
   const stored = containerConfigOf(service);
   let config;
-  if (stored) {
+  if (jobConfigOf(service)) {
+    config = validJobConfig.parse(merged);
+  } else if (stored) {
     // The image merges one level deeper, so a new tag keeps the registry credentials; a
     // password given in the update is new and sealed now, otherwise the stored one stays sealed.
     const image = (input.config.image ?? {}) as { credentials?: { username?: string; password?: string } | null };

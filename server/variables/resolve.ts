@@ -23,6 +23,8 @@ export function resolveVariables(
   stored: StoredPlainVariable[],
   target: { projectId: string; environmentId: string; serviceId: string },
   builtIn: Record<string, string>,
+  /** Built-in variables that are secrets (a database's password and URL). */
+  secretBuiltIns: ReadonlySet<string> = new Set(),
 ): EffectiveVariable[] {
   const applicable = stored
     .filter((v) => (v.scope === "PROJECT" && v.targetId === target.projectId) || (v.scope === "ENVIRONMENT" && v.targetId === target.environmentId) || (v.scope === "SERVICE" && v.targetId === target.serviceId))
@@ -38,7 +40,7 @@ export function resolveVariables(
       overrides: previous ? [...previous.overrides, previous.source as VariableScope] : [],
     });
   }
-  for (const [key, value] of Object.entries(builtIn)) resolved.set(key, { key, value, secret: false, source: "BUILT_IN", overrides: [] });
+  for (const [key, value] of Object.entries(builtIn)) resolved.set(key, { key, value, secret: secretBuiltIns.has(key), source: "BUILT_IN", overrides: [] });
   return [...resolved.values()];
 }
 

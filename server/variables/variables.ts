@@ -10,6 +10,7 @@ import { AppError, notFound } from "../errors";
 import { getProject } from "../projects/projects";
 import { cipherFor } from "../secrets/organization-cipher";
 import { getService } from "../services/services";
+import { databaseVariables } from "../services/databases";
 import { builtInVariables, resolveVariables } from "./resolve";
 
 export const variableKey = z
@@ -170,7 +171,8 @@ export async function effectiveVariables(ctx: DomainContext, serviceId: string) 
   const plain = stored.map((v) => ({ ...v, value: v.secret ? "" : cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const domain = serviceDomain(service.name, environment.name, project.name, cluster?.domainSuffix ?? "localhost");
   const builtIn = builtInVariables({ project: project.name, environment: environment.name, mode: environment.mode, service: service.name, serviceId: service.id, domain });
-  return resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, builtIn).map((variable) => ({
+  const databases = await databaseVariables(ctx.db, cipher, environment.id);
+  return resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, { ...builtIn, ...databases.values }, databases.secretKeys).map((variable) => ({
     ...variable,
     value: variable.secret ? null : variable.value,
   }));

@@ -10,7 +10,7 @@ import { cloneEnvironment } from "../environments/clone-environment";
 import { getEnvironment } from "../environments/environments";
 import { AppError, isAppError } from "../errors";
 import { repositoryKey } from "../git/repository-url";
-import { applicationConfigOf } from "../services/configs";
+import { applicationConfigOf, jobConfigOf } from "../services/configs";
 import { addJob } from "../jobs/add-job";
 import { serviceDomain } from "../services/domains";
 import { connectionApiToken } from "./connections";
@@ -116,7 +116,8 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
     // The services the pull request changes: from its repository, following its base branch (the
     // blueprint's) or, once switched, its head branch. Others (another branch, another repository) stay.
     const fromRepository = own.flatMap((service) => {
-      const config = applicationConfigOf(service);
+      // Jobs from the repository (a seed, a migration) follow the pull request like applications.
+      const config = applicationConfigOf(service) ?? jobConfigOf(service);
       const follows =
         config &&
         keys.has(repositoryKey(config.git.url) ?? "") &&

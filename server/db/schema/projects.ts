@@ -1,5 +1,6 @@
 import { boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from "drizzle-orm/pg-core";
-import { environmentModes, serviceKinds, type ApplicationConfig, type ContainerConfig } from "../../../engine/protocol/snapshot";
+import { environmentModes, serviceKinds, type ApplicationConfig, type ContainerConfig, type DatabaseConfig, type JobConfig } from "../../../engine/protocol/snapshot";
+import type { JobRun } from "../../../engine/protocol/messages";
 import { clusters } from "./clusters";
 import { createdAt, id, updatedAt } from "./columns";
 import { organizations } from "./organizations";
@@ -23,6 +24,9 @@ export type ServiceRuntime = {
   reportedAt: string;
   /** The last crash restart and its reason ("was killed for exceeding its memory limit of 64 MiB"). */
   lastRestart?: { at: string; reason: string; oomKilled?: boolean };
+  /** A JOB's latest run and a cron job's next one. */
+  lastRun?: JobRun;
+  nextRunAt?: string;
 };
 
 /**
@@ -126,12 +130,12 @@ export const services = pgTable(
       .references(() => environments.id, { onDelete: "cascade" }),
     name: text("name").notNull(),
     kind: serviceKindEnum("kind").notNull(),
-    /** Typed by the kind's schema in engine/protocol/snapshot.ts; validated on every write. */
     /**
      * Typed by the kind's schema in engine/protocol/snapshot.ts; validated on every write. A
-     * CONTAINER's registry password is stored sealed (server/services/registry-credentials.ts).
+     * CONTAINER's registry password and a DATABASE's password are stored sealed
+     * (server/services/registry-credentials.ts, databases.ts).
      */
-    config: jsonb("config").$type<ApplicationConfig | ContainerConfig>().notNull(),
+    config: jsonb("config").$type<ApplicationConfig | ContainerConfig | DatabaseConfig | JobConfig>().notNull(),
     /** The engine's last report of the running release (heartbeats): state, restarts, commit. */
     runtime: jsonb("runtime").$type<ServiceRuntime>(),
     gitTriggers: jsonb("git_triggers").$type<GitTriggers>(),

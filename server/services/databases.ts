@@ -1,0 +1,110 @@
+import { randomBytes } from "node:crypto";
+import { and, eq, sql } from "drizzle-orm";
+import { z } from "zod";
+import { databaseEngine, type DatabaseConfig, type DatabaseEngine } from "../../engine/protocol/snapshot";
+import type { Executor } from "../db/client";
+import { environments, services } from "../db/schema";
+import type { OrganizationCipher } from "../secrets/keyring";
+
+/**
+ * DATABASE services. Users choose the engine; Slipway generates the connection (a port on the
+ * cluster, a user, a password, a database name), anew for every clone. The password is a
+ * secret: sealed inside the config, hidden in answers and audit entries, opened only to render
+ * a deployment's snapshot and the built-in variables of the environment's services.
+ */
+export const databaseInput = z.object({ engine: databaseEngine });
+
+const CONTEXT = "database-password";
+export const HIDDEN_DATABASE_PASSWORD = "[secret]";
+
+/** Databases listen on the engine's host: ports are chosen in this range, one per database of a cluster. */
+const PORT_RANGE = { from: 20_000, to: 30_000 };
+
+/** A PostgreSQL identifier from a service name (DNS labels allow hyphens and a leading digit). */
+function identifierOf(name: string): string {
+  const identifier = name.replace(/-/g, "_");
+  return /^[a-z_]/.test(identifier) ? identifier : `db_${identifier}`;
+}
+
+/**
+ * A port no other database of the cluster uses. The transaction holds a lock per cluster, so
+ * two databases created at once cannot pick the same one.
+ */
+export async function allocateDatabasePort(tx: Executor, clusterId: string, reserved: ReadonlySet<number> = new Set()): Promise<number> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`database-ports:${clusterId}`}))`);
+  const rows = await tx
+    .select({ port: sql<string>`${services.config}->'connection'->>'port'` })
+    .from(services)
+    .innerJoin(environments, eq(environments.id, services.environmentId))
+    .where(and(eq(environments.clusterId, clusterId), eq(services.kind, "DATABASE")));
+  const used = new Set([...reserved, ...rows.map((row) => Number(row.port))]);
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from));
+    if (!used.has(port)) return port;
+  }
+  throw new Error(`no free database port left on cluster ${clusterId}`);
+}
+
+/** A new database's configuration, its password sealed. */
+export function newDatabaseConfig(
+  cipher: OrganizationCipher,
+  input: { engine: DatabaseEngine; serviceName: string; port: number; copyDataFrom?: string },
+): DatabaseConfig {
+  const identifier = identifierOf(input.serviceName);
+  return {
+    engine: input.engine,
+    connection: {
+      port: input.port,
+      user: input.engine === "redis" ? "default" : identifier,
+      password: cipher.encrypt(randomBytes(24).toString("base64url"), CONTEXT),
+      database: input.engine === "redis" ? "0" : identifier,
+    },
+    ...(input.copyDataFrom ? { copyDataFrom: { serviceId: input.copyDataFrom } } : {}),
+  };
+}
+
+const withPassword = (config: DatabaseConfig, password: (current: string) => string): DatabaseConfig => ({
+  ...config,
+  connection: { ...config.connection, password: password(config.connection.password) },
+});
+export const openDatabasePassword = (cipher: OrganizationCipher, config: DatabaseConfig) => withPassword(config, (sealed) => cipher.decrypt(sealed, CONTEXT));
+/** For answers and audit entries. */
+export const hideDatabasePassword = (config: DatabaseConfig) => withPassword(config, () => HIDDEN_DATABASE_PASSWORD);
+
+/** Where databases are reached from the services of a cluster: the engine's host. */
+const DATABASE_HOST = "127.0.0.1";
+
+export type DatabaseVariables = { values: Record<string, string>; secretKeys: Set<string> };
+
+/**
+ * The built-in variables every service of an environment receives for each of its databases:
+ * SLIPWAY_<NAME>_URL, _HOST, _PORT, _USER, _PASSWORD and _DATABASE (NAME: the service's name in
+ * capitals, hyphens as underscores). The URL and the password are secrets.
+ */
+export async function databaseVariables(db: Executor, cipher: OrganizationCipher, environmentId: string): Promise<DatabaseVariables> {
+  const rows = await db
+    .select({ name: services.name, config: services.config })
+    .from(services)
+    .where(and(eq(services.environmentId, environmentId), eq(services.kind, "DATABASE")));
+  const values: Record<string, string> = {};
+  const secretKeys = new Set<string>();
+  for (const row of rows) {
+    const { engine, connection } = openDatabasePassword(cipher, row.config as DatabaseConfig);
+    const prefix = `SLIPWAY_${row.name.toUpperCase().replace(/-/g, "_")}`;
+    const password = encodeURIComponent(connection.password);
+    const url =
+      engine === "redis"
+        ? `redis://${connection.user}:${password}@${DATABASE_HOST}:${connection.port}/${connection.database}`
+        : `postgresql://${connection.user}:${password}@${DATABASE_HOST}:${connection.port}/${connection.database}`;
+    Object.assign(values, {
+      [`${prefix}_URL`]: url,
+      [`${prefix}_HOST`]: DATABASE_HOST,
+      [`${prefix}_PORT`]: String(connection.port),
+      [`${prefix}_USER`]: connection.user,
+      [`${prefix}_PASSWORD`]: connection.password,
+      [`${prefix}_DATABASE`]: connection.database,
+    });
+    secretKeys.add(`${prefix}_URL`).add(`${prefix}_PASSWORD`);
+  }
+  return { values, secretKeys };
+}
