@@ -130,6 +130,8 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
           commit: state.commit,
           reportedAt: reportedAt.toISOString(),
           ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
+          ...(state.lastRun ? { lastRun: state.lastRun } : {}),
+          ...(state.nextRunAt ? { nextRunAt: state.nextRunAt } : {}),
         },
       })
       .where(

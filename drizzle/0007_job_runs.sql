@@ -1,0 +1,1 @@
+ALTER TYPE "public"."deployment_step" ADD VALUE 'run' BEFORE 'stop';
