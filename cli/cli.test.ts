@@ -182,7 +182,7 @@ describe("deployments without an engine", () => {
     expect(deployed.stdout).toMatch(/^Deployment [0-9a-f-]{36} DEPLOY shop\/feature-2: QUEUED$/m);
     expectFailure(await h.cli(["env", "clone", "shop/dev", "--name", "feature-1"]), 5, /already exists/);
     expectFailure(await h.cli(["env", "clone", "shop/dev", "--name", "feature-3", "--ttl", "soon"]), 2, /--ttl/);
-    expect((await h.cli(["env", "reap", "--dry-run"])).stdout).toBe("No expired environments\n");
+    expect((await h.cli(["env", "reap", "--dry-run"])).stdout).toBe("No expired environments, no leftovers\n");
   });
 
   it("deletes a service through a DELETE deployment", async () => {

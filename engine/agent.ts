@@ -15,6 +15,8 @@ export type AgentOptions = {
   heartbeatMs?: number;
   /** How often the engine samples its releases and ships `metrics:batch` (0: never); 5 s by default. */
   metricsIntervalMs?: number;
+  /** How often the engine reports the files it keeps (`engine:inventory`); 5 minutes by default. */
+  inventoryIntervalMs?: number;
   /** Called when the control plane refuses the token: the agent has stopped. */
   onRefused?: (reason: string) => void;
 };
@@ -81,6 +83,26 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     }
   }
 
+  let inventorying = false;
+  /** Reports the files kept per service; removes those the control plane names as leftovers, and says so at once. */
+  async function reportInventory() {
+    if (!engine.inventory || inventorying || !socket?.connected) return;
+    inventorying = true;
+    try {
+      for (let round = 0; round < 2; round++) {
+        const answer = await request("engine:inventory", { services: await engine.inventory() });
+        const remove = answer?.ok && Array.isArray(answer.remove) ? (answer.remove as string[]) : [];
+        if (remove.length === 0 || !engine.purge) return;
+        logger.info({ services: remove }, "removing the files of deleted services");
+        await engine.purge(remove);
+      }
+    } catch (error) {
+      logger.warn({ err: error }, "could not report this engine's files");
+    } finally {
+      inventorying = false;
+    }
+  }
+
   async function pullAll() {
     for (;;) {
       const answer = await request("task:pull", {});
@@ -127,6 +149,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       logger.info({ url: options.url }, "connected to the control plane");
       void outbox.flush();
       void heartbeat();
+      void reportInventory();
     });
     socket.on("connect_error", (error) => {
       // A refusal by the server's middleware (bad token) is final; transport errors retry with backoff.
@@ -173,10 +196,12 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
 
   let timer: NodeJS.Timeout | null = null;
   let metricsTimer: NodeJS.Timeout | null = null;
+  let inventoryTimer: NodeJS.Timeout | null = null;
   function stop() {
     stopped = true;
     if (timer) clearInterval(timer);
     if (metricsTimer) clearInterval(metricsTimer);
+    if (inventoryTimer) clearInterval(inventoryTimer);
     shells.closeAll("the engine stopped");
     socket?.disconnect();
   }
@@ -189,6 +214,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       timer = setInterval(() => void heartbeat(), options.heartbeatMs ?? 5000);
       const metricsMs = options.metricsIntervalMs ?? 5000;
       if (metricsMs > 0 && engine.metrics) metricsTimer = setInterval(() => void shipMetrics(), metricsMs);
+      inventoryTimer = setInterval(() => void reportInventory(), options.inventoryIntervalMs ?? 300_000);
     },
     /** Stops talking to the control plane and supervising; the apps and the router keep running. */
     async shutdown() {

@@ -12,6 +12,8 @@ const schema = z.object({
   SLIPWAY_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
   /** How often the releases are sampled for metrics (CPU, memory, traffic); 0 turns metrics off. */
   SLIPWAY_METRICS_SECONDS: z.coerce.number().min(0).max(3600).default(5),
+  /** How often the engine reports the files it keeps (leftovers of deleted services are removed in answer). */
+  SLIPWAY_INVENTORY_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
   /** `local`: releases are processes on this host; `docker`: containers through the Docker Engine API at SLIPWAY_DOCKER_HOST. */
   SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker"], { message: "SLIPWAY_ENGINE_RUNTIME must be local or docker" }).default("local"),
   /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
@@ -31,6 +33,7 @@ export type EngineConfig = {
   routerHost: string;
   heartbeatMs: number;
   metricsMs: number;
+  inventoryMs: number;
   runtime: "local" | "docker";
   dockerHost: string;
   logLevel: string;
@@ -49,6 +52,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     routerHost: env.SLIPWAY_ROUTER_HOST,
     heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,
     metricsMs: env.SLIPWAY_METRICS_SECONDS * 1000,
+    inventoryMs: env.SLIPWAY_INVENTORY_SECONDS * 1000,
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,
     logLevel: env.LOG_LEVEL,

@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import pino from "pino";
-import type { DeploymentStep, EngineTask, JobLifecycleEvent, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
+import type { DeploymentStep, DiskUsage, EngineTask, JobLifecycleEvent, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
 import { createMetricsCollector } from "./metrics-collector";
 import type { MetricSample } from "./protocol/metrics";
 import { ensureRouter } from "./router/router-process";
@@ -36,6 +36,10 @@ export interface Engine {
   exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
   /** A metrics sample of a service's live release, where the runtime can. */
   sample?(serviceId: string): Promise<ServiceSample>;
+  /** The services this engine keeps files of, with their size (leftovers are found from it). */
+  inventory?(): Promise<DiskUsage[]>;
+  /** Stops and removes everything of services that no longer exist (the reaper's leftovers). */
+  purge?(serviceIds: string[]): Promise<void>;
   /** Samples of every live release with the router's traffic figures since the previous call (engine/metrics-collector.ts). */
   metrics?(): Promise<MetricSample[]>;
 }
@@ -266,6 +270,8 @@ export function createEngine(options: EngineOptions): Engine {
     services: () => runtime.services(),
     ...(runtime.exec ? { exec: runtime.exec.bind(runtime) } : {}),
     ...(runtime.sample ? { sample: runtime.sample.bind(runtime) } : {}),
+    ...(runtime.inventory ? { inventory: runtime.inventory.bind(runtime) } : {}),
+    ...(runtime.purge ? { purge: runtime.purge.bind(runtime) } : {}),
     ...(runtime.sample ? { metrics: createMetricsCollector({ home: options.home, services: () => runtime.services(), sample: runtime.sample.bind(runtime) }) } : {}),
 
     async shutdown() {

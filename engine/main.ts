@@ -37,6 +37,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
       logger,
       heartbeatMs: config.heartbeatMs,
       metricsIntervalMs: config.metricsMs,
+      inventoryIntervalMs: config.inventoryMs,
       onRefused: (reason) => {
         logger.fatal({ reason }, "engine token refused; stopping");
         void agent.shutdown().finally(() => process.exit(1));

@@ -116,17 +116,23 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
 
   env
     .command("reap")
-    .description("Delete expired environments now (protected ones are kept); --dry-run lists them")
+    .description("Delete expired environments now (protected ones are kept) and the files engines keep of deleted services; --dry-run lists them")
     .option("--dry-run", "only list what would be deleted")
     .option("--json", "print the API object")
     .action(async (options: { dryRun?: boolean; json?: boolean }) => {
       const api = await ctx.api();
-      const outcome = await api.post<{ dryRun: boolean; environments: { project: string; name: string; expiredAt: string }[] }>("/environments/reap", {
-        dryRun: options.dryRun ?? false,
-      });
+      const outcome = await api.post<{
+        dryRun: boolean;
+        environments: { project: string; name: string; expiredAt: string }[];
+        leftovers: { cluster: string; serviceId: string; bytes: number; since: string }[];
+      }>("/environments/reap", { dryRun: options.dryRun ?? false });
       if (options.json) return ctx.printJson(outcome);
-      if (outcome.environments.length === 0) return ctx.print("No expired environments");
+      if (outcome.environments.length === 0 && outcome.leftovers.length === 0) return ctx.print("No expired environments, no leftovers");
       for (const env of outcome.environments) ctx.print(`${outcome.dryRun ? "would delete" : "deleting"} ${env.project}/${env.name} (expired ${formatAge(env.expiredAt)})`);
+      for (const leftover of outcome.leftovers) {
+        const size = `${(leftover.bytes / 1024 / 1024).toFixed(1)} MiB`;
+        ctx.print(`${outcome.dryRun ? "would remove" : "removing"} ${size} of deleted service ${leftover.serviceId} on cluster ${leftover.cluster} (left since ${formatAge(leftover.since)})`);
+      }
     });
 
   env

@@ -54,6 +54,10 @@ export const jobRun = z.object({
 });
 export type JobRun = z.infer<typeof jobRun>;
 
+/** A service's files on the engine's host. */
+export const diskUsage = z.object({ serviceId: z.string().uuid(), bytes: z.number().int().nonnegative() });
+export type DiskUsage = z.infer<typeof diskUsage>;
+
 export const runtimeServiceState = z.object({
   serviceId: z.string().uuid(),
   releaseId: z.string(),
@@ -81,6 +85,12 @@ export const engineToServer = {
     z.object({ activeDeployments: z.array(z.string().uuid()), services: z.array(runtimeServiceState) }),
     okAck({ cancel: z.array(z.string().uuid()) }),
   ],
+  /**
+   * What the engine keeps on disk per service (releases, a database's data), at connect and
+   * every few minutes. The control plane answers with the services whose files the reaper
+   * found left over (their service no longer exists): the engine removes them.
+   */
+  "engine:inventory": [z.object({ services: z.array(diskUsage).max(100_000) }), okAck({ remove: z.array(z.string().uuid()) })],
   /** Samples of the services' live releases, every few seconds; lossy by design (no outbox). */
   "metrics:batch": [z.object({ samples: z.array(metricSample).min(1).max(1000) }), okAck({})],
   /** Terminal output of a shell session; sent without acknowledgement (ordered by seq). */

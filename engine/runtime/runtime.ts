@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type { ApplicationServiceSpec, DeploymentStep, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
+import type { ApplicationServiceSpec, DeploymentStep, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
  * What orchestration (engine/local-engine.ts: steps, order, events, cancel) needs from a
@@ -77,6 +77,10 @@ export interface Runtime<S extends ServiceSpec = ApplicationServiceSpec> {
   runJob?(ctx: StepContext<S>, release: ReleaseHandle | null, trigger: JobLifecycleEvent): Promise<JobRunResult>;
   /** Starts `argv` in the service's live release (shells); runtimes without it cannot open shells. */
   exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
+  /** The services whose files this runtime keeps, with their size. */
+  inventory?(): Promise<DiskUsage[]>;
+  /** Stops whatever still runs of these services and removes their files. */
+  purge?(serviceIds: string[]): Promise<void>;
   /** A metrics sample of the service's live release. */
   sample?(serviceId: string): Promise<ServiceSample>;
 }

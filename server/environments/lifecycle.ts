@@ -1,6 +1,7 @@
 import { and, eq, isNotNull, lte, sql } from "drizzle-orm";
 import type { Actor } from "../auth/actor";
 import type { Services } from "../context";
+import { reapLeftovers } from "../engines/leftovers";
 import { environments, projects } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
 import { AppError } from "../errors";
@@ -72,10 +73,12 @@ export async function expiredEnvironments(services: Services, organizationId?: s
  */
 export async function reapExpiredEnvironments(services: Services, options: { dryRun: boolean; organizationId?: string }) {
   const candidates = await expiredEnvironments(services, options.organizationId);
-  if (options.dryRun) return { dryRun: true, environments: candidates };
+  // Files engines keep of services that no longer exist go too (engines remove them when asked).
+  const leftovers = await reapLeftovers(services, options);
+  if (options.dryRun) return { dryRun: true, environments: candidates, leftovers };
   for (const candidate of candidates) {
     // A DELETE already waiting is merged into, so a reaper running every minute queues one.
     await requestDeployment({ ...services, actor: scheduler(candidate.organizationId) }, { environmentId: candidate.environmentId, action: "DELETE" });
   }
-  return { dryRun: false, environments: candidates };
+  return { dryRun: false, environments: candidates, leftovers };
 }

@@ -9,6 +9,7 @@ import {
 } from "../../engine/protocol/messages";
 import type { LogLine, LogStream } from "../../engine/protocol/events";
 import type { Services } from "../context";
+import { recordInventory } from "../engines/leftovers";
 import type { EngineNotification } from "../deployments/engine-channel";
 import {
   acknowledgeTask,
@@ -72,6 +73,7 @@ export function attachEngineGateway(
       return {};
     },
     "engine:heartbeat": async (clusterId, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),
+    "engine:inventory": async (clusterId, { services: usage }) => ({ remove: await recordInventory(services, clusterId, usage) }),
     "metrics:batch": async (clusterId, { samples }) => {
       await recordMetricBatch(services, clusterId, samples);
       return {};

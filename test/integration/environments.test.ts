@@ -4,7 +4,8 @@
  * (from the embedded binaries) and a lifecycle seed job. The environment is cloned with its
  * data; both copies serve on their own URLs from their own databases; a schedule stops and
  * starts the copy under a controlled clock; the reaper deletes the expired copy, keeps the
- * protected source, and its dry run deletes nothing.
+ * protected source, and its dry run deletes nothing; files the engine keeps of a service that
+ * no longer exists are removed once the reaper says so.
  */
 import fs from "node:fs";
 import fsp from "node:fs/promises";
@@ -19,6 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabaseConfig } from "../../engine/protocol/snapshot";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
+import { eq } from "drizzle-orm";
+import { engineLeftovers, services as servicesTable } from "../../server/db/schema";
+import { LEFTOVER_GRACE_MS } from "../../server/engines/leftovers";
 import { applySchedules, reapExpiredEnvironments } from "../../server/environments/lifecycle";
 import { startWebServer } from "../../server/web-server";
 import { startWorker } from "../../worker/runner";
@@ -87,7 +91,7 @@ beforeAll(async () => {
   await gitServer.createRepo("notes", fixture("notes-app"));
   web = await startWebServer({ services, databaseUrl: database.url, logger, port: webPort, host: "127.0.0.1" });
   worker = await startWorker({ services, connectionString: database.url, logger, reconcileIntervalMs: 500 });
-  engine = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: org.engineToken, home: engineHome, routerPort });
+  engine = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: org.engineToken, home: engineHome, routerPort, env: { SLIPWAY_INVENTORY_SECONDS: "1" } });
 
   const project = await api().projects.create({ name: "notes" });
   const environment = await api().environments.create({ projectId: project.id, name: "main" });
@@ -191,5 +195,35 @@ describe("environments on demand", () => {
     // Its database's data went with it; the source still serves.
     expect(fs.existsSync(path.join(engineHome, "services", featureDatabase.id))).toBe(false);
     expect((await notes("main")).notes).toEqual(["welcome", "moor the boat", "check the tide", "main only", "main again"]);
+  });
+
+  it("removes what the engine keeps of a service that no longer exists, once the reaper says so", { timeout: 120_000 }, async () => {
+    const scratch = await api().services.create({ environmentId: main.id, name: "scratch-db", kind: "DATABASE", config: { engine: "postgresql" } });
+    const { deployment } = await api().deployments.create({ environmentId: main.id, action: "DEPLOY", serviceIds: [scratch.id] });
+    await waitFor(deployment.id, "DEPLOYED");
+    const files = path.join(engineHome, "services", scratch.id);
+    expect(fs.existsSync(files)).toBe(true);
+
+    // The service vanishes without a DELETE reaching the engine (its organization's data was
+    // removed by hand, say): its server and data stay behind until the reaper acts.
+    await services.db.delete(servicesTable).where(eq(servicesTable.id, scratch.id));
+    const leftover = await eventually(async () => (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id)))[0], 10_000, "the leftover reported");
+    expect(leftover.bytes).toBeGreaterThan(1_000_000);
+
+    // Within its grace period the reaper leaves it alone; past it, the dry run lists it and removes nothing.
+    expect((await reapExpiredEnvironments(services, { dryRun: true, organizationId: org.organizationId })).leftovers).toEqual([]);
+    clockOffsetMs += LEFTOVER_GRACE_MS + 60_000;
+    const listed = await reapExpiredEnvironments(services, { dryRun: true, organizationId: org.organizationId });
+    expect(listed.leftovers).toEqual([expect.objectContaining({ serviceId: scratch.id, cluster: "local" })]);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(fs.existsSync(files)).toBe(true);
+
+    await reapExpiredEnvironments(services, { dryRun: false, organizationId: org.organizationId });
+    await eventually(() => !fs.existsSync(files), 15_000, "the leftover removed by the engine");
+    await eventually(async () => (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id))).length === 0, 10_000, "the leftover forgotten");
+    // Its server was stopped with it; the environment's own database still serves the app.
+    const port = (scratch.config as DatabaseConfig).connection.port;
+    await expect(new Promise((resolve, reject) => http.get({ host: "127.0.0.1", port }, resolve).on("error", reject))).rejects.toThrow(/ECONNREFUSED/);
+    expect((await notes("main")).notes).toContain("main again");
   });
 });

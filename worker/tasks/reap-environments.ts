@@ -9,5 +9,8 @@ export function reapEnvironments(services: Services): Task {
     const { dryRun } = taskCatalog.reap_environments.parse(payload ?? {});
     const outcome = await reapExpiredEnvironments(services, { dryRun });
     for (const env of outcome.environments) helpers.logger.info(`${dryRun ? "would delete" : "deleting"} expired environment ${env.project}/${env.name}`);
+    for (const leftover of outcome.leftovers) {
+      helpers.logger.info(`${dryRun ? "would remove" : "removing"} ${leftover.bytes} bytes of deleted service ${leftover.serviceId} on cluster ${leftover.cluster}`);
+    }
   };
 }

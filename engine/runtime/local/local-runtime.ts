@@ -1,13 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import getPort from "get-port";
 import type pino from "pino";
 import type { Cron } from "croner";
-import type { DatabaseServiceSpec, GitServiceSpec, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
+import type { DatabaseServiceSpec, DiskUsage, GitServiceSpec, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
 import { routerClient, tsxImportUrl } from "../../router/router-process";
 import { routesTableOf, upstreamKey } from "../../router/routes";
 import { SerialQueues } from "../serial";
@@ -27,6 +28,9 @@ import { layout, launchSpec, type LaunchSpec, type ReleaseProcess, type ServiceS
 import { LogTailer } from "./log-tailer";
 import { childEnv, engineBaseEnv } from "./processes-env";
 import { groupListensOn, isSameProcessAlive, portIsFree, processStartTime, runCommand, stopGroup } from "./processes";
+
+const execFileAsync = promisify(execFile);
+const SERVICE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The key route table writes queue under (beside each service's own state writes). */
 const ROUTES = "\u0000routes";
@@ -368,18 +372,47 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
   }
 
   async delete(ctx: Ctx): Promise<void> {
-    await this.withLock(ctx.service.id, async () => {
-      this.forgetJob(ctx.service.id);
-      const state = this.states.get(ctx.service.id);
-      this.cancelRestart(ctx.service.id);
-      this.states.delete(ctx.service.id);
+    await this.remove(ctx.service.id);
+    ctx.output("system", ctx.service.kind === "DATABASE" ? "Removed the database's data, releases and logs" : "Removed the service's route, releases and logs");
+  }
+
+  /** Stops whatever runs of the service (process, schedule, run) and removes all its files. */
+  private async remove(serviceId: string): Promise<void> {
+    await this.withLock(serviceId, async () => {
+      this.forgetJob(serviceId);
+      const state = this.states.get(serviceId);
+      this.cancelRestart(serviceId);
+      this.states.delete(serviceId);
       await this.syncRoutes();
-      if (state?.current) await this.stopProcess(ctx.service.id, state.current);
-      for (const releaseId of Object.keys(state?.logOffsets ?? {})) await this.finishTail(ctx.service.id, releaseId);
-      await this.writes.settled(ctx.service.id);
-      await fsp.rm(this.paths.serviceDir(ctx.service.id), { recursive: true, force: true });
-      ctx.output("system", ctx.service.kind === "DATABASE" ? "Removed the database's data, releases and logs" : "Removed the service's route, releases and logs");
+      if (state?.current) await this.stopProcess(serviceId, state.current);
+      for (const releaseId of Object.keys(state?.logOffsets ?? {})) await this.finishTail(serviceId, releaseId);
+      await this.writes.settled(serviceId);
+      await this.writes.settled(`job:${serviceId}`);
+      await fsp.rm(this.paths.serviceDir(serviceId), { recursive: true, force: true });
     });
+  }
+
+  // ---- leftovers ------------------------------------------------------------------------------
+
+  /** Every service directory on disk with its size in bytes (`du`, which counts what the disk holds). */
+  async inventory(): Promise<DiskUsage[]> {
+    const ids = (await fsp.readdir(this.paths.servicesDir).catch(() => [])).filter((name) => SERVICE_ID.test(name));
+    if (ids.length === 0) return [];
+    const { stdout } = await execFileAsync("du", ["-sb", ...ids.map((id) => this.paths.serviceDir(id))], { maxBuffer: 16 * 1024 * 1024 }).catch(
+      (error: { stdout?: string }) => ({ stdout: error.stdout ?? "" }),
+    );
+    const sizes = new Map(stdout.split("\n").flatMap((line) => {
+      const [bytes, dir] = line.split("\t");
+      return bytes && dir ? [[path.basename(dir), Number(bytes)] as const] : [];
+    }));
+    return ids.map((serviceId) => ({ serviceId, bytes: sizes.get(serviceId) ?? 0 }));
+  }
+
+  async purge(serviceIds: string[]): Promise<void> {
+    for (const serviceId of serviceIds.filter((id) => SERVICE_ID.test(id))) {
+      await this.remove(serviceId);
+      this.options.logger.info({ serviceId }, "removed the files of a service that no longer exists");
+    }
   }
 
   // ---- databases ----------------------------------------------------------------------------

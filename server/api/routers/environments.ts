@@ -76,10 +76,21 @@ export const environmentsRouter = router({
       openapi: { method: "POST", path: "/environments/reap", tags: ["environments"], summary: "Delete expired environments now (dryRun: only list them)" },
     })
     .input(z.object({ dryRun: z.boolean().default(true) }))
-    .output(z.object({ dryRun: z.boolean(), environments: z.array(z.object({ environmentId: z.string(), name: z.string(), project: z.string(), expiredAt: z.string() })) }))
+    .output(
+      z.object({
+        dryRun: z.boolean(),
+        environments: z.array(z.object({ environmentId: z.string(), name: z.string(), project: z.string(), expiredAt: z.string() })),
+        /** Files engines keep of services that no longer exist: removed by their engine at its next report. */
+        leftovers: z.array(z.object({ cluster: z.string(), serviceId: z.string(), bytes: z.number(), since: z.string() })),
+      }),
+    )
     .mutation(async ({ ctx, input }) => {
       const outcome = await reapExpiredEnvironments(ctx.domain, { dryRun: input.dryRun, organizationId: ctx.actor.organizationId });
-      return { dryRun: outcome.dryRun, environments: outcome.environments.map(({ environmentId, name, project, expiredAt }) => ({ environmentId, name, project, expiredAt })) };
+      return {
+        dryRun: outcome.dryRun,
+        environments: outcome.environments.map(({ environmentId, name, project, expiredAt }) => ({ environmentId, name, project, expiredAt })),
+        leftovers: outcome.leftovers.map(({ cluster, serviceId, bytes, since }) => ({ cluster, serviceId, bytes, since })),
+      };
     }),
   rules: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/projects/{projectId}/rules", tags: ["environments"], summary: "The project's rules for new environments" } })

@@ -1,4 +1,4 @@
-import { jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { createdAt, id, updatedAt } from "./columns";
 import { organizations } from "./organizations";
 
@@ -35,4 +35,25 @@ export const clusters = pgTable(
     uniqueIndex("clusters_org_name_key").on(t.organizationId, t.name),
     uniqueIndex("clusters_engine_token_key").on(t.engineTokenHash),
   ],
+);
+
+/**
+ * Files an engine keeps for a service that no longer exists (deleted while its engine was away,
+ * or a DELETE that failed half way): found from the engine's inventory, removed by the engine
+ * once the reaper asks (`removeRequestedAt`), forgotten when the engine stops reporting them.
+ */
+export const engineLeftovers = pgTable(
+  "engine_leftovers",
+  {
+    clusterId: uuid("cluster_id")
+      .notNull()
+      .references(() => clusters.id, { onDelete: "cascade" }),
+    /** The deleted service's id (its directory's name on the engine's host). */
+    serviceId: uuid("service_id").notNull(),
+    bytes: bigint("bytes", { mode: "number" }).notNull(),
+    firstReportedAt: timestamp("first_reported_at", { withTimezone: true }).notNull(),
+    reportedAt: timestamp("reported_at", { withTimezone: true }).notNull(),
+    removeRequestedAt: timestamp("remove_requested_at", { withTimezone: true }),
+  },
+  (t) => [primaryKey({ columns: [t.clusterId, t.serviceId] })],
 );
