@@ -57,3 +57,19 @@ export function apiError(error: unknown): ApiErrorDetails {
 export function isUnauthorized(error: unknown): boolean {
   return error instanceof TRPCClientError && (error.data as { code?: string } | undefined)?.code === "UNAUTHORIZED";
 }
+
+/**
+ * Puts the server's per-field messages on a form's fields, by input path prefix (`config.git.url`
+ * and below on `gitUrl`); `unmatched` says the form must show the message itself, in an alert.
+ */
+export function fieldErrorsFor<F extends string>(failure: ApiErrorDetails | null, paths: readonly (readonly [string, F])[]): { fields: Partial<Record<F, string>>; unmatched: boolean } {
+  const fields: Partial<Record<F, string>> = {};
+  if (!failure) return { fields, unmatched: false };
+  let unmatched = Object.keys(failure.fields).length === 0;
+  for (const [path, message] of Object.entries(failure.fields)) {
+    const match = paths.find(([prefix]) => path === prefix || path.startsWith(`${prefix}.`));
+    if (match) fields[match[1]] ??= message;
+    else unmatched = true;
+  }
+  return { fields, unmatched };
+}

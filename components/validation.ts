@@ -49,3 +49,15 @@ export function variableKeyError(value: string): string | null {
   if (value.toUpperCase().startsWith("SLIPWAY_")) return "SLIPWAY_ variables are built in and cannot be set";
   return null;
 }
+
+/** A whole number within [min, max], for the numeric settings typed into text boxes. */
+export function integerError(value: string, min: number, max: number): string | null {
+  if (value === "") return "Required";
+  const number = Number(value);
+  return Number.isInteger(number) && number >= min && number <= max ? null : `A whole number from ${min} to ${max}`;
+}
+
+/** The IANA time zones this browser knows, UTC first (Intl lists only the geographic ones). */
+export function timeZones(): string[] {
+  return ["UTC", ...Intl.supportedValuesOf("timeZone").filter((zone) => zone !== "UTC")];
+}

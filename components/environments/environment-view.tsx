@@ -1,10 +1,11 @@
 "use client";
 
-import { Button, Card, Group, Text } from "@mantine/core";
+import { Anchor, Button, Card, Group, Text } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
-import { IconServer, IconTrash } from "@tabler/icons-react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { IconCopy, IconServer, IconTrash } from "@tabler/icons-react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { Can } from "../auth/can";
 import { ConfirmModal } from "../confirm-delete";
@@ -14,11 +15,13 @@ import { PageState } from "../not-found";
 import { ServicesTable } from "../overview/services-table";
 import { findEnvironment, useOverview } from "../overview/use-overview";
 import { PageHeader, Section } from "../page-header";
+import { RelativeTime } from "../relative-time";
 import { useRoom } from "../realtime";
 import { CreateServiceButton } from "../services/create-service";
 import { StatusBadge } from "../status-badge";
 import { useTRPC } from "../trpc";
 import { VariablesPanel } from "../variables/variables-panel";
+import { CloneEnvironmentButton } from "./clone-environment";
 import { ModeBadge } from "./mode-badge";
 
 export function EnvironmentView({ environmentId }: { environmentId: string }) {
@@ -27,6 +30,10 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
   const queryClient = useQueryClient();
   const overview = useOverview();
   const found = findEnvironment(overview.data, environmentId);
+  // The overview has no lineage or expiry: they come with the environment itself.
+  const details = useQuery(trpc.environments.get.queryOptions({ environmentId }));
+  const clonedFromId = details.data?.clonedFromId ?? null;
+  const source = clonedFromId ? findEnvironment(overview.data, clonedFromId) : null;
   const [deleting, deleteModal] = useDisclosure();
   // Statuses change as deployments progress: re-read the tree when this environment's room says so.
   useRoom(`environment:${environmentId}`, {
@@ -60,13 +67,36 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
           </>
         }
         description={
-          <Group gap={4} component="span">
-            <IconServer size={14} aria-hidden />
-            Runs on cluster {environment.cluster.name}
+          <Group gap="md" component="span">
+            <Group gap={4} component="span">
+              <IconServer size={14} aria-hidden />
+              Runs on cluster {environment.cluster.name}
+            </Group>
+            {clonedFromId && (
+              <Group gap={4} component="span">
+                <IconCopy size={14} aria-hidden />
+                <span>
+                  Cloned from{" "}
+                  {source ? (
+                    <Anchor component={Link} href={`/environments/${source.environment.id}`} fz="sm">
+                      {source.project.id === project.id ? source.environment.name : `${source.project.name} / ${source.environment.name}`}
+                    </Anchor>
+                  ) : (
+                    "another environment"
+                  )}
+                </span>
+              </Group>
+            )}
+            {details.data?.expiresAt && (
+              <span>
+                Expires <RelativeTime value={details.data.expiresAt} />
+              </span>
+            )}
           </Group>
         }
         actions={
           <Can role="DEVELOPER">
+            <CloneEnvironmentButton environment={environment} />
             <Button variant="default" color="red" leftSection={<IconTrash size={16} />} onClick={deleteModal.open}>
               Delete environment
             </Button>
@@ -84,7 +114,7 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
         {environment.services.length === 0 ? (
           <Card withBorder padding="lg">
             <Text c="dimmed" fz="sm">
-              No service yet. Add an application from a git repository; Slipway detects how to build and run it (Node, Python, static site, Procfile). Then deploy the environment.
+              No service yet. Add an application from a git repository (Slipway detects how to build and run it: Node, Python, static site, Procfile), a database or a job. Then deploy the environment.
             </Text>
           </Card>
         ) : (

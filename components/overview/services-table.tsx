@@ -1,6 +1,6 @@
 "use client";
 
-import { Anchor, Code, Group, Table, Text, Tooltip } from "@mantine/core";
+import { Anchor, Badge, Code, Group, Table, Text, Tooltip } from "@mantine/core";
 import { IconExternalLink } from "@tabler/icons-react";
 import Link from "next/link";
 import type { Outputs } from "../api-types";
@@ -32,9 +32,16 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
             return (
               <Table.Tr key={service.id}>
                 <Table.Td>
-                  <Anchor component={Link} href={`/services/${service.id}`} fw={600} fz="sm">
-                    {service.name}
-                  </Anchor>
+                  <Group gap={6} wrap="nowrap">
+                    <Anchor component={Link} href={`/services/${service.id}`} fw={600} fz="sm">
+                      {service.name}
+                    </Anchor>
+                    {service.kind !== "APPLICATION" && (
+                      <Badge size="xs" variant="outline" color="gray">
+                        {service.kind.toLowerCase()}
+                      </Badge>
+                    )}
+                  </Group>
                 </Table.Td>
                 <Table.Td>{service.runtime ? <StatusBadge status={service.runtime.state} /> : <StatusBadge status="NEVER_DEPLOYED" />}</Table.Td>
                 <Table.Td>

@@ -4,7 +4,7 @@ import { Alert, Button, Group, NativeSelect, SimpleGrid, Stack, TextInput } from
 import { useState, type ReactNode } from "react";
 import type { Service } from "../api-types";
 import type { ApplicationConfig } from "../../engine/protocol/snapshot";
-import type { ApiErrorDetails } from "../errors";
+import { fieldErrorsFor, type ApiErrorDetails } from "../errors";
 import { branchError, commitError, dnsLabelError, gitUrlError, healthCheckPathError, portError, rootDirectoryError } from "../validation";
 
 export type ServiceFormValues = {
@@ -94,18 +94,6 @@ const SERVER_PATHS: [string, Field][] = [
   ["config.healthCheckPath", "healthCheckPath"],
 ];
 
-function serverFieldErrors(failure: ApiErrorDetails | null): { fields: Partial<Record<Field, string>>; unmatched: boolean } {
-  const fields: Partial<Record<Field, string>> = {};
-  if (!failure) return { fields, unmatched: false };
-  let unmatched = Object.keys(failure.fields).length === 0;
-  for (const [path, message] of Object.entries(failure.fields)) {
-    const match = SERVER_PATHS.find(([prefix]) => path === prefix || path.startsWith(`${prefix}.`));
-    if (match) fields[match[1]] ??= message;
-    else unmatched = true;
-  }
-  return { fields, unmatched };
-}
-
 /**
  * An APPLICATION service's settings: where the code is (git URL, branch or commit, root
  * directory) and how it is built and run. Empty build/start commands and port mean "detect".
@@ -135,7 +123,7 @@ export function ServiceForm({
   const [submitted, setSubmitted] = useState(false);
   const [touched, setTouched] = useState<Partial<Record<Field, boolean>>>({});
   const local = validate(values, withName);
-  const server = serverFieldErrors(failure);
+  const server = fieldErrorsFor(failure, SERVER_PATHS);
   const errorOf = (field: Field) => ((submitted || touched[field]) && local[field]) || server.fields[field];
   const input = (field: Field) => ({
     value: values[field],

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { jobConfig } from "../../engine/protocol/snapshot";
+import { emptyJobForm, jobConfigFrom, jobFormFrom, readSchedule, validateJob, type JobFormValues } from "./job-config";
+
+const form = (changes: Partial<JobFormValues> = {}): JobFormValues => ({ ...emptyJobForm(), name: "report", gitUrl: "https://git.example.com/app.git", command: "node report.js", timeZone: "Europe/Paris", ...changes });
+
+describe("job form", () => {
+  it("turns what the form accepts into a config the protocol's schema accepts, and back", () => {
+    for (const values of [form(), form({ triggerType: "lifecycle", on: ["start", "delete"], buildCommand: "npm ci", retries: "3", timeoutSeconds: "60" })]) {
+      expect(validateJob(values, true)).toEqual({});
+      const config = jobConfig.parse(jobConfigFrom(values, undefined));
+      const back = jobFormFrom({ kind: "JOB", config, name: "report" } as Parameters<typeof jobFormFrom>[0]);
+      expect(back).toMatchObject({ ...values, timeZone: values.triggerType === "cron" ? values.timeZone : back!.timeZone });
+    }
+    // Lifecycle events keep start, stop, delete order whatever order they were ticked in.
+    expect(jobConfigFrom(form({ triggerType: "lifecycle", on: ["delete", "start"] }), undefined).trigger).toEqual({ type: "lifecycle", on: ["start", "delete"] });
+  });
+
+  it("refuses what the server would refuse, on the field at fault", () => {
+    expect(validateJob(form({ schedule: "0 99 * * *" }), true)).toEqual({ schedule: expect.stringContaining("hour") });
+    expect(validateJob(form({ schedule: "@daily" }), true)).toEqual({ schedule: expect.stringContaining("Five fields") });
+    expect(validateJob(form({ timeZone: "Mars/Base" }), true)).toEqual({ timeZone: "Choose a time zone" });
+    expect(validateJob(form({ triggerType: "lifecycle", on: [] }), true)).toEqual({ on: "Choose at least one event" });
+    expect(validateJob(form({ command: " ", retries: "11", timeoutSeconds: "0", name: "Report" }), true)).toEqual({
+      name: expect.any(String),
+      command: "Required",
+      retries: "A whole number from 0 to 10",
+      timeoutSeconds: "A whole number from 1 to 86400",
+    });
+    // A bad schedule does not matter while the job runs with the environment instead.
+    expect(validateJob(form({ triggerType: "lifecycle", schedule: "nonsense" }), false)).toEqual({});
+  });
+
+  it("reads the next runs in the job's time zone", () => {
+    const read = readSchedule("0 3 * * *", "Asia/Tokyo", 2);
+    if (!("next" in read)) throw new Error(read.error);
+    expect(read.next).toHaveLength(2);
+    for (const date of read.next) expect(date.getUTCHours()).toBe(18);
+  });
+});

@@ -1,0 +1,186 @@
+"use client";
+
+import { Alert, Button, Checkbox, Group, NativeSelect, Radio, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
+import { useMemo, useState } from "react";
+import type { JobLifecycleEvent } from "../../engine/protocol/snapshot";
+import { fieldErrorsFor, type ApiErrorDetails } from "../errors";
+import { timeZones } from "../validation";
+import { JOB_SERVER_PATHS, LIFECYCLE_EVENTS, readSchedule, validateJob, type JobField, type JobFormValues } from "./job-config";
+
+/** Commands are code: monospace in the box, the label stays in the UI font. */
+const MONO = { input: { fontFamily: "var(--mantine-font-family-monospace)" } };
+
+function NextRuns({ schedule, timeZone }: { schedule: string; timeZone: string }) {
+  const read = readSchedule(schedule, timeZone);
+  if ("error" in read) return null;
+  const format = (date: Date) => date.toLocaleString(undefined, { timeZone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  return (
+    <Text fz="xs" c="dimmed">
+      Next runs: {read.next.map(format).join(" · ")} ({timeZone})
+    </Text>
+  );
+}
+
+/**
+ * A JOB service's settings: the code (git, like an application), how it is built, the command
+ * that runs to completion, when it runs (a cron schedule in a time zone, or with the
+ * environment's lifecycle), its time limit and retries.
+ */
+export function JobForm({
+  initial,
+  withName,
+  submitLabel,
+  pending,
+  failure,
+  onSubmit,
+  onCancel,
+  readOnly = false,
+}: {
+  initial: JobFormValues;
+  withName: boolean;
+  submitLabel: string;
+  pending: boolean;
+  failure: ApiErrorDetails | null;
+  onSubmit: (values: JobFormValues) => void;
+  onCancel?: () => void;
+  readOnly?: boolean;
+}) {
+  const [values, setValues] = useState(initial);
+  const [submitted, setSubmitted] = useState(false);
+  const [touched, setTouched] = useState<Partial<Record<JobField, boolean>>>({});
+  const zones = useMemo(() => {
+    const known = timeZones();
+    return known.includes(initial.timeZone) ? known : [initial.timeZone, ...known];
+  }, [initial.timeZone]);
+  const local = validateJob(values, withName);
+  const server = fieldErrorsFor(failure, JOB_SERVER_PATHS);
+  const errorOf = (field: JobField) => ((submitted || touched[field]) && local[field]) || server.fields[field];
+  const set = <F extends JobField>(field: F, value: JobFormValues[F]) => setValues((current) => ({ ...current, [field]: value }));
+  const input = (field: Exclude<JobField, "on" | "triggerType">) => ({
+    value: values[field],
+    onChange: (event: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => set(field, event.currentTarget.value),
+    onBlur: () => setTouched((current) => ({ ...current, [field]: true })),
+    error: errorOf(field),
+    readOnly,
+  });
+
+  return (
+    <form
+      onSubmit={(event) => {
+        event.preventDefault();
+        setSubmitted(true);
+        if (Object.keys(validateJob(values, withName)).length === 0) onSubmit(values);
+      }}
+      noValidate
+    >
+      <Stack gap="md">
+        {withName && (
+          <TextInput
+            label="Service name"
+            description="Lowercase letters, digits and inner hyphens, at most 40."
+            placeholder="nightly-report"
+            maxLength={40}
+            required
+            data-autofocus
+            {...input("name")}
+          />
+        )}
+        <TextInput label="Git URL" description="http(s), ssh, git or file URL of the repository." placeholder="https://github.com/you/app.git" required {...input("gitUrl")} />
+        <SimpleGrid cols={{ base: 1, sm: 3 }}>
+          <NativeSelect
+            label="Build from"
+            data={[
+              { value: "branch", label: "A branch" },
+              { value: "commit", label: "A commit" },
+            ]}
+            {...input("refKind")}
+            disabled={readOnly}
+          />
+          <TextInput
+            label={values.refKind === "commit" ? "Commit" : "Branch"}
+            placeholder={values.refKind === "commit" ? "a1b2c3d" : "main"}
+            required
+            {...input("ref")}
+            style={{ gridColumn: "span 2" }}
+          />
+        </SimpleGrid>
+        <TextInput label="Root directory" description="Folder of the job inside the repository; empty for the root." placeholder="jobs/report" {...input("rootDirectory")} />
+        <SimpleGrid cols={{ base: 1, sm: 2 }}>
+          <TextInput label="Build command" description="Empty: detected, as for applications." placeholder="npm ci" {...input("buildCommand")} styles={MONO} />
+          <TextInput label="Command" description="Runs to completion; exit code 0 is a success." placeholder="node report.js" required {...input("command")} styles={MONO} />
+        </SimpleGrid>
+        <Radio.Group label="Trigger" value={values.triggerType} onChange={(value) => !readOnly && set("triggerType", value as JobFormValues["triggerType"])}>
+          <Group mt={6}>
+            <Radio value="cron" label="On a cron schedule" disabled={readOnly && values.triggerType !== "cron"} />
+            <Radio value="lifecycle" label="When the environment changes" disabled={readOnly && values.triggerType !== "lifecycle"} />
+          </Group>
+        </Radio.Group>
+        {values.triggerType === "cron" ? (
+          <Stack gap={4}>
+            <SimpleGrid cols={{ base: 1, sm: 2 }}>
+              <TextInput
+                label="Schedule"
+                description="minute hour day-of-month month day-of-week (a sixth field first for seconds)."
+                placeholder="0 3 * * *"
+                required
+                {...input("schedule")}
+                styles={MONO}
+              />
+              <Select
+                label="Time zone"
+                description="The schedule is read in this zone."
+                data={zones}
+                searchable
+                allowDeselect={false}
+                value={values.timeZone}
+                onChange={(value) => value && set("timeZone", value)}
+                error={errorOf("timeZone")}
+                readOnly={readOnly}
+                nothingFoundMessage="No such time zone"
+              />
+            </SimpleGrid>
+            <NextRuns schedule={values.schedule} timeZone={values.timeZone} />
+            <Text fz="xs" c="dimmed">
+              Each run&apos;s output goes to the service&apos;s runtime logs. The engine keeps time, so runs happen while the control plane is down.
+            </Text>
+          </Stack>
+        ) : (
+          <Checkbox.Group
+            label="Runs when the environment"
+            description="A run is a step of the deployment: a failed run fails it. The job may write a JSON object of strings to $SLIPWAY_OUTPUT_FILE; those become variables of the services deployed after it."
+            value={values.on}
+            onChange={(value) => !readOnly && set("on", value as JobLifecycleEvent[])}
+            error={errorOf("on")}
+          >
+            <Stack gap={6} mt={8}>
+              {LIFECYCLE_EVENTS.map((event) => (
+                <Checkbox key={event.value} value={event.value} label={event.label} description={event.description} disabled={readOnly} />
+              ))}
+            </Stack>
+          </Checkbox.Group>
+        )}
+        <SimpleGrid cols={{ base: 1, sm: 2 }}>
+          <TextInput label="Timeout (seconds)" description="A run still going after this is stopped and counts as timed out." placeholder="600" inputMode="numeric" required {...input("timeoutSeconds")} />
+          <TextInput label="Retries" description="A failed or timed-out run is tried again up to this many times (0 to 10)." placeholder="0" inputMode="numeric" required {...input("retries")} />
+        </SimpleGrid>
+        {failure && server.unmatched && (
+          <Alert color="red" role="alert" title="The server refused the change">
+            {failure.message}
+          </Alert>
+        )}
+        {!readOnly && (
+          <Group justify="flex-end">
+            {onCancel && (
+              <Button variant="default" onClick={onCancel}>
+                Cancel
+              </Button>
+            )}
+            <Button type="submit" loading={pending}>
+              {submitLabel}
+            </Button>
+          </Group>
+        )}
+      </Stack>
+    </form>
+  );
+}
