@@ -1,19 +1,50 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import getPort from "get-port";
-import pino from "pino";
 import pgClient from "pg";
-import type { Runner } from "graphile-worker";
-import type { Services } from "../server/context";
 import { connectDatabase } from "../server/db/client";
 import { startEmbeddedPostgres } from "../server/db/embedded";
 import { migrateDatabase } from "../server/db/migrate";
-import { startWebServer } from "../server/web-server";
-import { startWorker } from "../worker/runner";
+import { createMasterKeyring } from "../server/secrets/keyring";
+import { generateKey } from "../server/secrets/envelope";
 import { seedOrganization, testServices } from "../test/support/seed";
 
-/** A whole control plane on a fresh embedded PostgreSQL, in this process, for benchmarks. */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** A control-plane process (web or worker) as `npm start` runs them: its own Node, configured by environment. */
+function startProcess(script: string, env: Record<string, string>): { child: ChildProcess; ready: Promise<void>; stop: () => Promise<void> } {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, script)], {
+    cwd: root,
+    env: { ...process.env, ...env, LOG_LEVEL: "warn", NODE_ENV: "production" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("listening")) resolve();
+    });
+    void exited.then(() => reject(new Error(`${script} exited before it was ready`)));
+  });
+  // Only the web process says it is ready; a worker's exit at close is not an error.
+  ready.catch(() => undefined);
+  return {
+    child,
+    ready,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/**
+ * A whole control plane on a fresh embedded PostgreSQL for benchmarks, with the web and worker
+ * processes separate as in production (server/start.ts), so the intake's event loop does not
+ * share its core with the worker. This process keeps a pool for the API calls of the benches.
+ */
 export async function startBenchControlPlane() {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-bench-"));
   await fs.chmod(dir, 0o755);
@@ -25,20 +56,21 @@ export async function startBenchControlPlane() {
   const url = postgres.connectionString.replace(/\/postgres$/, "/slipway_bench");
   await migrateDatabase(url);
   const database = connectDatabase(url);
-  const services: Services = testServices(database.db);
-  const logger = pino({ level: "silent" });
+  const masterKey = generateKey();
+  const services = testServices(database.db, { keyring: createMasterKeyring(masterKey) });
   const org = await seedOrganization(services, "bench");
   const webPort = await getPort();
-  const web = await startWebServer({ services, databaseUrl: url, logger, port: webPort, host: "127.0.0.1" });
-  const worker: Runner = await startWorker({ services, connectionString: url, logger });
+  const env = { DATABASE_URL: url, SLIPWAY_MASTER_KEY: masterKey.toString("base64"), SLIPWAY_HOME: path.join(dir, "home"), PORT: String(webPort) };
+  const web = startProcess("bench/web-process.ts", env);
+  const worker = startProcess("worker/main.ts", env);
+  await web.ready;
   return {
     dir,
     services,
     org,
     webUrl: `http://127.0.0.1:${webPort}`,
     async close() {
-      await worker.stop();
-      await web.close();
+      await Promise.all([worker.stop(), web.stop()]);
       await database.close();
       await postgres.stop();
       await fs.rm(dir, { recursive: true, force: true });

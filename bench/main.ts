@@ -1,23 +1,26 @@
-import { startGitServer } from "../test/git-server";
+import { startGitServer, type GitServer } from "../test/git-server";
 import { measureClone } from "./clone";
 import { startBenchControlPlane } from "./control-plane";
 import { measureDeployOverhead } from "./deploy-overhead";
 import { measureDispatchLatency } from "./dispatch-latency";
 import { measureShellAndLogs } from "./shell-and-logs";
 import { ms } from "./stats";
+
+type Plane = Awaited<ReturnType<typeof startBenchControlPlane>>;
 import { measureWebhookIntake } from "./webhooks";
 
 /**
  * `npm run bench`: speed figures of the platform, each beside a baseline measured in the same
  * run on the same machine. Numbers, not pass/fail: tests check behaviour.
  */
-async function main() {
-  const plane = await startBenchControlPlane();
-  const git = await startGitServer();
-  try {
+/** The benchmarks by name: `npm run bench -- webhooks clone` runs only those. */
+const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>> = {
+  async dispatch(plane) {
     const latency = await measureDispatchLatency(plane, 200);
     console.log(`dispatch: deployment created -> task received by the engine (${latency.runs} runs): p50 ${ms(latency.p50)}, p99 ${ms(latency.p99)}`);
+  },
 
+  async webhooks(plane) {
     const hooks = await measureWebhookIntake(plane, { connections: 50, durationSeconds: 10 });
     const rate = (r: { perSecond: number; p50: number; p99: number }) => `${Math.round(r.perSecond)} deliveries/s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}`;
     console.log(
@@ -26,7 +29,9 @@ async function main() {
         `${hooks.accepted} answered 202, ${hooks.stored} stored${hooks.accepted === hooks.stored ? "" : " (MISMATCH)"}, ` +
         `${hooks.intake.errors} errors, ${hooks.intake.timeouts} timeouts; backlog processed ${ms(hooks.drainMs)} after the run`,
     );
+  },
 
+  async shell(plane, git) {
     const shells = await measureShellAndLogs(plane, git, { keys: 500, logRate: 10_000, logSeconds: 5 });
     console.log(
       `shell keystroke round trip (${shells.keys} keys, /ui -> web -> engine -> pty echo and back): p50 ${ms(shells.shell.p50)}, p99 ${ms(shells.shell.p99)}; ` +
@@ -36,19 +41,38 @@ async function main() {
       `runtime logs (${shells.logs.rate} lines/s for ${shells.logs.total / shells.logs.rate} s, release -> engine -> web -> following client): ` +
         `${Math.round(shells.logs.linesPerSecond)} lines/s received, ${shells.logs.lost} lost of ${shells.logs.total}; latency p50 ${ms(shells.logs.p50)}, p99 ${ms(shells.logs.p99)}`,
     );
+  },
 
+  async clone(plane) {
     const clone = await measureClone(plane, 20);
     console.log(
       `clone (metadata only, 20 services and 200 variables, ${clone.runs} runs): p50 ${ms(clone.p50)}, p99 ${ms(clone.p99)}; ` +
         `reading the same environment's services and variables p50 ${ms(clone.readP50)} (baseline)`,
     );
+  },
 
+  async deploy(plane, git) {
     const overhead = await measureDeployOverhead(plane, git, 5);
     console.log(
       `deploy (${overhead.runs} runs, node app from git): platform p50 ${ms(overhead.p50Platform)}, ` +
         `same clone+install+start run directly p50 ${ms(overhead.p50Direct)} (baseline); ` +
         `overhead ${ms(overhead.overhead)}, ratio ${overhead.ratio.toFixed(2)}x`,
     );
+  },
+};
+
+/**
+ * `npm run bench`: speed figures of the platform, each beside a baseline measured in the same
+ * run on the same machine. Numbers, not pass/fail: tests check behaviour.
+ */
+async function main() {
+  const chosen = process.argv.slice(2);
+  const unknown = chosen.filter((name) => !(name in benchmarks));
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(", ")}: choose from ${Object.keys(benchmarks).join(", ")}`);
+  const plane = await startBenchControlPlane();
+  const git = await startGitServer();
+  try {
+    for (const [name, run] of Object.entries(benchmarks)) if (chosen.length === 0 || chosen.includes(name)) await run(plane, git);
   } finally {
     await git.close();
     await plane.close();

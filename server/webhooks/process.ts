@@ -39,8 +39,11 @@ export async function processPendingDeliveries(services: Services, options: { lo
     if (!loaded) candidates.set(organizationId, (loaded = loadCandidates(services.db, organizationId)));
     return loaded;
   };
-  let total = await settleUnfollowed(services, candidatesOf);
+  let total = 0;
   for (;;) {
+    // Under a steady stream, deliveries keep arriving while this runs: those of repositories no
+    // service follows are settled in bulk on every pass, never read back one by one.
+    total += await settleUnfollowed(services, candidatesOf);
     const rows = await services.db
       .select({ delivery: webhookDeliveries, connection: gitConnections })
       .from(webhookDeliveries)
