@@ -24,7 +24,7 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     const hooks = await measureWebhookIntake(plane, { connections: 50, durationSeconds: 10 });
     const rate = (r: { perSecond: number; p50: number; p99: number }) => `${Math.round(r.perSecond)} deliveries/s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}`;
     console.log(
-      `webhooks (${hooks.connections} connections, signed ${hooks.payloadBytes}-byte GitHub pushes): intake ${rate(hooks.intake)}; ` +
+      `webhooks (${hooks.connections} connections, signed ${hooks.payloadBytes}-byte GitHub pushes to a repository no service follows): intake ${rate(hooks.intake)}; ` +
         `bare Node http 202 ${rate(hooks.ceiling)} (ceiling); ` +
         `${hooks.accepted} answered 202, ${hooks.stored} stored${hooks.accepted === hooks.stored ? "" : " (MISMATCH)"}, ` +
         `${hooks.intake.errors} errors, ${hooks.intake.timeouts} timeouts; backlog processed ${ms(hooks.drainMs)} after the run`,

@@ -15,6 +15,7 @@ import type { DeploymentChanged } from "./realtime/ui-protocol";
 import { listenToChannels } from "./realtime/pg-listener";
 import { attachShellRelay } from "./realtime/shell-relay";
 import { CONNECTION_CHANNEL } from "./webhooks/connections";
+import { SERVICES_CHANNEL } from "./webhooks/followed-repositories";
 import { createWebhookIntake } from "./webhooks/intake";
 
 type PageHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
@@ -80,11 +81,12 @@ export async function startWebServer(options: WebServerOptions) {
 
   const listener = listenToChannels(
     options.databaseUrl,
-    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, CONNECTION_CHANNEL],
+    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL],
     (channel, payload) => {
       if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
       else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentChanged);
       else if (channel === CONNECTION_CHANNEL) hooks.forget(payload);
+      else if (channel === SERVICES_CHANNEL) hooks.forgetRepositories(payload);
     },
     logger,
   );

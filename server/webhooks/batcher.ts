@@ -1,5 +1,6 @@
 import pg, { type QueryConfig } from "pg";
 import type { Database } from "../db/client";
+import { UNFOLLOWED_REASON } from "./followed-repositories";
 
 export type DeliveryRow = {
   organizationId: string;
@@ -10,7 +11,8 @@ export type DeliveryRow = {
   headers: Record<string, string>;
   /** The request body, valid UTF-8 JSON (the intake parsed it). */
   body: Buffer;
-  status: "PENDING" | "IGNORED";
+  /** PENDING for the worker; IGNORED (an event Slipway does not act on) and PROCESSED (a repository no service follows) are settled as stored. */
+  status: "PENDING" | "IGNORED" | "PROCESSED";
 };
 
 export type Stored = { outcome: "stored"; id: string } | { outcome: "duplicate" };
@@ -39,17 +41,18 @@ export const PROCESS_DELAY_MS = 200;
  * escape every quote of every JSON document, in Node and again in Postgres.
  */
 const INSERT_BATCH = {
-  name: "webhook_deliveries_insert_batch_v1",
+  name: "webhook_deliveries_insert_batch_v2",
   text: `
 with input as (
   select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::webhook_delivery_status[])
     with ordinality as t(organization_id, connection_id, delivery_id, event, repository, headers_length, body_offset, body_length, status, ord)
 ), ins as (
-  insert into webhook_deliveries (organization_id, connection_id, delivery_id, event, repository, headers, payload, status, processed_at)
+  insert into webhook_deliveries (organization_id, connection_id, delivery_id, event, repository, headers, payload, status, outcome, processed_at)
   select organization_id, connection_id, delivery_id, event, repository,
     convert_from(substring($10::bytea from body_offset - headers_length for headers_length), 'UTF8')::jsonb,
     convert_from(substring($10::bytea from body_offset for body_length), 'UTF8'),
-    status, case when status = 'IGNORED' then now() end
+    status, case when status = 'PROCESSED' then jsonb_build_object('reason', '${UNFOLLOWED_REASON}', 'repository', repository) end,
+    case when status <> 'PENDING' then now() end
   from input order by ord
   on conflict (connection_id, delivery_id) do nothing
   returning id, connection_id, delivery_id, status
@@ -114,7 +117,9 @@ export type BatcherOptions = { maxRows?: number; maxWaitMs?: number; maxInFlight
 export function createDeliveryBatcher(db: Database, options: BatcherOptions = {}) {
   const maxRows = options.maxRows ?? 500;
   const maxWaitMs = options.maxWaitMs ?? 2;
-  const maxInFlight = options.maxInFlight ?? 4;
+  // Measured on two cores (npm run bench -- webhooks): 8 batches in flight beat 2 and 4 by 10-20%;
+  // the pool (10 connections) keeps two for everything else.
+  const maxInFlight = options.maxInFlight ?? 8;
   const pool = poolOf(db);
   let pending = new Map<string, Waiting>();
   let timer: NodeJS.Timeout | null = null;

@@ -7,6 +7,7 @@ import type { Logger } from "../logger";
 import { createDeliveryBatcher, type BatcherOptions } from "./batcher";
 import { loadIntakeConnection, type IntakeConnection } from "./connections";
 import { repositoryKey } from "../git/repository-url";
+import { createFollowedRepositories } from "./followed-repositories";
 import { actsOn, deliveryHead, repositoryUrlsOf, storableHeaders } from "./providers";
 import { verifySignature } from "./signatures";
 
@@ -17,7 +18,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type IntakeOptions = {
   logger?: Logger;
-  /** How long a connection (with its decrypted secret) is served from memory; a rotation elsewhere takes effect within it. */
+  /**
+   * How long a connection (with its decrypted secret) and an organization's followed
+   * repositories are served from memory; changes notified by other processes take effect at once,
+   * a lost notification within this.
+   */
   cacheMs?: number;
   batch?: BatcherOptions;
   /** How often counts of refused deliveries are added to their connection's row. */
@@ -36,6 +41,7 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
   const cacheMs = options.cacheMs ?? 10_000;
   const logger = options.logger;
   const batcher = createDeliveryBatcher(services.db, options.batch);
+  const followed = createFollowedRepositories(services, { cacheMs: options.cacheMs });
   const cache = new Map<string, { expires: number; connection: Promise<IntakeConnection | null> }>();
   const rejected = new Map<string, number>();
 
@@ -97,18 +103,22 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
     if (!head) return { status: 400, body: { message: "The delivery id or event header is missing" } };
 
     const acted = actsOn(connection.provider, head.event, payload);
+    const repository = repositoryKey(repositoryUrlsOf(connection.provider, payload)[0] ?? "")?.slice(0, 500) ?? null;
+    // What no service can concern is settled here, as cheaply as an ignored event: no worker run reads it back.
+    const unfollowed = acted && repository !== null && !(await followed.follows(connection.organizationId, repository));
+    const status = !acted ? "IGNORED" : unfollowed ? "PROCESSED" : "PENDING";
     const stored = await batcher.add({
       organizationId: connection.organizationId,
       connectionId: connection.id,
       deliveryId: head.deliveryId,
       event: head.event,
-      repository: repositoryKey(repositoryUrlsOf(connection.provider, payload)[0] ?? "")?.slice(0, 500) ?? null,
+      repository,
       headers: storableHeaders(req.headers),
       body,
-      status: acted ? "PENDING" : "IGNORED",
+      status,
     });
     if (stored.outcome === "duplicate") return { status: 202, body: { status: "duplicate" } };
-    return { status: 202, body: { status: acted ? "queued" : "ignored", id: stored.id } };
+    return { status: 202, body: { status: { IGNORED: "ignored", PROCESSED: "unfollowed", PENDING: "queued" }[status], id: stored.id } };
   }
 
   return {
@@ -116,6 +126,10 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
     /** Drops a cached connection (its secret was rotated or it was deleted). */
     forget(connectionId: string) {
       cache.delete(connectionId);
+    },
+    /** Drops an organization's followed repositories (one of its services changed). */
+    forgetRepositories(organizationId: string) {
+      followed.forget(organizationId);
     },
     /** Handles the request when its path is under /api/hooks/; false otherwise. */
     async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {

@@ -9,6 +9,7 @@ import { loadCandidates, type Candidate } from "./candidates";
 import { onPullRequest, webhookActor, type PreviewOutcome } from "./previews";
 import { actsOn, gitEvents, PayloadError, repositoryUrlsOf, type PushEvent } from "./providers";
 import { pathsAllow, skipsDeploy, triggersOf } from "./triggers";
+import { UNFOLLOWED_REASON } from "./followed-repositories";
 
 type DeliveryRow = typeof webhookDeliveries.$inferSelect;
 type ConnectionRow = typeof gitConnections.$inferSelect;
@@ -96,7 +97,7 @@ async function settleUnfollowed(services: Services, candidatesOf: (organizationI
       .update(webhookDeliveries)
       .set({
         status: "PROCESSED",
-        outcome: sql`jsonb_build_object('reason', 'no service follows this repository', 'repository', ${webhookDeliveries.repository})`,
+        outcome: sql`jsonb_build_object('reason', ${UNFOLLOWED_REASON}::text, 'repository', ${webhookDeliveries.repository})`,
         processedAt: sql`now()`,
         attempts: sql`${webhookDeliveries.attempts} + 1`,
       })
@@ -142,7 +143,7 @@ export async function processDelivery(services: Services, delivery: DeliveryRow,
   if (named.length > 0) {
     const followed = await candidates();
     if (!named.some((key) => followed.some((c) => c.repository === key))) {
-      return { status: "PROCESSED", outcome: { reason: "no service follows this repository", repository: named[0] }, error: null, acted: false };
+      return { status: "PROCESSED", outcome: { reason: UNFOLLOWED_REASON, repository: named[0] }, error: null, acted: false };
     }
   }
   let events;

@@ -236,9 +236,12 @@ describe("push to deploy", () => {
     (payload.repository as Record<string, string>).ssh_url = "git@github.com:Codertocat/Later.git";
     (payload.repository as Record<string, string>).html_url = "https://github.com/Codertocat/Later";
     (payload.repository as Record<string, string>).git_url = "git://github.com/Codertocat/Later.git";
-    const first = await sendAndSettle("github", "push", payload);
-    // No service follows that repository yet: settled without reading the payload further.
+    // No service follows that repository yet: settled by the intake itself, no worker run reads it.
+    const sent = await send("github", "push", payload);
+    expect(sent.body.status).toBe("unfollowed");
+    const first = await admin().git.delivery({ deliveryId: sent.body.id as string });
     expect(first).toMatchObject({ status: "PROCESSED", outcome: { reason: "no service follows this repository", repository: "github.com/codertocat/later" } });
+    expect(first.processedAt).not.toBeNull();
     const later = await developer().services.create({ environmentId: env.release!, name: "later", config: { git: { url: "https://github.com/codertocat/later" , ref: { branch: "master" } } } });
     const again = await admin().git.redeliver({ deliveryId: first.id });
     expect(again.status).toBe("PENDING");
