@@ -1,18 +1,15 @@
 import { Cron } from "croner";
 import type { JobConfig, JobLifecycleEvent } from "../../engine/protocol/snapshot";
 import type { Service } from "../api-types";
-import { branchError, commitError, dnsLabelError, gitUrlError, integerError, rootDirectoryError } from "../validation";
+import { dnsLabelError, integerError } from "../validation";
+import { emptyGitSource, GIT_SOURCE_SERVER_PATHS, gitSourceConfig, gitSourceErrors, gitSourceValues, type GitSourceValues } from "./git-source";
 
 /**
  * A JOB service's settings as its form edits them (strings, as typed), and the conversions to
  * and from the API's `config` (engine/protocol/snapshot.ts `jobConfig` is the authority).
  */
-export type JobFormValues = {
+export type JobFormValues = GitSourceValues & {
   name: string;
-  gitUrl: string;
-  refKind: "branch" | "commit";
-  ref: string;
-  rootDirectory: string;
   buildCommand: string;
   command: string;
   triggerType: "cron" | "lifecycle";
@@ -39,10 +36,7 @@ function localTimeZone(): string {
 export function emptyJobForm(): JobFormValues {
   return {
     name: "",
-    gitUrl: "",
-    refKind: "branch",
-    ref: "main",
-    rootDirectory: "",
+    ...emptyGitSource,
     buildCommand: "",
     command: "",
     triggerType: "cron",
@@ -57,14 +51,10 @@ export function emptyJobForm(): JobFormValues {
 export function jobFormFrom(service: Service): JobFormValues | null {
   if (service.kind !== "JOB") return null;
   const config = service.config as JobConfig;
-  const ref = config.git.ref;
   const trigger = config.trigger;
   return {
     name: service.name,
-    gitUrl: config.git.url,
-    refKind: "commit" in ref ? "commit" : "branch",
-    ref: "commit" in ref ? ref.commit : ref.branch,
-    rootDirectory: config.git.rootDirectory ?? "",
+    ...gitSourceValues(config.git),
     buildCommand: config.buildCommand ?? "",
     command: config.command,
     triggerType: trigger.type,
@@ -79,11 +69,7 @@ export function jobFormFrom(service: Service): JobFormValues | null {
 /** The `config` the API takes; an empty build command becomes `empty` (undefined on create, null to clear on update). */
 export function jobConfigFrom<E extends undefined | null>(values: JobFormValues, empty: E) {
   return {
-    git: {
-      url: values.gitUrl.trim(),
-      ref: values.refKind === "commit" ? { commit: values.ref.trim() } : { branch: values.ref.trim() },
-      rootDirectory: values.rootDirectory.trim(),
-    },
+    git: gitSourceConfig(values),
     buildCommand: values.buildCommand.trim() === "" ? empty : values.buildCommand.trim(),
     command: values.command.trim(),
     trigger:
@@ -120,9 +106,7 @@ export function validateJob(values: JobFormValues, withName: boolean): Partial<R
   const schedule = values.triggerType === "cron" ? readSchedule(values.schedule, values.timeZone) : null;
   const errors: Partial<Record<JobField, string | null>> = {
     name: withName ? dnsLabelError(values.name) : null,
-    gitUrl: gitUrlError(values.gitUrl.trim()),
-    ref: values.refKind === "commit" ? commitError(values.ref.trim()) : branchError(values.ref.trim()),
-    rootDirectory: rootDirectoryError(values.rootDirectory.trim()),
+    ...gitSourceErrors(values),
     command: values.command.trim() === "" ? "Required" : values.command.length > 2000 ? "At most 2000 characters" : null,
     schedule: schedule && "error" in schedule && !/time zone/.test(schedule.error) ? schedule.error : null,
     timeZone: values.triggerType === "cron" && (values.timeZone === "" || (schedule && "error" in schedule && /time zone/.test(schedule.error))) ? "Choose a time zone" : null,
@@ -136,9 +120,7 @@ export function validateJob(values: JobFormValues, withName: boolean): Partial<R
 /** Server input paths (as in the zod error of `services.create`) to the form's fields; the trigger's own refinement lands on the schedule. */
 export const JOB_SERVER_PATHS: [string, JobField][] = [
   ["name", "name"],
-  ["config.git.url", "gitUrl"],
-  ["config.git.ref", "ref"],
-  ["config.git.rootDirectory", "rootDirectory"],
+  ...GIT_SOURCE_SERVER_PATHS,
   ["config.buildCommand", "buildCommand"],
   ["config.command", "command"],
   ["config.trigger.schedule", "schedule"],

@@ -1,11 +1,13 @@
 "use client";
 
-import { Alert, Button, Checkbox, Group, NativeSelect, Radio, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
-import { useMemo, useState } from "react";
+import { Alert, Button, Checkbox, Group, Radio, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
+import { useMemo } from "react";
 import type { JobLifecycleEvent } from "../../engine/protocol/snapshot";
-import { fieldErrorsFor, type ApiErrorDetails } from "../errors";
+import type { ApiErrorDetails } from "../errors";
 import { timeZones } from "../validation";
-import { JOB_SERVER_PATHS, LIFECYCLE_EVENTS, readSchedule, validateJob, type JobField, type JobFormValues } from "./job-config";
+import { GitSourceFields } from "./git-source";
+import { JOB_SERVER_PATHS, LIFECYCLE_EVENTS, readSchedule, validateJob, type JobFormValues } from "./job-config";
+import { useCheckedForm } from "./use-checked-form";
 
 /** Commands are code: monospace in the box, the label stays in the UI font. */
 const MONO = { input: { fontFamily: "var(--mantine-font-family-monospace)" } };
@@ -45,34 +47,15 @@ export function JobForm({
   onCancel?: () => void;
   readOnly?: boolean;
 }) {
-  const [values, setValues] = useState(initial);
-  const [submitted, setSubmitted] = useState(false);
-  const [touched, setTouched] = useState<Partial<Record<JobField, boolean>>>({});
+  const form = useCheckedForm({ initial, validate: (values) => validateJob(values, withName), failure, serverPaths: JOB_SERVER_PATHS, readOnly, onSubmit });
+  const { values, set, input, errorOf } = form;
   const zones = useMemo(() => {
     const known = timeZones();
     return known.includes(initial.timeZone) ? known : [initial.timeZone, ...known];
   }, [initial.timeZone]);
-  const local = validateJob(values, withName);
-  const server = fieldErrorsFor(failure, JOB_SERVER_PATHS);
-  const errorOf = (field: JobField) => ((submitted || touched[field]) && local[field]) || server.fields[field];
-  const set = <F extends JobField>(field: F, value: JobFormValues[F]) => setValues((current) => ({ ...current, [field]: value }));
-  const input = (field: Exclude<JobField, "on" | "triggerType">) => ({
-    value: values[field],
-    onChange: (event: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => set(field, event.currentTarget.value),
-    onBlur: () => setTouched((current) => ({ ...current, [field]: true })),
-    error: errorOf(field),
-    readOnly,
-  });
 
   return (
-    <form
-      onSubmit={(event) => {
-        event.preventDefault();
-        setSubmitted(true);
-        if (Object.keys(validateJob(values, withName)).length === 0) onSubmit(values);
-      }}
-      noValidate
-    >
+    <form onSubmit={form.onSubmit} noValidate>
       <Stack gap="md">
         {withName && (
           <TextInput
@@ -85,26 +68,14 @@ export function JobForm({
             {...input("name")}
           />
         )}
-        <TextInput label="Git URL" description="http(s), ssh, git or file URL of the repository." placeholder="https://github.com/you/app.git" required {...input("gitUrl")} />
-        <SimpleGrid cols={{ base: 1, sm: 3 }}>
-          <NativeSelect
-            label="Build from"
-            data={[
-              { value: "branch", label: "A branch" },
-              { value: "commit", label: "A commit" },
-            ]}
-            {...input("refKind")}
-            disabled={readOnly}
-          />
-          <TextInput
-            label={values.refKind === "commit" ? "Commit" : "Branch"}
-            placeholder={values.refKind === "commit" ? "a1b2c3d" : "main"}
-            required
-            {...input("ref")}
-            style={{ gridColumn: "span 2" }}
-          />
-        </SimpleGrid>
-        <TextInput label="Root directory" description="Folder of the job inside the repository; empty for the root." placeholder="jobs/report" {...input("rootDirectory")} />
+        <GitSourceFields
+          input={input}
+          refKind={values.refKind}
+          readOnly={readOnly}
+          refLabel="Build from"
+          rootDescription="Folder of the job inside the repository; empty for the root."
+          rootPlaceholder="jobs/report"
+        />
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
           <TextInput label="Build command" description="Empty: detected, as for applications." placeholder="npm ci" {...input("buildCommand")} styles={MONO} />
           <TextInput label="Command" description="Runs to completion; exit code 0 is a success." placeholder="node report.js" required {...input("command")} styles={MONO} />
@@ -163,7 +134,7 @@ export function JobForm({
           <TextInput label="Timeout (seconds)" description="A run still going after this is stopped and counts as timed out." placeholder="600" inputMode="numeric" required {...input("timeoutSeconds")} />
           <TextInput label="Retries" description="A failed or timed-out run is tried again up to this many times (0 to 10)." placeholder="0" inputMode="numeric" required {...input("retries")} />
         </SimpleGrid>
-        {failure && server.unmatched && (
+        {failure && form.unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused the change">
             {failure.message}
           </Alert>

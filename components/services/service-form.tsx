@@ -1,18 +1,16 @@
 "use client";
 
-import { Alert, Button, Group, NativeSelect, SimpleGrid, Stack, TextInput } from "@mantine/core";
-import { useState, type ReactNode } from "react";
+import { Alert, Button, Group, SimpleGrid, Stack, TextInput } from "@mantine/core";
+import type { ReactNode } from "react";
 import type { Service } from "../api-types";
 import type { ApplicationConfig } from "../../engine/protocol/snapshot";
-import { fieldErrorsFor, type ApiErrorDetails } from "../errors";
-import { branchError, commitError, dnsLabelError, gitUrlError, healthCheckPathError, portError, rootDirectoryError } from "../validation";
+import type { ApiErrorDetails } from "../errors";
+import { dnsLabelError, healthCheckPathError, portError } from "../validation";
+import { useCheckedForm } from "./use-checked-form";
+import { emptyGitSource, GIT_SOURCE_SERVER_PATHS, gitSourceConfig, gitSourceErrors, GitSourceFields, gitSourceValues, type GitSourceValues } from "./git-source";
 
-export type ServiceFormValues = {
+export type ServiceFormValues = GitSourceValues & {
   name: string;
-  gitUrl: string;
-  refKind: "branch" | "commit";
-  ref: string;
-  rootDirectory: string;
   buildCommand: string;
   startCommand: string;
   port: string;
@@ -26,10 +24,7 @@ const MONO = { input: { fontFamily: "var(--mantine-font-family-monospace)" } };
 
 export const emptyServiceForm: ServiceFormValues = {
   name: "",
-  gitUrl: "",
-  refKind: "branch",
-  ref: "main",
-  rootDirectory: "",
+  ...emptyGitSource,
   buildCommand: "",
   startCommand: "",
   port: "",
@@ -40,13 +35,9 @@ export const emptyServiceForm: ServiceFormValues = {
 export function serviceFormFrom(service: Service): ServiceFormValues | null {
   if (service.kind !== "APPLICATION") return null;
   const config = service.config as ApplicationConfig;
-  const ref = config.git.ref;
   return {
     name: service.name,
-    gitUrl: config.git.url,
-    refKind: "commit" in ref ? "commit" : "branch",
-    ref: "commit" in ref ? ref.commit : ref.branch,
-    rootDirectory: config.git.rootDirectory ?? "",
+    ...gitSourceValues(config.git),
     buildCommand: config.buildCommand ?? "",
     startCommand: config.startCommand ?? "",
     port: config.port === undefined ? "" : String(config.port),
@@ -58,11 +49,7 @@ export function serviceFormFrom(service: Service): ServiceFormValues | null {
 export function serviceConfigFrom<E extends undefined | null>(values: ServiceFormValues, empty: E) {
   const optional = (value: string) => (value.trim() === "" ? empty : value.trim());
   return {
-    git: {
-      url: values.gitUrl.trim(),
-      ref: values.refKind === "commit" ? { commit: values.ref.trim() } : { branch: values.ref.trim() },
-      rootDirectory: values.rootDirectory.trim(),
-    },
+    git: gitSourceConfig(values),
     buildCommand: optional(values.buildCommand),
     startCommand: optional(values.startCommand),
     port: values.port.trim() === "" ? empty : Number(values.port),
@@ -73,9 +60,7 @@ export function serviceConfigFrom<E extends undefined | null>(values: ServiceFor
 function validate(values: ServiceFormValues, withName: boolean): Partial<Record<Field, string>> {
   const errors: Partial<Record<Field, string | null>> = {
     name: withName ? dnsLabelError(values.name) : null,
-    gitUrl: gitUrlError(values.gitUrl.trim()),
-    ref: values.refKind === "commit" ? commitError(values.ref.trim()) : branchError(values.ref.trim()),
-    rootDirectory: rootDirectoryError(values.rootDirectory.trim()),
+    ...gitSourceErrors(values),
     port: portError(values.port.trim()),
     healthCheckPath: healthCheckPathError(values.healthCheckPath.trim()),
   };
@@ -85,9 +70,7 @@ function validate(values: ServiceFormValues, withName: boolean): Partial<Record<
 /** Server input paths, as in the zod error, to the form's fields. */
 const SERVER_PATHS: [string, Field][] = [
   ["name", "name"],
-  ["config.git.url", "gitUrl"],
-  ["config.git.ref", "ref"],
-  ["config.git.rootDirectory", "rootDirectory"],
+  ...GIT_SOURCE_SERVER_PATHS,
   ["config.buildCommand", "buildCommand"],
   ["config.startCommand", "startCommand"],
   ["config.port", "port"],
@@ -119,32 +102,11 @@ export function ServiceForm({
   readOnly?: boolean;
   extraActions?: ReactNode;
 }) {
-  const [values, setValues] = useState(initial);
-  const [submitted, setSubmitted] = useState(false);
-  const [touched, setTouched] = useState<Partial<Record<Field, boolean>>>({});
-  const local = validate(values, withName);
-  const server = fieldErrorsFor(failure, SERVER_PATHS);
-  const errorOf = (field: Field) => ((submitted || touched[field]) && local[field]) || server.fields[field];
-  const input = (field: Field) => ({
-    value: values[field],
-    onChange: (event: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => {
-      const value = event.currentTarget.value;
-      setValues((current) => ({ ...current, [field]: value }));
-    },
-    onBlur: () => setTouched((current) => ({ ...current, [field]: true })),
-    error: errorOf(field),
-    readOnly,
-  });
+  const form = useCheckedForm({ initial, validate: (values) => validate(values, withName), failure, serverPaths: SERVER_PATHS, readOnly, onSubmit });
+  const { values, input } = form;
 
   return (
-    <form
-      onSubmit={(event) => {
-        event.preventDefault();
-        setSubmitted(true);
-        if (Object.keys(validate(values, withName)).length === 0) onSubmit(values);
-      }}
-      noValidate
-    >
+    <form onSubmit={form.onSubmit} noValidate>
       <Stack gap="md">
         {withName && (
           <TextInput
@@ -157,26 +119,14 @@ export function ServiceForm({
             {...input("name")}
           />
         )}
-        <TextInput label="Git URL" description="http(s), ssh, git or file URL of the repository." placeholder="https://github.com/you/app.git" required {...input("gitUrl")} />
-        <SimpleGrid cols={{ base: 1, sm: 3 }}>
-          <NativeSelect
-            label="Deploy from"
-            data={[
-              { value: "branch", label: "A branch" },
-              { value: "commit", label: "A commit" },
-            ]}
-            {...input("refKind")}
-            disabled={readOnly}
-          />
-          <TextInput
-            label={values.refKind === "commit" ? "Commit" : "Branch"}
-            placeholder={values.refKind === "commit" ? "a1b2c3d" : "main"}
-            required
-            {...input("ref")}
-            style={{ gridColumn: "span 2" }}
-          />
-        </SimpleGrid>
-        <TextInput label="Root directory" description="Folder of the app inside the repository; empty for the root." placeholder="apps/web" {...input("rootDirectory")} />
+        <GitSourceFields
+          input={input}
+          refKind={values.refKind}
+          readOnly={readOnly}
+          refLabel="Deploy from"
+          rootDescription="Folder of the app inside the repository; empty for the root."
+          rootPlaceholder="apps/web"
+        />
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
           <TextInput label="Build command" description="Empty: detected (npm ci && npm run build, pip install, …)." placeholder="npm run build" {...input("buildCommand")} styles={MONO} />
           <TextInput label="Start command" description="Empty: detected (npm start, Procfile web, …)." placeholder="node server.js" {...input("startCommand")} styles={MONO} />
@@ -185,7 +135,7 @@ export function ServiceForm({
           <TextInput label="Port" description="Empty: the app listens on $PORT." placeholder="3000" inputMode="numeric" {...input("port")} />
           <TextInput label="Health-check path" description="Polled until it answers 2xx before traffic switches." placeholder="/healthz" {...input("healthCheckPath")} />
         </SimpleGrid>
-        {failure && server.unmatched && (
+        {failure && form.unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused the change">
             {failure.message}
           </Alert>

@@ -1,0 +1,84 @@
+import { NativeSelect, SimpleGrid, TextInput } from "@mantine/core";
+import type { ChangeEvent } from "react";
+import type { ApplicationConfig } from "../../engine/protocol/snapshot";
+import { branchError, commitError, gitUrlError, rootDirectoryError } from "../validation";
+
+/**
+ * The git source of the services built from a repository (applications and jobs), as their
+ * forms edit it: values as typed, the conversions to and from the API's `git` object, the
+ * checks, the server's error paths and the fields themselves, in one place.
+ */
+export type GitSourceValues = { gitUrl: string; refKind: "branch" | "commit"; ref: string; rootDirectory: string };
+export type GitSourceField = keyof GitSourceValues;
+
+export const emptyGitSource: GitSourceValues = { gitUrl: "", refKind: "branch", ref: "main", rootDirectory: "" };
+
+export function gitSourceValues(git: ApplicationConfig["git"]): GitSourceValues {
+  return {
+    gitUrl: git.url,
+    refKind: "commit" in git.ref ? "commit" : "branch",
+    ref: "commit" in git.ref ? git.ref.commit : git.ref.branch,
+    rootDirectory: git.rootDirectory ?? "",
+  };
+}
+
+export function gitSourceConfig(values: GitSourceValues): ApplicationConfig["git"] {
+  return {
+    url: values.gitUrl.trim(),
+    ref: values.refKind === "commit" ? { commit: values.ref.trim() } : { branch: values.ref.trim() },
+    rootDirectory: values.rootDirectory.trim(),
+  };
+}
+
+export function gitSourceErrors(values: GitSourceValues): Record<"gitUrl" | "ref" | "rootDirectory", string | null> {
+  return {
+    gitUrl: gitUrlError(values.gitUrl.trim()),
+    ref: values.refKind === "commit" ? commitError(values.ref.trim()) : branchError(values.ref.trim()),
+    rootDirectory: rootDirectoryError(values.rootDirectory.trim()),
+  };
+}
+
+/** Server input paths (as in the zod error) to the fields. */
+export const GIT_SOURCE_SERVER_PATHS: [string, GitSourceField][] = [
+  ["config.git.url", "gitUrl"],
+  ["config.git.ref", "ref"],
+  ["config.git.rootDirectory", "rootDirectory"],
+];
+
+type FieldProps = {
+  value: string;
+  onChange: (event: ChangeEvent<HTMLInputElement | HTMLSelectElement>) => void;
+  onBlur: () => void;
+  error: string | false | undefined | null;
+  readOnly?: boolean;
+};
+
+export function GitSourceFields(props: {
+  input: (field: GitSourceField) => FieldProps;
+  refKind: GitSourceValues["refKind"];
+  readOnly?: boolean;
+  /** "Deploy from" or "Build from". */
+  refLabel: string;
+  rootDescription: string;
+  rootPlaceholder: string;
+}) {
+  const { input, refKind } = props;
+  return (
+    <>
+      <TextInput label="Git URL" description="http(s), ssh, git or file URL of the repository." placeholder="https://github.com/you/app.git" required {...input("gitUrl")} />
+      <SimpleGrid cols={{ base: 1, sm: 3 }}>
+        <NativeSelect
+          label={props.refLabel}
+          data={[
+            { value: "branch", label: "A branch" },
+            { value: "commit", label: "A commit" },
+          ]}
+          {...input("refKind")}
+          disabled={props.readOnly}
+        />
+        <TextInput label={refKind === "commit" ? "Commit" : "Branch"} placeholder={refKind === "commit" ? "a1b2c3d" : "main"} required {...input("ref")} style={{ gridColumn: "span 2" }} />
+      </SimpleGrid>
+      <TextInput label="Root directory" description={props.rootDescription} placeholder={props.rootPlaceholder} {...input("rootDirectory")} />
+    </>
+  );
+}
