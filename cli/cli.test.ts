@@ -185,6 +185,28 @@ describe("deployments without an engine", () => {
     expect((await h.cli(["env", "reap", "--dry-run"])).stdout).toBe("No expired environments, no leftovers\n");
   });
 
+  it("creates databases and jobs, and clones with data", async () => {
+    const database = await h.cli(["service", "create", "shop/staging/orders-db", "--database", "postgresql"]);
+    expect(database.stdout).toMatch(/^Created service shop\/staging\/orders-db from postgresql on port \d{5} \([0-9a-f-]{36}\)\n$/);
+    const cron = await h.cli(["service", "create", "shop/staging/report", "--git", "https://example.test/shop.git", "--job", "node report.js", "--cron", "0 7 * * 1-5", "--tz", "Europe/Paris", "--retries", "2"]);
+    expect(cron.code).toBe(0);
+    const seed = await h.cli(["service", "create", "shop/staging/seed", "--git", "https://example.test/shop.git", "--job", "npm run seed", "--on", "start,delete", "--json"]);
+    expect(JSON.parse(seed.stdout)).toMatchObject({ kind: "JOB", config: { command: "npm run seed", trigger: { type: "lifecycle", on: ["start", "delete"] } } });
+
+    expectFailure(await h.cli(["service", "create", "shop/staging/cache", "--database", "mysql"]), 2, "--database takes postgresql or redis");
+    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--job", "true"]), 2, "a job runs code from git: give --git <url> with --job");
+    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true"]), 2, /--cron <expression> \(a cron job\) or --on/);
+    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--on", "reboot"]), 2, /--on/);
+    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--cron", "every day"]), 2, /invalid schedule/);
+
+    const copy = await h.cli(["env", "clone", "shop/staging", "--name", "staging-data", "--with-data", "--json"]);
+    const { environment } = JSON.parse(copy.stdout) as { environment: { id: string } };
+    const services = JSON.parse((await h.cli(["service", "list", "shop/staging-data", "--json"])).stdout) as { name: string; config: { copyDataFrom?: { serviceId: string } } }[];
+    expect(environment.id).toMatch(/^[0-9a-f-]{36}$/);
+    const databaseId = database.stdout.match(/\(([0-9a-f-]{36})\)/)![1];
+    expect(services.find((service) => service.name === "orders-db")?.config.copyDataFrom).toEqual({ serviceId: databaseId });
+  });
+
   it("deletes a service through a DELETE deployment", async () => {
     await h.cli(["service", "create", "shop/staging/worker", "--git", "git@example.test:shop/worker.git", "--commit", "abc1234"]);
     expect((await h.cli(["service", "delete", "shop/staging/worker"])).stdout).toMatch(/^Deployment [0-9a-f-]{36} DELETE shop\/staging\/worker: QUEUED\n$/);
