@@ -7,7 +7,6 @@ import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import getPort from "get-port";
 import type pino from "pino";
-import type { Cron } from "croner";
 import type { DatabaseServiceSpec, DiskUsage, GitServiceSpec, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
 import { routerClient, tsxImportUrl } from "../../router/router-process";
 import { routesTableOf, upstreamKey } from "../../router/routes";
@@ -17,7 +16,8 @@ import { detectBuildPlan, type RepoFacts } from "../build-plan";
 import { type ExecOptions, type ExecSession, type JobRunResult, type ReleaseHandle, type Runtime, type ServiceSample, type StepContext, StepError } from "../runtime";
 import { assertReachable, databaseProcessUser } from "./database-user";
 import { databaseDrivers, type SourceDatabase } from "./databases/driver";
-import { describeRun, jobState, type JobState, outputFileOf, runJob, scheduleCron } from "./jobs";
+import type { JobState } from "./jobs";
+import { LocalJobs } from "./local-jobs";
 import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, detectCgroups, launchArgv, memoryLimitOf, oomKills, removeCgroup } from "./cgroups";
 import { startLocalExec } from "./exec";
 import { sampleGroup } from "./sample";
@@ -96,10 +96,8 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
   private readonly writes = new SerialQueues();
   /** What each switched release replaced, until its drain step stops it. */
   private readonly replaced = new Map<string, ReleaseProcess | null>();
-  /** JOB services: their built release and schedule (job.json), cron timers and runs in progress. */
-  private readonly jobs = new Map<string, JobState>();
-  private readonly crons = new Map<string, Cron>();
-  private readonly jobRuns = new Map<string, AbortController>();
+  /** JOB services: their built release, schedule and runs. */
+  private readonly jobs: LocalJobs;
   private supervisor: NodeJS.Timeout | null = null;
   /** How this host lets releases be limited (cgroup v2, v1, or not at all). */
   readonly cgroups: CgroupHost;
@@ -108,16 +106,13 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
     this.paths = layout(options.home);
     this.router = routerClient(options.home);
     this.cgroups = detectCgroups(options.cgroupRoot);
+    this.jobs = new LocalJobs({ paths: this.paths, writes: this.writes, serviceLog: options.serviceLog });
   }
 
   async start(): Promise<void> {
     await fsp.mkdir(this.paths.servicesDir, { recursive: true });
     for (const serviceId of await fsp.readdir(this.paths.servicesDir)) {
-      const job = await readJson(this.paths.jobFile(serviceId), jobState);
-      if (job) {
-        this.jobs.set(serviceId, job);
-        this.schedule(job);
-      }
+      await this.jobs.adopt(serviceId);
       const state = await readJson(this.paths.stateFile(serviceId), serviceState);
       if (!state) continue;
       this.states.set(serviceId, state);
@@ -135,10 +130,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
 
   async shutdown(): Promise<void> {
     if (this.supervisor) clearInterval(this.supervisor);
-    for (const cron of this.crons.values()) cron.stop();
-    this.crons.clear();
-    // A cron run in progress belongs to this engine: it ends with it (the next engine runs the next one).
-    for (const run of this.jobRuns.values()) run.abort();
+    this.jobs.shutdown();
     for (const timer of this.restartTimers.values()) clearTimeout(timer);
     this.restartTimers.clear();
     await Promise.all([...this.tailers.values()].map((tailer) => tailer.stop()));
@@ -147,19 +139,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
   }
 
   services(): RuntimeServiceState[] {
-    const jobs = [...this.jobs.values()].map((job): RuntimeServiceState => {
-      const next = this.crons.get(job.serviceId)?.nextRun();
-      return {
-        serviceId: job.serviceId,
-        releaseId: job.releaseId,
-        state: job.stopped ? "stopped" : this.jobRuns.has(job.serviceId) ? "running" : "idle",
-        restarts: 0,
-        ...(job.commit ? { commit: job.commit } : {}),
-        ...(job.lastRun ? { lastRun: job.lastRun } : {}),
-        ...(next ? { nextRunAt: next.toISOString() } : {}),
-      };
-    });
-    return [...jobs, ...[...this.states.values()].flatMap((state) =>
+    return [...this.jobs.states(), ...[...this.states.values()].flatMap((state) =>
       state.current
         ? [
             {
@@ -275,7 +255,11 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
 
   async switchTo(ctx: Ctx, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingRelease(handle);
-    if (ctx.service.kind === "JOB") return this.installJob({ ...ctx, service: ctx.service }, release);
+    if (ctx.service.kind === "JOB") {
+      await this.jobs.install({ ...ctx, service: ctx.service }, release);
+      this.pending.delete(release.releaseId);
+      return;
+    }
     const proc = release.process;
     if (!proc) throw new Error("switch before start");
     await this.withLock(ctx.service.id, async () => {
@@ -326,7 +310,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
   // ---- whole-service actions ----------------------------------------------------------------
 
   async stop(ctx: Ctx): Promise<void> {
-    if (ctx.service.kind === "JOB") return this.stopJob(ctx);
+    if (ctx.service.kind === "JOB") return this.jobs.stop({ ...ctx, service: ctx.service });
     await this.withLock(ctx.service.id, async () => {
       const state = this.states.get(ctx.service.id);
       if (!state?.current) return ctx.output("system", "The service has no release: nothing to stop");
@@ -345,7 +329,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
   }
 
   async restart(ctx: Ctx): Promise<void> {
-    if (ctx.service.kind === "JOB") return this.resumeJob(ctx);
+    if (ctx.service.kind === "JOB") return this.jobs.resume({ ...ctx, service: ctx.service });
     if (ctx.service.kind === "DATABASE") return this.restartDatabase(ctx);
     const state = this.states.get(ctx.service.id);
     const current = state?.current;
@@ -379,7 +363,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
   /** Stops whatever runs of the service (process, schedule, run) and removes all its files. */
   private async remove(serviceId: string): Promise<void> {
     await this.withLock(serviceId, async () => {
-      this.forgetJob(serviceId);
+      await this.jobs.forget(serviceId);
       const state = this.states.get(serviceId);
       this.cancelRestart(serviceId);
       this.states.delete(serviceId);
@@ -387,7 +371,6 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
       if (state?.current) await this.stopProcess(serviceId, state.current);
       for (const releaseId of Object.keys(state?.logOffsets ?? {})) await this.finishTail(serviceId, releaseId);
       await this.writes.settled(serviceId);
-      await this.writes.settled(`job:${serviceId}`);
       await fsp.rm(this.paths.serviceDir(serviceId), { recursive: true, force: true });
     });
   }
@@ -517,137 +500,10 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
 
   // ---- jobs -----------------------------------------------------------------------------------
 
-  /**
-   * Runs a JOB once: during its deployment (trigger "start", from the release being deployed)
-   * or before its environment stops or is deleted (from the release it last deployed).
-   */
+  /** Runs a JOB once on a lifecycle event (local-jobs.ts): from the release being deployed, or the one it last deployed. */
   async runJob(ctx: Ctx, handle: ReleaseHandle | null, trigger: JobLifecycleEvent): Promise<JobRunResult> {
     if (ctx.service.kind !== "JOB") throw new Error("only JOB services run");
-    const job = this.jobs.get(ctx.service.id);
-    const pending = handle ? this.pendingRelease(handle) : null;
-    const releaseId = pending?.releaseId ?? job?.releaseId;
-    if (!releaseId) return { message: "The job was never deployed: nothing to run", outputs: {} };
-    const launch = pending?.launch ?? (await readJson(path.join(this.paths.releaseDir(ctx.service.id, releaseId), "launch.json"), launchSpec));
-    if (!launch) throw new StepError(`release ${releaseId} has no launch file: deploy the job again`);
-    const runId = `${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}-${trigger}`;
-    ctx.output("system", `$ ${ctx.service.config.command}`);
-    const { run, outputs } = await runJob({
-      runId,
-      trigger,
-      // The variables of this deployment (outputs of earlier jobs included), not those of the build.
-      launch: { ...launch, env: { ...launch.env, ...Object.fromEntries(ctx.service.variables.map((v) => [v.key, v.value])) } },
-      timeoutSeconds: ctx.service.config.timeoutSeconds,
-      retries: ctx.service.config.retries,
-      outputFile: outputFileOf(this.paths.releaseDir(ctx.service.id, releaseId), runId),
-      signal: ctx.signal,
-      output: ctx.output,
-    });
-    if (pending) pending.lastRun = run;
-    if (job) {
-      job.lastRun = run;
-      await this.persistJob(job);
-    }
-    if (run.outcome !== "succeeded") throw new StepError(describeRun(run));
-    const names = Object.keys(outputs);
-    return { message: `${describeRun(run)}${names.length ? `; outputs ${names.join(", ")}` : ""}`, outputs };
-  }
-
-  /** Makes the built release the job's own: the one its schedule and later lifecycle runs use. */
-  private async installJob(ctx: StepContext<Extract<ServiceSpec, { kind: "JOB" }>>, release: PendingRelease): Promise<void> {
-    const previous = this.jobs.get(ctx.service.id);
-    const job: JobState = {
-      serviceId: ctx.service.id,
-      name: ctx.service.name,
-      releaseId: release.releaseId,
-      ...(release.commit ? { commit: release.commit } : {}),
-      trigger: ctx.service.config.trigger,
-      timeoutSeconds: ctx.service.config.timeoutSeconds,
-      retries: ctx.service.config.retries,
-      stopped: false,
-      ...((release.lastRun ?? previous?.lastRun) ? { lastRun: release.lastRun ?? previous?.lastRun } : {}),
-    };
-    this.jobs.set(job.serviceId, job);
-    this.pending.delete(release.releaseId);
-    await this.persistJob(job);
-    this.schedule(job);
-    if (previous && previous.releaseId !== job.releaseId && !this.jobRuns.has(job.serviceId)) {
-      await fsp.rm(path.join(this.paths.releaseDir(job.serviceId, previous.releaseId), "src"), { recursive: true, force: true });
-    }
-    const next = this.crons.get(job.serviceId)?.nextRun();
-    ctx.output("system", next ? `Scheduled "${job.trigger.type === "cron" ? job.trigger.schedule : ""}" (${job.trigger.type === "cron" ? job.trigger.timeZone : ""}): next run at ${next.toISOString()}` : `Release ${job.releaseId} will run on ${job.trigger.type === "lifecycle" ? job.trigger.on.join(", ") : "schedule"}`);
-  }
-
-  private async stopJob(ctx: Ctx): Promise<void> {
-    const job = this.jobs.get(ctx.service.id);
-    if (!job) return ctx.output("system", "The job was never deployed: nothing to stop");
-    job.stopped = true;
-    this.crons.get(job.serviceId)?.stop();
-    this.crons.delete(job.serviceId);
-    this.jobRuns.get(job.serviceId)?.abort();
-    await this.persistJob(job);
-    ctx.output("system", job.trigger.type === "cron" ? "Schedule stopped" : "Stopped");
-  }
-
-  private async resumeJob(ctx: Ctx): Promise<void> {
-    const job = this.jobs.get(ctx.service.id);
-    if (!job) throw new StepError("the job has no release: deploy it first");
-    job.stopped = false;
-    await this.persistJob(job);
-    this.schedule(job);
-    ctx.output("system", job.trigger.type === "cron" ? "Schedule resumed" : "Nothing to restart: the job runs on its lifecycle events");
-  }
-
-  private forgetJob(serviceId: string): void {
-    this.crons.get(serviceId)?.stop();
-    this.crons.delete(serviceId);
-    this.jobRuns.get(serviceId)?.abort();
-    this.jobs.delete(serviceId);
-  }
-
-  private schedule(job: JobState): void {
-    this.crons.get(job.serviceId)?.stop();
-    this.crons.delete(job.serviceId);
-    if (job.stopped || job.trigger.type !== "cron") return;
-    try {
-      this.crons.set(job.serviceId, scheduleCron(job.trigger, () => this.runScheduled(job.serviceId)));
-    } catch (error) {
-      this.options.serviceLog(job.serviceId, job.releaseId, `[slipway] cannot schedule this job: ${(error as Error).message}`);
-    }
-  }
-
-  /** A cron run: output to the service's runtime log, the outcome into its state (and so the dashboard). */
-  private async runScheduled(serviceId: string): Promise<void> {
-    const job = this.jobs.get(serviceId);
-    if (!job || job.stopped) return;
-    const log = (text: string) => this.options.serviceLog(serviceId, job.releaseId, text);
-    if (this.jobRuns.has(serviceId)) return log("[slipway] skipped a scheduled run: the previous one is still running");
-    const launch = await readJson(path.join(this.paths.releaseDir(serviceId, job.releaseId), "launch.json"), launchSpec).catch(() => null);
-    if (!launch) return log(`[slipway] skipped a scheduled run: release ${job.releaseId} has no launch file`);
-    const controller = new AbortController();
-    this.jobRuns.set(serviceId, controller);
-    const runId = `${new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14)}-cron`;
-    log(`[slipway] run ${runId} started`);
-    try {
-      const { run } = await runJob({
-        runId,
-        trigger: "cron",
-        launch,
-        timeoutSeconds: job.timeoutSeconds,
-        retries: job.retries,
-        outputFile: outputFileOf(this.paths.releaseDir(serviceId, job.releaseId), runId),
-        signal: controller.signal,
-        output: (_fd, text) => log(text),
-      });
-      log(`[slipway] ${describeRun(run)}`);
-      job.lastRun = run;
-      if (this.jobs.get(serviceId) === job) await this.persistJob(job);
-    } finally {
-      this.jobRuns.delete(serviceId);
-    }
-  }
-
-  private persistJob(job: JobState): Promise<void> {
-    return this.writes.run(`job:${job.serviceId}`, () => writeJsonAtomic(this.paths.jobFile(job.serviceId), job));
+    return this.jobs.run({ ...ctx, service: ctx.service }, handle ? this.pendingRelease(handle) : null, trigger);
   }
 
   // ---- processes ----------------------------------------------------------------------------
