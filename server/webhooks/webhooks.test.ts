@@ -222,6 +222,28 @@ describe("push to deploy", () => {
     expect(genericDeployment.snapshot.services[0]!.kind === "APPLICATION" && genericDeployment.snapshot.services[0]!.config.git.ref).toEqual({ commit: "abcdef1234567" });
   });
 
+  it("deploys the jobs that follow the pushed branch with the applications, jobs first, at the same commit", async () => {
+    const migrate = await developer().services.create({
+      environmentId: env.generic!,
+      name: "migrate",
+      kind: "JOB",
+      config: { git: { url: "https://git.example.com/team/plain.git", ref: { branch: "main" } }, command: "npm run migrate", trigger: { type: "lifecycle", on: ["start"] } },
+    });
+    try {
+      const pushed = outcomeOf(
+        await sendAndSettle("generic", "push", { repository: "https://git.example.com/team/plain.git", ref: "refs/heads/main", commit: "1234567abcdef", actor: "ci" }),
+      ).events[0]!;
+      expect(pushed.deployments!.map((d) => [...d.serviceIds].sort())).toEqual([[svc.plain, migrate.id].sort()]);
+      const row = await deploymentRow(pushed.deployments![0]!.deploymentId);
+      expect(row.snapshot.services.map((service) => [service.name, service.kind === "APPLICATION" || service.kind === "JOB" ? service.config.git.ref : null])).toEqual([
+        ["migrate", { commit: "1234567abcdef" }],
+        ["plain", { commit: "1234567abcdef" }],
+      ]);
+    } finally {
+      await services.db.delete(servicesTable).where(eq(servicesTable.id, migrate.id));
+    }
+  });
+
   it("marks an acted-on event whose payload it cannot read FAILED, and goes on with the next", async () => {
     const failed = await sendAndSettle("github", "push", { ref: "refs/heads/master", repository: { full_name: "x/y" } });
     expect(failed.status).toBe("FAILED");
