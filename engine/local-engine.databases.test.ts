@@ -1,4 +1,6 @@
 import fs from "node:fs";
+import net from "node:net";
+import getPort from "get-port";
 import pg from "pg";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,6 +98,21 @@ describe("local engine: databases", () => {
       engine = env.newEngine();
       await engine.start();
       expect(engine.services().find((s) => s.serviceId === source.id)).toMatchObject({ state: "running" });
+    });
+
+    it("starts the previous server again when the new one does not go live", async () => {
+      const blocker = net.createServer();
+      const takenPort = await getPort({ host: "127.0.0.1" });
+      await new Promise<void>((resolve) => blocker.listen(takenPort, "127.0.0.1", resolve));
+      try {
+        const moved = { ...source, config: { ...source.config, connection: { ...source.config.connection, port: takenPort } } };
+        expect(await run("DEPLOY", moved)).toMatchObject({ status: "failed", message: expect.stringMatching(/port \d+ is taken/) });
+        // Stopped to make way, then back on its own port with its data.
+        await eventually(async () => (await query(source, "SELECT count(*)::int AS n FROM items"))[0]?.n === 2, 20_000, "the previous server back");
+        expect(engine.services().find((s) => s.serviceId === source.id)).toMatchObject({ state: "running" });
+      } finally {
+        blocker.close();
+      }
     });
 
     it("clones a running database's data into a new one with its own credentials; each changes alone", async () => {

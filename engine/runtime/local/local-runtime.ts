@@ -57,6 +57,8 @@ type PendingRelease = ReleaseHandle & {
   process?: ReleaseProcess;
   /** A database server already running with this launch: kept, not replaced. */
   reused?: boolean;
+  /** The database server stopped to make way for this release: started again if this one never goes live. */
+  stoppedServer?: { releaseId: string; launch: LaunchSpec };
   /** A JOB's run during this deployment, recorded in its state at the switch. */
   lastRun?: JobState["lastRun"];
 };
@@ -305,6 +307,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
     if (release?.process && !release.reused) await this.stopProcess(handle.serviceId, release.process);
     await this.finishTail(handle.serviceId, handle.releaseId);
     if (release) await fsp.rm(path.join(release.dir, "src"), { recursive: true, force: true });
+    if (release?.stoppedServer) await this.restoreDatabase(handle.serviceId, release.stoppedServer);
   }
 
   // ---- whole-service actions ----------------------------------------------------------------
@@ -454,8 +457,25 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
       state.status = "stopped";
       await this.persist(ctx.service.id);
       await this.stopProcess(ctx.service.id, current);
+      if (launch) release.stoppedServer = { releaseId: current.releaseId, launch };
       ctx.output("system", `Stopped the server of release ${current.releaseId} to start it with the new configuration`);
       return false;
+    });
+  }
+
+  /** The new server never went live: the one it replaced serves again, as an application's previous release would. */
+  private async restoreDatabase(serviceId: string, stopped: { releaseId: string; launch: LaunchSpec }): Promise<void> {
+    await this.withLock(serviceId, async () => {
+      const state = this.states.get(serviceId);
+      if (!state?.current || state.current.releaseId !== stopped.releaseId || state.status !== "stopped") return;
+      try {
+        state.current = await this.spawnRelease(serviceId, stopped.releaseId, stopped.launch, state.current.commit);
+        state.status = "running";
+        this.options.serviceLog(serviceId, stopped.releaseId, `[slipway] the new server did not go live: release ${stopped.releaseId} serves again`);
+      } catch (error) {
+        this.options.serviceLog(serviceId, stopped.releaseId, `[slipway] could not start release ${stopped.releaseId} again: ${(error as Error).message}`);
+      }
+      await this.persist(serviceId);
     });
   }
 
