@@ -2,15 +2,14 @@
 
 import { ActionIcon, Anchor, Badge, Card, Code, CopyButton, Group, Stack, Table, Text, Tooltip } from "@mantine/core";
 import { IconCheck, IconCopy, IconLock } from "@tabler/icons-react";
+import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import type { DatabaseConfig } from "../../engine/protocol/snapshot";
 import type { Service } from "../api-types";
 import { findService, useOverview } from "../overview/use-overview";
 import { Section } from "../page-header";
+import { useTRPC } from "../trpc";
 import { DATABASE_ENGINES } from "./create-service";
-
-/** Where databases are reached from the services of a cluster (server/services/databases.ts): the engine's host. */
-export const DATABASE_HOST = "127.0.0.1";
 
 export function databaseConfigOf(service: Pick<Service, "kind" | "config">): DatabaseConfig | null {
   return service.kind === "DATABASE" ? (service.config as DatabaseConfig) : null;
@@ -23,6 +22,19 @@ export function engineLabel(engine: string): string {
 /** SLIPWAY_<NAME>: the service's name in capitals, hyphens as underscores (server/services/databases.ts). */
 export function databaseVariablePrefix(serviceName: string): string {
   return `SLIPWAY_${serviceName.toUpperCase().replace(/-/g, "_")}`;
+}
+
+/**
+ * The built-in variables of a database as the server gives them to the environment's services
+ * (its own effective variables carry them too): the host and the other values come from there,
+ * the secrets as null.
+ */
+export function useDatabaseVariables(service: Pick<Service, "id" | "name" | "kind"> | undefined) {
+  const trpc = useTRPC();
+  const effective = useQuery({ ...trpc.variables.effective.queryOptions({ serviceId: service?.id ?? "" }), enabled: service?.kind === "DATABASE" });
+  const prefix = `${databaseVariablePrefix(service?.name ?? "")}_`;
+  const variables = (effective.data ?? []).filter((variable) => variable.source === "BUILT_IN" && variable.key.startsWith(prefix));
+  return { variables, host: variables.find((variable) => variable.key === `${prefix}HOST`)?.value ?? null };
 }
 
 function CopyName({ value }: { value: string }) {
@@ -58,23 +70,14 @@ function Secret() {
  */
 export function DatabaseSettings({ service }: { service: Service }) {
   const overview = useOverview();
+  const { variables, host } = useDatabaseVariables(service);
   const config = databaseConfigOf(service);
   if (!config) return null;
   const { connection } = config;
-  const prefix = databaseVariablePrefix(service.name);
-  const scheme = config.engine === "redis" ? "redis" : "postgresql";
-  const variables: { name: string; value: string; secret?: boolean }[] = [
-    { name: `${prefix}_URL`, value: `${scheme}://${connection.user}:…@${DATABASE_HOST}:${connection.port}/${connection.database}`, secret: true },
-    { name: `${prefix}_HOST`, value: DATABASE_HOST },
-    { name: `${prefix}_PORT`, value: String(connection.port) },
-    { name: `${prefix}_USER`, value: connection.user },
-    { name: `${prefix}_PASSWORD`, value: "", secret: true },
-    { name: `${prefix}_DATABASE`, value: connection.database },
-  ];
   const source = config.copyDataFrom ? findService(overview.data, config.copyDataFrom.serviceId) : null;
   const facts: [string, React.ReactNode][] = [
     ["Engine", engineLabel(config.engine)],
-    ["Host", <Code key="host">{DATABASE_HOST}</Code>],
+    ["Host", <Code key="host">{host ?? "…"}</Code>],
     ["Port", <Code key="port">{connection.port}</Code>],
     ["User", <Code key="user">{connection.user}</Code>],
     [config.engine === "redis" ? "Database number" : "Database", <Code key="database">{connection.database}</Code>],
@@ -128,29 +131,22 @@ export function DatabaseSettings({ service }: { service: Service }) {
               </Table.Thead>
               <Table.Tbody>
                 {variables.map((variable) => (
-                  <Table.Tr key={variable.name}>
+                  <Table.Tr key={variable.key}>
                     <Table.Td>
                       <Group gap={4} wrap="nowrap">
                         <Text ff="monospace" fz="sm" className="break-anywhere">
-                          {variable.name}
+                          {variable.key}
                         </Text>
-                        <CopyName value={variable.name} />
+                        <CopyName value={variable.key} />
                       </Group>
                     </Table.Td>
                     <Table.Td>
-                      {variable.secret && variable.value === "" ? (
+                      {variable.value === null ? (
                         <Secret />
                       ) : (
-                        <Group gap={6} wrap="nowrap">
-                          <Text ff="monospace" fz="sm" className="break-anywhere">
-                            {variable.value}
-                          </Text>
-                          {variable.secret && (
-                            <Badge size="xs" variant="light" color="grape" leftSection={<IconLock size={10} />}>
-                              secret
-                            </Badge>
-                          )}
-                        </Group>
+                        <Text ff="monospace" fz="sm" className="break-anywhere">
+                          {variable.value}
+                        </Text>
                       )}
                     </Table.Td>
                   </Table.Tr>

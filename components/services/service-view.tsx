@@ -25,7 +25,7 @@ import { DeployOnPush } from "../git/deploy-on-push";
 import { EffectiveVariables } from "../variables/effective-variables";
 import { VariablesPanel } from "../variables/variables-panel";
 import type { Service } from "../api-types";
-import { DatabaseSettings, databaseConfigOf, DATABASE_HOST, engineLabel } from "./database-settings";
+import { DatabaseSettings, databaseConfigOf, engineLabel, useDatabaseVariables } from "./database-settings";
 import { Fact } from "./fact";
 import { jobConfigFrom, jobFormFrom } from "./job-config";
 import { JobForm } from "./job-form";
@@ -42,6 +42,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
   const overview = useOverview();
   const found = findService(overview.data, serviceId);
   const [deleting, deleteModal] = useDisclosure();
+  const { host: databaseHost } = useDatabaseVariables(service.data);
   useRoom(service.data ? `environment:${service.data.environmentId}` : null, {
     onDeploymentChanged: () => {
       void queryClient.invalidateQueries({ queryKey: trpc.organization.overview.queryKey() });
@@ -113,7 +114,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
                 <Text fz="sm">{engineLabel(database.engine)}</Text>
               </Fact>
               <Fact label="Address">
-                <Code>{`${DATABASE_HOST}:${database.connection.port}`}</Code>
+                <Code>{`${databaseHost ?? "…"}:${database.connection.port}`}</Code>
               </Fact>
             </>
           ) : (
