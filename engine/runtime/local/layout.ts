@@ -21,6 +21,7 @@ export function layout(home: string) {
     serviceDir: (serviceId: string) => path.join(servicesDir, serviceId),
     stateFile: (serviceId: string) => path.join(servicesDir, serviceId, "state.json"),
     releaseDir: (serviceId: string, releaseId: string) => path.join(servicesDir, serviceId, "releases", releaseId),
+    launchFile: (serviceId: string, releaseId: string) => path.join(servicesDir, serviceId, "releases", releaseId, "launch.json"),
     dataDir: (serviceId: string) => path.join(servicesDir, serviceId, "data"),
     runDir: (serviceId: string) => path.join(servicesDir, serviceId, "run"),
     jobFile: (serviceId: string) => path.join(servicesDir, serviceId, "job.json"),

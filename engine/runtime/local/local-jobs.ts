@@ -200,7 +200,7 @@ export class LocalJobs {
   }
 
   private launchOf(serviceId: string, releaseId: string) {
-    return readJson(path.join(this.options.paths.releaseDir(serviceId, releaseId), "launch.json"), launchSpec);
+    return readJson(this.options.paths.launchFile(serviceId, releaseId), launchSpec);
   }
 
   private persist(job: JobState): Promise<void> {

@@ -237,8 +237,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
       ...(resources ? { limits: resources } : {}),
     };
     if (resources) ctx.output("system", this.describeLimits(resources));
-    // 0600: the launch file holds the app's environment, secrets included, to restart it after a crash.
-    await writeJsonAtomic(path.join(release.dir, "launch.json"), release.launch, 0o600);
+    await this.writeLaunch(release);
   }
 
   async startRelease(ctx: Ctx, handle: ReleaseHandle): Promise<void> {
@@ -337,7 +336,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
     const state = this.states.get(ctx.service.id);
     const current = state?.current;
     if (!state || !current) throw new StepError("the service has no release to restart: deploy it first");
-    const launch = await readJson(path.join(this.paths.releaseDir(ctx.service.id, current.releaseId), "launch.json"), launchSpec);
+    const launch = await this.readLaunch(ctx.service.id, current.releaseId);
     if (!launch) throw new StepError(`release ${current.releaseId} has no launch file: deploy the service again`);
     const fresh = await this.spawnRelease(ctx.service.id, current.releaseId, launch, current.commit);
     ctx.output("system", `Started a fresh process of ${current.releaseId} as pid ${fresh.pid} on port ${fresh.port}`);
@@ -421,7 +420,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
       signal: ctx.signal,
       output: ctx.output,
     });
-    await writeJsonAtomic(path.join(release.dir, "launch.json"), release.launch, 0o600);
+    await this.writeLaunch(release);
     ctx.output("system", `${config.engine} on 127.0.0.1:${config.connection.port}, data in ${dataDir}`);
   }
 
@@ -431,7 +430,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
     if (!state?.current || !fs.existsSync(dataDir)) {
       throw new StepError(`the database to copy data from (service ${serviceId}) has no data on this engine: a clone with data must run on its source's cluster, after the source was deployed`);
     }
-    const launch = await readJson(path.join(this.paths.releaseDir(serviceId, state.current.releaseId), "launch.json"), launchSpec);
+    const launch = await this.readLaunch(serviceId, state.current.releaseId);
     const running = state.status !== "stopped" && isSameProcessAlive(state.current.pid, state.current.startTime);
     return { name: state.name, dataDir, running, port: state.current.port, env: launch?.env ?? {} };
   }
@@ -446,21 +445,26 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
       const state = this.states.get(ctx.service.id);
       const current = state?.current;
       if (!state || !current || state.status === "stopped" || !isSameProcessAlive(current.pid, current.startTime)) return false;
-      const launch = await readJson(path.join(this.paths.releaseDir(ctx.service.id, current.releaseId), "launch.json"), launchSpec);
+      const launch = await this.readLaunch(ctx.service.id, current.releaseId);
       if (launch && JSON.stringify(launch) === JSON.stringify(release.launch)) {
         release.process = current;
         release.reused = true;
         ctx.output("system", `The server (pid ${current.pid}) already runs with this configuration: keeping it`);
         return true;
       }
-      this.cancelRestart(ctx.service.id);
-      state.status = "stopped";
-      await this.persist(ctx.service.id);
-      await this.stopProcess(ctx.service.id, current);
+      await this.stopServer(ctx.service.id, state, current);
       if (launch) release.stoppedServer = { releaseId: current.releaseId, launch };
       ctx.output("system", `Stopped the server of release ${current.releaseId} to start it with the new configuration`);
       return false;
     });
+  }
+
+  /** Stops a database's server for good (no crash restart), under the service's lock. */
+  private async stopServer(serviceId: string, state: ServiceState, current: ReleaseProcess): Promise<void> {
+    this.cancelRestart(serviceId);
+    state.status = "stopped";
+    await this.persist(serviceId);
+    await this.stopProcess(serviceId, current);
   }
 
   /** The new server never went live: the one it replaced serves again, as an application's previous release would. */
@@ -502,13 +506,10 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
     const state = this.states.get(ctx.service.id);
     const current = state?.current;
     if (!state || !current) throw new StepError("the database has no release to restart: deploy it first");
-    const launch = await readJson(path.join(this.paths.releaseDir(ctx.service.id, current.releaseId), "launch.json"), launchSpec);
+    const launch = await this.readLaunch(ctx.service.id, current.releaseId);
     if (!launch) throw new StepError(`release ${current.releaseId} has no launch file: deploy the service again`);
     await this.withLock(ctx.service.id, async () => {
-      this.cancelRestart(ctx.service.id);
-      state.status = "stopped";
-      await this.persist(ctx.service.id);
-      await this.stopProcess(ctx.service.id, current);
+      await this.stopServer(ctx.service.id, state, current);
       state.current = await this.spawnRelease(ctx.service.id, current.releaseId, launch, current.commit);
       state.status = "running";
       this.crashStreaks.delete(ctx.service.id);
@@ -625,7 +626,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
   async exec(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
     const current = this.states.get(serviceId)?.current;
     if (!current || this.states.get(serviceId)?.status === "stopped") throw new StepError("the service has no running release");
-    const launch = await readJson(path.join(this.paths.releaseDir(serviceId, current.releaseId), "launch.json"), launchSpec);
+    const launch = await this.readLaunch(serviceId, current.releaseId);
     if (!launch) throw new StepError(`release ${current.releaseId} has no launch file`);
     const env: Record<string, string> = { ...launch.env, PORT: String(current.port), ...options.env };
     if (options.tty) env.TERM = "xterm-256color";
@@ -696,7 +697,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
     const state = this.states.get(serviceId);
     // A deploy, stop or delete since the crash decided otherwise.
     if (!state?.current || state.status !== "crashed" || state.current.releaseId !== releaseId) return;
-    const launch = await readJson(path.join(this.paths.releaseDir(serviceId, releaseId), "launch.json"), launchSpec);
+    const launch = await this.readLaunch(serviceId, releaseId);
     if (!launch) throw new Error(`release ${releaseId} has no launch file`);
     const previousPort = state.current.port;
     if (state.current.cgroups) removeCgroup(state.current.cgroups);
@@ -718,7 +719,7 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
     if (this.tailers.has(releaseId)) return;
     const file = path.join(this.paths.releaseDir(serviceId, releaseId), "runtime.log");
     const state = this.states.get(serviceId);
-    const launchFile = path.join(this.paths.releaseDir(serviceId, releaseId), "launch.json");
+    const launchFile = this.paths.launchFile(serviceId, releaseId);
     let mask: ((text: string) => string) | null = null;
     const tailer = new LogTailer(
       file,
@@ -760,6 +761,16 @@ export class LocalRuntime implements Runtime<ServiceSpec> {
   private syncRoutes(): Promise<void> {
     const table = routesTableOf(this.states.values());
     return this.writes.run(ROUTES, () => this.router.putRoutes(table));
+  }
+
+  /** 0600: the launch file holds the release's environment, secrets included, to restart it after a crash. */
+  private writeLaunch(release: PendingRelease): Promise<void> {
+    return writeJsonAtomic(this.paths.launchFile(release.serviceId, release.releaseId), release.launch, 0o600);
+  }
+
+  /** How a release is (re)started; null when it has no launch file. */
+  private readLaunch(serviceId: string, releaseId: string): Promise<LaunchSpec | null> {
+    return readJson(this.paths.launchFile(serviceId, releaseId), launchSpec);
   }
 
   private withLock<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
