@@ -82,3 +82,9 @@ export function GitSourceFields(props: {
     </>
   );
 }
+
+/** The name field of a service form (create only): a DNS label, part of the service's address. */
+export function ServiceNameField(props: FieldProps & { placeholder: string; description?: string }) {
+  const { placeholder, description = "Lowercase letters, digits and inner hyphens, at most 40.", ...field } = props;
+  return <TextInput label="Service name" description={description} placeholder={placeholder} maxLength={40} required data-autofocus {...field} />;
+}

@@ -5,7 +5,7 @@ import { useMemo } from "react";
 import type { JobLifecycleEvent } from "../../engine/protocol/snapshot";
 import type { ApiErrorDetails } from "../errors";
 import { timeZones } from "../validation";
-import { GitSourceFields } from "./git-source";
+import { GitSourceFields, ServiceNameField } from "./git-source";
 import { JOB_SERVER_PATHS, LIFECYCLE_EVENTS, readSchedule, validateJob, type JobFormValues } from "./job-config";
 import { useCheckedForm } from "./use-checked-form";
 
@@ -57,17 +57,7 @@ export function JobForm({
   return (
     <form onSubmit={form.onSubmit} noValidate>
       <Stack gap="md">
-        {withName && (
-          <TextInput
-            label="Service name"
-            description="Lowercase letters, digits and inner hyphens, at most 40."
-            placeholder="nightly-report"
-            maxLength={40}
-            required
-            data-autofocus
-            {...input("name")}
-          />
-        )}
+        {withName && <ServiceNameField placeholder="nightly-report" {...input("name")} />}
         <GitSourceFields
           input={input}
           refKind={values.refKind}

@@ -7,7 +7,16 @@ import type { ApplicationConfig } from "../../engine/protocol/snapshot";
 import type { ApiErrorDetails } from "../errors";
 import { dnsLabelError, healthCheckPathError, portError } from "../validation";
 import { useCheckedForm } from "./use-checked-form";
-import { emptyGitSource, GIT_SOURCE_SERVER_PATHS, gitSourceConfig, gitSourceErrors, GitSourceFields, gitSourceValues, type GitSourceValues } from "./git-source";
+import {
+  emptyGitSource,
+  GIT_SOURCE_SERVER_PATHS,
+  gitSourceConfig,
+  gitSourceErrors,
+  GitSourceFields,
+  gitSourceValues,
+  ServiceNameField,
+  type GitSourceValues,
+} from "./git-source";
 
 export type ServiceFormValues = GitSourceValues & {
   name: string;
@@ -109,15 +118,7 @@ export function ServiceForm({
     <form onSubmit={form.onSubmit} noValidate>
       <Stack gap="md">
         {withName && (
-          <TextInput
-            label="Service name"
-            description="Lowercase letters, digits and inner hyphens, at most 40; part of the service's address."
-            placeholder="web"
-            maxLength={40}
-            required
-            data-autofocus
-            {...input("name")}
-          />
+          <ServiceNameField placeholder="web" description="Lowercase letters, digits and inner hyphens, at most 40; part of the service's address." {...input("name")} />
         )}
         <GitSourceFields
           input={input}
