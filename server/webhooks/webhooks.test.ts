@@ -12,7 +12,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { deployments, environments, gitConnections, services as servicesTable, webhookDeliveries } from "../db/schema";
+import { deployments, environments, gitConnections, organizations, services as servicesTable, webhookDeliveries } from "../db/schema";
 import { startWorker } from "../../worker/runner";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { eventually } from "../../test/engine-harness";
@@ -142,6 +142,23 @@ describe("connections", () => {
     expect((await deliver(connection.webhookUrl, { provider: "generic", secret: rotated.secret, event: "push", payload })).status).toBe(202);
     await admin().git.delete({ connectionId: connection.id });
     expect((await deliver(connection.webhookUrl, { provider: "generic", secret: rotated.secret, event: "push", payload })).status).toBe(404);
+  });
+
+  it("deletes a connection's deliveries with it, and an organization's with the organization", async () => {
+    const storedFor = async (connectionId: string) => (await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.connectionId, connectionId))).length;
+    const payload = { repository: "https://git.example.com/none.git", ref: "refs/heads/main", commit: PUSHED };
+    const doomed = await seedOrganization(services, "doomed");
+    const owner = createCaller({ services, actor: doomed.as("ADMIN") });
+    const viaConnection = await owner.git.connect({ provider: "generic", name: "one" });
+    const viaOrganization = await owner.git.connect({ provider: "generic", name: "two" });
+    for (const { connection, secret } of [viaConnection, viaOrganization]) {
+      expect((await deliver(connection.webhookUrl, { provider: "generic", secret, event: "push", payload })).status).toBe(202);
+      expect(await storedFor(connection.id)).toBe(1);
+    }
+    await owner.git.delete({ connectionId: viaConnection.connection.id });
+    expect(await storedFor(viaConnection.connection.id)).toBe(0);
+    await services.db.delete(organizations).where(eq(organizations.id, doomed.organizationId));
+    expect(await storedFor(viaOrganization.connection.id)).toBe(0);
   });
 });
 
