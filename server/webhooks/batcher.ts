@@ -106,46 +106,66 @@ function poolOf(db: Database): pg.Pool {
 
 type Waiting = { row: DeliveryRow; resolve: (stored: Stored) => void; reject: (error: unknown) => void; duplicates: ((stored: Stored) => void)[] };
 
-export type BatcherOptions = { maxRows?: number; maxWaitMs?: number; maxInFlight?: number };
+export type BatcherOptions = { maxRows?: number; maxInFlight?: number };
 
 /**
- * Collects deliveries from concurrent requests for at most `maxWaitMs` (or `maxRows`) and
- * writes each batch with one statement. Every caller's promise settles only after its batch
- * committed, so a 202 always means durable. While `maxInFlight` batches are being written, new
- * rows keep collecting: under load batches grow instead of queueing round trips.
+ * Group commit for webhook deliveries: rows from concurrent requests are written together, one
+ * statement per batch, and every caller's promise settles only after its batch committed, so a
+ * 202 always means durable.
+ *
+ * A batch is written at the end of the event-loop turn its first row arrived in, so a lone
+ * delivery waits for nothing. While `maxInFlight` batches are being written, rows collect
+ * instead: under load batches grow with the time a write takes rather than queueing round trips.
+ * No timer: arrivals come in bursts (the answers of one batch release the next requests of its
+ * senders), and a fixed wait kept each burst waiting after it was complete.
  */
 export function createDeliveryBatcher(db: Database, options: BatcherOptions = {}) {
   const maxRows = options.maxRows ?? 500;
-  const maxWaitMs = options.maxWaitMs ?? 2;
-  // Measured on two cores (npm run bench -- webhooks): 8 batches in flight beat 2 and 4 by 10-20%;
-  // the pool (10 connections) keeps two for everything else.
-  const maxInFlight = options.maxInFlight ?? 8;
+  // Measured on two cores (npm run bench -- webhooks, 50 senders): two batches in flight beat one
+  // (no overlap) and three (smaller batches). Against the former 2 ms timer: as fast or faster
+  // under load (the gain is within the host's noise), and nothing waits when the load is light.
+  const maxInFlight = options.maxInFlight ?? 2;
   const pool = poolOf(db);
   let pending = new Map<string, Waiting>();
-  let timer: NodeJS.Timeout | null = null;
+  let scheduled: NodeJS.Immediate | null = null;
   let inFlight = 0;
   const idle: (() => void)[] = [];
-  const stats = { batches: 0, rows: 0, largestBatch: 0, writeMs: 0 };
+  const stats = { batches: 0, rows: 0, largestBatch: 0, mostInFlight: 0, writeMs: 0 };
 
   const keyOf = (row: DeliveryRow) => `${row.connectionId}\u0000${row.deliveryId}`;
 
   function schedule() {
-    if (pending.size >= maxRows) return flush();
-    timer ??= setTimeout(flush, maxWaitMs);
+    if (inFlight < maxInFlight) scheduled ??= setImmediate(flush);
+  }
+
+  /**
+   * Up to maxRows of the collected rows, oldest first. Usually all of them, with a fresh map for
+   * the next: deleting each batch's entries from one long-lived map measured worse (the intake's
+   * p99 23 ms against 14 ms).
+   */
+  function takeBatch(): Waiting[] {
+    const rows = [...pending.values()];
+    if (rows.length <= maxRows) {
+      pending = new Map();
+      return rows;
+    }
+    const batch = rows.slice(0, maxRows);
+    for (const waiting of batch) pending.delete(keyOf(waiting.row));
+    return batch;
   }
 
   function flush() {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    if (pending.size === 0 || inFlight >= maxInFlight) return;
-    const batch = [...pending.values()];
-    pending = new Map();
-    inFlight++;
-    write(batch).finally(() => {
-      inFlight--;
-      if (pending.size > 0) schedule();
-      else if (inFlight === 0) for (const done of idle.splice(0)) done();
-    });
+    if (scheduled) clearImmediate(scheduled);
+    scheduled = null;
+    while (pending.size > 0 && inFlight < maxInFlight) {
+      const batch = takeBatch();
+      stats.mostInFlight = Math.max(stats.mostInFlight, ++inFlight);
+      void write(batch).finally(() => {
+        inFlight--;
+        if (pending.size > 0) schedule();
+        else if (inFlight === 0) for (const done of idle.splice(0)) done();
+      });
+    }
   }
 
   async function write(batch: Waiting[]) {
