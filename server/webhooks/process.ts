@@ -6,9 +6,11 @@ import { isAppError } from "../errors";
 import { repositoryKey } from "../git/repository-url";
 import type { Logger } from "../logger";
 import { loadCandidates, type Candidate } from "./candidates";
+import { connectionApiToken } from "./connections";
 import { onPullRequest, webhookActor, type PreviewOutcome } from "./previews";
+import { changedFilesBetween } from "./provider-api";
 import { actsOn, gitEvents, PayloadError, repositoryUrlsOf, type PushEvent } from "./providers";
-import { pathsAllow, skipsDeploy, triggersOf } from "./triggers";
+import { hasPathFilters, pathsAllow, skipsDeploy, triggersOf } from "./triggers";
 import { UNFOLLOWED_REASON } from "./followed-repositories";
 
 type DeliveryRow = typeof webhookDeliveries.$inferSelect;
@@ -17,6 +19,8 @@ type ConnectionRow = typeof gitConnections.$inferSelect;
 export type PushOutcome = {
   ref: string;
   commit: string;
+  /** Why path filters could not be applied (every filtered service was deployed). */
+  changedFilesUnknown?: string;
   deployments: { environmentId: string; deploymentId: string; serviceIds: string[]; merged: boolean }[];
   skipped: { serviceId: string; reason: string }[];
   reason?: string;
@@ -184,17 +188,19 @@ export async function onPush(services: Services, connection: ConnectionRow, even
     return { ...outcome, reason: "the head commit says [skip deploy]", skipped: fromRepository.map((c) => ({ serviceId: c.service.id, reason: "[skip deploy]" })) };
   }
 
-  const chosen: Candidate[] = [];
-  for (const candidate of fromRepository) {
-    const triggers = triggersOf(candidate.service);
+  // Services that follow the pushed ref, in order; only these need the changed files.
+  const following = fromRepository.filter((candidate) => {
     const ref = candidate.config.git.ref;
-    if ("tag" in event.ref) {
-      if (triggers.followTags) chosen.push(candidate);
-      continue;
-    }
-    if (!("branch" in ref) || ref.branch !== event.ref.branch) continue;
-    if (!triggers.autoDeploy) outcome.skipped.push({ serviceId: candidate.service.id, reason: "auto-deploy is off" });
-    else if (!pathsAllow(triggers, event.changedFiles)) outcome.skipped.push({ serviceId: candidate.service.id, reason: "no changed file passes its path filters" });
+    return "tag" in event.ref ? triggersOf(candidate.service).followTags : "branch" in ref && ref.branch === event.ref.branch;
+  });
+  const filtered = "branch" in event.ref && following.some((c) => triggersOf(c.service).autoDeploy && hasPathFilters(triggersOf(c.service)));
+  const changedFiles = filtered ? await changedFilesOf(services, connection, event, outcome) : event.changedFiles;
+  const chosen: Candidate[] = [];
+  for (const candidate of following) {
+    const triggers = triggersOf(candidate.service);
+    if ("tag" in event.ref) chosen.push(candidate);
+    else if (!triggers.autoDeploy) outcome.skipped.push({ serviceId: candidate.service.id, reason: "auto-deploy is off" });
+    else if (!pathsAllow(triggers, changedFiles)) outcome.skipped.push({ serviceId: candidate.service.id, reason: "no changed file passes its path filters" });
     else chosen.push(candidate);
   }
 
@@ -210,4 +216,27 @@ export async function onPush(services: Services, connection: ConnectionRow, even
     outcome.deployments.push({ environmentId, deploymentId: deployment.id, serviceIds, merged });
   }
   return outcome;
+}
+
+/**
+ * The files a push changed: from its payload, or else from the provider's API when the
+ * connection has a token and the push names its previous commit. What stays unknown is noted on
+ * the outcome and deploys (triggers.ts pathsAllow).
+ */
+async function changedFilesOf(services: Services, connection: ConnectionRow, event: PushEvent, outcome: PushOutcome): Promise<string[] | null> {
+  if (event.changedFiles !== null) return event.changedFiles;
+  const unknown = (reason: string) => {
+    outcome.changedFilesUnknown = reason;
+    return null;
+  };
+  if (connection.provider === "generic") return unknown("the delivery lists no changed files");
+  if (event.before === null) return unknown("the push created the branch");
+  const token = await connectionApiToken(services, connection);
+  if (!token) return unknown(`the payload lists no changed files and the connection has no ${connection.provider} API token to ask`);
+  try {
+    const files = await changedFilesBetween({ provider: connection.provider, apiBaseUrl: connection.apiBaseUrl, token, repository: event.providerRepository }, event.before, event.commit);
+    return files ?? unknown(`${connection.provider} listed too many changed files`);
+  } catch (error) {
+    return unknown(error instanceof Error ? error.message : String(error));
+  }
 }

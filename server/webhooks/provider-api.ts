@@ -1,8 +1,10 @@
+import { z } from "zod";
 import type { GitProvider, ProviderRepository } from "../db/schema";
 
 /**
- * The providers' REST APIs, for what Slipway reports back on a pull request: a commit status
- * and one comment, edited as the preview changes.
+ * The providers' REST APIs, for what Slipway reports back on a pull request (a commit status
+ * and one comment, edited as the preview changes) and for the files a push changed when its
+ * payload does not list them.
  * GitHub: https://docs.github.com/en/rest/commits/statuses, /rest/issues/comments.
  * GitLab: https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit, /api/notes/.
  * Bitbucket Cloud: https://developer.atlassian.com/cloud/bitbucket/rest/api-group-commit-statuses/,
@@ -42,7 +44,8 @@ function repoPath(target: ProviderTarget): string {
   return target.provider === "github" ? `/repos/${owner}/${name}` : `/repositories/${owner}/${name}`;
 }
 
-async function call(target: ProviderTarget, method: string, path: string, body: unknown): Promise<Record<string, unknown>> {
+/** Calls `path` under the API's base URL; the body, when there is one, is sent as JSON. */
+async function call(target: ProviderTarget, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const auth: Record<string, string> =
     target.provider === "gitlab" ? { "private-token": target.token } : { authorization: `Bearer ${target.token}` };
   const response = await fetch(`${base(target)}${path}`, {
@@ -50,10 +53,10 @@ async function call(target: ProviderTarget, method: string, path: string, body: 
     headers: {
       ...auth,
       accept: target.provider === "github" ? "application/vnd.github+json" : "application/json",
-      "content-type": "application/json",
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
       "user-agent": "Slipway",
     },
-    body: JSON.stringify(body),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(10_000),
   });
   const text = await response.text();
@@ -123,5 +126,61 @@ export async function upsertComment(target: ProviderTarget, number: number, comm
     }
     case "generic":
       throw new ProviderApiError("The generic provider has no API to report to");
+  }
+}
+
+const githubCompare = z.object({ files: z.array(z.object({ filename: z.string(), previous_filename: z.string().optional() })).default([]) });
+const gitlabCompare = z.object({ diffs: z.array(z.object({ old_path: z.string(), new_path: z.string() })).default([]) });
+const bitbucketDiffstat = z.object({
+  values: z.array(z.object({ old: z.object({ path: z.string() }).nullable().optional(), new: z.object({ path: z.string() }).nullable().optional() })),
+  next: z.string().optional(),
+});
+/** GitHub's compare lists at most 300 files: a list that long may be cut. */
+const GITHUB_COMPARE_LIMIT = 300;
+/** Bitbucket's diffstat comes in pages of up to 500; beyond this many the files count as unknown. */
+const BITBUCKET_PAGES = 10;
+
+function parseAnswer<T>(schema: z.ZodType<T>, answer: unknown, what: string): T {
+  const parsed = schema.safeParse(answer);
+  if (!parsed.success) throw new ProviderApiError(`${what}: answer not understood`);
+  return parsed.data;
+}
+
+/**
+ * The files changed between two commits, renamed files under both names, for a push whose
+ * payload does not list them (Bitbucket never does; GitHub and GitLab stop at 20 commits).
+ * Null when the provider's answer may be incomplete: an unknown change deploys.
+ * GitHub: https://docs.github.com/en/rest/commits/commits#compare-two-commits
+ * GitLab: https://docs.gitlab.com/api/repositories/#compare-branches-tags-or-commits
+ * Bitbucket: https://developer.atlassian.com/cloud/bitbucket/rest/api-group-commits/#api-repositories-workspace-repo-slug-diffstat-spec-get
+ */
+export async function changedFilesBetween(target: ProviderTarget, before: string, after: string): Promise<string[] | null> {
+  const path = repoPath(target);
+  const [from, to] = [encodeURIComponent(before), encodeURIComponent(after)];
+  switch (target.provider) {
+    case "github": {
+      const { files } = parseAnswer(githubCompare, await call(target, "GET", `${path}/compare/${from}...${to}`), "GitHub compare");
+      if (files.length >= GITHUB_COMPARE_LIMIT) return null;
+      return files.flatMap((f) => (f.previous_filename ? [f.filename, f.previous_filename] : [f.filename]));
+    }
+    case "gitlab": {
+      const { diffs } = parseAnswer(gitlabCompare, await call(target, "GET", `${path}/repository/compare?from=${from}&to=${to}`), "GitLab compare");
+      return [...new Set(diffs.flatMap((d) => [d.new_path, d.old_path]))];
+    }
+    case "bitbucket": {
+      const files = new Set<string>();
+      let page = `${path}/diffstat/${to}..${from}?pagelen=500`;
+      for (let pages = 0; pages < BITBUCKET_PAGES; pages++) {
+        const answer = parseAnswer(bitbucketDiffstat, await call(target, "GET", page), "Bitbucket diffstat");
+        for (const entry of answer.values) for (const side of [entry.new, entry.old]) if (side) files.add(side.path);
+        if (!answer.next) return [...files];
+        // Follow the next page only under the same API, where the token may go.
+        if (!answer.next.startsWith(`${base(target)}/`)) throw new ProviderApiError("Bitbucket diffstat: the next page is outside its API");
+        page = answer.next.slice(base(target).length);
+      }
+      return null;
+    }
+    case "generic":
+      throw new ProviderApiError("The generic provider has no API to ask");
   }
 }

@@ -126,6 +126,8 @@ export type PushEvent = {
   headMessage: string | null;
   /** Files added, modified or removed by the pushed commits; null when the provider does not say. */
   changedFiles: string[] | null;
+  /** The commit the ref pointed at before the push; null when the push created it (or the provider does not say). */
+  before: string | null;
   actor: string;
 };
 
@@ -175,6 +177,7 @@ const githubRepoUrls = (r: z.infer<typeof githubRepository>) => urls(r.clone_url
 
 const githubPush = z.object({
   ref: z.string(),
+  before: z.string().optional(),
   after: z.string(),
   deleted: z.boolean().optional(),
   repository: githubRepository,
@@ -207,6 +210,7 @@ const gitlabRepoUrls = (p: z.infer<typeof gitlabProject>) => urls(p.git_http_url
 
 const gitlabPush = z.object({
   ref: z.string(),
+  before: z.string().optional(),
   after: z.string(),
   checkout_sha: z.string().nullable().optional(),
   user_username: z.string().optional(),
@@ -324,6 +328,12 @@ export function gitEvents(provider: GitProvider, event: string, payload: unknown
   }
 }
 
+/** A push's previous commit, when it names one: all zeros means the ref is new. */
+function previousCommit(hash: string | undefined): string | null {
+  const parsed = commitHash.safeParse(hash);
+  return parsed.success && !ZERO.test(parsed.data) ? parsed.data : null;
+}
+
 function githubEvents(event: string, payload: unknown): GitEvent[] {
   if (event === "push") {
     const p = parse(githubPush, payload, "GitHub push");
@@ -343,6 +353,7 @@ function githubEvents(event: string, payload: unknown): GitEvent[] {
         headMessage: p.head_commit?.message ?? null,
         // GitHub lists at most 20 commits in a push; beyond that the changed files are unknown.
         changedFiles: p.commits.length >= 20 ? null : filesOf(p.commits),
+        before: previousCommit(p.before),
         actor: p.sender?.login ?? p.pusher?.name ?? "unknown",
       },
     ];
@@ -391,6 +402,7 @@ function gitlabEvents(event: string, payload: unknown): GitEvent[] {
         headMessage: head?.message ?? null,
         // GitLab lists at most 20 commits (total_commits_count says how many there were).
         changedFiles: (p.total_commits_count ?? p.commits.length) > p.commits.length ? null : filesOf(p.commits),
+        before: previousCommit(p.before),
         actor: p.user_username ?? p.user_name ?? "unknown",
       },
     ];
@@ -446,6 +458,7 @@ function bitbucketEvents_(event: string, payload: unknown): GitEvent[] {
           headMessage: change.new?.target.message ?? null,
           // Bitbucket's push payload does not list changed files.
           changedFiles: null,
+          before: previousCommit(change.old?.target.hash),
           actor: actorName(p.actor),
         },
       ];
@@ -493,6 +506,7 @@ function genericEvents(event: string, payload: unknown): GitEvent[] {
         deleted: p.deleted === true,
         headMessage: p.message ?? null,
         changedFiles: p.changedFiles ?? null,
+        before: null,
         actor: p.actor ?? "unknown",
       },
     ];

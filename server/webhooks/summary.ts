@@ -3,7 +3,7 @@
  * event the deployments and previews it made. Written here, beside the outcome it reads
  * (process.ts, previews.ts), so that its readers need not know the outcome's shape.
  */
-type PushOutcome = { ref?: string; commit?: string; deployments?: unknown[]; skipped?: unknown[]; reason?: string };
+type PushOutcome = { ref?: string; commit?: string; deployments?: unknown[]; skipped?: unknown[]; reason?: string; changedFilesUnknown?: string };
 type PreviewOutcome = { pullRequest?: number; action?: string; previews?: { name?: string; deleted?: boolean }[]; skipped?: string };
 
 export function summarizeDelivery(delivery: { status: string; outcome: Record<string, unknown> | null; error: string | null }): string {
@@ -23,7 +23,8 @@ export function summarizeDelivery(delivery: { status: string; outcome: Record<st
       if (event.reason) return `${at}: ${event.reason}`;
       const deployed = event.deployments?.length ?? 0;
       const skipped = event.skipped?.length ?? 0;
-      return `${at}: ${deployed} deployment${deployed === 1 ? "" : "s"}${skipped > 0 ? `, ${skipped} skipped` : ""}`;
+      const unfiltered = event.changedFilesUnknown ? ` (path filters not applied: ${event.changedFilesUnknown})` : "";
+      return `${at}: ${deployed} deployment${deployed === 1 ? "" : "s"}${skipped > 0 ? `, ${skipped} skipped` : ""}${unfiltered}`;
     })
     .join("; ");
 }

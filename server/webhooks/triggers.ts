@@ -47,11 +47,14 @@ export async function setGitTriggers(ctx: DomainContext, input: z.infer<typeof s
  * them, or listed only the first commits) deploy: missing a deploy is worse than an extra one.
  */
 export function pathsAllow(triggers: GitTriggers, changedFiles: string[] | null): boolean {
-  if (changedFiles === null) return true;
-  if (triggers.includePaths.length === 0 && triggers.excludePaths.length === 0) return true;
+  if (changedFiles === null || !hasPathFilters(triggers)) return true;
   const included = triggers.includePaths.length > 0 ? picomatch(triggers.includePaths, { dot: true }) : () => true;
   const excluded = triggers.excludePaths.length > 0 ? picomatch(triggers.excludePaths, { dot: true }) : () => false;
   return changedFiles.some((file) => included(file) && !excluded(file));
+}
+
+export function hasPathFilters(triggers: GitTriggers): boolean {
+  return triggers.includePaths.length > 0 || triggers.excludePaths.length > 0;
 }
 
 /** A head commit whose message says `[skip deploy]` (any case) is not deployed. */

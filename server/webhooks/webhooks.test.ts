@@ -61,7 +61,7 @@ async function sendAndSettle(provider: keyof typeof hooks, event: string, payloa
   return settled(sent.body.id as string);
 }
 
-type Outcome = { events: { deployments?: { deploymentId: string; serviceIds: string[]; environmentId: string }[]; skipped?: { serviceId: string; reason: string }[]; reason?: string; previews?: { environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[] }[] };
+type Outcome = { events: { deployments?: { deploymentId: string; serviceIds: string[]; environmentId: string }[]; skipped?: { serviceId: string; reason: string }[]; reason?: string; changedFilesUnknown?: string; previews?: { environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[] }[] };
 const outcomeOf = (row: { outcome: unknown }) => row.outcome as Outcome;
 
 async function deploymentRow(id: string) {
@@ -187,6 +187,67 @@ describe("push to deploy", () => {
     (payload.commits as { added: string[] }[])[0]!.added = ["api/server.js"];
     const [pushed] = outcomeOf(await sendAndSettle("github", "push", payload)).events;
     expect(pushed!.deployments!.flatMap((d) => d.serviceIds).sort()).toEqual([svc.api, svc.web].sort());
+  });
+
+  it("asks the provider for the files a push does not list, with the connection's token, and deploys when it cannot say", async () => {
+    const filterTo = (serviceId: string, includePaths: string[]) => developer().services.setGitTriggers({ serviceId, autoDeploy: true, includePaths, excludePaths: [] });
+    const deployed = (pushed: Outcome["events"][number]) => pushed.deployments!.flatMap((d) => d.serviceIds);
+    await filterTo(svc.repo!, ["api/**"]);
+    await filterTo(svc.diaspora!, ["api/**"]);
+    try {
+      // Bitbucket never lists them: its diffstat from the previous commit, page by page.
+      const diffstat = "/repositories/team_name/repo_name/diffstat/709d658dc5b6d6afcd46049c2f332ee3f515a67d..1e65c05c1d5171631d92438a13901ca7dae9618c";
+      providerApi.answer = (call) => (call.path.startsWith(diffstat) ? { status: 200, body: { values: [{ old: null, new: { path: "docs/readme.md" } }] } } : undefined);
+      const docs = outcomeOf(await sendAndSettle("bitbucket", "repo:push", fixturePayload("bitbucket", "repo-push"))).events[0]!;
+      expect(docs.skipped).toContainEqual({ serviceId: svc.repo, reason: "no changed file passes its path filters" });
+      const asked = providerApi.calls.filter((c) => c.path.startsWith(diffstat));
+      expect(asked.map((c) => [c.method, c.path, c.headers.authorization])).toEqual([["GET", `${diffstat}?pagelen=500`, "Bearer token-bitbucket"]]);
+      providerApi.answer = (call) => {
+        if (!call.path.startsWith(diffstat)) return undefined;
+        return call.path.includes("page=2")
+          ? { status: 200, body: { values: [{ old: { path: "app/server.js" }, new: { path: "api/server.js" } }] } }
+          : { status: 200, body: { values: [{ old: null, new: { path: "docs/readme.md" } }], next: `${providerApi.url}${diffstat}?pagelen=500&page=2` } };
+      };
+      expect(deployed(outcomeOf(await sendAndSettle("bitbucket", "repo:push", fixturePayload("bitbucket", "repo-push"))).events[0]!)).toEqual([svc.repo]);
+
+      // GitHub lists at most 20 commits: beyond that, its compare API.
+      const before = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
+      const manyCommits = (previous = before) => {
+        const payload = githubExample("push", (e) => e.ref === "refs/heads/master");
+        const commits = payload.commits as unknown[];
+        payload.commits = Array.from({ length: 20 }, () => structuredClone(commits[0]));
+        payload.before = previous;
+        return payload;
+      };
+      const compare = `/repos/Codertocat/Hello-World/compare/${before}...${PUSHED}`;
+      providerApi.answer = (call) => (call.path === compare ? { status: 200, body: { files: [{ filename: "api/index.js", previous_filename: "index.js" }] } } : undefined);
+      expect(deployed(outcomeOf(await sendAndSettle("github", "push", manyCommits())).events[0]!).sort()).toEqual([svc.api, svc.web].sort());
+      expect(providerApi.calls.find((c) => c.path === compare)!.headers.authorization).toBe("Bearer token-github");
+
+      // GitLab says how many commits there were; its compare API when it listed fewer.
+      const gitlabCompare = "/projects/15/repository/compare?from=95790bf891e76fee5e1747ab589903a6a1f80f22&to=da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+      providerApi.answer = (call) => (call.path === gitlabCompare ? { status: 200, body: { diffs: [{ old_path: "README.md", new_path: "README.md" }] } } : undefined);
+      const gitlabPush = { ...fixturePayload("gitlab", "push-hook"), total_commits_count: 30 };
+      const readme = outcomeOf(await sendAndSettle("gitlab", "Push Hook", gitlabPush)).events[0]!;
+      expect(readme.skipped).toContainEqual({ serviceId: svc.diaspora, reason: "no changed file passes its path filters" });
+      expect(providerApi.calls.find((c) => c.path === gitlabCompare)!.headers["private-token"]).toBe("token-gitlab");
+
+      // When the provider cannot answer, the files are unknown: the service deploys, and the outcome says why.
+      providerApi.answer = (call) => (call.path === compare ? { status: 502, body: { message: "upstream down" } } : undefined);
+      const failed = await sendAndSettle("github", "push", manyCommits());
+      const unknown = outcomeOf(failed).events[0]!;
+      expect(deployed(unknown).sort()).toEqual([svc.api, svc.web].sort());
+      expect(unknown.changedFilesUnknown).toMatch(/502/);
+      expect((await admin().git.delivery({ deliveryId: failed.id })).summary).toMatch(/: 1 deployment, 1 skipped \(path filters not applied: github API GET .* 502/);
+      // A push that creates its branch has nothing to compare with.
+      const created = outcomeOf(await sendAndSettle("github", "push", manyCommits("0".repeat(40)))).events[0]!;
+      expect(deployed(created).sort()).toEqual([svc.api, svc.web].sort());
+      expect(created.changedFilesUnknown).toBe("the push created the branch");
+    } finally {
+      providerApi.answer = () => undefined;
+      await developer().services.setGitTriggers({ serviceId: svc.repo!, autoDeploy: true, includePaths: [], excludePaths: [] });
+      await developer().services.setGitTriggers({ serviceId: svc.diaspora!, autoDeploy: true, includePaths: [], excludePaths: [] });
+    }
   });
 
   it("skips a push whose head commit says [skip deploy]", async () => {

@@ -70,21 +70,28 @@ export function deliver(
 
 export type RecordedCall = { method: string; path: string; headers: http.IncomingHttpHeaders; body: Record<string, unknown> };
 
+/** What a test's provider API answers a request with, instead of the default. */
+export type ProviderAnswer = { status: number; body: unknown };
+
 /**
  * A local HTTP server on 127.0.0.1 that plays the git provider's REST API (GitHub, GitLab or
  * Bitbucket): it records every request and answers 201 with a new id, as the providers do for
- * created statuses and comments.
+ * created statuses and comments, unless the test's `answer` (settable at any time) returns
+ * something else for it.
  */
 export async function startProviderApi() {
   const calls: RecordedCall[] = [];
   let next = 1000;
+  const api = { answer: (_call: RecordedCall): ProviderAnswer | undefined => undefined };
   const server = http.createServer((req, res) => {
     let text = "";
     req.setEncoding("utf8");
     req.on("data", (chunk: string) => (text += chunk));
     req.on("end", () => {
-      calls.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
-      res.writeHead(req.method === "POST" ? 201 : 200, { "content-type": "application/json" }).end(JSON.stringify({ id: next++ }));
+      const call = { method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+      calls.push(call);
+      const answer = api.answer(call) ?? { status: req.method === "POST" ? 201 : 200, body: { id: next++ } };
+      res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify(answer.body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -92,6 +99,10 @@ export async function startProviderApi() {
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
+    /** Answers the requests it returns something for; the default answer otherwise. */
+    set answer(answer: (call: RecordedCall) => ProviderAnswer | undefined) {
+      api.answer = answer;
+    },
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
