@@ -69,6 +69,8 @@ describe("GitHub payloads (@octokit/webhooks-examples)", () => {
       deleted: false,
       headMessage: "Initial commit",
       changedFiles: ["README.md"],
+      // The example's push created the branch: its `before` is all zeros.
+      before: null,
       actor: "Codertocat",
       providerRepository: { fullName: "Codertocat/Hello-World" },
     });
@@ -127,6 +129,7 @@ describe("GitLab payloads (documented examples)", () => {
       commit: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
       headMessage: "fixed readme",
       changedFiles: ["CHANGELOG", "app/controller/application.rb"],
+      before: "95790bf891e76fee5e1747ab589903a6a1f80f22",
       actor: "jsmith",
       providerRepository: { projectId: 15 },
     });
@@ -149,7 +152,7 @@ describe("GitLab payloads (documented examples)", () => {
 describe("Bitbucket payloads (documented examples)", () => {
   it("reads repo:push, whose changed files are unknown", () => {
     const [push] = gitEvents("bitbucket", "repo:push", fixturePayload("bitbucket", "repo-push"));
-    expect(push).toMatchObject({ ref: { branch: "master" }, commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d", changedFiles: null, actor: "emma", providerRepository: { fullName: "team_name/repo_name" } });
+    expect(push).toMatchObject({ ref: { branch: "master" }, commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d", changedFiles: null, before: "1e65c05c1d5171631d92438a13901ca7dae9618c", actor: "emma", providerRepository: { fullName: "team_name/repo_name" } });
     expect(push!.repositoryUrls).toContain("https://bitbucket.org/team_name/repo_name");
   });
 
