@@ -1,8 +1,11 @@
 import { io, type Socket } from "socket.io-client";
 import type { Logger } from "pino";
+import { createControlPlaneClient, type Answer } from "./control-plane-client";
 import type { Engine, EngineReporter } from "./core";
-import { Outbox } from "./outbox";
-import { ENGINE_NAMESPACE, engineTask, PROTOCOL_VERSION, serverToEngine, type EngineHandshake } from "./protocol/messages";
+import { Outbox, type Delivery, type OutboxMessage } from "./outbox";
+import { createBackoff } from "./protocol/backoff";
+import { EVENT_MESSAGE_MAX, LOG_LINE_MAX, shortenText } from "./protocol/events";
+import { ENGINE_NAMESPACE, handshakeRefusal, PROTOCOL_VERSION, type EngineHandshake, type EngineMessageName } from "./protocol/messages";
 import { createSequence } from "./sequence";
 import { createShellSessions } from "./shell-sessions";
 
@@ -17,11 +20,11 @@ export type AgentOptions = {
   metricsIntervalMs?: number;
   /** How often the engine reports the files it keeps (`engine:inventory`); 5 minutes by default. */
   inventoryIntervalMs?: number;
+  /** The protocol version announced at the handshake; PROTOCOL_VERSION but in tests that play another release's engine. */
+  protocolVersion?: number;
   /** Called when the control plane refuses the token: the agent has stopped. */
   onRefused?: (reason: string) => void;
 };
-
-const ACK_TIMEOUT_MS = 10_000;
 
 /**
  * The engine's link to the control plane. It connects out (nothing dials into a cluster),
@@ -34,30 +37,53 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   let socket: Socket | null = null;
   let stopped = false;
   let pulling: Promise<void> | null = null;
+  const client = createControlPlaneClient({ socket: () => socket });
 
-  const request = async (name: string, payload: unknown): Promise<Record<string, unknown> | null> => {
-    if (!socket?.connected) return null;
-    try {
-      return (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(name, payload)) as Record<string, unknown>;
-    } catch {
-      return null;
+  /** A request's acknowledgement, or null when it was refused or unanswered (logged, unless merely unreachable). */
+  async function request<N extends EngineMessageName>(...args: Parameters<typeof client.request<N>>) {
+    const answer = await client.request(...args);
+    if (answer.status === "ok") return answer.ack;
+    if (answer.status === "refused") logger.warn({ message: args[0], code: answer.code, reason: answer.message }, "the control plane refused a request");
+    return null;
+  }
+
+  let refusals = 0;
+  const outbox = new Outbox({ send: (message) => client.request(message.name, message.payload).then((answer) => deliveryOf(message, answer)) });
+
+  /**
+   * Whether a batch was stored, or may be forgotten, or must be sent again. Only two refusals are
+   * final: the deployment or service it belongs to no longer exists (expected after a delete),
+   * and a batch the protocol cannot carry, which no retry would change (logged as an error: it
+   * is a bug). Anything else (the control plane's database restarting, an internal error) keeps
+   * the batch for the next try.
+   */
+  function deliveryOf(message: OutboxMessage, answer: Answer<OutboxMessage["name"]>): Delivery {
+    if (answer.status === "ok") {
+      refusals = 0;
+      return "delivered";
     }
-  };
-
-  const outbox = new Outbox(async (name, payload) => {
-    const answer = await request(name, payload);
-    if (!answer) return false;
-    if (answer.ok !== true) logger.warn({ message: name, error: answer.error }, "control plane refused a batch; dropping it");
-    return true;
-  });
+    if (answer.status === "unreachable") return "retry";
+    if (answer.code === "NOT_FOUND") {
+      logger.debug({ message: message.name, reason: answer.message }, "the control plane no longer knows where this batch belongs; not sending it again");
+      return "discarded";
+    }
+    if (answer.code === "INVALID" || answer.code === "INVALID_ACK") {
+      logger.error({ message: message.name, reason: answer.message }, "the control plane cannot take this batch as it is; it is dropped");
+      return "discarded";
+    }
+    // Once per streak: a database outage would otherwise log every retry.
+    if (refusals++ === 0) logger.warn({ message: message.name, code: answer.code, reason: answer.message }, "the control plane could not store a batch; keeping it and retrying");
+    return "retry";
+  }
 
   const reporter: EngineReporter = {
     event(deploymentId, event) {
-      outbox.pushEvent(deploymentId, { ...event, seq: nextSeq(), at: event.at ?? new Date().toISOString() });
+      const message = event.message === undefined ? {} : { message: shortenText(event.message, EVENT_MESSAGE_MAX) };
+      outbox.pushEvent(deploymentId, { ...event, ...message, seq: nextSeq(), at: event.at ?? new Date().toISOString() });
       void outbox.flush();
     },
     log(stream, fd, text, at) {
-      outbox.pushLine(stream, { seq: nextSeq(), at: at ?? new Date().toISOString(), fd, text: text.slice(0, 16_384) });
+      outbox.pushLine(stream, { seq: nextSeq(), at: at ?? new Date().toISOString(), fd, text: shortenText(text, LOG_LINE_MAX) });
       void outbox.flush();
     },
   };
@@ -66,7 +92,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   // lost the control plane is ended (below) rather than buffered.
   const shells = createShellSessions({
     exec: engine.exec ? engine.exec.bind(engine) : undefined,
-    send: (name, payload) => void socket?.emit(name, payload),
+    send: (name, payload) => void client.notify(name, payload),
     logger,
   });
   let collecting = false;
@@ -91,7 +117,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     try {
       for (let round = 0; round < 2; round++) {
         const answer = await request("engine:inventory", { services: await engine.inventory() });
-        const remove = answer?.ok && Array.isArray(answer.remove) ? (answer.remove as string[]) : [];
+        const remove = answer?.remove ?? [];
         if (remove.length === 0 || !engine.purge) return;
         logger.info({ services: remove }, "removing the files of deleted services");
         await engine.purge(remove);
@@ -105,17 +131,13 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
 
   async function pullAll() {
     for (;;) {
-      const answer = await request("task:pull", {});
-      if (!answer?.ok || !answer.task) return;
-      const task = engineTask.safeParse(answer.task);
-      if (!task.success) {
-        logger.error({ issues: task.error.issues }, "received a task this engine cannot read");
-        return;
-      }
-      const { deploymentId, attempt } = task.data;
+      // The acknowledgement's schema includes the task's: one this engine cannot read is refused (INVALID_ACK) and logged.
+      const task = (await request("task:pull", {}))?.task;
+      if (!task) return;
+      const { deploymentId, attempt } = task;
       await request("task:ack", { deploymentId, attempt });
-      logger.info({ deploymentId, attempt, action: task.data.snapshot.action }, "task received");
-      void engine.execute(task.data).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
+      logger.info({ deploymentId, attempt, action: task.snapshot.action }, "task received");
+      void engine.execute(task).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
     }
   }
 
@@ -126,15 +148,16 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
 
   async function heartbeat() {
     const answer = await request("engine:heartbeat", { activeDeployments: engine.activeDeployments(), services: engine.services() });
-    if (answer?.ok && Array.isArray(answer.cancel)) for (const id of answer.cancel as string[]) engine.cancel(id);
+    for (const id of answer?.cancel ?? []) engine.cancel(id);
     void outbox.flush();
     void pull();
   }
 
+  const handshakeRetry = createBackoff({ baseMs: 1_000, maxMs: 60_000 });
   function connect() {
     const auth: EngineHandshake = {
       token: options.token,
-      protocolVersion: PROTOCOL_VERSION,
+      protocolVersion: options.protocolVersion ?? PROTOCOL_VERSION,
       engineVersion: options.engineVersion,
       capabilities: options.capabilities,
     };
@@ -146,20 +169,28 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       randomizationFactor: 0.5,
     });
     socket.on("connect", () => {
+      handshakeRetry.reset();
       logger.info({ url: options.url }, "connected to the control plane");
       void outbox.flush();
       void heartbeat();
       void reportInventory();
     });
     socket.on("connect_error", (error) => {
-      // A refusal by the server's middleware (bad token) is final; transport errors retry with backoff.
-      if (!socket?.active) {
+      // Transport errors: socket.io retries by itself, with backoff.
+      if (socket?.active) return void logger.warn({ reason: error.message }, "cannot reach the control plane; retrying");
+      // A refusal by the control plane's handshake: final only for a token it does not know.
+      const refusal = handshakeRefusal.safeParse((error as Error & { data?: unknown }).data);
+      if (!refusal.success || refusal.data.code === "UNAUTHORIZED") {
         logger.error({ reason: error.message }, "the control plane refused this engine");
         stop();
         options.onRefused?.(error.message);
-      } else {
-        logger.warn({ reason: error.message }, "cannot reach the control plane; retrying");
+        return;
       }
+      const delayMs = handshakeRetry.next();
+      logger.error({ reason: error.message, retryInSeconds: Math.round(delayMs / 1000) }, "the control plane did not accept this engine; retrying");
+      setTimeout(() => {
+        if (!stopped) socket?.connect();
+      }, delayMs).unref();
     });
     socket.on("disconnect", (reason) => {
       logger.warn({ reason }, "disconnected from the control plane");
@@ -167,31 +198,23 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       // The server ends the session when the token is revoked: reconnecting shows whether it still holds.
       if (reason === "io server disconnect" && !stopped) setTimeout(() => socket?.connect(), 1000).unref();
     });
-    socket.on("task:available", () => void pull());
-    socket.on("deployment:cancel", (payload: { deploymentId?: unknown }) => {
-      if (typeof payload?.deploymentId === "string") engine.cancel(payload.deploymentId);
-    });
-    socket.on("shell:open", (payload: unknown, ack?: (answer: unknown) => void) => {
-      const reply = typeof ack === "function" ? ack : () => {};
-      const parsed = serverToEngine["shell:open"].safeParse(payload);
-      if (!parsed.success) return reply({ ok: false, error: { code: "INVALID", message: parsed.error.issues[0]?.message ?? "invalid shell request" } });
-      shells.open(parsed.data).then(
-        () => reply({ ok: true }),
-        (error: unknown) => reply({ ok: false, error: { code: "UNAVAILABLE", message: (error as Error).message } }),
-      );
-    });
-    socket.on("shell:input", (payload: unknown) => {
-      const parsed = serverToEngine["shell:input"].safeParse(payload);
-      if (parsed.success) shells.input(parsed.data);
-    });
-    socket.on("shell:resize", (payload: unknown) => {
-      const parsed = serverToEngine["shell:resize"].safeParse(payload);
-      if (parsed.success) shells.resize(parsed.data);
-    });
-    socket.on("shell:close", (payload: unknown) => {
-      const parsed = serverToEngine["shell:close"].safeParse(payload);
-      if (parsed.success) shells.close(parsed.data);
-    });
+
+    const invalid = (name: string, reason: string) => logger.warn({ message: name, reason }, "ignored a control-plane message this engine cannot read");
+    client.on(socket, "task:available", () => void pull(), invalid);
+    client.on(socket, "deployment:cancel", ({ deploymentId }) => engine.cancel(deploymentId), invalid);
+    client.on(
+      socket,
+      "shell:open",
+      (request, reply) =>
+        void shells.open(request).then(
+          () => reply({ ok: true }),
+          (error: unknown) => reply({ ok: false, error: { code: "UNAVAILABLE", message: (error as Error).message } }),
+        ),
+      invalid,
+    );
+    client.on(socket, "shell:input", (input) => shells.input(input), invalid);
+    client.on(socket, "shell:resize", (resize) => shells.resize(resize), invalid);
+    client.on(socket, "shell:close", (close) => shells.close(close), invalid);
   }
 
   let timer: NodeJS.Timeout | null = null;
@@ -219,6 +242,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     /** Stops talking to the control plane and supervising; the apps and the router keep running. */
     async shutdown() {
       await outbox.flush().catch(() => {});
+      outbox.close();
       stop();
       await engine.shutdown();
     },

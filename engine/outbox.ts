@@ -1,26 +1,53 @@
 import type { DeploymentEvent, LogLine, LogStream } from "./protocol/events";
+import { createBackoff, type Backoff } from "./protocol/backoff";
+import type { EnginePayload } from "./protocol/messages";
 
 /**
- * Events and log lines wait here until the control plane acknowledges them, so a dropped
- * connection only delays them. Lines are grouped by stream and sent in bounded batches; the
- * control plane stores each (stream, seq) once, so re-sending after a lost ack is harmless.
+ * Events and log lines wait here until the control plane has stored them, so a dropped
+ * connection or a control plane that cannot write (its database restarting) only delays them.
+ * Lines are grouped by stream and sent in bounded batches; the control plane stores each
+ * (stream, seq) once, so re-sending after a lost acknowledgement is harmless.
+ *
+ * A batch leaves the outbox only when the sender says it was stored, or that it never can be
+ * (`discarded`: its deployment no longer exists). Otherwise the outbox keeps it and tries again
+ * with backoff, oldest first.
  */
-type Send = (name: "deployment:event" | "log:batch", payload: unknown) => Promise<boolean>;
+export type OutboxMessage =
+  | { name: "deployment:event"; payload: EnginePayload<"deployment:event"> }
+  | { name: "log:batch"; payload: EnginePayload<"log:batch"> };
+
+/** What became of a batch: stored, refused for good, or to be sent again later. */
+export type Delivery = "delivered" | "discarded" | "retry";
+
+export type OutboxOptions = {
+  send: (message: OutboxMessage) => Promise<Delivery>;
+  /** Waits between retries; 0.5 s doubling up to 15 s by default. */
+  backoff?: Backoff;
+  /** Beyond this many waiting lines (a long disconnect), the oldest runtime lines are dropped and counted. */
+  maxBufferedLines?: number;
+};
 
 const MAX_LINES = 1000;
 const MAX_EVENTS = 200;
-/** Beyond this many waiting lines (a long disconnect), the oldest are dropped and counted. */
-const MAX_BUFFERED_LINES = 200_000;
 
 export class Outbox {
-  private events = new Map<string, DeploymentEvent[]>();
-  private logs = new Map<string, { stream: LogStream; lines: LogLine[] }>();
+  private readonly events = new Map<string, DeploymentEvent[]>();
+  private readonly logs = new Map<string, { stream: LogStream; lines: LogLine[] }>();
+  private readonly backoff: Backoff;
+  private readonly maxBufferedLines: number;
   private bufferedLines = 0;
   private flushing: Promise<void> | null = null;
   private again = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Runtime lines dropped because the outbox was full. */
   droppedLines = 0;
+  /** Batches the control plane refused for good. */
+  discardedBatches = 0;
 
-  constructor(private readonly send: Send) {}
+  constructor(private readonly options: OutboxOptions) {
+    this.backoff = options.backoff ?? createBackoff({ baseMs: 500, maxMs: 15_000 });
+    this.maxBufferedLines = options.maxBufferedLines ?? 200_000;
+  }
 
   pushEvent(deploymentId: string, event: DeploymentEvent) {
     const queue = this.events.get(deploymentId) ?? [];
@@ -33,9 +60,10 @@ export class Outbox {
     const entry = this.logs.get(key) ?? { stream, lines: [] };
     entry.lines.push(line);
     this.logs.set(key, entry);
-    if (++this.bufferedLines > MAX_BUFFERED_LINES) this.dropOldest();
+    if (++this.bufferedLines > this.maxBufferedLines) this.dropOldest();
   }
 
+  /** Events and lines not yet stored. */
   get pending(): number {
     let count = this.bufferedLines;
     for (const queue of this.events.values()) count += queue.length;
@@ -48,6 +76,8 @@ export class Outbox {
       this.again = true;
       return this.flushing;
     }
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.flushing = this.drain().finally(() => {
       this.flushing = null;
       if (this.again) {
@@ -58,11 +88,17 @@ export class Outbox {
     return this.flushing;
   }
 
-  private async drain() {
+  /** Stops the retry timer (the engine is shutting down); what waits stays in memory. */
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private async drain(): Promise<void> {
     for (const [deploymentId, queue] of this.events) {
       while (queue.length > 0) {
         const batch = queue.slice(0, MAX_EVENTS);
-        if (!(await this.send("deployment:event", { deploymentId, events: batch }))) return;
+        if (!(await this.deliver({ name: "deployment:event", payload: { deploymentId, events: batch } }))) return;
         queue.splice(0, batch.length);
       }
       this.events.delete(deploymentId);
@@ -70,12 +106,33 @@ export class Outbox {
     for (const [key, entry] of this.logs) {
       while (entry.lines.length > 0) {
         const batch = entry.lines.slice(0, MAX_LINES);
-        if (!(await this.send("log:batch", { stream: entry.stream, lines: batch }))) return;
+        if (!(await this.deliver({ name: "log:batch", payload: { stream: entry.stream, lines: batch } }))) return;
         entry.lines.splice(0, batch.length);
         this.bufferedLines -= batch.length;
       }
       this.logs.delete(key);
     }
+  }
+
+  /** True when the batch may leave the outbox; false (and a retry scheduled) when it must wait. */
+  private async deliver(message: OutboxMessage): Promise<boolean> {
+    const delivery = await this.options.send(message).catch((): Delivery => "retry");
+    if (delivery === "retry") {
+      this.scheduleRetry();
+      return false;
+    }
+    if (delivery === "discarded") this.discardedBatches++;
+    this.backoff.reset();
+    return true;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.flush();
+    }, this.backoff.next());
+    this.retryTimer.unref();
   }
 
   private dropOldest() {

@@ -5,6 +5,7 @@ import pg from "pg";
 import { Server as SocketServer } from "socket.io";
 import { createApiHandler } from "./api/http";
 import type { Services } from "./context";
+import { guardPoolErrors } from "./db/client";
 import { DEPLOYMENT_CHANNEL } from "./deployments/events";
 import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-channel";
 import type { Logger } from "./logger";
@@ -68,7 +69,9 @@ export async function startWebServer(options: WebServerOptions) {
 
   // Messages emitted on one web process reach sockets held by the others through Postgres.
   const adapterPool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
-  adapterPool.on("error", (error) => logger.warn({ err: error }, "realtime adapter connection failed"));
+  // The adapter holds one client for LISTEN and reconnects when it ends, but listens to no
+  // `error` on it: guarded here, a database restart no longer crashes the web process.
+  guardPoolErrors(adapterPool, (error) => logger.warn({ err: error }, "realtime adapter connection failed"));
   const io = new SocketServer(server, { serveClient: false, maxHttpBufferSize: 4 * 1024 * 1024, adapter: createAdapter(adapterPool) });
   const ui = attachUiGateway(io, services, { auth, logger: logger.child({ component: "ui-gateway" }) });
   const shells = attachShellRelay(io, services, { logger: logger.child({ component: "shells" }), idleTimeoutSeconds: options.shellIdleTimeoutSeconds });

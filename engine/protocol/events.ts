@@ -27,6 +27,24 @@ export const stepStatuses = ["started", "succeeded", "failed", "canceled", "requ
 export const stepStatus = z.enum(stepStatuses);
 export type StepStatus = z.infer<typeof stepStatus>;
 
+/** The longest event message and log line the control plane stores; senders shorten theirs to fit. */
+export const EVENT_MESSAGE_MAX = 4000;
+export const LOG_LINE_MAX = 16_384;
+
+/**
+ * Fits a text into `max` characters, keeping its beginning and its end (an error's cause and
+ * its last lines) around a marker that says how much was left out.
+ */
+export function shortenText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const marker = (omitted: number) => `\n… ${omitted} characters omitted …\n`;
+  const room = max - marker(text.length).length;
+  if (room <= 0) return text.slice(0, max);
+  const head = Math.floor(room / 3);
+  const tail = room - head;
+  return `${text.slice(0, head)}${marker(text.length - head - tail)}${text.slice(text.length - tail)}`;
+}
+
 export const deploymentEvent = z.object({
   /** Unique and increasing per deployment; re-sent events with the same seq are stored once. */
   seq: z.number().int().nonnegative(),
@@ -35,7 +53,7 @@ export const deploymentEvent = z.object({
   status: stepStatus,
   at: z.string().datetime(),
   durationMs: z.number().int().nonnegative().optional(),
-  message: z.string().max(4000).optional(),
+  message: z.string().max(EVENT_MESSAGE_MAX).optional(),
   /** The exact commit a clone resolved to. */
   commit: z.string().optional(),
 });
@@ -72,7 +90,7 @@ export const logLine = z.object({
   seq: z.number().int().nonnegative(),
   at: z.string().datetime(),
   fd: z.enum(logFds),
-  text: z.string().max(16_384),
+  text: z.string().max(LOG_LINE_MAX),
 });
 export type LogLine = z.infer<typeof logLine>;
 

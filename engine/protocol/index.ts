@@ -4,3 +4,4 @@ export * from "./snapshot";
 export * from "./metrics";
 export * from "./sequence-buffer";
 export * from "./shell";
+export * from "./backoff";

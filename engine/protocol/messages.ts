@@ -12,9 +12,41 @@ import { snapshot } from "./snapshot";
  */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The protocol versions a control plane accepts: the one it speaks and the older ones it still
+ * understands. Upgrading the control plane must not stop the engines of every cluster at once,
+ * so a change that breaks old engines raises PROTOCOL_VERSION and keeps the previous version
+ * here until engines have had a release to catch up (README, "Upgrading"). An engine outside the
+ * range is refused with `protocolRefusal` and retries with backoff, so it reconnects by itself
+ * once one side is upgraded.
+ */
+export const SUPPORTED_PROTOCOL_VERSIONS = { min: 1, max: PROTOCOL_VERSION } as const;
+
+/**
+ * Why the control plane refused an engine's handshake (socket.io's `error.data`). Only
+ * UNAUTHORIZED (an unknown or revoked token) is final; the engine retries after the others,
+ * with backoff: a control plane whose database is restarting answers UNAVAILABLE, and a
+ * protocol mismatch ends once one side is upgraded.
+ */
+export const handshakeRefusal = z.discriminatedUnion("code", [
+  z.object({ code: z.literal("UNAUTHORIZED") }),
+  z.object({ code: z.literal("INVALID") }),
+  z.object({ code: z.literal("UNAVAILABLE") }),
+  z.object({ code: z.literal("PROTOCOL_VERSION"), supported: z.object({ min: z.number().int(), max: z.number().int() }) }),
+]);
+export type HandshakeRefusal = z.infer<typeof handshakeRefusal>;
+
+/** Why an engine speaking `version` is refused, or null when the control plane accepts it. */
+export function protocolMismatch(version: number): string | null {
+  const { min, max } = SUPPORTED_PROTOCOL_VERSIONS;
+  if (version < min) return `this engine speaks protocol ${version}, older than the control plane accepts (${min} to ${max}): upgrade the engine`;
+  if (version > max) return `this engine speaks protocol ${version}, newer than the control plane accepts (${min} to ${max}): upgrade the control plane`;
+  return null;
+}
+
 export const engineHandshake = z.object({
   token: z.string().min(1),
-  protocolVersion: z.literal(PROTOCOL_VERSION),
+  protocolVersion: z.number().int().positive(),
   engineVersion: z.string().max(100),
   capabilities: z.object({
     runtime: z.enum(["local", "docker", "kubernetes"]),

@@ -10,9 +10,36 @@ export type DatabaseHandle = { db: Database; pool: pg.Pool; close: () => Promise
 
 export function connectDatabase(connectionString: string, options: { max?: number; onError?: (error: Error) => void } = {}): DatabaseHandle {
   const pool = new pg.Pool({ connectionString, max: options.max ?? 10 });
-  // An idle client can be terminated by the server (for example on shutdown, 57P01); without a
-  // listener that error would crash the process.
-  pool.on("error", options.onError ?? (() => {}));
+  guardPoolErrors(pool, options.onError ?? (() => {}));
   const db = drizzle(pool, { schema, casing: undefined });
   return { db, pool, close: () => pool.end() };
+}
+
+/**
+ * A connection can be ended by the server at any time (a restart, `pg_terminate_backend`: 57P01).
+ * pg reports it as an `error` event on the pool while the client is idle, and on the client
+ * itself while it is checked out; an event without a listener crashes the process. So both get
+ * one: the query in flight fails with the error, the pool replaces the connection, and a
+ * database restart costs the requests it interrupts instead of the process.
+ *
+ * A client held for long (the socket.io adapter's LISTEN connection) that ends is never given
+ * back by its holder, and `pool.end()` would wait for it forever: once the holder had its turn
+ * to release it (a query's own release comes on the next tick), it is released here, with the
+ * error, which removes it from the pool. Releasing a client twice throws: that is the common
+ * case, where its query already gave it back.
+ */
+export function guardPoolErrors(pool: pg.Pool, onError: (error: Error) => void): void {
+  pool.on("error", onError);
+  pool.on("connect", (client) => {
+    client.on("error", onError);
+    client.once("end", () =>
+      setImmediate(() => {
+        try {
+          (client as pg.PoolClient).release(new Error("the connection ended"));
+        } catch {
+          // Already given back.
+        }
+      }),
+    );
+  });
 }

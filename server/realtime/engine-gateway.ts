@@ -3,9 +3,12 @@ import {
   ENGINE_NAMESPACE,
   engineHandshake,
   engineToServer,
+  protocolMismatch,
+  SUPPORTED_PROTOCOL_VERSIONS,
   type EngineAck,
   type EngineMessageName,
   type EnginePayload,
+  type HandshakeRefusal,
 } from "../../engine/protocol/messages";
 import type { LogLine, LogStream } from "../../engine/protocol/events";
 import type { Services } from "../context";
@@ -29,6 +32,11 @@ type Handlers = { [N in EngineMessageName]: (clusterId: string, payload: EngineP
 
 const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
 
+/** A handshake refusal: the engine reads `data` to tell a final refusal from one worth retrying. */
+function refusal(message: string, data: HandshakeRefusal): Error {
+  return Object.assign(new Error(message), { data });
+}
+
 /**
  * The `/engine` namespace: engines connect out to it with their cluster token, and every
  * message they send is validated against the protocol catalog, handled within their cluster,
@@ -47,14 +55,19 @@ export function attachEngineGateway(
 
   namespace.use(async (socket, next) => {
     const hello = engineHandshake.safeParse(socket.handshake.auth);
-    if (!hello.success) return next(new Error(`invalid handshake: ${hello.error.issues[0]?.message ?? "unknown"}`));
+    if (!hello.success) return next(refusal(`invalid handshake: ${hello.error.issues[0]?.message ?? "unknown"}`, { code: "INVALID" }));
+    const mismatch = protocolMismatch(hello.data.protocolVersion);
+    if (mismatch) return next(refusal(mismatch, { code: "PROTOCOL_VERSION", supported: SUPPORTED_PROTOCOL_VERSIONS }));
     try {
       const cluster = await authenticateEngine(services, hello.data.token);
       await recordEngineHello(services, cluster.id, hello.data);
       socket.data.clusterId = cluster.id;
       next();
     } catch (error) {
-      next(new Error(isAppError(error) ? error.message : "engine authentication failed"));
+      if (isAppError(error) && error.code === "UNAUTHORIZED") return next(refusal(error.message, { code: "UNAUTHORIZED" }));
+      // The database restarting, most likely: the engine tries again later.
+      logger.warn({ err: error }, "could not authenticate an engine");
+      next(refusal("the control plane cannot check engine tokens right now", { code: "UNAVAILABLE" }));
     }
   });
 

@@ -1,0 +1,176 @@
+/**
+ * The engine's link to the control plane (engine/agent.ts) against a real web process on a real
+ * PostgreSQL: what it does with messages too long for the protocol, with a control plane that
+ * cannot write, and with a control plane of another protocol version.
+ */
+import { Writable } from "node:stream";
+import pg from "pg";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAgent } from "../../engine/agent";
+import type { Engine, EngineReporter } from "../../engine/core";
+import { EVENT_MESSAGE_MAX, PROTOCOL_VERSION } from "../../engine/protocol";
+import { createCaller } from "../../server/api/root";
+import type { Services } from "../../server/context";
+import { dispatchEnvironment } from "../../server/deployments/dispatch";
+import { startWebServer } from "../../server/web-server";
+import { createTestDatabase, type TestDatabase } from "../database";
+import { eventually } from "../engine-harness";
+import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+
+let database: TestDatabase;
+let services: Services;
+let org: SeededOrganization;
+let web: Awaited<ReturnType<typeof startWebServer>>;
+const agents: Array<ReturnType<typeof createAgent>> = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  services = testServices(database.db, { leaseSeconds: 60 });
+  org = await seedOrganization(services, "link");
+  web = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: 0, host: "127.0.0.1" });
+});
+
+afterAll(async () => {
+  for (const agent of agents) await agent.shutdown();
+  await web?.close();
+});
+
+/** An engine with nothing to run: these tests exercise the link, and report through its reporter. */
+function idleEngine(): Engine {
+  return {
+    start: async () => {},
+    execute: async () => {},
+    cancel: () => {},
+    activeDeployments: () => [],
+    services: () => [],
+    shutdown: async () => {},
+  };
+}
+
+/** Log records of the agent, as objects, to wait for what it says. */
+function recordingLogger() {
+  const records: Array<{ msg: string; reason?: string; level: number }> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString().split("\n").filter(Boolean)) records.push(JSON.parse(text));
+      done();
+    },
+  });
+  return { logger: pino({ level: "debug" }, stream), records };
+}
+
+function startAgent(options: { protocolVersion?: number; logger?: pino.Logger; onRefused?: (reason: string) => void } = {}) {
+  let reporter: EngineReporter | null = null;
+  const agent = createAgent(
+    {
+      url: web.url,
+      token: org.engineToken,
+      engineVersion: "test",
+      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [] },
+      logger: options.logger ?? pino({ level: "silent" }),
+      metricsIntervalMs: 0,
+      ...options,
+    },
+    (given) => {
+      reporter = given;
+      return idleEngine();
+    },
+  );
+  agents.push(agent);
+  return { agent, reporter: () => reporter! };
+}
+
+async function dispatchedDeployment(name: string) {
+  const api = createCaller({ services, actor: org.as("DEVELOPER") });
+  const project = await api.projects.create({ name });
+  const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+  const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+  const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+  await dispatchEnvironment(services, environment.id);
+  return { api, service, deployment };
+}
+
+/** Makes the test database refuse every connection, and ends the open ones, as a database restart would. */
+async function withDatabaseDown<T>(during: () => Promise<T>): Promise<T> {
+  const name = new URL(database.url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: database.url.replace(/\/[^/]+$/, "/postgres") });
+  await admin.connect();
+  try {
+    await admin.query(`alter database ${name} allow_connections false`);
+    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [name]);
+    return await during();
+  } finally {
+    await admin.query(`alter database ${name} allow_connections true`);
+    await admin.end();
+  }
+}
+
+describe("the engine's link to the control plane", () => {
+  it("shortens a 1 MB event message to what the protocol carries, keeping its beginning and its end", async () => {
+    const { api, service, deployment } = await dispatchedDeployment("long");
+    const { agent, reporter } = startAgent();
+    await agent.start();
+    const message = `build command "npm run build" exited with code 1:\n${"x".repeat(1_000_000)}\nError: the last line says why`;
+    reporter().event(deployment.id, { serviceId: service.id, step: "build", status: "failed", message });
+    reporter().event(deployment.id, { serviceId: null, step: "deployment", status: "failed", message: "web: build failed" });
+
+    const done = await eventually(async () => {
+      const current = await api.deployments.get({ deploymentId: deployment.id });
+      return current.status === "BUILD_ERROR" ? current : undefined;
+    }, 10_000, "the failed deployment to be recorded");
+    expect(done.status).toBe("BUILD_ERROR");
+    const stored = (await api.deployments.events({ deploymentId: deployment.id })).find((event) => event.step === "build");
+    expect(stored?.message?.length).toBeLessThanOrEqual(EVENT_MESSAGE_MAX);
+    expect(stored?.message).toMatch(/^build command "npm run build" exited with code 1:/);
+    expect(stored?.message).toMatch(/characters omitted/);
+    expect(stored?.message).toMatch(/Error: the last line says why$/);
+  });
+
+  it("keeps the events the control plane cannot store while its database is down, and stores them once it is back", async () => {
+    const { api, deployment } = await dispatchedDeployment("outage");
+    const { logger, records } = recordingLogger();
+    const { agent, reporter } = startAgent({ logger });
+    await agent.start();
+    await eventually(async () => records.some((record) => record.msg === "connected to the control plane") || undefined, 10_000, "the agent to connect");
+
+    await withDatabaseDown(async () => {
+      reporter().event(deployment.id, { serviceId: null, step: "deployment", status: "started", message: "DEPLOY web" });
+      reporter().event(deployment.id, { serviceId: null, step: "deployment", status: "succeeded", message: "deployed 1 service" });
+      await eventually(async () => records.some((record) => record.msg.includes("keeping it and retrying")) || undefined, 10_000, "the refused batch to be kept");
+    });
+
+    const done = await eventually(async () => {
+      const current = await api.deployments.get({ deploymentId: deployment.id });
+      return current.status === "DEPLOYED" ? current : undefined;
+    }, 20_000, "the kept events to be stored");
+    expect(done.status).toBe("DEPLOYED");
+    expect((await api.deployments.events({ deploymentId: deployment.id })).filter((event) => event.step === "deployment").map((event) => event.status)).toEqual(
+      expect.arrayContaining(["started", "succeeded"]),
+    );
+    expect(records.some((record) => record.msg.includes("dropping"))).toBe(false);
+  });
+
+  it("tells an engine of a newer protocol to upgrade the control plane, and keeps trying instead of exiting", async () => {
+    const { logger, records } = recordingLogger();
+    let refused = false;
+    const { agent } = startAgent({ protocolVersion: PROTOCOL_VERSION + 1, logger, onRefused: () => (refused = true) });
+    await agent.start();
+    const attempts = () => records.filter((record) => record.msg === "the control plane did not accept this engine; retrying");
+    await eventually(async () => (attempts().length >= 2 ? true : undefined), 15_000, "two handshake attempts");
+    expect(attempts()[0]?.reason).toMatch(/newer than the control plane accepts .*upgrade the control plane/);
+    expect(refused).toBe(false);
+  });
+
+  it("stops for good when its token is refused", async () => {
+    let refusedWith: string | null = null;
+    const agent = createAgent(
+      { url: web.url, token: "swe_not-a-token", engineVersion: "test", capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [] }, logger: pino({ level: "silent" }), metricsIntervalMs: 0, onRefused: (reason) => (refusedWith = reason) },
+      () => idleEngine(),
+    );
+    agents.push(agent);
+    await agent.start();
+    await eventually(async () => refusedWith ?? undefined, 10_000, "the refusal");
+    expect(refusedWith).toMatch(/Unknown or revoked engine token/);
+  });
+});
