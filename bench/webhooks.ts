@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { and, count, eq, inArray, like } from "drizzle-orm";
 import { createCaller } from "../server/api/root";
 import { webhookDeliveries } from "../server/db/schema";
-import { signatureHeaders } from "../server/webhooks/signatures";
+import { signatureHeaders } from "../server/webhooks/providers";
 import { githubExample } from "../test/support/webhooks";
 import type { startBenchControlPlane } from "./control-plane";
 import { driveWithWrk, type LoadResult } from "./wrk";

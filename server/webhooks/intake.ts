@@ -8,8 +8,7 @@ import { createDeliveryBatcher, type BatcherOptions } from "./batcher";
 import { loadIntakeConnection, type IntakeConnection } from "./connections";
 import { repositoryKey } from "../git/repository-url";
 import { createFollowedRepositories } from "./followed-repositories";
-import { actsOn, deliveryHead, repositoryUrlsOf, storableHeaders } from "./providers";
-import { verifySignature } from "./signatures";
+import { actsOn, deliveryHead, repositoryUrlsOf, storableHeaders, verifySignature } from "./providers";
 
 export const HOOKS_PREFIX = "/api/hooks/";
 /** Larger deliveries are refused with 413 (GitHub caps payloads at 25 MB, but a push that large carries nothing Slipway needs). */

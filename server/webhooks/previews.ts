@@ -15,8 +15,7 @@ import { addJob } from "../jobs/add-job";
 import { serviceDomain } from "../services/domains";
 import { connectionApiToken } from "./connections";
 import type { Candidate } from "./candidates";
-import type { PullRequestEvent } from "./providers";
-import { postCommitStatus, upsertComment, type ProviderTarget, type StatusState } from "./provider-api";
+import { hasApi, postCommitStatus, upsertComment, type ProviderTarget, type PullRequestEvent, type StatusState } from "./providers";
 
 export const setPreviewBlueprintInput = z.object({
   environmentId: z.string().uuid(),
@@ -140,7 +139,7 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       ...(open ? { serviceIds: fromRepository.map((s) => s.id) } : {}),
       refs,
     });
-    if (connection.encryptedApiToken && connection.provider !== "generic") {
+    if (connection.encryptedApiToken && hasApi(connection.provider)) {
       await addJob(
         services.db,
         "report_git_status",

@@ -8,8 +8,7 @@ import type { Logger } from "../logger";
 import { loadCandidates, type Candidate } from "./candidates";
 import { connectionApiToken } from "./connections";
 import { onPullRequest, webhookActor, type PreviewOutcome } from "./previews";
-import { changedFilesBetween } from "./provider-api";
-import { actsOn, gitEvents, PayloadError, repositoryUrlsOf, type PushEvent } from "./providers";
+import { actsOn, changedFilesBetween, gitEvents, hasApi, PayloadError, repositoryUrlsOf, type PushEvent } from "./providers";
 import { hasPathFilters, pathsAllow, skipsDeploy, triggersOf } from "./triggers";
 import { UNFOLLOWED_REASON } from "./followed-repositories";
 
@@ -229,7 +228,7 @@ async function changedFilesOf(services: Services, connection: ConnectionRow, eve
     outcome.changedFilesUnknown = reason;
     return null;
   };
-  if (connection.provider === "generic") return unknown("the delivery lists no changed files");
+  if (!hasApi(connection.provider)) return unknown("the delivery lists no changed files");
   if (event.before === null) return unknown("the push created the branch");
   const token = await connectionApiToken(services, connection);
   if (!token) return unknown(`the payload lists no changed files and the connection has no ${connection.provider} API token to ask`);

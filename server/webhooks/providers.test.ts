@@ -1,8 +1,7 @@
 import { sign, verify } from "@octokit/webhooks-methods";
 import { describe, expect, it } from "vitest";
 import { fixturePayload, githubExample } from "../../test/support/webhooks";
-import { actsOn, deliveryHead, gitEvents, PayloadError, storableHeaders } from "./providers";
-import { signatureHeaders, verifySignature } from "./signatures";
+import { actsOn, deliveryHead, gitEvents, PayloadError, signatureHeaders, storableHeaders, verifySignature } from "./providers";
 import { pathsAllow, skipsDeploy } from "./triggers";
 
 const SECRET = "It's a Secret to Everybody";

@@ -19,7 +19,7 @@ import { eventually } from "../../test/engine-harness";
 import { gitOf, seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { deliver, eventHeaders, fixturePayload, githubExample, post, startProviderApi } from "../../test/support/webhooks";
 import { createWebhookIntake } from "./intake";
-import { signatureHeaders } from "./signatures";
+import { signatureHeaders } from "./providers";
 
 const logger = pino({ level: "silent" });
 const GITHUB_REPO = "git@github.com:Codertocat/Hello-World.git";

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import examples from "@octokit/webhooks-examples";
 import type { GitProvider } from "../../server/db/schema";
-import { signatureHeaders } from "../../server/webhooks/signatures";
+import { signatureHeaders } from "../../server/webhooks/providers";
 
 const fixturesDir = fileURLToPath(new URL("../fixtures/webhooks/", import.meta.url));
 

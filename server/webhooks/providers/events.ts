@@ -1,0 +1,41 @@
+import type { ProviderRepository } from "../../db/schema";
+
+/**
+ * The provider-neutral events every provider's deliveries are read into: what process.ts and
+ * previews.ts act on without knowing which provider sent them.
+ */
+
+/** A push of one ref: a branch or a tag moved to `commit` (or was deleted). */
+export type PushEvent = {
+  kind: "push";
+  repositoryUrls: string[];
+  providerRepository: ProviderRepository;
+  ref: { branch: string } | { tag: string };
+  commit: string;
+  deleted: boolean;
+  headMessage: string | null;
+  /** Files added, modified or removed by the pushed commits; null when the provider does not say. */
+  changedFiles: string[] | null;
+  /** The commit the ref pointed at before the push; null when the push created it (or the provider does not say). */
+  before: string | null;
+  actor: string;
+};
+
+export type PullRequestEvent = {
+  kind: "pull_request";
+  action: "opened" | "synchronize" | "closed" | "other";
+  number: number;
+  title: string;
+  url: string | null;
+  repositoryUrls: string[];
+  providerRepository: ProviderRepository;
+  baseBranch: string;
+  headBranch: string;
+  headCommit: string;
+  /** The repository the head branch lives in when it is another one (a fork); null when it is the same. */
+  headRepositoryUrls: string[] | null;
+  merged: boolean;
+  actor: string;
+};
+
+export type GitEvent = PushEvent | PullRequestEvent;
