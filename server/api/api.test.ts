@@ -113,6 +113,31 @@ describe("the API", () => {
     expect(canceled.status).toBe("CANCELED");
   });
 
+  it("keeps the commit a push pinned for a job when a request for another service merges in", async () => {
+    const { environment, service: web } = await seedEnvironment(acme, "pinned");
+    const api = callerFor(acme, "DEVELOPER");
+    const migrate = await api.services.create({
+      environmentId: environment.id,
+      name: "migrate",
+      kind: "JOB",
+      config: { git: application.git, command: "node migrate.js", trigger: { type: "lifecycle", on: ["start"] } },
+    });
+    const appCommit = { commit: "a".repeat(40) };
+    const jobCommit = { commit: "b".repeat(40) };
+    // A push pins both; a redeploy of the app alone then merges into the queued deployment.
+    const pushed = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY", serviceIds: [web.id, migrate.id], refs: { [web.id]: appCommit, [migrate.id]: jobCommit } });
+    const merged = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY", serviceIds: [web.id] });
+    expect(merged).toMatchObject({ merged: true, deployment: { id: pushed.deployment.id } });
+    const [row] = await services.db.select().from(deployments).where(eq(deployments.id, pushed.deployment.id));
+    const refOf = (id: string) => {
+      const spec = row!.snapshot.services.find((candidate) => candidate.id === id);
+      return spec && (spec.kind === "APPLICATION" || spec.kind === "JOB") ? spec.config.git.ref : null;
+    };
+    // The app follows its branch again (the newer request did not pin it); the job keeps its pin.
+    expect(refOf(migrate.id)).toEqual(jobCommit);
+    expect(refOf(web.id)).not.toEqual(appCommit);
+  });
+
   it("writes an audit event for every mutation, with actor and origin", async () => {
     await seedEnvironment(acme, "audited");
     const audit = await callerFor(acme).organization.audit({ limit: 500 });

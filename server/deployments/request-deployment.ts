@@ -100,7 +100,9 @@ function mergeRefs(waiting: Snapshot, requested: string[] | null, refs: Record<s
   const merged: Record<string, GitRef> = {};
   for (const service of waiting.services) {
     const superseded = requested === null || requested.includes(service.id);
-    if (!superseded && service.kind === "APPLICATION" && "commit" in service.config.git.ref) merged[service.id] = service.config.git.ref;
+    // Every kind built from git keeps its pin: a migration JOB pinned by a push must not deploy the branch's head.
+    const fromGit = service.kind === "APPLICATION" || service.kind === "JOB";
+    if (!superseded && fromGit && "commit" in service.config.git.ref) merged[service.id] = service.config.git.ref;
   }
   return { ...merged, ...refs };
 }
