@@ -25,3 +25,21 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   });
   return { ...handle, url };
 }
+
+/**
+ * Runs `during` while the database refuses every connection and has ended the open ones, as a
+ * restart of PostgreSQL would; connections are accepted again afterwards, even if it throws.
+ */
+export async function withDatabaseDown<T>(database: TestDatabase, during: () => Promise<T>): Promise<T> {
+  const name = new URL(database.url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: inject("postgresUrl") });
+  await admin.connect();
+  try {
+    await admin.query(`alter database ${pg.escapeIdentifier(name)} allow_connections false`);
+    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [name]);
+    return await during();
+  } finally {
+    await admin.query(`alter database ${pg.escapeIdentifier(name)} allow_connections true`);
+    await admin.end();
+  }
+}

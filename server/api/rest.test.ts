@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
-import { createTestDatabase } from "../../test/database";
+import { createTestDatabase, withDatabaseDown, type TestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { startWebServer } from "../web-server";
 
 let web: Awaited<ReturnType<typeof startWebServer>>;
 let org: SeededOrganization;
 let token: string;
+let database: TestDatabase;
 
 beforeAll(async () => {
-  const database = await createTestDatabase();
+  database = await createTestDatabase();
   const services = testServices(database.db);
   org = await seedOrganization(services, "rest");
   token = await org.apiToken("DEVELOPER");
@@ -54,5 +55,15 @@ describe("REST under /api/v1", () => {
     expect(document.openapi).toMatch(/^3\./);
     expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(["/projects", "/deployments", "/deployments/{deploymentId}/cancel", "/logs"]));
     expect((await fetch(`${web.url}/api/health`)).status).toBe(200);
+  });
+
+  it("answers its health check 503 while the database is down, and 200 once it is back", async () => {
+    const health = async () => {
+      const response = await fetch(`${web.url}/api/health`);
+      return { status: response.status, body: await response.json() };
+    };
+    expect(await health()).toEqual({ status: 200, body: { ok: true, database: "up" } });
+    await withDatabaseDown(database, async () => expect(await health()).toEqual({ status: 503, body: { ok: false, database: "down" } }));
+    expect(await health()).toEqual({ status: 200, body: { ok: true, database: "up" } });
   });
 });

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import path from "node:path";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "../db/embedded";
 import { hostRequest, type HostReply, type HostRequest } from "./embedded-postgres";
 
@@ -6,6 +7,9 @@ import { hostRequest, type HostReply, type HostRequest } from "./embedded-postgr
  * Runs the embedded PostgreSQL for `npm start` (see embedded-postgres.ts for why it is a child
  * process). Started with an IPC channel; waits for one `start` request, answers `ready` or
  * `failed`, and stops PostgreSQL on SIGTERM or when the channel closes (the supervisor is gone).
+ *
+ * It exits with code 1 when the server does not start or dies afterwards (killed, out of
+ * memory), so that the supervisor starts a new host, whose server recovers from its WAL.
  */
 
 // embedded-postgres installs handlers (async-exit-hook) that stop the server and exit on the
@@ -33,14 +37,50 @@ async function start(request: HostRequest): Promise<EmbeddedDatabase | null> {
   try {
     const database = await startEmbeddedPostgres({ dataDir: request.dataDir, port: request.port, password: request.password, onLog });
     reply({ type: "ready", connectionString: database.connectionString });
+    watchServer(path.join(request.dataDir, "postmaster.pid"), onLog);
     return database;
   } catch (error) {
     // embedded-postgres rejects with no reason when the server exits during start-up (port in
     // use, a stale lock file): the server's own last lines say why.
     const message = error instanceof Error ? error.message : "PostgreSQL exited during start-up";
     reply({ type: "failed", message, log: [...tail] });
+    exitSoon(1);
     return null;
   }
+}
+
+const WATCH_INTERVAL_MS = 500;
+
+/**
+ * Notices the server's death: its postmaster's pid (the first line of postmaster.pid) stops
+ * existing. The package gives no handle on the server process, and the pid file is PostgreSQL's
+ * own record of it.
+ */
+function watchServer(pidFile: string, onLog: (chunk: unknown) => void): void {
+  const pid = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const timer = setInterval(() => {
+    if (exiting || isAlive(pid)) return;
+    clearInterval(timer);
+    onLog(`the PostgreSQL server (pid ${pid}) exited unexpectedly; its host exits so that the supervisor starts it again\n`);
+    process.stderr.write(`PostgreSQL (pid ${pid}) exited unexpectedly\n`);
+    exitSoon(1);
+  }, WATCH_INTERVAL_MS);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Exits once the reply above had its chance to reach the supervisor. */
+function exitSoon(code: number): void {
+  exiting = true;
+  setTimeout(() => process.exit(code), 100);
 }
 
 async function stopAndExit() {

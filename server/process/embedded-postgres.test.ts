@@ -50,4 +50,31 @@ describe("startEmbeddedPostgresChild", () => {
     await expect(after.connect()).rejects.toThrow(/ECONNREFUSED/);
     expect(await fs.readFile(first.logFile, "utf8")).toContain("database system is shut down");
   });
+
+  it("is started again, with its data, when its server is killed", async () => {
+    const restarting = createSupervisor({ stdout: quiet(), stderr: quiet() });
+    const settings = { ...(await options()), dataDir: path.join(directory, "killed") };
+    const database = await startEmbeddedPostgresChild(restarting, settings);
+    const query = async (sql: string) => {
+      const client = new pg.Client({ connectionString: database.connectionString });
+      await client.connect();
+      try {
+        return (await client.query(sql)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    await query("create table kept (value text); insert into kept values ('still here')");
+
+    const postmaster = Number((await fs.readFile(path.join(settings.dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+    process.kill(postmaster, "SIGKILL");
+    let rows: unknown[] | null = null;
+    for (const deadline = Date.now() + 30_000; rows === null && Date.now() < deadline; ) {
+      rows = await query("select value from kept").catch(() => null);
+      if (rows === null) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(rows).toEqual([{ value: "still here" }]);
+    expect(database.child.restarts).toBe(1);
+    await restarting.stop();
+  });
 });

@@ -30,10 +30,21 @@ const repoRoot = path.resolve(here, "..", "..");
 
 export type EmbeddedPostgresChild = { connectionString: string; child: SupervisedChild };
 
+/**
+ * Starts the host under the supervisor and waits until its server accepts connections. The host
+ * exits when its server dies, and the supervisor then starts it again (with its data, on its
+ * port): each new host is sent the same start request, and says when its server is up again.
+ */
 export async function startEmbeddedPostgresChild(
   supervisor: Supervisor,
   options: { dataDir: string; port: number; password: string; logFile: string; timeoutMs?: number },
 ): Promise<EmbeddedPostgresChild> {
+  const request: HostRequest = { type: "start", dataDir: options.dataDir, port: options.port, password: options.password, logFile: options.logFile };
+  let first = true;
+  let resolveFirst: (reply: HostReply) => void = () => {};
+  const firstReply = new Promise<HostReply>((resolve) => {
+    resolveFirst = resolve;
+  });
   const child = supervisor.start({
     name: "postgres",
     command: process.execPath,
@@ -44,19 +55,24 @@ export async function startEmbeddedPostgresChild(
     stopTimeoutMs: 30_000,
     // Never SIGKILL the host: PostgreSQL would keep running, orphaned. SIGTERM again is safe.
     forceSignal: "SIGTERM",
+    onSpawn(host) {
+      host.on("message", (message) => {
+        const reply = hostReply.safeParse(message);
+        if (!reply.success) return supervisor.print("postgres", "its host sent a message this process cannot read");
+        if (first) {
+          first = false;
+          return resolveFirst(reply.data);
+        }
+        if (reply.data.type === "ready") supervisor.print("postgres", "PostgreSQL is up again");
+      });
+      host.send(request);
+    },
   });
-  const request: HostRequest = { type: "start", ...options };
-  const reply = new Promise<HostReply>((resolve, reject) => {
-    child.process.on("message", (message) => {
-      const parsed = hostReply.safeParse(message);
-      if (parsed.success) resolve(parsed.data);
-      else reject(new AppError("UNAVAILABLE", "The embedded PostgreSQL host sent an unknown message"));
-    });
+  const answer = await new Promise<HostReply>((resolve, reject) => {
+    void firstReply.then(resolve);
     void child.exited.then((exit) => reject(new AppError("UNAVAILABLE", `The embedded PostgreSQL host exited (${describeExit(exit)})`)));
     setTimeout(() => reject(new AppError("UNAVAILABLE", "The embedded PostgreSQL did not start within its timeout")), options.timeoutMs ?? 120_000).unref();
   });
-  child.process.send(request);
-  const answer = await reply;
   if (answer.type === "failed") {
     const log = answer.log.length > 0 ? `\nLast lines of ${options.logFile}:\n${answer.log.join("\n")}` : "";
     throw new AppError("UNAVAILABLE", `The embedded PostgreSQL did not start: ${answer.message}${log}`);

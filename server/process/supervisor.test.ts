@@ -100,22 +100,68 @@ describe("createSupervisor", () => {
     expect(out.lines()).toContain("worker │ did not stop within 0.3 s; sending SIGKILL");
   });
 
-  it("stops everything when a child dies on its own", async () => {
+  it("restarts a crashed child after a pause, says so, and keeps the others running", async () => {
+    const out = terminal();
+    supervisor = createSupervisor({ stdout: out.stream, stderr: out.stream });
+    const web = supervisor.start(node("web", service));
+    await out.waitFor("web    │ ready");
+    // Crashes on its first start only: the marker file tells the restarted process it ran before.
+    const marker = `/tmp/slipway-supervisor-${process.pid}-${Date.now()}`;
+    const engine = supervisor.start(
+      node("engine", `const fs = require("fs"); if (!fs.existsSync(${JSON.stringify(marker)})) { fs.writeFileSync(${JSON.stringify(marker)}, ""); console.log("crashing"); process.exit(3); } ${service}`, {
+        restart: { baseMs: 50, maxMs: 50 },
+      }),
+    );
+    await out.waitFor("engine │ ready");
+    expect(out.lines()).toEqual(
+      expect.arrayContaining(["engine │ crashing", expect.stringMatching(/^engine │ exited unexpectedly \(code 3\); restarting in 0\.\d s$/), "engine │ restarting (restart 1)"]),
+    );
+    expect(engine.restarts).toBe(1);
+    expect(engine.running).toBe(true);
+    expect(web.running).toBe(true);
+    expect(supervisor.stopping).toBe(false);
+
+    await expect(supervisor.stop()).resolves.toEqual({ unexpectedExit: null });
+    await expect(engine.exited).resolves.toEqual({ name: "engine", code: 0, signal: null });
+  });
+
+  it("gives up on a crash loop, saying why, and stops everything", async () => {
     const out = terminal();
     const onUnexpectedExit = vi.fn<(exit: ChildExit) => void>();
     supervisor = createSupervisor({ stdout: out.stream, stderr: out.stream, onUnexpectedExit });
     const web = supervisor.start(node("web", service));
     await out.waitFor("ready");
-    supervisor.start(node("worker", `console.log("crashing"); setTimeout(() => process.exit(3), 100);`));
+    const worker = supervisor.start(node("worker", `process.exit(3)`, { restart: { baseMs: 10, maxMs: 40, maxCrashes: 3 } }));
 
     const outcome = await supervisor.stopped;
     expect(outcome.unexpectedExit).toEqual({ name: "worker", code: 3, signal: null });
+    expect(worker.restarts).toBe(2);
     expect(onUnexpectedExit).toHaveBeenCalledTimes(1);
-    expect(supervisor.stopping).toBe(true);
     await expect(web.exited).resolves.toEqual({ name: "web", code: 0, signal: null });
     expect(out.lines()).toEqual(
-      expect.arrayContaining(["worker │ exited unexpectedly (code 3); stopping everything", "web    │ got SIGTERM", "web    │ stopped"]),
+      expect.arrayContaining(["worker │ crashed 3 times in a row, each within 30 s of starting (last: code 3); stopping everything", "web    │ got SIGTERM", "web    │ stopped"]),
     );
+  });
+
+  it("stops everything when a child that must not restart dies on its own", async () => {
+    const out = terminal();
+    supervisor = createSupervisor({ stdout: out.stream, stderr: out.stream });
+    supervisor.start(node("web", service));
+    await out.waitFor("ready");
+    supervisor.start(node("worker", `setTimeout(() => process.exit(3), 100);`, { restart: false }));
+    const outcome = await supervisor.stopped;
+    expect(outcome.unexpectedExit).toEqual({ name: "worker", code: 3, signal: null });
+    expect(out.lines()).toContain("worker │ exited unexpectedly (code 3); stopping everything");
+  });
+
+  it("cancels a restart that waits when it is asked to stop", async () => {
+    const out = terminal();
+    supervisor = createSupervisor({ stdout: out.stream, stderr: out.stream });
+    const engine = supervisor.start(node("engine", `process.exit(4)`, { restart: { baseMs: 60_000, maxMs: 60_000 } }));
+    await out.waitFor("; restarting in");
+    await supervisor.stop();
+    await expect(engine.exited).resolves.toEqual({ name: "engine", code: 4, signal: null });
+    expect(engine.restarts).toBe(0);
   });
 
   it("treats a child that cannot be spawned as an unexpected exit", async () => {
@@ -124,6 +170,7 @@ describe("createSupervisor", () => {
     supervisor.start({ name: "engine", command: "/nonexistent/slipway-engine", args: [] });
     const outcome = await supervisor.stopped;
     expect(outcome.unexpectedExit?.error?.message).toMatch(/ENOENT/);
+    expect(out.lines().join("\n")).toMatch(/engine .*could not be started .*ENOENT.*; stopping everything/);
   });
 
   it("lets a one-shot run finish without stopping anything, and refuses new children once stopping", async () => {

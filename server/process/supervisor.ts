@@ -1,13 +1,20 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Writable } from "node:stream";
+import { createBackoff, type Backoff } from "../../engine/protocol/backoff";
 import { createLinePrefixer, createPaint } from "./prefix-lines";
 
 /**
  * Runs the processes of `npm start` as children: their output shares the terminal, one
  * labelled line at a time; they stop in the reverse order they started (engine, then worker,
- * then web, then PostgreSQL), each given time to finish before it is killed; and when one dies
- * on its own, the others are stopped too, since a half-running platform is worse than none.
+ * then web, then PostgreSQL), each given time to finish before it is killed.
+ *
+ * A child that dies on its own is started again after a pause that doubles with each crash
+ * (1 s, 2 s, 4 s… up to 30 s), and the others keep running: a crashed engine must not take
+ * the database down with it, and apps keep serving meanwhile. A child that ran for a while
+ * before crashing starts the pauses over. Only a crash loop (five crashes in a row, each soon
+ * after its start) or a child that cannot be spawned at all makes the supervisor give up and
+ * stop everything, saying why: a platform restarting forever hides the error that stops it.
  *
  * Children run in their own process group (`detached`): Ctrl-C in a terminal signals the whole
  * foreground group at once, which would stop PostgreSQL under the web process and skip the
@@ -26,7 +33,23 @@ export type ChildSpec = {
   stopTimeoutMs?: number;
   /** Sent when the child does not stop in time, and on a forced stop. Default SIGKILL. */
   forceSignal?: NodeJS.Signals;
+  /** How a long-running child is restarted after a crash; false: its exit stops everything. */
+  restart?: RestartPolicy | false;
+  /** Called with each new process of the child (its first start and every restart), before its output is read. */
+  onSpawn?: (process: ChildProcess) => void;
 };
+
+export type RestartPolicy = {
+  /** The first pause before a restart; it doubles with each crash in a row. */
+  baseMs?: number;
+  maxMs?: number;
+  /** A process that ran this long had recovered: its crash starts the pauses over. */
+  healthyAfterMs?: number;
+  /** This many crashes in a row, each before healthyAfterMs, is a crash loop: the supervisor gives up. */
+  maxCrashes?: number;
+};
+
+const DEFAULT_RESTART: Required<RestartPolicy> = { baseMs: 1_000, maxMs: 30_000, healthyAfterMs: 30_000, maxCrashes: 5 };
 
 export type ChildExit = {
   name: string;
@@ -38,10 +61,14 @@ export type ChildExit = {
 
 export type SupervisedChild = {
   readonly name: string;
+  /** The child's current process (a restart replaces it). */
   readonly process: ChildProcess;
-  /** Resolves once the child has exited and its output has been written out. */
+  /** Resolves once the child is over for good (stopped, or given up on) and its output has been written out. */
   readonly exited: Promise<ChildExit>;
+  /** Whether its current process runs (false while a restart waits). */
   readonly running: boolean;
+  /** How often it was restarted after a crash. */
+  readonly restarts: number;
 };
 
 export type SupervisorOptions = {
@@ -51,19 +78,19 @@ export type SupervisorOptions = {
   /** Labels are padded to this width so the output lines up. */
   nameWidth?: number;
   stopTimeoutMs?: number;
-  /** Called when a started child exits while the supervisor is not stopping, before it stops the rest. */
+  /** Called when the supervisor gives up on a child (a crash loop, a child it cannot spawn), before it stops the rest. */
   onUnexpectedExit?: (exit: ChildExit) => void;
 };
 
 export type StopOutcome = {
-  /** The child whose exit caused the stop, or null when stop() was asked for. */
+  /** The child whose exits made the supervisor give up, or null when stop() was asked for. */
   unexpectedExit: ChildExit | null;
 };
 
 export type Supervisor = {
-  /** Starts a long-running child; its exit before stop() stops everything. */
+  /** Starts a long-running child, restarted after a crash as its spec says. */
   start(spec: ChildSpec): SupervisedChild;
-  /** Runs a child to completion (a build); stop() still ends it if it is running. */
+  /** Runs a child to completion (a build), never restarted; stop() still ends it if it is running. */
   run(spec: ChildSpec): Promise<ChildExit>;
   /** Stops every running child, most recently started first. Idempotent. */
   stop(): Promise<StopOutcome>;
@@ -72,11 +99,27 @@ export type Supervisor = {
   /** Writes a line under a label, in the children's format. */
   print(name: string, message: string): void;
   readonly stopping: boolean;
-  /** Resolves when a stop, asked for or caused by an unexpected exit, has finished. */
+  /** Resolves when a stop, asked for or caused by giving up on a child, has finished. */
   readonly stopped: Promise<StopOutcome>;
 };
 
-type Entry = SupervisedChild & { spec: ChildSpec; expectExit: boolean; label: string };
+type Entry = SupervisedChild & {
+  spec: ChildSpec;
+  label: string;
+  longRunning: boolean;
+  /** Null for a one-shot run, and for a child whose exit stops everything. */
+  policy: Required<RestartPolicy> | null;
+  current: ChildProcess;
+  currentExit: Promise<ChildExit>;
+  isRunning: boolean;
+  restartCount: number;
+  crashesInARow: number;
+  backoff: Backoff;
+  restartTimer: NodeJS.Timeout | null;
+  lastExit: ChildExit | null;
+  finish: (exit: ChildExit) => void;
+  finished: boolean;
+};
 
 // After `exit`, stdio normally closes at once; a grandchild that inherited the pipes could hold
 // them open forever, so stop waiting for `close` after this long.
@@ -108,24 +151,27 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
     stdout.write(`${label}${message}\n`);
   };
 
-  function launch(spec: ChildSpec, expectExit: boolean): Entry {
-    if (stopping) throw new Error(`Not starting ${spec.name}: the supervisor is stopping`);
-    const label = labelFor(spec.name);
+  /** Starts one process of the entry, and resolves with its exit once its output is written out. */
+  function spawnProcess(entry: Entry): void {
+    const { spec, label } = entry;
     const child = spawn(spec.command, [...spec.args], {
       cwd: spec.cwd,
       env: spec.env ?? process.env,
       stdio: spec.ipc ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],
       detached: true,
     });
+    const startedAt = Date.now();
+    entry.current = child;
+    entry.isRunning = true;
+    spec.onSpawn?.(child);
     const out = createLinePrefixer(label, (text) => stdout.write(text));
     const err = createLinePrefixer(label, (text) => stderr.write(text));
     child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => err.push(chunk));
 
-    let running = true;
-    const exited = new Promise<ChildExit>((resolve) => {
+    entry.currentExit = new Promise<ChildExit>((resolve) => {
       const finish = (exit: ChildExit) => {
-        running = false;
+        entry.isRunning = false;
         out.flush();
         err.flush();
         resolve(exit);
@@ -143,38 +189,100 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
         });
       });
     });
+    void entry.currentExit.then((exit) => afterExit(entry, exit, Date.now() - startedAt));
+  }
 
-    const entry: Entry = {
-      name: spec.name,
-      process: child,
-      exited,
-      get running() {
-        return running;
-      },
-      spec,
-      expectExit,
-      label,
-    };
-    entries.push(entry);
-    void exited.then((exit) => {
-      if (stopping || entry.expectExit) return;
-      unexpectedExit = exit;
-      print(label, paint.red(`exited unexpectedly (${describeExit(exit)}); stopping everything`));
-      options.onUnexpectedExit?.(exit);
-      void stop();
+  function afterExit(entry: Entry, exit: ChildExit, uptimeMs: number): void {
+    entry.lastExit = exit;
+    if (stopping || !entry.longRunning) return entry.finish(exit);
+    if (exit.error) return giveUp(entry, exit, `could not be started (${describeExit(exit)})`);
+    const policy = entry.policy;
+    if (!policy) return giveUp(entry, exit, `exited unexpectedly (${describeExit(exit)})`);
+    if (uptimeMs >= policy.healthyAfterMs) {
+      entry.crashesInARow = 0;
+      entry.backoff.reset();
+    }
+    entry.crashesInARow += 1;
+    if (entry.crashesInARow >= policy.maxCrashes) {
+      const within = Math.round(policy.healthyAfterMs / 1000);
+      return giveUp(entry, exit, `crashed ${entry.crashesInARow} times in a row, each within ${within} s of starting (last: ${describeExit(exit)})`);
+    }
+    const delayMs = entry.backoff.next();
+    print(entry.label, paint.red(`exited unexpectedly (${describeExit(exit)}); restarting in ${(delayMs / 1000).toFixed(1)} s`));
+    entry.restartTimer = setTimeout(() => {
+      entry.restartTimer = null;
+      if (stopping) return entry.finish(exit);
+      entry.restartCount += 1;
+      print(entry.label, paint.dim(`restarting (restart ${entry.restartCount})`));
+      spawnProcess(entry);
+    }, delayMs);
+  }
+
+  function giveUp(entry: Entry, exit: ChildExit, why: string): void {
+    unexpectedExit = exit;
+    print(entry.label, paint.red(`${why}; stopping everything`));
+    options.onUnexpectedExit?.(exit);
+    entry.finish(exit);
+    void stop();
+  }
+
+  function launch(spec: ChildSpec, longRunning: boolean): Entry {
+    if (stopping) throw new Error(`Not starting ${spec.name}: the supervisor is stopping`);
+    let finish: (exit: ChildExit) => void = () => {};
+    const exited = new Promise<ChildExit>((resolve) => {
+      finish = resolve;
     });
+    const restart = longRunning && spec.restart !== false ? { ...DEFAULT_RESTART, ...spec.restart } : null;
+    const entry = {
+      name: spec.name,
+      exited,
+      spec,
+      label: labelFor(spec.name),
+      longRunning,
+      policy: restart,
+      isRunning: false,
+      restartCount: 0,
+      crashesInARow: 0,
+      backoff: createBackoff({ baseMs: restart?.baseMs ?? DEFAULT_RESTART.baseMs, maxMs: restart?.maxMs ?? DEFAULT_RESTART.maxMs }),
+      restartTimer: null,
+      lastExit: null,
+      finished: false,
+      finish(exit: ChildExit) {
+        if (entry.finished) return;
+        entry.finished = true;
+        finish(exit);
+      },
+      get process() {
+        return entry.current;
+      },
+      get running() {
+        return entry.isRunning;
+      },
+      get restarts() {
+        return entry.restartCount;
+      },
+    } as Entry;
+    entries.push(entry);
+    spawnProcess(entry);
     return entry;
   }
 
   async function stopEntry(entry: Entry): Promise<void> {
-    if (!entry.running) return;
+    if (entry.restartTimer) {
+      clearTimeout(entry.restartTimer);
+      entry.restartTimer = null;
+    }
+    if (!entry.isRunning) {
+      if (entry.lastExit) entry.finish(entry.lastExit);
+      return;
+    }
     const timeoutMs = entry.spec.stopTimeoutMs ?? defaultStopTimeoutMs;
     signal(entry, "SIGTERM");
     if (await exitsWithin(entry, timeoutMs)) return print(entry.label, paint.dim("stopped"));
     const force = entry.spec.forceSignal ?? "SIGKILL";
     print(entry.label, paint.red(`did not stop within ${timeoutMs / 1000} s; sending ${force}`));
     signal(entry, force);
-    if (!(await exitsWithin(entry, timeoutMs))) print(entry.label, paint.red(`still running (pid ${entry.process.pid}); leaving it`));
+    if (!(await exitsWithin(entry, timeoutMs))) print(entry.label, paint.red(`still running (pid ${entry.current.pid}); leaving it`));
   }
 
   function stop(): Promise<StopOutcome> {
@@ -190,12 +298,15 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
   }
 
   return {
-    start: (spec) => launch(spec, false),
-    run: (spec) => launch(spec, true).exited,
+    start: (spec) => launch(spec, true),
+    run: (spec) => launch(spec, false).exited,
     stop,
     kill() {
       stopping = true;
-      for (const entry of entries) if (entry.running) signal(entry, entry.spec.forceSignal ?? "SIGKILL");
+      for (const entry of entries) {
+        if (entry.restartTimer) clearTimeout(entry.restartTimer);
+        if (entry.isRunning) signal(entry, entry.spec.forceSignal ?? "SIGKILL");
+      }
     },
     print: (name, message) => print(labelFor(name), message),
     get stopping() {
@@ -213,7 +324,7 @@ export function describeExit(exit: ChildExit): string {
 
 function signal(entry: Entry, name: NodeJS.Signals): void {
   try {
-    entry.process.kill(name);
+    entry.current.kill(name);
   } catch (error) {
     // ESRCH: it exited between the check and the signal, which is what we wanted.
     if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
@@ -222,7 +333,7 @@ function signal(entry: Entry, name: NodeJS.Signals): void {
 
 async function exitsWithin(entry: Entry, timeoutMs: number): Promise<boolean> {
   const timeout = new AbortController();
-  const result = await Promise.race([entry.exited.then(() => true), sleep(timeoutMs, false, { signal: timeout.signal }).catch(() => false)]);
+  const result = await Promise.race([entry.currentExit.then(() => true), sleep(timeoutMs, false, { signal: timeout.signal }).catch(() => false)]);
   timeout.abort();
   return result;
 }

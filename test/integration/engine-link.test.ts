@@ -4,7 +4,6 @@
  * cannot write, and with a control plane of another protocol version.
  */
 import { Writable } from "node:stream";
-import pg from "pg";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent } from "../../engine/agent";
@@ -14,7 +13,7 @@ import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { dispatchEnvironment } from "../../server/deployments/dispatch";
 import { startWebServer } from "../../server/web-server";
-import { createTestDatabase, type TestDatabase } from "../database";
+import { createTestDatabase, withDatabaseDown, type TestDatabase } from "../database";
 import { eventually } from "../engine-harness";
 import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
 
@@ -91,21 +90,6 @@ async function dispatchedDeployment(name: string) {
   return { api, service, deployment };
 }
 
-/** Makes the test database refuse every connection, and ends the open ones, as a database restart would. */
-async function withDatabaseDown<T>(during: () => Promise<T>): Promise<T> {
-  const name = new URL(database.url).pathname.slice(1);
-  const admin = new pg.Client({ connectionString: database.url.replace(/\/[^/]+$/, "/postgres") });
-  await admin.connect();
-  try {
-    await admin.query(`alter database ${name} allow_connections false`);
-    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()", [name]);
-    return await during();
-  } finally {
-    await admin.query(`alter database ${name} allow_connections true`);
-    await admin.end();
-  }
-}
-
 describe("the engine's link to the control plane", () => {
   it("shortens a 1 MB event message to what the protocol carries, keeping its beginning and its end", async () => {
     const { api, service, deployment } = await dispatchedDeployment("long");
@@ -134,7 +118,7 @@ describe("the engine's link to the control plane", () => {
     await agent.start();
     await eventually(async () => records.some((record) => record.msg === "connected to the control plane") || undefined, 10_000, "the agent to connect");
 
-    await withDatabaseDown(async () => {
+    await withDatabaseDown(database, async () => {
       reporter().event(deployment.id, { serviceId: null, step: "deployment", status: "started", message: "DEPLOY web" });
       reporter().event(deployment.id, { serviceId: null, step: "deployment", status: "succeeded", message: "deployed 1 service" });
       await eventually(async () => records.some((record) => record.msg.includes("keeping it and retrying")) || undefined, 10_000, "the refused batch to be kept");
