@@ -1,5 +1,6 @@
 /** The engine's public surface for the agent (engine/agent.ts). */
-export { createEngine, createLocalEngine, type Engine, type EngineOptions, type EngineReporter, type LocalEngineOptions, type RuntimeHooks } from "./local-engine";
+export { createEngine, type Engine, type EngineOptions, type EngineReporter, type RuntimeHooks } from "./orchestrator";
+export { createLocalEngine, type LocalEngineOptions } from "./local-engine";
 export { createDockerEngine, type DockerEngineOptions } from "./docker-engine";
 export { connectDocker, DockerUnreachable } from "./runtime/docker/docker-host";
 export type { ExecOptions, ExecSession, ServiceSample } from "./runtime/runtime";

@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
-import { createEngine, type Engine, type EngineOptions } from "./local-engine";
-import { DockerRuntime, type DockerRuntimeOptions } from "./runtime/docker/docker-runtime";
+import { createEngine, type Engine, type EngineOptions } from "./orchestrator";
+import { createDockerRuntime, type DockerRuntimeOptions } from "./runtime/docker/docker-runtime";
 
 export type DockerEngineOptions = Omit<EngineOptions, "runtime"> & {
   /** A client of the cluster's Docker Engine API (engine/runtime/docker/docker-host.ts connects one). */
@@ -10,13 +10,13 @@ export type DockerEngineOptions = Omit<EngineOptions, "runtime"> & {
 };
 
 /**
- * The engine of a `docker` cluster: the same orchestration as `local` (engine/local-engine.ts),
+ * The engine of a `docker` cluster: the same orchestration as `local` (engine/orchestrator.ts),
  * releases are containers of the Docker Engine API (Docker or Podman), traffic goes through the
  * same router process.
  */
 export function createDockerEngine(options: DockerEngineOptions): Engine {
   return createEngine({
     ...options,
-    runtime: ({ logger, serviceLog }) => new DockerRuntime({ home: options.home, docker: options.docker, logger, serviceLog, ...options.tuning }),
+    runtime: ({ logger, serviceLog }) => createDockerRuntime({ home: options.home, docker: options.docker, logger, serviceLog, ...options.tuning }),
   });
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
+import type { EngineFiles } from "./engine-files";
 import type { ServiceSpec } from "./protocol";
-import { readJson, writeJsonAtomic } from "./runtime/local/files";
-import type { Layout } from "./runtime/local/layout";
+import { readJson, writeJsonAtomic } from "./runtime/shared/files";
 
 /** Outputs at least this long are masked in logs. */
 const MASKED_LENGTH = 6;
@@ -20,7 +20,7 @@ export type EnvironmentOutputs = {
  * Outputs are kept by the engine per environment (environments/<id>/outputs.json), so a later
  * deployment of an application alone still receives what the environment's seed job wrote.
  */
-export function environmentOutputs(paths: Layout) {
+export function environmentOutputs(paths: EngineFiles) {
   return {
     async read(environmentId: string): Promise<EnvironmentOutputs> {
       const file = paths.outputsFile(environmentId);

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { processStartTime } from "../runtime/local/processes";
-import { writeJsonAtomic } from "../runtime/local/files";
+import { writeJsonAtomic } from "../runtime/shared/files";
 import { routerFiles, startRouter } from "./router-server";
 
 /**

@@ -5,9 +5,9 @@ import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { readJson } from "../runtime/local/files";
+import { readJson } from "../runtime/shared/files";
 import { isSameProcessAlive, stopGroup } from "../runtime/local/processes";
-import { childEnv, engineBaseEnv } from "../runtime/local/processes-env";
+import { childEnv, engineBaseEnv } from "../runtime/shared/processes-env";
 import { routerFiles } from "./router-server";
 import { routerHealth, routerStats, type RouterStats, type RoutesTable } from "./routes";
 

@@ -5,7 +5,7 @@ import path from "node:path";
 import { createProxyServer } from "http-proxy-3";
 import type pino from "pino";
 import { LATENCY_BUCKETS_MS } from "../protocol/metrics";
-import { readJson, writeJsonAtomic } from "../runtime/local/files";
+import { readJson, writeJsonAtomic } from "../runtime/shared/files";
 import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
 
 /**

@@ -2,7 +2,7 @@ import type { Duplex } from "node:stream";
 import type { ApplicationServiceSpec, DeploymentStep, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
- * What orchestration (engine/local-engine.ts: steps, order, events, cancel) needs from a
+ * What orchestration (engine/orchestrator.ts: steps, order, events, cancel) needs from a
  * runtime. `local` implements it with processes, `docker` with containers through the Docker
  * Engine API; kubernetes comes later. A step that fails throws StepError with a message naming
  * what failed.

@@ -13,10 +13,13 @@ import { type GitServer, startGitServer } from "../../../test/git-server";
 import { killProcessesUnder } from "../../../test/process-cleanup";
 import { startPodman } from "../../../test/support/podman";
 import { createDockerEngine, type Engine, type EngineReporter } from "../../core";
-import { applicationServiceSpec, containerServiceSpec, type ServiceSpec } from "../../protocol";
+import { applicationServiceSpec, containerServiceSpec, jobServiceSpec, type ServiceSpec } from "../../protocol";
 import type { ExecSession } from "../runtime";
 
 const appFixture = fileURLToPath(new URL("../../../test/fixtures/docker/app/", import.meta.url));
+const jobsFixture = fileURLToPath(new URL("../../../test/fixtures/apps/jobs/", import.meta.url));
+/** The jobs fixture's scripts in an image: a JOB on the docker runtime is built from its Dockerfile. */
+const JOBS_DOCKERFILE = "FROM localhost/slipway-busybox:test\nCOPY . /job\nWORKDIR /job\n";
 const SECRET = "tok-d0cker-secret-42";
 const REGISTRY_PASSWORD = "registry-pa55word-xyz";
 
@@ -362,6 +365,56 @@ describe.skipIf("skip" in podman)("docker engine on a real Podman service", () =
     const remove = task("DELETE", [spec]);
     await engine.execute(remove);
     expect(recording.final(remove.deploymentId)?.status).toBe("succeeded");
+  });
+
+  it("runs JOB services as one-off containers of their image: lifecycle runs with outputs and timeouts, cron runs until stopped", async () => {
+    await git.createRepo("jobs", jobsFixture, { Dockerfile: JOBS_DOCKERFILE });
+    const job = (name: string, config: Record<string, unknown>) =>
+      jobServiceSpec.parse({ id: randomUUID(), name, kind: "JOB", config: { git: { url: git.url("jobs") }, ...config }, variables: [], domains: [] });
+
+    const seed = job("seed", { command: "sh seed.sh", trigger: { type: "lifecycle", on: ["start"] } });
+    const seeded = await deploy(seed);
+    expect(seeded.final?.status, JSON.stringify(seeded.events)).toBe("succeeded");
+    expect(seeded.events.map((event) => `${event.step}:${event.status}`)).toEqual([
+      "deployment:started",
+      ...["clone", "build", "run", "switch"].flatMap((step) => [`${step}:started`, `${step}:succeeded`]),
+      "deployment:succeeded",
+    ]);
+    expect(seeded.events.find((event) => event.step === "run" && event.status === "succeeded")?.message).toMatch(/succeeded in [\d.]+s; outputs GREETING, SEED_ROWS/);
+    expect(recording.lines.some((line) => line.stream.kind === "deployment" && line.stream.deploymentId === seeded.id && line.text === "seeding on start")).toBe(true);
+    expect(engine.services().find((entry) => entry.serviceId === seed.id)).toMatchObject({ state: "idle", lastRun: { trigger: "start", outcome: "succeeded", exitCode: 0, attempts: 1 } });
+    // A run's container is removed once it ended.
+    expect(await containersOf(seed.id)).toEqual([]);
+
+    const slow = job("slow", { command: "sh slow.sh", trigger: { type: "lifecycle", on: ["start"] }, timeoutSeconds: 1 });
+    const timedOut = await deploy(slow);
+    expect(timedOut.final).toMatchObject({ status: "failed", message: expect.stringMatching(/slow: run failed: run \S+ timed out in/) });
+    expect(engine.services().some((entry) => entry.serviceId === slow.id)).toBe(false);
+    expect(await containersOf(slow.id)).toEqual([]);
+
+    const tick = job("tick", { command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *", timeZone: "Europe/Paris" } });
+    expect((await deploy(tick)).final?.status).toBe("succeeded");
+    const ticks = () => recording.lines.filter((line) => line.stream.kind === "service" && line.stream.serviceId === tick.id && line.text.startsWith("tick "));
+    await eventually(() => ticks().length >= 2, 15_000, "two scheduled runs");
+    expect(engine.services().find((entry) => entry.serviceId === tick.id)?.lastRun).toMatchObject({ trigger: "cron", outcome: "succeeded", exitCode: 0 });
+
+    const stop = task("STOP", [tick]);
+    await engine.execute(stop);
+    expect(recording.final(stop.deploymentId)?.status).toBe("succeeded");
+    expect(engine.services().find((entry) => entry.serviceId === tick.id)).toMatchObject({ state: "stopped" });
+    await sleep(2_000);
+    const afterStop = ticks().length;
+    await sleep(2_000);
+    expect(ticks().length).toBe(afterStop);
+
+    for (const spec of [tick, seed]) {
+      const remove = task("DELETE", [spec]);
+      await engine.execute(remove);
+      expect(recording.final(remove.deploymentId)?.status).toBe("succeeded");
+      expect(engine.services().some((entry) => entry.serviceId === spec.id)).toBe(false);
+      expect(await containersOf(spec.id)).toEqual([]);
+    }
+    expect(await service.docker.listImages({ filters: { reference: [`localhost/slipway/seed-${seed.id.slice(0, 8)}`] } })).toEqual([]);
   });
 
   it("the engine process reports the Engine API version it connected to", async () => {

@@ -1,31 +1,30 @@
 import fsp from "node:fs/promises";
-import http from "node:http";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Docker from "dockerode";
 import getPort from "get-port";
 import type pino from "pino";
-import type { ApplicationServiceSpec, ContainerServiceSpec, RuntimeServiceState, ServiceKind } from "../../protocol";
+import type { ApplicationServiceSpec, ContainerServiceSpec, JobServiceSpec, ServiceKind } from "../../protocol";
 import { routerClient } from "../../router/router-process";
-import { routesTableOf, upstreamKey } from "../../router/routes";
-import { SerialQueues } from "../serial";
-import { readJson, writeJsonAtomic } from "../local/files";
-import { appDirectory, cloneRepository } from "../local/git";
-import { engineBaseEnv } from "../local/processes-env";
+import type { ReleaseDriver } from "../release-runtime";
+import { ReleaseRuntime } from "../release-runtime";
+import { liveRecord, type PendingRelease, ReleaseStore } from "../release-store";
 import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type StepContext, StepError, type StepResult } from "../runtime";
+import { ScheduledJobs } from "../scheduled-jobs";
 import { secretMasker } from "../secret-mask";
+import { httpStatus } from "../shared/http-probe";
 import { describeError, statusCodeOf } from "./docker-host";
+import { type ContainerJobLaunch, dockerJobRunner, writeJobLaunch } from "./docker-jobs";
 import { startExec } from "./exec-session";
-import { buildApplicationImage, ensureContainerImage, imageRepository } from "./images";
+import { buildGitImage, ensureContainerImage, imageRepository, pruneImages } from "./images";
 import { ContainerLogFollower, type LogCursor } from "./log-follower";
-import { dockerLayout, type DockerServiceState, dockerServiceState, LABELS, type ReleaseContainer } from "./state";
+import { dockerLayout, type DockerLayout, type DockerServiceState, dockerServiceState, LABELS, type ReleaseContainer } from "./state";
 import type { Fd } from "./streams";
 
-/** The key route table writes queue under (beside each service's own state writes). */
-const ROUTES = "\u0000routes";
-
 /** The services the docker runtime deploys. */
-export type DockerServiceSpec = ApplicationServiceSpec | ContainerServiceSpec;
+export type DockerServiceSpec = ApplicationServiceSpec | ContainerServiceSpec | JobServiceSpec;
+/** The ones that serve through the router (a JOB runs to completion instead). */
+type ServedSpec = ApplicationServiceSpec | ContainerServiceSpec;
 
 export type DockerRuntimeOptions = {
   home: string;
@@ -41,7 +40,9 @@ export type DockerRuntimeOptions = {
   keepImages?: number;
 };
 
-type PendingRelease = ReleaseHandle & { dir: string; appDir?: string; image?: string; container?: ReleaseContainer };
+type DockerRelease = PendingRelease<ReleaseContainer> & { image?: string };
+type DockerStore = ReleaseStore<ReleaseContainer, DockerServiceState, DockerRelease>;
+type Ctx = StepContext<DockerServiceSpec>;
 
 type ContainerExit = { code: number | null; oom: boolean };
 
@@ -52,48 +53,64 @@ const DEFAULT_CONTAINER_PORT = 8080;
  * The `docker` runtime: every release is a container created through the Docker Engine API
  * (Docker, or Podman's compatible service), publishing its port on 127.0.0.1 for the engine's
  * router. Containers run under their restart policy, so apps outlive the engine; the state files
- * tie them to services so that the next engine adopts them and resumes their logs.
+ * tie them to services so that the next engine adopts them and resumes their logs. JOB runs are
+ * one-off containers of the job's image (docker-jobs.ts).
  */
-export class DockerRuntime implements Runtime<DockerServiceSpec> {
-  readonly name = "docker";
-  readonly serviceKinds: readonly ServiceKind[] = ["APPLICATION", "CONTAINER"];
+export function createDockerRuntime(options: DockerRuntimeOptions): Runtime<DockerServiceSpec> {
+  const paths = dockerLayout(options.home);
+  const router = routerClient(options.home);
+  const store: DockerStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router });
+  const runner = dockerJobRunner({
+    docker: options.docker,
+    paths,
+    keepImages: options.keepImages ?? 5,
+    onPruneError: (image, error) => options.logger.warn({ err: error, image }, "could not remove an old image"),
+  });
+  const jobs = new ScheduledJobs({ runner, writes: store.writes, serviceLog: options.serviceLog });
+  return new ReleaseRuntime({
+    name: "docker",
+    serviceKinds: ["APPLICATION", "CONTAINER", "JOB"] satisfies ServiceKind[],
+    store,
+    driver: new DockerReleases(options, paths, store, jobs),
+    jobs,
+    router,
+    drainTimeoutMs: options.drainTimeoutMs,
+  });
+}
+
+/** How the docker runtime builds, starts, checks and stops releases: images and containers. */
+class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContainer, DockerServiceState, DockerRelease> {
   private readonly docker: Docker;
-  private readonly paths;
-  private readonly router;
-  private readonly states = new Map<string, DockerServiceState>();
-  private readonly pending = new Map<string, PendingRelease>();
-  private readonly replaced = new Map<string, ReleaseContainer | null>();
   private readonly followers = new Map<string, ContainerLogFollower>();
   /** Log cursors of containers that are not (or no longer) a service's live one: releases being deployed or drained. */
   private readonly cursors = new Map<string, { serviceId: string; cursor: LogCursor }>();
   private readonly exits = new Map<string, ContainerExit>();
   private readonly maskers = new Map<string, (text: string) => string>();
   private readonly lastCpu = new Map<string, { total: number; system: number; cpus: number }>();
-  /** Operations on one service, one at a time. */
-  private readonly locks = new SerialQueues();
-  /** State file writes per service, and route table writes, each in order. */
-  private readonly writes = new SerialQueues();
   private supervisor: NodeJS.Timeout | null = null;
   private supervising: Promise<void> | null = null;
   private events: Readable | null = null;
   private stopped = false;
 
-  constructor(private readonly options: DockerRuntimeOptions) {
+  constructor(
+    private readonly options: DockerRuntimeOptions,
+    private readonly paths: DockerLayout,
+    private readonly store: DockerStore,
+    private readonly jobs: ScheduledJobs<ContainerJobLaunch>,
+  ) {
     this.docker = options.docker;
-    this.paths = dockerLayout(options.home);
-    this.router = routerClient(options.home);
   }
 
-  async start(): Promise<void> {
+  async adopt(): Promise<void> {
     await fsp.mkdir(this.paths.servicesDir, { recursive: true });
     for (const file of await fsp.readdir(this.paths.servicesDir)) {
       if (!file.endsWith(".json")) continue;
-      const state = await readJson(`${this.paths.servicesDir}/${file}`, dockerServiceState);
+      const state = await this.store.adopt(`${this.paths.servicesDir}/${file}`, dockerServiceState);
       if (!state) continue;
-      this.states.set(state.serviceId, state);
       for (const [containerId, cursor] of Object.entries(state.logCursors)) this.cursors.set(containerId, { serviceId: state.serviceId, cursor });
     }
-    await this.syncRoutes();
+    for (const serviceId of await fsp.readdir(this.paths.jobsDir).catch(() => [])) await this.jobs.adopt(serviceId);
+    await this.store.syncRoutes();
     this.watchEvents();
     // The first pass adopts what runs: followers resume their logs, status and restarts are refreshed.
     await this.superviseOnce();
@@ -110,48 +127,18 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
     this.events?.destroy();
     await Promise.all([...this.followers.values()].map((follower) => follower.stop()));
     this.followers.clear();
-    for (const serviceId of this.states.keys()) void this.persist(serviceId);
-    await this.writes.idle();
+    for (const state of this.store.values()) void this.store.persist(state.serviceId);
   }
 
-  services(): RuntimeServiceState[] {
-    return [...this.states.values()].flatMap((state) =>
-      state.current
-        ? [{ serviceId: state.serviceId, releaseId: state.current.releaseId, state: state.status, restarts: state.restarts, commit: state.current.commit, port: state.current.port }]
-        : [],
-    );
-  }
+  // ---- release steps --------------------------------------------------------------------------
 
-  // ---- deploy steps -------------------------------------------------------------------------
-
-  async newRelease(ctx: StepContext<DockerServiceSpec>): Promise<ReleaseHandle> {
-    const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
-    const releaseId = `${stamp}-${ctx.deploymentId.slice(0, 8)}`;
+  async createRelease(ctx: Ctx, releaseId: string): Promise<DockerRelease> {
     const dir = this.paths.buildDir(ctx.service.id, releaseId);
     await fsp.rm(dir, { recursive: true, force: true });
-    const release: PendingRelease = { serviceId: ctx.service.id, releaseId, dir };
-    this.pending.set(releaseId, release);
-    return release;
+    return { serviceId: ctx.service.id, releaseId, dir };
   }
 
-  async clone(ctx: StepContext<DockerServiceSpec>, handle: ReleaseHandle): Promise<string> {
-    const release = this.pendingRelease(handle);
-    const service = applicationOnly(ctx.service);
-    const checkout = `${release.dir}/src`;
-    release.commit = await cloneRepository({
-      git: service.config.git,
-      dir: checkout,
-      env: engineBaseEnv(),
-      timeoutMs: service.config.buildTimeoutSeconds * 1000,
-      signal: ctx.signal,
-      output: ctx.output,
-    });
-    release.appDir = await appDirectory(checkout, service.config.git.rootDirectory);
-    return release.commit;
-  }
-
-  async build(ctx: StepContext<DockerServiceSpec>, handle: ReleaseHandle): Promise<StepResult> {
-    const release = this.pendingRelease(handle);
+  async build(ctx: Ctx, release: DockerRelease): Promise<StepResult> {
     const service = ctx.service;
     if (service.kind === "CONTAINER") {
       const { image, result } = await ensureContainerImage({ docker: this.docker, service, signal: ctx.signal, output: ctx.output });
@@ -160,8 +147,9 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
     }
     if (!release.appDir || !release.commit) throw new Error("build before clone");
     try {
-      const { image, result } = await buildApplicationImage({ docker: this.docker, service, appDir: release.appDir, commit: release.commit, signal: ctx.signal, output: ctx.output });
+      const { image, result } = await buildGitImage({ docker: this.docker, service, appDir: release.appDir, commit: release.commit, signal: ctx.signal, output: ctx.output });
       release.image = image;
+      if (service.kind === "JOB") await writeJobLaunch(this.paths, service.id, release.releaseId, jobLaunch(service, image, release));
       return result;
     } finally {
       // The image holds what the release needs; the checkout is not needed any more.
@@ -169,139 +157,86 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
     }
   }
 
-  async startRelease(ctx: StepContext<DockerServiceSpec>, handle: ReleaseHandle): Promise<void> {
-    const release = this.pendingRelease(handle);
+  async launch(ctx: Ctx, release: DockerRelease): Promise<ReleaseContainer> {
     if (!release.image) throw new Error("start before build");
-    release.container = await this.createContainer(ctx, release.releaseId, release.image, release.commit);
-    ctx.output(
-      "system",
-      `Started container ${release.container.containerName} (${release.container.containerId.slice(0, 12)}) from ${release.image}, port ${release.container.containerPort} published on 127.0.0.1:${release.container.port}`,
-    );
+    const container = await this.createContainer(served(ctx).service, release.releaseId, release.image, release.commit);
+    ctx.output("system", `Started container ${container.containerName} (${container.containerId.slice(0, 12)}) from ${release.image}, port ${container.containerPort} published on 127.0.0.1:${container.port}`);
+    return container;
   }
 
-  async healthCheck(ctx: StepContext<DockerServiceSpec>, handle: ReleaseHandle): Promise<void> {
-    const container = this.pendingRelease(handle).container;
-    if (!container) throw new Error("health check before start");
-    await this.waitHealthy(ctx, container);
+  healthCheck(ctx: Ctx, container: ReleaseContainer): Promise<void> {
+    return this.waitHealthy(served(ctx), container);
   }
 
-  async switchTo(ctx: StepContext<DockerServiceSpec>, handle: ReleaseHandle): Promise<void> {
-    const release = this.pendingRelease(handle);
-    const container = release.container;
-    if (!container) throw new Error("switch before start");
-    await this.withLock(ctx.service.id, async () => {
-      const previous = this.states.get(ctx.service.id);
-      const state: DockerServiceState = {
-        serviceId: ctx.service.id,
-        name: ctx.service.name,
-        kind: ctx.service.kind,
-        domains: ctx.service.domains.map((domain) => domain.toLowerCase()),
-        current: container,
-        status: "running",
-        // The count is about the live release: a new release starts from zero.
-        restarts: 0,
-        logCursors: previous?.logCursors ?? {},
-      };
-      this.states.set(ctx.service.id, state);
-      await this.persist(ctx.service.id);
-      await this.syncRoutes();
-      this.pending.delete(release.releaseId);
-      this.replaced.set(release.releaseId, previous?.current ?? null);
-    });
-    ctx.output("system", `Router now sends ${ctx.service.domains.join(", ") || "(no domains)"} to 127.0.0.1:${container.port}`);
+  stopRelease(serviceId: string, container: ReleaseContainer): Promise<void> {
+    return this.removeContainer(serviceId, container);
   }
 
-  async drain(ctx: StepContext<DockerServiceSpec>, handle: ReleaseHandle): Promise<void> {
-    const previous = this.replaced.get(handle.releaseId) ?? null;
-    this.replaced.delete(handle.releaseId);
-    if (!previous) {
-      ctx.output("system", "No previous release to drain");
-    } else {
-      const open = await this.waitUntilDrained(previous.port);
-      ctx.output("system", open === 0 ? `Previous release ${previous.releaseId} drained` : `Stopping ${previous.releaseId} with ${open} requests still open after the drain timeout`);
-      await this.removeContainer(ctx.service.id, previous);
-      ctx.output("system", `Stopped and removed container ${previous.containerName}`);
+  async relaunch(ctx: Ctx, current: ReleaseContainer): Promise<ReleaseContainer> {
+    const fresh = await this.createContainer(served(ctx).service, current.releaseId, current.image, current.commit);
+    ctx.output("system", `Started a fresh container ${fresh.containerName} of release ${current.releaseId} on 127.0.0.1:${fresh.port}`);
+    return fresh;
+  }
+
+  liveState(ctx: Ctx, container: ReleaseContainer, previous: DockerServiceState | undefined): DockerServiceState {
+    return { ...liveRecord(ctx.service, container), kind: ctx.service.kind, logCursors: previous?.logCursors ?? {} };
+  }
+
+  wentLive(state: DockerServiceState, how: "switch" | "restart"): void {
+    // `restarts` follows the live container's RestartCount, which starts at zero in a fresh container.
+    if (how === "restart") state.restarts = 0;
+  }
+
+  async halt(ctx: Ctx, _state: DockerServiceState, current: ReleaseContainer): Promise<void> {
+    try {
+      await this.docker.getContainer(current.containerId).stop({ t: this.stopGraceSeconds() });
+    } catch (error) {
+      // 304: already stopped; 404: gone. Either way it does not run.
+      if (statusCodeOf(error) !== 304 && statusCodeOf(error) !== 404) throw new StepError(`could not stop container ${current.containerName}: ${describeError(error)}`);
     }
-    if (ctx.service.kind === "APPLICATION") await this.pruneImages(ctx.service);
+    await this.finishFollowing(current.containerId);
+    ctx.output("system", `Stopped container ${current.containerName} of release ${current.releaseId}`);
   }
 
-  async discard(handle: ReleaseHandle): Promise<void> {
-    const release = this.pending.get(handle.releaseId);
-    this.pending.delete(handle.releaseId);
-    if (release?.container) await this.removeContainer(handle.serviceId, release.container);
+  async drained(ctx: Ctx, previous: ReleaseContainer | null): Promise<void> {
+    if (previous) ctx.output("system", `Stopped and removed container ${previous.containerName}`);
+    if (ctx.service.kind === "APPLICATION") await this.pruneImages(ctx.service, this.store.get(ctx.service.id)?.current?.image);
+  }
+
+  async discarded(_handle: ReleaseHandle, release: DockerRelease | undefined): Promise<void> {
     if (release) await fsp.rm(release.dir, { recursive: true, force: true });
   }
 
-  // ---- whole-service actions ----------------------------------------------------------------
-
-  async stop(ctx: StepContext<DockerServiceSpec>): Promise<void> {
-    await this.withLock(ctx.service.id, async () => {
-      const state = this.states.get(ctx.service.id);
-      if (!state?.current) return ctx.output("system", "The service has no release: nothing to stop");
-      // Marked stopped first, so the supervisor does not take the exit for a crash.
-      state.status = "stopped";
-      await this.persist(ctx.service.id);
-      await this.syncRoutes();
-      try {
-        await this.docker.getContainer(state.current.containerId).stop({ t: this.stopGraceSeconds() });
-      } catch (error) {
-        // 304: already stopped; 404: gone. Either way it does not run.
-        if (statusCodeOf(error) !== 304 && statusCodeOf(error) !== 404) throw new StepError(`could not stop container ${state.current.containerName}: ${describeError(error)}`);
-      }
-      await this.finishFollowing(state.current.containerId);
-      ctx.output("system", `Stopped container ${state.current.containerName} of release ${state.current.releaseId}`);
-    });
-  }
-
-  /** A fresh container of the live release's image and settings; the router switches once it is healthy (zero downtime). */
-  async restart(ctx: StepContext<DockerServiceSpec>): Promise<void> {
-    const state = this.states.get(ctx.service.id);
-    const current = state?.current;
-    if (!state || !current) throw new StepError("the service has no release to restart: deploy it first");
-    const fresh = await this.createContainer(ctx, current.releaseId, current.image, current.commit);
-    ctx.output("system", `Started a fresh container ${fresh.containerName} of release ${current.releaseId} on 127.0.0.1:${fresh.port}`);
-    try {
-      await this.waitHealthy(ctx, fresh);
-    } catch (error) {
-      await this.removeContainer(ctx.service.id, fresh);
-      throw error;
+  async removeReleases(serviceId: string, _state: DockerServiceState | undefined, service: DockerServiceSpec | null): Promise<string> {
+    // Every container of the service, the live one, any left behind by an interrupted deploy, a job's run.
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.serviceId}=${serviceId}`] } });
+    for (const container of containers) {
+      await this.docker
+        .getContainer(container.Id)
+        .remove({ force: true })
+        .catch((error: unknown) => {
+          if (statusCodeOf(error) !== 404) throw new StepError(`could not remove container ${container.Names?.[0] ?? container.Id}: ${describeError(error)}`);
+        });
+      await this.finishFollowing(container.Id);
     }
-    await this.withLock(ctx.service.id, async () => {
-      Object.assign(state, { current: fresh, status: "running" as const, restarts: 0 });
-      await this.persist(ctx.service.id);
-      await this.syncRoutes();
-    });
-    await this.waitUntilDrained(current.port);
-    await this.removeContainer(ctx.service.id, current);
+    if (service && service.kind !== "CONTAINER") await this.pruneImages(service, undefined, 0);
+    return `Removed ${containers.length} container${containers.length === 1 ? "" : "s"}, the service's images and its route`;
   }
 
-  async delete(ctx: StepContext<DockerServiceSpec>): Promise<void> {
-    await this.withLock(ctx.service.id, async () => {
-      this.states.delete(ctx.service.id);
-      await this.syncRoutes();
-      // Every container of the service, the live one and any left behind by an interrupted deploy.
-      const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.serviceId}=${ctx.service.id}`] } });
-      for (const container of containers) {
-        await this.docker
-          .getContainer(container.Id)
-          .remove({ force: true })
-          .catch((error: unknown) => {
-            if (statusCodeOf(error) !== 404) throw new StepError(`could not remove container ${container.Names?.[0] ?? container.Id}: ${describeError(error)}`);
-          });
-        await this.finishFollowing(container.Id);
-      }
-      if (ctx.service.kind === "APPLICATION") await this.pruneImages(ctx.service, 0);
-      await this.writes.settled(ctx.service.id);
-      await fsp.rm(this.paths.stateFile(ctx.service.id), { force: true });
-      await fsp.rm(this.paths.serviceBuildsDir(ctx.service.id), { recursive: true, force: true });
-      ctx.output("system", `Removed ${containers.length} container${containers.length === 1 ? "" : "s"}, the service's images and its route`);
-    });
+  async removeFiles(serviceId: string): Promise<void> {
+    await fsp.rm(this.paths.stateFile(serviceId), { force: true });
+    await fsp.rm(this.paths.serviceBuildsDir(serviceId), { recursive: true, force: true });
+    await fsp.rm(this.paths.jobDir(serviceId), { recursive: true, force: true });
+  }
+
+  describeUpstream(container: ReleaseContainer): string {
+    return `127.0.0.1:${container.port}`;
   }
 
   // ---- shells and metrics ---------------------------------------------------------------------
 
   async exec(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
-    const current = this.states.get(serviceId)?.current;
+    const current = this.store.get(serviceId)?.current;
     if (!current) throw new StepError("the service has no running release");
     // No command: the container's shell (images without /bin/sh cannot open one).
     const command = argv.length > 0 ? argv : ["/bin/sh"];
@@ -314,7 +249,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
   }
 
   async sample(serviceId: string): Promise<ServiceSample> {
-    const state = this.states.get(serviceId);
+    const state = this.store.get(serviceId);
     const current = state?.current;
     if (!state || !current) throw new StepError("the service has no running release");
     const read = async () => {
@@ -359,8 +294,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
 
   // ---- containers -----------------------------------------------------------------------------
 
-  private async createContainer(ctx: StepContext<DockerServiceSpec>, releaseId: string, image: string, commit: string | undefined): Promise<ReleaseContainer> {
-    const service = ctx.service;
+  private async createContainer(service: ServedSpec, releaseId: string, image: string, commit: string | undefined): Promise<ReleaseContainer> {
     const imageInfo = await this.docker.getImage(image).inspect();
     const exposed = Object.keys(imageInfo.Config?.ExposedPorts ?? {}).filter((port) => port.endsWith("/tcp"));
     const containerPort = service.config.port ?? (exposed.length === 1 ? Number.parseInt(exposed[0]!, 10) : DEFAULT_CONTAINER_PORT);
@@ -430,7 +364,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
   }
 
   /** Healthy: a 2xx/3xx answer to GET healthCheckPath, or any HTTP answer to GET / without one. Fails at once when the container stops. */
-  private async waitHealthy(ctx: StepContext<DockerServiceSpec>, container: ReleaseContainer): Promise<void> {
+  private async waitHealthy(ctx: StepContext<ServedSpec>, container: ReleaseContainer): Promise<void> {
     const { healthCheckPath, healthCheckTimeoutSeconds } = ctx.service.config;
     const deadline = Date.now() + healthCheckTimeoutSeconds * 1000;
     const what = healthCheckPath ? `health check GET ${healthCheckPath}` : `HTTP on container port ${container.containerPort}`;
@@ -478,34 +412,18 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
   }
 
   /** Removes the service's built images beyond the newest `keep` (and never the live one). */
-  private async pruneImages(service: { id: string; name: string }, keep = this.options.keepImages ?? 5): Promise<void> {
-    const repository = imageRepository(service);
-    const live = this.states.get(service.id)?.current?.image;
-    const images = await this.docker.listImages({ filters: { reference: [repository] } }).catch(() => []);
-    const tags = images
-      .sort((a, b) => b.Created - a.Created)
-      .flatMap((image) => (image.RepoTags ?? []).filter((tag) => tag.startsWith(`${repository}:`)));
-    for (const tag of tags.filter((tag) => tag !== live).slice(keep)) {
-      await this.docker
-        .getImage(tag)
-        .remove({ force: true })
-        .catch((error: unknown) => this.options.logger.warn({ err: error, image: tag }, "could not remove an old image"));
-    }
+  private pruneImages(service: { id: string; name: string }, live: string | undefined, keep = this.options.keepImages ?? 5): Promise<void> {
+    return pruneImages({
+      docker: this.docker,
+      repository: imageRepository(service),
+      live,
+      keep,
+      onError: (image, error) => this.options.logger.warn({ err: error, image }, "could not remove an old image"),
+    });
   }
 
   private stopGraceSeconds(): number {
     return Math.max(1, Math.round((this.options.stopGraceMs ?? 10_000) / 1000));
-  }
-
-  /** Waits (bounded) until the router has no open request to the port; returns how many remain. */
-  private async waitUntilDrained(port: number): Promise<number> {
-    const key = upstreamKey({ host: "127.0.0.1", port });
-    const deadline = Date.now() + (this.options.drainTimeoutMs ?? 10_000);
-    for (;;) {
-      const open = (await this.router.stats()).inFlight[key] ?? 0;
-      if (open === 0 || Date.now() >= deadline) return open;
-      await sleep(100);
-    }
   }
 
   // ---- logs -----------------------------------------------------------------------------------
@@ -513,7 +431,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
   private follow(serviceId: string, releaseId: string, containerId: string): void {
     const existing = this.followers.get(containerId);
     if (existing && !existing.done) return;
-    const saved = this.cursors.get(containerId)?.cursor ?? this.states.get(serviceId)?.logCursors[containerId] ?? null;
+    const saved = this.cursors.get(containerId)?.cursor ?? this.store.get(serviceId)?.logCursors[containerId] ?? null;
     const follower = new ContainerLogFollower(
       this.docker,
       containerId,
@@ -521,7 +439,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
       (fd: Fd, text: string, at: string) => this.options.serviceLog(serviceId, releaseId, this.maskerOf(containerId)(text), fd, at),
       (cursor) => {
         this.cursors.set(containerId, { serviceId, cursor });
-        const state = this.states.get(serviceId);
+        const state = this.store.get(serviceId);
         if (state && containerId === state.current?.containerId) {
           state.logCursors[containerId] = cursor;
           this.schedulePersist(serviceId);
@@ -539,10 +457,10 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
     const entry = this.cursors.get(containerId);
     this.cursors.delete(containerId);
     this.maskers.delete(containerId);
-    const state = entry ? this.states.get(entry.serviceId) : undefined;
+    const state = entry ? this.store.get(entry.serviceId) : undefined;
     if (state && containerId in state.logCursors && state.current?.containerId !== containerId) {
       delete state.logCursors[containerId];
-      await this.persist(state.serviceId);
+      await this.store.persist(state.serviceId);
     }
   }
 
@@ -600,10 +518,10 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
   }
 
   private async supervise(): Promise<void> {
-    for (const state of this.states.values()) {
+    for (const state of this.store.values()) {
       if (this.stopped) return;
       const current = state.current;
-      if (!current || state.status === "stopped" || this.locks.busy(state.serviceId)) continue;
+      if (!current || state.status === "stopped" || this.store.busy(state.serviceId)) continue;
       let info: Docker.ContainerInspectInfo;
       try {
         info = await this.docker.getContainer(current.containerId).inspect();
@@ -612,11 +530,11 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
         if (state.status !== "crashed") {
           state.status = "crashed";
           this.options.serviceLog(state.serviceId, current.releaseId, `[slipway] the container ${current.containerName} of release ${current.releaseId} is gone (removed outside Slipway); deploy the service again`, "system");
-          void this.persist(state.serviceId);
+          void this.store.persist(state.serviceId);
         }
         continue;
       }
-      if (this.states.get(state.serviceId) !== state || state.current !== current) continue;
+      if (this.store.get(state.serviceId) !== state || state.current !== current) continue;
       await this.loadMasker(current.containerId, info);
       const running = info.State.Running && !info.State.Restarting;
       const exit = this.exits.get(current.containerId) ?? { code: info.State.Running ? null : (info.State.ExitCode ?? null), oom: Boolean(info.State.OOMKilled) };
@@ -647,7 +565,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
         state.status = status;
         changed = true;
       }
-      if (changed) void this.persist(state.serviceId);
+      if (changed) void this.store.persist(state.serviceId);
       if (running) this.follow(state.serviceId, current.releaseId, current.containerId);
     }
   }
@@ -661,7 +579,7 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
     return Date.now() - seen < 3_000;
   }
 
-  // ---- state and routes -----------------------------------------------------------------------
+  // ---- state --------------------------------------------------------------------------------
 
   private persistTimers = new Map<string, NodeJS.Timeout>();
 
@@ -670,38 +588,29 @@ export class DockerRuntime implements Runtime<DockerServiceSpec> {
     if (this.persistTimers.has(serviceId)) return;
     const timer = setTimeout(() => {
       this.persistTimers.delete(serviceId);
-      void this.persist(serviceId);
+      void this.store.persist(serviceId);
     }, 200);
     timer.unref();
     this.persistTimers.set(serviceId, timer);
   }
-
-  private persist(serviceId: string): Promise<void> {
-    return this.writes.run(serviceId, async () => {
-      const state = this.states.get(serviceId);
-      if (state) await writeJsonAtomic(this.paths.stateFile(serviceId), state);
-    });
-  }
-
-  private syncRoutes(): Promise<void> {
-    const table = routesTableOf(this.states.values());
-    return this.writes.run(ROUTES, () => this.router.putRoutes(table));
-  }
-
-  private withLock<T>(serviceId: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.run(serviceId, fn);
-  }
-
-  private pendingRelease(handle: ReleaseHandle): PendingRelease {
-    const release = this.pending.get(handle.releaseId);
-    if (!release) throw new Error(`unknown release ${handle.releaseId}`);
-    return release;
-  }
 }
 
-function applicationOnly(service: DockerServiceSpec): ApplicationServiceSpec {
-  if (service.kind !== "APPLICATION") throw new Error(`${service.kind} services have no repository to clone`);
-  return service;
+/** The service of a step that starts, checks or restarts a container: JOB services never get one. */
+function served(ctx: Ctx): StepContext<ServedSpec> {
+  const service = ctx.service;
+  if (service.kind === "JOB") throw new Error("JOB services run to completion: they have no serving container");
+  return { ...ctx, service };
+}
+
+/** How the job's runs start: its command in its image, with the variables it was deployed with (its cron runs use them). */
+function jobLaunch(service: JobServiceSpec, image: string, release: DockerRelease): ContainerJobLaunch {
+  const variables = Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value]));
+  return {
+    image,
+    command: service.config.command,
+    env: { ...variables, SLIPWAY_RELEASE_ID: release.releaseId, ...(release.commit ? { SLIPWAY_GIT_COMMIT: release.commit } : {}) },
+    secretKeys: service.variables.filter((variable) => variable.secret).map((variable) => variable.key),
+  };
 }
 
 /** Why a container stopped, in words; exit 137 under a memory limit is what the kernel's OOM killer leaves. */
@@ -712,17 +621,6 @@ export function describeExit(exit: ContainerExit, memoryLimitBytes: number | nul
   if (exit.code === 137 && limit) return `was killed with SIGKILL (exit 137), which at its memory limit of ${limit} means it most likely ran out of memory`;
   if (exit.code > 128) return `was killed by signal ${exit.code - 128} (exit ${exit.code})`;
   return `exited with code ${exit.code}`;
-}
-
-function httpStatus(port: number, requestPath: string): Promise<number | null> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: "127.0.0.1", port, path: requestPath, timeout: 2_000, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? null);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(null));
-  });
 }
 
 type EngineEvent = { id?: string; status?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };

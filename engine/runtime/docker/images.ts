@@ -3,8 +3,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
-import { type ApplicationServiceSpec, type ContainerServiceSpec, dockerBuildConfig } from "../../protocol";
-import { appDirectory } from "../local/git";
+import { type ContainerServiceSpec, dockerBuildConfig, type GitServiceSpec } from "../../protocol";
+import { appDirectory } from "../shared/git";
 import { StepError, type StepResult } from "../runtime";
 import { secretMasker } from "../secret-mask";
 import { describeError, statusCodeOf } from "./docker-host";
@@ -38,24 +38,28 @@ export async function imageExists(docker: Docker, reference: string): Promise<bo
   }
 }
 
-/** Builds an APPLICATION's image from its Dockerfile, or reuses the image built from the same inputs. */
-export async function buildApplicationImage(options: {
+/**
+ * Builds the image of a service from git (an APPLICATION, or a JOB, which takes the default
+ * build settings: a Dockerfile at its root) from its Dockerfile, or reuses the image built from
+ * the same inputs.
+ */
+export async function buildGitImage(options: {
   docker: Docker;
-  service: ApplicationServiceSpec;
+  service: GitServiceSpec;
   appDir: string;
   commit: string;
   signal: AbortSignal;
   output: Output;
 }): Promise<{ image: string; result: StepResult }> {
   const { docker, service, output } = options;
-  const settings = service.config.docker ?? dockerBuildConfig.parse({});
+  const settings = (service.kind === "APPLICATION" ? service.config.docker : undefined) ?? dockerBuildConfig.parse({});
   const contextDir = await appDirectory(options.appDir, settings.context).catch((error: unknown) => {
     throw new StepError(`build context "${settings.context}": ${(error as Error).message}`);
   });
   const dockerfile = path.join(contextDir, settings.dockerfile);
   const shown = path.posix.join(service.config.git.rootDirectory || ".", settings.context || ".", settings.dockerfile);
   if (!(await fs.stat(dockerfile).catch(() => null))?.isFile()) {
-    throw new StepError(`no Dockerfile at ${shown}: the docker runtime builds APPLICATION services from a Dockerfile (set docker.dockerfile and docker.context)`);
+    throw new StepError(`no Dockerfile at ${shown}: the docker runtime builds ${service.kind} services from a Dockerfile${service.kind === "APPLICATION" ? " (set docker.dockerfile and docker.context)" : ""}`);
   }
   const values = new Map(service.variables.map((variable) => [variable.key, variable.value]));
   const buildArgs: [string, string][] = settings.buildArgs.map((name) => {
@@ -147,4 +151,26 @@ export async function ensureContainerImage(options: { docker: Docker; service: C
   if (failure) throw new StepError(`could not pull image ${image}: ${String(failure).trim()}`);
   if (!(await imageExists(docker, image))) throw new StepError(`could not pull image ${image}: the pull ended without the image`);
   return { image, result: { message: `pulled ${image}` } };
+}
+
+/** Removes a service's built images beyond the newest `keep`, and never `live` (rollback without a rebuild keeps working). */
+export async function pruneImages(options: { docker: Docker; repository: string; live: string | undefined; keep: number; onError: (image: string, error: unknown) => void }): Promise<void> {
+  const { docker, repository } = options;
+  const images = await docker.listImages({ filters: { reference: [repository] } }).catch(() => []);
+  const tags = images
+    .sort((a, b) => b.Created - a.Created)
+    .flatMap((image) => (image.RepoTags ?? []).filter((tag) => tag.startsWith(`${repository}:`)));
+  for (const tag of tags.filter((tag) => tag !== options.live).slice(options.keep)) {
+    await docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch((error: unknown) => options.onError(tag, error));
+  }
+}
+
+/** The repository part of an image reference (`localhost/slipway/web-1234abcd:tag` → `localhost/slipway/web-1234abcd`). */
+export function repositoryOf(image: string): string {
+  const slash = image.lastIndexOf("/");
+  const colon = image.lastIndexOf(":");
+  return colon > slash ? image.slice(0, colon) : image;
 }

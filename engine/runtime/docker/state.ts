@@ -7,6 +7,9 @@ import { logCursor } from "./log-follower";
  * container engine; this is what ties them to services across engine restarts):
  *   docker/services/<serviceId>.json          the live container, status, restarts, log cursors
  *   docker/builds/<serviceId>/<releaseId>/src  a checkout, only while its image builds
+ *   docker/jobs/<serviceId>/job.json           a JOB's built release, schedule and last run
+ *   docker/jobs/<serviceId>/releases/<releaseId>/launch.json  how its runs start (0600: it holds env)
+ *   docker/jobs/<serviceId>/releases/<releaseId>/runs/<runId>/ mounted into a run, for its outputs
  */
 export function dockerLayout(home: string) {
   const root = path.join(home, "docker");
@@ -15,8 +18,13 @@ export function dockerLayout(home: string) {
     stateFile: (serviceId: string) => path.join(root, "services", `${serviceId}.json`),
     buildDir: (serviceId: string, releaseId: string) => path.join(root, "builds", serviceId, releaseId),
     serviceBuildsDir: (serviceId: string) => path.join(root, "builds", serviceId),
+    jobsDir: path.join(root, "jobs"),
+    jobDir: (serviceId: string) => path.join(root, "jobs", serviceId),
+    jobFile: (serviceId: string) => path.join(root, "jobs", serviceId, "job.json"),
+    jobReleaseDir: (serviceId: string, releaseId: string) => path.join(root, "jobs", serviceId, "releases", releaseId),
   };
 }
+export type DockerLayout = ReturnType<typeof dockerLayout>;
 
 /** A release's container. `port` is the host port it publishes on 127.0.0.1, where the router sends traffic. */
 export const releaseContainer = z.object({

@@ -3,7 +3,7 @@ import { Duplex } from "node:stream";
 import * as pty from "node-pty";
 import type { ExecOptions, ExecSession } from "../runtime";
 import { StepError } from "../runtime";
-import { childEnv } from "./processes-env";
+import { childEnv } from "../shared/processes-env";
 
 /**
  * A process started in a local release (a shell): in a pseudo-terminal (node-pty) when a TTY is

@@ -1,18 +1,6 @@
-import http from "node:http";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-
-/** One GET to the release: its status code, or null when it does not answer. */
-function get(port: number, requestPath: string): Promise<number | null> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: "127.0.0.1", port, path: requestPath, timeout: 2_000, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? null);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(null));
-  });
-}
+import { httpStatus } from "../shared/http-probe";
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -51,7 +39,7 @@ export async function waitHealthy(options: {
     const exit = options.exited();
     if (exit) return `${what}: the process ${exit} before it became healthy`;
     if (options.path) {
-      lastStatus = await get(options.port, options.path);
+      lastStatus = await httpStatus(options.port, options.path);
       if (lastStatus !== null && lastStatus >= 200 && lastStatus < 400 && options.ownsPort()) return null;
     } else if ((await accepts(options.port)) && options.ownsPort()) {
       return null;

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import type { PendingRelease } from "../release-store";
 
 /**
  * Where the local runtime keeps things under the engine's home:
@@ -9,15 +10,13 @@ import { z } from "zod";
  *   services/<serviceId>/releases/<releaseId>/launch.json how to (re)start it (0600: it holds env)
  *   services/<serviceId>/data, run/                      a database's data and its socket and config
  *   services/<serviceId>/job.json                        a JOB's built release, schedule and last run
- *   environments/<environmentId>/outputs.json            outputs of the environment's lifecycle jobs
- *   deployments/<deploymentId>.json                      a finished deployment's outcome
  *   router/                                              routes.json, pid file, control socket
+ * (and, for every runtime, what engine/engine-files.ts lists).
  */
 export function layout(home: string) {
   const servicesDir = path.join(home, "services");
   return {
     servicesDir,
-    deploymentsDir: path.join(home, "deployments"),
     serviceDir: (serviceId: string) => path.join(servicesDir, serviceId),
     stateFile: (serviceId: string) => path.join(servicesDir, serviceId, "state.json"),
     releaseDir: (serviceId: string, releaseId: string) => path.join(servicesDir, serviceId, "releases", releaseId),
@@ -25,8 +24,6 @@ export function layout(home: string) {
     dataDir: (serviceId: string) => path.join(servicesDir, serviceId, "data"),
     runDir: (serviceId: string) => path.join(servicesDir, serviceId, "run"),
     jobFile: (serviceId: string) => path.join(servicesDir, serviceId, "job.json"),
-    outputsFile: (environmentId: string) => path.join(home, "environments", environmentId, "outputs.json"),
-    deploymentFile: (deploymentId: string) => path.join(home, "deployments", `${deploymentId}.json`),
   };
 }
 export type Layout = ReturnType<typeof layout>;
@@ -79,10 +76,9 @@ export const launchSpec = z.object({
 });
 export type LaunchSpec = z.infer<typeof launchSpec>;
 
-export const deploymentOutcome = z.object({
-  deploymentId: z.string(),
-  status: z.enum(["succeeded", "failed", "canceled"]),
-  message: z.string(),
-  finishedAt: z.string(),
-});
-export type DeploymentOutcome = z.infer<typeof deploymentOutcome>;
+/** A release of the local runtime between its new-release step and the switch. */
+export type LocalRelease = PendingRelease<ReleaseProcess> & {
+  launch?: LaunchSpec;
+  /** The database server stopped to make way for this release: started again if this one never goes live. */
+  stoppedServer?: { releaseId: string; launch: LaunchSpec };
+};

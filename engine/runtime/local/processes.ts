@@ -1,8 +1,7 @@
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { childEnv } from "./processes-env";
+import { signalGroup } from "../shared/commands";
 
 /**
  * Process identity and process-group control. Apps and builds run in their own process group
@@ -56,14 +55,6 @@ export function isGroupAlive(pgid: number): boolean {
   return false;
 }
 
-export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-  }
-}
-
 /**
  * SIGTERM (or the program's own stop signal) to the group, SIGKILL after the grace period. `startTime` guards against a recycled
  * pid: if the leader is gone and was ours, the group id cannot have been reused while members live.
@@ -81,82 +72,6 @@ export async function stopGroup(pgid: number, startTime: number | null, graceMs 
     }
     await sleep(50);
   }
-}
-
-export type CommandResult = { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; aborted: boolean };
-
-/**
- * Runs a build-time command in its own process group, streaming complete lines to `onLine`.
- * A timeout or an abort kills the whole group (a build's children included).
- */
-export function runCommand(options: {
-  argv: string[];
-  cwd: string;
-  env: Record<string, string>;
-  timeoutMs: number;
-  signal?: AbortSignal;
-  onLine: (fd: "stdout" | "stderr", line: string) => void;
-  /** Runs it as this OS user (database tools, which refuse root). */
-  user?: { uid: number; gid: number } | null;
-}): Promise<CommandResult> {
-  const [command, ...args] = options.argv;
-  if (!command) throw new Error("empty command");
-  return new Promise((resolve) => {
-    let timedOut = false;
-    let aborted = false;
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: childEnv(options.env),
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
-    });
-    const kill = () => {
-      if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, options.timeoutMs);
-    const onAbort = () => {
-      aborted = true;
-      kill();
-    };
-    if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    const splitter = (fd: "stdout" | "stderr") => {
-      let rest = "";
-      return {
-        push: (chunk: Buffer) => {
-          const lines = (rest + chunk.toString("utf8")).split("\n");
-          rest = lines.pop() ?? "";
-          for (const line of lines) options.onLine(fd, line.replace(/\r$/, ""));
-        },
-        flush: () => {
-          if (rest) options.onLine(fd, rest);
-          rest = "";
-        },
-      };
-    };
-    const out = splitter("stdout");
-    const err = splitter("stderr");
-    child.stdout.on("data", out.push);
-    child.stderr.on("data", err.push);
-    let spawnError: Error | null = null;
-    child.on("error", (error) => {
-      spawnError = error;
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-      out.flush();
-      err.flush();
-      if (spawnError) options.onLine("stderr", `${command}: ${spawnError.message}`);
-      // Members of the group that outlive the leader (daemonized helpers) must not outlive the build.
-      if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
-      resolve({ code: spawnError ? 127 : code, signal, timedOut, aborted });
-    });
-  });
 }
 
 /**

@@ -5,8 +5,8 @@ import path from "node:path";
 import pg from "pg";
 import { StepError } from "../../runtime";
 import { handOver } from "../database-user";
-import { engineBaseEnv } from "../processes-env";
-import { runCommand } from "../processes";
+import { engineBaseEnv } from "../../shared/processes-env";
+import { runCommand } from "../../shared/commands";
 import type { DatabaseDriver, PrepareInput, SourceDatabase } from "./driver";
 
 type Binaries = { postgres: string; initdb: string };

@@ -8,7 +8,7 @@ import getPort from "get-port";
 import { createClient } from "redis";
 import { StepError } from "../../runtime";
 import { handOver } from "../database-user";
-import { engineBaseEnv } from "../processes-env";
+import { engineBaseEnv } from "../../shared/processes-env";
 import type { DatabaseDriver, PrepareInput, SourceDatabase } from "./driver";
 
 /** redis-server on the engine's PATH, if the host has it (Debian: the redis-server package). */

@@ -1,18 +1,15 @@
 import fsp from "node:fs/promises";
-import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Cron } from "croner";
 import { z } from "zod";
-import { jobRun, jobTrigger, type JobRun } from "../../protocol";
-import { StepError } from "../runtime";
-import type { LaunchSpec } from "./layout";
-import { runCommand } from "./processes";
+import { jobRun, jobTrigger, type JobRun } from "../protocol";
+import { StepError } from "./runtime";
 
-/** What the engine keeps of a JOB between deployments (services/<id>/job.json). */
+/** What the engine keeps of a JOB between deployments (its job.json). */
 export const jobState = z.object({
   serviceId: z.string(),
   name: z.string(),
-  /** The built release whose launch.json runs the job. */
+  /** The built release whose launch file runs the job. */
   releaseId: z.string(),
   commit: z.string().optional(),
   trigger: jobTrigger,
@@ -26,13 +23,27 @@ export type JobState = z.infer<typeof jobState>;
 
 export type RunTrigger = JobRun["trigger"];
 
+/** How one attempt ended; a runtime runs it as a process (local) or a one-off container (docker). */
+export type AttemptResult = { code: number | null; signal: string | null; timedOut: boolean; aborted: boolean };
+
+/** One attempt of a run: the job's command to completion, killed at the timeout or on the signal. */
+export type Attempt = (run: {
+  /** SLIPWAY_JOB_RUN_ID and SLIPWAY_JOB_TRIGGER, for the job's environment. */
+  env: Record<string, string>;
+  /** Where the run may write its outputs, on the engine's host; the runtime tells the job where it sees it (SLIPWAY_OUTPUT_FILE). */
+  outputFile: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onLine: (fd: "stdout" | "stderr", line: string) => void;
+}) => Promise<AttemptResult>;
+
 export type RunOptions = {
   runId: string;
   trigger: RunTrigger;
-  launch: LaunchSpec;
+  attempt: Attempt;
   timeoutSeconds: number;
   retries: number;
-  /** Where the run may write its outputs (SLIPWAY_OUTPUT_FILE). */
+  /** Where the run may write its outputs, on the engine's host. */
   outputFile: string;
   signal?: AbortSignal;
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
@@ -45,8 +56,8 @@ export type RunResult = { run: JobRun; outputs: Record<string, string> };
 const outputKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
- * Runs a job to completion: each attempt in its own process group, killed at the timeout; a
- * failed attempt is retried after a pause that doubles. The outputs of the successful attempt
+ * Runs a job to completion: each attempt killed at the timeout (in its own process group, or its
+ * own container); a failed attempt is retried after a pause that doubles. The outputs of the successful attempt
  * (a JSON object of strings, numbers or booleans) are returned as strings.
  */
 export async function runJob(options: RunOptions): Promise<RunResult> {
@@ -65,10 +76,9 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       if (options.signal?.aborted) break;
     }
     await fsp.rm(options.outputFile, { force: true });
-    const result = await runCommand({
-      argv: options.launch.argv,
-      cwd: options.launch.cwd,
-      env: { ...options.launch.env, SLIPWAY_JOB_RUN_ID: options.runId, SLIPWAY_JOB_TRIGGER: options.trigger, SLIPWAY_OUTPUT_FILE: options.outputFile },
+    const result = await options.attempt({
+      env: { SLIPWAY_JOB_RUN_ID: options.runId, SLIPWAY_JOB_TRIGGER: options.trigger },
+      outputFile: options.outputFile,
       timeoutMs: options.timeoutSeconds * 1000,
       signal: options.signal,
       onLine: options.output,
@@ -136,8 +146,4 @@ export function describeRun(run: JobRun): string {
 /** A cron job's timer, in its time zone; croner validates the expression and the zone. */
 export function scheduleCron(trigger: Extract<JobState["trigger"], { type: "cron" }>, fire: () => Promise<void>): Cron {
   return new Cron(trigger.schedule, { timezone: trigger.timeZone, protect: true }, fire);
-}
-
-export function outputFileOf(releaseDir: string, runId: string): string {
-  return path.join(releaseDir, `outputs-${runId}.json`);
 }

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { ApplicationConfig } from "../../protocol";
 import { StepError } from "../runtime";
-import { runCommand } from "./processes";
+import { runCommand } from "./commands";
 
 export type GitOutput = (fd: "stdout" | "stderr" | "system", text: string) => void;
 

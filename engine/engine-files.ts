@@ -1,0 +1,25 @@
+import path from "node:path";
+import { z } from "zod";
+
+/**
+ * What the engine keeps under its home whatever its runtime (each runtime keeps its own files
+ * beside these: engine/runtime/local/layout.ts, engine/runtime/docker/state.ts):
+ *   deployments/<deploymentId>.json            a finished deployment's outcome
+ *   environments/<environmentId>/outputs.json  outputs of the environment's lifecycle jobs
+ */
+export function engineFiles(home: string) {
+  return {
+    deploymentsDir: path.join(home, "deployments"),
+    deploymentFile: (deploymentId: string) => path.join(home, "deployments", `${deploymentId}.json`),
+    outputsFile: (environmentId: string) => path.join(home, "environments", environmentId, "outputs.json"),
+  };
+}
+export type EngineFiles = ReturnType<typeof engineFiles>;
+
+export const deploymentOutcome = z.object({
+  deploymentId: z.string(),
+  status: z.enum(["succeeded", "failed", "canceled"]),
+  message: z.string(),
+  finishedAt: z.string(),
+});
+export type DeploymentOutcome = z.infer<typeof deploymentOutcome>;

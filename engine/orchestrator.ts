@@ -1,0 +1,271 @@
+import fs from "node:fs/promises";
+import pino from "pino";
+import type { DeploymentStep, DiskUsage, EngineTask, JobLifecycleEvent, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
+import { createMetricsCollector } from "./metrics-collector";
+import type { MetricSample } from "./protocol/metrics";
+import { ensureRouter } from "./router/router-process";
+import { deploymentOutcome, type DeploymentOutcome, engineFiles } from "./engine-files";
+import { readJson, writeJsonAtomic } from "./runtime/shared/files";
+import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type ServiceStep, type StepContext, StepError, type StepResult } from "./runtime/runtime";
+import { environmentOutputs, type EnvironmentOutputs, withOutputs } from "./job-outputs";
+import { secretMasker } from "./runtime/secret-mask";
+
+export type EngineReporter = {
+  /** A deployment event; the agent adds seq and at if missing, batches and ships it. */
+  event(
+    deploymentId: string,
+    event: { serviceId: string | null; step: DeploymentStep; status: StepStatus; durationMs?: number; message?: string; commit?: string; at?: string },
+  ): void;
+  /** One line of output (build output: stream kind "deployment"; app output: kind "service"). */
+  log(stream: LogStream, fd: "stdout" | "stderr" | "system", text: string, at?: string): void;
+};
+
+export interface Engine {
+  /** Adopt releases that still run (state on disk), make sure the router process runs, start supervising and tailing runtime logs. */
+  start(): Promise<void>;
+  /** Run a task. Idempotent by deploymentId; never throws for deployment failures: they are reported as events. */
+  execute(task: EngineTask): Promise<void>;
+  /** Stop at the next safe point, keep the previous release serving, report `deployment canceled`. */
+  cancel(deploymentId: string): void;
+  activeDeployments(): string[];
+  services(): RuntimeServiceState[];
+  /** Stop supervising/tailing; leave the apps and the router running. */
+  shutdown(): Promise<void>;
+  /** Starts a process (a shell) in a service's live release, where the runtime can. */
+  exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
+  /** A metrics sample of a service's live release, where the runtime can. */
+  sample?(serviceId: string): Promise<ServiceSample>;
+  /** The services this engine keeps files of, with their size (leftovers are found from it). */
+  inventory?(): Promise<DiskUsage[]>;
+  /** Stops and removes everything of services that no longer exist (the reaper's leftovers). */
+  purge?(serviceIds: string[]): Promise<void>;
+  /** Samples of every live release with the router's traffic figures since the previous call (engine/metrics-collector.ts). */
+  metrics?(): Promise<MetricSample[]>;
+}
+
+/** What the engine hands the runtime it creates. */
+export type RuntimeHooks = {
+  logger: pino.Logger;
+  /** One line of a release's runtime output (stream kind "service"). */
+  serviceLog: (serviceId: string, releaseId: string, text: string, fd?: "stdout" | "stderr" | "system", at?: string) => void;
+};
+
+export type EngineOptions = {
+  home: string;
+  routerPort: number;
+  routerHost?: string;
+  reporter: EngineReporter;
+  logger?: pino.Logger;
+  /** Creates the runtime; orchestration (steps, order, events, cancel, idempotency) is the same for every runtime. */
+  runtime: (hooks: RuntimeHooks) => Runtime<ServiceSpec>;
+};
+
+/** Raised inside a deployment to end it; the step's event has been reported already. */
+class DeploymentStopped extends Error {
+  constructor(
+    readonly status: "failed" | "canceled",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const SHUTDOWN = "engine shutdown";
+
+/**
+ * The engine of any cluster: orchestration (steps, order, events, cancel, rollback, idempotency
+ * by deployment id, job outputs) over the runtime it is given. engine/local-engine.ts and
+ * engine/docker-engine.ts pick the runtime.
+ */
+export function createEngine(options: EngineOptions): Engine {
+  const logger = options.logger ?? pino({ name: "slipway-engine", level: "silent" });
+  const { reporter } = options;
+  const paths = engineFiles(options.home);
+  const runtime = options.runtime({
+    logger,
+    serviceLog: (serviceId, releaseId, text, fd = "stdout", at) => reporter.log({ kind: "service", serviceId, releaseId }, fd, text, at),
+  });
+  const runtimeKinds: readonly string[] = runtime.serviceKinds ?? ["APPLICATION"];
+  const running = new Map<string, { promise: Promise<void>; controller: AbortController }>();
+  const jobOutputs = environmentOutputs(paths);
+  let started: Promise<void> | null = null;
+
+  const now = () => new Date().toISOString();
+
+  async function runDeployment(task: EngineTask, signal: AbortSignal): Promise<void> {
+    const { deploymentId, snapshot } = task;
+    const log = logger.child({ deploymentId });
+    const report = (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra: { durationMs?: number; message?: string; commit?: string } = {}) =>
+      reporter.event(deploymentId, { serviceId, step, status, at: now(), ...extra });
+
+    report(null, "deployment", "started", { message: `${snapshot.action} ${snapshot.services.map((service) => service.name).join(", ")}` });
+    // The snapshot lists services in the order to act on them (databases first; reversed to stop and delete).
+    const services = snapshot.services;
+    const outputs = await jobOutputs.read(snapshot.environment.id);
+    let outcome: Omit<DeploymentOutcome, "deploymentId" | "finishedAt">;
+    try {
+      for (const service of services) {
+        if (signal.aborted) throw new DeploymentStopped("canceled", "deployment canceled before it finished");
+        await runService(task, withOutputs(service, outputs.current()), signal, report, outputs);
+      }
+      const verb = { DEPLOY: "deployed", STOP: "stopped", RESTART: "restarted", DELETE: "deleted" }[snapshot.action];
+      outcome = { status: "succeeded", message: `${verb} ${services.length} service${services.length === 1 ? "" : "s"}` };
+    } catch (error) {
+      if (signal.reason === SHUTDOWN) {
+        // Not an outcome: the control plane re-delivers the task to the next engine.
+        log.info("deployment interrupted by engine shutdown");
+        return;
+      }
+      if (!(error instanceof DeploymentStopped)) log.error({ err: error }, "deployment crashed");
+      outcome = error instanceof DeploymentStopped ? { status: error.status, message: error.message } : { status: "failed", message: `internal error: ${(error as Error).message}` };
+    }
+    await writeJsonAtomic(paths.deploymentFile(deploymentId), { deploymentId, ...outcome, finishedAt: now() });
+    report(null, "deployment", outcome.status, { message: outcome.message });
+  }
+
+  async function runService(
+    task: EngineTask,
+    service: ServiceSpec,
+    signal: AbortSignal,
+    report: (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra?: { durationMs?: number; message?: string; commit?: string }) => void,
+    outputs: EnvironmentOutputs,
+  ): Promise<void> {
+    const mask = secretMasker(service.variables);
+    const stream: LogStream = { kind: "deployment", deploymentId: task.deploymentId, serviceId: service.id };
+    const ctx: StepContext<ServiceSpec> = { deploymentId: task.deploymentId, service, signal, output: (fd, text) => reporter.log(stream, fd, mask(text), now()) };
+
+    /** Runs one step between its started and succeeded/failed/canceled events. */
+    const step = async <T>(name: ServiceStep, fn: () => Promise<T>, describe?: (result: T) => { commit?: string; message?: string }): Promise<T> => {
+      if (signal.aborted) throw new DeploymentStopped("canceled", `deployment canceled before ${name} of ${service.name}`);
+      const begin = performance.now();
+      report(service.id, name, "started");
+      try {
+        const result = await fn();
+        report(service.id, name, "succeeded", { durationMs: Math.round(performance.now() - begin), ...describe?.(result) });
+        return result;
+      } catch (error) {
+        const durationMs = Math.round(performance.now() - begin);
+        if (signal.aborted) {
+          report(service.id, name, "canceled", { durationMs });
+          throw new DeploymentStopped("canceled", `deployment canceled during ${name} of ${service.name}`);
+        }
+        const message = mask(error instanceof StepError ? error.message : `internal error: ${(error as Error).message}`);
+        report(service.id, name, "failed", { durationMs, message });
+        throw new DeploymentStopped("failed", `${service.name}: ${name} failed: ${message}`);
+      }
+    };
+
+    if (!runtimeKinds.includes(service.kind)) {
+      const unsupported = task.snapshot.action === "DEPLOY" ? "start" : task.snapshot.action === "RESTART" ? "restart" : task.snapshot.action === "STOP" ? "stop" : "delete";
+      return step(unsupported, () => Promise.reject(new StepError(`${service.kind} services are not supported by the ${runtime.name ?? "local"} runtime yet`)));
+    }
+
+    /** A lifecycle JOB's run on this event; its outputs become variables of the services after it. */
+    const runLifecycleJob = async (event: JobLifecycleEvent, release: ReleaseHandle | null) => {
+      if (service.kind !== "JOB" || service.config.trigger.type !== "lifecycle" || !service.config.trigger.on.includes(event)) return;
+      if (!runtime.runJob) throw new DeploymentStopped("failed", `${service.name}: the ${runtime.name ?? "local"} runtime cannot run jobs`);
+      const result = await step("run", () => runtime.runJob!(ctx, release, event), (done) => ({ message: done.message }));
+      if (event === "start") await outputs.record(service.id, result.outputs);
+    };
+
+    switch (task.snapshot.action) {
+      case "STOP":
+        await runLifecycleJob("stop", null);
+        return step("stop", () => runtime.stop(ctx));
+      case "RESTART":
+        return step("restart", () => runtime.restart(ctx));
+      case "DELETE":
+        await runLifecycleJob("delete", null);
+        await step("delete", () => runtime.delete(ctx));
+        return outputs.forget(service.id);
+      case "DEPLOY": {
+        const release = await runtime.newRelease(ctx);
+        let live = false;
+        try {
+          // APPLICATION and JOB services have a repository; a CONTAINER's build step makes its image available, a DATABASE's its data directory.
+          if (service.kind === "APPLICATION" || service.kind === "JOB") await step("clone", () => runtime.clone(ctx, release), (commit) => ({ commit }));
+          await step("build", () => runtime.build(ctx, release), (result: void | StepResult) => ({ message: result?.message }));
+          if (service.kind === "JOB") {
+            // A job has no server: it runs (lifecycle "start") and its release becomes the one its schedule and later events use.
+            await runLifecycleJob("start", release);
+            await step("switch", () => runtime.switchTo(ctx, release));
+            live = true;
+            return;
+          }
+          await step("start", () => runtime.startRelease(ctx, release));
+          await step("health_check", () => runtime.healthCheck(ctx, release));
+          await step("switch", () => runtime.switchTo(ctx, release));
+          live = true;
+        } finally {
+          // The previous release keeps serving: a release that never went live leaves nothing behind.
+          if (!live) await runtime.discard(release);
+        }
+        // After the switch the new release serves; draining finishes even when a cancel arrives.
+        const begin = performance.now();
+        report(service.id, "drain", "started");
+        try {
+          await runtime.drain(ctx, release);
+          report(service.id, "drain", "succeeded", { durationMs: Math.round(performance.now() - begin) });
+        } catch (error) {
+          const message = mask((error as Error).message);
+          report(service.id, "drain", "failed", { durationMs: Math.round(performance.now() - begin), message });
+          throw new DeploymentStopped("failed", `${service.name}: drain failed: ${message}`);
+        }
+      }
+    }
+  }
+
+  const engine: Engine = {
+    start() {
+      started ??= (async () => {
+        await fs.mkdir(paths.deploymentsDir, { recursive: true });
+        await ensureRouter({ home: options.home, port: options.routerPort, host: options.routerHost ?? "127.0.0.1" });
+        await runtime.start();
+      })();
+      return started;
+    },
+
+    execute(task) {
+      const active = running.get(task.deploymentId);
+      if (active) return active.promise;
+      const controller = new AbortController();
+      const promise = (async () => {
+        await engine.start();
+        const done = await readJson(paths.deploymentFile(task.deploymentId), deploymentOutcome).catch(() => null);
+        if (done) {
+          // Already finished (a re-delivered task): say so again, do nothing else.
+          reporter.event(task.deploymentId, { serviceId: null, step: "deployment", status: done.status, message: done.message, at: now() });
+          return;
+        }
+        await runDeployment(task, controller.signal);
+      })()
+        .catch((error: unknown) => {
+          logger.error({ err: error, deploymentId: task.deploymentId }, "deployment could not run");
+          reporter.event(task.deploymentId, { serviceId: null, step: "deployment", status: "failed", message: `engine error: ${(error as Error).message}`, at: now() });
+        })
+        .finally(() => running.delete(task.deploymentId));
+      running.set(task.deploymentId, { promise, controller });
+      return promise;
+    },
+
+    cancel(deploymentId) {
+      running.get(deploymentId)?.controller.abort("canceled");
+    },
+
+    activeDeployments: () => [...running.keys()],
+    services: () => runtime.services(),
+    ...(runtime.exec ? { exec: runtime.exec.bind(runtime) } : {}),
+    ...(runtime.sample ? { sample: runtime.sample.bind(runtime) } : {}),
+    ...(runtime.inventory ? { inventory: runtime.inventory.bind(runtime) } : {}),
+    ...(runtime.purge ? { purge: runtime.purge.bind(runtime) } : {}),
+    ...(runtime.sample ? { metrics: createMetricsCollector({ home: options.home, services: () => runtime.services(), sample: runtime.sample.bind(runtime) }) } : {}),
+
+    async shutdown() {
+      for (const { controller } of running.values()) controller.abort(SHUTDOWN);
+      await Promise.all([...running.values()].map(({ promise }) => promise));
+      if (started) await started.catch(() => undefined);
+      await runtime.shutdown();
+    },
+  };
+  return engine;
+}

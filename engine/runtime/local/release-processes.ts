@@ -1,0 +1,175 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import getPort from "get-port";
+import type { ReleaseStore } from "../release-store";
+import { StepError } from "../runtime";
+import { secretMasker } from "../secret-mask";
+import { readJson, writeJsonAtomic } from "../shared/files";
+import { childEnv } from "../shared/processes-env";
+import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, launchArgv, removeCgroup } from "./cgroups";
+import { type LaunchSpec, launchSpec, type Layout, type LocalRelease, type ReleaseProcess, type ServiceState } from "./layout";
+import { LogTailer } from "./log-tailer";
+import { isSameProcessAlive, portIsFree, processStartTime, stopGroup } from "./processes";
+
+export type LocalStore = ReleaseStore<ReleaseProcess, ServiceState, LocalRelease>;
+
+/**
+ * The processes of the local runtime's releases: started detached with their output appended to
+ * the release's runtime.log (so apps outlive the engine), followed by offset, stopped by group.
+ */
+export class ReleaseProcesses {
+  /** Our own children: their exit reason, for messages (adopted processes are polled instead). */
+  private readonly exits = new Map<number, string>();
+  private readonly children = new Map<number, ChildProcess>();
+  private readonly tailers = new Map<string, LogTailer>();
+
+  constructor(
+    private readonly options: {
+      paths: Layout;
+      store: LocalStore;
+      cgroups: CgroupHost;
+      serviceLog: (serviceId: string, releaseId: string, text: string) => void;
+      stopGraceMs?: number;
+    },
+  ) {}
+
+  /** Starts a release's process on its port (a free one unless the launch names it), inside its control groups. */
+  async spawn(serviceId: string, releaseId: string, launch: LaunchSpec, commit: string | undefined, preferredPort?: number): Promise<ReleaseProcess> {
+    // A database listens where applications were told; anything else takes a free port.
+    const port = launch.port ?? (await getPort({ host: "127.0.0.1", ...(preferredPort ? { port: preferredPort } : {}) }));
+    if (launch.port !== undefined && !(await portIsFree(launch.port))) {
+      throw new StepError(`port ${launch.port} is taken by another process on the engine's host`);
+    }
+    const logFile = path.join(this.options.paths.releaseDir(serviceId, releaseId), "runtime.log");
+    const log = fs.openSync(logFile, "a");
+    if (!launch.argv[0]) throw new Error("empty start command");
+    // Limits: the process enters its control groups before it execs the app (cgroups.ts).
+    let cgroup: ReturnType<typeof createReleaseCgroup> = null;
+    try {
+      cgroup = createReleaseCgroup(this.options.cgroups, `${releaseId}-${Date.now().toString(36)}`, launch.limits);
+    } catch (error) {
+      this.options.serviceLog(serviceId, releaseId, `[slipway] could not apply the resource limits: ${(error as Error).message}`);
+    }
+    const [command, ...args] = cgroup ? launchArgv(launch.argv) : launch.argv;
+    const env = { ...launch.env, PORT: String(port), ...(cgroup ? { [CGROUP_PROCS_VAR]: cgroup.procs.join(":") } : {}) };
+    // Detached with file descriptors (not pipes): the app keeps running and logging when the engine dies.
+    const child = spawn(command!, args, {
+      cwd: launch.cwd,
+      env: childEnv(env),
+      detached: true,
+      stdio: ["ignore", log, log],
+      ...(launch.user ? { uid: launch.user.uid, gid: launch.user.gid } : {}),
+    });
+    fs.closeSync(log);
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once("spawn", () => resolve(child.pid ?? -1));
+      child.once("error", (error) => reject(new StepError(`could not start ${command}: ${error.message}`)));
+    });
+    child.unref();
+    this.children.set(pid, child);
+    child.once("exit", (code, signal) => {
+      this.exits.set(pid, signal ? `was killed by ${signal}` : `exited with code ${String(code)}`);
+      this.children.delete(pid);
+    });
+    const startTime = processStartTime(pid);
+    if (startTime === null) {
+      if (cgroup) removeCgroup(cgroup.dirs);
+      throw new StepError(`${launch.argv[0]} exited immediately`);
+    }
+    this.tail(serviceId, releaseId);
+    return {
+      releaseId,
+      commit,
+      port,
+      pid,
+      startTime,
+      startedAt: new Date().toISOString(),
+      ...(cgroup ? { cgroups: cgroup.dirs } : {}),
+      ...(launch.stopSignal ? { stopSignal: launch.stopSignal } : {}),
+    };
+  }
+
+  /** Stops the release's process group; a release that no longer serves also has its log read to the end. */
+  async stop(serviceId: string, proc: ReleaseProcess): Promise<void> {
+    await stopGroup(proc.pid, proc.startTime, this.options.stopGraceMs ?? 10_000, proc.stopSignal);
+    this.exits.delete(proc.pid);
+    if (proc.cgroups) removeCgroup(proc.cgroups);
+    if (this.options.store.get(serviceId)?.current?.releaseId !== proc.releaseId) await this.finishTail(serviceId, proc.releaseId);
+  }
+
+  isAlive(proc: ReleaseProcess): boolean {
+    return isSameProcessAlive(proc.pid, proc.startTime);
+  }
+
+  /** Why our own child ended ("exited with code 1"), or "exited" for an adopted one. */
+  exitReason(proc: ReleaseProcess): string {
+    return this.exits.get(proc.pid) ?? "exited";
+  }
+
+  /** Follows the release's runtime.log from the offset the service's state saved. */
+  tail(serviceId: string, releaseId: string): void {
+    if (this.tailers.has(releaseId)) return;
+    const { paths, store } = this.options;
+    const file = path.join(paths.releaseDir(serviceId, releaseId), "runtime.log");
+    const launchFile = paths.launchFile(serviceId, releaseId);
+    let mask: ((text: string) => string) | null = null;
+    const tailer = new LogTailer(
+      file,
+      store.get(serviceId)?.logOffsets[releaseId] ?? 0,
+      (lines) => {
+        mask ??= maskerFromLaunch(launchFile);
+        for (const line of lines) this.options.serviceLog(serviceId, releaseId, mask(line));
+      },
+      (offset) => {
+        const current = store.get(serviceId);
+        if (!current) return;
+        current.logOffsets[releaseId] = offset;
+        void store.persist(serviceId);
+      },
+    );
+    this.tailers.set(releaseId, tailer);
+    tailer.start();
+  }
+
+  /** Reads the release's last lines and stops following it, keeping its offset (a restart appends to the same log). */
+  async pauseTail(releaseId: string): Promise<void> {
+    const tailer = this.tailers.get(releaseId);
+    this.tailers.delete(releaseId);
+    await tailer?.stop();
+  }
+
+  /** Reads the release's last lines and forgets its offset: the release will not log again. */
+  async finishTail(serviceId: string, releaseId: string): Promise<void> {
+    await this.pauseTail(releaseId);
+    const state = this.options.store.get(serviceId);
+    if (state && releaseId in state.logOffsets) {
+      delete state.logOffsets[releaseId];
+      await this.options.store.persist(serviceId);
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.tailers.values()].map((tailer) => tailer.stop()));
+    this.tailers.clear();
+  }
+
+  /** 0600: the launch file holds the release's environment, secrets included, to restart it after a crash. */
+  writeLaunch(serviceId: string, releaseId: string, launch: LaunchSpec): Promise<void> {
+    return writeJsonAtomic(this.options.paths.launchFile(serviceId, releaseId), launch, 0o600);
+  }
+
+  /** How a release is (re)started; null when it has no launch file. */
+  readLaunch(serviceId: string, releaseId: string): Promise<LaunchSpec | null> {
+    return readJson(this.options.paths.launchFile(serviceId, releaseId), launchSpec);
+  }
+}
+
+function maskerFromLaunch(launchFile: string): (text: string) => string {
+  try {
+    const launch = launchSpec.parse(JSON.parse(fs.readFileSync(launchFile, "utf8")));
+    return secretMasker(launch.secretKeys.map((key) => ({ key, value: launch.env[key] ?? "", secret: true })));
+  } catch {
+    return (text) => text;
+  }
+}

@@ -1,0 +1,328 @@
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { DiskUsage, GitServiceSpec, JobLifecycleEvent, JobServiceSpec, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
+import type { RouterClient } from "../router/router-process";
+import { upstreamKey } from "../router/routes";
+import type { LiveRelease, PendingRelease, ReleaseStore, ServiceRecord } from "./release-store";
+import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceSample, StepContext, StepResult } from "./runtime";
+import { StepError } from "./runtime";
+import type { JobLaunch, ScheduledJobs } from "./scheduled-jobs";
+import { appDirectory, cloneRepository } from "./shared/git";
+import { engineBaseEnv } from "./shared/processes-env";
+
+/**
+ * What a runtime supplies to the release lifecycle (ReleaseRuntime): how a release is built,
+ * started, health-checked, stopped and exec'd into. `R` is its live release (a process, a
+ * container), `St` what it keeps per service, `P` a release being deployed.
+ */
+export interface ReleaseDriver<S extends ServiceSpec, R extends LiveRelease, St extends ServiceRecord<R>, P extends PendingRelease<R>> {
+  /** Adopts what the previous engine left running (states, jobs, logs) and starts supervising. */
+  adopt(): Promise<void>;
+  /** Stops supervising and following logs; what runs keeps running. */
+  shutdown(): Promise<void>;
+  /** A new release with an empty directory to clone and build in. */
+  createRelease(ctx: StepContext<S>, releaseId: string): Promise<P>;
+  build(ctx: StepContext<S>, release: P): Promise<void | StepResult>;
+  /** Starts the release; a runtime that keeps the running one instead (nothing changed) marks the release `reused`. */
+  launch(ctx: StepContext<S>, release: P): Promise<R>;
+  /** Resolves once the release serves; throws StepError saying why it does not. */
+  healthCheck(ctx: StepContext<S>, live: R): Promise<void>;
+  /** Stops a release for good and frees what it holds. */
+  stopRelease(serviceId: string, live: R): Promise<void>;
+  /** A second instance of the live release, for a zero-downtime restart. */
+  relaunch(ctx: StepContext<S>, current: R): Promise<R>;
+  /** A restart done another way (a database, whose data allows one server at a time), or null for the zero-downtime one. */
+  ownRestart?(ctx: StepContext<S>): Promise<void> | null;
+  /** The service's state once `live` serves it, from the state it had. */
+  liveState(ctx: StepContext<S>, live: R, previous: St | undefined): St;
+  /** Under the service's lock, before its state is written: `state.current` serves from now on. */
+  wentLive?(state: St, how: "switch" | "restart"): void;
+  /** A deploy, stop or delete decided: automatic work on the service (a pending crash restart) is called off. */
+  callOff?(serviceId: string): void;
+  /** Stops the live release and keeps it, to start again on RESTART; the state says stopped already. */
+  halt(ctx: StepContext<S>, state: St, current: R): Promise<void>;
+  /** After a drain: frees what the replaced release left behind (its checkout, old images). */
+  drained?(ctx: StepContext<S>, previous: R | null, release: ReleaseHandle): Promise<void>;
+  /** A release that never went live (its process, if any, is stopped already): undoes the rest of its steps. */
+  discarded?(handle: ReleaseHandle, release: P | undefined): Promise<void>;
+  /** The service is being deleted (`service` null: purged as a leftover): stops whatever runs of it; returns what will be gone, in words. */
+  removeReleases(serviceId: string, state: St | undefined, service: S | null): Promise<string>;
+  /** Removes the service's files, once its state writes are done. */
+  removeFiles(serviceId: string): Promise<void>;
+  /** Where the router sends a release's traffic, in words. */
+  describeUpstream(live: R): string;
+  exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
+  sample?(serviceId: string): Promise<ServiceSample>;
+  /** The services whose files the runtime keeps, with their size (leftovers are purged from it). */
+  inventory?(): Promise<DiskUsage[]>;
+}
+
+const SERVICE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether a name (a directory, a purge request's entry) is a service id: only those become paths to remove. */
+export function isServiceId(name: string): boolean {
+  return SERVICE_ID.test(name);
+}
+
+/**
+ * The release lifecycle every runtime shares: a new release is cloned, built, started and
+ * health-checked beside the live one, the router switches to it, the replaced one drains and
+ * stops (zero downtime); a release that never goes live leaves nothing behind. JOB services
+ * are built the same way and then run by ScheduledJobs. Orchestration drives it through the
+ * `Runtime` interface; the runtime-specific part is its ReleaseDriver.
+ */
+export class ReleaseRuntime<S extends ServiceSpec, R extends LiveRelease, St extends ServiceRecord<R>, P extends PendingRelease<R>, L extends JobLaunch>
+  implements Runtime<S>
+{
+  readonly name: string;
+  readonly serviceKinds: readonly ServiceKind[];
+  /** What each switched release replaced, until its drain step stops it. */
+  private readonly replaced = new Map<string, R | null>();
+  readonly exec?: (serviceId: string, argv: string[], options: ExecOptions) => Promise<ExecSession>;
+  readonly sample?: (serviceId: string) => Promise<ServiceSample>;
+  readonly inventory?: () => Promise<DiskUsage[]>;
+  readonly purge?: (serviceIds: string[]) => Promise<void>;
+
+  constructor(
+    private readonly parts: {
+      name: string;
+      serviceKinds: readonly ServiceKind[];
+      store: ReleaseStore<R, St, P>;
+      driver: ReleaseDriver<S, R, St, P>;
+      jobs: ScheduledJobs<L>;
+      router: Pick<RouterClient, "stats">;
+      /** How long a replaced release may finish its requests. */
+      drainTimeoutMs?: number;
+      /** Leftovers purged are logged here. */
+      onPurged?: (serviceId: string) => void;
+    },
+  ) {
+    this.name = parts.name;
+    this.serviceKinds = parts.serviceKinds;
+    const { driver } = parts;
+    if (driver.exec) this.exec = driver.exec.bind(driver);
+    if (driver.sample) this.sample = driver.sample.bind(driver);
+    if (driver.inventory) {
+      this.inventory = driver.inventory.bind(driver);
+      this.purge = (serviceIds) => this.purgeServices(serviceIds);
+    }
+  }
+
+  start(): Promise<void> {
+    return this.parts.driver.adopt();
+  }
+
+  async shutdown(): Promise<void> {
+    this.parts.jobs.shutdown();
+    await this.parts.driver.shutdown();
+    await this.parts.store.writes.idle();
+  }
+
+  services(): RuntimeServiceState[] {
+    const live = [...this.parts.store.values()].flatMap((state): RuntimeServiceState[] =>
+      state.current
+        ? [
+            {
+              serviceId: state.serviceId,
+              releaseId: state.current.releaseId,
+              state: state.status,
+              restarts: state.restarts,
+              commit: state.current.commit,
+              port: state.current.port,
+              ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
+            },
+          ]
+        : [],
+    );
+    return [...this.parts.jobs.states(), ...live];
+  }
+
+  // ---- deploy steps -------------------------------------------------------------------------
+
+  async newRelease(ctx: StepContext<S>): Promise<ReleaseHandle> {
+    const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+    const release = await this.parts.driver.createRelease(ctx, `${stamp}-${ctx.deploymentId.slice(0, 8)}`);
+    this.parts.store.addPending(release);
+    return release;
+  }
+
+  async clone(ctx: StepContext<S>, handle: ReleaseHandle): Promise<string> {
+    const release = this.parts.store.pendingOf(handle);
+    const { config } = gitService(ctx.service);
+    const checkout = path.join(release.dir, "src");
+    const commit = await cloneRepository({
+      git: config.git,
+      dir: checkout,
+      env: engineBaseEnv(),
+      timeoutMs: config.buildTimeoutSeconds * 1000,
+      signal: ctx.signal,
+      output: ctx.output,
+    });
+    release.commit = commit;
+    release.appDir = await appDirectory(checkout, config.git.rootDirectory);
+    return commit;
+  }
+
+  build(ctx: StepContext<S>, handle: ReleaseHandle): Promise<void | StepResult> {
+    return this.parts.driver.build(ctx, this.parts.store.pendingOf(handle));
+  }
+
+  async startRelease(ctx: StepContext<S>, handle: ReleaseHandle): Promise<void> {
+    const release = this.parts.store.pendingOf(handle);
+    release.live = await this.parts.driver.launch(ctx, release);
+  }
+
+  async healthCheck(ctx: StepContext<S>, handle: ReleaseHandle): Promise<void> {
+    const live = this.parts.store.pendingOf(handle).live;
+    if (!live) throw new Error("health check before start");
+    await this.parts.driver.healthCheck(ctx, live);
+  }
+
+  async switchTo(ctx: StepContext<S>, handle: ReleaseHandle): Promise<void> {
+    const { store, driver } = this.parts;
+    const release = store.pendingOf(handle);
+    const job = jobContext(ctx);
+    if (job) {
+      await this.parts.jobs.install(job, release);
+      store.takePending(release);
+      return;
+    }
+    const live = release.live;
+    if (!live) throw new Error("switch before start");
+    await store.withLock(ctx.service.id, async () => {
+      const previous = store.get(ctx.service.id);
+      const state = driver.liveState(ctx, live, previous);
+      store.set(state);
+      driver.wentLive?.(state, "switch");
+      await store.persist(ctx.service.id);
+      await store.syncRoutes();
+      store.takePending(release);
+      // A release that kept the running one (a database whose configuration did not change) replaced nothing.
+      this.replaced.set(release.releaseId, release.reused ? null : (previous?.current ?? null));
+    });
+    ctx.output("system", `Router now sends ${ctx.service.domains.join(", ") || "(no domains)"} to ${driver.describeUpstream(live)}`);
+  }
+
+  async drain(ctx: StepContext<S>, handle: ReleaseHandle): Promise<void> {
+    const previous = this.replaced.get(handle.releaseId) ?? null;
+    this.replaced.delete(handle.releaseId);
+    if (!previous) {
+      ctx.output("system", "No previous release to drain");
+    } else {
+      const open = await this.waitUntilDrained(previous.port);
+      ctx.output("system", open === 0 ? `Previous release ${previous.releaseId} drained` : `Stopping ${previous.releaseId} with ${open} requests still open after the drain timeout`);
+      await this.parts.driver.stopRelease(ctx.service.id, previous);
+    }
+    await this.parts.driver.drained?.(ctx, previous, handle);
+  }
+
+  async discard(handle: ReleaseHandle): Promise<void> {
+    const release = this.parts.store.takePending(handle);
+    if (release?.live && !release.reused) await this.parts.driver.stopRelease(handle.serviceId, release.live);
+    await this.parts.driver.discarded?.(handle, release);
+  }
+
+  // ---- jobs -----------------------------------------------------------------------------------
+
+  /** Runs a JOB once on a lifecycle event (scheduled-jobs.ts): from the release being deployed, or the one it last deployed. */
+  runJob(ctx: StepContext<S>, handle: ReleaseHandle | null, trigger: JobLifecycleEvent): Promise<JobRunResult> {
+    const job = jobContext(ctx);
+    if (!job) throw new Error("only JOB services run");
+    return this.parts.jobs.run(job, handle ? this.parts.store.pendingOf(handle) : null, trigger);
+  }
+
+  // ---- whole-service actions ----------------------------------------------------------------
+
+  async stop(ctx: StepContext<S>): Promise<void> {
+    const job = jobContext(ctx);
+    if (job) return this.parts.jobs.stop(job);
+    const { store, driver } = this.parts;
+    await store.withLock(ctx.service.id, async () => {
+      const state = store.get(ctx.service.id);
+      const current = state?.current;
+      if (!state || !current) return ctx.output("system", "The service has no release: nothing to stop");
+      driver.callOff?.(ctx.service.id);
+      // Marked stopped before the release stops, so supervision does not take the exit for a crash.
+      state.status = "stopped";
+      await store.persist(ctx.service.id);
+      await store.syncRoutes();
+      await driver.halt(ctx, state, current);
+    });
+  }
+
+  /** A fresh instance of the live release; the router switches once it is healthy, then the old one drains (zero downtime). */
+  async restart(ctx: StepContext<S>): Promise<void> {
+    const job = jobContext(ctx);
+    if (job) return this.parts.jobs.resume(job);
+    const { store, driver } = this.parts;
+    const own = driver.ownRestart?.(ctx);
+    if (own) return own;
+    const state = store.get(ctx.service.id);
+    const current = state?.current;
+    if (!state || !current) throw new StepError("the service has no release to restart: deploy it first");
+    const fresh = await driver.relaunch(ctx, current);
+    try {
+      await driver.healthCheck(ctx, fresh);
+    } catch (error) {
+      await driver.stopRelease(ctx.service.id, fresh);
+      throw error;
+    }
+    await store.withLock(ctx.service.id, async () => {
+      state.current = fresh;
+      state.status = "running";
+      driver.wentLive?.(state, "restart");
+      await store.persist(ctx.service.id);
+      await store.syncRoutes();
+    });
+    await this.waitUntilDrained(current.port);
+    await driver.stopRelease(ctx.service.id, current);
+  }
+
+  async delete(ctx: StepContext<S>): Promise<void> {
+    ctx.output("system", await this.removeService(ctx.service.id, ctx.service));
+  }
+
+  /** Stops whatever runs of the service (release, schedule, run) and removes its route and files. */
+  private removeService(serviceId: string, service: S | null): Promise<string> {
+    const { store, driver, jobs } = this.parts;
+    return store.withLock(serviceId, async () => {
+      await jobs.forget(serviceId);
+      driver.callOff?.(serviceId);
+      const state = store.delete(serviceId);
+      await store.syncRoutes();
+      const removed = await driver.removeReleases(serviceId, state, service);
+      await store.writes.settled(serviceId);
+      await driver.removeFiles(serviceId);
+      return removed;
+    });
+  }
+
+  private async purgeServices(serviceIds: string[]): Promise<void> {
+    for (const serviceId of serviceIds.filter(isServiceId)) {
+      await this.removeService(serviceId, null);
+      this.parts.onPurged?.(serviceId);
+    }
+  }
+
+  /** Waits (bounded) until the router has no open request to the port; returns how many remain. */
+  private async waitUntilDrained(port: number): Promise<number> {
+    const key = upstreamKey({ host: "127.0.0.1", port });
+    const deadline = Date.now() + (this.parts.drainTimeoutMs ?? 10_000);
+    for (;;) {
+      const open = (await this.parts.router.stats()).inFlight[key] ?? 0;
+      if (open === 0 || Date.now() >= deadline) return open;
+      await sleep(100);
+    }
+  }
+}
+
+/** The kinds whose code comes from git. */
+function gitService(service: ServiceSpec): GitServiceSpec {
+  if (service.kind !== "APPLICATION" && service.kind !== "JOB") throw new Error(`${service.kind} services have no repository`);
+  return service;
+}
+
+function jobContext(ctx: StepContext<ServiceSpec>): StepContext<JobServiceSpec> | null {
+  const service = ctx.service;
+  return service.kind === "JOB" ? { ...ctx, service } : null;
+}

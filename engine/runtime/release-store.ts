@@ -1,0 +1,129 @@
+import type { z } from "zod";
+import { type RoutesTable, routesTableOf } from "../router/routes";
+import type { ReleaseHandle } from "./runtime";
+import { SerialQueues } from "./serial";
+import { readJson, writeJsonAtomic } from "./shared/files";
+
+/** A release that serves (or served): where the router sends its service's traffic. */
+export type LiveRelease = { releaseId: string; port: number; commit?: string };
+
+/** What every runtime keeps of a service that has a release, on disk so that the next engine adopts it. */
+export type ServiceRecord<R extends LiveRelease> = {
+  serviceId: string;
+  name: string;
+  domains: string[];
+  /** The release the router sends traffic to (or would, once started again). */
+  current: R | null;
+  status: "starting" | "running" | "crashed" | "stopped";
+  /** Restarts of the live release, reported with the service's state. */
+  restarts: number;
+  lastRestart?: { at: string; reason: string; oomKilled?: boolean };
+};
+
+/** The record of a service whose new release just went live (the count of restarts is about the live release: it starts from zero, as on Heroku). */
+export function liveRecord<R extends LiveRelease>(service: { id: string; name: string; domains: string[] }, live: R): ServiceRecord<R> & { status: "running" } {
+  return { serviceId: service.id, name: service.name, domains: service.domains.map((domain) => domain.toLowerCase()), current: live, status: "running", restarts: 0 };
+}
+
+/** A release on its way to going live, between newRelease and the switch; runtimes extend it with what their steps record. */
+export type PendingRelease<R extends LiveRelease> = ReleaseHandle & {
+  /** Where the release's checkout and build happen. */
+  dir: string;
+  appDir?: string;
+  /** Set by the start step. */
+  live?: R;
+  /** The start step kept the running release (a database whose configuration did not change): the switch replaces nothing. */
+  reused?: boolean;
+};
+
+/** Where a runtime's routes go: the engine's router process (engine/router/). */
+export type RouteTarget = { putRoutes(table: RoutesTable): Promise<void> };
+
+/** The key route table writes queue under (beside each service's own state writes). */
+const ROUTES = "\u0000routes";
+
+/**
+ * A runtime's services and releases: the state of each service (persisted as JSON, one file per
+ * service), the route table derived from them, the releases being deployed, and one lock per
+ * service so that its deploy, stop, restart and crash restarts never interleave.
+ */
+export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P extends PendingRelease<R>> {
+  private readonly states = new Map<string, St>();
+  private readonly pending = new Map<string, P>();
+  /** Operations on one service, one at a time. */
+  private readonly locks = new SerialQueues();
+  /** State file writes per key (each service's, the route table's, jobs'), each in order. */
+  readonly writes = new SerialQueues();
+
+  constructor(
+    private readonly options: {
+      stateFile: (serviceId: string) => string;
+      routes: RouteTarget;
+    },
+  ) {}
+
+  /** Takes up the state a previous engine wrote; null when the file is missing. */
+  async adopt(file: string, schema: z.ZodType<St>): Promise<St | null> {
+    const state = await readJson(file, schema);
+    if (state) this.states.set(state.serviceId, state);
+    return state;
+  }
+
+  get(serviceId: string): St | undefined {
+    return this.states.get(serviceId);
+  }
+
+  set(state: St): void {
+    this.states.set(state.serviceId, state);
+  }
+
+  delete(serviceId: string): St | undefined {
+    const state = this.states.get(serviceId);
+    this.states.delete(serviceId);
+    return state;
+  }
+
+  values(): IterableIterator<St> {
+    return this.states.values();
+  }
+
+  /** Writes the service's state; writes are chained so the file always ends with the latest. */
+  persist(serviceId: string): Promise<void> {
+    return this.writes.run(serviceId, async () => {
+      const state = this.states.get(serviceId);
+      if (state) await writeJsonAtomic(this.options.stateFile(serviceId), state);
+    });
+  }
+
+  /** Hands the router the routes of every service as they stand now (a stopped one routes to nothing). */
+  syncRoutes(): Promise<void> {
+    const table = routesTableOf(this.states.values());
+    return this.writes.run(ROUTES, () => this.options.routes.putRoutes(table));
+  }
+
+  withLock<T>(serviceId: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(serviceId, work);
+  }
+
+  /** Whether an operation on the service is queued or running (supervision leaves it alone then). */
+  busy(serviceId: string): boolean {
+    return this.locks.busy(serviceId);
+  }
+
+  addPending(release: P): void {
+    this.pending.set(release.releaseId, release);
+  }
+
+  pendingOf(handle: ReleaseHandle): P {
+    const release = this.pending.get(handle.releaseId);
+    if (!release) throw new Error(`unknown release ${handle.releaseId}`);
+    return release;
+  }
+
+  /** Forgets a pending release (it went live or was discarded); undefined when it was not pending. */
+  takePending(handle: ReleaseHandle): P | undefined {
+    const release = this.pending.get(handle.releaseId);
+    this.pending.delete(handle.releaseId);
+    return release;
+  }
+}
