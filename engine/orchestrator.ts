@@ -3,6 +3,7 @@ import pino from "pino";
 import type { DeploymentStep, DiskUsage, EngineTask, JobLifecycleEvent, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
 import { createMetricsCollector } from "./metrics-collector";
 import type { MetricSample } from "./protocol/metrics";
+import { stepsOf } from "./protocol/steps";
 import { ensureRouter } from "./router/router-process";
 import { deploymentOutcome, type DeploymentOutcome, engineFiles } from "./engine-files";
 import { readJson, writeJsonAtomic } from "./runtime/shared/files";
@@ -155,8 +156,9 @@ export function createEngine(options: EngineOptions): Engine {
       }
     };
 
+    const plan = stepsOf(task.snapshot.action, service.kind);
     if (!runtimeKinds.includes(service.kind)) {
-      const unsupported = task.snapshot.action === "DEPLOY" ? "start" : task.snapshot.action === "RESTART" ? "restart" : task.snapshot.action === "STOP" ? "stop" : "delete";
+      const unsupported = task.snapshot.action === "DEPLOY" ? "start" : plan[0]!;
       return step(unsupported, () => Promise.reject(new StepError(`${service.kind} services are not supported by the ${runtime.name ?? "local"} runtime yet`)));
     }
 
@@ -182,10 +184,10 @@ export function createEngine(options: EngineOptions): Engine {
         const release = await runtime.newRelease(ctx);
         let live = false;
         try {
-          // APPLICATION and JOB services have a repository; a CONTAINER's build step makes its image available, a DATABASE's its data directory.
-          if (service.kind === "APPLICATION" || service.kind === "JOB") await step("clone", () => runtime.clone(ctx, release), (commit) => ({ commit }));
+          // The plan (engine/protocol/steps.ts) says which kinds have a repository to clone, and which a server to start.
+          if (plan.includes("clone")) await step("clone", () => runtime.clone(ctx, release), (commit) => ({ commit }));
           await step("build", () => runtime.build(ctx, release), (result: void | StepResult) => ({ message: result?.message }));
-          if (service.kind === "JOB") {
+          if (!plan.includes("start")) {
             // A job has no server: it runs (lifecycle "start") and its release becomes the one its schedule and later events use.
             await runLifecycleJob("start", release);
             await step("switch", () => runtime.switchTo(ctx, release));

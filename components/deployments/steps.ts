@@ -1,4 +1,5 @@
 import type { inferRouterOutputs } from "@trpc/server";
+import { stepsOf } from "../../engine/protocol/steps";
 import type { AppRouter } from "../../server/api/root";
 
 type Outputs = inferRouterOutputs<AppRouter>;
@@ -31,22 +32,14 @@ export type StepperModel = {
   timeline: DeploymentEvent[];
 };
 
-/** The steps of each action, in the order the engine runs them (engine/local-engine.ts). */
-export const STEPS_BY_ACTION: Record<Action, StepName[]> = {
-  DEPLOY: ["clone", "build", "start", "health_check", "switch", "drain"],
-  STOP: ["stop"],
-  RESTART: ["restart"],
-  DELETE: ["delete"],
-};
-
 type Kind = "APPLICATION" | "CONTAINER" | "DATABASE" | "JOB";
 
-/** The steps a service of this kind goes through (a JOB's "run" shows once it starts: only lifecycle jobs run). */
+/**
+ * The steps a service of this kind goes through, from the engine's own plan (a JOB's "run"
+ * shows once it starts: only lifecycle jobs run). An unknown kind shows an application's.
+ */
 export function stepNamesOf(action: Action, kind: Kind | undefined): StepName[] {
-  if (action !== "DEPLOY") return STEPS_BY_ACTION[action];
-  if (kind === "DATABASE" || kind === "CONTAINER") return ["build", "start", "health_check", "switch", "drain"];
-  if (kind === "JOB") return ["clone", "build", "switch"];
-  return STEPS_BY_ACTION.DEPLOY;
+  return [...stepsOf(action, kind ?? "APPLICATION")];
 }
 
 export const STEP_LABELS: Record<StepName, string> = {

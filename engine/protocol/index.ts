@@ -5,3 +5,4 @@ export * from "./metrics";
 export * from "./sequence-buffer";
 export * from "./shell";
 export * from "./backoff";
+export * from "./steps";

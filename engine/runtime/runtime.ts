@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type { ApplicationServiceSpec, DeploymentStep, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
+import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
  * What orchestration (engine/orchestrator.ts: steps, order, events, cancel) needs from a
@@ -85,7 +85,7 @@ export interface Runtime<S extends ServiceSpec = ApplicationServiceSpec> {
   sample?(serviceId: string): Promise<ServiceSample>;
 }
 
-export type ServiceStep = Exclude<DeploymentStep, "deployment" | "lease">;
+export type { ServiceStep } from "../protocol/steps";
 
 /** A step failed for a reason the user can act on; its message becomes the event's message. */
 export class StepError extends Error {

@@ -1,6 +1,7 @@
 import type { DeploymentStatus, DeploymentStep, StepStatus } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
+import { phaseOf } from "../../engine/protocol/steps";
 
 type EventLike = { step: DeploymentStep; status: StepStatus; message?: string | null; at: Date; serviceId?: string | null };
 
@@ -11,8 +12,8 @@ export type Projection = {
   finishedAt: Date | null;
 };
 
-const buildSteps: ReadonlySet<DeploymentStep> = new Set(["clone", "build"]);
-const deploySteps: ReadonlySet<DeploymentStep> = new Set(["start", "health_check", "switch", "drain", "run", "restart"]);
+/** The status a deployment shows while a service is in a step of this phase (engine/protocol/steps.ts). */
+const phaseStatus = { build: "BUILDING", deploy: "DEPLOYING", stop: "STOPPING", delete: "DELETING" } as const;
 
 const runningStatus: Record<DeploymentAction, DeploymentStatus> = {
   DEPLOY: "BUILDING",
@@ -52,7 +53,7 @@ function apply(current: Projection, action: DeploymentAction, event: EventLike, 
       case "succeeded":
         return { ...next(successStatus[action], event.message ?? null), finishedAt: event.at };
       case "failed": {
-        const status = lastFailedStep && buildSteps.has(lastFailedStep) ? "BUILD_ERROR" : "DEPLOYMENT_ERROR";
+        const status = lastFailedStep && phaseOf(lastFailedStep) === "build" ? "BUILD_ERROR" : "DEPLOYMENT_ERROR";
         return { ...next(status, event.message ?? "deployment failed"), finishedAt: event.at };
       }
       case "canceled":
@@ -63,10 +64,7 @@ function apply(current: Projection, action: DeploymentAction, event: EventLike, 
         return current;
     }
   }
-  if (event.status !== "started" || canceling) return current;
-  if (buildSteps.has(event.step)) return next("BUILDING");
-  if (deploySteps.has(event.step)) return next("DEPLOYING");
-  if (event.step === "stop") return next("STOPPING");
-  if (event.step === "delete") return next("DELETING");
-  return current;
+  const phase = phaseOf(event.step);
+  if (event.status !== "started" || canceling || !phase) return current;
+  return next(phaseStatus[phase]);
 }
