@@ -66,6 +66,42 @@ function boundaryRules() {
   return configs;
 }
 
+/**
+ * Imports that `no-restricted-syntax` forbids. One rule holds them all: in a flat config, a later
+ * setting of a rule replaces an earlier one for the files both match.
+ */
+const EMBEDDED_POSTGRES = {
+  // `embedded-postgres` installs an exit hook, at import, that ends its process with code 0:
+  // it made `vitest run` pass with failing tests (issue 12). Only the PostgreSQL host child
+  // (server/process/embedded-postgres-child.ts) may load it; others start that child.
+  selector: "ImportDeclaration[source.value=/(^embedded-postgres$|db\\/embedded$)/]",
+  message: "Start PostgreSQL with startEmbeddedPostgresChild (server/process/embedded-postgres.ts): the package's exit hook would override this process's exit code.",
+};
+const SERVER_IMPORTS_WORKER = {
+  // The worker's tasks call the server's domain functions; the server must not depend back on
+  // the worker (its job catalog lives in server/jobs/).
+  selector: "ImportDeclaration[source.value=/(^|\\/)worker\\//]",
+  message: "server/ does not import worker/: the worker depends on the server, not the other way round (the job catalog is server/jobs/catalog.ts).",
+};
+
+function restrictedSyntax() {
+  const embeddedHosts = ["server/db/embedded.ts", "server/process/embedded-postgres-child.ts"];
+  return [
+    {
+      name: "slipway/restricted imports",
+      files: ["**/*.{ts,tsx}"],
+      ignores: embeddedHosts,
+      rules: { "no-restricted-syntax": ["error", EMBEDDED_POSTGRES] },
+    },
+    {
+      name: "slipway/restricted imports: server",
+      files: ["server/**/*.{ts,tsx}"],
+      ignores: [...embeddedHosts, "server/**/*.test.ts"],
+      rules: { "no-restricted-syntax": ["error", EMBEDDED_POSTGRES, SERVER_IMPORTS_WORKER] },
+    },
+  ];
+}
+
 export default defineConfig([
   globalIgnores(["node_modules/", ".next/", "drizzle/", ".slipway/", "test-results/", "playwright-report/", ".bench/", "next-env.d.ts"]),
   js.configs.recommended,
@@ -82,21 +118,5 @@ export default defineConfig([
     languageOptions: { globals: { ...globals.node } },
   },
   ...boundaryRules(),
-  {
-    // `embedded-postgres` installs an exit hook, at import, that ends its process with code 0:
-    // it made `vitest run` pass with failing tests (issue 12). Only the PostgreSQL host child
-    // (server/process/embedded-postgres-child.ts) may load it; others start that child.
-    name: "slipway/embedded-postgres only in its host process",
-    files: ["**/*.{ts,tsx}"],
-    ignores: ["server/db/embedded.ts", "server/process/embedded-postgres-child.ts"],
-    rules: {
-      "no-restricted-syntax": [
-        "error",
-        {
-          selector: "ImportDeclaration[source.value=/(^embedded-postgres$|db\\/embedded$)/]",
-          message: "Start PostgreSQL with startEmbeddedPostgresChild (server/process/embedded-postgres.ts): the package's exit hook would override this process's exit code.",
-        },
-      ],
-    },
-  },
+  ...restrictedSyntax(),
 ]);

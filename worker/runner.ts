@@ -8,7 +8,7 @@ import { processWebhooks } from "./tasks/process-webhooks";
 import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import { reportGitStatus } from "./tasks/report-git-status";
-import type { TaskName } from "./catalog";
+import type { TaskName } from "../server/jobs/catalog";
 
 /**
  * graphile-worker's log lines into ours. Its per-job lines ("Completed task …", with the whole

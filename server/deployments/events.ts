@@ -4,7 +4,7 @@ import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
 import { addJob } from "../jobs/add-job";
-import { environmentQueue } from "../../worker/catalog";
+import { environmentQueue } from "../jobs/catalog";
 import type { DeploymentChanged } from "../realtime/ui-protocol";
 import { projectDeployment } from "./status";
 

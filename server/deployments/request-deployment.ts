@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
-import { environmentQueue } from "../../worker/catalog";
+import { environmentQueue } from "../jobs/catalog";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import { deployments, environments, services } from "../db/schema";

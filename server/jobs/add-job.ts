@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { taskCatalog, type TaskName, type TaskPayload } from "../../worker/catalog";
+import { taskCatalog, type TaskName, type TaskPayload } from "./catalog";
 import type { Executor } from "../db/client";
 
 /**

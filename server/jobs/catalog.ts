@@ -2,7 +2,9 @@ import { z } from "zod";
 
 /**
  * Every graphile-worker task: its identifier and the schema of its payload. Producers type their
- * payloads with it; each task parses its payload with it before doing anything.
+ * payloads with it; each task parses its payload with it before doing anything. It lives with
+ * the producers in server/ (the worker's tasks call the server's domain functions), so the
+ * dependency goes one way: worker -> server, never back.
  */
 export const taskCatalog = {
   /** Leases the next queued deployment of an environment to its cluster, when none is running. */

@@ -1,7 +1,7 @@
 import type { Task } from "graphile-worker";
 import type { Services } from "../../server/context";
 import { applySchedules as apply } from "../../server/environments/lifecycle";
-import { taskCatalog } from "../catalog";
+import { taskCatalog } from "../../server/jobs/catalog";
 
 /** Every minute (crontab): start and stop environments whose schedule says so. */
 export function applySchedules(services: Services): Task {

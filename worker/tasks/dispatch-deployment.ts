@@ -1,7 +1,7 @@
 import type { Task } from "graphile-worker";
 import type { Services } from "../../server/context";
 import { dispatchEnvironment } from "../../server/deployments/dispatch";
-import { taskCatalog } from "../catalog";
+import { taskCatalog } from "../../server/jobs/catalog";
 
 /** Runs on the environment's named queue, so dispatches of one environment never overlap. */
 export function dispatchDeployment(services: Services): Task {

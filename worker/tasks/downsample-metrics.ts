@@ -1,7 +1,7 @@
 import type { Task } from "graphile-worker";
 import type { Services } from "../../server/context";
 import { downsampleMetrics as downsample } from "../../server/metrics/metrics";
-import { taskCatalog } from "../catalog";
+import { taskCatalog } from "../../server/jobs/catalog";
 
 /** Every minute (crontab): roll raw metric samples up into minute averages, drop expired ones. */
 export function downsampleMetrics(services: Services): Task {

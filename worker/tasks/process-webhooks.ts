@@ -2,7 +2,7 @@ import type { Task } from "graphile-worker";
 import type { Services } from "../../server/context";
 import type { Logger } from "../../server/logger";
 import { processPendingDeliveries } from "../../server/webhooks/process";
-import { taskCatalog } from "../catalog";
+import { taskCatalog } from "../../server/jobs/catalog";
 
 /**
  * Processes every pending webhook delivery, oldest first. The intake adds this job once per

@@ -1,7 +1,7 @@
 import type { Task } from "graphile-worker";
 import type { Services } from "../../server/context";
 import { reapExpiredEnvironments } from "../../server/environments/lifecycle";
-import { taskCatalog } from "../catalog";
+import { taskCatalog } from "../../server/jobs/catalog";
 
 /** Every minute (crontab): delete expired, unprotected environments through DELETE deployments. */
 export function reapEnvironments(services: Services): Task {

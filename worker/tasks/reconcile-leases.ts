@@ -1,7 +1,7 @@
 import type { Task } from "graphile-worker";
 import type { Services } from "../../server/context";
 import { reconcileLeases as reconcile } from "../../server/deployments/dispatch";
-import { taskCatalog } from "../catalog";
+import { taskCatalog } from "../../server/jobs/catalog";
 
 export const RECONCILE_JOB_KEY = "reconcile_leases";
 

@@ -1,7 +1,7 @@
 import type { Task } from "graphile-worker";
 import type { Services } from "../../server/context";
 import { gitStatusKey, reportPreviewStatus } from "../../server/webhooks/previews";
-import { taskCatalog } from "../catalog";
+import { taskCatalog } from "../../server/jobs/catalog";
 
 /** How often a running preview deployment is checked, and for how long at most. */
 const CHECK_EVERY_MS = 2_000;
