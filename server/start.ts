@@ -79,11 +79,11 @@ async function boot(env: Env): Promise<void> {
     AUTH_SECRET: authSecret.secret,
     SLIPWAY_MASTER_KEY: masterKey.encoded,
   };
-  const web = startTsChild("web", "server/web.ts", controlPlane);
+  startTsChild("web", "server/web.ts", controlPlane);
   startTsChild("worker", "worker/main.ts", controlPlane);
 
   const localUrl = `http://${loopbackHost(env.HOST)}:${env.PORT}`;
-  await waitForHealth(`${localUrl}/api/health`, web);
+  await waitForHealth(`${localUrl}/api/health`);
 
   // The engine is a separate trust domain (DESIGN.md, security model): it talks to the API with
   // its cluster's token and must not hold the database URL or the master key, which the apps it
@@ -226,10 +226,11 @@ function startTsChild(name: string, file: string, env: NodeJS.ProcessEnv): Super
   });
 }
 
-async function waitForHealth(url: string, web: SupervisedChild, timeoutMs = 120_000): Promise<void> {
+async function waitForHealth(url: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!web.running) throw new AppError("UNAVAILABLE", "web exited before it answered its health check");
+    // A web process that crashes while it starts is restarted; only a supervisor that gave up ends the wait.
+    if (supervisor.stopping) throw new AppError("UNAVAILABLE", "web stopped before it answered its health check");
     const healthy = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then(
       (response) => response.ok,
       () => false,
