@@ -5,6 +5,7 @@ import pg from "pg";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { database, engineHome, eventually, task } from "../test/engine-harness";
+import { skipWithout } from "../test/support/requirements";
 import type { Engine } from "./core";
 import type { DatabaseServiceSpec } from "./protocol";
 import { availableDatabases } from "./runtime/local/databases/driver";
@@ -151,7 +152,7 @@ describe("local engine: databases", () => {
     });
   });
 
-  describe.runIf(available.includes("redis"))("Redis", () => {
+  describe.skipIf(skipWithout(available.includes("redis") ? null : "redis-server (apt-get install redis-server)"))("Redis", () => {
     it("keeps its data across stop and start, and clones it with data", async () => {
       const cache = await database("redis", { name: "cache" });
       expect(await run("DEPLOY", cache)).toMatchObject({ status: "succeeded" });

@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, eventually, fixture, recordingReporter, service, task } from "../test/engine-harness";
+import { skipWithout } from "../test/support/requirements";
 import { type GitServer, startGitServer } from "../test/git-server";
 import type { Engine } from "./core";
 import { processStartTime } from "./runtime/local/processes";
@@ -143,7 +144,7 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
     expect((await env.get("mono-test.localhost", "/about.txt")).body).toBe("static about page\n");
   });
 
-  it.runIf(pythonVenvWorks())("builds a Python app in a virtualenv", async () => {
+  it.skipIf(skipWithout(pythonVenvWorks() ? null : "python3 with venv (apt-get install python3 python3-venv)"))("builds a Python app in a virtualenv", async () => {
     await git.createRepo("py", fixture("python-app"));
     const py = service({ name: "py", config: { git: { url: git.url("py") } }, variables: [{ key: "GREETING", value: "hi from python", secret: false }] });
     const deploy = task("DEPLOY", [py]);

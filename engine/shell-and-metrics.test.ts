@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, eventually, fixture, service, task } from "../test/engine-harness";
+import { skipWithout } from "../test/support/requirements";
 import { type GitServer, startGitServer } from "../test/git-server";
 import { releaseCgroupsCleanup } from "../test/support/cgroups";
 import type { Engine } from "./core";
@@ -118,10 +119,7 @@ describe("local engine: shells, metrics and limits of a live release", () => {
 
   it("enforces a memory limit: a release that exceeds it is killed, restarted, and the reason reported", async (context) => {
     const host = detectCgroups();
-    if (host.kind === "none") {
-      console.log(`skipped: memory limits cannot be enforced on this host (${host.reason})`);
-      context.skip();
-    }
+    if (skipWithout(host.kind === "none" ? `cgroups that enforce memory limits (${host.reason})` : null)) return context.skip();
     const deploy = task("DEPLOY", [hog]);
     await engine.execute(deploy);
     expect(env.final(deploy.deploymentId)?.status).toBe("succeeded");

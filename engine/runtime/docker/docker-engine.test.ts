@@ -12,6 +12,7 @@ import { eventually, recordingReporter, request, task } from "../../../test/engi
 import { type GitServer, startGitServer } from "../../../test/git-server";
 import { killProcessesUnder } from "../../../test/process-cleanup";
 import { startPodman } from "../../../test/support/podman";
+import { skipWithout } from "../../../test/support/requirements";
 import { createDockerEngine, type Engine, type EngineReporter } from "../../core";
 import { applicationServiceSpec, containerServiceSpec, jobServiceSpec, type ServiceSpec } from "../../protocol";
 import type { ExecSession } from "../runtime";
@@ -61,9 +62,8 @@ describe("docker engine without a reachable Engine API", () => {
 
 // Started while the file is collected, so that a machine without Podman skips with the reason.
 const podman = await startPodman();
-if ("skip" in podman) console.warn(`[docker runtime tests skipped] ${podman.skip}`);
 
-describe.skipIf("skip" in podman)("docker engine on a real Podman service", () => {
+describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engine on a real Podman service", () => {
   const service = "skip" in podman ? null! : podman;
   let git: GitServer;
   let home: string;
