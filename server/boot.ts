@@ -25,13 +25,29 @@ export async function bootControlPlaneProcess(name: string): Promise<{ env: Env;
   return { env, logger, services, databaseUrl: env.DATABASE_URL, close: database.close };
 }
 
-/** Runs `stop` once on SIGINT or SIGTERM, then exits. */
-export function onShutdownSignal(stop: () => Promise<void>, logger: Logger) {
+/** How long a process may take to stop cleanly once signalled; below the supervisor's 10 s before SIGKILL. */
+const SHUTDOWN_DEADLINE_MS = 8_000;
+
+/**
+ * Stops the process cleanly on SIGINT or SIGTERM: `stop` once, then exit 0. A second signal, or
+ * a stop that takes longer than the deadline, exits at once with code 1.
+ */
+export function onShutdownSignal(stop: () => Promise<void>, logger: Logger, deadlineMs = SHUTDOWN_DEADLINE_MS) {
   let stopping = false;
   const handler = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // Asked again while stopping: the caller has waited enough.
+      logger.warn({ signal }, "stopping now, without waiting for the rest");
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ signal }, "stopping");
+    // A stop that hangs (a connection pool waiting for a client nobody gives back) must not
+    // leave this process running, still listening, after its supervisor is gone.
+    setTimeout(() => {
+      logger.error({ deadlineSeconds: deadlineMs / 1000 }, "did not stop in time; exiting");
+      process.exit(1);
+    }, deadlineMs).unref();
     stop()
       .then(() => process.exit(0))
       .catch((error: unknown) => {

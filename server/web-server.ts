@@ -110,7 +110,26 @@ export async function startWebServer(options: WebServerOptions) {
       server.closeAllConnections();
       await closed;
       await hooks.close();
-      await adapterPool.end();
+      await endPool(adapterPool, logger);
     },
   };
+}
+
+/**
+ * Ends the realtime adapter's pool, without waiting forever. The adapter acquires its LISTEN
+ * client in the background; when the server closes before that finishes, the client is
+ * acquired after the adapter let go of it and is never given back, and `pool.end()` would wait
+ * for it for ever (it made a test time out on a busy machine). The process is closing anyway:
+ * after a short grace the connection is left to close with it.
+ */
+async function endPool(pool: pg.Pool, logger: Logger, graceMs = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    pool.end().then(() => true),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(resolve, graceMs, false);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!ended) logger.warn({ graceSeconds: graceMs / 1000 }, "the realtime adapter still held a connection; closing without it");
 }
