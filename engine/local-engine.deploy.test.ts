@@ -117,7 +117,10 @@ describe("local engine: deploying from git", () => {
     const deploy = task("DEPLOY", [web()]);
     await engine.execute(deploy);
     const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
-    expect(failed).toMatchObject({ step: "build", message: 'build command "npm run build" exited with code 1' });
+    // The failure says why in the build's own last lines, with secrets masked as in the logs.
+    expect(failed?.step).toBe("build");
+    expect(failed?.message).toMatch(/^build command "npm run build" exited with code 1; its last lines:\n/);
+    expect(failed?.message).toMatch(/\nbuilding with token \*\*\*\*\nerror: cannot find module '\.\/missing'$/);
     expect(env.final(deploy.deploymentId)).toMatchObject({ status: "failed", message: expect.stringContaining("build failed") });
     const output = env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploy.deploymentId).map((line) => line.text);
     expect(output).toContain("error: cannot find module './missing'");

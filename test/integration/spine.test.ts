@@ -10,6 +10,7 @@ import getPort from "get-port";
 import pino from "pino";
 import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EVENT_MESSAGE_MAX } from "../../engine/protocol";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { startWebServer } from "../../server/web-server";
@@ -168,6 +169,17 @@ describe("from git URL to a live app", () => {
     await gitServer.pushDirectory("shop", fixture("broken-build"));
     const failed = await deployAndWait(["BUILD_ERROR"]);
     expect(failed.statusMessage).toMatch(/build/i);
+    expect(await version()).toBe("2");
+  });
+
+  it("fails a build whose error output is 1 MB with a readable message, not a lost outcome", async () => {
+    await gitServer.pushDirectory("shop", fixture("loud-build"));
+    const failed = await deployAndWait(["BUILD_ERROR"]);
+    expect(failed.attempt).toBe(1);
+    const build = (await api().deployments.events({ deploymentId: failed.id })).find((event) => event.step === "build" && event.status === "failed");
+    expect(build?.message?.length).toBeLessThanOrEqual(EVENT_MESSAGE_MAX);
+    expect(build?.message).toMatch(/^build command "npm run build" exited with code 1; its last lines:/);
+    expect(build?.message).toMatch(/characters omitted[^]*Error: the build broke on purpose$/);
     expect(await version()).toBe("2");
   });
 

@@ -11,7 +11,7 @@ import { isServiceId, type ReleaseDriver, ReleaseRuntime } from "../release-runt
 import { liveRecord, ReleaseStore } from "../release-store";
 import { type ExecOptions, type ExecSession, type Runtime, type ServiceSample, type StepContext, StepError } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
-import { runCommand } from "../shared/commands";
+import { createLineTail, runCommand } from "../shared/commands";
 import { engineBaseEnv } from "../shared/processes-env";
 import { type CgroupHost, detectCgroups, memoryLimitOf } from "./cgroups";
 import { startLocalExec } from "./exec";
@@ -139,18 +139,23 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const deadline = Date.now() + config.buildTimeoutSeconds * 1000;
     for (const step of plan.steps) {
       ctx.output("system", `$ ${step.display}`);
+      const tail = createLineTail();
       const result = await runCommand({
         argv: step.argv,
         cwd: appDir,
         env: { ...env, CI: "true" },
         timeoutMs: Math.max(deadline - Date.now(), 1),
         signal: ctx.signal,
-        onLine: ctx.output,
+        onLine: (fd, line) => {
+          ctx.output(fd, line);
+          tail.push(line);
+        },
       });
       if (result.aborted) throw new StepError(`build command "${step.display}" canceled`);
       if (result.timedOut) throw new StepError(`build timed out after ${config.buildTimeoutSeconds}s in "${step.display}"`);
       if (result.code === 127) throw new StepError(`build command "${step.display}" not found (exit 127): is it installed on the engine's host?`);
-      if (result.code !== 0) throw new StepError(`build command "${step.display}" exited with code ${String(result.code ?? result.signal)}`);
+      // The last lines say why in the build's own words, on the deployment's page and in the CLI (the agent shortens a long one).
+      if (result.code !== 0) throw new StepError(`build command "${step.display}" exited with code ${String(result.code ?? result.signal)}; its last lines:\n${tail.text()}`);
     }
 
     const argv =

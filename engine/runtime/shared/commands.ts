@@ -81,3 +81,16 @@ export function runCommand(options: {
     });
   });
 }
+
+/** The last `max` lines a command printed (blank ones say nothing), for the message of its failure. */
+export function createLineTail(max = 20) {
+  const lines: string[] = [];
+  return {
+    push(line: string) {
+      if (line.trim() === "") return;
+      lines.push(line);
+      if (lines.length > max) lines.shift();
+    },
+    text: () => lines.join("\n"),
+  };
+}
