@@ -108,9 +108,17 @@ export default defineConfig([
   {
     files: ["**/*.{ts,tsx}"],
     extends: [tseslint.configs.recommended],
+    // Type-aware rules read the types TypeScript infers (tsconfig.json, through its project service).
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // `_`-prefixed names are deliberately unused (a callback's leading parameters).
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      // A promise nobody awaits loses its rejection: write `void` where that is meant.
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/await-thenable": "error",
+      // A switch over a union names every member (or has a default): a new status, step or
+      // action must be handled everywhere it is switched on.
+      "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: true }],
     },
   },
   {

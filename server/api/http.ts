@@ -54,7 +54,8 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
     }
     if (url.startsWith("/api/trpc/")) {
       requests.set(res, req);
-      await trpc(req, res);
+      // Handles the request, and answers its errors, by itself: it returns nothing to wait for.
+      trpc(req, res);
       return true;
     }
     if (url === `${REST_PREFIX}/openapi.json`) {
