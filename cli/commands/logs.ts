@@ -4,6 +4,7 @@ import type { Deployment, LogLine } from "../api-types";
 import type { ApiClient, Query } from "../client";
 import type { Context } from "../context";
 import { CliError, exitCodes, usageError } from "../errors";
+import { durationSeconds } from "../format";
 import { resolveService } from "../paths";
 
 type LogsOptions = {
@@ -21,14 +22,6 @@ type LogsOptions = {
 const DEFAULT_TAIL = 100;
 
 const PAGE = 1000;
-const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `10m`, `2h`, `7d` (s, m, h, d) in seconds, or null when the text is not a duration. */
-export function durationSeconds(text: string): number | null {
-  const relative = /^(\d+)([smhd])$/.exec(text);
-  return relative ? (Number(relative[1]) * units[relative[2]!]!) / 1000 : null;
-}
-
 /** `--since 10m` (s, m, h, d) or an ISO timestamp, as the API's ISO `since`. */
 export function parseSince(text: string, now: Date = new Date()): string {
   const seconds = durationSeconds(text);
