@@ -1,5 +1,5 @@
 import type { Resolved } from "./api-types";
-import { CliError, exitCodes, type ExitCode } from "./errors";
+import { CliError, ControlPlaneUnreachable, exitCodes, type ExitCode } from "./errors";
 
 /**
  * The REST client: `/api/v1` of one control plane, authenticated with an API token. Queries
@@ -86,12 +86,20 @@ export class ApiClient {
         signal: this.signal ? AbortSignal.any([this.signal, timeout]) : timeout,
       });
     } catch (error) {
-      if (this.signal?.aborted) throw new CliError("interrupted", exitCodes.interrupted);
-      if (timeout.aborted) throw new CliError(`cannot reach ${this.url}: no answer within ${this.timeoutMs / 1000}s`);
-      throw new CliError(`cannot reach ${this.url}: ${networkReason(error)}`, exitCodes.failure, { cause: error });
+      throw this.failedExchange(error, timeout);
     }
 
-    const text = await response.text();
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      // The connection can also drop halfway through the body, when the control plane stops.
+      throw this.failedExchange(error, timeout);
+    }
+    if (gatewayStatuses.has(response.status) && !isJson(text)) {
+      // A proxy's own error page: the control plane behind it is down or restarting.
+      throw new ControlPlaneUnreachable(`cannot reach ${this.url}: HTTP ${response.status} ${response.statusText}`.trimEnd());
+    }
     let parsed: unknown;
     try {
       parsed = text.length > 0 ? JSON.parse(text) : undefined;
@@ -101,11 +109,34 @@ export class ApiClient {
     if (response.ok) return parsed as T;
     throw apiError(response.status, parsed, this.url);
   }
+
+  /** Why a request got no answer: Ctrl-C, the timeout, or the network (transient or not). */
+  private failedExchange(error: unknown, timeout: AbortSignal): CliError {
+    if (this.signal?.aborted) return new CliError("interrupted", exitCodes.interrupted);
+    if (timeout.aborted) return new ControlPlaneUnreachable(`cannot reach ${this.url}: no answer within ${this.timeoutMs / 1000}s`, { cause: error });
+    const { reason, transient } = networkFailure(error);
+    const message = `cannot reach ${this.url}: ${reason}`;
+    return transient ? new ControlPlaneUnreachable(message, { cause: error }) : new CliError(message, exitCodes.failure, { cause: error });
+  }
+}
+
+/** Bad gateway, unavailable, gateway timeout: what a proxy or the API says while the control plane is down. */
+const gatewayStatuses: ReadonlySet<number> = new Set([502, 503, 504]);
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function apiError(status: number, body: unknown, url: string): CliError {
   const { message, issues } = (typeof body === "object" && body !== null ? body : {}) as ApiErrorBody;
   const text = typeof message === "string" && message.length > 0 ? message : `HTTP ${status} from ${url}`;
+  // The API's own UNAVAILABLE (its database is down, say) keeps its message and may pass too.
+  if (gatewayStatuses.has(status)) return new ControlPlaneUnreachable(text);
   if (status === 400) {
     const summary = summarizeIssues(Array.isArray(issues) ? issues : issuesInMessage(text));
     // Input the API's schema rejected is a usage error; a rule of the domain (INVALID) is a failure.
@@ -143,28 +174,34 @@ export function summarizeIssues(issues: readonly unknown[]): string | null {
   return parts.length > 0 ? parts.join("; ") : null;
 }
 
-const networkReasons: Record<string, string> = {
-  ECONNREFUSED: "connection refused",
-  ENOTFOUND: "host not found",
-  EAI_AGAIN: "host not found",
-  ECONNRESET: "connection reset",
-  ETIMEDOUT: "connection timed out",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  UND_ERR_CONNECT_TIMEOUT: "connection timed out",
-  UND_ERR_SOCKET: "connection closed",
-  CERT_HAS_EXPIRED: "its TLS certificate has expired",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "its TLS certificate is self-signed",
+/**
+ * What fetch's error codes mean, and whether waiting can fix them. A host that is not found is
+ * transient too: the DNS name of a container disappears while it restarts, and a follow only
+ * retries after the control plane has answered once, so a typo in the URL never gets here.
+ */
+const networkReasons: Record<string, { reason: string; transient: boolean }> = {
+  ECONNREFUSED: { reason: "connection refused", transient: true },
+  ENOTFOUND: { reason: "host not found", transient: true },
+  EAI_AGAIN: { reason: "host not found", transient: true },
+  ECONNRESET: { reason: "connection reset", transient: true },
+  EPIPE: { reason: "connection reset", transient: true },
+  ETIMEDOUT: { reason: "connection timed out", transient: true },
+  EHOSTUNREACH: { reason: "host unreachable", transient: true },
+  ENETUNREACH: { reason: "network unreachable", transient: true },
+  UND_ERR_CONNECT_TIMEOUT: { reason: "connection timed out", transient: true },
+  UND_ERR_SOCKET: { reason: "connection closed", transient: true },
+  CERT_HAS_EXPIRED: { reason: "its TLS certificate has expired", transient: false },
+  DEPTH_ZERO_SELF_SIGNED_CERT: { reason: "its TLS certificate is self-signed", transient: false },
 };
 
 /** fetch hides the reason in `cause` (an AggregateError when both IPv4 and IPv6 were tried). */
-function networkReason(error: unknown): string {
+function networkFailure(error: unknown): { reason: string; transient: boolean } {
   const cause = (error as { cause?: unknown }).cause;
   const candidates = [cause, ...((cause as { errors?: unknown[] } | undefined)?.errors ?? [])];
   for (const candidate of candidates) {
     const code = (candidate as { code?: unknown } | undefined)?.code;
-    if (typeof code === "string") return networkReasons[code] ?? code;
+    if (typeof code === "string") return networkReasons[code] ?? { reason: code, transient: false };
   }
   const message = (cause as Error | undefined)?.message ?? (error as Error).message;
-  return message.split("\n")[0] ?? "unknown network error";
+  return { reason: message.split("\n")[0] ?? "unknown network error", transient: false };
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ApiClient } from "./client";
 import { loadConfig, type CliConfig, type Env } from "./config";
 import { exitCodes, type ExitCode } from "./errors";
+import { DEFAULT_RECONNECT_TIMEOUT_MS } from "./reconnect";
 
 export type Output = { write(chunk: string): unknown; columns?: number; rows?: number };
 
@@ -39,6 +40,8 @@ export class Context {
   private client: Promise<ApiClient> | null = null;
   /** Set by commands whose outcome is not just "it worked" (a watched deployment that failed). */
   exitCode: ExitCode | number = exitCodes.ok;
+  /** How long a follow waits for a lost control plane (`--reconnect-timeout`, set before the action runs). */
+  reconnectTimeoutMs = DEFAULT_RECONNECT_TIMEOUT_MS;
 
   constructor(readonly io: CliIo) {}
 
@@ -48,6 +51,11 @@ export class Context {
 
   print(text: string): void {
     this.io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  }
+
+  /** Progress that is not the command's output (a lost control plane, say): stderr, so stdout stays parseable. */
+  note(text: string): void {
+    this.io.stderr.write(`${text}\n`);
   }
 
   /** `--json`: the raw API objects, pretty enough to read and exact enough for `jq`. */
@@ -77,10 +85,10 @@ export class Context {
     return this.io.signal?.aborted ?? false;
   }
 
-  /** Waits one poll interval; false when the command was stopped meanwhile. */
-  async pause(): Promise<boolean> {
+  /** Waits one poll interval (or `ms`); false when the command was stopped meanwhile. */
+  async pause(ms: number = this.pollIntervalMs): Promise<boolean> {
     try {
-      await sleep(this.pollIntervalMs, undefined, { signal: this.io.signal });
+      await sleep(ms, undefined, { signal: this.io.signal });
       return true;
     } catch {
       return false;

@@ -25,6 +25,18 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * The control plane did not answer: connection refused or reset, no answer in time, or a proxy
+ * in front of it saying 502/503/504. Waiting may fix it (a restart under `npm start` takes
+ * seconds), so following commands retry on this one and on nothing else.
+ */
+export class ControlPlaneUnreachable extends CliError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, exitCodes.failure, options);
+    this.name = "ControlPlaneUnreachable";
+  }
+}
+
 export const usageError = (message: string) => new CliError(message, exitCodes.usage);
 
 /** Shown at the end of `slipway --help`: scripts rely on these numbers. */

@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { DeploymentEvent, LogLine } from "../engine/protocol/events";
 import { recordEngineEvents, recordHeartbeat, recordLogBatch } from "../server/engines/engine-session";
@@ -179,3 +181,176 @@ describe("logs", () => {
     expect((await h.cli(["logs", "shop/dev/web", "--build", "--deployment", id!])).code).toBe(2);
   });
 });
+
+/**
+ * Issue 12: the control plane restarts (its supervisor brings a crashed web process back) while
+ * a follow runs. The test stops the real web server, stores what the engine reports meanwhile,
+ * and starts the server again on the same port.
+ */
+describe("through a control-plane outage", () => {
+  const lost = /^lost the control plane \(cannot reach http:\/\/127\.0\.0\.1:\d+: connection (refused|reset|closed)\); retrying for up to 5m 00s$/;
+  const reconnected = /^reconnected to the control plane after [\d.]+m?s$/;
+  let web = "";
+  const runtime = () => ({ kind: "service" as const, serviceId: web, releaseId: "r1" });
+
+  beforeAll(async () => {
+    await h.cli(["env", "create", "shop/outage"]);
+    const created = await h.cli(["service", "create", "shop/outage/web", "--git", "https://example.test/shop.git", "--json"]);
+    web = (JSON.parse(created.stdout) as { id: string }).id;
+  });
+
+  it("logs --follow says it lost the control plane, resumes after the last line printed, and says it is back", async () => {
+    await recordLogBatch(h.services, h.org.clusterId, runtime(), lines(1, 2, "before"));
+    const controller = new AbortController();
+    const running = h.start(["logs", "shop/outage/web", "--follow"], { signal: controller.signal });
+    await running.waitFor(/before 2\n/);
+
+    await h.stopServer();
+    await recordLogBatch(h.services, h.org.clusterId, runtime(), lines(3, 4, "during"));
+    await running.waitForStderr(/lost the control plane/);
+    await h.startServer();
+    await running.waitFor(/during 4\n/);
+    await recordLogBatch(h.services, h.org.clusterId, runtime(), lines(5, 5, "after"));
+    await running.waitFor(/after 5\n/);
+    controller.abort();
+
+    const result = await running.done;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(["before 1", "before 2", "during 3", "during 4", "after 5", ""].join("\n"));
+    const notes = result.stderr.trimEnd().split("\n");
+    expect(notes).toHaveLength(2);
+    expect(notes[0]).toMatch(lost);
+    expect(notes[1]).toMatch(reconnected);
+  });
+
+  it("deploy --watch prints every step once across the outage and ends with the deployment's outcome", async () => {
+    const running = h.start(["deploy", "shop/outage", "--watch"]);
+    const [, id] = await running.waitFor(/^Deployment ([0-9a-f-]{36}) DEPLOY shop\/outage$/m);
+    await engineEvents(id!, [event(null, "deployment", "started"), event(web, "clone", "started")]);
+    await running.waitFor(/▸ web clone\n/);
+
+    await h.stopServer();
+    // The deployment goes on and ends while the CLI cannot see it.
+    await engineEvents(id!, [
+      event(web, "clone", "succeeded", { durationMs: 800, commit: "abc1234def5678" }),
+      event(web, "build", "succeeded", { durationMs: 3000 }),
+      event(web, "start", "succeeded", { durationMs: 200 }),
+      event(null, "deployment", "succeeded"),
+    ]);
+    await running.waitForStderr(/lost the control plane/);
+    await h.startServer();
+
+    const result = await running.done;
+    expect(result.code).toBe(0);
+    expect(result.stdout.split("\n").slice(1)).toEqual([
+      "▸ deployment started",
+      "▸ web clone",
+      "✓ web clone 800ms (commit abc1234)",
+      "✓ web build 3.0s",
+      "✓ web start 200ms",
+      expect.stringMatching(/^DEPLOYED in [\d.]+m?s$/),
+      "",
+    ]);
+    const notes = result.stderr.trimEnd().split("\n");
+    expect(notes).toHaveLength(2);
+    expect(notes[0]).toMatch(lost);
+    expect(notes[1]).toMatch(reconnected);
+  });
+
+  it("takes a proxy's 502 for an outage too", async () => {
+    const proxy = await startProxy(h.url);
+    const controller = new AbortController();
+    const running = h.start(["logs", "shop/outage/web", "--follow", "--tail", "1"], { signal: controller.signal, env: { SLIPWAY_URL: proxy.url } });
+    await running.waitFor(/after 5\n/);
+    await h.stopServer();
+    await recordLogBatch(h.services, h.org.clusterId, runtime(), lines(6, 6, "behind a proxy"));
+    await running.waitForStderr(/lost the control plane/);
+    await h.startServer();
+    await running.waitFor(/behind a proxy 6\n/);
+    controller.abort();
+    const result = await running.done;
+    await proxy.close();
+    expect(result).toMatchObject({ code: 0, stdout: "after 5\nbehind a proxy 6\n" });
+    const notes = result.stderr.trimEnd().split("\n");
+    expect(notes).toEqual([`lost the control plane (cannot reach ${proxy.url}: HTTP 502 Bad Gateway); retrying for up to 5m 00s`, expect.stringMatching(reconnected)]);
+  });
+
+  it("stops at once on Ctrl-C while it waits for the control plane", async () => {
+    const controller = new AbortController();
+    const running = h.start(["restart", "shop/outage", "--watch"], { signal: controller.signal });
+    const [, id] = await running.waitFor(/^Deployment ([0-9a-f-]{36}) RESTART shop\/outage$/m);
+    await h.stopServer();
+    try {
+      await running.waitForStderr(/lost the control plane/);
+      // The bound is 5 minutes: only the interruption can end the command within the test's time.
+      controller.abort();
+      const result = await running.done;
+      expect(result.code).toBe(130);
+      expect(result.stderr.trimEnd().split("\n").at(-1)).toBe(`error: stopped watching; deployment ${id} goes on (slipway cancel ${id} stops it)`);
+    } finally {
+      await h.startServer();
+    }
+    await h.cli(["cancel", id!]);
+  });
+
+  it("gives up with exit 1 when the control plane stays away longer than --reconnect-timeout", async () => {
+    await recordLogBatch(h.services, h.org.clusterId, runtime(), lines(7, 7, "last"));
+    const running = h.start(["logs", "shop/outage/web", "--follow", "--tail", "1", "--reconnect-timeout", "1s"]);
+    await running.waitFor(/last 7\n/);
+    await h.stopServer();
+    try {
+      const result = await running.done;
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe("last 7\n");
+      const [note, error, ...rest] = result.stderr.trimEnd().split("\n");
+      expect(note).toMatch(/^lost the control plane \(cannot reach .*\); retrying for up to 1\.0s$/);
+      expect(error).toMatch(/^error: gave up after [\d.]+s without the control plane: cannot reach http:\/\/127\.0\.0\.1:\d+: connection refused$/);
+      expect(rest).toEqual([]);
+    } finally {
+      await h.startServer();
+    }
+  });
+
+  it("exits at once on an error that waiting cannot fix: a token revoked while following", async () => {
+    const created = await h.cli(["token", "create", "follower", "--role", "VIEWER", "--json"]);
+    const { token, apiToken } = JSON.parse(created.stdout) as { token: string; apiToken: { id: string } };
+    const running = h.start(["logs", "shop/outage/web", "--follow", "--tail", "1"], { env: { SLIPWAY_TOKEN: token } });
+    await running.waitFor(/last 7\n/);
+    await h.cli(["token", "revoke", apiToken.id]);
+    const result = await running.done;
+    expect(result).toMatchObject({ code: 4, stdout: "last 7\n", stderr: "error: Unknown or revoked API token\n" });
+  });
+
+  it("refuses a --reconnect-timeout that is not a duration before it deploys anything", async () => {
+    const before = (await h.cli(["deployments", "shop/outage", "--json"])).stdout;
+    const result = await h.cli(["deploy", "shop/outage", "--watch", "--reconnect-timeout", "soon"]);
+    expect(result).toMatchObject({ code: 2, stdout: "", stderr: 'error: --reconnect-timeout "soon": expected a duration like 30s, 5m or 1h\n' });
+    expect((await h.cli(["deployments", "shop/outage", "--json"])).stdout).toBe(before);
+    const fromEnv = await h.cli(["logs", "shop/outage/web"], { env: { SLIPWAY_RECONNECT_TIMEOUT: "5 minutes" } });
+    expect(fromEnv).toMatchObject({ code: 2, stderr: 'error: SLIPWAY_RECONNECT_TIMEOUT "5 minutes": expected a duration like 30s, 5m or 1h\n' });
+  });
+});
+
+/** A reverse proxy in front of the control plane, as production has: 502 while nothing answers behind it. */
+async function startProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const proxy = http.createServer((req, res) => {
+    const upstream = http.request(new URL(req.url ?? "/", target), { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => {
+      if (res.headersSent) res.destroy();
+      else res.writeHead(502, "Bad Gateway", { "content-type": "text/html" }).end("<html><body><h1>502 Bad Gateway</h1></body></html>\n");
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const { port } = proxy.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      proxy.closeAllConnections();
+      return new Promise<void>((resolve, reject) => proxy.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}

@@ -34,6 +34,14 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(totalMinutes / 60)}h ${String(totalMinutes % 60).padStart(2, "0")}m`;
 }
 
+const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `10m`, `2h`, `7d` (s, m, h, d) in seconds, or null when the text is not a duration: the input side of the above. */
+export function durationSeconds(text: string): number | null {
+  const relative = /^(\d+)([smhd])$/.exec(text);
+  return relative ? (Number(relative[1]) * units[relative[2]!]!) / 1000 : null;
+}
+
 /** "12s ago", "5m ago", "3h ago", "2d ago"; beyond a month the date itself. */
 export function formatAge(iso: string | null | undefined, now: Date = new Date()): string {
   if (!iso) return "-";

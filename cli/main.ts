@@ -16,6 +16,7 @@ import { registerTokenCommands } from "./commands/tokens";
 import { registerVariableCommands } from "./commands/variables";
 import { Context, type CliIo } from "./context";
 import { CliError, exitCodes, exitCodesHelp } from "./errors";
+import { DEFAULT_RECONNECT_TIMEOUT_MS, RECONNECT_TIMEOUT_ENV, reconnectTimeoutMs } from "./reconnect";
 
 export type { CliIo } from "./context";
 
@@ -28,6 +29,7 @@ function buildProgram(ctx: Context, stderr: (text: string) => void): Command {
   const program = new Command("slipway")
     .description("Deploy from git to your own clusters: the Slipway command line")
     .version(packageJson.version, "-V, --version")
+    .option("--reconnect-timeout <duration>", `how long --watch and --follow wait for an unreachable control plane before giving up (30s, 5m, 1h; $${RECONNECT_TIMEOUT_ENV}, default ${DEFAULT_RECONNECT_TIMEOUT_MS / 60_000}m)`)
     // Settings before any .command(): subcommands inherit them.
     .exitOverride()
     .configureOutput({
@@ -42,6 +44,8 @@ function buildProgram(ctx: Context, stderr: (text: string) => void): Command {
 Configuration: $SLIPWAY_CONFIG or ~/.config/slipway/config.json ({ "url", "token" }, written by
 slipway login); SLIPWAY_URL and SLIPWAY_TOKEN override it.
 Paths name things as <project>[/<env>[/<service>]]. Read commands take --json.
+--watch and logs --follow ride out a restart of the control plane: they say on stderr that they
+lost it, retry, and resume where they were; they give up (exit 1) after --reconnect-timeout.
 ${exitCodesHelp}`,
     );
 
@@ -58,6 +62,10 @@ ${exitCodesHelp}`,
   registerTokenCommands(program, ctx);
   registerGitCommands(program, ctx);
   registerEngineCommand(program, ctx);
+  // A program-wide option, valid before or after the command; parsed before any action runs.
+  program.hook("preAction", () => {
+    ctx.reconnectTimeoutMs = reconnectTimeoutMs(program.opts<{ reconnectTimeout?: string }>().reconnectTimeout, ctx.io.env);
+  });
   return program;
 }
 

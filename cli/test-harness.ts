@@ -27,6 +27,10 @@ export type CliHarness = {
   cli(args: string[], options?: RunOptions): Promise<CliResult>;
   /** Starts a command and returns at once, to act on the control plane while it runs. */
   start(args: string[], options?: RunOptions): RunningCli;
+  /** Stops the web server as a crash would: open connections are cut, nothing answers on its port. */
+  stopServer(): Promise<void>;
+  /** Starts the web server again on the same port, as the supervisor of `npm start` does. */
+  startServer(): Promise<void>;
 };
 
 export type RunOptions = { env?: Env; signal?: AbortSignal };
@@ -34,6 +38,8 @@ export type CliResult = { code: number; stdout: string; stderr: string };
 export type RunningCli = {
   /** Waits until stdout matches, and returns the match. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Waits until stderr matches (the CLI's notes while following), and returns the match. */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   readonly stdout: string;
   done: Promise<CliResult>;
 };
@@ -42,11 +48,18 @@ export async function startCliHarness(): Promise<CliHarness> {
   const database = await createTestDatabase();
   const services = testServices(database.db);
   const org = await seedOrganization(services);
-  const server = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: 0 });
+  const listen = (port: number) => startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port });
+  let server: Awaited<ReturnType<typeof listen>> | null = await listen(0);
+  const { port, url } = server;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-cli-"));
   const configFile = path.join(dir, "config", "slipway.json");
+  const stopServer = async () => {
+    const stopping = server;
+    server = null;
+    await stopping?.close();
+  };
   afterAll(async () => {
-    await server.close();
+    await stopServer();
     await fs.rm(dir, { recursive: true, force: true });
   });
 
@@ -62,21 +75,23 @@ export async function startCliHarness(): Promise<CliHarness> {
       pollIntervalMs: 50,
     };
     const done = runCli(args, io).then((code) => ({ code, stdout, stderr }));
+    let finished = false;
+    void done.finally(() => (finished = true));
+    const waitForOutput = async (stream: "stdout" | "stderr", pattern: RegExp, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const match = (stream === "stdout" ? stdout : stderr).match(pattern);
+        if (match) return match;
+        if (finished || Date.now() > deadline) throw new Error(`${stream} never matched ${pattern}:\n${stdout}\nstderr:\n${stderr}`);
+        await sleep(20);
+      }
+    };
     return {
       get stdout() {
         return stdout;
       },
-      async waitFor(pattern, timeoutMs = 10_000) {
-        const deadline = Date.now() + timeoutMs;
-        let finished = false;
-        void done.finally(() => (finished = true));
-        for (;;) {
-          const match = stdout.match(pattern);
-          if (match) return match;
-          if (finished || Date.now() > deadline) throw new Error(`stdout never matched ${pattern}:\n${stdout}\nstderr:\n${stderr}`);
-          await sleep(20);
-        }
-      },
+      waitFor: (pattern, timeoutMs) => waitForOutput("stdout", pattern, timeoutMs),
+      waitForStderr: (pattern, timeoutMs) => waitForOutput("stderr", pattern, timeoutMs),
       done,
     };
   };
@@ -85,10 +100,15 @@ export async function startCliHarness(): Promise<CliHarness> {
     database,
     services,
     org,
-    url: server.url,
+    url,
     ownerToken: await org.apiToken("OWNER"),
     configFile,
     start,
     cli: (args, options) => start(args, options).done,
+    stopServer,
+    async startServer() {
+      if (server) throw new Error("the web server is already running");
+      server = await listen(port);
+    },
   };
 }

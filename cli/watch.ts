@@ -4,12 +4,15 @@ import type { ApiClient } from "./client";
 import type { Context } from "./context";
 import { CliError, exitCodes, type ExitCode } from "./errors";
 import { elapsed, firstLine, formatDuration, shortCommit } from "./format";
+import { followThroughOutages } from "./reconnect";
 
 /**
  * Following a deployment: poll its events "after the last id seen" (so nothing is printed twice
  * or lost between polls) and its status, one line per step started or finished, until the
  * status is terminal. The status is read before the events: the event that made it terminal is
  * stored in the same transaction, so it is always among the events printed before stopping.
+ * Each poll is one step retried through a control-plane outage: it re-reads the status and the
+ * events after the last one printed, so a restart of the control plane costs nothing.
  */
 const successes: ReadonlySet<DeploymentStatus> = new Set(["DEPLOYED", "STOPPED", "DELETED"]);
 
@@ -38,19 +41,24 @@ export async function watchDeployment(ctx: Context, api: ApiClient, start: Deplo
 }
 
 async function follow(ctx: Context, api: ApiClient, start: Deployment, options: { json?: boolean }): Promise<ExitCode> {
-  const names = await serviceNames(api, start.environmentId);
+  const step = followThroughOutages(ctx);
+  const names = await step(() => serviceNames(api, start.environmentId));
   let lastEventId = 0;
   let deployment = start;
   for (;;) {
-    const current = await fetchDeployment(api, deployment);
-    if (current === "environment-deleted") {
+    const polled = await step(async () => {
+      const current = await fetchDeployment(api, deployment);
+      if (current === "environment-deleted") return current;
+      return { current, events: await api.get<DeploymentEvent[]>(`/deployments/${current.id}/events`, { after: lastEventId }) };
+    });
+    if (polled === "environment-deleted") {
       // Deleting a whole environment removes its deployments with it: the 404 is the success.
       if (options.json) ctx.printJsonLine({ ...deployment, status: "DELETED" });
       else ctx.print("DELETED: the environment is gone");
       return exitCodes.ok;
     }
+    const { current, events } = polled;
     deployment = current;
-    const events = await api.get<DeploymentEvent[]>(`/deployments/${deployment.id}/events`, { after: lastEventId });
     for (const event of events) {
       lastEventId = event.id;
       if (options.json) ctx.printJsonLine(event);

@@ -4,10 +4,9 @@ import type { Cluster, Deployment, Environment, Preview, PreviewBlueprint } from
 import type { ApiClient } from "../client";
 import type { Context } from "../context";
 import { CliError, exitCodes } from "../errors";
-import { formatAge, shortCommit, table } from "../format";
+import { durationSeconds, formatAge, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
 import { reportDeployment } from "../watch";
-import { durationSeconds } from "./logs";
 
 /** `--ttl 2h` as the API's lifetime in seconds. */
 function lifetime(text: string | undefined): number | undefined {

@@ -4,7 +4,9 @@ import type { Deployment, LogLine } from "../api-types";
 import type { ApiClient, Query } from "../client";
 import type { Context } from "../context";
 import { CliError, exitCodes, usageError } from "../errors";
+import { durationSeconds } from "../format";
 import { resolveService } from "../paths";
+import { followThroughOutages } from "../reconnect";
 
 type LogsOptions = {
   follow?: boolean;
@@ -21,14 +23,6 @@ type LogsOptions = {
 const DEFAULT_TAIL = 100;
 
 const PAGE = 1000;
-const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `10m`, `2h`, `7d` (s, m, h, d) in seconds, or null when the text is not a duration. */
-export function durationSeconds(text: string): number | null {
-  const relative = /^(\d+)([smhd])$/.exec(text);
-  return relative ? (Number(relative[1]) * units[relative[2]!]!) / 1000 : null;
-}
-
 /** `--since 10m` (s, m, h, d) or an ISO timestamp, as the API's ISO `since`. */
 export function parseSince(text: string, now: Date = new Date()): string {
   const seconds = durationSeconds(text);
@@ -82,33 +76,36 @@ export function registerLogCommands(program: Command, ctx: Context): void {
         else ctx.print(options.timestamps ? `${line.at} ${line.text}` : line.text);
       };
 
-      /** Prints every line after `after`, page by page; returns the last seq printed. */
-      const drain = async (after: number): Promise<number> => {
+      // Resuming "after the last seq printed" is what makes polling lossless and repeat-free,
+      // across polls and across a lost control plane alike.
+      let last = 0;
+      const show = (lines: LogLine[]) => {
+        for (const line of lines) print(line);
+        last = lines.at(-1)?.seq ?? last;
+      };
+      /** Prints every line after the last one printed, page by page; a page printed stays printed. */
+      const drain = async () => {
         for (;;) {
-          const page = await api.get<LogLine[]>("/logs", { ...filters, after, limit: PAGE });
-          for (const line of page) print(line);
-          after = page.at(-1)?.seq ?? after;
-          if (page.length < PAGE) return after;
+          const page = await api.get<LogLine[]>("/logs", { ...filters, after: last, limit: PAGE });
+          show(page);
+          if (page.length < PAGE) return;
         }
       };
 
-      // Resuming "after the last seq printed" is what makes polling lossless and repeat-free.
-      let last = 0;
-      if (tail) {
-        const newest = await api.get<LogLine[]>("/logs", { ...filters, tail });
-        for (const line of newest) print(line);
-        last = newest.at(-1)?.seq ?? 0;
-      } else {
-        last = await drain(0);
-      }
+      if (tail) show(await api.get<LogLine[]>("/logs", { ...filters, tail }));
+      else await drain();
       if (!options.follow) return;
+      const step = followThroughOutages(ctx);
       let finishing = false;
       try {
         while (await ctx.pause()) {
-          // A deployment's logs end with it; the status is read first, and one more poll after
-          // the end picks up lines the engine shipped just after its last event.
-          const ended = deploymentId ? terminalStatuses.has((await api.get<Deployment>(`/deployments/${deploymentId}`)).status) : false;
-          last = await drain(last);
+          const ended = await step(async () => {
+            // A deployment's logs end with it; the status is read first, and one more poll after
+            // the end picks up lines the engine shipped just after its last event.
+            const status = deploymentId ? (await api.get<Deployment>(`/deployments/${deploymentId}`)).status : null;
+            await drain();
+            return status !== null && terminalStatuses.has(status);
+          });
           if (finishing) return;
           finishing = ended;
         }
