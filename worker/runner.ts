@@ -52,7 +52,7 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     taskList,
     // Minute granularity is enough for schedules and expiry; `?max=1`: a failed run is not
     // retried, the next minute's run covers it (both tasks catch up from their own state).
-    crontab: ["* * * * * apply_schedules ?max=1", "* * * * * reap_environments ?max=1", "* * * * * downsample_metrics ?max=1"].join("\n"),
+    crontab: ["* * * * * apply_schedules ?max=1", "* * * * * reap_environments ?max=1", "* * * * * downsample_metrics ?max=1", "* * * * * reconcile_leases ?max=1"].join("\n"),
     logger: graphileLogger(logger),
   });
   await runner.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, maxAttempts: 1 });

@@ -2,6 +2,7 @@ import { and, asc, eq, isNotNull, isNull, lt, notInArray, sql } from "drizzle-or
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Services } from "../context";
 import { deployments, environments } from "../db/schema";
+import { requestDispatch } from "./dispatch-job";
 import { notifyEngine } from "./engine-channel";
 import { appendControlEvent } from "./events";
 
@@ -85,4 +86,34 @@ export async function reconcileLeases({ db, now, leaseSeconds }: Services) {
     if (outcome) outcomes.push({ deploymentId: id, outcome });
   }
   return outcomes;
+}
+
+/** How long a deployment may wait in the queue, with nothing running before it, until the sweep dispatches it. */
+export const STALE_QUEUE_MS = 10_000;
+
+/**
+ * Deployments left waiting with nothing running before them: their dispatch job failed while
+ * the database was down and now waits out graphile-worker's retry backoff (minutes after a few
+ * failures), or was lost with its worker. Each such environment's dispatch job is requested
+ * again, to run now (its job key replaces the waiting one). Run beside the lease reconciler.
+ */
+export async function redispatchStaleQueues({ db }: Services): Promise<string[]> {
+  const running = db
+    .select({ environmentId: deployments.environmentId })
+    .from(deployments)
+    .where(and(isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)));
+  const stale = await db
+    .selectDistinct({ environmentId: deployments.environmentId })
+    .from(deployments)
+    .where(
+      and(
+        eq(deployments.status, "QUEUED"),
+        isNull(deployments.leasedAt),
+        // The database's clock, which stamped created_at.
+        lt(deployments.createdAt, sql`now() - make_interval(secs => ${STALE_QUEUE_MS / 1000})`),
+        notInArray(deployments.environmentId, running),
+      ),
+    );
+  for (const { environmentId } of stale) await requestDispatch(db, environmentId);
+  return stale.map(({ environmentId }) => environmentId);
 }

@@ -3,9 +3,8 @@ import type { DeploymentEvent, DeploymentStep, StepStatus } from "../../engine/p
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
-import { addJob } from "../jobs/add-job";
-import { environmentQueue } from "../jobs/catalog";
 import type { DeploymentChanged } from "../realtime/ui-protocol";
+import { requestDispatch } from "./dispatch-job";
 import { projectDeployment } from "./status";
 
 export type DeploymentRow = typeof deployments.$inferSelect;
@@ -91,10 +90,5 @@ async function onFinished(db: Executor, deployment: DeploymentRow): Promise<void
       return;
     }
   }
-  await addJob(
-    db,
-    "dispatch_deployment",
-    { environmentId: deployment.environmentId },
-    { queueName: environmentQueue(deployment.environmentId), jobKey: `dispatch:${deployment.environmentId}` },
-  );
+  await requestDispatch(db, deployment.environmentId);
 }

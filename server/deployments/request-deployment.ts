@@ -2,14 +2,13 @@ import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
-import { environmentQueue } from "../jobs/catalog";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import { deployments, environments, services } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { AppError } from "../errors";
-import { addJob } from "../jobs/add-job";
 import { cipherFor } from "../secrets/organization-cipher";
+import { requestDispatch } from "./dispatch-job";
 import { renderSnapshot } from "./snapshot";
 
 export const requestDeploymentInput = z.object({
@@ -81,7 +80,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       })
       .returning();
     const deployment = created!;
-    await addJob(tx, "dispatch_deployment", { environmentId: environment.id }, { queueName: environmentQueue(environment.id), jobKey: `dispatch:${environment.id}` });
+    await requestDispatch(tx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: `deployment.${input.action.toLowerCase()}`,
       targetType: "environment",

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sql } from "drizzle-orm";
 import pino from "pino";
 import { io, type Socket } from "socket.io-client";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
@@ -6,7 +7,7 @@ import { seedOrganization, testServices, type SeededOrganization } from "../../t
 import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messages";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { dispatchEnvironment, reconcileLeases, MAX_DISPATCH_ATTEMPTS } from "../deployments/dispatch";
+import { dispatchEnvironment, reconcileLeases, redispatchStaleQueues, MAX_DISPATCH_ATTEMPTS, STALE_QUEUE_MS } from "../deployments/dispatch";
 import { startWebServer } from "../web-server";
 
 let database: TestDatabase;
@@ -143,5 +144,26 @@ describe("leases", () => {
     const failed = await api.deployments.get({ deploymentId: deployment.id });
     expect(failed.status).toBe("DEPLOYMENT_ERROR");
     expect(failed.statusMessage).toMatch(/stopped responding/);
+  });
+
+  it("dispatches again a queued deployment whose dispatch job was lost, once it has waited with nothing before it", async () => {
+    const stranded = await seedOrganization(services, "stranded");
+    const api = createCaller({ services, actor: stranded.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "stranded" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    const dispatchJobs = async () =>
+      (await services.db.execute<{ key: string }>(sql`select key from graphile_worker.jobs where task_identifier = 'dispatch_deployment' and key = ${`dispatch:${environment.id}`}`)).rows;
+    expect(await dispatchJobs()).toHaveLength(1);
+    // Its job is gone (it failed for good while the database was down, or was lost with its worker).
+    await services.db.execute(sql`select graphile_worker.remove_job(${`dispatch:${environment.id}`})`);
+    expect(await dispatchJobs()).toHaveLength(0);
+
+    // Not yet: it has not waited long enough, and a fresh request may still be on its way.
+    expect(await redispatchStaleQueues(services)).not.toContain(environment.id);
+    await services.db.execute(sql`update deployments set created_at = now() - make_interval(secs => ${STALE_QUEUE_MS / 1000 + 1}) where environment_id = ${environment.id}`);
+    expect(await redispatchStaleQueues(services)).toContain(environment.id);
+    expect(await dispatchJobs()).toHaveLength(1);
   });
 });
