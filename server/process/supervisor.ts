@@ -12,9 +12,10 @@ import { createLinePrefixer, createPaint } from "./prefix-lines";
  * A child that dies on its own is started again after a pause that doubles with each crash
  * (1 s, 2 s, 4 s… up to 30 s), and the others keep running: a crashed engine must not take
  * the database down with it, and apps keep serving meanwhile. A child that ran for a while
- * before crashing starts the pauses over. Only a crash loop (five crashes in a row, each soon
- * after its start) or a child that cannot be spawned at all makes the supervisor give up and
- * stop everything, saying why: a platform restarting forever hides the error that stops it.
+ * before crashing starts the pauses over. Only a crash loop (eight crashes in a row, each soon
+ * after its start: about a minute and a half of trying) or a child that cannot be spawned at
+ * all makes the supervisor give up and stop everything, saying why: a platform restarting
+ * forever hides the error that stops it.
  *
  * Children run in their own process group (`detached`): Ctrl-C in a terminal signals the whole
  * foreground group at once, which would stop PostgreSQL under the web process and skip the
@@ -49,7 +50,9 @@ export type RestartPolicy = {
   maxCrashes?: number;
 };
 
-const DEFAULT_RESTART: Required<RestartPolicy> = { baseMs: 1_000, maxMs: 30_000, healthyAfterMs: 30_000, maxCrashes: 5 };
+// Eight crashes in a row span about 90 s of pauses (1 + 2 + 4 + 8 + 16 + 30 + 30 s): enough for
+// a dependency to come back (a worker that cannot boot while PostgreSQL restarts crashes too).
+const DEFAULT_RESTART: Required<RestartPolicy> = { baseMs: 1_000, maxMs: 30_000, healthyAfterMs: 30_000, maxCrashes: 8 };
 
 export type ChildExit = {
   name: string;
