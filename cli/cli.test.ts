@@ -190,6 +190,10 @@ describe("deployments without an engine", () => {
     expect(database.stdout).toMatch(/^Created service shop\/staging\/orders-db from postgresql on port \d{5} \([0-9a-f-]{36}\)\n$/);
     const cron = await h.cli(["service", "create", "shop/staging/report", "--git", "https://example.test/shop.git", "--job", "node report.js", "--cron", "0 7 * * 1-5", "--tz", "Europe/Paris", "--retries", "2"]);
     expect(cron.code).toBe(0);
+    const skipping = await h.cli(["service", "create", "shop/staging/digest", "--git", "https://example.test/shop.git", "--job", "node digest.js", "--cron", "0 * * * *", "--missed-runs", "skip", "--json"]);
+    expect(JSON.parse(skipping.stdout)).toMatchObject({ config: { trigger: { type: "cron", schedule: "0 * * * *", timeZone: "UTC", missedRuns: "skip" } } });
+    const report = JSON.parse((await h.cli(["service", "list", "shop/staging", "--json"])).stdout) as { name: string; config: { trigger?: { missedRuns?: string } } }[];
+    expect(report.find((s) => s.name === "report")?.config.trigger?.missedRuns).toBe("run-once");
     const seed = await h.cli(["service", "create", "shop/staging/seed", "--git", "https://example.test/shop.git", "--job", "npm run seed", "--on", "start,delete", "--json"]);
     expect(JSON.parse(seed.stdout)).toMatchObject({ kind: "JOB", config: { command: "npm run seed", trigger: { type: "lifecycle", on: ["start", "delete"] } } });
 
@@ -197,6 +201,8 @@ describe("deployments without an engine", () => {
     expectFailure(await h.cli(["service", "create", "shop/staging/job", "--job", "true"]), 2, "a job runs code from git: give --git <url> with --job");
     expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true"]), 2, /--cron <expression> \(a cron job\) or --on/);
     expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--on", "reboot"]), 2, /--on/);
+    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--cron", "0 * * * *", "--missed-runs", "later"]), 2, /--missed-runs/);
+    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--on", "start", "--missed-runs", "skip"]), 2, /--missed-runs is for cron jobs/);
     expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--cron", "every day"]), 2, /invalid schedule/);
 
     const copy = await h.cli(["env", "clone", "shop/staging", "--name", "staging-data", "--with-data", "--json"]);

@@ -114,4 +114,63 @@ describe("local engine: jobs", () => {
     expect(engine.services().some((s) => s.serviceId === tick.id)).toBe(false);
     expect(fs.existsSync(path.join(env.home, "services", tick.id))).toBe(false);
   });
+
+  /** Shuts the engine down, lets `scheduledTimes` scheduled times of an every-second job pass, and starts a new engine on the same home. */
+  async function engineAwayFor(scheduledTimes: number) {
+    await engine.shutdown();
+    const stoppedAt = Date.now();
+    // Time has to pass for runs to be missed; this waits for the clock, not for something not to happen.
+    await eventually(() => Date.now() >= stoppedAt + scheduledTimes * 1000 + 200, 10_000, `${scheduledTimes} scheduled times to pass`);
+    engine = env.newEngine();
+    await engine.start();
+    return new Date(stoppedAt);
+  }
+
+  it("runs a cron job once for the runs it missed while no engine ran, and says so in its state and log", async () => {
+    const catchUp = job({ name: "catch-up", config: { git: jobSource(), command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *" } } });
+    expect((await run("DEPLOY", catchUp)).final).toMatchObject({ status: "succeeded" });
+    await eventually(() => engine.services().find((s) => s.serviceId === catchUp.id)?.lastRun, 10_000, "a scheduled run");
+
+    const stoppedAt = await engineAwayFor(2);
+    const state = () => engine.services().find((s) => s.serviceId === catchUp.id);
+    const missed = state()?.missed;
+    expect(missed).toMatchObject({ action: "ran-once", runId: expect.stringMatching(/-missed$/) });
+    expect(missed?.count).toBeGreaterThanOrEqual(2);
+    expect(Date.parse(missed!.firstAt)).toBeGreaterThanOrEqual(stoppedAt.getTime() - 1_000);
+    expect(Date.parse(missed!.lastAt)).toBeLessThanOrEqual(Date.parse(missed!.detectedAt));
+
+    // One run makes up for them, told apart by its id, and the log says why it ran.
+    const serviceLines = () => env.lines.filter((line) => line.stream.kind === "service" && line.stream.serviceId === catchUp.id).map((line) => line.text);
+    await eventually(() => serviceLines().includes(`tick ${missed!.runId}`), 10_000, "the run that makes up for the missed ones");
+    expect(serviceLines().filter((text) => text.endsWith("-missed"))).toHaveLength(1);
+    expect(serviceLines()).toContainEqual(expect.stringMatching(new RegExp(`^\\[slipway\\] missed ${missed!.count} scheduled runs from .* while no engine ran this job: running it once now`)));
+    await eventually(() => serviceLines().some((text) => text.startsWith(`[slipway] run ${missed!.runId} succeeded`)), 10_000, "the make-up run to succeed");
+
+    // The schedule goes on after it.
+    await eventually(() => serviceLines().some((text) => /^tick \d{14}-cron$/.test(text) && text.slice(5, 19) >= compactTime(missed!.detectedAt)), 10_000, "a scheduled run after the engine came back");
+    expect((await run("DELETE", catchUp)).final).toMatchObject({ status: "succeeded" });
+  });
+
+  it("skips the missed runs of a job whose policy says so, and records them", async () => {
+    const skipper = job({ name: "skipper", config: { git: jobSource(), command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *", missedRuns: "skip" } } });
+    expect((await run("DEPLOY", skipper)).final).toMatchObject({ status: "succeeded" });
+    await eventually(() => engine.services().find((s) => s.serviceId === skipper.id)?.lastRun, 10_000, "a scheduled run");
+
+    await engineAwayFor(2);
+    const missed = engine.services().find((s) => s.serviceId === skipper.id)?.missed;
+    expect(missed).toMatchObject({ action: "skipped" });
+    expect(missed?.runId).toBeUndefined();
+    expect(missed?.count).toBeGreaterThanOrEqual(2);
+    const serviceLines = () => env.lines.filter((line) => line.stream.kind === "service" && line.stream.serviceId === skipper.id).map((line) => line.text);
+    expect(serviceLines()).toContainEqual(expect.stringMatching(/^\[slipway\] missed \d+ scheduled runs from .* skipped \(missedRuns: skip\)$/));
+
+    // The next run is the schedule's own, after the engine came back.
+    const next = await eventually(() => serviceLines().find((text) => text.startsWith("tick ") && text.slice(5, 19) >= compactTime(missed!.detectedAt)), 10_000, "the next scheduled run");
+    expect(next).toMatch(/-cron$/);
+    expect(serviceLines().some((text) => text.endsWith("-missed"))).toBe(false);
+    expect((await run("DELETE", skipper)).final).toMatchObject({ status: "succeeded" });
+  });
 });
+
+/** An ISO time as run ids start: 20261129103000. */
+const compactTime = (iso: string) => iso.replace(/[-:T]/g, "").slice(0, 14);

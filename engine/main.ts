@@ -2,6 +2,7 @@ import pino from "pino";
 import { createAgent } from "./agent";
 import { loadEngineConfig } from "./config";
 import { connectDocker, createDockerEngine, createLocalEngine } from "./core";
+import { engineIdentity, forgetRunningEngine, recordRunningEngine } from "./daemon";
 import type { EngineHandshake } from "./protocol/messages";
 import { detectCgroups } from "./runtime/local/cgroups";
 import { availableDatabases } from "./runtime/local/databases/driver";
@@ -46,6 +47,9 @@ export async function runEngine(source: Record<string, string | undefined> = pro
     (reporter) => (docker ? createDockerEngine({ ...engineOptions, reporter, docker: docker.docker }) : createLocalEngine({ ...engineOptions, reporter })),
   );
   await agent.start();
+  // The engine of this home from now on: `npm start` finds it here and keeps it (engine/daemon.ts).
+  process.on("exit", () => forgetRunningEngine(config.home));
+  await recordRunningEngine(config.home, await engineIdentity(config));
   logger.info({ home: config.home, runtime: config.runtime, router: `http://localhost:${config.routerPort}` }, "engine started");
 
   let stopping = false;

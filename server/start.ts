@@ -18,8 +18,10 @@ import {
   writeSecretFile,
   type SlipwayHome,
 } from "./home";
+import type { LocalEngineReport } from "../engine/protocol/local-engine";
 import { formatCredentials, formatReady, formatStopped } from "./process/banner";
 import { startEmbeddedPostgresChild } from "./process/embedded-postgres";
+import { localEngineKeeper, localEngineStopper } from "./process/local-engine";
 import { createPaint } from "./process/prefix-lines";
 import { createSupervisor, type SupervisedChild, type Supervisor } from "./process/supervisor";
 import { createMasterKeyring } from "./secrets/keyring";
@@ -27,9 +29,10 @@ import { createMasterKeyring } from "./secrets/keyring";
 /**
  * `npm start`: the whole platform in one command. Starts (or reuses) the data directory and the
  * embedded PostgreSQL, migrates, bootstraps a fresh installation, builds the web UI once, then
- * supervises web, worker and the local engine until Ctrl-C. The order matters both ways: the
- * engine connects to web, so it starts last and stops first; PostgreSQL stops after everything
- * that uses it.
+ * supervises web, worker and the local engine's keeper until Ctrl-C. The order matters both
+ * ways: the engine connects to web, so it starts last and its keeper stops first; PostgreSQL
+ * stops after everything that uses it. The local engine itself runs detached and outlives
+ * Ctrl-C, so cron jobs keep their schedule (issue 12); `npm start -- --stop-engine` stops it.
  */
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -41,7 +44,10 @@ const supervisor = createSupervisor({ colors, nameWidth: 8 });
 const say = (message: string) => supervisor.print("slipway", message);
 
 let exitCode = 0;
-let engineStarted = false;
+let controlPlaneStarted = false;
+let embeddedPostgres = false;
+// The detached engine serving the local cluster, as its keeper reported it.
+let localEngine: LocalEngineReport | null = null;
 // The first boot's credentials are printed once the platform is up, where they stay visible;
 // if the start fails before that, on the way out, since they cannot be shown again.
 let pendingCredentials: string | null = null;
@@ -60,6 +66,7 @@ async function boot(env: Env): Promise<void> {
   if (masterKey.source === "created") say(`created the master key ${home.masterKeyFile} (back it up: secrets cannot be read without it)`);
 
   await buildWebIfNeeded();
+  embeddedPostgres = env.DATABASE_URL === undefined;
   const databaseUrl = env.DATABASE_URL ?? (await startDatabase(home));
 
   say("migrating the database");
@@ -79,6 +86,7 @@ async function boot(env: Env): Promise<void> {
     AUTH_SECRET: authSecret.secret,
     SLIPWAY_MASTER_KEY: masterKey.encoded,
   };
+  controlPlaneStarted = true;
   startTsChild("web", "server/web.ts", controlPlane);
   startTsChild("worker", "worker/main.ts", controlPlane);
 
@@ -96,8 +104,11 @@ async function boot(env: Env): Promise<void> {
     SLIPWAY_ROUTER_PORT: String(env.SLIPWAY_ROUTER_PORT),
   };
   for (const secret of ["DATABASE_URL", "SLIPWAY_MASTER_KEY", "AUTH_SECRET"]) delete engineEnv[secret];
-  startTsChild("engine", "engine/main.ts", engineEnv);
-  engineStarted = true;
+  supervisor.start(
+    localEngineKeeper({ repoRoot, nodeArgs: tsNodeArgs, env: engineEnv }, (report) => {
+      localEngine = report;
+    }),
+  );
 
   process.stdout.write(
     formatReady(paint, {
@@ -215,11 +226,13 @@ const exitWithParent = pathToFileURL(path.join(repoRoot, "server", "process", "e
 // directory, and a TypeScript preload only loads once tsx's hooks are in place.
 const tsxLoader = import.meta.resolve("tsx");
 
+const tsNodeArgs = ["--import", tsxLoader, "--import", exitWithParent];
+
 function startTsChild(name: string, file: string, env: NodeJS.ProcessEnv): SupervisedChild {
   return supervisor.start({
     name,
     command: process.execPath,
-    args: ["--import", tsxLoader, "--import", exitWithParent, path.join(repoRoot, file)],
+    args: [...tsNodeArgs, path.join(repoRoot, file)],
     cwd: repoRoot,
     env,
     ipc: true,
@@ -287,12 +300,21 @@ function handleSignals(supervisor: Supervisor): void {
 handleSignals(supervisor);
 void supervisor.stopped.then((outcome) => {
   printPendingCredentials();
-  process.stdout.write(formatStopped(paint, { engineStarted }));
+  process.stdout.write(formatStopped(paint, { controlPlaneStarted, embeddedPostgres, engine: localEngine }));
   process.exit(outcome.unexpectedExit ? 1 : exitCode);
 });
 
+/** `npm start -- --stop-engine`: stops the local engine that Ctrl-C leaves running, and nothing else. */
+async function stopLocalEngine(env: Env): Promise<void> {
+  const home = await prepareHome(env.home);
+  const exit = await supervisor.run(localEngineStopper({ repoRoot, nodeArgs: ["--import", tsxLoader], env: processEnv, engineHome: home.engineHome }));
+  process.exit(exit.code ?? 1);
+}
+
 try {
-  await boot(loadConfiguration());
+  const env = loadConfiguration();
+  if (process.argv.includes("--stop-engine")) await stopLocalEngine(env);
+  else await boot(env);
 } catch (error) {
   // A stop that was asked for interrupts the boot; its errors are expected.
   if (!supervisor.stopping) {

@@ -1,4 +1,5 @@
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { missedRunPolicies } from "../../engine/protocol/snapshot";
 import type { Deployment, GitTriggers, Service } from "../api-types";
 import type { Context } from "../context";
 import { usageError } from "../errors";
@@ -13,6 +14,7 @@ type CreateOptions = {
   job?: string;
   cron?: string;
   tz?: string;
+  missedRuns?: string;
   on?: string[];
   timeout?: number;
   retries?: number;
@@ -89,8 +91,9 @@ function createBody(options: CreateOptions) {
   if (options.job) {
     if (!options.git) throw usageError("a job runs code from git: give --git <url> with --job");
     if (!!options.cron === !!options.on) throw usageError("give --cron <expression> (a cron job) or --on <start,stop,delete> (a lifecycle job)");
+    if (options.missedRuns && !options.cron) throw usageError("--missed-runs is for cron jobs: give it with --cron");
     const { git, buildCommand } = configFrom({ ...options, git: options.git });
-    const trigger = options.cron ? { type: "cron", schedule: options.cron, timeZone: options.tz } : { type: "lifecycle", on: options.on };
+    const trigger = options.cron ? { type: "cron", schedule: options.cron, timeZone: options.tz, missedRuns: options.missedRuns } : { type: "lifecycle", on: options.on };
     return { kind: "JOB", config: { git, buildCommand, command: options.job, trigger, timeoutSeconds: options.timeout, retries: options.retries } };
   }
   return { kind: "APPLICATION", config: configFrom({ ...options, git: options.git! }) };
@@ -145,6 +148,11 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--job <command>", "a JOB service running this command from --git, on --cron or --on")
     .option("--cron <expression>", "job: run on this cron schedule (5 fields, or 6 with seconds first)")
     .option("--tz <zone>", "job: the schedule's IANA time zone (default UTC)")
+    .addOption(
+      new Option("--missed-runs <policy>", "job: what to do about runs scheduled while the engine was down: run once on its return, or skip them (default run-once)").choices(
+        missedRunPolicies,
+      ),
+    )
     .option("--on <events>", "job: run when the environment starts, stops or is deleted (start,stop,delete)", parseEvents)
     .option("--timeout <seconds>", "job: stop a run after this long (default 600)", (value: string) => parseCount(86_400)(value))
     .option("--retries <n>", "job: retry a failed run this many times (default 0)", parseCount(10))

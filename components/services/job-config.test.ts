@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { jobConfig } from "../../engine/protocol/snapshot";
-import { emptyJobForm, jobConfigFrom, jobFormFrom, readSchedule, validateJob, type JobFormValues } from "./job-config";
+import { emptyJobForm, jobConfigFrom, jobFormFrom, missedRunsSummary, readSchedule, validateJob, type JobFormValues } from "./job-config";
 
 const form = (changes: Partial<JobFormValues> = {}): JobFormValues => ({ ...emptyJobForm(), name: "report", gitUrl: "https://git.example.com/app.git", command: "node report.js", timeZone: "Europe/Paris", ...changes });
 
 describe("job form", () => {
   it("turns what the form accepts into a config the protocol's schema accepts, and back", () => {
-    for (const values of [form(), form({ triggerType: "lifecycle", on: ["start", "delete"], buildCommand: "npm ci", retries: "3", timeoutSeconds: "60" })]) {
+    for (const values of [form(), form({ missedRuns: "skip" }), form({ triggerType: "lifecycle", on: ["start", "delete"], buildCommand: "npm ci", retries: "3", timeoutSeconds: "60" })]) {
       expect(validateJob(values, true)).toEqual({});
       const config = jobConfig.parse(jobConfigFrom(values, undefined));
       const back = jobFormFrom({ kind: "JOB", config, name: "report" } as Parameters<typeof jobFormFrom>[0]);
@@ -29,6 +29,12 @@ describe("job form", () => {
     });
     // A bad schedule does not matter while the job runs with the environment instead.
     expect(validateJob(form({ triggerType: "lifecycle", schedule: "nonsense" }), false)).toEqual({});
+  });
+
+  it("says how many runs were missed and what the engine did about them", () => {
+    expect(missedRunsSummary({ count: 3, action: "ran-once" })).toBe("3 scheduled runs missed; ran once for them");
+    expect(missedRunsSummary({ count: 1, action: "skipped" })).toBe("1 scheduled run missed; skipped, as the job's setting says");
+    expect(missedRunsSummary({ count: 1000, countCapped: true, action: "skipped" })).toMatch(/^At least 1000 scheduled runs missed/);
   });
 
   it("reads the next runs in the job's time zone", () => {

@@ -1,5 +1,6 @@
 import { Cron } from "croner";
-import type { JobConfig, JobLifecycleEvent } from "../../engine/protocol/snapshot";
+import type { MissedRuns } from "../../engine/protocol/messages";
+import type { JobConfig, JobLifecycleEvent, MissedRunPolicy } from "../../engine/protocol/snapshot";
 import type { Service } from "../api-types";
 import { dnsLabelError, integerError } from "../validation";
 import { emptyGitSource, GIT_SOURCE_SERVER_PATHS, gitSourceConfig, gitSourceErrors, gitSourceValues, type GitSourceValues } from "./git-source";
@@ -15,6 +16,7 @@ export type JobFormValues = GitSourceValues & {
   triggerType: "cron" | "lifecycle";
   schedule: string;
   timeZone: string;
+  missedRuns: MissedRunPolicy;
   on: JobLifecycleEvent[];
   timeoutSeconds: string;
   retries: string;
@@ -26,6 +28,11 @@ export const LIFECYCLE_EVENTS: { value: JobLifecycleEvent; label: string; descri
   { value: "start", label: "Starts", description: "A deployment that includes the job runs it before the services after it start." },
   { value: "stop", label: "Stops", description: "A STOP deployment runs it before the services stop." },
   { value: "delete", label: "Is deleted", description: "Deleting the environment runs it before its services are removed." },
+];
+
+export const MISSED_RUN_POLICIES: { value: MissedRunPolicy; label: string; description: string }[] = [
+  { value: "run-once", label: "Run once", description: "When the engine is back (stopped, or its host rebooted), the job runs once for all the runs it missed." },
+  { value: "skip", label: "Skip", description: "Missed runs are recorded, not run: the job waits for its next scheduled time." },
 ];
 
 /** The browser's zone: "0 3 * * *" then means 3 a.m. where the person creating the job is. */
@@ -42,6 +49,7 @@ export function emptyJobForm(): JobFormValues {
     triggerType: "cron",
     schedule: "0 3 * * *",
     timeZone: localTimeZone(),
+    missedRuns: "run-once",
     on: ["start"],
     timeoutSeconds: "600",
     retries: "0",
@@ -60,6 +68,7 @@ export function jobFormFrom(service: Service): JobFormValues | null {
     triggerType: trigger.type,
     schedule: trigger.type === "cron" ? trigger.schedule : "0 3 * * *",
     timeZone: trigger.type === "cron" ? trigger.timeZone : localTimeZone(),
+    missedRuns: trigger.type === "cron" ? trigger.missedRuns : "run-once",
     on: trigger.type === "lifecycle" ? trigger.on : ["start"],
     timeoutSeconds: String(config.timeoutSeconds),
     retries: String(config.retries),
@@ -74,7 +83,7 @@ export function jobConfigFrom<E extends undefined | null>(values: JobFormValues,
     command: values.command.trim(),
     trigger:
       values.triggerType === "cron"
-        ? { type: "cron" as const, schedule: values.schedule.trim(), timeZone: values.timeZone }
+        ? { type: "cron" as const, schedule: values.schedule.trim(), timeZone: values.timeZone, missedRuns: values.missedRuns }
         : { type: "lifecycle" as const, on: LIFECYCLE_EVENTS.map((event) => event.value).filter((event) => values.on.includes(event)) },
     timeoutSeconds: Number(values.timeoutSeconds),
     retries: Number(values.retries),
@@ -125,11 +134,18 @@ export const JOB_SERVER_PATHS: [string, JobField][] = [
   ["config.command", "command"],
   ["config.trigger.schedule", "schedule"],
   ["config.trigger.timeZone", "timeZone"],
+  ["config.trigger.missedRuns", "missedRuns"],
   ["config.trigger.on", "on"],
   ["config.trigger", "schedule"],
   ["config.timeoutSeconds", "timeoutSeconds"],
   ["config.retries", "retries"],
 ];
+
+/** "3 scheduled runs missed; ran once for them" or "at least 1000 … missed; skipped (the job's setting)". */
+export function missedRunsSummary(missed: Pick<MissedRuns, "count" | "countCapped" | "action">): string {
+  const count = `${missed.countCapped ? "At least " : ""}${missed.count} scheduled run${missed.count === 1 ? "" : "s"} missed`;
+  return `${count}; ${missed.action === "ran-once" ? "ran once for them" : "skipped, as the job's setting says"}`;
+}
 
 /** "10 min", "1 h 30 min", "45 s": a job's time limit as people say it. */
 export function formatSeconds(seconds: number): string {

@@ -6,7 +6,7 @@ import type { JobLifecycleEvent } from "../../engine/protocol/snapshot";
 import type { ApiErrorDetails } from "../errors";
 import { timeZones } from "../validation";
 import { GitSourceFields, ServiceNameField } from "./git-source";
-import { JOB_SERVER_PATHS, LIFECYCLE_EVENTS, readSchedule, validateJob, type JobFormValues } from "./job-config";
+import { JOB_SERVER_PATHS, LIFECYCLE_EVENTS, MISSED_RUN_POLICIES, readSchedule, validateJob, type JobFormValues } from "./job-config";
 import { useCheckedForm } from "./use-checked-form";
 
 /** Commands are code: monospace in the box, the label stays in the UI font. */
@@ -101,6 +101,19 @@ export function JobForm({
               />
             </SimpleGrid>
             <NextRuns schedule={values.schedule} timeZone={values.timeZone} />
+            <Radio.Group
+              label="Runs missed while the engine was down"
+              value={values.missedRuns}
+              onChange={(value) => !readOnly && set("missedRuns", value as JobFormValues["missedRuns"])}
+              error={errorOf("missedRuns")}
+              mt={6}
+            >
+              <Stack gap={6} mt={6}>
+                {MISSED_RUN_POLICIES.map((policy) => (
+                  <Radio key={policy.value} value={policy.value} label={policy.label} description={policy.description} disabled={readOnly && values.missedRuns !== policy.value} />
+                ))}
+              </Stack>
+            </Radio.Group>
             <Text fz="xs" c="dimmed">
               Each run&apos;s output goes to the service&apos;s runtime logs. The engine keeps time, so runs happen while the control plane is down.
             </Text>

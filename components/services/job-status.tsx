@@ -4,11 +4,12 @@ import { Badge, Code, Group, Text } from "@mantine/core";
 import type { JobConfig } from "../../engine/protocol/snapshot";
 import type { Service } from "../api-types";
 import { formatDuration } from "../deployments/format";
-import { RelativeTime } from "../relative-time";
+import { formatAbsolute, RelativeTime } from "../relative-time";
 import { Fact } from "./fact";
-import { formatSeconds, LIFECYCLE_EVENTS } from "./job-config";
+import { formatSeconds, LIFECYCLE_EVENTS, missedRunsSummary } from "./job-config";
 
 type JobRun = NonNullable<NonNullable<Service["runtime"]>["lastRun"]>;
+type MissedRuns = NonNullable<NonNullable<Service["runtime"]>["missed"]>;
 
 const OUTCOMES: Record<JobRun["outcome"], { label: string; color: string }> = {
   succeeded: { label: "Succeeded", color: "green" },
@@ -69,7 +70,7 @@ export function JobFacts({ service }: { service: Service }) {
           <Group gap={6}>
             <OutcomeBadge outcome={run.outcome} />
             <Text fz="sm">
-              <RelativeTime value={run.finishedAt} />, {RUN_TRIGGERS[run.trigger]}
+              <RelativeTime value={run.finishedAt} />, {run.runId === runtime?.missed?.runId ? "for the runs it missed" : RUN_TRIGGERS[run.trigger]}
             </Text>
           </Group>
         ) : (
@@ -90,6 +91,17 @@ export function JobFacts({ service }: { service: Service }) {
           </Text>
         )}
       </Fact>
+      {config.trigger.type === "cron" && (
+        <Fact label="Missed runs">
+          {runtime?.missed ? (
+            <MissedRunsFact missed={runtime.missed} />
+          ) : (
+            <Text fz="sm" c="dimmed">
+              None
+            </Text>
+          )}
+        </Fact>
+      )}
       <Fact label="Next run">
         {config.trigger.type !== "cron" ? (
           <Text fz="sm" c="dimmed">
@@ -106,5 +118,15 @@ export function JobFacts({ service }: { service: Service }) {
         )}
       </Fact>
     </>
+  );
+}
+
+/** When the engine was away over scheduled times: how many, when, and what it did on its return. */
+function MissedRunsFact({ missed }: { missed: MissedRuns }) {
+  const span = missed.count === 1 ? formatAbsolute(missed.firstAt) : `${formatAbsolute(missed.firstAt)} to ${formatAbsolute(missed.lastAt)}`;
+  return (
+    <Text fz="sm" data-missed-action={missed.action}>
+      {missedRunsSummary(missed)} (<RelativeTime value={missed.detectedAt} />; scheduled {span})
+    </Text>
   );
 }

@@ -6,3 +6,4 @@ export * from "./sequence-buffer";
 export * from "./shell";
 export * from "./backoff";
 export * from "./steps";
+export * from "./local-engine";

@@ -86,6 +86,24 @@ export const jobRun = z.object({
 });
 export type JobRun = z.infer<typeof jobRun>;
 
+/**
+ * Scheduled times of a cron JOB that passed while no engine ran it, found when an engine took
+ * the job up again, and what it did about them (the job's `missedRuns` policy).
+ */
+export const missedRuns = z.object({
+  count: z.number().int().positive(),
+  /** Counting stopped at this many: there were at least `count`. */
+  countCapped: z.boolean().optional(),
+  firstAt: z.string(),
+  lastAt: z.string(),
+  action: z.enum(["ran-once", "skipped"]),
+  /** When the engine found them, as it started. */
+  detectedAt: z.string(),
+  /** The run that made up for them ("ran-once"); `lastRun` until the next one. */
+  runId: z.string().optional(),
+});
+export type MissedRuns = z.infer<typeof missedRuns>;
+
 /** A service's files on the engine's host. */
 export const diskUsage = z.object({ serviceId: z.string().uuid(), bytes: z.number().int().nonnegative() });
 export type DiskUsage = z.infer<typeof diskUsage>;
@@ -104,6 +122,8 @@ export const runtimeServiceState = z.object({
   lastRun: jobRun.optional(),
   /** A cron JOB's next run. */
   nextRunAt: z.string().optional(),
+  /** A cron JOB's latest missed runs (optional: control planes that predate it drop it). */
+  missed: missedRuns.optional(),
 });
 export type RuntimeServiceState = z.infer<typeof runtimeServiceState>;
 

@@ -185,12 +185,23 @@ export type JobLifecycleEvent = z.infer<typeof jobLifecycleEvent>;
  * the control plane is down), or when its environment starts (a deployment that includes it),
  * stops or is deleted.
  */
+/**
+ * What a cron JOB does about the scheduled times that passed while no engine ran it (the engine
+ * was stopped, its host rebooted): "run-once" runs it once on the engine's return, "skip" only
+ * records them. Either way the job's runtime state reports them (`missed`, protocol/messages.ts).
+ */
+export const missedRunPolicies = ["run-once", "skip"] as const;
+export const missedRunPolicy = z.enum(missedRunPolicies);
+export type MissedRunPolicy = z.infer<typeof missedRunPolicy>;
+
 export const jobTrigger = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("cron"),
     /** Five or six fields (seconds first when six), as croner reads them. */
     schedule: z.string().min(9).max(200),
     timeZone: z.string().min(1).max(100).default("UTC"),
+    /** Defaulted, so snapshots and job states written before the policy existed still parse. */
+    missedRuns: missedRunPolicy.default("run-once"),
   }),
   z.object({ type: z.literal("lifecycle"), on: z.array(jobLifecycleEvent).min(1).max(3) }),
 ]);

@@ -2,7 +2,7 @@ import fsp from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Cron } from "croner";
 import { z } from "zod";
-import { jobRun, jobTrigger, type JobRun } from "../protocol";
+import { jobRun, jobTrigger, missedRuns, type JobRun } from "../protocol";
 import { StepError } from "./runtime";
 
 /** What the engine keeps of a JOB between deployments (its job.json). */
@@ -18,6 +18,14 @@ export const jobState = z.object({
   /** A stopped cron job keeps its release but no schedule. */
   stopped: z.boolean(),
   lastRun: jobRun.optional(),
+  /**
+   * The last moment an engine watched this job's schedule (scheduled it, or saw a scheduled
+   * time come): scheduled times after it that passed before the next engine took the job up
+   * were missed. Absent in states written before it existed: nothing is counted then.
+   */
+  scheduleSeenAt: z.string().optional(),
+  /** The latest missed runs, and what was done about them. */
+  missed: missedRuns.optional(),
 });
 export type JobState = z.infer<typeof jobState>;
 
@@ -143,7 +151,10 @@ export function describeRun(run: JobRun): string {
   return `run ${run.runId} ${how}${tries} in ${seconds}s`;
 }
 
-/** A cron job's timer, in its time zone; croner validates the expression and the zone. */
-export function scheduleCron(trigger: Extract<JobState["trigger"], { type: "cron" }>, fire: () => Promise<void>): Cron {
-  return new Cron(trigger.schedule, { timezone: trigger.timeZone, protect: true }, fire);
+/**
+ * A cron job's timer, in its time zone; croner validates the expression and the zone. A
+ * scheduled time that comes while the previous run still runs is not run (`blocked`).
+ */
+export function scheduleCron(trigger: Extract<JobState["trigger"], { type: "cron" }>, fire: () => Promise<void>, blocked: () => void): Cron {
+  return new Cron(trigger.schedule, { timezone: trigger.timeZone, protect: blocked }, fire);
 }

@@ -1,6 +1,7 @@
 import type { Cron } from "croner";
-import type { JobLifecycleEvent, JobServiceSpec, RuntimeServiceState } from "../protocol";
+import type { JobLifecycleEvent, JobServiceSpec, MissedRuns, RuntimeServiceState } from "../protocol";
 import { type Attempt, describeRun, jobState, type JobState, runJob, scheduleCron } from "./job-runs";
+import { findMissedRuns } from "./missed-runs";
 import { type JobRunResult, type StepContext, StepError } from "./runtime";
 import type { SerialQueues } from "./serial";
 import { readJson, writeJsonAtomic } from "./shared/files";
@@ -45,12 +46,18 @@ export class ScheduledJobs<L extends JobLaunch> {
     },
   ) {}
 
-  /** Takes up a job the previous engine left (its schedule starts again). */
+  /**
+   * Takes up a job the previous engine left: its schedule starts again, and the scheduled times
+   * that passed while no engine ran it are run once or skipped, as its `missedRuns` says.
+   */
   async adopt(serviceId: string): Promise<void> {
     const job = await readJson(this.options.runner.jobFile(serviceId), jobState);
     if (!job) return;
     this.jobs.set(serviceId, job);
+    const missed = this.noteMissedRuns(job, new Date());
     this.schedule(job);
+    await this.persist(job);
+    if (missed?.runId) void this.runScheduled(serviceId, missed.runId);
   }
 
   /** Stops the timers; a cron run in progress belongs to this engine and ends with it (the next engine runs the next one). */
@@ -71,6 +78,7 @@ export class ScheduledJobs<L extends JobLaunch> {
         ...(job.commit ? { commit: job.commit } : {}),
         ...(job.lastRun ? { lastRun: job.lastRun } : {}),
         ...(next ? { nextRunAt: next.toISOString() } : {}),
+        ...(job.missed ? { missed: job.missed } : {}),
       };
     });
   }
@@ -123,10 +131,11 @@ export class ScheduledJobs<L extends JobLaunch> {
       retries: ctx.service.config.retries,
       stopped: false,
       ...(lastRun ? { lastRun } : {}),
+      ...(previous?.missed ? { missed: previous.missed } : {}),
     };
     this.jobs.set(job.serviceId, job);
-    await this.persist(job);
     this.schedule(job);
+    await this.persist(job);
     if (previous && previous.releaseId !== job.releaseId && !this.runs.has(job.serviceId)) await this.options.runner.retire(job.serviceId, previous.releaseId, job.releaseId);
     const next = this.crons.get(job.serviceId)?.nextRun();
     const trigger = job.trigger;
@@ -152,8 +161,9 @@ export class ScheduledJobs<L extends JobLaunch> {
     const job = this.jobs.get(ctx.service.id);
     if (!job) throw new StepError("the job has no release: deploy it first");
     job.stopped = false;
-    await this.persist(job);
+    // Times that passed while the job was stopped on purpose are not missed runs.
     this.schedule(job);
+    await this.persist(job);
     ctx.output("system", job.trigger.type === "cron" ? "Schedule resumed" : "Nothing to restart: the job runs on its lifecycle events");
   }
 
@@ -165,11 +175,25 @@ export class ScheduledJobs<L extends JobLaunch> {
     await this.options.writes.settled(writeKey(serviceId));
   }
 
+  /** Starts the job's timer; the caller persists the job (its schedule is watched from now on). */
   private schedule(job: JobState): void {
     this.unschedule(job.serviceId);
     if (job.stopped || job.trigger.type !== "cron") return;
+    const serviceId = job.serviceId;
     try {
-      this.crons.set(job.serviceId, scheduleCron(job.trigger, () => this.runScheduled(job.serviceId)));
+      const cron = scheduleCron(
+        job.trigger,
+        async () => {
+          await this.sawScheduledTime(serviceId);
+          await this.runScheduled(serviceId);
+        },
+        () => {
+          this.options.serviceLog(serviceId, job.releaseId, "[slipway] skipped a scheduled run: the previous one is still running");
+          void this.sawScheduledTime(serviceId);
+        },
+      );
+      job.scheduleSeenAt = new Date().toISOString();
+      this.crons.set(serviceId, cron);
     } catch (error) {
       this.options.serviceLog(job.serviceId, job.releaseId, `[slipway] cannot schedule this job: ${(error as Error).message}`);
     }
@@ -180,8 +204,53 @@ export class ScheduledJobs<L extends JobLaunch> {
     this.crons.delete(serviceId);
   }
 
-  /** A cron run: output to the service's runtime log, the outcome into its state (and so the dashboard). */
-  private async runScheduled(serviceId: string): Promise<void> {
+  /**
+   * Records the scheduled times that passed since an engine last watched the job's schedule, and
+   * what its policy does about them; the run that makes up for them (if any) is the caller's to start.
+   */
+  private noteMissedRuns(job: JobState, now: Date): MissedRuns | null {
+    if (job.stopped || job.trigger.type !== "cron" || !job.scheduleSeenAt) return null;
+    const trigger = job.trigger;
+    // An expression croner refuses finds nothing here; schedule() says why in the job's log.
+    const times = (() => {
+      try {
+        return findMissedRuns(trigger, new Date(job.scheduleSeenAt ?? now), now);
+      } catch {
+        return null;
+      }
+    })();
+    if (!times) return null;
+    const runOnce = trigger.missedRuns === "run-once";
+    const missed: MissedRuns = {
+      count: times.count,
+      ...(times.countCapped ? { countCapped: true } : {}),
+      firstAt: times.firstAt.toISOString(),
+      lastAt: times.lastAt.toISOString(),
+      action: runOnce ? "ran-once" : "skipped",
+      detectedAt: now.toISOString(),
+      ...(runOnce ? { runId: `${stamp(now)}-missed` } : {}),
+    };
+    job.missed = missed;
+    const what = `${times.countCapped ? "at least " : ""}${times.count} scheduled run${times.count === 1 ? "" : "s"}`;
+    const when = times.count === 1 ? `at ${missed.firstAt}` : `from ${missed.firstAt} to ${missed.lastAt}`;
+    this.options.serviceLog(
+      job.serviceId,
+      job.releaseId,
+      `[slipway] missed ${what} ${when} while no engine ran this job: ${runOnce ? `running it once now (run ${missed.runId})` : "skipped (missedRuns: skip)"}`,
+    );
+    return missed;
+  }
+
+  /** A scheduled time came while this engine watched: the runs missed, if it stops now, start after it. */
+  private async sawScheduledTime(serviceId: string): Promise<void> {
+    const job = this.jobs.get(serviceId);
+    if (!job) return;
+    job.scheduleSeenAt = new Date().toISOString();
+    await this.persist(job);
+  }
+
+  /** A cron run (or the run that makes up for missed ones): output to the service's runtime log, the outcome into its state (and so the dashboard). */
+  private async runScheduled(serviceId: string, runId = `${stamp()}-cron`): Promise<void> {
     const job = this.jobs.get(serviceId);
     if (!job || job.stopped) return;
     const log = (text: string) => this.options.serviceLog(serviceId, job.releaseId, text);
@@ -190,7 +259,6 @@ export class ScheduledJobs<L extends JobLaunch> {
     if (!launch) return log(`[slipway] skipped a scheduled run: release ${job.releaseId} has no launch file`);
     const controller = new AbortController();
     this.runs.set(serviceId, controller);
-    const runId = `${stamp()}-cron`;
     log(`[slipway] run ${runId} started`);
     try {
       const { run } = await runJob({
@@ -219,4 +287,4 @@ export class ScheduledJobs<L extends JobLaunch> {
 const writeKey = (serviceId: string) => `job:${serviceId}`;
 
 /** A run's id starts with its time: 20261129103000. */
-const stamp = () => new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+const stamp = (at = new Date()) => at.toISOString().replace(/[-:T]/g, "").slice(0, 14);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
-import { jobRun } from "../../engine/protocol/messages";
+import { jobRun, missedRuns } from "../../engine/protocol/messages";
 import { applicationConfig, containerConfig, databaseConfig, deploymentAction, environmentMode, jobConfig, serviceKind } from "../../engine/protocol/snapshot";
 import { visibleConfig } from "../services/services";
 import type { clusters, deploymentEvents, deployments, environments, logLines, projects, services } from "../db/schema";
@@ -65,6 +65,8 @@ export const serviceOutput = z.object({
       /** A JOB's latest run, and a cron job's next one. */
       lastRun: jobRun.optional(),
       nextRunAt: z.string().optional(),
+      /** A cron job's latest missed runs, and whether the engine ran it once for them or skipped them. */
+      missed: missedRuns.optional(),
     })
     .nullable(),
   createdAt: timestamp,

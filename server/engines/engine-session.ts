@@ -132,6 +132,7 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
           ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
           ...(state.lastRun ? { lastRun: state.lastRun } : {}),
           ...(state.nextRunAt ? { nextRunAt: state.nextRunAt } : {}),
+          ...(state.missed ? { missed: state.missed } : {}),
         },
       })
       .where(

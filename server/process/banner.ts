@@ -29,16 +29,26 @@ export function formatReady(paint: Paint, input: { dashboardUrl: string; routerP
     row("Dashboard", input.dashboardUrl),
     row("Apps", input.routerPattern),
     row("CLI", "npx slipway project create demo, then see README.md"),
-    row("Stop", "Ctrl-C (deployed apps and the router keep running)"),
+    row("Stop", "Ctrl-C (deployed apps, the router and the local engine keep running)"),
     "",
   ].join("\n");
 }
 
-export function formatStopped(paint: Paint, input: { engineStarted: boolean }): string {
-  if (!input.engineStarted) return `${paint.bold("Slipway stopped.")}\n`;
-  return (
-    paint.bold("Slipway stopped.") +
-    " Deployed apps and the router keep running: they are designed to outlive the control plane.\n" +
-    "Run `npm start` again to pick up where you left off; all data is kept.\n"
-  );
+/**
+ * Said once `npm start` has stopped: what stopped, and what keeps running by design (issue 12):
+ * the apps, the router and the local engine, whose cron jobs keep their schedule; and how to
+ * stop the engine too.
+ */
+export function formatStopped(paint: Paint, input: { controlPlaneStarted: boolean; embeddedPostgres: boolean; engine: { pid: number } | null }): string {
+  if (!input.controlPlaneStarted) return `${paint.bold("Slipway stopped.")}\n`;
+  const stopped = input.embeddedPostgres ? "web, worker and PostgreSQL" : "web and worker";
+  const lines = [`${paint.bold("Slipway stopped")} (${stopped}). Deployed apps and the router keep running: they are designed to outlive the control plane.`];
+  if (input.engine) {
+    lines.push(
+      `The local engine keeps running too (pid ${input.engine.pid}): cron jobs keep their schedule, and it reconnects to the next npm start.`,
+      `To stop it as well: ${paint.bold("npm start -- --stop-engine")}`,
+    );
+  }
+  lines.push("Run `npm start` again to pick up where you left off; all data is kept.");
+  return `${lines.join("\n")}\n`;
 }

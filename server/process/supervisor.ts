@@ -36,6 +36,8 @@ export type ChildSpec = {
   forceSignal?: NodeJS.Signals;
   /** How a long-running child is restarted after a crash; false: its exit stops everything. */
   restart?: RestartPolicy | false;
+  /** What is said once stop() has stopped the child; "stopped" by default. */
+  stoppedNote?: string;
   /** Called with each new process of the child (its first start and every restart), before its output is read. */
   onSpawn?: (process: ChildProcess) => void;
 };
@@ -281,7 +283,7 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
     }
     const timeoutMs = entry.spec.stopTimeoutMs ?? defaultStopTimeoutMs;
     signal(entry, "SIGTERM");
-    if (await exitsWithin(entry, timeoutMs)) return print(entry.label, paint.dim("stopped"));
+    if (await exitsWithin(entry, timeoutMs)) return print(entry.label, paint.dim(entry.spec.stoppedNote ?? "stopped"));
     const force = entry.spec.forceSignal ?? "SIGKILL";
     print(entry.label, paint.red(`did not stop within ${timeoutMs / 1000} s; sending ${force}`));
     signal(entry, force);

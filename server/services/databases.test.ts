@@ -146,7 +146,12 @@ describe("job services", () => {
       kind: "JOB",
       config: { git, command: "node report.js", trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris" }, retries: 2 },
     });
-    expect(nightly.config).toMatchObject({ command: "node report.js", trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris" }, retries: 2, timeoutSeconds: 600 });
+    expect(nightly.config).toMatchObject({ command: "node report.js", trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris", missedRuns: "run-once" }, retries: 2, timeoutSeconds: 600 });
+    const skipping = await api().services.update({ serviceId: nightly.id, config: { trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris", missedRuns: "skip" } } });
+    expect(skipping.config).toMatchObject({ trigger: { missedRuns: "skip" } });
+    await expect(
+      api().services.update({ serviceId: nightly.id, config: { trigger: { type: "cron", schedule: "0 3 * * *", missedRuns: "later" as "skip" } } }),
+    ).rejects.toMatchObject({ code: "BAD_REQUEST" });
     const seed = await api().services.create({ environmentId: environment.id, name: "seed", kind: "JOB", config: { git, command: "npm run seed", trigger: { type: "lifecycle", on: ["start"] } } });
 
     const updated = await api().services.update({ serviceId: seed.id, config: { trigger: { type: "lifecycle", on: ["start", "delete"] }, timeoutSeconds: 60 } });

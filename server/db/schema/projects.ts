@@ -1,6 +1,6 @@
 import { boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from "drizzle-orm/pg-core";
 import { environmentModes, serviceKinds, type ApplicationConfig, type ContainerConfig, type DatabaseConfig, type JobConfig } from "../../../engine/protocol/snapshot";
-import type { JobRun } from "../../../engine/protocol/messages";
+import type { JobRun, MissedRuns } from "../../../engine/protocol/messages";
 import { clusters } from "./clusters";
 import { createdAt, id, updatedAt } from "./columns";
 import { organizations } from "./organizations";
@@ -27,6 +27,8 @@ export type ServiceRuntime = {
   /** A JOB's latest run and a cron job's next one. */
   lastRun?: JobRun;
   nextRunAt?: string;
+  /** A cron job's latest missed runs (scheduled while no engine ran it) and what the engine did about them. */
+  missed?: MissedRuns;
 };
 
 /**
