@@ -31,8 +31,3 @@ export const taskCatalog = {
 
 export type TaskName = keyof typeof taskCatalog;
 export type TaskPayload<N extends TaskName> = z.infer<(typeof taskCatalog)[N]>;
-
-/** Deployments of one environment run one at a time: their dispatch jobs share this queue. */
-export function environmentQueue(environmentId: string): string {
-  return `environment:${environmentId}`;
-}
