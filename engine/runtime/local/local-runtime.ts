@@ -91,6 +91,10 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     for (const serviceId of await fsp.readdir(paths.servicesDir)) {
       await jobs.adopt(serviceId);
       const state = await store.adopt(paths.stateFile(serviceId), serviceState);
+      for (const releaseId of await processes.sweep(serviceId)) {
+        // A release that never went live: its checkout goes, as a discarded one's would; its log stays.
+        if (releaseId !== state?.current?.releaseId) await fsp.rm(path.join(paths.releaseDir(serviceId, releaseId), "src"), { recursive: true, force: true });
+      }
       if (!state?.current || state.status === "stopped") continue;
       // Still-running processes are adopted as they are; dead ones are restarted by the supervisor.
       processes.tail(state.serviceId, state.current.releaseId);

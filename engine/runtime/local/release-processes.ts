@@ -10,6 +10,7 @@ import { childEnv } from "../shared/processes-env";
 import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, launchArgv, removeCgroup } from "./cgroups";
 import { type LaunchSpec, launchSpec, type Layout, type LocalRelease, type ReleaseProcess, type ServiceState } from "./layout";
 import { LogTailer } from "./log-tailer";
+import { ProcessRecords } from "./process-records";
 import { isSameProcessAlive, portIsFree, processStartTime, stopGroup } from "./processes";
 
 export type LocalStore = ReleaseStore<ReleaseProcess, ServiceState, LocalRelease>;
@@ -23,6 +24,7 @@ export class ReleaseProcesses {
   private readonly exits = new Map<number, string>();
   private readonly children = new Map<number, ChildProcess>();
   private readonly tailers = new Map<string, LogTailer>();
+  private readonly records: ProcessRecords;
 
   constructor(
     private readonly options: {
@@ -32,7 +34,9 @@ export class ReleaseProcesses {
       serviceLog: (serviceId: string, releaseId: string, text: string) => void;
       stopGraceMs?: number;
     },
-  ) {}
+  ) {
+    this.records = new ProcessRecords(options.paths);
+  }
 
   /** Starts a release's process on its port (a free one unless the launch names it), inside its control groups. */
   async spawn(serviceId: string, releaseId: string, launch: LaunchSpec, commit: string | undefined, preferredPort?: number): Promise<ReleaseProcess> {
@@ -62,6 +66,22 @@ export class ReleaseProcesses {
       ...(launch.user ? { uid: launch.user.uid, gid: launch.user.gid } : {}),
     });
     fs.closeSync(log);
+    // Recorded before the first await: an engine killed from here on leaves a record the next one finds (sweep()).
+    const startTime = child.pid === undefined ? null : processStartTime(child.pid);
+    const proc: ReleaseProcess | null =
+      child.pid === undefined || startTime === null
+        ? null
+        : {
+            releaseId,
+            commit,
+            port,
+            pid: child.pid,
+            startTime,
+            startedAt: new Date().toISOString(),
+            ...(cgroup ? { cgroups: cgroup.dirs } : {}),
+            ...(launch.stopSignal ? { stopSignal: launch.stopSignal } : {}),
+          };
+    if (proc) this.records.write(serviceId, proc);
     const pid = await new Promise<number>((resolve, reject) => {
       child.once("spawn", () => resolve(child.pid ?? -1));
       child.once("error", (error) => reject(new StepError(`could not start ${command}: ${error.message}`)));
@@ -72,22 +92,12 @@ export class ReleaseProcesses {
       this.exits.set(pid, signal ? `was killed by ${signal}` : `exited with code ${String(code)}`);
       this.children.delete(pid);
     });
-    const startTime = processStartTime(pid);
-    if (startTime === null) {
+    if (!proc) {
       if (cgroup) removeCgroup(cgroup.dirs);
       throw new StepError(`${launch.argv[0]} exited immediately`);
     }
     this.tail(serviceId, releaseId);
-    return {
-      releaseId,
-      commit,
-      port,
-      pid,
-      startTime,
-      startedAt: new Date().toISOString(),
-      ...(cgroup ? { cgroups: cgroup.dirs } : {}),
-      ...(launch.stopSignal ? { stopSignal: launch.stopSignal } : {}),
-    };
+    return proc;
   }
 
   /** Stops the release's process group; a release that no longer serves also has its log read to the end. */
@@ -95,7 +105,46 @@ export class ReleaseProcesses {
     await stopGroup(proc.pid, proc.startTime, this.options.stopGraceMs ?? 10_000, proc.stopSignal);
     this.exits.delete(proc.pid);
     if (proc.cgroups) removeCgroup(proc.cgroups);
+    this.records.remove(serviceId, proc);
     if (this.options.store.get(serviceId)?.current?.releaseId !== proc.releaseId) await this.finishTail(serviceId, proc.releaseId);
+  }
+
+  /** Forgets a process that ended by itself (a crash): its record and control groups go. */
+  forget(serviceId: string, proc: ReleaseProcess): void {
+    if (proc.cgroups) removeCgroup(proc.cgroups);
+    this.records.remove(serviceId, proc);
+  }
+
+  /**
+   * Run once per service when an engine starts, before supervision: every recorded process that
+   * the service's state does not track as live is stopped (an engine killed between starting a
+   * release and switching to it left it running), except one of the live release itself found
+   * running while the tracked one is dead (a crash restart the killed engine had not persisted
+   * yet), which is adopted. Returns the releases whose strays were stopped.
+   */
+  async sweep(serviceId: string): Promise<Set<string>> {
+    const { store, serviceLog } = this.options;
+    const stopped = new Set<string>();
+    for (const proc of this.records.list(serviceId)) {
+      const state = store.get(serviceId);
+      const current = state?.current;
+      if (current && proc.pid === current.pid && proc.startTime === current.startTime) continue;
+      if (!this.isAlive(proc)) {
+        this.forget(serviceId, proc);
+        continue;
+      }
+      if (state && current && state.status !== "stopped" && proc.releaseId === current.releaseId && !this.isAlive(current)) {
+        this.forget(serviceId, current);
+        state.current = proc;
+        await store.persist(serviceId);
+        serviceLog(serviceId, proc.releaseId, `[slipway] adopted pid ${proc.pid} of release ${proc.releaseId}, started before the engine stopped`);
+        continue;
+      }
+      await this.stop(serviceId, proc);
+      stopped.add(proc.releaseId);
+      serviceLog(serviceId, proc.releaseId, `[slipway] stopped pid ${proc.pid} of release ${proc.releaseId}: the engine stopped before the release went live`);
+    }
+    return stopped;
   }
 
   isAlive(proc: ReleaseProcess): boolean {

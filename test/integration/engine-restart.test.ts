@@ -1,0 +1,138 @@
+/**
+ * The platform heals itself across engine restarts (issue 12): a real control plane on a real
+ * PostgreSQL, the real engine as its own process killed with SIGKILL at awkward moments, real
+ * apps, real HTTP. What a user would notice: no stray processes.
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import getPort from "get-port";
+import pino from "pino";
+import type { Runner } from "graphile-worker";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCaller } from "../../server/api/root";
+import type { Services } from "../../server/context";
+import { startWebServer } from "../../server/web-server";
+import { startWorker } from "../../worker/runner";
+import { createTestDatabase, type TestDatabase } from "../database";
+import { eventually, fixture, request } from "../engine-harness";
+import { startGitServer, type GitServer } from "../git-server";
+import { killProcessesUnder, processesUnder } from "../process-cleanup";
+import { spawnEngine, type EngineProcess } from "../support/engine-process";
+import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+
+/** Long on purpose: nothing below may wait for a lease to run out. */
+const LEASE_SECONDS = 120;
+const logger = pino({ level: "silent" });
+
+let database: TestDatabase;
+let services: Services;
+let org: SeededOrganization;
+let web: Awaited<ReturnType<typeof startWebServer>> | null = null;
+let worker: Runner | null = null;
+let webPort: number;
+let gitServer: GitServer;
+let engine: EngineProcess;
+let engineHome: string;
+let routerPort: number;
+
+async function startControlPlane() {
+  web = await startWebServer({ services, databaseUrl: database.url, logger, port: webPort, host: "127.0.0.1" });
+  worker = await startWorker({ services, connectionString: database.url, logger, reconcileIntervalMs: 500 });
+}
+
+async function stopControlPlane() {
+  await worker?.stop();
+  await web?.close();
+  worker = null;
+  web = null;
+}
+
+/** A new engine process on the same home, once it has adopted what the previous one left (it says "engine started" then). */
+async function startEngine() {
+  engine = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: org.engineToken, home: engineHome, routerPort });
+  await eventually(() => engine.output().includes('"msg":"engine started"'), 30_000, "the engine to start");
+}
+
+const api = () => createCaller({ services, actor: org.as("DEVELOPER") });
+const terminal = ["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"];
+
+async function waitFor(deploymentId: string, expected: string, timeoutMs = 90_000) {
+  const done = await eventually(async () => {
+    const current = await api().deployments.get({ deploymentId });
+    return terminal.includes(current.status) ? current : undefined;
+  }, timeoutMs, `deployment ${deploymentId} to end`);
+  expect(done.status, `${done.statusMessage}\n${engine.output().slice(-3000)}`).toBe(expected);
+  return done;
+}
+
+async function createService(project: string, repo: string, config: Record<string, unknown> = {}) {
+  const created = await api().projects.create({ name: project });
+  const environment = await api().environments.create({ projectId: created.id, name: "dev" });
+  const service = await api().services.create({
+    environmentId: environment.id,
+    name: "web",
+    config: { git: { url: gitServer.url(repo), ref: { branch: "main" } }, healthCheckPath: "/health", ...config },
+  });
+  return { environmentId: environment.id, serviceId: service.id, host: `web-dev-${project}.localhost` };
+}
+
+async function deploy(environmentId: string) {
+  const { deployment } = await api().deployments.create({ environmentId, action: "DEPLOY" });
+  return deployment;
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  services = testServices(database.db, { leaseSeconds: LEASE_SECONDS });
+  org = await seedOrganization(services, "restarts");
+  [webPort, routerPort] = await Promise.all([getPort(), getPort()]);
+  engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-restart-engine-"));
+  gitServer = await startGitServer();
+  await gitServer.createRepo("slow", fixture("node-app"), { "version.txt": "1\n" });
+  await startControlPlane();
+  await startEngine();
+}, 60_000);
+
+afterAll(async () => {
+  await engine?.stop("SIGKILL");
+  await stopControlPlane();
+  await gitServer?.close();
+  if (engineHome) {
+    await killProcessesUnder(engineHome);
+    await fs.rm(engineHome, { recursive: true, force: true });
+  }
+});
+
+describe("an engine killed and started again", () => {
+  it("stops the release it had started but not switched to, and the previous release keeps serving", async () => {
+    const { environmentId, serviceId, host } = await createService("slow", "slow");
+    await waitFor((await deploy(environmentId)).id, "DEPLOYED");
+    const version = async () => JSON.parse((await request(routerPort, host)).body) as { version: string; pid: number };
+    const live = await version();
+    expect(live.version).toBe("1");
+
+    // The next release takes its time before it listens: the engine is killed while it waits for its health check.
+    await gitServer.pushDirectory("slow", fixture("node-app"), { "version.txt": "2\n" });
+    await api().services.update({ serviceId, config: { startCommand: "sleep 60 && node server.js", healthCheckTimeoutSeconds: 120 } });
+    const stuck = await deploy(environmentId);
+    await eventually(async () => {
+      const events = await api().deployments.events({ deploymentId: stuck.id });
+      return events.some((event) => event.step === "health_check" && event.status === "started");
+    }, 60_000, "the new release to be started");
+    await engine.stop("SIGKILL");
+
+    const releasesDir = path.join(engineHome, "services", serviceId, "releases");
+    const liveGroup = processesUnder(releasesDir).find(({ pid }) => pid === live.pid)?.pgid;
+    expect(liveGroup).toBeDefined();
+    const strays = () => processesUnder(releasesDir).filter(({ pgid }) => pgid !== liveGroup);
+    // What the killed engine left: the new release's processes, tracked by no state file.
+    expect(strays().length).toBeGreaterThan(0);
+
+    // Canceled while no engine runs, so that the next engine only has to clean up.
+    await api().deployments.cancel({ deploymentId: stuck.id });
+    await startEngine();
+    expect(strays()).toEqual([]);
+    expect(await version()).toEqual(live);
+  }, 120_000);
+});
