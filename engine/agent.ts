@@ -82,8 +82,9 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       outbox.pushEvent(deploymentId, { ...event, ...message, seq: nextSeq(), at: event.at ?? new Date().toISOString() });
       void outbox.flush();
     },
-    log(stream, fd, text, at) {
-      outbox.pushLine(stream, { seq: nextSeq(), at: at ?? new Date().toISOString(), fd, text: shortenText(text, LOG_LINE_MAX) });
+    log(stream, fd, text, at, origin) {
+      const line = { seq: nextSeq(), at: at ?? new Date().toISOString(), fd, text: shortenText(text, LOG_LINE_MAX), ...(origin ? { source: origin.source } : {}) };
+      outbox.pushLine(stream, line, origin?.stored);
       void outbox.flush();
     },
   };

@@ -24,7 +24,11 @@ export function recordingReporter() {
   const lines: ReportedLine[] = [];
   const reporter: EngineReporter = {
     event: (deploymentId, event) => void events.push({ deploymentId, ...event }),
-    log: (stream, fd, text) => void lines.push({ stream, fd, text }),
+    // Kept is stored: the runtime may save how far it read.
+    log: (stream, fd, text, _at, origin) => {
+      lines.push({ stream, fd, text });
+      origin?.stored();
+    },
   };
   return {
     reporter,

@@ -73,8 +73,12 @@ export async function recordEngineEvents(svc: Services, clusterId: string, deplo
   });
 }
 
-/** Stores a batch of lines (re-sent ones once); false when its service no longer exists. */
-export async function recordLogBatch(svc: Services, clusterId: string, stream: LogStream, lines: LogLine[]): Promise<boolean> {
+/**
+ * Stores a batch of lines: a re-sent line (same seq) or one read again after an engine restart
+ * (same source) once. Returns the lines stored now, to stream to subscribers; null when the
+ * service no longer exists.
+ */
+export async function recordLogBatch(svc: Services, clusterId: string, stream: LogStream, lines: LogLine[]): Promise<LogLine[] | null> {
   let organizationId: string;
   let deploymentId: string | null = null;
   let serviceId: string | null;
@@ -90,16 +94,21 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
       .innerJoin(environments, eq(environments.id, services.environmentId))
       .where(and(eq(services.id, stream.serviceId), eq(environments.clusterId, clusterId)));
     // Lines of a service deleted meanwhile have nowhere to go: drop them.
-    if (!service) return false;
+    if (!service) return null;
     organizationId = service.organizationId;
     serviceId = stream.serviceId;
   }
   const key = stream.kind === "deployment" ? `deployment:${stream.deploymentId}` : `service:${stream.serviceId}`;
-  await svc.db
+  // No conflict target: a line that repeats either unique key (stream and seq, stream and source) is skipped.
+  const inserted = await svc.db
     .insert(logLines)
-    .values(lines.map((line) => ({ organizationId, stream: key, seq: line.seq, deploymentId, serviceId, fd: line.fd, text: line.text, at: new Date(line.at) })))
-    .onConflictDoNothing();
-  return true;
+    .values(
+      lines.map((line) => ({ organizationId, stream: key, seq: line.seq, deploymentId, serviceId, fd: line.fd, text: line.text, at: new Date(line.at), source: line.source ?? null })),
+    )
+    .onConflictDoNothing()
+    .returning({ seq: logLines.seq });
+  const stored = new Set(inserted.map((row) => row.seq));
+  return lines.filter((line) => stored.has(line.seq));
 }
 
 /**

@@ -1,17 +1,20 @@
 /**
  * The platform heals itself across engine restarts (issue 12): a real control plane on a real
  * PostgreSQL, the real engine as its own process killed with SIGKILL at awkward moments, real
- * apps, real HTTP. What a user would notice: no stray processes.
+ * apps, real HTTP. What a user would notice: no stray processes, no repeated or lost log lines,
+ * no deployment left waiting for a lease to run out.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { eq } from "drizzle-orm";
 import getPort from "get-port";
 import pino from "pino";
 import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
+import { logLines } from "../../server/db/schema";
 import { startWebServer } from "../../server/web-server";
 import { startWorker } from "../../worker/runner";
 import { createTestDatabase, type TestDatabase } from "../database";
@@ -90,6 +93,7 @@ beforeAll(async () => {
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-restart-engine-"));
   gitServer = await startGitServer();
   await gitServer.createRepo("slow", fixture("node-app"), { "version.txt": "1\n" });
+  await gitServer.createRepo("chatty", fixture("log-burst"));
   await startControlPlane();
   await startEngine();
 }, 60_000);
@@ -135,4 +139,49 @@ describe("an engine killed and started again", () => {
     expect(strays()).toEqual([]);
     expect(await version()).toEqual(live);
   }, 120_000);
+
+  it("stores every runtime line exactly once across kills, while lines keep coming and while the control plane is down", async () => {
+    const { environmentId, serviceId, host } = await createService("chatty", "chatty");
+    await waitFor((await deploy(environmentId)).id, "DEPLOYED");
+    const storedBursts = async () => {
+      const rows = await database.db.select({ text: logLines.text }).from(logLines).where(eq(logLines.serviceId, serviceId));
+      return rows.map((row) => row.text).filter((text) => text.startsWith("burst "));
+    };
+    const burst = async (rate: number, seconds: number) => JSON.parse((await request(routerPort, host, `/burst?rate=${rate}&seconds=${seconds}`)).body) as { run: number; total: number };
+    const countsOf = (lines: string[], run: number) => {
+      const counts = new Map<number, number>();
+      for (const line of lines) {
+        const [, lineRun, n] = line.split(" ");
+        if (Number(lineRun) === run) counts.set(Number(n), (counts.get(Number(n)) ?? 0) + 1);
+      }
+      return counts;
+    };
+    const expectEachOnce = (counts: Map<number, number>, total: number) => {
+      const wrong = [...Array(total).keys()].filter((n) => counts.get(n) !== 1).map((n) => `${n}: ${counts.get(n) ?? 0}`);
+      expect(wrong).toEqual([]);
+    };
+
+    // Killed while the lines flow and are being shipped.
+    const first = await burst(400, 4);
+    await eventually(async () => countsOf(await storedBursts(), first.run).size > 300 || undefined, 20_000, "lines to be stored");
+    await engine.stop("SIGKILL");
+    await startEngine();
+    await eventually(async () => countsOf(await storedBursts(), first.run).size === first.total || undefined, 30_000, "every line of the first burst");
+    expectEachOnce(countsOf(await storedBursts(), first.run), first.total);
+
+    // Killed with lines read but never stored (no control plane to take them), then everything comes back.
+    await stopControlPlane();
+    const second = await burst(500, 1);
+    const logFile = path.join(engineHome, "services", serviceId, "releases");
+    await eventually(async () => {
+      const [releaseId] = await fs.readdir(logFile);
+      return (await fs.readFile(path.join(logFile, releaseId!, "runtime.log"), "utf8")).includes(`burst ${second.run} ${second.total - 1} `) || undefined;
+    }, 20_000, "the second burst to be written");
+    await engine.stop("SIGKILL");
+    await startControlPlane();
+    await startEngine();
+    await eventually(async () => countsOf(await storedBursts(), second.run).size === second.total || undefined, 30_000, "every line of the second burst");
+    expectEachOnce(countsOf(await storedBursts(), second.run), second.total);
+    expectEachOnce(countsOf(await storedBursts(), first.run), first.total);
+  }, 180_000);
 });

@@ -9,7 +9,7 @@ import { routerClient, tsxImportUrl } from "../../router/router-process";
 import { detectBuildPlan, type RepoFacts } from "../build-plan";
 import { isServiceId, type ReleaseDriver, ReleaseRuntime } from "../release-runtime";
 import { liveRecord, ReleaseStore } from "../release-store";
-import { type ExecOptions, type ExecSession, type Runtime, type ServiceSample, type StepContext, StepError } from "../runtime";
+import { type ExecOptions, type ExecSession, type Runtime, type ServiceLog, type ServiceSample, type StepContext, StepError } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
 import { runCommand } from "../shared/commands";
 import { engineBaseEnv } from "../shared/processes-env";
@@ -30,7 +30,7 @@ export type LocalRuntimeOptions = {
   home: string;
   logger: pino.Logger;
   /** One line of a release's runtime output (stdout and stderr share the log file). */
-  serviceLog: (serviceId: string, releaseId: string, text: string) => void;
+  serviceLog: ServiceLog;
   /** Tunables, shortened by tests. */
   drainTimeoutMs?: number;
   stopGraceMs?: number;

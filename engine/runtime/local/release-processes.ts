@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import getPort from "get-port";
 import type { ReleaseStore } from "../release-store";
-import { StepError } from "../runtime";
+import { type ServiceLog, StepError } from "../runtime";
 import { secretMasker } from "../secret-mask";
 import { readJson, writeJsonAtomic } from "../shared/files";
 import { childEnv } from "../shared/processes-env";
@@ -25,13 +25,16 @@ export class ReleaseProcesses {
   private readonly children = new Map<number, ChildProcess>();
   private readonly tailers = new Map<string, LogTailer>();
   private readonly records: ProcessRecords;
+  /** Releases whose log was read to the end and forgotten. */
+  private readonly finished = new Set<string>();
+  private readonly persistQueued = new Set<string>();
 
   constructor(
     private readonly options: {
       paths: Layout;
       store: LocalStore;
       cgroups: CgroupHost;
-      serviceLog: (serviceId: string, releaseId: string, text: string) => void;
+      serviceLog: ServiceLog;
       stopGraceMs?: number;
     },
   ) {
@@ -156,29 +159,42 @@ export class ReleaseProcesses {
     return this.exits.get(proc.pid) ?? "exited";
   }
 
-  /** Follows the release's runtime.log from the offset the service's state saved. */
+  /**
+   * Follows the release's runtime.log from the offset the service's state saved. The offset moves
+   * on only as the control plane stores the lines (LineOrigin), so an engine killed with lines
+   * still unsent reads them again; those it had sent are named by their offset and stored once.
+   */
   tail(serviceId: string, releaseId: string): void {
     if (this.tailers.has(releaseId)) return;
+    this.finished.delete(releaseId);
     const { paths, store } = this.options;
     const file = path.join(paths.releaseDir(serviceId, releaseId), "runtime.log");
     const launchFile = paths.launchFile(serviceId, releaseId);
     let mask: ((text: string) => string) | null = null;
-    const tailer = new LogTailer(
-      file,
-      store.get(serviceId)?.logOffsets[releaseId] ?? 0,
-      (lines) => {
-        mask ??= maskerFromLaunch(launchFile);
-        for (const line of lines) this.options.serviceLog(serviceId, releaseId, mask(line));
-      },
-      (offset) => {
-        const current = store.get(serviceId);
-        if (!current) return;
-        current.logOffsets[releaseId] = offset;
-        void store.persist(serviceId);
-      },
-    );
+    const stored = (end: number) => {
+      const state = store.get(serviceId);
+      if (!state || this.finished.has(releaseId) || (state.logOffsets[releaseId] ?? 0) >= end) return;
+      state.logOffsets[releaseId] = end;
+      this.persistSoon(serviceId);
+    };
+    const tailer = new LogTailer(file, store.get(serviceId)?.logOffsets[releaseId] ?? 0, (lines) => {
+      mask ??= maskerFromLaunch(launchFile);
+      for (const line of lines) {
+        this.options.serviceLog(serviceId, releaseId, mask(line.text), "stdout", undefined, { source: `${releaseId}:${line.offset}`, stored: () => stored(line.end) });
+      }
+    });
     this.tailers.set(releaseId, tailer);
     tailer.start();
+  }
+
+  /** One state write for the offsets of a whole batch stored at once (its lines' callbacks run together). */
+  private persistSoon(serviceId: string): void {
+    if (this.persistQueued.has(serviceId)) return;
+    this.persistQueued.add(serviceId);
+    queueMicrotask(() => {
+      this.persistQueued.delete(serviceId);
+      void this.options.store.persist(serviceId);
+    });
   }
 
   /** Reads the release's last lines and stops following it, keeping its offset (a restart appends to the same log). */
@@ -191,6 +207,8 @@ export class ReleaseProcesses {
   /** Reads the release's last lines and forgets its offset: the release will not log again. */
   async finishTail(serviceId: string, releaseId: string): Promise<void> {
     await this.pauseTail(releaseId);
+    // Lines of it stored from now on must not bring its offset back.
+    this.finished.add(releaseId);
     const state = this.options.store.get(serviceId);
     if (state && releaseId in state.logOffsets) {
       delete state.logOffsets[releaseId];
