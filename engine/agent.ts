@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
 import type { Logger } from "pino";
 import { createControlPlaneClient, type Answer } from "./control-plane-client";
@@ -34,6 +35,8 @@ export type AgentOptions = {
 export function createAgent(options: AgentOptions, makeEngine: (reporter: EngineReporter) => Engine) {
   const { logger } = options;
   const nextSeq = createSequence();
+  // One per process: the control plane tells a restarted engine (a new boot id) from a reconnecting one.
+  const bootId = randomUUID();
   let socket: Socket | null = null;
   let stopped = false;
   let pulling: Promise<void> | null = null;
@@ -160,6 +163,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       token: options.token,
       protocolVersion: options.protocolVersion ?? PROTOCOL_VERSION,
       engineVersion: options.engineVersion,
+      bootId,
       capabilities: options.capabilities,
     };
     socket = io(new URL(ENGINE_NAMESPACE, options.url).toString(), {

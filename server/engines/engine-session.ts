@@ -4,6 +4,7 @@ import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../eng
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import { clusters, deployments, environments, logLines, services } from "../db/schema";
+import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { AppError } from "../errors";
@@ -22,11 +23,22 @@ export async function authenticateEngine({ db }: Services, token: string) {
   return cluster;
 }
 
-export async function recordEngineHello({ db, now }: Services, clusterId: string, hello: Pick<EngineHandshake, "engineVersion" | "capabilities">) {
-  await db
-    .update(clusters)
-    .set({ engineVersion: hello.engineVersion, capabilities: hello.capabilities, lastHeartbeatAt: now() })
-    .where(eq(clusters.id, clusterId));
+/**
+ * Records the engine's version and capabilities at its handshake, and its boot id: an engine
+ * that comes back as a new process has its unfinished deployments handed out again at once.
+ */
+export async function recordEngineHello(svc: Services, clusterId: string, hello: Pick<EngineHandshake, "engineVersion" | "capabilities" | "bootId">) {
+  const previousBootId = await svc.db.transaction(async (tx) => {
+    const [cluster] = await tx.select({ bootId: clusters.engineBootId }).from(clusters).where(eq(clusters.id, clusterId)).for("update");
+    await tx
+      .update(clusters)
+      .set({ engineVersion: hello.engineVersion, capabilities: hello.capabilities, lastHeartbeatAt: svc.now(), ...(hello.bootId ? { engineBootId: hello.bootId } : {}) })
+      .where(eq(clusters.id, clusterId));
+    return cluster?.bootId ?? null;
+  });
+  // No earlier boot id (a first connection, or an engine from before boot ids): nothing to tell.
+  if (hello.bootId && previousBootId && previousBootId !== hello.bootId) return redispatchAfterEngineRestart(svc, clusterId);
+  return [];
 }
 
 /** The oldest task leased to this cluster and not yet acknowledged for its current attempt. */

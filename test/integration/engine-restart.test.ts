@@ -138,6 +138,10 @@ describe("an engine killed and started again", () => {
     await startEngine();
     expect(strays()).toEqual([]);
     expect(await version()).toEqual(live);
+
+    // Its new boot id ends the deployment at once, not when the lease (two minutes) runs out.
+    const canceled = await waitFor(stuck.id, "CANCELED", 20_000);
+    expect(canceled.statusMessage).toMatch(/engine restarted/);
   }, 120_000);
 
   it("stores every runtime line exactly once across kills, while lines keep coming and while the control plane is down", async () => {
