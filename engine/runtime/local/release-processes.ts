@@ -4,7 +4,8 @@ import path from "node:path";
 import getPort from "get-port";
 import type { ReleaseStore } from "../release-store";
 import { type ServiceLog, StepError } from "../runtime";
-import { secretMasker } from "../secret-mask";
+import type { ResolvedVariable } from "../../protocol";
+import { loadingMasker } from "../secret-mask";
 import { readJson, writeJsonAtomic } from "../shared/files";
 import { childEnv } from "../shared/processes-env";
 import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, launchArgv, removeCgroup } from "./cgroups";
@@ -170,7 +171,7 @@ export class ReleaseProcesses {
     const { paths, store } = this.options;
     const file = path.join(paths.releaseDir(serviceId, releaseId), "runtime.log");
     const launchFile = paths.launchFile(serviceId, releaseId);
-    let mask: ((text: string) => string) | null = null;
+    const mask = loadingMasker(() => secretsOfLaunch(launchFile));
     const stored = (end: number) => {
       const state = store.get(serviceId);
       if (!state || this.finished.has(releaseId) || (state.logOffsets[releaseId] ?? 0) >= end) return;
@@ -178,7 +179,6 @@ export class ReleaseProcesses {
       this.persistSoon(serviceId);
     };
     const tailer = new LogTailer(file, store.get(serviceId)?.logOffsets[releaseId] ?? 0, (lines) => {
-      mask ??= maskerFromLaunch(launchFile);
       for (const line of lines) {
         this.options.serviceLog(serviceId, releaseId, mask(line.text), "stdout", undefined, { source: `${releaseId}:${line.offset}`, stored: () => stored(line.end) });
       }
@@ -232,11 +232,18 @@ export class ReleaseProcesses {
   }
 }
 
-function maskerFromLaunch(launchFile: string): (text: string) => string {
+/** The secret variables of a release, from its launch file; throws when it cannot be read (the masker then withholds lines). */
+function secretsOfLaunch(launchFile: string): ResolvedVariable[] {
+  let raw: unknown;
   try {
-    const launch = launchSpec.parse(JSON.parse(fs.readFileSync(launchFile, "utf8")));
-    return secretMasker(launch.secretKeys.map((key) => ({ key, value: launch.env[key] ?? "", secret: true })));
-  } catch {
-    return (text) => text;
+    raw = JSON.parse(fs.readFileSync(launchFile, "utf8"));
+  } catch (error) {
+    // Never the parser's message: it quotes the file, which holds the secrets.
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(code ? `the release's launch file is unreadable (${code})` : "the release's launch file is not valid JSON");
   }
+  const parsed = launchSpec.safeParse(raw);
+  if (!parsed.success) throw new Error("the release's launch file is not valid");
+  const launch = parsed.data;
+  return launch.secretKeys.map((key) => ({ key, value: launch.env[key] ?? "", secret: true }));
 }
