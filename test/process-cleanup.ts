@@ -44,3 +44,9 @@ export async function killProcessesUnder(dir: string): Promise<void> {
     await sleep(50);
   }
 }
+
+/** Ends everything a test's engine home left running (apps, router), then removes the home. */
+export async function removeEngineHome(home: string): Promise<void> {
+  await killProcessesUnder(home);
+  await fs.promises.rm(home, { recursive: true, force: true });
+}

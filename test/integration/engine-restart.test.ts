@@ -10,17 +10,15 @@ import path from "node:path";
 import { eq } from "drizzle-orm";
 import getPort from "get-port";
 import pino from "pino";
-import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { logLines } from "../../server/db/schema";
-import { startWebServer } from "../../server/web-server";
-import { startWorker } from "../../worker/runner";
 import { createTestDatabase, type TestDatabase } from "../database";
 import { eventually, fixture, request } from "../engine-harness";
 import { startGitServer, type GitServer } from "../git-server";
-import { killProcessesUnder, processesUnder } from "../process-cleanup";
+import { processesUnder, removeEngineHome } from "../process-cleanup";
+import { controlPlane, deploymentEnding } from "../support/control-plane";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
 
@@ -31,25 +29,12 @@ const logger = pino({ level: "silent" });
 let database: TestDatabase;
 let services: Services;
 let org: SeededOrganization;
-let web: Awaited<ReturnType<typeof startWebServer>> | null = null;
-let worker: Runner | null = null;
-let webPort: number;
-let gitServer: GitServer;
 let engine: EngineProcess;
 let engineHome: string;
 let routerPort: number;
-
-async function startControlPlane() {
-  web = await startWebServer({ services, databaseUrl: database.url, logger, port: webPort, host: "127.0.0.1" });
-  worker = await startWorker({ services, connectionString: database.url, logger, reconcileIntervalMs: 500 });
-}
-
-async function stopControlPlane() {
-  await worker?.stop();
-  await web?.close();
-  worker = null;
-  web = null;
-}
+let webPort: number;
+let gitServer: GitServer;
+let control: ReturnType<typeof controlPlane>;
 
 /** A new engine process on the same home, once it has adopted what the previous one left (it says "engine started" then). */
 async function startEngine() {
@@ -58,16 +43,7 @@ async function startEngine() {
 }
 
 const api = () => createCaller({ services, actor: org.as("DEVELOPER") });
-const terminal = ["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"];
-
-async function waitFor(deploymentId: string, expected: string, timeoutMs = 90_000) {
-  const done = await eventually(async () => {
-    const current = await api().deployments.get({ deploymentId });
-    return terminal.includes(current.status) ? current : undefined;
-  }, timeoutMs, `deployment ${deploymentId} to end`);
-  expect(done.status, `${done.statusMessage}\n${engine.output().slice(-3000)}`).toBe(expected);
-  return done;
-}
+const waitFor = (deploymentId: string, expected: string, timeoutMs = 90_000) => deploymentEnding(api(), deploymentId, [expected], timeoutMs, () => engine.output());
 
 async function createService(project: string, repo: string, config: Record<string, unknown> = {}) {
   const created = await api().projects.create({ name: project });
@@ -94,18 +70,16 @@ beforeAll(async () => {
   gitServer = await startGitServer();
   await gitServer.createRepo("slow", fixture("node-app"), { "version.txt": "1\n" });
   await gitServer.createRepo("chatty", fixture("log-burst"));
-  await startControlPlane();
+  control = controlPlane({ services, database, port: webPort, logger });
+  await control.start();
   await startEngine();
 }, 60_000);
 
 afterAll(async () => {
   await engine?.stop("SIGKILL");
-  await stopControlPlane();
+  await control?.stop();
   await gitServer?.close();
-  if (engineHome) {
-    await killProcessesUnder(engineHome);
-    await fs.rm(engineHome, { recursive: true, force: true });
-  }
+  if (engineHome) await removeEngineHome(engineHome);
 });
 
 describe("an engine killed and started again", () => {
@@ -174,7 +148,7 @@ describe("an engine killed and started again", () => {
     expectEachOnce(countsOf(await storedBursts(), first.run), first.total);
 
     // Killed with lines read but never stored (no control plane to take them), then everything comes back.
-    await stopControlPlane();
+    await control.stop();
     const second = await burst(500, 1);
     const logFile = path.join(engineHome, "services", serviceId, "releases");
     await eventually(async () => {
@@ -182,7 +156,7 @@ describe("an engine killed and started again", () => {
       return (await fs.readFile(path.join(logFile, releaseId!, "runtime.log"), "utf8")).includes(`burst ${second.run} ${second.total - 1} `) || undefined;
     }, 20_000, "the second burst to be written");
     await engine.stop("SIGKILL");
-    await startControlPlane();
+    await control.start();
     await startEngine();
     await eventually(async () => countsOf(await storedBursts(), second.run).size === second.total || undefined, 30_000, "every line of the second burst");
     expectEachOnce(countsOf(await storedBursts(), second.run), second.total);
