@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
 import type { Logger } from "pino";
 import { createControlPlaneClient, type Answer } from "./control-plane-client";
@@ -34,6 +35,8 @@ export type AgentOptions = {
 export function createAgent(options: AgentOptions, makeEngine: (reporter: EngineReporter) => Engine) {
   const { logger } = options;
   const nextSeq = createSequence();
+  // One per process: the control plane tells a restarted engine (a new boot id) from a reconnecting one.
+  const bootId = randomUUID();
   let socket: Socket | null = null;
   let stopped = false;
   let pulling: Promise<void> | null = null;
@@ -82,8 +85,9 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       outbox.pushEvent(deploymentId, { ...event, ...message, seq: nextSeq(), at: event.at ?? new Date().toISOString() });
       void outbox.flush();
     },
-    log(stream, fd, text, at) {
-      outbox.pushLine(stream, { seq: nextSeq(), at: at ?? new Date().toISOString(), fd, text: shortenText(text, LOG_LINE_MAX) });
+    log(stream, fd, text, at, origin) {
+      const line = { seq: nextSeq(), at: at ?? new Date().toISOString(), fd, text: shortenText(text, LOG_LINE_MAX), ...(origin ? { source: origin.source } : {}) };
+      outbox.pushLine(stream, line, origin?.stored);
       void outbox.flush();
     },
   };
@@ -159,6 +163,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       token: options.token,
       protocolVersion: options.protocolVersion ?? PROTOCOL_VERSION,
       engineVersion: options.engineVersion,
+      bootId,
       capabilities: options.capabilities,
     };
     socket = io(new URL(ENGINE_NAMESPACE, options.url).toString(), {

@@ -83,7 +83,9 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
     await eventually(() => second.lines.some((line) => line.text.includes("listening")), 10_000, "new process logs");
     env.lines.push(...second.lines);
     env.events.push(...second.events);
-    // Let the rest of the suite assert through the shared recording.
+    // Let the rest of the suite assert through the shared recording, with one engine: a second one
+    // still supervising would take the STOP below for a crash and start the app again.
+    await engine.shutdown();
     engine = env.newEngine();
     await engine.start();
   });

@@ -10,6 +10,6 @@ export type LocalEngineOptions = Omit<EngineOptions, "runtime"> & {
 export function createLocalEngine(options: LocalEngineOptions): Engine {
   return createEngine({
     ...options,
-    runtime: ({ logger, serviceLog }) => createLocalRuntime({ home: options.home, logger, ...options.tuning, serviceLog: (serviceId, releaseId, text) => serviceLog(serviceId, releaseId, text) }),
+    runtime: ({ logger, serviceLog }) => createLocalRuntime({ home: options.home, logger, ...options.tuning, serviceLog }),
   });
 }

@@ -7,7 +7,7 @@ import { stepsOf } from "./protocol/steps";
 import { ensureRouter } from "./router/router-process";
 import { deploymentOutcome, type DeploymentOutcome, engineFiles } from "./engine-files";
 import { readJson, writeJsonAtomic } from "./runtime/shared/files";
-import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type ServiceStep, type StepContext, StepError, type StepResult } from "./runtime/runtime";
+import { type ExecOptions, type ExecSession, type LineOrigin, type ReleaseHandle, type ServiceLog, type Runtime, type ServiceSample, type ServiceStep, type StepContext, StepError, type StepResult } from "./runtime/runtime";
 import { environmentOutputs, type EnvironmentOutputs, withOutputs } from "./job-outputs";
 import { secretMasker } from "./runtime/secret-mask";
 
@@ -17,8 +17,8 @@ export type EngineReporter = {
     deploymentId: string,
     event: { serviceId: string | null; step: DeploymentStep; status: StepStatus; durationMs?: number; message?: string; commit?: string; at?: string },
   ): void;
-  /** One line of output (build output: stream kind "deployment"; app output: kind "service"). */
-  log(stream: LogStream, fd: "stdout" | "stderr" | "system", text: string, at?: string): void;
+  /** One line of output (build output: stream kind "deployment"; app output: kind "service"), with its origin when it can be read again. */
+  log(stream: LogStream, fd: "stdout" | "stderr" | "system", text: string, at?: string, origin?: LineOrigin): void;
 };
 
 export interface Engine {
@@ -47,8 +47,7 @@ export interface Engine {
 /** What the engine hands the runtime it creates. */
 export type RuntimeHooks = {
   logger: pino.Logger;
-  /** One line of a release's runtime output (stream kind "service"). */
-  serviceLog: (serviceId: string, releaseId: string, text: string, fd?: "stdout" | "stderr" | "system", at?: string) => void;
+  serviceLog: ServiceLog;
 };
 
 export type EngineOptions = {
@@ -84,7 +83,7 @@ export function createEngine(options: EngineOptions): Engine {
   const paths = engineFiles(options.home);
   const runtime = options.runtime({
     logger,
-    serviceLog: (serviceId, releaseId, text, fd = "stdout", at) => reporter.log({ kind: "service", serviceId, releaseId }, fd, text, at),
+    serviceLog: (serviceId, releaseId, text, fd = "stdout", at, origin) => reporter.log({ kind: "service", serviceId, releaseId }, fd, text, at, origin),
   });
   const runtimeKinds: readonly string[] = runtime.serviceKinds ?? ["APPLICATION"];
   const running = new Map<string, { promise: Promise<void>; controller: AbortController }>();

@@ -35,6 +35,19 @@ function scriptedControlPlane(answers: Delivery[]) {
 const fast = () => createBackoff({ baseMs: 5, maxMs: 20, jitter: 0 });
 
 describe("the engine's outbox", () => {
+  it("says a line was stored only once the control plane stored it, so a runtime saves its read offset no further", async () => {
+    const controlPlane = scriptedControlPlane(["retry", "delivered"]);
+    const outbox = new Outbox({ send: controlPlane.send, backoff: fast() });
+    const stored: number[] = [];
+    outbox.pushLine(runtime, line(1), () => stored.push(1));
+    outbox.pushLine(runtime, line(2), () => stored.push(2));
+    await outbox.flush();
+    expect(stored).toEqual([]);
+    await controlPlane.sends(2);
+    await outbox.flush();
+    expect(stored).toEqual([1, 2]);
+  });
+
   it("keeps a batch the control plane could not store, and sends it again until it is stored", async () => {
     const controlPlane = scriptedControlPlane(["retry", "retry", "delivered"]);
     const outbox = new Outbox({ send: controlPlane.send, backoff: fast() });

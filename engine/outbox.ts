@@ -32,7 +32,7 @@ const MAX_EVENTS = 200;
 
 export class Outbox {
   private readonly events = new Map<string, DeploymentEvent[]>();
-  private readonly logs = new Map<string, { stream: LogStream; lines: LogLine[] }>();
+  private readonly logs = new Map<string, { stream: LogStream; lines: LogLine[]; stored: Array<(() => void) | undefined> }>();
   private readonly backoff: Backoff;
   private readonly maxBufferedLines: number;
   private bufferedLines = 0;
@@ -55,10 +55,12 @@ export class Outbox {
     this.events.set(deploymentId, queue);
   }
 
-  pushLine(stream: LogStream, line: LogLine) {
+  /** Queues a line; `stored` is called once the control plane stored it or refused it for good (not for a line dropped when the outbox is full). */
+  pushLine(stream: LogStream, line: LogLine, stored?: () => void) {
     const key = stream.kind === "deployment" ? `d:${stream.deploymentId}` : `s:${stream.serviceId}`;
-    const entry = this.logs.get(key) ?? { stream, lines: [] };
+    const entry = this.logs.get(key) ?? { stream, lines: [], stored: [] };
     entry.lines.push(line);
+    entry.stored.push(stored);
     this.logs.set(key, entry);
     if (++this.bufferedLines > this.maxBufferedLines) this.dropOldest();
   }
@@ -108,6 +110,7 @@ export class Outbox {
         const batch = entry.lines.slice(0, MAX_LINES);
         if (!(await this.deliver({ name: "log:batch", payload: { stream: entry.stream, lines: batch } }))) return;
         entry.lines.splice(0, batch.length);
+        for (const stored of entry.stored.splice(0, batch.length)) stored?.();
         this.bufferedLines -= batch.length;
       }
       this.logs.delete(key);
@@ -139,6 +142,7 @@ export class Outbox {
     for (const entry of this.logs.values()) {
       if (entry.lines.length > 0 && entry.stream.kind === "service") {
         entry.lines.shift();
+        entry.stored.shift();
         this.bufferedLines--;
         this.droppedLines++;
         return;

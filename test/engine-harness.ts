@@ -10,7 +10,7 @@ import type { z } from "zod";
 import { createLocalEngine, type Engine, type EngineReporter, type LocalEngineOptions } from "../engine/core";
 import type { ApplicationServiceSpec, DatabaseEngine, DatabaseServiceSpec, DeploymentAction, EngineTask, JobServiceSpec, LogStream, ServiceSpec } from "../engine/protocol";
 import { applicationConfig, jobConfig } from "../engine/protocol";
-import { killProcessesUnder } from "./process-cleanup";
+import { removeEngineHome } from "./process-cleanup";
 
 export const fixturesDir = fileURLToPath(new URL("./fixtures/apps/", import.meta.url));
 export const fixture = (name: string) => path.join(fixturesDir, name);
@@ -24,7 +24,11 @@ export function recordingReporter() {
   const lines: ReportedLine[] = [];
   const reporter: EngineReporter = {
     event: (deploymentId, event) => void events.push({ deploymentId, ...event }),
-    log: (stream, fd, text) => void lines.push({ stream, fd, text }),
+    // Kept is stored: the runtime may save how far it read.
+    log: (stream, fd, text, _at, origin) => {
+      lines.push({ stream, fd, text });
+      origin?.stored();
+    },
   };
   return {
     reporter,
@@ -54,8 +58,7 @@ export async function engineHome(tuning: LocalEngineOptions["tuning"] = { drainT
     get: (host: string, urlPath = "/") => request(routerPort, host, urlPath),
     async cleanup() {
       await Promise.all(engines.map((engine) => engine.shutdown().catch(() => undefined)));
-      await killProcessesUnder(home);
-      await fs.rm(home, { recursive: true, force: true });
+      await removeEngineHome(home);
     },
   };
 }

@@ -91,6 +91,12 @@ export const logLine = z.object({
   at: z.string().datetime(),
   fd: z.enum(logFds),
   text: z.string().max(LOG_LINE_MAX),
+  /**
+   * Where a runtime line was read from (release and byte offset of its log file), the same each
+   * time an engine reads it: the control plane stores one line per source and stream, so a line
+   * read again after an engine restart is not stored twice (issue 12).
+   */
+  source: z.string().max(200).optional(),
 });
 export type LogLine = z.infer<typeof logLine>;
 

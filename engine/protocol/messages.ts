@@ -48,6 +48,12 @@ export const engineHandshake = z.object({
   token: z.string().min(1),
   protocolVersion: z.number().int().positive(),
   engineVersion: z.string().max(100),
+  /**
+   * A random id of the engine process, new at each start (optional: older engines send none).
+   * A cluster's engine that connects with another boot id than before has restarted: the
+   * deployments it was running are handed out again at once, not when their leases run out.
+   */
+  bootId: z.string().uuid().optional(),
   capabilities: z.object({
     runtime: z.enum(["local", "docker", "kubernetes"]),
     serviceKinds: z.array(z.string()),

@@ -195,7 +195,10 @@ export class ReleaseRuntime<S extends ServiceSpec, R extends LiveRelease, St ext
       store.set(state);
       driver.wentLive?.(state, "switch");
       await store.persist(ctx.service.id);
-      await store.syncRoutes();
+      // The router is a process of its own (engine/router/): one that is down or refuses the table fails the switch, saying so.
+      await store.syncRoutes().catch((error: unknown) => {
+        throw new StepError(`the router did not take the new route: ${(error as Error).message}`, { cause: error });
+      });
       store.takePending(release);
       // A release that kept the running one (a database whose configuration did not change) replaced nothing.
       this.replaced.set(release.releaseId, release.reused ? null : (previous?.current ?? null));

@@ -18,6 +18,18 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
 };
 
+/**
+ * Where a runtime log line was read from, for lines a runtime can read again after an engine
+ * restart (a release's log file): `source` names the line the same way every time it is read
+ * (the control plane stores a line of a given source once per stream), and `stored` is called
+ * once the control plane has stored it (or refused it for good), so the runtime saves how far it
+ * read only up to there and a restart loses nothing.
+ */
+export type LineOrigin = { source: string; stored: () => void };
+
+/** One line of a release's runtime output (stream kind "service"). */
+export type ServiceLog = (serviceId: string, releaseId: string, text: string, fd?: "stdout" | "stderr" | "system", at?: string, origin?: LineOrigin) => void;
+
 /** A release being deployed; opaque to orchestration apart from its id and commit. */
 export type ReleaseHandle = { serviceId: string; releaseId: string; commit?: string };
 

@@ -42,30 +42,65 @@ export async function dispatchEnvironment({ db, now, leaseSeconds }: Services, e
   });
 }
 
+/** Why deployments are handed out again, in the words of their events. */
+type LostLease = {
+  /** Whether the deployment (read under its row lock) is still lost: it may have moved on since it was selected. */
+  stillLost: (deployment: typeof deployments.$inferSelect, at: Date) => boolean;
+  handedOutAgain: (nextAttempt: number) => string;
+  gaveUp: (attempts: number) => string;
+  canceled: string;
+};
+
 /**
  * Deployments whose engine went silent (no heartbeat or event before the lease expired) are
  * handed out again, up to MAX_DISPATCH_ATTEMPTS, then failed with the reason. Never left
  * running forever. Re-delivery is harmless: the engine keys its work by deployment id.
  */
-export async function reconcileLeases({ db, now, leaseSeconds }: Services) {
-  const expired = await db
+export async function reconcileLeases(svc: Services) {
+  const expired = await svc.db
     .select({ id: deployments.id })
     .from(deployments)
-    .where(and(lt(deployments.leaseExpiresAt, now()), notInArray(deployments.status, finished)));
+    .where(and(lt(deployments.leaseExpiresAt, svc.now()), notInArray(deployments.status, finished)));
+  return handOutAgain(svc, expired, {
+    stillLost: (deployment, at) => deployment.leaseExpiresAt !== null && deployment.leaseExpiresAt < at,
+    handedOutAgain: (attempt) => `no word from the engine for ${svc.leaseSeconds}s: handed out again (attempt ${attempt})`,
+    gaveUp: (attempts) => `the engine of the cluster stopped responding: lease expired ${attempts} times`,
+    canceled: "canceled: the engine stopped responding",
+  });
+}
+
+/**
+ * The engine of the cluster came back as a new process (another boot id): what the previous one
+ * acknowledged and had not finished died with it, so it is handed out again now rather than once
+ * its lease runs out (issue 12). Leased deployments it never acknowledged need nothing: the new
+ * engine pulls them.
+ */
+export async function redispatchAfterEngineRestart(svc: Services, clusterId: string) {
+  const held = await svc.db
+    .select({ id: deployments.id })
+    .from(deployments)
+    .where(and(eq(deployments.clusterId, clusterId), isNotNull(deployments.acknowledgedAt), notInArray(deployments.status, finished)));
+  return handOutAgain(svc, held, {
+    stillLost: (deployment) => deployment.clusterId === clusterId && deployment.acknowledgedAt !== null,
+    handedOutAgain: (attempt) => `the engine restarted while it ran this deployment: handed out again (attempt ${attempt})`,
+    gaveUp: (attempts) => `the engine of the cluster restarted during each of ${attempts} attempts`,
+    canceled: "canceled: the engine restarted",
+  });
+}
+
+/** Leases each deployment again (a new attempt, notified to its engine), or fails it once it had its attempts. */
+async function handOutAgain({ db, now, leaseSeconds }: Services, candidates: { id: string }[], lost: LostLease) {
   const outcomes: { deploymentId: string; outcome: "redispatched" | "failed" }[] = [];
-  for (const { id } of expired) {
+  for (const { id } of candidates) {
     const outcome = await db.transaction(async (tx) => {
       const [deployment] = await tx.select().from(deployments).where(eq(deployments.id, id)).for("update");
-      if (!deployment || !deployment.leaseExpiresAt || deployment.leaseExpiresAt >= now() || terminalStatuses.has(deployment.status)) return null;
       const at = now();
+      if (!deployment || terminalStatuses.has(deployment.status) || !lost.stillLost(deployment, at)) return null;
       if (deployment.attempt >= MAX_DISPATCH_ATTEMPTS || deployment.cancelRequestedAt) {
-        const reason = deployment.cancelRequestedAt
-          ? "canceled: the engine stopped responding"
-          : `the engine of the cluster stopped responding: lease expired ${deployment.attempt} times`;
         await appendControlEvent(tx, deployment, {
           step: "deployment",
           status: deployment.cancelRequestedAt ? "canceled" : "failed",
-          message: reason,
+          message: deployment.cancelRequestedAt ? lost.canceled : lost.gaveUp(deployment.attempt),
           at,
         });
         return "failed" as const;
@@ -74,12 +109,7 @@ export async function reconcileLeases({ db, now, leaseSeconds }: Services) {
         .update(deployments)
         .set({ leasedAt: at, leaseExpiresAt: new Date(at.getTime() + leaseSeconds * 1000), attempt: deployment.attempt + 1, acknowledgedAt: null })
         .where(eq(deployments.id, deployment.id));
-      await appendControlEvent(tx, deployment, {
-        step: "lease",
-        status: "expired",
-        message: `no word from the engine for ${leaseSeconds}s: handed out again (attempt ${deployment.attempt + 1})`,
-        at,
-      });
+      await appendControlEvent(tx, deployment, { step: "lease", status: "expired", message: lost.handedOutAgain(deployment.attempt + 1), at });
       await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available" });
       return "redispatched" as const;
     });

@@ -3,6 +3,7 @@ import { serviceSpec, type ApplicationConfig, type Snapshot } from "../../engine
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { clusters, environments, projects, services, variables } from "../db/schema";
+import { AppError } from "../errors";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { applicationConfigOf, containerConfigOf, databaseConfigOf, jobConfigOf } from "../services/configs";
 import { databaseVariables, openDatabasePassword } from "../services/databases";
@@ -48,7 +49,7 @@ export async function renderSnapshot(
     .innerJoin(projects, eq(projects.id, environments.projectId))
     .innerJoin(clusters, eq(clusters.id, environments.clusterId))
     .where(eq(environments.id, input.environmentId));
-  if (!row) throw new Error(`environment ${input.environmentId} vanished while rendering a snapshot`);
+  if (!row) throw new AppError("NOT_FOUND", "The environment was deleted while its deployment was being prepared");
   const { environment, project, cluster } = row;
 
   const targets = [project.id, environment.id, ...input.services.map((s) => s.id)];

@@ -4,6 +4,7 @@ import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../eng
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import { clusters, deployments, environments, logLines, services } from "../db/schema";
+import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { AppError } from "../errors";
@@ -22,11 +23,22 @@ export async function authenticateEngine({ db }: Services, token: string) {
   return cluster;
 }
 
-export async function recordEngineHello({ db, now }: Services, clusterId: string, hello: Pick<EngineHandshake, "engineVersion" | "capabilities">) {
-  await db
-    .update(clusters)
-    .set({ engineVersion: hello.engineVersion, capabilities: hello.capabilities, lastHeartbeatAt: now() })
-    .where(eq(clusters.id, clusterId));
+/**
+ * Records the engine's version and capabilities at its handshake, and its boot id: an engine
+ * that comes back as a new process has its unfinished deployments handed out again at once.
+ */
+export async function recordEngineHello(svc: Services, clusterId: string, hello: Pick<EngineHandshake, "engineVersion" | "capabilities" | "bootId">) {
+  const previousBootId = await svc.db.transaction(async (tx) => {
+    const [cluster] = await tx.select({ bootId: clusters.engineBootId }).from(clusters).where(eq(clusters.id, clusterId)).for("update");
+    await tx
+      .update(clusters)
+      .set({ engineVersion: hello.engineVersion, capabilities: hello.capabilities, lastHeartbeatAt: svc.now(), ...(hello.bootId ? { engineBootId: hello.bootId } : {}) })
+      .where(eq(clusters.id, clusterId));
+    return cluster?.bootId ?? null;
+  });
+  // No earlier boot id (a first connection, or an engine from before boot ids): nothing to tell.
+  if (hello.bootId && previousBootId && previousBootId !== hello.bootId) return redispatchAfterEngineRestart(svc, clusterId);
+  return [];
 }
 
 /** The oldest task leased to this cluster and not yet acknowledged for its current attempt. */
@@ -73,8 +85,12 @@ export async function recordEngineEvents(svc: Services, clusterId: string, deplo
   });
 }
 
-/** Stores a batch of lines (re-sent ones once); false when its service no longer exists. */
-export async function recordLogBatch(svc: Services, clusterId: string, stream: LogStream, lines: LogLine[]): Promise<boolean> {
+/**
+ * Stores a batch of lines: a re-sent line (same seq) or one read again after an engine restart
+ * (same source) once. Returns the lines stored now, to stream to subscribers; null when the
+ * service no longer exists.
+ */
+export async function recordLogBatch(svc: Services, clusterId: string, stream: LogStream, lines: LogLine[]): Promise<LogLine[] | null> {
   let organizationId: string;
   let deploymentId: string | null = null;
   let serviceId: string | null;
@@ -90,16 +106,21 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
       .innerJoin(environments, eq(environments.id, services.environmentId))
       .where(and(eq(services.id, stream.serviceId), eq(environments.clusterId, clusterId)));
     // Lines of a service deleted meanwhile have nowhere to go: drop them.
-    if (!service) return false;
+    if (!service) return null;
     organizationId = service.organizationId;
     serviceId = stream.serviceId;
   }
   const key = stream.kind === "deployment" ? `deployment:${stream.deploymentId}` : `service:${stream.serviceId}`;
-  await svc.db
+  // No conflict target: a line that repeats either unique key (stream and seq, stream and source) is skipped.
+  const inserted = await svc.db
     .insert(logLines)
-    .values(lines.map((line) => ({ organizationId, stream: key, seq: line.seq, deploymentId, serviceId, fd: line.fd, text: line.text, at: new Date(line.at) })))
-    .onConflictDoNothing();
-  return true;
+    .values(
+      lines.map((line) => ({ organizationId, stream: key, seq: line.seq, deploymentId, serviceId, fd: line.fd, text: line.text, at: new Date(line.at), source: line.source ?? null })),
+    )
+    .onConflictDoNothing()
+    .returning({ seq: logLines.seq });
+  const stored = new Set(inserted.map((row) => row.seq));
+  return lines.filter((line) => stored.has(line.seq));
 }
 
 /**

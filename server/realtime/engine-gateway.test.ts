@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "drizzle-orm";
 import pino from "pino";
@@ -29,9 +30,9 @@ afterAll(async () => {
   await web?.close();
 });
 
-function connectEngine(token: string) {
+function connectEngine(token: string, bootId?: string) {
   const socket = io(`${web.url}${ENGINE_NAMESPACE}`, {
-    auth: { token, protocolVersion: PROTOCOL_VERSION, engineVersion: "test", capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] } },
+    auth: { token, protocolVersion: PROTOCOL_VERSION, engineVersion: "test", ...(bootId ? { bootId } : {}), capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] } },
     transports: ["websocket"],
     reconnection: false,
   });
@@ -165,5 +166,36 @@ describe("leases", () => {
     await services.db.execute(sql`update deployments set created_at = now() - make_interval(secs => ${STALE_QUEUE_MS / 1000 + 1}) where environment_id = ${environment.id}`);
     expect(await redispatchStaleQueues(services)).toContain(environment.id);
     expect(await dispatchJobs()).toHaveLength(1);
+  });
+
+  it("hands out again at once what an engine that came back as a new process was running, long before its lease runs out", async () => {
+    const rebooted = await seedOrganization(services, "rebooted");
+    const api = createCaller({ services, actor: rebooted.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "reboot" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    await dispatchEnvironment(services, environment.id);
+
+    const [firstBoot, secondBoot] = [randomUUID(), randomUUID()];
+    const first = connectEngine(rebooted.engineToken, firstBoot);
+    await connected(first);
+    expect((await request(first, "task:pull", {})).task.deploymentId).toBe(deployment.id);
+    expect(await request(first, "task:ack", { deploymentId: deployment.id, attempt: 1 })).toEqual({ ok: true });
+    first.disconnect();
+
+    // The same process reconnecting (a network blip) is still working on it: nothing is handed out.
+    const reconnected = connectEngine(rebooted.engineToken, firstBoot);
+    await connected(reconnected);
+    expect((await request(reconnected, "task:pull", {})).task).toBeNull();
+    reconnected.disconnect();
+
+    // A new process lost it: the clock has not moved, so only the new boot id can hand it out.
+    const restarted = connectEngine(rebooted.engineToken, secondBoot);
+    await connected(restarted);
+    const pulled = await request(restarted, "task:pull", {});
+    expect(pulled.task).toMatchObject({ deploymentId: deployment.id, attempt: 2 });
+    const events = await api.deployments.events({ deploymentId: deployment.id });
+    expect(events.find((event) => event.step === "lease")?.message).toMatch(/engine restarted .*attempt 2/);
   });
 });

@@ -82,7 +82,8 @@ export function attachEngineGateway(
       return {};
     },
     "log:batch": async (clusterId, { stream, lines }) => {
-      if (await recordLogBatch(services, clusterId, stream, lines)) onLogBatch(stream, lines);
+      const stored = await recordLogBatch(services, clusterId, stream, lines);
+      if (stored && stored.length > 0) onLogBatch(stream, stored);
       return {};
     },
     "engine:heartbeat": async (clusterId, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),

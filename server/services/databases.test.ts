@@ -8,6 +8,7 @@ import type { Services } from "../context";
 import { clusters, deployments, services as servicesTable } from "../db/schema";
 import { dispatchEnvironment } from "../deployments/dispatch";
 import { pullTask } from "../engines/engine-session";
+import { allocateDatabasePort, PORT_RANGE } from "./databases";
 
 let services: Services;
 let org: SeededOrganization;
@@ -33,6 +34,16 @@ async function storedPassword(serviceId: string) {
 }
 
 describe("database services", () => {
+  it("finds the last free database port of a cluster, and says clearly when none is left", async () => {
+    const ports = Array.from({ length: PORT_RANGE.to - PORT_RANGE.from }, (_, index) => PORT_RANGE.from + index);
+    const last = ports[4321]!;
+    expect(await allocateDatabasePort(services.db, org.clusterId, new Set(ports.filter((port) => port !== last)))).toBe(last);
+    await expect(allocateDatabasePort(services.db, org.clusterId, new Set(ports))).rejects.toMatchObject({
+      code: "CONFLICT",
+      message: expect.stringMatching(/Every database port of this cluster .* is taken/),
+    });
+  });
+
   it("generates the connection, keeps the password sealed and hidden, and hands it only to the engine", async () => {
     const { environment, database, web } = await environmentWithDatabase("shop");
     expect(database.config).toMatchObject({ engine: "postgresql", connection: { user: "orders_db", database: "orders_db", password: "[secret]" } });

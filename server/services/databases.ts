@@ -3,6 +3,7 @@ import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { databaseEngine, type DatabaseConfig, type DatabaseEngine } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
+import { AppError } from "../errors";
 import { environments, services } from "../db/schema";
 import type { OrganizationCipher } from "../secrets/keyring";
 
@@ -18,7 +19,7 @@ const CONTEXT = "database-password";
 export const HIDDEN_DATABASE_PASSWORD = "[secret]";
 
 /** Databases listen on the engine's host: ports are chosen in this range, one per database of a cluster. */
-const PORT_RANGE = { from: 20_000, to: 30_000 };
+export const PORT_RANGE = { from: 20_000, to: 30_000 };
 
 /** A PostgreSQL identifier from a service name (DNS labels allow hyphens and a leading digit). */
 function identifierOf(name: string): string {
@@ -42,7 +43,9 @@ export async function allocateDatabasePort(tx: Executor, clusterId: string, rese
     const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from));
     if (!used.has(port)) return port;
   }
-  throw new Error(`no free database port left on cluster ${clusterId}`);
+  // A nearly full range: look at every port before saying none is left.
+  for (let port = PORT_RANGE.from; port < PORT_RANGE.to; port++) if (!used.has(port)) return port;
+  throw new AppError("CONFLICT", `Every database port of this cluster (${PORT_RANGE.from} to ${PORT_RANGE.to - 1}) is taken: delete a database it no longer needs`);
 }
 
 /** A new database's configuration, its password sealed. */

@@ -8,17 +8,15 @@ import os from "node:os";
 import path from "node:path";
 import getPort from "get-port";
 import pino from "pino";
-import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_MESSAGE_MAX } from "../../engine/protocol";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
-import { startWebServer } from "../../server/web-server";
-import { startWorker } from "../../worker/runner";
 import { createTestDatabase, type TestDatabase } from "../database";
 import { eventually, fixture, request } from "../engine-harness";
 import { startGitServer, type GitServer } from "../git-server";
-import { killProcessesUnder } from "../process-cleanup";
+import { killProcessesUnder, removeEngineHome } from "../process-cleanup";
+import { controlPlane, deploymentEnding } from "../support/control-plane";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 import { applicationOf, seedOrganization, testServices, type SeededOrganization } from "../support/seed";
 
@@ -29,8 +27,6 @@ const logger = pino({ level: "silent" });
 let database: TestDatabase;
 let services: Services;
 let org: SeededOrganization;
-let web: Awaited<ReturnType<typeof startWebServer>> | null = null;
-let worker: Runner | null = null;
 let webPort: number;
 let gitServer: GitServer;
 let engine: EngineProcess;
@@ -38,17 +34,9 @@ let engineHome: string;
 let routerPort: number;
 let ids: { environmentId: string; serviceId: string };
 
-async function startControlPlane() {
-  web = await startWebServer({ services, databaseUrl: database.url, logger, port: webPort, host: "127.0.0.1" });
-  worker = await startWorker({ services, connectionString: database.url, logger, reconcileIntervalMs: 500 });
-}
-
-async function stopControlPlane() {
-  await worker?.stop();
-  await web?.close();
-  worker = null;
-  web = null;
-}
+let control: ReturnType<typeof controlPlane>;
+const startControlPlane = () => control.start();
+const stopControlPlane = () => control.stop();
 
 const startEngine = () => spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: org.engineToken, home: engineHome, routerPort });
 const api = () => createCaller({ services, actor: org.as("DEVELOPER") });
@@ -61,15 +49,7 @@ async function deployAndWait(expected: string[] = ["DEPLOYED"]) {
   return waitFor(deployment.id, expected);
 }
 
-async function waitFor(deploymentId: string, expected: string[], timeoutMs = 90_000) {
-  const terminal = ["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"];
-  const done = await eventually(async () => {
-    const current = await api().deployments.get({ deploymentId });
-    return terminal.includes(current.status) ? current : undefined;
-  }, timeoutMs, `deployment ${deploymentId} to end`);
-  expect(expected, `${done.status}: ${done.statusMessage}\n${engine.output().slice(-3000)}`).toContain(done.status);
-  return done;
-}
+const waitFor = (deploymentId: string, expected: string[], timeoutMs = 90_000) => deploymentEnding(api(), deploymentId, expected, timeoutMs, () => engine.output());
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -79,6 +59,7 @@ beforeAll(async () => {
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-spine-engine-"));
   gitServer = await startGitServer();
   await gitServer.createRepo("shop", fixture("node-app"), { "version.txt": "1\n" });
+  control = controlPlane({ services, database, port: webPort, logger });
   await startControlPlane();
   engine = startEngine();
 
@@ -96,12 +77,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await engine?.stop("SIGKILL");
-  await stopControlPlane();
+  await control?.stop();
   await gitServer?.close();
-  if (engineHome) {
-    await killProcessesUnder(engineHome);
-    await fs.rm(engineHome, { recursive: true, force: true });
-  }
+  if (engineHome) await removeEngineHome(engineHome);
 });
 
 describe("from git URL to a live app", () => {

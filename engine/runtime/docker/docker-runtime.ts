@@ -11,7 +11,7 @@ import { ReleaseRuntime } from "../release-runtime";
 import { liveRecord, type PendingRelease, ReleaseStore } from "../release-store";
 import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type StepContext, StepError, type StepResult } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
-import { secretMasker } from "../secret-mask";
+import { secretMasker, withheldLine } from "../secret-mask";
 import { httpStatus } from "../shared/http-probe";
 import { describeError, statusCodeOf } from "./docker-host";
 import { type ContainerJobLaunch, dockerJobRunner, writeJobLaunch } from "./docker-jobs";
@@ -466,7 +466,8 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
 
   /** Secret values of the container's variables, from its labels and environment (so an adopted container is masked too). */
   private maskerOf(containerId: string): (text: string) => string {
-    return this.maskers.get(containerId) ?? ((text) => text);
+    // Fail closed: a line of a container whose secrets are not loaded yet is withheld, never shipped raw.
+    return this.maskers.get(containerId) ?? (() => withheldLine("the container's variables are not loaded yet"));
   }
 
   private async loadMasker(containerId: string, info: Docker.ContainerInspectInfo): Promise<void> {

@@ -9,7 +9,7 @@ import { routerClient, tsxImportUrl } from "../../router/router-process";
 import { detectBuildPlan, type RepoFacts } from "../build-plan";
 import { isServiceId, type ReleaseDriver, ReleaseRuntime } from "../release-runtime";
 import { liveRecord, ReleaseStore } from "../release-store";
-import { type ExecOptions, type ExecSession, type Runtime, type ServiceSample, type StepContext, StepError } from "../runtime";
+import { type ExecOptions, type ExecSession, type Runtime, type ServiceLog, type ServiceSample, type StepContext, StepError } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
 import { createLineTail, runCommand } from "../shared/commands";
 import { engineBaseEnv } from "../shared/processes-env";
@@ -30,7 +30,7 @@ export type LocalRuntimeOptions = {
   home: string;
   logger: pino.Logger;
   /** One line of a release's runtime output (stdout and stderr share the log file). */
-  serviceLog: (serviceId: string, releaseId: string, text: string) => void;
+  serviceLog: ServiceLog;
   /** Tunables, shortened by tests. */
   drainTimeoutMs?: number;
   stopGraceMs?: number;
@@ -91,6 +91,10 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     for (const serviceId of await fsp.readdir(paths.servicesDir)) {
       await jobs.adopt(serviceId);
       const state = await store.adopt(paths.stateFile(serviceId), serviceState);
+      for (const releaseId of await processes.sweep(serviceId)) {
+        // A release that never went live: its checkout goes, as a discarded one's would; its log stays.
+        if (releaseId !== state?.current?.releaseId) await fsp.rm(path.join(paths.releaseDir(serviceId, releaseId), "src"), { recursive: true, force: true });
+      }
       if (!state?.current || state.status === "stopped") continue;
       // Still-running processes are adopted as they are; dead ones are restarted by the supervisor.
       processes.tail(state.serviceId, state.current.releaseId);

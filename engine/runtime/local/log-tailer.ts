@@ -1,10 +1,14 @@
 import { watch, type FSWatcher } from "node:fs";
 import fs from "node:fs/promises";
 
+/** A line of the log and where it lies in the file: `offset` of its first byte, `end` after its newline. */
+export type TailedLine = { text: string; offset: number; end: number };
+
 /**
- * Follows a release's runtime.log by byte offset. Only complete lines are reported, and the
- * offset handed to `onProgress` is the end of the last complete line, so an engine restarted
- * from that offset repeats nothing and loses nothing.
+ * Follows a release's runtime.log by byte offset. Only complete lines are reported, each with
+ * its place in the file, so the caller can save how far the lines it got rid of reach (an engine
+ * restarted from there loses nothing) and name each line by its offset (one read again is known
+ * for the same line, and stored once).
  */
 export class LogTailer {
   private timer: NodeJS.Timeout | null = null;
@@ -15,8 +19,7 @@ export class LogTailer {
   constructor(
     private readonly file: string,
     private offset: number,
-    private readonly onLines: (lines: string[]) => void,
-    private readonly onProgress: (offset: number) => void,
+    private readonly onLines: (lines: TailedLine[]) => void,
     private readonly intervalMs = 250,
   ) {}
 
@@ -100,9 +103,15 @@ export class LogTailer {
   }
 
   private emit(chunk: Buffer, consumed: number): void {
-    const lines = chunk.toString("utf8").split("\n").map((line) => line.replace(/\r$/, ""));
+    const lines: TailedLine[] = [];
+    for (let start = 0; ; ) {
+      const newline = chunk.indexOf(0x0a, start);
+      const text = chunk.subarray(start, newline < 0 ? chunk.length : newline).toString("utf8").replace(/\r$/, "");
+      lines.push({ text, offset: this.offset + start, end: this.offset + (newline < 0 ? consumed : newline + 1) });
+      if (newline < 0) break;
+      start = newline + 1;
+    }
     this.offset += consumed;
     this.onLines(lines);
-    this.onProgress(this.offset);
   }
 }

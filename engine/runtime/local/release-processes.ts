@@ -3,13 +3,15 @@ import fs from "node:fs";
 import path from "node:path";
 import getPort from "get-port";
 import type { ReleaseStore } from "../release-store";
-import { StepError } from "../runtime";
-import { secretMasker } from "../secret-mask";
+import { type ServiceLog, StepError } from "../runtime";
+import type { ResolvedVariable } from "../../protocol";
+import { loadingMasker } from "../secret-mask";
 import { readJson, writeJsonAtomic } from "../shared/files";
 import { childEnv } from "../shared/processes-env";
 import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, launchArgv, removeCgroup } from "./cgroups";
 import { type LaunchSpec, launchSpec, type Layout, type LocalRelease, type ReleaseProcess, type ServiceState } from "./layout";
 import { LogTailer } from "./log-tailer";
+import { ProcessRecords } from "./process-records";
 import { isSameProcessAlive, portIsFree, processStartTime, stopGroup } from "./processes";
 
 export type LocalStore = ReleaseStore<ReleaseProcess, ServiceState, LocalRelease>;
@@ -23,16 +25,22 @@ export class ReleaseProcesses {
   private readonly exits = new Map<number, string>();
   private readonly children = new Map<number, ChildProcess>();
   private readonly tailers = new Map<string, LogTailer>();
+  private readonly records: ProcessRecords;
+  /** Releases whose log was read to the end and forgotten. */
+  private readonly finished = new Set<string>();
+  private readonly persistQueued = new Set<string>();
 
   constructor(
     private readonly options: {
       paths: Layout;
       store: LocalStore;
       cgroups: CgroupHost;
-      serviceLog: (serviceId: string, releaseId: string, text: string) => void;
+      serviceLog: ServiceLog;
       stopGraceMs?: number;
     },
-  ) {}
+  ) {
+    this.records = new ProcessRecords(options.paths);
+  }
 
   /** Starts a release's process on its port (a free one unless the launch names it), inside its control groups. */
   async spawn(serviceId: string, releaseId: string, launch: LaunchSpec, commit: string | undefined, preferredPort?: number): Promise<ReleaseProcess> {
@@ -62,6 +70,22 @@ export class ReleaseProcesses {
       ...(launch.user ? { uid: launch.user.uid, gid: launch.user.gid } : {}),
     });
     fs.closeSync(log);
+    // Recorded before the first await: an engine killed from here on leaves a record the next one finds (sweep()).
+    const startTime = child.pid === undefined ? null : processStartTime(child.pid);
+    const proc: ReleaseProcess | null =
+      child.pid === undefined || startTime === null
+        ? null
+        : {
+            releaseId,
+            commit,
+            port,
+            pid: child.pid,
+            startTime,
+            startedAt: new Date().toISOString(),
+            ...(cgroup ? { cgroups: cgroup.dirs } : {}),
+            ...(launch.stopSignal ? { stopSignal: launch.stopSignal } : {}),
+          };
+    if (proc) this.records.write(serviceId, proc);
     const pid = await new Promise<number>((resolve, reject) => {
       child.once("spawn", () => resolve(child.pid ?? -1));
       child.once("error", (error) => reject(new StepError(`could not start ${command}: ${error.message}`)));
@@ -72,22 +96,12 @@ export class ReleaseProcesses {
       this.exits.set(pid, signal ? `was killed by ${signal}` : `exited with code ${String(code)}`);
       this.children.delete(pid);
     });
-    const startTime = processStartTime(pid);
-    if (startTime === null) {
+    if (!proc) {
       if (cgroup) removeCgroup(cgroup.dirs);
       throw new StepError(`${launch.argv[0]} exited immediately`);
     }
     this.tail(serviceId, releaseId);
-    return {
-      releaseId,
-      commit,
-      port,
-      pid,
-      startTime,
-      startedAt: new Date().toISOString(),
-      ...(cgroup ? { cgroups: cgroup.dirs } : {}),
-      ...(launch.stopSignal ? { stopSignal: launch.stopSignal } : {}),
-    };
+    return proc;
   }
 
   /** Stops the release's process group; a release that no longer serves also has its log read to the end. */
@@ -95,7 +109,46 @@ export class ReleaseProcesses {
     await stopGroup(proc.pid, proc.startTime, this.options.stopGraceMs ?? 10_000, proc.stopSignal);
     this.exits.delete(proc.pid);
     if (proc.cgroups) removeCgroup(proc.cgroups);
+    this.records.remove(serviceId, proc);
     if (this.options.store.get(serviceId)?.current?.releaseId !== proc.releaseId) await this.finishTail(serviceId, proc.releaseId);
+  }
+
+  /** Forgets a process that ended by itself (a crash): its record and control groups go. */
+  forget(serviceId: string, proc: ReleaseProcess): void {
+    if (proc.cgroups) removeCgroup(proc.cgroups);
+    this.records.remove(serviceId, proc);
+  }
+
+  /**
+   * Run once per service when an engine starts, before supervision: every recorded process that
+   * the service's state does not track as live is stopped (an engine killed between starting a
+   * release and switching to it left it running), except one of the live release itself found
+   * running while the tracked one is dead (a crash restart the killed engine had not persisted
+   * yet), which is adopted. Returns the releases whose strays were stopped.
+   */
+  async sweep(serviceId: string): Promise<Set<string>> {
+    const { store, serviceLog } = this.options;
+    const stopped = new Set<string>();
+    for (const proc of this.records.list(serviceId)) {
+      const state = store.get(serviceId);
+      const current = state?.current;
+      if (current && proc.pid === current.pid && proc.startTime === current.startTime) continue;
+      if (!this.isAlive(proc)) {
+        this.forget(serviceId, proc);
+        continue;
+      }
+      if (state && current && state.status !== "stopped" && proc.releaseId === current.releaseId && !this.isAlive(current)) {
+        this.forget(serviceId, current);
+        state.current = proc;
+        await store.persist(serviceId);
+        serviceLog(serviceId, proc.releaseId, `[slipway] adopted pid ${proc.pid} of release ${proc.releaseId}, started before the engine stopped`);
+        continue;
+      }
+      await this.stop(serviceId, proc);
+      stopped.add(proc.releaseId);
+      serviceLog(serviceId, proc.releaseId, `[slipway] stopped pid ${proc.pid} of release ${proc.releaseId}: the engine stopped before the release went live`);
+    }
+    return stopped;
   }
 
   isAlive(proc: ReleaseProcess): boolean {
@@ -107,29 +160,41 @@ export class ReleaseProcesses {
     return this.exits.get(proc.pid) ?? "exited";
   }
 
-  /** Follows the release's runtime.log from the offset the service's state saved. */
+  /**
+   * Follows the release's runtime.log from the offset the service's state saved. The offset moves
+   * on only as the control plane stores the lines (LineOrigin), so an engine killed with lines
+   * still unsent reads them again; those it had sent are named by their offset and stored once.
+   */
   tail(serviceId: string, releaseId: string): void {
     if (this.tailers.has(releaseId)) return;
+    this.finished.delete(releaseId);
     const { paths, store } = this.options;
     const file = path.join(paths.releaseDir(serviceId, releaseId), "runtime.log");
     const launchFile = paths.launchFile(serviceId, releaseId);
-    let mask: ((text: string) => string) | null = null;
-    const tailer = new LogTailer(
-      file,
-      store.get(serviceId)?.logOffsets[releaseId] ?? 0,
-      (lines) => {
-        mask ??= maskerFromLaunch(launchFile);
-        for (const line of lines) this.options.serviceLog(serviceId, releaseId, mask(line));
-      },
-      (offset) => {
-        const current = store.get(serviceId);
-        if (!current) return;
-        current.logOffsets[releaseId] = offset;
-        void store.persist(serviceId);
-      },
-    );
+    const mask = loadingMasker(() => secretsOfLaunch(launchFile));
+    const stored = (end: number) => {
+      const state = store.get(serviceId);
+      if (!state || this.finished.has(releaseId) || (state.logOffsets[releaseId] ?? 0) >= end) return;
+      state.logOffsets[releaseId] = end;
+      this.persistSoon(serviceId);
+    };
+    const tailer = new LogTailer(file, store.get(serviceId)?.logOffsets[releaseId] ?? 0, (lines) => {
+      for (const line of lines) {
+        this.options.serviceLog(serviceId, releaseId, mask(line.text), "stdout", undefined, { source: `${releaseId}:${line.offset}`, stored: () => stored(line.end) });
+      }
+    });
     this.tailers.set(releaseId, tailer);
     tailer.start();
+  }
+
+  /** One state write for the offsets of a whole batch stored at once (its lines' callbacks run together). */
+  private persistSoon(serviceId: string): void {
+    if (this.persistQueued.has(serviceId)) return;
+    this.persistQueued.add(serviceId);
+    queueMicrotask(() => {
+      this.persistQueued.delete(serviceId);
+      void this.options.store.persist(serviceId);
+    });
   }
 
   /** Reads the release's last lines and stops following it, keeping its offset (a restart appends to the same log). */
@@ -142,6 +207,8 @@ export class ReleaseProcesses {
   /** Reads the release's last lines and forgets its offset: the release will not log again. */
   async finishTail(serviceId: string, releaseId: string): Promise<void> {
     await this.pauseTail(releaseId);
+    // Lines of it stored from now on must not bring its offset back.
+    this.finished.add(releaseId);
     const state = this.options.store.get(serviceId);
     if (state && releaseId in state.logOffsets) {
       delete state.logOffsets[releaseId];
@@ -165,11 +232,18 @@ export class ReleaseProcesses {
   }
 }
 
-function maskerFromLaunch(launchFile: string): (text: string) => string {
+/** The secret variables of a release, from its launch file; throws when it cannot be read (the masker then withholds lines). */
+function secretsOfLaunch(launchFile: string): ResolvedVariable[] {
+  let raw: unknown;
   try {
-    const launch = launchSpec.parse(JSON.parse(fs.readFileSync(launchFile, "utf8")));
-    return secretMasker(launch.secretKeys.map((key) => ({ key, value: launch.env[key] ?? "", secret: true })));
-  } catch {
-    return (text) => text;
+    raw = JSON.parse(fs.readFileSync(launchFile, "utf8"));
+  } catch (error) {
+    // Never the parser's message: it quotes the file, which holds the secrets.
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(code ? `the release's launch file is unreadable (${code})` : "the release's launch file is not valid JSON");
   }
+  const parsed = launchSpec.safeParse(raw);
+  if (!parsed.success) throw new Error("the release's launch file is not valid");
+  const launch = parsed.data;
+  return launch.secretKeys.map((key) => ({ key, value: launch.env[key] ?? "", secret: true }));
 }

@@ -1,5 +1,5 @@
 import type pino from "pino";
-import { memoryLimitOf, oomKills, removeCgroup } from "./cgroups";
+import { memoryLimitOf, oomKills } from "./cgroups";
 import type { ServiceState } from "./layout";
 import type { LocalStore, ReleaseProcesses } from "./release-processes";
 
@@ -104,7 +104,7 @@ export class CrashRestarts {
     const launch = await processes.readLaunch(serviceId, releaseId);
     if (!launch) throw new Error(`release ${releaseId} has no launch file`);
     const previousPort = state.current.port;
-    if (state.current.cgroups) removeCgroup(state.current.cgroups);
+    processes.forget(serviceId, state.current);
     state.current = await processes.spawn(serviceId, releaseId, launch, state.current.commit, previousPort);
     state.status = "running";
     await store.persist(serviceId);

@@ -27,6 +27,8 @@ export const clusters = pgTable(
     engineTokenHash: text("engine_token_hash"),
     lastHeartbeatAt: timestamp("last_heartbeat_at", { withTimezone: true }),
     engineVersion: text("engine_version"),
+    /** The boot id of the engine process that connected last: another one means the engine restarted and lost what it was running. */
+    engineBootId: uuid("engine_boot_id"),
     capabilities: jsonb("capabilities").$type<ClusterCapabilities>().notNull().default({}),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

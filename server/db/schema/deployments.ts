@@ -108,7 +108,9 @@ export const logLines = pgTable(
     fd: logFdEnum("fd").notNull(),
     text: text("text").notNull(),
     at: timestamp("at", { withTimezone: true }).notNull(),
+    /** Where the engine read a runtime line (release and byte offset): one read again after an engine restart is stored once. */
+    source: text("source"),
   },
-  (t) => [uniqueIndex("log_lines_stream_seq_key").on(t.stream, t.seq)],
+  (t) => [uniqueIndex("log_lines_stream_seq_key").on(t.stream, t.seq), uniqueIndex("log_lines_stream_source_key").on(t.stream, t.source)],
 );
 

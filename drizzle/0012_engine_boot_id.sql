@@ -1,0 +1,1 @@
+ALTER TABLE "clusters" ADD COLUMN "engine_boot_id" uuid;
