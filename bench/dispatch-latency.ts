@@ -4,6 +4,7 @@ import type { Engine } from "../engine/core";
 import { createCaller } from "../server/api/root";
 import { percentile } from "./stats";
 import type { startBenchControlPlane } from "./control-plane";
+import { createEngineEvents } from "../engine/engine-events";
 
 type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
 
@@ -17,6 +18,7 @@ export async function measureDispatchLatency(plane: ControlPlane, runs: number) 
   const received = new Map<string, (at: number) => void>();
   let report: (id: string) => void = () => {};
   const engine: Engine = {
+    events: createEngineEvents(),
     start: async () => {},
     execute: async (task) => {
       received.get(task.deploymentId)?.(performance.now());

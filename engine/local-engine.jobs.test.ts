@@ -103,12 +103,13 @@ describe("local engine: jobs", () => {
     const before = ticks().length;
     await eventually(() => ticks().length > before, 10_000, "a run after the engine restarted");
 
+    const unscheduled = new Promise((resolve) => engine.events.once("job:unscheduled", resolve));
     expect((await run("STOP", tick)).final).toMatchObject({ status: "succeeded" });
-    expect(engine.services().find((s) => s.serviceId === tick.id)).toMatchObject({ state: "stopped" });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const afterStop = ticks().length;
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(ticks().length).toBe(afterStop);
+    // Stopped: its schedule ended, and none is left to run it (a run in progress ended with the stop).
+    await expect(unscheduled).resolves.toEqual({ serviceId: tick.id });
+    const stopped = engine.services().find((s) => s.serviceId === tick.id);
+    expect(stopped).toMatchObject({ state: "stopped" });
+    expect(stopped?.nextRunAt).toBeUndefined();
 
     expect((await run("DELETE", tick)).final).toMatchObject({ status: "succeeded" });
     expect(engine.services().some((s) => s.serviceId === tick.id)).toBe(false);

@@ -1,8 +1,7 @@
 import fs from "node:fs/promises";
 import { execFileSync } from "node:child_process";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineHome, eventually, fixture, recordingReporter, service, task } from "../test/engine-harness";
+import { engineHome, eventually, fixture, recordingReporter, service, supervisionPasses, task } from "../test/engine-harness";
 import { skipWithout } from "../test/support/requirements";
 import { type GitServer, startGitServer } from "../test/git-server";
 import type { Engine } from "./core";
@@ -73,7 +72,8 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
     engine = env.newEngine(second.reporter);
     await engine.start();
     expect(engine.services()[0]).toMatchObject({ state: "running", restarts: 2 });
-    await sleep(1_200);
+    // The new engine's supervisor looked at the adopted process and left it running.
+    await supervisionPasses(engine, 2);
     expect((await answer()).pid).toBe(running.pid);
     expect(second.lines.filter((line) => line.text.includes("listening"))).toEqual([]);
 
@@ -103,7 +103,8 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
     expect(stopped.status).toBe(503);
     expect(stopped.body).toContain("api");
     expect(engine.services()[0]?.state).toBe("stopped");
-    await sleep(800);
+    // Its supervisor looks again and again, and does not take the stop for a crash.
+    await supervisionPasses(engine, 2);
     expect(engine.services()[0]?.state).toBe("stopped");
 
     const restart = task("RESTART", [api()]);

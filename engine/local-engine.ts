@@ -10,6 +10,6 @@ export type LocalEngineOptions = Omit<EngineOptions, "runtime"> & {
 export function createLocalEngine(options: LocalEngineOptions): Engine {
   return createEngine({
     ...options,
-    runtime: ({ logger, serviceLog }) => createLocalRuntime({ home: options.home, logger, ...options.tuning, serviceLog }),
+    runtime: ({ logger, serviceLog, events }) => createLocalRuntime({ home: options.home, logger, ...options.tuning, serviceLog, events }),
   });
 }

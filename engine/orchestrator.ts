@@ -10,6 +10,7 @@ import { readJson, writeJsonAtomic } from "./runtime/shared/files";
 import { type ExecOptions, type ExecSession, type LineOrigin, type ReleaseHandle, type ServiceLog, type Runtime, type ServiceSample, type ServiceStep, type StepContext, StepError, type StepResult } from "./runtime/runtime";
 import { environmentOutputs, type EnvironmentOutputs, withOutputs } from "./job-outputs";
 import { secretMasker } from "./runtime/secret-mask";
+import { createEngineEvents, type EngineEvents } from "./engine-events";
 
 export type EngineReporter = {
   /** A deployment event; the agent adds seq and at if missing, batches and ships it. */
@@ -22,6 +23,8 @@ export type EngineReporter = {
 };
 
 export interface Engine {
+  /** What the engine tells observers as it works (engine/engine-events.ts). */
+  readonly events: EngineEvents;
   /** Adopt releases that still run (state on disk), make sure the router process runs, start supervising and tailing runtime logs. */
   start(): Promise<void>;
   /** Run a task. Idempotent by deploymentId; never throws for deployment failures: they are reported as events. */
@@ -48,6 +51,7 @@ export interface Engine {
 export type RuntimeHooks = {
   logger: pino.Logger;
   serviceLog: ServiceLog;
+  events: EngineEvents;
 };
 
 export type EngineOptions = {
@@ -81,8 +85,10 @@ export function createEngine(options: EngineOptions): Engine {
   const logger = options.logger ?? pino({ name: "slipway-engine", level: "silent" });
   const { reporter } = options;
   const paths = engineFiles(options.home);
+  const events = createEngineEvents();
   const runtime = options.runtime({
     logger,
+    events,
     serviceLog: (serviceId, releaseId, text, fd = "stdout", at, origin) => reporter.log({ kind: "service", serviceId, releaseId }, fd, text, at, origin),
   });
   const runtimeKinds: readonly string[] = runtime.serviceKinds ?? ["APPLICATION"];
@@ -217,6 +223,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
 
   const engine: Engine = {
+    events,
     start() {
       started ??= (async () => {
         await fs.mkdir(paths.deploymentsDir, { recursive: true });

@@ -149,3 +149,25 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_
     await sleep(100);
   }
 }
+
+/**
+ * Resolves once the engine's crash-restart supervisor has looked at its live releases `count`
+ * more times: what a test waits for to show that the engine saw a release and left it alone.
+ */
+export function supervisionPasses(engine: Engine, count = 2, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = 0;
+    const timer = setTimeout(() => {
+      engine.events.off("supervision:pass", onPass);
+      reject(new Error(`timed out waiting for ${count} supervision passes (saw ${seen})`));
+    }, timeoutMs);
+    const onPass = () => {
+      if (++seen < count) return;
+      clearTimeout(timer);
+      engine.events.off("supervision:pass", onPass);
+      resolve();
+    };
+    engine.events.on("supervision:pass", onPass);
+  });
+}
+

@@ -5,6 +5,7 @@ import { findMissedRuns } from "./missed-runs";
 import { type JobRunResult, type StepContext, StepError } from "./runtime";
 import type { SerialQueues } from "./serial";
 import { readJson, writeJsonAtomic } from "./shared/files";
+import type { EngineEvents } from "../engine-events";
 
 type JobContext = StepContext<JobServiceSpec>;
 
@@ -43,6 +44,7 @@ export class ScheduledJobs<L extends JobLaunch> {
       /** Writes per key, in order (shared with the runtime's state writes). */
       writes: SerialQueues;
       serviceLog: (serviceId: string, releaseId: string, text: string) => void;
+      events?: EngineEvents;
     },
   ) {}
 
@@ -200,8 +202,11 @@ export class ScheduledJobs<L extends JobLaunch> {
   }
 
   private unschedule(serviceId: string): void {
-    this.crons.get(serviceId)?.stop();
+    const cron = this.crons.get(serviceId);
+    if (!cron) return;
+    cron.stop();
     this.crons.delete(serviceId);
+    this.options.events?.emit("job:unscheduled", { serviceId });
   }
 
   /**
@@ -274,6 +279,7 @@ export class ScheduledJobs<L extends JobLaunch> {
       log(`[slipway] ${describeRun(run)}`);
       job.lastRun = run;
       if (this.jobs.get(serviceId) === job) await this.persist(job);
+      this.options.events?.emit("job:run", { serviceId, runId, outcome: run.outcome });
     } finally {
       this.runs.delete(serviceId);
     }

@@ -16,6 +16,7 @@ import { startWebServer } from "../../server/web-server";
 import { createTestDatabase, withDatabaseDown, type TestDatabase } from "../database";
 import { eventually } from "../engine-harness";
 import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+import { createEngineEvents } from "../../engine/engine-events";
 
 let database: TestDatabase;
 let services: Services;
@@ -38,6 +39,7 @@ afterAll(async () => {
 /** An engine with nothing to run: these tests exercise the link, and report through its reporter. */
 function idleEngine(): Engine {
   return {
+    events: createEngineEvents(),
     start: async () => {},
     execute: async () => {},
     cancel: () => {},

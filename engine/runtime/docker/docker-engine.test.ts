@@ -399,13 +399,14 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
     expect(engine.services().find((entry) => entry.serviceId === tick.id)?.lastRun).toMatchObject({ trigger: "cron", outcome: "succeeded", exitCode: 0 });
 
     const stop = task("STOP", [tick]);
+    const unscheduled = new Promise((resolve) => engine.events.once("job:unscheduled", resolve));
     await engine.execute(stop);
     expect(recording.final(stop.deploymentId)?.status).toBe("succeeded");
-    expect(engine.services().find((entry) => entry.serviceId === tick.id)).toMatchObject({ state: "stopped" });
-    await sleep(2_000);
-    const afterStop = ticks().length;
-    await sleep(2_000);
-    expect(ticks().length).toBe(afterStop);
+    // Stopped: its schedule ended, and none is left to run it.
+    await expect(unscheduled).resolves.toEqual({ serviceId: tick.id });
+    const stopped = engine.services().find((entry) => entry.serviceId === tick.id);
+    expect(stopped).toMatchObject({ state: "stopped" });
+    expect(stopped?.nextRunAt).toBeUndefined();
 
     for (const spec of [tick, seed]) {
       const remove = task("DELETE", [spec]);

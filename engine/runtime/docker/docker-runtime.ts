@@ -20,6 +20,7 @@ import { buildGitImage, ensureContainerImage, imageRepository, pruneImages } fro
 import { ContainerLogFollower, type LogCursor } from "./log-follower";
 import { dockerLayout, type DockerLayout, type DockerServiceState, dockerServiceState, LABELS, type ReleaseContainer } from "./state";
 import type { Fd } from "./streams";
+import type { EngineEvents } from "../../engine-events";
 
 /** The services the docker runtime deploys. */
 export type DockerServiceSpec = ApplicationServiceSpec | ContainerServiceSpec | JobServiceSpec;
@@ -30,6 +31,8 @@ export type DockerRuntimeOptions = {
   home: string;
   docker: Docker;
   logger: pino.Logger;
+  /** Where job runs are told (engine/engine-events.ts). */
+  events?: EngineEvents;
   /** One line of a release's runtime output, with the container's own timestamp. */
   serviceLog: (serviceId: string, releaseId: string, text: string, fd?: "stdout" | "stderr" | "system", at?: string) => void;
   /** Tunables, shortened by tests. */
@@ -66,7 +69,7 @@ export function createDockerRuntime(options: DockerRuntimeOptions): Runtime<Dock
     keepImages: options.keepImages ?? 5,
     onPruneError: (image, error) => options.logger.warn({ err: error, image }, "could not remove an old image"),
   });
-  const jobs = new ScheduledJobs({ runner, writes: store.writes, serviceLog: options.serviceLog });
+  const jobs = new ScheduledJobs({ runner, writes: store.writes, serviceLog: options.serviceLog, events: options.events });
   return new ReleaseRuntime({
     name: "docker",
     serviceKinds: ["APPLICATION", "CONTAINER", "JOB"] satisfies ServiceKind[],

@@ -23,6 +23,7 @@ import { groupListensOn } from "./processes";
 import { type LocalStore, ReleaseProcesses } from "./release-processes";
 import { sampleGroup } from "./sample";
 import { CrashRestarts } from "./supervision";
+import type { EngineEvents } from "../../engine-events";
 
 const execFileAsync = promisify(execFile);
 
@@ -38,6 +39,8 @@ export type LocalRuntimeOptions = {
   backoffMaxMs?: number;
   /** Where the cgroup hierarchies are mounted (memory and CPU limits); /sys/fs/cgroup by default. */
   cgroupRoot?: string;
+  /** Where supervision passes and job runs are told (engine/engine-events.ts). */
+  events?: EngineEvents;
 };
 
 type Ctx = StepContext<ServiceSpec>;
@@ -54,8 +57,16 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
   const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router });
   const cgroups = detectCgroups(options.cgroupRoot);
   const processes = new ReleaseProcesses({ paths, store, cgroups, serviceLog: options.serviceLog, stopGraceMs: options.stopGraceMs });
-  const jobs = new ScheduledJobs({ runner: localJobRunner(paths, processes), writes: store.writes, serviceLog: options.serviceLog });
-  const restarts = new CrashRestarts({ store, processes, logger: options.logger, serviceLog: options.serviceLog, backoffBaseMs: options.backoffBaseMs, backoffMaxMs: options.backoffMaxMs });
+  const jobs = new ScheduledJobs({ runner: localJobRunner(paths, processes), writes: store.writes, serviceLog: options.serviceLog, events: options.events });
+  const restarts = new CrashRestarts({
+    store,
+    processes,
+    logger: options.logger,
+    serviceLog: options.serviceLog,
+    backoffBaseMs: options.backoffBaseMs,
+    backoffMaxMs: options.backoffMaxMs,
+    events: options.events,
+  });
   const databases = new LocalDatabases({ home: options.home, paths, store, processes, restarts, serviceLog: options.serviceLog });
   const driver = new LocalReleases({ paths, store, processes, jobs, restarts, databases, cgroups });
   return new ReleaseRuntime({

@@ -1,4 +1,5 @@
 import type pino from "pino";
+import type { EngineEvents } from "../../engine-events";
 import { memoryLimitOf, oomKills } from "./cgroups";
 import type { ServiceState } from "./layout";
 import type { LocalStore, ReleaseProcesses } from "./release-processes";
@@ -25,6 +26,7 @@ export class CrashRestarts {
       serviceLog: (serviceId: string, releaseId: string, text: string) => void;
       backoffBaseMs?: number;
       backoffMaxMs?: number;
+      events?: EngineEvents;
     },
   ) {}
 
@@ -54,10 +56,14 @@ export class CrashRestarts {
 
   private supervise(): void {
     const { store, processes } = this.options;
+    let checked = 0;
+    let restarting = 0;
     for (const state of store.values()) {
       const proc = state.current;
       if (!proc || state.status !== "running" || this.timers.has(state.serviceId) || store.busy(state.serviceId)) continue;
+      checked += 1;
       if (processes.isAlive(proc)) continue;
+      restarting += 1;
       // The kernel's OOM killer sends SIGKILL: the group's counter tells it from any other kill.
       const oomKilled = proc.cgroups ? oomKills(proc.cgroups) > 0 : false;
       const limit = proc.cgroups ? memoryLimitOf(proc.cgroups) : null;
@@ -70,6 +76,7 @@ export class CrashRestarts {
       void store.persist(state.serviceId);
       this.schedule(state, `it ${reason}`);
     }
+    this.options.events?.emit("supervision:pass", { checked, restarting });
   }
 
   /** Restarts the crashed release after the backoff delay (also for one the previous engine left crashed). */
