@@ -2,8 +2,8 @@
  * Chaos: the whole platform as `npm start` runs it (supervisor, embedded PostgreSQL, web, worker,
  * the local engine and its router), deploying an app again and again while its processes are
  * killed with SIGKILL at random points, 20 times in all. Afterwards no deployment may be stuck,
- * every deployment's build output must be stored once, and the app must have answered every
- * request throughout. The recovery time of each kill is printed.
+ * the app must have answered every request throughout, and every line its releases logged must
+ * be stored once. The recovery time of each kill is printed.
  *
  * CHAOS_SEED=<n> replays a run's kills (the seed is printed).
  */
@@ -16,6 +16,23 @@ import { startGitServer, type GitServer } from "../git-server";
 const KILLS = 20;
 const TARGETS = ["engine", "web", "worker", "postgres"] as const;
 type Target = (typeof TARGETS)[number];
+/**
+ * The app deployed: node-app's server, which also logs one numbered line per request it serves
+ * ("served <pid> <n>"), so that a lost or repeated runtime log line shows as a gap or a double.
+ */
+const COUNTING_APP = `const fs = require("node:fs");
+const http = require("node:http");
+const version = fs.readFileSync("version.txt", "utf8").trim();
+let served = 0;
+const server = http.createServer((req, res) => {
+  if (req.url === "/health") return res.end("ok");
+  console.log(\`served \${process.pid} \${++served}\`);
+  res.setHeader("content-type", "application/json");
+  res.end(JSON.stringify({ version, pid: process.pid }));
+});
+server.listen(Number(process.env.PORT), "127.0.0.1", () => console.log(\`version \${version} listening on \${process.env.PORT}\`));
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
+`;
 const TERMINAL = ["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"];
 
 let platform: RunningPlatform;
@@ -137,10 +154,10 @@ describe("chaos", () => {
     const next = random(seed);
     console.log(`chaos seed ${seed} (CHAOS_SEED=${seed} replays it)`);
 
-    await git.createRepo("chaos", fixture("node-app"), { "version.txt": "0\n" });
+    await git.createRepo("chaos", fixture("node-app"), { "version.txt": "0\n", "server.js": COUNTING_APP });
     const project = await api<{ id: string }>("POST", "/projects", { name: "chaos" });
     const environment = await api<{ id: string }>("POST", "/environments", { projectId: project.id, name: "dev", mode: "DEVELOPMENT" });
-    await api<{ id: string }>("POST", "/services", { environmentId: environment.id, name: "web", config: { git: { url: git.url("chaos"), ref: { branch: "main" } } } });
+    const service = await api<{ id: string }>("POST", "/services", { environmentId: environment.id, name: "web", config: { git: { url: git.url("chaos"), ref: { branch: "main" } } } });
     const host = "web-dev-chaos.localhost";
     const deploymentIds: string[] = [];
     let version = "0";
@@ -179,7 +196,7 @@ describe("chaos", () => {
       // A new commit now and then, so that deployments build and switch, not only re-run.
       if (round % 3 === 0) {
         version = String(round + 1);
-        await git.pushDirectory("chaos", fixture("node-app"), { "version.txt": `${version}\n` });
+        await git.pushDirectory("chaos", fixture("node-app"), { "version.txt": `${version}\n`, "server.js": COUNTING_APP });
       }
       await deploy();
       // Somewhere in the deployment: queued, cloning, building, starting or switching.
@@ -197,13 +214,25 @@ describe("chaos", () => {
     probing = false;
     await probe;
 
-    // Every stored deployment's build output is there once: the lines an engine sent were
-    // stored, and none twice, through the kills.
-    for (const { id, status } of outcomes) {
-      if (status !== "DEPLOYED") continue;
-      const lines = await api<Array<{ seq: number; text: string }>>("GET", `/logs?deploymentId=${id}&limit=5000`);
-      const plans = lines.filter((line) => line.text.startsWith("Build plan:"));
-      expect(plans.length, `deployment ${id}: its "Build plan" line stored once`).toBe(1);
+    // Every line each release wrote to its runtime log is stored, and none twice: the engine
+    // reads the log files by offset, and an engine killed mid-read neither skips nor repeats.
+    const lines: string[] = [];
+    let lastSeq = 0;
+    for (;;) {
+      const page = await api<Array<{ seq: number; text: string }>>("GET", `/logs?serviceId=${service.id}&after=${lastSeq}&limit=5000`);
+      lines.push(...page.map((line) => line.text));
+      if (page.length < 5000) break;
+      lastSeq = page.at(-1)!.seq;
+    }
+    const served = new Map<string, number[]>();
+    for (const text of lines) {
+      const match = /^served (\d+) (\d+)$/.exec(text);
+      if (match) served.set(match[1]!, [...(served.get(match[1]!) ?? []), Number(match[2])]);
+    }
+    expect(served.size).toBeGreaterThan(1);
+    for (const [pid, counts] of served) {
+      const sorted = [...counts].sort((a, b) => a - b);
+      expect(sorted, `release process ${pid}: every request's line stored once`).toEqual(Array.from({ length: sorted.length }, (_, index) => index + 1));
     }
 
     const summary = (Object.entries(recoveries) as Array<[Target, number[]]>).map(([target, times]) => {
