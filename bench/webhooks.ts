@@ -13,7 +13,10 @@ type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
 async function countRows(plane: ControlPlane, ids: string[]): Promise<number> {
   let found = 0;
   for (let i = 0; i < ids.length; i += 10_000) {
-    const [row] = await plane.services.db.select({ n: count() }).from(webhookDeliveries).where(inArray(webhookDeliveries.id, ids.slice(i, i + 10_000)));
+    const [row] = await plane.services.db
+      .select({ n: count() })
+      .from(webhookDeliveries)
+      .where(inArray(webhookDeliveries.id, ids.slice(i, i + 10_000)));
     found += Number(row!.n);
   }
   return found;

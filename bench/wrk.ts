@@ -48,7 +48,12 @@ export async function driveWithWrk(settings: LoadSettings): Promise<LoadResult> 
     const headersFile = path.join(dir, "headers");
     const idsFile = path.join(dir, "answered");
     await fs.writeFile(bodyFile, settings.body);
-    await fs.writeFile(headersFile, Object.entries(settings.headers).map(([name, value]) => `${name}\t${value}`).join("\n"));
+    await fs.writeFile(
+      headersFile,
+      Object.entries(settings.headers)
+        .map(([name, value]) => `${name}\t${value}`)
+        .join("\n"),
+    );
     const args = ["--threads", "1", "--connections", String(settings.connections), "--duration", `${settings.durationSeconds}s`, "--timeout", "10s"];
     args.push("--script", script, settings.url, "--", bodyFile, headersFile, settings.deliveryHeader, settings.prefix, idsFile);
     const { stdout } = await run("wrk", args, { maxBuffer: 16 * 1024 * 1024 }).catch((error: NodeJS.ErrnoException) => {

@@ -56,7 +56,19 @@ describe("projects, environments and services", () => {
     expect(await h.cli(["project", "create", "shop"])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Created project shop \(/) });
     expect((await h.cli(["env", "create", "shop/staging", "--mode", "STAGING", "--cluster", "local"])).code).toBe(0);
     expect((await h.cli(["env", "create", "shop/dev"])).code).toBe(0);
-    const created = await h.cli(["service", "create", "shop/dev/web", "--git", "https://example.test/shop.git", "--branch", "release", "--port", "8000", "--health", "/health"]);
+    const created = await h.cli([
+      "service",
+      "create",
+      "shop/dev/web",
+      "--git",
+      "https://example.test/shop.git",
+      "--branch",
+      "release",
+      "--port",
+      "8000",
+      "--health",
+      "/health",
+    ]);
     expect(created).toMatchObject({ code: 0, stderr: "" });
     expect(created.stdout).toContain("Created service shop/dev/web from https://example.test/shop.git#release");
 
@@ -77,7 +89,11 @@ describe("projects, environments and services", () => {
     expect(services.stdout).toMatch(/^web\s+APPLICATION\s+not deployed\s+https:\/\/example.test\/shop.git#release\s/m);
     const json = JSON.parse((await h.cli(["service", "list", "shop/dev", "--json"])).stdout) as unknown[];
     expect(json).toEqual([
-      expect.objectContaining({ name: "web", kind: "APPLICATION", config: expect.objectContaining({ port: 8000, healthCheckPath: "/health", git: expect.objectContaining({ ref: { branch: "release" } }) }) }),
+      expect.objectContaining({
+        name: "web",
+        kind: "APPLICATION",
+        config: expect.objectContaining({ port: 8000, healthCheckPath: "/health", git: expect.objectContaining({ ref: { branch: "release" } }) }),
+      }),
     ]);
     expect(JSON.parse((await h.cli(["project", "list", "--json"])).stdout)).toEqual([expect.objectContaining({ name: "shop" })]);
   });
@@ -85,11 +101,7 @@ describe("projects, environments and services", () => {
   it("names what is missing, invalid or duplicated, with the documented exit codes", async () => {
     expectFailure(await h.cli(["env", "list", "demo"]), 3, 'Project "demo" not found');
     expectFailure(await h.cli(["service", "list", "shop/nope"]), 3, 'Environment "shop/nope" not found');
-    expectFailure(
-      await h.cli(["service", "create", "shop/dev/api", "--git", "not a url"]),
-      2,
-      "config.git.url: expected an http(s), ssh, git or file URL",
-    );
+    expectFailure(await h.cli(["service", "create", "shop/dev/api", "--git", "not a url"]), 2, "config.git.url: expected an http(s), ssh, git or file URL");
     expectFailure(await h.cli(["project", "create", "shop"]), 5, 'Project "shop" already exists');
     expectFailure(await h.cli(["project", "create", "Not_A_Label"]), 2, /^error: name: /);
     expectFailure(await h.cli(["service", "list", "shop"]), 2, '"shop" is not a path of the form <project>/<env>');
@@ -136,7 +148,9 @@ describe("variables", () => {
     await h.cli(["var", "set", "shop", "REGION=eu"]);
     await h.cli(["var", "set", "shop/dev/web", "WORKERS=4"]);
     expect(JSON.parse((await h.cli(["var", "list", "shop", "--json"])).stdout)).toEqual([expect.objectContaining({ key: "REGION", scope: "PROJECT" })]);
-    expect(JSON.parse((await h.cli(["var", "list", "shop/dev/web", "--json"])).stdout)).toEqual([expect.objectContaining({ key: "WORKERS", scope: "SERVICE" })]);
+    expect(JSON.parse((await h.cli(["var", "list", "shop/dev/web", "--json"])).stdout)).toEqual([
+      expect.objectContaining({ key: "WORKERS", scope: "SERVICE" }),
+    ]);
 
     expectFailure(await h.cli(["var", "set", "shop/dev", "API_KEY=plain"]), 5, /API_KEY is a secret/);
     expect((await h.cli(["var", "unset", "shop/dev", "API_KEY"])).code).toBe(0);
@@ -176,7 +190,9 @@ describe("deployments without an engine", () => {
     expect((await h.cli(["service", "list", "shop/feature-1"])).stdout).toMatch(/^web\s/m);
     const vars = await h.cli(["var", "list", "shop/feature-1/web", "--json"]);
     expect((JSON.parse(vars.stdout) as { key: string; secret: boolean; value: string | null }[]).every((v) => !v.secret || v.value === null)).toBe(true);
-    const [env] = (JSON.parse((await h.cli(["env", "list", "shop", "--json"])).stdout) as { name: string; expiresAt: string | null }[]).filter((e) => e.name === "feature-1");
+    const [env] = (JSON.parse((await h.cli(["env", "list", "shop", "--json"])).stdout) as { name: string; expiresAt: string | null }[]).filter(
+      (e) => e.name === "feature-1",
+    );
     expect(new Date(env!.expiresAt!).getTime()).toBeGreaterThan(Date.now() + 7 * 3600_000);
     const deployed = await h.cli(["env", "clone", "shop/dev", "--name", "feature-2", "--deploy"]);
     expect(deployed.stdout).toMatch(/^Deployment [0-9a-f-]{36} DEPLOY shop\/feature-2: QUEUED$/m);
@@ -188,26 +204,101 @@ describe("deployments without an engine", () => {
   it("creates databases and jobs, and clones with data", async () => {
     const database = await h.cli(["service", "create", "shop/staging/orders-db", "--database", "postgresql"]);
     expect(database.stdout).toMatch(/^Created service shop\/staging\/orders-db from postgresql on port \d{5} \([0-9a-f-]{36}\)\n$/);
-    const cron = await h.cli(["service", "create", "shop/staging/report", "--git", "https://example.test/shop.git", "--job", "node report.js", "--cron", "0 7 * * 1-5", "--tz", "Europe/Paris", "--retries", "2"]);
+    const cron = await h.cli([
+      "service",
+      "create",
+      "shop/staging/report",
+      "--git",
+      "https://example.test/shop.git",
+      "--job",
+      "node report.js",
+      "--cron",
+      "0 7 * * 1-5",
+      "--tz",
+      "Europe/Paris",
+      "--retries",
+      "2",
+    ]);
     expect(cron.code).toBe(0);
-    const skipping = await h.cli(["service", "create", "shop/staging/digest", "--git", "https://example.test/shop.git", "--job", "node digest.js", "--cron", "0 * * * *", "--missed-runs", "skip", "--json"]);
+    const skipping = await h.cli([
+      "service",
+      "create",
+      "shop/staging/digest",
+      "--git",
+      "https://example.test/shop.git",
+      "--job",
+      "node digest.js",
+      "--cron",
+      "0 * * * *",
+      "--missed-runs",
+      "skip",
+      "--json",
+    ]);
     expect(JSON.parse(skipping.stdout)).toMatchObject({ config: { trigger: { type: "cron", schedule: "0 * * * *", timeZone: "UTC", missedRuns: "skip" } } });
-    const report = JSON.parse((await h.cli(["service", "list", "shop/staging", "--json"])).stdout) as { name: string; config: { trigger?: { missedRuns?: string } } }[];
+    const report = JSON.parse((await h.cli(["service", "list", "shop/staging", "--json"])).stdout) as {
+      name: string;
+      config: { trigger?: { missedRuns?: string } };
+    }[];
     expect(report.find((s) => s.name === "report")?.config.trigger?.missedRuns).toBe("run-once");
-    const seed = await h.cli(["service", "create", "shop/staging/seed", "--git", "https://example.test/shop.git", "--job", "npm run seed", "--on", "start,delete", "--json"]);
-    expect(JSON.parse(seed.stdout)).toMatchObject({ kind: "JOB", config: { command: "npm run seed", trigger: { type: "lifecycle", on: ["start", "delete"] } } });
+    const seed = await h.cli([
+      "service",
+      "create",
+      "shop/staging/seed",
+      "--git",
+      "https://example.test/shop.git",
+      "--job",
+      "npm run seed",
+      "--on",
+      "start,delete",
+      "--json",
+    ]);
+    expect(JSON.parse(seed.stdout)).toMatchObject({
+      kind: "JOB",
+      config: { command: "npm run seed", trigger: { type: "lifecycle", on: ["start", "delete"] } },
+    });
 
     expectFailure(await h.cli(["service", "create", "shop/staging/cache", "--database", "mysql"]), 2, "--database takes postgresql or redis");
     expectFailure(await h.cli(["service", "create", "shop/staging/job", "--job", "true"]), 2, "a job runs code from git: give --git <url> with --job");
-    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true"]), 2, /--cron <expression> \(a cron job\) or --on/);
+    expectFailure(
+      await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true"]),
+      2,
+      /--cron <expression> \(a cron job\) or --on/,
+    );
     expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--on", "reboot"]), 2, /--on/);
-    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--cron", "0 * * * *", "--missed-runs", "later"]), 2, /--missed-runs/);
-    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--on", "start", "--missed-runs", "skip"]), 2, /--missed-runs is for cron jobs/);
-    expectFailure(await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--cron", "every day"]), 2, /invalid schedule/);
+    expectFailure(
+      await h.cli([
+        "service",
+        "create",
+        "shop/staging/job",
+        "--git",
+        "https://example.test/a.git",
+        "--job",
+        "true",
+        "--cron",
+        "0 * * * *",
+        "--missed-runs",
+        "later",
+      ]),
+      2,
+      /--missed-runs/,
+    );
+    expectFailure(
+      await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--on", "start", "--missed-runs", "skip"]),
+      2,
+      /--missed-runs is for cron jobs/,
+    );
+    expectFailure(
+      await h.cli(["service", "create", "shop/staging/job", "--git", "https://example.test/a.git", "--job", "true", "--cron", "every day"]),
+      2,
+      /invalid schedule/,
+    );
 
     const copy = await h.cli(["env", "clone", "shop/staging", "--name", "staging-data", "--with-data", "--json"]);
     const { environment } = JSON.parse(copy.stdout) as { environment: { id: string } };
-    const services = JSON.parse((await h.cli(["service", "list", "shop/staging-data", "--json"])).stdout) as { name: string; config: { copyDataFrom?: { serviceId: string } } }[];
+    const services = JSON.parse((await h.cli(["service", "list", "shop/staging-data", "--json"])).stdout) as {
+      name: string;
+      config: { copyDataFrom?: { serviceId: string } };
+    }[];
     expect(environment.id).toMatch(/^[0-9a-f-]{36}$/);
     const databaseId = database.stdout.match(/\(([0-9a-f-]{36})\)/)![1];
     expect(services.find((service) => service.name === "orders-db")?.config.copyDataFrom).toEqual({ serviceId: databaseId });

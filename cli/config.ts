@@ -43,7 +43,10 @@ export async function loadConfig(env: Env): Promise<CliConfig> {
   const url = env.SLIPWAY_URL || fromFile.url;
   const token = env.SLIPWAY_TOKEN || fromFile.token;
   if (!url || !token) {
-    throw new CliError(`not logged in (no ${!url ? "url" : "token"} in ${file} or SLIPWAY_${!url ? "URL" : "TOKEN"}): run slipway login --url <url> --token <token>`, exitCodes.denied);
+    throw new CliError(
+      `not logged in (no ${!url ? "url" : "token"} in ${file} or SLIPWAY_${!url ? "URL" : "TOKEN"}): run slipway login --url <url> --token <token>`,
+      exitCodes.denied,
+    );
   }
   return { url: normalizeUrl(url), token };
 }

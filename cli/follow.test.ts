@@ -24,14 +24,24 @@ beforeAll(async () => {
 });
 
 let seq = 0;
-function event(serviceId: string | null, step: DeploymentEvent["step"], status: DeploymentEvent["status"], extra: Partial<DeploymentEvent> = {}): DeploymentEvent {
+function event(
+  serviceId: string | null,
+  step: DeploymentEvent["step"],
+  status: DeploymentEvent["status"],
+  extra: Partial<DeploymentEvent> = {},
+): DeploymentEvent {
   return { seq: ++seq, serviceId, step, status, at: new Date().toISOString(), ...extra };
 }
 
 const engineEvents = (deploymentId: string, events: DeploymentEvent[]) => recordEngineEvents(h.services, h.org.clusterId, deploymentId, events);
 
 function lines(from: number, to: number, prefix: string): LogLine[] {
-  return Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, at: new Date().toISOString(), fd: "stdout" as const, text: `${prefix} ${from + i}` }));
+  return Array.from({ length: to - from + 1 }, (_, i) => ({
+    seq: from + i,
+    at: new Date().toISOString(),
+    fd: "stdout" as const,
+    text: `${prefix} ${from + i}`,
+  }));
 }
 
 describe("deploy --watch", () => {
@@ -144,7 +154,12 @@ describe("logs", () => {
     expect(result.stdout).toBe(["boot 1", "boot 2", "boot 3", "serving 4", "serving 5", "request 6", ""].join("\n"));
 
     const grep = await h.cli(["logs", "shop/dev/web", "--grep", "SERVING", "--json"]);
-    expect(grep.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([4, 5]);
+    expect(
+      grep.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { seq: number }).seq),
+    ).toEqual([4, 5]);
     expect((await h.cli(["logs", "shop/dev/web", "--since", "1h", "-t"])).stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z boot 1$/m);
     expect((await h.cli(["logs", "shop/dev/web", "--since", "soon"])).code).toBe(2);
   });
@@ -272,7 +287,10 @@ describe("through a control-plane outage", () => {
     await proxy.close();
     expect(result).toMatchObject({ code: 0, stdout: "after 5\nbehind a proxy 6\n" });
     const notes = result.stderr.trimEnd().split("\n");
-    expect(notes).toEqual([`lost the control plane (cannot reach ${proxy.url}: HTTP 502 Bad Gateway); retrying for up to 5m 00s`, expect.stringMatching(reconnected)]);
+    expect(notes).toEqual([
+      `lost the control plane (cannot reach ${proxy.url}: HTTP 502 Bad Gateway); retrying for up to 5m 00s`,
+      expect.stringMatching(reconnected),
+    ]);
   });
 
   it("stops at once on Ctrl-C while it waits for the control plane", async () => {

@@ -9,7 +9,14 @@ export type Column<T> = { header: string; value: (row: T) => string | number | n
 export function table<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
   const cells = [columns.map((c) => c.header), ...rows.map((row) => columns.map((c) => cellText(c.value(row))))];
   const widths = columns.map((_, index) => Math.max(...cells.map((line) => line[index]!.length)));
-  return cells.map((line) => line.map((cell, index) => (index === line.length - 1 ? cell : cell.padEnd(widths[index]!))).join("  ").trimEnd()).join("\n");
+  return cells
+    .map((line) =>
+      line
+        .map((cell, index) => (index === line.length - 1 ? cell : cell.padEnd(widths[index]!)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** `key  value` lines, keys aligned. */

@@ -32,13 +32,20 @@ async function sendPush(connectionId: string, secret: string, options: { deliver
     before: "0000000000000000000000000000000000000000",
     after: COMMIT,
     deleted: false,
-    repository: { full_name: "acme/api", clone_url: "https://github.com/acme/api.git", html_url: "https://github.com/acme/api", ssh_url: "git@github.com:acme/api.git" },
+    repository: {
+      full_name: "acme/api",
+      clone_url: "https://github.com/acme/api.git",
+      html_url: "https://github.com/acme/api",
+      ssh_url: "git@github.com:acme/api.git",
+    },
     pusher: { name: "octocat" },
     sender: { login: "octocat" },
     head_commit: { id: COMMIT, message: "Fix the thing", added: [], removed: [], modified: ["src/index.ts"] },
     commits: [{ id: COMMIT, message: "Fix the thing", added: [], removed: [], modified: ["src/index.ts"] }],
   });
-  const signature = createHmac("sha256", options.badSignature ? "not-the-secret" : secret).update(body).digest("hex");
+  const signature = createHmac("sha256", options.badSignature ? "not-the-secret" : secret)
+    .update(body)
+    .digest("hex");
   return fetch(`${h.url}/api/hooks/${connectionId}`, {
     method: "POST",
     headers: {
@@ -95,14 +102,24 @@ describe("git connections and deliveries", () => {
     expect((await sendPush(connection.id, connection.secret)).status).toBe(202);
 
     // The intake counts refused deliveries in memory and writes them every few seconds.
-    await expect.poll(async () => (JSON.parse((await h.cli(["git", "list", "--json"])).stdout) as { rejectedDeliveries: number }[])[0]!.rejectedDeliveries, { timeout: 10_000, interval: 250 }).toBe(1);
+    await expect
+      .poll(async () => (JSON.parse((await h.cli(["git", "list", "--json"])).stdout) as { rejectedDeliveries: number }[])[0]!.rejectedDeliveries, {
+        timeout: 10_000,
+        interval: 250,
+      })
+      .toBe(1);
 
     const table = await h.cli(["git", "deliveries", "gh"]);
     expect(table.code).toBe(0);
     expect(table.stdout.split("\n")[0]).toMatch(/^SEQ\s+EVENT\s+STATUS\s+RECEIVED\s+DELIVERY\s+ID\s+OUTCOME$/);
     expect(table.stdout).toMatch(new RegExp(`^\\d+\\s+push\\s+PENDING\\s+\\d+s ago\\s+${deliveryId}\\s+[0-9a-f-]{36}\\s+waiting to be processed$`, "m"));
 
-    const deliveries = JSON.parse((await h.cli(["git", "deliveries", "gh", "--json"])).stdout) as { id: string; seq: number; deliveryId: string; status: string }[];
+    const deliveries = JSON.parse((await h.cli(["git", "deliveries", "gh", "--json"])).stdout) as {
+      id: string;
+      seq: number;
+      deliveryId: string;
+      status: string;
+    }[];
     expect(deliveries).toHaveLength(2);
     expect(deliveries[1]).toMatchObject({ deliveryId, status: "PENDING" });
     // Newest first; --before pages back past the newest.
@@ -157,7 +174,19 @@ describe("service triggers", () => {
     expect(shown.stdout).toMatch(/^include\s+any file$/m);
     expect(shown.stdout).toMatch(/^tags\s+off$/m);
 
-    const set = await h.cli(["service", "triggers", "acme/prod/api", "--include", "src/**,package.json", "--include", "lib/**", "--exclude", "docs/**", "--tags", "on"]);
+    const set = await h.cli([
+      "service",
+      "triggers",
+      "acme/prod/api",
+      "--include",
+      "src/**,package.json",
+      "--include",
+      "lib/**",
+      "--exclude",
+      "docs/**",
+      "--tags",
+      "on",
+    ]);
     expect(set.code).toBe(0);
     expect(set.stdout).toMatch(/^include\s+src\/\*\*, package.json, lib\/\*\*$/m);
     expect(set.stdout).toMatch(/^exclude\s+docs\/\*\*$/m);

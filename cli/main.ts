@@ -29,7 +29,10 @@ function buildProgram(ctx: Context, stderr: (text: string) => void): Command {
   const program = new Command("slipway")
     .description("Deploy from git to your own clusters: the Slipway command line")
     .version(packageJson.version, "-V, --version")
-    .option("--reconnect-timeout <duration>", `how long --watch and --follow wait for an unreachable control plane before giving up (30s, 5m, 1h; $${RECONNECT_TIMEOUT_ENV}, default ${DEFAULT_RECONNECT_TIMEOUT_MS / 60_000}m)`)
+    .option(
+      "--reconnect-timeout <duration>",
+      `how long --watch and --follow wait for an unreachable control plane before giving up (30s, 5m, 1h; $${RECONNECT_TIMEOUT_ENV}, default ${DEFAULT_RECONNECT_TIMEOUT_MS / 60_000}m)`,
+    )
     // Settings before any .command(): subcommands inherit them.
     .exitOverride()
     .configureOutput({

@@ -62,7 +62,10 @@ export function isUnauthorized(error: unknown): boolean {
  * Puts the server's per-field messages on a form's fields, by input path prefix (`config.git.url`
  * and below on `gitUrl`); `unmatched` says the form must show the message itself, in an alert.
  */
-export function fieldErrorsFor<F extends string>(failure: ApiErrorDetails | null, paths: readonly (readonly [string, F])[]): { fields: Partial<Record<F, string>>; unmatched: boolean } {
+export function fieldErrorsFor<F extends string>(
+  failure: ApiErrorDetails | null,
+  paths: readonly (readonly [string, F])[],
+): { fields: Partial<Record<F, string>>; unmatched: boolean } {
   const fields: Partial<Record<F, string>> = {};
   if (!failure) return { fields, unmatched: false };
   let unmatched = Object.keys(failure.fields).length === 0;

@@ -13,7 +13,13 @@ export function CopyField({ value, label }: { value: string; label: string }) {
       <CopyButton value={value} timeout={2000}>
         {({ copied, copy }) => (
           <Tooltip label={copied ? "Copied" : "Copy"} withArrow>
-            <ActionIcon variant="light" color={copied ? "teal" : "gray"} onClick={copy} aria-label={copied ? "Copied" : `Copy ${label.toLowerCase()}`} size="lg">
+            <ActionIcon
+              variant="light"
+              color={copied ? "teal" : "gray"}
+              onClick={copy}
+              aria-label={copied ? "Copied" : `Copy ${label.toLowerCase()}`}
+              size="lg"
+            >
               {copied ? <IconCheck size={16} /> : <IconCopy size={16} />}
             </ActionIcon>
           </Tooltip>

@@ -4,7 +4,10 @@ import { expect, test } from "./fixtures/test";
 /** One fact of a database page's connection table: the value beside its label. */
 function connectionFact(page: Page, label: string) {
   const table = page.getByRole("table", { name: "Database connection" });
-  return table.getByRole("row").filter({ has: page.getByRole("rowheader", { name: label, exact: true }) }).getByRole("cell");
+  return table
+    .getByRole("row")
+    .filter({ has: page.getByRole("rowheader", { name: label, exact: true }) })
+    .getByRole("cell");
 }
 
 /** The port in a database page's connection facts. */
@@ -118,7 +121,9 @@ test("create a database and a job, clone their environment, and see the copy's o
     await expect(page.getByRole("navigation", { name: "Breadcrumb" })).toContainText("dev-2");
     const copyPort = await databasePort(page);
     expect(copyPort).not.toBe(sourcePort);
-    await expect(page.getByRole("table", { name: "effective variables" }).getByRole("row").filter({ hasText: "SLIPWAY_MAIN_DB_PORT" })).toContainText(String(copyPort));
+    await expect(page.getByRole("table", { name: "effective variables" }).getByRole("row").filter({ hasText: "SLIPWAY_MAIN_DB_PORT" })).toContainText(
+      String(copyPort),
+    );
     await capture("cloned-database");
   });
 

@@ -75,7 +75,8 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       return "discarded";
     }
     // Once per streak: a database outage would otherwise log every retry.
-    if (refusals++ === 0) logger.warn({ message: message.name, code: answer.code, reason: answer.message }, "the control plane could not store a batch; keeping it and retrying");
+    if (refusals++ === 0)
+      logger.warn({ message: message.name, code: answer.code, reason: answer.message }, "the control plane could not store a batch; keeping it and retrying");
     return "retry";
   }
 
@@ -86,7 +87,13 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       void outbox.flush();
     },
     log(stream, fd, text, at, origin) {
-      const line = { seq: nextSeq(), at: at ?? new Date().toISOString(), fd, text: shortenText(text, LOG_LINE_MAX), ...(origin ? { source: origin.source } : {}) };
+      const line = {
+        seq: nextSeq(),
+        at: at ?? new Date().toISOString(),
+        fd,
+        text: shortenText(text, LOG_LINE_MAX),
+        ...(origin ? { source: origin.source } : {}),
+      };
       outbox.pushLine(stream, line, origin?.stored);
       void outbox.flush();
     },

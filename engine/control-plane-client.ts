@@ -1,6 +1,14 @@
 import type { Socket } from "socket.io-client";
 import type { z } from "zod";
-import { engineToServer, serverToEngine, serverToEngineAcks, type EngineMessageName, type EnginePayload, type ServerMessageName, type ServerPayload } from "./protocol/messages";
+import {
+  engineToServer,
+  serverToEngine,
+  serverToEngineAcks,
+  type EngineMessageName,
+  type EnginePayload,
+  type ServerMessageName,
+  type ServerPayload,
+} from "./protocol/messages";
 
 /**
  * The engine's side of the protocol (engine/protocol/messages.ts), typed and validated like the
@@ -19,9 +27,7 @@ type OkAck<N extends EngineMessageName> = Omit<Extract<z.infer<(typeof engineToS
  * - `unreachable`: no answer (not connected, or no acknowledgement in time): try again later.
  */
 export type Answer<N extends EngineMessageName> =
-  | { status: "ok"; ack: OkAck<N> }
-  | { status: "refused"; code: string; message: string }
-  | { status: "unreachable"; reason: string };
+  { status: "ok"; ack: OkAck<N> } | { status: "refused"; code: string; message: string } | { status: "unreachable"; reason: string };
 
 /** Messages of this direction sent without an acknowledgement (terminal output is ordered by seq instead). */
 type Notification = "shell:output" | "shell:exit";
@@ -51,7 +57,8 @@ export function createControlPlaneClient(options: { socket: () => Socket | null;
         return { status: "unreachable", reason: `no acknowledgement of ${name} within ${ackTimeoutMs / 1000} s` };
       }
       const ack = engineToServer[name][1].safeParse(raw);
-      if (!ack.success) return { status: "refused", code: "INVALID_ACK", message: `the control plane answered ${name} with an acknowledgement this engine cannot read` };
+      if (!ack.success)
+        return { status: "refused", code: "INVALID_ACK", message: `the control plane answered ${name} with an acknowledgement this engine cannot read` };
       if (!ack.data.ok) return { status: "refused", code: ack.data.error.code, message: ack.data.error.message };
       const { ok: _ok, ...fields } = ack.data;
       return { status: "ok", ack: fields as OkAck<N> };

@@ -34,7 +34,13 @@ async function keep(): Promise<void> {
   const report: LocalEngineReport = { type: "local-engine", pid: engine.pid, outcome: ensured.outcome, logFile };
   process.send?.(report);
   // A new engine's log is all its own; of a kept one, only what comes from now on is news.
-  const from = ensured.outcome === "kept" ? await fsp.stat(logFile).then((stat) => stat.size, () => 0) : 0;
+  const from =
+    ensured.outcome === "kept"
+      ? await fsp.stat(logFile).then(
+          (stat) => stat.size,
+          () => 0,
+        )
+      : 0;
   await follow(engine, logFile, from);
   say(`the engine (pid ${engine.pid}) exited; see ${logFile}`);
   process.exit(1);

@@ -44,7 +44,12 @@ export type EngineIdentity = Pick<RunningEngine, "build" | "config">;
 export async function engineIdentity(config: EngineConfig): Promise<EngineIdentity> {
   const hash = createHash("sha256");
   const sources = (await fsp.readdir(engineDir, { recursive: true })).filter((file) => file.endsWith(".ts") && !file.endsWith(".test.ts")).sort();
-  for (const file of sources) hash.update(file).update("\0").update(await fsp.readFile(path.join(engineDir, file))).update("\0");
+  for (const file of sources)
+    hash
+      .update(file)
+      .update("\0")
+      .update(await fsp.readFile(path.join(engineDir, file)))
+      .update("\0");
   // The engine's dependencies: a lock file that changed (an upgraded croner) is new code too.
   const lockFile = await fsp.readFile(path.join(engineDir, "..", "package-lock.json")).catch(() => null);
   if (lockFile) hash.update(lockFile);
@@ -77,15 +82,19 @@ export async function runningEngine(home: string): Promise<RunningEngine | null>
 }
 
 export type EnsureOutcome =
-  | { outcome: "kept"; engine: RunningEngine }
-  | { outcome: "started"; engine: RunningEngine; replaced?: { pid: number; because: string } };
+  { outcome: "kept"; engine: RunningEngine } | { outcome: "started"; engine: RunningEngine; replaced?: { pid: number; because: string } };
 
 /**
  * Keeps the engine of this home if it runs this code with this configuration; otherwise stops
  * it (apps and the router keep running; the new engine adopts them) and starts one, detached,
  * with its output appended to `<home>/engine.log`. Resolves once the new engine has started.
  */
-export async function ensureEngine(options: { config: EngineConfig; env: NodeJS.ProcessEnv; startTimeoutMs?: number; stopGraceMs?: number }): Promise<EnsureOutcome> {
+export async function ensureEngine(options: {
+  config: EngineConfig;
+  env: NodeJS.ProcessEnv;
+  startTimeoutMs?: number;
+  stopGraceMs?: number;
+}): Promise<EnsureOutcome> {
   const { home } = options.config;
   const identity = await engineIdentity(options.config);
   const current = await runningEngine(home);

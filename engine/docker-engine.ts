@@ -17,6 +17,7 @@ export type DockerEngineOptions = Omit<EngineOptions, "runtime"> & {
 export function createDockerEngine(options: DockerEngineOptions): Engine {
   return createEngine({
     ...options,
-    runtime: ({ logger, serviceLog, events }) => createDockerRuntime({ home: options.home, docker: options.docker, logger, serviceLog, events, ...options.tuning }),
+    runtime: ({ logger, serviceLog, events }) =>
+      createDockerRuntime({ home: options.home, docker: options.docker, logger, serviceLog, events, ...options.tuning }),
   });
 }

@@ -26,7 +26,10 @@ async function query<T extends pg.QueryResultRow>(db: DatabaseServiceSpec, sql: 
 type RedisCommands = { get(key: string): Promise<string | null>; set(key: string, value: string): Promise<unknown> };
 
 async function withRedis<T>(db: DatabaseServiceSpec, fn: (client: RedisCommands) => Promise<T>): Promise<T> {
-  const client = createClient({ socket: { host: "127.0.0.1", port: db.config.connection.port, reconnectStrategy: false }, password: db.config.connection.password });
+  const client = createClient({
+    socket: { host: "127.0.0.1", port: db.config.connection.port, reconnectStrategy: false },
+    password: db.config.connection.password,
+  });
   client.on("error", () => undefined);
   await client.connect();
   try {
@@ -73,7 +76,9 @@ describe("local engine: databases", () => {
       await query(source, "CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL)");
       await query(source, "INSERT INTO items (name) VALUES ($1), ($2)", ["anchor", "rope"]);
       expect(await query(source, "SELECT current_database() AS db, current_user AS who")).toEqual([{ db: "main_db", who: "main_db" }]);
-      await expect(query({ ...source, config: { ...source.config, connection: { ...source.config.connection, password: "wrong" } } }, "SELECT 1")).rejects.toThrow(/password authentication failed/);
+      await expect(
+        query({ ...source, config: { ...source.config, connection: { ...source.config.connection, password: "wrong" } } }, "SELECT 1"),
+      ).rejects.toThrow(/password authentication failed/);
     });
 
     it("keeps a running server on redeploy and its data across stop, start, a crash and an engine restart", async () => {
@@ -121,9 +126,9 @@ describe("local engine: databases", () => {
       expect(await run("DEPLOY", clone)).toMatchObject({ status: "succeeded" });
       expect((await query<{ name: string }>(clone, "SELECT name FROM items ORDER BY id")).map((row) => row.name)).toEqual(["anchor", "rope"]);
       // The source's password does not open the clone.
-      await expect(query({ ...clone, config: { ...clone.config, connection: { ...clone.config.connection, password: source.config.connection.password } } }, "SELECT 1")).rejects.toThrow(
-        /password authentication failed/,
-      );
+      await expect(
+        query({ ...clone, config: { ...clone.config, connection: { ...clone.config.connection, password: source.config.connection.password } } }, "SELECT 1"),
+      ).rejects.toThrow(/password authentication failed/);
 
       await query(clone, "INSERT INTO items (name) VALUES ('clone only')");
       await query(source, "DELETE FROM items WHERE name = 'anchor'");

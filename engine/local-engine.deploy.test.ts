@@ -60,7 +60,11 @@ describe("local engine: deploying from git", () => {
   });
 
   it("masks secret values in build and runtime output", async () => {
-    const runtimeLine = await eventually(() => env.lines.find((line) => line.stream.kind === "service" && line.text.includes("listening")), 5_000, "runtime log");
+    const runtimeLine = await eventually(
+      () => env.lines.find((line) => line.stream.kind === "service" && line.text.includes("listening")),
+      5_000,
+      "runtime log",
+    );
     expect(runtimeLine.text).toContain("with token ****");
     expect(env.lines.some((line) => line.text.includes(SECRET))).toBe(false);
   });
@@ -157,7 +161,12 @@ describe("local engine: deploying from git", () => {
     engine.cancel(deploy.deploymentId);
     await running;
     expect(Date.now() - canceledAt).toBeLessThan(3_000);
-    expect(env.eventsOf(deploy.deploymentId).filter((event) => event.status === "canceled").map((event) => event.step)).toEqual(["build", "deployment"]);
+    expect(
+      env
+        .eventsOf(deploy.deploymentId)
+        .filter((event) => event.status === "canceled")
+        .map((event) => event.step),
+    ).toEqual(["build", "deployment"]);
     expect(engine.activeDeployments()).toEqual([]);
     expect((await version()).version).toBe("2");
   });

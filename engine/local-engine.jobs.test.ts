@@ -15,7 +15,11 @@ describe("local engine: jobs", () => {
   const run = async (action: Parameters<typeof task>[0], ...services: ServiceSpec[]) => {
     const t = task(action, services);
     await engine.execute(t);
-    return { final: env.final(t.deploymentId), events: env.eventsOf(t.deploymentId), lines: env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === t.deploymentId) };
+    return {
+      final: env.final(t.deploymentId),
+      events: env.eventsOf(t.deploymentId),
+      lines: env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === t.deploymentId),
+    };
   };
 
   beforeAll(async () => {
@@ -47,7 +51,10 @@ describe("local engine: jobs", () => {
     expect(runs[1]?.message).toMatch(/succeeded in [\d.]+s; outputs GREETING, SEED_ROWS/);
     expect(deployed.lines.some((line) => line.text === "seeding on start")).toBe(true);
     expect(JSON.parse((await env.get("api-test.localhost")).body)).toMatchObject({ greeting: "hello from the seed" });
-    expect(engine.services().find((s) => s.serviceId === seed.id)).toMatchObject({ state: "idle", lastRun: { trigger: "start", outcome: "succeeded", exitCode: 0, attempts: 1 } });
+    expect(engine.services().find((s) => s.serviceId === seed.id)).toMatchObject({
+      state: "idle",
+      lastRun: { trigger: "start", outcome: "succeeded", exitCode: 0, attempts: 1 },
+    });
 
     // The outputs stay with the environment: the app deployed alone later still receives them.
     expect((await run("DEPLOY", api)).final).toMatchObject({ status: "succeeded" });
@@ -73,7 +80,9 @@ describe("local engine: jobs", () => {
     });
     const retried = await run("DEPLOY", flaky);
     expect(retried.final).toMatchObject({ status: "succeeded" });
-    expect(retried.lines.map((line) => line.text)).toEqual(expect.arrayContaining(["first attempt fails", "The run exited with code 3 (attempt 1 of 2)", "second attempt"]));
+    expect(retried.lines.map((line) => line.text)).toEqual(
+      expect.arrayContaining(["first attempt fails", "The run exited with code 3 (attempt 1 of 2)", "second attempt"]),
+    );
     expect(engine.services().find((s) => s.serviceId === flaky.id)?.lastRun).toMatchObject({ outcome: "succeeded", attempts: 2 });
 
     const slow = job({ name: "slow", config: { git: jobSource(), command: "sh slow.sh", trigger: { type: "lifecycle", on: ["start"] }, timeoutSeconds: 1 } });
@@ -89,7 +98,10 @@ describe("local engine: jobs", () => {
   });
 
   it("runs a cron job on its schedule with its output in the service's logs, until it is stopped", async () => {
-    const tick = job({ name: "tick", config: { git: jobSource(), command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *", timeZone: "Europe/Paris" } } });
+    const tick = job({
+      name: "tick",
+      config: { git: jobSource(), command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *", timeZone: "Europe/Paris" } },
+    });
     expect((await run("DEPLOY", tick)).final).toMatchObject({ status: "succeeded" });
     expect(engine.services().find((s) => s.serviceId === tick.id)?.nextRunAt).toBeDefined();
     const ticks = () => env.lines.filter((line) => line.stream.kind === "service" && line.stream.serviceId === tick.id && line.text.startsWith("tick "));
@@ -144,16 +156,25 @@ describe("local engine: jobs", () => {
     const serviceLines = () => env.lines.filter((line) => line.stream.kind === "service" && line.stream.serviceId === catchUp.id).map((line) => line.text);
     await eventually(() => serviceLines().includes(`tick ${missed!.runId}`), 10_000, "the run that makes up for the missed ones");
     expect(serviceLines().filter((text) => text.endsWith("-missed"))).toHaveLength(1);
-    expect(serviceLines()).toContainEqual(expect.stringMatching(new RegExp(`^\\[slipway\\] missed ${missed!.count} scheduled runs from .* while no engine ran this job: running it once now`)));
+    expect(serviceLines()).toContainEqual(
+      expect.stringMatching(new RegExp(`^\\[slipway\\] missed ${missed!.count} scheduled runs from .* while no engine ran this job: running it once now`)),
+    );
     await eventually(() => serviceLines().some((text) => text.startsWith(`[slipway] run ${missed!.runId} succeeded`)), 10_000, "the make-up run to succeed");
 
     // The schedule goes on after it.
-    await eventually(() => serviceLines().some((text) => /^tick \d{14}-cron$/.test(text) && text.slice(5, 19) >= compactTime(missed!.detectedAt)), 10_000, "a scheduled run after the engine came back");
+    await eventually(
+      () => serviceLines().some((text) => /^tick \d{14}-cron$/.test(text) && text.slice(5, 19) >= compactTime(missed!.detectedAt)),
+      10_000,
+      "a scheduled run after the engine came back",
+    );
     expect((await run("DELETE", catchUp)).final).toMatchObject({ status: "succeeded" });
   });
 
   it("skips the missed runs of a job whose policy says so, and records them", async () => {
-    const skipper = job({ name: "skipper", config: { git: jobSource(), command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *", missedRuns: "skip" } } });
+    const skipper = job({
+      name: "skipper",
+      config: { git: jobSource(), command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *", missedRuns: "skip" } },
+    });
     expect((await run("DEPLOY", skipper)).final).toMatchObject({ status: "succeeded" });
     await eventually(() => engine.services().find((s) => s.serviceId === skipper.id)?.lastRun, 10_000, "a scheduled run");
 
@@ -166,7 +187,11 @@ describe("local engine: jobs", () => {
     expect(serviceLines()).toContainEqual(expect.stringMatching(/^\[slipway\] missed \d+ scheduled runs from .* skipped \(missedRuns: skip\)$/));
 
     // The next run is the schedule's own, after the engine came back.
-    const next = await eventually(() => serviceLines().find((text) => text.startsWith("tick ") && text.slice(5, 19) >= compactTime(missed!.detectedAt)), 10_000, "the next scheduled run");
+    const next = await eventually(
+      () => serviceLines().find((text) => text.startsWith("tick ") && text.slice(5, 19) >= compactTime(missed!.detectedAt)),
+      10_000,
+      "the next scheduled run",
+    );
     expect(next).toMatch(/-cron$/);
     expect(serviceLines().some((text) => text.endsWith("-missed"))).toBe(false);
     expect((await run("DELETE", skipper)).final).toMatchObject({ status: "succeeded" });

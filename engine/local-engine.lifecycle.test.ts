@@ -45,10 +45,14 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
     const before = await answer();
     process.kill(before.pid, "SIGKILL");
     await eventually(() => engine.services()[0]?.state === "crashed", 5_000, "crash noticed");
-    const after = await eventually(async () => {
-      const response = await env.get("api-test.localhost");
-      return response.status === 200 ? (JSON.parse(response.body) as { pid: number }) : undefined;
-    }, 10_000, "served again");
+    const after = await eventually(
+      async () => {
+        const response = await env.get("api-test.localhost");
+        return response.status === 200 ? (JSON.parse(response.body) as { pid: number }) : undefined;
+      },
+      10_000,
+      "served again",
+    );
     expect(after.pid).not.toBe(before.pid);
     expect(engine.services()[0]).toMatchObject({ state: "running", restarts: 1 });
     expect((await readState()).restarts).toBe(1);
@@ -147,12 +151,15 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
     expect((await env.get("mono-test.localhost", "/about.txt")).body).toBe("static about page\n");
   });
 
-  it.skipIf(skipWithout(pythonVenvWorks() ? null : "python3 with venv (apt-get install python3 python3-venv)"))("builds a Python app in a virtualenv", async () => {
-    await git.createRepo("py", fixture("python-app"));
-    const py = service({ name: "py", config: { git: { url: git.url("py") } }, variables: [{ key: "GREETING", value: "hi from python", secret: false }] });
-    const deploy = task("DEPLOY", [py]);
-    await engine.execute(deploy);
-    expect(env.final(deploy.deploymentId)?.status).toBe("succeeded");
-    expect(JSON.parse((await env.get("py-test.localhost")).body)).toEqual({ python: true, greeting: "hi from python", venv: true });
-  });
+  it.skipIf(skipWithout(pythonVenvWorks() ? null : "python3 with venv (apt-get install python3 python3-venv)"))(
+    "builds a Python app in a virtualenv",
+    async () => {
+      await git.createRepo("py", fixture("python-app"));
+      const py = service({ name: "py", config: { git: { url: git.url("py") } }, variables: [{ key: "GREETING", value: "hi from python", secret: false }] });
+      const deploy = task("DEPLOY", [py]);
+      await engine.execute(deploy);
+      expect(env.final(deploy.deploymentId)?.status).toBe("succeeded");
+      expect(JSON.parse((await env.get("py-test.localhost")).body)).toEqual({ python: true, greeting: "hi from python", venv: true });
+    },
+  );
 });

@@ -10,7 +10,13 @@ describe("local engine: masking runtime logs", () => {
   const SECRET = "tok-5e6f7a8b9c";
   let git: GitServer;
   let env: Awaited<ReturnType<typeof engineHome>>;
-  const app = () => service({ id: "2c1d7e0a-5b3f-4a8e-9d6c-1f0e2d3c4b5a", name: "masked", variables: [{ key: "API_TOKEN", value: SECRET, secret: true }], config: { git: { url: git.url("app") } } });
+  const app = () =>
+    service({
+      id: "2c1d7e0a-5b3f-4a8e-9d6c-1f0e2d3c4b5a",
+      name: "masked",
+      variables: [{ key: "API_TOKEN", value: SECRET, secret: true }],
+      config: { git: { url: git.url("app") } },
+    });
   const runtimeTexts = () => env.lines.filter((line) => line.stream.kind === "service").map((line) => line.text);
 
   beforeAll(async () => {

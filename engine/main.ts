@@ -26,8 +26,25 @@ export async function runEngine(source: Record<string, string | undefined> = pro
   const docker = config.runtime === "docker" ? await connectDocker(config.dockerHost) : null;
   if (docker) logger.info({ dockerHost: docker.url, server: docker.info.server, apiVersion: docker.info.apiVersion }, "connected to the Docker Engine API");
   const capabilities: EngineHandshake["capabilities"] = docker
-    ? { runtime: "docker", serviceKinds: ["APPLICATION", "CONTAINER", "JOB"], databases: [], routerPort: config.routerPort, dockerApiVersion: docker.info.apiVersion, limits: "docker", shells: true, metrics: true }
-    : { runtime: "local", serviceKinds: ["APPLICATION", "DATABASE", "JOB"], databases: await availableDatabases(), routerPort: config.routerPort, limits: detectCgroups().kind, shells: true, metrics: true };
+    ? {
+        runtime: "docker",
+        serviceKinds: ["APPLICATION", "CONTAINER", "JOB"],
+        databases: [],
+        routerPort: config.routerPort,
+        dockerApiVersion: docker.info.apiVersion,
+        limits: "docker",
+        shells: true,
+        metrics: true,
+      }
+    : {
+        runtime: "local",
+        serviceKinds: ["APPLICATION", "DATABASE", "JOB"],
+        databases: await availableDatabases(),
+        routerPort: config.routerPort,
+        limits: detectCgroups().kind,
+        shells: true,
+        metrics: true,
+      };
   const engineOptions = { home: config.home, routerPort: config.routerPort, routerHost: config.routerHost, logger };
   const agent = createAgent(
     {

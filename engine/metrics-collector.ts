@@ -11,7 +11,11 @@ import type { ServiceSample } from "./runtime/runtime";
  * collection, latency percentiles come from the difference of the two histograms. A router that
  * restarted (counters went down) starts a new baseline.
  */
-export function createMetricsCollector(options: { home: string; services: () => RuntimeServiceState[]; sample: (serviceId: string) => Promise<ServiceSample> }) {
+export function createMetricsCollector(options: {
+  home: string;
+  services: () => RuntimeServiceState[];
+  sample: (serviceId: string) => Promise<ServiceSample>;
+}) {
   const router = routerClient(options.home);
   let previous: { at: number; counters: Record<string, ServiceCounters> } | null = null;
 

@@ -7,7 +7,19 @@ import { stepsOf } from "./protocol/steps";
 import { ensureRouter } from "./router/router-process";
 import { deploymentOutcome, type DeploymentOutcome, engineFiles } from "./engine-files";
 import { readJson, writeJsonAtomic } from "./runtime/shared/files";
-import { type ExecOptions, type ExecSession, type LineOrigin, type ReleaseHandle, type ServiceLog, type Runtime, type ServiceSample, type ServiceStep, type StepContext, StepError, type StepResult } from "./runtime/runtime";
+import {
+  type ExecOptions,
+  type ExecSession,
+  type LineOrigin,
+  type ReleaseHandle,
+  type ServiceLog,
+  type Runtime,
+  type ServiceSample,
+  type ServiceStep,
+  type StepContext,
+  StepError,
+  type StepResult,
+} from "./runtime/runtime";
 import { environmentOutputs, type EnvironmentOutputs, withOutputs } from "./job-outputs";
 import { secretMasker } from "./runtime/secret-mask";
 import { createEngineEvents, type EngineEvents } from "./engine-events";
@@ -101,8 +113,12 @@ export function createEngine(options: EngineOptions): Engine {
   async function runDeployment(task: EngineTask, signal: AbortSignal): Promise<void> {
     const { deploymentId, snapshot } = task;
     const log = logger.child({ deploymentId });
-    const report = (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra: { durationMs?: number; message?: string; commit?: string } = {}) =>
-      reporter.event(deploymentId, { serviceId, step, status, at: now(), ...extra });
+    const report = (
+      serviceId: string | null,
+      step: DeploymentStep,
+      status: StepStatus,
+      extra: { durationMs?: number; message?: string; commit?: string } = {},
+    ) => reporter.event(deploymentId, { serviceId, step, status, at: now(), ...extra });
 
     report(null, "deployment", "started", { message: `${snapshot.action} ${snapshot.services.map((service) => service.name).join(", ")}` });
     // The snapshot lists services in the order to act on them (databases first; reversed to stop and delete).
@@ -123,7 +139,10 @@ export function createEngine(options: EngineOptions): Engine {
         return;
       }
       if (!(error instanceof DeploymentStopped)) log.error({ err: error }, "deployment crashed");
-      outcome = error instanceof DeploymentStopped ? { status: error.status, message: error.message } : { status: "failed", message: `internal error: ${(error as Error).message}` };
+      outcome =
+        error instanceof DeploymentStopped
+          ? { status: error.status, message: error.message }
+          : { status: "failed", message: `internal error: ${(error as Error).message}` };
     }
     await writeJsonAtomic(paths.deploymentFile(deploymentId), { deploymentId, ...outcome, finishedAt: now() });
     report(null, "deployment", outcome.status, { message: outcome.message });
@@ -138,7 +157,12 @@ export function createEngine(options: EngineOptions): Engine {
   ): Promise<void> {
     const mask = secretMasker(service.variables);
     const stream: LogStream = { kind: "deployment", deploymentId: task.deploymentId, serviceId: service.id };
-    const ctx: StepContext<ServiceSpec> = { deploymentId: task.deploymentId, service, signal, output: (fd, text) => reporter.log(stream, fd, mask(text), now()) };
+    const ctx: StepContext<ServiceSpec> = {
+      deploymentId: task.deploymentId,
+      service,
+      signal,
+      output: (fd, text) => reporter.log(stream, fd, mask(text), now()),
+    };
 
     /** Runs one step between its started and succeeded/failed/canceled events. */
     const step = async <T>(name: ServiceStep, fn: () => Promise<T>, describe?: (result: T) => { commit?: string; message?: string }): Promise<T> => {
@@ -171,7 +195,11 @@ export function createEngine(options: EngineOptions): Engine {
     const runLifecycleJob = async (event: JobLifecycleEvent, release: ReleaseHandle | null) => {
       if (service.kind !== "JOB" || service.config.trigger.type !== "lifecycle" || !service.config.trigger.on.includes(event)) return;
       if (!runtime.runJob) throw new DeploymentStopped("failed", `${service.name}: the ${runtime.name ?? "local"} runtime cannot run jobs`);
-      const result = await step("run", () => runtime.runJob!(ctx, release, event), (done) => ({ message: done.message }));
+      const result = await step(
+        "run",
+        () => runtime.runJob!(ctx, release, event),
+        (done) => ({ message: done.message }),
+      );
       if (event === "start") await outputs.record(service.id, result.outputs);
     };
 
@@ -190,8 +218,17 @@ export function createEngine(options: EngineOptions): Engine {
         let live = false;
         try {
           // The plan (engine/protocol/steps.ts) says which kinds have a repository to clone, and which a server to start.
-          if (plan.includes("clone")) await step("clone", () => runtime.clone(ctx, release), (commit) => ({ commit }));
-          await step("build", () => runtime.build(ctx, release), (result: void | StepResult) => ({ message: result?.message }));
+          if (plan.includes("clone"))
+            await step(
+              "clone",
+              () => runtime.clone(ctx, release),
+              (commit) => ({ commit }),
+            );
+          await step(
+            "build",
+            () => runtime.build(ctx, release),
+            (result: void | StepResult) => ({ message: result?.message }),
+          );
           if (!plan.includes("start")) {
             // A job has no server: it runs (lifecycle "start") and its release becomes the one its schedule and later events use.
             await runLifecycleJob("start", release);
@@ -249,7 +286,13 @@ export function createEngine(options: EngineOptions): Engine {
       })()
         .catch((error: unknown) => {
           logger.error({ err: error, deploymentId: task.deploymentId }, "deployment could not run");
-          reporter.event(task.deploymentId, { serviceId: null, step: "deployment", status: "failed", message: `engine error: ${(error as Error).message}`, at: now() });
+          reporter.event(task.deploymentId, {
+            serviceId: null,
+            step: "deployment",
+            status: "failed",
+            message: `engine error: ${(error as Error).message}`,
+            at: now(),
+          });
         })
         .finally(() => running.delete(task.deploymentId));
       running.set(task.deploymentId, { promise, controller });
@@ -266,7 +309,9 @@ export function createEngine(options: EngineOptions): Engine {
     ...(runtime.sample ? { sample: runtime.sample.bind(runtime) } : {}),
     ...(runtime.inventory ? { inventory: runtime.inventory.bind(runtime) } : {}),
     ...(runtime.purge ? { purge: runtime.purge.bind(runtime) } : {}),
-    ...(runtime.sample ? { metrics: createMetricsCollector({ home: options.home, services: () => runtime.services(), sample: runtime.sample.bind(runtime) }) } : {}),
+    ...(runtime.sample
+      ? { metrics: createMetricsCollector({ home: options.home, services: () => runtime.services(), sample: runtime.sample.bind(runtime) }) }
+      : {}),
 
     async shutdown() {
       for (const { controller } of running.values()) controller.abort(SHUTDOWN);

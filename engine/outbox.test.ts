@@ -122,6 +122,8 @@ describe("the engine's outbox", () => {
     const second = outbox.flush();
     await Promise.all([first, second]);
     await outbox.flush();
-    expect(controlPlane.stored.flatMap((message) => (message.name === "deployment:event" ? message.payload.events.map((sent) => sent.seq) : []))).toEqual([1, 2]);
+    expect(controlPlane.stored.flatMap((message) => (message.name === "deployment:event" ? message.payload.events.map((sent) => sent.seq) : []))).toEqual([
+      1, 2,
+    ]);
   });
 });

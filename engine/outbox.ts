@@ -13,8 +13,7 @@ import type { EnginePayload } from "./protocol/messages";
  * with backoff, oldest first.
  */
 export type OutboxMessage =
-  | { name: "deployment:event"; payload: EnginePayload<"deployment:event"> }
-  | { name: "log:batch"; payload: EnginePayload<"log:batch"> };
+  { name: "deployment:event"; payload: EnginePayload<"deployment:event"> } | { name: "log:batch"; payload: EnginePayload<"log:batch"> };
 
 /** What became of a batch: stored, refused for good, or to be sent again later. */
 export type Delivery = "delivered" | "discarded" | "retry";

@@ -30,7 +30,12 @@ describe("local engine: shells, metrics and limits of a live release", () => {
   });
   const hog = service({
     name: "hog",
-    config: { git: { url: "http://127.0.0.1/placeholder.git" }, healthCheckPath: "/health", startCommand: "node server.js", resources: { memoryMb: 128, cpus: 0.5 } },
+    config: {
+      git: { url: "http://127.0.0.1/placeholder.git" },
+      healthCheckPath: "/health",
+      startCommand: "node server.js",
+      resources: { memoryMb: 128, cpus: 0.5 },
+    },
   });
 
   beforeAll(async () => {
@@ -81,7 +86,11 @@ describe("local engine: shells, metrics and limits of a live release", () => {
 
   it("ships numbered output and the exit, and ends idle sessions", async () => {
     const sent: (ShellOutput | ShellExit)[] = [];
-    const shells = createShellSessions({ exec: engine.exec!.bind(engine), send: (_name, payload) => void sent.push(payload), logger: pino({ level: "silent" }) });
+    const shells = createShellSessions({
+      exec: engine.exec!.bind(engine),
+      send: (_name, payload) => void sent.push(payload),
+      logger: pino({ level: "silent" }),
+    });
     const sessionId = "0b5c1d7e-3f6a-4b8c-9d0e-1f2a3b4c5d6e";
     await shells.open({ sessionId, serviceId: web.id, tty: true, cols: 80, rows: 24, idleTimeoutSeconds: 900 });
     // Out of order on purpose: the resize (seq 1) arrives before the input that precedes it (seq 0).
@@ -96,7 +105,11 @@ describe("local engine: shells, metrics and limits of a live release", () => {
 
     const idle = "1c6d2e8f-4a7b-4c9d-8e1f-2a3b4c5d6e7f";
     await shells.open({ sessionId: idle, serviceId: web.id, tty: true, cols: 80, rows: 24, idleTimeoutSeconds: 1 });
-    const ended = await eventually(() => sent.find((message): message is ShellExit => message.sessionId === idle && "code" in message), 5_000, "the idle timeout");
+    const ended = await eventually(
+      () => sent.find((message): message is ShellExit => message.sessionId === idle && "code" in message),
+      5_000,
+      "the idle timeout",
+    );
     expect(ended.reason).toBe("no input for 1 seconds");
     expect(shells.size).toBe(0);
   });
@@ -128,7 +141,11 @@ describe("local engine: shells, metrics and limits of a live release", () => {
     expect(before?.memoryLimitBytes).toBe(128 * 1024 * 1024);
 
     await env.get("hog-test.localhost", "/alloc?mb=300").catch(() => undefined);
-    const state = await eventually(() => engine.services().find((s) => s.serviceId === hog.id && s.restarts === 1 && s.state === "running"), 15_000, "the restart");
+    const state = await eventually(
+      () => engine.services().find((s) => s.serviceId === hog.id && s.restarts === 1 && s.state === "running"),
+      15_000,
+      "the restart",
+    );
     expect(state.lastRestart).toMatchObject({ oomKilled: true, reason: "was killed for exceeding its memory limit of 128 MiB" });
     expect(env.lines.some((line) => line.stream.kind === "service" && line.text.includes("killed for exceeding its memory limit of 128 MiB"))).toBe(true);
     await eventually(async () => (await env.get("hog-test.localhost")).status === 200, 10_000, "served again");

@@ -109,7 +109,12 @@ export function createShellSessions(options: {
         if (session.idle) clearTimeout(session.idle);
         session.controls.dispose();
         sessions.delete(request.sessionId);
-        options.send("shell:exit", { sessionId: request.sessionId, seq: session.outSeq, code: session.closing ? (code ?? null) : code, ...(session.closing ? { reason: session.closing } : {}) });
+        options.send("shell:exit", {
+          sessionId: request.sessionId,
+          seq: session.outSeq,
+          code: session.closing ? (code ?? null) : code,
+          ...(session.closing ? { reason: session.closing } : {}),
+        });
         logger.info({ sessionId: request.sessionId, code, reason: session.closing ?? undefined }, "shell session ended");
       });
     },

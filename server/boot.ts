@@ -9,7 +9,9 @@ import { createMasterKeyring } from "./secrets/keyring";
  * What the web and worker processes share at boot: validated configuration, the logger, the
  * database pool and the keyring. `npm start` passes DATABASE_URL and the master key to them.
  */
-export async function bootControlPlaneProcess(name: string): Promise<{ env: Env; logger: Logger; services: Services; databaseUrl: string; close: () => Promise<void> }> {
+export async function bootControlPlaneProcess(
+  name: string,
+): Promise<{ env: Env; logger: Logger; services: Services; databaseUrl: string; close: () => Promise<void> }> {
   const env = loadEnv();
   const logger = createLogger({ name, level: env.LOG_LEVEL, pretty: env.SLIPWAY_LOG_PRETTY === "1" });
   if (!env.DATABASE_URL) throw new Error(`The ${name} process needs DATABASE_URL (npm start sets it, with an embedded PostgreSQL)`);

@@ -75,12 +75,18 @@ export async function startWebServer(options: WebServerOptions) {
   const io = new SocketServer(server, { serveClient: false, maxHttpBufferSize: 4 * 1024 * 1024, adapter: createAdapter(adapterPool) });
   const ui = attachUiGateway(io, services, { auth, logger: logger.child({ component: "ui-gateway" }) });
   const shells = attachShellRelay(io, services, { logger: logger.child({ component: "shells" }), idleTimeoutSeconds: options.shellIdleTimeoutSeconds });
-  const engines = attachEngineGateway(io, services, logger.child({ component: "engine-gateway" }), (stream, lines) => {
-    const room = stream.kind === "deployment" ? (`deployment:${stream.deploymentId}` as const) : (`service:${stream.serviceId}` as const);
-    const serviceId = stream.serviceId;
-    const deploymentId = stream.kind === "deployment" ? stream.deploymentId : null;
-    ui.logLines({ stream: room, lines: lines.map((line) => ({ ...line, deploymentId, serviceId })) });
-  }, shells);
+  const engines = attachEngineGateway(
+    io,
+    services,
+    logger.child({ component: "engine-gateway" }),
+    (stream, lines) => {
+      const room = stream.kind === "deployment" ? (`deployment:${stream.deploymentId}` as const) : (`service:${stream.serviceId}` as const);
+      const serviceId = stream.serviceId;
+      const deploymentId = stream.kind === "deployment" ? stream.deploymentId : null;
+      ui.logLines({ stream: room, lines: lines.map((line) => ({ ...line, deploymentId, serviceId })) });
+    },
+    shells,
+  );
 
   const listener = listenToChannels(
     options.databaseUrl,

@@ -8,7 +8,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import getPort from "get-port";
 import type { z } from "zod";
 import { createLocalEngine, type Engine, type EngineReporter, type LocalEngineOptions } from "../engine/core";
-import type { ApplicationServiceSpec, DatabaseEngine, DatabaseServiceSpec, DeploymentAction, EngineTask, JobServiceSpec, LogStream, ServiceSpec } from "../engine/protocol";
+import type {
+  ApplicationServiceSpec,
+  DatabaseEngine,
+  DatabaseServiceSpec,
+  DeploymentAction,
+  EngineTask,
+  JobServiceSpec,
+  LogStream,
+  ServiceSpec,
+} from "../engine/protocol";
 import { applicationConfig, jobConfig } from "../engine/protocol";
 import { removeEngineHome } from "./process-cleanup";
 
@@ -35,7 +44,8 @@ export function recordingReporter() {
     events,
     lines,
     eventsOf: (deploymentId: string) => events.filter((event) => event.deploymentId === deploymentId),
-    final: (deploymentId: string) => events.filter((event) => event.deploymentId === deploymentId && event.step === "deployment" && event.status !== "started").at(-1),
+    final: (deploymentId: string) =>
+      events.filter((event) => event.deploymentId === deploymentId && event.step === "deployment" && event.status !== "started").at(-1),
   };
 }
 
@@ -92,7 +102,10 @@ export function service(overrides: Partial<Omit<ApplicationServiceSpec, "config"
 }
 
 /** A DATABASE service spec with the connection the control plane would have generated. */
-export async function database(engine: DatabaseEngine, overrides: Partial<Omit<DatabaseServiceSpec, "config">> & { copyDataFrom?: string; password?: string } = {}): Promise<DatabaseServiceSpec> {
+export async function database(
+  engine: DatabaseEngine,
+  overrides: Partial<Omit<DatabaseServiceSpec, "config">> & { copyDataFrom?: string; password?: string } = {},
+): Promise<DatabaseServiceSpec> {
   const { copyDataFrom, password, ...rest } = overrides;
   const name = rest.name ?? "db";
   return {
@@ -104,7 +117,12 @@ export async function database(engine: DatabaseEngine, overrides: Partial<Omit<D
     ...rest,
     config: {
       engine,
-      connection: { port: await getPort({ host: "127.0.0.1" }), user: name.replace(/-/g, "_"), password: password ?? randomUUID(), database: name.replace(/-/g, "_") },
+      connection: {
+        port: await getPort({ host: "127.0.0.1" }),
+        user: name.replace(/-/g, "_"),
+        password: password ?? randomUUID(),
+        database: name.replace(/-/g, "_"),
+      },
       ...(copyDataFrom ? { copyDataFrom: { serviceId: copyDataFrom } } : {}),
     },
   };
@@ -170,4 +188,3 @@ export function supervisionPasses(engine: Engine, count = 2, timeoutMs = 10_000)
     engine.events.on("supervision:pass", onPass);
   });
 }
-

@@ -16,7 +16,11 @@ import type { TaskName } from "../server/jobs/catalog";
  */
 function graphileLogger(logger: Logger): WorkerLogger {
   return new WorkerLogger((scope) => {
-    const child = logger.child({ ...(scope.label ? { label: scope.label } : {}), ...(scope.jobId ? { jobId: scope.jobId } : {}), ...(scope.taskIdentifier ? { task: scope.taskIdentifier } : {}) });
+    const child = logger.child({
+      ...(scope.label ? { label: scope.label } : {}),
+      ...(scope.jobId ? { jobId: scope.jobId } : {}),
+      ...(scope.taskIdentifier ? { task: scope.taskIdentifier } : {}),
+    });
     return (level, message) => {
       if (level === "error") child.error(message);
       else if (level === "warning") child.warn(message);
@@ -52,7 +56,12 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     taskList,
     // Minute granularity is enough for schedules and expiry; `?max=1`: a failed run is not
     // retried, the next minute's run covers it (both tasks catch up from their own state).
-    crontab: ["* * * * * apply_schedules ?max=1", "* * * * * reap_environments ?max=1", "* * * * * downsample_metrics ?max=1", "* * * * * reconcile_leases ?max=1"].join("\n"),
+    crontab: [
+      "* * * * * apply_schedules ?max=1",
+      "* * * * * reap_environments ?max=1",
+      "* * * * * downsample_metrics ?max=1",
+      "* * * * * reconcile_leases ?max=1",
+    ].join("\n"),
     logger: graphileLogger(logger),
   });
   await runner.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, maxAttempts: 1 });

@@ -26,7 +26,8 @@ function registerActions(program: Command, ctx: Context): void {
     command.action(async (pathText: string, options: { watch?: boolean; json?: boolean; commit?: string }) => {
       const path = parsePath(pathText, { min: 2, max: 3 });
       const commit = options.commit;
-      if (commit !== undefined && !/^[0-9a-f]{7,40}$/.test(commit)) throw usageError(`--commit "${commit}": expected a commit hash (7 to 40 lowercase hex digits)`);
+      if (commit !== undefined && !/^[0-9a-f]{7,40}$/.test(commit))
+        throw usageError(`--commit "${commit}": expected a commit hash (7 to 40 lowercase hex digits)`);
       if (commit !== undefined && path.depth !== 3) throw usageError("--commit needs a service path: <project>/<env>/<service>");
       const api = await ctx.api();
       const resolved = await api.resolve(path.text);

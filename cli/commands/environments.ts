@@ -127,10 +127,13 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
       }>("/environments/reap", { dryRun: options.dryRun ?? false });
       if (options.json) return ctx.printJson(outcome);
       if (outcome.environments.length === 0 && outcome.leftovers.length === 0) return ctx.print("No expired environments, no leftovers");
-      for (const env of outcome.environments) ctx.print(`${outcome.dryRun ? "would delete" : "deleting"} ${env.project}/${env.name} (expired ${formatAge(env.expiredAt)})`);
+      for (const env of outcome.environments)
+        ctx.print(`${outcome.dryRun ? "would delete" : "deleting"} ${env.project}/${env.name} (expired ${formatAge(env.expiredAt)})`);
       for (const leftover of outcome.leftovers) {
         const size = `${(leftover.bytes / 1024 / 1024).toFixed(1)} MiB`;
-        ctx.print(`${outcome.dryRun ? "would remove" : "removing"} ${size} of deleted service ${leftover.serviceId} on cluster ${leftover.cluster} (left since ${formatAge(leftover.since)})`);
+        ctx.print(
+          `${outcome.dryRun ? "would remove" : "removing"} ${size} of deleted service ${leftover.serviceId} on cluster ${leftover.cluster} (left since ${formatAge(leftover.since)})`,
+        );
       }
     });
 
@@ -152,7 +155,10 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
     .description("Pull request previews cloned from this environment: --enable makes it their blueprint, --disable stops; without either, list them")
     .argument("<project/env>")
     .option("--enable", "clone this environment for each pull request against the branch its services follow")
-    .option("--lifetime <duration>", "with --enable: delete a preview without a new commit for this long (30m, 24h, 7d); kept until its pull request closes by default")
+    .option(
+      "--lifetime <duration>",
+      "with --enable: delete a preview without a new commit for this long (30m, 24h, 7d); kept until its pull request closes by default",
+    )
     .option("--disable", "stop creating previews from this environment")
     .option("--json", "print the API object(s)")
     .action(async (pathText: string, options: { enable?: boolean; disable?: boolean; lifetime?: string; json?: boolean }) => {
@@ -161,13 +167,17 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
       let lifetimeSeconds: number | undefined;
       if (options.lifetime !== undefined) {
         const seconds = durationSeconds(options.lifetime);
-        if (seconds === null || seconds < 60) throw new CliError(`--lifetime "${options.lifetime}": expected a duration of at least a minute, like 30m, 24h or 7d`, exitCodes.usage);
+        if (seconds === null || seconds < 60)
+          throw new CliError(`--lifetime "${options.lifetime}": expected a duration of at least a minute, like 30m, 24h or 7d`, exitCodes.usage);
         lifetimeSeconds = seconds;
       }
       const api = await ctx.api();
       const { environmentId } = await resolveEnvironment(api, pathText);
       if (options.enable || options.disable) {
-        const result = await api.put<PreviewBlueprint>(`/environments/${environmentId}/preview-blueprint`, { enabled: options.enable === true, lifetimeSeconds });
+        const result = await api.put<PreviewBlueprint>(`/environments/${environmentId}/preview-blueprint`, {
+          enabled: options.enable === true,
+          lifetimeSeconds,
+        });
         if (options.json) return ctx.printJson(result);
         if (!result.enabled) return ctx.print(`${pathText} no longer creates previews (existing ones stay until their pull requests close)`);
         return ctx.print(

@@ -55,7 +55,9 @@ export function registerGitCommands(program: Command, ctx: Context): void {
     .option("--api-token <token>", "lets Slipway post commit statuses and pull request comments")
     .option("--json", "print the API object (with the secret)")
     .action(async (provider: string, name: string, options: { apiUrl?: string; apiToken?: string; json?: boolean }) => {
-      const result = await (await ctx.api()).post<GitConnectionWithSecret>("/git/connections", {
+      const result = await (
+        await ctx.api()
+      ).post<GitConnectionWithSecret>("/git/connections", {
         provider,
         name,
         apiBaseUrl: options.apiUrl,

@@ -73,7 +73,10 @@ function parseCount(max: number) {
 
 const lifecycleEvents = ["start", "stop", "delete"];
 function parseEvents(value: string): string[] {
-  const events = value.split(",").map((event) => event.trim()).filter(Boolean);
+  const events = value
+    .split(",")
+    .map((event) => event.trim())
+    .filter(Boolean);
   const unknown = events.find((event) => !lifecycleEvents.includes(event));
   if (unknown || events.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${lifecycleEvents.join(", ")}`);
   return events;
@@ -81,8 +84,14 @@ function parseEvents(value: string): string[] {
 
 /** The request body of `service create`, from exactly one of --git, --image, --database (--job goes with --git). */
 function createBody(options: CreateOptions) {
-  const sources = [options.git && !options.job ? "--git" : null, options.image ? "--image" : null, options.database ? "--database" : null, options.job ? "--job" : null].filter(Boolean);
-  if (sources.length !== 1) throw usageError("give one of --git <url> (an application), --image <name:tag>, --database <postgresql|redis>, or --job <command> with --git <url>");
+  const sources = [
+    options.git && !options.job ? "--git" : null,
+    options.image ? "--image" : null,
+    options.database ? "--database" : null,
+    options.job ? "--job" : null,
+  ].filter(Boolean);
+  if (sources.length !== 1)
+    throw usageError("give one of --git <url> (an application), --image <name:tag>, --database <postgresql|redis>, or --job <command> with --git <url>");
   if (options.database) {
     if (options.database !== "postgresql" && options.database !== "redis") throw usageError("--database takes postgresql or redis");
     return { kind: "DATABASE", config: { engine: options.database } };
@@ -93,7 +102,9 @@ function createBody(options: CreateOptions) {
     if (!!options.cron === !!options.on) throw usageError("give --cron <expression> (a cron job) or --on <start,stop,delete> (a lifecycle job)");
     if (options.missedRuns && !options.cron) throw usageError("--missed-runs is for cron jobs: give it with --cron");
     const { git, buildCommand } = configFrom({ ...options, git: options.git });
-    const trigger = options.cron ? { type: "cron", schedule: options.cron, timeZone: options.tz, missedRuns: options.missedRuns } : { type: "lifecycle", on: options.on };
+    const trigger = options.cron
+      ? { type: "cron", schedule: options.cron, timeZone: options.tz, missedRuns: options.missedRuns }
+      : { type: "lifecycle", on: options.on };
     return { kind: "JOB", config: { git, buildCommand, command: options.job, trigger, timeoutSeconds: options.timeout, retries: options.retries } };
   }
   return { kind: "APPLICATION", config: configFrom({ ...options, git: options.git! }) };
@@ -107,7 +118,13 @@ function onOff(value: string): boolean {
 
 /** `--include a,b --include c` (comma or newline separated, repeatable) as a list of globs. */
 function collectGlobs(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...value.split(/[,\n]/).map((glob) => glob.trim()).filter(Boolean)];
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(/[,\n]/)
+      .map((glob) => glob.trim())
+      .filter(Boolean),
+  ];
 }
 
 type TriggerOptions = { autoDeploy?: boolean; include?: string[]; exclude?: string[]; tags?: boolean; json?: boolean };
@@ -149,9 +166,10 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--cron <expression>", "job: run on this cron schedule (5 fields, or 6 with seconds first)")
     .option("--tz <zone>", "job: the schedule's IANA time zone (default UTC)")
     .addOption(
-      new Option("--missed-runs <policy>", "job: what to do about runs scheduled while the engine was down: run once on its return, or skip them (default run-once)").choices(
-        missedRunPolicies,
-      ),
+      new Option(
+        "--missed-runs <policy>",
+        "job: what to do about runs scheduled while the engine was down: run once on its return, or skip them (default run-once)",
+      ).choices(missedRunPolicies),
     )
     .option("--on <events>", "job: run when the environment starts, stops or is deleted (start,stop,delete)", parseEvents)
     .option("--timeout <seconds>", "job: stop a run after this long (default 600)", (value: string) => parseCount(86_400)(value))

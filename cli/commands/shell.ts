@@ -10,7 +10,13 @@ import { resolveService } from "../paths";
 
 type ShellSocket = Socket<UiServerEvents, UiClientEvents>;
 
-const refusals: Record<string, ExitCode> = { FORBIDDEN: exitCodes.denied, UNAUTHORIZED: exitCodes.denied, NOT_FOUND: exitCodes.notFound, INVALID: exitCodes.usage, CONFLICT: exitCodes.conflict };
+const refusals: Record<string, ExitCode> = {
+  FORBIDDEN: exitCodes.denied,
+  UNAUTHORIZED: exitCodes.denied,
+  NOT_FOUND: exitCodes.notFound,
+  INVALID: exitCodes.usage,
+  CONFLICT: exitCodes.conflict,
+};
 
 function connect(url: string, token: string): Promise<ShellSocket> {
   return new Promise((resolve, reject) => {
@@ -83,7 +89,10 @@ async function runSession(ctx: Context, socket: ShellSocket, serviceId: string, 
   const onAbort = () => socket.emit("shell:close", { sessionId });
   ctx.io.signal?.addEventListener("abort", onAbort, { once: true });
 
-  const answer = await socket.timeout(30_000).emitWithAck("shell:open", { sessionId, serviceId, ...size(), argv }).catch(() => null);
+  const answer = await socket
+    .timeout(30_000)
+    .emitWithAck("shell:open", { sessionId, serviceId, ...size(), argv })
+    .catch(() => null);
   if (!answer) throw new CliError("the control plane did not answer the shell request");
   if (!answer.ok) throw new CliError(answer.error, refusals[answer.code ?? ""] ?? exitCodes.failure);
 

@@ -41,7 +41,14 @@ function EventRow({ event }: { event: AuditEvent }) {
     <Fragment>
       <Table.Tr>
         <Table.Td w={36}>
-          <ActionIcon variant="subtle" color="gray" onClick={() => setOpen(!open)} aria-expanded={open} aria-label={`${open ? "Hide" : "Show"} changes of ${event.action} #${event.id}`} disabled={!hasChanges}>
+          <ActionIcon
+            variant="subtle"
+            color="gray"
+            onClick={() => setOpen(!open)}
+            aria-expanded={open}
+            aria-label={`${open ? "Hide" : "Show"} changes of ${event.action} #${event.id}`}
+            disabled={!hasChanges}
+          >
             {open ? <IconChevronDown size={16} /> : <IconChevronRight size={16} />}
           </ActionIcon>
         </Table.Td>
@@ -113,7 +120,10 @@ export function AuditPage() {
 
   return (
     <>
-      <PageHeader title="Audit log" description="Every mutation, deployment and shell session: who, what, when, from where, and the change (secrets redacted)." />
+      <PageHeader
+        title="Audit log"
+        description="Every mutation, deployment and shell session: who, what, when, from where, and the change (secrets redacted)."
+      />
       {!isAdmin ? (
         <Alert color="gray" title="Admins only">
           Only admins and owners can read the audit log.

@@ -66,7 +66,15 @@ export function ChangeDiff({ changes }: { changes: Record<string, unknown> | nul
     );
   const lines = changeLines(changes);
   return (
-    <Box component="pre" m={0} p="xs" fz="xs" ff="monospace" style={{ whiteSpace: "pre-wrap", overflowWrap: "anywhere", borderRadius: "var(--mantine-radius-sm)", background: "var(--mantine-color-default-hover)" }} aria-label="Changes">
+    <Box
+      component="pre"
+      m={0}
+      p="xs"
+      fz="xs"
+      ff="monospace"
+      style={{ whiteSpace: "pre-wrap", overflowWrap: "anywhere", borderRadius: "var(--mantine-radius-sm)", background: "var(--mantine-color-default-hover)" }}
+      aria-label="Changes"
+    >
       {lines.map((line, index) => (
         <div key={index} style={{ background: COLORS[line.sign], color: TEXT[line.sign], padding: "0 4px" }}>
           <span aria-label={line.sign === "+" ? "added" : line.sign === "-" ? "removed" : undefined}>{line.sign}</span> {line.text}

@@ -29,7 +29,11 @@ function CommandModal({ shown, onClose }: { shown: { cluster: string; token: str
       {shown && (
         <Stack>
           <Text fz="sm">Run this on the machine that will run the apps. The engine connects to this control plane; nothing dials into the cluster.</Text>
-          <ShowOnce value={engineCommand(shown.token)} label="Engine command" warning="The token in this command is shown only this once. Rotate it to get a new one; the old one then stops working." />
+          <ShowOnce
+            value={engineCommand(shown.token)}
+            label="Engine command"
+            warning="The token in this command is shown only this once. Rotate it to get a new one; the old one then stops working."
+          />
           <Group justify="flex-end">
             <Button onClick={onClose}>Done</Button>
           </Group>
@@ -131,11 +135,25 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: 
         </Stack>
         <Can role="ADMIN">
           <Group gap="xs" mt="xs">
-            <Button size="xs" variant="light" leftSection={cluster.tokenRevoked ? <IconPlugConnected size={14} /> : <IconRefresh size={14} />} loading={rotate.isPending} onClick={() => rotate.mutate({ clusterId: cluster.id })} aria-label={`${cluster.tokenRevoked ? "Connect an engine to" : "Rotate the engine token of"} ${cluster.name}`}>
+            <Button
+              size="xs"
+              variant="light"
+              leftSection={cluster.tokenRevoked ? <IconPlugConnected size={14} /> : <IconRefresh size={14} />}
+              loading={rotate.isPending}
+              onClick={() => rotate.mutate({ clusterId: cluster.id })}
+              aria-label={`${cluster.tokenRevoked ? "Connect an engine to" : "Rotate the engine token of"} ${cluster.name}`}
+            >
               {cluster.tokenRevoked ? "Connect an engine" : "Rotate token"}
             </Button>
             {!cluster.tokenRevoked && (
-              <Button size="xs" variant="subtle" color="red" leftSection={<IconShieldOff size={14} />} onClick={revokeModal.open} aria-label={`Revoke the engine token of ${cluster.name}`}>
+              <Button
+                size="xs"
+                variant="subtle"
+                color="red"
+                leftSection={<IconShieldOff size={14} />}
+                onClick={revokeModal.open}
+                aria-label={`Revoke the engine token of ${cluster.name}`}
+              >
                 Revoke token
               </Button>
             )}
@@ -147,8 +165,16 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: 
           )}
         </Can>
       </Stack>
-      <ConfirmModal opened={revoking} onClose={revokeModal.close} title="Revoke engine token" typeToConfirm={cluster.name} confirmLabel="Revoke token" onConfirm={() => revoke.mutateAsync({ clusterId: cluster.id })}>
-        The engine of <strong>{cluster.name}</strong> is disconnected at once and cannot reconnect: deployments to its environments wait until a new engine connects with a new token. Apps already running keep serving.
+      <ConfirmModal
+        opened={revoking}
+        onClose={revokeModal.close}
+        title="Revoke engine token"
+        typeToConfirm={cluster.name}
+        confirmLabel="Revoke token"
+        onConfirm={() => revoke.mutateAsync({ clusterId: cluster.id })}
+      >
+        The engine of <strong>{cluster.name}</strong> is disconnected at once and cannot reconnect: deployments to its environments wait until a new engine
+        connects with a new token. Apps already running keep serving.
       </ConfirmModal>
     </Card>
   );
@@ -209,9 +235,25 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
             </Alert>
           ) : (
             <>
-              <TextInput label="Cluster name" placeholder="eu-1" value={name} onChange={(event) => setName(event.currentTarget.value)} error={nameError ?? failure?.fields.name} maxLength={60} required data-autofocus />
+              <TextInput
+                label="Cluster name"
+                placeholder="eu-1"
+                value={name}
+                onChange={(event) => setName(event.currentTarget.value)}
+                error={nameError ?? failure?.fields.name}
+                maxLength={60}
+                required
+                data-autofocus
+              />
               <NativeSelect label="Kind" value={kind} onChange={(event) => setKind(event.currentTarget.value as ClusterKind)} data={KINDS} />
-              <TextInput label="Domain suffix" description="Services are served at <service>-<env>-<project>.<suffix>." value={domainSuffix} onChange={(event) => setDomainSuffix(event.currentTarget.value)} error={failure?.fields.domainSuffix} required />
+              <TextInput
+                label="Domain suffix"
+                description="Services are served at <service>-<env>-<project>.<suffix>."
+                value={domainSuffix}
+                onChange={(event) => setDomainSuffix(event.currentTarget.value)}
+                error={failure?.fields.domainSuffix}
+                required
+              />
             </>
           )}
           {failure && Object.keys(failure.fields).length === 0 && (

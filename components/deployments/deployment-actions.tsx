@@ -38,7 +38,11 @@ export function DeploymentActions({
       onSuccess: async ({ deployment, merged }) => {
         await queryClient.invalidateQueries({ queryKey: trpc.deployments.list.queryKey({ environmentId }) });
         if (merged) {
-          notifications.show({ color: "blue", title: "Merged into the queued deployment", message: "A deployment of the same kind was still waiting; it now includes this request." });
+          notifications.show({
+            color: "blue",
+            title: "Merged into the queued deployment",
+            message: "A deployment of the same kind was still waiting; it now includes this request.",
+          });
         }
         router.push(`/deployments/${deployment.id}`);
       },
@@ -68,10 +72,23 @@ export function DeploymentActions({
         >
           {deployedBefore ? "Redeploy" : "Deploy"}
         </Button>
-        <Button variant="default" leftSection={<IconRefresh size={16} aria-hidden />} onClick={() => run("RESTART")} loading={pending("RESTART")} disabled={create.isPending}>
+        <Button
+          variant="default"
+          leftSection={<IconRefresh size={16} aria-hidden />}
+          onClick={() => run("RESTART")}
+          loading={pending("RESTART")}
+          disabled={create.isPending}
+        >
           Restart
         </Button>
-        <Button variant="default" color="red" leftSection={<IconPlayerStop size={16} aria-hidden />} onClick={confirmStop} loading={pending("STOP")} disabled={create.isPending}>
+        <Button
+          variant="default"
+          color="red"
+          leftSection={<IconPlayerStop size={16} aria-hidden />}
+          onClick={confirmStop}
+          loading={pending("STOP")}
+          disabled={create.isPending}
+        >
           Stop
         </Button>
       </Group>

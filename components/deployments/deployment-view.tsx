@@ -111,7 +111,8 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
   }, [deployment, services.data, events]);
 
   const fetchPage: FetchLogPage = useCallback(
-    (request) => client.deployments.logs.query("tail" in request ? { deploymentId, tail: request.tail } : { deploymentId, after: request.after, limit: request.limit }),
+    (request) =>
+      client.deployments.logs.query("tail" in request ? { deploymentId, tail: request.tail } : { deploymentId, after: request.after, limit: request.limit }),
     [client, deploymentId],
   );
 

@@ -16,7 +16,9 @@ export function ServiceDeployments({ serviceId, environmentId, serviceName }: { 
   return (
     <Section
       title="Deployments"
-      actions={<DeploymentActions environmentId={environmentId} serviceIds={[serviceId]} targetName={serviceName ?? "this service"} deployedBefore={deployedBefore} />}
+      actions={
+        <DeploymentActions environmentId={environmentId} serviceIds={[serviceId]} targetName={serviceName ?? "this service"} deployedBefore={deployedBefore} />
+      }
     >
       {list.isPending ? (
         <Loader size="sm" aria-label="Loading deployments" />

@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { deriveStepper, type DeploymentEvent } from "./steps";
 
 let id = 0;
-const event = (serviceId: string | null, step: DeploymentEvent["step"], status: DeploymentEvent["status"], extra: Partial<DeploymentEvent> = {}): DeploymentEvent => ({
+const event = (
+  serviceId: string | null,
+  step: DeploymentEvent["step"],
+  status: DeploymentEvent["status"],
+  extra: Partial<DeploymentEvent> = {},
+): DeploymentEvent => ({
   id: ++id,
   serviceId,
   step,

@@ -60,7 +60,9 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
       onSuccess: async ({ environment, deployment }) => {
         notifications.show({
           color: "green",
-          message: deployment ? `Environment ${environment.name} cloned from ${source.name}; its first deployment is under way.` : `Environment ${environment.name} cloned from ${source.name}.`,
+          message: deployment
+            ? `Environment ${environment.name} cloned from ${source.name}; its first deployment is under way.`
+            : `Environment ${environment.name} cloned from ${source.name}.`,
         });
         await invalidate();
         onClose();
@@ -90,8 +92,8 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
       >
         <Stack>
           <Text fz="sm" c="dimmed">
-            A new environment of this project with the same services, settings, variables and secrets. Addresses, database ports and passwords are generated anew: the copy shares nothing
-            with {source.name}.
+            A new environment of this project with the same services, settings, variables and secrets. Addresses, database ports and passwords are generated
+            anew: the copy shares nothing with {source.name}.
           </Text>
           <TextInput
             label="Environment name"
@@ -126,7 +128,11 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
           />
           <Checkbox
             label="Deploy now"
-            description={source.services.length > 0 ? "Start the copy's first deployment right away; you will follow it on its page." : "Nothing to deploy: this environment has no service."}
+            description={
+              source.services.length > 0
+                ? "Start the copy's first deployment right away; you will follow it on its page."
+                : "Nothing to deploy: this environment has no service."
+            }
             checked={deploy}
             onChange={(event) => setDeploy(event.currentTarget.checked)}
           />

@@ -83,7 +83,10 @@ function CreateEnvironmentModal({ projectId, onClose }: { projectId: string; onC
             description="Where this environment's services run."
             value={chosenCluster}
             onChange={(event) => setClusterId(event.currentTarget.value)}
-            data={(clusters.data ?? []).map((cluster) => ({ value: cluster.id, label: `${cluster.name} (${cluster.kind})${cluster.connected ? "" : " · disconnected"}` }))}
+            data={(clusters.data ?? []).map((cluster) => ({
+              value: cluster.id,
+              label: `${cluster.name} (${cluster.kind})${cluster.connected ? "" : " · disconnected"}`,
+            }))}
             disabled={!clusters.data}
             error={failure?.fields.clusterId}
           />

@@ -55,11 +55,7 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
     <>
       <PageHeader
         title={environment.name}
-        crumbs={[
-          { label: "Overview", href: "/" },
-          { label: project.name, href: `/projects/${project.id}` },
-          { label: environment.name },
-        ]}
+        crumbs={[{ label: "Overview", href: "/" }, { label: project.name, href: `/projects/${project.id}` }, { label: environment.name }]}
         badges={
           <>
             <ModeBadge mode={environment.mode} />
@@ -114,7 +110,8 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
         {environment.services.length === 0 ? (
           <Card withBorder padding="lg">
             <Text c="dimmed" fz="sm">
-              No service yet. Add an application from a git repository (Slipway detects how to build and run it: Node, Python, static site, Procfile), a database or a job. Then deploy the environment.
+              No service yet. Add an application from a git repository (Slipway detects how to build and run it: Node, Python, static site, Procfile), a
+              database or a job. Then deploy the environment.
             </Text>
           </Card>
         ) : (
@@ -125,7 +122,11 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
       </Section>
       <EnvironmentDeployments environmentId={environment.id} environmentName={environment.name} />
       <PreviewEnvironments environmentId={environment.id} mode={environment.mode} />
-      <VariablesPanel scope="ENVIRONMENT" targetId={environment.id} description="Given to every service of this environment; they override project variables with the same key." />
+      <VariablesPanel
+        scope="ENVIRONMENT"
+        targetId={environment.id}
+        description="Given to every service of this environment; they override project variables with the same key."
+      />
       <ConfirmModal
         opened={deleting}
         onClose={deleteModal.close}
@@ -137,7 +138,8 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
         This stops and removes the environment <strong>{environment.name}</strong> of project <strong>{project.name}</strong>
         {environment.services.length > 0 ? (
           <>
-            , its {environment.services.length} {environment.services.length === 1 ? "service" : "services"} ({environment.services.map((service) => service.name).join(", ")})
+            , its {environment.services.length} {environment.services.length === 1 ? "service" : "services"} (
+            {environment.services.map((service) => service.name).join(", ")})
           </>
         ) : null}{" "}
         and its variables. A DELETE deployment does the work; you will follow it on its page.

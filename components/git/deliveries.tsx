@@ -1,6 +1,22 @@
 "use client";
 
-import { ActionIcon, Alert, Badge, Button, Card, Code, Group, Loader, ScrollArea, SimpleGrid, Stack, Table, Text, Tooltip, type MantineColor } from "@mantine/core";
+import {
+  ActionIcon,
+  Alert,
+  Badge,
+  Button,
+  Card,
+  Code,
+  Group,
+  Loader,
+  ScrollArea,
+  SimpleGrid,
+  Stack,
+  Table,
+  Text,
+  Tooltip,
+  type MantineColor,
+} from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconChevronDown, IconChevronRight, IconRepeat } from "@tabler/icons-react";
 import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -16,7 +32,13 @@ const STATUS_COLORS: Record<Delivery["status"], MantineColor> = { PENDING: "blue
 
 export function DeliveryStatusBadge({ status }: { status: Delivery["status"] }) {
   return (
-    <Badge color={STATUS_COLORS[status]} variant="light" size="sm" leftSection={status === "PENDING" ? <Loader size={10} color="blue" type="oval" aria-hidden /> : undefined} data-status={status}>
+    <Badge
+      color={STATUS_COLORS[status]}
+      variant="light"
+      size="sm"
+      leftSection={status === "PENDING" ? <Loader size={10} color="blue" type="oval" aria-hidden /> : undefined}
+      data-status={status}
+    >
       {status.charAt(0) + status.slice(1).toLowerCase()}
     </Badge>
   );
@@ -201,7 +223,12 @@ export function Deliveries({ connectionId, connectionName }: { connectionId: str
       </Card>
       {hasMore && (
         <Group justify="center">
-          <Button variant="default" size="xs" loading={last?.isFetching} onClick={() => setBefores((current) => [...current, last!.data![last!.data!.length - 1]!.seq])}>
+          <Button
+            variant="default"
+            size="xs"
+            loading={last?.isFetching}
+            onClick={() => setBefores((current) => [...current, last!.data![last!.data!.length - 1]!.seq])}
+          >
             Load more
           </Button>
         </Group>

@@ -86,7 +86,13 @@ function TriggersForm({ triggers, canEdit }: { triggers: Triggers; canEdit: bool
             styles={{ input: { fontFamily: "var(--mantine-font-family-monospace)" } }}
           />
         </SimpleGrid>
-        <Switch label="Deploy tags" description="Also deploy when a tag is pushed, at the tag's commit." checked={followTags} onChange={(event) => setFollowTags(event.currentTarget.checked)} disabled={!canEdit || !autoDeploy} />
+        <Switch
+          label="Deploy tags"
+          description="Also deploy when a tag is pushed, at the tag's commit."
+          checked={followTags}
+          onChange={(event) => setFollowTags(event.currentTarget.checked)}
+          disabled={!canEdit || !autoDeploy}
+        />
         {failure && !fieldError("includePaths") && !fieldError("excludePaths") && (
           <Alert color="red" role="alert">
             {failure.message}

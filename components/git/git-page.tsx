@@ -1,6 +1,22 @@
 "use client";
 
-import { Alert, Badge, Button, Card, Checkbox, Group, List, Modal, NativeSelect, PasswordInput, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  Checkbox,
+  Group,
+  List,
+  Modal,
+  NativeSelect,
+  PasswordInput,
+  SimpleGrid,
+  Stack,
+  Text,
+  TextInput,
+  Title,
+} from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconBrandBitbucket, IconBrandGithub, IconBrandGitlab, IconGitBranch, IconPencil, IconPlus, IconRefresh, IconTrash } from "@tabler/icons-react";
@@ -32,11 +48,19 @@ const PROVIDER_ICONS: Record<GitProvider, ReactNode> = {
 function SecretModal({ shown, onClose }: { shown: { result: WithSecret; rotated: boolean } | null; onClose: () => void }) {
   const connection = shown?.result.connection;
   return (
-    <Modal opened={shown !== null} onClose={onClose} title={shown?.rotated ? `New webhook secret for ${connection?.name ?? ""}` : `Configure the webhook of ${connection?.name ?? ""}`} size="xl" centered>
+    <Modal
+      opened={shown !== null}
+      onClose={onClose}
+      title={shown?.rotated ? `New webhook secret for ${connection?.name ?? ""}` : `Configure the webhook of ${connection?.name ?? ""}`}
+      size="xl"
+      centered
+    >
       {shown && connection && (
         <Stack>
           <Text fz="sm">
-            In {providerLabel(connection.provider)}, {shown.rotated ? "replace the secret of the webhook" : "add a webhook (per repository, group or workspace)"} with content type <strong>application/json</strong>:
+            In {providerLabel(connection.provider)},{" "}
+            {shown.rotated ? "replace the secret of the webhook" : "add a webhook (per repository, group or workspace)"} with content type{" "}
+            <strong>application/json</strong>:
           </Text>
           <Stack gap={4}>
             <Text fz="sm" fw={500}>
@@ -48,7 +72,11 @@ function SecretModal({ shown, onClose }: { shown: { result: WithSecret; rotated:
             <Text fz="sm" fw={500}>
               Secret
             </Text>
-            <ShowOnce value={shown.result.secret} label="Webhook secret" warning={`It is shown only this once: Slipway keeps it sealed and never shows it again. ${shown.rotated ? "The previous secret no longer works: deliveries signed with it are refused until the provider uses this one." : "Rotate it to get a new one."}`} />
+            <ShowOnce
+              value={shown.result.secret}
+              label="Webhook secret"
+              warning={`It is shown only this once: Slipway keeps it sealed and never shows it again. ${shown.rotated ? "The previous secret no longer works: deliveries signed with it are refused until the provider uses this one." : "Rotate it to get a new one."}`}
+            />
           </Stack>
           <List size="sm" spacing={4}>
             <List.Item>
@@ -100,7 +128,16 @@ function ConnectModal({ onClose, onConnected }: { onClose: () => void; onConnect
             }}
             data={PROVIDERS}
           />
-          <TextInput label="Name" description="One connection serves every repository of the provider." value={name} onChange={(event) => setName(event.currentTarget.value)} error={failure?.fields.name} maxLength={60} required data-autofocus />
+          <TextInput
+            label="Name"
+            description="One connection serves every repository of the provider."
+            value={name}
+            onChange={(event) => setName(event.currentTarget.value)}
+            error={failure?.fields.name}
+            maxLength={60}
+            required
+            data-autofocus
+          />
           {provider !== "generic" && (
             <>
               <TextInput
@@ -169,17 +206,30 @@ function EditApiModal({ connection, onClose }: { connection: Connection; onClose
         }}
       >
         <Stack>
-          <TextInput label="API base URL" description="Empty for the provider's public API." value={apiBaseUrl} onChange={(event) => setApiBaseUrl(event.currentTarget.value)} error={failure?.fields.apiBaseUrl} data-autofocus />
+          <TextInput
+            label="API base URL"
+            description="Empty for the provider's public API."
+            value={apiBaseUrl}
+            onChange={(event) => setApiBaseUrl(event.currentTarget.value)}
+            error={failure?.fields.apiBaseUrl}
+            data-autofocus
+          />
           <PasswordInput
             label="API token"
-            description={connection.hasApiToken ? "A token is set. Type a new one to replace it; leave empty to keep it." : "No token: Slipway only listens. Add one to post commit statuses and comments."}
+            description={
+              connection.hasApiToken
+                ? "A token is set. Type a new one to replace it; leave empty to keep it."
+                : "No token: Slipway only listens. Add one to post commit statuses and comments."
+            }
             value={apiToken}
             onChange={(event) => setApiToken(event.currentTarget.value)}
             disabled={removeToken}
             error={failure?.fields.apiToken}
             autoComplete="off"
           />
-          {connection.hasApiToken && <Checkbox label="Remove the token" checked={removeToken} onChange={(event) => setRemoveToken(event.currentTarget.checked)} />}
+          {connection.hasApiToken && (
+            <Checkbox label="Remove the token" checked={removeToken} onChange={(event) => setRemoveToken(event.currentTarget.checked)} />
+          )}
           {failure && Object.keys(failure.fields).length === 0 && (
             <Alert color="red" role="alert">
               {failure.message}
@@ -235,13 +285,32 @@ function ConnectionCard({ connection, onSecret }: { connection: Connection; onSe
             </Badge>
           </Group>
           <Group gap="xs">
-            <Button size="xs" variant="light" leftSection={<IconPencil size={14} />} onClick={editModal.open} aria-label={`Change the API access of ${connection.name}`}>
+            <Button
+              size="xs"
+              variant="light"
+              leftSection={<IconPencil size={14} />}
+              onClick={editModal.open}
+              aria-label={`Change the API access of ${connection.name}`}
+            >
               API access
             </Button>
-            <Button size="xs" variant="light" leftSection={<IconRefresh size={14} />} onClick={rotateModal.open} aria-label={`Rotate the webhook secret of ${connection.name}`}>
+            <Button
+              size="xs"
+              variant="light"
+              leftSection={<IconRefresh size={14} />}
+              onClick={rotateModal.open}
+              aria-label={`Rotate the webhook secret of ${connection.name}`}
+            >
               Rotate secret
             </Button>
-            <Button size="xs" variant="subtle" color="red" leftSection={<IconTrash size={14} />} onClick={deleteModal.open} aria-label={`Disconnect ${connection.name}`}>
+            <Button
+              size="xs"
+              variant="subtle"
+              color="red"
+              leftSection={<IconTrash size={14} />}
+              onClick={deleteModal.open}
+              aria-label={`Disconnect ${connection.name}`}
+            >
               Disconnect
             </Button>
           </Group>
@@ -289,11 +358,19 @@ function ConnectionCard({ connection, onSecret }: { connection: Connection; onSe
         confirmLabel="Issue a new secret"
         onConfirm={async () => onSecret(await rotate.mutateAsync({ connectionId: connection.id }))}
       >
-        A new secret replaces the current one at once: deliveries of <strong>{connection.name}</strong> are refused until the provider&apos;s webhook uses the new secret.
+        A new secret replaces the current one at once: deliveries of <strong>{connection.name}</strong> are refused until the provider&apos;s webhook uses the
+        new secret.
       </ConfirmModal>
-      <ConfirmModal opened={deleting} onClose={deleteModal.close} title="Disconnect git provider" typeToConfirm={connection.name} confirmLabel="Disconnect" onConfirm={() => remove.mutateAsync({ connectionId: connection.id })}>
-        The webhook of <strong>{connection.name}</strong> stops being accepted: pushes no longer deploy and pull requests no longer create previews. Its stored deliveries are deleted.
-        Services and existing preview environments stay.
+      <ConfirmModal
+        opened={deleting}
+        onClose={deleteModal.close}
+        title="Disconnect git provider"
+        typeToConfirm={connection.name}
+        confirmLabel="Disconnect"
+        onConfirm={() => remove.mutateAsync({ connectionId: connection.id })}
+      >
+        The webhook of <strong>{connection.name}</strong> stops being accepted: pushes no longer deploy and pull requests no longer create previews. Its stored
+        deliveries are deleted. Services and existing preview environments stay.
       </ConfirmModal>
     </Card>
   );

@@ -18,8 +18,14 @@ export function providerLabel(provider: GitProvider): string {
 export const PROVIDER_SETUP: Record<GitProvider, { header: string; events: string }> = {
   github: { header: "X-Hub-Signature-256 (HMAC-SHA256 of the body): paste the secret in the webhook's Secret field", events: "Push and Pull requests" },
   gitlab: { header: "X-Gitlab-Token: paste the secret in the webhook's Secret token field", events: "Push events, Tag push events and Merge request events" },
-  bitbucket: { header: "X-Hub-Signature (HMAC-SHA256): paste the secret in the webhook's Secret field", events: "Repository push and Pull request created/updated/fulfilled/rejected" },
-  generic: { header: "X-Slipway-Signature: sha256=<HMAC-SHA256 hex of the body>, with X-Slipway-Event and a unique X-Slipway-Delivery", events: "push and pull_request" },
+  bitbucket: {
+    header: "X-Hub-Signature (HMAC-SHA256): paste the secret in the webhook's Secret field",
+    events: "Repository push and Pull request created/updated/fulfilled/rejected",
+  },
+  generic: {
+    header: "X-Slipway-Signature: sha256=<HMAC-SHA256 hex of the body>, with X-Slipway-Event and a unique X-Slipway-Delivery",
+    events: "push and pull_request",
+  },
 };
 
 /** `{"a":1}` as indented JSON; a body that is not JSON as it is. */

@@ -39,7 +39,12 @@ function BlueprintForm({ environmentId, initial, canEdit }: { environmentId: str
     trpc.git.setPreviewBlueprint.mutationOptions({
       onSuccess: async (result) => {
         setCurrent(result);
-        notifications.show({ color: "green", message: result.enabled ? "Pull requests now create preview environments from this one." : "Previews turned off. Existing ones stay until their pull requests close." });
+        notifications.show({
+          color: "green",
+          message: result.enabled
+            ? "Pull requests now create preview environments from this one."
+            : "Previews turned off. Existing ones stay until their pull requests close.",
+        });
         await queryClient.invalidateQueries({ queryKey: trpc.environments.get.queryKey({ environmentId }) });
       },
     }),
@@ -162,7 +167,10 @@ export function PreviewEnvironments({ environmentId, mode }: { environmentId: st
   const previews = useQuery(trpc.git.previews.queryOptions({ environmentId }, { refetchInterval: 15_000 }));
   if (mode === "PREVIEW") return null;
   return (
-    <Section title="Preview environments" description="Pull requests get their own copy of this environment, deployed at their head commit and deleted when they close or merge.">
+    <Section
+      title="Preview environments"
+      description="Pull requests get their own copy of this environment, deployed at their head commit and deleted when they close or merge."
+    >
       <Stack>
         <Card withBorder padding="lg">
           {environment.error && <Alert color="red">{apiError(environment.error).message}</Alert>}

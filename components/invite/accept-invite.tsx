@@ -47,8 +47,24 @@ function NewAccountForm({ token }: { token: string }) {
       }}
     >
       <Stack gap="md">
-        <TextInput label="Your name" autoComplete="name" value={name} onChange={(event) => setName(event.currentTarget.value)} error={failure?.fields.name} required maxLength={100} />
-        <TextInput label="Email" type="email" autoComplete="email" value={email} onChange={(event) => setEmail(event.currentTarget.value)} error={failure?.fields.email} required />
+        <TextInput
+          label="Your name"
+          autoComplete="name"
+          value={name}
+          onChange={(event) => setName(event.currentTarget.value)}
+          error={failure?.fields.name}
+          required
+          maxLength={100}
+        />
+        <TextInput
+          label="Email"
+          type="email"
+          autoComplete="email"
+          value={email}
+          onChange={(event) => setEmail(event.currentTarget.value)}
+          error={failure?.fields.email}
+          required
+        />
         <PasswordInput
           label="Password"
           description="At least 10 characters."

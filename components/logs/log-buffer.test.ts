@@ -22,7 +22,10 @@ describe("mergeLines", () => {
   });
 
   it("appends without touching full blocks: only the last block changes identity", () => {
-    const first = mergeLines(emptyBuffer, Array.from({ length: BLOCK_SIZE + 5 }, (_, i) => line(i + 1)));
+    const first = mergeLines(
+      emptyBuffer,
+      Array.from({ length: BLOCK_SIZE + 5 }, (_, i) => line(i + 1)),
+    );
     const next = mergeLines(first, [line(BLOCK_SIZE + 6)]);
     expect(next.blocks[0]).toBe(first.blocks[0]);
     expect(next.blocks[1]).not.toBe(first.blocks[1]);
@@ -30,7 +33,11 @@ describe("mergeLines", () => {
   });
 
   it("drops the oldest lines beyond the cap and ignores late copies of them", () => {
-    let buffer = mergeLines(emptyBuffer, Array.from({ length: 450 }, (_, i) => line(i + 1)), 300);
+    let buffer = mergeLines(
+      emptyBuffer,
+      Array.from({ length: 450 }, (_, i) => line(i + 1)),
+      300,
+    );
     expect(buffer.size).toBe(300);
     expect(buffer.dropped).toBe(150);
     expect(seqs(buffer)[0]).toBe(151);

@@ -62,9 +62,22 @@ function Highlighted({ text, query }: { text: string; query: string }) {
 /** Beyond this many lines, blocks out of view skip rendering; below it there is nothing worth skipping. */
 const LAZY_FROM = 1000;
 
-const LogBlock = memo(function LogBlock({ lines, timestamps, query, lazy }: { lines: readonly BufferedLine[]; timestamps: boolean; query: string; lazy: boolean }) {
+const LogBlock = memo(function LogBlock({
+  lines,
+  timestamps,
+  query,
+  lazy,
+}: {
+  lines: readonly BufferedLine[];
+  timestamps: boolean;
+  query: string;
+  lazy: boolean;
+}) {
   return (
-    <div className={lazy ? `${classes.block} ${classes.lazy}` : classes.block} style={lazy ? { containIntrinsicSize: `auto ${lines.length * LINE_HEIGHT}px` } : undefined}>
+    <div
+      className={lazy ? `${classes.block} ${classes.lazy}` : classes.block}
+      style={lazy ? { containIntrinsicSize: `auto ${lines.length * LINE_HEIGHT}px` } : undefined}
+    >
       {lines.map((line) => (
         <div key={line.seq} className={classes.line} data-seq={line.seq} data-fd={line.fd}>
           {timestamps && (

@@ -22,7 +22,8 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
   const overview = useOverview();
   const place = findService(overview.data, serviceId);
   const fetchPage: FetchLogPage = useCallback(
-    (request) => client.deployments.logs.query("tail" in request ? { serviceId, tail: request.tail } : { serviceId, after: request.after, limit: request.limit }),
+    (request) =>
+      client.deployments.logs.query("tail" in request ? { serviceId, tail: request.tail } : { serviceId, after: request.after, limit: request.limit }),
     [client, serviceId],
   );
   const service = query.data;

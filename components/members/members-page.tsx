@@ -42,7 +42,13 @@ function InviteForm() {
         }}
       >
         <Group align="flex-end" wrap="wrap">
-          <NativeSelect label="Role of the new member" value={role} onChange={(event) => setRole(event.currentTarget.value as Role)} data={roleOptions()} w={320} />
+          <NativeSelect
+            label="Role of the new member"
+            value={role}
+            onChange={(event) => setRole(event.currentTarget.value as Role)}
+            data={roleOptions()}
+            w={320}
+          />
           <Button type="submit" leftSection={<IconLink size={16} />} loading={invite.isPending}>
             Create invite link
           </Button>
@@ -57,9 +63,14 @@ function InviteForm() {
         {link && (
           <Stack>
             <Text fz="sm">
-              Send this link to the person you invite. Whoever opens it joins as <strong>{role.toLowerCase()}</strong>; it works until {formatAbsolute(link.expiresAt)}.
+              Send this link to the person you invite. Whoever opens it joins as <strong>{role.toLowerCase()}</strong>; it works until{" "}
+              {formatAbsolute(link.expiresAt)}.
             </Text>
-            <ShowOnce value={link.url} label="Invitation link" warning="The link is shown only this once. Revoke the invitation below if it reaches the wrong person." />
+            <ShowOnce
+              value={link.url}
+              label="Invitation link"
+              warning="The link is shown only this once. Revoke the invitation below if it reaches the wrong person."
+            />
             <Group justify="flex-end">
               <Button onClick={() => setLink(null)}>Done</Button>
             </Group>
@@ -108,7 +119,12 @@ function PendingInvites() {
                 </Table.Td>
                 <Table.Td>
                   <Tooltip label="Revoke" withArrow>
-                    <ActionIcon variant="subtle" color="red" aria-label={`Revoke the ${invite.role.toLowerCase()} invitation created ${formatAbsolute(invite.createdAt)}`} onClick={() => setRevoking(invite)}>
+                    <ActionIcon
+                      variant="subtle"
+                      color="red"
+                      aria-label={`Revoke the ${invite.role.toLowerCase()} invitation created ${formatAbsolute(invite.createdAt)}`}
+                      onClick={() => setRevoking(invite)}
+                    >
                       <IconX size={16} />
                     </ActionIcon>
                   </Tooltip>
@@ -118,7 +134,13 @@ function PendingInvites() {
           </Table.Tbody>
         </Table>
       )}
-      <ConfirmModal opened={revoking !== null} onClose={() => setRevoking(null)} title="Revoke invitation" confirmLabel="Revoke invitation" onConfirm={() => revoke.mutateAsync({ inviteId: revoking!.id })}>
+      <ConfirmModal
+        opened={revoking !== null}
+        onClose={() => setRevoking(null)}
+        title="Revoke invitation"
+        confirmLabel="Revoke invitation"
+        onConfirm={() => revoke.mutateAsync({ inviteId: revoking!.id })}
+      >
         The {revoking?.role.toLowerCase()} invitation link stops working; nobody can join with it.
       </ConfirmModal>
     </Section>
@@ -146,7 +168,11 @@ export function MembersPage() {
 
   return (
     <>
-      <PageHeader title="Members" crumbs={[{ label: "Settings" }, { label: "Members" }]} description="Who belongs to this organization, and what each role may do." />
+      <PageHeader
+        title="Members"
+        crumbs={[{ label: "Settings" }, { label: "Members" }]}
+        description="Who belongs to this organization, and what each role may do."
+      />
       {isAdmin && (
         <Section title="Invite someone" description="Create a link with a role; whoever opens it signs up (or signs in) and joins.">
           <InviteForm />
@@ -232,7 +258,8 @@ export function MembersPage() {
         confirmLabel="Remove member"
         onConfirm={() => remove.mutateAsync({ userId: removing!.userId })}
       >
-        <strong>{removing?.name}</strong> ({removing?.email}) loses access to this organization at once. Their account stays, and their past actions stay in the audit log.
+        <strong>{removing?.name}</strong> ({removing?.email}) loses access to this organization at once. Their account stays, and their past actions stay in the
+        audit log.
       </ConfirmModal>
     </>
   );

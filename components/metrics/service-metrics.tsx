@@ -24,10 +24,24 @@ const round = (value: number | null, digits = 1) => (value === null ? null : Mat
 
 function label(at: string, window: Window): string {
   const date = new Date(at);
-  return window === "7d" ? date.toLocaleString(undefined, { weekday: "short", hour: "2-digit", minute: "2-digit" }) : date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", ...(window === "15m" ? { second: "2-digit" } : {}) });
+  return window === "7d"
+    ? date.toLocaleString(undefined, { weekday: "short", hour: "2-digit", minute: "2-digit" })
+    : date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", ...(window === "15m" ? { second: "2-digit" } : {}) });
 }
 
-function Chart({ title, figure, data, series, unit }: { title: string; figure: string; data: Record<string, unknown>[]; series: { name: string; label: string; color: string }[]; unit: string }) {
+function Chart({
+  title,
+  figure,
+  data,
+  series,
+  unit,
+}: {
+  title: string;
+  figure: string;
+  data: Record<string, unknown>[];
+  series: { name: string; label: string; color: string }[];
+  unit: string;
+}) {
   return (
     <Card withBorder padding="md" aria-label={`${title} chart`}>
       <Group justify="space-between" mb="xs">
@@ -38,7 +52,19 @@ function Chart({ title, figure, data, series, unit }: { title: string; figure: s
           {figure}
         </Text>
       </Group>
-      <LineChart h={160} data={data} dataKey="time" series={series} curveType="linear" withDots={false} unit={unit} withLegend={series.length > 1} connectNulls tickLine="none" gridAxis="y" />
+      <LineChart
+        h={160}
+        data={data}
+        dataKey="time"
+        series={series}
+        curveType="linear"
+        withDots={false}
+        unit={unit}
+        withLegend={series.length > 1}
+        connectNulls
+        tickLine="none"
+        gridAxis="y"
+      />
     </Card>
   );
 }
@@ -69,7 +95,13 @@ export function ServiceMetrics({ serviceId }: { serviceId: string }) {
   return (
     <Section title="Metrics" description="Sampled every few seconds from the running release and the router.">
       <Stack gap="sm">
-        <SegmentedControl aria-label="Metrics window" value={window} onChange={(value) => setWindow(value as Window)} data={WINDOWS.map((w) => ({ value: w.value, label: w.label }))} w="fit-content" />
+        <SegmentedControl
+          aria-label="Metrics window"
+          value={window}
+          onChange={(value) => setWindow(value as Window)}
+          data={WINDOWS.map((w) => ({ value: w.value, label: w.label }))}
+          w="fit-content"
+        />
         {points.length === 0 ? (
           <Card withBorder padding="lg">
             <Text c="dimmed" fz="sm">

@@ -32,7 +32,14 @@ function FirstSteps() {
         description="Create a project, give it an environment (development, staging, production…), add a service from a git repository and deploy it."
       >
         <EmptyState.Actions>
-          <Can role="DEVELOPER" fallback={<Text c="dimmed" fz="sm">Ask a developer or an admin of this organization to create a project.</Text>}>
+          <Can
+            role="DEVELOPER"
+            fallback={
+              <Text c="dimmed" fz="sm">
+                Ask a developer or an admin of this organization to create a project.
+              </Text>
+            }
+          >
             <CreateProjectButton />
           </Can>
         </EmptyState.Actions>
@@ -95,7 +102,11 @@ export function Overview() {
               </Group>
             </Group>
             {project.environments.length === 0 && (
-              <Group justify="space-between" p="md" style={{ border: "1px dashed var(--mantine-color-default-border)", borderRadius: "var(--mantine-radius-md)" }}>
+              <Group
+                justify="space-between"
+                p="md"
+                style={{ border: "1px dashed var(--mantine-color-default-border)", borderRadius: "var(--mantine-radius-md)" }}
+              >
                 <Text c="dimmed" fz="sm">
                   No environment yet. An environment (dev, staging, production) is where services run, on one cluster.
                 </Text>

@@ -98,7 +98,11 @@ export function ProjectView({ projectId }: { projectId: string }) {
           </SimpleGrid>
         )}
       </Section>
-      <VariablesPanel scope="PROJECT" targetId={project.id} description="Shared by every service of every environment in this project, unless a narrower scope sets the same key." />
+      <VariablesPanel
+        scope="PROJECT"
+        targetId={project.id}
+        description="Shared by every service of every environment in this project, unless a narrower scope sets the same key."
+      />
       <ConfirmModal
         opened={deleting}
         onClose={deleteModal.close}

@@ -21,9 +21,22 @@ import { emptyServiceForm, ServiceForm, serviceConfigFrom } from "./service-form
 type CreatableKind = Exclude<ServiceKind, "CONTAINER">;
 
 const KINDS: { value: CreatableKind; label: string; description: string }[] = [
-  { value: "APPLICATION", label: "Application", description: "Code from a git repository, built and run as a web service; Slipway detects how (Node, Python, static site, Procfile)." },
-  { value: "DATABASE", label: "Database", description: "A database Slipway runs for this environment. It generates the connection and gives every service of the environment its SLIPWAY_<NAME>_* variables." },
-  { value: "JOB", label: "Job", description: "Code from git that runs to completion: on a cron schedule, or when the environment starts, stops or is deleted." },
+  {
+    value: "APPLICATION",
+    label: "Application",
+    description: "Code from a git repository, built and run as a web service; Slipway detects how (Node, Python, static site, Procfile).",
+  },
+  {
+    value: "DATABASE",
+    label: "Database",
+    description:
+      "A database Slipway runs for this environment. It generates the connection and gives every service of the environment its SLIPWAY_<NAME>_* variables.",
+  },
+  {
+    value: "JOB",
+    label: "Job",
+    description: "Code from git that runs to completion: on a cron schedule, or when the environment starts, stops or is deleted.",
+  },
 ];
 
 export const DATABASE_ENGINES: { value: DatabaseEngine; label: string }[] = [
@@ -181,7 +194,11 @@ function DatabaseForm({
           label="Engine"
           value={engine}
           onChange={(event) => setEngine(event.currentTarget.value as DatabaseEngine)}
-          data={DATABASE_ENGINES.map(({ value, label }) => ({ value, label: missing(value) ? `${label} (not on this cluster)` : label, disabled: missing(value) }))}
+          data={DATABASE_ENGINES.map(({ value, label }) => ({
+            value,
+            label: missing(value) ? `${label} (not on this cluster)` : label,
+            disabled: missing(value),
+          }))}
           error={serverEngine}
         />
         <Text fz="sm" c="dimmed">

@@ -119,7 +119,10 @@ export function DatabaseSettings({ service }: { service: Service }) {
           </Stack>
         </Card>
       </Section>
-      <Section title="Variables for applications" description="Every service of this environment receives these on its deployments; the URL and the password are secrets.">
+      <Section
+        title="Variables for applications"
+        description="Every service of this environment receives these on its deployments; the URL and the password are secrets."
+      >
         <Card withBorder padding={0}>
           <Table.ScrollContainer minWidth={520}>
             <Table verticalSpacing={6} aria-label="Database variables">

@@ -65,7 +65,13 @@ export function GitSourceFields(props: {
   const { input, refKind } = props;
   return (
     <>
-      <TextInput label="Git URL" description="http(s), ssh, git or file URL of the repository." placeholder="https://github.com/you/app.git" required {...input("gitUrl")} />
+      <TextInput
+        label="Git URL"
+        description="http(s), ssh, git or file URL of the repository."
+        placeholder="https://github.com/you/app.git"
+        required
+        {...input("gitUrl")}
+      />
       <SimpleGrid cols={{ base: 1, sm: 3 }}>
         <NativeSelect
           label={props.refLabel}
@@ -76,7 +82,13 @@ export function GitSourceFields(props: {
           {...input("refKind")}
           disabled={props.readOnly}
         />
-        <TextInput label={refKind === "commit" ? "Commit" : "Branch"} placeholder={refKind === "commit" ? "a1b2c3d" : "main"} required {...input("ref")} style={{ gridColumn: "span 2" }} />
+        <TextInput
+          label={refKind === "commit" ? "Commit" : "Branch"}
+          placeholder={refKind === "commit" ? "a1b2c3d" : "main"}
+          required
+          {...input("ref")}
+          style={{ gridColumn: "span 2" }}
+        />
       </SimpleGrid>
       <TextInput label="Root directory" description={props.rootDescription} placeholder={props.rootPlaceholder} {...input("rootDirectory")} />
     </>

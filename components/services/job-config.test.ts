@@ -2,18 +2,32 @@ import { describe, expect, it } from "vitest";
 import { jobConfig } from "../../engine/protocol/snapshot";
 import { emptyJobForm, jobConfigFrom, jobFormFrom, missedRunsSummary, readSchedule, validateJob, type JobFormValues } from "./job-config";
 
-const form = (changes: Partial<JobFormValues> = {}): JobFormValues => ({ ...emptyJobForm(), name: "report", gitUrl: "https://git.example.com/app.git", command: "node report.js", timeZone: "Europe/Paris", ...changes });
+const form = (changes: Partial<JobFormValues> = {}): JobFormValues => ({
+  ...emptyJobForm(),
+  name: "report",
+  gitUrl: "https://git.example.com/app.git",
+  command: "node report.js",
+  timeZone: "Europe/Paris",
+  ...changes,
+});
 
 describe("job form", () => {
   it("turns what the form accepts into a config the protocol's schema accepts, and back", () => {
-    for (const values of [form(), form({ missedRuns: "skip" }), form({ triggerType: "lifecycle", on: ["start", "delete"], buildCommand: "npm ci", retries: "3", timeoutSeconds: "60" })]) {
+    for (const values of [
+      form(),
+      form({ missedRuns: "skip" }),
+      form({ triggerType: "lifecycle", on: ["start", "delete"], buildCommand: "npm ci", retries: "3", timeoutSeconds: "60" }),
+    ]) {
       expect(validateJob(values, true)).toEqual({});
       const config = jobConfig.parse(jobConfigFrom(values, undefined));
       const back = jobFormFrom({ kind: "JOB", config, name: "report" } as Parameters<typeof jobFormFrom>[0]);
       expect(back).toMatchObject({ ...values, timeZone: values.triggerType === "cron" ? values.timeZone : back!.timeZone });
     }
     // Lifecycle events keep start, stop, delete order whatever order they were ticked in.
-    expect(jobConfigFrom(form({ triggerType: "lifecycle", on: ["delete", "start"] }), undefined).trigger).toEqual({ type: "lifecycle", on: ["start", "delete"] });
+    expect(jobConfigFrom(form({ triggerType: "lifecycle", on: ["delete", "start"] }), undefined).trigger).toEqual({
+      type: "lifecycle",
+      on: ["start", "delete"],
+    });
   });
 
   it("refuses what the server would refuse, on the field at fault", () => {

@@ -31,7 +31,11 @@ export const LIFECYCLE_EVENTS: { value: JobLifecycleEvent; label: string; descri
 ];
 
 export const MISSED_RUN_POLICIES: { value: MissedRunPolicy; label: string; description: string }[] = [
-  { value: "run-once", label: "Run once", description: "When the engine is back (stopped, or its host rebooted), the job runs once for all the runs it missed." },
+  {
+    value: "run-once",
+    label: "Run once",
+    description: "When the engine is back (stopped, or its host rebooted), the job runs once for all the runs it missed.",
+  },
   { value: "skip", label: "Skip", description: "Missed runs are recorded, not run: the job waits for its next scheduled time." },
 ];
 
@@ -118,7 +122,10 @@ export function validateJob(values: JobFormValues, withName: boolean): Partial<R
     ...gitSourceErrors(values),
     command: values.command.trim() === "" ? "Required" : values.command.length > 2000 ? "At most 2000 characters" : null,
     schedule: schedule && "error" in schedule && !/time zone/.test(schedule.error) ? schedule.error : null,
-    timeZone: values.triggerType === "cron" && (values.timeZone === "" || (schedule && "error" in schedule && /time zone/.test(schedule.error))) ? "Choose a time zone" : null,
+    timeZone:
+      values.triggerType === "cron" && (values.timeZone === "" || (schedule && "error" in schedule && /time zone/.test(schedule.error)))
+        ? "Choose a time zone"
+        : null,
     on: values.triggerType === "lifecycle" && values.on.length === 0 ? "Choose at least one event" : null,
     timeoutSeconds: integerError(values.timeoutSeconds.trim(), 1, 86_400),
     retries: integerError(values.retries.trim(), 0, 10),

@@ -15,7 +15,8 @@ const MONO = { input: { fontFamily: "var(--mantine-font-family-monospace)" } };
 function NextRuns({ schedule, timeZone }: { schedule: string; timeZone: string }) {
   const read = readSchedule(schedule, timeZone);
   if ("error" in read) return null;
-  const format = (date: Date) => date.toLocaleString(undefined, { timeZone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  const format = (date: Date) =>
+    date.toLocaleString(undefined, { timeZone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
   return (
     <Text fz="xs" c="dimmed">
       Next runs: {read.next.map(format).join(" · ")} ({timeZone})
@@ -68,7 +69,14 @@ export function JobForm({
         />
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
           <TextInput label="Build command" description="Empty: detected, as for applications." placeholder="npm ci" {...input("buildCommand")} styles={MONO} />
-          <TextInput label="Command" description="Runs to completion; exit code 0 is a success." placeholder="node report.js" required {...input("command")} styles={MONO} />
+          <TextInput
+            label="Command"
+            description="Runs to completion; exit code 0 is a success."
+            placeholder="node report.js"
+            required
+            {...input("command")}
+            styles={MONO}
+          />
         </SimpleGrid>
         <Radio.Group label="Trigger" value={values.triggerType} onChange={(value) => !readOnly && set("triggerType", value as JobFormValues["triggerType"])}>
           <Group mt={6}>
@@ -110,7 +118,13 @@ export function JobForm({
             >
               <Stack gap={6} mt={6}>
                 {MISSED_RUN_POLICIES.map((policy) => (
-                  <Radio key={policy.value} value={policy.value} label={policy.label} description={policy.description} disabled={readOnly && values.missedRuns !== policy.value} />
+                  <Radio
+                    key={policy.value}
+                    value={policy.value}
+                    label={policy.label}
+                    description={policy.description}
+                    disabled={readOnly && values.missedRuns !== policy.value}
+                  />
                 ))}
               </Stack>
             </Radio.Group>
@@ -134,8 +148,22 @@ export function JobForm({
           </Checkbox.Group>
         )}
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
-          <TextInput label="Timeout (seconds)" description="A run still going after this is stopped and counts as timed out." placeholder="600" inputMode="numeric" required {...input("timeoutSeconds")} />
-          <TextInput label="Retries" description="A failed or timed-out run is tried again up to this many times (0 to 10)." placeholder="0" inputMode="numeric" required {...input("retries")} />
+          <TextInput
+            label="Timeout (seconds)"
+            description="A run still going after this is stopped and counts as timed out."
+            placeholder="600"
+            inputMode="numeric"
+            required
+            {...input("timeoutSeconds")}
+          />
+          <TextInput
+            label="Retries"
+            description="A failed or timed-out run is tried again up to this many times (0 to 10)."
+            placeholder="0"
+            inputMode="numeric"
+            required
+            {...input("retries")}
+          />
         </SimpleGrid>
         {failure && form.unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused the change">

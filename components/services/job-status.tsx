@@ -18,7 +18,12 @@ const OUTCOMES: Record<JobRun["outcome"], { label: string; color: string }> = {
   canceled: { label: "Canceled", color: "yellow" },
 };
 
-const RUN_TRIGGERS: Record<JobRun["trigger"], string> = { cron: "on schedule", start: "environment started", stop: "environment stopped", delete: "environment deleted" };
+const RUN_TRIGGERS: Record<JobRun["trigger"], string> = {
+  cron: "on schedule",
+  start: "environment started",
+  stop: "environment stopped",
+  delete: "environment deleted",
+};
 
 export function jobConfigOf(service: Pick<Service, "kind" | "config">): JobConfig | null {
   return service.kind === "JOB" ? (service.config as JobConfig) : null;

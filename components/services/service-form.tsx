@@ -118,7 +118,11 @@ export function ServiceForm({
     <form onSubmit={form.onSubmit} noValidate>
       <Stack gap="md">
         {withName && (
-          <ServiceNameField placeholder="web" description="Lowercase letters, digits and inner hyphens, at most 40; part of the service's address." {...input("name")} />
+          <ServiceNameField
+            placeholder="web"
+            description="Lowercase letters, digits and inner hyphens, at most 40; part of the service's address."
+            {...input("name")}
+          />
         )}
         <GitSourceFields
           input={input}
@@ -129,12 +133,29 @@ export function ServiceForm({
           rootPlaceholder="apps/web"
         />
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
-          <TextInput label="Build command" description="Empty: detected (npm ci && npm run build, pip install, …)." placeholder="npm run build" {...input("buildCommand")} styles={MONO} />
-          <TextInput label="Start command" description="Empty: detected (npm start, Procfile web, …)." placeholder="node server.js" {...input("startCommand")} styles={MONO} />
+          <TextInput
+            label="Build command"
+            description="Empty: detected (npm ci && npm run build, pip install, …)."
+            placeholder="npm run build"
+            {...input("buildCommand")}
+            styles={MONO}
+          />
+          <TextInput
+            label="Start command"
+            description="Empty: detected (npm start, Procfile web, …)."
+            placeholder="node server.js"
+            {...input("startCommand")}
+            styles={MONO}
+          />
         </SimpleGrid>
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
           <TextInput label="Port" description="Empty: the app listens on $PORT." placeholder="3000" inputMode="numeric" {...input("port")} />
-          <TextInput label="Health-check path" description="Polled until it answers 2xx before traffic switches." placeholder="/healthz" {...input("healthCheckPath")} />
+          <TextInput
+            label="Health-check path"
+            description="Polled until it answers 2xx before traffic switches."
+            placeholder="/healthz"
+            {...input("healthCheckPath")}
+          />
         </SimpleGrid>
         {failure && form.unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused the change">

@@ -107,7 +107,15 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
       />
       <Card withBorder padding="lg" mb="xl">
         <SimpleGrid cols={{ base: 2, md: 5 }} spacing="lg">
-          <Fact label="Status">{runtime ? <StatusBadge status={runtime.state} /> : <Text fz="sm" c="dimmed">Not running</Text>}</Fact>
+          <Fact label="Status">
+            {runtime ? (
+              <StatusBadge status={runtime.state} />
+            ) : (
+              <Text fz="sm" c="dimmed">
+                Not running
+              </Text>
+            )}
+          </Fact>
           {database ? (
             <>
               <Fact label="Engine">
@@ -118,7 +126,15 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
               </Fact>
             </>
           ) : (
-            <Fact label="Running commit">{runtime?.commit ? <Code>{runtime.commit.slice(0, 12)}</Code> : <Text fz="sm" c="dimmed">—</Text>}</Fact>
+            <Fact label="Running commit">
+              {runtime?.commit ? (
+                <Code>{runtime.commit.slice(0, 12)}</Code>
+              ) : (
+                <Text fz="sm" c="dimmed">
+                  —
+                </Text>
+              )}
+            </Fact>
           )}
           {current.kind !== "JOB" && (
             <Fact label="Restarts">
@@ -162,10 +178,20 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
       </Card>
       {current.kind !== "JOB" && <ServiceMetrics serviceId={current.id} />}
       <ServiceDeployments serviceId={current.id} environmentId={current.environmentId} serviceName={current.name} />
-      <Settings service={current} canEdit={canEdit} pending={update.isPending} failure={update.error ? apiError(update.error) : null} onSave={(config) => update.mutate({ serviceId: current.id, config })} />
+      <Settings
+        service={current}
+        canEdit={canEdit}
+        pending={update.isPending}
+        failure={update.error ? apiError(update.error) : null}
+        onSave={(config) => update.mutate({ serviceId: current.id, config })}
+      />
       {"git" in current.config && <DeployOnPush serviceId={current.id} />}
       <EffectiveVariables serviceId={current.id} />
-      <VariablesPanel scope="SERVICE" targetId={current.id} description="Only this service receives them; they override environment and project variables with the same key." />
+      <VariablesPanel
+        scope="SERVICE"
+        targetId={current.id}
+        description="Only this service receives them; they override environment and project variables with the same key."
+      />
       <ConfirmModal
         opened={deleting}
         onClose={deleteModal.close}
@@ -174,8 +200,8 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
         confirmLabel="Delete service"
         onConfirm={() => remove.mutateAsync({ serviceId: current.id })}
       >
-        This stops the service <strong>{current.name}</strong> in environment <strong>{environment.name}</strong> of project <strong>{project.name}</strong>, removes its releases and
-        its variables. A DELETE deployment does the work; you will follow it on its page.
+        This stops the service <strong>{current.name}</strong> in environment <strong>{environment.name}</strong> of project <strong>{project.name}</strong>,
+        removes its releases and its variables. A DELETE deployment does the work; you will follow it on its page.
       </ConfirmModal>
     </>
   );
@@ -200,7 +226,12 @@ function Settings({
   if (service.kind === "DATABASE") return <DatabaseSettings service={service} />;
   if (job) {
     return (
-      <Section title="Settings" description={canEdit ? "Changes apply on the next deployment: it rebuilds the job and reschedules it." : "Where the job's code comes from, what it runs and when."}>
+      <Section
+        title="Settings"
+        description={
+          canEdit ? "Changes apply on the next deployment: it rebuilds the job and reschedules it." : "Where the job's code comes from, what it runs and when."
+        }
+      >
         <Card withBorder padding="lg">
           <JobForm
             key={JSON.stringify(service.config)}
@@ -218,7 +249,14 @@ function Settings({
   }
   if (application) {
     return (
-      <Section title="Settings" description={canEdit ? "Changes apply on the next deployment. Empty build command, start command or port means detected." : "Where the code comes from and how it is built and run."}>
+      <Section
+        title="Settings"
+        description={
+          canEdit
+            ? "Changes apply on the next deployment. Empty build command, start command or port means detected."
+            : "Where the code comes from and how it is built and run."
+        }
+      >
         <Card withBorder padding="lg">
           <ServiceForm
             key={JSON.stringify(service.config)}

@@ -45,7 +45,6 @@ import { RoleBadge } from "../auth/role-badge";
 import { isUnauthorized } from "../errors";
 import { useTRPC } from "../trpc";
 
-
 const NAV: { label: string; href: string; icon: ReactNode; section?: string }[] = [
   { label: "Overview", href: "/", icon: <IconLayoutDashboard size={18} /> },
   { label: "Clusters", href: "/clusters", icon: <IconServer2 size={18} /> },
@@ -73,7 +72,13 @@ function OrganizationSwitcher({ currentId }: { currentId: string }) {
   return (
     <Menu position="bottom-start" width={260} withinPortal>
       <Menu.Target>
-        <Button variant="subtle" color="gray" rightSection={<IconChevronDown size={14} />} leftSection={<IconBuildingSkyscraper size={16} />} aria-label={`Organization: ${current?.name ?? "loading"}. Switch organization`}>
+        <Button
+          variant="subtle"
+          color="gray"
+          rightSection={<IconChevronDown size={14} />}
+          leftSection={<IconBuildingSkyscraper size={16} />}
+          aria-label={`Organization: ${current?.name ?? "loading"}. Switch organization`}
+        >
           <Text fz="sm" fw={600} truncate maw={180}>
             {current?.name ?? "Organization"}
           </Text>

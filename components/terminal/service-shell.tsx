@@ -32,7 +32,8 @@ export function ServiceShell({ serviceId }: { serviceId: string }) {
         badges={service.runtime ? <StatusBadge status={service.runtime.state} size="md" /> : undefined}
         description={
           <Text span size="sm" c="dimmed">
-            A shell in the running release&apos;s directory, with the service&apos;s variables. Sessions are audited (who, when, how long), never their contents.
+            A shell in the running release&apos;s directory, with the service&apos;s variables. Sessions are audited (who, when, how long), never their
+            contents.
           </Text>
         }
       />

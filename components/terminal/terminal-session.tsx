@@ -42,9 +42,19 @@ export function TerminalSession({ serviceId }: { serviceId: string }) {
     setStatus({ kind: "connecting" });
 
     void (async () => {
-      const [{ Terminal }, { FitAddon }, { WebLinksAddon }] = await Promise.all([import("@xterm/xterm"), import("@xterm/addon-fit"), import("@xterm/addon-web-links")]);
+      const [{ Terminal }, { FitAddon }, { WebLinksAddon }] = await Promise.all([
+        import("@xterm/xterm"),
+        import("@xterm/addon-fit"),
+        import("@xterm/addon-web-links"),
+      ]);
       if (disposed) return;
-      const term = new Terminal({ cursorBlink: true, fontSize: 13, fontFamily: "ui-monospace, 'JetBrains Mono', Menlo, monospace", scrollback: 5000, theme: { background: "#111318" } });
+      const term = new Terminal({
+        cursorBlink: true,
+        fontSize: 13,
+        fontFamily: "ui-monospace, 'JetBrains Mono', Menlo, monospace",
+        scrollback: 5000,
+        theme: { background: "#111318" },
+      });
       const fit = new FitAddon();
       term.loadAddon(fit);
       term.loadAddon(new WebLinksAddon((_event, uri) => window.open(uri, "_blank", "noopener,noreferrer")));
@@ -79,7 +89,8 @@ export function TerminalSession({ serviceId }: { serviceId: string }) {
         if (message.sessionId !== sessionId) return;
         const deadline = Date.now() + 1000;
         const wait = () => {
-          if (output.next >= message.seq || Date.now() > deadline) finish(message.reason ? `session ended: ${message.reason}` : `process exited with code ${message.code ?? "unknown"}`);
+          if (output.next >= message.seq || Date.now() > deadline)
+            finish(message.reason ? `session ended: ${message.reason}` : `process exited with code ${message.code ?? "unknown"}`);
           else setTimeout(wait, 10);
         };
         wait();

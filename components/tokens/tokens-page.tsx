@@ -43,8 +43,25 @@ function CreateToken() {
         }}
       >
         <Group align="flex-start" wrap="wrap">
-          <TextInput label="Token name" description="Who or what uses it: ci, laptop, terraform…" placeholder="ci" value={name} onChange={(event) => setName(event.currentTarget.value)} error={failure?.fields.name} maxLength={100} required w={260} />
-          <NativeSelect label="Role" description="What the token may do." value={role} onChange={(event) => setRole(event.currentTarget.value as Role)} data={roleOptions()} w={320} />
+          <TextInput
+            label="Token name"
+            description="Who or what uses it: ci, laptop, terraform…"
+            placeholder="ci"
+            value={name}
+            onChange={(event) => setName(event.currentTarget.value)}
+            error={failure?.fields.name}
+            maxLength={100}
+            required
+            w={260}
+          />
+          <NativeSelect
+            label="Role"
+            description="What the token may do."
+            value={role}
+            onChange={(event) => setRole(event.currentTarget.value as Role)}
+            data={roleOptions()}
+            w={320}
+          />
           <Button type="submit" leftSection={<IconKey size={16} />} loading={create.isPending} mt={44}>
             Create token
           </Button>
@@ -82,7 +99,11 @@ export function TokensPage() {
   const revoke = useMutation(trpc.organization.revokeToken.mutationOptions({ onSuccess: invalidate }));
   return (
     <>
-      <PageHeader title="API tokens" crumbs={[{ label: "Settings" }, { label: "API tokens" }]} description="Tokens let the CLI, CI jobs and scripts act on this organization with a role." />
+      <PageHeader
+        title="API tokens"
+        crumbs={[{ label: "Settings" }, { label: "API tokens" }]}
+        description="Tokens let the CLI, CI jobs and scripts act on this organization with a role."
+      />
       {!isAdmin ? (
         <Alert color="gray" title="Admins only">
           Only admins and owners manage API tokens. Ask one to create a token for you.
@@ -159,7 +180,13 @@ export function TokensPage() {
           </Section>
         </>
       )}
-      <ConfirmModal opened={revoking !== null} onClose={() => setRevoking(null)} title="Revoke API token" confirmLabel="Revoke token" onConfirm={() => revoke.mutateAsync({ tokenId: revoking!.id })}>
+      <ConfirmModal
+        opened={revoking !== null}
+        onClose={() => setRevoking(null)}
+        title="Revoke API token"
+        confirmLabel="Revoke token"
+        onConfirm={() => revoke.mutateAsync({ tokenId: revoking!.id })}
+      >
         The token <strong>{revoking?.name}</strong> stops working at once: every CLI, CI job or script using it is refused from now on.
       </ConfirmModal>
     </>

@@ -30,7 +30,10 @@ export function EffectiveVariables({ serviceId }: { serviceId: string }) {
   const trpc = useTRPC();
   const effective = useQuery(trpc.variables.effective.queryOptions({ serviceId }));
   return (
-    <Section title="Effective variables" description="What the service receives on its next deployment: service values override environment ones, which override project ones.">
+    <Section
+      title="Effective variables"
+      description="What the service receives on its next deployment: service values override environment ones, which override project ones."
+    >
       {effective.error && (
         <Alert color="red" role="alert">
           {apiError(effective.error).message}
@@ -61,7 +64,10 @@ export function EffectiveVariables({ serviceId }: { serviceId: string }) {
                     <Group gap={6}>
                       <SourceBadge source={variable.source} />
                       {variable.overrides.length > 0 && (
-                        <Tooltip label={`Also set at ${variable.overrides.map((scope) => SOURCES[scope].label).join(" and ")} scope; this value wins`} withArrow>
+                        <Tooltip
+                          label={`Also set at ${variable.overrides.map((scope) => SOURCES[scope].label).join(" and ")} scope; this value wins`}
+                          withArrow
+                        >
                           <Text fz="xs" c="dimmed" tabIndex={0}>
                             overrides {variable.overrides.map((scope) => SOURCES[scope].label).join(", ")}
                           </Text>

@@ -137,7 +137,13 @@ export function VariableValue({ value, secret }: { value: string | null; secret:
   }
   return (
     <Text ff="monospace" fz="sm" className="break-anywhere" style={{ whiteSpace: "pre-wrap" }}>
-      {value === "" ? <Text span c="dimmed" fz="sm">(empty)</Text> : value}
+      {value === "" ? (
+        <Text span c="dimmed" fz="sm">
+          (empty)
+        </Text>
+      ) : (
+        value
+      )}
     </Text>
   );
 }
@@ -257,7 +263,15 @@ function ImportModal({ scope, targetId, onClose }: { scope: VariableScope; targe
       >
         <Stack>
           <Text fz="sm" c="dimmed">
-            One <Text span ff="monospace">KEY=value</Text> per line; comments and <Text span ff="monospace">export</Text> are fine. Existing keys are overwritten. All or nothing: one invalid name and nothing is imported.
+            One{" "}
+            <Text span ff="monospace">
+              KEY=value
+            </Text>{" "}
+            per line; comments and{" "}
+            <Text span ff="monospace">
+              export
+            </Text>{" "}
+            are fine. Existing keys are overwritten. All or nothing: one invalid name and nothing is imported.
           </Text>
           <Group>
             <FileButton onChange={(file) => void load(file)} accept=".env,text/plain,*">

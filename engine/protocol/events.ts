@@ -76,14 +76,7 @@ export const deploymentStatuses = [
 export const deploymentStatus = z.enum(deploymentStatuses);
 export type DeploymentStatus = z.infer<typeof deploymentStatus>;
 
-export const terminalStatuses: ReadonlySet<DeploymentStatus> = new Set([
-  "DEPLOYED",
-  "STOPPED",
-  "DELETED",
-  "BUILD_ERROR",
-  "DEPLOYMENT_ERROR",
-  "CANCELED",
-]);
+export const terminalStatuses: ReadonlySet<DeploymentStatus> = new Set(["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"]);
 
 export const logFds = ["stdout", "stderr", "system"] as const;
 export const logLine = z.object({

@@ -34,19 +34,25 @@ export const gitUrl = z
   .string()
   .min(1)
   .max(2000)
-  .refine(
-    (value) => /^(https?|ssh|git|file):\/\//.test(value) || /^[\w.-]+@[\w.-]+:[^\s]+$/.test(value),
-    "expected an http(s), ssh, git or file URL",
-  )
+  .refine((value) => /^(https?|ssh|git|file):\/\//.test(value) || /^[\w.-]+@[\w.-]+:[^\s]+$/.test(value), "expected an http(s), ssh, git or file URL")
   .refine((value) => !value.startsWith("-"), "must not start with '-'");
 
 export const gitRef = z.union([
-  z.object({ branch: z.string().min(1).max(250).regex(/^[^\s~^:?*[\\-][^\s~^:?*[\\]*$/, "invalid branch name") }),
+  z.object({
+    branch: z
+      .string()
+      .min(1)
+      .max(250)
+      .regex(/^[^\s~^:?*[\\-][^\s~^:?*[\\]*$/, "invalid branch name"),
+  }),
   z.object({ commit: z.string().regex(/^[0-9a-f]{7,40}$/, "expected a commit hash") }),
 ]);
 
 /** An environment variable name, as build arguments and container environments need them. */
-const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a variable name (letters, digits, underscores)").max(200);
+const variableName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a variable name (letters, digits, underscores)")
+  .max(200);
 
 /**
  * Memory and CPU limits of a service's containers. Enforced by the container runtimes (`docker`);
@@ -89,11 +95,7 @@ export const applicationConfig = z.object({
   buildCommand: z.string().max(2000).optional(),
   startCommand: z.string().max(2000).optional(),
   port: z.number().int().min(1).max(65535).optional(),
-  healthCheckPath: z
-    .string()
-    .max(500)
-    .regex(/^\//, "must start with /")
-    .optional(),
+  healthCheckPath: z.string().max(500).regex(/^\//, "must start with /").optional(),
   instances: z.number().int().min(1).max(1).default(1),
   buildTimeoutSeconds: z.number().int().min(10).max(3600).default(900),
   healthCheckTimeoutSeconds: z.number().int().min(1).max(600).default(60),
@@ -108,7 +110,10 @@ export const imageName = z
   .string()
   .min(1)
   .max(255)
-  .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/, "expected an image name such as nginx or ghcr.io/acme/api (lowercase, no tag)");
+  .regex(
+    /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/,
+    "expected an image name such as nginx or ghcr.io/acme/api (lowercase, no tag)",
+  );
 
 /** Container restart policies (https://docs.docker.com/engine/containers/start-containers-automatically/). */
 export const restartPolicies = ["no", "on-failure", "always", "unless-stopped"] as const;
@@ -134,11 +139,7 @@ export const containerConfig = z.object({
   command: z.array(z.string().max(4000)).min(1).max(100).optional(),
   /** The port the container listens on; by default the image's only exposed port, else 8080. `PORT` is set to it. */
   port: z.number().int().min(1).max(65535).optional(),
-  healthCheckPath: z
-    .string()
-    .max(500)
-    .regex(/^\//, "must start with /")
-    .optional(),
+  healthCheckPath: z.string().max(500).regex(/^\//, "must start with /").optional(),
   healthCheckTimeoutSeconds: z.number().int().min(1).max(600).default(60),
   resources: resourceLimits.optional(),
   restartPolicy: restartPolicy.default("unless-stopped"),

@@ -28,7 +28,13 @@ function controlRequest(socketPath: string, method: string, urlPath: string, bod
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
-      { socketPath, method, path: urlPath, timeout: timeoutMs, headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {} },
+      {
+        socketPath,
+        method,
+        path: urlPath,
+        timeout: timeoutMs,
+        headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {},
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -82,7 +88,8 @@ async function answeringRouter(home: string): Promise<z.infer<typeof routerHealt
 export async function ensureRouter(options: { home: string; port: number; host: string }): Promise<number> {
   const files = routerFiles(options.home);
   // Linux limits unix socket paths to 107 bytes; say so instead of failing with EINVAL later.
-  if (Buffer.byteLength(files.controlSocket) > 107) throw new Error(`engine home ${options.home} is too long for the router's control socket (${files.controlSocket}); use a shorter path`);
+  if (Buffer.byteLength(files.controlSocket) > 107)
+    throw new Error(`engine home ${options.home} is too long for the router's control socket (${files.controlSocket}); use a shorter path`);
   fs.mkdirSync(files.dir, { recursive: true });
   const recorded = await readJson(files.pidFile, pidFileSchema).catch(() => null);
   const recordedAlive = recorded !== null && recorded.startTime !== null && isSameProcessAlive(recorded.pid, recorded.startTime);

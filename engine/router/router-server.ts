@@ -66,7 +66,8 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
   };
   const countersOf = (serviceId: string) => {
     let entry = counters.get(serviceId);
-    if (!entry) counters.set(serviceId, (entry = { requests: 0, errors: 0, latencyMsSum: 0, latencyBuckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0) }));
+    if (!entry)
+      counters.set(serviceId, (entry = { requests: 0, errors: 0, latencyMsSum: 0, latencyBuckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0) }));
     return entry;
   };
 
@@ -168,10 +169,7 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
 
   return {
     async close() {
-      await Promise.all([
-        new Promise((resolve) => server.close(resolve)),
-        new Promise((resolve) => control.close(resolve)),
-      ]);
+      await Promise.all([new Promise((resolve) => server.close(resolve)), new Promise((resolve) => control.close(resolve))]);
       server.closeAllConnections();
     },
   };

@@ -104,7 +104,15 @@ describe("router", () => {
     const pid = await ensureRouter({ home, port, host: "127.0.0.1" });
     expect(await ensureRouter({ home, port, host: "127.0.0.1" })).toBe(pid);
     process.kill(pid, "SIGKILL");
-    await eventually(() => (fs.access(`/proc/${pid}`).then(() => false, () => true)), 5_000, "router gone");
+    await eventually(
+      () =>
+        fs.access(`/proc/${pid}`).then(
+          () => false,
+          () => true,
+        ),
+      5_000,
+      "router gone",
+    );
     const restarted = await ensureRouter({ home, port, host: "127.0.0.1" });
     expect(restarted).not.toBe(pid);
     expect((await request(port, "web-shop.localhost")).status).toBe(200);

@@ -38,7 +38,9 @@ describe("detectBuildPlan", () => {
   });
 
   it("prefers a Procfile web line over the detected start", () => {
-    const result = plan(facts(["package.json", "Procfile"], { packageJson: { scripts: { start: "x" } }, procfile: "worker: a\nweb: node web.js --port $PORT\n" }));
+    const result = plan(
+      facts(["package.json", "Procfile"], { packageJson: { scripts: { start: "x" } }, procfile: "worker: a\nweb: node web.js --port $PORT\n" }),
+    );
     expect(result.start).toMatchObject({ argv: ["/bin/sh", "-c", "node web.js --port $PORT"] });
   });
 

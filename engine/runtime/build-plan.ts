@@ -64,7 +64,10 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     const scripts = facts.packageJson.scripts ?? {};
     const build = userBuild ?? (scripts.build ? [argv("npm", "run", "build")] : []);
     const start = userStart ?? (scripts.start ? argv("npm", "start") : argv("node", facts.packageJson.main ?? "index.js"));
-    return { ok: true, plan: { kind: "node", steps: [nodeInstall(facts.files), ...build], start: { type: "command", ...start }, pathPrefix: ["node_modules/.bin"] } };
+    return {
+      ok: true,
+      plan: { kind: "node", steps: [nodeInstall(facts.files), ...build], start: { type: "command", ...start }, pathPrefix: ["node_modules/.bin"] },
+    };
   }
 
   if (facts.requirementsTxt !== null) {
@@ -79,7 +82,10 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
   }
 
   if (userStart) {
-    return { ok: true, plan: { kind: overrides.startCommand ? "custom" : "procfile", steps: userBuild ?? [], start: { type: "command", ...userStart }, pathPrefix: [] } };
+    return {
+      ok: true,
+      plan: { kind: overrides.startCommand ? "custom" : "procfile", steps: userBuild ?? [], start: { type: "command", ...userStart }, pathPrefix: [] },
+    };
   }
 
   if (facts.files.has("index.html")) {

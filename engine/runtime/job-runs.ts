@@ -133,11 +133,13 @@ async function readOutputs(file: string): Promise<Record<string, string>> {
   } catch (error) {
     throw new StepError(`the outputs file ($SLIPWAY_OUTPUT_FILE) is not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new StepError("the outputs file ($SLIPWAY_OUTPUT_FILE) must hold a JSON object");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new StepError("the outputs file ($SLIPWAY_OUTPUT_FILE) must hold a JSON object");
   const outputs: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed)) {
     if (!outputKey.test(key) || key.startsWith("SLIPWAY_")) throw new StepError(`output "${key}" is not a variable name users may set`);
-    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") throw new StepError(`output "${key}" must be a string, number or boolean`);
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean")
+      throw new StepError(`output "${key}" must be a string, number or boolean`);
     outputs[key] = String(value);
   }
   return outputs;

@@ -17,6 +17,11 @@ describe("missed runs of a cron schedule", () => {
 
   it("stops counting at the limit, and still gives the last missed time", () => {
     const missed = findMissedRuns(cron("* * * * * *"), new Date("2026-06-01T00:00:00Z"), new Date("2026-06-08T00:00:00.500Z"));
-    expect(missed).toEqual({ count: MISSED_RUNS_COUNT_LIMIT, countCapped: true, firstAt: new Date("2026-06-01T00:00:01Z"), lastAt: new Date("2026-06-08T00:00:00Z") });
+    expect(missed).toEqual({
+      count: MISSED_RUNS_COUNT_LIMIT,
+      countCapped: true,
+      firstAt: new Date("2026-06-01T00:00:01Z"),
+      lastAt: new Date("2026-06-08T00:00:00Z"),
+    });
   });
 });

@@ -71,9 +71,13 @@ export function isServiceId(name: string): boolean {
  * are built the same way and then run by ScheduledJobs. Orchestration drives it through the
  * `Runtime` interface; the runtime-specific part is its ReleaseDriver.
  */
-export class ReleaseRuntime<S extends ServiceSpec, R extends LiveRelease, St extends ServiceRecord<R>, P extends PendingRelease<R>, L extends JobLaunch>
-  implements Runtime<S>
-{
+export class ReleaseRuntime<
+  S extends ServiceSpec,
+  R extends LiveRelease,
+  St extends ServiceRecord<R>,
+  P extends PendingRelease<R>,
+  L extends JobLaunch,
+> implements Runtime<S> {
   readonly name: string;
   readonly serviceKinds: readonly ServiceKind[];
   /** What each switched release replaced, until its drain step stops it. */
@@ -213,7 +217,12 @@ export class ReleaseRuntime<S extends ServiceSpec, R extends LiveRelease, St ext
       ctx.output("system", "No previous release to drain");
     } else {
       const open = await this.waitUntilDrained(previous.port);
-      ctx.output("system", open === 0 ? `Previous release ${previous.releaseId} drained` : `Stopping ${previous.releaseId} with ${open} requests still open after the drain timeout`);
+      ctx.output(
+        "system",
+        open === 0
+          ? `Previous release ${previous.releaseId} drained`
+          : `Stopping ${previous.releaseId} with ${open} requests still open after the drain timeout`,
+      );
       await this.parts.driver.stopRelease(ctx.service.id, previous);
     }
     await this.parts.driver.drained?.(ctx, previous, handle);

@@ -22,7 +22,14 @@ export type ServiceRecord<R extends LiveRelease> = {
 
 /** The record of a service whose new release just went live (the count of restarts is about the live release: it starts from zero, as on Heroku). */
 export function liveRecord<R extends LiveRelease>(service: { id: string; name: string; domains: string[] }, live: R): ServiceRecord<R> & { status: "running" } {
-  return { serviceId: service.id, name: service.name, domains: service.domains.map((domain) => domain.toLowerCase()), current: live, status: "running", restarts: 0 };
+  return {
+    serviceId: service.id,
+    name: service.name,
+    domains: service.domains.map((domain) => domain.toLowerCase()),
+    current: live,
+    status: "running",
+    restarts: 0,
+  };
 }
 
 /** A release on its way to going live, between newRelease and the switch; runtimes extend it with what their steps record. */

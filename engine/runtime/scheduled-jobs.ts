@@ -138,7 +138,8 @@ export class ScheduledJobs<L extends JobLaunch> {
     this.jobs.set(job.serviceId, job);
     this.schedule(job);
     await this.persist(job);
-    if (previous && previous.releaseId !== job.releaseId && !this.runs.has(job.serviceId)) await this.options.runner.retire(job.serviceId, previous.releaseId, job.releaseId);
+    if (previous && previous.releaseId !== job.releaseId && !this.runs.has(job.serviceId))
+      await this.options.runner.retire(job.serviceId, previous.releaseId, job.releaseId);
     const next = this.crons.get(job.serviceId)?.nextRun();
     const trigger = job.trigger;
     ctx.output(

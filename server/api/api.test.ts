@@ -19,8 +19,7 @@ beforeAll(async () => {
   globex = await seedOrganization(services, "globex");
 });
 
-const callerFor = (org: SeededOrganization, role: "OWNER" | "ADMIN" | "DEVELOPER" | "VIEWER" = "OWNER") =>
-  createCaller({ services, actor: org.as(role) });
+const callerFor = (org: SeededOrganization, role: "OWNER" | "ADMIN" | "DEVELOPER" | "VIEWER" = "OWNER") => createCaller({ services, actor: org.as(role) });
 
 const application = { git: { url: "https://example.test/app.git", ref: { branch: "main" } } };
 
@@ -125,7 +124,12 @@ describe("the API", () => {
     const appCommit = { commit: "a".repeat(40) };
     const jobCommit = { commit: "b".repeat(40) };
     // A push pins both; a redeploy of the app alone then merges into the queued deployment.
-    const pushed = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY", serviceIds: [web.id, migrate.id], refs: { [web.id]: appCommit, [migrate.id]: jobCommit } });
+    const pushed = await api.deployments.create({
+      environmentId: environment.id,
+      action: "DEPLOY",
+      serviceIds: [web.id, migrate.id],
+      refs: { [web.id]: appCommit, [migrate.id]: jobCommit },
+    });
     const merged = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY", serviceIds: [web.id] });
     expect(merged).toMatchObject({ merged: true, deployment: { id: pushed.deployment.id } });
     const [row] = await services.db.select().from(deployments).where(eq(deployments.id, pushed.deployment.id));
@@ -164,7 +168,15 @@ describe("organization isolation", () => {
     const { connection: acmeConnection } = await owner.git.connect({ provider: "github", name: "acme-github" });
     const [acmeDelivery] = await services.db
       .insert(webhookDeliveries)
-      .values({ organizationId: acme.organizationId, connectionId: acmeConnection.id, deliveryId: "d-1", event: "ping", headers: {}, payload: "{}", status: "IGNORED" })
+      .values({
+        organizationId: acme.organizationId,
+        connectionId: acmeConnection.id,
+        deliveryId: "d-1",
+        event: "ping",
+        headers: {},
+        payload: "{}",
+        status: "IGNORED",
+      })
       .returning();
 
     // One input per procedure, naming acme's resources; globex's OWNER calls each of them.
@@ -251,7 +263,18 @@ describe("organization isolation", () => {
     }
     for (const [path, input] of Object.entries(listings)) {
       const answer = JSON.stringify(await call(path, input));
-      for (const id of [project.id, environment.id, service.id, deployment.id, acme.clusterId, apiToken.id, acme.organizationId, acmeUserId, acmeInvite.invite.id, acmeConnection.id]) {
+      for (const id of [
+        project.id,
+        environment.id,
+        service.id,
+        deployment.id,
+        acme.clusterId,
+        apiToken.id,
+        acme.organizationId,
+        acmeUserId,
+        acmeInvite.invite.id,
+        acmeConnection.id,
+      ]) {
         expect(answer, path).not.toContain(id);
       }
     }

@@ -22,15 +22,18 @@ export type ApiContext = {
   logger?: Logger;
 };
 
-const t = initTRPC.context<ApiContext>().meta<OpenApiMeta>().create({
-  // Stack traces stay in the server log.
-  isDev: false,
-  errorFormatter({ shape, error }) {
-    // Internal errors keep their cause in the server log, not in the answer.
-    if (error.code === "INTERNAL_SERVER_ERROR") return { ...shape, message: "Internal error" };
-    return shape;
-  },
-});
+const t = initTRPC
+  .context<ApiContext>()
+  .meta<OpenApiMeta>()
+  .create({
+    // Stack traces stay in the server log.
+    isDev: false,
+    errorFormatter({ shape, error }) {
+      // Internal errors keep their cause in the server log, not in the answer.
+      if (error.code === "INTERNAL_SERVER_ERROR") return { ...shape, message: "Internal error" };
+      return shape;
+    },
+  });
 
 const trpcCodes: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
   NOT_FOUND: "NOT_FOUND",

@@ -36,7 +36,10 @@ afterAll(() => web?.close());
 async function signIn(email: string, password: string): Promise<string> {
   const csrf = await fetch(`${web.url}/api/auth/csrf`);
   const { csrfToken } = (await csrf.json()) as { csrfToken: string };
-  const jar = csrf.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  const jar = csrf.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
   const answer = await fetch(`${web.url}/api/auth/callback/credentials`, {
     method: "POST",
     redirect: "manual",

@@ -9,7 +9,11 @@ import { notifyEngine } from "../deployments/engine-channel";
 import { notFound } from "../errors";
 
 export const createClusterInput = z.object({
-  name: z.string().min(1).max(60).regex(/^[a-z0-9][a-z0-9-]*$/, "use lowercase letters, digits and hyphens"),
+  name: z
+    .string()
+    .min(1)
+    .max(60)
+    .regex(/^[a-z0-9][a-z0-9-]*$/, "use lowercase letters, digits and hyphens"),
   kind: z.enum(clusterKinds).default("local"),
   domainSuffix: z.string().min(1).max(200).default("localhost"),
 });
@@ -19,7 +23,10 @@ export async function listClusters({ db, actor }: DomainContext) {
 }
 
 async function getCluster({ db, actor }: DomainContext, clusterId: string) {
-  const [cluster] = await db.select().from(clusters).where(and(eq(clusters.id, clusterId), eq(clusters.organizationId, actor.organizationId)));
+  const [cluster] = await db
+    .select()
+    .from(clusters)
+    .where(and(eq(clusters.id, clusterId), eq(clusters.organizationId, actor.organizationId)));
   if (!cluster) throw notFound("Cluster");
   return cluster;
 }
@@ -29,7 +36,10 @@ export async function createCluster(ctx: DomainContext, input: z.infer<typeof cr
   const issued = issueToken("engine");
   return ctx.db.transaction(async (tx) => {
     const [cluster] = await conflictOnDuplicate(`Cluster "${input.name}"`, () =>
-      tx.insert(clusters).values({ organizationId: ctx.actor.organizationId, ...input, engineTokenHash: issued.hash }).returning(),
+      tx
+        .insert(clusters)
+        .values({ organizationId: ctx.actor.organizationId, ...input, engineTokenHash: issued.hash })
+        .returning(),
     );
     await recordAudit(tx, ctx.actor, { action: "cluster.create", targetType: "cluster", targetId: cluster!.id, changes: input });
     return { cluster: cluster!, engineToken: issued.token };

@@ -40,7 +40,14 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const [waiting] = await tx
       .select()
       .from(deployments)
-      .where(and(eq(deployments.environmentId, environment.id), eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt), eq(deployments.action, input.action)))
+      .where(
+        and(
+          eq(deployments.environmentId, environment.id),
+          eq(deployments.status, "QUEUED"),
+          isNull(deployments.leasedAt),
+          eq(deployments.action, input.action),
+        ),
+      )
       .orderBy(asc(deployments.createdAt))
       .limit(1);
     const serviceIds = waiting ? mergeTargets(waiting.serviceIds, input.serviceIds ?? null) : (input.serviceIds ?? null);
@@ -48,7 +55,8 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const all = await tx.select().from(services).where(eq(services.environmentId, environment.id));
     const targeted = serviceIds ? all.filter((s) => serviceIds.includes(s.id)) : all;
     if (serviceIds && targeted.length !== serviceIds.length) throw new AppError("NOT_FOUND", "A requested service is not in this environment");
-    if (targeted.length === 0 && input.action !== "DELETE") throw new AppError("INVALID", `Environment "${environment.name}" has no services to ${input.action.toLowerCase()}`);
+    if (targeted.length === 0 && input.action !== "DELETE")
+      throw new AppError("INVALID", `Environment "${environment.name}" has no services to ${input.action.toLowerCase()}`);
 
     if (input.refs && Object.keys(input.refs).some((id) => !targeted.some((s) => s.id === id))) {
       throw new AppError("INVALID", "A ref is given for a service the deployment does not act on");
@@ -60,7 +68,12 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
 
     if (waiting) {
       const [merged] = await tx.update(deployments).set({ serviceIds, snapshot }).where(eq(deployments.id, waiting.id)).returning();
-      await recordAudit(tx, ctx.actor, { action: "deployment.merge", targetType: "deployment", targetId: waiting.id, changes: { action: input.action, serviceIds } });
+      await recordAudit(tx, ctx.actor, {
+        action: "deployment.merge",
+        targetType: "deployment",
+        targetId: waiting.id,
+        changes: { action: input.action, serviceIds },
+      });
       return { deployment: merged!, merged: true };
     }
 

@@ -53,7 +53,10 @@ export async function renderSnapshot(
   const { environment, project, cluster } = row;
 
   const targets = [project.id, environment.id, ...input.services.map((s) => s.id)];
-  const stored = await db.select().from(variables).where(and(eq(variables.organizationId, environment.organizationId), inArray(variables.targetId, targets)));
+  const stored = await db
+    .select()
+    .from(variables)
+    .where(and(eq(variables.organizationId, environment.organizationId), inArray(variables.targetId, targets)));
   const plain = stored.map((v) => ({ ...v, value: cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const seal = (value: string) => cipher.encrypt(value, snapshotContext(input.deploymentId));
   // Every service of the environment reaches every database of it, deployed now or not.
@@ -70,7 +73,12 @@ export async function renderSnapshot(
       domain,
       deploymentId: input.deploymentId,
     });
-    const resolved = resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, { ...builtIn, ...databases.values }, databases.secretKeys);
+    const resolved = resolveVariables(
+      plain,
+      { projectId: project.id, environmentId: environment.id, serviceId: service.id },
+      { ...builtIn, ...databases.values },
+      databases.secretKeys,
+    );
     const common = {
       id: service.id,
       name: service.name,
@@ -82,7 +90,9 @@ export async function renderSnapshot(
     if (container) {
       // The registry password travels like a secret variable: sealed for this deployment.
       const password = container.image.credentials && openRegistryPassword(cipher, container).image.credentials!.password;
-      const config = password ? { ...container, image: { ...container.image, credentials: { ...container.image.credentials!, password: seal(password) } } } : container;
+      const config = password
+        ? { ...container, image: { ...container.image, credentials: { ...container.image.credentials!, password: seal(password) } } }
+        : container;
       return serviceSpec.parse({ ...common, kind: "CONTAINER", config });
     }
     const database = databaseConfigOf(service);
@@ -120,7 +130,11 @@ export function openSnapshot(cipher: OrganizationCipher, deploymentId: string, s
     services: stored.services.map((service) => {
       const variables = service.variables.map((variable) => ({ ...variable, value: open(variable.value) }));
       if (service.kind === "DATABASE") {
-        return { ...service, variables, config: { ...service.config, connection: { ...service.config.connection, password: open(service.config.connection.password) } } };
+        return {
+          ...service,
+          variables,
+          config: { ...service.config, connection: { ...service.config.connection, password: open(service.config.connection.password) } },
+        };
       }
       if (service.kind !== "CONTAINER" || !service.config.image.credentials) return { ...service, variables };
       const credentials = { ...service.config.image.credentials, password: open(service.config.image.credentials.password) };

@@ -18,7 +18,10 @@ import { cipherFor } from "../secrets/organization-cipher";
 const finished = [...terminalStatuses];
 
 export async function authenticateEngine({ db }: Services, token: string) {
-  const [cluster] = await db.select().from(clusters).where(eq(clusters.engineTokenHash, hashToken(token)));
+  const [cluster] = await db
+    .select()
+    .from(clusters)
+    .where(eq(clusters.engineTokenHash, hashToken(token)));
   if (!cluster) throw new AppError("UNAUTHORIZED", "Unknown or revoked engine token");
   return cluster;
 }
@@ -32,7 +35,12 @@ export async function recordEngineHello(svc: Services, clusterId: string, hello:
     const [cluster] = await tx.select({ bootId: clusters.engineBootId }).from(clusters).where(eq(clusters.id, clusterId)).for("update");
     await tx
       .update(clusters)
-      .set({ engineVersion: hello.engineVersion, capabilities: hello.capabilities, lastHeartbeatAt: svc.now(), ...(hello.bootId ? { engineBootId: hello.bootId } : {}) })
+      .set({
+        engineVersion: hello.engineVersion,
+        capabilities: hello.capabilities,
+        lastHeartbeatAt: svc.now(),
+        ...(hello.bootId ? { engineBootId: hello.bootId } : {}),
+      })
       .where(eq(clusters.id, clusterId));
     return cluster?.bootId ?? null;
   });
@@ -72,14 +80,20 @@ function extendedLease({ now, leaseSeconds }: Services) {
 export async function acknowledgeTask(svc: Services, clusterId: string, deploymentId: string, attempt: number) {
   const deployment = await ownDeployment(svc, clusterId, deploymentId);
   if (deployment.attempt !== attempt || terminalStatuses.has(deployment.status)) return;
-  await svc.db.update(deployments).set({ acknowledgedAt: svc.now(), leaseExpiresAt: extendedLease(svc) }).where(eq(deployments.id, deployment.id));
+  await svc.db
+    .update(deployments)
+    .set({ acknowledgedAt: svc.now(), leaseExpiresAt: extendedLease(svc) })
+    .where(eq(deployments.id, deployment.id));
 }
 
 export async function recordEngineEvents(svc: Services, clusterId: string, deploymentId: string, events: DeploymentEvent[]) {
   const deployment = await ownDeployment(svc, clusterId, deploymentId);
   await svc.db.transaction(async (tx) => {
     if (!terminalStatuses.has(deployment.status)) {
-      await tx.update(deployments).set({ leaseExpiresAt: extendedLease(svc) }).where(eq(deployments.id, deployment.id));
+      await tx
+        .update(deployments)
+        .set({ leaseExpiresAt: extendedLease(svc) })
+        .where(eq(deployments.id, deployment.id));
     }
     await appendEngineEvents(tx, deployment, events);
   });
@@ -115,7 +129,17 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
   const inserted = await svc.db
     .insert(logLines)
     .values(
-      lines.map((line) => ({ organizationId, stream: key, seq: line.seq, deploymentId, serviceId, fd: line.fd, text: line.text, at: new Date(line.at), source: line.source ?? null })),
+      lines.map((line) => ({
+        organizationId,
+        stream: key,
+        seq: line.seq,
+        deploymentId,
+        serviceId,
+        fd: line.fd,
+        text: line.text,
+        at: new Date(line.at),
+        source: line.source ?? null,
+      })),
     )
     .onConflictDoNothing()
     .returning({ seq: logLines.seq });

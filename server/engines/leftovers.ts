@@ -19,11 +19,21 @@ export async function recordInventory(svc: Services, clusterId: string, usage: D
   return svc.db.transaction(async (tx) => {
     const reported = usage.map((entry) => entry.serviceId);
     const existing =
-      reported.length === 0 ? new Set<string>() : new Set((await tx.select({ id: services.id }).from(services).where(inArray(services.id, reported))).map((row) => row.id));
+      reported.length === 0
+        ? new Set<string>()
+        : new Set((await tx.select({ id: services.id }).from(services).where(inArray(services.id, reported))).map((row) => row.id));
     const orphans = usage.filter((entry) => !existing.has(entry.serviceId));
-    await tx
-      .delete(engineLeftovers)
-      .where(and(eq(engineLeftovers.clusterId, clusterId), orphans.length > 0 ? notInArray(engineLeftovers.serviceId, orphans.map((entry) => entry.serviceId)) : sql`true`));
+    await tx.delete(engineLeftovers).where(
+      and(
+        eq(engineLeftovers.clusterId, clusterId),
+        orphans.length > 0
+          ? notInArray(
+              engineLeftovers.serviceId,
+              orphans.map((entry) => entry.serviceId),
+            )
+          : sql`true`,
+      ),
+    );
     if (orphans.length === 0) return [];
     await tx
       .insert(engineLeftovers)

@@ -23,7 +23,12 @@ export const cloneEnvironmentInput = z.object({
   projectId: z.string().uuid().optional(),
   clusterId: z.string().uuid().optional(),
   mode: environmentMode.optional(),
-  lifetimeSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+  lifetimeSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(365 * 24 * 3600)
+    .optional(),
   /** Copy each database's data into the copy's own database (at its first deployment, on the same cluster). */
   withData: z.boolean().default(false),
   /** Deploy the copy right away. */
@@ -47,7 +52,10 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   const lifetimeSeconds = parsed.lifetimeSeconds ?? rule?.lifetimeSeconds ?? null;
   if (parsed.withData && cluster.id !== source.clusterId) {
-    throw new AppError("INVALID", `A copy with data must run on its source's cluster ("${source.name}" runs on another one than "${cluster.name}"): clone without data, or on the same cluster`);
+    throw new AppError(
+      "INVALID",
+      `A copy with data must run on its source's cluster ("${source.name}" runs on another one than "${cluster.name}"): clone without data, or on the same cluster`,
+    );
   }
 
   const copy = await ctx.db.transaction(async (tx) => {
@@ -87,7 +95,15 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         ? []
         : await tx
             .insert(services)
-            .values(sourceServices.map((s, i) => ({ organizationId: ctx.actor.organizationId, environmentId: environment!.id, name: s.name, kind: s.kind, config: configs[i]! })))
+            .values(
+              sourceServices.map((s, i) => ({
+                organizationId: ctx.actor.organizationId,
+                environmentId: environment!.id,
+                name: s.name,
+                kind: s.kind,
+                config: configs[i]!,
+              })),
+            )
             .returning({ id: services.id, name: services.name });
     // Names are unique within an environment: they pair each copy with its source.
     const copyByName = new Map(created.map((c) => [c.name, c.id]));

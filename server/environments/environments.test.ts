@@ -80,7 +80,10 @@ describe("rules, schedules and expiry", () => {
 
   it("starts and stops an environment at its schedule's times, as SCHEDULER deployments", async () => {
     const { environment } = await environmentWithService("scheduled");
-    await api().environments.update({ environmentId: environment.id, schedule: { weekdays: [1, 2, 3, 4, 5], start: "08:00", stop: "20:00", timeZone: "Europe/Paris" } });
+    await api().environments.update({
+      environmentId: environment.id,
+      schedule: { weekdays: [1, 2, 3, 4, 5], start: "08:00", stop: "20:00", timeZone: "Europe/Paris" },
+    });
     const actions = async () => (await api().deployments.list({ environmentId: environment.id })).map((d) => `${d.action}:${d.origin}:${d.actor}`);
 
     clock = new Date("2026-11-30T06:30:00Z"); // 07:30 Paris: nothing yet

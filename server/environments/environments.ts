@@ -19,7 +19,12 @@ export const createEnvironmentInput = z.object({
   clusterId: z.string().uuid().optional(),
   schedule: environmentSchedule.optional(),
   /** The environment is deleted this many seconds after its creation (unless protected). */
-  lifetimeSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+  lifetimeSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(365 * 24 * 3600)
+    .optional(),
   protected: z.boolean().default(false),
 });
 

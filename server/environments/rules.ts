@@ -21,7 +21,12 @@ export const createRuleInput = z.object({
   clusterId: z.string().uuid().optional(),
   schedule: environmentSchedule.optional(),
   /** Environments it names are deleted this many seconds after their creation. */
-  lifetimeSeconds: z.number().int().min(60).max(365 * 24 * 3600).optional(),
+  lifetimeSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(365 * 24 * 3600)
+    .optional(),
 });
 
 /** `pr-*` matches `pr-12`; every other character matches itself. */
@@ -61,13 +66,22 @@ export async function deleteRule(ctx: DomainContext, ruleId: string) {
       .where(and(eq(environmentRules.id, ruleId), eq(environmentRules.organizationId, ctx.actor.organizationId)))
       .returning();
     if (!rule) throw notFound("Environment rule");
-    await recordAudit(tx, ctx.actor, { action: "environment_rule.delete", targetType: "environment_rule", targetId: rule.id, changes: { namePattern: rule.namePattern } });
+    await recordAudit(tx, ctx.actor, {
+      action: "environment_rule.delete",
+      targetType: "environment_rule",
+      targetId: rule.id,
+      changes: { namePattern: rule.namePattern },
+    });
     return rule;
   });
 }
 
 /** The rule a new environment of this name gets: highest priority first, then the oldest. */
 export async function ruleFor(db: Executor, projectId: string, name: string) {
-  const rules = await db.select().from(environmentRules).where(eq(environmentRules.projectId, projectId)).orderBy(desc(environmentRules.priority), environmentRules.createdAt);
+  const rules = await db
+    .select()
+    .from(environmentRules)
+    .where(eq(environmentRules.projectId, projectId))
+    .orderBy(desc(environmentRules.priority), environmentRules.createdAt);
   return rules.find((rule) => matchesPattern(rule.namePattern, name)) ?? null;
 }

@@ -30,7 +30,10 @@ function join(host: string, path: string): string | null {
 }
 
 function stripSuffix(path: string): string {
-  return path.replace(/\/+$/, "").replace(/\.git$/i, "").replace(/\/+$/, "");
+  return path
+    .replace(/\/+$/, "")
+    .replace(/\.git$/i, "")
+    .replace(/\/+$/, "");
 }
 
 /** Whether two URLs name the same repository. */

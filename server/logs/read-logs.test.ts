@@ -25,7 +25,10 @@ describe("reading logs", () => {
     const { deployment } = await dev.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
     const at = new Date().toISOString();
     const line = (seq: number, text: string) => ({ seq, at, fd: "stdout" as const, text });
-    await recordLogBatch(services, org.clusterId, { kind: "deployment", deploymentId: deployment.id, serviceId: web.id }, [line(1, "web: npm ci"), line(3, "web: 100% done")]);
+    await recordLogBatch(services, org.clusterId, { kind: "deployment", deploymentId: deployment.id, serviceId: web.id }, [
+      line(1, "web: npm ci"),
+      line(3, "web: 100% done"),
+    ]);
     await recordLogBatch(services, org.clusterId, { kind: "deployment", deploymentId: deployment.id, serviceId: api2.id }, [line(2, "api: npm ci")]);
     // A re-sent batch is stored once.
     await recordLogBatch(services, org.clusterId, { kind: "deployment", deploymentId: deployment.id, serviceId: api2.id }, [line(2, "api: npm ci")]);

@@ -33,7 +33,12 @@ export async function readLogs(ctx: DomainContext, input: z.infer<typeof readLog
   if (input.grep) filters.push(ilike(logLines.text, `%${input.grep.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
   if (input.since) filters.push(gte(logLines.at, new Date(input.since)));
   if (input.tail) {
-    const newest = await ctx.db.select().from(logLines).where(and(...filters)).orderBy(desc(logLines.seq)).limit(input.tail);
+    const newest = await ctx.db
+      .select()
+      .from(logLines)
+      .where(and(...filters))
+      .orderBy(desc(logLines.seq))
+      .limit(input.tail);
     return newest.reverse();
   }
   return ctx.db

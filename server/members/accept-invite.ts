@@ -47,7 +47,8 @@ export async function acceptInvite(services: Services, signedIn: Actor | null, i
       userId = signedIn.id;
       label = signedIn.label;
     } else {
-      if (!input.name || !input.email || !passwordHash) throw new AppError("INVALID", "Give your name, email and a password to create your account, or sign in first");
+      if (!input.name || !input.email || !passwordHash)
+        throw new AppError("INVALID", "Give your name, email and a password to create your account, or sign in first");
       const email = input.email.toLowerCase();
       const [user] = await conflictOnDuplicate(`An account for ${email} (sign in, then open the link again)`, () =>
         tx.insert(users).values({ email, name: input.name!, passwordHash }).returning(),

@@ -38,7 +38,9 @@ describe("members and invitations", () => {
     await expect(as("DEVELOPER").members.invite({ role: "VIEWER" })).rejects.toMatchObject({ code: "FORBIDDEN" });
     const { url, invite } = await as("OWNER").members.invite({ role: "VIEWER" });
     await as("OWNER").members.revokeInvite({ inviteId: invite.id });
-    await expect(anonymous().invites.accept({ token: tokenOf(url), name: "Late", email: "late@example.test", password: "a long password" })).rejects.toMatchObject({
+    await expect(
+      anonymous().invites.accept({ token: tokenOf(url), name: "Late", email: "late@example.test", password: "a long password" }),
+    ).rejects.toMatchObject({
       code: "NOT_FOUND",
     });
   });

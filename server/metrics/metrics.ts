@@ -51,9 +51,7 @@ export async function recordMetricBatch(svc: Services, clusterId: string, sample
     .innerJoin(environments, eq(environments.id, services.environmentId))
     .where(and(inArray(services.id, ids), eq(environments.clusterId, clusterId)));
   const allowed = new Set(owned.map((row) => row.id));
-  const rows = samples
-    .filter((sample) => allowed.has(sample.serviceId))
-    .map((sample) => ({ ...sample, resolution: RAW, at: new Date(sample.at) }));
+  const rows = samples.filter((sample) => allowed.has(sample.serviceId)).map((sample) => ({ ...sample, resolution: RAW, at: new Date(sample.at) }));
   if (rows.length === 0) return 0;
   await svc.db.insert(metricSamples).values(rows).onConflictDoNothing();
   return rows.length;

@@ -69,7 +69,7 @@ describe("startEmbeddedPostgresChild", () => {
     const postmaster = Number((await fs.readFile(path.join(settings.dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
     process.kill(postmaster, "SIGKILL");
     let rows: unknown[] | null = null;
-    for (const deadline = Date.now() + 30_000; rows === null && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 30_000; rows === null && Date.now() < deadline;) {
       rows = await query("select value from kept").catch(() => null);
       if (rows === null) await new Promise((resolve) => setTimeout(resolve, 200));
     }

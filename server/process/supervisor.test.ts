@@ -93,7 +93,9 @@ describe("createSupervisor", () => {
   it("kills a child that ignores SIGTERM once its stop timeout has passed", async () => {
     const out = terminal();
     supervisor = createSupervisor({ stdout: out.stream, stderr: out.stream, stopTimeoutMs: 300 });
-    const stubborn = supervisor.start(node("worker", `process.on("SIGTERM", () => console.log("ignoring")); console.log("ready"); setInterval(() => {}, 1000);`));
+    const stubborn = supervisor.start(
+      node("worker", `process.on("SIGTERM", () => console.log("ignoring")); console.log("ready"); setInterval(() => {}, 1000);`),
+    );
     await out.waitFor("ready");
     await supervisor.stop();
     await expect(stubborn.exited).resolves.toEqual({ name: "worker", code: null, signal: "SIGKILL" });
@@ -108,13 +110,21 @@ describe("createSupervisor", () => {
     // Crashes on its first start only: the marker file tells the restarted process it ran before.
     const marker = `/tmp/slipway-supervisor-${process.pid}-${Date.now()}`;
     const engine = supervisor.start(
-      node("engine", `const fs = require("fs"); if (!fs.existsSync(${JSON.stringify(marker)})) { fs.writeFileSync(${JSON.stringify(marker)}, ""); console.log("crashing"); process.exit(3); } ${service}`, {
-        restart: { baseMs: 50, maxMs: 50 },
-      }),
+      node(
+        "engine",
+        `const fs = require("fs"); if (!fs.existsSync(${JSON.stringify(marker)})) { fs.writeFileSync(${JSON.stringify(marker)}, ""); console.log("crashing"); process.exit(3); } ${service}`,
+        {
+          restart: { baseMs: 50, maxMs: 50 },
+        },
+      ),
     );
     await out.waitFor("engine │ ready");
     expect(out.lines()).toEqual(
-      expect.arrayContaining(["engine │ crashing", expect.stringMatching(/^engine │ exited unexpectedly \(code 3\); restarting in 0\.\d s$/), "engine │ restarting (restart 1)"]),
+      expect.arrayContaining([
+        "engine │ crashing",
+        expect.stringMatching(/^engine │ exited unexpectedly \(code 3\); restarting in 0\.\d s$/),
+        "engine │ restarting (restart 1)",
+      ]),
     );
     expect(engine.restarts).toBe(1);
     expect(engine.running).toBe(true);
@@ -139,7 +149,11 @@ describe("createSupervisor", () => {
     expect(onUnexpectedExit).toHaveBeenCalledTimes(1);
     await expect(web.exited).resolves.toEqual({ name: "web", code: 0, signal: null });
     expect(out.lines()).toEqual(
-      expect.arrayContaining(["worker │ crashed 3 times in a row, each within 30 s of starting (last: code 3); stopping everything", "web    │ got SIGTERM", "web    │ stopped"]),
+      expect.arrayContaining([
+        "worker │ crashed 3 times in a row, each within 30 s of starting (last: code 3); stopping everything",
+        "web    │ got SIGTERM",
+        "web    │ stopped",
+      ]),
     );
   });
 

@@ -32,7 +32,13 @@ afterAll(async () => {
 
 function connectEngine(token: string, bootId?: string) {
   const socket = io(`${web.url}${ENGINE_NAMESPACE}`, {
-    auth: { token, protocolVersion: PROTOCOL_VERSION, engineVersion: "test", ...(bootId ? { bootId } : {}), capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] } },
+    auth: {
+      token,
+      protocolVersion: PROTOCOL_VERSION,
+      engineVersion: "test",
+      ...(bootId ? { bootId } : {}),
+      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] },
+    },
     transports: ["websocket"],
     reconnection: false,
   });
@@ -111,7 +117,10 @@ describe("the engine gateway", () => {
     expect(await request(intruder, "deployment:event", { deploymentId: "nope" })).toMatchObject({ ok: false, error: { code: "INVALID" } });
     const at = new Date().toISOString();
     expect(
-      await request(intruder, "deployment:event", { deploymentId: deployment.id, events: [{ seq: 1, serviceId: null, step: "deployment", status: "failed", at }] }),
+      await request(intruder, "deployment:event", {
+        deploymentId: deployment.id,
+        events: [{ seq: 1, serviceId: null, step: "deployment", status: "failed", at }],
+      }),
     ).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
     expect(await request(intruder, "engine:heartbeat", { activeDeployments: [], services: [] })).toEqual({ ok: true, cancel: [] });
   });
@@ -155,7 +164,11 @@ describe("leases", () => {
     await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
     await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
     const dispatchJobs = async () =>
-      (await services.db.execute<{ key: string }>(sql`select key from graphile_worker.jobs where task_identifier = 'dispatch_deployment' and key = ${`dispatch:${environment.id}`}`)).rows;
+      (
+        await services.db.execute<{ key: string }>(
+          sql`select key from graphile_worker.jobs where task_identifier = 'dispatch_deployment' and key = ${`dispatch:${environment.id}`}`,
+        )
+      ).rows;
     expect(await dispatchJobs()).toHaveLength(1);
     // Its job is gone (it failed for good while the database was down, or was lost with its worker).
     await services.db.execute(sql`select graphile_worker.remove_job(${`dispatch:${environment.id}`})`);
@@ -163,7 +176,9 @@ describe("leases", () => {
 
     // Not yet: it has not waited long enough, and a fresh request may still be on its way.
     expect(await redispatchStaleQueues(services)).not.toContain(environment.id);
-    await services.db.execute(sql`update deployments set created_at = now() - make_interval(secs => ${STALE_QUEUE_MS / 1000 + 1}) where environment_id = ${environment.id}`);
+    await services.db.execute(
+      sql`update deployments set created_at = now() - make_interval(secs => ${STALE_QUEUE_MS / 1000 + 1}) where environment_id = ${environment.id}`,
+    );
     expect(await redispatchStaleQueues(services)).toContain(environment.id);
     expect(await dispatchJobs()).toHaveLength(1);
   });

@@ -85,17 +85,30 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
         const session = await prepareShellSession(ctx, { sessionId, serviceId, mode: argv ? "command" : "interactive" });
         prepared = true;
         await socket.join(sessionRoom(sessionId));
-        const request: ShellOpenRequest = { sessionId, serviceId: session.serviceId, argv, tty: !argv, cols, rows, idleTimeoutSeconds: options.idleTimeoutSeconds ?? 900 };
+        const request: ShellOpenRequest = {
+          sessionId,
+          serviceId: session.serviceId,
+          argv,
+          tty: !argv,
+          cols,
+          rows,
+          idleTimeoutSeconds: options.idleTimeoutSeconds ?? 900,
+        };
         let answers: unknown[];
         try {
           answers = await roomOf(engines, clusterRoom(session.clusterId)).timeout(OPEN_TIMEOUT_MS).emitWithAck("shell:open", request);
         } catch {
           throw new AppError("UNAVAILABLE", "The cluster's engine did not answer");
         }
-        const parsedAnswers = answers.map((answer) => serverToEngineAcks["shell:open"].safeParse(answer)).flatMap((answer) => (answer.success ? [answer.data] : []));
+        const parsedAnswers = answers
+          .map((answer) => serverToEngineAcks["shell:open"].safeParse(answer))
+          .flatMap((answer) => (answer.success ? [answer.data] : []));
         if (!parsedAnswers.some((answer) => answer.ok)) {
           const refusal = parsedAnswers.find((answer) => !answer.ok);
-          throw new AppError("UNAVAILABLE", refusal && !refusal.ok ? `The engine cannot open a shell: ${refusal.error.message}` : "The cluster's engine is not connected");
+          throw new AppError(
+            "UNAVAILABLE",
+            refusal && !refusal.ok ? `The engine cannot open a shell: ${refusal.error.message}` : "The cluster's engine is not connected",
+          );
         }
         sessions.set(sessionId, { clusterId: session.clusterId, seq: 0 });
         await confirmShellSession(ctx, sessionId);

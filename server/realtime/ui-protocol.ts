@@ -24,7 +24,14 @@ export type DeploymentChanged = {
   lastEventId: number;
 };
 
-export type StreamedLogLine = { seq: number; at: string; fd: "stdout" | "stderr" | "system"; text: string; deploymentId: string | null; serviceId: string | null };
+export type StreamedLogLine = {
+  seq: number;
+  at: string;
+  fd: "stdout" | "stderr" | "system";
+  text: string;
+  deploymentId: string | null;
+  serviceId: string | null;
+};
 
 /** Sent to `deployment:<id>` (build output) or `service:<id>` (runtime output) as lines arrive. */
 export type LogLines = { stream: RoomName; lines: StreamedLogLine[] };

@@ -6,10 +6,7 @@ import { organizationCipher, type Keyring, type OrganizationCipher } from "./key
 
 /** The cipher of an organization: its data key, unwrapped by the keyring (fails closed). */
 export async function cipherFor(db: Executor, keyring: Keyring, organizationId: string): Promise<OrganizationCipher> {
-  const [organization] = await db
-    .select({ wrappedDataKey: organizations.wrappedDataKey })
-    .from(organizations)
-    .where(eq(organizations.id, organizationId));
+  const [organization] = await db.select({ wrappedDataKey: organizations.wrappedDataKey }).from(organizations).where(eq(organizations.id, organizationId));
   if (!organization) throw notFound("Organization");
   return organizationCipher(await keyring.unwrapDataKey(organizationId, organization.wrappedDataKey));
 }

@@ -99,7 +99,9 @@ describe("database services", () => {
       code: "BAD_REQUEST",
       message: 'Cluster "local" cannot run redis databases: its engine runs postgresql (install redis-server on the engine\'s host)',
     });
-    await expect(api().services.create({ environmentId: environment.id, name: "db", kind: "DATABASE", config: { git: { url: "file:///srv/a.git" } } })).rejects.toMatchObject({
+    await expect(
+      api().services.create({ environmentId: environment.id, name: "db", kind: "DATABASE", config: { git: { url: "file:///srv/a.git" } } }),
+    ).rejects.toMatchObject({
       code: "BAD_REQUEST",
     });
     await services.db.update(clusters).set({ capabilities: {} }).where(eq(clusters.id, org.clusterId));
@@ -140,7 +142,12 @@ describe("job services", () => {
     const environment = await api().environments.create({ projectId: project.id, name: "main" });
     const git = { url: "file:///srv/jobs.git" };
     await expect(
-      api().services.create({ environmentId: environment.id, name: "nightly", kind: "JOB", config: { git, command: "node report.js", trigger: { type: "cron", schedule: "61 * * * *" } } }),
+      api().services.create({
+        environmentId: environment.id,
+        name: "nightly",
+        kind: "JOB",
+        config: { git, command: "node report.js", trigger: { type: "cron", schedule: "61 * * * *" } },
+      }),
     ).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(/invalid schedule/) });
     await expect(
       api().services.create({
@@ -157,18 +164,38 @@ describe("job services", () => {
       kind: "JOB",
       config: { git, command: "node report.js", trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris" }, retries: 2 },
     });
-    expect(nightly.config).toMatchObject({ command: "node report.js", trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris", missedRuns: "run-once" }, retries: 2, timeoutSeconds: 600 });
-    const skipping = await api().services.update({ serviceId: nightly.id, config: { trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris", missedRuns: "skip" } } });
+    expect(nightly.config).toMatchObject({
+      command: "node report.js",
+      trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris", missedRuns: "run-once" },
+      retries: 2,
+      timeoutSeconds: 600,
+    });
+    const skipping = await api().services.update({
+      serviceId: nightly.id,
+      config: { trigger: { type: "cron", schedule: "0 3 * * *", timeZone: "Europe/Paris", missedRuns: "skip" } },
+    });
     expect(skipping.config).toMatchObject({ trigger: { missedRuns: "skip" } });
     await expect(
       api().services.update({ serviceId: nightly.id, config: { trigger: { type: "cron", schedule: "0 3 * * *", missedRuns: "later" as "skip" } } }),
     ).rejects.toMatchObject({ code: "BAD_REQUEST" });
-    const seed = await api().services.create({ environmentId: environment.id, name: "seed", kind: "JOB", config: { git, command: "npm run seed", trigger: { type: "lifecycle", on: ["start"] } } });
+    const seed = await api().services.create({
+      environmentId: environment.id,
+      name: "seed",
+      kind: "JOB",
+      config: { git, command: "npm run seed", trigger: { type: "lifecycle", on: ["start"] } },
+    });
 
-    const updated = await api().services.update({ serviceId: seed.id, config: { trigger: { type: "lifecycle", on: ["start", "delete"] }, timeoutSeconds: 60 } });
+    const updated = await api().services.update({
+      serviceId: seed.id,
+      config: { trigger: { type: "lifecycle", on: ["start", "delete"] }, timeoutSeconds: 60 },
+    });
     expect(updated.config).toMatchObject({ command: "npm run seed", trigger: { type: "lifecycle", on: ["start", "delete"] }, timeoutSeconds: 60 });
-    await expect(api().services.update({ serviceId: nightly.id, config: { trigger: { type: "cron", schedule: "every day" } } })).rejects.toThrow(/invalid schedule/);
+    await expect(api().services.update({ serviceId: nightly.id, config: { trigger: { type: "cron", schedule: "every day" } } })).rejects.toThrow(
+      /invalid schedule/,
+    );
     // A job is not an application: a job config without a command is refused as one.
-    await expect(api().services.create({ environmentId: environment.id, name: "broken", kind: "JOB", config: { git } })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(api().services.create({ environmentId: environment.id, name: "broken", kind: "JOB", config: { git } })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
   });
 });

@@ -45,7 +45,10 @@ export async function allocateDatabasePort(tx: Executor, clusterId: string, rese
   }
   // A nearly full range: look at every port before saying none is left.
   for (let port = PORT_RANGE.from; port < PORT_RANGE.to; port++) if (!used.has(port)) return port;
-  throw new AppError("CONFLICT", `Every database port of this cluster (${PORT_RANGE.from} to ${PORT_RANGE.to - 1}) is taken: delete a database it no longer needs`);
+  throw new AppError(
+    "CONFLICT",
+    `Every database port of this cluster (${PORT_RANGE.from} to ${PORT_RANGE.to - 1}) is taken: delete a database it no longer needs`,
+  );
 }
 
 /** A new database's configuration, its password sealed. */

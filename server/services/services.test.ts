@@ -44,20 +44,32 @@ describe("container services", () => {
     const task = await pullTask(services, org.clusterId);
     const spec = task!.snapshot.services[0]!;
     expect(spec.kind).toBe("CONTAINER");
-    expect(spec.kind === "CONTAINER" && spec.config.image).toEqual({ name: "ghcr.io/acme/cache", tag: "1.3", credentials: { username: "bot", password: PASSWORD } });
+    expect(spec.kind === "CONTAINER" && spec.config.image).toEqual({
+      name: "ghcr.io/acme/cache",
+      tag: "1.3",
+      credentials: { username: "bot", password: PASSWORD },
+    });
 
     const audit = await createCaller({ services, actor: org.as("ADMIN") }).organization.audit({ limit: 50 });
     expect(JSON.stringify(audit)).not.toContain(PASSWORD);
   });
 
   it("refuses a kind the cluster's engine says it cannot run", async () => {
-    await services.db.update(clusters).set({ capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] } }).where(eq(clusters.id, org.clusterId));
+    await services.db
+      .update(clusters)
+      .set({ capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] } })
+      .where(eq(clusters.id, org.clusterId));
     const project = await api().projects.create({ name: "local-only" });
     const environment = await api().environments.create({ projectId: project.id, name: "dev" });
     await expect(
       api().services.create({ environmentId: environment.id, name: "db", kind: "CONTAINER", config: { image: { name: "postgres" } } }),
     ).rejects.toMatchObject({ code: "BAD_REQUEST", message: 'Cluster "local" cannot run CONTAINER services: its engine runs APPLICATION' });
-    await expect(api().services.update({ serviceId: (await api().services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/a.git" } } })).id, config: { port: 0 } })).rejects.toMatchObject({
+    await expect(
+      api().services.update({
+        serviceId: (await api().services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/a.git" } } })).id,
+        config: { port: 0 },
+      }),
+    ).rejects.toMatchObject({
       code: "BAD_REQUEST",
     });
   });

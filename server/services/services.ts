@@ -35,7 +35,8 @@ export const createServiceInput = z
   .superRefine((input, context) => {
     const marker = configMarker[input.kind];
     const other = Object.entries(configMarker).find(([kind, key]) => kind !== input.kind && kind !== "APPLICATION" && key in input.config);
-    if (!(marker in input.config) || other) context.addIssue({ code: "custom", path: ["config"], message: `a ${input.kind} service needs ${kindNeeds[input.kind]}` });
+    if (!(marker in input.config) || other)
+      context.addIssue({ code: "custom", path: ["config"], message: `a ${input.kind} service needs ${kindNeeds[input.kind]}` });
     if (input.kind === "JOB" && "trigger" in input.config) checkTrigger(input.config.trigger, context);
   });
 
@@ -143,7 +144,10 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
   const merged: Record<string, unknown> = { ...service.config, ...input.config };
   for (const [key, value] of Object.entries(merged)) if (value === null) delete merged[key];
   if (service.kind === "DATABASE") {
-    throw new AppError("INVALID", "A database's settings cannot change: its engine is fixed and its connection generated. Create another database to change the engine");
+    throw new AppError(
+      "INVALID",
+      "A database's settings cannot change: its engine is fixed and its connection generated. Create another database to change the engine",
+    );
   }
   const stored = containerConfigOf(service);
   let config;

@@ -27,7 +27,12 @@ export function resolveVariables(
   secretBuiltIns: ReadonlySet<string> = new Set(),
 ): EffectiveVariable[] {
   const applicable = stored
-    .filter((v) => (v.scope === "PROJECT" && v.targetId === target.projectId) || (v.scope === "ENVIRONMENT" && v.targetId === target.environmentId) || (v.scope === "SERVICE" && v.targetId === target.serviceId))
+    .filter(
+      (v) =>
+        (v.scope === "PROJECT" && v.targetId === target.projectId) ||
+        (v.scope === "ENVIRONMENT" && v.targetId === target.environmentId) ||
+        (v.scope === "SERVICE" && v.targetId === target.serviceId),
+    )
     .sort((a, b) => order[a.scope] - order[b.scope]);
   const resolved = new Map<string, EffectiveVariable>();
   for (const variable of applicable) {

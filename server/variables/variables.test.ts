@@ -41,7 +41,9 @@ describe("variables", () => {
     expect(listed.find((v) => v.key === "GREETING")?.value).toBe("hello world");
     expect(listed.find((v) => v.key === "MULTI")?.value).toBe("a\nb");
 
-    await expect(api.variables.import({ scope: "ENVIRONMENT", targetId: ids.environmentId, content: "OK_NAME=1\n1BAD=2\nSLIPWAY_X=3\n" })).rejects.toMatchObject({
+    await expect(
+      api.variables.import({ scope: "ENVIRONMENT", targetId: ids.environmentId, content: "OK_NAME=1\n1BAD=2\nSLIPWAY_X=3\n" }),
+    ).rejects.toMatchObject({
       code: "BAD_REQUEST",
       message: expect.stringMatching(/Nothing imported.*1BAD.*SLIPWAY_X/),
     });
@@ -58,7 +60,13 @@ describe("variables", () => {
     expect(overview.projects).toEqual([
       expect.objectContaining({
         name: "shop",
-        environments: [expect.objectContaining({ name: "dev", status: "NEVER_DEPLOYED", services: [expect.objectContaining({ name: "web", url: null, lastDeployment: null })] })],
+        environments: [
+          expect.objectContaining({
+            name: "dev",
+            status: "NEVER_DEPLOYED",
+            services: [expect.objectContaining({ name: "web", url: null, lastDeployment: null })],
+          }),
+        ],
       }),
     ]);
     const { deployment } = await api.deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" });

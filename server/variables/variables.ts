@@ -77,7 +77,10 @@ export async function setVariable(ctx: DomainContext, input: z.infer<typeof setV
     await tx
       .insert(variables)
       .values({ organizationId: ctx.actor.organizationId, scope: input.scope, targetId: input.targetId, key: input.key, encryptedValue, secret: input.secret })
-      .onConflictDoUpdate({ target: [variables.scope, variables.targetId, variables.key], set: { encryptedValue, secret: input.secret, updatedAt: new Date() } });
+      .onConflictDoUpdate({
+        target: [variables.scope, variables.targetId, variables.key],
+        set: { encryptedValue, secret: input.secret, updatedAt: new Date() },
+      });
     await recordAudit(tx, ctx.actor, {
       action: existing ? "variable.update" : "variable.create",
       targetType: "variable",
@@ -138,13 +141,17 @@ export async function importVariables(ctx: DomainContext, input: z.infer<typeof 
       .from(variables)
       .where(and(eq(variables.scope, input.scope), eq(variables.targetId, input.targetId), eq(variables.secret, true)));
     const clash = existingSecrets.map((row) => row.key).filter((key) => !input.secret && entries.some(([k]) => k === key));
-    if (clash.length > 0) throw new AppError("CONFLICT", `Nothing imported: ${clash.join(", ")} ${clash.length === 1 ? "is a secret" : "are secrets"}; import them as secrets`);
+    if (clash.length > 0)
+      throw new AppError("CONFLICT", `Nothing imported: ${clash.join(", ")} ${clash.length === 1 ? "is a secret" : "are secrets"}; import them as secrets`);
     for (const [key, value] of entries) {
       const encryptedValue = cipher.encrypt(value, variableContext(input.scope, input.targetId, key));
       await tx
         .insert(variables)
         .values({ organizationId: ctx.actor.organizationId, scope: input.scope, targetId: input.targetId, key, encryptedValue, secret: input.secret })
-        .onConflictDoUpdate({ target: [variables.scope, variables.targetId, variables.key], set: { encryptedValue, secret: input.secret, updatedAt: new Date() } });
+        .onConflictDoUpdate({
+          target: [variables.scope, variables.targetId, variables.key],
+          set: { encryptedValue, secret: input.secret, updatedAt: new Date() },
+        });
     }
     const keys = entries.map(([key]) => key);
     await recordAudit(tx, ctx.actor, {
@@ -170,9 +177,21 @@ export async function effectiveVariables(ctx: DomainContext, serviceId: string) 
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   const plain = stored.map((v) => ({ ...v, value: v.secret ? "" : cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const domain = serviceDomain(service.name, environment.name, project.name, cluster?.domainSuffix ?? "localhost");
-  const builtIn = builtInVariables({ project: project.name, environment: environment.name, mode: environment.mode, service: service.name, serviceId: service.id, domain });
+  const builtIn = builtInVariables({
+    project: project.name,
+    environment: environment.name,
+    mode: environment.mode,
+    service: service.name,
+    serviceId: service.id,
+    domain,
+  });
   const databases = await databaseVariables(ctx.db, cipher, environment.id);
-  return resolveVariables(plain, { projectId: project.id, environmentId: environment.id, serviceId: service.id }, { ...builtIn, ...databases.values }, databases.secretKeys).map((variable) => ({
+  return resolveVariables(
+    plain,
+    { projectId: project.id, environmentId: environment.id, serviceId: service.id },
+    { ...builtIn, ...databases.values },
+    databases.secretKeys,
+  ).map((variable) => ({
     ...variable,
     value: variable.secret ? null : variable.value,
   }));

@@ -27,7 +27,9 @@ export async function loadCandidates(db: Executor, organizationId: string): Prom
     .from(services)
     .innerJoin(environments, eq(environments.id, services.environmentId))
     .where(and(eq(services.organizationId, organizationId), inArray(services.kind, ["APPLICATION", "JOB"])));
-  const previews = new Set((await db.select({ id: gitPreviews.environmentId }).from(gitPreviews).where(eq(gitPreviews.organizationId, organizationId))).map((r) => r.id));
+  const previews = new Set(
+    (await db.select({ id: gitPreviews.environmentId }).from(gitPreviews).where(eq(gitPreviews.organizationId, organizationId))).map((r) => r.id),
+  );
   return rows.flatMap(({ service, environment }) => {
     const config = applicationConfigOf(service) ?? jobConfigOf(service);
     return config ? [{ service, config, environment, repository: repositoryKey(config.git.url), inPreview: previews.has(environment.id) }] : [];

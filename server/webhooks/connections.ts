@@ -152,7 +152,12 @@ export async function deleteConnection(ctx: DomainContext, connectionId: string)
   return ctx.db.transaction(async (tx) => {
     await tx.delete(gitConnections).where(eq(gitConnections.id, existing.id));
     await announceChange(tx, existing.id);
-    await recordAudit(tx, ctx.actor, { action: "git_connection.delete", targetType: "git_connection", targetId: existing.id, changes: { name: existing.name, provider: existing.provider } });
+    await recordAudit(tx, ctx.actor, {
+      action: "git_connection.delete",
+      targetType: "git_connection",
+      targetId: existing.id,
+      changes: { name: existing.name, provider: existing.provider },
+    });
     return existing;
   });
 }

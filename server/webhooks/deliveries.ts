@@ -56,7 +56,12 @@ export async function redeliver(ctx: DomainContext, deliveryId: string) {
       .where(eq(webhookDeliveries.id, delivery.id))
       .returning();
     await addJob(tx, "process_webhooks", {}, { queueName: WEBHOOK_QUEUE, jobKey: PROCESS_JOB_KEY });
-    await recordAudit(tx, ctx.actor, { action: "webhook_delivery.redeliver", targetType: "webhook_delivery", targetId: delivery.id, changes: { deliveryId: delivery.deliveryId, event: delivery.event } });
+    await recordAudit(tx, ctx.actor, {
+      action: "webhook_delivery.redeliver",
+      targetType: "webhook_delivery",
+      targetId: delivery.id,
+      changes: { deliveryId: delivery.deliveryId, event: delivery.event },
+    });
     return row!;
   });
 }

@@ -37,17 +37,24 @@ describe("the intake's followed repositories", () => {
 
     const first = await push();
     expect(first.body.status).toBe("unfollowed");
-    expect(await admin.git.delivery({ deliveryId: first.body.id as string })).toMatchObject({ status: "PROCESSED", outcome: { reason: "no service follows this repository" } });
+    expect(await admin.git.delivery({ deliveryId: first.body.id as string })).toMatchObject({
+      status: "PROCESSED",
+      outcome: { reason: "no service follows this repository" },
+    });
 
     // The repository of GitHub's example push, followed from now on. The trigger on services
     // notifies every web process; the cached set (kept 5 s otherwise) is forgotten at once.
     const project = await developer.projects.create({ name: "followed" });
     const environment = await developer.environments.create({ projectId: project.id, name: "main" });
     await developer.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "https://github.com/Codertocat/Hello-World.git" } } });
-    const queued = await eventually(async () => {
-      const sent = await push();
-      return sent.body.status === "queued" ? sent : undefined;
-    }, 1_000, "a push queued for the worker");
+    const queued = await eventually(
+      async () => {
+        const sent = await push();
+        return sent.body.status === "queued" ? sent : undefined;
+      },
+      1_000,
+      "a push queued for the worker",
+    );
     expect(queued.status).toBe(202);
   });
 });

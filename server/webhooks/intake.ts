@@ -87,7 +87,10 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
 
     if (!verifySignature(connection.provider, connection.secret, body, req.headers)) {
       rejected.set(connection.id, (rejected.get(connection.id) ?? 0) + 1);
-      logger?.warn({ connectionId: connection.id, provider: connection.provider, ip: req.socket.remoteAddress }, "webhook delivery refused: bad or missing signature");
+      logger?.warn(
+        { connectionId: connection.id, provider: connection.provider, ip: req.socket.remoteAddress },
+        "webhook delivery refused: bad or missing signature",
+      );
       return { status: 401, body: { message: "Signature does not match" } };
     }
 

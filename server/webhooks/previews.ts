@@ -21,7 +21,12 @@ export const setPreviewBlueprintInput = z.object({
   environmentId: z.string().uuid(),
   enabled: z.boolean(),
   /** A preview without a new commit for this long is deleted; kept until its pull request closes when omitted. */
-  lifetimeSeconds: z.number().int().min(60).max(90 * 24 * 3600).optional(),
+  lifetimeSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(90 * 24 * 3600)
+    .optional(),
 });
 
 export async function setPreviewBlueprint(ctx: DomainContext, input: z.infer<typeof setPreviewBlueprintInput>) {
@@ -81,7 +86,13 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
 
   const blueprints = new Map<string, Candidate["environment"]>();
   for (const c of candidates) {
-    if (c.environment.previewBlueprint && c.repository && keys.has(c.repository) && "branch" in c.config.git.ref && c.config.git.ref.branch === event.baseBranch) {
+    if (
+      c.environment.previewBlueprint &&
+      c.repository &&
+      keys.has(c.repository) &&
+      "branch" in c.config.git.ref &&
+      c.config.git.ref.branch === event.baseBranch
+    ) {
       blueprints.set(c.environment.id, c.environment);
     }
   }
@@ -92,7 +103,14 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
     const [open] = await services.db
       .select()
       .from(gitPreviews)
-      .where(and(eq(gitPreviews.blueprintEnvironmentId, blueprint.id), eq(gitPreviews.repository, repository), eq(gitPreviews.number, event.number), isNull(gitPreviews.closedAt)));
+      .where(
+        and(
+          eq(gitPreviews.blueprintEnvironmentId, blueprint.id),
+          eq(gitPreviews.repository, repository),
+          eq(gitPreviews.number, event.number),
+          isNull(gitPreviews.closedAt),
+        ),
+      );
     if (event.action === "closed") {
       if (!open) continue;
       await services.db.update(gitPreviews).set({ closedAt: services.now() }).where(eq(gitPreviews.id, open.id));
@@ -100,7 +118,14 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       // Gone already (deleted by hand, or expired and reaped): nothing left to delete.
       if (!environment) continue;
       const { deployment } = await requestDeployment(ctx, { environmentId: open.environmentId, action: "DELETE" });
-      outcome.previews.push({ blueprintEnvironmentId: blueprint.id, environmentId: open.environmentId, name: environment.name, created: false, deploymentId: deployment.id, deleted: true });
+      outcome.previews.push({
+        blueprintEnvironmentId: blueprint.id,
+        environmentId: open.environmentId,
+        name: environment.name,
+        created: false,
+        deploymentId: deployment.id,
+        deleted: true,
+      });
       continue;
     }
     const preview = open ? { ...open, name: await environmentName(services, open.environmentId) } : await createPreview(ctx, blueprint, repository, event);
@@ -109,7 +134,11 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       .update(gitPreviews)
       .set({ headBranch: event.headBranch, headCommit: event.headCommit, providerRepository: event.providerRepository, connectionId: connection.id })
       .where(eq(gitPreviews.id, preview.id));
-    if (lifetime) await services.db.update(environments).set({ expiresAt: new Date(services.now().getTime() + lifetime * 1000) }).where(eq(environments.id, preview.environmentId));
+    if (lifetime)
+      await services.db
+        .update(environments)
+        .set({ expiresAt: new Date(services.now().getTime() + lifetime * 1000) })
+        .where(eq(environments.id, preview.environmentId));
 
     const own = await services.db.select().from(servicesTable).where(eq(servicesTable.environmentId, preview.environmentId));
     // The services the pull request changes: from its repository, following its base branch (the
@@ -147,7 +176,14 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
         { jobKey: gitStatusKey(preview.id), queueName: gitStatusKey(preview.id), maxAttempts: 5 },
       );
     }
-    outcome.previews.push({ blueprintEnvironmentId: blueprint.id, environmentId: preview.environmentId, name: preview.name, created: !open, deploymentId: deployment.id, deleted: false });
+    outcome.previews.push({
+      blueprintEnvironmentId: blueprint.id,
+      environmentId: preview.environmentId,
+      name: preview.name,
+      created: !open,
+      deploymentId: deployment.id,
+      deleted: false,
+    });
   }
   return outcome;
 }
@@ -207,7 +243,14 @@ export function gitStatusKey(previewId: string): string {
 }
 
 export function webhookActor(connection: Pick<ConnectionRow, "organizationId" | "provider">, login: string): Actor {
-  return { type: "system", id: null, label: `${connection.provider}:${login}`.slice(0, 200), organizationId: connection.organizationId, role: "DEVELOPER", origin: "WEBHOOK" };
+  return {
+    type: "system",
+    id: null,
+    label: `${connection.provider}:${login}`.slice(0, 200),
+    organizationId: connection.organizationId,
+    role: "DEVELOPER",
+    origin: "WEBHOOK",
+  };
 }
 
 /**
@@ -215,7 +258,10 @@ export function webhookActor(connection: Pick<ConnectionRow, "organizationId" | 
  * then, once it has ended, the final status and the pull request comment with the preview's
  * URLs. Returns "wait" while the deployment runs (the task checks again shortly).
  */
-export async function reportPreviewStatus(services: Services, input: { previewId: string; deploymentId: string; stage: "requested" | "final" }): Promise<"wait" | "done"> {
+export async function reportPreviewStatus(
+  services: Services,
+  input: { previewId: string; deploymentId: string; stage: "requested" | "final" },
+): Promise<"wait" | "done"> {
   const [row] = await services.db
     .select({ preview: gitPreviews, connection: gitConnections })
     .from(gitPreviews)
@@ -237,7 +283,10 @@ export async function reportPreviewStatus(services: Services, input: { previewId
     return "wait";
   }
   const state: StatusState = deployment.status === "DEPLOYED" ? "success" : "failure";
-  const description = state === "success" ? "Preview deployed" : `Preview ${deployment.status.toLowerCase().replace(/_/g, " ")}${deployment.statusMessage ? `: ${deployment.statusMessage}` : ""}`;
+  const description =
+    state === "success"
+      ? "Preview deployed"
+      : `Preview ${deployment.status.toLowerCase().replace(/_/g, " ")}${deployment.statusMessage ? `: ${deployment.statusMessage}` : ""}`;
   await postCommitStatus(target, commit, { state, url: first, description });
   const lines = [
     `**Slipway preview** for \`${commit.slice(0, 12)}\`: ${state === "success" ? "deployed" : description}`,
@@ -262,5 +311,8 @@ export async function previewUrls(services: Services, environmentId: string) {
   const own = await services.db.select().from(servicesTable).where(eq(servicesTable.environmentId, environmentId));
   return own
     .filter((s) => s.kind === "APPLICATION")
-    .map((s) => ({ service: s.name, url: `http://${serviceDomain(s.name, row.environment.name, row.project.name, row.cluster.domainSuffix)}${port && port !== 80 ? `:${port}` : ""}` }));
+    .map((s) => ({
+      service: s.name,
+      url: `http://${serviceDomain(s.name, row.environment.name, row.project.name, row.cluster.domainSuffix)}${port && port !== 80 ? `:${port}` : ""}`,
+    }));
 }

@@ -64,7 +64,10 @@ export async function processPendingDeliveries(services: Services, options: { lo
       } catch (error) {
         if (!isAppError(error) && delivery.attempts + 1 < MAX_ATTEMPTS) {
           await markDeliveries(services, quiet);
-          await services.db.update(webhookDeliveries).set({ attempts: delivery.attempts + 1 }).where(eq(webhookDeliveries.id, delivery.id));
+          await services.db
+            .update(webhookDeliveries)
+            .set({ attempts: delivery.attempts + 1 })
+            .where(eq(webhookDeliveries.id, delivery.id));
           throw error;
         }
         options.logger?.warn({ err: error, deliveryId: delivery.id }, "webhook delivery failed");
@@ -132,14 +135,20 @@ async function markDeliveries(services: Services, marked: { id: string; result: 
     where d.id = m.id`);
 }
 
-export async function processDelivery(services: Services, delivery: DeliveryRow, connection: ConnectionRow, candidates: () => Promise<Candidate[]>): Promise<Result> {
+export async function processDelivery(
+  services: Services,
+  delivery: DeliveryRow,
+  connection: ConnectionRow,
+  candidates: () => Promise<Candidate[]>,
+): Promise<Result> {
   let payload: unknown;
   try {
     payload = JSON.parse(delivery.payload);
   } catch {
     return { status: "FAILED", outcome: null, error: "The stored payload is not JSON", acted: false };
   }
-  if (!actsOn(connection.provider, delivery.event, payload)) return { status: "IGNORED", outcome: { reason: `${delivery.event} is not acted on` }, error: null, acted: false };
+  if (!actsOn(connection.provider, delivery.event, payload))
+    return { status: "IGNORED", outcome: { reason: `${delivery.event} is not acted on` }, error: null, acted: false };
   const named = repositoryUrlsOf(connection.provider, payload)
     .map(repositoryKey)
     .filter((key): key is string => key !== null);
@@ -184,7 +193,11 @@ export async function onPush(services: Services, connection: ConnectionRow, even
   const keys = new Set(event.repositoryUrls.map(repositoryKey).filter((k): k is string => k !== null));
   const fromRepository = candidates.filter((c) => !c.inPreview && c.repository !== null && keys.has(c.repository));
   if (skipsDeploy(event.headMessage)) {
-    return { ...outcome, reason: "the head commit says [skip deploy]", skipped: fromRepository.map((c) => ({ serviceId: c.service.id, reason: "[skip deploy]" })) };
+    return {
+      ...outcome,
+      reason: "the head commit says [skip deploy]",
+      skipped: fromRepository.map((c) => ({ serviceId: c.service.id, reason: "[skip deploy]" })),
+    };
   }
 
   // Services that follow the pushed ref, in order; only these need the changed files.
@@ -233,7 +246,11 @@ async function changedFilesOf(services: Services, connection: ConnectionRow, eve
   const token = await connectionApiToken(services, connection);
   if (!token) return unknown(`the payload lists no changed files and the connection has no ${connection.provider} API token to ask`);
   try {
-    const files = await changedFilesBetween({ provider: connection.provider, apiBaseUrl: connection.apiBaseUrl, token, repository: event.providerRepository }, event.before, event.commit);
+    const files = await changedFilesBetween(
+      { provider: connection.provider, apiBaseUrl: connection.apiBaseUrl, token, repository: event.providerRepository },
+      event.before,
+      event.commit,
+    );
     return files ?? unknown(`${connection.provider} listed too many changed files`);
   } catch (error) {
     return unknown(error instanceof Error ? error.message : String(error));

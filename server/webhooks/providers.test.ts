@@ -38,7 +38,10 @@ describe("delivery heads and stored headers", () => {
   it("takes each provider's delivery id and event, and refuses a delivery without them", () => {
     const body = Buffer.from("{}");
     expect(deliveryHead("github", { "x-github-delivery": "d1", "x-github-event": "push" }, body)).toEqual({ deliveryId: "d1", event: "push" });
-    expect(deliveryHead("gitlab", { "idempotency-key": "k1", "x-gitlab-event-uuid": "u1", "x-gitlab-event": "Push Hook" }, body)).toEqual({ deliveryId: "k1", event: "Push Hook" });
+    expect(deliveryHead("gitlab", { "idempotency-key": "k1", "x-gitlab-event-uuid": "u1", "x-gitlab-event": "Push Hook" }, body)).toEqual({
+      deliveryId: "k1",
+      event: "Push Hook",
+    });
     expect(deliveryHead("gitlab", { "x-gitlab-event-uuid": "u1", "x-gitlab-event": "Push Hook" }, body)?.deliveryId).toBe("u1");
     expect(deliveryHead("bitbucket", { "x-request-uuid": "r1", "x-event-key": "repo:push" }, body)?.deliveryId).toBe("r1");
     // Without X-Request-UUID the id is the hook's plus the body's digest: the same body retried is the same delivery.
@@ -51,7 +54,13 @@ describe("delivery heads and stored headers", () => {
   });
 
   it("never stores the GitLab token or credentials", () => {
-    const kept = storableHeaders({ "x-gitlab-token": SECRET, authorization: "Bearer x", cookie: "a=b", "x-gitlab-event": "Push Hook", "x-forwarded-for": ["1.2.3.4", "5.6.7.8"] });
+    const kept = storableHeaders({
+      "x-gitlab-token": SECRET,
+      authorization: "Bearer x",
+      cookie: "a=b",
+      "x-gitlab-event": "Push Hook",
+      "x-forwarded-for": ["1.2.3.4", "5.6.7.8"],
+    });
     expect(kept).toEqual({ "x-gitlab-event": "Push Hook", "x-forwarded-for": "1.2.3.4, 5.6.7.8" });
   });
 });
@@ -77,9 +86,17 @@ describe("GitHub payloads (@octokit/webhooks-examples)", () => {
   });
 
   it("reads a tag push at the tagged commit, and a deleted tag as deleted", () => {
-    const [tag] = gitEvents("github", "push", githubExample("push", (e) => e.ref === "refs/tags/simple-tag" && e.deleted === false));
+    const [tag] = gitEvents(
+      "github",
+      "push",
+      githubExample("push", (e) => e.ref === "refs/tags/simple-tag" && e.deleted === false),
+    );
     expect(tag).toMatchObject({ kind: "push", ref: { tag: "simple-tag" }, commit: "6113728f27ae82c7b1a177c8d03f9e96e0adf246", deleted: false });
-    const [gone] = gitEvents("github", "push", githubExample("push", (e) => e.deleted === true));
+    const [gone] = gitEvents(
+      "github",
+      "push",
+      githubExample("push", (e) => e.deleted === true),
+    );
     expect(gone).toMatchObject({ ref: { tag: "simple-tag" }, deleted: true });
   });
 
@@ -111,12 +128,16 @@ describe("GitHub payloads (@octokit/webhooks-examples)", () => {
     const payload = githubExample("pull_request", (e) => e.action === "opened");
     const head = (payload.pull_request as { head: { repo: Record<string, unknown> } }).head;
     head.repo = { ...head.repo, full_name: "someone/Hello-World", clone_url: "https://github.com/someone/Hello-World.git" };
-    expect(gitEvents("github", "pull_request", payload)[0]).toMatchObject({ headRepositoryUrls: expect.arrayContaining(["https://github.com/someone/Hello-World.git"]) });
+    expect(gitEvents("github", "pull_request", payload)[0]).toMatchObject({
+      headRepositoryUrls: expect.arrayContaining(["https://github.com/someone/Hello-World.git"]),
+    });
   });
 
   it("rejects a payload without the documented shape", () => {
     expect(() => gitEvents("github", "push", { ref: "refs/heads/main" })).toThrow(PayloadError);
-    expect(() => gitEvents("github", "push", { ...githubExample("push", (e) => e.ref === "refs/heads/master"), after: "not-a-sha", head_commit: null })).toThrow(PayloadError);
+    expect(() =>
+      gitEvents("github", "push", { ...githubExample("push", (e) => e.ref === "refs/heads/master"), after: "not-a-sha", head_commit: null }),
+    ).toThrow(PayloadError);
   });
 });
 
@@ -138,7 +159,14 @@ describe("GitLab payloads (documented examples)", () => {
 
   it("reads Merge Request Hooks: open, update with new commits, merge, close", () => {
     const read = (name: string) => gitEvents("gitlab", "Merge Request Hook", fixturePayload("gitlab", name))[0];
-    expect(read("merge-request-open")).toMatchObject({ action: "opened", number: 1, baseBranch: "master", headBranch: "ms-viewport", headCommit: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", actor: "root" });
+    expect(read("merge-request-open")).toMatchObject({
+      action: "opened",
+      number: 1,
+      baseBranch: "master",
+      headBranch: "ms-viewport",
+      headCommit: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+      actor: "root",
+    });
     expect(read("merge-request-update")).toMatchObject({ action: "synchronize", headCommit: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678" });
     expect(read("merge-request-merge")).toMatchObject({ action: "closed", merged: true });
     expect(read("merge-request-close")).toMatchObject({ action: "closed", merged: false });
@@ -151,7 +179,14 @@ describe("GitLab payloads (documented examples)", () => {
 describe("Bitbucket payloads (documented examples)", () => {
   it("reads repo:push, whose changed files are unknown", () => {
     const [push] = gitEvents("bitbucket", "repo:push", fixturePayload("bitbucket", "repo-push"));
-    expect(push).toMatchObject({ ref: { branch: "master" }, commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d", changedFiles: null, before: "1e65c05c1d5171631d92438a13901ca7dae9618c", actor: "emma", providerRepository: { fullName: "team_name/repo_name" } });
+    expect(push).toMatchObject({
+      ref: { branch: "master" },
+      commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d",
+      changedFiles: null,
+      before: "1e65c05c1d5171631d92438a13901ca7dae9618c",
+      actor: "emma",
+      providerRepository: { fullName: "team_name/repo_name" },
+    });
     expect(push!.repositoryUrls).toContain("https://bitbucket.org/team_name/repo_name");
   });
 

@@ -33,10 +33,20 @@ export async function getGitTriggers(ctx: DomainContext, serviceId: string) {
 
 export async function setGitTriggers(ctx: DomainContext, input: z.infer<typeof setGitTriggersInput>) {
   const service = await getService(ctx, input.serviceId);
-  const triggers: GitTriggers = { autoDeploy: input.autoDeploy, includePaths: input.includePaths, excludePaths: input.excludePaths, followTags: input.followTags };
+  const triggers: GitTriggers = {
+    autoDeploy: input.autoDeploy,
+    includePaths: input.includePaths,
+    excludePaths: input.excludePaths,
+    followTags: input.followTags,
+  };
   return ctx.db.transaction(async (tx) => {
     await tx.update(services).set({ gitTriggers: triggers }).where(eq(services.id, service.id));
-    await recordAudit(tx, ctx.actor, { action: "service.git_triggers", targetType: "service", targetId: service.id, changes: { before: triggersOf(service), after: triggers } });
+    await recordAudit(tx, ctx.actor, {
+      action: "service.git_triggers",
+      targetType: "service",
+      targetId: service.id,
+      changes: { before: triggersOf(service), after: triggers },
+    });
     return { serviceId: service.id, ...triggers };
   });
 }

@@ -43,10 +43,14 @@ const developer = () => createCaller({ services, actor: org.as("DEVELOPER") });
 
 /** The stored delivery once the worker has processed it. */
 async function settled(id: string) {
-  return eventually(async () => {
-    const [row] = await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id));
-    return row && row.status !== "PENDING" ? row : undefined;
-  }, 15_000, `delivery ${id} to be processed`);
+  return eventually(
+    async () => {
+      const [row] = await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id));
+      return row && row.status !== "PENDING" ? row : undefined;
+    },
+    15_000,
+    `delivery ${id} to be processed`,
+  );
 }
 
 async function send(provider: keyof typeof hooks, event: string, payload: unknown, deliveryId?: string) {
@@ -61,7 +65,15 @@ async function sendAndSettle(provider: keyof typeof hooks, event: string, payloa
   return settled(sent.body.id as string);
 }
 
-type Outcome = { events: { deployments?: { deploymentId: string; serviceIds: string[]; environmentId: string }[]; skipped?: { serviceId: string; reason: string }[]; reason?: string; changedFilesUnknown?: string; previews?: { environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[] }[] };
+type Outcome = {
+  events: {
+    deployments?: { deploymentId: string; serviceIds: string[]; environmentId: string }[];
+    skipped?: { serviceId: string; reason: string }[];
+    reason?: string;
+    changedFilesUnknown?: string;
+    previews?: { environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[];
+  }[];
+};
 const outcomeOf = (row: { outcome: unknown }) => row.outcome as Outcome;
 
 async function deploymentRow(id: string) {
@@ -145,7 +157,8 @@ describe("connections", () => {
   });
 
   it("deletes a connection's deliveries with it, and an organization's with the organization", async () => {
-    const storedFor = async (connectionId: string) => (await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.connectionId, connectionId))).length;
+    const storedFor = async (connectionId: string) =>
+      (await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.connectionId, connectionId))).length;
     const payload = { repository: "https://git.example.com/none.git", ref: "refs/heads/main", commit: PUSHED };
     const doomed = await seedOrganization(services, "doomed");
     const owner = createCaller({ services, actor: doomed.as("ADMIN") });
@@ -164,7 +177,11 @@ describe("connections", () => {
 
 describe("push to deploy", () => {
   it("deploys the services that follow the pushed branch of that repository, at the pushed commit, as the sender", async () => {
-    const delivery = await sendAndSettle("github", "push", githubExample("push", (e) => e.ref === "refs/heads/master"));
+    const delivery = await sendAndSettle(
+      "github",
+      "push",
+      githubExample("push", (e) => e.ref === "refs/heads/master"),
+    );
     expect(delivery.status).toBe("PROCESSED");
     const [pushed] = outcomeOf(delivery).events;
     // `api` only deploys for changes under api/ (the push changed README.md); `tagged` only follows tags;
@@ -190,14 +207,16 @@ describe("push to deploy", () => {
   });
 
   it("asks the provider for the files a push does not list, with the connection's token, and deploys when it cannot say", async () => {
-    const filterTo = (serviceId: string, includePaths: string[]) => developer().services.setGitTriggers({ serviceId, autoDeploy: true, includePaths, excludePaths: [] });
+    const filterTo = (serviceId: string, includePaths: string[]) =>
+      developer().services.setGitTriggers({ serviceId, autoDeploy: true, includePaths, excludePaths: [] });
     const deployed = (pushed: Outcome["events"][number]) => pushed.deployments!.flatMap((d) => d.serviceIds);
     await filterTo(svc.repo!, ["api/**"]);
     await filterTo(svc.diaspora!, ["api/**"]);
     try {
       // Bitbucket never lists them: its diffstat from the previous commit, page by page.
       const diffstat = "/repositories/team_name/repo_name/diffstat/709d658dc5b6d6afcd46049c2f332ee3f515a67d..1e65c05c1d5171631d92438a13901ca7dae9618c";
-      providerApi.answer = (call) => (call.path.startsWith(diffstat) ? { status: 200, body: { values: [{ old: null, new: { path: "docs/readme.md" } }] } } : undefined);
+      providerApi.answer = (call) =>
+        call.path.startsWith(diffstat) ? { status: 200, body: { values: [{ old: null, new: { path: "docs/readme.md" } }] } } : undefined;
       const docs = outcomeOf(await sendAndSettle("bitbucket", "repo:push", fixturePayload("bitbucket", "repo-push"))).events[0]!;
       expect(docs.skipped).toContainEqual({ serviceId: svc.repo, reason: "no changed file passes its path filters" });
       const asked = providerApi.calls.filter((c) => c.path.startsWith(diffstat));
@@ -220,13 +239,15 @@ describe("push to deploy", () => {
         return payload;
       };
       const compare = `/repos/Codertocat/Hello-World/compare/${before}...${PUSHED}`;
-      providerApi.answer = (call) => (call.path === compare ? { status: 200, body: { files: [{ filename: "api/index.js", previous_filename: "index.js" }] } } : undefined);
+      providerApi.answer = (call) =>
+        call.path === compare ? { status: 200, body: { files: [{ filename: "api/index.js", previous_filename: "index.js" }] } } : undefined;
       expect(deployed(outcomeOf(await sendAndSettle("github", "push", manyCommits())).events[0]!).sort()).toEqual([svc.api, svc.web].sort());
       expect(providerApi.calls.find((c) => c.path === compare)!.headers.authorization).toBe("Bearer token-github");
 
       // GitLab says how many commits there were; its compare API when it listed fewer.
       const gitlabCompare = "/projects/15/repository/compare?from=95790bf891e76fee5e1747ab589903a6a1f80f22&to=da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
-      providerApi.answer = (call) => (call.path === gitlabCompare ? { status: 200, body: { diffs: [{ old_path: "README.md", new_path: "README.md" }] } } : undefined);
+      providerApi.answer = (call) =>
+        call.path === gitlabCompare ? { status: 200, body: { diffs: [{ old_path: "README.md", new_path: "README.md" }] } } : undefined;
       const gitlabPush = { ...fixturePayload("gitlab", "push-hook"), total_commits_count: 30 };
       const readme = outcomeOf(await sendAndSettle("gitlab", "Push Hook", gitlabPush)).events[0]!;
       expect(readme.skipped).toContainEqual({ serviceId: svc.diaspora, reason: "no changed file passes its path filters" });
@@ -238,7 +259,9 @@ describe("push to deploy", () => {
       const unknown = outcomeOf(failed).events[0]!;
       expect(deployed(unknown).sort()).toEqual([svc.api, svc.web].sort());
       expect(unknown.changedFilesUnknown).toMatch(/502/);
-      expect((await admin().git.delivery({ deliveryId: failed.id })).summary).toMatch(/: 1 deployment, 1 skipped \(path filters not applied: github API GET .* 502/);
+      expect((await admin().git.delivery({ deliveryId: failed.id })).summary).toMatch(
+        /: 1 deployment, 1 skipped \(path filters not applied: github API GET .* 502/,
+      );
       // A push that creates its branch has nothing to compare with.
       const created = outcomeOf(await sendAndSettle("github", "push", manyCommits("0".repeat(40)))).events[0]!;
       expect(deployed(created).sort()).toEqual([svc.api, svc.web].sort());
@@ -259,20 +282,36 @@ describe("push to deploy", () => {
   });
 
   it("deploys services that follow tags on a tag push, at the tag's commit, and no branch follower", async () => {
-    const delivery = await sendAndSettle("github", "push", githubExample("push", (e) => e.ref === "refs/tags/simple-tag" && e.deleted === false));
+    const delivery = await sendAndSettle(
+      "github",
+      "push",
+      githubExample("push", (e) => e.ref === "refs/tags/simple-tag" && e.deleted === false),
+    );
     const [pushed] = outcomeOf(delivery).events;
     expect(pushed!.deployments!.map((d) => d.serviceIds)).toEqual([[svc.tagged]]);
     const deployment = await deploymentRow(pushed!.deployments![0]!.deploymentId);
     expect(deployment.snapshot.services[0]!.kind === "APPLICATION" && deployment.snapshot.services[0]!.config.git.ref).toEqual({ commit: PUSHED });
     // A deleted tag deploys nothing.
-    const [deleted] = outcomeOf(await sendAndSettle("github", "push", githubExample("push", (e) => e.deleted === true))).events;
+    const [deleted] = outcomeOf(
+      await sendAndSettle(
+        "github",
+        "push",
+        githubExample("push", (e) => e.deleted === true),
+      ),
+    ).events;
     expect(deleted!.deployments).toEqual([]);
   });
 
   it("does not deploy a service whose auto-deploy is off", async () => {
     await developer().services.setGitTriggers({ serviceId: svc.web!, autoDeploy: false, includePaths: [], excludePaths: [] });
     try {
-      const [pushed] = outcomeOf(await sendAndSettle("github", "push", githubExample("push", (e) => e.ref === "refs/heads/master"))).events;
+      const [pushed] = outcomeOf(
+        await sendAndSettle(
+          "github",
+          "push",
+          githubExample("push", (e) => e.ref === "refs/heads/master"),
+        ),
+      ).events;
       expect(pushed!.deployments).toEqual([]);
       expect(pushed!.skipped).toContainEqual({ serviceId: svc.web, reason: "auto-deploy is off" });
     } finally {
@@ -289,15 +328,24 @@ describe("push to deploy", () => {
     const bitbucket = outcomeOf(await sendAndSettle("bitbucket", "repo:push", fixturePayload("bitbucket", "repo-push"))).events[0]!;
     expect(bitbucket.deployments!.map((d) => d.serviceIds)).toEqual([[svc.repo]]);
     const bbDeployment = await deploymentRow(bitbucket.deployments![0]!.deploymentId);
-    expect(bbDeployment.snapshot.services[0]!.kind === "APPLICATION" && bbDeployment.snapshot.services[0]!.config.git.ref).toEqual({ commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d" });
+    expect(bbDeployment.snapshot.services[0]!.kind === "APPLICATION" && bbDeployment.snapshot.services[0]!.config.git.ref).toEqual({
+      commit: "709d658dc5b6d6afcd46049c2f332ee3f515a67d",
+    });
 
     const generic = outcomeOf(
-      await sendAndSettle("generic", "push", { repository: "git@git.example.com:team/plain.git", ref: "refs/heads/main", commit: "ABCDEF1234567", actor: "ci" }),
+      await sendAndSettle("generic", "push", {
+        repository: "git@git.example.com:team/plain.git",
+        ref: "refs/heads/main",
+        commit: "ABCDEF1234567",
+        actor: "ci",
+      }),
     ).events[0]!;
     expect(generic.deployments!.map((d) => d.serviceIds)).toEqual([[svc.plain]]);
     const genericDeployment = await deploymentRow(generic.deployments![0]!.deploymentId);
     expect(genericDeployment.actorLabel).toBe("generic:ci");
-    expect(genericDeployment.snapshot.services[0]!.kind === "APPLICATION" && genericDeployment.snapshot.services[0]!.config.git.ref).toEqual({ commit: "abcdef1234567" });
+    expect(genericDeployment.snapshot.services[0]!.kind === "APPLICATION" && genericDeployment.snapshot.services[0]!.config.git.ref).toEqual({
+      commit: "abcdef1234567",
+    });
   });
 
   it("deploys the jobs that follow the pushed branch with the applications, jobs first, at the same commit", async () => {
@@ -305,15 +353,26 @@ describe("push to deploy", () => {
       environmentId: env.generic!,
       name: "migrate",
       kind: "JOB",
-      config: { git: { url: "https://git.example.com/team/plain.git", ref: { branch: "main" } }, command: "npm run migrate", trigger: { type: "lifecycle", on: ["start"] } },
+      config: {
+        git: { url: "https://git.example.com/team/plain.git", ref: { branch: "main" } },
+        command: "npm run migrate",
+        trigger: { type: "lifecycle", on: ["start"] },
+      },
     });
     try {
       const pushed = outcomeOf(
-        await sendAndSettle("generic", "push", { repository: "https://git.example.com/team/plain.git", ref: "refs/heads/main", commit: "1234567abcdef", actor: "ci" }),
+        await sendAndSettle("generic", "push", {
+          repository: "https://git.example.com/team/plain.git",
+          ref: "refs/heads/main",
+          commit: "1234567abcdef",
+          actor: "ci",
+        }),
       ).events[0]!;
       expect(pushed.deployments!.map((d) => [...d.serviceIds].sort())).toEqual([[svc.plain, migrate.id].sort()]);
       const row = await deploymentRow(pushed.deployments![0]!.deploymentId);
-      expect(row.snapshot.services.map((service) => [service.name, service.kind === "APPLICATION" || service.kind === "JOB" ? service.config.git.ref : null])).toEqual([
+      expect(
+        row.snapshot.services.map((service) => [service.name, service.kind === "APPLICATION" || service.kind === "JOB" ? service.config.git.ref : null]),
+      ).toEqual([
         ["migrate", { commit: "1234567abcdef" }],
         ["plain", { commit: "1234567abcdef" }],
       ]);
@@ -326,7 +385,11 @@ describe("push to deploy", () => {
     const failed = await sendAndSettle("github", "push", { ref: "refs/heads/master", repository: { full_name: "x/y" } });
     expect(failed.status).toBe("FAILED");
     expect(failed.error).toMatch(/GitHub push payload not understood/);
-    const next = await sendAndSettle("github", "push", githubExample("push", (e) => e.ref === "refs/heads/master"));
+    const next = await sendAndSettle(
+      "github",
+      "push",
+      githubExample("push", (e) => e.ref === "refs/heads/master"),
+    );
     expect(next.status).toBe("PROCESSED");
   });
 
@@ -342,13 +405,21 @@ describe("push to deploy", () => {
     const first = await admin().git.delivery({ deliveryId: sent.body.id as string });
     expect(first).toMatchObject({ status: "PROCESSED", outcome: { reason: "no service follows this repository", repository: "github.com/codertocat/later" } });
     expect(first.processedAt).not.toBeNull();
-    const later = await developer().services.create({ environmentId: env.release!, name: "later", config: { git: { url: "https://github.com/codertocat/later" , ref: { branch: "master" } } } });
+    const later = await developer().services.create({
+      environmentId: env.release!,
+      name: "later",
+      config: { git: { url: "https://github.com/codertocat/later", ref: { branch: "master" } } },
+    });
     const again = await admin().git.redeliver({ deliveryId: first.id });
     expect(again.status).toBe("PENDING");
-    const processed = await eventually(async () => {
-      const row = await admin().git.delivery({ deliveryId: first.id });
-      return row.status === "PROCESSED" && row.outcome ? row : undefined;
-    }, 15_000, "the redelivery");
+    const processed = await eventually(
+      async () => {
+        const row = await admin().git.delivery({ deliveryId: first.id });
+        return row.status === "PROCESSED" && row.outcome ? row : undefined;
+      },
+      15_000,
+      "the redelivery",
+    );
     expect((processed.outcome as Outcome).events[0]!.deployments!.map((d) => d.serviceIds)).toEqual([[later.id]]);
     expect(processed.headers["x-github-event"]).toBe("push");
   });
@@ -385,17 +456,23 @@ describe("bad input", () => {
     expect((await post(url, `payload=${encodeURIComponent(body)}`, { ...head(), "content-type": "application/x-www-form-urlencoded" })).status).toBe(415);
     const big = JSON.stringify({ ...push(), padding: "x".repeat(1024 * 1024) });
     expect((await post(url, big, { ...head(), ...signatureHeaders("github", hooks.github.secret, big) })).status).toBe(413);
-    expect((await post(`${baseUrl}/api/hooks/${randomUUID()}`, body, { ...head(), ...signatureHeaders("github", hooks.github.secret, body) })).status).toBe(404);
+    expect((await post(`${baseUrl}/api/hooks/${randomUUID()}`, body, { ...head(), ...signatureHeaders("github", hooks.github.secret, body) })).status).toBe(
+      404,
+    );
     expect((await post(`${baseUrl}/api/hooks/not-a-uuid`, body, head())).status).toBe(404);
     const get = await new Promise<number>((resolve) => http.get(url, (res) => (res.resume(), resolve(res.statusCode ?? 0))));
     expect(get).toBe(405);
 
     expect(await countRows()).toEqual(before);
     // Refused signatures are counted on the connection, nothing else is kept.
-    const counted = await eventually(async () => {
-      const [github] = (await admin().git.list({})).filter((c) => c.provider === "github");
-      return github!.rejectedDeliveries >= 5 ? github : undefined;
-    }, 5_000, "the refused deliveries to be counted");
+    const counted = await eventually(
+      async () => {
+        const [github] = (await admin().git.list({})).filter((c) => c.provider === "github");
+        return github!.rejectedDeliveries >= 5 ? github : undefined;
+      },
+      5_000,
+      "the refused deliveries to be counted",
+    );
     expect(counted.rejectedDeliveries).toBe(5);
     expect(counted.lastRejectedAt).not.toBeNull();
   });
@@ -417,9 +494,15 @@ describe("bad input", () => {
 
   it("answers 413 to a chunked body that grows past 1 MiB", async () => {
     const answer = await new Promise<number>((resolve, reject) => {
-      const req = http.request(hooks.github.url, { method: "POST", agent: false, headers: { "content-type": "application/json", ...eventHeaders("github", "push", randomUUID()) } });
+      const req = http.request(hooks.github.url, {
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", ...eventHeaders("github", "push", randomUUID()) },
+      });
       req.on("response", (res) => (res.resume(), resolve(res.statusCode ?? 0)));
-      req.on("error", (error) => ((error as NodeJS.ErrnoException).code === "EPIPE" || (error as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(error)));
+      req.on("error", (error) =>
+        (error as NodeJS.ErrnoException).code === "EPIPE" || (error as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(error),
+      );
       const chunk = "x".repeat(64 * 1024);
       let sent = 0;
       const pump = () => {
@@ -459,14 +542,26 @@ describe("bad input", () => {
     const before = await countRows();
     const ping = await send("github", "ping", githubExample("ping"));
     expect(ping.body.status).toBe("ignored");
-    const labeled = await send("github", "pull_request", githubExample("pull_request", (e) => e.action === "labeled"));
+    const labeled = await send(
+      "github",
+      "pull_request",
+      githubExample("pull_request", (e) => e.action === "labeled"),
+    );
     expect(labeled.body.status).toBe("ignored");
     const issue = await send("gitlab", "Issue Hook", { object_kind: "issue" });
     expect(issue.body.status).toBe("ignored");
-    const [row] = await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, ping.body.id as string));
+    const [row] = await services.db
+      .select()
+      .from(webhookDeliveries)
+      .where(eq(webhookDeliveries.id, ping.body.id as string));
     expect(row).toMatchObject({ status: "IGNORED", event: "ping" });
     expect(row!.headers["x-hub-signature-256"]).toMatch(/^sha256=/);
-    const gitlabRow = (await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, issue.body.id as string)))[0]!;
+    const gitlabRow = (
+      await services.db
+        .select()
+        .from(webhookDeliveries)
+        .where(eq(webhookDeliveries.id, issue.body.id as string))
+    )[0]!;
     expect(gitlabRow.headers["x-gitlab-token"]).toBeUndefined();
     expect(JSON.stringify(gitlabRow.headers)).not.toContain(hooks.gitlab.secret);
     expect((await countRows()).deployments).toBe(before.deployments);
@@ -511,7 +606,11 @@ describe("preview environments", () => {
     expect(refs.other).toEqual({ branch: "master" });
 
     // The provider API (a local server standing in for GitHub) got a pending commit status.
-    const status = await eventually(() => providerApi.calls.find((c) => c.path === "/repos/Codertocat/Hello-World/statuses/ec26c3e57ca3a959ca5aad62de7213c562f8c821"), 10_000, "the commit status");
+    const status = await eventually(
+      () => providerApi.calls.find((c) => c.path === "/repos/Codertocat/Hello-World/statuses/ec26c3e57ca3a959ca5aad62de7213c562f8c821"),
+      10_000,
+      "the commit status",
+    );
     expect(status.method).toBe("POST");
     expect(status.headers.authorization).toBe("Bearer token-github");
     expect(status.body).toMatchObject({ state: "pending", context: "slipway/preview", target_url: "http://web-pr-2-shop.localhost" });
@@ -523,10 +622,18 @@ describe("preview environments", () => {
     expect(synced).toMatchObject({ environmentId: created!.environmentId, created: false });
     const syncDeploy = await deploymentRow(synced.deploymentId!);
     expect([...syncDeploy.serviceIds!].sort()).toEqual([byName.web!.id, byName.api!.id].sort());
-    expect(syncDeploy.snapshot.services.every((s) => s.kind === "APPLICATION" && "commit" in s.config.git.ref && s.config.git.ref.commit === "0123456789abcdef0123456789abcdef01234567")).toBe(true);
+    expect(
+      syncDeploy.snapshot.services.every(
+        (s) => s.kind === "APPLICATION" && "commit" in s.config.git.ref && s.config.git.ref.commit === "0123456789abcdef0123456789abcdef01234567",
+      ),
+    ).toBe(true);
     const later = new Date((await developer().environments.get({ environmentId: created!.environmentId })).expiresAt!).getTime();
     expect(later).toBeGreaterThan(firstExpiry);
-    expect((await developer().git.previews({ environmentId: env.dev! }))[0]).toMatchObject({ number: 2, headCommit: "0123456789abcdef0123456789abcdef01234567", environmentName: "pr-2" });
+    expect((await developer().git.previews({ environmentId: env.dev! }))[0]).toMatchObject({
+      number: 2,
+      headCommit: "0123456789abcdef0123456789abcdef01234567",
+      environmentName: "pr-2",
+    });
 
     const closed = pr("closed");
     (closed.pull_request as Record<string, unknown>).merged = true;
@@ -542,7 +649,11 @@ describe("preview environments", () => {
     const glServices = await developer().services.list({ environmentId: gitlab.environmentId });
     expect(gitOf(glServices[0]!).ref).toEqual({ branch: "ms-viewport" });
     expect((await developer().environments.get({ environmentId: gitlab.environmentId })).expiresAt).toBeNull();
-    await eventually(() => providerApi.calls.find((c) => c.path === "/projects/15/statuses/da1560886d4f094c3e6c9ef40349f7d38b5d27d7"), 10_000, "the GitLab status");
+    await eventually(
+      () => providerApi.calls.find((c) => c.path === "/projects/15/statuses/da1560886d4f094c3e6c9ef40349f7d38b5d27d7"),
+      10_000,
+      "the GitLab status",
+    );
     expect(providerApi.calls.find((c) => c.path.startsWith("/projects/15/statuses/"))!.headers["private-token"]).toBe("token-gitlab");
     const updated = outcomeOf(await sendAndSettle("gitlab", "Merge Request Hook", fixturePayload("gitlab", "merge-request-update"))).events[0]!.previews![0]!;
     expect(updated).toMatchObject({ environmentId: gitlab.environmentId, created: false });
@@ -550,12 +661,14 @@ describe("preview environments", () => {
     expect(merged.deleted).toBe(true);
 
     await developer().git.setPreviewBlueprint({ environmentId: env.bb!, enabled: true, lifetimeSeconds: 600 });
-    const bitbucket = outcomeOf(await sendAndSettle("bitbucket", "pullrequest:created", fixturePayload("bitbucket", "pullrequest-created"))).events[0]!.previews![0]!;
+    const bitbucket = outcomeOf(await sendAndSettle("bitbucket", "pullrequest:created", fixturePayload("bitbucket", "pullrequest-created"))).events[0]!
+      .previews![0]!;
     // `pr-1` is still taken by the GitLab preview (its DELETE waits for an engine): the name says whose it is.
     expect(bitbucket).toMatchObject({ name: "pr-1-bb", created: true });
     const bbDeploy = await deploymentRow(bitbucket.deploymentId!);
     expect(bbDeploy.snapshot.services[0]!.kind === "APPLICATION" && bbDeploy.snapshot.services[0]!.config.git.ref).toEqual({ commit: "d3022fc0ca3d" });
-    const declined = outcomeOf(await sendAndSettle("bitbucket", "pullrequest:rejected", fixturePayload("bitbucket", "pullrequest-rejected"))).events[0]!.previews![0]!;
+    const declined = outcomeOf(await sendAndSettle("bitbucket", "pullrequest:rejected", fixturePayload("bitbucket", "pullrequest-rejected"))).events[0]!
+      .previews![0]!;
     expect(declined.deleted).toBe(true);
 
     const fork = pr("opened");
@@ -571,7 +684,9 @@ describe("preview environments", () => {
 
   it("refuses to make a preview a blueprint", async () => {
     const previews = await developer().git.previews({});
-    await expect(developer().git.setPreviewBlueprint({ environmentId: previews[0]!.environmentId, enabled: true })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(developer().git.setPreviewBlueprint({ environmentId: previews[0]!.environmentId, enabled: true })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
     const blueprints = await services.db.select().from(servicesTable).where(eq(servicesTable.environmentId, env.dev!));
     expect(blueprints.length).toBeGreaterThan(0);
   });

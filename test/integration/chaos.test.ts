@@ -157,21 +157,31 @@ describe("chaos", () => {
     await git.createRepo("chaos", fixture("node-app"), { "version.txt": "0\n", "server.js": COUNTING_APP });
     const project = await api<{ id: string }>("POST", "/projects", { name: "chaos" });
     const environment = await api<{ id: string }>("POST", "/environments", { projectId: project.id, name: "dev", mode: "DEVELOPMENT" });
-    const service = await api<{ id: string }>("POST", "/services", { environmentId: environment.id, name: "web", config: { git: { url: git.url("chaos"), ref: { branch: "main" } } } });
+    const service = await api<{ id: string }>("POST", "/services", {
+      environmentId: environment.id,
+      name: "web",
+      config: { git: { url: git.url("chaos"), ref: { branch: "main" } } },
+    });
     const host = "web-dev-chaos.localhost";
     const deploymentIds: string[] = [];
     let version = "0";
     const deploy = async () => {
-      const { deployment } = await retrying("request a deployment", () => api<{ deployment: { id: string } }>("POST", "/deployments", { environmentId: environment.id, action: "DEPLOY" }));
+      const { deployment } = await retrying("request a deployment", () =>
+        api<{ deployment: { id: string } }>("POST", "/deployments", { environmentId: environment.id, action: "DEPLOY" }),
+      );
       if (!deploymentIds.includes(deployment.id)) deploymentIds.push(deployment.id);
       return deployment.id;
     };
     const settled = async (id: string, timeoutMs: number) =>
-      retrying(`deployment ${id} to end`, async () => {
-        const deployment = await api<{ status: string; statusMessage: string | null }>("GET", `/deployments/${id}`);
-        if (!TERMINAL.includes(deployment.status)) throw new Error(`still ${deployment.status}`);
-        return deployment;
-      }, timeoutMs);
+      retrying(
+        `deployment ${id} to end`,
+        async () => {
+          const deployment = await api<{ status: string; statusMessage: string | null }>("GET", `/deployments/${id}`);
+          if (!TERMINAL.includes(deployment.status)) throw new Error(`still ${deployment.status}`);
+          return deployment;
+        },
+        timeoutMs,
+      );
 
     const first = await deploy();
     expect((await settled(first, 180_000)).status).toBe("DEPLOYED");
@@ -240,9 +250,17 @@ describe("chaos", () => {
       return `${target}: ${times.length} kills, recovery p50 ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms`;
     });
     const counts = outcomes.reduce<Record<string, number>>((all, outcome) => ({ ...all, [outcome.status]: (all[outcome.status] ?? 0) + 1 }), {});
-    const unsuccessful = outcomes.filter((outcome) => outcome.status !== "DEPLOYED").map((outcome) => `${outcome.id} ${outcome.status}: ${outcome.statusMessage}`);
+    const unsuccessful = outcomes
+      .filter((outcome) => outcome.status !== "DEPLOYED")
+      .map((outcome) => `${outcome.id} ${outcome.status}: ${outcome.statusMessage}`);
     console.log(
-      [`chaos seed ${seed}: ${KILLS} kills`, ...summary, `deployments: ${JSON.stringify(counts)}`, ...unsuccessful, `app requests: ${requests}, failed: ${failures.length}`].join("\n"),
+      [
+        `chaos seed ${seed}: ${KILLS} kills`,
+        ...summary,
+        `deployments: ${JSON.stringify(counts)}`,
+        ...unsuccessful,
+        `app requests: ${requests}, failed: ${failures.length}`,
+      ].join("\n"),
     );
 
     expect(failures).toEqual([]);

@@ -101,10 +101,14 @@ describe("the engine's link to the control plane", () => {
     reporter().event(deployment.id, { serviceId: service.id, step: "build", status: "failed", message });
     reporter().event(deployment.id, { serviceId: null, step: "deployment", status: "failed", message: "web: build failed" });
 
-    const done = await eventually(async () => {
-      const current = await api.deployments.get({ deploymentId: deployment.id });
-      return current.status === "BUILD_ERROR" ? current : undefined;
-    }, 10_000, "the failed deployment to be recorded");
+    const done = await eventually(
+      async () => {
+        const current = await api.deployments.get({ deploymentId: deployment.id });
+        return current.status === "BUILD_ERROR" ? current : undefined;
+      },
+      10_000,
+      "the failed deployment to be recorded",
+    );
     expect(done.status).toBe("BUILD_ERROR");
     const stored = (await api.deployments.events({ deploymentId: deployment.id })).find((event) => event.step === "build");
     expect(stored?.message?.length).toBeLessThanOrEqual(EVENT_MESSAGE_MAX);
@@ -123,13 +127,21 @@ describe("the engine's link to the control plane", () => {
     await withDatabaseDown(database, async () => {
       reporter().event(deployment.id, { serviceId: null, step: "deployment", status: "started", message: "DEPLOY web" });
       reporter().event(deployment.id, { serviceId: null, step: "deployment", status: "succeeded", message: "deployed 1 service" });
-      await eventually(async () => records.some((record) => record.msg.includes("keeping it and retrying")) || undefined, 10_000, "the refused batch to be kept");
+      await eventually(
+        async () => records.some((record) => record.msg.includes("keeping it and retrying")) || undefined,
+        10_000,
+        "the refused batch to be kept",
+      );
     });
 
-    const done = await eventually(async () => {
-      const current = await api.deployments.get({ deploymentId: deployment.id });
-      return current.status === "DEPLOYED" ? current : undefined;
-    }, 20_000, "the kept events to be stored");
+    const done = await eventually(
+      async () => {
+        const current = await api.deployments.get({ deploymentId: deployment.id });
+        return current.status === "DEPLOYED" ? current : undefined;
+      },
+      20_000,
+      "the kept events to be stored",
+    );
     expect(done.status).toBe("DEPLOYED");
     expect((await api.deployments.events({ deploymentId: deployment.id })).filter((event) => event.step === "deployment").map((event) => event.status)).toEqual(
       expect.arrayContaining(["started", "succeeded"]),
@@ -151,7 +163,15 @@ describe("the engine's link to the control plane", () => {
   it("stops for good when its token is refused", async () => {
     let refusedWith: string | null = null;
     const agent = createAgent(
-      { url: web.url, token: "swe_not-a-token", engineVersion: "test", capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [] }, logger: pino({ level: "silent" }), metricsIntervalMs: 0, onRefused: (reason) => (refusedWith = reason) },
+      {
+        url: web.url,
+        token: "swe_not-a-token",
+        engineVersion: "test",
+        capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [] },
+        logger: pino({ level: "silent" }),
+        metricsIntervalMs: 0,
+        onRefused: (reason) => (refusedWith = reason),
+      },
       () => idleEngine(),
     );
     agents.push(agent);

@@ -43,7 +43,8 @@ async function startEngine() {
 }
 
 const api = () => createCaller({ services, actor: org.as("DEVELOPER") });
-const waitFor = (deploymentId: string, expected: string, timeoutMs = 90_000) => deploymentEnding(api(), deploymentId, [expected], timeoutMs, () => engine.output());
+const waitFor = (deploymentId: string, expected: string, timeoutMs = 90_000) =>
+  deploymentEnding(api(), deploymentId, [expected], timeoutMs, () => engine.output());
 
 async function createService(project: string, repo: string, config: Record<string, unknown> = {}) {
   const created = await api().projects.create({ name: project });
@@ -94,10 +95,14 @@ describe("an engine killed and started again", () => {
     await gitServer.pushDirectory("slow", fixture("node-app"), { "version.txt": "2\n" });
     await api().services.update({ serviceId, config: { startCommand: "sleep 60 && node server.js", healthCheckTimeoutSeconds: 120 } });
     const stuck = await deploy(environmentId);
-    await eventually(async () => {
-      const events = await api().deployments.events({ deploymentId: stuck.id });
-      return events.some((event) => event.step === "health_check" && event.status === "started");
-    }, 60_000, "the new release to be started");
+    await eventually(
+      async () => {
+        const events = await api().deployments.events({ deploymentId: stuck.id });
+        return events.some((event) => event.step === "health_check" && event.status === "started");
+      },
+      60_000,
+      "the new release to be started",
+    );
     await engine.stop("SIGKILL");
 
     const releasesDir = path.join(engineHome, "services", serviceId, "releases");
@@ -125,7 +130,8 @@ describe("an engine killed and started again", () => {
       const rows = await database.db.select({ text: logLines.text }).from(logLines).where(eq(logLines.serviceId, serviceId));
       return rows.map((row) => row.text).filter((text) => text.startsWith("burst "));
     };
-    const burst = async (rate: number, seconds: number) => JSON.parse((await request(routerPort, host, `/burst?rate=${rate}&seconds=${seconds}`)).body) as { run: number; total: number };
+    const burst = async (rate: number, seconds: number) =>
+      JSON.parse((await request(routerPort, host, `/burst?rate=${rate}&seconds=${seconds}`)).body) as { run: number; total: number };
     const countsOf = (lines: string[], run: number) => {
       const counts = new Map<number, number>();
       for (const line of lines) {
@@ -151,10 +157,14 @@ describe("an engine killed and started again", () => {
     await control.stop();
     const second = await burst(500, 1);
     const logFile = path.join(engineHome, "services", serviceId, "releases");
-    await eventually(async () => {
-      const [releaseId] = await fs.readdir(logFile);
-      return (await fs.readFile(path.join(logFile, releaseId!, "runtime.log"), "utf8")).includes(`burst ${second.run} ${second.total - 1} `) || undefined;
-    }, 20_000, "the second burst to be written");
+    await eventually(
+      async () => {
+        const [releaseId] = await fs.readdir(logFile);
+        return (await fs.readFile(path.join(logFile, releaseId!, "runtime.log"), "utf8")).includes(`burst ${second.run} ${second.total - 1} `) || undefined;
+      },
+      20_000,
+      "the second burst to be written",
+    );
     await engine.stop("SIGKILL");
     await control.start();
     await startEngine();

@@ -61,10 +61,13 @@ async function notes(environment: string): Promise<{ notes: string[]; seeded: st
 
 function addNote(environment: string, text: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port: routerPort, method: "POST", path: `/?text=${encodeURIComponent(text)}`, headers: { host: hostOf(environment) }, agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      { host: "127.0.0.1", port: routerPort, method: "POST", path: `/?text=${encodeURIComponent(text)}`, headers: { host: hostOf(environment) }, agent: false },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
@@ -72,10 +75,14 @@ function addNote(environment: string, text: string): Promise<number> {
 
 async function waitFor(deploymentId: string, expected: string, timeoutMs = 120_000) {
   const terminal = ["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"];
-  const done = await eventually(async () => {
-    const current = await api().deployments.get({ deploymentId });
-    return terminal.includes(current.status) ? current : undefined;
-  }, timeoutMs, `deployment ${deploymentId} to end`);
+  const done = await eventually(
+    async () => {
+      const current = await api().deployments.get({ deploymentId });
+      return terminal.includes(current.status) ? current : undefined;
+    },
+    timeoutMs,
+    `deployment ${deploymentId} to end`,
+  );
   expect(done.status, `${done.statusMessage}\n${engine.output().slice(-3000)}`).toBe(expected);
   return done;
 }
@@ -98,7 +105,12 @@ beforeAll(async () => {
   main = { id: environment.id, projectId: project.id };
   const git = { url: gitServer.url("notes"), ref: { branch: "main" } };
   await api().services.create({ environmentId: environment.id, name: "notes-db", kind: "DATABASE", config: { engine: "postgresql" } });
-  await api().services.create({ environmentId: environment.id, name: "seed", kind: "JOB", config: { git, command: "node seed.js", trigger: { type: "lifecycle", on: ["start"] } } });
+  await api().services.create({
+    environmentId: environment.id,
+    name: "seed",
+    kind: "JOB",
+    config: { git, command: "node seed.js", trigger: { type: "lifecycle", on: ["start"] } },
+  });
   await api().services.create({ environmentId: environment.id, name: "web", config: { git } });
   // The sample app and its seed use the pg driver this repository installed.
   await api().variables.set({ scope: "PROJECT", targetId: project.id, key: "NODE_PATH", value: path.join(repoRoot, "node_modules") });
@@ -148,9 +160,13 @@ describe("environments on demand", () => {
 
   it("stops and starts the copy on its schedule, under a controlled clock, keeping its data", { timeout: 180_000 }, async () => {
     const feature = (await api().environments.list({ projectId: main.projectId })).find((environment) => environment.name === "feature")!;
-    await api().environments.update({ environmentId: feature.id, schedule: { weekdays: [1, 2, 3, 4, 5, 6, 7], start: "08:00", stop: "20:00", timeZone: "UTC" } });
+    await api().environments.update({
+      environmentId: feature.id,
+      schedule: { weekdays: [1, 2, 3, 4, 5, 6, 7], start: "08:00", stop: "20:00", timeZone: "UTC" },
+    });
     const today = new Date();
-    const at = (day: number, time: string) => new Date(`${new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + day)).toISOString().slice(0, 10)}T${time}:30Z`);
+    const at = (day: number, time: string) =>
+      new Date(`${new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + day)).toISOString().slice(0, 10)}T${time}:30Z`);
     const past = (boundary: Date) => {
       clockOffsetMs = Math.max(clockOffsetMs, boundary.getTime() - Date.now());
     };
@@ -168,10 +184,14 @@ describe("environments on demand", () => {
     // The next morning's start time.
     past(today.getUTCHours() < 20 ? at(1, "08:00") : at(2, "08:00"));
     await applySchedules(services);
-    const start = await eventually(async () => {
-      const deployment = await latest("DEPLOY");
-      return deployment && deployment.origin === "SCHEDULER" ? deployment : undefined;
-    }, 10_000, "a scheduled DEPLOY");
+    const start = await eventually(
+      async () => {
+        const deployment = await latest("DEPLOY");
+        return deployment && deployment.origin === "SCHEDULER" ? deployment : undefined;
+      },
+      10_000,
+      "a scheduled DEPLOY",
+    );
     await waitFor(start.id, "DEPLOYED");
     expect((await notes("feature")).notes).toContain("feature only");
   });
@@ -188,10 +208,18 @@ describe("environments on demand", () => {
     expect((await api().deployments.list({ environmentId: feature.id, limit: 10 })).some((d) => d.action === "DELETE")).toBe(false);
 
     await reapExpiredEnvironments(services, { dryRun: false, organizationId: org.organizationId });
-    const deletion = await eventually(async () => (await api().deployments.list({ environmentId: feature.id, limit: 10 })).find((d) => d.action === "DELETE"), 10_000, "a DELETE");
+    const deletion = await eventually(
+      async () => (await api().deployments.list({ environmentId: feature.id, limit: 10 })).find((d) => d.action === "DELETE"),
+      10_000,
+      "a DELETE",
+    );
     expect(deletion.origin).toBe("SCHEDULER");
     // A finished DELETE removes the environment, its deployments with it.
-    await eventually(async () => !(await api().environments.list({ projectId: main.projectId })).some((environment) => environment.name === "feature"), 60_000, "the copy gone");
+    await eventually(
+      async () => !(await api().environments.list({ projectId: main.projectId })).some((environment) => environment.name === "feature"),
+      60_000,
+      "the copy gone",
+    );
     // Its database's data went with it; the source still serves.
     expect(fs.existsSync(path.join(engineHome, "services", featureDatabase.id))).toBe(false);
     expect((await notes("main")).notes).toEqual(["welcome", "moor the boat", "check the tide", "main only", "main again"]);
@@ -207,7 +235,11 @@ describe("environments on demand", () => {
     // The service vanishes without a DELETE reaching the engine (its organization's data was
     // removed by hand, say): its server and data stay behind until the reaper acts.
     await services.db.delete(servicesTable).where(eq(servicesTable.id, scratch.id));
-    const leftover = await eventually(async () => (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id)))[0], 10_000, "the leftover reported");
+    const leftover = await eventually(
+      async () => (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id)))[0],
+      10_000,
+      "the leftover reported",
+    );
     expect(leftover.bytes).toBeGreaterThan(1_000_000);
 
     // Within its grace period the reaper leaves it alone; past it, the dry run lists it and removes nothing.
@@ -220,7 +252,11 @@ describe("environments on demand", () => {
 
     await reapExpiredEnvironments(services, { dryRun: false, organizationId: org.organizationId });
     await eventually(() => !fs.existsSync(files), 15_000, "the leftover removed by the engine");
-    await eventually(async () => (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id))).length === 0, 10_000, "the leftover forgotten");
+    await eventually(
+      async () => (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id))).length === 0,
+      10_000,
+      "the leftover forgotten",
+    );
     // Its server was stopped with it; the environment's own database still serves the app.
     const port = (scratch.config as DatabaseConfig).connection.port;
     await expect(new Promise((resolve, reject) => http.get({ host: "127.0.0.1", port }, resolve).on("error", reject))).rejects.toThrow(/ECONNREFUSED/);

@@ -47,26 +47,41 @@ const FULL_NAME = "slipway/shop";
 
 async function waitFor(deploymentId: string, expected: string) {
   const terminal = ["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"];
-  const done = await eventually(async () => {
-    const current = await developer().deployments.get({ deploymentId });
-    return terminal.includes(current.status) ? current : undefined;
-  }, 90_000, `deployment ${deploymentId} to end`);
+  const done = await eventually(
+    async () => {
+      const current = await developer().deployments.get({ deploymentId });
+      return terminal.includes(current.status) ? current : undefined;
+    },
+    90_000,
+    `deployment ${deploymentId} to end`,
+  );
   expect(done.status, `${done.statusMessage}\n${engine.output().slice(-2000)}`).toBe(expected);
   return done;
 }
 
 /** The newest delivery of the connection once processed (the hook's push, or a test's delivery). */
 async function processedDelivery(match: (d: { event: string; outcome: Record<string, unknown> | null }) => boolean) {
-  return eventually(async () => {
-    const deliveries = await admin().git.deliveries({ connectionId: hook.connectionId, limit: 20 });
-    return deliveries.find((d) => d.status !== "PENDING" && match(d));
-  }, 20_000, "the delivery to be processed");
+  return eventually(
+    async () => {
+      const deliveries = await admin().git.deliveries({ connectionId: hook.connectionId, limit: 20 });
+      return deliveries.find((d) => d.status !== "PENDING" && match(d));
+    },
+    20_000,
+    "the delivery to be processed",
+  );
 }
 
 /** GitHub's pull_request example, pointed at our repository and branches. */
 function pullRequest(action: string, number: number, headBranch: string, headSha: string) {
   const payload = githubExample("pull_request", (e) => e.action === action);
-  const repo = { full_name: FULL_NAME, name: "shop", clone_url: gitServer.url("shop"), ssh_url: gitServer.url("shop"), git_url: gitServer.url("shop"), html_url: gitServer.url("shop") };
+  const repo = {
+    full_name: FULL_NAME,
+    name: "shop",
+    clone_url: gitServer.url("shop"),
+    ssh_url: gitServer.url("shop"),
+    git_url: gitServer.url("shop"),
+    html_url: gitServer.url("shop"),
+  };
   const pr = payload.pull_request as Record<string, Record<string, unknown>>;
   payload.number = number;
   payload.repository = { ...(payload.repository as object), ...repo };
@@ -93,7 +108,10 @@ beforeAll(async () => {
   hook = { connectionId: connection.id, url: connection.webhookUrl, secret };
   // The real hook: git runs it after every push received over HTTP.
   const bare = gitServer.repoPath("shop");
-  await fs.writeFile(path.join(bare, "slipway-webhook.json"), JSON.stringify({ url: hook.url, secret, cloneUrl: gitServer.url("shop"), fullName: FULL_NAME, sender: "octo" }));
+  await fs.writeFile(
+    path.join(bare, "slipway-webhook.json"),
+    JSON.stringify({ url: hook.url, secret, cloneUrl: gitServer.url("shop"), fullName: FULL_NAME, sender: "octo" }),
+  );
   await fs.writeFile(path.join(bare, "hooks", "post-receive"), `#!/bin/sh\nexec "${process.execPath}" "${hookScript}"\n`, { mode: 0o755 });
 
   const project = await developer().projects.create({ name: "shop" });
@@ -156,7 +174,12 @@ describe("pull request previews", () => {
     const head = await gitServer.pushDirectory("shop", fixture("node-app"), { "version.txt": "preview-1\n" }, "feature");
     await processedDelivery((d) => JSON.stringify(d.outcome).includes(head));
 
-    const opened = await deliver(hook.url, { provider: "github", secret: hook.secret, event: "pull_request", payload: pullRequest("opened", 7, "feature", head) });
+    const opened = await deliver(hook.url, {
+      provider: "github",
+      secret: hook.secret,
+      event: "pull_request",
+      payload: pullRequest("opened", 7, "feature", head),
+    });
     expect(opened.status).toBe(202);
     const delivery = await processedDelivery((d) => d.event === "pull_request" && JSON.stringify(d.outcome).includes('"created":true'));
     const [preview] = (delivery.outcome as { events: { previews: { environmentId: string; name: string; deploymentId: string }[] }[] }).events[0]!.previews;
@@ -176,7 +199,11 @@ describe("pull request previews", () => {
     );
     expect(success.body).toMatchObject({ context: "slipway/preview", target_url: previewUrl });
     expect(providerApi.calls.find((c) => c.path === `/repos/${FULL_NAME}/statuses/${head}` && c.body.state === "pending")).toBeDefined();
-    const comment = await eventually(() => providerApi.calls.find((c) => c.method === "POST" && c.path === `/repos/${FULL_NAME}/issues/7/comments`), 20_000, "the comment");
+    const comment = await eventually(
+      () => providerApi.calls.find((c) => c.method === "POST" && c.path === `/repos/${FULL_NAME}/issues/7/comments`),
+      20_000,
+      "the comment",
+    );
     expect(comment.body.body).toContain(previewUrl);
     expect(comment.headers.authorization).toBe("Bearer ghp_test_token");
 
@@ -189,7 +216,11 @@ describe("pull request previews", () => {
     expect(redeployed.commits[previewService.id]).toBe(next);
     expect(JSON.parse((await serve("web-pr-7-shop.localhost")).body).version).toBe("preview-2");
     // The same comment is edited, not a second one posted.
-    await eventually(() => providerApi.calls.find((c) => c.method === "PATCH" && c.path.startsWith(`/repos/${FULL_NAME}/issues/comments/`)), 20_000, "the comment edit");
+    await eventually(
+      () => providerApi.calls.find((c) => c.method === "PATCH" && c.path.startsWith(`/repos/${FULL_NAME}/issues/comments/`)),
+      20_000,
+      "the comment edit",
+    );
     expect(providerApi.calls.filter((c) => c.method === "POST" && c.path.endsWith("/issues/7/comments"))).toHaveLength(1);
 
     const closed = pullRequest("closed", 7, "feature", next);
@@ -200,7 +231,13 @@ describe("pull request previews", () => {
     expect(deletion.deploymentId).toMatch(/^[0-9a-f-]{36}$/);
     // A finished DELETE removes the environment, and its deployments with it (it may be gone already).
     await eventually(
-      () => developer().environments.get({ environmentId: preview!.environmentId }).then(() => false, (error: { code?: string }) => error.code === "NOT_FOUND"),
+      () =>
+        developer()
+          .environments.get({ environmentId: preview!.environmentId })
+          .then(
+            () => false,
+            (error: { code?: string }) => error.code === "NOT_FOUND",
+          ),
       90_000,
       "the preview environment to be deleted",
     );

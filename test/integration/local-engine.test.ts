@@ -156,10 +156,14 @@ describe("the local engine under npm start", () => {
     await api().services.create({ environmentId: environment.id, name: "api", config: { git: { url: gitServer.url("api") } } });
     await api().variables.set({ scope: "SERVICE", targetId: cron.id, key: "RUNS_FILE", value: runsFile });
     const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-    const deployed = await eventually(async () => {
-      const current = await api().deployments.get({ deploymentId: deployment.id });
-      return ["DEPLOYED", "BUILD_ERROR", "DEPLOYMENT_ERROR"].includes(current.status) ? current : undefined;
-    }, 120_000, "the deployment to end");
+    const deployed = await eventually(
+      async () => {
+        const current = await api().deployments.get({ deploymentId: deployment.id });
+        return ["DEPLOYED", "BUILD_ERROR", "DEPLOYMENT_ERROR"].includes(current.status) ? current : undefined;
+      },
+      120_000,
+      "the deployment to end",
+    );
     expect(deployed.status, `${deployed.statusMessage}\n${output.slice(-3000)}`).toBe("DEPLOYED");
     await eventually(() => recordedRuns().length >= 1, 10_000, "a scheduled run");
     const appHost = "api-main-tides.localhost";
@@ -179,10 +183,14 @@ describe("the local engine under npm start", () => {
     const restartedAt = Date.now();
     const second = await startKeeper();
     expect(second.report).toMatchObject({ outcome: "kept", pid: enginePid });
-    await eventually(async () => {
-      const runtime = await serviceRuntime(cron.id);
-      return runtime && Date.parse(runtime.reportedAt) > restartedAt && runtime.lastRun && Date.parse(runtime.lastRun.startedAt) > restartedAt;
-    }, 30_000, "a heartbeat of the kept engine after the control plane came back");
+    await eventually(
+      async () => {
+        const runtime = await serviceRuntime(cron.id);
+        return runtime && Date.parse(runtime.reportedAt) > restartedAt && runtime.lastRun && Date.parse(runtime.lastRun.startedAt) > restartedAt;
+      },
+      30_000,
+      "a heartbeat of the kept engine after the control plane came back",
+    );
     expect(output).toMatch(new RegExp(`kept the engine already running \\(pid ${enginePid}`));
 
     // Another configuration (here, the heartbeat interval) calls for another engine: the old one

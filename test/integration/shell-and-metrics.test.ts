@@ -66,7 +66,11 @@ function session(socket: UiSocket, sessionId = randomUUID()) {
   socket.on("shell:exit", (message) => {
     if (message.sessionId === sessionId) exit = message;
   });
-  const text = () => [...chunks.entries()].sort(([a], [b]) => a - b).map(([, data]) => data).join("");
+  const text = () =>
+    [...chunks.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, data]) => data)
+      .join("");
   return {
     sessionId,
     text,
@@ -95,7 +99,14 @@ beforeAll(async () => {
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-shells-engine-"));
   git = await startGitServer();
   await git.createRepo("shop", fixture("memory-hog"));
-  web = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: webPort, host: "127.0.0.1", shellIdleTimeoutSeconds: 60 });
+  web = await startWebServer({
+    services,
+    databaseUrl: database.url,
+    logger: pino({ level: "silent" }),
+    port: webPort,
+    host: "127.0.0.1",
+    shellIdleTimeoutSeconds: 60,
+  });
   worker = await startWorker({ services, connectionString: database.url, logger: pino({ level: "silent" }), reconcileIntervalMs: 500 });
   engine = spawnEngine({ url: web.url, token: org.engineToken, home: engineHome, routerPort, env: { SLIPWAY_METRICS_SECONDS: "1" } });
 
@@ -109,10 +120,14 @@ beforeAll(async () => {
   serviceId = service.id;
   await api().variables.set({ scope: "SERVICE", targetId: service.id, key: "GREETING", value: "hello from the service", secret: false });
   const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-  const done = await eventually(async () => {
-    const current = await api().deployments.get({ deploymentId: deployment.id });
-    return ["DEPLOYED", "BUILD_ERROR", "DEPLOYMENT_ERROR"].includes(current.status) ? current : undefined;
-  }, 90_000, "the deployment");
+  const done = await eventually(
+    async () => {
+      const current = await api().deployments.get({ deploymentId: deployment.id });
+      return ["DEPLOYED", "BUILD_ERROR", "DEPLOYMENT_ERROR"].includes(current.status) ? current : undefined;
+    },
+    90_000,
+    "the deployment",
+  );
   expect(done.status, `${done.statusMessage}\n${engine.output().slice(-3000)}`).toBe("DEPLOYED");
 }, 120_000);
 
@@ -148,7 +163,11 @@ describe("remote shell through the control plane", () => {
     expect(await shell.exited()).toMatchObject({ code: 5 });
 
     // Audited: who, which service, when, how it ended; never what was typed or shown.
-    const closed = await eventually(async () => (await auditOf("shell.close")).find((event) => event.changes?.sessionId === shell.sessionId), 5_000, "shell.close");
+    const closed = await eventually(
+      async () => (await auditOf("shell.close")).find((event) => event.changes?.sessionId === shell.sessionId),
+      5_000,
+      "shell.close",
+    );
     const opened = (await auditOf("shell.open")).find((event) => event.changes?.sessionId === shell.sessionId);
     expect(opened).toMatchObject({ targetType: "service", targetId: serviceId, actorType: "token", origin: "CLI" });
     expect(opened!.changes).toMatchObject({ mode: "interactive", startedAt: expect.any(String) });
@@ -187,7 +206,11 @@ describe("remote shell through the control plane", () => {
     shell.type("echo ready\n");
     await shell.waitFor("ready");
     socket.disconnect();
-    const closed = await eventually(async () => (await auditOf("shell.close")).find((event) => event.changes?.sessionId === shell.sessionId), 10_000, "shell.close");
+    const closed = await eventually(
+      async () => (await auditOf("shell.close")).find((event) => event.changes?.sessionId === shell.sessionId),
+      10_000,
+      "shell.close",
+    );
     expect(closed.changes).toMatchObject({ sessionId: shell.sessionId, reason: "closed by the client" });
     const [row] = await services.db.select().from(shellSessions).where(eq(shellSessions.id, shell.sessionId));
     expect(row?.closedAt).not.toBeNull();
@@ -213,10 +236,14 @@ describe("metrics through the control plane", () => {
   it("stores request rate, latency and memory as the engine samples them, and serves them to the dashboard and the CLI", async () => {
     for (let i = 0; i < 300; i++) await request(routerPort, HOST);
     await request(routerPort, HOST, "/alloc?mb=120");
-    const busy = await eventually(async () => {
-      const { sample } = await api().metrics.current({ serviceId });
-      return sample && sample.requestsPerSecond > 0 && sample.memoryBytes > 120 * 1024 * 1024 ? sample : undefined;
-    }, 15_000, "a sample with traffic and the allocated memory");
+    const busy = await eventually(
+      async () => {
+        const { sample } = await api().metrics.current({ serviceId });
+        return sample && sample.requestsPerSecond > 0 && sample.memoryBytes > 120 * 1024 * 1024 ? sample : undefined;
+      },
+      15_000,
+      "a sample with traffic and the allocated memory",
+    );
     expect(busy.p50Ms).not.toBeNull();
     expect(busy.p99Ms).toBeGreaterThanOrEqual(busy.p50Ms!);
     expect(busy.restarts).toBe(0);
@@ -226,7 +253,11 @@ describe("metrics through the control plane", () => {
     expect(series.some((point) => point.requestsPerSecond > 0)).toBe(true);
 
     let stdout = "";
-    const io = { stdout: { write: (chunk: string) => (stdout += chunk) }, stderr: { write: () => true }, env: { SLIPWAY_URL: web.url, SLIPWAY_TOKEN: tokens.viewer, HOME: engineHome } };
+    const io = {
+      stdout: { write: (chunk: string) => (stdout += chunk) },
+      stderr: { write: () => true },
+      env: { SLIPWAY_URL: web.url, SLIPWAY_TOKEN: tokens.viewer, HOME: engineHome },
+    };
     expect(await runCli(["metrics", "shop/dev/web"], io)).toBe(0);
     expect(stdout).toMatch(/Memory\s+\d+\.\d MiB/);
     expect(stdout).toMatch(/Requests\s+\d+\.\d\d\/s/);

@@ -49,7 +49,8 @@ async function deployAndWait(expected: string[] = ["DEPLOYED"]) {
   return waitFor(deployment.id, expected);
 }
 
-const waitFor = (deploymentId: string, expected: string[], timeoutMs = 90_000) => deploymentEnding(api(), deploymentId, expected, timeoutMs, () => engine.output());
+const waitFor = (deploymentId: string, expected: string[], timeoutMs = 90_000) =>
+  deploymentEnding(api(), deploymentId, expected, timeoutMs, () => engine.output());
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -96,10 +97,14 @@ describe("from git URL to a live app", () => {
 
     const buildLog = await api().deployments.logs({ deploymentId: done.id, after: 0, limit: 1000 });
     expect(buildLog.length).toBeGreaterThan(0);
-    const runtime = await eventually(async () => {
-      const lines = await api().deployments.logs({ serviceId: ids.serviceId, after: 0, limit: 1000 });
-      return lines.some((l) => l.text.includes("listening")) ? lines : undefined;
-    }, 20_000, "runtime log lines");
+    const runtime = await eventually(
+      async () => {
+        const lines = await api().deployments.logs({ serviceId: ids.serviceId, after: 0, limit: 1000 });
+        return lines.some((l) => l.text.includes("listening")) ? lines : undefined;
+      },
+      20_000,
+      "runtime log lines",
+    );
     const stored = JSON.stringify([...buildLog, ...runtime]);
     expect(stored).not.toContain(SECRET);
     expect(runtime.find((l) => l.text.includes("listening"))?.text).toContain("****");
@@ -180,10 +185,14 @@ describe("from git URL to a live app", () => {
     await stopControlPlane();
     for (let i = 0; i < 5; i++) expect((await visit()).status).toBe(200);
     await startControlPlane();
-    const service = await eventually(async () => {
-      const current = await api().services.get({ serviceId: ids.serviceId });
-      return current.runtime?.state === "running" ? current : undefined;
-    }, 20_000, "a heartbeat after the restart");
+    const service = await eventually(
+      async () => {
+        const current = await api().services.get({ serviceId: ids.serviceId });
+        return current.runtime?.state === "running" ? current : undefined;
+      },
+      20_000,
+      "a heartbeat after the restart",
+    );
     expect(service.runtime?.commit).toBeDefined();
 
     const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "STOP" });
@@ -196,10 +205,14 @@ describe("from git URL to a live app", () => {
   it("cancels a deployment during its build; the previous release keeps serving", async () => {
     await api().services.update({ serviceId: ids.serviceId, config: { buildCommand: "sleep 60" } });
     const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" });
-    await eventually(async () => {
-      const events = await api().deployments.events({ deploymentId: deployment.id });
-      return events.some((e) => e.step === "build" && e.status === "started");
-    }, 30_000, "the build to start");
+    await eventually(
+      async () => {
+        const events = await api().deployments.events({ deploymentId: deployment.id });
+        return events.some((e) => e.step === "build" && e.status === "started");
+      },
+      30_000,
+      "the build to start",
+    );
     expect((await api().deployments.cancel({ deploymentId: deployment.id })).status).toBe("CANCELING");
     const done = await waitFor(deployment.id, ["CANCELED"], 20_000);
     expect(done.finishedAt).not.toBeNull();
@@ -212,10 +225,14 @@ describe("from git URL to a live app", () => {
     const statePath = path.join(engineHome, "services", ids.serviceId, "state.json");
     const state = JSON.parse(await fs.readFile(statePath, "utf8")) as { current: { pid: number } };
     process.kill(state.current.pid, "SIGKILL");
-    const service = await eventually(async () => {
-      const current = await api().services.get({ serviceId: ids.serviceId });
-      return current.runtime && current.runtime.restarts >= 1 && current.runtime.state === "running" ? current : undefined;
-    }, 30_000, "the restart to be reported");
+    const service = await eventually(
+      async () => {
+        const current = await api().services.get({ serviceId: ids.serviceId });
+        return current.runtime && current.runtime.restarts >= 1 && current.runtime.state === "running" ? current : undefined;
+      },
+      30_000,
+      "the restart to be reported",
+    );
     expect(service.runtime?.restarts).toBeGreaterThanOrEqual(1);
     await eventually(async () => (await visit()).status === 200, 10_000, "the app to serve again");
     expect(await version()).toBe("3");

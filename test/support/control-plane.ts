@@ -14,7 +14,13 @@ export function controlPlane(options: { services: Services; database: TestDataba
   let worker: Runner | null = null;
   return {
     async start() {
-      web = await startWebServer({ services: options.services, databaseUrl: options.database.url, logger: options.logger, port: options.port, host: "127.0.0.1" });
+      web = await startWebServer({
+        services: options.services,
+        databaseUrl: options.database.url,
+        logger: options.logger,
+        port: options.port,
+        host: "127.0.0.1",
+      });
       worker = await startWorker({ services: options.services, connectionString: options.database.url, logger: options.logger, reconcileIntervalMs: 500 });
     },
     async stop() {
@@ -29,11 +35,21 @@ export function controlPlane(options: { services: Services; database: TestDataba
 const TERMINAL = ["DEPLOYED", "STOPPED", "DELETED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"];
 
 /** Waits for a deployment to end and checks how; `context` (the engine's output) explains a wrong ending. */
-export async function deploymentEnding(api: ReturnType<typeof createCaller>, deploymentId: string, expected: string[], timeoutMs: number, context: () => string) {
-  const done = await eventually(async () => {
-    const current = await api.deployments.get({ deploymentId });
-    return TERMINAL.includes(current.status) ? current : undefined;
-  }, timeoutMs, `deployment ${deploymentId} to end`);
+export async function deploymentEnding(
+  api: ReturnType<typeof createCaller>,
+  deploymentId: string,
+  expected: string[],
+  timeoutMs: number,
+  context: () => string,
+) {
+  const done = await eventually(
+    async () => {
+      const current = await api.deployments.get({ deploymentId });
+      return TERMINAL.includes(current.status) ? current : undefined;
+    },
+    timeoutMs,
+    `deployment ${deploymentId} to end`,
+  );
   expect(expected, `${done.status}: ${done.statusMessage}\n${context().slice(-3000)}`).toContain(done.status);
   return done;
 }

@@ -12,7 +12,14 @@ export type EngineProcess = {
 };
 
 /** The real engine (engine/main.ts) as its own process, as `npm start` or `slipway engine` runs it. */
-export function spawnEngine(options: { url: string; token: string; home: string; routerPort: number; heartbeatSeconds?: number; env?: Record<string, string> }): EngineProcess {
+export function spawnEngine(options: {
+  url: string;
+  token: string;
+  home: string;
+  routerPort: number;
+  heartbeatSeconds?: number;
+  env?: Record<string, string>;
+}): EngineProcess {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "engine/main.ts")], {
     cwd: repoRoot,
     env: {

@@ -31,7 +31,10 @@ export async function seedOrganization(services: Services, name = `org-${randomB
     .insert(clusters)
     .values({ organizationId: organization.id, name: "local", kind: "local", domainSuffix: "localhost", engineTokenHash: engine.hash })
     .returning();
-  const [user] = await db.insert(users).values({ email: `${name}@example.test`, name }).returning();
+  const [user] = await db
+    .insert(users)
+    .values({ email: `${name}@example.test`, name })
+    .returning();
   await db.insert(memberships).values({ organizationId: organization.id, userId: user!.id, role: "OWNER" });
   return {
     organizationId: organization.id,

@@ -30,7 +30,12 @@ export function eventHeaders(provider: GitProvider, event: string, deliveryId: s
     case "gitlab":
       return { "x-gitlab-event": event, "x-gitlab-event-uuid": deliveryId, "idempotency-key": deliveryId, "x-gitlab-instance": "http://example.com" };
     case "bitbucket":
-      return { "x-event-key": event, "x-request-uuid": deliveryId, "x-hook-uuid": "{8a1e6b0e-0000-4000-8000-000000000001}", "user-agent": "Bitbucket-Webhooks/2.0" };
+      return {
+        "x-event-key": event,
+        "x-request-uuid": deliveryId,
+        "x-hook-uuid": "{8a1e6b0e-0000-4000-8000-000000000001}",
+        "user-agent": "Bitbucket-Webhooks/2.0",
+      };
     case "generic":
       return { "x-slipway-event": event, "x-slipway-delivery": deliveryId };
   }

@@ -10,7 +10,9 @@ export function reapEnvironments(services: Services): Task {
     const outcome = await reapExpiredEnvironments(services, { dryRun });
     for (const env of outcome.environments) helpers.logger.info(`${dryRun ? "would delete" : "deleting"} expired environment ${env.project}/${env.name}`);
     for (const leftover of outcome.leftovers) {
-      helpers.logger.info(`${dryRun ? "would remove" : "removing"} ${leftover.bytes} bytes of deleted service ${leftover.serviceId} on cluster ${leftover.cluster}`);
+      helpers.logger.info(
+        `${dryRun ? "would remove" : "removing"} ${leftover.bytes} bytes of deleted service ${leftover.serviceId} on cluster ${leftover.cluster}`,
+      );
     }
   };
 }

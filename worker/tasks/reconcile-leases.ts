@@ -16,7 +16,8 @@ export function reconcileLeases(services: Services, intervalMs: number): Task {
     taskCatalog.reconcile_leases.parse(payload);
     try {
       for (const { deploymentId, outcome } of await reconcile(services)) helpers.logger.warn(`deployment ${deploymentId}: lease expired, ${outcome}`);
-      for (const environmentId of await redispatchStaleQueues(services)) helpers.logger.warn(`environment ${environmentId}: a queued deployment waited with nothing before it; dispatching it again`);
+      for (const environmentId of await redispatchStaleQueues(services))
+        helpers.logger.warn(`environment ${environmentId}: a queued deployment waited with nothing before it; dispatching it again`);
     } finally {
       await helpers.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, runAt: new Date(Date.now() + intervalMs), maxAttempts: 1 });
     }

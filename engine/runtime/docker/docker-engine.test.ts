@@ -75,7 +75,13 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
   let secondCommit: string;
 
   const newEngine = (reporter: EngineReporter) => {
-    const created = createDockerEngine({ home, routerPort, reporter, docker: service.docker, tuning: { drainTimeoutMs: 3_000, stopGraceMs: 2_000, supervisionMs: 300 } });
+    const created = createDockerEngine({
+      home,
+      routerPort,
+      reporter,
+      docker: service.docker,
+      tuning: { drainTimeoutMs: 3_000, stopGraceMs: 2_000, supervisionMs: 300 },
+    });
     engines.push(created);
     return created;
   };
@@ -156,7 +162,11 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
   });
 
   it("streams the container's output to the service's log, secrets masked", async () => {
-    const line = await eventually(() => recording.lines.find((entry) => entry.stream.kind === "service" && entry.text.startsWith("starting version 1")), 10_000, "startup line");
+    const line = await eventually(
+      () => recording.lines.find((entry) => entry.stream.kind === "service" && entry.text.startsWith("starting version 1")),
+      10_000,
+      "startup line",
+    );
     expect(line.text).toContain("with token ****");
     expect(recording.lines.some((entry) => entry.text.includes(SECRET))).toBe(false);
   });
@@ -217,7 +227,11 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
 
   it("cancels during a slow build and keeps the previous container serving", async () => {
     const before = await containersOf(webId);
-    await git.pushDirectory("site", appFixture, { "www/version.txt": "3\n", "slow.txt": "RUN echo building slowly && sleep 30\n", Dockerfile: `${await fs.readFile(path.join(appFixture, "Dockerfile"), "utf8")}RUN echo building slowly && sleep 30\n` });
+    await git.pushDirectory("site", appFixture, {
+      "www/version.txt": "3\n",
+      "slow.txt": "RUN echo building slowly && sleep 30\n",
+      Dockerfile: `${await fs.readFile(path.join(appFixture, "Dockerfile"), "utf8")}RUN echo building slowly && sleep 30\n`,
+    });
     const deployment = task("DEPLOY", [web()]);
     const running = engine.execute(deployment);
     await eventually(() => recording.lines.some((line) => line.stream.kind === "deployment" && line.text === "building slowly"), 15_000, "slow build running");
@@ -225,7 +239,12 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
     engine.cancel(deployment.deploymentId);
     await running;
     expect(Date.now() - canceledAt).toBeLessThan(3_000);
-    expect(recording.eventsOf(deployment.deploymentId).filter((event) => event.status === "canceled").map((event) => event.step)).toEqual(["build", "deployment"]);
+    expect(
+      recording
+        .eventsOf(deployment.deploymentId)
+        .filter((event) => event.status === "canceled")
+        .map((event) => event.step),
+    ).toEqual(["build", "deployment"]);
     expect(await version()).toBe("2");
     expect(await containersOf(webId)).toEqual(before);
     await git.pushDirectory("site", appFixture, { "www/version.txt": "2\n" });
@@ -328,7 +347,10 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
     });
     const { events, final } = await deploy(spec);
     expect(final?.status).toBe("failed");
-    expect(events.find((event) => event.status === "failed" && event.serviceId)).toMatchObject({ step: "build", message: expect.stringContaining("could not pull image localhost:1/slipway/missing:1") });
+    expect(events.find((event) => event.status === "failed" && event.serviceId)).toMatchObject({
+      step: "build",
+      message: expect.stringContaining("could not pull image localhost:1/slipway/missing:1"),
+    });
     const everything = JSON.stringify([recording.events, recording.lines]);
     expect(everything).not.toContain(REGISTRY_PASSWORD);
     expect(await containersOf(spec.id)).toEqual([]);
@@ -342,7 +364,11 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
       config: {
         image: { name: "localhost/slipway-busybox", tag: "test" },
         // Serves, then replaces PID 1 with a process that needs 64 MiB.
-        command: ["sh", "-c", 'echo up > /www/index.html; httpd -p "$PORT" -h /www; sleep 3; echo allocating; exec dd if=/dev/zero of=/dev/null bs=64M count=1'],
+        command: [
+          "sh",
+          "-c",
+          'echo up > /www/index.html; httpd -p "$PORT" -h /www; sleep 3; echo allocating; exec dd if=/dev/zero of=/dev/null bs=64M count=1',
+        ],
         resources: { memoryMb: 16 },
         restartPolicy: "on-failure",
         healthCheckTimeoutSeconds: 3,
@@ -353,7 +379,10 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
     const { final } = await deploy(spec);
     expect(final?.status).toBe("succeeded");
     const restarted = await eventually(
-      () => recording.lines.find((line) => line.stream.kind === "service" && line.stream.serviceId === spec.id && line.text.includes("restart policy (on-failure) restarted it")),
+      () =>
+        recording.lines.find(
+          (line) => line.stream.kind === "service" && line.stream.serviceId === spec.id && line.text.includes("restart policy (on-failure) restarted it"),
+        ),
       15_000,
       "restart reported",
     );
@@ -380,9 +409,16 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
       ...["clone", "build", "run", "switch"].flatMap((step) => [`${step}:started`, `${step}:succeeded`]),
       "deployment:succeeded",
     ]);
-    expect(seeded.events.find((event) => event.step === "run" && event.status === "succeeded")?.message).toMatch(/succeeded in [\d.]+s; outputs GREETING, SEED_ROWS/);
-    expect(recording.lines.some((line) => line.stream.kind === "deployment" && line.stream.deploymentId === seeded.id && line.text === "seeding on start")).toBe(true);
-    expect(engine.services().find((entry) => entry.serviceId === seed.id)).toMatchObject({ state: "idle", lastRun: { trigger: "start", outcome: "succeeded", exitCode: 0, attempts: 1 } });
+    expect(seeded.events.find((event) => event.step === "run" && event.status === "succeeded")?.message).toMatch(
+      /succeeded in [\d.]+s; outputs GREETING, SEED_ROWS/,
+    );
+    expect(
+      recording.lines.some((line) => line.stream.kind === "deployment" && line.stream.deploymentId === seeded.id && line.text === "seeding on start"),
+    ).toBe(true);
+    expect(engine.services().find((entry) => entry.serviceId === seed.id)).toMatchObject({
+      state: "idle",
+      lastRun: { trigger: "start", outcome: "succeeded", exitCode: 0, attempts: 1 },
+    });
     // A run's container is removed once it ended.
     expect(await containersOf(seed.id)).toEqual([]);
 

@@ -78,7 +78,12 @@ async function runContainer(
       Entrypoint: ["/bin/sh", "-c"],
       Cmd: [run.launch.command],
       Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-      Labels: { [LABELS.managed]: "1", [LABELS.serviceId]: run.serviceId, [LABELS.releaseId]: run.releaseId, [LABELS.secretKeys]: run.launch.secretKeys.join(",") },
+      Labels: {
+        [LABELS.managed]: "1",
+        [LABELS.serviceId]: run.serviceId,
+        [LABELS.releaseId]: run.releaseId,
+        [LABELS.secretKeys]: run.launch.secretKeys.join(","),
+      },
       HostConfig: { Binds: [`${runDir}:${RUN_MOUNT}`] },
     });
   } catch (error) {

@@ -9,7 +9,16 @@ import { routerClient } from "../../router/router-process";
 import type { ReleaseDriver } from "../release-runtime";
 import { ReleaseRuntime } from "../release-runtime";
 import { liveRecord, type PendingRelease, ReleaseStore } from "../release-store";
-import { type ExecOptions, type ExecSession, type ReleaseHandle, type Runtime, type ServiceSample, type StepContext, StepError, type StepResult } from "../runtime";
+import {
+  type ExecOptions,
+  type ExecSession,
+  type ReleaseHandle,
+  type Runtime,
+  type ServiceSample,
+  type StepContext,
+  StepError,
+  type StepResult,
+} from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
 import { secretMasker, withheldLine } from "../secret-mask";
 import { httpStatus } from "../shared/http-probe";
@@ -150,7 +159,14 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     }
     if (!release.appDir || !release.commit) throw new Error("build before clone");
     try {
-      const { image, result } = await buildGitImage({ docker: this.docker, service, appDir: release.appDir, commit: release.commit, signal: ctx.signal, output: ctx.output });
+      const { image, result } = await buildGitImage({
+        docker: this.docker,
+        service,
+        appDir: release.appDir,
+        commit: release.commit,
+        signal: ctx.signal,
+        output: ctx.output,
+      });
       release.image = image;
       if (service.kind === "JOB") await writeJobLaunch(this.paths, service.id, release.releaseId, jobLaunch(service, image, release));
       return result;
@@ -163,7 +179,10 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
   async launch(ctx: Ctx, release: DockerRelease): Promise<ReleaseContainer> {
     if (!release.image) throw new Error("start before build");
     const container = await this.createContainer(served(ctx).service, release.releaseId, release.image, release.commit);
-    ctx.output("system", `Started container ${container.containerName} (${container.containerId.slice(0, 12)}) from ${release.image}, port ${container.containerPort} published on 127.0.0.1:${container.port}`);
+    ctx.output(
+      "system",
+      `Started container ${container.containerName} (${container.containerId.slice(0, 12)}) from ${release.image}, port ${container.containerPort} published on 127.0.0.1:${container.port}`,
+    );
     return container;
   }
 
@@ -195,7 +214,8 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
       await this.docker.getContainer(current.containerId).stop({ t: this.stopGraceSeconds() });
     } catch (error) {
       // 304: already stopped; 404: gone. Either way it does not run.
-      if (statusCodeOf(error) !== 304 && statusCodeOf(error) !== 404) throw new StepError(`could not stop container ${current.containerName}: ${describeError(error)}`);
+      if (statusCodeOf(error) !== 304 && statusCodeOf(error) !== 404)
+        throw new StepError(`could not stop container ${current.containerName}: ${describeError(error)}`);
     }
     await this.finishFollowing(current.containerId);
     ctx.output("system", `Stopped container ${current.containerName} of release ${current.releaseId}`);
@@ -533,7 +553,12 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
         if (statusCodeOf(error) !== 404) continue;
         if (state.status !== "crashed") {
           state.status = "crashed";
-          this.options.serviceLog(state.serviceId, current.releaseId, `[slipway] the container ${current.containerName} of release ${current.releaseId} is gone (removed outside Slipway); deploy the service again`, "system");
+          this.options.serviceLog(
+            state.serviceId,
+            current.releaseId,
+            `[slipway] the container ${current.containerName} of release ${current.releaseId} is gone (removed outside Slipway); deploy the service again`,
+            "system",
+          );
           void this.store.persist(state.serviceId);
         }
         continue;
@@ -541,7 +566,10 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
       if (this.store.get(state.serviceId) !== state || state.current !== current) continue;
       await this.loadMasker(current.containerId, info);
       const running = info.State.Running && !info.State.Restarting;
-      const exit = this.exits.get(current.containerId) ?? { code: info.State.Running ? null : (info.State.ExitCode ?? null), oom: Boolean(info.State.OOMKilled) };
+      const exit = this.exits.get(current.containerId) ?? {
+        code: info.State.Running ? null : (info.State.ExitCode ?? null),
+        oom: Boolean(info.State.OOMKilled),
+      };
       const restartCount = info.RestartCount ?? 0;
       let changed = false;
       if (restartCount > state.restarts && !this.exits.has(current.containerId) && this.awaitingExit(current.containerId)) {
@@ -563,8 +591,16 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
       const status = running ? "running" : "crashed";
       if (status !== state.status) {
         if (status === "crashed") {
-          const next = current.restartPolicy === "no" ? `its restart policy is "no": deploy or restart the service to start it again` : `waiting for its restart policy (${current.restartPolicy})`;
-          this.options.serviceLog(state.serviceId, current.releaseId, `[slipway] the container of release ${current.releaseId} ${describeExit(exit, current.memoryLimitBytes)}; ${next}`, "system");
+          const next =
+            current.restartPolicy === "no"
+              ? `its restart policy is "no": deploy or restart the service to start it again`
+              : `waiting for its restart policy (${current.restartPolicy})`;
+          this.options.serviceLog(
+            state.serviceId,
+            current.releaseId,
+            `[slipway] the container of release ${current.releaseId} ${describeExit(exit, current.memoryLimitBytes)}; ${next}`,
+            "system",
+          );
         }
         state.status = status;
         changed = true;

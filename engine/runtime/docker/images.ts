@@ -23,8 +23,17 @@ export function imageRepository(service: { id: string; name: string }): string {
  * build is recognized by the tag alone. Build argument values are inputs too (they are baked into
  * the image's history anyway; Docker warns against secrets in build arguments).
  */
-export function buildInputsTag(inputs: { commit: string; rootDirectory: string; context: string; dockerfile: string; target?: string; buildArgs: [string, string][] }): string {
-  const hash = createHash("sha256").update(JSON.stringify({ v: 1, ...inputs })).digest("hex");
+export function buildInputsTag(inputs: {
+  commit: string;
+  rootDirectory: string;
+  context: string;
+  dockerfile: string;
+  target?: string;
+  buildArgs: [string, string][];
+}): string {
+  const hash = createHash("sha256")
+    .update(JSON.stringify({ v: 1, ...inputs }))
+    .digest("hex");
   return hash.slice(0, 24);
 }
 
@@ -59,7 +68,9 @@ export async function buildGitImage(options: {
   const dockerfile = path.join(contextDir, settings.dockerfile);
   const shown = path.posix.join(service.config.git.rootDirectory || ".", settings.context || ".", settings.dockerfile);
   if (!(await fs.stat(dockerfile).catch(() => null))?.isFile()) {
-    throw new StepError(`no Dockerfile at ${shown}: the docker runtime builds ${service.kind} services from a Dockerfile${service.kind === "APPLICATION" ? " (set docker.dockerfile and docker.context)" : ""}`);
+    throw new StepError(
+      `no Dockerfile at ${shown}: the docker runtime builds ${service.kind} services from a Dockerfile${service.kind === "APPLICATION" ? " (set docker.dockerfile and docker.context)" : ""}`,
+    );
   }
   const values = new Map(service.variables.map((variable) => [variable.key, variable.value]));
   const buildArgs: [string, string][] = settings.buildArgs.map((name) => {
@@ -67,7 +78,14 @@ export async function buildGitImage(options: {
     if (value === undefined) throw new StepError(`build argument ${name} names no variable of the service`);
     return [name, value];
   });
-  const tag = buildInputsTag({ commit: options.commit, rootDirectory: service.config.git.rootDirectory, context: settings.context, dockerfile: settings.dockerfile, target: settings.target, buildArgs });
+  const tag = buildInputsTag({
+    commit: options.commit,
+    rootDirectory: service.config.git.rootDirectory,
+    context: settings.context,
+    dockerfile: settings.dockerfile,
+    target: settings.target,
+    buildArgs,
+  });
   const image = `${imageRepository(service)}:${tag}`;
   if (await imageExists(docker, image)) {
     output("system", `Image ${image} was built from this commit and these build inputs already; skipping the build`);
@@ -121,7 +139,12 @@ export function registryOf(name: string): string {
 }
 
 /** Makes a CONTAINER's image available: used as it is when present, pulled (with the credentials) only when missing. */
-export async function ensureContainerImage(options: { docker: Docker; service: ContainerServiceSpec; signal: AbortSignal; output: Output }): Promise<{ image: string; result: StepResult }> {
+export async function ensureContainerImage(options: {
+  docker: Docker;
+  service: ContainerServiceSpec;
+  signal: AbortSignal;
+  output: Output;
+}): Promise<{ image: string; result: StepResult }> {
   const { docker, output } = options;
   const { name, tag, credentials } = options.service.config.image;
   const image = `${name}:${tag}`;
@@ -154,12 +177,16 @@ export async function ensureContainerImage(options: { docker: Docker; service: C
 }
 
 /** Removes a service's built images beyond the newest `keep`, and never `live` (rollback without a rebuild keeps working). */
-export async function pruneImages(options: { docker: Docker; repository: string; live: string | undefined; keep: number; onError: (image: string, error: unknown) => void }): Promise<void> {
+export async function pruneImages(options: {
+  docker: Docker;
+  repository: string;
+  live: string | undefined;
+  keep: number;
+  onError: (image: string, error: unknown) => void;
+}): Promise<void> {
   const { docker, repository } = options;
   const images = await docker.listImages({ filters: { reference: [repository] } }).catch(() => []);
-  const tags = images
-    .sort((a, b) => b.Created - a.Created)
-    .flatMap((image) => (image.RepoTags ?? []).filter((tag) => tag.startsWith(`${repository}:`)));
+  const tags = images.sort((a, b) => b.Created - a.Created).flatMap((image) => (image.RepoTags ?? []).filter((tag) => tag.startsWith(`${repository}:`)));
   for (const tag of tags.filter((tag) => tag !== options.live).slice(options.keep)) {
     await docker
       .getImage(tag)

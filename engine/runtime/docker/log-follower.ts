@@ -58,7 +58,9 @@ export class ContainerLogFollower {
     // second early and drop what the cursor says was reported.
     const since = this.resumeFrom ? Number(this.resumeFrom.ns / 1_000_000_000n) - 1 : 0;
     try {
-      const stream = (await this.docker.getContainer(this.containerId).logs({ follow: true, stdout: true, stderr: true, timestamps: true, since })) as unknown as Readable;
+      const stream = (await this.docker
+        .getContainer(this.containerId)
+        .logs({ follow: true, stdout: true, stderr: true, timestamps: true, since })) as unknown as Readable;
       if (this.stopped) {
         stream.destroy();
         return this.finish();

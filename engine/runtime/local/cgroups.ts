@@ -17,9 +17,7 @@ export type LimitsSupport = "cgroup-v2" | "cgroup-v1" | "none";
 export type Limits = { memoryMb?: number; cpus?: number };
 
 export type CgroupHost =
-  | { kind: "cgroup-v2"; unified: string }
-  | { kind: "cgroup-v1"; memory: string | null; cpu: string | null }
-  | { kind: "none"; reason: string };
+  { kind: "cgroup-v2"; unified: string } | { kind: "cgroup-v1"; memory: string | null; cpu: string | null } | { kind: "none"; reason: string };
 
 const GROUP = "slipway";
 const CPU_PERIOD_US = 100_000;
@@ -68,7 +66,12 @@ export function detectCgroups(root = "/sys/fs/cgroup"): CgroupHost {
   const memoryOk = fs.existsSync(path.join(memory, "memory.limit_in_bytes")) && writable(memory) && prepareParent(memory);
   const cpuOk = cpu !== null && writable(cpu) && prepareParent(cpu);
   if (memoryOk) return { kind: "cgroup-v1", memory, cpu: cpuOk ? cpu : null };
-  return { kind: "none", reason: fs.existsSync(root) ? `no writable memory controller under ${root} (cgroup v2 without the memory controller, and no writable v1 memory hierarchy)` : `${root} is not mounted` };
+  return {
+    kind: "none",
+    reason: fs.existsSync(root)
+      ? `no writable memory controller under ${root} (cgroup v2 without the memory controller, and no writable v1 memory hierarchy)`
+      : `${root} is not mounted`,
+  };
 }
 
 /** The groups of one release process: the `cgroup.procs` files it must enter and what they limit. */

@@ -34,7 +34,10 @@ export class LocalDatabases {
     const { paths } = this.options;
     const { config } = ctx.service;
     const driver = databaseDrivers[config.engine];
-    if (!(await driver.available())) throw new StepError(`this engine cannot run ${config.engine} databases: ${config.engine === "redis" ? "redis-server is not installed" : "the PostgreSQL binaries are missing"} on its host`);
+    if (!(await driver.available()))
+      throw new StepError(
+        `this engine cannot run ${config.engine} databases: ${config.engine === "redis" ? "redis-server is not installed" : "the PostgreSQL binaries are missing"} on its host`,
+      );
     const dataDir = paths.dataDir(ctx.service.id);
     const copyFrom = config.copyDataFrom && !fs.existsSync(dataDir) ? await this.source(config.copyDataFrom.serviceId) : null;
     await fsp.mkdir(paths.serviceDir(ctx.service.id), { recursive: true });
@@ -57,7 +60,9 @@ export class LocalDatabases {
     const state = store.get(serviceId);
     const dataDir = paths.dataDir(serviceId);
     if (!state?.current || !fs.existsSync(dataDir)) {
-      throw new StepError(`the database to copy data from (service ${serviceId}) has no data on this engine: a clone with data must run on its source's cluster, after the source was deployed`);
+      throw new StepError(
+        `the database to copy data from (service ${serviceId}) has no data on this engine: a clone with data must run on its source's cluster, after the source was deployed`,
+      );
     }
     const launch = await processes.readLaunch(serviceId, state.current.releaseId);
     const running = state.status !== "stopped" && processes.isAlive(state.current);
@@ -124,7 +129,8 @@ export class LocalDatabases {
       } catch (error) {
         lastError = (error as Error).message;
       }
-      if (!this.options.processes.isAlive(proc)) throw new StepError(`the server ${this.options.processes.exitReason(proc)} before it accepted connections (see the service's logs)`);
+      if (!this.options.processes.isAlive(proc))
+        throw new StepError(`the server ${this.options.processes.exitReason(proc)} before it accepted connections (see the service's logs)`);
       if (Date.now() > deadline) throw new StepError(`the server did not accept connections within 60s: ${lastError}`);
       await sleep(200);
     }

@@ -170,7 +170,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       if (result.timedOut) throw new StepError(`build timed out after ${config.buildTimeoutSeconds}s in "${step.display}"`);
       if (result.code === 127) throw new StepError(`build command "${step.display}" not found (exit 127): is it installed on the engine's host?`);
       // The last lines say why in the build's own words, on the deployment's page and in the CLI (the agent shortens a long one).
-      if (result.code !== 0) throw new StepError(`build command "${step.display}" exited with code ${String(result.code ?? result.signal)}; its last lines:\n${tail.text()}`);
+      if (result.code !== 0)
+        throw new StepError(`build command "${step.display}" exited with code ${String(result.code ?? result.signal)}; its last lines:\n${tail.text()}`);
     }
 
     const argv =
@@ -322,10 +323,13 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
   }
 
   private describeLimits(limits: { memoryMb?: number; cpus?: number }): string {
-    const asked = [limits.memoryMb !== undefined ? `memory ${limits.memoryMb} MiB` : null, limits.cpus !== undefined ? `${limits.cpus} CPU` : null].filter(Boolean).join(", ");
+    const asked = [limits.memoryMb !== undefined ? `memory ${limits.memoryMb} MiB` : null, limits.cpus !== undefined ? `${limits.cpus} CPU` : null]
+      .filter(Boolean)
+      .join(", ");
     const host = this.parts.cgroups;
     if (host.kind === "none") return `Limits (${asked}) are NOT enforced on this host: ${host.reason}`;
-    if (host.kind === "cgroup-v1" && limits.cpus !== undefined && !host.cpu) return `Limits: ${asked} through cgroup v1; the CPU limit is NOT enforced (no writable cpu hierarchy)`;
+    if (host.kind === "cgroup-v1" && limits.cpus !== undefined && !host.cpu)
+      return `Limits: ${asked} through cgroup v1; the CPU limit is NOT enforced (no writable cpu hierarchy)`;
     return `Limits: ${asked}, enforced through ${host.kind}`;
   }
 }

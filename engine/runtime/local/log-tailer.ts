@@ -104,9 +104,12 @@ export class LogTailer {
 
   private emit(chunk: Buffer, consumed: number): void {
     const lines: TailedLine[] = [];
-    for (let start = 0; ; ) {
+    for (let start = 0; ;) {
       const newline = chunk.indexOf(0x0a, start);
-      const text = chunk.subarray(start, newline < 0 ? chunk.length : newline).toString("utf8").replace(/\r$/, "");
+      const text = chunk
+        .subarray(start, newline < 0 ? chunk.length : newline)
+        .toString("utf8")
+        .replace(/\r$/, "");
       lines.push({ text, offset: this.offset + start, end: this.offset + (newline < 0 ? consumed : newline + 1) });
       if (newline < 0) break;
       start = newline + 1;

@@ -180,7 +180,10 @@ export class ReleaseProcesses {
     };
     const tailer = new LogTailer(file, store.get(serviceId)?.logOffsets[releaseId] ?? 0, (lines) => {
       for (const line of lines) {
-        this.options.serviceLog(serviceId, releaseId, mask(line.text), "stdout", undefined, { source: `${releaseId}:${line.offset}`, stored: () => stored(line.end) });
+        this.options.serviceLog(serviceId, releaseId, mask(line.text), "stdout", undefined, {
+          source: `${releaseId}:${line.offset}`,
+          stored: () => stored(line.end),
+        });
       }
     });
     this.tailers.set(releaseId, tailer);

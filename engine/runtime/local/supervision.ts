@@ -67,7 +67,9 @@ export class CrashRestarts {
       // The kernel's OOM killer sends SIGKILL: the group's counter tells it from any other kill.
       const oomKilled = proc.cgroups ? oomKills(proc.cgroups) > 0 : false;
       const limit = proc.cgroups ? memoryLimitOf(proc.cgroups) : null;
-      const reason = oomKilled ? `was killed for exceeding its memory limit${limit ? ` of ${Math.round(limit / 1024 / 1024)} MiB` : ""}` : processes.exitReason(proc);
+      const reason = oomKilled
+        ? `was killed for exceeding its memory limit${limit ? ` of ${Math.round(limit / 1024 / 1024)} MiB` : ""}`
+        : processes.exitReason(proc);
       state.lastRestart = { at: new Date().toISOString(), reason, ...(oomKilled ? { oomKilled } : {}) };
       // Up long enough counts as recovered: the next crash starts the backoff over.
       if (Date.now() - Date.parse(proc.startedAt) > HEALTHY_UPTIME_MS) this.streaks.delete(state.serviceId);
@@ -85,7 +87,11 @@ export class CrashRestarts {
     this.streaks.set(state.serviceId, streak + 1);
     const delay = Math.min((this.options.backoffBaseMs ?? 1_000) * 2 ** streak, this.options.backoffMaxMs ?? 30_000);
     const releaseId = state.current?.releaseId ?? "";
-    this.options.serviceLog(state.serviceId, releaseId, `[slipway] the process of release ${releaseId} stopped unexpectedly (${why}); restarting in ${delay / 1000}s`);
+    this.options.serviceLog(
+      state.serviceId,
+      releaseId,
+      `[slipway] the process of release ${releaseId} stopped unexpectedly (${why}); restarting in ${delay / 1000}s`,
+    );
     this.options.logger.warn({ serviceId: state.serviceId, releaseId, delay }, "release crashed");
     const timer = setTimeout(() => {
       void this.options.store

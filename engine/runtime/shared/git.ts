@@ -53,7 +53,12 @@ export async function cloneRepository(options: {
   } else {
     options.output("system", `Cloning ${url} at commit ${ref.commit}`);
     await fs.mkdir(options.dir, { recursive: true });
-    const steps = [["init", "--quiet"], ["remote", "add", "origin", url], ["fetch", "--depth", "1", "origin", ref.commit], ["checkout", "--quiet", "--detach", "FETCH_HEAD"]];
+    const steps = [
+      ["init", "--quiet"],
+      ["remote", "add", "origin", url],
+      ["fetch", "--depth", "1", "origin", ref.commit],
+      ["checkout", "--quiet", "--detach", "FETCH_HEAD"],
+    ];
     let shallow = true;
     for (const args of steps) {
       // Servers may refuse fetching a sha (or a short one): fall back to a full clone below.

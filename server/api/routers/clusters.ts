@@ -34,5 +34,7 @@ export const clustersRouter = router({
     .meta({ openapi: { method: "DELETE", path: "/clusters/{clusterId}/token", tags: ["clusters"], summary: "Revoke the engine token" } })
     .input(z.object({ clusterId: z.string().uuid() }))
     .output(clusterOutput)
-    .mutation(async ({ ctx, input }) => toCluster({ ...(await revokeEngineToken(ctx.domain, input.clusterId)), engineTokenHash: null }, ctx.domain.now(), HEARTBEAT_WINDOW_MS)),
+    .mutation(async ({ ctx, input }) =>
+      toCluster({ ...(await revokeEngineToken(ctx.domain, input.clusterId)), engineTokenHash: null }, ctx.domain.now(), HEARTBEAT_WINDOW_MS),
+    ),
 });

@@ -9,7 +9,12 @@ import { procedure, router } from "../trpc";
 export const deploymentsRouter = router({
   create: procedure("DEVELOPER")
     .meta({
-      openapi: { method: "POST", path: "/deployments", tags: ["deployments"], summary: "Deploy, stop, restart or delete an environment or some of its services" },
+      openapi: {
+        method: "POST",
+        path: "/deployments",
+        tags: ["deployments"],
+        summary: "Deploy, stop, restart or delete an environment or some of its services",
+      },
     })
     .input(requestDeploymentInput)
     .output(z.object({ deployment: deploymentOutput, merged: z.boolean() }))

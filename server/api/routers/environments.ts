@@ -1,7 +1,14 @@
 import { z } from "zod";
 import { requestDeployment } from "../../deployments/request-deployment";
 import { cloneEnvironment, cloneEnvironmentInput } from "../../environments/clone-environment";
-import { createEnvironment, createEnvironmentInput, getEnvironment, listEnvironments, updateEnvironment, updateEnvironmentInput } from "../../environments/environments";
+import {
+  createEnvironment,
+  createEnvironmentInput,
+  getEnvironment,
+  listEnvironments,
+  updateEnvironment,
+  updateEnvironmentInput,
+} from "../../environments/environments";
 import { reapExpiredEnvironments } from "../../environments/lifecycle";
 import { createRule, createRuleInput, deleteRule, listRules } from "../../environments/rules";
 import { deploymentOutput, environmentOutput, scheduleOutput, toDeployment, toEnvironment } from "../outputs";
@@ -55,15 +62,29 @@ export const environmentsRouter = router({
     })
     .input(z.object({ environmentId: z.string().uuid() }))
     .output(deploymentOutput)
-    .mutation(async ({ ctx, input }) => toDeployment((await requestDeployment(ctx.domain, { environmentId: input.environmentId, action: "DELETE" })).deployment)),
+    .mutation(async ({ ctx, input }) =>
+      toDeployment((await requestDeployment(ctx.domain, { environmentId: input.environmentId, action: "DELETE" })).deployment),
+    ),
   update: procedure("DEVELOPER")
-    .meta({ openapi: { method: "PATCH", path: "/environments/{environmentId}", tags: ["environments"], summary: "Change an environment's schedule, expiry or protection" } })
+    .meta({
+      openapi: {
+        method: "PATCH",
+        path: "/environments/{environmentId}",
+        tags: ["environments"],
+        summary: "Change an environment's schedule, expiry or protection",
+      },
+    })
     .input(updateEnvironmentInput)
     .output(environmentOutput)
     .mutation(async ({ ctx, input }) => toEnvironment(await updateEnvironment(ctx.domain, input))),
   clone: procedure("DEVELOPER")
     .meta({
-      openapi: { method: "POST", path: "/environments/{environmentId}/clone", tags: ["environments"], summary: "Clone an environment: services, variables and secrets" },
+      openapi: {
+        method: "POST",
+        path: "/environments/{environmentId}/clone",
+        tags: ["environments"],
+        summary: "Clone an environment: services, variables and secrets",
+      },
     })
     .input(cloneEnvironmentInput)
     .output(z.object({ environment: environmentOutput, deployment: deploymentOutput.nullable() }))

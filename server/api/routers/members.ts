@@ -1,6 +1,15 @@
 import { z } from "zod";
 import { acceptInvite, acceptInviteInput, previewInvite, previewInviteInput } from "../../members/accept-invite";
-import { changeMemberRole, changeRoleInput, inviteMember, inviteMemberInput, listMembers, listPendingInvites, removeMember, revokeInvite } from "../../members/members";
+import {
+  changeMemberRole,
+  changeRoleInput,
+  inviteMember,
+  inviteMemberInput,
+  listMembers,
+  listPendingInvites,
+  removeMember,
+  revokeInvite,
+} from "../../members/members";
 import { roleSchema } from "../outputs";
 import { procedure, publicProcedure, router } from "../trpc";
 

@@ -52,7 +52,14 @@ export const servicesRouter = router({
     .output(gitTriggersOutput)
     .query(async ({ ctx, input }) => getGitTriggers(ctx.domain, input.serviceId)),
   setGitTriggers: procedure("DEVELOPER")
-    .meta({ openapi: { method: "PUT", path: "/services/{serviceId}/git-triggers", tags: ["services"], summary: "Set when pushes deploy the service: auto-deploy, path filters, tags" } })
+    .meta({
+      openapi: {
+        method: "PUT",
+        path: "/services/{serviceId}/git-triggers",
+        tags: ["services"],
+        summary: "Set when pushes deploy the service: auto-deploy, path filters, tags",
+      },
+    })
     .input(setGitTriggersInput)
     .output(gitTriggersOutput)
     .mutation(async ({ ctx, input }) => setGitTriggers(ctx.domain, input)),

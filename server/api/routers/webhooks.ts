@@ -1,6 +1,15 @@
 import { z } from "zod";
 import { deliveryStatuses, gitProviders } from "../../db/schema";
-import { connectInput, connectProvider, deleteConnection, describeConnection, listConnections, rotateSecret, updateConnection, updateConnectionInput } from "../../webhooks/connections";
+import {
+  connectInput,
+  connectProvider,
+  deleteConnection,
+  describeConnection,
+  listConnections,
+  rotateSecret,
+  updateConnection,
+  updateConnectionInput,
+} from "../../webhooks/connections";
 import { getDelivery, listDeliveries, listDeliveriesInput, redeliver } from "../../webhooks/deliveries";
 import { listPreviews, setPreviewBlueprint, setPreviewBlueprintInput } from "../../webhooks/previews";
 import { summarizeDelivery } from "../../webhooks/summary";
@@ -91,7 +100,9 @@ export const webhooksRouter = router({
     .output(connectionOutput)
     .mutation(async ({ ctx, input }) => describeConnection(ctx.domain, await deleteConnection(ctx.domain, input.connectionId))),
   deliveries: procedure("ADMIN")
-    .meta({ openapi: { method: "GET", path: "/git/connections/{connectionId}/deliveries", tags: ["git"], summary: "A connection's webhook deliveries, newest first" } })
+    .meta({
+      openapi: { method: "GET", path: "/git/connections/{connectionId}/deliveries", tags: ["git"], summary: "A connection's webhook deliveries, newest first" },
+    })
     .input(listDeliveriesInput)
     .output(z.array(deliveryOutput))
     .query(async ({ ctx, input }) => (await listDeliveries(ctx.domain, input)).map(toDelivery)),
@@ -110,7 +121,12 @@ export const webhooksRouter = router({
     .mutation(async ({ ctx, input }) => toDelivery(await redeliver(ctx.domain, input.deliveryId))),
   setPreviewBlueprint: procedure("DEVELOPER")
     .meta({
-      openapi: { method: "PUT", path: "/environments/{environmentId}/preview-blueprint", tags: ["git"], summary: "Make an environment the blueprint of pull request previews, or stop" },
+      openapi: {
+        method: "PUT",
+        path: "/environments/{environmentId}/preview-blueprint",
+        tags: ["git"],
+        summary: "Make an environment the blueprint of pull request previews, or stop",
+      },
     })
     .input(setPreviewBlueprintInput)
     .output(z.object({ environmentId: z.string(), enabled: z.boolean(), lifetimeSeconds: z.number().nullable() }))

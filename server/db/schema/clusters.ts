@@ -33,10 +33,7 @@ export const clusters = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [
-    uniqueIndex("clusters_org_name_key").on(t.organizationId, t.name),
-    uniqueIndex("clusters_engine_token_key").on(t.engineTokenHash),
-  ],
+  (t) => [uniqueIndex("clusters_org_name_key").on(t.organizationId, t.name), uniqueIndex("clusters_engine_token_key").on(t.engineTokenHash)],
 );
 
 /**

@@ -113,4 +113,3 @@ export const logLines = pgTable(
   },
   (t) => [uniqueIndex("log_lines_stream_seq_key").on(t.stream, t.seq), uniqueIndex("log_lines_stream_source_key").on(t.stream, t.source)],
 );
-

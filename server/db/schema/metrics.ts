@@ -25,5 +25,8 @@ export const metricSamples = pgTable(
     p95Ms: real("p95_ms"),
     p99Ms: real("p99_ms"),
   },
-  (t) => [uniqueIndex("metric_samples_service_resolution_at_key").on(t.serviceId, t.resolution, t.at), index("metric_samples_resolution_at_idx").on(t.resolution, t.at)],
+  (t) => [
+    uniqueIndex("metric_samples_service_resolution_at_key").on(t.serviceId, t.resolution, t.at),
+    index("metric_samples_resolution_at_idx").on(t.resolution, t.at),
+  ],
 );

@@ -1,5 +1,12 @@
 import { boolean, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from "drizzle-orm/pg-core";
-import { environmentModes, serviceKinds, type ApplicationConfig, type ContainerConfig, type DatabaseConfig, type JobConfig } from "../../../engine/protocol/snapshot";
+import {
+  environmentModes,
+  serviceKinds,
+  type ApplicationConfig,
+  type ContainerConfig,
+  type DatabaseConfig,
+  type JobConfig,
+} from "../../../engine/protocol/snapshot";
 import type { JobRun, MissedRuns } from "../../../engine/protocol/messages";
 import { clusters } from "./clusters";
 import { createdAt, id, updatedAt } from "./columns";

@@ -17,8 +17,12 @@ export const shellSessions = pgTable(
     organizationId: uuid("organization_id")
       .notNull()
       .references(() => organizations.id, { onDelete: "cascade" }),
-    serviceId: uuid("service_id").notNull().references(() => services.id, { onDelete: "cascade" }),
-    clusterId: uuid("cluster_id").notNull().references(() => clusters.id, { onDelete: "cascade" }),
+    serviceId: uuid("service_id")
+      .notNull()
+      .references(() => services.id, { onDelete: "cascade" }),
+    clusterId: uuid("cluster_id")
+      .notNull()
+      .references(() => clusters.id, { onDelete: "cascade" }),
     actorType: text("actor_type").notNull(),
     actorId: uuid("actor_id"),
     actorLabel: text("actor_label").notNull(),

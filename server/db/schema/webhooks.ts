@@ -87,7 +87,9 @@ export const webhookDeliveries = pgTable(
   (t) => [
     uniqueIndex("webhook_deliveries_connection_delivery_key").on(t.connectionId, t.deliveryId),
     index("webhook_deliveries_connection_seq_idx").on(t.connectionId, t.seq),
-    index("webhook_deliveries_pending_idx").on(t.seq).where(sql`${t.status} = 'PENDING'`),
+    index("webhook_deliveries_pending_idx")
+      .on(t.seq)
+      .where(sql`${t.status} = 'PENDING'`),
   ],
 );
 
@@ -126,7 +128,9 @@ export const gitPreviews = pgTable(
   },
   (t) => [
     uniqueIndex("git_previews_environment_key").on(t.environmentId),
-    uniqueIndex("git_previews_open_key").on(t.blueprintEnvironmentId, t.repository, t.number).where(sql`${t.closedAt} is null`),
+    uniqueIndex("git_previews_open_key")
+      .on(t.blueprintEnvironmentId, t.repository, t.number)
+      .where(sql`${t.closedAt} is null`),
     index("git_previews_org_idx").on(t.organizationId),
   ],
 );

@@ -23,12 +23,20 @@ function repositoryUrls(repository: unknown): string[] {
 }
 
 const repository = z
-  .object({ full_name: z.string(), links: z.object({ html: z.object({ href: z.string() }).passthrough().optional() }).passthrough().optional() })
+  .object({
+    full_name: z.string(),
+    links: z
+      .object({ html: z.object({ href: z.string() }).passthrough().optional() })
+      .passthrough()
+      .optional(),
+  })
   .passthrough();
 const actor = z.object({ nickname: z.string().optional(), display_name: z.string().optional(), username: z.string().optional() }).passthrough().optional();
 const actorName = (a: z.infer<typeof actor>) => a?.nickname ?? a?.username ?? a?.display_name ?? "unknown";
 
-const refState = z.object({ type: z.string(), name: z.string(), target: z.object({ hash: z.string(), message: z.string().optional() }).passthrough() }).passthrough();
+const refState = z
+  .object({ type: z.string(), name: z.string(), target: z.object({ hash: z.string(), message: z.string().optional() }).passthrough() })
+  .passthrough();
 const push = z.object({
   actor,
   repository,
@@ -43,7 +51,10 @@ const pullRequest = z.object({
       id: z.number().int(),
       title: z.string(),
       state: z.string(),
-      links: z.object({ html: z.object({ href: z.string() }).passthrough().optional() }).passthrough().optional(),
+      links: z
+        .object({ html: z.object({ href: z.string() }).passthrough().optional() })
+        .passthrough()
+        .optional(),
       source: z.object({ branch: z.object({ name: z.string() }), commit: z.object({ hash: z.string() }), repository: repository.optional() }).passthrough(),
       destination: z.object({ branch: z.object({ name: z.string() }), repository: repository.optional() }).passthrough(),
     })
@@ -81,7 +92,13 @@ function pullRequestEvents(event: string, payload: unknown): GitEvent[] {
   const source = pr.source.repository?.full_name;
   const fork = source !== undefined && source.toLowerCase() !== p.repository.full_name.toLowerCase();
   const action =
-    event === "pullrequest:created" ? "opened" : event === "pullrequest:updated" ? "synchronize" : event === "pullrequest:fulfilled" || event === "pullrequest:rejected" ? "closed" : "other";
+    event === "pullrequest:created"
+      ? "opened"
+      : event === "pullrequest:updated"
+        ? "synchronize"
+        : event === "pullrequest:fulfilled" || event === "pullrequest:rejected"
+          ? "closed"
+          : "other";
   return [
     {
       kind: "pull_request",
@@ -139,7 +156,13 @@ export const bitbucket: ProviderAdapter = {
       method: "POST",
       path: `/commit/${encodeURIComponent(commit)}/statuses/build`,
       // Bitbucket requires a URL on every status; a preview without one links nowhere.
-      body: { state: states[status.state], key: STATUS_CONTEXT, name: "Slipway preview", description: status.description, url: status.url ?? "https://slipway.invalid/" },
+      body: {
+        state: states[status.state],
+        key: STATUS_CONTEXT,
+        name: "Slipway preview",
+        description: status.description,
+        url: status.url ?? "https://slipway.invalid/",
+      },
     }),
     comment: (number, commentId, body) =>
       commentId

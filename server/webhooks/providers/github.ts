@@ -20,7 +20,13 @@ const repositoryUrls = (repository: unknown) =>
   urls(field(repository, "clone_url"), field(repository, "ssh_url"), field(repository, "git_url"), field(repository, "html_url"));
 
 const repository = z
-  .object({ full_name: z.string(), clone_url: z.string().optional(), ssh_url: z.string().optional(), git_url: z.string().optional(), html_url: z.string().optional() })
+  .object({
+    full_name: z.string(),
+    clone_url: z.string().optional(),
+    ssh_url: z.string().optional(),
+    git_url: z.string().optional(),
+    html_url: z.string().optional(),
+  })
   .passthrough();
 
 const push = z.object({
@@ -83,7 +89,8 @@ function pullRequestEvents(payload: unknown): GitEvent[] {
   return [
     {
       kind: "pull_request",
-      action: p.action === "opened" || p.action === "reopened" ? "opened" : p.action === "synchronize" ? "synchronize" : p.action === "closed" ? "closed" : "other",
+      action:
+        p.action === "opened" || p.action === "reopened" ? "opened" : p.action === "synchronize" ? "synchronize" : p.action === "closed" ? "closed" : "other",
       number: p.number,
       title: pr.title,
       url: pr.html_url ?? null,
@@ -125,7 +132,9 @@ export const github: ProviderAdapter = {
       body: { state: status.state, context: STATUS_CONTEXT, description: status.description, ...(status.url ? { target_url: status.url } : {}) },
     }),
     comment: (number, commentId, body) =>
-      commentId ? { method: "PATCH", path: `/issues/comments/${encodeURIComponent(commentId)}`, body: { body } } : { method: "POST", path: `/issues/${number}/comments`, body: { body } },
+      commentId
+        ? { method: "PATCH", path: `/issues/comments/${encodeURIComponent(commentId)}`, body: { body } }
+        : { method: "POST", path: `/issues/${number}/comments`, body: { body } },
     async changedFilesBetween(client, before, after) {
       const path = `${client.repository}/compare/${encodeURIComponent(before)}...${encodeURIComponent(after)}`;
       const { files } = parseAnswer(compare, await client.call("GET", path), "GitHub compare");

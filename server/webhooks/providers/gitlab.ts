@@ -19,7 +19,13 @@ const mrActions = new Set(["open", "reopen", "update", "close", "merge"]);
 const projectUrls = (project: unknown) => urls(field(project, "git_http_url"), field(project, "git_ssh_url"), field(project, "web_url"));
 
 const project = z
-  .object({ id: z.number().int(), git_http_url: z.string().optional(), git_ssh_url: z.string().optional(), web_url: z.string().optional(), path_with_namespace: z.string().optional() })
+  .object({
+    id: z.number().int(),
+    git_http_url: z.string().optional(),
+    git_ssh_url: z.string().optional(),
+    web_url: z.string().optional(),
+    path_with_namespace: z.string().optional(),
+  })
   .passthrough();
 
 const push = z.object({
@@ -124,7 +130,9 @@ export const gitlab: ProviderAdapter = {
     event: header(headers, "x-gitlab-event"),
   }),
   actsOn: (event, payload) =>
-    event === "Push Hook" || event === "Tag Push Hook" || (event === "Merge Request Hook" && mrActions.has(String(field(payload, "object_attributes", "action")))),
+    event === "Push Hook" ||
+    event === "Tag Push Hook" ||
+    (event === "Merge Request Hook" && mrActions.has(String(field(payload, "object_attributes", "action")))),
   repositoryUrls: (payload) => projectUrls(field(payload, "project")),
   events(event, payload) {
     if (event === "Push Hook" || event === "Tag Push Hook") return pushEvents(event, payload);

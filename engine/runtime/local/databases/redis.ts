@@ -114,10 +114,14 @@ async function copyData(server: string, source: SourceDatabase, target: string, 
 
   const port = await getPort({ host: "127.0.0.1" });
   const password = createHash("sha256").update(`${Date.now()}${Math.random()}`).digest("hex");
-  const temporary = spawn(server, ["--bind", "127.0.0.1", "--port", String(port), "--dir", target, "--appendonly", "no", "--requirepass", password, "--save", ""], {
-    stdio: "ignore",
-    ...(user ? { uid: user.uid, gid: user.gid } : {}),
-  });
+  const temporary = spawn(
+    server,
+    ["--bind", "127.0.0.1", "--port", String(port), "--dir", target, "--appendonly", "no", "--requirepass", password, "--save", ""],
+    {
+      stdio: "ignore",
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
+    },
+  );
   const exited = new Promise<void>((resolve) => temporary.once("exit", () => resolve()));
   try {
     let client: Awaited<ReturnType<typeof connect>> | null = null;
