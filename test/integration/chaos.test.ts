@@ -103,9 +103,12 @@ function pidOf(target: Exclude<Target, "postgres">): number | null {
   return null;
 }
 
+/** The running PostgreSQL server's pid (its pid file outlives a killed server). */
 function postmasterPid(): number | null {
   try {
-    return Number(fs.readFileSync(`${platform.info.home}/postgres/postmaster.pid`, "utf8").split("\n")[0]);
+    const pid = Number(fs.readFileSync(`${platform.info.home}/postgres/postmaster.pid`, "utf8").split("\n")[0]);
+    process.kill(pid, 0);
+    return pid;
   } catch {
     return null;
   }
@@ -117,8 +120,12 @@ type Cluster = { id: string; name: string; lastHeartbeatAt: string | null };
 
 /** Kills one process and measures how long until the platform has it back. */
 async function kill(target: Target): Promise<number> {
-  const pid = target === "postgres" ? postmasterPid() : pidOf(target);
-  if (!pid) throw new Error(`no ${target} process to kill`);
+  // It may be down already, crashed on its own while another outage lasted: wait for it to be back.
+  const pid = await retrying(`a ${target} process to kill`, async () => {
+    const found = target === "postgres" ? postmasterPid() : pidOf(target);
+    if (!found) throw new Error(`no ${target} process running`);
+    return found;
+  });
   const killedAt = Date.now();
   process.kill(pid, "SIGKILL");
   const recovered = async (): Promise<boolean> => {
@@ -201,6 +208,9 @@ describe("chaos", () => {
     })();
 
     const recoveries: Record<Target, number[]> = { engine: [], web: [], worker: [], postgres: [] };
+    // A kill does not wait for the platform to recover from the one before, unless it is of the
+    // same process: outages overlap, as they do on a bad day, and the run stays short.
+    const recovering = new Map<Target, Promise<void>>();
     const order = Array.from({ length: KILLS }, (_, index) => TARGETS[index % TARGETS.length]!).sort(() => next() - 0.5);
     for (const [round, target] of order.entries()) {
       // A new commit now and then, so that deployments build and switch, not only re-run.
@@ -210,11 +220,15 @@ describe("chaos", () => {
       }
       await deploy();
       // Somewhere in the deployment: queued, cloning, building, starting or switching.
-      await sleep(Math.floor(next() * 3_000));
-      const recoveryMs = await kill(target);
-      recoveries[target].push(recoveryMs);
-      console.log(`kill ${round + 1}/${KILLS}: ${target}, back after ${recoveryMs} ms`);
+      await sleep(Math.floor(next() * 2_000));
+      await recovering.get(target);
+      const back = kill(target).then((recoveryMs) => {
+        recoveries[target].push(recoveryMs);
+        console.log(`kill ${round + 1}/${KILLS}: ${target}, back after ${recoveryMs} ms`);
+      });
+      recovering.set(target, back);
     }
+    await Promise.all(recovering.values());
 
     // Every deployment ends; none is left QUEUED, BUILDING or DEPLOYING.
     const outcomes = [];
