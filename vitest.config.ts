@@ -6,8 +6,9 @@ export default defineConfig({
     globalSetup: ["test/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Integration tests start real processes and servers; two cores run two files at a time.
-    maxWorkers: 2,
+    // Integration tests start real processes and servers and spend much of their time waiting on
+    // them: on two cores, three files at a time took the suite from 223 s to 156 s, all passing.
+    maxWorkers: 3,
     pool: "forks",
   },
 });
