@@ -9,6 +9,7 @@ import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import { reportGitStatus } from "./tasks/report-git-status";
 import type { TaskName } from "../server/jobs/catalog";
+import { holdWorkerLiveness } from "./liveness";
 
 /**
  * graphile-worker's log lines into ours. Its per-job lines ("Completed task …", with the whole
@@ -48,8 +49,10 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     report_git_status: reportGitStatus(services),
     downsample_metrics: downsampleMetrics(services),
   };
+  const liveness = holdWorkerLiveness(options.connectionString, logger);
   const runner = await run({
     connectionString: options.connectionString,
+    events: liveness.events,
     concurrency: options.concurrency ?? 8,
     noHandleSignals: true,
     pollInterval: 1000,
@@ -65,5 +68,7 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     logger: graphileLogger(logger),
   });
   await runner.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, maxAttempts: 1 });
+  // The liveness locks end with the runner (its workers are gone then), not before.
+  void runner.promise.then(liveness.close, liveness.close);
   return runner;
 }

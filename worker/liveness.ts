@@ -1,0 +1,65 @@
+import { EventEmitter } from "node:events";
+import type { WorkerEvents } from "graphile-worker";
+import pg from "pg";
+import { guardPoolErrors } from "../server/db/client";
+import { workerLivenessLock } from "../server/jobs/worker-locks";
+import type { Logger } from "../server/logger";
+
+/**
+ * Makes this process's graphile-worker workers visibly alive: for each worker id, a session
+ * advisory lock held on a connection of its own. PostgreSQL releases it when the process dies,
+ * however it dies, so the lock reconciler (server/jobs/worker-locks.ts) can tell the jobs and
+ * queues of a killed worker, which graphile-worker would keep locked for four hours, from those
+ * of a live one. Locks are taken again when the connection comes back after a database restart.
+ */
+export function holdWorkerLiveness(connectionString: string, logger: Logger) {
+  const events: WorkerEvents = new EventEmitter();
+  const workerIds = new Set<string>();
+  const pool = new pg.Pool({ connectionString, max: 1 });
+  guardPoolErrors(pool, (error) => logger.warn({ err: error }, "the worker's liveness connection failed"));
+  let client: pg.PoolClient | null = null;
+  let closed = false;
+  let holding: Promise<void> = Promise.resolve();
+
+  /** Takes every worker id's lock on one connection, opening it (again) if need be. */
+  const holdAll = () => {
+    holding = holding
+      .then(async () => {
+        if (closed) return;
+        if (!client) {
+          const fresh = await pool.connect();
+          fresh.once("end", () => {
+            if (client !== fresh) return;
+            client = null;
+            if (!closed) setTimeout(holdAll, 1_000).unref();
+          });
+          client = fresh;
+        }
+        for (const workerId of workerIds) await client.query("select pg_advisory_lock(hashtextextended($1, 0))", [workerLivenessLock(workerId)]);
+      })
+      .catch((error: unknown) => {
+        logger.warn({ err: error }, "could not take the workers' liveness locks; retrying");
+        client = null;
+        if (!closed) setTimeout(holdAll, 1_000).unref();
+      });
+  };
+
+  events.on("worker:create", ({ worker }) => {
+    workerIds.add(worker.workerId);
+    holdAll();
+  });
+
+  return {
+    /** Pass to graphile-worker's `run({ events })`, so that no worker is created unseen. */
+    events,
+    /** Releases the locks; idempotent. */
+    async close() {
+      if (closed) return;
+      closed = true;
+      await holding;
+      client?.release();
+      client = null;
+      await pool.end();
+    },
+  };
+}
