@@ -238,10 +238,13 @@ describe("metrics through the control plane", () => {
     await request(routerPort, HOST, "/alloc?mb=120");
     const busy = await eventually(
       async () => {
+        // Traffic in every sampling window, however slow the machine: the newest sample must show
+        // both the requests and the allocation, and a window without requests would show none.
+        for (let i = 0; i < 20; i++) await request(routerPort, HOST);
         const { sample } = await api().metrics.current({ serviceId });
         return sample && sample.requestsPerSecond > 0 && sample.memoryBytes > 120 * 1024 * 1024 ? sample : undefined;
       },
-      15_000,
+      30_000,
       "a sample with traffic and the allocated memory",
     );
     expect(busy.p50Ms).not.toBeNull();
