@@ -18,10 +18,12 @@ export function holdWorkerLiveness(connectionString: string, logger: Logger) {
   const pool = new pg.Pool({ connectionString, max: 1 });
   guardPoolErrors(pool, (error) => logger.warn({ err: error }, "the worker's liveness connection failed"));
   let client: pg.PoolClient | null = null;
+  /** The ids whose lock `client` holds: a new connection holds none. */
+  const held = new Set<string>();
   let closed = false;
   let holding: Promise<void> = Promise.resolve();
 
-  /** Takes every worker id's lock on one connection, opening it (again) if need be. */
+  /** Takes the lock of every worker id not yet held, on one connection, opening it (again) if need be. */
   const holdAll = () => {
     holding = holding
       .then(async () => {
@@ -34,8 +36,13 @@ export function holdWorkerLiveness(connectionString: string, logger: Logger) {
             if (!closed) setTimeout(holdAll, 1_000).unref();
           });
           client = fresh;
+          held.clear();
         }
-        for (const workerId of workerIds) await client.query("select pg_advisory_lock(hashtextextended($1, 0))", [workerLivenessLock(workerId)]);
+        for (const workerId of workerIds) {
+          if (held.has(workerId)) continue;
+          await client.query("select pg_advisory_lock(hashtextextended($1, 0))", [workerLivenessLock(workerId)]);
+          held.add(workerId);
+        }
       })
       .catch((error: unknown) => {
         logger.warn({ err: error }, "could not take the workers' liveness locks; retrying");
