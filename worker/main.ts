@@ -1,10 +1,32 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { createBackoff } from "../engine/protocol/backoff";
 import { bootControlPlaneProcess, onShutdownSignal } from "../server/boot";
-import { startWorker } from "./runner";
+import type { Logger } from "../server/logger";
+import { startWorker, type WorkerOptions } from "./runner";
+
+/**
+ * Starts the runner, waiting with backoff while the database refuses connections. A worker that
+ * exited instead counted each try as a crash, and a PostgreSQL restarted a few times in a row
+ * made npm start's supervisor give up on a healthy worker (found by the chaos test).
+ */
+async function startWhenTheDatabaseAnswers(options: WorkerOptions, logger: Logger) {
+  const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
+  for (;;) {
+    try {
+      return await startWorker(options);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ECONNREFUSED") throw error;
+      const delayMs = backoff.next();
+      logger.warn({ retryInSeconds: Math.round(delayMs / 100) / 10 }, "the database refuses connections; waiting for it");
+      await sleep(delayMs);
+    }
+  }
+}
 
 /** The worker process: graphile-worker tasks (dispatch, lease reconciliation). Run N of them for scale. */
 async function main() {
   const { logger, services, databaseUrl, close } = await bootControlPlaneProcess("worker");
-  const runner = await startWorker({ services, connectionString: databaseUrl, logger });
+  const runner = await startWhenTheDatabaseAnswers({ services, connectionString: databaseUrl, logger }, logger);
   logger.info("worker running");
   onShutdownSignal(async () => {
     await runner.stop();
