@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPlatform, type RunningPlatform } from "../../e2e/fixtures/platform";
-import { fixture, request } from "../engine-harness";
+import { eventually, fixture, request } from "../engine-harness";
 import { startGitServer, type GitServer } from "../git-server";
 
 const KILLS = 20;
@@ -73,19 +73,6 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
   return (await response.json()) as T;
 }
 
-/** The call, retried while the control plane is down (it is being killed on purpose). */
-async function retrying<T>(what: string, call: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await call();
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`${what}: still failing after ${timeoutMs / 1000} s: ${(error as Error).message}`);
-      await sleep(250);
-    }
-  }
-}
-
 /** The pid of one of the platform's processes: its script on the command line, its home in the environment. */
 function pidOf(target: Exclude<Target, "postgres">): number | null {
   const script = { engine: "engine/main.ts", web: "server/web.ts", worker: "worker/main.ts" }[target];
@@ -121,11 +108,7 @@ type Cluster = { id: string; name: string; lastHeartbeatAt: string | null };
 /** Kills one process and measures how long until the platform has it back. */
 async function kill(target: Target): Promise<number> {
   // It may be down already, crashed on its own while another outage lasted: wait for it to be back.
-  const pid = await retrying(`a ${target} process to kill`, async () => {
-    const found = target === "postgres" ? postmasterPid() : pidOf(target);
-    if (!found) throw new Error(`no ${target} process running`);
-    return found;
-  });
+  const pid = await eventually(() => (target === "postgres" ? postmasterPid() : pidOf(target)), 120_000, `a ${target} process to kill`);
   const killedAt = Date.now();
   process.kill(pid, "SIGKILL");
   const recovered = async (): Promise<boolean> => {
@@ -173,21 +156,24 @@ describe("chaos", () => {
     const deploymentIds: string[] = [];
     let version = "0";
     const deploy = async () => {
-      const { deployment } = await retrying("request a deployment", () =>
-        api<{ deployment: { id: string } }>("POST", "/deployments", { environmentId: environment.id, action: "DEPLOY" }),
+      // Retried while the control plane is down (it is being killed on purpose).
+      const { deployment } = await eventually(
+        () => api<{ deployment: { id: string } }>("POST", "/deployments", { environmentId: environment.id, action: "DEPLOY" }),
+        120_000,
+        "a deployment requested",
       );
       if (!deploymentIds.includes(deployment.id)) deploymentIds.push(deployment.id);
       return deployment.id;
     };
     const settled = async (id: string, timeoutMs: number) =>
-      retrying(
-        `deployment ${id} to end`,
+      eventually(
         async () => {
           const deployment = await api<{ status: string; statusMessage: string | null }>("GET", `/deployments/${id}`);
           if (!TERMINAL.includes(deployment.status)) throw new Error(`still ${deployment.status}`);
           return deployment;
         },
         timeoutMs,
+        `deployment ${id} to end`,
       );
 
     const first = await deploy();
