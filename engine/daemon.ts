@@ -121,7 +121,7 @@ async function startEngine(config: EngineConfig, env: NodeJS.ProcessEnv, timeout
   await fsp.mkdir(config.home, { recursive: true });
   // One log per engine process: the previous one is kept beside it.
   await fsp.rename(logFile, `${logFile}.1`).catch(() => undefined);
-  const log = fs.openSync(logFile, "a");
+  const log = fs.openSync(logFile, "a", 0o600);
   const childEnv: NodeJS.ProcessEnv = { ...env, SLIPWAY_ENGINE_HOME: config.home };
   // Inherited from a parent that has an IPC channel with its own parent: the engine has none.
   delete childEnv.NODE_CHANNEL_FD;

@@ -9,6 +9,7 @@ import { skipWithout } from "../test/support/requirements";
 import type { Engine } from "./core";
 import type { DatabaseServiceSpec } from "./protocol";
 import { availableDatabases } from "./runtime/local/databases/driver";
+import { appPid } from "../test/support/app-process";
 import { layout } from "./runtime/local/layout";
 
 const available = await availableDatabases();
@@ -94,8 +95,8 @@ describe("local engine: databases", () => {
       expect((await query<{ name: string }>(source, "SELECT name FROM items ORDER BY id")).map((row) => row.name)).toEqual(["anchor", "rope"]);
 
       // A crashed server is restarted on the same port (applications were told that one).
-      const postmaster = Number(fs.readFileSync(`${layout(env.home).dataDir(source.id)}/postmaster.pid`, "utf8").split("\n")[0]);
-      process.kill(postmaster, "SIGKILL");
+      // (postmaster.pid holds its pid inside its sandbox: the host's is the listener's.)
+      process.kill(appPid(source.config.connection.port), "SIGKILL");
       await eventually(async () => (await query(source, "SELECT count(*)::int AS n FROM items"))[0]?.n === 2, 20_000, "restarted after a crash");
 
       // The server outlives the engine; the next engine adopts it.

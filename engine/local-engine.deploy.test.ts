@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, eventually, fixture, service, task } from "../test/engine-harness";
 import { type GitServer, startGitServer } from "../test/git-server";
 import type { Engine } from "./core";
+import { appPid } from "../test/support/app-process";
 import { processStartTime } from "./runtime/local/processes";
 import { layout } from "./runtime/local/layout";
 
@@ -84,7 +85,7 @@ describe("local engine: deploying from git", () => {
   });
 
   it("redeploys a new commit with zero failed requests under a steady request loop", async () => {
-    const before = await version();
+    const before = appPid(engine.services()[0]?.port);
     const commit = await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n" });
     const failures: string[] = [];
     let served = 0;
@@ -113,7 +114,7 @@ describe("local engine: deploying from git", () => {
     expect(after.version).toBe("2");
     expect(engine.services()[0]?.commit).toBe(commit);
     // The old release was drained and stopped.
-    expect(processStartTime(before.pid)).toBeNull();
+    expect(processStartTime(before)).toBeNull();
   });
 
   it("fails at build on a broken build and keeps the previous release serving", async () => {

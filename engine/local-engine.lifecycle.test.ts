@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, eventually, fixture, recordingReporter, service, supervisionPasses, task } from "../test/engine-harness";
+import { appPid } from "../test/support/app-process";
 import { skipWithout } from "../test/support/requirements";
 import { type GitServer, startGitServer } from "../test/git-server";
 import type { Engine } from "./core";
@@ -23,6 +24,8 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
   let engine: Engine;
   const api = () => service({ id: "7d7c1f0e-64a4-4f0b-8f5e-3a4cf0d1b002", name: "api", config: { git: { url: git.url("api") } } });
   const answer = async () => JSON.parse((await env.get("api-test.localhost")).body) as { version: string; pid: number };
+  /** The app's pid as this host sees it (inside its sandbox it is pid 2). */
+  const apiPid = () => appPid(engine.services()[0]?.port);
   const readState = async () => serviceState.parse(JSON.parse(await fs.readFile(layout(env.home).stateFile(api().id), "utf8")));
 
   beforeAll(async () => {
@@ -42,35 +45,30 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
   });
 
   it("restarts a crashed app with backoff and counts the restart", async () => {
-    const before = await answer();
-    process.kill(before.pid, "SIGKILL");
+    const before = apiPid();
+    process.kill(before, "SIGKILL");
     await eventually(() => engine.services()[0]?.state === "crashed", 5_000, "crash noticed");
-    const after = await eventually(
-      async () => {
-        const response = await env.get("api-test.localhost");
-        return response.status === 200 ? (JSON.parse(response.body) as { pid: number }) : undefined;
-      },
-      10_000,
-      "served again",
-    );
-    expect(after.pid).not.toBe(before.pid);
+    await eventually(async () => (await env.get("api-test.localhost")).status === 200, 10_000, "served again");
+    const after = apiPid();
+    expect(after).not.toBe(before);
     expect(engine.services()[0]).toMatchObject({ state: "running", restarts: 1 });
     expect((await readState()).restarts).toBe(1);
     expect(env.lines.some((line) => line.stream.kind === "service" && line.text.includes("restarting in 0.5s"))).toBe(true);
 
     // A second crash soon after waits twice as long.
-    process.kill(after.pid, "SIGKILL");
+    process.kill(after, "SIGKILL");
     await eventually(() => env.lines.some((line) => line.text.includes("restarting in 1s")), 5_000, "doubled backoff");
     await eventually(() => engine.services()[0]?.state === "running" && engine.services()[0]?.restarts === 2, 10_000, "second restart");
     await eventually(async () => (await env.get("api-test.localhost")).status === 200, 10_000, "served again");
   });
 
   it("lets a new engine adopt the running release without restarting it or repeating its logs", async () => {
-    const running = await answer();
+    const running = apiPid();
     await eventually(() => env.lines.filter((line) => line.text.includes("listening")).length === 3, 5_000, "runtime logs read");
     await engine.shutdown();
     // Apps keep serving while no engine runs.
-    expect((await answer()).pid).toBe(running.pid);
+    expect((await env.get("api-test.localhost")).status).toBe(200);
+    expect(apiPid()).toBe(running);
 
     const second = recordingReporter();
     engine = env.newEngine(second.reporter);
@@ -78,11 +76,11 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
     expect(engine.services()[0]).toMatchObject({ state: "running", restarts: 2 });
     // The new engine's supervisor looked at the adopted process and left it running.
     await supervisionPasses(engine, 2);
-    expect((await answer()).pid).toBe(running.pid);
+    expect(apiPid()).toBe(running);
     expect(second.lines.filter((line) => line.text.includes("listening"))).toEqual([]);
 
     // The adopted process is supervised too.
-    process.kill(running.pid, "SIGKILL");
+    process.kill(running, "SIGKILL");
     await eventually(() => engine.services()[0]?.restarts === 3 && engine.services()[0]?.state === "running", 10_000, "adopted restart");
     await eventually(() => second.lines.some((line) => line.text.includes("listening")), 10_000, "new process logs");
     env.lines.push(...second.lines);
@@ -123,7 +121,7 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
   });
 
   it("deletes: the route is gone (404) and so are the service's directories", async () => {
-    const { pid } = await answer();
+    const pid = apiPid();
     const remove = task("DELETE", [api()]);
     await engine.execute(remove);
     expect(env.final(remove.deploymentId)?.status).toBe("succeeded");

@@ -6,6 +6,7 @@ import { engineIdentity, forgetRunningEngine, recordRunningEngine } from "./daem
 import type { EngineHandshake } from "./protocol/messages";
 import { detectCgroups } from "./runtime/local/cgroups";
 import { availableDatabases } from "./runtime/local/databases/driver";
+import { describeSandbox, hostSandbox } from "./runtime/local/sandbox/service-sandboxes";
 
 /**
  * The engine process: `npm run engine`, or `slipway engine --url … --token …`. It serves a
@@ -35,6 +36,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         limits: "docker",
         shells: true,
         metrics: true,
+        sandbox: "container",
       }
     : {
         runtime: "local",
@@ -44,6 +46,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         limits: detectCgroups().kind,
         shells: true,
         metrics: true,
+        ...describeSandbox(await hostSandbox()),
       };
   const engineOptions = { home: config.home, routerPort: config.routerPort, routerHost: config.routerHost, logger };
   const agent = createAgent(

@@ -161,6 +161,7 @@ export function createEngine(options: EngineOptions): Engine {
       deploymentId: task.deploymentId,
       service,
       signal,
+      trusted: task.trusted ?? false,
       output: (fd, text) => reporter.log(stream, fd, mask(text), now()),
     };
 

@@ -66,6 +66,14 @@ export const engineHandshake = z.object({
     /** The engine opens shells (`shell:open`) and ships metrics (`metrics:batch`). */
     shells: z.boolean().optional(),
     metrics: z.boolean().optional(),
+    /**
+     * How apps are isolated from the engine and each other: "bubblewrap" (local runtime, each in
+     * its sandbox), "container" (docker), "none" (the host cannot: apps run only on a trusted
+     * cluster); `sandboxProblem` says why not. Optional: older engines send none.
+     */
+    sandbox: z.enum(["bubblewrap", "container", "none"]).optional(),
+    serviceUsers: z.boolean().optional(),
+    sandboxProblem: z.string().max(1000).optional(),
   }),
 });
 export type EngineHandshake = z.infer<typeof engineHandshake>;
@@ -78,6 +86,11 @@ export const engineTask = z.object({
   /** Counts dispatches of this deployment: a re-delivery after an expired lease has a higher one. */
   attempt: z.number().int().positive(),
   snapshot,
+  /**
+   * An ADMIN marked the cluster trusted: on a host that cannot sandbox apps, the engine runs them
+   * unsandboxed instead of refusing (optional: older control planes send none, which is "no").
+   */
+  trusted: z.boolean().optional(),
 });
 export type EngineTask = z.infer<typeof engineTask>;
 

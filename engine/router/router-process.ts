@@ -100,7 +100,7 @@ export async function ensureRouter(options: { home: string; port: number; host: 
   }
 
   fs.rmSync(files.pidFile, { force: true });
-  const log = fs.openSync(files.logFile, "a");
+  const log = fs.openSync(files.logFile, "a", 0o600);
   const main = fileURLToPath(new URL("./main.ts", import.meta.url));
   const child = spawn(process.execPath, ["--import", tsxImportUrl(), main, "--home", options.home, "--port", String(options.port), "--host", options.host], {
     cwd: files.dir,

@@ -14,6 +14,8 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   deploymentId: string;
   service: S;
   signal: AbortSignal;
+  /** The cluster is trusted (engineTask.trusted): a runtime that cannot sandbox the service may run it anyway. */
+  trusted: boolean;
   /** Build and deploy output of this service (masked and shipped by the caller). */
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
 };

@@ -87,7 +87,7 @@ describe("an engine killed and started again", () => {
   it("stops the release it had started but not switched to, and the previous release keeps serving", async () => {
     const { environmentId, serviceId, host } = await createService("slow", "slow");
     await waitFor((await deploy(environmentId)).id, "DEPLOYED");
-    const version = async () => JSON.parse((await request(routerPort, host)).body) as { version: string; pid: number };
+    const version = async () => JSON.parse((await request(routerPort, host)).body) as { version: string; instance: string };
     const live = await version();
     expect(live.version).toBe("1");
 
@@ -106,7 +106,9 @@ describe("an engine killed and started again", () => {
     await engine.stop("SIGKILL");
 
     const releasesDir = path.join(engineHome, "services", serviceId, "releases");
-    const liveGroup = processesUnder(releasesDir).find(({ pid }) => pid === live.pid)?.pgid;
+    // The live release's process group: its leader is the process the engine's state tracks.
+    const liveGroup = (JSON.parse(await fs.readFile(path.join(engineHome, "services", serviceId, "state.json"), "utf8")) as { current: { pid: number } })
+      .current.pid;
     expect(liveGroup).toBeDefined();
     const strays = () => processesUnder(releasesDir).filter(({ pgid }) => pgid !== liveGroup);
     // What the killed engine left: the new release's processes, tracked by no state file.

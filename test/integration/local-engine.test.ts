@@ -104,7 +104,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-const recordedRuns = () => fs.readFileSync(runsFile, "utf8").split("\n").filter(Boolean);
+const recordedRuns = () => (fs.existsSync(runsFile) ? fs.readFileSync(runsFile, "utf8").split("\n").filter(Boolean) : []);
 
 async function serviceRuntime(serviceId: string) {
   return (await api().services.get({ serviceId })).runtime;
@@ -117,8 +117,6 @@ beforeAll(async () => {
   webPort = await getPort();
   routerPort = await getPort();
   home = await fsp.mkdtemp(path.join(os.tmpdir(), "slipway-local-engine-"));
-  runsFile = path.join(home, "runs.txt");
-  fs.writeFileSync(runsFile, "");
   gitServer = await startGitServer();
   await gitServer.createRepo("jobs", fixture("jobs"));
   await gitServer.createRepo("api", fixture("node-app"));
@@ -154,7 +152,8 @@ describe("the local engine under npm start", () => {
       config: { git: { url: gitServer.url("jobs") }, command: "sh record-run.sh", trigger: { type: "cron", schedule: "* * * * * *" } },
     });
     await api().services.create({ environmentId: environment.id, name: "api", config: { git: { url: gitServer.url("api") } } });
-    await api().variables.set({ scope: "SERVICE", targetId: cron.id, key: "RUNS_FILE", value: runsFile });
+    // The job writes in its own home (its sandbox shows it nothing else that lasts), which the test reads from outside.
+    runsFile = path.join(home, "services", cron.id, "home", "runs.txt");
     const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
     const deployed = await eventually(
       async () => {

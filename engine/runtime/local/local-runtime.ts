@@ -22,6 +22,9 @@ import { localJobRunner } from "./local-jobs";
 import { groupListensOn } from "./processes";
 import { type LocalStore, ReleaseProcesses } from "./release-processes";
 import { sampleGroup } from "./sample";
+import { makePrivate } from "./sandbox/private-files";
+import type { SandboxHost } from "./sandbox/sandbox";
+import { defaultClaimsDir, hostSandbox, ServiceSandboxes } from "./sandbox/service-sandboxes";
 import { CrashRestarts } from "./supervision";
 import type { EngineEvents } from "../../engine-events";
 
@@ -41,11 +44,19 @@ export type LocalRuntimeOptions = {
   cgroupRoot?: string;
   /** Where supervision passes and job runs are told (engine/engine-events.ts). */
   events?: EngineEvents;
+  /** What this host can sandbox (probed once per process by default; tests pass a host that cannot). */
+  sandbox?: Promise<SandboxHost>;
 };
 
 type Ctx = StepContext<ServiceSpec>;
 
 const staticServer = fileURLToPath(new URL("../static-server.ts", import.meta.url));
+
+/** What a static site's server needs to see, read-only: its own file and the platform's packages (tsx, sirv). */
+function staticServerFiles(): string[] {
+  const root = fileURLToPath(new URL("../../../", import.meta.url));
+  return [staticServer, path.join(root, "package.json"), path.join(root, "node_modules")];
+}
 
 /**
  * The `local` runtime: every release is a process group on this host, started detached with its
@@ -56,8 +67,14 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
   const router = routerClient(options.home);
   const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router });
   const cgroups = detectCgroups(options.cgroupRoot);
-  const processes = new ReleaseProcesses({ paths, store, cgroups, serviceLog: options.serviceLog, stopGraceMs: options.stopGraceMs });
-  const jobs = new ScheduledJobs({ runner: localJobRunner(paths, processes), writes: store.writes, serviceLog: options.serviceLog, events: options.events });
+  const sandboxes = new ServiceSandboxes({ home: options.home, paths, claimsDir: defaultClaimsDir(), host: options.sandbox ?? hostSandbox() });
+  const processes = new ReleaseProcesses({ paths, store, cgroups, sandboxes, serviceLog: options.serviceLog, stopGraceMs: options.stopGraceMs });
+  const jobs = new ScheduledJobs({
+    runner: localJobRunner(paths, processes, sandboxes),
+    writes: store.writes,
+    serviceLog: options.serviceLog,
+    events: options.events,
+  });
   const restarts = new CrashRestarts({
     store,
     processes,
@@ -67,8 +84,8 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
     backoffMaxMs: options.backoffMaxMs,
     events: options.events,
   });
-  const databases = new LocalDatabases({ home: options.home, paths, store, processes, restarts, serviceLog: options.serviceLog });
-  const driver = new LocalReleases({ paths, store, processes, jobs, restarts, databases, cgroups });
+  const databases = new LocalDatabases({ home: options.home, paths, store, processes, restarts, sandboxes, serviceLog: options.serviceLog });
+  const driver = new LocalReleases({ paths, store, processes, jobs, restarts, databases, cgroups, sandboxes });
   return new ReleaseRuntime({
     name: "local",
     serviceKinds: ["APPLICATION", "DATABASE", "JOB"] satisfies ServiceKind[],
@@ -93,12 +110,16 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       databases: LocalDatabases;
       /** How this host lets releases be limited (cgroup v2, v1, or not at all). */
       cgroups: CgroupHost;
+      sandboxes: ServiceSandboxes;
     },
   ) {}
 
   async adopt(): Promise<void> {
-    const { paths, store, jobs, processes, restarts } = this.parts;
-    await fsp.mkdir(paths.servicesDir, { recursive: true });
+    const { paths, store, jobs, processes, restarts, sandboxes } = this.parts;
+    await sandboxes.start();
+    await fsp.mkdir(paths.servicesDir, { recursive: true, mode: 0o711 });
+    // Files written before they were made private (an older engine) are made so now.
+    await makePrivate(paths);
     for (const serviceId of await fsp.readdir(paths.servicesDir)) {
       await jobs.adopt(serviceId);
       const state = await store.adopt(paths.stateFile(serviceId), serviceState);
@@ -126,7 +147,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
   async createRelease(ctx: Ctx, releaseId: string): Promise<LocalRelease> {
     const dir = this.parts.paths.releaseDir(ctx.service.id, releaseId);
     await fsp.rm(dir, { recursive: true, force: true });
-    await fsp.mkdir(dir, { recursive: true });
+    // Passable, not listable: a service's user reaches its own checkout below, and reads nothing else here.
+    await fsp.mkdir(dir, { recursive: true, mode: 0o711 });
+    await fsp.chmod(path.dirname(dir), 0o711);
     return { serviceId: ctx.service.id, releaseId, dir };
   }
 
@@ -145,18 +168,28 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const plan = detected.plan;
     ctx.output("system", `Build plan: ${plan.kind}; ${plan.steps.map((step) => step.display).join(", ") || "nothing to build"}; start: ${plan.start.display}`);
 
-    const base = engineBaseEnv();
+    // The build is untrusted code too (a dependency's install script): it runs in the service's sandbox, as its user.
+    const { sandboxes } = this.parts;
+    const jail = await sandboxes.jailOf(service.id, ctx.trusted);
+    const checkout = path.join(release.dir, "src");
+    await sandboxes.handOver(checkout, jail);
+    ctx.output(
+      "system",
+      jail ? `Sandbox: ${jail.user ? `user ${jail.user.uid}, ` : ""}only its checkout and home writable` : "Sandbox: none (trusted cluster)",
+    );
+    const base = { ...engineBaseEnv(), ...(jail ? { HOME: jail.home } : {}) };
     const variables = Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value]));
     const pathPrefix = plan.pathPrefix.map((dir) => path.join(appDir, dir));
     const env: Record<string, string> = { ...base, ...variables, PATH: [...pathPrefix, variables.PATH ?? base.PATH].join(":") };
     if (plan.kind === "python") env.VIRTUAL_ENV = path.join(appDir, ".venv");
+    const sandbox = jail?.spec([checkout], plan.start.type === "static" ? staticServerFiles() : []);
 
     const deadline = Date.now() + config.buildTimeoutSeconds * 1000;
     for (const step of plan.steps) {
       ctx.output("system", `$ ${step.display}`);
       const tail = createLineTail();
       const result = await runCommand({
-        argv: step.argv,
+        argv: sandboxes.wrap(sandbox, step.argv, { cwd: appDir, outlivesEngine: false }),
         cwd: appDir,
         env: { ...env, CI: "true" },
         timeoutMs: Math.max(deadline - Date.now(), 1),
@@ -184,6 +217,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       env: { ...env, SLIPWAY_RELEASE_ID: release.releaseId, SLIPWAY_GIT_COMMIT: release.commit ?? "" },
       secretKeys: service.variables.filter((variable) => variable.secret).map((variable) => variable.key),
       ...(resources ? { limits: resources } : {}),
+      ...(sandbox ? { sandbox } : {}),
     };
     if (resources) ctx.output("system", this.describeLimits(resources));
     await this.parts.processes.writeLaunch(release.serviceId, release.releaseId, release.launch);
@@ -271,8 +305,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     return service?.kind === "DATABASE" ? "Removed the database's data, releases and logs" : "Removed the service's route, releases and logs";
   }
 
-  removeFiles(serviceId: string): Promise<void> {
-    return fsp.rm(this.parts.paths.serviceDir(serviceId), { recursive: true, force: true });
+  async removeFiles(serviceId: string): Promise<void> {
+    await fsp.rm(this.parts.paths.serviceDir(serviceId), { recursive: true, force: true });
+    this.parts.sandboxes.free(serviceId);
   }
 
   describeUpstream(proc: ReleaseProcess): string {
@@ -294,7 +329,11 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const env: Record<string, string> = { ...launch.env, PORT: String(current.port), ...options.env };
     if (options.tty) env.TERM = "xterm-256color";
     const command = argv.length > 0 ? argv : [env.SHELL || "/bin/sh"];
-    return startLocalExec(command, { ...options, cwd: launch.cwd, env });
+    // The shell gets the release's sandbox: what the app can see, as the app's user, and nothing more.
+    // A terminal of its own inside (script, util-linux): the outer one's process groups are not in
+    // the sandbox's PID namespace, so a shell could not take it over for job control.
+    const inner = options.tty && launch.sandbox ? ["script", "--quiet", "--return", "--command", shellQuote(command), "/dev/null"] : command;
+    return startLocalExec(this.parts.sandboxes.wrap(launch.sandbox, inner, { cwd: launch.cwd, outlivesEngine: false }), { ...options, cwd: launch.cwd, env });
   }
 
   async sample(serviceId: string): Promise<ServiceSample> {
@@ -332,6 +371,11 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       return `Limits: ${asked} through cgroup v1; the CPU limit is NOT enforced (no writable cpu hierarchy)`;
     return `Limits: ${asked}, enforced through ${host.kind}`;
   }
+}
+
+/** One POSIX shell word per argument, for `script --command`, which runs its string through a shell. */
+function shellQuote(argv: string[]): string {
+  return argv.map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
 }
 
 async function readRepoFacts(appDir: string): Promise<RepoFacts> {

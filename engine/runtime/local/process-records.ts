@@ -20,7 +20,7 @@ export class ProcessRecords {
     const file = this.fileOf(serviceId, proc);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(proc));
+    fs.writeFileSync(tmp, JSON.stringify(proc), { mode: 0o600 });
     fs.renameSync(tmp, file);
   }
 

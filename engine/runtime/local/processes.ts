@@ -75,11 +75,20 @@ export async function stopGroup(pgid: number, startTime: number | null, graceMs 
 }
 
 /**
- * True when a member of the process group holds the listening socket on `port` (from
- * /proc/net/tcp{,6} and the members' fds). A health check that reached some other process
- * which grabbed the port first (another engine, another app) must not pass for our release.
+ * True when a member of the process group holds the listening socket on `port`. A health check
+ * that reached some other process which grabbed the port first (another engine, another app)
+ * must not pass for our release.
  */
 export function groupListensOn(pgid: number, port: number): boolean {
+  return pidsListeningOn(port, (pid) => processGroupOf(pid) === pgid).length > 0;
+}
+
+/**
+ * The processes (pids as this host sees them) holding a listening TCP socket on `port`, among
+ * those `include` accepts, from /proc/net/tcp{,6} and their file descriptors. An app in its
+ * sandbox knows only its pid inside its namespace; this is how the host finds it.
+ */
+export function pidsListeningOn(port: number, include: (pid: number) => boolean = () => true): number[] {
   const portHex = port.toString(16).toUpperCase().padStart(4, "0");
   const inodes = new Set<string>();
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
@@ -95,20 +104,27 @@ export function groupListensOn(pgid: number, port: number): boolean {
       if (columns[1]?.endsWith(`:${portHex}`) && columns[3] === "0A" && columns[9]) inodes.add(`socket:[${columns[9]}]`);
     }
   }
-  if (inodes.size === 0) return false;
+  if (inodes.size === 0) return [];
+  const pids: number[] = [];
   for (const entry of fs.readdirSync("/proc")) {
-    if (entry.charCodeAt(0) > 57) continue;
+    if (entry.charCodeAt(0) > 57 || !include(Number(entry))) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) continue;
-      for (const fd of fs.readdirSync(`/proc/${entry}/fd`)) {
-        if (inodes.has(fs.readlinkSync(`/proc/${entry}/fd/${fd}`))) return true;
-      }
+      if (fs.readdirSync(`/proc/${entry}/fd`).some((fd) => inodes.has(fs.readlinkSync(`/proc/${entry}/fd/${fd}`)))) pids.push(Number(entry));
     } catch {
       // Ended while we looked.
     }
   }
-  return false;
+  return pids;
+}
+
+/** The process group of a process; null once it ended. */
+function processGroupOf(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+  } catch {
+    return null;
+  }
 }
 
 /** True when nothing listens on 127.0.0.1:`port` (get-port would not do: it withholds ports it handed out recently). */

@@ -12,6 +12,7 @@ import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, launchArgv, rem
 import { type LaunchSpec, launchSpec, type Layout, type LocalRelease, type ReleaseProcess, type ServiceState } from "./layout";
 import { LogTailer } from "./log-tailer";
 import { ProcessRecords } from "./process-records";
+import type { ServiceSandboxes } from "./sandbox/service-sandboxes";
 import { isSameProcessAlive, portIsFree, processStartTime, stopGroup } from "./processes";
 
 export type LocalStore = ReleaseStore<ReleaseProcess, ServiceState, LocalRelease>;
@@ -35,6 +36,7 @@ export class ReleaseProcesses {
       paths: Layout;
       store: LocalStore;
       cgroups: CgroupHost;
+      sandboxes: ServiceSandboxes;
       serviceLog: ServiceLog;
       stopGraceMs?: number;
     },
@@ -50,8 +52,11 @@ export class ReleaseProcesses {
       throw new StepError(`port ${launch.port} is taken by another process on the engine's host`);
     }
     const logFile = path.join(this.options.paths.releaseDir(serviceId, releaseId), "runtime.log");
-    const log = fs.openSync(logFile, "a");
     if (!launch.argv[0]) throw new Error("empty start command");
+    // Before the log is opened: a release that must not run here leaves no file behind.
+    const sandboxed = this.options.sandboxes.wrap(launch.sandbox, launch.argv, { cwd: launch.cwd, outlivesEngine: true });
+    // The app's own output, secrets included: the engine's to read (masked as it ships), no one else's.
+    const log = fs.openSync(logFile, "a", 0o600);
     // Limits: the process enters its control groups before it execs the app (cgroups.ts).
     let cgroup: ReturnType<typeof createReleaseCgroup> = null;
     try {
@@ -59,7 +64,8 @@ export class ReleaseProcesses {
     } catch (error) {
       this.options.serviceLog(serviceId, releaseId, `[slipway] could not apply the resource limits: ${(error as Error).message}`);
     }
-    const [command, ...args] = cgroup ? launchArgv(launch.argv) : launch.argv;
+    // The launcher enters the control groups as the engine, then drops into the sandbox (cgroups.ts, sandbox/sandbox.ts).
+    const [command, ...args] = cgroup ? launchArgv(sandboxed) : sandboxed;
     const env = { ...launch.env, PORT: String(port), ...(cgroup ? { [CGROUP_PROCS_VAR]: cgroup.procs.join(":") } : {}) };
     // Detached with file descriptors (not pipes): the app keeps running and logging when the engine dies.
     const child = spawn(command!, args, {
@@ -67,7 +73,7 @@ export class ReleaseProcesses {
       env: childEnv(env),
       detached: true,
       stdio: ["ignore", log, log],
-      ...(launch.user ? { uid: launch.user.uid, gid: launch.user.gid } : {}),
+      ...(launch.user && !launch.sandbox ? { uid: launch.user.uid, gid: launch.user.gid } : {}),
     });
     fs.closeSync(log);
     // Recorded before the first await: an engine killed from here on leaves a record the next one finds (sweep()).

@@ -2,8 +2,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
 
-/** Writes JSON so that a reader (or an engine killed mid-write) sees the old or the new file, never half of one. */
-export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644): Promise<void> {
+/** Writes JSON so that a reader (or an engine killed mid-write) sees the old or the new file, never half of one; the engine's only, unless told. */
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   await fs.writeFile(tmp, JSON.stringify(value, null, 2), { mode });

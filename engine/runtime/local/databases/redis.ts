@@ -45,6 +45,10 @@ export const redis: DatabaseDriver = {
     return binary() !== null;
   },
 
+  async program() {
+    return binary();
+  },
+
   async prepare({ dataDir, runDir, connection, copyFrom, user, output }: PrepareInput) {
     const server = binary();
     if (!server) throw new StepError("redis-server is not installed on the engine's host");
