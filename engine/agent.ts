@@ -95,9 +95,10 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   }
 
   const reporter: EngineReporter = {
+    nextSeq,
     event(deploymentId, event) {
       const message = event.message === undefined ? {} : { message: shortenText(event.message, EVENT_MESSAGE_MAX) };
-      outbox.pushEvent(deploymentId, { ...event, ...message, seq: nextSeq(), at: event.at ?? new Date().toISOString() });
+      outbox.pushEvent(deploymentId, { ...event, ...message, seq: event.seq ?? nextSeq(), at: event.at ?? new Date().toISOString() });
       void outbox.flush();
     },
     log(stream, fd, text, at, origin) {

@@ -23,5 +23,10 @@ export const deploymentOutcome = z.object({
   status: z.enum(["succeeded", "failed", "canceled"]),
   message: z.string(),
   finishedAt: z.string(),
+  /**
+   * The seq of the deployment's last event, which says this outcome: a re-delivered task reports
+   * the same event again, stored once. (Optional: outcomes written by older engines have none.)
+   */
+  seq: z.number().int().nonnegative().optional(),
 });
 export type DeploymentOutcome = z.infer<typeof deploymentOutcome>;
