@@ -1,3 +1,6 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import pino from "pino";
 import { createAgent } from "../engine/agent";
 import type { Engine } from "../engine/core";
@@ -29,9 +32,11 @@ export async function measureDispatchLatency(plane: ControlPlane, runs: number) 
     services: () => [],
     shutdown: async () => {},
   };
+  const outboxDir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-bench-outbox-"));
   const agent = createAgent(
     {
       url: plane.webUrl,
+      outboxDir,
       token: plane.org.engineToken,
       engineVersion: "bench",
       capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [] },
@@ -62,5 +67,6 @@ export async function measureDispatchLatency(plane: ControlPlane, runs: number) 
     while ((await api.deployments.get({ deploymentId: deployment.id })).status !== "DEPLOYED") await new Promise((r) => setTimeout(r, 2));
   }
   await agent.shutdown();
+  await fs.rm(outboxDir, { recursive: true, force: true });
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), runs };
 }

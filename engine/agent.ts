@@ -23,6 +23,10 @@ export type AgentOptions = {
   inventoryIntervalMs?: number;
   /** The protocol version announced at the handshake; PROTOCOL_VERSION but in tests that play another release's engine. */
   protocolVersion?: number;
+  /** Where unacknowledged events and log lines are kept across engine restarts (engineFiles(home).outboxDir). */
+  outboxDir: string;
+  /** The outbox's bound on disk; 64 MiB by default. */
+  outboxMaxBytes?: number;
   /** Called when the control plane refuses the token: the agent has stopped. */
   onRefused?: (reason: string) => void;
 };
@@ -51,7 +55,17 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   }
 
   let refusals = 0;
-  const outbox = new Outbox({ send: (message) => client.request(message.name, message.payload).then((answer) => deliveryOf(message, answer)) });
+  const outbox = Outbox.open({
+    dir: options.outboxDir,
+    maxBytes: options.outboxMaxBytes,
+    send: (message) => client.request(message.name, message.payload).then((answer) => deliveryOf(message, answer)),
+    onJournalError: (error) =>
+      logger.error({ err: error, dir: options.outboxDir }, "cannot write the outbox's journal; unacknowledged events and lines are kept in memory only"),
+  });
+  if (outbox.replayed.events + outbox.replayed.lines > 0)
+    logger.info(outbox.replayed, "sending first the events and log lines a previous engine had not got stored");
+  if (outbox.replayed.skipped > 0)
+    logger.warn({ skipped: outbox.replayed.skipped }, "skipped unreadable records of the outbox's journal (the previous engine was killed while writing)");
 
   /**
    * Whether a batch was stored, or may be forgotten, or must be sent again. Only two refusals are
@@ -81,9 +95,10 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   }
 
   const reporter: EngineReporter = {
+    nextSeq,
     event(deploymentId, event) {
       const message = event.message === undefined ? {} : { message: shortenText(event.message, EVENT_MESSAGE_MAX) };
-      outbox.pushEvent(deploymentId, { ...event, ...message, seq: nextSeq(), at: event.at ?? new Date().toISOString() });
+      outbox.pushEvent(deploymentId, { ...event, ...message, seq: event.seq ?? nextSeq(), at: event.at ?? new Date().toISOString() });
       void outbox.flush();
     },
     log(stream, fd, text, at, origin) {
@@ -254,9 +269,10 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     /** Stops talking to the control plane and supervising; the apps and the router keep running. */
     async shutdown() {
       await outbox.flush().catch(() => {});
-      outbox.close();
       stop();
       await engine.shutdown();
+      // Last: the lines the engine read while it stopped are journaled for the next engine.
+      await outbox.close();
     },
   };
 }

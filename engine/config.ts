@@ -14,6 +14,8 @@ const schema = z.object({
   SLIPWAY_METRICS_SECONDS: z.coerce.number().min(0).max(3600).default(5),
   /** How often the engine reports the files it keeps (leftovers of deleted services are removed in answer). */
   SLIPWAY_INVENTORY_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
+  /** The bound on the events and log lines the engine keeps on disk while the control plane cannot store them; the oldest log lines go first. */
+  SLIPWAY_ENGINE_OUTBOX_MB: z.coerce.number().min(1).max(1_000_000).default(64),
   /** `local`: releases are processes on this host; `docker`: containers through the Docker Engine API at SLIPWAY_DOCKER_HOST. */
   SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker"], { message: "SLIPWAY_ENGINE_RUNTIME must be local or docker" }).default("local"),
   /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
@@ -34,6 +36,7 @@ export type EngineConfig = {
   heartbeatMs: number;
   metricsMs: number;
   inventoryMs: number;
+  outboxMaxBytes: number;
   runtime: "local" | "docker";
   dockerHost: string;
   logLevel: string;
@@ -53,6 +56,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,
     metricsMs: env.SLIPWAY_METRICS_SECONDS * 1000,
     inventoryMs: env.SLIPWAY_INVENTORY_SECONDS * 1000,
+    outboxMaxBytes: Math.round(env.SLIPWAY_ENGINE_OUTBOX_MB * 1024 * 1024),
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,
     logLevel: env.LOG_LEVEL,

@@ -6,12 +6,14 @@ import { z } from "zod";
  * beside these: engine/runtime/local/layout.ts, engine/runtime/docker/state.ts):
  *   deployments/<deploymentId>.json            a finished deployment's outcome
  *   environments/<environmentId>/outputs.json  outputs of the environment's lifecycle jobs
+ *   outbox/journal.jsonl                       events and log lines not yet stored by the control plane (engine/outbox.ts)
  */
 export function engineFiles(home: string) {
   return {
     deploymentsDir: path.join(home, "deployments"),
     deploymentFile: (deploymentId: string) => path.join(home, "deployments", `${deploymentId}.json`),
     outputsFile: (environmentId: string) => path.join(home, "environments", environmentId, "outputs.json"),
+    outboxDir: path.join(home, "outbox"),
   };
 }
 export type EngineFiles = ReturnType<typeof engineFiles>;
@@ -21,5 +23,10 @@ export const deploymentOutcome = z.object({
   status: z.enum(["succeeded", "failed", "canceled"]),
   message: z.string(),
   finishedAt: z.string(),
+  /**
+   * The seq of the deployment's last event, which says this outcome: a re-delivered task reports
+   * the same event again, stored once. (Optional: outcomes written by older engines have none.)
+   */
+  seq: z.number().int().nonnegative().optional(),
 });
 export type DeploymentOutcome = z.infer<typeof deploymentOutcome>;

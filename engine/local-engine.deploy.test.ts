@@ -81,6 +81,9 @@ describe("local engine: deploying from git", () => {
     await engine.execute(deploy);
     const replayed = env.eventsOf(deploy.deploymentId).slice(before);
     expect(replayed).toEqual([expect.objectContaining({ serviceId: null, step: "deployment", status: "succeeded" })]);
+    // The same event as the first time, seq included: the control plane stores it once.
+    expect(replayed[0]).toEqual(env.eventsOf(deploy.deploymentId)[before - 1]);
+    expect(replayed[0]?.seq).toEqual(expect.any(Number));
     expect(await fs.readdir(`${layout(env.home).serviceDir(web().id)}/releases`)).toEqual(releases);
   });
 

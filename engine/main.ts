@@ -3,6 +3,7 @@ import { createAgent } from "./agent";
 import { loadEngineConfig } from "./config";
 import { connectDocker, createDockerEngine, createLocalEngine } from "./core";
 import { engineIdentity, forgetRunningEngine, recordRunningEngine } from "./daemon";
+import { engineFiles } from "./engine-files";
 import type { EngineHandshake } from "./protocol/messages";
 import { detectCgroups } from "./runtime/local/cgroups";
 import { availableDatabases } from "./runtime/local/databases/driver";
@@ -59,6 +60,8 @@ export async function runEngine(source: Record<string, string | undefined> = pro
       heartbeatMs: config.heartbeatMs,
       metricsIntervalMs: config.metricsMs,
       inventoryIntervalMs: config.inventoryMs,
+      outboxDir: engineFiles(config.home).outboxDir,
+      outboxMaxBytes: config.outboxMaxBytes,
       onRefused: (reason) => {
         logger.fatal({ reason }, "engine token refused; stopping");
         void agent.shutdown().finally(() => process.exit(1));

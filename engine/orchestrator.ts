@@ -28,8 +28,23 @@ export type EngineReporter = {
   /** A deployment event; the agent adds seq and at if missing, batches and ships it. */
   event(
     deploymentId: string,
-    event: { serviceId: string | null; step: DeploymentStep; status: StepStatus; durationMs?: number; message?: string; commit?: string; at?: string },
+    event: {
+      serviceId: string | null;
+      step: DeploymentStep;
+      status: StepStatus;
+      durationMs?: number;
+      message?: string;
+      commit?: string;
+      at?: string;
+      seq?: number;
+    },
   ): void;
+  /**
+   * Takes the next seq ahead of an event (where the agent numbers them): a deployment's outcome is
+   * written to disk with the seq of its event, so that reporting it again for a re-delivered task
+   * sends the same event, which the control plane stores once.
+   */
+  nextSeq?(): number;
   /** One line of output (build output: stream kind "deployment"; app output: kind "service"), with its origin when it can be read again. */
   log(stream: LogStream, fd: "stdout" | "stderr" | "system", text: string, at?: string, origin?: LineOrigin): void;
 };
@@ -144,8 +159,15 @@ export function createEngine(options: EngineOptions): Engine {
           ? { status: error.status, message: error.message }
           : { status: "failed", message: `internal error: ${(error as Error).message}` };
     }
-    await writeJsonAtomic(paths.deploymentFile(deploymentId), { deploymentId, ...outcome, finishedAt: now() });
-    report(null, "deployment", outcome.status, { message: outcome.message });
+    const done: DeploymentOutcome = { deploymentId, ...outcome, finishedAt: now(), seq: reporter.nextSeq?.() };
+    await writeJsonAtomic(paths.deploymentFile(deploymentId), done);
+    reportOutcome(done);
+  }
+
+  /** A deployment's last event, from its outcome (the same event each time it is reported, when the outcome has its seq). */
+  function reportOutcome(done: DeploymentOutcome): void {
+    const { deploymentId, status, message, finishedAt, seq } = done;
+    reporter.event(deploymentId, { serviceId: null, step: "deployment", status, message, at: finishedAt, ...(seq === undefined ? {} : { seq }) });
   }
 
   async function runService(
@@ -279,8 +301,8 @@ export function createEngine(options: EngineOptions): Engine {
         await engine.start();
         const done = await readJson(paths.deploymentFile(task.deploymentId), deploymentOutcome).catch(() => null);
         if (done) {
-          // Already finished (a re-delivered task): say so again, do nothing else.
-          reporter.event(task.deploymentId, { serviceId: null, step: "deployment", status: done.status, message: done.message, at: now() });
+          // Already finished (a re-delivered task): say so again, with the same event, and do nothing else.
+          reportOutcome(done);
           return;
         }
         await runDeployment(task, controller.signal);

@@ -31,8 +31,10 @@ export type ReportedLine = { stream: LogStream; fd: string; text: string };
 export function recordingReporter() {
   const events: ReportedEvent[] = [];
   const lines: ReportedLine[] = [];
+  let seq = 0;
   const reporter: EngineReporter = {
     event: (deploymentId, event) => void events.push({ deploymentId, ...event }),
+    nextSeq: () => ++seq,
     // Kept is stored: the runtime may save how far it read.
     log: (stream, fd, text, _at, origin) => {
       lines.push({ stream, fd, text });

@@ -3,6 +3,9 @@
  * PostgreSQL: what it does with messages too long for the protocol, with a control plane that
  * cannot write, and with a control plane of another protocol version.
  */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +26,14 @@ let services: Services;
 let org: SeededOrganization;
 let web: Awaited<ReturnType<typeof startWebServer>>;
 const agents: Array<ReturnType<typeof createAgent>> = [];
+const outboxDirs: string[] = [];
+
+/** An outbox folder of its own for each agent, as each engine has its home. */
+async function outboxDir() {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-link-outbox-"));
+  outboxDirs.push(dir);
+  return dir;
+}
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -34,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const agent of agents) await agent.shutdown();
   await web?.close();
+  for (const dir of outboxDirs) await fs.rm(dir, { recursive: true, force: true });
 });
 
 /** An engine with nothing to run: these tests exercise the link, and report through its reporter. */
@@ -61,11 +73,12 @@ function recordingLogger() {
   return { logger: pino({ level: "debug" }, stream), records };
 }
 
-function startAgent(options: { protocolVersion?: number; logger?: pino.Logger; onRefused?: (reason: string) => void } = {}) {
+async function startAgent(options: { protocolVersion?: number; logger?: pino.Logger; onRefused?: (reason: string) => void } = {}) {
   let reporter: EngineReporter | null = null;
   const agent = createAgent(
     {
       url: web.url,
+      outboxDir: await outboxDir(),
       token: org.engineToken,
       engineVersion: "test",
       capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [] },
@@ -95,7 +108,7 @@ async function dispatchedDeployment(name: string) {
 describe("the engine's link to the control plane", () => {
   it("shortens a 1 MB event message to what the protocol carries, keeping its beginning and its end", async () => {
     const { api, service, deployment } = await dispatchedDeployment("long");
-    const { agent, reporter } = startAgent();
+    const { agent, reporter } = await startAgent();
     await agent.start();
     const message = `build command "npm run build" exited with code 1:\n${"x".repeat(1_000_000)}\nError: the last line says why`;
     reporter().event(deployment.id, { serviceId: service.id, step: "build", status: "failed", message });
@@ -120,7 +133,7 @@ describe("the engine's link to the control plane", () => {
   it("keeps the events the control plane cannot store while its database is down, and stores them once it is back", async () => {
     const { api, deployment } = await dispatchedDeployment("outage");
     const { logger, records } = recordingLogger();
-    const { agent, reporter } = startAgent({ logger });
+    const { agent, reporter } = await startAgent({ logger });
     await agent.start();
     await eventually(async () => records.some((record) => record.msg === "connected to the control plane") || undefined, 10_000, "the agent to connect");
 
@@ -152,7 +165,7 @@ describe("the engine's link to the control plane", () => {
   it("tells an engine of a newer protocol to upgrade the control plane, and keeps trying instead of exiting", async () => {
     const { logger, records } = recordingLogger();
     let refused = false;
-    const { agent } = startAgent({ protocolVersion: PROTOCOL_VERSION + 1, logger, onRefused: () => (refused = true) });
+    const { agent } = await startAgent({ protocolVersion: PROTOCOL_VERSION + 1, logger, onRefused: () => (refused = true) });
     await agent.start();
     const attempts = () => records.filter((record) => record.msg === "the control plane did not accept this engine; retrying");
     await eventually(async () => (attempts().length >= 2 ? true : undefined), 15_000, "two handshake attempts");
@@ -165,6 +178,7 @@ describe("the engine's link to the control plane", () => {
     const agent = createAgent(
       {
         url: web.url,
+        outboxDir: await outboxDir(),
         token: "swe_not-a-token",
         engineVersion: "test",
         capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [] },

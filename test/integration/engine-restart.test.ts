@@ -1,8 +1,8 @@
 /**
  * The platform heals itself across engine restarts (issue 12): a real control plane on a real
  * PostgreSQL, the real engine as its own process killed with SIGKILL at awkward moments, real
- * apps, real HTTP. What a user would notice: no stray processes, no repeated or lost log lines,
- * no deployment left waiting for a lease to run out.
+ * apps, real HTTP. What a user would notice: no stray processes, no repeated or lost log lines or
+ * events, no deployment left waiting for a lease to run out.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -13,8 +13,10 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
-import { logLines } from "../../server/db/schema";
-import { createTestDatabase, type TestDatabase } from "../database";
+import { engineFiles } from "../../engine/engine-files";
+import { readOutboxJournal } from "../../engine/outbox";
+import { deploymentEvents, logLines } from "../../server/db/schema";
+import { createTestDatabase, withDatabaseDown, type TestDatabase } from "../database";
 import { eventually, fixture, request } from "../engine-harness";
 import { startGitServer, type GitServer } from "../git-server";
 import { processesUnder, removeEngineHome } from "../process-cleanup";
@@ -173,5 +175,69 @@ describe("an engine killed and started again", () => {
     await eventually(async () => countsOf(await storedBursts(), second.run).size === second.total || undefined, 30_000, "every line of the second burst");
     expectEachOnce(countsOf(await storedBursts(), second.run), second.total);
     expectEachOnce(countsOf(await storedBursts(), first.run), first.total);
+  }, 180_000);
+
+  it("stores every event and log line it produced while PostgreSQL was down and it was then killed, each once, once it is back", async () => {
+    await gitServer.createRepo("journal", fixture("node-app"), { "version.txt": "1\n" });
+    // Build output in two halves around a pause: the second half, and every step after the build, come while the database is down.
+    const lines = (from: number) => `for i in $(seq ${from} ${from + 149}); do echo "outbox line $i"; done`;
+    const { environmentId, serviceId } = await createService("journal", "journal", { buildCommand: `${lines(1)}; sleep 2; ${lines(151)}` });
+    const deployment = await deploy(environmentId);
+    const storedEvents = () => database.db.select().from(deploymentEvents).where(eq(deploymentEvents.deploymentId, deployment.id)).orderBy(deploymentEvents.id);
+    await eventually(
+      async () => (await storedEvents()).some((event) => event.step === "deployment" && event.status === "started") || undefined,
+      60_000,
+      "the deployment to start",
+    );
+
+    // The control plane (web) answers, but cannot store: the engine finishes the deployment and keeps all it reports.
+    const outbox = engineFiles(engineHome).outboxDir;
+    const outcomeQueued = () =>
+      readOutboxJournal(outbox).some(
+        (record) =>
+          record.kind === "event" && record.deploymentId === deployment.id && record.event.step === "deployment" && record.event.status === "succeeded",
+      );
+    await control.stopWorker();
+    const queued = await withDatabaseDown(database, async () => {
+      await eventually(outcomeQueued, 60_000, "the deployment's outcome to be queued");
+      await engine.stop("SIGKILL");
+      return readOutboxJournal(outbox);
+    });
+    await control.startWorker();
+    const queuedEvents = queued.flatMap((record) => (record.kind === "event" && record.deploymentId === deployment.id ? [record.event] : []));
+    const queuedLines = queued.flatMap((record) => (record.kind === "line" ? [record] : []));
+    // What the kill would have lost without the journal: most of the deployment's events and the build output after the pause.
+    expect(queuedEvents.map((event) => `${event.step}:${event.status}`)).toEqual(expect.arrayContaining(["build:succeeded", "deployment:succeeded"]));
+    expect(queuedLines.map((record) => record.line.text)).toContain("outbox line 300");
+
+    await startEngine();
+    await waitFor(deployment.id, "DEPLOYED");
+    const storedLines = async () => database.db.select().from(logLines).where(eq(logLines.deploymentId, deployment.id));
+    await eventually(async () => (await storedLines()).some((row) => row.text === "outbox line 300") || undefined, 30_000, "the build output to be stored");
+
+    // Every event once, in order (the restart adds the control plane's own `lease:expired`, and nothing else).
+    const events = (await storedEvents()).filter((event) => event.step !== "lease");
+    expect(events.map((event) => `${event.step}:${event.status}`)).toEqual([
+      "deployment:started",
+      ...["clone", "build", "start", "health_check", "switch", "drain"].flatMap((step) => [`${step}:started`, `${step}:succeeded`]),
+      "deployment:succeeded",
+    ]);
+    expect(queuedEvents.map((event) => events.filter((stored) => stored.seq === event.seq).length)).toEqual(queuedEvents.map(() => 1));
+
+    // Every build line once, those the kill took included.
+    const build = (await storedLines()).map((row) => row.text).filter((text) => text.startsWith("outbox line "));
+    expect(build.sort((a, b) => Number(a.split(" ")[2]) - Number(b.split(" ")[2]))).toEqual(
+      Array.from({ length: 300 }, (_, index) => `outbox line ${index + 1}`),
+    );
+    for (const record of queuedLines.filter((queuedLine) => queuedLine.stream.kind === "deployment")) {
+      expect((await storedLines()).filter((row) => row.seq === record.line.seq && row.text === record.line.text)).toHaveLength(1);
+    }
+    // The app's first runtime line once: the journal's copy and the one read again from its log file are one line.
+    const runtime = async () =>
+      (await database.db.select({ text: logLines.text }).from(logLines).where(eq(logLines.serviceId, serviceId))).filter((row) =>
+        row.text.startsWith("version 1 listening"),
+      );
+    await eventually(async () => (await runtime()).length > 0 || undefined, 30_000, "the app's output to be stored");
+    expect(await runtime()).toHaveLength(1);
   }, 180_000);
 });

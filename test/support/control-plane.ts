@@ -21,7 +21,19 @@ export function controlPlane(options: { services: Services; database: TestDataba
         port: options.port,
         host: "127.0.0.1",
       });
+      await this.startWorker();
+    },
+    async startWorker() {
       worker = await startWorker({ services: options.services, connectionString: options.database.url, logger: options.logger, reconcileIntervalMs: 500 });
+    },
+    /**
+     * Stops the worker alone, for a database outage with web still answering: graphile-worker's
+     * cron loop rejects unhandled when its database refuses connections, which ends a test run
+     * (the platform's supervisor restarts a worker process instead).
+     */
+    async stopWorker() {
+      await worker?.stop();
+      worker = null;
     },
     async stop() {
       await worker?.stop();
