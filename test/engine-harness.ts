@@ -51,9 +51,9 @@ export function recordingReporter() {
   };
 }
 
-/** An engine home in a temp dir, a router port, and cleanup of everything started under it. */
-export async function engineHome(tuning: LocalEngineOptions["tuning"] = { drainTimeoutMs: 5_000, stopGraceMs: 3_000 }) {
-  const home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-engine-")));
+/** An engine home (in a temp dir unless given), a router port, and cleanup of everything started under it. */
+export async function engineHome(tuning: LocalEngineOptions["tuning"] = { drainTimeoutMs: 5_000, stopGraceMs: 3_000 }, given?: string) {
+  const home = given ?? (await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-engine-"))));
   const routerPort = await getPort({ host: "127.0.0.1" });
   const engines: Engine[] = [];
   const recording = recordingReporter();

@@ -98,7 +98,17 @@ beforeAll(async () => {
   await gitServer.createRepo("notes", fixture("notes-app"));
   web = await startWebServer({ services, databaseUrl: database.url, logger, port: webPort, host: "127.0.0.1" });
   worker = await startWorker({ services, connectionString: database.url, logger, reconcileIntervalMs: 500 });
-  engine = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: org.engineToken, home: engineHome, routerPort, env: { SLIPWAY_INVENTORY_SECONDS: "1" } });
+  engine = spawnEngine({
+    url: `http://127.0.0.1:${webPort}`,
+    token: org.engineToken,
+    home: engineHome,
+    routerPort,
+    env: {
+      SLIPWAY_INVENTORY_SECONDS: "1",
+      // The notes app's pg comes from the platform's packages (NODE_PATH below), which its sandbox must show.
+      SLIPWAY_SANDBOX_READONLY: path.join(repoRoot, "node_modules"),
+    },
+  });
 
   const project = await api().projects.create({ name: "notes" });
   const environment = await api().environments.create({ projectId: project.id, name: "main" });

@@ -107,6 +107,9 @@ export function sandboxArgv(
     ...(spec.identity ? ["--ro-bind", spec.identity.passwd, "/etc/passwd", "--ro-bind", spec.identity.group, "/etc/group"] : []),
     ...spec.readonly.flatMap((dir) => ["--ro-bind", dir, dir]),
     ...spec.writable.flatMap((dir) => ["--bind", dir, dir]),
+    // The root bubblewrap builds (and the empty directories it made to hold the binds) is read-only too.
+    "--remount-ro",
+    "/",
     // Everything in the sandbox dies with bubblewrap's parent: the engine, or a release's keeper.
     "--die-with-parent",
     "--chdir",
