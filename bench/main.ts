@@ -3,6 +3,7 @@ import { measureClone } from "./clone";
 import { startBenchControlPlane } from "./control-plane";
 import { measureDeployOverhead } from "./deploy-overhead";
 import { measureDispatchLatency } from "./dispatch-latency";
+import { measureSandbox } from "./sandbox";
 import { measureShellAndLogs } from "./shell-and-logs";
 import { ms } from "./stats";
 
@@ -29,6 +30,15 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     console.log(
       `runtime logs (${shells.logs.rate} lines/s for ${shells.logs.total / shells.logs.rate} s, release -> engine -> web -> following client): ` +
         `${Math.round(shells.logs.linesPerSecond)} lines/s received, ${shells.logs.lost} lost of ${shells.logs.total}; latency p50 ${ms(shells.logs.p50)}, p99 ${ms(shells.logs.p99)}`,
+    );
+  },
+
+  async sandbox(_plane, git) {
+    const sandbox = await measureSandbox(git, 7, 300);
+    console.log(
+      `sandbox (local runtime, bubblewrap and a user per service): deploy p50 ${ms(sandbox.deploy.sandboxed)} vs ${ms(sandbox.deploy.baseline)} unsandboxed (baseline), ` +
+        `+${ms(sandbox.deploy.sandboxed - sandbox.deploy.baseline)} (${sandbox.runs} runs each); ` +
+        `shell keystroke p50 ${ms(sandbox.shell.sandboxed)} vs ${ms(sandbox.shell.baseline)}, p99 ${ms(sandbox.shell.sandboxedP99)} vs ${ms(sandbox.shell.baselineP99)} (${sandbox.keys} keys)`,
     );
   },
 

@@ -20,7 +20,7 @@ type UiSocket = Socket<UiServerEvents, UiClientEvents>;
  * types it, `onOutput` is told of output; the line is cleared (Ctrl-U) every 50 keys so the
  * shell's line editor stays cheap. Returns one latency per key, in ms.
  */
-async function roundTrips(keys: number, send: (data: string) => void, onOutput: (listener: (data: string) => void) => void): Promise<number[]> {
+export async function roundTrips(keys: number, send: (data: string) => void, onOutput: (listener: (data: string) => void) => void): Promise<number[]> {
   let waiting: ((data: string) => void) | null = null;
   onOutput((data) => waiting?.(data));
   const sendAndWait = (data: string, expect: (text: string) => boolean) =>
