@@ -1,3 +1,4 @@
+import os from "node:os";
 import type { Engine } from "../engine/core";
 import type { SandboxHost } from "../engine/runtime/local/sandbox/sandbox";
 import { hostSandbox } from "../engine/runtime/local/sandbox/service-sandboxes";
@@ -13,7 +14,7 @@ import { percentile } from "./stats";
  * drift of the machine falls on both.
  */
 export async function measureSandbox(git: GitServer, runs: number, keys: number) {
-  const host = await hostSandbox();
+  const host = await hostSandbox(os.tmpdir());
   if (host.kind === "none") throw new Error(`this host cannot sandbox: ${host.reason}`);
   await git.createRepo("sandbox-bench", fixture("node-app"));
   const sandboxed = await benchEngine(Promise.resolve(host));

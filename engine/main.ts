@@ -47,7 +47,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         limits: detectCgroups().kind,
         shells: true,
         metrics: true,
-        ...describeSandbox(await hostSandbox()),
+        ...describeSandbox(await hostSandbox(config.home)),
       };
   const engineOptions = { home: config.home, routerPort: config.routerPort, routerHost: config.routerHost, logger };
   const agent = createAgent(

@@ -67,7 +67,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
   const router = routerClient(options.home);
   const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router });
   const cgroups = detectCgroups(options.cgroupRoot);
-  const sandboxes = new ServiceSandboxes({ home: options.home, paths, claimsDir: defaultClaimsDir(), host: options.sandbox ?? hostSandbox() });
+  const sandboxes = new ServiceSandboxes({ home: options.home, paths, claimsDir: defaultClaimsDir(), host: options.sandbox ?? hostSandbox(options.home) });
   const processes = new ReleaseProcesses({ paths, store, cgroups, sandboxes, serviceLog: options.serviceLog, stopGraceMs: options.stopGraceMs });
   const jobs = new ScheduledJobs({
     runner: localJobRunner(paths, processes, sandboxes),

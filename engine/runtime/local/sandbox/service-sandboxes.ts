@@ -101,12 +101,25 @@ export class ServiceSandboxes {
 
 /** What this host can do, probed once per process (the engine's handshake and its runtime both ask). */
 let probed: Promise<SandboxHost> | null = null;
-export function hostSandbox(): Promise<SandboxHost> {
+export function hostSandbox(home: string): Promise<SandboxHost> {
   probed ??= detectSandbox({
     probeUser: { uid: 65534, gid: 65534 },
     extraReadonly: (process.env.SLIPWAY_SANDBOX_READONLY ?? "").split(":").filter((dir) => dir !== ""),
-  });
+  }).then((host) => (host.kind === "bubblewrap" && host.setpriv ? unreachableHome(home).then((reason) => (reason ? { kind: "none", reason } : host)) : host));
   return probed;
+}
+
+/**
+ * Services reach their directories under the engine's home as their own users: a directory
+ * above the home that others cannot pass through (a home under /root) keeps them out, so the
+ * host cannot sandbox with that home. Said at start, not at the first deploy.
+ */
+async function unreachableHome(home: string): Promise<string | null> {
+  for (let dir = path.dirname(path.resolve(home)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const { mode } = await fsp.stat(dir);
+    if ((mode & 0o001) === 0) return `services cannot reach the engine's home ${home}: allow traversal of ${dir} (chmod o+x) or move the home`;
+  }
+  return null;
 }
 
 /** The handshake's view of a host: how services are isolated there, and why not when they are not. */
