@@ -134,5 +134,6 @@ export async function actorFromSession(services: Services, config: AuthConfig, r
     role: membership.role,
     origin: "UI",
     ip: req.socket.remoteAddress,
+    userId: token.sub,
   };
 }
