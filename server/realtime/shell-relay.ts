@@ -96,7 +96,10 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
         };
         let answers: unknown[];
         try {
-          answers = await roomOf(engines, clusterRoom(session.clusterId)).timeout(OPEN_TIMEOUT_MS).emitWithAck("shell:open", request);
+          // Through the adapter even when the engine is on this process: an acknowledged emit with
+          // the `local` flag still waits for every web process's count (socket.io 4.8's
+          // BroadcastOperator asks the adapter for serverCount()), and timed out with two of them.
+          answers = await engines.to(clusterRoom(session.clusterId)).timeout(OPEN_TIMEOUT_MS).emitWithAck("shell:open", request);
         } catch {
           throw new AppError("UNAVAILABLE", "The cluster's engine did not answer");
         }
