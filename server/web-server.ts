@@ -11,7 +11,7 @@ import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-ch
 import type { Logger } from "./logger";
 import { authConfig } from "./auth/sessions";
 import { attachEngineGateway } from "./realtime/engine-gateway";
-import { attachUiGateway } from "./realtime/ui-gateway";
+import { ACCESS_CHANNEL, attachUiGateway } from "./realtime/ui-gateway";
 import type { DeploymentChanged } from "./realtime/ui-protocol";
 import { listenToChannels } from "./realtime/pg-listener";
 import { attachShellRelay } from "./realtime/shell-relay";
@@ -73,8 +73,13 @@ export async function startWebServer(options: WebServerOptions) {
   // `error` on it: guarded here, a database restart no longer crashes the web process.
   guardPoolErrors(adapterPool, (error) => logger.warn({ err: error }, "realtime adapter connection failed"));
   const io = new SocketServer(server, { serveClient: false, maxHttpBufferSize: 4 * 1024 * 1024, adapter: createAdapter(adapterPool) });
-  const ui = attachUiGateway(io, services, { auth, logger: logger.child({ component: "ui-gateway" }) });
-  const shells = attachShellRelay(io, services, { logger: logger.child({ component: "shells" }), idleTimeoutSeconds: options.shellIdleTimeoutSeconds });
+  const ui = attachUiGateway(io, services, { auth, publicUrl, logger: logger.child({ component: "ui-gateway" }) });
+  const shells = attachShellRelay(io, services, {
+    logger: logger.child({ component: "shells" }),
+    idleTimeoutSeconds: options.shellIdleTimeoutSeconds,
+    reauthorize: ui.reauthorize,
+  });
+  ui.onAccessChanged(shells.accessChanged);
   const engines = attachEngineGateway(
     io,
     services,
@@ -90,12 +95,13 @@ export async function startWebServer(options: WebServerOptions) {
 
   const listener = listenToChannels(
     options.databaseUrl,
-    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL],
+    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL, ACCESS_CHANNEL],
     (channel, payload) => {
       if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
       else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentChanged);
       else if (channel === CONNECTION_CHANNEL) hooks.forget(payload);
       else if (channel === SERVICES_CHANNEL) hooks.forgetRepositories(payload);
+      else if (channel === ACCESS_CHANNEL) void ui.accessChanged(payload);
     },
     logger,
   );
@@ -110,6 +116,7 @@ export async function startWebServer(options: WebServerOptions) {
     io,
     async close() {
       await listener.close();
+      ui.close();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // io.close() ends the sockets and stops accepting; kept-alive HTTP connections would
       // otherwise hold the server open until they time out.

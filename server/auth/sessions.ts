@@ -126,14 +126,22 @@ export async function actorFromSession(services: Services, config: AuthConfig, r
     .orderBy(asc(memberships.createdAt));
   const membership = rows.find((row) => row.organizationId === wanted) ?? rows[0];
   if (!membership) return null;
-  return {
-    type: "user",
-    id: token.sub,
-    label: membership.email,
-    organizationId: membership.organizationId,
-    role: membership.role,
-    origin: "UI",
-    ip: req.socket.remoteAddress,
-    userId: token.sub,
-  };
+  return memberActor(token.sub, membership, req.socket.remoteAddress);
+}
+
+function memberActor(userId: string, membership: { organizationId: string; role: Actor["role"]; email: string }, ip: string | undefined): Actor {
+  return { type: "user", id: userId, label: membership.email, organizationId: membership.organizationId, role: membership.role, origin: "UI", ip, userId };
+}
+
+/**
+ * A signed-in user's actor in an organization as of now, or null once they left it: long-lived
+ * connections (the `/ui` socket) re-check with it, since the session cookie outlives a membership.
+ */
+export async function currentMemberActor(services: Services, member: { userId: string; organizationId: string }, ip?: string): Promise<Actor | null> {
+  const [membership] = await services.db
+    .select({ organizationId: memberships.organizationId, role: memberships.role, email: users.email })
+    .from(memberships)
+    .innerJoin(users, eq(users.id, memberships.userId))
+    .where(and(eq(memberships.userId, member.userId), eq(memberships.organizationId, member.organizationId)));
+  return membership ? memberActor(member.userId, membership, ip) : null;
 }
