@@ -3,6 +3,7 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { createOpenApiNodeHttpHandler, generateOpenApiDocument } from "trpc-to-openapi";
 import type { AuthConfig } from "@auth/core";
 import { sql } from "drizzle-orm";
+import { fromOwnOrigin, isCookieAuthenticated } from "../auth/origin";
 import { AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
@@ -12,6 +13,9 @@ import { appRouter } from "./root";
 
 const REST_PREFIX = "/api/v1";
 const MAX_BODY_BYTES = 1024 * 1024;
+/** Requests that change nothing: the only ones a session cookie may make from another origin (issue 13; server/auth/origin.ts). */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+const CROSS_ORIGIN_REFUSED = "Cross-origin request refused: a signed-in browser may change things only from the dashboard's own pages";
 
 /**
  * The API over HTTP: tRPC at /api/trpc for the dashboard, the same procedures as REST at
@@ -50,6 +54,11 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
     }
     if (auth && (url === AUTH_BASE_PATH || url.startsWith(`${AUTH_BASE_PATH}/`))) {
       await handleAuthRequest(auth, req, res);
+      return true;
+    }
+    const api = url.startsWith("/api/trpc/") || url.startsWith(`${REST_PREFIX}/`);
+    if (api && !SAFE_METHODS.has(req.method ?? "GET") && isCookieAuthenticated(req) && !fromOwnOrigin(req, options.publicUrl)) {
+      res.writeHead(403, { "content-type": "application/json" }).end(JSON.stringify({ message: CROSS_ORIGIN_REFUSED, code: "FORBIDDEN" }));
       return true;
     }
     if (url.startsWith("/api/trpc/")) {
