@@ -3,6 +3,7 @@ import type { AuthConfig } from "@auth/core";
 import type { Namespace, Server } from "socket.io";
 import { hasRole, type Actor } from "../auth/actor";
 import { fromOwnOrigin } from "../auth/origin";
+import { clientAddress, type AuthLimits } from "../auth/rate-limits";
 import { actorFromSession, currentMemberActor } from "../auth/sessions";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
@@ -28,6 +29,7 @@ const ACCESS_RECHECK_MS = 60_000;
  */
 type Credential = { kind: "session"; userId: string; organizationId: string } | { kind: "token"; tokenHash: string };
 type SocketAccess = { actor: Actor; credential: Credential };
+type GatewayOptions = { auth?: AuthConfig; publicUrl: string; logger: Logger; limits?: AuthLimits; trustProxy?: boolean };
 /** What re-checking needs of a socket, whichever events it is typed with. */
 export type AccessSocket = { id: string; data: unknown; disconnect(): unknown };
 
@@ -41,16 +43,23 @@ export type AccessListener = (socketId: string, actor: Actor | null, reason: str
  * Who a browser (session cookie, from the dashboard's own origin) or a CLI (`auth: { token }`)
  * connecting to `/ui` is.
  */
-async function accessOf(
-  services: Services,
-  options: { auth?: AuthConfig; publicUrl: string },
-  request: IncomingMessage,
-  token: unknown,
-): Promise<SocketAccess | null> {
+async function accessOf(services: Services, options: GatewayOptions, request: IncomingMessage, token: unknown): Promise<SocketAccess | null> {
   const ip = request.socket.remoteAddress;
   if (typeof token === "string" && token.length > 0) {
-    const actor = await authenticateApiToken(services, token, "CLI", ip);
-    return { actor, credential: { kind: "token", tokenHash: hashToken(token) } };
+    // Bad tokens are rate limited per address, as on the HTTP API (server/auth/rate-limits.ts).
+    const address = clientAddress(request, options.trustProxy ?? false);
+    const refused = await options.limits?.tokensRefused(address);
+    if (refused) {
+      const message = `Too many bad API tokens from this address: try again in ${refused.retryAfterSeconds} seconds`;
+      throw Object.assign(new AppError("UNAUTHORIZED", message), { data: { code: "TOO_MANY_REQUESTS", retryAfterSeconds: refused.retryAfterSeconds } });
+    }
+    try {
+      const actor = await authenticateApiToken(services, token, "CLI", ip);
+      return { actor, credential: { kind: "token", tokenHash: hashToken(token) } };
+    } catch (error) {
+      if (isAppError(error)) await options.limits?.tokenFailed(address);
+      throw error;
+    }
   }
   if (!options.auth || !request.headers.cookie) return null;
   if (!fromOwnOrigin(request, options.publicUrl)) throw new AppError("FORBIDDEN", "Cross-origin connection refused: open the dashboard from its own address");
@@ -80,7 +89,7 @@ async function authorizeRoom(services: Services, actor: Actor, room: RoomName): 
  * emitted by the process that stored them, through the socket.io Postgres adapter, to every
  * process.
  */
-export function attachUiGateway(io: Server, services: Services, options: { auth?: AuthConfig; publicUrl: string; logger: Logger }) {
+export function attachUiGateway(io: Server, services: Services, options: GatewayOptions) {
   const { logger } = options;
   const namespace = io.of(UI_NAMESPACE) as unknown as Namespace<UiClientEvents, UiServerEvents>;
   let onAccessChanged: AccessListener = async () => {};
@@ -93,7 +102,8 @@ export function attachUiGateway(io: Server, services: Services, options: { auth?
       next();
     } catch (error) {
       if (!isAppError(error)) logger.error({ err: error }, "authentication failed");
-      next(new Error(isAppError(error) ? error.message : "authentication failed"));
+      const data = (error as { data?: unknown }).data;
+      next(Object.assign(new Error(isAppError(error) ? error.message : "authentication failed"), data ? { data } : {}));
     }
   });
 
