@@ -1,9 +1,9 @@
-import pino from "pino";
 import { createAgent } from "./agent";
 import { loadEngineConfig } from "./config";
 import { connectDocker, createDockerEngine, createLocalEngine } from "./core";
 import { engineIdentity, forgetRunningEngine, recordRunningEngine } from "./daemon";
 import { engineFiles } from "./engine-files";
+import { createEngineLogger } from "./logger";
 import type { EngineHandshake } from "./protocol/messages";
 import { detectCgroups } from "./runtime/local/cgroups";
 import { availableDatabases } from "./runtime/local/databases/driver";
@@ -21,9 +21,7 @@ export const ENGINE_VERSION = "0.1.0";
 
 export async function runEngine(source: Record<string, string | undefined> = process.env) {
   const config = loadEngineConfig(source);
-  const logger = config.pretty
-    ? pino({ level: config.logLevel }, pino.transport({ target: "pino-pretty", options: { ignore: "pid,hostname", translateTime: "HH:MM:ss" } }))
-    : pino({ level: config.logLevel });
+  const logger = createEngineLogger({ name: "slipway-engine", level: config.logLevel, pretty: config.pretty });
   // Throws "cannot reach the Docker Engine API at …: <reason>" (exit 1 below) before anything starts.
   const docker = config.runtime === "docker" ? await connectDocker(config.dockerHost) : null;
   if (docker) logger.info({ dockerHost: docker.url, server: docker.info.server, apiVersion: docker.info.apiVersion }, "connected to the Docker Engine API");

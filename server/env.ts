@@ -12,6 +12,8 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default("0.0.0.0"),
   SLIPWAY_URL: z.string().url().optional(),
+  /** `1` when a reverse proxy in front sets `X-Forwarded-For`: rate limits then count clients by it. */
+  SLIPWAY_TRUST_PROXY: z.enum(["0", "1"]).default("0"),
   SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   SLIPWAY_DOMAIN: z.string().default("localhost"),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),

@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import { LOG_REDACTION } from "../engine/protocol/log-redaction";
 
 export type { Logger };
 
@@ -11,7 +12,8 @@ export function createLogger(options: { name: string; level?: string; pretty?: b
   const base = {
     name: options.name,
     level: options.level ?? "info",
-    redact: { paths: ["token", "*.token", "password", "*.password", "secret", "*.value"], censor: "[redacted]" },
+    // The same paths as the engine's logger (engine/logger.ts): one list for both sides.
+    redact: LOG_REDACTION,
   };
   if (options.pretty) {
     return pino(base, pino.transport({ target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname,name", translateTime: "HH:MM:ss" } }));

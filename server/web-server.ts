@@ -9,9 +9,10 @@ import { guardPoolErrors } from "./db/client";
 import { DEPLOYMENT_CHANNEL } from "./deployments/events";
 import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-channel";
 import type { Logger } from "./logger";
+import { createAuthLimits } from "./auth/rate-limits";
 import { authConfig } from "./auth/sessions";
 import { attachEngineGateway } from "./realtime/engine-gateway";
-import { attachUiGateway } from "./realtime/ui-gateway";
+import { ACCESS_CHANNEL, attachUiGateway } from "./realtime/ui-gateway";
 import type { DeploymentChanged } from "./realtime/ui-protocol";
 import { listenToChannels } from "./realtime/pg-listener";
 import { attachShellRelay } from "./realtime/shell-relay";
@@ -31,6 +32,11 @@ export type WebServerOptions = {
   /** Signs browser sessions; without it only API tokens authenticate. */
   authSecret?: string;
   github?: { clientId: string; clientSecret: string };
+  /**
+   * A reverse proxy in front sets `X-Forwarded-For`: rate limits count its last entry, not the
+   * proxy's own address (which would make every client one).
+   */
+  trustProxy?: boolean;
   /** Shell sessions end after this long without input (15 minutes by default). */
   shellIdleTimeoutSeconds?: number;
   /** Next.js's request handler for pages; without it (tests) other paths answer 404. */
@@ -47,7 +53,13 @@ export async function startWebServer(options: WebServerOptions) {
   const server = http.createServer();
   const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
   const auth = options.authSecret ? authConfig(services, { secret: options.authSecret, publicUrl, github: options.github, logger }) : undefined;
-  const api = createApiHandler(services, { publicUrl, logger, auth });
+  // Failed sign-ins and bad API tokens, counted in Postgres so that every web process shares the
+  // counts; on a small pool of their own, so that a flood of guesses cannot starve the API's.
+  const limitsPool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
+  guardPoolErrors(limitsPool, (error) => logger.warn({ err: error }, "rate limit connection failed"));
+  const limits = createAuthLimits(limitsPool);
+  const trustProxy = options.trustProxy ?? false;
+  const api = createApiHandler(services, { publicUrl, logger, auth, limits, trustProxy });
   // Git providers' webhooks (/api/hooks/<connection id>): verified, stored and answered here, processed by the worker.
   const hooks = createWebhookIntake(services, { logger: logger.child({ component: "webhooks" }) });
 
@@ -73,8 +85,13 @@ export async function startWebServer(options: WebServerOptions) {
   // `error` on it: guarded here, a database restart no longer crashes the web process.
   guardPoolErrors(adapterPool, (error) => logger.warn({ err: error }, "realtime adapter connection failed"));
   const io = new SocketServer(server, { serveClient: false, maxHttpBufferSize: 4 * 1024 * 1024, adapter: createAdapter(adapterPool) });
-  const ui = attachUiGateway(io, services, { auth, logger: logger.child({ component: "ui-gateway" }) });
-  const shells = attachShellRelay(io, services, { logger: logger.child({ component: "shells" }), idleTimeoutSeconds: options.shellIdleTimeoutSeconds });
+  const ui = attachUiGateway(io, services, { auth, publicUrl, limits, trustProxy, logger: logger.child({ component: "ui-gateway" }) });
+  const shells = attachShellRelay(io, services, {
+    logger: logger.child({ component: "shells" }),
+    idleTimeoutSeconds: options.shellIdleTimeoutSeconds,
+    reauthorize: ui.reauthorize,
+  });
+  ui.onAccessChanged(shells.accessChanged);
   const engines = attachEngineGateway(
     io,
     services,
@@ -90,12 +107,13 @@ export async function startWebServer(options: WebServerOptions) {
 
   const listener = listenToChannels(
     options.databaseUrl,
-    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL],
+    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL, ACCESS_CHANNEL],
     (channel, payload) => {
       if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
       else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentChanged);
       else if (channel === CONNECTION_CHANNEL) hooks.forget(payload);
       else if (channel === SERVICES_CHANNEL) hooks.forgetRepositories(payload);
+      else if (channel === ACCESS_CHANNEL) void ui.accessChanged(payload);
     },
     logger,
   );
@@ -110,6 +128,7 @@ export async function startWebServer(options: WebServerOptions) {
     io,
     async close() {
       await listener.close();
+      ui.close();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // io.close() ends the sockets and stops accepting; kept-alive HTTP connections would
       // otherwise hold the server open until they time out.
@@ -117,6 +136,7 @@ export async function startWebServer(options: WebServerOptions) {
       await closed;
       await hooks.close();
       await endPool(adapterPool, logger);
+      await limitsPool.end();
     },
   };
 }

@@ -20,6 +20,7 @@ async function main() {
     port: env.PORT,
     host: env.HOST,
     publicUrl: env.publicUrl,
+    trustProxy: env.SLIPWAY_TRUST_PROXY === "1",
     authSecret: authSecret.secret,
     shellIdleTimeoutSeconds: Math.round(env.SLIPWAY_SHELL_IDLE_MINUTES * 60),
     github: env.AUTH_GITHUB_ID && env.AUTH_GITHUB_SECRET ? { clientId: env.AUTH_GITHUB_ID, clientSecret: env.AUTH_GITHUB_SECRET } : undefined,

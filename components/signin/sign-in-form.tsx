@@ -29,6 +29,14 @@ function nextPath(): string {
   return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
+/** What the server names a sign-in refused after too many failures, with the seconds to wait as `code` (server/auth/sessions.ts). */
+const SIGN_IN_THROTTLED = "TooManyAttempts";
+
+function inAWhile(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds <= 0) return "later";
+  return seconds < 90 ? `in ${Math.ceil(seconds)} seconds` : `in ${Math.ceil(seconds / 60)} minutes`;
+}
+
 export function SignInForm() {
   const router = useRouter();
   const github = useGithubConfigured();
@@ -43,7 +51,7 @@ export function SignInForm() {
     try {
       const result = await signIn("credentials", { email, password, redirect: false });
       if (!result || result.error) {
-        setError("Wrong email or password.");
+        setError(result?.error === SIGN_IN_THROTTLED ? `Too many failed sign-ins. Try again ${inAWhile(Number(result.code))}.` : "Wrong email or password.");
         return;
       }
       router.replace(nextPath());

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import pino from "pino";
+import { createEngineLogger } from "../logger";
 import { processStartTime } from "../runtime/local/processes";
 import { writeJsonAtomic } from "../runtime/shared/files";
 import { routerFiles, startRouter } from "./router-server";
@@ -11,7 +11,7 @@ import { routerFiles, startRouter } from "./router-server";
 const { values } = parseArgs({ options: { home: { type: "string" }, port: { type: "string" }, host: { type: "string", default: "127.0.0.1" } } });
 if (!values.home || !values.port) throw new Error("usage: router/main.ts --home <dir> --port <port> [--host <host>]");
 
-const logger = pino({ name: "slipway-router" });
+const logger = createEngineLogger({ name: "slipway-router" });
 const files = routerFiles(values.home);
 const port = Number(values.port);
 const host = values.host ?? "127.0.0.1";

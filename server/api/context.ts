@@ -19,16 +19,25 @@ function originOf(req: IncomingMessage): Origin {
 /**
  * Builds the request's context from its credentials: an API token in `Authorization: Bearer`,
  * else a browser session cookie. A presented but invalid token is refused outright rather than
- * treated as anonymous.
+ * treated as anonymous, and counted (`onBadToken`: rate limited per address, server/auth/rate-limits.ts).
  */
-export async function createRequestContext(services: Services, req: IncomingMessage, logger?: Logger, auth?: AuthConfig): Promise<ApiContext> {
+export async function createRequestContext(
+  services: Services,
+  req: IncomingMessage,
+  logger?: Logger,
+  auth?: AuthConfig,
+  onBadToken?: () => Promise<void>,
+): Promise<ApiContext> {
   const header = req.headers.authorization;
   let actor: Actor | null = null;
   if (header?.startsWith("Bearer ")) {
     try {
       actor = await authenticateApiToken(services, header.slice("Bearer ".length).trim(), originOf(req), req.socket.remoteAddress);
     } catch (error) {
-      if (isAppError(error)) throw new TRPCError({ code: "UNAUTHORIZED", message: error.message });
+      if (isAppError(error)) {
+        await onBadToken?.();
+        throw new TRPCError({ code: "UNAUTHORIZED", message: error.message });
+      }
       throw error;
     }
   } else if (auth) {

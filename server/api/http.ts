@@ -3,6 +3,8 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { createOpenApiNodeHttpHandler, generateOpenApiDocument } from "trpc-to-openapi";
 import type { AuthConfig } from "@auth/core";
 import { sql } from "drizzle-orm";
+import { fromOwnOrigin, isCookieAuthenticated } from "../auth/origin";
+import { clientAddress, type AuthLimits } from "../auth/rate-limits";
 import { AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
@@ -12,15 +14,23 @@ import { appRouter } from "./root";
 
 const REST_PREFIX = "/api/v1";
 const MAX_BODY_BYTES = 1024 * 1024;
+/** Requests that change nothing: the only ones a session cookie may make from another origin (issue 13; server/auth/origin.ts). */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+const CROSS_ORIGIN_REFUSED = "Cross-origin request refused: a signed-in browser may change things only from the dashboard's own pages";
 
 /**
  * The API over HTTP: tRPC at /api/trpc for the dashboard, the same procedures as REST at
  * /api/v1 for the CLI and scripts, and the OpenAPI document generated from them. Returns
  * false for paths it does not serve, so the caller hands them to Next.js.
  */
-export function createApiHandler(services: Services, options: { publicUrl: string; logger?: Logger; auth?: AuthConfig }) {
+export function createApiHandler(
+  services: Services,
+  options: { publicUrl: string; logger?: Logger; auth?: AuthConfig; limits?: AuthLimits; trustProxy?: boolean },
+) {
   // Without an auth configuration (tests of the API alone) there are no browser sessions, only API tokens.
-  const { auth } = options;
+  const { auth, limits } = options;
+  const addressOf = (req: IncomingMessage) => clientAddress(req, options.trustProxy ?? false);
+  const onBadToken = (req: IncomingMessage) => (limits ? () => limits.tokenFailed(addressOf(req)) : undefined);
   // The tRPC adapter wraps the request in a fetch Request; the response object passes through
   // unchanged, so it leads back to the Node request with its headers and socket.
   const requests = new WeakMap<ServerResponse, IncomingMessage>();
@@ -28,11 +38,11 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
     router: appRouter,
     basePath: "/api/trpc/",
     maxBodySize: MAX_BODY_BYTES,
-    createContext: ({ res }) => createRequestContext(services, requests.get(res)!, options.logger, auth),
+    createContext: ({ res }) => createRequestContext(services, requests.get(res)!, options.logger, auth, onBadToken(requests.get(res)!)),
   });
   const rest = createOpenApiNodeHttpHandler({
     router: appRouter,
-    createContext: ({ req }: { req: IncomingMessage }) => createRequestContext(services, req, options.logger, auth),
+    createContext: ({ req }: { req: IncomingMessage }) => createRequestContext(services, req, options.logger, auth, onBadToken(req)),
   });
   const openApiDocument = generateOpenApiDocument(appRouter, {
     title: "Slipway API",
@@ -49,7 +59,20 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
       return true;
     }
     if (auth && (url === AUTH_BASE_PATH || url.startsWith(`${AUTH_BASE_PATH}/`))) {
-      await handleAuthRequest(auth, req, res);
+      await handleAuthRequest(auth, req, res, limits && { limits, address: addressOf(req) });
+      return true;
+    }
+    const api = url.startsWith("/api/trpc/") || url.startsWith(`${REST_PREFIX}/`);
+    if (api && !SAFE_METHODS.has(req.method ?? "GET") && isCookieAuthenticated(req) && !fromOwnOrigin(req, options.publicUrl)) {
+      res.writeHead(403, { "content-type": "application/json" }).end(JSON.stringify({ message: CROSS_ORIGIN_REFUSED, code: "FORBIDDEN" }));
+      return true;
+    }
+    // An address that presented too many bad API tokens is refused before its token is looked at.
+    const refused = api && limits && req.headers.authorization?.startsWith("Bearer ") ? await limits.tokensRefused(addressOf(req)) : null;
+    if (refused) {
+      const message = `Too many bad API tokens from this address: try again in ${refused.retryAfterSeconds} seconds`;
+      res.writeHead(429, { "content-type": "application/json", "retry-after": String(refused.retryAfterSeconds) });
+      res.end(JSON.stringify({ message, code: "TOO_MANY_REQUESTS" }));
       return true;
     }
     if (url.startsWith("/api/trpc/")) {

@@ -15,12 +15,22 @@ export type Actor = {
   role: Role;
   origin: Origin;
   ip?: string;
+  /**
+   * The member answering for the actor: the user themself, or the member who created the token.
+   * Their current membership bounds what the actor may do (issue 13).
+   */
+  userId?: string;
 };
 
 const rank: Record<Role, number> = { VIEWER: 0, DEVELOPER: 1, ADMIN: 2, OWNER: 3 };
 
 export function hasRole(actor: Pick<Actor, "role">, required: Role): boolean {
   return rank[actor.role] >= rank[required];
+}
+
+/** The lower of two roles: what a token may do when its creator's role and its own differ. */
+export function lowerRole(a: Role, b: Role): Role {
+  return rank[a] <= rank[b] ? a : b;
 }
 
 export function assertRole(actor: Pick<Actor, "role">, required: Role): void {

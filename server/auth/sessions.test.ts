@@ -89,4 +89,70 @@ describe("browser sessions", () => {
     expect(cookie).not.toMatch(/session-token=/);
     expect((await projects(cookie)).status).toBe(401);
   });
+
+  it("sets the session cookie HttpOnly and SameSite, and Secure behind HTTPS", async () => {
+    const sessionCookie = async (url: string) => {
+      const csrf = await fetch(`${url}/api/auth/csrf`);
+      const { csrfToken } = (await csrf.json()) as { csrfToken: string };
+      const jar = csrf.headers
+        .getSetCookie()
+        .map((c) => c.split(";")[0])
+        .join("; ");
+      const answer = await fetch(`${url}/api/auth/callback/credentials`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { "content-type": "application/x-www-form-urlencoded", cookie: jar },
+        body: new URLSearchParams({ csrfToken, email: "ada@example.test", password: "correct horse battery" }),
+      });
+      return answer.headers.getSetCookie().find((c) => /session-token=/.test(c)) ?? "";
+    };
+    const plain = await sessionCookie(web.url);
+    expect(plain).toMatch(/^authjs\.session-token=/);
+    expect(plain).toMatch(/; HttpOnly/i);
+    expect(plain).toMatch(/; SameSite=Lax/i);
+    // A TLS-terminating proxy in front: the public URL says https, the connection here is plain HTTP.
+    const behindHttps = await startWebServer({
+      services,
+      databaseUrl,
+      logger: pino({ level: "silent" }),
+      port: 0,
+      host: "127.0.0.1",
+      publicUrl: "https://slipway.example.test",
+      authSecret: "test-secret-of-at-least-32-characters!!",
+    });
+    try {
+      const secure = await sessionCookie(behindHttps.url);
+      expect(secure).toMatch(/^__Secure-authjs\.session-token=/);
+      expect(secure).toMatch(/; Secure/i);
+      expect(secure).toMatch(/; HttpOnly/i);
+      expect(secure).toMatch(/; SameSite=Lax/i);
+    } finally {
+      await behindHttps.close();
+    }
+  });
+
+  it("refuses cookie-authenticated mutations from another origin, even a same-site one", async () => {
+    const cookie = await signIn("ada@example.test", "correct horse battery");
+    const create = (name: string, headers: Record<string, string>) =>
+      fetch(`${web.url}/api/trpc/projects.create`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ name }),
+      });
+    // An app served under the dashboard's domain is same-site: its pages send the dashboard's cookie along.
+    expect((await create("from-an-app", { cookie, origin: "http://my-app.localhost:8080" })).status).toBe(403);
+    expect((await create("from-nowhere", { cookie })).status).toBe(403);
+    const rest = await fetch(`${web.url}/api/v1/projects`, {
+      method: "POST",
+      headers: { "content-type": "application/json", cookie, origin: "http://my-app.localhost:8080" },
+      body: JSON.stringify({ name: "from-an-app-rest" }),
+    });
+    expect(rest.status).toBe(403);
+    const names = async () => (((await (await projects(cookie)).json()) as { result: { data: { name: string }[] } }).result.data ?? []).map((p) => p.name);
+    expect(await names()).not.toContain("from-an-app");
+    expect((await create("from-the-dashboard", { cookie, origin: web.url })).status).toBe(200);
+    expect(await names()).toContain("from-the-dashboard");
+    // Reads stay open to the dashboard's own pages (the browser keeps other origins from reading them).
+    expect((await projects(cookie)).status).toBe(200);
+  });
 });

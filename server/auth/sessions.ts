@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Auth, type AuthConfig } from "@auth/core";
 import { getToken } from "@auth/core/jwt";
 import Credentials from "@auth/core/providers/credentials";
@@ -11,6 +12,7 @@ import type { Logger } from "../logger";
 import { memberships, users } from "../db/schema";
 import type { Actor } from "./actor";
 import { verifyPassword } from "./passwords";
+import type { AuthLimits, Refusal } from "./rate-limits";
 
 /**
  * Browser sessions, with Auth.js (the library under next-auth v5): email and password sign-in,
@@ -18,6 +20,8 @@ import { verifyPassword } from "./passwords";
  * API, so sign-in and the API share one process and one database pool.
  */
 export const AUTH_BASE_PATH = "/api/auth";
+/** The `error` of a sign-in refused for too many failures; its `code` is the seconds to wait (components/signin/sign-in-form.tsx). */
+export const SIGN_IN_THROTTLED = "TooManyAttempts";
 /** Chooses among the user's organizations (the dashboard's switcher sets it); the first one otherwise. */
 export const ORGANIZATION_COOKIE = "slipway-organization";
 
@@ -89,9 +93,30 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
   };
 }
 
-/** Serves Auth.js's endpoints (sign-in, callback, session, csrf, sign-out) from a Node request. */
-export async function handleAuthRequest(config: AuthConfig, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** Where passwords are checked, and so where guessing them is rate limited. */
+const CREDENTIALS_CALLBACK = `${AUTH_BASE_PATH}/callback/credentials`;
+/** A session cookie being set (not cleared): Auth.js's name, with the `__Secure-` prefix behind HTTPS, maybe chunked. */
+const SESSION_SET = /^(__Secure-)?authjs\.session-token(\.\d+)?=[^;]/;
+
+/**
+ * Serves Auth.js's endpoints (sign-in, callback, session, csrf, sign-out) from a Node request.
+ * With `guard`, email and password sign-ins are rate limited per account and address
+ * (rate-limits.ts): slowed after a few failures, then refused with 429 and `Retry-After`.
+ */
+export async function handleAuthRequest(
+  config: AuthConfig,
+  req: IncomingMessage,
+  res: ServerResponse,
+  guard?: { limits: AuthLimits; address: string },
+): Promise<void> {
   const request = incomingMessageToRequest(req, res, { maxBodySize: 64 * 1024 });
+  const limited = guard && request.method === "POST" && new URL(request.url).pathname === CREDENTIALS_CALLBACK ? guard : null;
+  const email = limited ? await submittedEmail(request) : "";
+  if (limited) {
+    const attempt = await limited.limits.signInAttempt(email, limited.address);
+    if (attempt.refused) return refuseSignIn(request, res, attempt.refused);
+    if (attempt.delayMs > 0) await sleep(attempt.delayMs);
+  }
   const response = await Auth(request, config);
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
@@ -100,8 +125,30 @@ export async function handleAuthRequest(config: AuthConfig, req: IncomingMessage
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers["set-cookie"] = cookies;
+  if (limited && cookies.some((set) => SESSION_SET.test(set))) await limited.limits.signInSucceeded(email, limited.address);
   res.writeHead(response.status, headers);
   res.end(Buffer.from(await response.arrayBuffer()));
+}
+
+async function submittedEmail(request: Request): Promise<string> {
+  const form = await request
+    .clone()
+    .formData()
+    .catch(() => null);
+  const email = form?.get("email");
+  return typeof email === "string" ? email : "";
+}
+
+/**
+ * 429 with `Retry-After`. The body is what Auth.js answers the dashboard's `signIn()` (a URL
+ * whose `error` it reports), so the sign-in form can say why and for how long.
+ */
+function refuseSignIn(request: Request, res: ServerResponse, refusal: Refusal): void {
+  const url = new URL("/signin", request.url);
+  url.searchParams.set("error", SIGN_IN_THROTTLED);
+  url.searchParams.set("code", String(refusal.retryAfterSeconds));
+  res.writeHead(429, { "content-type": "application/json", "retry-after": String(refusal.retryAfterSeconds) });
+  res.end(JSON.stringify({ url: url.toString(), message: `Too many failed sign-ins: try again in ${refusal.retryAfterSeconds} seconds` }));
 }
 
 function cookie(req: IncomingMessage, name: string): string | undefined {
@@ -126,13 +173,22 @@ export async function actorFromSession(services: Services, config: AuthConfig, r
     .orderBy(asc(memberships.createdAt));
   const membership = rows.find((row) => row.organizationId === wanted) ?? rows[0];
   if (!membership) return null;
-  return {
-    type: "user",
-    id: token.sub,
-    label: membership.email,
-    organizationId: membership.organizationId,
-    role: membership.role,
-    origin: "UI",
-    ip: req.socket.remoteAddress,
-  };
+  return memberActor(token.sub, membership, req.socket.remoteAddress);
+}
+
+function memberActor(userId: string, membership: { organizationId: string; role: Actor["role"]; email: string }, ip: string | undefined): Actor {
+  return { type: "user", id: userId, label: membership.email, organizationId: membership.organizationId, role: membership.role, origin: "UI", ip, userId };
+}
+
+/**
+ * A signed-in user's actor in an organization as of now, or null once they left it: long-lived
+ * connections (the `/ui` socket) re-check with it, since the session cookie outlives a membership.
+ */
+export async function currentMemberActor(services: Services, member: { userId: string; organizationId: string }, ip?: string): Promise<Actor | null> {
+  const [membership] = await services.db
+    .select({ organizationId: memberships.organizationId, role: memberships.role, email: users.email })
+    .from(memberships)
+    .innerJoin(users, eq(users.id, memberships.userId))
+    .where(and(eq(memberships.userId, member.userId), eq(memberships.organizationId, member.organizationId)));
+  return membership ? memberActor(member.userId, membership, ip) : null;
 }

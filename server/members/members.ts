@@ -7,6 +7,7 @@ import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
 import { invites, memberships, roles, users, type Role } from "../db/schema";
 import { AppError, notFound } from "../errors";
+import { revokeTokensOfMember } from "../tokens/api-tokens";
 
 const INVITE_DAYS = 7;
 
@@ -112,5 +113,6 @@ export async function removeMember(ctx: DomainContext, userId: string) {
     await assertOwnershipKept(tx, ctx, member.role, null);
     await tx.delete(memberships).where(and(eq(memberships.organizationId, ctx.actor.organizationId), eq(memberships.userId, userId)));
     await recordAudit(tx, ctx.actor, { action: "member.remove", targetType: "user", targetId: userId, changes: { email: member.email, role: member.role } });
+    await revokeTokensOfMember(tx, ctx, userId, "member removed");
   });
 }

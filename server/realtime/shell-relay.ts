@@ -1,7 +1,7 @@
 import type { Namespace, Server } from "socket.io";
 import { ENGINE_NAMESPACE, serverToEngineAcks } from "../../engine/protocol/messages";
 import type { ShellExit, ShellOpenRequest, ShellOutput } from "../../engine/protocol/shell";
-import type { Actor } from "../auth/actor";
+import { hasRole, type Actor } from "../auth/actor";
 import type { Services } from "../context";
 import { AppError, isAppError } from "../errors";
 import type { Logger } from "../logger";
@@ -12,7 +12,9 @@ import {
   openSessionCluster,
   openSessionsOfCluster,
   prepareShellSession,
+  SHELL_ROLE,
 } from "../shells/shell-sessions";
+import type { AccessSocket } from "./ui-gateway";
 import { shellCloseMessage, shellInputMessage, shellOpenMessage, shellResizeMessage, UI_NAMESPACE, type ShellExitMessage } from "./ui-protocol";
 
 /** The room of a cluster's engines on `/engine` (as engine-gateway.ts names it). */
@@ -44,12 +46,23 @@ type ClientSession = { clusterId: string; seq: number };
  * lives in the process that holds the client's socket (the client is bound to it for the
  * session's life), and the `shell_sessions` row makes the close exactly-once.
  */
-export function attachShellRelay(io: Server, services: Services, options: { logger: Logger; idleTimeoutSeconds?: number }) {
+export function attachShellRelay(
+  io: Server,
+  services: Services,
+  options: {
+    logger: Logger;
+    idleTimeoutSeconds?: number;
+    /** What the client's socket may do now (ui-gateway.ts): a shell opens against the current state, not the handshake's. */
+    reauthorize: (socket: AccessSocket) => Promise<Actor | null>;
+  },
+) {
   const { logger } = options;
   const ui = io.of(UI_NAMESPACE);
   const engines = io.of(ENGINE_NAMESPACE);
   /** Session -> cluster, read from Postgres once per session on the process that serves its engine. */
   const sessionClusters = new Map<string, string>();
+  /** Per client socket on this process: ends all its sessions at once, with the reason the client is shown and the audit records. */
+  const endAllOf = new Map<string, (reason: string) => Promise<void>>();
 
   const finish = async (sessionId: string, exit: Omit<ShellExitMessage, "sessionId">) => {
     sessionClusters.delete(sessionId);
@@ -61,7 +74,6 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
   };
 
   ui.on("connection", (socket) => {
-    const actor: Actor = socket.data.actor;
     const sessions = new Map<string, ClientSession>();
     const toEngine = (session: ClientSession, name: string, payload: object) => roomOf(engines, clusterRoom(session.clusterId)).emit(name, payload);
     /** Asks the engine to end the session; closes it without an exit code if the engine does not report one. */
@@ -72,6 +84,21 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
       toEngine(session, "shell:close", { sessionId, seq: session.seq++ });
       setTimeout(() => void finish(sessionId, { seq: 0, code: null, reason: why }), EXIT_GRACE_MS).unref();
     };
+    /**
+     * Access ended or shrank (issue 13): the sessions end now, not when the engine reports, so the
+     * client and the audit get the reason; the engine is told to stop the process.
+     */
+    const endAll = async (reason: string) => {
+      const ending = [...sessions.entries()];
+      sessions.clear();
+      for (const [sessionId, session] of ending) {
+        toEngine(session, "shell:close", { sessionId, seq: session.seq++ });
+        void socket.leave(sessionRoom(sessionId));
+        socket.emit("shell:exit", { sessionId, seq: 0, code: null, reason } satisfies ShellExitMessage);
+        await finish(sessionId, { seq: 0, code: null, reason });
+      }
+    };
+    endAllOf.set(socket.id, endAll);
 
     socket.on("shell:open", async (payload: unknown, ack?: (answer: unknown) => void) => {
       const reply = typeof ack === "function" ? ack : () => {};
@@ -81,6 +108,8 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
       let prepared = false;
       try {
         if (sessions.size >= MAX_SESSIONS_PER_SOCKET) throw new AppError("CONFLICT", `At most ${MAX_SESSIONS_PER_SOCKET} shell sessions per connection`);
+        const actor = await options.reauthorize(socket);
+        if (!actor) throw new AppError("UNAUTHORIZED", "Access revoked");
         const ctx = { ...services, actor };
         const session = await prepareShellSession(ctx, { sessionId, serviceId, mode: argv ? "command" : "interactive" });
         prepared = true;
@@ -96,7 +125,10 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
         };
         let answers: unknown[];
         try {
-          answers = await roomOf(engines, clusterRoom(session.clusterId)).timeout(OPEN_TIMEOUT_MS).emitWithAck("shell:open", request);
+          // Through the adapter even when the engine is on this process: an acknowledged emit with
+          // the `local` flag still waits for every web process's count (socket.io 4.8's
+          // BroadcastOperator asks the adapter for serverCount()), and timed out with two of them.
+          answers = await engines.to(clusterRoom(session.clusterId)).timeout(OPEN_TIMEOUT_MS).emitWithAck("shell:open", request);
         } catch {
           throw new AppError("UNAVAILABLE", "The cluster's engine did not answer");
         }
@@ -118,7 +150,15 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
         void socket.leave(sessionRoom(sessionId));
         if (prepared) await abandonShellSession(services, sessionId).catch(() => undefined);
         if (!isAppError(error)) logger.error({ err: error, sessionId }, "shell open failed");
-        reply({ ok: false, code: isAppError(error) ? error.code : "INTERNAL", error: isAppError(error) ? error.message : "internal error" });
+        return reply({ ok: false, code: isAppError(error) ? error.code : "INTERNAL", error: isAppError(error) ? error.message : "internal error" });
+      }
+      // Access that shrank while the engine was starting this session ended the others but not
+      // this one, which was not held yet: checked again now that it can be ended like them.
+      try {
+        const current = await options.reauthorize(socket);
+        if (current && !hasRole(current, SHELL_ROLE)) await endAll(`role changed to ${current.role}: shells need the ${SHELL_ROLE} role`);
+      } catch (error) {
+        logger.error({ err: error, sessionId }, "access re-check after a shell opened failed");
       }
     });
 
@@ -139,6 +179,7 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
       if (parsed.success) release(parsed.data.sessionId, "closed by the client");
     });
     socket.on("disconnect", () => {
+      endAllOf.delete(socket.id);
       for (const sessionId of [...sessions.keys()]) release(sessionId, "the client disconnected");
     });
   });
@@ -157,6 +198,11 @@ export function attachShellRelay(io: Server, services: Services, options: { logg
   };
 
   return {
+    /** A client socket's access ended (actor null) or shrank: its sessions end when it may no longer hold them. */
+    async accessChanged(socketId: string, actor: Actor | null, reason: string) {
+      if (actor && hasRole(actor, SHELL_ROLE)) return;
+      await endAllOf.get(socketId)?.(actor ? `${reason}: shells need the ${SHELL_ROLE} role` : reason);
+    },
     /** Terminal output from an engine, to the session's client (unacknowledged, ordered by seq). */
     async output(clusterId: string, message: ShellOutput) {
       if (!(await belongs(clusterId, message.sessionId))) return;

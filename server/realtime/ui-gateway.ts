@@ -1,21 +1,77 @@
 import type { IncomingMessage } from "node:http";
 import type { AuthConfig } from "@auth/core";
-import type { Server } from "socket.io";
-import type { Actor } from "../auth/actor";
-import { actorFromSession } from "../auth/sessions";
+import type { Namespace, Server } from "socket.io";
+import { hasRole, type Actor } from "../auth/actor";
+import { fromOwnOrigin } from "../auth/origin";
+import { clientAddress, type AuthLimits } from "../auth/rate-limits";
+import { actorFromSession, currentMemberActor } from "../auth/sessions";
+import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import { getDeployment } from "../deployments/queries";
 import { getEnvironment } from "../environments/environments";
-import { isAppError } from "../errors";
+import { AppError, isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { getService } from "../services/services";
-import { authenticateApiToken } from "../tokens/api-tokens";
+import { authenticateApiToken, currentTokenActor } from "../tokens/api-tokens";
 import { subscribeMessage, UI_NAMESPACE, type DeploymentChanged, type LogLines, type RoomName, type UiClientEvents, type UiServerEvents } from "./ui-protocol";
 
-/** Who a browser (session cookie) or a CLI (`auth: { token }`) connecting to `/ui` is. */
-async function actorOf(services: Services, auth: AuthConfig | undefined, request: IncomingMessage, token: unknown): Promise<Actor | null> {
-  if (typeof token === "string" && token.length > 0) return authenticateApiToken(services, token, "CLI", request.socket.remoteAddress);
-  return auth ? actorFromSession(services, auth, request) : null;
+/**
+ * The Postgres channel a trigger notifies with an organization's id whenever access in it shrinks:
+ * a role changed, a member left, a token was revoked (drizzle/0013_access_changes_and_rate_limits.sql).
+ */
+export const ACCESS_CHANNEL = "slipway_access_changed";
+/** Notifications can be lost while the listener reconnects: every socket is re-checked this often as well. */
+const ACCESS_RECHECK_MS = 60_000;
+
+/**
+ * What a `/ui` socket signed in with, kept to re-check it against the current state: the member
+ * behind a session cookie, or the hash of an API token (never the token itself).
+ */
+type Credential = { kind: "session"; userId: string; organizationId: string } | { kind: "token"; tokenHash: string };
+type SocketAccess = { actor: Actor; credential: Credential };
+type GatewayOptions = { auth?: AuthConfig; publicUrl: string; logger: Logger; limits?: AuthLimits; trustProxy?: boolean };
+/** What re-checking needs of a socket, whichever events it is typed with. */
+export type AccessSocket = { id: string; data: unknown; disconnect(): unknown };
+
+/**
+ * Told when a socket's access shrank: `actor` is what it may do now, or null when it lost all
+ * access (it is disconnected right after). The shell relay ends the sessions it may no longer hold.
+ */
+export type AccessListener = (socketId: string, actor: Actor | null, reason: string) => Promise<void>;
+
+/**
+ * Who a browser (session cookie, from the dashboard's own origin) or a CLI (`auth: { token }`)
+ * connecting to `/ui` is.
+ */
+async function accessOf(services: Services, options: GatewayOptions, request: IncomingMessage, token: unknown): Promise<SocketAccess | null> {
+  const ip = request.socket.remoteAddress;
+  if (typeof token === "string" && token.length > 0) {
+    // Bad tokens are rate limited per address, as on the HTTP API (server/auth/rate-limits.ts).
+    const address = clientAddress(request, options.trustProxy ?? false);
+    const refused = await options.limits?.tokensRefused(address);
+    if (refused) {
+      const message = `Too many bad API tokens from this address: try again in ${refused.retryAfterSeconds} seconds`;
+      throw Object.assign(new AppError("UNAUTHORIZED", message), { data: { code: "TOO_MANY_REQUESTS", retryAfterSeconds: refused.retryAfterSeconds } });
+    }
+    try {
+      const actor = await authenticateApiToken(services, token, "CLI", ip);
+      return { actor, credential: { kind: "token", tokenHash: hashToken(token) } };
+    } catch (error) {
+      if (isAppError(error)) await options.limits?.tokenFailed(address);
+      throw error;
+    }
+  }
+  if (!options.auth || !request.headers.cookie) return null;
+  if (!fromOwnOrigin(request, options.publicUrl)) throw new AppError("FORBIDDEN", "Cross-origin connection refused: open the dashboard from its own address");
+  const actor = await actorFromSession(services, options.auth, request);
+  return actor && { actor, credential: { kind: "session", userId: actor.id!, organizationId: actor.organizationId } };
+}
+
+async function currentActor(services: Services, access: SocketAccess): Promise<Actor | null> {
+  const { credential, actor } = access;
+  return credential.kind === "token"
+    ? currentTokenActor(services, credential.tokenHash, actor.origin, actor.ip)
+    : currentMemberActor(services, credential, actor.ip);
 }
 
 /** A room is joined only after its resource is found in the caller's organization. */
@@ -33,33 +89,74 @@ async function authorizeRoom(services: Services, actor: Actor, room: RoomName): 
  * emitted by the process that stored them, through the socket.io Postgres adapter, to every
  * process.
  */
-export function attachUiGateway(io: Server, services: Services, options: { auth?: AuthConfig; logger: Logger }) {
-  const namespace = io.of(UI_NAMESPACE) as unknown as import("socket.io").Namespace<UiClientEvents, UiServerEvents>;
+export function attachUiGateway(io: Server, services: Services, options: GatewayOptions) {
+  const { logger } = options;
+  const namespace = io.of(UI_NAMESPACE) as unknown as Namespace<UiClientEvents, UiServerEvents>;
+  let onAccessChanged: AccessListener = async () => {};
 
   namespace.use(async (socket, next) => {
     try {
-      const actor = await actorOf(services, options.auth, socket.request, (socket.handshake.auth as { token?: unknown }).token);
-      if (!actor) return next(new Error("Sign in or pass an API token"));
-      socket.data.actor = actor;
+      const access = await accessOf(services, options, socket.request, (socket.handshake.auth as { token?: unknown }).token);
+      if (!access) return next(new Error("Sign in or pass an API token"));
+      socket.data = access;
       next();
     } catch (error) {
-      next(new Error(isAppError(error) ? error.message : "authentication failed"));
+      if (!isAppError(error)) logger.error({ err: error }, "authentication failed");
+      const data = (error as { data?: unknown }).data;
+      next(Object.assign(new Error(isAppError(error) ? error.message : "authentication failed"), data ? { data } : {}));
     }
   });
 
+  /**
+   * Re-reads what a socket may do now. A socket that lost all access has its shells ended and is
+   * disconnected, and null is returned; one whose role dropped is told to its listener first.
+   */
+  async function reauthorize(socket: AccessSocket): Promise<Actor | null> {
+    const access = socket.data as SocketAccess;
+    const actor = await currentActor(services, access);
+    const before = access.actor;
+    if (!actor) {
+      await onAccessChanged(socket.id, null, "access revoked");
+      logger.info({ actor: before.label, socketId: socket.id }, "realtime access ended");
+      // After the current message's refusal has been sent: the client learns why before it is cut off.
+      setImmediate(() => socket.disconnect());
+      return null;
+    }
+    access.actor = actor;
+    if (hasRole(before, actor.role) && before.role !== actor.role) {
+      await onAccessChanged(socket.id, actor, `role changed to ${actor.role}`);
+      logger.info({ actor: actor.label, socketId: socket.id, role: actor.role }, "realtime access downgraded");
+    }
+    return actor;
+  }
+
+  /** Re-checks this process's sockets (of one organization, or all); failures are logged and retried at the next sweep. */
+  async function recheck(organizationId?: string) {
+    const concerned = [...namespace.sockets.values()].filter(
+      (socket) => organizationId === undefined || (socket.data as SocketAccess).actor.organizationId === organizationId,
+    );
+    await Promise.all(
+      concerned.map((socket) => reauthorize(socket).catch((error: unknown) => logger.error({ err: error, socketId: socket.id }, "access re-check failed"))),
+    );
+  }
+  const sweep = setInterval(() => void recheck(), ACCESS_RECHECK_MS);
+  sweep.unref();
+
   namespace.on("connection", (socket) => {
-    const actor: Actor = socket.data.actor;
     socket.on("subscribe", async (payload, ack) => {
       const reply = typeof ack === "function" ? ack : () => {};
       const parsed = subscribeMessage.safeParse(payload);
       if (!parsed.success) return reply({ ok: false, error: "unknown room" });
       const room = parsed.data.room as RoomName;
       try {
+        // Authorized against the current state, not the handshake's: access may have ended since.
+        const actor = await reauthorize(socket);
+        if (!actor) return reply({ ok: false, error: "access revoked" });
         await authorizeRoom(services, actor, room);
         await socket.join(room);
         reply({ ok: true });
       } catch (error) {
-        if (!isAppError(error)) options.logger.error({ err: error, room }, "subscribe failed");
+        if (!isAppError(error)) logger.error({ err: error, room }, "subscribe failed");
         reply({ ok: false, error: isAppError(error) ? error.message : "internal error" });
       }
     });
@@ -70,6 +167,18 @@ export function attachUiGateway(io: Server, services: Services, options: { auth?
   });
 
   return {
+    reauthorize,
+    /** The shell relay ends what a socket may no longer hold. */
+    onAccessChanged(listener: AccessListener) {
+      onAccessChanged = listener;
+    },
+    /** From this process's Postgres listener ({@link ACCESS_CHANNEL}): re-checks its sockets of the organization at once. */
+    accessChanged(organizationId: string) {
+      return recheck(organizationId);
+    },
+    close() {
+      clearInterval(sweep);
+    },
     /** From this process's Postgres listener: every web process hears it, so emit locally only. */
     deploymentChanged(change: DeploymentChanged) {
       namespace.local.to([`environment:${change.environmentId}`, `deployment:${change.deploymentId}`]).emit("deployment:changed", change);

@@ -2,7 +2,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import { assertRole, type Actor } from "../auth/actor";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext, Services } from "../context";
-import { environments, shellSessions } from "../db/schema";
+import { environments, shellSessions, type Role } from "../db/schema";
 import { AppError } from "../errors";
 import { getService } from "../services/services";
 
@@ -14,9 +14,12 @@ import { getService } from "../services/services";
  */
 export type ShellMode = "interactive" | "command";
 
+/** The role a shell needs; a member demoted below it loses the shells they hold (issue 13). */
+export const SHELL_ROLE = "DEVELOPER" satisfies Role;
+
 /** Checks the caller may open a shell in the service and records the pending session (not audited until the engine started it). */
 export async function prepareShellSession(ctx: DomainContext, input: { sessionId: string; serviceId: string; mode: ShellMode }) {
-  assertRole(ctx.actor, "DEVELOPER");
+  assertRole(ctx.actor, SHELL_ROLE);
   const service = await getService(ctx, input.serviceId);
   const [environment] = await ctx.db.select({ clusterId: environments.clusterId }).from(environments).where(eq(environments.id, service.environmentId));
   if (!environment) throw new AppError("NOT_FOUND", "Environment not found");

@@ -18,7 +18,18 @@ export type SeededOrganization = {
   engineToken: string;
   /** An actor of this organization with the given role (a user). */
   as(role: Role): Actor;
-  /** A real API token of this organization with the given role. */
+  /** A real API token of this organization with the given role, created by its owner. */
+  apiToken(role: Role): Promise<string>;
+  /** Another user, a member with the given role; their tokens act with at most that role. */
+  member(role: Role): Promise<SeededMember>;
+};
+
+export type SeededMember = {
+  userId: string;
+  email: string;
+  /** The member as the actor of their own requests. */
+  actor: Actor;
+  /** A real API token this member created, with the given role. */
   apiToken(role: Role): Promise<string>;
 };
 
@@ -41,12 +52,25 @@ export async function seedOrganization(services: Services, name = `org-${randomB
     clusterId: cluster!.id,
     engineToken: engine.token,
     as: (role) => ({ type: "user", id: user!.id, label: `${name}-${role.toLowerCase()}`, organizationId: organization.id, role, origin: "API" }),
-    async apiToken(role) {
-      const issued = issueToken("api");
-      await db.insert(apiTokens).values({ organizationId: organization.id, name: `test-${role}`, role, tokenHash: issued.hash, prefix: issued.prefix });
-      return issued.token;
+    apiToken: (role) => insertApiToken(db, organization.id, user!.id, role),
+    async member(role) {
+      const email = `${name}-${role.toLowerCase()}-${randomBytes(3).toString("hex")}@example.test`;
+      const [member] = await db.insert(users).values({ email, name: email }).returning();
+      await db.insert(memberships).values({ organizationId: organization.id, userId: member!.id, role });
+      return {
+        userId: member!.id,
+        email,
+        actor: { type: "user", id: member!.id, label: email, organizationId: organization.id, role, origin: "API" },
+        apiToken: (tokenRole) => insertApiToken(db, organization.id, member!.id, tokenRole),
+      };
     },
   };
+}
+
+async function insertApiToken(db: Database, organizationId: string, createdById: string, role: Role): Promise<string> {
+  const issued = issueToken("api");
+  await db.insert(apiTokens).values({ organizationId, createdById, name: `test-${role}`, role, tokenHash: issued.hash, prefix: issued.prefix });
+  return issued.token;
 }
 
 /** The git source of a service the API returned, failing the test when it is not an application. */

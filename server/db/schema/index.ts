@@ -4,6 +4,7 @@ export * from "./deployments";
 export * from "./metrics";
 export * from "./organizations";
 export * from "./projects";
+export * from "./rate-limits";
 export * from "./realtime";
 export * from "./shells";
 export * from "./webhooks";
