@@ -119,6 +119,7 @@ describe("local engine: shells, metrics and limits of a live release", () => {
     for (let i = 0; i < 40; i++) await env.get("web-test.localhost");
     for (let i = 0; i < 5; i++) await env.get("web-test.localhost", "/fail");
     await env.get("web-test.localhost", "/alloc?mb=150");
+    // Not a wait for something to happen: rates are counted over the interval between two samples.
     await sleep(300);
     const [sample] = await engine.metrics!();
     expect(sample).toMatchObject({ serviceId: web.id, restarts: 0, memoryLimitBytes: null });

@@ -257,7 +257,12 @@ describe("environments on demand", () => {
     clockOffsetMs += LEFTOVER_GRACE_MS + 60_000;
     const listed = await reapExpiredEnvironments(services, { dryRun: true, organizationId: org.organizationId });
     expect(listed.leftovers).toEqual([expect.objectContaining({ serviceId: scratch.id, cluster: "local" })]);
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // The engine reported its inventory twice since (each answered with what to remove: nothing), and kept the files.
+    const reportedAt = async () =>
+      (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id)))[0]?.reportedAt.getTime() ?? 0;
+    const before = await reportedAt();
+    const once = await eventually(async () => ((await reportedAt()) > before ? await reportedAt() : undefined), 10_000, "an inventory after the dry run");
+    await eventually(async () => (await reportedAt()) > once, 10_000, "a second inventory after the dry run");
     expect(fs.existsSync(files)).toBe(true);
 
     await reapExpiredEnvironments(services, { dryRun: false, organizationId: org.organizationId });
