@@ -1,13 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import { createOpenApiNodeHttpHandler, generateOpenApiDocument } from "trpc-to-openapi";
+import { generateOpenApiDocument } from "trpc-to-openapi";
 import type { AuthConfig } from "@auth/core";
 import { sql } from "drizzle-orm";
 import { AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { createRequestContext } from "./context";
-import { readJsonBody } from "./json-body";
+import { createRestHandler } from "./rest";
 import { appRouter } from "./root";
 
 const REST_PREFIX = "/api/v1";
@@ -30,9 +30,10 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
     maxBodySize: MAX_BODY_BYTES,
     createContext: ({ res }) => createRequestContext(services, requests.get(res)!, options.logger, auth),
   });
-  const rest = createOpenApiNodeHttpHandler({
-    router: appRouter,
-    createContext: ({ req }: { req: IncomingMessage }) => createRequestContext(services, req, options.logger, auth),
+  const rest = createRestHandler(appRouter, {
+    createContext: (req) => createRequestContext(services, req, options.logger, auth),
+    maxBodyBytes: MAX_BODY_BYTES,
+    logger: options.logger,
   });
   const openApiDocument = generateOpenApiDocument(appRouter, {
     title: "Slipway API",
@@ -63,17 +64,7 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
       return true;
     }
     if (url.startsWith(`${REST_PREFIX}/`)) {
-      req.url = url.slice(REST_PREFIX.length);
-      if (req.method !== "GET" && req.method !== "DELETE" && req.method !== "HEAD") {
-        const body = await readJsonBody(req, MAX_BODY_BYTES);
-        if (!body.ok) {
-          res.writeHead(body.status, { "content-type": "application/json" }).end(JSON.stringify({ message: body.message, code: body.code }));
-          return true;
-        }
-        // The REST adapter takes an already parsed body as it is.
-        Object.assign(req, { body: body.value });
-      }
-      await rest(req, res);
+      await rest(req, res, new URL(url.slice(REST_PREFIX.length), "http://localhost"));
       return true;
     }
     return false;
