@@ -22,7 +22,7 @@ export async function listClusters({ db, actor }: DomainContext) {
   return db.select().from(clusters).where(eq(clusters.organizationId, actor.organizationId)).orderBy(asc(clusters.name));
 }
 
-async function getCluster({ db, actor }: DomainContext, clusterId: string) {
+export async function getCluster({ db, actor }: DomainContext, clusterId: string) {
   const [cluster] = await db
     .select()
     .from(clusters)
