@@ -112,6 +112,8 @@ export async function updateEnvironment(ctx: DomainContext, input: z.infer<typeo
     ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt ? new Date(input.expiresAt) : null } : {}),
     ...(input.protected !== undefined ? { protected: input.protected } : {}),
   };
+  // Unknown fields are dropped by the schema: a misspelt one would otherwise change nothing and say it did.
+  if (Object.keys(changes).length === 0) throw new AppError("INVALID", "Nothing to change: give schedule, expiresAt or protected");
   return ctx.db.transaction(async (tx) => {
     const [updated] = await tx.update(environments).set(changes).where(eq(environments.id, environment.id)).returning();
     await recordAudit(tx, ctx.actor, {
