@@ -185,6 +185,21 @@ describe("REST with bad input", () => {
     expect((await deployments("limit=2")).status).toBe(200);
   });
 
+  it("refuses the year 0000, which PostgreSQL has not, in every date of the input", async () => {
+    const before = await environmentNow();
+    const year0 = encodeURIComponent("0000-06-01T00:00:00Z");
+    for (const response of [
+      await call(`/environments/${environment.id}`, { method: "PATCH", body: JSON.stringify({ expiresAt: "0000-06-01T00:00:00Z" }) }),
+      await call(`/audit?from=${year0}`, { token: owner }),
+      await call(`/audit?to=${year0}`, { token: owner }),
+      await call(`/logs?serviceId=${service.id}&since=${year0}`),
+    ]) {
+      expect(await answer(response)).toMatchObject({ status: 400, body: { message: expect.stringMatching(/: the year must be 0001 or later$/) } });
+    }
+    expect(await environmentNow()).toEqual(before);
+    expect((await call(`/audit?from=${encodeURIComponent("0001-01-01T00:00:00Z")}`, { token: owner })).status).toBe(200);
+  });
+
   it("answers another organization's cluster in a rule 404, as an unknown one, and creates no rule", async () => {
     for (const clusterId of [other.clusterId, "00000000-0000-4000-8000-000000000000"]) {
       const response = await call(`/projects/${project.id}/rules`, { method: "POST", token: owner, body: JSON.stringify({ namePattern: "x-*", clusterId }) });

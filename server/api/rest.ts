@@ -41,7 +41,7 @@ function routesOf(router: AnyTRPCRouter): Route[] {
  * setting `coerce` on the procedures' own zod schemas (for tRPC calls too, from then on): the
  * string "false" became `true`, and `true`, "" or [] became a number (issue 13). Here values
  * reach the schemas as sent: a query string is text, and a schema that takes a number from one
- * says so (server/api/params.ts).
+ * says so (server/input-schemas.ts).
  */
 export function createRestHandler(
   router: AnyTRPCRouter,

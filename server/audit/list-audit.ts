@@ -2,14 +2,14 @@ import { and, desc, eq, gte, lt, lte, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import type { DomainContext } from "../context";
 import { auditEvents } from "../db/schema";
-import { integerParam } from "../params";
+import { integerParam, timestamp } from "../input-schemas";
 
 export const listAuditInput = z.object({
   actor: z.string().optional(),
   action: z.string().optional(),
   targetId: z.string().optional(),
-  from: z.string().datetime().optional(),
-  to: z.string().datetime().optional(),
+  from: timestamp.optional(),
+  to: timestamp.optional(),
   /** Page backwards: events with an id below this one. */
   before: integerParam({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
   limit: integerParam({ min: 1, max: 500 }).default(100),

@@ -6,6 +6,7 @@ import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
 import { clusters, environments } from "../db/schema";
 import { AppError, notFound } from "../errors";
+import { timestamp } from "../input-schemas";
 import { getProject } from "../projects/projects";
 import { ruleFor } from "./rules";
 import { environmentSchedule } from "./schedule";
@@ -32,7 +33,7 @@ export const updateEnvironmentInput = z.object({
   environmentId: z.string().uuid(),
   schedule: environmentSchedule.nullable().optional(),
   /** An absolute expiry, or null to keep the environment. */
-  expiresAt: z.string().datetime().nullable().optional(),
+  expiresAt: timestamp.nullable().optional(),
   protected: z.boolean().optional(),
 });
 

@@ -4,7 +4,7 @@ import type { DomainContext } from "../context";
 import { logLines } from "../db/schema";
 import { getDeployment } from "../deployments/queries";
 import { AppError } from "../errors";
-import { integerParam } from "../params";
+import { integerParam, timestamp } from "../input-schemas";
 import { getService } from "../services/services";
 
 export const readLogsInput = z.object({
@@ -16,7 +16,7 @@ export const readLogsInput = z.object({
   /** Only the last N matching lines (still in sequence order), for a first screen of a long log. */
   tail: integerParam({ min: 1, max: 5000 }).optional(),
   grep: z.string().max(200).optional(),
-  since: z.string().datetime().optional(),
+  since: timestamp.optional(),
 });
 
 /**

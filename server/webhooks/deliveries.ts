@@ -5,7 +5,7 @@ import type { DomainContext } from "../context";
 import { webhookDeliveries } from "../db/schema";
 import { notFound } from "../errors";
 import { addJob } from "../jobs/add-job";
-import { integerParam } from "../params";
+import { integerParam } from "../input-schemas";
 import { PROCESS_JOB_KEY, WEBHOOK_QUEUE } from "./batcher";
 import { getConnection } from "./connections";
 

@@ -3,7 +3,7 @@ import { cancelDeployment } from "../../deployments/cancel-deployment";
 import { getDeployment, listDeploymentEvents, listDeployments } from "../../deployments/queries";
 import { requestDeployment, requestDeploymentInput } from "../../deployments/request-deployment";
 import { readLogs, readLogsInput } from "../../logs/read-logs";
-import { integerParam } from "../../params";
+import { integerParam } from "../../input-schemas";
 import { deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
 import { procedure, router } from "../trpc";
 
