@@ -65,6 +65,25 @@ describe("the API", () => {
     });
   });
 
+  it("takes only a DNS name as a cluster's domain suffix: services get hostnames under it", async () => {
+    const api = callerFor(acme);
+    for (const domainSuffix of [
+      "",
+      "apps example.com",
+      "apps.example.com/",
+      "Apps.Example.com",
+      "-apps.example.com",
+      "apps..example.com",
+      "\u202Eevil.com",
+      "a:8080",
+    ]) {
+      expect([domainSuffix, await codeOf(api.clusters.create({ name: "edge", domainSuffix }))]).toEqual([domainSuffix, "BAD_REQUEST"]);
+    }
+    expect(await api.clusters.create({ name: "edge", domainSuffix: "apps.127.0.0.1.nip.io" })).toMatchObject({
+      cluster: { domainSuffix: "apps.127.0.0.1.nip.io" },
+    });
+  });
+
   it("enforces roles: a VIEWER reads but cannot deploy or edit", async () => {
     const { environment } = await seedEnvironment(acme, "roles");
     const viewer = callerFor(acme, "VIEWER");

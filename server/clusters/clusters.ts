@@ -15,7 +15,15 @@ export const createClusterInput = z.object({
     .max(60)
     .regex(/^[a-z0-9][a-z0-9-]*$/, "use lowercase letters, digits and hyphens"),
   kind: z.enum(clusterKinds).default("local"),
-  domainSuffix: z.string().min(1).max(200).default("localhost"),
+  /** Services are served at `<service>-<env>-<project>.<domainSuffix>`: a DNS name, such as apps.example.com. */
+  domainSuffix: z
+    .string()
+    .max(200)
+    .regex(
+      /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+      "use a DNS name: lowercase letters, digits, hyphens and dots, such as apps.example.com",
+    )
+    .default("localhost"),
 });
 
 export async function listClusters({ db, actor }: DomainContext) {
