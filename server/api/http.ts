@@ -64,7 +64,8 @@ export function createApiHandler(services: Services, options: { publicUrl: strin
       return true;
     }
     if (url.startsWith(`${REST_PREFIX}/`)) {
-      await rest(req, res, new URL(url.slice(REST_PREFIX.length), "http://localhost"));
+      // Not new URL(path, base): a path starting with `//` would be read as a host.
+      await rest(req, res, new URL(`http://localhost${url.slice(REST_PREFIX.length)}`));
       return true;
     }
     return false;

@@ -11,6 +11,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * most `limit` bytes; an empty body is an empty object. The codes are tRPC's: 415, 413, 400, 400.
  */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonBody> {
+  // Required even for an empty body: a form on another site can POST with the session cookie, never as application/json.
   const type = req.headers["content-type"] ?? "";
   if (!type.toLowerCase().startsWith("application/json")) {
     return { ok: false, code: "UNSUPPORTED_MEDIA_TYPE", message: `Send a JSON body with content-type application/json (got "${type}")` };

@@ -211,6 +211,13 @@ describe("REST with bad input", () => {
 
   it("answers an unknown operation 404 and a method an operation does not take 405", async () => {
     expect((await call("/nothing-here")).status).toBe(404);
+    expect((await call("//example.com/projects")).status).toBe(404);
+    // What a form on another site can send with the session cookie: refused, even with no body.
+    const form = await call("/deployments/00000000-0000-4000-8000-000000000000/cancel", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(form.status).toBe(415);
     const wrongMethod = await call("/projects", { method: "PATCH", body: "{}" });
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get("allow")).toBe("GET, POST");
