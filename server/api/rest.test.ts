@@ -160,15 +160,28 @@ describe("REST with bad input", () => {
     const triggers = await call(`/services/${service.id}/git-triggers`, { method: "PUT", body: JSON.stringify({ autoDeploy: "false" }) });
     expect(triggers.status).toBe(400);
     // The REST handler once set `coerce` on these very schemas, and tRPC calls went through them afterwards.
-    const trpc = await fetch(`${web.url}/api/trpc/environments.update`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify({ environmentId: environment.id, protected: "false" }),
-    });
-    expect(trpc.status).toBe(400);
+    const trpc = (path: string, input: object) =>
+      fetch(`${web.url}/api/trpc/${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${owner}` },
+        body: JSON.stringify(input),
+      });
+    for (const [path, input] of [
+      ["environments.update", { environmentId: environment.id, protected: "false" }],
+      ["git.setPreviewBlueprint", { environmentId: environment.id, enabled: "false" }],
+      ["services.setGitTriggers", { serviceId: service.id, autoDeploy: "false" }],
+      ["environments.createRule", { projectId: project.id, namePattern: "trpc-*", priority: true }],
+      ["environments.createRule", { projectId: project.id, namePattern: "trpc-*", priority: "" }],
+      ["environments.createRule", { projectId: project.id, namePattern: "trpc-*", priority: [] }],
+    ] as const) {
+      expect([path, input, (await trpc(path, input)).status]).toEqual([path, input, 400]);
+    }
+    const nul = (await (await trpc("projects.create", { name: "a\u0000" })).json()) as { error: { message: string } };
+    expect(JSON.parse(nul.error.message)).toEqual([{ code: "custom", path: ["name"], message: "must not contain a NUL character (\\u0000)" }]);
     expect(await environmentNow()).toEqual(before);
     expect(await (await call(`/services/${service.id}/git-triggers`)).json()).toMatchObject({ autoDeploy: true });
     expect(((await (await call(`/environments/${environment.id}`)).json()) as { previewBlueprint: unknown }).previewBlueprint).toBeNull();
+    expect(await (await call(`/projects/${project.id}/rules`)).json()).toEqual([]);
   });
 
   it("takes only integers as a rule's priority, and digits only for an integer in the query string", async () => {

@@ -71,7 +71,8 @@ const checkRawInput = t.middleware(async ({ next, getRawInput }) => {
   const problem = findInputProblem(await getRawInput());
   if (problem) {
     const cause = new ZodRealError([{ code: "custom", path: problem.path, message: problem.message, input: undefined }]);
-    throw new TRPCError({ code: "BAD_REQUEST", message: `${problem.path.join(".") || "input"}: ${problem.message}`, cause });
+    // Without a message of its own, the JSON of the issues, as for a schema's: the dashboard maps them to its fields.
+    throw new TRPCError({ code: "BAD_REQUEST", cause });
   }
   return next();
 });
