@@ -222,6 +222,13 @@ describe("REST with bad input", () => {
     expect(rules.map((r) => r.namePattern)).not.toContain("x-*");
   });
 
+  it("reads query parameters named like Object's own properties as any other (trpc-to-openapi's parser failed with a 500)", async () => {
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      expect([name, (await call(`/projects?${name}=x`)).status]).toEqual([name, 200]);
+      expect([name, (await call(`/resolve?path=bad-input&${name}=`)).status]).toEqual([name, 200]);
+    }
+  });
+
   it("answers an unknown operation 404 and a method an operation does not take 405", async () => {
     expect((await call("/nothing-here")).status).toBe(404);
     expect((await call("//example.com/projects")).status).toBe(404);
