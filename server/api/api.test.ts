@@ -65,6 +65,25 @@ describe("the API", () => {
     });
   });
 
+  it("takes only a DNS name as a cluster's domain suffix: services get hostnames under it", async () => {
+    const api = callerFor(acme);
+    for (const domainSuffix of [
+      "",
+      "apps example.com",
+      "apps.example.com/",
+      "Apps.Example.com",
+      "-apps.example.com",
+      "apps..example.com",
+      "\u202Eevil.com",
+      "a:8080",
+    ]) {
+      expect([domainSuffix, await codeOf(api.clusters.create({ name: "edge", domainSuffix }))]).toEqual([domainSuffix, "BAD_REQUEST"]);
+    }
+    expect(await api.clusters.create({ name: "edge", domainSuffix: "apps.127.0.0.1.nip.io" })).toMatchObject({
+      cluster: { domainSuffix: "apps.127.0.0.1.nip.io" },
+    });
+  });
+
   it("enforces roles: a VIEWER reads but cannot deploy or edit", async () => {
     const { environment } = await seedEnvironment(acme, "roles");
     const viewer = callerFor(acme, "VIEWER");
@@ -286,5 +305,26 @@ describe("organization isolation", () => {
     expect(await owner.services.gitTriggers({ serviceId: service.id })).toMatchObject({ autoDeploy: true });
     expect((await owner.git.list({})).map((c) => c.id)).toEqual([acmeConnection.id]);
     expect((await owner.git.delivery({ deliveryId: acmeDelivery!.id })).status).toBe("IGNORED");
+  });
+
+  it("answers NOT_FOUND for another organization's id inside the caller's own resources, as for an unknown id, and writes nothing", async () => {
+    const { project, environment } = await seedEnvironment(globex, "own");
+    const { service: acmeService } = await seedEnvironment(acme, "foreign");
+    const api = callerFor(globex);
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    for (const clusterId of [acme.clusterId, unknown]) {
+      expect(await codeOf(api.environments.createRule({ projectId: project.id, namePattern: "pr-*", clusterId }))).toBe("NOT_FOUND");
+      expect(await codeOf(api.environments.create({ projectId: project.id, name: "elsewhere", clusterId }))).toBe("NOT_FOUND");
+      expect(await codeOf(api.environments.clone({ environmentId: environment.id, name: "elsewhere", clusterId }))).toBe("NOT_FOUND");
+    }
+    for (const projectId of [acme.organizationId, unknown]) {
+      expect(await codeOf(api.environments.clone({ environmentId: environment.id, name: "elsewhere", projectId }))).toBe("NOT_FOUND");
+    }
+    for (const serviceId of [acmeService.id, unknown]) {
+      expect(await codeOf(api.deployments.create({ environmentId: environment.id, action: "DEPLOY", serviceIds: [serviceId] }))).toBe("NOT_FOUND");
+    }
+    expect(await api.environments.rules({ projectId: project.id })).toEqual([]);
+    expect((await api.environments.list({ projectId: project.id })).map((e) => e.name)).toEqual(["dev"]);
+    expect(await api.deployments.list({ environmentId: environment.id })).toEqual([]);
   });
 });

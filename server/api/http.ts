@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import { createOpenApiNodeHttpHandler, generateOpenApiDocument } from "trpc-to-openapi";
+import { generateOpenApiDocument } from "trpc-to-openapi";
 import type { AuthConfig } from "@auth/core";
 import { sql } from "drizzle-orm";
 import { fromOwnOrigin, isCookieAuthenticated } from "../auth/origin";
@@ -9,7 +9,7 @@ import { AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { createRequestContext } from "./context";
-import { readJsonBody } from "./json-body";
+import { createRestHandler } from "./rest";
 import { appRouter } from "./root";
 
 const REST_PREFIX = "/api/v1";
@@ -40,9 +40,10 @@ export function createApiHandler(
     maxBodySize: MAX_BODY_BYTES,
     createContext: ({ res }) => createRequestContext(services, requests.get(res)!, options.logger, auth, onBadToken(requests.get(res)!)),
   });
-  const rest = createOpenApiNodeHttpHandler({
-    router: appRouter,
-    createContext: ({ req }: { req: IncomingMessage }) => createRequestContext(services, req, options.logger, auth, onBadToken(req)),
+  const rest = createRestHandler(appRouter, {
+    createContext: (req) => createRequestContext(services, req, options.logger, auth, onBadToken(req)),
+    maxBodyBytes: MAX_BODY_BYTES,
+    logger: options.logger,
   });
   const openApiDocument = generateOpenApiDocument(appRouter, {
     title: "Slipway API",
@@ -86,17 +87,8 @@ export function createApiHandler(
       return true;
     }
     if (url.startsWith(`${REST_PREFIX}/`)) {
-      req.url = url.slice(REST_PREFIX.length);
-      if (req.method !== "GET" && req.method !== "DELETE" && req.method !== "HEAD") {
-        const body = await readJsonBody(req, MAX_BODY_BYTES);
-        if (!body.ok) {
-          res.writeHead(body.status, { "content-type": "application/json" }).end(JSON.stringify({ message: body.message, code: body.code }));
-          return true;
-        }
-        // The REST adapter takes an already parsed body as it is.
-        Object.assign(req, { body: body.value });
-      }
-      await rest(req, res);
+      // Not new URL(path, base): a path starting with `//` would be read as a host.
+      await rest(req, res, new URL(`http://localhost${url.slice(REST_PREFIX.length)}`));
       return true;
     }
     return false;

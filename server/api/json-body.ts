@@ -1,25 +1,46 @@
 import type { IncomingMessage } from "node:http";
 
-export type JsonBody = { ok: true; value: unknown } | { ok: false; status: 400 | 413 | 415; code: string; message: string };
+export type JsonBody =
+  | { ok: true; value: Record<string, unknown> }
+  | { ok: false; code: "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "PARSE_ERROR" | "BAD_REQUEST"; message: string };
 
-/** Reads a JSON request body up to `limit` bytes, with the status a client should get when it is not one. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads a request body that must be a JSON object (the fields of an operation's input) of at
+ * most `limit` bytes; an empty body is an empty object. The codes are tRPC's: 415, 413, 400, 400.
+ */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonBody> {
+  // Required even for an empty body: a form on another site can POST with the session cookie, never as application/json.
   const type = req.headers["content-type"] ?? "";
   if (!type.toLowerCase().startsWith("application/json")) {
-    return { ok: false, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: `Send a JSON body with content-type application/json (got "${type}")` };
+    return { ok: false, code: "UNSUPPORTED_MEDIA_TYPE", message: `Send a JSON body with content-type application/json (got "${type}")` };
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) return { ok: false, status: 413, code: "PAYLOAD_TOO_LARGE", message: `Request body over ${limit} bytes` };
+    if (size > limit) return { ok: false, code: "PAYLOAD_TOO_LARGE", message: `Request body over ${limit} bytes` };
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString("utf8");
-  if (text.trim() === "") return { ok: true, value: {} };
+  let text: string;
   try {
-    return { ok: true, value: JSON.parse(text) };
+    text = utf8.decode(Buffer.concat(chunks));
   } catch {
-    return { ok: false, status: 400, code: "PARSE_ERROR", message: "Request body is not valid JSON" };
+    // Decoded leniently, the bad bytes would become U+FFFD: a silent change of what was sent.
+    return { ok: false, code: "PARSE_ERROR", message: "Request body is not valid UTF-8" };
   }
+  if (text.trim() === "") return { ok: true, value: {} };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: "PARSE_ERROR", message: "Request body is not valid JSON" };
+  }
+  // An array, a string or null spread into the input would become nothing, or index keys: refused instead.
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    const kind = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+    return { ok: false, code: "BAD_REQUEST", message: `The request body must be a JSON object, not ${kind}` };
+  }
+  return { ok: true, value: value as Record<string, unknown> };
 }

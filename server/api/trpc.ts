@@ -8,12 +8,13 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import type { OpenApiMeta } from "trpc-to-openapi";
-import { ZodError } from "zod";
+import { ZodError, ZodRealError } from "zod";
 import { hasRole, type Actor } from "../auth/actor";
 import type { DomainContext, Services } from "../context";
 import type { Role } from "../db/schema";
 import { isAppError, type AppErrorCode } from "../errors";
 import type { Logger } from "../logger";
+import { findInputProblem } from "./raw-input";
 
 export type ApiContext = {
   services: Services;
@@ -61,16 +62,37 @@ const mapErrors = t.middleware(async ({ next, ctx, path }) => {
   return result;
 });
 
+/**
+ * The checks of server/api/raw-input.ts, on the input as it arrived, before its schema: one place
+ * for every procedure and transport. Reported as a zod issue with its path, like a schema's
+ * (ZodRealError is the ZodError that is an Error, as the ones parsing throws: tRPC keeps it as the cause).
+ */
+const checkRawInput = t.middleware(async ({ next, getRawInput }) => {
+  const problem = findInputProblem(await getRawInput());
+  if (problem) {
+    const cause = new ZodRealError([{ code: "custom", path: problem.path, message: problem.message, input: undefined }]);
+    // Without a message of its own, the JSON of the issues, as for a schema's: the dashboard maps them to its fields.
+    throw new TRPCError({ code: "BAD_REQUEST", cause });
+  }
+  return next();
+});
+
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure.use(mapErrors);
+export const publicProcedure = t.procedure.use(mapErrors).use(checkRawInput);
 
 /** A procedure open to members of the organization with at least `role`. */
 export function procedure(role: Role) {
-  return publicProcedure.use(({ ctx, next }) => {
-    if (!ctx.actor) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in or pass an API token" });
-    if (!hasRole(ctx.actor, role)) throw new TRPCError({ code: "FORBIDDEN", message: `This action needs the ${role} role or higher` });
-    const domain: DomainContext = { ...ctx.services, actor: ctx.actor };
-    return next({ ctx: { ...ctx, actor: ctx.actor, domain } });
-  });
+  return (
+    t.procedure
+      .use(mapErrors)
+      .use(({ ctx, next }) => {
+        if (!ctx.actor) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in or pass an API token" });
+        if (!hasRole(ctx.actor, role)) throw new TRPCError({ code: "FORBIDDEN", message: `This action needs the ${role} role or higher` });
+        const domain: DomainContext = { ...ctx.services, actor: ctx.actor };
+        return next({ ctx: { ...ctx, actor: ctx.actor, domain } });
+      })
+      // After the role check, as the schema is: a caller without access learns nothing of the input's rules.
+      .use(checkRawInput)
+  );
 }

@@ -2,16 +2,17 @@ import { and, desc, eq, gte, lt, lte, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import type { DomainContext } from "../context";
 import { auditEvents } from "../db/schema";
+import { integerParam, timestamp } from "../input-schemas";
 
 export const listAuditInput = z.object({
   actor: z.string().optional(),
   action: z.string().optional(),
   targetId: z.string().optional(),
-  from: z.string().datetime().optional(),
-  to: z.string().datetime().optional(),
+  from: timestamp.optional(),
+  to: timestamp.optional(),
   /** Page backwards: events with an id below this one. */
-  before: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  before: integerParam({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
+  limit: integerParam({ min: 1, max: 500 }).default(100),
 });
 
 export async function listAudit({ db, actor }: DomainContext, input: z.infer<typeof listAuditInput>) {

@@ -15,14 +15,22 @@ export const createClusterInput = z.object({
     .max(60)
     .regex(/^[a-z0-9][a-z0-9-]*$/, "use lowercase letters, digits and hyphens"),
   kind: z.enum(clusterKinds).default("local"),
-  domainSuffix: z.string().min(1).max(200).default("localhost"),
+  /** Services are served at `<service>-<env>-<project>.<domainSuffix>`: a DNS name, such as apps.example.com. */
+  domainSuffix: z
+    .string()
+    .max(200)
+    .regex(
+      /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+      "use a DNS name: lowercase letters, digits, hyphens and dots, such as apps.example.com",
+    )
+    .default("localhost"),
 });
 
 export async function listClusters({ db, actor }: DomainContext) {
   return db.select().from(clusters).where(eq(clusters.organizationId, actor.organizationId)).orderBy(asc(clusters.name));
 }
 
-async function getCluster({ db, actor }: DomainContext, clusterId: string) {
+export async function getCluster({ db, actor }: DomainContext, clusterId: string) {
   const [cluster] = await db
     .select()
     .from(clusters)

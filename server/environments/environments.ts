@@ -6,6 +6,7 @@ import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
 import { clusters, environments } from "../db/schema";
 import { AppError, notFound } from "../errors";
+import { timestamp } from "../input-schemas";
 import { getProject } from "../projects/projects";
 import { ruleFor } from "./rules";
 import { environmentSchedule } from "./schedule";
@@ -32,7 +33,7 @@ export const updateEnvironmentInput = z.object({
   environmentId: z.string().uuid(),
   schedule: environmentSchedule.nullable().optional(),
   /** An absolute expiry, or null to keep the environment. */
-  expiresAt: z.string().datetime().nullable().optional(),
+  expiresAt: timestamp.nullable().optional(),
   protected: z.boolean().optional(),
 });
 
@@ -112,6 +113,8 @@ export async function updateEnvironment(ctx: DomainContext, input: z.infer<typeo
     ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt ? new Date(input.expiresAt) : null } : {}),
     ...(input.protected !== undefined ? { protected: input.protected } : {}),
   };
+  // Unknown fields are dropped by the schema: a misspelt one would otherwise change nothing and say it did.
+  if (Object.keys(changes).length === 0) throw new AppError("INVALID", "Nothing to change: give schedule, expiresAt or protected");
   return ctx.db.transaction(async (tx) => {
     const [updated] = await tx.update(environments).set(changes).where(eq(environments.id, environment.id)).returning();
     await recordAudit(tx, ctx.actor, {

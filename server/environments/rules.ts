@@ -2,6 +2,7 @@ import { and, desc, eq } from "drizzle-orm";
 import { z } from "zod";
 import { environmentMode } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
+import { getCluster } from "../clusters/clusters";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
 import { environmentRules } from "../db/schema";
@@ -49,6 +50,8 @@ export async function listRules(ctx: DomainContext, projectId: string) {
 
 export async function createRule(ctx: DomainContext, input: z.infer<typeof createRuleInput>) {
   await getProject(ctx, input.projectId);
+  // Another organization's cluster is "not found", as an unknown id is.
+  if (input.clusterId) await getCluster(ctx, input.clusterId);
   return ctx.db.transaction(async (tx) => {
     const [rule] = await tx
       .insert(environmentRules)

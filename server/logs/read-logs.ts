@@ -4,18 +4,19 @@ import type { DomainContext } from "../context";
 import { logLines } from "../db/schema";
 import { getDeployment } from "../deployments/queries";
 import { AppError } from "../errors";
+import { integerParam, timestamp } from "../input-schemas";
 import { getService } from "../services/services";
 
 export const readLogsInput = z.object({
   deploymentId: z.string().uuid().optional(),
   serviceId: z.string().uuid().optional(),
   /** Resume after this sequence number (the last one the reader has). */
-  after: z.coerce.number().int().nonnegative().default(0),
-  limit: z.coerce.number().int().min(1).max(5000).default(1000),
+  after: integerParam({ min: 0, max: Number.MAX_SAFE_INTEGER }).default(0),
+  limit: integerParam({ min: 1, max: 5000 }).default(1000),
   /** Only the last N matching lines (still in sequence order), for a first screen of a long log. */
-  tail: z.coerce.number().int().min(1).max(5000).optional(),
+  tail: integerParam({ min: 1, max: 5000 }).optional(),
   grep: z.string().max(200).optional(),
-  since: z.string().datetime().optional(),
+  since: timestamp.optional(),
 });
 
 /**

@@ -54,6 +54,20 @@ describe("container services", () => {
     expect(JSON.stringify(audit)).not.toContain(PASSWORD);
   });
 
+  it("takes a new image only as an object, and never removes it: a string or null used to answer 200 and change nothing", async () => {
+    const project = await api().projects.create({ name: "images" });
+    const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+    const config = { image: { name: "nginx", tag: "1.27" } };
+    const service = await api().services.create({ environmentId: environment.id, name: "web", kind: "CONTAINER", config });
+    for (const image of ["nginx:1.28", 5, null, ["nginx"]]) {
+      await expect(api().services.update({ serviceId: service.id, config: { image } })).rejects.toMatchObject({
+        code: "BAD_REQUEST",
+        message: 'config.image: give an object such as { "name": "nginx", "tag": "1.27" }; a container cannot go without an image',
+      });
+    }
+    expect((await api().services.get({ serviceId: service.id })).config).toMatchObject(config);
+  });
+
   it("refuses a kind the cluster's engine says it cannot run", async () => {
     await services.db
       .update(clusters)

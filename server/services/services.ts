@@ -156,7 +156,12 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
   } else if (stored) {
     // The image merges one level deeper, so a new tag keeps the registry credentials; a
     // password given in the update is new and sealed now, otherwise the stored one stays sealed.
-    const image = (input.config.image ?? {}) as { credentials?: { username?: string; password?: string } | null };
+    // Spread below, a string would become its characters and null nothing: both answered 200 and changed nothing.
+    const given = input.config.image;
+    if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given))) {
+      throw new AppError("INVALID", 'config.image: give an object such as { "name": "nginx", "tag": "1.27" }; a container cannot go without an image');
+    }
+    const image = (given ?? {}) as { credentials?: { username?: string; password?: string } | null };
     const newPassword = typeof image.credentials?.password === "string";
     const credentials =
       image.credentials === null ? undefined : image.credentials ? { ...stored.image.credentials, ...image.credentials } : stored.image.credentials;

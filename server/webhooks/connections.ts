@@ -6,7 +6,7 @@ import type { DomainContext, Services } from "../context";
 import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
 import { gitConnections, gitProviders, type GitProvider } from "../db/schema";
-import { notFound } from "../errors";
+import { AppError, notFound } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
 
 export const connectInput = z.object({
@@ -131,6 +131,7 @@ export async function updateConnection(ctx: DomainContext, input: z.infer<typeof
     ...(input.apiBaseUrl !== undefined ? { apiBaseUrl: input.apiBaseUrl } : {}),
     ...(input.apiToken !== undefined ? { encryptedApiToken: input.apiToken === null ? null : cipher.encrypt(input.apiToken, tokenContext(existing.id)) } : {}),
   };
+  if (Object.keys(changes).length === 0) throw new AppError("INVALID", "Nothing to change: give apiBaseUrl or apiToken");
   return ctx.db.transaction(async (tx) => {
     const [row] = await tx.update(gitConnections).set(changes).where(eq(gitConnections.id, existing.id)).returning();
     await recordAudit(tx, ctx.actor, {

@@ -5,14 +5,15 @@ import type { DomainContext } from "../context";
 import { webhookDeliveries } from "../db/schema";
 import { notFound } from "../errors";
 import { addJob } from "../jobs/add-job";
+import { integerParam } from "../input-schemas";
 import { PROCESS_JOB_KEY, WEBHOOK_QUEUE } from "./batcher";
 import { getConnection } from "./connections";
 
 export const listDeliveriesInput = z.object({
   connectionId: z.string().uuid(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: integerParam({ min: 1, max: 200 }).default(50),
   /** Page backwards: deliveries received before the one with this sequence number. */
-  before: z.coerce.number().int().positive().optional(),
+  before: integerParam({ min: 1, max: Number.MAX_SAFE_INTEGER }).optional(),
 });
 
 /** A connection's deliveries, newest first, without their payloads (see getDelivery). */

@@ -3,6 +3,7 @@ import { cancelDeployment } from "../../deployments/cancel-deployment";
 import { getDeployment, listDeploymentEvents, listDeployments } from "../../deployments/queries";
 import { requestDeployment, requestDeploymentInput } from "../../deployments/request-deployment";
 import { readLogs, readLogsInput } from "../../logs/read-logs";
+import { integerParam } from "../../input-schemas";
 import { deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
 import { procedure, router } from "../trpc";
 
@@ -24,7 +25,7 @@ export const deploymentsRouter = router({
     }),
   list: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/environments/{environmentId}/deployments", tags: ["deployments"], summary: "Deployment history" } })
-    .input(z.object({ environmentId: z.string().uuid(), limit: z.coerce.number().int().min(1).max(200).default(50) }))
+    .input(z.object({ environmentId: z.string().uuid(), limit: integerParam({ min: 1, max: 200 }).default(50) }))
     .output(z.array(deploymentOutput))
     .query(async ({ ctx, input }) => (await listDeployments(ctx.domain, input.environmentId, input.limit)).map(toDeployment)),
   get: procedure("VIEWER")
@@ -34,7 +35,7 @@ export const deploymentsRouter = router({
     .query(async ({ ctx, input }) => toDeployment(await getDeployment(ctx.domain, input.deploymentId))),
   events: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/deployments/{deploymentId}/events", tags: ["deployments"], summary: "A deployment's events after an event id" } })
-    .input(z.object({ deploymentId: z.string().uuid(), after: z.coerce.number().int().nonnegative().default(0) }))
+    .input(z.object({ deploymentId: z.string().uuid(), after: integerParam({ min: 0, max: Number.MAX_SAFE_INTEGER }).default(0) }))
     .output(z.array(deploymentEventOutput))
     .query(async ({ ctx, input }) => (await listDeploymentEvents(ctx.domain, input.deploymentId, input.after)).map(toDeploymentEvent)),
   cancel: procedure("DEVELOPER")

@@ -1,0 +1,30 @@
+import { z } from "zod";
+
+/**
+ * Schemas of input values whose text takes more care than zod's defaults: what the API accepts
+ * must be what PostgreSQL stores, and nothing it cannot store (issue 13).
+ */
+
+/**
+ * An integer input that may arrive as query-string text (REST GET and DELETE take their input
+ * from the query): a JSON number, or a string of decimal digits. Nothing else becomes a number;
+ * z.coerce.number() took "", " 7 ", "1e3", "0x10", true and [] as well.
+ */
+export function integerParam({ min, max }: { min: number; max: number }) {
+  const integer = z.number().int().min(min).max(max);
+  const digits = z
+    .string()
+    .regex(/^-?\d{1,15}$/, "expected an integer")
+    .transform(Number);
+  // A pipe, so that trpc-to-openapi takes it as a query parameter; the OpenAPI document shows the union.
+  return z.union([integer, digits]).pipe(integer);
+}
+
+/**
+ * An ISO 8601 instant in UTC (`2026-05-01T12:00:00Z`). The format allows the year 0000, which
+ * PostgreSQL has not (its calendar goes from 1 BC to AD 1): refused here rather than by the query.
+ */
+export const timestamp = z
+  .string()
+  .datetime()
+  .refine((text) => !text.startsWith("0000-"), "the year must be 0001 or later");
