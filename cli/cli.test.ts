@@ -101,7 +101,11 @@ describe("projects, environments and services", () => {
   it("names what is missing, invalid or duplicated, with the documented exit codes", async () => {
     expectFailure(await h.cli(["env", "list", "demo"]), 3, 'Project "demo" not found');
     expectFailure(await h.cli(["service", "list", "shop/nope"]), 3, 'Environment "shop/nope" not found');
-    expectFailure(await h.cli(["service", "create", "shop/dev/api", "--git", "not a url"]), 2, "config.git.url: expected an http(s), ssh, git or file URL");
+    expectFailure(
+      await h.cli(["service", "create", "shop/dev/api", "--git", "not a url"]),
+      2,
+      "config.git.url: expected an https, ssh or git URL (file:// only on a cluster whose ADMIN allowed local repositories)",
+    );
     expectFailure(await h.cli(["project", "create", "shop"]), 5, 'Project "shop" already exists');
     expectFailure(await h.cli(["project", "create", "Not_A_Label"]), 2, /^error: name: /);
     expectFailure(await h.cli(["service", "list", "shop"]), 2, '"shop" is not a path of the form <project>/<env>');

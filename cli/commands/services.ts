@@ -159,7 +159,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .command("create")
     .description("Create an application built from git, a container run from an image, a database, or a job")
     .argument("<project/env/service>")
-    .option("--git <url>", "repository URL: http(s), ssh, git or file")
+    .option("--git <url>", "repository URL: https, ssh or git (file:// where the cluster allows local repositories)")
     .option("--image <name:tag>", "run this image instead (a CONTAINER service; needs a docker cluster)")
     .option("--database <engine>", "a DATABASE service: postgresql or redis (its connection is generated)")
     .option("--job <command>", "a JOB service running this command from --git, on --cron or --on")

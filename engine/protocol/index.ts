@@ -7,3 +7,4 @@ export * from "./shell";
 export * from "./backoff";
 export * from "./steps";
 export * from "./local-engine";
+export * from "./git-source";

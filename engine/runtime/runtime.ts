@@ -1,4 +1,5 @@
 import type { Duplex } from "node:stream";
+import type { GitPolicy } from "./shared/git";
 import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
@@ -16,6 +17,8 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   signal: AbortSignal;
   /** Build and deploy output of this service (masked and shipped by the caller). */
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
+  /** The engine's rules for git sources (engine/runtime/shared/git.ts); absent, local repositories are refused. */
+  git?: GitPolicy;
 };
 
 /**
