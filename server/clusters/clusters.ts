@@ -16,6 +16,13 @@ export const createClusterInput = z.object({
     .regex(/^[a-z0-9][a-z0-9-]*$/, "use lowercase letters, digits and hyphens"),
   kind: z.enum(clusterKinds).default("local"),
   domainSuffix: z.string().min(1).max(200).default("localhost"),
+  /** Services may be built from repositories on the engine's host (`file://`, paths); its engine must allow them too. */
+  allowLocalRepositories: z.boolean().default(false),
+});
+
+export const updateClusterInput = z.object({
+  clusterId: z.string().uuid(),
+  allowLocalRepositories: z.boolean(),
 });
 
 export async function listClusters({ db, actor }: DomainContext) {
@@ -43,6 +50,25 @@ export async function createCluster(ctx: DomainContext, input: z.infer<typeof cr
     );
     await recordAudit(tx, ctx.actor, { action: "cluster.create", targetType: "cluster", targetId: cluster!.id, changes: input });
     return { cluster: cluster!, engineToken: issued.token };
+  });
+}
+
+/**
+ * Changes a cluster's settings. Allowing local repositories lets whoever may create services
+ * on the cluster build from any repository its engine's host can read: an ADMIN's decision, on
+ * the record. Disallowing them refuses the next deployment of a service that uses one.
+ */
+export async function updateCluster(ctx: DomainContext, input: z.infer<typeof updateClusterInput>) {
+  const cluster = await getCluster(ctx, input.clusterId);
+  return ctx.db.transaction(async (tx) => {
+    const [updated] = await tx.update(clusters).set({ allowLocalRepositories: input.allowLocalRepositories }).where(eq(clusters.id, cluster.id)).returning();
+    await recordAudit(tx, ctx.actor, {
+      action: "cluster.update",
+      targetType: "cluster",
+      targetId: cluster.id,
+      changes: { before: { allowLocalRepositories: cluster.allowLocalRepositories }, after: { allowLocalRepositories: updated!.allowLocalRepositories } },
+    });
+    return updated!;
   });
 }
 

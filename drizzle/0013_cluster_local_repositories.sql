@@ -1,0 +1,1 @@
+ALTER TABLE "clusters" ADD COLUMN "allow_local_repositories" boolean DEFAULT false NOT NULL;
