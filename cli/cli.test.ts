@@ -339,7 +339,8 @@ describe("tokens and clusters", () => {
     expect(created.code).toBe(0);
     const token = created.stdout.split("\n")[2]!;
     expect(token.length).toBeGreaterThan(20);
-    expect(created.stdout).toContain(`slipway engine --url ${h.url} --token ${token}\n`);
+    // The token in the engine's environment, not in its arguments (which ps shows every user).
+    expect(created.stdout).toContain(`\nSLIPWAY_ENGINE_TOKEN=${token} slipway engine --url ${h.url}\n`);
 
     const list = await h.cli(["cluster", "list"]);
     expect(list.stdout).toMatch(/^edge\s+local\s+apps\.example\.test\s+disconnected\s/m);

@@ -1,10 +1,16 @@
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import type { Cluster, CreatedCluster } from "../api-types";
 import type { Context } from "../context";
-import { usageError } from "../errors";
+import { CliError, exitCodes, usageError } from "../errors";
 import { formatAge, table } from "../format";
 
 const clusterKinds = ["local", "docker", "kubernetes"] as const;
+
+function onOff(value: string): boolean {
+  if (value === "on") return true;
+  if (value === "off") return false;
+  throw new InvalidArgumentError('expected "on" or "off"');
+}
 
 export function registerClusterCommands(program: Command, ctx: Context): void {
   const cluster = program.command("cluster").description("Clusters (deployment targets) and their engines: list, create");
@@ -23,6 +29,7 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
           { header: "DOMAIN", value: (c) => c.domainSuffix },
           { header: "ENGINE", value: (c) => (c.tokenRevoked ? "token revoked" : c.connected ? "connected" : "disconnected") },
           { header: "VERSION", value: (c) => c.engineVersion },
+          { header: "LOCAL REPOS", value: (c) => (c.allowLocalRepositories ? "allowed" : "no") },
           { header: "LAST SEEN", value: (c) => formatAge(c.lastHeartbeatAt) },
           { header: "ID", value: (c) => c.id },
         ]),
@@ -36,11 +43,17 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
     .addOption(new Option("--kind <kind>", "what the engine runs workloads on").choices(clusterKinds).default("local"))
     .option("--domain <suffix>", "services are served at <service>-<env>-<project>.<suffix>", "localhost")
     .option("--docker-host <url>", "with --kind docker: the engine's Docker Engine API (Docker or Podman), e.g. unix:///run/podman/podman.sock")
+    .option("--allow-local-repositories", "services may be built from file:// URLs and paths on the engine's host (ADMIN)")
     .option("--json", "print the API object (with the token)")
-    .action(async (name: string, options: { kind: string; domain: string; dockerHost?: string; json?: boolean }) => {
+    .action(async (name: string, options: { kind: string; domain: string; dockerHost?: string; allowLocalRepositories?: boolean; json?: boolean }) => {
       if (options.dockerHost && options.kind !== "docker") throw usageError("--docker-host goes with --kind docker");
       const api = await ctx.api();
-      const created = await api.post<CreatedCluster>("/clusters", { name, kind: options.kind, domainSuffix: options.domain });
+      const created = await api.post<CreatedCluster>("/clusters", {
+        name,
+        kind: options.kind,
+        domainSuffix: options.domain,
+        allowLocalRepositories: options.allowLocalRepositories ?? false,
+      });
       if (options.json) return ctx.printJson(created);
       ctx.print(
         [
@@ -49,10 +62,30 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
           created.engineToken,
           "Start its engine on the cluster's host with:",
           // The control plane never dials into a cluster: only its engine talks to the Docker host.
-          `slipway engine --url ${api.url} --token ${created.engineToken}${
+          // The token goes in the environment, which other users cannot read, not in the arguments, which they can (ps).
+          `SLIPWAY_ENGINE_TOKEN=${created.engineToken} slipway engine --url ${api.url}${
             options.kind === "docker" ? ` --runtime docker --docker-host ${options.dockerHost ?? "unix:///var/run/docker.sock"}` : ""
-          }`,
+          }${created.cluster.allowLocalRepositories ? " --allow-local-repositories" : ""}`,
         ].join("\n"),
+      );
+    });
+
+  cluster
+    .command("update")
+    .description("Change a cluster's settings (ADMIN)")
+    .argument("<name>")
+    .requiredOption("--local-repositories <on|off>", "whether services may be built from file:// URLs and paths on the engine's host", onOff)
+    .option("--json", "print the API object")
+    .action(async (name: string, options: { localRepositories: boolean; json?: boolean }) => {
+      const api = await ctx.api();
+      const found = (await api.get<Cluster[]>("/clusters")).find((candidate) => candidate.name === name);
+      if (!found) throw new CliError(`no cluster named ${name}`, exitCodes.notFound);
+      const updated = await api.patch<Cluster>(`/clusters/${found.id}`, { allowLocalRepositories: options.localRepositories });
+      if (options.json) return ctx.printJson(updated);
+      ctx.print(
+        updated.allowLocalRepositories
+          ? `Cluster ${name} allows local repositories; its engine clones them only when started with --allow-local-repositories`
+          : `Cluster ${name} does not allow local repositories: deployments of services built from one are refused`,
       );
     });
 }

@@ -18,8 +18,9 @@ import { useInvalidate } from "../use-invalidate";
 type Cluster = Outputs["clusters"]["list"][number];
 type ClusterKind = NonNullable<Inputs["clusters"]["create"]["kind"]>;
 
+/** The token goes in the engine's environment, not its arguments, which every user of the host can read (ps). */
 function engineCommand(token: string): string {
-  return `npx slipway engine --url ${window.location.origin} --token ${token}`;
+  return `SLIPWAY_ENGINE_TOKEN=${token} npx slipway engine --url ${window.location.origin}`;
 }
 
 /** The engine command with its token, shown once after a cluster is registered or its token rotated. */
