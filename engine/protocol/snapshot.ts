@@ -166,6 +166,18 @@ export const containerConfig = z.object({
   healthCheckTimeoutSeconds: z.number().int().min(1).max(600).default(60),
   resources: resourceLimits.optional(),
   restartPolicy: restartPolicy.default("unless-stopped"),
+  /**
+   * The user the container runs as (`uid`, `uid:gid` or a name the image knows) instead of the
+   * image's `USER`: runs an image built to start as root without root. As root, a container
+   * keeps only a few capabilities (engine/runtime/docker/hardening.ts); as any other user, none.
+   */
+  user: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, "expected a user: uid, uid:gid or a name")
+    .optional(),
+  /** The container's root file system is read-only, with a fresh tmpfs at /tmp: for images that write nowhere else. */
+  readOnlyRootFilesystem: z.boolean().optional(),
 });
 export type ContainerConfig = z.infer<typeof containerConfig>;
 
