@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Badge, Button, Card, Group, Modal, NativeSelect, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Card, Group, Modal, NativeSelect, SimpleGrid, Stack, Switch, Text, TextInput, Title } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { IconPlugConnected, IconPlus, IconRefresh, IconServer2, IconShieldOff } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
@@ -64,7 +64,9 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: 
     }),
   );
   const revoke = useMutation(trpc.clusters.revokeToken.mutationOptions({ onSuccess: invalidate }));
+  const update = useMutation(trpc.clusters.update.mutationOptions({ onSuccess: invalidate }));
   const capabilities = Object.entries(cluster.capabilities);
+  const localRepositories = "Services may be built from file:// URLs and paths on the engine's host (its engine must allow them too)";
   return (
     <Card withBorder padding="lg" component="article" aria-labelledby={`cluster-${cluster.id}`}>
       <Stack gap="sm">
@@ -134,6 +136,30 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: 
             </Group>
           )}
         </Stack>
+        <Can
+          role="ADMIN"
+          fallback={
+            <Text fz="sm">
+              Local repositories: {cluster.allowLocalRepositories ? "allowed" : "not allowed"}
+              <Text span fz="xs" c="dimmed" display="block">
+                {localRepositories}
+              </Text>
+            </Text>
+          }
+        >
+          <Switch
+            label="Local repositories"
+            description={localRepositories}
+            checked={cluster.allowLocalRepositories}
+            disabled={update.isPending}
+            onChange={(event) => update.mutate({ clusterId: cluster.id, allowLocalRepositories: event.currentTarget.checked })}
+          />
+          {update.error && (
+            <Alert color="red" role="alert">
+              {apiError(update.error).message}
+            </Alert>
+          )}
+        </Can>
         <Can role="ADMIN">
           <Group gap="xs" mt="xs">
             <Button
