@@ -101,7 +101,11 @@ describe("projects, environments and services", () => {
   it("names what is missing, invalid or duplicated, with the documented exit codes", async () => {
     expectFailure(await h.cli(["env", "list", "demo"]), 3, 'Project "demo" not found');
     expectFailure(await h.cli(["service", "list", "shop/nope"]), 3, 'Environment "shop/nope" not found');
-    expectFailure(await h.cli(["service", "create", "shop/dev/api", "--git", "not a url"]), 2, "config.git.url: expected an http(s), ssh, git or file URL");
+    expectFailure(
+      await h.cli(["service", "create", "shop/dev/api", "--git", "not a url"]),
+      2,
+      "config.git.url: expected an https, ssh or git URL (file:// only on a cluster whose ADMIN allowed local repositories)",
+    );
     expectFailure(await h.cli(["project", "create", "shop"]), 5, 'Project "shop" already exists');
     expectFailure(await h.cli(["project", "create", "Not_A_Label"]), 2, /^error: name: /);
     expectFailure(await h.cli(["service", "list", "shop"]), 2, '"shop" is not a path of the form <project>/<env>');
@@ -335,7 +339,8 @@ describe("tokens and clusters", () => {
     expect(created.code).toBe(0);
     const token = created.stdout.split("\n")[2]!;
     expect(token.length).toBeGreaterThan(20);
-    expect(created.stdout).toContain(`slipway engine --url ${h.url} --token ${token}\n`);
+    // The token in the engine's environment, not in its arguments (which ps shows every user).
+    expect(created.stdout).toContain(`\nSLIPWAY_ENGINE_TOKEN=${token} slipway engine --url ${h.url}\n`);
 
     const list = await h.cli(["cluster", "list"]);
     expect(list.stdout).toMatch(/^edge\s+local\s+apps\.example\.test\s+disconnected\s/m);

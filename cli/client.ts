@@ -157,7 +157,7 @@ function issuesInMessage(message: string): unknown[] {
   }
 }
 
-/** `config.git.url: expected an http(s), ssh, git or file URL; name: …` on one line. */
+/** `config.git.url: expected an https, ssh or git URL …; name: …` on one line. */
 export function summarizeIssues(issues: readonly unknown[]): string | null {
   const parts = issues.map((raw) => {
     const issue = (raw ?? {}) as Issue;

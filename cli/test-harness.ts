@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
 import { afterAll } from "vitest";
@@ -9,6 +10,7 @@ import { seedOrganization, testServices, type SeededOrganization } from "../test
 import type { Services } from "../server/context";
 import { startWebServer } from "../server/web-server";
 import type { Env } from "./config";
+import type { Input } from "./context";
 import { runCli } from "./main";
 
 /**
@@ -33,7 +35,12 @@ export type CliHarness = {
   startServer(): Promise<void>;
 };
 
-export type RunOptions = { env?: Env; signal?: AbortSignal };
+export type RunOptions = {
+  env?: Env;
+  signal?: AbortSignal;
+  /** What the command reads from standard input (piped, not a terminal); none when absent. */
+  stdin?: string;
+};
 export type CliResult = { code: number; stdout: string; stderr: string };
 export type RunningCli = {
   /** Waits until stdout matches, and returns the match. */
@@ -73,6 +80,8 @@ export async function startCliHarness(): Promise<CliHarness> {
       env: { HOME: dir, SLIPWAY_CONFIG: configFile, ...options.env },
       signal: options.signal,
       pollIntervalMs: 50,
+      // A Readable is what process.stdin is; its listener types are only wider than Input says.
+      ...(options.stdin !== undefined ? { stdin: Readable.from([Buffer.from(options.stdin)]) as unknown as Input } : {}),
     };
     const done = runCli(args, io).then((code) => ({ code, stdout, stderr }));
     let finished = false;

@@ -1,7 +1,10 @@
+import { branchProblem, gitUrlProblem, repositoryPathProblem } from "../engine/protocol/git-source";
+
 /**
  * The server's input rules, repeated in the forms so a mistake shows before the round trip
  * (engine/protocol/snapshot.ts and server/variables/variables.ts are the authority; the server
- * checks again). Each returns an error message, or null when the value is fine.
+ * checks again); the git rules are the protocol's own (engine/protocol/git-source.ts). Each
+ * returns an error message, or null when the value is fine.
  */
 
 export function dnsLabelError(value: string): string | null {
@@ -13,15 +16,12 @@ export function dnsLabelError(value: string): string | null {
 
 export function gitUrlError(value: string): string | null {
   if (value.length === 0) return "Required";
-  if (value.startsWith("-")) return "Must not start with '-'";
-  if (!/^(https?|ssh|git|file):\/\//.test(value) && !/^[\w.-]+@[\w.-]+:[^\s]+$/.test(value)) return "Expected an http(s), ssh, git or file URL";
-  return null;
+  return sentence(gitUrlProblem(value));
 }
 
 export function branchError(value: string): string | null {
   if (value.length === 0) return "Required";
-  if (!/^[^\s~^:?*[\\-][^\s~^:?*[\\]*$/.test(value)) return "Invalid branch name";
-  return null;
+  return sentence(branchProblem(value));
 }
 
 export function commitError(value: string): string | null {
@@ -29,8 +29,12 @@ export function commitError(value: string): string | null {
 }
 
 export function rootDirectoryError(value: string): string | null {
-  if (value.startsWith("/") || value.split("/").includes("..")) return "Must be a path inside the repository";
-  return null;
+  return sentence(repositoryPathProblem(value));
+}
+
+/** The protocol's messages start in lowercase, to follow a field's name; alone under a field they start a sentence. */
+function sentence(message: string | null): string | null {
+  return message && message.charAt(0).toUpperCase() + message.slice(1);
 }
 
 export function portError(value: string): string | null {

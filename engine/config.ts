@@ -23,6 +23,12 @@ const schema = z.object({
     .string()
     .regex(/^(unix:\/\/\/\S+|tcp:\/\/[^\s/]+:\d+)$/, "SLIPWAY_DOCKER_HOST must be unix:///path/to/docker.sock or tcp://host:port")
     .default("unix:///var/run/docker.sock"),
+  /**
+   * Whether this engine clones `file://` URLs and absolute paths, i.e. repositories on its own
+   * host. Off by default: the host's owner decides, not the control plane (whose cluster setting
+   * is checked too). `npm start` turns it on for its embedded engine.
+   */
+  SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES: z.enum(["0", "1"], { message: "SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES must be 0 or 1" }).default("0"),
   LOG_LEVEL: z.string().default("info"),
   SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
 });
@@ -39,6 +45,7 @@ export type EngineConfig = {
   outboxMaxBytes: number;
   runtime: "local" | "docker";
   dockerHost: string;
+  allowLocalRepositories: boolean;
   logLevel: string;
   pretty: boolean;
 };
@@ -59,6 +66,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     outboxMaxBytes: Math.round(env.SLIPWAY_ENGINE_OUTBOX_MB * 1024 * 1024),
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,
+    allowLocalRepositories: env.SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES === "1",
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",
   };

@@ -60,4 +60,32 @@ describe("local engine: masking runtime logs", () => {
     await eventually(() => runtimeTexts().includes("second leak attempt ****"), 10_000, "the masked line");
     expect(runtimeTexts().join("\n")).not.toContain(SECRET);
   });
+
+  it("clones a private repository with its credentials and masks them in the build log", async () => {
+    const TOKEN = "glpat-m4sk3d-in-build-logs";
+    const privateGit = await startGitServer({ basicAuth: { username: "deploy", password: TOKEN } });
+    try {
+      await privateGit.createRepo("private", fixture("node-app"));
+      const engine = env.newEngine();
+      await engine.start();
+      const spec = service({
+        id: "6a0e4f1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+        name: "private",
+        // A build that prints the token (a misbehaving script): the engine masks it as it does secret variables.
+        config: { git: { url: privateGit.url("private"), credentials: { username: "deploy", password: TOKEN } }, buildCommand: `echo "built with ${TOKEN}"` },
+      });
+      const deploy = task("DEPLOY", [spec]);
+      await engine.execute(deploy);
+      expect(env.final(deploy.deploymentId)?.status).toBe("succeeded");
+      const buildLog = env.lines
+        .filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploy.deploymentId)
+        .map((line) => line.text);
+      expect(buildLog).toContain(`Cloning ${privateGit.url("private")} at main`);
+      expect(buildLog).toContain("built with ****");
+      expect(JSON.stringify(env.lines)).not.toContain(TOKEN);
+      await engine.shutdown();
+    } finally {
+      await privateGit.close();
+    }
+  });
 });

@@ -47,7 +47,13 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         metrics: true,
         ...describeSandbox(await hostSandbox(config.home)),
       };
-  const engineOptions = { home: config.home, routerPort: config.routerPort, routerHost: config.routerHost, logger };
+  const engineOptions = {
+    home: config.home,
+    routerPort: config.routerPort,
+    routerHost: config.routerHost,
+    logger,
+    allowLocalRepositories: config.allowLocalRepositories,
+  };
   const agent = createAgent(
     {
       url: config.url,
@@ -71,7 +77,10 @@ export async function runEngine(source: Record<string, string | undefined> = pro
   // The engine of this home from now on: `npm start` finds it here and keeps it (engine/daemon.ts).
   process.on("exit", () => forgetRunningEngine(config.home));
   await recordRunningEngine(config.home, await engineIdentity(config));
-  logger.info({ home: config.home, runtime: config.runtime, router: `http://localhost:${config.routerPort}` }, "engine started");
+  logger.info(
+    { home: config.home, runtime: config.runtime, localRepositories: config.allowLocalRepositories, router: `http://localhost:${config.routerPort}` },
+    "engine started",
+  );
 
   let stopping = false;
   const stop = () => {

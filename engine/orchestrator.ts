@@ -22,6 +22,7 @@ import {
 } from "./runtime/runtime";
 import { environmentOutputs, type EnvironmentOutputs, withOutputs } from "./job-outputs";
 import { secretMasker } from "./runtime/secret-mask";
+import { gitCredentialSecrets } from "./runtime/shared/git";
 import { createEngineEvents, type EngineEvents } from "./engine-events";
 
 export type EngineReporter = {
@@ -89,6 +90,8 @@ export type EngineOptions = {
   logger?: pino.Logger;
   /** Creates the runtime; orchestration (steps, order, events, cancel, idempotency) is the same for every runtime. */
   runtime: (hooks: RuntimeHooks) => Runtime<ServiceSpec>;
+  /** Clone `file://` URLs and paths on this host (the engine's own setting; the control plane cannot turn it on). */
+  allowLocalRepositories?: boolean;
 };
 
 /** Raised inside a deployment to end it; the step's event has been reported already. */
@@ -177,7 +180,13 @@ export function createEngine(options: EngineOptions): Engine {
     report: (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra?: { durationMs?: number; message?: string; commit?: string }) => void,
     outputs: EnvironmentOutputs,
   ): Promise<void> {
-    const mask = secretMasker(service.variables);
+    // The repository's credentials are as secret as the secret variables, wherever git or a build prints them.
+    const gitSecrets = (service.kind === "APPLICATION" || service.kind === "JOB" ? gitCredentialSecrets(service.config.git) : []).map((value) => ({
+      key: "git credentials",
+      value,
+      secret: true,
+    }));
+    const mask = secretMasker([...service.variables, ...gitSecrets]);
     const stream: LogStream = { kind: "deployment", deploymentId: task.deploymentId, serviceId: service.id };
     const ctx: StepContext<ServiceSpec> = {
       deploymentId: task.deploymentId,
@@ -185,6 +194,7 @@ export function createEngine(options: EngineOptions): Engine {
       signal,
       trusted: task.trusted ?? false,
       output: (fd, text) => reporter.log(stream, fd, mask(text), now()),
+      git: { allowLocalRepositories: options.allowLocalRepositories ?? false },
     };
 
     /** Runs one step between its started and succeeded/failed/canceled events. */

@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from "../test/database";
 import { verifyPassword } from "./auth/passwords";
 import { hashToken } from "./auth/tokens";
 import { bootstrapInstallation, type BootstrapOptions, type BootstrapResult } from "./bootstrap";
-import { apiTokens, clusters, memberships, organizations, users } from "./db/schema";
+import { apiTokens, auditEvents, clusters, memberships, organizations, users } from "./db/schema";
 import { createMasterKeyring } from "./secrets/keyring";
 import { generateKey } from "./secrets/envelope";
 
@@ -83,7 +83,19 @@ describe("bootstrapInstallation", () => {
       kind: "local",
       domainSuffix: "apps.example.test",
       engineTokenHash: hashToken(first.engineToken),
+      allowLocalRepositories: true,
     });
+    // Allowing local repositories is a decision on the record, as Slipway's own.
+    const audit = await database.db.select().from(auditEvents).where(eq(auditEvents.targetId, first.localClusterId));
+    expect(audit).toEqual([
+      expect.objectContaining({
+        actorType: "system",
+        actorLabel: "bootstrap (npm start)",
+        origin: "SYSTEM",
+        action: "cluster.create",
+        changes: { name: "local", kind: "local", domainSuffix: "apps.example.test", allowLocalRepositories: true },
+      }),
+    ]);
   });
 
   it("keeps the engine token in a file only its owner can read", async () => {

@@ -1,4 +1,6 @@
 import { asc, eq, and, sql } from "drizzle-orm";
+import { recordAudit } from "./audit/record-audit";
+import type { Actor } from "./auth/actor";
 import { generatePassword, hashPassword } from "./auth/passwords";
 import { hashToken, issueToken } from "./auth/tokens";
 import type { Database, Executor } from "./db/client";
@@ -114,12 +116,24 @@ async function findLocalCluster(tx: Executor, organizationId: string) {
   return cluster ?? null;
 }
 
+/**
+ * The cluster of `npm start`'s embedded engine. It allows local repositories (`file://` URLs
+ * and paths on this host): the quick start is one person's machine, deploying what is on it.
+ * The embedded engine allows them too (server/start.ts); an ADMIN can turn it off. Recorded in
+ * the audit log as Slipway's own doing.
+ */
 async function insertLocalCluster(tx: Executor, organizationId: string, domainSuffix: string, engineTokenHash: string) {
+  const values = { name: LOCAL_CLUSTER_NAME, kind: "local" as const, domainSuffix, allowLocalRepositories: true };
   const [cluster] = await tx
     .insert(clusters)
-    .values({ organizationId, name: LOCAL_CLUSTER_NAME, kind: "local", domainSuffix, engineTokenHash })
+    .values({ organizationId, ...values, engineTokenHash })
     .returning({ id: clusters.id });
+  await recordAudit(tx, bootstrapActor(organizationId), { action: "cluster.create", targetType: "cluster", targetId: cluster!.id, changes: values });
   return cluster!;
+}
+
+function bootstrapActor(organizationId: string): Actor {
+  return { type: "system", id: null, label: "bootstrap (npm start)", organizationId, role: "OWNER", origin: "SYSTEM" };
 }
 
 function result(

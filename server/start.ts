@@ -102,6 +102,9 @@ async function boot(env: Env): Promise<void> {
     SLIPWAY_ENGINE_TOKEN: installation.engineToken,
     SLIPWAY_ENGINE_HOME: home.engineHome,
     SLIPWAY_ROUTER_PORT: String(env.SLIPWAY_ROUTER_PORT),
+    // The quick start's single-user machine: the embedded engine clones repositories on this
+    // host, as the `local` cluster bootstrap created allows (server/bootstrap.ts).
+    SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES: "1",
   };
   for (const secret of ["DATABASE_URL", "SLIPWAY_MASTER_KEY", "AUTH_SECRET"]) delete engineEnv[secret];
   supervisor.start(

@@ -35,20 +35,35 @@ export type GitServer = {
   close(): Promise<void>;
 };
 
+export type GitServerOptions = {
+  /** Answer fetches (clone, fetch) only with these HTTP basic credentials, as a private repository does. */
+  basicAuth?: { username: string; password: string };
+};
+
 /**
  * A real git server on 127.0.0.1: `git http-backend` run as a CGI program per request
  * (https://git-scm.com/docs/git-http-backend), serving clone, fetch and push of the bare
  * repositories under a temporary root.
  */
-export async function startGitServer(): Promise<GitServer> {
+export async function startGitServer(options: GitServerOptions = {}): Promise<GitServer> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-git-"));
   const projects = path.join(root, "repos");
   const worktrees = path.join(root, "worktrees");
   await fs.mkdir(projects);
   await fs.mkdir(worktrees);
+  const expectedAuthorization = options.basicAuth
+    ? `Basic ${Buffer.from(`${options.basicAuth.username}:${options.basicAuth.password}`).toString("base64")}`
+    : null;
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://git.local");
+    // Fetches need the credentials (as a private repository's do); the test's own pushes do not.
+    const fetching = url.pathname.endsWith("/git-upload-pack") || url.searchParams.get("service") === "git-upload-pack";
+    if (expectedAuthorization && fetching && req.headers.authorization !== expectedAuthorization) {
+      res.writeHead(401, { "WWW-Authenticate": 'Basic realm="slipway test"' });
+      res.end("authentication required\n");
+      return;
+    }
     const backend = spawn("git", ["http-backend"], {
       env: {
         ...process.env,

@@ -1,10 +1,16 @@
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import type { Cluster, CreatedCluster } from "../api-types";
 import type { Context } from "../context";
-import { usageError } from "../errors";
+import { CliError, exitCodes, usageError } from "../errors";
 import { formatAge, table } from "../format";
 
 const clusterKinds = ["local", "docker", "kubernetes"] as const;
+
+function onOff(value: string): boolean {
+  if (value === "on") return true;
+  if (value === "off") return false;
+  throw new InvalidArgumentError('expected "on" or "off"');
+}
 
 export function registerClusterCommands(program: Command, ctx: Context): void {
   const cluster = program.command("cluster").description("Clusters (deployment targets) and their engines: list, create");
@@ -23,6 +29,8 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
           { header: "DOMAIN", value: (c) => c.domainSuffix },
           { header: "ENGINE", value: (c) => (c.tokenRevoked ? "token revoked" : c.connected ? "connected" : "disconnected") },
           { header: "VERSION", value: (c) => c.engineVersion },
+          { header: "LOCAL REPOS", value: (c) => (c.allowLocalRepositories ? "allowed" : "no") },
+          { header: "ISOLATION", value: isolationOf },
           { header: "LAST SEEN", value: (c) => formatAge(c.lastHeartbeatAt) },
           { header: "ID", value: (c) => c.id },
         ]),
@@ -36,11 +44,17 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
     .addOption(new Option("--kind <kind>", "what the engine runs workloads on").choices(clusterKinds).default("local"))
     .option("--domain <suffix>", "services are served at <service>-<env>-<project>.<suffix>", "localhost")
     .option("--docker-host <url>", "with --kind docker: the engine's Docker Engine API (Docker or Podman), e.g. unix:///run/podman/podman.sock")
+    .option("--allow-local-repositories", "services may be built from file:// URLs and paths on the engine's host (ADMIN)")
     .option("--json", "print the API object (with the token)")
-    .action(async (name: string, options: { kind: string; domain: string; dockerHost?: string; json?: boolean }) => {
+    .action(async (name: string, options: { kind: string; domain: string; dockerHost?: string; allowLocalRepositories?: boolean; json?: boolean }) => {
       if (options.dockerHost && options.kind !== "docker") throw usageError("--docker-host goes with --kind docker");
       const api = await ctx.api();
-      const created = await api.post<CreatedCluster>("/clusters", { name, kind: options.kind, domainSuffix: options.domain });
+      const created = await api.post<CreatedCluster>("/clusters", {
+        name,
+        kind: options.kind,
+        domainSuffix: options.domain,
+        allowLocalRepositories: options.allowLocalRepositories ?? false,
+      });
       if (options.json) return ctx.printJson(created);
       ctx.print(
         [
@@ -49,10 +63,58 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
           created.engineToken,
           "Start its engine on the cluster's host with:",
           // The control plane never dials into a cluster: only its engine talks to the Docker host.
-          `slipway engine --url ${api.url} --token ${created.engineToken}${
+          // The token goes in the environment, which other users cannot read, not in the arguments, which they can (ps).
+          `SLIPWAY_ENGINE_TOKEN=${created.engineToken} slipway engine --url ${api.url}${
             options.kind === "docker" ? ` --runtime docker --docker-host ${options.dockerHost ?? "unix:///var/run/docker.sock"}` : ""
-          }`,
+          }${created.cluster.allowLocalRepositories ? " --allow-local-repositories" : ""}`,
         ].join("\n"),
       );
     });
+
+  cluster
+    .command("update")
+    .description("Change a cluster's settings (ADMIN; every change is audited)")
+    .argument("<name>")
+    .option("--local-repositories <on|off>", "whether services may be built from file:// URLs and paths on the engine's host", onOff)
+    .option("--trusted <on|off>", "run apps even where the engine's host cannot sandbox them: they can then read the engine's files", onOff)
+    .option("--isolate-loopback <on|off>", "cut services off from the host's loopback services other than their environment's databases", onOff)
+    .option("--json", "print the API object")
+    .action(async (name: string, options: { localRepositories?: boolean; trusted?: boolean; isolateLoopback?: boolean; json?: boolean }) => {
+      const { localRepositories, trusted, isolateLoopback } = options;
+      if (localRepositories === undefined && trusted === undefined && isolateLoopback === undefined)
+        throw usageError("give --local-repositories, --trusted or --isolate-loopback");
+      const api = await ctx.api();
+      const found = (await api.get<Cluster[]>("/clusters")).find((candidate) => candidate.name === name);
+      if (!found) throw new CliError(`no cluster named ${name}`, exitCodes.notFound);
+      const updated = await api.patch<Cluster>(`/clusters/${found.id}`, { allowLocalRepositories: localRepositories, trusted, isolateLoopback });
+      if (options.json) return ctx.printJson(updated);
+      const lines: string[] = [];
+      if (localRepositories !== undefined)
+        lines.push(
+          updated.allowLocalRepositories
+            ? `Cluster ${name} allows local repositories; its engine clones them only when started with --allow-local-repositories`
+            : `Cluster ${name} does not allow local repositories: deployments of services built from one are refused`,
+        );
+      if (trusted !== undefined)
+        lines.push(
+          updated.trusted
+            ? `Cluster ${name} is trusted: where its engine cannot sandbox apps, it runs them anyway, and they can read the engine's files`
+            : `Cluster ${name} is not trusted: its engine runs apps only in a sandbox`,
+        );
+      if (isolateLoopback !== undefined)
+        lines.push(
+          updated.isolateLoopback
+            ? `Cluster ${name} isolates loopback: its services reach no service of the host on 127.0.0.1 but their environment's databases`
+            : `Cluster ${name} does not isolate loopback: its services reach the host's loopback services`,
+        );
+      ctx.print(lines.join("\n"));
+    });
+}
+
+/** How the cluster's apps are kept apart, from what its engine reported and what an ADMIN chose. */
+function isolationOf(cluster: Cluster): string {
+  const sandbox = cluster.capabilities.sandbox;
+  if (sandbox === "bubblewrap" || sandbox === "container") return `${String(sandbox)}${cluster.isolateLoopback ? ", loopback isolated" : ""}`;
+  if (sandbox === "none") return cluster.trusted ? "none (trusted)" : `none: apps refused (${String(cluster.capabilities.sandboxProblem ?? "no sandbox")})`;
+  return cluster.trusted ? "unknown (trusted)" : "unknown";
 }

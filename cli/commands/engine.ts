@@ -1,7 +1,19 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { normalizeUrl } from "../config";
 import type { Context } from "../context";
-import { CliError } from "../errors";
+import { CliError, usageError } from "../errors";
+import { oneOf, readTokenFile } from "../secret-input";
+
+type EngineOptions = {
+  url: string;
+  token?: string;
+  tokenFile?: string;
+  home?: string;
+  routerPort?: string;
+  runtime?: string;
+  dockerHost?: string;
+  allowLocalRepositories?: boolean;
+};
 
 function parsePortOption(value: string): string {
   const port = Number(value);
@@ -19,17 +31,23 @@ export function registerEngineCommand(program: Command, ctx: Context): void {
     .command("engine")
     .description("Run an engine for a cluster on this host (slipway cluster create prints the command)")
     .requiredOption("--url <url>", "the control plane's URL")
-    .requiredOption("--token <token>", "the cluster's engine token")
+    .option("--token <token>", "the cluster's engine token; visible to other users in ps: prefer --token-file or $SLIPWAY_ENGINE_TOKEN")
+    .option("--token-file <file>", "read the engine token from this file (- for standard input)")
     .option("--home <dir>", "where the engine keeps releases and state (default .slipway/engine)")
     .option("--router-port <n>", "port of the engine's HTTP router (default 8080)", parsePortOption)
     .addOption(new Option("--runtime <runtime>", "what runs the workloads: processes on this host, or containers").choices(["local", "docker"]))
     .option("--docker-host <url>", "with --runtime docker: the Docker Engine API (Docker or Podman), e.g. unix:///run/podman/podman.sock")
-    .action(async (options: { url: string; token: string; home?: string; routerPort?: string; runtime?: string; dockerHost?: string }) => {
+    .option("--allow-local-repositories", "clone file:// URLs and paths on this host (the cluster must allow them too)")
+    .action(async (options: EngineOptions) => {
       if (!ctx.io.startEngine) throw new CliError("the engine runs only from the slipway executable (bin/slipway.js)");
+      oneOf({ "--token": options.token, "--token-file": options.tokenFile });
+      const token = options.tokenFile ? await readTokenFile(ctx, options.tokenFile, "the engine token") : (options.token ?? ctx.io.env.SLIPWAY_ENGINE_TOKEN);
+      if (!token) throw usageError("give the engine token: --token-file <file>, $SLIPWAY_ENGINE_TOKEN, or --token");
       const env = {
         ...ctx.io.env,
         SLIPWAY_ENGINE_URL: normalizeUrl(options.url),
-        SLIPWAY_ENGINE_TOKEN: options.token,
+        SLIPWAY_ENGINE_TOKEN: token,
+        ...(options.allowLocalRepositories ? { SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES: "1" } : {}),
         ...(options.home ? { SLIPWAY_ENGINE_HOME: options.home } : {}),
         ...(options.routerPort ? { SLIPWAY_ROUTER_PORT: options.routerPort } : {}),
         ...(options.runtime ? { SLIPWAY_ENGINE_RUNTIME: options.runtime } : {}),

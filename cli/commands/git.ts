@@ -4,6 +4,7 @@ import type { ApiClient } from "../client";
 import type { Context } from "../context";
 import { CliError, exitCodes } from "../errors";
 import { formatAge, table } from "../format";
+import { oneOf, readSecretFromStdin } from "../secret-input";
 
 const providers = ["github", "gitlab", "bitbucket", "generic"] as const satisfies readonly GitProvider[];
 
@@ -52,16 +53,19 @@ export function registerGitCommands(program: Command, ctx: Context): void {
     .addArgument(new Argument("<provider>", "github, gitlab, bitbucket or generic").choices(providers))
     .argument("<name>", "a name for the connection, e.g. github")
     .option("--api-url <url>", "the provider's REST API (GitHub Enterprise, self-managed GitLab)")
-    .option("--api-token <token>", "lets Slipway post commit statuses and pull request comments")
+    .option("--api-token <token>", "lets Slipway post commit statuses and pull request comments; visible to other users in ps: prefer --api-token-stdin")
+    .option("--api-token-stdin", "read the provider's API token from standard input")
     .option("--json", "print the API object (with the secret)")
-    .action(async (provider: string, name: string, options: { apiUrl?: string; apiToken?: string; json?: boolean }) => {
+    .action(async (provider: string, name: string, options: { apiUrl?: string; apiToken?: string; apiTokenStdin?: boolean; json?: boolean }) => {
+      oneOf({ "--api-token": options.apiToken, "--api-token-stdin": options.apiTokenStdin });
+      const apiToken = options.apiTokenStdin ? (await readSecretFromStdin(ctx, "the provider's API token")).trim() : options.apiToken;
       const result = await (
         await ctx.api()
       ).post<GitConnectionWithSecret>("/git/connections", {
         provider,
         name,
         apiBaseUrl: options.apiUrl,
-        apiToken: options.apiToken,
+        apiToken,
       });
       if (options.json) return ctx.printJson(result);
       printSecret(ctx, result, "Connected");

@@ -5,10 +5,15 @@ import type { Context } from "../context";
 import { usageError } from "../errors";
 import { formatAge, keyValues, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment, resolveService } from "../paths";
+import { readSecretFromStdin } from "../secret-input";
 import { reportDeployment } from "../watch";
 
 type CreateOptions = {
   git?: string;
+  gitTokenStdin?: boolean;
+  gitUser?: string;
+  /** Read from standard input (--git-token-stdin), never an argument. */
+  credentials?: { username: string; password: string };
   image?: string;
   database?: string;
   job?: string;
@@ -55,7 +60,7 @@ function configFrom(options: CreateOptions & { git: string }) {
   if (options.branch && options.commit) throw usageError("give --branch or --commit, not both");
   const ref = options.commit ? { commit: options.commit } : options.branch ? { branch: options.branch } : undefined;
   return {
-    git: { url: options.git, ref, rootDirectory: options.root },
+    git: { url: options.git, ref, rootDirectory: options.root, credentials: options.credentials },
     buildCommand: options.build,
     startCommand: options.start,
     port: options.port,
@@ -159,7 +164,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .command("create")
     .description("Create an application built from git, a container run from an image, a database, or a job")
     .argument("<project/env/service>")
-    .option("--git <url>", "repository URL: http(s), ssh, git or file")
+    .option("--git <url>", "repository URL: https, ssh or git (file:// where the cluster allows local repositories)")
     .option("--image <name:tag>", "run this image instead (a CONTAINER service; needs a docker cluster)")
     .option("--database <engine>", "a DATABASE service: postgresql or redis (its connection is generated)")
     .option("--job <command>", "a JOB service running this command from --git, on --cron or --on")
@@ -174,6 +179,8 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--on <events>", "job: run when the environment starts, stops or is deleted (start,stop,delete)", parseEvents)
     .option("--timeout <seconds>", "job: stop a run after this long (default 600)", (value: string) => parseCount(86_400)(value))
     .option("--retries <n>", "job: retry a failed run this many times (default 0)", parseCount(10))
+    .option("--git-token-stdin", "read a token for an https repository from standard input: kept as a secret, shown as [secret]")
+    .option("--git-user <name>", "with --git-token-stdin: the user the token goes with (default x-access-token, as GitHub and GitLab take it)")
     .option("--branch <branch>", "branch to deploy (default main)")
     .option("--commit <sha>", "exact commit to deploy instead of a branch")
     .option("--root <dir>", "directory of the app inside the repository")
@@ -184,7 +191,15 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--json", "print the API object")
     .action(async (pathText: string, options: CreateOptions) => {
       const path = parsePath(pathText, { min: 3, max: 3 });
-      const body = createBody(options);
+      if (options.gitUser && !options.gitTokenStdin) throw usageError("--git-user goes with --git-token-stdin");
+      if (options.gitTokenStdin && !options.git) throw usageError("--git-token-stdin goes with --git <https URL>");
+      const credentials = options.gitTokenStdin
+        ? { username: options.gitUser ?? "x-access-token", password: (await readSecretFromStdin(ctx, "the repository's token")).trim() }
+        : undefined;
+      if (!credentials && options.git && /^https?:\/\/[^/@]*@/i.test(options.git)) {
+        ctx.note("note: the token in this URL was visible to other users of this host (ps) while the command ran; pipe it to --git-token-stdin instead");
+      }
+      const body = createBody({ ...options, credentials });
       const api = await ctx.api();
       const { environmentId } = await resolveEnvironment(api, `${path.project}/${path.environment}`);
       const created = await api.post<Service>("/services", { environmentId, name: path.service, ...body });

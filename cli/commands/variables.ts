@@ -5,6 +5,7 @@ import type { Context } from "../context";
 import { usageError } from "../errors";
 import { MASKED, table } from "../format";
 import { parsePath, type PathDepth } from "../paths";
+import { readSecretFile, readSecretFromStdin } from "../secret-input";
 
 /** The depth of the path names the scope: `project`, `project/env`, `project/env/service`. */
 const scopes: Record<PathDepth, Variable["scope"]> = { 1: "PROJECT", 2: "ENVIRONMENT", 3: "SERVICE" };
@@ -33,17 +34,45 @@ export function registerVariableCommands(program: Command, ctx: Context): void {
     .command("set")
     .description("Set one or more variables; secrets are write-only")
     .argument("<scope>", "<project>, <project>/<env> or <project>/<env>/<service>")
-    .argument("<KEY=VALUE...>")
-    .option("--secret", "store encrypted and never show the value again")
+    .argument("<KEY=VALUE...>", "with --secret-stdin: the KEY alone")
+    .option("--secret", "store encrypted and never show the value again (a value given here is visible to other users in ps: prefer --secret-stdin)")
+    .option("--secret-stdin", "set one secret KEY to what standard input holds (one trailing newline dropped)")
     .option("--json", "print the API objects")
-    .action(async (scopePath: string, assignments: string[], options: { secret?: boolean; json?: boolean }) => {
-      const pairs = assignments.map(parseAssignment);
+    .addHelpText("after", '\nExample: printf %s "$STRIPE_KEY" | slipway var set shop/prod STRIPE_KEY --secret-stdin')
+    .action(async (scopePath: string, assignments: string[], options: { secret?: boolean; secretStdin?: boolean; json?: boolean }) => {
+      let pairs: { key: string; value: string }[];
+      if (options.secretStdin) {
+        if (assignments.length !== 1 || assignments[0]!.includes("="))
+          throw usageError("--secret-stdin sets one variable: give its KEY alone, the value comes from standard input");
+        pairs = [{ key: assignments[0]!, value: await readSecretFromStdin(ctx, `the value of ${assignments[0]}`) }];
+        options.secret = true;
+      } else {
+        pairs = assignments.map(parseAssignment);
+      }
       const api = await ctx.api();
       const target = await resolveScope(api, scopePath);
       const saved: Variable[] = [];
       for (const { key, value } of pairs) saved.push(await api.put<Variable>("/variables", { ...target, key, value, secret: options.secret ?? false }));
       if (options.json) return ctx.printJson(saved);
       for (const v of saved) ctx.print(`Set ${v.secret ? "secret " : ""}${v.key} on ${scopePath} (${v.scope})`);
+    });
+
+  variable
+    .command("import")
+    .description("Set every variable of a .env file at one scope, all or nothing (the server reads it with dotenv's parser)")
+    .argument("<scope>", "<project>, <project>/<env> or <project>/<env>/<service>")
+    .argument("<file>", "a .env file (KEY=value lines, quotes and comments as dotenv reads them); - reads standard input")
+    .option("--secret", "store every value encrypted, write-only")
+    .option("--json", "print the API object")
+    .action(async (scopePath: string, file: string, options: { secret?: boolean; json?: boolean }) => {
+      const content = await readSecretFile(ctx, file, "the .env file");
+      const api = await ctx.api();
+      const target = await resolveScope(api, scopePath);
+      const result = await api.post<{ imported: number; keys: string[] }>("/variables/import", { ...target, content, secret: options.secret ?? false });
+      if (options.json) return ctx.printJson(result);
+      ctx.print(
+        `Imported ${result.imported} ${options.secret ? "secret" : "variable"}${result.imported === 1 ? "" : "s"} on ${scopePath}: ${result.keys.join(", ")}`,
+      );
     });
 
   variable

@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Badge, Button, Card, Group, Modal, NativeSelect, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Card, Group, Modal, NativeSelect, SimpleGrid, Stack, Switch, Text, TextInput, Title } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { IconPlugConnected, IconPlus, IconRefresh, IconServer2, IconShieldOff } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
@@ -15,11 +15,27 @@ import { ShowOnce } from "../show-once";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 
+/** What an ADMIN decides about a cluster's apps (every change is audited). */
+const settings = [
+  {
+    key: "allowLocalRepositories",
+    label: "Local repositories",
+    description: "Services may be built from file:// URLs and paths on the engine's host (its engine must allow them too)",
+  },
+  {
+    key: "trusted",
+    label: "Trusted",
+    description: "Where the engine's host cannot sandbox apps, run them anyway: apps on this cluster can then read the engine's files",
+  },
+  { key: "isolateLoopback", label: "Isolate loopback", description: "Services reach no service of the host on 127.0.0.1 but their environment's databases" },
+] as const;
+
 type Cluster = Outputs["clusters"]["list"][number];
 type ClusterKind = NonNullable<Inputs["clusters"]["create"]["kind"]>;
 
+/** The token goes in the engine's environment, not its arguments, which every user of the host can read (ps). */
 function engineCommand(token: string): string {
-  return `npx slipway engine --url ${window.location.origin} --token ${token}`;
+  return `SLIPWAY_ENGINE_TOKEN=${token} npx slipway engine --url ${window.location.origin}`;
 }
 
 /** The engine command with its token, shown once after a cluster is registered or its token rotated. */
@@ -63,7 +79,9 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: 
     }),
   );
   const revoke = useMutation(trpc.clusters.revokeToken.mutationOptions({ onSuccess: invalidate }));
+  const update = useMutation(trpc.clusters.update.mutationOptions({ onSuccess: invalidate }));
   const capabilities = Object.entries(cluster.capabilities);
+  const cannotSandbox = cluster.capabilities.sandbox === "none";
   return (
     <Card withBorder padding="lg" component="article" aria-labelledby={`cluster-${cluster.id}`}>
       <Stack gap="sm">
@@ -133,6 +151,41 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: 
             </Group>
           )}
         </Stack>
+        {cannotSandbox && (
+          <Alert color={cluster.trusted ? "yellow" : "red"} title={cluster.trusted ? "Apps run without a sandbox" : "Apps are refused"}>
+            This cluster&apos;s engine cannot sandbox apps: {capabilityText(cluster.capabilities.sandboxProblem ?? "no reason given")}.{" "}
+            {cluster.trusted
+              ? "It is trusted, so it runs them anyway: they can read the engine's files."
+              : "Install what is missing, or an ADMIN may mark the cluster trusted."}
+          </Alert>
+        )}
+        {settings.map((setting) => (
+          <Can
+            key={setting.key}
+            role="ADMIN"
+            fallback={
+              <Text fz="sm">
+                {setting.label}: {cluster[setting.key] ? "on" : "off"}
+                <Text span fz="xs" c="dimmed" display="block">
+                  {setting.description}
+                </Text>
+              </Text>
+            }
+          >
+            <Switch
+              label={setting.label}
+              description={setting.description}
+              checked={cluster[setting.key]}
+              disabled={update.isPending}
+              onChange={(event) => update.mutate({ clusterId: cluster.id, [setting.key]: event.currentTarget.checked })}
+            />
+          </Can>
+        ))}
+        {update.error && (
+          <Alert color="red" role="alert">
+            {apiError(update.error).message}
+          </Alert>
+        )}
         <Can role="ADMIN">
           <Group gap="xs" mt="xs">
             <Button

@@ -8,3 +8,4 @@ export * from "./backoff";
 export * from "./steps";
 export * from "./local-engine";
 export * from "./log-redaction";
+export * from "./git-source";

@@ -91,6 +91,8 @@ export const engineTask = z.object({
    * unsandboxed instead of refusing (optional: older control planes send none, which is "no").
    */
   trusted: z.boolean().optional(),
+  /** The cluster cuts its services off from the host's loopback services but their environment's databases. */
+  isolateLoopback: z.boolean().optional(),
 });
 export type EngineTask = z.infer<typeof engineTask>;
 

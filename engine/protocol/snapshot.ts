@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { branchProblem, credentialsProblem, gitUrlProblem, parseGitUrl, repositoryPathProblem } from "./git-source";
 
 /**
  * The snapshot: the full desired state a deployment carries, resolved variables included, so
@@ -24,29 +25,55 @@ export const dnsLabel = z
   .max(40)
   .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "use lowercase letters, digits and inner hyphens");
 
-const relativePath = z
-  .string()
-  .max(500)
-  .refine((value) => !value.startsWith("/") && !value.split("/").includes(".."), "must be a path inside the repository");
+/** Adds the message of a rule of git-source.ts as the value's issue. */
+function rule(problem: (value: string) => string | null) {
+  return (value: string, context: z.RefinementCtx) => {
+    const message = problem(value);
+    if (message) context.addIssue({ code: "custom", message });
+  };
+}
 
-/** A git URL the engine may clone: http(s), ssh (URL or scp-like `user@host:path`) or file. */
-export const gitUrl = z
-  .string()
-  .min(1)
-  .max(2000)
-  .refine((value) => /^(https?|ssh|git|file):\/\//.test(value) || /^[\w.-]+@[\w.-]+:[^\s]+$/.test(value), "expected an http(s), ssh, git or file URL")
-  .refine((value) => !value.startsWith("-"), "must not start with '-'");
+const relativePath = z.string().max(500).superRefine(rule(repositoryPathProblem));
+
+/**
+ * A git URL the engine may clone: https, http, ssh (URL or scp-like `user@host:path`) or git;
+ * `file://` and absolute paths are local repositories, which the control plane and the engine
+ * each allow only where they were told to (git-source.ts). An http(s) URL's `user:token@` is
+ * accepted here and taken out of it by the control plane, to be kept as a secret.
+ */
+export const gitUrl = z.string().max(2000).superRefine(rule(gitUrlProblem));
 
 export const gitRef = z.union([
-  z.object({
-    branch: z
-      .string()
-      .min(1)
-      .max(250)
-      .regex(/^[^\s~^:?*[\\-][^\s~^:?*[\\]*$/, "invalid branch name"),
-  }),
+  z.object({ branch: z.string().superRefine(rule(branchProblem)) }),
   z.object({ commit: z.string().regex(/^[0-9a-f]{7,40}$/, "expected a commit hash") }),
 ]);
+
+/**
+ * HTTP basic credentials of an http(s) repository: a secret, encrypted at rest by the control
+ * plane and shown as "[secret]", plaintext only in the task handed to the engine, which gives
+ * them to git at clone time and masks them in every line it reports. A token alone is the
+ * username (GitHub) or the password (`x-access-token`, `oauth2`).
+ */
+export const gitCredentials = z.object({ username: z.string().min(1).max(4096), password: z.string().max(4096) });
+
+/** Where a service's code comes from. */
+export const gitSource = z
+  .object({
+    url: gitUrl,
+    ref: gitRef.default({ branch: "main" }),
+    rootDirectory: relativePath.default(""),
+    credentials: gitCredentials.optional(),
+  })
+  .superRefine((git, context) => {
+    const parsed = parseGitUrl(git.url);
+    if (!parsed.ok) return;
+    if (git.credentials && parsed.value.credentials) {
+      context.addIssue({ code: "custom", path: ["credentials"], message: "give the credentials in the URL or in credentials, not both" });
+    }
+    const problem = git.credentials || parsed.value.credentials ? credentialsProblem(parsed.value) : null;
+    if (problem) context.addIssue({ code: "custom", path: git.credentials ? ["credentials"] : ["url"], message: problem });
+  });
+export type GitSource = z.infer<typeof gitSource>;
 
 /** An environment variable name, as build arguments and container environments need them. */
 const variableName = z
@@ -87,11 +114,7 @@ export type DockerBuildConfig = z.infer<typeof dockerBuildConfig>;
 
 /** Configuration of an APPLICATION service: where its code is and how it is built and run. */
 export const applicationConfig = z.object({
-  git: z.object({
-    url: gitUrl,
-    ref: gitRef.default({ branch: "main" }),
-    rootDirectory: relativePath.default(""),
-  }),
+  git: gitSource,
   buildCommand: z.string().max(2000).optional(),
   startCommand: z.string().max(2000).optional(),
   port: z.number().int().min(1).max(65535).optional(),
@@ -143,6 +166,18 @@ export const containerConfig = z.object({
   healthCheckTimeoutSeconds: z.number().int().min(1).max(600).default(60),
   resources: resourceLimits.optional(),
   restartPolicy: restartPolicy.default("unless-stopped"),
+  /**
+   * The user the container runs as (`uid`, `uid:gid` or a name the image knows) instead of the
+   * image's `USER`: runs an image built to start as root without root. As root, a container
+   * keeps only a few capabilities (engine/runtime/docker/hardening.ts); as any other user, none.
+   */
+  user: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, "expected a user: uid, uid:gid or a name")
+    .optional(),
+  /** The container's root file system is read-only, with a fresh tmpfs at /tmp: for images that write nowhere else. */
+  readOnlyRootFilesystem: z.boolean().optional(),
 });
 export type ContainerConfig = z.infer<typeof containerConfig>;
 
@@ -215,7 +250,7 @@ export type JobTrigger = z.infer<typeof jobTrigger>;
  * the services deployed after it.
  */
 export const jobConfig = z.object({
-  git: applicationConfig.shape.git,
+  git: gitSource,
   buildCommand: z.string().max(2000).optional(),
   command: z.string().min(1).max(2000),
   trigger: jobTrigger,

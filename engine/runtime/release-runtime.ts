@@ -156,6 +156,7 @@ export class ReleaseRuntime<
     const checkout = path.join(release.dir, "src");
     const commit = await cloneRepository({
       git: config.git,
+      policy: ctx.git ?? { allowLocalRepositories: false },
       dir: checkout,
       env: engineBaseEnv(),
       timeoutMs: config.buildTimeoutSeconds * 1000,

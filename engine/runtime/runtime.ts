@@ -1,4 +1,5 @@
 import type { Duplex } from "node:stream";
+import type { GitPolicy } from "./shared/git";
 import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
@@ -18,6 +19,8 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   trusted: boolean;
   /** Build and deploy output of this service (masked and shipped by the caller). */
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
+  /** The engine's rules for git sources (engine/runtime/shared/git.ts); absent, local repositories are refused. */
+  git?: GitPolicy;
 };
 
 /**

@@ -221,6 +221,7 @@ describe("organization isolation", () => {
       "deployments.logs": { serviceId: service.id },
       "metrics.series": { serviceId: service.id, window: "15m" },
       "metrics.current": { serviceId: service.id },
+      "clusters.update": { clusterId: acme.clusterId, allowLocalRepositories: false },
       "clusters.rotateToken": { clusterId: acme.clusterId },
       "clusters.revokeToken": { clusterId: acme.clusterId },
       "organization.resolve": { path: "isolated/dev/web" },

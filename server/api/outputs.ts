@@ -51,7 +51,7 @@ export const serviceOutput = z.object({
   environmentId: z.string(),
   name: z.string(),
   kind: serviceKind,
-  /** The configuration of the service's kind (registry and database passwords show as "[secret]"). */
+  /** The configuration of the service's kind (registry and database passwords and git credentials show as "[secret]"). */
   config: z.union([jobConfig, applicationConfig, containerConfig, databaseConfig]),
   runtime: z
     .object({
@@ -169,6 +169,10 @@ export const clusterOutput = z.object({
   engineVersion: z.string().nullable(),
   capabilities: z.record(z.string(), z.unknown()),
   tokenRevoked: z.boolean(),
+  /** Services may be built from `file://` URLs and paths on the engine's host. */
+  allowLocalRepositories: z.boolean(),
+  trusted: z.boolean(),
+  isolateLoopback: z.boolean(),
 });
 export const toCluster = (row: typeof clusters.$inferSelect, now: Date, heartbeatWindowMs: number) => ({
   id: row.id,
@@ -180,6 +184,9 @@ export const toCluster = (row: typeof clusters.$inferSelect, now: Date, heartbea
   engineVersion: row.engineVersion,
   capabilities: row.capabilities,
   tokenRevoked: !row.engineTokenHash,
+  allowLocalRepositories: row.allowLocalRepositories,
+  trusted: row.trusted,
+  isolateLoopback: row.isolateLoopback,
 });
 
 export const roleSchema = z.enum(roles);

@@ -6,7 +6,7 @@ import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
 import { clusters, clusterKinds } from "../db/schema";
 import { notifyEngine } from "../deployments/engine-channel";
-import { notFound } from "../errors";
+import { AppError, notFound } from "../errors";
 
 export const createClusterInput = z.object({
   name: z
@@ -24,6 +24,17 @@ export const createClusterInput = z.object({
       "use a DNS name: lowercase letters, digits, hyphens and dots, such as apps.example.com",
     )
     .default("localhost"),
+  /** Services may be built from repositories on the engine's host (`file://`, paths); its engine must allow them too. */
+  allowLocalRepositories: z.boolean().default(false),
+});
+
+export const updateClusterInput = z.object({
+  clusterId: z.string().uuid(),
+  allowLocalRepositories: z.boolean().optional(),
+  /** Run apps even where the engine's host cannot sandbox them (they can then read the engine's files). */
+  trusted: z.boolean().optional(),
+  /** Cut services off from the host's loopback services other than their environment's databases. */
+  isolateLoopback: z.boolean().optional(),
 });
 
 export async function listClusters({ db, actor }: DomainContext) {
@@ -51,6 +62,27 @@ export async function createCluster(ctx: DomainContext, input: z.infer<typeof cr
     );
     await recordAudit(tx, ctx.actor, { action: "cluster.create", targetType: "cluster", targetId: cluster!.id, changes: input });
     return { cluster: cluster!, engineToken: issued.token };
+  });
+}
+
+/**
+ * Changes a cluster's settings. Allowing local repositories lets whoever may create services
+ * on the cluster build from any repository its engine's host can read: an ADMIN's decision, on
+ * the record. Disallowing them refuses the next deployment of a service that uses one.
+ */
+/** The settings an ADMIN changes on a cluster, each a choice about what its apps may do: audited with its before and after. */
+export async function updateCluster(ctx: DomainContext, input: z.infer<typeof updateClusterInput>) {
+  const { clusterId, ...given } = input;
+  const changes = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as Partial<
+    Pick<typeof clusters.$inferSelect, "allowLocalRepositories" | "trusted" | "isolateLoopback">
+  >;
+  if (Object.keys(changes).length === 0) throw new AppError("INVALID", "Nothing to change: give allowLocalRepositories, trusted or isolateLoopback");
+  const cluster = await getCluster(ctx, clusterId);
+  return ctx.db.transaction(async (tx) => {
+    const [updated] = await tx.update(clusters).set(changes).where(eq(clusters.id, cluster.id)).returning();
+    const before = Object.fromEntries(Object.keys(changes).map((key) => [key, cluster[key as keyof typeof changes]]));
+    await recordAudit(tx, ctx.actor, { action: "cluster.update", targetType: "cluster", targetId: cluster.id, changes: { before, after: changes } });
+    return updated!;
   });
 }
 

@@ -1,5 +1,5 @@
 import { and, eq, inArray } from "drizzle-orm";
-import { serviceSpec, type ApplicationConfig, type Snapshot } from "../../engine/protocol/snapshot";
+import { serviceSpec, type ApplicationConfig, type GitSource, type Snapshot } from "../../engine/protocol/snapshot";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { clusters, environments, projects, services, variables } from "../db/schema";
@@ -7,6 +7,8 @@ import { AppError } from "../errors";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { applicationConfigOf, containerConfigOf, databaseConfigOf, jobConfigOf } from "../services/configs";
 import { databaseVariables, openDatabasePassword } from "../services/databases";
+import { isLocalRepository, localRepositoryRefused } from "../git/local-repositories";
+import { openGitCredentials } from "../services/git-credentials";
 import { openRegistryPassword } from "../services/registry-credentials";
 import { serviceDomain } from "../services/domains";
 import { builtInVariables, resolveVariables } from "../variables/resolve";
@@ -101,9 +103,17 @@ export async function renderSnapshot(
       const { connection } = openDatabasePassword(cipher, database);
       return serviceSpec.parse({ ...common, kind: "DATABASE", config: { ...database, connection: { ...connection, password: seal(connection.password) } } });
     }
+    // The repository's credentials travel like the registry password: sealed for this deployment.
+    const forEngine = <C extends { git: GitSource }>(config: C): C => {
+      const git = openGitCredentials(cipher, config.git);
+      // Checked at every deployment too: an ADMIN may have disallowed local repositories since the service was saved.
+      if (isLocalRepository(git.url) && !cluster.allowLocalRepositories) throw localRepositoryRefused(cluster.name, git.url);
+      const credentials = git.credentials && { username: seal(git.credentials.username), password: seal(git.credentials.password) };
+      return withRef({ ...config, git: credentials ? { ...git, credentials } : git }, input.refs?.[service.id]);
+    };
     const job = jobConfigOf(service);
-    if (job) return serviceSpec.parse({ ...common, kind: "JOB", config: withRef(job, input.refs?.[service.id]) });
-    return serviceSpec.parse({ ...common, kind: "APPLICATION", config: withRef(applicationConfigOf(service)!, input.refs?.[service.id]) });
+    if (job) return serviceSpec.parse({ ...common, kind: "JOB", config: forEngine(job) });
+    return serviceSpec.parse({ ...common, kind: "APPLICATION", config: forEngine(applicationConfigOf(service)!) });
   });
 
   return {
@@ -125,6 +135,12 @@ function withRef<C extends { git: ApplicationConfig["git"] }>(config: C, ref: Ap
 export function openSnapshot(cipher: OrganizationCipher, deploymentId: string, stored: Snapshot): Snapshot {
   const context = snapshotContext(deploymentId);
   const open = (sealed: string) => cipher.decrypt(sealed, context);
+  const openGit = <C extends { git: GitSource }>(config: C): C => {
+    const credentials = config.git.credentials;
+    return credentials
+      ? { ...config, git: { ...config.git, credentials: { username: open(credentials.username), password: open(credentials.password) } } }
+      : config;
+  };
   return {
     ...stored,
     services: stored.services.map((service) => {
@@ -136,6 +152,8 @@ export function openSnapshot(cipher: OrganizationCipher, deploymentId: string, s
           config: { ...service.config, connection: { ...service.config.connection, password: open(service.config.connection.password) } },
         };
       }
+      if (service.kind === "APPLICATION") return { ...service, variables, config: openGit(service.config) };
+      if (service.kind === "JOB") return { ...service, variables, config: openGit(service.config) };
       if (service.kind !== "CONTAINER" || !service.config.image.credentials) return { ...service, variables };
       const credentials = { ...service.config.image.credentials, password: open(service.config.image.credentials.password) };
       return { ...service, variables, config: { ...service.config, image: { ...service.config.image, credentials } } };

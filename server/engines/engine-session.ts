@@ -61,7 +61,18 @@ export async function pullTask(svc: Services, clusterId: string): Promise<Engine
     .limit(1);
   if (!deployment) return null;
   const cipher = await cipherFor(svc.db, svc.keyring, deployment.organizationId);
-  return { deploymentId: deployment.id, attempt: deployment.attempt, snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot) };
+  // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for).
+  const [cluster] = await svc.db
+    .select({ trusted: clusters.trusted, isolateLoopback: clusters.isolateLoopback })
+    .from(clusters)
+    .where(eq(clusters.id, clusterId));
+  return {
+    deploymentId: deployment.id,
+    attempt: deployment.attempt,
+    snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot),
+    trusted: cluster?.trusted ?? false,
+    isolateLoopback: cluster?.isolateLoopback ?? false,
+  };
 }
 
 async function ownDeployment({ db }: Services, clusterId: string, deploymentId: string) {

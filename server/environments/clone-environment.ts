@@ -9,7 +9,8 @@ import { requestDeployment } from "../deployments/request-deployment";
 import { getProject } from "../projects/projects";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
-import { databaseConfigOf, type StoredConfig } from "../services/configs";
+import { assertRepositoryAllowed } from "../git/local-repositories";
+import { databaseConfigOf, gitSourceOf, type StoredConfig } from "../services/configs";
 import { allocateDatabasePort, newDatabaseConfig } from "../services/databases";
 import { assertClusterRuns } from "../services/services";
 import { variableContext } from "../variables/variables";
@@ -81,6 +82,9 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
     for (const s of sourceServices) {
       const database = databaseConfigOf(s);
       if (!database) {
+        const git = gitSourceOf(s);
+        // Another cluster may not allow what the source's does (repositories on its engine's host).
+        if (git && cluster.id !== source.clusterId) await assertRepositoryAllowed(tx, cluster.id, git.url);
         configs.push(s.config);
         continue;
       }

@@ -10,7 +10,9 @@ import { clusters, services } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { AppError, notFound } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
-import { containerConfigOf, databaseConfigOf, jobConfigOf } from "./configs";
+import { assertRepositoryAllowed } from "../git/local-repositories";
+import { containerConfigOf, databaseConfigOf, gitSourceOf, jobConfigOf } from "./configs";
+import { forValidation, gitSourceToStore, hideGitCredentials, sealedSource } from "./git-credentials";
 import { allocateDatabasePort, databaseInput, hideDatabasePassword, newDatabaseConfig } from "./databases";
 import { hideRegistryPassword, sealRegistryPassword } from "./registry-credentials";
 
@@ -64,12 +66,14 @@ export const updateServiceInput = z.object({
   config: z.record(z.string(), z.unknown()),
 });
 
-/** What the API may show of a stored config: registry and database passwords stay hidden. */
+/** What the API may show of a stored config: registry and database passwords and git credentials stay hidden. */
 export function visibleConfig(service: typeof services.$inferSelect) {
   const container = containerConfigOf(service);
   if (container) return hideRegistryPassword(container);
   const database = databaseConfigOf(service);
-  return database ? hideDatabasePassword(database) : service.config;
+  if (database) return hideDatabasePassword(database);
+  const git = gitSourceOf(service);
+  return git ? { ...service.config, git: hideGitCredentials(git) } : service.config;
 }
 
 /**
@@ -116,13 +120,18 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
   const requested = parsed.config;
   await assertClusterRuns(ctx, environment.clusterId, parsed.kind, "engine" in requested ? requested.engine : undefined);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
+  // The repository's credentials come out of its URL (both checked by the schema already), to be sealed.
+  const git = "git" in requested ? gitSourceToStore(null, requested.git) : null;
+  if ("git" in requested) await assertRepositoryAllowed(ctx.db, environment.clusterId, requested.git.url);
   return ctx.db.transaction(async (tx) => {
     const config =
       "engine" in requested
         ? newDatabaseConfig(cipher, { engine: requested.engine, serviceName: parsed.name, port: await allocateDatabasePort(tx, environment.clusterId) })
         : "image" in requested
           ? sealRegistryPassword(cipher, requested)
-          : requested;
+          : "git" in requested && git
+            ? { ...requested, git: sealedSource(cipher, { ...requested.git, url: String(git.git.url) }, git.credentials) }
+            : requested;
     const [service] = await conflictOnDuplicate(`Service "${parsed.name}" in environment "${environment.name}"`, () =>
       tx
         .insert(services)
@@ -151,8 +160,18 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
   }
   const stored = containerConfigOf(service);
   let config;
-  if (jobConfigOf(service)) {
-    config = validJobConfig.parse(merged);
+  const storedGit = gitSourceOf(service);
+  if (storedGit) {
+    // A git source given replaces the stored one; its credentials stay only for the same origin (git-credentials.ts).
+    const schema = jobConfigOf(service) ? validJobConfig : applicationConfig;
+    const given = input.config.git;
+    // Not an object (null, say): refused by the schema, with its message.
+    if (given !== undefined && (given === null || typeof given !== "object")) schema.parse({ ...merged, git: given });
+    const { git, credentials } = gitSourceToStore(storedGit, (given ?? storedGit) as Record<string, unknown>);
+    const valid = schema.parse({ ...merged, git: forValidation(git, credentials) });
+    const environment = await getEnvironment(ctx, service.environmentId);
+    await assertRepositoryAllowed(ctx.db, environment.clusterId, valid.git.url);
+    config = { ...valid, git: sealedSource(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), valid.git, credentials) };
   } else if (stored) {
     // The image merges one level deeper, so a new tag keeps the registry credentials; a
     // password given in the update is new and sealed now, otherwise the stored one stays sealed.
@@ -168,7 +187,7 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
     const next = containerConfig.parse({ ...merged, image: { ...stored.image, ...image, credentials } });
     config = newPassword ? sealRegistryPassword(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), next) : (next satisfies ContainerConfig);
   } else {
-    config = applicationConfig.parse(merged);
+    throw new AppError("INVALID", `A ${service.kind} service has no configuration to change`);
   }
   return ctx.db.transaction(async (tx) => {
     const [updated] = await tx.update(services).set({ config }).where(eq(services.id, service.id)).returning();

@@ -96,6 +96,8 @@ export async function startPodman(): Promise<PodmanService | { skip: string }> {
       if (applet && applet !== "busybox") await fs.symlink("busybox", path.join(rootfs, "bin", applet)).catch(() => undefined);
     }
     for (const sub of ["etc", "tmp", "www", "proc", "sys", "dev", "root"]) await fs.mkdir(path.join(rootfs, sub), { recursive: true });
+    // As in every distribution's image: any user may write in /tmp (Podman copies its mode onto a tmpfs mounted there).
+    await fs.chmod(path.join(rootfs, "tmp"), 0o1777);
     await fs.writeFile(path.join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n");
     await fs.writeFile(path.join(rootfs, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
     const tarball = path.join(dir, "rootfs.tar");

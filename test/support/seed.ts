@@ -33,14 +33,22 @@ export type SeededMember = {
   apiToken(role: Role): Promise<string>;
 };
 
-/** An organization with a `local` cluster and users of every role, as a test's starting point. */
+/** An organization with a `local` cluster (as `npm start` creates it) and users of every role, as a test's starting point. */
 export async function seedOrganization(services: Services, name = `org-${randomBytes(3).toString("hex")}`): Promise<SeededOrganization> {
   const { db } = services;
   const organization = await createOrganization(db, services.keyring, { name });
   const engine = issueToken("engine");
   const [cluster] = await db
     .insert(clusters)
-    .values({ organizationId: organization.id, name: "local", kind: "local", domainSuffix: "localhost", engineTokenHash: engine.hash })
+    // As `npm start` creates it (server/bootstrap.ts): local repositories allowed.
+    .values({
+      organizationId: organization.id,
+      name: "local",
+      kind: "local",
+      domainSuffix: "localhost",
+      engineTokenHash: engine.hash,
+      allowLocalRepositories: true,
+    })
     .returning();
   const [user] = await db
     .insert(users)

@@ -16,6 +16,18 @@ import { skipWithout } from "../../../test/support/requirements";
 import { createDockerEngine, type Engine, type EngineReporter } from "../../core";
 import { applicationServiceSpec, containerServiceSpec, jobServiceSpec, type ServiceSpec } from "../../protocol";
 import type { ExecSession } from "../runtime";
+import { PIDS_LIMIT, ROOT_CAPABILITIES } from "./hardening";
+
+/** Bit numbers of the capabilities in /proc/<pid>/status masks (linux/capability.h). */
+const CAPABILITY_BITS: Record<(typeof ROOT_CAPABILITIES)[number], number> = {
+  CHOWN: 0,
+  DAC_OVERRIDE: 1,
+  FOWNER: 3,
+  KILL: 5,
+  SETGID: 6,
+  SETUID: 7,
+  NET_BIND_SERVICE: 10,
+};
 
 const appFixture = fileURLToPath(new URL("../../../test/fixtures/docker/app/", import.meta.url));
 const jobsFixture = fileURLToPath(new URL("../../../test/fixtures/apps/jobs/", import.meta.url));
@@ -452,6 +464,81 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
       expect(await containersOf(spec.id)).toEqual([]);
     }
     expect(await service.docker.listImages({ filters: { reference: [`localhost/slipway/seed-${seed.id.slice(0, 8)}`] } })).toEqual([]);
+  });
+
+  it("runs every container unprivileged: no host mounts, no new privileges, capabilities dropped, the user chosen", async () => {
+    /** What a process in the container has, as the kernel says (/proc/<pid>/status), and what it may do: asked with the podman CLI, behind the engine's back. */
+    const inside = (containerId: string, script: string) => service.podman("exec", containerId, "sh", "-c", script);
+    const status = (text: string, key: string) => new RegExp(`^${key}:\\s*(\\S+)$`, "m").exec(text)?.[1];
+    const rootMask = ROOT_CAPABILITIES.reduce((mask, cap) => mask | (1n << BigInt(CAPABILITY_BITS[cap])), 0n)
+      .toString(16)
+      .padStart(16, "0");
+
+    // The web release: an image built from the repository's Dockerfile, running as root.
+    const [webContainer] = await containersOf(webId);
+    const web = await service.docker.getContainer(webContainer!).inspect();
+    expect(web.HostConfig.Privileged).toBe(false);
+    expect(web.HostConfig.SecurityOpt).toContain("no-new-privileges");
+    expect(web.HostConfig.PidsLimit).toBe(PIDS_LIMIT);
+    expect(web.Mounts).toEqual([]);
+    expect(web.HostConfig.Binds ?? []).toEqual([]);
+    expect(web.HostConfig.Devices ?? []).toEqual([]);
+    const webStatus = await inside(webContainer!, "cat /proc/1/status");
+    expect(status(webStatus, "NoNewPrivs")).toBe("1");
+    // Root keeps only what dropping to another user takes (CHOWN, SETUID, …): no NET_RAW, MKNOD, SYS_CHROOT, SYS_ADMIN.
+    expect(status(webStatus, "CapEff")).toBe(rootMask);
+    expect(status(webStatus, "CapBnd")).toBe(rootMask);
+
+    // A CONTAINER told to run as nobody on a read-only root file system.
+    const spec = containerServiceSpec.parse({
+      id: randomUUID(),
+      name: "locked",
+      kind: "CONTAINER",
+      config: {
+        image: { name: "localhost/slipway-busybox", tag: "test" },
+        command: ["sh", "-c", 'trap "exit 0" TERM; httpd -f -p "$PORT" -h /www & wait $!'],
+        port: 3000,
+        healthCheckTimeoutSeconds: 5,
+        user: "65534:65534",
+        readOnlyRootFilesystem: true,
+      },
+      variables: [],
+      domains: ["locked-test.localhost"],
+    });
+    const { final, events } = await deploy(spec);
+    expect(final?.status, JSON.stringify(events)).toBe("succeeded");
+    const [lockedContainer] = await containersOf(spec.id);
+    const locked = await service.docker.getContainer(lockedContainer!).inspect();
+    expect(locked.Config.User).toBe("65534:65534");
+    expect(locked.HostConfig.ReadonlyRootfs).toBe(true);
+    const lockedStatus = await inside(lockedContainer!, "id -u; cat /proc/1/status; touch /www/x 2>&1; touch /tmp/x && echo tmp-writable");
+    expect(lockedStatus.split("\n")[0]).toBe("65534");
+    expect(status(lockedStatus, "CapEff")).toBe("0000000000000000");
+    expect(status(lockedStatus, "NoNewPrivs")).toBe("1");
+    expect(lockedStatus).toContain("touch: /www/x: Read-only file system");
+    expect(lockedStatus).toContain("tmp-writable");
+    await engine.execute(task("DELETE", [spec]));
+
+    // A JOB of an image whose USER is not root: its run container has no host mount, yet its outputs come back.
+    await git.createRepo("unprivileged-job", jobsFixture, { Dockerfile: `${JOBS_DOCKERFILE}USER 65534\n` });
+    const job = jobServiceSpec.parse({
+      id: randomUUID(),
+      name: "whoami",
+      kind: "JOB",
+      config: {
+        git: { url: git.url("unprivileged-job") },
+        command: `grep -E "^(NoNewPrivs|CapEff)" /proc/self/status; grep -c "${home}" /proc/self/mountinfo; echo "{\\"RUN_AS\\": \\"$(id -u)\\"}" > "$SLIPWAY_OUTPUT_FILE"`,
+        trigger: { type: "lifecycle", on: ["start"] },
+      },
+      variables: [],
+      domains: [],
+    });
+    const ran = await deploy(job);
+    expect(ran.final?.status, JSON.stringify(ran.events)).toBe("succeeded");
+    expect(ran.events.find((event) => event.step === "run" && event.status === "succeeded")?.message).toMatch(/outputs RUN_AS$/);
+    const runLog = recording.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === ran.id).map((line) => line.text);
+    expect(runLog).toEqual(expect.arrayContaining(["NoNewPrivs:\t1", "CapEff:\t0000000000000000", "0"]));
+    await engine.execute(task("DELETE", [job]));
   });
 
   it("the engine process reports the Engine API version it connected to", async () => {

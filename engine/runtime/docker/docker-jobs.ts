@@ -8,10 +8,12 @@ import type { Attempt, AttemptResult } from "../job-runs";
 import type { JobRunner } from "../scheduled-jobs";
 import { readJson, writeJsonAtomic } from "../shared/files";
 import { killSwitch } from "../shared/kill-switch";
-import { describeError } from "./docker-host";
+import { describeError, statusCodeOf } from "./docker-host";
+import { containerUser, hardenedHostConfig } from "./hardening";
 import { pruneImages, repositoryOf } from "./images";
 import { type DockerLayout, LABELS } from "./state";
 import { demultiplex, lineSplitter } from "./streams";
+import { directoryTar, firstFileOf } from "./tar";
 
 /** How a docker JOB's runs start: its image (built from its Dockerfile) and its command, with the variables of its deployment. */
 export const containerJobLaunch = z.object({
@@ -23,13 +25,16 @@ export const containerJobLaunch = z.object({
 });
 export type ContainerJobLaunch = z.infer<typeof containerJobLaunch>;
 
-/** Where a run's directory is mounted in its container: the job writes its outputs there. */
-const RUN_MOUNT = "/slipway/run";
+/** Where a run writes its outputs in its container: a directory put there before it starts, any user may write in it. */
+const RUN_DIR = "/slipway/run";
+/** More than any job's variables need; a larger outputs file is refused rather than read. */
+const MAX_OUTPUTS_BYTES = 1024 * 1024;
 
 /**
  * How the docker runtime runs its JOB services (ScheduledJobs does the rest, with the same
  * timeout, retries and outputs as on `local`): each attempt is a one-off container of the job's
- * image, run to completion and removed; its run directory is mounted for the outputs file.
+ * image, hardened like every container (hardening.ts), run to completion and removed. Nothing
+ * of the host is mounted: the outputs file is copied out of the stopped container.
  */
 export function dockerJobRunner(options: {
   docker: Docker;
@@ -65,13 +70,12 @@ async function runContainer(
   docker: Docker,
   run: Parameters<Attempt>[0] & { serviceId: string; releaseId: string; launch: ContainerJobLaunch },
 ): Promise<AttemptResult> {
-  const runDir = path.dirname(run.outputFile);
-  await fsp.mkdir(runDir, { recursive: true });
-  // The image's user need not be root: anyone in the container may write the outputs.
-  await fsp.chmod(runDir, 0o777);
-  const env = { ...run.launch.env, ...run.env, SLIPWAY_OUTPUT_FILE: `${RUN_MOUNT}/${path.basename(run.outputFile)}` };
+  await fsp.mkdir(path.dirname(run.outputFile), { recursive: true });
+  const inContainer = `${RUN_DIR}/${path.basename(run.outputFile)}`;
+  const env = { ...run.launch.env, ...run.env, SLIPWAY_OUTPUT_FILE: inContainer };
   let container: Docker.Container;
   try {
+    const user = await containerUser(docker, run.launch.image, undefined);
     container = await docker.createContainer({
       Image: run.launch.image,
       // The command replaces the image's entrypoint and command: the job runs what its service says.
@@ -84,10 +88,18 @@ async function runContainer(
         [LABELS.releaseId]: run.releaseId,
         [LABELS.secretKeys]: run.launch.secretKeys.join(","),
       },
-      HostConfig: { Binds: [`${runDir}:${RUN_MOUNT}`] },
+      HostConfig: hardenedHostConfig({ user }),
     });
   } catch (error) {
     run.onLine("stderr", `could not create a container from ${run.launch.image}: ${describeError(error)}`);
+    return { code: 127, signal: null, timedOut: false, aborted: false };
+  }
+  try {
+    // The image's user need not be root: anyone in the container may write the outputs (sticky, as /tmp).
+    await container.putArchive(directoryTar(RUN_DIR.slice(1), 0o1777), { path: "/" });
+  } catch (error) {
+    run.onLine("stderr", `could not prepare the run's container (${RUN_DIR}): ${describeError(error)}`);
+    await container.remove({ force: true }).catch(() => undefined);
     return { code: 127, signal: null, timedOut: false, aborted: false };
   }
   // As a local run's process group is: killed outright, the run is over.
@@ -100,6 +112,7 @@ async function runContainer(
     const exit = (await container.wait()) as { StatusCode?: number };
     // The log stream ends once the stopped container's last lines are out.
     await Promise.race([logs, sleep(2_000)]);
+    await copyOutputs(container, inContainer, run.outputFile, run.onLine);
     return ended(exit.StatusCode ?? null);
   } catch (error) {
     run.onLine("stderr", `the run's container failed: ${describeError(error)}`);
@@ -108,6 +121,37 @@ async function runContainer(
     deadline.dispose();
     await container.remove({ force: true }).catch(() => undefined);
   }
+}
+
+/** The run's outputs file, from the stopped container to the engine's host, where the run's outcome reads it; none written, none copied. */
+async function copyOutputs(container: Docker.Container, from: string, to: string, onLine: (fd: "stdout" | "stderr", line: string) => void) {
+  let archive: Readable;
+  try {
+    archive = (await container.getArchive({ path: from })) as unknown as Readable;
+  } catch (error) {
+    if (statusCodeOf(error) !== 404) onLine("stderr", `could not read the outputs file ($SLIPWAY_OUTPUT_FILE): ${describeError(error)}`);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of archive) {
+    size += (chunk as Buffer).length;
+    // The tar around the file adds a few blocks; beyond that the file is too large anyway.
+    if (size > MAX_OUTPUTS_BYTES + 64 * 1024) {
+      archive.destroy();
+      onLine("stderr", `the outputs file ($SLIPWAY_OUTPUT_FILE) is larger than ${MAX_OUTPUTS_BYTES} bytes: not read`);
+      return;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  let content: Buffer | null;
+  try {
+    content = firstFileOf(Buffer.concat(chunks), MAX_OUTPUTS_BYTES);
+  } catch (error) {
+    onLine("stderr", `the outputs file ($SLIPWAY_OUTPUT_FILE) could not be read: ${(error as Error).message}`);
+    return;
+  }
+  if (content) await fsp.writeFile(to, content, { mode: 0o600 });
 }
 
 /** The container's output from its first line, in lines, until it stops. */

@@ -24,6 +24,7 @@ import { secretMasker, withheldLine } from "../secret-mask";
 import { httpStatus } from "../shared/http-probe";
 import { describeError, statusCodeOf } from "./docker-host";
 import { type ContainerJobLaunch, dockerJobRunner, writeJobLaunch } from "./docker-jobs";
+import { hardenedHostConfig } from "./hardening";
 import { startExec } from "./exec-session";
 import { buildGitImage, ensureContainerImage, imageRepository, pruneImages } from "./images";
 import { ContainerLogFollower, type LogCursor } from "./log-follower";
@@ -319,6 +320,8 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
 
   private async createContainer(service: ServedSpec, releaseId: string, image: string, commit: string | undefined): Promise<ReleaseContainer> {
     const imageInfo = await this.docker.getImage(image).inspect();
+    const imageUser = imageInfo.Config?.User || undefined;
+    const user = (service.kind === "CONTAINER" ? service.config.user : undefined) ?? imageUser;
     const exposed = Object.keys(imageInfo.Config?.ExposedPorts ?? {}).filter((port) => port.endsWith("/tcp"));
     const containerPort = service.config.port ?? (exposed.length === 1 ? Number.parseInt(exposed[0]!, 10) : DEFAULT_CONTAINER_PORT);
     const variables = Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value]));
@@ -351,7 +354,9 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
             ...(commit ? { [LABELS.commit]: commit } : {}),
             [LABELS.secretKeys]: secretKeys.join(","),
           },
+          ...(user && user !== imageUser ? { User: user } : {}),
           HostConfig: {
+            ...hardenedHostConfig({ user, readOnlyRootFilesystem: service.kind === "CONTAINER" && service.config.readOnlyRootFilesystem }),
             PortBindings: { [`${containerPort}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(port) }] },
             RestartPolicy: { Name: restartPolicy, ...(restartPolicy === "on-failure" ? { MaximumRetryCount: 0 } : {}) },
             // No swap on top of the limit: beyond it the kernel kills the process.

@@ -14,6 +14,8 @@ export async function startExec(docker: Docker, containerId: string, argv: strin
   const container = docker.getContainer(containerId);
   const exec = await container.exec({
     Cmd: argv,
+    // As the container's own process: its user, no privileges beyond its own (hardening.ts).
+    Privileged: false,
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,

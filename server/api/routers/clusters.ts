@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { createCluster, createClusterInput, listClusters, revokeEngineToken, rotateEngineToken } from "../../clusters/clusters";
+import {
+  createCluster,
+  createClusterInput,
+  listClusters,
+  revokeEngineToken,
+  rotateEngineToken,
+  updateCluster,
+  updateClusterInput,
+} from "../../clusters/clusters";
 import { clusterOutput, toCluster } from "../outputs";
 import { procedure, router } from "../trpc";
 
@@ -22,6 +30,18 @@ export const clustersRouter = router({
       const { cluster, engineToken } = await createCluster(ctx.domain, input);
       return { cluster: toCluster(cluster, ctx.domain.now(), HEARTBEAT_WINDOW_MS), engineToken };
     }),
+  update: procedure("ADMIN")
+    .meta({
+      openapi: {
+        method: "PATCH",
+        path: "/clusters/{clusterId}",
+        tags: ["clusters"],
+        summary: "Change a cluster's settings: whether services may be built from repositories on its engine's host",
+      },
+    })
+    .input(updateClusterInput)
+    .output(clusterOutput)
+    .mutation(async ({ ctx, input }) => toCluster(await updateCluster(ctx.domain, input), ctx.domain.now(), HEARTBEAT_WINDOW_MS)),
   rotateToken: procedure("ADMIN")
     .meta({ openapi: { method: "POST", path: "/clusters/{clusterId}/token", tags: ["clusters"], summary: "Issue a new engine token" } })
     .input(z.object({ clusterId: z.string().uuid() }))

@@ -1,4 +1,4 @@
-import { bigint, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { createdAt, id, updatedAt } from "./columns";
 import { organizations } from "./organizations";
 
@@ -30,6 +30,19 @@ export const clusters = pgTable(
     /** The boot id of the engine process that connected last: another one means the engine restarted and lost what it was running. */
     engineBootId: uuid("engine_boot_id"),
     capabilities: jsonb("capabilities").$type<ClusterCapabilities>().notNull().default({}),
+    /**
+     * Whether services on this cluster may be built from repositories on its engine's host
+     * (`file://` URLs and absolute paths). Set by an ADMIN, audited; off unless allowed (the
+     * `local` cluster of `npm start` allows it). The engine has its own say (issue 13).
+     */
+    allowLocalRepositories: boolean("allow_local_repositories").notNull().default(false),
+    /**
+     * An ADMIN accepted that apps on this cluster may read its engine's files: where the engine's
+     * host cannot sandbox apps, it runs them anyway instead of refusing (issue 13's fail-closed switch).
+     */
+    trusted: boolean("trusted").notNull().default(false),
+    /** Its services cannot open connections to the host's loopback services but their environment's databases. */
+    isolateLoopback: boolean("isolate_loopback").notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
