@@ -18,17 +18,19 @@ const TARGETS = ["engine", "web", "worker", "postgres"] as const;
 type Target = (typeof TARGETS)[number];
 /**
  * The app deployed: node-app's server, which also logs one numbered line per request it serves
- * ("served <pid> <n>"), so that a lost or repeated runtime log line shows as a gap or a double.
+ * ("served <instance> <n>"), so that a lost or repeated runtime log line shows as a gap or a double.
+ * (An instance id, not the pid: in its sandbox every process of the app has the same pid.)
  */
 const COUNTING_APP = `const fs = require("node:fs");
 const http = require("node:http");
 const version = fs.readFileSync("version.txt", "utf8").trim();
+const instance = require("node:crypto").randomUUID();
 let served = 0;
 const server = http.createServer((req, res) => {
   if (req.url === "/health") return res.end("ok");
-  console.log(\`served \${process.pid} \${++served}\`);
+  console.log(\`served \${instance} \${++served}\`);
   res.setHeader("content-type", "application/json");
-  res.end(JSON.stringify({ version, pid: process.pid }));
+  res.end(JSON.stringify({ version, instance }));
 });
 server.listen(Number(process.env.PORT), "127.0.0.1", () => console.log(\`version \${version} listening on \${process.env.PORT}\`));
 process.on("SIGTERM", () => server.close(() => process.exit(0)));
@@ -236,13 +238,13 @@ describe("chaos", () => {
     }
     const served = new Map<string, number[]>();
     for (const text of lines) {
-      const match = /^served (\d+) (\d+)$/.exec(text);
+      const match = /^served ([0-9a-f-]{36}) (\d+)$/.exec(text);
       if (match) served.set(match[1]!, [...(served.get(match[1]!) ?? []), Number(match[2])]);
     }
     expect(served.size).toBeGreaterThan(1);
-    for (const [pid, counts] of served) {
+    for (const [instance, counts] of served) {
       const sorted = [...counts].sort((a, b) => a - b);
-      expect(sorted, `release process ${pid}: every request's line stored once`).toEqual(Array.from({ length: sorted.length }, (_, index) => index + 1));
+      expect(sorted, `release process ${instance}: every request's line stored once`).toEqual(Array.from({ length: sorted.length }, (_, index) => index + 1));
     }
 
     const summary = (Object.entries(recoveries) as Array<[Target, number[]]>).map(([target, times]) => {
