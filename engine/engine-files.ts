@@ -6,6 +6,7 @@ import { z } from "zod";
  * beside these: engine/runtime/local/layout.ts, engine/runtime/docker/state.ts):
  *   deployments/<deploymentId>.json            a finished deployment's outcome
  *   environments/<environmentId>/outputs.json  outputs of the environment's lifecycle jobs
+ *   environments/<environmentId>/databases.json the ports of its DATABASE services (engine/environment-databases.ts)
  *   outbox/journal.jsonl                       events and log lines not yet stored by the control plane (engine/outbox.ts)
  */
 export function engineFiles(home: string) {
@@ -13,6 +14,7 @@ export function engineFiles(home: string) {
     deploymentsDir: path.join(home, "deployments"),
     deploymentFile: (deploymentId: string) => path.join(home, "deployments", `${deploymentId}.json`),
     outputsFile: (environmentId: string) => path.join(home, "environments", environmentId, "outputs.json"),
+    databasesFile: (environmentId: string) => path.join(home, "environments", environmentId, "databases.json"),
     outboxDir: path.join(home, "outbox"),
   };
 }

@@ -20,6 +20,7 @@ import {
   StepError,
   type StepResult,
 } from "./runtime/runtime";
+import { environmentDatabasePorts } from "./environment-databases";
 import { environmentOutputs, type EnvironmentOutputs, withOutputs } from "./job-outputs";
 import { secretMasker } from "./runtime/secret-mask";
 import { gitCredentialSecrets } from "./runtime/shared/git";
@@ -142,11 +143,12 @@ export function createEngine(options: EngineOptions): Engine {
     // The snapshot lists services in the order to act on them (databases first; reversed to stop and delete).
     const services = snapshot.services;
     const outputs = await jobOutputs.read(snapshot.environment.id);
+    const databasePorts = await environmentDatabasePorts(paths, snapshot);
     let outcome: Omit<DeploymentOutcome, "deploymentId" | "finishedAt">;
     try {
       for (const service of services) {
         if (signal.aborted) throw new DeploymentStopped("canceled", "deployment canceled before it finished");
-        await runService(task, withOutputs(service, outputs.current()), signal, report, outputs);
+        await runService(task, withOutputs(service, outputs.current()), signal, report, outputs, databasePorts);
       }
       const verb = { DEPLOY: "deployed", STOP: "stopped", RESTART: "restarted", DELETE: "deleted" }[snapshot.action];
       outcome = { status: "succeeded", message: `${verb} ${services.length} service${services.length === 1 ? "" : "s"}` };
@@ -179,6 +181,7 @@ export function createEngine(options: EngineOptions): Engine {
     signal: AbortSignal,
     report: (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra?: { durationMs?: number; message?: string; commit?: string }) => void,
     outputs: EnvironmentOutputs,
+    databasePorts: number[],
   ): Promise<void> {
     // The repository's credentials are as secret as the secret variables, wherever git or a build prints them.
     const gitSecrets = (service.kind === "APPLICATION" || service.kind === "JOB" ? gitCredentialSecrets(service.config.git) : []).map((value) => ({
@@ -193,6 +196,8 @@ export function createEngine(options: EngineOptions): Engine {
       service,
       signal,
       trusted: task.trusted ?? false,
+      isolateLoopback: task.isolateLoopback ?? false,
+      databasePorts,
       output: (fd, text) => reporter.log(stream, fd, mask(text), now()),
       git: { allowLocalRepositories: options.allowLocalRepositories ?? false },
     };

@@ -74,6 +74,9 @@ export const engineHandshake = z.object({
     sandbox: z.enum(["bubblewrap", "container", "none"]).optional(),
     serviceUsers: z.boolean().optional(),
     sandboxProblem: z.string().max(1000).optional(),
+    /** The engine can fence services off the host's loopback (engineTask.isolateLoopback); `loopbackFenceProblem` says why not. Optional: older engines send none. */
+    loopbackFence: z.boolean().optional(),
+    loopbackFenceProblem: z.string().max(1000).optional(),
   }),
 });
 export type EngineHandshake = z.infer<typeof engineHandshake>;
@@ -91,7 +94,11 @@ export const engineTask = z.object({
    * unsandboxed instead of refusing (optional: older control planes send none, which is "no").
    */
   trusted: z.boolean().optional(),
-  /** The cluster cuts its services off from the host's loopback services but their environment's databases. */
+  /**
+   * An ADMIN asked that the cluster's services be cut off the host's loopback services other than
+   * their environment's databases (issue 13): an engine that cannot do it refuses the deployment
+   * (optional: older control planes send none, which is "no").
+   */
   isolateLoopback: z.boolean().optional(),
 });
 export type EngineTask = z.infer<typeof engineTask>;

@@ -17,6 +17,14 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   signal: AbortSignal;
   /** The cluster is trusted (engineTask.trusted): a runtime that cannot sandbox the service may run it anyway. */
   trusted: boolean;
+  /**
+   * The cluster fences services off the host's loopback (engineTask.isolateLoopback, issue 13):
+   * a runtime that shares the host's network must cut the service off the host's loopback
+   * services but for `databasePorts`, or refuse.
+   */
+  isolateLoopback: boolean;
+  /** The TCP ports of the environment's DATABASE services (engine/environment-databases.ts). */
+  databasePorts: number[];
   /** Build and deploy output of this service (masked and shipped by the caller). */
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
   /** The engine's rules for git sources (engine/runtime/shared/git.ts); absent, local repositories are refused. */
