@@ -3,7 +3,7 @@ import { createLocalRuntime, type LocalRuntimeOptions } from "./runtime/local/lo
 
 export type LocalEngineOptions = Omit<EngineOptions, "runtime"> & {
   /** Runtime tunables (drain and stop timeouts, crash backoff); tests shorten them. */
-  tuning?: Pick<LocalRuntimeOptions, "drainTimeoutMs" | "stopGraceMs" | "backoffBaseMs" | "backoffMaxMs" | "sandbox">;
+  tuning?: Pick<LocalRuntimeOptions, "drainTimeoutMs" | "stopGraceMs" | "backoffBaseMs" | "backoffMaxMs" | "sandbox" | "loopbackFence">;
 };
 
 /** The engine of a `local` cluster: the orchestration of engine/orchestrator.ts, releases are processes on this host. */

@@ -7,7 +7,8 @@ import { createEngineLogger } from "./logger";
 import type { EngineHandshake } from "./protocol/messages";
 import { detectCgroups } from "./runtime/local/cgroups";
 import { availableDatabases } from "./runtime/local/databases/driver";
-import { describeSandbox, hostSandbox } from "./runtime/local/sandbox/service-sandboxes";
+import { hostLoopbackFence } from "./runtime/local/sandbox/loopback-fence";
+import { describeLoopbackFence, describeSandbox, hostSandbox } from "./runtime/local/sandbox/service-sandboxes";
 
 /**
  * The engine process: `npm run engine`, or `slipway engine --url … --token …`. It serves a
@@ -36,6 +37,8 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         shells: true,
         metrics: true,
         sandbox: "container",
+        // A container has a network namespace, and so a loopback, of its own: the host's is out of its reach.
+        loopbackFence: true,
       }
     : {
         runtime: "local",
@@ -46,6 +49,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         shells: true,
         metrics: true,
         ...describeSandbox(await hostSandbox(config.home)),
+        ...(await describeLoopbackFence(await hostSandbox(config.home), hostLoopbackFence)),
       };
   const engineOptions = {
     home: config.home,

@@ -11,6 +11,7 @@ import type { PendingRelease } from "../release-store";
  *   services/<serviceId>/home                            the service's HOME (its user's, 0700; caches)
  *   services/<serviceId>/sandbox/                        the passwd and group files its sandbox shows
  *   services/<serviceId>/user.json                       its uid (sandbox/service-users.ts)
+ *   services/<serviceId>/fence.json                      its loopback fence: uid and ports allowed (sandbox/loopback-fence.ts)
  *   services/<serviceId>/data, run/                      a database's data and its socket and config
  *   services/<serviceId>/job.json                        a JOB's built release, schedule and last run
  *   router/                                              routes.json, pid file, control socket

@@ -49,6 +49,9 @@ export class LocalDatabases {
     await fsp.mkdir(paths.serviceDir(ctx.service.id), { recursive: true });
     // A database server runs in its service's sandbox, as its user, like an application (PostgreSQL refuses root anyway).
     const jail = await this.options.sandboxes.jailOf(ctx.service.id, ctx.trusted);
+    // A server opens no connection of its own on loopback: fenced, it reaches nothing there (clients still reach it).
+    const fenced = await this.options.sandboxes.fence(ctx.service.id, jail, ctx.isolateLoopback ? [] : null);
+    if (fenced) ctx.output("system", fenced);
     const user = jail ? jail.user : databaseProcessUser();
     if (!jail) await assertReachable(dataDir, this.options.home, user);
     // Data written by an older engine (as the shared `postgres` user) becomes the service's own.

@@ -23,6 +23,7 @@ import { groupListensOn } from "./processes";
 import { type LocalStore, ReleaseProcesses } from "./release-processes";
 import { sampleGroup } from "./sample";
 import { makePrivate } from "./sandbox/private-files";
+import { type FenceHost, hostLoopbackFence } from "./sandbox/loopback-fence";
 import type { SandboxHost } from "./sandbox/sandbox";
 import { defaultClaimsDir, hostSandbox, ServiceSandboxes } from "./sandbox/service-sandboxes";
 import { CrashRestarts } from "./supervision";
@@ -46,6 +47,8 @@ export type LocalRuntimeOptions = {
   events?: EngineEvents;
   /** What this host can sandbox (probed once per process by default; tests pass a host that cannot). */
   sandbox?: Promise<SandboxHost>;
+  /** What this host can fence off loopback (probed once per process by default; tests pass a host that cannot). */
+  loopbackFence?: Promise<FenceHost>;
 };
 
 type Ctx = StepContext<ServiceSpec>;
@@ -67,7 +70,14 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
   const router = routerClient(options.home);
   const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router });
   const cgroups = detectCgroups(options.cgroupRoot);
-  const sandboxes = new ServiceSandboxes({ home: options.home, paths, claimsDir: defaultClaimsDir(), host: options.sandbox ?? hostSandbox(options.home) });
+  const sandboxes = new ServiceSandboxes({
+    home: options.home,
+    paths,
+    claimsDir: defaultClaimsDir(),
+    host: options.sandbox ?? hostSandbox(options.home),
+    fence: () => options.loopbackFence ?? hostLoopbackFence(),
+    logger: options.logger,
+  });
   const processes = new ReleaseProcesses({ paths, store, cgroups, sandboxes, serviceLog: options.serviceLog, stopGraceMs: options.stopGraceMs });
   const jobs = new ScheduledJobs({
     runner: localJobRunner(paths, processes, sandboxes),
@@ -177,6 +187,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       "system",
       jail ? `Sandbox: ${jail.user ? `user ${jail.user.uid}, ` : ""}only its checkout and home writable` : "Sandbox: none (trusted cluster)",
     );
+    // Before its build runs: an install script must not probe the host's loopback either (the registry is not on it).
+    const fenced = await sandboxes.fence(service.id, jail, ctx.isolateLoopback ? ctx.databasePorts : null);
+    if (fenced) ctx.output("system", fenced);
     const base = { ...engineBaseEnv(), ...(jail ? { HOME: jail.home } : {}) };
     const variables = Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value]));
     const pathPrefix = plan.pathPrefix.map((dir) => path.join(appDir, dir));
@@ -306,6 +319,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
   }
 
   async removeFiles(serviceId: string): Promise<void> {
+    // Its rules go before its uid is given back: the next owner of the uid starts unfenced.
+    await this.parts.sandboxes.unfence(serviceId);
     await fsp.rm(this.parts.paths.serviceDir(serviceId), { recursive: true, force: true });
     this.parts.sandboxes.free(serviceId);
   }

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Layout } from "../layout";
 
 /** Files of a service directory that only the engine may read (logs and launch files hold secrets). */
-const PRIVATE_FILE = /^(runtime\.log|launch\.json|state\.json|job\.json|user\.json|outputs-.*\.json|.*\.pid\.json)$/;
+const PRIVATE_FILE = /^(runtime\.log|launch\.json|state\.json|job\.json|user\.json|fence\.json|outputs-.*\.json|.*\.pid\.json)$/;
 
 /**
  * Brings the files of services written by an older engine (world-readable logs, state and
