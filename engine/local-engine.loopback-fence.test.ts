@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { database, engineHome, fixture, service, task } from "../test/engine-harness";
 import { type GitServer, startGitServer } from "../test/git-server";
 import { skipWithout } from "../test/support/requirements";
-import type { Engine } from "./core";
+import { createLocalEngine, type Engine } from "./core";
 import type { DatabaseServiceSpec, ServiceSpec } from "./protocol";
 import { availableDatabases } from "./runtime/local/databases/driver";
 import { layout } from "./runtime/local/layout";
@@ -92,10 +92,18 @@ describe.skipIf(skipWithout(missing))("local engine: the loopback fence", () => 
     udp.on("message", (message, from) => udp.send(`pong ${String(message)}`, from.port, from.address));
     await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
     servers.push(udp);
+    const port = await tcp("127.0.0.1");
     return [
-      { name: "tcp 127.0.0.1", protocol: "tcp" as const, host: "127.0.0.1", port: await tcp("127.0.0.1") },
+      { name: "tcp 127.0.0.1", protocol: "tcp" as const, host: "127.0.0.1", port },
+      // Other spellings of the same server: connecting to 0.0.0.0 reaches loopback, as does an IPv4-mapped IPv6 address.
+      { name: "tcp 0.0.0.0", protocol: "tcp" as const, host: "0.0.0.0", port },
       { name: "udp 127.0.0.1", protocol: "udp" as const, host: "127.0.0.1", port: udp.address().port },
-      ...(ipv6 ? [{ name: "tcp ::1", protocol: "tcp" as const, host: "::1", port: await tcp("::1") }] : []),
+      ...(ipv6
+        ? [
+            { name: "tcp ::1", protocol: "tcp" as const, host: "::1", port: await tcp("::1") },
+            { name: "tcp ::ffff:127.0.0.1", protocol: "tcp" as const, host: "::ffff:127.0.0.1", port },
+          ]
+        : []),
     ];
   }
 
@@ -199,7 +207,7 @@ describe.skipIf(skipWithout(missing))("local engine: the loopback fence", () => 
     expect((await reached("/reach"))["tcp 127.0.0.1"]).toEqual({ ok: false, detail: "ECONNREFUSED" });
   });
 
-  it("puts the rules back when an engine starts (after a reboot emptied the kernel's tables)", async () => {
+  it("puts the rules back when an engine starts (after a reboot emptied the kernel's tables), or runs nothing of the service where it cannot", async () => {
     await engine.shutdown();
     const before = rulesOf(app.id);
     if (fenceHost.kind !== "iptables") throw new Error("unreachable");
@@ -207,6 +215,18 @@ describe.skipIf(skipWithout(missing))("local engine: the loopback fence", () => 
     expect(rulesOf(app.id)).toEqual([]);
     // The app kept running meanwhile, unfenced: it reaches the test's server again.
     expect((await reached("/reach"))["tcp 127.0.0.1"]?.ok).toBe(true);
+    // An engine that cannot put the fence back runs nothing more of the service (here a shell).
+    const cannot = createLocalEngine({
+      home: env.home,
+      routerPort: env.routerPort,
+      reporter: env.reporter,
+      tuning: { sandbox: Promise.resolve(sandbox), loopbackFence: Promise.resolve({ kind: "none", reason: "iptables is gone" }) },
+    });
+    await cannot.start();
+    await expect(cannot.exec!(app.id, ["true"], { tty: false })).rejects.toThrow(
+      "this service is fenced off the host's loopback, which the engine could not put back: iptables is gone",
+    );
+    await cannot.shutdown();
     engine = env.newEngine();
     await engine.start();
     expect(rulesOf(app.id)).toEqual(before);
