@@ -205,6 +205,9 @@ async function probe(family: Family): Promise<string | null> {
   const chain = `SLIPWAY-PROBE-${process.pid}`;
   const table = ["-w", "-t", "filter"];
   try {
+    // Every deployment reads the table (to find a service's rules): a table iptables cannot list (nft rules it does not know) rules the fence out.
+    await chainRules(family);
+    await removeScratch(family, chain);
     await iptables(family.iptables, [...table, "-N", chain]);
   } catch (error) {
     return (error as Error).message;
@@ -216,9 +219,14 @@ async function probe(family: Family): Promise<string | null> {
   } catch (error) {
     return (error as Error).message;
   } finally {
-    await iptables(family.iptables, [...table, "-F", chain]).catch(() => undefined);
-    await iptables(family.iptables, [...table, "-X", chain]).catch(() => undefined);
+    await removeScratch(family, chain);
   }
+}
+
+/** Removes a probe's scratch chain, if there is one (an engine killed mid-probe may have left it, to the next process with its pid). */
+async function removeScratch(family: Family, chain: string): Promise<void> {
+  await iptables(family.iptables, ["-w", "-t", "filter", "-F", chain]).catch(() => undefined);
+  await iptables(family.iptables, ["-w", "-t", "filter", "-X", chain]).catch(() => undefined);
 }
 
 /** What this host can fence, probed once per process (the engine's handshake and its runtime both ask). */
