@@ -14,7 +14,8 @@ export function integerParam({ min, max }: { min: number; max: number }) {
   const integer = z.number().int().min(min).max(max);
   const digits = z
     .string()
-    .regex(/^-?\d{1,15}$/, "expected an integer")
+    // Up to 16 digits: log and event sequence numbers reach 2^53 (the integer's max refuses what is past it).
+    .regex(/^-?\d{1,16}$/, "expected an integer")
     .transform(Number);
   // A pipe, so that trpc-to-openapi takes it as a query parameter; the OpenAPI document shows the union.
   return z.union([integer, digits]).pipe(integer);

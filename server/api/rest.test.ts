@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import { createTestDatabase, withDatabaseDown, type TestDatabase } from "../../test/database";
@@ -196,6 +197,11 @@ describe("REST with bad input", () => {
       expect([query, (await deployments(query)).status]).toEqual([query, 400]);
     }
     expect((await deployments("limit=2")).status).toBe(200);
+    // Sequence numbers of log lines take 16 digits: every safe integer is taken (then the unknown service is not found), nothing past it.
+    const logs = (after: string) => call(`/logs?serviceId=${randomUUID()}&after=${after}`);
+    expect((await logs("1796527480090000")).status).toBe(404);
+    expect((await logs(String(Number.MAX_SAFE_INTEGER))).status).toBe(404);
+    expect((await logs("9007199254740993")).status).toBe(400);
   });
 
   it("refuses the year 0000, which PostgreSQL has not, in every date of the input", async () => {
