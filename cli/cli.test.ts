@@ -184,6 +184,16 @@ describe("deployments without an engine", () => {
     expect((await h.cli(["status", "shop/dev"])).stdout).toMatch(/^last deployment\s+DEPLOY CANCELED .*\(canceled before it started\)/m);
   });
 
+  it("rolls back only to a successful deployment, saying why not otherwise", async () => {
+    expectFailure(await h.cli(["rollback", "shop/dev"]), 1, "Nothing to roll back to: the environment has no successful deployment before its latest one");
+    const [canceled] = JSON.parse((await h.cli(["deployments", "shop/dev", "--json"])).stdout) as { id: string }[];
+    expectFailure(
+      await h.cli(["rollback", "shop/dev/web", "--to", canceled!.id]),
+      1,
+      `Deployment ${canceled!.id} is CANCELED (DEPLOY): only a successful DEPLOY can be rolled back to`,
+    );
+  });
+
   it("refuses to deploy an environment without services", async () => {
     expectFailure(await h.cli(["deploy", "shop/staging"]), 1, 'Environment "staging" has no services to deploy');
   });

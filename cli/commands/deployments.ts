@@ -46,6 +46,25 @@ export function registerDeploymentCommands(program: Command, ctx: Context): void
   registerActions(program, ctx);
 
   program
+    .command("rollback")
+    .description("Redeploy an earlier successful deployment as it was (its commits, configuration and variables), or one service of it")
+    .argument("<project/env[/service]>")
+    .option("--to <deployment-id>", "the deployment to return to (default: the last successful one that ran other commits than the current)")
+    .option("--watch", "follow the steps until the deployment ends; exit 1 if it fails or is canceled")
+    .option("--json", "print the API object (with --watch: one JSON object per event, then the deployment)")
+    .action(async (pathText: string, options: { to?: string; watch?: boolean; json?: boolean }) => {
+      const path = parsePath(pathText, { min: 2, max: 3 });
+      const api = await ctx.api();
+      const resolved = await api.resolve(path.text);
+      const deployment = await api.post<Deployment>(`/environments/${resolved.environmentId}/rollback`, {
+        to: options.to,
+        serviceIds: resolved.serviceId ? [resolved.serviceId] : undefined,
+      });
+      if (!options.json && !options.watch && deployment.rollbackOf) ctx.print(`Rolling back to deployment ${deployment.rollbackOf}`);
+      ctx.exitCode = await reportDeployment(ctx, { deployment, merged: false }, path.text, options);
+    });
+
+  program
     .command("cancel")
     .description("Cancel a deployment: a queued one at once, a running one at the engine's next safe point")
     .argument("<deployment-id>")

@@ -214,6 +214,7 @@ describe("organization isolation", () => {
       "variables.set": { scope: "PROJECT", targetId: project.id, key: "X", value: "1" },
       "variables.unset": { scope: "PROJECT", targetId: project.id, key: "X" },
       "deployments.create": { environmentId: environment.id, action: "DEPLOY" },
+      "deployments.rollback": { environmentId: environment.id, to: deployment.id },
       "deployments.list": { environmentId: environment.id },
       "deployments.get": { deploymentId: deployment.id },
       "deployments.events": { deploymentId: deployment.id },

@@ -100,6 +100,8 @@ export const deploymentOutput = z.object({
   origin: z.enum(origins),
   actor: z.string(),
   commits: z.record(z.string(), z.string()),
+  /** The earlier deployment this one redeploys as it was (a rollback). */
+  rollbackOf: z.string().nullable(),
   attempt: z.number(),
   createdAt: timestamp,
   startedAt: timestamp.nullable(),
@@ -115,6 +117,7 @@ export const toDeployment = (row: typeof deployments.$inferSelect) => ({
   origin: row.origin,
   actor: row.actorLabel,
   commits: row.commits,
+  rollbackOf: row.rollbackOf,
   attempt: row.attempt,
   createdAt: row.createdAt.toISOString(),
   startedAt: iso(row.startedAt),

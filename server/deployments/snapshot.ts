@@ -134,28 +134,50 @@ function withRef<C extends { git: ApplicationConfig["git"] }>(config: C, ref: Ap
 /** The snapshot with plaintext values, for the engine of the deployment's cluster only. */
 export function openSnapshot(cipher: OrganizationCipher, deploymentId: string, stored: Snapshot): Snapshot {
   const context = snapshotContext(deploymentId);
-  const open = (sealed: string) => cipher.decrypt(sealed, context);
-  const openGit = <C extends { git: GitSource }>(config: C): C => {
+  return mapSealed(stored, (sealed) => cipher.decrypt(sealed, context));
+}
+
+/**
+ * A stored snapshot sealed again for another deployment (a rollback redeploys an earlier one as
+ * it was): every sealed value is opened under the old deployment's context and sealed under the
+ * new one's, and the deployment id the services see is the new one.
+ */
+export function resealSnapshot(cipher: OrganizationCipher, from: string, to: string, stored: Snapshot): Snapshot {
+  const [fromContext, toContext] = [snapshotContext(from), snapshotContext(to)];
+  const resealed = mapSealed(stored, (sealed) => cipher.encrypt(cipher.decrypt(sealed, fromContext), toContext));
+  const deploymentId = cipher.encrypt(to, toContext);
+  return {
+    ...resealed,
+    services: resealed.services.map((service) => ({
+      ...service,
+      variables: service.variables.map((variable) => (variable.key === "SLIPWAY_DEPLOYMENT_ID" ? { ...variable, value: deploymentId } : variable)),
+    })),
+  };
+}
+
+/** The snapshot with `map` applied to every sealed value: variables, database and registry passwords, repository credentials. */
+function mapSealed(stored: Snapshot, map: (sealed: string) => string): Snapshot {
+  const mapGit = <C extends { git: GitSource }>(config: C): C => {
     const credentials = config.git.credentials;
     return credentials
-      ? { ...config, git: { ...config.git, credentials: { username: open(credentials.username), password: open(credentials.password) } } }
+      ? { ...config, git: { ...config.git, credentials: { username: map(credentials.username), password: map(credentials.password) } } }
       : config;
   };
   return {
     ...stored,
     services: stored.services.map((service) => {
-      const variables = service.variables.map((variable) => ({ ...variable, value: open(variable.value) }));
+      const variables = service.variables.map((variable) => ({ ...variable, value: map(variable.value) }));
       if (service.kind === "DATABASE") {
         return {
           ...service,
           variables,
-          config: { ...service.config, connection: { ...service.config.connection, password: open(service.config.connection.password) } },
+          config: { ...service.config, connection: { ...service.config.connection, password: map(service.config.connection.password) } },
         };
       }
-      if (service.kind === "APPLICATION") return { ...service, variables, config: openGit(service.config) };
-      if (service.kind === "JOB") return { ...service, variables, config: openGit(service.config) };
+      if (service.kind === "APPLICATION") return { ...service, variables, config: mapGit(service.config) };
+      if (service.kind === "JOB") return { ...service, variables, config: mapGit(service.config) };
       if (service.kind !== "CONTAINER" || !service.config.image.credentials) return { ...service, variables };
-      const credentials = { ...service.config.image.credentials, password: open(service.config.image.credentials.password) };
+      const credentials = { ...service.config.image.credentials, password: map(service.config.image.credentials.password) };
       return { ...service, variables, config: { ...service.config, image: { ...service.config.image, credentials } } };
     }),
   };

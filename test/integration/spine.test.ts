@@ -247,6 +247,29 @@ describe("from git URL to a live app", () => {
     expect(after.version).toBe("3");
   });
 
+  it("rolls back to the deployment before the latest: its commit serves again, then a deploy brings the branch's head back", async () => {
+    const history = await api().deployments.list({ environmentId: ids.environmentId });
+    const successes = history.filter((d) => d.action === "DEPLOY" && d.status === "DEPLOYED");
+    const latest = successes[0]!;
+    // The deployment before the latest that ran another commit (the web and worker test redeployed the same one).
+    const previous = successes.find((d) => d.commits[ids.serviceId] !== latest.commits[ids.serviceId]);
+    const rollback = await api().deployments.rollback({ environmentId: ids.environmentId });
+    expect(rollback).toMatchObject({ action: "DEPLOY", rollbackOf: previous!.id, serviceIds: [ids.serviceId] });
+    const done = await waitFor(rollback.id, ["DEPLOYED"]);
+    expect(done.commits[ids.serviceId]).toBe(previous!.commits[ids.serviceId]);
+    expect(done.commits[ids.serviceId]).not.toBe(latest.commits[ids.serviceId]);
+    expect(await version()).toBe("2");
+    // Only a successful DEPLOY can be rolled back to.
+    const failed = history.find((d) => d.status === "BUILD_ERROR")!;
+    await expect(api().deployments.rollback({ environmentId: ids.environmentId, to: failed.id })).rejects.toThrow(
+      /only a successful DEPLOY can be rolled back to/,
+    );
+
+    const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" });
+    await waitFor(deployment.id, ["DEPLOYED"]);
+    expect(await version()).toBe("3");
+  });
+
   it("refuses an engine with a wrong token", async () => {
     const impostor = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: "swe_wrong", home: `${engineHome}-impostor`, routerPort: await getPort() });
     expect(await impostor.exited).toBe(1);

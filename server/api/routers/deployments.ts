@@ -2,6 +2,7 @@ import { z } from "zod";
 import { cancelDeployment } from "../../deployments/cancel-deployment";
 import { getDeployment, listDeploymentEvents, listDeployments } from "../../deployments/queries";
 import { requestDeployment, requestDeploymentInput } from "../../deployments/request-deployment";
+import { rollbackDeployment, rollbackInput } from "../../deployments/rollback";
 import { readLogs, readLogsInput } from "../../logs/read-logs";
 import { integerParam } from "../../input-schemas";
 import { deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
@@ -23,6 +24,18 @@ export const deploymentsRouter = router({
       const { deployment, merged } = await requestDeployment(ctx.domain, input);
       return { deployment: toDeployment(deployment), merged };
     }),
+  rollback: procedure("DEVELOPER")
+    .meta({
+      openapi: {
+        method: "POST",
+        path: "/environments/{environmentId}/rollback",
+        tags: ["deployments"],
+        summary: "Redeploy an earlier successful deployment as it was: same commits, configuration and variables",
+      },
+    })
+    .input(rollbackInput)
+    .output(deploymentOutput)
+    .mutation(async ({ ctx, input }) => toDeployment(await rollbackDeployment(ctx.domain, input))),
   list: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/environments/{environmentId}/deployments", tags: ["deployments"], summary: "Deployment history" } })
     .input(z.object({ environmentId: z.string().uuid(), limit: integerParam({ min: 1, max: 200 }).default(50) }))

@@ -44,6 +44,8 @@ export const deployments = pgTable(
     origin: originEnum("origin").notNull(),
     actorId: uuid("actor_id"),
     actorLabel: text("actor_label").notNull(),
+    /** The earlier deployment this one redeploys as it was (a rollback), when it is one. */
+    rollbackOf: uuid("rollback_of"),
     /** Resolved commit per service id, as reported by the engine's clone step. */
     commits: jsonb("commits").$type<Record<string, string>>().notNull().default({}),
     attempt: integer("attempt").notNull().default(0),
