@@ -251,8 +251,17 @@ export class NodeToolchains {
 
   /** Fills a toolchain directory as Node's own Linux archives lay it out: bin/node, and npm in lib/node_modules/npm with bin/npm and bin/npx linked to it. */
   private async install(name: string, meta: PackumentVersion, tree: string, scratch: string): Promise<void> {
-    const { registry } = this.options;
     const signal = AbortSignal.timeout(INSTALL_TIMEOUT_MS);
+    try {
+      await this.fill(name, meta, tree, scratch, signal);
+    } catch (error) {
+      if (signal.aborted) throw new StepError(`installing Node ${meta.version} from ${this.options.registry} took over ${INSTALL_TIMEOUT_MS / 60_000} minutes`);
+      throw error;
+    }
+  }
+
+  private async fill(name: string, meta: PackumentVersion, tree: string, scratch: string, signal: AbortSignal): Promise<void> {
+    const { registry } = this.options;
     const nodeTarball = path.join(scratch, "node.tgz");
     await downloadVerified(registry, name, meta, nodeTarball, signal);
     await unpackPackage(nodeTarball, tree);
