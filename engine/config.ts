@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { type NodeDefault, parseNodeSpec } from "./runtime/toolchains/node";
 
 /** The engine's configuration, validated once at boot. It needs no database: only the control plane's URL and its cluster token. */
 const schema = z.object({
@@ -29,6 +30,14 @@ const schema = z.object({
    * is checked too). `npm start` turns it on for its embedded engine.
    */
   SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES: z.enum(["0", "1"], { message: "SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES must be 0 or 1" }).default("0"),
+  /** The npm registry the engine installs toolchains from (Node, npm): a mirror where registry.npmjs.org is out of reach. */
+  SLIPWAY_NPM_REGISTRY: z
+    .string()
+    .url({ message: "SLIPWAY_NPM_REGISTRY must be the URL of an npm registry" })
+    .regex(/^https?:\/\//, "SLIPWAY_NPM_REGISTRY must be an http:// or https:// URL")
+    .default("https://registry.npmjs.org"),
+  /** The Node of apps that name no version: `lts`, a version or range, or `system` (the Node on the engine's PATH). */
+  SLIPWAY_NODE_VERSION: z.string().trim().min(1).default("lts"),
   LOG_LEVEL: z.string().default("info"),
   SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
 });
@@ -46,6 +55,8 @@ export type EngineConfig = {
   runtime: "local" | "docker";
   dockerHost: string;
   allowLocalRepositories: boolean;
+  npmRegistry: string;
+  nodeDefault: NodeDefault;
   logLevel: string;
   pretty: boolean;
 };
@@ -55,6 +66,8 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
   if (!parsed.success) throw new Error(`Invalid engine configuration: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
   const env = parsed.data;
   return {
+    npmRegistry: env.SLIPWAY_NPM_REGISTRY,
+    nodeDefault: parseNodeDefault(env.SLIPWAY_NODE_VERSION),
     url: env.SLIPWAY_ENGINE_URL,
     token: env.SLIPWAY_ENGINE_TOKEN,
     home: path.resolve(env.SLIPWAY_ENGINE_HOME),
@@ -70,4 +83,12 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",
   };
+}
+
+/** SLIPWAY_NODE_VERSION: `system`, or a spec as an .nvmrc holds one (`lts`, `22`, `>=20 <23`). */
+export function parseNodeDefault(value: string): NodeDefault {
+  if (value.trim().toLowerCase() === "system") return "system";
+  const parsed = parseNodeSpec(value, "SLIPWAY_NODE_VERSION");
+  if (!parsed.ok) throw new Error(`Invalid engine configuration: ${parsed.reason} (lts, a version or range, or system)`);
+  return parsed.request;
 }

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { database, engineHome, fixture, service, task } from "../test/engine-harness";
 import { type GitServer, startGitServer } from "../test/git-server";
 import { skipWithout } from "../test/support/requirements";
+import { testToolchains } from "../test/support/toolchains";
 import { createLocalEngine, type Engine } from "./core";
 import type { DatabaseServiceSpec, ServiceSpec } from "./protocol";
 import { availableDatabases } from "./runtime/local/databases/driver";
@@ -221,6 +222,7 @@ describe.skipIf(skipWithout(missing))("local engine: the loopback fence", () => 
       routerPort: env.routerPort,
       reporter: env.reporter,
       tuning: { sandbox: Promise.resolve(sandbox), loopbackFence: Promise.resolve({ kind: "none", reason: "iptables is gone" }) },
+      toolchains: testToolchains,
     });
     await cannot.start();
     await expect(cannot.exec!(app.id, ["true"], { tty: false })).rejects.toThrow(

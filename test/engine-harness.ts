@@ -20,6 +20,7 @@ import type {
 } from "../engine/protocol";
 import { applicationConfig, jobConfig } from "../engine/protocol";
 import { removeEngineHome } from "./process-cleanup";
+import { testToolchains } from "./support/toolchains";
 
 export const fixturesDir = fileURLToPath(new URL("./fixtures/apps/", import.meta.url));
 export const fixture = (name: string) => path.join(fixturesDir, name);
@@ -51,8 +52,15 @@ export function recordingReporter() {
   };
 }
 
-/** An engine home (in a temp dir unless given), a router port, and cleanup of everything started under it. */
-export async function engineHome(tuning: LocalEngineOptions["tuning"] = { drainTimeoutMs: 5_000, stopGraceMs: 3_000 }, given?: string) {
+/**
+ * An engine home (in a temp dir unless given), a router port, and cleanup of everything started
+ * under it. Its engines install no toolchain unless `toolchains` says where from (test/support/toolchains.ts).
+ */
+export async function engineHome(
+  tuning: LocalEngineOptions["tuning"] = { drainTimeoutMs: 5_000, stopGraceMs: 3_000 },
+  given?: string,
+  toolchains: LocalEngineOptions["toolchains"] = testToolchains,
+) {
   const home = given ?? (await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-engine-"))));
   const routerPort = await getPort({ host: "127.0.0.1" });
   const engines: Engine[] = [];
@@ -62,7 +70,7 @@ export async function engineHome(tuning: LocalEngineOptions["tuning"] = { drainT
     routerPort,
     ...recording,
     newEngine(reporter: EngineReporter = recording.reporter): Engine {
-      const engine = createLocalEngine({ home, routerPort, reporter, tuning });
+      const engine = createLocalEngine({ home, routerPort, reporter, tuning, toolchains });
       engines.push(engine);
       return engine;
     },

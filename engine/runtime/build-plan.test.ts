@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { detectBuildPlan, procfileWebCommand, type RepoFacts } from "./build-plan";
 
 function facts(files: string[], extra: Partial<RepoFacts> = {}): RepoFacts {
-  return { files: new Set(files), packageJson: null, procfile: null, requirementsTxt: null, ...extra };
+  return { files: new Set(files), packageJson: null, procfile: null, requirementsTxt: null, nvmrc: null, nodeVersionFile: null, ...extra };
 }
 
 function plan(input: RepoFacts, overrides = {}) {
@@ -57,6 +57,22 @@ describe("detectBuildPlan", () => {
 
   it("serves a directory with index.html and no package.json as a static site", () => {
     expect(plan(facts(["index.html", "style.css"])).start.type).toBe("static");
+  });
+
+  it("asks for Node for an app with a package.json or a Node version file, with the version it names", () => {
+    expect(plan(facts(["package.json"], { packageJson: {} })).node).toEqual({ stated: null });
+    expect(plan(facts(["package.json"], { packageJson: { engines: { node: "20.x" } } })).node).toEqual({
+      stated: { source: "engines.node", spec: "20.x", want: { range: "20.x" } },
+    });
+    expect(plan(facts(["Procfile", ".nvmrc"], { procfile: "web: node web.js", nvmrc: "lts/iron\n" })).node).toMatchObject({
+      stated: { want: { range: "20" } },
+    });
+    expect(plan(facts(["requirements.txt", "app.py"], { requirementsTxt: "" })).node).toBeNull();
+    expect(plan(facts(["index.html"])).node).toBeNull();
+    expect(detectBuildPlan(facts(["package.json"], { packageJson: { engines: { node: "twenty" } } }))).toEqual({
+      ok: false,
+      reason: 'engines.node "twenty" in package.json is not a semver range',
+    });
   });
 
   it("runs a Procfile-only app and refuses a repository it cannot understand", () => {

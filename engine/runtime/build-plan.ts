@@ -1,3 +1,5 @@
+import { nodeRequest, type NodeRequest } from "./toolchains/node";
+
 /**
  * Build plan detection: from what a repository contains, decide how to install, build and start
  * it (Heroku-style buildpack detection, reduced to Node, Python, static sites and Procfiles).
@@ -8,9 +10,13 @@
 export type RepoFacts = {
   /** File names at the app root. */
   files: ReadonlySet<string>;
-  packageJson: { scripts?: Record<string, string>; main?: string } | null;
+  /** As parsed, unchecked: engines and volta are read with care (toolchains/node.ts). */
+  packageJson: { scripts?: Record<string, string>; main?: string; engines?: unknown; volta?: unknown } | null;
   procfile: string | null;
   requirementsTxt: string | null;
+  /** The Node version files nvm and nodenv (and most version managers) read. */
+  nvmrc: string | null;
+  nodeVersionFile: string | null;
 };
 
 export type PlanCommand = { argv: string[]; display: string };
@@ -22,6 +28,11 @@ export type BuildPlan = {
   start: StartPlan;
   /** Directories (relative to the app) put first on PATH for build and start, e.g. a virtualenv. */
   pathPrefix: string[];
+  /**
+   * Whether the app runs on Node (it has a package.json, or names a Node version), and the
+   * version it names (null: none, the engine's default applies); the runtime provides that Node.
+   */
+  node: { stated: NodeRequest | null } | null;
 };
 export type Overrides = { buildCommand?: string; startCommand?: string };
 
@@ -56,6 +67,9 @@ function hasRequirements(text: string): boolean {
 }
 
 export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { ok: true; plan: BuildPlan } | { ok: false; reason: string } {
+  const stated = nodeRequest(facts);
+  if (!stated.ok) return stated;
+  const node = facts.packageJson || stated.request ? { stated: stated.request } : null;
   const web = facts.procfile === null ? null : procfileWebCommand(facts.procfile);
   const userStart = overrides.startCommand ? shellCommand(overrides.startCommand) : web ? shellCommand(web) : null;
   const userBuild = overrides.buildCommand ? [shellCommand(overrides.buildCommand)] : null;
@@ -66,7 +80,7 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     const start = userStart ?? (scripts.start ? argv("npm", "start") : argv("node", facts.packageJson.main ?? "index.js"));
     return {
       ok: true,
-      plan: { kind: "node", steps: [nodeInstall(facts.files), ...build], start: { type: "command", ...start }, pathPrefix: ["node_modules/.bin"] },
+      plan: { kind: "node", steps: [nodeInstall(facts.files), ...build], start: { type: "command", ...start }, pathPrefix: ["node_modules/.bin"], node },
     };
   }
 
@@ -78,18 +92,24 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     const install = hasRequirements(facts.requirementsTxt)
       ? [argv("python3", "-m", "venv", ".venv"), argv(".venv/bin/pip", "install", "--disable-pip-version-check", "--no-input", "-r", "requirements.txt")]
       : [argv("python3", "-m", "venv", "--without-pip", ".venv")];
-    return { ok: true, plan: { kind: "python", steps: [...install, ...(userBuild ?? [])], start: { type: "command", ...start }, pathPrefix: [".venv/bin"] } };
+    return {
+      ok: true,
+      plan: { kind: "python", steps: [...install, ...(userBuild ?? [])], start: { type: "command", ...start }, pathPrefix: [".venv/bin"], node },
+    };
   }
 
   if (userStart) {
     return {
       ok: true,
-      plan: { kind: overrides.startCommand ? "custom" : "procfile", steps: userBuild ?? [], start: { type: "command", ...userStart }, pathPrefix: [] },
+      plan: { kind: overrides.startCommand ? "custom" : "procfile", steps: userBuild ?? [], start: { type: "command", ...userStart }, pathPrefix: [], node },
     };
   }
 
   if (facts.files.has("index.html")) {
-    return { ok: true, plan: { kind: "static", steps: userBuild ?? [], start: { type: "static", display: "static file server" }, pathPrefix: [] } };
+    return {
+      ok: true,
+      plan: { kind: "static", steps: userBuild ?? [], start: { type: "static", display: "static file server" }, pathPrefix: [], node },
+    };
   }
 
   return {

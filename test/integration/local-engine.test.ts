@@ -27,6 +27,7 @@ import { eventually, fixture, request } from "../engine-harness";
 import { startGitServer, type GitServer } from "../git-server";
 import { killProcessesUnder } from "../process-cleanup";
 import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+import { testToolchainEnv } from "../support/toolchains";
 
 const logger = pino({ level: "silent" });
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -71,6 +72,7 @@ function engineCommand(env: Record<string, string> = {}): LocalEngineCommand {
       SLIPWAY_ROUTER_HOST: "127.0.0.1",
       SLIPWAY_HEARTBEAT_SECONDS: "1",
       SLIPWAY_LOG_PRETTY: "0",
+      ...testToolchainEnv,
       ...env,
     },
   };

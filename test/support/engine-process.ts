@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { testToolchainEnv } from "./toolchains";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -31,6 +32,7 @@ export function spawnEngine(options: {
       SLIPWAY_ROUTER_HOST: "127.0.0.1",
       SLIPWAY_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 1),
       LOG_LEVEL: "info",
+      ...testToolchainEnv,
       ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -15,6 +15,7 @@ import type { PendingRelease } from "../release-store";
  *   services/<serviceId>/data, run/                      a database's data and its socket and config
  *   services/<serviceId>/job.json                        a JOB's built release, schedule and last run
  *   router/                                              routes.json, pid file, control socket
+ *   toolchains/node/<version>/                           a Node and its npm, shared by services, read-only to them (toolchains/)
  * (and, for every runtime, what engine/engine-files.ts lists).
  */
 export function layout(home: string) {
@@ -28,6 +29,7 @@ export function layout(home: string) {
     dataDir: (serviceId: string) => path.join(servicesDir, serviceId, "data"),
     runDir: (serviceId: string) => path.join(servicesDir, serviceId, "run"),
     jobFile: (serviceId: string) => path.join(servicesDir, serviceId, "job.json"),
+    toolchainsDir: path.join(home, "toolchains"),
   };
 }
 export type Layout = ReturnType<typeof layout>;

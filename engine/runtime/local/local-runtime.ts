@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +14,8 @@ import { type ExecOptions, type ExecSession, type Runtime, type ServiceLog, type
 import { ScheduledJobs } from "../scheduled-jobs";
 import { createLineTail, runCommand } from "../shared/commands";
 import { engineBaseEnv } from "../shared/processes-env";
+import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
+import { ToolchainStore } from "../toolchains/toolchain-store";
 import { type CgroupHost, detectCgroups, memoryLimitOf } from "./cgroups";
 import { startLocalExec } from "./exec";
 import { waitHealthy } from "./health";
@@ -49,6 +52,8 @@ export type LocalRuntimeOptions = {
   sandbox?: Promise<SandboxHost>;
   /** What this host can fence off loopback (probed once per process by default; tests pass a host that cannot). */
   loopbackFence?: Promise<FenceHost>;
+  /** Where toolchains come from and the Node of apps that name none (SLIPWAY_NPM_REGISTRY, SLIPWAY_NODE_VERSION). */
+  toolchains: NodeToolchainOptions;
 };
 
 type Ctx = StepContext<ServiceSpec>;
@@ -95,7 +100,9 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
     events: options.events,
   });
   const databases = new LocalDatabases({ home: options.home, paths, store, processes, restarts, sandboxes, serviceLog: options.serviceLog });
-  const driver = new LocalReleases({ paths, store, processes, jobs, restarts, databases, cgroups, sandboxes });
+  const toolchains = new ToolchainStore(paths.toolchainsDir);
+  const node = new NodeToolchains({ ...options.toolchains, store: toolchains });
+  const driver = new LocalReleases({ paths, store, processes, jobs, restarts, databases, cgroups, sandboxes, toolchains, node });
   return new ReleaseRuntime({
     name: "local",
     serviceKinds: ["APPLICATION", "DATABASE", "JOB"] satisfies ServiceKind[],
@@ -121,12 +128,15 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       /** How this host lets releases be limited (cgroup v2, v1, or not at all). */
       cgroups: CgroupHost;
       sandboxes: ServiceSandboxes;
+      toolchains: ToolchainStore;
+      node: NodeToolchains;
     },
   ) {}
 
   async adopt(): Promise<void> {
     const { paths, store, jobs, processes, restarts, sandboxes } = this.parts;
     await sandboxes.start();
+    await this.parts.toolchains.sweep();
     await fsp.mkdir(paths.servicesDir, { recursive: true, mode: 0o711 });
     // Files written before they were made private (an older engine) are made so now.
     await makePrivate(paths);
@@ -177,6 +187,11 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     if (!detected.ok) throw new StepError(detected.reason);
     const plan = detected.plan;
     ctx.output("system", `Build plan: ${plan.kind}; ${plan.steps.map((step) => step.display).join(", ") || "nothing to build"}; start: ${plan.start.display}`);
+    // The toolchain's download counts against the build's time, as its steps do.
+    const deadline = Date.now() + config.buildTimeoutSeconds * 1000;
+    const node = plan.node ? await this.provideNode(ctx, plan.node.stated, deadline, config.buildTimeoutSeconds) : null;
+    if (node) ctx.output("system", node.description);
+    const toolchain = node?.kind === "toolchain" ? node : null;
 
     // The build is untrusted code too (a dependency's install script): it runs in the service's sandbox, as its user.
     const { sandboxes } = this.parts;
@@ -192,12 +207,12 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     if (fenced) ctx.output("system", fenced);
     const base = { ...engineBaseEnv(), ...(jail ? { HOME: jail.home } : {}) };
     const variables = Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value]));
-    const pathPrefix = plan.pathPrefix.map((dir) => path.join(appDir, dir));
+    // The app's own tools first (node_modules/.bin, a virtualenv), then its Node and npm, then the host's: in the build, the release, its jobs and shells (launch.json).
+    const pathPrefix = [...plan.pathPrefix.map((dir) => path.join(appDir, dir)), ...(toolchain ? [toolchain.binDir] : [])];
     const env: Record<string, string> = { ...base, ...variables, PATH: [...pathPrefix, variables.PATH ?? base.PATH].join(":") };
     if (plan.kind === "python") env.VIRTUAL_ENV = path.join(appDir, ".venv");
-    const sandbox = jail?.spec([checkout], plan.start.type === "static" ? staticServerFiles() : []);
+    const sandbox = jail?.spec([checkout], [...(plan.start.type === "static" ? staticServerFiles() : []), ...(toolchain ? [toolchain.dir] : [])]);
 
-    const deadline = Date.now() + config.buildTimeoutSeconds * 1000;
     for (const step of plan.steps) {
       ctx.output("system", `$ ${step.display}`);
       const tail = createLineTail();
@@ -234,6 +249,18 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     };
     if (resources) ctx.output("system", this.describeLimits(resources));
     await this.parts.processes.writeLaunch(release.serviceId, release.releaseId, release.launch);
+  }
+
+  /** The Node of a build (toolchains/node.ts), its wait bounded by the build's deadline and ended by a cancel. */
+  private async provideNode(ctx: Ctx, stated: NodeRequest | null, deadline: number, timeoutSeconds: number): Promise<ProvidedNode> {
+    const timeout = AbortSignal.timeout(Math.max(deadline - Date.now(), 1));
+    try {
+      return await this.parts.node.provide(stated, AbortSignal.any([ctx.signal, timeout]), (line) => ctx.output("system", line));
+    } catch (error) {
+      if (ctx.signal.aborted) throw new StepError("build canceled while installing Node", { cause: error });
+      if (timeout.aborted) throw new StepError(`build timed out after ${timeoutSeconds}s while installing Node`, { cause: error });
+      throw error;
+    }
   }
 
   async launch(ctx: Ctx, release: LocalRelease): Promise<ReleaseProcess> {
@@ -395,7 +422,7 @@ function shellQuote(argv: string[]): string {
 
 async function readRepoFacts(appDir: string): Promise<RepoFacts> {
   const files = new Set(await fsp.readdir(appDir));
-  const read = async (name: string) => (files.has(name) ? await fsp.readFile(path.join(appDir, name), "utf8") : null);
+  const read = async (name: string) => (files.has(name) ? await readRepoFile(appDir, name) : null);
   const packageText = await read("package.json");
   let packageJson: RepoFacts["packageJson"] = null;
   if (packageText !== null) {
@@ -405,5 +432,34 @@ async function readRepoFacts(appDir: string): Promise<RepoFacts> {
       throw new StepError(`package.json is not valid JSON: ${(error as Error).message}`);
     }
   }
-  return { files, packageJson, procfile: await read("Procfile"), requirementsTxt: await read("requirements.txt") };
+  return {
+    files,
+    packageJson,
+    procfile: await read("Procfile"),
+    requirementsTxt: await read("requirements.txt"),
+    nvmrc: await read(".nvmrc"),
+    nodeVersionFile: await read(".node-version"),
+  };
+}
+
+/**
+ * A file at the app's root, read by the engine (root, outside any sandbox): never through a
+ * symbolic link, which a repository may point anywhere on the host (its first line would reach
+ * the build log in an error about it), and never waiting on something that is not a file.
+ */
+async function readRepoFile(appDir: string, name: string): Promise<string> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(path.join(appDir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ELOOP")
+      throw new StepError(`${name} is a symbolic link: the engine reads only regular files of the repository`);
+    throw error;
+  }
+  try {
+    if (!(await handle.stat()).isFile()) throw new StepError(`${name} is not a regular file`);
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { loadEngineConfig } from "./config";
+
+const required = { SLIPWAY_ENGINE_URL: "http://127.0.0.1:3000", SLIPWAY_ENGINE_TOKEN: "swe_test" };
+
+describe("the engine's toolchain configuration", () => {
+  it("installs the current LTS from registry.npmjs.org unless told otherwise", () => {
+    const config = loadEngineConfig(required);
+    expect(config.npmRegistry).toBe("https://registry.npmjs.org");
+    expect(config.nodeDefault).toEqual({ source: "SLIPWAY_NODE_VERSION", spec: "lts", want: { lts: 0 } });
+  });
+
+  it("takes a mirror, a default Node version or the host's own", () => {
+    const config = loadEngineConfig({ ...required, SLIPWAY_NPM_REGISTRY: "https://npm.example.internal/repository/npm/", SLIPWAY_NODE_VERSION: "22" });
+    expect(config.npmRegistry).toBe("https://npm.example.internal/repository/npm/");
+    expect(config.nodeDefault).toMatchObject({ want: { range: "22" } });
+    expect(loadEngineConfig({ ...required, SLIPWAY_NODE_VERSION: "system" }).nodeDefault).toBe("system");
+  });
+
+  it("refuses at boot what it could not use at deploy time", () => {
+    expect(() => loadEngineConfig({ ...required, SLIPWAY_NODE_VERSION: "newest" })).toThrow(
+      'Invalid engine configuration: SLIPWAY_NODE_VERSION "newest" is not a Node version or semver range (lts, a version or range, or system)',
+    );
+    expect(() => loadEngineConfig({ ...required, SLIPWAY_NPM_REGISTRY: "file:///srv/npm" })).toThrow("SLIPWAY_NPM_REGISTRY must be an http:// or https:// URL");
+  });
+});

@@ -1,0 +1,148 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as tar from "tar";
+import { z } from "zod";
+import { StepError } from "../runtime";
+
+/**
+ * A client of an npm registry (https://github.com/npm/registry/blob/main/docs/REGISTRY-API.md)
+ * for the toolchains the engine installs itself: it reads packuments, downloads a version's
+ * tarball, checks it against the `dist.integrity` the packument gives (Subresource Integrity,
+ * sha512) before anything of it is unpacked, and unpacks it with node-tar.
+ */
+
+/** How long a packument may take; a tarball has its own bound (a large one on a slow link). */
+const PACKUMENT_TIMEOUT_MS = 60_000;
+/** No package the engine installs comes near this (Node's is about 60 MB); a larger download is refused as it streams. */
+const MAX_TARBALL_BYTES = 512 * 1024 * 1024;
+
+const packumentVersion = z.object({
+  version: z.string(),
+  // Free-form in the wild (an array in some old packages): only a string range is used.
+  engines: z.unknown().optional(),
+  deprecated: z.unknown().optional(),
+  dist: z.object({ tarball: z.string().url(), integrity: z.string().optional() }),
+});
+const packument = z.object({ name: z.string(), versions: z.record(z.string(), packumentVersion) });
+export type Packument = z.infer<typeof packument>;
+export type PackumentVersion = z.infer<typeof packumentVersion>;
+
+/** A registry's URL as configured, with one trailing slash, so package paths resolve below it (a mirror under a path). */
+export function registryBase(registry: string): string {
+  return registry.endsWith("/") ? registry : `${registry}/`;
+}
+
+/** What a failed request says, in a few words (undici puts the system error, ECONNREFUSED or ENOTFOUND, in its cause). */
+function reasonOf(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
+}
+
+function unreachable(registry: string, error: unknown): StepError {
+  return new StepError(
+    `could not reach the npm registry at ${registry} (${reasonOf(error)}): set SLIPWAY_NPM_REGISTRY on the engine to a registry it can reach (a mirror)`,
+    { cause: error },
+  );
+}
+
+/** The packument of `name`: its versions with their tarballs and integrity. */
+export async function fetchPackument(registry: string, name: string, signal: AbortSignal): Promise<Packument> {
+  // A scoped name keeps its @ and escapes its slash: @scope%2fname.
+  const url = new URL(name.replace("/", "%2f"), registryBase(registry));
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      // The abbreviated form when the registry has it (much smaller); the full one otherwise.
+      headers: { accept: "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8" },
+      signal: AbortSignal.any([signal, AbortSignal.timeout(PACKUMENT_TIMEOUT_MS)]),
+    });
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw unreachable(registry, error);
+  }
+  if (response.status === 404) throw new StepError(`the npm registry at ${registry} has no package ${name}`);
+  if (!response.ok) throw new StepError(`the npm registry at ${registry} answered ${response.status} for the package ${name}`);
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new StepError(`the npm registry at ${registry} sent an unreadable packument for ${name}: ${(error as Error).message}`, { cause: error });
+  }
+  const parsed = packument.safeParse(body);
+  if (!parsed.success) throw new StepError(`the npm registry at ${registry} sent a packument for ${name} without versions and tarballs`);
+  return parsed.data;
+}
+
+/**
+ * The sha512 digest (base64) an SRI string names (https://w3c.github.io/webappsec-subresource-integrity/):
+ * one or more `algorithm-base64digest` tokens. Only sha512 is accepted: the npm registry gives it
+ * for every package version published since 2017, and the weaker sha1 `shasum` is not enough.
+ */
+export function sha512Of(integrity: string | undefined): string | null {
+  for (const token of (integrity ?? "").trim().split(/\s+/)) {
+    const match = /^sha512-([A-Za-z0-9+/]+={0,2})(\?.*)?$/.exec(token);
+    if (match?.[1]) return match[1];
+  }
+  return null;
+}
+
+/**
+ * Downloads a package version's tarball to `file`, hashing it as it streams, and throws unless it
+ * is exactly what the packument's integrity says: a tampered or truncated download is never unpacked.
+ */
+export async function downloadVerified(registry: string, name: string, version: PackumentVersion, file: string, signal: AbortSignal): Promise<void> {
+  const expected = sha512Of(version.dist.integrity);
+  if (!expected) throw new StepError(`${name}@${version.version} on ${registry} has no sha512 integrity: refusing to install it unverified`);
+  let response: Response;
+  try {
+    response = await fetch(version.dist.tarball, { signal });
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw unreachable(registry, error);
+  }
+  if (!response.ok || !response.body) throw new StepError(`downloading ${version.dist.tarball} failed: the registry answered ${response.status}`);
+  const hash = createHash("sha512");
+  let bytes = 0;
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      if (bytes > MAX_TARBALL_BYTES) return callback(new StepError(`${version.dist.tarball} is larger than ${MAX_TARBALL_BYTES} bytes: refusing it`));
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), hashing, fs.createWriteStream(file, { mode: 0o600 }));
+  } catch (error) {
+    if (signal.aborted || error instanceof StepError) throw error;
+    throw new StepError(`downloading ${version.dist.tarball} failed: ${reasonOf(error)}`, { cause: error });
+  }
+  const actual = hash.digest("base64");
+  if (actual !== expected) {
+    throw new StepError(
+      `the tarball of ${name}@${version.version} from ${version.dist.tarball} does not match its integrity on the registry (sha512-${expected.slice(0, 12)}…, got sha512-${actual.slice(0, 12)}…): refusing to unpack it`,
+    );
+  }
+}
+
+/**
+ * Unpacks a verified package tarball into `dir` (which must exist), without its leading `package/`.
+ * Only files and directories are written: links, the usual way out of the target directory,
+ * are left out, as npm does for package contents. Entries are owned by the engine's user, never
+ * by the uids the archive names (node-tar keeps those by default when run as root).
+ */
+export async function unpackPackage(file: string, dir: string): Promise<void> {
+  await tar.x({
+    file,
+    cwd: dir,
+    strip: 1,
+    preserveOwner: false,
+    strict: true,
+    filter: (_path, entry) => "type" in entry && (entry.type === "File" || entry.type === "OldFile" || entry.type === "Directory"),
+  });
+  await fsp.chmod(dir, 0o755);
+}
