@@ -39,14 +39,19 @@ function parsePort(value: string): number {
   return port;
 }
 
-/** The service's source: `url#ref` for git, `image:tag` for a container, the engine for a database: what a reader needs to recognise it. */
+/**
+ * The service's source: `url#ref` for git (`url (default branch)` when it names no branch: saved
+ * unchecked, each deployment clones the repository's default branch), `image:tag` for a
+ * container, the engine for a database: what a reader needs to recognise it.
+ */
 function source(service: Service): string {
   const config = service.config;
   if ("engine" in config) return `${config.engine} on port ${config.connection.port}`;
   if ("image" in config) return `${config.image.name}:${config.image.tag}`;
-  const ref = "branch" in config.git.ref ? config.git.ref.branch : shortCommit(config.git.ref.commit);
+  const { ref } = config.git;
+  const at = !ref ? " (default branch)" : "branch" in ref ? `#${ref.branch}` : `#${shortCommit(ref.commit)}`;
   const root = config.git.rootDirectory ? ` (${config.git.rootDirectory})` : "";
-  return `${config.git.url}#${ref}${root}`;
+  return `${config.git.url}${at}${root}`;
 }
 
 /** `nginx:1.27` or `ghcr.io/acme/api` (tag latest). */
@@ -55,7 +60,7 @@ function parseImage(text: string) {
   return at > text.lastIndexOf("/") ? { name: text.slice(0, at), tag: text.slice(at + 1) } : { name: text };
 }
 
-/** Only what the user gave: the API fills in its own defaults (branch main, root of the repository …). */
+/** Only what the user gave: the API fills in its own defaults (the repository's default branch, its root …). */
 function configFrom(options: CreateOptions & { git: string }) {
   if (options.branch && options.commit) throw usageError("give --branch or --commit, not both");
   const ref = options.commit ? { commit: options.commit } : options.branch ? { branch: options.branch } : undefined;
@@ -181,7 +186,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--retries <n>", "job: retry a failed run this many times (default 0)", parseCount(10))
     .option("--git-token-stdin", "read a token for an https repository from standard input: kept as a secret, shown as [secret]")
     .option("--git-user <name>", "with --git-token-stdin: the user the token goes with (default x-access-token, as GitHub and GitLab take it)")
-    .option("--branch <branch>", "branch to deploy (default main)")
+    .option("--branch <branch>", "branch to deploy (default: the repository's default branch)")
     .option("--commit <sha>", "exact commit to deploy instead of a branch")
     .option("--root <dir>", "directory of the app inside the repository")
     .option("--build <cmd>", "build command (detected from the repository by default)")

@@ -12,7 +12,7 @@ import { AppError, notFound } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
 import { assertRepositoryAllowed } from "../git/local-repositories";
 import { containerConfigOf, databaseConfigOf, gitSourceOf, jobConfigOf } from "./configs";
-import { forValidation, gitSourceToStore, hideGitCredentials, sealedSource } from "./git-credentials";
+import { checkNewCredentials, forValidation, gitSourceToStore, hideGitCredentials, sealedSource } from "./git-credentials";
 import { allocateDatabasePort, databaseInput, hideDatabasePassword, newDatabaseConfig } from "./databases";
 import { hideRegistryPassword, sealRegistryPassword } from "./registry-credentials";
 
@@ -123,6 +123,7 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
   // The repository's credentials come out of its URL (both checked by the schema already), to be sealed.
   const git = "git" in requested ? gitSourceToStore(null, requested.git) : null;
   if ("git" in requested) await assertRepositoryAllowed(ctx.db, environment.clusterId, requested.git.url);
+  if (git) checkNewCredentials(git.credentials);
   return ctx.db.transaction(async (tx) => {
     const config =
       "engine" in requested
@@ -169,6 +170,7 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
     if (given !== undefined && (given === null || typeof given !== "object")) schema.parse({ ...merged, git: given });
     const { git, credentials } = gitSourceToStore(storedGit, (given ?? storedGit) as Record<string, unknown>);
     const valid = schema.parse({ ...merged, git: forValidation(git, credentials) });
+    checkNewCredentials(credentials);
     const environment = await getEnvironment(ctx, service.environmentId);
     await assertRepositoryAllowed(ctx.db, environment.clusterId, valid.git.url);
     config = { ...valid, git: sealedSource(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), valid.git, credentials) };
