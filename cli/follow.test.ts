@@ -51,9 +51,9 @@ describe("deploy --watch", () => {
     const [, id] = await running.waitFor(/^Deployment ([0-9a-f-]{36}) DEPLOY shop\/dev$/m);
 
     await engineEvents(id!, [event(null, "deployment", "started"), event(web, "clone", "started")]);
-    const cloned = event(web, "clone", "succeeded", { durationMs: 1200, commit: "abc1234def5678" });
+    const cloned = event(web, "clone", "succeeded", { durationMs: 1200, commit: "abc1234def5678", message: "branch master, the repository's default" });
     await engineEvents(id!, [cloned]);
-    await running.waitFor(/✓ web clone 1\.2s \(commit abc1234\)/);
+    await running.waitFor(/✓ web clone 1\.2s: branch master, the repository's default \(commit abc1234\)/);
     // An engine re-sends what it is unsure was received: stored, and so printed, once.
     await engineEvents(id!, [cloned, event(web, "build", "started")]);
     await running.waitFor(/▸ web build/);
@@ -70,7 +70,7 @@ describe("deploy --watch", () => {
     expect(result.stdout.split("\n").slice(1)).toEqual([
       "▸ deployment started",
       "▸ web clone",
-      "✓ web clone 1.2s (commit abc1234)",
+      "✓ web clone 1.2s: branch master, the repository's default (commit abc1234)",
       "▸ web build",
       "✓ web build 1m 05s",
       "▸ web start",

@@ -94,7 +94,8 @@ describe("secrets from standard input and files", () => {
       stdin: `${TOKEN}\n`,
     });
     expect(created).toMatchObject({ code: 0, stderr: "" });
-    expect(created.stdout).toMatch(/^Created service vault\/dev\/web from https:\/\/github\.com\/acme\/private\.git#main \(/);
+    // Saved unchecked (the harness's control plane does not check repositories): the default branch, whichever it is at deploy time.
+    expect(created.stdout).toMatch(/^Created service vault\/dev\/web from https:\/\/github\.com\/acme\/private\.git \(default branch\) \(/);
     const listed = await h.cli(["service", "list", "vault/dev", "--json"]);
     expect(listed.stdout).not.toContain(TOKEN);
     expect(JSON.parse(listed.stdout)).toEqual([
@@ -102,7 +103,6 @@ describe("secrets from standard input and files", () => {
         config: expect.objectContaining({
           git: {
             url: "https://github.com/acme/private.git",
-            ref: { branch: "main" },
             rootDirectory: "",
             credentials: { username: "[secret]", password: "[secret]" },
           },
@@ -115,7 +115,7 @@ describe("secrets from standard input and files", () => {
     // A token inside --git still works, taken out of the URL, with a word about where it was seen.
     const inUrl = await h.cli(["service", "create", "vault/dev/api", "--git", `https://bot:${TOKEN}@github.com/acme/api.git`]);
     expect(inUrl.code).toBe(0);
-    expect(inUrl.stdout).toMatch(/^Created service vault\/dev\/api from https:\/\/github\.com\/acme\/api\.git#main \(/);
+    expect(inUrl.stdout).toMatch(/^Created service vault\/dev\/api from https:\/\/github\.com\/acme\/api\.git \(default branch\) \(/);
     expect(inUrl.stderr).toBe(
       "note: the token in this URL was visible to other users of this host (ps) while the command ran; pipe it to --git-token-stdin instead\n",
     );

@@ -51,9 +51,10 @@ export type RunningCli = {
   done: Promise<CliResult>;
 };
 
-export async function startCliHarness(): Promise<CliHarness> {
+/** `overrides`: the control plane's services as a test needs them (the repository check turned on, say). */
+export async function startCliHarness(overrides: Partial<Services> = {}): Promise<CliHarness> {
   const database = await createTestDatabase();
-  const services = testServices(database.db);
+  const services = testServices(database.db, overrides);
   const org = await seedOrganization(services);
   const listen = (port: number) => startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port });
   let server: Awaited<ReturnType<typeof listen>> | null = await listen(0);

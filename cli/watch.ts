@@ -91,7 +91,7 @@ async function serviceNames(api: ApiClient, environmentId: string): Promise<Map<
 }
 
 /**
- * One line per step: `▸ web build` when it starts, `✓ web clone 1.2s (commit abc1234)` or
+ * One line per step: `▸ web build` when it starts, `✓ web clone 1.2s: branch main (commit abc1234)` or
  * `✗ web build: <reason>` when it ends. The deployment's own end is the outcome line instead.
  */
 export function describeEvent(event: DeploymentEvent, names: ReadonlyMap<string, string>): string | null {
@@ -108,7 +108,8 @@ export function describeEvent(event: DeploymentEvent, names: ReadonlyMap<string,
     case "succeeded": {
       const duration = event.durationMs === null ? "" : ` ${formatDuration(event.durationMs)}`;
       const commit = event.commit ? ` (commit ${shortCommit(event.commit)})` : "";
-      return `✓ ${subject}${duration}${commit}`;
+      // What the step says of itself: the branch a clone took (the repository's default one when the service names none).
+      return `✓ ${subject}${duration}${message ? `: ${message}` : ""}${commit}`;
     }
     case "failed":
       return `✗ ${subject}${message ? `: ${message}` : " failed"}`;

@@ -1,5 +1,5 @@
 import type { Page } from "@playwright/test";
-import { expect, test } from "./fixtures/test";
+import { expect, NODE_APP, test } from "./fixtures/test";
 
 /** One fact of a database page's connection table: the value beside its label. */
 function connectionFact(page: Page, label: string) {
@@ -25,8 +25,11 @@ async function databasePort(page: Page): Promise<number> {
  * database on another port. The copy is not deployed, so the
  * journey does not wait for the engine.
  */
-test("create a database and a job, clone their environment, and see the copy's own database", async ({ page, platform, unique, signIn, capture }) => {
+test("create a database and a job, clone their environment, and see the copy's own database", async ({ page, platform, git, unique, signIn, capture }) => {
   const project = unique("clone");
+  // The job's repository: the control plane checks that it answers when the job is saved.
+  const reports = unique("reports");
+  await git.createRepo(reports, NODE_APP);
   await signIn({ email: platform.adminEmail, password: platform.adminPassword });
   let sourcePort = 0;
 
@@ -78,7 +81,7 @@ test("create a database and a job, clone their environment, and see the copy's o
     const dialog = page.getByRole("dialog", { name: "New service" });
     await dialog.getByText("Job", { exact: true }).click();
     await dialog.getByLabel("Service name").fill("nightly");
-    await dialog.getByLabel("Git URL").fill("https://git.example.com/reports.git");
+    await dialog.getByLabel("Git URL").fill(git.url(reports));
     await dialog.getByLabel(/^Command/).fill("node report.js");
     await dialog.getByRole("textbox", { name: "Schedule" }).fill("0 99 * * *");
     await dialog.getByRole("button", { name: "Create job" }).click();

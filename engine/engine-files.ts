@@ -8,6 +8,7 @@ import { z } from "zod";
  *   environments/<environmentId>/outputs.json  outputs of the environment's lifecycle jobs
  *   environments/<environmentId>/databases.json the ports of its DATABASE services (engine/environment-databases.ts)
  *   outbox/journal.jsonl                       events and log lines not yet stored by the control plane (engine/outbox.ts)
+ *   ssh/known_hosts                            host keys of repositories cloned with a deploy key (engine/runtime/shared/git.ts)
  */
 export function engineFiles(home: string) {
   return {
@@ -16,6 +17,7 @@ export function engineFiles(home: string) {
     outputsFile: (environmentId: string) => path.join(home, "environments", environmentId, "outputs.json"),
     databasesFile: (environmentId: string) => path.join(home, "environments", environmentId, "databases.json"),
     outboxDir: path.join(home, "outbox"),
+    sshKnownHostsFile: path.join(home, "ssh", "known_hosts"),
   };
 }
 export type EngineFiles = ReturnType<typeof engineFiles>;

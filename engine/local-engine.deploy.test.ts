@@ -57,7 +57,8 @@ describe("local engine: deploying from git", () => {
     expect(await version()).toMatchObject({ version: "1", greeting: "hello" });
     expect(engine.services()).toEqual([expect.objectContaining({ serviceId: web().id, state: "running", restarts: 0, commit: firstCommit })]);
     const buildLines = env.lines.filter((line) => line.stream.kind === "deployment").map((line) => line.text);
-    expect(buildLines).toContain(`Cloning ${git.url("shop")} at main`);
+    // The service names no branch: the repository's default one is cloned.
+    expect(buildLines).toContain(`Cloning ${git.url("shop")} at its default branch`);
   });
 
   it("masks secret values in build and runtime output", async () => {

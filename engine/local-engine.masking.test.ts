@@ -80,7 +80,7 @@ describe("local engine: masking runtime logs", () => {
       const buildLog = env.lines
         .filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploy.deploymentId)
         .map((line) => line.text);
-      expect(buildLog).toContain(`Cloning ${privateGit.url("private")} at main`);
+      expect(buildLog).toContain(`Cloning ${privateGit.url("private")} at its default branch`);
       expect(buildLog).toContain("built with ****");
       expect(JSON.stringify(env.lines)).not.toContain(TOKEN);
       await engine.shutdown();

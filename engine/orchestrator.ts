@@ -95,6 +95,13 @@ export type EngineOptions = {
   allowLocalRepositories?: boolean;
 };
 
+/** The clone's message: which branch it cloned (the repository's default one when the service names none). */
+function describeClone(service: ServiceSpec, defaultBranch: string | null): string | undefined {
+  if (defaultBranch !== null) return `branch ${defaultBranch}, the repository's default`;
+  const ref = service.kind === "APPLICATION" || service.kind === "JOB" ? service.config.git.ref : undefined;
+  return ref && "branch" in ref ? `branch ${ref.branch}` : undefined;
+}
+
 /** Raised inside a deployment to end it; the step's event has been reported already. */
 class DeploymentStopped extends Error {
   constructor(
@@ -199,7 +206,7 @@ export function createEngine(options: EngineOptions): Engine {
       isolateLoopback: task.isolateLoopback ?? false,
       databasePorts,
       output: (fd, text) => reporter.log(stream, fd, mask(text), now()),
-      git: { allowLocalRepositories: options.allowLocalRepositories ?? false },
+      git: { allowLocalRepositories: options.allowLocalRepositories ?? false, sshKnownHostsFile: paths.sshKnownHostsFile },
     };
 
     /** Runs one step between its started and succeeded/failed/canceled events. */
@@ -260,7 +267,7 @@ export function createEngine(options: EngineOptions): Engine {
             await step(
               "clone",
               () => runtime.clone(ctx, release),
-              (commit) => ({ commit }),
+              ({ commit, defaultBranch }) => ({ commit, message: describeClone(service, defaultBranch) }),
             );
           await step(
             "build",

@@ -23,6 +23,12 @@ export async function bootControlPlaneProcess(
     now: () => new Date(),
     leaseSeconds: env.SLIPWAY_LEASE_SECONDS,
     publicUrl: env.publicUrl,
+    repositoryCheck: {
+      enabled: env.SLIPWAY_CHECK_REPOSITORIES === "1",
+      timeoutMs: env.SLIPWAY_GIT_CHECK_TIMEOUT_SECONDS * 1000,
+      sshKnownHostsFile: homeLayout(env.home).sshKnownHostsFile,
+      env: { PATH: env.PATH, HOME: env.home },
+    },
   };
   return { env, logger, services, databaseUrl: env.DATABASE_URL, close: database.close };
 }

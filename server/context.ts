@@ -1,5 +1,6 @@
 import type { Actor } from "./auth/actor";
 import type { Database } from "./db/client";
+import type { RepositoryCheckSettings } from "./git/check-repository";
 import type { Keyring } from "./secrets/keyring";
 
 /**
@@ -13,6 +14,8 @@ export type Services = {
   leaseSeconds: number;
   /** Where users reach the control plane: links the API hands out (invitations) start with it. */
   publicUrl: string;
+  /** How a service's repository is checked when it is saved (server/git/check-repository.ts). */
+  repositoryCheck: RepositoryCheckSettings;
 };
 
 export type DomainContext = Services & { actor: Actor };

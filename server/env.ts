@@ -16,6 +16,15 @@ const schema = z.object({
   SLIPWAY_TRUST_PROXY: z.enum(["0", "1"]).default("0"),
   SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   SLIPWAY_DOMAIN: z.string().default("localhost"),
+  /**
+   * `0` saves services without checking their repositories (server/git/check-repository.ts): for
+   * a control plane that cannot reach the git hosts its engines clone from.
+   */
+  SLIPWAY_CHECK_REPOSITORIES: z.enum(["0", "1"]).default("1"),
+  /** How long a git host has to answer that check. */
+  SLIPWAY_GIT_CHECK_TIMEOUT_SECONDS: z.coerce.number().min(1).max(120).default(10),
+  /** Where git (the repository check) is found. */
+  PATH: z.string().default("/usr/local/bin:/usr/bin:/bin"),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
   /** Shell sessions end after this many minutes without input. */
   SLIPWAY_SHELL_IDLE_MINUTES: z.coerce.number().min(0.05).max(1440).default(15),

@@ -17,6 +17,7 @@ import { generateKey, parseKey } from "./secrets/envelope";
  *   postgres/       the embedded PostgreSQL's data directory (owned by `postgres` when root)
  *   engine/         the local engine's home (SLIPWAY_ENGINE_HOME); `engine/token` (0600)
  *   logs/           logs of processes that are too chatty for the terminal (PostgreSQL)
+ *   ssh/known_hosts host keys of repositories checked with a deploy key (server/git/check-repository.ts)
  * ```
  */
 export type SlipwayHome = {
@@ -28,6 +29,7 @@ export type SlipwayHome = {
   engineHome: string;
   engineTokenFile: string;
   logsDir: string;
+  sshKnownHostsFile: string;
 };
 
 export function homeLayout(root: string): SlipwayHome {
@@ -41,6 +43,7 @@ export function homeLayout(root: string): SlipwayHome {
     engineHome: path.join(absolute, "engine"),
     engineTokenFile: path.join(absolute, "engine", "token"),
     logsDir: path.join(absolute, "logs"),
+    sshKnownHostsFile: path.join(absolute, "ssh", "known_hosts"),
   };
 }
 

@@ -5,15 +5,18 @@ import type { Context } from "../context";
 import { usageError } from "../errors";
 import { formatAge, keyValues, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment, resolveService } from "../paths";
-import { readSecretFromStdin } from "../secret-input";
+import { oneOf, readSecretFile, readSecretFromStdin } from "../secret-input";
 import { reportDeployment } from "../watch";
 
 type CreateOptions = {
   git?: string;
   gitTokenStdin?: boolean;
   gitUser?: string;
-  /** Read from standard input (--git-token-stdin), never an argument. */
-  credentials?: { username: string; password: string };
+  gitSshKeyFile?: string;
+  /** Read from standard input (--git-token-stdin) or a file (--git-ssh-key-file), never an argument. */
+  credentials?: { username: string; password: string } | { sshPrivateKey: string };
+  /** False with --no-check. */
+  check?: boolean;
   image?: string;
   database?: string;
   job?: string;
@@ -39,14 +42,19 @@ function parsePort(value: string): number {
   return port;
 }
 
-/** The service's source: `url#ref` for git, `image:tag` for a container, the engine for a database: what a reader needs to recognise it. */
+/**
+ * The service's source: `url#ref` for git (`url (default branch)` when it names no branch: saved
+ * unchecked, each deployment clones the repository's default branch), `image:tag` for a
+ * container, the engine for a database: what a reader needs to recognise it.
+ */
 function source(service: Service): string {
   const config = service.config;
   if ("engine" in config) return `${config.engine} on port ${config.connection.port}`;
   if ("image" in config) return `${config.image.name}:${config.image.tag}`;
-  const ref = "branch" in config.git.ref ? config.git.ref.branch : shortCommit(config.git.ref.commit);
+  const { ref } = config.git;
+  const at = !ref ? " (default branch)" : "branch" in ref ? `#${ref.branch}` : `#${shortCommit(ref.commit)}`;
   const root = config.git.rootDirectory ? ` (${config.git.rootDirectory})` : "";
-  return `${config.git.url}#${ref}${root}`;
+  return `${config.git.url}${at}${root}`;
 }
 
 /** `nginx:1.27` or `ghcr.io/acme/api` (tag latest). */
@@ -55,7 +63,7 @@ function parseImage(text: string) {
   return at > text.lastIndexOf("/") ? { name: text.slice(0, at), tag: text.slice(at + 1) } : { name: text };
 }
 
-/** Only what the user gave: the API fills in its own defaults (branch main, root of the repository …). */
+/** Only what the user gave: the API fills in its own defaults (the repository's default branch, its root …). */
 function configFrom(options: CreateOptions & { git: string }) {
   if (options.branch && options.commit) throw usageError("give --branch or --commit, not both");
   const ref = options.commit ? { commit: options.commit } : options.branch ? { branch: options.branch } : undefined;
@@ -181,28 +189,42 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--retries <n>", "job: retry a failed run this many times (default 0)", parseCount(10))
     .option("--git-token-stdin", "read a token for an https repository from standard input: kept as a secret, shown as [secret]")
     .option("--git-user <name>", "with --git-token-stdin: the user the token goes with (default x-access-token, as GitHub and GitLab take it)")
-    .option("--branch <branch>", "branch to deploy (default main)")
+    .option("--git-ssh-key-file <file>", "an ssh repository's deploy key: its private key file (- reads standard input), kept as a secret")
+    .option("--branch <branch>", "branch to deploy (default: the repository's default branch)")
     .option("--commit <sha>", "exact commit to deploy instead of a branch")
     .option("--root <dir>", "directory of the app inside the repository")
     .option("--build <cmd>", "build command (detected from the repository by default)")
     .option("--start <cmd>", "start command (detected from the repository by default)")
     .option("--port <n>", "port the app listens on (it also gets PORT)", parsePort)
     .option("--health <path>", "HTTP path that answers 2xx when the app is ready, e.g. /health")
+    .option(
+      "--no-check",
+      "save without checking the repository (that it answers and has the branch): for one pushed later, or a git host only the engine reaches",
+    )
     .option("--json", "print the API object")
     .action(async (pathText: string, options: CreateOptions) => {
       const path = parsePath(pathText, { min: 3, max: 3 });
       if (options.gitUser && !options.gitTokenStdin) throw usageError("--git-user goes with --git-token-stdin");
       if (options.gitTokenStdin && !options.git) throw usageError("--git-token-stdin goes with --git <https URL>");
+      if (options.gitSshKeyFile && !options.git) throw usageError("--git-ssh-key-file goes with --git <ssh URL>");
+      oneOf({ "--git-token-stdin": options.gitTokenStdin, "--git-ssh-key-file": options.gitSshKeyFile });
       const credentials = options.gitTokenStdin
         ? { username: options.gitUser ?? "x-access-token", password: (await readSecretFromStdin(ctx, "the repository's token")).trim() }
-        : undefined;
+        : options.gitSshKeyFile
+          ? { sshPrivateKey: await readSecretFile(ctx, options.gitSshKeyFile, "the deploy key") }
+          : undefined;
       if (!credentials && options.git && /^https?:\/\/[^/@]*@/i.test(options.git)) {
         ctx.note("note: the token in this URL was visible to other users of this host (ps) while the command ran; pipe it to --git-token-stdin instead");
       }
       const body = createBody({ ...options, credentials });
       const api = await ctx.api();
       const { environmentId } = await resolveEnvironment(api, `${path.project}/${path.environment}`);
-      const created = await api.post<Service>("/services", { environmentId, name: path.service, ...body });
+      const created = await api.post<Service>("/services", {
+        environmentId,
+        name: path.service,
+        ...body,
+        ...(options.check === false ? { checkRepository: false } : {}),
+      });
       if (options.json) return ctx.printJson(created);
       ctx.print(`Created service ${path.text} from ${source(created)} (${created.id})`);
     });

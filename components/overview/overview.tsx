@@ -18,7 +18,7 @@ import { useOverview } from "./use-overview";
 const CLI_STEPS = [
   "npx slipway project create demo",
   "npx slipway env create demo/dev",
-  "npx slipway service create demo/dev/web --git https://github.com/you/app.git --branch main",
+  "npx slipway service create demo/dev/web --git https://github.com/you/app.git",
   "npx slipway deploy demo/dev --watch",
 ];
 

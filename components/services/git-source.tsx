@@ -11,29 +11,33 @@ import { branchError, commitError, gitUrlError, rootDirectoryError } from "../va
 export type GitSourceValues = { gitUrl: string; refKind: "branch" | "commit"; ref: string; rootDirectory: string };
 export type GitSourceField = keyof GitSourceValues;
 
-export const emptyGitSource: GitSourceValues = { gitUrl: "", refKind: "branch", ref: "main", rootDirectory: "" };
+/** An empty branch is the repository's default branch (engine/protocol/snapshot.ts `ref`). */
+export const emptyGitSource: GitSourceValues = { gitUrl: "", refKind: "branch", ref: "", rootDirectory: "" };
 
 export function gitSourceValues(git: ApplicationConfig["git"]): GitSourceValues {
+  const { ref } = git;
   return {
     gitUrl: git.url,
-    refKind: "commit" in git.ref ? "commit" : "branch",
-    ref: "commit" in git.ref ? git.ref.commit : git.ref.branch,
+    refKind: ref && "commit" in ref ? "commit" : "branch",
+    ref: !ref ? "" : "commit" in ref ? ref.commit : ref.branch,
     rootDirectory: git.rootDirectory ?? "",
   };
 }
 
 export function gitSourceConfig(values: GitSourceValues): ApplicationConfig["git"] {
+  const ref = values.ref.trim();
   return {
     url: values.gitUrl.trim(),
-    ref: values.refKind === "commit" ? { commit: values.ref.trim() } : { branch: values.ref.trim() },
+    ...(values.refKind === "commit" ? { ref: { commit: ref } } : ref !== "" ? { ref: { branch: ref } } : {}),
     rootDirectory: values.rootDirectory.trim(),
   };
 }
 
 export function gitSourceErrors(values: GitSourceValues): Record<"gitUrl" | "ref" | "rootDirectory", string | null> {
+  const ref = values.ref.trim();
   return {
     gitUrl: gitUrlError(values.gitUrl.trim()),
-    ref: values.refKind === "commit" ? commitError(values.ref.trim()) : branchError(values.ref.trim()),
+    ref: values.refKind === "commit" ? commitError(ref) : ref === "" ? null : branchError(ref),
     rootDirectory: rootDirectoryError(values.rootDirectory.trim()),
   };
 }
@@ -67,7 +71,7 @@ export function GitSourceFields(props: {
     <>
       <TextInput
         label="Git URL"
-        description="http(s), ssh, git or file URL of the repository."
+        description="http(s), ssh, git or file URL of the repository; checked when saved."
         placeholder="https://github.com/you/app.git"
         required
         {...input("gitUrl")}
@@ -84,8 +88,8 @@ export function GitSourceFields(props: {
         />
         <TextInput
           label={refKind === "commit" ? "Commit" : "Branch"}
-          placeholder={refKind === "commit" ? "a1b2c3d" : "main"}
-          required
+          placeholder={refKind === "commit" ? "a1b2c3d" : "default branch"}
+          required={refKind === "commit"}
           {...input("ref")}
           style={{ gridColumn: "span 2" }}
         />

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { branchProblem, credentialsProblem, parseGitUrl, repositoryPathProblem } from "./git-source";
+import { branchProblem, credentialScope, credentialsProblem, parseGitUrl, repositoryPathProblem, sshKeyProblem } from "./git-source";
 
 const parsed = (url: string) => {
   const result = parseGitUrl(url);
@@ -42,6 +42,18 @@ describe("parseGitUrl", () => {
     expect(credentialsProblem(parsed("https://example.com/a.git"))).toBeNull();
     expect(credentialsProblem(parsed("http://127.0.0.1:9418/a.git"))).toBeNull();
     expect(credentialsProblem(parsed("http://example.com/a.git"))).toBe("credentials are sent only over https: use an https URL");
+    expect(credentialsProblem(parsed("git@example.com:a.git"), "deploy key")).toBeNull();
+    expect(credentialsProblem(parsed("https://example.com/a.git"), "deploy key")).toBe(
+      "a deploy key is for ssh URLs (ssh://… or git@host:path); an https URL takes a token",
+    );
+  });
+
+  it("keeps stored credentials for the same host only: origin for http(s), host and port for ssh", () => {
+    expect(credentialScope(parsed("https://x:y@GitHub.com/acme/a.git"))).toBe("https://github.com");
+    expect(credentialScope(parsed("git@GitHub.com:acme/a.git"))).toBe("ssh://github.com");
+    expect(credentialScope(parsed("ssh://git@github.com/acme/b.git"))).toBe("ssh://github.com");
+    expect(credentialScope(parsed("ssh://git@github.com:2222/acme/b.git"))).toBe("ssh://github.com:2222");
+    expect(credentialScope(parsed("git://github.com/acme/a.git"))).toBeNull();
   });
 });
 
@@ -61,5 +73,33 @@ describe("branch and path rules", () => {
     expect(repositoryPathProblem("../x")).toBe("must not contain '..': the path must stay inside the repository");
     expect(repositoryPathProblem("/etc")).toBe("must be a path inside the repository, relative to its root");
     expect(repositoryPathProblem("-rf")).toBe("must not start with '-'");
+  });
+});
+
+describe("sshKeyProblem", () => {
+  const pem = (type: string, body: string, headers = "") => `-----BEGIN ${type}PRIVATE KEY-----\n${headers}${body}\n-----END ${type}PRIVATE KEY-----\n`;
+  // openssh-key-v1, then the cipher's name, as ssh-keygen writes it (the rest of the key does not matter here).
+  const openssh = (cipher: string) => {
+    const name = String.fromCharCode(0, 0, 0, cipher.length) + cipher;
+    return pem("OPENSSH ", btoa(`openssh-key-v1\0${name}${"\0".repeat(32)}`));
+  };
+
+  it("takes an unencrypted private key, PEM or OpenSSH", () => {
+    expect(sshKeyProblem(openssh("none"))).toBeNull();
+    expect(sshKeyProblem(pem("RSA ", "MIIEow"))).toBeNull();
+    expect(sshKeyProblem(pem("", "MIIEvQ").replace(/\n/g, "\r\n"))).toBeNull();
+  });
+
+  it("refuses what ssh could not use unattended, saying what to do", () => {
+    const passphrase = "the key has a passphrase, which nobody can type at deploy time: remove it (ssh-keygen -p -N '' -f <file>) or make a key without one";
+    expect(sshKeyProblem(openssh("aes256-ctr"))).toBe(passphrase);
+    expect(sshKeyProblem(pem("RSA ", "MIIEow", "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n"))).toBe(passphrase);
+    expect(sshKeyProblem(pem("ENCRYPTED ", "MIIFHz"))).toBe(passphrase);
+    expect(sshKeyProblem("ssh-ed25519 AAAAC3Nza… bot@ci")).toBe(
+      "this is a public key: give the private key (the file without .pub) and add the public one to the repository",
+    );
+    expect(sshKeyProblem("")).toBe("enter the deploy key's private key");
+    expect(sshKeyProblem(pem("OPENSSH ", "bm90IGEga2V5"))).toBe("the key is not an OpenSSH private key");
+    expect(sshKeyProblem("-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----")).toMatch(/^expected a private key file/);
   });
 });

@@ -13,8 +13,23 @@
 
 export type GitTransport = "https" | "http" | "ssh" | "git" | "file";
 
-/** HTTP basic credentials of a repository (a token is the password, or the username alone). */
-export type GitCredentials = { username: string; password: string };
+/** HTTP basic credentials of an http(s) repository (a token is the password, or the username alone). */
+export type GitTokenCredentials = { username: string; password: string };
+/** A deploy key of an ssh repository: a private key (OpenSSH or PEM) without a passphrase. */
+export type GitDeployKey = { sshPrivateKey: string };
+/** What a private repository is reached with: a token over https, or a deploy key over ssh. */
+export type GitCredentials = GitTokenCredentials | GitDeployKey;
+
+export function isDeployKey(credentials: GitCredentials): credentials is GitDeployKey {
+  return "sshPrivateKey" in credentials;
+}
+
+/** The credentials with each secret value passed through `change` (to seal or open them). */
+export function mapCredentials<C extends GitCredentials>(credentials: C, change: (value: string) => string): C {
+  return isDeployKey(credentials)
+    ? ({ sshPrivateKey: change(credentials.sshPrivateKey) } as C)
+    : ({ username: change(credentials.username), password: change(credentials.password) } as C);
+}
 
 export type ParsedGitUrl = {
   transport: GitTransport;
@@ -23,7 +38,7 @@ export type ParsedGitUrl = {
   /** The URL without credentials: what is stored, shown, logged and given to git. */
   url: string;
   /** The `user:token@` of an http(s) URL, taken out of it. */
-  credentials: GitCredentials | null;
+  credentials: GitTokenCredentials | null;
   /** `https://host[:port]` of an http(s) URL: the only place its credentials are sent. */
   origin: string | null;
 };
@@ -37,6 +52,8 @@ const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 const REMOTE_HELPER = /^([A-Za-z][A-Za-z0-9+.-]*)::/;
 const HOST = /^([A-Za-z0-9](?:[A-Za-z0-9._~%-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+const SSH_NO_PASSWORD = "ssh URLs take no password: give a deploy key (sshPrivateKey), or the engine's own ssh keys are used";
 
 /** Where to find local repositories in messages, so a refusal says what would allow it. */
 const LOCAL_HINT = "file:// only on a cluster whose ADMIN allowed local repositories";
@@ -64,7 +81,7 @@ function classify(text: string): Checked<ParsedGitUrl> {
     const at = authority.lastIndexOf("@");
     const user = at >= 0 ? authority.slice(0, at) : null;
     const host = authority.slice(at + 1);
-    if (user !== null && user.includes(":")) return refused("ssh URLs take no password: the engine's ssh keys are used");
+    if (user !== null && user.includes(":")) return refused(SSH_NO_PASSWORD);
     if (user !== null && (user === "" || user.startsWith("-"))) return refused("the ssh user must not be empty or start with '-'");
     const hostProblem = checkHost(host);
     if (hostProblem) return refused(hostProblem);
@@ -114,13 +131,13 @@ function parseSchemeUrl(text: string, scheme: string): Checked<ParsedGitUrl> {
   if (userinfo === null) return { ok: true, value: { transport, local: false, url: text, credentials: null, origin: originOf(transport, hostPort) } };
   if (transport === "git") return refused("git:// URLs take no user or password");
   if (transport === "ssh") {
-    if (userinfo.includes(":")) return refused("ssh URLs take no password: the engine's ssh keys are used");
+    if (userinfo.includes(":")) return refused(SSH_NO_PASSWORD);
     if (userinfo === "" || userinfo.startsWith("-")) return refused("the ssh user must not be empty or start with '-'");
     return { ok: true, value: { transport, local: false, url: text, credentials: null, origin: null } };
   }
   // http(s): the credentials come out of the URL, to be kept as a secret.
   const split = userinfo.indexOf(":");
-  let credentials: GitCredentials;
+  let credentials: GitTokenCredentials;
   try {
     credentials = {
       username: decodeURIComponent(split < 0 ? userinfo : userinfo.slice(0, split)),
@@ -158,16 +175,67 @@ function originOf(transport: GitTransport, hostPort: string): string | null {
 }
 
 /**
- * Where credentials may go: over https, or plain http to this host (a git server on the
- * loopback interface). Anywhere else they would cross the network in clear.
+ * Where credentials may go. A token: over https, or plain http to this host (a git server on the
+ * loopback interface); anywhere else it would cross the network in clear. A deploy key: over ssh
+ * only (ssh never sends the key, only proves it holds it).
  */
-export function credentialsProblem(parsed: ParsedGitUrl): string | null {
+export function credentialsProblem(parsed: ParsedGitUrl, kind: "token" | "deploy key" = "token"): string | null {
+  if (kind === "deploy key") return parsed.transport === "ssh" ? null : "a deploy key is for ssh URLs (ssh://… or git@host:path); an https URL takes a token";
   if (parsed.transport === "https") return null;
   if (parsed.transport === "http") {
     const host = parsed.origin!.slice("http://".length).replace(/:\d*$/, "");
     return LOOPBACK.has(host) ? null : "credentials are sent only over https: use an https URL";
   }
-  return `credentials are for https URLs; ${parsed.transport === "ssh" ? "ssh uses the engine's ssh keys" : `a ${parsed.transport} URL takes none`}`;
+  return parsed.transport === "ssh"
+    ? "a token is for https URLs; an ssh URL takes a deploy key (sshPrivateKey), or the engine's own ssh keys are used"
+    : `credentials are for https and ssh URLs; a ${parsed.transport} URL takes none`;
+}
+
+/**
+ * Where a repository's stored credentials may follow it when its URL changes: the origin of an
+ * http(s) URL, `ssh://host[:port]` of an ssh one. Another host does not get them.
+ */
+export function credentialScope(parsed: ParsedGitUrl): string | null {
+  if (parsed.origin !== null) return parsed.origin;
+  if (parsed.transport !== "ssh") return null;
+  const scheme = SCHEME.exec(parsed.url);
+  const authority = scheme ? parsed.url.slice(scheme[0].length).split("/")[0]! : parsed.url.slice(0, parsed.url.indexOf(":"));
+  return `ssh://${authority.slice(authority.lastIndexOf("@") + 1).toLowerCase()}`;
+}
+
+/** The largest deploy key taken: an RSA key of 16384 bits is under 13 000 characters. */
+export const SSH_KEY_MAX = 16_384;
+
+/**
+ * What is wrong with a deploy key, or null: it must be a private key in a PEM or OpenSSH file
+ * (what `ssh-keygen` writes), without a passphrase, since nobody is there to type one.
+ */
+export function sshKeyProblem(key: string): string | null {
+  const text = key.trim();
+  if (text.length === 0) return "enter the deploy key's private key";
+  if (text.length > SSH_KEY_MAX) return `at most ${SSH_KEY_MAX} characters`;
+  if (/^(ssh-|ecdsa-|sk-)/.test(text)) return "this is a public key: give the private key (the file without .pub) and add the public one to the repository";
+  const pem = /^-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----\r?\n([\s\S]+?)\r?\n-----END \1PRIVATE KEY-----$/.exec(text);
+  if (!pem) return "expected a private key file as ssh-keygen writes it (-----BEGIN OPENSSH PRIVATE KEY----- …)";
+  const type = pem[1]!;
+  const body = pem[2]!;
+  const passphrase = "the key has a passphrase, which nobody can type at deploy time: remove it (ssh-keygen -p -N '' -f <file>) or make a key without one";
+  if (type === "ENCRYPTED " || /^Proc-Type:.*ENCRYPTED/m.test(body)) return passphrase;
+  if (type === "OPENSSH ") {
+    // openssh-key-v1: the magic, then the cipher's name ("none" when there is no passphrase).
+    let bytes: string;
+    try {
+      bytes = atob(body.replace(/\s+/g, ""));
+    } catch {
+      return "the key is not valid base64";
+    }
+    const magic = "openssh-key-v1\0";
+    if (!bytes.startsWith(magic) || bytes.length < magic.length + 4) return "the key is not an OpenSSH private key";
+    const at = magic.length;
+    const length = ((bytes.charCodeAt(at) << 24) | (bytes.charCodeAt(at + 1) << 16) | (bytes.charCodeAt(at + 2) << 8) | bytes.charCodeAt(at + 3)) >>> 0;
+    if (bytes.slice(at + 4, at + 4 + length) !== "none") return passphrase;
+  }
+  return null;
 }
 
 /** A branch name git takes as nothing but a branch (https://git-scm.com/docs/git-check-ref-format), within the repository. */

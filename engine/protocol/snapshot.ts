@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { branchProblem, credentialsProblem, gitUrlProblem, parseGitUrl, repositoryPathProblem } from "./git-source";
+import { branchProblem, credentialsProblem, gitUrlProblem, parseGitUrl, repositoryPathProblem, SSH_KEY_MAX } from "./git-source";
 
 /**
  * The snapshot: the full desired state a deployment carries, resolved variables included, so
@@ -49,18 +49,36 @@ export const gitRef = z.union([
 ]);
 
 /**
- * HTTP basic credentials of an http(s) repository: a secret, encrypted at rest by the control
- * plane and shown as "[secret]", plaintext only in the task handed to the engine, which gives
- * them to git at clone time and masks them in every line it reports. A token alone is the
- * username (GitHub) or the password (`x-access-token`, `oauth2`).
+ * A private repository's credentials: HTTP basic credentials of an http(s) repository (a token
+ * alone is the username for GitHub, or the password beside `x-access-token` or `oauth2`), or the
+ * deploy key of an ssh repository (an OpenSSH private key without a passphrase; its public half
+ * is added to the repository). A secret, encrypted at rest by the control plane and shown as
+ * "[secret]", plaintext only in the task handed to the engine, which gives it to git at clone
+ * time and masks it in every line it reports. The key's format is checked where it is plaintext
+ * (git-source.ts sshKeyProblem: when saved, and by the engine), not here: stored, it is sealed.
  */
-export const gitCredentials = z.object({ username: z.string().min(1).max(4096), password: z.string().max(4096) });
+export const gitCredentials = z.union([
+  z.strictObject({ username: z.string().min(1).max(4096), password: z.string().max(4096) }),
+  // Twice the longest key: sealed (in stored configs and snapshots), it is longer.
+  z.strictObject({
+    sshPrivateKey: z
+      .string()
+      .min(1)
+      .max(2 * SSH_KEY_MAX),
+  }),
+]);
 
 /** Where a service's code comes from. */
 export const gitSource = z
   .object({
     url: gitUrl,
-    ref: gitRef.default({ branch: "main" }),
+    /**
+     * The branch to follow, or an exact commit. Absent: the repository's default branch (what its
+     * HEAD names). The control plane records it when it checks the repository on saving; when it
+     * did not (the check was skipped), the engine asks the remote at each deployment and says
+     * which branch it cloned.
+     */
+    ref: gitRef.optional(),
     rootDirectory: relativePath.default(""),
     credentials: gitCredentials.optional(),
   })
@@ -70,7 +88,8 @@ export const gitSource = z
     if (git.credentials && parsed.value.credentials) {
       context.addIssue({ code: "custom", path: ["credentials"], message: "give the credentials in the URL or in credentials, not both" });
     }
-    const problem = git.credentials || parsed.value.credentials ? credentialsProblem(parsed.value) : null;
+    const kind = git.credentials && "sshPrivateKey" in git.credentials ? "deploy key" : "token";
+    const problem = git.credentials || parsed.value.credentials ? credentialsProblem(parsed.value, kind) : null;
     if (problem) context.addIssue({ code: "custom", path: git.credentials ? ["credentials"] : ["url"], message: problem });
   });
 export type GitSource = z.infer<typeof gitSource>;

@@ -7,7 +7,7 @@ import type { LiveRelease, PendingRelease, ReleaseStore, ServiceRecord } from ".
 import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceSample, StepContext, StepResult } from "./runtime";
 import { StepError } from "./runtime";
 import type { JobLaunch, ScheduledJobs } from "./scheduled-jobs";
-import { appDirectory, cloneRepository } from "./shared/git";
+import { appDirectory, type ClonedSource, cloneRepository } from "./shared/git";
 import { engineBaseEnv } from "./shared/processes-env";
 
 /**
@@ -150,11 +150,11 @@ export class ReleaseRuntime<
     return release;
   }
 
-  async clone(ctx: StepContext<S>, handle: ReleaseHandle): Promise<string> {
+  async clone(ctx: StepContext<S>, handle: ReleaseHandle): Promise<ClonedSource> {
     const release = this.parts.store.pendingOf(handle);
     const { config } = gitService(ctx.service);
     const checkout = path.join(release.dir, "src");
-    const commit = await cloneRepository({
+    const cloned = await cloneRepository({
       git: config.git,
       policy: ctx.git ?? { allowLocalRepositories: false },
       dir: checkout,
@@ -163,9 +163,9 @@ export class ReleaseRuntime<
       signal: ctx.signal,
       output: ctx.output,
     });
-    release.commit = commit;
+    release.commit = cloned.commit;
     release.appDir = await appDirectory(checkout, config.git.rootDirectory);
-    return commit;
+    return cloned;
   }
 
   build(ctx: StepContext<S>, handle: ReleaseHandle): Promise<void | StepResult> {

@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type { GitPolicy } from "./shared/git";
+import type { ClonedSource, GitPolicy } from "./shared/git";
 import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
@@ -80,8 +80,8 @@ export interface Runtime<S extends ServiceSpec = ApplicationServiceSpec> {
   shutdown(): Promise<void>;
   services(): RuntimeServiceState[];
   newRelease(ctx: StepContext<S>): Promise<ReleaseHandle>;
-  /** Only called for APPLICATION services (the ones with a repository). */
-  clone(ctx: StepContext<S>, release: ReleaseHandle): Promise<string>;
+  /** Only called for the kinds with a repository (APPLICATION and JOB): the commit checked out, and the default branch when the service names no branch. */
+  clone(ctx: StepContext<S>, release: ReleaseHandle): Promise<ClonedSource>;
   build(ctx: StepContext<S>, release: ReleaseHandle): Promise<void | StepResult>;
   startRelease(ctx: StepContext<S>, release: ReleaseHandle): Promise<void>;
   healthCheck(ctx: StepContext<S>, release: ReleaseHandle): Promise<void>;

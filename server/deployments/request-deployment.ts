@@ -114,7 +114,8 @@ function mergeRefs(waiting: Snapshot, requested: string[] | null, refs: Record<s
     const superseded = requested === null || requested.includes(service.id);
     // Every kind built from git keeps its pin: a migration JOB pinned by a push must not deploy the branch's head.
     const fromGit = service.kind === "APPLICATION" || service.kind === "JOB";
-    if (!superseded && fromGit && "commit" in service.config.git.ref) merged[service.id] = service.config.git.ref;
+    const ref = fromGit ? service.config.git.ref : undefined;
+    if (!superseded && ref && "commit" in ref) merged[service.id] = ref;
   }
   return { ...merged, ...refs };
 }

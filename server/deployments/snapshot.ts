@@ -1,4 +1,5 @@
 import { and, eq, inArray } from "drizzle-orm";
+import { mapCredentials } from "../../engine/protocol/git-source";
 import { serviceSpec, type ApplicationConfig, type GitSource, type Snapshot } from "../../engine/protocol/snapshot";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
@@ -108,7 +109,7 @@ export async function renderSnapshot(
       const git = openGitCredentials(cipher, config.git);
       // Checked at every deployment too: an ADMIN may have disallowed local repositories since the service was saved.
       if (isLocalRepository(git.url) && !cluster.allowLocalRepositories) throw localRepositoryRefused(cluster.name, git.url);
-      const credentials = git.credentials && { username: seal(git.credentials.username), password: seal(git.credentials.password) };
+      const credentials = git.credentials && mapCredentials(git.credentials, seal);
       return withRef({ ...config, git: credentials ? { ...git, credentials } : git }, input.refs?.[service.id]);
     };
     const job = jobConfigOf(service);
@@ -159,9 +160,7 @@ export function resealSnapshot(cipher: OrganizationCipher, from: string, to: str
 function mapSealed(stored: Snapshot, map: (sealed: string) => string): Snapshot {
   const mapGit = <C extends { git: GitSource }>(config: C): C => {
     const credentials = config.git.credentials;
-    return credentials
-      ? { ...config, git: { ...config.git, credentials: { username: map(credentials.username), password: map(credentials.password) } } }
-      : config;
+    return credentials ? { ...config, git: { ...config.git, credentials: mapCredentials(credentials, map) } } : config;
   };
   return {
     ...stored,

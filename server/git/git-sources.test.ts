@@ -96,10 +96,10 @@ describe("git input the API refuses, with the message a user sees", () => {
       "config.git.url: credentials are sent only over https: use an https URL",
     );
     expect(await refusal(create({ url: `ssh://git:${TOKEN}@git.example.com/app.git` }))).toBe(
-      "config.git.url: ssh URLs take no password: the engine's ssh keys are used",
+      "config.git.url: ssh URLs take no password: give a deploy key (sshPrivateKey), or the engine's own ssh keys are used",
     );
     expect(await refusal(create({ url: "git@git.example.com:app.git", credentials: { username: "bot", password: TOKEN } }))).toBe(
-      "config.git.credentials: credentials are for https URLs; ssh uses the engine's ssh keys",
+      "config.git.credentials: a token is for https URLs; an ssh URL takes a deploy key (sshPrivateKey), or the engine's own ssh keys are used",
     );
   });
 
@@ -194,7 +194,7 @@ describe("repository credentials", () => {
     // Given apart from the URL (as `slipway service create --git-token-stdin` sends them), then cleared.
     const given = await api().services.update({
       serviceId: created.id,
-      config: { git: { url: "https://github.com/acme/private.git", credentials: { username: "oauth2", password: TOKEN } } },
+      config: { git: { url: "https://github.com/acme/private.git", ref: { branch: "main" }, credentials: { username: "oauth2", password: TOKEN } } },
     });
     expect(given.config).toMatchObject({ git: hidden });
     const cleared = await api().services.update({ serviceId: created.id, config: { git: { url: "https://github.com/acme/private.git", credentials: null } } });

@@ -1,7 +1,16 @@
 import { and, asc, eq } from "drizzle-orm";
 import { z } from "zod";
 import { Cron } from "croner";
-import { applicationConfig, containerConfig, dnsLabel, jobConfig, serviceKind, type ContainerConfig, type JobConfig } from "../../engine/protocol/snapshot";
+import {
+  applicationConfig,
+  containerConfig,
+  dnsLabel,
+  jobConfig,
+  serviceKind,
+  type ContainerConfig,
+  type GitSource,
+  type JobConfig,
+} from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
@@ -10,15 +19,38 @@ import { clusters, services } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { AppError, notFound } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
+import { checkRepository } from "../git/check-repository";
 import { assertRepositoryAllowed } from "../git/local-repositories";
 import { containerConfigOf, databaseConfigOf, gitSourceOf, jobConfigOf } from "./configs";
-import { forValidation, gitSourceToStore, hideGitCredentials, sealedSource } from "./git-credentials";
+import {
+  checkNewCredentials,
+  forValidation,
+  gitSourceToStore,
+  hideGitCredentials,
+  openCredentialsToKeep,
+  sealedSource,
+  type CredentialsToKeep,
+} from "./git-credentials";
 import { allocateDatabasePort, databaseInput, hideDatabasePassword, newDatabaseConfig } from "./databases";
 import { hideRegistryPassword, sealRegistryPassword } from "./registry-credentials";
 
 /** What tells each kind's config apart in a request (the union below tries the shapes in order). */
 const configMarker = { APPLICATION: "git", CONTAINER: "image", DATABASE: "engine", JOB: "command" } as const;
 const kindNeeds = { APPLICATION: "a git source", CONTAINER: "an image", DATABASE: "an engine (postgresql or redis)", JOB: "a command and a trigger" } as const;
+
+/**
+ * Whether a service's repository is checked before it is saved (server/git/check-repository.ts):
+ * it must answer, with the service's credentials, and have the branch; a service without a branch
+ * then records the repository's default one. `false` saves it unchecked, for automation that
+ * pushes the repository later or a control plane that cannot reach the engine's git host: the
+ * engine then meets the repository at deploy time, and clones its default branch when none is set.
+ */
+const checkRepositoryFlag = z
+  .boolean()
+  .default(true)
+  .describe(
+    "Check the repository before saving (it must answer, with the credentials, and have the branch; without a branch its default one is recorded). false: save unchecked, e.g. for a repository pushed later.",
+  );
 
 /**
  * An APPLICATION built from git (the default kind), a CONTAINER run from an existing image, a
@@ -33,6 +65,7 @@ export const createServiceInput = z
     kind: serviceKind.default("APPLICATION"),
     // A job's config is also a valid application config (with fewer keys): jobs are tried first.
     config: z.union([jobConfig, applicationConfig, containerConfig, databaseInput]),
+    checkRepository: checkRepositoryFlag,
   })
   .superRefine((input, context) => {
     const marker = configMarker[input.kind];
@@ -64,6 +97,8 @@ const validJobConfig = jobConfig.superRefine((config, context) => checkTrigger(c
 export const updateServiceInput = z.object({
   serviceId: z.string().uuid(),
   config: z.record(z.string(), z.unknown()),
+  /** Checked only when the git source changes (URL, branch or commit, credentials). */
+  checkRepository: checkRepositoryFlag,
 });
 
 /** What the API may show of a stored config: registry and database passwords and git credentials stay hidden. */
@@ -122,15 +157,21 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   // The repository's credentials come out of its URL (both checked by the schema already), to be sealed.
   const git = "git" in requested ? gitSourceToStore(null, requested.git) : null;
-  if ("git" in requested) await assertRepositoryAllowed(ctx.db, environment.clusterId, requested.git.url);
+  let source: GitSource | null = null;
+  if ("git" in requested && git) {
+    await assertRepositoryAllowed(ctx.db, environment.clusterId, requested.git.url);
+    checkNewCredentials(git.credentials);
+    // Before the transaction: the repository's host may take the whole timeout to answer.
+    source = await withCheckedRepository(ctx, { ...requested.git, url: String(git.git.url) }, git.credentials, parsed.checkRepository);
+  }
   return ctx.db.transaction(async (tx) => {
     const config =
       "engine" in requested
         ? newDatabaseConfig(cipher, { engine: requested.engine, serviceName: parsed.name, port: await allocateDatabasePort(tx, environment.clusterId) })
         : "image" in requested
           ? sealRegistryPassword(cipher, requested)
-          : "git" in requested && git
-            ? { ...requested, git: sealedSource(cipher, { ...requested.git, url: String(git.git.url) }, git.credentials) }
+          : "git" in requested && git && source
+            ? { ...requested, git: sealedSource(cipher, source, git.credentials) }
             : requested;
     const [service] = await conflictOnDuplicate(`Service "${parsed.name}" in environment "${environment.name}"`, () =>
       tx
@@ -146,6 +187,25 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
     });
     return service!;
   });
+}
+
+/**
+ * The git source once its repository was checked, when asked and the control plane can see it
+ * (check-repository.ts): with the repository's default branch recorded when it names no branch,
+ * so that the service follows that branch (and pushes to it deploy it). Unchecked, it names none,
+ * and the engine clones the default branch at each deployment.
+ */
+async function withCheckedRepository<G extends GitSource>(ctx: DomainContext, git: G, credentials: CredentialsToKeep, check: boolean): Promise<G> {
+  if (!check) return git;
+  const plain = credentials && openCredentialsToKeep(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), credentials);
+  const result = await checkRepository(ctx.repositoryCheck, git, plain);
+  return result.checked && git.ref === undefined && result.defaultBranch !== null ? { ...git, ref: { branch: result.defaultBranch } } : git;
+}
+
+/** Whether a write changes where the code comes from: the URL, the branch or commit, or the credentials. */
+function gitSourceChanged(stored: GitSource, next: GitSource, credentials: CredentialsToKeep): boolean {
+  const credentialsChanged = credentials ? "plain" in credentials : stored.credentials !== undefined;
+  return next.url !== stored.url || JSON.stringify(next.ref ?? null) !== JSON.stringify(stored.ref ?? null) || credentialsChanged;
 }
 
 export async function updateService(ctx: DomainContext, input: z.infer<typeof updateServiceInput>) {
@@ -169,9 +229,11 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
     if (given !== undefined && (given === null || typeof given !== "object")) schema.parse({ ...merged, git: given });
     const { git, credentials } = gitSourceToStore(storedGit, (given ?? storedGit) as Record<string, unknown>);
     const valid = schema.parse({ ...merged, git: forValidation(git, credentials) });
+    checkNewCredentials(credentials);
     const environment = await getEnvironment(ctx, service.environmentId);
     await assertRepositoryAllowed(ctx.db, environment.clusterId, valid.git.url);
-    config = { ...valid, git: sealedSource(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), valid.git, credentials) };
+    const checked = await withCheckedRepository(ctx, valid.git, credentials, input.checkRepository && gitSourceChanged(storedGit, valid.git, credentials));
+    config = { ...valid, git: sealedSource(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), checked, credentials) };
   } else if (stored) {
     // The image merges one level deeper, so a new tag keeps the registry credentials; a
     // password given in the update is new and sealed now, otherwise the stored one stays sealed.

@@ -90,6 +90,7 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       c.environment.previewBlueprint &&
       c.repository &&
       keys.has(c.repository) &&
+      c.config.git.ref !== undefined &&
       "branch" in c.config.git.ref &&
       c.config.git.ref.branch === event.baseBranch
     ) {
@@ -149,12 +150,13 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       const follows =
         config &&
         keys.has(repositoryKey(config.git.url) ?? "") &&
+        config.git.ref !== undefined &&
         "branch" in config.git.ref &&
         (config.git.ref.branch === event.baseBranch || config.git.ref.branch === event.headBranch);
       return follows ? [{ ...service, config }] : [];
     });
     for (const service of fromRepository) {
-      if ("branch" in service.config.git.ref && service.config.git.ref.branch === event.headBranch) continue;
+      if (service.config.git.ref && "branch" in service.config.git.ref && service.config.git.ref.branch === event.headBranch) continue;
       await services.db
         .update(servicesTable)
         .set({ config: { ...service.config, git: { ...service.config.git, ref: { branch: event.headBranch } } } })

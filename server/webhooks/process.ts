@@ -203,8 +203,18 @@ export async function onPush(services: Services, connection: ConnectionRow, even
   // Services that follow the pushed ref, in order; only these need the changed files.
   const following = fromRepository.filter((candidate) => {
     const ref = candidate.config.git.ref;
-    return "tag" in event.ref ? triggersOf(candidate.service).followTags : "branch" in ref && ref.branch === event.ref.branch;
+    return "tag" in event.ref ? triggersOf(candidate.service).followTags : ref !== undefined && "branch" in ref && ref.branch === event.ref.branch;
   });
+  // A service saved without a branch and without the check that records the default one follows
+  // whatever the remote's HEAD names at deploy time, which a push delivery does not say.
+  if ("branch" in event.ref) {
+    for (const candidate of fromRepository.filter((c) => c.config.git.ref === undefined)) {
+      outcome.skipped.push({
+        serviceId: candidate.service.id,
+        reason: "it follows the repository's default branch, not recorded when it was saved: set its branch",
+      });
+    }
+  }
   const filtered = "branch" in event.ref && following.some((c) => triggersOf(c.service).autoDeploy && hasPathFilters(triggersOf(c.service)));
   const changedFiles = filtered ? await changedFilesOf(services, connection, event, outcome) : event.changedFiles;
   const chosen: Candidate[] = [];

@@ -281,6 +281,19 @@ describe("push to deploy", () => {
     expect(pushed!.reason).toContain("[skip deploy]");
   });
 
+  it("skips a service saved without a branch, saying why: a delivery does not name the repository's default branch", async () => {
+    const environmentId = (await developer().environments.create({ projectId, name: "unpinned" })).id;
+    const url = "https://git.example.com/team/unpinned.git";
+    // Saved unchecked (these tests' control plane does not check repositories), so no branch is recorded.
+    const { id } = await developer().services.create({ environmentId, name: "web", config: { git: { url } } });
+    const pushed = outcomeOf(await sendAndSettle("generic", "push", { repository: url, ref: "refs/heads/main", commit: "ABCDEF1234567" })).events[0]!;
+    expect(pushed.deployments).toEqual([]);
+    expect(pushed.skipped).toEqual([{ serviceId: id, reason: "it follows the repository's default branch, not recorded when it was saved: set its branch" }]);
+    await developer().services.update({ serviceId: id, config: { git: { url, ref: { branch: "main" } } } });
+    const again = outcomeOf(await sendAndSettle("generic", "push", { repository: url, ref: "refs/heads/main", commit: "ABCDEF1234568" })).events[0]!;
+    expect(again.deployments!.map((d) => d.serviceIds)).toEqual([[id]]);
+  });
+
   it("deploys services that follow tags on a tag push, at the tag's commit, and no branch follower", async () => {
     const delivery = await sendAndSettle(
       "github",
@@ -624,7 +637,11 @@ describe("preview environments", () => {
     expect([...syncDeploy.serviceIds!].sort()).toEqual([byName.web!.id, byName.api!.id].sort());
     expect(
       syncDeploy.snapshot.services.every(
-        (s) => s.kind === "APPLICATION" && "commit" in s.config.git.ref && s.config.git.ref.commit === "0123456789abcdef0123456789abcdef01234567",
+        (s) =>
+          s.kind === "APPLICATION" &&
+          s.config.git.ref &&
+          "commit" in s.config.git.ref &&
+          s.config.git.ref.commit === "0123456789abcdef0123456789abcdef01234567",
       ),
     ).toBe(true);
     const later = new Date((await developer().environments.get({ environmentId: created!.environmentId })).expiresAt!).getTime();

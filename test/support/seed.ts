@@ -1,15 +1,41 @@
 import { randomBytes } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
 import type { Actor } from "../../server/auth/actor";
 import { issueToken } from "../../server/auth/tokens";
 import type { Services } from "../../server/context";
+import type { RepositoryCheckSettings } from "../../server/git/check-repository";
 import type { Database } from "../../server/db/client";
 import { apiTokens, clusters, memberships, users, type Role } from "../../server/db/schema";
 import { createOrganization } from "../../server/organizations/create-organization";
 import { createMasterKeyring } from "../../server/secrets/keyring";
 import { generateKey } from "../../server/secrets/envelope";
 
+/**
+ * The repository check as the control plane runs it, but off: most tests save services of
+ * repositories that do not exist (example.test). Tests of the check turn it on
+ * (server/git/check-repository.test.ts).
+ */
+export function repositoryCheckSettings(overrides: Partial<RepositoryCheckSettings> = {}): RepositoryCheckSettings {
+  return {
+    enabled: false,
+    timeoutMs: 10_000,
+    sshKnownHostsFile: path.join(os.tmpdir(), `slipway-test-known-hosts-${process.pid}`, "known_hosts"),
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: os.tmpdir() },
+    ...overrides,
+  };
+}
+
 export function testServices(db: Database, overrides: Partial<Services> = {}): Services {
-  return { db, keyring: createMasterKeyring(generateKey()), now: () => new Date(), leaseSeconds: 30, publicUrl: "http://localhost:3000", ...overrides };
+  return {
+    db,
+    keyring: createMasterKeyring(generateKey()),
+    now: () => new Date(),
+    leaseSeconds: 30,
+    publicUrl: "http://localhost:3000",
+    repositoryCheck: repositoryCheckSettings(),
+    ...overrides,
+  };
 }
 
 export type SeededOrganization = {

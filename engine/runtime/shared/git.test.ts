@@ -5,10 +5,11 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GitServer, startGitServer } from "../../../test/git-server";
+import { createFakeSsh, type FakeSsh, generateDeployKey } from "../../../test/support/fake-ssh";
 import type { GitSource } from "../../protocol";
 import { StepError } from "../runtime";
 import { childEnv } from "./processes-env";
-import { appDirectory, cloneRepository, type GitPolicy, hardenedGitConfig, hardenedGitEnv } from "./git";
+import { appDirectory, cloneRepository, gitCredentialSecrets, type GitPolicy, hardenedGitConfig, hardenedGitEnv } from "./git";
 
 const run = promisify(execFile);
 const USER = "deploy-bot";
@@ -134,26 +135,28 @@ describe("git input the engine refuses before git runs, with the message the dep
       "git credentials refused: credentials are sent only over https: use an https URL",
     );
     expect(await refusal({ url: "ssh://git@example.com/app.git", credentials: { username: USER, password: TOKEN } })).toBe(
-      "git credentials refused: credentials are for https URLs; ssh uses the engine's ssh keys",
+      "git credentials refused: a token is for https URLs; an ssh URL takes a deploy key (sshPrivateKey), or the engine's own ssh keys are used",
     );
-    expect(await refusal({ url: `ssh://git:${TOKEN}@example.com/app.git` })).toBe("git URL refused: ssh URLs take no password: the engine's ssh keys are used");
+    expect(await refusal({ url: `ssh://git:${TOKEN}@example.com/app.git` })).toBe(
+      "git URL refused: ssh URLs take no password: give a deploy key (sshPrivateKey), or the engine's own ssh keys are used",
+    );
   });
 });
 
 describe("git as the engine runs it", () => {
   it("clones a branch and a commit of an https-style remote, and a local repository only where allowed", async () => {
     const branch = await clone({ url: open.url("site") });
-    const commit = await branch.run;
+    const { commit } = await branch.run;
     expect(commit).toMatch(/^[0-9a-f]{40}$/);
     expect(await fs.readFile(path.join(branch.target, "index.html"), "utf8")).toBe("hello\n");
     expect(branch.lines).toContain(`Cloning ${open.url("site")} at main`);
 
     const exact = await clone({ url: open.url("site"), ref: { commit: commit.slice(0, 12) } });
-    expect(await exact.run).toBe(commit);
+    expect(await exact.run).toEqual({ commit, defaultBranch: null });
 
     for (const url of [`file://${bare}`, bare]) {
       const local = await clone({ url }, localToo);
-      expect(await local.run).toBe(commit);
+      expect((await local.run).commit).toBe(commit);
     }
   });
 
@@ -225,20 +228,20 @@ describe("git as the engine runs it", () => {
     const { stdout: realGit } = await run("sh", ["-c", "command -v git"]);
     await fs.writeFile(path.join(wrapper, "git"), `#!/bin/sh\necho "$@" >> ${argvLog}\nexec ${realGit.trim()} "$@"\n`, { mode: 0o755 });
     const given = await clone({ url, credentials: { username: USER, password: TOKEN } }, remoteOnly, { PATH: `${wrapper}:${process.env.PATH}` });
-    const commit = await given.run;
+    const { commit } = await given.run;
     expect(await fs.readFile(argvLog, "utf8")).toMatch(/core\.hooksPath=\/dev\/null .* clone --depth 1 --single-branch --branch=main -- http:/);
     expect(await fs.readFile(argvLog, "utf8")).not.toContain(TOKEN);
     expect(commit).toMatch(/^[0-9a-f]{40}$/);
     // A URL with the credentials inside works too (as older services stored it), and shows without them.
     const inUrl = await clone({ url: url.replace("http://", `http://${USER}:${encodeURIComponent(TOKEN)}@`) });
-    expect(await inUrl.run).toBe(commit);
+    expect((await inUrl.run).commit).toBe(commit);
     expect(inUrl.lines).toContain(`Cloning ${url} at main`);
     for (const checkout of [given, inUrl]) {
       expect(checkout.lines.join("\n")).not.toContain(TOKEN);
       expect(await fs.readFile(path.join(checkout.target, ".git", "config"), "utf8")).not.toContain(TOKEN);
       expect(await fs.readFile(path.join(checkout.target, ".git", "config"), "utf8")).toContain(`url = ${url}`);
     }
-    const env = hardenedGitEnv({}, remoteOnly, { origin: "http://127.0.0.1:1234", credentials: { username: USER, password: TOKEN } });
+    const env = hardenedGitEnv({}, remoteOnly, { kind: "token", origin: "http://127.0.0.1:1234", credentials: { username: USER, password: TOKEN } });
     expect(hardenedGitConfig(remoteOnly).join(" ")).not.toContain(TOKEN);
     expect(env.GIT_CONFIG_KEY_0).toBe("http.http://127.0.0.1:1234/.extraHeader");
 
@@ -251,6 +254,120 @@ describe("git as the engine runs it", () => {
     expect(failure).not.toContain("not-the-token");
     const anonymous = await clone({ url });
     await expect(anonymous.run).rejects.toThrow(/exited with code 128/);
+  });
+});
+
+describe("a repository's default branch", () => {
+  beforeAll(async () => {
+    const other = path.join(dir, "other");
+    await fs.mkdir(other, { recursive: true });
+    await fs.writeFile(path.join(other, "index.html"), "not the default branch\n");
+    await open.createRepo("legacy", app, { "branch.txt": "master\n" }, "master");
+    // trunk is the default; a main branch beside it must not be the one cloned.
+    await open.createRepo("trunk", app, { "branch.txt": "trunk\n" }, "trunk");
+    await open.pushDirectory("trunk", other, {}, "main");
+    await run("git", ["init", "--quiet", "--bare", "--initial-branch", "main", open.repoPath("empty")]);
+  });
+
+  it("is cloned when the service names no branch, and said", async () => {
+    for (const [repo, branch] of [
+      ["legacy", "master"],
+      ["trunk", "trunk"],
+    ] as const) {
+      const checkout = await clone({ url: open.url(repo), ref: undefined });
+      const cloned = await checkout.run;
+      expect(cloned).toEqual({ commit: expect.stringMatching(/^[0-9a-f]{40}$/), defaultBranch: branch });
+      expect(await fs.readFile(path.join(checkout.target, "branch.txt"), "utf8")).toBe(`${branch}\n`);
+      expect(checkout.lines).toContain(`Cloning ${open.url(repo)} at its default branch`);
+      expect(checkout.lines).toContain(`The repository's default branch is ${branch}`);
+    }
+    // A branch named explicitly is the one cloned, and no default branch is reported.
+    const main = await clone({ url: open.url("trunk"), ref: { branch: "main" } });
+    expect((await main.run).defaultBranch).toBeNull();
+    expect(await fs.readFile(path.join(main.target, "index.html"), "utf8")).toBe("not the default branch\n");
+  });
+
+  it("of an empty repository is a clear failure, not a build of nothing", async () => {
+    const checkout = await clone({ url: open.url("empty"), ref: undefined });
+    await expect(checkout.run).rejects.toThrow(`${open.url("empty")} has no commit on its default branch main: push to it, or set the service's branch`);
+  });
+});
+
+describe("deploy keys", () => {
+  let ssh: FakeSsh;
+  let key: string;
+  let knownHosts: string;
+  let policy: GitPolicy;
+  let sshPath: string;
+  beforeAll(async () => {
+    ssh = await createFakeSsh(dir);
+    key = await generateDeployKey(dir, "deploy_key");
+    knownHosts = path.join(dir, "engine-home", "ssh", "known_hosts");
+    policy = { allowLocalRepositories: false, sshKnownHostsFile: knownHosts };
+    sshPath = `${ssh.dir}:${process.env.PATH}`;
+  });
+
+  it("reach git's ssh in a 0600 file of a private directory, only while git runs, with the engine's known_hosts", async () => {
+    const url = `ssh://git@fake-host${bare}`;
+    const checkout = await clone({ url, credentials: { sshPrivateKey: key } }, policy, { PATH: sshPath });
+    const cloned = await checkout.run;
+    expect(cloned.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(await fs.readFile(path.join(checkout.target, "index.html"), "utf8")).toBe("hello\n");
+
+    const [first] = await ssh.runs();
+    expect(first!.args).toEqual(
+      expect.arrayContaining([
+        "BatchMode=yes",
+        "IdentitiesOnly=yes",
+        "StrictHostKeyChecking=accept-new",
+        `UserKnownHostsFile="${knownHosts}"`,
+        `IdentityFile="${first!.identityFile}"`,
+        "git@fake-host",
+      ]),
+    );
+    expect(first!.args.at(-1)).toBe(`git-upload-pack '${bare}'`);
+    expect({ key: first!.keyMode, dir: first!.keyDirMode, line: first!.keyFirstLine }).toEqual({
+      key: "600",
+      dir: "700",
+      line: "-----BEGIN OPENSSH PRIVATE KEY-----",
+    });
+    // Gone once git is done; the known_hosts directory is the engine's, kept.
+    expect(await exists(first!.identityFile!)).toBe(false);
+    expect(await exists(path.dirname(first!.identityFile!))).toBe(false);
+    expect(await exists(path.dirname(knownHosts))).toBe(true);
+    // The key is nowhere in what git printed, nor in the checkout.
+    expect(checkout.lines.join("\n")).not.toContain(key.split("\n")[1]);
+    expect(await fs.readFile(path.join(checkout.target, ".git", "config"), "utf8")).not.toContain("PRIVATE KEY");
+  });
+
+  it("is removed after a clone that fails too", async () => {
+    const before = (await ssh.runs()).length;
+    const checkout = await clone({ url: `ssh://git@fake-host${dir}/no-such-repo.git`, credentials: { sshPrivateKey: key } }, policy, { PATH: sshPath });
+    await expect(checkout.run).rejects.toThrow(/git clone of ssh:\/\/git@fake-host.*no-such-repo\.git at main exited with code 128/);
+    const failed = (await ssh.runs())[before]!;
+    expect(failed.keyMode).toBe("600");
+    expect(await exists(path.dirname(failed.identityFile!))).toBe(false);
+  });
+
+  it("are refused before git runs when they cannot work: a passphrase, a public key, an https URL", async () => {
+    const url = `ssh://git@fake-host${bare}`;
+    const withPassphrase = await generateDeployKey(dir, "protected_key", "a passphrase");
+    expect(await refusal({ url, credentials: { sshPrivateKey: withPassphrase } }, policy)).toBe(
+      "deploy key refused: the key has a passphrase, which nobody can type at deploy time: remove it (ssh-keygen -p -N '' -f <file>) or make a key without one",
+    );
+    const publicKey = await fs.readFile(path.join(dir, "deploy_key.pub"), "utf8");
+    expect(await refusal({ url, credentials: { sshPrivateKey: publicKey } }, policy)).toBe(
+      "deploy key refused: this is a public key: give the private key (the file without .pub) and add the public one to the repository",
+    );
+    expect(await refusal({ url: open.url("site"), credentials: { sshPrivateKey: key } }, policy)).toBe(
+      "git credentials refused: a deploy key is for ssh URLs (ssh://… or git@host:path); an https URL takes a token",
+    );
+  });
+
+  it("are masked whole and line by line", () => {
+    const secrets = gitCredentialSecrets({ url: "git@example.com:acme/app.git", credentials: { sshPrivateKey: key } });
+    expect(secrets).toContain(key);
+    for (const line of key.trim().split("\n").slice(1, -1)) expect(secrets).toContain(line);
   });
 });
 

@@ -1,6 +1,17 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { branchProblem, credentialsProblem, type GitCredentials, parseGitUrl, repositoryPathProblem, type GitSource } from "../../protocol";
+import {
+  branchProblem,
+  credentialsProblem,
+  type GitCredentials,
+  type GitSource,
+  type GitTransport,
+  isDeployKey,
+  parseGitUrl,
+  repositoryPathProblem,
+  sshKeyProblem,
+} from "../../protocol";
+import { type GitAuth, gitConfigArgs, gitEnv, withGitAuth } from "../../protocol/git-command";
 import { StepError } from "../runtime";
 import { runCommand } from "./commands";
 
@@ -10,66 +21,33 @@ export type GitOutput = (fd: "stdout" | "stderr" | "system", text: string) => vo
 export type GitPolicy = {
   /** Clone `file://` URLs and absolute paths on this host (SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES). */
   allowLocalRepositories: boolean;
+  /** Where ssh remembers the host keys of repositories cloned with a deploy key (the engine's own, under its home). */
+  sshKnownHostsFile?: string;
 };
 
-function allowedTransports(policy: GitPolicy): string[] {
-  return ["https", "http", "ssh", "git", ...(policy.allowLocalRepositories ? ["file"] : [])];
+function allowedTransports(policy: GitPolicy): GitTransport[] {
+  return ["https", "http", "ssh", "git", ...(policy.allowLocalRepositories ? (["file"] as const) : [])];
 }
 
-/**
- * git's configuration for every command the engine runs, on the command line so that nothing
- * else decides it: no hooks, no credential helpers, no fsmonitor (each would run a program), and
- * only the transports that run none beyond git's own (https, http, ssh, git; file where local
- * repositories are allowed). `ext::` and other remote helpers are refused by the allow-list.
- * https://git-scm.com/docs/git-config#Documentation/git-config.txt-protocolallow
- */
+/** git's configuration for every command the engine runs (protocol/git-command.ts), with the transports the policy allows. */
 export function hardenedGitConfig(policy: GitPolicy): string[] {
-  return [
-    "core.hooksPath=/dev/null",
-    "credential.helper=",
-    "core.fsmonitor=false",
-    "core.askPass=",
-    "protocol.allow=never",
-    ...allowedTransports(policy).map((transport) => `protocol.${transport}.allow=always`),
-    "protocol.ext.allow=never",
-    `protocol.file.allow=${policy.allowLocalRepositories ? "always" : "never"}`,
-  ].flatMap((setting) => ["-c", setting]);
+  return gitConfigArgs(allowedTransports(policy));
 }
 
-/**
- * git's environment: no system or user configuration (`url.*.insteadOf` could point a URL
- * elsewhere, `core.sshCommand` run anything), never a prompt, ssh in batch mode, and the same
- * transport allow-list as the configuration (git's `GIT_ALLOW_PROTOCOL` wins over both).
- * Credentials go in as configuration from the environment, scoped to the repository's origin:
- * never in argv (which `ps` shows) or the URL (which git writes to the checkout's config).
- */
-export function hardenedGitEnv(base: Record<string, string>, policy: GitPolicy, auth: { origin: string; credentials: GitCredentials } | null) {
-  const env: Record<string, string> = {
-    ...base,
-    GIT_CONFIG_NOSYSTEM: "1",
-    GIT_CONFIG_GLOBAL: "/dev/null",
-    GIT_TERMINAL_PROMPT: "0",
-    GIT_ASKPASS: "",
-    SSH_ASKPASS: "",
-    GIT_SSH_COMMAND: "ssh -o BatchMode=yes",
-    GIT_ALLOW_PROTOCOL: allowedTransports(policy).join(":"),
-  };
-  if (auth) {
-    const basic = Buffer.from(`${auth.credentials.username}:${auth.credentials.password}`).toString("base64");
-    Object.assign(env, {
-      GIT_CONFIG_COUNT: "1",
-      GIT_CONFIG_KEY_0: `http.${auth.origin}/.extraHeader`,
-      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-    });
-  }
-  return env;
+/** git's environment for every command the engine runs (protocol/git-command.ts), with a repository's credentials when it has some. */
+export function hardenedGitEnv(base: Record<string, string>, policy: GitPolicy, auth: GitAuth | null): Record<string, string> {
+  return gitEnv(base, allowedTransports(policy), auth);
 }
 
-/** What a git source's credentials look like in any line: masked wherever they appear (the token alone, or encoded for the header). */
+/** What a git source's credentials look like in any line: masked wherever they appear (the token alone, or encoded for the header; a deploy key whole and line by line). */
 export function gitCredentialSecrets(git: Pick<GitSource, "url" | "credentials">): string[] {
   const parsed = parseGitUrl(git.url);
   const credentials = git.credentials ?? (parsed.ok ? parsed.value.credentials : null);
   if (!credentials) return [];
+  if (isDeployKey(credentials)) {
+    const key = credentials.sshPrivateKey;
+    return [key, key.trim(), ...key.split(/\r?\n/).filter((line) => line.length >= 16 && !line.startsWith("-----"))];
+  }
   const secrets = [
     credentials.password,
     encodeURIComponent(credentials.password),
@@ -83,7 +61,7 @@ export function gitCredentialSecrets(git: Pick<GitSource, "url" | "credentials">
 /**
  * Checks a git source against the protocol's rules and the engine's policy, again: the engine
  * does not trust the control plane with what runs on its host. Returns the URL to give git
- * (credentials taken out) and the credentials for its origin.
+ * (credentials taken out), and the credentials with where they may go.
  */
 export function checkGitSource(git: GitSource, policy: GitPolicy) {
   const parsed = parseGitUrl(git.url);
@@ -94,27 +72,33 @@ export function checkGitSource(git: GitSource, policy: GitPolicy) {
       `git URL refused: ${url} is a repository on the engine's host, and this engine does not clone local repositories (start it with --allow-local-repositories to allow them)`,
     );
   }
-  if ("branch" in git.ref) {
+  if (git.ref && "branch" in git.ref) {
     const problem = branchProblem(git.ref.branch);
     if (problem) throw new StepError(`branch refused: ${problem}`);
-  } else if (!/^[0-9a-f]{7,40}$/.test(git.ref.commit)) {
+  } else if (git.ref && !/^[0-9a-f]{7,40}$/.test(git.ref.commit)) {
     throw new StepError("commit refused: expected a commit hash (7 to 40 hex digits)");
   }
   const rootProblem = repositoryPathProblem(git.rootDirectory);
   if (rootProblem) throw new StepError(`root directory refused: ${rootProblem}`);
-  const credentials = git.credentials ?? parsed.value.credentials;
+  const credentials: GitCredentials | null = git.credentials ?? parsed.value.credentials;
   if (credentials) {
-    const problem = credentialsProblem(parsed.value);
+    const deployKey = isDeployKey(credentials);
+    const problem = credentialsProblem(parsed.value, deployKey ? "deploy key" : "token");
     if (problem) throw new StepError(`git credentials refused: ${problem}`);
+    const keyProblem = deployKey ? sshKeyProblem(credentials.sshPrivateKey) : null;
+    if (keyProblem) throw new StepError(`deploy key refused: ${keyProblem}`);
   }
-  return { url, local, auth: credentials && origin ? { origin, credentials } : null };
+  return { url, local, origin, credentials };
 }
 
+/** What a clone checked out: the full commit, and the branch when the repository's default branch was cloned (the service named none). */
+export type ClonedSource = { commit: string; defaultBranch: string | null };
+
 /**
- * Clones the service's repository at its branch or exact commit into `dir` and returns the
- * resolved full commit. The source is checked first (checkGitSource); git runs with argv arrays,
- * the hardened configuration and environment above, and `--` between its options and the URL
- * (a branch is attached to its option, a commit is hex digits, checked).
+ * Clones the service's repository at its branch, its default branch (no ref) or an exact commit
+ * into `dir`. The source is checked first (checkGitSource); git runs with argv arrays, the
+ * hardened configuration and environment above, and `--` between its options and the URL (a
+ * branch is attached to its option, a commit is hex digits, checked).
  */
 export async function cloneRepository(options: {
   git: GitSource;
@@ -124,9 +108,25 @@ export async function cloneRepository(options: {
   timeoutMs: number;
   signal: AbortSignal;
   output: GitOutput;
-}): Promise<string> {
-  const { url, local, auth } = checkGitSource(options.git, options.policy);
-  const env = hardenedGitEnv(options.env, options.policy, auth);
+}): Promise<ClonedSource> {
+  const { url, local, origin, credentials } = checkGitSource(options.git, options.policy);
+  return withGitAuth(credentials, origin, options.policy.sshKnownHostsFile, (auth) =>
+    cloneWith({ ...options, url, local, env: hardenedGitEnv(options.env, options.policy, auth) }),
+  );
+}
+
+async function cloneWith(options: {
+  git: GitSource;
+  policy: GitPolicy;
+  url: string;
+  local: boolean;
+  dir: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  signal: AbortSignal;
+  output: GitOutput;
+}): Promise<ClonedSource> {
+  const { url, env } = options;
   const config = hardenedGitConfig(options.policy);
   const git = async (args: string[], cwd: string, quiet = false): Promise<{ ok: boolean; stdout: string; detail: string }> => {
     let stdout = "";
@@ -148,16 +148,25 @@ export async function cloneRepository(options: {
   };
   const { ref } = options.git;
   // A local path is copied by git directly (hard links included); through the file transport it is fetched like any remote.
-  const noLocal = local ? ["--no-local"] : [];
+  const noLocal = options.local ? ["--no-local"] : [];
   await fs.mkdir(path.dirname(options.dir), { recursive: true });
+  let defaultBranch: string | null = null;
 
-  if ("branch" in ref) {
-    options.output("system", `Cloning ${url} at ${ref.branch}`);
+  if (!ref || "branch" in ref) {
+    // Without a branch, git clones the one the remote's HEAD names: the repository's default branch.
+    const at = ref ? ref.branch : "its default branch";
+    options.output("system", `Cloning ${url} at ${at}`);
     const clone = await git(
-      ["clone", ...noLocal, "--depth", "1", "--single-branch", `--branch=${ref.branch}`, "--", url, options.dir],
+      ["clone", ...noLocal, "--depth", "1", "--single-branch", ...(ref ? [`--branch=${ref.branch}`] : []), "--", url, options.dir],
       path.dirname(options.dir),
     );
-    if (!clone.ok) throw new StepError(`git clone of ${url} at ${ref.branch} ${clone.detail}`);
+    if (!clone.ok) throw new StepError(`git clone of ${url} at ${at} ${clone.detail}`);
+    if (!ref) {
+      const head = await git(["symbolic-ref", "--quiet", "--short", "HEAD"], options.dir, true);
+      defaultBranch = head.stdout.trim();
+      if (!head.ok || defaultBranch === "") throw new StepError(`${url} names no default branch (its HEAD is not a branch): set the service's branch`);
+      options.output("system", `The repository's default branch is ${defaultBranch}`);
+    }
   } else {
     options.output("system", `Cloning ${url} at commit ${ref.commit}`);
     await fs.mkdir(options.dir, { recursive: true });
@@ -185,12 +194,16 @@ export async function cloneRepository(options: {
       if (!checkout.ok) throw new StepError(`commit ${ref.commit} not found in ${url}: checkout ${checkout.detail}`);
     }
   }
-  const head = await git(["rev-parse", "HEAD"], options.dir, true);
+  const head = await git(["rev-parse", "--verify", "--quiet", "HEAD"], options.dir, true);
   const commit = head.stdout.trim();
+  if (defaultBranch !== null && !head.ok) {
+    // git clones an empty repository, or one whose HEAD names a branch that does not exist, without a word of error.
+    throw new StepError(`${url} has no commit on its default branch ${defaultBranch}: push to it, or set the service's branch`);
+  }
   if (!head.ok || !/^[0-9a-f]{40}$/.test(commit)) throw new StepError(`could not resolve the cloned commit: git rev-parse ${head.detail}`);
-  if ("commit" in ref && !commit.startsWith(ref.commit)) throw new StepError(`cloned ${commit}, not the requested ${ref.commit}`);
+  if (ref && "commit" in ref && !commit.startsWith(ref.commit)) throw new StepError(`cloned ${commit}, not the requested ${ref.commit}`);
   options.output("system", `Checked out ${commit}`);
-  return commit;
+  return { commit, defaultBranch };
 }
 
 /** The app directory inside a checkout; refuses a rootDirectory that leaves it (through symlinks too). */
