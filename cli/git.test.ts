@@ -206,10 +206,13 @@ describe("preview environments", () => {
     expect(enabled.stdout).toMatch(/acme\/prod is a preview blueprint.*after 24h without a new commit/);
     expect(JSON.parse((await h.cli(["env", "previews", "acme/prod", "--enable", "--json"])).stdout)).toMatchObject({ enabled: true, lifetimeSeconds: null });
 
-    expect((await h.cli(["env", "previews", "acme/prod"])).stdout).toMatch(/^No previews of acme\/prod/);
+    expect((await h.cli(["env", "previews", "acme/prod"])).stdout).toBe(
+      "No previews of acme/prod now: it is a preview blueprint, and no pull request has one open\n",
+    );
     expect(JSON.parse((await h.cli(["env", "previews", "acme/prod", "--json"])).stdout)).toEqual([]);
 
     expect((await h.cli(["env", "previews", "acme/prod", "--disable"])).stdout).toMatch(/no longer creates previews/);
+    expect((await h.cli(["env", "previews", "acme/prod"])).stdout).toBe("No previews of acme/prod: enable them with slipway env previews acme/prod --enable\n");
     expectFailure(await h.cli(["env", "previews", "acme/prod", "--enable", "--disable"]), 2, /--enable or --disable/);
     expectFailure(await h.cli(["env", "previews", "acme/prod", "--enable", "--lifetime", "soon"]), 2, /--lifetime "soon"/);
   });

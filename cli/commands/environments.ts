@@ -188,7 +188,15 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
       }
       const previews = await api.get<Preview[]>("/git/previews", { environmentId });
       if (options.json) return ctx.printJson(previews);
-      if (previews.length === 0) return ctx.print(`No previews of ${pathText}: enable them with slipway env previews ${pathText} --enable`);
+      if (previews.length === 0) {
+        // "Enable them" only when they are not: a blueprint whose pull requests all closed has none, and says so.
+        const { previewBlueprint } = await api.get<Environment>(`/environments/${environmentId}`);
+        return ctx.print(
+          previewBlueprint
+            ? `No previews of ${pathText} now: it is a preview blueprint, and no pull request has one open`
+            : `No previews of ${pathText}: enable them with slipway env previews ${pathText} --enable`,
+        );
+      }
       const project = parsePath(pathText, { min: 2, max: 2 }).project;
       ctx.print(
         table(previews, [
