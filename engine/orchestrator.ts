@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import pino from "pino";
-import type { DeploymentStep, DiskUsage, EngineTask, JobLifecycleEvent, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
+import type { CommitInfo, DeploymentStep, DiskUsage, EngineTask, JobLifecycleEvent, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
 import { createMetricsCollector } from "./metrics-collector";
 import type { MetricSample } from "./protocol/metrics";
 import { stepsOf } from "./protocol/steps";
@@ -143,7 +143,7 @@ export function createEngine(options: EngineOptions): Engine {
       serviceId: string | null,
       step: DeploymentStep,
       status: StepStatus,
-      extra: { durationMs?: number; message?: string; commit?: string } = {},
+      extra: { durationMs?: number; message?: string; commit?: string; commitInfo?: CommitInfo } = {},
     ) => reporter.event(deploymentId, { serviceId, step, status, at: now(), ...extra });
 
     report(null, "deployment", "started", { message: `${snapshot.action} ${snapshot.services.map((service) => service.name).join(", ")}` });
@@ -186,7 +186,12 @@ export function createEngine(options: EngineOptions): Engine {
     task: EngineTask,
     service: ServiceSpec,
     signal: AbortSignal,
-    report: (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra?: { durationMs?: number; message?: string; commit?: string }) => void,
+    report: (
+      serviceId: string | null,
+      step: DeploymentStep,
+      status: StepStatus,
+      extra?: { durationMs?: number; message?: string; commit?: string; commitInfo?: CommitInfo },
+    ) => void,
     outputs: EnvironmentOutputs,
     databasePorts: number[],
   ): Promise<void> {
@@ -210,7 +215,11 @@ export function createEngine(options: EngineOptions): Engine {
     };
 
     /** Runs one step between its started and succeeded/failed/canceled events. */
-    const step = async <T>(name: ServiceStep, fn: () => Promise<T>, describe?: (result: T) => { commit?: string; message?: string }): Promise<T> => {
+    const step = async <T>(
+      name: ServiceStep,
+      fn: () => Promise<T>,
+      describe?: (result: T) => { commit?: string; message?: string; commitInfo?: CommitInfo },
+    ): Promise<T> => {
       if (signal.aborted) throw new DeploymentStopped("canceled", `deployment canceled before ${name} of ${service.name}`);
       const begin = performance.now();
       report(service.id, name, "started");
@@ -267,7 +276,7 @@ export function createEngine(options: EngineOptions): Engine {
             await step(
               "clone",
               () => runtime.clone(ctx, release),
-              ({ commit, defaultBranch }) => ({ commit, message: describeClone(service, defaultBranch) }),
+              ({ commit, defaultBranch, info }) => ({ commit, message: describeClone(service, defaultBranch), ...(info ? { commitInfo: info } : {}) }),
             );
           await step(
             "build",

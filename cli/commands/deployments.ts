@@ -131,6 +131,7 @@ export function registerDeploymentCommands(program: Command, ctx: Context): void
           { header: "DURATION", value: (d) => elapsed(d.startedAt, d.finishedAt) },
           { header: "BY", value: (d) => `${d.actor} (${d.origin})` },
           { header: "MESSAGE", value: (d) => firstLine(d.statusMessage) },
+          { header: "COMMIT", value: describeCommits },
         ]),
       );
     });
@@ -140,4 +141,15 @@ function describeLast(d: Deployment): string {
   const took = elapsed(d.startedAt, d.finishedAt);
   const message = firstLine(d.statusMessage);
   return `${d.action} ${d.status} ${formatAge(d.createdAt)}${took ? `, took ${took}` : ""}${message ? ` (${message})` : ""} ${d.id}`;
+}
+
+/** What a deployment's commits say: `abc1234 Fix the login form (Ada)` for one, the first and a count for more. */
+function describeCommits(deployment: Deployment): string | null {
+  const entries = Object.entries(deployment.commits);
+  const [first] = entries;
+  if (!first) return null;
+  const [serviceId, commit] = first;
+  const info = deployment.commitDetails[serviceId];
+  const subject = info ? ` ${info.subject.length > 60 ? `${info.subject.slice(0, 59)}…` : info.subject} (${info.author})` : "";
+  return `${shortCommit(commit)}${subject}${entries.length > 1 ? ` +${entries.length - 1} more` : ""}`;
 }

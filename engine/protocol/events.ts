@@ -45,6 +45,14 @@ export function shortenText(text: string, max: number): string {
   return `${text.slice(0, head)}${marker(text.length - head - tail)}${text.slice(text.length - tail)}`;
 }
 
+export const COMMIT_SUBJECT_MAX = 300;
+export const commitInfo = z.object({
+  subject: z.string().max(COMMIT_SUBJECT_MAX),
+  author: z.string().max(200),
+  authoredAt: z.string().datetime({ offset: true }).optional(),
+});
+export type CommitInfo = z.infer<typeof commitInfo>;
+
 export const deploymentEvent = z.object({
   /** Unique and increasing per deployment; re-sent events with the same seq are stored once. */
   seq: z.number().int().nonnegative(),
@@ -56,6 +64,8 @@ export const deploymentEvent = z.object({
   message: z.string().max(EVENT_MESSAGE_MAX).optional(),
   /** The exact commit a clone resolved to. */
   commit: z.string().optional(),
+  /** What that commit says of itself: its subject line and author (read at clone time, for the history). */
+  commitInfo: commitInfo.optional(),
 });
 export type DeploymentEvent = z.infer<typeof deploymentEvent>;
 

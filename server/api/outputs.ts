@@ -100,6 +100,8 @@ export const deploymentOutput = z.object({
   origin: z.enum(origins),
   actor: z.string(),
   commits: z.record(z.string(), z.string()),
+  /** Per service id: its commit's subject and author, read at clone time. */
+  commitDetails: z.record(z.string(), z.object({ subject: z.string(), author: z.string(), authoredAt: z.string().optional() })),
   /** The earlier deployment this one redeploys as it was (a rollback). */
   rollbackOf: z.string().nullable(),
   attempt: z.number(),
@@ -117,6 +119,7 @@ export const toDeployment = (row: typeof deployments.$inferSelect) => ({
   origin: row.origin,
   actor: row.actorLabel,
   commits: row.commits,
+  commitDetails: row.commitDetails,
   rollbackOf: row.rollbackOf,
   attempt: row.attempt,
   createdAt: row.createdAt.toISOString(),

@@ -26,6 +26,7 @@ export async function appendEngineEvents(db: Executor, deployment: DeploymentRow
         message: event.message ?? null,
         durationMs: event.durationMs ?? null,
         commit: event.commit ?? null,
+        commitInfo: event.commitInfo ?? null,
         at: new Date(event.at),
       })),
     )
@@ -60,7 +61,12 @@ async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<D
   const events = await db.select().from(deploymentEvents).where(eq(deploymentEvents.deploymentId, deployment.id)).orderBy(asc(deploymentEvents.id));
   const projection = projectDeployment(deployment.action, events);
   const commits = { ...deployment.commits };
-  for (const event of events) if (event.step === "clone" && event.commit && event.serviceId) commits[event.serviceId] = event.commit;
+  const commitDetails = { ...deployment.commitDetails };
+  for (const event of events) {
+    if (event.step !== "clone" || !event.serviceId) continue;
+    if (event.commit) commits[event.serviceId] = event.commit;
+    if (event.commitInfo) commitDetails[event.serviceId] = event.commitInfo;
+  }
   const [updated] = await db
     .update(deployments)
     .set({
@@ -69,6 +75,7 @@ async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<D
       startedAt: projection.startedAt,
       finishedAt: projection.finishedAt,
       commits,
+      commitDetails,
       ...(terminalStatuses.has(projection.status) ? { leaseExpiresAt: null } : {}),
     })
     .where(eq(deployments.id, deployment.id))

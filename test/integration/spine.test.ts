@@ -258,6 +258,9 @@ describe("from git URL to a live app", () => {
     const done = await waitFor(rollback.id, ["DEPLOYED"]);
     expect(done.commits[ids.serviceId]).toBe(previous!.commits[ids.serviceId]);
     expect(done.commits[ids.serviceId]).not.toBe(latest.commits[ids.serviceId]);
+    // The history says what each commit is: its subject and author, read by the engine as it cloned.
+    expect(done.commitDetails[ids.serviceId]).toMatchObject({ subject: "update from node-app", author: "Slipway Test" });
+    expect(done.commitDetails[ids.serviceId]!.authoredAt).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(await version()).toBe("2");
     // Only a successful DEPLOY can be rolled back to.
     const failed = history.find((d) => d.status === "BUILD_ERROR")!;

@@ -152,7 +152,12 @@ describe("git as the engine runs it", () => {
     expect(branch.lines).toContain(`Cloning ${open.url("site")} at main`);
 
     const exact = await clone({ url: open.url("site"), ref: { commit: commit.slice(0, 12) } });
-    expect(await exact.run).toEqual({ commit, defaultBranch: null });
+    // With what the commit says of itself, for the deployment's history.
+    expect(await exact.run).toEqual({
+      commit,
+      defaultBranch: null,
+      info: { subject: expect.any(String), author: "Slipway Test", authoredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+    });
 
     for (const url of [`file://${bare}`, bare]) {
       const local = await clone({ url }, localToo);
@@ -276,7 +281,7 @@ describe("a repository's default branch", () => {
     ] as const) {
       const checkout = await clone({ url: open.url(repo), ref: undefined });
       const cloned = await checkout.run;
-      expect(cloned).toEqual({ commit: expect.stringMatching(/^[0-9a-f]{40}$/), defaultBranch: branch });
+      expect(cloned).toMatchObject({ commit: expect.stringMatching(/^[0-9a-f]{40}$/), defaultBranch: branch });
       expect(await fs.readFile(path.join(checkout.target, "branch.txt"), "utf8")).toBe(`${branch}\n`);
       expect(checkout.lines).toContain(`Cloning ${open.url(repo)} at its default branch`);
       expect(checkout.lines).toContain(`The repository's default branch is ${branch}`);

@@ -1,4 +1,5 @@
 import fs from "node:fs/promises";
+import { COMMIT_SUBJECT_MAX, type CommitInfo, shortenText } from "../../protocol/events";
 import path from "node:path";
 import {
   branchProblem,
@@ -92,7 +93,7 @@ export function checkGitSource(git: GitSource, policy: GitPolicy) {
 }
 
 /** What a clone checked out: the full commit, and the branch when the repository's default branch was cloned (the service named none). */
-export type ClonedSource = { commit: string; defaultBranch: string | null };
+export type ClonedSource = { commit: string; defaultBranch: string | null; info: CommitInfo | null };
 
 /**
  * Clones the service's repository at its branch, its default branch (no ref) or an exact commit
@@ -203,7 +204,14 @@ async function cloneWith(options: {
   if (!head.ok || !/^[0-9a-f]{40}$/.test(commit)) throw new StepError(`could not resolve the cloned commit: git rev-parse ${head.detail}`);
   if (ref && "commit" in ref && !commit.startsWith(ref.commit)) throw new StepError(`cloned ${commit}, not the requested ${ref.commit}`);
   options.output("system", `Checked out ${commit}`);
-  return { commit, defaultBranch };
+  // Its subject and author, for the history: fields split by the unit separator, which a subject cannot hold.
+  const described = await git(["log", "-1", "--format=%s%x1f%an%x1f%aI", commit, "--"], options.dir, true);
+  const [subject, author, authoredAt] = described.ok ? described.stdout.trim().split("\x1f") : [];
+  const info =
+    subject !== undefined && author !== undefined
+      ? { subject: shortenText(subject, COMMIT_SUBJECT_MAX), author: shortenText(author, 200), ...(authoredAt ? { authoredAt } : {}) }
+      : null;
+  return { commit, defaultBranch, info };
 }
 
 /** The app directory inside a checkout; refuses a rootDirectory that leaves it (through symlinks too). */

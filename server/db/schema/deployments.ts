@@ -1,5 +1,5 @@
 import { bigint, bigserial, index, integer, jsonb, pgEnum, pgSequence, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { deploymentStatuses, deploymentSteps, logFds, stepStatuses } from "../../../engine/protocol/events";
+import { type CommitInfo, deploymentStatuses, deploymentSteps, logFds, stepStatuses } from "../../../engine/protocol/events";
 import { deploymentActions, type Snapshot } from "../../../engine/protocol/snapshot";
 import { clusters } from "./clusters";
 import { createdAt, id, updatedAt } from "./columns";
@@ -48,6 +48,8 @@ export const deployments = pgTable(
     rollbackOf: uuid("rollback_of"),
     /** Resolved commit per service id, as reported by the engine's clone step. */
     commits: jsonb("commits").$type<Record<string, string>>().notNull().default({}),
+    /** Subject and author of each service's commit, from the same clone events (the history's context). */
+    commitDetails: jsonb("commit_details").$type<Record<string, CommitInfo>>().notNull().default({}),
     attempt: integer("attempt").notNull().default(0),
     leasedAt: timestamp("leased_at", { withTimezone: true }),
     leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true }),
@@ -85,6 +87,8 @@ export const deploymentEvents = pgTable(
     message: text("message"),
     durationMs: integer("duration_ms"),
     commit: text("commit"),
+    /** A clone's commit subject and author, as the engine read them. */
+    commitInfo: jsonb("commit_info").$type<CommitInfo>(),
     at: timestamp("at", { withTimezone: true }).notNull(),
     createdAt: createdAt(),
   },
