@@ -194,6 +194,11 @@ describe("deployments without an engine", () => {
     );
   });
 
+  it("promotes only what an environment ran successfully", async () => {
+    expectFailure(await h.cli(["promote", "shop/dev", "staging"]), 1, 'Environment "dev" has no successful deployment to promote');
+    expectFailure(await h.cli(["promote", "shop/dev", "nowhere"]), 3, /nowhere/);
+  });
+
   it("refuses to deploy an environment without services", async () => {
     expectFailure(await h.cli(["deploy", "shop/staging"]), 1, 'Environment "staging" has no services to deploy');
   });

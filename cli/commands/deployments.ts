@@ -65,6 +65,21 @@ export function registerDeploymentCommands(program: Command, ctx: Context): void
     });
 
   program
+    .command("promote")
+    .description("Deploy into an environment the commits another one of the project runs, service by name (staging to production)")
+    .argument("<project/from-env>")
+    .argument("<to-env>", "an environment of the same project")
+    .option("--watch", "follow the steps until the deployment ends; exit 1 if it fails or is canceled")
+    .option("--json", "print the API object (with --watch: one JSON object per event, then the deployment)")
+    .action(async (fromText: string, toName: string, options: { watch?: boolean; json?: boolean }) => {
+      const from = parsePath(fromText, { min: 2, max: 2 });
+      const api = await ctx.api();
+      const [source, target] = await Promise.all([resolveEnvironment(api, from.text), resolveEnvironment(api, `${from.project}/${toName}`)]);
+      const request = await api.post<DeploymentRequest>(`/environments/${target.environmentId}/promote`, { fromEnvironmentId: source.environmentId });
+      ctx.exitCode = await reportDeployment(ctx, request, `${from.project}/${toName} (from ${from.text})`, options);
+    });
+
+  program
     .command("cancel")
     .description("Cancel a deployment: a queued one at once, a running one at the engine's next safe point")
     .argument("<deployment-id>")

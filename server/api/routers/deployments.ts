@@ -2,6 +2,7 @@ import { z } from "zod";
 import { cancelDeployment } from "../../deployments/cancel-deployment";
 import { getDeployment, listDeploymentEvents, listDeployments } from "../../deployments/queries";
 import { requestDeployment, requestDeploymentInput } from "../../deployments/request-deployment";
+import { promoteEnvironment, promoteInput } from "../../deployments/promote";
 import { rollbackDeployment, rollbackInput } from "../../deployments/rollback";
 import { readLogs, readLogsInput } from "../../logs/read-logs";
 import { integerParam } from "../../input-schemas";
@@ -36,6 +37,21 @@ export const deploymentsRouter = router({
     .input(rollbackInput)
     .output(deploymentOutput)
     .mutation(async ({ ctx, input }) => toDeployment(await rollbackDeployment(ctx.domain, input))),
+  promote: procedure("DEVELOPER")
+    .meta({
+      openapi: {
+        method: "POST",
+        path: "/environments/{toEnvironmentId}/promote",
+        tags: ["deployments"],
+        summary: "Deploy into this environment the commits another one of the project runs (staging to production)",
+      },
+    })
+    .input(promoteInput)
+    .output(z.object({ deployment: deploymentOutput, merged: z.boolean() }))
+    .mutation(async ({ ctx, input }) => {
+      const { deployment, merged } = await promoteEnvironment(ctx.domain, input);
+      return { deployment: toDeployment(deployment), merged };
+    }),
   list: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/environments/{environmentId}/deployments", tags: ["deployments"], summary: "Deployment history" } })
     .input(z.object({ environmentId: z.string().uuid(), limit: integerParam({ min: 1, max: 200 }).default(50) }))
