@@ -156,6 +156,19 @@ describe("local engine: deploying from git", () => {
     expect((await version()).version).toBe("2");
   });
 
+  it("says why a release that crashes at start failed its health check, in its own last lines", async () => {
+    const crash = 'console.log("connecting to the database");\nconsole.error("Error: DATABASE_URL is not set");\nprocess.exit(1);\n';
+    await git.pushDirectory("shop", fixture("node-app"), { "server.js": crash });
+    const deploy = task("DEPLOY", [web()]);
+    await engine.execute(deploy);
+    const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
+    expect(failed?.step).toBe("health_check");
+    expect(failed?.message).toMatch(
+      /exited with code 1 before it became healthy; its last output:\n.*connecting to the database\nError: DATABASE_URL is not set/s,
+    );
+    expect((await version()).version).toBe("2");
+  });
+
   it("cancels during a slow build, kills the build and keeps the previous release", async () => {
     await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "3\n" });
     const slow = { ...web(), config: { ...web().config, buildCommand: "echo building slowly; sleep 30" } };

@@ -287,7 +287,10 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       exited: () => (processes.isAlive(proc) ? null : processes.exitReason(proc)),
       ownsPort: () => groupListensOn(proc.pid, proc.port),
     });
-    if (problem) throw new StepError(problem);
+    if (!problem) return;
+    // Why, in the release's own words: a crash at start usually says it in its last lines (masked by the orchestrator).
+    const output = await lastLines(path.join(this.parts.paths.releaseDir(ctx.service.id, proc.releaseId), "runtime.log"), 20);
+    throw new StepError(output ? `${problem}; its last output:\n${output}` : problem);
   }
 
   stopRelease(serviceId: string, proc: ReleaseProcess): Promise<void> {
@@ -412,6 +415,26 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     if (host.kind === "cgroup-v1" && limits.cpus !== undefined && !host.cpu)
       return `Limits: ${asked} through cgroup v1; the CPU limit is NOT enforced (no writable cpu hierarchy)`;
     return `Limits: ${asked}, enforced through ${host.kind}`;
+  }
+}
+
+/** The last `count` non-blank lines of a file (its last 16 KiB at most); empty when it has none. */
+async function lastLines(file: string, count: number): Promise<string> {
+  const handle = await fsp.open(file, "r").catch(() => null);
+  if (!handle) return "";
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, 16 * 1024);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    return buffer
+      .toString("utf8")
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .slice(-count)
+      .join("\n");
+  } finally {
+    await handle.close();
   }
 }
 
