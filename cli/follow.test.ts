@@ -96,7 +96,7 @@ describe("deploy --watch", () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toContain("✗ web build: npm ERR! missing script: build\n");
     expect(result.stdout).toMatch(/^BUILD_ERROR: web: build failed \(after \d+ms\)\n$/m);
-    expect((await h.cli(["deployments", "shop/qa"])).stdout).toMatch(new RegExp(`^${id}\\s+DEPLOY\\s+BUILD_ERROR\\s.*web: build failed$`, "m"));
+    expect((await h.cli(["deployments", "shop/qa"])).stdout).toMatch(new RegExp(`^${id}\\s+DEPLOY\\s+BUILD_ERROR\\s.*web: build failed\\s+0123456$`, "m"));
   });
 
   it("ends with CANCELED and exit 1 when the deployment is canceled meanwhile", async () => {

@@ -13,7 +13,11 @@ type LogsOptions = {
   deployment?: string;
   build?: boolean;
   since?: string;
+  until?: string;
   grep?: string;
+  stderr?: boolean;
+  stdout?: boolean;
+  release?: string;
   tail?: string;
   timestamps?: boolean;
   json?: boolean;
@@ -57,19 +61,26 @@ export function registerLogCommands(program: Command, ctx: Context): void {
     .option("--deployment <id>", "the build and deploy logs of this deployment")
     .option("--build", "the build and deploy logs of the service's latest deployment")
     .option("--since <time>", "only lines from this long ago (10m, 2h, 1d) or since an ISO time")
+    .option("--until <time>", "only lines from before this long ago (10m, 2h, 1d) or before an ISO time; with --since, a time range")
     .option("--grep <text>", "only lines containing this text (case-insensitive)")
+    .option("--stderr", "only what the app wrote to its standard error")
+    .option("--stdout", "only what the app wrote to its standard output")
+    .option("--release <id>", "only the runtime output of this release")
     .option("-n, --tail <lines>", `start with the last N lines, or "all" (runtime logs default to ${DEFAULT_TAIL} without --since)`)
     .option("-t, --timestamps", "prefix each line with its time")
     .option("--json", "print one JSON object per line")
     .action(async (pathText: string, options: LogsOptions) => {
       if (options.deployment && options.build) throw usageError("give --deployment <id> or --build, not both");
+      if (options.stderr && options.stdout) throw usageError("give --stderr or --stdout, not both");
       const since = options.since ? parseSince(options.since) : undefined;
+      const until = options.until ? parseSince(options.until) : undefined;
       const api = await ctx.api();
       const { environmentId, serviceId } = await resolveService(api, pathText);
       const deploymentId = options.build ? (await latestBuild(api, environmentId, serviceId, pathText)).id : options.deployment;
       const stream: Query = deploymentId ? { deploymentId, serviceId } : { serviceId };
       const tail = parseTail(options.tail, deploymentId || options.since ? undefined : DEFAULT_TAIL);
-      const filters: Query = { ...stream, grep: options.grep, since };
+      const fd = options.stderr ? "stderr" : options.stdout ? "stdout" : undefined;
+      const filters: Query = { ...stream, grep: options.grep, since, until, fd, releaseId: options.release };
 
       const print = (line: LogLine) => {
         if (options.json) ctx.printJsonLine(line);

@@ -42,4 +42,34 @@ describe("reading logs", () => {
     expect((await api.deployments.logs({ deploymentId: deployment.id, tail: 2 })).map((l) => l.seq)).toEqual([2, 3]);
     await expect(api.deployments.logs({})).rejects.toMatchObject({ code: "BAD_REQUEST" });
   });
+
+  it("filters a service's runtime output by stream, release and time range", async () => {
+    const api = createCaller({ services, actor: org.as("VIEWER") });
+    const dev = createCaller({ services, actor: org.as("DEVELOPER") });
+    const project = await dev.projects.create({ name: "runtime-logs" });
+    const environment = await dev.environments.create({ projectId: project.id, name: "dev" });
+    const web = await dev.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const minute = (n: number) => new Date(Date.UTC(2026, 11, 6, 10, n)).toISOString();
+    const line = (seq: number, fd: "stdout" | "stderr", release: string, n: number, text: string) => ({
+      seq,
+      at: minute(n),
+      fd,
+      text,
+      source: `${release}:${seq * 10}`,
+    });
+    await recordLogBatch(services, org.clusterId, { kind: "service", serviceId: web.id, releaseId: "r2" }, [
+      line(1, "stdout", "r1", 1, "listening"),
+      line(2, "stderr", "r1", 2, "warning: slow query"),
+      line(3, "stdout", "r2", 3, "listening again"),
+      line(4, "stderr", "r2", 4, "Error: boom"),
+    ]);
+    const seqs = async (filters: Record<string, string>) => (await api.deployments.logs({ serviceId: web.id, ...filters })).map((l) => l.seq);
+    expect(await seqs({ fd: "stderr" })).toEqual([2, 4]);
+    expect(await seqs({ releaseId: "r2" })).toEqual([3, 4]);
+    expect(await seqs({ since: minute(2), until: minute(4) })).toEqual([2, 3]);
+    expect(await seqs({ fd: "stderr", releaseId: "r1" })).toEqual([2]);
+    // A release id is an id, not a pattern.
+    expect(await seqs({ releaseId: "r" })).toEqual([]);
+    await expect(api.deployments.logs({ serviceId: web.id, releaseId: "r%" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+  });
 });

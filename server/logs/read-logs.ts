@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, gt, gte, ilike, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, ilike, like, lt, type SQL } from "drizzle-orm";
+import { logFds } from "../../engine/protocol/events";
 import { z } from "zod";
 import type { DomainContext } from "../context";
 import { logLines } from "../db/schema";
@@ -17,6 +18,15 @@ export const readLogsInput = z.object({
   tail: integerParam({ min: 1, max: 5000 }).optional(),
   grep: z.string().max(200).optional(),
   since: timestamp.optional(),
+  /** Only lines before this time (with `since`, a time range). */
+  until: timestamp.optional(),
+  /** Only what the process wrote to this stream (stderr for errors); "system" is the platform's own lines. */
+  fd: z.enum(logFds).optional(),
+  /** Only the runtime output of this release (a service's logs across deploys hold several). */
+  releaseId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,100}$/, "expected a release id")
+    .optional(),
 });
 
 /**
@@ -33,6 +43,10 @@ export async function readLogs(ctx: DomainContext, input: z.infer<typeof readLog
   if (input.deploymentId && input.serviceId) filters.push(eq(logLines.serviceId, input.serviceId));
   if (input.grep) filters.push(ilike(logLines.text, `%${input.grep.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
   if (input.since) filters.push(gte(logLines.at, new Date(input.since)));
+  if (input.until) filters.push(lt(logLines.at, new Date(input.until)));
+  if (input.fd) filters.push(eq(logLines.fd, input.fd));
+  // A runtime line's source is `<release id>:<byte offset>` (engine/runtime/local/release-processes.ts).
+  if (input.releaseId) filters.push(like(logLines.source, `${input.releaseId}:%`));
   if (input.tail) {
     const newest = await ctx.db
       .select()
