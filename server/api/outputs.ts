@@ -102,6 +102,8 @@ export const deploymentOutput = z.object({
   commits: z.record(z.string(), z.string()),
   /** The earlier deployment this one redeploys as it was (a rollback). */
   rollbackOf: z.string().nullable(),
+  /** The names of the services it acts on, by id, as its snapshot has them: a deleted service keeps its name in the history. */
+  serviceNames: z.record(z.string(), z.string()),
   attempt: z.number(),
   createdAt: timestamp,
   startedAt: timestamp.nullable(),
@@ -118,6 +120,7 @@ export const toDeployment = (row: typeof deployments.$inferSelect) => ({
   actor: row.actorLabel,
   commits: row.commits,
   rollbackOf: row.rollbackOf,
+  serviceNames: Object.fromEntries(row.snapshot.services.map((service) => [service.id, service.name])),
   attempt: row.attempt,
   createdAt: row.createdAt.toISOString(),
   startedAt: iso(row.startedAt),
