@@ -43,7 +43,7 @@ export function DeploymentHistory({
     );
   }
   return (
-    <Table.ScrollContainer minWidth={720}>
+    <Table.ScrollContainer minWidth={840}>
       <Table highlightOnHover verticalSpacing="xs" aria-label="Deployment history">
         <Table.Thead>
           <Table.Tr>
@@ -73,7 +73,7 @@ export function DeploymentHistory({
                 }}
               >
                 <Table.Td>
-                  <Anchor component={Link} href={href} fw={500} onClick={(event) => event.stopPropagation()}>
+                  <Anchor component={Link} href={href} fw={500} style={{ whiteSpace: "nowrap" }} onClick={(event) => event.stopPropagation()}>
                     {deploymentTitle(deployment)}
                   </Anchor>
                 </Table.Td>
@@ -82,7 +82,7 @@ export function DeploymentHistory({
                 </Table.Td>
                 <Table.Td>{originLabel(deployment.origin)}</Table.Td>
                 <Table.Td>
-                  <Text size="sm" truncate maw={220}>
+                  <Text size="sm" truncate maw={160}>
                     {deployment.actor}
                   </Text>
                 </Table.Td>
