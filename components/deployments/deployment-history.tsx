@@ -1,12 +1,14 @@
 "use client";
 
-import { Anchor, Code, Table, Text, Tooltip } from "@mantine/core";
+import { Anchor, Code, Table, Text, Tooltip, VisuallyHidden } from "@mantine/core";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { RelativeTime, useNow } from "../relative-time";
 import { StatusBadge, isBusy } from "../status-badge";
-import { actionLabel, deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
+import { deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
+import { RollbackButton } from "./rollback-button";
 import type { Deployment } from "./steps";
+import { canRollBackTo, deploymentTitle } from "./title";
 
 function Commits({ commits }: { commits: Record<string, string> }) {
   const shas = [...new Set(Object.values(commits))];
@@ -18,8 +20,19 @@ function Commits({ commits }: { commits: Record<string, string> }) {
   );
 }
 
-/** Deployment history, newest first; each row opens the deployment. */
-export function DeploymentHistory({ deployments, emptyText }: { deployments: Deployment[]; emptyText: string }) {
+/**
+ * Deployment history, newest first; each row opens the deployment. An earlier success offers
+ * "Roll back to this", of `rollbackServiceIds` only when given (a service's own history).
+ */
+export function DeploymentHistory({
+  deployments,
+  emptyText,
+  rollbackServiceIds,
+}: {
+  deployments: Deployment[];
+  emptyText: string;
+  rollbackServiceIds?: string[];
+}) {
   const router = useRouter();
   const now = useNow(deployments.some((deployment) => isBusy(deployment.status)) ? 1000 : 30_000);
   if (deployments.length === 0) {
@@ -30,40 +43,46 @@ export function DeploymentHistory({ deployments, emptyText }: { deployments: Dep
     );
   }
   return (
-    <Table.ScrollContainer minWidth={720}>
+    <Table.ScrollContainer minWidth={840}>
       <Table highlightOnHover verticalSpacing="xs" aria-label="Deployment history">
         <Table.Thead>
           <Table.Tr>
-            <Table.Th>Action</Table.Th>
+            <Table.Th>Deployment</Table.Th>
             <Table.Th>Status</Table.Th>
             <Table.Th>Origin</Table.Th>
             <Table.Th>Actor</Table.Th>
             <Table.Th>Commit</Table.Th>
             <Table.Th>Duration</Table.Th>
             <Table.Th>Created</Table.Th>
+            <Table.Th>
+              <VisuallyHidden>Actions</VisuallyHidden>
+            </Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
           {deployments.map((deployment) => {
             const href = `/deployments/${deployment.id}`;
             return (
-              <Table.Tr key={deployment.id} data-deployment-id={deployment.id} style={{ cursor: "pointer" }} onClick={() => router.push(href)}>
+              <Table.Tr
+                key={deployment.id}
+                data-deployment-id={deployment.id}
+                style={{ cursor: "pointer" }}
+                onClick={(event) => {
+                  // Clicks inside a modal opened from the row bubble through React's tree, not the page's.
+                  if (event.currentTarget.contains(event.target as Node)) router.push(href);
+                }}
+              >
                 <Table.Td>
-                  <Anchor component={Link} href={href} fw={500} onClick={(event) => event.stopPropagation()}>
-                    {actionLabel(deployment.action)}
+                  <Anchor component={Link} href={href} fw={500} style={{ whiteSpace: "nowrap" }} onClick={(event) => event.stopPropagation()}>
+                    {deploymentTitle(deployment)}
                   </Anchor>
-                  {deployment.serviceIds && (
-                    <Text span c="dimmed" size="xs" ml={6}>
-                      {deployment.serviceIds.length} service{deployment.serviceIds.length === 1 ? "" : "s"}
-                    </Text>
-                  )}
                 </Table.Td>
                 <Table.Td>
                   <StatusBadge status={deployment.status} />
                 </Table.Td>
                 <Table.Td>{originLabel(deployment.origin)}</Table.Td>
                 <Table.Td>
-                  <Text size="sm" truncate maw={220}>
+                  <Text size="sm" truncate maw={160}>
                     {deployment.actor}
                   </Text>
                 </Table.Td>
@@ -74,6 +93,7 @@ export function DeploymentHistory({ deployments, emptyText }: { deployments: Dep
                 <Table.Td>
                   <RelativeTime value={deployment.createdAt} />
                 </Table.Td>
+                <Table.Td>{canRollBackTo(deployment, deployments) && <RollbackButton deployment={deployment} serviceIds={rollbackServiceIds} />}</Table.Td>
               </Table.Tr>
             );
           })}

@@ -1,9 +1,10 @@
 "use client";
 
-import { Alert, Button, Code, Group, Text } from "@mantine/core";
+import { Alert, Anchor, Button, Code, Group, Text } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconCircleX } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
 import { useCallback, useEffect, useMemo } from "react";
 import { Can } from "../auth/can";
 import { apiError } from "../errors";
@@ -16,8 +17,11 @@ import { RelativeTime, useNow } from "../relative-time";
 import { StatusBadge } from "../status-badge";
 import { useTRPC, useTRPCClient } from "../trpc";
 import { DeploymentStepper } from "./deployment-stepper";
-import { actionLabel, deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
+import { useEnvironmentDeployments } from "./environment-deployments";
+import { deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
+import { RollbackButton } from "./rollback-button";
 import { deriveStepper, isTerminal, type Deployment } from "./steps";
+import { canRollBackTo, deploymentTitle, shortId } from "./title";
 import { useDeploymentEvents } from "./use-deployment-events";
 
 const FAILED = new Set(["BUILD_ERROR", "DEPLOYMENT_ERROR"]);
@@ -97,11 +101,14 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
   });
   const now = useNow(deployment && !isTerminal(deployment.status) ? 1000 : 60_000);
 
-  const serviceNames = useMemo(() => {
+  const currentNames = useMemo(() => {
     const names: Record<string, string> = {};
     for (const service of services.data ?? []) names[service.id] = service.name;
     return names;
   }, [services.data]);
+  // The snapshot names what the deployment acted on, a service deleted since included.
+  const serviceNames = useMemo(() => ({ ...currentNames, ...deployment?.serviceNames }), [currentNames, deployment?.serviceNames]);
+  const history = useEnvironmentDeployments(deployment?.environmentId ?? "", !!deployment);
 
   const model = useMemo(() => {
     if (!deployment) return null;
@@ -119,10 +126,10 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
   if (!deployment) return <PageState loading={query.isPending} error={query.error} missing={!query.isPending && !query.error} what="deployment" />;
 
   const commits = [...new Set(Object.values(deployment.commits))];
-  const title = `${actionLabel(deployment.action)}${place ? ` of ${place.environment.name}` : ""}`;
+  const title = deploymentTitle(deployment, currentNames);
   const crumbs = [
     ...environmentCrumbs(place, [{ label: "Environment", href: `/environments/${deployment.environmentId}` }]),
-    { label: `Deployment ${deployment.id.slice(0, 8)}` },
+    { label: `Deployment ${shortId(deployment.id)}` },
   ];
 
   return (
@@ -131,7 +138,12 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
         title={title}
         crumbs={crumbs}
         badges={<StatusBadge status={deployment.status} size="md" />}
-        actions={<CancelButton deployment={deployment} />}
+        actions={
+          <Group gap="xs">
+            <CancelButton deployment={deployment} />
+            {canRollBackTo(deployment, history.data ?? []) && <RollbackButton deployment={deployment} currentNames={currentNames} size="sm" />}
+          </Group>
+        }
         description={
           <Group component="span" gap="lg" wrap="wrap">
             <span>
@@ -149,6 +161,13 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
                     {shortSha(sha)}
                   </Code>
                 ))}
+              </span>
+            )}
+            {deployment.rollbackOf && (
+              <span>
+                <Anchor component={Link} href={`/deployments/${deployment.rollbackOf}`}>
+                  Rollback to {shortId(deployment.rollbackOf)}
+                </Anchor>
               </span>
             )}
             {deployment.attempt > 1 && <span>Attempt {deployment.attempt}</span>}

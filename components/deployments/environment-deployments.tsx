@@ -9,14 +9,14 @@ import { useTRPC } from "../trpc";
 import { DeploymentActions } from "./deployment-actions";
 import { DeploymentHistory } from "./deployment-history";
 
-/** Keeps an environment's deployment list fresh: refetched on every change and after every (re)join. */
-export function useEnvironmentDeployments(environmentId: string) {
+/** Keeps an environment's deployment list fresh: refetched on every change and after every (re)join; nothing while not `enabled`. */
+export function useEnvironmentDeployments(environmentId: string, enabled = true) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const input = { environmentId, limit: 50 };
-  const list = useQuery(trpc.deployments.list.queryOptions(input));
+  const list = useQuery({ ...trpc.deployments.list.queryOptions(input), enabled });
   const refresh = () => void queryClient.invalidateQueries({ queryKey: trpc.deployments.list.queryKey(input) });
-  useRoom(`environment:${environmentId}`, {
+  useRoom(enabled ? `environment:${environmentId}` : null, {
     onDeploymentChanged: (change) => {
       if (change.environmentId === environmentId) refresh();
     },

@@ -22,11 +22,6 @@ export function deploymentDurationMs(deployment: { startedAt: string | null; fin
   return end - new Date(deployment.startedAt).getTime();
 }
 
-const ACTION_LABELS = { DEPLOY: "Deploy", STOP: "Stop", RESTART: "Restart", DELETE: "Delete" } as const;
-export function actionLabel(action: keyof typeof ACTION_LABELS): string {
-  return ACTION_LABELS[action];
-}
-
 const ORIGIN_LABELS: Record<string, string> = { UI: "Dashboard", API: "API", CLI: "CLI", WEBHOOK: "Git push", SCHEDULER: "Schedule", SYSTEM: "Slipway" };
 export function originLabel(origin: string): string {
   return ORIGIN_LABELS[origin] ?? origin;

@@ -27,7 +27,7 @@ export function ServiceDeployments({ serviceId, environmentId, serviceName }: { 
           {apiError(list.error).message}
         </Alert>
       ) : (
-        <DeploymentHistory deployments={deployments} emptyText="No deployments of this service yet." />
+        <DeploymentHistory deployments={deployments} emptyText="No deployments of this service yet." rollbackServiceIds={[serviceId]} />
       )}
     </Section>
   );

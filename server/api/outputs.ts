@@ -104,6 +104,8 @@ export const deploymentOutput = z.object({
   commitDetails: z.record(z.string(), z.object({ subject: z.string(), author: z.string(), authoredAt: z.string().optional() })),
   /** The earlier deployment this one redeploys as it was (a rollback). */
   rollbackOf: z.string().nullable(),
+  /** The names of the services it acts on, by id, as its snapshot has them: a deleted service keeps its name in the history. */
+  serviceNames: z.record(z.string(), z.string()),
   attempt: z.number(),
   createdAt: timestamp,
   startedAt: timestamp.nullable(),
@@ -121,6 +123,7 @@ export const toDeployment = (row: typeof deployments.$inferSelect) => ({
   commits: row.commits,
   commitDetails: row.commitDetails,
   rollbackOf: row.rollbackOf,
+  serviceNames: Object.fromEntries(row.snapshot.services.map((service) => [service.id, service.name])),
   attempt: row.attempt,
   createdAt: row.createdAt.toISOString(),
   startedAt: iso(row.startedAt),
