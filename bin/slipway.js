@@ -19,6 +19,13 @@ const onInterrupt = () => {
 };
 process.on("SIGINT", onInterrupt);
 
+// `slipway logs --json | head`: the reader went away, which is not an error of ours. Quiet, and
+// the status a shell pipeline expects of a writer whose reader closed (128 + SIGPIPE).
+process.stdout.on("error", (error) => {
+  if (error.code === "EPIPE") process.exit(141);
+  throw error;
+});
+
 async function startEngine(env) {
   // The engine handles SIGINT/SIGTERM itself (it stops its agent and exits).
   process.off("SIGINT", onInterrupt);

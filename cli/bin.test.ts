@@ -52,4 +52,16 @@ describe("bin/slipway.js", () => {
     });
     expect(result).toEqual({ code: 0, stdout: "listening on 8000\n", stderr: "" });
   });
+
+  it("stops quietly when the reader of its output goes away (`| head`)", async () => {
+    const serviceId = (await h.cli(["service", "list", "shop/dev", "--json"])).stdout.match(/"id": "([0-9a-f-]{36})"/)![1]!;
+    const at = new Date().toISOString();
+    const lines = Array.from({ length: 2000 }, (_, index) => ({ seq: 100 + index, at, fd: "stdout" as const, text: `line ${index} ${"x".repeat(200)}` }));
+    await recordLogBatch(h.services, h.org.clusterId, { kind: "service", serviceId, releaseId: "r1" }, lines);
+    const result = await run(["logs", "shop/dev/web", "--json", "--tail", "all"], {
+      // As `head` does once it has its lines: the pipe closes while the CLI is still writing.
+      onStdout: (_text, child) => child.stdout?.destroy(),
+    });
+    expect(result).toMatchObject({ code: 141, stderr: "" });
+  });
 });

@@ -194,6 +194,17 @@ describe("deployments without an engine", () => {
     );
   });
 
+  it("starts and stops an environment as its schedule does", async () => {
+    const stopped = await h.cli(["env", "stop", "shop/dev"]);
+    expect(stopped.stdout).toMatch(/^Deployment [0-9a-f-]{36} STOP shop\/dev: QUEUED$/m);
+    const started = await h.cli(["env", "start", "shop/dev", "--json"]);
+    expect(JSON.parse(started.stdout)).toMatchObject({ deployment: { action: "RESTART", status: "QUEUED" } });
+    for (const line of [stopped.stdout, started.stdout]) {
+      const id = /"id": "([0-9a-f-]{36})"|Deployment ([0-9a-f-]{36})/.exec(line)!.slice(1).find(Boolean)!;
+      await h.cli(["cancel", id]);
+    }
+  });
+
   it("promotes only what an environment ran successfully", async () => {
     expectFailure(await h.cli(["promote", "shop/dev", "staging"]), 1, 'Environment "dev" has no successful deployment to promote');
     expectFailure(await h.cli(["promote", "shop/dev", "nowhere"]), 3, /nowhere/);

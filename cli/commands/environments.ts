@@ -1,6 +1,6 @@
 import { Option, type Command } from "commander";
 import { environmentModes } from "../../engine/protocol/snapshot";
-import type { Cluster, Deployment, Environment, Preview, PreviewBlueprint } from "../api-types";
+import type { Cluster, Deployment, DeploymentRequest, Environment, Preview, PreviewBlueprint } from "../api-types";
 import type { ApiClient } from "../client";
 import type { Context } from "../context";
 import { CliError, exitCodes } from "../errors";
@@ -136,6 +136,25 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
         );
       }
     });
+
+  // Start and stop, as the environment's schedule does them: a stopped environment comes back as it was, without a rebuild.
+  for (const [name, action, description] of [
+    ["start", "RESTART", "Start a stopped environment's services again as they were (no rebuild)"],
+    ["stop", "STOP", "Stop an environment's services; its data and releases stay"],
+  ] as const) {
+    env
+      .command(name)
+      .description(description)
+      .argument("<project/env>")
+      .option("--watch", "follow the steps until the deployment ends; exit 1 if it fails or is canceled")
+      .option("--json", "print the API object")
+      .action(async (pathText: string, options: { watch?: boolean; json?: boolean }) => {
+        const api = await ctx.api();
+        const { environmentId } = await resolveEnvironment(api, pathText);
+        const request = await api.post<DeploymentRequest>("/deployments", { environmentId, action });
+        ctx.exitCode = await reportDeployment(ctx, request, pathText, options);
+      });
+  }
 
   env
     .command("delete")
