@@ -194,6 +194,18 @@ describe("logs", () => {
     const unknown = await h.cli(["logs", "shop/ops/web", "--deployment", "00000000-0000-4000-8000-000000000000"]);
     expect(unknown).toMatchObject({ code: 3, stderr: "error: Deployment not found\n" });
     expect((await h.cli(["logs", "shop/dev/web", "--build", "--deployment", id!])).code).toBe(2);
+
+    // The newest deployment is another service's: --build says so, and shows web's latest.
+    await h.cli(["service", "create", "shop/ops/api", "--git", "https://example.test/api.git", "--no-check"]);
+    const other = await h.cli(["deploy", "shop/ops/api"]);
+    const [, otherId] = /^Deployment ([0-9a-f-]{36})/m.exec(other.stdout)!;
+    const build = await h.cli(["logs", "shop/ops/web", "--build"]);
+    expect(build).toMatchObject({
+      code: 0,
+      stdout: "build step 1\nbuild step 2\nbuild done 3\n",
+      stderr: `The latest deployment (${otherId}) did not include shop/ops/web; showing ${id}, the latest that did\n`,
+    });
+    await h.cli(["cancel", otherId!]);
   });
 });
 

@@ -37,10 +37,13 @@ export function parseSince(text: string, now: Date = new Date()): string {
 }
 
 /** The deployment whose build output `--build` shows: the newest DEPLOY that included the service. */
-async function latestBuild(api: ApiClient, environmentId: string, serviceId: string, pathText: string): Promise<Deployment> {
+async function latestBuild(ctx: Context, api: ApiClient, environmentId: string, serviceId: string, pathText: string): Promise<Deployment> {
   const history = await api.get<Deployment[]>(`/environments/${environmentId}/deployments`, { limit: 200 });
-  const found = history.find((d) => d.action === "DEPLOY" && (d.serviceIds === null || d.serviceIds.includes(serviceId)));
+  const deploys = history.filter((d) => d.action === "DEPLOY");
+  const found = deploys.find((d) => d.serviceIds === null || d.serviceIds.includes(serviceId));
   if (!found) throw new CliError(`No deployment of ${pathText} yet`, exitCodes.notFound);
+  // Said, not silently skipped: the newest deployment is another service's, and these lines are older.
+  if (deploys[0] !== found) ctx.note(`The latest deployment (${deploys[0]!.id}) did not include ${pathText}; showing ${found.id}, the latest that did`);
   return found;
 }
 
@@ -76,7 +79,7 @@ export function registerLogCommands(program: Command, ctx: Context): void {
       const until = options.until ? parseSince(options.until) : undefined;
       const api = await ctx.api();
       const { environmentId, serviceId } = await resolveService(api, pathText);
-      const deploymentId = options.build ? (await latestBuild(api, environmentId, serviceId, pathText)).id : options.deployment;
+      const deploymentId = options.build ? (await latestBuild(ctx, api, environmentId, serviceId, pathText)).id : options.deployment;
       const stream: Query = deploymentId ? { deploymentId, serviceId } : { serviceId };
       const tail = parseTail(options.tail, deploymentId || options.since ? undefined : DEFAULT_TAIL);
       const fd = options.stderr ? "stderr" : options.stdout ? "stdout" : undefined;
