@@ -47,11 +47,24 @@ export async function handOver(dir: string, user: ProcessUser | null): Promise<v
  */
 export async function assertReachable(dir: string, home: string, user: ProcessUser | null): Promise<void> {
   if (!user) return;
-  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+  await openForTraversal(
+    path.dirname(dir),
+    home,
+    (closed) => `the database user cannot reach ${dir}: allow traversal of ${closed} (chmod o+x) or move the engine's home`,
+  );
+}
+
+/**
+ * Opens `dir` and every directory above it for traversal by other users (o+x: no listing) where
+ * they lie in the engine's `home`; a closed one above the home is an error, `refusal` naming it.
+ */
+export async function openForTraversal(dir: string, home: string, refusal: (closed: string) => string): Promise<void> {
+  const root = path.resolve(home);
+  for (let current = dir; ; current = path.dirname(current)) {
     const { mode } = await fs.stat(current);
     if ((mode & 0o001) === 0) {
-      if (current === home || current.startsWith(`${home}${path.sep}`)) await fs.chmod(current, mode | 0o001);
-      else throw new StepError(`the database user cannot reach ${dir}: allow traversal of ${current} (chmod o+x) or move the engine's home`);
+      if (current === root || current.startsWith(`${root}${path.sep}`)) await fs.chmod(current, (mode & 0o7777) | 0o001);
+      else throw new StepError(refusal(current));
     }
     if (current === path.dirname(current)) return;
   }

@@ -5,6 +5,7 @@ import type pino from "pino";
 import { z } from "zod";
 import { StepError } from "../../runtime";
 import { readJson, writeJsonAtomic } from "../../shared/files";
+import { handOver, openForTraversal } from "../database-user";
 import type { Layout } from "../layout";
 import { applyFence, type Fence, type FenceHost, removeFence } from "./loopback-fence";
 import { detectSandbox, identityFiles, type SandboxHost, type SandboxSpec, sandboxArgv } from "./sandbox";
@@ -96,8 +97,7 @@ export class ServiceSandboxes {
   async handOver(dir: string, jail: ServiceJail | null): Promise<void> {
     const user = jail?.user;
     if (!user) return;
-    await fsp.chown(dir, user.uid, user.gid);
-    for (const entry of await fsp.readdir(dir, { recursive: true })) await fsp.lchown(path.join(dir, entry), user.uid, user.gid);
+    await handOver(dir, user);
     await fsp.chmod(dir, 0o700);
   }
 
@@ -185,13 +185,11 @@ export class ServiceSandboxes {
    */
   private async openForTraversal(dir: string): Promise<void> {
     if (!this.users) return;
-    const home = path.resolve(this.options.home);
-    for (let current = dir; current !== path.dirname(current); current = path.dirname(current)) {
-      const { mode } = await fsp.stat(current);
-      if ((mode & 0o001) !== 0) continue;
-      if (current === home || current.startsWith(`${home}${path.sep}`)) await fsp.chmod(current, (mode & 0o7777) | 0o001);
-      else throw new StepError(`services cannot reach their files under ${dir}: allow traversal of ${current} (chmod o+x) or move the engine's home`);
-    }
+    await openForTraversal(
+      dir,
+      this.options.home,
+      (closed) => `services cannot reach their files under ${dir}: allow traversal of ${closed} (chmod o+x) or move the engine's home`,
+    );
   }
 }
 
