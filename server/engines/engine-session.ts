@@ -51,27 +51,25 @@ export async function recordEngineHello(svc: Services, clusterId: string, hello:
 
 /** The oldest task leased to this cluster and not yet acknowledged for its current attempt. */
 export async function pullTask(svc: Services, clusterId: string): Promise<EngineTask | null> {
-  const [deployment] = await svc.db
-    .select()
+  // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for).
+  const [row] = await svc.db
+    .select({ deployment: deployments, trusted: clusters.trusted, isolateLoopback: clusters.isolateLoopback })
     .from(deployments)
+    .innerJoin(clusters, eq(clusters.id, deployments.clusterId))
     .where(
       and(eq(deployments.clusterId, clusterId), isNotNull(deployments.leasedAt), isNull(deployments.acknowledgedAt), notInArray(deployments.status, finished)),
     )
     .orderBy(asc(deployments.leasedAt))
     .limit(1);
-  if (!deployment) return null;
+  if (!row) return null;
+  const { deployment, trusted, isolateLoopback } = row;
   const cipher = await cipherFor(svc.db, svc.keyring, deployment.organizationId);
-  // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for).
-  const [cluster] = await svc.db
-    .select({ trusted: clusters.trusted, isolateLoopback: clusters.isolateLoopback })
-    .from(clusters)
-    .where(eq(clusters.id, clusterId));
   return {
     deploymentId: deployment.id,
     attempt: deployment.attempt,
     snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot),
-    trusted: cluster?.trusted ?? false,
-    isolateLoopback: cluster?.isolateLoopback ?? false,
+    trusted,
+    isolateLoopback,
   };
 }
 
