@@ -68,6 +68,10 @@ describe("projects, environments and services", () => {
       "8000",
       "--health",
       "/health",
+      "--install-command",
+      "yarn install --ignore-engines",
+      "--node-version",
+      ">=20 <23",
     ]);
     expect(created).toMatchObject({ code: 0, stderr: "" });
     expect(created.stdout).toContain("Created service shop/dev/web from https://example.test/shop.git#release");
@@ -92,7 +96,13 @@ describe("projects, environments and services", () => {
       expect.objectContaining({
         name: "web",
         kind: "APPLICATION",
-        config: expect.objectContaining({ port: 8000, healthCheckPath: "/health", git: expect.objectContaining({ ref: { branch: "release" } }) }),
+        config: expect.objectContaining({
+          port: 8000,
+          healthCheckPath: "/health",
+          installCommand: "yarn install --ignore-engines",
+          nodeVersion: ">=20 <23",
+          git: expect.objectContaining({ ref: { branch: "release" } }),
+        }),
       }),
     ]);
     expect(JSON.parse((await h.cli(["project", "list", "--json"])).stdout)).toEqual([expect.objectContaining({ name: "shop" })]);
@@ -110,6 +120,11 @@ describe("projects, environments and services", () => {
     expectFailure(await h.cli(["project", "create", "Not_A_Label"]), 2, /^error: name: /);
     expectFailure(await h.cli(["service", "list", "shop"]), 2, '"shop" is not a path of the form <project>/<env>');
     expectFailure(await h.cli(["service", "create", "shop/dev/api", "--git", "https://x.test/a.git", "--port", "http"]), 2, /--port/);
+    expectFailure(
+      await h.cli(["service", "create", "shop/dev/api", "--git", "https://x.test/a.git", "--node-version", "twenty"]),
+      2,
+      "config.nodeVersion: expected a Node version or semver range, such as 22 or >=20 <23",
+    );
     expectFailure(await h.cli(["env", "create", "shop/qa", "--mode", "TEST"]), 2, /--mode/);
     expectFailure(await h.cli(["project"]), 2, "missing command: slipway project <list|create|delete>");
     expectFailure(await h.cli(["deploi", "shop/dev"]), 2, /unknown command 'deploi'.*deploy/);

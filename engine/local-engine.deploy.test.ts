@@ -128,7 +128,7 @@ describe("local engine: deploying from git", () => {
     const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
     // The failure says why in the build's own last lines, with secrets masked as in the logs.
     expect(failed?.step).toBe("build");
-    expect(failed?.message).toMatch(/^build command "npm run build" exited with code 1; its last lines:\n/);
+    expect(failed?.message).toMatch(/^build command `npm run build` failed \(exit 1\); its last lines:\n/);
     expect(failed?.message).toMatch(/\nbuilding with token \*\*\*\*\nerror: cannot find module '\.\/missing'$/);
     expect(env.final(deploy.deploymentId)).toMatchObject({ status: "failed", message: expect.stringContaining("build failed") });
     const output = env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploy.deploymentId).map((line) => line.text);
@@ -142,7 +142,7 @@ describe("local engine: deploying from git", () => {
     const deploy = task("DEPLOY", [missing]);
     await engine.execute(deploy);
     const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
-    expect(failed).toMatchObject({ step: "build", message: expect.stringContaining('"slipway-no-such-tool --build" not found (exit 127)') });
+    expect(failed).toMatchObject({ step: "build", message: expect.stringContaining("`slipway-no-such-tool --build` not found (exit 127)") });
     expect((await version()).version).toBe("2");
   });
 
@@ -164,7 +164,7 @@ describe("local engine: deploying from git", () => {
     const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
     expect(failed?.step).toBe("health_check");
     expect(failed?.message).toMatch(
-      /exited with code 1 before it became healthy; its last output:\n.*connecting to the database\nError: DATABASE_URL is not set/s,
+      /^start command `npm start`: .*exited with code 1 before it became healthy; its last output:\n.*connecting to the database\nError: DATABASE_URL is not set/s,
     );
     expect((await version()).version).toBe("2");
   });

@@ -29,8 +29,10 @@ type CreateOptions = {
   branch?: string;
   commit?: string;
   root?: string;
+  installCommand?: string;
   build?: string;
   start?: string;
+  nodeVersion?: string;
   port?: number;
   health?: string;
   json?: boolean;
@@ -69,7 +71,9 @@ function configFrom(options: CreateOptions & { git: string }) {
   const ref = options.commit ? { commit: options.commit } : options.branch ? { branch: options.branch } : undefined;
   return {
     git: { url: options.git, ref, rootDirectory: options.root, credentials: options.credentials },
+    installCommand: options.installCommand,
     buildCommand: options.build,
+    nodeVersion: options.nodeVersion,
     startCommand: options.start,
     port: options.port,
     healthCheckPath: options.health,
@@ -114,11 +118,14 @@ function createBody(options: CreateOptions) {
     if (!options.git) throw usageError("a job runs code from git: give --git <url> with --job");
     if (!!options.cron === !!options.on) throw usageError("give --cron <expression> (a cron job) or --on <start,stop,delete> (a lifecycle job)");
     if (options.missedRuns && !options.cron) throw usageError("--missed-runs is for cron jobs: give it with --cron");
-    const { git, buildCommand } = configFrom({ ...options, git: options.git });
+    const { git, installCommand, buildCommand, nodeVersion } = configFrom({ ...options, git: options.git });
     const trigger = options.cron
       ? { type: "cron", schedule: options.cron, timeZone: options.tz, missedRuns: options.missedRuns }
       : { type: "lifecycle", on: options.on };
-    return { kind: "JOB", config: { git, buildCommand, command: options.job, trigger, timeoutSeconds: options.timeout, retries: options.retries } };
+    return {
+      kind: "JOB",
+      config: { git, installCommand, buildCommand, nodeVersion, command: options.job, trigger, timeoutSeconds: options.timeout, retries: options.retries },
+    };
   }
   return { kind: "APPLICATION", config: configFrom({ ...options, git: options.git! }) };
 }
@@ -193,10 +200,12 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--branch <branch>", "branch to deploy (default: the repository's default branch)")
     .option("--commit <sha>", "exact commit to deploy instead of a branch")
     .option("--root <dir>", "directory of the app inside the repository")
+    .option("--install-command <cmd>", "install command, for dependencies (detected from the lockfile by default: npm ci, yarn install, pnpm install)")
     .option("--build <cmd>", "build command (detected from the repository by default)")
     .option("--start <cmd>", "start command (detected from the repository by default)")
     .option("--port <n>", "port the app listens on (it also gets PORT)", parsePort)
     .option("--health <path>", "HTTP path that answers 2xx when the app is ready, e.g. /health")
+    .option("--node-version <range>", "Node version, a semver range such as 22 or '>=20 <23' (wins over engines.node and .nvmrc)")
     .option(
       "--no-check",
       "save without checking the repository (that it answers and has the branch): for one pushed later, or a git host only the engine reaches",

@@ -1,3 +1,4 @@
+import semver from "semver";
 import { z } from "zod";
 import { branchProblem, credentialsProblem, gitUrlProblem, parseGitUrl, repositoryPathProblem, SSH_KEY_MAX } from "./git-source";
 
@@ -131,10 +132,22 @@ export const dockerBuildConfig = z.object({
 });
 export type DockerBuildConfig = z.infer<typeof dockerBuildConfig>;
 
+/** The install step's command (dependencies), replacing the package manager's detected one; a shell command, as the build's. */
+export const installCommand = z.string().max(2000).optional();
+
+/** The Node an app runs on, as a semver range (`22`, `>=20 <23`): wins over engines.node, .nvmrc and the engine's default. */
+export const nodeVersion = z
+  .string()
+  .max(200)
+  .refine((text) => text.trim() !== "" && semver.validRange(text) !== null, "expected a Node version or semver range, such as 22 or >=20 <23")
+  .optional();
+
 /** Configuration of an APPLICATION service: where its code is and how it is built and run. */
 export const applicationConfig = z.object({
   git: gitSource,
+  installCommand,
   buildCommand: z.string().max(2000).optional(),
+  nodeVersion,
   startCommand: z.string().max(2000).optional(),
   port: z.number().int().min(1).max(65535).optional(),
   healthCheckPath: z.string().max(500).regex(/^\//, "must start with /").optional(),
@@ -270,7 +283,9 @@ export type JobTrigger = z.infer<typeof jobTrigger>;
  */
 export const jobConfig = z.object({
   git: gitSource,
+  installCommand,
   buildCommand: z.string().max(2000).optional(),
+  nodeVersion,
   command: z.string().min(1).max(2000),
   trigger: jobTrigger,
   timeoutSeconds: z.number().int().min(1).max(86_400).default(600),

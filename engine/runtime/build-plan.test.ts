@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { detectBuildPlan, procfileWebCommand, type RepoFacts } from "./build-plan";
 
 function facts(files: string[], extra: Partial<RepoFacts> = {}): RepoFacts {
-  return { files: new Set(files), packageJson: null, procfile: null, requirementsTxt: null, nvmrc: null, nodeVersionFile: null, ...extra };
+  return { files: new Set(files), packageJson: null, procfile: null, requirementsTxt: null, nvmrc: null, nodeVersionFile: null, pnpmLock: null, ...extra };
 }
 
 function plan(input: RepoFacts, overrides = {}) {
@@ -14,15 +14,30 @@ function plan(input: RepoFacts, overrides = {}) {
 describe("detectBuildPlan", () => {
   it("installs a Node app with the package manager its lockfile names", () => {
     const pkg = { scripts: { start: "node server.js" } };
-    expect(plan(facts(["package.json", "package-lock.json"], { packageJson: pkg })).steps[0]?.argv).toEqual(["npm", "ci", "--no-audit", "--no-fund"]);
-    expect(plan(facts(["package.json", "pnpm-lock.yaml"], { packageJson: pkg })).steps[0]?.argv).toEqual(["pnpm", "install", "--frozen-lockfile"]);
-    expect(plan(facts(["package.json", "yarn.lock"], { packageJson: pkg })).steps[0]?.argv).toEqual(["yarn", "install", "--frozen-lockfile"]);
-    expect(plan(facts(["package.json"], { packageJson: pkg })).steps[0]?.argv).toEqual(["npm", "install", "--no-audit", "--no-fund"]);
+    const npm = plan(facts(["package.json", "package-lock.json"], { packageJson: pkg }));
+    expect(npm.steps[0]).toMatchObject({ step: "install", argv: ["npm", "ci", "--include=dev", "--no-audit", "--no-fund"] });
+    expect(npm.packageManager).toMatchObject({ flavor: "npm", range: null, reason: "from package-lock.json" });
+    const pnpm = plan(facts(["package.json", "pnpm-lock.yaml"], { packageJson: pkg, pnpmLock: "lockfileVersion: '9.0'\n" }));
+    expect(pnpm.steps[0]?.argv).toEqual(["pnpm", "install", "--frozen-lockfile", "--prod=false"]);
+    expect(pnpm.start).toMatchObject({ argv: ["pnpm", "start"] });
+    const yarn = plan(facts(["package.json", "yarn.lock"], { packageJson: { scripts: { build: "tsc", start: "node x" } } }));
+    expect(yarn.steps.map((step) => step.display)).toEqual(["yarn install --frozen-lockfile --production=false", "yarn run build"]);
+    expect(yarn.start).toMatchObject({ argv: ["yarn", "start"] });
+    const berry = plan(facts(["package.json", "yarn.lock", ".yarnrc.yml"], { packageJson: pkg }));
+    expect(berry.steps[0]?.argv).toEqual(["yarn", "install", "--immutable"]);
+    expect(plan(facts(["package.json"], { packageJson: pkg })).steps[0]?.argv).toEqual(["npm", "install", "--include=dev", "--no-audit", "--no-fund"]);
+    expect(detectBuildPlan(facts(["package.json"], { packageJson: { packageManager: "bun@1.2.0" } }))).toEqual({
+      ok: false,
+      reason: 'packageManager "bun@1.2.0" names bun; the engine provides npm, yarn and pnpm',
+    });
   });
 
   it("builds with the build script and starts with npm start, else node main", () => {
     const withScripts = plan(facts(["package.json"], { packageJson: { scripts: { build: "tsc", start: "node dist" } } }));
-    expect(withScripts.steps.map((step) => step.display)).toEqual(["npm install --no-audit --no-fund", "npm run build"]);
+    expect(withScripts.steps.map((step) => [step.step, step.display])).toEqual([
+      ["install", "npm install --include=dev --no-audit --no-fund"],
+      ["build", "npm run build"],
+    ]);
     expect(withScripts.start).toMatchObject({ type: "command", argv: ["npm", "start"] });
     expect(plan(facts(["package.json"], { packageJson: { main: "app.js" } })).start).toMatchObject({ argv: ["node", "app.js"] });
     expect(plan(facts(["package.json"], { packageJson: {} })).start).toMatchObject({ argv: ["node", "index.js"] });
@@ -35,6 +50,22 @@ describe("detectBuildPlan", () => {
     });
     expect(result.steps.at(-1)?.argv).toEqual(["/bin/sh", "-c", "make all; echo done"]);
     expect(result.start).toMatchObject({ argv: ["/bin/sh", "-c", "./run --fast"] });
+  });
+
+  it("lets the service's install command replace the detected install, and its nodeVersion win over the repository's", () => {
+    const node = plan(facts(["package.json", "yarn.lock"], { packageJson: { engines: { node: "18" } }, nvmrc: "20" }), {
+      installCommand: "yarn install --ignore-scripts",
+      nodeVersion: ">=22 <23",
+    });
+    expect(node.steps).toEqual([{ step: "install", argv: ["/bin/sh", "-c", "yarn install --ignore-scripts"], display: "yarn install --ignore-scripts" }]);
+    expect(node.node).toEqual({ stated: { source: "the service's nodeVersion", spec: ">=22 <23", want: { range: ">=22 <23" } } });
+    // Python keeps its virtualenv, with pip in it, and runs the command there instead of pip's.
+    const python = plan(facts(["requirements.txt", "app.py"], { requirementsTxt: "" }), { installCommand: ".venv/bin/pip install ." });
+    expect(python.steps.map((step) => [step.step, step.display])).toEqual([
+      ["install", "python3 -m venv .venv"],
+      ["install", ".venv/bin/pip install ."],
+    ]);
+    expect(plan(facts(["index.html"]), { installCommand: "make deps", buildCommand: "make" }).steps.map((step) => step.step)).toEqual(["install", "build"]);
   });
 
   it("prefers a Procfile web line over the detected start", () => {

@@ -1,4 +1,5 @@
-import { nodeRequest, type NodeRequest } from "./toolchains/node";
+import { nodeRequest, type NodeRequest, parseNodeSpec } from "./toolchains/node";
+import { installArgv, packageManagerRequest, type PackageManagerRequest, scriptArgv } from "./toolchains/package-managers";
 
 /**
  * Build plan detection: from what a repository contains, decide how to install, build and start
@@ -11,20 +12,24 @@ export type RepoFacts = {
   /** File names at the app root. */
   files: ReadonlySet<string>;
   /** As parsed, unchecked: engines and volta are read with care (toolchains/node.ts). */
-  packageJson: { scripts?: Record<string, string>; main?: string; engines?: unknown; volta?: unknown } | null;
+  packageJson: { scripts?: Record<string, string>; main?: string; engines?: unknown; volta?: unknown; packageManager?: unknown } | null;
   procfile: string | null;
   requirementsTxt: string | null;
   /** The Node version files nvm and nodenv (and most version managers) read. */
   nvmrc: string | null;
   nodeVersionFile: string | null;
+  /** pnpm-lock.yaml, whose lockfileVersion says which pnpm reads it (toolchains/package-managers.ts). */
+  pnpmLock: string | null;
 };
 
 export type PlanCommand = { argv: string[]; display: string };
+/** A step of the build, named as errors name it: the install (dependencies) or the build. */
+export type PlanStep = PlanCommand & { step: "install" | "build" };
 export type StartPlan = ({ type: "command" } & PlanCommand) | { type: "static"; display: string };
 export type BuildPlan = {
   kind: "node" | "python" | "static" | "procfile" | "custom";
   /** Install and build commands, run in order in the app directory. */
-  steps: PlanCommand[];
+  steps: PlanStep[];
   start: StartPlan;
   /** Directories (relative to the app) put first on PATH for build and start, e.g. a virtualenv. */
   pathPrefix: string[];
@@ -33,8 +38,11 @@ export type BuildPlan = {
    * version it names (null: none, the engine's default applies); the runtime provides that Node.
    */
   node: { stated: NodeRequest | null } | null;
+  /** The package manager of a Node app (the runtime provides it beside Node). */
+  packageManager: PackageManagerRequest | null;
 };
-export type Overrides = { buildCommand?: string; startCommand?: string };
+/** The service's own settings, each winning over detection: the install, build and start commands, and the Node version (a semver range). */
+export type Overrides = { installCommand?: string; buildCommand?: string; startCommand?: string; nodeVersion?: string };
 
 /** User commands are shell commands by nature (as on Heroku): one argv element, never concatenated. */
 export function shellCommand(command: string): PlanCommand {
@@ -54,11 +62,12 @@ export function procfileWebCommand(procfile: string): string | null {
   return null;
 }
 
-function nodeInstall(files: ReadonlySet<string>): PlanCommand {
-  if (files.has("package-lock.json") || files.has("npm-shrinkwrap.json")) return argv("npm", "ci", "--no-audit", "--no-fund");
-  if (files.has("pnpm-lock.yaml")) return argv("pnpm", "install", "--frozen-lockfile");
-  if (files.has("yarn.lock")) return argv("yarn", "install", "--frozen-lockfile");
-  return argv("npm", "install", "--no-audit", "--no-fund");
+function install(command: PlanCommand): PlanStep {
+  return { ...command, step: "install" };
+}
+
+function build(command: PlanCommand): PlanStep {
+  return { ...command, step: "build" };
 }
 
 /** A requirements file with only comments and blank lines needs no pip run (and no network). */
@@ -67,20 +76,37 @@ function hasRequirements(text: string): boolean {
 }
 
 export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { ok: true; plan: BuildPlan } | { ok: false; reason: string } {
-  const stated = nodeRequest(facts);
+  // The service's nodeVersion wins over the repository's files, as a semver range (checked by the API too).
+  const stated = overrides.nodeVersion ? parseNodeSpec(overrides.nodeVersion, "the service's nodeVersion") : nodeRequest(facts);
   if (!stated.ok) return stated;
   const node = facts.packageJson || stated.request ? { stated: stated.request } : null;
   const web = facts.procfile === null ? null : procfileWebCommand(facts.procfile);
   const userStart = overrides.startCommand ? shellCommand(overrides.startCommand) : web ? shellCommand(web) : null;
-  const userBuild = overrides.buildCommand ? [shellCommand(overrides.buildCommand)] : null;
+  const userBuild = overrides.buildCommand ? [build(shellCommand(overrides.buildCommand))] : null;
+  const userInstall = overrides.installCommand ? shellCommand(overrides.installCommand) : null;
 
   if (facts.packageJson) {
+    const manager = packageManagerRequest(facts);
+    if (!manager.ok) return manager;
+    const { flavor } = manager.value;
+    const run = (script: string) => {
+      const [command, ...args] = scriptArgv(flavor, script);
+      return argv(command!, ...args);
+    };
+    const [command, ...args] = installArgv(manager.value);
     const scripts = facts.packageJson.scripts ?? {};
-    const build = userBuild ?? (scripts.build ? [argv("npm", "run", "build")] : []);
-    const start = userStart ?? (scripts.start ? argv("npm", "start") : argv("node", facts.packageJson.main ?? "index.js"));
+    const builds = userBuild ?? (scripts.build ? [build(run("build"))] : []);
+    const start = userStart ?? (scripts.start ? run("start") : argv("node", facts.packageJson.main ?? "index.js"));
     return {
       ok: true,
-      plan: { kind: "node", steps: [nodeInstall(facts.files), ...build], start: { type: "command", ...start }, pathPrefix: ["node_modules/.bin"], node },
+      plan: {
+        kind: "node",
+        steps: [install(userInstall ?? argv(command!, ...args)), ...builds],
+        start: { type: "command", ...start },
+        pathPrefix: ["node_modules/.bin"],
+        node,
+        packageManager: manager.value,
+      },
     };
   }
 
@@ -89,26 +115,53 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     const start = userStart ?? (entry ? argv(".venv/bin/python", entry) : null);
     if (!start) return { ok: false, reason: "Python app without a start: add a Procfile web line, app.py or main.py, or set a start command" };
     // Without requirements, skip pip in the venv too: ensurepip alone takes seconds.
-    const install = hasRequirements(facts.requirementsTxt)
-      ? [argv("python3", "-m", "venv", ".venv"), argv(".venv/bin/pip", "install", "--disable-pip-version-check", "--no-input", "-r", "requirements.txt")]
-      : [argv("python3", "-m", "venv", "--without-pip", ".venv")];
+    // An install command of the service's replaces pip's, in the virtualenv the start runs in.
+    const installs = hasRequirements(facts.requirementsTxt)
+      ? [
+          argv("python3", "-m", "venv", ".venv"),
+          userInstall ?? argv(".venv/bin/pip", "install", "--disable-pip-version-check", "--no-input", "-r", "requirements.txt"),
+        ]
+      : userInstall
+        ? [argv("python3", "-m", "venv", ".venv"), userInstall]
+        : [argv("python3", "-m", "venv", "--without-pip", ".venv")];
     return {
       ok: true,
-      plan: { kind: "python", steps: [...install, ...(userBuild ?? [])], start: { type: "command", ...start }, pathPrefix: [".venv/bin"], node },
+      plan: {
+        kind: "python",
+        steps: [...installs.map(install), ...(userBuild ?? [])],
+        start: { type: "command", ...start },
+        pathPrefix: [".venv/bin"],
+        node,
+        packageManager: null,
+      },
     };
   }
 
   if (userStart) {
     return {
       ok: true,
-      plan: { kind: overrides.startCommand ? "custom" : "procfile", steps: userBuild ?? [], start: { type: "command", ...userStart }, pathPrefix: [], node },
+      plan: {
+        kind: overrides.startCommand ? "custom" : "procfile",
+        steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
+        start: { type: "command", ...userStart },
+        pathPrefix: [],
+        node,
+        packageManager: null,
+      },
     };
   }
 
   if (facts.files.has("index.html")) {
     return {
       ok: true,
-      plan: { kind: "static", steps: userBuild ?? [], start: { type: "static", display: "static file server" }, pathPrefix: [], node },
+      plan: {
+        kind: "static",
+        steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
+        start: { type: "static", display: "static file server" },
+        pathPrefix: [],
+        node,
+        packageManager: null,
+      },
     };
   }
 

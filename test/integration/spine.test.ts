@@ -161,7 +161,7 @@ describe("from git URL to a live app", () => {
     expect(failed.attempt).toBe(1);
     const build = (await api().deployments.events({ deploymentId: failed.id })).find((event) => event.step === "build" && event.status === "failed");
     expect(build?.message?.length).toBeLessThanOrEqual(EVENT_MESSAGE_MAX);
-    expect(build?.message).toMatch(/^build command "npm run build" exited with code 1; its last lines:/);
+    expect(build?.message).toMatch(/^build command `npm run build` failed \(exit 1\); its last lines:/);
     expect(build?.message).toMatch(/characters omitted[^]*Error: the build broke on purpose$/);
     expect(await version()).toBe("2");
   });

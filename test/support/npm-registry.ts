@@ -173,3 +173,34 @@ export async function cachedPackages(): Promise<
   if (!node18 || !node22 || !npm) return { ok: false, missing: "the packages of the tests' npm registry (run test/fixtures/registry/fetch)" };
   return { ok: true, node18, node22, npm };
 }
+
+/**
+ * The package managers of the registry cache (yarn classic, yarn berry's @yarnpkg/cli-dist, pnpm
+ * 9 and 10) and ms, the one dependency of the test apps that use them; null, with what is
+ * missing, when test/fixtures/registry/fetch has not run here.
+ */
+export async function cachedPackageManagers(): Promise<
+  | {
+      ok: true;
+      yarn: { file: string; version: string };
+      berry: { file: string; version: string };
+      pnpm9: { file: string; version: string };
+      pnpm10: { file: string; version: string };
+      ms: { file: string; version: string };
+    }
+  | { ok: false; missing: string }
+> {
+  const files = await fsp.readdir(registryCacheDir).catch(() => []);
+  const find = (pattern: RegExp) => {
+    const file = files.find((name) => pattern.test(name));
+    return file ? { file: path.join(registryCacheDir, file), version: pattern.exec(file)![1]! } : null;
+  };
+  const yarn = find(/^yarn-(1\.\d+\.\d+)\.tgz$/);
+  const berry = find(/^yarnpkg-cli-dist-(4\.\d+\.\d+)\.tgz$/);
+  const pnpm9 = find(/^pnpm-(9\.\d+\.\d+)\.tgz$/);
+  const pnpm10 = find(/^pnpm-(10\.\d+\.\d+)\.tgz$/);
+  const ms = find(/^ms-(\d+\.\d+\.\d+)\.tgz$/);
+  if (!yarn || !berry || !pnpm9 || !pnpm10 || !ms)
+    return { ok: false, missing: "the package managers of the tests' npm registry (run test/fixtures/registry/fetch)" };
+  return { ok: true, yarn, berry, pnpm9, pnpm10, ms };
+}

@@ -15,6 +15,7 @@ import { ScheduledJobs } from "../scheduled-jobs";
 import { createLineTail, runCommand } from "../shared/commands";
 import { engineBaseEnv } from "../shared/processes-env";
 import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
+import { type PackageManagerRequest, packageManagerEnv, PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
 import { ToolchainStore } from "../toolchains/toolchain-store";
 import { type CgroupHost, detectCgroups, memoryLimitOf } from "./cgroups";
 import { startLocalExec } from "./exec";
@@ -102,7 +103,21 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
   const databases = new LocalDatabases({ home: options.home, paths, store, processes, restarts, sandboxes, serviceLog: options.serviceLog });
   const toolchains = new ToolchainStore(paths.toolchainsDir);
   const node = new NodeToolchains({ ...options.toolchains, store: toolchains });
-  const driver = new LocalReleases({ paths, store, processes, jobs, restarts, databases, cgroups, sandboxes, toolchains, node });
+  const packageManagers = new PackageManagerToolchains({ registry: options.toolchains.registry, store: toolchains });
+  const driver = new LocalReleases({
+    paths,
+    store,
+    processes,
+    jobs,
+    restarts,
+    databases,
+    cgroups,
+    sandboxes,
+    toolchains,
+    node,
+    packageManagers,
+    registry: options.toolchains.registry,
+  });
   return new ReleaseRuntime({
     name: "local",
     serviceKinds: ["APPLICATION", "DATABASE", "JOB"] satisfies ServiceKind[],
@@ -130,6 +145,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       sandboxes: ServiceSandboxes;
       toolchains: ToolchainStore;
       node: NodeToolchains;
+      packageManagers: PackageManagerToolchains;
+      /** The npm registry toolchains come from: the app's dependencies too, when it is a mirror (package-managers.ts). */
+      registry: string;
     },
   ) {}
 
@@ -183,7 +201,12 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     // A JOB's command is what its release runs, as a start command is an application's.
     const startCommand = service.kind === "JOB" ? service.config.command : service.config.startCommand;
     const resources = service.kind === "APPLICATION" ? service.config.resources : undefined;
-    const detected = detectBuildPlan(await readRepoFacts(appDir), { buildCommand: config.buildCommand, startCommand });
+    const detected = detectBuildPlan(await readRepoFacts(appDir), {
+      installCommand: config.installCommand,
+      buildCommand: config.buildCommand,
+      startCommand,
+      nodeVersion: config.nodeVersion,
+    });
     if (!detected.ok) throw new StepError(detected.reason);
     const plan = detected.plan;
     ctx.output("system", `Build plan: ${plan.kind}; ${plan.steps.map((step) => step.display).join(", ") || "nothing to build"}; start: ${plan.start.display}`);
@@ -192,6 +215,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const node = plan.node ? await this.provideNode(ctx, plan.node.stated, deadline, config.buildTimeoutSeconds) : null;
     if (node) ctx.output("system", node.description);
     const toolchain = node?.kind === "toolchain" ? node : null;
+    const manager = plan.packageManager ? await this.providePackageManager(ctx, plan.packageManager, node, deadline, config.buildTimeoutSeconds) : null;
+    if (manager) ctx.output("system", manager.description);
 
     // The build is untrusted code too (a dependency's install script): it runs in the service's sandbox, as its user.
     const { sandboxes } = this.parts;
@@ -207,11 +232,14 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     if (fenced) ctx.output("system", fenced);
     const base = { ...engineBaseEnv(), ...(jail ? { HOME: jail.home } : {}) };
     const variables = Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value]));
-    // The app's own tools first (node_modules/.bin, a virtualenv), then its Node and npm, then the host's: in the build, the release, its jobs and shells (launch.json).
-    const pathPrefix = [...plan.pathPrefix.map((dir) => path.join(appDir, dir)), ...(toolchain ? [toolchain.binDir] : [])];
-    const env: Record<string, string> = { ...base, ...variables, PATH: [...pathPrefix, variables.PATH ?? base.PATH].join(":") };
+    // The app's own tools first (node_modules/.bin, a virtualenv), then its package manager, Node and npm, then the host's: in the build, the release, its jobs and shells (launch.json).
+    const toolchainBins = [manager?.binDir, toolchain?.binDir].filter((dir): dir is string => !!dir);
+    const pathPrefix = [...plan.pathPrefix.map((dir) => path.join(appDir, dir)), ...toolchainBins];
+    const registryEnv = manager ? packageManagerEnv(this.parts.registry, variables) : {};
+    const env: Record<string, string> = { ...base, ...registryEnv, ...variables, PATH: [...pathPrefix, variables.PATH ?? base.PATH].join(":") };
     if (plan.kind === "python") env.VIRTUAL_ENV = path.join(appDir, ".venv");
-    const sandbox = jail?.spec([checkout], [...(plan.start.type === "static" ? staticServerFiles() : []), ...(toolchain ? [toolchain.dir] : [])]);
+    const toolchainDirs = [toolchain?.dir, manager?.dir].filter((dir): dir is string => !!dir);
+    const sandbox = jail?.spec([checkout], [...(plan.start.type === "static" ? staticServerFiles() : []), ...toolchainDirs]);
 
     for (const step of plan.steps) {
       ctx.output("system", `$ ${step.display}`);
@@ -227,12 +255,13 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
           tail.push(line);
         },
       });
-      if (result.aborted) throw new StepError(`build command "${step.display}" canceled`);
-      if (result.timedOut) throw new StepError(`build timed out after ${config.buildTimeoutSeconds}s in "${step.display}"`);
-      if (result.code === 127) throw new StepError(`build command "${step.display}" not found (exit 127): is it installed on the engine's host?`);
+      // Named by its step (install or build), as the service's settings name them.
+      const what = `${step.step} command \`${step.display}\``;
+      if (result.aborted) throw new StepError(`${what} canceled`);
+      if (result.timedOut) throw new StepError(`build timed out after ${config.buildTimeoutSeconds}s in ${what}`);
+      if (result.code === 127) throw new StepError(`${what} not found (exit 127): is it installed on the engine's host?`);
       // The last lines say why in the build's own words, on the deployment's page and in the CLI (the agent shortens a long one).
-      if (result.code !== 0)
-        throw new StepError(`build command "${step.display}" exited with code ${String(result.code ?? result.signal)}; its last lines:\n${tail.text()}`);
+      if (result.code !== 0) throw new StepError(`${what} failed (exit ${String(result.code ?? result.signal)}); its last lines:\n${tail.text()}`);
     }
 
     const argv =
@@ -263,6 +292,24 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     }
   }
 
+  /** The package manager of a build (toolchains/package-managers.ts), bounded and ended as Node's install is. */
+  private async providePackageManager(
+    ctx: Ctx,
+    request: PackageManagerRequest,
+    node: ProvidedNode | null,
+    deadline: number,
+    timeoutSeconds: number,
+  ): Promise<ProvidedPackageManager> {
+    const timeout = AbortSignal.timeout(Math.max(deadline - Date.now(), 1));
+    try {
+      return await this.parts.packageManagers.provide(request, node, AbortSignal.any([ctx.signal, timeout]), (line) => ctx.output("system", line));
+    } catch (error) {
+      if (ctx.signal.aborted) throw new StepError("build canceled while installing the package manager", { cause: error });
+      if (timeout.aborted) throw new StepError(`build timed out after ${timeoutSeconds}s while installing the package manager`, { cause: error });
+      throw error;
+    }
+  }
+
   async launch(ctx: Ctx, release: LocalRelease): Promise<ReleaseProcess> {
     if (!release.launch) throw new Error("start before build");
     const service = ctx.service;
@@ -279,18 +326,26 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     if (service.kind !== "APPLICATION") throw new Error(`${service.kind} services have no health check`);
     const { healthCheckPath, healthCheckTimeoutSeconds } = service.config;
     const { processes } = this.parts;
+    let crashed = false;
     const problem = await waitHealthy({
       port: proc.port,
       path: healthCheckPath,
       timeoutMs: healthCheckTimeoutSeconds * 1000,
       signal: ctx.signal,
-      exited: () => (processes.isAlive(proc) ? null : processes.exitReason(proc)),
+      exited: () => {
+        if (processes.isAlive(proc)) return null;
+        crashed = true;
+        return processes.exitReason(proc);
+      },
       ownsPort: () => groupListensOn(proc.pid, proc.port),
     });
     if (!problem) return;
+    // A crash is the start command's: named as the service's settings name it, as a failed install or build is.
+    const launch = crashed ? await processes.readLaunch(ctx.service.id, proc.releaseId) : null;
+    const started = launch ? `start command \`${commandText(launch.argv)}\`: ` : "";
     // Why, in the release's own words: a crash at start usually says it in its last lines (masked by the orchestrator).
     const output = await lastLines(path.join(this.parts.paths.releaseDir(ctx.service.id, proc.releaseId), "runtime.log"), 20);
-    throw new StepError(output ? `${problem}; its last output:\n${output}` : problem);
+    throw new StepError(`${started}${problem}${output ? `; its last output:\n${output}` : ""}`);
   }
 
   stopRelease(serviceId: string, proc: ReleaseProcess): Promise<void> {
@@ -438,6 +493,11 @@ async function lastLines(file: string, count: number): Promise<string> {
   }
 }
 
+/** A start command as the user wrote it (`/bin/sh -c <command>` is how the plan runs one), else its argv. */
+function commandText(argv: string[]): string {
+  return argv[0] === "/bin/sh" && argv[1] === "-c" && argv.length === 3 ? argv[2]! : argv.join(" ");
+}
+
 /** One POSIX shell word per argument, for `script --command`, which runs its string through a shell. */
 function shellQuote(argv: string[]): string {
   return argv.map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
@@ -462,6 +522,7 @@ async function readRepoFacts(appDir: string): Promise<RepoFacts> {
     requirementsTxt: await read("requirements.txt"),
     nvmrc: await read(".nvmrc"),
     nodeVersionFile: await read(".node-version"),
+    pnpmLock: await read("pnpm-lock.yaml"),
   };
 }
 

@@ -14,7 +14,7 @@ import type { Provision, ToolchainStore } from "./toolchain-store";
  */
 
 /** Where an app's Node version came from, as the build log names it. */
-export type NodeSource = "engines.node" | ".nvmrc" | ".node-version" | "volta.node" | "SLIPWAY_NODE_VERSION";
+export type NodeSource = "engines.node" | ".nvmrc" | ".node-version" | "volta.node" | "SLIPWAY_NODE_VERSION" | "the service's nodeVersion";
 /** A semver range, or the LTS line `lts` lines back from the current one (0: the current; `lts/-1`: the one before). */
 export type NodeWant = { range: string } | { lts: number };
 export type NodeRequest = { source: NodeSource; spec: string; want: NodeWant };
