@@ -119,7 +119,7 @@ export function packageManagerRequest(facts: PackageManagerFacts): Result<Packag
     const pinned = (flavor: PackageManagerFlavor, lockfile: boolean) => ({ ok: true as const, value: { flavor, range, hash, lockfile, reason } });
     if (name === "npm") return pinned("npm", npmLockfile);
     if (name === "pnpm") return pinned("pnpm", has("pnpm-lock.yaml"));
-    if (name === "yarn") return pinned(semver.minVersion(range)!.major >= 2 ? "yarn-berry" : "yarn-classic", has("yarn.lock"));
+    if (name === "yarn") return pinned((semver.minVersion(range)?.major ?? 1) >= 2 ? "yarn-berry" : "yarn-classic", has("yarn.lock"));
     return { ok: false, reason: `packageManager "${field}" names ${name}; the engine provides npm, yarn and pnpm` };
   }
   const detected = (flavor: PackageManagerFlavor, range: string | null, reason: string) => ({
