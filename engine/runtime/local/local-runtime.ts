@@ -235,7 +235,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     // The app's own tools first (node_modules/.bin, a virtualenv), then its package manager, Node and npm, then the host's: in the build, the release, its jobs and shells (launch.json).
     const toolchainBins = [manager?.binDir, toolchain?.binDir].filter((dir): dir is string => !!dir);
     const pathPrefix = [...plan.pathPrefix.map((dir) => path.join(appDir, dir)), ...toolchainBins];
-    const registryEnv = manager ? packageManagerEnv(this.parts.registry, variables) : {};
+    const registryEnv = manager ? packageManagerEnv(manager.flavor, this.parts.registry, variables) : {};
     const env: Record<string, string> = { ...base, ...registryEnv, ...variables, PATH: [...pathPrefix, variables.PATH ?? base.PATH].join(":") };
     if (plan.kind === "python") env.VIRTUAL_ENV = path.join(appDir, ".venv");
     const toolchainDirs = [toolchain?.dir, manager?.dir].filter((dir): dir is string => !!dir);

@@ -98,13 +98,14 @@ describe("the pieces of the choice", () => {
   });
 
   it("points installs at the engine's registry when it is a mirror, unless the app's variables say otherwise", () => {
-    expect(packageManagerEnv("https://registry.npmjs.org", {})).toEqual({});
-    expect(packageManagerEnv("http://10.0.0.5:4873/", {})).toEqual({
+    expect(packageManagerEnv("npm", "https://registry.npmjs.org", {})).toEqual({});
+    expect(packageManagerEnv("yarn-berry", "https://registry.npmjs.org", {})).toEqual({ YARN_ENABLE_TELEMETRY: "0" });
+    expect(packageManagerEnv("pnpm", "http://10.0.0.5:4873/", {})).toEqual({
       npm_config_registry: "http://10.0.0.5:4873/",
       YARN_NPM_REGISTRY_SERVER: "http://10.0.0.5:4873/",
       YARN_UNSAFE_HTTP_WHITELIST: "10.0.0.5",
     });
-    expect(packageManagerEnv("https://npm.example.com", { npm_config_registry: "https://own.example.com" })).toEqual({
+    expect(packageManagerEnv("yarn-classic", "https://npm.example.com", { npm_config_registry: "https://own.example.com" })).toEqual({
       YARN_NPM_REGISTRY_SERVER: "https://npm.example.com",
     });
   });

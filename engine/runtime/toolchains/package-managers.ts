@@ -291,11 +291,14 @@ function describeProvision(provision: Provision, registry: string): string {
  * registry.npmjs.org cannot fetch dependencies from it either), unless the app's variables say.
  * npm, pnpm and yarn classic read npm_config_registry, yarn berry its own variables (and it
  * refuses a registry on plain http unless its host is listed: the engine's administrator chose it).
+ * Yarn berry's telemetry, on by default outside CI (so in the release), is off: an engine's
+ * builds and apps reach the hosts their owners chose, not yarnpkg.com's.
  */
-export function packageManagerEnv(registry: string, variables: Record<string, string>): Record<string, string> {
-  const url = new URL(registry);
-  if (url.hostname === "registry.npmjs.org") return {};
+export function packageManagerEnv(flavor: PackageManagerFlavor, registry: string, variables: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
+  if (flavor === "yarn-berry" && variables.YARN_ENABLE_TELEMETRY === undefined) env.YARN_ENABLE_TELEMETRY = "0";
+  const url = new URL(registry);
+  if (url.hostname === "registry.npmjs.org") return env;
   if (variables.npm_config_registry === undefined && variables.NPM_CONFIG_REGISTRY === undefined) env.npm_config_registry = registry;
   if (variables.YARN_NPM_REGISTRY_SERVER === undefined) {
     env.YARN_NPM_REGISTRY_SERVER = registry;
