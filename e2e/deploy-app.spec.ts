@@ -84,10 +84,10 @@ test("create an app from git, deploy it with a secret, redeploy a new commit, an
     await page.goto("/audit");
     const events = page.getByRole("table", { name: "audit events" });
     // Other journeys share the platform: look at this environment's entries (named, linked to its page).
-    const thisEnvironment = events.locator(`a[href="/environments/${environmentId}"]`);
+    const thisEnvironment = page.locator(`a[href="/environments/${environmentId}"]`);
     await expect(events.getByRole("row").filter({ hasText: "deployment.deploy" }).filter({ has: thisEnvironment })).toHaveCount(2);
     await expect(events.getByRole("row").filter({ hasText: "environment.create" }).filter({ has: thisEnvironment })).toHaveCount(1);
-    await expect(thisEnvironment.first()).toHaveText(`${project}/dev`);
+    await expect(events.locator(thisEnvironment).first()).toHaveText(`${project}/dev`);
     await expect(events.getByRole("row").filter({ hasText: "project.create" }).first()).toBeVisible();
     await expect(events.getByRole("row").filter({ hasText: "variable.create" }).first()).toBeVisible();
     await expect(events).not.toContainText("hello-from-a-secret");
