@@ -4,7 +4,8 @@ import { ServicePage, type ServiceTabName } from "./pages/service-page";
 
 /**
  * The service page's tabs (issue 15, items 6 and 8): each tab has its own URL that opens it
- * directly, switching tabs changes the URL and Back returns to the previous tab; the running
+ * directly, switching tabs changes the URL and Back returns to the previous tab; Settings is one
+ * form with one Save; the running
  * commit's copy button puts the full SHA on the clipboard; the audit log names the service and
  * its link leads to the service's page.
  */
@@ -63,6 +64,18 @@ test("service tabs have their own URLs, copy the full SHA, and the audit log lin
     await expect(service.tab("Metrics")).toBeFocused();
     await page.keyboard.press("Enter");
     await service.expectTab("Metrics");
+  });
+
+  await test.step("Settings saves the build settings and deploy on push with one Save", async () => {
+    await ServicePage.goto(page, app.serviceId, "Settings");
+    await expect(page.getByRole("button", { name: /^Save/ })).toHaveCount(1);
+    await page.getByRole("textbox", { name: "Start command" }).fill("node server.js");
+    await page.getByRole("switch", { name: "Deploy tags" }).check();
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await expect(page.getByText(/^Settings saved/)).toBeVisible();
+    await page.reload();
+    await expect(page.getByRole("textbox", { name: "Start command" })).toHaveValue("node server.js");
+    await expect(page.getByRole("switch", { name: "Deploy tags" })).toBeChecked();
   });
 
   await test.step("the running commit's copy button copies the full SHA", async () => {
