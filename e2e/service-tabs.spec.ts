@@ -89,6 +89,7 @@ test("service tabs have their own URLs, copy the full SHA, and the audit log lin
       .click();
     await expect(page.getByRole("tooltip", { name: "Copied" })).toBeVisible();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(sha);
+    await capture("overview-tab");
   });
 
   await test.step("the audit log names the service and links to it", async () => {
