@@ -1,7 +1,8 @@
 "use client";
 
-import { ActionIcon, Alert, Code, CopyButton, Group, Stack, Text, Tooltip } from "@mantine/core";
-import { IconAlertTriangle, IconCheck, IconCopy } from "@tabler/icons-react";
+import { Alert, Code, Group, Stack, Text } from "@mantine/core";
+import { IconAlertTriangle } from "@tabler/icons-react";
+import { CopyAction } from "./copy-button";
 
 /** A value with a copy button: tokens, commands, invite links. */
 export function CopyField({ value, label }: { value: string; label: string }) {
@@ -10,21 +11,7 @@ export function CopyField({ value, label }: { value: string; label: string }) {
       <Code block style={{ flex: 1, wordBreak: "break-all", whiteSpace: "pre-wrap" }} aria-label={label}>
         {value}
       </Code>
-      <CopyButton value={value} timeout={2000}>
-        {({ copied, copy }) => (
-          <Tooltip label={copied ? "Copied" : "Copy"} withArrow>
-            <ActionIcon
-              variant="light"
-              color={copied ? "teal" : "gray"}
-              onClick={copy}
-              aria-label={copied ? "Copied" : `Copy ${label.toLowerCase()}`}
-              size="lg"
-            >
-              {copied ? <IconCheck size={16} /> : <IconCopy size={16} />}
-            </ActionIcon>
-          </Tooltip>
-        )}
-      </CopyButton>
+      <CopyAction value={value} label={label} size="lg" variant="light" />
     </Group>
   );
 }

@@ -1,4 +1,5 @@
 import { DeploymentPage } from "./pages/deployment-page";
+import { ServicePage } from "./pages/service-page";
 import { expect, NODE_APP, test } from "./fixtures/test";
 
 /**
@@ -34,6 +35,7 @@ test("create an app from git, deploy it with a secret, redeploy a new commit, an
   });
 
   await test.step("set a secret variable", async () => {
+    await new ServicePage(page).open("Variables");
     await page.getByRole("button", { name: "Add variable" }).click();
     const dialog = page.getByRole("dialog", { name: "Add variable" });
     await dialog.getByLabel("Key").fill("GREETING");
@@ -81,9 +83,11 @@ test("create an app from git, deploy it with a secret, redeploy a new commit, an
   await test.step("see the audit entries", async () => {
     await page.goto("/audit");
     const events = page.getByRole("table", { name: "audit events" });
-    // Other journeys share the platform: look at this environment's entries.
-    await expect(events.getByRole("row").filter({ hasText: "deployment.deploy" }).filter({ hasText: environmentId })).toHaveCount(2);
-    await expect(events.getByRole("row").filter({ hasText: "environment.create" }).filter({ hasText: environmentId })).toHaveCount(1);
+    // Other journeys share the platform: look at this environment's entries (named, linked to its page).
+    const thisEnvironment = page.locator(`a[href="/environments/${environmentId}"]`);
+    await expect(events.getByRole("row").filter({ hasText: "deployment.deploy" }).filter({ has: thisEnvironment })).toHaveCount(2);
+    await expect(events.getByRole("row").filter({ hasText: "environment.create" }).filter({ has: thisEnvironment })).toHaveCount(1);
+    await expect(events.locator(thisEnvironment).first()).toHaveText(`${project}/dev`);
     await expect(events.getByRole("row").filter({ hasText: "project.create" }).first()).toBeVisible();
     await expect(events.getByRole("row").filter({ hasText: "variable.create" }).first()).toBeVisible();
     await expect(events).not.toContainText("hello-from-a-secret");

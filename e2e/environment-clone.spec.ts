@@ -1,5 +1,6 @@
 import type { Page } from "@playwright/test";
 import { expect, NODE_APP, test } from "./fixtures/test";
+import { ServicePage } from "./pages/service-page";
 
 /** One fact of a database page's connection table: the value beside its label. */
 function connectionFact(page: Page, label: string) {
@@ -68,6 +69,7 @@ test("create a database and a job, clone their environment, and see the copy's o
       await expect(names.getByText(`SLIPWAY_MAIN_DB_${suffix}`, { exact: true })).toBeVisible();
     }
     await expect(names.getByRole("button", { name: "Copy SLIPWAY_MAIN_DB_URL" })).toBeVisible();
+    await new ServicePage(page).open("Variables");
     // The server's resolution agrees: the built-in variables are there, the secret ones hidden.
     const effective = page.getByRole("table", { name: "effective variables" });
     await expect(effective.getByRole("row").filter({ hasText: "SLIPWAY_MAIN_DB_PORT" })).toContainText(String(sourcePort));
@@ -94,8 +96,12 @@ test("create a database and a job, clone their environment, and see the copy's o
     await expect(page.getByText("Never ran")).toBeVisible();
     await expect(page.getByText("10 min timeout, no retry")).toBeVisible();
 
+    const job = new ServicePage(page);
+    await job.open("Settings");
     await page.getByRole("textbox", { name: "Retries" }).fill("2");
     await page.getByRole("button", { name: "Save settings" }).click();
+    await expect(page.getByText(/^Settings saved/)).toBeVisible();
+    await job.open("Overview");
     await expect(page.getByText("10 min timeout, 2 retries")).toBeVisible();
     await capture("job");
   });
@@ -124,6 +130,7 @@ test("create a database and a job, clone their environment, and see the copy's o
     await expect(page.getByRole("navigation", { name: "Breadcrumb" })).toContainText("dev-2");
     const copyPort = await databasePort(page);
     expect(copyPort).not.toBe(sourcePort);
+    await new ServicePage(page).open("Variables");
     await expect(page.getByRole("table", { name: "effective variables" }).getByRole("row").filter({ hasText: "SLIPWAY_MAIN_DB_PORT" })).toContainText(
       String(copyPort),
     );

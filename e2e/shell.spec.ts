@@ -1,8 +1,9 @@
 import { expect, NODE_APP, test } from "./fixtures/test";
 import { seedApp } from "./fixtures/seed";
+import { ServicePage } from "./pages/service-page";
 
 /**
- * The remote shell, in the browser: from the service page's Shell button to a terminal (xterm.js)
+ * The remote shell, in the browser: from the service page's Shell tab to a terminal (xterm.js)
  * in the running release, a typed command and its output, the variables the app sees, and the
  * session in the audit log without its contents.
  */
@@ -13,9 +14,9 @@ test("open a shell in a running service, run a command and read its output", asy
   expect((await api.waitForDeployment(deployment.id)).status).toBe("DEPLOYED");
 
   await signIn({ email: platform.adminEmail, password: platform.adminPassword });
-  await page.goto(`/services/${app.serviceId}`);
-  await page.getByRole("link", { name: "Shell", exact: true }).click();
-  await expect(page.getByRole("heading", { level: 1, name: "Shell of web" })).toBeVisible();
+  const service = await ServicePage.goto(page, app.serviceId);
+  await service.open("Shell");
+  await expect(page.getByRole("heading", { level: 1, name: "web" })).toBeVisible();
   const terminal = page.getByRole("region", { name: "Terminal" });
   await expect(terminal).toHaveAttribute("data-session-status", "open");
 

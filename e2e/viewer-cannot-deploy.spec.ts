@@ -1,5 +1,6 @@
 import { expect, NODE_APP, test } from "./fixtures/test";
 import { seedApp } from "./fixtures/seed";
+import { ServicePage } from "./pages/service-page";
 
 test("a VIEWER sees deployments but no deploy controls, and the server refuses a deploy", async ({ page, api, git, unique, seedUser, signIn, capture }) => {
   const app = await seedApp(api, git, { project: unique("ro"), repo: unique("repo") }, NODE_APP);
@@ -15,7 +16,7 @@ test("a VIEWER sees deployments but no deploy controls, and the server refuses a
   for (const name of ["Deploy", "Redeploy", "Restart", "Stop"]) await expect(page.getByRole("button", { name, exact: true })).toHaveCount(0);
   await capture("viewer-environment");
 
-  await page.goto(`/services/${app.serviceId}`);
+  await ServicePage.goto(page, app.serviceId, "Deployments");
   await expect(page.getByRole("heading", { level: 1, name: "web" })).toBeVisible();
   await expect(page.getByRole("heading", { level: 2, name: "Deployments" })).toBeVisible();
   for (const name of ["Deploy", "Redeploy", "Restart", "Stop"]) await expect(page.getByRole("button", { name, exact: true })).toHaveCount(0);

@@ -1,8 +1,9 @@
 "use client";
 
-import { ActionIcon, Alert, Badge, Button, Card, Code, Group, SimpleGrid, Table, Text, TextInput } from "@mantine/core";
+import { ActionIcon, Alert, Anchor, Badge, Button, Card, Code, Group, SimpleGrid, Table, Text, TextInput } from "@mantine/core";
 import { IconChevronDown, IconChevronRight, IconFilter, IconX } from "@tabler/icons-react";
 import { useInfiniteQuery } from "@tanstack/react-query";
+import Link from "next/link";
 import { Fragment, useState } from "react";
 import type { Inputs, Outputs } from "../api-types";
 import { useCan } from "../auth/can";
@@ -14,6 +15,7 @@ import { ChangeDiff } from "./change-diff";
 
 type Filters = { actor: string; action: string; targetId: string; from: string; to: string };
 type AuditEvent = Outputs["organization"]["audit"][number];
+type AuditLink = NonNullable<AuditEvent["target"]>;
 const PAGE = 50;
 const EMPTY: Filters = { actor: "", action: "", targetId: "", from: "", to: "" };
 
@@ -33,6 +35,24 @@ function query(filters: Filters, before?: number): Inputs["organization"]["audit
 }
 
 const ORIGIN_COLORS: Record<string, string> = { UI: "indigo", CLI: "teal", API: "cyan", WEBHOOK: "grape", SCHEDULER: "orange", SYSTEM: "gray" };
+
+/**
+ * A target by its name, linked to its page while it exists (the server resolves both); a target
+ * deleted since shows the name it had, unlinked, with its id on hover.
+ */
+function TargetName({ link, id }: { link: AuditLink; id?: string | null }) {
+  if (link.href)
+    return (
+      <Anchor component={Link} href={link.href} fz="sm" className="break-anywhere">
+        {link.label}
+      </Anchor>
+    );
+  return (
+    <Text span fz="sm" className="break-anywhere" title={id && id !== link.label ? `${id} (deleted)` : "deleted"}>
+      {link.label}
+    </Text>
+  );
+}
 
 function EventRow({ event }: { event: AuditEvent }) {
   const [open, setOpen] = useState(false);
@@ -70,10 +90,13 @@ function EventRow({ event }: { event: AuditEvent }) {
           <Code>{event.action}</Code>
         </Table.Td>
         <Table.Td>
-          <Text fz="sm">{event.targetType}</Text>
-          {event.targetId && (
-            <Text fz="xs" c="dimmed" ff="monospace" className="break-anywhere">
-              {event.targetId}
+          <Text fz="xs" c="dimmed">
+            {event.targetType.replace(/_/g, " ")}
+          </Text>
+          {event.target && <TargetName link={event.target} id={event.targetId} />}
+          {event.deployment && (
+            <Text fz="xs" c="dimmed">
+              by <TargetName link={event.deployment} />
             </Text>
           )}
         </Table.Td>

@@ -1,8 +1,9 @@
 "use client";
 
-import { Anchor, Code, Table, Text, Tooltip, VisuallyHidden } from "@mantine/core";
+import { Anchor, Group, Table, Text, Tooltip, VisuallyHidden } from "@mantine/core";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
+import { CommitSha } from "../copy-button";
 import { RelativeTime, useNow } from "../relative-time";
 import { StatusBadge, isBusy } from "../status-badge";
 import { deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
@@ -14,9 +15,16 @@ function Commits({ commits }: { commits: Record<string, string> }) {
   const shas = [...new Set(Object.values(commits))];
   if (shas.length === 0) return <Text c="dimmed">—</Text>;
   return (
-    <Tooltip label={shas.join(", ")} withArrow>
-      <Code>{shas.length === 1 ? shortSha(shas[0]!) : `${shortSha(shas[0]!)} +${shas.length - 1}`}</Code>
-    </Tooltip>
+    <Group gap={4} wrap="nowrap">
+      <CommitSha sha={shas[0]!} />
+      {shas.length > 1 && (
+        <Tooltip label={shas.slice(1).map(shortSha).join(", ")} withArrow>
+          <Text fz="sm" c="dimmed">
+            +{shas.length - 1}
+          </Text>
+        </Tooltip>
+      )}
+    </Group>
   );
 }
 

@@ -1,12 +1,13 @@
 "use client";
 
-import { Alert, Anchor, Button, Code, Group, Text } from "@mantine/core";
+import { Alert, Anchor, Button, Group, Text } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconCircleX } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useCallback, useEffect, useMemo } from "react";
 import { Can } from "../auth/can";
+import { CommitSha } from "../copy-button";
 import { apiError } from "../errors";
 import { LogViewer } from "../logs/log-viewer";
 import type { FetchLogPage } from "../logs/use-log-stream";
@@ -18,7 +19,7 @@ import { StatusBadge } from "../status-badge";
 import { useTRPC, useTRPCClient } from "../trpc";
 import { DeploymentStepper } from "./deployment-stepper";
 import { useEnvironmentDeployments } from "./environment-deployments";
-import { deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
+import { deploymentDurationMs, formatDuration, originLabel } from "./format";
 import { RollbackButton } from "./rollback-button";
 import { deriveStepper, isTerminal, type Deployment } from "./steps";
 import { canRollBackTo, deploymentTitle, shortId } from "./title";
@@ -157,9 +158,7 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
               <span>
                 Commit{" "}
                 {commits.map((sha) => (
-                  <Code key={sha} title={sha} mr={4}>
-                    {shortSha(sha)}
-                  </Code>
+                  <CommitSha key={sha} sha={sha} />
                 ))}
               </span>
             )}

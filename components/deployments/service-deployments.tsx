@@ -1,23 +1,35 @@
 "use client";
 
-import { Alert, Loader } from "@mantine/core";
+import { Alert, Anchor, Loader } from "@mantine/core";
+import Link from "next/link";
 import { apiError } from "../errors";
 import { Section } from "../page-header";
-import { DeploymentActions } from "./deployment-actions";
 import { DeploymentHistory } from "./deployment-history";
 import { useEnvironmentDeployments } from "./environment-deployments";
 
-/** A service's Deploy / Redeploy, Restart and Stop buttons (acting on it alone) and the deployments that touched it. */
-export function ServiceDeployments({ serviceId, environmentId, serviceName }: { serviceId: string; environmentId: string; serviceName?: string }) {
-  const list = useEnvironmentDeployments(environmentId);
-  // Deployments of the whole environment (serviceIds null) touch this service too.
+/** The deployments that touched a service, newest first, live: its own and its environment's (serviceIds null). */
+export function useServiceDeployments(serviceId: string, environmentId: string) {
+  // The service (and so its environment) may still be loading: no request for an empty id.
+  const list = useEnvironmentDeployments(environmentId, environmentId !== "");
   const deployments = (list.data ?? []).filter((deployment) => !deployment.serviceIds || deployment.serviceIds.includes(serviceId));
-  const deployedBefore = deployments.some((deployment) => deployment.action === "DEPLOY");
+  return { list, deployments, deployedBefore: deployments.some((deployment) => deployment.action === "DEPLOY") };
+}
+
+/**
+ * A service's deployment history (its Deploy, Restart and Stop buttons are in the service's
+ * header): all of it on the Deployments tab, the newest `limit` on the Overview.
+ */
+export function ServiceDeployments({ serviceId, environmentId, limit }: { serviceId: string; environmentId: string; limit?: number }) {
+  const { list, deployments } = useServiceDeployments(serviceId, environmentId);
   return (
     <Section
-      title="Deployments"
+      title={limit ? "Recent deployments" : "Deployments"}
       actions={
-        <DeploymentActions environmentId={environmentId} serviceIds={[serviceId]} targetName={serviceName ?? "this service"} deployedBefore={deployedBefore} />
+        limit && deployments.length > limit ? (
+          <Anchor component={Link} href={`/services/${serviceId}/deployments`} fz="sm">
+            All {deployments.length} deployments
+          </Anchor>
+        ) : undefined
       }
     >
       {list.isPending ? (
@@ -27,7 +39,11 @@ export function ServiceDeployments({ serviceId, environmentId, serviceName }: { 
           {apiError(list.error).message}
         </Alert>
       ) : (
-        <DeploymentHistory deployments={deployments} emptyText="No deployments of this service yet." rollbackServiceIds={[serviceId]} />
+        <DeploymentHistory
+          deployments={limit ? deployments.slice(0, limit) : deployments}
+          emptyText="No deployments of this service yet."
+          rollbackServiceIds={[serviceId]}
+        />
       )}
     </Section>
   );

@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Anchor, Badge, Card, Code, Group, List, Skeleton, Stack, Text, ThemeIcon, Title } from "@mantine/core";
+import { Alert, Anchor, Badge, Card, Group, List, Skeleton, Stack, Text, ThemeIcon, Title } from "@mantine/core";
 import { EmptyState } from "@mantine/core";
 import { IconFolder, IconRocket, IconServer } from "@tabler/icons-react";
 import Link from "next/link";
@@ -8,6 +8,7 @@ import { Can } from "../auth/can";
 import { CreateEnvironmentButton } from "../environments/create-environment";
 import { ModeBadge } from "../environments/mode-badge";
 import { apiError } from "../errors";
+import { CopyField } from "../show-once";
 import { PageHeader } from "../page-header";
 import { CreateProjectButton } from "../projects/create-project";
 import { CreateServiceButton } from "../services/create-service";
@@ -48,7 +49,7 @@ function FirstSteps() {
         <Text fz="sm" fw={600}>
           Or from the command line
         </Text>
-        <Code block>{CLI_STEPS.join("\n")}</Code>
+        <CopyField value={CLI_STEPS.join("\n")} label="CLI commands" />
       </Stack>
     </Card>
   );

@@ -1,15 +1,14 @@
 "use client";
 
-import { Anchor, Badge, Code, Group, Table, Text, Tooltip } from "@mantine/core";
-import { IconExternalLink } from "@tabler/icons-react";
+import { Anchor, Badge, Group, Table, Text } from "@mantine/core";
 import Link from "next/link";
 import type { Outputs } from "../api-types";
+import { CommitSha } from "../copy-button";
 import { RelativeTime } from "../relative-time";
+import { ServiceUrl } from "../services/service-url";
 import { StatusBadge } from "../status-badge";
 
 export type OverviewService = Outputs["organization"]["overview"]["projects"][number]["environments"][number]["services"][number];
-
-const shortCommit = (commit: string | null | undefined) => (commit ? commit.slice(0, 7) : null);
 
 /** The services of one environment: what runs, at which commit, how healthy, and where. */
 export function ServicesTable({ services }: { services: OverviewService[] }) {
@@ -28,7 +27,6 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
         </Table.Thead>
         <Table.Tbody>
           {services.map((service) => {
-            const commit = shortCommit(service.runtime?.commit);
             return (
               <Table.Tr key={service.id}>
                 <Table.Td>
@@ -45,10 +43,8 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
                 </Table.Td>
                 <Table.Td>{service.runtime ? <StatusBadge status={service.runtime.state} /> : <StatusBadge status="NEVER_DEPLOYED" />}</Table.Td>
                 <Table.Td>
-                  {commit ? (
-                    <Tooltip label={service.runtime?.commit} withArrow>
-                      <Code>{commit}</Code>
-                    </Tooltip>
+                  {service.runtime?.commit ? (
+                    <CommitSha sha={service.runtime.commit} />
                   ) : (
                     <Text c="dimmed" fz="sm">
                       —
@@ -76,12 +72,7 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
                 </Table.Td>
                 <Table.Td>
                   {service.url ? (
-                    <Anchor href={service.url} target="_blank" rel="noreferrer" fz="sm" className="break-anywhere">
-                      <Group gap={4} wrap="nowrap">
-                        {service.url.replace(/^https?:\/\//, "")}
-                        <IconExternalLink size={14} aria-label="opens in a new tab" />
-                      </Group>
-                    </Anchor>
+                    <ServiceUrl url={service.url} serviceName={service.name} />
                   ) : (
                     <Text c="dimmed" fz="sm">
                       —

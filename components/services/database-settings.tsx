@@ -1,11 +1,12 @@
 "use client";
 
-import { ActionIcon, Anchor, Badge, Card, Code, CopyButton, Group, Stack, Table, Text, Tooltip } from "@mantine/core";
-import { IconCheck, IconCopy, IconLock } from "@tabler/icons-react";
+import { Anchor, Badge, Card, Code, Group, Stack, Table, Text } from "@mantine/core";
+import { IconLock } from "@tabler/icons-react";
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import type { DatabaseConfig } from "../../engine/protocol/snapshot";
 import type { Service } from "../api-types";
+import { CopyableKey } from "../copy-button";
 import { findService, useOverview } from "../overview/use-overview";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
@@ -35,20 +36,6 @@ export function useDatabaseVariables(service: Pick<Service, "id" | "name" | "kin
   const prefix = `${databaseVariablePrefix(service?.name ?? "")}_`;
   const variables = (effective.data ?? []).filter((variable) => variable.source === "BUILT_IN" && variable.key.startsWith(prefix));
   return { variables, host: variables.find((variable) => variable.key === `${prefix}HOST`)?.value ?? null };
-}
-
-function CopyName({ value }: { value: string }) {
-  return (
-    <CopyButton value={value} timeout={2000}>
-      {({ copied, copy }) => (
-        <Tooltip label={copied ? "Copied" : "Copy the name"} withArrow>
-          <ActionIcon variant="subtle" color={copied ? "teal" : "gray"} onClick={copy} aria-label={copied ? `Copied ${value}` : `Copy ${value}`}>
-            {copied ? <IconCheck size={14} /> : <IconCopy size={14} />}
-          </ActionIcon>
-        </Tooltip>
-      )}
-    </CopyButton>
-  );
 }
 
 function Secret() {
@@ -136,12 +123,7 @@ export function DatabaseSettings({ service }: { service: Service }) {
                 {variables.map((variable) => (
                   <Table.Tr key={variable.key}>
                     <Table.Td>
-                      <Group gap={4} wrap="nowrap">
-                        <Text ff="monospace" fz="sm" className="break-anywhere">
-                          {variable.key}
-                        </Text>
-                        <CopyName value={variable.key} />
-                      </Group>
+                      <CopyableKey value={variable.key} />
                     </Table.Td>
                     <Table.Td>
                       {variable.value === null ? (

@@ -1,7 +1,7 @@
 "use client";
 
 import { Alert, Button, Checkbox, Group, Radio, Select, SimpleGrid, Stack, Text, TextInput } from "@mantine/core";
-import { useMemo } from "react";
+import { useMemo, type ReactNode } from "react";
 import type { JobLifecycleEvent } from "../../engine/protocol/snapshot";
 import type { ApiErrorDetails } from "../errors";
 import { timeZones } from "../validation";
@@ -38,6 +38,7 @@ export function JobForm({
   onSubmit,
   onCancel,
   readOnly = false,
+  children,
 }: {
   initial: JobFormValues;
   withName: boolean;
@@ -47,6 +48,8 @@ export function JobForm({
   onSubmit: (values: JobFormValues) => void;
   onCancel?: () => void;
   readOnly?: boolean;
+  /** More settings saved by the same Save (the service page's deploy-on-push fields). */
+  children?: ReactNode;
 }) {
   const form = useCheckedForm({ initial, validate: (values) => validateJob(values, withName), failure, serverPaths: JOB_SERVER_PATHS, readOnly, onSubmit });
   const { values, set, input, errorOf } = form;
@@ -165,6 +168,7 @@ export function JobForm({
             {...input("retries")}
           />
         </SimpleGrid>
+        {children}
         {failure && form.unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused the change">
             {failure.message}

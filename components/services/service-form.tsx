@@ -100,6 +100,7 @@ export function ServiceForm({
   onCancel,
   readOnly = false,
   extraActions,
+  children,
 }: {
   initial: ServiceFormValues;
   withName: boolean;
@@ -110,6 +111,8 @@ export function ServiceForm({
   onCancel?: () => void;
   readOnly?: boolean;
   extraActions?: ReactNode;
+  /** More settings saved by the same Save (the service page's deploy-on-push fields). */
+  children?: ReactNode;
 }) {
   const form = useCheckedForm({ initial, validate: (values) => validate(values, withName), failure, serverPaths: SERVER_PATHS, readOnly, onSubmit });
   const { values, input } = form;
@@ -157,6 +160,7 @@ export function ServiceForm({
             {...input("healthCheckPath")}
           />
         </SimpleGrid>
+        {children}
         {failure && form.unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused the change">
             {failure.message}

@@ -12,7 +12,7 @@ import { apiError } from "../errors";
 import { roleOptions } from "../members/roles";
 import { PageHeader, Section } from "../page-header";
 import { RelativeTime } from "../relative-time";
-import { ShowOnce } from "../show-once";
+import { CopyField, ShowOnce } from "../show-once";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 
@@ -77,8 +77,10 @@ function CreateToken() {
           <Stack>
             <ShowOnce value={created.token} label="API token" />
             <Text fz="sm" c="dimmed">
-              Use it as <Code>Authorization: Bearer …</Code> with the REST API, or <Code>npx slipway login --url … --token …</Code> with the CLI.
+              Use it as <Code>Authorization: Bearer …</Code> with the REST API. To log the CLI in, put it in <Code>SLIPWAY_TOKEN</Code> and run (on the standard
+              input, it stays out of the process list):
             </Text>
+            <CopyField value={`printf %s "$SLIPWAY_TOKEN" | npx slipway login --url ${window.location.origin} --token-stdin`} label="CLI login command" />
             <Group justify="flex-end">
               <Button onClick={() => setCreated(null)}>I have copied it</Button>
             </Group>

@@ -3,6 +3,7 @@
 import { Alert, Badge, Group, Table, Text, Tooltip } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import type { Outputs } from "../api-types";
+import { CopyableKey } from "../copy-button";
 import { apiError } from "../errors";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
@@ -53,9 +54,7 @@ export function EffectiveVariables({ serviceId }: { serviceId: string }) {
               {effective.data.map((variable) => (
                 <Table.Tr key={variable.key}>
                   <Table.Td>
-                    <Text ff="monospace" fz="sm" className="break-anywhere">
-                      {variable.key}
-                    </Text>
+                    <CopyableKey value={variable.key} />
                   </Table.Td>
                   <Table.Td>
                     <VariableValue value={variable.value} secret={variable.secret} />

@@ -9,6 +9,7 @@ import { useState } from "react";
 import type { Outputs, VariableScope } from "../api-types";
 import { useCan } from "../auth/can";
 import { ConfirmModal } from "../confirm-delete";
+import { CopyableKey } from "../copy-button";
 import { apiError } from "../errors";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
@@ -78,9 +79,7 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
               {variables.data.map((variable) => (
                 <Table.Tr key={variable.key}>
                   <Table.Td>
-                    <Text ff="monospace" fz="sm" className="break-anywhere">
-                      {variable.key}
-                    </Text>
+                    <CopyableKey value={variable.key} />
                   </Table.Td>
                   <Table.Td>
                     <VariableValue value={variable.value} secret={variable.secret} />

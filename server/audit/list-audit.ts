@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { DomainContext } from "../context";
 import { auditEvents } from "../db/schema";
 import { integerParam, timestamp } from "../input-schemas";
+import { describeAuditTargets } from "./audit-targets";
 
 export const listAuditInput = z.object({
   actor: z.string().optional(),
@@ -15,6 +16,7 @@ export const listAuditInput = z.object({
   limit: integerParam({ min: 1, max: 500 }).default(100),
 });
 
+/** A page of the organization's audit events, newest first, each with its target's name and page (and its deployment's). */
 export async function listAudit({ db, actor }: DomainContext, input: z.infer<typeof listAuditInput>) {
   const filters: SQL[] = [eq(auditEvents.organizationId, actor.organizationId)];
   if (input.actor) filters.push(eq(auditEvents.actorLabel, input.actor));
@@ -23,10 +25,12 @@ export async function listAudit({ db, actor }: DomainContext, input: z.infer<typ
   if (input.from) filters.push(gte(auditEvents.at, new Date(input.from)));
   if (input.to) filters.push(lte(auditEvents.at, new Date(input.to)));
   if (input.before) filters.push(lt(auditEvents.id, input.before));
-  return db
+  const rows = await db
     .select()
     .from(auditEvents)
     .where(and(...filters))
     .orderBy(desc(auditEvents.id))
     .limit(input.limit);
+  const targets = await describeAuditTargets(db, actor.organizationId, rows);
+  return rows.map((row) => ({ ...row, ...targets.get(row.id)! }));
 }

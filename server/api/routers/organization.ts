@@ -27,6 +27,9 @@ const toApiToken = (row: Awaited<ReturnType<typeof listApiTokens>>[number]) => (
   createdAt: row.createdAt.toISOString(),
 });
 
+/** A name and, while the thing exists, the dashboard page it is on. */
+const auditLink = z.object({ label: z.string(), href: z.string().nullable() });
+
 const auditOutput = z.object({
   id: z.number(),
   actor: z.string(),
@@ -35,6 +38,8 @@ const auditOutput = z.object({
   action: z.string(),
   targetType: z.string(),
   targetId: z.string().nullable(),
+  target: auditLink.nullable(),
+  deployment: auditLink.nullable(),
   changes: z.record(z.string(), z.unknown()).nullable(),
   ip: z.string().nullable(),
   at: z.string(),
@@ -129,6 +134,8 @@ export const organizationRouter = router({
         action: row.action,
         targetType: row.targetType,
         targetId: row.targetId,
+        target: row.target,
+        deployment: row.deployment,
         changes: row.changes,
         ip: row.ip,
         at: row.at.toISOString(),

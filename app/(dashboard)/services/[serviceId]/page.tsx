@@ -1,9 +1,9 @@
 import type { Metadata } from "next";
-import { ServiceView } from "../../../../components/services/service-view";
+import { ServiceOverview } from "../../../../components/services/service-overview";
 
 export const metadata: Metadata = { title: "Service" };
 
-export default async function ServicePage({ params }: { params: Promise<{ serviceId: string }> }) {
+export default async function ServiceOverviewPage({ params }: { params: Promise<{ serviceId: string }> }) {
   const { serviceId } = await params;
-  return <ServiceView serviceId={serviceId} />;
+  return <ServiceOverview serviceId={serviceId} />;
 }
