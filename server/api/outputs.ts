@@ -130,6 +130,23 @@ export const toDeployment = (row: typeof deployments.$inferSelect) => ({
   finishedAt: iso(row.finishedAt),
 });
 
+const change = z.enum(["added", "removed", "changed"]);
+/** What a deployment changes per service (server/deployments/changes.ts): keys and paths, never a variable's value or a secret. */
+export const deploymentChangesOutput = z.array(
+  z.object({
+    serviceId: z.string(),
+    name: z.string(),
+    kind: serviceKind,
+    /** The deployment compared against: the last successful DEPLOY of this service before; null for its first. */
+    previousDeploymentId: z.string().nullable(),
+    /** The commit range (old..new) with the provider's compare page when known; null for kinds not built from git. */
+    commits: z.object({ from: z.string().nullable(), to: z.string().nullable(), compareUrl: z.string().nullable() }).nullable(),
+    /** Configuration fields by dotted path; secret material (credentials, passwords) says only that it changed. */
+    config: z.array(z.object({ path: z.string(), change, secret: z.boolean(), from: z.string().nullable(), to: z.string().nullable() })),
+    variables: z.array(z.object({ key: z.string(), change, secret: z.boolean() })),
+  }),
+);
+
 export const deploymentEventOutput = z.object({
   id: z.number(),
   serviceId: z.string().nullable(),
