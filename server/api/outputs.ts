@@ -2,6 +2,7 @@ import { z } from "zod";
 import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
 import { jobRun, missedRuns } from "../../engine/protocol/messages";
 import { applicationConfig, containerConfig, databaseConfig, deploymentAction, environmentMode, jobConfig, serviceKind } from "../../engine/protocol/snapshot";
+import { triggerKinds, triggerOf } from "../deployments/trigger";
 import { visibleConfig } from "../services/services";
 import type { clusters, deploymentEvents, deployments, environments, logLines, projects, services } from "../db/schema";
 import { origins, roles, variableScopes } from "../db/schema";
@@ -104,6 +105,14 @@ export const deploymentOutput = z.object({
   commitDetails: z.record(z.string(), z.object({ subject: z.string(), author: z.string(), authoredAt: z.string().optional() })),
   /** The earlier deployment this one redeploys as it was (a rollback). */
   rollbackOf: z.string().nullable(),
+  /** Who or what made it (server/deployments/trigger.ts). */
+  trigger: z.object({
+    kind: z.enum(triggerKinds),
+    by: z.string(),
+    via: z.enum(origins),
+    fromDeploymentId: z.string().nullable(),
+    fromEnvironment: z.string().nullable(),
+  }),
   /** The names of the services it acts on, by id, as its snapshot has them: a deleted service keeps its name in the history. */
   serviceNames: z.record(z.string(), z.string()),
   attempt: z.number(),
@@ -123,6 +132,7 @@ export const toDeployment = (row: typeof deployments.$inferSelect) => ({
   commits: row.commits,
   commitDetails: row.commitDetails,
   rollbackOf: row.rollbackOf,
+  trigger: triggerOf(row),
   serviceNames: Object.fromEntries(row.snapshot.services.map((service) => [service.id, service.name])),
   attempt: row.attempt,
   createdAt: row.createdAt.toISOString(),
