@@ -27,8 +27,8 @@ test("a failed build stops at its step, leads with it and its last lines, and ke
   await expect(deployment.step("web", "build")).toHaveAttribute("data-state", "failed");
   await expect(deployment.step("web", "start")).toHaveAttribute("aria-label", "Start: Skipped");
   // The page leads with the failing step, by its name, and the build's last lines, before the steps.
-  const callout = page.getByRole("alert", { name: "Why it failed" });
-  await expect(callout).toContainText("web: Build failed");
+  const callout = page.getByRole("alert", { name: "web: Build failed" });
+  await expect(callout).toContainText("exited with code 1");
   await expect(callout.getByLabel("Last output lines")).toContainText("error: cannot find module './missing'");
   await expectAbove(callout, deployment.steps("web"));
   await expect(deployment.logs).toContainText("error: cannot find module './missing'");
@@ -60,8 +60,8 @@ test("a release that crashes during its health check leads with that step and it
   const { deployment } = await DeploymentPage.opened(page);
   await expect(deployment.status()).toHaveAttribute("data-status", "DEPLOYMENT_ERROR", { timeout: 60_000 });
   await expect(deployment.step("web", "health_check")).toHaveAttribute("data-state", "failed");
-  const callout = page.getByRole("alert", { name: "Why it failed" });
-  await expect(callout).toContainText("web: Health check failed");
+  const callout = page.getByRole("alert", { name: "web: Health check failed" });
+  await expect(callout).toContainText("the process exited with code 1");
   await expect(callout).toContainText("Last runtime output");
   const lines = callout.getByLabel("Last output lines");
   await expect(lines).toContainText("booting the shop");

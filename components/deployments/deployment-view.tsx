@@ -51,7 +51,7 @@ function FailureCallout({
         ? "The build failed"
         : "The deployment failed";
   return (
-    <Alert color="red" role="alert" title={title} mb="lg" aria-label="Why it failed">
+    <Alert color="red" role="alert" title={title} mb="lg">
       <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
         {failure?.summary ?? deployment.statusMessage}
       </Text>
