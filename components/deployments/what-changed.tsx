@@ -181,11 +181,13 @@ function ServiceCard({ changes, detail }: { changes: ServiceChanges; detail: Dep
 export function WhatChanged({ deployment }: { deployment: Deployment }) {
   const trpc = useTRPC();
   const query = useQuery(trpc.deployments.changes.queryOptions({ deploymentId: deployment.id }));
-  // The commit a branch resolves to is known once the clone ran: read again as the status moves.
+  // The commit a branch resolves to is known once the clone ran, and what the deployment is
+  // compared with can change while it runs: read again when its commits or status move.
   const { refetch } = query;
+  const commits = Object.values(deployment.commits).join();
   useEffect(() => {
     void refetch();
-  }, [deployment.status, refetch]);
+  }, [deployment.status, commits, refetch]);
 
   if (query.isPending) return <Loader size="sm" aria-label="Loading what changed" />;
   if (query.error) {
