@@ -71,20 +71,19 @@ export function previousDeployments<D extends Pick<ComparedDeployment, "createdA
 
 /** The changes of every service `current` deploys, against the deployment chosen for it (by service id). */
 export function deploymentChanges(current: ComparedDeployment, previous: ReadonlyMap<string, ComparedDeployment>): ServiceChanges[] {
-  return current.snapshot.services.map((service) => {
-    const before = previous.get(service.id) ?? null;
-    return serviceChanges(service, current, before && before.snapshot.services.find((s) => s.id === service.id) ? before : null);
-  });
+  return current.snapshot.services.map((service) => serviceChanges(service, current, previous.get(service.id) ?? null));
 }
 
-function serviceChanges(service: ServiceSpec, current: ComparedDeployment, previous: ComparedDeployment | null): ServiceChanges {
-  const old = previous?.snapshot.services.find((s) => s.id === service.id) ?? null;
+function serviceChanges(service: ServiceSpec, current: ComparedDeployment, candidate: ComparedDeployment | null): ServiceChanges {
+  const old = candidate?.snapshot.services.find((s) => s.id === service.id) ?? null;
+  // A deployment that did not deploy this service is nothing to compare it with.
+  const previous = old ? candidate : null;
   return {
     serviceId: service.id,
     name: service.name,
     kind: service.kind,
     previousDeploymentId: previous?.id ?? null,
-    commits: commitRange(service, current, old && previous),
+    commits: commitRange(service, current, previous),
     config: configChanges(old, service),
     variables: variableChanges(old?.variables ?? [], service.variables),
   };
