@@ -20,6 +20,7 @@ export type Variable = Outputs["variables"]["list"][number];
 export type Deployment = Outputs["deployments"]["get"];
 export type DeploymentRequest = Outputs["deployments"]["create"];
 export type DeploymentEvent = Outputs["deployments"]["events"][number];
+export type DeploymentChanges = Outputs["deployments"]["changes"];
 export type LogLine = Outputs["deployments"]["logs"][number];
 export type Cluster = Outputs["clusters"]["list"][number];
 export type CreatedCluster = Outputs["clusters"]["create"];

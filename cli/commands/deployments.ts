@@ -1,6 +1,7 @@
 import type { Command } from "commander";
-import type { Cluster, Deployment, DeploymentRequest, Environment, Service } from "../api-types";
+import type { Cluster, Deployment, DeploymentChanges, DeploymentEvent, DeploymentRequest, Environment, Service } from "../api-types";
 import type { Context } from "../context";
+import { describeDeployment } from "../deployment-details";
 import { usageError } from "../errors";
 import { elapsed, firstLine, formatAge, keyValues, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
@@ -149,6 +150,23 @@ export function registerDeploymentCommands(program: Command, ctx: Context): void
           { header: "COMMIT", value: describeCommits },
         ]),
       );
+    });
+
+  program
+    .command("deployment")
+    .description("One deployment: who started it, its steps and their durations, why it failed, and what changed since the previous successful one")
+    .argument("<deployment-id>")
+    .option("--json", "print { deployment, events, changes } as API objects")
+    .action(async (deploymentId: string, options: { json?: boolean }) => {
+      if (!/^[0-9a-f-]{36}$/.test(deploymentId)) throw usageError(`"${deploymentId}" is not a deployment id (slipway deployments <project/env> lists them)`);
+      const api = await ctx.api();
+      const [deployment, events, changes] = await Promise.all([
+        api.get<Deployment>(`/deployments/${deploymentId}`),
+        api.get<DeploymentEvent[]>(`/deployments/${deploymentId}/events`),
+        api.get<DeploymentChanges>(`/deployments/${deploymentId}/changes`),
+      ]);
+      if (options.json) return ctx.printJson({ deployment, events, changes });
+      ctx.print(describeDeployment(deployment, events, changes));
     });
 }
 

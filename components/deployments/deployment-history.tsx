@@ -6,7 +6,7 @@ import { useRouter } from "next/navigation";
 import { CommitSha } from "../copy-button";
 import { RelativeTime, useNow } from "../relative-time";
 import { StatusBadge, isBusy } from "../status-badge";
-import { deploymentDurationMs, formatDuration, originLabel, shortSha } from "./format";
+import { deploymentDurationMs, formatDuration, shortSha, triggerSummary } from "./format";
 import { RollbackButton } from "./rollback-button";
 import type { Deployment } from "./steps";
 import { canRollBackTo, deploymentTitle } from "./title";
@@ -57,7 +57,7 @@ export function DeploymentHistory({
           <Table.Tr>
             <Table.Th>Deployment</Table.Th>
             <Table.Th>Status</Table.Th>
-            <Table.Th>Origin</Table.Th>
+            <Table.Th>Trigger</Table.Th>
             <Table.Th>Actor</Table.Th>
             <Table.Th>Commit</Table.Th>
             <Table.Th>Duration</Table.Th>
@@ -88,7 +88,7 @@ export function DeploymentHistory({
                 <Table.Td>
                   <StatusBadge status={deployment.status} />
                 </Table.Td>
-                <Table.Td>{originLabel(deployment.origin)}</Table.Td>
+                <Table.Td>{triggerSummary(deployment.trigger)}</Table.Td>
                 <Table.Td>
                   <Text size="sm" truncate maw={160}>
                     {deployment.actor}

@@ -1,10 +1,9 @@
 "use client";
 
-import { Alert, Anchor, Button, Group, Text } from "@mantine/core";
+import { Alert, Button, Code, Group, Text } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconCircleX } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import Link from "next/link";
 import { useCallback, useEffect, useMemo } from "react";
 import { Can } from "../auth/can";
 import { CommitSha } from "../copy-button";
@@ -17,30 +16,70 @@ import { environmentCrumbs, PageHeader, Section } from "../page-header";
 import { RelativeTime, useNow } from "../relative-time";
 import { StatusBadge } from "../status-badge";
 import { useTRPC, useTRPCClient } from "../trpc";
+import { failureOf } from "../../engine/protocol/failure";
 import { DeploymentStepper } from "./deployment-stepper";
 import { useEnvironmentDeployments } from "./environment-deployments";
-import { deploymentDurationMs, formatDuration, originLabel } from "./format";
+import { deploymentDurationMs, formatDuration } from "./format";
 import { RollbackButton } from "./rollback-button";
-import { deriveStepper, isTerminal, type Deployment } from "./steps";
+import { deriveStepper, isTerminal, STEP_LABELS, type Deployment, type DeploymentEvent } from "./steps";
 import { canRollBackTo, deploymentTitle, shortId } from "./title";
+import { TriggeredBy } from "./triggered-by";
 import { useDeploymentEvents } from "./use-deployment-events";
+import { WhatChanged } from "./what-changed";
 
 const FAILED = new Set(["BUILD_ERROR", "DEPLOYMENT_ERROR"]);
 
-function Outcome({ deployment }: { deployment: Deployment }) {
+/**
+ * A failed deployment's page leads with why (issue 15, item 3): the step that failed, in its
+ * service, and the last lines it printed (a build's output, or a release's runtime output when it
+ * failed its health check), all from the recorded events.
+ */
+function FailureCallout({
+  deployment,
+  events,
+  serviceNames,
+}: {
+  deployment: Deployment;
+  events: readonly DeploymentEvent[];
+  serviceNames: Record<string, string>;
+}) {
+  const failure = failureOf(events);
+  const where = failure?.serviceId ? `${serviceNames[failure.serviceId] ?? shortId(failure.serviceId)}: ` : "";
+  const title =
+    failure && failure.step !== "deployment"
+      ? `${where}${STEP_LABELS[failure.step]} failed`
+      : deployment.status === "BUILD_ERROR"
+        ? "The build failed"
+        : "The deployment failed";
+  return (
+    <Alert color="red" role="alert" title={title} mb="lg">
+      <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
+        {failure?.summary ?? deployment.statusMessage}
+      </Text>
+      {failure && failure.lines.length > 0 && (
+        <>
+          <Text size="xs" fw={500} mt="xs">
+            {failure.step === "build"
+              ? "Last lines of the build"
+              : failure.step === "health_check" || failure.step === "start"
+                ? "Last runtime output"
+                : "Last lines"}
+          </Text>
+          <Code block mt={4} aria-label="Last output lines" style={{ maxHeight: 320, overflow: "auto" }}>
+            {failure.lines.join("\n")}
+          </Code>
+        </>
+      )}
+      <Text size="xs" c="dimmed" mt={4}>
+        The previous release, if any, keeps serving.
+      </Text>
+    </Alert>
+  );
+}
+
+function Outcome({ deployment, events, serviceNames }: { deployment: Deployment; events: readonly DeploymentEvent[]; serviceNames: Record<string, string> }) {
+  if (FAILED.has(deployment.status)) return <FailureCallout deployment={deployment} events={events} serviceNames={serviceNames} />;
   if (!deployment.statusMessage) return null;
-  if (FAILED.has(deployment.status)) {
-    return (
-      <Alert color="red" role="alert" title={deployment.status === "BUILD_ERROR" ? "The build failed" : "The deployment failed"} mb="lg">
-        <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
-          {deployment.statusMessage}
-        </Text>
-        <Text size="xs" c="dimmed" mt={4}>
-          The previous release, if any, keeps serving.
-        </Text>
-      </Alert>
-    );
-  }
   if (deployment.status === "CANCELED" || deployment.status === "CANCELING") {
     return (
       <Alert color="yellow" title={deployment.status === "CANCELED" ? "Canceled" : "Canceling"} mb="lg">
@@ -147,9 +186,7 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
         }
         description={
           <Group component="span" gap="lg" wrap="wrap">
-            <span>
-              {originLabel(deployment.origin)} · {deployment.actor}
-            </span>
+            <TriggeredBy trigger={deployment.trigger} />
             <span>
               Created <RelativeTime value={deployment.createdAt} />
             </span>
@@ -162,18 +199,11 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
                 ))}
               </span>
             )}
-            {deployment.rollbackOf && (
-              <span>
-                <Anchor component={Link} href={`/deployments/${deployment.rollbackOf}`}>
-                  Rollback to {shortId(deployment.rollbackOf)}
-                </Anchor>
-              </span>
-            )}
             {deployment.attempt > 1 && <span>Attempt {deployment.attempt}</span>}
           </Group>
         }
       />
-      <Outcome deployment={deployment} />
+      <Outcome deployment={deployment} events={events} serviceNames={serviceNames} />
       {eventsError && (
         <Alert color="red" title="Could not load the steps" mb="md">
           <Group justify="space-between">
@@ -185,6 +215,12 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
         </Alert>
       )}
       <Section title="Steps">{model && <DeploymentStepper model={model} serviceNames={serviceNames} finished={isTerminal(deployment.status)} />}</Section>
+      <Section
+        title="What changed"
+        description="Since the last successful deployment of each service: commits, configuration and variable keys (values never shown)."
+      >
+        <WhatChanged deployment={deployment} />
+      </Section>
       <Section title="Logs" description="Build and deploy output of this deployment, as the engine writes it.">
         <LogViewer
           key={deploymentId}

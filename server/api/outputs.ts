@@ -2,6 +2,7 @@ import { z } from "zod";
 import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
 import { jobRun, missedRuns } from "../../engine/protocol/messages";
 import { applicationConfig, containerConfig, databaseConfig, deploymentAction, environmentMode, jobConfig, serviceKind } from "../../engine/protocol/snapshot";
+import { triggerKinds, triggerOf } from "../deployments/trigger";
 import { visibleConfig } from "../services/services";
 import type { clusters, deploymentEvents, deployments, environments, logLines, projects, services } from "../db/schema";
 import { origins, roles, variableScopes } from "../db/schema";
@@ -104,6 +105,14 @@ export const deploymentOutput = z.object({
   commitDetails: z.record(z.string(), z.object({ subject: z.string(), author: z.string(), authoredAt: z.string().optional() })),
   /** The earlier deployment this one redeploys as it was (a rollback). */
   rollbackOf: z.string().nullable(),
+  /** Who or what made it (server/deployments/trigger.ts). */
+  trigger: z.object({
+    kind: z.enum(triggerKinds),
+    by: z.string(),
+    via: z.enum(origins),
+    fromDeploymentId: z.string().nullable(),
+    fromEnvironment: z.string().nullable(),
+  }),
   /** The names of the services it acts on, by id, as its snapshot has them: a deleted service keeps its name in the history. */
   serviceNames: z.record(z.string(), z.string()),
   attempt: z.number(),
@@ -123,12 +132,30 @@ export const toDeployment = (row: typeof deployments.$inferSelect) => ({
   commits: row.commits,
   commitDetails: row.commitDetails,
   rollbackOf: row.rollbackOf,
+  trigger: triggerOf(row),
   serviceNames: Object.fromEntries(row.snapshot.services.map((service) => [service.id, service.name])),
   attempt: row.attempt,
   createdAt: row.createdAt.toISOString(),
   startedAt: iso(row.startedAt),
   finishedAt: iso(row.finishedAt),
 });
+
+const change = z.enum(["added", "removed", "changed"]);
+/** What a deployment changes per service (server/deployments/changes.ts): keys and paths, never a variable's value or a secret. */
+export const deploymentChangesOutput = z.array(
+  z.object({
+    serviceId: z.string(),
+    name: z.string(),
+    kind: serviceKind,
+    /** The deployment compared against: the last successful DEPLOY of this service before; null for its first. */
+    previousDeploymentId: z.string().nullable(),
+    /** The commit range (old..new) with the provider's compare page when known; null for kinds not built from git. */
+    commits: z.object({ from: z.string().nullable(), to: z.string().nullable(), compareUrl: z.string().nullable() }).nullable(),
+    /** Configuration fields by dotted path; secret material (credentials, passwords) says only that it changed. */
+    config: z.array(z.object({ path: z.string(), change, secret: z.boolean(), from: z.string().nullable(), to: z.string().nullable() })),
+    variables: z.array(z.object({ key: z.string(), change, secret: z.boolean() })),
+  }),
+);
 
 export const deploymentEventOutput = z.object({
   id: z.number(),

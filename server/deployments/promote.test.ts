@@ -39,6 +39,7 @@ describe("promote", () => {
 
     const promoted = await api().deployments.promote({ fromEnvironmentId: staging.id, toEnvironmentId: production.id });
     expect(promoted.deployment).toMatchObject({ environmentId: production.id, action: "DEPLOY", serviceIds: [productionWeb.id] });
+    expect(promoted.deployment.trigger).toMatchObject({ kind: "promote", fromEnvironment: "staging", fromDeploymentId: deployment.id });
     const [row] = await services.db.select().from(deployments).where(eq(deployments.id, promoted.deployment.id));
     const [spec] = row!.snapshot.services;
     expect(spec).toMatchObject({ id: productionWeb.id, config: { git: { ref: { commit: COMMIT } }, buildCommand: "npm run build:prod" } });

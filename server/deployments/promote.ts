@@ -38,10 +38,14 @@ export async function promoteEnvironment(ctx: DomainContext, input: z.infer<type
   );
   if (targets.length === 0)
     throw new AppError("INVALID", `No service of "${to.name}" built from git has a namesake that ran in "${from.name}"'s deployment ${source.id}`);
-  return requestDeployment(ctx, {
-    environmentId: to.id,
-    action: "DEPLOY",
-    serviceIds: targets.map((service) => service.id),
-    refs: Object.fromEntries(targets.map((service) => [service.id, { commit: ran.get(service.name)! }])),
-  });
+  return requestDeployment(
+    ctx,
+    {
+      environmentId: to.id,
+      action: "DEPLOY",
+      serviceIds: targets.map((service) => service.id),
+      refs: Object.fromEntries(targets.map((service) => [service.id, { commit: ran.get(service.name)! }])),
+    },
+    { kind: "promote", fromEnvironmentId: from.id, fromEnvironment: from.name, fromDeploymentId: source.id },
+  );
 }

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
-import { deployments, environments, services } from "../db/schema";
+import { deployments, environments, services, type DeploymentCause } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
@@ -28,9 +28,10 @@ type GitRef = z.infer<typeof gitRef>;
 /**
  * The one entry point for every trigger (UI, API, CLI, webhook, schedule). In one transaction
  * it writes the deployment with its snapshot and the dispatch job on the environment's queue.
- * A request for the same action as a deployment still waiting in the queue is merged into it.
+ * A request for the same action as a deployment still waiting in the queue is merged into it
+ * (which keeps its own cause). `cause` says why when the actor alone does not (a promotion, a clone).
  */
-export async function requestDeployment(ctx: DomainContext, input: z.infer<typeof requestDeploymentInput>) {
+export async function requestDeployment(ctx: DomainContext, input: z.infer<typeof requestDeploymentInput>, cause?: DeploymentCause) {
   const environment = await getEnvironment(ctx, input.environmentId);
   const cipher = await cipherFor(ctx.db, ctx.keyring, environment.organizationId);
 
@@ -90,6 +91,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
         origin: ctx.actor.origin,
         actorId: ctx.actor.id,
         actorLabel: ctx.actor.label,
+        cause: cause ?? null,
       })
       .returning();
     const deployment = created!;

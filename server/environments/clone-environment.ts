@@ -151,6 +151,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
 
   // An empty copy has nothing to deploy yet; that is not an error of the clone.
   const deploy = parsed.deploy && copy.serviceCount > 0;
-  const deployment = deploy ? (await requestDeployment(ctx, { environmentId: copy.environment.id, action: "DEPLOY" })).deployment : null;
+  const cause = { kind: "clone", fromEnvironmentId: source.id, fromEnvironment: source.name } as const;
+  const deployment = deploy ? (await requestDeployment(ctx, { environmentId: copy.environment.id, action: "DEPLOY" }, cause)).deployment : null;
   return { environment: copy.environment, deployment };
 }

@@ -63,6 +63,9 @@ describe("cloning an environment", () => {
     const { environment } = await environmentWithService("deployed");
     const { environment: copy, deployment } = await api().environments.clone({ environmentId: environment.id, name: "copy", deploy: true });
     expect(deployment).toMatchObject({ environmentId: copy.id, action: "DEPLOY", status: "QUEUED" });
+    // Its history says where it comes from.
+    const [listed] = await api().deployments.list({ environmentId: copy.id });
+    expect(listed!.trigger).toMatchObject({ kind: "clone", fromEnvironment: environment.name });
   });
 });
 

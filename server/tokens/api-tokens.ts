@@ -85,12 +85,15 @@ export async function revokeTokensOfMember(tx: Executor, ctx: DomainContext, use
 
 type LiveToken = { id: string; name: string; organizationId: string; role: Actor["role"]; creatorRole: Actor["role"]; createdById: string | null };
 
+/** How a token's actor is labelled (audit, deployment history): what tells a token from a member there. */
+export const TOKEN_LABEL_PREFIX = "token:";
+
 /** A token acts with the lower of its own role and its creator's current one. */
 function tokenActor(row: LiveToken, origin: Actor["origin"], ip: string | undefined): Actor {
   return {
     type: "token",
     id: row.id,
-    label: `token:${row.name}`,
+    label: `${TOKEN_LABEL_PREFIX}${row.name}`,
     organizationId: row.organizationId,
     role: lowerRole(row.role, row.creatorRole),
     origin,

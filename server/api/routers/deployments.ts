@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { cancelDeployment } from "../../deployments/cancel-deployment";
-import { getDeployment, listDeploymentEvents, listDeployments } from "../../deployments/queries";
+import { getDeployment, getDeploymentChanges, listDeploymentEvents, listDeployments } from "../../deployments/queries";
 import { requestDeployment, requestDeploymentInput } from "../../deployments/request-deployment";
 import { promoteEnvironment, promoteInput } from "../../deployments/promote";
 import { rollbackDeployment, rollbackInput } from "../../deployments/rollback";
 import { readLogs, readLogsInput } from "../../logs/read-logs";
 import { integerParam } from "../../input-schemas";
-import { deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
+import { deploymentChangesOutput, deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
 import { procedure, router } from "../trpc";
 
 export const deploymentsRouter = router({
@@ -62,6 +62,18 @@ export const deploymentsRouter = router({
     .input(z.object({ deploymentId: z.string().uuid() }))
     .output(deploymentOutput)
     .query(async ({ ctx, input }) => toDeployment(await getDeployment(ctx.domain, input.deploymentId))),
+  changes: procedure("VIEWER")
+    .meta({
+      openapi: {
+        method: "GET",
+        path: "/deployments/{deploymentId}/changes",
+        tags: ["deployments"],
+        summary: "What a deployment changes since the last successful deployment of each service: commits, configuration fields, variable keys",
+      },
+    })
+    .input(z.object({ deploymentId: z.string().uuid() }))
+    .output(deploymentChangesOutput)
+    .query(({ ctx, input }) => getDeploymentChanges(ctx.domain, input.deploymentId)),
   events: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/deployments/{deploymentId}/events", tags: ["deployments"], summary: "A deployment's events after an event id" } })
     .input(z.object({ deploymentId: z.string().uuid(), after: integerParam({ min: 0, max: Number.MAX_SAFE_INTEGER }).default(0) }))

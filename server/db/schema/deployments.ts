@@ -21,6 +21,15 @@ export const logFdEnum = pgEnum("log_fd", logFds);
  */
 export type StoredSnapshot = Snapshot;
 
+/**
+ * Why a deployment was made, when neither its actor nor `rollbackOf` says it: a promotion from
+ * another environment, or the first deployment of a clone. Names are kept as they were, so the
+ * history reads right after a rename or a delete.
+ */
+export type DeploymentCause =
+  | { kind: "promote"; fromEnvironmentId: string; fromEnvironment: string; fromDeploymentId: string }
+  | { kind: "clone"; fromEnvironmentId: string; fromEnvironment: string };
+
 export const deployments = pgTable(
   "deployments",
   {
@@ -46,6 +55,7 @@ export const deployments = pgTable(
     actorLabel: text("actor_label").notNull(),
     /** The earlier deployment this one redeploys as it was (a rollback), when it is one. */
     rollbackOf: uuid("rollback_of"),
+    cause: jsonb("cause").$type<DeploymentCause>(),
     /** Resolved commit per service id, as reported by the engine's clone step. */
     commits: jsonb("commits").$type<Record<string, string>>().notNull().default({}),
     /** Subject and author of each service's commit, from the same clone events (the history's context). */
