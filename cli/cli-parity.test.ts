@@ -137,6 +137,22 @@ describe("service update", () => {
     const config = await configOf("shop/dev/proxy");
     expect(config).not.toHaveProperty("command");
     expect(config).toMatchObject({ image: { name: "nginx", tag: "latest" } });
+    const password = "registry-pass-4321";
+    const withRegistry = await h.cli(["service", "update", "shop/dev/proxy", "--registry-user", "bot", "--registry-password-stdin"], {
+      stdin: `${password}\n`,
+    });
+    expect(withRegistry.code).toBe(0);
+    expect((await configOf("shop/dev/proxy")).image).toEqual({ name: "nginx", tag: "latest", credentials: { username: "bot", password: "[secret]" } });
+    // Another tag keeps the credentials; --unset drops them.
+    await h.cli(["service", "update", "shop/dev/proxy", "--image", "nginx:1.29"]);
+    expect((await configOf("shop/dev/proxy")).image).toMatchObject({ tag: "1.29", credentials: { username: "bot" } });
+    await h.cli(["service", "update", "shop/dev/proxy", "--unset", "registry-credentials"]);
+    expect((await configOf("shop/dev/proxy")).image).toEqual({ name: "nginx", tag: "1.29" });
+    expectFailure(
+      await h.cli(["service", "update", "shop/dev/proxy", "--registry-user", "bot"]),
+      2,
+      "give --registry-user and --registry-password-stdin together",
+    );
     expectFailure(await h.cli(["service", "update", "shop/dev/proxy", "--start", "nginx | tee log"]), 2, /"\|" needs a shell.*sh -c/);
     expectFailure(await h.cli(["service", "create", "shop/dev/box", "--image", "busybox", "--start", "echo $HOME"]), 2, /a \$variable needs a shell/);
     expectFailure(await h.cli(["service", "update", "shop/dev/proxy", "--build", "make"]), 2, "--build is not a setting of a CONTAINER service");

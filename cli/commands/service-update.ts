@@ -39,13 +39,14 @@ type Setting = {
   required?: boolean;
 };
 
-const git = (path: string): Partial<Record<Kind, Target>> => ({ APPLICATION: path, JOB: path });
+/** Settings of the kinds built from a repository, and of those that serve HTTP. */
+const fromGit = (path: string): Partial<Record<Kind, Target>> => ({ APPLICATION: path, JOB: path });
+const served = (path: string): Partial<Record<Kind, Target>> => ({ APPLICATION: path, CONTAINER: path });
 /** `--branch`/`--commit`: the ref object (`{ branch }` or `{ commit }`). */
 function gitRef(key: "branch" | "commit"): Partial<Record<Kind, Target>> {
   const target = { path: "git.ref", value: (value: string) => ({ [key]: value }) };
   return { APPLICATION: target, JOB: target };
 }
-const served = (path: string): Partial<Record<Kind, Target>> => ({ APPLICATION: path, CONTAINER: path });
 
 /** A cron trigger keeps its time zone and missed-runs policy when only the schedule changes; a lifecycle one becomes a cron one. */
 function cronTrigger(config: Draft, schedule: string) {
@@ -63,12 +64,12 @@ function cronField(key: "timeZone" | "missedRuns") {
 
 export const settings: Setting[] = [
   // Where the code comes from (credentials: --git-token-stdin, --git-ssh-key-file, below).
-  { name: "git", flags: "--git <url>", description: "repository URL", to: git("git.url"), required: true },
+  { name: "git", flags: "--git <url>", description: "repository URL", to: fromGit("git.url"), required: true },
   { name: "branch", flags: "--branch <branch>", description: "follow this branch (unset: the repository's default branch)", to: gitRef("branch") },
   { name: "commit", flags: "--commit <sha>", description: "deploy this exact commit instead of a branch", to: gitRef("commit") },
-  { name: "root", flags: "--root <dir>", description: "directory of the app inside the repository", to: git("git.rootDirectory") },
+  { name: "root", flags: "--root <dir>", description: "directory of the app inside the repository", to: fromGit("git.rootDirectory") },
   // How it is built and run.
-  { name: "build", flags: "--build <cmd>", description: "build command", to: git("buildCommand") },
+  { name: "build", flags: "--build <cmd>", description: "build command", to: fromGit("buildCommand") },
   {
     name: "start",
     flags: "--start <cmd>",
@@ -95,7 +96,7 @@ export const settings: Setting[] = [
     flags: "--build-timeout <seconds>",
     description: "stop a build after this long",
     parse: parseCount(3600),
-    to: git("buildTimeoutSeconds"),
+    to: fromGit("buildTimeoutSeconds"),
   },
   { name: "memory", flags: "--memory <MiB>", description: "memory limit", parse: parseCount(1_048_576), to: served("resources.memoryMb") },
   { name: "cpus", flags: "--cpus <n>", description: "CPU limit (0.5 = half a core)", parse: parseNumber, to: served("resources.cpus") },
