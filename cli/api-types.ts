@@ -11,6 +11,7 @@ type Inputs = inferRouterInputs<AppRouter>;
 
 export type WhoAmI = Outputs["organization"]["whoami"];
 export type Resolved = Outputs["organization"]["resolve"];
+export type Overview = Outputs["organization"]["overview"];
 export type ApiToken = Outputs["organization"]["tokens"][number];
 export type CreatedApiToken = Outputs["organization"]["createToken"];
 export type Project = Outputs["projects"]["list"][number];

@@ -31,6 +31,8 @@ export type CliIo = {
    * engine code (the engine is a separate program that talks only through its protocol).
    */
   startEngine?: (env: Env) => Promise<void>;
+  /** Opens a URL in the user's browser (`slipway open`): the `open` package unless a test records it instead. */
+  openUrl?: (url: string) => Promise<void>;
   /** How often `--watch` and `--follow` poll; 500 ms unless a test wants it faster. */
   pollIntervalMs?: number;
 };

@@ -9,6 +9,7 @@ import { registerEnvironmentCommands } from "./commands/environments";
 import { registerGitCommands } from "./commands/git";
 import { registerLogCommands } from "./commands/logs";
 import { registerMetricsCommand } from "./commands/metrics";
+import { registerOpenCommand } from "./commands/open";
 import { registerProjectCommands } from "./commands/projects";
 import { registerServiceCommands } from "./commands/services";
 import { registerShellCommand } from "./commands/shell";
@@ -61,6 +62,7 @@ ${exitCodesHelp}`,
   registerLogCommands(program, ctx);
   registerShellCommand(program, ctx);
   registerMetricsCommand(program, ctx);
+  registerOpenCommand(program, ctx);
   registerClusterCommands(program, ctx);
   registerTokenCommands(program, ctx);
   registerGitCommands(program, ctx);

@@ -40,6 +40,8 @@ export type RunOptions = {
   signal?: AbortSignal;
   /** What the command reads from standard input (piped, not a terminal); none when absent. */
   stdin?: string;
+  /** Stands in for the user's browser (`slipway open`): no test opens one on the host. */
+  openUrl?: (url: string) => Promise<void>;
 };
 export type CliResult = { code: number; stdout: string; stderr: string };
 export type RunningCli = {
@@ -81,6 +83,7 @@ export async function startCliHarness(overrides: Partial<Services> = {}): Promis
       env: { HOME: dir, SLIPWAY_CONFIG: configFile, ...options.env },
       signal: options.signal,
       pollIntervalMs: 50,
+      ...(options.openUrl ? { openUrl: options.openUrl } : {}),
       // A Readable is what process.stdin is; its listener types are only wider than Input says.
       ...(options.stdin !== undefined ? { stdin: Readable.from([Buffer.from(options.stdin)]) as unknown as Input } : {}),
     };

@@ -7,6 +7,7 @@ import { CliError, exitCodes } from "../errors";
 import { durationSeconds, formatAge, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
 import { reportDeployment } from "../watch";
+import { registerEnvironmentSchedule } from "./environment-schedule";
 
 /** `--ttl 2h` as the API's lifetime in seconds. */
 function lifetime(text: string | undefined): number | undefined {
@@ -28,7 +29,7 @@ async function clusterId(api: ApiClient, nameOrId: string): Promise<string> {
 }
 
 export function registerEnvironmentCommands(program: Command, ctx: Context): void {
-  const env = program.command("env").description("Environments of a project: list, create, delete, previews");
+  const env = program.command("env").description("Environments of a project: list, create, delete, start, stop, schedule, previews");
 
   env
     .command("list")
@@ -155,6 +156,8 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
         ctx.exitCode = await reportDeployment(ctx, request, pathText, options);
       });
   }
+
+  registerEnvironmentSchedule(env, ctx);
 
   env
     .command("delete")

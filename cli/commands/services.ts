@@ -1,12 +1,13 @@
-import { InvalidArgumentError, Option, type Command } from "commander";
+import { Option, type Command } from "commander";
 import { missedRunPolicies } from "../../engine/protocol/snapshot";
 import type { Deployment, GitTriggers, Service } from "../api-types";
 import type { Context } from "../context";
 import { usageError } from "../errors";
 import { formatAge, keyValues, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment, resolveService } from "../paths";
-import { oneOf, readSecretFile, readSecretFromStdin } from "../secret-input";
 import { reportDeployment } from "../watch";
+import { commandArgv, onOff, parseCount, parseEvents, parseImage, parsePort, readGitCredentials } from "./service-options";
+import { registerServiceUpdate } from "./service-update";
 
 type CreateOptions = {
   git?: string;
@@ -38,12 +39,6 @@ type CreateOptions = {
   json?: boolean;
 };
 
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError("expected a port number (1-65535)");
-  return port;
-}
-
 /**
  * The service's source: `url#ref` for git (`url (default branch)` when it names no branch: saved
  * unchecked, each deployment clones the repository's default branch), `image:tag` for a
@@ -57,12 +52,6 @@ function source(service: Service): string {
   const at = !ref ? " (default branch)" : "branch" in ref ? `#${ref.branch}` : `#${shortCommit(ref.commit)}`;
   const root = config.git.rootDirectory ? ` (${config.git.rootDirectory})` : "";
   return `${config.git.url}${at}${root}`;
-}
-
-/** `nginx:1.27` or `ghcr.io/acme/api` (tag latest). */
-function parseImage(text: string) {
-  const at = text.lastIndexOf(":");
-  return at > text.lastIndexOf("/") ? { name: text.slice(0, at), tag: text.slice(at + 1) } : { name: text };
 }
 
 /** Only what the user gave: the API fills in its own defaults (the repository's default branch, its root …). */
@@ -80,25 +69,6 @@ function configFrom(options: CreateOptions & { git: string }) {
   };
 }
 
-function parseCount(max: number) {
-  return (value: string): number => {
-    const count = Number(value);
-    if (!Number.isInteger(count) || count < 0 || count > max) throw new InvalidArgumentError(`expected a whole number from 0 to ${max}`);
-    return count;
-  };
-}
-
-const lifecycleEvents = ["start", "stop", "delete"];
-function parseEvents(value: string): string[] {
-  const events = value
-    .split(",")
-    .map((event) => event.trim())
-    .filter(Boolean);
-  const unknown = events.find((event) => !lifecycleEvents.includes(event));
-  if (unknown || events.length === 0) throw new InvalidArgumentError(`expected a comma-separated list of ${lifecycleEvents.join(", ")}`);
-  return events;
-}
-
 /** The request body of `service create`, from exactly one of --git, --image, --database (--job goes with --git). */
 function createBody(options: CreateOptions) {
   const sources = [
@@ -113,7 +83,11 @@ function createBody(options: CreateOptions) {
     if (options.database !== "postgresql" && options.database !== "redis") throw usageError("--database takes postgresql or redis");
     return { kind: "DATABASE", config: { engine: options.database } };
   }
-  if (options.image) return { kind: "CONTAINER", config: { image: parseImage(options.image), port: options.port, healthCheckPath: options.health } };
+  if (options.image) {
+    // A container's command is argv, run without a shell (service-options.ts commandArgv).
+    const command = options.start === undefined ? undefined : commandArgv(options.start);
+    return { kind: "CONTAINER", config: { image: parseImage(options.image), command, port: options.port, healthCheckPath: options.health } };
+  }
   if (options.job) {
     if (!options.git) throw usageError("a job runs code from git: give --git <url> with --job");
     if (!!options.cron === !!options.on) throw usageError("give --cron <expression> (a cron job) or --on <start,stop,delete> (a lifecycle job)");
@@ -130,12 +104,6 @@ function createBody(options: CreateOptions) {
   return { kind: "APPLICATION", config: configFrom({ ...options, git: options.git! }) };
 }
 
-function onOff(value: string): boolean {
-  if (value === "on") return true;
-  if (value === "off") return false;
-  throw new InvalidArgumentError('expected "on" or "off"');
-}
-
 /** `--include a,b --include c` (comma or newline separated, repeatable) as a list of globs. */
 function collectGlobs(value: string, previous: string[] | undefined): string[] {
   return [
@@ -150,7 +118,7 @@ function collectGlobs(value: string, previous: string[] | undefined): string[] {
 type TriggerOptions = { autoDeploy?: boolean; include?: string[]; exclude?: string[]; tags?: boolean; json?: boolean };
 
 export function registerServiceCommands(program: Command, ctx: Context): void {
-  const service = program.command("service").description("Services of an environment: list, create, delete, triggers");
+  const service = program.command("service").description("Services of an environment: list, create, update, delete, triggers");
 
   service
     .command("list")
@@ -202,7 +170,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--root <dir>", "directory of the app inside the repository")
     .option("--install-command <cmd>", "install command, for dependencies (detected from the lockfile by default: npm ci, yarn install, pnpm install)")
     .option("--build <cmd>", "build command (detected from the repository by default)")
-    .option("--start <cmd>", "start command (detected from the repository by default)")
+    .option("--start <cmd>", "start command (detected from the repository by default); with --image, the container's command, split into argv without a shell")
     .option("--port <n>", "port the app listens on (it also gets PORT)", parsePort)
     .option("--health <path>", "HTTP path that answers 2xx when the app is ready, e.g. /health")
     .option("--node-version <range>", "Node version, a semver range such as 22 or '>=20 <23' (wins over engines.node and .nvmrc)")
@@ -213,18 +181,9 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--json", "print the API object")
     .action(async (pathText: string, options: CreateOptions) => {
       const path = parsePath(pathText, { min: 3, max: 3 });
-      if (options.gitUser && !options.gitTokenStdin) throw usageError("--git-user goes with --git-token-stdin");
       if (options.gitTokenStdin && !options.git) throw usageError("--git-token-stdin goes with --git <https URL>");
       if (options.gitSshKeyFile && !options.git) throw usageError("--git-ssh-key-file goes with --git <ssh URL>");
-      oneOf({ "--git-token-stdin": options.gitTokenStdin, "--git-ssh-key-file": options.gitSshKeyFile });
-      const credentials = options.gitTokenStdin
-        ? { username: options.gitUser ?? "x-access-token", password: (await readSecretFromStdin(ctx, "the repository's token")).trim() }
-        : options.gitSshKeyFile
-          ? { sshPrivateKey: await readSecretFile(ctx, options.gitSshKeyFile, "the deploy key") }
-          : undefined;
-      if (!credentials && options.git && /^https?:\/\/[^/@]*@/i.test(options.git)) {
-        ctx.note("note: the token in this URL was visible to other users of this host (ps) while the command ran; pipe it to --git-token-stdin instead");
-      }
+      const credentials = await readGitCredentials(ctx, options);
       const body = createBody({ ...options, credentials });
       const api = await ctx.api();
       const { environmentId } = await resolveEnvironment(api, `${path.project}/${path.environment}`);
@@ -237,6 +196,8 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
       if (options.json) return ctx.printJson(created);
       ctx.print(`Created service ${path.text} from ${source(created)} (${created.id})`);
     });
+
+  registerServiceUpdate(service, ctx);
 
   service
     .command("delete")

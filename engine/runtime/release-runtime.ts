@@ -29,8 +29,10 @@ export interface ReleaseDriver<S extends ServiceSpec, R extends LiveRelease, St 
   healthCheck(ctx: StepContext<S>, live: R): Promise<void>;
   /** Stops a release for good and frees what it holds. */
   stopRelease(serviceId: string, live: R): Promise<void>;
-  /** A second instance of the live release, for a zero-downtime restart. */
+  /** A second instance of the live release, with the service's current variables, for a zero-downtime restart. */
   relaunch(ctx: StepContext<S>, current: R): Promise<R>;
+  /** A relaunch whose fresh instance failed its health check: `current` keeps serving, as it was. */
+  relaunchFailed?(ctx: StepContext<S>, current: R): Promise<void>;
   /** A restart done another way (a database, whose data allows one server at a time), or null for the zero-downtime one. */
   ownRestart?(ctx: StepContext<S>): Promise<void> | null;
   /** The service's state once `live` serves it, from the state it had. */
@@ -278,6 +280,7 @@ export class ReleaseRuntime<
       await driver.healthCheck(ctx, fresh);
     } catch (error) {
       await driver.stopRelease(ctx.service.id, fresh);
+      await driver.relaunchFailed?.(ctx, current);
       throw error;
     }
     await store.withLock(ctx.service.id, async () => {

@@ -6,7 +6,9 @@ import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { clusters, deployments, services as servicesTable } from "../db/schema";
 import { dispatchEnvironment } from "../deployments/dispatch";
+import { openSnapshot } from "../deployments/snapshot";
 import { pullTask } from "../engines/engine-session";
+import { cipherFor } from "../secrets/organization-cipher";
 
 let services: Services;
 let org: SeededOrganization;
@@ -66,6 +68,41 @@ describe("container services", () => {
       });
     }
     expect((await api().services.get({ serviceId: service.id })).config).toMatchObject(config);
+  });
+
+  it("takes a command (argv) for a container, on create and update, and hands it to the engine", async () => {
+    // It answered 400 "a CONTAINER service needs an image": `command` was taken for the mark of a JOB (issue 15, item 17).
+    const project = await api().projects.create({ name: "commands" });
+    const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+    const command = ["nginx", "-g", "daemon off;"];
+    const service = await api().services.create({
+      environmentId: environment.id,
+      name: "web",
+      kind: "CONTAINER",
+      config: { image: { name: "nginx" }, command },
+    });
+    expect(service).toMatchObject({ kind: "CONTAINER", config: { image: { name: "nginx", tag: "latest" }, command } });
+    const updated = await api().services.update({ serviceId: service.id, config: { command: ["sh", "-c", "exec nginx"] } });
+    expect(updated.config).toMatchObject({ command: ["sh", "-c", "exec nginx"] });
+    expect((await api().services.update({ serviceId: service.id, config: { command: null } })).config).not.toHaveProperty("command");
+
+    await api().services.update({ serviceId: service.id, config: { command } });
+    const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    // What the engine is handed: the snapshot, opened as the engine session opens it.
+    const [stored] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
+    const cipher = await cipherFor(services.db, services.keyring, org.organizationId);
+    const spec = openSnapshot(cipher, deployment.id, stored!.snapshot!).services[0]!;
+    expect(spec.kind === "CONTAINER" && spec.config.command).toEqual(command);
+
+    // A JOB is still told apart, by its trigger, which no other kind has.
+    await expect(
+      api().services.create({
+        environmentId: environment.id,
+        name: "job",
+        kind: "JOB",
+        config: { git: { url: "https://example.test/a.git" }, command: "true" } as never,
+      }),
+    ).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("a JOB service needs a command and a trigger") });
   });
 
   it("refuses a kind the cluster's engine says it cannot run", async () => {

@@ -34,8 +34,12 @@ import {
 import { allocateDatabasePort, databaseInput, hideDatabasePassword, newDatabaseConfig } from "./databases";
 import { hideRegistryPassword, sealRegistryPassword } from "./registry-credentials";
 
-/** What tells each kind's config apart in a request (the union below tries the shapes in order). */
-const configMarker = { APPLICATION: "git", CONTAINER: "image", DATABASE: "engine", JOB: "command" } as const;
+/**
+ * What tells each kind's config apart in a request (the union below tries the shapes in order):
+ * a key only that kind has. Not a JOB's `command`: a CONTAINER has one too (its argv), and was
+ * refused as "needs an image" for it (issue 15, item 17).
+ */
+const configMarker = { APPLICATION: "git", CONTAINER: "image", DATABASE: "engine", JOB: "trigger" } as const;
 const kindNeeds = { APPLICATION: "a git source", CONTAINER: "an image", DATABASE: "an engine (postgresql or redis)", JOB: "a command and a trigger" } as const;
 
 /**

@@ -238,13 +238,36 @@ describe("from git URL to a live app", () => {
     expect(await version()).toBe("3");
   });
 
-  it("restarts the environment's services on request", async () => {
-    const before = (JSON.parse((await visit()).body) as { instance: string }).instance;
+  it("restarts the environment's services on request, with the variables changed since and without a rebuild", async () => {
+    type Answer = { instance: string; version: string; release: string; greeting: string };
+    const before = JSON.parse((await visit()).body) as Answer;
+    const listening = async () =>
+      (await api().deployments.logs({ serviceId: ids.serviceId, after: 0, limit: 5000 })).filter((l) => l.text.includes("listening"));
+    const listenedBefore = (await listening()).length;
+    // As Heroku applies a config change (issue 15, item 18): a plain variable and a new secret, then a restart.
+    const rotated = "tok-rotated-1a2b3c";
+    await api().variables.set({ scope: "SERVICE", targetId: ids.serviceId, key: "GREETING", value: "hello after a restart" });
+    await api().variables.set({ scope: "SERVICE", targetId: ids.serviceId, key: "API_TOKEN", value: rotated, secret: true });
     const { deployment } = await api().deployments.create({ environmentId: ids.environmentId, action: "RESTART" });
     await waitFor(deployment.id, ["DEPLOYED"]);
-    const after = JSON.parse((await visit()).body) as { instance: string; version: string };
-    expect(after.instance).not.toBe(before);
-    expect(after.version).toBe("3");
+    const after = JSON.parse((await visit()).body) as Answer;
+    expect(after.instance).not.toBe(before.instance);
+    expect(after).toMatchObject({ version: "3", greeting: "hello after a restart", release: before.release });
+    // The same release: nothing was cloned or built.
+    const steps = (await api().deployments.events({ deploymentId: deployment.id })).filter((e) => e.serviceId).map((e) => e.step);
+    expect(steps).not.toContain("build");
+    expect(steps).toContain("restart");
+    // The new secret is masked in the runtime output from its first line.
+    const lines = await eventually(
+      async () => {
+        const all = await listening();
+        return all.length > listenedBefore ? all : undefined;
+      },
+      20_000,
+      "the restarted process's first line",
+    );
+    expect(lines.at(-1)!.text).toContain("with token ****");
+    expect(JSON.stringify(lines)).not.toContain(rotated);
   });
 
   it("rolls back to the deployment before the latest: its commit serves again, then a deploy brings the branch's head back", async () => {

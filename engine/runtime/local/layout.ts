@@ -74,10 +74,20 @@ export const sandboxSpec = z.object({
   identity: z.object({ passwd: z.string(), group: z.string() }).nullable(),
 });
 
+/** How `env` was made from the service's variables (release-env.ts), to make it again with new ones at a restart. */
+export const envRecipe = z.object({
+  base: z.record(z.string(), z.string()),
+  pathPrefix: z.array(z.string()),
+  over: z.record(z.string(), z.string()),
+});
+export type EnvRecipe = z.infer<typeof envRecipe>;
+
 export const launchSpec = z.object({
   argv: z.array(z.string()).min(1),
   cwd: z.string(),
   env: z.record(z.string(), z.string()),
+  /** Absent in the launch files of releases built before restarts applied variables, and of databases. */
+  envRecipe: envRecipe.optional(),
   /** Which env keys are secret, so runtime output is masked after an engine restart too. */
   secretKeys: z.array(z.string()),
   /** The service's memory and CPU limits, applied at every (re)start where the host allows. */

@@ -20,10 +20,11 @@ import { ToolchainStore } from "../toolchains/toolchain-store";
 import { type CgroupHost, detectCgroups, memoryLimitOf } from "./cgroups";
 import { startLocalExec } from "./exec";
 import { waitHealthy } from "./health";
-import { layout, type Layout, type LaunchSpec, type LocalRelease, type ReleaseProcess, type ServiceState, serviceState } from "./layout";
+import { type EnvRecipe, layout, type Layout, type LaunchSpec, type LocalRelease, type ReleaseProcess, type ServiceState, serviceState } from "./layout";
 import { LocalDatabases } from "./local-databases";
 import { localJobRunner } from "./local-jobs";
 import { groupListensOn } from "./processes";
+import { releaseEnv, secretKeysOf } from "./release-env";
 import { type LocalStore, ReleaseProcesses } from "./release-processes";
 import { sampleGroup } from "./sample";
 import { makePrivate } from "./sandbox/private-files";
@@ -132,6 +133,9 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
 
 /** How the local runtime builds, starts, checks and stops releases: processes, with databases and crash restarts beside them. */
 class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, ServiceState, LocalRelease> {
+  /** Per service, the launch file a restart in progress replaced: put back if its fresh process fails. */
+  private readonly replacedLaunches = new Map<string, { releaseId: string; launch: LaunchSpec }>();
+
   constructor(
     private readonly parts: {
       paths: Layout;
@@ -235,9 +239,14 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     // The app's own tools first (node_modules/.bin, a virtualenv), then its package manager, Node and npm, then the host's: in the build, the release, its jobs and shells (launch.json).
     const toolchainBins = [manager?.binDir, toolchain?.binDir].filter((dir): dir is string => !!dir);
     const pathPrefix = [...plan.pathPrefix.map((dir) => path.join(appDir, dir)), ...toolchainBins];
+    // The registry settings step aside for the app's own (they depend on which it sets), so they are part of the base under its variables.
     const registryEnv = manager ? packageManagerEnv(manager.flavor, this.parts.registry, variables) : {};
-    const env: Record<string, string> = { ...base, ...registryEnv, ...variables, PATH: [...pathPrefix, variables.PATH ?? base.PATH].join(":") };
-    if (plan.kind === "python") env.VIRTUAL_ENV = path.join(appDir, ".venv");
+    const recipe: EnvRecipe = {
+      base: { ...base, ...registryEnv },
+      pathPrefix,
+      over: plan.kind === "python" ? { VIRTUAL_ENV: path.join(appDir, ".venv") } : {},
+    };
+    const env = releaseEnv(recipe, service.variables);
     const toolchainDirs = [toolchain?.dir, manager?.dir].filter((dir): dir is string => !!dir);
     const sandbox = jail?.spec([checkout], [...(plan.start.type === "static" ? staticServerFiles() : []), ...toolchainDirs]);
 
@@ -268,11 +277,13 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       plan.start.type === "static"
         ? [process.execPath, "--import", tsxImportUrl(), staticServer, appDir]
         : plan.start.argv.map((part, index) => (index === 0 && part.includes("/") && !path.isAbsolute(part) ? path.join(appDir, part) : part));
+    const launchRecipe = { ...recipe, over: { ...recipe.over, SLIPWAY_RELEASE_ID: release.releaseId, SLIPWAY_GIT_COMMIT: release.commit ?? "" } };
     release.launch = {
       argv,
       cwd: appDir,
-      env: { ...env, SLIPWAY_RELEASE_ID: release.releaseId, SLIPWAY_GIT_COMMIT: release.commit ?? "" },
-      secretKeys: service.variables.filter((variable) => variable.secret).map((variable) => variable.key),
+      env: releaseEnv(launchRecipe, service.variables),
+      envRecipe: launchRecipe,
+      secretKeys: secretKeysOf(service.variables),
       ...(resources ? { limits: resources } : {}),
       ...(sandbox ? { sandbox } : {}),
     };
@@ -352,12 +363,43 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     return this.parts.processes.stop(serviceId, proc);
   }
 
+  /**
+   * The same release again, with the variables this restart resolved (a changed variable needs
+   * no rebuild): its launch file is rewritten first, so the new secrets are masked from the first
+   * line and a crash restart or a shell gets them too; it is put back if the fresh process fails.
+   */
   async relaunch(ctx: Ctx, current: ReleaseProcess): Promise<ReleaseProcess> {
-    const launch = await this.parts.processes.readLaunch(ctx.service.id, current.releaseId);
+    const { processes } = this.parts;
+    const launch = await processes.readLaunch(ctx.service.id, current.releaseId);
     if (!launch) throw new StepError(`release ${current.releaseId} has no launch file: deploy the service again`);
-    const fresh = await this.parts.processes.spawn(ctx.service.id, current.releaseId, launch, current.commit);
-    ctx.output("system", `Started a fresh process of ${current.releaseId} as pid ${fresh.pid} on port ${fresh.port}`);
-    return fresh;
+    const recipe = launch.envRecipe;
+    const next = recipe ? { ...launch, env: releaseEnv(recipe, ctx.service.variables), secretKeys: secretKeysOf(ctx.service.variables) } : launch;
+    this.replacedLaunches.delete(ctx.service.id);
+    if (recipe) {
+      this.replacedLaunches.set(ctx.service.id, { releaseId: current.releaseId, launch });
+      await processes.writeLaunch(ctx.service.id, current.releaseId, next);
+      processes.remask(ctx.service.id, current.releaseId);
+    } else {
+      ctx.output("system", `Release ${current.releaseId} predates restarts that apply variables: it restarts with the variables it was deployed with`);
+    }
+    try {
+      const fresh = await processes.spawn(ctx.service.id, current.releaseId, next, current.commit);
+      ctx.output(
+        "system",
+        `Started a fresh process of ${current.releaseId} as pid ${fresh.pid} on port ${fresh.port}${recipe ? ", with the current variables" : ""}`,
+      );
+      return fresh;
+    } catch (error) {
+      await this.relaunchFailed(ctx, current);
+      throw error;
+    }
+  }
+
+  /** The live process keeps serving with the variables it started with: so do its crash restarts and shells. */
+  async relaunchFailed(ctx: Ctx, current: ReleaseProcess): Promise<void> {
+    const replaced = this.replacedLaunches.get(ctx.service.id);
+    this.replacedLaunches.delete(ctx.service.id);
+    if (replaced?.releaseId === current.releaseId) await this.parts.processes.writeLaunch(ctx.service.id, current.releaseId, replaced.launch);
   }
 
   ownRestart(ctx: Ctx): Promise<void> | null {
@@ -370,6 +412,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
   }
 
   wentLive(state: ServiceState): void {
+    this.replacedLaunches.delete(state.serviceId);
     this.parts.restarts.cancel(state.serviceId);
     this.parts.restarts.reset(state.serviceId);
   }

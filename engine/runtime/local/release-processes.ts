@@ -5,7 +5,7 @@ import getPort from "get-port";
 import type { ReleaseStore } from "../release-store";
 import { type ServiceLog, StepError } from "../runtime";
 import type { ResolvedVariable } from "../../protocol";
-import { loadingMasker } from "../secret-mask";
+import { loadingMasker, type Masker, withheldLine } from "../secret-mask";
 import { readJson, writeJsonAtomic } from "../shared/files";
 import { childEnv } from "../shared/processes-env";
 import { type CgroupHost, CGROUP_PROCS_VAR, createReleaseCgroup, launchArgv, removeCgroup } from "./cgroups";
@@ -26,6 +26,8 @@ export class ReleaseProcesses {
   private readonly exits = new Map<number, string>();
   private readonly children = new Map<number, ChildProcess>();
   private readonly tailers = new Map<string, LogTailer>();
+  /** Per followed release, what its lines are masked with: the secrets of its launch file. */
+  private readonly masks = new Map<string, Masker>();
   private readonly records: ProcessRecords;
   /** Releases whose log was read to the end and forgotten. */
   private readonly finished = new Set<string>();
@@ -177,7 +179,10 @@ export class ReleaseProcesses {
     const { paths, store } = this.options;
     const file = path.join(paths.releaseDir(serviceId, releaseId), "runtime.log");
     const launchFile = paths.launchFile(serviceId, releaseId);
-    const mask = loadingMasker(() => secretsOfLaunch(launchFile));
+    this.masks.set(
+      releaseId,
+      loadingMasker(() => secretsOfLaunch(launchFile)),
+    );
     const stored = (end: number) => {
       const state = store.get(serviceId);
       if (!state || this.finished.has(releaseId) || (state.logOffsets[releaseId] ?? 0) >= end) return;
@@ -186,6 +191,7 @@ export class ReleaseProcesses {
     };
     const tailer = new LogTailer(file, store.get(serviceId)?.logOffsets[releaseId] ?? 0, (lines) => {
       for (const line of lines) {
+        const mask = this.masks.get(releaseId) ?? (() => withheldLine("the release's secrets are not loaded"));
         this.options.serviceLog(serviceId, releaseId, mask(line.text), "stdout", undefined, {
           source: `${releaseId}:${line.offset}`,
           stored: () => stored(line.end),
@@ -211,6 +217,20 @@ export class ReleaseProcesses {
     const tailer = this.tailers.get(releaseId);
     this.tailers.delete(releaseId);
     await tailer?.stop();
+    this.masks.delete(releaseId);
+  }
+
+  /**
+   * The release's launch file was rewritten with new secrets (a restart with new variables):
+   * its lines are masked with those too from now on, and still with the old ones, which the
+   * process it replaces may print until it has drained.
+   */
+  remask(serviceId: string, releaseId: string): void {
+    const previous = this.masks.get(releaseId);
+    if (!previous) return;
+    const launchFile = this.options.paths.launchFile(serviceId, releaseId);
+    const next = loadingMasker(() => secretsOfLaunch(launchFile));
+    this.masks.set(releaseId, (text) => next(previous(text)));
   }
 
   /** Reads the release's last lines and forgets its offset: the release will not log again. */
