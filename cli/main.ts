@@ -9,6 +9,7 @@ import { registerEnvironmentCommands } from "./commands/environments";
 import { registerGitCommands } from "./commands/git";
 import { registerLogCommands } from "./commands/logs";
 import { registerMetricsCommand } from "./commands/metrics";
+import { registerOrganizationCommands } from "./commands/organizations";
 import { registerProjectCommands } from "./commands/projects";
 import { registerServiceCommands } from "./commands/services";
 import { registerShellCommand } from "./commands/shell";
@@ -63,6 +64,7 @@ ${exitCodesHelp}`,
   registerMetricsCommand(program, ctx);
   registerClusterCommands(program, ctx);
   registerTokenCommands(program, ctx);
+  registerOrganizationCommands(program, ctx);
   registerGitCommands(program, ctx);
   registerEngineCommand(program, ctx);
   // A program-wide option, valid before or after the command; parsed before any action runs.
