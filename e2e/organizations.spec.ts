@@ -68,3 +68,48 @@ test("a non-owner sees the organization's name but no way to rename, transfer or
   await expect(page.getByRole("button", { name: "Rename" })).toHaveCount(0);
   await expect(page.getByRole("button", { name: "Delete organization" })).toHaveCount(0);
 });
+
+test("the instance admin opens sign-up; a newcomer signs up, creates their organization and lands in it", async ({
+  page,
+  browser,
+  platform,
+  signIn,
+  unique,
+}) => {
+  await signIn({ email: platform.adminEmail, password: platform.adminPassword });
+  await page.goto("/settings/organization");
+  const invitedOnly = page.getByRole("radio", { name: "Only invited people" });
+  const anyone = page.getByRole("radio", { name: /^Anyone/ });
+  await expect(invitedOnly).toBeChecked();
+  // The choice is saved as it is made, and shown once the server has it.
+  await anyone.click();
+  await expect(page.getByText("Anyone may now sign up")).toBeVisible();
+  await expect(anyone).toBeChecked();
+
+  const newcomer = await browser.newPage({ baseURL: platform.url });
+  try {
+    await newcomer.goto("/signin");
+    await newcomer.getByRole("link", { name: "Create an account" }).click();
+    const email = `${unique("newcomer")}@e2e.slipway.test`;
+    await newcomer.getByRole("textbox", { name: "Your name" }).fill("New Comer");
+    await newcomer.getByRole("textbox", { name: "Email" }).fill(email);
+    await newcomer.getByRole("textbox", { name: "Password" }).fill("a long enough password");
+    await newcomer.getByRole("button", { name: "Create account" }).click();
+
+    // Signed in but in no organization yet: the dashboard asks for one.
+    await expect(newcomer.getByRole("heading", { level: 1, name: "Create your organization" })).toBeVisible();
+    const name = unique("Newcomers");
+    await newcomer.getByRole("textbox", { name: "Organization name" }).fill(name);
+    await newcomer.getByRole("button", { name: "Create organization" }).click();
+    await expect(newcomer.getByRole("heading", { level: 1, name: "Overview" })).toBeVisible();
+    await expect(newcomer.getByRole("button", { name: `Organization: ${name}. Switch organization` })).toBeVisible();
+    await expect(newcomer.getByRole("button", { name: `Account: ${email}` })).toContainText(/owner/i);
+  } finally {
+    await invitedOnly.click();
+    await expect(page.getByText("Only invited people may now sign up")).toBeVisible();
+    await expect(invitedOnly).toBeChecked();
+  }
+  await newcomer.goto("/signup");
+  await expect(newcomer.getByRole("heading", { level: 1, name: "Sign-up is by invitation" })).toBeVisible();
+  await newcomer.close();
+});
