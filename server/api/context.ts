@@ -27,6 +27,7 @@ export async function createRequestContext(
   logger?: Logger,
   auth?: AuthConfig,
   onBadToken?: () => Promise<void>,
+  signUpAttempt?: ApiContext["signUpAttempt"],
 ): Promise<ApiContext> {
   const header = req.headers.authorization;
   let actor: Actor | null = null;
@@ -46,5 +47,5 @@ export async function createRequestContext(
     actor = session?.actor ?? null;
     sessionUserId = session?.userId ?? null;
   }
-  return { services, actor, sessionUserId, ip: req.socket.remoteAddress, logger };
+  return { services, actor, sessionUserId, ip: req.socket.remoteAddress, signUpAttempt, logger };
 }

@@ -11,6 +11,7 @@ import type { OpenApiMeta } from "trpc-to-openapi";
 import { ZodError, ZodRealError } from "zod";
 import { findUser } from "../auth/accounts";
 import { hasRole, type Actor } from "../auth/actor";
+import type { Refusal } from "../auth/rate-limits";
 import type { DomainContext, Services } from "../context";
 import type { Role } from "../db/schema";
 import { isAppError, type AppErrorCode } from "../errors";
@@ -28,6 +29,8 @@ export type ApiContext = {
   sessionUserId?: string | null;
   /** The caller's address, for the audit of what no actor does yet (a sign-up). */
   ip?: string;
+  /** Counts a sign-up from the caller's address (server/auth/rate-limits.ts); a refusal says when to try again. */
+  signUpAttempt?: () => Promise<Refusal | null>;
   logger?: Logger;
 };
 

@@ -1,3 +1,4 @@
+import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { accountOf, newAccountInput, signUp } from "../../auth/accounts";
 import { signupModes } from "../../db/schema";
@@ -32,5 +33,10 @@ export const instanceRouter = router({
     .meta({ openapi: { method: "POST", path: "/signup", tags: ["instance"], summary: "Create an account, where the instance lets anyone sign up" } })
     .input(newAccountInput)
     .output(z.object({ id: z.string(), email: z.string(), name: z.string() }))
-    .mutation(({ ctx, input }) => signUp(ctx.services, input, ctx.ip)),
+    .mutation(async ({ ctx, input }) => {
+      const refused = await ctx.signUpAttempt?.();
+      if (refused)
+        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `Too many sign-ups from this address: try again in ${refused.retryAfterSeconds} seconds` });
+      return signUp(ctx.services, input, ctx.ip);
+    }),
 });
