@@ -9,7 +9,12 @@ import { CliError, exitCodes } from "./errors";
  * (written by `slipway login`, and by `npm start` on first boot), with `SLIPWAY_URL` and
  * `SLIPWAY_TOKEN` overriding the file so CI jobs need no file at all.
  */
-export type CliConfig = { url: string; token: string };
+export type CliConfig = { url: string; token: string; organizations?: SavedOrganization[] };
+/**
+ * An API token belongs to one organization, so the CLI keeps one per organization it was given
+ * (`slipway org create` saves the new one's); `slipway org switch` makes one of them `token`.
+ */
+export type SavedOrganization = { id: string; name: string; token: string };
 export type Env = Record<string, string | undefined>;
 
 export function configPath(env: Env): string {
@@ -32,8 +37,23 @@ async function readConfigFile(file: string): Promise<Partial<CliConfig>> {
     throw new CliError(`${file} is not valid JSON: run slipway login again`);
   }
   if (typeof parsed !== "object" || parsed === null) throw new CliError(`${file} is not a config object: run slipway login again`);
-  const { url, token } = parsed as Record<string, unknown>;
-  return { url: typeof url === "string" ? url : undefined, token: typeof token === "string" ? token : undefined };
+  const { url, token, organizations } = parsed as Record<string, unknown>;
+  return {
+    url: typeof url === "string" ? url : undefined,
+    token: typeof token === "string" ? token : undefined,
+    organizations: Array.isArray(organizations) ? organizations.filter(isSavedOrganization) : undefined,
+  };
+}
+
+function isSavedOrganization(value: unknown): value is SavedOrganization {
+  if (typeof value !== "object" || value === null) return false;
+  const { id, name, token } = value as Record<string, unknown>;
+  return typeof id === "string" && typeof name === "string" && typeof token === "string";
+}
+
+/** The config file as saved, for commands that change part of it (`slipway org …`). */
+export async function readSavedConfig(env: Env): Promise<Partial<CliConfig>> {
+  return readConfigFile(configPath(env));
 }
 
 /** The effective config, or a "not logged in" error naming what is missing. */
@@ -48,7 +68,7 @@ export async function loadConfig(env: Env): Promise<CliConfig> {
       exitCodes.denied,
     );
   }
-  return { url: normalizeUrl(url), token };
+  return { url: normalizeUrl(url), token, ...(fromFile.organizations?.length ? { organizations: fromFile.organizations } : {}) };
 }
 
 /** Writes the config readable by its owner only, atomically: a crash never leaves half a token. */

@@ -10,6 +10,7 @@ import { registerGitCommands } from "./commands/git";
 import { registerLogCommands } from "./commands/logs";
 import { registerMetricsCommand } from "./commands/metrics";
 import { registerOpenCommand } from "./commands/open";
+import { registerOrganizationCommands } from "./commands/organizations";
 import { registerProjectCommands } from "./commands/projects";
 import { registerServiceCommands } from "./commands/services";
 import { registerShellCommand } from "./commands/shell";
@@ -65,6 +66,7 @@ ${exitCodesHelp}`,
   registerOpenCommand(program, ctx);
   registerClusterCommands(program, ctx);
   registerTokenCommands(program, ctx);
+  registerOrganizationCommands(program, ctx);
   registerGitCommands(program, ctx);
   registerEngineCommand(program, ctx);
   // A program-wide option, valid before or after the command; parsed before any action runs.

@@ -64,6 +64,8 @@ describe("bootstrapInstallation", () => {
 
     const [admin] = await database.db.select().from(users);
     expect(admin!.email).toBe("admin@slipway.local");
+    // The first admin is the instance admin: they choose whether anyone may sign up (server/instance/settings.ts).
+    expect(admin!.instanceAdmin).toBe(true);
     expect(credentials.adminEmail).toBe("admin@slipway.local");
     expect(await verifyPassword(credentials.adminPassword, admin!.passwordHash!)).toBe(true);
     expect(await verifyPassword(`${credentials.adminPassword}x`, admin!.passwordHash!)).toBe(false);

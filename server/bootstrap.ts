@@ -85,7 +85,7 @@ async function createInstallation(tx: Executor, keyring: Keyring, options: Boots
   const adminPassword = generatePassword();
   const [admin] = await tx
     .insert(users)
-    .values({ email: adminEmail, name: "Admin", passwordHash: await hashPassword(adminPassword) })
+    .values({ email: adminEmail, name: "Admin", passwordHash: await hashPassword(adminPassword), instanceAdmin: true })
     .returning({ id: users.id });
   await tx.insert(memberships).values({ organizationId: organization.id, userId: admin!.id, role: "OWNER" });
 

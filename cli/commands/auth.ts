@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { WhoAmI } from "../api-types";
-import { normalizeUrl, saveConfig } from "../config";
+import { normalizeUrl, readSavedConfig, saveConfig } from "../config";
 import type { Context } from "../context";
 import { usageError } from "../errors";
 import { keyValues } from "../format";
@@ -21,7 +21,10 @@ export function registerAuthCommands(program: Command, ctx: Context): void {
       const config = { url: normalizeUrl(options.url), token };
       // Verified before saving, so a typo never replaces a working config.
       const identity = await ctx.clientFor(config).get<WhoAmI>("/whoami");
-      const file = await saveConfig(ctx.io.env, config);
+      // The tokens saved for other organizations of the same control plane stay (slipway org switch).
+      const saved = await readSavedConfig(ctx.io.env);
+      const sameControlPlane = saved.url?.replace(/\/+$/, "") === config.url;
+      const file = await saveConfig(ctx.io.env, sameControlPlane && saved.organizations?.length ? { ...config, organizations: saved.organizations } : config);
       if (options.json) return ctx.printJson(identity);
       ctx.print(`Logged in to ${config.url} as ${identity.actor} (${identity.role}); saved to ${file}`);
     });

@@ -30,12 +30,13 @@ import {
   IconLayoutDashboard,
   IconLogout,
   IconMoon,
+  IconPlus,
   IconSailboat,
   IconServer2,
   IconSun,
   IconUsers,
 } from "@tabler/icons-react";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { signOut } from "next-auth/react";
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
@@ -43,61 +44,63 @@ import { useEffect, type ReactNode } from "react";
 import { useWhoami, type Role } from "../auth/can";
 import { RoleBadge } from "../auth/role-badge";
 import { isUnauthorized } from "../errors";
+import { CreateOrganizationModal } from "../organizations/create-organization";
+import { NoOrganization } from "../organizations/no-organization";
+import { useSwitchOrganization } from "../organizations/use-switch-organization";
 import { useTRPC } from "../trpc";
 
 const NAV: { label: string; href: string; icon: ReactNode; section?: string }[] = [
   { label: "Overview", href: "/", icon: <IconLayoutDashboard size={18} /> },
   { label: "Clusters", href: "/clusters", icon: <IconServer2 size={18} /> },
   { label: "Audit log", href: "/audit", icon: <IconHistory size={18} /> },
+  { label: "Organization", href: "/settings/organization", icon: <IconBuildingSkyscraper size={18} />, section: "Settings" },
   { label: "Members", href: "/settings/members", icon: <IconUsers size={18} />, section: "Settings" },
   { label: "API tokens", href: "/settings/tokens", icon: <IconKey size={18} />, section: "Settings" },
   { label: "Git", href: "/settings/git", icon: <IconGitBranch size={18} />, section: "Settings" },
 ];
 
-/** Where the dashboard remembers the organization in use; the server reads the same cookie. */
-const ORGANIZATION_COOKIE = "slipway-organization";
-
 function OrganizationSwitcher({ currentId }: { currentId: string }) {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
-  const router = useRouter();
+  const switchTo = useSwitchOrganization();
+  const [creating, createModal] = useDisclosure();
   const mine = useQuery(trpc.organization.mine.queryOptions({}, { staleTime: 60_000 }));
   const current = mine.data?.find((organization) => organization.organizationId === currentId);
-  const switchTo = async (organizationId: string) => {
-    document.cookie = `${ORGANIZATION_COOKIE}=${encodeURIComponent(organizationId)}; path=/; max-age=31536000; samesite=lax`;
-    // Pages show ids of the previous organization: start over from the overview with fresh data.
-    router.push("/");
-    await queryClient.resetQueries();
-  };
   return (
-    <Menu position="bottom-start" width={260} withinPortal>
-      <Menu.Target>
-        <Button
-          variant="subtle"
-          color="gray"
-          rightSection={<IconChevronDown size={14} />}
-          leftSection={<IconBuildingSkyscraper size={16} />}
-          aria-label={`Organization: ${current?.name ?? "loading"}. Switch organization`}
-        >
-          <Text fz="sm" fw={600} truncate maw={180}>
-            {current?.name ?? "Organization"}
-          </Text>
-        </Button>
-      </Menu.Target>
-      <Menu.Dropdown>
-        <Menu.Label>Organizations</Menu.Label>
-        {(mine.data ?? []).map((organization) => (
-          <Menu.Item
-            key={organization.organizationId}
-            onClick={() => void switchTo(organization.organizationId)}
-            rightSection={organization.organizationId === currentId ? <IconCheck size={14} aria-label="current" /> : <RoleBadge role={organization.role} />}
+    <>
+      <CreateOrganizationModal opened={creating} onClose={createModal.close} onCreated={switchTo} />
+      <Menu position="bottom-start" width={260} withinPortal>
+        <Menu.Target>
+          <Button
+            variant="subtle"
+            color="gray"
+            rightSection={<IconChevronDown size={14} />}
+            leftSection={<IconBuildingSkyscraper size={16} />}
+            aria-label={`Organization: ${current?.name ?? "loading"}. Switch organization`}
           >
-            {organization.name}
+            <Text fz="sm" fw={600} truncate maw={180}>
+              {current?.name ?? "Organization"}
+            </Text>
+          </Button>
+        </Menu.Target>
+        <Menu.Dropdown>
+          <Menu.Label>Organizations</Menu.Label>
+          {(mine.data ?? []).map((organization) => (
+            <Menu.Item
+              key={organization.organizationId}
+              onClick={() => void switchTo(organization.organizationId)}
+              rightSection={organization.organizationId === currentId ? <IconCheck size={14} aria-label="current" /> : <RoleBadge role={organization.role} />}
+            >
+              {organization.name}
+            </Menu.Item>
+          ))}
+          {mine.isLoading && <Menu.Item disabled>Loading…</Menu.Item>}
+          <Menu.Divider />
+          <Menu.Item leftSection={<IconPlus size={14} />} onClick={createModal.open}>
+            New organization
           </Menu.Item>
-        ))}
-        {mine.isLoading && <Menu.Item disabled>Loading…</Menu.Item>}
-      </Menu.Dropdown>
-    </Menu>
+        </Menu.Dropdown>
+      </Menu>
+    </>
   );
 }
 
@@ -184,13 +187,18 @@ export function DashboardShell({ children }: { children: ReactNode }) {
   const pathname = usePathname();
   const router = useRouter();
   const whoami = useWhoami();
-  const unauthorized = isUnauthorized(whoami.error);
+  const trpc = useTRPC();
+  // No actor: either no session (to the sign-in page), or a signed-in user who belongs to no organization yet.
+  const noActor = isUnauthorized(whoami.error);
+  const account = useQuery({ ...trpc.instance.account.queryOptions({}), enabled: noActor, retry: false });
+  const unauthorized = noActor && isUnauthorized(account.error);
 
   useEffect(() => {
     if (unauthorized) router.replace("/signin");
   }, [unauthorized, router]);
   useEffect(close, [pathname, close]);
 
+  if (noActor && account.data) return <NoOrganization email={account.data.email} />;
   if (!whoami.data) {
     return (
       <Center mih="100vh">

@@ -1,10 +1,13 @@
 "use client";
 
-import { Alert, Button, Divider, PasswordInput, Stack, TextInput } from "@mantine/core";
+import { Alert, Anchor, Button, Divider, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
 import { IconBrandGithub } from "@tabler/icons-react";
+import { useQuery } from "@tanstack/react-query";
 import { signIn } from "next-auth/react";
+import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
+import { useTRPC } from "../trpc";
 import { AuthFrame } from "./auth-frame";
 
 /** Whether Auth.js has a GitHub provider configured: the button shows only then. */
@@ -40,6 +43,9 @@ function inAWhile(seconds: number): string {
 export function SignInForm() {
   const router = useRouter();
   const github = useGithubConfigured();
+  const trpc = useTRPC();
+  // The link to create an account shows only where the instance lets anyone sign up.
+  const signupOpen = useQuery(trpc.instance.settings.queryOptions({})).data?.signup === "OPEN";
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -105,6 +111,14 @@ export function SignInForm() {
             Sign in with GitHub
           </Button>
         </>
+      )}
+      {signupOpen && (
+        <Text fz="sm" c="dimmed" ta="center">
+          New here?{" "}
+          <Anchor component={Link} href="/signup" fz="sm">
+            Create an account
+          </Anchor>
+        </Text>
       )}
     </AuthFrame>
   );

@@ -178,6 +178,12 @@ describe("organization isolation", () => {
   it("answers NOT_FOUND or FORBIDDEN on every procedure for another organization's ids", async () => {
     const { project, environment, service } = await seedEnvironment(acme, "isolated");
     const owner = callerFor(acme);
+    const intruder = createCaller({ services, actor: globex.as("OWNER") });
+    const call = (path: string, input: unknown) => {
+      const [group, name] = path.split(".") as [string, string];
+      const fn = (intruder as unknown as Record<string, Record<string, (input: unknown) => Promise<unknown>>>)[group]![name]!;
+      return fn(input);
+    };
     const { deployment } = await owner.deployments.create({ environmentId: environment.id, action: "RESTART" });
     const { apiToken } = await owner.organization.createToken({ name: "ci", role: "DEVELOPER" });
     const acmeInvite = await owner.members.invite({ role: "DEVELOPER" });
@@ -250,7 +256,13 @@ describe("organization isolation", () => {
       // Token-based and public: another organization's token is simply unknown to the caller.
       "invites.preview": { token: "swi_not-a-token" },
       "invites.accept": { token: "swi_not-a-token" },
+      "organizations.transfer": { email: "acme@example.test" },
+      // The instance's, not an organization's: refused to a non-admin, and sign-up is by invitation by default.
+      "instance.updateSettings": { signup: "OPEN" },
+      "instance.signUp": { name: "Intruder", email: "intruder@example.test", password: "a long password" },
     };
+    // Acts on the caller's own organization, whatever name is typed: acme's is a wrong confirmation.
+    expect(await codeOf(call("organizations.delete", { confirm: "acme" }))).toBe("BAD_REQUEST");
     // Procedures that take no id: they must simply not show acme's data.
     const listings: Record<string, unknown> = {
       "projects.list": {},
@@ -270,16 +282,14 @@ describe("organization isolation", () => {
       "git.connect": { provider: "gitlab", name: "globex-gitlab" },
       "git.list": {},
       "git.previews": {},
+      "organizations.create": { name: "globex-second" },
+      "organizations.rename": { name: "globex" },
+      "instance.settings": {},
+      "instance.account": {},
     };
     const procedures = Object.keys(appRouter._def.procedures);
-    expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings))).toEqual([]);
+    expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings) && p !== "organizations.delete")).toEqual([]);
 
-    const intruder = createCaller({ services, actor: globex.as("OWNER") });
-    const call = (path: string, input: unknown) => {
-      const [group, name] = path.split(".") as [string, string];
-      const fn = (intruder as unknown as Record<string, Record<string, (input: unknown) => Promise<unknown>>>)[group]![name]!;
-      return fn(input);
-    };
     for (const [path, input] of Object.entries(acmeInputs)) {
       expect([path, await codeOf(call(path, input))]).toSatisfy(([, code]: [string, string]) => code === "NOT_FOUND" || code === "FORBIDDEN");
     }

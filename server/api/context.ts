@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { AuthConfig } from "@auth/core";
 import { TRPCError } from "@trpc/server";
 import type { Actor } from "../auth/actor";
-import { actorFromSession } from "../auth/sessions";
+import { sessionOf } from "../auth/sessions";
 import type { Services } from "../context";
 import { origins, type Origin } from "../db/schema";
 import { isAppError } from "../errors";
@@ -27,9 +27,11 @@ export async function createRequestContext(
   logger?: Logger,
   auth?: AuthConfig,
   onBadToken?: () => Promise<void>,
+  signUpAttempt?: ApiContext["signUpAttempt"],
 ): Promise<ApiContext> {
   const header = req.headers.authorization;
   let actor: Actor | null = null;
+  let sessionUserId: string | null = null;
   if (header?.startsWith("Bearer ")) {
     try {
       actor = await authenticateApiToken(services, header.slice("Bearer ".length).trim(), originOf(req), req.socket.remoteAddress);
@@ -41,7 +43,9 @@ export async function createRequestContext(
       throw error;
     }
   } else if (auth) {
-    actor = await actorFromSession(services, auth, req);
+    const session = await sessionOf(services, auth, req);
+    actor = session?.actor ?? null;
+    sessionUserId = session?.userId ?? null;
   }
-  return { services, actor, logger };
+  return { services, actor, sessionUserId, ip: req.socket.remoteAddress, signUpAttempt, logger };
 }

@@ -31,6 +31,7 @@ export function createApiHandler(
   const { auth, limits } = options;
   const addressOf = (req: IncomingMessage) => clientAddress(req, options.trustProxy ?? false);
   const onBadToken = (req: IncomingMessage) => (limits ? () => limits.tokenFailed(addressOf(req)) : undefined);
+  const signUpAttempt = (req: IncomingMessage) => (limits ? () => limits.signUpAttempt(addressOf(req)) : undefined);
   // The tRPC adapter wraps the request in a fetch Request; the response object passes through
   // unchanged, so it leads back to the Node request with its headers and socket.
   const requests = new WeakMap<ServerResponse, IncomingMessage>();
@@ -38,10 +39,13 @@ export function createApiHandler(
     router: appRouter,
     basePath: "/api/trpc/",
     maxBodySize: MAX_BODY_BYTES,
-    createContext: ({ res }) => createRequestContext(services, requests.get(res)!, options.logger, auth, onBadToken(requests.get(res)!)),
+    createContext: ({ res }) => {
+      const req = requests.get(res)!;
+      return createRequestContext(services, req, options.logger, auth, onBadToken(req), signUpAttempt(req));
+    },
   });
   const rest = createRestHandler(appRouter, {
-    createContext: (req) => createRequestContext(services, req, options.logger, auth, onBadToken(req)),
+    createContext: (req) => createRequestContext(services, req, options.logger, auth, onBadToken(req), signUpAttempt(req)),
     maxBodyBytes: MAX_BODY_BYTES,
     logger: options.logger,
   });

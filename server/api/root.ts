@@ -1,9 +1,11 @@
 import { clustersRouter } from "./routers/clusters";
 import { deploymentsRouter } from "./routers/deployments";
 import { environmentsRouter } from "./routers/environments";
+import { instanceRouter } from "./routers/instance";
 import { invitesRouter, membersRouter } from "./routers/members";
 import { metricsRouter } from "./routers/metrics";
 import { organizationRouter } from "./routers/organization";
+import { organizationsRouter } from "./routers/organizations";
 import { projectsRouter } from "./routers/projects";
 import { servicesRouter } from "./routers/services";
 import { variablesRouter } from "./routers/variables";
@@ -12,6 +14,8 @@ import { createCallerFactory, router } from "./trpc";
 
 export const appRouter = router({
   organization: organizationRouter,
+  organizations: organizationsRouter,
+  instance: instanceRouter,
   projects: projectsRouter,
   environments: environmentsRouter,
   services: servicesRouter,

@@ -9,7 +9,9 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import type { OpenApiMeta } from "trpc-to-openapi";
 import { ZodError, ZodRealError } from "zod";
+import { findUser } from "../auth/accounts";
 import { hasRole, type Actor } from "../auth/actor";
+import type { Refusal } from "../auth/rate-limits";
 import type { DomainContext, Services } from "../context";
 import type { Role } from "../db/schema";
 import { isAppError, type AppErrorCode } from "../errors";
@@ -20,6 +22,15 @@ export type ApiContext = {
   services: Services;
   /** Null when the request carried no valid credentials. */
   actor: Actor | null;
+  /**
+   * The signed-in user of a browser session, whether or not they belong to an organization yet
+   * (a newcomer has no actor, but may create an organization). Absent for API tokens.
+   */
+  sessionUserId?: string | null;
+  /** The caller's address, for the audit of what no actor does yet (a sign-up). */
+  ip?: string;
+  /** Counts a sign-up from the caller's address (server/auth/rate-limits.ts); a refusal says when to try again. */
+  signUpAttempt?: () => Promise<Refusal | null>;
   logger?: Logger;
 };
 
@@ -95,4 +106,30 @@ export function procedure(role: Role) {
       // After the role check, as the schema is: a caller without access learns nothing of the input's rules.
       .use(checkRawInput)
   );
+}
+
+/**
+ * A procedure for a signed-in user acting on their own behalf, outside any one organization
+ * (creating an organization, their account): a browser session, member of an organization or
+ * not; or an API token with the OWNER role, which stands for the member who created it. A
+ * narrower token is scoped to its organization and refused (a CI token must not mint OWNERs).
+ * With `instanceAdmin`, only instance admins (server/instance/settings.ts).
+ */
+export function userProcedure(options: { instanceAdmin?: boolean } = {}) {
+  return t.procedure
+    .use(mapErrors)
+    .use(async ({ ctx, next }) => {
+      const { actor } = ctx;
+      if (actor?.type === "token" && !hasRole(actor, "OWNER")) {
+        throw new TRPCError({ code: "FORBIDDEN", message: "Only a token with the OWNER role acts for its creator outside its organization" });
+      }
+      const userId = actor ? (actor.userId ?? (actor.type === "user" ? actor.id : null)) : (ctx.sessionUserId ?? null);
+      const user = userId ? await findUser(ctx.services.db, userId) : null;
+      if (!user) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in or pass an API token" });
+      if (options.instanceAdmin && !user.instanceAdmin)
+        throw new TRPCError({ code: "FORBIDDEN", message: "Only an instance admin can change the instance's settings" });
+      const account = { ...ctx.services, user, origin: actor?.origin ?? ("UI" as const), ip: actor?.ip ?? ctx.ip };
+      return next({ ctx: { ...ctx, account } });
+    })
+    .use(checkRawInput);
 }

@@ -10,8 +10,14 @@ export type AuditEntry = {
   changes?: Record<string, unknown>;
 };
 
+/**
+ * Who an event is about: an actor of an organization, or (organizationId null) someone acting on
+ * the instance outside any organization, as a newcomer signing up.
+ */
+export type AuditActor = Omit<Actor, "organizationId" | "role"> & { organizationId: string | null };
+
 /** Writes one audit event in the caller's transaction, so a mutation and its audit land together. */
-export async function recordAudit(db: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
+export async function recordAudit(db: Executor, actor: AuditActor, entry: AuditEntry): Promise<void> {
   await db.insert(auditEvents).values({
     organizationId: actor.organizationId,
     actorType: actor.type,

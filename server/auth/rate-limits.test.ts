@@ -5,7 +5,7 @@ import { eq } from "drizzle-orm";
 import { io } from "socket.io-client";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
-import { rateLimits, users } from "../db/schema";
+import { instanceSettings, rateLimits, users } from "../db/schema";
 import { UI_NAMESPACE } from "../realtime/ui-protocol";
 import { startWebServer } from "../web-server";
 import { hashPassword } from "./passwords";
@@ -140,6 +140,26 @@ describe("rate limits", () => {
     expect(refusal.data?.code).toBe("TOO_MANY_REQUESTS");
 
     expect((await whoami(webA.url, "127.0.0.5", token)).status).toBe(200);
+  });
+
+  it("limits sign-ups per address where anyone may sign up, on every web process", async () => {
+    await database.db.insert(instanceSettings).values({ signup: "OPEN" });
+    const signUp = (url: string, from: string, email: string) =>
+      request(`${url}/api/v1/signup`, from, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "Bulk", email, password: "a long enough password" }),
+      });
+    const statuses = [];
+    for (let i = 0; i <= AUTH_LIMITS.signUpsPerAddress.points; i++) {
+      statuses.push((await signUp(i % 2 === 0 ? webA.url : webB.url, "127.0.0.6", `bulk-${i}@example.test`)).status);
+    }
+    expect(statuses.slice(0, AUTH_LIMITS.signUpsPerAddress.points).every((status) => status === 200)).toBe(true);
+    const refused = await signUp(webA.url, "127.0.0.6", "one-more@example.test");
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body)).toMatchObject({ message: expect.stringMatching(/^Too many sign-ups from this address/) });
+    expect(await database.db.select().from(users).where(eq(users.email, "one-more@example.test"))).toEqual([]);
+    expect((await signUp(webB.url, "127.0.0.7", "elsewhere@example.test")).status).toBe(200);
   });
 
   it("counts IPv6 clients by their /64 and IPv4-mapped ones as IPv4", () => {

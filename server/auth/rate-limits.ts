@@ -6,7 +6,7 @@ import { RateLimiterPostgres, RateLimiterRes } from "rate-limiter-flexible";
 
 /**
  * Rate limits on guessing (issue 13): failed sign-ins per account and per address, bad API tokens
- * per address. The counters live in PostgreSQL (rate-limiter-flexible's RateLimiterPostgres, table
+ * per address; and sign-ups per address, where anyone may sign up. The counters live in PostgreSQL (rate-limiter-flexible's RateLimiterPostgres, table
  * `rate_limits`), so every web process counts the same attempts.
  *
  * A sign-in is counted before its password is checked and given back when it succeeds: parallel
@@ -26,6 +26,8 @@ export const AUTH_LIMITS = {
   firstDelayMs: 100,
   maxDelayMs: 1_000,
   badTokensPerAddress: { points: 20, duration: 15 * 60, blockDuration: 15 * 60 },
+  /** Accounts created by signing up (where it is open), per address: one host cannot mint thousands. */
+  signUpsPerAddress: { points: 10, duration: 60 * 60, blockDuration: 60 * 60 },
 } as const;
 
 /** Refused for now: try again in this many seconds. */
@@ -82,6 +84,7 @@ export function createAuthLimits(pool: pg.Pool) {
   const signInByAddress = limiter("sign-in-address", AUTH_LIMITS.signInPerAddress);
   const signInByAccount = limiter("sign-in-account", AUTH_LIMITS.signInPerAccount);
   const badTokensByAddress = limiter("bad-token-address", AUTH_LIMITS.badTokensPerAddress);
+  const signUpsByAddress = limiter("sign-up-address", AUTH_LIMITS.signUpsPerAddress);
 
   return {
     /** Before a password is checked: counts the attempt, and says whether to refuse it or how long to wait first. */
@@ -106,6 +109,11 @@ export function createAuthLimits(pool: pg.Pool) {
     /** An unknown or revoked API token was presented. */
     async tokenFailed(address: string): Promise<void> {
       await consume(badTokensByAddress, addressKey(address));
+    },
+    /** Before an account is created by signing up: counts the attempt, or refuses it for now. */
+    async signUpAttempt(address: string): Promise<Refusal | null> {
+      const res = await consume(signUpsByAddress, addressKey(address));
+      return res instanceof RateLimiterRes ? null : res;
     },
   };
 }

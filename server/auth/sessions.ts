@@ -11,6 +11,7 @@ import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { memberships, users } from "../db/schema";
 import type { Actor } from "./actor";
+import { assertSignupOpen } from "../instance/settings";
 import { verifyPassword } from "./passwords";
 import type { AuthLimits, Refusal } from "./rate-limits";
 
@@ -31,11 +32,15 @@ export type AuthOptions = { secret: string; publicUrl: string; github?: { client
 
 /**
  * A GitHub sign-in is tied to the Slipway user with the same verified email (created on first
- * sign-in, without a password); what they may see comes from memberships, so a new user sees
- * nothing until invited.
+ * sign-in, without a password, where sign-up is open); what they may see comes from memberships,
+ * so a new user sees nothing until invited or until they create an organization.
  */
 async function userIdForEmail(services: Services, email: string, name: string): Promise<string> {
   const normalized = email.toLowerCase();
+  const [known] = await services.db.select({ id: users.id }).from(users).where(eq(users.email, normalized));
+  if (known) return known.id;
+  // A first sign-in creates an account: only where anyone may sign up (server/instance/settings.ts).
+  await assertSignupOpen(services.db);
   const [created] = await services.db.insert(users).values({ email: normalized, name }).onConflictDoNothing().returning({ id: users.id });
   if (created) return created.id;
   const [existing] = await services.db.select({ id: users.id }).from(users).where(eq(users.email, normalized));
@@ -161,19 +166,32 @@ function cookie(req: IncomingMessage, name: string): string | undefined {
 
 /** The signed-in user of a browser request, as an actor of one of their organizations, or null. */
 export async function actorFromSession(services: Services, config: AuthConfig, req: IncomingMessage): Promise<Actor | null> {
+  return (await sessionOf(services, config, req))?.actor ?? null;
+}
+
+/**
+ * The signed-in user of a browser request and their actor in the organization they chose, or
+ * null without a session. The actor is null for a user who belongs to no organization yet (a
+ * newcomer who signed up): they may still create one (server/organizations/organizations.ts).
+ */
+export async function sessionOf(services: Services, config: AuthConfig, req: IncomingMessage): Promise<{ userId: string; actor: Actor | null } | null> {
   if (!req.headers.cookie) return null;
   const token = await getToken({ req: { headers: { cookie: req.headers.cookie } }, secret: config.secret!, secureCookie: config.useSecureCookies });
   if (!token?.sub) return null;
+  return { userId: token.sub, actor: await memberActorOf(services, token.sub, req) };
+}
+
+async function memberActorOf(services: Services, userId: string, req: IncomingMessage): Promise<Actor | null> {
   const wanted = cookie(req, ORGANIZATION_COOKIE);
   const rows = await services.db
     .select({ organizationId: memberships.organizationId, role: memberships.role, email: users.email })
     .from(memberships)
     .innerJoin(users, eq(users.id, memberships.userId))
-    .where(and(eq(memberships.userId, token.sub)))
+    .where(and(eq(memberships.userId, userId)))
     .orderBy(asc(memberships.createdAt));
   const membership = rows.find((row) => row.organizationId === wanted) ?? rows[0];
   if (!membership) return null;
-  return memberActor(token.sub, membership, req.socket.remoteAddress);
+  return memberActor(userId, membership, req.socket.remoteAddress);
 }
 
 function memberActor(userId: string, membership: { organizationId: string; role: Actor["role"]; email: string }, ip: string | undefined): Actor {

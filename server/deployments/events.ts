@@ -4,6 +4,7 @@ import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
 import type { DeploymentChanged } from "../realtime/ui-protocol";
+import { finishOrganizationDeletion } from "../organizations/organizations";
 import { requestDispatch } from "./dispatch-job";
 import { projectDeployment } from "./status";
 
@@ -55,7 +56,7 @@ export async function appendControlEvent(
 /**
  * Re-derives the deployment's status from all its events and caches it on the row. When the
  * deployment has just finished: the environment's next queued deployment is dispatched, and a
- * finished DELETE removes what it deleted.
+ * finished DELETE removes what it deleted (and an organization being deleted, with its last environment).
  */
 async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<DeploymentRow> {
   const events = await db.select().from(deploymentEvents).where(eq(deploymentEvents.deploymentId, deployment.id)).orderBy(asc(deploymentEvents.id));
@@ -94,6 +95,8 @@ async function onFinished(db: Executor, deployment: DeploymentRow): Promise<void
     } else {
       // Deleting the environment cascades to its services and deployments, this one included.
       await db.delete(environments).where(eq(environments.id, deployment.environmentId));
+      // The last environment of an organization being deleted takes the organization with it.
+      await finishOrganizationDeletion(db, deployment.organizationId);
       return;
     }
   }

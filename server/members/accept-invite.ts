@@ -2,6 +2,7 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import { z } from "zod";
 import type { Actor } from "../auth/actor";
 import { recordAudit } from "../audit/record-audit";
+import { newAccountInput } from "../auth/accounts";
 import { hashPassword } from "../auth/passwords";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
@@ -13,12 +14,7 @@ import { AppError } from "../errors";
 export const previewInviteInput = z.object({ token: z.string().min(1).max(200) });
 
 /** A signed-in user accepts with the token alone; a newcomer also creates their account. */
-export const acceptInviteInput = z.object({
-  token: z.string().min(1).max(200),
-  name: z.string().min(1).max(100).optional(),
-  email: z.string().email().max(320).optional(),
-  password: z.string().min(10, "use at least 10 characters").max(1000).optional(),
-});
+export const acceptInviteInput = newAccountInput.partial().extend({ token: z.string().min(1).max(200) });
 
 async function openInvite(db: Executor, token: string, now: Date, forUpdate: boolean) {
   const query = db

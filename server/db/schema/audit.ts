@@ -7,9 +7,11 @@ export const auditEvents = pgTable(
   "audit_events",
   {
     id: bigserial("id", { mode: "number" }).primaryKey(),
-    organizationId: uuid("organization_id")
-      .notNull()
-      .references(() => organizations.id, { onDelete: "cascade" }),
+    /**
+     * Null for what concerns the instance rather than one organization (a sign-up), and once
+     * the organization is deleted: the record of who deleted it outlives it.
+     */
+    organizationId: uuid("organization_id").references(() => organizations.id, { onDelete: "set null" }),
     actorType: text("actor_type").notNull(),
     actorId: uuid("actor_id"),
     actorLabel: text("actor_label").notNull(),

@@ -1,4 +1,5 @@
-import { index, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { boolean, check, index, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { createdAt, id, updatedAt } from "./columns";
 
 export const roles = ["OWNER", "ADMIN", "DEVELOPER", "VIEWER"] as const;
@@ -10,6 +11,12 @@ export const organizations = pgTable("organizations", {
   name: text("name").notNull(),
   /** The organization's data key, wrapped (encrypted) by the master key. */
   wrappedDataKey: text("wrapped_data_key").notNull(),
+  /**
+   * Set when an OWNER asked to delete the organization: its environments are being deleted
+   * through DELETE deployments, and the row goes when the last of them finishes
+   * (server/organizations/organizations.ts).
+   */
+  deletingAt: timestamp("deleting_at", { withTimezone: true }),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -21,6 +28,8 @@ export const users = pgTable(
     email: text("email").notNull(),
     name: text("name").notNull(),
     passwordHash: text("password_hash"),
+    /** May change the instance's settings (sign-up): the first admin, made by the first boot. */
+    instanceAdmin: boolean("instance_admin").notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -81,4 +90,21 @@ export const invites = pgTable(
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("invites_token_hash_key").on(t.tokenHash), index("invites_org_idx").on(t.organizationId)],
+);
+
+export const signupModes = ["INVITE_ONLY", "OPEN"] as const;
+export type SignupMode = (typeof signupModes)[number];
+export const signupModeEnum = pgEnum("signup_mode", signupModes);
+
+/** The instance's settings: one row at most (none means the defaults). */
+export const instanceSettings = pgTable(
+  "instance_settings",
+  {
+    singleton: boolean("singleton").primaryKey().default(true),
+    /** Whether anyone may create an account, or only people holding an invitation. */
+    signup: signupModeEnum("signup").notNull().default("INVITE_ONLY"),
+    updatedById: uuid("updated_by_id").references(() => users.id, { onDelete: "set null" }),
+    updatedAt: updatedAt(),
+  },
+  (t) => [check("instance_settings_singleton", sql`${t.singleton}`)],
 );
