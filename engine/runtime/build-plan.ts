@@ -1,28 +1,64 @@
 import { nodeRequest, type NodeRequest } from "./toolchains/node";
+import { detectNodeServer } from "./plans/node-frameworks";
+import { script } from "./plans/package-facts";
+import { detectStaticSite } from "./plans/static-sites";
+import { workspaceOf } from "./plans/workspaces";
 
 /**
  * Build plan detection: from what a repository contains, decide how to install, build and start
  * it (Heroku-style buildpack detection, reduced to Node, Python, static sites and Procfiles).
- * Pure: the runtime gathers the facts, this decides; unit tested in build-plan.test.ts.
+ * Pure: the runtime gathers the facts (plans/repo-facts.ts), this decides; unit tested in
+ * build-plan.test.ts. The control plane runs it too, to show the plan before a deployment.
  */
+
+/** package.json as parsed, unchecked: each field is read with care. */
+export type PackageJson = {
+  name?: unknown;
+  scripts?: Record<string, string>;
+  main?: string;
+  engines?: unknown;
+  volta?: unknown;
+  dependencies?: unknown;
+  devDependencies?: unknown;
+  workspaces?: unknown;
+};
 
 /** What detection looks at, read from the app's root directory (rootDirectory inside the repo). */
 export type RepoFacts = {
   /** File names at the app root. */
   files: ReadonlySet<string>;
   /** As parsed, unchecked: engines and volta are read with care (toolchains/node.ts). */
-  packageJson: { scripts?: Record<string, string>; main?: string; engines?: unknown; volta?: unknown } | null;
+  packageJson: PackageJson | null;
   procfile: string | null;
   requirementsTxt: string | null;
   /** The Node version files nvm and nodenv (and most version managers) read. */
   nvmrc: string | null;
   nodeVersionFile: string | null;
+  /** Framework config files at the app root, by name (plans/repo-facts.ts's FRAMEWORK_CONFIG_FILES). */
+  configs?: Readonly<Record<string, string>>;
+  /** The repository's root, when the app is in a subdirectory of it: a workspace app installs there. */
+  repositoryRoot?: {
+    appPath: string;
+    files: ReadonlySet<string>;
+    packageJson: PackageJson | null;
+    pnpmWorkspace: string | null;
+    nvmrc: string | null;
+    nodeVersionFile: string | null;
+  } | null;
 };
 
-export type PlanCommand = { argv: string[]; display: string };
-export type StartPlan = ({ type: "command" } & PlanCommand) | { type: "static"; display: string };
+/** A command; `cwd` is relative to the app's directory (a workspace app installs at the repository root). */
+export type PlanCommand = { argv: string[]; display: string; cwd?: string };
+export type StartPlan =
+  | ({ type: "command" } & PlanCommand)
+  /** The engine's static server over `directory` (relative to the app); `spa`: unknown paths answer index.html. */
+  | { type: "static"; directory: string; spa: boolean; display: string };
 export type BuildPlan = {
   kind: "node" | "python" | "static" | "procfile" | "custom";
+  /** What was detected, as users name it: "Vite SPA", "Next.js", "Express", "Python". */
+  framework: string;
+  /** Why, one reason a line: shown in the build log and the plan. */
+  reasons: string[];
   /** Install and build commands, run in order in the app directory. */
   steps: PlanCommand[];
   start: StartPlan;
@@ -34,7 +70,12 @@ export type BuildPlan = {
    */
   node: { stated: NodeRequest | null } | null;
 };
-export type Overrides = { buildCommand?: string; startCommand?: string };
+export type Overrides = {
+  buildCommand?: string;
+  startCommand?: string;
+  /** Serve this directory (relative to the app) as a static site, whatever was detected. */
+  outputDirectory?: string;
+};
 
 /** User commands are shell commands by nature (as on Heroku): one argv element, never concatenated. */
 export function shellCommand(command: string): PlanCommand {
@@ -66,22 +107,61 @@ function hasRequirements(text: string): boolean {
   return text.split(/\r?\n/).some((line) => line.trim() !== "" && !line.trim().startsWith("#"));
 }
 
+function staticStart(directory: string, spa: boolean): StartPlan {
+  const dir = directory === "." ? "the app's files" : `${directory.replace(/\/+$/, "")}/`;
+  return { type: "static", directory, spa, display: `serve ${dir}${spa ? " with SPA fallback to index.html" : ""}` };
+}
+
+/** The Node version the app states, else the one its repository root states (a monorepo's .nvmrc). */
+function statedNode(facts: RepoFacts) {
+  const own = nodeRequest(facts);
+  if (!own.ok || own.request || !facts.repositoryRoot) return own;
+  return nodeRequest(facts.repositoryRoot);
+}
+
 export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { ok: true; plan: BuildPlan } | { ok: false; reason: string } {
-  const stated = nodeRequest(facts);
+  const stated = statedNode(facts);
   if (!stated.ok) return stated;
   const node = facts.packageJson || stated.request ? { stated: stated.request } : null;
   const web = facts.procfile === null ? null : procfileWebCommand(facts.procfile);
   const userStart = overrides.startCommand ? shellCommand(overrides.startCommand) : web ? shellCommand(web) : null;
+  const startReason = overrides.startCommand ? "the service's start command" : web ? "the Procfile's web process" : null;
   const userBuild = overrides.buildCommand ? [shellCommand(overrides.buildCommand)] : null;
+  const output = overrides.outputDirectory ? staticStart(overrides.outputDirectory, false) : null;
+  const outputReason = `the service's output directory ${overrides.outputDirectory}`;
 
   if (facts.packageJson) {
-    const scripts = facts.packageJson.scripts ?? {};
-    const build = userBuild ?? (scripts.build ? [argv("npm", "run", "build")] : []);
-    const start = userStart ?? (scripts.start ? argv("npm", "start") : argv("node", facts.packageJson.main ?? "index.js"));
-    return {
+    const found = workspaceOf(facts);
+    if (!found.ok) return found;
+    const workspace = found.workspace;
+    const install = workspace ? { ...nodeInstall(facts.repositoryRoot?.files ?? facts.files), cwd: workspace.root } : nodeInstall(facts.files);
+    const build = userBuild ?? (script(facts.packageJson, "build") ? [workspace ? workspace.run("build") : argv("npm", "run", "build")] : []);
+    const pathPrefix = ["node_modules/.bin", ...(workspace ? [`${workspace.root}/node_modules/.bin`] : [])];
+    const reasons = [...(workspace ? [workspace.because] : [])];
+    const nodePlan = (framework: string, start: StartPlan, extra: PlanCommand[] = []): { ok: true; plan: BuildPlan } => ({
       ok: true,
-      plan: { kind: "node", steps: [nodeInstall(facts.files), ...build], start: { type: "command", ...start }, pathPrefix: ["node_modules/.bin"], node },
-    };
+      plan: { kind: start.type === "static" ? "static" : "node", framework, reasons, steps: [install, ...build, ...extra], start, pathPrefix, node },
+    });
+
+    // In order: the service's start command, its output directory, the Procfile, detection.
+    const site = detectStaticSite(facts);
+    if (userStart && startReason && (overrides.startCommand || !output)) {
+      reasons.push(startReason);
+      return nodePlan(site?.framework ?? "Node", { type: "command", ...userStart });
+    }
+    if (output && overrides.outputDirectory) {
+      // The framework's SPA fallback stays: only where its files are was set.
+      reasons.push(site ? `${site.because}; ${outputReason}` : outputReason);
+      return nodePlan(site?.framework ?? "static site", site ? staticStart(overrides.outputDirectory, site.spa) : output);
+    }
+    if (site) {
+      reasons.push(site.because);
+      return nodePlan(site.framework, staticStart(site.outputDirectory, site.spa));
+    }
+    const server = detectNodeServer(facts);
+    if (!server.ok) return server;
+    reasons.push(server.server.because);
+    return nodePlan(server.server.framework, { type: "command", ...server.server.start }, server.server.afterBuild);
   }
 
   if (facts.requirementsTxt !== null) {
@@ -92,23 +172,68 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     const install = hasRequirements(facts.requirementsTxt)
       ? [argv("python3", "-m", "venv", ".venv"), argv(".venv/bin/pip", "install", "--disable-pip-version-check", "--no-input", "-r", "requirements.txt")]
       : [argv("python3", "-m", "venv", "--without-pip", ".venv")];
+    const reasons = ["requirements.txt at the app's root", startReason ?? `its entry file ${entry ?? ""}`];
     return {
       ok: true,
-      plan: { kind: "python", steps: [...install, ...(userBuild ?? [])], start: { type: "command", ...start }, pathPrefix: [".venv/bin"], node },
+      plan: {
+        kind: "python",
+        framework: "Python",
+        reasons,
+        steps: [...install, ...(userBuild ?? [])],
+        start: { type: "command", ...start },
+        pathPrefix: [".venv/bin"],
+        node,
+      },
     };
   }
 
+  if (overrides.startCommand && userStart) {
+    return {
+      ok: true,
+      plan: {
+        kind: "custom",
+        framework: "custom",
+        reasons: [startReason ?? ""],
+        steps: userBuild ?? [],
+        start: { type: "command", ...userStart },
+        pathPrefix: [],
+        node,
+      },
+    };
+  }
+  if (output) {
+    return {
+      ok: true,
+      plan: { kind: "static", framework: "static site", reasons: [outputReason], steps: userBuild ?? [], start: output, pathPrefix: [], node },
+    };
+  }
   if (userStart) {
     return {
       ok: true,
-      plan: { kind: overrides.startCommand ? "custom" : "procfile", steps: userBuild ?? [], start: { type: "command", ...userStart }, pathPrefix: [], node },
+      plan: {
+        kind: "procfile",
+        framework: "Procfile",
+        reasons: [startReason ?? ""],
+        steps: userBuild ?? [],
+        start: { type: "command", ...userStart },
+        pathPrefix: [],
+        node,
+      },
     };
   }
 
   if (facts.files.has("index.html")) {
     return {
       ok: true,
-      plan: { kind: "static", steps: userBuild ?? [], start: { type: "static", display: "static file server" }, pathPrefix: [], node },
+      plan: {
+        kind: "static",
+        framework: "static HTML",
+        reasons: ["index.html at the app's root, no package.json"],
+        steps: userBuild ?? [],
+        start: staticStart(".", false),
+        pathPrefix: [],
+        node,
+      },
     };
   }
 
@@ -116,4 +241,17 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     ok: false,
     reason: "could not detect how to build this app: no package.json, requirements.txt, Procfile or index.html at its root; set a start command",
   };
+}
+
+/** A step as the log shows it: where it runs when that is not the app's directory. */
+export function stepText(step: PlanCommand): string {
+  return step.cwd ? `${step.display} (at the repository root)` : step.display;
+}
+
+/** The plan in a few lines, as the build log and `slipway service plan` show it. */
+export function describePlan(plan: BuildPlan): string {
+  const build = plan.steps.length > 0 ? plan.steps.map((step) => `\`${stepText(step)}\``).join(", then ") : "nothing to build";
+  const start = plan.start.type === "static" ? plan.start.display : `start \`${plan.start.display}\``;
+  const because = plan.reasons.filter(Boolean).join("; ");
+  return `detected ${plan.framework}: ${build}; ${start}${because ? ` (because ${because})` : ""}`;
 }
