@@ -23,7 +23,7 @@ const DEV_SERVERS = [
   /(^|[\s;&|(])vite(?!\s+build\b)(\s|$)/,
   /\bng\s+serve\b/,
   /\bnext\s+dev\b/,
-  /\bnuxi?\s+dev\b/,
+  /\bnux[ti]\s+dev\b/,
   /\bgatsby\s+develop\b/,
   /\bastro\s+dev\b/,
   /\bremix\s+dev\b/,

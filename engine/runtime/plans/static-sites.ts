@@ -53,10 +53,12 @@ export function detectStaticSite(facts: RepoFacts): StaticSite | null {
     if (output === "server" || dependsOn(pkg, "@astrojs/node")) return null;
     return { framework: "Astro (static)", outputDirectory: "dist", spa: false, because: "astro is a dependency, without a server output or the Node adapter" };
   }
-  if (dependsOn(pkg, "nuxt") && /\bnuxi?\s+generate\b/.test(script(pkg, "build") ?? ""))
+  if (dependsOn(pkg, "nuxt") && /\bnux[ti]\s+generate\b/.test(script(pkg, "build") ?? ""))
     return { framework: "Nuxt (generated)", outputDirectory: ".output/public", spa: false, because: "the build script runs nuxt generate" };
-  if (dependsOn(pkg, "vite") && !VITE_SERVER_FRAMEWORKS.some((name) => dependsOn(pkg, name))) {
-    const config = configText(facts.configs, VITE_CONFIGS);
+  const viteConfig = configText(facts.configs, VITE_CONFIGS);
+  // A Vite config alone counts: a workspace app often has vite in the repository root's package.json.
+  if ((dependsOn(pkg, "vite") || viteConfig) && !VITE_SERVER_FRAMEWORKS.some((name) => dependsOn(pkg, name))) {
+    const config = viteConfig;
     const outDir = config ? literalProperty(config.text, "outDir") : null;
     const library = SPA_LIBRARIES.find((name) => dependsOn(pkg, name));
     return {
@@ -64,7 +66,7 @@ export function detectStaticSite(facts: RepoFacts): StaticSite | null {
       outputDirectory: outDir ?? "dist",
       spa: Boolean(library),
       because: [
-        "vite is a dependency",
+        dependsOn(pkg, "vite") ? "vite is a dependency" : `${config?.name ?? "a Vite config"} configures Vite`,
         library ? `${library} routes on the client` : "no client-side router library, so no SPA fallback",
         outDir && config ? `${config.name} sets build.outDir` : null,
       ]
