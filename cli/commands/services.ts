@@ -7,6 +7,7 @@ import { formatAge, keyValues, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment, resolveService } from "../paths";
 import { oneOf, readSecretFile, readSecretFromStdin } from "../secret-input";
 import { reportDeployment } from "../watch";
+import { registerServicePlanCommand } from "./service-plan";
 
 type CreateOptions = {
   git?: string;
@@ -31,6 +32,7 @@ type CreateOptions = {
   root?: string;
   build?: string;
   start?: string;
+  outputDirectory?: string;
   port?: number;
   health?: string;
   json?: boolean;
@@ -71,6 +73,7 @@ function configFrom(options: CreateOptions & { git: string }) {
     git: { url: options.git, ref, rootDirectory: options.root, credentials: options.credentials },
     buildCommand: options.build,
     startCommand: options.start,
+    outputDirectory: options.outputDirectory,
     port: options.port,
     healthCheckPath: options.health,
   };
@@ -195,6 +198,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--root <dir>", "directory of the app inside the repository")
     .option("--build <cmd>", "build command (detected from the repository by default)")
     .option("--start <cmd>", "start command (detected from the repository by default)")
+    .option("--output-directory <dir>", "serve this directory of a static site (relative to --root), instead of the one detected: dist, build, out...")
     .option("--port <n>", "port the app listens on (it also gets PORT)", parsePort)
     .option("--health <path>", "HTTP path that answers 2xx when the app is ready, e.g. /health")
     .option(
@@ -228,6 +232,8 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
       if (options.json) return ctx.printJson(created);
       ctx.print(`Created service ${path.text} from ${source(created)} (${created.id})`);
     });
+
+  registerServicePlanCommand(service, ctx);
 
   service
     .command("delete")

@@ -151,11 +151,11 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     }
     if (output && overrides.outputDirectory) {
       // The framework's SPA fallback stays: only where its files are was set.
-      reasons.push(site ? `${site.because}; ${outputReason}` : outputReason);
+      reasons.push(...(site?.because ?? []), outputReason);
       return nodePlan(site?.framework ?? "static site", site ? staticStart(overrides.outputDirectory, site.spa) : output);
     }
     if (site) {
-      reasons.push(site.because);
+      reasons.push(...site.because);
       return nodePlan(site.framework, staticStart(site.outputDirectory, site.spa));
     }
     const server = detectNodeServer(facts);

@@ -14,7 +14,8 @@ export type StaticSite = {
   outputDirectory: string;
   /** Unknown paths answer index.html (client-side routes), else a real 404. */
   spa: boolean;
-  because: string;
+  /** Why, one reason an entry. */
+  because: string[];
 };
 
 const VITE_CONFIGS = ["vite.config.ts", "vite.config.js", "vite.config.mjs", "vite.config.mts", "vite.config.cjs"];
@@ -39,22 +40,28 @@ export function detectStaticSite(facts: RepoFacts): StaticSite | null {
   if (dependsOn(pkg, "next")) {
     const config = configText(facts.configs, NEXT_CONFIGS);
     if (config && literalProperty(config.text, "output") === "export")
-      return { framework: "Next.js static export", outputDirectory: "out", spa: false, because: `${config.name} sets output: 'export'` };
+      return { framework: "Next.js static export", outputDirectory: "out", spa: false, because: [`${config.name} sets output: 'export'`] };
     return null;
   }
-  if (dependsOn(pkg, "react-scripts")) return { framework: "Create React App", outputDirectory: "build", spa: true, because: "react-scripts is a dependency" };
+  if (dependsOn(pkg, "react-scripts"))
+    return { framework: "Create React App", outputDirectory: "build", spa: true, because: ["react-scripts is a dependency"] };
   if (dependsOn(pkg, "@angular/core") && !dependsOn(pkg, "@angular/ssr") && facts.configs?.["angular.json"] !== undefined) {
     return angular(facts.configs["angular.json"]);
   }
-  if (dependsOn(pkg, "gatsby")) return { framework: "Gatsby", outputDirectory: "public", spa: false, because: "gatsby is a dependency" };
+  if (dependsOn(pkg, "gatsby")) return { framework: "Gatsby", outputDirectory: "public", spa: false, because: ["gatsby is a dependency"] };
   if (dependsOn(pkg, "astro")) {
     const config = configText(facts.configs, ASTRO_CONFIGS);
     const output = config ? literalProperty(config.text, "output") : null;
     if (output === "server" || dependsOn(pkg, "@astrojs/node")) return null;
-    return { framework: "Astro (static)", outputDirectory: "dist", spa: false, because: "astro is a dependency, without a server output or the Node adapter" };
+    return {
+      framework: "Astro (static)",
+      outputDirectory: "dist",
+      spa: false,
+      because: ["astro is a dependency, without a server output or the Node adapter"],
+    };
   }
   if (dependsOn(pkg, "nuxt") && /\bnux[ti]\s+generate\b/.test(script(pkg, "build") ?? ""))
-    return { framework: "Nuxt (generated)", outputDirectory: ".output/public", spa: false, because: "the build script runs nuxt generate" };
+    return { framework: "Nuxt (generated)", outputDirectory: ".output/public", spa: false, because: ["the build script runs nuxt generate"] };
   const viteConfig = configText(facts.configs, VITE_CONFIGS);
   // A Vite config alone counts: a workspace app often has vite in the repository root's package.json.
   if ((dependsOn(pkg, "vite") || viteConfig) && !VITE_SERVER_FRAMEWORKS.some((name) => dependsOn(pkg, name))) {
@@ -69,9 +76,7 @@ export function detectStaticSite(facts: RepoFacts): StaticSite | null {
         dependsOn(pkg, "vite") ? "vite is a dependency" : `${config?.name ?? "a Vite config"} configures Vite`,
         library ? `${library} routes on the client` : "no client-side router library, so no SPA fallback",
         outDir && config ? `${config.name} sets build.outDir` : null,
-      ]
-        .filter(Boolean)
-        .join("; "),
+      ].filter((reason): reason is string => reason !== null),
     };
   }
   return null;
@@ -105,7 +110,7 @@ function angular(text: string): StaticSite | null {
     framework: "Angular",
     outputDirectory: outputDirectory.replace(/^\.\//, ""),
     spa: true,
-    because: `angular.json builds project ${name} with ${typeof build?.builder === "string" ? build.builder : "its builder"}`,
+    because: [`angular.json builds project ${name} with ${typeof build?.builder === "string" ? build.builder : "its builder"}`],
   };
 }
 
