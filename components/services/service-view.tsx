@@ -25,6 +25,7 @@ import { DeployOnPush } from "../git/deploy-on-push";
 import { EffectiveVariables } from "../variables/effective-variables";
 import { VariablesPanel } from "../variables/variables-panel";
 import type { Service } from "../api-types";
+import { BuildPlanPanel } from "./build-plan";
 import { DatabaseSettings, databaseConfigOf, engineLabel, useDatabaseVariables } from "./database-settings";
 import { Fact } from "./fact";
 import { jobConfigFrom, jobFormFrom } from "./job-config";
@@ -53,6 +54,8 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
     trpc.services.update.mutationOptions({
       onSuccess: async () => {
         notifications.show({ color: "green", message: "Settings saved. They apply on the next deployment." });
+        // The build plan follows the settings (commands, output directory, root directory).
+        void queryClient.invalidateQueries({ queryKey: trpc.services.plan.queryKey({ serviceId }) });
         await invalidate();
       },
     }),
@@ -185,6 +188,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
         failure={update.error ? apiError(update.error) : null}
         onSave={(config) => update.mutate({ serviceId: current.id, config })}
       />
+      {"git" in current.config && <BuildPlanPanel serviceId={current.id} />}
       {"git" in current.config && <DeployOnPush serviceId={current.id} />}
       <EffectiveVariables serviceId={current.id} />
       <VariablesPanel
