@@ -55,7 +55,7 @@ describe("slipway service plan", () => {
     const created = await h.cli(["service", "create", "shop/dev/spa-out", "--git", git.url("spa"), "--output-directory", "prebuilt"]);
     expect(created.code).toBe(0);
     const plan = JSON.parse((await h.cli(["service", "plan", "shop/dev/spa-out", "--json"])).stdout) as Record<string, unknown>;
-    expect(plan).toMatchObject({ detected: true, framework: "Vite SPA", start: { type: "static", directory: "prebuilt", spa: true } });
+    expect(plan).toMatchObject({ status: "detected", framework: "Vite SPA", start: { type: "static", directory: "prebuilt", spa: true } });
     expect(plan.commit).toMatch(/^[0-9a-f]{40}$/);
   });
 
@@ -67,6 +67,16 @@ describe("slipway service plan", () => {
     expect(result.stdout).toMatch(/^steps +pnpm install --frozen-lockfile \(in \.\.\/\.\.: the repository root\)$/m);
     expect(result.stdout).toMatch(/pnpm --filter \.\/apps\/web run build \(in \.\.\/\.\.: the repository root\)$/m);
     expect(result.stdout).toMatch(/^start +next start$/m);
+  });
+
+  it("says why the repository could not be read", async () => {
+    const gone = "http://127.0.0.1:2/gone.git";
+    expect((await h.cli(["service", "create", "shop/dev/gone", "--git", gone, "--branch", "main", "--no-check"])).code).toBe(0);
+    const result = await h.cli(["service", "plan", "shop/dev/gone"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      "could not read the plan of shop/dev/gone: could not fetch http://127.0.0.1:2/gone.git at refs/heads/main: could not connect to 127.0.0.1:2",
+    );
   });
 
   it("says why nothing can be built, and fails", async () => {

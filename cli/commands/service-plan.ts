@@ -20,7 +20,8 @@ export function registerServicePlanCommand(service: Command, ctx: Context): void
       const { serviceId } = await resolveService(api, pathText);
       const plan = await api.get<BuildPlan>(`/services/${serviceId}/plan`);
       if (options.json) return ctx.printJson(plan);
-      if (!plan.detected) throw new CliError(`${pathText} at ${shortCommit(plan.commit)}: ${plan.error ?? "nothing detected"}`);
+      if (plan.status === "unreadable") throw new CliError(`could not read the plan of ${pathText}: ${plan.error ?? "unknown reason"}`);
+      if (plan.status === "undetected") throw new CliError(`${pathText} at ${shortCommit(plan.commit ?? "")}: ${plan.error ?? "nothing detected"}`);
       ctx.print(formatPlan(plan));
     });
 }
@@ -38,7 +39,7 @@ function formatPlan(plan: BuildPlan): string {
         : "-";
   return keyValues([
     ["detected", plan.framework],
-    ["commit", shortCommit(plan.commit)],
+    ["commit", shortCommit(plan.commit ?? "")],
     ...plan.reasons.map((reason, index): [string, string] => [index === 0 ? "because" : "", reason]),
     ...(steps.length > 0 ? steps : [["steps", "nothing to build"] as [string, string]]),
     ["start", start],

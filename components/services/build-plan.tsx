@@ -51,9 +51,16 @@ export function BuildPlanPanel({ serviceId }: { serviceId: string }) {
 }
 
 function PlanView({ plan }: { plan: Plan }) {
-  if (!plan.detected) {
+  if (plan.status === "unreadable") {
     return (
-      <Alert color="yellow" title={`Nothing to deploy detected at ${plan.commit.slice(0, 7)}`} role="alert">
+      <Text fz="sm" c="dimmed" role="status">
+        Not read from here: {plan.error}. Each deployment&apos;s build log shows its plan.
+      </Text>
+    );
+  }
+  if (plan.status === "undetected") {
+    return (
+      <Alert color="yellow" title={`Nothing to deploy detected at ${plan.commit?.slice(0, 7) ?? "the branch"}`} role="alert">
         {plan.error}
       </Alert>
     );
@@ -65,7 +72,7 @@ function PlanView({ plan }: { plan: Plan }) {
           {plan.framework}
         </Badge>
         <Text fz="sm" c="dimmed">
-          at commit <Code>{plan.commit.slice(0, 7)}</Code>
+          at commit <Code>{plan.commit?.slice(0, 7)}</Code>
         </Text>
       </Group>
       {plan.reasons.length > 0 && (

@@ -9,6 +9,14 @@ import type { RepoFacts } from "../../engine/runtime/build-plan";
 import { AppError } from "../errors";
 import { localPath, runGit, whyUnreachable, type RepositoryCheckSettings } from "./check-repository";
 
+/**
+ * The facts of the branch's last commit; `facts` null with the reason when its files cannot be
+ * read as an app (a package.json that is not JSON); not ok, with the reason, when the repository
+ * could not be read from here (then only the engine's build log says what it detects).
+ */
+export type RepositoryFacts =
+  { ok: true; commit: string; facts: RepoFacts } | { ok: true; commit: string; facts: null; reason: string } | { ok: false; reason: string };
+
 /** A file larger than this is not read for a plan (package.json and framework configs are a few KiB). */
 const FILE_MAX = 1024 * 1024;
 
@@ -22,19 +30,16 @@ export async function readRepositoryFacts(
   settings: RepositoryCheckSettings,
   git: Pick<GitSource, "url" | "ref" | "rootDirectory">,
   credentials: GitCredentials | null,
-): Promise<{ commit: string; facts: RepoFacts }> {
-  if (!settings.enabled)
-    throw new AppError(
-      "UNAVAILABLE",
-      "this control plane does not read repositories (SLIPWAY_CHECK_REPOSITORIES=0): the plan is in each deployment's build log",
-    );
+): Promise<RepositoryFacts> {
+  if (!settings.enabled) {
+    return { ok: false, reason: "this control plane does not read repositories (SLIPWAY_CHECK_REPOSITORIES=0)" };
+  }
   const parsed = parseGitUrl(git.url);
   if (!parsed.ok) throw new AppError("INVALID", `config.git.url: ${parsed.message}`);
   const { url, transport } = parsed.value;
   if (parsed.value.local) {
     const where = localPath(url);
-    if (!(await fs.stat(where).catch(() => null)))
-      throw new AppError("UNAVAILABLE", `${where} is on the engine's host, which the control plane does not see: the plan is in each deployment's build log`);
+    if (!(await fs.stat(where).catch(() => null))) return { ok: false, reason: `${where} is on the engine's host, which the control plane does not see` };
   }
   const ref = git.ref === undefined ? "HEAD" : "branch" in git.ref ? `refs/heads/${git.ref.branch}` : git.ref.commit;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-plan-"));
@@ -46,8 +51,8 @@ export async function readRepositoryFacts(
       run(["fetch", "--quiet", "--depth=1", "--no-tags", "--", url, ref], gitEnv(settings.env, [transport], auth)),
     );
     if (fetched.spawnError) throw new AppError("UNAVAILABLE", `could not run git (${fetched.spawnError.message}): install git on the control plane's host`);
-    if (fetched.timedOut) throw new AppError("UNAVAILABLE", `${url} did not answer within ${settings.timeoutMs / 1000}s`);
-    if (fetched.code !== 0) throw new AppError("UNAVAILABLE", `could not fetch ${url} at ${ref}: ${whyUnreachable(fetched.stderr, parsed.value, credentials)}`);
+    if (fetched.timedOut) return { ok: false, reason: `${url} did not answer within ${settings.timeoutMs / 1000}s` };
+    if (fetched.code !== 0) return { ok: false, reason: `could not fetch ${url} at ${ref}: ${whyUnreachable(fetched.stderr, parsed.value, credentials)}` };
     const commit = (await run(["rev-parse", "FETCH_HEAD^{commit}"])).stdout.trim();
 
     const gathered = await gatherRepoFacts(
@@ -67,8 +72,7 @@ export async function readRepositoryFacts(
       },
       git.rootDirectory.replace(/^\.\/|\/+$/g, ""),
     );
-    if (!gathered.ok) throw new AppError("INVALID", gathered.reason);
-    return { commit, facts: gathered.facts };
+    return gathered.ok ? { ok: true, commit, facts: gathered.facts } : { ok: true, commit, facts: null, reason: gathered.reason };
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -12,10 +12,14 @@ import { getService } from "./services";
 
 export const buildPlanOutput = z.object({
   serviceId: z.string(),
-  /** The commit the plan was made from: the branch's last one now. */
-  commit: z.string(),
-  /** False when the repository's files say nothing the engine can build: `error` says why and what to set. */
-  detected: z.boolean(),
+  /**
+   * detected: the plan below. undetected: the branch's files say nothing the engine can build
+   * (`error` says why and what to set). unreadable: the control plane could not read the
+   * repository (`error` says why); the engine still detects at build time and logs it.
+   */
+  status: z.enum(["detected", "undetected", "unreadable"]),
+  /** The commit the plan was made from: the branch's last one now (null when unreadable). */
+  commit: z.string().nullable(),
   error: z.string().nullable(),
   framework: z.string().nullable(),
   reasons: z.array(z.string()),
@@ -46,29 +50,22 @@ export async function serviceBuildPlan(ctx: DomainContext, serviceId: string): P
   const environment = await getEnvironment(ctx, service.environmentId);
   await assertRepositoryAllowed(ctx.db, environment.clusterId, config.git.url);
   const git = openGitCredentials(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), config.git);
-  const { commit, facts } = await readRepositoryFacts(ctx.repositoryCheck, git, git.credentials ?? null);
+  const none = { framework: null, reasons: [], steps: [], start: { type: "none" as const } };
+  const read = await readRepositoryFacts(ctx.repositoryCheck, git, git.credentials ?? null);
+  if (!read.ok) return { serviceId, status: "unreadable", commit: null, error: read.reason, ...none, summary: read.reason };
+  if (!read.facts) return { serviceId, status: "undetected", commit: read.commit, error: read.reason, ...none, summary: read.reason };
+  const { commit, facts } = read;
   const detected = detectBuildPlan(facts, {
     buildCommand: config.buildCommand,
     startCommand: app ? app.startCommand : job?.command,
     outputDirectory: app?.outputDirectory,
   });
-  if (!detected.ok)
-    return {
-      serviceId,
-      commit,
-      detected: false,
-      error: detected.reason,
-      framework: null,
-      reasons: [],
-      steps: [],
-      start: { type: "none" },
-      summary: detected.reason,
-    };
+  if (!detected.ok) return { serviceId, status: "undetected", commit, error: detected.reason, ...none, summary: detected.reason };
   const { plan } = detected;
   return {
     serviceId,
+    status: "detected",
     commit,
-    detected: true,
     error: null,
     framework: plan.framework,
     reasons: plan.reasons.filter(Boolean),
