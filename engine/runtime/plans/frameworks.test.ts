@@ -87,6 +87,20 @@ describe("static sites and single-page apps", () => {
     expect(plan(app(vanilla)).framework).toBe("Vite");
   });
 
+  it("runs the app's own server when its start script is one (Express serving a Vite-built client)", () => {
+    const fullStack: PackageJson = {
+      ...viteReact,
+      scripts: { ...viteReact.scripts, start: "node server.js" },
+      dependencies: { ...(viteReact.dependencies as object), express: "^5" },
+    };
+    expect(plan(app(fullStack, [], { "vite.config.ts": viteReactConfig }))).toMatchObject({
+      framework: "Express",
+      start: { type: "command", argv: ["npm", "start"] },
+    });
+    // `vite preview` is Vite's server, not the app's.
+    expect(plan(app({ ...viteReact, scripts: { ...viteReact.scripts, start: "vite preview --port $PORT" } })).start).toMatchObject({ type: "static" });
+  });
+
   it("serves a Create React App's build/ with a fallback, not react-scripts start", () => {
     const result = plan(app(cra, ["yarn.lock", "public", "src"]));
     expect(result.framework).toBe("Create React App");

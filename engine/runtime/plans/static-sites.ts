@@ -1,5 +1,5 @@
 import type { RepoFacts } from "../build-plan";
-import { configText, dependsOn, literalProperty, script } from "./package-facts";
+import { configText, dependsOn, literalProperty, runsDevServer, script } from "./package-facts";
 
 /**
  * Static sites and single-page apps: frameworks whose build writes files that any web server can
@@ -64,7 +64,10 @@ export function detectStaticSite(facts: RepoFacts): StaticSite | null {
     return { framework: "Nuxt (generated)", outputDirectory: ".output/public", spa: false, because: ["the build script runs nuxt generate"] };
   const viteConfig = configText(facts.configs, VITE_CONFIGS);
   // A Vite config alone counts: a workspace app often has vite in the repository root's package.json.
-  if ((dependsOn(pkg, "vite") || viteConfig) && !VITE_SERVER_FRAMEWORKS.some((name) => dependsOn(pkg, name))) {
+  // A start script that is not Vite's own server runs the app's server (Express with a Vite-built client).
+  const start = script(pkg, "start");
+  const ownServer = start !== null && !runsDevServer(start);
+  if ((dependsOn(pkg, "vite") || viteConfig) && !ownServer && !VITE_SERVER_FRAMEWORKS.some((name) => dependsOn(pkg, name))) {
     const config = viteConfig;
     const outDir = config ? literalProperty(config.text, "outDir") : null;
     const library = SPA_LIBRARIES.find((name) => dependsOn(pkg, name));
