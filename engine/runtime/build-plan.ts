@@ -127,8 +127,8 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
   const userStart = overrides.startCommand ? shellCommand(overrides.startCommand) : web ? shellCommand(web) : null;
   const startReason = overrides.startCommand ? "the service's start command" : web ? "the Procfile's web process" : null;
   const userBuild = overrides.buildCommand ? [shellCommand(overrides.buildCommand)] : null;
-  const output = overrides.outputDirectory ? staticStart(overrides.outputDirectory, false) : null;
-  const outputReason = `the service's output directory ${overrides.outputDirectory}`;
+  const outputDirectory = overrides.outputDirectory || null;
+  const outputReason = `the service's output directory ${outputDirectory}`;
 
   if (facts.packageJson) {
     const found = workspaceOf(facts);
@@ -145,14 +145,14 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
 
     // In order: the service's start command, its output directory, the Procfile, detection.
     const site = detectStaticSite(facts);
-    if (userStart && startReason && (overrides.startCommand || !output)) {
+    if (userStart && startReason && (overrides.startCommand || !outputDirectory)) {
       reasons.push(startReason);
       return nodePlan(site?.framework ?? "Node", { type: "command", ...userStart });
     }
-    if (output && overrides.outputDirectory) {
+    if (outputDirectory) {
       // The framework's SPA fallback stays: only where its files are was set.
       reasons.push(...(site?.because ?? []), outputReason);
-      return nodePlan(site?.framework ?? "static site", site ? staticStart(overrides.outputDirectory, site.spa) : output);
+      return nodePlan(site?.framework ?? "static site", staticStart(outputDirectory, site?.spa ?? false));
     }
     if (site) {
       reasons.push(...site.because);
@@ -201,10 +201,18 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
       },
     };
   }
-  if (output) {
+  if (outputDirectory) {
     return {
       ok: true,
-      plan: { kind: "static", framework: "static site", reasons: [outputReason], steps: userBuild ?? [], start: output, pathPrefix: [], node },
+      plan: {
+        kind: "static",
+        framework: "static site",
+        reasons: [outputReason],
+        steps: userBuild ?? [],
+        start: staticStart(outputDirectory, false),
+        pathPrefix: [],
+        node,
+      },
     };
   }
   if (userStart) {
