@@ -3,6 +3,7 @@ import fs from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, fixture, service, task } from "../test/engine-harness";
@@ -43,7 +44,9 @@ describe("local engine: a static single-page app", () => {
   beforeAll(async () => {
     // The real react package, packed from this project's own install (no network here).
     packDir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-pack-"));
-    const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", packDir, path.resolve("node_modules/react")], { encoding: "utf8" }).trim();
+    const packed = execFileSync("npm", ["pack", "--silent", "--pack-destination", packDir, fileURLToPath(new URL("../node_modules/react", import.meta.url))], {
+      encoding: "utf8",
+    }).trim();
     registry = await startNpmRegistry([path.join(packDir, packed.split("\n").at(-1)!)]);
     git = await startGitServer();
     await git.createRepo("spa", fixture("vite-spa"));
