@@ -464,7 +464,8 @@ async function readRepoFacts(checkout: string, appDir: string): Promise<RepoFact
           throw error;
         }),
     },
-    path.relative(checkout, appDir),
+    // appDir is a real path (shared/git.ts's appDirectory): so is the checkout it is measured from.
+    path.relative(await fsp.realpath(checkout), appDir),
   );
   if (!gathered.ok) throw new StepError(gathered.reason);
   return gathered.facts;
