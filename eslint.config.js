@@ -12,6 +12,10 @@ import tseslint from "typescript-eslint";
  * `**\/engine/*` would also forbid `./engine` inside `server/engines/`. Instead, for a file N
  * folders deep, the rules match exactly N `../` followed by the forbidden top-level folder:
  * the import that really climbs to the repository root and into it.
+ *
+ * One exception: build-plan detection (engine/runtime/build-plan.ts, and the gathering of the
+ * facts it reads) is pure, and the control plane runs the same code to show a service's plan
+ * before it deploys (issue 14): one source for what is detected, never a copy.
  */
 const WEB_SIDE = ["app", "components", "server", "worker", "cli"];
 const MAX_DEPTH = 8;
@@ -37,7 +41,7 @@ function boundaryRules() {
           {
             patterns: [
               {
-                regex: `${climbToRoot(depth)}engine(/(?!protocol(/|$)).*)?$`,
+                regex: `${climbToRoot(depth)}engine(/(?!protocol(/|$)|runtime/build-plan$|runtime/plans/repo-facts$).*)?$`,
                 message: "Outside engine/, import only engine/protocol: the engine is a separate program that talks through its protocol.",
               },
             ],

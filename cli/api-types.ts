@@ -17,6 +17,7 @@ export type CreatedApiToken = Outputs["organization"]["createToken"];
 export type Project = Outputs["projects"]["list"][number];
 export type Environment = Outputs["environments"]["list"][number];
 export type Service = Outputs["services"]["list"][number];
+export type BuildPlan = Outputs["services"]["plan"];
 export type Variable = Outputs["variables"]["list"][number];
 export type Deployment = Outputs["deployments"]["get"];
 export type DeploymentRequest = Outputs["deployments"]["create"];

@@ -7,6 +7,7 @@ import { formatAge, keyValues, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment, resolveService } from "../paths";
 import { reportDeployment } from "../watch";
 import { commandArgv, onOff, parseCount, parseEvents, parseImage, parsePort, readGitCredentials } from "./service-options";
+import { registerServicePlanCommand } from "./service-plan";
 import { registerServiceUpdate } from "./service-update";
 
 type CreateOptions = {
@@ -34,6 +35,7 @@ type CreateOptions = {
   build?: string;
   start?: string;
   nodeVersion?: string;
+  outputDirectory?: string;
   port?: number;
   health?: string;
   json?: boolean;
@@ -64,6 +66,7 @@ function configFrom(options: CreateOptions & { git: string }) {
     buildCommand: options.build,
     nodeVersion: options.nodeVersion,
     startCommand: options.start,
+    outputDirectory: options.outputDirectory,
     port: options.port,
     healthCheckPath: options.health,
   };
@@ -171,6 +174,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--install-command <cmd>", "install command, for dependencies (detected from the lockfile by default: npm ci, yarn install, pnpm install)")
     .option("--build <cmd>", "build command (detected from the repository by default)")
     .option("--start <cmd>", "start command (detected from the repository by default); with --image, the container's command, split into argv without a shell")
+    .option("--output-directory <dir>", "serve this directory of a static site (relative to --root), instead of the one detected: dist, build, out...")
     .option("--port <n>", "port the app listens on (it also gets PORT)", parsePort)
     .option("--health <path>", "HTTP path that answers 2xx when the app is ready, e.g. /health")
     .option("--node-version <range>", "Node version, a semver range such as 22 or '>=20 <23' (wins over engines.node and .nvmrc)")
@@ -198,6 +202,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     });
 
   registerServiceUpdate(service, ctx);
+  registerServicePlanCommand(service, ctx);
 
   service
     .command("delete")

@@ -22,6 +22,7 @@ export type ServiceFormValues = GitSourceValues & {
   name: string;
   buildCommand: string;
   startCommand: string;
+  outputDirectory: string;
   port: string;
   healthCheckPath: string;
 };
@@ -36,6 +37,7 @@ export const emptyServiceForm: ServiceFormValues = {
   ...emptyGitSource,
   buildCommand: "",
   startCommand: "",
+  outputDirectory: "",
   port: "",
   healthCheckPath: "",
 };
@@ -49,6 +51,7 @@ export function serviceFormFrom(service: Service): ServiceFormValues | null {
     ...gitSourceValues(config.git),
     buildCommand: config.buildCommand ?? "",
     startCommand: config.startCommand ?? "",
+    outputDirectory: config.outputDirectory ?? "",
     port: config.port === undefined ? "" : String(config.port),
     healthCheckPath: config.healthCheckPath ?? "",
   };
@@ -61,6 +64,7 @@ export function serviceConfigFrom<E extends undefined | null>(values: ServiceFor
     git: gitSourceConfig(values),
     buildCommand: optional(values.buildCommand),
     startCommand: optional(values.startCommand),
+    outputDirectory: optional(values.outputDirectory),
     port: values.port.trim() === "" ? empty : Number(values.port),
     healthCheckPath: optional(values.healthCheckPath),
   };
@@ -82,6 +86,7 @@ const SERVER_PATHS: [string, Field][] = [
   ...GIT_SOURCE_SERVER_PATHS,
   ["config.buildCommand", "buildCommand"],
   ["config.startCommand", "startCommand"],
+  ["config.outputDirectory", "outputDirectory"],
   ["config.port", "port"],
   ["config.healthCheckPath", "healthCheckPath"],
 ];
@@ -148,6 +153,13 @@ export function ServiceForm({
             description="Empty: detected (npm start, Procfile web, …)."
             placeholder="node server.js"
             {...input("startCommand")}
+            styles={MONO}
+          />
+          <TextInput
+            label="Output directory"
+            description="A static site's built files, served by the engine. Empty: detected (dist, build, out, …)."
+            placeholder="dist"
+            {...input("outputDirectory")}
             styles={MONO}
           />
         </SimpleGrid>

@@ -16,6 +16,7 @@ import { findService, useOverview } from "../overview/use-overview";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { BuildPlanPanel } from "./build-plan";
 import { Fact } from "./fact";
 import { jobConfigFrom, jobFormFrom } from "./job-config";
 import { JobForm } from "./job-form";
@@ -49,6 +50,8 @@ export function ServiceSettings({ serviceId }: { serviceId: string }) {
               </Alert>
             )}
             <BuildSettings key={JSON.stringify([current.config, triggers.data])} service={current} triggers={triggers.data ?? null} />
+            {/* Re-read with every query after a save (useInvalidate): it follows the commands, root and output directory. */}
+            <BuildPlanPanel serviceId={current.id} />
           </>
         )
       ) : current.kind === "DATABASE" ? (

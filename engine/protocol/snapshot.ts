@@ -149,6 +149,8 @@ export const applicationConfig = z.object({
   buildCommand: z.string().max(2000).optional(),
   nodeVersion,
   startCommand: z.string().max(2000).optional(),
+  /** A static site's output directory (relative to the root directory), overriding the one detected; it is then served as a static site. */
+  outputDirectory: relativePath.optional(),
   port: z.number().int().min(1).max(65535).optional(),
   healthCheckPath: z.string().max(500).regex(/^\//, "must start with /").optional(),
   instances: z.number().int().min(1).max(1).default(1),

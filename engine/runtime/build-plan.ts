@@ -1,18 +1,36 @@
 import { nodeRequest, type NodeRequest, parseNodeSpec } from "./toolchains/node";
 import { installArgv, packageManagerRequest, type PackageManagerRequest, scriptArgv } from "./toolchains/package-managers";
+import { detectNodeServer } from "./plans/node-frameworks";
+import { script } from "./plans/package-facts";
+import { detectStaticSite } from "./plans/static-sites";
+import { workspaceOf } from "./plans/workspaces";
 
 /**
  * Build plan detection: from what a repository contains, decide how to install, build and start
  * it (Heroku-style buildpack detection, reduced to Node, Python, static sites and Procfiles).
- * Pure: the runtime gathers the facts, this decides; unit tested in build-plan.test.ts.
+ * Pure: the runtime gathers the facts (plans/repo-facts.ts), this decides; unit tested in
+ * build-plan.test.ts. The control plane runs it too, to show the plan before a deployment.
  */
+
+/** package.json as parsed, unchecked: each field is read with care. */
+export type PackageJson = {
+  name?: unknown;
+  scripts?: Record<string, string>;
+  main?: string;
+  engines?: unknown;
+  volta?: unknown;
+  dependencies?: unknown;
+  devDependencies?: unknown;
+  workspaces?: unknown;
+  packageManager?: unknown;
+};
 
 /** What detection looks at, read from the app's root directory (rootDirectory inside the repo). */
 export type RepoFacts = {
   /** File names at the app root. */
   files: ReadonlySet<string>;
   /** As parsed, unchecked: engines and volta are read with care (toolchains/node.ts). */
-  packageJson: { scripts?: Record<string, string>; main?: string; engines?: unknown; volta?: unknown; packageManager?: unknown } | null;
+  packageJson: PackageJson | null;
   procfile: string | null;
   requirementsTxt: string | null;
   /** The Node version files nvm and nodenv (and most version managers) read. */
@@ -20,14 +38,34 @@ export type RepoFacts = {
   nodeVersionFile: string | null;
   /** pnpm-lock.yaml, whose lockfileVersion says which pnpm reads it (toolchains/package-managers.ts). */
   pnpmLock: string | null;
+  /** Framework config files at the app root, by name (plans/repo-facts.ts's FRAMEWORK_CONFIG_FILES). */
+  configs?: Readonly<Record<string, string>>;
+  /** The repository's root, when the app is in a subdirectory of it: a workspace app installs there. */
+  repositoryRoot?: {
+    appPath: string;
+    files: ReadonlySet<string>;
+    packageJson: PackageJson | null;
+    pnpmWorkspace: string | null;
+    nvmrc: string | null;
+    nodeVersionFile: string | null;
+    pnpmLock: string | null;
+  } | null;
 };
 
-export type PlanCommand = { argv: string[]; display: string };
+/** A command; `cwd` is relative to the app's directory (a workspace app installs at the repository root). */
+export type PlanCommand = { argv: string[]; display: string; cwd?: string };
 /** A step of the build, named as errors name it: the install (dependencies) or the build. */
 export type PlanStep = PlanCommand & { step: "install" | "build" };
-export type StartPlan = ({ type: "command" } & PlanCommand) | { type: "static"; display: string };
+export type StartPlan =
+  | ({ type: "command" } & PlanCommand)
+  /** The engine's static server over `directory` (relative to the app); `spa`: unknown paths answer index.html. */
+  | { type: "static"; directory: string; spa: boolean; display: string };
 export type BuildPlan = {
   kind: "node" | "python" | "static" | "procfile" | "custom";
+  /** What was detected, as users name it: "Vite SPA", "Next.js", "Express", "Python". */
+  framework: string;
+  /** Why, one reason a line: shown in the build log and the plan. */
+  reasons: string[];
   /** Install and build commands, run in order in the app directory. */
   steps: PlanStep[];
   start: StartPlan;
@@ -41,8 +79,16 @@ export type BuildPlan = {
   /** The package manager of a Node app (the runtime provides it beside Node). */
   packageManager: PackageManagerRequest | null;
 };
-/** The service's own settings, each winning over detection: the install, build and start commands, and the Node version (a semver range). */
-export type Overrides = { installCommand?: string; buildCommand?: string; startCommand?: string; nodeVersion?: string };
+/** The service's own settings, each winning over detection. */
+export type Overrides = {
+  installCommand?: string;
+  buildCommand?: string;
+  startCommand?: string;
+  /** A semver range, over the repository's files and the engine's default. */
+  nodeVersion?: string;
+  /** Serve this directory (relative to the app) as a static site, whatever was detected. */
+  outputDirectory?: string;
+};
 
 /** User commands are shell commands by nature (as on Heroku): one argv element, never concatenated. */
 export function shellCommand(command: string): PlanCommand {
@@ -75,39 +121,77 @@ function hasRequirements(text: string): boolean {
   return text.split(/\r?\n/).some((line) => line.trim() !== "" && !line.trim().startsWith("#"));
 }
 
+function staticStart(directory: string, spa: boolean): StartPlan {
+  const dir = directory === "." ? "the app's files" : `${directory.replace(/\/+$/, "")}/`;
+  return { type: "static", directory, spa, display: `serve ${dir}${spa ? " with SPA fallback to index.html" : ""}` };
+}
+
+/** The Node version the app states, else the one its repository root states (a monorepo's .nvmrc). */
+function statedNode(facts: RepoFacts) {
+  const own = nodeRequest(facts);
+  if (!own.ok || own.request || !facts.repositoryRoot) return own;
+  return nodeRequest(facts.repositoryRoot);
+}
+
 export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { ok: true; plan: BuildPlan } | { ok: false; reason: string } {
   // The service's nodeVersion wins over the repository's files, as a semver range (checked by the API too).
-  const stated = overrides.nodeVersion ? parseNodeSpec(overrides.nodeVersion, "the service's nodeVersion") : nodeRequest(facts);
+  const stated = overrides.nodeVersion ? parseNodeSpec(overrides.nodeVersion, "the service's nodeVersion") : statedNode(facts);
   if (!stated.ok) return stated;
   const node = facts.packageJson || stated.request ? { stated: stated.request } : null;
   const web = facts.procfile === null ? null : procfileWebCommand(facts.procfile);
   const userStart = overrides.startCommand ? shellCommand(overrides.startCommand) : web ? shellCommand(web) : null;
+  const startReason = overrides.startCommand ? "the service's start command" : web ? "the Procfile's web process" : null;
   const userBuild = overrides.buildCommand ? [build(shellCommand(overrides.buildCommand))] : null;
   const userInstall = overrides.installCommand ? shellCommand(overrides.installCommand) : null;
+  const outputDirectory = overrides.outputDirectory || null;
+  const outputReason = `the service's output directory ${outputDirectory}`;
 
   if (facts.packageJson) {
-    const manager = packageManagerRequest(facts);
+    const found = workspaceOf(facts);
+    if (!found.ok) return found;
+    const workspace = found.workspace;
+    // A workspace app's package manager is the repository root's: its lockfile and packageManager field are there.
+    const manager = packageManagerRequest(workspace && facts.repositoryRoot ? facts.repositoryRoot : facts);
     if (!manager.ok) return manager;
-    const { flavor } = manager.value;
-    const run = (script: string) => {
-      const [command, ...args] = scriptArgv(flavor, script);
-      return argv(command!, ...args);
-    };
-    const [command, ...args] = installArgv(manager.value);
-    const scripts = facts.packageJson.scripts ?? {};
-    const builds = userBuild ?? (scripts.build ? [build(run("build"))] : []);
-    const start = userStart ?? (scripts.start ? run("start") : argv("node", facts.packageJson.main ?? "index.js"));
-    return {
+    const run = (name: string) => argv(...scriptArgv(manager.value.flavor, name));
+    const installCommand = userInstall ?? argv(...installArgv(manager.value));
+    const installStep = install(workspace ? { ...installCommand, cwd: workspace.root } : installCommand);
+    const builds = userBuild ?? (script(facts.packageJson, "build") ? [build(workspace ? workspace.run("build") : run("build"))] : []);
+    const pathPrefix = ["node_modules/.bin", ...(workspace ? [`${workspace.root}/node_modules/.bin`] : [])];
+    const reasons = [...(workspace ? [workspace.because] : [])];
+    const nodePlan = (framework: string, start: StartPlan, extra: PlanCommand[] = []): { ok: true; plan: BuildPlan } => ({
       ok: true,
       plan: {
-        kind: "node",
-        steps: [install(userInstall ?? argv(command!, ...args)), ...builds],
-        start: { type: "command", ...start },
-        pathPrefix: ["node_modules/.bin"],
+        kind: start.type === "static" ? "static" : "node",
+        framework,
+        reasons,
+        steps: [installStep, ...builds, ...extra.map(build)],
+        start,
+        pathPrefix,
         node,
         packageManager: manager.value,
       },
-    };
+    });
+
+    // In order: the service's start command, its output directory, the Procfile, detection.
+    const site = detectStaticSite(facts);
+    if (userStart && startReason && (overrides.startCommand || !outputDirectory)) {
+      reasons.push(startReason);
+      return nodePlan(site?.framework ?? "Node", { type: "command", ...userStart });
+    }
+    if (outputDirectory) {
+      // The framework's SPA fallback stays: only where its files are was set.
+      reasons.push(...(site?.because ?? []), outputReason);
+      return nodePlan(site?.framework ?? "static site", staticStart(outputDirectory, site?.spa ?? false));
+    }
+    if (site) {
+      reasons.push(...site.because);
+      return nodePlan(site.framework, staticStart(site.outputDirectory, site.spa));
+    }
+    const server = detectNodeServer(facts, run);
+    if (!server.ok) return server;
+    reasons.push(server.server.because);
+    return nodePlan(server.server.framework, { type: "command", ...server.server.start }, server.server.afterBuild);
   }
 
   if (facts.requirementsTxt !== null) {
@@ -124,10 +208,13 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
       : userInstall
         ? [argv("python3", "-m", "venv", ".venv"), userInstall]
         : [argv("python3", "-m", "venv", "--without-pip", ".venv")];
+    const reasons = ["requirements.txt at the app's root", startReason ?? `its entry file ${entry ?? ""}`];
     return {
       ok: true,
       plan: {
         kind: "python",
+        framework: "Python",
+        reasons,
         steps: [...installs.map(install), ...(userBuild ?? [])],
         start: { type: "command", ...start },
         pathPrefix: [".venv/bin"],
@@ -137,11 +224,43 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     };
   }
 
+  if (overrides.startCommand && userStart) {
+    return {
+      ok: true,
+      plan: {
+        kind: "custom",
+        framework: "custom",
+        reasons: [startReason ?? ""],
+        steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
+        start: { type: "command", ...userStart },
+        pathPrefix: [],
+        node,
+        packageManager: null,
+      },
+    };
+  }
+  if (outputDirectory) {
+    return {
+      ok: true,
+      plan: {
+        kind: "static",
+        framework: "static site",
+        reasons: [outputReason],
+        steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
+        start: staticStart(outputDirectory, false),
+        pathPrefix: [],
+        node,
+        packageManager: null,
+      },
+    };
+  }
   if (userStart) {
     return {
       ok: true,
       plan: {
-        kind: overrides.startCommand ? "custom" : "procfile",
+        kind: "procfile",
+        framework: "Procfile",
+        reasons: [startReason ?? ""],
         steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
         start: { type: "command", ...userStart },
         pathPrefix: [],
@@ -156,8 +275,10 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
       ok: true,
       plan: {
         kind: "static",
+        framework: "static HTML",
+        reasons: ["index.html at the app's root, no package.json"],
         steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
-        start: { type: "static", display: "static file server" },
+        start: staticStart(".", false),
         pathPrefix: [],
         node,
         packageManager: null,
@@ -169,4 +290,17 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     ok: false,
     reason: "could not detect how to build this app: no package.json, requirements.txt, Procfile or index.html at its root; set a start command",
   };
+}
+
+/** A step as the log shows it: where it runs when that is not the app's directory. */
+export function stepText(step: PlanCommand): string {
+  return step.cwd ? `${step.display} (at the repository root)` : step.display;
+}
+
+/** The plan in a few lines, as the build log and `slipway service plan` show it. */
+export function describePlan(plan: BuildPlan): string {
+  const build = plan.steps.length > 0 ? plan.steps.map((step) => `\`${stepText(step)}\``).join(", then ") : "nothing to build";
+  const start = plan.start.type === "static" ? plan.start.display : `start \`${plan.start.display}\``;
+  const because = plan.reasons.filter(Boolean).join("; ");
+  return `detected ${plan.framework}: ${build}; ${start}${because ? ` (because ${because})` : ""}`;
 }

@@ -103,7 +103,7 @@ function unreachable(url: string, why: string): AppError {
 }
 
 /** The path of a local repository (`file:///srv/app.git` or `/srv/app.git`). */
-function localPath(url: string): string {
+export function localPath(url: string): string {
   return url.startsWith("file://") ? fileURLToPath(url.replace(/^file:\/\/localhost\//, "file:///")) : url;
 }
 
@@ -126,17 +126,22 @@ export function parseRefs(output: string): { defaultBranch: string | null; branc
   return { defaultBranch, branches };
 }
 
-type Listed = { code: number | null; timedOut: boolean; stdout: string; stderr: string; spawnError: Error | null };
+export type GitRun = { code: number | null; timedOut: boolean; stdout: string; stderr: string; spawnError: Error | null };
+
+/** `git ls-remote --symref <url> HEAD refs/heads/*`. */
+function lsRemote(settings: RepositoryCheckSettings, url: string, config: string[], env: Record<string, string>): Promise<GitRun> {
+  return runGit(settings, [...config, "ls-remote", "--symref", "--", url, "HEAD", "refs/heads/*"], env, settings.env.HOME);
+}
 
 /**
- * `git ls-remote --symref <url> HEAD refs/heads/*` in a process group of its own, killed whole
- * (git and its remote helper or ssh) when the timeout passes: a host that accepts the connection
- * and never answers costs the API the timeout, never a hung request.
+ * git in a process group of its own, killed whole (git and its remote helper or ssh) when the
+ * timeout passes: a host that accepts the connection and never answers costs the API the
+ * timeout, never a hung request.
  */
-function lsRemote(settings: RepositoryCheckSettings, url: string, config: string[], env: Record<string, string>): Promise<Listed> {
+export function runGit(settings: RepositoryCheckSettings, argv: string[], env: Record<string, string>, cwd: string): Promise<GitRun> {
   return new Promise((resolve) => {
-    const child = spawn("git", [...config, "ls-remote", "--symref", "--", url, "HEAD", "refs/heads/*"], {
-      cwd: settings.env.HOME,
+    const child = spawn("git", argv, {
+      cwd,
       env: env as unknown as NodeJS.ProcessEnv,
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],

@@ -7,7 +7,8 @@ import { promisify } from "node:util";
 import type pino from "pino";
 import type { DiskUsage, ServiceKind, ServiceSpec } from "../../protocol";
 import { routerClient, tsxImportUrl } from "../../router/router-process";
-import { detectBuildPlan, type RepoFacts } from "../build-plan";
+import { describePlan, detectBuildPlan, type PlanCommand, type RepoFacts, stepText } from "../build-plan";
+import { gatherRepoFacts } from "../plans/repo-facts";
 import { isServiceId, type ReleaseDriver, ReleaseRuntime } from "../release-runtime";
 import { liveRecord, ReleaseStore } from "../release-store";
 import { type ExecOptions, type ExecSession, type Runtime, type ServiceLog, type ServiceSample, type StepContext, StepError } from "../runtime";
@@ -62,10 +63,10 @@ type Ctx = StepContext<ServiceSpec>;
 
 const staticServer = fileURLToPath(new URL("../static-server.ts", import.meta.url));
 
-/** What a static site's server needs to see, read-only: its own file and the platform's packages (tsx, sirv). */
+/** What a static site's server needs to see, read-only: its own files and the platform's packages (tsx, sirv, compression). */
 function staticServerFiles(): string[] {
   const root = fileURLToPath(new URL("../../../", import.meta.url));
-  return [staticServer, path.join(root, "package.json"), path.join(root, "node_modules")];
+  return [staticServer, fileURLToPath(new URL("../static-handler.ts", import.meta.url)), path.join(root, "package.json"), path.join(root, "node_modules")];
 }
 
 /**
@@ -205,15 +206,18 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     // A JOB's command is what its release runs, as a start command is an application's.
     const startCommand = service.kind === "JOB" ? service.config.command : service.config.startCommand;
     const resources = service.kind === "APPLICATION" ? service.config.resources : undefined;
-    const detected = detectBuildPlan(await readRepoFacts(appDir), {
+    const checkout = path.join(release.dir, "src");
+    const outputDirectory = service.kind === "APPLICATION" ? service.config.outputDirectory : undefined;
+    const detected = detectBuildPlan(await readRepoFacts(checkout, appDir), {
       installCommand: config.installCommand,
       buildCommand: config.buildCommand,
       startCommand,
       nodeVersion: config.nodeVersion,
+      outputDirectory,
     });
     if (!detected.ok) throw new StepError(detected.reason);
     const plan = detected.plan;
-    ctx.output("system", `Build plan: ${plan.kind}; ${plan.steps.map((step) => step.display).join(", ") || "nothing to build"}; start: ${plan.start.display}`);
+    ctx.output("system", describePlan(plan));
     // The toolchain's download counts against the build's time, as its steps do.
     const deadline = Date.now() + config.buildTimeoutSeconds * 1000;
     const node = plan.node ? await this.provideNode(ctx, plan.node.stated, deadline, config.buildTimeoutSeconds) : null;
@@ -225,7 +229,6 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     // The build is untrusted code too (a dependency's install script): it runs in the service's sandbox, as its user.
     const { sandboxes } = this.parts;
     const jail = await sandboxes.jailOf(service.id, ctx.trusted);
-    const checkout = path.join(release.dir, "src");
     await sandboxes.handOver(checkout, jail);
     ctx.output(
       "system",
@@ -251,11 +254,12 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const sandbox = jail?.spec([checkout], [...(plan.start.type === "static" ? staticServerFiles() : []), ...toolchainDirs]);
 
     for (const step of plan.steps) {
-      ctx.output("system", `$ ${step.display}`);
+      ctx.output("system", `$ ${stepText(step)}`);
       const tail = createLineTail();
+      const cwd = stepDirectory(appDir, step);
       const result = await runCommand({
-        argv: sandboxes.wrap(sandbox, step.argv, { cwd: appDir, outlivesEngine: false }),
-        cwd: appDir,
+        argv: sandboxes.wrap(sandbox, step.argv, { cwd, outlivesEngine: false }),
+        cwd,
         env: { ...env, CI: "true" },
         timeoutMs: Math.max(deadline - Date.now(), 1),
         signal: ctx.signal,
@@ -275,7 +279,14 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
 
     const argv =
       plan.start.type === "static"
-        ? [process.execPath, "--import", tsxImportUrl(), staticServer, appDir]
+        ? [
+            process.execPath,
+            "--import",
+            tsxImportUrl(),
+            staticServer,
+            await outputDirectoryOf(appDir, plan.start.directory),
+            ...(plan.start.spa ? ["--spa"] : []),
+          ]
         : plan.start.argv.map((part, index) => (index === 0 && part.includes("/") && !path.isAbsolute(part) ? path.join(appDir, part) : part));
     const launchRecipe = { ...recipe, over: { ...recipe.over, SLIPWAY_RELEASE_ID: release.releaseId, SLIPWAY_GIT_COMMIT: release.commit ?? "" } };
     release.launch = {
@@ -546,27 +557,42 @@ function shellQuote(argv: string[]): string {
   return argv.map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
 }
 
-async function readRepoFacts(appDir: string): Promise<RepoFacts> {
-  const files = new Set(await fsp.readdir(appDir));
-  const read = async (name: string) => (files.has(name) ? await readRepoFile(appDir, name) : null);
-  const packageText = await read("package.json");
-  let packageJson: RepoFacts["packageJson"] = null;
-  if (packageText !== null) {
-    try {
-      packageJson = JSON.parse(packageText) as RepoFacts["packageJson"];
-    } catch (error) {
-      throw new StepError(`package.json is not valid JSON: ${(error as Error).message}`);
-    }
+/** What detection reads, from the checkout: the app's directory and, for a workspace app, the repository root. */
+async function readRepoFacts(checkout: string, appDir: string): Promise<RepoFacts> {
+  const gathered = await gatherRepoFacts(
+    {
+      list: (dir) => fsp.readdir(path.join(checkout, dir)).catch(() => []),
+      read: (file) =>
+        readRepoFile(checkout, file).catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+          throw error;
+        }),
+    },
+    // appDir is a real path (shared/git.ts's appDirectory): so is the checkout it is measured from.
+    path.relative(await fsp.realpath(checkout), appDir),
+  );
+  if (!gathered.ok) throw new StepError(gathered.reason);
+  return gathered.facts;
+}
+
+/** Where a build step runs: the app's directory, or the repository root for a workspace app's install. */
+function stepDirectory(appDir: string, step: PlanCommand): string {
+  return step.cwd ? path.join(appDir, step.cwd) : appDir;
+}
+
+/** A static site's output directory after its build: there, a directory, and inside the app (not through a link out of it). */
+async function outputDirectoryOf(appDir: string, directory: string): Promise<string> {
+  const shown = directory === "." ? "the app's directory" : `output directory ${directory}/`;
+  let real: string;
+  try {
+    real = await fsp.realpath(path.join(appDir, directory));
+  } catch {
+    throw new StepError(`${shown} does not exist after the build: check the build, or set the service's output directory`);
   }
-  return {
-    files,
-    packageJson,
-    procfile: await read("Procfile"),
-    requirementsTxt: await read("requirements.txt"),
-    nvmrc: await read(".nvmrc"),
-    nodeVersionFile: await read(".node-version"),
-    pnpmLock: await read("pnpm-lock.yaml"),
-  };
+  const root = await fsp.realpath(appDir);
+  if (real !== root && !real.startsWith(`${root}${path.sep}`)) throw new StepError(`${shown} points outside the app's directory`);
+  if (!(await fsp.stat(real)).isDirectory()) throw new StepError(`${shown} is not a directory`);
+  return real;
 }
 
 /**
@@ -574,10 +600,10 @@ async function readRepoFacts(appDir: string): Promise<RepoFacts> {
  * symbolic link, which a repository may point anywhere on the host (its first line would reach
  * the build log in an error about it), and never waiting on something that is not a file.
  */
-async function readRepoFile(appDir: string, name: string): Promise<string> {
+async function readRepoFile(checkout: string, name: string): Promise<string> {
   let handle: fsp.FileHandle;
   try {
-    handle = await fsp.open(path.join(appDir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    handle = await fsp.open(path.join(checkout, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ELOOP")
       throw new StepError(`${name} is a symbolic link: the engine reads only regular files of the repository`);

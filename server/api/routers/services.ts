@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { requestDeployment } from "../../deployments/request-deployment";
 import { createService, createServiceInput, getService, listServices, updateService, updateServiceInput } from "../../services/services";
+import { buildPlanOutput, serviceBuildPlan } from "../../services/build-plan";
 import { getGitTriggers, setGitTriggers, setGitTriggersInput } from "../../webhooks/triggers";
 import { deploymentOutput, serviceOutput, toDeployment, toService } from "../outputs";
 import { procedure, router } from "../trpc";
@@ -46,6 +47,18 @@ export const servicesRouter = router({
       const { deployment } = await requestDeployment(ctx.domain, { environmentId: service.environmentId, action: "DELETE", serviceIds: [service.id] });
       return toDeployment(deployment);
     }),
+  plan: procedure("VIEWER")
+    .meta({
+      openapi: {
+        method: "GET",
+        path: "/services/{serviceId}/plan",
+        tags: ["services"],
+        summary: "How a deployment would build and start the service now: what is detected in its branch, and why",
+      },
+    })
+    .input(z.object({ serviceId: z.string().uuid() }))
+    .output(buildPlanOutput)
+    .query(async ({ ctx, input }) => serviceBuildPlan(ctx.domain, input.serviceId)),
   gitTriggers: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/services/{serviceId}/git-triggers", tags: ["services"], summary: "When pushes deploy the service" } })
     .input(z.object({ serviceId: z.string().uuid() }))

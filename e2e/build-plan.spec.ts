@@ -1,0 +1,34 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, test } from "./fixtures/test";
+import { seedApp } from "./fixtures/seed";
+
+const VITE_SPA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../test/fixtures/apps/vite-spa");
+
+/** Issue 14: a service's settings show the plan a deployment would follow, read from its branch before deploying. */
+test("the service page shows what is detected in the branch, why, and how it is built and served", async ({
+  page,
+  api,
+  git,
+  unique,
+  platform,
+  signIn,
+  capture,
+}) => {
+  const app = await seedApp(api, git, { project: unique("spa"), repo: unique("repo") }, VITE_SPA);
+  await signIn({ email: platform.adminEmail, password: platform.adminPassword });
+  await page.goto(`/services/${app.serviceId}`);
+
+  const panel = page.getByLabel("Build plan");
+  await expect(panel).toContainText("Vite SPA");
+  await expect(panel.getByRole("listitem").filter({ hasText: "react routes on the client" })).toBeVisible();
+  await expect(panel.getByRole("listitem").filter({ hasText: "npm install --no-audit --no-fund" })).toBeVisible();
+  await expect(panel.getByRole("listitem").filter({ hasText: "npm run build" })).toBeVisible();
+  await expect(panel).toContainText("The static server serves dist/, answering client routes with index.html");
+  await capture("build-plan");
+
+  // The output directory set in the settings is the one the plan serves.
+  await page.getByLabel("Output directory").fill("prebuilt");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(panel).toContainText("The static server serves prebuilt/");
+});
