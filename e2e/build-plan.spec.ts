@@ -22,7 +22,7 @@ test("the service page shows what is detected in the branch, why, and how it is 
   const panel = page.getByLabel("Build plan");
   await expect(panel).toContainText("Vite SPA");
   await expect(panel.getByRole("listitem").filter({ hasText: "react routes on the client" })).toBeVisible();
-  await expect(panel.getByRole("listitem").filter({ hasText: "npm install --no-audit --no-fund" })).toBeVisible();
+  await expect(panel.getByRole("listitem").filter({ hasText: "npm install --include=dev --no-audit --no-fund" })).toBeVisible();
   await expect(panel.getByRole("listitem").filter({ hasText: "npm run build" })).toBeVisible();
   await expect(panel).toContainText("The static server serves dist/, answering client routes with index.html");
   await capture("build-plan");

@@ -74,7 +74,7 @@ describe("local engine: a static single-page app", () => {
 
   it("says what it detected and why, in the build log", () => {
     expect(log).toContain(
-      "detected Vite SPA: `npm install --no-audit --no-fund`, then `npm run build`; serve dist/ with SPA fallback to index.html (because vite.config.js configures Vite; react routes on the client; vite.config.js sets build.outDir)",
+      "detected Vite SPA: `npm install --include=dev --no-audit --no-fund`, then `npm run build`; serve dist/ with SPA fallback to index.html (because vite.config.js configures Vite; react routes on the client; vite.config.js sets build.outDir)",
     );
     expect(registry.downloads().some((file) => file.includes("react"))).toBe(true);
   });
