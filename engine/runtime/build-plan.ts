@@ -1,4 +1,5 @@
 import { nodeRequest, type NodeRequest, parseNodeSpec } from "./toolchains/node";
+import { detectPythonPlan, type GeneratedFile, PYTHON, isPythonApp, type PythonFacts, type PythonRequest } from "./plans/python";
 import { installArgv, packageManagerRequest, type PackageManagerRequest, scriptArgv } from "./toolchains/package-managers";
 
 /**
@@ -20,6 +21,8 @@ export type RepoFacts = {
   nodeVersionFile: string | null;
   /** pnpm-lock.yaml, whose lockfileVersion says which pnpm reads it (toolchains/package-managers.ts). */
   pnpmLock: string | null;
+  /** What Python detection reads beyond requirements.txt (plans/python.ts); absent: none of it is there. */
+  python?: Omit<PythonFacts, "files" | "requirementsTxt">;
 };
 
 export type PlanCommand = { argv: string[]; display: string };
@@ -40,9 +43,14 @@ export type BuildPlan = {
   node: { stated: NodeRequest | null } | null;
   /** The package manager of a Node app (the runtime provides it beside Node). */
   packageManager: PackageManagerRequest | null;
+  /**
+   * A Python app's interpreter request (null: the host's python3; the runtime substitutes it for
+   * `python3` in the steps), the files written before its install, and each decision with its reason.
+   */
+  python?: { version: PythonRequest | null; generated: GeneratedFile[]; decisions: string[] };
 };
-/** The service's own settings, each winning over detection: the install, build and start commands, and the Node version (a semver range). */
-export type Overrides = { installCommand?: string; buildCommand?: string; startCommand?: string; nodeVersion?: string };
+/** The service's own settings, each winning over detection: the install, build and start commands, the Node version (a semver range) and the Python version. */
+export type Overrides = { installCommand?: string; buildCommand?: string; startCommand?: string; nodeVersion?: string; pythonVersion?: string };
 
 /** User commands are shell commands by nature (as on Heroku): one argv element, never concatenated. */
 export function shellCommand(command: string): PlanCommand {
@@ -68,11 +76,6 @@ function install(command: PlanCommand): PlanStep {
 
 function build(command: PlanCommand): PlanStep {
   return { ...command, step: "build" };
-}
-
-/** A requirements file with only comments and blank lines needs no pip run (and no network). */
-function hasRequirements(text: string): boolean {
-  return text.split(/\r?\n/).some((line) => line.trim() !== "" && !line.trim().startsWith("#"));
 }
 
 export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { ok: true; plan: BuildPlan } | { ok: false; reason: string } {
@@ -110,20 +113,30 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     };
   }
 
-  if (facts.requirementsTxt !== null) {
-    const entry = facts.files.has("app.py") ? "app.py" : facts.files.has("main.py") ? "main.py" : null;
-    const start = userStart ?? (entry ? argv(".venv/bin/python", entry) : null);
+  const pythonFacts: PythonFacts = {
+    files: facts.files,
+    requirementsTxt: facts.requirementsTxt,
+    pyprojectToml: null,
+    pipfileLock: null,
+    pythonVersionFile: null,
+    runtimeTxt: null,
+    sources: {},
+    ...facts.python,
+  };
+  if (isPythonApp(pythonFacts)) {
+    // A Procfile or start command of the user's wins: the entry files are not read for one (a Django app without gunicorn is fine then).
+    const detected = detectPythonPlan(userStart ? { ...pythonFacts, sources: {} } : pythonFacts, overrides.pythonVersion);
+    if (!detected.ok) return detected;
+    const python = detected.value;
+    const start = userStart ?? python.start;
     if (!start) return { ok: false, reason: "Python app without a start: add a Procfile web line, app.py or main.py, or set a start command" };
-    // Without requirements, skip pip in the venv too: ensurepip alone takes seconds.
+    const decisions = python.decisions.map((decision) =>
+      decision.startsWith("Start:") && userStart
+        ? `Start: ${userStart.display} (${overrides.startCommand ? "the service's start command" : "the Procfile's web process"})`
+        : decision,
+    );
     // An install command of the service's replaces pip's, in the virtualenv the start runs in.
-    const installs = hasRequirements(facts.requirementsTxt)
-      ? [
-          argv("python3", "-m", "venv", ".venv"),
-          userInstall ?? argv(".venv/bin/pip", "install", "--disable-pip-version-check", "--no-input", "-r", "requirements.txt"),
-        ]
-      : userInstall
-        ? [argv("python3", "-m", "venv", ".venv"), userInstall]
-        : [argv("python3", "-m", "venv", "--without-pip", ".venv")];
+    const installs = userInstall ? [argv(PYTHON, "-m", "venv", ".venv"), userInstall] : python.installs;
     return {
       ok: true,
       plan: {
@@ -133,6 +146,7 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
         pathPrefix: [".venv/bin"],
         node,
         packageManager: null,
+        python: { version: python.version, generated: userInstall ? [] : python.generated, decisions },
       },
     };
   }
