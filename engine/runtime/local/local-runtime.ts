@@ -259,7 +259,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const registryEnv = manager ? packageManagerEnv(manager.flavor, this.parts.registry, variables) : {};
     const env: Record<string, string> = { ...base, ...registryEnv, ...variables, PATH: [...pathPrefix, variables.PATH ?? base.PATH].join(":") };
     if (plan.kind === "python") env.VIRTUAL_ENV = path.join(appDir, ".venv");
-    const toolchainDirs = [toolchain?.dir, manager?.dir].filter((dir): dir is string => !!dir);
+    // A Python outside /usr (pyenv's, under a home the sandbox hides) is shown read-only, as a toolchain is: its venv links to it.
+    const pythonPrefix = python && !python.interpreter.prefix.startsWith("/usr/") ? python.interpreter.prefix : null;
+    const toolchainDirs = [toolchain?.dir, manager?.dir, pythonPrefix].filter((dir): dir is string => !!dir);
     const sandbox = jail?.spec([checkout], [...(plan.start.type === "static" ? staticServerFiles() : []), ...toolchainDirs]);
 
     // pip's index settings reach the install only: a mirror's URL may hold a token the app need not see.

@@ -3,7 +3,7 @@ import { detectBuildPlan, type RepoFacts } from "../build-plan";
 import { chooseInterpreter } from "../toolchains/python";
 import { detectPythonPlan, djangoProject, PIPFILE_REQUIREMENTS, pipfileRequirements, type PythonFacts, pythonRequest } from "./python";
 
-function facts(extra: Partial<PythonFacts> & { files?: string[] } = {}): PythonFacts {
+function facts(extra: Partial<Omit<PythonFacts, "files">> & { files?: string[] } = {}): PythonFacts {
   const { files, ...rest } = extra;
   return {
     requirementsTxt: null,
@@ -176,9 +176,9 @@ describe("Python version", () => {
 
   it("takes the highest host interpreter that matches, the host's python3 without a request, and none that does not match", () => {
     const found = [
-      { path: "/usr/bin/python3.11", version: "3.11.2" },
-      { path: "/opt/py/bin/python3.11", version: "3.11.7" },
-      { path: "/usr/bin/python3.12", version: "3.12.1" },
+      { path: "/usr/bin/python3.11", version: "3.11.2", prefix: "/usr" },
+      { path: "/opt/py/bin/python3.11", version: "3.11.7", prefix: "/opt/py" },
+      { path: "/usr/bin/python3.12", version: "3.12.1", prefix: "/usr" },
     ];
     const request = (spec: string) => ({ source: "runtime.txt" as const, spec, parts: spec.split(".").map(Number) });
     expect(chooseInterpreter(request("3.11"), found, found[2]!)?.path).toBe("/opt/py/bin/python3.11");

@@ -11,11 +11,13 @@ const execFileAsync = promisify(execFile);
  * The Python interpreter of an app (issue 14): unlike Node, CPython has no builds the engine can
  * download here (python.org publishes sources and Windows/macOS installers; the relocatable Linux
  * builds live on GitHub, out of reach), so the engine uses the interpreters of its own host: every
- * `python3.X` on its PATH and in /usr/bin and /usr/local/bin. A request (`3.11`, `3.11.9`) takes
+ * `python3.X` on its PATH and in /usr/bin and /usr/local/bin that every user may run (not one
+ * under /root, as pyenv's are for root: a service's user could not). A request (`3.11`, `3.11.9`) takes
  * the highest that matches; none is a build error naming the request and what the host has.
  */
 
-export type PythonInterpreter = { path: string; version: string };
+/** `path`: the interpreter's own executable (a version manager's shim resolved); `prefix`: its installation, which the sandbox must show. */
+export type PythonInterpreter = { path: string; version: string; prefix: string };
 
 /** Whether interpreter version `version` (`3.11.7`) is one `request` (`3`, `3.11`, `3.11.7`) asks for. */
 export function matchesRequest(version: string, request: Pick<PythonRequest, "parts">): boolean {
@@ -37,13 +39,31 @@ export function chooseInterpreter(request: PythonRequest | null, found: PythonIn
   return matching.sort((a, b) => compareVersions(b.version, a.version))[0] ?? null;
 }
 
-async function versionOf(file: string): Promise<string | null> {
+/** What the interpreter says of itself: pyenv's shims are scripts that run another file, which a sandbox would not show. */
+async function describe(file: string): Promise<PythonInterpreter | null> {
   try {
-    const { stdout } = await execFileAsync(file, ["-c", "import sys; print('.'.join(map(str, sys.version_info[:3])))"], { timeout: 10_000 });
-    return /^\d+\.\d+\.\d+$/.test(stdout.trim()) ? stdout.trim() : null;
+    const script = "import sys; print('.'.join(map(str, sys.version_info[:3]))); print(sys.executable); print(sys.base_prefix)";
+    const { stdout } = await execFileAsync(file, ["-c", script], { timeout: 10_000 });
+    const [version, executable, prefix] = stdout.trim().split("\n");
+    if (!version || !/^\d+\.\d+\.\d+$/.test(version) || !executable || !prefix) return null;
+    return { path: executable, version, prefix };
   } catch {
     // Not runnable (a broken link, another architecture): not an interpreter the engine can offer.
     return null;
+  }
+}
+
+/**
+ * Whether every user may run `file`: builds and releases run as the service's own user, who
+ * reaches nothing under a home such as /root (where pyenv installs), whatever the sandbox shows.
+ */
+async function reachableByAll(file: string): Promise<boolean> {
+  const stat = await fsp.stat(file).catch(() => null);
+  if (!stat || (stat.mode & 0o005) !== 0o005) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const mode = (await fsp.stat(dir).catch(() => null))?.mode ?? 0;
+    if ((mode & 0o001) === 0) return false;
+    if (dir === "/") return true;
   }
 }
 
@@ -51,7 +71,7 @@ export class PythonInterpreters {
   /** `searchPath`: the engine's PATH (engineBaseEnv). */
   constructor(private readonly searchPath: string) {}
 
-  /** Every `python3.X` of the host (one per real file), with its version; and what `python3` on PATH is. */
+  /** Every `python3.X` of the host that services may run (one per real file), with its version; and the first `python3` of them. */
   async list(): Promise<{ found: PythonInterpreter[]; python3: PythonInterpreter | null }> {
     const dirs = [...new Set([...this.searchPath.split(":").filter((dir) => path.isAbsolute(dir)), "/usr/local/bin", "/usr/bin"])];
     const seen = new Set<string>();
@@ -60,15 +80,13 @@ export class PythonInterpreters {
     for (const dir of dirs) {
       const names = await fsp.readdir(dir).catch(() => [] as string[]);
       for (const name of names.filter((entry) => /^python3(\.\d+)?$/.test(entry)).sort()) {
-        const file = path.join(dir, name);
-        const real = await fsp.realpath(file).catch(() => null);
-        if (!real) continue;
-        const version = await versionOf(file);
-        if (!version) continue;
-        if (name === "python3" && !python3) python3 = { path: file, version };
+        const interpreter = await describe(path.join(dir, name));
+        if (!interpreter || !(await reachableByAll(interpreter.path))) continue;
+        if (name === "python3" && !python3) python3 = interpreter;
+        const real = await fsp.realpath(interpreter.path).catch(() => interpreter.path);
         if (seen.has(real)) continue;
         seen.add(real);
-        found.push({ path: file, version });
+        found.push(interpreter);
       }
     }
     return { found, python3 };
