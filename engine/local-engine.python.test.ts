@@ -7,6 +7,7 @@ import { cachedWheels, type PythonIndex, sha256Of, startPythonIndex } from "../t
 import { skipWithout } from "../test/support/requirements";
 import { testToolchains } from "../test/support/toolchains";
 import type { Engine } from "./core";
+import { launchSpec } from "./runtime/local/layout";
 
 // Debian 12's Flask, gunicorn, uvicorn and Starlette, packed into wheels by test/fixtures/pypi/fetch.
 const wheels = await cachedWheels();
@@ -68,6 +69,10 @@ describe.skipIf(skipWithout(wheels.ok ? null : wheels.missing))("local engine: P
     const releases = path.join(env.home, "services", spec.id, "releases");
     const [releaseId] = await fsp.readdir(releases);
     await expect(fsp.stat(path.join(releases, releaseId!, "src", ".venv", "bin", "gunicorn"))).resolves.toBeTruthy();
+    // The index setting reached the install, not the running app (a mirror's URL may hold a token).
+    const launch = launchSpec.parse(JSON.parse(await fsp.readFile(path.join(releases, releaseId!, "launch.json"), "utf8")));
+    expect(launch.env.PIP_INDEX_URL).toBeUndefined();
+    expect(launch.env.VIRTUAL_ENV).toBe(path.join(releases, releaseId!, "src", ".venv"));
   }, 120_000);
 
   it("serves a Starlette app under uvicorn", async () => {
