@@ -72,6 +72,8 @@ describe("projects, environments and services", () => {
       "yarn install --ignore-engines",
       "--node-version",
       ">=20 <23",
+      "--python-version",
+      "3.11",
     ]);
     expect(created).toMatchObject({ code: 0, stderr: "" });
     expect(created.stdout).toContain("Created service shop/dev/web from https://example.test/shop.git#release");
@@ -101,6 +103,7 @@ describe("projects, environments and services", () => {
           healthCheckPath: "/health",
           installCommand: "yarn install --ignore-engines",
           nodeVersion: ">=20 <23",
+          pythonVersion: "3.11",
           git: expect.objectContaining({ ref: { branch: "release" } }),
         }),
       }),
@@ -124,6 +127,11 @@ describe("projects, environments and services", () => {
       await h.cli(["service", "create", "shop/dev/api", "--git", "https://x.test/a.git", "--node-version", "twenty"]),
       2,
       "config.nodeVersion: expected a Node version or semver range, such as 22 or >=20 <23",
+    );
+    expectFailure(
+      await h.cli(["service", "create", "shop/dev/api", "--git", "https://x.test/a.git", "--python-version", "pypy3"]),
+      2,
+      "config.pythonVersion: expected a Python version such as 3.12 or 3.11.9",
     );
     expectFailure(await h.cli(["env", "create", "shop/qa", "--mode", "TEST"]), 2, /--mode/);
     expectFailure(await h.cli(["project"]), 2, "missing command: slipway project <list|create|delete>");

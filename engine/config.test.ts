@@ -17,6 +17,18 @@ describe("the engine's toolchain configuration", () => {
     expect(loadEngineConfig({ ...required, SLIPWAY_NODE_VERSION: "system" }).nodeDefault).toBe("system");
   });
 
+  it("passes pip's index settings of its environment to Python installs, and nothing else of it", () => {
+    const config = loadEngineConfig({
+      ...required,
+      PIP_INDEX_URL: "https://pypi.example.internal/simple/",
+      PIP_TRUSTED_HOST: "pypi.example.internal",
+      PIP_REQUIRE_VIRTUALENV: "0",
+      AWS_SECRET_ACCESS_KEY: "not for builds",
+    });
+    expect(config.pip).toEqual({ PIP_INDEX_URL: "https://pypi.example.internal/simple/", PIP_TRUSTED_HOST: "pypi.example.internal" });
+    expect(loadEngineConfig(required).pip).toEqual({});
+  });
+
   it("refuses at boot what it could not use at deploy time", () => {
     expect(() => loadEngineConfig({ ...required, SLIPWAY_NODE_VERSION: "newest" })).toThrow(
       'Invalid engine configuration: SLIPWAY_NODE_VERSION "newest" is not a Node version or semver range (lts, a version or range, or system)',

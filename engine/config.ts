@@ -57,6 +57,8 @@ export type EngineConfig = {
   allowLocalRepositories: boolean;
   npmRegistry: string;
   nodeDefault: NodeDefault;
+  /** The PIP_* settings of the engine's environment that say where Python packages come from, passed to Python installs. */
+  pip: Record<string, string>;
   logLevel: string;
   pretty: boolean;
 };
@@ -68,6 +70,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
   return {
     npmRegistry: env.SLIPWAY_NPM_REGISTRY,
     nodeDefault: parseNodeDefault(env.SLIPWAY_NODE_VERSION),
+    pip: pipSettings(source),
     url: env.SLIPWAY_ENGINE_URL,
     token: env.SLIPWAY_ENGINE_TOKEN,
     home: path.resolve(env.SLIPWAY_ENGINE_HOME),
@@ -83,6 +86,28 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",
   };
+}
+
+/**
+ * pip's settings of where packages come from and how it reaches them
+ * (https://pip.pypa.io/en/stable/topics/configuration/#environment-variables): a private mirror
+ * where pypi.org is out of reach. Only these: nothing else of the engine's environment reaches a build.
+ */
+export const PIP_SETTINGS = [
+  "PIP_INDEX_URL",
+  "PIP_EXTRA_INDEX_URL",
+  "PIP_TRUSTED_HOST",
+  "PIP_FIND_LINKS",
+  "PIP_NO_INDEX",
+  "PIP_CERT",
+  "PIP_CLIENT_CERT",
+  "PIP_PROXY",
+  "PIP_TIMEOUT",
+  "PIP_RETRIES",
+] as const;
+
+export function pipSettings(source: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(PIP_SETTINGS.flatMap((key) => (source[key] ? [[key, source[key]]] : [])));
 }
 
 /** SLIPWAY_NODE_VERSION: `system`, or a spec as an .nvmrc holds one (`lts`, `22`, `>=20 <23`). */

@@ -36,6 +36,7 @@ type CreateOptions = {
   start?: string;
   nodeVersion?: string;
   outputDirectory?: string;
+  pythonVersion?: string;
   port?: number;
   health?: string;
   json?: boolean;
@@ -65,6 +66,7 @@ function configFrom(options: CreateOptions & { git: string }) {
     installCommand: options.installCommand,
     buildCommand: options.build,
     nodeVersion: options.nodeVersion,
+    pythonVersion: options.pythonVersion,
     startCommand: options.start,
     outputDirectory: options.outputDirectory,
     port: options.port,
@@ -95,13 +97,23 @@ function createBody(options: CreateOptions) {
     if (!options.git) throw usageError("a job runs code from git: give --git <url> with --job");
     if (!!options.cron === !!options.on) throw usageError("give --cron <expression> (a cron job) or --on <start,stop,delete> (a lifecycle job)");
     if (options.missedRuns && !options.cron) throw usageError("--missed-runs is for cron jobs: give it with --cron");
-    const { git, installCommand, buildCommand, nodeVersion } = configFrom({ ...options, git: options.git });
+    const { git, installCommand, buildCommand, nodeVersion, pythonVersion } = configFrom({ ...options, git: options.git });
     const trigger = options.cron
       ? { type: "cron", schedule: options.cron, timeZone: options.tz, missedRuns: options.missedRuns }
       : { type: "lifecycle", on: options.on };
     return {
       kind: "JOB",
-      config: { git, installCommand, buildCommand, nodeVersion, command: options.job, trigger, timeoutSeconds: options.timeout, retries: options.retries },
+      config: {
+        git,
+        installCommand,
+        buildCommand,
+        nodeVersion,
+        pythonVersion,
+        command: options.job,
+        trigger,
+        timeoutSeconds: options.timeout,
+        retries: options.retries,
+      },
     };
   }
   return { kind: "APPLICATION", config: configFrom({ ...options, git: options.git! }) };
@@ -178,6 +190,7 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .option("--port <n>", "port the app listens on (it also gets PORT)", parsePort)
     .option("--health <path>", "HTTP path that answers 2xx when the app is ready, e.g. /health")
     .option("--node-version <range>", "Node version, a semver range such as 22 or '>=20 <23' (wins over engines.node and .nvmrc)")
+    .option("--python-version <version>", "Python version, such as 3.12 or 3.11.9, one of the engine host's (wins over .python-version and runtime.txt)")
     .option(
       "--no-check",
       "save without checking the repository (that it answers and has the branch): for one pushed later, or a git host only the engine reaches",

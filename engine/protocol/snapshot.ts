@@ -142,12 +142,23 @@ export const nodeVersion = z
   .refine((text) => text.trim() !== "" && semver.validRange(text) !== null, "expected a Node version or semver range, such as 22 or >=20 <23")
   .optional();
 
+/**
+ * The Python an app runs on (`3.12`, `3.11.9`): wins over .python-version and runtime.txt. The
+ * engine uses its host's interpreters (engine/runtime/toolchains/python.ts): one that matches must be installed there.
+ */
+export const pythonVersion = z
+  .string()
+  .max(50)
+  .regex(/^3(\.\d+){0,2}$/, "expected a Python version such as 3.12 or 3.11.9")
+  .optional();
+
 /** Configuration of an APPLICATION service: where its code is and how it is built and run. */
 export const applicationConfig = z.object({
   git: gitSource,
   installCommand,
   buildCommand: z.string().max(2000).optional(),
   nodeVersion,
+  pythonVersion,
   startCommand: z.string().max(2000).optional(),
   /** A static site's output directory (relative to the root directory), overriding the one detected; it is then served as a static site. */
   outputDirectory: relativePath.optional(),
@@ -288,6 +299,7 @@ export const jobConfig = z.object({
   installCommand,
   buildCommand: z.string().max(2000).optional(),
   nodeVersion,
+  pythonVersion,
   command: z.string().min(1).max(2000),
   trigger: jobTrigger,
   timeoutSeconds: z.number().int().min(1).max(86_400).default(600),

@@ -1,4 +1,5 @@
 import { nodeRequest, type NodeRequest, parseNodeSpec } from "./toolchains/node";
+import { detectPythonPlan, type GeneratedFile, PYTHON, isPythonApp, type PythonFacts, type PythonRequest } from "./plans/python";
 import { installArgv, packageManagerRequest, type PackageManagerRequest, scriptArgv } from "./toolchains/package-managers";
 import { detectNodeServer } from "./plans/node-frameworks";
 import { script } from "./plans/package-facts";
@@ -50,6 +51,8 @@ export type RepoFacts = {
     nodeVersionFile: string | null;
     pnpmLock: string | null;
   } | null;
+  /** What Python detection reads beyond requirements.txt (plans/python.ts); absent: none of it is there. */
+  python?: Omit<PythonFacts, "files" | "requirementsTxt">;
 };
 
 /** A command; `cwd` is relative to the app's directory (a workspace app installs at the repository root). */
@@ -78,6 +81,11 @@ export type BuildPlan = {
   node: { stated: NodeRequest | null } | null;
   /** The package manager of a Node app (the runtime provides it beside Node). */
   packageManager: PackageManagerRequest | null;
+  /**
+   * A Python app's interpreter request (null: the host's python3; the runtime substitutes it for
+   * `python3` in the steps), the files written before its install, and each decision with its reason.
+   */
+  python?: { version: PythonRequest | null; generated: GeneratedFile[]; decisions: string[] };
 };
 /** The service's own settings, each winning over detection. */
 export type Overrides = {
@@ -86,6 +94,8 @@ export type Overrides = {
   startCommand?: string;
   /** A semver range, over the repository's files and the engine's default. */
   nodeVersion?: string;
+  /** A version such as 3.11, over .python-version and runtime.txt. */
+  pythonVersion?: string;
   /** Serve this directory (relative to the app) as a static site, whatever was detected. */
   outputDirectory?: string;
 };
@@ -114,11 +124,6 @@ function install(command: PlanCommand): PlanStep {
 
 function build(command: PlanCommand): PlanStep {
   return { ...command, step: "build" };
-}
-
-/** A requirements file with only comments and blank lines needs no pip run (and no network). */
-function hasRequirements(text: string): boolean {
-  return text.split(/\r?\n/).some((line) => line.trim() !== "" && !line.trim().startsWith("#"));
 }
 
 function staticStart(directory: string, spa: boolean): StartPlan {
@@ -194,32 +199,42 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     return nodePlan(server.server.framework, { type: "command", ...server.server.start }, server.server.afterBuild);
   }
 
-  if (facts.requirementsTxt !== null) {
-    const entry = facts.files.has("app.py") ? "app.py" : facts.files.has("main.py") ? "main.py" : null;
-    const start = userStart ?? (entry ? argv(".venv/bin/python", entry) : null);
+  const pythonFacts: PythonFacts = {
+    files: facts.files,
+    requirementsTxt: facts.requirementsTxt,
+    pyprojectToml: null,
+    pipfileLock: null,
+    pythonVersionFile: null,
+    runtimeTxt: null,
+    sources: {},
+    ...facts.python,
+  };
+  if (isPythonApp(pythonFacts)) {
+    // A Procfile or start command of the user's wins: the entry files are not read for one (a Django app without gunicorn is fine then).
+    const detected = detectPythonPlan(userStart ? { ...pythonFacts, sources: {} } : pythonFacts, overrides.pythonVersion);
+    if (!detected.ok) return detected;
+    const python = detected.value;
+    const start = userStart ?? python.start;
     if (!start) return { ok: false, reason: "Python app without a start: add a Procfile web line, app.py or main.py, or set a start command" };
-    // Without requirements, skip pip in the venv too: ensurepip alone takes seconds.
+    const decisions = python.decisions.map((decision) =>
+      decision.startsWith("Start:") && userStart
+        ? `Start: ${userStart.display} (${overrides.startCommand ? "the service's start command" : "the Procfile's web process"})`
+        : decision,
+    );
     // An install command of the service's replaces pip's, in the virtualenv the start runs in.
-    const installs = hasRequirements(facts.requirementsTxt)
-      ? [
-          argv("python3", "-m", "venv", ".venv"),
-          userInstall ?? argv(".venv/bin/pip", "install", "--disable-pip-version-check", "--no-input", "-r", "requirements.txt"),
-        ]
-      : userInstall
-        ? [argv("python3", "-m", "venv", ".venv"), userInstall]
-        : [argv("python3", "-m", "venv", "--without-pip", ".venv")];
-    const reasons = ["requirements.txt at the app's root", startReason ?? `its entry file ${entry ?? ""}`];
+    const installs = userInstall ? [argv(PYTHON, "-m", "venv", ".venv"), userInstall] : python.installs;
     return {
       ok: true,
       plan: {
         kind: "python",
-        framework: "Python",
-        reasons,
+        framework: python.framework,
+        reasons: decisions,
         steps: [...installs.map(install), ...(userBuild ?? [])],
         start: { type: "command", ...start },
         pathPrefix: [".venv/bin"],
         node,
         packageManager: null,
+        python: { version: python.version, generated: userInstall ? [] : python.generated, decisions },
       },
     };
   }

@@ -17,7 +17,9 @@ import { createLineTail, runCommand } from "../shared/commands";
 import { engineBaseEnv } from "../shared/processes-env";
 import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
 import { type PackageManagerRequest, packageManagerEnv, PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
+import { PythonInterpreters } from "../toolchains/python";
 import { ToolchainStore } from "../toolchains/toolchain-store";
+import { PYTHON } from "../plans/python";
 import { type CgroupHost, detectCgroups, memoryLimitOf } from "./cgroups";
 import { startLocalExec } from "./exec";
 import { waitHealthy } from "./health";
@@ -55,8 +57,11 @@ export type LocalRuntimeOptions = {
   sandbox?: Promise<SandboxHost>;
   /** What this host can fence off loopback (probed once per process by default; tests pass a host that cannot). */
   loopbackFence?: Promise<FenceHost>;
-  /** Where toolchains come from and the Node of apps that name none (SLIPWAY_NPM_REGISTRY, SLIPWAY_NODE_VERSION). */
-  toolchains: NodeToolchainOptions;
+  /**
+   * Where toolchains come from and the Node of apps that name none (SLIPWAY_NPM_REGISTRY,
+   * SLIPWAY_NODE_VERSION); `pip`: the engine's PIP_* settings (its package index), passed to Python installs.
+   */
+  toolchains: NodeToolchainOptions & { pip?: Record<string, string> };
 };
 
 type Ctx = StepContext<ServiceSpec>;
@@ -119,6 +124,8 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
     node,
     packageManagers,
     registry: options.toolchains.registry,
+    python: new PythonInterpreters(engineBaseEnv().PATH),
+    pip: options.toolchains.pip ?? {},
   });
   return new ReleaseRuntime({
     name: "local",
@@ -153,6 +160,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       packageManagers: PackageManagerToolchains;
       /** The npm registry toolchains come from: the app's dependencies too, when it is a mirror (package-managers.ts). */
       registry: string;
+      python: PythonInterpreters;
+      /** PIP_* of the engine's environment: the package index of Python installs, unless the app's variables say. */
+      pip: Record<string, string>;
     },
   ) {}
 
@@ -214,6 +224,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       startCommand,
       nodeVersion: config.nodeVersion,
       outputDirectory,
+      pythonVersion: config.pythonVersion,
     });
     if (!detected.ok) throw new StepError(detected.reason);
     const plan = detected.plan;
@@ -225,6 +236,15 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const toolchain = node?.kind === "toolchain" ? node : null;
     const manager = plan.packageManager ? await this.providePackageManager(ctx, plan.packageManager, node, deadline, config.buildTimeoutSeconds) : null;
     if (manager) ctx.output("system", manager.description);
+    const python = plan.python ? await this.parts.python.provide(plan.python.version) : null;
+    if (python) ctx.output("system", python.description);
+    // Written before the checkout is handed to the service's user, who may read but not replace them before pip does.
+    // Never over a file of the repository's (which could be a link anywhere on the host).
+    for (const file of plan.python?.generated ?? [])
+      await fsp.writeFile(path.join(appDir, file.path), file.text, { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "EEXIST") throw new StepError(`${file.path} is in the repository: the engine writes it from Pipfile.lock; remove it`);
+        throw error;
+      });
 
     // The build is untrusted code too (a dependency's install script): it runs in the service's sandbox, as its user.
     const { sandboxes } = this.parts;
@@ -250,17 +270,23 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       over: plan.kind === "python" ? { VIRTUAL_ENV: path.join(appDir, ".venv") } : {},
     };
     const env = releaseEnv(recipe, service.variables);
-    const toolchainDirs = [toolchain?.dir, manager?.dir].filter((dir): dir is string => !!dir);
+    // A Python outside /usr (pyenv's, under a home the sandbox hides) is shown read-only, as a toolchain is: its venv links to it.
+    const pythonPrefix = python && !python.interpreter.prefix.startsWith("/usr/") ? python.interpreter.prefix : null;
+    const toolchainDirs = [toolchain?.dir, manager?.dir, pythonPrefix].filter((dir): dir is string => !!dir);
     const sandbox = jail?.spec([checkout], [...(plan.start.type === "static" ? staticServerFiles() : []), ...toolchainDirs]);
 
+    // pip's index settings reach the install only: a mirror's URL may hold a token the app need not see.
+    const pipEnv = plan.kind === "python" ? Object.fromEntries(Object.entries(this.parts.pip).filter(([key]) => variables[key] === undefined)) : {};
     for (const step of plan.steps) {
       ctx.output("system", `$ ${stepText(step)}`);
+      // The interpreter chosen above creates the virtualenv (plans/python.ts names it python3).
+      const stepArgv = python && step.argv[0] === PYTHON ? [python.interpreter.path, ...step.argv.slice(1)] : step.argv;
       const tail = createLineTail();
       const cwd = stepDirectory(appDir, step);
       const result = await runCommand({
-        argv: sandboxes.wrap(sandbox, step.argv, { cwd, outlivesEngine: false }),
+        argv: sandboxes.wrap(sandbox, stepArgv, { cwd, outlivesEngine: false }),
         cwd,
-        env: { ...env, CI: "true" },
+        env: { ...env, ...pipEnv, CI: "true" },
         timeoutMs: Math.max(deadline - Date.now(), 1),
         signal: ctx.signal,
         onLine: (fd, line) => {

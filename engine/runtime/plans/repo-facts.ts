@@ -29,6 +29,9 @@ export const FRAMEWORK_CONFIG_FILES = [
   "astro.config.ts",
 ];
 
+/** Python entry files, read for their app object (plans/python.ts). */
+const PYTHON_SOURCES = ["app.py", "main.py", "wsgi.py", "asgi.py", "manage.py"];
+
 export async function gatherRepoFacts(reader: RepoReader, appPath: string): Promise<{ ok: true; facts: RepoFacts } | { ok: false; reason: string }> {
   const app = await directoryFacts(reader, appPath);
   if (!app.ok) return app;
@@ -86,6 +89,18 @@ async function directoryFacts(reader: RepoReader, dir: string) {
       nvmrc,
       nodeVersionFile,
       pnpmLock: await read("pnpm-lock.yaml"),
+      python: {
+        pyprojectToml: await read("pyproject.toml"),
+        pipfileLock: await read("Pipfile.lock"),
+        pythonVersionFile: await read(".python-version"),
+        runtimeTxt: await read("runtime.txt"),
+        // The entry files whose app object detection looks for (read as text, never run).
+        sources: Object.fromEntries(
+          (await Promise.all(PYTHON_SOURCES.map(async (name) => [name, await read(name)] as const))).filter(
+            (entry): entry is readonly [string, string] => entry[1] !== null,
+          ),
+        ),
+      },
     },
   };
 }
