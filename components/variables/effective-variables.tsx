@@ -15,6 +15,7 @@ const SOURCES: Record<Source, { label: string; color: string }> = {
   ENVIRONMENT: { label: "environment", color: "teal" },
   PROJECT: { label: "project", color: "orange" },
   BUILT_IN: { label: "built in", color: "gray" },
+  JOB: { label: "job output", color: "cyan" },
 };
 
 export function SourceBadge({ source }: { source: Source }) {

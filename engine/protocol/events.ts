@@ -66,7 +66,15 @@ export const deploymentEvent = z.object({
   commit: z.string().optional(),
   /** What that commit says of itself: its subject line and author (read at clone time, for the history). */
   commitInfo: commitInfo.optional(),
+  /**
+   * A lifecycle JOB's successful run at an environment's start: the names of the variables it
+   * wrote to $SLIPWAY_OUTPUT_FILE. Names only: the values, which may be tokens, stay with the
+   * engine, which hands them to the services deployed after the job (engine/job-outputs.ts).
+   */
+  outputKeys: z.array(z.string().max(255)).max(1000).optional(),
 });
+/** What a step's event may say besides its status. */
+export type StepDetails = Pick<DeploymentEvent, "durationMs" | "message" | "commit" | "commitInfo" | "outputKeys">;
 export type DeploymentEvent = z.infer<typeof deploymentEvent>;
 
 export const deploymentStatuses = [

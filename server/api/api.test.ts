@@ -216,6 +216,7 @@ describe("organization isolation", () => {
       "deployments.create": { environmentId: environment.id, action: "DEPLOY" },
       "deployments.rollback": { environmentId: environment.id, to: deployment.id },
       "deployments.promote": { fromEnvironmentId: environment.id, toEnvironmentId: environment.id },
+      "deployments.promotePlan": { fromEnvironmentId: environment.id, toEnvironmentId: environment.id },
       "deployments.list": { environmentId: environment.id },
       "deployments.get": { deploymentId: deployment.id },
       "deployments.events": { deploymentId: deployment.id },
