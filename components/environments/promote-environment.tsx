@@ -83,11 +83,11 @@ function PromoteModal({ source, targets, onClose }: { source: Environment; targe
           </Alert>
         )}
         {plan.data && (
-          <Stack gap="xs" aria-label="What will be deployed">
+          <Stack gap="xs">
             <Text fz="sm">
               This deploys to <strong>{plan.data.to.name}</strong> what <strong>{plan.data.from.name}</strong>&apos;s latest successful deployment ran:
             </Text>
-            <List spacing={4} fz="sm">
+            <List spacing={4} fz="sm" aria-label="What the promotion deploys">
               {plan.data.services.map((service) => (
                 <List.Item key={service.serviceId}>
                   <strong>{service.name}</strong> at commit <Code title={service.commit}>{service.commit.slice(0, 7)}</Code>

@@ -273,7 +273,7 @@ function VariableModal({
           />
           {values.secret ? (
             // Masked while typed, as a password is, with the input's own button to reveal what was typed.
-            <PasswordInput {...valueProps} visibilityToggleButtonProps={{ "aria-label": "Show or hide the value" }} />
+            <PasswordInput {...valueProps} visibilityToggleFocusable visibilityToggleButtonProps={{ "aria-label": "Show or hide the value" }} />
           ) : (
             <Textarea {...valueProps} autosize minRows={1} maxRows={8} />
           )}
