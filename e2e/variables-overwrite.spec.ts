@@ -18,8 +18,8 @@ test("adding an existing key asks before overwriting; a secret is masked while t
   const add = async (key: string, value: string) => {
     await page.getByRole("button", { name: "Add variable" }).click();
     const dialog = page.getByRole("dialog", { name: "Add variable" });
-    await dialog.getByLabel("Key").fill(key);
-    await dialog.getByLabel("Value").fill(value);
+    await dialog.getByRole("textbox", { name: "Key", exact: true }).fill(key);
+    await dialog.getByLabel("Value", { exact: true }).fill(value);
     await dialog.getByRole("button", { name: "Save variable" }).click();
     return dialog;
   };
@@ -50,9 +50,9 @@ test("adding an existing key asks before overwriting; a secret is masked while t
   await test.step("a secret is masked while typed and revealed on demand, never shown once saved", async () => {
     await page.getByRole("button", { name: "Add variable" }).click();
     const dialog = page.getByRole("dialog", { name: "Add variable" });
-    await dialog.getByLabel("Key").fill("API_TOKEN");
-    await dialog.getByLabel("Secret").check();
-    const value = dialog.getByLabel("Value");
+    await dialog.getByRole("textbox", { name: "Key", exact: true }).fill("API_TOKEN");
+    await dialog.getByLabel("Secret", { exact: true }).check();
+    const value = dialog.getByLabel("Value", { exact: true });
     await value.fill("sk-e2e-reveal-7731");
     await expect(value).toHaveAttribute("type", "password");
     await dialog.getByRole("button", { name: "Show or hide the value" }).click();
