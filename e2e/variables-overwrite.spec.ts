@@ -1,4 +1,8 @@
-import { expect, test } from "./fixtures/test";
+import path from "node:path";
+import { expect, NODE_APP, test } from "./fixtures/test";
+
+/** Jobs that write to $SLIPWAY_OUTPUT_FILE (seed.sh: GREETING and SEED_ROWS). */
+const JOBS = path.resolve(NODE_APP, "../jobs");
 
 /**
  * Variables in the dashboard (issue 15, items 10 and 11): adding a key the environment already
@@ -65,4 +69,29 @@ test("adding an existing key asks before overwriting; a secret is masked while t
     await expect(row("API_TOKEN")).toContainText("secret");
     await expect(page.locator("body")).not.toContainText("sk-e2e-reveal-7731");
   });
+});
+
+/**
+ * What a lifecycle job outputs (issue 15, item 11) is listed with the environment's variables,
+ * marked as set by the job and without an edit control; its value stays with the engine.
+ */
+test("a lifecycle job's outputs are listed as set by the job, read-only", async ({ page, platform, api, git, unique, signIn, capture }) => {
+  const repo = unique("jobs");
+  await git.createRepo(repo, JOBS);
+  const { id: projectId } = await api.createProject(unique("outputs"));
+  const environment = await api.createEnvironment(projectId, "dev");
+  await api.createStartJob(environment.id, "seed", git.url(repo), "sh seed.sh");
+  expect((await api.waitForDeployment((await api.deploy(environment.id)).deployment.id)).status).toBe("DEPLOYED");
+
+  await signIn({ email: platform.adminEmail, password: platform.adminPassword });
+  await page.goto(`/environments/${environment.id}`);
+  const table = page.getByRole("table", { name: "environment variables" });
+  for (const key of ["GREETING", "SEED_ROWS"]) {
+    const row = table.getByRole("row").filter({ has: page.getByText(key, { exact: true }) });
+    await expect(row).toContainText("set by job seed");
+    await expect(row.getByRole("button", { name: `Edit ${key}` })).toHaveCount(0);
+  }
+  // The value is the engine's: the page never has it.
+  await expect(page.locator("body")).not.toContainText("hello from the seed");
+  await capture("job-outputs");
 });
