@@ -6,8 +6,8 @@ import { notifications } from "@mantine/notifications";
 import { IconCopy } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
-import { z } from "zod";
-import { dnsLabel, gitBranch } from "../../engine/protocol/snapshot";
+import type { z } from "zod";
+import { cloneEnvironmentInput } from "../../server/environments/clone-environment.types";
 import { apiError } from "../errors";
 import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { useTRPC } from "../trpc";
@@ -26,13 +26,6 @@ type Source = { id: string; name: string; cluster: { id: string }; services: { n
 type Values = { name: string; clusterId: string; services: string[]; branch: string; lifetime: string; withData: boolean; deploy: boolean };
 type Field = keyof Values;
 
-/** The part of `environments.clone`'s input the form checks, by the protocol's rules (the server checks the rest). */
-const schema = z.object({
-  name: dnsLabel,
-  services: z.array(dnsLabel).min(1, "Choose at least one service").optional(),
-  branch: gitBranch.optional(),
-});
-
 const PATHS: readonly (readonly [string, Field])[] = [
   ["name", "name"],
   ["clusterId", "clusterId"],
@@ -41,6 +34,26 @@ const PATHS: readonly (readonly [string, Field])[] = [
   ["lifetimeSeconds", "lifetime"],
   ["withData", "withData"],
 ];
+
+/** Data is copied on the source's engine: only a copy with a database, on the source's cluster, can take it (the server says so too). */
+function copiesData(source: Source, values: Values): boolean {
+  return values.clusterId === source.cluster.id && source.services.some((service) => service.kind === "DATABASE" && values.services.includes(service.name));
+}
+
+/** What the API takes, from the form: what the form checks before sending is what it sends. */
+function cloneInput(source: Source, values: Values): z.input<typeof cloneEnvironmentInput> {
+  return {
+    environmentId: source.id,
+    name: values.name.trim(),
+    clusterId: values.clusterId,
+    // All of them is the API's default: a copy made later of a grown source takes what it has then.
+    services: values.services.length === source.services.length && source.services.length > 0 ? undefined : values.services,
+    branch: values.branch.trim() || undefined,
+    lifetimeSeconds: values.lifetime ? Number(values.lifetime) : undefined,
+    withData: copiesData(source, values) && values.withData,
+    deploy: values.deploy,
+  };
+}
 
 /** A name for the copy that is still a DNS label: `<source>-copy` when it fits. */
 function suggestedName(source: string): string {
@@ -97,15 +110,7 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
       withData: false,
       deploy: true,
     },
-    validate: apiSchemaResolver(
-      schema,
-      (values: Values) => ({
-        name: values.name.trim(),
-        services: source.services.length > 0 ? values.services : undefined,
-        branch: values.branch.trim() || undefined,
-      }),
-      PATHS,
-    ),
+    validate: apiSchemaResolver(cloneEnvironmentInput, (values: Values) => cloneInput(source, values), PATHS),
     paths: PATHS,
     failure,
   });
@@ -114,26 +119,10 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
   const databases = chosen.filter((service) => service.kind === "DATABASE").length;
   const fromGit = chosen.filter((service) => service.kind === "APPLICATION" || service.kind === "JOB").length;
   // Data is copied on the source's engine: another cluster cannot take it (the server says so too).
-  const canCopyData = databases > 0 && values.clusterId === source.cluster.id;
-
+  const canCopyData = copiesData(source, values);
   return (
     <Modal opened onClose={onClose} title={`Clone ${source.name}`} centered size="lg">
-      <form
-        onSubmit={form.onSubmit((submitted) =>
-          clone.mutate({
-            environmentId: source.id,
-            name: submitted.name.trim(),
-            clusterId: submitted.clusterId,
-            // All of them is the API's default: a copy made later of a grown source takes what it has then.
-            services: submitted.services.length === source.services.length ? undefined : submitted.services,
-            branch: submitted.branch.trim() || undefined,
-            lifetimeSeconds: submitted.lifetime ? Number(submitted.lifetime) : undefined,
-            withData: canCopyData && submitted.withData,
-            deploy: submitted.deploy,
-          }),
-        )}
-        noValidate
-      >
+      <form onSubmit={form.onSubmit((submitted) => clone.mutate(cloneInput(source, submitted)))} noValidate>
         <Stack>
           <Text fz="sm" c="dimmed">
             A new environment of this project with the services chosen, their settings, variables and secrets. Addresses, database ports and passwords are
