@@ -1,5 +1,9 @@
 import fs from "node:fs/promises";
+import { eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createCaller } from "../server/api/root";
+import { deployments } from "../server/db/schema";
+import { appendEngineEvents } from "../server/deployments/events";
 import { startCliHarness, type CliHarness, type CliResult } from "./test-harness";
 
 let h: CliHarness;
@@ -165,9 +169,9 @@ describe("variables", () => {
 
     const list = await h.cli(["var", "list", "shop/dev"]);
     expect(list.stdout).not.toContain("s3cr3t-value");
-    expect(list.stdout).toMatch(/^API_KEY\s+\*{8}\s+yes$/m);
-    expect(list.stdout).toMatch(/^LOG_LEVEL\s+debug\s+no$/m);
-    expect(list.stdout).toMatch(/^URL\s+https:\/\/a\.test\/\?x=1\s+no$/m);
+    expect(list.stdout).toMatch(/^API_KEY\s+\*{8}\s+yes\s+-$/m);
+    expect(list.stdout).toMatch(/^LOG_LEVEL\s+debug\s+no\s+-$/m);
+    expect(list.stdout).toMatch(/^URL\s+https:\/\/a\.test\/\?x=1\s+no\s+-$/m);
     const json = JSON.parse((await h.cli(["var", "list", "shop/dev", "--json"])).stdout) as { key: string; value: string | null; scope: string }[];
     expect(json.find((v) => v.key === "API_KEY")).toMatchObject({ value: null, scope: "ENVIRONMENT" });
 
@@ -184,6 +188,59 @@ describe("variables", () => {
     expect((await h.cli(["var", "list", "shop/dev"])).stdout).not.toContain("API_KEY");
     expectFailure(await h.cli(["var", "unset", "shop/dev", "API_KEY"]), 3, "Variable API_KEY not found");
     expectFailure(await h.cli(["var", "set", "shop/dev", "NOVALUE"]), 2, '"NOVALUE" is not KEY=VALUE');
+  });
+
+  it("overwrites a key by default, and refuses to with --no-overwrite", async () => {
+    expect(await h.cli(["var", "set", "shop/dev", "LOG_LEVEL=warn"])).toMatchObject({ code: 0, stdout: "Set LOG_LEVEL on shop/dev (ENVIRONMENT)\n" });
+    expectFailure(
+      await h.cli(["var", "set", "shop/dev", "FRESH=1", "LOG_LEVEL=error", "--no-overwrite"]),
+      5,
+      "LOG_LEVEL is already set on this environment: overwrite it, or choose another key",
+    );
+    const values = JSON.parse((await h.cli(["var", "list", "shop/dev", "--json"])).stdout) as { key: string; value: string | null }[];
+    expect(values.find((v) => v.key === "LOG_LEVEL")?.value).toBe("warn");
+    expect(values.find((v) => v.key === "FRESH")?.value).toBe("1");
+  });
+
+  it("lists what an environment's lifecycle jobs output, saying which job set each, without a value", async () => {
+    const path = "shop/dev";
+    const seed = await h.cli([
+      "service",
+      "create",
+      "shop/dev/seed",
+      "--git",
+      "https://example.test/jobs.git",
+      "--job",
+      "sh seed.sh",
+      "--on",
+      "start",
+      "--json",
+    ]);
+    expect(seed.code, seed.stderr).toBe(0);
+    const seedService = JSON.parse(seed.stdout) as { id: string; environmentId: string };
+    // The engine's report of the job's run at the environment's start (engine/orchestrator.ts): the keys it output.
+    const api = createCaller({ services: h.services, actor: h.org.as("DEVELOPER") });
+    const { deployment } = await api.deployments.create({ environmentId: seedService.environmentId, action: "DEPLOY" });
+    const [row] = await h.services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
+    await appendEngineEvents(h.services.db, row!, [
+      {
+        seq: 1_000_000_000,
+        serviceId: seedService.id,
+        step: "run",
+        status: "succeeded",
+        at: new Date().toISOString(),
+        outputKeys: ["ADMIN_TOKEN", "SEED_ROWS"],
+      },
+    ]);
+    await api.deployments.cancel({ deploymentId: deployment.id });
+
+    const list = await h.cli(["var", "list", path]);
+    expect(list.stdout).toMatch(/^KEY\s+VALUE\s+SECRET\s+SET BY$/m);
+    expect(list.stdout).toMatch(/^ADMIN_TOKEN\s+\(kept by the engine\)\s+no\s+job seed$/m);
+    expect(list.stdout).toMatch(/^SEED_ROWS\s+\(kept by the engine\)\s+no\s+job seed$/m);
+    const json = JSON.parse((await h.cli(["var", "list", path, "--json"])).stdout) as { key: string; value: string | null; job?: { name: string } | null }[];
+    expect(json.find((v) => v.key === "ADMIN_TOKEN")).toMatchObject({ value: null, job: { serviceId: seedService.id, name: "seed" } });
+    expect(json.find((v) => v.key === "LOG_LEVEL")).toMatchObject({ job: null });
   });
 });
 
@@ -249,6 +306,11 @@ describe("deployments without an engine", () => {
     expect(new Date(env!.expiresAt!).getTime()).toBeGreaterThan(Date.now() + 7 * 3600_000);
     const deployed = await h.cli(["env", "clone", "shop/dev", "--name", "feature-2", "--deploy"]);
     expect(deployed.stdout).toMatch(/^Deployment [0-9a-f-]{36} DEPLOY shop\/feature-2: QUEUED$/m);
+    // A subset of the services, following another branch.
+    expect((await h.cli(["env", "clone", "shop/dev", "--name", "review-1", "--services", "web", "--branch", "feature/login"])).code).toBe(0);
+    const review = JSON.parse((await h.cli(["service", "list", "shop/review-1", "--json"])).stdout) as { name: string; config: { git?: { ref?: unknown } } }[];
+    expect(review.map((s) => [s.name, s.config.git?.ref])).toEqual([["web", { branch: "feature/login" }]]);
+    expectFailure(await h.cli(["env", "clone", "shop/dev", "--name", "review-2", "--services", "web,nope"]), 1, /has no service named "nope"/);
     expectFailure(await h.cli(["env", "clone", "shop/dev", "--name", "feature-1"]), 5, /already exists/);
     expectFailure(await h.cli(["env", "clone", "shop/dev", "--name", "feature-3", "--ttl", "soon"]), 2, /--ttl/);
     expect((await h.cli(["env", "reap", "--dry-run"])).stdout).toBe("No expired environments, no leftovers\n");

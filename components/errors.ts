@@ -24,8 +24,23 @@ function parseIssues(message: string): Issue[] | null {
   }
 }
 
+/**
+ * One reading per error: a form compares what it showed with the failure it gets on the next
+ * render (to clear a stale one as the input changes), which needs the same object each time.
+ */
+const read = new WeakMap<object, ApiErrorDetails>();
+
 /** Reads what the API said: the message, and the per-field validation errors (zodError or the issue list). */
 export function apiError(error: unknown): ApiErrorDetails {
+  if (typeof error !== "object" || error === null) return readApiError(error);
+  const known = read.get(error);
+  if (known) return known;
+  const details = readApiError(error);
+  read.set(error, details);
+  return details;
+}
+
+function readApiError(error: unknown): ApiErrorDetails {
   if (!(error instanceof TRPCClientError)) {
     return { message: error instanceof Error ? error.message : "Something went wrong", fields: {} };
   }

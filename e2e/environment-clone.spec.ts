@@ -144,5 +144,28 @@ test("create a database and a job, clone their environment, and see the copy's o
     await dialog.getByLabel("Environment name").fill("dev");
     await dialog.getByRole("button", { name: "Clone environment" }).click();
     await expect(dialog.getByRole("alert")).toContainText("already exists");
+    // Stale once the name changes: the refusal goes as soon as it is edited (issue 15, item 10).
+    await dialog.getByLabel("Environment name").fill("dev-3");
+    await expect(dialog.getByRole("alert")).toHaveCount(0);
+    // A name the protocol refuses says so under the field, before any round trip, and clears as it is fixed.
+    await dialog.getByLabel("Environment name").fill("Dev 3");
+    await dialog.getByLabel("Environment name").blur();
+    await expect(dialog.getByText("Use lowercase letters, digits and inner hyphens")).toBeVisible();
+    await dialog.getByLabel("Environment name").fill("dev-3");
+    await expect(dialog.getByText("Use lowercase letters, digits and inner hyphens")).toHaveCount(0);
+  });
+
+  await test.step("clone only the job, on the same cluster, following another branch", async () => {
+    const dialog = page.getByRole("dialog", { name: "Clone dev-2" });
+    await expect(dialog.getByLabel("Cluster")).toHaveValue(/[0-9a-f-]{36}/);
+    await dialog.getByRole("checkbox", { name: "main-db" }).uncheck();
+    await dialog.getByLabel("Branch").fill("feature/x");
+    await dialog.getByLabel("Deploy now").uncheck();
+    await dialog.getByRole("button", { name: "Clone environment" }).click();
+    await expect(page.getByRole("heading", { level: 1, name: "dev-3" })).toBeVisible();
+    await expect(page.getByRole("link", { name: "nightly", exact: true })).toBeVisible();
+    await expect(page.getByRole("link", { name: "main-db", exact: true })).toHaveCount(0);
+    await page.getByRole("link", { name: "nightly", exact: true }).click();
+    await expect(page.getByRole("textbox", { name: "Branch" })).toHaveValue("feature/x");
   });
 });

@@ -49,6 +49,8 @@ describe("local engine: jobs", () => {
       [seed.id, "succeeded"],
     ]);
     expect(runs[1]?.message).toMatch(/succeeded in [\d.]+s; outputs GREETING, SEED_ROWS/);
+    // The control plane learns the names the run output (it lists them with the variables), never their values.
+    expect(runs[1]?.outputKeys).toEqual(["GREETING", "SEED_ROWS"]);
     expect(deployed.lines.some((line) => line.text === "seeding on start")).toBe(true);
     expect(JSON.parse((await env.get("api-test.localhost")).body)).toMatchObject({ greeting: "hello from the seed" });
     expect(engine.services().find((s) => s.serviceId === seed.id)).toMatchObject({

@@ -1,6 +1,16 @@
 import fs from "node:fs/promises";
 import pino from "pino";
-import type { CommitInfo, DeploymentStep, DiskUsage, EngineTask, JobLifecycleEvent, LogStream, RuntimeServiceState, ServiceSpec, StepStatus } from "./protocol";
+import type {
+  DeploymentStep,
+  DiskUsage,
+  EngineTask,
+  JobLifecycleEvent,
+  LogStream,
+  RuntimeServiceState,
+  ServiceSpec,
+  StepDetails,
+  StepStatus,
+} from "./protocol";
 import { createMetricsCollector } from "./metrics-collector";
 import type { MetricSample } from "./protocol/metrics";
 import { stepsOf } from "./protocol/steps";
@@ -34,12 +44,9 @@ export type EngineReporter = {
       serviceId: string | null;
       step: DeploymentStep;
       status: StepStatus;
-      durationMs?: number;
-      message?: string;
-      commit?: string;
       at?: string;
       seq?: number;
-    },
+    } & StepDetails,
   ): void;
   /**
    * Takes the next seq ahead of an event (where the agent numbers them): a deployment's outcome is
@@ -139,12 +146,8 @@ export function createEngine(options: EngineOptions): Engine {
   async function runDeployment(task: EngineTask, signal: AbortSignal): Promise<void> {
     const { deploymentId, snapshot } = task;
     const log = logger.child({ deploymentId });
-    const report = (
-      serviceId: string | null,
-      step: DeploymentStep,
-      status: StepStatus,
-      extra: { durationMs?: number; message?: string; commit?: string; commitInfo?: CommitInfo } = {},
-    ) => reporter.event(deploymentId, { serviceId, step, status, at: now(), ...extra });
+    const report = (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra: StepDetails = {}) =>
+      reporter.event(deploymentId, { serviceId, step, status, at: now(), ...extra });
 
     report(null, "deployment", "started", { message: `${snapshot.action} ${snapshot.services.map((service) => service.name).join(", ")}` });
     // The snapshot lists services in the order to act on them (databases first; reversed to stop and delete).
@@ -186,12 +189,7 @@ export function createEngine(options: EngineOptions): Engine {
     task: EngineTask,
     service: ServiceSpec,
     signal: AbortSignal,
-    report: (
-      serviceId: string | null,
-      step: DeploymentStep,
-      status: StepStatus,
-      extra?: { durationMs?: number; message?: string; commit?: string; commitInfo?: CommitInfo },
-    ) => void,
+    report: (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra?: StepDetails) => void,
     outputs: EnvironmentOutputs,
     databasePorts: number[],
   ): Promise<void> {
@@ -215,11 +213,7 @@ export function createEngine(options: EngineOptions): Engine {
     };
 
     /** Runs one step between its started and succeeded/failed/canceled events. */
-    const step = async <T>(
-      name: ServiceStep,
-      fn: () => Promise<T>,
-      describe?: (result: T) => { commit?: string; message?: string; commitInfo?: CommitInfo },
-    ): Promise<T> => {
+    const step = async <T>(name: ServiceStep, fn: () => Promise<T>, describe?: (result: T) => Omit<StepDetails, "durationMs">): Promise<T> => {
       if (signal.aborted) throw new DeploymentStopped("canceled", `deployment canceled before ${name} of ${service.name}`);
       const begin = performance.now();
       report(service.id, name, "started");
@@ -249,10 +243,11 @@ export function createEngine(options: EngineOptions): Engine {
     const runLifecycleJob = async (event: JobLifecycleEvent, release: ReleaseHandle | null) => {
       if (service.kind !== "JOB" || service.config.trigger.type !== "lifecycle" || !service.config.trigger.on.includes(event)) return;
       if (!runtime.runJob) throw new DeploymentStopped("failed", `${service.name}: the ${runtime.name ?? "local"} runtime cannot run jobs`);
+      // The keys its outputs set go to the control plane, which lists them beside the variables users set.
       const result = await step(
         "run",
         () => runtime.runJob!(ctx, release, event),
-        (done) => ({ message: done.message }),
+        (done) => ({ message: done.message, ...(event === "start" ? { outputKeys: Object.keys(done.outputs) } : {}) }),
       );
       if (event === "start") await outputs.record(service.id, result.outputs);
     };

@@ -29,3 +29,18 @@ export const timestamp = z
   .string()
   .datetime()
   .refine((text) => !text.startsWith("0000-"), "the year must be 0001 or later");
+
+/**
+ * A variable's name: what a process environment takes, minus the built-in `SLIPWAY_` ones. The
+ * API and the dashboard's forms both validate with it (the forms through @mantine/form's
+ * schema resolver), so the rule exists once.
+ */
+export const variableKey = z
+  .string()
+  .min(1, "enter a key")
+  .max(255)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "use letters, digits and underscores, not starting with a digit")
+  .refine((key) => !key.toUpperCase().startsWith("SLIPWAY_"), "SLIPWAY_ variables are built in and cannot be set");
+
+/** A variable's value: 64 KiB at most, as the engine hands values to processes whole. */
+export const variableValue = z.string().max(64 * 1024);

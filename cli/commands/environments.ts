@@ -86,6 +86,8 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
     .requiredOption("--name <name>", "the copy's name")
     .option("--project <project>", "put the copy in another project")
     .option("--cluster <cluster>", "run the copy on another cluster (id or name)")
+    .option("--services <names>", "copy only these services, comma-separated (web,worker); all by default")
+    .option("--branch <branch>", "every copied service built from git follows this branch instead of its source's")
     .option("--ttl <duration>", "delete the copy this long after its creation (30m, 8h, 7d)")
     .option("--with-data", "copy each database's data into the copy's own database (same cluster)")
     .option("--deploy", "deploy the copy right away")
@@ -94,7 +96,18 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
     .action(
       async (
         pathText: string,
-        options: { name: string; project?: string; cluster?: string; ttl?: string; withData?: boolean; deploy?: boolean; watch?: boolean; json?: boolean },
+        options: {
+          name: string;
+          project?: string;
+          cluster?: string;
+          services?: string;
+          branch?: string;
+          ttl?: string;
+          withData?: boolean;
+          deploy?: boolean;
+          watch?: boolean;
+          json?: boolean;
+        },
       ) => {
         const api = await ctx.api();
         const { environmentId } = await resolveEnvironment(api, pathText);
@@ -103,6 +116,8 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
           name: options.name,
           projectId,
           clusterId: options.cluster ? await clusterId(api, options.cluster) : undefined,
+          services: options.services?.split(",").map((name) => name.trim()),
+          branch: options.branch,
           lifetimeSeconds: lifetime(options.ttl),
           withData: options.withData ?? false,
           deploy: options.deploy ?? false,

@@ -37,9 +37,13 @@ export function registerVariableCommands(program: Command, ctx: Context): void {
     .argument("<KEY=VALUE...>", "with --secret-stdin: the KEY alone")
     .option("--secret", "store encrypted and never show the value again (a value given here is visible to other users in ps: prefer --secret-stdin)")
     .option("--secret-stdin", "set one secret KEY to what standard input holds (one trailing newline dropped)")
+    .option("--no-overwrite", "refuse (exit 5) a KEY already set at this scope instead of replacing its value; the keys before it are set")
     .option("--json", "print the API objects")
-    .addHelpText("after", '\nExample: printf %s "$STRIPE_KEY" | slipway var set shop/prod STRIPE_KEY --secret-stdin')
-    .action(async (scopePath: string, assignments: string[], options: { secret?: boolean; secretStdin?: boolean; json?: boolean }) => {
+    .addHelpText(
+      "after",
+      '\nA KEY already set at the scope is overwritten, as a config change should be in scripts; --no-overwrite refuses instead.\nExample: printf %s "$STRIPE_KEY" | slipway var set shop/prod STRIPE_KEY --secret-stdin',
+    )
+    .action(async (scopePath: string, assignments: string[], options: { secret?: boolean; secretStdin?: boolean; overwrite: boolean; json?: boolean }) => {
       let pairs: { key: string; value: string }[];
       if (options.secretStdin) {
         if (assignments.length !== 1 || assignments[0]!.includes("="))
@@ -52,7 +56,8 @@ export function registerVariableCommands(program: Command, ctx: Context): void {
       const api = await ctx.api();
       const target = await resolveScope(api, scopePath);
       const saved: Variable[] = [];
-      for (const { key, value } of pairs) saved.push(await api.put<Variable>("/variables", { ...target, key, value, secret: options.secret ?? false }));
+      for (const { key, value } of pairs)
+        saved.push(await api.put<Variable>("/variables", { ...target, key, value, secret: options.secret ?? false, overwrite: options.overwrite }));
       if (options.json) return ctx.printJson(saved);
       for (const v of saved) ctx.print(`Set ${v.secret ? "secret " : ""}${v.key} on ${scopePath} (${v.scope})`);
     });
@@ -77,9 +82,9 @@ export function registerVariableCommands(program: Command, ctx: Context): void {
 
   variable
     .command("list")
-    .description("List the variables set at one scope (secret values are masked)")
+    .description("List the variables set at one scope (secret values are masked); an environment's include what its lifecycle jobs output")
     .argument("<scope>", "<project>, <project>/<env> or <project>/<env>/<service>")
-    .option("--json", "print the API objects (secret values are null)")
+    .option("--json", "print the API objects (secret values are null, and so are jobs' outputs: the engine alone keeps those)")
     .action(async (scopePath: string, options: { json?: boolean }) => {
       const api = await ctx.api();
       const variables = await api.get<Variable[]>("/variables", await resolveScope(api, scopePath));
@@ -88,8 +93,9 @@ export function registerVariableCommands(program: Command, ctx: Context): void {
       ctx.print(
         table(variables, [
           { header: "KEY", value: (v) => v.key },
-          { header: "VALUE", value: (v) => (v.secret ? MASKED : v.value) },
+          { header: "VALUE", value: (v) => (v.secret ? MASKED : v.job ? "(kept by the engine)" : v.value) },
           { header: "SECRET", value: (v) => (v.secret ? "yes" : "no") },
+          { header: "SET BY", value: (v) => (v.job ? `job ${v.job.name}` : "-") },
         ]),
       );
     });

@@ -4,13 +4,14 @@ import { Alert, Button, Checkbox, Group, Modal, NativeSelect, Stack, Text, TextI
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconCopy } from "@tabler/icons-react";
-import { useMutation } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
-import { useState } from "react";
+import type { z } from "zod";
+import { cloneEnvironmentInput } from "../../server/environments/clone-environment.types";
 import { apiError } from "../errors";
+import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
-import { dnsLabelError } from "../validation";
 
 /** How long a copy lives before the reaper deletes it; none keeps it until someone does. */
 const LIFETIMES = [
@@ -20,7 +21,39 @@ const LIFETIMES = [
   { value: String(7 * 24 * 3600), label: "7 days" },
 ];
 
-type Source = { id: string; name: string; services: { kind: string }[] };
+type Source = { id: string; name: string; cluster: { id: string }; services: { name: string; kind: string }[] };
+
+type Values = { name: string; clusterId: string; services: string[]; branch: string; lifetime: string; withData: boolean; deploy: boolean };
+type Field = keyof Values;
+
+const PATHS: readonly (readonly [string, Field])[] = [
+  ["name", "name"],
+  ["clusterId", "clusterId"],
+  ["services", "services"],
+  ["branch", "branch"],
+  ["lifetimeSeconds", "lifetime"],
+  ["withData", "withData"],
+];
+
+/** Data is copied on the source's engine: only a copy with a database, on the source's cluster, can take it (the server says so too). */
+function copiesData(source: Source, values: Values): boolean {
+  return values.clusterId === source.cluster.id && source.services.some((service) => service.kind === "DATABASE" && values.services.includes(service.name));
+}
+
+/** What the API takes, from the form: what the form checks before sending is what it sends. */
+function cloneInput(source: Source, values: Values): z.input<typeof cloneEnvironmentInput> {
+  return {
+    environmentId: source.id,
+    name: values.name.trim(),
+    clusterId: values.clusterId,
+    // All of them is the API's default: a copy made later of a grown source takes what it has then.
+    services: values.services.length === source.services.length && source.services.length > 0 ? undefined : values.services,
+    branch: values.branch.trim() || undefined,
+    lifetimeSeconds: values.lifetime ? Number(values.lifetime) : undefined,
+    withData: copiesData(source, values) && values.withData,
+    deploy: values.deploy,
+  };
+}
 
 /** A name for the copy that is still a DNS label: `<source>-copy` when it fits. */
 function suggestedName(source: string): string {
@@ -41,20 +74,16 @@ export function CloneEnvironmentButton({ environment }: { environment: Source })
 }
 
 /**
- * Copies the environment (services, their settings, variables and secrets) into a new one of
- * the same project, optionally with its databases' data, and deploys it right away by default.
- * Slipway generates what must not be shared (addresses, database ports and passwords) anew.
+ * Copies the environment (the services chosen, their settings, variables and secrets) into a new
+ * one of the same project, on the cluster chosen, optionally following another branch and with
+ * its databases' data, and deploys it right away by default. Slipway generates what must not be
+ * shared (addresses, database ports and passwords) anew.
  */
 function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: () => void }) {
   const trpc = useTRPC();
   const router = useRouter();
   const invalidate = useInvalidate();
-  const [name, setName] = useState(() => suggestedName(source.name));
-  const [lifetime, setLifetime] = useState("");
-  const [withData, setWithData] = useState(false);
-  const [deploy, setDeploy] = useState(true);
-  const [touched, setTouched] = useState(false);
-  const databases = source.services.filter((service) => service.kind === "DATABASE").length;
+  const clusters = useQuery(trpc.clusters.list.queryOptions({}));
   const clone = useMutation(
     trpc.environments.clone.mutationOptions({
       onSuccess: async ({ environment, deployment }) => {
@@ -71,72 +100,97 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
     }),
   );
   const failure = clone.error ? apiError(clone.error) : null;
-  const nameError = touched ? dnsLabelError(name.trim()) : null;
-  const unmatched = failure && !failure.fields.name && !failure.fields.lifetimeSeconds;
+  const { form, input, unmatchedServerError } = useApiForm<Values, Field>({
+    initialValues: {
+      name: suggestedName(source.name),
+      clusterId: source.cluster.id,
+      services: source.services.map((service) => service.name),
+      branch: "",
+      lifetime: "",
+      withData: false,
+      deploy: true,
+    },
+    validate: apiSchemaResolver(cloneEnvironmentInput, (values: Values) => cloneInput(source, values), PATHS),
+    paths: PATHS,
+    failure,
+  });
+  const values = form.getValues();
+  const chosen = source.services.filter((service) => values.services.includes(service.name));
+  const databases = chosen.filter((service) => service.kind === "DATABASE").length;
+  const fromGit = chosen.filter((service) => service.kind === "APPLICATION" || service.kind === "JOB").length;
+  // Data is copied on the source's engine: another cluster cannot take it (the server says so too).
+  const canCopyData = copiesData(source, values);
   return (
-    <Modal opened onClose={onClose} title={`Clone ${source.name}`} centered>
-      <form
-        onSubmit={(event) => {
-          event.preventDefault();
-          setTouched(true);
-          if (dnsLabelError(name.trim())) return;
-          clone.mutate({
-            environmentId: source.id,
-            name: name.trim(),
-            lifetimeSeconds: lifetime ? Number(lifetime) : undefined,
-            withData: databases > 0 && withData,
-            deploy,
-          });
-        }}
-        noValidate
-      >
+    <Modal opened onClose={onClose} title={`Clone ${source.name}`} centered size="lg">
+      <form onSubmit={form.onSubmit((submitted) => clone.mutate(cloneInput(source, submitted)))} noValidate>
         <Stack>
           <Text fz="sm" c="dimmed">
-            A new environment of this project with the same services, settings, variables and secrets. Addresses, database ports and passwords are generated
-            anew: the copy shares nothing with {source.name}.
+            A new environment of this project with the services chosen, their settings, variables and secrets. Addresses, database ports and passwords are
+            generated anew: the copy shares nothing with {source.name}.
           </Text>
           <TextInput
             label="Environment name"
             description="Lowercase letters, digits and inner hyphens, at most 40."
             placeholder="feature-x"
-            value={name}
-            onChange={(event) => setName(event.currentTarget.value)}
-            onBlur={() => setTouched(true)}
-            error={nameError ?? failure?.fields.name}
+            {...input("name")}
             maxLength={40}
             required
             data-autofocus
           />
           <NativeSelect
-            label="Lifetime"
-            description="The copy is deleted once this has passed."
-            value={lifetime}
-            onChange={(event) => setLifetime(event.currentTarget.value)}
-            data={LIFETIMES}
-            error={failure?.fields.lifetimeSeconds}
+            label="Cluster"
+            description="Where the copy's services run."
+            {...input("clusterId")}
+            data={(clusters.data ?? [{ id: source.cluster.id, name: "this environment's cluster", kind: "", connected: true }]).map((cluster) => ({
+              value: cluster.id,
+              label: `${cluster.name}${cluster.kind ? ` (${cluster.kind})` : ""}${cluster.id === source.cluster.id ? " · same as the source" : ""}${cluster.connected ? "" : " · disconnected"}`,
+            }))}
           />
+          {source.services.length > 0 && (
+            <Checkbox.Group
+              label="Services to copy"
+              description="With their service variables; environment variables are always copied."
+              {...input("services")}
+            >
+              <Group mt={6} gap="md">
+                {source.services.map((service) => (
+                  <Checkbox key={service.name} value={service.name} label={service.name} />
+                ))}
+              </Group>
+            </Checkbox.Group>
+          )}
+          <TextInput
+            label="Branch"
+            description={
+              fromGit > 0 ? "Every copied service built from git follows this branch; empty keeps each one's own." : "No copied service is built from git."
+            }
+            placeholder="feature/login"
+            {...input("branch")}
+            disabled={fromGit === 0}
+            styles={{ input: { fontFamily: "var(--mantine-font-family-monospace)" } }}
+          />
+          <NativeSelect label="Lifetime" description="The copy is deleted once this has passed." {...input("lifetime")} data={LIFETIMES} />
           <Checkbox
             label="Copy database data"
             description={
-              databases > 0
-                ? "Each database of the copy starts from a copy of this environment's data, taken at the copy's first deployment. The copy then runs on the same cluster."
-                : "This environment has no database: the copy's services start without data."
+              databases === 0
+                ? "No database is copied: the copy's services start without data."
+                : canCopyData
+                  ? "Each database of the copy starts from a copy of this environment's data, taken at the copy's first deployment."
+                  : "Data can be copied only on the source's cluster."
             }
-            checked={databases > 0 && withData}
-            disabled={databases === 0}
-            onChange={(event) => setWithData(event.currentTarget.checked)}
+            {...input("withData", { type: "checkbox" })}
+            checked={canCopyData && values.withData}
+            disabled={!canCopyData}
           />
           <Checkbox
             label="Deploy now"
             description={
-              source.services.length > 0
-                ? "Start the copy's first deployment right away; you will follow it on its page."
-                : "Nothing to deploy: this environment has no service."
+              chosen.length > 0 ? "Start the copy's first deployment right away; you will follow it on its page." : "Nothing to deploy: no service is copied."
             }
-            checked={deploy}
-            onChange={(event) => setDeploy(event.currentTarget.checked)}
+            {...input("deploy", { type: "checkbox" })}
           />
-          {unmatched && (
+          {failure && unmatchedServerError && (
             <Alert color="red" role="alert" title="Not cloned">
               {failure.message}
             </Alert>

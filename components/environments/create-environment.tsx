@@ -6,12 +6,22 @@ import { notifications } from "@mantine/notifications";
 import { IconPlus } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
-import { useState } from "react";
+import { z } from "zod";
+import { dnsLabel, environmentMode } from "../../engine/protocol/snapshot";
 import { ENVIRONMENT_MODES, type EnvironmentMode } from "../api-types";
 import { apiError } from "../errors";
+import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
-import { dnsLabelError } from "../validation";
+
+/** `environments.create`'s input, by the protocol's rules. */
+const schema = z.object({ name: dnsLabel, mode: environmentMode, clusterId: z.string().uuid().optional() });
+type Values = { name: string; mode: EnvironmentMode; clusterId: string };
+const PATHS = [
+  ["name", "name"],
+  ["mode", "mode"],
+  ["clusterId", "clusterId"],
+] as const;
 
 export function CreateEnvironmentButton({ projectId, variant = "filled" }: { projectId: string; variant?: "filled" | "light" }) {
   const [opened, { open, close }] = useDisclosure();
@@ -30,12 +40,6 @@ function CreateEnvironmentModal({ projectId, onClose }: { projectId: string; onC
   const router = useRouter();
   const invalidate = useInvalidate();
   const clusters = useQuery(trpc.clusters.list.queryOptions({}));
-  const [name, setName] = useState("");
-  const [mode, setMode] = useState<EnvironmentMode>("DEVELOPMENT");
-  const [clusterId, setClusterId] = useState<string>("");
-  const [touched, setTouched] = useState(false);
-  const defaultCluster = clusters.data?.find((cluster) => cluster.name === "local") ?? clusters.data?.[0];
-  const chosenCluster = clusterId || defaultCluster?.id || "";
   const create = useMutation(
     trpc.environments.create.mutationOptions({
       onSuccess: async (environment) => {
@@ -47,50 +51,45 @@ function CreateEnvironmentModal({ projectId, onClose }: { projectId: string; onC
     }),
   );
   const failure = create.error ? apiError(create.error) : null;
-  const nameError = touched ? dnsLabelError(name) : null;
+  const { form, input, unmatchedServerError } = useApiForm<Values, "name" | "mode" | "clusterId">({
+    initialValues: { name: "", mode: "DEVELOPMENT", clusterId: "" },
+    validate: apiSchemaResolver(schema, (values: Values) => toInput(values), PATHS),
+    paths: PATHS,
+    failure,
+  });
+  const defaultCluster = clusters.data?.find((cluster) => cluster.name === "local") ?? clusters.data?.[0];
+  /** No cluster chosen: the one named local, else the first (the server's default otherwise). */
+  const toInput = (values: Values) => ({ projectId, name: values.name, mode: values.mode, clusterId: values.clusterId || defaultCluster?.id || undefined });
   return (
     <Modal opened onClose={onClose} title="New environment" centered>
-      <form
-        onSubmit={(event) => {
-          event.preventDefault();
-          setTouched(true);
-          if (dnsLabelError(name)) return;
-          create.mutate({ projectId, name, mode, clusterId: chosenCluster || undefined });
-        }}
-      >
+      <form onSubmit={form.onSubmit((values) => create.mutate(toInput(values)))} noValidate>
         <Stack>
           <TextInput
             label="Environment name"
             description="Lowercase letters, digits and inner hyphens, at most 40."
             placeholder="staging"
-            value={name}
-            onChange={(event) => setName(event.currentTarget.value)}
-            onBlur={() => setTouched(true)}
-            error={nameError ?? failure?.fields.name}
+            {...input("name")}
             maxLength={40}
             required
             data-autofocus
           />
           <NativeSelect
             label="Mode"
-            value={mode}
-            onChange={(event) => setMode(event.currentTarget.value as EnvironmentMode)}
+            {...input("mode")}
             data={ENVIRONMENT_MODES.map((value) => ({ value, label: value.charAt(0) + value.slice(1).toLowerCase() }))}
-            error={failure?.fields.mode}
           />
           <NativeSelect
             label="Cluster"
             description="Where this environment's services run."
-            value={chosenCluster}
-            onChange={(event) => setClusterId(event.currentTarget.value)}
+            {...input("clusterId")}
+            value={form.getValues().clusterId || defaultCluster?.id || ""}
             data={(clusters.data ?? []).map((cluster) => ({
               value: cluster.id,
               label: `${cluster.name} (${cluster.kind})${cluster.connected ? "" : " · disconnected"}`,
             }))}
             disabled={!clusters.data}
-            error={failure?.fields.clusterId}
           />
-          {failure && Object.keys(failure.fields).length === 0 && (
+          {failure && unmatchedServerError && (
             <Alert color="red" role="alert">
               {failure.message}
             </Alert>

@@ -23,6 +23,7 @@ import { useTRPC } from "../trpc";
 import { VariablesPanel } from "../variables/variables-panel";
 import { CloneEnvironmentButton } from "./clone-environment";
 import { ModeBadge } from "./mode-badge";
+import { PromoteEnvironmentButton } from "./promote-environment";
 
 export function EnvironmentView({ environmentId }: { environmentId: string }) {
   const trpc = useTRPC();
@@ -92,6 +93,7 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
         }
         actions={
           <Can role="DEVELOPER">
+            <PromoteEnvironmentButton environment={environment} siblings={project.environments.filter((other) => other.id !== environment.id)} />
             <CloneEnvironmentButton environment={environment} />
             <Button variant="default" color="red" leftSection={<IconTrash size={16} />} onClick={deleteModal.open}>
               Delete environment

@@ -6,11 +6,16 @@ import { notifications } from "@mantine/notifications";
 import { IconPlus } from "@tabler/icons-react";
 import { useMutation } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
-import { useState } from "react";
+import { z } from "zod";
+import { dnsLabel } from "../../engine/protocol/snapshot";
 import { apiError } from "../errors";
+import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
-import { dnsLabelError } from "../validation";
+
+/** `projects.create`'s input, by the protocol's name rule. */
+const schema = z.object({ name: dnsLabel });
+const PATHS = [["name", "name"]] as const;
 
 export function CreateProjectButton({ variant = "filled" }: { variant?: "filled" | "light" }) {
   const [opened, { open, close }] = useDisclosure();
@@ -28,45 +33,38 @@ function CreateProjectModal({ opened, onClose }: { opened: boolean; onClose: () 
   const trpc = useTRPC();
   const router = useRouter();
   const invalidate = useInvalidate();
-  const [name, setName] = useState("");
-  const [touched, setTouched] = useState(false);
   const create = useMutation(
     trpc.projects.create.mutationOptions({
       onSuccess: async (project) => {
         notifications.show({ color: "green", message: `Project ${project.name} created` });
         await invalidate();
-        setName("");
-        setTouched(false);
+        form.reset();
         onClose();
         router.push(`/projects/${project.id}`);
       },
     }),
   );
   const failure = create.error ? apiError(create.error) : null;
-  const localError = touched ? dnsLabelError(name) : null;
+  const { form, input, unmatchedServerError } = useApiForm({
+    initialValues: { name: "" },
+    validate: apiSchemaResolver(schema, (values: { name: string }) => values, PATHS),
+    paths: PATHS,
+    failure,
+  });
   return (
     <Modal opened={opened} onClose={onClose} title="New project" centered>
-      <form
-        onSubmit={(event) => {
-          event.preventDefault();
-          setTouched(true);
-          if (!dnsLabelError(name)) create.mutate({ name });
-        }}
-      >
+      <form onSubmit={form.onSubmit((values) => create.mutate(values))} noValidate>
         <Stack>
           <TextInput
             label="Project name"
             description="Lowercase letters, digits and inner hyphens; it becomes part of each service's address."
             placeholder="shop"
-            value={name}
-            onChange={(event) => setName(event.currentTarget.value)}
-            onBlur={() => setTouched(true)}
-            error={localError ?? failure?.fields.name}
+            {...input("name")}
             maxLength={40}
             data-autofocus
             required
           />
-          {failure && !failure.fields.name && (
+          {failure && unmatchedServerError && (
             <Alert color="red" role="alert">
               {failure.message}
             </Alert>

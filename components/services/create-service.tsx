@@ -7,12 +7,13 @@ import { IconPlus } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
-import type { DatabaseEngine, ServiceKind } from "../../engine/protocol/snapshot";
+import { z } from "zod";
+import { databaseEngine, dnsLabel, type DatabaseEngine, type ServiceKind } from "../../engine/protocol/snapshot";
 import { apiError, type ApiErrorDetails } from "../errors";
+import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { findEnvironment, useOverview } from "../overview/use-overview";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
-import { dnsLabelError } from "../validation";
 import { emptyJobForm, jobConfigFrom } from "./job-config";
 import { JobForm } from "./job-form";
 import { emptyServiceForm, ServiceForm, serviceConfigFrom } from "./service-form";
@@ -145,6 +146,14 @@ function CreateServiceModal({ environmentId, onClose }: { environmentId: string;
   );
 }
 
+/** `services.create`'s input for a DATABASE, by the protocol's rules. */
+const databaseSchema = z.object({ name: dnsLabel, config: z.object({ engine: databaseEngine }) });
+type DatabaseValues = { name: string; engine: DatabaseEngine };
+const DATABASE_PATHS = [
+  ["name", "name"],
+  ["config", "engine"],
+] as const;
+
 /** A database is its name and engine: Slipway generates the rest (port, user, password, database). */
 function DatabaseForm({
   availableEngines,
@@ -160,23 +169,17 @@ function DatabaseForm({
   onSubmit: (values: { name: string; engine: DatabaseEngine }) => void;
   onCancel: () => void;
 }) {
-  const [name, setName] = useState("");
-  const [engine, setEngine] = useState<DatabaseEngine>("postgresql");
-  const [touched, setTouched] = useState(false);
-  const nameError = touched ? dnsLabelError(name.trim()) : null;
-  const serverName = failure?.fields.name;
-  const serverEngine = failure?.fields["config.engine"] ?? failure?.fields.config;
+  const { form, input, unmatchedServerError } = useApiForm({
+    initialValues: { name: "", engine: "postgresql" as DatabaseEngine },
+    validate: apiSchemaResolver(databaseSchema, (values: DatabaseValues) => ({ name: values.name.trim(), config: { engine: values.engine } }), DATABASE_PATHS),
+    paths: DATABASE_PATHS,
+    failure,
+  });
+  const name = form.getValues().name;
   const missing = (value: string) => availableEngines !== undefined && !availableEngines.includes(value);
   const prefix = `SLIPWAY_${(name.trim() || "<name>").toUpperCase().replace(/-/g, "_")}`;
   return (
-    <form
-      onSubmit={(event) => {
-        event.preventDefault();
-        setTouched(true);
-        if (!dnsLabelError(name.trim())) onSubmit({ name: name.trim(), engine });
-      }}
-      noValidate
-    >
+    <form onSubmit={form.onSubmit((values) => onSubmit({ name: values.name.trim(), engine: values.engine }))} noValidate>
       <Stack gap="md">
         <TextInput
           label="Service name"
@@ -185,26 +188,21 @@ function DatabaseForm({
           maxLength={40}
           required
           data-autofocus
-          value={name}
-          onChange={(event) => setName(event.currentTarget.value)}
-          onBlur={() => setTouched(true)}
-          error={nameError ?? serverName}
+          {...input("name")}
         />
         <NativeSelect
           label="Engine"
-          value={engine}
-          onChange={(event) => setEngine(event.currentTarget.value as DatabaseEngine)}
+          {...input("engine")}
           data={DATABASE_ENGINES.map(({ value, label }) => ({
             value,
             label: missing(value) ? `${label} (not on this cluster)` : label,
             disabled: missing(value),
           }))}
-          error={serverEngine}
         />
         <Text fz="sm" c="dimmed">
           Services of this environment will receive {prefix}_URL, _HOST, _PORT, _USER, _PASSWORD and _DATABASE. The database cannot be changed once created.
         </Text>
-        {failure && !serverName && !serverEngine && (
+        {failure && unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused it">
             {failure.message}
           </Alert>

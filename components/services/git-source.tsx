@@ -1,12 +1,11 @@
 import { NativeSelect, SimpleGrid, TextInput } from "@mantine/core";
-import type { ChangeEvent } from "react";
+import type { GetInputPropsReturnType } from "@mantine/form";
 import type { ApplicationConfig } from "../../engine/protocol/snapshot";
-import { branchError, commitError, gitUrlError, rootDirectoryError } from "../validation";
 
 /**
  * The git source of the services built from a repository (applications and jobs), as their
- * forms edit it: values as typed, the conversions to and from the API's `git` object, the
- * checks, the server's error paths and the fields themselves, in one place.
+ * forms edit it: values as typed, the conversions to and from the API's `git` object (which the
+ * protocol's schema checks), the input paths of its fields and the fields themselves.
  */
 export type GitSourceValues = { gitUrl: string; refKind: "branch" | "commit"; ref: string; rootDirectory: string };
 export type GitSourceField = keyof GitSourceValues;
@@ -33,29 +32,14 @@ export function gitSourceConfig(values: GitSourceValues): ApplicationConfig["git
   };
 }
 
-export function gitSourceErrors(values: GitSourceValues): Record<"gitUrl" | "ref" | "rootDirectory", string | null> {
-  const ref = values.ref.trim();
-  return {
-    gitUrl: gitUrlError(values.gitUrl.trim()),
-    ref: values.refKind === "commit" ? commitError(ref) : ref === "" ? null : branchError(ref),
-    rootDirectory: rootDirectoryError(values.rootDirectory.trim()),
-  };
-}
-
-/** Server input paths (as in the zod error) to the fields. */
+/** Input paths (as in the schema's and the server's issues) to the fields. */
 export const GIT_SOURCE_SERVER_PATHS: [string, GitSourceField][] = [
   ["config.git.url", "gitUrl"],
   ["config.git.ref", "ref"],
   ["config.git.rootDirectory", "rootDirectory"],
 ];
 
-type FieldProps = {
-  value: string;
-  onChange: (event: ChangeEvent<HTMLInputElement | HTMLSelectElement>) => void;
-  onBlur: () => void;
-  error: string | false | undefined | null;
-  readOnly?: boolean;
-};
+type FieldProps = GetInputPropsReturnType & { readOnly?: boolean };
 
 export function GitSourceFields(props: {
   input: (field: GitSourceField) => FieldProps;

@@ -34,12 +34,18 @@ describe("job form", () => {
     expect(validateJob(form({ schedule: "0 99 * * *" }), true)).toEqual({ schedule: expect.stringContaining("hour") });
     expect(validateJob(form({ schedule: "@daily" }), true)).toEqual({ schedule: expect.stringContaining("Five fields") });
     expect(validateJob(form({ timeZone: "Mars/Base" }), true)).toEqual({ timeZone: "Choose a time zone" });
-    expect(validateJob(form({ triggerType: "lifecycle", on: [] }), true)).toEqual({ on: "Choose at least one event" });
-    expect(validateJob(form({ command: " ", retries: "11", timeoutSeconds: "0", name: "Report" }), true)).toEqual({
-      name: expect.any(String),
+    expect(validateJob(form({ triggerType: "lifecycle", on: [] }), true)).toEqual({ on: "Choose at least one" });
+    // The protocol's own messages, sentence-cased, on the fields at fault.
+    expect(validateJob(form({ command: " ", retries: "11", timeoutSeconds: "0", name: "Report", gitUrl: "ext::sh -c id" }), true)).toEqual({
+      name: "Use lowercase letters, digits and inner hyphens",
+      gitUrl: expect.stringMatching(/^"ext::" URLs are refused/),
       command: "Required",
-      retries: "A whole number from 0 to 10",
-      timeoutSeconds: "A whole number from 1 to 86400",
+      retries: "At most 10",
+      timeoutSeconds: "At least 1",
+    });
+    expect(validateJob(form({ retries: "", timeoutSeconds: "ten" }), false)).toEqual({
+      retries: "Enter a whole number",
+      timeoutSeconds: "Enter a whole number",
     });
     // A bad schedule does not matter while the job runs with the environment instead.
     expect(validateJob(form({ triggerType: "lifecycle", schedule: "nonsense" }), false)).toEqual({});

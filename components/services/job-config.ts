@@ -1,9 +1,10 @@
 import { Cron } from "croner";
 import type { MissedRuns } from "../../engine/protocol/messages";
-import type { JobConfig, JobLifecycleEvent, MissedRunPolicy } from "../../engine/protocol/snapshot";
+import { z } from "zod";
+import { dnsLabel, jobConfig, type JobConfig, type JobLifecycleEvent, type MissedRunPolicy } from "../../engine/protocol/snapshot";
 import type { Service } from "../api-types";
-import { dnsLabelError, integerError } from "../validation";
-import { emptyGitSource, GIT_SOURCE_SERVER_PATHS, gitSourceConfig, gitSourceErrors, gitSourceValues, type GitSourceValues } from "./git-source";
+import { apiSchemaResolver } from "../forms/use-api-form";
+import { emptyGitSource, GIT_SOURCE_SERVER_PATHS, gitSourceConfig, gitSourceValues, type GitSourceValues } from "./git-source";
 
 /**
  * A JOB service's settings as its form edits them (strings, as typed), and the conversions to
@@ -89,9 +90,14 @@ export function jobConfigFrom<E extends undefined | null>(values: JobFormValues,
       values.triggerType === "cron"
         ? { type: "cron" as const, schedule: values.schedule.trim(), timeZone: values.timeZone, missedRuns: values.missedRuns }
         : { type: "lifecycle" as const, on: LIFECYCLE_EVENTS.map((event) => event.value).filter((event) => values.on.includes(event)) },
-    timeoutSeconds: Number(values.timeoutSeconds),
-    retries: Number(values.retries),
+    timeoutSeconds: integer(values.timeoutSeconds),
+    retries: integer(values.retries),
   };
+}
+
+/** A number typed in a text box: empty is no number at all (Number("") would be 0). */
+function integer(text: string): number {
+  return text.trim() === "" ? Number.NaN : Number(text);
 }
 
 /**
@@ -102,7 +108,6 @@ export function readSchedule(schedule: string, timeZone: string, count = 3): { e
   const value = schedule.trim();
   if (value.length === 0) return { error: "Required" };
   if (value.length < 9 || value.split(/\s+/).length < 5) return { error: "Five fields (minute hour day month weekday), such as 0 3 * * *" };
-  if (value.length > 200) return { error: "At most 200 characters" };
   try {
     const cron = new Cron(value, { timezone: timeZone, paused: true });
     const next = cron.nextRuns(count);
@@ -115,25 +120,28 @@ export function readSchedule(schedule: string, timeZone: string, count = 3): { e
   }
 }
 
+/** What the API takes (`services.create` of a JOB), by the protocol's schema: the name only where the form has it. */
+const withNameSchema = z.object({ name: dnsLabel, config: jobConfig });
+const withoutNameSchema = z.object({ config: jobConfig });
+
+/**
+ * The job form's problems, by field: the protocol's schema first, then the schedule as the
+ * engine reads it (croner, in the job's time zone), which the schema leaves to the server.
+ */
 export function validateJob(values: JobFormValues, withName: boolean): Partial<Record<JobField, string>> {
+  const schema = apiSchemaResolver(
+    withName ? withNameSchema : withoutNameSchema,
+    (v: JobFormValues) => ({ name: v.name.trim(), config: jobConfigFrom(v, undefined) }),
+    JOB_SERVER_PATHS,
+  );
   const schedule = values.triggerType === "cron" ? readSchedule(values.schedule, values.timeZone) : null;
-  const errors: Partial<Record<JobField, string | null>> = {
-    name: withName ? dnsLabelError(values.name) : null,
-    ...gitSourceErrors(values),
-    command: values.command.trim() === "" ? "Required" : values.command.length > 2000 ? "At most 2000 characters" : null,
-    schedule: schedule && "error" in schedule && !/time zone/.test(schedule.error) ? schedule.error : null,
-    timeZone:
-      values.triggerType === "cron" && (values.timeZone === "" || (schedule && "error" in schedule && /time zone/.test(schedule.error)))
-        ? "Choose a time zone"
-        : null,
-    on: values.triggerType === "lifecycle" && values.on.length === 0 ? "Choose at least one event" : null,
-    timeoutSeconds: integerError(values.timeoutSeconds.trim(), 1, 86_400),
-    retries: integerError(values.retries.trim(), 0, 10),
-  };
-  return Object.fromEntries(Object.entries(errors).filter(([, message]) => message)) as Partial<Record<JobField, string>>;
+  const cron: Partial<Record<JobField, string>> =
+    schedule && "error" in schedule ? (/time zone/.test(schedule.error) ? { timeZone: "Choose a time zone" } : { schedule: schedule.error }) : {};
+  // croner's words for a schedule say more than the schema's length limits.
+  return { ...(schema(values) as Partial<Record<JobField, string>>), ...cron };
 }
 
-/** Server input paths (as in the zod error of `services.create`) to the form's fields; the trigger's own refinement lands on the schedule. */
+/** Input paths (as in the schema's and `services.create`'s issues) to the form's fields; the trigger's own refinement lands on the schedule. */
 export const JOB_SERVER_PATHS: [string, JobField][] = [
   ["name", "name"],
   ...GIT_SOURCE_SERVER_PATHS,

@@ -4,10 +4,14 @@ import { Alert, Button, Checkbox, Group, Radio, Select, SimpleGrid, Stack, Text,
 import { useMemo, type ReactNode } from "react";
 import type { JobLifecycleEvent } from "../../engine/protocol/snapshot";
 import type { ApiErrorDetails } from "../errors";
-import { timeZones } from "../validation";
+import { useApiForm } from "../forms/use-api-form";
 import { GitSourceFields, ServiceNameField } from "./git-source";
 import { JOB_SERVER_PATHS, LIFECYCLE_EVENTS, MISSED_RUN_POLICIES, readSchedule, validateJob, type JobFormValues } from "./job-config";
-import { useCheckedForm } from "./use-checked-form";
+
+/** The IANA time zones this browser knows, UTC first (Intl lists only the geographic ones). */
+function timeZones(): string[] {
+  return ["UTC", ...Intl.supportedValuesOf("timeZone").filter((zone) => zone !== "UTC")];
+}
 
 /** Commands are code: monospace in the box, the label stays in the UI font. */
 const MONO = { input: { fontFamily: "var(--mantine-font-family-monospace)" } };
@@ -51,15 +55,23 @@ export function JobForm({
   /** More settings saved by the same Save (the service page's deploy-on-push fields). */
   children?: ReactNode;
 }) {
-  const form = useCheckedForm({ initial, validate: (values) => validateJob(values, withName), failure, serverPaths: JOB_SERVER_PATHS, readOnly, onSubmit });
-  const { values, set, input, errorOf } = form;
+  const { form, input, unmatchedServerError } = useApiForm({
+    initialValues: initial,
+    validate: (values) => validateJob(values, withName),
+    paths: JOB_SERVER_PATHS,
+    failure,
+    readOnly,
+  });
+  const values = form.getValues();
+  const set = <F extends keyof JobFormValues & string>(field: F, value: JobFormValues[F]) => form.setFieldValue(field, value as never);
+  const errorOf = (field: keyof JobFormValues) => form.errors[field];
   const zones = useMemo(() => {
     const known = timeZones();
     return known.includes(initial.timeZone) ? known : [initial.timeZone, ...known];
   }, [initial.timeZone]);
 
   return (
-    <form onSubmit={form.onSubmit} noValidate>
+    <form onSubmit={form.onSubmit(onSubmit)} noValidate>
       <Stack gap="md">
         {withName && <ServiceNameField placeholder="nightly-report" {...input("name")} />}
         <GitSourceFields
@@ -169,7 +181,7 @@ export function JobForm({
           />
         </SimpleGrid>
         {children}
-        {failure && form.unmatchedServerError && (
+        {failure && unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused the change">
             {failure.message}
           </Alert>

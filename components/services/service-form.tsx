@@ -3,15 +3,14 @@
 import { Alert, Button, Group, SimpleGrid, Stack, TextInput } from "@mantine/core";
 import type { ReactNode } from "react";
 import type { Service } from "../api-types";
-import type { ApplicationConfig } from "../../engine/protocol/snapshot";
+import { z } from "zod";
+import { applicationConfig, dnsLabel, type ApplicationConfig } from "../../engine/protocol/snapshot";
 import type { ApiErrorDetails } from "../errors";
-import { dnsLabelError, healthCheckPathError, portError } from "../validation";
-import { useCheckedForm } from "./use-checked-form";
+import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import {
   emptyGitSource,
   GIT_SOURCE_SERVER_PATHS,
   gitSourceConfig,
-  gitSourceErrors,
   GitSourceFields,
   gitSourceValues,
   ServiceNameField,
@@ -70,17 +69,10 @@ export function serviceConfigFrom<E extends undefined | null>(values: ServiceFor
   };
 }
 
-function validate(values: ServiceFormValues, withName: boolean): Partial<Record<Field, string>> {
-  const errors: Partial<Record<Field, string | null>> = {
-    name: withName ? dnsLabelError(values.name) : null,
-    ...gitSourceErrors(values),
-    port: portError(values.port.trim()),
-    healthCheckPath: healthCheckPathError(values.healthCheckPath.trim()),
-  };
-  return Object.fromEntries(Object.entries(errors).filter(([, message]) => message)) as Partial<Record<Field, string>>;
-}
-
-/** Server input paths, as in the zod error, to the form's fields. */
+/** What the API takes (`services.create`), by the protocol's schema: the name only where the form has it. */
+const withNameSchema = z.object({ name: dnsLabel, config: applicationConfig });
+const withoutNameSchema = z.object({ config: applicationConfig });
+/** Input paths, as in the schema's and the server's issues, to the form's fields. */
 const SERVER_PATHS: [string, Field][] = [
   ["name", "name"],
   ...GIT_SOURCE_SERVER_PATHS,
@@ -119,11 +111,21 @@ export function ServiceForm({
   /** More settings saved by the same Save (the service page's deploy-on-push fields). */
   children?: ReactNode;
 }) {
-  const form = useCheckedForm({ initial, validate: (values) => validate(values, withName), failure, serverPaths: SERVER_PATHS, readOnly, onSubmit });
-  const { values, input } = form;
+  const { form, input, unmatchedServerError } = useApiForm({
+    initialValues: initial,
+    validate: apiSchemaResolver(
+      withName ? withNameSchema : withoutNameSchema,
+      (values: ServiceFormValues) => ({ name: values.name.trim(), config: serviceConfigFrom(values, undefined) }),
+      SERVER_PATHS,
+    ),
+    paths: SERVER_PATHS,
+    failure,
+    readOnly,
+  });
+  const values = form.getValues();
 
   return (
-    <form onSubmit={form.onSubmit} noValidate>
+    <form onSubmit={form.onSubmit(onSubmit)} noValidate>
       <Stack gap="md">
         {withName && (
           <ServiceNameField
@@ -173,7 +175,7 @@ export function ServiceForm({
           />
         </SimpleGrid>
         {children}
-        {failure && form.unmatchedServerError && (
+        {failure && unmatchedServerError && (
           <Alert color="red" role="alert" title="The server refused the change">
             {failure.message}
           </Alert>

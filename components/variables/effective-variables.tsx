@@ -7,7 +7,7 @@ import { CopyableKey } from "../copy-button";
 import { apiError } from "../errors";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
-import { VariableValue } from "./variables-panel";
+import { JobOutputValue, VariableValue } from "./variables-panel";
 
 type Source = Outputs["variables"]["effective"][number]["source"];
 
@@ -16,6 +16,7 @@ const SOURCES: Record<Source, { label: string; color: string }> = {
   ENVIRONMENT: { label: "environment", color: "teal" },
   PROJECT: { label: "project", color: "orange" },
   BUILT_IN: { label: "built in", color: "gray" },
+  JOB: { label: "job output", color: "cyan" },
 };
 
 export function SourceBadge({ source }: { source: Source }) {
@@ -26,14 +27,17 @@ export function SourceBadge({ source }: { source: Source }) {
   );
 }
 
-/** What the service will receive on its next deployment, and where each value comes from (the narrowest scope wins). */
+/**
+ * What the service will receive on its next deployment, and where each value comes from (the
+ * narrowest scope wins; what the environment's lifecycle jobs output wins over all, being newer).
+ */
 export function EffectiveVariables({ serviceId }: { serviceId: string }) {
   const trpc = useTRPC();
   const effective = useQuery(trpc.variables.effective.queryOptions({ serviceId }));
   return (
     <Section
       title="Effective variables"
-      description="What the service receives on its next deployment: service values override environment ones, which override project ones."
+      description="What the service receives on its next deployment: service values override environment ones, which override project ones; what lifecycle jobs output overrides them all."
     >
       {effective.error && (
         <Alert color="red" role="alert">
@@ -57,7 +61,7 @@ export function EffectiveVariables({ serviceId }: { serviceId: string }) {
                     <CopyableKey value={variable.key} />
                   </Table.Td>
                   <Table.Td>
-                    <VariableValue value={variable.value} secret={variable.secret} />
+                    {variable.job ? <JobOutputValue job={variable.job.name} /> : <VariableValue value={variable.value} secret={variable.secret} />}
                   </Table.Td>
                   <Table.Td>
                     <Group gap={6}>

@@ -1,20 +1,38 @@
 "use client";
 
-import { ActionIcon, Alert, Badge, Button, Checkbox, FileButton, Group, Modal, Stack, Table, Text, Textarea, TextInput, Tooltip } from "@mantine/core";
+import {
+  ActionIcon,
+  Alert,
+  Badge,
+  Button,
+  Checkbox,
+  FileButton,
+  Group,
+  Modal,
+  PasswordInput,
+  Stack,
+  Table,
+  Text,
+  Textarea,
+  TextInput,
+  Tooltip,
+} from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
-import { IconEdit, IconFileImport, IconLock, IconPlus, IconTrash, IconUpload } from "@tabler/icons-react";
+import { IconEdit, IconFileImport, IconLock, IconPlus, IconRobot, IconTrash, IconUpload } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
+import { z } from "zod";
+import { variableKey, variableValue } from "../../server/input-schemas";
 import type { Outputs, VariableScope } from "../api-types";
 import { useCan } from "../auth/can";
 import { ConfirmModal } from "../confirm-delete";
 import { CopyableKey } from "../copy-button";
 import { apiError } from "../errors";
+import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
-import { variableKeyError } from "../validation";
 
 type Variable = Outputs["variables"]["list"][number];
 
@@ -25,7 +43,8 @@ const SCOPE_WORDS: Record<VariableScope, string> = { PROJECT: "project", ENVIRON
 
 /**
  * The variables of one scope: plain values shown, secrets masked and write-only (they can be
- * replaced, never revealed), add, edit, delete and bulk import of a `.env` file.
+ * replaced, never revealed), add, edit, delete and bulk import of a `.env` file. An
+ * environment's list also has what its lifecycle jobs output, read-only, with the job's name.
  */
 export function VariablesPanel({ scope, targetId, description }: { scope: VariableScope; targetId: string; description?: string }) {
   const trpc = useTRPC();
@@ -77,14 +96,15 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
             </Table.Thead>
             <Table.Tbody>
               {variables.data.map((variable) => (
-                <Table.Tr key={variable.key}>
+                <Table.Tr key={variable.job ? `job:${variable.key}` : variable.key}>
                   <Table.Td>
                     <CopyableKey value={variable.key} />
                   </Table.Td>
                   <Table.Td>
-                    <VariableValue value={variable.value} secret={variable.secret} />
+                    {variable.job ? <JobOutputValue job={variable.job.name} /> : <VariableValue value={variable.value} secret={variable.secret} />}
                   </Table.Td>
-                  {canEdit && (
+                  {canEdit && variable.job && <Table.Td />}
+                  {canEdit && !variable.job && (
                     <Table.Td>
                       <Group gap={4} wrap="nowrap">
                         <Tooltip label="Edit" withArrow>
@@ -106,7 +126,15 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
           </Table>
         </Table.ScrollContainer>
       )}
-      {editing && <VariableModal scope={scope} targetId={targetId} existing={editing === "new" ? null : editing} onClose={() => setEditing(null)} />}
+      {editing && (
+        <VariableModal
+          scope={scope}
+          targetId={targetId}
+          existing={editing === "new" ? null : editing}
+          setKeys={(variables.data ?? []).filter((variable) => !variable.job).map((variable) => variable.key)}
+          onClose={() => setEditing(null)}
+        />
+      )}
       {importing && <ImportModal scope={scope} targetId={targetId} onClose={importModal.close} />}
       <ConfirmModal
         opened={deleting !== null}
@@ -118,6 +146,19 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
         Delete <strong>{deleting?.key}</strong> from this {word}? Services receive the change on their next deployment.
       </ConfirmModal>
     </Section>
+  );
+}
+
+/** A lifecycle job's output: set by its runs, not here; the engine alone has the value. */
+export function JobOutputValue({ job }: { job: string }) {
+  return (
+    <Group gap={6} wrap="nowrap">
+      <Tooltip label="Written by the job's run to $SLIPWAY_OUTPUT_FILE; its value stays with the engine. Read-only here." withArrow multiline w={260}>
+        <Badge size="sm" variant="light" color="cyan" leftSection={<IconRobot size={12} aria-hidden />} tabIndex={0}>
+          set by job {job}
+        </Badge>
+      </Tooltip>
+    </Group>
   );
 }
 
@@ -147,13 +188,34 @@ export function VariableValue({ value, secret }: { value: string | null; secret:
   );
 }
 
-function VariableModal({ scope, targetId, existing, onClose }: { scope: VariableScope; targetId: string; existing: Variable | null; onClose: () => void }) {
+type VariableValues = { key: string; value: string; secret: boolean };
+const VARIABLE_PATHS = [
+  ["key", "key"],
+  ["value", "value"],
+  ["secret", "secret"],
+] as const;
+/** `variables.set`'s rules for what the form edits. */
+const variableSchema = z.object({ key: variableKey, value: variableValue, secret: z.boolean() });
+
+function VariableModal({
+  scope,
+  targetId,
+  existing,
+  setKeys,
+  onClose,
+}: {
+  scope: VariableScope;
+  targetId: string;
+  existing: Variable | null;
+  /** The keys already set at this scope: adding one of them asks before overwriting it. */
+  setKeys: string[];
+  onClose: () => void;
+}) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
-  const [key, setKey] = useState(existing?.key ?? "");
-  const [value, setValue] = useState(existing?.secret ? "" : (existing?.value ?? ""));
-  const [secret, setSecret] = useState(existing?.secret ?? false);
-  const [submitted, setSubmitted] = useState(false);
+  const word = SCOPE_WORDS[scope];
+  /** The values waiting for the answer to "overwrite?". */
+  const [overwriting, setOverwriting] = useState<VariableValues | null>(null);
   const set = useMutation(
     trpc.variables.set.mutationOptions({
       onSuccess: async (saved) => {
@@ -161,55 +223,65 @@ function VariableModal({ scope, targetId, existing, onClose }: { scope: Variable
         await invalidate();
         onClose();
       },
+      // Set by someone else since the list was read: the same question, asked late.
+      onError: (error, input) => {
+        if (apiError(error).code === "CONFLICT" && input.overwrite === false)
+          setOverwriting({ key: input.key, value: input.value, secret: input.secret ?? false });
+      },
     }),
   );
-  const failure = set.error ? apiError(set.error) : null;
-  const keyError = (submitted || key !== "") && !existing ? variableKeyError(key) : null;
-  // Replacing a secret needs a new value: the old one cannot be shown, so an empty field would blank it.
-  const valueError = submitted && existing?.secret && value === "" ? "Enter the new value" : null;
+  const failure = set.error && !overwriting ? apiError(set.error) : null;
+  const resolve = apiSchemaResolver(variableSchema, (values: VariableValues) => values, VARIABLE_PATHS);
+  const { form, input, unmatchedServerError } = useApiForm<VariableValues, "key" | "value" | "secret">({
+    initialValues: { key: existing?.key ?? "", value: existing?.secret ? "" : (existing?.value ?? ""), secret: existing?.secret ?? false },
+    // Replacing a secret needs a new value: the old one cannot be shown, so an empty field would blank it.
+    validate: (values) => ({ ...resolve(values), ...(existing?.secret && values.value === "" ? { value: "Enter the new value" } : {}) }),
+    paths: VARIABLE_PATHS,
+    failure,
+  });
+  const values = form.getValues();
+  const save = (submitted: VariableValues, overwrite: boolean) => set.mutate({ scope, targetId, ...submitted, overwrite });
+  const valueProps = {
+    label: "Value",
+    description: existing?.secret ? "Secret values are never shown. Enter a new value to replace it." : undefined,
+    placeholder: existing?.secret ? MASK : "",
+    ...input("value"),
+    styles: MONO,
+    autoComplete: "off",
+    "data-autofocus": existing ? true : undefined,
+  };
   return (
     <Modal opened onClose={onClose} title={existing ? `Edit ${existing.key}` : "Add variable"} centered>
       <form
-        onSubmit={(event) => {
-          event.preventDefault();
-          setSubmitted(true);
-          if ((!existing && variableKeyError(key)) || (existing?.secret && value === "")) return;
-          set.mutate({ scope, targetId, key, value, secret });
-        }}
+        onSubmit={form.onSubmit((submitted) => {
+          if (existing) return save(submitted, true);
+          if (setKeys.includes(submitted.key)) return setOverwriting(submitted);
+          save(submitted, false);
+        })}
+        noValidate
       >
         <Stack>
           <TextInput
             label="Key"
             placeholder="DATABASE_URL"
-            value={key}
-            onChange={(event) => setKey(event.currentTarget.value)}
-            error={keyError ?? failure?.fields.key}
+            {...input("key")}
             readOnly={existing !== null}
             styles={MONO}
             required
             data-autofocus={existing ? undefined : true}
           />
-          <Textarea
-            label="Value"
-            description={existing?.secret ? "Secret values are never shown. Enter a new value to replace it." : undefined}
-            placeholder={existing?.secret ? MASK : ""}
-            value={value}
-            onChange={(event) => setValue(event.currentTarget.value)}
-            error={valueError ?? failure?.fields.value}
-            autosize
-            minRows={1}
-            maxRows={8}
-            styles={MONO}
-            autoComplete="off"
-            data-autofocus={existing ? true : undefined}
-          />
+          {values.secret ? (
+            // Masked while typed, as a password is, with the input's own button to reveal what was typed.
+            <PasswordInput {...valueProps} visibilityToggleFocusable visibilityToggleButtonProps={{ "aria-label": "Show or hide the value" }} />
+          ) : (
+            <Textarea {...valueProps} autosize minRows={1} maxRows={8} />
+          )}
           <Checkbox
             label="Secret"
             description="Encrypted and write-only: nobody can read it back, it is masked in logs."
-            checked={secret}
-            onChange={(event) => setSecret(event.currentTarget.checked)}
+            {...input("secret", { type: "checkbox" })}
           />
-          {failure && Object.keys(failure.fields).length === 0 && (
+          {failure && unmatchedServerError && (
             <Alert color="red" role="alert">
               {failure.message}
             </Alert>
@@ -224,6 +296,17 @@ function VariableModal({ scope, targetId, existing, onClose }: { scope: Variable
           </Group>
         </Stack>
       </form>
+      <ConfirmModal
+        opened={overwriting !== null}
+        onClose={() => setOverwriting(null)}
+        title="Overwrite variable"
+        confirmLabel="Overwrite"
+        onConfirm={async () => {
+          await set.mutateAsync({ scope, targetId, ...overwriting!, overwrite: true });
+        }}
+      >
+        <strong>{overwriting?.key}</strong> is already set on this {word}. Overwrite its value? Services receive the change on their next deployment.
+      </ConfirmModal>
     </Modal>
   );
 }

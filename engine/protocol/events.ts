@@ -45,6 +45,10 @@ export function shortenText(text: string, max: number): string {
   return `${text.slice(0, head)}${marker(text.length - head - tail)}${text.slice(text.length - tail)}`;
 }
 
+/** The most outputs a job's run may write, and the longest name: what its event can carry (engine/runtime/job-runs.ts refuses more). */
+export const OUTPUTS_MAX = 1000;
+export const OUTPUT_KEY_MAX = 255;
+
 export const COMMIT_SUBJECT_MAX = 300;
 export const commitInfo = z.object({
   subject: z.string().max(COMMIT_SUBJECT_MAX),
@@ -66,7 +70,15 @@ export const deploymentEvent = z.object({
   commit: z.string().optional(),
   /** What that commit says of itself: its subject line and author (read at clone time, for the history). */
   commitInfo: commitInfo.optional(),
+  /**
+   * A lifecycle JOB's successful run at an environment's start: the names of the variables it
+   * wrote to $SLIPWAY_OUTPUT_FILE. Names only: the values, which may be tokens, stay with the
+   * engine, which hands them to the services deployed after the job (engine/job-outputs.ts).
+   */
+  outputKeys: z.array(z.string().max(OUTPUT_KEY_MAX)).max(OUTPUTS_MAX).optional(),
 });
+/** What a step's event may say besides its status. */
+export type StepDetails = Pick<DeploymentEvent, "durationMs" | "message" | "commit" | "commitInfo" | "outputKeys">;
 export type DeploymentEvent = z.infer<typeof deploymentEvent>;
 
 export const deploymentStatuses = [

@@ -44,10 +44,10 @@ const relativePath = z.string().max(500).superRefine(rule(repositoryPathProblem)
  */
 export const gitUrl = z.string().max(2000).superRefine(rule(gitUrlProblem));
 
-export const gitRef = z.union([
-  z.object({ branch: z.string().superRefine(rule(branchProblem)) }),
-  z.object({ commit: z.string().regex(/^[0-9a-f]{7,40}$/, "expected a commit hash") }),
-]);
+/** A branch name git takes as a branch, and nothing it could read as an option (git-source.ts). */
+export const gitBranch = z.string().superRefine(rule(branchProblem));
+
+export const gitRef = z.union([z.object({ branch: gitBranch }), z.object({ commit: z.string().regex(/^[0-9a-f]{7,40}$/, "expected a commit hash") })]);
 
 /**
  * A private repository's credentials: HTTP basic credentials of an http(s) repository (a token

@@ -2,7 +2,7 @@ import fsp from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Cron } from "croner";
 import { z } from "zod";
-import { jobRun, jobTrigger, missedRuns, type JobRun } from "../protocol";
+import { jobRun, jobTrigger, missedRuns, OUTPUT_KEY_MAX, OUTPUTS_MAX, shortenText, type JobRun } from "../protocol";
 import { StepError } from "./runtime";
 
 /** What the engine keeps of a JOB between deployments (its job.json). */
@@ -135,9 +135,12 @@ async function readOutputs(file: string): Promise<Record<string, string>> {
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     throw new StepError("the outputs file ($SLIPWAY_OUTPUT_FILE) must hold a JSON object");
+  const entries = Object.entries(parsed);
+  if (entries.length > OUTPUTS_MAX) throw new StepError(`the outputs file ($SLIPWAY_OUTPUT_FILE) holds ${entries.length} outputs: at most ${OUTPUTS_MAX}`);
   const outputs: Record<string, string> = {};
-  for (const [key, value] of Object.entries(parsed)) {
-    if (!outputKey.test(key) || key.startsWith("SLIPWAY_")) throw new StepError(`output "${key}" is not a variable name users may set`);
+  for (const [key, value] of entries) {
+    if (!outputKey.test(key) || key.startsWith("SLIPWAY_") || key.length > OUTPUT_KEY_MAX)
+      throw new StepError(`output "${shortenText(key, 100)}" is not a variable name users may set`);
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean")
       throw new StepError(`output "${key}" must be a string, number or boolean`);
     outputs[key] = String(value);

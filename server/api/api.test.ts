@@ -101,7 +101,7 @@ describe("the API", () => {
     await api.variables.set({ scope: "SERVICE", targetId: service.id, key: "API_KEY", value: secretValue, secret: true });
     await api.variables.set({ scope: "ENVIRONMENT", targetId: environment.id, key: "GREETING", value: "hello" });
     const listed = await api.variables.list({ scope: "SERVICE", targetId: service.id });
-    expect(listed).toEqual([{ key: "API_KEY", scope: "SERVICE", targetId: service.id, secret: true, value: null }]);
+    expect(listed).toEqual([{ key: "API_KEY", scope: "SERVICE", targetId: service.id, secret: true, value: null, job: null }]);
     expect((await api.variables.list({ scope: "ENVIRONMENT", targetId: environment.id }))[0]?.value).toBe("hello");
     await expect(api.variables.set({ scope: "SERVICE", targetId: service.id, key: "API_KEY", value: "plain" })).rejects.toMatchObject({
       code: "CONFLICT",
@@ -222,6 +222,7 @@ describe("organization isolation", () => {
       "deployments.create": { environmentId: environment.id, action: "DEPLOY" },
       "deployments.rollback": { environmentId: environment.id, to: deployment.id },
       "deployments.promote": { fromEnvironmentId: environment.id, toEnvironmentId: environment.id },
+      "deployments.promotePlan": { fromEnvironmentId: environment.id, toEnvironmentId: environment.id },
       "deployments.list": { environmentId: environment.id },
       "deployments.get": { deploymentId: deployment.id },
       "deployments.events": { deploymentId: deployment.id },

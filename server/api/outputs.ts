@@ -82,13 +82,18 @@ export const toService = (row: typeof services.$inferSelect) => ({
   createdAt: row.createdAt.toISOString(),
 });
 
+/** The lifecycle job whose run output a variable (to $SLIPWAY_OUTPUT_FILE). */
+export const jobRefOutput = z.object({ serviceId: z.string(), name: z.string() });
+
 export const variableOutput = z.object({
   key: z.string(),
   scope: z.enum(variableScopes),
   targetId: z.string(),
   secret: z.boolean(),
-  /** Null for secrets: they are write-only. */
+  /** Null for secrets (they are write-only) and for what jobs output (the engine alone keeps those values). */
   value: z.string().nullable(),
+  /** Set by this job's run rather than by a user: read-only. Listed at ENVIRONMENT scope, where it applies. */
+  job: jobRefOutput.nullable().optional(),
 });
 
 export const deploymentOutput = z.object({

@@ -28,6 +28,7 @@ export async function appendEngineEvents(db: Executor, deployment: DeploymentRow
         durationMs: event.durationMs ?? null,
         commit: event.commit ?? null,
         commitInfo: event.commitInfo ?? null,
+        outputKeys: event.outputKeys ?? null,
         at: new Date(event.at),
       })),
     )

@@ -37,6 +37,16 @@ describe("promote", () => {
       .set({ status: "DEPLOYED", commits: { [stagingWeb.id]: COMMIT } })
       .where(eq(deployments.id, deployment.id));
 
+    // What a confirmation shows first: each service and its commit, what is left alone; nothing deployed yet.
+    expect(await api().deployments.promotePlan({ fromEnvironmentId: staging.id, toEnvironmentId: production.id })).toEqual({
+      from: { id: staging.id, name: "staging" },
+      to: { id: production.id, name: "production" },
+      sourceDeploymentId: deployment.id,
+      services: [{ serviceId: productionWeb.id, name: "web", commit: COMMIT }],
+      skipped: ["cache"],
+    });
+    expect(await api().deployments.list({ environmentId: production.id })).toEqual([]);
+
     const promoted = await api().deployments.promote({ fromEnvironmentId: staging.id, toEnvironmentId: production.id });
     expect(promoted.deployment).toMatchObject({ environmentId: production.id, action: "DEPLOY", serviceIds: [productionWeb.id] });
     expect(promoted.deployment.trigger).toMatchObject({ kind: "promote", fromEnvironment: "staging", fromDeploymentId: deployment.id });

@@ -1,6 +1,5 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
-import { dnsLabel, environmentMode } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
@@ -16,25 +15,7 @@ import { assertClusterRuns } from "../services/services";
 import { variableContext } from "../variables/variables";
 import { chooseCluster, getEnvironment } from "./environments";
 import { ruleFor } from "./rules";
-
-export const cloneEnvironmentInput = z.object({
-  environmentId: z.string().uuid(),
-  name: dnsLabel,
-  /** Another project of the organization; the source's by default. */
-  projectId: z.string().uuid().optional(),
-  clusterId: z.string().uuid().optional(),
-  mode: environmentMode.optional(),
-  lifetimeSeconds: z
-    .number()
-    .int()
-    .min(60)
-    .max(365 * 24 * 3600)
-    .optional(),
-  /** Copy each database's data into the copy's own database (at its first deployment, on the same cluster). */
-  withData: z.boolean().default(false),
-  /** Deploy the copy right away. */
-  deploy: z.boolean().default(false),
-});
+import { cloneEnvironmentInput } from "./clone-environment.types";
 
 /**
  * Copies an environment in one transaction: every service with its configuration, every
@@ -76,7 +57,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         })
         .returning(),
     );
-    const sourceServices = await tx.select().from(services).where(eq(services.environmentId, source.id));
+    const sourceServices = chosenServices(await tx.select().from(services).where(eq(services.environmentId, source.id)), parsed.services, source.name);
     const ports = new Set<number>();
     const configs: StoredConfig[] = [];
     for (const s of sourceServices) {
@@ -85,7 +66,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         const git = gitSourceOf(s);
         // Another cluster may not allow what the source's does (repositories on its engine's host).
         if (git && cluster.id !== source.clusterId) await assertRepositoryAllowed(tx, cluster.id, git.url);
-        configs.push(s.config);
+        configs.push(git && parsed.branch ? { ...s.config, git: { ...git, ref: { branch: parsed.branch } } } : s.config);
         continue;
       }
       if (cluster.id !== source.clusterId) await assertClusterRuns({ db: tx }, cluster.id, "DATABASE", database.engine);
@@ -141,9 +122,10 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         name: parsed.name,
         project: project.name,
         cluster: cluster.name,
-        services: sourceServices.length,
+        services: sourceServices.map((s) => s.name),
         variables: owned.length,
         withData: parsed.withData,
+        ...(parsed.branch ? { branch: parsed.branch } : {}),
       },
     });
     return { environment: environment!, serviceCount: sourceServices.length };
@@ -154,4 +136,13 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
   const cause = { kind: "clone", fromEnvironmentId: source.id, fromEnvironment: source.name } as const;
   const deployment = deploy ? (await requestDeployment(ctx, { environmentId: copy.environment.id, action: "DEPLOY" }, cause)).deployment : null;
   return { environment: copy.environment, deployment };
+}
+
+/** The source's services the copy takes: those named (each must exist), or all. */
+function chosenServices<S extends { name: string }>(all: S[], names: string[] | undefined, sourceName: string): S[] {
+  if (!names) return all;
+  const missing = names.filter((name) => !all.some((service) => service.name === name));
+  if (missing.length > 0)
+    throw new AppError("INVALID", `Environment "${sourceName}" has no service named ${missing.map((name) => `"${name}"`).join(", ")}: nothing was cloned`);
+  return all.filter((service) => names.includes(service.name));
 }

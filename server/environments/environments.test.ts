@@ -4,7 +4,7 @@ import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { variables } from "../db/schema";
+import { clusters, variables } from "../db/schema";
 import { applySchedules } from "./lifecycle";
 
 let clock = new Date("2026-11-30T06:00:00Z"); // Monday, 07:00 in Paris
@@ -55,8 +55,50 @@ describe("cloning an environment", () => {
     expect((await api().variables.list({ scope: "ENVIRONMENT", targetId: environment.id }))[0]?.value).toBe("main");
 
     const audit = await api().organization.audit({ action: "environment.clone" });
-    expect(audit[0]?.changes).toMatchObject({ source: { id: environment.id, name: "main" }, services: 1, variables: 2 });
+    expect(audit[0]?.changes).toMatchObject({ source: { id: environment.id, name: "main" }, services: ["web"], variables: 2 });
     await expect(api().environments.clone({ environmentId: environment.id, name: "feature-x" })).rejects.toMatchObject({ code: "CONFLICT" });
+  });
+
+  it("copies only the services chosen, on another cluster, following another branch, and refuses an unknown service", async () => {
+    const { environment, service } = await environmentWithService("subset");
+    const worker = await api().services.create({
+      environmentId: environment.id,
+      name: "worker",
+      config: { git: { url: "file:///srv/app.git", ref: { branch: "main" } } },
+    });
+    await api().services.create({ environmentId: environment.id, name: "cache", kind: "DATABASE", config: { engine: "redis" } });
+    await api().variables.set({ scope: "SERVICE", targetId: service.id, key: "WEB_ONLY", value: "1" });
+    await api().variables.set({ scope: "SERVICE", targetId: worker.id, key: "WORKER_ONLY", value: "1" });
+    const [other] = await services.db
+      .insert(clusters)
+      .values({ organizationId: org.organizationId, name: "second", kind: "local", allowLocalRepositories: true })
+      .returning();
+
+    const { environment: copy } = await api().environments.clone({
+      environmentId: environment.id,
+      name: "review",
+      clusterId: other!.id,
+      services: ["worker"],
+      branch: "feature/login",
+    });
+    expect(copy.clusterId).toBe(other!.id);
+    const copied = await api().services.list({ environmentId: copy.id });
+    expect(copied.map((s) => s.name)).toEqual(["worker"]);
+    expect(copied[0]!.config).toMatchObject({ git: { url: "file:///srv/app.git", ref: { branch: "feature/login" } } });
+    expect((await api().variables.list({ scope: "SERVICE", targetId: copied[0]!.id })).map((v) => v.key)).toEqual(["WORKER_ONLY"]);
+    // The source keeps its branch.
+    expect((await api().services.get({ serviceId: worker.id })).config).toMatchObject({ git: { ref: { branch: "main" } } });
+    const [audit] = await api().organization.audit({ action: "environment.clone" });
+    expect(audit?.changes).toMatchObject({ name: "review", cluster: "second", services: ["worker"], branch: "feature/login" });
+
+    await expect(api().environments.clone({ environmentId: environment.id, name: "nope", services: ["worker", "missing"] })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: 'Environment "main" has no service named "missing": nothing was cloned',
+    });
+    await expect(api().environments.clone({ environmentId: environment.id, name: "nope", branch: "--upload-pack=x" })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+    expect((await api().environments.list({ projectId: copy.projectId })).map((e) => e.name)).not.toContain("nope");
   });
 
   it("deploys the copy when asked", async () => {

@@ -1,6 +1,7 @@
 import type { VariableScope } from "../db/schema";
+import type { JobOutput, JobRef } from "./job-outputs";
 
-export type VariableSource = VariableScope | "BUILT_IN";
+export type VariableSource = VariableScope | "BUILT_IN" | "JOB";
 
 export type StoredPlainVariable = { scope: VariableScope; targetId: string; key: string; value: string; secret: boolean };
 
@@ -9,15 +10,18 @@ export type EffectiveVariable = {
   value: string;
   secret: boolean;
   source: VariableSource;
-  /** Wider scopes that also set this key and were overridden. */
+  /** Scopes that also set this key and were overridden. */
   overrides: VariableScope[];
+  /** The lifecycle job that set it (source JOB); its value is the engine's, unknown here. */
+  job: JobRef | null;
 };
 
-const order: Record<VariableSource, number> = { PROJECT: 0, ENVIRONMENT: 1, SERVICE: 2, BUILT_IN: 3 };
+const order: Record<VariableScope, number> = { PROJECT: 0, ENVIRONMENT: 1, SERVICE: 2 };
 
 /**
  * The variables a service receives: project, then environment, then service values, the
- * narrowest winning, and Slipway's built-in ones last (they cannot be set by users).
+ * narrowest winning, then Slipway's built-in ones (users cannot set those), and last what the
+ * environment's lifecycle jobs output, which the engine puts over all of them, being newer.
  */
 export function resolveVariables(
   stored: StoredPlainVariable[],
@@ -25,6 +29,7 @@ export function resolveVariables(
   builtIn: Record<string, string>,
   /** Built-in variables that are secrets (a database's password and URL). */
   secretBuiltIns: ReadonlySet<string> = new Set(),
+  outputs: JobOutput[] = [],
 ): EffectiveVariable[] {
   const applicable = stored
     .filter(
@@ -43,9 +48,16 @@ export function resolveVariables(
       secret: variable.secret,
       source: variable.scope,
       overrides: previous ? [...previous.overrides, previous.source as VariableScope] : [],
+      job: null,
     });
   }
-  for (const [key, value] of Object.entries(builtIn)) resolved.set(key, { key, value, secret: secretBuiltIns.has(key), source: "BUILT_IN", overrides: [] });
+  for (const [key, value] of Object.entries(builtIn))
+    resolved.set(key, { key, value, secret: secretBuiltIns.has(key), source: "BUILT_IN", overrides: [], job: null });
+  for (const { key, job } of outputs) {
+    const previous = resolved.get(key);
+    const overrides = previous && previous.source !== "BUILT_IN" && previous.source !== "JOB" ? [...previous.overrides, previous.source] : [];
+    resolved.set(key, { key, value: "", secret: false, source: "JOB", overrides, job });
+  }
   return [...resolved.values()];
 }
 

@@ -12,20 +12,20 @@ import { cipherFor } from "../secrets/organization-cipher";
 import { getService } from "../services/services";
 import { databaseVariables } from "../services/databases";
 import { builtInVariables, resolveVariables } from "./resolve";
-
-export const variableKey = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "use letters, digits and underscores, not starting with a digit")
-  .refine((key) => !key.toUpperCase().startsWith("SLIPWAY_"), "SLIPWAY_ variables are built in and cannot be set");
+import { jobOutputs, type JobRef } from "./job-outputs";
+import { variableKey, variableValue } from "../input-schemas";
 
 export const variableTarget = z.object({ scope: z.enum(variableScopes), targetId: z.string().uuid() });
 
 export const setVariableInput = variableTarget.extend({
   key: variableKey,
-  value: z.string().max(64 * 1024),
+  value: variableValue,
   secret: z.boolean().default(false),
+  /**
+   * What to do when the key is already set at this scope: replace its value (the default, as a
+   * PUT does), or refuse with CONFLICT so that a form adding a variable asks before overwriting.
+   */
+  overwrite: z.boolean().default(true),
 });
 
 export const unsetVariableInput = variableTarget.extend({ key: z.string().min(1) });
@@ -51,15 +51,25 @@ export async function listVariables(ctx: DomainContext, target: z.infer<typeof v
     .where(and(eq(variables.scope, target.scope), eq(variables.targetId, target.targetId), eq(variables.organizationId, ctx.actor.organizationId)))
     .orderBy(asc(variables.key));
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
-  return rows.map((row) => ({
-    id: row.id,
+  const set = rows.map((row) => ({
     scope: row.scope,
     targetId: row.targetId,
     key: row.key,
     secret: row.secret,
     value: row.secret ? null : cipher.decrypt(row.encryptedValue, variableContext(row.scope, row.targetId, row.key)),
-    updatedAt: row.updatedAt,
+    job: null as JobRef | null,
   }));
+  if (target.scope !== "ENVIRONMENT") return set;
+  // What the environment's lifecycle jobs output reaches its services as environment-wide variables: listed with them, read-only.
+  const outputs = (await jobOutputs(ctx.db, target.targetId)).map(({ key, job }) => ({
+    scope: target.scope,
+    targetId: target.targetId,
+    key,
+    secret: false,
+    value: null,
+    job: job as JobRef | null,
+  }));
+  return [...set, ...outputs];
 }
 
 export async function setVariable(ctx: DomainContext, input: z.infer<typeof setVariableInput>) {
@@ -71,6 +81,9 @@ export async function setVariable(ctx: DomainContext, input: z.infer<typeof setV
       .select({ secret: variables.secret })
       .from(variables)
       .where(and(eq(variables.scope, input.scope), eq(variables.targetId, input.targetId), eq(variables.key, input.key)));
+    if (existing && !input.overwrite) {
+      throw new AppError("CONFLICT", `${input.key} is already set on this ${input.scope.toLowerCase()}: overwrite it, or choose another key`);
+    }
     if (existing?.secret && !input.secret) {
       throw new AppError("CONFLICT", `${input.key} is a secret: unset it first to replace it with a plain variable`);
     }
@@ -186,13 +199,16 @@ export async function effectiveVariables(ctx: DomainContext, serviceId: string) 
     domain,
   });
   const databases = await databaseVariables(ctx.db, cipher, environment.id);
+  // Databases take no variables from jobs (engine/job-outputs.ts withOutputs).
+  const outputs = service.kind === "DATABASE" ? [] : await jobOutputs(ctx.db, environment.id);
   return resolveVariables(
     plain,
     { projectId: project.id, environmentId: environment.id, serviceId: service.id },
     { ...builtIn, ...databases.values },
     databases.secretKeys,
+    outputs,
   ).map((variable) => ({
     ...variable,
-    value: variable.secret ? null : variable.value,
+    value: variable.secret || variable.source === "JOB" ? null : variable.value,
   }));
 }

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { cancelDeployment } from "../../deployments/cancel-deployment";
 import { getDeployment, getDeploymentChanges, listDeploymentEvents, listDeployments } from "../../deployments/queries";
 import { requestDeployment, requestDeploymentInput } from "../../deployments/request-deployment";
-import { promoteEnvironment, promoteInput } from "../../deployments/promote";
+import { planPromotion, promoteEnvironment, promoteInput } from "../../deployments/promote";
 import { rollbackDeployment, rollbackInput } from "../../deployments/rollback";
 import { readLogs, readLogsInput } from "../../logs/read-logs";
 import { integerParam } from "../../input-schemas";
@@ -52,6 +52,26 @@ export const deploymentsRouter = router({
       const { deployment, merged } = await promoteEnvironment(ctx.domain, input);
       return { deployment: toDeployment(deployment), merged };
     }),
+  promotePlan: procedure("VIEWER")
+    .meta({
+      openapi: {
+        method: "GET",
+        path: "/environments/{toEnvironmentId}/promote",
+        tags: ["deployments"],
+        summary: "What promoting another environment into this one would deploy: each service and its commit (nothing is deployed)",
+      },
+    })
+    .input(promoteInput)
+    .output(
+      z.object({
+        from: z.object({ id: z.string(), name: z.string() }),
+        to: z.object({ id: z.string(), name: z.string() }),
+        sourceDeploymentId: z.string(),
+        services: z.array(z.object({ serviceId: z.string(), name: z.string(), commit: z.string() })),
+        skipped: z.array(z.string()),
+      }),
+    )
+    .query(({ ctx, input }) => planPromotion(ctx.domain, input)),
   list: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/environments/{environmentId}/deployments", tags: ["deployments"], summary: "Deployment history" } })
     .input(z.object({ environmentId: z.string().uuid(), limit: integerParam({ min: 1, max: 200 }).default(50) }))

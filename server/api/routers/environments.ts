@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { requestDeployment } from "../../deployments/request-deployment";
-import { cloneEnvironment, cloneEnvironmentInput } from "../../environments/clone-environment";
+import { cloneEnvironment } from "../../environments/clone-environment";
+import { cloneEnvironmentInput } from "../../environments/clone-environment.types";
 import {
   createEnvironment,
   createEnvironmentInput,

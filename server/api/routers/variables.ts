@@ -10,17 +10,24 @@ import {
   unsetVariableInput,
   variableTarget,
 } from "../../variables/variables";
-import { variableOutput } from "../outputs";
+import { jobRefOutput, variableOutput } from "../outputs";
 import { variableScopes } from "../../db/schema";
 import { procedure, router } from "../trpc";
 
 export const variablesRouter = router({
   list: procedure("VIEWER")
-    .meta({ openapi: { method: "GET", path: "/variables", tags: ["variables"], summary: "List variables of a scope (secret values are never returned)" } })
+    .meta({
+      openapi: {
+        method: "GET",
+        path: "/variables",
+        tags: ["variables"],
+        summary: "List variables of a scope (secret values are never returned; an environment's include what its lifecycle jobs output)",
+      },
+    })
     .input(variableTarget)
     .output(z.array(variableOutput))
     .query(async ({ ctx, input }) =>
-      (await listVariables(ctx.domain, input)).map(({ key, scope, targetId, secret, value }) => ({ key, scope, targetId, secret, value })),
+      (await listVariables(ctx.domain, input)).map(({ key, scope, targetId, secret, value, job }) => ({ key, scope, targetId, secret, value, job })),
     ),
   set: procedure("DEVELOPER")
     .meta({ openapi: { method: "PUT", path: "/variables", tags: ["variables"], summary: "Set a variable (secrets are write-only)" } })
@@ -40,7 +47,12 @@ export const variablesRouter = router({
     }),
   effective: procedure("VIEWER")
     .meta({
-      openapi: { method: "GET", path: "/services/{serviceId}/variables", tags: ["variables"], summary: "What a service receives, with each value's source" },
+      openapi: {
+        method: "GET",
+        path: "/services/{serviceId}/variables",
+        tags: ["variables"],
+        summary: "What a service receives, with each value's source (JOB: a lifecycle job's output, its value kept by the engine)",
+      },
     })
     .input(z.object({ serviceId: z.string().uuid() }))
     .output(
@@ -49,8 +61,9 @@ export const variablesRouter = router({
           key: z.string(),
           value: z.string().nullable(),
           secret: z.boolean(),
-          source: z.enum([...variableScopes, "BUILT_IN"]),
+          source: z.enum([...variableScopes, "BUILT_IN", "JOB"]),
           overrides: z.array(z.enum(variableScopes)),
+          job: jobRefOutput.nullable(),
         }),
       ),
     )

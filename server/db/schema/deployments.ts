@@ -99,6 +99,8 @@ export const deploymentEvents = pgTable(
     commit: text("commit"),
     /** A clone's commit subject and author, as the engine read them. */
     commitInfo: jsonb("commit_info").$type<CommitInfo>(),
+    /** A lifecycle job's run at its environment's start: the variable names it output (never their values). */
+    outputKeys: jsonb("output_keys").$type<string[]>(),
     at: timestamp("at", { withTimezone: true }).notNull(),
     createdAt: createdAt(),
   },

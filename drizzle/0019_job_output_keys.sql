@@ -1,0 +1,1 @@
+ALTER TABLE "deployment_events" ADD COLUMN "output_keys" jsonb;
