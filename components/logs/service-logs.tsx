@@ -34,7 +34,7 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
       <PageHeader
         title={`Logs of ${service.name}`}
         crumbs={[...environmentCrumbs(place), { label: service.name, href: `/services/${service.id}` }, { label: "Logs" }]}
-        badges={service.runtime ? <StatusBadge status={service.runtime.state} size="md" /> : undefined}
+        badges={place ? <StatusBadge status={place.service.status} size="md" /> : undefined}
         description={
           <Text span size="sm" c="dimmed">
             Runtime output of the service&apos;s processes. Build and deploy output is on each deployment&apos;s page.

@@ -56,7 +56,6 @@ function FirstSteps() {
 
 /** Every project, its environments and their services, with status: the dashboard's home. */
 export function Overview() {
-  // No room covers the whole organization, so the overview polls (useOverview); environment pages are live.
   const overview = useOverview();
   return (
     <>

@@ -43,7 +43,9 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
                     )}
                   </Group>
                 </Table.Td>
-                <Table.Td>{service.runtime ? <StatusBadge status={service.runtime.state} /> : <StatusBadge status="NEVER_DEPLOYED" />}</Table.Td>
+                <Table.Td>
+                  <StatusBadge status={service.status} />
+                </Table.Td>
                 <Table.Td>
                   {commit ? (
                     <Tooltip label={service.runtime?.commit} withArrow>

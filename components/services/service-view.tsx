@@ -4,7 +4,7 @@ import { Anchor, Button, Card, Code, Group, SimpleGrid, Text } from "@mantine/co
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconExternalLink, IconFileText, IconTerminal2, IconTrash } from "@tabler/icons-react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { Can, useCan } from "../auth/can";
@@ -16,7 +16,6 @@ import { apiError, type ApiErrorDetails } from "../errors";
 import { PageState } from "../not-found";
 import { findService, useOverview } from "../overview/use-overview";
 import { environmentCrumbs, PageHeader, Section } from "../page-header";
-import { useRoom } from "../realtime";
 import { RelativeTime } from "../relative-time";
 import { StatusBadge } from "../status-badge";
 import { useTRPC } from "../trpc";
@@ -35,7 +34,6 @@ import { ServiceForm, serviceConfigFrom, serviceFormFrom } from "./service-form"
 export function ServiceView({ serviceId }: { serviceId: string }) {
   const trpc = useTRPC();
   const router = useRouter();
-  const queryClient = useQueryClient();
   const invalidate = useInvalidate();
   const canEdit = useCan("DEVELOPER");
   const service = useQuery(trpc.services.get.queryOptions({ serviceId }));
@@ -43,12 +41,6 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
   const found = findService(overview.data, serviceId);
   const [deleting, deleteModal] = useDisclosure();
   const { host: databaseHost } = useDatabaseVariables(service.data);
-  useRoom(service.data ? `environment:${service.data.environmentId}` : null, {
-    onDeploymentChanged: () => {
-      void queryClient.invalidateQueries({ queryKey: trpc.organization.overview.queryKey() });
-      void queryClient.invalidateQueries({ queryKey: trpc.services.get.queryKey({ serviceId }) });
-    },
-  });
   const update = useMutation(
     trpc.services.update.mutationOptions({
       onSuccess: async () => {
@@ -82,7 +74,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
         badges={
           <>
             <ModeBadge mode={environment.mode} />
-            <StatusBadge status={runtime ? runtime.state : "NEVER_DEPLOYED"} />
+            <StatusBadge status={found.service.status} />
           </>
         }
         actions={
@@ -108,13 +100,7 @@ export function ServiceView({ serviceId }: { serviceId: string }) {
       <Card withBorder padding="lg" mb="xl">
         <SimpleGrid cols={{ base: 2, md: 5 }} spacing="lg">
           <Fact label="Status">
-            {runtime ? (
-              <StatusBadge status={runtime.state} />
-            ) : (
-              <Text fz="sm" c="dimmed">
-                Not running
-              </Text>
-            )}
+            <StatusBadge status={found.service.status} />
           </Fact>
           {database ? (
             <>

@@ -29,7 +29,7 @@ export function ServiceShell({ serviceId }: { serviceId: string }) {
       <PageHeader
         title={`Shell of ${service.name}`}
         crumbs={[...environmentCrumbs(place), { label: service.name, href: `/services/${service.id}` }, { label: "Shell" }]}
-        badges={service.runtime ? <StatusBadge status={service.runtime.state} size="md" /> : undefined}
+        badges={place ? <StatusBadge status={place.service.status} size="md" /> : undefined}
         description={
           <Text span size="sm" c="dimmed">
             A shell in the running release&apos;s directory, with the service&apos;s variables. Sessions are audited (who, when, how long), never their
