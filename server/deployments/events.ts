@@ -4,6 +4,7 @@ import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
 import type { DeploymentChanged } from "../realtime/ui-protocol";
+import { environmentLiveStatus } from "../overview/live-status";
 import { requestDispatch } from "./dispatch-job";
 import { projectDeployment } from "./status";
 
@@ -23,6 +24,7 @@ export async function announceDeployment(db: Executor, row: DeploymentRow, lastE
     organizationId: row.organizationId,
     status: row.status,
     lastEventId,
+    ...(await environmentLiveStatus(db, row.environmentId)),
   };
   await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})`);
 }

@@ -8,7 +8,7 @@ import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { AppError } from "../errors";
-import { announceServiceChange, latestDeploymentOf, shownChanged } from "../overview/live-status";
+import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
 import { cipherFor } from "../secrets/organization-cipher";
 
@@ -203,8 +203,9 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
       ...(state.missed ? { missed: state.missed } : {}),
     };
     await svc.db.update(services).set({ runtime: next }).where(eq(services.id, state.serviceId));
-    if (shownChanged(lastDeployments.get(state.serviceId), known.runtime, next)) {
-      changed.push({ serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId });
+    const last = lastDeployments.get(state.serviceId);
+    if (shownChanged(last, known.runtime, next)) {
+      changed.push({ serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId, status: serviceStatus(last, next) });
     }
   }
   for (const change of changed) await announceServiceChange(svc.db, change);

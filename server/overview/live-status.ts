@@ -3,7 +3,7 @@ import type { DeploymentStatus } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
 import { deployments, services, type ServiceRuntime } from "../db/schema";
-import type { ServiceChanged } from "../realtime/ui-protocol";
+import type { DeploymentChanged, ServiceChanged } from "../realtime/ui-protocol";
 
 /** Channel on which every web process hears that a service's engine report changed what pages show. */
 export const SERVICE_CHANGED_CHANNEL = "slipway_service_changed";
@@ -52,6 +52,28 @@ export async function latestDeploymentPerService(db: Executor, where: SQL | unde
     .where(where)
     .orderBy(services.id, desc(deployments.createdAt));
   return new Map(rows.map((row) => [row.serviceId, row.deployment]));
+}
+
+const MAX_SERVICES_CARRIED = 50;
+
+/**
+ * What every page shows of an environment's statuses now, carried with each change so that
+ * open pages show it at once, before they re-read the rest (components/live-status.ts).
+ */
+export async function environmentLiveStatus(db: Executor, environmentId: string): Promise<Pick<DeploymentChanged, "environmentStatus" | "services">> {
+  const [own, [last], lastOfService] = await Promise.all([
+    db.select({ id: services.id, runtime: services.runtime }).from(services).where(eq(services.environmentId, environmentId)),
+    db.select().from(deployments).where(eq(deployments.environmentId, environmentId)).orderBy(desc(deployments.createdAt)).limit(1),
+    latestDeploymentPerService(db, eq(services.environmentId, environmentId)),
+  ]);
+  return {
+    environmentStatus: environmentStatus(own.length, last),
+    // A NOTIFY carries 8000 bytes: a larger environment's pages only re-read theirs.
+    services:
+      own.length > MAX_SERVICES_CARRIED
+        ? []
+        : own.map((service) => ({ serviceId: service.id, status: serviceStatus(lastOfService.get(service.id), service.runtime ?? null) })),
+  };
 }
 
 /** {@link latestDeploymentPerService} of some services by id. */

@@ -116,7 +116,14 @@ describe("the /ui realtime namespace", () => {
 
     const queued = next<DeploymentChanged>(member, "deployment:changed", (c) => c.environmentId === environment.id);
     const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-    expect(await queued).toMatchObject({ deploymentId: deployment.id, organizationId: org.organizationId, status: "QUEUED" });
+    // With the statuses every page shows, as the server derives them.
+    expect(await queued).toMatchObject({
+      deploymentId: deployment.id,
+      organizationId: org.organizationId,
+      status: "QUEUED",
+      environmentStatus: "QUEUED",
+      services: [{ serviceId: service.id, status: "QUEUED" }],
+    });
 
     const engine = await connect(ENGINE_NAMESPACE, {
       token: org.engineToken,
@@ -127,7 +134,8 @@ describe("the /ui realtime namespace", () => {
     const report = (restarts: number) => ({ serviceId: service.id, releaseId: "r1", state: "running", restarts, commit: "abc123" });
     const first = next<ServiceChanged>(member, "service:changed", (c) => c.serviceId === service.id);
     await engine.emitWithAck("engine:heartbeat", { activeDeployments: [], services: [report(0)] });
-    expect(await first).toEqual({ serviceId: service.id, environmentId: environment.id, organizationId: org.organizationId });
+    // Its deployment is still queued (no engine took it here): that is what its pages show.
+    expect(await first).toEqual({ serviceId: service.id, environmentId: environment.id, organizationId: org.organizationId, status: "QUEUED" });
     // The same report again changes nothing a page shows; a restart does.
     await engine.emitWithAck("engine:heartbeat", { activeDeployments: [], services: [report(0)] });
     const restarted = next<ServiceChanged>(member, "service:changed", (c) => c.serviceId === service.id);

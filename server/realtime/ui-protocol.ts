@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { DeploymentStatus } from "../../engine/protocol/events";
+import type { EnvironmentStatus, ServiceStatus } from "../overview/live-status";
 
 /**
  * The `/ui` namespace: browsers (and the CLI) subscribe to rooms and are told what changed.
@@ -33,13 +34,16 @@ export type DeploymentChanged = {
   status: DeploymentStatus;
   /** The id of the newest event: a client with an older one fetches the events after it. */
   lastEventId: number;
+  /** The environment's status and its services', as every page shows them (server/overview/live-status.ts). */
+  environmentStatus: EnvironmentStatus;
+  services: { serviceId: string; status: ServiceStatus }[];
 };
 
 /**
  * Sent to the organization's room when an engine's report changes what a service shows (its
  * status, as server/overview/live-status.ts derives it, its running commit or its restarts).
  */
-export type ServiceChanged = { serviceId: string; environmentId: string; organizationId: string };
+export type ServiceChanged = { serviceId: string; environmentId: string; organizationId: string; status: ServiceStatus };
 
 export type StreamedLogLine = {
   seq: number;
