@@ -1,6 +1,6 @@
 "use client";
 
-import { useQueryClient, type QueryClient } from "@tanstack/react-query";
+import { hashKey, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import type { Socket } from "socket.io-client";
 import type { DeploymentChanged, ServiceChanged, UiClientEvents, UiServerEvents } from "../server/realtime/ui-protocol";
@@ -105,10 +105,28 @@ export function useLiveStatus(socket: Socket<UiServerEvents, UiClientEvents> | n
     socket.on("deployment:changed", onDeployment);
     socket.on("service:changed", onService);
     socket.on("connect", onConnect);
+    const stopFollowing = followOrganization(queryClient, trpc, socket);
     return () => {
       socket.off("deployment:changed", onDeployment);
       socket.off("service:changed", onService);
       socket.off("connect", onConnect);
+      stopFollowing();
     };
   }, [socket, trpc, queryClient]);
+}
+
+/**
+ * A socket hears the organization it connected in. Switching organizations changes the cookie
+ * and re-reads `organization.whoami` (components/shell/dashboard-shell.tsx): when its answer
+ * names another organization, the socket connects again, as a member of that one.
+ */
+function followOrganization(queryClient: QueryClient, trpc: Trpc, socket: Socket<UiServerEvents, UiClientEvents>) {
+  const whoami = hashKey(trpc.organization.whoami.queryKey({}));
+  let organizationId: string | undefined;
+  return queryClient.getQueryCache().subscribe((event) => {
+    if (event.type !== "updated" || event.action.type !== "success" || event.query.queryHash !== whoami) return;
+    const next = (event.query.state.data as Outputs["organization"]["whoami"] | undefined)?.organizationId;
+    if (organizationId && next && next !== organizationId) socket.disconnect().connect();
+    organizationId = next ?? organizationId;
+  });
 }
