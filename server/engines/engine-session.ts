@@ -186,7 +186,7 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
       : [];
   const previous = new Map(before.map((row) => [row.id, row]));
   const changed: ServiceChanged[] = [];
-  const lastDeployments = before.length > 0 ? await latestDeploymentOf(svc.db, [...previous.keys()]) : new Map();
+  const lastDeployments = before.length > 0 ? await latestDeploymentOf(svc.db, [...previous.keys()]) : new Map<string, typeof deployments.$inferSelect>();
   for (const state of runtime) {
     const known = previous.get(state.serviceId);
     // A service of another cluster, or deleted since: nothing to record.
