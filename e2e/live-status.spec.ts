@@ -146,7 +146,9 @@ test("a deploy from the CLI reaches the overview, environment and service pages 
     test.info().annotations.push({ type: "DEPLOYED on every page after (ms)", description: elapsed.join(", ") });
     // A deploy ran: the button says Redeploy, and no page says it never did.
     await expect(environmentPage.getByRole("button", { name: "Redeploy", exact: true })).toBeVisible();
-    for (const tab of [overview, environmentPage, servicePage]) await expect(tab.locator('[data-status="NEVER_DEPLOYED"]')).toHaveCount(0);
+    for (const scope of [onOverview, environmentPage.locator("main"), servicePage.locator("main")]) {
+      await expect(scope.locator('[data-status="NEVER_DEPLOYED"]')).toHaveCount(0);
+    }
   });
 
   await test.step("the engine's report (running) reaches the overview and the service page alike", async () => {
