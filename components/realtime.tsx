@@ -2,6 +2,7 @@
 
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { io, type Socket } from "socket.io-client";
+import { useLiveStatus } from "./live-status";
 import type { DeploymentChanged, LogLines, RoomName, UiClientEvents, UiServerEvents } from "../server/realtime/ui-protocol";
 
 type UiSocket = Socket<UiServerEvents, UiClientEvents>;
@@ -83,6 +84,7 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
       socket.disconnect();
     };
   }, []);
+  useLiveStatus(realtime?.socket ?? null);
   return <RealtimeContext.Provider value={realtime}>{children}</RealtimeContext.Provider>;
 }
 

@@ -13,7 +13,8 @@ import { createAuthLimits } from "./auth/rate-limits";
 import { authConfig } from "./auth/sessions";
 import { attachEngineGateway } from "./realtime/engine-gateway";
 import { ACCESS_CHANNEL, attachUiGateway } from "./realtime/ui-gateway";
-import type { DeploymentChanged } from "./realtime/ui-protocol";
+import type { DeploymentChanged, ServiceChanged } from "./realtime/ui-protocol";
+import { SERVICE_CHANGED_CHANNEL } from "./overview/live-status";
 import { listenToChannels } from "./realtime/pg-listener";
 import { attachShellRelay } from "./realtime/shell-relay";
 import { CONNECTION_CHANNEL } from "./webhooks/connections";
@@ -107,10 +108,11 @@ export async function startWebServer(options: WebServerOptions) {
 
   const listener = listenToChannels(
     options.databaseUrl,
-    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL, ACCESS_CHANNEL],
+    [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, SERVICE_CHANGED_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL, ACCESS_CHANNEL],
     (channel, payload) => {
       if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
       else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentChanged);
+      else if (channel === SERVICE_CHANGED_CHANNEL) ui.serviceChanged(JSON.parse(payload) as ServiceChanged);
       else if (channel === CONNECTION_CHANNEL) hooks.forget(payload);
       else if (channel === SERVICES_CHANNEL) hooks.forgetRepositories(payload);
       else if (channel === ACCESS_CHANNEL) void ui.accessChanged(payload);

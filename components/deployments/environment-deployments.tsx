@@ -1,28 +1,17 @@
 "use client";
 
 import { Alert, Loader } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { apiError } from "../errors";
 import { Section } from "../page-header";
-import { useRoom } from "../realtime";
 import { useTRPC } from "../trpc";
 import { DeploymentActions } from "./deployment-actions";
 import { DeploymentHistory } from "./deployment-history";
 
-/** Keeps an environment's deployment list fresh: refetched on every change and after every (re)join; nothing while not `enabled`. */
+/** An environment's deployment list (nothing while not `enabled`), kept fresh by the realtime stream (components/live-status.ts). */
 export function useEnvironmentDeployments(environmentId: string, enabled = true) {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
-  const input = { environmentId, limit: 50 };
-  const list = useQuery({ ...trpc.deployments.list.queryOptions(input), enabled });
-  const refresh = () => void queryClient.invalidateQueries({ queryKey: trpc.deployments.list.queryKey(input) });
-  useRoom(enabled ? `environment:${environmentId}` : null, {
-    onDeploymentChanged: (change) => {
-      if (change.environmentId === environmentId) refresh();
-    },
-    onJoined: refresh,
-  });
-  return list;
+  return useQuery({ ...trpc.deployments.list.queryOptions({ environmentId, limit: 50 }), enabled });
 }
 
 /** An environment's Deploy / Redeploy, Restart and Stop buttons and its live deployment history. */

@@ -4,7 +4,7 @@ import { Anchor, Button, Card, Group, Text } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconCopy, IconServer, IconTrash } from "@tabler/icons-react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { Can } from "../auth/can";
@@ -16,7 +16,6 @@ import { ServicesTable } from "../overview/services-table";
 import { findEnvironment, useOverview } from "../overview/use-overview";
 import { PageHeader, Section } from "../page-header";
 import { RelativeTime } from "../relative-time";
-import { useRoom } from "../realtime";
 import { CreateServiceButton } from "../services/create-service";
 import { StatusBadge } from "../status-badge";
 import { useTRPC } from "../trpc";
@@ -28,7 +27,6 @@ import { PromoteEnvironmentButton } from "./promote-environment";
 export function EnvironmentView({ environmentId }: { environmentId: string }) {
   const trpc = useTRPC();
   const router = useRouter();
-  const queryClient = useQueryClient();
   const overview = useOverview();
   const found = findEnvironment(overview.data, environmentId);
   // The overview has no lineage or expiry: they come with the environment itself.
@@ -36,10 +34,6 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
   const clonedFromId = details.data?.clonedFromId ?? null;
   const source = clonedFromId ? findEnvironment(overview.data, clonedFromId) : null;
   const [deleting, deleteModal] = useDisclosure();
-  // Statuses change as deployments progress: re-read the tree when this environment's room says so.
-  useRoom(`environment:${environmentId}`, {
-    onDeploymentChanged: () => void queryClient.invalidateQueries({ queryKey: trpc.organization.overview.queryKey() }),
-  });
   const remove = useMutation(
     trpc.environments.delete.mutationOptions({
       onSuccess: (deployment) => {

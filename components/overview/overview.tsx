@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Anchor, Badge, Card, Group, List, Skeleton, Stack, Text, ThemeIcon, Title } from "@mantine/core";
+import { Alert, Anchor, Badge, Button, Card, Group, List, Skeleton, Stack, Text, ThemeIcon, Title } from "@mantine/core";
 import { EmptyState } from "@mantine/core";
 import { IconFolder, IconRocket, IconServer } from "@tabler/icons-react";
 import Link from "next/link";
@@ -13,6 +13,10 @@ import { PageHeader } from "../page-header";
 import { CreateProjectButton } from "../projects/create-project";
 import { CreateServiceButton } from "../services/create-service";
 import { StatusBadge } from "../status-badge";
+import { EnvironmentOrigin } from "./environment-origin";
+import { OrganizationPreviews } from "./organization-previews";
+import { applyFilters, isFiltered, previewEnvironments } from "./overview-filters";
+import { OverviewToolbar, useOverviewFilters } from "./overview-toolbar";
 import { ServicesTable } from "./services-table";
 import { useOverview } from "./use-overview";
 
@@ -55,10 +59,15 @@ function FirstSteps() {
   );
 }
 
-/** Every project, its environments and their services, with status: the dashboard's home. */
+/**
+ * Every project, its environments and their services, with status: the dashboard's home. Live
+ * (components/live-status.ts); searchable and filtered through the URL's query.
+ */
 export function Overview() {
-  // No room covers the whole organization, so the overview polls (useOverview); environment pages are live.
   const overview = useOverview();
+  const [filters, setFilters] = useOverviewFilters();
+  const all = overview.data?.projects ?? [];
+  const projects = applyFilters(all, filters);
   return (
     <>
       <PageHeader
@@ -84,8 +93,24 @@ export function Overview() {
         </Alert>
       )}
       {overview.data?.projects.length === 0 && <FirstSteps />}
+      {all.length > 0 && <OverviewToolbar filters={filters} onChange={setFilters} projectNames={all.map((project) => project.name)} />}
+      <OrganizationPreviews previews={previewEnvironments(projects)} />
+      {all.length > 0 && projects.length === 0 && (
+        <Card withBorder padding="lg">
+          <Group justify="space-between">
+            <Text c="dimmed" fz="sm">
+              Nothing matches these filters.
+            </Text>
+            {isFiltered(filters) && (
+              <Button variant="light" onClick={() => setFilters({ q: "", project: null, mode: null, status: null })}>
+                Show everything
+              </Button>
+            )}
+          </Group>
+        </Card>
+      )}
       <Stack gap="xl">
-        {overview.data?.projects.map((project) => (
+        {projects.map((project) => (
           <Card key={project.id} withBorder padding="lg" component="section" aria-labelledby={`project-${project.id}`}>
             <Group justify="space-between" mb="md">
               <Group gap="xs">
@@ -118,10 +143,18 @@ export function Overview() {
             )}
             <Stack gap="md">
               {project.environments.map((environment) => (
-                <Card key={environment.id} withBorder padding="md" radius="md" bg="var(--mantine-color-default-hover)">
+                <Card
+                  key={environment.id}
+                  withBorder
+                  padding="md"
+                  radius="md"
+                  bg="var(--mantine-color-default-hover)"
+                  component="section"
+                  aria-labelledby={`environment-${environment.id}`}
+                >
                   <Group justify="space-between" mb={environment.services.length > 0 ? "xs" : 0} wrap="wrap">
                     <Group gap="xs">
-                      <Title order={3} fz="md">
+                      <Title order={3} fz="md" id={`environment-${environment.id}`}>
                         <Anchor component={Link} href={`/environments/${environment.id}`} inherit c="inherit">
                           {environment.name}
                         </Anchor>
@@ -136,6 +169,7 @@ export function Overview() {
                       </Text>
                     </Group>
                   </Group>
+                  <EnvironmentOrigin environment={environment} projectName={project.name} />
                   {environment.services.length > 0 ? (
                     <ServicesTable services={environment.services} />
                   ) : (

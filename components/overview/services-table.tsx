@@ -41,7 +41,9 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
                     )}
                   </Group>
                 </Table.Td>
-                <Table.Td>{service.runtime ? <StatusBadge status={service.runtime.state} /> : <StatusBadge status="NEVER_DEPLOYED" />}</Table.Td>
+                <Table.Td>
+                  <StatusBadge status={service.status} />
+                </Table.Td>
                 <Table.Td>
                   {service.runtime?.commit ? (
                     <CommitSha sha={service.runtime.commit} />

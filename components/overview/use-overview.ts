@@ -11,11 +11,12 @@ export type OverviewEnvironment = OverviewProject["environments"][number];
 /**
  * The organization's tree (`organization.overview`), shared by every page through the query
  * cache: pages find their project, environment or service in it for names (breadcrumbs),
- * statuses and URLs, instead of one request per level.
+ * statuses and URLs, instead of one request per level. Kept live by the realtime stream
+ * (components/live-status.ts), not by polling.
  */
 export function useOverview() {
   const trpc = useTRPC();
-  return useQuery(trpc.organization.overview.queryOptions({}, { refetchInterval: 15_000 }));
+  return useQuery(trpc.organization.overview.queryOptions({}));
 }
 
 export function findEnvironment(data: OverviewData | undefined, environmentId: string) {

@@ -1,7 +1,7 @@
 "use client";
 
 import { Alert, Tabs } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import type { ReactNode } from "react";
@@ -11,7 +11,6 @@ import { ModeBadge } from "../environments/mode-badge";
 import { PageState } from "../not-found";
 import { findService, useOverview } from "../overview/use-overview";
 import { environmentCrumbs, PageHeader } from "../page-header";
-import { useRoom } from "../realtime";
 import { StatusBadge } from "../status-badge";
 import { useTRPC } from "../trpc";
 import { serviceTabHref, serviceTabOf, serviceTabs } from "./service-tabs";
@@ -27,19 +26,12 @@ const valueOf = (segment: string) => segment || "overview";
  */
 export function ServiceFrame({ serviceId, children }: { serviceId: string; children: ReactNode }) {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
   const pathname = usePathname();
   const service = useQuery(trpc.services.get.queryOptions({ serviceId }));
   const overview = useOverview();
   const found = findService(overview.data, serviceId);
   const environmentId = service.data?.environmentId ?? "";
   const { deployedBefore } = useServiceDeployments(serviceId, environmentId);
-  useRoom(service.data ? `environment:${service.data.environmentId}` : null, {
-    onDeploymentChanged: () => {
-      void queryClient.invalidateQueries({ queryKey: trpc.organization.overview.queryKey() });
-      void queryClient.invalidateQueries({ queryKey: trpc.services.get.queryKey({ serviceId }) });
-    },
-  });
 
   if (!service.data || !found)
     return <PageState loading={service.isLoading || overview.isLoading} error={service.error ?? overview.error} missing what="service" />;
@@ -57,7 +49,7 @@ export function ServiceFrame({ serviceId, children }: { serviceId: string; child
         badges={
           <>
             <ModeBadge mode={environment.mode} />
-            <StatusBadge status={current.runtime ? current.runtime.state : "NEVER_DEPLOYED"} />
+            <StatusBadge status={found.service.status} />
           </>
         }
         actions={

@@ -45,13 +45,7 @@ export function ServiceOverview({ serviceId }: { serviceId: string }) {
       <Card withBorder padding="lg" mb="xl">
         <SimpleGrid cols={{ base: 2, md: 5 }} spacing="lg">
           <Fact label="Status">
-            {runtime ? (
-              <StatusBadge status={runtime.state} />
-            ) : (
-              <Text fz="sm" c="dimmed">
-                Not running
-              </Text>
-            )}
+            <StatusBadge status={found.service.status} />
           </Fact>
           {database ? (
             <>

@@ -5,6 +5,7 @@ import type { Executor } from "../db/client";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
 import type { DeploymentChanged } from "../realtime/ui-protocol";
 import { finishOrganizationDeletion } from "../organizations/organizations";
+import { environmentLiveStatus } from "../overview/live-status";
 import { requestDispatch } from "./dispatch-job";
 import { projectDeployment } from "./status";
 
@@ -12,6 +13,22 @@ export type DeploymentRow = typeof deployments.$inferSelect;
 
 /** Channel on which every web process hears that a deployment recorded events, to tell browsers. */
 export const DEPLOYMENT_CHANNEL = "slipway_deployment";
+
+/**
+ * Tells every web process (on commit: NOTIFY waits for the transaction) that a deployment was
+ * requested or changed, for the pages that show it and every status it decides.
+ */
+export async function announceDeployment(db: Executor, row: DeploymentRow, lastEventId: number): Promise<void> {
+  const change: DeploymentChanged = {
+    deploymentId: row.id,
+    environmentId: row.environmentId,
+    organizationId: row.organizationId,
+    status: row.status,
+    lastEventId,
+    ...(await environmentLiveStatus(db, row.environmentId)),
+  };
+  await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})`);
+}
 
 /** Stores engine events (re-sent ones once) and refreshes the deployment's projected status. */
 export async function appendEngineEvents(db: Executor, deployment: DeploymentRow, events: DeploymentEvent[]): Promise<DeploymentRow> {
@@ -83,8 +100,7 @@ async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<D
     .where(eq(deployments.id, deployment.id))
     .returning();
   const row = updated!;
-  const change: DeploymentChanged = { deploymentId: row.id, environmentId: row.environmentId, status: row.status, lastEventId: events.at(-1)?.id ?? 0 };
-  await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})`);
+  await announceDeployment(db, row, events.at(-1)?.id ?? 0);
   if (terminalStatuses.has(row.status) && !terminalStatuses.has(deployment.status)) await onFinished(db, row);
   return row;
 }

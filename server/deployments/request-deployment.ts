@@ -9,6 +9,7 @@ import { getEnvironment } from "../environments/environments";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
 import { requestDispatch } from "./dispatch-job";
+import { announceDeployment } from "./events";
 import { renderSnapshot } from "./snapshot";
 
 export const requestDeploymentInput = z.object({
@@ -69,6 +70,8 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
 
     if (waiting) {
       const [merged] = await tx.update(deployments).set({ serviceIds, snapshot }).where(eq(deployments.id, waiting.id)).returning();
+      // The services it now includes show QUEUED from here on.
+      await announceDeployment(tx, merged!, 0);
       await recordAudit(tx, ctx.actor, {
         action: "deployment.merge",
         targetType: "deployment",
@@ -95,6 +98,8 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       })
       .returning();
     const deployment = created!;
+    // Every page that shows a status of the environment hears it at once, not at the engine's first event.
+    await announceDeployment(tx, deployment, 0);
     await requestDispatch(tx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: `deployment.${input.action.toLowerCase()}`,

@@ -3,11 +3,13 @@ import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } 
 import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
-import { clusters, deployments, environments, logLines, services } from "../db/schema";
+import { clusters, deployments, environments, logLines, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { AppError } from "../errors";
+import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged } from "../overview/live-status";
+import type { ServiceChanged } from "../realtime/ui-protocol";
 import { cipherFor } from "../secrets/organization-cipher";
 
 /**
@@ -173,28 +175,39 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
       .returning({ id: deployments.id, cancelRequestedAt: deployments.cancelRequestedAt });
     cancel = held.filter((d) => d.cancelRequestedAt).map((d) => d.id);
   }
+  const ownServices = inArray(services.environmentId, svc.db.select({ id: environments.id }).from(environments).where(eq(environments.clusterId, clusterId)));
+  const reported = runtime.map((state) => state.serviceId);
+  const before =
+    reported.length > 0
+      ? await svc.db
+          .select({ id: services.id, organizationId: services.organizationId, environmentId: services.environmentId, runtime: services.runtime })
+          .from(services)
+          .where(and(inArray(services.id, reported), ownServices))
+      : [];
+  const previous = new Map(before.map((row) => [row.id, row]));
+  const changed: ServiceChanged[] = [];
+  const lastDeployments = before.length > 0 ? await latestDeploymentOf(svc.db, [...previous.keys()]) : new Map<string, typeof deployments.$inferSelect>();
   for (const state of runtime) {
-    await svc.db
-      .update(services)
-      .set({
-        runtime: {
-          state: state.state,
-          releaseId: state.releaseId,
-          restarts: state.restarts,
-          commit: state.commit,
-          reportedAt: reportedAt.toISOString(),
-          ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
-          ...(state.lastRun ? { lastRun: state.lastRun } : {}),
-          ...(state.nextRunAt ? { nextRunAt: state.nextRunAt } : {}),
-          ...(state.missed ? { missed: state.missed } : {}),
-        },
-      })
-      .where(
-        and(
-          eq(services.id, state.serviceId),
-          inArray(services.environmentId, svc.db.select({ id: environments.id }).from(environments).where(eq(environments.clusterId, clusterId))),
-        ),
-      );
+    const known = previous.get(state.serviceId);
+    // A service of another cluster, or deleted since: nothing to record.
+    if (!known) continue;
+    const next: ServiceRuntime = {
+      state: state.state,
+      releaseId: state.releaseId,
+      restarts: state.restarts,
+      commit: state.commit,
+      reportedAt: reportedAt.toISOString(),
+      ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
+      ...(state.lastRun ? { lastRun: state.lastRun } : {}),
+      ...(state.nextRunAt ? { nextRunAt: state.nextRunAt } : {}),
+      ...(state.missed ? { missed: state.missed } : {}),
+    };
+    await svc.db.update(services).set({ runtime: next }).where(eq(services.id, state.serviceId));
+    const last = lastDeployments.get(state.serviceId);
+    if (shownChanged(last, known.runtime, next)) {
+      changed.push({ serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId, status: serviceStatus(last, next) });
+    }
   }
+  for (const change of changed) await announceServiceChange(svc.db, change);
   return { cancel };
 }

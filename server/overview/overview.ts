@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, sql } from "drizzle-orm";
-import type { DeploymentStatus } from "../../engine/protocol/events";
+import { asc, desc, eq } from "drizzle-orm";
 import type { DomainContext } from "../context";
-import { clusters, deployments, environments, memberships, organizations, projects, services } from "../db/schema";
+import { clusters, deployments, environments, gitPreviews, memberships, organizations, projects, services } from "../db/schema";
 import { serviceDomain } from "../services/domains";
+import { environmentStatus, latestDeploymentPerService, serviceStatus } from "./live-status";
 
 type DeploymentRow = typeof deployments.$inferSelect;
 
@@ -24,12 +24,13 @@ function summary(deployment: DeploymentRow | undefined, serviceId?: string) {
 }
 
 /**
- * Everything the overview shows, in four queries: projects, environments with their cluster,
- * services, and the latest deployment of each environment and of each service.
+ * Everything the overview shows, in five queries: projects, environments with their cluster,
+ * services, previews, and the latest deployment of each environment and of each service. The
+ * statuses are derived in live-status.ts, the one place that decides them.
  */
 export async function organizationOverview({ db, actor }: DomainContext) {
   const org = actor.organizationId;
-  const [projectRows, environmentRows, serviceRows, latestByEnvironment, latestByService] = await Promise.all([
+  const [projectRows, environmentRows, serviceRows, previewRows, latestByEnvironment, lastOfService] = await Promise.all([
     db.select().from(projects).where(eq(projects.organizationId, org)).orderBy(asc(projects.name)),
     db
       .select({ environment: environments, cluster: clusters })
@@ -38,23 +39,23 @@ export async function organizationOverview({ db, actor }: DomainContext) {
       .where(eq(environments.organizationId, org))
       .orderBy(asc(environments.name)),
     db.select().from(services).where(eq(services.organizationId, org)).orderBy(asc(services.name)),
+    db.select().from(gitPreviews).where(eq(gitPreviews.organizationId, org)),
     db
       .selectDistinctOn([deployments.environmentId])
       .from(deployments)
       .where(eq(deployments.organizationId, org))
       .orderBy(deployments.environmentId, desc(deployments.createdAt)),
-    db
-      .selectDistinctOn([services.id], { serviceId: services.id, deployment: deployments })
-      .from(services)
-      .innerJoin(
-        deployments,
-        and(eq(deployments.environmentId, services.environmentId), sql`(${deployments.serviceIds} is null or ${services.id} = any(${deployments.serviceIds}))`),
-      )
-      .where(eq(services.organizationId, org))
-      .orderBy(services.id, desc(deployments.createdAt)),
+    latestDeploymentPerService(db, eq(services.organizationId, org)),
   ]);
   const lastOfEnvironment = new Map(latestByEnvironment.map((d) => [d.environmentId, d]));
-  const lastOfService = new Map(latestByService.map((row) => [row.serviceId, row.deployment]));
+  const previewOf = new Map(previewRows.map((preview) => [preview.environmentId, preview]));
+  const environmentById = new Map(environmentRows.map(({ environment }) => [environment.id, environment]));
+  const projectName = new Map(projectRows.map((project) => [project.id, project.name]));
+  /** Where an environment came from: the one it was cloned from (a preview's blueprint), by name. */
+  const sourceOf = (id: string | null) => {
+    const source = id ? environmentById.get(id) : undefined;
+    return source ? { id: source.id, name: source.name, projectName: projectName.get(source.projectId) ?? "" } : null;
+  };
 
   return {
     projects: projectRows.map((project) => ({
@@ -64,23 +65,27 @@ export async function organizationOverview({ db, actor }: DomainContext) {
         .filter(({ environment }) => environment.projectId === project.id)
         .map(({ environment, cluster }) => {
           const own = serviceRows.filter((s) => s.environmentId === environment.id);
-          const last = lastOfEnvironment.get(environment.id);
-          const status: DeploymentStatus | "EMPTY" | "NEVER_DEPLOYED" = own.length === 0 ? "EMPTY" : (last?.status ?? "NEVER_DEPLOYED");
+          const preview = previewOf.get(environment.id);
           return {
             id: environment.id,
             name: environment.name,
             mode: environment.mode,
             cluster: { id: cluster.id, name: cluster.name },
-            status,
+            status: environmentStatus(own.length, lastOfEnvironment.get(environment.id)),
+            clonedFrom: sourceOf(preview?.blueprintEnvironmentId ?? environment.clonedFromId),
+            expiresAt: environment.expiresAt?.toISOString() ?? null,
+            preview: preview ? { number: preview.number, headBranch: preview.headBranch, closedAt: preview.closedAt?.toISOString() ?? null } : null,
             services: own.map((service) => {
               const domain = serviceDomain(service.name, environment.name, project.name, cluster.domainSuffix);
+              const last = lastOfService.get(service.id);
               return {
                 id: service.id,
                 name: service.name,
                 kind: service.kind,
                 url: service.runtime ? serviceUrl(domain, cluster.capabilities.routerPort) : null,
+                status: serviceStatus(last, service.runtime ?? null),
                 runtime: service.runtime ?? null,
-                lastDeployment: summary(lastOfService.get(service.id), service.id),
+                lastDeployment: summary(last, service.id),
               };
             }),
           };

@@ -8,7 +8,7 @@ import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { dispatchEnvironment } from "../deployments/dispatch";
 import { startWebServer } from "../web-server";
-import { UI_NAMESPACE, type DeploymentChanged, type LogLines } from "./ui-protocol";
+import { UI_NAMESPACE, type DeploymentChanged, type LogLines, type ServiceChanged } from "./ui-protocol";
 
 let services: Services;
 let org: SeededOrganization;
@@ -97,5 +97,51 @@ describe("the /ui realtime namespace", () => {
       stream: `deployment:${deployment.id}`,
       lines: [{ seq: 7, at, fd: "stdout", text: "\u001b[32mcompiled\u001b[0m", deploymentId: deployment.id, serviceId: service.id }],
     });
+  });
+
+  it("tells every socket of the organization, unsubscribed, when a deployment is requested and when a report changes a service; no other organization", async () => {
+    const api = createCaller({ services, actor: org.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "whole-org" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+
+    const member = await connect(UI_NAMESPACE, { token: await org.apiToken("VIEWER") });
+    const stranger = await seedOrganization(services, "elsewhere");
+    const outsider = await connect(UI_NAMESPACE, { token: await stranger.apiToken("OWNER") });
+    const overheard: unknown[] = [];
+    outsider.on("deployment:changed", (change) => overheard.push(change));
+    outsider.on("service:changed", (change) => overheard.push(change));
+    const serviceChanges: ServiceChanged[] = [];
+    member.on("service:changed", (change: ServiceChanged) => serviceChanges.push(change));
+
+    const queued = next<DeploymentChanged>(member, "deployment:changed", (c) => c.environmentId === environment.id);
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    // With the statuses every page shows, as the server derives them.
+    expect(await queued).toMatchObject({
+      deploymentId: deployment.id,
+      organizationId: org.organizationId,
+      status: "QUEUED",
+      environmentStatus: "QUEUED",
+      services: [{ serviceId: service.id, status: "QUEUED" }],
+    });
+
+    const engine = await connect(ENGINE_NAMESPACE, {
+      token: org.engineToken,
+      protocolVersion: PROTOCOL_VERSION,
+      engineVersion: "test",
+      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] },
+    });
+    const report = (restarts: number) => ({ serviceId: service.id, releaseId: "r1", state: "running", restarts, commit: "abc123" });
+    const first = next<ServiceChanged>(member, "service:changed", (c) => c.serviceId === service.id);
+    await engine.emitWithAck("engine:heartbeat", { activeDeployments: [], services: [report(0)] });
+    // Its deployment is still queued (no engine took it here): that is what its pages show.
+    expect(await first).toEqual({ serviceId: service.id, environmentId: environment.id, organizationId: org.organizationId, status: "QUEUED" });
+    // The same report again changes nothing a page shows; a restart does.
+    await engine.emitWithAck("engine:heartbeat", { activeDeployments: [], services: [report(0)] });
+    const restarted = next<ServiceChanged>(member, "service:changed", (c) => c.serviceId === service.id);
+    await engine.emitWithAck("engine:heartbeat", { activeDeployments: [], services: [report(1)] });
+    await restarted;
+    expect(serviceChanges.filter((c) => c.serviceId === service.id)).toHaveLength(2);
+    expect(overheard).toEqual([]);
   });
 });

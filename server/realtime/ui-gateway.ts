@@ -13,7 +13,17 @@ import { AppError, isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { getService } from "../services/services";
 import { authenticateApiToken, currentTokenActor } from "../tokens/api-tokens";
-import { subscribeMessage, UI_NAMESPACE, type DeploymentChanged, type LogLines, type RoomName, type UiClientEvents, type UiServerEvents } from "./ui-protocol";
+import {
+  organizationRoom,
+  subscribeMessage,
+  UI_NAMESPACE,
+  type DeploymentChanged,
+  type LogLines,
+  type RoomName,
+  type ServiceChanged,
+  type UiClientEvents,
+  type UiServerEvents,
+} from "./ui-protocol";
 
 /**
  * The Postgres channel a trigger notifies with an organization's id whenever access in it shrinks:
@@ -143,6 +153,8 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
   sweep.unref();
 
   namespace.on("connection", (socket) => {
+    // Statuses of the organization the socket signed in to (its actor's, checked by the middleware above).
+    void socket.join(organizationRoom((socket.data as SocketAccess).actor.organizationId));
     socket.on("subscribe", async (payload, ack) => {
       const reply = typeof ack === "function" ? ack : () => {};
       const parsed = subscribeMessage.safeParse(payload);
@@ -181,7 +193,13 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
     },
     /** From this process's Postgres listener: every web process hears it, so emit locally only. */
     deploymentChanged(change: DeploymentChanged) {
-      namespace.local.to([`environment:${change.environmentId}`, `deployment:${change.deploymentId}`]).emit("deployment:changed", change);
+      namespace.local
+        .to([`environment:${change.environmentId}`, `deployment:${change.deploymentId}`, organizationRoom(change.organizationId)])
+        .emit("deployment:changed", change);
+    },
+    /** From this process's Postgres listener, like {@link deploymentChanged}. */
+    serviceChanged(change: ServiceChanged) {
+      namespace.local.to(organizationRoom(change.organizationId)).emit("service:changed", change);
     },
     /** Stored lines, to every web process's subscribers through the adapter. */
     logLines(batch: LogLines) {

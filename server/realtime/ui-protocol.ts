@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { DeploymentStatus } from "../../engine/protocol/events";
+import type { EnvironmentStatus, ServiceStatus } from "../overview/live-status";
 
 /**
  * The `/ui` namespace: browsers (and the CLI) subscribe to rooms and are told what changed.
@@ -15,14 +16,34 @@ export type RoomName = `${"environment" | "deployment" | "service"}:${string}`;
 
 export const subscribeMessage = z.object({ room: roomName });
 
-/** Sent to `environment:<id>` and `deployment:<id>` whenever a deployment records events. */
+/**
+ * The room every socket is put in at connection, for the organization it signed in to: what
+ * each page shows a status of (the overview, a project, an environment, a service) hears here
+ * that it may have changed. Not subscribable: a socket only ever hears its own organization.
+ */
+export const organizationRoom = (organizationId: string) => `organization:${organizationId}` as const;
+
+/**
+ * Sent to `environment:<id>`, `deployment:<id>` and the organization's room whenever a
+ * deployment is requested or records events.
+ */
 export type DeploymentChanged = {
   deploymentId: string;
   environmentId: string;
+  organizationId: string;
   status: DeploymentStatus;
   /** The id of the newest event: a client with an older one fetches the events after it. */
   lastEventId: number;
+  /** The environment's status and its services', as every page shows them (server/overview/live-status.ts). */
+  environmentStatus: EnvironmentStatus;
+  services: { serviceId: string; status: ServiceStatus }[];
 };
+
+/**
+ * Sent to the organization's room when an engine's report changes what a service shows (its
+ * status, as server/overview/live-status.ts derives it, its running commit or its restarts).
+ */
+export type ServiceChanged = { serviceId: string; environmentId: string; organizationId: string; status: ServiceStatus };
 
 export type StreamedLogLine = {
   seq: number;
@@ -59,6 +80,7 @@ export type ShellOpenAnswer = { ok: true; sessionId: string } | { ok: false; err
 
 export type UiServerEvents = {
   "deployment:changed": (payload: DeploymentChanged) => void;
+  "service:changed": (payload: ServiceChanged) => void;
   "log:lines": (payload: LogLines) => void;
   "shell:output": (payload: ShellOutputMessage) => void;
   "shell:exit": (payload: ShellExitMessage) => void;

@@ -57,12 +57,20 @@ const overviewOutput = z.object({
           mode: environmentMode,
           cluster: z.object({ id: z.string(), name: z.string() }),
           status: z.union([deploymentStatus, z.enum(["EMPTY", "NEVER_DEPLOYED"])]),
+          /** The environment it was cloned from (a preview's blueprint), when that still exists. */
+          clonedFrom: z.object({ id: z.string(), name: z.string(), projectName: z.string() }).nullable(),
+          /** When the reaper deletes it, unless it is protected. */
+          expiresAt: z.string().nullable(),
+          /** The pull request a preview environment deploys. */
+          preview: z.object({ number: z.number(), headBranch: z.string(), closedAt: z.string().nullable() }).nullable(),
           services: z.array(
             z.object({
               id: z.string(),
               name: z.string(),
               kind: serviceKind,
               url: z.string().nullable(),
+              /** What every page shows as the service's status (server/overview/live-status.ts). */
+              status: z.union([deploymentStatus, z.enum(["starting", "running", "crashed", "stopped", "idle", "NEVER_DEPLOYED"])]),
               runtime: serviceOutput.shape.runtime,
               lastDeployment: z
                 .object({
