@@ -129,12 +129,10 @@ test("a deploy from the CLI reaches the overview, environment and service pages 
     const returned = Date.now();
     const { deployment } = JSON.parse(output) as { deployment: Deployment };
     const elapsed = await allReach(everyStatus, /^(QUEUED|BUILDING|DEPLOYING|DEPLOYED)$/, returned, LIVE_MS);
-    test
-      .info()
-      .annotations.push({
-        type: "seen off NEVER_DEPLOYED, ms after the CLI exited (as the runner measures, its own round trips included)",
-        description: elapsed.join(", "),
-      });
+    test.info().annotations.push({
+      type: "seen off NEVER_DEPLOYED, ms after the CLI exited (as the runner measures, its own round trips included)",
+      description: elapsed.join(", "),
+    });
     return deployment.id;
   });
 
@@ -148,12 +146,10 @@ test("a deploy from the CLI reaches the overview, environment and service pages 
       at,
       LIVE_MS,
     );
-    test
-      .info()
-      .annotations.push({
-        type: "seen DEPLOYED, ms after the API answered it (as the runner measures, its own round trips included)",
-        description: elapsed.join(", "),
-      });
+    test.info().annotations.push({
+      type: "seen DEPLOYED, ms after the API answered it (as the runner measures, its own round trips included)",
+      description: elapsed.join(", "),
+    });
     // A deploy ran: the button says Redeploy, and no page says it never did.
     await expect(environmentPage.getByRole("button", { name: "Redeploy", exact: true })).toBeVisible();
     for (const scope of [onOverview, environmentPage.locator("main"), servicePage.locator("main")]) {
