@@ -53,8 +53,8 @@ describe.skipIf(skipWithout(wheels.ok ? null : wheels.missing))("local engine: P
     const before = index.downloads().length;
     const { spec, final, log } = await deploy("flask", "python-flask");
     expect(final?.status, log.join("\n")).toBe("succeeded");
-    expect(log).toContain("Dependencies: pip install -r requirements.txt (from requirements.txt)");
-    expect(log).toContain("Start: gunicorn serves the WSGI app app:app (Flask; gunicorn is a dependency)");
+    expect(log.join("\n")).toContain("Dependencies: pip install -r requirements.txt (from requirements.txt)");
+    expect(log.join("\n")).toContain("Start: gunicorn serves the WSGI app app:app (Flask; gunicorn is a dependency)");
     expect(log.some((line) => /^Python 3\.\d+\.\d+ \(no version named: the host's python3\)/.test(line))).toBe(true);
     expect(JSON.parse(await answer("flask"))).toEqual({ app: "python-flask", server: "gunicorn", flask: "2.2.2" });
     // Every wheel came from the index: Flask, its dependencies and gunicorn.
@@ -78,7 +78,7 @@ describe.skipIf(skipWithout(wheels.ok ? null : wheels.missing))("local engine: P
   it("serves a Starlette app under uvicorn", async () => {
     const { final, log } = await deploy("starlette", "python-starlette");
     expect(final?.status, log.join("\n")).toBe("succeeded");
-    expect(log).toContain("Start: uvicorn serves the ASGI app main:app (Starlette; uvicorn is a dependency)");
+    expect(log.join("\n")).toContain("Start: uvicorn serves the ASGI app main:app (Starlette; uvicorn is a dependency)");
     expect(JSON.parse(await answer("starlette"))).toEqual({ app: "python-starlette", server: "uvicorn" });
   }, 120_000);
 
@@ -94,7 +94,7 @@ describe.skipIf(skipWithout(wheels.ok ? null : wheels.missing))("local engine: P
       JSON.stringify({ _meta: { requires: { python_version: "3" } }, default: default_, develop: {} }, null, 2);
     const { final, log } = await deploy("pipfile", "python-pipfile", { "Pipfile.lock": lock(Object.fromEntries(entries)) });
     expect(final?.status, log.join("\n")).toBe("succeeded");
-    expect(log).toContain("Dependencies: Pipfile.lock's default packages, pinned with their hashes (pip --require-hashes; pipenv is not provided)");
+    expect(log.join("\n")).toContain("Dependencies: Pipfile.lock's default packages, pinned with their hashes (pip --require-hashes; pipenv is not provided)");
     expect(JSON.parse(await answer("pipfile"))).toEqual({ app: "python-pipfile", server: "gunicorn" });
 
     const wrong = Object.fromEntries(entries.map(([name, entry]) => [name, name === "flask" ? { ...entry, hashes: [`sha256:${"0".repeat(64)}`] } : entry]));
@@ -107,7 +107,7 @@ describe.skipIf(skipWithout(wheels.ok ? null : wheels.missing))("local engine: P
   it("runs a standard-library app.py with no dependency file, on the Python .python-version names", async () => {
     const { final, log } = await deploy("stdlib", "python-stdlib", { ".python-version": "3\n" });
     expect(final?.status, log.join("\n")).toBe("succeeded");
-    expect(log).toContain("Dependencies: none (no requirements.txt, Pipfile.lock or pyproject.toml dependencies)");
+    expect(log.join("\n")).toContain("Dependencies: none (no requirements.txt, Pipfile.lock or pyproject.toml dependencies)");
     expect(log.some((line) => /^Python 3\.\d+\.\d+ \(from \.python-version "3"\)/.test(line))).toBe(true);
     expect(await answer("stdlib")).toMatch(/^python-stdlib on 3\.\d+\n$/);
   }, 120_000);
