@@ -2,6 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, test } from "./fixtures/test";
 import { seedApp } from "./fixtures/seed";
+import { ServicePage } from "./pages/service-page";
 
 const VITE_SPA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../test/fixtures/apps/vite-spa");
 
@@ -17,7 +18,7 @@ test("the service page shows what is detected in the branch, why, and how it is 
 }) => {
   const app = await seedApp(api, git, { project: unique("spa"), repo: unique("repo") }, VITE_SPA);
   await signIn({ email: platform.adminEmail, password: platform.adminPassword });
-  await page.goto(`/services/${app.serviceId}`);
+  await ServicePage.goto(page, app.serviceId, "Settings");
 
   const panel = page.getByLabel("Build plan");
   await expect(panel).toContainText("Vite SPA");

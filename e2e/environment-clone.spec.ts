@@ -166,6 +166,7 @@ test("create a database and a job, clone their environment, and see the copy's o
     await expect(page.getByRole("link", { name: "nightly", exact: true })).toBeVisible();
     await expect(page.getByRole("link", { name: "main-db", exact: true })).toHaveCount(0);
     await page.getByRole("link", { name: "nightly", exact: true }).click();
+    await new ServicePage(page).open("Settings");
     await expect(page.getByRole("textbox", { name: "Branch" })).toHaveValue("feature/x");
   });
 });

@@ -28,7 +28,7 @@ test("a failed build stops at its step, leads with it and its last lines, and ke
   await expect(deployment.step("web", "start")).toHaveAttribute("aria-label", "Start: Skipped");
   // The page leads with the failing step, by its name, and the build's last lines, before the steps.
   const callout = page.getByRole("alert", { name: "web: Build failed" });
-  await expect(callout).toContainText("exited with code 1");
+  await expect(callout).toContainText("build command `npm run build` failed (exit 1)");
   await expect(callout.getByLabel("Last output lines")).toContainText("error: cannot find module './missing'");
   await expectAbove(callout, deployment.steps("web"));
   await expect(deployment.logs).toContainText("error: cannot find module './missing'");
