@@ -44,6 +44,7 @@ import { useWhoami, type Role } from "../auth/can";
 import { RoleBadge } from "../auth/role-badge";
 import { isUnauthorized } from "../errors";
 import { useTRPC } from "../trpc";
+import { MAIN_CONTENT_ID } from "./skip-link";
 
 const NAV: { label: string; href: string; icon: ReactNode; section?: string }[] = [
   { label: "Overview", href: "/", icon: <IconLayoutDashboard size={18} /> },
@@ -138,7 +139,8 @@ function UserMenu({ actor, role }: { actor: string; role: Role }) {
   return (
     <Menu position="bottom-end" width={240} withinPortal>
       <Menu.Target>
-        <UnstyledButton aria-label={`Account: ${actor}`} px="xs" py={4} style={{ borderRadius: "var(--mantine-radius-md)" }}>
+        {/* The name contains what the button shows, the role badge included (WCAG 2.5.3). */}
+        <UnstyledButton aria-label={`Account: ${actor} ${role.toLowerCase()}`} px="xs" py={4} style={{ borderRadius: "var(--mantine-radius-md)" }}>
           <Group gap={8} wrap="nowrap">
             <Text fz="sm" truncate maw={200} visibleFrom="sm">
               {actor}
@@ -193,7 +195,7 @@ export function DashboardShell({ children }: { children: ReactNode }) {
 
   if (!whoami.data) {
     return (
-      <Center mih="100vh">
+      <Center component="main" id={MAIN_CONTENT_ID} tabIndex={-1} mih="100vh">
         {whoami.error && !unauthorized ? (
           <Stack align="center" gap="xs">
             <Text fw={600}>The control plane did not answer.</Text>
@@ -265,7 +267,7 @@ export function DashboardShell({ children }: { children: ReactNode }) {
           </Stack>
         </AppShell.Section>
       </AppShell.Navbar>
-      <AppShell.Main>
+      <AppShell.Main id={MAIN_CONTENT_ID} tabIndex={-1}>
         <div style={{ maxWidth: 1200, margin: "0 auto" }}>{children}</div>
       </AppShell.Main>
     </AppShell>

@@ -1,0 +1,85 @@
+import { createTheme, darken, defaultCssVariablesResolver, lighten, luminance, type CSSVariablesResolver, type MantineColorsTuple } from "@mantine/core";
+
+/** WCAG 2.1 AA for normal text (1.4.3). */
+const AA = 4.5;
+
+/** The WCAG contrast ratio of two colours. */
+export function contrast(a: string, b: string): number {
+  const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (light + 0.05) / (dark + 0.05);
+}
+
+/** `color`, darkened (or lightened) in small steps until it reads at AA on `background`. */
+function readableOn(color: string, background: string, direction: "darker" | "lighter" = "darker"): string {
+  const shift = direction === "darker" ? darken : lighten;
+  for (let amount = 0; amount <= 1; amount += 0.05) {
+    const candidate = amount === 0 ? color : shift(color, amount);
+    if (contrast(candidate, background) >= AA) return candidate;
+  }
+  return direction === "darker" ? "#000000" : "#ffffff";
+}
+
+/** The lightest shade from `from` on that carries white text at AA, else the darkest made darker. */
+function filledShade(shades: MantineColorsTuple, from: number): string {
+  const shade = shades.slice(from).find((candidate) => contrast("#ffffff", candidate) >= AA);
+  return shade ?? readableOn(shades[9], "#ffffff");
+}
+
+/**
+ * Mantine's defaults put white on indigo 6 (4.3:1), dimmed text at 3.3:1 and green or yellow
+ * labels well below AA. These variables keep the palette's look and move each colour only as far
+ * as AA needs, in both schemes: filled buttons and badges, coloured text, the light variant's
+ * text on its tint, dimmed text (on the lightest surfaces tables and hovers use) and errors.
+ */
+export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
+  const base = defaultCssVariablesResolver(theme);
+  const light: Record<string, string> = {};
+  const dark: Record<string, string> = {};
+  for (const [name, shades] of Object.entries(theme.colors)) {
+    const lightFilled = filledShade(shades, 6);
+    const darkFilled = filledShade(shades, 8);
+    Object.assign(light, {
+      [`--mantine-color-${name}-filled`]: lightFilled,
+      [`--mantine-color-${name}-filled-hover`]: darken(lightFilled, 0.1),
+      [`--mantine-color-${name}-text`]: lightFilled,
+      [`--mantine-color-${name}-outline`]: lightFilled,
+      [`--mantine-color-${name}-light-color`]: readableOn(shades[9], shades[1]),
+    });
+    Object.assign(dark, {
+      [`--mantine-color-${name}-filled`]: darkFilled,
+      [`--mantine-color-${name}-filled-hover`]: darken(darkFilled, 0.1),
+    });
+  }
+  const primary = theme.colors[theme.primaryColor]!;
+  const gray = theme.colors.gray;
+  const darkShades = theme.colors.dark;
+  return {
+    variables: { ...base.variables },
+    light: {
+      ...base.light,
+      ...light,
+      "--mantine-color-anchor": filledShade(primary, 6),
+      "--mantine-color-dimmed": readableOn(gray[6], gray[1]),
+      "--mantine-color-error": readableOn(theme.colors.red[6], "#ffffff"),
+    },
+    dark: {
+      ...base.dark,
+      ...dark,
+      "--mantine-color-dimmed": readableOn(darkShades[2], darkShades[5], "lighter"),
+      "--mantine-color-error": theme.colors.red[4],
+    },
+  };
+};
+
+export const theme = createTheme({
+  primaryColor: "indigo",
+  defaultRadius: "md",
+  fontFamily: "Inter, ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif",
+  fontFamilyMonospace: "ui-monospace, 'JetBrains Mono', 'SFMono-Regular', Menlo, monospace",
+  components: {
+    // Close buttons are icons: name them for screen readers (toasts and dialogs say what closes).
+    CloseButton: { defaultProps: { "aria-label": "Close" } },
+    Notification: { defaultProps: { closeButtonProps: { "aria-label": "Dismiss notification" } } },
+    Modal: { defaultProps: { closeButtonProps: { "aria-label": "Close dialog" } } },
+  },
+});
