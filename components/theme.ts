@@ -9,12 +9,13 @@ export function contrast(a: string, b: string): number {
   return (light + 0.05) / (dark + 0.05);
 }
 
-/** `color`, darkened (or lightened) in small steps until it reads at AA on `background`. */
-function readableOn(color: string, background: string, direction: "darker" | "lighter" = "darker"): string {
+/** `color`, darkened (or lightened) in small steps until it reads at AA on every background. */
+function readableOn(color: string, background: string | string[], direction: "darker" | "lighter" = "darker"): string {
   const shift = direction === "darker" ? darken : lighten;
+  const backgrounds = [background].flat();
   for (let amount = 0; amount <= 1; amount += 0.05) {
     const candidate = amount === 0 ? color : shift(color, amount);
-    if (contrast(candidate, background) >= AA) return candidate;
+    if (backgrounds.every((surface) => contrast(candidate, surface) >= AA)) return candidate;
   }
   return direction === "darker" ? "#000000" : "#ffffff";
 }
@@ -59,7 +60,11 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
       ...base.light,
       ...light,
       "--mantine-color-anchor": filledShade(primary, 6),
-      "--mantine-color-dimmed": readableOn(gray[6], gray[1]),
+      // Dimmed text also sits on alerts' and light badges' tints (shade 1 of every colour).
+      "--mantine-color-dimmed": readableOn(
+        gray[6],
+        Object.values(theme.colors).map((shades) => shades[1]),
+      ),
       "--mantine-color-error": readableOn(theme.colors.red[6], "#ffffff"),
     },
     dark: {

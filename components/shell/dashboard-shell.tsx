@@ -16,6 +16,7 @@ import {
   UnstyledButton,
   useComputedColorScheme,
   useMantineColorScheme,
+  VisuallyHidden,
   type MantineColorScheme,
 } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
@@ -139,12 +140,14 @@ function UserMenu({ actor, role }: { actor: string; role: Role }) {
   return (
     <Menu position="bottom-end" width={240} withinPortal>
       <Menu.Target>
-        {/* The name contains what the button shows, the role badge included (WCAG 2.5.3). */}
-        <UnstyledButton aria-label={`Account: ${actor} ${role.toLowerCase()}`} px="xs" py={4} style={{ borderRadius: "var(--mantine-radius-md)" }}>
+        {/* Named by what it shows ("Account: <email> <role>"), so the name contains the visible text (WCAG 2.5.3); phones show only the role. */}
+        <UnstyledButton px="xs" py={4} style={{ borderRadius: "var(--mantine-radius-md)" }}>
           <Group gap={8} wrap="nowrap">
+            <VisuallyHidden>Account: </VisuallyHidden>
             <Text fz="sm" truncate maw={200} visibleFrom="sm">
               {actor}
             </Text>
+            <VisuallyHidden hiddenFrom="sm">{actor}</VisuallyHidden>
             <RoleBadge role={role} />
             <IconChevronDown size={14} />
           </Group>
@@ -207,7 +210,7 @@ export function DashboardShell({ children }: { children: ReactNode }) {
             </Button>
           </Stack>
         ) : (
-          <Loader aria-label="Loading" />
+          <Loader role="status" aria-label="Loading" />
         )}
       </Center>
     );
