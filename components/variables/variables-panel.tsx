@@ -66,7 +66,7 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
         </Text>
       )}
       {variables.data && variables.data.length > 0 && (
-        <Table.ScrollContainer minWidth={520}>
+        <Table.ScrollContainer minWidth={520} className="stack-on-phone">
           <Table verticalSpacing={6} aria-label={`${word} variables`}>
             <Table.Thead>
               <Table.Tr>
@@ -78,10 +78,10 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
             <Table.Tbody>
               {variables.data.map((variable) => (
                 <Table.Tr key={variable.key}>
-                  <Table.Td>
+                  <Table.Td data-label="Key">
                     <CopyableKey value={variable.key} />
                   </Table.Td>
-                  <Table.Td>
+                  <Table.Td data-label="Value">
                     <VariableValue value={variable.value} secret={variable.secret} />
                   </Table.Td>
                   {canEdit && (
