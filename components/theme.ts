@@ -34,6 +34,9 @@ function filledShade(shades: MantineColorsTuple, from: number): string {
  */
 export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
   const base = defaultCssVariablesResolver(theme);
+  const gray = theme.colors.gray;
+  // Coloured text and links sit on white and on the grays of hovered rows and striped tables.
+  const surfaces = ["#ffffff", gray[0], gray[1]];
   const light: Record<string, string> = {};
   const dark: Record<string, string> = {};
   for (const [name, shades] of Object.entries(theme.colors)) {
@@ -42,7 +45,7 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
     Object.assign(light, {
       [`--mantine-color-${name}-filled`]: lightFilled,
       [`--mantine-color-${name}-filled-hover`]: darken(lightFilled, 0.1),
-      [`--mantine-color-${name}-text`]: lightFilled,
+      [`--mantine-color-${name}-text`]: readableOn(lightFilled, surfaces),
       [`--mantine-color-${name}-outline`]: lightFilled,
       [`--mantine-color-${name}-light-color`]: readableOn(shades[9], shades[1]),
     });
@@ -52,14 +55,13 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
     });
   }
   const primary = theme.colors[theme.primaryColor]!;
-  const gray = theme.colors.gray;
   const darkShades = theme.colors.dark;
   return {
     variables: { ...base.variables },
     light: {
       ...base.light,
       ...light,
-      "--mantine-color-anchor": filledShade(primary, 6),
+      "--mantine-color-anchor": readableOn(filledShade(primary, 6), surfaces),
       // Dimmed text also sits on alerts' and light badges' tints (shade 1 of every colour).
       "--mantine-color-dimmed": readableOn(
         gray[6],
