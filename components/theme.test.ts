@@ -41,6 +41,15 @@ describe("the theme's colours reach WCAG AA (4.5:1) for text", () => {
     }
   });
 
+  it("coloured text and links in the dark scheme, on the page, cards and hovered rows", () => {
+    for (const surface of [colors.dark[7], colors.dark[6], colors.dark[5]]) {
+      expect(contrast(value("dark", "--mantine-color-anchor"), surface)).toBeGreaterThanOrEqual(4.5);
+      for (const name of Object.keys(colors)) {
+        expect(contrast(value("dark", `--mantine-color-${name}-text`), surface), name).toBeGreaterThanOrEqual(4.5);
+      }
+    }
+  });
+
   it("links and errors", () => {
     // On white and on a hovered table row.
     expect(contrast(value("light", "--mantine-color-anchor"), colors.gray[1])).toBeGreaterThanOrEqual(4.5);

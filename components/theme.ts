@@ -37,6 +37,8 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
   const gray = theme.colors.gray;
   // Coloured text and links sit on white and on the grays of hovered rows and striped tables.
   const surfaces = ["#ffffff", gray[0], gray[1]];
+  // The dark scheme's page, cards and hovered rows.
+  const darkSurfaces = [theme.colors.dark[7], theme.colors.dark[6], theme.colors.dark[5]];
   const light: Record<string, string> = {};
   const dark: Record<string, string> = {};
   for (const [name, shades] of Object.entries(theme.colors)) {
@@ -50,6 +52,7 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
       [`--mantine-color-${name}-light-color`]: readableOn(shades[9], shades[1]),
     });
     Object.assign(dark, {
+      [`--mantine-color-${name}-text`]: readableOn(shades[4], darkSurfaces, "lighter"),
       [`--mantine-color-${name}-filled`]: darkFilled,
       [`--mantine-color-${name}-filled-hover`]: darken(darkFilled, 0.1),
     });
@@ -72,7 +75,8 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
     dark: {
       ...base.dark,
       ...dark,
-      "--mantine-color-dimmed": readableOn(darkShades[2], darkShades[5], "lighter"),
+      "--mantine-color-anchor": readableOn(primary[4], darkSurfaces, "lighter"),
+      "--mantine-color-dimmed": readableOn(darkShades[2], darkSurfaces, "lighter"),
       "--mantine-color-error": theme.colors.red[4],
     },
   };

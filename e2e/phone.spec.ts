@@ -8,7 +8,8 @@ import { ServicePage, type ServiceTabName } from "./pages/service-page";
  * wide, no page scrolls sideways and no status badge is cut short; navigation goes through the
  * burger menu. (Every page is also checked with axe by the shared fixture.)
  */
-test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+// In the dark scheme, so that axe checks its contrast on every page too (the other journeys run light).
+test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: "dark" });
 
 /** Nothing wider than the screen, and every status badge shows its whole text. */
 async function expectFitsThePhone(page: Page, where: string) {
