@@ -15,3 +15,14 @@ test("the first boot's admin signs in through the form and lands on the overview
   await expect(page.getByRole("button", { name: `Account: ${platform.adminEmail}` })).toBeVisible();
   await capture("overview-after-sign-in");
 });
+
+test("every page names its icon, and /favicon.ico answers with it", async ({ page }) => {
+  await page.goto("/signin");
+  const href = await page.locator('link[rel="icon"]').first().getAttribute("href");
+  expect(href).toMatch(/^\/icon\.svg/);
+  for (const path of [href!, "/favicon.ico"]) {
+    const response = await page.request.get(path);
+    expect(response.status(), path).toBe(200);
+    expect(response.headers()["content-type"], path).toContain("image/svg+xml");
+  }
+});
