@@ -12,6 +12,9 @@ const nextConfig = {
   typescript: { ignoreBuildErrors: true },
   poweredByHeader: false,
   reactStrictMode: true,
+  // The icon is app/icon.svg (Next links it from every page); browsers and tools that ask for
+  // the classic /favicon.ico get the same file instead of a 404.
+  rewrites: async () => [{ source: "/favicon.ico", destination: "/icon.svg" }],
 };
 
 export default nextConfig;

@@ -5,6 +5,7 @@ import { ColorSchemeScript, mantineHtmlProps } from "@mantine/core";
 import type { Metadata } from "next";
 import type { ReactNode } from "react";
 import { Providers } from "../components/providers";
+import { SkipLink } from "../components/shell/skip-link";
 
 export const metadata: Metadata = {
   title: { default: "Slipway", template: "%s · Slipway" },
@@ -19,6 +20,7 @@ export default function RootLayout({ children }: { children: ReactNode }) {
         <ColorSchemeScript defaultColorScheme="auto" />
       </head>
       <body>
+        <SkipLink />
         <Providers>{children}</Providers>
       </body>
     </html>

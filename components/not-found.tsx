@@ -9,7 +9,7 @@ export function PageState({ loading, error, missing, what }: { loading: boolean;
   if (loading)
     return (
       <Center py="xl">
-        <Loader aria-label={`Loading ${what}`} />
+        <Loader role="status" aria-label={`Loading ${what}`} />
       </Center>
     );
   if (error)

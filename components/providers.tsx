@@ -1,6 +1,6 @@
 "use client";
 
-import { MantineProvider, createTheme } from "@mantine/core";
+import { MantineProvider } from "@mantine/core";
 import { ModalsProvider } from "@mantine/modals";
 import { Notifications } from "@mantine/notifications";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
@@ -8,14 +8,8 @@ import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
 import { useState, type ReactNode } from "react";
 import type { AppRouter } from "../server/api/root";
 import { RealtimeProvider } from "./realtime";
+import { cssVariablesResolver, theme } from "./theme";
 import { TRPCProvider } from "./trpc";
-
-export const theme = createTheme({
-  primaryColor: "indigo",
-  defaultRadius: "md",
-  fontFamily: "Inter, ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif",
-  fontFamilyMonospace: "ui-monospace, 'JetBrains Mono', 'SFMono-Regular', Menlo, monospace",
-});
 
 /** Errors a retry cannot fix: the answer will be the same. */
 function isFinal(error: unknown): boolean {
@@ -36,7 +30,7 @@ export function Providers({ children }: { children: ReactNode }) {
   const [queryClient] = useState(makeQueryClient);
   const [trpcClient] = useState(() => createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: "/api/trpc" })] }));
   return (
-    <MantineProvider theme={theme} defaultColorScheme="auto">
+    <MantineProvider theme={theme} cssVariablesResolver={cssVariablesResolver} defaultColorScheme="auto">
       <QueryClientProvider client={queryClient}>
         <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>
           <RealtimeProvider>

@@ -55,6 +55,8 @@ export function StatusBadge({ status, size = "sm", ...props }: StatusBadgeProps)
       size={size}
       leftSection={style.busy ? <Loader size={10} color={style.color} type="oval" aria-hidden /> : undefined}
       data-status={status}
+      // A status is read whole: the badge never shrinks to "RUNN…" in a narrow row.
+      style={{ flexShrink: 0, minWidth: "max-content" }}
       {...props}
     >
       {style.label}

@@ -7,7 +7,21 @@ import { seedApp } from "./fixtures/seed";
 const CHATTY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "fixtures/apps/chatty");
 const TOTAL = 900;
 
-test("the runtime log survives a dropped socket with no line lost or repeated", async ({ page, context, api, git, unique, platform, signIn, capture }) => {
+test("the runtime log survives a dropped socket with no line lost or repeated", async ({
+  page,
+  context,
+  api,
+  git,
+  unique,
+  platform,
+  signIn,
+  capture,
+  allowConsoleError,
+}) => {
+  allowConsoleError(
+    /ERR_INTERNET_DISCONNECTED|WebSocket connection to .* failed/,
+    "the test takes the browser offline on purpose: its reconnection attempts fail until it is back",
+  );
   // Keep a handle on every WebSocket the page opens, so the test can cut them like a network drop would.
   await page.addInitScript(() => {
     const sockets: WebSocket[] = [];

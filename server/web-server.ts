@@ -10,6 +10,7 @@ import { DEPLOYMENT_CHANNEL } from "./deployments/events";
 import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-channel";
 import type { Logger } from "./logger";
 import { createAuthLimits } from "./auth/rate-limits";
+import { needsSignIn } from "./auth/page-guard";
 import { authConfig } from "./auth/sessions";
 import { attachEngineGateway } from "./realtime/engine-gateway";
 import { ACCESS_CHANNEL, attachUiGateway } from "./realtime/ui-gateway";
@@ -70,6 +71,10 @@ export async function startWebServer(options: WebServerOptions) {
       .then((handled) => handled || api(req, res))
       .then(async (handled) => {
         if (handled) return;
+        if (auth && options.pages && (await needsSignIn(services, auth, req))) {
+          res.writeHead(302, { location: `/signin?next=${encodeURIComponent(req.url ?? "/")}` }).end();
+          return;
+        }
         if (options.pages) return options.pages(req, res);
         res.writeHead(404, { "content-type": "text/plain" }).end("Not found\n");
       })

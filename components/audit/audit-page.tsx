@@ -72,12 +72,12 @@ function EventRow({ event }: { event: AuditEvent }) {
             {open ? <IconChevronDown size={16} /> : <IconChevronRight size={16} />}
           </ActionIcon>
         </Table.Td>
-        <Table.Td>
+        <Table.Td data-label="When">
           <Text fz="sm" style={{ whiteSpace: "nowrap" }}>
             <RelativeTime value={event.at} />
           </Text>
         </Table.Td>
-        <Table.Td>
+        <Table.Td data-label="Actor">
           <Text fz="sm" className="break-anywhere">
             {event.actor}
           </Text>
@@ -86,10 +86,10 @@ function EventRow({ event }: { event: AuditEvent }) {
             {event.ip ? ` · ${event.ip}` : ""}
           </Text>
         </Table.Td>
-        <Table.Td>
+        <Table.Td data-label="Action">
           <Code>{event.action}</Code>
         </Table.Td>
-        <Table.Td>
+        <Table.Td data-label="Target">
           <Text fz="xs" c="dimmed">
             {event.targetType.replace(/_/g, " ")}
           </Text>
@@ -100,7 +100,7 @@ function EventRow({ event }: { event: AuditEvent }) {
             </Text>
           )}
         </Table.Td>
-        <Table.Td>
+        <Table.Td data-label="Origin">
           <Badge size="sm" variant="light" color={ORIGIN_COLORS[event.origin] ?? "gray"}>
             {event.origin}
           </Badge>
@@ -200,7 +200,7 @@ export function AuditPage() {
           )}
           {rows.length > 0 && (
             <Card withBorder padding={0}>
-              <Table.ScrollContainer minWidth={760}>
+              <Table.ScrollContainer minWidth={760} className="stack-on-phone">
                 <Table verticalSpacing="xs" aria-label="audit events">
                   <Table.Thead>
                     <Table.Tr>

@@ -7,7 +7,7 @@ const ROLE_COLORS: Record<Role, string> = { OWNER: "grape", ADMIN: "indigo", DEV
 
 export function RoleBadge({ role }: { role: Role }) {
   return (
-    <Badge color={ROLE_COLORS[role]} variant="light" size="sm">
+    <Badge color={ROLE_COLORS[role]} variant="light" size="sm" style={{ flexShrink: 0, minWidth: "max-content" }}>
       {role.toLowerCase()}
     </Badge>
   );

@@ -51,7 +51,7 @@ export function DeploymentHistory({
     );
   }
   return (
-    <Table.ScrollContainer minWidth={840}>
+    <Table.ScrollContainer minWidth={840} className="stack-on-phone">
       <Table highlightOnHover verticalSpacing="xs" aria-label="Deployment history">
         <Table.Thead>
           <Table.Tr>
@@ -80,25 +80,25 @@ export function DeploymentHistory({
                   if (event.currentTarget.contains(event.target as Node)) router.push(href);
                 }}
               >
-                <Table.Td>
-                  <Anchor component={Link} href={href} fw={500} style={{ whiteSpace: "nowrap" }} onClick={(event) => event.stopPropagation()}>
+                <Table.Td data-label="Deployment">
+                  <Anchor component={Link} href={href} fw={500} onClick={(event) => event.stopPropagation()}>
                     {deploymentTitle(deployment)}
                   </Anchor>
                 </Table.Td>
-                <Table.Td>
+                <Table.Td data-label="Status">
                   <StatusBadge status={deployment.status} />
                 </Table.Td>
-                <Table.Td>{triggerSummary(deployment.trigger)}</Table.Td>
-                <Table.Td>
+                <Table.Td data-label="Trigger">{triggerSummary(deployment.trigger)}</Table.Td>
+                <Table.Td data-label="Actor">
                   <Text size="sm" truncate maw={160}>
                     {deployment.actor}
                   </Text>
                 </Table.Td>
-                <Table.Td>
+                <Table.Td data-label="Commit">
                   <Commits commits={deployment.commits} />
                 </Table.Td>
-                <Table.Td>{formatDuration(deploymentDurationMs(deployment, now))}</Table.Td>
-                <Table.Td>
+                <Table.Td data-label="Duration">{formatDuration(deploymentDurationMs(deployment, now))}</Table.Td>
+                <Table.Td data-label="Created">
                   <RelativeTime value={deployment.createdAt} />
                 </Table.Td>
                 <Table.Td>{canRollBackTo(deployment, deployments) && <RollbackButton deployment={deployment} serviceIds={rollbackServiceIds} />}</Table.Td>

@@ -31,7 +31,7 @@ export function EnvironmentDeployments({ environmentId, environmentName }: { env
       }
     >
       {list.isPending ? (
-        <Loader size="sm" aria-label="Loading deployments" />
+        <Loader size="sm" role="status" aria-label="Loading deployments" />
       ) : list.isError ? (
         <Alert color="red" title="Could not load the deployments">
           {apiError(list.error).message}

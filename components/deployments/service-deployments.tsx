@@ -33,7 +33,7 @@ export function ServiceDeployments({ serviceId, environmentId, limit }: { servic
       }
     >
       {list.isPending ? (
-        <Loader size="sm" aria-label="Loading deployments" />
+        <Loader size="sm" role="status" aria-label="Loading deployments" />
       ) : list.isError ? (
         <Alert color="red" title="Could not load the deployments">
           {apiError(list.error).message}

@@ -155,13 +155,14 @@ export function Deliveries({ connectionId, connectionName }: { connectionId: str
                 const expanded = open === delivery.id;
                 return (
                   <Fragment key={delivery.id}>
-                    <Table.Tr style={{ cursor: "pointer" }} onClick={() => setOpen(expanded ? null : delivery.id)} aria-expanded={expanded}>
+                    <Table.Tr style={{ cursor: "pointer" }} onClick={() => setOpen(expanded ? null : delivery.id)}>
                       <Table.Td>
                         <ActionIcon
                           variant="subtle"
                           color="gray"
                           size="sm"
                           aria-label={`${expanded ? "Hide" : "Show"} delivery ${delivery.deliveryId}`}
+                          aria-expanded={expanded}
                           onClick={(event) => {
                             event.stopPropagation();
                             setOpen(expanded ? null : delivery.id);

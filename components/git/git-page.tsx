@@ -285,13 +285,7 @@ function ConnectionCard({ connection, onSecret }: { connection: Connection; onSe
             </Badge>
           </Group>
           <Group gap="xs">
-            <Button
-              size="xs"
-              variant="light"
-              leftSection={<IconPencil size={14} />}
-              onClick={editModal.open}
-              aria-label={`Change the API access of ${connection.name}`}
-            >
+            <Button size="xs" variant="light" leftSection={<IconPencil size={14} />} onClick={editModal.open} aria-label={`API access of ${connection.name}`}>
               API access
             </Button>
             <Button
@@ -299,7 +293,7 @@ function ConnectionCard({ connection, onSecret }: { connection: Connection; onSe
               variant="light"
               leftSection={<IconRefresh size={14} />}
               onClick={rotateModal.open}
-              aria-label={`Rotate the webhook secret of ${connection.name}`}
+              aria-label={`Rotate secret of ${connection.name}`}
             >
               Rotate secret
             </Button>

@@ -15,9 +15,12 @@ const LINE_HEIGHT = 20;
 const BOTTOM_SLACK = 8;
 
 // ansi_up escapes HTML in the text itself (escape_html is on by default) and only emits spans
-// with inline colours, plus links for http(s) OSC 8 hyperlinks; its output is safe to inject.
+// with colour classes (inline styles for 256-colour codes), plus links for http(s) OSC 8
+// hyperlinks; its output is safe to inject.
 const ansi = new AnsiUp();
-ansi.use_classes = false;
+// Classes rather than ansi_up's inline colours (green on white reads at 2.6:1): the module's CSS
+// maps them to a palette readable at WCAG AA on the log's background in both colour schemes.
+ansi.use_classes = true;
 const htmlCache = new WeakMap<BufferedLine, string>();
 const plainCache = new WeakMap<BufferedLine, string>();
 

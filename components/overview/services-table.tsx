@@ -13,7 +13,7 @@ export type OverviewService = Outputs["organization"]["overview"]["projects"][nu
 /** The services of one environment: what runs, at which commit, how healthy, and where. */
 export function ServicesTable({ services }: { services: OverviewService[] }) {
   return (
-    <Table.ScrollContainer minWidth={760}>
+    <Table.ScrollContainer minWidth={760} className="stack-on-phone">
       <Table verticalSpacing="xs" highlightOnHover>
         <Table.Thead>
           <Table.Tr>
@@ -29,7 +29,7 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
           {services.map((service) => {
             return (
               <Table.Tr key={service.id}>
-                <Table.Td>
+                <Table.Td data-label="Service">
                   <Group gap={6} wrap="nowrap">
                     <Anchor component={Link} href={`/services/${service.id}`} fw={600} fz="sm">
                       {service.name}
@@ -41,10 +41,10 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
                     )}
                   </Group>
                 </Table.Td>
-                <Table.Td>
+                <Table.Td data-label="Status">
                   <StatusBadge status={service.status} />
                 </Table.Td>
-                <Table.Td>
+                <Table.Td data-label="Running commit">
                   {service.runtime?.commit ? (
                     <CommitSha sha={service.runtime.commit} />
                   ) : (
@@ -53,14 +53,14 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
                     </Text>
                   )}
                 </Table.Td>
-                <Table.Td>
+                <Table.Td data-label="Restarts">
                   <Text fz="sm" c={service.runtime && service.runtime.restarts > 0 ? "orange" : "dimmed"}>
                     {service.runtime ? service.runtime.restarts : "—"}
                   </Text>
                 </Table.Td>
-                <Table.Td>
+                <Table.Td data-label="Last deployment">
                   {service.lastDeployment ? (
-                    <Group gap={6} wrap="nowrap">
+                    <Group gap={6}>
                       <StatusBadge status={service.lastDeployment.status} />
                       <Anchor component={Link} href={`/deployments/${service.lastDeployment.id}`} fz="sm" c="dimmed">
                         {service.lastDeployment.action.toLowerCase()} <RelativeTime value={service.lastDeployment.createdAt} />
@@ -72,7 +72,7 @@ export function ServicesTable({ services }: { services: OverviewService[] }) {
                     </Text>
                   )}
                 </Table.Td>
-                <Table.Td>
+                <Table.Td data-label="URL">
                   {service.url ? (
                     <ServiceUrl url={service.url} serviceName={service.name} />
                   ) : (

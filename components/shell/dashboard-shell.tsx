@@ -16,6 +16,7 @@ import {
   UnstyledButton,
   useComputedColorScheme,
   useMantineColorScheme,
+  VisuallyHidden,
   type MantineColorScheme,
 } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
@@ -48,6 +49,7 @@ import { CreateOrganizationModal } from "../organizations/create-organization";
 import { NoOrganization } from "../organizations/no-organization";
 import { useSwitchOrganization } from "../organizations/use-switch-organization";
 import { useTRPC } from "../trpc";
+import { MAIN_CONTENT_ID } from "./skip-link";
 
 const NAV: { label: string; href: string; icon: ReactNode; section?: string }[] = [
   { label: "Overview", href: "/", icon: <IconLayoutDashboard size={18} /> },
@@ -141,11 +143,14 @@ function UserMenu({ actor, role }: { actor: string; role: Role }) {
   return (
     <Menu position="bottom-end" width={240} withinPortal>
       <Menu.Target>
-        <UnstyledButton aria-label={`Account: ${actor}`} px="xs" py={4} style={{ borderRadius: "var(--mantine-radius-md)" }}>
+        {/* Named by what it shows ("Account: <email> <role>"), so the name contains the visible text (WCAG 2.5.3); phones show only the role. */}
+        <UnstyledButton px="xs" py={4} style={{ borderRadius: "var(--mantine-radius-md)" }}>
           <Group gap={8} wrap="nowrap">
+            <VisuallyHidden>Account: </VisuallyHidden>
             <Text fz="sm" truncate maw={200} visibleFrom="sm">
               {actor}
             </Text>
+            <VisuallyHidden hiddenFrom="sm">{actor}</VisuallyHidden>
             <RoleBadge role={role} />
             <IconChevronDown size={14} />
           </Group>
@@ -201,7 +206,7 @@ export function DashboardShell({ children }: { children: ReactNode }) {
   if (noActor && account.data) return <NoOrganization email={account.data.email} />;
   if (!whoami.data) {
     return (
-      <Center mih="100vh">
+      <Center component="main" id={MAIN_CONTENT_ID} tabIndex={-1} mih="100vh">
         {whoami.error && !unauthorized ? (
           <Stack align="center" gap="xs">
             <Text fw={600}>The control plane did not answer.</Text>
@@ -213,7 +218,7 @@ export function DashboardShell({ children }: { children: ReactNode }) {
             </Button>
           </Stack>
         ) : (
-          <Loader aria-label="Loading" />
+          <Loader role="status" aria-label="Loading" />
         )}
       </Center>
     );
@@ -273,7 +278,7 @@ export function DashboardShell({ children }: { children: ReactNode }) {
           </Stack>
         </AppShell.Section>
       </AppShell.Navbar>
-      <AppShell.Main>
+      <AppShell.Main id={MAIN_CONTENT_ID} tabIndex={-1}>
         <div style={{ maxWidth: 1200, margin: "0 auto" }}>{children}</div>
       </AppShell.Main>
     </AppShell>

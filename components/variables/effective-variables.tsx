@@ -45,7 +45,7 @@ export function EffectiveVariables({ serviceId }: { serviceId: string }) {
         </Alert>
       )}
       {effective.data && (
-        <Table.ScrollContainer minWidth={560}>
+        <Table.ScrollContainer minWidth={560} className="stack-on-phone">
           <Table verticalSpacing={6} aria-label="effective variables">
             <Table.Thead>
               <Table.Tr>
@@ -57,13 +57,13 @@ export function EffectiveVariables({ serviceId }: { serviceId: string }) {
             <Table.Tbody>
               {effective.data.map((variable) => (
                 <Table.Tr key={variable.key}>
-                  <Table.Td>
+                  <Table.Td data-label="Key">
                     <CopyableKey value={variable.key} />
                   </Table.Td>
-                  <Table.Td>
+                  <Table.Td data-label="Value">
                     {variable.job ? <JobOutputValue job={variable.job.name} /> : <VariableValue value={variable.value} secret={variable.secret} />}
                   </Table.Td>
-                  <Table.Td>
+                  <Table.Td data-label="Source">
                     <Group gap={6}>
                       <SourceBadge source={variable.source} />
                       {variable.overrides.length > 0 && (

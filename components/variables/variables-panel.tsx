@@ -85,7 +85,7 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
         </Text>
       )}
       {variables.data && variables.data.length > 0 && (
-        <Table.ScrollContainer minWidth={520}>
+        <Table.ScrollContainer minWidth={520} className="stack-on-phone">
           <Table verticalSpacing={6} aria-label={`${word} variables`}>
             <Table.Thead>
               <Table.Tr>
@@ -97,10 +97,10 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
             <Table.Tbody>
               {variables.data.map((variable) => (
                 <Table.Tr key={variable.job ? `job:${variable.key}` : variable.key}>
-                  <Table.Td>
+                  <Table.Td data-label="Key">
                     <CopyableKey value={variable.key} />
                   </Table.Td>
-                  <Table.Td>
+                  <Table.Td data-label="Value">
                     {variable.job ? <JobOutputValue job={variable.job.name} /> : <VariableValue value={variable.value} secret={variable.secret} />}
                   </Table.Td>
                   {canEdit && variable.job && <Table.Td />}
