@@ -55,30 +55,32 @@ export async function applyRetention(db: Executor, policy: RetentionPolicy, now:
   return {
     ...deployments,
     // The partial index log_lines_runtime_at_idx is chosen for this literal predicate only.
-    runtimeLogs: await deleteInBatches(db, "log_lines", sql`stream like 'service:%' and at < ${before(policy.runtimeLogDays)}::timestamptz`, batches),
+    runtimeLogs: await deleteInBatches(db, "log_lines", sql`stream like 'service:%' and at < ${before(policy.runtimeLogDays)}::timestamptz`, batches, sql`at`),
     // Raw samples live 24 hours; downsample_metrics deletes them as it rolls them up.
-    metrics: await deleteInBatches(db, "metric_samples", sql`resolution = ${MINUTE} and at < ${before(policy.metricDays)}::timestamptz`, batches),
+    metrics: await deleteInBatches(db, "metric_samples", sql`resolution = ${MINUTE} and at < ${before(policy.metricDays)}::timestamptz`, batches, sql`at`),
     // Pending deliveries wait for the worker, however old.
     webhookDeliveries: await deleteInBatches(
       db,
       "webhook_deliveries",
       sql`status <> 'PENDING' and received_at < ${before(policy.webhookDays)}::timestamptz`,
       batches,
+      sql`received_at`,
     ),
-    auditEvents: await deleteInBatches(db, "audit_events", sql`at < ${before(policy.auditDays)}::timestamptz`, batches),
+    auditEvents: await deleteInBatches(db, "audit_events", sql`at < ${before(policy.auditDays)}::timestamptz`, batches, sql`at`),
   };
 }
 
 /**
  * Deletes the rows of `table` that `where` selects, `batchSize` at a time: each statement picks
- * its rows by `ctid` (the row's physical address, which every table has) from an index-ordered
- * subselect, so none scans or locks more than its batch.
+ * its rows by `ctid` (the row's physical address, which every table has) from a subselect that
+ * reads them in the order of an index on the time column (`orderBy`), so
+ * none scans or locks more than its batch, oldest first.
  */
-export async function deleteInBatches(db: Executor, table: string, where: SQL, batches: BatchOptions): Promise<Swept> {
+export async function deleteInBatches(db: Executor, table: string, where: SQL, batches: BatchOptions, orderBy?: SQL): Promise<Swept> {
   const swept: Swept = { deleted: 0, statements: 0 };
   for (;;) {
     const result = await db.execute(
-      sql`delete from ${sql.identifier(table)} where ctid = any(array(select ctid from ${sql.identifier(table)} where ${where} limit ${batches.batchSize}))`,
+      sql`delete from ${sql.identifier(table)} where ctid = any(array(select ctid from ${sql.identifier(table)} where ${where} ${orderBy ? sql`order by ${orderBy}` : sql``} limit ${batches.batchSize}))`,
     );
     swept.statements += 1;
     swept.deleted += result.rowCount ?? 0;
