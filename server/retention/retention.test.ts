@@ -1,9 +1,13 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { sql } from "drizzle-orm";
+import pino from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { DeploymentStatus } from "../../engine/protocol/events";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
+import { eventually } from "../../test/engine-harness";
+import { startWorker } from "../../worker/runner";
+import { addJob } from "../jobs/add-job";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import {
   auditEvents,
@@ -80,19 +84,17 @@ async function deployment(
     { deploymentId: id, seq: 2, step: runOutputs ? "run" : "build", status: "succeeded", serviceId: runOutputs?.serviceId, outputKeys: runOutputs?.keys, at },
     { deploymentId: id, seq: 3, step: "deployment", status: "succeeded", at },
   ]);
-  await database.db
-    .insert(logLines)
-    .values(
-      [1, 2].map((seq) => ({
-        organizationId: org.organizationId,
-        stream: `deployment:${id}`,
-        seq,
-        deploymentId: id,
-        fd: "stdout" as const,
-        text: "building",
-        at,
-      })),
-    );
+  await database.db.insert(logLines).values(
+    [1, 2].map((seq) => ({
+      organizationId: org.organizationId,
+      stream: `deployment:${id}`,
+      seq,
+      deploymentId: id,
+      fd: "stdout" as const,
+      text: "building",
+      at,
+    })),
+  );
   return id;
 }
 
@@ -246,6 +248,30 @@ describe("retention", () => {
     expect(insertedAt).toBeLessThan(doneAt);
     const left = await database.db.select({ action: auditEvents.action }).from(auditEvents);
     expect(left).toEqual([{ action: "during" }]);
+  });
+});
+
+describe("the apply_retention task", () => {
+  it("runs in the worker with the policy it was started with, and logs what it deleted", async () => {
+    await database.db.execute(sql`delete from audit_events`);
+    await database.db.execute(sql`
+      insert into audit_events (actor_type, actor_label, origin, action, target_type, at)
+      select 'user', 'test', 'API', 'old', 'service', now() - interval '2 days' from generate_series(1, 3)`);
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
+    const worker = await startWorker({
+      services: testServices(database.db),
+      connectionString: database.url,
+      logger,
+      retention: { ...policy, auditDays: 1 },
+    });
+    try {
+      await addJob(database.db, "apply_retention", {});
+      await eventually(() => lines.some((line) => line.includes("retention deleted 3 auditEvents (1 statements)")), 20_000, "the task's report");
+      expect(await database.db.select().from(auditEvents)).toEqual([]);
+    } finally {
+      await worker.stop();
+    }
   });
 });
 
