@@ -3,9 +3,11 @@ import { measureClone } from "./clone";
 import { startBenchControlPlane } from "./control-plane";
 import { measureDeployOverhead } from "./deploy-overhead";
 import { measureDispatchLatency } from "./dispatch-latency";
+import { measureRetention, monthOfRates } from "./retention";
 import { measureSandbox } from "./sandbox";
 import { measureShellAndLogs } from "./shell-and-logs";
 import { ms } from "./stats";
+import { defaultRetention } from "../server/retention/retention";
 
 type Plane = Awaited<ReturnType<typeof startBenchControlPlane>>;
 import { measureWebhookIntake } from "./webhooks";
@@ -59,6 +61,34 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     );
   },
 
+  async retention(plane) {
+    // A full month (54 million log lines) takes an hour to insert on two cores: rates divided by this.
+    const scale = Number(process.env.BENCH_RETENTION_SCALE ?? 50);
+    const run = await measureRetention(plane, scale);
+    const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+    const sizes = (at: typeof run.before) =>
+      Object.entries(at.sizes)
+        .map(([table, size]) => `${table} ${size.rows} rows ${mib(size.bytes)}`)
+        .join(", ");
+    const latency = (at: typeof run.before) =>
+      Object.entries(at.latency)
+        .map(([query, figures]) => `${query} p50 ${ms(figures.p50)} p99 ${ms(figures.p99)}`)
+        .join("; ");
+    const { services, days, logLinesPerSecond, rawSampleSeconds } = monthOfRates;
+    console.log(
+      `retention: ${days} days of ${services} services at ${logLinesPerSecond} runtime log lines/s and a metric sample every ${rawSampleSeconds} s per service ` +
+        `(raw kept 24 h, minute averages after), SCALED DOWN ${scale}x (rows ${scale}x further apart: multiply rows and sizes by ${scale} for the full month); filled in ${ms(run.fillMs)}`,
+    );
+    console.log(`  before: ${sizes(run.before)}; ${latency(run.before)}`);
+    console.log(
+      `  retention (defaults: logs ${defaultRetention.runtimeLogDays} d, metrics ${defaultRetention.metricDays} d) took ${ms(run.retentionMs)}: ` +
+        `${run.outcome.runtimeLogs.deleted} log lines in ${run.outcome.runtimeLogs.statements} statements, ${run.outcome.metrics.deleted} minute averages`,
+    );
+    // Plain VACUUM (autovacuum) keeps a table's files and reuses the freed pages for new rows: the
+    // size stays where it is rather than shrinking, and stops growing.
+    console.log(`  after (files keep their size, the freed pages take the next days' rows): ${sizes(run.after)}; ${latency(run.after)}`);
+  },
+
   // Last: its tens of thousands of 8 KB rows leave PostgreSQL checkpointing and vacuuming, which
   // the latency figures of the others would measure too.
   async webhooks(plane) {
@@ -74,6 +104,9 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
   },
 };
 
+/** Its million rows take minutes to insert and leave the database busy for the other figures. */
+const onlyWhenNamed = new Set(["retention"]);
+
 /**
  * `npm run bench`: speed figures of the platform, each beside a baseline measured in the same
  * run on the same machine. Numbers, not pass/fail: tests check behaviour.
@@ -85,7 +118,9 @@ async function main() {
   const plane = await startBenchControlPlane();
   const git = await startGitServer();
   try {
-    for (const [name, run] of Object.entries(benchmarks)) if (chosen.length === 0 || chosen.includes(name)) await run(plane, git);
+    for (const [name, run] of Object.entries(benchmarks)) {
+      if (chosen.includes(name) || (chosen.length === 0 && !onlyWhenNamed.has(name))) await run(plane, git);
+    }
   } finally {
     await git.close();
     await plane.close();

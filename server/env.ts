@@ -2,6 +2,19 @@ import path from "node:path";
 import { z } from "zod";
 
 /**
+ * A retention period: a whole number of days, written without a unit ("30", not "30d"), at least
+ * 1 and at most a hundred years. Anything else stops the process at boot rather than keeping
+ * (or deleting) data by a guess.
+ */
+const retentionDays = (days: number) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]{0,4}$/, 'must be a whole number of days, written without a unit (e.g. "30"), at least 1')
+    .default(String(days))
+    .transform(Number)
+    .pipe(z.number().max(36_500, "must be at most 36500 days"));
+
+/**
  * Configuration of the control-plane processes (start, web, worker), validated once at boot.
  * Nothing else in server/ or worker/ reads process.env.
  */
@@ -28,6 +41,15 @@ const schema = z.object({
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
   /** Shell sessions end after this many minutes without input. */
   SLIPWAY_SHELL_IDLE_MINUTES: z.coerce.number().min(0.05).max(1440).default(15),
+  /**
+   * How long the worker's retention task (server/retention) keeps each kind of record, in days.
+   * Deployments: their events and build logs (the rows, with their snapshots, stay).
+   */
+  SLIPWAY_RETENTION_DEPLOYMENTS_DAYS: retentionDays(90),
+  SLIPWAY_RETENTION_LOGS_DAYS: retentionDays(14),
+  SLIPWAY_RETENTION_METRICS_DAYS: retentionDays(30),
+  SLIPWAY_RETENTION_WEBHOOKS_DAYS: retentionDays(30),
+  SLIPWAY_RETENTION_AUDIT_DAYS: retentionDays(365),
   AUTH_SECRET: z.string().min(16).optional(),
   /** A GitHub OAuth app; "Sign in with GitHub" appears when both are set. */
   AUTH_GITHUB_ID: z.string().min(1).optional(),
@@ -46,7 +68,7 @@ const schema = z.object({
 
 export type Env = z.infer<typeof schema> & { home: string; publicUrl: string };
 
-export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
   const parsed = schema.safeParse(source);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");

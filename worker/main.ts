@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createBackoff } from "../engine/protocol/backoff";
 import { bootControlPlaneProcess, onShutdownSignal } from "../server/boot";
 import type { Logger } from "../server/logger";
+import { retentionPolicy } from "../server/retention/retention";
 import { startWorker, type WorkerOptions } from "./runner";
 
 /**
@@ -25,9 +26,10 @@ async function startWhenTheDatabaseAnswers(options: WorkerOptions, logger: Logge
 
 /** The worker process: graphile-worker tasks (dispatch, lease reconciliation). Run N of them for scale. */
 async function main() {
-  const { logger, services, databaseUrl, close } = await bootControlPlaneProcess("worker");
-  const runner = await startWhenTheDatabaseAnswers({ services, connectionString: databaseUrl, logger }, logger);
-  logger.info("worker running");
+  const { env, logger, services, databaseUrl, close } = await bootControlPlaneProcess("worker");
+  const retention = retentionPolicy(env);
+  const runner = await startWhenTheDatabaseAnswers({ services, connectionString: databaseUrl, logger, retention }, logger);
+  logger.info({ retentionDays: retention }, "worker running");
   onShutdownSignal(async () => {
     await runner.stop();
     await close();

@@ -1,6 +1,7 @@
 import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
 import type { Services } from "../server/context";
 import type { Logger } from "../server/logger";
+import { applyRetentionTask } from "./tasks/apply-retention";
 import { dispatchDeployment } from "./tasks/dispatch-deployment";
 import { downsampleMetrics } from "./tasks/downsample-metrics";
 import { applySchedules } from "./tasks/apply-schedules";
@@ -9,6 +10,7 @@ import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import { reportGitStatus } from "./tasks/report-git-status";
 import type { TaskName } from "../server/jobs/catalog";
+import { defaultRetention, type RetentionPolicy } from "../server/retention/retention";
 import { holdWorkerLiveness } from "./liveness";
 
 /**
@@ -30,7 +32,15 @@ function graphileLogger(logger: Logger): WorkerLogger {
   });
 }
 
-export type WorkerOptions = { services: Services; connectionString: string; logger: Logger; reconcileIntervalMs?: number; concurrency?: number };
+export type WorkerOptions = {
+  services: Services;
+  connectionString: string;
+  logger: Logger;
+  reconcileIntervalMs?: number;
+  concurrency?: number;
+  /** What the hourly retention task keeps (SLIPWAY_RETENTION_*_DAYS). */
+  retention?: RetentionPolicy;
+};
 
 /**
  * The worker process's graphile-worker runner. graphile-worker 0.16.6 is the last release that
@@ -48,6 +58,7 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     process_webhooks: processWebhooks(services, logger),
     report_git_status: reportGitStatus(services),
     downsample_metrics: downsampleMetrics(services),
+    apply_retention: applyRetentionTask(services, options.retention ?? defaultRetention),
   };
   const liveness = holdWorkerLiveness(options.connectionString, logger);
   const runner = await run({
@@ -64,6 +75,8 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
       "* * * * * reap_environments ?max=1",
       "* * * * * downsample_metrics ?max=1",
       "* * * * * reconcile_leases ?max=1",
+      // Hourly: retention deletes in small batches, so an hour's growth is a short run.
+      "17 * * * * apply_retention ?max=1",
     ].join("\n"),
     logger: graphileLogger(logger),
   });

@@ -25,8 +25,10 @@ export const taskCatalog = {
     /** When the first check ran (ms since the epoch): checks stop after a while. */
     since: z.number().optional(),
   }),
-  /** Rolls raw metric samples up into minute averages and applies retention (crontab, every minute). */
+  /** Rolls raw metric samples up into minute averages and drops raw samples after 24 hours (crontab, every minute). */
   downsample_metrics: z.object({}).passthrough(),
+  /** Deletes what the retention policy no longer keeps, in batches (crontab, hourly; server/retention). */
+  apply_retention: z.object({}).passthrough(),
 } as const;
 
 export type TaskName = keyof typeof taskCatalog;

@@ -7,14 +7,13 @@ import { getService } from "../services/services";
 
 /**
  * Service metrics: engines ship raw samples every few seconds (`metrics:batch`); they are kept
- * 24 hours, and rolled up into one-minute averages kept 30 days (`downsample_metrics`, every
- * minute). Charts read raw samples for short windows and minute (or ten-minute) averages for
+ * 24 hours, and rolled up into one-minute averages (`downsample_metrics`, every minute) kept
+ * 30 days by default (the retention task, server/retention). Charts read raw samples for short windows and minute (or ten-minute) averages for
  * long ones.
  */
 export const RAW = 0;
 export const MINUTE = 60;
 export const RAW_RETENTION_HOURS = 24;
-export const ROLLUP_RETENTION_DAYS = 30;
 
 export const metricWindows = ["15m", "1h", "24h", "7d"] as const;
 export const metricWindow = z.enum(metricWindows);
@@ -121,9 +120,9 @@ export async function currentMetrics(ctx: DomainContext, serviceId: string): Pro
 /**
  * Rolls raw samples of finished minutes up into one-minute averages (after the last minute
  * already rolled up, so each run does only the new minutes), then drops raw samples older than
- * 24 hours and roll-ups older than 30 days. Idempotent: a minute is rolled up once.
+ * 24 hours (the retention task drops old roll-ups). Idempotent: a minute is rolled up once.
  */
-export async function downsampleMetrics(svc: Services): Promise<{ rolledUp: number; deletedRaw: number; deletedRollups: number }> {
+export async function downsampleMetrics(svc: Services): Promise<{ rolledUp: number; deletedRaw: number }> {
   const now = svc.now();
   // A minute is complete one minute after it ended: engines ship within seconds.
   const until = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - 60_000);
@@ -140,8 +139,5 @@ export async function downsampleMetrics(svc: Services): Promise<{ rolledUp: numb
     group by service_id, date_trunc('minute', at)
     on conflict (service_id, resolution, at) do nothing`);
   const deletedRaw = await svc.db.delete(metricSamples).where(and(eq(metricSamples.resolution, RAW), lt(metricSamples.at, rawCutoff)));
-  const deletedRollups = await svc.db
-    .delete(metricSamples)
-    .where(and(eq(metricSamples.resolution, MINUTE), lt(metricSamples.at, new Date(now.getTime() - ROLLUP_RETENTION_DAYS * 86_400_000))));
-  return { rolledUp: rolled.rowCount ?? 0, deletedRaw: deletedRaw.rowCount ?? 0, deletedRollups: deletedRollups.rowCount ?? 0 };
+  return { rolledUp: rolled.rowCount ?? 0, deletedRaw: deletedRaw.rowCount ?? 0 };
 }

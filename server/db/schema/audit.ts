@@ -23,5 +23,9 @@ export const auditEvents = pgTable(
     ip: text("ip"),
     at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index("audit_events_org_at_idx").on(t.organizationId, t.at)],
+  (t) => [
+    index("audit_events_org_at_idx").on(t.organizationId, t.at),
+    // Retention (server/retention) deletes the oldest entries of every organization.
+    index("audit_events_at_idx").on(t.at),
+  ],
 );

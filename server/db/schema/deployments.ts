@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { bigint, bigserial, index, integer, jsonb, pgEnum, pgSequence, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { type CommitInfo, deploymentStatuses, deploymentSteps, logFds, stepStatuses } from "../../../engine/protocol/events";
 import { deploymentActions, type Snapshot } from "../../../engine/protocol/snapshot";
@@ -74,6 +75,8 @@ export const deployments = pgTable(
     index("deployments_environment_idx").on(t.environmentId, t.createdAt),
     index("deployments_cluster_status_idx").on(t.clusterId, t.status),
     index("deployments_org_idx").on(t.organizationId),
+    // Retention (server/retention) walks the oldest deployments of every environment.
+    index("deployments_created_at_idx").on(t.createdAt, t.id),
   ],
 );
 
@@ -104,7 +107,13 @@ export const deploymentEvents = pgTable(
     at: timestamp("at", { withTimezone: true }).notNull(),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex("deployment_events_seq_key").on(t.deploymentId, t.seq)],
+  (t) => [
+    uniqueIndex("deployment_events_seq_key").on(t.deploymentId, t.seq),
+    // The runs whose outputs an environment still shows (server/variables/job-outputs.ts), which retention keeps.
+    index("deployment_events_job_runs_idx")
+      .on(t.serviceId, t.at)
+      .where(sql`${t.step} = 'run' and ${t.status} = 'succeeded' and ${t.outputKeys} is not null`),
+  ],
 );
 
 /**
@@ -129,5 +138,12 @@ export const logLines = pgTable(
     /** Where the engine read a runtime line (release and byte offset): one read again after an engine restart is stored once. */
     source: text("source"),
   },
-  (t) => [uniqueIndex("log_lines_stream_seq_key").on(t.stream, t.seq), uniqueIndex("log_lines_stream_source_key").on(t.stream, t.source)],
+  (t) => [
+    uniqueIndex("log_lines_stream_seq_key").on(t.stream, t.seq),
+    uniqueIndex("log_lines_stream_source_key").on(t.stream, t.source),
+    // Retention (server/retention) deletes the oldest runtime lines; build lines go with their deployment.
+    index("log_lines_runtime_at_idx")
+      .on(t.at)
+      .where(sql`${t.stream} like 'service:%'`),
+  ],
 );

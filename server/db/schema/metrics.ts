@@ -4,7 +4,7 @@ import { services } from "./projects";
 /**
  * Metrics of services' live releases. `resolution` 0: raw samples as engines ship them (every
  * few seconds, kept 24 hours); 60: one-minute averages rolled up from them by the
- * `downsample_metrics` task (kept 30 days). Charts read raw rows for short windows and
+ * `downsample_metrics` task (kept SLIPWAY_RETENTION_METRICS_DAYS, 30 by default). Charts read raw rows for short windows and
  * roll-ups for long ones.
  */
 export const metricSamples = pgTable(

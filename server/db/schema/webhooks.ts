@@ -90,6 +90,10 @@ export const webhookDeliveries = pgTable(
     index("webhook_deliveries_pending_idx")
       .on(t.seq)
       .where(sql`${t.status} = 'PENDING'`),
+    // Retention (server/retention) deletes the oldest settled deliveries; pending ones wait for the worker.
+    index("webhook_deliveries_settled_received_idx")
+      .on(t.receivedAt)
+      .where(sql`${t.status} <> 'PENDING'`),
   ],
 );
 
