@@ -56,7 +56,7 @@ export function cacheEnv(flavor: PackageManagerFlavor | null, python: boolean, p
   if (flavor === "npm") env.npm_config_cache = pm;
   if (flavor === "yarn-classic") env.YARN_CACHE_FOLDER = pm;
   if (flavor === "yarn-berry") Object.assign(env, { YARN_GLOBAL_FOLDER: pm, YARN_ENABLE_GLOBAL_CACHE: "true" });
-  if (flavor === "pnpm") Object.assign(env, { npm_config_store_dir: pm, pnpm_config_store_dir: pm });
+  if (flavor === "pnpm") env.npm_config_store_dir = pm;
   if (python) env.PIP_CACHE_DIR = pm;
   return Object.fromEntries(Object.entries(env).filter(([key]) => variables[key] === undefined && variables[key.toUpperCase()] === undefined));
 }
