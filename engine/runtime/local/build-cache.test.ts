@@ -23,7 +23,8 @@ describe("where each tool is told to keep its downloads", () => {
   it("names each package manager's own setting, and pip's for a Python app", () => {
     expect(cacheEnv("npm", false, "/c", {})).toEqual({ npm_config_cache: "/c" });
     expect(cacheEnv("yarn-classic", false, "/c", {})).toEqual({ YARN_CACHE_FOLDER: "/c" });
-    expect(cacheEnv("yarn-berry", false, "/c", {})).toEqual({ YARN_GLOBAL_FOLDER: "/c", YARN_ENABLE_GLOBAL_CACHE: "true" });
+    // Its Plug'n'Play app loads packages from its cache at run time: that stays where the release sees it.
+    expect(cacheEnv("yarn-berry", false, "/c", {})).toEqual({});
     expect(cacheEnv("pnpm", false, "/c", {})).toEqual({ npm_config_store_dir: "/c" });
     expect(cacheEnv(null, true, "/c", {})).toEqual({ PIP_CACHE_DIR: "/c" });
     expect(cacheEnv(null, false, "/c", {})).toEqual({});

@@ -55,7 +55,8 @@ export function cacheEnv(flavor: PackageManagerFlavor | null, python: boolean, p
   const env: Record<string, string> = {};
   if (flavor === "npm") env.npm_config_cache = pm;
   if (flavor === "yarn-classic") env.YARN_CACHE_FOLDER = pm;
-  if (flavor === "yarn-berry") Object.assign(env, { YARN_GLOBAL_FOLDER: pm, YARN_ENABLE_GLOBAL_CACHE: "true" });
+  // Not yarn berry's: with Plug'n'Play the running app loads its packages from that cache, which only builds see.
+  // Berry keeps its default (a global cache in the service's home, which its release sees too).
   if (flavor === "pnpm") env.npm_config_store_dir = pm;
   if (python) env.PIP_CACHE_DIR = pm;
   return Object.fromEntries(Object.entries(env).filter(([key]) => variables[key] === undefined && variables[key.toUpperCase()] === undefined));
