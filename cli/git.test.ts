@@ -1,5 +1,7 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
+import { deployments } from "../server/db/schema";
 import { processPendingDeliveries } from "../server/webhooks/process";
 import { startCliHarness, type CliHarness, type CliResult } from "./test-harness";
 
@@ -227,5 +229,26 @@ describe("deploy a commit", () => {
     expect(JSON.parse(deployed.stdout)).toMatchObject({ merged: false, deployment: { action: "DEPLOY", origin: "CLI", serviceIds: [expect.any(String)] } });
     expectFailure(await h.cli(["deploy", "acme/prod", "--commit", "abcdef1"]), 2, /--commit needs a service path/);
     expectFailure(await h.cli(["deploy", "acme/prod/api", "--commit", "main"]), 2, /expected a commit hash/);
+  });
+
+  it("asks for a build without the build cache with --no-cache, kept when another request merges into it", async () => {
+    const snapshotOf = async (id: string) => {
+      const [row] = await h.services.db.select({ snapshot: deployments.snapshot }).from(deployments).where(eq(deployments.id, id));
+      return row!.snapshot;
+    };
+    const deploy = async (...flags: string[]) => {
+      const result = await h.cli(["deploy", "acme/fresh/web", ...flags, "--json"]);
+      expect(result).toMatchObject({ code: 0, stderr: "" });
+      return JSON.parse(result.stdout) as { merged: boolean; deployment: { id: string } };
+    };
+    expect((await h.cli(["env", "create", "acme/fresh"])).code).toBe(0);
+    expect((await h.cli(["service", "create", "acme/fresh/web", "--git", "https://github.com/acme/web.git"])).code).toBe(0);
+    // No engine takes it: each request merges into the one waiting.
+    const plain = await deploy();
+    expect((await snapshotOf(plain.deployment.id)).noCache).toBeUndefined();
+    expect(await deploy("--no-cache")).toMatchObject({ merged: true, deployment: { id: plain.deployment.id } });
+    expect((await snapshotOf(plain.deployment.id)).noCache).toBe(true);
+    expect(await deploy()).toMatchObject({ merged: true });
+    expect((await snapshotOf(plain.deployment.id)).noCache).toBe(true);
   });
 });

@@ -36,3 +36,11 @@ describe("the engine's toolchain configuration", () => {
     expect(() => loadEngineConfig({ ...required, SLIPWAY_NPM_REGISTRY: "file:///srv/npm" })).toThrow("SLIPWAY_NPM_REGISTRY must be an http:// or https:// URL");
   });
 });
+
+describe("the engine's build cache limit", () => {
+  it("is 1024 MB per service unless SLIPWAY_BUILD_CACHE_MB says, and refuses what is not a size", () => {
+    expect(loadEngineConfig(required).buildCacheMb).toBe(1024);
+    expect(loadEngineConfig({ ...required, SLIPWAY_BUILD_CACHE_MB: "256" }).buildCacheMb).toBe(256);
+    expect(() => loadEngineConfig({ ...required, SLIPWAY_BUILD_CACHE_MB: "lots" })).toThrow(/SLIPWAY_BUILD_CACHE_MB must be a number of megabytes/);
+  });
+});

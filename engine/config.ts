@@ -17,6 +17,8 @@ const schema = z.object({
   SLIPWAY_INVENTORY_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
   /** The bound on the events and log lines the engine keeps on disk while the control plane cannot store them; the oldest log lines go first. */
   SLIPWAY_ENGINE_OUTBOX_MB: z.coerce.number().min(1).max(1_000_000).default(64),
+  /** The most a service's build cache may hold (local runtime): one over it after a build is dropped. */
+  SLIPWAY_BUILD_CACHE_MB: z.coerce.number({ message: "SLIPWAY_BUILD_CACHE_MB must be a number of megabytes" }).min(0).max(1_000_000).default(1024),
   /** `local`: releases are processes on this host; `docker`: containers through the Docker Engine API at SLIPWAY_DOCKER_HOST. */
   SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker"], { message: "SLIPWAY_ENGINE_RUNTIME must be local or docker" }).default("local"),
   /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
@@ -52,6 +54,7 @@ export type EngineConfig = {
   metricsMs: number;
   inventoryMs: number;
   outboxMaxBytes: number;
+  buildCacheMb: number;
   runtime: "local" | "docker";
   dockerHost: string;
   allowLocalRepositories: boolean;
@@ -80,6 +83,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     metricsMs: env.SLIPWAY_METRICS_SECONDS * 1000,
     inventoryMs: env.SLIPWAY_INVENTORY_SECONDS * 1000,
     outboxMaxBytes: Math.round(env.SLIPWAY_ENGINE_OUTBOX_MB * 1024 * 1024),
+    buildCacheMb: env.SLIPWAY_BUILD_CACHE_MB,
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,
     allowLocalRepositories: env.SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES === "1",

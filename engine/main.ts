@@ -76,7 +76,10 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         void agent.shutdown().finally(() => process.exit(1));
       },
     },
-    (reporter) => (docker ? createDockerEngine({ ...engineOptions, reporter, docker: docker.docker }) : createLocalEngine({ ...engineOptions, reporter })),
+    (reporter) =>
+      docker
+        ? createDockerEngine({ ...engineOptions, reporter, docker: docker.docker })
+        : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb } }),
   );
   await agent.start();
   // The engine of this home from now on: `npm start` finds it here and keeps it (engine/daemon.ts).

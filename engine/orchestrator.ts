@@ -207,6 +207,7 @@ export function createEngine(options: EngineOptions): Engine {
       signal,
       trusted: task.trusted ?? false,
       isolateLoopback: task.isolateLoopback ?? false,
+      noCache: task.snapshot.noCache ?? false,
       databasePorts,
       output: (fd, text) => reporter.log(stream, fd, mask(text), now()),
       git: { allowLocalRepositories: options.allowLocalRepositories ?? false, sshKnownHostsFile: paths.sshKnownHostsFile },

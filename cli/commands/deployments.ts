@@ -23,8 +23,12 @@ function registerActions(program: Command, ctx: Context): void {
       .argument("<project/env[/service]>")
       .option("--watch", "follow the steps until the deployment ends; exit 1 if it fails or is canceled")
       .option("--json", "print the API object (with --watch: one JSON object per event, then the deployment)");
-    if (action === "DEPLOY") command.option("--commit <sha>", "with a service path: deploy this exact commit instead of the branch it follows");
-    command.action(async (pathText: string, options: { watch?: boolean; json?: boolean; commit?: string }) => {
+    if (action === "DEPLOY")
+      command
+        .option("--commit <sha>", "with a service path: deploy this exact commit instead of the branch it follows")
+        // commander reads --no-cache as `cache: false` (true when not given).
+        .option("--no-cache", "build without the build cache: no cached packages or framework caches restored; the fresh ones are kept");
+    command.action(async (pathText: string, options: { watch?: boolean; json?: boolean; commit?: string; cache?: boolean }) => {
       const path = parsePath(pathText, { min: 2, max: 3 });
       const commit = options.commit;
       if (commit !== undefined && !/^[0-9a-f]{7,40}$/.test(commit))
@@ -37,6 +41,7 @@ function registerActions(program: Command, ctx: Context): void {
         action,
         serviceIds: resolved.serviceId ? [resolved.serviceId] : undefined,
         refs: commit !== undefined && resolved.serviceId ? { [resolved.serviceId]: { commit } } : undefined,
+        noCache: options.cache === false ? true : undefined,
       });
       ctx.exitCode = await reportDeployment(ctx, request, path.text, options);
     });

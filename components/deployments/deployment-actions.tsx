@@ -1,9 +1,9 @@
 "use client";
 
-import { Button, Group, Text } from "@mantine/core";
+import { ActionIcon, Button, Group, Menu, Text } from "@mantine/core";
 import { modals } from "@mantine/modals";
 import { notifications } from "@mantine/notifications";
-import { IconPlayerPlay, IconPlayerStop, IconRefresh, IconRocket } from "@tabler/icons-react";
+import { IconChevronDown, IconPlayerPlay, IconPlayerStop, IconRefresh, IconRocket } from "@tabler/icons-react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { Can } from "../auth/can";
@@ -49,7 +49,8 @@ export function DeploymentActions({
       onError: (error) => notifications.show({ color: "red", title: "Not started", message: apiError(error).message }),
     }),
   );
-  const run = (action: Action) => create.mutate({ environmentId, action, ...(serviceIds ? { serviceIds } : {}) });
+  const run = (action: Action, options: { noCache?: boolean } = {}) =>
+    create.mutate({ environmentId, action, ...(serviceIds ? { serviceIds } : {}), ...(options.noCache ? { noCache: true } : {}) });
   const pending = (action: Action) => create.isPending && create.variables?.action === action;
 
   const confirmStop = () =>
@@ -72,6 +73,21 @@ export function DeploymentActions({
         >
           {deployedBefore ? "Redeploy" : "Deploy"}
         </Button>
+        {deployedBefore ? (
+          // A build cache exists only once something was built: only then can a deploy skip it.
+          <Menu position="bottom-end">
+            <Menu.Target>
+              <ActionIcon variant="default" size="input-sm" aria-label="More ways to redeploy" disabled={create.isPending}>
+                <IconChevronDown size={16} aria-hidden />
+              </ActionIcon>
+            </Menu.Target>
+            <Menu.Dropdown>
+              <Menu.Item leftSection={<IconRocket size={14} aria-hidden />} onClick={() => run("DEPLOY", { noCache: true })}>
+                Redeploy without the build cache
+              </Menu.Item>
+            </Menu.Dropdown>
+          </Menu>
+        ) : null}
         <Button
           variant="default"
           leftSection={<IconRefresh size={16} aria-hidden />}

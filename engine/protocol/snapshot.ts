@@ -349,5 +349,7 @@ export const snapshot = z.object({
   cluster: z.object({ id: z.string().uuid(), domainSuffix: z.string() }),
   /** The services this deployment acts on, in the order the engine must act on them. */
   services: z.array(serviceSpec),
+  /** Build without the build cache (`--no-cache`): nothing is restored, the fresh result is saved. Optional: older snapshots have none. */
+  noCache: z.boolean().optional(),
 });
 export type Snapshot = z.infer<typeof snapshot>;

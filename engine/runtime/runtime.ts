@@ -23,6 +23,8 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
    * services but for `databasePorts`, or refuse.
    */
   isolateLoopback: boolean;
+  /** The deployment asked for builds without the build cache (snapshot.noCache): none is restored, the fresh result is saved. */
+  noCache?: boolean;
   /** The TCP ports of the environment's DATABASE services (engine/environment-databases.ts). */
   databasePorts: number[];
   /** Build and deploy output of this service (masked and shipped by the caller). */

@@ -22,6 +22,8 @@ export const requestDeploymentInput = z.object({
    * commit (what a push webhook deploys) or another branch. Services not named keep theirs.
    */
   refs: z.record(z.string().uuid(), gitRef).optional(),
+  /** Build without the build cache (`--no-cache`): the engine restores none and saves the fresh result. */
+  noCache: z.boolean().optional(),
 });
 
 type GitRef = z.infer<typeof gitRef>;
@@ -66,7 +68,9 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const refs = waiting ? mergeRefs(waiting.snapshot, input.serviceIds ?? null, input.refs ?? {}) : (input.refs ?? {});
 
     const deploymentId = waiting?.id ?? randomUUID();
-    const snapshot = await renderSnapshot(tx, cipher, { deploymentId, action: input.action, environmentId: environment.id, services: targeted, refs });
+    // A merged request keeps the waiting one's noCache: someone asked for a clean build of what it held.
+    const noCache = (input.noCache ?? false) || (waiting?.snapshot.noCache ?? false);
+    const snapshot = await renderSnapshot(tx, cipher, { deploymentId, action: input.action, environmentId: environment.id, services: targeted, refs, noCache });
 
     if (waiting) {
       const [merged] = await tx.update(deployments).set({ serviceIds, snapshot }).where(eq(deployments.id, waiting.id)).returning();
@@ -76,7 +80,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
         action: "deployment.merge",
         targetType: "deployment",
         targetId: waiting.id,
-        changes: { action: input.action, serviceIds },
+        changes: { action: input.action, serviceIds, ...(noCache ? { noCache } : {}) },
       });
       return { deployment: merged!, merged: true };
     }
@@ -105,7 +109,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       action: `deployment.${input.action.toLowerCase()}`,
       targetType: "environment",
       targetId: environment.id,
-      changes: { deploymentId, serviceIds },
+      changes: { deploymentId, serviceIds, ...(noCache ? { noCache } : {}) },
     });
     return { deployment, merged: false };
   });

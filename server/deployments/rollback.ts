@@ -44,7 +44,8 @@ export async function rollbackDeployment(ctx: DomainContext, input: z.infer<type
 
     const [cluster] = await tx.select().from(clusters).where(eq(clusters.id, environment.clusterId));
     const deploymentId = randomUUID();
-    const resealed = resealSnapshot(cipher, target.id, deploymentId, { ...target.snapshot, services: chosen });
+    // A rollback builds as deployments do: the target's --no-cache was asked for once, for it.
+    const resealed = resealSnapshot(cipher, target.id, deploymentId, { ...target.snapshot, services: chosen, noCache: undefined });
     const snapshot: Snapshot = { ...resealed, services: resealed.services.map((service) => pinCommit(service, target.commits[service.id], cluster!)) };
 
     const [created] = await tx

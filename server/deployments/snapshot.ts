@@ -44,6 +44,8 @@ export async function renderSnapshot(
     services: ServiceRow[];
     /** Per service id, the git ref deployed instead of the configured one (a webhook's exact commit). */
     refs?: Record<string, ApplicationConfig["git"]["ref"]>;
+    /** Builds without the build cache (engine/protocol/snapshot.ts). */
+    noCache?: boolean;
   },
 ): Promise<Snapshot> {
   const [row] = await db
@@ -125,6 +127,7 @@ export async function renderSnapshot(
     environment: { id: environment.id, name: environment.name, mode: environment.mode },
     cluster: { id: cluster.id, domainSuffix: cluster.domainSuffix },
     services: specs,
+    ...(input.noCache ? { noCache: true } : {}),
   };
 }
 

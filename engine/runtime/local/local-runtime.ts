@@ -20,6 +20,7 @@ import { type PackageManagerRequest, packageManagerEnv, PackageManagerToolchains
 import { PythonInterpreters } from "../toolchains/python";
 import { ToolchainStore } from "../toolchains/toolchain-store";
 import { PYTHON } from "../plans/python";
+import { BuildCaches, cacheEnv, cacheKeyParts, copyFrameworkCachesArgv, readLockfiles } from "./build-cache";
 import { type CgroupHost, detectCgroups, memoryLimitOf } from "./cgroups";
 import { startLocalExec } from "./exec";
 import { waitHealthy } from "./health";
@@ -32,7 +33,7 @@ import { type LocalStore, ReleaseProcesses } from "./release-processes";
 import { sampleGroup } from "./sample";
 import { makePrivate } from "./sandbox/private-files";
 import { type FenceHost, hostLoopbackFence } from "./sandbox/loopback-fence";
-import type { SandboxHost } from "./sandbox/sandbox";
+import type { SandboxHost, SandboxSpec } from "./sandbox/sandbox";
 import { defaultClaimsDir, hostSandbox, ServiceSandboxes } from "./sandbox/service-sandboxes";
 import { CrashRestarts } from "./supervision";
 import type { EngineEvents } from "../../engine-events";
@@ -62,6 +63,8 @@ export type LocalRuntimeOptions = {
    * SLIPWAY_NODE_VERSION); `pip`: the engine's PIP_* settings (its package index), passed to Python installs.
    */
   toolchains: NodeToolchainOptions & { pip?: Record<string, string> };
+  /** The most a service's build cache may hold (SLIPWAY_BUILD_CACHE_MB); 1024 MB by default. */
+  buildCacheMb?: number;
 };
 
 type Ctx = StepContext<ServiceSpec>;
@@ -126,6 +129,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
     registry: options.toolchains.registry,
     python: new PythonInterpreters(engineBaseEnv().PATH),
     pip: options.toolchains.pip ?? {},
+    caches: new BuildCaches({ serviceDir: paths.serviceDir, limitBytes: (options.buildCacheMb ?? 1024) * 1024 * 1024 }),
   });
   return new ReleaseRuntime({
     name: "local",
@@ -163,6 +167,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       python: PythonInterpreters;
       /** PIP_* of the engine's environment: the package index of Python installs, unless the app's variables say. */
       pip: Record<string, string>;
+      caches: BuildCaches;
     },
   ) {}
 
@@ -246,6 +251,22 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
         throw error;
       });
 
+    // Read before the checkout is handed over (as its other files were): the cache's key.
+    const installStep = plan.steps.find((step) => step.step === "install");
+    const installDir = path.relative(await fsp.realpath(checkout), installStep ? stepDirectory(appDir, installStep) : appDir);
+    const lockfiles = await readLockfiles((name) =>
+      readRepoFile(checkout, path.join(installDir, name)).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+        throw error;
+      }),
+    );
+    const versions = [
+      node ? (toolchain ? `node ${toolchain.version}` : "node system") : null,
+      manager ? `${manager.flavor} ${manager.version ?? "system"}` : null,
+      python ? `python ${python.interpreter.version}` : null,
+    ].filter((part): part is string => !!part);
+    const keyParts = cacheKeyParts(lockfiles, versions, plan.kind);
+
     // The build is untrusted code too (a dependency's install script): it runs in the service's sandbox, as its user.
     const { sandboxes } = this.parts;
     const jail = await sandboxes.jailOf(service.id, ctx.trusted);
@@ -273,20 +294,29 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     // A Python outside /usr (pyenv's, under a home the sandbox hides) is shown read-only, as a toolchain is: its venv links to it.
     const pythonPrefix = python && !python.interpreter.prefix.startsWith("/usr/") ? python.interpreter.prefix : null;
     const toolchainDirs = [toolchain?.dir, manager?.dir, pythonPrefix].filter((dir): dir is string => !!dir);
-    const sandbox = jail?.spec([checkout], [...(plan.start.type === "static" ? staticServerFiles() : []), ...toolchainDirs]);
+    const cache = await this.parts.caches.open(service.id, keyParts, ctx.noCache ?? false, jail?.user ?? null);
+    ctx.output("system", cache.line);
+    const buildEnv = { ...env, ...cacheEnv(manager?.flavor ?? null, plan.kind === "python", cache.packages, variables) };
+    const readonly = [...(plan.start.type === "static" ? staticServerFiles() : []), ...toolchainDirs];
+    const sandbox = jail?.spec([checkout], readonly);
+    // The cache is the build's alone: the release, its jobs and shells never see it.
+    const buildSandbox = jail?.spec([checkout, cache.dir], readonly);
 
     // pip's index settings reach the install only: a mirror's URL may hold a token the app need not see.
     const pipEnv = plan.kind === "python" ? Object.fromEntries(Object.entries(this.parts.pip).filter(([key]) => variables[key] === undefined)) : {};
-    for (const step of plan.steps) {
+    // Framework caches go back after the install (npm ci empties node_modules), before the first build step.
+    const firstBuild = plan.steps.findIndex((step) => step.step === "build");
+    for (const [index, step] of plan.steps.entries()) {
+      if (index === firstBuild) await this.copyFrameworkCaches(ctx, buildSandbox, cache.frameworks, appDir, buildEnv);
       ctx.output("system", `$ ${stepText(step)}`);
       // The interpreter chosen above creates the virtualenv (plans/python.ts names it python3).
       const stepArgv = python && step.argv[0] === PYTHON ? [python.interpreter.path, ...step.argv.slice(1)] : step.argv;
       const tail = createLineTail();
       const cwd = stepDirectory(appDir, step);
       const result = await runCommand({
-        argv: sandboxes.wrap(sandbox, stepArgv, { cwd, outlivesEngine: false }),
+        argv: sandboxes.wrap(buildSandbox, stepArgv, { cwd, outlivesEngine: false }),
         cwd,
-        env: { ...env, ...pipEnv, CI: "true" },
+        env: { ...buildEnv, ...pipEnv, CI: "true" },
         timeoutMs: Math.max(deadline - Date.now(), 1),
         signal: ctx.signal,
         onLine: (fd, line) => {
@@ -302,6 +332,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       // The last lines say why in the build's own words, on the deployment's page and in the CLI (the agent shortens a long one).
       if (result.code !== 0) throw new StepError(`${what} failed (exit ${String(result.code ?? result.signal)}); its last lines:\n${tail.text()}`);
     }
+
+    if (firstBuild >= 0) await this.copyFrameworkCaches(ctx, buildSandbox, appDir, cache.frameworks, buildEnv);
+    ctx.output("system", await this.parts.caches.settle(service.id, cache));
 
     const argv =
       plan.start.type === "static"
@@ -326,6 +359,25 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     };
     if (resources) ctx.output("system", this.describeLimits(resources));
     await this.parts.processes.writeLaunch(release.serviceId, release.releaseId, release.launch);
+  }
+
+  /**
+   * Copies the framework caches (build-cache.ts) between the app and its cache entry, in the
+   * build's sandbox as the service's user: both sides are the service's, whose links the engine
+   * must not follow. A failure costs a warm build, never the build.
+   */
+  private async copyFrameworkCaches(ctx: Ctx, sandbox: SandboxSpec | undefined, from: string, to: string, env: Record<string, string>): Promise<void> {
+    const tail = createLineTail();
+    const result = await runCommand({
+      argv: this.parts.sandboxes.wrap(sandbox, copyFrameworkCachesArgv(from, to), { cwd: to, outlivesEngine: false }),
+      cwd: to,
+      env,
+      timeoutMs: 120_000,
+      signal: ctx.signal,
+      onLine: (_fd, line) => tail.push(line),
+    });
+    if (result.code !== 0)
+      ctx.output("system", `Build cache: could not copy the framework caches (${tail.text() || `exit ${String(result.code ?? result.signal)}`})`);
   }
 
   /** The Node of a build (toolchains/node.ts), its wait bounded by the build's deadline and ended by a cancel. */
