@@ -8,6 +8,7 @@ import { processWebhooks } from "./tasks/process-webhooks";
 import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import { reportGitStatus } from "./tasks/report-git-status";
+import { sendNotificationTask } from "./tasks/send-notification";
 import type { TaskName } from "../server/jobs/catalog";
 import { holdWorkerLiveness } from "./liveness";
 
@@ -48,6 +49,7 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     process_webhooks: processWebhooks(services, logger),
     report_git_status: reportGitStatus(services),
     downsample_metrics: downsampleMetrics(services),
+    send_notification: sendNotificationTask(services),
   };
   const liveness = holdWorkerLiveness(options.connectionString, logger);
   const runner = await run({

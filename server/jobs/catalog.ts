@@ -27,6 +27,8 @@ export const taskCatalog = {
   }),
   /** Rolls raw metric samples up into minute averages and applies retention (crontab, every minute). */
   downsample_metrics: z.object({}).passthrough(),
+  /** Sends one notification delivery to its rule's channel; graphile-worker retries it with backoff. */
+  send_notification: z.object({ deliveryId: z.string().uuid() }),
 } as const;
 
 export type TaskName = keyof typeof taskCatalog;
