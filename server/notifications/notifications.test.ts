@@ -23,6 +23,11 @@ import type { Services } from "../context";
 import { appendEngineEvents } from "../deployments/events";
 import { getDeployment } from "../deployments/queries";
 import { auditEvents, notificationRules } from "../db/schema";
+import { createWebhookIntake } from "../webhooks/intake";
+import { deliver } from "../../test/support/webhooks";
+import { deploymentTransitions } from "./deployment-events";
+import { notifyEngineDisconnected } from "./engine-events";
+import type { NotificationEvent } from "./events";
 
 const logger = pino({ level: "silent" });
 let services: Services;
@@ -35,6 +40,9 @@ let smtpPort: number;
 let projectId: string;
 let stagingId: string;
 let otherEnvironmentId: string;
+let intake: ReturnType<typeof createWebhookIntake>;
+let intakeServer: http.Server;
+let intakeUrl: string;
 
 /** Every request the HTTP receiver got, by path. */
 const received: { path: string; headers: http.IncomingHttpHeaders; body: string; verified: boolean }[] = [];
@@ -98,6 +106,12 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
   smtpPort = (smtp.server.address() as AddressInfo).port;
   worker = await startWorker({ services, connectionString: database.url, logger });
+  intake = createWebhookIntake(services, { logger, cacheMs: 0, rejectFlushMs: 20 });
+  intakeServer = http.createServer((req, res) => {
+    void intake.handle(req, res).then((handled) => handled || res.writeHead(404).end());
+  });
+  await new Promise<void>((resolve) => intakeServer.listen(0, "127.0.0.1", resolve));
+  intakeUrl = `http://127.0.0.1:${(intakeServer.address() as AddressInfo).port}`;
 
   const project = await developer().projects.create({ name: "shop" });
   projectId = project.id;
@@ -112,6 +126,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await worker?.stop();
+  await intake?.close();
+  intakeServer?.closeAllConnections();
+  await new Promise((resolve) => intakeServer?.close(resolve));
   receiver?.closeAllConnections();
   await new Promise((resolve) => receiver?.close(resolve));
   await new Promise((resolve) => smtp?.close(() => resolve(undefined)));
@@ -130,11 +147,7 @@ async function deployStaging(outcome: "succeeded" | "failed") {
   return deployment.id;
 }
 
-async function addWebhookRule(
-  path: string,
-  events: ("deployment.started" | "deployment.succeeded" | "deployment.failed")[],
-  extra: { environmentId?: string; enabled?: boolean } = {},
-) {
+async function addWebhookRule(path: string, events: NotificationEvent[], extra: { environmentId?: string; enabled?: boolean } = {}) {
   const { rule, secret } = await developer().notifications.create({
     projectId,
     name: `hook ${secrets.size + 1}`,
@@ -321,5 +334,57 @@ describe("chat and email channels", () => {
     });
     expect(delivery!.attempts[0]!.error).toMatch(/Invalid login|bad credentials/i);
     expect(delivery!.attempts[0]!.error).not.toContain("wrong");
+  });
+});
+
+describe("previews", () => {
+  it("notifies the blueprint's rules when a pull request creates a preview and when closing it deletes it", async () => {
+    const rule = await addWebhookRule("/previews", ["preview.created", "preview.deleted"], { environmentId: stagingId });
+    await developer().git.setPreviewBlueprint({ environmentId: stagingId, enabled: true });
+    const { connection, secret } = await admin().git.connect({ provider: "generic", name: "ci" });
+    const pullRequest = (action: "opened" | "closed") => ({
+      action,
+      number: 7,
+      repository: "https://github.com/acme/shop.git",
+      baseBranch: "main",
+      headBranch: "feature",
+      headCommit: "c".repeat(40),
+    });
+    const webhookUrl = connection.webhookUrl.replace("http://localhost:3000", intakeUrl);
+    expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: pullRequest("opened") })).status).toBe(202);
+    await deliveredAll(rule.id, 1);
+    expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: pullRequest("closed") })).status).toBe(202);
+    const deliveries = await deliveredAll(rule.id, 2);
+    expect(deliveries.map((d) => d.status)).toEqual(["DELIVERED", "DELIVERED"]);
+    const bodies = received.filter((r) => r.path === "/previews").map((r) => JSON.parse(r.body));
+    expect(bodies.map((b) => [b.event, b.text])).toEqual([
+      ["preview.created", "shop/staging: Preview pr-7 of pull request #7 created"],
+      ["preview.deleted", "shop/staging: Preview pr-7 of pull request #7 deleted"],
+    ]);
+    expect(bodies[0]).toMatchObject({ preview: { number: 7 }, environment: { id: stagingId } });
+  });
+});
+
+describe("engines and transitions", () => {
+  it("tells every rule of the organization that follows it that an engine disconnected", async () => {
+    const rule = await addWebhookRule("/engines", ["engine.disconnected"]);
+    await notifyEngineDisconnected(services.db, org.clusterId, "ping timeout", new Date());
+    await deliveredAll(rule.id, 1);
+    const body = JSON.parse(received.find((r) => r.path === "/engines")!.body);
+    expect(body).toMatchObject({
+      event: "engine.disconnected",
+      cluster: { id: org.clusterId, name: "local" },
+      text: "The engine of cluster local disconnected (ping timeout)",
+    });
+  });
+
+  it("derives the events of a status change: a batch that starts and ends a deployment sends both, a stop sends only its failure", () => {
+    expect(deploymentTransitions("DEPLOY", "QUEUED", "BUILDING")).toEqual(["deployment.started"]);
+    expect(deploymentTransitions("DEPLOY", "QUEUED", "DEPLOYED")).toEqual(["deployment.started", "deployment.succeeded"]);
+    expect(deploymentTransitions("DEPLOY", "DEPLOYING", "DEPLOYMENT_ERROR")).toEqual(["deployment.failed"]);
+    expect(deploymentTransitions("DEPLOY", "DEPLOYING", "DEPLOYING")).toEqual([]);
+    expect(deploymentTransitions("STOP", "QUEUED", "STOPPING")).toEqual([]);
+    expect(deploymentTransitions("STOP", "STOPPING", "DEPLOYMENT_ERROR")).toEqual(["deployment.failed"]);
+    expect(deploymentTransitions("DEPLOY", "QUEUED", "CANCELED")).toEqual([]);
   });
 });
