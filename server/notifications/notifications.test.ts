@@ -217,6 +217,9 @@ describe("generic webhooks", () => {
       .where(and(eq(auditEvents.organizationId, org.organizationId), eq(auditEvents.targetType, "notification_rule")));
     expect(audited.map((a) => a.action)).toEqual(expect.arrayContaining(["notification_rule.create", "notification_rule.update", "notification_rule.delete"]));
     expect(JSON.stringify(audited)).not.toContain(receiverUrl);
+    // The audit log links a rule's events to the project's Notifications page.
+    const logged = await admin().organization.audit({ targetId: rule.id });
+    expect(logged[0]!.target).toEqual({ label: rule.name, href: `/projects/${projectId}/notifications` });
   });
 
   it("retries a receiver that fails twice: delivered on the third attempt, and the log shows all three", async () => {
