@@ -42,3 +42,7 @@ export type CreatedOrganization = Outputs["organizations"]["create"];
 export type RenamedOrganization = Outputs["organizations"]["rename"];
 export type TransferredOrganization = Outputs["organizations"]["transfer"];
 export type DeletedOrganization = Outputs["organizations"]["delete"];
+export type NotificationRule = Outputs["notifications"]["list"][number];
+export type NotificationRuleWithSecret = Outputs["notifications"]["create"];
+export type NotificationDelivery = Outputs["notifications"]["deliveries"][number];
+export type NotificationEvent = Outputs["notifications"]["events"][number];

@@ -9,6 +9,7 @@ import { registerEnvironmentCommands } from "./commands/environments";
 import { registerGitCommands } from "./commands/git";
 import { registerLogCommands } from "./commands/logs";
 import { registerMetricsCommand } from "./commands/metrics";
+import { registerNotifyCommands } from "./commands/notify";
 import { registerOpenCommand } from "./commands/open";
 import { registerOrganizationCommands } from "./commands/organizations";
 import { registerProjectCommands } from "./commands/projects";
@@ -68,6 +69,7 @@ ${exitCodesHelp}`,
   registerTokenCommands(program, ctx);
   registerOrganizationCommands(program, ctx);
   registerGitCommands(program, ctx);
+  registerNotifyCommands(program, ctx);
   registerEngineCommand(program, ctx);
   // A program-wide option, valid before or after the command; parsed before any action runs.
   program.hook("preAction", () => {

@@ -9,6 +9,7 @@ import { processWebhooks } from "./tasks/process-webhooks";
 import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import { reportGitStatus } from "./tasks/report-git-status";
+import { sendNotificationTask } from "./tasks/send-notification";
 import type { TaskName } from "../server/jobs/catalog";
 import { defaultRetention, type RetentionPolicy } from "../server/retention/retention";
 import { holdWorkerLiveness } from "./liveness";
@@ -59,6 +60,7 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     report_git_status: reportGitStatus(services),
     downsample_metrics: downsampleMetrics(services),
     apply_retention: applyRetentionTask(services, options.retention ?? defaultRetention),
+    send_notification: sendNotificationTask(services),
   };
   const liveness = holdWorkerLiveness(options.connectionString, logger);
   const runner = await run({

@@ -45,11 +45,16 @@ export function ProjectView({ projectId }: { projectId: string }) {
         crumbs={[{ label: "Overview", href: "/" }, { label: project.name }]}
         description="A project groups the environments of one application or system."
         actions={
-          <Can role="ADMIN">
-            <Button variant="default" color="red" leftSection={<IconTrash size={16} />} onClick={deleteModal.open}>
-              Delete project
+          <>
+            <Button component={Link} href={`/projects/${project.id}/notifications`} variant="default">
+              Notifications
             </Button>
-          </Can>
+            <Can role="ADMIN">
+              <Button variant="default" color="red" leftSection={<IconTrash size={16} />} onClick={deleteModal.open}>
+                Delete project
+              </Button>
+            </Can>
+          </>
         }
       />
       <Section

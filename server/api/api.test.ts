@@ -191,6 +191,12 @@ describe("organization isolation", () => {
     const acmeRule = await owner.environments.createRule({ projectId: project.id, namePattern: "feature-*" });
     await owner.environments.update({ environmentId: environment.id, expiresAt: new Date(Date.now() - 1000).toISOString() });
     const { connection: acmeConnection } = await owner.git.connect({ provider: "github", name: "acme-github" });
+    const { rule: acmeNotification } = await owner.notifications.create({
+      projectId: project.id,
+      name: "acme-alerts",
+      events: ["deployment.failed"],
+      channel: { type: "webhook", url: "https://hooks.example.test/acme" },
+    });
     const [acmeDelivery] = await services.db
       .insert(webhookDeliveries)
       .values({
@@ -256,6 +262,16 @@ describe("organization isolation", () => {
       "git.delivery": { deliveryId: acmeDelivery!.id },
       "git.redeliver": { deliveryId: acmeDelivery!.id },
       "git.setPreviewBlueprint": { environmentId: environment.id, enabled: true },
+      "notifications.create": {
+        projectId: project.id,
+        name: "intruder",
+        events: ["deployment.failed"],
+        channel: { type: "slack", url: "https://example.test/x" },
+      },
+      "notifications.update": { ruleId: acmeNotification.id, enabled: false },
+      "notifications.delete": { ruleId: acmeNotification.id },
+      "notifications.test": { ruleId: acmeNotification.id },
+      "notifications.deliveries": { ruleId: acmeNotification.id },
       // Token-based and public: another organization's token is simply unknown to the caller.
       "invites.preview": { token: "swi_not-a-token" },
       "invites.accept": { token: "swi_not-a-token" },
@@ -285,6 +301,8 @@ describe("organization isolation", () => {
       "git.connect": { provider: "gitlab", name: "globex-gitlab" },
       "git.list": {},
       "git.previews": {},
+      "notifications.list": {},
+      "notifications.events": {},
       "organizations.create": { name: "globex-second" },
       "organizations.rename": { name: "globex" },
       "instance.settings": {},
@@ -309,6 +327,7 @@ describe("organization isolation", () => {
         acmeUserId,
         acmeInvite.invite.id,
         acmeConnection.id,
+        acmeNotification.id,
       ]) {
         expect(answer, path).not.toContain(id);
       }
@@ -321,6 +340,8 @@ describe("organization isolation", () => {
     expect(await owner.services.gitTriggers({ serviceId: service.id })).toMatchObject({ autoDeploy: true });
     expect((await owner.git.list({})).map((c) => c.id)).toEqual([acmeConnection.id]);
     expect((await owner.git.delivery({ deliveryId: acmeDelivery!.id })).status).toBe("IGNORED");
+    expect(await owner.notifications.list({})).toMatchObject([{ id: acmeNotification.id, enabled: true }]);
+    expect(await owner.notifications.deliveries({ ruleId: acmeNotification.id })).toEqual([]);
   });
 
   it("answers NOT_FOUND for another organization's id inside the caller's own resources, as for an unknown id, and writes nothing", async () => {

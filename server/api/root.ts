@@ -4,6 +4,7 @@ import { environmentsRouter } from "./routers/environments";
 import { instanceRouter } from "./routers/instance";
 import { invitesRouter, membersRouter } from "./routers/members";
 import { metricsRouter } from "./routers/metrics";
+import { notificationsRouter } from "./routers/notifications";
 import { organizationRouter } from "./routers/organization";
 import { organizationsRouter } from "./routers/organizations";
 import { projectsRouter } from "./routers/projects";
@@ -26,6 +27,7 @@ export const appRouter = router({
   invites: invitesRouter,
   metrics: metricsRouter,
   git: webhooksRouter,
+  notifications: notificationsRouter,
 });
 
 export type AppRouter = typeof appRouter;

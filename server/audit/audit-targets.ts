@@ -10,6 +10,7 @@ import {
   gitConnections,
   invites,
   memberships,
+  notificationRules,
   projects,
   services,
   users,
@@ -155,6 +156,14 @@ export async function describeAuditTargets(db: Executor, organizationId: string,
       .where(and(eq(environmentRules.organizationId, organizationId), inArray(environmentRules.id, list))),
   ))
     put("environment_rule", row.id, row.namePattern, `/projects/${row.projectId}`);
+
+  for (const row of await when(ids("notification_rule"), (list) =>
+    db
+      .select({ id: notificationRules.id, name: notificationRules.name, projectId: notificationRules.projectId })
+      .from(notificationRules)
+      .where(and(eq(notificationRules.organizationId, organizationId), inArray(notificationRules.id, list))),
+  ))
+    put("notification_rule", row.id, row.name, `/projects/${row.projectId}/notifications`);
 
   for (const row of await when(ids("webhook_delivery"), (list) =>
     db

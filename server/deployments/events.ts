@@ -8,6 +8,7 @@ import { finishOrganizationDeletion } from "../organizations/organizations";
 import { environmentLiveStatus } from "../overview/live-status";
 import { requestDispatch } from "./dispatch-job";
 import { projectDeployment } from "./status";
+import { notifyDeploymentChange } from "../notifications/deployment-events";
 
 export type DeploymentRow = typeof deployments.$inferSelect;
 
@@ -101,6 +102,7 @@ async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<D
     .returning();
   const row = updated!;
   await announceDeployment(db, row, events.at(-1)?.id ?? 0);
+  await notifyDeploymentChange(db, deployment.status, row, events.at(-1)?.at ?? new Date());
   if (terminalStatuses.has(row.status) && !terminalStatuses.has(deployment.status)) await onFinished(db, row);
   return row;
 }

@@ -29,6 +29,8 @@ export const taskCatalog = {
   downsample_metrics: z.object({}).passthrough(),
   /** Deletes what the retention policy no longer keeps, in batches (crontab, hourly; server/retention). */
   apply_retention: z.object({}).passthrough(),
+  /** Sends one notification delivery to its rule's channel; graphile-worker retries it with backoff. */
+  send_notification: z.object({ deliveryId: z.string().uuid() }),
 } as const;
 
 export type TaskName = keyof typeof taskCatalog;

@@ -26,6 +26,7 @@ import {
 import { isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { recordMetricBatch } from "../metrics/metrics";
+import { notifyEngineDisconnected } from "../notifications/engine-events";
 import type { ShellRelay } from "./shell-relay";
 
 type Handlers = { [N in EngineMessageName]: (clusterId: string, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
@@ -110,6 +111,11 @@ export function attachEngineGateway(
     socket.on("disconnect", (reason) => {
       log.info({ reason }, "engine disconnected");
       shells?.engineDisconnected(clusterId).catch((error: unknown) => log.error({ err: error }, "could not end the engine's shell sessions"));
+      // A web process stopping is not the engine's disconnection: the engine reconnects to another.
+      if (reason !== "server shutting down")
+        notifyEngineDisconnected(services.db, clusterId, reason, services.now()).catch((error: unknown) =>
+          log.error({ err: error }, "could not notify of the engine's disconnection"),
+        );
     });
 
     for (const name of Object.keys(engineToServer) as EngineMessageName[]) {

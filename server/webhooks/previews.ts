@@ -6,6 +6,7 @@ import { recordAudit } from "../audit/record-audit";
 import type { DomainContext, Services } from "../context";
 import { clusters, deployments, environments, gitConnections, gitPreviews, projects, services as servicesTable } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
+import { notify } from "../notifications/enqueue";
 import { cloneEnvironment } from "../environments/clone-environment";
 import { getEnvironment } from "../environments/environments";
 import { AppError, isAppError } from "../errors";
@@ -119,6 +120,7 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       // Gone already (deleted by hand, or expired and reaped): nothing left to delete.
       if (!environment) continue;
       const { deployment } = await requestDeployment(ctx, { environmentId: open.environmentId, action: "DELETE" });
+      await notifyPreview(services, "preview.deleted", blueprint, { name: environment.name, number: event.number, repository });
       outcome.previews.push({
         blueprintEnvironmentId: blueprint.id,
         environmentId: open.environmentId,
@@ -130,6 +132,7 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       continue;
     }
     const preview = open ? { ...open, name: await environmentName(services, open.environmentId) } : await createPreview(ctx, blueprint, repository, event);
+    if (!open) await notifyPreview(services, "preview.created", blueprint, { name: preview.name, number: event.number, repository });
     const lifetime = blueprint.previewBlueprint?.lifetimeSeconds ?? null;
     await services.db
       .update(gitPreviews)
@@ -188,6 +191,23 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
     });
   }
   return outcome;
+}
+
+/** A preview's notification goes to the rules of its blueprint's project (and of the blueprint environment). */
+async function notifyPreview(
+  services: Services,
+  event: "preview.created" | "preview.deleted",
+  blueprint: Candidate["environment"],
+  preview: { name: string; number: number; repository: string },
+) {
+  const verb = event === "preview.created" ? "created" : "deleted";
+  await notify(
+    services.db,
+    event,
+    { organizationId: blueprint.organizationId, environmentId: blueprint.id },
+    { preview: { number: preview.number, repository: preview.repository }, text: `Preview ${preview.name} of pull request #${preview.number} ${verb}` },
+    services.now(),
+  );
 }
 
 async function environmentName(services: Services, environmentId: string): Promise<string> {

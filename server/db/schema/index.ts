@@ -2,6 +2,7 @@ export * from "./audit";
 export * from "./clusters";
 export * from "./deployments";
 export * from "./metrics";
+export * from "./notifications";
 export * from "./organizations";
 export * from "./projects";
 export * from "./rate-limits";

@@ -1,0 +1,393 @@
+/**
+ * Notifications (issue 16, part 4) on a real PostgreSQL with the real graphile-worker: rules
+ * through createCaller, deployment status changes as the engine reports them, and receivers on
+ * 127.0.0.1 (an HTTP server that checks the signature with its own implementation of the
+ * documented algorithm, and an SMTP server of the smtp-server library).
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { and, eq } from "drizzle-orm";
+import type { Runner } from "graphile-worker";
+import { simpleParser, type ParsedMail } from "mailparser";
+import pino from "pino";
+import { SMTPServer } from "smtp-server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DeploymentEvent } from "../../engine/protocol/events";
+import { createTestDatabase } from "../../test/database";
+import { eventually } from "../../test/engine-harness";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { startWorker } from "../../worker/runner";
+import { createCaller } from "../api/root";
+import type { Services } from "../context";
+import { appendEngineEvents } from "../deployments/events";
+import { getDeployment } from "../deployments/queries";
+import { auditEvents, notificationRules } from "../db/schema";
+import { createWebhookIntake } from "../webhooks/intake";
+import { deliver } from "../../test/support/webhooks";
+import { deploymentTransitions } from "./deployment-events";
+import { notifyEngineDisconnected } from "./engine-events";
+import type { NotificationEvent } from "./events";
+
+const logger = pino({ level: "silent" });
+let services: Services;
+let org: SeededOrganization;
+let worker: Runner;
+let receiver: http.Server;
+let receiverUrl: string;
+let smtp: SMTPServer;
+let smtpPort: number;
+let projectId: string;
+let stagingId: string;
+let otherEnvironmentId: string;
+let intake: ReturnType<typeof createWebhookIntake>;
+let intakeServer: http.Server;
+let intakeUrl: string;
+
+/** Every request the HTTP receiver got, by path. */
+const received: { path: string; headers: http.IncomingHttpHeaders; body: string; verified: boolean }[] = [];
+const mails: ParsedMail[] = [];
+/** The signing secret of each webhook rule, by the receiver path it posts to. */
+const secrets = new Map<string, string>();
+let flakyFailuresLeft = 2;
+
+/** The receiver's check, written from the README's description rather than with Slipway's code. */
+function verifySignature(header: string | undefined, body: string, secret: string, toleranceSeconds = 300): boolean {
+  const parts = Object.fromEntries((header ?? "").split(",").map((part) => part.split("=", 2) as [string, string]));
+  const t = Number(parts.t);
+  if (!Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > toleranceSeconds || !parts.v1) return false;
+  const expected = createHmac("sha256", secret).update(`${t}.${body}`).digest();
+  const given = Buffer.from(parts.v1, "hex");
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const admin = () => createCaller({ services, actor: org.as("ADMIN") });
+const developer = () => createCaller({ services, actor: org.as("DEVELOPER") });
+const viewer = () => createCaller({ services, actor: org.as("VIEWER") });
+
+beforeAll(async () => {
+  const database = await createTestDatabase();
+  services = testServices(database.db);
+  org = await seedOrganization(services, "notify");
+  receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const path = req.url ?? "/";
+      const secret = secrets.get(path);
+      const verified = secret ? verifySignature(req.headers["slipway-signature"] as string | undefined, body, secret) : false;
+      received.push({ path, headers: req.headers, body, verified });
+      if (path === "/flaky" && flakyFailuresLeft > 0) {
+        flakyFailuresLeft--;
+        return res.writeHead(503).end("not yet");
+      }
+      if (secret && !verified) return res.writeHead(401).end("bad signature");
+      res.writeHead(200).end("thanks");
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    logger: false,
+    onAuth: (auth, _session, callback) =>
+      auth.username === "mailer" && auth.password === "smtp-password" ? callback(null, { user: "mailer" }) : callback(new Error("bad credentials")),
+    onData: (stream, _session, callback) => {
+      simpleParser(stream)
+        .then((mail) => {
+          mails.push(mail);
+          callback();
+        })
+        .catch(callback);
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
+  smtpPort = (smtp.server.address() as AddressInfo).port;
+  worker = await startWorker({ services, connectionString: database.url, logger });
+  intake = createWebhookIntake(services, { logger, cacheMs: 0, rejectFlushMs: 20 });
+  intakeServer = http.createServer((req, res) => {
+    void intake.handle(req, res).then((handled) => handled || res.writeHead(404).end());
+  });
+  await new Promise<void>((resolve) => intakeServer.listen(0, "127.0.0.1", resolve));
+  intakeUrl = `http://127.0.0.1:${(intakeServer.address() as AddressInfo).port}`;
+
+  const project = await developer().projects.create({ name: "shop" });
+  projectId = project.id;
+  stagingId = (await developer().environments.create({ projectId, name: "staging" })).id;
+  otherEnvironmentId = (await developer().environments.create({ projectId, name: "other" })).id;
+  await developer().services.create({
+    environmentId: stagingId,
+    name: "web",
+    config: { git: { url: "https://github.com/acme/shop.git", ref: { branch: "main" } } },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await intake?.close();
+  intakeServer?.closeAllConnections();
+  await new Promise((resolve) => intakeServer?.close(resolve));
+  receiver?.closeAllConnections();
+  await new Promise((resolve) => receiver?.close(resolve));
+  await new Promise((resolve) => smtp?.close(() => resolve(undefined)));
+});
+
+/** What the engine reports for a whole deployment of the environment, ending as `outcome`. */
+async function deployStaging(outcome: "succeeded" | "failed") {
+  const { deployment } = await developer().deployments.create({ environmentId: stagingId, action: "DEPLOY" });
+  const row = await getDeployment({ ...services, actor: org.as("DEVELOPER") }, deployment.id);
+  let seq = Date.now() * 1000;
+  const event = (fields: Omit<DeploymentEvent, "seq" | "at">): DeploymentEvent => ({ seq: seq++, at: new Date().toISOString(), ...fields });
+  const started = await appendEngineEvents(services.db, row, [event({ serviceId: null, step: "deployment", status: "started" })]);
+  await appendEngineEvents(services.db, started, [
+    event({ serviceId: null, step: "deployment", status: outcome, message: outcome === "failed" ? "build broke" : undefined }),
+  ]);
+  return deployment.id;
+}
+
+async function addWebhookRule(path: string, events: NotificationEvent[], extra: { environmentId?: string; enabled?: boolean } = {}) {
+  const { rule, secret } = await developer().notifications.create({
+    projectId,
+    name: `hook ${secrets.size + 1}`,
+    events,
+    channel: { type: "webhook", url: `${receiverUrl}${path}` },
+    ...extra,
+  });
+  secrets.set(path, secret!);
+  return rule;
+}
+
+const deliveredAll = (ruleId: string, count: number, timeoutMs = 15_000) =>
+  eventually(
+    async () => {
+      const deliveries = await developer().notifications.deliveries({ ruleId });
+      return deliveries.length === count && deliveries.every((d) => d.status !== "PENDING") ? deliveries : undefined;
+    },
+    timeoutMs,
+    `${count} deliveries of rule ${ruleId} to settle`,
+  );
+
+describe("generic webhooks", () => {
+  it("sends a deployment's start and success, signed, to the matching rules only; the URL and secret stay sealed; every change is audited", async () => {
+    const rule = await addWebhookRule("/signed", ["deployment.started", "deployment.succeeded"]);
+    const elsewhere = await addWebhookRule("/elsewhere", ["deployment.started", "deployment.succeeded"], { environmentId: otherEnvironmentId });
+    const disabled = await addWebhookRule("/disabled", ["deployment.succeeded"], { enabled: false });
+    const failuresOnly = await addWebhookRule("/failures", ["deployment.failed"]);
+
+    expect(rule.target).toBe(`${receiverUrl}/…`);
+    const listed = JSON.stringify(await viewer().notifications.list({ projectId }));
+    expect(listed).not.toContain("/signed");
+    expect(listed).not.toContain(secrets.get("/signed"));
+    const [row] = await services.db.select().from(notificationRules).where(eq(notificationRules.id, rule.id));
+    expect(row!.encryptedConfig).not.toContain("/signed");
+    expect(row!.encryptedConfig).not.toContain(secrets.get("/signed"));
+
+    const deploymentId = await deployStaging("succeeded");
+    const deliveries = await deliveredAll(rule.id, 2);
+    expect(deliveries.map((d) => d.event).sort()).toEqual(["deployment.started", "deployment.succeeded"]);
+    for (const delivery of deliveries) {
+      expect(delivery.status).toBe("DELIVERED");
+      expect(delivery.attempts).toMatchObject([{ attempt: 1, responseStatus: 200, responseExcerpt: "thanks", error: null }]);
+    }
+    const requests = received.filter((r) => r.path === "/signed");
+    expect(requests).toHaveLength(2);
+    expect(requests.every((r) => r.verified)).toBe(true);
+    const succeeded = requests.find((r) => r.headers["slipway-event"] === "deployment.succeeded")!;
+    const body = JSON.parse(succeeded.body);
+    expect(body).toMatchObject({
+      event: "deployment.succeeded",
+      id: succeeded.headers["slipway-delivery"],
+      project: { id: projectId, name: "shop" },
+      environment: { id: stagingId, name: "staging" },
+      deployment: { id: deploymentId, status: "DEPLOYED" },
+    });
+    // The same body signed with another secret, or the right signature replayed later, is refused.
+    expect(verifySignature(succeeded.headers["slipway-signature"] as string, succeeded.body, "another-secret")).toBe(false);
+    expect(verifySignature(succeeded.headers["slipway-signature"] as string, `${succeeded.body} `, secrets.get("/signed")!)).toBe(false);
+
+    for (const silent of [elsewhere, disabled, failuresOnly]) expect(await developer().notifications.deliveries({ ruleId: silent.id })).toEqual([]);
+
+    await developer().notifications.update({ ruleId: disabled.id, enabled: true });
+    await developer().notifications.delete({ ruleId: elsewhere.id });
+    const audited = await services.db
+      .select({ action: auditEvents.action, changes: auditEvents.changes })
+      .from(auditEvents)
+      .where(and(eq(auditEvents.organizationId, org.organizationId), eq(auditEvents.targetType, "notification_rule")));
+    expect(audited.map((a) => a.action)).toEqual(expect.arrayContaining(["notification_rule.create", "notification_rule.update", "notification_rule.delete"]));
+    expect(JSON.stringify(audited)).not.toContain(receiverUrl);
+    // The audit log links a rule's events to the project's Notifications page.
+    const logged = await admin().organization.audit({ targetId: rule.id });
+    expect(logged[0]!.target).toEqual({ label: rule.name, href: `/projects/${projectId}/notifications` });
+  });
+
+  it("retries a receiver that fails twice: delivered on the third attempt, and the log shows all three", async () => {
+    const rule = await addWebhookRule("/flaky", ["deployment.failed"]);
+    await deployStaging("failed");
+    // graphile-worker's backoff: about 3 s, then 7 s.
+    const [delivery] = await deliveredAll(rule.id, 1, 40_000);
+    expect(delivery!.status).toBe("DELIVERED");
+    expect(delivery!.attempts.map((a) => [a.attempt, a.responseStatus, a.responseExcerpt])).toEqual([
+      [1, 503, "not yet"],
+      [2, 503, "not yet"],
+      [3, 200, "thanks"],
+    ]);
+    expect(delivery!.attempts[0]!.error).toBe("the receiver answered 503");
+    const bodies = received.filter((r) => r.path === "/flaky").map((r) => JSON.parse(r.body));
+    expect(bodies).toHaveLength(3);
+    expect(new Set(bodies.map((b) => b.id)).size).toBe(1);
+    expect(bodies[0]).toMatchObject({ event: "deployment.failed", deployment: { message: "build broke" } });
+  }, 60_000);
+
+  it("needs DEVELOPER to manage rules and refuses bad channels with a clear error", async () => {
+    await expect(
+      viewer().notifications.create({ projectId, name: "x", events: ["deployment.failed"], channel: { type: "slack", url: `${receiverUrl}/s` } }),
+    ).rejects.toMatchObject({
+      code: "FORBIDDEN",
+    });
+    await expect(
+      developer().notifications.create({ projectId, name: "x", events: ["deployment.failed"], channel: { type: "slack", url: "ftp://example.test/x" } }),
+    ).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    await expect(
+      developer().notifications.create({
+        projectId,
+        name: "x",
+        events: ["deployment.failed"],
+        channel: { type: "webhook", url: `${receiverUrl}/x` },
+        environmentId: projectId,
+      }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(await admin().notifications.events({})).toContain("certificate.renewal_failed");
+  });
+});
+
+describe("chat and email channels", () => {
+  it("posts Slack's {text, blocks} and Discord's {content, embeds}", async () => {
+    const slack = (
+      await developer().notifications.create({
+        projectId,
+        name: "slack",
+        events: ["deployment.failed"],
+        channel: { type: "slack", url: `${receiverUrl}/slack/T0/B0/xyz` },
+      })
+    ).rule;
+    const discord = (
+      await developer().notifications.create({
+        projectId,
+        name: "discord",
+        events: ["deployment.failed"],
+        channel: { type: "discord", url: `${receiverUrl}/discord/1/abc` },
+      })
+    ).rule;
+    expect(slack.target).not.toContain("xyz");
+    await developer().notifications.test({ ruleId: slack.id });
+    await developer().notifications.test({ ruleId: discord.id });
+    await deliveredAll(slack.id, 1);
+    await deliveredAll(discord.id, 1);
+    const slackBody = JSON.parse(received.find((r) => r.path === "/slack/T0/B0/xyz")!.body);
+    expect(slackBody.text).toMatch(/A test of the notification rule slack/);
+    expect(slackBody.blocks[0]).toMatchObject({ type: "section", text: { type: "mrkdwn", text: slackBody.text } });
+    const discordBody = JSON.parse(received.find((r) => r.path === "/discord/1/abc")!.body);
+    expect(discordBody.content).toMatch(/A test of the notification rule discord/);
+    expect(discordBody.embeds[0]).toMatchObject({ title: "notification.test", description: discordBody.content });
+  });
+
+  it("mails the event over SMTP with the channel's credentials: from, to, subject and body", async () => {
+    const { rule } = await developer().notifications.create({
+      projectId,
+      environmentId: stagingId,
+      name: "mail",
+      events: ["deployment.succeeded"],
+      channel: {
+        type: "email",
+        smtp: { host: "127.0.0.1", port: smtpPort, secure: false, user: "mailer", password: "smtp-password" },
+        from: "slipway@example.test",
+        to: ["ops@example.test", "dev@example.test"],
+      },
+    });
+    expect(JSON.stringify(await developer().notifications.list({ projectId }))).not.toContain("smtp-password");
+    const deploymentId = await deployStaging("succeeded");
+    const [delivery] = await deliveredAll(rule.id, 1);
+    expect(delivery!.status).toBe("DELIVERED");
+    const mail = await eventually(() => mails.find((m) => m.text?.includes(deploymentId.slice(0, 8))), 5_000, "the mail");
+    expect(mail.from?.text).toBe("slipway@example.test");
+    expect((Array.isArray(mail.to) ? mail.to : [mail.to]).map((to) => to?.text).join(", ")).toBe("ops@example.test, dev@example.test");
+    expect(mail.subject).toBe(`[Slipway] shop/staging: Deployment ${deploymentId.slice(0, 8)} (deploy) succeeded`);
+    expect(mail.text).toContain("Event: deployment.succeeded");
+  });
+
+  it("logs an SMTP server's refusal as the attempt's error", async () => {
+    const { rule } = await developer().notifications.create({
+      projectId,
+      name: "bad mail",
+      events: ["deployment.failed"],
+      enabled: false,
+      channel: {
+        type: "email",
+        smtp: { host: "127.0.0.1", port: smtpPort, user: "mailer", password: "wrong" },
+        from: "slipway@example.test",
+        to: ["ops@example.test"],
+      },
+    });
+    await developer().notifications.test({ ruleId: rule.id });
+    const [delivery] = await eventually(async () => {
+      const deliveries = await developer().notifications.deliveries({ ruleId: rule.id });
+      return deliveries[0]?.attempts.length ? deliveries : undefined;
+    });
+    expect(delivery!.attempts[0]!.error).toMatch(/Invalid login|bad credentials/i);
+    expect(delivery!.attempts[0]!.error).not.toContain("wrong");
+  });
+});
+
+describe("previews", () => {
+  it("notifies the blueprint's rules when a pull request creates a preview and when closing it deletes it", async () => {
+    const rule = await addWebhookRule("/previews", ["preview.created", "preview.deleted"], { environmentId: stagingId });
+    await developer().git.setPreviewBlueprint({ environmentId: stagingId, enabled: true });
+    const { connection, secret } = await admin().git.connect({ provider: "generic", name: "ci" });
+    const pullRequest = (action: "opened" | "closed") => ({
+      action,
+      number: 7,
+      repository: "https://github.com/acme/shop.git",
+      baseBranch: "main",
+      headBranch: "feature",
+      headCommit: "c".repeat(40),
+    });
+    const webhookUrl = connection.webhookUrl.replace("http://localhost:3000", intakeUrl);
+    expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: pullRequest("opened") })).status).toBe(202);
+    await deliveredAll(rule.id, 1);
+    expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: pullRequest("closed") })).status).toBe(202);
+    const deliveries = await deliveredAll(rule.id, 2);
+    expect(deliveries.map((d) => d.status)).toEqual(["DELIVERED", "DELIVERED"]);
+    const bodies = received.filter((r) => r.path === "/previews").map((r) => JSON.parse(r.body));
+    expect(bodies.map((b) => [b.event, b.text])).toEqual([
+      ["preview.created", "shop/staging: Preview pr-7 of pull request #7 created"],
+      ["preview.deleted", "shop/staging: Preview pr-7 of pull request #7 deleted"],
+    ]);
+    expect(bodies[0]).toMatchObject({ preview: { number: 7 }, environment: { id: stagingId } });
+  });
+});
+
+describe("engines and transitions", () => {
+  it("tells every rule of the organization that follows it that an engine disconnected", async () => {
+    const rule = await addWebhookRule("/engines", ["engine.disconnected"]);
+    await notifyEngineDisconnected(services.db, org.clusterId, "ping timeout", new Date());
+    await deliveredAll(rule.id, 1);
+    const body = JSON.parse(received.find((r) => r.path === "/engines")!.body);
+    expect(body).toMatchObject({
+      event: "engine.disconnected",
+      cluster: { id: org.clusterId, name: "local" },
+      text: "The engine of cluster local disconnected (ping timeout)",
+    });
+  });
+
+  it("derives the events of a status change: a batch that starts and ends a deployment sends both, a stop sends only its failure", () => {
+    expect(deploymentTransitions("DEPLOY", "QUEUED", "BUILDING")).toEqual(["deployment.started"]);
+    expect(deploymentTransitions("DEPLOY", "QUEUED", "DEPLOYED")).toEqual(["deployment.started", "deployment.succeeded"]);
+    expect(deploymentTransitions("DEPLOY", "DEPLOYING", "DEPLOYMENT_ERROR")).toEqual(["deployment.failed"]);
+    expect(deploymentTransitions("DEPLOY", "DEPLOYING", "DEPLOYING")).toEqual([]);
+    expect(deploymentTransitions("STOP", "QUEUED", "STOPPING")).toEqual([]);
+    expect(deploymentTransitions("STOP", "STOPPING", "DEPLOYMENT_ERROR")).toEqual(["deployment.failed"]);
+    expect(deploymentTransitions("DEPLOY", "QUEUED", "CANCELED")).toEqual([]);
+  });
+});
