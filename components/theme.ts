@@ -48,7 +48,8 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
       [`--mantine-color-${name}-filled`]: lightFilled,
       [`--mantine-color-${name}-filled-hover`]: darken(lightFilled, 0.1),
       [`--mantine-color-${name}-text`]: readableOn(lightFilled, surfaces),
-      [`--mantine-color-${name}-outline`]: lightFilled,
+      // An outline badge's label is coloured text too, on cards' gray as well as on white.
+      [`--mantine-color-${name}-outline`]: readableOn(lightFilled, surfaces),
       [`--mantine-color-${name}-light-color`]: readableOn(shades[9], shades[1]),
     });
     Object.assign(dark, {

@@ -189,7 +189,7 @@ export function WhatChanged({ deployment }: { deployment: Deployment }) {
     void refetch();
   }, [deployment.status, commits, refetch]);
 
-  if (query.isPending) return <Loader size="sm" aria-label="Loading what changed" />;
+  if (query.isPending) return <Loader size="sm" role="status" aria-label="Loading what changed" />;
   if (query.error) {
     return (
       <Alert color="red" title="Could not load what changed">

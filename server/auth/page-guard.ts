@@ -1,10 +1,10 @@
 import type { IncomingMessage } from "node:http";
 import type { AuthConfig } from "@auth/core";
 import type { Services } from "../context";
-import { actorFromSession } from "./sessions";
+import { sessionOf } from "./sessions";
 
-/** Pages and files anyone may load: sign-in, invitations, Next's assets and the icon. */
-const PUBLIC = /^\/(signin|invite\/|_next\/|icon\.svg|favicon\.ico)/;
+/** Pages and files anyone may load: sign-in, sign-up, invitations, Next's assets and the icon. */
+const PUBLIC = /^\/(signin|signup|invite\/|_next\/|icon\.svg|favicon\.ico)/;
 
 /**
  * Whether a browser's request for a dashboard page must go to the sign-in page first: a page
@@ -14,5 +14,6 @@ const PUBLIC = /^\/(signin|invite\/|_next\/|icon\.svg|favicon\.ico)/;
 export async function needsSignIn(services: Services, auth: AuthConfig, req: IncomingMessage): Promise<boolean> {
   if (req.method !== "GET" || PUBLIC.test(req.url ?? "/")) return false;
   if (!req.headers.accept?.includes("text/html") || req.headers["rsc"]) return false;
-  return (await actorFromSession(services, auth, req)) === null;
+  // A session without an organization is signed in: the dashboard asks a newcomer to create one.
+  return (await sessionOf(services, auth, req)) === null;
 }
