@@ -93,5 +93,8 @@ export const theme = createTheme({
     CloseButton: { defaultProps: { "aria-label": "Close" } },
     Notification: { defaultProps: { closeButtonProps: { "aria-label": "Dismiss notification" } } },
     Modal: { defaultProps: { closeButtonProps: { "aria-label": "Close dialog" } } },
+    // A menu's hidden focus placeholder is a role-less element with a tabindex, which a `menu`
+    // may not own (axe: aria-required-children); without it, the keyboard lands on the first item.
+    Menu: { defaultProps: { withInitialFocusPlaceholder: false } },
   },
 });
