@@ -3,7 +3,7 @@ import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../e
 import { jobRun, missedRuns } from "../../engine/protocol/messages";
 import { applicationConfig, containerConfig, databaseConfig, deploymentAction, environmentMode, jobConfig, serviceKind } from "../../engine/protocol/snapshot";
 import { triggerKinds, triggerOf } from "../deployments/trigger";
-import { logLevels } from "../logs/log-level";
+import { logLevels } from "../../engine/protocol/log-level";
 import { visibleConfig } from "../services/services";
 import type { clusters, deploymentEvents, deployments, environments, logLines, projects, services } from "../db/schema";
 import { origins, roles, variableScopes } from "../db/schema";

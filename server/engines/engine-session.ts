@@ -8,7 +8,7 @@ import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { AppError } from "../errors";
-import { logLevelOf } from "../logs/log-level";
+import { logLevelOf } from "../../engine/protocol/log-level";
 import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
 import { cipherFor } from "../secrets/organization-cipher";

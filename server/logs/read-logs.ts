@@ -7,7 +7,7 @@ import { getDeployment } from "../deployments/queries";
 import { AppError } from "../errors";
 import { integerParam, timestamp } from "../input-schemas";
 import { getService } from "../services/services";
-import { levelsAtLeast, logLevels } from "./log-level";
+import { levelsAtLeast, logLevels } from "../../engine/protocol/log-level";
 
 export const readLogsInput = z.object({
   deploymentId: z.string().uuid().optional(),
