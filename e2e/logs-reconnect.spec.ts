@@ -94,4 +94,18 @@ test("the runtime log survives a dropped socket with no line lost or repeated", 
     expect(text).toContain(`tick ${TOTAL}/${TOTAL} <b>not bold</b>\n`);
     expect(text).not.toContain("\u001b[");
   });
+
+  await test.step("filters in the URL read the filtered history, and the level filter keeps JSON errors", async () => {
+    await page.goto(`/services/${app.serviceId}/logs?stream=stderr`);
+    await expect(page.getByRole("combobox", { name: "Stream" })).toHaveValue("stderr");
+    await expect(log).toContainText("chatty warns in plain text");
+    await expect(log.locator('[data-seq]:not([data-fd="stderr"])')).toHaveCount(0);
+
+    await page.getByRole("combobox", { name: "Stream" }).selectOption({ label: "All streams" });
+    await page.getByRole("combobox", { name: "Level" }).selectOption({ label: "Errors and worse" });
+    await expect(page).toHaveURL(/\/logs\?level=error$/);
+    await expect(log.locator("[data-seq]")).toHaveCount(1);
+    await expect(log).toContainText("chatty failed on purpose");
+    await capture("logs-filtered");
+  });
 });

@@ -1,10 +1,10 @@
 "use client";
 
-import { Group, Select, Text, TextInput } from "@mantine/core";
+import { Group, NativeSelect, Text, TextInput } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useMemo } from "react";
-import type { LogLevel } from "../../engine/protocol/log-level";
+import { logLevels } from "../../engine/protocol/log-level";
 import { PageState } from "../not-found";
 import { useTRPC, useTRPCClient } from "../trpc";
 import { filterFromQuery, filterToQuery, isFiltered, matchesLogFilter, type LogFilter } from "./log-filter";
@@ -19,6 +19,7 @@ const streamOptions = [
   { value: "stdout", label: "stdout" },
   { value: "stderr", label: "stderr" },
 ];
+const fds = ["stdout", "stderr"] as const;
 const levelOptions = [
   { value: "", label: "Any level" },
   { value: "warn", label: "Warnings and worse" },
@@ -76,32 +77,29 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
   ];
   const controls = (
     <Group gap="xs" wrap="wrap">
-      <Select
+      <NativeSelect
         aria-label="Stream"
         size="xs"
         w={130}
         data={streamOptions}
         value={filter.fd ?? ""}
-        allowDeselect={false}
-        onChange={(value) => setFilter({ fd: value === "stdout" || value === "stderr" ? value : undefined })}
+        onChange={(event) => setFilter({ fd: fds.find((fd) => fd === event.currentTarget.value) })}
       />
-      <Select
+      <NativeSelect
         aria-label="Level"
         size="xs"
         w={170}
         data={levelOptions}
         value={filter.level ?? ""}
-        allowDeselect={false}
-        onChange={(value) => setFilter({ level: value ? (value as LogLevel) : undefined })}
+        onChange={(event) => setFilter({ level: logLevels.find((level) => level === event.currentTarget.value) })}
       />
-      <Select
+      <NativeSelect
         aria-label="Release"
         size="xs"
         w={200}
         data={releaseOptions}
         value={filter.releaseId ?? ""}
-        allowDeselect={false}
-        onChange={(value) => setFilter({ releaseId: value || undefined })}
+        onChange={(event) => setFilter({ releaseId: event.currentTarget.value || undefined })}
       />
       <TextInput
         aria-label="From"
