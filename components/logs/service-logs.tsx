@@ -105,7 +105,13 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
         aria-label="From"
         type="datetime-local"
         size="xs"
-        w={190}
+        w={220}
+        leftSection={
+          <Text size="xs" c="dimmed" aria-hidden>
+            From
+          </Text>
+        }
+        leftSectionWidth={44}
         value={toLocalInput(filter.since)}
         onChange={(event) => setFilter({ since: fromLocalInput(event.currentTarget.value) })}
       />
@@ -113,7 +119,13 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
         aria-label="To"
         type="datetime-local"
         size="xs"
-        w={190}
+        w={220}
+        leftSection={
+          <Text size="xs" c="dimmed" aria-hidden>
+            To
+          </Text>
+        }
+        leftSectionWidth={44}
         value={toLocalInput(filter.until)}
         onChange={(event) => setFilter({ until: fromLocalInput(event.currentTarget.value) })}
       />
