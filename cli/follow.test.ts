@@ -164,6 +164,38 @@ describe("logs", () => {
     expect((await h.cli(["logs", "shop/dev/web", "--since", "soon"])).code).toBe(2);
   });
 
+  it("--level keeps JSON lines at that level or more severe, in a listing and in a follow", async () => {
+    const created = await h.cli(["service", "create", "shop/dev/leveled", "--git", "https://example.test/shop.git", "--json"]);
+    const stream = { kind: "service" as const, serviceId: (JSON.parse(created.stdout) as { id: string }).id, releaseId: "r1" };
+    const at = () => new Date().toISOString();
+    await recordLogBatch(h.services, h.org.clusterId, stream, [
+      { seq: 1, at: at(), fd: "stdout", text: '{"level":30,"msg":"listening"}' },
+      { seq: 2, at: at(), fd: "stdout", text: '{"level":40,"msg":"slow query"}' },
+      { seq: 3, at: at(), fd: "stderr", text: "plain text" },
+    ]);
+    expect((await h.cli(["logs", "shop/dev/leveled", "--level", "warn"])).stdout).toBe('{"level":40,"msg":"slow query"}\n');
+    const json = await h.cli(["logs", "shop/dev/leveled", "--json"]);
+    expect(
+      json.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { level: string | null }).level),
+    ).toEqual(["info", "warn", null]);
+    const unknown = await h.cli(["logs", "shop/dev/leveled", "--level", "loud"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Allowed choices are debug, info, warn, error, fatal/);
+
+    const controller = new AbortController();
+    const running = h.start(["logs", "shop/dev/leveled", "--follow", "--level", "error"], { signal: controller.signal });
+    await recordLogBatch(h.services, h.org.clusterId, stream, [
+      { seq: 4, at: at(), fd: "stdout", text: '{"level":"info","message":"request"}' },
+      { seq: 5, at: at(), fd: "stdout", text: '{"level":"error","message":"dial tcp: refused"}' },
+    ]);
+    await running.waitFor(/refused/);
+    controller.abort();
+    expect((await running.done).stdout).toBe('{"level":"error","message":"dial tcp: refused"}\n');
+  });
+
   it("starts runtime logs with their last 100 lines, or as many as --tail says", async () => {
     const stream = { kind: "service" as const, serviceId: ids.qa!, releaseId: "r1" };
     await recordLogBatch(h.services, h.org.clusterId, stream, lines(1, 150, "line"));

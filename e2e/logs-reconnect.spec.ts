@@ -94,4 +94,22 @@ test("the runtime log survives a dropped socket with no line lost or repeated", 
     expect(text).toContain(`tick ${TOTAL}/${TOTAL} <b>not bold</b>\n`);
     expect(text).not.toContain("\u001b[");
   });
+
+  await test.step("filters in the URL read the filtered history, and the level filter keeps a level and worse", async () => {
+    await page.goto(`/services/${app.serviceId}/logs?level=warn`);
+    await expect(page.getByRole("combobox", { name: "Level" })).toHaveValue("warn");
+    await expect(log.locator("[data-seq]")).toHaveCount(2);
+    await expect(log).toContainText("chatty warns on purpose");
+    await expect(log).toContainText("chatty failed on purpose");
+
+    await page.getByRole("combobox", { name: "Level" }).selectOption({ label: "Errors and worse" });
+    await page.getByRole("combobox", { name: "Stream" }).selectOption({ label: "stdout" });
+    await expect(page).toHaveURL(/\/logs\?stream=stdout&level=error$/);
+    await expect(log.locator("[data-seq]")).toHaveCount(1);
+    await expect(log).toContainText("chatty failed on purpose");
+    await page.getByRole("combobox", { name: "Level" }).selectOption({ label: "Any level" });
+    await expect(page).toHaveURL(/\/logs\?stream=stdout$/);
+    await expect(log).toContainText("chatty done");
+    await capture("logs-filtered");
+  });
 });

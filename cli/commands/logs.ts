@@ -1,5 +1,6 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { terminalStatuses } from "../../engine/protocol/events";
+import { logLevels, type LogLevel } from "../../engine/protocol/log-level";
 import type { Deployment, LogLine } from "../api-types";
 import type { ApiClient, Query } from "../client";
 import type { Context } from "../context";
@@ -18,6 +19,7 @@ type LogsOptions = {
   stderr?: boolean;
   stdout?: boolean;
   release?: string;
+  level?: LogLevel;
   tail?: string;
   timestamps?: boolean;
   json?: boolean;
@@ -69,6 +71,7 @@ export function registerLogCommands(program: Command, ctx: Context): void {
     .option("--stderr", "only what the app wrote to its standard error")
     .option("--stdout", "only what the app wrote to its standard output")
     .option("--release <id>", "only the runtime output of this release")
+    .addOption(new Option("--level <level>", "only JSON log lines at this level or a more severe one (plain text has no level)").choices(logLevels))
     .option("-n, --tail <lines>", `start with the last N lines, or "all" (runtime logs default to ${DEFAULT_TAIL} without --since)`)
     .option("-t, --timestamps", "prefix each line with its time")
     .option("--json", "print one JSON object per line")
@@ -83,7 +86,7 @@ export function registerLogCommands(program: Command, ctx: Context): void {
       const stream: Query = deploymentId ? { deploymentId, serviceId } : { serviceId };
       const tail = parseTail(options.tail, deploymentId || options.since ? undefined : DEFAULT_TAIL);
       const fd = options.stderr ? "stderr" : options.stdout ? "stdout" : undefined;
-      const filters: Query = { ...stream, grep: options.grep, since, until, fd, releaseId: options.release };
+      const filters: Query = { ...stream, grep: options.grep, since, until, fd, releaseId: options.release, level: options.level };
 
       const print = (line: LogLine) => {
         if (options.json) ctx.printJsonLine(line);

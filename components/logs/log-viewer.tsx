@@ -5,7 +5,7 @@ import { useDebouncedValue } from "@mantine/hooks";
 import { IconDownload, IconSearch, IconX } from "@tabler/icons-react";
 import { AnsiUp } from "ansi_up";
 import { memo, useCallback, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from "react";
-import type { RoomName } from "../../server/realtime/ui-protocol";
+import type { RoomName, StreamedLogLine } from "../../server/realtime/ui-protocol";
 import { BLOCK_SIZE, stripAnsi, toPlainText, type BufferedLine } from "./log-buffer";
 import classes from "./log-viewer.module.css";
 import { useLogStream, type FetchLogPage } from "./use-log-stream";
@@ -109,6 +109,10 @@ export type LogViewerProps = {
   height?: number | string;
   maxHeight?: number | string;
   emptyText?: string;
+  /** Which live lines to keep when `fetchPage` reads filtered pages. */
+  accept?: (line: StreamedLogLine) => boolean;
+  /** Filter controls shown next to the search box. */
+  filters?: ReactNode;
 };
 
 /**
@@ -116,8 +120,19 @@ export type LogViewerProps = {
  * immutable blocks of lines (only the newest block re-renders as lines arrive; blocks out of view
  * skip layout) and keeps at most 20k lines. Callers key it by stream: a new stream starts fresh.
  */
-export function LogViewer({ room, fetchPage, initialTail, label, fileName, height, maxHeight = 480, emptyText = "No log lines yet." }: LogViewerProps) {
-  const { buffer, connected, loading, error, retry } = useLogStream({ room, fetchPage, initialTail });
+export function LogViewer({
+  room,
+  fetchPage,
+  initialTail,
+  label,
+  fileName,
+  height,
+  maxHeight = 480,
+  emptyText = "No log lines yet.",
+  accept,
+  filters,
+}: LogViewerProps) {
+  const { buffer, connected, loading, error, retry } = useLogStream({ room, fetchPage, initialTail, accept });
   const [follow, setFollow] = useState(true);
   const [timestamps, setTimestamps] = useState(false);
   const [search, setSearch] = useState("");
@@ -182,6 +197,7 @@ export function LogViewer({ room, fetchPage, initialTail, label, fileName, heigh
               ) : null
             }
           />
+          {filters}
           {debounced && (
             <Text size="xs" c="dimmed" aria-live="polite">
               {shown.toLocaleString()} of {buffer.size.toLocaleString()} lines match

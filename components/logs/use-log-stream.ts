@@ -1,7 +1,7 @@
 "use client";
 
 import { useCallback, useEffect, useRef, useState } from "react";
-import type { RoomName } from "../../server/realtime/ui-protocol";
+import type { RoomName, StreamedLogLine } from "../../server/realtime/ui-protocol";
 import { useRealtimeSocket, useRoom } from "../realtime";
 import { DEFAULT_CAP, emptyBuffer, mergeLines, type BufferedLine, type LogBuffer } from "./log-buffer";
 
@@ -20,6 +20,8 @@ export type LogStreamOptions = {
   /** Start with the last N lines instead of the whole log (runtime logs are long). */
   initialTail?: number;
   cap?: number;
+  /** Which live lines to keep, when the pages come filtered (the same rules the API applied). */
+  accept?: (line: StreamedLogLine) => boolean;
 };
 
 export type LogStream = {
@@ -44,7 +46,7 @@ export type LogStream = {
  * right after a rejoin, before the catch-up, does not, since lines sent while we were away are
  * never replayed.
  */
-export function useLogStream({ room, fetchPage, initialTail, cap = DEFAULT_CAP }: LogStreamOptions): LogStream {
+export function useLogStream({ room, fetchPage, initialTail, cap = DEFAULT_CAP, accept }: LogStreamOptions): LogStream {
   const [buffer, setBuffer] = useState<LogBuffer>(emptyBuffer);
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
@@ -130,7 +132,8 @@ export function useLogStream({ room, fetchPage, initialTail, cap = DEFAULT_CAP }
       void catchUp();
     },
     onLogLines: (batch) => {
-      const lines = batch.lines.map(({ seq, at, fd, text }) => ({ seq, at, fd, text }));
+      const kept = accept ? batch.lines.filter(accept) : batch.lines;
+      const lines = kept.map(({ seq, at, fd, text }) => ({ seq, at, fd, text }));
       merge(lines);
       if (caughtUp.current) confirmed.current = Math.max(confirmed.current, bufferRef.current.lastSeq);
     },

@@ -3,6 +3,7 @@ import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../e
 import { jobRun, missedRuns } from "../../engine/protocol/messages";
 import { applicationConfig, containerConfig, databaseConfig, deploymentAction, environmentMode, jobConfig, serviceKind } from "../../engine/protocol/snapshot";
 import { triggerKinds, triggerOf } from "../deployments/trigger";
+import { logLevels } from "../../engine/protocol/log-level";
 import { visibleConfig } from "../services/services";
 import type { clusters, deploymentEvents, deployments, environments, logLines, projects, services } from "../db/schema";
 import { origins, roles, variableScopes } from "../db/schema";
@@ -190,6 +191,7 @@ export const logLineOutput = z.object({
   at: timestamp,
   deploymentId: z.string().nullable(),
   serviceId: z.string().nullable(),
+  level: z.enum(logLevels).nullable(),
 });
 export const toLogLine = (row: typeof logLines.$inferSelect) => ({
   seq: row.seq,
@@ -198,6 +200,7 @@ export const toLogLine = (row: typeof logLines.$inferSelect) => ({
   at: row.at.toISOString(),
   deploymentId: row.deploymentId,
   serviceId: row.serviceId,
+  level: row.level,
 });
 
 export const clusterOutput = z.object({

@@ -8,6 +8,7 @@ import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { AppError } from "../errors";
+import { logLevelOf } from "../../engine/protocol/log-level";
 import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
 import { cipherFor } from "../secrets/organization-cipher";
@@ -150,6 +151,7 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
         text: line.text,
         at: new Date(line.at),
         source: line.source ?? null,
+        level: logLevelOf(line.text),
       })),
     )
     .onConflictDoNothing()

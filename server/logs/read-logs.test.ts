@@ -72,4 +72,28 @@ describe("reading logs", () => {
     expect(await seqs({ releaseId: "r" })).toEqual([]);
     await expect(api.deployments.logs({ serviceId: web.id, releaseId: "r%" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
   });
+
+  it("keeps JSON lines at a level or a more severe one, read once at ingest", async () => {
+    const api = createCaller({ services, actor: org.as("VIEWER") });
+    const dev = createCaller({ services, actor: org.as("DEVELOPER") });
+    const project = await dev.projects.create({ name: "leveled-logs" });
+    const environment = await dev.environments.create({ projectId: project.id, name: "dev" });
+    const web = await dev.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const at = new Date().toISOString();
+    const line = (seq: number, fd: "stdout" | "stderr", text: string) => ({ seq, at, fd, text, source: `r1:${seq * 10}` });
+    await recordLogBatch(services, org.clusterId, { kind: "service", serviceId: web.id, releaseId: "r1" }, [
+      line(1, "stdout", '{"level":30,"time":1765015200000,"msg":"listening"}'),
+      line(2, "stdout", '{"level":"warn","message":"disk 91% full"}'),
+      line(3, "stderr", "Error: plain text has no level"),
+      line(4, "stdout", '{"level":"error","ts":1765015200.1,"msg":"dial tcp: connection refused"}'),
+      line(5, "stderr", '{"levelname":"CRITICAL","message":"cannot reach db"}'),
+    ]);
+    const read = (filters: Record<string, string>) => api.deployments.logs({ serviceId: web.id, ...filters });
+    expect((await read({})).map((l) => l.level)).toEqual(["info", "warn", null, "error", "fatal"]);
+    expect((await read({ level: "warn" })).map((l) => l.seq)).toEqual([2, 4, 5]);
+    expect((await read({ level: "error" })).map((l) => l.seq)).toEqual([4, 5]);
+    expect((await read({ level: "error", fd: "stderr" })).map((l) => l.seq)).toEqual([5]);
+    expect((await read({ level: "error", grep: "tcp" })).map((l) => l.seq)).toEqual([4]);
+    await expect(read({ level: "loud" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+  });
 });

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, ilike, like, lt, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, ilike, inArray, like, lt, type SQL } from "drizzle-orm";
 import { logFds } from "../../engine/protocol/events";
 import { z } from "zod";
 import type { DomainContext } from "../context";
@@ -7,6 +7,7 @@ import { getDeployment } from "../deployments/queries";
 import { AppError } from "../errors";
 import { integerParam, timestamp } from "../input-schemas";
 import { getService } from "../services/services";
+import { levelsAtLeast, logLevels } from "../../engine/protocol/log-level";
 
 export const readLogsInput = z.object({
   deploymentId: z.string().uuid().optional(),
@@ -27,6 +28,8 @@ export const readLogsInput = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,100}$/, "expected a release id")
     .optional(),
+  /** Only JSON log lines at this level or a more severe one (`error` keeps fatal too); plain text has no level. */
+  level: z.enum(logLevels).optional(),
 });
 
 /**
@@ -47,6 +50,7 @@ export async function readLogs(ctx: DomainContext, input: z.infer<typeof readLog
   if (input.fd) filters.push(eq(logLines.fd, input.fd));
   // A runtime line's source is `<release id>:<byte offset>` (engine/runtime/local/release-processes.ts).
   if (input.releaseId) filters.push(like(logLines.source, `${input.releaseId}:%`));
+  if (input.level) filters.push(inArray(logLines.level, levelsAtLeast(input.level)));
   if (input.tail) {
     const newest = await ctx.db
       .select()

@@ -50,6 +50,8 @@ export type StreamedLogLine = {
   at: string;
   fd: "stdout" | "stderr" | "system";
   text: string;
+  /** A runtime line's `<release id>:<byte offset>` (a live filter by release reads it). */
+  source?: string;
   deploymentId: string | null;
   serviceId: string | null;
 };

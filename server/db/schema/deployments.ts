@@ -5,6 +5,7 @@ import { deploymentActions, type Snapshot } from "../../../engine/protocol/snaps
 import { clusters } from "./clusters";
 import { createdAt, id, updatedAt } from "./columns";
 import { organizations } from "./organizations";
+import type { LogLevel } from "../../../engine/protocol/log-level";
 import { environments } from "./projects";
 
 export const deploymentActionEnum = pgEnum("deployment_action", deploymentActions);
@@ -137,6 +138,8 @@ export const logLines = pgTable(
     at: timestamp("at", { withTimezone: true }).notNull(),
     /** Where the engine read a runtime line (release and byte offset): one read again after an engine restart is stored once. */
     source: text("source"),
+    /** The severity a JSON log line states (engine/protocol/log-level.ts), read once at ingest; null for plain text. */
+    level: text("level").$type<LogLevel>(),
   },
   (t) => [
     uniqueIndex("log_lines_stream_seq_key").on(t.stream, t.seq),
