@@ -71,7 +71,7 @@ test("create an app from git, deploy it with a secret, redeploy a new commit, an
     await page.goBack();
     await page.goBack();
     await expect(page.getByRole("heading", { level: 1, name: "web" })).toBeVisible();
-    await page.getByRole("button", { name: "Redeploy" }).click();
+    await page.getByRole("button", { name: "Redeploy", exact: true }).click();
     const { deployment } = await DeploymentPage.opened(page);
     await deployment.expectDeployed("web");
     await expect(page.getByText(secondCommit.slice(0, 7)).first()).toBeVisible();
