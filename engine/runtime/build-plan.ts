@@ -239,67 +239,24 @@ export function detectBuildPlan(facts: RepoFacts, overrides: Overrides = {}): { 
     };
   }
 
-  if (overrides.startCommand && userStart) {
-    return {
-      ok: true,
-      plan: {
-        kind: "custom",
-        framework: "custom",
-        reasons: [startReason ?? ""],
-        steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
-        start: { type: "command", ...userStart },
-        pathPrefix: [],
-        node,
-        packageManager: null,
-      },
-    };
-  }
-  if (outputDirectory) {
-    return {
-      ok: true,
-      plan: {
-        kind: "static",
-        framework: "static site",
-        reasons: [outputReason],
-        steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
-        start: staticStart(outputDirectory, false),
-        pathPrefix: [],
-        node,
-        packageManager: null,
-      },
-    };
-  }
-  if (userStart) {
-    return {
-      ok: true,
-      plan: {
-        kind: "procfile",
-        framework: "Procfile",
-        reasons: [startReason ?? ""],
-        steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
-        start: { type: "command", ...userStart },
-        pathPrefix: [],
-        node,
-        packageManager: null,
-      },
-    };
-  }
-
-  if (facts.files.has("index.html")) {
-    return {
-      ok: true,
-      plan: {
-        kind: "static",
-        framework: "static HTML",
-        reasons: ["index.html at the app's root, no package.json"],
-        steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
-        start: staticStart(".", false),
-        pathPrefix: [],
-        node,
-        packageManager: null,
-      },
-    };
-  }
+  // Neither Node nor Python: the service's own install and build, then its start or a static server.
+  const plain = (kind: BuildPlan["kind"], framework: string, reason: string, start: StartPlan): { ok: true; plan: BuildPlan } => ({
+    ok: true,
+    plan: {
+      kind,
+      framework,
+      reasons: [reason],
+      steps: [...(userInstall ? [install(userInstall)] : []), ...(userBuild ?? [])],
+      start,
+      pathPrefix: [],
+      node,
+      packageManager: null,
+    },
+  });
+  if (overrides.startCommand && userStart) return plain("custom", "custom", startReason ?? "", { type: "command", ...userStart });
+  if (outputDirectory) return plain("static", "static site", outputReason, staticStart(outputDirectory, false));
+  if (userStart) return plain("procfile", "Procfile", startReason ?? "", { type: "command", ...userStart });
+  if (facts.files.has("index.html")) return plain("static", "static HTML", "index.html at the app's root, no package.json", staticStart(".", false));
 
   return {
     ok: false,
