@@ -7,15 +7,14 @@ import Link from "next/link";
 import { useState } from "react";
 import { RoleBadge } from "../auth/role-badge";
 import { apiError, isUnauthorized } from "../errors";
+import { chooseOrganization } from "../organizations/organization-cookie";
 import { formatAbsolute } from "../relative-time";
 import { AuthFrame } from "../signin/auth-frame";
 import { useTRPC } from "../trpc";
 
-const ORGANIZATION_COOKIE = "slipway-organization";
-
 /** Enter the organization just joined: its id in the switcher's cookie, then a fresh load of the dashboard. */
 function enter(organizationId: string) {
-  document.cookie = `${ORGANIZATION_COOKIE}=${encodeURIComponent(organizationId)}; path=/; max-age=31536000; samesite=lax`;
+  chooseOrganization(organizationId);
   window.location.assign("/");
 }
 
