@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Anchor, Button, Group, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
+import { Alert, Anchor, Button, Group, Stack, Text } from "@mantine/core";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { signIn, signOut } from "next-auth/react";
 import Link from "next/link";
@@ -9,6 +9,7 @@ import { RoleBadge } from "../auth/role-badge";
 import { apiError, isUnauthorized } from "../errors";
 import { chooseOrganization } from "../organizations/organization-cookie";
 import { formatAbsolute } from "../relative-time";
+import { AccountFields, type AccountDraft } from "../signin/account-fields";
 import { AuthFrame } from "../signin/auth-frame";
 import { useTRPC } from "../trpc";
 
@@ -20,9 +21,8 @@ function enter(organizationId: string) {
 
 function NewAccountForm({ token }: { token: string }) {
   const trpc = useTRPC();
-  const [name, setName] = useState("");
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
+  const [account, setAccount] = useState<AccountDraft>({ name: "", email: "", password: "" });
+  const { name, email, password } = account;
   const [signInError, setSignInError] = useState<string | null>(null);
   const accept = useMutation(
     trpc.invites.accept.mutationOptions({
@@ -46,33 +46,7 @@ function NewAccountForm({ token }: { token: string }) {
       }}
     >
       <Stack gap="md">
-        <TextInput
-          label="Your name"
-          autoComplete="name"
-          value={name}
-          onChange={(event) => setName(event.currentTarget.value)}
-          error={failure?.fields.name}
-          required
-          maxLength={100}
-        />
-        <TextInput
-          label="Email"
-          type="email"
-          autoComplete="email"
-          value={email}
-          onChange={(event) => setEmail(event.currentTarget.value)}
-          error={failure?.fields.email}
-          required
-        />
-        <PasswordInput
-          label="Password"
-          description="At least 10 characters."
-          autoComplete="new-password"
-          value={password}
-          onChange={(event) => setPassword(event.currentTarget.value)}
-          error={passwordError ?? failure?.fields.password}
-          required
-        />
+        <AccountFields value={account} onChange={setAccount} errors={{ ...failure?.fields, password: passwordError ?? failure?.fields.password }} />
         {failure && Object.keys(failure.fields).length === 0 && (
           <Alert color="red" role="alert">
             {failure.message}

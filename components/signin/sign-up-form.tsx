@@ -1,12 +1,13 @@
 "use client";
 
-import { Alert, Anchor, Button, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
+import { Alert, Anchor, Button, Stack, Text } from "@mantine/core";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { signIn } from "next-auth/react";
 import Link from "next/link";
 import { useState } from "react";
 import { apiError } from "../errors";
 import { useTRPC } from "../trpc";
+import { AccountFields, type AccountDraft } from "./account-fields";
 import { AuthFrame } from "./auth-frame";
 
 /**
@@ -16,9 +17,8 @@ import { AuthFrame } from "./auth-frame";
 export function SignUpForm() {
   const trpc = useTRPC();
   const settings = useQuery(trpc.instance.settings.queryOptions({}));
-  const [name, setName] = useState("");
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
+  const [account, setAccount] = useState<AccountDraft>({ name: "", email: "", password: "" });
+  const { name, email, password } = account;
   const [signInError, setSignInError] = useState<string | null>(null);
   const signUp = useMutation(
     trpc.instance.signUp.mutationOptions({
@@ -52,34 +52,7 @@ export function SignUpForm() {
         }}
       >
         <Stack gap="md">
-          <TextInput
-            label="Your name"
-            autoComplete="name"
-            value={name}
-            onChange={(e) => setName(e.currentTarget.value)}
-            error={failure?.fields.name}
-            maxLength={100}
-            required
-            autoFocus
-          />
-          <TextInput
-            label="Email"
-            type="email"
-            autoComplete="email"
-            value={email}
-            onChange={(e) => setEmail(e.currentTarget.value)}
-            error={failure?.fields.email}
-            required
-          />
-          <PasswordInput
-            label="Password"
-            description="At least 10 characters."
-            autoComplete="new-password"
-            value={password}
-            onChange={(e) => setPassword(e.currentTarget.value)}
-            error={failure?.fields.password}
-            required
-          />
+          <AccountFields value={account} onChange={setAccount} errors={failure?.fields ?? {}} autoFocus />
           {(signInError || (failure && Object.keys(failure.fields).length === 0)) && (
             <Alert color="red" role="alert">
               {signInError ?? failure?.message}
