@@ -32,12 +32,12 @@ describe("the theme's colours reach WCAG AA (4.5:1) for text", () => {
     }
   });
 
-  it("coloured text on white and light-variant labels (status badges) on their tint", () => {
+  it("coloured text on white and light-variant labels (status badges, active links) on their tint, hovered too", () => {
     for (const name of Object.keys(colors)) {
       expect(contrast(value("light", `--mantine-color-${name}-text`), colors.gray[1]), name).toBeGreaterThanOrEqual(4.5);
-      expect(contrast(value("light", `--mantine-color-${name}-light-color`), value("light", `--mantine-color-${name}-light`)), name).toBeGreaterThanOrEqual(
-        4.5,
-      );
+      for (const tint of [`--mantine-color-${name}-light`, `--mantine-color-${name}-light-hover`] as const) {
+        expect(contrast(value("light", `--mantine-color-${name}-light-color`), value("light", tint)), `${name} on ${tint}`).toBeGreaterThanOrEqual(4.5);
+      }
     }
   });
 

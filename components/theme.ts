@@ -50,7 +50,9 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
       [`--mantine-color-${name}-text`]: readableOn(lightFilled, surfaces),
       // An outline badge's label is coloured text too, on cards' gray as well as on white.
       [`--mantine-color-${name}-outline`]: readableOn(lightFilled, surfaces),
-      [`--mantine-color-${name}-light-color`]: readableOn(shades[9], shades[1]),
+      // The light variant's label sits on its tint (shade 1) and, hovered, on shade 2: an active
+      // NavLink under the pointer is the second.
+      [`--mantine-color-${name}-light-color`]: readableOn(shades[9], [shades[1], shades[2]]),
     });
     Object.assign(dark, {
       [`--mantine-color-${name}-text`]: readableOn(shades[4], darkSurfaces, "lighter"),

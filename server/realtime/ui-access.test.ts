@@ -121,7 +121,8 @@ async function browserOf(member: SeededMember): Promise<Socket> {
   return connect(webB.url, UI_NAMESPACE, { headers: { cookie, origin: webB.url } });
 }
 
-const openShell = (socket: Socket) => socket.timeout(10_000).emitWithAck("shell:open", { sessionId: randomUUID(), serviceId }) as Promise<ShellOpenAnswer>;
+/** Longer than the relay's own wait for the engine (15 s), so that a slow engine answer fails with the relay's reason. */
+const openShell = (socket: Socket) => socket.timeout(20_000).emitWithAck("shell:open", { sessionId: randomUUID(), serviceId }) as Promise<ShellOpenAnswer>;
 const subscribe = (socket: Socket) =>
   socket.timeout(10_000).emitWithAck("subscribe", { room: `service:${serviceId}` }) as Promise<{ ok: boolean; error?: string }>;
 const disconnected = (socket: Socket) =>
