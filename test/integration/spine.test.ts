@@ -302,7 +302,8 @@ describe("from git URL to a live app", () => {
     expect(impostor.output()).toMatch(/refused/);
     await killProcessesUnder(`${engineHome}-impostor`);
     await fs.rm(`${engineHome}-impostor`, { recursive: true, force: true });
-  });
+    // A second engine process starts cold (module loading alone took over 30 s on a loaded 2-core runner).
+  }, 90_000);
 
   it("deletes a service through a DELETE deployment, and then its row", async () => {
     const deployment = await api().services.delete({ serviceId: ids.serviceId });
