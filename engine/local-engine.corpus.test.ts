@@ -137,7 +137,10 @@ describe("local engine: a corpus of public example apps, deployed with no flags"
     expect(deep.body).toContain('<div id="root"></div>');
     expect(deep.body).toContain("<title>vite-react</title>");
     const bundle = /src="(\/assets\/index-[\w-]+\.js)"/.exec(deep.body)?.[1];
-    expect((await page("vite-react", bundle)).body).toContain("Get started");
+    const script = await page("vite-react", bundle);
+    expect(script.body).toContain("Get started");
+    // The engine's static server: a hashed asset is cached for good.
+    expect(script.headers["cache-control"]).toBe("public, max-age=31536000, immutable");
   }, 180_000);
 
   it("Create React App (cra-template): react-scripts build, build/ served, never the dev server", async () => {
@@ -149,7 +152,10 @@ describe("local engine: a corpus of public example apps, deployed with no flags"
     expect(deep.body).toContain("<title>React App</title>");
     const bundle = /src="(\/static\/js\/main\.[0-9a-f]+\.js)"/.exec(deep.body)?.[1];
     expect(bundle, deep.body).toBeDefined();
-    expect((await page("cra", bundle)).body).toContain("Learn React");
+    const script = await page("cra", bundle);
+    expect(script.body).toContain("Learn React");
+    // Served by the engine's static server from build/ (webpack's dev server caches nothing).
+    expect(script.headers["cache-control"]).toBe("public, max-age=31536000, immutable");
   }, 600_000);
 
   it("a Procfile app (Werkzeug's upload example): its web process, its requirements from the index", async () => {
