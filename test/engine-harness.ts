@@ -83,13 +83,13 @@ export async function engineHome(
   };
 }
 
-export function request(port: number, host: string, urlPath = "/"): Promise<{ status: number; body: string }> {
+export function request(port: number, host: string, urlPath = "/"): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: "127.0.0.1", port, path: urlPath, headers: { host }, agent: false, timeout: 5_000 }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       res.on("error", reject);
     });
     req.on("timeout", () => req.destroy(new Error("request timed out")));

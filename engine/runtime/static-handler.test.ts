@@ -107,9 +107,24 @@ describe("isHashedAsset", () => {
       "/static/js/787.28cd2f7a.chunk.js",
       "/main-HJ4GZTQ1.js",
       "/_astro/index.Df3kL2aB.css",
+      // Without a digit: what create-vite's React template builds (Vite 8), Rollup's URL-safe base64, esbuild's base32.
+      "/assets/index-CwOdOtxP.js",
+      "/assets/hero-CLDdwZDr.png",
+      "/assets/index-Cw-d_txP.js",
+      "/main-HJWGZTQL.js",
+      "/_astro/index.DfkLaBcd.css",
     ])
       expect(isHashedAsset(name), name).toBe(true);
-    for (const name of ["/index.html", "/favicon.ico", "/js/jquery.slimmest.js", "/robots.txt", "/about-20240101.html"])
+    for (const name of [
+      "/index.html",
+      "/favicon.ico",
+      "/js/jquery.slimmest.js",
+      "/robots.txt",
+      "/about-20240101.html",
+      "/js/jquery.dataTables.js",
+      "/js/app-Settings.js",
+      "/css/my-component.css",
+    ])
       expect(isHashedAsset(name), name).toBe(false);
   });
 });

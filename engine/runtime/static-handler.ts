@@ -35,11 +35,17 @@ export function staticHandler(root: string, options: { spa: boolean }): http.Req
 
 /**
  * A file name carrying a content hash, as Vite (`index-BdX3k2aL.js`), Create React App
- * (`main.3f2a1b9c.js`), Angular (`main-HJ4GZTQL.js`), Astro and Gatsby write them: a token of
- * at least 8 letters and digits, with a digit (so `jquery.slimmest.js` is not taken for one),
- * before the extension (and webpack's `.chunk`). Such a file never changes under its name.
+ * (`main.3f2a1b9c.js`), Angular (`main-HJ4GZTQL.js`), Astro and Gatsby write them: before the
+ * extension (and webpack's `.chunk`), a token of at least 8 letters and digits with a digit (so
+ * `jquery.slimmest.js` is not taken for one), or Rollup's, Vite's and esbuild's 8 characters of
+ * URL-safe base64 or base32, which a quarter of the time hold no digit (create-vite's React app
+ * builds `index-CwOdOtxP.js`): those have a capital letter past their first character (so
+ * `app-Settings.js` is not one). Such a file never changes under its name.
  */
 export function isHashedAsset(pathname: string): boolean {
   const name = pathname.slice(pathname.lastIndexOf("/") + 1);
-  return /[.-](?=[A-Za-z0-9_]*\d)[A-Za-z0-9_]{8,}(\.chunk)?\.[a-z0-9]+(\.map)?$/.test(name) && !name.endsWith(".html");
+  if (name.endsWith(".html")) return false;
+  if (/[.-](?=[A-Za-z0-9_]*\d)[A-Za-z0-9_]{8,}(\.chunk)?\.[a-z0-9]+(\.map)?$/.test(name)) return true;
+  const token = /[.-]([A-Za-z0-9_-]{8})\.[a-z0-9]+(\.map)?$/.exec(name)?.[1];
+  return token !== undefined && /[A-Z]/.test(token.slice(1));
 }

@@ -27,16 +27,22 @@ export type NpmRegistry = {
 
 type Served = { name: string; version: string; file: string; manifest: Record<string, unknown>; integrity: string; shasum: string; mtime: Date };
 
-/** The package.json inside a package tarball. */
+/**
+ * The package.json inside a package tarball: in its one top-level directory, which npm pack
+ * names package/ and some publishers otherwise (DefinitelyTyped's @types tarballs use the name).
+ */
 async function manifestOf(file: string): Promise<Record<string, unknown>> {
   let text = "";
+  let found = false;
   await tar.t({
     file,
     onReadEntry: (entry) => {
-      if (entry.path === "package/package.json") entry.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+      if (found || !/^[^/]+\/package\.json$/.test(entry.path)) return;
+      found = true;
+      entry.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
     },
   });
-  if (text === "") throw new Error(`${file} has no package/package.json`);
+  if (text === "") throw new Error(`${file} has no package.json in its top-level directory`);
   return JSON.parse(text) as Record<string, unknown>;
 }
 
