@@ -16,7 +16,10 @@ export async function bootControlPlaneProcess(
   const logger = createLogger({ name, level: env.LOG_LEVEL, pretty: env.SLIPWAY_LOG_PRETTY === "1" });
   if (!env.DATABASE_URL) throw new Error(`The ${name} process needs DATABASE_URL (npm start sets it, with an embedded PostgreSQL)`);
   const masterKey = await loadOrCreateMasterKey(homeLayout(env.home), env.SLIPWAY_MASTER_KEY);
-  const database = connectDatabase(env.DATABASE_URL, { onError: (error) => logger.warn({ err: error }, "idle database connection failed") });
+  const database = connectDatabase(env.DATABASE_URL, {
+    max: env.SLIPWAY_DATABASE_POOL_SIZE,
+    onError: (error) => logger.warn({ err: error }, "idle database connection failed"),
+  });
   const services: Services = {
     db: database.db,
     keyring: createMasterKeyring(masterKey.key),
