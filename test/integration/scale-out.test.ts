@@ -276,6 +276,18 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
     expect((await eventually(() => exit, 10_000, "the shell's exit"))?.code).toBe(3);
   });
 
+  it("keeps each process within the connections deploy/README.md counts for it", async () => {
+    // Each process names its connections (PGAPPNAME); the bounds are the defaults' sums in the guide.
+    const { rows } = await database.pool.query<{ name: string; connections: number }>(
+      "select application_name as name, count(*)::int as connections from pg_stat_activity where datname = current_database() and application_name like 'slipway-%' group by 1",
+    );
+    const counts = Object.fromEntries(rows.map((row) => [row.name, row.connections]));
+    console.log(`connections per process: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).sort()).toEqual(["slipway-web-a", "slipway-web-b", "slipway-worker-1", "slipway-worker-2"]);
+    for (const web of ["slipway-web-a", "slipway-web-b"]) expect(counts[web]).toBeLessThanOrEqual(17);
+    for (const worker of ["slipway-worker-1", "slipway-worker-2"]) expect(counts[worker]).toBeLessThanOrEqual(21);
+  });
+
   it("survives web A killed mid-deployment: the engine and the browser reconnect through HAProxy within seconds, and nothing is lost", async () => {
     const deploymentId = await deploy();
     await follower.follow(deploymentId);
