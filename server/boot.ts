@@ -37,7 +37,7 @@ export async function bootControlPlaneProcess(
 }
 
 /** How long a process may take to stop cleanly once signalled; below the supervisor's 10 s before SIGKILL. */
-const SHUTDOWN_DEADLINE_MS = 8_000;
+export const SHUTDOWN_DEADLINE_MS = 8_000;
 
 /**
  * Stops the process cleanly on SIGINT or SIGTERM: `stop` once, then exit 0. A second signal, or

@@ -56,6 +56,12 @@ const schema = z.object({
    * needs no production build of the UI (nodes that serve engines and the API only).
    */
   SLIPWAY_WEB_UI: z.enum(["0", "1"]).default("1"),
+  /**
+   * On SIGTERM, web first answers readiness 503 for this many seconds while it still serves, so
+   * that a load balancer moves traffic (and its WebSockets) to the other processes before this
+   * one closes. 0: close at once (npm start, where nothing balances).
+   */
+  SLIPWAY_DRAIN_SECONDS: z.coerce.number().min(0).max(60).default(0),
   /** Shell sessions end after this many minutes without input. */
   SLIPWAY_SHELL_IDLE_MINUTES: z.coerce.number().min(0.05).max(1440).default(15),
   /**

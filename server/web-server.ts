@@ -136,6 +136,10 @@ export async function startWebServer(options: WebServerOptions) {
     port,
     url: `http://127.0.0.1:${port}`,
     io,
+    /** Readiness answers 503 from now on while everything else still serves: a load balancer takes this process out. */
+    drain() {
+      stopping = true;
+    },
     async close() {
       stopping = true;
       await listener.close();

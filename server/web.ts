@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { bootControlPlaneProcess, onShutdownSignal } from "./boot";
+import { bootControlPlaneProcess, onShutdownSignal, SHUTDOWN_DEADLINE_MS } from "./boot";
 import { homeLayout, loadOrCreateAuthSecret } from "./home";
 import { startWebServer } from "./web-server";
 
@@ -25,11 +26,21 @@ async function main() {
     pages: pages?.handle,
   });
   logger.info({ url: env.publicUrl, pages: pages !== null }, "web listening");
-  onShutdownSignal(async () => {
-    await web.close();
-    await pages?.close();
-    await close();
-  }, logger);
+  const drainMs = env.SLIPWAY_DRAIN_SECONDS * 1000;
+  onShutdownSignal(
+    async () => {
+      if (drainMs > 0) {
+        web.drain();
+        logger.info({ drainSeconds: env.SLIPWAY_DRAIN_SECONDS }, "draining: readiness answers 503 before closing");
+        await sleep(drainMs);
+      }
+      await web.close();
+      await pages?.close();
+      await close();
+    },
+    logger,
+    SHUTDOWN_DEADLINE_MS + drainMs,
+  );
 }
 
 /** Next.js serving the dashboard from the production build (`npm start` makes it). */

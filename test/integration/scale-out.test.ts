@@ -49,6 +49,7 @@ let git: GitServer;
 let haproxy: Haproxy;
 let webA: ControlPlaneProcess;
 let webB: ControlPlaneProcess;
+let startWebB: () => ControlPlaneProcess;
 let workers: ControlPlaneProcess[];
 let engine: EngineProcess;
 let engineHome: string;
@@ -81,6 +82,8 @@ beforeAll(async () => {
     // No production build of the dashboard in this test: the API, sockets and webhooks only.
     SLIPWAY_WEB_UI: "0",
     SLIPWAY_TRUST_PROXY: "1",
+    // Longer than HAProxy takes to see readiness fail (inter 1s, fall 2).
+    SLIPWAY_DRAIN_SECONDS: "3",
   };
   webA = spawnControlPlaneProcess("web", { port: portA!, env: { ...shared, PGAPPNAME: "slipway-web-a" } });
   workers = workerPorts.map((port, index) =>
@@ -94,7 +97,8 @@ beforeAll(async () => {
   await eventually(() => webA.output().includes('"msg":"engine connected"'), 30_000, `the engine to connect to web A\n${engine.output()}`);
   follower = followDeployments(await connect(haproxy.url, { reconnection: true }));
 
-  webB = spawnControlPlaneProcess("web", { port: portB!, env: { ...shared, PGAPPNAME: "slipway-web-b" } });
+  startWebB = () => spawnControlPlaneProcess("web", { port: portB!, env: { ...shared, PGAPPNAME: "slipway-web-b" } });
+  webB = startWebB();
   await webB.ready();
   await haproxy.waitFor("web2", "UP");
 
@@ -272,7 +276,11 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
     const answer = (await socket.timeout(20_000).emitWithAck("shell:open", { sessionId, serviceId: ids.serviceId, cols: 80, rows: 24 })) as ShellOpenAnswer;
     expect(answer).toEqual({ ok: true, sessionId });
     socket.emit("shell:input", { sessionId, data: "echo across-nodes-$((6*7)); exit 3\n" });
-    await eventually(() => text().includes("across-nodes-42"), 10_000, "the shell's output on web B");
+    await eventually(() => text().includes("across-nodes-42"), 20_000, "the shell's output on web B").catch((error: Error) => {
+      throw new Error(
+        `${error.message}\nshell so far: ${JSON.stringify(text())}\nengine: ${engine.output().slice(-2000)}\nweb A: ${webA.output().slice(-2000)}\nweb B: ${webB.output().slice(-2000)}`,
+      );
+    });
     expect((await eventually(() => exit, 10_000, "the shell's exit"))?.code).toBe(3);
   });
 
@@ -286,6 +294,37 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
     expect(Object.keys(counts).sort()).toEqual(["slipway-web-a", "slipway-web-b", "slipway-worker-1", "slipway-worker-2"]);
     for (const web of ["slipway-web-a", "slipway-web-b"]) expect(counts[web]).toBeLessThanOrEqual(17);
     for (const worker of ["slipway-worker-1", "slipway-worker-2"]) expect(counts[worker]).toBeLessThanOrEqual(21);
+  });
+
+  it("restarts web B (SIGTERM, then a new process) while requests flow through HAProxy, failing none: a rolling upgrade's step", async () => {
+    let looping = true;
+    let requests = 0;
+    const failures: string[] = [];
+    const loop = (async () => {
+      while (looping) {
+        requests++;
+        try {
+          const response = await fetch(`${haproxy.url}/api/v1/projects`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+          const body = await response.text();
+          if (response.status !== 200) failures.push(`${response.status} ${body.slice(0, 200)}`);
+        } catch (error) {
+          failures.push(String(error));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    try {
+      expect(await webB.stop("SIGTERM")).toBe(0);
+      expect(webB.output()).toContain('"msg":"draining: readiness answers 503 before closing"');
+      webB = startWebB();
+      await webB.ready();
+      await haproxy.waitFor("web2", "UP");
+    } finally {
+      looping = false;
+      await loop;
+    }
+    expect(failures).toEqual([]);
+    expect(requests).toBeGreaterThan(50);
   });
 
   it("survives web A killed mid-deployment: the engine and the browser reconnect through HAProxy within seconds, and nothing is lost", async () => {
