@@ -53,6 +53,7 @@ let startWebB: () => ControlPlaneProcess;
 let workers: ControlPlaneProcess[];
 let engine: EngineProcess;
 let engineHome: string;
+let engineReadyUrl: string;
 let ids: { environmentId: string; serviceId: string };
 /** A browser-side client connected through HAProxy while only web A ran. */
 let follower: ReturnType<typeof followDeployments>;
@@ -67,7 +68,8 @@ beforeAll(async () => {
   token = await org.apiToken("DEVELOPER");
   git = await startGitServer();
   await git.createRepo("shop", fixture("node-app"), { "version.txt": "1\n" });
-  const [portA, portB, routerPort, ...workerPorts] = await Promise.all([getPort(), getPort(), getPort(), getPort(), getPort()]);
+  const [portA, portB, routerPort, enginePort, ...workerPorts] = await Promise.all([getPort(), getPort(), getPort(), getPort(), getPort(), getPort()]);
+  engineReadyUrl = `http://127.0.0.1:${enginePort}/api/health/ready`;
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-scale-"));
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-scale-engine-"));
 
@@ -90,16 +92,22 @@ beforeAll(async () => {
     // debug: graphile-worker's "Completed task" lines, which show which worker ran a job.
     spawnControlPlaneProcess("worker", { port: port!, env: { ...shared, LOG_LEVEL: "debug", PGAPPNAME: `slipway-worker-${index + 1}` } }),
   );
-  await Promise.all([webA.ready(), ...workers.map((worker) => worker.ready())]);
+  await webA.ready();
   await haproxy.waitFor("web1", "UP");
 
-  engine = spawnEngine({ url: haproxy.url, token: org.engineToken, home: engineHome, routerPort: routerPort! });
+  engine = spawnEngine({
+    url: haproxy.url,
+    token: org.engineToken,
+    home: engineHome,
+    routerPort: routerPort!,
+    env: { SLIPWAY_ENGINE_HEALTH_PORT: String(enginePort) },
+  });
   await eventually(() => webA.output().includes('"msg":"engine connected"'), 30_000, `the engine to connect to web A\n${engine.output()}`);
   follower = followDeployments(await connect(haproxy.url, { reconnection: true }));
 
   startWebB = () => spawnControlPlaneProcess("web", { port: portB!, env: { ...shared, PGAPPNAME: "slipway-web-b" } });
   webB = startWebB();
-  await webB.ready();
+  await Promise.all([webB.ready(), ...workers.map((worker) => worker.ready())]);
   await haproxy.waitFor("web2", "UP");
 
   const project = await api().projects.create({ name: "shop" });
@@ -110,7 +118,7 @@ beforeAll(async () => {
     config: { git: { url: git.url("shop"), ref: { branch: "main" } }, healthCheckPath: "/health", buildCommand: BUILD_COMMAND },
   });
   ids = { environmentId: environment.id, serviceId: service.id };
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   for (const socket of sockets) socket.disconnect();
@@ -237,6 +245,9 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
       expect({ status: ready.status, body: await ready.json() }).toEqual({ status: 200, body: { ok: true, database: "up" } });
     }
     expect(await haproxy.states()).toEqual({ web1: "UP", web2: "UP" });
+    // The engine's: ready while the control plane holds its connection.
+    expect((await fetch(engineReadyUrl.replace(/ready$/, "live"))).status).toBe(200);
+    expect(await (await fetch(engineReadyUrl)).json()).toEqual({ ok: true, controlPlane: "connected" });
   });
 
   it("streams a deployment whose engine is on web A to a client of web B, live, every line and the final status", async () => {
@@ -346,6 +357,7 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
     expect(engineBack - killedAt).toBeLessThan(RECONNECT_BOUND_MS);
     expect(browserBack - killedAt).toBeLessThan(RECONNECT_BOUND_MS);
     await haproxy.waitFor("web1", "DOWN");
+    expect((await fetch(engineReadyUrl)).status).toBe(200);
 
     await ended(deploymentId);
     // Every event, in order, each once; every build line each once, in the database and in the browser.
