@@ -84,8 +84,8 @@ beforeAll(async () => {
     // No production build of the dashboard in this test: the API, sockets and webhooks only.
     SLIPWAY_WEB_UI: "0",
     SLIPWAY_TRUST_PROXY: "1",
-    // Longer than HAProxy takes to see readiness fail (inter 1s, fall 2).
-    SLIPWAY_DRAIN_SECONDS: "3",
+    // Longer than HAProxy takes to see readiness fail (inter 1s, fall 2), with a margin.
+    SLIPWAY_DRAIN_SECONDS: "5",
   };
   webA = spawnControlPlaneProcess("web", { port: portA!, env: { ...shared, PGAPPNAME: "slipway-web-a" } });
   workers = workerPorts.map((port, index) =>
@@ -365,8 +365,19 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
     const stored = await storedLines(deploymentId);
     expect(buildLines(stored.map((line) => line.text))).toEqual(everyBuildLine);
     await eventually(() => follower.changes.at(-1)?.status === "DEPLOYED", 10_000, "the DEPLOYED status in the browser");
-    await follower.catchUp();
-    expect([...follower.lines.entries()].sort(([a], [b]) => a - b)).toEqual(stored.map((line) => [line.seq, line.text]));
+    // The deployment's last lines (the switch, the drain) may be stored after its status: once
+    // everything is stored, the browser holds every line, each once, in order.
+    const inBrowser = () => [...follower.lines.entries()].sort(([a], [b]) => a - b);
+    const everything = async () => (await storedLines(deploymentId)).map((line) => [line.seq, line.text]);
+    await eventually(
+      async () => {
+        await follower.catchUp();
+        return JSON.stringify(inBrowser()) === JSON.stringify(await everything()) || undefined;
+      },
+      10_000,
+      "the browser to hold every stored line",
+    ).catch(() => undefined);
+    expect(inBrowser()).toEqual(await everything());
     // The rest still came live, through web B after the reconnect.
     const last = stored.find((line) => line.text === `scale line ${BUILD_LINES}`)!;
     expect(follower.live.has(last.seq)).toBe(true);
