@@ -325,8 +325,20 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
       }
     })();
     try {
-      expect(await webB.stop("SIGTERM")).toBe(0);
-      expect(webB.output()).toContain('"msg":"draining: readiness answers 503 before closing"');
+      const stopped = webB.stop("SIGTERM");
+      // Draining: not ready, still serving, taken out by HAProxy before it closes.
+      const draining = await eventually(
+        async () => {
+          const response = await fetch(webB.healthUrl);
+          return response.status === 503 ? await response.json() : undefined;
+        },
+        5_000,
+        "web B's readiness to fail",
+      );
+      expect(draining).toEqual({ ok: false, database: "up", stopping: true });
+      await haproxy.waitFor("web2", "DOWN");
+      expect(webB.child.exitCode).toBeNull();
+      expect(await stopped).toBe(0);
       webB = startWebB();
       await webB.ready();
       await haproxy.waitFor("web2", "UP");
