@@ -258,6 +258,8 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
 
   return {
     engine,
+    /** Whether the control plane holds this engine's connection now (the engine's readiness). */
+    connected: () => socket?.connected === true,
     async start() {
       await engine.start();
       connect();

@@ -40,6 +40,12 @@ const schema = z.object({
     .default("https://registry.npmjs.org"),
   /** The Node of apps that name no version: `lts`, a version or range, or `system` (the Node on the engine's PATH). */
   SLIPWAY_NODE_VERSION: z.string().trim().min(1).default("lts"),
+  /**
+   * When set, the engine answers liveness and readiness probes on this port (GET
+   * /api/health/live, and /api/health/ready: 200 while connected to the control plane).
+   */
+  SLIPWAY_ENGINE_HEALTH_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  SLIPWAY_ENGINE_HEALTH_HOST: z.string().default("127.0.0.1"),
   LOG_LEVEL: z.string().default("info"),
   SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),
 });
@@ -64,6 +70,7 @@ export type EngineConfig = {
   pip: Record<string, string>;
   logLevel: string;
   pretty: boolean;
+  health: { port: number; host: string } | null;
 };
 
 export function loadEngineConfig(source: Record<string, string | undefined>): EngineConfig {
@@ -89,6 +96,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     allowLocalRepositories: env.SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES === "1",
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",
+    health: env.SLIPWAY_ENGINE_HEALTH_PORT === undefined ? null : { port: env.SLIPWAY_ENGINE_HEALTH_PORT, host: env.SLIPWAY_ENGINE_HEALTH_HOST },
   };
 }
 

@@ -3,6 +3,7 @@ import { loadEngineConfig } from "./config";
 import { connectDocker, createDockerEngine, createLocalEngine } from "./core";
 import { engineIdentity, forgetRunningEngine, recordRunningEngine } from "./daemon";
 import { engineFiles } from "./engine-files";
+import { startEngineHealthServer } from "./health-server";
 import { createEngineLogger } from "./logger";
 import type { EngineHandshake } from "./protocol/messages";
 import { detectCgroups } from "./runtime/local/cgroups";
@@ -82,11 +83,18 @@ export async function runEngine(source: Record<string, string | undefined> = pro
         : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb } }),
   );
   await agent.start();
+  const health = config.health ? await startEngineHealthServer({ ...config.health, connected: agent.connected }) : null;
   // The engine of this home from now on: `npm start` finds it here and keeps it (engine/daemon.ts).
   process.on("exit", () => forgetRunningEngine(config.home));
   await recordRunningEngine(config.home, await engineIdentity(config));
   logger.info(
-    { home: config.home, runtime: config.runtime, localRepositories: config.allowLocalRepositories, router: `http://localhost:${config.routerPort}` },
+    {
+      home: config.home,
+      runtime: config.runtime,
+      localRepositories: config.allowLocalRepositories,
+      router: `http://localhost:${config.routerPort}`,
+      healthPort: health?.port ?? null,
+    },
     "engine started",
   );
 
@@ -94,7 +102,10 @@ export async function runEngine(source: Record<string, string | undefined> = pro
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    void agent.shutdown().finally(() => process.exit(0));
+    void agent
+      .shutdown()
+      .then(() => health?.close())
+      .finally(() => process.exit(0));
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);

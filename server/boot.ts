@@ -16,7 +16,10 @@ export async function bootControlPlaneProcess(
   const logger = createLogger({ name, level: env.LOG_LEVEL, pretty: env.SLIPWAY_LOG_PRETTY === "1" });
   if (!env.DATABASE_URL) throw new Error(`The ${name} process needs DATABASE_URL (npm start sets it, with an embedded PostgreSQL)`);
   const masterKey = await loadOrCreateMasterKey(homeLayout(env.home), env.SLIPWAY_MASTER_KEY);
-  const database = connectDatabase(env.DATABASE_URL, { onError: (error) => logger.warn({ err: error }, "idle database connection failed") });
+  const database = connectDatabase(env.DATABASE_URL, {
+    max: env.SLIPWAY_DATABASE_POOL_SIZE,
+    onError: (error) => logger.warn({ err: error }, "idle database connection failed"),
+  });
   const services: Services = {
     db: database.db,
     keyring: createMasterKeyring(masterKey.key),
@@ -34,7 +37,7 @@ export async function bootControlPlaneProcess(
 }
 
 /** How long a process may take to stop cleanly once signalled; below the supervisor's 10 s before SIGKILL. */
-const SHUTDOWN_DEADLINE_MS = 8_000;
+export const SHUTDOWN_DEADLINE_MS = 8_000;
 
 /**
  * Stops the process cleanly on SIGINT or SIGTERM: `stop` once, then exit 0. A second signal, or

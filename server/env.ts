@@ -39,6 +39,29 @@ const schema = z.object({
   /** Where git (the repository check) is found. */
   PATH: z.string().default("/usr/local/bin:/usr/bin:/bin"),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
+  /**
+   * Connections of the process's main database pool (web: API, sign-in, gateways; worker: its
+   * tasks). Each process opens a few more of its own beside it: deploy/README.md sums them up.
+   */
+  SLIPWAY_DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  /** Jobs one worker process runs at once; graphile-worker's pool is this plus two (its LISTEN and the cron). */
+  SLIPWAY_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
+  /**
+   * When set, the worker answers liveness and readiness probes on this port (GET
+   * /api/health/live and /api/health/ready, as web does on its own port). Unset: no listener.
+   */
+  SLIPWAY_WORKER_HEALTH_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /**
+   * `0`: web serves the API, sign-in, webhooks and sockets without the dashboard's pages, and
+   * needs no production build of the UI (nodes that serve engines and the API only).
+   */
+  SLIPWAY_WEB_UI: z.enum(["0", "1"]).default("1"),
+  /**
+   * On SIGTERM, web first answers readiness 503 for this many seconds while it still serves, so
+   * that a load balancer moves traffic (and its WebSockets) to the other processes before this
+   * one closes. 0: close at once (npm start, where nothing balances).
+   */
+  SLIPWAY_DRAIN_SECONDS: z.coerce.number().min(0).max(60).default(0),
   /** Shell sessions end after this many minutes without input. */
   SLIPWAY_SHELL_IDLE_MINUTES: z.coerce.number().min(0.05).max(1440).default(15),
   /**

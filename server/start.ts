@@ -65,7 +65,8 @@ async function boot(env: Env): Promise<void> {
   const authSecret = await loadOrCreateAuthSecret(home, env.AUTH_SECRET);
   if (masterKey.source === "created") say(`created the master key ${home.masterKeyFile} (back it up: secrets cannot be read without it)`);
 
-  await buildWebIfNeeded();
+  // Without the dashboard (SLIPWAY_WEB_UI=0) web serves no pages, and no build is needed.
+  if (env.SLIPWAY_WEB_UI === "1") await buildWebIfNeeded();
   embeddedPostgres = env.DATABASE_URL === undefined;
   const databaseUrl = env.DATABASE_URL ?? (await startDatabase(home));
 

@@ -6,6 +6,7 @@ import { Server as SocketServer } from "socket.io";
 import { createApiHandler } from "./api/http";
 import type { Services } from "./context";
 import { guardPoolErrors } from "./db/client";
+import { answerHealth, readiness } from "./health";
 import { DEPLOYMENT_CHANNEL } from "./deployments/events";
 import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-channel";
 import type { Logger } from "./logger";
@@ -65,9 +66,11 @@ export async function startWebServer(options: WebServerOptions) {
   // Git providers' webhooks (/api/hooks/<connection id>): verified, stored and answered here, processed by the worker.
   const hooks = createWebhookIntake(services, { logger: logger.child({ component: "webhooks" }) });
 
+  // Set first when the server closes: readiness answers 503 from then on (server/health.ts).
+  let stopping = false;
   server.on("request", (req, res) => {
-    hooks
-      .handle(req, res)
+    answerHealth(req, res, () => readiness(services.db, () => stopping))
+      .then((handled) => handled || hooks.handle(req, res))
       .then((handled) => handled || api(req, res))
       .then(async (handled) => {
         if (handled) return;
@@ -133,7 +136,12 @@ export async function startWebServer(options: WebServerOptions) {
     port,
     url: `http://127.0.0.1:${port}`,
     io,
+    /** Readiness answers 503 from now on while everything else still serves: a load balancer takes this process out. */
+    drain() {
+      stopping = true;
+    },
     async close() {
+      stopping = true;
       await listener.close();
       ui.close();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));

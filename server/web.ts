@@ -1,7 +1,9 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { bootControlPlaneProcess, onShutdownSignal } from "./boot";
+import { bootControlPlaneProcess, onShutdownSignal, SHUTDOWN_DEADLINE_MS } from "./boot";
 import { homeLayout, loadOrCreateAuthSecret } from "./home";
 import { startWebServer } from "./web-server";
 
@@ -9,10 +11,7 @@ import { startWebServer } from "./web-server";
 async function main() {
   const { env, logger, services, databaseUrl, close } = await bootControlPlaneProcess("web");
   const authSecret = await loadOrCreateAuthSecret(homeLayout(env.home), env.AUTH_SECRET);
-  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-  const pages = next({ dev: false, dir, port: env.PORT, hostname: "localhost" });
-  await pages.prepare();
-  const handle = pages.getRequestHandler();
+  const pages = env.SLIPWAY_WEB_UI === "1" ? await preparePages(env.PORT) : null;
   const web = await startWebServer({
     services,
     databaseUrl,
@@ -24,14 +23,33 @@ async function main() {
     authSecret: authSecret.secret,
     shellIdleTimeoutSeconds: Math.round(env.SLIPWAY_SHELL_IDLE_MINUTES * 60),
     github: env.AUTH_GITHUB_ID && env.AUTH_GITHUB_SECRET ? { clientId: env.AUTH_GITHUB_ID, clientSecret: env.AUTH_GITHUB_SECRET } : undefined,
-    pages: (req, res) => handle(req, res),
+    pages: pages?.handle,
   });
-  logger.info({ url: env.publicUrl }, "web listening");
-  onShutdownSignal(async () => {
-    await web.close();
-    await pages.close();
-    await close();
-  }, logger);
+  logger.info({ url: env.publicUrl, pages: pages !== null }, "web listening");
+  const drainMs = env.SLIPWAY_DRAIN_SECONDS * 1000;
+  onShutdownSignal(
+    async () => {
+      if (drainMs > 0) {
+        web.drain();
+        logger.info({ drainSeconds: env.SLIPWAY_DRAIN_SECONDS }, "draining: readiness answers 503 before closing");
+        await sleep(drainMs);
+      }
+      await web.close();
+      await pages?.close();
+      await close();
+    },
+    logger,
+    SHUTDOWN_DEADLINE_MS + drainMs,
+  );
+}
+
+/** Next.js serving the dashboard from the production build (`npm start` makes it). */
+async function preparePages(port: number) {
+  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+  const pages = next({ dev: false, dir, port, hostname: "localhost" });
+  await pages.prepare();
+  const handle = pages.getRequestHandler();
+  return { handle: (req: IncomingMessage, res: ServerResponse) => handle(req, res), close: () => pages.close() };
 }
 
 main().catch((error: unknown) => {

@@ -3,6 +3,7 @@ import { createBackoff } from "../engine/protocol/backoff";
 import { bootControlPlaneProcess, onShutdownSignal } from "../server/boot";
 import type { Logger } from "../server/logger";
 import { retentionPolicy } from "../server/retention/retention";
+import { startWorkerHealthServer } from "./health-server";
 import { startWorker, type WorkerOptions } from "./runner";
 
 /**
@@ -28,10 +29,21 @@ async function startWhenTheDatabaseAnswers(options: WorkerOptions, logger: Logge
 async function main() {
   const { env, logger, services, databaseUrl, close } = await bootControlPlaneProcess("worker");
   const retention = retentionPolicy(env);
-  const runner = await startWhenTheDatabaseAnswers({ services, connectionString: databaseUrl, logger, retention }, logger);
-  logger.info({ retentionDays: retention }, "worker running");
+  const runner = await startWhenTheDatabaseAnswers(
+    { services, connectionString: databaseUrl, logger, retention, concurrency: env.SLIPWAY_WORKER_CONCURRENCY },
+    logger,
+  );
+  let running = true;
+  void runner.promise.finally(() => (running = false));
+  const health =
+    env.SLIPWAY_WORKER_HEALTH_PORT === undefined
+      ? null
+      : await startWorkerHealthServer({ db: services.db, port: env.SLIPWAY_WORKER_HEALTH_PORT, host: env.HOST, running: () => running });
+  logger.info({ retentionDays: retention, concurrency: env.SLIPWAY_WORKER_CONCURRENCY, healthPort: health?.port ?? null }, "worker running");
   onShutdownSignal(async () => {
+    health?.stopping();
     await runner.stop();
+    await health?.close();
     await close();
   }, logger);
   await runner.promise;

@@ -62,11 +62,15 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     apply_retention: applyRetentionTask(services, options.retention ?? defaultRetention),
     send_notification: sendNotificationTask(services),
   };
+  const concurrency = options.concurrency ?? 8;
   const liveness = holdWorkerLiveness(options.connectionString, logger);
   const runner = await run({
     connectionString: options.connectionString,
     events: liveness.events,
-    concurrency: options.concurrency ?? 8,
+    concurrency,
+    // One connection per job running, one for LISTEN, one for the cron and job additions: the
+    // bound documented in deploy/README.md.
+    maxPoolSize: concurrency + 2,
     noHandleSignals: true,
     pollInterval: 1000,
     taskList,

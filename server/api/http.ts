@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { generateOpenApiDocument } from "trpc-to-openapi";
 import type { AuthConfig } from "@auth/core";
-import { sql } from "drizzle-orm";
 import { fromOwnOrigin, isCookieAuthenticated } from "../auth/origin";
 import { clientAddress, type AuthLimits } from "../auth/rate-limits";
 import { AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
@@ -58,11 +57,6 @@ export function createApiHandler(
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const url = req.url ?? "/";
-    if (url === "/api/health") {
-      const database = await databaseAnswers(services.db);
-      res.writeHead(database ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify({ ok: database, database: database ? "up" : "down" }));
-      return true;
-    }
     if (auth && (url === AUTH_BASE_PATH || url.startsWith(`${AUTH_BASE_PATH}/`))) {
       await handleAuthRequest(auth, req, res, limits && { limits, address: addressOf(req) });
       return true;
@@ -97,20 +91,4 @@ export function createApiHandler(
     }
     return false;
   };
-}
-
-const HEALTH_TIMEOUT_MS = 2_000;
-
-/**
- * Whether the database answers a trivial query within two seconds. The health check says
- * "down" while it does not: a web process that answers 200 without a database would keep a
- * load balancer sending it requests it can only fail.
- */
-async function databaseAnswers(db: Services["db"]): Promise<boolean> {
-  const timeout = new Promise<false>((resolve) => setTimeout(resolve, HEALTH_TIMEOUT_MS, false).unref());
-  const query = db.execute(sql`select 1`).then(
-    () => true,
-    () => false,
-  );
-  return Promise.race([query, timeout]);
 }

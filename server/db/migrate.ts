@@ -1,6 +1,8 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { migrate } from "drizzle-orm/node-postgres/migrator";
+import { readMigrationFiles } from "drizzle-orm/migrator";
+import { drizzle } from "drizzle-orm/node-postgres";
+import { PgDialect } from "drizzle-orm/pg-core";
 import { Logger, runMigrations } from "graphile-worker";
 import { AppError } from "../errors";
 import { connectDatabase } from "./client";
@@ -17,7 +19,7 @@ const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export async function migrateDatabase(connectionString: string): Promise<void> {
   const handle = connectDatabase(connectionString, { max: 2 });
   try {
-    await migrate(handle.db, { migrationsFolder });
+    await migrateOneByOne(handle);
     await runMigrations({ connectionString, logger: silentLogger });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
@@ -25,4 +27,22 @@ export async function migrateDatabase(connectionString: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * drizzle's `migrate()`, but with each pending migration in a transaction of its own. drizzle
+ * applies them all in one, and PostgreSQL before 18 refuses an enum value used in the transaction
+ * that added it ("unsafe use of new value"): a fresh database on PostgreSQL 15 failed at
+ * 0020_retention_indexes, which uses the 'run' step 0007_job_runs added (found by
+ * test/integration/external-postgres.test.ts). Each call applies the migrations of its slice
+ * newer than the last one recorded, as `migrate()` does: here, at most one.
+ */
+async function migrateOneByOne(handle: ReturnType<typeof connectDatabase>): Promise<void> {
+  const config = { migrationsFolder };
+  const migrations = readMigrationFiles(config);
+  const dialect = new PgDialect();
+  // The session drizzle's own migrate() hands the dialect (typed loosely there): its relational
+  // schema type differs from the one migrate's signature names, not the session it runs on.
+  const session = drizzle(handle.pool)._.session as unknown as Parameters<PgDialect["migrate"]>[1];
+  for (let count = 1; count <= migrations.length; count++) await dialect.migrate(migrations.slice(0, count), session, config);
 }
