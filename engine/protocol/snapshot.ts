@@ -349,6 +349,11 @@ export const stageName = dnsLabel;
  */
 export const DEFAULT_STAGE = "default";
 
+/** The name of a stage a user adds: any stage name but the implicit one's. */
+export const newStageName = stageName.refine((name) => name !== DEFAULT_STAGE, {
+  message: `"${DEFAULT_STAGE}" is the stage of services placed in no other: pick another name`,
+});
+
 export const deploymentStage = z.object({ name: stageName, serviceIds: z.array(z.string().uuid()) });
 export type DeploymentStage = z.infer<typeof deploymentStage>;
 

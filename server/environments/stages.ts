@@ -1,6 +1,6 @@
 import { and, asc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
-import { DEFAULT_STAGE, stageName, type DeploymentAction, type DeploymentStage } from "../../engine/protocol/snapshot";
+import { DEFAULT_STAGE, newStageName, stageName, type DeploymentAction, type DeploymentStage } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
@@ -17,9 +17,6 @@ import { getEnvironment } from "./environments";
  * stage puts its services back there.
  */
 
-const newStageName = stageName.refine((name) => name !== DEFAULT_STAGE, {
-  message: `"${DEFAULT_STAGE}" is the stage of services placed in no other: pick another name`,
-});
 const position = z.number().int().min(1, "positions start at 1 (the default stage comes before every other)").max(1000);
 
 export const addStageInput = z.object({
