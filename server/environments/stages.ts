@@ -56,10 +56,8 @@ export type EnvironmentStage = {
 
 export async function listStages(ctx: DomainContext, environmentId: string): Promise<EnvironmentStage[]> {
   const environment = await getEnvironment(ctx, environmentId);
-  const [stages, members] = await Promise.all([
-    stagesOf(ctx.db, environment.id),
-    ctx.db.select().from(services).where(eq(services.environmentId, environment.id)),
-  ]);
+  const stages = await stagesOf(ctx.db, environment.id);
+  const members = await ctx.db.select().from(services).where(eq(services.environmentId, environment.id));
   return groupByStage(stages, members, "DEPLOY").map(({ stage, services: list }) => ({
     id: stage?.id ?? null,
     name: stage?.name ?? DEFAULT_STAGE,
