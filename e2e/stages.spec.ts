@@ -9,6 +9,8 @@ import { expect, NODE_APP, test } from "./fixtures/test";
  * which release.
  */
 test("reorder deployment stages and deploy them in that order", async ({ page, platform, api, git, unique, signIn, capture }) => {
+  // Three stages of real builds, one after the other.
+  test.setTimeout(180_000);
   const project = unique("stages");
   const repo = unique("repo");
   await git.createRepo(repo, NODE_APP);
@@ -22,6 +24,10 @@ test("reorder deployment stages and deploy them in that order", async ({ page, p
     await page.goto(`/environments/${environment.id}`);
     await expect(page.getByRole("heading", { level: 1, name: "dev" })).toBeVisible();
     await stages.expectOrder(["default"]);
+    // The implicit stage's name is taken: the form says so and adds nothing.
+    await stages.field().fill("default");
+    await stages.field().press("Enter");
+    await expect(page.getByText('"default" is the stage of services placed in no other: pick another name')).toBeVisible();
     await stages.add("backend");
     await stages.add("frontends");
     await stages.assign("api", "backend");

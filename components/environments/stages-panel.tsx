@@ -4,6 +4,7 @@ import { ActionIcon, Alert, Badge, Button, Card, Group, NativeSelect, Stack, Tex
 import { notifications } from "@mantine/notifications";
 import { IconArrowDown, IconArrowUp, IconPlus, IconTrash } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
+import { useState } from "react";
 import type { inferRouterOutputs } from "@trpc/server";
 import { z } from "zod";
 import { DEFAULT_STAGE, newStageName } from "../../engine/protocol/snapshot";
@@ -31,6 +32,8 @@ export function StagesPanel({ environmentId }: { environmentId: string }) {
   const trpc = useTRPC();
   const query = useQuery(trpc.stages.list.queryOptions({ environmentId }));
   const canEdit = useCan("DEVELOPER");
+  // Each stage added gives a fresh form: empty, nothing left of the previous one's state.
+  const [added, setAdded] = useState(0);
   return (
     <Section
       title="Stages"
@@ -45,7 +48,7 @@ export function StagesPanel({ environmentId }: { environmentId: string }) {
           {query.data?.map((stage) => (
             <StageCard key={stage.id ?? DEFAULT_STAGE} stage={stage} stages={query.data} canEdit={canEdit} />
           ))}
-          {canEdit && <AddStageForm environmentId={environmentId} />}
+          {canEdit && <AddStageForm key={added} environmentId={environmentId} onAdded={() => setAdded((count) => count + 1)} />}
         </Stack>
       )}
     </Section>
@@ -150,15 +153,15 @@ function StageCard({ stage, stages, canEdit }: { stage: Stage; stages: Stage[]; 
   );
 }
 
-function AddStageForm({ environmentId }: { environmentId: string }) {
+function AddStageForm({ environmentId, onAdded }: { environmentId: string; onAdded: () => void }) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
   const add = useMutation(
     trpc.stages.add.mutationOptions({
       onSuccess: async (stage) => {
         notifications.show({ color: "green", message: `Stage ${stage.name} added` });
-        form.reset();
         await invalidate();
+        onAdded();
       },
     }),
   );
@@ -172,7 +175,13 @@ function AddStageForm({ environmentId }: { environmentId: string }) {
   return (
     <form onSubmit={form.onSubmit((values) => add.mutate({ environmentId, name: values.name }))} noValidate aria-label="Add a stage">
       <Group align="flex-end" gap="xs">
-        <TextInput label="New stage" description="Added last; lowercase letters, digits and inner hyphens." placeholder="frontends" {...input("name")} maxLength={40} />
+        <TextInput
+          label="New stage"
+          description="Added last; lowercase letters, digits and inner hyphens."
+          placeholder="frontends"
+          {...input("name")}
+          maxLength={40}
+        />
         <Button type="submit" variant="light" leftSection={<IconPlus size={16} />} loading={add.isPending}>
           Add stage
         </Button>

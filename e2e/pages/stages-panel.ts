@@ -19,11 +19,16 @@ export class StagesPanel {
     await expect.poll(() => this.names()).toEqual(names);
   }
 
+  field(): Locator {
+    return this.page.getByRole("textbox", { name: "New stage" });
+  }
+
+  /** Adds a stage by typing its name and pressing Enter; the field is then empty for the next one. */
   async add(name: string): Promise<void> {
-    const field = this.page.getByRole("textbox", { name: "New stage" });
-    await field.fill(name);
-    await field.press("Enter");
+    await this.field().fill(name);
+    await this.field().press("Enter");
     await expect(this.stage(name)).toBeVisible();
+    await expect(this.field()).toHaveValue("");
   }
 
   /** Puts a service in a stage with its select. */
