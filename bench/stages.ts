@@ -45,6 +45,11 @@ export async function measureStages(plane: ControlPlane, git: GitServer, paralle
       env: { SLIPWAY_ENGINE_CONCURRENCY: String(concurrency) },
     });
     try {
+      // The clock starts once the engine is up, as it would be in use: its boot is not what is measured.
+      while (!engine.output().includes("connected to the control plane")) {
+        if (engine.child.exitCode !== null) throw new Error(`the engine exited: ${engine.output()}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       const started = Date.now();
       const { deployment } = await api.environments.clone({ environmentId: source.id, name: `copy-${concurrency}`, deploy: true });
       if (!deployment) throw new Error("the clone was not deployed");

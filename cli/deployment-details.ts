@@ -8,7 +8,12 @@ import { elapsed, formatAge, formatDuration, keyValues, shortCommit, table } fro
  * since the last successful deployment of each service. Variables appear by key only. A deploy
  * leads with which services are live on which release, stage by stage (issue 16).
  */
-export function describeDeployment(deployment: Deployment, events: readonly DeploymentEvent[], changes: DeploymentChanges, summary: DeploymentSummary = []): string {
+export function describeDeployment(
+  deployment: Deployment,
+  events: readonly DeploymentEvent[],
+  changes: DeploymentChanges,
+  summary: DeploymentSummary = [],
+): string {
   const name = (serviceId: string | null) => (serviceId ? (deployment.serviceNames[serviceId] ?? serviceId.slice(0, 8)) : "deployment");
   const sections = [
     keyValues([

@@ -31,7 +31,12 @@ beforeAll(async () => {
 });
 
 let seq = 0;
-const event = (serviceId: string | null, step: DeploymentEvent["step"], status: DeploymentEvent["status"], extra: Partial<DeploymentEvent> = {}): DeploymentEvent => ({
+const event = (
+  serviceId: string | null,
+  step: DeploymentEvent["step"],
+  status: DeploymentEvent["status"],
+  extra: Partial<DeploymentEvent> = {},
+): DeploymentEvent => ({
   seq: ++seq,
   serviceId,
   step,
@@ -49,7 +54,12 @@ async function stageRows(path = "shop/dev"): Promise<string[][]> {
     .trim()
     .split("\n")
     .slice(1)
-    .map((line) => line.trim().split(/\s{2,}/).slice(1));
+    .map((line) =>
+      line
+        .trim()
+        .split(/\s{2,}/)
+        .slice(1),
+    );
 }
 
 describe("deployment stages from the CLI", () => {
@@ -64,13 +74,22 @@ describe("deployment stages from the CLI", () => {
     expect((await h.cli(["stage", "assign", "shop/dev/api", "backend"])).stdout).toBe("shop/dev/api is in stage backend: the next deployment applies it\n");
     await h.cli(["stage", "assign", "shop/dev/web", "frontends"]);
     await h.cli(["stage", "assign", "shop/dev/admin", "frontends"]);
-    expect(await stageRows()).toEqual([["default", "db"], ["backend", "api"], ["frontends", "admin, web"], ["extras", "-"]]);
+    expect(await stageRows()).toEqual([
+      ["default", "db"],
+      ["backend", "api"],
+      ["frontends", "admin, web"],
+      ["extras", "-"],
+    ]);
 
     expect((await h.cli(["stage", "move", "shop/dev", "extras", "--position", "1"])).stdout).toBe("Moved stage extras of shop/dev to position 1\n");
     expect((await stageRows()).map(([name]) => name)).toEqual(["default", "extras", "backend", "frontends"]);
     await h.cli(["stage", "assign", "shop/dev/admin", "extras"]);
     expect((await h.cli(["stage", "remove", "shop/dev", "extras"])).stdout).toBe("Removed stage extras of shop/dev; admin moved to the default stage\n");
-    expect(await stageRows()).toEqual([["default", "db, admin"], ["backend", "api"], ["frontends", "web"]]);
+    expect(await stageRows()).toEqual([
+      ["default", "db, admin"],
+      ["backend", "api"],
+      ["frontends", "web"],
+    ]);
 
     const audit = await createCaller({ services: h.services, actor: h.org.as("ADMIN") }).organization.audit({});
     const actions = audit.map((entry) => entry.action);
@@ -93,9 +112,11 @@ describe("deployment stages from the CLI", () => {
     const taken = await h.cli(["stage", "add", "shop/dev", "backend"]);
     expect(taken.stderr).toBe('error: Stage "backend" in environment "dev" already exists\n');
     expect(await stageRows()).toEqual(before);
-    await expect(createCaller({ services: h.services, actor: h.org.as("VIEWER") }).stages.add({ environmentId: ids.env!, name: "late" })).rejects.toMatchObject({
-      code: "FORBIDDEN",
-    });
+    await expect(createCaller({ services: h.services, actor: h.org.as("VIEWER") }).stages.add({ environmentId: ids.env!, name: "late" })).rejects.toMatchObject(
+      {
+        code: "FORBIDDEN",
+      },
+    );
   });
 
   it("gives the engine the stages in order, reversed to stop, and says which services are live on which release", async () => {
@@ -143,7 +164,11 @@ describe("deployment stages from the CLI", () => {
   it("copies the stages and each service's place in them to a clone", async () => {
     const cloned = await h.cli(["env", "clone", "shop/dev", "--name", "copy"]);
     expect(cloned.code).toBe(0);
-    expect(await stageRows("shop/copy")).toEqual([["default", "db, admin"], ["backend", "api"], ["frontends", "web"]]);
+    expect(await stageRows("shop/copy")).toEqual([
+      ["default", "db, admin"],
+      ["backend", "api"],
+      ["frontends", "web"],
+    ]);
     // A copy, not a share: changing the clone's stages leaves the source's alone.
     await h.cli(["stage", "remove", "shop/copy", "backend"]);
     expect((await stageRows()).map(([name]) => name)).toEqual(["default", "backend", "frontends"]);

@@ -70,7 +70,8 @@ test("reorder deployment stages and deploy them in that order", async ({ page, p
     const events = await api.deploymentEvents(id);
     const names = await api.deployment(id);
     const serviceOf = (name: string) => Object.entries(names.serviceNames).find(([, value]) => value === name)![0];
-    const at = (service: string, step: string, status: string) => events.findIndex((e) => e.serviceId === serviceOf(service) && e.step === step && e.status === status);
+    const at = (service: string, step: string, status: string) =>
+      events.findIndex((e) => e.serviceId === serviceOf(service) && e.step === step && e.status === status);
     expect(at("web", "drain", "succeeded")).toBeLessThan(at("api", "clone", "started"));
     expect(at("admin", "drain", "succeeded")).toBeLessThan(at("web", "clone", "started"));
   });

@@ -28,7 +28,8 @@ async function stageId(api: ApiClient, environmentId: string, pathText: string, 
   const stages = await stagesOf(api, environmentId);
   const stage = stages.find((candidate) => candidate.name === name);
   if (!stage) throw new CliError(`${pathText} has no stage "${name}" (its stages: ${stages.map((s) => s.name).join(", ")})`, exitCodes.notFound);
-  if (stage.id === null) throw new CliError(`"${name}" is where services placed in no stage are: it always deploys first and cannot be moved or removed`, exitCodes.usage);
+  if (stage.id === null)
+    throw new CliError(`"${name}" is where services placed in no stage are: it always deploys first and cannot be moved or removed`, exitCodes.usage);
   return stage.id;
 }
 

@@ -1,7 +1,16 @@
 import { z } from "zod";
 import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
 import { jobRun, missedRuns } from "../../engine/protocol/messages";
-import { applicationConfig, containerConfig, DEFAULT_STAGE, databaseConfig, deploymentAction, environmentMode, jobConfig, serviceKind } from "../../engine/protocol/snapshot";
+import {
+  applicationConfig,
+  containerConfig,
+  DEFAULT_STAGE,
+  databaseConfig,
+  deploymentAction,
+  environmentMode,
+  jobConfig,
+  serviceKind,
+} from "../../engine/protocol/snapshot";
 import { triggerKinds, triggerOf } from "../deployments/trigger";
 import { logLevels } from "../../engine/protocol/log-level";
 import { visibleConfig } from "../services/services";

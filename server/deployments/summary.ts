@@ -59,11 +59,18 @@ export async function getDeploymentSummary(ctx: DomainContext, deploymentId: str
   }
   const deploying = snapshot.action === "DEPLOY";
   const ids = snapshot.services.map((service) => service.id);
-  const earlier = deploying ? await earlierReleases(ctx, deployment, ids.filter((id) => !switched.has(id))) : new Map<string, Release>();
+  const earlier = deploying
+    ? await earlierReleases(
+        ctx,
+        deployment,
+        ids.filter((id) => !switched.has(id)),
+      )
+    : new Map<string, Release>();
   return snapshot.services.map((service) => {
     const outcome = outcomes.get(service.id) ?? "pending";
-    const release: Release | null =
-      switched.has(service.id) ? { deploymentId: deployment.id, commit: deployment.commits[service.id] ?? null, thisDeployment: true } : (earlier.get(service.id) ?? null);
+    const release: Release | null = switched.has(service.id)
+      ? { deploymentId: deployment.id, commit: deployment.commits[service.id] ?? null, thisDeployment: true }
+      : (earlier.get(service.id) ?? null);
     return {
       serviceId: service.id,
       name: service.name,

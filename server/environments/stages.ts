@@ -112,7 +112,11 @@ async function lockEnvironment(db: Executor, environmentId: string): Promise<voi
 /** Writes positions 1…n in the given order (only the rows whose position changes). */
 async function renumber(db: Executor, ordered: StageRow[], now: Date): Promise<void> {
   for (const [index, stage] of ordered.entries()) {
-    if (stage.position !== index + 1) await db.update(deploymentStages).set({ position: index + 1, updatedAt: now }).where(eq(deploymentStages.id, stage.id));
+    if (stage.position !== index + 1)
+      await db
+        .update(deploymentStages)
+        .set({ position: index + 1, updatedAt: now })
+        .where(eq(deploymentStages.id, stage.id));
   }
 }
 

@@ -46,7 +46,14 @@ export const stagesRouter = router({
     .output(stagesOutput)
     .query(({ ctx, input }) => listStages(ctx.domain, input.environmentId)),
   add: procedure("DEVELOPER")
-    .meta({ openapi: { method: "POST", path: "/environments/{environmentId}/stages", tags: ["stages"], summary: "Add a deployment stage (last unless a position is given)" } })
+    .meta({
+      openapi: {
+        method: "POST",
+        path: "/environments/{environmentId}/stages",
+        tags: ["stages"],
+        summary: "Add a deployment stage (last unless a position is given)",
+      },
+    })
     .input(addStageInput)
     .output(stageOutput)
     .mutation(async ({ ctx, input }) => toStage(await addStage(ctx.domain, input))),
@@ -56,7 +63,14 @@ export const stagesRouter = router({
     .output(stageOutput)
     .mutation(async ({ ctx, input }) => toStage(await moveStage(ctx.domain, input))),
   remove: procedure("DEVELOPER")
-    .meta({ openapi: { method: "DELETE", path: "/stages/{stageId}", tags: ["stages"], summary: "Remove a deployment stage: its services go back to the default stage" } })
+    .meta({
+      openapi: {
+        method: "DELETE",
+        path: "/stages/{stageId}",
+        tags: ["stages"],
+        summary: "Remove a deployment stage: its services go back to the default stage",
+      },
+    })
     .input(removeStageInput)
     .output(stageOutput.extend({ services: z.array(z.string()) }))
     .mutation(async ({ ctx, input }) => {
@@ -64,7 +78,14 @@ export const stagesRouter = router({
       return { ...toStage(removed), services: removed.services };
     }),
   setService: procedure("DEVELOPER")
-    .meta({ openapi: { method: "PUT", path: "/services/{serviceId}/stage", tags: ["stages"], summary: "Put a service in a deployment stage of its environment (default: in none)" } })
+    .meta({
+      openapi: {
+        method: "PUT",
+        path: "/services/{serviceId}/stage",
+        tags: ["stages"],
+        summary: "Put a service in a deployment stage of its environment (default: in none)",
+      },
+    })
     .input(setServiceStageInput)
     .output(z.object({ serviceId: z.string(), stage: z.string() }))
     .mutation(({ ctx, input }) => setServiceStage(ctx.domain, input)),
