@@ -29,7 +29,8 @@ describe("local engine: stages and parallel services", () => {
     await git?.close();
   });
 
-  it("builds the services of a stage at the same time, and one at a time with a concurrency of 1", async () => {
+  // Two deployments of two real builds each: far longer than a unit test on a busy host.
+  it("builds the services of a stage at the same time, and one at a time with a concurrency of 1", { timeout: 120_000 }, async () => {
     // Builds that take a second each, so that running side by side shows in the order of their events.
     const [a, b] = [app("slow-a", "sleep 1"), app("slow-b", "sleep 1")];
     const parallel = env.newEngine(undefined, { concurrency: 2 });
@@ -47,7 +48,7 @@ describe("local engine: stages and parallel services", () => {
     await serial.shutdown();
   });
 
-  it("lets the rest of a stage go live when one of its services fails to build, and does not start the next stage", async () => {
+  it("lets the rest of a stage go live when one of its services fails to build, and does not start the next stage", { timeout: 120_000 }, async () => {
     const engine = env.newEngine(undefined, { concurrency: 3 });
     const [web, api] = [app("web"), app("api")];
     const broken = app("broken", "echo the build broke on purpose >&2; exit 3");
