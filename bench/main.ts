@@ -6,6 +6,7 @@ import { measureDispatchLatency } from "./dispatch-latency";
 import { measureRetention, monthOfRates } from "./retention";
 import { measureSandbox } from "./sandbox";
 import { measureShellAndLogs } from "./shell-and-logs";
+import { measureStages } from "./stages";
 import { ms } from "./stats";
 import { defaultRetention } from "../server/retention/retention";
 
@@ -58,6 +59,16 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
       `deploy (${overhead.runs} runs, node app from git): platform p50 ${ms(overhead.p50Platform)}, ` +
         `same clone+install+start run directly p50 ${ms(overhead.p50Direct)} (baseline); ` +
         `overhead ${ms(overhead.overhead)}, ratio ${overhead.ratio.toFixed(2)}x`,
+    );
+  },
+
+  async stages(plane, git) {
+    const run = await measureStages(plane, git);
+    const figures = (r: typeof run.sequential) => `DEPLOYED after ${ms(r.totalMs)}, first app live after ${ms(r.firstLiveMs)}`;
+    console.log(
+      `stages (clone-and-deploy of 8 small Node apps in 2 stages of 4, from the clone's API call): ` +
+        `one service at a time (concurrency 1, baseline) ${figures(run.sequential)}; ` +
+        `side by side (concurrency ${run.parallel.concurrency}) ${figures(run.parallel)}; ratio ${run.ratio.toFixed(2)}x`,
     );
   },
 

@@ -1,13 +1,19 @@
 import { failureOf } from "../engine/protocol/failure";
-import type { Deployment, DeploymentChanges, DeploymentEvent } from "./api-types";
+import type { Deployment, DeploymentChanges, DeploymentEvent, DeploymentSummary } from "./api-types";
 import { elapsed, formatAge, formatDuration, keyValues, shortCommit, table } from "./format";
 
 /**
  * `slipway deployment <id>` in words (issue 15, items 2 and 3): who started it, its steps with
  * their durations, why it failed (the failing step and its last lines), and what it changed
- * since the last successful deployment of each service. Variables appear by key only.
+ * since the last successful deployment of each service. Variables appear by key only. A deploy
+ * leads with which services are live on which release, stage by stage (issue 16).
  */
-export function describeDeployment(deployment: Deployment, events: readonly DeploymentEvent[], changes: DeploymentChanges): string {
+export function describeDeployment(
+  deployment: Deployment,
+  events: readonly DeploymentEvent[],
+  changes: DeploymentChanges,
+  summary: DeploymentSummary = [],
+): string {
   const name = (serviceId: string | null) => (serviceId ? (deployment.serviceNames[serviceId] ?? serviceId.slice(0, 8)) : "deployment");
   const sections = [
     keyValues([
@@ -23,6 +29,7 @@ export function describeDeployment(deployment: Deployment, events: readonly Depl
     const lines = failure.lines.map((line) => `  | ${line}`);
     sections.push([`Failed: ${name(failure.serviceId)} ${failure.step}`, `  ${failure.summary}`, ...lines].join("\n"));
   }
+  if (deployment.action === "DEPLOY" && summary.length > 0) sections.push(releaseTable(summary));
   const steps = stepRows(events, name);
   if (steps.length > 0) {
     sections.push(
@@ -36,6 +43,23 @@ export function describeDeployment(deployment: Deployment, events: readonly Depl
   }
   if (changes.length > 0) sections.push(["What changed", ...changes.map(describeChanges)].join("\n"));
   return sections.join("\n\n");
+}
+
+/** Per service: its stage, what became of it, and the release that serves it (this deployment's or an earlier one's). */
+function releaseTable(summary: DeploymentSummary): string {
+  return table(summary, [
+    { header: "SERVICE", value: (s) => s.name },
+    { header: "STAGE", value: (s) => s.stage },
+    { header: "OUTCOME", value: (s) => s.outcome },
+    {
+      header: "LIVE RELEASE",
+      value: ({ release }) => {
+        if (!release) return "none";
+        const commit = release.commit ? ` ${shortCommit(release.commit)}` : "";
+        return release.thisDeployment ? `this deployment${commit}` : `deployment ${release.deploymentId}${commit} (earlier)`;
+      },
+    },
+  ]);
 }
 
 function triggerText(trigger: Deployment["trigger"]): string {

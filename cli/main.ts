@@ -15,6 +15,7 @@ import { registerOrganizationCommands } from "./commands/organizations";
 import { registerProjectCommands } from "./commands/projects";
 import { registerServiceCommands } from "./commands/services";
 import { registerShellCommand } from "./commands/shell";
+import { registerStageCommands } from "./commands/stages";
 import { registerTokenCommands } from "./commands/tokens";
 import { registerVariableCommands } from "./commands/variables";
 import { Context, type CliIo } from "./context";
@@ -60,6 +61,7 @@ ${exitCodesHelp}`,
   registerEnvironmentCommands(program, ctx);
   registerServiceCommands(program, ctx);
   registerVariableCommands(program, ctx);
+  registerStageCommands(program, ctx);
   registerDeploymentCommands(program, ctx);
   registerLogCommands(program, ctx);
   registerShellCommand(program, ctx);

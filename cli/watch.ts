@@ -115,6 +115,9 @@ export function describeEvent(event: DeploymentEvent, names: ReadonlyMap<string,
       return `✗ ${subject}${message ? `: ${message}` : " failed"}`;
     case "canceled":
       return `⊘ ${subject} canceled`;
+    case "skipped":
+      // What it waited for failed (a stage before it, say): the message says what.
+      return `- ${names.get(event.serviceId ?? "") ?? subject}: ${message || "not started"}`;
     case "expired":
       return `! ${subject} expired${message ? `: ${message}` : ""}`;
     default:

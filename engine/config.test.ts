@@ -1,3 +1,4 @@
+import os from "node:os";
 import { describe, expect, it } from "vitest";
 import { loadEngineConfig } from "./config";
 
@@ -42,5 +43,15 @@ describe("the engine's build cache limit", () => {
     expect(loadEngineConfig(required).buildCacheMb).toBe(1024);
     expect(loadEngineConfig({ ...required, SLIPWAY_BUILD_CACHE_MB: "256" }).buildCacheMb).toBe(256);
     expect(() => loadEngineConfig({ ...required, SLIPWAY_BUILD_CACHE_MB: "lots" })).toThrow(/SLIPWAY_BUILD_CACHE_MB must be a number of megabytes/);
+  });
+});
+
+describe("the engine's concurrency", () => {
+  it("deploys as many services at once as its host has cores unless SLIPWAY_ENGINE_CONCURRENCY says, and refuses what is not a count", () => {
+    expect(loadEngineConfig(required).concurrency).toBe(os.availableParallelism());
+    expect(loadEngineConfig({ ...required, SLIPWAY_ENGINE_CONCURRENCY: "1" }).concurrency).toBe(1);
+    for (const bad of ["0", "two", "1.5"]) {
+      expect(() => loadEngineConfig({ ...required, SLIPWAY_ENGINE_CONCURRENCY: bad })).toThrow(/SLIPWAY_ENGINE_CONCURRENCY must be a whole number/);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { type NodeDefault, parseNodeSpec } from "./runtime/toolchains/node";
@@ -19,6 +20,13 @@ const schema = z.object({
   SLIPWAY_ENGINE_OUTBOX_MB: z.coerce.number().min(1).max(1_000_000).default(64),
   /** The most a service's build cache may hold (local runtime): one over it after a build is dropped. */
   SLIPWAY_BUILD_CACHE_MB: z.coerce.number({ message: "SLIPWAY_BUILD_CACHE_MB must be a number of megabytes" }).min(0).max(1_000_000).default(1024),
+  /** How many services the engine deploys at once (issue 16): its host's cores by default, 1 to deploy one by one. */
+  SLIPWAY_ENGINE_CONCURRENCY: z.coerce
+    .number({ message: "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more" })
+    .int({ message: "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more" })
+    .min(1, "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more")
+    .max(256, "SLIPWAY_ENGINE_CONCURRENCY is at most 256")
+    .default(os.availableParallelism()),
   /** `local`: releases are processes on this host; `docker`: containers through the Docker Engine API at SLIPWAY_DOCKER_HOST. */
   SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker"], { message: "SLIPWAY_ENGINE_RUNTIME must be local or docker" }).default("local"),
   /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
@@ -61,6 +69,7 @@ export type EngineConfig = {
   inventoryMs: number;
   outboxMaxBytes: number;
   buildCacheMb: number;
+  concurrency: number;
   runtime: "local" | "docker";
   dockerHost: string;
   allowLocalRepositories: boolean;
@@ -91,6 +100,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     inventoryMs: env.SLIPWAY_INVENTORY_SECONDS * 1000,
     outboxMaxBytes: Math.round(env.SLIPWAY_ENGINE_OUTBOX_MB * 1024 * 1024),
     buildCacheMb: env.SLIPWAY_BUILD_CACHE_MB,
+    concurrency: env.SLIPWAY_ENGINE_CONCURRENCY,
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,
     allowLocalRepositories: env.SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES === "1",

@@ -58,6 +58,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
     routerHost: config.routerHost,
     logger,
     allowLocalRepositories: config.allowLocalRepositories,
+    concurrency: config.concurrency,
     toolchains: { registry: config.npmRegistry, nodeDefault: config.nodeDefault, pip: config.pip },
   };
   const agent = createAgent(

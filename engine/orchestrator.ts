@@ -1,6 +1,9 @@
 import fs from "node:fs/promises";
 import pino from "pino";
+import os from "node:os";
+import pLimit from "p-limit";
 import type {
+  DeploymentAction,
   DeploymentStep,
   DiskUsage,
   EngineTask,
@@ -35,6 +38,7 @@ import { environmentOutputs, type EnvironmentOutputs, withOutputs } from "./job-
 import { secretMasker } from "./runtime/secret-mask";
 import { gitCredentialSecrets } from "./runtime/shared/git";
 import { createEngineEvents, type EngineEvents } from "./engine-events";
+import { planStages, type PlannedStage } from "./deployment-plan";
 
 export type EngineReporter = {
   /** A deployment event; the agent adds seq and at if missing, batches and ships it. */
@@ -100,6 +104,8 @@ export type EngineOptions = {
   runtime: (hooks: RuntimeHooks) => Runtime<ServiceSpec>;
   /** Clone `file://` URLs and paths on this host (the engine's own setting; the control plane cannot turn it on). */
   allowLocalRepositories?: boolean;
+  /** How many services the engine deploys at once, over all its deployments (SLIPWAY_ENGINE_CONCURRENCY); its host's cores by default. */
+  concurrency?: number;
 };
 
 /** The clone's message: which branch it cloned (the repository's default one when the service names none). */
@@ -121,6 +127,25 @@ class DeploymentStopped extends Error {
 
 const SHUTDOWN = "engine shutdown";
 
+/** What became of a deployment's services once its stages ran. */
+type StagesRun = { done: number; failures: { service: string; message: string }[]; skipped: number };
+
+const VERBS = { DEPLOY: "deployed", STOP: "stopped", RESTART: "restarted", DELETE: "deleted" } as const;
+
+/**
+ * A deployment's outcome from what its services did. A failed one says how many services made
+ * it and how many never started before the first failure's message, which may end with the
+ * build's last lines (engine/protocol/failure.ts reads them from the step's own event).
+ */
+function describeOutcome(action: DeploymentAction, total: number, run: StagesRun): Omit<DeploymentOutcome, "deploymentId" | "finishedAt"> {
+  const verb = VERBS[action];
+  const [first, ...more] = run.failures;
+  if (!first) return { status: "succeeded", message: `${verb} ${total} service${total === 1 ? "" : "s"}` };
+  const counts = [`${run.done} of ${total} services ${verb}`, ...(run.skipped > 0 ? [`${run.skipped} not started`] : [])].join(", ");
+  const others = more.length > 0 ? ` (${more.map((failure) => failure.service).join(", ")} failed too)` : "";
+  return { status: "failed", message: `${counts}${others}; ${first.message}` };
+}
+
 /**
  * The engine of any cluster: orchestration (steps, order, events, cancel, rollback, idempotency
  * by deployment id, job outputs) over the runtime it is given. engine/local-engine.ts and
@@ -139,6 +164,8 @@ export function createEngine(options: EngineOptions): Engine {
   const runtimeKinds: readonly string[] = runtime.serviceKinds ?? ["APPLICATION"];
   const running = new Map<string, { promise: Promise<void>; controller: AbortController }>();
   const jobOutputs = environmentOutputs(paths);
+  // One bound for the whole engine: builds compete for the same cores whichever deployment runs them.
+  const limit = pLimit(options.concurrency ?? os.availableParallelism());
   let started: Promise<void> | null = null;
 
   const now = () => new Date().toISOString();
@@ -150,18 +177,15 @@ export function createEngine(options: EngineOptions): Engine {
       reporter.event(deploymentId, { serviceId, step, status, at: now(), ...extra });
 
     report(null, "deployment", "started", { message: `${snapshot.action} ${snapshot.services.map((service) => service.name).join(", ")}` });
-    // The snapshot lists services in the order to act on them (databases first; reversed to stop and delete).
-    const services = snapshot.services;
     const outputs = await jobOutputs.read(snapshot.environment.id);
     const databasePorts = await environmentDatabasePorts(paths, snapshot);
     let outcome: Omit<DeploymentOutcome, "deploymentId" | "finishedAt">;
     try {
-      for (const service of services) {
-        if (signal.aborted) throw new DeploymentStopped("canceled", "deployment canceled before it finished");
-        await runService(task, withOutputs(service, outputs.current()), signal, report, outputs, databasePorts);
-      }
-      const verb = { DEPLOY: "deployed", STOP: "stopped", RESTART: "restarted", DELETE: "deleted" }[snapshot.action];
-      outcome = { status: "succeeded", message: `${verb} ${services.length} service${services.length === 1 ? "" : "s"}` };
+      // Outputs are read when a service starts: a job's reach every service after it.
+      const run = await runStages(task, planStages(snapshot), signal, report, (service) =>
+        runService(task, withOutputs(service, outputs.current()), signal, report, outputs, databasePorts),
+      );
+      outcome = describeOutcome(snapshot.action, snapshot.services.length, run);
     } catch (error) {
       if (signal.reason === SHUTDOWN) {
         // Not an outcome: the control plane re-delivers the task to the next engine.
@@ -177,6 +201,61 @@ export function createEngine(options: EngineOptions): Engine {
     const done: DeploymentOutcome = { deploymentId, ...outcome, finishedAt: now(), seq: reporter.nextSeq?.() };
     await writeJsonAtomic(paths.deploymentFile(deploymentId), done);
     reportOutcome(done);
+  }
+
+  /**
+   * Runs the stages one after the other and each stage's waves in turn, a wave's services side by
+   * side under the engine's concurrency (issue 16). A service that fails fails its stage: the
+   * rest of its wave finishes, what waits for it (later waves, later stages) does not start and
+   * is reported `skipped` with the reason. A cancel ends the deployment at the end of its wave.
+   */
+  async function runStages(
+    task: EngineTask,
+    stages: PlannedStage[],
+    signal: AbortSignal,
+    report: (serviceId: string | null, step: DeploymentStep, status: StepStatus, extra?: StepDetails) => void,
+    runOne: (service: ServiceSpec) => Promise<void>,
+  ): Promise<StagesRun> {
+    const run: StagesRun = { done: 0, failures: [], skipped: 0 };
+    let canceled: DeploymentStopped | null = null;
+    let laterStages: string | null = null;
+    const attempt = async (service: ServiceSpec) => {
+      try {
+        await runOne(service);
+        run.done += 1;
+      } catch (error) {
+        if (error instanceof DeploymentStopped && error.status === "canceled") canceled ??= error;
+        else if (error instanceof DeploymentStopped) run.failures.push({ service: service.name, message: error.message });
+        else {
+          logger.error({ err: error, deploymentId: task.deploymentId, service: service.name }, "service crashed");
+          run.failures.push({ service: service.name, message: `${service.name}: internal error: ${(error as Error).message}` });
+        }
+      }
+    };
+    const skip = (service: ServiceSpec, reason: string) => {
+      run.skipped += 1;
+      report(service.id, stepsOf(task.snapshot.action, service.kind)[0]!, "skipped", { message: reason });
+    };
+    for (const stage of stages) {
+      const failedBefore = run.failures.length;
+      let laterWaves: string | null = null;
+      for (const wave of stage.waves) {
+        const blocked = laterStages ?? laterWaves;
+        if (blocked) {
+          for (const service of wave) skip(service, blocked);
+          continue;
+        }
+        const before = run.failures.length;
+        await Promise.all(wave.map((service) => limit(() => attempt(service))));
+        if (canceled) throw canceled;
+        if (signal.aborted) throw new DeploymentStopped("canceled", "deployment canceled before it finished");
+        const failed = run.failures.slice(before).map((failure) => failure.service);
+        if (failed.length > 0) laterWaves = `not started: it waits for ${failed.join(", ")}, which failed`;
+      }
+      const failed = run.failures.slice(failedBefore).map((failure) => failure.service);
+      if (failed.length > 0 && !laterStages) laterStages = `not started: stage ${stage.name} failed (${failed.join(", ")})`;
+    }
+    return run;
   }
 
   /** A deployment's last event, from its outcome (the same event each time it is reported, when the outcome has its seq). */

@@ -17,6 +17,7 @@ import type {
   JobServiceSpec,
   LogStream,
   ServiceSpec,
+  Snapshot,
 } from "../engine/protocol";
 import { applicationConfig, jobConfig } from "../engine/protocol";
 import { removeEngineHome } from "./process-cleanup";
@@ -69,8 +70,8 @@ export async function engineHome(
     home,
     routerPort,
     ...recording,
-    newEngine(reporter: EngineReporter = recording.reporter): Engine {
-      const engine = createLocalEngine({ home, routerPort, reporter, tuning, toolchains });
+    newEngine(reporter: EngineReporter = recording.reporter, options: Pick<LocalEngineOptions, "concurrency"> = {}): Engine {
+      const engine = createLocalEngine({ home, routerPort, reporter, tuning, toolchains, ...options });
       engines.push(engine);
       return engine;
     },
@@ -146,7 +147,13 @@ export function job(overrides: Partial<Omit<JobServiceSpec, "config">> & { confi
 /** The environment every task() belongs to unless told otherwise (jobs' outputs are kept per environment). */
 export const TEST_ENVIRONMENT_ID = randomUUID();
 
-export function task(action: DeploymentAction, services: ServiceSpec[], deploymentId = randomUUID(), environmentId = TEST_ENVIRONMENT_ID): EngineTask {
+export function task(
+  action: DeploymentAction,
+  services: ServiceSpec[],
+  deploymentId = randomUUID(),
+  environmentId = TEST_ENVIRONMENT_ID,
+  stages?: Snapshot["stages"],
+): EngineTask {
   return {
     deploymentId,
     attempt: 1,
@@ -158,6 +165,7 @@ export function task(action: DeploymentAction, services: ServiceSpec[], deployme
       environment: { id: environmentId, name: "test", mode: "DEVELOPMENT" },
       cluster: { id: randomUUID(), domainSuffix: "localhost" },
       services,
+      ...(stages ? { stages } : {}),
     },
   };
 }

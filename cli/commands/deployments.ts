@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { Cluster, Deployment, DeploymentChanges, DeploymentEvent, DeploymentRequest, Environment, Service } from "../api-types";
+import type { Cluster, Deployment, DeploymentChanges, DeploymentEvent, DeploymentRequest, DeploymentSummary, Environment, Service } from "../api-types";
 import type { Context } from "../context";
 import { describeDeployment } from "../deployment-details";
 import { usageError } from "../errors";
@@ -159,19 +159,22 @@ export function registerDeploymentCommands(program: Command, ctx: Context): void
 
   program
     .command("deployment")
-    .description("One deployment: who started it, its steps and their durations, why it failed, and what changed since the previous successful one")
+    .description(
+      "One deployment: who started it, which services it left live on which release, its steps and their durations, why it failed, and what changed since the previous successful one",
+    )
     .argument("<deployment-id>")
-    .option("--json", "print { deployment, events, changes } as API objects")
+    .option("--json", "print { deployment, events, changes, summary } as API objects")
     .action(async (deploymentId: string, options: { json?: boolean }) => {
       if (!/^[0-9a-f-]{36}$/.test(deploymentId)) throw usageError(`"${deploymentId}" is not a deployment id (slipway deployments <project/env> lists them)`);
       const api = await ctx.api();
-      const [deployment, events, changes] = await Promise.all([
+      const [deployment, events, changes, summary] = await Promise.all([
         api.get<Deployment>(`/deployments/${deploymentId}`),
         api.get<DeploymentEvent[]>(`/deployments/${deploymentId}/events`),
         api.get<DeploymentChanges>(`/deployments/${deploymentId}/changes`),
+        api.get<DeploymentSummary>(`/deployments/${deploymentId}/summary`),
       ]);
-      if (options.json) return ctx.printJson({ deployment, events, changes });
-      ctx.print(describeDeployment(deployment, events, changes));
+      if (options.json) return ctx.printJson({ deployment, events, changes, summary });
+      ctx.print(describeDeployment(deployment, events, changes, summary));
     });
 }
 

@@ -8,6 +8,7 @@ import { durationSeconds, formatAge, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
 import { reportDeployment } from "../watch";
 import { registerEnvironmentSchedule } from "./environment-schedule";
+import { registerEnvironmentStages } from "./stages";
 
 /** `--ttl 2h` as the API's lifetime in seconds. */
 function lifetime(text: string | undefined): number | undefined {
@@ -173,6 +174,7 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
   }
 
   registerEnvironmentSchedule(env, ctx);
+  registerEnvironmentStages(env, ctx);
 
   env
     .command("delete")

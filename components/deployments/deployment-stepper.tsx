@@ -1,12 +1,19 @@
 "use client";
 
 import { Alert, Card, Code, Group, List, Loader, SimpleGrid, Text, ThemeIcon, Title } from "@mantine/core";
-import { IconAlertTriangle, IconBan, IconCheck, IconCircleDashed, IconX } from "@tabler/icons-react";
+import { IconAlertTriangle, IconBan, IconCheck, IconCircleDashed, IconPlayerSkipForward, IconX } from "@tabler/icons-react";
 import { formatAbsolute, useNow } from "../relative-time";
 import { formatDuration, shortSha } from "./format";
-import { STEP_LABELS, type StepState, type StepperModel, type StepView } from "./steps";
+import { STEP_LABELS, type ServiceSteps, type StepState, type StepperModel, type StepView } from "./steps";
 
-const STATE_LABELS: Record<StepState, string> = { pending: "Pending", running: "Running", succeeded: "Succeeded", failed: "Failed", canceled: "Canceled" };
+const STATE_LABELS: Record<StepState, string> = {
+  pending: "Pending",
+  running: "Running",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  canceled: "Canceled",
+  skipped: "Skipped",
+};
 
 function StepIcon({ state }: { state: StepState }) {
   switch (state) {
@@ -34,6 +41,12 @@ function StepIcon({ state }: { state: StepState }) {
           <IconBan size={14} />
         </ThemeIcon>
       );
+    case "skipped":
+      return (
+        <ThemeIcon variant="light" color="gray" size={24} radius="xl">
+          <IconPlayerSkipForward size={14} />
+        </ThemeIcon>
+      );
     default:
       return (
         <ThemeIcon variant="light" color="gray" size={24} radius="xl">
@@ -54,11 +67,11 @@ function StepRow({ step, finished, now }: { step: StepView; finished: boolean; n
         <StepIcon state={step.state} />
         <div style={{ flex: 1, minWidth: 0 }}>
           <Group justify="space-between" gap="xs" wrap="nowrap">
-            <Text size="sm" fw={step.state === "running" ? 600 : 500} c={step.state === "pending" ? "dimmed" : undefined}>
+            <Text size="sm" fw={step.state === "running" ? 600 : 500} c={step.state === "pending" || step.state === "skipped" ? "dimmed" : undefined}>
               {label}
             </Text>
             <Text size="xs" c="dimmed" ff="monospace">
-              {step.state === "pending" ? stateLabel : formatDuration(elapsed)}
+              {step.state === "pending" || step.state === "skipped" ? stateLabel : formatDuration(elapsed)}
             </Text>
           </Group>
           {step.message && (
@@ -72,9 +85,21 @@ function StepRow({ step, finished, now }: { step: StepView; finished: boolean; n
   );
 }
 
+/** Consecutive services of one stage, in the model's order (the stages' order). */
+function stagesOf(services: ServiceSteps[]): { stage: string | null; services: ServiceSteps[] }[] {
+  const groups: { stage: string | null; services: ServiceSteps[] }[] = [];
+  for (const service of services) {
+    const last = groups.at(-1);
+    if (last && last.stage === service.stage) last.services.push(service);
+    else groups.push({ stage: service.stage, services: [service] });
+  }
+  return groups;
+}
+
 /**
  * The live steps of a deployment, per service: clone, build, start, health check, switch and
- * drain for a deploy (one step for stop, restart, delete), each with its state and duration.
+ * drain for a deploy (one step for stop, restart, delete), each with its state and duration;
+ * grouped by stage when the deployment has more than one (services of a stage run side by side).
  */
 export function DeploymentStepper({ model, serviceNames, finished }: { model: StepperModel; serviceNames: Record<string, string>; finished: boolean }) {
   const running = model.services.some((service) => service.steps.some((step) => step.state === "running"));
@@ -100,26 +125,35 @@ export function DeploymentStepper({ model, serviceNames, finished }: { model: St
           {finished ? "No service steps were recorded." : "Waiting for an engine to pick this deployment up…"}
         </Text>
       ) : (
-        <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }} spacing="md">
-          {model.services.map((service) => {
-            const name = serviceNames[service.serviceId] ?? service.serviceId.slice(0, 8);
-            return (
-              <Card key={service.serviceId} withBorder padding="md" radius="md" component="section" aria-label={`Steps of ${name}`}>
-                <Group justify="space-between" mb={4}>
-                  <Title order={3} fz="md" fw={600}>
-                    {name}
-                  </Title>
-                  {service.commit && <Code title={service.commit}>{shortSha(service.commit)}</Code>}
-                </Group>
-                <ol style={{ margin: 0, padding: 0 }} aria-label={`Steps of ${name}`}>
-                  {service.steps.map((step) => (
-                    <StepRow key={step.step} step={step} finished={finished} now={now} />
-                  ))}
-                </ol>
-              </Card>
-            );
-          })}
-        </SimpleGrid>
+        stagesOf(model.services).map(({ stage, services }, index, all) => (
+          <section key={stage ?? "services"} aria-label={stage && all.length > 1 ? `Stage ${index + 1}: ${stage}` : undefined}>
+            {stage && all.length > 1 && (
+              <Title order={3} fz="sm" fw={600} c="dimmed" mt={index > 0 ? "md" : 0} mb="xs">
+                Stage {index + 1} · {stage}
+              </Title>
+            )}
+            <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }} spacing="md">
+              {services.map((service) => {
+                const name = serviceNames[service.serviceId] ?? service.serviceId.slice(0, 8);
+                return (
+                  <Card key={service.serviceId} withBorder padding="md" radius="md" component="section" aria-label={`Steps of ${name}`}>
+                    <Group justify="space-between" mb={4}>
+                      <Title order={stage && all.length > 1 ? 4 : 3} fz="md" fw={600}>
+                        {name}
+                      </Title>
+                      {service.commit && <Code title={service.commit}>{shortSha(service.commit)}</Code>}
+                    </Group>
+                    <ol style={{ margin: 0, padding: 0 }} aria-label={`Steps of ${name}`}>
+                      {service.steps.map((step) => (
+                        <StepRow key={step.step} step={step} finished={finished} now={now} />
+                      ))}
+                    </ol>
+                  </Card>
+                );
+              })}
+            </SimpleGrid>
+          </section>
+        ))
       )}
     </>
   );

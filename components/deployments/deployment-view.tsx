@@ -21,6 +21,7 @@ import { DeploymentStepper } from "./deployment-stepper";
 import { useEnvironmentDeployments } from "./environment-deployments";
 import { deploymentDurationMs, formatDuration } from "./format";
 import { RollbackButton } from "./rollback-button";
+import { LiveReleases } from "./live-releases";
 import { deriveStepper, isTerminal, STEP_LABELS, type Deployment, type DeploymentEvent } from "./steps";
 import { canRollBackTo, deploymentTitle, shortId } from "./title";
 import { TriggeredBy } from "./triggered-by";
@@ -213,6 +214,11 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
             </Button>
           </Group>
         </Alert>
+      )}
+      {deployment.action === "DEPLOY" && (
+        <Section title="Live releases" description="Per service: its stage, what this deployment did, and the release that serves it now.">
+          <LiveReleases deployment={deployment} />
+        </Section>
       )}
       <Section title="Steps">{model && <DeploymentStepper model={model} serviceNames={serviceNames} finished={isTerminal(deployment.status)} />}</Section>
       <Section

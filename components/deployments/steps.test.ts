@@ -58,3 +58,34 @@ describe("deriveStepper", () => {
     expect(model.services[0]!.steps).toEqual([{ step: "stop", state: "succeeded", durationMs: 12, startedAt: null, message: null }]);
   });
 });
+
+describe("deriveStepper with stages (issue 16)", () => {
+  it("keeps each service's steps apart when side-by-side services interleave, in the order of the stages", () => {
+    const events = [
+      event(null, "deployment", "started"),
+      event("api", "clone", "started"),
+      event("web", "clone", "started"),
+      event("web", "clone", "succeeded", { durationMs: 300 }),
+      event("api", "clone", "failed", { message: "repository not found" }),
+      event("web", "build", "started"),
+      event("late", "clone", "skipped", { message: "not started: stage apps failed (api)" }),
+    ];
+    const stages = [
+      { name: "apps", serviceIds: ["api", "web"] },
+      { name: "frontends", serviceIds: ["late"] },
+    ];
+    // Events name web before api; the stages' order wins.
+    const model = deriveStepper({ action: "DEPLOY", status: "BUILDING", commits: {}, stages }, ["late", "web", "api"], events);
+    expect(model.services.map((service) => [service.serviceId, service.stage])).toEqual([
+      ["api", "apps"],
+      ["web", "apps"],
+      ["late", "frontends"],
+    ]);
+    const [api, web, late] = model.services;
+    expect(api!.steps.slice(0, 2).map((step) => step.state)).toEqual(["failed", "pending"]);
+    expect(web!.steps.slice(0, 3).map((step) => step.state)).toEqual(["succeeded", "running", "pending"]);
+    // A service that never started shows every step skipped, the first with the reason.
+    expect(late!.steps.every((step) => step.state === "skipped")).toBe(true);
+    expect(late!.steps[0]!.message).toBe("not started: stage apps failed (api)");
+  });
+});

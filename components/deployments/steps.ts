@@ -9,7 +9,7 @@ export type Action = Deployment["action"];
 export type StepName = DeploymentEvent["step"];
 
 /** What a user sees per step; derived from events, never stored (DESIGN.md, "Event"). */
-export type StepState = "pending" | "running" | "succeeded" | "failed" | "canceled";
+export type StepState = "pending" | "running" | "succeeded" | "failed" | "canceled" | "skipped";
 
 export type StepView = {
   step: StepName;
@@ -20,7 +20,8 @@ export type StepView = {
   message: string | null;
 };
 
-export type ServiceSteps = { serviceId: string; commit: string | null; steps: StepView[] };
+/** A service's steps, with the stage it deploys in (issue 16). */
+export type ServiceSteps = { serviceId: string; stage: string | null; commit: string | null; steps: StepView[] };
 
 export type Note = { id: number; at: string; message: string };
 
@@ -67,11 +68,13 @@ export function isTerminal(status: string): boolean {
  * decides its state, so a step run again after a re-dispatch shows its latest attempt. Once the
  * deployment is over, a step still "running" was interrupted: it shows the outcome instead.
  *
- * `serviceIds` lists the services the deployment acts on (in display order); services that only
- * appear in events are added in the order they first appear.
+ * `serviceIds` lists the services the deployment acts on; they show in the order of its stages
+ * (services of a stage run side by side, so their events interleave), then in the order given.
+ * Services that only appear in events are added in the order they first appear. A service that
+ * never started, because something before it failed, shows all its steps skipped.
  */
 export function deriveStepper(
-  deployment: Pick<Deployment, "action" | "status" | "commits">,
+  deployment: Pick<Deployment, "action" | "status" | "commits"> & Partial<Pick<Deployment, "stages">>,
   serviceIds: string[],
   events: readonly DeploymentEvent[],
   kinds: Record<string, Kind> = {},
@@ -110,6 +113,7 @@ export function deriveStepper(
       case "succeeded":
       case "failed":
       case "canceled":
+      case "skipped":
         steps.set(event.step, { state: event.status, durationMs: event.durationMs, startedAt: previous?.startedAt ?? null, message: event.message });
         break;
       default:
@@ -117,28 +121,26 @@ export function deriveStepper(
     }
   }
 
-  for (const id of [...eventOrder, ...serviceIds]) if (!order.includes(id)) order.push(id);
-  // The engine reports services in its own order (databases first); keep the requested order for those not started yet.
-  const sorted = [...order].sort((a, b) => rank(a) - rank(b));
-  function rank(id: string) {
-    const inEvents = eventOrder.indexOf(id);
-    return inEvents >= 0 ? inEvents : eventOrder.length + serviceIds.indexOf(id);
-  }
+  const stageOf = new Map((deployment.stages ?? []).flatMap((stage) => stage.serviceIds.map((id) => [id, stage.name] as const)));
+  const staged = (deployment.stages ?? []).flatMap((stage) => stage.serviceIds);
+  for (const id of [...staged, ...serviceIds, ...eventOrder]) if (!order.includes(id)) order.push(id);
 
   const over = isTerminal(deployment.status);
   const interrupted: StepState = deployment.status === "CANCELED" ? "canceled" : "failed";
-  const services = sorted.map((serviceId) => {
+  const services = order.map((serviceId): ServiceSteps => {
     const steps = latest.get(serviceId);
+    const skipped = [...(steps?.values() ?? [])].some((step) => step.state === "skipped");
     const names = stepNamesOf(deployment.action, kinds[serviceId]);
     // Steps outside the kind's list (a lifecycle job's "run") come before its last step (switch, stop, delete).
     const extra = [...(steps?.keys() ?? [])].filter((name) => !names.includes(name));
     const stepNames = [...names.slice(0, -1), ...extra, ...names.slice(-1)];
     return {
       serviceId,
+      stage: stageOf.get(serviceId) ?? null,
       commit: deployment.commits[serviceId] ?? null,
       steps: stepNames.map((step): StepView => {
         const seen = steps?.get(step);
-        if (!seen) return { step, state: "pending", durationMs: null, startedAt: null, message: null };
+        if (!seen) return { step, state: skipped ? "skipped" : "pending", durationMs: null, startedAt: null, message: null };
         if (seen.state === "running" && over) return { step, ...seen, state: interrupted };
         return { step, ...seen };
       }),

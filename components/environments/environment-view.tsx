@@ -23,6 +23,7 @@ import { VariablesPanel } from "../variables/variables-panel";
 import { CloneEnvironmentButton } from "./clone-environment";
 import { ModeBadge } from "./mode-badge";
 import { PromoteEnvironmentButton } from "./promote-environment";
+import { StagesPanel } from "./stages-panel";
 
 export function EnvironmentView({ environmentId }: { environmentId: string }) {
   const trpc = useTRPC();
@@ -116,6 +117,7 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
           </Card>
         )}
       </Section>
+      {environment.services.length > 0 && <StagesPanel environmentId={environment.id} />}
       <EnvironmentDeployments environmentId={environment.id} environmentName={environment.name} />
       <PreviewEnvironments environmentId={environment.id} mode={environment.mode} />
       <VariablesPanel

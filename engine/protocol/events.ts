@@ -23,7 +23,8 @@ export const deploymentSteps = [
 export const deploymentStep = z.enum(deploymentSteps);
 export type DeploymentStep = z.infer<typeof deploymentStep>;
 
-export const stepStatuses = ["started", "succeeded", "failed", "canceled", "requested", "expired"] as const;
+/** `skipped`: a service's step that never started because something it waits for failed (the message says what). */
+export const stepStatuses = ["started", "succeeded", "failed", "canceled", "requested", "expired", "skipped"] as const;
 export const stepStatus = z.enum(stepStatuses);
 export type StepStatus = z.infer<typeof stepStatus>;
 

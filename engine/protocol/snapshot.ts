@@ -340,6 +340,23 @@ export type JobServiceSpec = z.infer<typeof jobServiceSpec>;
 /** The kinds of service whose code comes from git. */
 export type GitServiceSpec = ApplicationServiceSpec | JobServiceSpec;
 
+/** A stage's name (its place in the order is its position in the snapshot's list). */
+export const stageName = dnsLabel;
+
+/**
+ * The implicit first stage of every environment: the services placed in no stage (all of them
+ * until stages are added), and the one stage of a snapshot written before stages existed.
+ */
+export const DEFAULT_STAGE = "default";
+
+/** The name of a stage a user adds: any stage name but the implicit one's. */
+export const newStageName = stageName.refine((name) => name !== DEFAULT_STAGE, {
+  message: `"${DEFAULT_STAGE}" is the stage of services placed in no other: pick another name`,
+});
+
+export const deploymentStage = z.object({ name: stageName, serviceIds: z.array(z.string().uuid()) });
+export type DeploymentStage = z.infer<typeof deploymentStage>;
+
 export const snapshot = z.object({
   version: z.literal(1),
   action: deploymentAction,
@@ -349,6 +366,12 @@ export const snapshot = z.object({
   cluster: z.object({ id: z.string().uuid(), domainSuffix: z.string() }),
   /** The services this deployment acts on, in the order the engine must act on them. */
   services: z.array(serviceSpec),
+  /**
+   * The deployment's stages, in the order the engine acts on them (issue 16): a stage starts
+   * once the one before it is done, and not at all when it failed. Every service is in exactly
+   * one. Optional: older snapshots have none, and then all their services form one stage.
+   */
+  stages: z.array(deploymentStage).optional(),
   /** Build without the build cache (`--no-cache`): nothing is restored, the fresh result is saved. Optional: older snapshots have none. */
   noCache: z.boolean().optional(),
 });

@@ -118,19 +118,27 @@ export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P 
   }
 
   addPending(release: P): void {
-    this.pending.set(release.releaseId, release);
+    this.pending.set(pendingKey(release), release);
   }
 
   pendingOf(handle: ReleaseHandle): P {
-    const release = this.pending.get(handle.releaseId);
-    if (!release) throw new Error(`unknown release ${handle.releaseId}`);
+    const release = this.pending.get(pendingKey(handle));
+    if (!release) throw new Error(`unknown release ${handle.releaseId} of service ${handle.serviceId}`);
     return release;
   }
 
   /** Forgets a pending release (it went live or was discarded); undefined when it was not pending. */
   takePending(handle: ReleaseHandle): P | undefined {
-    const release = this.pending.get(handle.releaseId);
-    this.pending.delete(handle.releaseId);
+    const release = this.pending.get(pendingKey(handle));
+    this.pending.delete(pendingKey(handle));
     return release;
   }
+}
+
+/**
+ * Release ids are unique per service only (a time stamp and the deployment's id): the services of
+ * one deployment, deployed side by side (issue 16), have pending releases of the same id.
+ */
+function pendingKey(handle: ReleaseHandle): string {
+  return `${handle.serviceId}/${handle.releaseId}`;
 }

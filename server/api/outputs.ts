@@ -1,7 +1,16 @@
 import { z } from "zod";
 import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
 import { jobRun, missedRuns } from "../../engine/protocol/messages";
-import { applicationConfig, containerConfig, databaseConfig, deploymentAction, environmentMode, jobConfig, serviceKind } from "../../engine/protocol/snapshot";
+import {
+  applicationConfig,
+  containerConfig,
+  DEFAULT_STAGE,
+  databaseConfig,
+  deploymentAction,
+  environmentMode,
+  jobConfig,
+  serviceKind,
+} from "../../engine/protocol/snapshot";
 import { triggerKinds, triggerOf } from "../deployments/trigger";
 import { logLevels } from "../../engine/protocol/log-level";
 import { visibleConfig } from "../services/services";
@@ -121,6 +130,8 @@ export const deploymentOutput = z.object({
   }),
   /** The names of the services it acts on, by id, as its snapshot has them: a deleted service keeps its name in the history. */
   serviceNames: z.record(z.string(), z.string()),
+  /** Its stages in the order they run, each with its services' ids (one `default` stage for a deployment made before stages). */
+  stages: z.array(z.object({ name: z.string(), serviceIds: z.array(z.string()) })),
   attempt: z.number(),
   createdAt: timestamp,
   startedAt: timestamp.nullable(),
@@ -140,6 +151,7 @@ export const toDeployment = (row: typeof deployments.$inferSelect) => ({
   rollbackOf: row.rollbackOf,
   trigger: triggerOf(row),
   serviceNames: Object.fromEntries(row.snapshot.services.map((service) => [service.id, service.name])),
+  stages: row.snapshot.stages ?? [{ name: DEFAULT_STAGE, serviceIds: row.snapshot.services.map((service) => service.id) }],
   attempt: row.attempt,
   createdAt: row.createdAt.toISOString(),
   startedAt: iso(row.startedAt),

@@ -9,6 +9,7 @@ import { organizationRouter } from "./routers/organization";
 import { organizationsRouter } from "./routers/organizations";
 import { projectsRouter } from "./routers/projects";
 import { servicesRouter } from "./routers/services";
+import { stagesRouter } from "./routers/stages";
 import { variablesRouter } from "./routers/variables";
 import { webhooksRouter } from "./routers/webhooks";
 import { createCallerFactory, router } from "./trpc";
@@ -20,6 +21,7 @@ export const appRouter = router({
   projects: projectsRouter,
   environments: environmentsRouter,
   services: servicesRouter,
+  stages: stagesRouter,
   variables: variablesRouter,
   deployments: deploymentsRouter,
   clusters: clustersRouter,

@@ -14,16 +14,9 @@ import { openRegistryPassword } from "../services/registry-credentials";
 import { serviceDomain } from "../services/domains";
 import { builtInVariables, resolveVariables } from "../variables/resolve";
 import { variableContext } from "../variables/variables";
+import { deploymentStagesOf } from "../environments/stages";
 
 type ServiceRow = typeof services.$inferSelect;
-
-/** Order of kinds inside a deployment: what others depend on first; reversed to stop and delete. */
-const kindOrder = ["DATABASE", "JOB", "CONTAINER", "APPLICATION"] as const;
-
-export function orderServices<T extends { kind: ServiceRow["kind"]; name: string }>(list: T[], action: DeploymentAction): T[] {
-  const sorted = [...list].sort((a, b) => kindOrder.indexOf(a.kind) - kindOrder.indexOf(b.kind) || a.name.localeCompare(b.name));
-  return action === "STOP" || action === "DELETE" ? sorted.reverse() : sorted;
-}
 
 export function snapshotContext(deploymentId: string): string {
   return `snapshot:${deploymentId}`;
@@ -67,7 +60,9 @@ export async function renderSnapshot(
   // Every service of the environment reaches every database of it, deployed now or not.
   const databases = await databaseVariables(db, cipher, environment.id);
 
-  const specs = orderServices(input.services, input.action).map((service) => {
+  // Stage by stage, and by kind inside a stage (server/environments/stages.ts); the engine runs them in this order.
+  const ordered = await deploymentStagesOf(db, environment.id, input.services, input.action);
+  const specs = ordered.services.map((service) => {
     const domain = serviceDomain(service.name, environment.name, project.name, cluster.domainSuffix);
     const builtIn = builtInVariables({
       project: project.name,
@@ -127,6 +122,7 @@ export async function renderSnapshot(
     environment: { id: environment.id, name: environment.name, mode: environment.mode },
     cluster: { id: cluster.id, domainSuffix: cluster.domainSuffix },
     services: specs,
+    stages: ordered.stages,
     ...(input.noCache ? { noCache: true } : {}),
   };
 }

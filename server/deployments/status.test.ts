@@ -45,3 +45,31 @@ describe("projectDeployment", () => {
     expect(projectDeployment("DELETE", [e("deployment", "started"), e("deployment", "succeeded")]).status).toBe("DELETED");
   });
 });
+
+describe("projectDeployment with services side by side (issue 16)", () => {
+  const [a, b] = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"];
+  const s = (serviceId: string, step: DeploymentStep, status: StepStatus) => ({ serviceId, step, status, at });
+
+  it("stays BUILDING while any service builds, and shows DEPLOYING once none does", () => {
+    const events = [e("deployment", "started"), s(a, "build", "started"), s(b, "build", "started"), s(a, "build", "succeeded"), s(a, "start", "started")];
+    expect(projectDeployment("DEPLOY", events).status).toBe("BUILDING");
+    events.push(s(b, "build", "succeeded"));
+    expect(projectDeployment("DEPLOY", events).status).toBe("DEPLOYING");
+    events.push(s(b, "start", "started"), s(a, "start", "succeeded"), s(b, "start", "succeeded"));
+    expect(projectDeployment("DEPLOY", events).status).toBe("DEPLOYING");
+  });
+
+  it("names a deployment whose only failure is a build BUILD_ERROR, even when a neighbour then went live", () => {
+    const events = [
+      e("deployment", "started"),
+      s(a, "build", "started"),
+      s(b, "build", "started"),
+      s(b, "build", "failed"),
+      s(a, "build", "succeeded"),
+      s(a, "switch", "succeeded"),
+      s("33333333-3333-4333-8333-333333333333", "clone", "skipped"),
+      e("deployment", "failed", "1 of 3 services deployed, 1 not started; b: build failed"),
+    ];
+    expect(projectDeployment("DEPLOY", events)).toMatchObject({ status: "BUILD_ERROR", message: "1 of 3 services deployed, 1 not started; b: build failed" });
+  });
+});

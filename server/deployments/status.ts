@@ -28,22 +28,47 @@ const successStatus: Record<DeploymentAction, DeploymentStatus> = {
   DELETE: "DELETED",
 };
 
+type Phase = keyof typeof phaseStatus;
+
 /**
  * The status of a deployment, folded from its events in the order they were recorded. This is
  * the only place a deployment status is decided; the `status` column is a cache of it.
+ *
+ * Services of a stage run side by side (issue 16), so their steps interleave: the status follows
+ * the steps under way, BUILDING while any service builds, else the phase of the latest one.
  */
 export function projectDeployment(action: DeploymentAction, events: readonly EventLike[]): Projection {
   let projection: Projection = { status: "QUEUED", message: null, startedAt: null, finishedAt: null };
   let lastFailedStep: DeploymentStep | null = null;
+  const underWay = new Map<string, Phase>();
   for (const event of events) {
     if (terminalStatuses.has(projection.status)) break;
     if (event.status === "failed" && event.step !== "deployment") lastFailedStep = event.step;
-    projection = apply(projection, action, event, lastFailedStep);
+    const phase = phaseOf(event.step);
+    if (phase) {
+      const key = `${event.serviceId ?? ""}:${event.step}`;
+      // Re-added last, so that the newest step under way is the map's last entry.
+      underWay.delete(key);
+      if (event.status === "started") underWay.set(key, phase);
+    }
+    projection = apply(projection, action, event, lastFailedStep, underWay);
   }
   return projection;
 }
 
-function apply(current: Projection, action: DeploymentAction, event: EventLike, lastFailedStep: DeploymentStep | null): Projection {
+/** The phase the deployment shows for the steps under way; null when none is. */
+function currentPhase(underWay: ReadonlyMap<string, Phase>): Phase | null {
+  const phases = [...underWay.values()];
+  return phases.includes("build") ? "build" : (phases.at(-1) ?? null);
+}
+
+function apply(
+  current: Projection,
+  action: DeploymentAction,
+  event: EventLike,
+  lastFailedStep: DeploymentStep | null,
+  underWay: ReadonlyMap<string, Phase>,
+): Projection {
   const canceling = current.status === "CANCELING";
   const next = (status: DeploymentStatus, message: string | null = current.message): Projection => ({ ...current, status, message });
   if (event.step === "deployment") {
@@ -64,7 +89,7 @@ function apply(current: Projection, action: DeploymentAction, event: EventLike, 
         return current;
     }
   }
-  const phase = phaseOf(event.step);
-  if (event.status !== "started" || canceling || !phase) return current;
+  const phase = currentPhase(underWay);
+  if (canceling || !phase) return current;
   return next(phaseStatus[phase]);
 }

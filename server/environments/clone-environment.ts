@@ -15,12 +15,13 @@ import { assertClusterRuns } from "../services/services";
 import { variableContext } from "../variables/variables";
 import { chooseCluster, getEnvironment } from "./environments";
 import { ruleFor } from "./rules";
+import { copyStages } from "./stages";
 import { cloneEnvironmentInput } from "./clone-environment.types";
 
 /**
  * Copies an environment in one transaction: every service with its configuration, every
  * environment and service variable (secrets included, re-encrypted for their new owner), and
- * the schedule. What Slipway generates (built-in variables, domains, database ports and
+ * the schedule and the deployment stages. What Slipway generates (built-in variables, domains, database ports and
  * credentials) is generated anew for the copy; the copy shares nothing with its source, so
  * either can change or go. With data, each database of the copy starts from a copy of its
  * source's data, taken by the engine at the copy's first deployment.
@@ -74,6 +75,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
       ports.add(port);
       configs.push(newDatabaseConfig(cipher, { engine: database.engine, serviceName: s.name, port, ...(parsed.withData ? { copyDataFrom: s.id } : {}) }));
     }
+    const stageCopies = await copyStages(tx, source.id, { organizationId: ctx.actor.organizationId, environmentId: environment!.id });
     // One statement per table: a clone of 20 services and 200 variables is three round trips.
     const created =
       sourceServices.length === 0
@@ -87,6 +89,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
                 name: s.name,
                 kind: s.kind,
                 config: configs[i]!,
+                stageId: s.stageId ? (stageCopies.get(s.stageId) ?? null) : null,
               })),
             )
             .returning({ id: services.id, name: services.name });
@@ -124,6 +127,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         cluster: cluster.name,
         services: sourceServices.map((s) => s.name),
         variables: owned.length,
+        stages: stageCopies.size,
         withData: parsed.withData,
         ...(parsed.branch ? { branch: parsed.branch } : {}),
       },

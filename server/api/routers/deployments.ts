@@ -4,6 +4,7 @@ import { getDeployment, getDeploymentChanges, listDeploymentEvents, listDeployme
 import { requestDeployment, requestDeploymentInput } from "../../deployments/request-deployment";
 import { planPromotion, promoteEnvironment, promoteInput } from "../../deployments/promote";
 import { rollbackDeployment, rollbackInput } from "../../deployments/rollback";
+import { deploymentSummaryOutput, getDeploymentSummary } from "../../deployments/summary";
 import { readLogs, readLogsInput } from "../../logs/read-logs";
 import { integerParam } from "../../input-schemas";
 import { deploymentChangesOutput, deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
@@ -82,6 +83,18 @@ export const deploymentsRouter = router({
     .input(z.object({ deploymentId: z.string().uuid() }))
     .output(deploymentOutput)
     .query(async ({ ctx, input }) => toDeployment(await getDeployment(ctx.domain, input.deploymentId))),
+  summary: procedure("VIEWER")
+    .meta({
+      openapi: {
+        method: "GET",
+        path: "/deployments/{deploymentId}/summary",
+        tags: ["deployments"],
+        summary: "What a deployment left live: per service, its stage, its outcome and the release that serves it",
+      },
+    })
+    .input(z.object({ deploymentId: z.string().uuid() }))
+    .output(deploymentSummaryOutput)
+    .query(({ ctx, input }) => getDeploymentSummary(ctx.domain, input.deploymentId)),
   changes: procedure("VIEWER")
     .meta({
       openapi: {

@@ -129,6 +129,28 @@ export const environmentRules = pgTable(
   (t) => [index("environment_rules_project_idx").on(t.projectId)],
 );
 
+/**
+ * An environment's deployment stages (issue 16): ordered groups of services; a deployment runs a
+ * stage once the one before it is done. Services in none form the implicit first stage,
+ * `default` (server/environments/stages.ts).
+ */
+export const deploymentStages = pgTable(
+  "deployment_stages",
+  {
+    id: id(),
+    organizationId: organizationId(),
+    environmentId: uuid("environment_id")
+      .notNull()
+      .references(() => environments.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** Its place in the environment's order, from 1 (the implicit `default` stage comes before all). */
+    position: integer("position").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("deployment_stages_environment_name_key").on(t.environmentId, t.name)],
+);
+
 export const services = pgTable(
   "services",
   {
@@ -148,6 +170,8 @@ export const services = pgTable(
     /** The engine's last report of the running release (heartbeats): state, restarts, commit. */
     runtime: jsonb("runtime").$type<ServiceRuntime>(),
     gitTriggers: jsonb("git_triggers").$type<GitTriggers>(),
+    /** The deployment stage it belongs to; null: the implicit first stage, `default`. */
+    stageId: uuid("stage_id").references(() => deploymentStages.id, { onDelete: "set null" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
