@@ -59,6 +59,15 @@ describe("slipway service plan", () => {
     expect(plan.commit).toMatch(/^[0-9a-f]{40}$/);
   });
 
+  it("follows the service's install command and Node version", async () => {
+    expect((await h.cli(["service", "create", "shop/dev/spa-set", "--git", git.url("spa")])).code).toBe(0);
+    expect((await h.cli(["service", "plan", "shop/dev/spa-set"])).stdout).toMatch(/^node +the engine's default$/m);
+    expect((await h.cli(["service", "update", "shop/dev/spa-set", "--install-command", "npm ci", "--node-version", ">=20 <23"])).code).toBe(0);
+    const result = await h.cli(["service", "plan", "shop/dev/spa-set"]);
+    expect(result.stdout).toMatch(/^node +>=20 <23 \(from the service's nodeVersion\)$/m);
+    expect(result.stdout).toMatch(/^steps +npm ci\n +npm run build$/m);
+  });
+
   it("installs a workspace app at the repository root", async () => {
     expect((await h.cli(["service", "create", "shop/dev/web", "--git", git.url("mono"), "--root", "apps/web"])).code).toBe(0);
     const result = await h.cli(["service", "plan", "shop/dev/web"]);

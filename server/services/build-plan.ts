@@ -30,6 +30,12 @@ export const buildPlanOutput = z.object({
     z.object({ type: z.literal("static"), directory: z.string(), spa: z.boolean() }),
     z.object({ type: z.literal("none") }),
   ]),
+  /**
+   * The toolchains the app runs on: the version asked for and where the request came from (the
+   * service's nodeVersion or pythonVersion, engines.node, .nvmrc, .python-version…), or null
+   * for the engine's default.
+   */
+  toolchains: z.array(z.object({ name: z.enum(["Node", "Python"]), version: z.string().nullable(), source: z.string().nullable() })),
   /** The line the build log shows. */
   summary: z.string(),
 });
@@ -50,14 +56,18 @@ export async function serviceBuildPlan(ctx: DomainContext, serviceId: string): P
   const environment = await getEnvironment(ctx, service.environmentId);
   await assertRepositoryAllowed(ctx.db, environment.clusterId, config.git.url);
   const git = openGitCredentials(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), config.git);
-  const none = { framework: null, reasons: [], steps: [], start: { type: "none" as const } };
+  const none = { framework: null, reasons: [], steps: [], start: { type: "none" as const }, toolchains: [] };
   const read = await readRepositoryFacts(ctx.repositoryCheck, git, git.credentials ?? null);
   if (!read.ok) return { serviceId, status: "unreadable", commit: null, error: read.reason, ...none, summary: read.reason };
   if (!read.facts) return { serviceId, status: "undetected", commit: read.commit, error: read.reason, ...none, summary: read.reason };
   const { commit, facts } = read;
+  // Every setting the engine applies over detection (engine/runtime/shared/service-plan.ts's planOverrides), so the plan shown is the one built.
   const detected = detectBuildPlan(facts, {
+    installCommand: config.installCommand,
     buildCommand: config.buildCommand,
     startCommand: app ? app.startCommand : job?.command,
+    nodeVersion: config.nodeVersion,
+    pythonVersion: config.pythonVersion,
     outputDirectory: app?.outputDirectory,
   });
   if (!detected.ok) return { serviceId, status: "undetected", commit, error: detected.reason, ...none, summary: detected.reason };
@@ -74,6 +84,10 @@ export async function serviceBuildPlan(ctx: DomainContext, serviceId: string): P
       plan.start.type === "static"
         ? { type: "static", directory: plan.start.directory, spa: plan.start.spa }
         : { type: "command", command: plan.start.display },
+    toolchains: [
+      ...(plan.node ? [{ name: "Node" as const, version: plan.node.stated?.spec ?? null, source: plan.node.stated?.source ?? null }] : []),
+      ...(plan.python ? [{ name: "Python" as const, version: plan.python.version?.spec ?? null, source: plan.python.version?.source ?? null }] : []),
+    ],
     summary: describePlan(plan),
   };
 }
