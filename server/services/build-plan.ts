@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { describePlan, detectBuildPlan } from "../../engine/runtime/build-plan";
+import { describePlan, detectBuildPlan, planOverrides } from "../../engine/runtime/build-plan";
 import type { DomainContext } from "../context";
 import { getEnvironment } from "../environments/environments";
 import { AppError } from "../errors";
@@ -51,25 +51,18 @@ export async function serviceBuildPlan(ctx: DomainContext, serviceId: string): P
   const service = await getService(ctx, serviceId);
   const app = applicationConfigOf(service);
   const job = jobConfigOf(service);
-  const config = app ?? job;
-  if (!config) throw new AppError("INVALID", `a ${service.kind} service is not built from a repository: it has no build plan`);
+  const built = app ? { kind: "APPLICATION" as const, config: app } : job ? { kind: "JOB" as const, config: job } : null;
+  if (!built) throw new AppError("INVALID", `a ${service.kind} service is not built from a repository: it has no build plan`);
   const environment = await getEnvironment(ctx, service.environmentId);
-  await assertRepositoryAllowed(ctx.db, environment.clusterId, config.git.url);
-  const git = openGitCredentials(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), config.git);
+  await assertRepositoryAllowed(ctx.db, environment.clusterId, built.config.git.url);
+  const git = openGitCredentials(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), built.config.git);
   const none = { framework: null, reasons: [], steps: [], start: { type: "none" as const }, toolchains: [] };
   const read = await readRepositoryFacts(ctx.repositoryCheck, git, git.credentials ?? null);
   if (!read.ok) return { serviceId, status: "unreadable", commit: null, error: read.reason, ...none, summary: read.reason };
   if (!read.facts) return { serviceId, status: "undetected", commit: read.commit, error: read.reason, ...none, summary: read.reason };
   const { commit, facts } = read;
-  // Every setting the engine applies over detection (engine/runtime/shared/service-plan.ts's planOverrides), so the plan shown is the one built.
-  const detected = detectBuildPlan(facts, {
-    installCommand: config.installCommand,
-    buildCommand: config.buildCommand,
-    startCommand: app ? app.startCommand : job?.command,
-    nodeVersion: config.nodeVersion,
-    pythonVersion: config.pythonVersion,
-    outputDirectory: app?.outputDirectory,
-  });
+  // Every setting the engine applies over detection, from the same list the engine reads, so the plan shown is the one built.
+  const detected = detectBuildPlan(facts, planOverrides(built));
   if (!detected.ok) return { serviceId, status: "undetected", commit, error: detected.reason, ...none, summary: detected.reason };
   const { plan } = detected;
   return {

@@ -110,7 +110,8 @@ export async function startPodman(): Promise<PodmanService | { skip: string }> {
     // memory) into its working directory.
     service = spawn("podman", ["system", "service", "--time=0", url], { env, cwd: dir, stdio: ["ignore", log.fd, log.fd] });
     await log.close();
-    const deadline = Date.now() + 15_000;
+    // Generous: on a loaded machine (parallel builds and test runs) the service takes tens of seconds to answer.
+    const deadline = Date.now() + 60_000;
     for (;;) {
       try {
         const connected = await connectDocker(url, 2_000);

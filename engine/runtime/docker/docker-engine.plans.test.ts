@@ -18,7 +18,7 @@ import { createDockerEngine, type Engine } from "../../core";
 import { applicationServiceSpec, type ApplicationServiceSpec } from "../../protocol";
 import { describePlan } from "../build-plan";
 import { appDirectory } from "../shared/git";
-import { servicePlan } from "../shared/service-plan";
+import { servicePlan } from "../service-plan";
 
 const run = promisify(execFile);
 

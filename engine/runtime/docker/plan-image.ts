@@ -8,7 +8,7 @@ import type { GitServiceSpec } from "../../protocol";
 import { type BuildPlan, describePlan, type PlanStep, stepText } from "../build-plan";
 import { StepError, type StepResult } from "../runtime";
 import { createLineTail } from "../shared/commands";
-import { servicePlan, writeGeneratedFiles } from "../shared/service-plan";
+import { servicePlan, writeGeneratedFiles } from "../service-plan";
 import type { NodeToolchains, ProvidedNode } from "../toolchains/node";
 import { packageManagerEnv, type PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
 import { ensureImage, imageExists, imageRepository, resolveBuildArgs, runImageBuild } from "./images";
@@ -97,12 +97,20 @@ export async function buildPlanImage(options: {
     env: manager ? packageManagerEnv(manager.flavor, settings.registry, variables) : {},
     buildArgNames: [...buildArgs.map(([name]) => name), ...Object.keys(pip)],
   });
-  const tag = createHash("sha256")
-    .update(
-      JSON.stringify({ v: 1, commit: options.commit, rootDirectory: service.config.git.rootDirectory, dockerfile, buildArgs, pip, network: settings.network }),
-    )
-    .digest("hex")
-    .slice(0, 24);
+  const staticServer = plan.start.type === "static" ? await staticServerBundle() : null;
+  // Everything the image is made of: a new Node of the same range, or a new engine's static server, is a new image.
+  const inputs = {
+    v: 1,
+    commit: options.commit,
+    rootDirectory: service.config.git.rootDirectory,
+    dockerfile,
+    toolchains: [node?.kind === "toolchain" ? `node ${node.version}` : null, manager ? `${manager.flavor} ${manager.version ?? "with node"}` : null],
+    staticServer: staticServer && createHash("sha256").update(staticServer).digest("hex"),
+    buildArgs,
+    pip,
+    network: settings.network,
+  };
+  const tag = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 24);
   const image = `${imageRepository(service)}:${tag}`;
   if (await imageExists(docker, image)) {
     output("system", `Image ${image} was built from this commit and this plan already; skipping the build`);
@@ -114,7 +122,7 @@ export async function buildPlanImage(options: {
   await fsp.mkdir(path.join(context, "slipway"));
   if (node?.kind === "toolchain") await copyTree(node.dir, path.join(context, "slipway", "node"));
   if (manager?.dir) await copyTree(manager.dir, path.join(context, "slipway", "package-manager"));
-  if (plan.start.type === "static") await fsp.writeFile(path.join(context, "slipway", "static-server.cjs"), await staticServerBundle());
+  if (staticServer) await fsp.writeFile(path.join(context, "slipway", "static-server.cjs"), staticServer);
   await fsp.writeFile(path.join(context, DOCKERFILE), dockerfile);
   const sources = (await fsp.readdir(checkout)).filter((entry) => entry !== ".git").map((entry) => `src/${entry}`);
 

@@ -12,7 +12,7 @@ import { liveRecord, ReleaseStore } from "../release-store";
 import { type ExecOptions, type ExecSession, type Runtime, type ServiceLog, type ServiceSample, type StepContext, StepError } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
 import { createLineTail, runCommand } from "../shared/commands";
-import { readRepoFile, servicePlan, writeGeneratedFiles } from "../shared/service-plan";
+import { readRepoFile, servicePlan, writeGeneratedFiles } from "../service-plan";
 import { engineBaseEnv } from "../shared/processes-env";
 import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
 import { type PackageManagerRequest, packageManagerEnv, PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";

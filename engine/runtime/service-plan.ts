@@ -1,10 +1,10 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import type { ApplicationServiceSpec, JobServiceSpec } from "../../protocol";
-import { type BuildPlan, detectBuildPlan, type Overrides, type RepoFacts } from "../build-plan";
-import { gatherRepoFacts } from "../plans/repo-facts";
-import { StepError } from "../runtime";
+import type { ApplicationServiceSpec, JobServiceSpec } from "../protocol";
+import { type BuildPlan, detectBuildPlan, planOverrides, type RepoFacts } from "./build-plan";
+import { gatherRepoFacts } from "./plans/repo-facts";
+import { StepError } from "./runtime";
 
 /**
  * The build plan of a service's checkout, as every runtime that builds from source decides it
@@ -27,19 +27,6 @@ export async function writeGeneratedFiles(appDir: string, plan: BuildPlan): Prom
       if (error.code === "EEXIST") throw new StepError(`${file.path} is in the repository: the engine writes it from Pipfile.lock; remove it`);
       throw error;
     });
-}
-
-/** The service's settings that win over detection (a JOB's command is what its release runs, as a start command is an application's). */
-export function planOverrides(service: ApplicationServiceSpec | JobServiceSpec): Overrides {
-  const { config } = service;
-  return {
-    installCommand: config.installCommand,
-    buildCommand: config.buildCommand,
-    startCommand: service.kind === "JOB" ? service.config.command : service.config.startCommand,
-    nodeVersion: config.nodeVersion,
-    outputDirectory: service.kind === "APPLICATION" ? service.config.outputDirectory : undefined,
-    pythonVersion: config.pythonVersion,
-  };
 }
 
 /** What detection reads, from the checkout: the app's directory and, for a workspace app, the repository root. */
