@@ -59,6 +59,24 @@ describe("slipway service plan", () => {
     expect(plan.commit).toMatch(/^[0-9a-f]{40}$/);
   });
 
+  it("follows the service's install command, Node version and output directory, set with service update", async () => {
+    expect((await h.cli(["service", "create", "shop/dev/spa-set", "--git", git.url("spa")])).code).toBe(0);
+    expect((await h.cli(["service", "plan", "shop/dev/spa-set"])).stdout).toMatch(/^node +the engine's default$/m);
+    const update = ["service", "update", "shop/dev/spa-set", "--install-command", "npm ci", "--node-version", ">=20 <23", "--output-directory", "prebuilt"];
+    expect((await h.cli([...update, "--python-version", "3.12"])).code).toBe(0);
+    const result = await h.cli(["service", "plan", "shop/dev/spa-set"]);
+    expect(result.stdout).toMatch(/^node +>=20 <23 \(from the service's nodeVersion\)$/m);
+    expect(result.stdout).toMatch(/^steps +npm ci\n +npm run build$/m);
+    expect(result.stdout).toMatch(/^start +serve prebuilt\/ with the static server/m);
+    const listed = JSON.parse((await h.cli(["service", "list", "shop/dev", "--json"])).stdout) as { name: string; config: Record<string, unknown> }[];
+    expect(listed.find((service) => service.name === "spa-set")?.config).toMatchObject({
+      installCommand: "npm ci",
+      nodeVersion: ">=20 <23",
+      pythonVersion: "3.12",
+      outputDirectory: "prebuilt",
+    });
+  });
+
   it("installs a workspace app at the repository root", async () => {
     expect((await h.cli(["service", "create", "shop/dev/web", "--git", git.url("mono"), "--root", "apps/web"])).code).toBe(0);
     const result = await h.cli(["service", "plan", "shop/dev/web"]);

@@ -35,6 +35,14 @@ const schema = z.object({
     .regex(/^(unix:\/\/\/\S+|tcp:\/\/[^\s/]+:\d+)$/, "SLIPWAY_DOCKER_HOST must be unix:///path/to/docker.sock or tcp://host:port")
     .default("unix:///var/run/docker.sock"),
   /**
+   * The image a docker cluster builds apps without a Dockerfile from (it needs glibc and /bin/sh;
+   * Node and the package manager come from the engine). Unset: Debian's bookworm-slim, or Python's
+   * slim image of the app's version for a Python app.
+   */
+  SLIPWAY_DOCKER_BUILD_IMAGE: z.string().trim().min(1).optional(),
+  /** The network of those builds' steps: `host` where the npm registry or package index is a mirror on the host's loopback. */
+  SLIPWAY_DOCKER_BUILD_NETWORK: z.string().trim().min(1).optional(),
+  /**
    * Whether this engine clones `file://` URLs and absolute paths, i.e. repositories on its own
    * host. Off by default: the host's owner decides, not the control plane (whose cluster setting
    * is checked too). `npm start` turns it on for its embedded engine.
@@ -72,6 +80,8 @@ export type EngineConfig = {
   concurrency: number;
   runtime: "local" | "docker";
   dockerHost: string;
+  dockerBuildImage?: string;
+  dockerBuildNetwork?: string;
   allowLocalRepositories: boolean;
   npmRegistry: string;
   nodeDefault: NodeDefault;
@@ -103,6 +113,8 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     concurrency: env.SLIPWAY_ENGINE_CONCURRENCY,
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,
+    ...(env.SLIPWAY_DOCKER_BUILD_IMAGE ? { dockerBuildImage: env.SLIPWAY_DOCKER_BUILD_IMAGE } : {}),
+    ...(env.SLIPWAY_DOCKER_BUILD_NETWORK ? { dockerBuildNetwork: env.SLIPWAY_DOCKER_BUILD_NETWORK } : {}),
     allowLocalRepositories: env.SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES === "1",
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",

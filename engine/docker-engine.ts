@@ -5,6 +5,10 @@ import { createDockerRuntime, type DockerRuntimeOptions } from "./runtime/docker
 export type DockerEngineOptions = Omit<EngineOptions, "runtime"> & {
   /** A client of the cluster's Docker Engine API (engine/runtime/docker/docker-host.ts connects one). */
   docker: Docker;
+  /** Where toolchains come from (the npm registry) and the Node of apps that name none: for apps built without a Dockerfile. */
+  toolchains: DockerRuntimeOptions["toolchains"];
+  /** The image plan builds start from and the network of their steps (SLIPWAY_DOCKER_BUILD_IMAGE, SLIPWAY_DOCKER_BUILD_NETWORK). */
+  builds?: Pick<DockerRuntimeOptions, "buildImage" | "buildNetwork">;
   /** Runtime tunables (drain and stop timeouts, supervision interval); tests shorten them. */
   tuning?: Pick<DockerRuntimeOptions, "drainTimeoutMs" | "stopGraceMs" | "supervisionMs" | "keepImages">;
 };
@@ -18,6 +22,15 @@ export function createDockerEngine(options: DockerEngineOptions): Engine {
   return createEngine({
     ...options,
     runtime: ({ logger, serviceLog, events }) =>
-      createDockerRuntime({ home: options.home, docker: options.docker, logger, serviceLog, events, ...options.tuning }),
+      createDockerRuntime({
+        home: options.home,
+        docker: options.docker,
+        logger,
+        serviceLog,
+        events,
+        toolchains: options.toolchains,
+        ...options.builds,
+        ...options.tuning,
+      }),
   });
 }

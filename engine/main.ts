@@ -80,7 +80,12 @@ export async function runEngine(source: Record<string, string | undefined> = pro
     },
     (reporter) =>
       docker
-        ? createDockerEngine({ ...engineOptions, reporter, docker: docker.docker })
+        ? createDockerEngine({
+            ...engineOptions,
+            reporter,
+            docker: docker.docker,
+            builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
+          })
         : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb } }),
   );
   await agent.start();

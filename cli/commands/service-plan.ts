@@ -41,6 +41,10 @@ function formatPlan(plan: BuildPlan): string {
     ["detected", plan.framework],
     ["commit", shortCommit(plan.commit ?? "")],
     ...plan.reasons.map((reason, index): [string, string] => [index === 0 ? "because" : "", reason]),
+    ...plan.toolchains.map((toolchain): [string, string] => [
+      toolchain.name.toLowerCase(),
+      toolchain.version === null ? "the engine's default" : `${toolchain.version} (from ${toolchain.source ?? "the repository"})`,
+    ]),
     ...(steps.length > 0 ? steps : [["steps", "nothing to build"] as [string, string]]),
     ["start", start],
   ]);

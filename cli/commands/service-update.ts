@@ -83,6 +83,18 @@ export const settings: Setting[] = [
     to: fromGit("nodeVersion"),
   },
   {
+    name: "python-version",
+    flags: "--python-version <version>",
+    description: "Python version, such as 3.12 or 3.11.9 (unset: .python-version or runtime.txt, else the engine's)",
+    to: fromGit("pythonVersion"),
+  },
+  {
+    name: "output-directory",
+    flags: "--output-directory <dir>",
+    description: "serve this directory of a static site (relative to --root), instead of the one detected",
+    to: { APPLICATION: "outputDirectory" },
+  },
+  {
     name: "start",
     flags: "--start <cmd>",
     description: "start command; a container's command (argv, split without a shell)",

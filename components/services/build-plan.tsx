@@ -14,7 +14,7 @@ type Plan = Outputs["services"]["plan"];
 /**
  * The service's build plan, read-only: what a deployment would detect in its branch now, why, and
  * the commands it would run (issue 14). Read from the repository on demand of this page; the
- * settings above override it (build and start commands, output directory).
+ * settings above override it (install, build and start commands, Node and Python versions, output directory).
  */
 export function BuildPlanPanel({ serviceId }: { serviceId: string }) {
   const trpc = useTRPC();
@@ -84,6 +84,17 @@ function PlanView({ plan }: { plan: Plan }) {
           </List>
         </Fact>
       )}
+      {plan.toolchains.map((toolchain) => (
+        <Fact key={toolchain.name} label={toolchain.name}>
+          {toolchain.version === null ? (
+            <Text fz="sm">The engine&apos;s default (none named)</Text>
+          ) : (
+            <Text fz="sm">
+              <Code>{toolchain.version}</Code>, from {toolchain.source}
+            </Text>
+          )}
+        </Fact>
+      ))}
       <Fact label="Install and build">
         {plan.steps.length === 0 ? (
           <Text fz="sm">Nothing to build</Text>

@@ -19,8 +19,11 @@ import {
 
 export type ServiceFormValues = GitSourceValues & {
   name: string;
+  installCommand: string;
   buildCommand: string;
   startCommand: string;
+  nodeVersion: string;
+  pythonVersion: string;
   outputDirectory: string;
   port: string;
   healthCheckPath: string;
@@ -34,8 +37,11 @@ const MONO = { input: { fontFamily: "var(--mantine-font-family-monospace)" } };
 export const emptyServiceForm: ServiceFormValues = {
   name: "",
   ...emptyGitSource,
+  installCommand: "",
   buildCommand: "",
   startCommand: "",
+  nodeVersion: "",
+  pythonVersion: "",
   outputDirectory: "",
   port: "",
   healthCheckPath: "",
@@ -48,8 +54,11 @@ export function serviceFormFrom(service: Service): ServiceFormValues | null {
   return {
     name: service.name,
     ...gitSourceValues(config.git),
+    installCommand: config.installCommand ?? "",
     buildCommand: config.buildCommand ?? "",
     startCommand: config.startCommand ?? "",
+    nodeVersion: config.nodeVersion ?? "",
+    pythonVersion: config.pythonVersion ?? "",
     outputDirectory: config.outputDirectory ?? "",
     port: config.port === undefined ? "" : String(config.port),
     healthCheckPath: config.healthCheckPath ?? "",
@@ -61,8 +70,11 @@ export function serviceConfigFrom<E extends undefined | null>(values: ServiceFor
   const optional = (value: string) => (value.trim() === "" ? empty : value.trim());
   return {
     git: gitSourceConfig(values),
+    installCommand: optional(values.installCommand),
     buildCommand: optional(values.buildCommand),
     startCommand: optional(values.startCommand),
+    nodeVersion: optional(values.nodeVersion),
+    pythonVersion: optional(values.pythonVersion),
     outputDirectory: optional(values.outputDirectory),
     port: values.port.trim() === "" ? empty : Number(values.port),
     healthCheckPath: optional(values.healthCheckPath),
@@ -76,8 +88,11 @@ const withoutNameSchema = z.object({ config: applicationConfig });
 const SERVER_PATHS: [string, Field][] = [
   ["name", "name"],
   ...GIT_SOURCE_SERVER_PATHS,
+  ["config.installCommand", "installCommand"],
   ["config.buildCommand", "buildCommand"],
   ["config.startCommand", "startCommand"],
+  ["config.nodeVersion", "nodeVersion"],
+  ["config.pythonVersion", "pythonVersion"],
   ["config.outputDirectory", "outputDirectory"],
   ["config.port", "port"],
   ["config.healthCheckPath", "healthCheckPath"],
@@ -85,7 +100,7 @@ const SERVER_PATHS: [string, Field][] = [
 
 /**
  * An APPLICATION service's settings: where the code is (git URL, branch or commit, root
- * directory) and how it is built and run. Empty build/start commands and port mean "detect".
+ * directory) and how it is built and run. Empty commands, versions and port mean "detect".
  */
 export function ServiceForm({
   initial,
@@ -144,6 +159,13 @@ export function ServiceForm({
         />
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
           <TextInput
+            label="Install command"
+            description="Empty: detected from the lockfile (npm ci, yarn install, pip install, …)."
+            placeholder="npm ci"
+            {...input("installCommand")}
+            styles={MONO}
+          />
+          <TextInput
             label="Build command"
             description="Empty: detected (npm ci && npm run build, pip install, …)."
             placeholder="npm run build"
@@ -163,6 +185,20 @@ export function ServiceForm({
             placeholder="dist"
             {...input("outputDirectory")}
             styles={MONO}
+          />
+        </SimpleGrid>
+        <SimpleGrid cols={{ base: 1, sm: 2 }}>
+          <TextInput
+            label="Node version"
+            description="A version or semver range. Empty: engines.node, .nvmrc or .node-version, else the current LTS."
+            placeholder="22"
+            {...input("nodeVersion")}
+          />
+          <TextInput
+            label="Python version"
+            description="Such as 3.12. Empty: .python-version or runtime.txt, else the engine's."
+            placeholder="3.12"
+            {...input("pythonVersion")}
           />
         </SimpleGrid>
         <SimpleGrid cols={{ base: 1, sm: 2 }}>

@@ -122,7 +122,7 @@ function BuildSettings({ service, triggers }: { service: Service; triggers: GitT
           ? "Where the code comes from, how it is built and run, and when a push deploys it."
           : job
             ? "Changes to the job apply on the next deployment: it rebuilds the job and reschedules it."
-            : "Changes apply on the next deployment. Empty build command, start command or port means detected."
+            : "Changes apply on the next deployment. Empty commands, versions, output directory or port mean detected."
       }
     >
       <Card withBorder padding="lg">

@@ -1,3 +1,4 @@
+import type { ApplicationConfig, JobConfig } from "../protocol";
 import { nodeRequest, type NodeRequest, parseNodeSpec } from "./toolchains/node";
 import { detectPythonPlan, type GeneratedFile, PYTHON, isPythonApp, type PythonFacts, type PythonRequest } from "./plans/python";
 import { installArgv, packageManagerRequest, type PackageManagerRequest, scriptArgv } from "./toolchains/package-managers";
@@ -99,6 +100,23 @@ export type Overrides = {
   /** Serve this directory (relative to the app) as a static site, whatever was detected. */
   outputDirectory?: string;
 };
+
+/**
+ * The service's settings that win over detection, from its configuration: one list, read by the
+ * runtimes that build (service-plan.ts) and by the control plane that shows the plan before a
+ * deployment. A JOB's command is what its release runs, as a start command is an application's.
+ */
+export function planOverrides(service: { kind: "APPLICATION"; config: ApplicationConfig } | { kind: "JOB"; config: JobConfig }): Overrides {
+  const { config } = service;
+  return {
+    installCommand: config.installCommand,
+    buildCommand: config.buildCommand,
+    startCommand: service.kind === "JOB" ? service.config.command : service.config.startCommand,
+    nodeVersion: config.nodeVersion,
+    pythonVersion: config.pythonVersion,
+    outputDirectory: service.kind === "APPLICATION" ? service.config.outputDirectory : undefined,
+  };
+}
 
 /** User commands are shell commands by nature (as on Heroku): one argv element, never concatenated. */
 export function shellCommand(command: string): PlanCommand {

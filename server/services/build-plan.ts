@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { describePlan, detectBuildPlan } from "../../engine/runtime/build-plan";
+import { describePlan, detectBuildPlan, planOverrides } from "../../engine/runtime/build-plan";
 import type { DomainContext } from "../context";
 import { getEnvironment } from "../environments/environments";
 import { AppError } from "../errors";
@@ -30,6 +30,12 @@ export const buildPlanOutput = z.object({
     z.object({ type: z.literal("static"), directory: z.string(), spa: z.boolean() }),
     z.object({ type: z.literal("none") }),
   ]),
+  /**
+   * The toolchains the app runs on: the version asked for and where the request came from (the
+   * service's nodeVersion or pythonVersion, engines.node, .nvmrc, .python-version…), or null
+   * for the engine's default.
+   */
+  toolchains: z.array(z.object({ name: z.enum(["Node", "Python"]), version: z.string().nullable(), source: z.string().nullable() })),
   /** The line the build log shows. */
   summary: z.string(),
 });
@@ -45,21 +51,18 @@ export async function serviceBuildPlan(ctx: DomainContext, serviceId: string): P
   const service = await getService(ctx, serviceId);
   const app = applicationConfigOf(service);
   const job = jobConfigOf(service);
-  const config = app ?? job;
-  if (!config) throw new AppError("INVALID", `a ${service.kind} service is not built from a repository: it has no build plan`);
+  const built = app ? { kind: "APPLICATION" as const, config: app } : job ? { kind: "JOB" as const, config: job } : null;
+  if (!built) throw new AppError("INVALID", `a ${service.kind} service is not built from a repository: it has no build plan`);
   const environment = await getEnvironment(ctx, service.environmentId);
-  await assertRepositoryAllowed(ctx.db, environment.clusterId, config.git.url);
-  const git = openGitCredentials(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), config.git);
-  const none = { framework: null, reasons: [], steps: [], start: { type: "none" as const } };
+  await assertRepositoryAllowed(ctx.db, environment.clusterId, built.config.git.url);
+  const git = openGitCredentials(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), built.config.git);
+  const none = { framework: null, reasons: [], steps: [], start: { type: "none" as const }, toolchains: [] };
   const read = await readRepositoryFacts(ctx.repositoryCheck, git, git.credentials ?? null);
   if (!read.ok) return { serviceId, status: "unreadable", commit: null, error: read.reason, ...none, summary: read.reason };
   if (!read.facts) return { serviceId, status: "undetected", commit: read.commit, error: read.reason, ...none, summary: read.reason };
   const { commit, facts } = read;
-  const detected = detectBuildPlan(facts, {
-    buildCommand: config.buildCommand,
-    startCommand: app ? app.startCommand : job?.command,
-    outputDirectory: app?.outputDirectory,
-  });
+  // Every setting the engine applies over detection, from the same list the engine reads, so the plan shown is the one built.
+  const detected = detectBuildPlan(facts, planOverrides(built));
   if (!detected.ok) return { serviceId, status: "undetected", commit, error: detected.reason, ...none, summary: detected.reason };
   const { plan } = detected;
   return {
@@ -74,6 +77,10 @@ export async function serviceBuildPlan(ctx: DomainContext, serviceId: string): P
       plan.start.type === "static"
         ? { type: "static", directory: plan.start.directory, spa: plan.start.spa }
         : { type: "command", command: plan.start.display },
+    toolchains: [
+      ...(plan.node ? [{ name: "Node" as const, version: plan.node.stated?.spec ?? null, source: plan.node.stated?.source ?? null }] : []),
+      ...(plan.python ? [{ name: "Python" as const, version: plan.python.version?.spec ?? null, source: plan.python.version?.source ?? null }] : []),
+    ],
     summary: describePlan(plan),
   };
 }

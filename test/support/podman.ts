@@ -15,6 +15,12 @@ export type PodmanService = {
   apiVersion: string;
   /** An image built here from busybox-static (no registry is needed): /bin/busybox and its applets, PATH=/bin. */
   baseImage: string;
+  /**
+   * The busybox image with the host's glibc (the libraries its Node links to, as `ldd` lists
+   * them) added: a base for images that run a Node of the engine's toolchains, as Debian's slim
+   * image would be where a registry is reachable. Built on first use.
+   */
+  glibcImage(): Promise<string>;
   /** The podman CLI on the same storage, for what tests check behind the engine's back. */
   podman(...args: string[]): Promise<string>;
   stop(): Promise<void>;
@@ -87,24 +93,15 @@ export async function startPodman(): Promise<PodmanService | { skip: string }> {
     }
     if (!driver) throw new Error("podman info fails with both the overlay and the vfs storage drivers");
 
-    const rootfs = path.join(dir, "rootfs");
-    await fs.mkdir(path.join(rootfs, "bin"), { recursive: true });
-    await fs.copyFile(busybox, path.join(rootfs, "bin/busybox"));
-    await fs.chmod(path.join(rootfs, "bin/busybox"), 0o755);
-    const { stdout: applets } = await run(busybox, ["--list"]);
-    for (const applet of applets.split("\n").map((name) => name.trim())) {
-      if (applet && applet !== "busybox") await fs.symlink("busybox", path.join(rootfs, "bin", applet)).catch(() => undefined);
-    }
-    for (const sub of ["etc", "tmp", "www", "proc", "sys", "dev", "root"]) await fs.mkdir(path.join(rootfs, sub), { recursive: true });
-    // As in every distribution's image: any user may write in /tmp (Podman copies its mode onto a tmpfs mounted there).
-    await fs.chmod(path.join(rootfs, "tmp"), 0o1777);
-    await fs.writeFile(path.join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n");
-    await fs.writeFile(path.join(rootfs, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
-    const tarball = path.join(dir, "rootfs.tar");
-    await run("tar", ["-C", rootfs, "-cf", tarball, "."]);
     const baseImage = "localhost/slipway-busybox:test";
-    await podman("import", "--change", "ENV PATH=/bin", "--change", 'CMD ["/bin/sh"]', tarball, baseImage);
-    await fs.rm(rootfs, { recursive: true, force: true });
+    await importBusybox(podman, busybox, dir, baseImage, []);
+    let glibc: Promise<string> | null = null;
+    const glibcImage = () =>
+      (glibc ??= (async () => {
+        const name = "localhost/slipway-glibc:test";
+        await importBusybox(podman, busybox, dir, name, await sharedLibraries(process.execPath));
+        return name;
+      })());
 
     const socket = path.join(dir, "podman.sock");
     const url = `unix://${socket}`;
@@ -113,7 +110,8 @@ export async function startPodman(): Promise<PodmanService | { skip: string }> {
     // memory) into its working directory.
     service = spawn("podman", ["system", "service", "--time=0", url], { env, cwd: dir, stdio: ["ignore", log.fd, log.fd] });
     await log.close();
-    const deadline = Date.now() + 15_000;
+    // Generous: on a loaded machine (parallel builds and test runs) the service takes tens of seconds to answer.
+    const deadline = Date.now() + 60_000;
     for (;;) {
       try {
         const connected = await connectDocker(url, 2_000);
@@ -122,6 +120,7 @@ export async function startPodman(): Promise<PodmanService | { skip: string }> {
           docker: connected.docker,
           apiVersion: connected.info.apiVersion,
           baseImage,
+          glibcImage,
           podman,
           stop: cleanup,
         };
@@ -137,6 +136,41 @@ export async function startPodman(): Promise<PodmanService | { skip: string }> {
     await cleanup();
     return { skip: `podman could not be started: ${(error as Error).message}` };
   }
+}
+
+/** Imports a root file system of busybox and its applets (PATH=/bin), with `extra` host files at their own paths, as image `name`. */
+async function importBusybox(podman: (...args: string[]) => Promise<string>, busybox: string, dir: string, name: string, extra: string[]): Promise<void> {
+  const rootfs = await fs.mkdtemp(path.join(dir, "rootfs-"));
+  await fs.mkdir(path.join(rootfs, "bin"), { recursive: true });
+  await fs.copyFile(busybox, path.join(rootfs, "bin/busybox"));
+  await fs.chmod(path.join(rootfs, "bin/busybox"), 0o755);
+  const { stdout: applets } = await run(busybox, ["--list"]);
+  for (const applet of applets.split("\n").map((entry) => entry.trim())) {
+    if (applet && applet !== "busybox") await fs.symlink("busybox", path.join(rootfs, "bin", applet)).catch(() => undefined);
+  }
+  for (const sub of ["etc", "tmp", "www", "proc", "sys", "dev", "root", "usr/bin"]) await fs.mkdir(path.join(rootfs, sub), { recursive: true });
+  // Where scripts' `#!/usr/bin/env node` look for it (npm's and yarn's bins among them), as in every distribution.
+  await fs.symlink("/bin/busybox", path.join(rootfs, "usr/bin/env"));
+  // As in every distribution's image: any user may write in /tmp (Podman copies its mode onto a tmpfs mounted there).
+  await fs.chmod(path.join(rootfs, "tmp"), 0o1777);
+  await fs.writeFile(path.join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n");
+  await fs.writeFile(path.join(rootfs, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
+  for (const file of extra) {
+    await fs.mkdir(path.join(rootfs, path.dirname(file)), { recursive: true });
+    // The file a link names (libc.so.6 is a link to libc-2.36.so on some systems), under the link's name.
+    await fs.copyFile(await fs.realpath(file), path.join(rootfs, file));
+  }
+  const tarball = `${rootfs}.tar`;
+  await run("tar", ["-C", rootfs, "-cf", tarball, "."]);
+  await podman("import", "--change", "ENV PATH=/bin", "--change", 'CMD ["/bin/sh"]', tarball, name);
+  await fs.rm(rootfs, { recursive: true, force: true });
+  await fs.rm(tarball, { force: true });
+}
+
+/** The shared libraries a dynamically linked program loads, the dynamic loader included (`ldd`'s paths). */
+async function sharedLibraries(program: string): Promise<string[]> {
+  const { stdout } = await run("ldd", [program]);
+  return [...stdout.matchAll(/(\/\S+\.so[.\d]*)/g)].map((match) => match[1]!);
 }
 
 /** Unmounts (lazily) whatever containers/storage left mounted under dir, deepest first. */

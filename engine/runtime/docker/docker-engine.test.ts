@@ -13,6 +13,7 @@ import { type GitServer, startGitServer } from "../../../test/git-server";
 import { killProcessesUnder } from "../../../test/process-cleanup";
 import { startPodman } from "../../../test/support/podman";
 import { skipWithout } from "../../../test/support/requirements";
+import { testToolchains } from "../../../test/support/toolchains";
 import { createDockerEngine, type Engine, type EngineReporter } from "../../core";
 import { applicationServiceSpec, containerServiceSpec, jobServiceSpec, type ServiceSpec } from "../../protocol";
 import type { ExecSession } from "../runtime";
@@ -92,6 +93,7 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
       routerPort,
       reporter,
       docker: service.docker,
+      toolchains: testToolchains,
       tuning: { drainTimeoutMs: 3_000, stopGraceMs: 2_000, supervisionMs: 300 },
     });
     engines.push(created);

@@ -1,4 +1,5 @@
 import fsp from "node:fs/promises";
+import path from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Docker from "dockerode";
@@ -20,13 +21,17 @@ import {
   type StepResult,
 } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
+import { type NodeToolchainOptions, NodeToolchains } from "../toolchains/node";
+import { PackageManagerToolchains } from "../toolchains/package-managers";
+import { ToolchainStore } from "../toolchains/toolchain-store";
 import { secretMasker, withheldLine } from "../secret-mask";
 import { httpStatus } from "../shared/http-probe";
 import { describeError, statusCodeOf } from "./docker-host";
 import { type ContainerJobLaunch, dockerJobRunner, writeJobLaunch } from "./docker-jobs";
 import { hardenedHostConfig } from "./hardening";
 import { startExec } from "./exec-session";
-import { buildGitImage, ensureContainerImage, imageRepository, pruneImages } from "./images";
+import { buildGitImage, ensureContainerImage, findDockerfile, imageRepository, pruneImages } from "./images";
+import { buildPlanImage, type PlanImageSettings } from "./plan-image";
 import { ContainerLogFollower, type LogCursor } from "./log-follower";
 import { dockerLayout, type DockerLayout, type DockerServiceState, dockerServiceState, LABELS, type ReleaseContainer } from "./state";
 import type { Fd } from "./streams";
@@ -51,6 +56,14 @@ export type DockerRuntimeOptions = {
   supervisionMs?: number;
   /** Built images kept per service besides the live one (rollback without a rebuild). */
   keepImages?: number;
+  /**
+   * How apps without a Dockerfile are built (plan-image.ts): where toolchains come from and the
+   * Node of apps that name none (SLIPWAY_NPM_REGISTRY, SLIPWAY_NODE_VERSION), pip's index
+   * settings, the image builds start from and the network their steps use.
+   */
+  toolchains: NodeToolchainOptions & { pip?: Record<string, string> };
+  buildImage?: string;
+  buildNetwork?: string;
 };
 
 type DockerRelease = PendingRelease<ReleaseContainer> & { image?: string };
@@ -80,11 +93,21 @@ export function createDockerRuntime(options: DockerRuntimeOptions): Runtime<Dock
     onPruneError: (image, error) => options.logger.warn({ err: error, image }, "could not remove an old image"),
   });
   const jobs = new ScheduledJobs({ runner, writes: store.writes, serviceLog: options.serviceLog, events: options.events });
+  // The same store as the local runtime's (engine home's toolchains/): one download per version, whichever runtime asks.
+  const toolchains = new ToolchainStore(path.join(options.home, "toolchains"));
+  const plans: PlanImageSettings = {
+    node: new NodeToolchains({ ...options.toolchains, store: toolchains }),
+    packageManagers: new PackageManagerToolchains({ registry: options.toolchains.registry, store: toolchains }),
+    registry: options.toolchains.registry,
+    pip: options.toolchains.pip ?? {},
+    ...(options.buildImage ? { baseImage: options.buildImage } : {}),
+    ...(options.buildNetwork ? { network: options.buildNetwork } : {}),
+  };
   return new ReleaseRuntime({
     name: "docker",
     serviceKinds: ["APPLICATION", "CONTAINER", "JOB"] satisfies ServiceKind[],
     store,
-    driver: new DockerReleases(options, paths, store, jobs),
+    driver: new DockerReleases(options, paths, store, jobs, { store: toolchains, plans }),
     jobs,
     router,
     drainTimeoutMs: options.drainTimeoutMs,
@@ -110,6 +133,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     private readonly paths: DockerLayout,
     private readonly store: DockerStore,
     private readonly jobs: ScheduledJobs<ContainerJobLaunch>,
+    private readonly builds: { store: ToolchainStore; plans: PlanImageSettings },
   ) {
     this.docker = options.docker;
   }
@@ -123,6 +147,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
       for (const [containerId, cursor] of Object.entries(state.logCursors)) this.cursors.set(containerId, { serviceId: state.serviceId, cursor });
     }
     for (const serviceId of await fsp.readdir(this.paths.jobsDir).catch(() => [])) await this.jobs.adopt(serviceId);
+    await this.builds.store.sweep();
     await this.store.syncRoutes();
     this.watchEvents();
     // The first pass adopts what runs: followers resume their logs, status and restarts are refreshed.
@@ -160,14 +185,12 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     }
     if (!release.appDir || !release.commit) throw new Error("build before clone");
     try {
-      const { image, result } = await buildGitImage({
-        docker: this.docker,
-        service,
-        appDir: release.appDir,
-        commit: release.commit,
-        signal: ctx.signal,
-        output: ctx.output,
-      });
+      const dockerfile = await findDockerfile(service, release.appDir);
+      const build = { docker: this.docker, service, commit: release.commit, signal: ctx.signal, output: ctx.output };
+      // No Dockerfile: the plan the local runtime would run, in an image (issue 14, item 6).
+      const { image, result } = dockerfile
+        ? await buildGitImage({ ...build, dockerfile })
+        : await buildPlanImage({ ...build, releaseDir: release.dir, appDir: release.appDir, settings: this.builds.plans });
       release.image = image;
       if (service.kind === "JOB") await writeJobLaunch(this.paths, service.id, release.releaseId, jobLaunch(service, image, release));
       return result;

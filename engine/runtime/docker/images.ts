@@ -47,37 +47,40 @@ export async function imageExists(docker: Docker, reference: string): Promise<bo
   }
 }
 
+/** Where a service's Dockerfile is: its build context, and the path the build log shows. */
+export type FoundDockerfile = { contextDir: string; shown: string };
+
 /**
- * Builds the image of a service from git (an APPLICATION, or a JOB, which takes the default
- * build settings: a Dockerfile at its root) from its Dockerfile, or reuses the image built from
- * the same inputs.
+ * The service's Dockerfile (docker.dockerfile in docker.context, `Dockerfile` at the app's root
+ * unless set), or null when there is none where none was asked for: the app is then built from
+ * its detected build plan (plan-image.ts), as the local runtime builds it. A Dockerfile the
+ * service names and the repository lacks is an error, not a reason to guess.
  */
+export async function findDockerfile(service: GitServiceSpec, appDir: string): Promise<FoundDockerfile | null> {
+  const defaults = dockerBuildConfig.parse({});
+  const settings = (service.kind === "APPLICATION" ? service.config.docker : undefined) ?? defaults;
+  const contextDir = await appDirectory(appDir, settings.context).catch((error: unknown) => {
+    throw new StepError(`build context "${settings.context}": ${(error as Error).message}`);
+  });
+  const shown = path.posix.join(service.config.git.rootDirectory || ".", settings.context || ".", settings.dockerfile);
+  if ((await fs.stat(path.join(contextDir, settings.dockerfile)).catch(() => null))?.isFile()) return { contextDir, shown };
+  if (settings.dockerfile === defaults.dockerfile) return null;
+  throw new StepError(`no Dockerfile at ${shown}, which the service's docker.dockerfile names`);
+}
+
+/** Builds the image of a service from git (an APPLICATION or a JOB) from its Dockerfile, or reuses the image built from the same inputs. */
 export async function buildGitImage(options: {
   docker: Docker;
   service: GitServiceSpec;
-  appDir: string;
+  dockerfile: FoundDockerfile;
   commit: string;
   signal: AbortSignal;
   output: Output;
 }): Promise<{ image: string; result: StepResult }> {
   const { docker, service, output } = options;
   const settings = (service.kind === "APPLICATION" ? service.config.docker : undefined) ?? dockerBuildConfig.parse({});
-  const contextDir = await appDirectory(options.appDir, settings.context).catch((error: unknown) => {
-    throw new StepError(`build context "${settings.context}": ${(error as Error).message}`);
-  });
-  const dockerfile = path.join(contextDir, settings.dockerfile);
-  const shown = path.posix.join(service.config.git.rootDirectory || ".", settings.context || ".", settings.dockerfile);
-  if (!(await fs.stat(dockerfile).catch(() => null))?.isFile()) {
-    throw new StepError(
-      `no Dockerfile at ${shown}: the docker runtime builds ${service.kind} services from a Dockerfile${service.kind === "APPLICATION" ? " (set docker.dockerfile and docker.context)" : ""}`,
-    );
-  }
-  const values = new Map(service.variables.map((variable) => [variable.key, variable.value]));
-  const buildArgs: [string, string][] = settings.buildArgs.map((name) => {
-    const value = values.get(name);
-    if (value === undefined) throw new StepError(`build argument ${name} names no variable of the service`);
-    return [name, value];
-  });
+  const { contextDir, shown } = options.dockerfile;
+  const buildArgs = resolveBuildArgs(service);
   const tag = buildInputsTag({
     commit: options.commit,
     rootDirectory: service.config.git.rootDirectory,
@@ -94,42 +97,79 @@ export async function buildGitImage(options: {
 
   output("system", `Building ${shown}${settings.target ? ` (target ${settings.target})` : ""} into ${image}`);
   const entries = (await fs.readdir(contextDir)).filter((entry) => entry !== ".git");
+  const failure = await runImageBuild({
+    docker,
+    service,
+    commit: options.commit,
+    image,
+    context: { context: contextDir, src: entries },
+    options: { dockerfile: settings.dockerfile, ...(settings.target ? { target: settings.target } : {}), buildargs: Object.fromEntries(buildArgs) },
+    signal: options.signal,
+    onLine: (fd, line) => output(fd, line),
+  });
+  if (failure) {
+    output("stderr", failure);
+    throw new StepError(`docker build failed: ${failure.trim().split("\n").at(-1)}`);
+  }
+  output("system", `Built ${image}`);
+  return { image, result: {} };
+}
+
+/** The build arguments the service names (docker.buildArgs), each the value of a variable of its own. */
+export function resolveBuildArgs(service: GitServiceSpec): [string, string][] {
+  const settings = (service.kind === "APPLICATION" ? service.config.docker : undefined) ?? dockerBuildConfig.parse({});
+  const values = new Map(service.variables.map((variable) => [variable.key, variable.value]));
+  return settings.buildArgs.map((name) => {
+    const value = values.get(name);
+    if (value === undefined) throw new StepError(`build argument ${name} names no variable of the service`);
+    return [name, value];
+  });
+}
+
+/**
+ * Runs one image build through the Engine API (dockerode packs the context and applies its
+ * .dockerignore, util.prepareBuildContext), its output line by line to `onLine` (the builder's
+ * error message is returned, not sent there); bounded by the
+ * service's build timeout and ended by a cancel. Returns the builder's error message when the
+ * build failed, null when it produced `image`.
+ */
+export async function runImageBuild(options: {
+  docker: Docker;
+  service: GitServiceSpec;
+  commit: string;
+  image: string;
+  context: { context: string; src: string[] };
+  options: { dockerfile: string; target?: string; buildargs: Record<string, string>; networkmode?: string };
+  signal: AbortSignal;
+  onLine: (fd: "stdout" | "stderr", line: string) => void;
+}): Promise<string | null> {
+  const { docker, service, image, onLine } = options;
   const timeout = AbortSignal.timeout(service.config.buildTimeoutSeconds * 1000);
   const signal = AbortSignal.any([options.signal, timeout]);
   let failure: string | null = null;
   try {
-    // dockerode packs the context itself and applies .dockerignore (util.prepareBuildContext).
-    const stream = (await docker.buildImage(
-      { context: contextDir, src: entries },
-      {
-        t: image,
-        dockerfile: settings.dockerfile,
-        ...(settings.target ? { target: settings.target } : {}),
-        buildargs: Object.fromEntries(buildArgs),
-        labels: { [LABELS.managed]: "1", [LABELS.serviceId]: service.id, [LABELS.commit]: options.commit },
-        rm: true,
-        forcerm: true,
-        abortSignal: signal,
-      },
-    )) as unknown as Readable;
+    const stream = (await docker.buildImage(options.context, {
+      t: image,
+      ...options.options,
+      labels: { [LABELS.managed]: "1", [LABELS.serviceId]: service.id, [LABELS.commit]: options.commit },
+      rm: true,
+      forcerm: true,
+      abortSignal: signal,
+    })) as unknown as Readable;
     signal.addEventListener("abort", () => stream.destroy(), { once: true });
     await jsonLines(stream, (message) => {
-      if (typeof message.stream === "string") for (const line of message.stream.replace(/\n$/, "").split("\n")) if (line.trim()) output("stdout", line);
-      if (typeof message.status === "string") output("stdout", message.status);
-      if (message.error !== undefined) {
-        failure = typeof message.error === "string" ? message.error : JSON.stringify(message.error);
-        output("stderr", failure);
-      }
+      if (typeof message.stream === "string") for (const line of message.stream.replace(/\n$/, "").split("\n")) if (line.trim()) onLine("stdout", line);
+      if (typeof message.status === "string") onLine("stdout", message.status);
+      if (message.error !== undefined) failure = typeof message.error === "string" ? message.error : JSON.stringify(message.error);
     });
   } catch (error) {
     if (!signal.aborted) throw new StepError(`docker build failed: ${describeError(error)}`);
   }
   if (options.signal.aborted) throw new StepError("build canceled");
   if (timeout.aborted) throw new StepError(`build timed out after ${service.config.buildTimeoutSeconds}s`);
-  if (failure) throw new StepError(`docker build failed: ${String(failure).trim().split("\n").at(-1)}`);
+  if (failure) return String(failure);
   if (!(await imageExists(docker, image))) throw new StepError(`docker build ended without producing ${image}`);
-  output("system", `Built ${image}`);
-  return { image, result: {} };
+  return null;
 }
 
 /** The registry host of an image name, for credentials: the first component when it looks like a host. */
@@ -139,15 +179,26 @@ export function registryOf(name: string): string {
 }
 
 /** Makes a CONTAINER's image available: used as it is when present, pulled (with the credentials) only when missing. */
-export async function ensureContainerImage(options: {
+export function ensureContainerImage(options: {
   docker: Docker;
   service: ContainerServiceSpec;
   signal: AbortSignal;
   output: Output;
 }): Promise<{ image: string; result: StepResult }> {
-  const { docker, output } = options;
   const { name, tag, credentials } = options.service.config.image;
-  const image = `${name}:${tag}`;
+  return ensureImage({ docker: options.docker, image: `${name}:${tag}`, credentials, signal: options.signal, output: options.output });
+}
+
+/** Makes an image available (a CONTAINER's, the base of a plan's build): used as it is when present, pulled only when missing. */
+export async function ensureImage(options: {
+  docker: Docker;
+  image: string;
+  credentials?: { username: string; password: string };
+  signal: AbortSignal;
+  output: Output;
+}): Promise<{ image: string; result: StepResult }> {
+  const { docker, output, image, credentials } = options;
+  const name = repositoryOf(image);
   const mask = secretMasker(credentials ? [{ key: "registry password", value: credentials.password, secret: true }] : []);
   if (await imageExists(docker, image)) {
     output("system", `Image ${image} is present on the container engine; no pull needed`);

@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process";
-import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,13 +6,13 @@ import { promisify } from "node:util";
 import type pino from "pino";
 import type { DiskUsage, ServiceKind, ServiceSpec } from "../../protocol";
 import { routerClient, tsxImportUrl } from "../../router/router-process";
-import { describePlan, detectBuildPlan, type PlanCommand, type RepoFacts, stepText } from "../build-plan";
-import { gatherRepoFacts } from "../plans/repo-facts";
+import { describePlan, type PlanCommand, stepText } from "../build-plan";
 import { isServiceId, type ReleaseDriver, ReleaseRuntime } from "../release-runtime";
 import { liveRecord, ReleaseStore } from "../release-store";
 import { type ExecOptions, type ExecSession, type Runtime, type ServiceLog, type ServiceSample, type StepContext, StepError } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
 import { createLineTail, runCommand } from "../shared/commands";
+import { readRepoFile, servicePlan, writeGeneratedFiles } from "../service-plan";
 import { engineBaseEnv } from "../shared/processes-env";
 import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
 import { type PackageManagerRequest, packageManagerEnv, PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
@@ -218,21 +217,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const appDir = release.appDir;
     if (!appDir) throw new Error("build before clone");
     const { config } = service;
-    // A JOB's command is what its release runs, as a start command is an application's.
-    const startCommand = service.kind === "JOB" ? service.config.command : service.config.startCommand;
     const resources = service.kind === "APPLICATION" ? service.config.resources : undefined;
     const checkout = path.join(release.dir, "src");
-    const outputDirectory = service.kind === "APPLICATION" ? service.config.outputDirectory : undefined;
-    const detected = detectBuildPlan(await readRepoFacts(checkout, appDir), {
-      installCommand: config.installCommand,
-      buildCommand: config.buildCommand,
-      startCommand,
-      nodeVersion: config.nodeVersion,
-      outputDirectory,
-      pythonVersion: config.pythonVersion,
-    });
-    if (!detected.ok) throw new StepError(detected.reason);
-    const plan = detected.plan;
+    const plan = await servicePlan(checkout, appDir, service);
     ctx.output("system", describePlan(plan));
     // The toolchain's download counts against the build's time, as its steps do.
     const deadline = Date.now() + config.buildTimeoutSeconds * 1000;
@@ -244,12 +231,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const python = plan.python ? await this.parts.python.provide(plan.python.version) : null;
     if (python) ctx.output("system", python.description);
     // Written before the checkout is handed to the service's user, who may read but not replace them before pip does.
-    // Never over a file of the repository's (which could be a link anywhere on the host).
-    for (const file of plan.python?.generated ?? [])
-      await fsp.writeFile(path.join(appDir, file.path), file.text, { flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "EEXIST") throw new StepError(`${file.path} is in the repository: the engine writes it from Pipfile.lock; remove it`);
-        throw error;
-      });
+    await writeGeneratedFiles(appDir, plan);
 
     // Read before the checkout is handed over (as its other files were): the cache's key.
     const installStep = plan.steps.find((step) => step.step === "install");
@@ -635,24 +617,6 @@ function shellQuote(argv: string[]): string {
   return argv.map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
 }
 
-/** What detection reads, from the checkout: the app's directory and, for a workspace app, the repository root. */
-async function readRepoFacts(checkout: string, appDir: string): Promise<RepoFacts> {
-  const gathered = await gatherRepoFacts(
-    {
-      list: (dir) => fsp.readdir(path.join(checkout, dir)).catch(() => []),
-      read: (file) =>
-        readRepoFile(checkout, file).catch((error: unknown) => {
-          if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-          throw error;
-        }),
-    },
-    // appDir is a real path (shared/git.ts's appDirectory): so is the checkout it is measured from.
-    path.relative(await fsp.realpath(checkout), appDir),
-  );
-  if (!gathered.ok) throw new StepError(gathered.reason);
-  return gathered.facts;
-}
-
 /** Where a build step runs: the app's directory, or the repository root for a workspace app's install. */
 function stepDirectory(appDir: string, step: PlanCommand): string {
   return step.cwd ? path.join(appDir, step.cwd) : appDir;
@@ -671,26 +635,4 @@ async function outputDirectoryOf(appDir: string, directory: string): Promise<str
   if (real !== root && !real.startsWith(`${root}${path.sep}`)) throw new StepError(`${shown} points outside the app's directory`);
   if (!(await fsp.stat(real)).isDirectory()) throw new StepError(`${shown} is not a directory`);
   return real;
-}
-
-/**
- * A file at the app's root, read by the engine (root, outside any sandbox): never through a
- * symbolic link, which a repository may point anywhere on the host (its first line would reach
- * the build log in an error about it), and never waiting on something that is not a file.
- */
-async function readRepoFile(checkout: string, name: string): Promise<string> {
-  let handle: fsp.FileHandle;
-  try {
-    handle = await fsp.open(path.join(checkout, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ELOOP")
-      throw new StepError(`${name} is a symbolic link: the engine reads only regular files of the repository`);
-    throw error;
-  }
-  try {
-    if (!(await handle.stat()).isFile()) throw new StepError(`${name} is not a regular file`);
-    return await handle.readFile("utf8");
-  } finally {
-    await handle.close();
-  }
 }
