@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import type { KubernetesSettings } from "./runtime/kubernetes/settings";
 import { type NodeDefault, parseNodeSpec } from "./runtime/toolchains/node";
 
 /** The engine's configuration, validated once at boot. It needs no database: only the control plane's URL and its cluster token. */
@@ -19,8 +20,37 @@ const schema = z.object({
   SLIPWAY_ENGINE_OUTBOX_MB: z.coerce.number().min(1).max(1_000_000).default(64),
   /** The most a service's build cache may hold (local runtime): one over it after a build is dropped. */
   SLIPWAY_BUILD_CACHE_MB: z.coerce.number({ message: "SLIPWAY_BUILD_CACHE_MB must be a number of megabytes" }).min(0).max(1_000_000).default(1024),
-  /** `local`: releases are processes on this host; `docker`: containers through the Docker Engine API at SLIPWAY_DOCKER_HOST. */
-  SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker"], { message: "SLIPWAY_ENGINE_RUNTIME must be local or docker" }).default("local"),
+  /**
+   * `local`: releases are processes on this host; `docker`: containers through the Docker Engine
+   * API at SLIPWAY_DOCKER_HOST; `kubernetes`: objects of a Kubernetes cluster (SLIPWAY_KUBE_*).
+   */
+  SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker", "kubernetes"], { message: "SLIPWAY_ENGINE_RUNTIME must be local, docker or kubernetes" }).default("local"),
+  /** The kubeconfig context of an engine beside its cluster (KUBECONFIG or ~/.kube/config); unset inside the cluster, whose service account it uses. */
+  SLIPWAY_KUBE_CONTEXT: z.string().min(1).optional(),
+  /** `ingress` (an Ingress of SLIPWAY_KUBE_INGRESS_CLASS, the cluster's default class when unset) or `gateway:<namespace>/<name>` (an HTTPRoute on that Gateway). */
+  SLIPWAY_KUBE_ROUTING: z
+    .string()
+    .regex(
+      /^(ingress|gateway:[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/,
+      "SLIPWAY_KUBE_ROUTING must be ingress or gateway:<namespace>/<name>",
+    )
+    .default("ingress"),
+  SLIPWAY_KUBE_INGRESS_CLASS: z.string().min(1).optional(),
+  /** The storage class of databases' volumes; the cluster's default when unset. */
+  SLIPWAY_KUBE_STORAGE_CLASS: z.string().min(1).optional(),
+  SLIPWAY_KUBE_DATABASE_STORAGE: z
+    .string()
+    .regex(/^\d+(Mi|Gi|Ti)$/, "SLIPWAY_KUBE_DATABASE_STORAGE must be a size such as 10Gi")
+    .default("10Gi"),
+  /** Where images built from git are pushed (`registry.example.com/slipway`); builds are refused without one. */
+  SLIPWAY_KUBE_REGISTRY: z.string().min(1).optional(),
+  /** A kubernetes.io/dockerconfigjson Secret in the engine's namespace with the registry's push credentials. */
+  SLIPWAY_KUBE_REGISTRY_SECRET: z.string().min(1).optional(),
+  SLIPWAY_KUBE_BUILDER: z.enum(["kaniko", "buildkit"], { message: "SLIPWAY_KUBE_BUILDER must be kaniko or buildkit" }).default("kaniko"),
+  /** The engine's own namespace (its build Jobs run there); the downward API sets it in the install manifests. */
+  SLIPWAY_KUBE_NAMESPACE: z.string().min(1).default("slipway-system"),
+  /** Set by Kubernetes in every pod: the engine runs inside a cluster. */
+  KUBERNETES_SERVICE_HOST: z.string().optional(),
   /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
   SLIPWAY_DOCKER_HOST: z
     .string()
@@ -55,8 +85,9 @@ export type EngineConfig = {
   inventoryMs: number;
   outboxMaxBytes: number;
   buildCacheMb: number;
-  runtime: "local" | "docker";
+  runtime: "local" | "docker" | "kubernetes";
   dockerHost: string;
+  kubernetes: { inCluster: boolean; context?: string; settings: KubernetesSettings };
   allowLocalRepositories: boolean;
   npmRegistry: string;
   nodeDefault: NodeDefault;
@@ -86,6 +117,22 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     buildCacheMb: env.SLIPWAY_BUILD_CACHE_MB,
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,
+    kubernetes: {
+      inCluster: Boolean(env.KUBERNETES_SERVICE_HOST) && !env.SLIPWAY_KUBE_CONTEXT,
+      ...(env.SLIPWAY_KUBE_CONTEXT ? { context: env.SLIPWAY_KUBE_CONTEXT } : {}),
+      settings: {
+        routing:
+          env.SLIPWAY_KUBE_ROUTING === "ingress"
+            ? { kind: "ingress", className: env.SLIPWAY_KUBE_INGRESS_CLASS ?? null }
+            : { kind: "gateway", namespace: env.SLIPWAY_KUBE_ROUTING.slice(8).split("/")[0]!, name: env.SLIPWAY_KUBE_ROUTING.split("/")[1]! },
+        storageClass: env.SLIPWAY_KUBE_STORAGE_CLASS ?? null,
+        databaseStorage: env.SLIPWAY_KUBE_DATABASE_STORAGE,
+        registry: env.SLIPWAY_KUBE_REGISTRY ?? null,
+        registrySecret: env.SLIPWAY_KUBE_REGISTRY_SECRET ?? null,
+        builder: env.SLIPWAY_KUBE_BUILDER,
+        engineNamespace: env.SLIPWAY_KUBE_NAMESPACE,
+      },
+    },
     allowLocalRepositories: env.SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES === "1",
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",

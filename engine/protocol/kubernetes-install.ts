@@ -78,6 +78,8 @@ export function kubernetesInstallManifests(options: KubernetesInstallOptions): R
                 env: [
                   { name: "SLIPWAY_ENGINE_TOKEN", valueFrom: { secretKeyRef: { name: ENGINE_NAME, key: "SLIPWAY_ENGINE_TOKEN" } } },
                   { name: "SLIPWAY_ENGINE_HOME", value: "/var/lib/slipway" },
+                  // Its build Jobs run in its own namespace, beside the registry's push Secret.
+                  { name: "SLIPWAY_KUBE_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
                 ],
                 resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } },
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },

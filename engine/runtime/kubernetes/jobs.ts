@@ -43,7 +43,7 @@ function jobSpec(service: JobServiceSpec, release: ReleaseMeta, image: string): 
               { name: "SLIPWAY_RELEASE_ID", value: release.releaseId },
               ...(release.commit ? [{ name: "SLIPWAY_GIT_COMMIT", value: release.commit }] : []),
             ],
-            envFrom: [{ secretRef: { name: variablesSecretName(service.name) } }],
+            envFrom: [{ secretRef: { name: variablesSecretName(service.name, release.releaseId) } }],
             terminationMessagePath: OUTPUT_FILE,
             terminationMessagePolicy: "File",
             resources: resourcesOf(undefined),

@@ -19,6 +19,8 @@ export const LABEL = {
   service: "slipway.dev/service-id",
   serviceKind: "slipway.dev/service-kind",
   release: "slipway.dev/release-id",
+  /** What part of a service an object is, where it has several of a kind: "variables" (its Secrets, one per release). */
+  part: "slipway.dev/part",
   /** The lifecycle event a Job ran on, or "build" for a build Job. */
   run: "slipway.dev/run",
 } as const;

@@ -106,7 +106,7 @@ describe("Kubernetes manifests", () => {
     }
     const secret = find<{ data: Record<string, string> }>(releaseManifests(scope, application, release, ingress, IMAGE), "Secret");
     expect(Buffer.from(secret.data.STRIPE_KEY!, "base64").toString()).toBe("sk_live_do-not-print-me");
-    expect(app(releaseManifests(scope, application, release, ingress, IMAGE)).envFrom).toEqual([{ secretRef: { name: "web-variables" } }]);
+    expect(app(releaseManifests(scope, application, release, ingress, IMAGE)).envFrom).toEqual([{ secretRef: { name: "web-env-7e2a91c4" } }]);
   });
 
   it("one namespace per environment, labelled with its organization, project and environment", () => {

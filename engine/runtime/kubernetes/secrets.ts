@@ -1,24 +1,27 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import type { ResolvedVariable } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
-import { type EnvironmentScope, type ReleaseMeta, type ServiceRef, serviceMeta } from "./labels";
+import { type EnvironmentScope, LABEL, type ReleaseMeta, type ServiceRef, serviceMeta } from "./labels";
 
 /**
- * A service's variables, plain and secret alike, as one Secret its pods read with `envFrom`:
- * no value is ever written in a workload's manifest (issue 18).
+ * A service's variables, plain and secret alike, as a Secret its pods read with `envFrom`: no
+ * value is ever written in a workload's manifest (issue 18). One per release, so that pods of
+ * the previous revision, brought back by an undo, read the variables they were deployed with.
  */
 export function variablesSecret(scope: EnvironmentScope, service: ServiceRef & { variables: ResolvedVariable[] }, release: ReleaseMeta): V1Secret {
+  const meta = serviceMeta(scope, service, release, variablesSecretName(service.name, release.releaseId));
   return {
     apiVersion: "v1",
     kind: "Secret",
-    metadata: serviceMeta(scope, service, release, variablesSecretName(service.name)),
+    metadata: { ...meta, labels: { ...meta.labels, [LABEL.part]: "variables" } },
     type: "Opaque",
     data: Object.fromEntries(service.variables.map((variable) => [variable.key, base64(variable.value)])),
   };
 }
 
-export function variablesSecretName(serviceName: string): string {
-  return `${kubernetesObjectName(serviceName)}-variables`;
+/** `<service>-env-<release's deployment>`: at most 53 characters. */
+export function variablesSecretName(serviceName: string, releaseId: string): string {
+  return `${kubernetesObjectName(serviceName)}-env-${releaseId.slice(-8)}`;
 }
 
 /** The credentials a CONTAINER's image is pulled with, as a `kubernetes.io/dockerconfigjson` Secret named in the pod's imagePullSecrets. */

@@ -56,7 +56,7 @@ export function deploymentManifest(scope: EnvironmentScope, service: ServingSpec
       { name: "SLIPWAY_RELEASE_ID", value: release.releaseId },
       ...(release.commit ? [{ name: "SLIPWAY_GIT_COMMIT", value: release.commit }] : []),
     ],
-    envFrom: [{ secretRef: { name: variablesSecretName(service.name) } }],
+    envFrom: [{ secretRef: { name: variablesSecretName(service.name, release.releaseId) } }],
     resources: resourcesOf(service.config.resources),
     ...probesOf(service),
     securityContext: security.container,
