@@ -65,7 +65,7 @@ export async function renderSnapshot(
   const plain = stored.map((v) => ({ ...v, value: cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const seal = (value: string) => cipher.encrypt(value, snapshotContext(input.deploymentId));
   // Every service of the environment reaches every database of it, deployed now or not.
-  const databases = await databaseVariables(db, cipher, environment.id);
+  const databases = await databaseVariables(db, cipher, environment.id, cluster.kind);
 
   const specs = orderServices(input.services, input.action).map((service) => {
     const domain = serviceDomain(service.name, environment.name, project.name, cluster.domainSuffix);
