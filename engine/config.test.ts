@@ -50,6 +50,7 @@ describe("the engine of a kubernetes cluster", () => {
     const inside = loadEngineConfig({ ...required, SLIPWAY_ENGINE_RUNTIME: "kubernetes", KUBERNETES_SERVICE_HOST: "10.96.0.1" });
     expect(inside.kubernetes).toEqual({
       inCluster: true,
+      kubeconfig: expect.stringMatching(/\.kube\/config$/),
       settings: {
         routing: { kind: "ingress", className: null },
         storageClass: null,

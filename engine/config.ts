@@ -49,6 +49,9 @@ const schema = z.object({
   SLIPWAY_KUBE_BUILDER: z.enum(["kaniko", "buildkit"], { message: "SLIPWAY_KUBE_BUILDER must be kaniko or buildkit" }).default("kaniko"),
   /** The engine's own namespace (its build Jobs run there); the downward API sets it in the install manifests. */
   SLIPWAY_KUBE_NAMESPACE: z.string().min(1).default("slipway-system"),
+  /** The kubeconfig of an engine beside its cluster, as kubectl reads it (one file). */
+  KUBECONFIG: z.string().min(1).optional(),
+  HOME: z.string().optional(),
   /** Set by Kubernetes in every pod: the engine runs inside a cluster. */
   KUBERNETES_SERVICE_HOST: z.string().optional(),
   /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
@@ -87,7 +90,7 @@ export type EngineConfig = {
   buildCacheMb: number;
   runtime: "local" | "docker" | "kubernetes";
   dockerHost: string;
-  kubernetes: { inCluster: boolean; context?: string; settings: KubernetesSettings };
+  kubernetes: { inCluster: boolean; kubeconfig: string; context?: string; settings: KubernetesSettings };
   allowLocalRepositories: boolean;
   npmRegistry: string;
   nodeDefault: NodeDefault;
@@ -119,6 +122,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     dockerHost: env.SLIPWAY_DOCKER_HOST,
     kubernetes: {
       inCluster: Boolean(env.KUBERNETES_SERVICE_HOST) && !env.SLIPWAY_KUBE_CONTEXT,
+      kubeconfig: env.KUBECONFIG ?? path.join(env.HOME ?? "/root", ".kube", "config"),
       ...(env.SLIPWAY_KUBE_CONTEXT ? { context: env.SLIPWAY_KUBE_CONTEXT } : {}),
       settings: {
         routing:

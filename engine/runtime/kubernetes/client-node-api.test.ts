@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientNodeApi } from "./client-node-api";
+import { clientNodeApi, loadKubeConfig } from "./client-node-api";
 import type { KubeApi } from "./kube-api";
 
 type Recorded = { method: string; url: string; contentType?: string; body: string; authorization?: string };
@@ -173,5 +173,37 @@ describe("the KubeApi seam over @kubernetes/client-node", () => {
     const url = new URL(requests[0]!.url, "http://localhost");
     expect(url.pathname).toBe("/api/v1/namespaces/shop-prod/pods/web-7d4b9c8f6d-a1/log");
     expect(Object.fromEntries(url.searchParams)).toMatchObject({ container: "app", tailLines: "20", previous: "true", timestamps: "true" });
+  });
+});
+
+describe("finding the cluster", () => {
+  it("beside the cluster, reads the kubeconfig and its context, and names what is missing", async () => {
+    const fs = await import("node:fs/promises");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-kubeconfig-"));
+    const file = path.join(dir, "config");
+    // The kubeconfig format: https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/ (v1.33).
+    await fs.writeFile(
+      file,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters: [{ name: kind-slipway, cluster: { server: 'https://127.0.0.1:6443' } }, { name: other, cluster: { server: 'https://10.0.0.1:6443' } }]",
+        "users: [{ name: admin, user: { token: t } }]",
+        "contexts: [{ name: kind-slipway, context: { cluster: kind-slipway, user: admin } }, { name: other, context: { cluster: other, user: admin } }]",
+        "current-context: other",
+      ].join("\n"),
+    );
+    try {
+      expect(loadKubeConfig({ inCluster: false, kubeconfig: file, context: "kind-slipway" }).getCurrentCluster()?.server).toBe("https://127.0.0.1:6443");
+      expect(loadKubeConfig({ inCluster: false, kubeconfig: file }).getCurrentCluster()?.server).toBe("https://10.0.0.1:6443");
+      expect(() => loadKubeConfig({ inCluster: false, kubeconfig: file, context: "prod" })).toThrow("the kubeconfig has no context prod");
+      expect(() => loadKubeConfig({ inCluster: false, kubeconfig: path.join(dir, "missing") })).toThrow(
+        `${path.join(dir, "missing")} does not exist; set KUBECONFIG`,
+      );
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { PassThrough, type Writable } from "node:stream";
 import { ApiException, Exec, KubeConfig, type KubernetesObject, KubernetesObjectApi, Log, PatchStrategy, type V1Status, Watch } from "@kubernetes/client-node";
 import type { ExecHandle, ExecStreams, KubeApi, ListOptions, LogOptions, ObjectRef, Stream, WatchEvent } from "./kube-api";
@@ -6,11 +7,14 @@ import { FIELD_MANAGER } from "./labels";
 /**
  * How the engine finds its cluster (issue 18, item 1): inside it, the pod's service account
  * (`loadFromCluster`); beside it, a kubeconfig (KUBECONFIG or ~/.kube/config) and a context.
+ * Never client-node's fallback of an unauthenticated localhost:8080.
  */
-export function loadKubeConfig(options: { inCluster: boolean; context?: string }): KubeConfig {
+export function loadKubeConfig(options: { inCluster: boolean; kubeconfig: string; context?: string }): KubeConfig {
   const config = new KubeConfig();
   if (options.inCluster) config.loadFromCluster();
-  else config.loadFromDefault();
+  else if (!existsSync(options.kubeconfig))
+    throw new Error(`no Kubernetes cluster: run the engine in one, or give it a kubeconfig (${options.kubeconfig} does not exist; set KUBECONFIG)`);
+  else config.loadFromFile(options.kubeconfig);
   if (options.context) {
     if (!config.getContexts().some((context) => context.name === options.context)) throw new Error(`the kubeconfig has no context ${options.context}`);
     config.setCurrentContext(options.context);
