@@ -9,19 +9,19 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import type { KubernetesObject, V1Deployment, V1Job } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1Job, V1StatefulSet } from "@kubernetes/client-node";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recordingReporter, task } from "../../../test/engine-harness";
 import { createKubernetesEngine } from "../../kubernetes-engine";
 import type { Engine } from "../../orchestrator";
-import type { ContainerServiceSpec, EngineTask, JobServiceSpec, ServiceSpec } from "../../protocol";
+import type { ContainerServiceSpec, DatabaseServiceSpec, EngineTask, JobServiceSpec, ServiceSpec } from "../../protocol";
 import { kubernetesNamespace } from "../../protocol/kubernetes-names";
 import { KubernetesRuntime } from "./kubernetes-runtime";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
 import { pod, replicaSetOf, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
 import { ScriptedKubeApi } from "./testing/scripted-api";
-import { container as containerFixture, lifecycleJob as lifecycleJobFixture } from "./testing/services";
+import { container as containerFixture, database as databaseFixture, lifecycleJob as lifecycleJobFixture } from "./testing/services";
 
 const settings: KubernetesSettings = { ...defaultKubernetesSettings, routing: { kind: "ingress", className: "nginx" } };
 
@@ -198,6 +198,52 @@ describe("kubernetes runtime: deploying", () => {
     expect(failed.message).toContain('pod web-7d4b9c8f6d-aaaaa: ImagePullBackOff: Back-off pulling image "ghcr.io/acme/web:missing"');
     expect(failed.message).toContain("pod web-7d4b9c8f6d-bbbbb: Unschedulable: 0/3 nodes are available: 3 Insufficient memory.");
     expect(api.deleted).toContain(`Deployment/${namespaceOf(deployment)}/web`);
+  });
+});
+
+describe("kubernetes runtime: cancel and databases", () => {
+  it("a deployment canceled during its rollout leaves the previous state: a first release is removed", async () => {
+    const deployment = task("DEPLOY", [web()]);
+    const running = engine.execute(deployment);
+    await api.watching("Deployment");
+    engine.cancel(deployment.deploymentId);
+    await running;
+    expect(steps(deployment.deploymentId).slice(-2)).toEqual(["health_check canceled", "deployment canceled"]);
+    expect(api.deleted).toEqual([`Deployment/${namespaceOf(deployment)}/web`]);
+  });
+
+  it("a DATABASE is ready once its StatefulSet's pods are, and fails with their reasons when they never are", async () => {
+    const database = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const deployment = task("DEPLOY", [database]);
+    const running = engine.execute(deployment);
+    await api.watching("StatefulSet");
+    const applied = api.stored<V1StatefulSet>("StatefulSet", namespaceOf(deployment), "db")!;
+    // StatefulSetStatus: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/stateful-set-v1/#StatefulSetStatus (v1.33).
+    const ready: V1StatefulSet = {
+      ...applied,
+      status: {
+        observedGeneration: applied.metadata!.generation,
+        replicas: 1,
+        readyReplicas: 1,
+        updatedReplicas: 1,
+        currentRevision: "db-6c8f9d7b5",
+        updateRevision: "db-6c8f9d7b5",
+      },
+    };
+    api.emit("MODIFIED", ready);
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.map(({ object }) => object.kind)).toEqual(["Namespace", "Secret", "Service", "StatefulSet"]);
+
+    const again = task("DEPLOY", [database]);
+    const stuck = engine.execute(again);
+    await api.watching("StatefulSet");
+    const next = api.stored<V1StatefulSet>("StatefulSet", namespaceOf(again), "db")!;
+    api.seed(pod("db-0", next.spec!.template.metadata!.labels!, namespaceOf(again), "unschedulable"));
+    await stuck;
+    expect(recording.eventsOf(again.deploymentId).find((event) => event.step === "health_check" && event.status === "failed")?.message).toMatch(
+      /^db was not ready within 2s\npod db-0: Unschedulable: 0\/3 nodes are available: 3 Insufficient memory/,
+    );
   });
 });
 

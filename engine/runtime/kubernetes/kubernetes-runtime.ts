@@ -47,7 +47,17 @@ type Tracked = {
   image?: string;
 };
 type WorkloadKind = "Deployment" | "StatefulSet" | "CronJob";
-type Pending = { scope: EnvironmentScope; meta: ReleaseMeta; dir: string; appDir?: string; image?: string; applied: boolean; undone: boolean };
+type Pending = {
+  scope: EnvironmentScope;
+  meta: ReleaseMeta;
+  kind: ServiceKind;
+  name: string;
+  dir: string;
+  appDir?: string;
+  image?: string;
+  applied: boolean;
+  undone: boolean;
+};
 
 const WORKLOADS: Record<WorkloadKind, string> = { Deployment: "apps/v1", StatefulSet: "apps/v1", CronJob: "batch/v1" };
 const RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
@@ -123,7 +133,15 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
     const releaseId = `${stamp}-${ctx.deploymentId.slice(0, 8)}`;
     const dir = path.join(this.options.home, "kubernetes", ctx.service.id, releaseId);
-    this.pending.set(releaseId, { scope, meta: { releaseId, deploymentId: ctx.deploymentId }, dir, applied: false, undone: false });
+    this.pending.set(releaseId, {
+      scope,
+      meta: { releaseId, deploymentId: ctx.deploymentId },
+      kind: ctx.service.kind,
+      name: kubernetesObjectName(ctx.service.name),
+      dir,
+      applied: false,
+      undone: false,
+    });
     return { serviceId: ctx.service.id, releaseId };
   }
 
@@ -264,13 +282,8 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     if (!release) return;
     await fs.rm(release.dir, { recursive: true, force: true });
     if (!release.applied || release.undone) return;
-    // Canceled or failed after the apply: the previous revision serves again.
-    const namespace = namespaceOf(release.scope);
-    const tracked = this.tracked.get(handle.serviceId);
-    if (tracked?.workload === "Deployment" || !tracked) {
-      const deployment = await this.options.api.get<V1Deployment>({ apiVersion: "apps/v1", kind: "Deployment", namespace, name: tracked?.name ?? "" });
-      if (deployment) await this.undo(namespace, deployment.metadata!.name!);
-    }
+    // Canceled or failed after the apply: the previous revision serves again (a first release is removed).
+    if (release.kind === "APPLICATION" || release.kind === "CONTAINER") await this.undo(namespaceOf(release.scope), release.name);
   }
 
   // ---- whole-service actions ----------------------------------------------------------------
