@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import { eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { createCaller } from "../server/api/root";
 import { deployments } from "../server/db/schema";
 import { appendEngineEvents } from "../server/deployments/events";
@@ -460,6 +461,34 @@ describe("tokens and clusters", () => {
     const docker = await h.cli(["cluster", "create", "boxes", "--kind", "docker", "--docker-host", "unix:///run/podman/podman.sock"]);
     expect(docker.stdout).toMatch(/--runtime docker --docker-host unix:\/\/\/run\/podman\/podman\.sock\n$/);
     expectFailure(await h.cli(["cluster", "create", "odd", "--docker-host", "unix:///x.sock"]), 2, "--docker-host goes with --kind docker");
+  });
+
+  it("prints the manifests that install a kubernetes cluster's engine, its token in their Secret", async () => {
+    const created = await h.cli([
+      "cluster",
+      "create",
+      "fleet",
+      "--kind",
+      "kubernetes",
+      "--engine-image",
+      "registry.test/slipway-engine:1",
+      "--engine-url",
+      "https://cp.test",
+    ]);
+    expect(created.code).toBe(0);
+    const objects = parseAllDocuments(created.stdout).map(
+      (document) => document.toJS() as { kind: string; stringData?: Record<string, string>; spec?: unknown },
+    );
+    expect(objects.map((object) => object.kind)).toEqual(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Secret", "Deployment"]);
+    const token = objects.find((object) => object.kind === "Secret")!.stringData!.SLIPWAY_ENGINE_TOKEN!;
+    expect(token).toMatch(/^swe_/);
+    // The token sits only in the Secret: the Deployment reads it from there.
+    expect(JSON.stringify(objects.find((object) => object.kind === "Deployment"))).not.toContain(token);
+    expect(JSON.stringify(objects.find((object) => object.kind === "Deployment"))).toContain(
+      '"args":["engine","--url","https://cp.test","--runtime","kubernetes"]',
+    );
+    expect((await h.cli(["cluster", "list"])).stdout).toMatch(/^fleet\s+kubernetes\s/m);
+    expectFailure(await h.cli(["cluster", "create", "odd", "--engine-url", "https://cp.test"]), 2, "--engine-url goes with --kind kubernetes");
   });
 
   it("explains that the engine command needs the executable when run in-process", async () => {

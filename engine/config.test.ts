@@ -55,3 +55,45 @@ describe("the engine's concurrency", () => {
     }
   });
 });
+
+describe("the engine of a kubernetes cluster", () => {
+  it("uses its service account inside the cluster, a kubeconfig context beside it, and the cluster's routing, storage and registry", () => {
+    const inside = loadEngineConfig({ ...required, SLIPWAY_ENGINE_RUNTIME: "kubernetes", KUBERNETES_SERVICE_HOST: "10.96.0.1" });
+    expect(inside.kubernetes).toEqual({
+      inCluster: true,
+      kubeconfig: expect.stringMatching(/\.kube\/config$/),
+      settings: {
+        routing: { kind: "ingress", className: null },
+        storageClass: null,
+        databaseStorage: "10Gi",
+        registry: null,
+        registrySecret: null,
+        builder: "kaniko",
+        engineNamespace: "slipway-system",
+      },
+    });
+    const beside = loadEngineConfig({
+      ...required,
+      SLIPWAY_ENGINE_RUNTIME: "kubernetes",
+      SLIPWAY_KUBE_CONTEXT: "kind-slipway",
+      SLIPWAY_KUBE_ROUTING: "gateway:gateways/public",
+      SLIPWAY_KUBE_STORAGE_CLASS: "fast-ssd",
+      SLIPWAY_KUBE_REGISTRY: "registry.example.com/slipway",
+      SLIPWAY_KUBE_BUILDER: "buildkit",
+    });
+    expect(beside.kubernetes).toMatchObject({
+      inCluster: false,
+      context: "kind-slipway",
+      settings: {
+        routing: { kind: "gateway", namespace: "gateways", name: "public" },
+        storageClass: "fast-ssd",
+        registry: "registry.example.com/slipway",
+        builder: "buildkit",
+      },
+    });
+    expect(() => loadEngineConfig({ ...required, SLIPWAY_KUBE_ROUTING: "gateway:public" })).toThrow(
+      "SLIPWAY_KUBE_ROUTING must be ingress or gateway:<namespace>/<name>",
+    );
+    expect(() => loadEngineConfig({ ...required, SLIPWAY_KUBE_BUILDER: "docker" })).toThrow("SLIPWAY_KUBE_BUILDER must be kaniko or buildkit");
+  });
+});

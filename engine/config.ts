@@ -1,6 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import type { KubernetesSettings } from "./runtime/kubernetes/settings";
 import { type NodeDefault, parseNodeSpec } from "./runtime/toolchains/node";
 
 /** The engine's configuration, validated once at boot. It needs no database: only the control plane's URL and its cluster token. */
@@ -27,8 +28,40 @@ const schema = z.object({
     .min(1, "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more")
     .max(256, "SLIPWAY_ENGINE_CONCURRENCY is at most 256")
     .default(os.availableParallelism()),
-  /** `local`: releases are processes on this host; `docker`: containers through the Docker Engine API at SLIPWAY_DOCKER_HOST. */
-  SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker"], { message: "SLIPWAY_ENGINE_RUNTIME must be local or docker" }).default("local"),
+  /**
+   * `local`: releases are processes on this host; `docker`: containers through the Docker Engine
+   * API at SLIPWAY_DOCKER_HOST; `kubernetes`: objects of a Kubernetes cluster (SLIPWAY_KUBE_*).
+   */
+  SLIPWAY_ENGINE_RUNTIME: z.enum(["local", "docker", "kubernetes"], { message: "SLIPWAY_ENGINE_RUNTIME must be local, docker or kubernetes" }).default("local"),
+  /** The kubeconfig context of an engine beside its cluster (KUBECONFIG or ~/.kube/config); unset inside the cluster, whose service account it uses. */
+  SLIPWAY_KUBE_CONTEXT: z.string().min(1).optional(),
+  /** `ingress` (an Ingress of SLIPWAY_KUBE_INGRESS_CLASS, the cluster's default class when unset) or `gateway:<namespace>/<name>` (an HTTPRoute on that Gateway). */
+  SLIPWAY_KUBE_ROUTING: z
+    .string()
+    .regex(
+      /^(ingress|gateway:[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/,
+      "SLIPWAY_KUBE_ROUTING must be ingress or gateway:<namespace>/<name>",
+    )
+    .default("ingress"),
+  SLIPWAY_KUBE_INGRESS_CLASS: z.string().min(1).optional(),
+  /** The storage class of databases' volumes; the cluster's default when unset. */
+  SLIPWAY_KUBE_STORAGE_CLASS: z.string().min(1).optional(),
+  SLIPWAY_KUBE_DATABASE_STORAGE: z
+    .string()
+    .regex(/^\d+(Mi|Gi|Ti)$/, "SLIPWAY_KUBE_DATABASE_STORAGE must be a size such as 10Gi")
+    .default("10Gi"),
+  /** Where images built from git are pushed (`registry.example.com/slipway`); builds are refused without one. */
+  SLIPWAY_KUBE_REGISTRY: z.string().min(1).optional(),
+  /** A kubernetes.io/dockerconfigjson Secret in the engine's namespace with the registry's push credentials. */
+  SLIPWAY_KUBE_REGISTRY_SECRET: z.string().min(1).optional(),
+  SLIPWAY_KUBE_BUILDER: z.enum(["kaniko", "buildkit"], { message: "SLIPWAY_KUBE_BUILDER must be kaniko or buildkit" }).default("kaniko"),
+  /** The engine's own namespace (its build Jobs run there); the downward API sets it in the install manifests. */
+  SLIPWAY_KUBE_NAMESPACE: z.string().min(1).default("slipway-system"),
+  /** The kubeconfig of an engine beside its cluster, as kubectl reads it (one file). */
+  KUBECONFIG: z.string().min(1).optional(),
+  HOME: z.string().optional(),
+  /** Set by Kubernetes in every pod: the engine runs inside a cluster. */
+  KUBERNETES_SERVICE_HOST: z.string().optional(),
   /** Docker's socket by default; Podman's compatible service: `podman system service --time=0 unix:///run/podman/podman.sock`. */
   SLIPWAY_DOCKER_HOST: z
     .string()
@@ -78,10 +111,11 @@ export type EngineConfig = {
   outboxMaxBytes: number;
   buildCacheMb: number;
   concurrency: number;
-  runtime: "local" | "docker";
+  runtime: "local" | "docker" | "kubernetes";
   dockerHost: string;
   dockerBuildImage?: string;
   dockerBuildNetwork?: string;
+  kubernetes: { inCluster: boolean; kubeconfig: string; context?: string; settings: KubernetesSettings };
   allowLocalRepositories: boolean;
   npmRegistry: string;
   nodeDefault: NodeDefault;
@@ -115,6 +149,23 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     dockerHost: env.SLIPWAY_DOCKER_HOST,
     ...(env.SLIPWAY_DOCKER_BUILD_IMAGE ? { dockerBuildImage: env.SLIPWAY_DOCKER_BUILD_IMAGE } : {}),
     ...(env.SLIPWAY_DOCKER_BUILD_NETWORK ? { dockerBuildNetwork: env.SLIPWAY_DOCKER_BUILD_NETWORK } : {}),
+    kubernetes: {
+      inCluster: Boolean(env.KUBERNETES_SERVICE_HOST) && !env.SLIPWAY_KUBE_CONTEXT,
+      kubeconfig: env.KUBECONFIG ?? path.join(env.HOME ?? "/root", ".kube", "config"),
+      ...(env.SLIPWAY_KUBE_CONTEXT ? { context: env.SLIPWAY_KUBE_CONTEXT } : {}),
+      settings: {
+        routing:
+          env.SLIPWAY_KUBE_ROUTING === "ingress"
+            ? { kind: "ingress", className: env.SLIPWAY_KUBE_INGRESS_CLASS ?? null }
+            : { kind: "gateway", namespace: env.SLIPWAY_KUBE_ROUTING.slice(8).split("/")[0]!, name: env.SLIPWAY_KUBE_ROUTING.split("/")[1]! },
+        storageClass: env.SLIPWAY_KUBE_STORAGE_CLASS ?? null,
+        databaseStorage: env.SLIPWAY_KUBE_DATABASE_STORAGE,
+        registry: env.SLIPWAY_KUBE_REGISTRY ?? null,
+        registrySecret: env.SLIPWAY_KUBE_REGISTRY_SECRET ?? null,
+        builder: env.SLIPWAY_KUBE_BUILDER,
+        engineNamespace: env.SLIPWAY_KUBE_NAMESPACE,
+      },
+    },
     allowLocalRepositories: env.SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES === "1",
     logLevel: env.LOG_LEVEL,
     pretty: env.SLIPWAY_LOG_PRETTY === "1",

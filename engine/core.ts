@@ -4,3 +4,4 @@ export { createLocalEngine, type LocalEngineOptions } from "./local-engine";
 export { createDockerEngine, type DockerEngineOptions } from "./docker-engine";
 export { connectDocker, DockerUnreachable } from "./runtime/docker/docker-host";
 export type { ExecOptions, ExecSession, ServiceSample } from "./runtime/runtime";
+export { createKubernetesEngine, type KubernetesEngineOptions } from "./kubernetes-engine";

@@ -1,11 +1,12 @@
 import { createAgent } from "./agent";
 import { loadEngineConfig } from "./config";
-import { connectDocker, createDockerEngine, createLocalEngine } from "./core";
+import { connectDocker, createDockerEngine, createKubernetesEngine, createLocalEngine } from "./core";
 import { engineIdentity, forgetRunningEngine, recordRunningEngine } from "./daemon";
 import { engineFiles } from "./engine-files";
 import { startEngineHealthServer } from "./health-server";
 import { createEngineLogger } from "./logger";
 import type { EngineHandshake } from "./protocol/messages";
+import { clientNodeApi, loadKubeConfig } from "./runtime/kubernetes/client-node-api";
 import { detectCgroups } from "./runtime/local/cgroups";
 import { availableDatabases } from "./runtime/local/databases/driver";
 import { hostLoopbackFence } from "./runtime/local/sandbox/loopback-fence";
@@ -27,31 +28,47 @@ export async function runEngine(source: Record<string, string | undefined> = pro
   // Throws "cannot reach the Docker Engine API at …: <reason>" (exit 1 below) before anything starts.
   const docker = config.runtime === "docker" ? await connectDocker(config.dockerHost) : null;
   if (docker) logger.info({ dockerHost: docker.url, server: docker.info.server, apiVersion: docker.info.apiVersion }, "connected to the Docker Engine API");
-  const capabilities: EngineHandshake["capabilities"] = docker
+  // Throws "no Kubernetes cluster: …" or "the kubeconfig has no context …" (exit 1 below) before anything starts.
+  const kube = config.runtime === "kubernetes" ? loadKubeConfig(config.kubernetes) : null;
+  if (kube) logger.info({ server: kube.getCurrentCluster()!.server, inCluster: config.kubernetes.inCluster }, "using the Kubernetes API");
+  const capabilities: EngineHandshake["capabilities"] = kube
     ? {
-        runtime: "docker",
-        serviceKinds: ["APPLICATION", "CONTAINER", "JOB"],
-        databases: [],
+        runtime: "kubernetes",
+        serviceKinds: ["APPLICATION", "CONTAINER", "DATABASE", "JOB"],
+        databases: ["postgresql", "redis"],
         routerPort: config.routerPort,
-        dockerApiVersion: docker.info.apiVersion,
-        limits: "docker",
+        // Requests and limits of each pod, enforced by the kubelet.
+        limits: "kubernetes",
         shells: true,
-        metrics: true,
+        metrics: false,
         sandbox: "container",
-        // A container has a network namespace, and so a loopback, of its own: the host's is out of its reach.
         loopbackFence: true,
       }
-    : {
-        runtime: "local",
-        serviceKinds: ["APPLICATION", "DATABASE", "JOB"],
-        databases: await availableDatabases(),
-        routerPort: config.routerPort,
-        limits: detectCgroups().kind,
-        shells: true,
-        metrics: true,
-        ...describeSandbox(await hostSandbox(config.home)),
-        ...(await describeLoopbackFence(await hostSandbox(config.home), hostLoopbackFence)),
-      };
+    : docker
+      ? {
+          runtime: "docker",
+          serviceKinds: ["APPLICATION", "CONTAINER", "JOB"],
+          databases: [],
+          routerPort: config.routerPort,
+          dockerApiVersion: docker.info.apiVersion,
+          limits: "docker",
+          shells: true,
+          metrics: true,
+          sandbox: "container",
+          // A container has a network namespace, and so a loopback, of its own: the host's is out of its reach.
+          loopbackFence: true,
+        }
+      : {
+          runtime: "local",
+          serviceKinds: ["APPLICATION", "DATABASE", "JOB"],
+          databases: await availableDatabases(),
+          routerPort: config.routerPort,
+          limits: detectCgroups().kind,
+          shells: true,
+          metrics: true,
+          ...describeSandbox(await hostSandbox(config.home)),
+          ...(await describeLoopbackFence(await hostSandbox(config.home), hostLoopbackFence)),
+        };
   const engineOptions = {
     home: config.home,
     routerPort: config.routerPort,
@@ -79,14 +96,16 @@ export async function runEngine(source: Record<string, string | undefined> = pro
       },
     },
     (reporter) =>
-      docker
-        ? createDockerEngine({
-            ...engineOptions,
-            reporter,
-            docker: docker.docker,
-            builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
-          })
-        : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb } }),
+      kube
+        ? createKubernetesEngine({ ...engineOptions, reporter, api: clientNodeApi(kube), settings: config.kubernetes.settings })
+        : docker
+          ? createDockerEngine({
+              ...engineOptions,
+              reporter,
+              docker: docker.docker,
+              builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
+            })
+          : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb } }),
   );
   await agent.start();
   const health = config.health ? await startEngineHealthServer({ ...config.health, connected: agent.connected }) : null;

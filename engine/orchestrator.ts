@@ -106,6 +106,8 @@ export type EngineOptions = {
   allowLocalRepositories?: boolean;
   /** How many services the engine deploys at once, over all its deployments (SLIPWAY_ENGINE_CONCURRENCY); its host's cores by default. */
   concurrency?: number;
+  /** Whether the engine runs its router process: false for a kubernetes cluster, whose Ingress or Gateway routes. */
+  router?: boolean;
 };
 
 /** The clone's message: which branch it cloned (the repository's default one when the service names none). */
@@ -283,6 +285,7 @@ export function createEngine(options: EngineOptions): Engine {
     const ctx: StepContext<ServiceSpec> = {
       deploymentId: task.deploymentId,
       service,
+      scope: { organizationId: task.snapshot.organizationId, project: task.snapshot.project, environment: task.snapshot.environment },
       signal,
       trusted: task.trusted ?? false,
       isolateLoopback: task.isolateLoopback ?? false,
@@ -393,7 +396,7 @@ export function createEngine(options: EngineOptions): Engine {
     start() {
       started ??= (async () => {
         await fs.mkdir(paths.deploymentsDir, { recursive: true });
-        await ensureRouter({ home: options.home, port: options.routerPort, host: options.routerHost ?? "127.0.0.1" });
+        if (options.router ?? true) await ensureRouter({ home: options.home, port: options.routerPort, host: options.routerHost ?? "127.0.0.1" });
         await runtime.start();
       })();
       return started;

@@ -3,8 +3,22 @@ import type { Cluster, CreatedCluster } from "../api-types";
 import type { Context } from "../context";
 import { CliError, exitCodes, usageError } from "../errors";
 import { formatAge, table } from "../format";
+import { kubernetesInstallYaml } from "../../engine/protocol/kubernetes-install";
 
 const clusterKinds = ["local", "docker", "kubernetes"] as const;
+
+/** The tag `docker build -f Dockerfile.engine -t slipway-engine:0.1.0 .` gives the engine's image (README, Kubernetes). */
+const DEFAULT_ENGINE_IMAGE = "slipway-engine:0.1.0";
+
+type CreateOptions = {
+  kind: string;
+  domain: string;
+  dockerHost?: string;
+  engineImage: string;
+  engineUrl?: string;
+  allowLocalRepositories?: boolean;
+  json?: boolean;
+};
 
 function onOff(value: string): boolean {
   if (value === "on") return true;
@@ -44,10 +58,13 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
     .addOption(new Option("--kind <kind>", "what the engine runs workloads on").choices(clusterKinds).default("local"))
     .option("--domain <suffix>", "services are served at <service>-<env>-<project>.<suffix>", "localhost")
     .option("--docker-host <url>", "with --kind docker: the engine's Docker Engine API (Docker or Podman), e.g. unix:///run/podman/podman.sock")
+    .option("--engine-image <ref>", "with --kind kubernetes: the engine's image, built from this repository's Dockerfile.engine", DEFAULT_ENGINE_IMAGE)
+    .option("--engine-url <url>", "with --kind kubernetes: the control plane's URL as the engine reaches it from inside the cluster (default: the CLI's)")
     .option("--allow-local-repositories", "services may be built from file:// URLs and paths on the engine's host (ADMIN)")
     .option("--json", "print the API object (with the token)")
-    .action(async (name: string, options: { kind: string; domain: string; dockerHost?: string; allowLocalRepositories?: boolean; json?: boolean }) => {
+    .action(async (name: string, options: CreateOptions) => {
       if (options.dockerHost && options.kind !== "docker") throw usageError("--docker-host goes with --kind docker");
+      if (options.engineUrl && options.kind !== "kubernetes") throw usageError("--engine-url goes with --kind kubernetes");
       const api = await ctx.api();
       const created = await api.post<CreatedCluster>("/clusters", {
         name,
@@ -56,6 +73,18 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
         allowLocalRepositories: options.allowLocalRepositories ?? false,
       });
       if (options.json) return ctx.printJson(created);
+      if (options.kind === "kubernetes") {
+        // The engine runs inside the cluster: the objects that install it, its token in their Secret, go to `kubectl apply -f -`.
+        ctx.print(
+          [
+            `# Created cluster ${created.cluster.name} (kubernetes, ${created.cluster.id}).`,
+            "# Its engine token is in the Secret below, shown only this once. Install the engine with:",
+            "#   slipway cluster create … | kubectl apply -f -   (or save this output and apply it)",
+            kubernetesInstallYaml({ controlPlaneUrl: options.engineUrl ?? api.url, engineToken: created.engineToken, image: options.engineImage }),
+          ].join("\n"),
+        );
+        return;
+      }
       ctx.print(
         [
           `Created cluster ${created.cluster.name} (${created.cluster.kind}, ${created.cluster.id}).`,

@@ -35,7 +35,13 @@ export function registerEngineCommand(program: Command, ctx: Context): void {
     .option("--token-file <file>", "read the engine token from this file (- for standard input)")
     .option("--home <dir>", "where the engine keeps releases and state (default .slipway/engine)")
     .option("--router-port <n>", "port of the engine's HTTP router (default 8080)", parsePortOption)
-    .addOption(new Option("--runtime <runtime>", "what runs the workloads: processes on this host, or containers").choices(["local", "docker"]))
+    .addOption(
+      new Option("--runtime <runtime>", "what runs the workloads: processes on this host, containers, or a Kubernetes cluster").choices([
+        "local",
+        "docker",
+        "kubernetes",
+      ]),
+    )
     .option("--docker-host <url>", "with --runtime docker: the Docker Engine API (Docker or Podman), e.g. unix:///run/podman/podman.sock")
     .option("--allow-local-repositories", "clone file:// URLs and paths on this host (the cluster must allow them too)")
     .action(async (options: EngineOptions) => {

@@ -13,6 +13,7 @@ import { PageHeader } from "../page-header";
 import { RelativeTime } from "../relative-time";
 import { ShowOnce } from "../show-once";
 import { useTRPC } from "../trpc";
+import { kubernetesInstallYaml } from "../../engine/protocol/kubernetes-install";
 import { useInvalidate } from "../use-invalidate";
 
 /** What an ADMIN decides about a cluster's apps (every change is audited). */
@@ -33,21 +34,38 @@ const settings = [
 type Cluster = Outputs["clusters"]["list"][number];
 type ClusterKind = NonNullable<Inputs["clusters"]["create"]["kind"]>;
 
-/** The token goes in the engine's environment, not its arguments, which every user of the host can read (ps). */
-function engineCommand(token: string): string {
-  return `SLIPWAY_ENGINE_TOKEN=${token} npx slipway engine --url ${window.location.origin}`;
+type ShownToken = { cluster: string; kind: string; token: string };
+
+/**
+ * How the engine is started with its token: on a host, a command (the token in the engine's
+ * environment, not its arguments, which every user of the host can read with ps); in a
+ * Kubernetes cluster, the objects that install it, the token in their Secret (issue 18).
+ */
+function engineSetup({ kind, token }: ShownToken): { label: string; value: string; intro: string } {
+  if (kind === "kubernetes")
+    return {
+      label: "Engine manifests",
+      value: kubernetesInstallYaml({ controlPlaneUrl: window.location.origin, engineToken: token, image: "slipway-engine:0.1.0" }),
+      intro: "Apply these with kubectl apply -f - in the cluster; its engine connects to this control plane and nothing dials into the cluster.",
+    };
+  return {
+    label: "Engine command",
+    value: `SLIPWAY_ENGINE_TOKEN=${token} npx slipway engine --url ${window.location.origin}`,
+    intro: "Run this on the machine that will run the apps. The engine connects to this control plane; nothing dials into the cluster.",
+  };
 }
 
 /** The engine command with its token, shown once after a cluster is registered or its token rotated. */
-function CommandModal({ shown, onClose }: { shown: { cluster: string; token: string } | null; onClose: () => void }) {
+function CommandModal({ shown, onClose }: { shown: ShownToken | null; onClose: () => void }) {
+  const setup = shown && engineSetup(shown);
   return (
     <Modal opened={shown !== null} onClose={onClose} title={`Connect an engine to ${shown?.cluster ?? ""}`} size="xl" centered>
-      {shown && (
+      {setup && (
         <Stack>
-          <Text fz="sm">Run this on the machine that will run the apps. The engine connects to this control plane; nothing dials into the cluster.</Text>
+          <Text fz="sm">{setup.intro}</Text>
           <ShowOnce
-            value={engineCommand(shown.token)}
-            label="Engine command"
+            value={setup.value}
+            label={setup.label}
             warning="The token in this command is shown only this once. Rotate it to get a new one; the old one then stops working."
           />
           <Group justify="flex-end">
@@ -66,14 +84,14 @@ function capabilityText(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: string) => void }) {
+function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: ShownToken) => void }) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
   const [revoking, revokeModal] = useDisclosure();
   const rotate = useMutation(
     trpc.clusters.rotateToken.mutationOptions({
       onSuccess: async (result) => {
-        onToken(result.engineToken);
+        onToken({ cluster: cluster.name, kind: cluster.kind, token: result.engineToken });
         await invalidate();
       },
     }),
@@ -236,7 +254,7 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (token: 
 const KINDS: { value: ClusterKind; label: string }[] = [
   { value: "local", label: "local: processes on the engine's host" },
   { value: "docker", label: "docker: containers through Docker or Podman" },
-  { value: "kubernetes", label: "kubernetes" },
+  { value: "kubernetes", label: "kubernetes: Deployments, Services and Ingresses in a Kubernetes cluster" },
 ];
 
 const NEW_CLUSTER = "new";
@@ -245,15 +263,15 @@ const NEW_CLUSTER = "new";
  * "Connect an engine": to an existing cluster (a new engine token, the old one stops working)
  * or to a new cluster registered here. Either way the engine command is shown once.
  */
-function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; onClose: () => void; onToken: (cluster: string, token: string) => void }) {
+function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; onClose: () => void; onToken: (shown: ShownToken) => void }) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
   const [target, setTarget] = useState<string>(clusters.find((cluster) => !cluster.connected)?.id ?? NEW_CLUSTER);
   const [name, setName] = useState("");
   const [kind, setKind] = useState<ClusterKind>("local");
   const [domainSuffix, setDomainSuffix] = useState("localhost");
-  const done = async (result: { cluster: { name: string }; engineToken: string }) => {
-    onToken(result.cluster.name, result.engineToken);
+  const done = async (result: { cluster: { name: string; kind: string }; engineToken: string }) => {
+    onToken({ cluster: result.cluster.name, kind: result.cluster.kind, token: result.engineToken });
     await invalidate();
   };
   const create = useMutation(trpc.clusters.create.mutationOptions({ onSuccess: done }));
@@ -333,7 +351,7 @@ export function ClustersPage() {
   const trpc = useTRPC();
   const clusters = useQuery(trpc.clusters.list.queryOptions({}, { refetchInterval: 10_000 }));
   const [registering, registerModal] = useDisclosure();
-  const [shown, setShown] = useState<{ cluster: string; token: string } | null>(null);
+  const [shown, setShown] = useState<ShownToken | null>(null);
   return (
     <>
       <PageHeader
@@ -357,16 +375,16 @@ export function ClustersPage() {
       )}
       <SimpleGrid cols={{ base: 1, md: 2 }}>
         {clusters.data?.map((cluster) => (
-          <ClusterCard key={cluster.id} cluster={cluster} onToken={(token) => setShown({ cluster: cluster.name, token })} />
+          <ClusterCard key={cluster.id} cluster={cluster} onToken={setShown} />
         ))}
       </SimpleGrid>
       {registering && clusters.data && (
         <ConnectEngine
           clusters={clusters.data}
           onClose={registerModal.close}
-          onToken={(cluster, token) => {
+          onToken={(token) => {
             registerModal.close();
-            setShown({ cluster, token });
+            setShown(token);
           }}
         />
       )}

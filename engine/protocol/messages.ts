@@ -62,7 +62,7 @@ export const engineHandshake = z.object({
     /** The Docker Engine API version the `docker` runtime talks to (Docker or Podman's compatible service). */
     dockerApiVersion: z.string().max(50).optional(),
     /** How the runtime enforces a service's memory and CPU limits on this host; "none": it cannot (they are then only recorded). */
-    limits: z.enum(["cgroup-v1", "cgroup-v2", "docker", "none"]).optional(),
+    limits: z.enum(["cgroup-v1", "cgroup-v2", "docker", "kubernetes", "none"]).optional(),
     /** The engine opens shells (`shell:open`) and ships metrics (`metrics:batch`). */
     shells: z.boolean().optional(),
     metrics: z.boolean().optional(),

@@ -5,7 +5,7 @@ import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, RuntimeServi
 /**
  * What orchestration (engine/orchestrator.ts: steps, order, events, cancel) needs from a
  * runtime. `local` implements it with processes, `docker` with containers through the Docker
- * Engine API; kubernetes comes later. A step that fails throws StepError with a message naming
+ * Engine API, `kubernetes` with objects of the Kubernetes API. A step that fails throws StepError with a message naming
  * what failed.
  *
  * The type parameter is the kind of service a runtime handles: orchestration only hands a
@@ -14,6 +14,8 @@ import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, RuntimeServi
 export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   deploymentId: string;
   service: S;
+  /** The environment the service belongs to, from the snapshot: the kubernetes runtime's namespace and labels (issue 18). */
+  scope?: DeploymentScope;
   signal: AbortSignal;
   /** The cluster is trusted (engineTask.trusted): a runtime that cannot sandbox the service may run it anyway. */
   trusted: boolean;
@@ -32,6 +34,9 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   /** The engine's rules for git sources (engine/runtime/shared/git.ts); absent, local repositories are refused. */
   git?: GitPolicy;
 };
+
+/** The organization, project and environment a deployment acts in (from its snapshot). */
+export type DeploymentScope = { organizationId: string; project: { id: string; name: string }; environment: { id: string; name: string } };
 
 /**
  * Where a runtime log line was read from, for lines a runtime can read again after an engine

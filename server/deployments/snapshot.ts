@@ -58,7 +58,7 @@ export async function renderSnapshot(
   const plain = stored.map((v) => ({ ...v, value: cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const seal = (value: string) => cipher.encrypt(value, snapshotContext(input.deploymentId));
   // Every service of the environment reaches every database of it, deployed now or not.
-  const databases = await databaseVariables(db, cipher, environment.id);
+  const databases = await databaseVariables(db, cipher, environment.id, cluster.kind);
 
   // Stage by stage, and by kind inside a stage (server/environments/stages.ts); the engine runs them in this order.
   const ordered = await deploymentStagesOf(db, environment.id, input.services, input.action);

@@ -82,6 +82,17 @@ describe("database services", () => {
     expect(JSON.stringify(audit)).not.toContain(password);
   });
 
+  it("on a kubernetes cluster, services reach a database at its Service's name in their namespace", async () => {
+    const { web } = await environmentWithDatabase("k8s-shop");
+    await services.db.update(clusters).set({ kind: "kubernetes" }).where(eq(clusters.id, org.clusterId));
+    try {
+      const byKey = Object.fromEntries((await api().variables.effective({ serviceId: web.id })).map((variable) => [variable.key, variable.value]));
+      expect(byKey.SLIPWAY_ORDERS_DB_HOST).toBe("orders-db");
+    } finally {
+      await services.db.update(clusters).set({ kind: "local" }).where(eq(clusters.id, org.clusterId));
+    }
+  });
+
   it("refuses changes to a database, and engines the cluster cannot run, with the reason", async () => {
     const { database } = await environmentWithDatabase("fixed");
     await expect(api().services.update({ serviceId: database.id, config: { engine: "redis" } })).rejects.toMatchObject({

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
+import { kubernetesObjectName } from "../../engine/protocol/kubernetes-names";
 import { databaseEngine, type DatabaseConfig, type DatabaseEngine } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { AppError } from "../errors";
@@ -77,8 +78,14 @@ export const openDatabasePassword = (cipher: OrganizationCipher, config: Databas
 /** For answers and audit entries. */
 export const hideDatabasePassword = (config: DatabaseConfig) => withPassword(config, () => HIDDEN_DATABASE_PASSWORD);
 
-/** Where databases are reached from the services of a cluster: the engine's host. */
-const DATABASE_HOST = "127.0.0.1";
+/**
+ * Where a database is reached from the services of its environment: the engine's host on
+ * `local` and `docker` clusters; on `kubernetes` ones, its Service, in the environment's own
+ * namespace (issue 18).
+ */
+function databaseHost(clusterKind: string, serviceName: string): string {
+  return clusterKind === "kubernetes" ? kubernetesObjectName(serviceName) : "127.0.0.1";
+}
 
 export type DatabaseVariables = { values: Record<string, string>; secretKeys: Set<string> };
 
@@ -87,7 +94,7 @@ export type DatabaseVariables = { values: Record<string, string>; secretKeys: Se
  * SLIPWAY_<NAME>_URL, _HOST, _PORT, _USER, _PASSWORD and _DATABASE (NAME: the service's name in
  * capitals, hyphens as underscores). The URL and the password are secrets.
  */
-export async function databaseVariables(db: Executor, cipher: OrganizationCipher, environmentId: string): Promise<DatabaseVariables> {
+export async function databaseVariables(db: Executor, cipher: OrganizationCipher, environmentId: string, clusterKind: string): Promise<DatabaseVariables> {
   const rows = await db
     .select({ name: services.name, config: services.config })
     .from(services)
@@ -98,13 +105,14 @@ export async function databaseVariables(db: Executor, cipher: OrganizationCipher
     const { engine, connection } = openDatabasePassword(cipher, row.config as DatabaseConfig);
     const prefix = `SLIPWAY_${row.name.toUpperCase().replace(/-/g, "_")}`;
     const password = encodeURIComponent(connection.password);
+    const host = databaseHost(clusterKind, row.name);
     const url =
       engine === "redis"
-        ? `redis://${connection.user}:${password}@${DATABASE_HOST}:${connection.port}/${connection.database}`
-        : `postgresql://${connection.user}:${password}@${DATABASE_HOST}:${connection.port}/${connection.database}`;
+        ? `redis://${connection.user}:${password}@${host}:${connection.port}/${connection.database}`
+        : `postgresql://${connection.user}:${password}@${host}:${connection.port}/${connection.database}`;
     Object.assign(values, {
       [`${prefix}_URL`]: url,
-      [`${prefix}_HOST`]: DATABASE_HOST,
+      [`${prefix}_HOST`]: host,
       [`${prefix}_PORT`]: String(connection.port),
       [`${prefix}_USER`]: connection.user,
       [`${prefix}_PASSWORD`]: connection.password,

@@ -182,7 +182,10 @@ export async function effectiveVariables(ctx: DomainContext, serviceId: string) 
   const service = await getService(ctx, serviceId);
   const environment = await getEnvironment(ctx, service.environmentId);
   const project = await getProject(ctx, environment.projectId);
-  const [cluster] = await ctx.db.select({ domainSuffix: clusters.domainSuffix }).from(clusters).where(eq(clusters.id, environment.clusterId));
+  const [cluster] = await ctx.db
+    .select({ domainSuffix: clusters.domainSuffix, kind: clusters.kind })
+    .from(clusters)
+    .where(eq(clusters.id, environment.clusterId));
   const stored = await ctx.db
     .select()
     .from(variables)
@@ -198,7 +201,7 @@ export async function effectiveVariables(ctx: DomainContext, serviceId: string) 
     serviceId: service.id,
     domain,
   });
-  const databases = await databaseVariables(ctx.db, cipher, environment.id);
+  const databases = await databaseVariables(ctx.db, cipher, environment.id, cluster?.kind ?? "local");
   // Databases take no variables from jobs (engine/job-outputs.ts withOutputs).
   const outputs = service.kind === "DATABASE" ? [] : await jobOutputs(ctx.db, environment.id);
   return resolveVariables(

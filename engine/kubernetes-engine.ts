@@ -1,0 +1,26 @@
+import { createEngine, type Engine, type EngineOptions } from "./orchestrator";
+import type { KubeApi } from "./runtime/kubernetes/kube-api";
+import { KubernetesRuntime, type KubernetesRuntimeOptions } from "./runtime/kubernetes/kubernetes-runtime";
+import type { KubernetesSettings } from "./runtime/kubernetes/settings";
+
+export type KubernetesEngineOptions = Omit<EngineOptions, "runtime" | "router"> & {
+  /** The cluster's API (engine/runtime/kubernetes/client-node-api.ts), or any implementation of the seam. */
+  api: KubeApi;
+  settings: KubernetesSettings;
+  /** Runtime tunables; tests shorten them. */
+  tuning?: Pick<KubernetesRuntimeOptions, "retry" | "statefulSetTimeoutMs">;
+};
+
+/**
+ * The engine of a `kubernetes` cluster (issue 18): the same orchestration as every cluster
+ * (engine/orchestrator.ts); releases are Kubernetes objects, and the cluster's Ingress controller
+ * or Gateway routes, so the engine runs no router of its own.
+ */
+export function createKubernetesEngine(options: KubernetesEngineOptions): Engine {
+  return createEngine({
+    ...options,
+    router: false,
+    runtime: ({ logger, serviceLog }) =>
+      new KubernetesRuntime({ api: options.api, settings: options.settings, home: options.home, logger, serviceLog, ...options.tuning }),
+  });
+}

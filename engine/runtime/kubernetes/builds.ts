@@ -1,0 +1,95 @@
+import type { V1Job, V1Pod } from "@kubernetes/client-node";
+import type { GitServiceSpec, ServiceSpec } from "../../protocol";
+import { parseGitUrl } from "../../protocol/git-source";
+import { kubernetesObjectName } from "../../protocol/kubernetes-names";
+import type { StepContext } from "../runtime";
+import { StepError } from "../runtime";
+import { buildJobManifest, buildName, buildSecretManifest } from "./build";
+import type { KubeApi } from "./kube-api";
+import { type EnvironmentScope, namespaceOf, type ReleaseMeta } from "./labels";
+import { observe, type ObserveOptions } from "./observe";
+import { lastLines } from "./pod-logs";
+import { jobState, podProblems, describeProblems } from "./rollout";
+import type { KubernetesSettings } from "./settings";
+
+/**
+ * Builds a git service's image in the cluster (build.ts has the Job) and returns its name: the
+ * build Secret and Job are applied in the engine's namespace, the Job is followed through a
+ * watch to its end, its output shown, and its Secret removed whatever the outcome.
+ */
+export async function buildImage(input: {
+  api: KubeApi;
+  settings: KubernetesSettings;
+  ctx: StepContext<ServiceSpec>;
+  service: GitServiceSpec;
+  scope: EnvironmentScope;
+  release: ReleaseMeta;
+  appDir: string;
+  retry?: ObserveOptions["retry"];
+}): Promise<string> {
+  const { api, settings, ctx, service, release } = input;
+  if (!settings.registry) throw new StepError("the cluster has no image registry for builds: set SLIPWAY_KUBE_REGISTRY on its engine");
+  const repository = `${settings.registry}/${namespaceOf(input.scope)}/${kubernetesObjectName(service.name)}`;
+  const destination = `${repository}:${release.releaseId}`;
+  const namespace = settings.engineNamespace;
+  const name = buildName(service.name, release.releaseId);
+  const docker = service.kind === "APPLICATION" ? service.config.docker : undefined;
+  const buildArgs = Object.fromEntries(
+    service.variables.filter((variable) => docker?.buildArgs.includes(variable.key)).map((variable) => [variable.key, variable.value]),
+  );
+  await api.apply(buildSecretManifest({ namespace, scope: input.scope, service, release }, cloneUrl(service), buildArgs));
+  try {
+    await api.apply(
+      buildJobManifest({
+        namespace,
+        scope: input.scope,
+        service,
+        release,
+        builder: settings.builder,
+        repository: { commit: release.commit!, secret: name },
+        dockerfile: {
+          context: docker?.context ?? "",
+          dockerfile: docker?.dockerfile ?? "Dockerfile",
+          target: docker?.target,
+          buildArgs: Object.keys(buildArgs),
+        },
+        destination,
+        cache: `${repository}/cache`,
+        registrySecret: settings.registrySecret,
+        timeoutSeconds: service.config.buildTimeoutSeconds,
+      }),
+    );
+    ctx.output("system", `Building ${destination} with ${settings.builder} in Job ${namespace}/${name}`);
+    const state = await observe<V1Job, ReturnType<typeof jobState>>(
+      api,
+      { apiVersion: "batch/v1", kind: "Job", namespace, fieldSelector: `metadata.name=${name}` },
+      ([job]) => {
+        const current = job ? jobState(job) : null;
+        return current && current.state !== "running" ? current : null;
+      },
+      { signal: ctx.signal, retry: input.retry, onReconnect: (reason) => ctx.output("system", `${reason}; listing the build Job again`) },
+    );
+    const { items: pods } = await api.list<V1Pod>("v1", "Pod", { namespace, labelSelector: `batch.kubernetes.io/job-name=${name}` });
+    for (const pod of pods)
+      for (const container of ["clone", "build"])
+        for (const line of await lastLines(api, namespace, pod.metadata!.name!, container, { previous: false, count: 200 })) ctx.output("stdout", line);
+    if (state.state === "failed") throw new StepError(`the build Job failed: ${state.message}\n${describeProblems(podProblems(pods), new Map())}`);
+    return destination;
+  } finally {
+    await api.delete({ apiVersion: "v1", kind: "Secret", namespace, name });
+  }
+}
+
+/** The repository's URL with its credentials (https only: a deploy key would need an SSH agent in the build Job). */
+function cloneUrl(service: GitServiceSpec): string {
+  const { url, credentials } = service.config.git;
+  if (credentials && "sshPrivateKey" in credentials)
+    throw new StepError("the kubernetes runtime builds from https repositories; deploy keys are not supported in build Jobs yet");
+  const parsed = parseGitUrl(url);
+  if (!parsed.ok || !/^https?:\/\//.test(url)) throw new StepError(`the kubernetes runtime builds from http(s) repositories: ${url} is not one`);
+  if (!credentials) return url;
+  const withCredentials = new URL(url);
+  withCredentials.username = encodeURIComponent(credentials.username);
+  withCredentials.password = encodeURIComponent(credentials.password);
+  return withCredentials.toString();
+}

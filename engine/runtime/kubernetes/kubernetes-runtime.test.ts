@@ -1,0 +1,393 @@
+/**
+ * The kubernetes runtime's logic (issue 18) through the engine's real orchestration, against the
+ * KubeApi seam held by the test (testing/scripted-api.ts) with API objects written from the
+ * Kubernetes API reference (testing/api-objects.ts). No API server runs here: these tests show
+ * what the runtime asks of a cluster and how it decides from what a cluster reports, not that a
+ * cluster accepts it (manifests.test.ts checks the objects against the API's schemas).
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import type { KubernetesObject, V1Deployment, V1Job, V1StatefulSet } from "@kubernetes/client-node";
+import pino from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { recordingReporter, task } from "../../../test/engine-harness";
+import { createKubernetesEngine } from "../../kubernetes-engine";
+import type { Engine } from "../../orchestrator";
+import type { ContainerServiceSpec, DatabaseServiceSpec, EngineTask, JobServiceSpec, ServiceSpec } from "../../protocol";
+import { kubernetesNamespace } from "../../protocol/kubernetes-names";
+import { KubernetesRuntime } from "./kubernetes-runtime";
+import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
+import { pod, replicaSetOf, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
+import { ScriptedKubeApi } from "./testing/scripted-api";
+import { container as containerFixture, database as databaseFixture, lifecycleJob as lifecycleJobFixture } from "./testing/services";
+
+const settings: KubernetesSettings = { ...defaultKubernetesSettings, routing: { kind: "ingress", className: "nginx" } };
+
+let home: string;
+let api: ScriptedKubeApi;
+let engine: Engine;
+let recording: ReturnType<typeof recordingReporter>;
+
+beforeEach(async () => {
+  home = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-k8s-"));
+  api = new ScriptedKubeApi();
+  recording = recordingReporter();
+  engine = newEngine();
+});
+
+afterEach(async () => {
+  await engine.shutdown();
+  await fs.rm(home, { recursive: true, force: true });
+});
+
+function newEngine(): Engine {
+  return createKubernetesEngine({
+    home,
+    routerPort: 0,
+    reporter: recording.reporter,
+    api,
+    settings,
+    tuning: { retry: { baseMs: 1, maxMs: 5 }, statefulSetTimeoutMs: 2_000 },
+  });
+}
+
+/** A CONTAINER service (no clone, no build Job): what the rollout logic acts on. */
+function web(overrides: Partial<ContainerServiceSpec> = {}): ContainerServiceSpec {
+  const base = containerFixture as ContainerServiceSpec;
+  return {
+    ...base,
+    id: randomUUID(),
+    name: "web",
+    domains: ["web-test-shop.apps.example.com"],
+    config: { ...base.config, image: { name: "ghcr.io/acme/web", tag: "1" }, user: undefined, readOnlyRootFilesystem: false },
+    ...overrides,
+  };
+}
+
+function namespaceOf(deployment: EngineTask): string {
+  const { project, environment } = deployment.snapshot;
+  return kubernetesNamespace(project.name, environment.name, environment.id);
+}
+
+function steps(deploymentId: string) {
+  return recording.eventsOf(deploymentId).map((event) => `${event.step} ${event.status}`);
+}
+
+function output(deploymentId: string): string {
+  return recording.lines
+    .filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploymentId)
+    .map((line) => line.text)
+    .join("\n");
+}
+
+/** Runs a DEPLOY of `service` until its rollout is watched, then lets `drive` play the cluster's side. */
+async function deploy(
+  service: ServiceSpec,
+  drive: (deployment: V1Deployment, namespace: string) => Promise<void> | void,
+  deployment = task("DEPLOY", [service]),
+) {
+  const running = engine.execute(deployment);
+  await api.watching("Deployment");
+  const applied = api.stored<V1Deployment>("Deployment", namespaceOf(deployment), "web")!;
+  await drive(applied, namespaceOf(deployment));
+  await running;
+  return deployment;
+}
+
+describe("kubernetes runtime: deploying", () => {
+  it("applies in order, follows the rollout from watch events, routes, and reports the steps as every runtime does", async () => {
+    const service = web();
+    const deployment = await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 2, updated: 1, available: 0, progressing: "ReplicaSetUpdated", revision: 1 }));
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    expect(steps(deployment.deploymentId)).toEqual([
+      "deployment started",
+      "build started",
+      "build succeeded",
+      "start started",
+      "start succeeded",
+      "health_check started",
+      "health_check succeeded",
+      "switch started",
+      "switch succeeded",
+      "drain started",
+      "drain succeeded",
+      "deployment succeeded",
+    ]);
+    // Server-side apply, field manager slipway, in dependency order; the route only once the rollout is available.
+    expect(api.applied.map(({ object, fieldManager }) => `${object.kind} ${fieldManager}`)).toEqual([
+      "Namespace slipway",
+      "Secret slipway",
+      "Deployment slipway",
+      "Service slipway",
+      "Ingress slipway",
+    ]);
+    const text = output(deployment.deploymentId);
+    expect(text).toContain("Deployment web: waiting for the controller to see web's new spec");
+    expect(text).toContain("Deployment web: 1 old pods pending termination");
+    expect(text).toContain("Deployment web: 1 of 1 pods available");
+    expect(text).toContain("web-test-shop.apps.example.com now reach web");
+    expect(engine.services()).toEqual([expect.objectContaining({ serviceId: service.id, state: "running" })]);
+  });
+
+  it("lists again after a watch error and decides from what the cluster says then", async () => {
+    const deployment = await deploy(web(), async (applied, namespace) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 0, progressing: "ReplicaSetUpdated", revision: 1 }));
+      // The rollout completes while the watch is down: no event tells it, the list after the reconnect does.
+      api.seed(withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+      api.failWatches("Deployment", new Error("too old resource version: 1 (42) (410)"));
+      void namespace;
+    });
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    const text = output(deployment.deploymentId);
+    expect(text).toContain("the watch of Deployment failed: too old resource version: 1 (42) (410); listing Deployment web again");
+    expect(text).toContain("Deployment web: 1 of 1 pods available");
+    expect(api.lists.filter((entry) => entry.startsWith("Deployment ")).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("undoes a rollout past its deadline to the previous revision and fails with the pods' reasons and a crashed container's last lines", async () => {
+    const service = web();
+    const first = await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const previous = api.stored<V1Deployment>("Deployment", namespaceOf(first), "web")!;
+    const previousRelease = previous.metadata!.annotations!["slipway.dev/release-id"]!;
+
+    const second = await deploy(
+      { ...service, config: { ...service.config, image: { name: "ghcr.io/acme/web", tag: "2" } } },
+      (applied, namespace) => {
+        const failing = withDeploymentStatus(applied, { replicas: 2, updated: 1, available: 1, progressing: "ProgressDeadlineExceeded", revision: 2 });
+        api.seed(replicaSetOf(failing, 1, "5c9f7b6d8", previous.spec!.template), replicaSetOf(failing, 2, "7d4b9c8f6d"));
+        const release = applied.spec!.template.metadata!.labels!;
+        api.seed(pod("web-7d4b9c8f6d-x2x9q", release, namespace, "crash-loop"));
+        api.logLines.set("web-7d4b9c8f6d-x2x9q/app:previous", ["listening on 9000", "Error: Cannot find module '/app/server.js'", "Node.js v22.12.0"]);
+        api.emit("MODIFIED", failing);
+      },
+      task("DEPLOY", [{ ...service, config: { ...service.config, image: { name: "ghcr.io/acme/web", tag: "2" } } }]),
+    );
+    const failed = recording.eventsOf(second.deploymentId).find((event) => event.step === "health_check" && event.status === "failed");
+    expect(failed?.message).toContain("web made no progress within its deadline (180s)");
+    expect(failed?.message).toContain(`undone to the previous revision (release ${previousRelease})`);
+    expect(failed?.message).toContain(
+      "pod web-7d4b9c8f6d-x2x9q: CrashLoopBackOff: exit code 1 (Error), restarted 4 times; last lines:\nlistening on 9000\nError: Cannot find module '/app/server.js'\nNode.js v22.12.0",
+    );
+    expect(recording.final(second.deploymentId)).toMatchObject({ status: "failed" });
+    // The undo applies the Deployment in full with the previous revision's template, its release annotations back.
+    const undo = api.applied.at(-1)!;
+    expect(undo.fieldManager).toBe("slipway");
+    const undone = undo.object as V1Deployment;
+    expect(undone.spec!.template.spec!.containers[0]!.image).toBe("ghcr.io/acme/web:1");
+    expect(undone.spec!.template.metadata!.labels).not.toHaveProperty("pod-template-hash");
+    expect(undone.metadata!.annotations!["slipway.dev/release-id"]).toBe(previousRelease);
+    expect(undone.spec!.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    // No route changed: the failed release never reached the switch.
+    expect(api.applied.filter(({ object }) => object.kind === "Ingress")).toHaveLength(1);
+  });
+
+  it("removes a first release that never became available, and names an image that cannot be pulled and a pod the scheduler cannot place", async () => {
+    const deployment = await deploy(web(), (applied, namespace) => {
+      const labels = applied.spec!.template.metadata!.labels!;
+      api.seed(pod("web-7d4b9c8f6d-aaaaa", labels, namespace, "image-pull"), pod("web-7d4b9c8f6d-bbbbb", labels, namespace, "unschedulable"));
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 0, progressing: "ProgressDeadlineExceeded", revision: 1 }));
+    });
+    const failed = recording.eventsOf(deployment.deploymentId).find((event) => event.step === "health_check" && event.status === "failed")!;
+    expect(failed.message).toContain("no previous revision: the Deployment was removed");
+    expect(failed.message).toContain('pod web-7d4b9c8f6d-aaaaa: ImagePullBackOff: Back-off pulling image "ghcr.io/acme/web:missing"');
+    expect(failed.message).toContain("pod web-7d4b9c8f6d-bbbbb: Unschedulable: 0/3 nodes are available: 3 Insufficient memory.");
+    expect(api.deleted).toContain(`Deployment/${namespaceOf(deployment)}/web`);
+  });
+});
+
+describe("kubernetes runtime: cancel and databases", () => {
+  it("a deployment canceled during its rollout leaves the previous state: a first release is removed", async () => {
+    const deployment = task("DEPLOY", [web()]);
+    const running = engine.execute(deployment);
+    await api.watching("Deployment");
+    engine.cancel(deployment.deploymentId);
+    await running;
+    expect(steps(deployment.deploymentId).slice(-2)).toEqual(["health_check canceled", "deployment canceled"]);
+    expect(api.deleted).toEqual([`Deployment/${namespaceOf(deployment)}/web`]);
+  });
+
+  it("a DATABASE is ready once its StatefulSet's pods are, and fails with their reasons when they never are", async () => {
+    const database = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const deployment = task("DEPLOY", [database]);
+    const running = engine.execute(deployment);
+    await api.watching("StatefulSet");
+    const applied = api.stored<V1StatefulSet>("StatefulSet", namespaceOf(deployment), "db")!;
+    // StatefulSetStatus: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/stateful-set-v1/#StatefulSetStatus (v1.33).
+    const ready: V1StatefulSet = {
+      ...applied,
+      status: {
+        observedGeneration: applied.metadata!.generation,
+        replicas: 1,
+        readyReplicas: 1,
+        updatedReplicas: 1,
+        currentRevision: "db-6c8f9d7b5",
+        updateRevision: "db-6c8f9d7b5",
+      },
+    };
+    api.emit("MODIFIED", ready);
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.map(({ object }) => object.kind)).toEqual(["Namespace", "Secret", "Service", "StatefulSet"]);
+
+    const again = task("DEPLOY", [database]);
+    const stuck = engine.execute(again);
+    await api.watching("StatefulSet");
+    const next = api.stored<V1StatefulSet>("StatefulSet", namespaceOf(again), "db")!;
+    api.seed(pod("db-0", next.spec!.template.metadata!.labels!, namespaceOf(again), "unschedulable"));
+    await stuck;
+    expect(recording.eventsOf(again.deploymentId).find((event) => event.step === "health_check" && event.status === "failed")?.message).toMatch(
+      /^db was not ready within 2s\npod db-0: Unschedulable: 0\/3 nodes are available: 3 Insufficient memory/,
+    );
+  });
+});
+
+describe("kubernetes runtime: after a restart, and the whole-service actions", () => {
+  it("recovers what runs from the cluster's labels, then stops, restarts and deletes through field managers of their own", async () => {
+    const service = web();
+    const first = await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const releaseId = api.stored<V1Deployment>("Deployment", namespaceOf(first), "web")!.metadata!.annotations!["slipway.dev/release-id"];
+    await engine.shutdown();
+
+    // A new engine knows nothing but what the cluster says.
+    engine = newEngine();
+    await engine.start();
+    expect(engine.services()).toEqual([{ serviceId: service.id, releaseId, state: "running", restarts: 0 }]);
+
+    await engine.execute(task("STOP", [service]));
+    expect(api.applied.at(-1)).toEqual({
+      object: { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: namespaceOf(first) }, spec: { replicas: 0 } },
+      fieldManager: "slipway-scale",
+    });
+    expect(engine.services()[0]).toMatchObject({ state: "stopped" });
+
+    const restart = engine.execute(task("RESTART", [service]));
+    await api.watching("Deployment");
+    api.emit(
+      "MODIFIED",
+      withDeploymentStatus(api.stored<V1Deployment>("Deployment", namespaceOf(first), "web")!, {
+        replicas: 1,
+        updated: 1,
+        available: 1,
+        progressing: "NewReplicaSetAvailable",
+        revision: 1,
+      }),
+    );
+    await restart;
+    expect(api.applied.at(-1)).toMatchObject({ object: { spec: { replicas: 1 } }, fieldManager: "slipway-scale" });
+    expect(engine.services()[0]).toMatchObject({ state: "running" });
+
+    const removal = task("DELETE", [service]);
+    await engine.execute(removal);
+    expect(recording.final(removal.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.deleted).toEqual(
+      expect.arrayContaining([`Ingress/${namespaceOf(first)}/web`, `Service/${namespaceOf(first)}/web`, `Deployment/${namespaceOf(first)}/web`]),
+    );
+    expect(engine.services()).toEqual([]);
+  });
+
+  it("a running service's restart is a rollout restart annotation under its own field manager", async () => {
+    const service = web();
+    const first = await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const restart = engine.execute(task("RESTART", [service]));
+    await eventuallyApplied("slipway-restart");
+    api.emit(
+      "MODIFIED",
+      withDeploymentStatus(api.stored<V1Deployment>("Deployment", namespaceOf(first), "web")!, {
+        replicas: 1,
+        updated: 1,
+        available: 1,
+        progressing: "NewReplicaSetAvailable",
+        revision: 2,
+      }),
+    );
+    await restart;
+    const applied = api.applied.find(({ fieldManager }) => fieldManager === "slipway-restart")!.object as V1Deployment;
+    expect(Object.keys(applied.spec!.template.metadata!.annotations!)).toEqual(["kubectl.kubernetes.io/restartedAt"]);
+  });
+});
+
+describe("kubernetes runtime: shells", () => {
+  it("opens a shell in the newest running pod of the service, its environment set with env", async () => {
+    const service = web();
+    const first = await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const labels = api.stored<V1Deployment>("Deployment", namespaceOf(first), "web")!.spec!.template.metadata!.labels!;
+    api.seed(pod("web-7d4b9c8f6d-crash", labels, namespaceOf(first), "image-pull"), pod("web-7d4b9c8f6d-ok", labels, namespaceOf(first), "running"));
+    const session = await engine.exec!(service.id, ["sh"], { tty: true, env: { TERM: "xterm-256color" }, cols: 120, rows: 40 });
+    expect(api.execs).toEqual([{ pod: "web-7d4b9c8f6d-ok", container: "app", argv: ["env", "TERM=xterm-256color", "sh"], tty: true }]);
+    expect(String(session.read())).toBe("$ ");
+    expect(await session.exited).toBe(0);
+  });
+});
+
+describe("kubernetes runtime: jobs", () => {
+  it("runs a lifecycle JOB as a Job, waits for it through a watch and passes on the outputs from its termination message", async () => {
+    const base = lifecycleJobFixture as JobServiceSpec;
+    const runtime = new KubernetesRuntime({
+      api,
+      settings,
+      home,
+      logger: pino({ level: "silent" }),
+      serviceLog: () => undefined,
+      retry: { baseMs: 1, maxMs: 5 },
+    });
+    const deployment = task("DEPLOY", [base]);
+    const ctx = {
+      deploymentId: deployment.deploymentId,
+      service: base,
+      scope: deployment.snapshot,
+      signal: new AbortController().signal,
+      trusted: false,
+      isolateLoopback: false,
+      databasePorts: [],
+      output: () => undefined,
+    };
+    const handle = await runtime.newRelease(ctx);
+    // What build would have set: the image the build Job pushed.
+    Object.assign((runtime as unknown as { pending: Map<string, { image: string }> }).pending.get(handle.releaseId)!, {
+      image: "registry.example.com/migrate:1",
+    });
+    const running = runtime.runJob(ctx, handle, "start");
+    await api.watching("Job");
+    const name = `migrate-start-${deployment.deploymentId.slice(0, 8)}`;
+    const namespace = namespaceOf(deployment);
+    api.seed(pod(`${name}-k7v2p`, { "batch.kubernetes.io/job-name": name }, namespace, "succeeded", { message: '{"MIGRATED_TO":"42"}' }));
+    api.emit("MODIFIED", withJobStatus(api.stored<V1Job>("Job", namespace, name)!, "complete"));
+    await expect(running).resolves.toEqual({ message: "succeeded after 1 attempt(s)", outputs: { MIGRATED_TO: "42" } });
+    expect(api.applied.map(({ object }) => object.kind)).toEqual(["Namespace", "Secret", "Job"]);
+
+    // A re-delivered task finds its Job done: nothing runs twice.
+    await expect(runtime.runJob(ctx, handle, "start")).resolves.toMatchObject({ outputs: { MIGRATED_TO: "42" } });
+
+    const next = { ...ctx, deploymentId: randomUUID() };
+    const again = runtime.runJob(next, handle, "start");
+    await api.watching("Job");
+    const failing = `migrate-start-${next.deploymentId.slice(0, 8)}`;
+    api.seed(pod(`${failing}-q9z8x`, { "batch.kubernetes.io/job-name": failing }, namespace, "crash-loop"));
+    api.logLines.set(`${failing}-q9z8x/app:previous`, ["migrating…", 'error: relation "users" already exists']);
+    api.emit("MODIFIED", withJobStatus(api.stored<V1Job>("Job", namespace, failing)!, "backoff-limit"));
+    await expect(again).rejects.toThrow(
+      /failed: BackoffLimitExceeded: Job has reached the specified backoff limit\n.*CrashLoopBackOff.*\nmigrating…\nerror: relation "users" already exists/s,
+    );
+  });
+});
+
+async function eventuallyApplied(fieldManager: string): Promise<KubernetesObject> {
+  for (let tries = 0; tries < 200; tries++) {
+    const found = api.applied.find((entry) => entry.fieldManager === fieldManager);
+    if (found) return found.object;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`nothing applied by ${fieldManager}`);
+}

@@ -1,0 +1,550 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { KubernetesObject, V1Deployment, V1Job, V1Pod, V1ReplicaSet, V1StatefulSet } from "@kubernetes/client-node";
+import type pino from "pino";
+import type { JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
+import { kubernetesObjectName } from "../../protocol/kubernetes-names";
+import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceLog, StepContext, StepResult } from "../runtime";
+import { StepError } from "../runtime";
+import { appDirectory, type ClonedSource, cloneRepository } from "../shared/git";
+import { engineBaseEnv } from "../shared/processes-env";
+import { buildImage } from "./builds";
+import { startPodExec } from "./exec-session";
+import { lifecycleJobManifest, lifecycleJobName } from "./jobs";
+import type { KubeApi } from "./kube-api";
+import { ANNOTATION, type EnvironmentScope, LABEL, MANAGED_BY, namespaceOf, type ReleaseMeta } from "./labels";
+import { namespaceManifest, releaseManifests } from "./manifests";
+import { observe, type ObserveOptions } from "./observe";
+import { lastLines, PodLogFollower } from "./pod-logs";
+import { deploymentRollout, describeProblems, jobState, podProblems, type RolloutState, statefulSetRollout } from "./rollout";
+import { variablesSecret } from "./secrets";
+import type { KubernetesSettings } from "./settings";
+import { previousReplicaSet, rollbackManifest } from "./undo";
+
+export type KubernetesRuntimeOptions = {
+  api: KubeApi;
+  settings: KubernetesSettings;
+  /** Where the engine clones repositories to learn their exact commit (the build Job clones that commit again, in the cluster). */
+  home: string;
+  logger: pino.Logger;
+  serviceLog: ServiceLog;
+  /** Backoff between a watch's end and the next list; tests shorten it. */
+  retry?: ObserveOptions["retry"];
+  /** A DATABASE (StatefulSet) rollout's bound: no controller deadline marks it failed. */
+  statefulSetTimeoutMs?: number;
+};
+
+/** A service the cluster runs, as its labels and annotations say (not the engine's memory: issue 18, item 6). */
+type Tracked = {
+  serviceId: string;
+  kind: ServiceKind;
+  namespace: string;
+  workload: WorkloadKind | null;
+  name: string;
+  releaseId: string;
+  commit?: string;
+  stopped: boolean;
+  image?: string;
+};
+type WorkloadKind = "Deployment" | "StatefulSet" | "CronJob";
+type Pending = {
+  scope: EnvironmentScope;
+  meta: ReleaseMeta;
+  kind: ServiceKind;
+  name: string;
+  dir: string;
+  appDir?: string;
+  image?: string;
+  applied: boolean;
+  undone: boolean;
+};
+
+const WORKLOADS: Record<WorkloadKind, string> = { Deployment: "apps/v1", StatefulSet: "apps/v1", CronJob: "batch/v1" };
+const RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
+/** Field managers of the actions that change one field of what `slipway` applied: its next apply takes the field back. */
+const SCALE_MANAGER = "slipway-scale";
+const RESTART_MANAGER = "slipway-restart";
+
+/**
+ * The kubernetes runtime (issue 18): each release of a service is rendered to Kubernetes objects
+ * (manifests.ts) and applied with server-side apply; rollouts are followed through watches
+ * (observe.ts) and decided from the controllers' status (rollout.ts); one that does not progress
+ * within its deadline is undone to the previous revision (undo.ts) and fails with its pods'
+ * reasons. Orchestration (steps, events, cancel) is the engine's, as for every runtime; this
+ * runtime talks to the cluster only through the KubeApi seam.
+ */
+export class KubernetesRuntime implements Runtime<ServiceSpec> {
+  readonly name = "kubernetes";
+  readonly serviceKinds: readonly ServiceKind[] = ["APPLICATION", "CONTAINER", "DATABASE", "JOB"];
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly logs: PodLogFollower;
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly options: KubernetesRuntimeOptions) {
+    this.logs = new PodLogFollower({ api: options.api, serviceLog: options.serviceLog, logger: options.logger, retry: options.retry });
+  }
+
+  /** Recovers what runs from the cluster: every workload the engine labelled, in every namespace (a restarted engine forgets nothing). */
+  async start(): Promise<void> {
+    for (const kind of Object.keys(WORKLOADS) as WorkloadKind[]) {
+      const { items } = await this.options.api.list<KubernetesObject & { spec?: { replicas?: number; suspend?: boolean } }>(WORKLOADS[kind], kind, {
+        labelSelector: selector(MANAGED_BY),
+      });
+      for (const item of items) {
+        const labels = item.metadata?.labels ?? {};
+        const annotations = item.metadata?.annotations ?? {};
+        const serviceId = labels[LABEL.service];
+        if (!serviceId) continue;
+        this.tracked.set(serviceId, {
+          serviceId,
+          kind: labels[LABEL.serviceKind] as ServiceKind,
+          namespace: item.metadata!.namespace!,
+          workload: kind,
+          name: item.metadata!.name!,
+          releaseId: annotations[ANNOTATION.release] ?? labels[LABEL.release] ?? "unknown",
+          ...(annotations[ANNOTATION.commit] ? { commit: annotations[ANNOTATION.commit] } : {}),
+          stopped: kind === "CronJob" ? item.spec?.suspend === true : item.spec?.replicas === 0,
+        });
+      }
+    }
+    this.logs.start([...new Set([...this.tracked.values()].map((service) => service.namespace))]);
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopping.abort();
+    this.logs.stop();
+  }
+
+  services(): RuntimeServiceState[] {
+    return [...this.tracked.values()].map((service) => ({
+      serviceId: service.serviceId,
+      releaseId: service.releaseId,
+      state: service.stopped ? "stopped" : service.kind === "JOB" ? "idle" : "running",
+      restarts: 0,
+      ...(service.commit ? { commit: service.commit } : {}),
+    }));
+  }
+
+  // ---- deploy steps -------------------------------------------------------------------------
+
+  async newRelease(ctx: StepContext<ServiceSpec>): Promise<ReleaseHandle> {
+    const scope = scopeOf(ctx);
+    const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+    const releaseId = `${stamp}-${ctx.deploymentId.slice(0, 8)}`;
+    const dir = path.join(this.options.home, "kubernetes", ctx.service.id, releaseId);
+    this.pending.set(releaseId, {
+      scope,
+      meta: { releaseId, deploymentId: ctx.deploymentId },
+      kind: ctx.service.kind,
+      name: kubernetesObjectName(ctx.service.name),
+      dir,
+      applied: false,
+      undone: false,
+    });
+    return { serviceId: ctx.service.id, releaseId };
+  }
+
+  /** The engine clones to learn the exact commit (and the repository's default branch); the build Job builds that commit. */
+  async clone(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<ClonedSource> {
+    const release = this.pendingOf(handle);
+    const service = ctx.service;
+    if (service.kind !== "APPLICATION" && service.kind !== "JOB") throw new Error(`${service.kind} services have no repository`);
+    const checkout = path.join(release.dir, "src");
+    const cloned = await cloneRepository({
+      git: service.config.git,
+      policy: ctx.git ?? { allowLocalRepositories: false },
+      dir: checkout,
+      env: engineBaseEnv(),
+      timeoutMs: service.config.buildTimeoutSeconds * 1000,
+      signal: ctx.signal,
+      output: ctx.output,
+    });
+    release.meta.commit = cloned.commit;
+    release.appDir = await appDirectory(checkout, service.config.git.rootDirectory);
+    return cloned;
+  }
+
+  async build(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void | StepResult> {
+    const release = this.pendingOf(handle);
+    const service = ctx.service;
+    switch (service.kind) {
+      case "CONTAINER":
+        release.image = `${service.config.image.name}:${service.config.image.tag}`;
+        return { message: `image ${release.image}, pulled by the cluster's nodes` };
+      case "DATABASE":
+        return { message: `${service.config.engine} in a StatefulSet` };
+      case "APPLICATION":
+      case "JOB": {
+        if (!release.appDir || !release.meta.commit) throw new Error("build before clone");
+        release.image = await buildImage({
+          api: this.options.api,
+          settings: this.options.settings,
+          ctx,
+          service,
+          scope: release.scope,
+          release: release.meta,
+          appDir: release.appDir,
+          retry: this.options.retry,
+        });
+        await fs.rm(release.dir, { recursive: true, force: true });
+        return { message: `image ${release.image}` };
+      }
+    }
+  }
+
+  async startRelease(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
+    const release = this.pendingOf(handle);
+    const objects = releaseManifests(release.scope, ctx.service, release.meta, this.options.settings, release.image ?? "").filter((object) => !isRoute(object));
+    await this.applyAll(ctx, [namespaceManifest(release.scope), ...objects]);
+    release.applied = true;
+    this.logs.watchNamespace(namespaceOf(release.scope));
+  }
+
+  async healthCheck(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
+    const release = this.pendingOf(handle);
+    const namespace = namespaceOf(release.scope);
+    const name = kubernetesObjectName(ctx.service.name);
+    if (ctx.service.kind === "DATABASE") {
+      const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(this.options.statefulSetTimeoutMs ?? 600_000)]);
+      const state = await this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", namespace, name, statefulSetRollout, signal).catch((error: unknown) => {
+        if (ctx.signal.aborted || !signal.aborted) throw error;
+        return { state: "failed", message: `${name} was not ready within ${(this.options.statefulSetTimeoutMs ?? 600_000) / 1000}s` } as const;
+      });
+      if (state.state === "failed") throw new StepError(`${state.message}\n${await this.podReasons(namespace, ctx.service.id, release.meta.releaseId)}`);
+      return;
+    }
+    const state = await this.follow<V1Deployment>(ctx, "apps/v1", "Deployment", namespace, name, deploymentRollout, ctx.signal);
+    if (state.state === "available") return;
+    // Read before the undo, which replaces the failing pods.
+    const reasons = await this.podReasons(namespace, ctx.service.id, release.meta.releaseId);
+    const undone = await this.undo(namespace, name);
+    release.undone = true;
+    throw new StepError(`${state.message}; ${undone}\n${reasons}`);
+  }
+
+  async switchTo(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
+    const release = this.pendingOf(handle);
+    const service = ctx.service;
+    const objects = releaseManifests(release.scope, service, release.meta, this.options.settings, release.image ?? "");
+    if (service.kind === "JOB") await this.applyAll(ctx, [namespaceManifest(release.scope), ...objects]);
+    else await this.applyAll(ctx, objects.filter(isRoute));
+    if (service.kind === "APPLICATION" || service.kind === "CONTAINER")
+      ctx.output(
+        "system",
+        service.domains.length > 0
+          ? `${service.domains.join(", ")} now reach ${kubernetesObjectName(service.name)}`
+          : "No domains: the service is reachable inside the cluster only",
+      );
+    const cron = service.kind === "JOB" && service.config.trigger.type === "cron";
+    this.tracked.set(service.id, {
+      serviceId: service.id,
+      kind: service.kind,
+      namespace: namespaceOf(release.scope),
+      workload: service.kind === "DATABASE" ? "StatefulSet" : service.kind === "JOB" ? (cron ? "CronJob" : null) : "Deployment",
+      name: kubernetesObjectName(service.name),
+      releaseId: release.meta.releaseId,
+      ...(release.meta.commit ? { commit: release.meta.commit } : {}),
+      ...(release.image ? { image: release.image } : {}),
+      stopped: false,
+    });
+    this.pending.delete(release.meta.releaseId);
+  }
+
+  /** The rolling update replaced the previous pods before the rollout was available (maxUnavailable 0): only their variables are left to remove. */
+  async drain(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
+    const tracked = this.tracked.get(ctx.service.id);
+    if (!tracked) return;
+    const keep = new Set([handle.releaseId]);
+    if (tracked.workload === "Deployment") {
+      const deployment = await this.options.api.get<V1Deployment>({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        namespace: tracked.namespace,
+        name: tracked.name,
+      });
+      const { items } = await this.options.api.list<V1ReplicaSet>("apps/v1", "ReplicaSet", {
+        namespace: tracked.namespace,
+        labelSelector: selector({ [LABEL.service]: ctx.service.id }),
+      });
+      const previous = deployment && previousReplicaSet(deployment, items);
+      const previousRelease = previous?.spec?.template?.metadata?.annotations?.[ANNOTATION.release];
+      // The previous revision's variables stay: an undo brings back its pods, which read them.
+      if (previousRelease) keep.add(previousRelease);
+    }
+    const removed = await this.removeVariables(tracked.namespace, ctx.service.id, keep);
+    ctx.output("system", `The rolling update replaced the previous pods${removed > 0 ? `; removed the variables of ${removed} older release(s)` : ""}`);
+  }
+
+  async discard(handle: ReleaseHandle): Promise<void> {
+    const release = this.pending.get(handle.releaseId);
+    this.pending.delete(handle.releaseId);
+    if (!release) return;
+    await fs.rm(release.dir, { recursive: true, force: true });
+    if (!release.applied || release.undone) return;
+    // Canceled or failed after the apply: the previous revision serves again (a first release is removed).
+    if (release.kind === "APPLICATION" || release.kind === "CONTAINER") await this.undo(namespaceOf(release.scope), release.name);
+  }
+
+  // ---- whole-service actions ----------------------------------------------------------------
+
+  /** Scales to zero (a CronJob is suspended); the objects and volumes stay for RESTART. */
+  async stop(ctx: StepContext<ServiceSpec>): Promise<void> {
+    const tracked = this.tracked.get(ctx.service.id);
+    if (!tracked?.workload) return ctx.output("system", "The service has nothing running in the cluster: nothing to stop");
+    await this.options.api.apply(scaleManifest(tracked, 0), { fieldManager: SCALE_MANAGER });
+    tracked.stopped = true;
+    ctx.output("system", tracked.workload === "CronJob" ? `CronJob ${tracked.name} suspended` : `${tracked.workload} ${tracked.name} scaled to 0`);
+  }
+
+  /** A stopped service scales back up; a running one gets a rollout restart (new pods replace the old ones, none unavailable). */
+  async restart(ctx: StepContext<ServiceSpec>): Promise<void> {
+    const tracked = this.tracked.get(ctx.service.id);
+    if (!tracked?.workload) throw new StepError("the service has no release to restart: deploy it first");
+    if (tracked.workload === "CronJob") {
+      await this.options.api.apply(scaleManifest(tracked, 1), { fieldManager: SCALE_MANAGER });
+      tracked.stopped = false;
+      return ctx.output("system", `CronJob ${tracked.name} resumed`);
+    }
+    const ref = { apiVersion: WORKLOADS[tracked.workload], kind: tracked.workload };
+    if (tracked.stopped) await this.options.api.apply(scaleManifest(tracked, replicasOf(ctx.service)), { fieldManager: SCALE_MANAGER });
+    else
+      await this.options.api.apply(
+        {
+          ...ref,
+          metadata: { name: tracked.name, namespace: tracked.namespace },
+          spec: { template: { metadata: { annotations: { [RESTART_ANNOTATION]: new Date().toISOString() } } } },
+        } as KubernetesObject,
+        { fieldManager: RESTART_MANAGER },
+      );
+    const state =
+      tracked.workload === "Deployment"
+        ? await this.follow<V1Deployment>(ctx, "apps/v1", "Deployment", tracked.namespace, tracked.name, deploymentRollout, ctx.signal)
+        : await this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", tracked.namespace, tracked.name, statefulSetRollout, ctx.signal);
+    if (state.state === "failed") throw new StepError(`${state.message}\n${await this.podReasons(tracked.namespace, ctx.service.id, tracked.releaseId)}`);
+    tracked.stopped = false;
+  }
+
+  /** Removes every object of the service in its namespace, its volumes included (only a delete removes them). */
+  async delete(ctx: StepContext<ServiceSpec>): Promise<void> {
+    const namespace = this.tracked.get(ctx.service.id)?.namespace ?? namespaceOf(scopeOf(ctx));
+    const kinds: [string, string][] = [
+      ...(this.options.settings.routing.kind === "gateway"
+        ? [["gateway.networking.k8s.io/v1", "HTTPRoute"] as [string, string]]
+        : [["networking.k8s.io/v1", "Ingress"] as [string, string]]),
+      ["v1", "Service"],
+      ["apps/v1", "Deployment"],
+      ["apps/v1", "StatefulSet"],
+      ["batch/v1", "CronJob"],
+      ["batch/v1", "Job"],
+      ["v1", "Secret"],
+      ["v1", "PersistentVolumeClaim"],
+    ];
+    const removed: string[] = [];
+    for (const [apiVersion, kind] of kinds) {
+      const { items } = await this.options.api.list(apiVersion, kind, { namespace, labelSelector: selector({ [LABEL.service]: ctx.service.id }) });
+      for (const item of items)
+        if (await this.options.api.delete({ apiVersion, kind, namespace, name: item.metadata!.name! })) removed.push(`${kind} ${item.metadata!.name}`);
+    }
+    this.tracked.delete(ctx.service.id);
+    ctx.output("system", removed.length > 0 ? `Deleted ${removed.join(", ")}` : "Nothing of the service was left in the cluster");
+  }
+
+  /** A lifecycle JOB's run: a Job, awaited through a watch; its outputs come back in its container's termination message. */
+  async runJob(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle | null, trigger: JobLifecycleEvent): Promise<JobRunResult> {
+    const service = ctx.service;
+    if (service.kind !== "JOB") throw new Error("only JOB services run");
+    const release = handle ? this.pendingOf(handle) : null;
+    const tracked = this.tracked.get(service.id);
+    const image = release?.image ?? tracked?.image;
+    if (!image) throw new StepError("the job has no image to run: deploy it first");
+    const scope = release?.scope ?? scopeOf(ctx);
+    const meta = release?.meta ?? { releaseId: tracked!.releaseId, deploymentId: ctx.deploymentId, ...(tracked?.commit ? { commit: tracked.commit } : {}) };
+    const name = lifecycleJobName(service.name, trigger, ctx.deploymentId.slice(0, 8));
+    const namespace = namespaceOf(scope);
+    // The same Job for a re-delivered task: its name comes from the deployment.
+    await this.applyAll(ctx, [
+      namespaceManifest(scope),
+      variablesSecret(scope, service, meta),
+      lifecycleJobManifest(scope, service, meta, image, trigger, ctx.deploymentId.slice(0, 8)),
+    ]);
+    const state = await this.follow<V1Job>(
+      ctx,
+      "batch/v1",
+      "Job",
+      namespace,
+      name,
+      (job) => {
+        const current = jobState(job);
+        return current.state === "running"
+          ? { state: "progressing", message: current.message }
+          : current.state === "succeeded"
+            ? { state: "available", message: current.message }
+            : current;
+      },
+      ctx.signal,
+    );
+    const { items: pods } = await this.options.api.list<V1Pod>("v1", "Pod", { namespace, labelSelector: selector({ "batch.kubernetes.io/job-name": name }) });
+    if (state.state === "failed") throw new StepError(`job ${name} failed: ${state.message}\n${await this.describePods(namespace, pods)}`);
+    const succeeded = pods.find((pod) => pod.status?.phase === "Succeeded");
+    const message = succeeded?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? "";
+    return { message: state.message, outputs: parseOutputs(message) };
+  }
+
+  async exec(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
+    const tracked = this.tracked.get(serviceId);
+    if (!tracked || tracked.kind === "JOB") throw new StepError("the service has no running release to open a shell in");
+    const { items } = await this.options.api.list<V1Pod>("v1", "Pod", {
+      namespace: tracked.namespace,
+      labelSelector: selector({ [LABEL.service]: serviceId }),
+      fieldSelector: "status.phase=Running",
+    });
+    const pod = items
+      .filter((candidate) => !candidate.metadata?.deletionTimestamp)
+      .sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)))[0];
+    if (!pod) throw new StepError(`no pod of ${tracked.name} is running`);
+    return startPodExec(this.options.api, { namespace: tracked.namespace, pod: pod.metadata!.name!, container: pod.spec!.containers[0]!.name }, argv, options);
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private pendingOf(handle: ReleaseHandle): Pending {
+    const release = this.pending.get(handle.releaseId);
+    if (!release) throw new Error(`unknown release ${handle.releaseId}`);
+    return release;
+  }
+
+  /** Applies in order, each object after the one it depends on, and says what it applied. */
+  private async applyAll(ctx: StepContext<ServiceSpec>, objects: KubernetesObject[]): Promise<void> {
+    for (const object of objects) {
+      try {
+        await this.options.api.apply(object);
+      } catch (error) {
+        throw new StepError(`the cluster refused ${object.kind} ${object.metadata?.name}: ${(error as Error).message}`, { cause: error });
+      }
+      ctx.output("system", `Applied ${object.kind} ${object.metadata?.namespace ? `${object.metadata.namespace}/` : ""}${object.metadata?.name}`);
+    }
+  }
+
+  /** Follows one object's rollout through list and watch, telling each new progress message, until it is available or failed. */
+  private follow<T extends KubernetesObject>(
+    ctx: StepContext<ServiceSpec>,
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+    decide: (object: T) => RolloutState,
+    signal: AbortSignal,
+  ): Promise<RolloutState> {
+    let told = "";
+    return observe<T, RolloutState>(
+      this.options.api,
+      { apiVersion, kind, namespace, fieldSelector: `metadata.name=${name}` },
+      ([object]) => {
+        if (!object) return null;
+        const state = decide(object);
+        if (state.message !== told) ctx.output("system", `${kind} ${name}: ${state.message}`);
+        told = state.message;
+        return state.state === "progressing" ? null : state;
+      },
+      { signal, retry: this.options.retry, onReconnect: (reason) => ctx.output("system", `${reason}; listing ${kind} ${name} again`) },
+    );
+  }
+
+  /** Undoes a Deployment's rollout to its previous revision, or removes it when there is none; says which. */
+  private async undo(namespace: string, name: string): Promise<string> {
+    const { api } = this.options;
+    const deployment = await api.get<V1Deployment>({ apiVersion: "apps/v1", kind: "Deployment", namespace, name });
+    if (!deployment) return "nothing to undo";
+    const { items } = await api.list<V1ReplicaSet>("apps/v1", "ReplicaSet", {
+      namespace,
+      labelSelector: selector(deployment.spec!.selector.matchLabels ?? {}),
+    });
+    const previous = previousReplicaSet(deployment, items);
+    if (!previous) {
+      await api.delete({ apiVersion: "apps/v1", kind: "Deployment", namespace, name });
+      return "no previous revision: the Deployment was removed";
+    }
+    const rollback = rollbackManifest(deployment, previous);
+    await api.apply(rollback);
+    return `undone to the previous revision (release ${rollback.metadata?.annotations?.[ANNOTATION.release] ?? "unknown"})`;
+  }
+
+  private async podReasons(namespace: string, serviceId: string, releaseId: string): Promise<string> {
+    const { items } = await this.options.api.list<V1Pod>("v1", "Pod", {
+      namespace,
+      labelSelector: selector({ [LABEL.service]: serviceId, [LABEL.release]: releaseId }),
+    });
+    return this.describePods(namespace, items);
+  }
+
+  /** The pods' reasons, with the last log lines of each crashed container (its previous run's, for a restarted one). */
+  private async describePods(namespace: string, pods: V1Pod[]): Promise<string> {
+    const problems = podProblems(pods);
+    const lines = new Map<string, string[]>();
+    for (const problem of problems) {
+      if (!problem.crashedContainer) continue;
+      const restarted = problem.reason === "CrashLoopBackOff";
+      lines.set(problem.pod, await lastLines(this.options.api, namespace, problem.pod, problem.crashedContainer, { previous: restarted, count: 20 }));
+    }
+    return describeProblems(problems, lines);
+  }
+
+  private async removeVariables(namespace: string, serviceId: string, keep: Set<string>): Promise<number> {
+    const { items } = await this.options.api.list("v1", "Secret", {
+      namespace,
+      labelSelector: selector({ [LABEL.service]: serviceId, [LABEL.part]: "variables" }),
+    });
+    let removed = 0;
+    for (const secret of items) {
+      const release = secret.metadata?.labels?.[LABEL.release];
+      if (release && !keep.has(release) && (await this.options.api.delete({ apiVersion: "v1", kind: "Secret", namespace, name: secret.metadata!.name! })))
+        removed += 1;
+    }
+    return removed;
+  }
+}
+
+function scopeOf(ctx: StepContext<ServiceSpec>): EnvironmentScope {
+  if (!ctx.scope) throw new Error("the kubernetes runtime needs the deployment's scope");
+  return ctx.scope;
+}
+
+function isRoute(object: KubernetesObject): boolean {
+  return object.kind === "Ingress" || object.kind === "HTTPRoute";
+}
+
+function replicasOf(service: ServiceSpec): number {
+  return service.kind === "APPLICATION" ? service.config.instances : 1;
+}
+
+/** The one field a stop or a restart changes: replicas, or a CronJob's suspension. */
+function scaleManifest(tracked: Tracked, replicas: number): KubernetesObject {
+  const workload = tracked.workload!;
+  return {
+    apiVersion: WORKLOADS[workload],
+    kind: workload,
+    metadata: { name: tracked.name, namespace: tracked.namespace },
+    spec: workload === "CronJob" ? { suspend: replicas === 0 } : { replicas },
+  } as KubernetesObject;
+}
+
+export function selector(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(",");
+}
+
+/** A run's outputs: the JSON object of strings it wrote to $SLIPWAY_OUTPUT_FILE, nothing when it wrote none. */
+function parseOutputs(message: string): Record<string, string> {
+  if (message.trim() === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(message);
+  } catch {
+    throw new StepError("the job's $SLIPWAY_OUTPUT_FILE is not JSON: write an object of strings");
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed) || Object.values(parsed).some((value) => typeof value !== "string"))
+    throw new StepError("the job's $SLIPWAY_OUTPUT_FILE must hold an object of strings");
+  return parsed as Record<string, string>;
+}

@@ -1,0 +1,205 @@
+import type { KubernetesObject, V1Container, V1CronJob, V1Deployment, V1Job, V1StatefulSet } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { kubernetesInstallManifests } from "../../protocol/kubernetes-install";
+import { StepError } from "../runtime";
+import { buildJobManifest, buildSecretManifest } from "./build";
+import { lifecycleJobManifest } from "./jobs";
+import { namespaceManifest, releaseManifests } from "./manifests";
+import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
+import { validateManifest } from "./testing/schemas";
+import { application, container, cronJob, database, lifecycleJob, redis, release, scope } from "./testing/services";
+
+const ingress: KubernetesSettings = {
+  ...defaultKubernetesSettings,
+  routing: { kind: "ingress", className: "nginx" },
+  storageClass: "fast-ssd",
+  registry: "registry.example.com/slipway",
+};
+const gateway: KubernetesSettings = { ...ingress, routing: { kind: "gateway", namespace: "gateways", name: "public" } };
+
+const IMAGE = "registry.example.com/slipway/shop-production/web:20261206093000-7e2a91c4";
+
+const buildInput = {
+  namespace: "slipway-system",
+  scope,
+  service: application as never,
+  release,
+  repository: { commit: "4f2c1e9d2b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e", secret: "build-web-20261206093000-7e2a91c4" },
+  dockerfile: { context: "", dockerfile: "Dockerfile", target: "runtime", buildArgs: ["NPM_TOKEN"] },
+  destination: IMAGE,
+  cache: "registry.example.com/slipway/shop-production/web/cache",
+  registrySecret: "registry-push",
+  timeoutSeconds: 900,
+};
+
+/** Every manifest the runtime can produce, for each service kind and option. */
+const produced: [string, KubernetesObject[]][] = [
+  ["namespace", [namespaceManifest(scope)]],
+  ["APPLICATION behind an Ingress", releaseManifests(scope, application, release, ingress, IMAGE)],
+  ["APPLICATION behind an HTTPRoute", releaseManifests(scope, application, release, gateway, IMAGE)],
+  ["APPLICATION on the default ingress class", releaseManifests(scope, application, release, defaultKubernetesSettings, IMAGE)],
+  ["CONTAINER with credentials, a user and a read-only root", releaseManifests(scope, container, release, ingress, "ghcr.io/acme/proxy:2.1")],
+  ["PostgreSQL", releaseManifests(scope, database, release, ingress, "")],
+  ["Redis on the default storage class", releaseManifests(scope, redis, release, defaultKubernetesSettings, "")],
+  ["cron JOB", releaseManifests(scope, cronJob, release, ingress, IMAGE)],
+  [
+    "lifecycle JOB",
+    [...releaseManifests(scope, lifecycleJob, release, ingress, IMAGE), lifecycleJobManifest(scope, lifecycleJob as never, release, IMAGE, "start", "a1b2c3")],
+  ],
+  [
+    "kaniko build",
+    [
+      buildSecretManifest(buildInput, "https://x:git-token-secret@git.example.com/shop/web.git", { NPM_TOKEN: "npm-token-secret" }),
+      buildJobManifest({ ...buildInput, builder: "kaniko" }),
+    ],
+  ],
+  ["buildkit build", [buildJobManifest({ ...buildInput, builder: "buildkit" })]],
+  [
+    "engine install",
+    kubernetesInstallManifests({
+      controlPlaneUrl: "https://slipway.example.com",
+      engineToken: "swe_token",
+      image: "slipway-engine:0.1.0",
+    }) as KubernetesObject[],
+  ],
+];
+
+function find<T>(objects: KubernetesObject[], kind: string): T {
+  const object = objects.find((candidate) => candidate.kind === kind);
+  if (!object) throw new Error(`no ${kind}`);
+  return object as T;
+}
+
+function app(objects: KubernetesObject[]): V1Container {
+  return find<V1Deployment>(objects, "Deployment").spec!.template.spec!.containers[0]!;
+}
+
+describe("Kubernetes manifests", () => {
+  it.each(produced)("%s: valid against the schemas of Kubernetes 1.33 and 1.36", (_, objects) => {
+    expect(objects.length).toBeGreaterThan(0);
+    for (const object of objects) validateManifest(object);
+  });
+
+  it("the schema check fails on a field of the wrong type and on a field the API does not know", () => {
+    const deployment = find<V1Deployment>(releaseManifests(scope, application, release, ingress, IMAGE), "Deployment");
+    const wrongType = structuredClone(deployment);
+    (wrongType.spec!.template.spec!.containers[0]!.ports![0] as { containerPort: unknown }).containerPort = "3000";
+    expect(() => validateManifest(wrongType)).toThrow(/containerPort must be integer/);
+    const unknown = structuredClone(deployment);
+    (unknown.spec!.template.spec!.containers[0] as unknown as Record<string, unknown>).imagePolicy = "Always";
+    expect(() => validateManifest(unknown)).toThrow(/spec\.template\.spec\.containers\[0\]\.imagePolicy/);
+  });
+
+  it("no variable, password or registry credential appears outside a Secret", () => {
+    for (const [, objects] of produced) {
+      const text = JSON.stringify(objects.filter((object) => object.kind !== "Secret"));
+      for (const secret of [
+        "sk_live_do-not-print-me",
+        "pg-password-secret",
+        "redis-password-secret",
+        "ghp_registry-secret",
+        "swe_token",
+        "git-token-secret",
+        "npm-token-secret",
+      ])
+        expect(text).not.toContain(secret);
+    }
+    const secret = find<{ data: Record<string, string> }>(releaseManifests(scope, application, release, ingress, IMAGE), "Secret");
+    expect(Buffer.from(secret.data.STRIPE_KEY!, "base64").toString()).toBe("sk_live_do-not-print-me");
+    expect(app(releaseManifests(scope, application, release, ingress, IMAGE)).envFrom).toEqual([{ secretRef: { name: "web-env-7e2a91c4" } }]);
+  });
+
+  it("one namespace per environment, labelled with its organization, project and environment", () => {
+    expect(namespaceManifest(scope).metadata).toMatchSnapshot();
+  });
+
+  it("an APPLICATION rolls out with no unavailable pod, probes from its health check, its resources and a restrictive security context", () => {
+    const objects = releaseManifests(scope, application, release, ingress, IMAGE);
+    const deployment = find<V1Deployment>(objects, "Deployment");
+    expect(objects.map((object) => object.kind)).toEqual(["Secret", "Deployment", "Service", "Ingress"]);
+    expect(deployment.spec!.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    expect(deployment.spec!.progressDeadlineSeconds).toBe(150);
+    expect({
+      labels: deployment.metadata!.labels,
+      annotations: deployment.metadata!.annotations,
+      template: deployment.spec!.template.metadata,
+      pod: { ...deployment.spec!.template.spec, containers: undefined },
+      container: app(objects),
+    }).toMatchSnapshot();
+  });
+
+  it("routes the domains through an Ingress of the configured class, or an HTTPRoute on the configured Gateway", () => {
+    expect(find(releaseManifests(scope, container, release, ingress, "ghcr.io/acme/proxy:2.1"), "Ingress")).toMatchObject({
+      spec: {
+        ingressClassName: "nginx",
+        rules: [
+          {
+            host: "proxy-production-shop.apps.example.com",
+            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "s-1proxy", port: { name: "http" } } } }] },
+          },
+          { host: "proxy.example.com" },
+        ],
+      },
+    });
+    expect(find(releaseManifests(scope, application, release, gateway, IMAGE), "HTTPRoute")).toMatchObject({
+      spec: {
+        parentRefs: [{ name: "public", namespace: "gateways" }],
+        hostnames: ["web-production-shop.apps.example.com"],
+        rules: [{ backendRefs: [{ name: "web", port: 80 }] }],
+      },
+    });
+    expect(find<{ spec: object }>(releaseManifests(scope, application, release, defaultKubernetesSettings, IMAGE), "Ingress").spec).not.toHaveProperty(
+      "ingressClassName",
+    );
+    expect(releaseManifests(scope, { ...application, domains: [] }, release, ingress, IMAGE).map((object) => object.kind)).toEqual([
+      "Secret",
+      "Deployment",
+      "Service",
+    ]);
+  });
+
+  it("a CONTAINER runs as its numeric user with a read-only root, pulls with its credentials, and refuses a user name", () => {
+    const objects = releaseManifests(scope, container, release, ingress, "ghcr.io/acme/proxy:2.1");
+    const deployment = find<V1Deployment>(objects, "Deployment");
+    expect({ pod: { ...deployment.spec!.template.spec, containers: undefined }, container: app(objects) }).toMatchSnapshot();
+    const pull = objects.find((object) => object.kind === "Secret" && (object as { type?: string }).type === "kubernetes.io/dockerconfigjson") as {
+      data: Record<string, string>;
+    };
+    expect(JSON.parse(Buffer.from(pull.data[".dockerconfigjson"]!, "base64").toString())).toMatchObject({ auths: { "ghcr.io": { username: "acme" } } });
+    const named = { ...container, config: { ...container.config, user: "nginx" } } as typeof container;
+    expect(() => releaseManifests(scope, named, release, ingress, "x")).toThrow(StepError);
+    expect(() => releaseManifests(scope, named, release, ingress, "x")).toThrow("set user to uid or uid:gid instead of nginx");
+  });
+
+  it("a DATABASE is a StatefulSet with a volume of the configured storage class, its credentials from a Secret", () => {
+    const statefulSet = find<V1StatefulSet>(releaseManifests(scope, database, release, ingress, ""), "StatefulSet");
+    expect({ spec: { ...statefulSet.spec, template: undefined }, pod: statefulSet.spec!.template }).toMatchSnapshot();
+    const service = find<{ spec: object }>(releaseManifests(scope, database, release, ingress, ""), "Service");
+    expect(service.spec).toMatchObject({ ports: [{ port: 5433, targetPort: "db" }] });
+    expect(
+      find<V1StatefulSet>(releaseManifests(scope, redis, release, defaultKubernetesSettings, ""), "StatefulSet").spec!.volumeClaimTemplates![0]!.spec,
+    ).not.toHaveProperty("storageClassName");
+  });
+
+  it("a cron JOB is a CronJob with its schedule, time zone, concurrency, retries and timeout; a six-field schedule is refused", () => {
+    const cron = find<V1CronJob>(releaseManifests(scope, cronJob, release, ingress, IMAGE), "CronJob");
+    expect({ ...cron.spec, jobTemplate: { ...cron.spec!.jobTemplate, spec: { ...cron.spec!.jobTemplate.spec, template: undefined } } }).toMatchSnapshot();
+    expect(cron.spec!.jobTemplate.spec!.template.spec).toMatchObject({ restartPolicy: "Never", activeDeadlineSeconds: 900 });
+    const everySecond = {
+      ...cronJob,
+      config: { ...cronJob.config, trigger: { type: "cron", schedule: "*/5 * * * * *", timeZone: "UTC", missedRuns: "run-once" } },
+    } as typeof cronJob;
+    expect(() => releaseManifests(scope, everySecond, release, ingress, IMAGE)).toThrow("five-field cron schedules");
+  });
+
+  it("a lifecycle JOB's run is a Job whose container writes its outputs to its termination message", () => {
+    const job = lifecycleJobManifest(scope, lifecycleJob as never, release, IMAGE, "start", "a1b2c3") as V1Job;
+    expect(job.metadata!.name).toBe("migrate-start-a1b2c3");
+    expect(job.spec).toMatchObject({ backoffLimit: 1, template: { spec: { activeDeadlineSeconds: 300, restartPolicy: "Never" } } });
+    expect(job.spec!.template.spec!.containers[0]).toMatchObject({
+      command: ["/bin/sh", "-c", "npm run migrate"],
+      terminationMessagePath: "/dev/termination-log",
+      env: expect.arrayContaining([{ name: "SLIPWAY_OUTPUT_FILE", value: "/dev/termination-log" }]),
+    });
+  });
+});

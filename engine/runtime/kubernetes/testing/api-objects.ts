@@ -1,0 +1,240 @@
+/**
+ * Test support: API objects as the cluster reports them, written by hand from the Kubernetes API
+ * reference, each naming the page and version it follows. They are what a controller or the
+ * kubelet would have written into `status`; no controller ran to make them.
+ */
+import type { V1Deployment, V1Job, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+
+/**
+ * A Deployment's status after its controller saw the applied spec.
+ * Reference: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/deployment-v1/#DeploymentStatus (v1.33);
+ * condition reasons: https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#deployment-status (v1.33):
+ * Progressing/ReplicaSetUpdated while it rolls, Progressing/NewReplicaSetAvailable once complete,
+ * Progressing=False/ProgressDeadlineExceeded when it made no progress within progressDeadlineSeconds.
+ */
+export function withDeploymentStatus(
+  applied: V1Deployment,
+  status: {
+    replicas: number;
+    updated: number;
+    available: number;
+    progressing: "ReplicaSetUpdated" | "NewReplicaSetAvailable" | "ProgressDeadlineExceeded";
+    revision: number;
+    uid?: string;
+  },
+): V1Deployment {
+  const name = applied.metadata!.name!;
+  const deadline = status.progressing === "ProgressDeadlineExceeded";
+  return {
+    ...structuredClone(applied),
+    metadata: {
+      ...structuredClone(applied.metadata!),
+      uid: status.uid ?? "9a8b7c6d-0000-4000-8000-00000000d001",
+      annotations: { ...applied.metadata!.annotations, "deployment.kubernetes.io/revision": String(status.revision) },
+    },
+    status: {
+      // The controller has seen the spec it reports on.
+      observedGeneration: applied.metadata!.generation ?? 1,
+      replicas: status.replicas,
+      updatedReplicas: status.updated,
+      readyReplicas: status.available,
+      availableReplicas: status.available,
+      unavailableReplicas: status.replicas - status.available,
+      conditions: [
+        {
+          type: "Available",
+          status: status.available > 0 ? "True" : "False",
+          reason: status.available > 0 ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+          message: status.available > 0 ? "Deployment has minimum availability." : "Deployment does not have minimum availability.",
+        },
+        {
+          type: "Progressing",
+          status: deadline ? "False" : "True",
+          reason: status.progressing,
+          message: deadline
+            ? `ReplicaSet "${name}-7d4b9c8f6d" has timed out progressing.`
+            : status.progressing === "NewReplicaSetAvailable"
+              ? `ReplicaSet "${name}-7d4b9c8f6d" has successfully progressed.`
+              : `ReplicaSet "${name}-7d4b9c8f6d" is progressing.`,
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * A ReplicaSet the Deployment controller made for one revision: owned by the Deployment, its pod
+ * template with the `pod-template-hash` label the controller adds, its revision annotation.
+ * Reference: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/replica-set-v1/ (v1.33);
+ * the revision annotation: https://kubernetes.io/docs/reference/labels-annotations-taints/#deployment-kubernetes-io-revision (v1.33).
+ */
+export function replicaSetOf(deployment: V1Deployment, revision: number, hash: string, template = deployment.spec!.template): V1ReplicaSet {
+  return {
+    apiVersion: "apps/v1",
+    kind: "ReplicaSet",
+    metadata: {
+      name: `${deployment.metadata!.name}-${hash}`,
+      namespace: deployment.metadata!.namespace,
+      labels: { ...template.metadata?.labels, "pod-template-hash": hash },
+      annotations: { "deployment.kubernetes.io/revision": String(revision) },
+      ownerReferences: [
+        {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          name: deployment.metadata!.name!,
+          uid: deployment.metadata!.uid ?? "9a8b7c6d-0000-4000-8000-00000000d001",
+          controller: true,
+        },
+      ],
+    },
+    spec: {
+      replicas: 0,
+      selector: deployment.spec!.selector,
+      template: {
+        ...structuredClone(template),
+        metadata: { ...structuredClone(template.metadata), labels: { ...template.metadata?.labels, "pod-template-hash": hash } },
+      },
+    },
+  };
+}
+
+/**
+ * Pods of a release in the states the kubelet and the scheduler report.
+ * Reference: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#PodStatus (v1.33),
+ * ContainerStateWaiting's reason and message, ContainerStatus.lastState and restartCount;
+ * the PodScheduled condition's Unschedulable reason with the scheduler's message:
+ * https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-conditions (v1.33);
+ * waiting reasons as in https://kubernetes.io/docs/concepts/containers/images/#imagepullbackoff (v1.33)
+ * and https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#container-restarts (CrashLoopBackOff, v1.33).
+ */
+export function pod(
+  name: string,
+  labels: Record<string, string>,
+  namespace: string,
+  state: "crash-loop" | "image-pull" | "unschedulable" | "running" | "succeeded",
+  extra: { message?: string } = {},
+): V1Pod {
+  const base: V1Pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels, creationTimestamp: new Date("2026-12-06T09:30:05Z") },
+    spec: { containers: [{ name: "app", image: "ghcr.io/acme/web:1" }] },
+  };
+  switch (state) {
+    case "unschedulable":
+      return {
+        ...base,
+        status: {
+          phase: "Pending",
+          conditions: [
+            {
+              type: "PodScheduled",
+              status: "False",
+              reason: "Unschedulable",
+              message: "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+            },
+          ],
+        },
+      };
+    case "image-pull":
+      return {
+        ...base,
+        status: {
+          phase: "Pending",
+          containerStatuses: [
+            {
+              name: "app",
+              image: "ghcr.io/acme/web:missing",
+              imageID: "",
+              ready: false,
+              restartCount: 0,
+              state: { waiting: { reason: "ImagePullBackOff", message: 'Back-off pulling image "ghcr.io/acme/web:missing"' } },
+            },
+          ],
+        },
+      };
+    case "crash-loop":
+      return {
+        ...base,
+        status: {
+          phase: "Running",
+          containerStatuses: [
+            {
+              name: "app",
+              image: "ghcr.io/acme/web:1",
+              imageID: "ghcr.io/acme/web@sha256:0f1e2d3c",
+              ready: false,
+              restartCount: 4,
+              state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 1m20s restarting failed container=app pod=" + name } },
+              lastState: {
+                terminated: { exitCode: 1, reason: "Error", startedAt: new Date("2026-12-06T09:31:00Z"), finishedAt: new Date("2026-12-06T09:31:01Z") },
+              },
+            },
+          ],
+        },
+      };
+    case "running":
+      return {
+        ...base,
+        status: {
+          phase: "Running",
+          containerStatuses: [
+            {
+              name: "app",
+              image: "ghcr.io/acme/web:1",
+              imageID: "ghcr.io/acme/web@sha256:0f1e2d3c",
+              ready: true,
+              restartCount: 0,
+              state: { running: { startedAt: new Date("2026-12-06T09:30:06Z") } },
+            },
+          ],
+        },
+      };
+    case "succeeded":
+      return {
+        ...base,
+        spec: { containers: [{ name: "job", image: "registry.example.com/job:1" }], restartPolicy: "Never" },
+        status: {
+          phase: "Succeeded",
+          containerStatuses: [
+            {
+              name: "job",
+              image: "registry.example.com/job:1",
+              imageID: "registry.example.com/job@sha256:1a2b",
+              ready: false,
+              restartCount: 0,
+              // terminationMessagePath's content is the terminated state's message (ContainerStateTerminated.message).
+              state: { terminated: { exitCode: 0, reason: "Completed", message: extra.message ?? "" } },
+            },
+          ],
+        },
+      };
+  }
+}
+
+/**
+ * A Job's terminal status. Reference: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/job-v1/#JobStatus (v1.33);
+ * terminal conditions: https://kubernetes.io/docs/concepts/workloads/controllers/job/#terminal-job-conditions (v1.33):
+ * Complete (reason CompletionsReached since 1.31) or Failed (BackoffLimitExceeded, DeadlineExceeded).
+ */
+export function withJobStatus(applied: V1Job, outcome: "complete" | "backoff-limit"): V1Job {
+  return {
+    ...structuredClone(applied),
+    status:
+      outcome === "complete"
+        ? {
+            succeeded: 1,
+            conditions: [
+              { type: "SuccessCriteriaMet", status: "True", reason: "CompletionsReached" },
+              { type: "Complete", status: "True", reason: "CompletionsReached", message: "Reached expected number of succeeded pods" },
+            ],
+          }
+        : {
+            failed: 2,
+            conditions: [
+              { type: "FailureTarget", status: "True", reason: "BackoffLimitExceeded" },
+              { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" },
+            ],
+          },
+  };
+}
