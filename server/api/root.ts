@@ -5,6 +5,7 @@ import { instanceRouter } from "./routers/instance";
 import { invitesRouter, membersRouter } from "./routers/members";
 import { metricsRouter } from "./routers/metrics";
 import { notificationsRouter } from "./routers/notifications";
+import { domainsRouter } from "./routers/domains";
 import { organizationRouter } from "./routers/organization";
 import { organizationsRouter } from "./routers/organizations";
 import { projectsRouter } from "./routers/projects";
@@ -20,6 +21,7 @@ export const appRouter = router({
   projects: projectsRouter,
   environments: environmentsRouter,
   services: servicesRouter,
+  domains: domainsRouter,
   variables: variablesRouter,
   deployments: deploymentsRouter,
   clusters: clustersRouter,
