@@ -46,3 +46,4 @@ export type NotificationRule = Outputs["notifications"]["list"][number];
 export type NotificationRuleWithSecret = Outputs["notifications"]["create"];
 export type NotificationDelivery = Outputs["notifications"]["deliveries"][number];
 export type NotificationEvent = Outputs["notifications"]["events"][number];
+export type ServiceDomain = Outputs["domains"]["list"][number];

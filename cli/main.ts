@@ -5,6 +5,7 @@ import { registerAuthCommands } from "./commands/auth";
 import { registerClusterCommands } from "./commands/clusters";
 import { registerDeploymentCommands } from "./commands/deployments";
 import { registerEngineCommand } from "./commands/engine";
+import { registerDomainCommands } from "./commands/domains";
 import { registerEnvironmentCommands } from "./commands/environments";
 import { registerGitCommands } from "./commands/git";
 import { registerLogCommands } from "./commands/logs";
@@ -60,6 +61,7 @@ ${exitCodesHelp}`,
   registerEnvironmentCommands(program, ctx);
   registerServiceCommands(program, ctx);
   registerVariableCommands(program, ctx);
+  registerDomainCommands(program, ctx);
   registerDeploymentCommands(program, ctx);
   registerLogCommands(program, ctx);
   registerShellCommand(program, ctx);
