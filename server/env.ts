@@ -28,6 +28,8 @@ const schema = z.object({
   /** `1` when a reverse proxy in front sets `X-Forwarded-For`: rate limits then count clients by it. */
   SLIPWAY_TRUST_PROXY: z.enum(["0", "1"]).default("0"),
   SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** The embedded engine's router HTTPS port, for custom domains (issue 16); 0 serves no HTTPS. */
+  SLIPWAY_ROUTER_HTTPS_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
   SLIPWAY_DOMAIN: z.string().default("localhost"),
   /** Custom domains (issue 16): DNS servers for their checks ("127.0.0.1:53,[::1]:53"); the system's when unset. */
   SLIPWAY_DNS_SERVERS: z

@@ -9,6 +9,7 @@ import { domainVerificationMethods, environments, serviceDomains, services } fro
 import { notifyEngine } from "../deployments/engine-channel";
 import { AppError, notFound } from "../errors";
 import { addJob } from "../jobs/add-job";
+import { customDomainName } from "../input-schemas";
 import { cipherFor } from "../secrets/organization-cipher";
 import { checkOwnership, txtRecordOf, verificationUrlOf } from "./checks";
 import { defaultDomainSettings, RENEW_BEFORE_DAYS } from "./settings";
@@ -19,26 +20,9 @@ import { defaultDomainSettings, RENEW_BEFORE_DAYS } from "./settings";
  * certificate. Every change is audited and tells the cluster's engine to pull the new state.
  */
 
-/** A public DNS name: letters, digits and hyphens in labels, at least two labels, no wildcard. */
-export const hostnameInput = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .transform((value) => value.replace(/\.$/, ""))
-  .pipe(
-    z
-      .string()
-      .max(253)
-      .regex(
-        /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/,
-        "give a domain name such as www.example.com (no scheme, port or path)",
-      )
-      .refine((value) => !/(^|\.)localhost$/.test(value), "localhost names are Slipway's generated domains, not custom ones"),
-  );
-
 export const addDomainInput = z.object({
   serviceId: z.string().uuid(),
-  hostname: hostnameInput,
+  hostname: customDomainName,
   /** DNS_TXT: a TXT record proves it; HTTP_TOKEN: the router serves a token the control plane fetches. */
   method: z.enum(domainVerificationMethods).default("DNS_TXT"),
 });

@@ -21,6 +21,8 @@ export type Pebble = {
   dnsServer: string;
   /** The root Pebble signs certificates under (from its management endpoint). */
   root(): Promise<string>;
+  /** pebble-challtestsrv's management API (set-txt, add-a), for another process to reach. */
+  dnsManagementUrl: string;
   setTxt(name: string, value: string): Promise<void>;
   setA(name: string, address: string): Promise<void>;
   stop(): Promise<void>;
@@ -141,6 +143,7 @@ export async function startPebble(options: { httpPort: number }): Promise<Pebble
     directoryUrl,
     directoryCa,
     dnsServer: `127.0.0.1:${dnsPort}`,
+    dnsManagementUrl: dnsManagement,
     root: () => getText(`https://127.0.0.1:${managementPort}/roots/0`, directoryCa),
     setTxt: (name, value) => post(`${dnsManagement}/set-txt`, { host: `${name}.`, value }),
     setA: (name, address) => post(`${dnsManagement}/add-a`, { host: `${name}.`, addresses: [address] }),
