@@ -21,7 +21,7 @@ import { createLocalEngine } from "../../engine/core";
 import { routerClient } from "../../engine/router/router-process";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
-import { auditEvents, serviceDomains } from "../../server/db/schema";
+import { auditEvents, notificationDeliveries, serviceDomains } from "../../server/db/schema";
 import { scheduleRenewals } from "../../server/domains/acme";
 import { defaultDomainSettings } from "../../server/domains/settings";
 import { startWebServer } from "../../server/web-server";
@@ -200,6 +200,41 @@ describe.skipIf(missing)("custom domains", () => {
       .from(auditEvents)
       .where(and(eq(auditEvents.targetId, serviceId), eq(auditEvents.action, "certificate.renew")));
     expect(renewal).toBeDefined();
+  }, 120_000);
+
+  it("records a failed renewal on the domain, keeps serving the certificate it has, and notifies", async () => {
+    const { id: projectId } = (await developer().projects.list({})).find((project) => project.name === "shop")!;
+    await developer().notifications.create({
+      projectId,
+      name: "certificates",
+      events: ["certificate.renewal_failed"],
+      channel: { type: "webhook", url: "http://127.0.0.1:9/hook" },
+    });
+    const before = await domainNamed("shop.example.test");
+    const root = await pebble.root();
+    const served = (await httpsGet("shop.example.test", root)).certificate.serialNumber;
+    // The name now points where no router listens: the CA cannot fetch the challenge.
+    await pebble.setA("shop.example.test", "127.0.0.2");
+    clockOffsetMs = new Date(before.certificate.notAfter!).getTime() - Date.now() - 10 * 86_400_000;
+    try {
+      expect(await scheduleRenewals(services)).toBe(1);
+      const failed = await eventually(
+        async () => {
+          const domain = await domainNamed("shop.example.test");
+          return domain.certificate.error ? domain : null;
+        },
+        60_000,
+        "the renewal's failure",
+      );
+      expect(failed.certificate.status).toBe("ACTIVE");
+      expect(failed.certificate.error).toMatch(/127\.0\.0\.2/);
+    } finally {
+      clockOffsetMs = 0;
+    }
+    expect((await httpsGet("shop.example.test", root)).certificate.serialNumber).toBe(served);
+    const deliveries = await database.db.select().from(notificationDeliveries).where(eq(notificationDeliveries.event, "certificate.renewal_failed"));
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]!.payload.text).toContain("the certificate of shop.example.test (web) could not be renewed");
   }, 120_000);
 
   it("verifies by a DNS TXT record, explaining what is missing until it is published", async () => {
