@@ -114,7 +114,7 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
       res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(own), "cache-control": "no-store" });
       return res.end(own);
     }
-    if (!secure && edge.redirectsToHttps(host)) {
+    if (!secure && options.httpsPort && edge.redirectsToHttps(host)) {
       const port = options.httpsPort === 443 ? "" : `:${options.httpsPort}`;
       res.writeHead(308, { location: `https://${host}${port}${req.url ?? "/"}`, "content-length": 0 });
       return res.end();

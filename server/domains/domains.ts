@@ -178,7 +178,8 @@ export async function requestIssuance(db: Executor, domainId: string): Promise<v
 
 /**
  * Checks a domain's proof now. A verified domain is served at once (over HTTP until it has a
- * certificate, which is requested here). A failed check is recorded with its reason.
+ * certificate, which is requested here). A failed check is recorded with its reason; it does not
+ * take a verified domain down (a DNS hiccup must not stop a site).
  */
 export async function verifyDomain(ctx: DomainContext, domainId: string) {
   const { domain, clusterId } = await domainOf(ctx, domainId);
@@ -186,7 +187,7 @@ export async function verifyDomain(ctx: DomainContext, domainId: string) {
   const problem = await checkOwnership(settings, domain);
   const now = ctx.now();
   return ctx.db.transaction(async (tx) => {
-    const verifiedAt = problem === null ? (domain.verifiedAt ?? now) : null;
+    const verifiedAt = problem === null ? (domain.verifiedAt ?? now) : domain.verifiedAt;
     const [row] = await conflictOnDuplicate(`A verified ${domain.hostname} on another service`, () =>
       tx.update(serviceDomains).set({ verifiedAt, lastCheckedAt: now, checkError: problem }).where(eq(serviceDomains.id, domain.id)).returning(),
     );
