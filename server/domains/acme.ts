@@ -44,6 +44,12 @@ function trustDirectoryCa(caPem: string | null) {
   acme.axios.defaults.httpsAgent = caPem ? new https.Agent({ ca: [...tls.rootCertificates, caPem] }) : undefined;
 }
 
+/**
+ * How often an order's status is polled: from 1 s up to 10 s, about a minute over 10 attempts
+ * (acme-client's defaults, 5 s to 30 s, leave a validation that took 6 s waiting 15 s more).
+ */
+const POLLING = { backoffMin: 1_000, backoffMax: 10_000 } as const;
+
 /** The organization's account at the directory: its key created and registered once, kept sealed. */
 async function accountClient(services: Services, settings: DomainSettings, organizationId: string, cipher: OrganizationCipher) {
   const { directoryUrl } = settings.acme;
@@ -56,6 +62,7 @@ async function accountClient(services: Services, settings: DomainSettings, organ
       directoryUrl,
       accountKey: cipher.decrypt(existing.encryptedAccountKey, accountKeyContext(existing.id)),
       accountUrl: existing.accountUrl,
+      ...POLLING,
     });
   let account = existing;
   if (!account) {
@@ -69,7 +76,7 @@ async function accountClient(services: Services, settings: DomainSettings, organ
     // Another worker created it meanwhile: use theirs.
     if (!account) return accountClient(services, settings, organizationId, cipher);
   }
-  const client = new acme.Client({ directoryUrl, accountKey: cipher.decrypt(account.encryptedAccountKey, accountKeyContext(account.id)) });
+  const client = new acme.Client({ directoryUrl, accountKey: cipher.decrypt(account.encryptedAccountKey, accountKeyContext(account.id)), ...POLLING });
   await client.createAccount({ termsOfServiceAgreed: true, ...(settings.acme.email ? { contact: [`mailto:${settings.acme.email}`] } : {}) });
   await services.db.update(acmeAccounts).set({ accountUrl: client.getAccountUrl() }).where(eq(acmeAccounts.id, account.id));
   return client;

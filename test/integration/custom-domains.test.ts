@@ -157,7 +157,7 @@ describe.skipIf(missing)("custom domains", () => {
         if (domain.certificate.status === "FAILED") throw new Error(domain.certificate.error ?? "failed");
         return domain.certificate.status === "ACTIVE" ? domain : null;
       },
-      60_000,
+      90_000,
       "the certificate",
     );
     expect(active.certificate.source).toBe("ACME");
@@ -181,7 +181,7 @@ describe.skipIf(missing)("custom domains", () => {
     expect(stored!.encryptedPrivateKey).not.toContain("PRIVATE KEY");
     const actions = (await database.db.select().from(auditEvents).where(eq(auditEvents.targetId, serviceId))).map((event) => event.action);
     expect(actions).toEqual(expect.arrayContaining(["domain.add", "domain.verify", "certificate.issue"]));
-  }, 120_000);
+  }, 180_000);
 
   it("renews a certificate within 30 days of its expiry", async () => {
     const before = await domainNamed("shop.example.test");
@@ -200,7 +200,7 @@ describe.skipIf(missing)("custom domains", () => {
       .from(auditEvents)
       .where(and(eq(auditEvents.targetId, serviceId), eq(auditEvents.action, "certificate.renew")));
     expect(renewal).toBeDefined();
-  }, 120_000);
+  }, 180_000);
 
   it("records a failed renewal on the domain, keeps serving the certificate it has, and notifies", async () => {
     const { id: projectId } = (await developer().projects.list({})).find((project) => project.name === "shop")!;
@@ -223,7 +223,7 @@ describe.skipIf(missing)("custom domains", () => {
           const domain = await domainNamed("shop.example.test");
           return domain.certificate.error ? domain : null;
         },
-        60_000,
+        90_000,
         "the renewal's failure",
       );
       expect(failed.certificate.status).toBe("ACTIVE");
@@ -235,7 +235,7 @@ describe.skipIf(missing)("custom domains", () => {
     const deliveries = await database.db.select().from(notificationDeliveries).where(eq(notificationDeliveries.event, "certificate.renewal_failed"));
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]!.payload.text).toContain("the certificate of shop.example.test (web) could not be renewed");
-  }, 120_000);
+  }, 180_000);
 
   it("verifies by a DNS TXT record, explaining what is missing until it is published", async () => {
     const added = await developer().domains.add({ serviceId, hostname: "txt.example.test", method: "DNS_TXT" });
@@ -259,10 +259,10 @@ describe.skipIf(missing)("custom domains", () => {
         const domain = await domainNamed("elsewhere.example.test");
         return domain.certificate.status === "FAILED" ? domain : null;
       },
-      60_000,
+      90_000,
       "the failure",
     );
     expect(failed.certificate.error).toMatch(/127\.0\.0\.2/);
     expect(failed.certificate.errorAt).not.toBeNull();
-  }, 90_000);
+  }, 180_000);
 });

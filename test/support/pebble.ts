@@ -116,8 +116,13 @@ export async function startPebble(options: { httpPort: number }): Promise<Pebble
     "-defaultIPv6",
     "",
   ]);
-  // No sleeps before validation, no nonces rejected at random: the test's steps are deterministic.
-  start("pebble", ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`], { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" });
+  // No sleeps before validation, no nonces rejected at random, no valid authorization reused for
+  // half the orders (Pebble's default): every order's challenge is validated, as a test expects.
+  start("pebble", ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`], {
+    PEBBLE_VA_NOSLEEP: "1",
+    PEBBLE_WFE_NONCEREJECT: "0",
+    PEBBLE_AUTHZREUSE: "0",
+  });
   const directoryCa = await fs.readFile(cert, "utf8");
   const directoryUrl = `https://127.0.0.1:${acmePort}/dir`;
   await eventually(
