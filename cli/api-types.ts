@@ -51,3 +51,4 @@ export type Stage = Outputs["stages"]["list"][number];
 export type ChangedStage = Outputs["stages"]["add"];
 export type RemovedStage = Outputs["stages"]["remove"];
 export type ServiceStage = Outputs["stages"]["setService"];
+export type ServiceDomain = Outputs["domains"]["list"][number];

@@ -5,6 +5,7 @@ import { registerAuthCommands } from "./commands/auth";
 import { registerClusterCommands } from "./commands/clusters";
 import { registerDeploymentCommands } from "./commands/deployments";
 import { registerEngineCommand } from "./commands/engine";
+import { registerDomainCommands } from "./commands/domains";
 import { registerEnvironmentCommands } from "./commands/environments";
 import { registerGitCommands } from "./commands/git";
 import { registerLogCommands } from "./commands/logs";
@@ -62,6 +63,7 @@ ${exitCodesHelp}`,
   registerServiceCommands(program, ctx);
   registerVariableCommands(program, ctx);
   registerStageCommands(program, ctx);
+  registerDomainCommands(program, ctx);
   registerDeploymentCommands(program, ctx);
   registerLogCommands(program, ctx);
   registerShellCommand(program, ctx);

@@ -35,13 +35,14 @@ test("service tabs have their own URLs, copy the full SHA, and the audit log lin
       Metrics: () => page.getByRole("heading", { level: 2, name: "Metrics" }),
       Shell: () => page.getByRole("region", { name: "Terminal" }),
       Variables: () => page.getByRole("heading", { level: 2, name: "Service variables" }),
+      Domains: () => page.getByRole("heading", { level: 2, name: "Custom domains" }),
       Settings: () => page.getByRole("button", { name: "Save settings" }),
     };
     for (const [tab, shown] of Object.entries(content) as [ServiceTabName, (typeof content)[ServiceTabName]][]) {
       const service = await ServicePage.goto(page, app.serviceId, tab);
       await expect(shown()).toBeVisible();
       await expect(page.getByRole("heading", { level: 1, name: "web" })).toBeVisible();
-      await expect(service.tabs.getByRole("tab")).toHaveCount(7);
+      await expect(service.tabs.getByRole("tab")).toHaveCount(8);
     }
     await capture("settings-tab");
   });

@@ -155,6 +155,33 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     }
   }
 
+  let edgeRound: Promise<void> | null = null;
+  let edgeAgain = false;
+  /**
+   * Pulls the cluster's custom domains and hands them to the router. A change announced while a
+   * pull runs is pulled again after it, so the router ends with the latest state.
+   */
+  function syncEdge(): Promise<void> {
+    if (!engine.applyEdge) return Promise.resolve();
+    if (edgeRound) {
+      edgeAgain = true;
+      return edgeRound;
+    }
+    edgeRound = (async () => {
+      do {
+        edgeAgain = false;
+        const answer = await request("edge:pull", {});
+        if (!answer) return;
+        try {
+          await engine.applyEdge!(answer.edge);
+        } catch (error) {
+          logger.error({ err: error }, "the router did not take the custom domains");
+        }
+      } while (edgeAgain);
+    })().finally(() => (edgeRound = null));
+    return edgeRound;
+  }
+
   async function pullAll() {
     for (;;) {
       // The acknowledgement's schema includes the task's: one this engine cannot read is refused (INVALID_ACK) and logged.
@@ -201,6 +228,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       void outbox.flush();
       void heartbeat();
       void reportInventory();
+      void syncEdge();
     });
     socket.on("connect_error", (error) => {
       // Transport errors: socket.io retries by itself, with backoff.
@@ -228,6 +256,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
 
     const invalid = (name: string, reason: string) => logger.warn({ message: name, reason }, "ignored a control-plane message this engine cannot read");
     client.on(socket, "task:available", () => void pull(), invalid);
+    client.on(socket, "edge:changed", () => void syncEdge(), invalid);
     client.on(socket, "deployment:cancel", ({ deploymentId }) => engine.cancel(deploymentId), invalid);
     client.on(
       socket,
@@ -266,7 +295,11 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       timer = setInterval(() => void heartbeat(), options.heartbeatMs ?? 5000);
       const metricsMs = options.metricsIntervalMs ?? 5000;
       if (metricsMs > 0 && engine.metrics) metricsTimer = setInterval(() => void shipMetrics(), metricsMs);
-      inventoryTimer = setInterval(() => void reportInventory(), options.inventoryIntervalMs ?? 300_000);
+      // The custom domains are pulled with the inventory too: a lost `edge:changed` costs a few minutes at most.
+      inventoryTimer = setInterval(() => {
+        void reportInventory();
+        void syncEdge();
+      }, options.inventoryIntervalMs ?? 300_000);
     },
     /** Stops talking to the control plane and supervising; the apps and the router keep running. */
     async shutdown() {

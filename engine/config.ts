@@ -11,6 +11,8 @@ const schema = z.object({
   SLIPWAY_ENGINE_HOME: z.string().default(".slipway/engine"),
   SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   SLIPWAY_ROUTER_HOST: z.string().default("0.0.0.0"),
+  /** The router's HTTPS port for custom domains with certificates (issue 16); 0 (the default) serves no HTTPS. `npm start` sets it. */
+  SLIPWAY_ROUTER_HTTPS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** Must stay well under the control plane's lease (SLIPWAY_LEASE_SECONDS, 30 by default). */
   SLIPWAY_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
   /** How often the releases are sampled for metrics (CPU, memory, traffic); 0 turns metrics off. */
@@ -105,6 +107,7 @@ export type EngineConfig = {
   home: string;
   routerPort: number;
   routerHost: string;
+  routerHttpsPort: number | null;
   heartbeatMs: number;
   metricsMs: number;
   inventoryMs: number;
@@ -139,6 +142,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     home: path.resolve(env.SLIPWAY_ENGINE_HOME),
     routerPort: env.SLIPWAY_ROUTER_PORT,
     routerHost: env.SLIPWAY_ROUTER_HOST,
+    routerHttpsPort: env.SLIPWAY_ROUTER_HTTPS_PORT || null,
     heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,
     metricsMs: env.SLIPWAY_METRICS_SECONDS * 1000,
     inventoryMs: env.SLIPWAY_INVENTORY_SECONDS * 1000,

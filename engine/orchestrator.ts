@@ -17,7 +17,8 @@ import type {
 import { createMetricsCollector } from "./metrics-collector";
 import type { MetricSample } from "./protocol/metrics";
 import { stepsOf } from "./protocol/steps";
-import { ensureRouter } from "./router/router-process";
+import type { EdgeState } from "./protocol/edge";
+import { ensureRouter, routerClient } from "./router/router-process";
 import { deploymentOutcome, type DeploymentOutcome, engineFiles } from "./engine-files";
 import { readJson, writeJsonAtomic } from "./runtime/shared/files";
 import {
@@ -85,6 +86,8 @@ export interface Engine {
   purge?(serviceIds: string[]): Promise<void>;
   /** Samples of every live release with the router's traffic figures since the previous call (engine/metrics-collector.ts). */
   metrics?(): Promise<MetricSample[]>;
+  /** Hands the router the cluster's custom domains, challenges and certificates (it keeps them on disk). */
+  applyEdge?(state: EdgeState): Promise<void>;
 }
 
 /** What the engine hands the runtime it creates. */
@@ -98,6 +101,8 @@ export type EngineOptions = {
   home: string;
   routerPort: number;
   routerHost?: string;
+  /** The router's HTTPS port for custom domains; none: plain HTTP only. */
+  routerHttpsPort?: number;
   reporter: EngineReporter;
   logger?: pino.Logger;
   /** Creates the runtime; orchestration (steps, order, events, cancel, idempotency) is the same for every runtime. */
@@ -396,7 +401,9 @@ export function createEngine(options: EngineOptions): Engine {
     start() {
       started ??= (async () => {
         await fs.mkdir(paths.deploymentsDir, { recursive: true });
-        if (options.router ?? true) await ensureRouter({ home: options.home, port: options.routerPort, host: options.routerHost ?? "127.0.0.1" });
+        if (options.router ?? true) {
+          await ensureRouter({ home: options.home, port: options.routerPort, host: options.routerHost ?? "127.0.0.1", httpsPort: options.routerHttpsPort });
+        }
         await runtime.start();
       })();
       return started;
@@ -444,6 +451,11 @@ export function createEngine(options: EngineOptions): Engine {
     ...(runtime.sample
       ? { metrics: createMetricsCollector({ home: options.home, services: () => runtime.services(), sample: runtime.sample.bind(runtime) }) }
       : {}),
+
+    async applyEdge(state) {
+      await engine.start();
+      await routerClient(options.home).putEdge(state);
+    },
 
     async shutdown() {
       for (const { controller } of running.values()) controller.abort(SHUTDOWN);

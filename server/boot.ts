@@ -1,4 +1,6 @@
+import fs from "node:fs/promises";
 import { connectDatabase } from "./db/client";
+import { defaultDomainSettings } from "./domains/settings";
 import { loadEnv, type Env } from "./env";
 import { homeLayout, loadOrCreateMasterKey } from "./home";
 import { createLogger, type Logger } from "./logger";
@@ -31,6 +33,17 @@ export async function bootControlPlaneProcess(
       timeoutMs: env.SLIPWAY_GIT_CHECK_TIMEOUT_SECONDS * 1000,
       sshKnownHostsFile: homeLayout(env.home).sshKnownHostsFile,
       env: { PATH: env.PATH, HOME: env.home },
+    },
+    domains: {
+      ...defaultDomainSettings,
+      dnsServers: env.SLIPWAY_DNS_SERVERS,
+      httpPort: env.SLIPWAY_DOMAIN_CHECK_HTTP_PORT,
+      acme: {
+        ...defaultDomainSettings.acme,
+        directoryUrl: env.SLIPWAY_ACME_DIRECTORY_URL ?? defaultDomainSettings.acme.directoryUrl,
+        caPem: env.SLIPWAY_ACME_CA_FILE ? await fs.readFile(env.SLIPWAY_ACME_CA_FILE, "utf8") : null,
+        email: env.SLIPWAY_ACME_EMAIL ?? null,
+      },
     },
   };
   return { env, logger, services, databaseUrl: env.DATABASE_URL, close: database.close };

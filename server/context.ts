@@ -1,5 +1,6 @@
 import type { Actor } from "./auth/actor";
 import type { Database } from "./db/client";
+import type { DomainSettings } from "./domains/settings";
 import type { RepositoryCheckSettings } from "./git/check-repository";
 import type { Keyring } from "./secrets/keyring";
 
@@ -16,6 +17,8 @@ export type Services = {
   publicUrl: string;
   /** How a service's repository is checked when it is saved (server/git/check-repository.ts). */
   repositoryCheck: RepositoryCheckSettings;
+  /** How custom domains are checked and certified (server/domains/settings.ts); its defaults when absent. */
+  domains?: DomainSettings;
 };
 
 export type DomainContext = Services & { actor: Actor };

@@ -28,7 +28,33 @@ const schema = z.object({
   /** `1` when a reverse proxy in front sets `X-Forwarded-For`: rate limits then count clients by it. */
   SLIPWAY_TRUST_PROXY: z.enum(["0", "1"]).default("0"),
   SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** The embedded engine's router HTTPS port, for custom domains (issue 16); 0 serves no HTTPS. */
+  SLIPWAY_ROUTER_HTTPS_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
   SLIPWAY_DOMAIN: z.string().default("localhost"),
+  /** Custom domains (issue 16): DNS servers for their checks ("127.0.0.1:53,[::1]:53"); the system's when unset. */
+  SLIPWAY_DNS_SERVERS: z
+    .string()
+    .optional()
+    .transform((value) =>
+      value
+        ? value
+            .split(",")
+            .map((server) => server.trim())
+            .filter(Boolean)
+        : null,
+    ),
+  /** The port the domain checks reach routers on: 80, where ACME HTTP-01 looks too. */
+  SLIPWAY_DOMAIN_CHECK_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(80),
+  /** The ACME directory certificates come from; Let's Encrypt's production one by default. */
+  SLIPWAY_ACME_DIRECTORY_URL: z
+    .string()
+    .url()
+    .regex(/^https:\/\//, "SLIPWAY_ACME_DIRECTORY_URL must be an https:// URL")
+    .optional(),
+  /** A PEM file of a private ACME CA's root, trusted for the directory's HTTPS. */
+  SLIPWAY_ACME_CA_FILE: z.string().optional(),
+  /** The ACME account's contact address. */
+  SLIPWAY_ACME_EMAIL: z.string().email().optional(),
   /**
    * `0` saves services without checking their repositories (server/git/check-repository.ts): for
    * a control plane that cannot reach the git hosts its engines clone from.

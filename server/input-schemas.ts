@@ -44,3 +44,20 @@ export const variableKey = z
 
 /** A variable's value: 64 KiB at most, as the engine hands values to processes whole. */
 export const variableValue = z.string().max(64 * 1024);
+
+/** A custom domain (issue 16): a public DNS name, lowercase, without a trailing dot; no wildcard, scheme, port or path. */
+export const customDomainName = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .transform((value) => value.replace(/\.$/, ""))
+  .pipe(
+    z
+      .string()
+      .max(253)
+      .regex(
+        /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/,
+        "give a domain name such as www.example.com (no scheme, port or path)",
+      )
+      .refine((value) => !/(^|\.)localhost$/.test(value), "localhost names are Slipway's generated domains, not custom ones"),
+  );

@@ -103,6 +103,7 @@ async function boot(env: Env): Promise<void> {
     SLIPWAY_ENGINE_TOKEN: installation.engineToken,
     SLIPWAY_ENGINE_HOME: home.engineHome,
     SLIPWAY_ROUTER_PORT: String(env.SLIPWAY_ROUTER_PORT),
+    SLIPWAY_ROUTER_HTTPS_PORT: String(env.SLIPWAY_ROUTER_HTTPS_PORT),
     // The quick start's single-user machine: the embedded engine clones repositories on this
     // host, as the `local` cluster bootstrap created allows (server/bootstrap.ts).
     SLIPWAY_ENGINE_ALLOW_LOCAL_REPOSITORIES: "1",

@@ -10,6 +10,8 @@ import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import { reportGitStatus } from "./tasks/report-git-status";
 import { sendNotificationTask } from "./tasks/send-notification";
+import { issueCertificateTask } from "./tasks/issue-certificate";
+import { renewCertificates } from "./tasks/renew-certificates";
 import type { TaskName } from "../server/jobs/catalog";
 import { defaultRetention, type RetentionPolicy } from "../server/retention/retention";
 import { holdWorkerLiveness } from "./liveness";
@@ -61,6 +63,8 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     downsample_metrics: downsampleMetrics(services),
     apply_retention: applyRetentionTask(services, options.retention ?? defaultRetention),
     send_notification: sendNotificationTask(services),
+    issue_certificate: issueCertificateTask(services),
+    renew_certificates: renewCertificates(services),
   };
   const concurrency = options.concurrency ?? 8;
   const liveness = holdWorkerLiveness(options.connectionString, logger);
@@ -83,6 +87,8 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
       "* * * * * reconcile_leases ?max=1",
       // Hourly: retention deletes in small batches, so an hour's growth is a short run.
       "17 * * * * apply_retention ?max=1",
+      // Daily: certificates are renewed 30 days before they expire, so a failed day has 29 more.
+      "43 3 * * * renew_certificates ?max=1",
     ].join("\n"),
     logger: graphileLogger(logger),
   });

@@ -5,10 +5,10 @@ const labels = (kind: Parameters<typeof serviceTabs>[0]) => serviceTabs(kind).ma
 
 describe("service tabs", () => {
   it("gives each kind the tabs it has a use for", () => {
-    const all = ["Overview", "Deployments", "Logs", "Metrics", "Shell", "Variables", "Settings"];
+    const all = ["Overview", "Deployments", "Logs", "Metrics", "Shell", "Variables", "Domains", "Settings"];
     expect(labels("APPLICATION")).toEqual(all);
     expect(labels("CONTAINER")).toEqual(all);
-    expect(labels("DATABASE")).toEqual(all);
+    expect(labels("DATABASE")).toEqual(all.filter((label) => label !== "Domains"));
     expect(labels("JOB")).toEqual(["Overview", "Deployments", "Logs", "Variables", "Settings"]);
   });
 

@@ -12,6 +12,7 @@ export const SERVICE_TABS = [
   { segment: "metrics", label: "Metrics", without: ["JOB"] },
   { segment: "shell", label: "Shell", without: ["JOB"] },
   { segment: "variables", label: "Variables" },
+  { segment: "domains", label: "Domains", without: ["DATABASE", "JOB"] },
   { segment: "settings", label: "Settings" },
 ] as const satisfies readonly { segment: string; label: string; without?: readonly ServiceKind[] }[];
 

@@ -1,7 +1,7 @@
 import { expect, type Locator, type Page } from "@playwright/test";
 
 /** The tabs of a service's page, as their links are labelled. */
-export type ServiceTabName = "Overview" | "Deployments" | "Logs" | "Metrics" | "Shell" | "Variables" | "Settings";
+export type ServiceTabName = "Overview" | "Deployments" | "Logs" | "Metrics" | "Shell" | "Variables" | "Domains" | "Settings";
 
 const SEGMENTS: Record<ServiceTabName, string> = {
   Overview: "",
@@ -10,6 +10,7 @@ const SEGMENTS: Record<ServiceTabName, string> = {
   Metrics: "/metrics",
   Shell: "/shell",
   Variables: "/variables",
+  Domains: "/domains",
   Settings: "/settings",
 };
 

@@ -9,3 +9,4 @@ export * from "./steps";
 export * from "./local-engine";
 export * from "./log-redaction";
 export * from "./git-source";
+export * from "./edge";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { edgeState } from "./edge";
 import { deploymentEvent, logLine, logStream } from "./events";
 import { metricSample } from "./metrics";
 import { shellClose, shellExit, shellInput, shellOpenRequest, shellOutput, shellResize } from "./shell";
@@ -59,6 +60,8 @@ export const engineHandshake = z.object({
     serviceKinds: z.array(z.string()),
     databases: z.array(z.string()).default([]),
     routerPort: z.number().int().optional(),
+    /** The router's HTTPS port for custom domains (optional: older engines have none). */
+    routerHttpsPort: z.number().int().optional(),
     /** The Docker Engine API version the `docker` runtime talks to (Docker or Podman's compatible service). */
     dockerApiVersion: z.string().max(50).optional(),
     /** How the runtime enforces a service's memory and CPU limits on this host; "none": it cannot (they are then only recorded). */
@@ -173,6 +176,11 @@ export const engineToServer = {
   "engine:inventory": [z.object({ services: z.array(diskUsage).max(100_000) }), okAck({ remove: z.array(z.string().uuid()) })],
   /** Samples of the services' live releases, every few seconds; lossy by design (no outbox). */
   "metrics:batch": [z.object({ samples: z.array(metricSample).min(1).max(1000) }), okAck({})],
+  /**
+   * The custom domains of the cluster's services, their challenges and certificates (keys
+   * included: only the engine of the cluster receives them), for its router.
+   */
+  "edge:pull": [z.object({}), okAck({ edge: edgeState })],
   /** Terminal output of a shell session; sent without acknowledgement (ordered by seq). */
   "shell:output": [shellOutput, okAck({})],
   /** A shell session ended (the process exited, idled out or was closed). */
@@ -183,6 +191,8 @@ export const engineToServer = {
 export const serverToEngine = {
   "task:available": z.object({}),
   "deployment:cancel": z.object({ deploymentId: z.string().uuid() }),
+  /** The cluster's custom domains changed (added, verified, a certificate or challenge): pull them (`edge:pull`). */
+  "edge:changed": z.object({}),
   /** Start a shell session; the one request of this direction: acknowledged per serverToEngineAcks. */
   "shell:open": shellOpenRequest,
   "shell:input": shellInput,

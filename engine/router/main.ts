@@ -6,18 +6,21 @@ import { routerFiles, startRouter } from "./router-server";
 
 /**
  * The router process, started detached by the engine (router-process.ts) so that apps stay
- * reachable while the engine is down. Usage: main.ts --home <dir> --port <n> [--host 127.0.0.1]
+ * reachable while the engine is down. Usage: main.ts --home <dir> --port <n> [--https-port <n>] [--host 127.0.0.1]
  */
-const { values } = parseArgs({ options: { home: { type: "string" }, port: { type: "string" }, host: { type: "string", default: "127.0.0.1" } } });
+const { values } = parseArgs({
+  options: { home: { type: "string" }, port: { type: "string" }, "https-port": { type: "string" }, host: { type: "string", default: "127.0.0.1" } },
+});
 if (!values.home || !values.port) throw new Error("usage: router/main.ts --home <dir> --port <port> [--host <host>]");
 
 const logger = createEngineLogger({ name: "slipway-router" });
 const files = routerFiles(values.home);
 const port = Number(values.port);
 const host = values.host ?? "127.0.0.1";
-const router = await startRouter({ ...files, port, host, logger });
+const httpsPort = values["https-port"] ? Number(values["https-port"]) : undefined;
+const router = await startRouter({ ...files, port, host, httpsPort, logger });
 await writeJsonAtomic(files.pidFile, { pid: process.pid, startTime: processStartTime(process.pid), port, host });
-logger.info({ port, host }, "router listening");
+logger.info({ port, httpsPort, host }, "router listening");
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {

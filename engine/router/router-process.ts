@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { readJson } from "../runtime/shared/files";
 import { isSameProcessAlive, stopGroup } from "../runtime/local/processes";
+import type { EdgeState } from "../protocol/edge";
 import { childEnv, engineBaseEnv } from "../runtime/shared/processes-env";
 import { routerFiles } from "./router-server";
 import { routerHealth, routerStats, type RouterStats, type RoutesTable } from "./routes";
@@ -55,6 +56,8 @@ function controlRequest(socketPath: string, method: string, urlPath: string, bod
 
 export type RouterClient = {
   putRoutes(table: RoutesTable): Promise<void>;
+  /** Replaces the custom domains, their challenges and certificates. */
+  putEdge(state: EdgeState): Promise<void>;
   stats(): Promise<RouterStats>;
 };
 
@@ -64,6 +67,10 @@ export function routerClient(home: string): RouterClient {
     async putRoutes(table) {
       const { status, json } = await controlRequest(controlSocket, "PUT", "/routes", table);
       if (status !== 200) throw new Error(`router refused the routes table: ${JSON.stringify(json)}`);
+    },
+    async putEdge(state) {
+      const { status, json } = await controlRequest(controlSocket, "PUT", "/edge", state);
+      if (status !== 200) throw new Error(`router refused the custom domains: ${JSON.stringify(json)}`);
     },
     async stats() {
       const { json } = await controlRequest(controlSocket, "GET", "/stats");
@@ -82,10 +89,11 @@ async function answeringRouter(home: string): Promise<z.infer<typeof routerHealt
 }
 
 /**
- * Makes sure the router of this home runs on the wanted port: reuses a live one, replaces one
- * listening elsewhere, starts one when none answers. Returns its pid.
+ * Makes sure the router of this home runs on the wanted ports: reuses a live one, replaces one
+ * listening elsewhere, starts one when none answers. Returns its pid. Without `httpsPort` the
+ * router serves plain HTTP only.
  */
-export async function ensureRouter(options: { home: string; port: number; host: string }): Promise<number> {
+export async function ensureRouter(options: { home: string; port: number; host: string; httpsPort?: number }): Promise<number> {
   const files = routerFiles(options.home);
   // Linux limits unix socket paths to 107 bytes; say so instead of failing with EINVAL later.
   if (Buffer.byteLength(files.controlSocket) > 107)
@@ -95,14 +103,23 @@ export async function ensureRouter(options: { home: string; port: number; host: 
   const recordedAlive = recorded !== null && recorded.startTime !== null && isSameProcessAlive(recorded.pid, recorded.startTime);
   if (recordedAlive) {
     const health = await answeringRouter(options.home);
-    if (health && health.pid === recorded.pid && health.port === options.port && health.host === options.host) return recorded.pid;
+    if (
+      health &&
+      health.pid === recorded.pid &&
+      health.port === options.port &&
+      health.host === options.host &&
+      health.httpsPort === (options.httpsPort ?? null)
+    )
+      return recorded.pid;
     await stopGroup(recorded.pid, recorded.startTime, 5_000);
   }
 
   fs.rmSync(files.pidFile, { force: true });
   const log = fs.openSync(files.logFile, "a", 0o600);
   const main = fileURLToPath(new URL("./main.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", tsxImportUrl(), main, "--home", options.home, "--port", String(options.port), "--host", options.host], {
+  const args = ["--import", tsxImportUrl(), main, "--home", options.home, "--port", String(options.port), "--host", options.host];
+  if (options.httpsPort) args.push("--https-port", String(options.httpsPort));
+  const child = spawn(process.execPath, args, {
     cwd: files.dir,
     detached: true,
     stdio: ["ignore", log, log],

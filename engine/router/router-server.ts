@@ -1,26 +1,33 @@
 import fs from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import type net from "node:net";
 import path from "node:path";
 import { createProxyServer } from "http-proxy-3";
 import type pino from "pino";
+import { edgeState, type EdgeState } from "../protocol/edge";
 import { LATENCY_BUCKETS_MS } from "../protocol/metrics";
 import { readJson, writeJsonAtomic } from "../runtime/shared/files";
+import { createEdge } from "./edge";
 import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
 
 /**
  * The engine's router: one HTTP port that sends each request (websockets too) to the live
- * release of the service owning its Host, and a control server on a unix socket through which
- * the engine replaces the routing table and reads in-flight counts (for draining) and counters.
+ * release of the service owning its Host, an HTTPS port for custom domains with certificates
+ * (SNI picks the certificate), and a control server on a unix socket through which the engine
+ * replaces the routing table and the custom domains and reads in-flight counts (for draining)
+ * and counters.
  */
 
-export type RouterFiles = { routesFile: string; controlSocket: string };
+export type RouterFiles = { routesFile: string; edgeFile: string; controlSocket: string };
 
 export function routerFiles(home: string): RouterFiles & { dir: string; pidFile: string; logFile: string } {
   const dir = path.join(home, "router");
   return {
     dir,
     routesFile: path.join(dir, "routes.json"),
+    /** Holds certificates' private keys: written 0600, like every file of the router. */
+    edgeFile: path.join(dir, "edge.json"),
     controlSocket: path.join(dir, "control.sock"),
     pidFile: path.join(dir, "router.pid.json"),
     logFile: path.join(dir, "router.log"),
@@ -45,9 +52,26 @@ function rawResponse(socket: net.Socket, status: number, reason: string, detail:
   socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(detail)}\r\n\r\n${detail}`);
 }
 
-export async function startRouter(options: RouterFiles & { port: number; host: string; logger: pino.Logger }) {
+function readBody(req: http.IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("error", reject);
+    req.on("end", () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      } catch {
+        reject(new Error("body is not JSON"));
+      }
+    });
+  });
+}
+
+export async function startRouter(options: RouterFiles & { port: number; host: string; httpsPort?: number; logger: pino.Logger }) {
   const { logger } = options;
   let byHost = new Map<string, Route>();
+  let byService = new Map<string, Route>();
+  const edge = createEdge();
   const inFlight = new Map<string, number>();
   const websockets = new Map<string, number>();
   const counters = new Map<string, { requests: number; errors: number; latencyMsSum: number; latencyBuckets: number[] }>();
@@ -56,8 +80,15 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
     const next = new Map<string, Route>();
     for (const entry of table.routes) for (const host of entry.hosts) next.set(hostnameOf(host), entry);
     byHost = next;
+    byService = new Map(table.routes.map((entry) => [entry.serviceId, entry]));
   };
   apply((await readJson(options.routesFile, routesTable)) ?? { routes: [] });
+  edge.apply((await readJson(options.edgeFile, edgeState)) ?? { domains: [] });
+  /** The route of a host: a generated domain's, or the service's of a verified custom domain. */
+  const routeOf = (host: string): Route | undefined => {
+    const serviceId = edge.serviceOf(host);
+    return serviceId ? byService.get(serviceId) : byHost.get(host);
+  };
 
   const bump = (map: Map<string, number>, key: string, delta: number) => {
     const value = (map.get(key) ?? 0) + delta;
@@ -76,9 +107,21 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
   // Errors are answered in the per-call callbacks; this keeps a stray one from crashing the router.
   proxy.on("error", (error) => logger.warn({ err: error }, "proxy error"));
 
-  const server = http.createServer((req, res) => {
+  const handle = (secure: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
     const host = hostnameOf(req.headers.host);
-    const entry = byHost.get(host);
+    const own = edge.wellKnown(host, req.url ?? "/");
+    if (own !== null) {
+      res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(own), "cache-control": "no-store" });
+      return res.end(own);
+    }
+    if (!secure && options.httpsPort && edge.redirectsToHttps(host)) {
+      const port = options.httpsPort === 443 ? "" : `:${options.httpsPort}`;
+      res.writeHead(308, { location: `https://${host}${port}${req.url ?? "/"}`, "content-length": 0 });
+      return res.end();
+    }
+    const entry = routeOf(host);
+    if (!entry && edge.isCustom(host))
+      return page(res, 404, "Domain not verified", `The domain ${host} is added to a service on this Slipway but not verified yet.`);
     if (!entry) return page(res, 404, "No service here", `No service on this Slipway has the host ${host || "(none)"}.`);
     if (!entry.upstream) return page(res, 503, "Service stopped", `The service ${entry.serviceName} has no running release.`);
     const key = upstreamKey(entry.upstream);
@@ -100,11 +143,14 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
       if (res.headersSent) return res.destroy();
       page(res, 502, "Bad gateway", `The service ${entry.serviceName} did not answer (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
     });
-  });
+  };
+  const server = http.createServer(handle(false));
+  // No default certificate: a name without one fails the handshake rather than showing another's.
+  const secureServer = options.httpsPort ? https.createServer({ SNICallback: edge.sniCallback }, handle(true)) : null;
 
-  server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+  const upgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const host = hostnameOf(req.headers.host);
-    const entry = byHost.get(host);
+    const entry = routeOf(host);
     if (!entry) return rawResponse(socket, 404, "Not Found", `No service on this Slipway has the host ${host}.\n`);
     if (!entry.upstream) return rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} has no running release.\n`);
     const key = upstreamKey(entry.upstream);
@@ -115,7 +161,10 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
       countersOf(entry.serviceId).errors += 1;
       rawResponse(socket, 502, "Bad Gateway", `The service ${entry.serviceName} did not answer.\n`);
     });
-  });
+  };
+  server.on("upgrade", upgrade);
+  secureServer?.on("upgrade", upgrade);
+  secureServer?.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
   const stats = (): RouterStats => ({
     inFlight: Object.fromEntries(inFlight),
@@ -128,29 +177,37 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
-    if (req.method === "GET" && req.url === "/health") return reply(200, { pid: process.pid, port: options.port, host: options.host });
+    if (req.method === "GET" && req.url === "/health")
+      return reply(200, { pid: process.pid, port: options.port, host: options.host, httpsPort: options.httpsPort ?? null });
     if (req.method === "GET" && req.url === "/stats") return reply(200, stats());
     if (req.method === "PUT" && req.url === "/routes") {
-      const chunks: Buffer[] = [];
-      req.on("data", (chunk: Buffer) => chunks.push(chunk));
-      req.on("end", () => {
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        } catch {
-          return reply(400, { error: "body is not JSON" });
-        }
-        const parsed = routesTable.safeParse(body);
-        if (!parsed.success) return reply(400, { error: parsed.error.message });
-        // Persist first: a router restarted right after this answer must serve the same table.
-        writeJsonAtomic(options.routesFile, parsed.data).then(
-          () => {
-            apply(parsed.data);
-            reply(200, { ok: true, routes: parsed.data.routes.length });
-          },
-          (error: Error) => reply(500, { error: error.message }),
-        );
-      });
+      void readBody(req)
+        .then(async (body) => {
+          const parsed = routesTable.safeParse(body);
+          if (!parsed.success) return reply(400, { error: parsed.error.message });
+          // Persist first: a router restarted right after this answer must serve the same table.
+          await writeJsonAtomic(options.routesFile, parsed.data);
+          apply(parsed.data);
+          reply(200, { ok: true, routes: parsed.data.routes.length });
+        })
+        .catch((error: Error) => reply(400, { error: error.message }));
+      return;
+    }
+    if (req.method === "PUT" && req.url === "/edge") {
+      void readBody(req)
+        .then(async (body) => {
+          const parsed = edgeState.safeParse(body);
+          if (!parsed.success) return reply(400, { error: parsed.error.message });
+          const state: EdgeState = parsed.data;
+          try {
+            edge.apply(state);
+          } catch (error) {
+            return reply(400, { error: `a certificate or key is unusable: ${(error as Error).message}` });
+          }
+          await writeJsonAtomic(options.edgeFile, state);
+          reply(200, { ok: true, domains: state.domains.length });
+        })
+        .catch((error: Error) => reply(400, { error: error.message }));
       return;
     }
     reply(404, { error: "unknown control endpoint" });
@@ -160,6 +217,11 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
     server.once("error", reject);
     server.listen(options.port, options.host, () => resolve());
   });
+  if (secureServer)
+    await new Promise<void>((resolve, reject) => {
+      secureServer.once("error", reject);
+      secureServer.listen(options.httpsPort, options.host, () => resolve());
+    });
   await fs.rm(options.controlSocket, { force: true });
   await new Promise<void>((resolve, reject) => {
     control.once("error", reject);
@@ -169,8 +231,13 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
 
   return {
     async close() {
-      await Promise.all([new Promise((resolve) => server.close(resolve)), new Promise((resolve) => control.close(resolve))]);
+      await Promise.all([
+        new Promise((resolve) => server.close(resolve)),
+        new Promise((resolve) => (secureServer ? secureServer.close(resolve) : resolve(undefined))),
+        new Promise((resolve) => control.close(resolve)),
+      ]);
       server.closeAllConnections();
+      secureServer?.closeAllConnections();
     },
   };
 }

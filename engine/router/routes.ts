@@ -32,7 +32,7 @@ export const routerStats = z.object({
 });
 export type RouterStats = z.infer<typeof routerStats>;
 
-export const routerHealth = z.object({ pid: z.number(), port: z.number(), host: z.string() });
+export const routerHealth = z.object({ pid: z.number(), port: z.number(), host: z.string(), httpsPort: z.number().nullable().default(null) });
 
 export function upstreamKey(upstream: { host: string; port: number }): string {
   return `${upstream.host}:${upstream.port}`;

@@ -5,6 +5,7 @@ import { instanceRouter } from "./routers/instance";
 import { invitesRouter, membersRouter } from "./routers/members";
 import { metricsRouter } from "./routers/metrics";
 import { notificationsRouter } from "./routers/notifications";
+import { domainsRouter } from "./routers/domains";
 import { organizationRouter } from "./routers/organization";
 import { organizationsRouter } from "./routers/organizations";
 import { projectsRouter } from "./routers/projects";
@@ -22,6 +23,7 @@ export const appRouter = router({
   environments: environmentsRouter,
   services: servicesRouter,
   stages: stagesRouter,
+  domains: domainsRouter,
   variables: variablesRouter,
   deployments: deploymentsRouter,
   clusters: clustersRouter,

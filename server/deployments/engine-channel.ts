@@ -11,6 +11,8 @@ export const ENGINE_CHANNEL = "slipway_engine";
 export type EngineNotification =
   | { clusterId: string; type: "task:available" }
   | { clusterId: string; type: "deployment:cancel"; deploymentId: string }
+  /** The cluster's custom domains changed: its engine pulls them for its router (server/domains). */
+  | { clusterId: string; type: "edge:changed" }
   /** The cluster's engine token was revoked or rotated: connected engines are disconnected. */
   | { clusterId: string; type: "engine:revoked" };
 

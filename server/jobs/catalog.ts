@@ -31,6 +31,10 @@ export const taskCatalog = {
   apply_retention: z.object({}).passthrough(),
   /** Sends one notification delivery to its rule's channel; graphile-worker retries it with backoff. */
   send_notification: z.object({ deliveryId: z.string().uuid() }),
+  /** Obtains or renews one custom domain's certificate by ACME HTTP-01 (server/domains/acme.ts); a failure is recorded on the domain. */
+  issue_certificate: z.object({ domainId: z.string().uuid() }),
+  /** Adds issue_certificate jobs for the certificates that expire within 30 days (crontab, daily). */
+  renew_certificates: z.object({}).passthrough(),
 } as const;
 
 export type TaskName = keyof typeof taskCatalog;

@@ -12,6 +12,7 @@ import {
 } from "../../engine/protocol/messages";
 import type { LogLine, LogStream } from "../../engine/protocol/events";
 import type { Services } from "../context";
+import { edgeStateOf } from "../domains/edge-state";
 import { recordInventory } from "../engines/leftovers";
 import type { EngineNotification } from "../deployments/engine-channel";
 import {
@@ -89,6 +90,7 @@ export function attachEngineGateway(
     },
     "engine:heartbeat": async (clusterId, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),
     "engine:inventory": async (clusterId, { services: usage }) => ({ remove: await recordInventory(services, clusterId, usage) }),
+    "edge:pull": async (clusterId) => ({ edge: await edgeStateOf(services, clusterId) }),
     "metrics:batch": async (clusterId, { samples }) => {
       await recordMetricBatch(services, clusterId, samples);
       return {};
@@ -141,6 +143,7 @@ export function attachEngineGateway(
       const room = namespace.to(clusterRoom(notification.clusterId));
       if (notification.type === "engine:revoked") namespace.in(clusterRoom(notification.clusterId)).disconnectSockets(true);
       else if (notification.type === "task:available") room.emit("task:available", {});
+      else if (notification.type === "edge:changed") room.emit("edge:changed", {});
       else room.emit("deployment:cancel", { deploymentId: notification.deploymentId });
     },
   };

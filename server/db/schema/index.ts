@@ -1,6 +1,7 @@
 export * from "./audit";
 export * from "./clusters";
 export * from "./deployments";
+export * from "./domains";
 export * from "./metrics";
 export * from "./notifications";
 export * from "./organizations";

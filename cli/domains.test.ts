@@ -1,0 +1,106 @@
+import { execFile } from "node:child_process";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultDomainSettings } from "../server/domains/settings";
+import { pebbleMissing, startPebble, type Pebble } from "../test/support/pebble";
+import { startCliHarness, type CliHarness } from "./test-harness";
+
+/**
+ * `slipway domain …` (issue 16, part 1) against a real control plane; DNS answers come from
+ * pebble-challtestsrv's mock DNS server on 127.0.0.1 (the Debian package `pebble`).
+ */
+const missing = await pebbleMissing();
+let h: CliHarness;
+let pebble: Pebble;
+let dir: string;
+
+/** A self-signed certificate and its key for `hostname`, made with openssl. */
+async function selfSigned(hostname: string): Promise<{ cert: string; key: string }> {
+  const cert = path.join(dir, `${hostname}.crt`);
+  const key = path.join(dir, `${hostname}.key`);
+  await promisify(execFile)("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "30",
+    "-subj",
+    `/CN=${hostname}`,
+    "-addext",
+    `subjectAltName=DNS:${hostname}`,
+  ]);
+  return { cert, key };
+}
+
+beforeAll(async () => {
+  if (missing) return;
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-cli-domains-"));
+  pebble = await startPebble({ httpPort: 1 });
+  h = await startCliHarness({ domains: { ...defaultDomainSettings, dnsServers: [pebble.dnsServer], checkTimeoutMs: 3_000 } });
+  expect((await h.cli(["login", "--url", h.url, "--token", h.ownerToken])).code).toBe(0);
+  expect((await h.cli(["project", "create", "shop"])).code).toBe(0);
+  expect((await h.cli(["env", "create", "shop/prod"])).code).toBe(0);
+  expect((await h.cli(["service", "create", "shop/prod/web", "--git", "https://example.test/shop.git"])).code).toBe(0);
+}, 60_000);
+
+afterAll(async () => {
+  await pebble?.stop();
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(missing)("slipway domain", () => {
+  it("adds a domain, says what to publish, verifies it once the TXT record exists", async () => {
+    const added = await h.cli(["domain", "add", "shop/prod/web", "WWW.Example.test"]);
+    expect(added.code).toBe(0);
+    const record = /publish TXT\s+(\S+)\s+"(slipway-verification=[^"]+)"/.exec(added.stdout);
+    expect(record?.[1]).toBe("_slipway-verification.www.example.test");
+    expect(added.stdout).toContain("slipway domain verify shop/prod/web www.example.test");
+
+    const early = await h.cli(["domain", "verify", "shop/prod/web", "www.example.test"]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/error: www\.example\.test is not verified: .*_slipway-verification\.www\.example\.test/);
+
+    await pebble.setTxt(record![1]!, record![2]!);
+    const verified = await h.cli(["domain", "verify", "shop/prod/web", "www.example.test"]);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/verified\s+yes/);
+
+    const listed = await h.cli(["domain", "list", "shop/prod/web"]);
+    expect(listed.stdout).toMatch(/www\.example\.test\s+dns\s+yes\s+issuing/);
+  });
+
+  it("uploads the user's own certificate, refusing one for another name", async () => {
+    const other = await selfSigned("other.example.test");
+    const refused = await h.cli(["domain", "certificate", "shop/prod/web", "www.example.test", "--cert", other.cert, "--key", other.key]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("not www.example.test");
+
+    const own = await selfSigned("www.example.test");
+    const uploaded = await h.cli(["domain", "certificate", "shop/prod/web", "www.example.test", "--cert", own.cert, "--key", own.key, "--json"]);
+    expect(uploaded.code).toBe(0);
+    const domain = JSON.parse(uploaded.stdout) as { certificate: { status: string; source: string } };
+    expect(domain.certificate).toMatchObject({ status: "ACTIVE", source: "UPLOADED" });
+    expect(uploaded.stdout).not.toContain("PRIVATE KEY");
+  });
+
+  it("refuses what is not a domain and removes one", async () => {
+    const bad = await h.cli(["domain", "add", "shop/prod/web", "https://example.test/path"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("give a domain name");
+    expect((await h.cli(["domain", "add", "shop/prod/web", "api.localhost"])).stderr).toContain("localhost names are Slipway's generated domains");
+    const removed = await h.cli(["domain", "remove", "shop/prod/web", "www.example.test"]);
+    expect(removed.code).toBe(0);
+    expect((await h.cli(["domain", "list", "shop/prod/web"])).stdout).toContain("No custom domains on shop/prod/web");
+  });
+});

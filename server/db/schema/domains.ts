@@ -1,0 +1,82 @@
+import { sql } from "drizzle-orm";
+import { boolean, index, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { createdAt, id, updatedAt } from "./columns";
+import { organizations } from "./organizations";
+import { services } from "./projects";
+
+/** How the owner of a custom domain proves it (issue 16, part 1): a TXT record, or a token the router serves. */
+export const domainVerificationMethods = ["DNS_TXT", "HTTP_TOKEN"] as const;
+export type DomainVerificationMethod = (typeof domainVerificationMethods)[number];
+export const domainVerificationMethodEnum = pgEnum("domain_verification_method", domainVerificationMethods);
+
+/** Where a domain's certificate comes from: issued by ACME (and renewed), or uploaded by a user. */
+export const certificateSources = ["ACME", "UPLOADED"] as const;
+export type CertificateSource = (typeof certificateSources)[number];
+export const certificateSourceEnum = pgEnum("certificate_source", certificateSources);
+
+/** A pending ACME HTTP-01 challenge: the router answers `/.well-known/acme-challenge/<token>` with the key authorization. */
+export type AcmeChallenge = { token: string; keyAuthorization: string };
+
+/**
+ * A custom domain of a service: served by the router of the service's cluster once verified,
+ * over HTTPS once it has a certificate. The certificate's private key is sealed with the
+ * organization's data key, like variables; the certificate itself is public.
+ */
+export const serviceDomains = pgTable(
+  "service_domains",
+  {
+    id: id(),
+    organizationId: uuid("organization_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    serviceId: uuid("service_id")
+      .notNull()
+      .references(() => services.id, { onDelete: "cascade" }),
+    /** Lowercase, without a trailing dot. */
+    hostname: text("hostname").notNull(),
+    verificationMethod: domainVerificationMethodEnum("verification_method").notNull(),
+    /** The value of the TXT record, or the body of the HTTP token. */
+    verificationToken: text("verification_token").notNull(),
+    verifiedAt: timestamp("verified_at", { withTimezone: true }),
+    lastCheckedAt: timestamp("last_checked_at", { withTimezone: true }),
+    /** Why the last verification check failed; null after a success. */
+    checkError: text("check_error"),
+    /** Plain HTTP requests to the domain are redirected to HTTPS (once it has a certificate). */
+    redirectHttps: boolean("redirect_https").notNull().default(true),
+    certificateSource: certificateSourceEnum("certificate_source"),
+    /** The PEM chain, leaf first. */
+    certificatePem: text("certificate_pem"),
+    encryptedPrivateKey: text("encrypted_private_key"),
+    certificateNotAfter: timestamp("certificate_not_after", { withTimezone: true }),
+    /** Why the last issuance or renewal failed, and when; cleared by the next success. */
+    certificateError: text("certificate_error"),
+    certificateErrorAt: timestamp("certificate_error_at", { withTimezone: true }),
+    acmeChallenge: jsonb("acme_challenge").$type<AcmeChallenge>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("service_domains_service_hostname_key").on(t.serviceId, t.hostname),
+    // Anyone may claim a name; only one service may have it verified (and so served).
+    uniqueIndex("service_domains_verified_hostname_key")
+      .on(t.hostname)
+      .where(sql`${t.verifiedAt} is not null`),
+    index("service_domains_org_idx").on(t.organizationId),
+  ],
+);
+
+/** An organization's account at an ACME directory; its key is sealed with the organization's data key. */
+export const acmeAccounts = pgTable(
+  "acme_accounts",
+  {
+    id: id(),
+    organizationId: uuid("organization_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    directoryUrl: text("directory_url").notNull(),
+    encryptedAccountKey: text("encrypted_account_key").notNull(),
+    accountUrl: text("account_url"),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("acme_accounts_org_directory_key").on(t.organizationId, t.directoryUrl)],
+);

@@ -1,0 +1,193 @@
+import https from "node:https";
+import { setTimeout as sleep } from "node:timers/promises";
+import tls from "node:tls";
+import { randomUUID, X509Certificate } from "node:crypto";
+import * as acme from "acme-client";
+import { and, eq } from "drizzle-orm";
+import { ACME_CHALLENGE_PREFIX } from "../../engine/protocol/edge";
+import { recordAudit } from "../audit/record-audit";
+import type { Actor } from "../auth/actor";
+import type { Services } from "../context";
+import { acmeAccounts, environments, serviceDomains, services as servicesTable, type AcmeChallenge } from "../db/schema";
+import { notify } from "../notifications/enqueue";
+import type { OrganizationCipher } from "../secrets/keyring";
+import { cipherFor } from "../secrets/organization-cipher";
+import { fetchFromDomain } from "./checks";
+import { announceEdgeChange, keyContext, renewalDue, requestIssuance } from "./domains";
+import { defaultDomainSettings, type DomainSettings } from "./settings";
+
+/**
+ * Certificates by ACME HTTP-01 (issue 16, part 1), run by the worker: the control plane holds
+ * the account keys and the certificates (sealed), and hands challenges and certificates to the
+ * cluster's engine, whose router answers the CA and keeps serving its certificates from its own
+ * disk while the control plane is down. Nothing dials into the cluster but the CA, on port 80
+ * of the domain, as for any HTTP-01 client.
+ */
+
+const acmeActor = (organizationId: string): Actor => ({
+  type: "system",
+  id: null,
+  label: "certificates (ACME)",
+  organizationId,
+  role: "OWNER",
+  origin: "SYSTEM",
+});
+
+const accountKeyContext = (accountId: string) => `acme_account:${accountId}:key`;
+
+/**
+ * A private ACME CA's root (step-ca, Pebble) is trusted for the directory's HTTPS besides the
+ * system's. acme-client talks through one axios instance of its own, so this is the process's
+ * one ACME setting.
+ */
+function trustDirectoryCa(caPem: string | null) {
+  acme.axios.defaults.httpsAgent = caPem ? new https.Agent({ ca: [...tls.rootCertificates, caPem] }) : undefined;
+}
+
+/**
+ * How often an order's status is polled: from 1 s up to 10 s, about a minute over 10 attempts
+ * (acme-client's defaults, 5 s to 30 s, leave a validation that took 6 s waiting 15 s more).
+ */
+const POLLING = { backoffMin: 1_000, backoffMax: 10_000 } as const;
+
+/** The organization's account at the directory: its key created and registered once, kept sealed. */
+async function accountClient(services: Services, settings: DomainSettings, organizationId: string, cipher: OrganizationCipher) {
+  const { directoryUrl } = settings.acme;
+  const [existing] = await services.db
+    .select()
+    .from(acmeAccounts)
+    .where(and(eq(acmeAccounts.organizationId, organizationId), eq(acmeAccounts.directoryUrl, directoryUrl)));
+  if (existing?.accountUrl)
+    return new acme.Client({
+      directoryUrl,
+      accountKey: cipher.decrypt(existing.encryptedAccountKey, accountKeyContext(existing.id)),
+      accountUrl: existing.accountUrl,
+      ...POLLING,
+    });
+  let account = existing;
+  if (!account) {
+    const id = randomUUID();
+    const key = (await acme.crypto.createPrivateKey()).toString();
+    [account] = await services.db
+      .insert(acmeAccounts)
+      .values({ id, organizationId, directoryUrl, encryptedAccountKey: cipher.encrypt(key, accountKeyContext(id)) })
+      .onConflictDoNothing()
+      .returning();
+    // Another worker created it meanwhile: use theirs.
+    if (!account) return accountClient(services, settings, organizationId, cipher);
+  }
+  const client = new acme.Client({ directoryUrl, accountKey: cipher.decrypt(account.encryptedAccountKey, accountKeyContext(account.id)), ...POLLING });
+  await client.createAccount({ termsOfServiceAgreed: true, ...(settings.acme.email ? { contact: [`mailto:${settings.acme.email}`] } : {}) });
+  await services.db.update(acmeAccounts).set({ accountUrl: client.getAccountUrl() }).where(eq(acmeAccounts.id, account.id));
+  return client;
+}
+
+/** Waits until the domain's router answers the challenge (the engine pulled it), within the settings' bound. */
+async function waitForRouter(settings: DomainSettings, hostname: string, challenge: AcmeChallenge): Promise<void> {
+  const deadline = Date.now() + settings.acme.challengeWaitMs;
+  while (Date.now() < deadline) {
+    const answer = await fetchFromDomain(settings, hostname, `${ACME_CHALLENGE_PREFIX}${challenge.token}`).catch(() => null);
+    if (answer?.status === 200 && answer.body.trim() === challenge.keyAuthorization) return;
+    await sleep(250);
+  }
+  // The CA decides: its validation error says more than ours would.
+}
+
+export type IssueOutcome = { status: "issued"; notAfter: Date } | { status: "failed"; error: string } | { status: "skipped"; reason: string };
+
+/**
+ * Obtains a certificate for a verified domain and stores it (the key sealed), then tells the
+ * engine. A failure is recorded on the domain with the CA's reason; a failed renewal (the domain
+ * had a certificate) is also a `certificate.renewal_failed` notification.
+ */
+export async function issueCertificate(services: Services, domainId: string): Promise<IssueOutcome> {
+  const settings = services.domains ?? defaultDomainSettings;
+  const [row] = await services.db
+    .select({ domain: serviceDomains, clusterId: environments.clusterId, environmentId: environments.id, serviceName: servicesTable.name })
+    .from(serviceDomains)
+    .innerJoin(servicesTable, eq(servicesTable.id, serviceDomains.serviceId))
+    .innerJoin(environments, eq(environments.id, servicesTable.environmentId))
+    .where(eq(serviceDomains.id, domainId));
+  if (!row) return { status: "skipped", reason: "the domain was removed" };
+  const { domain, clusterId } = row;
+  if (!domain.verifiedAt) return { status: "skipped", reason: `${domain.hostname} is not verified` };
+  trustDirectoryCa(settings.acme.caPem);
+  const cipher = await cipherFor(services.db, services.keyring, domain.organizationId);
+  const setChallenge = async (challenge: AcmeChallenge | null) => {
+    await services.db.transaction(async (tx) => {
+      await tx.update(serviceDomains).set({ acmeChallenge: challenge }).where(eq(serviceDomains.id, domain.id));
+      await announceEdgeChange(tx, clusterId);
+    });
+  };
+  try {
+    const client = await accountClient(services, settings, domain.organizationId, cipher);
+    const [key, csr] = await acme.crypto.createCsr({ commonName: domain.hostname, altNames: [domain.hostname] });
+    const chain = await client.auto({
+      csr,
+      challengePriority: ["http-01"],
+      termsOfServiceAgreed: true,
+      // waitForRouter stands for acme-client's own check, which would look on port 80 through the system resolver.
+      skipChallengeVerification: true,
+      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+        const pending = { token: challenge.token, keyAuthorization };
+        await setChallenge(pending);
+        await waitForRouter(settings, domain.hostname, pending);
+      },
+      challengeRemoveFn: () => setChallenge(null),
+    });
+    const notAfter = new Date(new X509Certificate(chain).validTo);
+    await services.db.transaction(async (tx) => {
+      await tx
+        .update(serviceDomains)
+        .set({
+          certificateSource: "ACME",
+          certificatePem: chain,
+          encryptedPrivateKey: cipher.encrypt(key.toString(), keyContext(domain.id)),
+          certificateNotAfter: notAfter,
+          certificateError: null,
+          certificateErrorAt: null,
+          acmeChallenge: null,
+        })
+        .where(eq(serviceDomains.id, domain.id));
+      await recordAudit(tx, acmeActor(domain.organizationId), {
+        action: domain.certificatePem ? "certificate.renew" : "certificate.issue",
+        targetType: "service",
+        targetId: domain.serviceId,
+        changes: { hostname: domain.hostname, notAfter: notAfter.toISOString(), directory: settings.acme.directoryUrl },
+      });
+      await announceEdgeChange(tx, clusterId);
+    });
+    return { status: "issued", notAfter };
+  } catch (error) {
+    const message = (error as Error).message.slice(0, 2000);
+    const now = services.now();
+    await services.db.transaction(async (tx) => {
+      await tx.update(serviceDomains).set({ certificateError: message, certificateErrorAt: now, acmeChallenge: null }).where(eq(serviceDomains.id, domain.id));
+      await recordAudit(tx, acmeActor(domain.organizationId), {
+        action: "certificate.failed",
+        targetType: "service",
+        targetId: domain.serviceId,
+        changes: { hostname: domain.hostname, error: message },
+      });
+      if (domain.certificatePem)
+        await notify(
+          tx,
+          "certificate.renewal_failed",
+          { organizationId: domain.organizationId, environmentId: row.environmentId },
+          { text: `the certificate of ${domain.hostname} (${row.serviceName}) could not be renewed: ${message}` },
+          now,
+        );
+      await announceEdgeChange(tx, clusterId);
+    });
+    return { status: "failed", error: message };
+  }
+}
+
+/** Adds an issue_certificate job for each ACME certificate due for renewal; returns how many. */
+export async function scheduleRenewals(services: Services): Promise<number> {
+  const now = services.now();
+  const rows = await services.db.select().from(serviceDomains).where(eq(serviceDomains.certificateSource, "ACME"));
+  const due = rows.filter((row) => renewalDue(row, now));
+  for (const row of due) await requestIssuance(services.db, row.id);
+  return due.length;
+}

@@ -1,0 +1,268 @@
+/**
+ * Custom domains with automatic TLS (issue 16, part 1), end to end on 127.0.0.1: a real
+ * PostgreSQL, the web process with its engine gateway, the worker, a local engine with its
+ * router (HTTP and HTTPS ports), and Pebble (Let's Encrypt's ACME test server) resolving names
+ * through pebble-challtestsrv's mock DNS, which the control plane's checks use too.
+ */
+import { X509Certificate } from "node:crypto";
+import fs from "node:fs/promises";
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { and, eq } from "drizzle-orm";
+import getPort from "get-port";
+import type { Runner } from "graphile-worker";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAgent } from "../../engine/agent";
+import { createLocalEngine } from "../../engine/core";
+import { routerClient } from "../../engine/router/router-process";
+import { createCaller } from "../../server/api/root";
+import type { Services } from "../../server/context";
+import { auditEvents, notificationDeliveries, serviceDomains } from "../../server/db/schema";
+import { scheduleRenewals } from "../../server/domains/acme";
+import { defaultDomainSettings } from "../../server/domains/settings";
+import { startWebServer } from "../../server/web-server";
+import { startWorker } from "../../worker/runner";
+import { createTestDatabase, type TestDatabase } from "../database";
+import { eventually, request } from "../engine-harness";
+import { removeEngineHome } from "../process-cleanup";
+import { pebbleMissing, startPebble, type Pebble } from "../support/pebble";
+import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+import { testToolchains } from "../support/toolchains";
+
+const missing = await pebbleMissing();
+const logger = pino({ level: "silent" });
+
+let database: TestDatabase;
+let services: Services;
+let org: SeededOrganization;
+let pebble: Pebble;
+let web: Awaited<ReturnType<typeof startWebServer>>;
+let worker: Runner;
+let agent: ReturnType<typeof createAgent>;
+let home: string;
+let routerPort: number;
+let httpsPort: number;
+let upstream: http.Server;
+let serviceId: string;
+/** Moves the control plane's clock (renewals), not the processes'. */
+let clockOffsetMs = 0;
+
+const developer = () => createCaller({ services, actor: org.as("DEVELOPER") });
+
+async function domainNamed(hostname: string) {
+  return (await developer().domains.list({ serviceId })).find((domain) => domain.hostname === hostname)!;
+}
+
+/** An HTTPS GET through the router, for `servername`, trusting only `ca`. */
+function httpsGet(servername: string, ca: string): Promise<{ status: number; body: string; certificate: X509Certificate }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: "127.0.0.1", port: httpsPort, servername, headers: { host: servername }, ca, agent: false, timeout: 5_000 }, (res) => {
+      const certificate = new X509Certificate((res.socket as import("node:tls").TLSSocket).getPeerX509Certificate()!.raw);
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, certificate }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+  });
+}
+
+beforeAll(async () => {
+  if (missing) return;
+  home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-domains-")));
+  routerPort = await getPort({ host: "127.0.0.1" });
+  httpsPort = await getPort({ host: "127.0.0.1" });
+  pebble = await startPebble({ httpPort: routerPort });
+  database = await createTestDatabase();
+  services = testServices(database.db, {
+    now: () => new Date(Date.now() + clockOffsetMs),
+    domains: {
+      dnsServers: [pebble.dnsServer],
+      httpPort: routerPort,
+      checkTimeoutMs: 5_000,
+      acme: { ...defaultDomainSettings.acme, directoryUrl: pebble.directoryUrl, caPem: pebble.directoryCa, challengeWaitMs: 3_000 },
+    },
+  });
+  org = await seedOrganization(services, "domains");
+  web = await startWebServer({ services, databaseUrl: database.url, logger, port: 0, host: "127.0.0.1" });
+  worker = await startWorker({ services, connectionString: database.url, logger });
+  const project = await developer().projects.create({ name: "shop" });
+  const environment = await developer().environments.create({ projectId: project.id, name: "production" });
+  const service = await developer().services.create({
+    environmentId: environment.id,
+    name: "web",
+    config: { git: { url: "https://github.com/acme/shop.git", ref: { branch: "main" } } },
+  });
+  serviceId = service.id;
+
+  agent = createAgent(
+    {
+      url: web.url,
+      token: org.engineToken,
+      engineVersion: "test",
+      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort, routerHttpsPort: httpsPort },
+      logger,
+      outboxDir: path.join(home, "outbox"),
+    },
+    (reporter) => createLocalEngine({ home, routerPort, routerHttpsPort: httpsPort, reporter, toolchains: testToolchains }),
+  );
+  await agent.start();
+  // The service's live release, as the engine's routes table names it after a deploy.
+  upstream = http.createServer((req, res) => res.end(`shop answered ${req.headers.host} over ${req.headers["x-forwarded-proto"]}`));
+  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+  await routerClient(home).putRoutes({
+    routes: [
+      {
+        serviceId,
+        serviceName: "web",
+        hosts: ["web-production-shop.localhost"],
+        upstream: { host: "127.0.0.1", port: (upstream.address() as AddressInfo).port },
+      },
+    ],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  if (missing) return;
+  await agent?.shutdown();
+  await worker?.stop();
+  await web?.close();
+  upstream?.closeAllConnections();
+  upstream?.close();
+  await pebble?.stop();
+  if (home) await removeEngineHome(home);
+});
+
+describe.skipIf(missing)("custom domains", () => {
+  it("verifies an HTTP token served by the router, issues a certificate from Pebble and serves HTTPS by SNI", async () => {
+    const added = await developer().domains.add({ serviceId, hostname: "Shop.Example.test", method: "HTTP_TOKEN" });
+    expect(added.hostname).toBe("shop.example.test");
+    expect(added.certificate.status).toBe("AWAITING_VERIFICATION");
+    expect(added.httpToken?.url).toBe(`http://shop.example.test/.well-known/slipway-verification/${added.httpToken?.body}`);
+    // Unverified: not served, but the router answers the token once the engine pulled it.
+    expect((await request(routerPort, "shop.example.test")).status).toBe(404);
+    await eventually(async () => (await request(routerPort, "shop.example.test", new URL(added.httpToken!.url).pathname)).body === added.httpToken!.body);
+
+    const verified = await developer().domains.verify({ domainId: added.id });
+    expect(verified.verified).toBe(true);
+    expect(verified.checkError).toBeNull();
+    const active = await eventually(
+      async () => {
+        const domain = await domainNamed("shop.example.test");
+        if (domain.certificate.status === "FAILED") throw new Error(domain.certificate.error ?? "failed");
+        return domain.certificate.status === "ACTIVE" ? domain : null;
+      },
+      90_000,
+      "the certificate",
+    );
+    expect(active.certificate.source).toBe("ACME");
+
+    const root = await pebble.root();
+    const secure = await eventually(() => httpsGet("shop.example.test", root).catch(() => null), 15_000, "HTTPS through the router");
+    expect(secure.status).toBe(200);
+    expect(secure.body).toBe("shop answered shop.example.test over https");
+    expect(secure.certificate.checkHost("shop.example.test")).toBe("shop.example.test");
+    // Plain HTTP now redirects; the generated *.localhost name stays plain HTTP.
+    const plain = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get({ host: "127.0.0.1", port: routerPort, path: "/cart?x=1", headers: { host: "shop.example.test" }, agent: false }, resolve).on("error", reject),
+    );
+    expect(plain.statusCode).toBe(308);
+    expect(plain.headers.location).toBe(`https://shop.example.test:${httpsPort}/cart?x=1`);
+    expect((await request(routerPort, "web-production-shop.localhost")).body).toBe("shop answered web-production-shop.localhost over http");
+    // A name without a certificate gets no handshake.
+    await expect(httpsGet("web-production-shop.localhost", root)).rejects.toThrow();
+
+    const [stored] = await database.db.select().from(serviceDomains).where(eq(serviceDomains.id, added.id));
+    expect(stored!.encryptedPrivateKey).not.toContain("PRIVATE KEY");
+    const actions = (await database.db.select().from(auditEvents).where(eq(auditEvents.targetId, serviceId))).map((event) => event.action);
+    expect(actions).toEqual(expect.arrayContaining(["domain.add", "domain.verify", "certificate.issue"]));
+  }, 180_000);
+
+  it("renews a certificate within 30 days of its expiry", async () => {
+    const before = await domainNamed("shop.example.test");
+    const root = await pebble.root();
+    const served = (await httpsGet("shop.example.test", root)).certificate.serialNumber;
+    expect(await scheduleRenewals(services)).toBe(0);
+    clockOffsetMs = new Date(before.certificate.notAfter!).getTime() - Date.now() - 20 * 86_400_000;
+    try {
+      expect(await scheduleRenewals(services)).toBe(1);
+      await eventually(async () => (await httpsGet("shop.example.test", root)).certificate.serialNumber !== served, 60_000, "the renewed certificate served");
+    } finally {
+      clockOffsetMs = 0;
+    }
+    const [renewal] = await database.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.targetId, serviceId), eq(auditEvents.action, "certificate.renew")));
+    expect(renewal).toBeDefined();
+  }, 180_000);
+
+  it("records a failed renewal on the domain, keeps serving the certificate it has, and notifies", async () => {
+    const { id: projectId } = (await developer().projects.list({})).find((project) => project.name === "shop")!;
+    await developer().notifications.create({
+      projectId,
+      name: "certificates",
+      events: ["certificate.renewal_failed"],
+      channel: { type: "webhook", url: "http://127.0.0.1:9/hook" },
+    });
+    const before = await domainNamed("shop.example.test");
+    const root = await pebble.root();
+    const served = (await httpsGet("shop.example.test", root)).certificate.serialNumber;
+    // The name now points where no router listens: the CA cannot fetch the challenge.
+    await pebble.setA("shop.example.test", "127.0.0.2");
+    clockOffsetMs = new Date(before.certificate.notAfter!).getTime() - Date.now() - 10 * 86_400_000;
+    try {
+      expect(await scheduleRenewals(services)).toBe(1);
+      const failed = await eventually(
+        async () => {
+          const domain = await domainNamed("shop.example.test");
+          return domain.certificate.error ? domain : null;
+        },
+        90_000,
+        "the renewal's failure",
+      );
+      expect(failed.certificate.status).toBe("ACTIVE");
+      expect(failed.certificate.error).toMatch(/127\.0\.0\.2/);
+    } finally {
+      clockOffsetMs = 0;
+    }
+    expect((await httpsGet("shop.example.test", root)).certificate.serialNumber).toBe(served);
+    const deliveries = await database.db.select().from(notificationDeliveries).where(eq(notificationDeliveries.event, "certificate.renewal_failed"));
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]!.payload.text).toContain("the certificate of shop.example.test (web) could not be renewed");
+  }, 180_000);
+
+  it("verifies by a DNS TXT record, explaining what is missing until it is published", async () => {
+    const added = await developer().domains.add({ serviceId, hostname: "txt.example.test", method: "DNS_TXT" });
+    expect(added.txtRecord).toEqual({ name: "_slipway-verification.txt.example.test", value: expect.stringMatching(/^slipway-verification=/) });
+    const missingRecord = await developer().domains.verify({ domainId: added.id });
+    expect(missingRecord.verified).toBe(false);
+    expect(missingRecord.checkError).toMatch(/_slipway-verification\.txt\.example\.test/);
+    await pebble.setTxt(added.txtRecord!.name, added.txtRecord!.value);
+    const verified = await developer().domains.verify({ domainId: added.id });
+    expect(verified.verified).toBe(true);
+  }, 60_000);
+
+  it("records the CA's error when the challenge fails", async () => {
+    const added = await developer().domains.add({ serviceId, hostname: "elsewhere.example.test", method: "DNS_TXT" });
+    await pebble.setTxt(added.txtRecord!.name, added.txtRecord!.value);
+    // The name points at an address where no router listens: Pebble cannot fetch the challenge.
+    await pebble.setA("elsewhere.example.test", "127.0.0.2");
+    expect((await developer().domains.verify({ domainId: added.id })).verified).toBe(true);
+    const failed = await eventually(
+      async () => {
+        const domain = await domainNamed("elsewhere.example.test");
+        return domain.certificate.status === "FAILED" ? domain : null;
+      },
+      90_000,
+      "the failure",
+    );
+    expect(failed.certificate.error).toMatch(/127\.0\.0\.2/);
+    expect(failed.certificate.errorAt).not.toBeNull();
+  }, 180_000);
+});
