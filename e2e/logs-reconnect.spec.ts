@@ -112,4 +112,17 @@ test("the runtime log survives a dropped socket with no line lost or repeated", 
     await expect(log).toContainText("chatty done");
     await capture("logs-filtered");
   });
+
+  await test.step("the stream filter keeps what the app wrote to stderr, and the release filter offers the release that logged", async () => {
+    await page.getByRole("combobox", { name: "Stream" }).selectOption({ label: "stderr" });
+    await expect(page).toHaveURL(/\/logs\?stream=stderr$/);
+    await expect(log.locator("[data-seq]")).toHaveCount(1);
+    await expect(log).toContainText("chatty complains on stderr");
+    const release = page.getByRole("combobox", { name: "Release" });
+    const current = release.locator("option", { hasText: "(current)" });
+    await expect(current).toHaveCount(1);
+    await release.selectOption({ label: (await current.textContent())! });
+    await expect(page).toHaveURL(/\/logs\?stream=stderr&release=[A-Za-z0-9_-]+$/);
+    await expect(log).toContainText("chatty complains on stderr");
+  });
 });

@@ -24,7 +24,10 @@ describe("local engine: runtime output by stream", () => {
   const app = () => service({ id: "7b4c2a1e-0d3f-4e5a-8b6c-9d0e1f2a3b4c", name: "speaker", config: { git: { url: git.url("speaker") } } });
   const say = async (query: string) => expect((await env.get("speaker-test.localhost", `/say?${query}`)).body).toBe("said");
   const runtime = () => env.lines.filter((line) => line.stream.kind === "service");
-  const fdOf = (text: string) => runtime().filter((line) => line.text === text).map((line) => line.fd);
+  const fdOf = (text: string) =>
+    runtime()
+      .filter((line) => line.text === text)
+      .map((line) => line.fd);
 
   beforeAll(async () => {
     git = await startGitServer();
