@@ -3,6 +3,7 @@
 import {
   ActionIcon,
   AppShell,
+  Badge,
   Burger,
   Button,
   Center,
@@ -61,6 +62,15 @@ const NAV: { label: string; href: string; icon: ReactNode; section?: string }[] 
   { label: "Git", href: "/settings/git", icon: <IconGitBranch size={18} />, section: "Settings" },
 ];
 
+/** An organization whose deletion was asked for: its environments are being deleted, then it goes. */
+function DeletingBadge() {
+  return (
+    <Badge color="red" variant="light" size="sm" style={{ flexShrink: 0, minWidth: "max-content" }}>
+      deleting
+    </Badge>
+  );
+}
+
 function OrganizationSwitcher({ currentId }: { currentId: string }) {
   const trpc = useTRPC();
   const switchTo = useSwitchOrganization();
@@ -77,11 +87,14 @@ function OrganizationSwitcher({ currentId }: { currentId: string }) {
             color="gray"
             rightSection={<IconChevronDown size={14} />}
             leftSection={<IconBuildingSkyscraper size={16} />}
-            aria-label={`Organization: ${current?.name ?? "loading"}. Switch organization`}
+            aria-label={`Organization: ${current?.name ?? "loading"}${current?.deletingAt ? " (being deleted)" : ""}. Switch organization`}
           >
-            <Text fz="sm" fw={600} truncate maw={180}>
-              {current?.name ?? "Organization"}
-            </Text>
+            <Group gap={6} wrap="nowrap">
+              <Text fz="sm" fw={600} truncate maw={180}>
+                {current?.name ?? "Organization"}
+              </Text>
+              {current?.deletingAt && <DeletingBadge />}
+            </Group>
           </Button>
         </Menu.Target>
         <Menu.Dropdown>
@@ -90,7 +103,12 @@ function OrganizationSwitcher({ currentId }: { currentId: string }) {
             <Menu.Item
               key={organization.organizationId}
               onClick={() => void switchTo(organization.organizationId)}
-              rightSection={organization.organizationId === currentId ? <IconCheck size={14} aria-label="current" /> : <RoleBadge role={organization.role} />}
+              rightSection={
+                <Group gap={4} wrap="nowrap">
+                  {organization.deletingAt && <DeletingBadge />}
+                  {organization.organizationId === currentId ? <IconCheck size={14} aria-label="current" /> : <RoleBadge role={organization.role} />}
+                </Group>
+              }
             >
               {organization.name}
             </Menu.Item>

@@ -78,7 +78,7 @@ describe("variables", () => {
     const { deployment } = await api.deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" });
     const after = await api.organization.overview({});
     expect(after.projects[0]!.environments[0]).toMatchObject({ status: "QUEUED", services: [{ lastDeployment: { id: deployment.id, status: "QUEUED" } }] });
-    expect(await api.organization.mine({})).toEqual([{ organizationId: expect.any(String), name: "vars", role: "OWNER" }]);
+    expect(await api.organization.mine({})).toEqual([{ organizationId: expect.any(String), name: "vars", role: "OWNER", deletingAt: null }]);
   });
 
   it("refuses to overwrite a key set at the same scope unless asked, and audits an overwrite as an update", async () => {
