@@ -29,6 +29,7 @@ export async function bootControlPlaneProcess(
       sshKnownHostsFile: homeLayout(env.home).sshKnownHostsFile,
       env: { PATH: env.PATH, HOME: env.home },
     },
+    notificationTargets: { allowPrivate: env.SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE === "1" },
   };
   return { env, logger, services, databaseUrl: env.DATABASE_URL, close: database.close };
 }

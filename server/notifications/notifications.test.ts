@@ -25,6 +25,7 @@ import { getDeployment } from "../deployments/queries";
 import { auditEvents, notificationRules } from "../db/schema";
 import { createWebhookIntake } from "../webhooks/intake";
 import { deliver } from "../../test/support/webhooks";
+import { sendToChannel } from "./channels";
 import { deploymentTransitions } from "./deployment-events";
 import { notifyEngineDisconnected } from "./engine-events";
 import type { NotificationEvent } from "./events";
@@ -67,7 +68,8 @@ const viewer = () => createCaller({ services, actor: org.as("VIEWER") });
 
 beforeAll(async () => {
   const database = await createTestDatabase();
-  services = testServices(database.db);
+  // The receivers listen on 127.0.0.1, which an instance refuses by default (target-address.ts).
+  services = testServices(database.db, { notificationTargets: { allowPrivate: true } });
   org = await seedOrganization(services, "notify");
   receiver = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -259,6 +261,50 @@ describe("generic webhooks", () => {
       }),
     ).rejects.toMatchObject({ code: "NOT_FOUND" });
     expect(await admin().notifications.events({})).toContain("certificate.renewal_failed");
+  });
+});
+
+describe("private addresses", () => {
+  /** A caller of an instance as it is by default: webhooks to public addresses only. */
+  const guarded = () => createCaller({ services: { ...services, notificationTargets: { allowPrivate: false } }, actor: org.as("DEVELOPER") });
+
+  it("refuses a webhook to a loopback, private or link-local address when a rule is saved, unless the instance allows it", async () => {
+    const refused: [string, string][] = [
+      [`${receiverUrl}/x`, "127.0.0.1 is a loopback address"],
+      ["http://localhost:9/x", "localhost \\((127\\.0\\.0\\.1|::1)\\) is a loopback address"],
+      ["http://[::1]:9/x", "::1 is a loopback address"],
+      ["http://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"],
+      ["https://10.1.2.3/hook", "10.1.2.3 is a private address"],
+      ["http://[::ffff:127.0.0.1]/x", "::ffff:7f00:1 is an IPv4-mapped address"],
+    ];
+    for (const [url, message] of refused) {
+      const creating = guarded().notifications.create({ projectId, name: "internal", events: ["deployment.failed"], channel: { type: "slack", url } });
+      await expect(creating).rejects.toMatchObject({ code: "BAD_REQUEST" });
+      await expect(creating).rejects.toThrow(new RegExp(`^${message}: notifications go to public addresses only, .*SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1`));
+    }
+    // A public address is taken (a literal one: the check needs no DNS here).
+    const { rule } = await guarded().notifications.create({
+      projectId,
+      name: "public",
+      events: ["deployment.failed"],
+      enabled: false,
+      channel: { type: "discord", url: "https://93.184.215.14/api/webhooks/1/abc" },
+    });
+    await developer().notifications.delete({ ruleId: rule.id });
+  });
+
+  it("checks at delivery the address the name resolves to when it connects, so a name that changes after the save is refused too", async () => {
+    const payload = { id: "d-1", event: "notification.test", text: "hello" };
+    const config = (host: string) => ({ type: "webhook" as const, url: `http://${host}:${new URL(receiverUrl).port}/rebound`, secret: "s" });
+    // "localhost" passes no check at save here; at delivery it resolves to a loopback address, and nothing is sent.
+    await expect(sendToChannel(config("localhost"), payload, new Date(), { allowPrivate: false })).rejects.toThrow(
+      /^DNS lookup (127\.0\.0\.1|::1)\(family:[46], host:localhost\) is not allowed\. .*SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1\)$/,
+    );
+    await expect(sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivate: false })).rejects.toThrow(/is not allowed/);
+    expect(received.filter((r) => r.path === "/rebound")).toEqual([]);
+    // Allowed, the same delivery arrives.
+    expect(await sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivate: true })).toEqual({ ok: true, status: 200, excerpt: "thanks" });
+    expect(received.filter((r) => r.path === "/rebound")).toHaveLength(1);
   });
 });
 

@@ -8,6 +8,7 @@ import { AppError, notFound } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
 import { enqueueDelivery, TEST_EVENT } from "./enqueue";
 import { notificationEvents } from "./events";
+import { assertPublicTarget } from "./target-address";
 
 const httpUrl = z
   .string()
@@ -100,6 +101,7 @@ async function checkScope(ctx: DomainContext, projectId: string, environmentId: 
 /** Creates a rule; a generic webhook's signing secret is returned here only. */
 export async function createRule(ctx: DomainContext, input: z.infer<typeof createRuleInput>) {
   await checkScope(ctx, input.projectId, input.environmentId);
+  if (input.channel.type !== "email") await assertPublicTarget(input.channel.url, ctx.notificationTargets);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   const id = randomUUID();
   const secret = input.channel.type === "webhook" ? randomBytes(32).toString("hex") : null;
