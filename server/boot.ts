@@ -29,7 +29,10 @@ export async function bootControlPlaneProcess(
       sshKnownHostsFile: homeLayout(env.home).sshKnownHostsFile,
       env: { PATH: env.PATH, HOME: env.home },
     },
-    notificationTargets: { allowPrivate: env.SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE === "1" },
+    notifications: {
+      allowPrivateTargets: env.SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE === "1",
+      engineDisconnectGraceMs: env.SLIPWAY_ENGINE_DISCONNECT_GRACE_SECONDS * 1000,
+    },
   };
   return { env, logger, services, databaseUrl: env.DATABASE_URL, close: database.close };
 }

@@ -1,7 +1,7 @@
 import type { Actor } from "./auth/actor";
 import type { Database } from "./db/client";
 import type { RepositoryCheckSettings } from "./git/check-repository";
-import type { NotificationTargetPolicy } from "./notifications/target-address";
+import type { NotificationSettings } from "./notifications/settings";
 import type { Keyring } from "./secrets/keyring";
 
 /**
@@ -17,8 +17,8 @@ export type Services = {
   publicUrl: string;
   /** How a service's repository is checked when it is saved (server/git/check-repository.ts). */
   repositoryCheck: RepositoryCheckSettings;
-  /** Whether webhook notifications may go to private, loopback and link-local addresses (server/notifications/target-address.ts). */
-  notificationTargets: NotificationTargetPolicy;
+  /** Where webhook notifications may go, and how long an engine may be away before it is reported. */
+  notifications: NotificationSettings;
 };
 
 export type DomainContext = Services & { actor: Actor };

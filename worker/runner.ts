@@ -9,7 +9,7 @@ import { processWebhooks } from "./tasks/process-webhooks";
 import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import { reportGitStatus } from "./tasks/report-git-status";
-import { sendNotificationTask } from "./tasks/send-notification";
+import { notifyEngineDisconnectedTask, sendNotificationTask } from "./tasks/send-notification";
 import type { TaskName } from "../server/jobs/catalog";
 import { defaultRetention, type RetentionPolicy } from "../server/retention/retention";
 import { holdWorkerLiveness } from "./liveness";
@@ -61,6 +61,7 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     downsample_metrics: downsampleMetrics(services),
     apply_retention: applyRetentionTask(services, options.retention ?? defaultRetention),
     send_notification: sendNotificationTask(services),
+    notify_engine_disconnected: notifyEngineDisconnectedTask(services),
   };
   const liveness = holdWorkerLiveness(options.connectionString, logger);
   const runner = await run({

@@ -31,6 +31,8 @@ export const taskCatalog = {
   apply_retention: z.object({}).passthrough(),
   /** Sends one notification delivery to its rule's channel; graphile-worker retries it with backoff. */
   send_notification: z.object({ deliveryId: z.string().uuid() }),
+  /** Sends engine.disconnected if the cluster's engine is still away a grace period after it disconnected (coalesced per cluster by job key). */
+  notify_engine_disconnected: z.object({ clusterId: z.string().uuid(), reason: z.string().max(200), disconnectedAt: z.string().datetime() }),
 } as const;
 
 export type TaskName = keyof typeof taskCatalog;

@@ -77,11 +77,16 @@ export async function sendToChannel(config: ChannelConfig, payload: DeliveryPayl
       return post(config.url, JSON.stringify(discordBody(payload)), {}, policy);
     case "webhook": {
       const body = JSON.stringify(payload);
-      return post(config.url, body, {
-        [SIGNATURE_HEADER]: signatureHeader(config.secret ?? "", body, at),
-        "Slipway-Event": payload.event,
-        "Slipway-Delivery": payload.id,
-      }, policy);
+      return post(
+        config.url,
+        body,
+        {
+          [SIGNATURE_HEADER]: signatureHeader(config.secret ?? "", body, at),
+          "Slipway-Event": payload.event,
+          "Slipway-Delivery": payload.id,
+        },
+        policy,
+      );
     }
     case "email": {
       const transport = nodemailer.createTransport({

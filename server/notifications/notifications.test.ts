@@ -27,10 +27,13 @@ import { createWebhookIntake } from "../webhooks/intake";
 import { deliver } from "../../test/support/webhooks";
 import { sendToChannel } from "./channels";
 import { deploymentTransitions } from "./deployment-events";
-import { notifyEngineDisconnected } from "./engine-events";
+import { recordHeartbeat } from "../engines/engine-session";
+import { engineDisconnected, notifyEngineDisconnected } from "./engine-events";
 import type { NotificationEvent } from "./events";
 
 const logger = pino({ level: "silent" });
+/** How long an engine may be away before it is reported, shortened for the test (an instance's is at least 5 s). */
+const ENGINE_GRACE_MS = 3_000;
 let services: Services;
 let org: SeededOrganization;
 let worker: Runner;
@@ -69,7 +72,7 @@ const viewer = () => createCaller({ services, actor: org.as("VIEWER") });
 beforeAll(async () => {
   const database = await createTestDatabase();
   // The receivers listen on 127.0.0.1, which an instance refuses by default (target-address.ts).
-  services = testServices(database.db, { notificationTargets: { allowPrivate: true } });
+  services = testServices(database.db, { notifications: { allowPrivateTargets: true, engineDisconnectGraceMs: ENGINE_GRACE_MS } });
   org = await seedOrganization(services, "notify");
   receiver = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -266,7 +269,8 @@ describe("generic webhooks", () => {
 
 describe("private addresses", () => {
   /** A caller of an instance as it is by default: webhooks to public addresses only. */
-  const guarded = () => createCaller({ services: { ...services, notificationTargets: { allowPrivate: false } }, actor: org.as("DEVELOPER") });
+  const guarded = () =>
+    createCaller({ services: { ...services, notifications: { ...services.notifications, allowPrivateTargets: false } }, actor: org.as("DEVELOPER") });
 
   it("refuses a webhook to a loopback, private or link-local address when a rule is saved, unless the instance allows it", async () => {
     const refused: [string, string][] = [
@@ -297,13 +301,13 @@ describe("private addresses", () => {
     const payload = { id: "d-1", event: "notification.test", text: "hello" };
     const config = (host: string) => ({ type: "webhook" as const, url: `http://${host}:${new URL(receiverUrl).port}/rebound`, secret: "s" });
     // "localhost" passes no check at save here; at delivery it resolves to a loopback address, and nothing is sent.
-    await expect(sendToChannel(config("localhost"), payload, new Date(), { allowPrivate: false })).rejects.toThrow(
+    await expect(sendToChannel(config("localhost"), payload, new Date(), { allowPrivateTargets: false })).rejects.toThrow(
       /^DNS lookup (127\.0\.0\.1|::1)\(family:[46], host:localhost\) is not allowed\. .*SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1\)$/,
     );
-    await expect(sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivate: false })).rejects.toThrow(/is not allowed/);
+    await expect(sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivateTargets: false })).rejects.toThrow(/is not allowed/);
     expect(received.filter((r) => r.path === "/rebound")).toEqual([]);
     // Allowed, the same delivery arrives.
-    expect(await sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivate: true })).toEqual({ ok: true, status: 200, excerpt: "thanks" });
+    expect(await sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivateTargets: true })).toEqual({ ok: true, status: 200, excerpt: "thanks" });
     expect(received.filter((r) => r.path === "/rebound")).toHaveLength(1);
   });
 });
@@ -426,6 +430,42 @@ describe("engines and transitions", () => {
       text: "The engine of cluster local disconnected (ping timeout)",
     });
   });
+
+  it("reports an engine still away after the grace period, once however often it flapped, and not one that came back within it", async () => {
+    const away = await addWebhookRule("/engine-away", ["engine.disconnected"]);
+    // Another organization, whose engine comes back.
+    const other = await seedOrganization(services, "notify-back");
+    const otherProject = await createCaller({ services, actor: other.as("DEVELOPER") }).projects.create({ name: "edge" });
+    const { rule: back, secret } = await createCaller({ services, actor: other.as("DEVELOPER") }).notifications.create({
+      projectId: otherProject.id,
+      name: "back",
+      events: ["engine.disconnected"],
+      channel: { type: "webhook", url: `${receiverUrl}/engine-back` },
+    });
+    secrets.set("/engine-back", secret!);
+
+    const start = Date.now();
+    await engineDisconnected(services, org.clusterId, "transport close", new Date());
+    await engineDisconnected(services, other.clusterId, "ping timeout", new Date());
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // The first engine flaps: back for a moment, gone again (its check moves to a grace period after this).
+    await recordHeartbeat(services, org.clusterId, [], []);
+    const lastGone = Date.now();
+    await engineDisconnected(services, org.clusterId, "transport close", new Date());
+    // The other one is back within the grace period and stays.
+    await recordHeartbeat(services, other.clusterId, [], []);
+
+    const [delivery] = await deliveredAll(away.id, 1, 15_000);
+    expect(delivery!.status).toBe("DELIVERED");
+    const request = received.find((r) => r.path === "/engine-away")!;
+    expect(JSON.parse(request.body)).toMatchObject({ event: "engine.disconnected", cluster: { id: org.clusterId } });
+    expect(Date.parse(JSON.parse(request.body).occurredAt)).toBeGreaterThanOrEqual(lastGone - 50);
+    expect(Date.now() - lastGone).toBeGreaterThanOrEqual(ENGINE_GRACE_MS);
+    // Well past the other engine's grace period: nothing was sent for it, and the flapping one was reported once.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + ENGINE_GRACE_MS + 2_000 - Date.now())));
+    expect(await createCaller({ services, actor: other.as("DEVELOPER") }).notifications.deliveries({ ruleId: back.id })).toEqual([]);
+    expect(received.filter((r) => r.path === "/engine-away")).toHaveLength(1);
+  }, 30_000);
 
   it("derives the events of a status change: a batch that starts and ends a deployment sends both, a stop sends only its failure", () => {
     expect(deploymentTransitions("DEPLOY", "QUEUED", "BUILDING")).toEqual(["deployment.started"]);

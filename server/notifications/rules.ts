@@ -101,7 +101,7 @@ async function checkScope(ctx: DomainContext, projectId: string, environmentId: 
 /** Creates a rule; a generic webhook's signing secret is returned here only. */
 export async function createRule(ctx: DomainContext, input: z.infer<typeof createRuleInput>) {
   await checkScope(ctx, input.projectId, input.environmentId);
-  if (input.channel.type !== "email") await assertPublicTarget(input.channel.url, ctx.notificationTargets);
+  if (input.channel.type !== "email") await assertPublicTarget(input.channel.url, ctx.notifications);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   const id = randomUUID();
   const secret = input.channel.type === "webhook" ? randomBytes(32).toString("hex") : null;

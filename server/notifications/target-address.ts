@@ -4,6 +4,7 @@ import net from "node:net";
 import ipaddr from "ipaddr.js";
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from "request-filtering-agent";
 import { AppError } from "../errors";
+import type { NotificationSettings } from "./settings";
 
 /**
  * Where webhook notifications may go. By default only to public addresses: a rule's URL is typed
@@ -12,7 +13,7 @@ import { AppError } from "../errors";
  * An instance whose receivers live on its own network allows private addresses
  * (SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1), as the tests on 127.0.0.1 do.
  */
-export type NotificationTargetPolicy = { allowPrivate: boolean };
+export type NotificationTargetPolicy = Pick<NotificationSettings, "allowPrivateTargets">;
 
 export const ALLOW_PRIVATE_SETTING = "SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1";
 
@@ -39,19 +40,20 @@ const RANGE_WORDS: Record<string, string> = {
 
 /**
  * At save: the URL's host, resolved as delivery will resolve it, must have only public
- * addresses. Delivery checks again the address it connects to (deliveryAgent), since a name
+ * addresses (a name that does not resolve yet is taken). Delivery checks again the address it connects to (deliveryAgent), since a name
  * may resolve elsewhere later (DNS rebinding).
  */
 export async function assertPublicTarget(url: string, policy: NotificationTargetPolicy): Promise<void> {
-  if (policy.allowPrivate) return;
+  if (policy.allowPrivateTargets) return;
   const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
   let addresses: string[];
   if (net.isIP(host)) addresses = [host];
   else {
     try {
       addresses = (await dns.lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
-    } catch (error) {
-      throw new AppError("INVALID", `${host} cannot be resolved (${(error as NodeJS.ErrnoException).code ?? "no address"}): check the URL's host`);
+    } catch {
+      // A name that does not resolve yet (its DNS record is still to come) is saved: delivery checks whatever it resolves to then.
+      return;
     }
   }
   for (const address of addresses) {
@@ -73,6 +75,6 @@ const filtering = { http: new RequestFilteringHttpAgent(), https: new RequestFil
  * (undefined: Node's default agent).
  */
 export function deliveryAgent(url: URL, policy: NotificationTargetPolicy): Agent | undefined {
-  if (policy.allowPrivate) return undefined;
+  if (policy.allowPrivateTargets) return undefined;
   return url.protocol === "https:" ? filtering.https : filtering.http;
 }

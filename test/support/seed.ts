@@ -35,7 +35,7 @@ export function testServices(db: Database, overrides: Partial<Services> = {}): S
     publicUrl: "http://localhost:3000",
     repositoryCheck: repositoryCheckSettings(),
     // As an instance is by default: tests whose receivers listen on 127.0.0.1 allow it explicitly.
-    notificationTargets: { allowPrivate: false },
+    notifications: { allowPrivateTargets: false, engineDisconnectGraceMs: 60_000 },
     ...overrides,
   };
 }
