@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { and, eq } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { simpleParser, type ParsedMail } from "mailparser";
 import pino from "pino";
@@ -22,7 +22,8 @@ import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { appendEngineEvents } from "../deployments/events";
 import { getDeployment } from "../deployments/queries";
-import { auditEvents, notificationRules } from "../db/schema";
+import { auditEvents, environments, gitPreviews, notificationRules } from "../db/schema";
+import { reapExpiredEnvironments } from "../environments/lifecycle";
 import { createWebhookIntake } from "../webhooks/intake";
 import { deliver } from "../../test/support/webhooks";
 import { sendToChannel } from "./channels";
@@ -415,6 +416,55 @@ describe("previews", () => {
       ["preview.deleted", "shop/staging: Preview pr-7 of pull request #7 deleted"],
     ]);
     expect(bodies[0]).toMatchObject({ preview: { number: 7 }, environment: { id: stagingId } });
+  });
+
+  it("notifies once when the reaper deletes a preview that expired while its pull request was open", async () => {
+    const rule = await addWebhookRule("/reaped", ["preview.created", "preview.deleted"], { environmentId: stagingId });
+    await developer().git.setPreviewBlueprint({ environmentId: stagingId, enabled: true, lifetimeSeconds: 3600 });
+    const { connection, secret } = await admin().git.connect({ provider: "generic", name: "ci-expiry" });
+    const webhookUrl = connection.webhookUrl.replace("http://localhost:3000", intakeUrl);
+    const opened = {
+      action: "opened",
+      number: 8,
+      repository: "https://github.com/acme/shop.git",
+      baseBranch: "main",
+      headBranch: "f8",
+      headCommit: "d".repeat(40),
+    };
+    expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: opened })).status).toBe(202);
+    await deliveredAll(rule.id, 1);
+    const [preview] = await services.db
+      .select()
+      .from(gitPreviews)
+      .where(and(eq(gitPreviews.number, 8), isNull(gitPreviews.closedAt)));
+    // Its hour has passed.
+    await services.db
+      .update(environments)
+      .set({ expiresAt: new Date(Date.now() - 1_000) })
+      .where(eq(environments.id, preview!.environmentId));
+    // The reaper runs every minute until the environment is gone: one notification all the same.
+    for (let run = 0; run < 2; run++) {
+      const reaped = await reapExpiredEnvironments(services, { dryRun: false, organizationId: org.organizationId });
+      expect(reaped.environments.map((e) => e.environmentId)).toContain(preview!.environmentId);
+    }
+    const deliveries = await deliveredAll(rule.id, 2);
+    expect(deliveries.map((d) => [d.event, d.status])).toEqual([
+      ["preview.deleted", "DELIVERED"],
+      ["preview.created", "DELIVERED"],
+    ]);
+    const deleted = received
+      .filter((r) => r.path === "/reaped")
+      .map((r) => JSON.parse(r.body))
+      .find((b) => b.event === "preview.deleted");
+    expect(deleted).toMatchObject({
+      preview: { number: 8 },
+      environment: { id: stagingId },
+      text: "shop/staging: Preview pr-8 of pull request #8 deleted (expired)",
+    });
+    // Closing the pull request afterwards sends nothing more.
+    expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: { ...opened, action: "closed" } })).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await developer().notifications.deliveries({ ruleId: rule.id })).toHaveLength(2);
   });
 });
 
