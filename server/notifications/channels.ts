@@ -1,7 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import nodemailer from "nodemailer";
-import type { ChannelConfig } from "./rules";
+import type { ChannelConfig } from "./rule-input";
 import { SIGNATURE_HEADER, signatureHeader } from "./signature";
 import { ALLOW_PRIVATE_SETTING, deliveryAgent, type NotificationTargetPolicy } from "./target-address";
 
