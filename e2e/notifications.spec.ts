@@ -56,6 +56,8 @@ test("a notification rule fires: a signed webhook receives the deployment, and t
 
     await page.goto(`/environments/${app.environmentId}`);
     await page.getByRole("button", { name: "Deploy", exact: true }).click();
+    // The dashboard opens the deployment once the history has the new one: slow on a busy machine.
+    await page.waitForURL(/\/deployments\/[0-9a-f-]{36}$/, { timeout: 60_000 });
     const { deployment } = await DeploymentPage.opened(page);
     await expect(deployment.status()).toHaveAttribute("data-status", "DEPLOYED", { timeout: 90_000 });
 
