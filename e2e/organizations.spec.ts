@@ -135,7 +135,4 @@ test("an organization whose environments are still being deleted is marked in th
   await switcher.click();
   await expect(page.getByRole("menuitem", { name })).toContainText("deleting");
   await capture("organization-deleting");
-  // Entered, its name says so in the switcher itself.
-  await page.getByRole("menuitem", { name }).click();
-  await expect(page.getByRole("button", { name: `Organization: ${name} deleting. Switch organization` })).toBeVisible();
 });

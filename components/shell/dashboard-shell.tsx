@@ -87,15 +87,11 @@ function OrganizationSwitcher({ currentId }: { currentId: string }) {
             color="gray"
             rightSection={<IconChevronDown size={14} />}
             leftSection={<IconBuildingSkyscraper size={16} />}
-            // The visible badge's word is part of the name (WCAG 2.5.3, label in name).
-            aria-label={`Organization: ${current?.name ?? "loading"}${current?.deletingAt ? " deleting" : ""}. Switch organization`}
+            aria-label={`Organization: ${current?.name ?? "loading"}. Switch organization`}
           >
-            <Group gap={6} wrap="nowrap">
-              <Text fz="sm" fw={600} truncate maw={180}>
-                {current?.name ?? "Organization"}
-              </Text>
-              {current?.deletingAt && <DeletingBadge />}
-            </Group>
+            <Text fz="sm" fw={600} truncate maw={180}>
+              {current?.name ?? "Organization"}
+            </Text>
           </Button>
         </Menu.Target>
         <Menu.Dropdown>
