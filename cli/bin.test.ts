@@ -2,7 +2,12 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
+import type { DeploymentEvent } from "../engine/protocol/events";
+import { deployments } from "../server/db/schema";
+import { appendEngineEvents } from "../server/deployments/events";
 import { recordLogBatch } from "../server/engines/engine-session";
+import { eventually } from "../test/engine-harness";
 import { startCliHarness, type CliHarness } from "./test-harness";
 
 /** The executable itself: tsx registration, exit codes of the real process, Ctrl-C on a follow. */
@@ -63,5 +68,28 @@ describe("bin/slipway.js", () => {
       onStdout: (_text, child) => child.stdout?.destroy(),
     });
     expect(result).toMatchObject({ code: 141, stderr: "" });
+  });
+
+  it("stops quietly when the reader of deploy --watch --json goes away (`| head`)", async () => {
+    let readerGone = false;
+    const running = run(["deploy", "shop/dev", "--watch", "--json"], {
+      onStdout: (_text, child) => {
+        child.stdout?.destroy();
+        readerGone = true;
+      },
+    });
+    const queued = await eventually(
+      async () => (await h.services.db.select().from(deployments).where(eq(deployments.status, "QUEUED")))[0],
+      10_000,
+      "the deployment",
+    );
+    let seq = 1;
+    const event = (fields: Omit<DeploymentEvent, "seq" | "at">): DeploymentEvent => ({ seq: seq++, at: new Date().toISOString(), ...fields });
+    // The engine starts it: the CLI prints that event, and its reader goes away, as `head -1` does.
+    const started = await appendEngineEvents(h.services.db, queued, [event({ serviceId: null, step: "deployment", status: "started" })]);
+    await eventually(() => readerGone || undefined, 10_000, "the first line read");
+    // What the CLI prints next meets a closed pipe.
+    await appendEngineEvents(h.services.db, started, [event({ serviceId: null, step: "deployment", status: "succeeded" })]);
+    expect(await running).toMatchObject({ code: 141, stderr: "" });
   });
 });

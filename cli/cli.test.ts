@@ -203,7 +203,7 @@ describe("variables", () => {
     expect(values.find((v) => v.key === "FRESH")?.value).toBe("1");
   });
 
-  it("lists what an environment's lifecycle jobs output, saying which job set each, without a value", async () => {
+  it("lists what lifecycle jobs output at an environment and a service, saying which job set each, without a value", async () => {
     const path = "shop/dev";
     const seed = await h.cli([
       "service",
@@ -242,6 +242,11 @@ describe("variables", () => {
     const json = JSON.parse((await h.cli(["var", "list", path, "--json"])).stdout) as { key: string; value: string | null; job?: { name: string } | null }[];
     expect(json.find((v) => v.key === "ADMIN_TOKEN")).toMatchObject({ value: null, job: { serviceId: seedService.id, name: "seed" } });
     expect(json.find((v) => v.key === "LOG_LEVEL")).toMatchObject({ job: null });
+
+    // A service's list has them too: they reach it, over what is set on it.
+    const ofService = await h.cli(["var", "list", "shop/dev/web"]);
+    expect(ofService.stdout).toMatch(/^ADMIN_TOKEN\s+\(kept by the engine\)\s+no\s+job seed$/m);
+    expect(ofService.stdout).toMatch(/^SEED_ROWS\s+\(kept by the engine\)\s+no\s+job seed$/m);
   });
 });
 

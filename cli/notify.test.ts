@@ -15,7 +15,8 @@ let receiverUrl: string;
 const bodies: { path: string; body: string }[] = [];
 
 beforeAll(async () => {
-  h = await startCliHarness();
+  // Its receiver listens on 127.0.0.1, which an instance refuses by default.
+  h = await startCliHarness({ notifications: { allowPrivateTargets: true, engineDisconnectGraceMs: 60_000 } });
   worker = await startWorker({ services: h.services, connectionString: h.database.url, logger: pino({ level: "silent" }) });
   receiver = http.createServer((req, res) => {
     let body = "";

@@ -37,6 +37,8 @@ test("the runtime log survives a dropped socket with no line lost or repeated", 
 
   const app = await seedApp(api, git, { project: unique("chat"), repo: unique("repo") }, CHATTY);
   await api.setVariable({ scope: "SERVICE", targetId: app.serviceId, key: "API_TOKEN", value: "sk-e2e-secret-4242", secret: true });
+  // 900 lines over about 45 s: still coming when the connection drops, even on a busy machine.
+  await api.setVariable({ scope: "SERVICE", targetId: app.serviceId, key: "CHATTY_INTERVAL_MS", value: "50" });
   const { deployment } = await api.deploy(app.environmentId);
   expect((await api.waitForDeployment(deployment.id)).status).toBe("DEPLOYED");
 
@@ -69,7 +71,7 @@ test("the runtime log survives a dropped socket with no line lost or repeated", 
   });
 
   await test.step("every stored line is shown once, in order", async () => {
-    await expect(log).toContainText("chatty done", { timeout: 30_000 });
+    await expect(log).toContainText("chatty done", { timeout: 60_000 });
     await expect(async () => {
       const stored = (await api.allLogs({ serviceId: app.serviceId })).map((line) => line.seq);
       const shown = await DeploymentPage.seqs(log);
@@ -111,5 +113,18 @@ test("the runtime log survives a dropped socket with no line lost or repeated", 
     await expect(page).toHaveURL(/\/logs\?stream=stdout$/);
     await expect(log).toContainText("chatty done");
     await capture("logs-filtered");
+  });
+
+  await test.step("the stream filter keeps what the app wrote to stderr, and the release filter offers the release that logged", async () => {
+    await page.getByRole("combobox", { name: "Stream" }).selectOption({ label: "stderr" });
+    await expect(page).toHaveURL(/\/logs\?stream=stderr$/);
+    await expect(log.locator("[data-seq]")).toHaveCount(1);
+    await expect(log).toContainText("chatty complains on stderr");
+    const release = page.getByRole("combobox", { name: "Release" });
+    const current = release.locator("option", { hasText: "(current)" });
+    await expect(current).toHaveCount(1);
+    await release.selectOption({ label: (await current.textContent())! });
+    await expect(page).toHaveURL(/\/logs\?stream=stderr&release=[A-Za-z0-9_-]+$/);
+    await expect(log).toContainText("chatty complains on stderr");
   });
 });

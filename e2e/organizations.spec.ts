@@ -113,3 +113,26 @@ test("the instance admin opens sign-up; a newcomer signs up, creates their organ
   await expect(newcomer.getByRole("heading", { level: 1, name: "Sign-up is by invitation" })).toBeVisible();
   await newcomer.close();
 });
+
+test("an organization whose environments are still being deleted is marked in the switcher", async ({ page, api, platform, signIn, unique, capture }) => {
+  // Made through the API by the admin, with an environment on a cluster no engine serves: its DELETE waits in the queue.
+  const name = unique("Winding");
+  const call = async <T>(method: "POST" | "DELETE", path: string, token: string, data: unknown): Promise<T> => {
+    const response = await api.request.fetch(`/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}` }, data });
+    expect(response.ok(), await response.text()).toBe(true);
+    return (await response.json()) as T;
+  };
+  const { token } = await call<{ token: string }>("POST", "/organizations", platform.apiToken, { name, issueToken: true });
+  const { cluster } = await call<{ cluster: { id: string } }>("POST", "/clusters", token, { name: "edge", kind: "local" });
+  const project = await call<{ id: string }>("POST", "/projects", token, { name: "shop" });
+  await call("POST", "/environments", token, { projectId: project.id, name: "dev", clusterId: cluster.id });
+  expect(await call<{ status: string }>("DELETE", `/organization?confirm=${encodeURIComponent(name)}`, token, undefined)).toMatchObject({ status: "DELETING" });
+
+  await signIn({ email: platform.adminEmail, password: platform.adminPassword });
+  await page.goto("/");
+  const switcher = page.getByRole("button", { name: /^Organization: .+\. Switch organization$/ });
+  await expect(switcher).not.toHaveAccessibleName(/loading/);
+  await switcher.click();
+  await expect(page.getByRole("menuitem", { name })).toContainText("deleting");
+  await capture("organization-deleting");
+});

@@ -54,9 +54,16 @@ test("roll back to an earlier deployment from the history; a VIEWER cannot", asy
     const viewer = await seedUser("VIEWER");
     await signIn(viewer);
     await page.goto(`/environments/${app.environmentId}`);
-    const row = page.getByRole("table", { name: "Deployment history" }).locator(`tr[data-deployment-id="${first.id}"]`);
+    const history = page.getByRole("table", { name: "Deployment history" });
+    const row = history.locator(`tr[data-deployment-id="${first.id}"]`);
     await expect(row).toBeVisible();
     await expect(page.getByRole("button", { name: /Roll back/ })).toHaveCount(0);
+    // The rollback's row links to itself and to the deployment it went back to.
+    const rollbackRow = history.locator("tr", { has: page.getByRole("link", { name: "Roll back web", exact: true }) });
+    await expect(rollbackRow.getByRole("link", { name: `deployment ${first.id.slice(0, 8)}, rolled back to` })).toHaveAttribute(
+      "href",
+      `/deployments/${first.id}`,
+    );
     await page.goto(`/deployments/${first.id}`);
     await expect(page.getByRole("heading", { level: 1, name: /^Deploy/ })).toBeVisible();
     await expect(page.getByRole("button", { name: /Roll back/ })).toHaveCount(0);

@@ -45,6 +45,10 @@ export async function bootControlPlaneProcess(
         email: env.SLIPWAY_ACME_EMAIL ?? null,
       },
     },
+    notifications: {
+      allowPrivateTargets: env.SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE === "1",
+      engineDisconnectGraceMs: env.SLIPWAY_ENGINE_DISCONNECT_GRACE_SECONDS * 1000,
+    },
   };
   return { env, logger, services, databaseUrl: env.DATABASE_URL, close: database.close };
 }

@@ -2,6 +2,7 @@ import type { Actor } from "./auth/actor";
 import type { Database } from "./db/client";
 import type { DomainSettings } from "./domains/settings";
 import type { RepositoryCheckSettings } from "./git/check-repository";
+import type { NotificationSettings } from "./notifications/settings";
 import type { Keyring } from "./secrets/keyring";
 
 /**
@@ -19,6 +20,8 @@ export type Services = {
   repositoryCheck: RepositoryCheckSettings;
   /** How custom domains are checked and certified (server/domains/settings.ts); its defaults when absent. */
   domains?: DomainSettings;
+  /** Where webhook notifications may go, and how long an engine may be away before it is reported. */
+  notifications: NotificationSettings;
 };
 
 export type DomainContext = Services & { actor: Actor };

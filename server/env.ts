@@ -62,6 +62,18 @@ const schema = z.object({
   SLIPWAY_CHECK_REPOSITORIES: z.enum(["0", "1"]).default("1"),
   /** How long a git host has to answer that check. */
   SLIPWAY_GIT_CHECK_TIMEOUT_SECONDS: z.coerce.number().min(1).max(120).default(10),
+  /**
+   * `1` lets notification webhooks (generic, Slack, Discord) go to private, loopback and
+   * link-local addresses: for receivers on the instance's own network. Off, such a URL is refused
+   * when a rule is saved and when a delivery connects (server/notifications/target-address.ts).
+   */
+  SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE: z.enum(["0", "1"]).default("0"),
+  /**
+   * How long an engine may stay disconnected before engine.disconnected is sent: a restart or a
+   * network blip it recovers from within this is not reported. Longer than the engines'
+   * heartbeat interval (SLIPWAY_HEARTBEAT_SECONDS), which is how their return is seen.
+   */
+  SLIPWAY_ENGINE_DISCONNECT_GRACE_SECONDS: z.coerce.number().int().min(5).max(86_400).default(60),
   /** Where git (the repository check) is found. */
   PATH: z.string().default("/usr/local/bin:/usr/bin:/bin"),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),

@@ -9,9 +9,9 @@ import { processWebhooks } from "./tasks/process-webhooks";
 import { reapEnvironments } from "./tasks/reap-environments";
 import { RECONCILE_JOB_KEY, reconcileLeases } from "./tasks/reconcile-leases";
 import { reportGitStatus } from "./tasks/report-git-status";
-import { sendNotificationTask } from "./tasks/send-notification";
 import { issueCertificateTask } from "./tasks/issue-certificate";
 import { renewCertificates } from "./tasks/renew-certificates";
+import { notifyEngineDisconnectedTask, sendNotificationTask } from "./tasks/send-notification";
 import type { TaskName } from "../server/jobs/catalog";
 import { defaultRetention, type RetentionPolicy } from "../server/retention/retention";
 import { holdWorkerLiveness } from "./liveness";
@@ -65,6 +65,7 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     send_notification: sendNotificationTask(services),
     issue_certificate: issueCertificateTask(services),
     renew_certificates: renewCertificates(services),
+    notify_engine_disconnected: notifyEngineDisconnectedTask(services),
   };
   const concurrency = options.concurrency ?? 8;
   const liveness = holdWorkerLiveness(options.connectionString, logger);

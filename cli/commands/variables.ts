@@ -82,7 +82,9 @@ export function registerVariableCommands(program: Command, ctx: Context): void {
 
   variable
     .command("list")
-    .description("List the variables set at one scope (secret values are masked); an environment's include what its lifecycle jobs output")
+    .description(
+      "List the variables set at one scope (secret values are masked); an environment's and a service's include what lifecycle jobs output, with the job",
+    )
     .argument("<scope>", "<project>, <project>/<env> or <project>/<env>/<service>")
     .option("--json", "print the API objects (secret values are null, and so are jobs' outputs: the engine alone keeps those)")
     .action(async (scopePath: string, options: { json?: boolean }) => {

@@ -9,7 +9,7 @@ import { StatusBadge, isBusy } from "../status-badge";
 import { deploymentDurationMs, formatDuration, shortSha, triggerSummary } from "./format";
 import { RollbackButton } from "./rollback-button";
 import type { Deployment } from "./steps";
-import { canRollBackTo, deploymentTitle } from "./title";
+import { canRollBackTo, deploymentTarget, deploymentTitle, shortId } from "./title";
 
 function Commits({ commits }: { commits: Record<string, string> }) {
   const shas = [...new Set(Object.values(commits))];
@@ -81,9 +81,28 @@ export function DeploymentHistory({
                 }}
               >
                 <Table.Td data-label="Deployment">
-                  <Anchor component={Link} href={href} fw={500} onClick={(event) => event.stopPropagation()}>
-                    {deploymentTitle(deployment)}
-                  </Anchor>
+                  {deployment.rollbackOf ? (
+                    // Two links: the rollback itself, and the deployment it went back to.
+                    <Text span fz="sm">
+                      <Anchor component={Link} href={href} fw={500} onClick={(event) => event.stopPropagation()}>
+                        Roll back {deploymentTarget(deployment)}
+                      </Anchor>{" "}
+                      to{" "}
+                      <Anchor
+                        component={Link}
+                        href={`/deployments/${deployment.rollbackOf}`}
+                        ff="monospace"
+                        aria-label={`deployment ${shortId(deployment.rollbackOf)}, rolled back to`}
+                        onClick={(event) => event.stopPropagation()}
+                      >
+                        {shortId(deployment.rollbackOf)}
+                      </Anchor>
+                    </Text>
+                  ) : (
+                    <Anchor component={Link} href={href} fw={500} onClick={(event) => event.stopPropagation()}>
+                      {deploymentTitle(deployment)}
+                    </Anchor>
+                  )}
                 </Table.Td>
                 <Table.Td data-label="Status">
                   <StatusBadge status={deployment.status} />

@@ -23,10 +23,15 @@ export function serviceName(serviceId: string, snapshotNames: Record<string, str
  * "Roll back web to 1a2b3c4d" for a rollback.
  */
 export function deploymentTitle(deployment: Titled, currentNames: Record<string, string> = {}): string {
-  const ids = deployment.serviceIds;
-  const target = ids === null ? "environment" : ids.length === 1 ? serviceName(ids[0]!, deployment.serviceNames, currentNames) : `${ids.length} services`;
+  const target = deploymentTarget(deployment, currentNames);
   if (deployment.rollbackOf) return `Roll back ${target} to ${shortId(deployment.rollbackOf)}`;
   return `${VERBS[deployment.action]} ${target}`;
+}
+
+/** What a deployment acts on, as its title names it: a service's name, "3 services" or "environment". */
+export function deploymentTarget(deployment: Omit<Titled, "id" | "action" | "rollbackOf">, currentNames: Record<string, string> = {}): string {
+  const ids = deployment.serviceIds;
+  return ids === null ? "environment" : ids.length === 1 ? serviceName(ids[0]!, deployment.serviceNames, currentNames) : `${ids.length} services`;
 }
 
 type Candidate = Pick<Deployment, "id" | "action" | "status" | "serviceIds">;

@@ -57,6 +57,7 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
   const trpc = useTRPC();
   const client = useTRPCClient();
   const query = useQuery(trpc.services.get.queryOptions({ serviceId }));
+  const logged = useQuery(trpc.deployments.logReleases.queryOptions({ serviceId }, { staleTime: 30_000 }));
   const [filter, setFilter] = useLogFilter();
   const fetchPage: FetchLogPage = useCallback(
     (request) => {
@@ -69,12 +70,19 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
   const service = query.data;
   if (!service) return <PageState loading={query.isPending} error={query.error} missing={!query.isPending && !query.error} what="service" />;
 
-  // The release running now, and the one the URL names when it is an older one.
-  const releases = [...new Set([service.runtime?.releaseId, filter.releaseId].filter((id): id is string => Boolean(id)))];
-  const releaseOptions = [
-    { value: "", label: "All releases" },
-    ...releases.map((id) => ({ value: id, label: id === service.runtime?.releaseId ? `${id} (current)` : id })),
+  // The release running now, the service's recent ones that logged (latest first), and the one the URL names.
+  const lastLine = new Map((logged.data ?? []).map((release) => [release.releaseId, release.lastAt]));
+  const releases = [
+    ...new Set(
+      [service.runtime?.releaseId, ...(logged.data ?? []).map((release) => release.releaseId), filter.releaseId].filter((id): id is string => Boolean(id)),
+    ),
   ];
+  const releaseLabel = (id: string) => {
+    if (id === service.runtime?.releaseId) return `${id} (current)`;
+    const at = lastLine.get(id);
+    return at ? `${id} (to ${new Date(at).toLocaleString([], { dateStyle: "short", timeStyle: "short" })})` : id;
+  };
+  const releaseOptions = [{ value: "", label: "All releases" }, ...releases.map((id) => ({ value: id, label: releaseLabel(id) }))];
   const controls = (
     <Group gap="xs" wrap="wrap">
       <NativeSelect
@@ -96,7 +104,7 @@ export function ServiceLogs({ serviceId }: { serviceId: string }) {
       <NativeSelect
         aria-label="Release"
         size="xs"
-        w={200}
+        w={260}
         data={releaseOptions}
         value={filter.releaseId ?? ""}
         onChange={(event) => setFilter({ releaseId: event.currentTarget.value || undefined })}

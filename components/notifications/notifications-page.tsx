@@ -1,13 +1,30 @@
 "use client";
 
-import { Alert, Badge, Button, Card, Checkbox, Group, NativeSelect, Stack, Table, Text, TextInput, type MantineColor } from "@mantine/core";
+import {
+  Alert,
+  Badge,
+  Button,
+  Card,
+  Checkbox,
+  Group,
+  NativeSelect,
+  NumberInput,
+  PasswordInput,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  type MantineColor,
+} from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconSend, IconTrash } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import type { Inputs, Outputs } from "../api-types";
 import { Can } from "../auth/can";
+import { createRuleInput } from "../../server/notifications/rule-input";
 import { apiError } from "../errors";
+import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { PageHeader, Section } from "../page-header";
 import { RelativeTime } from "../relative-time";
 import { ShowOnce } from "../show-once";
@@ -18,77 +35,158 @@ type Rule = Outputs["notifications"]["list"][number];
 type Delivery = Outputs["notifications"]["deliveries"][number];
 type EventName = Inputs["notifications"]["create"]["events"][number];
 
-/** The channels the form offers; email rules (SMTP settings) are added with the CLI or the API. */
+/** The channels the form offers, as the API names them. */
 const FORM_CHANNELS = [
   { value: "webhook", label: "Generic webhook (signed)" },
   { value: "slack", label: "Slack-compatible incoming webhook" },
   { value: "discord", label: "Discord webhook" },
+  { value: "email", label: "Email (SMTP)" },
 ] as const;
+type FormChannel = (typeof FORM_CHANNELS)[number]["value"];
 
 const STATUS_COLORS: Record<Delivery["status"], MantineColor> = { PENDING: "blue", DELIVERED: "green", FAILED: "red" };
+
+type RuleValues = {
+  name: string;
+  channel: FormChannel;
+  url: string;
+  smtpHost: string;
+  smtpPort: number | string;
+  smtpSecure: boolean;
+  smtpUser: string;
+  smtpPassword: string;
+  from: string;
+  to: string;
+  events: string[];
+};
+
+const INITIAL: RuleValues = {
+  name: "",
+  channel: "webhook",
+  url: "",
+  smtpHost: "",
+  smtpPort: 587,
+  smtpSecure: false,
+  smtpUser: "",
+  smtpPassword: "",
+  from: "",
+  to: "",
+  events: ["deployment.failed"],
+};
+
+/** Where the API's issues go, by input path. */
+const PATHS = [
+  ["name", "name"],
+  ["events", "events"],
+  ["channel.url", "url"],
+  ["channel.smtp.host", "smtpHost"],
+  ["channel.smtp.port", "smtpPort"],
+  ["channel.smtp.user", "smtpUser"],
+  ["channel.smtp.password", "smtpPassword"],
+  ["channel.from", "from"],
+  ["channel.to", "to"],
+] as const;
+
+/** The form's values as `notifications.create` takes them; empty optional fields are left out. */
+function toInput(projectId: string, values: RuleValues): Inputs["notifications"]["create"] {
+  const channel: Inputs["notifications"]["create"]["channel"] =
+    values.channel === "email"
+      ? {
+          type: "email",
+          smtp: {
+            host: values.smtpHost.trim(),
+            port: values.smtpPort === "" ? Number.NaN : Number(values.smtpPort),
+            secure: values.smtpSecure,
+            ...(values.smtpUser ? { user: values.smtpUser } : {}),
+            ...(values.smtpPassword ? { password: values.smtpPassword } : {}),
+          },
+          from: values.from.trim(),
+          to: values.to.split(/[\s,;]+/).filter(Boolean),
+        }
+      : { type: values.channel, url: values.url.trim() };
+  return { projectId, name: values.name, events: values.events as EventName[], channel, enabled: true };
+}
 
 function AddRuleForm({ projectId, events, onSecret }: { projectId: string; events: string[]; onSecret: (secret: string) => void }) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
-  const [name, setName] = useState("");
-  const [channel, setChannel] = useState<(typeof FORM_CHANNELS)[number]["value"]>("webhook");
-  const [url, setUrl] = useState("");
-  const [chosen, setChosen] = useState<string[]>(["deployment.failed"]);
   const create = useMutation(
     trpc.notifications.create.mutationOptions({
       onSuccess: async ({ rule, secret }) => {
         notifications.show({ color: "green", message: `Rule ${rule.name} added` });
-        setName("");
-        setUrl("");
+        form.reset();
         if (secret) onSecret(secret);
         await invalidate();
       },
     }),
   );
+  const failure = create.error ? apiError(create.error) : null;
+  const { form, input, unmatchedServerError } = useApiForm({
+    initialValues: INITIAL,
+    validate: apiSchemaResolver(createRuleInput, (values: RuleValues) => toInput(projectId, values), PATHS),
+    paths: PATHS,
+    failure,
+  });
+  const email = form.values.channel === "email";
   return (
     <Card
       withBorder
       padding="md"
       component="form"
       aria-label="Add a notification rule"
-      onSubmit={(event) => {
-        event.preventDefault();
-        create.mutate({ projectId, name, events: chosen as EventName[], channel: { type: channel, url }, enabled: true });
-      }}
+      noValidate
+      onSubmit={form.onSubmit((values) => create.mutate(toInput(projectId, values)))}
     >
       <Stack gap="sm">
         <Group grow align="flex-start">
-          <TextInput label="Name" required value={name} onChange={(event) => setName(event.currentTarget.value)} />
-          <NativeSelect
-            label="Channel"
-            data={[...FORM_CHANNELS]}
-            value={channel}
-            onChange={(event) => setChannel(event.currentTarget.value as typeof channel)}
-          />
+          <TextInput label="Name" required {...input("name")} />
+          <NativeSelect label="Channel" data={[...FORM_CHANNELS]} {...form.getInputProps("channel")} />
         </Group>
-        <TextInput
-          label="Webhook URL"
-          required
-          type="url"
-          description="Stored encrypted; only its host is shown afterwards."
-          value={url}
-          onChange={(event) => setUrl(event.currentTarget.value)}
-        />
-        <Checkbox.Group label="Events" value={chosen} onChange={setChosen}>
+        {email ? (
+          <>
+            <Group grow align="flex-start">
+              <TextInput label="SMTP host" required placeholder="smtp.example.com" {...input("smtpHost")} />
+              <NumberInput label="SMTP port" required min={1} max={65535} allowDecimal={false} {...input("smtpPort")} />
+            </Group>
+            <Checkbox
+              label="TLS from the first byte (port 465)"
+              description="Otherwise STARTTLS is used when the server offers it."
+              {...form.getInputProps("smtpSecure", { type: "checkbox" })}
+            />
+            <Group grow align="flex-start">
+              <TextInput label="SMTP user" autoComplete="off" {...input("smtpUser")} />
+              <PasswordInput label="SMTP password" autoComplete="new-password" description="Stored encrypted, never shown again." {...input("smtpPassword")} />
+            </Group>
+            <Group grow align="flex-start">
+              <TextInput label="From" required type="email" placeholder="slipway@example.com" {...input("from")} />
+              <TextInput label="To" required description="One or more addresses, separated by commas." placeholder="ops@example.com" {...input("to")} />
+            </Group>
+          </>
+        ) : (
+          <TextInput
+            label="Webhook URL"
+            required
+            type="url"
+            description="Stored encrypted; only its host is shown afterwards. Private and loopback addresses are refused unless the instance allows them."
+            {...input("url")}
+          />
+        )}
+        <Checkbox.Group label="Events" {...input("events")}>
           <Group gap="md" mt={4}>
             {events.map((event) => (
               <Checkbox key={event} value={event} label={event} />
             ))}
           </Group>
         </Checkbox.Group>
-        {create.error && <Alert color="red">{apiError(create.error).message}</Alert>}
+        {failure && unmatchedServerError && (
+          <Alert color="red" role="alert">
+            {failure.message}
+          </Alert>
+        )}
         <Group>
-          <Button type="submit" loading={create.isPending} disabled={chosen.length === 0}>
+          <Button type="submit" loading={create.isPending}>
             Add rule
           </Button>
-          <Text c="dimmed" fz="xs">
-            Email rules: slipway notify add &lt;project&gt; email … (see the README).
-          </Text>
         </Group>
       </Stack>
     </Card>

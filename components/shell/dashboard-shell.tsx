@@ -3,6 +3,7 @@
 import {
   ActionIcon,
   AppShell,
+  Badge,
   Burger,
   Button,
   Center,
@@ -61,6 +62,15 @@ const NAV: { label: string; href: string; icon: ReactNode; section?: string }[] 
   { label: "Git", href: "/settings/git", icon: <IconGitBranch size={18} />, section: "Settings" },
 ];
 
+/** An organization whose deletion was asked for: its environments are being deleted, then it goes. */
+function DeletingBadge() {
+  return (
+    <Badge color="red" variant="light" size="sm" style={{ flexShrink: 0, minWidth: "max-content" }}>
+      deleting
+    </Badge>
+  );
+}
+
 function OrganizationSwitcher({ currentId }: { currentId: string }) {
   const trpc = useTRPC();
   const switchTo = useSwitchOrganization();
@@ -90,7 +100,12 @@ function OrganizationSwitcher({ currentId }: { currentId: string }) {
             <Menu.Item
               key={organization.organizationId}
               onClick={() => void switchTo(organization.organizationId)}
-              rightSection={organization.organizationId === currentId ? <IconCheck size={14} aria-label="current" /> : <RoleBadge role={organization.role} />}
+              rightSection={
+                <Group gap={4} wrap="nowrap">
+                  {organization.deletingAt && <DeletingBadge />}
+                  {organization.organizationId === currentId ? <IconCheck size={14} aria-label="current" /> : <RoleBadge role={organization.role} />}
+                </Group>
+              }
             >
               {organization.name}
             </Menu.Item>

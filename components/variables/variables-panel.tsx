@@ -44,7 +44,7 @@ const SCOPE_WORDS: Record<VariableScope, string> = { PROJECT: "project", ENVIRON
 /**
  * The variables of one scope: plain values shown, secrets masked and write-only (they can be
  * replaced, never revealed), add, edit, delete and bulk import of a `.env` file. An
- * environment's list also has what its lifecycle jobs output, read-only, with the job's name.
+ * environment's and a service's lists also have what lifecycle jobs output, read-only, with the job's name.
  */
 export function VariablesPanel({ scope, targetId, description }: { scope: VariableScope; targetId: string; description?: string }) {
   const trpc = useTRPC();

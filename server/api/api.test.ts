@@ -236,6 +236,7 @@ describe("organization isolation", () => {
       "deployments.changes": { deploymentId: deployment.id },
       "deployments.cancel": { deploymentId: deployment.id },
       "deployments.logs": { serviceId: service.id },
+      "deployments.logReleases": { serviceId: service.id },
       "metrics.series": { serviceId: service.id, window: "15m" },
       "metrics.current": { serviceId: service.id },
       "clusters.update": { clusterId: acme.clusterId, allowLocalRepositories: false },

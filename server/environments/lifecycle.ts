@@ -5,6 +5,7 @@ import { reapLeftovers } from "../engines/leftovers";
 import { environments, projects } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
 import { AppError } from "../errors";
+import { previewReaped } from "../webhooks/previews";
 import { latestBoundary } from "./schedule";
 
 /** Slipway acting on its own, on behalf of an organization: recorded as the scheduler. */
@@ -79,6 +80,7 @@ export async function reapExpiredEnvironments(services: Services, options: { dry
   for (const candidate of candidates) {
     // A DELETE already waiting is merged into, so a reaper running every minute queues one.
     await requestDeployment({ ...services, actor: scheduler(candidate.organizationId) }, { environmentId: candidate.environmentId, action: "DELETE" });
+    await previewReaped(services, { id: candidate.environmentId, name: candidate.name });
   }
   return { dryRun: false, environments: candidates, leftovers };
 }

@@ -35,6 +35,8 @@ export const taskCatalog = {
   issue_certificate: z.object({ domainId: z.string().uuid() }),
   /** Adds issue_certificate jobs for the certificates that expire within 30 days (crontab, daily). */
   renew_certificates: z.object({}).passthrough(),
+  /** Sends engine.disconnected if the cluster's engine is still away a grace period after it disconnected (coalesced per cluster by job key). */
+  notify_engine_disconnected: z.object({ clusterId: z.string().uuid(), reason: z.string().max(200), disconnectedAt: z.string().datetime() }),
 } as const;
 
 export type TaskName = keyof typeof taskCatalog;

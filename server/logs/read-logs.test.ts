@@ -71,6 +71,21 @@ describe("reading logs", () => {
     // A release id is an id, not a pattern.
     expect(await seqs({ releaseId: "r" })).toEqual([]);
     await expect(api.deployments.logs({ serviceId: web.id, releaseId: "r%" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+
+    // The release filter offers the releases with lines, the latest to log first; a stderr line's source names its stream too.
+    await recordLogBatch(services, org.clusterId, { kind: "service", serviceId: web.id, releaseId: "r0" }, [
+      { seq: 5, at: minute(0), fd: "stderr", text: "old", source: "r0:stderr:0" },
+    ]);
+    await recordLogBatch(services, org.clusterId, { kind: "service", serviceId: web.id, releaseId: "r2" }, [
+      { seq: 6, at: minute(5), fd: "system", text: "restarted" },
+    ]);
+    expect(await api.deployments.logReleases({ serviceId: web.id })).toEqual([
+      { releaseId: "r2", firstAt: minute(3), lastAt: minute(4) },
+      { releaseId: "r1", firstAt: minute(1), lastAt: minute(2) },
+      { releaseId: "r0", firstAt: minute(0), lastAt: minute(0) },
+    ]);
+    expect(await seqs({ releaseId: "r0", fd: "stderr" })).toEqual([5]);
+    expect((await api.deployments.logReleases({ serviceId: web.id, limit: 1 })).map((r) => r.releaseId)).toEqual(["r2"]);
   });
 
   it("keeps JSON lines at a level or a more severe one, read once at ingest", async () => {

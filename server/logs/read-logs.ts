@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, ilike, inArray, like, lt, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, ilike, inArray, isNotNull, like, lt, max, min, sql, type SQL } from "drizzle-orm";
 import { logFds } from "../../engine/protocol/events";
 import { z } from "zod";
 import type { DomainContext } from "../context";
@@ -66,4 +66,28 @@ export async function readLogs(ctx: DomainContext, input: z.infer<typeof readLog
     .where(and(...filters))
     .orderBy(asc(logLines.seq))
     .limit(input.limit);
+}
+
+export const logReleasesInput = z.object({
+  serviceId: z.string().uuid(),
+  limit: integerParam({ min: 1, max: 100 }).default(20),
+});
+
+/**
+ * The releases a service's runtime log holds lines of, the one that logged last first, with the
+ * time of their first and last line: what the Logs tab's release filter offers. A line's source
+ * starts with its release id (engine/runtime/local/release-processes.ts lineSource).
+ */
+export async function logReleases(ctx: DomainContext, input: z.infer<typeof logReleasesInput>) {
+  const service = await getService(ctx, input.serviceId);
+  const releaseId = sql<string>`split_part(${logLines.source}, ':', 1)`;
+  const lastAt = max(logLines.at);
+  const rows = await ctx.db
+    .select({ releaseId, firstAt: min(logLines.at), lastAt })
+    .from(logLines)
+    .where(and(eq(logLines.stream, `service:${service.id}`), eq(logLines.organizationId, ctx.actor.organizationId), isNotNull(logLines.source)))
+    .groupBy(releaseId)
+    .orderBy(desc(lastAt))
+    .limit(input.limit);
+  return rows.map((row) => ({ releaseId: row.releaseId, firstAt: row.firstAt!.toISOString(), lastAt: row.lastAt!.toISOString() }));
 }

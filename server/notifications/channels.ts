@@ -1,6 +1,9 @@
+import http from "node:http";
+import https from "node:https";
 import nodemailer from "nodemailer";
-import type { ChannelConfig } from "./rules";
+import type { ChannelConfig } from "./rule-input";
 import { SIGNATURE_HEADER, signatureHeader } from "./signature";
+import { ALLOW_PRIVATE_SETTING, deliveryAgent, type NotificationTargetPolicy } from "./target-address";
 
 /** How much of a receiver's answer the delivery log keeps. */
 const EXCERPT_CHARS = 1_000;
@@ -21,32 +24,69 @@ export function discordBody(payload: DeliveryPayload) {
   return { content: payload.text, embeds: [{ title: payload.event, description: payload.text, timestamp: payload.occurredAt }] };
 }
 
-async function post(url: string, body: string, headers: Record<string, string>): Promise<SendResult> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", "user-agent": "Slipway-Notifications", ...headers },
-    body,
-    redirect: "manual",
-    signal: AbortSignal.timeout(TIMEOUT_MS),
+/**
+ * One POST, through node:http rather than fetch: its agent is where the receiver's address is
+ * checked as it resolves at connect time (target-address.ts). Redirects are not followed (one
+ * could lead to a private address); the answer's first characters are kept for the log.
+ */
+function post(url: string, body: string, headers: Record<string, string>, policy: NotificationTargetPolicy): Promise<SendResult> {
+  const target = new URL(url);
+  const request = target.protocol === "https:" ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      target,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), "user-agent": "Slipway-Notifications", ...headers },
+        agent: deliveryAgent(target, policy),
+        timeout: TIMEOUT_MS,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        response.on("data", (chunk: Buffer) => {
+          // Enough bytes for the excerpt's characters (at most 4 bytes each); the rest is drained.
+          if (kept < EXCERPT_CHARS * 4) chunks.push(chunk);
+          kept += chunk.length;
+        });
+        response.on("end", () => {
+          const status = response.statusCode ?? 0;
+          resolve({ ok: status >= 200 && status < 300, status, excerpt: Buffer.concat(chunks).toString("utf8").slice(0, EXCERPT_CHARS) });
+        });
+        response.on("error", reject);
+      },
+    );
+    outgoing.on("timeout", () => outgoing.destroy(new Error(`the receiver did not answer within ${TIMEOUT_MS / 1000} s`)));
+    outgoing.on("error", (error) =>
+      reject(
+        /is not allowed/.test(error.message)
+          ? new Error(`${error.message} Notifications go to public addresses only, unless the instance allows private ones (${ALLOW_PRIVATE_SETTING})`)
+          : error,
+      ),
+    );
+    outgoing.end(body);
   });
-  const text = await response.text();
-  return { ok: response.ok, status: response.status, excerpt: text.slice(0, EXCERPT_CHARS) };
 }
 
 /** Sends one attempt of a delivery; throws on a network or SMTP error (the caller records it). */
-export async function sendToChannel(config: ChannelConfig, payload: DeliveryPayload, at: Date): Promise<SendResult> {
+export async function sendToChannel(config: ChannelConfig, payload: DeliveryPayload, at: Date, policy: NotificationTargetPolicy): Promise<SendResult> {
   switch (config.type) {
     case "slack":
-      return post(config.url, JSON.stringify(slackBody(payload)), {});
+      return post(config.url, JSON.stringify(slackBody(payload)), {}, policy);
     case "discord":
-      return post(config.url, JSON.stringify(discordBody(payload)), {});
+      return post(config.url, JSON.stringify(discordBody(payload)), {}, policy);
     case "webhook": {
       const body = JSON.stringify(payload);
-      return post(config.url, body, {
-        [SIGNATURE_HEADER]: signatureHeader(config.secret ?? "", body, at),
-        "Slipway-Event": payload.event,
-        "Slipway-Delivery": payload.id,
-      });
+      return post(
+        config.url,
+        body,
+        {
+          [SIGNATURE_HEADER]: signatureHeader(config.secret ?? "", body, at),
+          "Slipway-Event": payload.event,
+          "Slipway-Delivery": payload.id,
+        },
+        policy,
+      );
     }
     case "email": {
       const transport = nodemailer.createTransport({

@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { and, eq } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { simpleParser, type ParsedMail } from "mailparser";
 import pino from "pino";
@@ -22,14 +22,19 @@ import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { appendEngineEvents } from "../deployments/events";
 import { getDeployment } from "../deployments/queries";
-import { auditEvents, notificationRules } from "../db/schema";
+import { auditEvents, environments, gitPreviews, notificationRules } from "../db/schema";
+import { reapExpiredEnvironments } from "../environments/lifecycle";
 import { createWebhookIntake } from "../webhooks/intake";
 import { deliver } from "../../test/support/webhooks";
+import { sendToChannel } from "./channels";
 import { deploymentTransitions } from "./deployment-events";
-import { notifyEngineDisconnected } from "./engine-events";
+import { recordHeartbeat } from "../engines/engine-session";
+import { engineDisconnected, notifyEngineDisconnected } from "./engine-events";
 import type { NotificationEvent } from "./events";
 
 const logger = pino({ level: "silent" });
+/** How long an engine may be away before it is reported, shortened for the test (an instance's is at least 5 s). */
+const ENGINE_GRACE_MS = 3_000;
 let services: Services;
 let org: SeededOrganization;
 let worker: Runner;
@@ -67,7 +72,8 @@ const viewer = () => createCaller({ services, actor: org.as("VIEWER") });
 
 beforeAll(async () => {
   const database = await createTestDatabase();
-  services = testServices(database.db);
+  // The receivers listen on 127.0.0.1, which an instance refuses by default (target-address.ts).
+  services = testServices(database.db, { notifications: { allowPrivateTargets: true, engineDisconnectGraceMs: ENGINE_GRACE_MS } });
   org = await seedOrganization(services, "notify");
   receiver = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -262,6 +268,51 @@ describe("generic webhooks", () => {
   });
 });
 
+describe("private addresses", () => {
+  /** A caller of an instance as it is by default: webhooks to public addresses only. */
+  const guarded = () =>
+    createCaller({ services: { ...services, notifications: { ...services.notifications, allowPrivateTargets: false } }, actor: org.as("DEVELOPER") });
+
+  it("refuses a webhook to a loopback, private or link-local address when a rule is saved, unless the instance allows it", async () => {
+    const refused: [string, string][] = [
+      [`${receiverUrl}/x`, "127.0.0.1 is a loopback address"],
+      ["http://localhost:9/x", "localhost \\((127\\.0\\.0\\.1|::1)\\) is a loopback address"],
+      ["http://[::1]:9/x", "::1 is a loopback address"],
+      ["http://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"],
+      ["https://10.1.2.3/hook", "10.1.2.3 is a private address"],
+      ["http://[::ffff:127.0.0.1]/x", "::ffff:7f00:1 is an IPv4-mapped address"],
+    ];
+    for (const [url, message] of refused) {
+      const creating = guarded().notifications.create({ projectId, name: "internal", events: ["deployment.failed"], channel: { type: "slack", url } });
+      await expect(creating).rejects.toMatchObject({ code: "BAD_REQUEST" });
+      await expect(creating).rejects.toThrow(new RegExp(`^${message}: notifications go to public addresses only, .*SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1`));
+    }
+    // A public address is taken (a literal one: the check needs no DNS here).
+    const { rule } = await guarded().notifications.create({
+      projectId,
+      name: "public",
+      events: ["deployment.failed"],
+      enabled: false,
+      channel: { type: "discord", url: "https://93.184.215.14/api/webhooks/1/abc" },
+    });
+    await developer().notifications.delete({ ruleId: rule.id });
+  });
+
+  it("checks at delivery the address the name resolves to when it connects, so a name that changes after the save is refused too", async () => {
+    const payload = { id: "d-1", event: "notification.test", text: "hello" };
+    const config = (host: string) => ({ type: "webhook" as const, url: `http://${host}:${new URL(receiverUrl).port}/rebound`, secret: "s" });
+    // "localhost" passes no check at save here; at delivery it resolves to a loopback address, and nothing is sent.
+    await expect(sendToChannel(config("localhost"), payload, new Date(), { allowPrivateTargets: false })).rejects.toThrow(
+      /^DNS lookup (127\.0\.0\.1|::1)\(family:[46], host:localhost\) is not allowed\. .*SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1\)$/,
+    );
+    await expect(sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivateTargets: false })).rejects.toThrow(/is not allowed/);
+    expect(received.filter((r) => r.path === "/rebound")).toEqual([]);
+    // Allowed, the same delivery arrives.
+    expect(await sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivateTargets: true })).toEqual({ ok: true, status: 200, excerpt: "thanks" });
+    expect(received.filter((r) => r.path === "/rebound")).toHaveLength(1);
+  });
+});
+
 describe("chat and email channels", () => {
   it("posts Slack's {text, blocks} and Discord's {content, embeds}", async () => {
     const slack = (
@@ -366,6 +417,55 @@ describe("previews", () => {
     ]);
     expect(bodies[0]).toMatchObject({ preview: { number: 7 }, environment: { id: stagingId } });
   });
+
+  it("notifies once when the reaper deletes a preview that expired while its pull request was open", async () => {
+    const rule = await addWebhookRule("/reaped", ["preview.created", "preview.deleted"], { environmentId: stagingId });
+    await developer().git.setPreviewBlueprint({ environmentId: stagingId, enabled: true, lifetimeSeconds: 3600 });
+    const { connection, secret } = await admin().git.connect({ provider: "generic", name: "ci-expiry" });
+    const webhookUrl = connection.webhookUrl.replace("http://localhost:3000", intakeUrl);
+    const opened = {
+      action: "opened",
+      number: 8,
+      repository: "https://github.com/acme/shop.git",
+      baseBranch: "main",
+      headBranch: "f8",
+      headCommit: "d".repeat(40),
+    };
+    expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: opened })).status).toBe(202);
+    await deliveredAll(rule.id, 1);
+    const [preview] = await services.db
+      .select()
+      .from(gitPreviews)
+      .where(and(eq(gitPreviews.number, 8), isNull(gitPreviews.closedAt)));
+    // Its hour has passed.
+    await services.db
+      .update(environments)
+      .set({ expiresAt: new Date(Date.now() - 1_000) })
+      .where(eq(environments.id, preview!.environmentId));
+    // The reaper runs every minute until the environment is gone: one notification all the same.
+    for (let run = 0; run < 2; run++) {
+      const reaped = await reapExpiredEnvironments(services, { dryRun: false, organizationId: org.organizationId });
+      expect(reaped.environments.map((e) => e.environmentId)).toContain(preview!.environmentId);
+    }
+    const deliveries = await deliveredAll(rule.id, 2);
+    expect(deliveries.map((d) => [d.event, d.status])).toEqual([
+      ["preview.deleted", "DELIVERED"],
+      ["preview.created", "DELIVERED"],
+    ]);
+    const deleted = received
+      .filter((r) => r.path === "/reaped")
+      .map((r) => JSON.parse(r.body))
+      .find((b) => b.event === "preview.deleted");
+    expect(deleted).toMatchObject({
+      preview: { number: 8 },
+      environment: { id: stagingId },
+      text: "shop/staging: Preview pr-8 of pull request #8 deleted (expired)",
+    });
+    // Closing the pull request afterwards sends nothing more.
+    expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: { ...opened, action: "closed" } })).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await developer().notifications.deliveries({ ruleId: rule.id })).toHaveLength(2);
+  });
 });
 
 describe("engines and transitions", () => {
@@ -380,6 +480,42 @@ describe("engines and transitions", () => {
       text: "The engine of cluster local disconnected (ping timeout)",
     });
   });
+
+  it("reports an engine still away after the grace period, once however often it flapped, and not one that came back within it", async () => {
+    const away = await addWebhookRule("/engine-away", ["engine.disconnected"]);
+    // Another organization, whose engine comes back.
+    const other = await seedOrganization(services, "notify-back");
+    const otherProject = await createCaller({ services, actor: other.as("DEVELOPER") }).projects.create({ name: "edge" });
+    const { rule: back, secret } = await createCaller({ services, actor: other.as("DEVELOPER") }).notifications.create({
+      projectId: otherProject.id,
+      name: "back",
+      events: ["engine.disconnected"],
+      channel: { type: "webhook", url: `${receiverUrl}/engine-back` },
+    });
+    secrets.set("/engine-back", secret!);
+
+    const start = Date.now();
+    await engineDisconnected(services, org.clusterId, "transport close", new Date());
+    await engineDisconnected(services, other.clusterId, "ping timeout", new Date());
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // The first engine flaps: back for a moment, gone again (its check moves to a grace period after this).
+    await recordHeartbeat(services, org.clusterId, [], []);
+    const lastGone = Date.now();
+    await engineDisconnected(services, org.clusterId, "transport close", new Date());
+    // The other one is back within the grace period and stays.
+    await recordHeartbeat(services, other.clusterId, [], []);
+
+    const [delivery] = await deliveredAll(away.id, 1, 15_000);
+    expect(delivery!.status).toBe("DELIVERED");
+    const request = received.find((r) => r.path === "/engine-away")!;
+    expect(JSON.parse(request.body)).toMatchObject({ event: "engine.disconnected", cluster: { id: org.clusterId } });
+    expect(Date.parse(JSON.parse(request.body).occurredAt)).toBeGreaterThanOrEqual(lastGone - 50);
+    expect(Date.now() - lastGone).toBeGreaterThanOrEqual(ENGINE_GRACE_MS);
+    // Well past the other engine's grace period: nothing was sent for it, and the flapping one was reported once.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + ENGINE_GRACE_MS + 2_000 - Date.now())));
+    expect(await createCaller({ services, actor: other.as("DEVELOPER") }).notifications.deliveries({ ruleId: back.id })).toEqual([]);
+    expect(received.filter((r) => r.path === "/engine-away")).toHaveLength(1);
+  }, 30_000);
 
   it("derives the events of a status change: a batch that starts and ends a deployment sends both, a stop sends only its failure", () => {
     expect(deploymentTransitions("DEPLOY", "QUEUED", "BUILDING")).toEqual(["deployment.started"]);

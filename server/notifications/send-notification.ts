@@ -26,7 +26,7 @@ export async function sendNotification(services: Services, input: { deliveryId: 
   let result: Awaited<ReturnType<typeof sendToChannel>> | null = null;
   let error: string | null = null;
   try {
-    result = await sendToChannel(config, found.delivery.payload as DeliveryPayload, services.now());
+    result = await sendToChannel(config, found.delivery.payload as DeliveryPayload, services.now(), services.notifications);
     if (!result.ok) error = result.status ? `the receiver answered ${result.status}` : "the receiver refused the message";
   } catch (cause) {
     // The message only: a URL in a cause's stack could carry the channel's secret path.

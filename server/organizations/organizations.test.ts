@@ -80,7 +80,9 @@ describe("an OWNER's organization", () => {
     const admin = await org.member("ADMIN");
     expect(await codeOf(as(admin.actor).organizations.rename({ name: "taken over" }))).toBe("FORBIDDEN");
     expect(await as(org.as("OWNER")).organizations.rename({ name: "Renamed Inc" })).toEqual({ id: org.organizationId, name: "Renamed Inc" });
-    expect(await as(org.as("OWNER")).organization.mine({})).toEqual([{ organizationId: org.organizationId, name: "Renamed Inc", role: "OWNER" }]);
+    expect(await as(org.as("OWNER")).organization.mine({})).toEqual([
+      { organizationId: org.organizationId, name: "Renamed Inc", role: "OWNER", deletingAt: null },
+    ]);
     const audit = await as(org.as("OWNER")).organization.audit({});
     expect(audit.find((event) => event.action === "organization.rename")?.changes).toEqual({ before: { name: "renamed" }, after: { name: "Renamed Inc" } });
   });
@@ -122,6 +124,8 @@ describe("an OWNER's organization", () => {
     const answer = await owner.organizations.delete({ confirm: "doomed" });
     expect(answer.status).toBe("DELETING");
     expect(answer.deploymentIds).toHaveLength(2);
+    // The switcher marks it while its environments go.
+    expect(await owner.organization.mine({})).toEqual([{ organizationId: org.organizationId, name: "doomed", role: "OWNER", deletingAt: expect.any(String) }]);
     const requested = await services.db.select().from(deployments).where(eq(deployments.organizationId, org.organizationId));
     expect(requested.map((d) => [d.environmentId, d.action, d.status]).sort()).toEqual(
       [

@@ -94,16 +94,21 @@ export async function organizationOverview({ db, actor }: DomainContext) {
   };
 }
 
-/** The organizations the caller belongs to, for the switcher. A token belongs to one. */
+/** The organizations the caller belongs to, for the switcher, each with when its deletion was asked for (null if it was not). A token belongs to one. */
 export async function myOrganizations({ db, actor }: DomainContext) {
+  const deletingAt = (at: Date | null) => at?.toISOString() ?? null;
   if (actor.type !== "user" || !actor.id) {
-    const [own] = await db.select({ name: organizations.name }).from(organizations).where(eq(organizations.id, actor.organizationId));
-    return [{ organizationId: actor.organizationId, name: own?.name ?? "", role: actor.role }];
+    const [own] = await db
+      .select({ name: organizations.name, deletingAt: organizations.deletingAt })
+      .from(organizations)
+      .where(eq(organizations.id, actor.organizationId));
+    return [{ organizationId: actor.organizationId, name: own?.name ?? "", role: actor.role, deletingAt: deletingAt(own?.deletingAt ?? null) }];
   }
-  return db
-    .select({ organizationId: organizations.id, name: organizations.name, role: memberships.role })
+  const rows = await db
+    .select({ organizationId: organizations.id, name: organizations.name, role: memberships.role, deletingAt: organizations.deletingAt })
     .from(memberships)
     .innerJoin(organizations, eq(organizations.id, memberships.organizationId))
     .where(eq(memberships.userId, actor.id))
     .orderBy(asc(organizations.name));
+  return rows.map((row) => ({ ...row, deletingAt: deletingAt(row.deletingAt) }));
 }

@@ -27,7 +27,7 @@ import {
 import { isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { recordMetricBatch } from "../metrics/metrics";
-import { notifyEngineDisconnected } from "../notifications/engine-events";
+import { engineDisconnected } from "../notifications/engine-events";
 import type { ShellRelay } from "./shell-relay";
 
 type Handlers = { [N in EngineMessageName]: (clusterId: string, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
@@ -114,9 +114,10 @@ export function attachEngineGateway(
       log.info({ reason }, "engine disconnected");
       shells?.engineDisconnected(clusterId).catch((error: unknown) => log.error({ err: error }, "could not end the engine's shell sessions"));
       // A web process stopping is not the engine's disconnection: the engine reconnects to another.
+      // Reported only if it is still away after the grace period (engine-events.ts).
       if (reason !== "server shutting down")
-        notifyEngineDisconnected(services.db, clusterId, reason, services.now()).catch((error: unknown) =>
-          log.error({ err: error }, "could not notify of the engine's disconnection"),
+        engineDisconnected(services, clusterId, reason, services.now()).catch((error: unknown) =>
+          log.error({ err: error }, "could not schedule the check of the engine's disconnection"),
         );
     });
 

@@ -78,7 +78,7 @@ describe("variables", () => {
     const { deployment } = await api.deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" });
     const after = await api.organization.overview({});
     expect(after.projects[0]!.environments[0]).toMatchObject({ status: "QUEUED", services: [{ lastDeployment: { id: deployment.id, status: "QUEUED" } }] });
-    expect(await api.organization.mine({})).toEqual([{ organizationId: expect.any(String), name: "vars", role: "OWNER" }]);
+    expect(await api.organization.mine({})).toEqual([{ organizationId: expect.any(String), name: "vars", role: "OWNER", deletingAt: null }]);
   });
 
   it("refuses to overwrite a key set at the same scope unless asked, and audits an overwrite as an update", async () => {
@@ -131,8 +131,15 @@ describe("variables", () => {
       ["SEED_ROWS", "seed", null],
     ]);
     expect(listed.find((v) => v.key === "FEATURE_FLAG")).toMatchObject({ job: null, value: "on" });
-    // Only an environment's list has them: they apply environment-wide.
-    expect((await api.variables.list({ scope: "SERVICE", targetId: ids.serviceId })).some((v) => v.job)).toBe(false);
+    // A service's list has them too (they reach it), beside what is set on it; a project's has none.
+    const ofService = await api.variables.list({ scope: "SERVICE", targetId: ids.serviceId });
+    expect(ofService.filter((v) => v.job || v.key === "GREETING").map((v) => [v.key, v.job?.name ?? null, v.scope, v.value])).toEqual([
+      ["GREETING", null, "SERVICE", "set by hand"],
+      ["ADMIN_TOKEN", "seed", "SERVICE", null],
+      ["SCHEMA_VERSION", "migrate", "SERVICE", null],
+      ["SEED_ROWS", "seed", "SERVICE", null],
+    ]);
+    expect((await api.variables.list({ scope: "PROJECT", targetId: ids.projectId })).some((v) => v.job)).toBe(false);
 
     const effective = Object.fromEntries((await api.variables.effective({ serviceId: ids.serviceId })).map((v) => [v.key, v]));
     expect(effective.ADMIN_TOKEN).toEqual({

@@ -42,7 +42,18 @@ export async function assertTarget(ctx: DomainContext, target: z.infer<typeof va
   else await getService(ctx, target.targetId);
 }
 
-/** Variables of one scope. Secret values are never returned; plain ones are decrypted for display. */
+/**
+ * The environment whose lifecycle jobs' outputs a scope's listing shows: an environment's own,
+ * and a service's environment's (databases take none, engine/job-outputs.ts withOutputs).
+ */
+async function outputsReaching(ctx: DomainContext, target: z.infer<typeof variableTarget>): Promise<string | null> {
+  if (target.scope === "ENVIRONMENT") return target.targetId;
+  if (target.scope === "PROJECT") return null;
+  const service = await getService(ctx, target.targetId);
+  return service.kind === "DATABASE" ? null : service.environmentId;
+}
+
+/** Variables of one scope, then what lifecycle jobs output that reaches it. Secret values are never returned; plain ones are decrypted for display. */
 export async function listVariables(ctx: DomainContext, target: z.infer<typeof variableTarget>) {
   await assertTarget(ctx, target);
   const rows = await ctx.db
@@ -59,9 +70,10 @@ export async function listVariables(ctx: DomainContext, target: z.infer<typeof v
     value: row.secret ? null : cipher.decrypt(row.encryptedValue, variableContext(row.scope, row.targetId, row.key)),
     job: null as JobRef | null,
   }));
-  if (target.scope !== "ENVIRONMENT") return set;
-  // What the environment's lifecycle jobs output reaches its services as environment-wide variables: listed with them, read-only.
-  const outputs = (await jobOutputs(ctx.db, target.targetId)).map(({ key, job }) => ({
+  const environmentId = await outputsReaching(ctx, target);
+  if (!environmentId) return set;
+  // What the environment's lifecycle jobs output reaches its services (over what users set, being newer): listed with the scope's variables, read-only.
+  const outputs = (await jobOutputs(ctx.db, environmentId)).map(({ key, job }) => ({
     scope: target.scope,
     targetId: target.targetId,
     key,

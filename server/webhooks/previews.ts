@@ -4,6 +4,7 @@ import { terminalStatuses } from "../../engine/protocol/events";
 import type { Actor } from "../auth/actor";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext, Services } from "../context";
+import type { Executor } from "../db/client";
 import { clusters, deployments, environments, gitConnections, gitPreviews, projects, services as servicesTable } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
 import { notify } from "../notifications/enqueue";
@@ -197,17 +198,49 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
 async function notifyPreview(
   services: Services,
   event: "preview.created" | "preview.deleted",
-  blueprint: Candidate["environment"],
+  blueprint: Pick<Candidate["environment"], "id" | "organizationId">,
   preview: { name: string; number: number; repository: string },
+  db: Executor = services.db,
+  why = "",
 ) {
   const verb = event === "preview.created" ? "created" : "deleted";
   await notify(
-    services.db,
+    db,
     event,
     { organizationId: blueprint.organizationId, environmentId: blueprint.id },
-    { preview: { number: preview.number, repository: preview.repository }, text: `Preview ${preview.name} of pull request #${preview.number} ${verb}` },
+    { preview: { number: preview.number, repository: preview.repository }, text: `Preview ${preview.name} of pull request #${preview.number} ${verb}${why}` },
     services.now(),
   );
+}
+
+/**
+ * The reaper deletes an environment past its expiry: when it is an open preview, the preview is
+ * closed (a later push to its pull request makes a new one) and preview.deleted is sent, once
+ * (the reaper asks again every minute until the environment is gone; a preview closed with its
+ * pull request was reported then).
+ */
+export async function previewReaped(services: Services, environment: { id: string; name: string }): Promise<void> {
+  await services.db.transaction(async (tx) => {
+    const [preview] = await tx
+      .update(gitPreviews)
+      .set({ closedAt: services.now() })
+      .where(and(eq(gitPreviews.environmentId, environment.id), isNull(gitPreviews.closedAt)))
+      .returning();
+    if (!preview) return;
+    const [blueprint] = await tx
+      .select({ id: environments.id, organizationId: environments.organizationId })
+      .from(environments)
+      .where(eq(environments.id, preview.blueprintEnvironmentId));
+    if (!blueprint) return;
+    await notifyPreview(
+      services,
+      "preview.deleted",
+      blueprint,
+      { name: environment.name, number: preview.number, repository: preview.repository },
+      tx,
+      " (expired)",
+    );
+  });
 }
 
 async function environmentName(services: Services, environmentId: string): Promise<string> {

@@ -163,7 +163,7 @@ describe.skipIf(skipWithout(host.kind === "none" ? `a sandbox (${host.reason})` 
     const paths = layout(env.home);
     const state = JSON.parse(await fs.readFile(paths.stateFile(attacker.id), "utf8")) as { current: { releaseId: string } };
     const releaseDir = paths.releaseDir(attacker.id, state.current.releaseId);
-    for (const file of ["runtime.log", "launch.json"]) expect((await fs.stat(path.join(releaseDir, file))).mode & 0o077).toBe(0);
+    for (const file of ["runtime.log", "runtime.stderr.log", "launch.json"]) expect((await fs.stat(path.join(releaseDir, file))).mode & 0o077).toBe(0);
     expect((await fs.stat(paths.stateFile(attacker.id))).mode & 0o077).toBe(0);
   });
 });

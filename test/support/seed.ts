@@ -34,6 +34,8 @@ export function testServices(db: Database, overrides: Partial<Services> = {}): S
     leaseSeconds: 30,
     publicUrl: "http://localhost:3000",
     repositoryCheck: repositoryCheckSettings(),
+    // As an instance is by default: tests whose receivers listen on 127.0.0.1 allow it explicitly.
+    notifications: { allowPrivateTargets: false, engineDisconnectGraceMs: 60_000 },
     ...overrides,
   };
 }

@@ -6,7 +6,8 @@ import type { PendingRelease } from "../release-store";
  * Where the local runtime keeps things under the engine's home:
  *   services/<serviceId>/state.json                      what runs (survives engine restarts)
  *   services/<serviceId>/releases/<releaseId>/src        the checkout (app dir = src/<rootDirectory>)
- *   services/<serviceId>/releases/<releaseId>/runtime.log the app's stdout and stderr (0600: the engine's only)
+ *   services/<serviceId>/releases/<releaseId>/runtime.log the app's stdout (0600: the engine's only)
+ *   services/<serviceId>/releases/<releaseId>/runtime.stderr.log its stderr (0600; releases started before it existed wrote both streams to runtime.log)
  *   services/<serviceId>/releases/<releaseId>/launch.json how to (re)start it (0600: it holds env)
  *   services/<serviceId>/home                            the service's HOME (its user's, 0700; caches)
  *   services/<serviceId>/sandbox/                        the passwd and group files its sandbox shows
@@ -58,7 +59,10 @@ export const serviceState = z.object({
   status: z.enum(["starting", "running", "crashed", "stopped"]),
   /** Crash restarts since the service was deployed. */
   restarts: z.number().int().nonnegative(),
-  /** Bytes of each release's runtime.log already reported, so a restarted engine resumes there. */
+  /**
+   * Bytes of each release's log files already reported, so a restarted engine resumes there:
+   * runtime.log's under the release id, runtime.stderr.log's under `<release id>:stderr`.
+   */
   logOffsets: z.record(z.string(), z.number().int().nonnegative()),
   /** The last crash restart and its reason, reported with the service's state. */
   lastRestart: z.object({ at: z.string(), reason: z.string(), oomKilled: z.boolean().optional() }).optional(),

@@ -28,7 +28,7 @@ import { LocalDatabases } from "./local-databases";
 import { localJobRunner } from "./local-jobs";
 import { groupListensOn } from "./processes";
 import { releaseEnv, secretKeysOf } from "./release-env";
-import { type LocalStore, ReleaseProcesses } from "./release-processes";
+import { type LocalStore, ReleaseProcesses, releasesWithOffsets, RUNTIME_LOG_FILES } from "./release-processes";
 import { sampleGroup } from "./sample";
 import { makePrivate } from "./sandbox/private-files";
 import { type FenceHost, hostLoopbackFence } from "./sandbox/loopback-fence";
@@ -426,7 +426,10 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const launch = crashed ? await processes.readLaunch(ctx.service.id, proc.releaseId) : null;
     const started = launch ? `start command \`${commandText(launch.argv)}\`: ` : "";
     // Why, in the release's own words: a crash at start usually says it in its last lines (masked by the orchestrator).
-    const output = await lastLines(path.join(this.parts.paths.releaseDir(ctx.service.id, proc.releaseId), "runtime.log"), 20);
+    // The two files do not record how the streams interleaved: stdout's lines first, then stderr's, where a crash says why.
+    const releaseDir = this.parts.paths.releaseDir(ctx.service.id, proc.releaseId);
+    const tails = await Promise.all([RUNTIME_LOG_FILES.stdout, RUNTIME_LOG_FILES.stderr].map((file) => lastLines(path.join(releaseDir, file), 20)));
+    const output = tails.filter(Boolean).join("\n");
     throw new StepError(`${started}${problem}${output ? `; its last output:\n${output}` : ""}`);
   }
 
@@ -513,7 +516,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
 
   async removeReleases(serviceId: string, state: ServiceState | undefined, service: ServiceSpec | null): Promise<string> {
     if (state?.current) await this.parts.processes.stop(serviceId, state.current);
-    for (const releaseId of Object.keys(state?.logOffsets ?? {})) await this.parts.processes.finishTail(serviceId, releaseId);
+    for (const releaseId of releasesWithOffsets(state?.logOffsets ?? {})) await this.parts.processes.finishTail(serviceId, releaseId);
     return service?.kind === "DATABASE" ? "Removed the database's data, releases and logs" : "Removed the service's route, releases and logs";
   }
 

@@ -17,15 +17,48 @@ import { isSameProcessAlive, portIsFree, processStartTime, stopGroup } from "./p
 
 export type LocalStore = ReleaseStore<ReleaseProcess, ServiceState, LocalRelease>;
 
+type Fd = "stdout" | "stderr";
+const FDS: readonly Fd[] = ["stdout", "stderr"];
+
+/**
+ * A release's output files, one per stream so that each line keeps the stream it was written to
+ * (the stderr filter of the logs). Files rather than pipes: the app keeps writing them while the
+ * engine is down, and the next engine reads each on from its own saved offset.
+ */
+export const RUNTIME_LOG_FILES: Record<Fd, string> = { stdout: "runtime.log", stderr: "runtime.stderr.log" };
+
+/**
+ * Where a stream's offset is saved in ServiceState.logOffsets. stdout keeps the bare release id,
+ * as states written before stderr had a file of its own saved it (that file held both streams).
+ */
+function offsetKey(releaseId: string, fd: Fd): string {
+  return fd === "stdout" ? releaseId : `${releaseId}:stderr`;
+}
+
+/** The releases whose offsets a service's state holds. */
+export function releasesWithOffsets(logOffsets: Record<string, number>): string[] {
+  return [...new Set(Object.keys(logOffsets).map((key) => key.split(":")[0]!))];
+}
+
+/**
+ * A line's name in the control plane (log_lines.source): `<release>:<offset>` for stdout, as
+ * before, `<release>:stderr:<offset>` for stderr; both start with the release id, which the
+ * release filter matches.
+ */
+function lineSource(releaseId: string, fd: Fd, offset: number): string {
+  return fd === "stdout" ? `${releaseId}:${offset}` : `${releaseId}:stderr:${offset}`;
+}
+
 /**
  * The processes of the local runtime's releases: started detached with their output appended to
- * the release's runtime.log (so apps outlive the engine), followed by offset, stopped by group.
+ * the release's log files (so apps outlive the engine), followed by offset, stopped by group.
  */
 export class ReleaseProcesses {
   /** Our own children: their exit reason, for messages (adopted processes are polled instead). */
   private readonly exits = new Map<number, string>();
   private readonly children = new Map<number, ChildProcess>();
-  private readonly tailers = new Map<string, LogTailer>();
+  /** Per followed release, a tailer per stream. */
+  private readonly tailers = new Map<string, LogTailer[]>();
   /** Per followed release, what its lines are masked with: the secrets of its launch file. */
   private readonly masks = new Map<string, Masker>();
   private readonly records: ProcessRecords;
@@ -53,12 +86,13 @@ export class ReleaseProcesses {
     if (launch.port !== undefined && !(await portIsFree(launch.port))) {
       throw new StepError(`port ${launch.port} is taken by another process on the engine's host`);
     }
-    const logFile = path.join(this.options.paths.releaseDir(serviceId, releaseId), "runtime.log");
+    const releaseDir = this.options.paths.releaseDir(serviceId, releaseId);
     if (!launch.argv[0]) throw new Error("empty start command");
     // Before the log is opened: a release that must not run here leaves no file behind.
     const sandboxed = this.options.sandboxes.wrap(launch.sandbox, launch.argv, { cwd: launch.cwd, outlivesEngine: true });
     // The app's own output, secrets included: the engine's to read (masked as it ships), no one else's.
-    const log = fs.openSync(logFile, "a", 0o600);
+    const out = fs.openSync(path.join(releaseDir, RUNTIME_LOG_FILES.stdout), "a", 0o600);
+    const err = fs.openSync(path.join(releaseDir, RUNTIME_LOG_FILES.stderr), "a", 0o600);
     // Limits: the process enters its control groups before it execs the app (cgroups.ts).
     let cgroup: ReturnType<typeof createReleaseCgroup> = null;
     try {
@@ -74,10 +108,11 @@ export class ReleaseProcesses {
       cwd: launch.cwd,
       env: childEnv(env),
       detached: true,
-      stdio: ["ignore", log, log],
+      stdio: ["ignore", out, err],
       ...(launch.user && !launch.sandbox ? { uid: launch.user.uid, gid: launch.user.gid } : {}),
     });
-    fs.closeSync(log);
+    fs.closeSync(out);
+    fs.closeSync(err);
     // Recorded before the first await: an engine killed from here on leaves a record the next one finds (sweep()).
     const startTime = child.pid === undefined ? null : processStartTime(child.pid);
     const proc: ReleaseProcess | null =
@@ -169,7 +204,7 @@ export class ReleaseProcesses {
   }
 
   /**
-   * Follows the release's runtime.log from the offset the service's state saved. The offset moves
+   * Follows the release's log files from the offsets the service's state saved. An offset moves
    * on only as the control plane stores the lines (LineOrigin), so an engine killed with lines
    * still unsent reads them again; those it had sent are named by their offset and stored once.
    */
@@ -177,29 +212,32 @@ export class ReleaseProcesses {
     if (this.tailers.has(releaseId)) return;
     this.finished.delete(releaseId);
     const { paths, store } = this.options;
-    const file = path.join(paths.releaseDir(serviceId, releaseId), "runtime.log");
     const launchFile = paths.launchFile(serviceId, releaseId);
     this.masks.set(
       releaseId,
       loadingMasker(() => secretsOfLaunch(launchFile)),
     );
-    const stored = (end: number) => {
-      const state = store.get(serviceId);
-      if (!state || this.finished.has(releaseId) || (state.logOffsets[releaseId] ?? 0) >= end) return;
-      state.logOffsets[releaseId] = end;
-      this.persistSoon(serviceId);
-    };
-    const tailer = new LogTailer(file, store.get(serviceId)?.logOffsets[releaseId] ?? 0, (lines) => {
-      for (const line of lines) {
-        const mask = this.masks.get(releaseId) ?? (() => withheldLine("the release's secrets are not loaded"));
-        this.options.serviceLog(serviceId, releaseId, mask(line.text), "stdout", undefined, {
-          source: `${releaseId}:${line.offset}`,
-          stored: () => stored(line.end),
-        });
-      }
+    const tailers = FDS.map((fd) => {
+      const key = offsetKey(releaseId, fd);
+      const stored = (end: number) => {
+        const state = store.get(serviceId);
+        if (!state || this.finished.has(releaseId) || (state.logOffsets[key] ?? 0) >= end) return;
+        state.logOffsets[key] = end;
+        this.persistSoon(serviceId);
+      };
+      const file = path.join(paths.releaseDir(serviceId, releaseId), RUNTIME_LOG_FILES[fd]);
+      return new LogTailer(file, store.get(serviceId)?.logOffsets[key] ?? 0, (lines) => {
+        for (const line of lines) {
+          const mask = this.masks.get(releaseId) ?? (() => withheldLine("the release's secrets are not loaded"));
+          this.options.serviceLog(serviceId, releaseId, mask(line.text), fd, undefined, {
+            source: lineSource(releaseId, fd, line.offset),
+            stored: () => stored(line.end),
+          });
+        }
+      });
     });
-    this.tailers.set(releaseId, tailer);
-    tailer.start();
+    this.tailers.set(releaseId, tailers);
+    for (const tailer of tailers) tailer.start();
   }
 
   /** One state write for the offsets of a whole batch stored at once (its lines' callbacks run together). */
@@ -214,9 +252,9 @@ export class ReleaseProcesses {
 
   /** Reads the release's last lines and stops following it, keeping its offset (a restart appends to the same log). */
   async pauseTail(releaseId: string): Promise<void> {
-    const tailer = this.tailers.get(releaseId);
+    const tailers = this.tailers.get(releaseId) ?? [];
     this.tailers.delete(releaseId);
-    await tailer?.stop();
+    await Promise.all(tailers.map((tailer) => tailer.stop()));
     this.masks.delete(releaseId);
   }
 
@@ -239,14 +277,15 @@ export class ReleaseProcesses {
     // Lines of it stored from now on must not bring its offset back.
     this.finished.add(releaseId);
     const state = this.options.store.get(serviceId);
-    if (state && releaseId in state.logOffsets) {
-      delete state.logOffsets[releaseId];
+    const keys = FDS.map((fd) => offsetKey(releaseId, fd)).filter((key) => state && key in state.logOffsets);
+    if (state && keys.length > 0) {
+      for (const key of keys) delete state.logOffsets[key];
       await this.options.store.persist(serviceId);
     }
   }
 
   async shutdown(): Promise<void> {
-    await Promise.all([...this.tailers.values()].map((tailer) => tailer.stop()));
+    await Promise.all([...this.tailers.values()].flat().map((tailer) => tailer.stop()));
     this.tailers.clear();
   }
 

@@ -5,7 +5,7 @@ import { requestDeployment, requestDeploymentInput } from "../../deployments/req
 import { planPromotion, promoteEnvironment, promoteInput } from "../../deployments/promote";
 import { rollbackDeployment, rollbackInput } from "../../deployments/rollback";
 import { deploymentSummaryOutput, getDeploymentSummary } from "../../deployments/summary";
-import { readLogs, readLogsInput } from "../../logs/read-logs";
+import { logReleases, logReleasesInput, readLogs, readLogsInput } from "../../logs/read-logs";
 import { integerParam } from "../../input-schemas";
 import { deploymentChangesOutput, deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
 import { procedure, router } from "../trpc";
@@ -124,4 +124,16 @@ export const deploymentsRouter = router({
     .input(readLogsInput)
     .output(z.array(logLineOutput))
     .query(async ({ ctx, input }) => (await readLogs(ctx.domain, input)).map(toLogLine)),
+  logReleases: procedure("VIEWER")
+    .meta({
+      openapi: {
+        method: "GET",
+        path: "/logs/releases",
+        tags: ["logs"],
+        summary: "The releases a service's runtime log holds lines of, the latest to log first (for the release filter)",
+      },
+    })
+    .input(logReleasesInput)
+    .output(z.array(z.object({ releaseId: z.string(), firstAt: z.string(), lastAt: z.string() })))
+    .query(({ ctx, input }) => logReleases(ctx.domain, input)),
 });

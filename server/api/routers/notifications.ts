@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { notificationChannels, notificationDeliveryStatuses } from "../../db/schema";
 import { notificationEvents } from "../../notifications/events";
+import { createRuleInput } from "../../notifications/rule-input";
 import {
   createRule,
-  createRuleInput,
   deleteRule,
   describeRule,
   listRuleDeliveries,

@@ -99,7 +99,17 @@ export const organizationRouter = router({
   mine: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/organizations", tags: ["organization"], summary: "Organizations the caller belongs to" } })
     .input(z.object({}))
-    .output(z.array(z.object({ organizationId: z.string(), name: z.string(), role: roleSchema })))
+    .output(
+      z.array(
+        z.object({
+          organizationId: z.string(),
+          name: z.string(),
+          role: roleSchema,
+          /** When its OWNER asked to delete it: its environments are being deleted, then it goes. */
+          deletingAt: z.string().nullable(),
+        }),
+      ),
+    )
     .query(({ ctx }) => myOrganizations(ctx.domain)),
   whoami: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/whoami", tags: ["organization"], summary: "The caller's identity and role" } })
