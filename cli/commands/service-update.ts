@@ -83,6 +83,18 @@ export const settings: Setting[] = [
     to: fromGit("nodeVersion"),
   },
   {
+    name: "python-version",
+    flags: "--python-version <version>",
+    description: "Python version such as 3.12, one of the engine host's (unset: .python-version or runtime.txt, else the host's python3)",
+    to: fromGit("pythonVersion"),
+  },
+  {
+    name: "output-directory",
+    flags: "--output-directory <dir>",
+    description: "serve this directory of a static site, relative to --root (unset: the one the framework builds)",
+    to: { APPLICATION: "outputDirectory" },
+  },
+  {
     name: "start",
     flags: "--start <cmd>",
     description: "start command; a container's command (argv, split without a shell)",
