@@ -31,7 +31,15 @@ export async function measureBuildCache(git: GitServer) {
   const registry = await startNpmRegistry([...corpus.tarballs, nodes.node22.file, nodes.npm.file]);
   const env = await engineHome({ drainTimeoutMs: 500, stopGraceMs: 2_000 }, undefined, { registry: registry.url, nodeDefault: parseNodeDefault("lts") });
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), "slipway-bench-by-hand-"));
-  const engine: Engine = env.newEngine();
+  // When each line of a deployment's log arrived: the deploy's phases, from its own log.
+  const stamps: Array<{ deploymentId: string; text: string; at: number }> = [];
+  const engine: Engine = env.newEngine({
+    ...env.reporter,
+    log(stream, fd, text, at, origin) {
+      if (stream.kind === "deployment") stamps.push({ deploymentId: stream.deploymentId, text, at: performance.now() });
+      env.reporter.log(stream, fd, text, at, origin);
+    },
+  });
   try {
     await engine.start();
     // The same service each time (its id keys its build cache).
@@ -41,10 +49,11 @@ export async function measureBuildCache(git: GitServer) {
       const deployment = task("DEPLOY", [spec]);
       const started = performance.now();
       await engine.execute(deployment);
-      const elapsed = performance.now() - started;
+      const ended = performance.now();
       const final = env.final(deployment.deploymentId);
       if (final?.status !== "succeeded") throw new Error(`the bench deploy of ${spec.name} ${final?.status ?? "did not end"}: ${final?.message ?? ""}`);
-      return { elapsed, log: env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deployment.deploymentId) };
+      const log = stamps.filter((line) => line.deploymentId === deployment.deploymentId);
+      return { elapsed: ended - started, log, phases: phasesOf(log, started, ended) };
     };
 
     await git.createRepo("build-cache-warmup", fixture("node-app"));
@@ -65,12 +74,30 @@ export async function measureBuildCache(git: GitServer) {
     const cacheLine = (log: typeof cold.log) => log.find((line) => line.text.startsWith("Build cache: "))?.text ?? "no build cache line";
     // Figures of a warm deploy that did not restore the cache would say nothing of the cache.
     if (!cacheLine(warm.log).startsWith("Build cache: restored")) throw new Error(`the warm deploy did not restore the build cache: ${cacheLine(warm.log)}`);
-    return { cold: cold.elapsed, warm: warm.elapsed, byHand, coldCache: cacheLine(cold.log), warmCache: cacheLine(warm.log) };
+    return {
+      cold: { ms: cold.elapsed, cache: cacheLine(cold.log), phases: cold.phases },
+      warm: { ms: warm.elapsed, cache: cacheLine(warm.log), phases: warm.phases },
+      byHand,
+    };
   } finally {
     await env.cleanup();
     await registry.close();
     await fsp.rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where a deploy's time went, from when its log's lines arrived: up to the install (clone,
+ * plan, toolchains, restoring the cache), the install, the build (with saving the cache), and
+ * the rest (start, health check, switch).
+ */
+function phasesOf(log: Array<{ text: string; at: number }>, started: number, ended: number): string {
+  const at = (test: (text: string) => boolean) => log.find((line) => test(line.text))?.at ?? Number.NaN;
+  const install = at((text) => text.startsWith("$ npm ci"));
+  const build = at((text) => text.startsWith("$ npm run build"));
+  const settled = at((text) => /^Build cache: (saved|dropped)/.test(text));
+  const s = (from: number, to: number) => `${((to - from) / 1000).toFixed(1)} s`;
+  return `before the install ${s(started, install)}, install ${s(install, build)}, build ${s(build, settled)}, start and switch ${s(settled, ended)}`;
 }
 
 /** The app's install and build without Slipway, in ms: a copy of it, an empty npm cache, the same registry and Node. */
