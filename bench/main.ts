@@ -1,4 +1,5 @@
 import { startGitServer, type GitServer } from "../test/git-server";
+import { measureBuildCache } from "./build-cache";
 import { measureClone } from "./clone";
 import { startBenchControlPlane } from "./control-plane";
 import { measureDeployOverhead } from "./deploy-overhead";
@@ -69,6 +70,20 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
       `stages (clone-and-deploy of 8 small Node apps in 2 stages of 4, from the clone's API call): ` +
         `one service at a time (concurrency 1, baseline) ${figures(run.sequential)}; ` +
         `side by side (concurrency ${run.parallel.concurrency}) ${figures(run.parallel)}; ratio ${run.ratio.toFixed(2)}x`,
+    );
+  },
+
+  async "build-cache"(_plane, git) {
+    const { cold, warm, byHand } = await measureBuildCache(git);
+    const ratio = warm.ms / cold.ms;
+    console.log(
+      `build cache (the corpus's Next.js app, a local engine, packages from a registry on 127.0.0.1): cold deploy ${ms(cold.ms)}; ` +
+        `warm deploy of a new commit ${ms(warm.ms)}; npm ci + next build by hand ${ms(byHand)} (baseline, empty npm cache)`,
+    );
+    console.log(`  cold: ${cold.phases} (${cold.cache})`);
+    console.log(`  warm: ${warm.phases} (${warm.cache})`);
+    console.log(
+      `  warm/cold ${ratio.toFixed(2)}: ${ratio <= 0.5 ? "meets" : "MISSES"} the goal of warm <= 0.5 x cold; cold/by-hand ${(cold.ms / byHand).toFixed(2)}`,
     );
   },
 

@@ -158,6 +158,46 @@ describe("service update", () => {
     expectFailure(await h.cli(["service", "update", "shop/dev/proxy", "--build", "make"]), 2, "--build is not a setting of a CONTAINER service");
   });
 
+  it("overrides each detected build step on its own: install, Node and Python versions, output directory; --unset gives it back to detection", async () => {
+    await h.cli(["service", "create", "shop/dev/site", "--git", "https://example.test/site.git"]);
+    const updated = await h.cli([
+      "service",
+      "update",
+      "shop/dev/site",
+      "--install-command",
+      "npm install --legacy-peer-deps",
+      "--node-version",
+      ">=20 <23",
+      "--python-version",
+      "3.12",
+      "--output-directory",
+      "public/dist",
+    ]);
+    expect(updated).toMatchObject({ code: 0, stderr: "" });
+    expect(updated.stdout).toBe(
+      "Updated install-command, node-version, python-version, output-directory of shop/dev/site: the next deployment applies it (slipway deploy shop/dev/site)\n",
+    );
+    expect(await configOf("shop/dev/site")).toMatchObject({
+      installCommand: "npm install --legacy-peer-deps",
+      nodeVersion: ">=20 <23",
+      pythonVersion: "3.12",
+      outputDirectory: "public/dist",
+    });
+    await h.cli(["service", "update", "shop/dev/site", "--unset", "output-directory", "--unset", "python-version"]);
+    const config = await configOf("shop/dev/site");
+    expect(config).not.toHaveProperty("outputDirectory");
+    expect(config).not.toHaveProperty("pythonVersion");
+    expect(config).toMatchObject({ nodeVersion: ">=20 <23" });
+
+    expectFailure(
+      await h.cli(["service", "update", "shop/dev/site", "--python-version", "2.7"]),
+      2,
+      /pythonVersion: expected a Python version such as 3\.12 or 3\.11\.9/,
+    );
+    expectFailure(await h.cli(["service", "update", "shop/dev/site", "--output-directory", "../elsewhere"]), 2, /outputDirectory/);
+    expect(await configOf("shop/dev/site")).not.toHaveProperty("outputDirectory");
+  });
+
   it("changes a job's trigger, command and retries, keeping what was not given", async () => {
     const created = await h.cli([
       "service",
@@ -186,6 +226,11 @@ describe("service update", () => {
     expectFailure(await h.cli(["service", "update", "shop/dev/report", "--tz", "UTC"]), 2, "--tz is for a cron job: give --cron <expression> with it");
     expectFailure(await h.cli(["service", "update", "shop/dev/report", "--cron", "every day"]), 2, /invalid schedule/);
     expectFailure(await h.cli(["service", "update", "shop/dev/report", "--unset", "command"]), 2, /command/);
+    expectFailure(
+      await h.cli(["service", "update", "shop/dev/report", "--output-directory", "dist"]),
+      2,
+      "--output-directory is not a setting of a JOB service",
+    );
   });
 
   it("says a database's settings cannot change", async () => {

@@ -85,13 +85,13 @@ export const settings: Setting[] = [
   {
     name: "python-version",
     flags: "--python-version <version>",
-    description: "Python version, such as 3.12 or 3.11.9 (unset: .python-version or runtime.txt, else the engine's)",
+    description: "Python version such as 3.12, one of the engine host's (unset: .python-version or runtime.txt, else the host's python3)",
     to: fromGit("pythonVersion"),
   },
   {
     name: "output-directory",
     flags: "--output-directory <dir>",
-    description: "serve this directory of a static site (relative to --root), instead of the one detected",
+    description: "serve this directory of a static site, relative to --root (unset: the one the framework builds)",
     to: { APPLICATION: "outputDirectory" },
   },
   {

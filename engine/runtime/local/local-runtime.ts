@@ -15,7 +15,14 @@ import { createLineTail, runCommand } from "../shared/commands";
 import { readRepoFile, servicePlan, writeGeneratedFiles } from "../service-plan";
 import { engineBaseEnv } from "../shared/processes-env";
 import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
-import { type PackageManagerRequest, packageManagerEnv, PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
+import {
+  appSetsRegistry,
+  type PackageManagerRequest,
+  packageManagerEnv,
+  PackageManagerToolchains,
+  type ProvidedPackageManager,
+} from "../toolchains/package-managers";
+import { pointYarnLockAtRegistry } from "../toolchains/yarn-lock";
 import { PythonInterpreters } from "../toolchains/python";
 import { ToolchainStore } from "../toolchains/toolchain-store";
 import { PYTHON } from "../plans/python";
@@ -235,7 +242,14 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
 
     // Read before the checkout is handed over (as its other files were): the cache's key.
     const installStep = plan.steps.find((step) => step.step === "install");
-    const installDir = path.relative(await fsp.realpath(checkout), installStep ? stepDirectory(appDir, installStep) : appDir);
+    const installPath = installStep ? stepDirectory(appDir, installStep) : appDir;
+    const variables = Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value]));
+    // Yarn 1 downloads from its lockfile's URLs, not from the engine's registry (toolchains/yarn-lock.ts), unless the app names its own registry.
+    if (manager?.flavor === "yarn-classic" && !appSetsRegistry(variables)) {
+      const pointed = await pointYarnLockAtRegistry(checkout, installPath, this.parts.registry);
+      if (pointed) ctx.output("system", pointed);
+    }
+    const installDir = path.relative(await fsp.realpath(checkout), installPath);
     const lockfiles = await readLockfiles((name) =>
       readRepoFile(checkout, path.join(installDir, name)).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
@@ -261,7 +275,6 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const fenced = await sandboxes.fence(service.id, jail, ctx.isolateLoopback ? ctx.databasePorts : null);
     if (fenced) ctx.output("system", fenced);
     const base = { ...engineBaseEnv(), ...(jail ? { HOME: jail.home } : {}) };
-    const variables = Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value]));
     // The app's own tools first (node_modules/.bin, a virtualenv), then its package manager, Node and npm, then the host's: in the build, the release, its jobs and shells (launch.json).
     const toolchainBins = [manager?.binDir, toolchain?.binDir].filter((dir): dir is string => !!dir);
     const pathPrefix = [...plan.pathPrefix.map((dir) => path.join(appDir, dir)), ...toolchainBins];

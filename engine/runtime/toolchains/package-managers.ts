@@ -299,10 +299,15 @@ export function packageManagerEnv(flavor: PackageManagerFlavor, registry: string
   if (flavor === "yarn-berry" && variables.YARN_ENABLE_TELEMETRY === undefined) env.YARN_ENABLE_TELEMETRY = "0";
   const url = new URL(registry);
   if (url.hostname === "registry.npmjs.org") return env;
-  if (variables.npm_config_registry === undefined && variables.NPM_CONFIG_REGISTRY === undefined) env.npm_config_registry = registry;
+  if (!appSetsRegistry(variables)) env.npm_config_registry = registry;
   if (variables.YARN_NPM_REGISTRY_SERVER === undefined) {
     env.YARN_NPM_REGISTRY_SERVER = registry;
     if (url.protocol === "http:" && variables.YARN_UNSAFE_HTTP_WHITELIST === undefined) env.YARN_UNSAFE_HTTP_WHITELIST = url.hostname;
   }
   return env;
+}
+
+/** Whether the app's variables name the registry npm, pnpm and yarn classic install from (the engine's then steps aside). */
+export function appSetsRegistry(variables: Record<string, string>): boolean {
+  return variables.npm_config_registry !== undefined || variables.NPM_CONFIG_REGISTRY !== undefined;
 }
