@@ -116,8 +116,9 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
   }
 
   it("builds a yarn app with its lockfile and build step on the engine's Node and yarn, and serves it", async () => {
-    // The fixture's lockfile names the registry it was made against; this run's mirror is on another port.
-    const lock = (await fs.readFile(path.join(fixture("yarn-classic"), "yarn.lock"), "utf8")).replaceAll(/http:\/\/127\.0\.0\.1:\d+/g, registry.url);
+    // A lockfile as yarn 1 writes it against the public registry: the engine points it at its mirror.
+    const lock = (await fs.readFile(path.join(fixture("yarn-classic"), "yarn.lock"), "utf8")).replaceAll(/http:\/\/127\.0\.0\.1:\d+/g, "https://registry.yarnpkg.com");
+    expect(lock).toContain("https://registry.yarnpkg.com/");
     // In a container, the published port reaches the container's own interface, not its loopback: the app listens on all of them, as apps in images do.
     const server = (await fs.readFile(path.join(fixture("yarn-classic"), "server.js"), "utf8")).replace(
       'server.listen(Number(process.env.PORT), "127.0.0.1")',
@@ -140,6 +141,7 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     expect(log).toContain(plan);
     expect(log).toContain(`Node ${node22.version} (no version named: the current LTS), npm ${npm.version}, installed from ${registry.url}`);
     expect(log).toContain(`Package manager: yarn ${cached.yarn.version} (from yarn.lock), installed from ${registry.url}`);
+    expect(log.some((line) => line.startsWith("yarn.lock: its resolved URLs (") && line.includes(`now point at ${registry.url}`))).toBe(true);
     // The engine's own lines name each step as it starts (yarn prints the scripts it runs with a `$` too: those are stdout).
     const steps = recording.lines.filter((line) => line.fd === "system" && line.text.startsWith("$ ")).map((line) => line.text);
     expect(steps).toEqual([expect.stringMatching(/^\$ yarn install --frozen-lockfile/), "$ yarn run build"]);

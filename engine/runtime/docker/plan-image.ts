@@ -10,7 +10,8 @@ import { StepError, type StepResult } from "../runtime";
 import { createLineTail } from "../shared/commands";
 import { servicePlan, writeGeneratedFiles } from "../service-plan";
 import type { NodeToolchains, ProvidedNode } from "../toolchains/node";
-import { packageManagerEnv, type PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
+import { appSetsRegistry, packageManagerEnv, type PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
+import { pointYarnLockAtRegistry } from "../toolchains/yarn-lock";
 import { ensureImage, imageExists, imageRepository, resolveBuildArgs, runImageBuild } from "./images";
 import { staticServerBundle } from "./static-server-bundle";
 
@@ -124,6 +125,12 @@ export async function buildPlanImage(options: {
   if (manager?.dir) await copyTree(manager.dir, path.join(context, "slipway", "package-manager"));
   if (staticServer) await fsp.writeFile(path.join(context, "slipway", "static-server.cjs"), staticServer);
   await fsp.writeFile(path.join(context, DOCKERFILE), dockerfile);
+  // Yarn 1 downloads from its lockfile's URLs, not from the engine's registry (toolchains/yarn-lock.ts), unless the app names its own registry.
+  if (manager?.flavor === "yarn-classic" && !appSetsRegistry(Object.fromEntries(service.variables.map((variable) => [variable.key, variable.value])))) {
+    const install = plan.steps.find((step) => step.step === "install");
+    const pointed = await pointYarnLockAtRegistry(checkout, install?.cwd ? path.join(options.appDir, install.cwd) : options.appDir, settings.registry);
+    if (pointed) output("system", pointed);
+  }
   const sources = (await fsp.readdir(checkout)).filter((entry) => entry !== ".git").map((entry) => `src/${entry}`);
 
   output("system", `Building the plan into ${image}, from ${baseImage}`);
