@@ -35,7 +35,7 @@ test("a deployment shows its commit range, the configuration and the variable ke
 
   await signIn({ email: platform.adminEmail, password: platform.adminPassword });
   await page.goto(`/environments/${app.environmentId}`);
-  await page.getByRole("button", { name: "Deploy", exact: true }).click();
+  await page.getByRole("button", { name: "Redeploy", exact: true }).click();
   const { deployment } = await DeploymentPage.opened(page);
   await deployment.expectDeployed("web");
 
