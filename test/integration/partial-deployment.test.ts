@@ -98,7 +98,7 @@ describe("a deployment whose stage partly failed", () => {
 
       // Between the deployment's end and the engine's next report: what the deployment left of each.
       const first = await shown();
-      expect(first.environment?.status).toBe("BUILD_ERROR");
+      expect(first.environment).toMatchObject({ status: "BUILD_ERROR", partlyDeployed: { deployed: 1, of: 3 } });
       expect(first.status.broken).toBe("BUILD_ERROR");
       expect(first.status.later).toBe("NEVER_DEPLOYED");
       expect(["DEPLOYED", "running"]).toContain(first.status.web);
