@@ -56,6 +56,12 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
           <>
             <ModeBadge mode={environment.mode} />
             <StatusBadge status={environment.status} />
+            {environment.partlyDeployed && (
+              // The latest deployment failed, yet some services went live (issue 16): the badge alone says "failed".
+              <Text component="span" fz="sm" c="dimmed">
+                {environment.partlyDeployed.deployed} of {environment.partlyDeployed.of} services deployed
+              </Text>
+            )}
           </>
         }
         description={

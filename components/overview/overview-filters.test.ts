@@ -26,6 +26,7 @@ const environment = (
   mode,
   cluster: { id: "c", name: "local" },
   status,
+  partlyDeployed: null,
   clonedFrom: null,
   expiresAt: null,
   preview: null,

@@ -9,7 +9,7 @@ import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { AppError } from "../errors";
 import { logLevelOf } from "../../engine/protocol/log-level";
-import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged } from "../overview/live-status";
+import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged, type LatestDeployment } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
 import { cipherFor } from "../secrets/organization-cipher";
 
@@ -188,7 +188,7 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
       : [];
   const previous = new Map(before.map((row) => [row.id, row]));
   const changed: ServiceChanged[] = [];
-  const lastDeployments = before.length > 0 ? await latestDeploymentOf(svc.db, [...previous.keys()]) : new Map<string, typeof deployments.$inferSelect>();
+  const lastDeployments = before.length > 0 ? await latestDeploymentOf(svc.db, [...previous.keys()]) : new Map<string, LatestDeployment>();
   for (const state of runtime) {
     const known = previous.get(state.serviceId);
     // A service of another cluster, or deleted since: nothing to record.

@@ -48,6 +48,36 @@ describe("serviceStatus", () => {
   });
 });
 
+describe("serviceStatus after a deployment that went live for some services and failed for others (issue 16)", () => {
+  const partlyFailed = (serviceEvents: { switched: boolean; failedStep: "build" | "health_check" | null; canceled: boolean }) => ({
+    status: "BUILD_ERROR" as const,
+    finishedAt,
+    serviceEvents,
+  });
+  const wentLive = partlyFailed({ switched: true, failedStep: null, canceled: false });
+
+  it("shows DEPLOYED for a service that went live, then what the engine reports of it", () => {
+    expect(serviceStatus(wentLive, null)).toBe("DEPLOYED");
+    expect(serviceStatus(wentLive, runtime("crashed", before))).toBe("DEPLOYED");
+    expect(serviceStatus(wentLive, runtime("running", after))).toBe("running");
+  });
+
+  it("shows the failure of the service's own step, not the deployment's", () => {
+    expect(serviceStatus(partlyFailed({ switched: false, failedStep: "build", canceled: false }), null)).toBe("BUILD_ERROR");
+    expect(serviceStatus(partlyFailed({ switched: false, failedStep: "health_check", canceled: false }), null)).toBe("DEPLOYMENT_ERROR");
+    // Switched, then its drain failed: a failure, as the deployment's summary says.
+    expect(serviceStatus(partlyFailed({ switched: true, failedStep: "health_check", canceled: false }), null)).toBe("DEPLOYMENT_ERROR");
+    expect(serviceStatus({ status: "CANCELED", finishedAt, serviceEvents: { switched: false, failedStep: null, canceled: true } }, null)).toBe("CANCELED");
+  });
+
+  it("shows the deployment's status while it is on its way, and when its events say nothing of the service", () => {
+    expect(serviceStatus({ status: "BUILDING", finishedAt: null, serviceEvents: { switched: true, failedStep: null, canceled: false } }, null)).toBe(
+      "BUILDING",
+    );
+    expect(serviceStatus(partlyFailed({ switched: false, failedStep: null, canceled: false }), null)).toBe("BUILD_ERROR");
+  });
+});
+
 describe("shownChanged", () => {
   const deployed = { status: "DEPLOYED" as const, finishedAt };
   it("is true for the first report, and for the first report after a deployment even when the state is the same", () => {

@@ -1,8 +1,9 @@
-import { and, desc, eq, inArray, sql, type SQL } from "drizzle-orm";
-import type { DeploymentStatus } from "../../engine/protocol/events";
+import { and, desc, eq, gte, inArray, notExists, sql, type SQL } from "drizzle-orm";
+import type { DeploymentStatus, DeploymentStep } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
+import { phaseOf } from "../../engine/protocol/steps";
 import type { Executor } from "../db/client";
-import { deployments, services, type ServiceRuntime } from "../db/schema";
+import { deploymentEvents, deployments, services, type ServiceRuntime } from "../db/schema";
 import type { DeploymentChanged, ServiceChanged } from "../realtime/ui-protocol";
 
 /** Channel on which every web process hears that a service's engine report changed what pages show. */
@@ -16,7 +17,13 @@ export const SERVICE_CHANGED_CHANNEL = "slipway_service_changed";
 export type EnvironmentStatus = DeploymentStatus | "EMPTY" | "NEVER_DEPLOYED";
 export type ServiceStatus = DeploymentStatus | ServiceRuntime["state"] | "NEVER_DEPLOYED";
 
-type LastDeployment = { status: DeploymentStatus; finishedAt: Date | null };
+/**
+ * What a deployment's recorded events say of one of its services (issue 16: services of a stage
+ * go live or fail apart, so a failed deployment may have left some of them live).
+ */
+export type ServiceEvents = { switched: boolean; failedStep: DeploymentStep | null; canceled: boolean };
+
+type LastDeployment = { status: DeploymentStatus; finishedAt: Date | null; serviceEvents?: ServiceEvents };
 
 /** An environment's status: its latest deployment's, or why it has none. */
 export function environmentStatus(serviceCount: number, last: LastDeployment | undefined): EnvironmentStatus {
@@ -25,34 +32,88 @@ export function environmentStatus(serviceCount: number, last: LastDeployment | u
 }
 
 /**
+ * What a finished deployment left of one service: DEPLOYED when it switched to its new release,
+ * BUILD_ERROR or DEPLOYMENT_ERROR by the phase of its own failed step (the rule of
+ * server/deployments/status.ts), CANCELED; the deployment's status when its events say nothing
+ * of the service (an older deployment, or one that failed before any service started).
+ */
+export function outcomeOf(last: LastDeployment): DeploymentStatus {
+  const events = last.serviceEvents;
+  if (!events || !terminalStatuses.has(last.status)) return last.status;
+  if (events.failedStep) return phaseOf(events.failedStep) === "build" ? "BUILD_ERROR" : "DEPLOYMENT_ERROR";
+  if (events.canceled) return "CANCELED";
+  if (events.switched) return "DEPLOYED";
+  return last.status;
+}
+
+/**
  * A service's status. While a deployment that includes it is on its way, that deployment's
  * status (QUEUED, BUILDING …). Once it finished, what the engine reported of the service since
- * (running, crashed …); until the engine's next report, the deployment's outcome. So a page
- * never shows an older report (or no report, "never deployed") beside a newer deployment.
+ * (running, crashed …); until the engine's next report, what the deployment left of the service
+ * ({@link outcomeOf}). So a page never shows an older report (or no report, "never deployed")
+ * beside a newer deployment, nor a deployment's failure on a service that went live in it.
  */
 export function serviceStatus(last: LastDeployment | undefined, runtime: Pick<ServiceRuntime, "state" | "reportedAt"> | null): ServiceStatus {
   if (last && !terminalStatuses.has(last.status)) return last.status;
   const reportedSince = runtime && (!last?.finishedAt || new Date(runtime.reportedAt) >= last.finishedAt);
   if (runtime && reportedSince) return runtime.state;
-  return last?.status ?? "NEVER_DEPLOYED";
+  return last ? outcomeOf(last) : "NEVER_DEPLOYED";
 }
 
 /**
  * The latest deployment that included each service (a deployment of the whole environment
- * includes all its services), of the services `where` selects.
+ * includes all its services) and did not skip it, of the services `where` selects, with what its
+ * events say of the service. A skipped service never started (what it waited for failed), so
+ * the deployment before tells what it is. One query: per service, a walk back through its
+ * environment's deployments (deployments_environment_idx) that stops at the first one, and the
+ * events of that one for the service (deployment_events_service_idx).
  */
 export async function latestDeploymentPerService(db: Executor, where: SQL | undefined) {
-  const rows = await db
-    .selectDistinctOn([services.id], { serviceId: services.id, deployment: deployments })
-    .from(services)
-    .innerJoin(
-      deployments,
-      and(eq(deployments.environmentId, services.environmentId), sql`(${deployments.serviceIds} is null or ${services.id} = any(${deployments.serviceIds}))`),
+  const skipped = db
+    .select({ one: sql`1` })
+    .from(deploymentEvents)
+    .where(and(eq(deploymentEvents.deploymentId, deployments.id), eq(deploymentEvents.serviceId, services.id), eq(deploymentEvents.status, "skipped")));
+  const latest = db
+    .select({ id: deployments.id })
+    .from(deployments)
+    .where(
+      and(
+        eq(deployments.environmentId, services.environmentId),
+        // One of the whole environment includes the services it had then, not those added since.
+        gte(deployments.createdAt, services.createdAt),
+        sql`(${deployments.serviceIds} is null or ${services.id} = any(${deployments.serviceIds}))`,
+        notExists(skipped),
+      ),
     )
-    .where(where)
-    .orderBy(services.id, desc(deployments.createdAt));
-  return new Map(rows.map((row) => [row.serviceId, row.deployment]));
+    .orderBy(desc(deployments.createdAt))
+    .limit(1)
+    .as("latest");
+  // An aggregate without a group: exactly one row, also for a deployment with no events of the service.
+  const ofService = db
+    .select({
+      switched: sql<boolean>`coalesce(bool_or(${deploymentEvents.step} = 'switch' and ${deploymentEvents.status} = 'succeeded'), false)`.as("switched"),
+      failedStep:
+        sql<DeploymentStep | null>`(array_agg(${deploymentEvents.step} order by ${deploymentEvents.id}) filter (where ${deploymentEvents.status} = 'failed'))[1]`.as(
+          "failed_step",
+        ),
+      canceled: sql<boolean>`coalesce(bool_or(${deploymentEvents.status} = 'canceled'), false)`.as("canceled"),
+    })
+    .from(deploymentEvents)
+    .where(and(eq(deploymentEvents.deploymentId, latest.id), eq(deploymentEvents.serviceId, services.id)))
+    .as("of_service");
+  const rows = await db
+    .select({ serviceId: services.id, deployment: deployments, switched: ofService.switched, failedStep: ofService.failedStep, canceled: ofService.canceled })
+    .from(services)
+    .innerJoinLateral(latest, sql`true`)
+    .innerJoin(deployments, eq(deployments.id, latest.id))
+    .innerJoinLateral(ofService, sql`true`)
+    .where(where);
+  return new Map(
+    rows.map(({ serviceId, deployment, switched, failedStep, canceled }) => [serviceId, { ...deployment, serviceEvents: { switched, failedStep, canceled } }]),
+  );
 }
+
+export type LatestDeployment = typeof deployments.$inferSelect & { serviceEvents: ServiceEvents };
 
 const MAX_SERVICES_CARRIED = 50;
 

@@ -2,7 +2,7 @@ import { asc, desc, eq } from "drizzle-orm";
 import type { DomainContext } from "../context";
 import { clusters, deployments, environments, gitPreviews, memberships, organizations, projects, services } from "../db/schema";
 import { serviceDomain } from "../services/domains";
-import { environmentStatus, latestDeploymentPerService, serviceStatus } from "./live-status";
+import { environmentStatus, latestDeploymentPerService, outcomeOf, serviceStatus, type LatestDeployment } from "./live-status";
 
 type DeploymentRow = typeof deployments.$inferSelect;
 
@@ -21,6 +21,20 @@ function summary(deployment: DeploymentRow | undefined, serviceId?: string) {
     finishedAt: deployment.finishedAt?.toISOString() ?? null,
     commit: serviceId ? (deployment.commits[serviceId] ?? null) : null,
   };
+}
+
+/**
+ * When an environment's latest deployment failed yet left some of its services live (issue 16:
+ * services of a stage go live or fail apart), how many of how many: its header says so. Counted
+ * with the outcome every service's status shows.
+ */
+function partlyDeployed(last: DeploymentRow | undefined, serviceIds: string[], lastOfService: Map<string, LatestDeployment>) {
+  if (last?.status !== "BUILD_ERROR" && last?.status !== "DEPLOYMENT_ERROR") return null;
+  const deployed = serviceIds.filter((id) => {
+    const ofService = lastOfService.get(id);
+    return ofService?.id === last.id && outcomeOf(ofService) === "DEPLOYED";
+  }).length;
+  return deployed > 0 ? { deployed, of: last.snapshot.services.length } : null;
 }
 
 /**
@@ -72,6 +86,11 @@ export async function organizationOverview({ db, actor }: DomainContext) {
             mode: environment.mode,
             cluster: { id: cluster.id, name: cluster.name },
             status: environmentStatus(own.length, lastOfEnvironment.get(environment.id)),
+            partlyDeployed: partlyDeployed(
+              lastOfEnvironment.get(environment.id),
+              own.map((service) => service.id),
+              lastOfService,
+            ),
             clonedFrom: sourceOf(preview?.blueprintEnvironmentId ?? environment.clonedFromId),
             expiresAt: environment.expiresAt?.toISOString() ?? null,
             preview: preview ? { number: preview.number, headBranch: preview.headBranch, closedAt: preview.closedAt?.toISOString() ?? null } : null,

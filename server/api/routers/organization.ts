@@ -57,6 +57,8 @@ const overviewOutput = z.object({
           mode: environmentMode,
           cluster: z.object({ id: z.string(), name: z.string() }),
           status: z.union([deploymentStatus, z.enum(["EMPTY", "NEVER_DEPLOYED"])]),
+          /** When the latest deployment failed yet left some services live: how many of how many it deployed. */
+          partlyDeployed: z.object({ deployed: z.number(), of: z.number() }).nullable(),
           /** The environment it was cloned from (a preview's blueprint), when that still exists. */
           clonedFrom: z.object({ id: z.string(), name: z.string(), projectName: z.string() }).nullable(),
           /** When the reaper deletes it, unless it is protected. */

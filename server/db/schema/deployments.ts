@@ -110,6 +110,8 @@ export const deploymentEvents = pgTable(
   },
   (t) => [
     uniqueIndex("deployment_events_seq_key").on(t.deploymentId, t.seq),
+    // What a deployment did to each service, which every page's status reads (server/overview/live-status.ts).
+    index("deployment_events_service_idx").on(t.deploymentId, t.serviceId),
     // The runs whose outputs an environment still shows (server/variables/job-outputs.ts), which retention keeps.
     index("deployment_events_job_runs_idx")
       .on(t.serviceId, t.at)

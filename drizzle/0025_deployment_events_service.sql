@@ -1,0 +1,1 @@
+CREATE INDEX "deployment_events_service_idx" ON "deployment_events" USING btree ("deployment_id","service_id");
