@@ -197,6 +197,8 @@ describe("organization isolation", () => {
       events: ["deployment.failed"],
       channel: { type: "webhook", url: "https://hooks.example.test/acme" },
     });
+    const acmeStage = await owner.stages.add({ environmentId: environment.id, name: "frontends" });
+    const acmeDomain = await owner.domains.add({ serviceId: service.id, hostname: "shop.acme.example", method: "HTTP_TOKEN" });
     const [acmeDelivery] = await services.db
       .insert(webhookDeliveries)
       .values({
@@ -234,6 +236,7 @@ describe("organization isolation", () => {
       "deployments.get": { deploymentId: deployment.id },
       "deployments.events": { deploymentId: deployment.id },
       "deployments.changes": { deploymentId: deployment.id },
+      "deployments.summary": { deploymentId: deployment.id },
       "deployments.cancel": { deploymentId: deployment.id },
       "deployments.logs": { serviceId: service.id },
       "deployments.logReleases": { serviceId: service.id },
@@ -273,6 +276,18 @@ describe("organization isolation", () => {
       "notifications.delete": { ruleId: acmeNotification.id },
       "notifications.test": { ruleId: acmeNotification.id },
       "notifications.deliveries": { ruleId: acmeNotification.id },
+      "stages.list": { environmentId: environment.id },
+      "stages.add": { environmentId: environment.id, name: "intruders" },
+      "stages.move": { stageId: acmeStage.id, position: 1 },
+      "stages.remove": { stageId: acmeStage.id },
+      "stages.setService": { serviceId: service.id, stage: "frontends" },
+      "domains.list": { serviceId: service.id },
+      "domains.add": { serviceId: service.id, hostname: "stolen.acme.example", method: "HTTP_TOKEN" },
+      "domains.verify": { domainId: acmeDomain.id },
+      "domains.update": { domainId: acmeDomain.id, redirectHttps: false },
+      "domains.remove": { domainId: acmeDomain.id },
+      "domains.uploadCertificate": { domainId: acmeDomain.id, certificatePem: "-----BEGIN CERTIFICATE-----", privateKeyPem: "-----BEGIN PRIVATE KEY-----" },
+      "domains.renewCertificate": { domainId: acmeDomain.id },
       // Token-based and public: another organization's token is simply unknown to the caller.
       "invites.preview": { token: "swi_not-a-token" },
       "invites.accept": { token: "swi_not-a-token" },
@@ -329,6 +344,8 @@ describe("organization isolation", () => {
         acmeInvite.invite.id,
         acmeConnection.id,
         acmeNotification.id,
+        acmeStage.id,
+        acmeDomain.id,
       ]) {
         expect(answer, path).not.toContain(id);
       }
