@@ -151,7 +151,10 @@ const standalone: Record<string, (flags: Flags) => Promise<void>> = {
         `heartbeats ${fleet.heartbeatsPerSecond.toFixed(0)}/s (each followed by a task pull), ${fleet.cpuMsPerHeartbeat.toFixed(2)} ms of web CPU each; ` +
         `${fleet.stillConnected} engines connected at the end of the window`,
     );
-    const atScale = fleet.engines >= 1000 ? `goal p99 under 100 ms at 1,000 engines: ${met(load.p99 < 100)}` : `goal p99 under 100 ms applies at 1,000 engines, this run has ${fleet.engines}`;
+    const atScale =
+      fleet.engines >= 1000
+        ? `goal p99 under 100 ms at 1,000 engines: ${met(load.p99 < 100)}`
+        : `goal p99 under 100 ms applies at 1,000 engines, this run has ${fleet.engines}`;
     console.log(
       `  dispatch (deployment created -> engine has the task) with ${load.requested} deployments at ${load.achievedRate.toFixed(0)}/s across the fleet: ` +
         `p50 ${ms(load.p50)}, p99 ${ms(load.p99)} (${load.received} of ${load.created} received${load.failedCreations ? `, ${load.failedCreations} creations FAILED` : ""}; ` +
