@@ -46,8 +46,9 @@ async function webUsage(webs: ControlPlaneProcess[]) {
 }
 
 /**
- * The web processes' resident memory, as the median of five readings a second apart: a garbage
- * collection in between moves a single reading by tens of MiB.
+ * The web processes' resident memory, as the median of five readings a second apart (a garbage
+ * collection in between moves a single reading by tens of MiB), and the readings' spread: a
+ * difference smaller than it is noise.
  */
 async function settledRss(webs: ControlPlaneProcess[]) {
   const readings: number[] = [];
@@ -55,7 +56,7 @@ async function settledRss(webs: ControlPlaneProcess[]) {
     if (reading > 0) await sleep(1_000);
     readings.push((await webUsage(webs)).rss);
   }
-  return percentile(readings, 50);
+  return { median: percentile(readings, 50), spread: Math.max(...readings) - Math.min(...readings) };
 }
 
 /** Runs `fn` over `items`, `limit` at a time. */
@@ -175,6 +176,8 @@ export async function measureFleet(options: FleetOptions) {
 
     const createdAt = new Map<string, number>();
     const receivedAt = new Map<string, number>();
+    /** How long the API call itself took (its transaction, in this process): part of the dispatch latency. */
+    const creationMs = new Map<string, number>();
     const arrivals = new Map<string, () => void>();
     const onReport = (report: FleetReport) => {
       if (report.type !== "received" || receivedAt.has(report.deploymentId)) return;
@@ -185,6 +188,7 @@ export async function measureFleet(options: FleetOptions) {
       const started = wallClock();
       const { deployment } = await owner.deployments.create({ environmentId, action: "DEPLOY" });
       createdAt.set(deployment.id, started);
+      creationMs.set(deployment.id, wallClock() - started);
       return deployment.id;
     };
     const latencyOf = (ids: string[]) => ids.filter((id) => receivedAt.has(id)).map((id) => receivedAt.get(id)! - createdAt.get(id)!);
@@ -252,7 +256,8 @@ export async function measureFleet(options: FleetOptions) {
     }
     await Promise.all(creations);
     const createdIn = performance.now() - loadStarted;
-    await until(() => loadIds.every((id) => receivedAt.has(id)), 30_000, "every deployment to reach its engine").catch(() => undefined);
+    // A backlog the run built up is measured as it drains, for a bounded time.
+    await until(() => loadIds.every((id) => receivedAt.has(id)), 60_000, "every deployment to reach its engine").catch(() => undefined);
     const loadEnd = await webUsage(webs);
     const loadMs = performance.now() - loadStarted;
     const load = latencyOf(loadIds);
@@ -261,9 +266,10 @@ export async function measureFleet(options: FleetOptions) {
       engines: options.engines,
       processes: fleet.length,
       connectMs,
-      rssBefore,
-      rssAfter,
-      rssPerEngine: (rssAfter - rssBefore) / options.engines,
+      rssBefore: rssBefore.median,
+      rssAfter: rssAfter.median,
+      rssSpread: Math.max(rssBefore.spread, rssAfter.spread),
+      rssPerEngine: (rssAfter.median - rssBefore.median) / options.engines,
       idleCpuPercent: ((idleEnd.cpuMs - idleStart.cpuMs) / idleMs) * 100,
       idleCpuMsPerEngineSecond: (idleEnd.cpuMs - idleStart.cpuMs) / (idleMs / 1000) / options.engines,
       heartbeats,
@@ -279,6 +285,10 @@ export async function measureFleet(options: FleetOptions) {
         cpuPercent: ((loadEnd.cpuMs - loadStart.cpuMs) / loadMs) * 100,
         p50: percentile(load, 50),
         p99: percentile(load, 99),
+        creationP50: percentile(
+          loadIds.map((id) => creationMs.get(id)!),
+          50,
+        ),
       },
       baseline: { runs: baseline.length, p50: percentile(baseline, 50), p99: percentile(baseline, 99) },
     };
