@@ -158,7 +158,7 @@ const standalone: Record<string, (flags: Flags) => Promise<void>> = {
         : `goal p99 under 100 ms applies at 1,000 engines, this run has ${fleet.engines}`;
     console.log(
       `  dispatch (deployment created -> engine has the task) with ${load.requested} deployments at ${load.achievedRate.toFixed(0)}/s across the fleet: ` +
-        `p50 ${ms(load.p50)}, p99 ${ms(load.p99)} (the API call alone p50 ${ms(load.creationP50)}; ${load.received} of ${load.created} received within a minute${load.failedCreations ? `, ${load.failedCreations} creations FAILED` : ""}; ` +
+        `p50 ${ms(load.p50)}, p99 ${ms(load.p99)} (the API call alone p50 ${ms(load.creationP50)}; from its return p50 ${ms(load.fromCommitP50)}, p99 ${ms(load.fromCommitP99)}; ${load.received} of ${load.created} received within a minute${load.failedCreations ? `, ${load.failedCreations} creations FAILED` : ""}; ` +
         `web CPU ${load.cpuPercent.toFixed(0)}% of a core); one engine, one deployment at a time: p50 ${ms(baseline.p50)}, p99 ${ms(baseline.p99)} ` +
         `(baseline, ${baseline.runs} runs); p99 ratio ${(load.p99 / baseline.p99).toFixed(2)}x; ${atScale}`,
     );
