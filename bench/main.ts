@@ -143,7 +143,7 @@ const standalone: Record<string, (flags: Flags) => Promise<void>> = {
         `against two web processes behind HAProxy and two workers on one PostgreSQL; all connected in ${(fleet.connectMs / 1000).toFixed(1)} s`,
     );
     console.log(
-      `  web memory (RSS of both web processes): ${mib(fleet.rssBefore)} before the fleet connected, ${mib(fleet.rssAfter)} after: ` +
+      `  web memory (RSS of both web processes): ${mib(fleet.rssBefore)} before any engine connected, ${mib(fleet.rssAfter)} with the fleet connected: ` +
         `${(fleet.rssPerEngine / 1024).toFixed(0)} KiB per engine (goal under 2 MiB: ${met(fleet.rssPerEngine < 2 * 1048576)}); ` +
         `readings a second apart varied by up to ${mib(fleet.rssSpread)} (garbage collection), ${(fleet.rssSpread / fleet.engines / 1024).toFixed(0)} KiB per engine`,
     );

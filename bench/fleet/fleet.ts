@@ -197,6 +197,11 @@ export async function measureFleet(options: FleetOptions) {
     };
     const latencyOf = (ids: string[], from = createdAt) => ids.filter((id) => receivedAt.has(id)).map((id) => receivedAt.get(id)! - from.get(id)!);
 
+    // Before anything connects. The baseline's deployments below count as the fleet's memory
+    // then, which errs on the high side: measured after them, a heap the collector shrinks in
+    // between made the per-engine figure negative in runs of 100 engines.
+    const rssBefore = await settledRss(webs);
+
     // The baseline: one engine, one deployment at a time, each waited for until deployed (a later one would be queued behind it).
     const single = forkEngines(onReport);
     children.push(single);
@@ -211,8 +216,7 @@ export async function measureFleet(options: FleetOptions) {
     }
     const baseline = latencyOf(baselineIds);
 
-    // The fleet connects; the web processes' memory is compared before and after, once the handshakes have settled.
-    const rssBefore = await settledRss(webs);
+    // The fleet connects; the web processes' memory is read again once the handshakes have settled.
     const connectStarted = Date.now();
     const perProcess = Math.ceil(options.engines / options.processes);
     for (let index = 0; index < options.processes; index++) {
