@@ -1,6 +1,5 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import getPort from "get-port";
 import pino from "pino";
 import { createAgent } from "../../engine/agent";
 import { createEngine, type Engine } from "../../engine/core";
@@ -12,7 +11,9 @@ import { createInstantRuntime } from "./instant-runtime";
  * instant runtime. They share one engine home, and so one router process: deployment outcomes
  * are kept per deployment id and job outputs per environment, which no two of them share.
  */
-export type FleetCommand = { type: "start"; url: string; tokens: string[]; dir: string } | { type: "count" } | { type: "stop" };
+export type FleetCommand =
+  /** `routerPort`: chosen by the parent, so that no two processes of the fleet pick the same free port. */
+  { type: "start"; url: string; tokens: string[]; dir: string; routerPort: number } | { type: "count" } | { type: "stop" };
 export type FleetReport =
   | { type: "connected"; count: number }
   /** An engine got a task (the agent handed it to the engine): wall-clock milliseconds, comparable across processes. */
@@ -28,9 +29,8 @@ const CONNECTING_AT_ONCE = 20;
 let heartbeats = 0;
 const agents: ReturnType<typeof createAgent>[] = [];
 
-async function startFleet(url: string, tokens: string[], dir: string) {
+async function startFleet(url: string, tokens: string[], dir: string, routerPort: number) {
   const home = path.join(dir, "home");
-  const routerPort = await getPort();
   const connected = () => agents.filter((agent) => agent.connected()).length;
   for (const [index, token] of tokens.entries()) {
     const outboxDir = path.join(dir, "outbox", String(index));
@@ -64,7 +64,7 @@ async function startFleet(url: string, tokens: string[], dir: string) {
 }
 
 process.on("message", (command: FleetCommand) => {
-  if (command.type === "start") void startFleet(command.url, command.tokens, command.dir).catch(fail);
+  if (command.type === "start") void startFleet(command.url, command.tokens, command.dir, command.routerPort).catch(fail);
   else if (command.type === "count") send({ type: "count", heartbeats, connected: agents.filter((agent) => agent.connected()).length });
   else void Promise.all(agents.map((agent) => agent.shutdown())).then(() => send({ type: "stopped" }), fail);
 });

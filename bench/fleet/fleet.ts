@@ -99,8 +99,14 @@ function forkEngines(onReport: (report: FleetReport) => void) {
     });
   const command = (message: FleetCommand) => child.send(message);
   return {
-    connected: () => connected,
-    start: (url: string, tokens: string[], dir: string) => command({ type: "start", url, tokens, dir }),
+    connected: () => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`a process of the engine fleet exited (code ${child.exitCode}); its error is above`);
+      return connected;
+    },
+    async start(url: string, tokens: string[], dir: string) {
+      command({ type: "start", url, tokens, dir, routerPort: await getPort() });
+    },
     async count() {
       const answer = next("count");
       command({ type: "count" });
@@ -205,7 +211,7 @@ export async function measureFleet(options: FleetOptions) {
     // The baseline: one engine, one deployment at a time, each waited for until deployed (a later one would be queued behind it).
     const single = forkEngines(onReport);
     children.push(single);
-    single.start(haproxy.url, [baselineCluster!.engineToken], path.join(fleetDir, "baseline"));
+    await single.start(haproxy.url, [baselineCluster!.engineToken], path.join(fleetDir, "baseline"));
     await until(() => single.connected() === 1, 60_000, "the baseline engine to connect");
     const baselineIds: string[] = [];
     for (let run = 0; run < options.baselineRuns; run++) {
@@ -224,7 +230,7 @@ export async function measureFleet(options: FleetOptions) {
       if (tokens.length === 0) break;
       const child = forkEngines(onReport);
       children.push(child);
-      child.start(haproxy.url, tokens, path.join(fleetDir, `engines-${index}`));
+      await child.start(haproxy.url, tokens, path.join(fleetDir, `engines-${index}`));
     }
     const fleet = children.slice(1);
     const connectedEngines = () => fleet.reduce((sum, child) => sum + child.connected(), 0);
