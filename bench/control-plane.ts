@@ -42,11 +42,10 @@ function startProcess(script: string, env: Record<string, string>): { child: Chi
 }
 
 /**
- * A whole control plane on a fresh embedded PostgreSQL for benchmarks, with the web and worker
- * processes separate as in production (server/start.ts), so the intake's event loop does not
- * share its core with the worker. This process keeps a pool for the API calls of the benches.
+ * A fresh embedded PostgreSQL, migrated, with a seeded organization, for benchmarks that start
+ * their own control-plane processes on it. This process keeps a pool for the API calls of the benches.
  */
-export async function startBenchControlPlane() {
+export async function startBenchDatabase() {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-bench-"));
   await fs.chmod(dir, 0o755);
   // Under its host process, as in `npm start`: the package's exit hook must not end this one.
@@ -67,6 +66,27 @@ export async function startBenchControlPlane() {
   const masterKey = generateKey();
   const services = testServices(database.db, { keyring: createMasterKeyring(masterKey) });
   const org = await seedOrganization(services, "bench");
+  return {
+    dir,
+    url,
+    masterKey,
+    services,
+    org,
+    async close() {
+      await database.close();
+      await supervisor.stop();
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A whole control plane on a fresh embedded PostgreSQL for benchmarks, with the web and worker
+ * processes separate as in production (server/start.ts), so the intake's event loop does not
+ * share its core with the worker.
+ */
+export async function startBenchControlPlane() {
+  const { dir, url, masterKey, services, org, close } = await startBenchDatabase();
   const webPort = await getPort();
   const env = { DATABASE_URL: url, SLIPWAY_MASTER_KEY: masterKey.toString("base64"), SLIPWAY_HOME: path.join(dir, "home"), PORT: String(webPort) };
   const web = startProcess("bench/web-process.ts", env);
@@ -79,9 +99,7 @@ export async function startBenchControlPlane() {
     webUrl: `http://127.0.0.1:${webPort}`,
     async close() {
       await Promise.all([worker.stop(), web.stop()]);
-      await database.close();
-      await supervisor.stop();
-      await fs.rm(dir, { recursive: true, force: true });
+      await close();
     },
   };
 }

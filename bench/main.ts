@@ -1,18 +1,22 @@
+import { parseArgs } from "node:util";
 import { startGitServer, type GitServer } from "../test/git-server";
 import { measureBuildCache } from "./build-cache";
 import { measureClone } from "./clone";
 import { startBenchControlPlane } from "./control-plane";
 import { measureDeployOverhead } from "./deploy-overhead";
 import { measureDispatchLatency } from "./dispatch-latency";
+import { measureFleet } from "./fleet/fleet";
 import { measureRetention, monthOfRates } from "./retention";
 import { measureSandbox } from "./sandbox";
 import { measureShellAndLogs } from "./shell-and-logs";
 import { measureStages } from "./stages";
 import { ms } from "./stats";
+import { measureWebhookIntake } from "./webhooks";
 import { defaultRetention } from "../server/retention/retention";
 
 type Plane = Awaited<ReturnType<typeof startBenchControlPlane>>;
-import { measureWebhookIntake } from "./webhooks";
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+const met = (ok: boolean) => (ok ? "met" : "NOT met");
 
 /**
  * `npm run bench`: speed figures of the platform, each beside a baseline measured in the same
@@ -91,7 +95,6 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     // A full month (54 million log lines) takes an hour to insert on two cores: rates divided by this.
     const scale = Number(process.env.BENCH_RETENTION_SCALE ?? 50);
     const run = await measureRetention(plane, scale);
-    const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
     const sizes = (at: typeof run.before) =>
       Object.entries(at.sizes)
         .map(([table, size]) => `${table} ${size.rows} rows ${mib(size.bytes)}`)
@@ -133,24 +136,82 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
 /** Its million rows take minutes to insert and leave the database busy for the other figures. */
 const onlyWhenNamed = new Set(["retention"]);
 
+/** Flags of the benchmarks that take some: `npm run bench -- fleet --engines 200 --rate 50`. */
+const flags = {
+  engines: { type: "string", default: "1000" },
+  rate: { type: "string", default: "100" },
+  seconds: { type: "string", default: "10" },
+  processes: { type: "string", default: "4" },
+} as const;
+type Flags = ReturnType<typeof parseArgs<{ options: typeof flags; allowPositionals: true }>>["values"];
+
+function positiveNumber(flags: Flags, name: keyof typeof flags): number {
+  const value = Number(flags[name]);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} takes a positive number, not "${flags[name]}"`);
+  return value;
+}
+
+/** Benchmarks that start their own control plane (several processes behind a load balancer); run only when named. */
+const standalone: Record<string, (flags: Flags) => Promise<void>> = {
+  async fleet(given) {
+    const engines = Math.round(positiveNumber(given, "engines"));
+    const fleet = await measureFleet({
+      engines,
+      rate: positiveNumber(given, "rate"),
+      seconds: positiveNumber(given, "seconds"),
+      processes: Math.round(positiveNumber(given, "processes")),
+      baselineRuns: 100,
+      idleSeconds: 15,
+    });
+    const { load, baseline } = fleet;
+    console.log(
+      `fleet: ${fleet.engines} engines (real agent and protocol, instant runtime) in ${fleet.processes} processes, each its own cluster, ` +
+        `against two web processes behind HAProxy and two workers on one PostgreSQL; all connected in ${(fleet.connectMs / 1000).toFixed(1)} s`,
+    );
+    console.log(
+      `  web memory (RSS of both web processes): ${mib(fleet.rssBefore)} before any engine connected, ${mib(fleet.rssAfter)} with the fleet connected: ` +
+        `${(fleet.rssPerEngine / 1024).toFixed(0)} KiB per engine (goal under 2 MiB: ${met(fleet.rssPerEngine < 2 * 1048576)}); ` +
+        `readings a second apart varied by up to ${mib(fleet.rssSpread)} (garbage collection), ${(fleet.rssSpread / fleet.engines / 1024).toFixed(0)} KiB per engine`,
+    );
+    console.log(
+      `  web CPU with the fleet idle: ${fleet.idleCpuPercent.toFixed(1)}% of a core, ${fleet.idleCpuMsPerEngineSecond.toFixed(3)} ms per second per engine; ` +
+        `heartbeats ${fleet.heartbeatsPerSecond.toFixed(0)}/s (each followed by a task pull), ${fleet.cpuMsPerHeartbeat.toFixed(2)} ms of web CPU each; ` +
+        `${fleet.stillConnected} engines connected at the end of the window`,
+    );
+    const atScale =
+      fleet.engines >= 1000
+        ? `goal p99 under 100 ms at 1,000 engines: ${met(load.p99 < 100 && load.received === load.created && load.failedCreations === 0)}`
+        : `goal p99 under 100 ms applies at 1,000 engines, this run has ${fleet.engines}`;
+    console.log(
+      `  dispatch (deployment created -> engine has the task) with ${load.requested} deployments at ${load.achievedRate.toFixed(0)}/s across the fleet: ` +
+        `p50 ${ms(load.p50)}, p99 ${ms(load.p99)} (the API call alone p50 ${ms(load.creationP50)}; from its return p50 ${ms(load.fromCommitP50)}, p99 ${ms(load.fromCommitP99)}; ${load.received} of ${load.created} received within a minute${load.failedCreations ? `, ${load.failedCreations} creations FAILED` : ""}; ` +
+        `web CPU ${load.cpuPercent.toFixed(0)}% of a core); one engine, one deployment at a time: p50 ${ms(baseline.p50)}, p99 ${ms(baseline.p99)} ` +
+        `(baseline, ${baseline.runs} runs); p99 ratio ${(load.p99 / baseline.p99).toFixed(2)}x; ${atScale}`,
+    );
+  },
+};
+
 /**
  * `npm run bench`: speed figures of the platform, each beside a baseline measured in the same
  * run on the same machine. Numbers, not pass/fail: tests check behaviour.
  */
 async function main() {
-  const chosen = process.argv.slice(2);
-  const unknown = chosen.filter((name) => !(name in benchmarks));
-  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(", ")}: choose from ${Object.keys(benchmarks).join(", ")}`);
-  const plane = await startBenchControlPlane();
-  const git = await startGitServer();
-  try {
-    for (const [name, run] of Object.entries(benchmarks)) {
-      if (chosen.includes(name) || (chosen.length === 0 && !onlyWhenNamed.has(name))) await run(plane, git);
+  const { values: given, positionals: chosen } = parseArgs({ options: flags, allowPositionals: true });
+  const known = [...Object.keys(benchmarks), ...Object.keys(standalone)];
+  const unknown = chosen.filter((name) => !known.includes(name));
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(", ")}: choose from ${known.join(", ")}`);
+  const shared = Object.keys(benchmarks).filter((name) => chosen.includes(name) || (chosen.length === 0 && !onlyWhenNamed.has(name)));
+  if (shared.length > 0) {
+    const plane = await startBenchControlPlane();
+    const git = await startGitServer();
+    try {
+      for (const name of shared) await benchmarks[name]!(plane, git);
+    } finally {
+      await git.close();
+      await plane.close();
     }
-  } finally {
-    await git.close();
-    await plane.close();
   }
+  for (const name of Object.keys(standalone)) if (chosen.includes(name)) await standalone[name]!(given);
 }
 
 main().then(
