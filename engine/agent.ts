@@ -188,9 +188,14 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       const task = (await request("task:pull", {}))?.task;
       if (!task) return;
       const { deploymentId, attempt } = task;
-      await request("task:ack", { deploymentId, attempt });
+      // Sent before the task's first event (one socket keeps the order), and not waited for to
+      // start: the engine keys its work by deployment id, so a task pulled again is harmless, and
+      // a task not acknowledged when this engine dies goes to the next one, as before.
+      const acknowledged = request("task:ack", { deploymentId, attempt });
       logger.info({ deploymentId, attempt, action: task.snapshot.action }, "task received");
       void engine.execute(task).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
+      // The next pull must not find this task again unacknowledged.
+      await acknowledged;
     }
   }
 
