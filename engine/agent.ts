@@ -44,6 +44,8 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   let socket: Socket | null = null;
   let stopped = false;
   let pulling: Promise<void> | null = null;
+  /** A task was announced while a pull was under way: that pull may have missed it (its query ran before the lease committed). */
+  let pullAgain = false;
   const client = createControlPlaneClient({ socket: () => socket });
 
   /** A request's acknowledgement, or null when it was refused or unanswered (logged, unless merely unreachable). */
@@ -199,8 +201,21 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     }
   }
 
-  function pull() {
-    pulling ??= pullAll().finally(() => (pulling = null));
+  /**
+   * Pulls until nothing is left. An announcement that arrives during a pull gets a pull of its
+   * own once that one ends: dropping it left the task waiting for the next heartbeat.
+   */
+  function pull(): Promise<void> {
+    if (pulling) {
+      pullAgain = true;
+      return pulling;
+    }
+    pulling = (async () => {
+      do {
+        pullAgain = false;
+        await pullAll();
+      } while (pullAgain);
+    })().finally(() => (pulling = null));
     return pulling;
   }
 
