@@ -44,6 +44,8 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   let socket: Socket | null = null;
   let stopped = false;
   let pulling: Promise<void> | null = null;
+  /** A task was announced while a pull was under way: that pull may have missed it (its query ran before the lease committed). */
+  let pullAgain = false;
   const client = createControlPlaneClient({ socket: () => socket });
 
   /** A request's acknowledgement, or null when it was refused or unanswered (logged, unless merely unreachable). */
@@ -188,14 +190,32 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       const task = (await request("task:pull", {}))?.task;
       if (!task) return;
       const { deploymentId, attempt } = task;
-      await request("task:ack", { deploymentId, attempt });
+      // Sent before the task's first event (one socket keeps the order), and not waited for to
+      // start: the engine keys its work by deployment id, so a task pulled again is harmless, and
+      // a task not acknowledged when this engine dies goes to the next one, as before.
+      const acknowledged = request("task:ack", { deploymentId, attempt });
       logger.info({ deploymentId, attempt, action: task.snapshot.action }, "task received");
       void engine.execute(task).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
+      // The next pull must not find this task again unacknowledged.
+      await acknowledged;
     }
   }
 
-  function pull() {
-    pulling ??= pullAll().finally(() => (pulling = null));
+  /**
+   * Pulls until nothing is left. An announcement that arrives during a pull gets a pull of its
+   * own once that one ends: dropping it left the task waiting for the next heartbeat.
+   */
+  function pull(): Promise<void> {
+    if (pulling) {
+      pullAgain = true;
+      return pulling;
+    }
+    pulling = (async () => {
+      do {
+        pullAgain = false;
+        await pullAll();
+      } while (pullAgain);
+    })().finally(() => (pulling = null));
     return pulling;
   }
 

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNotNull, isNull, lt, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Services } from "../context";
 import { deployments, environments } from "../db/schema";
@@ -18,19 +18,23 @@ export const MAX_DISPATCH_ATTEMPTS = 3;
 export async function dispatchEnvironment({ db, now, leaseSeconds }: Services, environmentId: string) {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environmentId} for update`);
-    const [running] = await tx
-      .select({ id: deployments.id })
-      .from(deployments)
-      .where(and(eq(deployments.environmentId, environmentId), isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)))
-      .limit(1);
-    if (running) return null;
+    // One query (it is on the path of every dispatch): a leased unfinished deployment sorts
+    // first and means one is running; otherwise the first row is the oldest queued one.
     const [next] = await tx
       .select()
       .from(deployments)
-      .where(and(eq(deployments.environmentId, environmentId), eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt)))
-      .orderBy(asc(deployments.createdAt))
+      .where(
+        and(
+          eq(deployments.environmentId, environmentId),
+          or(
+            and(isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)),
+            and(eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt)),
+          ),
+        ),
+      )
+      .orderBy(sql`${deployments.leasedAt} is null`, asc(deployments.createdAt))
       .limit(1);
-    if (!next) return null;
+    if (!next || next.leasedAt !== null) return null;
     const leasedAt = now();
     const [leased] = await tx
       .update(deployments)

@@ -35,8 +35,8 @@ type GitRef = z.infer<typeof gitRef>;
  * (which keeps its own cause). `cause` says why when the actor alone does not (a promotion, a clone).
  */
 export async function requestDeployment(ctx: DomainContext, input: z.infer<typeof requestDeploymentInput>, cause?: DeploymentCause) {
-  const environment = await getEnvironment(ctx, input.environmentId);
-  const cipher = await cipherFor(ctx.db, ctx.keyring, environment.organizationId);
+  // Side by side: the environment is looked up within the actor's organization, whose key this is.
+  const [environment, cipher] = await Promise.all([getEnvironment(ctx, input.environmentId), cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId)]);
 
   return ctx.db.transaction(async (tx) => {
     // Serialises requests per environment, so two requests cannot both miss the queued one.

@@ -3,7 +3,7 @@ import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } 
 import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
-import { clusters, deployments, environments, logLines, services, type ServiceRuntime } from "../db/schema";
+import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
@@ -11,7 +11,7 @@ import { AppError } from "../errors";
 import { logLevelOf } from "../../engine/protocol/log-level";
 import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged, type LatestDeployment } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
-import { cipherFor } from "../secrets/organization-cipher";
+import { unwrapCipher } from "../secrets/organization-cipher";
 
 /**
  * What an authenticated engine may do, always within its own cluster: every query below is
@@ -54,19 +54,26 @@ export async function recordEngineHello(svc: Services, clusterId: string, hello:
 
 /** The oldest task leased to this cluster and not yet acknowledged for its current attempt. */
 export async function pullTask(svc: Services, clusterId: string): Promise<EngineTask | null> {
-  // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for).
+  // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for),
+  // and the organization's wrapped key in the same round trip: a pull is on every dispatch's path.
   const [row] = await svc.db
-    .select({ deployment: deployments, trusted: clusters.trusted, isolateLoopback: clusters.isolateLoopback })
+    .select({
+      deployment: deployments,
+      trusted: clusters.trusted,
+      isolateLoopback: clusters.isolateLoopback,
+      wrappedDataKey: organizations.wrappedDataKey,
+    })
     .from(deployments)
     .innerJoin(clusters, eq(clusters.id, deployments.clusterId))
+    .innerJoin(organizations, eq(organizations.id, deployments.organizationId))
     .where(
       and(eq(deployments.clusterId, clusterId), isNotNull(deployments.leasedAt), isNull(deployments.acknowledgedAt), notInArray(deployments.status, finished)),
     )
     .orderBy(asc(deployments.leasedAt))
     .limit(1);
   if (!row) return null;
-  const { deployment, trusted, isolateLoopback } = row;
-  const cipher = await cipherFor(svc.db, svc.keyring, deployment.organizationId);
+  const { deployment, trusted, isolateLoopback, wrappedDataKey } = row;
+  const cipher = await unwrapCipher(svc.keyring, deployment.organizationId, wrappedDataKey);
   return {
     deploymentId: deployment.id,
     attempt: deployment.attempt,
@@ -89,13 +96,21 @@ function extendedLease({ now, leaseSeconds }: Services) {
   return new Date(now().getTime() + leaseSeconds * 1000);
 }
 
+/**
+ * Marks the task's attempt as received by the engine, in one statement (it is on the path of
+ * every dispatch): an acknowledgement of an older attempt, or of a deployment that has ended,
+ * changes nothing.
+ */
 export async function acknowledgeTask(svc: Services, clusterId: string, deploymentId: string, attempt: number) {
-  const deployment = await ownDeployment(svc, clusterId, deploymentId);
-  if (deployment.attempt !== attempt || terminalStatuses.has(deployment.status)) return;
-  await svc.db
+  const acknowledged = await svc.db
     .update(deployments)
     .set({ acknowledgedAt: svc.now(), leaseExpiresAt: extendedLease(svc) })
-    .where(eq(deployments.id, deployment.id));
+    .where(
+      and(eq(deployments.id, deploymentId), eq(deployments.clusterId, clusterId), eq(deployments.attempt, attempt), notInArray(deployments.status, finished)),
+    )
+    .returning({ id: deployments.id });
+  // Only an unknown deployment is an error: it is another cluster's, or none at all.
+  if (acknowledged.length === 0) await ownDeployment(svc, clusterId, deploymentId);
 }
 
 export async function recordEngineEvents(svc: Services, clusterId: string, deploymentId: string, events: DeploymentEvent[]) {

@@ -8,5 +8,10 @@ import { organizationCipher, type Keyring, type OrganizationCipher } from "./key
 export async function cipherFor(db: Executor, keyring: Keyring, organizationId: string): Promise<OrganizationCipher> {
   const [organization] = await db.select({ wrappedDataKey: organizations.wrappedDataKey }).from(organizations).where(eq(organizations.id, organizationId));
   if (!organization) throw notFound("Organization");
-  return organizationCipher(await keyring.unwrapDataKey(organizationId, organization.wrappedDataKey));
+  return unwrapCipher(keyring, organizationId, organization.wrappedDataKey);
+}
+
+/** The cipher of an organization whose wrapped data key the caller has read already (in a query of its own). */
+export async function unwrapCipher(keyring: Keyring, organizationId: string, wrappedDataKey: string): Promise<OrganizationCipher> {
+  return organizationCipher(await keyring.unwrapDataKey(organizationId, wrappedDataKey));
 }
