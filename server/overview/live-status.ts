@@ -122,11 +122,11 @@ const MAX_SERVICES_CARRIED = 50;
  * open pages show it at once, before they re-read the rest (components/live-status.ts).
  */
 export async function environmentLiveStatus(db: Executor, environmentId: string): Promise<Pick<DeploymentChanged, "environmentStatus" | "services">> {
-  const [own, [last], lastOfService] = await Promise.all([
-    db.select({ id: services.id, runtime: services.runtime }).from(services).where(eq(services.environmentId, environmentId)),
-    db.select().from(deployments).where(eq(deployments.environmentId, environmentId)).orderBy(desc(deployments.createdAt)).limit(1),
-    latestDeploymentPerService(db, eq(services.environmentId, environmentId)),
-  ]);
+  // One after another: `db` is often a transaction, whose one connection runs one query at a time
+  // anyway (pg warns of queries queued on a busy client, and will refuse them in pg 9).
+  const own = await db.select({ id: services.id, runtime: services.runtime }).from(services).where(eq(services.environmentId, environmentId));
+  const [last] = await db.select().from(deployments).where(eq(deployments.environmentId, environmentId)).orderBy(desc(deployments.createdAt)).limit(1);
+  const lastOfService = await latestDeploymentPerService(db, eq(services.environmentId, environmentId));
   return {
     environmentStatus: environmentStatus(own.length, last),
     // A NOTIFY carries 8000 bytes: a larger environment's pages only re-read theirs.
