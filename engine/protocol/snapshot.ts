@@ -170,6 +170,12 @@ export const applicationConfig = z.object({
   /** Dockerfile build settings, used on container runtimes (which build from `Dockerfile` at the root when this is absent). */
   docker: dockerBuildConfig.optional(),
   resources: resourceLimits.optional(),
+  /**
+   * Minutes without a request through the router after which the release is stopped, to start
+   * again on the next request (issue 16); absent or null: never. The control plane resolves the
+   * environment's default into it.
+   */
+  sleepAfterMinutes: z.number().int().min(1).max(43_200).nullable().optional(),
 });
 export type ApplicationConfig = z.infer<typeof applicationConfig>;
 

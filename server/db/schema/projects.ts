@@ -24,7 +24,7 @@ const organizationId = () =>
     .references(() => organizations.id, { onDelete: "cascade" });
 
 export type ServiceRuntime = {
-  state: "starting" | "running" | "crashed" | "stopped" | "idle";
+  state: "starting" | "running" | "crashed" | "stopped" | "idle" | "sleeping";
   releaseId: string;
   restarts: number;
   commit?: string;
