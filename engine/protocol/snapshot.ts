@@ -172,10 +172,10 @@ export const applicationConfig = z.object({
   resources: resourceLimits.optional(),
   /**
    * Minutes without a request through the router after which the release is stopped, to start
-   * again on the next request (issue 16); absent or null: never. The control plane resolves the
-   * environment's default into it.
+   * again on the next request (issue 16); 0: never. Absent from a service's settings: its
+   * environment's default, which the control plane resolves into the snapshot (absent there: never).
    */
-  sleepAfterMinutes: z.number().int().min(1).max(43_200).nullable().optional(),
+  sleepAfterMinutes: z.number().int().min(0).max(43_200).optional(),
 });
 export type ApplicationConfig = z.infer<typeof applicationConfig>;
 
