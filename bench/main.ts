@@ -7,6 +7,7 @@ import { measureRetention, monthOfRates } from "./retention";
 import { measureSandbox } from "./sandbox";
 import { measureShellAndLogs } from "./shell-and-logs";
 import { measureStages } from "./stages";
+import { measureWake } from "./wake";
 import { ms } from "./stats";
 import { defaultRetention } from "../server/retention/retention";
 
@@ -69,6 +70,14 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
       `stages (clone-and-deploy of 8 small Node apps in 2 stages of 4, from the clone's API call): ` +
         `one service at a time (concurrency 1, baseline) ${figures(run.sequential)}; ` +
         `side by side (concurrency ${run.parallel.concurrency}) ${figures(run.parallel)}; ratio ${run.ratio.toFixed(2)}x`,
+    );
+  },
+
+  async wake(_plane, git) {
+    const run = await measureWake(git, 20);
+    console.log(
+      `wake (a small Node app asleep, first request through the router until answered, ${run.wakes} wakes): p50 ${ms(run.wake.p50)}, p99 ${ms(run.wake.p99)}; ` +
+        `the same app started by hand until its health check answers p50 ${ms(run.cold.p50)}, p99 ${ms(run.cold.p99)} (baseline)`,
     );
   },
 
