@@ -17,7 +17,8 @@ import { createWakeHolds, WAKE_DEFAULTS, type WakeHoldsOptions } from "./wake-ho
  * release of the service owning its Host, an HTTPS port for custom domains with certificates
  * (SNI picks the certificate), and a control server on a unix socket through which the engine
  * replaces the routing table and the custom domains and reads in-flight counts (for draining)
- * and counters.
+ * and counters. A sleeping service's requests are held (wake-holds.ts) while the engine, told
+ * through the `/wakes` long poll, starts its release again.
  */
 
 export type RouterFiles = { routesFile: string; edgeFile: string; controlSocket: string };
