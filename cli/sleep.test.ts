@@ -41,4 +41,12 @@ describe("slipway service update --sleep-after", () => {
     expect(onDatabase.code).toBe(2);
     expect(onDatabase.stderr).toContain("a database must answer its applications at any time");
   });
+
+  it("sets and shows the environment's default with slipway env sleep", async () => {
+    const set = await h.cli(["env", "sleep", "shop/dev", "--after", "30"]);
+    expect(set).toMatchObject({ code: 0, stdout: "shop/dev: its applications sleep after 30 min without a request unless they say otherwise\n" });
+    expect(JSON.parse((await h.cli(["env", "sleep", "shop/dev", "--json"])).stdout)).toEqual({ sleepAfterMinutes: 30 });
+    expect((await h.cli(["env", "sleep", "shop/dev", "--after", "never"])).stdout).toContain("its applications never sleep");
+    expect(JSON.parse((await h.cli(["env", "sleep", "shop/dev", "--json"])).stdout)).toEqual({ sleepAfterMinutes: null });
+  });
 });
