@@ -65,6 +65,18 @@ describe("local engine: a service sleeps when idle and wakes on a request", () =
     await eventually(() => state()?.state === "running", 10_000, "the service to be awake again");
   });
 
+  it("keeps sleeping across an engine restart, and the next engine wakes it", async () => {
+    await eventually(() => state()?.state === "sleeping", 10_000, "the service to fall asleep");
+    await engine.shutdown();
+    engine = env.newEngine();
+    await engine.start();
+    expect(state()?.state).toBe("sleeping");
+    const woken = await env.get(host);
+    expect(woken.status).toBe(200);
+    expect(JSON.parse(woken.body)).toHaveProperty("release");
+    expect(state()?.state).toBe("running");
+  });
+
   it("stays stopped when stopped while asleep: a request gets 503 and no wake", async () => {
     await eventually(() => state()?.state === "sleeping", 10_000, "the service to fall asleep");
     const stop = task("STOP", [api()]);
