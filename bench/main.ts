@@ -10,6 +10,7 @@ import { measureRetention, monthOfRates } from "./retention";
 import { measureSandbox } from "./sandbox";
 import { measureShellAndLogs } from "./shell-and-logs";
 import { measureStages } from "./stages";
+import { measureWake } from "./wake";
 import { ms } from "./stats";
 import { measureWebhookIntake } from "./webhooks";
 import { defaultRetention } from "../server/retention/retention";
@@ -88,6 +89,14 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     console.log(`  warm: ${warm.phases} (${warm.cache})`);
     console.log(
       `  warm/cold ${ratio.toFixed(2)}: ${ratio <= 0.5 ? "meets" : "MISSES"} the goal of warm <= 0.5 x cold; cold/by-hand ${(cold.ms / byHand).toFixed(2)}`,
+    );
+  },
+
+  async wake(_plane, git) {
+    const run = await measureWake(git, 20);
+    console.log(
+      `wake (a small Node app asleep, first request through the router until answered, ${run.wakes} wakes): p50 ${ms(run.wake.p50)}, p99 ${ms(run.wake.p99)}; ` +
+        `the same app started by hand until its health check answers p50 ${ms(run.cold.p50)}, p99 ${ms(run.cold.p99)} (baseline)`,
     );
   },
 

@@ -4,7 +4,7 @@ import { Badge, Loader, type BadgeProps, type MantineColor } from "@mantine/core
 import type { DeploymentStatus } from "../engine/protocol/events";
 
 /** Runtime states an engine reports for a service's live release. */
-export type RuntimeState = "starting" | "running" | "crashed" | "stopped" | "idle";
+export type RuntimeState = "starting" | "running" | "crashed" | "stopped" | "idle" | "sleeping";
 /** Aggregate states of an environment with nothing to aggregate. */
 export type EmptyState = "EMPTY" | "NEVER_DEPLOYED";
 export type AnyStatus = DeploymentStatus | RuntimeState | EmptyState;
@@ -32,6 +32,7 @@ const STYLES: Record<AnyStatus, Style> = {
   crashed: { label: "Crashed", color: "red" },
   stopped: { label: "Stopped", color: "gray" },
   idle: { label: "Idle", color: "teal" },
+  sleeping: { label: "Sleeping", color: "indigo" },
 };
 
 export function statusStyle(status: string): Style {

@@ -13,6 +13,10 @@ const schema = z.object({
   SLIPWAY_ROUTER_HOST: z.string().default("0.0.0.0"),
   /** The router's HTTPS port for custom domains with certificates (issue 16); 0 (the default) serves no HTTPS. `npm start` sets it. */
   SLIPWAY_ROUTER_HTTPS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  /** How long the router holds a sleeping service's requests while it wakes (issue 16); past it, 503 with Retry-After. */
+  SLIPWAY_WAKE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
+  /** When a browser (a request accepting text/html) waiting for a wake gets a short waiting page that reloads itself; API clients just wait. */
+  SLIPWAY_WAKE_PAGE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(3_000),
   /** Must stay well under the control plane's lease (SLIPWAY_LEASE_SECONDS, 30 by default). */
   SLIPWAY_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
   /** How often the releases are sampled for metrics (CPU, memory, traffic); 0 turns metrics off. */
@@ -108,6 +112,8 @@ export type EngineConfig = {
   routerPort: number;
   routerHost: string;
   routerHttpsPort: number | null;
+  /** Sleep when idle: how long requests wait for a wake, and when browsers get the waiting page. */
+  wake: { timeoutMs: number; pageAfterMs: number };
   heartbeatMs: number;
   metricsMs: number;
   inventoryMs: number;
@@ -143,6 +149,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     routerPort: env.SLIPWAY_ROUTER_PORT,
     routerHost: env.SLIPWAY_ROUTER_HOST,
     routerHttpsPort: env.SLIPWAY_ROUTER_HTTPS_PORT || null,
+    wake: { timeoutMs: env.SLIPWAY_WAKE_TIMEOUT_MS, pageAfterMs: env.SLIPWAY_WAKE_PAGE_AFTER_MS },
     heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,
     metricsMs: env.SLIPWAY_METRICS_SECONDS * 1000,
     inventoryMs: env.SLIPWAY_INVENTORY_SECONDS * 1000,

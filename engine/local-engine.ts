@@ -5,7 +5,10 @@ export type LocalEngineOptions = Omit<EngineOptions, "runtime"> & {
   /** Where toolchains come from (the npm registry) and the Node of apps that name none. */
   toolchains: LocalRuntimeOptions["toolchains"];
   /** Runtime tunables (drain and stop timeouts, crash backoff, the build cache's limit); tests shorten them. */
-  tuning?: Pick<LocalRuntimeOptions, "drainTimeoutMs" | "stopGraceMs" | "backoffBaseMs" | "backoffMaxMs" | "sandbox" | "loopbackFence" | "buildCacheMb">;
+  tuning?: Pick<
+    LocalRuntimeOptions,
+    "drainTimeoutMs" | "stopGraceMs" | "backoffBaseMs" | "backoffMaxMs" | "sandbox" | "loopbackFence" | "buildCacheMb" | "sleepMinuteMs"
+  >;
 };
 
 /** The engine of a `local` cluster: the orchestration of engine/orchestrator.ts, releases are processes on this host. */

@@ -76,6 +76,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
     routerPort: config.routerPort,
     routerHost: config.routerHost,
     routerHttpsPort: config.routerHttpsPort ?? undefined,
+    routerWake: config.wake,
     logger,
     allowLocalRepositories: config.allowLocalRepositories,
     concurrency: config.concurrency,

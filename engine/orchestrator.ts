@@ -103,6 +103,8 @@ export type EngineOptions = {
   routerHost?: string;
   /** The router's HTTPS port for custom domains; none: plain HTTP only. */
   routerHttpsPort?: number;
+  /** How long the router holds a sleeping service's requests, and when a browser gets the waiting page (SLIPWAY_WAKE_*). */
+  routerWake?: { timeoutMs: number; pageAfterMs: number };
   reporter: EngineReporter;
   logger?: pino.Logger;
   /** Creates the runtime; orchestration (steps, order, events, cancel, idempotency) is the same for every runtime. */
@@ -402,7 +404,14 @@ export function createEngine(options: EngineOptions): Engine {
       started ??= (async () => {
         await fs.mkdir(paths.deploymentsDir, { recursive: true });
         if (options.router ?? true) {
-          await ensureRouter({ home: options.home, port: options.routerPort, host: options.routerHost ?? "127.0.0.1", httpsPort: options.routerHttpsPort });
+          await ensureRouter({
+            home: options.home,
+            port: options.routerPort,
+            host: options.routerHost ?? "127.0.0.1",
+            httpsPort: options.routerHttpsPort,
+            wakeTimeoutMs: options.routerWake?.timeoutMs,
+            wakePageAfterMs: options.routerWake?.pageAfterMs,
+          });
         }
         await runtime.start();
       })();

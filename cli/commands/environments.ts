@@ -8,6 +8,7 @@ import { durationSeconds, formatAge, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
 import { reportDeployment } from "../watch";
 import { registerEnvironmentSchedule } from "./environment-schedule";
+import { registerEnvironmentSleep } from "./environment-sleep";
 import { registerEnvironmentStages } from "./stages";
 
 /** `--ttl 2h` as the API's lifetime in seconds. */
@@ -174,6 +175,7 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
   }
 
   registerEnvironmentSchedule(env, ctx);
+  registerEnvironmentSleep(env, ctx);
   registerEnvironmentStages(env, ctx);
 
   env

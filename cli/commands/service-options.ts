@@ -26,6 +26,14 @@ export function parseCount(max: number) {
   };
 }
 
+/** `--sleep-after`: whole minutes, or `never` (0, which the API stores as never sleeping). */
+export function parseSleepAfter(value: string): number {
+  if (value.trim().toLowerCase() === "never") return 0;
+  const minutes = Number(value);
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 43_200) throw new InvalidArgumentError("expected whole minutes from 1 to 43200, or never");
+  return minutes;
+}
+
 /** A positive number, fractions allowed (`--cpus 0.5`); the API checks its range. */
 export function parseNumber(value: string): number {
   const number = Number(value);

@@ -9,7 +9,7 @@ export type OverviewFilters = { q: string; project: string | null; mode: Environ
 
 /** Statuses grouped the way people look for them; an environment matches by its own status or any of its services'. */
 export const STATUS_GROUPS = {
-  live: { label: "Deployed or running", statuses: ["DEPLOYED", "running", "idle"] },
+  live: { label: "Deployed or running", statuses: ["DEPLOYED", "running", "idle", "sleeping"] },
   working: { label: "In progress", statuses: ["QUEUED", "BUILDING", "DEPLOYING", "STOPPING", "DELETING", "CANCELING", "starting"] },
   failed: { label: "Failed or crashed", statuses: ["BUILD_ERROR", "DEPLOYMENT_ERROR", "crashed"] },
   stopped: { label: "Stopped or canceled", statuses: ["STOPPED", "CANCELED", "stopped"] },

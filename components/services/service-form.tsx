@@ -27,6 +27,8 @@ export type ServiceFormValues = GitSourceValues & {
   outputDirectory: string;
   port: string;
   healthCheckPath: string;
+  /** Minutes without a request before it sleeps; "never"; empty: the environment's default. */
+  sleepAfter: string;
 };
 
 type Field = keyof ServiceFormValues;
@@ -45,6 +47,7 @@ export const emptyServiceForm: ServiceFormValues = {
   outputDirectory: "",
   port: "",
   healthCheckPath: "",
+  sleepAfter: "",
 };
 
 /** The form edits application services; a container service (no git source) has none of these fields. */
@@ -62,6 +65,7 @@ export function serviceFormFrom(service: Service): ServiceFormValues | null {
     outputDirectory: config.outputDirectory ?? "",
     port: config.port === undefined ? "" : String(config.port),
     healthCheckPath: config.healthCheckPath ?? "",
+    sleepAfter: config.sleepAfterMinutes === undefined ? "" : config.sleepAfterMinutes === 0 ? "never" : String(config.sleepAfterMinutes),
   };
 }
 
@@ -78,7 +82,15 @@ export function serviceConfigFrom<E extends undefined | null>(values: ServiceFor
     outputDirectory: optional(values.outputDirectory),
     port: values.port.trim() === "" ? empty : Number(values.port),
     healthCheckPath: optional(values.healthCheckPath),
+    sleepAfterMinutes: sleepAfterMinutesOf(values.sleepAfter, empty),
   };
+}
+
+/** "never" is 0 (never sleeps, whatever the environment's default); empty follows the environment's default. */
+function sleepAfterMinutesOf<E extends undefined | null>(text: string, empty: E): number | E {
+  const value = text.trim().toLowerCase();
+  if (value === "") return empty;
+  return value === "never" ? 0 : Number(value);
 }
 
 /** What the API takes (`services.create`), by the protocol's schema: the name only where the form has it. */
@@ -96,6 +108,7 @@ const SERVER_PATHS: [string, Field][] = [
   ["config.outputDirectory", "outputDirectory"],
   ["config.port", "port"],
   ["config.healthCheckPath", "healthCheckPath"],
+  ["config.sleepAfterMinutes", "sleepAfter"],
 ];
 
 /**
@@ -208,6 +221,12 @@ export function ServiceForm({
             description="Polled until it answers 2xx before traffic switches."
             placeholder="/healthz"
             {...input("healthCheckPath")}
+          />
+          <TextInput
+            label="Sleep after (minutes)"
+            description="Stopped after this long without a request, started again by the next one. never: always on. Empty: the environment's default."
+            placeholder="never"
+            {...input("sleepAfter")}
           />
         </SimpleGrid>
         {children}

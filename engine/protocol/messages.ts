@@ -142,8 +142,8 @@ export type DiskUsage = z.infer<typeof diskUsage>;
 export const runtimeServiceState = z.object({
   serviceId: z.string().uuid(),
   releaseId: z.string(),
-  /** "idle": a JOB between runs. */
-  state: z.enum(["starting", "running", "crashed", "stopped", "idle"]),
+  /** "idle": a JOB between runs; "sleeping": an application stopped after a while without requests, woken by the next one (issue 16). */
+  state: z.enum(["starting", "running", "crashed", "stopped", "idle", "sleeping"]),
   restarts: z.number().int().nonnegative(),
   commit: z.string().optional(),
   port: z.number().int().optional(),

@@ -170,6 +170,12 @@ export const applicationConfig = z.object({
   /** Dockerfile build settings, used on container runtimes (which build from `Dockerfile` at the root when this is absent). */
   docker: dockerBuildConfig.optional(),
   resources: resourceLimits.optional(),
+  /**
+   * Minutes without a request through the router after which the release is stopped, to start
+   * again on the next request (issue 16); 0: never. Absent from a service's settings: its
+   * environment's default, which the control plane resolves into the snapshot (absent there: never).
+   */
+  sleepAfterMinutes: z.number().int().min(0).max(43_200).optional(),
 });
 export type ApplicationConfig = z.infer<typeof applicationConfig>;
 

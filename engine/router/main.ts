@@ -7,9 +7,17 @@ import { routerFiles, startRouter } from "./router-server";
 /**
  * The router process, started detached by the engine (router-process.ts) so that apps stay
  * reachable while the engine is down. Usage: main.ts --home <dir> --port <n> [--https-port <n>] [--host 127.0.0.1]
+ * [--wake-timeout-ms <n>] [--wake-page-after-ms <n>]
  */
 const { values } = parseArgs({
-  options: { home: { type: "string" }, port: { type: "string" }, "https-port": { type: "string" }, host: { type: "string", default: "127.0.0.1" } },
+  options: {
+    home: { type: "string" },
+    port: { type: "string" },
+    "https-port": { type: "string" },
+    host: { type: "string", default: "127.0.0.1" },
+    "wake-timeout-ms": { type: "string" },
+    "wake-page-after-ms": { type: "string" },
+  },
 });
 if (!values.home || !values.port) throw new Error("usage: router/main.ts --home <dir> --port <port> [--host <host>]");
 
@@ -18,7 +26,11 @@ const files = routerFiles(values.home);
 const port = Number(values.port);
 const host = values.host ?? "127.0.0.1";
 const httpsPort = values["https-port"] ? Number(values["https-port"]) : undefined;
-const router = await startRouter({ ...files, port, host, httpsPort, logger });
+const wake = {
+  ...(values["wake-timeout-ms"] ? { timeoutMs: Number(values["wake-timeout-ms"]) } : {}),
+  ...(values["wake-page-after-ms"] ? { pageAfterMs: Number(values["wake-page-after-ms"]) } : {}),
+};
+const router = await startRouter({ ...files, port, host, httpsPort, logger, wake });
 await writeJsonAtomic(files.pidFile, { pid: process.pid, startTime: processStartTime(process.pid), port, host });
 logger.info({ port, httpsPort, host }, "router listening");
 

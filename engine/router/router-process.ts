@@ -10,7 +10,7 @@ import { isSameProcessAlive, stopGroup } from "../runtime/local/processes";
 import type { EdgeState } from "../protocol/edge";
 import { childEnv, engineBaseEnv } from "../runtime/shared/processes-env";
 import { routerFiles } from "./router-server";
-import { routerHealth, routerStats, type RouterStats, type RoutesTable } from "./routes";
+import { routerHealth, routerStats, type RouterStats, type RoutesTable, wakeRequests } from "./routes";
 
 /**
  * The engine's side of the router: find the router process of this home (its pid file and
@@ -25,7 +25,14 @@ export function tsxImportUrl(): string {
   return pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 }
 
-function controlRequest(socketPath: string, method: string, urlPath: string, body?: unknown, timeoutMs = 5_000): Promise<{ status: number; json: unknown }> {
+function controlRequest(
+  socketPath: string,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+  timeoutMs = 5_000,
+  signal?: AbortSignal,
+): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -34,6 +41,7 @@ function controlRequest(socketPath: string, method: string, urlPath: string, bod
         method,
         path: urlPath,
         timeout: timeoutMs,
+        ...(signal ? { signal } : {}),
         headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {},
       },
       (res) => {
@@ -59,6 +67,8 @@ export type RouterClient = {
   /** Replaces the custom domains, their challenges and certificates. */
   putEdge(state: EdgeState): Promise<void>;
   stats(): Promise<RouterStats>;
+  /** Long poll: the sleeping services that got a request since the last call (empty after ~25 s without one). */
+  wakes(signal?: AbortSignal): Promise<string[]>;
 };
 
 export function routerClient(home: string): RouterClient {
@@ -75,6 +85,10 @@ export function routerClient(home: string): RouterClient {
     async stats() {
       const { json } = await controlRequest(controlSocket, "GET", "/stats");
       return routerStats.parse(json);
+    },
+    async wakes(signal) {
+      const { json } = await controlRequest(controlSocket, "GET", "/wakes", undefined, 30_000, signal);
+      return wakeRequests.parse(json).serviceIds;
     },
   };
 }
@@ -93,7 +107,15 @@ async function answeringRouter(home: string): Promise<z.infer<typeof routerHealt
  * listening elsewhere, starts one when none answers. Returns its pid. Without `httpsPort` the
  * router serves plain HTTP only.
  */
-export async function ensureRouter(options: { home: string; port: number; host: string; httpsPort?: number }): Promise<number> {
+export async function ensureRouter(options: {
+  home: string;
+  port: number;
+  host: string;
+  httpsPort?: number;
+  /** How long a sleeping service's requests wait for its wake; when a browser gets the waiting page (router defaults otherwise). */
+  wakeTimeoutMs?: number;
+  wakePageAfterMs?: number;
+}): Promise<number> {
   const files = routerFiles(options.home);
   // Linux limits unix socket paths to 107 bytes; say so instead of failing with EINVAL later.
   if (Buffer.byteLength(files.controlSocket) > 107)
@@ -108,7 +130,9 @@ export async function ensureRouter(options: { home: string; port: number; host: 
       health.pid === recorded.pid &&
       health.port === options.port &&
       health.host === options.host &&
-      health.httpsPort === (options.httpsPort ?? null)
+      health.httpsPort === (options.httpsPort ?? null) &&
+      (options.wakeTimeoutMs === undefined || health.wakeTimeoutMs === options.wakeTimeoutMs) &&
+      (options.wakePageAfterMs === undefined || health.wakePageAfterMs === options.wakePageAfterMs)
     )
       return recorded.pid;
     await stopGroup(recorded.pid, recorded.startTime, 5_000);
@@ -119,6 +143,8 @@ export async function ensureRouter(options: { home: string; port: number; host: 
   const main = fileURLToPath(new URL("./main.ts", import.meta.url));
   const args = ["--import", tsxImportUrl(), main, "--home", options.home, "--port", String(options.port), "--host", options.host];
   if (options.httpsPort) args.push("--https-port", String(options.httpsPort));
+  if (options.wakeTimeoutMs !== undefined) args.push("--wake-timeout-ms", String(options.wakeTimeoutMs));
+  if (options.wakePageAfterMs !== undefined) args.push("--wake-page-after-ms", String(options.wakePageAfterMs));
   const child = spawn(process.execPath, args, {
     cwd: files.dir,
     detached: true,

@@ -10,13 +10,15 @@ import { LATENCY_BUCKETS_MS } from "../protocol/metrics";
 import { readJson, writeJsonAtomic } from "../runtime/shared/files";
 import { createEdge } from "./edge";
 import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
+import { createWakeHolds, WAKE_DEFAULTS, type WakeHoldsOptions } from "./wake-holds";
 
 /**
  * The engine's router: one HTTP port that sends each request (websockets too) to the live
  * release of the service owning its Host, an HTTPS port for custom domains with certificates
  * (SNI picks the certificate), and a control server on a unix socket through which the engine
  * replaces the routing table and the custom domains and reads in-flight counts (for draining)
- * and counters.
+ * and counters. A sleeping service's requests are held (wake-holds.ts) while the engine, told
+ * through the `/wakes` long poll, starts its release again.
  */
 
 export type RouterFiles = { routesFile: string; edgeFile: string; controlSocket: string };
@@ -44,6 +46,23 @@ function page(res: http.ServerResponse, status: number, title: string, detail: s
   res.end(body);
 }
 
+/** The page a browser sees while a sleeping service takes long to wake: it reloads itself, so the service shows once up. */
+function wakingPage(res: http.ServerResponse, serviceName: string): void {
+  const name = escapeHtml(serviceName);
+  const body = `<!doctype html><meta http-equiv="refresh" content="2"><title>Waking ${name}</title><h1>Waking ${name}</h1><p>The service was asleep after a while without requests. It is starting; this page reloads by itself.</p>\n`;
+  res.writeHead(503, {
+    "content-type": "text/html; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+    "retry-after": "2",
+  });
+  res.end(body);
+}
+
+function acceptsHtml(req: http.IncomingMessage): boolean {
+  return (req.headers.accept ?? "").includes("text/html");
+}
+
 function rawResponse(socket: net.Socket, status: number, reason: string, detail: string): void {
   if (!socket.writable) {
     socket.destroy();
@@ -67,8 +86,14 @@ function readBody(req: http.IncomingMessage): Promise<unknown> {
   });
 }
 
-export async function startRouter(options: RouterFiles & { port: number; host: string; httpsPort?: number; logger: pino.Logger }) {
+export async function startRouter(
+  options: RouterFiles & { port: number; host: string; httpsPort?: number; logger: pino.Logger; wake?: Partial<WakeHoldsOptions> },
+) {
   const { logger } = options;
+  const wake = { ...WAKE_DEFAULTS, ...options.wake };
+  const holds = createWakeHolds(wake);
+  const retryAfter = String(Math.ceil(wake.timeoutMs / 1000));
+  const lastRequestAt = new Map<string, number>();
   let byHost = new Map<string, Route>();
   let byService = new Map<string, Route>();
   const edge = createEdge();
@@ -81,6 +106,9 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
     for (const entry of table.routes) for (const host of entry.hosts) next.set(hostnameOf(host), entry);
     byHost = next;
     byService = new Map(table.routes.map((entry) => [entry.serviceId, entry]));
+    // A woken service's held requests go on; so do a service's that no longer sleeps (stopped: they get its 503).
+    for (const entry of table.routes) if (!entry.sleeping) holds.release(entry.serviceId);
+    for (const serviceId of Object.keys(holds.counts())) if (!byService.has(serviceId)) holds.release(serviceId);
   };
   apply((await readJson(options.routesFile, routesTable)) ?? { routes: [] });
   edge.apply((await readJson(options.edgeFile, edgeState)) ?? { domains: [] });
@@ -123,6 +151,23 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
     if (!entry && edge.isCustom(host))
       return page(res, 404, "Domain not verified", `The domain ${host} is added to a service on this Slipway but not verified yet.`);
     if (!entry) return page(res, 404, "No service here", `No service on this Slipway has the host ${host || "(none)"}.`);
+    lastRequestAt.set(entry.serviceId, Date.now());
+    if (!entry.upstream && entry.sleeping) {
+      const letGo = holds.hold(entry.serviceId, {
+        resume: () => handle(secure)(req, res),
+        expire: () => {
+          res.setHeader("retry-after", retryAfter);
+          page(res, 503, "Service waking up", `The service ${entry.serviceName} did not wake within ${wake.timeoutMs / 1000} s; try again.`);
+        },
+        ...(acceptsHtml(req) ? { page: () => wakingPage(res, entry.serviceName) } : {}),
+      });
+      if (!letGo) {
+        res.setHeader("retry-after", retryAfter);
+        return page(res, 503, "Service waking up", `The service ${entry.serviceName} is waking up with too many requests waiting; try again.`);
+      }
+      res.once("close", letGo);
+      return;
+    }
     if (!entry.upstream) return page(res, 503, "Service stopped", `The service ${entry.serviceName} has no running release.`);
     const key = upstreamKey(entry.upstream);
     const stats = countersOf(entry.serviceId);
@@ -152,6 +197,16 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
     const host = hostnameOf(req.headers.host);
     const entry = routeOf(host);
     if (!entry) return rawResponse(socket, 404, "Not Found", `No service on this Slipway has the host ${host}.\n`);
+    lastRequestAt.set(entry.serviceId, Date.now());
+    if (!entry.upstream && entry.sleeping) {
+      const letGo = holds.hold(entry.serviceId, {
+        resume: () => upgrade(req, socket, head),
+        expire: () => rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} did not wake in time.\n`),
+      });
+      if (!letGo) return rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} has too many requests waiting.\n`);
+      socket.once("close", letGo);
+      return;
+    }
     if (!entry.upstream) return rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} has no running release.\n`);
     const key = upstreamKey(entry.upstream);
     countersOf(entry.serviceId).requests += 1;
@@ -169,7 +224,8 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
   const stats = (): RouterStats => ({
     inFlight: Object.fromEntries(inFlight),
     websockets: Object.fromEntries(websockets),
-    services: Object.fromEntries(counters),
+    services: Object.fromEntries([...counters].map(([serviceId, entry]) => [serviceId, { ...entry, lastRequestAt: lastRequestAt.get(serviceId) ?? null }])),
+    held: holds.counts(),
   });
 
   const control = http.createServer((req, res) => {
@@ -178,8 +234,20 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
       res.end(JSON.stringify(body));
     };
     if (req.method === "GET" && req.url === "/health")
-      return reply(200, { pid: process.pid, port: options.port, host: options.host, httpsPort: options.httpsPort ?? null });
+      return reply(200, {
+        pid: process.pid,
+        port: options.port,
+        host: options.host,
+        httpsPort: options.httpsPort ?? null,
+        wakeTimeoutMs: wake.timeoutMs,
+        wakePageAfterMs: wake.pageAfterMs,
+      });
     if (req.method === "GET" && req.url === "/stats") return reply(200, stats());
+    // The engine's long poll for wakes: answered at once when a sleeping service has a request waiting, else after 25 s with none.
+    if (req.method === "GET" && req.url === "/wakes") {
+      void holds.nextWakes(25_000).then((serviceIds) => reply(200, { serviceIds }));
+      return;
+    }
     if (req.method === "PUT" && req.url === "/routes") {
       void readBody(req)
         .then(async (body) => {
@@ -234,7 +302,11 @@ export async function startRouter(options: RouterFiles & { port: number; host: s
       await Promise.all([
         new Promise((resolve) => server.close(resolve)),
         new Promise((resolve) => (secureServer ? secureServer.close(resolve) : resolve(undefined))),
-        new Promise((resolve) => control.close(resolve)),
+        new Promise((resolve) => {
+          control.close(resolve);
+          // The engine's long poll for wakes would hold the close for its 25 s.
+          control.closeAllConnections();
+        }),
       ]);
       server.closeAllConnections();
       secureServer?.closeAllConnections();

@@ -8,6 +8,11 @@ export const route = z.object({
   hosts: z.array(z.string()),
   /** The live release; null while the service is stopped (the router answers 503). */
   upstream: z.object({ host: z.string(), port: z.number().int().min(1).max(65535) }).nullable(),
+  /**
+   * The service sleeps (issue 16, part 3): its requests are held, and the engine asked to wake
+   * it, instead of answered 503; they are served once a table gives it an upstream again.
+   */
+  sleeping: z.boolean().optional(),
 });
 export type Route = z.infer<typeof route>;
 
@@ -20,6 +25,8 @@ export const serviceCounters = z.object({
   latencyMsSum: z.number(),
   /** Finished requests per latency bucket (bounds: LATENCY_BUCKETS_MS of the protocol, plus one open-ended); absent from older routers. */
   latencyBuckets: z.array(z.number()).optional(),
+  /** When the service's latest request (or websocket) arrived, in epoch ms: what sleep counts idleness from; absent from older routers. */
+  lastRequestAt: z.number().nullable().optional(),
 });
 export type ServiceCounters = z.infer<typeof serviceCounters>;
 
@@ -29,10 +36,20 @@ export const routerStats = z.object({
   /** Open websocket connections per upstream. */
   websockets: z.record(z.string(), z.number()),
   services: z.record(z.string(), serviceCounters),
+  /** Requests held per sleeping service, waiting for its wake. */
+  held: z.record(z.string(), z.number()).optional(),
 });
 export type RouterStats = z.infer<typeof routerStats>;
 
-export const routerHealth = z.object({ pid: z.number(), port: z.number(), host: z.string(), httpsPort: z.number().nullable().default(null) });
+export const routerHealth = z.object({
+  pid: z.number(),
+  port: z.number(),
+  host: z.string(),
+  httpsPort: z.number().nullable().default(null),
+  /** How long a sleeping service's requests wait for its wake, and when a browser gets the waiting page (absent from older routers). */
+  wakeTimeoutMs: z.number().optional(),
+  wakePageAfterMs: z.number().optional(),
+});
 
 export function upstreamKey(upstream: { host: string; port: number }): string {
   return `${upstream.host}:${upstream.port}`;
@@ -46,7 +63,10 @@ export function hostnameOf(hostHeader: string | undefined): string {
   return host.replace(/:\d*$/, "").replace(/\.$/, "");
 }
 
-/** The routes table for the services an engine runs: a stopped service routes to nothing (503). */
+/** What the router answers the engine's long poll for wakes with: the sleeping services that have requests waiting. */
+export const wakeRequests = z.object({ serviceIds: z.array(z.string()) });
+
+/** The routes table for the services an engine runs: a stopped service routes to nothing (503), a sleeping one holds its requests. */
 export function routesTableOf(
   states: Iterable<{ serviceId: string; name: string; domains: string[]; status: string; current: { port: number } | null }>,
 ): RoutesTable {
@@ -55,7 +75,8 @@ export function routesTableOf(
       serviceId: state.serviceId,
       serviceName: state.name,
       hosts: state.domains,
-      upstream: state.current && state.status !== "stopped" ? { host: "127.0.0.1", port: state.current.port } : null,
+      upstream: state.current && state.status !== "stopped" && state.status !== "sleeping" ? { host: "127.0.0.1", port: state.current.port } : null,
+      ...(state.current && state.status === "sleeping" ? { sleeping: true } : {}),
     })),
   };
 }

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { DiskUsage, GitServiceSpec, JobLifecycleEvent, JobServiceSpec, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 import type { RouterClient } from "../router/router-process";
 import { upstreamKey } from "../router/routes";
+import { IdleSleep, type IdleSleepOptions, sleepSettingOf } from "./idle-sleep";
 import type { LiveRelease, PendingRelease, ReleaseStore, ServiceRecord } from "./release-store";
 import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceSample, StepContext, StepResult } from "./runtime";
 import { StepError } from "./runtime";
@@ -51,6 +52,10 @@ export interface ReleaseDriver<S extends ServiceSpec, R extends LiveRelease, St 
   removeReleases(serviceId: string, state: St | undefined, service: S | null): Promise<string>;
   /** Removes the service's files, once its state writes are done. */
   removeFiles(serviceId: string): Promise<void>;
+  /** Stops the live release to sleep when idle (idle-sleep.ts); runtimes without it never sleep. */
+  sleep?(state: St, current: R): Promise<void>;
+  /** Starts a sleeping release again, resolving once it passes its health check; stops it and throws when it does not. */
+  wake?(state: St, current: R): Promise<R>;
   /** Where the router sends a release's traffic, in words. */
   describeUpstream(live: R): string;
   exec?(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
@@ -88,6 +93,7 @@ export class ReleaseRuntime<
   readonly sample?: (serviceId: string) => Promise<ServiceSample>;
   readonly inventory?: () => Promise<DiskUsage[]>;
   readonly purge?: (serviceIds: string[]) => Promise<void>;
+  private readonly idle: IdleSleep<R, St, P> | null;
 
   constructor(
     private readonly parts: {
@@ -96,7 +102,9 @@ export class ReleaseRuntime<
       store: ReleaseStore<R, St, P>;
       driver: ReleaseDriver<S, R, St, P>;
       jobs: ScheduledJobs<L>;
-      router: Pick<RouterClient, "stats">;
+      router: Pick<RouterClient, "stats" | "wakes">;
+      /** Sleep when idle (issue 16): on when given and the driver can sleep and wake releases. */
+      sleep?: IdleSleepOptions;
       /** How long a replaced release may finish its requests. */
       drainTimeoutMs?: number;
       /** Leftovers purged are logged here. */
@@ -112,13 +120,26 @@ export class ReleaseRuntime<
       this.inventory = driver.inventory.bind(driver);
       this.purge = (serviceIds) => this.purgeServices(serviceIds);
     }
+    const { sleep, wake } = driver;
+    this.idle =
+      parts.sleep && sleep && wake
+        ? new IdleSleep<R, St, P>({
+            ...parts.sleep,
+            store: parts.store,
+            driver: { sleep: sleep.bind(driver), wake: wake.bind(driver), ...(driver.wentLive ? { wentLive: driver.wentLive.bind(driver) } : {}) },
+            router: parts.router,
+            drained: (port) => this.waitUntilDrained(port),
+          })
+        : null;
   }
 
-  start(): Promise<void> {
-    return this.parts.driver.adopt();
+  async start(): Promise<void> {
+    await this.parts.driver.adopt();
+    this.idle?.start();
   }
 
   async shutdown(): Promise<void> {
+    await this.idle?.shutdown();
     this.parts.jobs.shutdown();
     await this.parts.driver.shutdown();
     await this.parts.store.writes.idle();
@@ -199,7 +220,10 @@ export class ReleaseRuntime<
     await store.withLock(ctx.service.id, async () => {
       const previous = store.get(ctx.service.id);
       const state = driver.liveState(ctx, live, previous);
+      state.sleep = sleepSettingOf(ctx.service);
+      if (!state.sleep) delete state.sleep;
       store.set(state);
+      this.idle?.awake(ctx.service.id);
       driver.wentLive?.(state, "switch");
       await store.persist(ctx.service.id);
       // The router is a process of its own (engine/router/): one that is down or refuses the table fails the switch, saying so.
@@ -257,10 +281,13 @@ export class ReleaseRuntime<
       const current = state?.current;
       if (!state || !current) return ctx.output("system", "The service has no release: nothing to stop");
       driver.callOff?.(ctx.service.id);
+      const asleep = state.status === "sleeping";
       // Marked stopped before the release stops, so supervision does not take the exit for a crash.
       state.status = "stopped";
       await store.persist(ctx.service.id);
       await store.syncRoutes();
+      // A sleeping release is stopped already; it starts again on RESTART, as a stopped one does.
+      if (asleep) return ctx.output("system", `Stopped release ${current.releaseId} (it was asleep)`);
       await driver.halt(ctx, state, current);
     });
   }
@@ -286,7 +313,10 @@ export class ReleaseRuntime<
     await store.withLock(ctx.service.id, async () => {
       state.current = fresh;
       state.status = "running";
+      state.sleep = sleepSettingOf(ctx.service);
+      if (!state.sleep) delete state.sleep;
       driver.wentLive?.(state, "restart");
+      this.idle?.awake(ctx.service.id);
       await store.persist(ctx.service.id);
       await store.syncRoutes();
     });

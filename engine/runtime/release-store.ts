@@ -14,11 +14,15 @@ export type ServiceRecord<R extends LiveRelease> = {
   domains: string[];
   /** The release the router sends traffic to (or would, once started again). */
   current: R | null;
-  status: "starting" | "running" | "crashed" | "stopped";
+  status: "starting" | "running" | "crashed" | "stopped" | "sleeping";
+  /** Sleep when idle (issue 16): after how many minutes without a request, and how a wake checks the release serves. */
+  sleep?: SleepSetting;
   /** Restarts of the live release, reported with the service's state. */
   restarts: number;
   lastRestart?: { at: string; reason: string; oomKilled?: boolean };
 };
+
+export type SleepSetting = { afterMinutes: number; healthCheckPath?: string; healthCheckTimeoutSeconds: number };
 
 /** The record of a service whose new release just went live (the count of restarts is about the live release: it starts from zero, as on Heroku). */
 export function liveRecord<R extends LiveRelease>(service: { id: string; name: string; domains: string[] }, live: R): ServiceRecord<R> & { status: "running" } {

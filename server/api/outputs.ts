@@ -39,6 +39,8 @@ export const environmentOutput = z.object({
   schedule: scheduleOutput.nullable(),
   expiresAt: timestamp.nullable(),
   protected: z.boolean(),
+  /** Sleep when idle: the default of its applications that set none; null: never. */
+  sleepAfterMinutes: z.number().nullable(),
   /** Set when pull requests clone this environment into previews. */
   previewBlueprint: z.object({ lifetimeSeconds: z.number().nullable() }).nullable(),
   createdAt: timestamp,
@@ -53,6 +55,7 @@ export const toEnvironment = (row: typeof environments.$inferSelect) => ({
   schedule: row.schedule,
   expiresAt: iso(row.expiresAt),
   protected: row.protected,
+  sleepAfterMinutes: row.sleepAfterMinutes,
   previewBlueprint: row.previewBlueprint ? { lifetimeSeconds: row.previewBlueprint.lifetimeSeconds ?? null } : null,
   createdAt: row.createdAt.toISOString(),
 });

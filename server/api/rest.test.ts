@@ -137,7 +137,7 @@ describe("REST with bad input", () => {
     for (const body of ["{}", "", '{"protect":true}']) {
       expect(await answer(await call(`/environments/${environment.id}`, { method: "PATCH", body }))).toMatchObject({
         status: 400,
-        body: { message: "Nothing to change: give schedule, expiresAt or protected" },
+        body: { message: "Nothing to change: give schedule, expiresAt, protected or sleepAfterMinutes" },
       });
     }
     const connection = (await (

@@ -111,7 +111,10 @@ export async function renderSnapshot(
     };
     const job = jobConfigOf(service);
     if (job) return serviceSpec.parse({ ...common, kind: "JOB", config: forEngine(job) });
-    return serviceSpec.parse({ ...common, kind: "APPLICATION", config: forEngine(applicationConfigOf(service)!) });
+    const application = applicationConfigOf(service)!;
+    // A service that says nothing of sleep follows its environment's default (an environment's schedule stops it regardless).
+    const sleepAfterMinutes = application.sleepAfterMinutes ?? environment.sleepAfterMinutes ?? undefined;
+    return serviceSpec.parse({ ...common, kind: "APPLICATION", config: forEngine({ ...application, ...(sleepAfterMinutes ? { sleepAfterMinutes } : {}) }) });
   });
 
   return {

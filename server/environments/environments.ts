@@ -35,6 +35,8 @@ export const updateEnvironmentInput = z.object({
   /** An absolute expiry, or null to keep the environment. */
   expiresAt: timestamp.nullable().optional(),
   protected: z.boolean().optional(),
+  /** Sleep when idle: the default minutes without a request of its applications that set none; null: never (issue 16). */
+  sleepAfterMinutes: z.number().int().min(1).max(43_200).nullable().optional(),
 });
 
 export async function listEnvironments(ctx: DomainContext, projectId: string) {
@@ -112,9 +114,10 @@ export async function updateEnvironment(ctx: DomainContext, input: z.infer<typeo
     ...(input.schedule !== undefined ? { schedule: input.schedule, scheduleCheckedAt: ctx.now() } : {}),
     ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt ? new Date(input.expiresAt) : null } : {}),
     ...(input.protected !== undefined ? { protected: input.protected } : {}),
+    ...(input.sleepAfterMinutes !== undefined ? { sleepAfterMinutes: input.sleepAfterMinutes } : {}),
   };
   // Unknown fields are dropped by the schema: a misspelt one would otherwise change nothing and say it did.
-  if (Object.keys(changes).length === 0) throw new AppError("INVALID", "Nothing to change: give schedule, expiresAt or protected");
+  if (Object.keys(changes).length === 0) throw new AppError("INVALID", "Nothing to change: give schedule, expiresAt, protected or sleepAfterMinutes");
   return ctx.db.transaction(async (tx) => {
     const [updated] = await tx.update(environments).set(changes).where(eq(environments.id, environment.id)).returning();
     await recordAudit(tx, ctx.actor, {
@@ -122,8 +125,18 @@ export async function updateEnvironment(ctx: DomainContext, input: z.infer<typeo
       targetType: "environment",
       targetId: environment.id,
       changes: {
-        before: { schedule: environment.schedule, expiresAt: environment.expiresAt?.toISOString() ?? null, protected: environment.protected },
-        after: { schedule: updated!.schedule, expiresAt: updated!.expiresAt?.toISOString() ?? null, protected: updated!.protected },
+        before: {
+          schedule: environment.schedule,
+          expiresAt: environment.expiresAt?.toISOString() ?? null,
+          protected: environment.protected,
+          sleepAfterMinutes: environment.sleepAfterMinutes,
+        },
+        after: {
+          schedule: updated!.schedule,
+          expiresAt: updated!.expiresAt?.toISOString() ?? null,
+          protected: updated!.protected,
+          sleepAfterMinutes: updated!.sleepAfterMinutes,
+        },
       },
     });
     return updated!;

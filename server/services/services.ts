@@ -134,6 +134,21 @@ export async function assertClusterRuns(ctx: { db: Executor }, clusterId: string
   }
 }
 
+/**
+ * Sleep when idle (issue 16) is for applications: a JOB runs on its triggers, a DATABASE must
+ * answer its applications, and a CONTAINER runs where the router cannot wake it yet.
+ */
+function refuseSleepOutsideApplications(kind: string, config: unknown) {
+  if (kind === "APPLICATION" || typeof config !== "object" || config === null || !("sleepAfterMinutes" in config)) return;
+  const why =
+    kind === "JOB"
+      ? "a job runs on its triggers, not on requests"
+      : kind === "DATABASE"
+        ? "a database must answer its applications at any time"
+        : "a container's runtime cannot wake it on a request yet";
+  throw new AppError("INVALID", `Only applications sleep when idle: ${why}. Remove sleepAfterMinutes`);
+}
+
 export async function listServices(ctx: DomainContext, environmentId: string) {
   const { db, actor } = ctx;
   await getEnvironment(ctx, environmentId);
@@ -157,6 +172,7 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
   const parsed = createServiceInput.parse(input);
   const environment = await getEnvironment(ctx, parsed.environmentId);
   const requested = parsed.config;
+  refuseSleepOutsideApplications(parsed.kind, input.config);
   await assertClusterRuns(ctx, environment.clusterId, parsed.kind, "engine" in requested ? requested.engine : undefined);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   // The repository's credentials come out of its URL (both checked by the schema already), to be sealed.
@@ -216,6 +232,7 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
   const service = await getService(ctx, input.serviceId);
   const merged: Record<string, unknown> = { ...service.config, ...input.config };
   for (const [key, value] of Object.entries(merged)) if (value === null) delete merged[key];
+  refuseSleepOutsideApplications(service.kind, input.config);
   if (service.kind === "DATABASE") {
     throw new AppError(
       "INVALID",

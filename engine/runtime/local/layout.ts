@@ -56,7 +56,8 @@ export const serviceState = z.object({
   domains: z.array(z.string()),
   /** The release the router sends traffic to (or would, once started again). */
   current: releaseProcess.nullable(),
-  status: z.enum(["starting", "running", "crashed", "stopped"]),
+  status: z.enum(["starting", "running", "crashed", "stopped", "sleeping"]),
+  sleep: z.object({ afterMinutes: z.number(), healthCheckPath: z.string().optional(), healthCheckTimeoutSeconds: z.number() }).optional(),
   /** Crash restarts since the service was deployed. */
   restarts: z.number().int().nonnegative(),
   /**

@@ -71,6 +71,8 @@ export type LocalRuntimeOptions = {
   toolchains: NodeToolchainOptions & { pip?: Record<string, string> };
   /** The most a service's build cache may hold (SLIPWAY_BUILD_CACHE_MB); 1024 MB by default. */
   buildCacheMb?: number;
+  /** The length of a minute of `sleepAfterMinutes` (sleep when idle): 60 000 ms; tests shorten it to see the real mechanism in seconds. */
+  sleepMinuteMs?: number;
 };
 
 type Ctx = StepContext<ServiceSpec>;
@@ -136,6 +138,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
     python: new PythonInterpreters(engineBaseEnv().PATH),
     pip: options.toolchains.pip ?? {},
     caches: new BuildCaches({ serviceDir: paths.serviceDir, limitBytes: (options.buildCacheMb ?? 1024) * 1024 * 1024 }),
+    serviceLog: options.serviceLog,
   });
   return new ReleaseRuntime({
     name: "local",
@@ -145,6 +148,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
     jobs,
     router,
     drainTimeoutMs: options.drainTimeoutMs,
+    sleep: { logger: options.logger, ...(options.sleepMinuteMs ? { minuteMs: options.sleepMinuteMs } : {}) },
     onPurged: (serviceId) => options.logger.info({ serviceId }, "removed the files of a service that no longer exists"),
   });
 }
@@ -174,6 +178,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       /** PIP_* of the engine's environment: the package index of Python installs, unless the app's variables say. */
       pip: Record<string, string>;
       caches: BuildCaches;
+      /** Where a release's falling asleep and waking are told, in its runtime log. */
+      serviceLog: ServiceLog;
     },
   ) {}
 
@@ -191,7 +197,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
         // A release that never went live: its checkout goes, as a discarded one's would; its log stays.
         if (releaseId !== state?.current?.releaseId) await fsp.rm(path.join(paths.releaseDir(serviceId, releaseId), "src"), { recursive: true, force: true });
       }
-      if (!state?.current || state.status === "stopped") continue;
+      // A sleeping service's release starts again on its next request (the router asks).
+      if (!state?.current || state.status === "stopped" || state.status === "sleeping") continue;
       // Still-running processes are adopted as they are; dead ones are restarted by the supervisor.
       processes.tail(state.serviceId, state.current.releaseId);
       if (state.status === "crashed") restarts.schedule(state, "it was waiting for a restart when the engine stopped");
@@ -515,6 +522,37 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     ctx.output("system", `Stopped release ${current.releaseId}`);
   }
 
+  async sleep(state: ServiceState, current: ReleaseProcess): Promise<void> {
+    await this.parts.processes.stop(state.serviceId, current);
+    // Read its last lines, keep the offset: the wake appends to the same log.
+    await this.parts.processes.pauseTail(current.releaseId);
+    this.parts.serviceLog(state.serviceId, current.releaseId, `[slipway] asleep after ${state.sleep?.afterMinutes ?? "?"} min without a request`, "system");
+  }
+
+  /** The same release with the launch file it slept with, checked as its deploy was (the health check path, else the port). */
+  async wake(state: ServiceState, current: ReleaseProcess): Promise<ReleaseProcess> {
+    const { processes } = this.parts;
+    const launch = await processes.readLaunch(state.serviceId, current.releaseId);
+    if (!launch) throw new StepError(`release ${current.releaseId} has no launch file: deploy the service again`);
+    // The port it had, when free: nothing else needs to change.
+    const fresh = await processes.spawn(state.serviceId, current.releaseId, launch, current.commit, current.port);
+    const problem = await waitHealthy({
+      port: fresh.port,
+      path: state.sleep?.healthCheckPath,
+      timeoutMs: (state.sleep?.healthCheckTimeoutSeconds ?? 60) * 1000,
+      signal: new AbortController().signal,
+      exited: () => (processes.isAlive(fresh) ? null : processes.exitReason(fresh)),
+      ownsPort: () => groupListensOn(fresh.pid, fresh.port),
+    });
+    if (problem) {
+      await processes.stop(state.serviceId, fresh);
+      await processes.pauseTail(fresh.releaseId);
+      throw new StepError(`the release did not wake: ${problem}`);
+    }
+    this.parts.serviceLog(state.serviceId, current.releaseId, `[slipway] woke up on a request (pid ${fresh.pid}, port ${fresh.port})`, "system");
+    return fresh;
+  }
+
   async drained(_ctx: Ctx, previous: ReleaseProcess | null, release: { serviceId: string; releaseId: string }): Promise<void> {
     if (!previous || previous.releaseId === release.releaseId) return;
     // Keep the old release's log, drop its checkout (node_modules and venvs are large).
@@ -554,6 +592,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const state = this.parts.store.get(serviceId);
     const current = state?.current;
     if (!current || state.status === "stopped") throw new StepError("the service has no running release");
+    if (state.status === "sleeping") throw new StepError("the service is asleep: a request to it wakes it");
     const launch = await this.parts.processes.readLaunch(serviceId, current.releaseId);
     if (!launch) throw new StepError(`release ${current.releaseId} has no launch file`);
     const env: Record<string, string> = { ...launch.env, PORT: String(current.port), ...options.env };

@@ -180,7 +180,7 @@ export class ReleaseProcesses {
         this.forget(serviceId, proc);
         continue;
       }
-      if (state && current && state.status !== "stopped" && proc.releaseId === current.releaseId && !this.isAlive(current)) {
+      if (state && current && state.status !== "stopped" && state.status !== "sleeping" && proc.releaseId === current.releaseId && !this.isAlive(current)) {
         this.forget(serviceId, current);
         state.current = proc;
         await store.persist(serviceId);

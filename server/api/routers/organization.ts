@@ -72,7 +72,7 @@ const overviewOutput = z.object({
               kind: serviceKind,
               url: z.string().nullable(),
               /** What every page shows as the service's status (server/overview/live-status.ts). */
-              status: z.union([deploymentStatus, z.enum(["starting", "running", "crashed", "stopped", "idle", "NEVER_DEPLOYED"])]),
+              status: z.union([deploymentStatus, z.enum(["starting", "running", "crashed", "stopped", "idle", "sleeping", "NEVER_DEPLOYED"])]),
               runtime: serviceOutput.shape.runtime,
               lastDeployment: z
                 .object({

@@ -24,7 +24,7 @@ const organizationId = () =>
     .references(() => organizations.id, { onDelete: "cascade" });
 
 export type ServiceRuntime = {
-  state: "starting" | "running" | "crashed" | "stopped" | "idle";
+  state: "starting" | "running" | "crashed" | "stopped" | "idle" | "sleeping";
   releaseId: string;
   restarts: number;
   commit?: string;
@@ -92,6 +92,8 @@ export const environments = pgTable(
     /** After this instant the reaper deletes the environment, unless it is protected. */
     expiresAt: timestamp("expires_at", { withTimezone: true }),
     protected: boolean("protected").notNull().default(false),
+    /** Sleep when idle (issue 16): the default of its applications that set none; null: they never sleep. */
+    sleepAfterMinutes: integer("sleep_after_minutes"),
     previewBlueprint: jsonb("preview_blueprint").$type<PreviewBlueprint>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

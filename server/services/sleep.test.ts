@@ -1,0 +1,66 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../../test/database";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { createCaller } from "../api/root";
+import type { Services } from "../context";
+import { dispatchEnvironment } from "../deployments/dispatch";
+import { pullTask } from "../engines/engine-session";
+
+let services: Services;
+let org: SeededOrganization;
+
+beforeAll(async () => {
+  services = testServices((await createTestDatabase()).db);
+  org = await seedOrganization(services, "sleepers");
+});
+
+const api = () => createCaller({ services, actor: org.as("DEVELOPER") });
+const git = { url: "https://example.test/app.git", ref: { branch: "main" } };
+
+/** The settings of sleep when idle (issue 16, part 3): per application, an environment's default, audited; jobs and databases refuse it. */
+describe("sleep when idle settings", () => {
+  it("sends the engine each application's own setting, else its environment's default, 0 meaning never", async () => {
+    const project = await api().projects.create({ name: "naps" });
+    const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+    const own = await api().services.create({ environmentId: environment.id, name: "own", config: { git, sleepAfterMinutes: 15 } });
+    const inherits = await api().services.create({ environmentId: environment.id, name: "inherits", config: { git } });
+    const never = await api().services.create({ environmentId: environment.id, name: "never", config: { git } });
+    await api().services.update({ serviceId: never.id, config: { sleepAfterMinutes: 0 } });
+    const updated = await api().environments.update({ environmentId: environment.id, sleepAfterMinutes: 30 });
+    expect(updated.sleepAfterMinutes).toBe(30);
+
+    await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    await dispatchEnvironment(services, environment.id);
+    const task = await pullTask(services, org.clusterId);
+    const sleepOf = (id: string) => {
+      const spec = task!.snapshot.services.find((service) => service.id === id);
+      return spec?.kind === "APPLICATION" ? (spec.config.sleepAfterMinutes ?? null) : "not an application";
+    };
+    expect([sleepOf(own.id), sleepOf(inherits.id), sleepOf(never.id)]).toEqual([15, 30, 0]);
+
+    const audit = await createCaller({ services, actor: org.as("ADMIN") }).organization.audit({ action: "environment.update" });
+    expect(audit[0]).toMatchObject({ changes: { before: { sleepAfterMinutes: null }, after: { sleepAfterMinutes: 30 } } });
+    const serviceAudit = await createCaller({ services, actor: org.as("ADMIN") }).organization.audit({ action: "service.update" });
+    expect(serviceAudit[0]).toMatchObject({ changes: { after: { sleepAfterMinutes: 0 } } });
+  });
+
+  it("refuses the setting on a job and a database, saying why", async () => {
+    const project = await api().projects.create({ name: "awake" });
+    const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+    const job = await api().services.create({
+      environmentId: environment.id,
+      name: "migrate",
+      kind: "JOB",
+      config: { git, command: "node migrate.js", trigger: { type: "lifecycle", on: ["start"] } },
+    });
+    await expect(api().services.update({ serviceId: job.id, config: { sleepAfterMinutes: 5 } })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("a job runs on its triggers, not on requests") as string,
+    });
+    const database = await api().services.create({ environmentId: environment.id, name: "db", kind: "DATABASE", config: { engine: "postgresql" } });
+    await expect(api().services.update({ serviceId: database.id, config: { sleepAfterMinutes: 5 } })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("a database must answer its applications") as string,
+    });
+  });
+});
