@@ -88,12 +88,12 @@ export async function measureBuildCache(git: GitServer) {
 
 /**
  * Where a deploy's time went, from when its log's lines arrived: up to the install (clone,
- * plan, toolchains, restoring the cache), the install, the build (with saving the cache), and
- * the rest (start, health check, switch).
+ * plan, toolchains, opening the cache), the install (with restoring node_modules, when npm ci
+ * is skipped), the build (with saving the cache), and the rest (start, health check, switch).
  */
 function phasesOf(log: Array<{ text: string; at: number }>, started: number, ended: number): string {
   const at = (test: (text: string) => boolean) => log.find((line) => test(line.text))?.at ?? Number.NaN;
-  const install = at((text) => text.startsWith("$ npm ci"));
+  const install = at((text) => /^Build cache: (cold|restored|skipped)/.test(text));
   const build = at((text) => text.startsWith("$ npm run build"));
   const settled = at((text) => /^Build cache: (saved|dropped)/.test(text));
   const s = (from: number, to: number) => `${((to - from) / 1000).toFixed(1)} s`;

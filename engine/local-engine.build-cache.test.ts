@@ -1,5 +1,8 @@
+import { execFile } from "node:child_process";
 import fsp from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, fixture, service, task } from "../test/engine-harness";
 import { type GitServer, startGitServer } from "../test/git-server";
@@ -60,13 +63,18 @@ describe.skipIf(skipWithout(managers.ok ? null : managers.missing))("local engin
     return service({ name, config: { git: { url: git.url(name) }, healthCheckPath: "/health", buildCommand } });
   }
 
-  async function deploy(spec: ApplicationServiceSpec, noCache = false) {
+  /** The deployment's whole log, once it succeeded. */
+  async function deployLog(spec: ApplicationServiceSpec, noCache = false) {
     const plain = task("DEPLOY", [spec]);
     const deployment = noCache ? { ...plain, snapshot: { ...plain.snapshot, noCache: true } } : plain;
     await engine.execute(deployment);
     const log = env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deployment.deploymentId).map((line) => line.text);
     expect(env.final(deployment.deploymentId)?.status, log.join("\n")).toBe("succeeded");
-    return log.filter((line) => line.startsWith("Build cache:"));
+    return log;
+  }
+
+  async function deploy(spec: ApplicationServiceSpec, noCache = false) {
+    return (await deployLog(spec, noCache)).filter((line) => line.startsWith("Build cache:") && !line.startsWith("Build cache: node_modules"));
   }
 
   /** How many builds the framework cache of the live release has seen. */
@@ -124,6 +132,50 @@ describe.skipIf(skipWithout(managers.ok ? null : managers.missing))("local engin
     await engine.execute(task("DELETE", [web]));
     await expect(fsp.stat(cacheDir(web))).rejects.toMatchObject({ code: "ENOENT" });
     await expect(fsp.stat(cacheDir(other))).resolves.toBeTruthy();
+  }, 180_000);
+
+  it("restores an npm app's node_modules and skips npm ci while its package-lock.json is unchanged, runs it again on a change or noCache", async () => {
+    // The same app with npm: its package-lock.json made by the real npm against the tests' registry.
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "slipway-npm-app-"));
+    try {
+      for (const name of ["package.json", "server.js", "build.js"]) await fsp.copyFile(path.join(fixture("yarn-classic"), name), path.join(dir, name));
+      await promisify(execFile)("npm", ["install", "--package-lock-only", "--no-audit", "--no-fund", `--registry=${registry.url}`], { cwd: dir });
+      const web = service({ name: "npm-cached", config: { git: { url: git.url("npm-cached") }, healthCheckPath: "/health" } });
+      await git.createRepo("npm-cached", dir);
+      const ranNpmCi = (log: string[]) => log.some((line) => line.startsWith("$ npm ci"));
+      const skipped = "install: node_modules restored from the build cache (package-lock.json unchanged)";
+      const inADay = async () => (await output(await engine.exec!(web.id, ["node", "-e", "console.log(require('ms')('1d'))"], { tty: false }))).trim();
+
+      const cold = await deployLog(web);
+      expect(ranNpmCi(cold), cold.join("\n")).toBe(true);
+      expect(cold).not.toContain(skipped);
+
+      // A new commit, the same lockfile: node_modules comes back from the cache, npm ci is skipped, the app runs with it.
+      await git.pushDirectory("npm-cached", dir, { "README.md": "a new commit\n" });
+      const warm = await deployLog(web);
+      expect(warm).toContain(skipped);
+      expect(
+        warm.some((line) => /^Build cache: node_modules restored in \d+\.\d s$/.test(line)),
+        warm.join("\n"),
+      ).toBe(true);
+      expect(ranNpmCi(warm)).toBe(false);
+      expect(await inADay()).toBe("86400000");
+
+      // A changed lockfile: a fresh cache, npm ci again.
+      await git.pushDirectory("npm-cached", dir, { "package-lock.json": `${await fsp.readFile(path.join(dir, "package-lock.json"), "utf8")}\n` });
+      const changed = await deployLog(web);
+      expect(changed).toContain("Build cache: cold (lockfile changed)");
+      expect(ranNpmCi(changed)).toBe(true);
+      expect(changed).not.toContain(skipped);
+
+      // noCache: npm ci, whatever the cache holds.
+      const fresh = await deployLog(web, true);
+      expect(ranNpmCi(fresh)).toBe(true);
+      expect(fresh).not.toContain(skipped);
+      expect(await inADay()).toBe("86400000");
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   }, 180_000);
 
   it("drops a cache over SLIPWAY_BUILD_CACHE_MB after the build, so the next build is cold", async () => {

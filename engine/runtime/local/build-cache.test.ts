@@ -1,21 +1,59 @@
 import { describe, expect, it } from "vitest";
-import { cacheEnv, cacheKey, cacheKeyParts } from "./build-cache";
+import { cacheEnv, cacheKey, cacheKeyParts, npmTreeMatches } from "./build-cache";
 
 describe("the build cache's key", () => {
-  const parts = cacheKeyParts({ "yarn.lock": "ms@^2.1.3" }, ["node 22.22.0", "yarn-classic 1.22.22"], "node");
+  const parts = cacheKeyParts({ "yarn.lock": "ms@^2.1.3" }, ["node 22.22.0", "yarn-classic 1.22.22"], "node", "yarn install --frozen-lockfile");
 
   it("is the same for the same lockfiles, toolchains and kind of app, whatever order the lockfiles were read in", () => {
-    const again = cacheKeyParts({ "package.json": "x", "yarn.lock": "ms@^2.1.3" }, ["node 22.22.0", "yarn-classic 1.22.22"], "node");
-    const reordered = cacheKeyParts({ "yarn.lock": "ms@^2.1.3", "package.json": "x" }, ["node 22.22.0", "yarn-classic 1.22.22"], "node");
+    const again = cacheKeyParts(
+      { "package.json": "x", "yarn.lock": "ms@^2.1.3" },
+      ["node 22.22.0", "yarn-classic 1.22.22"],
+      "node",
+      "yarn install --frozen-lockfile",
+    );
+    const reordered = cacheKeyParts(
+      { "yarn.lock": "ms@^2.1.3", "package.json": "x" },
+      ["node 22.22.0", "yarn-classic 1.22.22"],
+      "node",
+      "yarn install --frozen-lockfile",
+    );
     expect(cacheKey(again)).toBe(cacheKey(reordered));
     expect(cacheKey(parts)).toMatch(/^[0-9a-f]{16}$/);
   });
 
-  it("changes with a lockfile's contents, a toolchain's version or the kind of app", () => {
+  it("changes with a lockfile's contents, a toolchain's version, the kind of app or its install command", () => {
     const key = cacheKey(parts);
-    expect(cacheKey(cacheKeyParts({ "yarn.lock": "ms@^2.1.4" }, ["node 22.22.0", "yarn-classic 1.22.22"], "node"))).not.toBe(key);
-    expect(cacheKey(cacheKeyParts({ "yarn.lock": "ms@^2.1.3" }, ["node 18.20.8", "yarn-classic 1.22.22"], "node"))).not.toBe(key);
-    expect(cacheKey(cacheKeyParts({ "yarn.lock": "ms@^2.1.3" }, ["node 22.22.0", "yarn-classic 1.22.22"], "static"))).not.toBe(key);
+    expect(cacheKey(cacheKeyParts({ "yarn.lock": "ms@^2.1.4" }, ["node 22.22.0", "yarn-classic 1.22.22"], "node", "yarn install --frozen-lockfile"))).not.toBe(
+      key,
+    );
+    expect(cacheKey(cacheKeyParts({ "yarn.lock": "ms@^2.1.3" }, ["node 18.20.8", "yarn-classic 1.22.22"], "node", "yarn install --frozen-lockfile"))).not.toBe(
+      key,
+    );
+    expect(
+      cacheKey(cacheKeyParts({ "yarn.lock": "ms@^2.1.3" }, ["node 22.22.0", "yarn-classic 1.22.22"], "static", "yarn install --frozen-lockfile")),
+    ).not.toBe(key);
+    expect(cacheKey(cacheKeyParts({ "yarn.lock": "ms@^2.1.3" }, ["node 22.22.0", "yarn-classic 1.22.22"], "node", "yarn install"))).not.toBe(key);
+  });
+});
+
+describe("whether a restored node_modules lets npm ci be skipped", () => {
+  const ms = { version: "2.1.3", resolved: "http://r/ms/-/ms-2.1.3.tgz", integrity: "sha512-a" };
+  const lock = JSON.stringify({ lockfileVersion: 3, packages: { "": { dependencies: { ms: "^2.1.3" } }, "node_modules/ms": ms } });
+  const hidden = (entry: object) => JSON.stringify({ lockfileVersion: 3, packages: { "node_modules/ms": entry } });
+  const pkg = (scripts: object = {}) => JSON.stringify({ name: "app", scripts: { build: "node build.js", ...scripts } });
+
+  it("yes when the tree npm wrote locks every package as package-lock.json does", () => {
+    expect(npmTreeMatches(pkg(), lock, hidden(ms))).toBe(true);
+  });
+
+  it("no when a package differs, the tree is empty or unreadable, or the root package has a script npm ci runs", () => {
+    expect(npmTreeMatches(pkg(), lock, hidden({ ...ms, version: "2.1.2" }))).toBe(false);
+    expect(npmTreeMatches(pkg(), lock, hidden({ ...ms, integrity: "sha512-b" }))).toBe(false);
+    expect(npmTreeMatches(pkg(), lock, JSON.stringify({ packages: { "node_modules/left-pad": ms } }))).toBe(false);
+    expect(npmTreeMatches(pkg(), lock, JSON.stringify({ packages: {} }))).toBe(false);
+    expect(npmTreeMatches(pkg(), lock, "{")).toBe(false);
+    expect(npmTreeMatches(pkg({ postinstall: "node setup.js" }), lock, hidden(ms))).toBe(false);
+    expect(npmTreeMatches(pkg({ prepare: "husky" }), lock, hidden(ms))).toBe(false);
   });
 });
 

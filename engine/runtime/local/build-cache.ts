@@ -16,7 +16,9 @@ const execFileAsync = promisify(execFile);
  * directory (removed with it, never shared: a cache may hold what its secrets fetched).
  * One entry per service, keyed by its lockfiles, toolchains and plan kind: a changed one starts
  * fresh and the old entry goes. An entry over the size limit after a build is dropped whole
- * (simple and correct: the next build is cold, as after a lockfile change).
+ * (simple and correct: the next build is cold, as after a lockfile change). The entry also keeps
+ * the install's node_modules, restored before the next install (copyNodeModulesArgv): writing
+ * node_modules is most of an install's time.
  */
 
 /** Lockfiles (and Python's manifests, which pip installs from) of the install's directory: a change starts a fresh cache. */
@@ -26,14 +28,14 @@ const LOCKFILES = ["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnp
 export const FRAMEWORK_CACHES = [".next/cache", "node_modules/.cache", "node_modules/.vite"];
 
 /** What a cache entry is keyed by, kept beside it so that a cold build can say what changed. */
-const keyParts = z.object({ lockfiles: z.string(), toolchains: z.string(), kind: z.string() });
+const keyParts = z.object({ lockfiles: z.string(), toolchains: z.string(), kind: z.string(), install: z.string().default("") });
 export type CacheKeyParts = z.infer<typeof keyParts>;
 
-/** The key's parts: a digest of the lockfiles' contents (by name), the toolchains as they were provided, the plan's kind. */
-export function cacheKeyParts(lockfiles: Record<string, string>, toolchains: string[], kind: string): CacheKeyParts {
+/** The key's parts: a digest of the lockfiles' contents (by name), the toolchains as they were provided, the plan's kind, its install command (which made the kept node_modules). */
+export function cacheKeyParts(lockfiles: Record<string, string>, toolchains: string[], kind: string, install: string): CacheKeyParts {
   const digest = createHash("sha256");
   for (const name of Object.keys(lockfiles).sort()) digest.update(`${name}\0${lockfiles[name]}\0`);
-  return { lockfiles: digest.digest("hex"), toolchains: toolchains.join(" "), kind };
+  return { lockfiles: digest.digest("hex"), toolchains: toolchains.join(" "), kind, install };
 }
 
 export function cacheKey(parts: CacheKeyParts): string {
@@ -136,6 +138,7 @@ function whatChanged(previous: CacheKeyParts | null, parts: CacheKeyParts): stri
     previous.lockfiles !== parts.lockfiles ? "lockfile changed" : null,
     previous.toolchains !== parts.toolchains ? `toolchain changed: ${parts.toolchains || "none"}, was ${previous.toolchains || "none"}` : null,
     previous.kind !== parts.kind ? "build plan changed" : null,
+    previous.install !== parts.install ? "install command changed" : null,
   ].filter(Boolean);
   return changed.join(", ") || "no cache yet";
 }
@@ -159,4 +162,41 @@ export function copyFrameworkCachesArgv(from: string, to: string): string[] {
   const script =
     'for rel in "$@"; do if [ -d "$SRC/$rel" ]; then rm -rf "$DST/$rel" && mkdir -p "$(dirname "$DST/$rel")" && cp -a "$SRC/$rel" "$DST/$rel" || exit 1; fi; done';
   return ["/usr/bin/env", `SRC=${from}`, `DST=${to}`, "/bin/sh", "-c", script, "copy-caches", ...FRAMEWORK_CACHES];
+}
+
+/**
+ * A shell script run in the build's sandbox, as the service's user (as copyFrameworkCachesArgv):
+ * copies `$1/node_modules` to `$2/node_modules` when the first is there and the second is not,
+ * through a temporary name so that a copy cut short never passes for a whole one. A copy, never
+ * hard links: the build and the running release may write into their node_modules. Prints
+ * "copied" when it copied.
+ */
+export function copyNodeModulesArgv(from: string, to: string): string[] {
+  const script =
+    '[ -d "$SRC/node_modules" ] && [ ! -e "$DST/node_modules" ] || exit 0; rm -rf "$DST/.node_modules.partial"; ' +
+    'cp -a --reflink=auto "$SRC/node_modules" "$DST/.node_modules.partial" && mv "$DST/.node_modules.partial" "$DST/node_modules" && echo copied || { rm -rf "$DST/.node_modules.partial"; exit 1; }';
+  return ["/usr/bin/env", `SRC=${from}`, `DST=${to}`, "/bin/sh", "-c", script, "copy-node-modules"];
+}
+
+/** The root package's scripts `npm ci` runs (https://docs.npmjs.com/cli/using-npm/scripts#npm-ci): with one, the install is never skipped. */
+const NPM_CI_SCRIPTS = ["preinstall", "install", "postinstall", "prepublish", "preprepare", "prepare", "postprepare"];
+
+/**
+ * Whether a restored node_modules is what `npm ci` would install (its `.package-lock.json`, the
+ * tree npm last wrote, locks every package as package-lock.json does) and `npm ci` would run
+ * nothing more (no install script of the root package), so that the install can be skipped.
+ */
+export function npmTreeMatches(packageJson: string, packageLock: string, hiddenLock: string): boolean {
+  const lockShape = z.object({ packages: z.record(z.string(), z.object({ version: z.string().optional(), integrity: z.string().optional() }).passthrough()) });
+  try {
+    const scripts = z.object({ scripts: z.record(z.string(), z.unknown()).optional() }).parse(JSON.parse(packageJson)).scripts ?? {};
+    if (NPM_CI_SCRIPTS.some((name) => scripts[name] !== undefined)) return false;
+    const wanted = lockShape.parse(JSON.parse(packageLock)).packages;
+    const installed = lockShape.parse(JSON.parse(hiddenLock)).packages;
+    const names = Object.keys(installed);
+    if (names.length === 0) return false;
+    return names.every((name) => wanted[name]?.version === installed[name]!.version && wanted[name]?.integrity === installed[name]!.integrity);
+  } catch {
+    return false;
+  }
 }

@@ -26,7 +26,7 @@ import { pointYarnLockAtRegistry } from "../toolchains/yarn-lock";
 import { PythonInterpreters } from "../toolchains/python";
 import { ToolchainStore } from "../toolchains/toolchain-store";
 import { PYTHON } from "../plans/python";
-import { BuildCaches, cacheEnv, cacheKeyParts, copyFrameworkCachesArgv, readLockfiles } from "./build-cache";
+import { BuildCaches, cacheEnv, cacheKeyParts, copyFrameworkCachesArgv, copyNodeModulesArgv, npmTreeMatches, readLockfiles } from "./build-cache";
 import { type CgroupHost, detectCgroups, memoryLimitOf } from "./cgroups";
 import { startLocalExec } from "./exec";
 import { waitHealthy } from "./health";
@@ -257,18 +257,20 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       if (pointed) ctx.output("system", pointed);
     }
     const installDir = path.relative(await fsp.realpath(checkout), installPath);
-    const lockfiles = await readLockfiles((name) =>
+    const readInstallFile = (name: string) =>
       readRepoFile(checkout, path.join(installDir, name)).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
         throw error;
-      }),
-    );
+      });
+    const lockfiles = await readLockfiles(readInstallFile);
+    // Whether npm ci can be skipped depends on the root package's scripts too (npmTreeMatches).
+    const packageJson = manager?.flavor === "npm" ? await readInstallFile("package.json") : null;
     const versions = [
       node ? (toolchain ? `node ${toolchain.version}` : "node system") : null,
       manager ? `${manager.flavor} ${manager.version ?? "system"}` : null,
       python ? `python ${python.interpreter.version}` : null,
     ].filter((part): part is string => !!part);
-    const keyParts = cacheKeyParts(lockfiles, versions, plan.kind);
+    const keyParts = cacheKeyParts(lockfiles, versions, plan.kind, installStep?.display ?? "");
 
     // The build is untrusted code too (a dependency's install script): it runs in the service's sandbox, as its user.
     const { sandboxes } = this.parts;
@@ -306,10 +308,26 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
 
     // pip's index settings reach the install only: a mirror's URL may hold a token the app need not see.
     const pipEnv = plan.kind === "python" ? Object.fromEntries(Object.entries(this.parts.pip).filter(([key]) => variables[key] === undefined)) : {};
+    // The install's node_modules (a package manager's install only: a Python app has none), back before the install.
+    const keepsNodeModules = !!manager && !!installStep;
+    const npmCiSkippable = async (): Promise<boolean> => {
+      // Only the planned `npm ci` of a single package: a user's install command runs as asked, a workspace's packages have node_modules of their own.
+      if (manager?.flavor !== "npm" || installStep?.argv[0] !== "npm" || installStep.argv[1] !== "ci" || installStep.cwd) return false;
+      const packageLock = lockfiles["package-lock.json"];
+      if (!packageJson || !packageLock || lockfiles["npm-shrinkwrap.json"] !== undefined) return false;
+      const hidden = await readInstallFile("node_modules/.package-lock.json").catch(() => null);
+      return !!hidden && npmTreeMatches(packageJson, packageLock, hidden);
+    };
+    const skipInstall =
+      keepsNodeModules && (await this.restoreNodeModules(ctx, buildSandbox, cache.dir, installPath, buildEnv, deadline)) && (await npmCiSkippable());
     // Framework caches go back after the install (npm ci empties node_modules), before the first build step.
     const firstBuild = plan.steps.findIndex((step) => step.step === "build");
     for (const [index, step] of plan.steps.entries()) {
       if (index === firstBuild) await this.copyFrameworkCaches(ctx, buildSandbox, cache.frameworks, appDir, buildEnv);
+      if (step === installStep && skipInstall) {
+        ctx.output("system", "install: node_modules restored from the build cache (package-lock.json unchanged)");
+        continue;
+      }
       ctx.output("system", `$ ${stepText(step)}`);
       // The interpreter chosen above creates the virtualenv (plans/python.ts names it python3).
       const stepArgv = python && step.argv[0] === PYTHON ? [python.interpreter.path, ...step.argv.slice(1)] : step.argv;
@@ -336,6 +354,17 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     }
 
     if (firstBuild >= 0) await this.copyFrameworkCaches(ctx, buildSandbox, appDir, cache.frameworks, buildEnv);
+    // Kept once per entry (a restored one was made from the same lockfile); counted by settle's size limit.
+    if (keepsNodeModules)
+      await this.copyInSandbox(
+        ctx,
+        buildSandbox,
+        copyNodeModulesArgv(installPath, cache.dir),
+        installPath,
+        buildEnv,
+        cacheCopyTimeout(deadline),
+        "node_modules",
+      );
     ctx.output("system", await this.parts.caches.settle(service.id, cache));
 
     const argv =
@@ -369,17 +398,47 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
    * must not follow. A failure costs a warm build, never the build.
    */
   private async copyFrameworkCaches(ctx: Ctx, sandbox: SandboxSpec | undefined, from: string, to: string, env: Record<string, string>): Promise<void> {
+    await this.copyInSandbox(ctx, sandbox, copyFrameworkCachesArgv(from, to), to, env, 120_000, "the framework caches");
+  }
+
+  /** Restores the kept node_modules into the install's directory (copyNodeModulesArgv); whether it did. */
+  private async restoreNodeModules(
+    ctx: Ctx,
+    sandbox: SandboxSpec | undefined,
+    entry: string,
+    installPath: string,
+    env: Record<string, string>,
+    deadline: number,
+  ): Promise<boolean> {
+    const started = Date.now();
+    const said = await this.copyInSandbox(ctx, sandbox, copyNodeModulesArgv(entry, installPath), installPath, env, cacheCopyTimeout(deadline), "node_modules");
+    const restored = said === "copied";
+    if (restored) ctx.output("system", `Build cache: node_modules restored in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return restored;
+  }
+
+  /** Runs a cache copy script in the build's sandbox; its last lines, or null (said in the build log) when it failed. */
+  private async copyInSandbox(
+    ctx: Ctx,
+    sandbox: SandboxSpec | undefined,
+    argv: string[],
+    cwd: string,
+    env: Record<string, string>,
+    timeoutMs: number,
+    what: string,
+  ): Promise<string | null> {
     const tail = createLineTail();
     const result = await runCommand({
-      argv: this.parts.sandboxes.wrap(sandbox, copyFrameworkCachesArgv(from, to), { cwd: to, outlivesEngine: false }),
-      cwd: to,
+      argv: this.parts.sandboxes.wrap(sandbox, argv, { cwd, outlivesEngine: false }),
+      cwd,
       env,
-      timeoutMs: 120_000,
+      timeoutMs,
       signal: ctx.signal,
       onLine: (_fd, line) => tail.push(line),
     });
-    if (result.code !== 0)
-      ctx.output("system", `Build cache: could not copy the framework caches (${tail.text() || `exit ${String(result.code ?? result.signal)}`})`);
+    if (result.code === 0) return tail.text();
+    ctx.output("system", `Build cache: could not copy ${what} (${tail.text() || `exit ${String(result.code ?? result.signal)}`})`);
+    return null;
   }
 
   /** The Node of a build (toolchains/node.ts), its wait bounded by the build's deadline and ended by a cancel. */
@@ -690,4 +749,9 @@ async function outputDirectoryOf(appDir: string, directory: string): Promise<str
   if (real !== root && !real.startsWith(`${root}${path.sep}`)) throw new StepError(`${shown} points outside the app's directory`);
   if (!(await fsp.stat(real)).isDirectory()) throw new StepError(`${shown} is not a directory`);
   return real;
+}
+
+/** A node_modules copy is bounded by the build's time left, and by five minutes: a slower one costs more than the install it saves. */
+function cacheCopyTimeout(deadline: number): number {
+  return Math.max(Math.min(deadline - Date.now(), 300_000), 1);
 }
