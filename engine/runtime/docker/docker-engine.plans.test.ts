@@ -117,7 +117,10 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
 
   it("builds a yarn app with its lockfile and build step on the engine's Node and yarn, and serves it", async () => {
     // A lockfile as yarn 1 writes it against the public registry: the engine points it at its mirror.
-    const lock = (await fs.readFile(path.join(fixture("yarn-classic"), "yarn.lock"), "utf8")).replaceAll(/http:\/\/127\.0\.0\.1:\d+/g, "https://registry.yarnpkg.com");
+    const lock = (await fs.readFile(path.join(fixture("yarn-classic"), "yarn.lock"), "utf8")).replaceAll(
+      /http:\/\/127\.0\.0\.1:\d+/g,
+      "https://registry.yarnpkg.com",
+    );
     expect(lock).toContain("https://registry.yarnpkg.com/");
     // In a container, the published port reaches the container's own interface, not its loopback: the app listens on all of them, as apps in images do.
     const server = (await fs.readFile(path.join(fixture("yarn-classic"), "server.js"), "utf8")).replace(
