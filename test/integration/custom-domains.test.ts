@@ -81,6 +81,8 @@ beforeAll(async () => {
   database = await createTestDatabase();
   services = testServices(database.db, {
     now: () => new Date(Date.now() + clockOffsetMs),
+    // The renewal-failure notification goes to a receiver on 127.0.0.1.
+    notifications: { allowPrivateTargets: true, engineDisconnectGraceMs: 60_000 },
     domains: {
       dnsServers: [pebble.dnsServer],
       httpPort: routerPort,
