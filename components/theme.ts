@@ -87,6 +87,8 @@ export const cssVariablesResolver: CSSVariablesResolver = (theme) => {
 
 export const theme = createTheme({
   primaryColor: "indigo",
+  // People who ask their system for less motion get dialogs, menus and toasts without transitions.
+  respectReducedMotion: true,
   defaultRadius: "md",
   fontFamily: "Inter, ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif",
   fontFamilyMonospace: "ui-monospace, 'JetBrains Mono', 'SFMono-Regular', Menlo, monospace",
