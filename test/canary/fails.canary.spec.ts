@@ -6,3 +6,12 @@ test("fails on purpose, so that the runner's exit code can be checked", async ({
   await page.goto("/");
   await expect(page.getByRole("heading", { name: "A heading no page has" })).toBeVisible({ timeout: 1_000 });
 });
+
+// Deliberately failing: the page-quality checks every journey runs must report a page that keeps
+// no title (axe's document-title), even though they wait out the title swap of a navigation.
+test("fails on purpose: a page without a title fails the page quality checks", async ({ page, signIn, platform }) => {
+  await signIn({ email: platform.adminEmail, password: platform.adminPassword });
+  await page.goto("/");
+  await expect(page).toHaveTitle(/Slipway/);
+  await page.evaluate(() => document.querySelectorAll("title").forEach((title) => title.remove()));
+});
