@@ -1,8 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import type { DeploymentEvent } from "../engine/protocol/events";
 import { createCaller } from "../server/api/root";
-import { recordEngineEvents } from "../server/engines/engine-session";
-import { startCliHarness, type CliHarness } from "./test-harness";
+import { startCliHarness, type CliHarness, type EnginePlayer } from "./test-harness";
 
 /**
  * `slipway deployment <id>`: the test plays the engine (events recorded through the same domain
@@ -22,27 +20,14 @@ beforeAll(async () => {
   web = (JSON.parse(created.stdout) as { id: string }).id;
 });
 
-let seq = 0;
-const event = (
-  serviceId: string | null,
-  step: DeploymentEvent["step"],
-  status: DeploymentEvent["status"],
-  extra: Partial<DeploymentEvent> = {},
-): DeploymentEvent => ({
-  seq: ++seq,
-  serviceId,
-  step,
-  status,
-  at: new Date().toISOString(),
-  ...extra,
-});
-
 async function deploy(): Promise<string> {
   const deployed = await h.cli(["deploy", "shop/dev", "--json"]);
   return (JSON.parse(deployed.stdout) as { deployment: { id: string } }).deployment.id;
 }
 
-const engineEvents = (deploymentId: string, events: DeploymentEvent[]) => recordEngineEvents(h.services, h.org.clusterId, deploymentId, events);
+/** The test plays the engine (cli/test-harness.ts). */
+const event: EnginePlayer["event"] = (...args) => h.engine.event(...args);
+const engineEvents: EnginePlayer["record"] = (...args) => h.engine.record(...args);
 
 describe("slipway deployment <id>", () => {
   it("prints who started it, each step's duration and what changed since the last success, keys only", async () => {

@@ -1,9 +1,9 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { DeploymentEvent, LogLine } from "../engine/protocol/events";
-import { recordEngineEvents, recordHeartbeat, recordLogBatch } from "../server/engines/engine-session";
-import { startCliHarness, type CliHarness } from "./test-harness";
+import type { LogLine } from "../engine/protocol/events";
+import { recordHeartbeat, recordLogBatch } from "../server/engines/engine-session";
+import { startCliHarness, type CliHarness, type EnginePlayer } from "./test-harness";
 
 /**
  * `--watch` and `--follow` while an engine works: the test plays the engine, recording events
@@ -23,17 +23,9 @@ beforeAll(async () => {
   }
 });
 
-let seq = 0;
-function event(
-  serviceId: string | null,
-  step: DeploymentEvent["step"],
-  status: DeploymentEvent["status"],
-  extra: Partial<DeploymentEvent> = {},
-): DeploymentEvent {
-  return { seq: ++seq, serviceId, step, status, at: new Date().toISOString(), ...extra };
-}
-
-const engineEvents = (deploymentId: string, events: DeploymentEvent[]) => recordEngineEvents(h.services, h.org.clusterId, deploymentId, events);
+/** The test plays the engine (cli/test-harness.ts). */
+const event: EnginePlayer["event"] = (...args) => h.engine.event(...args);
+const engineEvents: EnginePlayer["record"] = (...args) => h.engine.record(...args);
 
 function lines(from: number, to: number, prefix: string): LogLine[] {
   return Array.from({ length: to - from + 1 }, (_, i) => ({

@@ -1,10 +1,8 @@
 import { eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { DeploymentEvent } from "../engine/protocol/events";
 import { createCaller } from "../server/api/root";
 import { deployments } from "../server/db/schema";
-import { recordEngineEvents } from "../server/engines/engine-session";
-import { startCliHarness, type CliHarness } from "./test-harness";
+import { startCliHarness, type CliHarness, type EnginePlayer } from "./test-harness";
 
 /**
  * Deployment stages (issue 16, part 2) from the CLI, through REST and the domain functions: shown,
@@ -30,21 +28,9 @@ beforeAll(async () => {
   ids.db = (JSON.parse(db.stdout) as { id: string }).id;
 });
 
-let seq = 0;
-const event = (
-  serviceId: string | null,
-  step: DeploymentEvent["step"],
-  status: DeploymentEvent["status"],
-  extra: Partial<DeploymentEvent> = {},
-): DeploymentEvent => ({
-  seq: ++seq,
-  serviceId,
-  step,
-  status,
-  at: new Date().toISOString(),
-  ...extra,
-});
-const engineEvents = (deploymentId: string, events: DeploymentEvent[]) => recordEngineEvents(h.services, h.org.clusterId, deploymentId, events);
+/** The test plays the engine (cli/test-harness.ts). */
+const event: EnginePlayer["event"] = (...args) => h.engine.event(...args);
+const engineEvents: EnginePlayer["record"] = (...args) => h.engine.record(...args);
 
 /** `slipway env stages`' table as [stage, services] rows. */
 async function stageRows(path = "shop/dev"): Promise<string[][]> {

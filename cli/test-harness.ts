@@ -8,6 +8,8 @@ import { afterAll } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../test/support/seed";
 import type { Services } from "../server/context";
+import type { DeploymentEvent } from "../engine/protocol/events";
+import { recordEngineEvents } from "../server/engines/engine-session";
 import { startWebServer } from "../server/web-server";
 import type { Env } from "./config";
 import type { Input } from "./context";
@@ -33,6 +35,17 @@ export type CliHarness = {
   stopServer(): Promise<void>;
   /** Starts the web server again on the same port, as the supervisor of `npm start` does. */
   startServer(): Promise<void>;
+  /** Plays the seeded cluster's engine: see EnginePlayer. */
+  engine: EnginePlayer;
+};
+
+/**
+ * The engine's side of a deployment, played by a test: events numbered as an engine numbers them
+ * (one sequence per harness), recorded through the function the engine gateway calls.
+ */
+export type EnginePlayer = {
+  event(serviceId: string | null, step: DeploymentEvent["step"], status: DeploymentEvent["status"], extra?: Partial<DeploymentEvent>): DeploymentEvent;
+  record(deploymentId: string, events: DeploymentEvent[]): Promise<void>;
 };
 
 export type RunOptions = {
@@ -109,10 +122,19 @@ export async function startCliHarness(overrides: Partial<Services> = {}): Promis
     };
   };
 
+  let seq = 0;
+  const engine: EnginePlayer = {
+    event: (serviceId, step, status, extra = {}) => ({ seq: ++seq, serviceId, step, status, at: new Date().toISOString(), ...extra }),
+    record: async (deploymentId, events) => {
+      await recordEngineEvents(services, org.clusterId, deploymentId, events);
+    },
+  };
+
   return {
     database,
     services,
     org,
+    engine,
     url,
     ownerToken: await org.apiToken("OWNER"),
     configFile,
