@@ -30,11 +30,24 @@ describe("the engine's toolchain configuration", () => {
     expect(loadEngineConfig(required).pip).toEqual({});
   });
 
+  it("keeps the secrets of pip's index URLs to mask them in build logs, never a user name beside a password", () => {
+    const config = loadEngineConfig({
+      ...required,
+      PIP_INDEX_URL: "https://ci:pa%24%24word@pypi.example.internal/simple/",
+      PIP_EXTRA_INDEX_URL: "https://tok-3f9a@extra.example.internal/simple/ https://public.example.internal/simple/",
+    });
+    expect(config.configSecrets.sort()).toEqual(["pa$$word", "pa%24%24word", "tok-3f9a"]);
+    expect(loadEngineConfig(required).configSecrets).toEqual([]);
+  });
+
   it("refuses at boot what it could not use at deploy time", () => {
     expect(() => loadEngineConfig({ ...required, SLIPWAY_NODE_VERSION: "newest" })).toThrow(
       'Invalid engine configuration: SLIPWAY_NODE_VERSION "newest" is not a Node version or semver range (lts, a version or range, or system)',
     );
     expect(() => loadEngineConfig({ ...required, SLIPWAY_NPM_REGISTRY: "file:///srv/npm" })).toThrow("SLIPWAY_NPM_REGISTRY must be an http:// or https:// URL");
+    expect(() => loadEngineConfig({ ...required, SLIPWAY_NPM_REGISTRY: "https://ci:tok@npm.example.internal/" })).toThrow(
+      "SLIPWAY_NPM_REGISTRY must not carry credentials",
+    );
   });
 });
 

@@ -92,6 +92,10 @@ const schema = z.object({
     .string()
     .url({ message: "SLIPWAY_NPM_REGISTRY must be the URL of an npm registry" })
     .regex(/^https?:\/\//, "SLIPWAY_NPM_REGISTRY must be an http:// or https:// URL")
+    // fetch() refuses a URL with credentials, and the URL is shown in build logs.
+    .refine((url) => !URL.canParse(url) || (new URL(url).username === "" && new URL(url).password === ""), {
+      message: "SLIPWAY_NPM_REGISTRY must not carry credentials (user:token@): the engine needs a registry it can read anonymously",
+    })
     .default("https://registry.npmjs.org"),
   /** The Node of apps that name no version: `lts`, a version or range, or `system` (the Node on the engine's PATH). */
   SLIPWAY_NODE_VERSION: z.string().trim().min(1).default("lts"),
@@ -130,6 +134,8 @@ export type EngineConfig = {
   nodeDefault: NodeDefault;
   /** The PIP_* settings of the engine's environment that say where Python packages come from, passed to Python installs. */
   pip: Record<string, string>;
+  /** Credentials inside pip's index URLs: masked in every deployment's output. */
+  configSecrets: string[];
   logLevel: string;
   pretty: boolean;
   health: { port: number; host: string } | null;
@@ -143,6 +149,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     npmRegistry: env.SLIPWAY_NPM_REGISTRY,
     nodeDefault: parseNodeDefault(env.SLIPWAY_NODE_VERSION),
     pip: pipSettings(source),
+    configSecrets: urlCredentials(Object.values(pipSettings(source))),
     url: env.SLIPWAY_ENGINE_URL,
     token: env.SLIPWAY_ENGINE_TOKEN,
     home: path.resolve(env.SLIPWAY_ENGINE_HOME),
@@ -204,6 +211,25 @@ export const PIP_SETTINGS = [
 
 export function pipSettings(source: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(PIP_SETTINGS.flatMap((key) => (source[key] ? [[key, source[key]]] : [])));
+}
+
+/**
+ * The secrets written into URLs (`https://ci:token@mirror/simple/`, or a token alone as the user
+ * name; pip's settings hold several, space-separated), as given and percent-decoded: pip or the
+ * engine's own messages may print such a URL, and the build log must not show the secret. A user
+ * name beside a password is no secret, and masking it would mangle every word it occurs in.
+ */
+export function urlCredentials(values: string[]): string[] {
+  const found = new Set<string>();
+  for (const word of values.flatMap((value) => value.split(/\s+/))) {
+    if (!URL.canParse(word)) continue;
+    const { username, password } = new URL(word);
+    const secret = password || username;
+    if (secret === "") continue;
+    found.add(secret);
+    found.add(decodeURIComponent(secret));
+  }
+  return [...found];
 }
 
 /** SLIPWAY_NODE_VERSION: `system`, or a spec as an .nvmrc holds one (`lts`, `22`, `>=20 <23`). */

@@ -81,6 +81,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
     allowLocalRepositories: config.allowLocalRepositories,
     concurrency: config.concurrency,
     toolchains: { registry: config.npmRegistry, nodeDefault: config.nodeDefault, pip: config.pip },
+    configSecrets: config.configSecrets,
   };
   const agent = createAgent(
     {

@@ -115,6 +115,8 @@ export type EngineOptions = {
   concurrency?: number;
   /** Whether the engine runs its router process: false for a kubernetes cluster, whose Ingress or Gateway routes. */
   router?: boolean;
+  /** Secrets of the engine's own configuration (credentials in its registry URLs): masked in deployments' output like secret variables. */
+  configSecrets?: readonly string[];
 };
 
 /** The clone's message: which branch it cloned (the repository's default one when the service names none). */
@@ -287,7 +289,8 @@ export function createEngine(options: EngineOptions): Engine {
       value,
       secret: true,
     }));
-    const mask = secretMasker([...service.variables, ...gitSecrets]);
+    const engineSecrets = (options.configSecrets ?? []).map((value) => ({ key: "engine configuration", value, secret: true }));
+    const mask = secretMasker([...service.variables, ...gitSecrets, ...engineSecrets]);
     const stream: LogStream = { kind: "deployment", deploymentId: task.deploymentId, serviceId: service.id };
     const ctx: StepContext<ServiceSpec> = {
       deploymentId: task.deploymentId,
