@@ -15,6 +15,7 @@ import { ShowOnce } from "../show-once";
 import { useTRPC } from "../trpc";
 import { kubernetesInstallYaml } from "../../engine/protocol/kubernetes-install";
 import { useInvalidate } from "../use-invalidate";
+import { DialogFormFooter } from "../forms/dialog-form-footer";
 
 /** What an ADMIN decides about a cluster's apps (every change is audited). */
 const settings = [
@@ -327,19 +328,12 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
               />
             </>
           )}
-          {failure && Object.keys(failure.fields).length === 0 && (
-            <Alert color="red" role="alert">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={create.isPending || rotate.isPending}>
-              {existing ? "Create engine token" : "Register cluster"}
-            </Button>
-          </Group>
+          <DialogFormFooter
+            error={failure && Object.keys(failure.fields).length === 0 && failure.message}
+            onCancel={onClose}
+            submit={existing ? "Create engine token" : "Register cluster"}
+            pending={create.isPending || rotate.isPending}
+          />
         </Stack>
       </form>
     </Modal>

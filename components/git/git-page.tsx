@@ -33,6 +33,7 @@ import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { Deliveries } from "./deliveries";
 import { PROVIDERS, PROVIDER_SETUP, providerLabel, type GitProvider } from "./outcome";
+import { DialogFormFooter } from "../forms/dialog-form-footer";
 
 type Connection = Outputs["git"]["list"][number];
 type WithSecret = Outputs["git"]["connect"];
@@ -158,19 +159,13 @@ function ConnectModal({ onClose, onConnected }: { onClose: () => void; onConnect
               />
             </>
           )}
-          {failure && Object.keys(failure.fields).length === 0 && (
-            <Alert color="red" role="alert">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={connect.isPending} disabled={!name.trim()}>
-              Connect
-            </Button>
-          </Group>
+          <DialogFormFooter
+            error={failure && Object.keys(failure.fields).length === 0 && failure.message}
+            onCancel={onClose}
+            submit="Connect"
+            pending={connect.isPending}
+            disabled={!name.trim()}
+          />
         </Stack>
       </form>
     </Modal>

@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Button, Group, Modal, Stack, TextInput } from "@mantine/core";
+import { Button, Modal, Stack, TextInput } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconPlus } from "@tabler/icons-react";
@@ -12,6 +12,7 @@ import { apiError } from "../errors";
 import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { DialogFormFooter } from "../forms/dialog-form-footer";
 
 /** `projects.create`'s input, by the protocol's name rule. */
 const schema = z.object({ name: dnsLabel });
@@ -64,19 +65,7 @@ function CreateProjectModal({ opened, onClose }: { opened: boolean; onClose: () 
             data-autofocus
             required
           />
-          {failure && unmatchedServerError && (
-            <Alert color="red" role="alert">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={create.isPending}>
-              Create project
-            </Button>
-          </Group>
+          <DialogFormFooter error={unmatchedServerError && failure?.message} onCancel={onClose} submit="Create project" pending={create.isPending} />
         </Stack>
       </form>
     </Modal>

@@ -33,6 +33,7 @@ import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { DialogFormFooter } from "../forms/dialog-form-footer";
 
 type Variable = Outputs["variables"]["list"][number];
 
@@ -281,19 +282,7 @@ function VariableModal({
             description="Encrypted and write-only: nobody can read it back, it is masked in logs."
             {...input("secret", { type: "checkbox" })}
           />
-          {failure && unmatchedServerError && (
-            <Alert color="red" role="alert">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={set.isPending}>
-              Save variable
-            </Button>
-          </Group>
+          <DialogFormFooter error={unmatchedServerError && failure?.message} onCancel={onClose} submit="Save variable" pending={set.isPending} />
         </Stack>
       </form>
       <ConfirmModal
@@ -383,19 +372,14 @@ function ImportModal({ scope, targetId, onClose }: { scope: VariableScope; targe
             data-autofocus
           />
           <Checkbox label="Import every value as a secret" checked={secret} onChange={(event) => setSecret(event.currentTarget.checked)} />
-          {importFile.error && (
-            <Alert color="red" role="alert" title="Import refused">
-              {apiError(importFile.error).message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={importFile.isPending} disabled={content.trim() === ""}>
-              Import variables
-            </Button>
-          </Group>
+          <DialogFormFooter
+            error={importFile.error && apiError(importFile.error).message}
+            errorTitle="Import refused"
+            onCancel={onClose}
+            submit="Import variables"
+            pending={importFile.isPending}
+            disabled={content.trim() === ""}
+          />
         </Stack>
       </form>
     </Modal>
