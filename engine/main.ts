@@ -109,7 +109,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
               docker: docker.docker,
               builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
             })
-          : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb } }),
+          : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb, sleepMinuteMs: config.sleepMinuteMs } }),
   );
   await agent.start();
   const health = config.health ? await startEngineHealthServer({ ...config.health, connected: agent.connected }) : null;
