@@ -108,6 +108,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
               reporter,
               docker: docker.docker,
               builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
+              tuning: { sleepMinuteMs: config.sleepMinuteMs },
             })
           : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb, sleepMinuteMs: config.sleepMinuteMs } }),
   );

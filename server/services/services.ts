@@ -149,7 +149,7 @@ export async function assertClusterRuns(ctx: { db: Executor }, clusterId: string
 
 /**
  * Sleep when idle (issue 16) is for applications: a JOB runs on its triggers, a DATABASE must
- * answer its applications, and a CONTAINER runs where the router cannot wake it yet. The reason
+ * answer its applications, and a CONTAINER service has no such setting yet. The reason
  * a service of `kind` cannot take `config`'s `sleepAfterMinutes`, or null when it can (or gives none).
  */
 function sleepRefusal(kind: unknown, config: unknown): string | null {
@@ -159,7 +159,7 @@ function sleepRefusal(kind: unknown, config: unknown): string | null {
       ? "a job runs on its triggers, not on requests"
       : kind === "DATABASE"
         ? "a database must answer its applications at any time"
-        : "a container's runtime cannot wake it on a request yet";
+        : "a CONTAINER service does not sleep yet (applications do)";
   return `Only applications sleep when idle: ${why}. Remove sleepAfterMinutes`;
 }
 

@@ -76,7 +76,7 @@ describe("sleep when idle settings", () => {
     const refusals = [
       { kind: "JOB", config: { git, command: "node cron.js", trigger: { type: "cron", schedule: "0 * * * *" } }, why: "a job runs on its triggers" },
       { kind: "DATABASE", config: { engine: "postgresql" }, why: "a database must answer its applications" },
-      { kind: "CONTAINER", config: { image: { name: "nginx" } }, why: "a container's runtime cannot wake it" },
+      { kind: "CONTAINER", config: { image: { name: "nginx" } }, why: "a CONTAINER service does not sleep yet" },
     ] as const;
     for (const { kind, config, why } of refusals) {
       await expect(
