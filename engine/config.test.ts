@@ -59,6 +59,15 @@ describe("the engine's build cache limit", () => {
   });
 });
 
+describe("the length of a minute of sleep when idle", () => {
+  it("is a real minute unless SLIPWAY_SLEEP_MINUTE_MS shortens it (for journeys), and refuses what is not a duration", () => {
+    expect(loadEngineConfig(required).sleepMinuteMs).toBe(60_000);
+    expect(loadEngineConfig({ ...required, SLIPWAY_SLEEP_MINUTE_MS: "5000" }).sleepMinuteMs).toBe(5000);
+    expect(() => loadEngineConfig({ ...required, SLIPWAY_SLEEP_MINUTE_MS: "soon" })).toThrow(/SLIPWAY_SLEEP_MINUTE_MS must be a number of milliseconds/);
+    expect(() => loadEngineConfig({ ...required, SLIPWAY_SLEEP_MINUTE_MS: "10" })).toThrow(/SLIPWAY_SLEEP_MINUTE_MS is at least 100/);
+  });
+});
+
 describe("the engine's concurrency", () => {
   it("deploys as many services at once as its host has cores unless SLIPWAY_ENGINE_CONCURRENCY says, and refuses what is not a count", () => {
     expect(loadEngineConfig(required).concurrency).toBe(os.availableParallelism());

@@ -17,6 +17,16 @@ const schema = z.object({
   SLIPWAY_WAKE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
   /** When a browser (a request accepting text/html) waiting for a wake gets a short waiting page that reloads itself; API clients just wait. */
   SLIPWAY_WAKE_PAGE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(3_000),
+  /**
+   * The length of a minute of `sleepAfterMinutes` (local runtime): 60 000 ms. Shorter only to see
+   * sleep when idle happen in seconds, as the end-to-end journeys do; never on a real engine.
+   */
+  SLIPWAY_SLEEP_MINUTE_MS: z.coerce
+    .number({ message: "SLIPWAY_SLEEP_MINUTE_MS must be a number of milliseconds" })
+    .int({ message: "SLIPWAY_SLEEP_MINUTE_MS must be a whole number of milliseconds" })
+    .min(100, "SLIPWAY_SLEEP_MINUTE_MS is at least 100")
+    .max(60_000, "SLIPWAY_SLEEP_MINUTE_MS is at most 60000")
+    .default(60_000),
   /** Must stay well under the control plane's lease (SLIPWAY_LEASE_SECONDS, 30 by default). */
   SLIPWAY_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
   /** How often the releases are sampled for metrics (CPU, memory, traffic); 0 turns metrics off. */
@@ -118,6 +128,7 @@ export type EngineConfig = {
   routerHttpsPort: number | null;
   /** Sleep when idle: how long requests wait for a wake, and when browsers get the waiting page. */
   wake: { timeoutMs: number; pageAfterMs: number };
+  sleepMinuteMs: number;
   heartbeatMs: number;
   metricsMs: number;
   inventoryMs: number;
@@ -157,6 +168,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     routerHost: env.SLIPWAY_ROUTER_HOST,
     routerHttpsPort: env.SLIPWAY_ROUTER_HTTPS_PORT || null,
     wake: { timeoutMs: env.SLIPWAY_WAKE_TIMEOUT_MS, pageAfterMs: env.SLIPWAY_WAKE_PAGE_AFTER_MS },
+    sleepMinuteMs: env.SLIPWAY_SLEEP_MINUTE_MS,
     heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,
     metricsMs: env.SLIPWAY_METRICS_SECONDS * 1000,
     inventoryMs: env.SLIPWAY_INVENTORY_SECONDS * 1000,

@@ -9,8 +9,8 @@ export type DockerEngineOptions = Omit<EngineOptions, "runtime"> & {
   toolchains: DockerRuntimeOptions["toolchains"];
   /** The image plan builds start from and the network of their steps (SLIPWAY_DOCKER_BUILD_IMAGE, SLIPWAY_DOCKER_BUILD_NETWORK). */
   builds?: Pick<DockerRuntimeOptions, "buildImage" | "buildNetwork">;
-  /** Runtime tunables (drain and stop timeouts, supervision interval); tests shorten them. */
-  tuning?: Pick<DockerRuntimeOptions, "drainTimeoutMs" | "stopGraceMs" | "supervisionMs" | "keepImages">;
+  /** Runtime tunables (drain and stop timeouts, supervision interval, the minute of sleep when idle); tests shorten them. */
+  tuning?: Pick<DockerRuntimeOptions, "drainTimeoutMs" | "stopGraceMs" | "supervisionMs" | "keepImages" | "sleepMinuteMs">;
 };
 
 /**

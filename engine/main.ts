@@ -109,8 +109,9 @@ export async function runEngine(source: Record<string, string | undefined> = pro
               reporter,
               docker: docker.docker,
               builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
+              tuning: { sleepMinuteMs: config.sleepMinuteMs },
             })
-          : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb } }),
+          : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb, sleepMinuteMs: config.sleepMinuteMs } }),
   );
   await agent.start();
   const health = config.health ? await startEngineHealthServer({ ...config.health, connected: agent.connected }) : null;

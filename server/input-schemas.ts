@@ -61,3 +61,6 @@ export const customDomainName = z
       )
       .refine((value) => !/(^|\.)localhost$/.test(value), "localhost names are Slipway's generated domains, not custom ones"),
   );
+
+/** An environment's default of sleep when idle (issue 16): minutes without a request, 1 to 30 days' worth; null (elsewhere) is never. */
+export const environmentSleepAfterMinutes = z.number().int().min(1).max(43_200);

@@ -251,7 +251,7 @@ async function updateBody(ctx: Context, service: Service, options: UpdateOptions
   if (!kind) throw usageError("a DATABASE service's settings cannot change: its engine is fixed and its connection generated");
   if (kind !== "APPLICATION" && options.sleepAfter !== undefined)
     throw usageError(
-      `--sleep-after is for applications: ${kind === "JOB" ? "a job runs on its triggers, not on requests" : "a container cannot be woken by a request yet"}`,
+      `--sleep-after is for applications: ${kind === "JOB" ? "a job runs on its triggers, not on requests" : "a CONTAINER service does not sleep yet"}`,
     );
   const unset = options.unset ?? [];
   const given = settings.filter((setting) => options[optionKey(setting.name)] !== undefined);

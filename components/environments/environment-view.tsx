@@ -23,6 +23,7 @@ import { VariablesPanel } from "../variables/variables-panel";
 import { CloneEnvironmentButton } from "./clone-environment";
 import { ModeBadge } from "./mode-badge";
 import { PromoteEnvironmentButton } from "./promote-environment";
+import { SleepPanel } from "./sleep-panel";
 import { StagesPanel } from "./stages-panel";
 
 export function EnvironmentView({ environmentId }: { environmentId: string }) {
@@ -124,6 +125,9 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
         )}
       </Section>
       {environment.services.length > 0 && <StagesPanel environmentId={environment.id} />}
+      {details.data && (
+        <SleepPanel key={String(details.data.sleepAfterMinutes)} environmentId={environment.id} sleepAfterMinutes={details.data.sleepAfterMinutes} />
+      )}
       <EnvironmentDeployments environmentId={environment.id} environmentName={environment.name} />
       <PreviewEnvironments environmentId={environment.id} mode={environment.mode} />
       <VariablesPanel

@@ -34,6 +34,11 @@ export class ServicePage {
     return service;
   }
 
+  /** The status badge beside the service's name: its runtime state once it runs (running, sleeping…). */
+  status(): Locator {
+    return this.page.getByRole("heading", { level: 1 }).locator("xpath=..").locator("[data-status]");
+  }
+
   tab(name: ServiceTabName): Locator {
     return this.tabs.getByRole("tab", { name, exact: true });
   }

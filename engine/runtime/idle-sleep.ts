@@ -99,17 +99,19 @@ export class IdleSleep<R extends LiveRelease, St extends ServiceRecord<R>, P ext
       if ((stats.inFlight[key] ?? 0) > 0 || (stats.websockets[key] ?? 0) > 0) continue;
       const lastRequest = stats.services[state.serviceId]?.lastRequestAt ?? 0;
       const since = Math.max(lastRequest, this.awakeSince.get(state.serviceId) ?? this.startedAt);
-      if (now - since >= state.sleep!.afterMinutes * this.minuteMs) await this.fallAsleep(state.serviceId);
+      if (now - since >= state.sleep!.afterMinutes * this.minuteMs) await this.fallAsleep(state.serviceId, now);
     }
   }
 
-  private fallAsleep(serviceId: string): Promise<void> {
+  /** `decidedAt`: when the service was found idle; a release that went live since (it waited for the lock) stays awake. */
+  private fallAsleep(serviceId: string, decidedAt: number): Promise<void> {
     const { store, driver } = this.parts;
     return store.withLock(serviceId, async () => {
       const state = store.get(serviceId);
       const current = state?.current;
       // A deploy, stop or wake came first.
       if (!state || !current || state.status !== "running" || !state.sleep) return;
+      if ((this.awakeSince.get(serviceId) ?? 0) >= decidedAt) return;
       // Sleeping first: the router holds new requests from here; the open ones finish before the stop.
       state.status = "sleeping";
       await store.persist(serviceId);
@@ -146,12 +148,13 @@ export class IdleSleep<R extends LiveRelease, St extends ServiceRecord<R>, P ext
         if (!state || !current || state.status !== "sleeping") return;
         const started = Date.now();
         const fresh = await driver.wake(state, current);
+        // Awake before it shows running: the idle check must not count from before the wake.
+        this.awake(serviceId);
         state.current = fresh;
         state.status = "running";
         driver.wentLive?.(state, "restart");
         await store.persist(serviceId);
         await store.syncRoutes();
-        this.awake(serviceId);
         this.parts.logger.info({ serviceId, releaseId: fresh.releaseId, ms: Date.now() - started }, "service woke up");
       })
       // It stays asleep; the requests held time out, and the next request asks again.

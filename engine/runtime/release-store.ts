@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { type RoutesTable, routesTableOf } from "../router/routes";
 import type { ReleaseHandle } from "./runtime";
 import { SerialQueues } from "./serial";
@@ -22,7 +22,9 @@ export type ServiceRecord<R extends LiveRelease> = {
   lastRestart?: { at: string; reason: string; oomKilled?: boolean };
 };
 
-export type SleepSetting = { afterMinutes: number; healthCheckPath?: string; healthCheckTimeoutSeconds: number };
+/** As each runtime's state file keeps it. */
+export const sleepSetting = z.object({ afterMinutes: z.number(), healthCheckPath: z.string().optional(), healthCheckTimeoutSeconds: z.number() });
+export type SleepSetting = z.infer<typeof sleepSetting>;
 
 /** The record of a service whose new release just went live (the count of restarts is about the live release: it starts from zero, as on Heroku). */
 export function liveRecord<R extends LiveRelease>(service: { id: string; name: string; domains: string[] }, live: R): ServiceRecord<R> & { status: "running" } {

@@ -6,7 +6,7 @@ import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
 import { clusters, environments } from "../db/schema";
 import { AppError, notFound } from "../errors";
-import { timestamp } from "../input-schemas";
+import { environmentSleepAfterMinutes, timestamp } from "../input-schemas";
 import { getProject } from "../projects/projects";
 import { ruleFor } from "./rules";
 import { environmentSchedule } from "./schedule";
@@ -36,7 +36,7 @@ export const updateEnvironmentInput = z.object({
   expiresAt: timestamp.nullable().optional(),
   protected: z.boolean().optional(),
   /** Sleep when idle: the default minutes without a request of its applications that set none; null: never (issue 16). */
-  sleepAfterMinutes: z.number().int().min(1).max(43_200).nullable().optional(),
+  sleepAfterMinutes: environmentSleepAfterMinutes.nullable().optional(),
 });
 
 export async function listEnvironments(ctx: DomainContext, projectId: string) {

@@ -62,7 +62,7 @@ const checkRepositoryFlag = z
  * a union of objects, so REST clients get one documented shape; the kind and the config are
  * checked against each other.
  */
-export const createServiceInput = z
+const serviceToCreate = z
   .object({
     environmentId: z.string().uuid(),
     name: dnsLabel,
@@ -78,6 +78,19 @@ export const createServiceInput = z
       context.addIssue({ code: "custom", path: ["config"], message: `a ${input.kind} service needs ${kindNeeds[input.kind]}` });
     if (input.kind === "JOB" && "trigger" in input.config) checkTrigger(input.config.trigger, context);
   });
+
+/**
+ * Sleep is checked on the input as sent: the config schemas of the other kinds drop a key they do
+ * not know, so a job or a database given sleepAfterMinutes was created without it, without a word.
+ */
+export const createServiceInput = z.preprocess((input: z.input<typeof serviceToCreate>, context) => {
+  // Typed for callers; from the network, it may be anything.
+  const raw: unknown = input;
+  const sent = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
+  const refusal = sleepRefusal(sent.kind ?? "APPLICATION", sent.config);
+  if (refusal) context.addIssue({ code: "custom", path: ["config", "sleepAfterMinutes"], message: refusal, input });
+  return input;
+}, serviceToCreate);
 
 /** croner is the judge of cron expressions and time zones, as on the engine that runs them. */
 function checkTrigger(trigger: JobConfig["trigger"], context: z.RefinementCtx) {
@@ -136,17 +149,18 @@ export async function assertClusterRuns(ctx: { db: Executor }, clusterId: string
 
 /**
  * Sleep when idle (issue 16) is for applications: a JOB runs on its triggers, a DATABASE must
- * answer its applications, and a CONTAINER runs where the router cannot wake it yet.
+ * answer its applications, and a CONTAINER service has no such setting yet. The reason
+ * a service of `kind` cannot take `config`'s `sleepAfterMinutes`, or null when it can (or gives none).
  */
-function refuseSleepOutsideApplications(kind: string, config: unknown) {
-  if (kind === "APPLICATION" || typeof config !== "object" || config === null || !("sleepAfterMinutes" in config)) return;
+function sleepRefusal(kind: unknown, config: unknown): string | null {
+  if (kind === "APPLICATION" || typeof config !== "object" || config === null || !("sleepAfterMinutes" in config)) return null;
   const why =
     kind === "JOB"
       ? "a job runs on its triggers, not on requests"
       : kind === "DATABASE"
         ? "a database must answer its applications at any time"
-        : "a container's runtime cannot wake it on a request yet";
-  throw new AppError("INVALID", `Only applications sleep when idle: ${why}. Remove sleepAfterMinutes`);
+        : "a CONTAINER service does not sleep yet (applications do)";
+  return `Only applications sleep when idle: ${why}. Remove sleepAfterMinutes`;
 }
 
 export async function listServices(ctx: DomainContext, environmentId: string) {
@@ -172,7 +186,6 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
   const parsed = createServiceInput.parse(input);
   const environment = await getEnvironment(ctx, parsed.environmentId);
   const requested = parsed.config;
-  refuseSleepOutsideApplications(parsed.kind, input.config);
   await assertClusterRuns(ctx, environment.clusterId, parsed.kind, "engine" in requested ? requested.engine : undefined);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   // The repository's credentials come out of its URL (both checked by the schema already), to be sealed.
@@ -232,7 +245,8 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
   const service = await getService(ctx, input.serviceId);
   const merged: Record<string, unknown> = { ...service.config, ...input.config };
   for (const [key, value] of Object.entries(merged)) if (value === null) delete merged[key];
-  refuseSleepOutsideApplications(service.kind, input.config);
+  const refusal = sleepRefusal(service.kind, input.config);
+  if (refusal) throw new AppError("INVALID", refusal);
   if (service.kind === "DATABASE") {
     throw new AppError(
       "INVALID",

@@ -1,18 +1,24 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
 import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { dispatchEnvironment } from "../deployments/dispatch";
 import { pullTask } from "../engines/engine-session";
+import { startWebServer } from "../web-server";
 
 let services: Services;
 let org: SeededOrganization;
+let web: Awaited<ReturnType<typeof startWebServer>>;
 
 beforeAll(async () => {
-  services = testServices((await createTestDatabase()).db);
+  const database = await createTestDatabase();
+  services = testServices(database.db);
   org = await seedOrganization(services, "sleepers");
+  web = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: 0, host: "127.0.0.1" });
 });
+afterAll(() => web?.close());
 
 const api = () => createCaller({ services, actor: org.as("DEVELOPER") });
 const git = { url: "https://example.test/app.git", ref: { branch: "main" } };
@@ -62,5 +68,38 @@ describe("sleep when idle settings", () => {
       code: "BAD_REQUEST",
       message: expect.stringContaining("a database must answer its applications") as string,
     });
+  });
+
+  it("refuses to create a job, a database or a container that asks to sleep, over tRPC and REST, and creates nothing", async () => {
+    const project = await api().projects.create({ name: "insomnia" });
+    const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+    const refusals = [
+      { kind: "JOB", config: { git, command: "node cron.js", trigger: { type: "cron", schedule: "0 * * * *" } }, why: "a job runs on its triggers" },
+      { kind: "DATABASE", config: { engine: "postgresql" }, why: "a database must answer its applications" },
+      { kind: "CONTAINER", config: { image: { name: "nginx" } }, why: "a CONTAINER service does not sleep yet" },
+    ] as const;
+    for (const { kind, config, why } of refusals) {
+      await expect(
+        api().services.create({ environmentId: environment.id, name: kind.toLowerCase(), kind, config: { ...config, sleepAfterMinutes: 5 } }),
+      ).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining(why) as string });
+    }
+
+    const token = await org.apiToken("DEVELOPER");
+    const response = await fetch(`${web.url}/api/v1/services`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ environmentId: environment.id, name: "db", kind: "DATABASE", config: { engine: "redis", sleepAfterMinutes: 0 } }),
+    });
+    expect({ status: response.status, body: (await response.json()) as unknown }).toMatchObject({
+      status: 400,
+      body: {
+        message: "config.sleepAfterMinutes: Only applications sleep when idle: a database must answer its applications at any time. Remove sleepAfterMinutes",
+      },
+    });
+    expect(await api().services.list({ environmentId: environment.id })).toEqual([]);
+
+    // An application still takes it, kind given or not.
+    const app = await api().services.create({ environmentId: environment.id, name: "web", kind: "APPLICATION", config: { git, sleepAfterMinutes: 5 } });
+    expect(app.config).toMatchObject({ sleepAfterMinutes: 5 });
   });
 });

@@ -54,6 +54,8 @@ export type DockerRuntimeOptions = {
   drainTimeoutMs?: number;
   stopGraceMs?: number;
   supervisionMs?: number;
+  /** The length of a minute of `sleepAfterMinutes` (sleep when idle, issue 16): 60 000 ms; tests and journeys shorten it. */
+  sleepMinuteMs?: number;
   /** Built images kept per service besides the live one (rollback without a rebuild). */
   keepImages?: number;
   /**
@@ -111,6 +113,7 @@ export function createDockerRuntime(options: DockerRuntimeOptions): Runtime<Dock
     jobs,
     router,
     drainTimeoutMs: options.drainTimeoutMs,
+    sleep: { logger: options.logger, ...(options.sleepMinuteMs ? { minuteMs: options.sleepMinuteMs } : {}) },
   });
 }
 
@@ -123,6 +126,8 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
   private readonly exits = new Map<string, ContainerExit>();
   private readonly maskers = new Map<string, (text: string) => string>();
   private readonly lastCpu = new Map<string, { total: number; system: number; cpus: number }>();
+  /** The RestartCount of containers just woken (the same container, not a fresh one) until they go live again. */
+  private readonly wokenRestarts = new Map<string, number>();
   private supervisor: NodeJS.Timeout | null = null;
   private supervising: Promise<void> | null = null;
   private events: Readable | null = null;
@@ -211,7 +216,8 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
   }
 
   healthCheck(ctx: Ctx, container: ReleaseContainer): Promise<void> {
-    return this.waitHealthy(served(ctx), container);
+    const { service, signal } = served(ctx);
+    return this.waitHealthy({ ...service.config, signal }, container);
   }
 
   stopRelease(serviceId: string, container: ReleaseContainer): Promise<void> {
@@ -229,11 +235,57 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
   }
 
   wentLive(state: DockerServiceState, how: "switch" | "restart"): void {
-    // `restarts` follows the live container's RestartCount, which starts at zero in a fresh container.
-    if (how === "restart") state.restarts = 0;
+    // `restarts` follows the live container's RestartCount: zero in a fresh container, kept by a woken one.
+    if (how !== "restart" || !state.current) return;
+    state.restarts = this.wokenRestarts.get(state.current.containerId) ?? 0;
+    this.wokenRestarts.delete(state.current.containerId);
   }
 
   async halt(ctx: Ctx, _state: DockerServiceState, current: ReleaseContainer): Promise<void> {
+    await this.stopContainer(current);
+    ctx.output("system", `Stopped container ${current.containerName} of release ${current.releaseId}`);
+  }
+
+  /**
+   * Sleep when idle (issue 16): the container is stopped, not removed, so its file system, its
+   * port and its log stay; the next request starts the same container again (wake).
+   */
+  async sleep(state: DockerServiceState, current: ReleaseContainer): Promise<void> {
+    await this.stopContainer(current);
+    this.options.serviceLog(state.serviceId, current.releaseId, `[slipway] asleep after ${state.sleep?.afterMinutes ?? "?"} min without a request`, "system");
+  }
+
+  /** Starts the sleeping container again, its log followed from where it stopped, checked as its deploy was (the health check path, else any HTTP answer). */
+  async wake(state: DockerServiceState, current: ReleaseContainer): Promise<ReleaseContainer> {
+    const handle = this.docker.getContainer(current.containerId);
+    try {
+      await handle.start();
+    } catch (error) {
+      // 304: running already (started behind the engine's back): it is checked like a started one.
+      if (statusCodeOf(error) !== 304) throw new StepError(`could not start container ${current.containerName} again: ${describeError(error)}`);
+    }
+    const info = await handle.inspect();
+    await this.loadMasker(current.containerId, info);
+    this.follow(state.serviceId, current.releaseId, current.containerId);
+    const check = { healthCheckPath: state.sleep?.healthCheckPath, healthCheckTimeoutSeconds: state.sleep?.healthCheckTimeoutSeconds ?? 60 };
+    try {
+      await this.waitHealthy({ ...check, signal: new AbortController().signal }, current);
+    } catch (error) {
+      await this.stopContainer(current).catch(() => undefined);
+      throw new StepError(`the release did not wake: ${(error as Error).message}`);
+    }
+    this.wokenRestarts.set(current.containerId, info.RestartCount ?? 0);
+    this.options.serviceLog(
+      state.serviceId,
+      current.releaseId,
+      `[slipway] woke up on a request (container ${current.containerName}, port ${current.port})`,
+      "system",
+    );
+    return { ...current, startedAt: new Date().toISOString() };
+  }
+
+  /** Stops a container and keeps it (to start again), after its last log lines were reported. */
+  private async stopContainer(current: ReleaseContainer): Promise<void> {
     try {
       await this.docker.getContainer(current.containerId).stop({ t: this.stopGraceSeconds() });
     } catch (error) {
@@ -242,7 +294,6 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
         throw new StepError(`could not stop container ${current.containerName}: ${describeError(error)}`);
     }
     await this.finishFollowing(current.containerId);
-    ctx.output("system", `Stopped container ${current.containerName} of release ${current.releaseId}`);
   }
 
   async drained(ctx: Ctx, previous: ReleaseContainer | null): Promise<void> {
@@ -415,13 +466,16 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
   }
 
   /** Healthy: a 2xx/3xx answer to GET healthCheckPath, or any HTTP answer to GET / without one. Fails at once when the container stops. */
-  private async waitHealthy(ctx: StepContext<ServedSpec>, container: ReleaseContainer): Promise<void> {
-    const { healthCheckPath, healthCheckTimeoutSeconds } = ctx.service.config;
+  private async waitHealthy(
+    check: { healthCheckPath?: string | undefined; healthCheckTimeoutSeconds: number; signal: AbortSignal },
+    container: ReleaseContainer,
+  ): Promise<void> {
+    const { healthCheckPath, healthCheckTimeoutSeconds } = check;
     const deadline = Date.now() + healthCheckTimeoutSeconds * 1000;
     const what = healthCheckPath ? `health check GET ${healthCheckPath}` : `HTTP on container port ${container.containerPort}`;
     let lastStatus: number | null = null;
     let delayMs = 50;
-    while (!ctx.signal.aborted) {
+    while (!check.signal.aborted) {
       const info = await this.docker
         .getContainer(container.containerId)
         .inspect()
@@ -573,7 +627,8 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     for (const state of this.store.values()) {
       if (this.stopped) return;
       const current = state.current;
-      if (!current || state.status === "stopped" || this.store.busy(state.serviceId)) continue;
+      // A sleeping container is stopped on purpose: not a crash, and its restart policy leaves it stopped.
+      if (!current || state.status === "stopped" || state.status === "sleeping" || this.store.busy(state.serviceId)) continue;
       let info: Docker.ContainerInspectInfo;
       try {
         info = await this.docker.getContainer(current.containerId).inspect();

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { sleepSetting } from "../release-store";
 import { logCursor } from "./log-follower";
 
 /**
@@ -47,7 +48,9 @@ export const dockerServiceState = z.object({
   kind: z.string(),
   domains: z.array(z.string()),
   current: releaseContainer.nullable(),
-  status: z.enum(["starting", "running", "crashed", "stopped"]),
+  status: z.enum(["starting", "running", "crashed", "stopped", "sleeping"]),
+  /** Sleep when idle (issue 16): stopped, not removed, after this long without a request. */
+  sleep: sleepSetting.optional(),
   /** Restarts of the live container by its restart policy (the Engine API's RestartCount). */
   restarts: z.number().int().nonnegative(),
   /** Per container id: how far its log was reported, so a restarted engine resumes there. */

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
-import type { PendingRelease } from "../release-store";
+import { type PendingRelease, sleepSetting } from "../release-store";
 
 /**
  * Where the local runtime keeps things under the engine's home:
@@ -57,7 +57,7 @@ export const serviceState = z.object({
   /** The release the router sends traffic to (or would, once started again). */
   current: releaseProcess.nullable(),
   status: z.enum(["starting", "running", "crashed", "stopped", "sleeping"]),
-  sleep: z.object({ afterMinutes: z.number(), healthCheckPath: z.string().optional(), healthCheckTimeoutSeconds: z.number() }).optional(),
+  sleep: sleepSetting.optional(),
   /** Crash restarts since the service was deployed. */
   restarts: z.number().int().nonnegative(),
   /**
