@@ -38,7 +38,8 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     );
     console.log(
       `runtime logs (${shells.logs.rate} lines/s for ${shells.logs.total / shells.logs.rate} s, release -> engine -> web -> following client): ` +
-        `${Math.round(shells.logs.linesPerSecond)} lines/s received, ${shells.logs.lost} lost of ${shells.logs.total}; latency p50 ${ms(shells.logs.p50)}, p99 ${ms(shells.logs.p99)}`,
+        `${Math.round(shells.logs.linesPerSecond)} lines/s received, ${shells.logs.lost} lost of ${shells.logs.total}; latency p50 ${ms(shells.logs.p50)}, p99 ${ms(shells.logs.p99)}; ` +
+        `the release's log file followed locally p50 ${ms(shells.logs.localTail.p50)}, p99 ${ms(shells.logs.localTail.p99)} (floor)`,
     );
   },
 

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
+import fs from "node:fs/promises";
 import path from "node:path";
 import getPort from "get-port";
 import * as pty from "node-pty";
 import { io, type Socket } from "socket.io-client";
+import { LogTailer } from "../engine/runtime/local/log-tailer";
 import { createCaller } from "../server/api/root";
 import type { LogLines, ShellOutputMessage, UiClientEvents, UiServerEvents } from "../server/realtime/ui-protocol";
 import { fixture, request } from "../test/engine-harness";
@@ -127,17 +129,34 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
     let firstAt = 0;
     let lastAt = 0;
     let run = -1;
+    /** The line's number and its latency, for a line of this run. */
+    const burstLine = (text: string, now: number) => {
+      const match = /^burst (\d+) (\d+) (\d+)$/.exec(text);
+      return match && Number(match[1]) === run ? { n: Number(match[2]), latency: now - Number(match[3]) } : null;
+    };
     socket.on("log:lines", (batch: LogLines) => {
       const now = Date.now();
       for (const line of batch.lines) {
-        const match = /^burst (\d+) (\d+) (\d+)$/.exec(line.text);
-        if (!match || Number(match[1]) !== run) continue;
+        const burst = burstLine(line.text, now);
+        if (!burst) continue;
         if (!firstAt) firstAt = now;
         lastAt = now;
-        received.add(Number(match[2]));
-        latencies.push(now - Number(match[3]));
+        received.add(burst.n);
+        latencies.push(burst.latency);
       }
     });
+    // The floor: the release's log file followed from this process as the engine follows it
+    // (inotify, the same reader), in the same run: what reading the lines costs with no platform.
+    const logFile = await releaseLogFile(home, service.id);
+    const tailed: number[] = [];
+    const tailer = new LogTailer(logFile, (await fs.stat(logFile)).size, (lines) => {
+      const now = Date.now();
+      for (const line of lines) {
+        const burst = burstLine(line.text, now);
+        if (burst) tailed.push(burst.latency);
+      }
+    });
+    tailer.start();
     const joined = await socket.timeout(5_000).emitWithAck("subscribe", { room: `service:${service.id}` });
     if (!joined.ok) throw new Error(`cannot follow the service's logs: ${joined.error}`);
     const total = options.logRate * options.logSeconds;
@@ -145,7 +164,8 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
     const answer = await request(routerPort, `web-dev-shellbench.localhost`, `/burst?rate=${options.logRate}&seconds=${options.logSeconds}`);
     run = (JSON.parse(answer.body) as { run: number }).run;
     const deadline = started + (options.logSeconds + 30) * 1000;
-    while (received.size < total && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while ((received.size < total || tailed.length < total) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await tailer.stop();
     return {
       keys: options.keys,
       shell: { p50: percentile(platform, 50), p99: percentile(platform, 99) },
@@ -158,6 +178,7 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
         linesPerSecond: received.size / Math.max(0.001, (lastAt - firstAt) / 1000),
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
+        localTail: { p50: percentile(tailed, 50), p99: percentile(tailed, 99) },
       },
     };
   } finally {
@@ -165,4 +186,12 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
     await engine.stop("SIGTERM");
     await killProcessesUnder(home);
   }
+}
+
+/** The release's stdout log in the local runtime's layout (engine/runtime/local/layout.ts): services/<id>/releases/<release>/runtime.log. */
+async function releaseLogFile(home: string, serviceId: string): Promise<string> {
+  const releases = path.join(home, "services", serviceId, "releases");
+  const [release, ...others] = await fs.readdir(releases);
+  if (!release || others.length > 0) throw new Error(`expected the one release of the bench's service in ${releases}`);
+  return path.join(releases, release, "runtime.log");
 }

@@ -130,6 +130,19 @@ describe("the engine's outbox", () => {
     expect(controlPlane.lineTexts()).toEqual([...Array(2500).keys()].map((seq) => `line ${seq}`));
   });
 
+  it("keeps a batch of long lines under the size a message may have, so one batch cannot close the connection for ever", async () => {
+    const controlPlane = scriptedControlPlane([]);
+    const outbox = open({ dir: outboxDir(), send: controlPlane.send });
+    // 16 KiB lines, the longest the protocol carries, of two-byte characters: 12 MiB of text in all.
+    const long = (seq: number) => `${seq} ${"é".repeat(16_000)}`;
+    for (let seq = 0; seq < 400; seq++) outbox.pushLine(runtime, line(seq, long(seq)));
+    await outbox.flush();
+    const sizes = controlPlane.stored.map((message) => Buffer.byteLength(JSON.stringify(message.payload)));
+    expect(Math.max(...sizes)).toBeLessThan(1024 * 1024);
+    expect(controlPlane.lineTexts()).toEqual([...Array(400).keys()].map(long));
+    expect(outbox.pending).toBe(0);
+  });
+
   it("shares one flush between concurrent callers and makes one more pass for what arrived meanwhile", async () => {
     const controlPlane = scriptedControlPlane([]);
     const outbox = open({ dir: outboxDir(), send: controlPlane.send });

@@ -42,6 +42,24 @@ export type OutboxOptions = {
 export const DEFAULT_OUTBOX_BYTES = 64 * 1024 * 1024;
 const MAX_LINES = 1000;
 const MAX_EVENTS = 200;
+/**
+ * The text a batch of lines carries at most (UTF-8 bytes): a message over the web process's
+ * 4 MiB limit (maxHttpBufferSize) closes the connection, and the same batch sent again would
+ * close it again, for ever. A thousand lines of 16 KiB would be 16 MiB; with JSON escaping at
+ * worst six bytes for one, 512 KiB of text stays under the limit. A longer line goes alone.
+ */
+const MAX_BATCH_TEXT_BYTES = 512 * 1024;
+
+/** The first lines of a stream's queue that make one batch: at most {@link MAX_LINES}, and {@link MAX_BATCH_TEXT_BYTES} of text. */
+function firstBatch(lines: Array<Queued<LogLine>>): Array<Queued<LogLine>> {
+  let bytes = 0;
+  let count = 0;
+  for (; count < Math.min(lines.length, MAX_LINES); count++) {
+    bytes += Buffer.byteLength(lines[count]!.item.text);
+    if (count > 0 && bytes > MAX_BATCH_TEXT_BYTES) break;
+  }
+  return lines.slice(0, count);
+}
 
 /** What an outbox's journal holds, read without changing it: a stopped engine's unacknowledged events and lines, in order. */
 export function readOutboxJournal(dir: string): OutboxRecord[] {
@@ -160,7 +178,7 @@ export class Outbox {
     }
     for (const [key, queue] of this.logs) {
       while (queue.lines.length > 0) {
-        const batch = queue.lines.slice(0, MAX_LINES);
+        const batch = firstBatch(queue.lines);
         queue.sending = batch.length;
         const delivered = await this.deliver({ name: "log:batch", payload: { stream: queue.stream, lines: batch.map((queued) => queued.item) } });
         queue.sending = 0;

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNotNull, isNull, notInArray } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, isNull, notInArray, sql } from "drizzle-orm";
 import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } from "../../engine/protocol/events";
 import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
@@ -152,26 +152,23 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
     serviceId = stream.serviceId;
   }
   const key = stream.kind === "deployment" ? `deployment:${stream.deploymentId}` : `service:${stream.serviceId}`;
+  // Ten arrays rather than ten parameters per line (issue 17, item 7): the ORM mapped and
+  // PostgreSQL parsed each of a thousand lines' values, and a batch took four times as long.
   // No conflict target: a line that repeats either unique key (stream and seq, stream and source) is skipped.
-  const inserted = await svc.db
-    .insert(logLines)
-    .values(
-      lines.map((line) => ({
-        organizationId,
-        stream: key,
-        seq: line.seq,
-        deploymentId,
-        serviceId,
-        fd: line.fd,
-        text: line.text,
-        at: new Date(line.at),
-        source: line.source ?? null,
-        level: logLevelOf(line.text),
-      })),
-    )
-    .onConflictDoNothing()
-    .returning({ seq: logLines.seq });
-  const stored = new Set(inserted.map((row) => row.seq));
+  const inserted = await svc.db.execute<{ seq: string }>(sql`
+    insert into ${logLines} (organization_id, stream, seq, deployment_id, service_id, fd, text, at, source, level)
+    select ${organizationId}::uuid, ${key}, l.seq, ${deploymentId}::uuid, ${serviceId}::uuid, l.fd, l.text, l.at, l.source, l.level
+    from unnest(
+      ${sql.param(lines.map((line) => line.seq))}::bigint[],
+      ${sql.param(lines.map((line) => line.fd))}::log_fd[],
+      ${sql.param(lines.map((line) => line.text))}::text[],
+      ${sql.param(lines.map((line) => line.at))}::timestamptz[],
+      ${sql.param(lines.map((line) => line.source ?? null))}::text[],
+      ${sql.param(lines.map((line) => logLevelOf(line.text)))}::text[]
+    ) as l(seq, fd, text, at, source, level)
+    on conflict do nothing
+    returning seq`);
+  const stored = new Set(inserted.rows.map((row) => Number(row.seq)));
   return lines.filter((line) => stored.has(line.seq));
 }
 

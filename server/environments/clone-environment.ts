@@ -1,9 +1,10 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
-import { environments, services, variables } from "../db/schema";
+import type { Executor } from "../db/client";
+import { environments, services, variables, type VariableScope } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
 import { getProject } from "../projects/projects";
 import { AppError } from "../errors";
@@ -28,11 +29,21 @@ import { cloneEnvironmentInput } from "./clone-environment.types";
  */
 export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof cloneEnvironmentInput>) {
   const parsed = cloneEnvironmentInput.parse(input);
-  const source = await getEnvironment(ctx, parsed.environmentId);
-  const project = await getProject(ctx, parsed.projectId ?? source.projectId);
-  const rule = await ruleFor(ctx.db, project.id, parsed.name);
-  const cluster = await chooseCluster(ctx, parsed.clusterId ?? rule?.clusterId ?? source.clusterId);
-  const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
+  const organizationId = ctx.actor.organizationId;
+  // Independent reads side by side (issue 17, item 7: a clone was a dozen round trips in a row).
+  // The source's rows are read within the caller's organization and used only once the checks
+  // below have passed.
+  const [{ source, project, rule, cluster }, cipher, sourceRows] = await Promise.all([
+    (async () => {
+      const source = await getEnvironment(ctx, parsed.environmentId);
+      const project = await getProject(ctx, parsed.projectId ?? source.projectId);
+      const rule = await ruleFor(ctx.db, project.id, parsed.name);
+      const cluster = await chooseCluster(ctx, parsed.clusterId ?? rule?.clusterId ?? source.clusterId);
+      return { source, project, rule, cluster };
+    })(),
+    cipherFor(ctx.db, ctx.keyring, organizationId),
+    readSource(ctx.db, organizationId, parsed.environmentId),
+  ]);
   const lifetimeSeconds = parsed.lifetimeSeconds ?? rule?.lifetimeSeconds ?? null;
   if (parsed.withData && cluster.id !== source.clusterId) {
     throw new AppError(
@@ -40,13 +51,16 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
       `A copy with data must run on its source's cluster ("${source.name}" runs on another one than "${cluster.name}"): clone without data, or on the same cluster`,
     );
   }
+  const sourceServices = chosenServices(sourceRows.services, parsed.services, source.name);
+  const chosenIds = new Set(sourceServices.map((s) => s.id));
+  const owned = sourceRows.variables.filter((variable) => variable.scope === "ENVIRONMENT" || chosenIds.has(variable.targetId));
 
   const copy = await ctx.db.transaction(async (tx) => {
     const [environment] = await conflictOnDuplicate(`Environment "${parsed.name}" in project "${project.name}"`, () =>
       tx
         .insert(environments)
         .values({
-          organizationId: ctx.actor.organizationId,
+          organizationId,
           projectId: project.id,
           name: parsed.name,
           mode: parsed.mode ?? rule?.mode ?? source.mode,
@@ -58,7 +72,6 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         })
         .returning(),
     );
-    const sourceServices = chosenServices(await tx.select().from(services).where(eq(services.environmentId, source.id)), parsed.services, source.name);
     const ports = new Set<number>();
     const configs: StoredConfig[] = [];
     for (const s of sourceServices) {
@@ -75,7 +88,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
       ports.add(port);
       configs.push(newDatabaseConfig(cipher, { engine: database.engine, serviceName: s.name, port, ...(parsed.withData ? { copyDataFrom: s.id } : {}) }));
     }
-    const stageCopies = await copyStages(tx, source.id, { organizationId: ctx.actor.organizationId, environmentId: environment!.id });
+    const stageCopies = await copyStages(tx, source.id, { organizationId, environmentId: environment!.id });
     // One statement per table: a clone of 20 services and 200 variables is three round trips.
     const created =
       sourceServices.length === 0
@@ -84,7 +97,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
             .insert(services)
             .values(
               sourceServices.map((s, i) => ({
-                organizationId: ctx.actor.organizationId,
+                organizationId,
                 environmentId: environment!.id,
                 name: s.name,
                 kind: s.kind,
@@ -96,26 +109,21 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
     // Names are unique within an environment: they pair each copy with its source.
     const copyByName = new Map(created.map((c) => [c.name, c.id]));
     const serviceIds = new Map(sourceServices.map((s) => [s.id, copyByName.get(s.name)!]));
-    const owned = await tx
-      .select()
-      .from(variables)
-      .where(and(eq(variables.organizationId, ctx.actor.organizationId), inArray(variables.targetId, [source.id, ...serviceIds.keys()])));
-    if (owned.length > 0) {
-      await tx.insert(variables).values(
-        owned.map((variable) => {
-          const targetId = variable.scope === "ENVIRONMENT" ? environment!.id : serviceIds.get(variable.targetId)!;
-          const plaintext = cipher.decrypt(variable.encryptedValue, variableContext(variable.scope, variable.targetId, variable.key));
-          return {
-            organizationId: ctx.actor.organizationId,
-            scope: variable.scope,
-            targetId,
-            key: variable.key,
-            secret: variable.secret,
-            encryptedValue: cipher.encrypt(plaintext, variableContext(variable.scope, targetId, variable.key)),
-          };
-        }),
-      );
-    }
+    await insertVariables(
+      tx,
+      organizationId,
+      owned.map((variable) => {
+        const targetId = variable.scope === "ENVIRONMENT" ? environment!.id : serviceIds.get(variable.targetId)!;
+        const plaintext = cipher.decrypt(variable.encryptedValue, variableContext(variable.scope, variable.targetId, variable.key));
+        return {
+          scope: variable.scope,
+          targetId,
+          key: variable.key,
+          secret: variable.secret,
+          encryptedValue: cipher.encrypt(plaintext, variableContext(variable.scope, targetId, variable.key)),
+        };
+      }),
+    );
     await recordAudit(tx, ctx.actor, {
       action: "environment.clone",
       targetType: "environment",
@@ -140,6 +148,50 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
   const cause = { kind: "clone", fromEnvironmentId: source.id, fromEnvironment: source.name } as const;
   const deployment = deploy ? (await requestDeployment(ctx, { environmentId: copy.environment.id, action: "DEPLOY" }, cause)).deployment : null;
   return { environment: copy.environment, deployment };
+}
+
+/**
+ * The services of an environment and the variables it and they own, in two statements on two
+ * connections. Variables are looked up by scope and target, the leading columns of their unique
+ * index: by target alone PostgreSQL would read every variable of the organization.
+ */
+async function readSource(db: Executor, organizationId: string, environmentId: string) {
+  const ofEnvironment = and(eq(services.environmentId, environmentId), eq(services.organizationId, organizationId));
+  const [sourceServices, owned] = await Promise.all([
+    db.select().from(services).where(ofEnvironment),
+    db
+      .select()
+      .from(variables)
+      .where(
+        and(
+          eq(variables.organizationId, organizationId),
+          or(
+            and(eq(variables.scope, "ENVIRONMENT"), eq(variables.targetId, environmentId)),
+            and(eq(variables.scope, "SERVICE"), inArray(variables.targetId, db.select({ id: services.id }).from(services).where(ofEnvironment))),
+          ),
+        ),
+      ),
+  ]);
+  return { services: sourceServices, variables: owned };
+}
+
+/** The copies' variables in one statement: a row of arrays rather than six parameters per variable. */
+async function insertVariables(
+  tx: Executor,
+  organizationId: string,
+  rows: { scope: VariableScope; targetId: string; key: string; secret: boolean; encryptedValue: string }[],
+) {
+  if (rows.length === 0) return;
+  await tx.execute(sql`
+    insert into ${variables} (organization_id, scope, target_id, key, secret, encrypted_value)
+    select ${organizationId}::uuid, v.scope, v.target_id, v.key, v.secret, v.encrypted_value
+    from unnest(
+      ${sql.param(rows.map((row) => row.scope))}::variable_scope[],
+      ${sql.param(rows.map((row) => row.targetId))}::uuid[],
+      ${sql.param(rows.map((row) => row.key))}::text[],
+      ${sql.param(rows.map((row) => row.secret))}::boolean[],
+      ${sql.param(rows.map((row) => row.encryptedValue))}::text[]
+    ) as v(scope, target_id, key, secret, encrypted_value)`);
 }
 
 /** The source's services the copy takes: those named (each must exist), or all. */

@@ -43,6 +43,29 @@ describe("reading logs", () => {
     await expect(api.deployments.logs({})).rejects.toMatchObject({ code: "BAD_REQUEST" });
   });
 
+  it("stores each line as sent, whatever characters it holds, and returns only the lines it had not stored yet", async () => {
+    const api = createCaller({ services, actor: org.as("VIEWER") });
+    const dev = createCaller({ services, actor: org.as("DEVELOPER") });
+    const project = await dev.projects.create({ name: "odd-lines" });
+    const environment = await dev.environments.create({ projectId: project.id, name: "dev" });
+    const web = await dev.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const texts = ['say "hi" \\ C:\\path', "{braces,commas}", "NULL", "", "ünïcödé 🚀\ttab", '{"level":"error","msg":"boom"}'];
+    const at = "2026-12-06T10:00:00.123Z";
+    const lines = texts.map((text, i) => ({ seq: i + 1, at, fd: i % 2 ? ("stderr" as const) : ("stdout" as const), text, source: `r1:${i * 100}` }));
+    const stream = { kind: "service" as const, serviceId: web.id, releaseId: "r1" };
+    expect(await recordLogBatch(services, org.clusterId, stream, lines)).toEqual(lines);
+    // A batch sent again after a lost acknowledgement, with one new line: only that one is new.
+    const next = { seq: 7, at, fd: "stdout" as const, text: "after", source: "r1:600" };
+    expect(await recordLogBatch(services, org.clusterId, stream, [...lines.slice(4), next])).toEqual([next]);
+
+    const stored = await api.deployments.logs({ serviceId: web.id });
+    expect(stored.map((line) => ({ seq: line.seq, text: line.text, fd: line.fd }))).toEqual(
+      [...lines, next].map((line) => ({ seq: line.seq, text: line.text, fd: line.fd })),
+    );
+    expect(new Date(stored[0]!.at).toISOString()).toBe(at);
+    expect((await api.deployments.logs({ serviceId: web.id, level: "error" })).map((line) => line.seq)).toEqual([6]);
+  });
+
   it("filters a service's runtime output by stream, release and time range", async () => {
     const api = createCaller({ services, actor: org.as("VIEWER") });
     const dev = createCaller({ services, actor: org.as("DEVELOPER") });

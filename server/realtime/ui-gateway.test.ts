@@ -13,11 +13,13 @@ import { UI_NAMESPACE, type DeploymentChanged, type LogLines, type ServiceChange
 let services: Services;
 let org: SeededOrganization;
 let web: Awaited<ReturnType<typeof startWebServer>>;
+let databaseUrl: string;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
   const database = await createTestDatabase();
   services = testServices(database.db);
+  databaseUrl = database.url;
   org = await seedOrganization(services, "ui");
   web = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: 0, host: "127.0.0.1" });
 });
@@ -26,8 +28,8 @@ afterAll(async () => {
   await web?.close();
 });
 
-function connect(namespace: string, auth: object): Promise<Socket> {
-  const socket = io(`${web.url}${namespace}`, { auth, transports: ["websocket"], reconnection: false });
+function connect(namespace: string, auth: object, url = web.url): Promise<Socket> {
+  const socket = io(`${url}${namespace}`, { auth, transports: ["websocket"], reconnection: false });
   sockets.push(socket);
   return new Promise((resolve, reject) => {
     socket.once("connect", () => resolve(socket));
@@ -97,6 +99,47 @@ describe("the /ui realtime namespace", () => {
       stream: `deployment:${deployment.id}`,
       lines: [{ seq: 7, at, fd: "stdout", text: "\u001b[32mcompiled\u001b[0m", deploymentId: deployment.id, serviceId: service.id }],
     });
+  });
+
+  it("gives each follower a batch of log lines once, whether it follows through the web process that stored it or another", async () => {
+    const api = createCaller({ services, actor: org.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "two-nodes" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const other = await startWebServer({ services, databaseUrl, logger: pino({ level: "silent" }), port: 0, host: "127.0.0.1" });
+    try {
+      const token = await org.apiToken("VIEWER");
+      const here = await connect(UI_NAMESPACE, { token });
+      const there = await connect(UI_NAMESPACE, { token }, other.url);
+      const seen = new Map<Socket, number[]>([
+        [here, []],
+        [there, []],
+      ]);
+      for (const [socket, seqs] of seen) {
+        expect(await socket.emitWithAck("subscribe", { room: `service:${service.id}` })).toEqual({ ok: true });
+        socket.on("log:lines", (batch: LogLines) => seqs.push(...batch.lines.map((line) => line.seq)));
+      }
+      const engine = await connect(ENGINE_NAMESPACE, {
+        token: org.engineToken,
+        protocolVersion: PROTOCOL_VERSION,
+        engineVersion: "test",
+        capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] },
+      });
+      const send = async (seq: number) => {
+        const arrived = [here, there].map((socket) => next<LogLines>(socket, "log:lines", (batch) => batch.lines.some((line) => line.seq === seq)));
+        const at = new Date().toISOString();
+        const lines = [{ seq, at, fd: "stdout", text: `line ${seq}` }];
+        expect(await engine.emitWithAck("log:batch", { stream: { kind: "service", serviceId: service.id, releaseId: "r1" }, lines })).toEqual({ ok: true });
+        await Promise.all(arrived);
+      };
+      // A socket receives in the order sent: once the second batch is in, a second copy of the first would be too.
+      await send(1);
+      await send(2);
+      expect(seen.get(here)).toEqual([1, 2]);
+      expect(seen.get(there)).toEqual([1, 2]);
+    } finally {
+      await other.close();
+    }
   });
 
   it("tells every socket of the organization, unsubscribed, when a deployment is requested and when a report changes a service; no other organization", async () => {

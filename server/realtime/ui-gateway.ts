@@ -201,9 +201,20 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
     serviceChanged(change: ServiceChanged) {
       namespace.local.to(organizationRoom(change.organizationId)).emit("service:changed", change);
     },
-    /** Stored lines, to every web process's subscribers through the adapter. */
+    /**
+     * Stored lines, to every web process's subscribers. This process's own get them at once: the
+     * adapter's broadcast first stores the batch in Postgres for the other processes (an attachment
+     * row and a NOTIFY, two round trips) and only then emits locally (issue 17, item 7). The
+     * broadcast leaves out the sockets served here, so each subscriber gets a batch once.
+     */
     logLines(batch: LogLines) {
-      namespace.to(batch.stream).emit("log:lines", batch);
+      const here = namespace.adapter.rooms.get(batch.stream);
+      if (!here?.size) return void namespace.to(batch.stream).emit("log:lines", batch);
+      namespace.local.to(batch.stream).emit("log:lines", batch);
+      namespace
+        .to(batch.stream)
+        .except([...here])
+        .emit("log:lines", batch);
     },
   };
 }
