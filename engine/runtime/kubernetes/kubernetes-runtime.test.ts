@@ -19,7 +19,8 @@ import type { ContainerServiceSpec, DatabaseServiceSpec, EngineTask, JobServiceS
 import { kubernetesNamespace } from "../../protocol/kubernetes-names";
 import { KubernetesRuntime } from "./kubernetes-runtime";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
-import { pod, replicaSetOf, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
+import type { CnpgCluster } from "./cnpg";
+import { pod, replicaSetOf, withCnpgClusterStatus, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
 import { ScriptedKubeApi } from "./testing/scripted-api";
 import { container as containerFixture, database as databaseFixture, lifecycleJob as lifecycleJobFixture } from "./testing/services";
 
@@ -244,6 +245,95 @@ describe("kubernetes runtime: cancel and databases", () => {
     expect(recording.eventsOf(again.deploymentId).find((event) => event.step === "health_check" && event.status === "failed")?.message).toMatch(
       /^db was not ready within 2s\npod db-0: Unschedulable: 0\/3 nodes are available: 3 Insufficient memory/,
     );
+  });
+});
+
+describe("kubernetes runtime: CloudNativePG", () => {
+  const CLUSTER = "postgresql.cnpg.io/v1 Cluster";
+
+  it("with the operator installed, a PostgreSQL DATABASE is a Cluster, ready once the operator says so; the environment's services read its <name>-app Secret", async () => {
+    api.served.add(CLUSTER);
+    const database = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const deployment = task("DEPLOY", [database]);
+    const running = engine.execute(deployment);
+    await api.watching("Cluster");
+    const namespace = namespaceOf(deployment);
+    const applied = api.stored<CnpgCluster>("Cluster", namespace, "db")!;
+    api.emit("MODIFIED", withCnpgClusterStatus(applied, "setting-up"));
+    api.emit("MODIFIED", withCnpgClusterStatus(applied, "healthy"));
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.map(({ object }) => object.kind)).toEqual(["Namespace", "Service", "Cluster"]);
+    expect(recording.eventsOf(deployment.deploymentId).find((event) => event.step === "build" && event.status === "succeeded")?.message).toBe(
+      "postgresql as a CloudNativePG Cluster",
+    );
+    const text = output(deployment.deploymentId);
+    expect(text).toContain("Cluster db: Setting up primary, 0 of 1 instances ready");
+    expect(text).toContain("Cluster db: 1 of 1 instances ready");
+
+    // A service deployed next in the environment reads the database's variables from the operator's Secret.
+    await deploy(web(), (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const env = api.stored<V1Deployment>("Deployment", namespace, "web")!.spec!.template.spec!.containers[0]!.env!;
+    expect(env).toEqual(
+      expect.arrayContaining([
+        { name: "SLIPWAY_DB_URL", valueFrom: { secretKeyRef: { name: "db-app", key: "uri" } } },
+        { name: "SLIPWAY_DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db-app", key: "password" } } },
+      ]),
+    );
+
+    // Stopped, it hibernates; a new engine finds it stopped from the Cluster's annotation.
+    await engine.execute(task("STOP", [database]));
+    expect(api.applied.at(-1)).toEqual({
+      object: { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "db", namespace, annotations: { "cnpg.io/hibernation": "on" } } },
+      fieldManager: "slipway-scale",
+    });
+    await engine.shutdown();
+    engine = newEngine();
+    await engine.start();
+    expect(engine.services()).toEqual(expect.arrayContaining([expect.objectContaining({ serviceId: database.id, state: "stopped" })]));
+
+    const removal = task("DELETE", [database]);
+    await engine.execute(removal);
+    expect(api.deleted).toEqual(expect.arrayContaining([`Cluster/${namespace}/db`, `Service/${namespace}/db`]));
+  });
+
+  it("fails with the operator's phase and its instance pods' reasons when the Cluster cannot come up", async () => {
+    api.served.add(CLUSTER);
+    const database = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const deployment = task("DEPLOY", [database]);
+    const running = engine.execute(deployment);
+    await api.watching("Cluster");
+    const namespace = namespaceOf(deployment);
+    api.seed(pod("db-1", { "cnpg.io/cluster": "db", "cnpg.io/instanceRole": "primary" }, namespace, "image-pull"));
+    api.emit("MODIFIED", withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", namespace, "db")!, "unrecoverable"));
+    await running;
+    expect(recording.eventsOf(deployment.deploymentId).find((event) => event.step === "health_check" && event.status === "failed")?.message).toMatch(
+      /^db: Cluster is unrecoverable and needs manual intervention \(Instance creation failed for the following jobs: db-1-initdb\. .*\)\npod db-1: ImagePullBackOff/,
+    );
+  });
+
+  it("a database that already runs as a StatefulSet stays one when the operator comes: its data is in that volume", async () => {
+    const database = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const first = task("DEPLOY", [database]);
+    const running = engine.execute(first);
+    await api.watching("StatefulSet");
+    const applied = api.stored<V1StatefulSet>("StatefulSet", namespaceOf(first), "db")!;
+    // StatefulSetStatus: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/stateful-set-v1/#StatefulSetStatus (v1.33).
+    const ready = { observedGeneration: 1, replicas: 1, readyReplicas: 1, updatedReplicas: 1, currentRevision: "db-1", updateRevision: "db-1" };
+    api.emit("MODIFIED", { ...applied, status: ready } as V1StatefulSet);
+    await running;
+
+    api.served.add(CLUSTER);
+    const again = task("DEPLOY", [database]);
+    const redeploy = engine.execute(again);
+    await api.watching("StatefulSet");
+    const redeployed: V1StatefulSet = { ...api.stored<V1StatefulSet>("StatefulSet", namespaceOf(again), "db")!, status: { ...ready, observedGeneration: 2 } };
+    api.emit("MODIFIED", redeployed);
+    await redeploy;
+    expect(recording.final(again.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.some(({ object }) => object.kind === "Cluster")).toBe(false);
   });
 });
 

@@ -13,7 +13,8 @@ import { startPodExec } from "./exec-session";
 import { lifecycleJobManifest, lifecycleJobName } from "./jobs";
 import type { KubeApi } from "./kube-api";
 import { ANNOTATION, type EnvironmentScope, LABEL, MANAGED_BY, namespaceOf, type ReleaseMeta } from "./labels";
-import { namespaceManifest, releaseManifests } from "./manifests";
+import { type ClusterFeatures, namespaceManifest, NO_FEATURES, releaseManifests } from "./manifests";
+import { CNPG_API_VERSION, CNPG_HIBERNATION, CNPG_KIND, CNPG_LABEL, type CnpgCluster, cnpgClusterRollout, operatorDatabaseEnv } from "./cnpg";
 import { observe, type ObserveOptions } from "./observe";
 import { lastLines, PodLogFollower } from "./pod-logs";
 import { deploymentRollout, describeProblems, jobState, podProblems, type RolloutState, statefulSetRollout } from "./rollout";
@@ -46,7 +47,7 @@ type Tracked = {
   stopped: boolean;
   image?: string;
 };
-type WorkloadKind = "Deployment" | "StatefulSet" | "CronJob";
+type WorkloadKind = "Deployment" | "StatefulSet" | "CronJob" | "Cluster";
 type Pending = {
   scope: EnvironmentScope;
   meta: ReleaseMeta;
@@ -57,9 +58,10 @@ type Pending = {
   image?: string;
   applied: boolean;
   undone: boolean;
+  features: ClusterFeatures;
 };
 
-const WORKLOADS: Record<WorkloadKind, string> = { Deployment: "apps/v1", StatefulSet: "apps/v1", CronJob: "batch/v1" };
+const WORKLOADS: Record<WorkloadKind, string> = { Deployment: "apps/v1", StatefulSet: "apps/v1", CronJob: "batch/v1", Cluster: CNPG_API_VERSION };
 const RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
 /** Field managers of the actions that change one field of what `slipway` applied: its next apply takes the field back. */
 const SCALE_MANAGER = "slipway-scale";
@@ -87,7 +89,9 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
 
   /** Recovers what runs from the cluster: every workload the engine labelled, in every namespace (a restarted engine forgets nothing). */
   async start(): Promise<void> {
+    const operator = await this.servesCloudNativePg();
     for (const kind of Object.keys(WORKLOADS) as WorkloadKind[]) {
+      if (kind === "Cluster" && !operator) continue;
       const { items } = await this.options.api.list<KubernetesObject & { spec?: { replicas?: number; suspend?: boolean } }>(WORKLOADS[kind], kind, {
         labelSelector: selector(MANAGED_BY),
       });
@@ -104,7 +108,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
           name: item.metadata!.name!,
           releaseId: annotations[ANNOTATION.release] ?? labels[LABEL.release] ?? "unknown",
           ...(annotations[ANNOTATION.commit] ? { commit: annotations[ANNOTATION.commit] } : {}),
-          stopped: kind === "CronJob" ? item.spec?.suspend === true : item.spec?.replicas === 0,
+          stopped: kind === "CronJob" ? item.spec?.suspend === true : kind === "Cluster" ? annotations[CNPG_HIBERNATION] === "on" : item.spec?.replicas === 0,
         });
       }
     }
@@ -133,6 +137,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
     const releaseId = `${stamp}-${ctx.deploymentId.slice(0, 8)}`;
     const dir = path.join(this.options.home, "kubernetes", ctx.service.id, releaseId);
+    const features = await this.featuresFor(ctx.service, namespaceOf(scope));
     this.pending.set(releaseId, {
       scope,
       meta: { releaseId, deploymentId: ctx.deploymentId },
@@ -141,6 +146,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       dir,
       applied: false,
       undone: false,
+      features,
     });
     return { serviceId: ctx.service.id, releaseId };
   }
@@ -173,7 +179,9 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
         release.image = `${service.config.image.name}:${service.config.image.tag}`;
         return { message: `image ${release.image}, pulled by the cluster's nodes` };
       case "DATABASE":
-        return { message: `${service.config.engine} in a StatefulSet` };
+        return {
+          message: release.features.cloudNativePg ? `${service.config.engine} as a CloudNativePG Cluster` : `${service.config.engine} in a StatefulSet`,
+        };
       case "APPLICATION":
       case "JOB": {
         if (!release.appDir || !release.meta.commit) throw new Error("build before clone");
@@ -195,7 +203,9 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
 
   async startRelease(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingOf(handle);
-    const objects = releaseManifests(release.scope, ctx.service, release.meta, this.options.settings, release.image ?? "").filter((object) => !isRoute(object));
+    const objects = releaseManifests(release.scope, ctx.service, release.meta, this.options.settings, release.image ?? "", release.features).filter(
+      (object) => !isRoute(object),
+    );
     await this.applyAll(ctx, [namespaceManifest(release.scope), ...objects]);
     release.applied = true;
     this.logs.watchNamespace(namespaceOf(release.scope));
@@ -207,11 +217,18 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const name = kubernetesObjectName(ctx.service.name);
     if (ctx.service.kind === "DATABASE") {
       const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(this.options.statefulSetTimeoutMs ?? 600_000)]);
-      const state = await this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", namespace, name, statefulSetRollout, signal).catch((error: unknown) => {
+      const operator = release.features.cloudNativePg;
+      const following = operator
+        ? this.follow<CnpgCluster>(ctx, CNPG_API_VERSION, CNPG_KIND, namespace, name, cnpgClusterRollout, signal)
+        : this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", namespace, name, statefulSetRollout, signal);
+      const state = await following.catch((error: unknown) => {
         if (ctx.signal.aborted || !signal.aborted) throw error;
         return { state: "failed", message: `${name} was not ready within ${(this.options.statefulSetTimeoutMs ?? 600_000) / 1000}s` } as const;
       });
-      if (state.state === "failed") throw new StepError(`${state.message}\n${await this.podReasons(namespace, ctx.service.id, release.meta.releaseId)}`);
+      if (state.state === "failed")
+        throw new StepError(
+          `${state.message}\n${operator ? await this.operatorPodReasons(namespace, name) : await this.podReasons(namespace, ctx.service.id, release.meta.releaseId)}`,
+        );
       return;
     }
     const state = await this.follow<V1Deployment>(ctx, "apps/v1", "Deployment", namespace, name, deploymentRollout, ctx.signal);
@@ -226,7 +243,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
   async switchTo(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingOf(handle);
     const service = ctx.service;
-    const objects = releaseManifests(release.scope, service, release.meta, this.options.settings, release.image ?? "");
+    const objects = releaseManifests(release.scope, service, release.meta, this.options.settings, release.image ?? "", release.features);
     if (service.kind === "JOB") await this.applyAll(ctx, [namespaceManifest(release.scope), ...objects]);
     else await this.applyAll(ctx, objects.filter(isRoute));
     if (service.kind === "APPLICATION" || service.kind === "CONTAINER")
@@ -241,7 +258,16 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       serviceId: service.id,
       kind: service.kind,
       namespace: namespaceOf(release.scope),
-      workload: service.kind === "DATABASE" ? "StatefulSet" : service.kind === "JOB" ? (cron ? "CronJob" : null) : "Deployment",
+      workload:
+        service.kind === "DATABASE"
+          ? release.features.cloudNativePg
+            ? "Cluster"
+            : "StatefulSet"
+          : service.kind === "JOB"
+            ? cron
+              ? "CronJob"
+              : null
+            : "Deployment",
       name: kubernetesObjectName(service.name),
       releaseId: release.meta.releaseId,
       ...(release.meta.commit ? { commit: release.meta.commit } : {}),
@@ -294,7 +320,14 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     if (!tracked?.workload) return ctx.output("system", "The service has nothing running in the cluster: nothing to stop");
     await this.options.api.apply(scaleManifest(tracked, 0), { fieldManager: SCALE_MANAGER });
     tracked.stopped = true;
-    ctx.output("system", tracked.workload === "CronJob" ? `CronJob ${tracked.name} suspended` : `${tracked.workload} ${tracked.name} scaled to 0`);
+    ctx.output(
+      "system",
+      tracked.workload === "CronJob"
+        ? `CronJob ${tracked.name} suspended`
+        : tracked.workload === "Cluster"
+          ? `Cluster ${tracked.name} hibernated: its instances stop, its volume stays`
+          : `${tracked.workload} ${tracked.name} scaled to 0`,
+    );
   }
 
   /** A stopped service scales back up; a running one gets a rollout restart (new pods replace the old ones, none unavailable). */
@@ -307,21 +340,28 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       return ctx.output("system", `CronJob ${tracked.name} resumed`);
     }
     const ref = { apiVersion: WORKLOADS[tracked.workload], kind: tracked.workload };
+    const restartedAt = { [RESTART_ANNOTATION]: new Date().toISOString() };
     if (tracked.stopped) await this.options.api.apply(scaleManifest(tracked, replicasOf(ctx.service)), { fieldManager: SCALE_MANAGER });
     else
       await this.options.api.apply(
         {
           ...ref,
-          metadata: { name: tracked.name, namespace: tracked.namespace },
-          spec: { template: { metadata: { annotations: { [RESTART_ANNOTATION]: new Date().toISOString() } } } },
+          // The operator restarts a Cluster's instances on the annotation of the Cluster itself (`kubectl cnpg restart` sets it).
+          metadata: { name: tracked.name, namespace: tracked.namespace, ...(tracked.workload === "Cluster" ? { annotations: restartedAt } : {}) },
+          ...(tracked.workload === "Cluster" ? {} : { spec: { template: { metadata: { annotations: restartedAt } } } }),
         } as KubernetesObject,
         { fieldManager: RESTART_MANAGER },
       );
     const state =
       tracked.workload === "Deployment"
         ? await this.follow<V1Deployment>(ctx, "apps/v1", "Deployment", tracked.namespace, tracked.name, deploymentRollout, ctx.signal)
-        : await this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", tracked.namespace, tracked.name, statefulSetRollout, ctx.signal);
-    if (state.state === "failed") throw new StepError(`${state.message}\n${await this.podReasons(tracked.namespace, ctx.service.id, tracked.releaseId)}`);
+        : tracked.workload === "Cluster"
+          ? await this.follow<CnpgCluster>(ctx, CNPG_API_VERSION, CNPG_KIND, tracked.namespace, tracked.name, cnpgClusterRollout, ctx.signal)
+          : await this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", tracked.namespace, tracked.name, statefulSetRollout, ctx.signal);
+    if (state.state === "failed")
+      throw new StepError(
+        `${state.message}\n${tracked.workload === "Cluster" ? await this.operatorPodReasons(tracked.namespace, tracked.name) : await this.podReasons(tracked.namespace, ctx.service.id, tracked.releaseId)}`,
+      );
     tracked.stopped = false;
   }
 
@@ -335,6 +375,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       ["v1", "Service"],
       ["apps/v1", "Deployment"],
       ["apps/v1", "StatefulSet"],
+      ...((await this.servesCloudNativePg()) ? [[CNPG_API_VERSION, CNPG_KIND] as [string, string]] : []),
       ["batch/v1", "CronJob"],
       ["batch/v1", "Job"],
       ["v1", "Secret"],
@@ -362,11 +403,12 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const meta = release?.meta ?? { releaseId: tracked!.releaseId, deploymentId: ctx.deploymentId, ...(tracked?.commit ? { commit: tracked.commit } : {}) };
     const name = lifecycleJobName(service.name, trigger, ctx.deploymentId.slice(0, 8));
     const namespace = namespaceOf(scope);
+    const features = release?.features ?? (await this.featuresFor(service, namespace));
     // The same Job for a re-delivered task: its name comes from the deployment.
     await this.applyAll(ctx, [
       namespaceManifest(scope),
       variablesSecret(scope, service, meta),
-      lifecycleJobManifest(scope, service, meta, image, trigger, ctx.deploymentId.slice(0, 8)),
+      lifecycleJobManifest(scope, service, meta, image, trigger, ctx.deploymentId.slice(0, 8), operatorDatabaseEnv(features.operatorDatabases)),
     ]);
     const state = await this.follow<V1Job>(
       ctx,
@@ -470,6 +512,31 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     return `undone to the previous revision (release ${rollback.metadata?.annotations?.[ANNOTATION.release] ?? "unknown"})`;
   }
 
+  private servesCloudNativePg(): Promise<boolean> {
+    return this.options.api.serves(CNPG_API_VERSION, CNPG_KIND);
+  }
+
+  /**
+   * What a release's manifests depend on in the cluster: a PostgreSQL DATABASE is a CloudNativePG
+   * Cluster when the operator is installed, unless it already runs as a StatefulSet (its data is
+   * in that volume: moving it is the user's call, not a redeploy's); every service reads the
+   * connection variables of the environment's operator-run databases from the operator's Secrets.
+   */
+  private async featuresFor(service: ServiceSpec, namespace: string): Promise<ClusterFeatures> {
+    if (!(await this.servesCloudNativePg())) return NO_FEATURES;
+    const { items } = await this.options.api.list<CnpgCluster>(CNPG_API_VERSION, CNPG_KIND, { namespace, labelSelector: selector(MANAGED_BY) });
+    const operatorDatabases = items.map((cluster) => cluster.metadata.annotations?.[ANNOTATION.service]).filter((name): name is string => Boolean(name));
+    if (service.kind !== "DATABASE" || service.config.engine !== "postgresql") return { cloudNativePg: false, operatorDatabases };
+    const statefulSet = await this.options.api.get({ apiVersion: "apps/v1", kind: "StatefulSet", namespace, name: kubernetesObjectName(service.name) });
+    return { cloudNativePg: !statefulSet, operatorDatabases };
+  }
+
+  /** The reasons of the operator's instance pods (they carry its cluster label, not the release's). */
+  private async operatorPodReasons(namespace: string, name: string): Promise<string> {
+    const { items } = await this.options.api.list<V1Pod>("v1", "Pod", { namespace, labelSelector: selector({ [CNPG_LABEL.cluster]: name }) });
+    return this.describePods(namespace, items);
+  }
+
   private async podReasons(namespace: string, serviceId: string, releaseId: string): Promise<string> {
     const { items } = await this.options.api.list<V1Pod>("v1", "Pod", {
       namespace,
@@ -518,9 +585,15 @@ function replicasOf(service: ServiceSpec): number {
   return service.kind === "APPLICATION" ? service.config.instances : 1;
 }
 
-/** The one field a stop or a restart changes: replicas, or a CronJob's suspension. */
+/** The one field a stop or a restart changes: replicas, a CronJob's suspension, or a Cluster's hibernation. */
 function scaleManifest(tracked: Tracked, replicas: number): KubernetesObject {
   const workload = tracked.workload!;
+  if (workload === "Cluster")
+    return {
+      apiVersion: CNPG_API_VERSION,
+      kind: CNPG_KIND,
+      metadata: { name: tracked.name, namespace: tracked.namespace, annotations: { [CNPG_HIBERNATION]: replicas === 0 ? "on" : "off" } },
+    };
   return {
     apiVersion: WORKLOADS[workload],
     kind: workload,

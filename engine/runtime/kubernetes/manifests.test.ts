@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { kubernetesInstallManifests } from "../../protocol/kubernetes-install";
 import { StepError } from "../runtime";
 import { buildJobManifest, buildSecretManifest } from "./build";
+import { type CnpgCluster, operatorDatabaseEnv } from "./cnpg";
 import { lifecycleJobManifest } from "./jobs";
 import { namespaceManifest, releaseManifests } from "./manifests";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
@@ -32,6 +33,9 @@ const buildInput = {
   timeoutSeconds: 900,
 };
 
+/** The environment's `db` runs as a CloudNativePG Cluster. */
+const withOperatorDatabase = { cloudNativePg: true, operatorDatabases: ["db"] };
+
 /** Every manifest the runtime can produce, for each service kind and option. */
 const produced: [string, KubernetesObject[]][] = [
   ["namespace", [namespaceManifest(scope)]],
@@ -40,6 +44,13 @@ const produced: [string, KubernetesObject[]][] = [
   ["APPLICATION on the default ingress class", releaseManifests(scope, application, release, defaultKubernetesSettings, IMAGE)],
   ["CONTAINER with credentials, a user and a read-only root", releaseManifests(scope, container, release, ingress, "ghcr.io/acme/proxy:2.1")],
   ["PostgreSQL", releaseManifests(scope, database, release, ingress, "")],
+  ["PostgreSQL as a CloudNativePG Cluster", releaseManifests(scope, database, release, ingress, "", { cloudNativePg: true, operatorDatabases: [] })],
+  [
+    "CloudNativePG Cluster on the default storage class",
+    releaseManifests(scope, database, release, defaultKubernetesSettings, "", { cloudNativePg: true, operatorDatabases: [] }),
+  ],
+  ["APPLICATION reading an operator's database", releaseManifests(scope, application, release, ingress, IMAGE, withOperatorDatabase)],
+  ["cron JOB reading an operator's database", releaseManifests(scope, cronJob, release, ingress, IMAGE, withOperatorDatabase)],
   ["Redis on the default storage class", releaseManifests(scope, redis, release, defaultKubernetesSettings, "")],
   ["cron JOB", releaseManifests(scope, cronJob, release, ingress, IMAGE)],
   [
@@ -75,7 +86,7 @@ function app(objects: KubernetesObject[]): V1Container {
 }
 
 describe("Kubernetes manifests", () => {
-  it.each(produced)("%s: valid against the schemas of Kubernetes 1.33 and 1.36", (_, objects) => {
+  it.each(produced)("%s: valid against the schemas of Kubernetes 1.33 and 1.36 (CloudNativePG 1.30's for its Cluster)", (_, objects) => {
     expect(objects.length).toBeGreaterThan(0);
     for (const object of objects) validateManifest(object);
   });
@@ -88,6 +99,14 @@ describe("Kubernetes manifests", () => {
     const unknown = structuredClone(deployment);
     (unknown.spec!.template.spec!.containers[0] as unknown as Record<string, unknown>).imagePolicy = "Always";
     expect(() => validateManifest(unknown)).toThrow(/spec\.template\.spec\.containers\[0\]\.imagePolicy/);
+  });
+
+  it("the CloudNativePG schema check fails on a field of the wrong type and on a field the CRD does not declare", () => {
+    const cluster = find<CnpgCluster>(releaseManifests(scope, database, release, ingress, "", withOperatorDatabase), "Cluster");
+    const wrongType: object = { ...cluster, spec: { ...cluster.spec, instances: "1" } };
+    expect(() => validateManifest(wrongType)).toThrow(/\/spec\/instances must be integer/);
+    const undeclared: object = { ...cluster, spec: { ...cluster.spec, storage: { ...cluster.spec.storage, sizeLimit: "1Gi" } } };
+    expect(() => validateManifest(undeclared)).toThrow(/\/spec\/storage must NOT have additional properties/);
   });
 
   it("no variable, password or registry credential appears outside a Secret", () => {
@@ -179,6 +198,44 @@ describe("Kubernetes manifests", () => {
     expect(
       find<V1StatefulSet>(releaseManifests(scope, redis, release, defaultKubernetesSettings, ""), "StatefulSet").spec!.volumeClaimTemplates![0]!.spec,
     ).not.toHaveProperty("storageClassName");
+  });
+
+  it("with CloudNativePG, a PostgreSQL DATABASE is a Cluster of the service's database and owner, its volume of the configured size and class", () => {
+    const objects = releaseManifests(scope, database, release, ingress, "", withOperatorDatabase);
+    // No credentials Secret of ours: the operator makes the owner's password, in <name>-app.
+    expect(objects.map((object) => object.kind)).toEqual(["Service", "Cluster"]);
+    const cluster = find<CnpgCluster>(objects, "Cluster");
+    expect({ apiVersion: cluster.apiVersion, labels: cluster.metadata.labels, spec: cluster.spec }).toMatchSnapshot();
+    expect(cluster.spec).toMatchObject({
+      instances: 1,
+      storage: { size: "10Gi", storageClass: "fast-ssd" },
+      bootstrap: { initdb: { database: "shop", owner: "shop" } },
+    });
+    // The host the control plane gave the environment's services still leads to the primary, on the operator's port.
+    expect(find<{ spec: object }>(objects, "Service").spec).toMatchObject({
+      selector: { "cnpg.io/cluster": "db", "cnpg.io/instanceRole": "primary" },
+      ports: [{ port: 5433, targetPort: 5432 }],
+    });
+    // Redis has no operator here: still a StatefulSet.
+    expect(releaseManifests(scope, redis, release, ingress, "", withOperatorDatabase).map((object) => object.kind)).toContain("StatefulSet");
+  });
+
+  it("the environment's services read an operator database's connection variables from its <name>-app Secret", () => {
+    const fromApp = (key: string) => ({ secretKeyRef: { name: "db-app", key } });
+    const expected = [
+      { name: "SLIPWAY_DB_URL", valueFrom: fromApp("uri") },
+      { name: "SLIPWAY_DB_HOST", valueFrom: fromApp("host") },
+      { name: "SLIPWAY_DB_PORT", valueFrom: fromApp("port") },
+      { name: "SLIPWAY_DB_USER", valueFrom: fromApp("username") },
+      { name: "SLIPWAY_DB_PASSWORD", valueFrom: fromApp("password") },
+      { name: "SLIPWAY_DB_DATABASE", valueFrom: fromApp("dbname") },
+    ];
+    expect(app(releaseManifests(scope, application, release, ingress, IMAGE, withOperatorDatabase)).env).toEqual(expect.arrayContaining(expected));
+    const cron = find<V1CronJob>(releaseManifests(scope, cronJob, release, ingress, IMAGE, withOperatorDatabase), "CronJob");
+    expect(cron.spec!.jobTemplate.spec!.template.spec!.containers[0]!.env).toEqual(expect.arrayContaining(expected));
+    const job = lifecycleJobManifest(scope, lifecycleJob as never, release, IMAGE, "start", "a1b2c3", operatorDatabaseEnv(["db"]));
+    expect(job.spec!.template.spec!.containers[0]!.env).toEqual(expect.arrayContaining(expected));
+    expect(app(releaseManifests(scope, application, release, ingress, IMAGE)).env!.some((variable) => variable.name.startsWith("SLIPWAY_DB_"))).toBe(false);
   });
 
   it("a cron JOB is a CronJob with its schedule, time zone, concurrency, retries and timeout; a six-field schedule is refused", () => {

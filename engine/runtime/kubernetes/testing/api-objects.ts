@@ -4,6 +4,7 @@
  * kubelet would have written into `status`; no controller ran to make them.
  */
 import type { V1Deployment, V1Job, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { CnpgCluster } from "../cnpg";
 
 /**
  * A Deployment's status after its controller saw the applied spec.
@@ -236,5 +237,46 @@ export function withJobStatus(applied: V1Job, outcome: "complete" | "backoff-lim
               { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" },
             ],
           },
+  };
+}
+
+/**
+ * A CloudNativePG Cluster's status as its operator reports it.
+ * Reference: CloudNativePG's API reference, ClusterStatus, v1.30.0
+ * (docs/src/cloudnative-pg.v1.md#clusterstatus of the v1.30.0 release, published at
+ * https://cloudnative-pg.io/documentation/current/cloudnative-pg.v1/): `phase`, `phaseReason`,
+ * `instances`, `readyInstances`, `conditions`. The phases as api/v1/cluster_types.go of that
+ * release spells them; the `Ready` condition, its reasons and messages as the operator sets them
+ * from the phase (pkg/resources/status/transactions.go, SetClusterReadyCondition); the
+ * unrecoverable phase's reason as the operator words a failed instance creation
+ * (internal/controller/cluster_controller.go).
+ */
+export function withCnpgClusterStatus(applied: CnpgCluster, state: "setting-up" | "healthy" | "unrecoverable"): CnpgCluster {
+  const generation = applied.metadata.generation ?? 1;
+  const ready = state === "healthy";
+  return {
+    ...structuredClone(applied),
+    status: {
+      phase:
+        state === "healthy"
+          ? "Cluster in healthy state"
+          : state === "setting-up"
+            ? "Setting up primary"
+            : "Cluster is unrecoverable and needs manual intervention",
+      ...(state === "unrecoverable"
+        ? { phaseReason: "Instance creation failed for the following jobs: db-1-initdb. Check the job logs to investigate the cause of the failure." }
+        : {}),
+      instances: 1,
+      readyInstances: ready ? 1 : 0,
+      conditions: [
+        {
+          type: "Ready",
+          status: ready ? "True" : "False",
+          reason: ready ? "ClusterIsReady" : "ClusterIsNotReady",
+          message: ready ? "Cluster is Ready" : "Cluster Is Not Ready",
+          observedGeneration: generation,
+        },
+      ],
+    },
   };
 }

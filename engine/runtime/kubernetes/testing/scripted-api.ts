@@ -22,6 +22,8 @@ export class ScriptedKubeApi implements KubeApi {
   readonly logLines = new Map<string, string[]>();
   private readonly watchers: Watcher[] = [];
   private readonly waiting: { kind: string; resolve: () => void }[] = [];
+  /** The `<apiVersion> <kind>`s of API groups outside the core ones the cluster serves (a test installs an operator, a metrics server). */
+  readonly served = new Set<string>();
   private version = 1;
 
   /** Puts objects in the store, as the cluster holds them when the runtime looks. */
@@ -79,6 +81,10 @@ export class ScriptedKubeApi implements KubeApi {
     };
     this.objects.set(keyOf(object), stored);
     return structuredClone(stored);
+  }
+
+  async serves(apiVersion: string, kind: string): Promise<boolean> {
+    return this.served.has(`${apiVersion} ${kind}`);
   }
 
   async get<T extends KubernetesObject>(ref: ObjectRef): Promise<T | null> {
