@@ -20,7 +20,7 @@ import { kubernetesNamespace } from "../../protocol/kubernetes-names";
 import { KubernetesRuntime } from "./kubernetes-runtime";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
 import type { CnpgCluster } from "./cnpg";
-import { pod, replicaSetOf, withCnpgClusterStatus, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
+import { pod, podMetrics, replicaSetOf, withCnpgClusterStatus, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
 import { ScriptedKubeApi } from "./testing/scripted-api";
 import { container as containerFixture, database as databaseFixture, lifecycleJob as lifecycleJobFixture } from "./testing/services";
 
@@ -403,6 +403,49 @@ describe("kubernetes runtime: after a restart, and the whole-service actions", (
     await restart;
     const applied = api.applied.find(({ fieldManager }) => fieldManager === "slipway-restart")!.object as V1Deployment;
     expect(Object.keys(applied.spec!.template.metadata!.annotations!)).toEqual(["kubectl.kubernetes.io/restartedAt"]);
+  });
+});
+
+describe("kubernetes runtime: metrics", () => {
+  it("sums the service's pods from metrics.k8s.io into the sample every runtime reports", async () => {
+    api.served.add("metrics.k8s.io/v1beta1 PodMetrics");
+    const service = web({ config: { ...web().config, resources: { memoryMb: 256 } } } as Partial<ContainerServiceSpec>);
+    const deployment = await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 2, updated: 2, available: 2, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const namespace = namespaceOf(deployment);
+    const labels = { "slipway.dev/service-id": service.id, "slipway.dev/release-id": "r1" };
+    const template = api.stored<V1Deployment>("Deployment", namespace, "web")!.spec!.template.spec!;
+    const running = (name: string, restarts: number) => {
+      const base = pod(name, labels, namespace, "running");
+      return { ...base, spec: template, status: { ...base.status, containerStatuses: [{ ...base.status!.containerStatuses![0]!, restartCount: restarts }] } };
+    };
+    api.seed(running("web-7d4b9c8f6d-a1", 1), running("web-7d4b9c8f6d-b2", 2));
+    api.seed(
+      podMetrics("web-7d4b9c8f6d-a1", labels, namespace, [{ cpu: "250000000n", memory: "102400Ki" }]),
+      podMetrics("web-7d4b9c8f6d-b2", labels, namespace, [{ cpu: "125000000n", memory: "51200Ki" }]),
+      // Another service's pod in the namespace is not this one's.
+      podMetrics("other-1", { "slipway.dev/service-id": randomUUID() }, namespace, [{ cpu: "1", memory: "1Gi" }]),
+    );
+    expect(await engine.sample!(service.id)).toEqual({
+      at: "2026-12-06T09:40:00.000Z",
+      cpuPercent: 37.5,
+      memoryBytes: 150 * 1024 * 1024,
+      memoryLimitBytes: 2 * 256 * 1024 * 1024,
+      restarts: 3,
+    });
+    const [sample] = await engine.metrics!();
+    expect(sample).toMatchObject({ serviceId: service.id, cpuPercent: 37.5, memoryBytes: 150 * 1024 * 1024, restarts: 3 });
+  });
+
+  it("without a metrics server, a sample says so and the engine's metrics have none instead of failing", async () => {
+    const service = web();
+    await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    await expect(engine.sample!(service.id)).rejects.toThrow("no metrics server: the cluster does not serve metrics.k8s.io");
+    await expect(engine.metrics!()).resolves.toEqual([]);
+    expect(api.lists.some((list) => list.startsWith("PodMetrics"))).toBe(false);
   });
 });
 

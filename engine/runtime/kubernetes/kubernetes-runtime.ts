@@ -4,7 +4,7 @@ import type { KubernetesObject, V1Deployment, V1Job, V1Pod, V1ReplicaSet, V1Stat
 import type pino from "pino";
 import type { JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
-import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceLog, StepContext, StepResult } from "../runtime";
+import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceLog, ServiceSample, StepContext, StepResult } from "../runtime";
 import { StepError } from "../runtime";
 import { appDirectory, type ClonedSource, cloneRepository } from "../shared/git";
 import { engineBaseEnv } from "../shared/processes-env";
@@ -15,6 +15,7 @@ import type { KubeApi } from "./kube-api";
 import { ANNOTATION, type EnvironmentScope, LABEL, MANAGED_BY, namespaceOf, type ReleaseMeta } from "./labels";
 import { type ClusterFeatures, namespaceManifest, NO_FEATURES, releaseManifests } from "./manifests";
 import { CNPG_API_VERSION, CNPG_HIBERNATION, CNPG_KIND, CNPG_LABEL, type CnpgCluster, cnpgClusterRollout, operatorDatabaseEnv } from "./cnpg";
+import { METRICS_API_VERSION, POD_METRICS, type PodMetrics, serviceSample } from "./metrics";
 import { observe, type ObserveOptions } from "./observe";
 import { lastLines, PodLogFollower } from "./pod-logs";
 import { deploymentRollout, describeProblems, jobState, podProblems, type RolloutState, statefulSetRollout } from "./rollout";
@@ -82,6 +83,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
   private readonly pending = new Map<string, Pending>();
   private readonly logs: PodLogFollower;
   private readonly stopping = new AbortController();
+  private metricsServed: { value: boolean; at: number } | null = null;
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.logs = new PodLogFollower({ api: options.api, serviceLog: options.serviceLog, logger: options.logger, retry: options.retry });
@@ -433,6 +435,20 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     return { message: state.message, outputs: parseOutputs(message) };
   }
 
+  /**
+   * A metrics sample of the service's pods, from the resource metrics API (metrics.ts). A cluster
+   * without a metrics server has none: the sample says so, and the engine's log once.
+   */
+  async sample(serviceId: string): Promise<ServiceSample> {
+    const tracked = this.tracked.get(serviceId);
+    if (!tracked || tracked.stopped) throw new StepError("the service has no running release");
+    if (!(await this.servesMetrics())) throw new StepError("no metrics server: the cluster does not serve metrics.k8s.io");
+    const options = { namespace: tracked.namespace, labelSelector: selector({ [LABEL.service]: serviceId }) };
+    const { items: metrics } = await this.options.api.list<PodMetrics>(METRICS_API_VERSION, POD_METRICS, options);
+    const { items: pods } = await this.options.api.list<V1Pod>("v1", "Pod", options);
+    return serviceSample(metrics, pods);
+  }
+
   async exec(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
     const tracked = this.tracked.get(serviceId);
     if (!tracked || tracked.kind === "JOB") throw new StepError("the service has no running release to open a shell in");
@@ -510,6 +526,19 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const rollback = rollbackManifest(deployment, previous);
     await api.apply(rollback);
     return `undone to the previous revision (release ${rollback.metadata?.annotations?.[ANNOTATION.release] ?? "unknown"})`;
+  }
+
+  /** Whether a metrics server serves PodMetrics, asked again after a minute (one may be installed, or go). */
+  private async servesMetrics(): Promise<boolean> {
+    if (this.metricsServed && Date.now() - this.metricsServed.at < 60_000) return this.metricsServed.value;
+    const value = await this.options.api.serves(METRICS_API_VERSION, POD_METRICS).catch((error: unknown) => {
+      // Registered but not answering (an APIService whose metrics server is down): no sample this time, asked again next time.
+      throw new StepError(`the metrics API did not answer: ${(error as Error).message}`);
+    });
+    if (!value && this.metricsServed?.value !== false)
+      this.options.logger.warn("no metrics server: the cluster does not serve metrics.k8s.io, so services show no CPU or memory (install metrics-server)");
+    this.metricsServed = { value, at: Date.now() };
+    return value;
   }
 
   private servesCloudNativePg(): Promise<boolean> {

@@ -5,6 +5,7 @@
  */
 import type { V1Deployment, V1Job, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import type { CnpgCluster } from "../cnpg";
+import type { PodMetrics } from "../metrics";
 
 /**
  * A Deployment's status after its controller saw the applied spec.
@@ -278,5 +279,22 @@ export function withCnpgClusterStatus(applied: CnpgCluster, state: "setting-up" 
         },
       ],
     },
+  };
+}
+
+/**
+ * A pod's metrics as a metrics server reports them: each container's CPU (cores, here in
+ * nanocores as metrics-server writes them) and memory working set (Ki), averaged over `window`,
+ * the pod's labels on the object (a label selector lists them).
+ * Reference: https://kubernetes.io/docs/reference/external-api/metrics.v1beta1/ (v1.33), PodMetrics and ContainerMetrics.
+ */
+export function podMetrics(name: string, labels: Record<string, string>, namespace: string, containers: { cpu: string; memory: string }[]): PodMetrics {
+  return {
+    apiVersion: "metrics.k8s.io/v1beta1",
+    kind: "PodMetrics",
+    metadata: { name, namespace, labels, creationTimestamp: new Date("2026-12-06T09:40:12Z") },
+    timestamp: "2026-12-06T09:40:00Z",
+    window: "15.011s",
+    containers: containers.map((usage, index) => ({ name: index === 0 ? "app" : `sidecar-${index}`, usage })),
   };
 }
