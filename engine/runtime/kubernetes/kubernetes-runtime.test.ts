@@ -20,7 +20,7 @@ import { kubernetesNamespace } from "../../protocol/kubernetes-names";
 import { KubernetesRuntime } from "./kubernetes-runtime";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
 import type { CnpgCluster } from "./cnpg";
-import { pod, podMetrics, replicaSetOf, withCnpgClusterStatus, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
+import { boundClaim, pod, podMetrics, replicaSetOf, withCnpgClusterStatus, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
 import { ScriptedKubeApi } from "./testing/scripted-api";
 import { container as containerFixture, database as databaseFixture, lifecycleJob as lifecycleJobFixture } from "./testing/services";
 
@@ -446,6 +446,42 @@ describe("kubernetes runtime: metrics", () => {
     await expect(engine.sample!(service.id)).rejects.toThrow("no metrics server: the cluster does not serve metrics.k8s.io");
     await expect(engine.metrics!()).resolves.toEqual([]);
     expect(api.lists.some((list) => list.startsWith("PodMetrics"))).toBe(false);
+  });
+});
+
+describe("kubernetes runtime: leftovers", () => {
+  it("reports every service it holds objects of with its volumes' size, and purges the ones the control plane names, volumes included", async () => {
+    const live = web();
+    const deployment = await deploy(live, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const namespace = namespaceOf(deployment);
+    // A database whose service is gone, in an environment's namespace that stays (another environment's, deleted meanwhile, alike).
+    const gone = randomUUID();
+    const elsewhere = "shop-staging-0f3a9c2b";
+    const labels = { "app.kubernetes.io/managed-by": "slipway", "slipway.dev/service-id": gone, "slipway.dev/service-kind": "DATABASE" };
+    api.seed(
+      { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "old-db", namespace: elsewhere, labels } } as KubernetesObject,
+      { apiVersion: "v1", kind: "Secret", metadata: { name: "old-db-credentials", namespace: elsewhere, labels } } as KubernetesObject,
+      boundClaim("data-old-db-0", { "slipway.dev/service-id": gone }, elsewhere, "10Gi", "10Gi"),
+    );
+    const inventory = await engine.inventory!();
+    expect(inventory).toEqual(
+      expect.arrayContaining([
+        { serviceId: live.id, bytes: 0 },
+        { serviceId: gone, bytes: 10 * 1024 ** 3 },
+      ]),
+    );
+    expect(inventory).toHaveLength(2);
+
+    await engine.purge!([gone, "../not-a-service"]);
+    expect(api.deleted).toEqual([
+      `StatefulSet/${elsewhere}/old-db`,
+      `Secret/${elsewhere}/old-db-credentials`,
+      `PersistentVolumeClaim/${elsewhere}/data-old-db-0`,
+    ]);
+    expect((await engine.inventory!()).map((usage) => usage.serviceId)).toEqual([live.id]);
+    expect(api.stored("Deployment", namespace, "web")).toBeDefined();
   });
 });
 

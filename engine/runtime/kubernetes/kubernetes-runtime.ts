@@ -1,10 +1,12 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { KubernetesObject, V1Deployment, V1Job, V1Pod, V1ReplicaSet, V1StatefulSet } from "@kubernetes/client-node";
+import { quantityToScalar } from "@kubernetes/client-node/dist/util.js";
+import type { KubernetesObject, V1Deployment, V1PersistentVolumeClaim, V1Job, V1Pod, V1ReplicaSet, V1StatefulSet } from "@kubernetes/client-node";
 import type pino from "pino";
-import type { JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
+import type { DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
 import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceLog, ServiceSample, StepContext, StepResult } from "../runtime";
+import { isServiceId } from "../release-runtime";
 import { StepError } from "../runtime";
 import { appDirectory, type ClonedSource, cloneRepository } from "../shared/git";
 import { engineBaseEnv } from "../shared/processes-env";
@@ -370,27 +372,37 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
   /** Removes every object of the service in its namespace, its volumes included (only a delete removes them). */
   async delete(ctx: StepContext<ServiceSpec>): Promise<void> {
     const namespace = this.tracked.get(ctx.service.id)?.namespace ?? namespaceOf(scopeOf(ctx));
-    const kinds: [string, string][] = [
-      ...(this.options.settings.routing.kind === "gateway"
-        ? [["gateway.networking.k8s.io/v1", "HTTPRoute"] as [string, string]]
-        : [["networking.k8s.io/v1", "Ingress"] as [string, string]]),
-      ["v1", "Service"],
-      ["apps/v1", "Deployment"],
-      ["apps/v1", "StatefulSet"],
-      ...((await this.servesCloudNativePg()) ? [[CNPG_API_VERSION, CNPG_KIND] as [string, string]] : []),
-      ["batch/v1", "CronJob"],
-      ["batch/v1", "Job"],
-      ["v1", "Secret"],
-      ["v1", "PersistentVolumeClaim"],
-    ];
-    const removed: string[] = [];
-    for (const [apiVersion, kind] of kinds) {
-      const { items } = await this.options.api.list(apiVersion, kind, { namespace, labelSelector: selector({ [LABEL.service]: ctx.service.id }) });
-      for (const item of items)
-        if (await this.options.api.delete({ apiVersion, kind, namespace, name: item.metadata!.name! })) removed.push(`${kind} ${item.metadata!.name}`);
-    }
-    this.tracked.delete(ctx.service.id);
+    const removed = await this.removeObjects(ctx.service.id, namespace);
     ctx.output("system", removed.length > 0 ? `Deleted ${removed.join(", ")}` : "Nothing of the service was left in the cluster");
+  }
+
+  // ---- leftovers ----------------------------------------------------------------------------
+
+  /**
+   * Every service the cluster holds objects of, by their service label, in any namespace (the
+   * control plane reports those of services that no longer exist as leftovers, as for every
+   * runtime); its size: what its volumes hold, their capacity (their request while unbound).
+   */
+  async inventory(): Promise<DiskUsage[]> {
+    const bytes = new Map<string, number>();
+    for (const [apiVersion, kind] of await this.objectKinds()) {
+      const { items } = await this.options.api.list<V1PersistentVolumeClaim>(apiVersion, kind, { labelSelector: LABEL.service });
+      for (const item of items) {
+        const serviceId = item.metadata?.labels?.[LABEL.service];
+        if (!serviceId || !isServiceId(serviceId)) continue;
+        const size = kind === "PersistentVolumeClaim" ? (item.status?.capacity?.storage ?? item.spec?.resources?.requests?.storage) : undefined;
+        bytes.set(serviceId, (bytes.get(serviceId) ?? 0) + (size ? Number(quantityToScalar(size)) : 0));
+      }
+    }
+    return [...bytes].map(([serviceId, size]) => ({ serviceId, bytes: size }));
+  }
+
+  /** Removes everything of services that no longer exist (the control plane's leftovers), volumes included, wherever it is. */
+  async purge(serviceIds: string[]): Promise<void> {
+    for (const serviceId of serviceIds.filter(isServiceId)) {
+      const removed = await this.removeObjects(serviceId, undefined);
+      this.options.logger.info({ serviceId, removed }, "removed the objects of a service that no longer exists");
+    }
   }
 
   /** A lifecycle JOB's run: a Job, awaited through a watch; its outputs come back in its container's termination message. */
@@ -584,6 +596,37 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       lines.set(problem.pod, await lastLines(this.options.api, namespace, problem.pod, problem.crashedContainer, { previous: restarted, count: 20 }));
     }
     return describeProblems(problems, lines);
+  }
+
+  /** The kinds of objects a service has, in the order to remove them: what routes to it first, its volumes last. */
+  private async objectKinds(): Promise<[string, string][]> {
+    return [
+      this.options.settings.routing.kind === "gateway" ? ["gateway.networking.k8s.io/v1", "HTTPRoute"] : ["networking.k8s.io/v1", "Ingress"],
+      ["v1", "Service"],
+      ["apps/v1", "Deployment"],
+      ["apps/v1", "StatefulSet"],
+      ...((await this.servesCloudNativePg()) ? [[CNPG_API_VERSION, CNPG_KIND] as [string, string]] : []),
+      ["batch/v1", "CronJob"],
+      ["batch/v1", "Job"],
+      ["v1", "Secret"],
+      ["v1", "PersistentVolumeClaim"],
+    ];
+  }
+
+  /** Deletes every object of the service (in `namespace`, or in any); says which. */
+  private async removeObjects(serviceId: string, namespace: string | undefined): Promise<string[]> {
+    const removed: string[] = [];
+    for (const [apiVersion, kind] of await this.objectKinds()) {
+      const { items } = await this.options.api.list(apiVersion, kind, {
+        ...(namespace ? { namespace } : {}),
+        labelSelector: selector({ [LABEL.service]: serviceId }),
+      });
+      for (const item of items)
+        if (await this.options.api.delete({ apiVersion, kind, namespace: item.metadata!.namespace, name: item.metadata!.name! }))
+          removed.push(`${kind} ${item.metadata!.name}`);
+    }
+    this.tracked.delete(serviceId);
+    return removed;
   }
 
   private async removeVariables(namespace: string, serviceId: string, keep: Set<string>): Promise<number> {

@@ -3,7 +3,7 @@
  * reference, each naming the page and version it follows. They are what a controller or the
  * kubelet would have written into `status`; no controller ran to make them.
  */
-import type { V1Deployment, V1Job, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
 import type { CnpgCluster } from "../cnpg";
 import type { PodMetrics } from "../metrics";
 
@@ -296,5 +296,21 @@ export function podMetrics(name: string, labels: Record<string, string>, namespa
     timestamp: "2026-12-06T09:40:00Z",
     window: "15.011s",
     containers: containers.map((usage, index) => ({ name: index === 0 ? "app" : `sidecar-${index}`, usage })),
+  };
+}
+
+/**
+ * A bound PersistentVolumeClaim, as the StatefulSet controller makes it from a volume claim
+ * template (`<template>-<pod>`, the template's labels) and the binder reports it.
+ * Reference: https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/persistent-volume-claim-v1/ (v1.33),
+ * PersistentVolumeClaimStatus: `phase` Bound, `capacity` of the bound volume (at least the request).
+ */
+export function boundClaim(name: string, labels: Record<string, string>, namespace: string, requested: string, capacity: string): V1PersistentVolumeClaim {
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: { name, namespace, labels },
+    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: requested } }, volumeName: `pvc-${name}` },
+    status: { phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: capacity } },
   };
 }
