@@ -25,13 +25,17 @@ const buildInput = {
   scope,
   service: application as never,
   release,
-  repository: { commit: "4f2c1e9d2b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e", secret: "build-web-20261206093000-7e2a91c4" },
+  repository: { commit: "4f2c1e9d2b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e", secret: "build-web-20261206093000-7e2a91c4", deployKey: false },
   dockerfile: { context: "", dockerfile: "Dockerfile", target: "runtime", buildArgs: ["NPM_TOKEN"] },
   destination: IMAGE,
   cache: "registry.example.com/slipway/shop-production/web/cache",
   registrySecret: "registry-push",
   timeoutSeconds: 900,
 };
+
+/** A deploy key (its body stands for an ed25519 key's) and the host key the engine's clone accepted. */
+const DEPLOY_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ-deploy-key-secret\n-----END OPENSSH PRIVATE KEY-----";
+const KNOWN_HOSTS = "git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
 
 /** The environment's `db` runs as a CloudNativePG Cluster. */
 const withOperatorDatabase = { cloudNativePg: true, operatorDatabases: ["db"] };
@@ -65,6 +69,13 @@ const produced: [string, KubernetesObject[]][] = [
     ],
   ],
   ["buildkit build", [buildJobManifest({ ...buildInput, builder: "buildkit" })]],
+  [
+    "build from an ssh repository with a deploy key",
+    [
+      buildSecretManifest(buildInput, "git@git.example.com:shop/web.git", {}, { key: DEPLOY_KEY, knownHosts: KNOWN_HOSTS }),
+      buildJobManifest({ ...buildInput, builder: "kaniko", repository: { ...buildInput.repository, deployKey: true } }),
+    ],
+  ],
   [
     "engine install",
     kubernetesInstallManifests({
@@ -120,6 +131,7 @@ describe("Kubernetes manifests", () => {
         "swe_token",
         "git-token-secret",
         "npm-token-secret",
+        "deploy-key-secret",
       ])
         expect(text).not.toContain(secret);
     }
@@ -236,6 +248,36 @@ describe("Kubernetes manifests", () => {
     const job = lifecycleJobManifest(scope, lifecycleJob as never, release, IMAGE, "start", "a1b2c3", operatorDatabaseEnv(["db"]));
     expect(job.spec!.template.spec!.containers[0]!.env).toEqual(expect.arrayContaining(expected));
     expect(app(releaseManifests(scope, application, release, ingress, IMAGE)).env!.some((variable) => variable.name.startsWith("SLIPWAY_DB_"))).toBe(false);
+  });
+
+  it("a build from an ssh repository mounts its deploy key read-only (0400) in the clone container only, with the engine's ssh options", () => {
+    const job = buildJobManifest({ ...buildInput, builder: "kaniko", repository: { ...buildInput.repository, deployKey: true } });
+    const pod = job.spec!.template.spec!;
+    expect(pod.volumes).toContainEqual({
+      name: "git-ssh",
+      secret: {
+        secretName: "build-web-20261206093000-7e2a91c4",
+        defaultMode: 0o400,
+        items: [
+          { key: "ssh-privatekey", path: "key" },
+          { key: "known_hosts", path: "known_hosts" },
+        ],
+      },
+    });
+    const clone = pod.initContainers![0]!;
+    expect(clone.volumeMounts).toContainEqual({ name: "git-ssh", mountPath: "/etc/slipway-git", readOnly: true });
+    expect(clone.env).toContainEqual({
+      name: "GIT_SSH_COMMAND",
+      value:
+        "ssh -o BatchMode=yes -o IdentitiesOnly=yes -o 'IdentityFile=\"/etc/slipway-git/key\"' -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile=\"/etc/slipway-git/known_hosts\"'",
+    });
+    expect(JSON.stringify(pod.containers)).not.toContain("git-ssh");
+    const secret = buildSecretManifest(buildInput, "git@git.example.com:shop/web.git", {}, { key: DEPLOY_KEY, knownHosts: KNOWN_HOSTS });
+    // The file ssh reads: LF line ends and a final newline.
+    expect(Buffer.from(secret.data!["ssh-privatekey"]!, "base64").toString()).toBe(`${DEPLOY_KEY}\n`);
+    expect(Buffer.from(secret.data!.known_hosts!, "base64").toString()).toBe(KNOWN_HOSTS);
+    // Without a deploy key, nothing of it.
+    expect(JSON.stringify(buildJobManifest({ ...buildInput, builder: "kaniko" }))).not.toContain("GIT_SSH_COMMAND");
   });
 
   it("a cron JOB is a CronJob with its schedule, time zone, concurrency, retries and timeout; a six-field schedule is refused", () => {
