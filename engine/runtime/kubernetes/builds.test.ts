@@ -15,7 +15,7 @@ import type { StepContext } from "../runtime";
 import { buildImage } from "./builds";
 import { PodLogFollower } from "./pod-logs";
 import { defaultKubernetesSettings } from "./settings";
-import { pod, withJobStatus } from "./testing/api-objects";
+import { buildPod, pod, withJobStatus } from "./testing/api-objects";
 import { ScriptedKubeApi } from "./testing/scripted-api";
 import { application, release, scope } from "./testing/services";
 
@@ -55,12 +55,22 @@ async function build(api: ScriptedKubeApi, outcome: "complete" | "backoff-limit"
     retry: { baseMs: 1, maxMs: 5 },
   });
   await api.watching("Job");
+  await api.watching("Pod");
   const name = "build-web-20261206093000-7e2a91c4";
-  api.seed(pod(`${name}-abcde`, { "batch.kubernetes.io/job-name": name }, "slipway-system", "running"));
-  api.logLines.set(`${name}-abcde/clone`, []);
-  api.logLines.set(`${name}-abcde/build`, [
+  const podName = `${name}-abcde`;
+  api.logLines.set(`${podName}/clone`, ["Cloning 4f2c1e9d2b7a"]);
+  api.logLines.set(`${podName}/build`, [
     "INFO[0001] Retrieving image manifest node:22-slim",
     "INFO[0042] Pushing image to registry.example.com/slipway/shop-production/web:20261206093000-7e2a91c4",
+  ]);
+  // The output is shown while the Job runs: each container's from the moment it starts.
+  api.emit("ADDED", buildPod(podName, name, "slipway-system", "cloning"));
+  await eventually(() => lines.includes("Cloning 4f2c1e9d2b7a"), 5_000, "the clone's output");
+  api.emit("MODIFIED", buildPod(podName, name, "slipway-system", "building"));
+  await eventually(() => lines.some((line) => line.startsWith("INFO[0042]")), 5_000, "the build's output");
+  expect(api.logReads).toEqual([
+    { container: `${podName}/clone`, options: { follow: true } },
+    { container: `${podName}/build`, options: { follow: true } },
   ]);
   api.emit("MODIFIED", withJobStatus(api.stored<V1Job>("Job", "slipway-system", name)!, outcome));
   return built;
@@ -83,7 +93,11 @@ describe("kubernetes runtime: image builds", () => {
     expect(job).toContain("4f2c1e9d2b7a");
     expect(job).not.toContain("ghs_gitsecret");
     expect(job).not.toContain("npm-secret-token");
-    expect(lines).toContain("INFO[0042] Pushing image to registry.example.com/slipway/shop-production/web:20261206093000-7e2a91c4");
+    expect(lines.filter((line) => !line.startsWith("Building"))).toEqual([
+      "Cloning 4f2c1e9d2b7a",
+      "INFO[0001] Retrieving image manifest node:22-slim",
+      "INFO[0042] Pushing image to registry.example.com/slipway/shop-production/web:20261206093000-7e2a91c4",
+    ]);
     expect(api.deleted).toEqual(["Secret/slipway-system/build-web-20261206093000-7e2a91c4"]);
   });
 

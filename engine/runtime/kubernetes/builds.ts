@@ -9,8 +9,8 @@ import { buildJobManifest, buildName, buildSecretManifest } from "./build";
 import type { KubeApi } from "./kube-api";
 import { type EnvironmentScope, namespaceOf, type ReleaseMeta } from "./labels";
 import { observe, type ObserveOptions } from "./observe";
-import { lastLines } from "./pod-logs";
-import { jobState, podProblems, describeProblems } from "./rollout";
+import { BuildLogFollower } from "./build-logs";
+import { describeProblems, type JobState, jobState, podProblems } from "./rollout";
 import type { KubernetesSettings } from "./settings";
 
 /**
@@ -62,19 +62,25 @@ export async function buildImage(input: {
       }),
     );
     ctx.output("system", `Building ${destination} with ${settings.builder} in Job ${namespace}/${name}`);
-    const state = await observe<V1Job, ReturnType<typeof jobState>>(
-      api,
-      { apiVersion: "batch/v1", kind: "Job", namespace, fieldSelector: `metadata.name=${name}` },
-      ([job]) => {
-        const current = job ? jobState(job) : null;
-        return current && current.state !== "running" ? current : null;
-      },
-      { signal: ctx.signal, retry: input.retry, onReconnect: (reason) => ctx.output("system", `${reason}; listing the build Job again`) },
-    );
+    const logs = new BuildLogFollower({ api, namespace, job: name, onLine: (line) => ctx.output("stdout", line), retry: input.retry });
+    logs.start();
+    let state: JobState;
+    try {
+      state = await observe<V1Job, JobState>(
+        api,
+        { apiVersion: "batch/v1", kind: "Job", namespace, fieldSelector: `metadata.name=${name}` },
+        ([job]) => {
+          const current = job ? jobState(job) : null;
+          return current && current.state !== "running" ? current : null;
+        },
+        { signal: ctx.signal, retry: input.retry, onReconnect: (reason) => ctx.output("system", `${reason}; listing the build Job again`) },
+      );
+    } catch (error) {
+      logs.stop();
+      throw error;
+    }
+    await logs.finish();
     const { items: pods } = await api.list<V1Pod>("v1", "Pod", { namespace, labelSelector: `batch.kubernetes.io/job-name=${name}` });
-    for (const pod of pods)
-      for (const container of ["clone", "build"])
-        for (const line of await lastLines(api, namespace, pod.metadata!.name!, container, { previous: false, count: 200 })) ctx.output("stdout", line);
     if (state.state === "failed") throw new StepError(`the build Job failed: ${state.message}\n${describeProblems(podProblems(pods), new Map())}`);
     return destination;
   } finally {

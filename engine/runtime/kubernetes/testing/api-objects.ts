@@ -314,3 +314,40 @@ export function boundClaim(name: string, labels: Record<string, string>, namespa
     status: { phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: capacity } },
   };
 }
+
+/**
+ * A build Job's pod (build.ts: the `clone` init container, then the `build` container) in the
+ * states the kubelet reports while it runs: cloning (the init container running), building (it
+ * terminated with 0, the builder running), done (both terminated).
+ * Reference: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#PodStatus (v1.33),
+ * `initContainerStatuses` and `containerStatuses`; the Job controller's `batch.kubernetes.io/job-name` label:
+ * https://kubernetes.io/docs/reference/labels-annotations-taints/#batch-kubernetes-io-job-name (v1.33).
+ */
+export function buildPod(name: string, job: string, namespace: string, stage: "cloning" | "building" | "done"): V1Pod {
+  const started = new Date("2026-12-06T09:30:05Z");
+  const finished = new Date("2026-12-06T09:30:09Z");
+  const status = (container: string, state: "waiting" | "running" | "terminated") => ({
+    name: container,
+    image: container === "clone" ? "alpine/git:2.47.2" : "gcr.io/kaniko-project/executor:v1.23.2",
+    imageID: "",
+    ready: state === "running",
+    restartCount: 0,
+    state:
+      state === "waiting"
+        ? { waiting: { reason: "PodInitializing" } }
+        : state === "running"
+          ? { running: { startedAt: started } }
+          : { terminated: { exitCode: 0, reason: "Completed", startedAt: started, finishedAt: finished } },
+  });
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels: { "batch.kubernetes.io/job-name": job, "job-name": job } },
+    spec: { restartPolicy: "Never", initContainers: [{ name: "clone", image: "alpine/git:2.47.2" }], containers: [{ name: "build", image: "kaniko" }] },
+    status: {
+      phase: stage === "done" ? "Succeeded" : stage === "building" ? "Running" : "Pending",
+      initContainerStatuses: [status("clone", stage === "cloning" ? "running" : "terminated")],
+      containerStatuses: [status("build", stage === "cloning" ? "waiting" : stage === "building" ? "running" : "terminated")],
+    },
+  };
+}
