@@ -289,10 +289,19 @@ describe("kubernetes runtime: CloudNativePG", () => {
       object: { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "db", namespace, annotations: { "cnpg.io/hibernation": "on" } } },
       fieldManager: "slipway-scale",
     });
+    api.emit("MODIFIED", withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", namespace, "db")!, "hibernated"));
     await engine.shutdown();
     engine = newEngine();
     await engine.start();
     expect(engine.services()).toEqual(expect.arrayContaining([expect.objectContaining({ serviceId: database.id, state: "stopped" })]));
+
+    // Restarted, it wakes from hibernation, and is running once the operator says it is healthy again.
+    const restart = engine.execute(task("RESTART", [database]));
+    await api.watching("Cluster");
+    expect(api.applied.at(-1)).toMatchObject({ object: { metadata: { annotations: { "cnpg.io/hibernation": "off" } } }, fieldManager: "slipway-scale" });
+    api.emit("MODIFIED", withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", namespace, "db")!, "healthy"));
+    await restart;
+    expect(engine.services()).toEqual(expect.arrayContaining([expect.objectContaining({ serviceId: database.id, state: "running" })]));
 
     const removal = task("DELETE", [database]);
     await engine.execute(removal);

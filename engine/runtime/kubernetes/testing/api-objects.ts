@@ -250,16 +250,18 @@ export function withJobStatus(applied: V1Job, outcome: "complete" | "backoff-lim
  * release spells them; the `Ready` condition, its reasons and messages as the operator sets them
  * from the phase (pkg/resources/status/transactions.go, SetClusterReadyCondition); the
  * unrecoverable phase's reason as the operator words a failed instance creation
- * (internal/controller/cluster_controller.go).
+ * (internal/controller/cluster_controller.go). Hibernated: its pods deleted, no instance ready,
+ * the `cnpg.io/hibernation` condition True with reason Hibernated, the phase left as it was (the
+ * hibernation reconciler registers none: pkg/reconciler/hibernation/).
  */
-export function withCnpgClusterStatus(applied: CnpgCluster, state: "setting-up" | "healthy" | "unrecoverable"): CnpgCluster {
+export function withCnpgClusterStatus(applied: CnpgCluster, state: "setting-up" | "healthy" | "unrecoverable" | "hibernated"): CnpgCluster {
   const generation = applied.metadata.generation ?? 1;
-  const ready = state === "healthy";
+  const ready = state === "healthy" || state === "hibernated";
   return {
     ...structuredClone(applied),
     status: {
       phase:
-        state === "healthy"
+        state === "healthy" || state === "hibernated"
           ? "Cluster in healthy state"
           : state === "setting-up"
             ? "Setting up primary"
@@ -268,7 +270,7 @@ export function withCnpgClusterStatus(applied: CnpgCluster, state: "setting-up" 
         ? { phaseReason: "Instance creation failed for the following jobs: db-1-initdb. Check the job logs to investigate the cause of the failure." }
         : {}),
       instances: 1,
-      readyInstances: ready ? 1 : 0,
+      readyInstances: state === "healthy" ? 1 : 0,
       conditions: [
         {
           type: "Ready",
@@ -277,6 +279,9 @@ export function withCnpgClusterStatus(applied: CnpgCluster, state: "setting-up" 
           message: ready ? "Cluster is Ready" : "Cluster Is Not Ready",
           observedGeneration: generation,
         },
+        ...(state === "hibernated"
+          ? [{ type: "cnpg.io/hibernation", status: "True", reason: "Hibernated", message: "Cluster has been hibernated", observedGeneration: generation }]
+          : []),
       ],
     },
   };
