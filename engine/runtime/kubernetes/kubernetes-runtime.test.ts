@@ -343,6 +343,9 @@ describe("kubernetes runtime: CloudNativePG", () => {
     await redeploy;
     expect(recording.final(again.deploymentId)).toMatchObject({ status: "succeeded" });
     expect(api.applied.some(({ object }) => object.kind === "Cluster")).toBe(false);
+    expect(recording.eventsOf(again.deploymentId).find((event) => event.step === "build" && event.status === "succeeded")?.message).toBe(
+      "postgresql in its StatefulSet: CloudNativePG is installed, but the data is in the StatefulSet's volume",
+    );
   });
 });
 

@@ -184,7 +184,11 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
         return { message: `image ${release.image}, pulled by the cluster's nodes` };
       case "DATABASE":
         return {
-          message: release.features.cloudNativePg ? `${service.config.engine} as a CloudNativePG Cluster` : `${service.config.engine} in a StatefulSet`,
+          message: release.features.cloudNativePg
+            ? `${service.config.engine} as a CloudNativePG Cluster`
+            : release.features.keptStatefulSet
+              ? `${service.config.engine} in its StatefulSet: CloudNativePG is installed, but the data is in the StatefulSet's volume`
+              : `${service.config.engine} in a StatefulSet`,
         };
       case "APPLICATION":
       case "JOB": {
@@ -569,7 +573,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const operatorDatabases = items.map((cluster) => cluster.metadata.annotations?.[ANNOTATION.service]).filter((name): name is string => Boolean(name));
     if (service.kind !== "DATABASE" || service.config.engine !== "postgresql") return { cloudNativePg: false, operatorDatabases };
     const statefulSet = await this.options.api.get({ apiVersion: "apps/v1", kind: "StatefulSet", namespace, name: kubernetesObjectName(service.name) });
-    return { cloudNativePg: !statefulSet, operatorDatabases };
+    return statefulSet ? { cloudNativePg: false, operatorDatabases, keptStatefulSet: true } : { cloudNativePg: true, operatorDatabases };
   }
 
   /** The reasons of the operator's instance pods (they carry its cluster label, not the release's). */

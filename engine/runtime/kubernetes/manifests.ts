@@ -34,7 +34,12 @@ export function namespaceManifest(scope: EnvironmentScope): V1Namespace {
  * CloudNativePG's Cluster (a PostgreSQL DATABASE is then one), and which of the environment's
  * databases the operator runs (their connection variables come from its Secrets).
  */
-export type ClusterFeatures = { cloudNativePg: boolean; operatorDatabases: string[] };
+export type ClusterFeatures = {
+  cloudNativePg: boolean;
+  operatorDatabases: string[];
+  /** The operator is installed, and the database stays the StatefulSet it already runs as. */
+  keptStatefulSet?: boolean;
+};
 export const NO_FEATURES: ClusterFeatures = { cloudNativePg: false, operatorDatabases: [] };
 
 /**
