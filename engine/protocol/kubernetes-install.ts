@@ -37,6 +37,9 @@ export const ENGINE_RBAC_RULES = [
   { apiGroups: ["batch"], resources: ["jobs", "cronjobs"], verbs: MANAGE },
   { apiGroups: ["networking.k8s.io"], resources: ["ingresses"], verbs: MANAGE },
   { apiGroups: ["gateway.networking.k8s.io"], resources: ["httproutes"], verbs: MANAGE },
+  // Where the cluster has them: CloudNativePG's Clusters (PostgreSQL databases), the metrics server's pod metrics.
+  { apiGroups: ["postgresql.cnpg.io"], resources: ["clusters"], verbs: MANAGE },
+  { apiGroups: ["metrics.k8s.io"], resources: ["pods"], verbs: ["get", "list"] },
 ];
 
 export function kubernetesInstallManifests(options: KubernetesInstallOptions): Record<string, unknown>[] {

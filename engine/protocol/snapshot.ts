@@ -251,6 +251,11 @@ export const databaseConnection = z.object({
 });
 export type DatabaseConnection = z.infer<typeof databaseConnection>;
 
+/** The prefix of the variables every service of an environment receives for one of its databases: SLIPWAY_<NAME> (hyphens as underscores). */
+export function databaseVariablePrefix(serviceName: string): string {
+  return `SLIPWAY_${serviceName.toUpperCase().replace(/-/g, "_")}`;
+}
+
 /** Configuration of a DATABASE service. */
 export const databaseConfig = z.object({
   engine: databaseEngine,

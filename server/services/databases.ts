@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { kubernetesObjectName } from "../../engine/protocol/kubernetes-names";
-import { databaseEngine, type DatabaseConfig, type DatabaseEngine } from "../../engine/protocol/snapshot";
+import { databaseEngine, type DatabaseConfig, type DatabaseEngine, databaseVariablePrefix } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { AppError } from "../errors";
 import { environments, services } from "../db/schema";
@@ -103,7 +103,7 @@ export async function databaseVariables(db: Executor, cipher: OrganizationCipher
   const secretKeys = new Set<string>();
   for (const row of rows) {
     const { engine, connection } = openDatabasePassword(cipher, row.config as DatabaseConfig);
-    const prefix = `SLIPWAY_${row.name.toUpperCase().replace(/-/g, "_")}`;
+    const prefix = databaseVariablePrefix(row.name);
     const password = encodeURIComponent(connection.password);
     const host = databaseHost(clusterKind, row.name);
     const url =

@@ -2,6 +2,7 @@ import type { V1Container, V1Job, V1Secret, V1Volume } from "@kubernetes/client-
 import type { GitServiceSpec } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
 import { type EnvironmentScope, LABEL, type ReleaseMeta, serviceMeta } from "./labels";
+import { deployKeyFileContent, sshCommand } from "../../protocol/git-command";
 import { base64 } from "./secrets";
 import { POD_DEFAULTS } from "./security";
 import type { KubernetesSettings } from "./settings";
@@ -27,8 +28,12 @@ export type BuildJobInput = {
   service: GitServiceSpec;
   release: ReleaseMeta;
   builder: KubernetesSettings["builder"];
-  /** The commit to build, and the Secret (buildSecretManifest) holding the repository's URL with its credentials. */
-  repository: { commit: string; secret: string };
+  /**
+   * The commit to build, and the Secret (buildSecretManifest) holding the repository's URL with
+   * its credentials; `deployKey`: that Secret also holds a deploy key and the known_hosts to
+   * check the repository's host with.
+   */
+  repository: { commit: string; secret: string; deployKey: boolean };
   /** Paths relative to the service's root directory, as the docker runtime reads them (protocol dockerBuildConfig). */
   dockerfile: { context: string; dockerfile: string; target?: string; buildArgs: string[] };
   destination: string;
@@ -39,6 +44,10 @@ export type BuildJobInput = {
 
 const WORKSPACE = "/workspace";
 const URL_KEY = "GIT_URL";
+const KEY_KEY = "ssh-privatekey";
+const KNOWN_HOSTS_KEY = "known_hosts";
+/** Where the clone container finds the deploy key and known_hosts: a read-only Secret volume. */
+const SSH_DIR = "/etc/slipway-git";
 const argKey = (name: string) => `BUILD_ARG_${name}`;
 
 export function buildName(serviceName: string, releaseId: string): string {
@@ -50,6 +59,7 @@ export function buildSecretManifest(
   input: Pick<BuildJobInput, "namespace" | "scope" | "service" | "release">,
   url: string,
   buildArgs: Record<string, string>,
+  deployKey?: { key: string; knownHosts: string },
 ): V1Secret {
   const meta = serviceMeta(input.scope, input.service, input.release, buildName(input.service.name, input.release.releaseId));
   return {
@@ -57,7 +67,11 @@ export function buildSecretManifest(
     kind: "Secret",
     metadata: { ...meta, namespace: input.namespace, labels: { ...meta.labels, [LABEL.run]: "build" } },
     type: "Opaque",
-    data: { [URL_KEY]: base64(url), ...Object.fromEntries(Object.entries(buildArgs).map(([key, value]) => [argKey(key), base64(value)])) },
+    data: {
+      [URL_KEY]: base64(url),
+      ...(deployKey ? { [KEY_KEY]: base64(deployKeyFileContent(deployKey.key)), [KNOWN_HOSTS_KEY]: base64(deployKey.knownHosts) } : {}),
+      ...Object.fromEntries(Object.entries(buildArgs).map(([key, value]) => [argKey(key), base64(value)])),
+    },
   };
 }
 
@@ -78,8 +92,17 @@ export function buildJobManifest(input: BuildJobInput): V1Job {
       `${WORKSPACE}/src`,
       input.repository.commit,
     ],
-    env: [fromSecret(URL_KEY, URL_KEY)],
-    volumeMounts: [{ name: "workspace", mountPath: WORKSPACE }],
+    env: [
+      fromSecret(URL_KEY, URL_KEY),
+      // The same ssh as the engine's own clones: batch mode, the deploy key only, host keys checked against the engine's known_hosts.
+      ...(input.repository.deployKey
+        ? [{ name: "GIT_SSH_COMMAND", value: sshCommand({ keyFile: `${SSH_DIR}/key`, knownHostsFile: `${SSH_DIR}/known_hosts` }) }]
+        : []),
+    ],
+    volumeMounts: [
+      { name: "workspace", mountPath: WORKSPACE },
+      ...(input.repository.deployKey ? [{ name: "git-ssh", mountPath: SSH_DIR, readOnly: true }] : []),
+    ],
     securityContext: { runAsUser: 1000, runAsGroup: 1000, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
     resources: { requests: { cpu: "100m", memory: "128Mi" } },
   };
@@ -88,6 +111,23 @@ export function buildJobManifest(input: BuildJobInput): V1Job {
   builder.env = [...(builder.env ?? []), ...input.dockerfile.buildArgs.map((key) => fromSecret(argKey(key), argKey(key)))];
   const volumes: V1Volume[] = [
     { name: "workspace", emptyDir: {} },
+    // Files of mode 0400 (0440 and the pod's fsGroup once the kubelet applies it, so that the clone's uid 1000 reads them; ssh
+    // accepts a key another user owns), in the clone container only: the builder never sees the key.
+    ...(input.repository.deployKey
+      ? [
+          {
+            name: "git-ssh",
+            secret: {
+              secretName: input.repository.secret,
+              defaultMode: 0o400,
+              items: [
+                { key: KEY_KEY, path: "key" },
+                { key: KNOWN_HOSTS_KEY, path: "known_hosts" },
+              ],
+            },
+          },
+        ]
+      : []),
     ...(input.registrySecret
       ? [{ name: "registry", secret: { secretName: input.registrySecret, items: [{ key: ".dockerconfigjson", path: "config.json" }] } }]
       : []),

@@ -3,6 +3,9 @@
  * test (testing/scripted-api.ts), with objects from the Kubernetes API reference
  * (testing/api-objects.ts). No cluster builds or runs anything here.
  */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { V1Job } from "@kubernetes/client-node";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
@@ -12,7 +15,7 @@ import type { StepContext } from "../runtime";
 import { buildImage } from "./builds";
 import { PodLogFollower } from "./pod-logs";
 import { defaultKubernetesSettings } from "./settings";
-import { pod, withJobStatus } from "./testing/api-objects";
+import { buildPod, pod, withJobStatus } from "./testing/api-objects";
 import { ScriptedKubeApi } from "./testing/scripted-api";
 import { application, release, scope } from "./testing/services";
 
@@ -52,12 +55,22 @@ async function build(api: ScriptedKubeApi, outcome: "complete" | "backoff-limit"
     retry: { baseMs: 1, maxMs: 5 },
   });
   await api.watching("Job");
+  await api.watching("Pod");
   const name = "build-web-20261206093000-7e2a91c4";
-  api.seed(pod(`${name}-abcde`, { "batch.kubernetes.io/job-name": name }, "slipway-system", "running"));
-  api.logLines.set(`${name}-abcde/clone`, []);
-  api.logLines.set(`${name}-abcde/build`, [
+  const podName = `${name}-abcde`;
+  api.logLines.set(`${podName}/clone`, ["Cloning 4f2c1e9d2b7a"]);
+  api.logLines.set(`${podName}/build`, [
     "INFO[0001] Retrieving image manifest node:22-slim",
     "INFO[0042] Pushing image to registry.example.com/slipway/shop-production/web:20261206093000-7e2a91c4",
+  ]);
+  // The output is shown while the Job runs: each container's from the moment it starts.
+  api.emit("ADDED", buildPod(podName, name, "slipway-system", "cloning"));
+  await eventually(() => lines.includes("Cloning 4f2c1e9d2b7a"), 5_000, "the clone's output");
+  api.emit("MODIFIED", buildPod(podName, name, "slipway-system", "building"));
+  await eventually(() => lines.some((line) => line.startsWith("INFO[0042]")), 5_000, "the build's output");
+  expect(api.logReads).toEqual([
+    { container: `${podName}/clone`, options: { follow: true } },
+    { container: `${podName}/build`, options: { follow: true } },
   ]);
   api.emit("MODIFIED", withJobStatus(api.stored<V1Job>("Job", "slipway-system", name)!, outcome));
   return built;
@@ -80,7 +93,11 @@ describe("kubernetes runtime: image builds", () => {
     expect(job).toContain("4f2c1e9d2b7a");
     expect(job).not.toContain("ghs_gitsecret");
     expect(job).not.toContain("npm-secret-token");
-    expect(lines).toContain("INFO[0042] Pushing image to registry.example.com/slipway/shop-production/web:20261206093000-7e2a91c4");
+    expect(lines.filter((line) => !line.startsWith("Building"))).toEqual([
+      "Cloning 4f2c1e9d2b7a",
+      "INFO[0001] Retrieving image manifest node:22-slim",
+      "INFO[0042] Pushing image to registry.example.com/slipway/shop-production/web:20261206093000-7e2a91c4",
+    ]);
     expect(api.deleted).toEqual(["Secret/slipway-system/build-web-20261206093000-7e2a91c4"]);
   });
 
@@ -91,6 +108,58 @@ describe("kubernetes runtime: image builds", () => {
     await expect(buildImage({ api, settings: defaultKubernetesSettings, ctx: context([]), service, scope, release, appDir: "/unused" })).rejects.toThrow(
       "the cluster has no image registry for builds: set SLIPWAY_KUBE_REGISTRY on its engine",
     );
+  });
+});
+
+describe("kubernetes runtime: builds from ssh repositories", () => {
+  const key = "-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ-ssh-deploy-key\r\n-----END OPENSSH PRIVATE KEY-----";
+  const sshService = {
+    ...service,
+    config: { ...service.config, git: { url: "git@git.example.com:shop/web.git", rootDirectory: "", credentials: { sshPrivateKey: key } } },
+  } as ApplicationServiceSpec;
+
+  it("hands the build Job the deploy key and the host keys the engine's clone accepted, in its Secret only, and removes it after", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-known-hosts-"));
+    const knownHosts = path.join(dir, "known_hosts");
+    // A line as ssh writes it on accepting a new host (sshd(8), SSH_KNOWN_HOSTS FILE FORMAT).
+    await fs.writeFile(knownHosts, "git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n");
+    try {
+      const api = new ScriptedKubeApi();
+      const ctx = { ...context([]), service: sshService, git: { allowLocalRepositories: false, sshKnownHostsFile: knownHosts } };
+      const built = buildImage({
+        api,
+        settings,
+        ctx,
+        service: sshService,
+        scope,
+        release: { ...release, commit: "4f2c1e9d2b7a" },
+        appDir: "/unused",
+        retry: { baseMs: 1, maxMs: 5 },
+      });
+      await api.watching("Job");
+      const name = "build-web-20261206093000-7e2a91c4";
+      api.emit("MODIFIED", withJobStatus(api.stored<V1Job>("Job", "slipway-system", name)!, "complete"));
+      await built;
+      const secret = api.applied[0]!.object as unknown as { data: Record<string, string> };
+      expect(Buffer.from(secret.data.GIT_URL!, "base64").toString()).toBe("git@git.example.com:shop/web.git");
+      expect(Buffer.from(secret.data["ssh-privatekey"]!, "base64").toString()).toBe(`${key.replace(/\r\n/g, "\n")}\n`);
+      expect(Buffer.from(secret.data.known_hosts!, "base64").toString()).toContain("git.example.com ssh-ed25519");
+      const job = api.applied[1]!.object as V1Job;
+      expect(JSON.stringify(job)).not.toContain("ssh-deploy-key");
+      expect(job.spec!.template.spec!.initContainers![0]!.env!.map((variable) => variable.name)).toEqual(["GIT_URL", "GIT_SSH_COMMAND"]);
+      expect(api.deleted).toEqual([`Secret/slipway-system/${name}`]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses without the host's key from the engine's own clone", async () => {
+    const api = new ScriptedKubeApi();
+    const ctx = { ...context([]), service: sshService, git: { allowLocalRepositories: false, sshKnownHostsFile: "/nonexistent/known_hosts" } };
+    await expect(buildImage({ api, settings, ctx, service: sshService, scope, release, appDir: "/unused" })).rejects.toThrow(
+      "the engine has no known_hosts entry for the repository's host",
+    );
+    expect(api.applied).toEqual([]);
   });
 });
 

@@ -1,6 +1,7 @@
+import fs from "node:fs/promises";
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import type { GitServiceSpec, ServiceSpec } from "../../protocol";
-import { parseGitUrl } from "../../protocol/git-source";
+import { isDeployKey, parseGitUrl } from "../../protocol/git-source";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
 import type { StepContext } from "../runtime";
 import { StepError } from "../runtime";
@@ -8,8 +9,8 @@ import { buildJobManifest, buildName, buildSecretManifest } from "./build";
 import type { KubeApi } from "./kube-api";
 import { type EnvironmentScope, namespaceOf, type ReleaseMeta } from "./labels";
 import { observe, type ObserveOptions } from "./observe";
-import { lastLines } from "./pod-logs";
-import { jobState, podProblems, describeProblems } from "./rollout";
+import { BuildLogFollower } from "./build-logs";
+import { describeProblems, type JobState, jobState, podProblems } from "./rollout";
 import type { KubernetesSettings } from "./settings";
 
 /**
@@ -37,7 +38,8 @@ export async function buildImage(input: {
   const buildArgs = Object.fromEntries(
     service.variables.filter((variable) => docker?.buildArgs.includes(variable.key)).map((variable) => [variable.key, variable.value]),
   );
-  await api.apply(buildSecretManifest({ namespace, scope: input.scope, service, release }, cloneUrl(service), buildArgs));
+  const source = await cloneSource(service, ctx.git?.sshKnownHostsFile);
+  await api.apply(buildSecretManifest({ namespace, scope: input.scope, service, release }, source.url, buildArgs, source.deployKey));
   try {
     await api.apply(
       buildJobManifest({
@@ -46,7 +48,7 @@ export async function buildImage(input: {
         service,
         release,
         builder: settings.builder,
-        repository: { commit: release.commit!, secret: name },
+        repository: { commit: release.commit!, secret: name, deployKey: Boolean(source.deployKey) },
         dockerfile: {
           context: docker?.context ?? "",
           dockerfile: docker?.dockerfile ?? "Dockerfile",
@@ -60,19 +62,25 @@ export async function buildImage(input: {
       }),
     );
     ctx.output("system", `Building ${destination} with ${settings.builder} in Job ${namespace}/${name}`);
-    const state = await observe<V1Job, ReturnType<typeof jobState>>(
-      api,
-      { apiVersion: "batch/v1", kind: "Job", namespace, fieldSelector: `metadata.name=${name}` },
-      ([job]) => {
-        const current = job ? jobState(job) : null;
-        return current && current.state !== "running" ? current : null;
-      },
-      { signal: ctx.signal, retry: input.retry, onReconnect: (reason) => ctx.output("system", `${reason}; listing the build Job again`) },
-    );
+    const logs = new BuildLogFollower({ api, namespace, job: name, onLine: (line) => ctx.output("stdout", line), retry: input.retry });
+    logs.start();
+    let state: JobState;
+    try {
+      state = await observe<V1Job, JobState>(
+        api,
+        { apiVersion: "batch/v1", kind: "Job", namespace, fieldSelector: `metadata.name=${name}` },
+        ([job]) => {
+          const current = job ? jobState(job) : null;
+          return current && current.state !== "running" ? current : null;
+        },
+        { signal: ctx.signal, retry: input.retry, onReconnect: (reason) => ctx.output("system", `${reason}; listing the build Job again`) },
+      );
+    } catch (error) {
+      logs.stop();
+      throw error;
+    }
+    await logs.finish();
     const { items: pods } = await api.list<V1Pod>("v1", "Pod", { namespace, labelSelector: `batch.kubernetes.io/job-name=${name}` });
-    for (const pod of pods)
-      for (const container of ["clone", "build"])
-        for (const line of await lastLines(api, namespace, pod.metadata!.name!, container, { previous: false, count: 200 })) ctx.output("stdout", line);
     if (state.state === "failed") throw new StepError(`the build Job failed: ${state.message}\n${describeProblems(podProblems(pods), new Map())}`);
     return destination;
   } finally {
@@ -80,16 +88,29 @@ export async function buildImage(input: {
   }
 }
 
-/** The repository's URL with its credentials (https only: a deploy key would need an SSH agent in the build Job). */
-function cloneUrl(service: GitServiceSpec): string {
+/**
+ * What the build Job clones from: an http(s) URL with its token, or an ssh URL with the deploy
+ * key and the host keys the engine's own clone of it accepted (its known_hosts file, public keys
+ * only): the build pod checks the host against them as the engine did.
+ */
+async function cloneSource(
+  service: GitServiceSpec,
+  knownHostsFile: string | undefined,
+): Promise<{ url: string; deployKey?: { key: string; knownHosts: string } }> {
   const { url, credentials } = service.config.git;
-  if (credentials && "sshPrivateKey" in credentials)
-    throw new StepError("the kubernetes runtime builds from https repositories; deploy keys are not supported in build Jobs yet");
   const parsed = parseGitUrl(url);
-  if (!parsed.ok || !/^https?:\/\//.test(url)) throw new StepError(`the kubernetes runtime builds from http(s) repositories: ${url} is not one`);
-  if (!credentials) return url;
+  if (!parsed.ok) throw new StepError(`git URL refused: ${parsed.message}`);
+  if (credentials && isDeployKey(credentials)) {
+    if (parsed.value.transport !== "ssh") throw new StepError("a deploy key is for ssh URLs (ssh://… or git@host:path); an https URL takes a token");
+    const knownHosts = knownHostsFile ? await fs.readFile(knownHostsFile, "utf8").catch(() => "") : "";
+    if (knownHosts.trim() === "") throw new StepError("the engine has no known_hosts entry for the repository's host: its own clone records one first");
+    return { url: parsed.value.url, deployKey: { key: credentials.sshPrivateKey, knownHosts } };
+  }
+  if (!/^https?:\/\//.test(url))
+    throw new StepError(`the kubernetes runtime builds from http(s) repositories, or ssh ones with a deploy key: ${url} is neither`);
+  if (!credentials) return { url };
   const withCredentials = new URL(url);
   withCredentials.username = encodeURIComponent(credentials.username);
   withCredentials.password = encodeURIComponent(credentials.password);
-  return withCredentials.toString();
+  return { url: withCredentials.toString() };
 }

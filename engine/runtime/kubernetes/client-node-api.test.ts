@@ -38,6 +38,20 @@ const APPS_V1 = {
   ],
 };
 
+/**
+ * metrics.k8s.io/v1beta1's resource list as a metrics server registers it: PodMetrics and
+ * NodeMetrics, read-only (https://kubernetes.io/docs/reference/external-api/metrics.v1beta1/, v1.33).
+ */
+const METRICS_V1BETA1 = {
+  kind: "APIResourceList",
+  apiVersion: "v1",
+  groupVersion: "metrics.k8s.io/v1beta1",
+  resources: [
+    { name: "nodes", singularName: "", namespaced: false, kind: "NodeMetrics", verbs: ["get", "list"] },
+    { name: "pods", singularName: "", namespaced: true, kind: "PodMetrics", verbs: ["get", "list"] },
+  ],
+};
+
 /** A Status for a missing object: https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/ (v1.33). */
 const NOT_FOUND = { kind: "Status", apiVersion: "v1", status: "Failure", message: 'deployments.apps "gone" not found', reason: "NotFound", code: 404 };
 
@@ -55,6 +69,9 @@ function answer(request: http.IncomingMessage, response: http.ServerResponse, bo
     response.end(JSON.stringify(value));
   };
   if (url.pathname === "/apis/apps/v1") return json(200, APPS_V1);
+  if (url.pathname === "/apis/metrics.k8s.io/v1beta1") return json(200, METRICS_V1BETA1);
+  // A group nobody installed: the API server's 404 (a Status, reason NotFound).
+  if (url.pathname === "/apis/postgresql.cnpg.io/v1") return json(404, { ...NOT_FOUND, message: "the server could not find the requested resource" });
   if (url.pathname.endsWith("/deployments/gone")) return json(404, NOT_FOUND);
   if (request.method === "PATCH") return json(200, { ...JSON.parse(body), metadata: { ...JSON.parse(body).metadata, resourceVersion: "101" } });
   if (request.method === "DELETE") return json(200, { kind: "Status", apiVersion: "v1", status: "Success" });
@@ -156,6 +173,18 @@ describe("the KubeApi seam over @kubernetes/client-node", () => {
       fieldSelector: "metadata.name=web",
       allowWatchBookmarks: "true",
     });
+  });
+
+  it("asks API discovery whether a group serves a kind: a 404 for a group nobody installed is no", async () => {
+    requests.length = 0;
+    expect(await api.serves("metrics.k8s.io/v1beta1", "PodMetrics")).toBe(true);
+    expect(await api.serves("metrics.k8s.io/v1beta1", "Cluster")).toBe(false);
+    expect(await api.serves("postgresql.cnpg.io/v1", "Cluster")).toBe(false);
+    expect(requests.map((request) => `${request.method} ${request.url}`)).toEqual([
+      "GET /apis/metrics.k8s.io/v1beta1",
+      "GET /apis/metrics.k8s.io/v1beta1",
+      "GET /apis/postgresql.cnpg.io/v1",
+    ]);
   });
 
   it("reads a container's log with the options the API documents", async () => {

@@ -1,6 +1,17 @@
 import { existsSync } from "node:fs";
 import { PassThrough, type Writable } from "node:stream";
-import { ApiException, Exec, KubeConfig, type KubernetesObject, KubernetesObjectApi, Log, PatchStrategy, type V1Status, Watch } from "@kubernetes/client-node";
+import {
+  ApiException,
+  CustomObjectsApi,
+  Exec,
+  KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  Log,
+  PatchStrategy,
+  type V1Status,
+  Watch,
+} from "@kubernetes/client-node";
 import type { ExecHandle, ExecStreams, KubeApi, ListOptions, LogOptions, ObjectRef, Stream, WatchEvent } from "./kube-api";
 import { FIELD_MANAGER } from "./labels";
 
@@ -29,6 +40,7 @@ export function clientNodeApi(config: KubeConfig): KubeApi {
   const watcher = new Watch(config);
   const logs = new Log(config);
   const exec = new Exec(config);
+  const discovery = config.makeApiClient(CustomObjectsApi);
 
   /** The collection's URL path: /api/v1/… for the core group, /apis/<group>/<version>/… for the others. */
   const collectionPath = (apiVersion: string, kind: string, namespace?: string) => {
@@ -37,6 +49,19 @@ export function clientNodeApi(config: KubeConfig): KubeApi {
   };
 
   return {
+    async serves(apiVersion, kind) {
+      const [group, version] = apiVersion.split("/");
+      if (!group || !version) throw new Error(`${apiVersion} is not an API group's version`);
+      try {
+        // GET /apis/<group>/<version>: the group's APIResourceList (a 404 when the group is not served).
+        const { resources } = await discovery.getAPIResources({ group, version });
+        return resources.some((resource) => resource.kind === kind);
+      } catch (error) {
+        if (error instanceof ApiException && error.code === 404) return false;
+        throw error;
+      }
+    },
+
     apply: (object, options) => objects.patch(object, undefined, undefined, options?.fieldManager ?? FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
 
     async get<T extends KubernetesObject>(ref: ObjectRef) {

@@ -1,6 +1,7 @@
 import type { V1Container, V1Secret, V1Service, V1StatefulSet } from "@kubernetes/client-node";
 import type { DatabaseServiceSpec } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
+import { CNPG_LABEL, CNPG_PORT } from "./cnpg";
 import { type EnvironmentScope, LABEL, type ReleaseMeta, releaseAnnotations, selectorLabels, serviceMeta } from "./labels";
 import { base64 } from "./secrets";
 import { POD_DEFAULTS } from "./security";
@@ -107,16 +108,22 @@ export function statefulSetManifest(scope: EnvironmentScope, service: DatabaseSe
   };
 }
 
-/** The database's Service: its name is the host the environment's services connect to, on the service's port. */
-export function databaseServiceManifest(scope: EnvironmentScope, service: DatabaseServiceSpec): V1Service {
+/**
+ * The database's Service: its name is the host the environment's services connect to, on the
+ * service's port. In front of an operator's Cluster it selects the primary instance, on the port
+ * the operator's instances listen on (the host in the variables the control plane computed keeps
+ * working beside the operator's `<name>-rw`).
+ */
+export function databaseServiceManifest(scope: EnvironmentScope, service: DatabaseServiceSpec, operator = false): V1Service {
+  const name = kubernetesObjectName(service.name);
   return {
     apiVersion: "v1",
     kind: "Service",
     metadata: serviceMeta(scope, service, null),
     spec: {
       type: "ClusterIP",
-      selector: selectorLabels(service),
-      ports: [{ name: "db", port: service.config.connection.port, targetPort: "db", protocol: "TCP" }],
+      selector: operator ? { [CNPG_LABEL.cluster]: name, [CNPG_LABEL.instanceRole]: "primary" } : selectorLabels(service),
+      ports: [{ name: "db", port: service.config.connection.port, targetPort: operator ? CNPG_PORT : "db", protocol: "TCP" }],
     },
   };
 }

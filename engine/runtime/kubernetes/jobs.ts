@@ -1,4 +1,4 @@
-import type { V1CronJob, V1Job, V1JobSpec } from "@kubernetes/client-node";
+import type { V1CronJob, V1EnvVar, V1Job, V1JobSpec } from "@kubernetes/client-node";
 import type { JobLifecycleEvent, JobServiceSpec } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
 import { StepError } from "../runtime";
@@ -20,7 +20,7 @@ export const OUTPUT_FILE = "/dev/termination-log";
  * `retries` times (`backoffLimit`), each attempt bounded by the timeout (the pod's
  * `activeDeadlineSeconds`), never restarted in place.
  */
-function jobSpec(service: JobServiceSpec, release: ReleaseMeta, image: string): V1JobSpec {
+function jobSpec(service: JobServiceSpec, release: ReleaseMeta, image: string, databaseEnv: V1EnvVar[]): V1JobSpec {
   const security = podSecurity(undefined);
   return {
     backoffLimit: service.config.retries,
@@ -42,6 +42,7 @@ function jobSpec(service: JobServiceSpec, release: ReleaseMeta, image: string): 
               { name: "SLIPWAY_OUTPUT_FILE", value: OUTPUT_FILE },
               { name: "SLIPWAY_RELEASE_ID", value: release.releaseId },
               ...(release.commit ? [{ name: "SLIPWAY_GIT_COMMIT", value: release.commit }] : []),
+              ...databaseEnv,
             ],
             envFrom: [{ secretRef: { name: variablesSecretName(service.name, release.releaseId) } }],
             terminationMessagePath: OUTPUT_FILE,
@@ -61,7 +62,13 @@ function jobSpec(service: JobServiceSpec, release: ReleaseMeta, image: string): 
  * the CronJob controller's own behaviour (it starts one run for the runs it missed), "skip" runs
  * none that is more than a minute late.
  */
-export function cronJobManifest(scope: EnvironmentScope, service: JobServiceSpec, release: ReleaseMeta, image: string): V1CronJob {
+export function cronJobManifest(
+  scope: EnvironmentScope,
+  service: JobServiceSpec,
+  release: ReleaseMeta,
+  image: string,
+  databaseEnv: V1EnvVar[] = [],
+): V1CronJob {
   const trigger = service.config.trigger;
   if (trigger.type !== "cron") throw new Error("only cron jobs have a CronJob");
   const fields = trigger.schedule.trim().split(/\s+/);
@@ -80,7 +87,10 @@ export function cronJobManifest(scope: EnvironmentScope, service: JobServiceSpec
       ...(trigger.missedRuns === "skip" ? { startingDeadlineSeconds: 60 } : {}),
       successfulJobsHistoryLimit: 3,
       failedJobsHistoryLimit: 3,
-      jobTemplate: { metadata: { labels: { ...selectorLabels(service), [LABEL.release]: release.releaseId } }, spec: jobSpec(service, release, image) },
+      jobTemplate: {
+        metadata: { labels: { ...selectorLabels(service), [LABEL.release]: release.releaseId } },
+        spec: jobSpec(service, release, image, databaseEnv),
+      },
     },
   };
 }
@@ -93,13 +103,14 @@ export function lifecycleJobManifest(
   image: string,
   event: JobLifecycleEvent,
   runId: string,
+  databaseEnv: V1EnvVar[] = [],
 ): V1Job {
   const meta = serviceMeta(scope, service, release, lifecycleJobName(service.name, event, runId));
   return {
     apiVersion: "batch/v1",
     kind: "Job",
     metadata: { ...meta, labels: { ...meta.labels, [LABEL.run]: event } },
-    spec: jobSpec(service, release, image),
+    spec: jobSpec(service, release, image, databaseEnv),
   };
 }
 

@@ -23,6 +23,12 @@ export type ExecStreams = { stdin: Readable | null; stdout: Writable; stderr: Wr
 export type ExecHandle = { exited: Promise<number | null>; resize(size: { cols: number; rows: number }): void; close(): void };
 
 export interface KubeApi {
+  /**
+   * Whether the cluster serves `kind` in an API group (`postgresql.cnpg.io/v1` Cluster once the
+   * CloudNativePG operator is installed, `metrics.k8s.io/v1beta1` PodMetrics with a metrics
+   * server), from API discovery; false when the group or the kind is not served.
+   */
+  serves(apiVersion: string, kind: string): Promise<boolean>;
   /** Server-side apply (`fieldManager`, `slipway` by default; conflicts forced: the engine is the source of the fields it sets). */
   apply<T extends KubernetesObject>(object: T, options?: { fieldManager?: string }): Promise<T>;
   /** The object, or null when it does not exist. */

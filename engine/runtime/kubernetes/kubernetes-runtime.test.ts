@@ -19,7 +19,8 @@ import type { ContainerServiceSpec, DatabaseServiceSpec, EngineTask, JobServiceS
 import { kubernetesNamespace } from "../../protocol/kubernetes-names";
 import { KubernetesRuntime } from "./kubernetes-runtime";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
-import { pod, replicaSetOf, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
+import type { CnpgCluster } from "./cnpg";
+import { boundClaim, pod, podMetrics, replicaSetOf, withCnpgClusterStatus, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
 import { ScriptedKubeApi } from "./testing/scripted-api";
 import { container as containerFixture, database as databaseFixture, lifecycleJob as lifecycleJobFixture } from "./testing/services";
 
@@ -247,6 +248,107 @@ describe("kubernetes runtime: cancel and databases", () => {
   });
 });
 
+describe("kubernetes runtime: CloudNativePG", () => {
+  const CLUSTER = "postgresql.cnpg.io/v1 Cluster";
+
+  it("with the operator installed, a PostgreSQL DATABASE is a Cluster, ready once the operator says so; the environment's services read its <name>-app Secret", async () => {
+    api.served.add(CLUSTER);
+    const database = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const deployment = task("DEPLOY", [database]);
+    const running = engine.execute(deployment);
+    await api.watching("Cluster");
+    const namespace = namespaceOf(deployment);
+    const applied = api.stored<CnpgCluster>("Cluster", namespace, "db")!;
+    api.emit("MODIFIED", withCnpgClusterStatus(applied, "setting-up"));
+    api.emit("MODIFIED", withCnpgClusterStatus(applied, "healthy"));
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.map(({ object }) => object.kind)).toEqual(["Namespace", "Service", "Cluster"]);
+    expect(recording.eventsOf(deployment.deploymentId).find((event) => event.step === "build" && event.status === "succeeded")?.message).toBe(
+      "postgresql as a CloudNativePG Cluster",
+    );
+    const text = output(deployment.deploymentId);
+    expect(text).toContain("Cluster db: Setting up primary, 0 of 1 instances ready");
+    expect(text).toContain("Cluster db: 1 of 1 instances ready");
+
+    // A service deployed next in the environment reads the database's variables from the operator's Secret.
+    await deploy(web(), (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const env = api.stored<V1Deployment>("Deployment", namespace, "web")!.spec!.template.spec!.containers[0]!.env!;
+    expect(env).toEqual(
+      expect.arrayContaining([
+        { name: "SLIPWAY_DB_URL", valueFrom: { secretKeyRef: { name: "db-app", key: "uri" } } },
+        { name: "SLIPWAY_DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db-app", key: "password" } } },
+      ]),
+    );
+
+    // Stopped, it hibernates; a new engine finds it stopped from the Cluster's annotation.
+    await engine.execute(task("STOP", [database]));
+    expect(api.applied.at(-1)).toEqual({
+      object: { apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster", metadata: { name: "db", namespace, annotations: { "cnpg.io/hibernation": "on" } } },
+      fieldManager: "slipway-scale",
+    });
+    api.emit("MODIFIED", withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", namespace, "db")!, "hibernated"));
+    await engine.shutdown();
+    engine = newEngine();
+    await engine.start();
+    expect(engine.services()).toEqual(expect.arrayContaining([expect.objectContaining({ serviceId: database.id, state: "stopped" })]));
+
+    // Restarted, it wakes from hibernation, and is running once the operator says it is healthy again.
+    const restart = engine.execute(task("RESTART", [database]));
+    await api.watching("Cluster");
+    expect(api.applied.at(-1)).toMatchObject({ object: { metadata: { annotations: { "cnpg.io/hibernation": "off" } } }, fieldManager: "slipway-scale" });
+    api.emit("MODIFIED", withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", namespace, "db")!, "healthy"));
+    await restart;
+    expect(engine.services()).toEqual(expect.arrayContaining([expect.objectContaining({ serviceId: database.id, state: "running" })]));
+
+    const removal = task("DELETE", [database]);
+    await engine.execute(removal);
+    expect(api.deleted).toEqual(expect.arrayContaining([`Cluster/${namespace}/db`, `Service/${namespace}/db`]));
+  });
+
+  it("fails with the operator's phase and its instance pods' reasons when the Cluster cannot come up", async () => {
+    api.served.add(CLUSTER);
+    const database = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const deployment = task("DEPLOY", [database]);
+    const running = engine.execute(deployment);
+    await api.watching("Cluster");
+    const namespace = namespaceOf(deployment);
+    api.seed(pod("db-1", { "cnpg.io/cluster": "db", "cnpg.io/instanceRole": "primary" }, namespace, "image-pull"));
+    api.emit("MODIFIED", withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", namespace, "db")!, "unrecoverable"));
+    await running;
+    expect(recording.eventsOf(deployment.deploymentId).find((event) => event.step === "health_check" && event.status === "failed")?.message).toMatch(
+      /^db: Cluster is unrecoverable and needs manual intervention \(Instance creation failed for the following jobs: db-1-initdb\. .*\)\npod db-1: ImagePullBackOff/,
+    );
+  });
+
+  it("a database that already runs as a StatefulSet stays one when the operator comes: its data is in that volume", async () => {
+    const database = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const first = task("DEPLOY", [database]);
+    const running = engine.execute(first);
+    await api.watching("StatefulSet");
+    const applied = api.stored<V1StatefulSet>("StatefulSet", namespaceOf(first), "db")!;
+    // StatefulSetStatus: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/stateful-set-v1/#StatefulSetStatus (v1.33).
+    const ready = { observedGeneration: 1, replicas: 1, readyReplicas: 1, updatedReplicas: 1, currentRevision: "db-1", updateRevision: "db-1" };
+    api.emit("MODIFIED", { ...applied, status: ready } as V1StatefulSet);
+    await running;
+
+    api.served.add(CLUSTER);
+    const again = task("DEPLOY", [database]);
+    const redeploy = engine.execute(again);
+    await api.watching("StatefulSet");
+    const redeployed: V1StatefulSet = { ...api.stored<V1StatefulSet>("StatefulSet", namespaceOf(again), "db")!, status: { ...ready, observedGeneration: 2 } };
+    api.emit("MODIFIED", redeployed);
+    await redeploy;
+    expect(recording.final(again.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.some(({ object }) => object.kind === "Cluster")).toBe(false);
+    expect(recording.eventsOf(again.deploymentId).find((event) => event.step === "build" && event.status === "succeeded")?.message).toBe(
+      "postgresql in its StatefulSet: CloudNativePG is installed, but the data is in the StatefulSet's volume",
+    );
+  });
+});
+
 describe("kubernetes runtime: after a restart, and the whole-service actions", () => {
   it("recovers what runs from the cluster's labels, then stops, restarts and deletes through field managers of their own", async () => {
     const service = web();
@@ -313,6 +415,85 @@ describe("kubernetes runtime: after a restart, and the whole-service actions", (
     await restart;
     const applied = api.applied.find(({ fieldManager }) => fieldManager === "slipway-restart")!.object as V1Deployment;
     expect(Object.keys(applied.spec!.template.metadata!.annotations!)).toEqual(["kubectl.kubernetes.io/restartedAt"]);
+  });
+});
+
+describe("kubernetes runtime: metrics", () => {
+  it("sums the service's pods from metrics.k8s.io into the sample every runtime reports", async () => {
+    api.served.add("metrics.k8s.io/v1beta1 PodMetrics");
+    const service = web({ config: { ...web().config, resources: { memoryMb: 256 } } } as Partial<ContainerServiceSpec>);
+    const deployment = await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 2, updated: 2, available: 2, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const namespace = namespaceOf(deployment);
+    const labels = { "slipway.dev/service-id": service.id, "slipway.dev/release-id": "r1" };
+    const template = api.stored<V1Deployment>("Deployment", namespace, "web")!.spec!.template.spec!;
+    const running = (name: string, restarts: number) => {
+      const base = pod(name, labels, namespace, "running");
+      return { ...base, spec: template, status: { ...base.status, containerStatuses: [{ ...base.status!.containerStatuses![0]!, restartCount: restarts }] } };
+    };
+    api.seed(running("web-7d4b9c8f6d-a1", 1), running("web-7d4b9c8f6d-b2", 2));
+    api.seed(
+      podMetrics("web-7d4b9c8f6d-a1", labels, namespace, [{ cpu: "250000000n", memory: "102400Ki" }]),
+      podMetrics("web-7d4b9c8f6d-b2", labels, namespace, [{ cpu: "125000000n", memory: "51200Ki" }]),
+      // Another service's pod in the namespace is not this one's.
+      podMetrics("other-1", { "slipway.dev/service-id": randomUUID() }, namespace, [{ cpu: "1", memory: "1Gi" }]),
+    );
+    expect(await engine.sample!(service.id)).toEqual({
+      at: "2026-12-06T09:40:00.000Z",
+      cpuPercent: 37.5,
+      memoryBytes: 150 * 1024 * 1024,
+      memoryLimitBytes: 2 * 256 * 1024 * 1024,
+      restarts: 3,
+    });
+    const [sample] = await engine.metrics!();
+    expect(sample).toMatchObject({ serviceId: service.id, cpuPercent: 37.5, memoryBytes: 150 * 1024 * 1024, restarts: 3 });
+  });
+
+  it("without a metrics server, a sample says so and the engine's metrics have none instead of failing", async () => {
+    const service = web();
+    await deploy(service, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    await expect(engine.sample!(service.id)).rejects.toThrow("no metrics server: the cluster does not serve metrics.k8s.io");
+    await expect(engine.metrics!()).resolves.toEqual([]);
+    expect(api.lists.some((list) => list.startsWith("PodMetrics"))).toBe(false);
+  });
+});
+
+describe("kubernetes runtime: leftovers", () => {
+  it("reports every service it holds objects of with its volumes' size, and purges the ones the control plane names, volumes included", async () => {
+    const live = web();
+    const deployment = await deploy(live, (applied) => {
+      api.emit("MODIFIED", withDeploymentStatus(applied, { replicas: 1, updated: 1, available: 1, progressing: "NewReplicaSetAvailable", revision: 1 }));
+    });
+    const namespace = namespaceOf(deployment);
+    // A database whose service is gone, in an environment's namespace that stays (another environment's, deleted meanwhile, alike).
+    const gone = randomUUID();
+    const elsewhere = "shop-staging-0f3a9c2b";
+    const labels = { "app.kubernetes.io/managed-by": "slipway", "slipway.dev/service-id": gone, "slipway.dev/service-kind": "DATABASE" };
+    api.seed(
+      { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "old-db", namespace: elsewhere, labels } } as KubernetesObject,
+      { apiVersion: "v1", kind: "Secret", metadata: { name: "old-db-credentials", namespace: elsewhere, labels } } as KubernetesObject,
+      boundClaim("data-old-db-0", { "slipway.dev/service-id": gone }, elsewhere, "10Gi", "10Gi"),
+    );
+    const inventory = await engine.inventory!();
+    expect(inventory).toEqual(
+      expect.arrayContaining([
+        { serviceId: live.id, bytes: 0 },
+        { serviceId: gone, bytes: 10 * 1024 ** 3 },
+      ]),
+    );
+    expect(inventory).toHaveLength(2);
+
+    await engine.purge!([gone, "../not-a-service"]);
+    expect(api.deleted).toEqual([
+      `StatefulSet/${elsewhere}/old-db`,
+      `Secret/${elsewhere}/old-db-credentials`,
+      `PersistentVolumeClaim/${elsewhere}/data-old-db-0`,
+    ]);
+    expect((await engine.inventory!()).map((usage) => usage.serviceId)).toEqual([live.id]);
+    expect(api.stored("Deployment", namespace, "web")).toBeDefined();
   });
 });
 

@@ -1,10 +1,12 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import type { KubernetesObject, V1Deployment, V1Job, V1Pod, V1ReplicaSet, V1StatefulSet } from "@kubernetes/client-node";
+import { quantityToScalar } from "@kubernetes/client-node/dist/util.js";
+import type { KubernetesObject, V1Deployment, V1PersistentVolumeClaim, V1Job, V1Pod, V1ReplicaSet, V1StatefulSet } from "@kubernetes/client-node";
 import type pino from "pino";
-import type { JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
+import type { DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
-import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceLog, StepContext, StepResult } from "../runtime";
+import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceLog, ServiceSample, StepContext, StepResult } from "../runtime";
+import { isServiceId } from "../release-runtime";
 import { StepError } from "../runtime";
 import { appDirectory, type ClonedSource, cloneRepository } from "../shared/git";
 import { engineBaseEnv } from "../shared/processes-env";
@@ -13,7 +15,9 @@ import { startPodExec } from "./exec-session";
 import { lifecycleJobManifest, lifecycleJobName } from "./jobs";
 import type { KubeApi } from "./kube-api";
 import { ANNOTATION, type EnvironmentScope, LABEL, MANAGED_BY, namespaceOf, type ReleaseMeta } from "./labels";
-import { namespaceManifest, releaseManifests } from "./manifests";
+import { type ClusterFeatures, namespaceManifest, NO_FEATURES, releaseManifests } from "./manifests";
+import { CNPG_API_VERSION, CNPG_HIBERNATION, CNPG_KIND, CNPG_LABEL, type CnpgCluster, cnpgClusterRollout, operatorDatabaseEnv } from "./cnpg";
+import { METRICS_API_VERSION, POD_METRICS, type PodMetrics, serviceSample } from "./metrics";
 import { observe, type ObserveOptions } from "./observe";
 import { lastLines, PodLogFollower } from "./pod-logs";
 import { deploymentRollout, describeProblems, jobState, podProblems, type RolloutState, statefulSetRollout } from "./rollout";
@@ -46,7 +50,7 @@ type Tracked = {
   stopped: boolean;
   image?: string;
 };
-type WorkloadKind = "Deployment" | "StatefulSet" | "CronJob";
+type WorkloadKind = "Deployment" | "StatefulSet" | "CronJob" | "Cluster";
 type Pending = {
   scope: EnvironmentScope;
   meta: ReleaseMeta;
@@ -57,9 +61,10 @@ type Pending = {
   image?: string;
   applied: boolean;
   undone: boolean;
+  features: ClusterFeatures;
 };
 
-const WORKLOADS: Record<WorkloadKind, string> = { Deployment: "apps/v1", StatefulSet: "apps/v1", CronJob: "batch/v1" };
+const WORKLOADS: Record<WorkloadKind, string> = { Deployment: "apps/v1", StatefulSet: "apps/v1", CronJob: "batch/v1", Cluster: CNPG_API_VERSION };
 const RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
 /** Field managers of the actions that change one field of what `slipway` applied: its next apply takes the field back. */
 const SCALE_MANAGER = "slipway-scale";
@@ -80,6 +85,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
   private readonly pending = new Map<string, Pending>();
   private readonly logs: PodLogFollower;
   private readonly stopping = new AbortController();
+  private metricsServed: { value: boolean; at: number } | null = null;
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.logs = new PodLogFollower({ api: options.api, serviceLog: options.serviceLog, logger: options.logger, retry: options.retry });
@@ -87,7 +93,9 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
 
   /** Recovers what runs from the cluster: every workload the engine labelled, in every namespace (a restarted engine forgets nothing). */
   async start(): Promise<void> {
+    const operator = await this.servesCloudNativePg();
     for (const kind of Object.keys(WORKLOADS) as WorkloadKind[]) {
+      if (kind === "Cluster" && !operator) continue;
       const { items } = await this.options.api.list<KubernetesObject & { spec?: { replicas?: number; suspend?: boolean } }>(WORKLOADS[kind], kind, {
         labelSelector: selector(MANAGED_BY),
       });
@@ -104,7 +112,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
           name: item.metadata!.name!,
           releaseId: annotations[ANNOTATION.release] ?? labels[LABEL.release] ?? "unknown",
           ...(annotations[ANNOTATION.commit] ? { commit: annotations[ANNOTATION.commit] } : {}),
-          stopped: kind === "CronJob" ? item.spec?.suspend === true : item.spec?.replicas === 0,
+          stopped: kind === "CronJob" ? item.spec?.suspend === true : kind === "Cluster" ? annotations[CNPG_HIBERNATION] === "on" : item.spec?.replicas === 0,
         });
       }
     }
@@ -133,6 +141,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
     const releaseId = `${stamp}-${ctx.deploymentId.slice(0, 8)}`;
     const dir = path.join(this.options.home, "kubernetes", ctx.service.id, releaseId);
+    const features = await this.featuresFor(ctx.service, namespaceOf(scope));
     this.pending.set(releaseId, {
       scope,
       meta: { releaseId, deploymentId: ctx.deploymentId },
@@ -141,6 +150,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       dir,
       applied: false,
       undone: false,
+      features,
     });
     return { serviceId: ctx.service.id, releaseId };
   }
@@ -173,7 +183,13 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
         release.image = `${service.config.image.name}:${service.config.image.tag}`;
         return { message: `image ${release.image}, pulled by the cluster's nodes` };
       case "DATABASE":
-        return { message: `${service.config.engine} in a StatefulSet` };
+        return {
+          message: release.features.cloudNativePg
+            ? `${service.config.engine} as a CloudNativePG Cluster`
+            : release.features.keptStatefulSet
+              ? `${service.config.engine} in its StatefulSet: CloudNativePG is installed, but the data is in the StatefulSet's volume`
+              : `${service.config.engine} in a StatefulSet`,
+        };
       case "APPLICATION":
       case "JOB": {
         if (!release.appDir || !release.meta.commit) throw new Error("build before clone");
@@ -195,7 +211,9 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
 
   async startRelease(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingOf(handle);
-    const objects = releaseManifests(release.scope, ctx.service, release.meta, this.options.settings, release.image ?? "").filter((object) => !isRoute(object));
+    const objects = releaseManifests(release.scope, ctx.service, release.meta, this.options.settings, release.image ?? "", release.features).filter(
+      (object) => !isRoute(object),
+    );
     await this.applyAll(ctx, [namespaceManifest(release.scope), ...objects]);
     release.applied = true;
     this.logs.watchNamespace(namespaceOf(release.scope));
@@ -207,11 +225,18 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const name = kubernetesObjectName(ctx.service.name);
     if (ctx.service.kind === "DATABASE") {
       const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(this.options.statefulSetTimeoutMs ?? 600_000)]);
-      const state = await this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", namespace, name, statefulSetRollout, signal).catch((error: unknown) => {
+      const operator = release.features.cloudNativePg;
+      const following = operator
+        ? this.follow<CnpgCluster>(ctx, CNPG_API_VERSION, CNPG_KIND, namespace, name, cnpgClusterRollout, signal)
+        : this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", namespace, name, statefulSetRollout, signal);
+      const state = await following.catch((error: unknown) => {
         if (ctx.signal.aborted || !signal.aborted) throw error;
         return { state: "failed", message: `${name} was not ready within ${(this.options.statefulSetTimeoutMs ?? 600_000) / 1000}s` } as const;
       });
-      if (state.state === "failed") throw new StepError(`${state.message}\n${await this.podReasons(namespace, ctx.service.id, release.meta.releaseId)}`);
+      if (state.state === "failed")
+        throw new StepError(
+          `${state.message}\n${operator ? await this.operatorPodReasons(namespace, name) : await this.podReasons(namespace, ctx.service.id, release.meta.releaseId)}`,
+        );
       return;
     }
     const state = await this.follow<V1Deployment>(ctx, "apps/v1", "Deployment", namespace, name, deploymentRollout, ctx.signal);
@@ -226,7 +251,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
   async switchTo(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingOf(handle);
     const service = ctx.service;
-    const objects = releaseManifests(release.scope, service, release.meta, this.options.settings, release.image ?? "");
+    const objects = releaseManifests(release.scope, service, release.meta, this.options.settings, release.image ?? "", release.features);
     if (service.kind === "JOB") await this.applyAll(ctx, [namespaceManifest(release.scope), ...objects]);
     else await this.applyAll(ctx, objects.filter(isRoute));
     if (service.kind === "APPLICATION" || service.kind === "CONTAINER")
@@ -241,7 +266,16 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       serviceId: service.id,
       kind: service.kind,
       namespace: namespaceOf(release.scope),
-      workload: service.kind === "DATABASE" ? "StatefulSet" : service.kind === "JOB" ? (cron ? "CronJob" : null) : "Deployment",
+      workload:
+        service.kind === "DATABASE"
+          ? release.features.cloudNativePg
+            ? "Cluster"
+            : "StatefulSet"
+          : service.kind === "JOB"
+            ? cron
+              ? "CronJob"
+              : null
+            : "Deployment",
       name: kubernetesObjectName(service.name),
       releaseId: release.meta.releaseId,
       ...(release.meta.commit ? { commit: release.meta.commit } : {}),
@@ -294,7 +328,14 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     if (!tracked?.workload) return ctx.output("system", "The service has nothing running in the cluster: nothing to stop");
     await this.options.api.apply(scaleManifest(tracked, 0), { fieldManager: SCALE_MANAGER });
     tracked.stopped = true;
-    ctx.output("system", tracked.workload === "CronJob" ? `CronJob ${tracked.name} suspended` : `${tracked.workload} ${tracked.name} scaled to 0`);
+    ctx.output(
+      "system",
+      tracked.workload === "CronJob"
+        ? `CronJob ${tracked.name} suspended`
+        : tracked.workload === "Cluster"
+          ? `Cluster ${tracked.name} hibernated: its instances stop, its volume stays`
+          : `${tracked.workload} ${tracked.name} scaled to 0`,
+    );
   }
 
   /** A stopped service scales back up; a running one gets a rollout restart (new pods replace the old ones, none unavailable). */
@@ -307,47 +348,65 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       return ctx.output("system", `CronJob ${tracked.name} resumed`);
     }
     const ref = { apiVersion: WORKLOADS[tracked.workload], kind: tracked.workload };
+    const restartedAt = { [RESTART_ANNOTATION]: new Date().toISOString() };
     if (tracked.stopped) await this.options.api.apply(scaleManifest(tracked, replicasOf(ctx.service)), { fieldManager: SCALE_MANAGER });
     else
       await this.options.api.apply(
         {
           ...ref,
-          metadata: { name: tracked.name, namespace: tracked.namespace },
-          spec: { template: { metadata: { annotations: { [RESTART_ANNOTATION]: new Date().toISOString() } } } },
+          // The operator restarts a Cluster's instances on the annotation of the Cluster itself (`kubectl cnpg restart` sets it).
+          metadata: { name: tracked.name, namespace: tracked.namespace, ...(tracked.workload === "Cluster" ? { annotations: restartedAt } : {}) },
+          ...(tracked.workload === "Cluster" ? {} : { spec: { template: { metadata: { annotations: restartedAt } } } }),
         } as KubernetesObject,
         { fieldManager: RESTART_MANAGER },
       );
     const state =
       tracked.workload === "Deployment"
         ? await this.follow<V1Deployment>(ctx, "apps/v1", "Deployment", tracked.namespace, tracked.name, deploymentRollout, ctx.signal)
-        : await this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", tracked.namespace, tracked.name, statefulSetRollout, ctx.signal);
-    if (state.state === "failed") throw new StepError(`${state.message}\n${await this.podReasons(tracked.namespace, ctx.service.id, tracked.releaseId)}`);
+        : tracked.workload === "Cluster"
+          ? await this.follow<CnpgCluster>(ctx, CNPG_API_VERSION, CNPG_KIND, tracked.namespace, tracked.name, cnpgClusterRollout, ctx.signal)
+          : await this.follow<V1StatefulSet>(ctx, "apps/v1", "StatefulSet", tracked.namespace, tracked.name, statefulSetRollout, ctx.signal);
+    if (state.state === "failed")
+      throw new StepError(
+        `${state.message}\n${tracked.workload === "Cluster" ? await this.operatorPodReasons(tracked.namespace, tracked.name) : await this.podReasons(tracked.namespace, ctx.service.id, tracked.releaseId)}`,
+      );
     tracked.stopped = false;
   }
 
   /** Removes every object of the service in its namespace, its volumes included (only a delete removes them). */
   async delete(ctx: StepContext<ServiceSpec>): Promise<void> {
     const namespace = this.tracked.get(ctx.service.id)?.namespace ?? namespaceOf(scopeOf(ctx));
-    const kinds: [string, string][] = [
-      ...(this.options.settings.routing.kind === "gateway"
-        ? [["gateway.networking.k8s.io/v1", "HTTPRoute"] as [string, string]]
-        : [["networking.k8s.io/v1", "Ingress"] as [string, string]]),
-      ["v1", "Service"],
-      ["apps/v1", "Deployment"],
-      ["apps/v1", "StatefulSet"],
-      ["batch/v1", "CronJob"],
-      ["batch/v1", "Job"],
-      ["v1", "Secret"],
-      ["v1", "PersistentVolumeClaim"],
-    ];
-    const removed: string[] = [];
-    for (const [apiVersion, kind] of kinds) {
-      const { items } = await this.options.api.list(apiVersion, kind, { namespace, labelSelector: selector({ [LABEL.service]: ctx.service.id }) });
-      for (const item of items)
-        if (await this.options.api.delete({ apiVersion, kind, namespace, name: item.metadata!.name! })) removed.push(`${kind} ${item.metadata!.name}`);
-    }
-    this.tracked.delete(ctx.service.id);
+    const removed = await this.removeObjects(ctx.service.id, namespace);
     ctx.output("system", removed.length > 0 ? `Deleted ${removed.join(", ")}` : "Nothing of the service was left in the cluster");
+  }
+
+  // ---- leftovers ----------------------------------------------------------------------------
+
+  /**
+   * Every service the cluster holds objects of, by their service label, in any namespace (the
+   * control plane reports those of services that no longer exist as leftovers, as for every
+   * runtime); its size: what its volumes hold, their capacity (their request while unbound).
+   */
+  async inventory(): Promise<DiskUsage[]> {
+    const bytes = new Map<string, number>();
+    for (const [apiVersion, kind] of await this.objectKinds()) {
+      const { items } = await this.options.api.list<V1PersistentVolumeClaim>(apiVersion, kind, { labelSelector: LABEL.service });
+      for (const item of items) {
+        const serviceId = item.metadata?.labels?.[LABEL.service];
+        if (!serviceId || !isServiceId(serviceId)) continue;
+        const size = kind === "PersistentVolumeClaim" ? (item.status?.capacity?.storage ?? item.spec?.resources?.requests?.storage) : undefined;
+        bytes.set(serviceId, (bytes.get(serviceId) ?? 0) + (size ? Number(quantityToScalar(size)) : 0));
+      }
+    }
+    return [...bytes].map(([serviceId, size]) => ({ serviceId, bytes: size }));
+  }
+
+  /** Removes everything of services that no longer exist (the control plane's leftovers), volumes included, wherever it is. */
+  async purge(serviceIds: string[]): Promise<void> {
+    for (const serviceId of serviceIds.filter(isServiceId)) {
+      const removed = await this.removeObjects(serviceId, undefined);
+      this.options.logger.info({ serviceId, removed }, "removed the objects of a service that no longer exists");
+    }
   }
 
   /** A lifecycle JOB's run: a Job, awaited through a watch; its outputs come back in its container's termination message. */
@@ -362,11 +421,12 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const meta = release?.meta ?? { releaseId: tracked!.releaseId, deploymentId: ctx.deploymentId, ...(tracked?.commit ? { commit: tracked.commit } : {}) };
     const name = lifecycleJobName(service.name, trigger, ctx.deploymentId.slice(0, 8));
     const namespace = namespaceOf(scope);
+    const features = release?.features ?? (await this.featuresFor(service, namespace));
     // The same Job for a re-delivered task: its name comes from the deployment.
     await this.applyAll(ctx, [
       namespaceManifest(scope),
       variablesSecret(scope, service, meta),
-      lifecycleJobManifest(scope, service, meta, image, trigger, ctx.deploymentId.slice(0, 8)),
+      lifecycleJobManifest(scope, service, meta, image, trigger, ctx.deploymentId.slice(0, 8), operatorDatabaseEnv(features.operatorDatabases)),
     ]);
     const state = await this.follow<V1Job>(
       ctx,
@@ -389,6 +449,20 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     const succeeded = pods.find((pod) => pod.status?.phase === "Succeeded");
     const message = succeeded?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? "";
     return { message: state.message, outputs: parseOutputs(message) };
+  }
+
+  /**
+   * A metrics sample of the service's pods, from the resource metrics API (metrics.ts). A cluster
+   * without a metrics server has none: the sample says so, and the engine's log once.
+   */
+  async sample(serviceId: string): Promise<ServiceSample> {
+    const tracked = this.tracked.get(serviceId);
+    if (!tracked || tracked.stopped) throw new StepError("the service has no running release");
+    if (!(await this.servesMetrics())) throw new StepError("no metrics server: the cluster does not serve metrics.k8s.io");
+    const options = { namespace: tracked.namespace, labelSelector: selector({ [LABEL.service]: serviceId }) };
+    const { items: metrics } = await this.options.api.list<PodMetrics>(METRICS_API_VERSION, POD_METRICS, options);
+    const { items: pods } = await this.options.api.list<V1Pod>("v1", "Pod", options);
+    return serviceSample(metrics, pods);
   }
 
   async exec(serviceId: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
@@ -470,6 +544,44 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
     return `undone to the previous revision (release ${rollback.metadata?.annotations?.[ANNOTATION.release] ?? "unknown"})`;
   }
 
+  /** Whether a metrics server serves PodMetrics, asked again after a minute (one may be installed, or go). */
+  private async servesMetrics(): Promise<boolean> {
+    if (this.metricsServed && Date.now() - this.metricsServed.at < 60_000) return this.metricsServed.value;
+    const value = await this.options.api.serves(METRICS_API_VERSION, POD_METRICS).catch((error: unknown) => {
+      // Registered but not answering (an APIService whose metrics server is down): no sample this time, asked again next time.
+      throw new StepError(`the metrics API did not answer: ${(error as Error).message}`);
+    });
+    if (!value && this.metricsServed?.value !== false)
+      this.options.logger.warn("no metrics server: the cluster does not serve metrics.k8s.io, so services show no CPU or memory (install metrics-server)");
+    this.metricsServed = { value, at: Date.now() };
+    return value;
+  }
+
+  private servesCloudNativePg(): Promise<boolean> {
+    return this.options.api.serves(CNPG_API_VERSION, CNPG_KIND);
+  }
+
+  /**
+   * What a release's manifests depend on in the cluster: a PostgreSQL DATABASE is a CloudNativePG
+   * Cluster when the operator is installed, unless it already runs as a StatefulSet (its data is
+   * in that volume: moving it is the user's call, not a redeploy's); every service reads the
+   * connection variables of the environment's operator-run databases from the operator's Secrets.
+   */
+  private async featuresFor(service: ServiceSpec, namespace: string): Promise<ClusterFeatures> {
+    if (!(await this.servesCloudNativePg())) return NO_FEATURES;
+    const { items } = await this.options.api.list<CnpgCluster>(CNPG_API_VERSION, CNPG_KIND, { namespace, labelSelector: selector(MANAGED_BY) });
+    const operatorDatabases = items.map((cluster) => cluster.metadata.annotations?.[ANNOTATION.service]).filter((name): name is string => Boolean(name));
+    if (service.kind !== "DATABASE" || service.config.engine !== "postgresql") return { cloudNativePg: false, operatorDatabases };
+    const statefulSet = await this.options.api.get({ apiVersion: "apps/v1", kind: "StatefulSet", namespace, name: kubernetesObjectName(service.name) });
+    return statefulSet ? { cloudNativePg: false, operatorDatabases, keptStatefulSet: true } : { cloudNativePg: true, operatorDatabases };
+  }
+
+  /** The reasons of the operator's instance pods (they carry its cluster label, not the release's). */
+  private async operatorPodReasons(namespace: string, name: string): Promise<string> {
+    const { items } = await this.options.api.list<V1Pod>("v1", "Pod", { namespace, labelSelector: selector({ [CNPG_LABEL.cluster]: name }) });
+    return this.describePods(namespace, items);
+  }
+
   private async podReasons(namespace: string, serviceId: string, releaseId: string): Promise<string> {
     const { items } = await this.options.api.list<V1Pod>("v1", "Pod", {
       namespace,
@@ -488,6 +600,37 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       lines.set(problem.pod, await lastLines(this.options.api, namespace, problem.pod, problem.crashedContainer, { previous: restarted, count: 20 }));
     }
     return describeProblems(problems, lines);
+  }
+
+  /** The kinds of objects a service has, in the order to remove them: what routes to it first, its volumes last. */
+  private async objectKinds(): Promise<[string, string][]> {
+    return [
+      this.options.settings.routing.kind === "gateway" ? ["gateway.networking.k8s.io/v1", "HTTPRoute"] : ["networking.k8s.io/v1", "Ingress"],
+      ["v1", "Service"],
+      ["apps/v1", "Deployment"],
+      ["apps/v1", "StatefulSet"],
+      ...((await this.servesCloudNativePg()) ? [[CNPG_API_VERSION, CNPG_KIND] as [string, string]] : []),
+      ["batch/v1", "CronJob"],
+      ["batch/v1", "Job"],
+      ["v1", "Secret"],
+      ["v1", "PersistentVolumeClaim"],
+    ];
+  }
+
+  /** Deletes every object of the service (in `namespace`, or in any); says which. */
+  private async removeObjects(serviceId: string, namespace: string | undefined): Promise<string[]> {
+    const removed: string[] = [];
+    for (const [apiVersion, kind] of await this.objectKinds()) {
+      const { items } = await this.options.api.list(apiVersion, kind, {
+        ...(namespace ? { namespace } : {}),
+        labelSelector: selector({ [LABEL.service]: serviceId }),
+      });
+      for (const item of items)
+        if (await this.options.api.delete({ apiVersion, kind, namespace: item.metadata!.namespace, name: item.metadata!.name! }))
+          removed.push(`${kind} ${item.metadata!.name}`);
+    }
+    this.tracked.delete(serviceId);
+    return removed;
   }
 
   private async removeVariables(namespace: string, serviceId: string, keep: Set<string>): Promise<number> {
@@ -518,9 +661,15 @@ function replicasOf(service: ServiceSpec): number {
   return service.kind === "APPLICATION" ? service.config.instances : 1;
 }
 
-/** The one field a stop or a restart changes: replicas, or a CronJob's suspension. */
+/** The one field a stop or a restart changes: replicas, a CronJob's suspension, or a Cluster's hibernation. */
 function scaleManifest(tracked: Tracked, replicas: number): KubernetesObject {
   const workload = tracked.workload!;
+  if (workload === "Cluster")
+    return {
+      apiVersion: CNPG_API_VERSION,
+      kind: CNPG_KIND,
+      metadata: { name: tracked.name, namespace: tracked.namespace, annotations: { [CNPG_HIBERNATION]: replicas === 0 ? "on" : "off" } },
+    };
   return {
     apiVersion: WORKLOADS[workload],
     kind: workload,

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { kubernetesInstallManifests } from "../../protocol/kubernetes-install";
 import { StepError } from "../runtime";
 import { buildJobManifest, buildSecretManifest } from "./build";
+import { type CnpgCluster, operatorDatabaseEnv } from "./cnpg";
 import { lifecycleJobManifest } from "./jobs";
 import { namespaceManifest, releaseManifests } from "./manifests";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
@@ -24,13 +25,20 @@ const buildInput = {
   scope,
   service: application as never,
   release,
-  repository: { commit: "4f2c1e9d2b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e", secret: "build-web-20261206093000-7e2a91c4" },
+  repository: { commit: "4f2c1e9d2b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e", secret: "build-web-20261206093000-7e2a91c4", deployKey: false },
   dockerfile: { context: "", dockerfile: "Dockerfile", target: "runtime", buildArgs: ["NPM_TOKEN"] },
   destination: IMAGE,
   cache: "registry.example.com/slipway/shop-production/web/cache",
   registrySecret: "registry-push",
   timeoutSeconds: 900,
 };
+
+/** A deploy key (its body stands for an ed25519 key's) and the host key the engine's clone accepted. */
+const DEPLOY_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ-deploy-key-secret\n-----END OPENSSH PRIVATE KEY-----";
+const KNOWN_HOSTS = "git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+
+/** The environment's `db` runs as a CloudNativePG Cluster. */
+const withOperatorDatabase = { cloudNativePg: true, operatorDatabases: ["db"] };
 
 /** Every manifest the runtime can produce, for each service kind and option. */
 const produced: [string, KubernetesObject[]][] = [
@@ -40,6 +48,13 @@ const produced: [string, KubernetesObject[]][] = [
   ["APPLICATION on the default ingress class", releaseManifests(scope, application, release, defaultKubernetesSettings, IMAGE)],
   ["CONTAINER with credentials, a user and a read-only root", releaseManifests(scope, container, release, ingress, "ghcr.io/acme/proxy:2.1")],
   ["PostgreSQL", releaseManifests(scope, database, release, ingress, "")],
+  ["PostgreSQL as a CloudNativePG Cluster", releaseManifests(scope, database, release, ingress, "", { cloudNativePg: true, operatorDatabases: [] })],
+  [
+    "CloudNativePG Cluster on the default storage class",
+    releaseManifests(scope, database, release, defaultKubernetesSettings, "", { cloudNativePg: true, operatorDatabases: [] }),
+  ],
+  ["APPLICATION reading an operator's database", releaseManifests(scope, application, release, ingress, IMAGE, withOperatorDatabase)],
+  ["cron JOB reading an operator's database", releaseManifests(scope, cronJob, release, ingress, IMAGE, withOperatorDatabase)],
   ["Redis on the default storage class", releaseManifests(scope, redis, release, defaultKubernetesSettings, "")],
   ["cron JOB", releaseManifests(scope, cronJob, release, ingress, IMAGE)],
   [
@@ -54,6 +69,13 @@ const produced: [string, KubernetesObject[]][] = [
     ],
   ],
   ["buildkit build", [buildJobManifest({ ...buildInput, builder: "buildkit" })]],
+  [
+    "build from an ssh repository with a deploy key",
+    [
+      buildSecretManifest(buildInput, "git@git.example.com:shop/web.git", {}, { key: DEPLOY_KEY, knownHosts: KNOWN_HOSTS }),
+      buildJobManifest({ ...buildInput, builder: "kaniko", repository: { ...buildInput.repository, deployKey: true } }),
+    ],
+  ],
   [
     "engine install",
     kubernetesInstallManifests({
@@ -75,7 +97,7 @@ function app(objects: KubernetesObject[]): V1Container {
 }
 
 describe("Kubernetes manifests", () => {
-  it.each(produced)("%s: valid against the schemas of Kubernetes 1.33 and 1.36", (_, objects) => {
+  it.each(produced)("%s: valid against the schemas of Kubernetes 1.33 and 1.36 (CloudNativePG 1.30's for its Cluster)", (_, objects) => {
     expect(objects.length).toBeGreaterThan(0);
     for (const object of objects) validateManifest(object);
   });
@@ -90,6 +112,14 @@ describe("Kubernetes manifests", () => {
     expect(() => validateManifest(unknown)).toThrow(/spec\.template\.spec\.containers\[0\]\.imagePolicy/);
   });
 
+  it("the CloudNativePG schema check fails on a field of the wrong type and on a field the CRD does not declare", () => {
+    const cluster = find<CnpgCluster>(releaseManifests(scope, database, release, ingress, "", withOperatorDatabase), "Cluster");
+    const wrongType: object = { ...cluster, spec: { ...cluster.spec, instances: "1" } };
+    expect(() => validateManifest(wrongType)).toThrow(/\/spec\/instances must be integer/);
+    const undeclared: object = { ...cluster, spec: { ...cluster.spec, storage: { ...cluster.spec.storage, sizeLimit: "1Gi" } } };
+    expect(() => validateManifest(undeclared)).toThrow(/\/spec\/storage must NOT have additional properties/);
+  });
+
   it("no variable, password or registry credential appears outside a Secret", () => {
     for (const [, objects] of produced) {
       const text = JSON.stringify(objects.filter((object) => object.kind !== "Secret"));
@@ -101,6 +131,7 @@ describe("Kubernetes manifests", () => {
         "swe_token",
         "git-token-secret",
         "npm-token-secret",
+        "deploy-key-secret",
       ])
         expect(text).not.toContain(secret);
     }
@@ -179,6 +210,74 @@ describe("Kubernetes manifests", () => {
     expect(
       find<V1StatefulSet>(releaseManifests(scope, redis, release, defaultKubernetesSettings, ""), "StatefulSet").spec!.volumeClaimTemplates![0]!.spec,
     ).not.toHaveProperty("storageClassName");
+  });
+
+  it("with CloudNativePG, a PostgreSQL DATABASE is a Cluster of the service's database and owner, its volume of the configured size and class", () => {
+    const objects = releaseManifests(scope, database, release, ingress, "", withOperatorDatabase);
+    // No credentials Secret of ours: the operator makes the owner's password, in <name>-app.
+    expect(objects.map((object) => object.kind)).toEqual(["Service", "Cluster"]);
+    const cluster = find<CnpgCluster>(objects, "Cluster");
+    expect({ apiVersion: cluster.apiVersion, labels: cluster.metadata.labels, spec: cluster.spec }).toMatchSnapshot();
+    expect(cluster.spec).toMatchObject({
+      instances: 1,
+      storage: { size: "10Gi", storageClass: "fast-ssd" },
+      bootstrap: { initdb: { database: "shop", owner: "shop" } },
+    });
+    // The host the control plane gave the environment's services still leads to the primary, on the operator's port.
+    expect(find<{ spec: object }>(objects, "Service").spec).toMatchObject({
+      selector: { "cnpg.io/cluster": "db", "cnpg.io/instanceRole": "primary" },
+      ports: [{ port: 5433, targetPort: 5432 }],
+    });
+    // Redis has no operator here: still a StatefulSet.
+    expect(releaseManifests(scope, redis, release, ingress, "", withOperatorDatabase).map((object) => object.kind)).toContain("StatefulSet");
+  });
+
+  it("the environment's services read an operator database's connection variables from its <name>-app Secret", () => {
+    const fromApp = (key: string) => ({ secretKeyRef: { name: "db-app", key } });
+    const expected = [
+      { name: "SLIPWAY_DB_URL", valueFrom: fromApp("uri") },
+      { name: "SLIPWAY_DB_HOST", valueFrom: fromApp("host") },
+      { name: "SLIPWAY_DB_PORT", valueFrom: fromApp("port") },
+      { name: "SLIPWAY_DB_USER", valueFrom: fromApp("username") },
+      { name: "SLIPWAY_DB_PASSWORD", valueFrom: fromApp("password") },
+      { name: "SLIPWAY_DB_DATABASE", valueFrom: fromApp("dbname") },
+    ];
+    expect(app(releaseManifests(scope, application, release, ingress, IMAGE, withOperatorDatabase)).env).toEqual(expect.arrayContaining(expected));
+    const cron = find<V1CronJob>(releaseManifests(scope, cronJob, release, ingress, IMAGE, withOperatorDatabase), "CronJob");
+    expect(cron.spec!.jobTemplate.spec!.template.spec!.containers[0]!.env).toEqual(expect.arrayContaining(expected));
+    const job = lifecycleJobManifest(scope, lifecycleJob as never, release, IMAGE, "start", "a1b2c3", operatorDatabaseEnv(["db"]));
+    expect(job.spec!.template.spec!.containers[0]!.env).toEqual(expect.arrayContaining(expected));
+    expect(app(releaseManifests(scope, application, release, ingress, IMAGE)).env!.some((variable) => variable.name.startsWith("SLIPWAY_DB_"))).toBe(false);
+  });
+
+  it("a build from an ssh repository mounts its deploy key read-only (0400) in the clone container only, with the engine's ssh options", () => {
+    const job = buildJobManifest({ ...buildInput, builder: "kaniko", repository: { ...buildInput.repository, deployKey: true } });
+    const pod = job.spec!.template.spec!;
+    expect(pod.volumes).toContainEqual({
+      name: "git-ssh",
+      secret: {
+        secretName: "build-web-20261206093000-7e2a91c4",
+        defaultMode: 0o400,
+        items: [
+          { key: "ssh-privatekey", path: "key" },
+          { key: "known_hosts", path: "known_hosts" },
+        ],
+      },
+    });
+    const clone = pod.initContainers![0]!;
+    expect(clone.volumeMounts).toContainEqual({ name: "git-ssh", mountPath: "/etc/slipway-git", readOnly: true });
+    expect(clone.env).toContainEqual({
+      name: "GIT_SSH_COMMAND",
+      value:
+        "ssh -o BatchMode=yes -o IdentitiesOnly=yes -o 'IdentityFile=\"/etc/slipway-git/key\"' -o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile=\"/etc/slipway-git/known_hosts\"'",
+    });
+    expect(JSON.stringify(pod.containers)).not.toContain("git-ssh");
+    const secret = buildSecretManifest(buildInput, "git@git.example.com:shop/web.git", {}, { key: DEPLOY_KEY, knownHosts: KNOWN_HOSTS });
+    // The file ssh reads: LF line ends and a final newline.
+    expect(Buffer.from(secret.data!["ssh-privatekey"]!, "base64").toString()).toBe(`${DEPLOY_KEY}\n`);
+    expect(Buffer.from(secret.data!.known_hosts!, "base64").toString()).toBe(KNOWN_HOSTS);
+    // Without a deploy key, nothing of it.
+    expect(JSON.stringify(buildJobManifest({ ...buildInput, builder: "kaniko" }))).not.toContain("GIT_SSH_COMMAND");
   });
 
   it("a cron JOB is a CronJob with its schedule, time zone, concurrency, retries and timeout; a six-field schedule is refused", () => {

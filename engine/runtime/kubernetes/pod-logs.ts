@@ -10,7 +10,7 @@ import { observe, type ObserveOptions } from "./observe";
 type Following = { active: boolean; stream: Stream | null; since?: string };
 
 /** A Writable that hands over complete lines. */
-function lineWriter(onLine: (line: string) => void): Writable {
+export function lineWriter(onLine: (line: string) => void): Writable {
   let rest = "";
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {

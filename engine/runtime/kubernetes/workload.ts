@@ -1,4 +1,4 @@
-import type { V1Container, V1Deployment, V1Ingress, V1Probe, V1ResourceRequirements, V1Service } from "@kubernetes/client-node";
+import type { V1Container, V1Deployment, V1EnvVar, V1Ingress, V1Probe, V1ResourceRequirements, V1Service } from "@kubernetes/client-node";
 import type { ApplicationServiceSpec, ContainerServiceSpec, ResourceLimits } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
 import { type EnvironmentScope, type ReleaseMeta, releaseAnnotations, selectorLabels, serviceMeta, LABEL } from "./labels";
@@ -42,7 +42,13 @@ export function progressDeadlineSeconds(service: ServingSpec): number {
  * before an old one goes: zero downtime), probes from the service's health check, its resources,
  * variables from its Secret, the restrictive security context.
  */
-export function deploymentManifest(scope: EnvironmentScope, service: ServingSpec, release: ReleaseMeta, image: string): V1Deployment {
+export function deploymentManifest(
+  scope: EnvironmentScope,
+  service: ServingSpec,
+  release: ReleaseMeta,
+  image: string,
+  databaseEnv: V1EnvVar[] = [],
+): V1Deployment {
   const meta = serviceMeta(scope, service, release);
   const security = podSecurity(service.kind === "CONTAINER" ? service.config.user : undefined);
   const container: V1Container = {
@@ -55,6 +61,7 @@ export function deploymentManifest(scope: EnvironmentScope, service: ServingSpec
       { name: "PORT", value: String(portOf(service)) },
       { name: "SLIPWAY_RELEASE_ID", value: release.releaseId },
       ...(release.commit ? [{ name: "SLIPWAY_GIT_COMMIT", value: release.commit }] : []),
+      ...databaseEnv,
     ],
     envFrom: [{ secretRef: { name: variablesSecretName(service.name, release.releaseId) } }],
     resources: resourcesOf(service.config.resources),

@@ -3,7 +3,9 @@
  * reference, each naming the page and version it follows. They are what a controller or the
  * kubelet would have written into `status`; no controller ran to make them.
  */
-import type { V1Deployment, V1Job, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { CnpgCluster } from "../cnpg";
+import type { PodMetrics } from "../metrics";
 
 /**
  * A Deployment's status after its controller saw the applied spec.
@@ -236,5 +238,121 @@ export function withJobStatus(applied: V1Job, outcome: "complete" | "backoff-lim
               { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" },
             ],
           },
+  };
+}
+
+/**
+ * A CloudNativePG Cluster's status as its operator reports it.
+ * Reference: CloudNativePG's API reference, ClusterStatus, v1.30.0
+ * (docs/src/cloudnative-pg.v1.md#clusterstatus of the v1.30.0 release, published at
+ * https://cloudnative-pg.io/documentation/current/cloudnative-pg.v1/): `phase`, `phaseReason`,
+ * `instances`, `readyInstances`, `conditions`. The phases as api/v1/cluster_types.go of that
+ * release spells them; the `Ready` condition, its reasons and messages as the operator sets them
+ * from the phase (pkg/resources/status/transactions.go, SetClusterReadyCondition); the
+ * unrecoverable phase's reason as the operator words a failed instance creation
+ * (internal/controller/cluster_controller.go). Hibernated: its pods deleted, no instance ready,
+ * the `cnpg.io/hibernation` condition True with reason Hibernated, the phase left as it was (the
+ * hibernation reconciler registers none: pkg/reconciler/hibernation/).
+ */
+export function withCnpgClusterStatus(applied: CnpgCluster, state: "setting-up" | "healthy" | "unrecoverable" | "hibernated"): CnpgCluster {
+  const generation = applied.metadata.generation ?? 1;
+  const ready = state === "healthy" || state === "hibernated";
+  return {
+    ...structuredClone(applied),
+    status: {
+      phase:
+        state === "healthy" || state === "hibernated"
+          ? "Cluster in healthy state"
+          : state === "setting-up"
+            ? "Setting up primary"
+            : "Cluster is unrecoverable and needs manual intervention",
+      ...(state === "unrecoverable"
+        ? { phaseReason: "Instance creation failed for the following jobs: db-1-initdb. Check the job logs to investigate the cause of the failure." }
+        : {}),
+      instances: 1,
+      readyInstances: state === "healthy" ? 1 : 0,
+      conditions: [
+        {
+          type: "Ready",
+          status: ready ? "True" : "False",
+          reason: ready ? "ClusterIsReady" : "ClusterIsNotReady",
+          message: ready ? "Cluster is Ready" : "Cluster Is Not Ready",
+          observedGeneration: generation,
+        },
+        ...(state === "hibernated"
+          ? [{ type: "cnpg.io/hibernation", status: "True", reason: "Hibernated", message: "Cluster has been hibernated", observedGeneration: generation }]
+          : []),
+      ],
+    },
+  };
+}
+
+/**
+ * A pod's metrics as a metrics server reports them: each container's CPU (cores, here in
+ * nanocores as metrics-server writes them) and memory working set (Ki), averaged over `window`,
+ * the pod's labels on the object (a label selector lists them).
+ * Reference: https://kubernetes.io/docs/reference/external-api/metrics.v1beta1/ (v1.33), PodMetrics and ContainerMetrics.
+ */
+export function podMetrics(name: string, labels: Record<string, string>, namespace: string, containers: { cpu: string; memory: string }[]): PodMetrics {
+  return {
+    apiVersion: "metrics.k8s.io/v1beta1",
+    kind: "PodMetrics",
+    metadata: { name, namespace, labels, creationTimestamp: new Date("2026-12-06T09:40:12Z") },
+    timestamp: "2026-12-06T09:40:00Z",
+    window: "15.011s",
+    containers: containers.map((usage, index) => ({ name: index === 0 ? "app" : `sidecar-${index}`, usage })),
+  };
+}
+
+/**
+ * A bound PersistentVolumeClaim, as the StatefulSet controller makes it from a volume claim
+ * template (`<template>-<pod>`, the template's labels) and the binder reports it.
+ * Reference: https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/persistent-volume-claim-v1/ (v1.33),
+ * PersistentVolumeClaimStatus: `phase` Bound, `capacity` of the bound volume (at least the request).
+ */
+export function boundClaim(name: string, labels: Record<string, string>, namespace: string, requested: string, capacity: string): V1PersistentVolumeClaim {
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: { name, namespace, labels },
+    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: requested } }, volumeName: `pvc-${name}` },
+    status: { phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: capacity } },
+  };
+}
+
+/**
+ * A build Job's pod (build.ts: the `clone` init container, then the `build` container) in the
+ * states the kubelet reports while it runs: cloning (the init container running), building (it
+ * terminated with 0, the builder running), done (both terminated).
+ * Reference: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#PodStatus (v1.33),
+ * `initContainerStatuses` and `containerStatuses`; the Job controller's `batch.kubernetes.io/job-name` label:
+ * https://kubernetes.io/docs/reference/labels-annotations-taints/#batch-kubernetes-io-job-name (v1.33).
+ */
+export function buildPod(name: string, job: string, namespace: string, stage: "cloning" | "building" | "done"): V1Pod {
+  const started = new Date("2026-12-06T09:30:05Z");
+  const finished = new Date("2026-12-06T09:30:09Z");
+  const status = (container: string, state: "waiting" | "running" | "terminated") => ({
+    name: container,
+    image: container === "clone" ? "alpine/git:2.47.2" : "gcr.io/kaniko-project/executor:v1.23.2",
+    imageID: "",
+    ready: state === "running",
+    restartCount: 0,
+    state:
+      state === "waiting"
+        ? { waiting: { reason: "PodInitializing" } }
+        : state === "running"
+          ? { running: { startedAt: started } }
+          : { terminated: { exitCode: 0, reason: "Completed", startedAt: started, finishedAt: finished } },
+  });
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels: { "batch.kubernetes.io/job-name": job, "job-name": job } },
+    spec: { restartPolicy: "Never", initContainers: [{ name: "clone", image: "alpine/git:2.47.2" }], containers: [{ name: "build", image: "kaniko" }] },
+    status: {
+      phase: stage === "done" ? "Succeeded" : stage === "building" ? "Running" : "Pending",
+      initContainerStatuses: [status("clone", stage === "cloning" ? "running" : "terminated")],
+      containerStatuses: [status("build", stage === "cloning" ? "waiting" : stage === "building" ? "running" : "terminated")],
+    },
   };
 }

@@ -6,8 +6,13 @@
  * they do not know, and the API server's strict field validation does not: a manifest must also
  * come out unchanged from @kubernetes/client-node's serializer, which keeps only the fields of
  * its generated models (a deep import: the serializer is not part of the package's public API).
+ * CloudNativePG's Cluster is checked against its CRD's schema, vendored from the operator's
+ * v1.30.0 release (cloudnative-pg/SOURCE.md): no package ships it.
  */
+import { readFileSync } from "node:fs";
 import { ObjectSerializer } from "@kubernetes/client-node/dist/gen/models/ObjectSerializer.js";
+import { Ajv } from "ajv";
+import { parse } from "yaml";
 import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import * as latest from "kubernetes-models";
 import * as previous from "kubernetes-models-1.33";
@@ -39,6 +44,12 @@ export function validateManifest(object: { apiVersion?: string; kind?: string })
     new HTTPRoute(object as never).validate();
     return;
   }
+  if (apiVersion === "postgresql.cnpg.io/v1" && kind === "Cluster") {
+    const validate = cnpgClusterValidator();
+    if (!validate(object))
+      throw new Error(`Cluster is not valid for CloudNativePG ${CNPG_VERSION}: ${validate.errors?.map((e) => `${e.instancePath} ${e.message}`).join(", ")}`);
+    return;
+  }
   for (const [version, module] of [
     ["1.36", latest],
     ["1.33", previous],
@@ -66,4 +77,32 @@ function unknownFields(given: unknown, known: unknown, path = ""): string[] {
   return Object.entries(given).flatMap(([key, value]) =>
     key in knownObject ? unknownFields(value, knownObject[key], `${path}.${key}`) : [`${path}.${key}`.replace(/^\./, "")],
   );
+}
+
+export const CNPG_VERSION = "1.30.0";
+let cnpgValidator: ReturnType<Ajv["compile"]> | null = null;
+
+/**
+ * The Cluster CRD's openAPIV3Schema, compiled. A structural schema's API server drops or (with
+ * strict field validation) refuses the fields it does not declare, where the schema does not say
+ * `x-kubernetes-preserve-unknown-fields`: JSON Schema allows them unless told, so each object
+ * with declared properties is closed here. Formats and the CRD's CEL rules
+ * (`x-kubernetes-validations`) are not checked.
+ */
+function cnpgClusterValidator(): ReturnType<Ajv["compile"]> {
+  if (cnpgValidator) return cnpgValidator;
+  const crd = parse(readFileSync(new URL("./cloudnative-pg/postgresql.cnpg.io_clusters.yaml", import.meta.url), "utf8")) as {
+    spec: { versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
+  };
+  const schema = crd.spec.versions.find((version) => version.name === "v1")!.schema.openAPIV3Schema;
+  cnpgValidator = new Ajv({ strict: false, validateFormats: false, allErrors: true }).compile(closed(schema) as object);
+  return cnpgValidator;
+}
+
+function closed(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closed);
+  if (!schema || typeof schema !== "object") return schema;
+  const node = Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, closed(value)])) as Record<string, unknown>;
+  if (node.properties && node.additionalProperties === undefined && !node["x-kubernetes-preserve-unknown-fields"]) node.additionalProperties = false;
+  return node;
 }

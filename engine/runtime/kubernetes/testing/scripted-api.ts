@@ -20,8 +20,12 @@ export class ScriptedKubeApi implements KubeApi {
   readonly execs: { pod: string; container: string; argv: string[]; tty: boolean }[] = [];
   /** Log lines by `<pod>/<container>` (`:previous` for the run before a restart). */
   readonly logLines = new Map<string, string[]>();
+  /** Every log read, in order: `<pod>/<container>` and its options. */
+  readonly logReads: { container: string; options: LogOptions }[] = [];
   private readonly watchers: Watcher[] = [];
   private readonly waiting: { kind: string; resolve: () => void }[] = [];
+  /** The `<apiVersion> <kind>`s of API groups outside the core ones the cluster serves (a test installs an operator, a metrics server). */
+  readonly served = new Set<string>();
   private version = 1;
 
   /** Puts objects in the store, as the cluster holds them when the runtime looks. */
@@ -81,6 +85,10 @@ export class ScriptedKubeApi implements KubeApi {
     return structuredClone(stored);
   }
 
+  async serves(apiVersion: string, kind: string): Promise<boolean> {
+    return this.served.has(`${apiVersion} ${kind}`);
+  }
+
   async get<T extends KubernetesObject>(ref: ObjectRef): Promise<T | null> {
     return (this.objects.get(`${ref.kind}/${ref.namespace ?? ""}/${ref.name}`) as T | undefined) ?? null;
   }
@@ -113,6 +121,7 @@ export class ScriptedKubeApi implements KubeApi {
   }
 
   async logs(_namespace: string, pod: string, container: string, options: LogOptions, out: Writable): Promise<Stream> {
+    this.logReads.push({ container: `${pod}/${container}`, options });
     const lines = this.logLines.get(`${pod}/${container}${options.previous ? ":previous" : ""}`) ?? [];
     const tail = options.tailLines ? lines.slice(-options.tailLines) : lines;
     out.end(tail.map((line) => `${line}\n`).join(""));
