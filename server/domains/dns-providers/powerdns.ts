@@ -71,7 +71,7 @@ export function powerDns(access: PowerDnsAccess): DnsProvider {
     }
     const text = await response.text();
     if (response.status === 401 || response.status === 403)
-      throw new Error(`${who} refused the API key (${response.status}): save the provider's current key (X-API-Key) again`);
+      throw new Error(`${who} refused the API key (${response.status}): the provider's token must be PowerDNS's current api-key`);
     if (response.status === 404) throw new Error(`${who} has no zone ${access.zone} on server "${serverId}"`);
     if (!response.ok) {
       let reason = text.slice(0, 300);
