@@ -1,14 +1,7 @@
 import { z } from "zod";
 import { dnsProviderKinds } from "../../db/schema";
-import {
-  createDnsProvider,
-  createDnsProviderInput,
-  describeDnsProvider,
-  listDnsProviders,
-  removeDnsProvider,
-  updateDnsProvider,
-  updateDnsProviderInput,
-} from "../../domains/dns-providers/credentials";
+import { createDnsProvider, describeDnsProvider, listDnsProviders, removeDnsProvider, updateDnsProvider } from "../../domains/dns-providers/credentials";
+import { createDnsProviderInput, updateDnsProviderInput } from "../../domains/dns-providers/inputs";
 import { procedure, router } from "../trpc";
 
 const providerOutput = z.object({

@@ -7,10 +7,10 @@ import type { Executor } from "../../db/client";
 import { conflictOnDuplicate } from "../../db/errors";
 import { dnsProviders, serviceDomains } from "../../db/schema";
 import { AppError, notFound } from "../../errors";
-import { customDomainName } from "../../input-schemas";
 import type { OrganizationCipher } from "../../secrets/keyring";
 import { cipherFor } from "../../secrets/organization-cipher";
-import { dnsProviderSettings, isInZone, openDnsProvider, type DnsProviderAccess } from "./provider";
+import { createDnsProviderInput, dnsProviderSettings, updateDnsProviderInput } from "./inputs";
+import { isInZone, openDnsProvider, type DnsProviderAccess } from "./provider";
 
 /**
  * An organization's DNS providers (issue 16, part 1): a zone and the API token that edits it,
@@ -18,30 +18,6 @@ import { dnsProviderSettings, isInZone, openDnsProvider, type DnsProviderAccess 
  * the organization's data key, and never leaves the control plane: the API shows its last
  * characters only.
  */
-
-export const dnsProviderName = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .pipe(z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a name of lowercase letters, digits and dashes, such as main-zone"));
-
-const token = z.string().trim().min(1, "give the provider's API token").max(4096);
-
-export const createDnsProviderInput = z.object({
-  name: dnsProviderName,
-  /** The zone the token edits; domains in it (the apex or names under it) may use this provider. */
-  zone: customDomainName,
-  settings: dnsProviderSettings,
-  token,
-});
-
-export const updateDnsProviderInput = z.object({
-  dnsProviderId: z.string().uuid(),
-  zone: customDomainName.optional(),
-  settings: dnsProviderSettings.optional(),
-  /** A new token; the saved one is kept when omitted. */
-  token: token.optional(),
-});
 
 type DnsProviderRow = typeof dnsProviders.$inferSelect;
 

@@ -1,6 +1,7 @@
 import dns from "node:dns";
 import net from "node:net";
-import { z } from "zod";
+import type { z } from "zod";
+import type { powerDnsSettings } from "./inputs";
 import type { DnsProvider } from "./provider";
 
 /**
@@ -9,38 +10,6 @@ import type { DnsProvider } from "./provider";
  * whole rrset, so a value is added to (or removed from) the ones already at the name: another
  * certificate's challenge at the same name stays.
  */
-
-/** "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:53": an address Node's resolver can ask. */
-function parseNameserver(value: string): string | null {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
-  const [address, port] = bracketed ? [bracketed[1]!, bracketed[2]] : value.includes(":") && net.isIPv6(value) ? [value, undefined] : value.split(":");
-  if (!address || !net.isIP(address)) return null;
-  const number = port === undefined ? 53 : Number(port);
-  if (!Number.isInteger(number) || number < 1 || number > 65535) return null;
-  return net.isIPv6(address) ? `[${address}]:${number}` : `${address}:${number}`;
-}
-
-export const powerDnsSettings = z.object({
-  /** The API's base URL (PowerDNS's webserver), e.g. http://ns1.example.com:8081. */
-  apiUrl: z
-    .string()
-    .trim()
-    .url("give the URL of PowerDNS's API, such as http://ns1.example.com:8081")
-    .regex(/^https?:\/\//i, "the API's URL starts with http:// or https://")
-    .transform((url) => url.replace(/\/+$/, "").replace(/\/api\/v1$/, "")),
-  /** PowerDNS's server id in the API's paths: `localhost` unless configured otherwise. */
-  serverId: z.string().trim().min(1).max(100).default("localhost"),
-  /** Where the zone's records are checked before the CA looks; the API's host on port 53 when unset. */
-  nameserver: z
-    .string()
-    .trim()
-    .transform((value, ctx) => {
-      const parsed = parseNameserver(value);
-      if (!parsed) ctx.addIssue({ code: z.ZodIssueCode.custom, message: "give the nameserver as an IP address with an optional port, such as 192.0.2.1:53" });
-      return parsed ?? value;
-    })
-    .optional(),
-});
 
 type PowerDnsAccess = { name: string; zone: string; token: string; settings: z.infer<typeof powerDnsSettings> };
 

@@ -1,6 +1,6 @@
-import { z } from "zod";
 import type { DnsProviderKind } from "../../db/schema";
-import { powerDns, powerDnsSettings } from "./powerdns";
+import type { DnsProviderSettings } from "./inputs";
+import { powerDns } from "./powerdns";
 
 /**
  * A DNS hosting service Slipway publishes ACME DNS-01 records through (issue 16, part 1). One
@@ -17,10 +17,6 @@ export interface DnsProvider {
   /** The zone's authoritative DNS server ("address:port"), where a published record shows first. */
   nameserver(): Promise<string>;
 }
-
-/** What each kind needs besides its token, validated at the API's edge and again when opened. */
-export const dnsProviderSettings = z.discriminatedUnion("kind", [z.object({ kind: z.literal("POWERDNS"), ...powerDnsSettings.shape })]);
-export type DnsProviderSettings = z.infer<typeof dnsProviderSettings>;
 
 export type DnsProviderAccess = {
   /** The name the user gave it, for error messages. */
