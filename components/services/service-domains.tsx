@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Badge, Button, Card, Code, Group, Modal, Radio, Select, Stack, Switch, Text, Textarea, TextInput } from "@mantine/core";
+import { Alert, Badge, Button, Card, Code, Group, Modal, NativeSelect, Radio, Stack, Switch, Text, Textarea, TextInput } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconAlertTriangle, IconLock, IconLockOpen, IconPlus, IconRefresh, IconTrash, IconUpload } from "@tabler/icons-react";
@@ -232,7 +232,7 @@ function DomainCard({ domain, canEdit, providers }: { domain: Domain; canEdit: b
             </Text>
           </Alert>
         )}
-        <Select
+        <NativeSelect
           label="ACME challenge"
           description={
             domain.challenge.type === "DNS_01"
@@ -241,9 +241,8 @@ function DomainCard({ domain, canEdit, providers }: { domain: Domain; canEdit: b
           }
           data={challengeOptions(providers, domain.hostname)}
           value={challengeValue(domain.challenge)}
-          allowDeselect={false}
           disabled={!canEdit || update.isPending}
-          onChange={(value) => value && update.mutate({ domainId: domain.id, ...challengeInput(value) })}
+          onChange={(event) => update.mutate({ domainId: domain.id, ...challengeInput(event.currentTarget.value) })}
           maw={480}
         />
         {domain.verified && (
@@ -354,7 +353,7 @@ function AddDomainModal({ serviceId, providers, onClose }: { serviceId: string; 
               ))}
             </Stack>
           </Radio.Group>
-          <Select
+          <NativeSelect
             label="Certificate by"
             description={
               providersFor(providers, hostname).length === 0
@@ -363,7 +362,6 @@ function AddDomainModal({ serviceId, providers, onClose }: { serviceId: string; 
             }
             data={challengeOptions(providers, hostname)}
             {...form.getInputProps("challenge")}
-            allowDeselect={false}
           />
           {failure && unmatchedServerError && (
             <Alert color="red" role="alert">

@@ -69,4 +69,3 @@ export const updateDnsProviderInput = z.object({
   /** A new token; the saved one is kept when omitted. */
   token: token.optional(),
 });
-

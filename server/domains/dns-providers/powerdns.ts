@@ -18,6 +18,20 @@ type RrSet = { name: string; type: string; records: { content: string; disabled:
 /** TXT contents as PowerDNS stores them: a quoted character-string. */
 const quoted = (value: string) => `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 
+/**
+ * PowerDNS's reason from its JSON error body. Anything else (a proxy's page, another service at
+ * that URL) is not repeated: an admin's URL must not make the control plane read out internal pages.
+ */
+function powerDnsError(text: string): string {
+  try {
+    const { error } = JSON.parse(text) as { error?: unknown };
+    if (typeof error === "string") return error.slice(0, 300);
+  } catch {
+    // Not JSON: said below.
+  }
+  return "not an answer of PowerDNS's API (check the URL)";
+}
+
 export function powerDns(access: PowerDnsAccess): DnsProvider {
   const { apiUrl, serverId } = access.settings;
   const zoneId = `${access.zone}.`;
@@ -42,15 +56,7 @@ export function powerDns(access: PowerDnsAccess): DnsProvider {
     if (response.status === 401 || response.status === 403)
       throw new Error(`${who} refused the API key (${response.status}): the provider's token must be PowerDNS's current api-key`);
     if (response.status === 404) throw new Error(`${who} has no zone ${access.zone} on server "${serverId}"`);
-    if (!response.ok) {
-      let reason = text.slice(0, 300);
-      try {
-        reason = (JSON.parse(text) as { error?: string }).error ?? reason;
-      } catch {
-        // Not JSON (a proxy's page): its text is the reason.
-      }
-      throw new Error(`${who} answered ${response.status}: ${reason}`);
-    }
+    if (!response.ok) throw new Error(`${who} answered ${response.status}: ${powerDnsError(text)}`);
     return text ? (JSON.parse(text) as unknown) : null;
   }
 
