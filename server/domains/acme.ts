@@ -123,15 +123,15 @@ export async function issueCertificate(services: Services, domainId: string): Pr
       await announceEdgeChange(tx, clusterId);
     });
   };
-  let dns: ReturnType<typeof dnsChallenge> | null = null;
+  let dnsRecords: ReturnType<typeof dnsChallenge> | null = null;
   try {
     const client = await accountClient(services, settings, domain.organizationId, cipher);
     const [key, csr] = await acme.crypto.createCsr({ commonName: domain.hostname, altNames: [domain.hostname] });
     if (domain.acmeChallengeType === "DNS_01") {
       const { access } = await openProviderFor(services, domain.organizationId, domain.dnsProviderId!, cipher);
-      dns = dnsChallenge(openDnsProvider(access), settings.acme.dnsPropagationWaitMs);
+      dnsRecords = dnsChallenge(openDnsProvider(access), settings.acme.dnsPropagationWaitMs);
     }
-    const challengeOfDomain = dns;
+    const challengeOfDomain = dnsRecords;
     const chain = await client.auto({
       csr,
       challengePriority: challengeOfDomain ? ["dns-01"] : ["http-01"],
@@ -167,13 +167,13 @@ export async function issueCertificate(services: Services, domainId: string): Pr
         action: domain.certificatePem ? "certificate.renew" : "certificate.issue",
         targetType: "service",
         targetId: domain.serviceId,
-        changes: { hostname: domain.hostname, notAfter: notAfter.toISOString(), directory: settings.acme.directoryUrl },
+        changes: { hostname: domain.hostname, notAfter: notAfter.toISOString(), directory: settings.acme.directoryUrl, challenge: domain.acmeChallengeType },
       });
       await announceEdgeChange(tx, clusterId);
     });
     return { status: "issued", notAfter };
   } catch (error) {
-    const leftovers = await dns?.removeLeftovers();
+    const leftovers = await dnsRecords?.removeLeftovers();
     const message = [(error as Error).message, leftovers].filter(Boolean).join("; ").slice(0, 2000);
     const now = services.now();
     await services.db.transaction(async (tx) => {

@@ -12,22 +12,20 @@ import { waitForTxt } from "./dns-providers/propagation";
 export function dnsChallenge(provider: DnsProvider, propagationWaitMs: number) {
   /** Records this issuance published (or tried to) and has not removed yet. */
   const published = new Map<string, { name: string; value: string }>();
-  const recordOf = (authz: Authorization, value: string) => {
-    const name = `_acme-challenge.${authz.identifier.value}`;
-    return { key: `${name} ${value}`, name, value };
-  };
+  const keyOf = (record: { name: string; value: string }) => `${record.name} ${record.value}`;
+  const recordOf = (authz: Authorization, value: string) => ({ name: `_acme-challenge.${authz.identifier.value}`, value });
   return {
     async create(authz: Authorization, value: string) {
       const record = recordOf(authz, value);
       // Noted before the API call: a call that fails after the provider applied it leaves a record too.
-      published.set(record.key, record);
+      published.set(keyOf(record), record);
       await provider.addTxt(record.name, record.value);
       await waitForTxt(await provider.nameserver(), record.name, record.value, propagationWaitMs);
     },
     async remove(authz: Authorization, value: string) {
       const record = recordOf(authz, value);
       await provider.removeTxt(record.name, record.value);
-      published.delete(record.key);
+      published.delete(keyOf(record));
     },
     /**
      * Removes what is still published (acme-client swallows a failed removal); says what could
@@ -38,7 +36,7 @@ export function dnsChallenge(provider: DnsProvider, propagationWaitMs: number) {
       for (const record of published.values()) {
         try {
           await provider.removeTxt(record.name, record.value);
-          published.delete(`${record.name} ${record.value}`);
+          published.delete(keyOf(record));
         } catch (error) {
           problems.push(`the TXT record at ${record.name} could not be removed (${(error as Error).message}): remove it by hand`);
         }
