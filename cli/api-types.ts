@@ -52,3 +52,4 @@ export type ChangedStage = Outputs["stages"]["add"];
 export type RemovedStage = Outputs["stages"]["remove"];
 export type ServiceStage = Outputs["stages"]["setService"];
 export type ServiceDomain = Outputs["domains"]["list"][number];
+export type DnsProvider = Outputs["dnsProviders"]["list"][number];

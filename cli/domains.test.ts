@@ -6,6 +6,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultDomainSettings } from "../server/domains/settings";
 import { pebbleMissing, startPebble, type Pebble } from "../test/support/pebble";
+import { powerDnsMissing, startPowerDns, type PowerDns } from "../test/support/powerdns";
+import { skipWithout } from "../test/support/requirements";
 import { startCliHarness, type CliHarness } from "./test-harness";
 
 /**
@@ -13,8 +15,11 @@ import { startCliHarness, type CliHarness } from "./test-harness";
  * pebble-challtestsrv's mock DNS server on 127.0.0.1 (the Debian package `pebble`).
  */
 const missing = await pebbleMissing();
+const withoutPowerDns = missing !== null || skipWithout(await powerDnsMissing());
+const PDNS_KEY = "cli-pdns-key-0123456789abcdef";
 let h: CliHarness;
 let pebble: Pebble;
+let pdns: PowerDns | undefined;
 let dir: string;
 
 /** A self-signed certificate and its key for `hostname`, made with openssl. */
@@ -47,6 +52,7 @@ beforeAll(async () => {
   if (missing) return;
   dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-cli-domains-"));
   pebble = await startPebble({ httpPort: 1 });
+  if (!withoutPowerDns) pdns = await startPowerDns({ zone: "example.test", apiKey: PDNS_KEY });
   h = await startCliHarness({ domains: { ...defaultDomainSettings, dnsServers: [pebble.dnsServer], checkTimeoutMs: 3_000 } });
   expect((await h.cli(["login", "--url", h.url, "--token", h.ownerToken])).code).toBe(0);
   expect((await h.cli(["project", "create", "shop"])).code).toBe(0);
@@ -56,6 +62,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pebble?.stop();
+  await pdns?.stop();
   if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -102,5 +109,52 @@ describe.skipIf(missing)("slipway domain", () => {
     const removed = await h.cli(["domain", "remove", "shop/prod/web", "www.example.test"]);
     expect(removed.code).toBe(0);
     expect((await h.cli(["domain", "list", "shop/prod/web"])).stdout).toContain("No custom domains on shop/prod/web");
+  });
+});
+
+describe.skipIf(withoutPowerDns)("slipway domain provider", () => {
+  it("adds a PowerDNS provider from standard input, refusing a wrong key, and never shows the token", async () => {
+    const args = [
+      "domain",
+      "provider",
+      "add",
+      "main",
+      "--zone",
+      "example.test",
+      "--powerdns-url",
+      pdns!.apiUrl,
+      "--nameserver",
+      pdns!.dnsServer,
+      "--token-file",
+      "-",
+    ];
+    const refused = await h.cli(args, { stdin: "wrong-key\n" });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/the token was not saved: PowerDNS at .* refused the API key \(401\)/);
+    expect((await h.cli(["domain", "provider", "list"])).stdout).toContain("No DNS providers");
+
+    const added = await h.cli(args, { stdin: `${PDNS_KEY}\n` });
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/token\s+…cdef/);
+    const listed = await h.cli(["domain", "provider", "list"]);
+    expect(listed.stdout).toMatch(/main\s+powerdns\s+example\.test\s+http:\/\/127\.0\.0\.1:\d+\s+…cdef/);
+    expect(listed.stdout + (await h.cli(["domain", "provider", "list", "--json"])).stdout).not.toContain(PDNS_KEY);
+  });
+
+  it("sets a domain's challenge to dns-01 through the provider and back, and keeps a provider in use", async () => {
+    const added = await h.cli(["domain", "add", "shop/prod/web", "api.example.test", "--challenge", "dns-01", "--dns-provider", "main"]);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/challenge\s+dns-01 \(through a DNS provider\)/);
+    expect((await h.cli(["domain", "list", "shop/prod/web"])).stdout).toMatch(/api\.example\.test\s+dns\s+no\s+awaiting verification\s+dns-01/);
+    const outside = await h.cli(["domain", "add", "shop/prod/web", "api.other.test", "--challenge", "dns-01", "--dns-provider", "main"]);
+    expect(outside.stderr).toContain("api.other.test is not in the zone example.test of the DNS provider main");
+
+    const inUse = await h.cli(["domain", "provider", "remove", "main"]);
+    expect(inUse.code).not.toBe(0);
+    expect(inUse.stderr).toContain("main issues the certificates of api.example.test");
+    const back = await h.cli(["domain", "challenge", "shop/prod/web", "api.example.test", "http-01"]);
+    expect(back.code).toBe(0);
+    expect(back.stdout).toMatch(/challenge\s+http-01/);
+    expect((await h.cli(["domain", "provider", "remove", "main"])).stdout).toBe("Removed the DNS provider main\n");
   });
 });

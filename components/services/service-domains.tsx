@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Badge, Button, Card, Code, Group, Modal, Radio, Stack, Switch, Text, Textarea, TextInput } from "@mantine/core";
+import { Alert, Badge, Button, Card, Code, Group, Modal, NativeSelect, Radio, Stack, Switch, Text, Textarea, TextInput } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconAlertTriangle, IconLock, IconLockOpen, IconPlus, IconRefresh, IconTrash, IconUpload } from "@tabler/icons-react";
@@ -18,9 +18,11 @@ import { Section } from "../page-header";
 import { formatAbsolute, RelativeTime } from "../relative-time";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { DnsProviders, type DnsProvider } from "./dns-providers";
 
 type Domain = Outputs["domains"]["list"][number];
 type Method = Domain["method"];
+type Challenge = Domain["challenge"];
 
 /**
  * The Domains tab (issue 16, part 1): custom domains of the service, each with what its owner
@@ -35,37 +37,41 @@ export function ServiceDomains({ serviceId }: { serviceId: string }) {
     // A certificate being issued becomes active within a minute: follow it without a reload.
     refetchInterval: (query) => (query.state.data?.some((domain) => domain.certificate.status === "ISSUING") ? 3_000 : false),
   });
+  const providers = useQuery(trpc.dnsProviders.list.queryOptions({}));
   const [adding, addModal] = useDisclosure();
 
   return (
-    <Section
-      title="Custom domains"
-      description="The router serves a domain once you prove it is yours, then over HTTPS with a certificate from Let's Encrypt (or your instance's ACME CA, or one you upload), renewed 30 days before it expires. The generated .localhost address stays plain HTTP."
-      actions={
-        canEdit ? (
-          <Button size="xs" leftSection={<IconPlus size={14} />} onClick={addModal.open}>
-            Add domain
-          </Button>
-        ) : null
-      }
-    >
-      {domains.error && (
-        <Alert color="red" role="alert">
-          {apiError(domains.error).message}
-        </Alert>
-      )}
-      {domains.data?.length === 0 && (
-        <Text c="dimmed" fz="sm" py="sm">
-          No custom domains. {canEdit ? "Add one to serve this service on your own name." : ""}
-        </Text>
-      )}
-      <Stack>
-        {domains.data?.map((domain) => (
-          <DomainCard key={domain.id} domain={domain} canEdit={canEdit} />
-        ))}
-      </Stack>
-      {adding && <AddDomainModal serviceId={serviceId} onClose={addModal.close} />}
-    </Section>
+    <>
+      <Section
+        title="Custom domains"
+        description="The router serves a domain once you prove it is yours, then over HTTPS with a certificate from Let's Encrypt (or your instance's ACME CA, or one you upload), renewed 30 days before it expires. The generated .localhost address stays plain HTTP."
+        actions={
+          canEdit ? (
+            <Button size="xs" leftSection={<IconPlus size={14} />} onClick={addModal.open}>
+              Add domain
+            </Button>
+          ) : null
+        }
+      >
+        {domains.error && (
+          <Alert color="red" role="alert">
+            {apiError(domains.error).message}
+          </Alert>
+        )}
+        {domains.data?.length === 0 && (
+          <Text c="dimmed" fz="sm" py="sm">
+            No custom domains. {canEdit ? "Add one to serve this service on your own name." : ""}
+          </Text>
+        )}
+        <Stack>
+          {domains.data?.map((domain) => (
+            <DomainCard key={domain.id} domain={domain} canEdit={canEdit} providers={providers.data ?? []} />
+          ))}
+        </Stack>
+        {adding && <AddDomainModal serviceId={serviceId} providers={providers.data ?? []} onClose={addModal.close} />}
+      </Section>
+      <DnsProviders />
+    </>
   );
 }
 
@@ -105,7 +111,23 @@ function Padlock({ certificate }: { certificate: Domain["certificate"] }) {
   }
 }
 
-function DomainCard({ domain, canEdit }: { domain: Domain; canEdit: boolean }) {
+/** The provider of the organization whose zone holds `hostname` (the apex or a name under it). */
+function providersFor(providers: DnsProvider[], hostname: string) {
+  return providers.filter((provider) => hostname === provider.zone || hostname.endsWith(`.${provider.zone}`));
+}
+
+/** The challenge choices of a domain: HTTP-01, or DNS-01 through each provider whose zone holds it; values "HTTP_01" or a provider's id. */
+function challengeOptions(providers: DnsProvider[], hostname: string) {
+  return [
+    { value: "HTTP_01", label: "HTTP-01, through this cluster's router" },
+    ...providersFor(providers, hostname).map((provider) => ({ value: provider.id, label: `DNS-01, through ${provider.name} (${provider.zone})` })),
+  ];
+}
+
+const challengeInput = (value: string) => (value === "HTTP_01" ? { challenge: "HTTP_01" as const } : { challenge: "DNS_01" as const, dnsProviderId: value });
+const challengeValue = (challenge: Challenge) => (challenge.type === "DNS_01" ? challenge.dnsProviderId! : "HTTP_01");
+
+function DomainCard({ domain, canEdit, providers }: { domain: Domain; canEdit: boolean; providers: DnsProvider[] }) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
   const [removing, setRemoving] = useState(false);
@@ -210,6 +232,19 @@ function DomainCard({ domain, canEdit }: { domain: Domain; canEdit: boolean }) {
             </Text>
           </Alert>
         )}
+        <NativeSelect
+          label="ACME challenge"
+          description={
+            domain.challenge.type === "DNS_01"
+              ? `The certificate authority checks the TXT record _acme-challenge.${domain.hostname}, which Slipway publishes through the DNS provider and removes afterwards.`
+              : "The certificate authority fetches a token from this cluster's router on port 80: the domain must point here."
+          }
+          data={challengeOptions(providers, domain.hostname)}
+          value={challengeValue(domain.challenge)}
+          disabled={!canEdit || update.isPending}
+          onChange={(event) => update.mutate({ domainId: domain.id, ...challengeInput(event.currentTarget.value) })}
+          maw={480}
+        />
         {domain.verified && (
           <Switch
             label="Redirect HTTP to HTTPS"
@@ -282,11 +317,11 @@ const METHODS: { value: Method; label: string; description: string }[] = [
   },
 ];
 
-type AddValues = { hostname: string; method: Method };
+type AddValues = { hostname: string; method: Method; challenge: string };
 const ADD_PATHS = [["hostname", "hostname"]] as const;
 const addSchema = z.object({ hostname: customDomainName });
 
-function AddDomainModal({ serviceId, onClose }: { serviceId: string; onClose: () => void }) {
+function AddDomainModal({ serviceId, providers, onClose }: { serviceId: string; providers: DnsProvider[]; onClose: () => void }) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
   const add = useMutation(
@@ -300,14 +335,15 @@ function AddDomainModal({ serviceId, onClose }: { serviceId: string; onClose: ()
   );
   const failure = add.error ? apiError(add.error) : null;
   const { form, input, unmatchedServerError } = useApiForm<AddValues, "hostname">({
-    initialValues: { hostname: "", method: "DNS_TXT" },
+    initialValues: { hostname: "", method: "DNS_TXT", challenge: "HTTP_01" },
     validate: apiSchemaResolver(addSchema, (values: AddValues) => ({ hostname: values.hostname }), ADD_PATHS),
     paths: ADD_PATHS,
     failure,
   });
+  const hostname = form.values.hostname.trim().toLowerCase().replace(/\.$/, "");
   return (
     <Modal opened onClose={onClose} title="Add domain" centered>
-      <form onSubmit={form.onSubmit((values) => add.mutate({ serviceId, ...values }))} noValidate>
+      <form onSubmit={form.onSubmit(({ challenge, ...values }) => add.mutate({ serviceId, ...values, ...challengeInput(challenge) }))} noValidate>
         <Stack>
           <TextInput label="Domain" placeholder="www.example.com" {...input("hostname")} required data-autofocus autoComplete="off" />
           <Radio.Group label="Prove it is yours with" {...form.getInputProps("method")}>
@@ -317,6 +353,16 @@ function AddDomainModal({ serviceId, onClose }: { serviceId: string; onClose: ()
               ))}
             </Stack>
           </Radio.Group>
+          <NativeSelect
+            label="Certificate by"
+            description={
+              providersFor(providers, hostname).length === 0
+                ? "DNS-01 needs a DNS provider whose zone holds this domain (DNS providers, below)."
+                : "DNS-01 works for names the certificate authority cannot reach over HTTP."
+            }
+            data={challengeOptions(providers, hostname)}
+            {...form.getInputProps("challenge")}
+          />
           {failure && unmatchedServerError && (
             <Alert color="red" role="alert">
               {failure.message}

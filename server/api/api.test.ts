@@ -3,7 +3,7 @@ import { TRPCError } from "@trpc/server";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import type { Services } from "../context";
-import { auditEvents, deployments, webhookDeliveries } from "../db/schema";
+import { auditEvents, deployments, dnsProviders, webhookDeliveries } from "../db/schema";
 import { eq } from "drizzle-orm";
 import { appRouter, createCaller } from "./root";
 
@@ -211,6 +211,19 @@ describe("organization isolation", () => {
         status: "IGNORED",
       })
       .returning();
+    // Inserted as it is stored: creating one through the API asks a real PowerDNS (test/integration/custom-domains-dns01.test.ts).
+    const [acmeDnsProvider] = await services.db
+      .insert(dnsProviders)
+      .values({
+        organizationId: acme.organizationId,
+        name: "acme-dns",
+        kind: "POWERDNS",
+        zone: "acme.example",
+        settings: { kind: "POWERDNS", apiUrl: "http://127.0.0.1:9", serverId: "localhost" },
+        encryptedToken: "sealed",
+        tokenHint: "…",
+      })
+      .returning();
 
     // One input per procedure, naming acme's resources; globex's OWNER calls each of them.
     const acmeInputs: Record<string, unknown> = {
@@ -288,6 +301,8 @@ describe("organization isolation", () => {
       "domains.remove": { domainId: acmeDomain.id },
       "domains.uploadCertificate": { domainId: acmeDomain.id, certificatePem: "-----BEGIN CERTIFICATE-----", privateKeyPem: "-----BEGIN PRIVATE KEY-----" },
       "domains.renewCertificate": { domainId: acmeDomain.id },
+      "dnsProviders.update": { dnsProviderId: acmeDnsProvider!.id, token: "stolen" },
+      "dnsProviders.remove": { dnsProviderId: acmeDnsProvider!.id },
       // Token-based and public: another organization's token is simply unknown to the caller.
       "invites.preview": { token: "swi_not-a-token" },
       "invites.accept": { token: "swi_not-a-token" },
@@ -298,6 +313,16 @@ describe("organization isolation", () => {
     };
     // Acts on the caller's own organization, whatever name is typed: acme's is a wrong confirmation.
     expect(await codeOf(call("organizations.delete", { confirm: "acme" }))).toBe("BAD_REQUEST");
+    // A provider of the caller's own: its token is checked first (nothing listens there), so it is refused, and acme's is untouched.
+    const dnsProviderInput = { name: "globex-dns", zone: "globex.example", settings: { kind: "POWERDNS", apiUrl: "http://127.0.0.1:9" }, token: "t" };
+    expect(await codeOf(call("dnsProviders.create", dnsProviderInput))).toBe("BAD_REQUEST");
+    // Nor may a domain of the caller's own publish through acme's provider.
+    const globexOwn = await seedEnvironment(globex, "globex-dns");
+    expect(
+      await codeOf(
+        call("domains.add", { serviceId: globexOwn.service.id, hostname: "www.acme.example", challenge: "DNS_01", dnsProviderId: acmeDnsProvider!.id }),
+      ),
+    ).toBe("NOT_FOUND");
     // Procedures that take no id: they must simply not show acme's data.
     const listings: Record<string, unknown> = {
       "projects.list": {},
@@ -319,13 +344,14 @@ describe("organization isolation", () => {
       "git.previews": {},
       "notifications.list": {},
       "notifications.events": {},
+      "dnsProviders.list": {},
       "organizations.create": { name: "globex-second" },
       "organizations.rename": { name: "globex" },
       "instance.settings": {},
       "instance.account": {},
     };
     const procedures = Object.keys(appRouter._def.procedures);
-    expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings) && p !== "organizations.delete")).toEqual([]);
+    expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings) && p !== "organizations.delete" && p !== "dnsProviders.create")).toEqual([]);
 
     for (const [path, input] of Object.entries(acmeInputs)) {
       expect([path, await codeOf(call(path, input))]).toSatisfy(([, code]: [string, string]) => code === "NOT_FOUND" || code === "FORBIDDEN");
@@ -346,6 +372,7 @@ describe("organization isolation", () => {
         acmeNotification.id,
         acmeStage.id,
         acmeDomain.id,
+        acmeDnsProvider!.id,
       ]) {
         expect(answer, path).not.toContain(id);
       }

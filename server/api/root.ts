@@ -5,6 +5,7 @@ import { instanceRouter } from "./routers/instance";
 import { invitesRouter, membersRouter } from "./routers/members";
 import { metricsRouter } from "./routers/metrics";
 import { notificationsRouter } from "./routers/notifications";
+import { dnsProvidersRouter } from "./routers/dns-providers";
 import { domainsRouter } from "./routers/domains";
 import { organizationRouter } from "./routers/organization";
 import { organizationsRouter } from "./routers/organizations";
@@ -24,6 +25,7 @@ export const appRouter = router({
   services: servicesRouter,
   stages: stagesRouter,
   domains: domainsRouter,
+  dnsProviders: dnsProvidersRouter,
   variables: variablesRouter,
   deployments: deploymentsRouter,
   clusters: clustersRouter,

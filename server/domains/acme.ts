@@ -13,15 +13,19 @@ import { notify } from "../notifications/enqueue";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { cipherFor } from "../secrets/organization-cipher";
 import { fetchFromDomain } from "./checks";
+import { dnsChallenge } from "./dns-challenge";
+import { openProviderFor } from "./dns-providers/credentials";
+import { openDnsProvider } from "./dns-providers/provider";
 import { announceEdgeChange, keyContext, renewalDue, requestIssuance } from "./domains";
 import { defaultDomainSettings, type DomainSettings } from "./settings";
 
 /**
- * Certificates by ACME HTTP-01 (issue 16, part 1), run by the worker: the control plane holds
- * the account keys and the certificates (sealed), and hands challenges and certificates to the
- * cluster's engine, whose router answers the CA and keeps serving its certificates from its own
- * disk while the control plane is down. Nothing dials into the cluster but the CA, on port 80
- * of the domain, as for any HTTP-01 client.
+ * Certificates by ACME (issue 16, part 1), run by the worker: the control plane holds the
+ * account keys and the certificates (sealed), and hands challenges and certificates to the
+ * cluster's engine, whose router keeps serving its certificates from its own disk while the
+ * control plane is down. HTTP-01: the router answers the CA, and nothing dials into the cluster
+ * but the CA, on port 80 of the domain. DNS-01: the worker publishes the TXT record through the
+ * domain's DNS provider (server/domains/dns-challenge.ts), and the cluster takes no part.
  */
 
 const acmeActor = (organizationId: string): Actor => ({
@@ -119,22 +123,32 @@ export async function issueCertificate(services: Services, domainId: string): Pr
       await announceEdgeChange(tx, clusterId);
     });
   };
+  let dnsRecords: ReturnType<typeof dnsChallenge> | null = null;
   try {
     const client = await accountClient(services, settings, domain.organizationId, cipher);
     const [key, csr] = await acme.crypto.createCsr({ commonName: domain.hostname, altNames: [domain.hostname] });
+    if (domain.acmeChallengeType === "DNS_01") {
+      const { access } = await openProviderFor(services, domain.organizationId, domain.dnsProviderId!, cipher);
+      dnsRecords = dnsChallenge(openDnsProvider(access), settings.acme.dnsPropagationWaitMs);
+    }
+    const challengeOfDomain = dnsRecords;
     const chain = await client.auto({
       csr,
-      challengePriority: ["http-01"],
+      challengePriority: challengeOfDomain ? ["dns-01"] : ["http-01"],
       termsOfServiceAgreed: true,
-      // waitForRouter stands for acme-client's own check, which would look on port 80 through the system resolver.
+      // waitForRouter and waitForTxt stand for acme-client's own checks, which would ask the
+      // system's resolver (and port 80 of the domain) rather than the router or the zone's nameserver.
       skipChallengeVerification: true,
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        if (challengeOfDomain) return challengeOfDomain.create(authz, keyAuthorization);
         const pending = { token: challenge.token, keyAuthorization };
         await setChallenge(pending);
         await waitForRouter(settings, domain.hostname, pending);
       },
-      challengeRemoveFn: () => setChallenge(null),
+      challengeRemoveFn: (authz, _challenge, keyAuthorization) => (challengeOfDomain ? challengeOfDomain.remove(authz, keyAuthorization) : setChallenge(null)),
     });
+    // A record left behind does not cost the certificate: it is said on the domain instead.
+    const leftovers = (await challengeOfDomain?.removeLeftovers()) ?? null;
     const notAfter = new Date(new X509Certificate(chain).validTo);
     await services.db.transaction(async (tx) => {
       await tx
@@ -144,8 +158,8 @@ export async function issueCertificate(services: Services, domainId: string): Pr
           certificatePem: chain,
           encryptedPrivateKey: cipher.encrypt(key.toString(), keyContext(domain.id)),
           certificateNotAfter: notAfter,
-          certificateError: null,
-          certificateErrorAt: null,
+          certificateError: leftovers,
+          certificateErrorAt: leftovers ? services.now() : null,
           acmeChallenge: null,
         })
         .where(eq(serviceDomains.id, domain.id));
@@ -153,13 +167,14 @@ export async function issueCertificate(services: Services, domainId: string): Pr
         action: domain.certificatePem ? "certificate.renew" : "certificate.issue",
         targetType: "service",
         targetId: domain.serviceId,
-        changes: { hostname: domain.hostname, notAfter: notAfter.toISOString(), directory: settings.acme.directoryUrl },
+        changes: { hostname: domain.hostname, notAfter: notAfter.toISOString(), directory: settings.acme.directoryUrl, challenge: domain.acmeChallengeType },
       });
       await announceEdgeChange(tx, clusterId);
     });
     return { status: "issued", notAfter };
   } catch (error) {
-    const message = (error as Error).message.slice(0, 2000);
+    const leftovers = await dnsRecords?.removeLeftovers();
+    const message = [(error as Error).message, leftovers].filter(Boolean).join("; ").slice(0, 2000);
     const now = services.now();
     await services.db.transaction(async (tx) => {
       await tx.update(serviceDomains).set({ certificateError: message, certificateErrorAt: now, acmeChallenge: null }).where(eq(serviceDomains.id, domain.id));

@@ -5,13 +5,14 @@ import { recordAudit, REDACTED } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
-import { domainVerificationMethods, environments, serviceDomains, services } from "../db/schema";
+import { acmeChallengeTypes, domainVerificationMethods, environments, serviceDomains, services, type AcmeChallengeType } from "../db/schema";
 import { notifyEngine } from "../deployments/engine-channel";
 import { AppError, notFound } from "../errors";
 import { addJob } from "../jobs/add-job";
 import { customDomainName } from "../input-schemas";
 import { cipherFor } from "../secrets/organization-cipher";
 import { checkOwnership, txtRecordOf, verificationUrlOf } from "./checks";
+import { providerForDomain } from "./dns-providers/credentials";
 import { defaultDomainSettings, RENEW_BEFORE_DAYS } from "./settings";
 
 /**
@@ -25,9 +26,18 @@ export const addDomainInput = z.object({
   hostname: customDomainName,
   /** DNS_TXT: a TXT record proves it; HTTP_TOKEN: the router serves a token the control plane fetches. */
   method: z.enum(domainVerificationMethods).default("DNS_TXT"),
+  /** How ACME checks the domain: HTTP-01 through the router, or DNS-01 through `dnsProviderId`. */
+  challenge: z.enum(acmeChallengeTypes).default("HTTP_01"),
+  dnsProviderId: z.string().uuid().optional(),
 });
 
-export const updateDomainInput = z.object({ domainId: z.string().uuid(), redirectHttps: z.boolean() });
+export const updateDomainInput = z.object({
+  domainId: z.string().uuid(),
+  redirectHttps: z.boolean().optional(),
+  challenge: z.enum(acmeChallengeTypes).optional(),
+  /** With challenge DNS_01: the provider its TXT records go through. */
+  dnsProviderId: z.string().uuid().optional(),
+});
 
 export const uploadCertificateInput = z.object({
   domainId: z.string().uuid(),
@@ -65,6 +75,7 @@ export function describeDomain(row: DomainRow, now: Date) {
     txtRecord: row.verificationMethod === "DNS_TXT" ? txtRecordOf(row.hostname, row.verificationToken) : null,
     httpToken: row.verificationMethod === "HTTP_TOKEN" ? { url: verificationUrlOf(row.hostname, row.verificationToken), body: row.verificationToken } : null,
     redirectHttps: row.redirectHttps,
+    challenge: { type: row.acmeChallengeType, dnsProviderId: row.dnsProviderId },
     certificate: {
       status: certificateStatusOf(row, now),
       source: row.certificateSource,
@@ -105,8 +116,23 @@ export async function announceEdgeChange(db: Executor, clusterId: string | null)
   if (clusterId) await notifyEngine(db, { clusterId, type: "edge:changed" });
 }
 
+/**
+ * The challenge a domain asks for, checked: DNS-01 needs a provider of the organization whose
+ * zone holds the name; HTTP-01 takes none.
+ */
+async function challengeOf(ctx: DomainContext, hostname: string, challenge: AcmeChallengeType, dnsProviderId: string | undefined) {
+  if (challenge === "HTTP_01") {
+    if (dnsProviderId) throw new AppError("INVALID", "a DNS provider is for the DNS-01 challenge: choose DNS_01 or leave the provider out");
+    return { acmeChallengeType: challenge, dnsProviderId: null, providerName: null };
+  }
+  if (!dnsProviderId) throw new AppError("INVALID", "DNS-01 publishes its TXT record through a DNS provider: choose one (add it first if there is none)");
+  const provider = await providerForDomain(ctx.db, ctx.actor.organizationId, dnsProviderId, hostname);
+  return { acmeChallengeType: challenge, dnsProviderId: provider.id, providerName: provider.name };
+}
+
 export async function addDomain(ctx: DomainContext, input: z.infer<typeof addDomainInput>) {
   const service = await routableService(ctx, input.serviceId);
+  const { providerName, ...challenge } = await challengeOf(ctx, input.hostname, input.challenge, input.dnsProviderId);
   const [served] = await ctx.db
     .select({ serviceId: serviceDomains.serviceId })
     .from(serviceDomains)
@@ -122,6 +148,7 @@ export async function addDomain(ctx: DomainContext, input: z.infer<typeof addDom
           hostname: input.hostname,
           verificationMethod: input.method,
           verificationToken: randomBytes(24).toString("base64url"),
+          ...challenge,
         })
         .returning(),
     );
@@ -129,7 +156,7 @@ export async function addDomain(ctx: DomainContext, input: z.infer<typeof addDom
       action: "domain.add",
       targetType: "service",
       targetId: service.id,
-      changes: { hostname: input.hostname, method: input.method },
+      changes: { hostname: input.hostname, method: input.method, challenge: input.challenge, ...(providerName ? { dnsProvider: providerName } : {}) },
     });
     // The router serves the HTTP token from now on.
     await announceEdgeChange(tx, service.clusterId);
@@ -156,16 +183,35 @@ export async function removeDomain(ctx: DomainContext, domainId: string) {
   return domain;
 }
 
+/**
+ * Turns the HTTPS redirect on or off, or changes the domain's ACME challenge. A verified domain
+ * still without a certificate is tried again at once with its new challenge.
+ */
 export async function updateDomain(ctx: DomainContext, input: z.infer<typeof updateDomainInput>) {
   const { domain, clusterId } = await domainOf(ctx, input.domainId);
+  if (input.redirectHttps === undefined && input.challenge === undefined) throw new AppError("INVALID", "nothing to change: give redirectHttps or challenge");
+  if (input.challenge === undefined && input.dnsProviderId) throw new AppError("INVALID", "give the challenge (DNS_01) with its DNS provider");
+  const challenge = input.challenge ? await challengeOf(ctx, domain.hostname, input.challenge, input.dnsProviderId) : null;
   return ctx.db.transaction(async (tx) => {
-    const [row] = await tx.update(serviceDomains).set({ redirectHttps: input.redirectHttps }).where(eq(serviceDomains.id, domain.id)).returning();
+    const [row] = await tx
+      .update(serviceDomains)
+      .set({
+        ...(input.redirectHttps === undefined ? {} : { redirectHttps: input.redirectHttps }),
+        ...(challenge ? { acmeChallengeType: challenge.acmeChallengeType, dnsProviderId: challenge.dnsProviderId } : {}),
+      })
+      .where(eq(serviceDomains.id, domain.id))
+      .returning();
     await recordAudit(tx, ctx.actor, {
       action: "domain.update",
       targetType: "service",
       targetId: domain.serviceId,
-      changes: { hostname: domain.hostname, redirectHttps: input.redirectHttps },
+      changes: {
+        hostname: domain.hostname,
+        ...(input.redirectHttps === undefined ? {} : { redirectHttps: input.redirectHttps }),
+        ...(challenge ? { challenge: challenge.acmeChallengeType, dnsProvider: challenge.providerName } : {}),
+      },
     });
+    if (challenge && domain.verifiedAt && !domain.certificatePem) await requestIssuance(tx, domain.id);
     await announceEdgeChange(tx, clusterId);
     return row!;
   });

@@ -18,6 +18,8 @@ export type DomainSettings = {
     email: string | null;
     /** How long issuance waits for the cluster's router to serve a challenge before the CA is asked to validate. */
     challengeWaitMs: number;
+    /** How long DNS-01 waits for its TXT record to show on the zone's nameserver (a provider's caches may hold a negative answer a minute). */
+    dnsPropagationWaitMs: number;
   };
 };
 
@@ -27,7 +29,7 @@ export const defaultDomainSettings: DomainSettings = {
   dnsServers: null,
   httpPort: 80,
   checkTimeoutMs: 10_000,
-  acme: { directoryUrl: LETS_ENCRYPT_DIRECTORY, caPem: null, email: null, challengeWaitMs: 30_000 },
+  acme: { directoryUrl: LETS_ENCRYPT_DIRECTORY, caPem: null, email: null, challengeWaitMs: 30_000, dnsPropagationWaitMs: 120_000 },
 };
 
 /** Certificates are renewed this long before they expire. */

@@ -53,7 +53,11 @@ async function post(url: string, body: unknown): Promise<void> {
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
 }
 
-export async function startPebble(options: { httpPort: number }): Promise<Pebble> {
+/**
+ * `dnsServer`: the DNS server Pebble resolves with instead of pebble-challtestsrv's (a real
+ * authoritative server, for DNS-01 against records published through its API).
+ */
+export async function startPebble(options: { httpPort: number; dnsServer?: string }): Promise<Pebble> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-pebble-"));
   const cert = path.join(dir, "cert.pem");
   const key = path.join(dir, "key.pem");
@@ -118,7 +122,8 @@ export async function startPebble(options: { httpPort: number }): Promise<Pebble
   ]);
   // No sleeps before validation, no nonces rejected at random, no valid authorization reused for
   // half the orders (Pebble's default): every order's challenge is validated, as a test expects.
-  start("pebble", ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`], {
+  const dnsServer = options.dnsServer ?? `127.0.0.1:${dnsPort}`;
+  start("pebble", ["-config", config, "-dnsserver", dnsServer], {
     PEBBLE_VA_NOSLEEP: "1",
     PEBBLE_WFE_NONCEREJECT: "0",
     PEBBLE_AUTHZREUSE: "0",
@@ -147,7 +152,7 @@ export async function startPebble(options: { httpPort: number }): Promise<Pebble
   return {
     directoryUrl,
     directoryCa,
-    dnsServer: `127.0.0.1:${dnsPort}`,
+    dnsServer,
     dnsManagementUrl: dnsManagement,
     root: () => getText(`https://127.0.0.1:${managementPort}/roots/0`, directoryCa),
     setTxt: (name, value) => post(`${dnsManagement}/set-txt`, { host: `${name}.`, value }),

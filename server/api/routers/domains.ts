@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { certificateSources, domainVerificationMethods } from "../../db/schema";
+import { acmeChallengeTypes, certificateSources, domainVerificationMethods } from "../../db/schema";
 import {
   addDomain,
   addDomainInput,
@@ -30,6 +30,8 @@ const domainOutput = z.object({
   /** HTTP_TOKEN: the URL the control plane fetches and the body the router answers it with. */
   httpToken: z.object({ url: z.string(), body: z.string() }).nullable(),
   redirectHttps: z.boolean(),
+  /** How ACME checks the domain; DNS_01 names the DNS provider its TXT record goes through. */
+  challenge: z.object({ type: z.enum(acmeChallengeTypes), dnsProviderId: z.string().nullable() }),
   certificate: z.object({
     status: z.enum(["AWAITING_VERIFICATION", "ISSUING", "ACTIVE", "EXPIRED", "FAILED"]),
     source: z.enum(certificateSources).nullable(),
@@ -75,7 +77,14 @@ export const domainsRouter = router({
     .output(domainOutput)
     .mutation(async ({ ctx, input }) => describeDomain(await verifyDomain(ctx.domain, input.domainId), ctx.domain.now())),
   update: procedure("DEVELOPER")
-    .meta({ openapi: { method: "PATCH", path: "/domains/{domainId}", tags: ["domains"], summary: "Turn the HTTP to HTTPS redirect on or off" } })
+    .meta({
+      openapi: {
+        method: "PATCH",
+        path: "/domains/{domainId}",
+        tags: ["domains"],
+        summary: "Turn the HTTP to HTTPS redirect on or off, or change the ACME challenge (HTTP-01, DNS-01)",
+      },
+    })
     .input(updateDomainInput)
     .output(domainOutput)
     .mutation(async ({ ctx, input }) => describeDomain(await updateDomain(ctx.domain, input), ctx.domain.now())),

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, check, index, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { createdAt, id, updatedAt } from "./columns";
 import { organizations } from "./organizations";
 import { services } from "./projects";
@@ -13,6 +13,46 @@ export const domainVerificationMethodEnum = pgEnum("domain_verification_method",
 export const certificateSources = ["ACME", "UPLOADED"] as const;
 export type CertificateSource = (typeof certificateSources)[number];
 export const certificateSourceEnum = pgEnum("certificate_source", certificateSources);
+
+/**
+ * How ACME checks control of a domain before certifying it: HTTP-01 (the router answers the CA
+ * on port 80) or DNS-01 (a TXT record published through a DNS provider's API, for names the CA
+ * cannot reach over HTTP).
+ */
+export const acmeChallengeTypes = ["HTTP_01", "DNS_01"] as const;
+export type AcmeChallengeType = (typeof acmeChallengeTypes)[number];
+export const acmeChallengeTypeEnum = pgEnum("acme_challenge_type", acmeChallengeTypes);
+
+/** The DNS hosting services Slipway publishes DNS-01 records through (server/domains/dns-providers/). */
+export const dnsProviderKinds = ["POWERDNS"] as const;
+export type DnsProviderKind = (typeof dnsProviderKinds)[number];
+export const dnsProviderKindEnum = pgEnum("dns_provider_kind", dnsProviderKinds);
+
+/**
+ * An organization's access to one DNS zone at a DNS hosting service, for ACME DNS-01: its API
+ * token sealed with the organization's data key like variables, never returned (the hint is its
+ * last characters). `settings` holds what the kind needs besides the token (PowerDNS: the API's
+ * URL, the server id, the nameserver to check records on).
+ */
+export const dnsProviders = pgTable(
+  "dns_providers",
+  {
+    id: id(),
+    organizationId: uuid("organization_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    kind: dnsProviderKindEnum("kind").notNull(),
+    /** The zone's apex, lowercase, without a trailing dot: the domains under it may use this provider. */
+    zone: text("zone").notNull(),
+    settings: jsonb("settings").$type<Record<string, unknown>>().notNull(),
+    encryptedToken: text("encrypted_token").notNull(),
+    tokenHint: text("token_hint").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("dns_providers_org_name_key").on(t.organizationId, t.name)],
+);
 
 /** A pending ACME HTTP-01 challenge: the router answers `/.well-known/acme-challenge/<token>` with the key authorization. */
 export type AcmeChallenge = { token: string; keyAuthorization: string };
@@ -52,6 +92,9 @@ export const serviceDomains = pgTable(
     certificateError: text("certificate_error"),
     certificateErrorAt: timestamp("certificate_error_at", { withTimezone: true }),
     acmeChallenge: jsonb("acme_challenge").$type<AcmeChallenge>(),
+    acmeChallengeType: acmeChallengeTypeEnum("acme_challenge_type").notNull().default("HTTP_01"),
+    /** DNS_01: the provider its TXT records are published through (a provider in use cannot be removed). */
+    dnsProviderId: uuid("dns_provider_id").references(() => dnsProviders.id, { onDelete: "restrict" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -62,6 +105,7 @@ export const serviceDomains = pgTable(
       .on(t.hostname)
       .where(sql`${t.verifiedAt} is not null`),
     index("service_domains_org_idx").on(t.organizationId),
+    check("service_domains_dns_01_provider_check", sql`${t.acmeChallengeType} = 'HTTP_01' or ${t.dnsProviderId} is not null`),
   ],
 );
 
