@@ -164,6 +164,27 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     const again = await deploy(app);
     expect(again.final?.status).toBe("succeeded");
     expect(again.events.find((event) => event.step === "build" && event.status === "succeeded")?.message).toMatch(/^unchanged: reusing image /);
+
+    // The install's files went in first, and its downloads to the service's own cache mount (Podman's builder keeps it under its temporary directory).
+    expect(log).toContain(
+      "Image layers: dependencies installed from package.json, yarn.lock before the rest of the source goes in: a commit that changes none of them reuses the install",
+    );
+    const downloads = path.join("/var/tmp/buildah-cache", `slipway-${app.id}`);
+    expect((await fs.readdir(downloads)).some((entry) => entry.startsWith("v6"))).toBe(true);
+
+    // A new commit that changes a source file only: the install is the image cache's, the build runs, the new code answers.
+    await git.pushDirectory("yarnapp", fixture("yarn-classic"), {
+      "yarn.lock": lock,
+      "server.js": server.replace("app: require", "edited: true, app: require"),
+    });
+    const changed = await deploy(app);
+    expect(changed.final?.status, changed.log.join("\n")).toBe("succeeded");
+    expect(changed.log).toContain("install: unchanged, reused from the image cache (`yarn install --frozen-lockfile --production=false`)");
+    expect(changed.log.some((line) => line.startsWith("$ yarn install") || line.includes("Resolving packages"))).toBe(false);
+    expect(changed.log).toContain("$ yarn run build");
+    const edited = JSON.parse((await get(routerPort, "yarnapp-test.localhost")).body) as { edited?: boolean; inADay: number };
+    expect(edited).toMatchObject({ edited: true, inADay: 86_400_000 });
+    await fs.rm(downloads, { recursive: true, force: true });
   }, 300_000);
 
   it("serves a plain HTML site with the engine's static server in its image", async () => {

@@ -8,11 +8,13 @@ import type { GitServiceSpec } from "../../protocol";
 import { type BuildPlan, describePlan, type PlanStep, stepText } from "../build-plan";
 import { StepError, type StepResult } from "../runtime";
 import { createLineTail } from "../shared/commands";
+import { cacheEnv } from "../local/build-cache";
 import { servicePlan, writeGeneratedFiles } from "../service-plan";
 import type { NodeToolchains, ProvidedNode } from "../toolchains/node";
 import { appSetsRegistry, packageManagerEnv, type PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
 import { pointYarnLockAtRegistry } from "../toolchains/yarn-lock";
 import { ensureImage, imageExists, imageRepository, resolveBuildArgs, runImageBuild } from "./images";
+import { installLayer } from "./install-layer";
 import { staticServerBundle } from "./static-server-bundle";
 
 const execFileAsync = promisify(execFile);
@@ -27,6 +29,8 @@ const REPOSITORY = "/app";
 const STEP_MARK = "::slipway-step::";
 /** The generated Dockerfile, beside the checkout in the release's build directory (the build context). */
 const DOCKERFILE = "Dockerfile.slipway";
+/** Where the install's package manager keeps its downloads: a cache mount of the service's own, kept by the builder between builds. */
+const DOWNLOAD_CACHE = "/var/cache/slipway-downloads";
 
 export type PlanImageSettings = {
   node: NodeToolchains;
@@ -89,6 +93,11 @@ export async function buildPlanImage(options: {
   const buildArgs = resolveBuildArgs(service);
   const variables = Object.fromEntries(buildArgs);
   const pip = plan.kind === "python" ? Object.fromEntries(Object.entries(settings.pip).filter(([key]) => variables[key] === undefined)) : {};
+  const layer = await installLayer(plan, checkout, options.appDir, service.config.installCommand !== undefined);
+  output("system", layer.line);
+  const downloads = cacheEnv(manager?.flavor ?? null, plan.kind === "python", DOWNLOAD_CACHE, variables);
+  // Podman's builder keeps a cache mount between builds; Docker's classic builder refuses the flag (BuildKit only).
+  const cacheMount = Object.keys(downloads).length > 0 && (await isPodman(docker)) ? { id: `slipway-${service.id}`, env: downloads } : null;
   const dockerfile = planDockerfile({
     plan,
     appPath,
@@ -97,6 +106,8 @@ export async function buildPlanImage(options: {
     manager,
     env: manager ? packageManagerEnv(manager.flavor, settings.registry, variables) : {},
     buildArgNames: [...buildArgs.map(([name]) => name), ...Object.keys(pip)],
+    installFiles: layer.files,
+    cacheMount,
   });
   const staticServer = plan.start.type === "static" ? await staticServerBundle() : null;
   // Everything the image is made of: a new Node of the same range, or a new engine's static server, is a new image.
@@ -137,6 +148,13 @@ export async function buildPlanImage(options: {
   const steps = [...plan.steps, ...(plan.start.type === "static" ? [outputCheck(plan.start.directory)] : [])];
   let current: number | null = null;
   let tail = createLineTail();
+  // A step the builder took from its cache never prints its mark: the ones before `until` that did not are said so.
+  const sayCached = (until: number) => {
+    for (let index = (current ?? -1) + 1; index < until; index++) {
+      const step = steps[index]!;
+      if (step.step !== "check") output("system", `${step.step}: unchanged, reused from the image cache (\`${step.display}\`)`);
+    }
+  };
   const failure = await runImageBuild({
     docker,
     service,
@@ -151,7 +169,9 @@ export async function buildPlanImage(options: {
     signal: options.signal,
     onLine: (fd, line) => {
       if (line.startsWith(STEP_MARK)) {
-        current = Number(line.slice(STEP_MARK.length));
+        const index = Number(line.slice(STEP_MARK.length));
+        sayCached(index);
+        current = index;
         tail = createLineTail();
         const step = steps[current];
         if (step && step.step !== "check") output("system", `$ ${stepText(step)}`);
@@ -164,6 +184,7 @@ export async function buildPlanImage(options: {
     },
   });
   if (failure) throw new StepError(describeFailure(failure, current === null ? null : (steps[current] ?? null), tail.text(), baseImage));
+  sayCached(steps.length);
   output("system", `Built ${image}`);
   return { image, result: {} };
 }
@@ -196,9 +217,13 @@ function describeFailure(failure: string, step: ImageStep | null, tail: string, 
 
 /**
  * The Dockerfile of a plan: the engine's toolchains first (a layer that stays cached while they
- * do), then the repository, each step as a RUN in exec form (no shell between the plan's argv and
- * the builder: a shell command of the user's is `/bin/sh -c <command>` in the plan already), and
- * the start as CMD. Values go in as JSON strings or escaped, never as Dockerfile syntax.
+ * do), then the files the install reads, the install, the rest of the repository (or the whole
+ * repository first, when the install may read any of it: install-layer.ts), each step as a RUN in
+ * exec form (no shell between the plan's argv and the builder: a shell command of the user's is
+ * `/bin/sh -c <command>` in the plan already), and the start as CMD. Values go in as JSON strings
+ * or escaped, never as Dockerfile syntax. The install's downloads go to a cache mount of the
+ * service's own when the builder keeps one (Podman's; never shared between services: a cache may
+ * hold what a service's secrets fetched).
  */
 export function planDockerfile(input: {
   plan: BuildPlan;
@@ -208,14 +233,20 @@ export function planDockerfile(input: {
   manager: ProvidedPackageManager | null;
   env: Record<string, string>;
   buildArgNames: string[];
+  /** The files the install reads (install-layer.ts), copied before it; null: the whole source goes in first. */
+  installFiles: string[] | null;
+  /** The builder's cache mount for the package manager's downloads (its id, the variables pointing the tools at it), or none. */
+  cacheMount: { id: string; env: Record<string, string> } | null;
 }): string {
   const { plan } = input;
-  const appDir = path.posix.join(REPOSITORY, input.appPath.split(path.sep).join("/"));
+  const appPathPosix = input.appPath.split(path.sep).join("/");
+  const appDir = path.posix.join(REPOSITORY, appPathPosix);
   const inApp = (relative: string) => path.posix.join(appDir, relative);
   const toolBins = [input.manager?.dir ? `${TOOLS}/package-manager/bin` : null, input.node ? `${TOOLS}/node/bin` : null].filter((dir): dir is string => !!dir);
   const pathPrefix = [...plan.pathPrefix.map(inApp), ...toolBins];
   const env: Record<string, string> = { ...input.env, ...(plan.kind === "python" ? { VIRTUAL_ENV: inApp(".venv") } : {}) };
   const steps: ImageStep[] = [...plan.steps, ...(plan.start.type === "static" ? [outputCheck(plan.start.directory)] : [])];
+  const lastInstall = steps.findLastIndex((step) => step.step === "install");
   const lines = [
     "# Generated by the Slipway engine from the app's build plan (the repository has no Dockerfile):",
     `# ${describePlan(plan).replace(/\s+/g, " ")}`,
@@ -223,16 +254,23 @@ export function planDockerfile(input: {
     ...(input.node || input.manager?.dir || plan.start.type === "static" ? [`COPY slipway ${TOOLS}`] : []),
     `ENV PATH=${escapeValue(pathPrefix.join(":"))}${pathPrefix.length > 0 ? ":" : ""}$PATH`,
     ...Object.entries(env).map(([key, value]) => `ENV ${key}=${escapeValue(value)}`),
-    `COPY src ${REPOSITORY}`,
+    // The install's files, then the install, then the rest: a commit that leaves them as they are reuses the install's layer.
+    ...(input.installFiles ?? []).map((file) => `COPY ${JSON.stringify([path.posix.join("src", appPathPosix, file), inApp(file)])}`),
+    ...(input.installFiles ? [] : [`COPY src ${REPOSITORY}`]),
     `WORKDIR ${escapeValue(appDir)}`,
     // Build-only: CI for the package managers (frozen installs, no prompts), and the build arguments the service names.
     "ARG CI=true",
     ...input.buildArgNames.map((name) => `ARG ${name}`),
-    ...steps.map((step, index) => {
+    ...steps.flatMap((step, index) => {
       const dir = step.cwd ? path.posix.join(appDir, step.cwd) : appDir;
+      const cache = step.step === "install" ? input.cacheMount : null;
+      const mount = cache ? ` --mount=type=cache,id=${cache.id},target=${DOWNLOAD_CACHE}` : "";
+      const env = cache ? ["env", ...Object.entries(cache.env).map(([key, value]) => `${key}=${value}`)] : [];
       // The mark, then the step in its directory: `$0` is the mark, `$1` the directory, the rest the step's argv.
-      return `RUN ${JSON.stringify(["/bin/sh", "-c", 'echo "$0" && cd "$1" && shift && exec "$@"', `${STEP_MARK}${index}`, dir, ...step.argv])}`;
+      const run = `RUN${mount} ${JSON.stringify(["/bin/sh", "-c", 'echo "$0" && cd "$1" && shift && exec "$@"', `${STEP_MARK}${index}`, dir, ...env, ...step.argv])}`;
+      return input.installFiles && index === lastInstall ? [run, `COPY src ${REPOSITORY}`] : [run];
     }),
+    ...(input.installFiles && lastInstall < 0 ? [`COPY src ${REPOSITORY}`] : []),
     `CMD ${JSON.stringify(startArgv(plan, inApp))}`,
     "",
   ];
@@ -251,6 +289,20 @@ function startArgv(plan: BuildPlan, inApp: (relative: string) => string): string
 function escapeValue(value: string): string {
   if (/[\r\n]/.test(value)) throw new StepError(`a value with a line break cannot go into the image's environment: ${JSON.stringify(value)}`);
   return `"${value.replace(/[\\"$]/g, (char) => `\\${char}`)}"`;
+}
+
+/** Whether the builder behind the Engine API is Podman's (Components[0].Name "Podman Engine"), asked once per client. */
+const podmanClients = new WeakMap<Docker, Promise<boolean>>();
+function isPodman(docker: Docker): Promise<boolean> {
+  let answer = podmanClients.get(docker);
+  if (!answer) {
+    answer = docker.version().then(
+      (version) => (version.Components ?? []).some((component) => /podman/i.test(component.Name)),
+      () => false,
+    );
+    podmanClients.set(docker, answer);
+  }
+  return answer;
 }
 
 /** A toolchain into the build context: hard links where the store and the build directory share a file system, else a copy. */
