@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { servicePlan } from "../service-plan";
 import { applicationServiceSpec } from "../../protocol";
 import { installLayer, requirementsReadFiles } from "./install-layer";
+import { planDockerfile } from "./plan-image";
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -13,6 +14,10 @@ afterEach(async () => {
 
 /** A checkout with `files`, the plan the runtimes decide for it, and its install layer. */
 async function layerOf(files: Record<string, string>, config: Record<string, unknown> = {}) {
+  return (await planOf(files, config)).layer;
+}
+
+async function planOf(files: Record<string, string>, config: Record<string, unknown> = {}) {
   const checkout = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-install-layer-")));
   dirs.push(checkout);
   for (const [name, text] of Object.entries(files)) {
@@ -28,7 +33,27 @@ async function layerOf(files: Record<string, string>, config: Record<string, unk
     domains: [],
   });
   const plan = await servicePlan(checkout, checkout, service);
-  return installLayer(plan, checkout, checkout, service.config.installCommand !== undefined);
+  return { plan, layer: await installLayer(plan, checkout, checkout, service.config.installCommand !== undefined) };
+}
+
+/** The Dockerfile's COPY and RUN lines, shortened to what they copy and the step they run. */
+async function dockerfileOf(files: Record<string, string>) {
+  const { plan, layer } = await planOf(files);
+  const text = planDockerfile({
+    plan,
+    appPath: "",
+    baseImage: "debian",
+    node: null,
+    manager: null,
+    env: {},
+    buildArgNames: [],
+    installFiles: layer.files,
+    cacheMount: null,
+  });
+  return text
+    .split("\n")
+    .filter((line) => /^(COPY|RUN)/.test(line) && !line.startsWith("COPY slipway"))
+    .map((line) => (line.startsWith("RUN") ? `RUN ${(JSON.parse(line.slice(line.indexOf("["))) as string[]).slice(5).join(" ")}` : line));
 }
 
 const server = { "server.js": "require('http').createServer().listen(process.env.PORT)" };
@@ -79,5 +104,27 @@ describe("the files an image's install reads before the rest of the source", () 
     expect(requirementsReadFiles("./wheels/x.whl\n")).toBe("names a path of the app (./wheels/x.whl)");
     expect(requirementsReadFiles("--find-links wheels\nflask\n")).toBe("has --find-links, which may name a file of the app");
     expect(requirementsReadFiles("pkg @ file:///src/pkg\n")).toBe("names a path of the app (pkg @ file:///src/pkg)");
+  });
+});
+
+describe("the order of a generated Dockerfile", () => {
+  it("copies the install's files, installs, then copies the rest and builds", async () => {
+    const pkg = JSON.stringify({ scripts: { build: "node build.js", start: "node server.js" }, dependencies: { ms: "^2.1.3" } });
+    expect(await dockerfileOf({ ...server, "package.json": pkg, "package-lock.json": "{}" })).toEqual([
+      'COPY ["src/package.json","/app/package.json"]',
+      'COPY ["src/package-lock.json","/app/package-lock.json"]',
+      "RUN npm ci --include=dev --no-audit --no-fund",
+      "COPY src /app",
+      "RUN npm run build",
+    ]);
+  });
+
+  it("copies the whole source before any step when there is no install, or the install may read any file", async () => {
+    expect(await dockerfileOf({ "index.html": "<h1>hi</h1>" })).toEqual(["COPY src /app", "RUN test -d ."]);
+    const withScript = JSON.stringify({ scripts: { start: "node server.js", prepare: "node setup.js" } });
+    expect(await dockerfileOf({ ...server, "package.json": withScript, "package-lock.json": "{}" })).toEqual([
+      "COPY src /app",
+      "RUN npm ci --include=dev --no-audit --no-fund",
+    ]);
   });
 });
