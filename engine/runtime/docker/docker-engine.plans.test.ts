@@ -95,8 +95,9 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
       domains: [`${name}-test.localhost`],
     });
 
-  async function deploy(app: ApplicationServiceSpec) {
-    const deployment = task("DEPLOY", [app]);
+  async function deploy(app: ApplicationServiceSpec, noCache = false) {
+    const plain = task("DEPLOY", [app]);
+    const deployment = noCache ? { ...plain, snapshot: { ...plain.snapshot, noCache: true } } : plain;
     await engine.execute(deployment);
     const log = recording.lines
       .filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deployment.deploymentId)
@@ -184,6 +185,13 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     expect(changed.log).toContain("$ yarn run build");
     const edited = JSON.parse((await get(routerPort, "yarnapp-test.localhost")).body) as { edited?: boolean; inADay: number };
     expect(edited).toMatchObject({ edited: true, inADay: 86_400_000 });
+
+    // Without the build cache: the same commit built afresh, its install run again.
+    const fresh = await deploy(app, true);
+    expect(fresh.final?.status, fresh.log.join("\n")).toBe("succeeded");
+    expect(fresh.log).toContain("Build cache: skipped (--no-cache): no image, layer or download cache is reused");
+    expect(fresh.log.some((line) => line.startsWith("$ yarn install"))).toBe(true);
+    expect(fresh.log.some((line) => line.startsWith("install: unchanged"))).toBe(false);
     await fs.rm(downloads, { recursive: true, force: true });
   }, 300_000);
 

@@ -67,6 +67,8 @@ export async function buildPlanImage(options: {
   releaseDir: string;
   appDir: string;
   commit: string;
+  /** The deployment asked for a build without the build cache: no image, layer or download cache is reused. */
+  noCache: boolean;
   settings: PlanImageSettings;
   signal: AbortSignal;
   output: Output;
@@ -97,7 +99,8 @@ export async function buildPlanImage(options: {
   output("system", layer.line);
   const downloads = cacheEnv(manager?.flavor ?? null, plan.kind === "python", DOWNLOAD_CACHE, variables);
   // Podman's builder keeps a cache mount between builds; Docker's classic builder refuses the flag (BuildKit only).
-  const cacheMount = Object.keys(downloads).length > 0 && (await isPodman(docker)) ? { id: `slipway-${service.id}`, env: downloads } : null;
+  // Without the cache, the install downloads into its own layer (the mount cannot be emptied through the Engine API).
+  const cacheMount = !options.noCache && Object.keys(downloads).length > 0 && (await isPodman(docker)) ? { id: `slipway-${service.id}`, env: downloads } : null;
   const dockerfile = planDockerfile({
     plan,
     appPath,
@@ -124,7 +127,8 @@ export async function buildPlanImage(options: {
   };
   const tag = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 24);
   const image = `${imageRepository(service)}:${tag}`;
-  if (await imageExists(docker, image)) {
+  if (options.noCache) output("system", "Build cache: skipped (--no-cache): no image, layer or download cache is reused");
+  else if (await imageExists(docker, image)) {
     output("system", `Image ${image} was built from this commit and this plan already; skipping the build`);
     return { image, result: { message: `unchanged: reusing image ${image}` } };
   }
@@ -164,6 +168,7 @@ export async function buildPlanImage(options: {
     options: {
       dockerfile: DOCKERFILE,
       buildargs: { ...variables, ...pip },
+      nocache: options.noCache,
       ...(settings.network ? { networkmode: settings.network } : {}),
     },
     signal: options.signal,
