@@ -21,6 +21,8 @@ import { appDirectory } from "../shared/git";
 import { servicePlan } from "../service-plan";
 
 const run = promisify(execFile);
+/** Where Podman's builder keeps cache mounts (RUN --mount=type=cache) on its host. */
+const DOWNLOAD_CACHES = "/var/tmp/buildah-cache";
 
 // The real Node 22, npm, yarn and ms packages test/fixtures/registry/fetch keeps, served on 127.0.0.1 as a mirror would.
 const nodes = await cachedPackages();
@@ -83,11 +85,14 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     await git?.close();
     await registry?.close();
     await service?.stop();
+    for (const id of ids) await fs.rm(path.join(DOWNLOAD_CACHES, `slipway-${id}`), { recursive: true, force: true });
   });
 
+  // Podman keeps each service's download cache mount on its host (/var/tmp/buildah-cache), beyond its own directory: removed after the tests.
+  const ids: string[] = [];
   const spec = (name: string, config: Record<string, unknown> = {}) =>
     applicationServiceSpec.parse({
-      id: randomUUID(),
+      id: ids[ids.push(randomUUID()) - 1],
       name,
       kind: "APPLICATION",
       config: { git: { url: git.url(name) }, healthCheckTimeoutSeconds: 20, ...config },
@@ -170,7 +175,7 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     expect(log).toContain(
       "Image layers: dependencies installed from package.json, yarn.lock before the rest of the source goes in: a commit that changes none of them reuses the install",
     );
-    const downloads = path.join("/var/tmp/buildah-cache", `slipway-${app.id}`);
+    const downloads = path.join(DOWNLOAD_CACHES, `slipway-${app.id}`);
     expect((await fs.readdir(downloads)).some((entry) => entry.startsWith("v6"))).toBe(true);
 
     // A new commit that changes a source file only: the install is the image cache's, the build runs, the new code answers.
@@ -192,7 +197,6 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     expect(fresh.log).toContain("Build cache: skipped (--no-cache): no image, layer or download cache is reused");
     expect(fresh.log.some((line) => line.startsWith("$ yarn install"))).toBe(true);
     expect(fresh.log.some((line) => line.startsWith("install: unchanged"))).toBe(false);
-    await fs.rm(downloads, { recursive: true, force: true });
   }, 300_000);
 
   it("serves a plain HTML site with the engine's static server in its image", async () => {
