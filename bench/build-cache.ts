@@ -3,12 +3,15 @@ import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import getPort from "get-port";
 import { parseNodeDefault } from "../engine/config";
-import type { Engine } from "../engine/core";
-import { engineHome, fixture, request, service, task } from "../test/engine-harness";
+import { createDockerEngine, type Engine } from "../engine/core";
+import { engineHome, fixture, recordingReporter, request, service, task } from "../test/engine-harness";
 import type { GitServer } from "../test/git-server";
+import { killProcessesUnder } from "../test/process-cleanup";
 import { cachedCorpus } from "../test/support/corpus";
 import { cachedPackages, type NpmRegistry, startNpmRegistry } from "../test/support/npm-registry";
+import { startPodman } from "../test/support/podman";
 
 const run = promisify(execFile);
 
@@ -83,6 +86,69 @@ export async function measureBuildCache(git: GitServer) {
     await env.cleanup();
     await registry.close();
     await fsp.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The same on the docker runtime, against a real Podman started for the bench (as the docker
+ * tests start it): the corpus's Next.js app built into an image from its plan, cold (no layer, no
+ * download cache), then a new commit of it that changes a page, whose image reuses the install's
+ * layer (install-layer.ts). Its images start from busybox with the host's glibc, as the tests'
+ * do: no image registry is reachable here. Throws unless the warm build reused the install.
+ */
+export async function measureDockerBuildCache(git: GitServer) {
+  const corpus = await cachedCorpus();
+  const nodes = await cachedPackages();
+  if (!corpus.ok) throw new Error(`the build-cache bench needs ${corpus.missing}`);
+  if (!nodes.ok) throw new Error(`the build-cache bench needs ${nodes.missing}`);
+  const podman = await startPodman();
+  if ("skip" in podman) throw new Error(`the docker build-cache bench needs Podman: ${podman.skip}`);
+  const app = corpus.app("next");
+  const registry = await startNpmRegistry([...corpus.tarballs, nodes.node22.file, nodes.npm.file]);
+  const home = await fsp.realpath(await fsp.mkdtemp(path.join(os.tmpdir(), "slipway-bench-docker-cache-")));
+  const routerPort = await getPort({ host: "127.0.0.1" });
+  const recording = recordingReporter();
+  const engine = createDockerEngine({
+    home,
+    routerPort,
+    reporter: recording.reporter,
+    docker: podman.docker,
+    toolchains: { registry: registry.url, nodeDefault: parseNodeDefault("lts") },
+    builds: { buildImage: await podman.glibcImage(), buildNetwork: "host" },
+    tuning: { drainTimeoutMs: 500, stopGraceMs: 2_000, supervisionMs: 300 },
+  });
+  const next = service({ name: "next", config: { git: { url: git.url("docker-cache-next") }, healthCheckTimeoutSeconds: 60 } });
+  try {
+    await engine.start();
+    const deploy = async () => {
+      const deployment = task("DEPLOY", [next]);
+      const started = performance.now();
+      await engine.execute(deployment);
+      const elapsed = performance.now() - started;
+      const final = recording.final(deployment.deploymentId);
+      const log = recording.lines
+        .filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deployment.deploymentId)
+        .map((line) => line.text);
+      if (final?.status !== "succeeded") throw new Error(`the bench deploy of next on Podman ${final?.status ?? "did not end"}: ${final?.message ?? ""}`);
+      return { elapsed, log };
+    };
+    await git.createRepo("docker-cache-next", app);
+    const cold = await deploy();
+    await expectPage(routerPort, "Hello World!");
+    const page = await fsp.readFile(path.join(app, "app", "page.js"), "utf8");
+    await git.pushDirectory("docker-cache-next", app, { "app/page.js": page.replace("Hello World!", "Hello again!") });
+    const warm = await deploy();
+    await expectPage(routerPort, "Hello again!");
+    const reused = warm.log.find((line) => line.startsWith("install: unchanged, reused from the image cache"));
+    if (!reused) throw new Error(`the warm image build ran the install again:\n${warm.log.join("\n")}`);
+    return { cold: cold.elapsed, warm: warm.elapsed, reused };
+  } finally {
+    await engine.shutdown().catch(() => undefined);
+    await killProcessesUnder(home);
+    await fsp.rm(home, { recursive: true, force: true });
+    await fsp.rm(path.join("/var/tmp/buildah-cache", `slipway-${next.id}`), { recursive: true, force: true });
+    await registry.close();
+    await podman.stop();
   }
 }
 

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { startGitServer, type GitServer } from "../test/git-server";
-import { measureBuildCache } from "./build-cache";
+import { measureBuildCache, measureDockerBuildCache } from "./build-cache";
 import { measureClone } from "./clone";
 import { startBenchControlPlane } from "./control-plane";
 import { measureDeployOverhead } from "./deploy-overhead";
@@ -90,6 +90,11 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     console.log(`  warm: ${warm.phases} (${warm.cache})`);
     console.log(
       `  warm/cold ${ratio.toFixed(2)}: ${ratio <= 0.5 ? "meets" : "MISSES"} the goal of warm <= 0.5 x cold; cold/by-hand ${(cold.ms / byHand).toFixed(2)}`,
+    );
+    const docker = await measureDockerBuildCache(git);
+    console.log(
+      `  docker runtime (Podman, the same app built into an image): cold deploy ${ms(docker.cold)}; warm deploy of a new commit ${ms(docker.warm)}; ` +
+        `warm/cold ${(docker.warm / docker.cold).toFixed(2)} (${docker.reused})`,
     );
   },
 

@@ -38,7 +38,7 @@ describe.skipIf(skipWithout(managers.ok ? null : managers.missing))("local engin
   const msDownloads = () => registry.downloads().filter((download) => download === msTarball()).length;
 
   beforeAll(async () => {
-    registry = await startNpmRegistry([cached.yarn.file, cached.ms.file]);
+    registry = await startNpmRegistry([cached.yarn.file, cached.berry.file, cached.ms.file]);
     git = await startGitServer();
     env = await engineHome({ drainTimeoutMs: 500, stopGraceMs: 2_000 }, undefined, { registry: registry.url, nodeDefault: "system" });
     engine = env.newEngine();
@@ -177,6 +177,48 @@ describe.skipIf(skipWithout(managers.ok ? null : managers.missing))("local engin
       await fsp.rm(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it("keeps a yarn berry app's package cache and install state, and skips its install while yarn.lock, .yarnrc.yml and its dependencies are unchanged, with either linker", async () => {
+    const web = service({ name: "berry-cached", config: { git: { url: git.url("berry-cached") }, healthCheckPath: "/health" } });
+    const ranInstall = (log: string[]) => log.some((line) => line.startsWith("$ yarn install"));
+    const skipped = "install: restored from the build cache (yarn.lock, .yarnrc.yml and package.json's dependencies unchanged)";
+    const answer = async () => JSON.parse((await env.get("berry-cached-test.localhost")).body) as { app: string; inADay: number };
+    const settings = await fsp.readFile(path.join(fixture("yarn-berry"), ".yarnrc.yml"), "utf8");
+    const before = msDownloads();
+
+    for (const linker of ["pnp", "node-modules"]) {
+      const yarnrc = settings.replace("nodeLinker: pnp", `nodeLinker: ${linker}`);
+      const push = linker === "pnp" ? git.createRepo.bind(git) : git.pushDirectory.bind(git);
+      await push("berry-cached", fixture("yarn-berry"), { ".yarnrc.yml": yarnrc });
+      const cold = await deployLog(web);
+      expect(ranInstall(cold), cold.join("\n")).toBe(true);
+      expect(cold).toContain(linker === "pnp" ? "Build cache: cold (no cache yet)" : "Build cache: cold (lockfile changed)");
+      // The first install downloads ms; the second finds it in the mirror yarn keeps in the service's home (enableMirror).
+      expect(msDownloads()).toBe(before + 1);
+
+      // A new commit, the same lockfile, settings and dependencies: the install comes back whole, yarn install is skipped, the app runs with it.
+      await git.pushDirectory("berry-cached", fixture("yarn-berry"), { ".yarnrc.yml": yarnrc, "README.md": `a new commit (${linker})\n` });
+      const warm = await deployLog(web);
+      expect(warm, warm.join("\n")).toContain(skipped);
+      expect(ranInstall(warm)).toBe(false);
+      const restored = linker === "pnp" ? ".yarn/cache, .yarn/install-state.gz, .pnp.cjs" : "node_modules, .yarn/cache, .yarn/install-state.gz";
+      expect(warm.some((line) => line.startsWith(`Build cache: ${restored} restored in `))).toBe(true);
+      expect(warm).toContain("$ yarn run build");
+      expect(msDownloads()).toBe(before + 1);
+      expect(await answer()).toMatchObject({ app: "slipway-fixture-yarn-berry", inADay: 86_400_000 });
+    }
+
+    // A changed dependency range in package.json (yarn.lock as it was): a fresh cache, and yarn install runs (and refuses the stale lockfile, as --immutable says).
+    const manifest = JSON.parse(await fsp.readFile(path.join(fixture("yarn-berry"), "package.json"), "utf8")) as { dependencies: Record<string, string> };
+    manifest.dependencies.ms = "^2.1.2";
+    await git.pushDirectory("berry-cached", fixture("yarn-berry"), { "package.json": JSON.stringify(manifest, null, 2) });
+    const deployment = task("DEPLOY", [web]);
+    await engine.execute(deployment);
+    const log = env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deployment.deploymentId).map((line) => line.text);
+    expect(log).toContain("Build cache: cold (lockfile changed)");
+    expect(ranInstall(log)).toBe(true);
+    expect(env.final(deployment.deploymentId)?.message).toContain("install command `yarn install --immutable` failed");
+  }, 240_000);
 
   it("drops a cache over SLIPWAY_BUILD_CACHE_MB after the build, so the next build is cold", async () => {
     const small = await engineHome({ drainTimeoutMs: 500, stopGraceMs: 2_000, buildCacheMb: 0 }, undefined, { registry: registry.url, nodeDefault: "system" });

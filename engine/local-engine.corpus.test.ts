@@ -1,5 +1,6 @@
 import fsp from "node:fs/promises";
 import path from "node:path";
+import { chromium } from "@playwright/test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, request, service, task } from "../test/engine-harness";
 import { type GitServer, startGitServer } from "../test/git-server";
@@ -147,6 +148,38 @@ describe("local engine: a corpus of public example apps, deployed with no flags"
     // The engine's static server: a hashed asset is cached for good.
     expect(script.headers["cache-control"]).toBe("public, max-age=31536000, immutable");
   }, 180_000);
+
+  it("a Vite SPA with client routes (create-vue with Vue Router): a deep link renders its route in a browser", async () => {
+    const log = await deploy("vue-router");
+    expect(detected(log)).toMatch(
+      /^detected Vite SPA: .*; serve dist\/ with SPA fallback to index\.html \(because vite is a dependency; vue routes on the client\)$/,
+    );
+    expect((await page("vue-router", "/about")).body).toContain('<div id="app"></div>');
+    // Debian's chromium, as the end-to-end suite drives it; *.localhost is the loopback to it, as to curl.
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium" });
+    try {
+      const tab = await browser.newPage();
+      const scripts: string[] = [];
+      tab.on("request", (sent) => scripts.push(new URL(sent.url()).pathname));
+      const answer = await tab.goto(`http://vue-router-test.localhost:${env.routerPort}/about`);
+      expect(answer?.status()).toBe(200);
+      // The router's /about route, whose view is a chunk of its own, loaded for it.
+      await tab.getByRole("heading", { name: "This is an about page" }).waitFor({ timeout: 15_000 });
+      expect(
+        scripts.some((file) => /^\/assets\/AboutView-[\w-]+\.js$/.test(file)),
+        scripts.join("\n"),
+      ).toBe(true);
+      // Its links route on the client: Home replaces the about page without a request for a page.
+      const pages = scripts.length;
+      await tab.getByRole("link", { name: "Home" }).click();
+      await tab.getByRole("heading", { name: "Documentation" }).waitFor({ timeout: 15_000 });
+      expect(new URL(tab.url()).pathname).toBe("/");
+      expect(await tab.getByRole("heading", { name: "This is an about page" }).count()).toBe(0);
+      expect(scripts.slice(pages).filter((file) => !file.startsWith("/assets/"))).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 300_000);
 
   it("Create React App (cra-template): react-scripts build, build/ served, never the dev server", async () => {
     const log = await deploy("cra");

@@ -12,6 +12,7 @@ export const CORPUS_APPS = [
   "pnpm-workspace",
   "next",
   "vite-react",
+  "vue-router",
   "cra",
   "procfile",
   "flask",

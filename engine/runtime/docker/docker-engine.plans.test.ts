@@ -21,6 +21,8 @@ import { appDirectory } from "../shared/git";
 import { servicePlan } from "../service-plan";
 
 const run = promisify(execFile);
+/** Where Podman's builder keeps cache mounts (RUN --mount=type=cache) on its host. */
+const DOWNLOAD_CACHES = "/var/tmp/buildah-cache";
 
 // The real Node 22, npm, yarn and ms packages test/fixtures/registry/fetch keeps, served on 127.0.0.1 as a mirror would.
 const nodes = await cachedPackages();
@@ -83,11 +85,14 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     await git?.close();
     await registry?.close();
     await service?.stop();
+    for (const id of ids) await fs.rm(path.join(DOWNLOAD_CACHES, `slipway-${id}`), { recursive: true, force: true });
   });
 
+  // Podman keeps each service's download cache mount on its host (/var/tmp/buildah-cache), beyond its own directory: removed after the tests.
+  const ids: string[] = [];
   const spec = (name: string, config: Record<string, unknown> = {}) =>
     applicationServiceSpec.parse({
-      id: randomUUID(),
+      id: ids[ids.push(randomUUID()) - 1],
       name,
       kind: "APPLICATION",
       config: { git: { url: git.url(name) }, healthCheckTimeoutSeconds: 20, ...config },
@@ -95,8 +100,9 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
       domains: [`${name}-test.localhost`],
     });
 
-  async function deploy(app: ApplicationServiceSpec) {
-    const deployment = task("DEPLOY", [app]);
+  async function deploy(app: ApplicationServiceSpec, noCache = false) {
+    const plain = task("DEPLOY", [app]);
+    const deployment = noCache ? { ...plain, snapshot: { ...plain.snapshot, noCache: true } } : plain;
     await engine.execute(deployment);
     const log = recording.lines
       .filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deployment.deploymentId)
@@ -164,6 +170,33 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     const again = await deploy(app);
     expect(again.final?.status).toBe("succeeded");
     expect(again.events.find((event) => event.step === "build" && event.status === "succeeded")?.message).toMatch(/^unchanged: reusing image /);
+
+    // The install's files went in first, and its downloads to the service's own cache mount (Podman's builder keeps it under its temporary directory).
+    expect(log).toContain(
+      "Image layers: dependencies installed from package.json, yarn.lock before the rest of the source goes in: a commit that changes none of them reuses the install",
+    );
+    const downloads = path.join(DOWNLOAD_CACHES, `slipway-${app.id}`);
+    expect((await fs.readdir(downloads)).some((entry) => entry.startsWith("v6"))).toBe(true);
+
+    // A new commit that changes a source file only: the install is the image cache's, the build runs, the new code answers.
+    await git.pushDirectory("yarnapp", fixture("yarn-classic"), {
+      "yarn.lock": lock,
+      "server.js": server.replace("app: require", "edited: true, app: require"),
+    });
+    const changed = await deploy(app);
+    expect(changed.final?.status, changed.log.join("\n")).toBe("succeeded");
+    expect(changed.log).toContain("install: unchanged, reused from the image cache (`yarn install --frozen-lockfile --production=false`)");
+    expect(changed.log.some((line) => line.startsWith("$ yarn install") || line.includes("Resolving packages"))).toBe(false);
+    expect(changed.log).toContain("$ yarn run build");
+    const edited = JSON.parse((await get(routerPort, "yarnapp-test.localhost")).body) as { edited?: boolean; inADay: number };
+    expect(edited).toMatchObject({ edited: true, inADay: 86_400_000 });
+
+    // Without the build cache: the same commit built afresh, its install run again.
+    const fresh = await deploy(app, true);
+    expect(fresh.final?.status, fresh.log.join("\n")).toBe("succeeded");
+    expect(fresh.log).toContain("Build cache: skipped (--no-cache): no image, layer or download cache is reused");
+    expect(fresh.log.some((line) => line.startsWith("$ yarn install"))).toBe(true);
+    expect(fresh.log.some((line) => line.startsWith("install: unchanged"))).toBe(false);
   }, 300_000);
 
   it("serves a plain HTML site with the engine's static server in its image", async () => {

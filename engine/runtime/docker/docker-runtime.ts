@@ -191,7 +191,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     if (!release.appDir || !release.commit) throw new Error("build before clone");
     try {
       const dockerfile = await findDockerfile(service, release.appDir);
-      const build = { docker: this.docker, service, commit: release.commit, signal: ctx.signal, output: ctx.output };
+      const build = { docker: this.docker, service, commit: release.commit, noCache: ctx.noCache ?? false, signal: ctx.signal, output: ctx.output };
       // No Dockerfile: the plan the local runtime would run, in an image (issue 14, item 6).
       const { image, result } = dockerfile
         ? await buildGitImage({ ...build, dockerfile })

@@ -74,6 +74,8 @@ export async function buildGitImage(options: {
   service: GitServiceSpec;
   dockerfile: FoundDockerfile;
   commit: string;
+  /** The deployment asked for a build without the build cache: no image or layer is reused. */
+  noCache: boolean;
   signal: AbortSignal;
   output: Output;
 }): Promise<{ image: string; result: StepResult }> {
@@ -90,7 +92,7 @@ export async function buildGitImage(options: {
     buildArgs,
   });
   const image = `${imageRepository(service)}:${tag}`;
-  if (await imageExists(docker, image)) {
+  if (!options.noCache && (await imageExists(docker, image))) {
     output("system", `Image ${image} was built from this commit and these build inputs already; skipping the build`);
     return { image, result: { message: `unchanged: reusing image ${image}` } };
   }
@@ -103,7 +105,12 @@ export async function buildGitImage(options: {
     commit: options.commit,
     image,
     context: { context: contextDir, src: entries },
-    options: { dockerfile: settings.dockerfile, ...(settings.target ? { target: settings.target } : {}), buildargs: Object.fromEntries(buildArgs) },
+    options: {
+      dockerfile: settings.dockerfile,
+      ...(settings.target ? { target: settings.target } : {}),
+      buildargs: Object.fromEntries(buildArgs),
+      nocache: options.noCache,
+    },
     signal: options.signal,
     onLine: (fd, line) => output(fd, line),
   });
@@ -139,7 +146,7 @@ export async function runImageBuild(options: {
   commit: string;
   image: string;
   context: { context: string; src: string[] };
-  options: { dockerfile: string; target?: string; buildargs: Record<string, string>; networkmode?: string };
+  options: { dockerfile: string; target?: string; buildargs: Record<string, string>; networkmode?: string; nocache: boolean };
   signal: AbortSignal;
   onLine: (fd: "stdout" | "stderr", line: string) => void;
 }): Promise<string | null> {

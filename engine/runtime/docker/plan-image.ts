@@ -8,11 +8,13 @@ import type { GitServiceSpec } from "../../protocol";
 import { type BuildPlan, describePlan, type PlanStep, stepText } from "../build-plan";
 import { StepError, type StepResult } from "../runtime";
 import { createLineTail } from "../shared/commands";
+import { cacheEnv } from "../local/build-cache";
 import { servicePlan, writeGeneratedFiles } from "../service-plan";
 import type { NodeToolchains, ProvidedNode } from "../toolchains/node";
 import { appSetsRegistry, packageManagerEnv, type PackageManagerToolchains, type ProvidedPackageManager } from "../toolchains/package-managers";
 import { pointYarnLockAtRegistry } from "../toolchains/yarn-lock";
 import { ensureImage, imageExists, imageRepository, resolveBuildArgs, runImageBuild } from "./images";
+import { installLayer } from "./install-layer";
 import { staticServerBundle } from "./static-server-bundle";
 
 const execFileAsync = promisify(execFile);
@@ -27,6 +29,8 @@ const REPOSITORY = "/app";
 const STEP_MARK = "::slipway-step::";
 /** The generated Dockerfile, beside the checkout in the release's build directory (the build context). */
 const DOCKERFILE = "Dockerfile.slipway";
+/** Where the install's package manager keeps its downloads: a cache mount of the service's own, kept by the builder between builds. */
+const DOWNLOAD_CACHE = "/var/cache/slipway-downloads";
 
 export type PlanImageSettings = {
   node: NodeToolchains;
@@ -63,6 +67,8 @@ export async function buildPlanImage(options: {
   releaseDir: string;
   appDir: string;
   commit: string;
+  /** The deployment asked for a build without the build cache: no image, layer or download cache is reused. */
+  noCache: boolean;
   settings: PlanImageSettings;
   signal: AbortSignal;
   output: Output;
@@ -89,6 +95,12 @@ export async function buildPlanImage(options: {
   const buildArgs = resolveBuildArgs(service);
   const variables = Object.fromEntries(buildArgs);
   const pip = plan.kind === "python" ? Object.fromEntries(Object.entries(settings.pip).filter(([key]) => variables[key] === undefined)) : {};
+  const layer = await installLayer(plan, checkout, options.appDir, service.config.installCommand !== undefined);
+  output("system", layer.line);
+  const downloads = cacheEnv(manager?.flavor ?? null, plan.kind === "python", DOWNLOAD_CACHE, variables);
+  // Podman's builder keeps a cache mount between builds; Docker's classic builder refuses the flag (BuildKit only).
+  // Without the cache, the install downloads into its own layer (the mount cannot be emptied through the Engine API).
+  const cacheMount = !options.noCache && Object.keys(downloads).length > 0 && (await isPodman(docker)) ? { id: `slipway-${service.id}`, env: downloads } : null;
   const dockerfile = planDockerfile({
     plan,
     appPath,
@@ -97,6 +109,8 @@ export async function buildPlanImage(options: {
     manager,
     env: manager ? packageManagerEnv(manager.flavor, settings.registry, variables) : {},
     buildArgNames: [...buildArgs.map(([name]) => name), ...Object.keys(pip)],
+    installFiles: layer.files,
+    cacheMount,
   });
   const staticServer = plan.start.type === "static" ? await staticServerBundle() : null;
   // Everything the image is made of: a new Node of the same range, or a new engine's static server, is a new image.
@@ -113,7 +127,8 @@ export async function buildPlanImage(options: {
   };
   const tag = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 24);
   const image = `${imageRepository(service)}:${tag}`;
-  if (await imageExists(docker, image)) {
+  if (options.noCache) output("system", "Build cache: skipped (--no-cache): no image, layer or download cache is reused");
+  else if (await imageExists(docker, image)) {
     output("system", `Image ${image} was built from this commit and this plan already; skipping the build`);
     return { image, result: { message: `unchanged: reusing image ${image}` } };
   }
@@ -137,6 +152,13 @@ export async function buildPlanImage(options: {
   const steps = [...plan.steps, ...(plan.start.type === "static" ? [outputCheck(plan.start.directory)] : [])];
   let current: number | null = null;
   let tail = createLineTail();
+  // A step the builder took from its cache never prints its mark: the ones before `until` that did not are said so.
+  const sayCached = (until: number) => {
+    for (let index = (current ?? -1) + 1; index < until; index++) {
+      const step = steps[index]!;
+      if (step.step !== "check") output("system", `${step.step}: unchanged, reused from the image cache (\`${step.display}\`)`);
+    }
+  };
   const failure = await runImageBuild({
     docker,
     service,
@@ -146,12 +168,15 @@ export async function buildPlanImage(options: {
     options: {
       dockerfile: DOCKERFILE,
       buildargs: { ...variables, ...pip },
+      nocache: options.noCache,
       ...(settings.network ? { networkmode: settings.network } : {}),
     },
     signal: options.signal,
     onLine: (fd, line) => {
       if (line.startsWith(STEP_MARK)) {
-        current = Number(line.slice(STEP_MARK.length));
+        const index = Number(line.slice(STEP_MARK.length));
+        sayCached(index);
+        current = index;
         tail = createLineTail();
         const step = steps[current];
         if (step && step.step !== "check") output("system", `$ ${stepText(step)}`);
@@ -164,6 +189,7 @@ export async function buildPlanImage(options: {
     },
   });
   if (failure) throw new StepError(describeFailure(failure, current === null ? null : (steps[current] ?? null), tail.text(), baseImage));
+  sayCached(steps.length);
   output("system", `Built ${image}`);
   return { image, result: {} };
 }
@@ -196,9 +222,13 @@ function describeFailure(failure: string, step: ImageStep | null, tail: string, 
 
 /**
  * The Dockerfile of a plan: the engine's toolchains first (a layer that stays cached while they
- * do), then the repository, each step as a RUN in exec form (no shell between the plan's argv and
- * the builder: a shell command of the user's is `/bin/sh -c <command>` in the plan already), and
- * the start as CMD. Values go in as JSON strings or escaped, never as Dockerfile syntax.
+ * do), then the files the install reads, the install, the rest of the repository (or the whole
+ * repository first, when the install may read any of it: install-layer.ts), each step as a RUN in
+ * exec form (no shell between the plan's argv and the builder: a shell command of the user's is
+ * `/bin/sh -c <command>` in the plan already), and the start as CMD. Values go in as JSON strings
+ * or escaped, never as Dockerfile syntax. The install's downloads go to a cache mount of the
+ * service's own when the builder keeps one (Podman's; never shared between services: a cache may
+ * hold what a service's secrets fetched).
  */
 export function planDockerfile(input: {
   plan: BuildPlan;
@@ -208,14 +238,22 @@ export function planDockerfile(input: {
   manager: ProvidedPackageManager | null;
   env: Record<string, string>;
   buildArgNames: string[];
+  /** The files the install reads (install-layer.ts), copied before it; null: the whole source goes in first. */
+  installFiles: string[] | null;
+  /** The builder's cache mount for the package manager's downloads (its id, the variables pointing the tools at it), or none. */
+  cacheMount: { id: string; env: Record<string, string> } | null;
 }): string {
   const { plan } = input;
-  const appDir = path.posix.join(REPOSITORY, input.appPath.split(path.sep).join("/"));
+  const appPathPosix = input.appPath.split(path.sep).join("/");
+  const appDir = path.posix.join(REPOSITORY, appPathPosix);
   const inApp = (relative: string) => path.posix.join(appDir, relative);
   const toolBins = [input.manager?.dir ? `${TOOLS}/package-manager/bin` : null, input.node ? `${TOOLS}/node/bin` : null].filter((dir): dir is string => !!dir);
   const pathPrefix = [...plan.pathPrefix.map(inApp), ...toolBins];
   const env: Record<string, string> = { ...input.env, ...(plan.kind === "python" ? { VIRTUAL_ENV: inApp(".venv") } : {}) };
   const steps: ImageStep[] = [...plan.steps, ...(plan.start.type === "static" ? [outputCheck(plan.start.directory)] : [])];
+  const lastInstall = steps.findLastIndex((step) => step.step === "install");
+  // The install's files before it, the rest after it; with no install, the whole source before any step.
+  const installFirst = lastInstall >= 0 ? input.installFiles : null;
   const lines = [
     "# Generated by the Slipway engine from the app's build plan (the repository has no Dockerfile):",
     `# ${describePlan(plan).replace(/\s+/g, " ")}`,
@@ -223,15 +261,22 @@ export function planDockerfile(input: {
     ...(input.node || input.manager?.dir || plan.start.type === "static" ? [`COPY slipway ${TOOLS}`] : []),
     `ENV PATH=${escapeValue(pathPrefix.join(":"))}${pathPrefix.length > 0 ? ":" : ""}$PATH`,
     ...Object.entries(env).map(([key, value]) => `ENV ${key}=${escapeValue(value)}`),
-    `COPY src ${REPOSITORY}`,
+    // The install's files, then the install, then the rest: a commit that leaves them as they are reuses the install's layer.
+    ...(installFirst
+      ? installFirst.map((file) => `COPY ${JSON.stringify([path.posix.join("src", appPathPosix, file), inApp(file)])}`)
+      : [`COPY src ${REPOSITORY}`]),
     `WORKDIR ${escapeValue(appDir)}`,
     // Build-only: CI for the package managers (frozen installs, no prompts), and the build arguments the service names.
     "ARG CI=true",
     ...input.buildArgNames.map((name) => `ARG ${name}`),
-    ...steps.map((step, index) => {
+    ...steps.flatMap((step, index) => {
       const dir = step.cwd ? path.posix.join(appDir, step.cwd) : appDir;
+      const cache = step.step === "install" ? input.cacheMount : null;
+      const mount = cache ? ` --mount=type=cache,id=${cache.id},target=${DOWNLOAD_CACHE}` : "";
+      const env = cache ? ["env", ...Object.entries(cache.env).map(([key, value]) => `${key}=${value}`)] : [];
       // The mark, then the step in its directory: `$0` is the mark, `$1` the directory, the rest the step's argv.
-      return `RUN ${JSON.stringify(["/bin/sh", "-c", 'echo "$0" && cd "$1" && shift && exec "$@"', `${STEP_MARK}${index}`, dir, ...step.argv])}`;
+      const run = `RUN${mount} ${JSON.stringify(["/bin/sh", "-c", 'echo "$0" && cd "$1" && shift && exec "$@"', `${STEP_MARK}${index}`, dir, ...env, ...step.argv])}`;
+      return installFirst && index === lastInstall ? [run, `COPY src ${REPOSITORY}`] : [run];
     }),
     `CMD ${JSON.stringify(startArgv(plan, inApp))}`,
     "",
@@ -251,6 +296,20 @@ function startArgv(plan: BuildPlan, inApp: (relative: string) => string): string
 function escapeValue(value: string): string {
   if (/[\r\n]/.test(value)) throw new StepError(`a value with a line break cannot go into the image's environment: ${JSON.stringify(value)}`);
   return `"${value.replace(/[\\"$]/g, (char) => `\\${char}`)}"`;
+}
+
+/** Whether the builder behind the Engine API is Podman's (Components[0].Name "Podman Engine"), asked once per client. */
+const podmanClients = new WeakMap<Docker, Promise<boolean>>();
+function isPodman(docker: Docker): Promise<boolean> {
+  let answer = podmanClients.get(docker);
+  if (!answer) {
+    answer = docker.version().then(
+      (version) => (version.Components ?? []).some((component) => /podman/i.test(component.Name)),
+      () => false,
+    );
+    podmanClients.set(docker, answer);
+  }
+  return answer;
 }
 
 /** A toolchain into the build context: hard links where the store and the build directory share a file system, else a copy. */

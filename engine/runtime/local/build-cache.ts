@@ -4,7 +4,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
-import type { PackageManagerFlavor } from "../toolchains/package-managers";
+import { type PackageManagerFlavor, ROOT_INSTALL_SCRIPTS } from "../toolchains/package-managers";
 import { readJson, writeJsonAtomic } from "../shared/files";
 import type { ServiceUser } from "./sandbox/service-users";
 
@@ -17,12 +17,85 @@ const execFileAsync = promisify(execFile);
  * One entry per service, keyed by its lockfiles, toolchains and plan kind: a changed one starts
  * fresh and the old entry goes. An entry over the size limit after a build is dropped whole
  * (simple and correct: the next build is cold, as after a lockfile change). The entry also keeps
- * the install's node_modules, restored before the next install (copyNodeModulesArgv): writing
- * node_modules is most of an install's time.
+ * what the install wrote (installOutputs: node_modules, and yarn berry's cache and install state),
+ * restored before the next install (copyInstallOutputsArgv): writing them is most of an install's
+ * time, and an install that would write the same is skipped (npmTreeMatches, berryInstallSkippable).
  */
 
-/** Lockfiles (and Python's manifests, which pip installs from) of the install's directory: a change starts a fresh cache. */
-const LOCKFILES = ["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "requirements.txt", "Pipfile.lock", "pyproject.toml"];
+/**
+ * Lockfiles (and Python's manifests, which pip installs from; yarn berry's settings, which say how
+ * it links) of the install's directory: a change starts a fresh cache.
+ */
+const LOCKFILES = [
+  "package-lock.json",
+  "npm-shrinkwrap.json",
+  "yarn.lock",
+  ".yarnrc.yml",
+  "pnpm-lock.yaml",
+  "requirements.txt",
+  "Pipfile.lock",
+  "pyproject.toml",
+];
+
+/**
+ * What an install writes into the app, kept in the entry and restored before the next install:
+ * node_modules; for yarn berry also its cache of package zips (in the app: berryEnv), what it
+ * unplugged, its install state (which `yarn run` needs) and its Plug'n'Play loader. Each is
+ * restored where the app does not have it already (a repository may commit .yarn/cache).
+ */
+export function installOutputs(flavor: PackageManagerFlavor): string[] {
+  if (flavor !== "yarn-berry") return ["node_modules"];
+  return ["node_modules", ".yarn/cache", ".yarn/unplugged", ".yarn/install-state.gz", ".pnp.cjs", ".pnp.loader.mjs"];
+}
+
+/**
+ * Yarn berry's cache of package zips in the app's .yarn/cache rather than in the service's home
+ * (its default, enableGlobalCache): the release's Plug'n'Play loads its packages from there, so
+ * each release has its own, and the build cache keeps it with the rest of the install. The
+ * app's own setting of it wins (a variable; .yarnrc.yml's is under the environment's).
+ */
+export function berryEnv(variables: Record<string, string>): Record<string, string> {
+  return variables.YARN_ENABLE_GLOBAL_CACHE === undefined ? { YARN_ENABLE_GLOBAL_CACHE: "false" } : {};
+}
+
+/** package.json's fields a yarn berry install reads besides yarn.lock: a change starts a fresh cache (it would be an install yarn must do, or refuse). */
+const BERRY_MANIFEST_FIELDS = [
+  "dependencies",
+  "devDependencies",
+  "optionalDependencies",
+  "peerDependencies",
+  "peerDependenciesMeta",
+  "dependenciesMeta",
+  "resolutions",
+  "workspaces",
+];
+
+/** The part of the key a yarn berry app's package.json makes (BERRY_MANIFEST_FIELDS), by name beside the lockfiles. */
+export function berryManifestPart(packageJson: string): Record<string, string> {
+  let manifest: Record<string, unknown> = {};
+  try {
+    manifest = z.record(z.string(), z.unknown()).parse(JSON.parse(packageJson));
+  } catch {
+    // Unreadable: keyed by its text, and yarn says what is wrong with it.
+    return { "package.json": packageJson };
+  }
+  return { "package.json (dependencies)": JSON.stringify(BERRY_MANIFEST_FIELDS.map((field) => manifest[field] ?? null)) };
+}
+
+/**
+ * Whether a yarn berry install can be skipped: its install state came back from an entry keyed by
+ * the same yarn.lock, .yarnrc.yml, package.json dependencies and yarn (so the install would write
+ * what was restored), and the root package has no install script for it to run.
+ */
+export function berryInstallSkippable(packageJson: string, restored: string[]): boolean {
+  if (!restored.includes(".yarn/install-state.gz")) return false;
+  try {
+    const scripts = z.object({ scripts: z.record(z.string(), z.unknown()).optional() }).parse(JSON.parse(packageJson)).scripts ?? {};
+    return !ROOT_INSTALL_SCRIPTS.some((name) => scripts[name] !== undefined);
+  } catch {
+    return false;
+  }
+}
 
 /** Framework caches inside the app, restored after its install (which empties node_modules) and saved after its build. */
 export const FRAMEWORK_CACHES = [".next/cache", "node_modules/.cache", "node_modules/.vite"];
@@ -57,8 +130,7 @@ export function cacheEnv(flavor: PackageManagerFlavor | null, python: boolean, p
   const env: Record<string, string> = {};
   if (flavor === "npm") env.npm_config_cache = pm;
   if (flavor === "yarn-classic") env.YARN_CACHE_FOLDER = pm;
-  // Not yarn berry's: with Plug'n'Play the running app loads its packages from that cache, which only builds see.
-  // Berry keeps its default (a global cache in the service's home, which its release sees too).
+  // Not yarn berry's: with Plug'n'Play the running app loads its packages from its cache, which is the app's (berryEnv).
   if (flavor === "pnpm") env.npm_config_store_dir = pm;
   if (python) env.PIP_CACHE_DIR = pm;
   return Object.fromEntries(Object.entries(env).filter(([key]) => variables[key] === undefined && variables[key.toUpperCase()] === undefined));
@@ -166,31 +238,28 @@ export function copyFrameworkCachesArgv(from: string, to: string): string[] {
 
 /**
  * A shell script run in the build's sandbox, as the service's user (as copyFrameworkCachesArgv):
- * copies `$1/node_modules` to `$2/node_modules` when the first is there and the second is not,
- * through a temporary name so that a copy cut short never passes for a whole one. A copy, never
- * hard links: the build and the running release may write into their node_modules. Prints
- * "copied" when it copied.
+ * copies each of `paths` (installOutputs) from `$1` to `$2` when the first has it and the second
+ * does not, through a temporary name so that a copy cut short never passes for a whole one. A
+ * copy, never hard links: the build and the running release may write into their node_modules.
+ * Prints "copied <path>" for each it copied.
  */
-export function copyNodeModulesArgv(from: string, to: string): string[] {
+export function copyInstallOutputsArgv(from: string, to: string, paths: string[]): string[] {
   const script =
-    '[ -d "$SRC/node_modules" ] && [ ! -e "$DST/node_modules" ] || exit 0; rm -rf "$DST/.node_modules.partial"; ' +
-    'cp -a --reflink=auto "$SRC/node_modules" "$DST/.node_modules.partial" && mv "$DST/.node_modules.partial" "$DST/node_modules" && echo copied || { rm -rf "$DST/.node_modules.partial"; exit 1; }';
-  return ["/usr/bin/env", `SRC=${from}`, `DST=${to}`, "/bin/sh", "-c", script, "copy-node-modules"];
+    'for rel in "$@"; do [ -e "$SRC/$rel" ] && [ ! -e "$DST/$rel" ] || continue; part="$DST/$rel.partial"; rm -rf "$part" && mkdir -p "$(dirname "$DST/$rel")" && ' +
+    'cp -a --reflink=auto "$SRC/$rel" "$part" && mv "$part" "$DST/$rel" && echo "copied $rel" || { rm -rf "$part"; exit 1; }; done';
+  return ["/usr/bin/env", `SRC=${from}`, `DST=${to}`, "/bin/sh", "-c", script, "copy-install", ...paths];
 }
-
-/** The root package's scripts `npm ci` runs (https://docs.npmjs.com/cli/using-npm/scripts#npm-ci): with one, the install is never skipped. */
-const NPM_CI_SCRIPTS = ["preinstall", "install", "postinstall", "prepublish", "preprepare", "prepare", "postprepare"];
 
 /**
  * Whether a restored node_modules is what `npm ci` would install (its `.package-lock.json`, the
  * tree npm last wrote, locks every package as package-lock.json does) and `npm ci` would run
- * nothing more (no install script of the root package), so that the install can be skipped.
+ * nothing more (no install script of the root package: ROOT_INSTALL_SCRIPTS), so that the install can be skipped.
  */
 export function npmTreeMatches(packageJson: string, packageLock: string, hiddenLock: string): boolean {
   const lockShape = z.object({ packages: z.record(z.string(), z.object({ version: z.string().optional(), integrity: z.string().optional() }).passthrough()) });
   try {
     const scripts = z.object({ scripts: z.record(z.string(), z.unknown()).optional() }).parse(JSON.parse(packageJson)).scripts ?? {};
-    if (NPM_CI_SCRIPTS.some((name) => scripts[name] !== undefined)) return false;
+    if (ROOT_INSTALL_SCRIPTS.some((name) => scripts[name] !== undefined)) return false;
     const wanted = lockShape.parse(JSON.parse(packageLock)).packages;
     const installed = lockShape.parse(JSON.parse(hiddenLock)).packages;
     const names = Object.keys(installed);

@@ -17,6 +17,7 @@ import { engineBaseEnv } from "../shared/processes-env";
 import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
 import {
   appSetsRegistry,
+  installArgv,
   type PackageManagerRequest,
   packageManagerEnv,
   PackageManagerToolchains,
@@ -26,7 +27,19 @@ import { pointYarnLockAtRegistry } from "../toolchains/yarn-lock";
 import { PythonInterpreters } from "../toolchains/python";
 import { ToolchainStore } from "../toolchains/toolchain-store";
 import { PYTHON } from "../plans/python";
-import { BuildCaches, cacheEnv, cacheKeyParts, copyFrameworkCachesArgv, copyNodeModulesArgv, npmTreeMatches, readLockfiles } from "./build-cache";
+import {
+  berryEnv,
+  berryInstallSkippable,
+  berryManifestPart,
+  BuildCaches,
+  cacheEnv,
+  cacheKeyParts,
+  copyFrameworkCachesArgv,
+  copyInstallOutputsArgv,
+  installOutputs,
+  npmTreeMatches,
+  readLockfiles,
+} from "./build-cache";
 import { type CgroupHost, detectCgroups, memoryLimitOf } from "./cgroups";
 import { startLocalExec } from "./exec";
 import { waitHealthy } from "./health";
@@ -263,14 +276,15 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
         throw error;
       });
     const lockfiles = await readLockfiles(readInstallFile);
-    // Whether npm ci can be skipped depends on the root package's scripts too (npmTreeMatches).
-    const packageJson = manager?.flavor === "npm" ? await readInstallFile("package.json") : null;
+    // Whether the install can be skipped depends on the root package's scripts too (npmTreeMatches, berryInstallSkippable).
+    const packageJson = manager?.flavor === "npm" || manager?.flavor === "yarn-berry" ? await readInstallFile("package.json") : null;
+    const manifestPart = manager?.flavor === "yarn-berry" && packageJson !== null ? berryManifestPart(packageJson) : {};
     const versions = [
       node ? (toolchain ? `node ${toolchain.version}` : "node system") : null,
       manager ? `${manager.flavor} ${manager.version ?? "system"}` : null,
       python ? `python ${python.interpreter.version}` : null,
     ].filter((part): part is string => !!part);
-    const keyParts = cacheKeyParts(lockfiles, versions, plan.kind, installStep?.display ?? "");
+    const keyParts = cacheKeyParts({ ...lockfiles, ...manifestPart }, versions, plan.kind, installStep?.display ?? "");
 
     // The build is untrusted code too (a dependency's install script): it runs in the service's sandbox, as its user.
     const { sandboxes } = this.parts;
@@ -289,8 +303,10 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const pathPrefix = [...plan.pathPrefix.map((dir) => path.join(appDir, dir)), ...toolchainBins];
     // The registry settings step aside for the app's own (they depend on which it sets), so they are part of the base under its variables.
     const registryEnv = manager ? packageManagerEnv(manager.flavor, this.parts.registry, variables) : {};
+    // Where yarn berry keeps its packages is where the release's Plug'n'Play loads them from: the build and the release agree on it.
+    const managerEnv = { ...registryEnv, ...(manager?.flavor === "yarn-berry" ? berryEnv(variables) : {}) };
     const recipe: EnvRecipe = {
-      base: { ...base, ...registryEnv },
+      base: { ...base, ...managerEnv },
       pathPrefix,
       over: plan.kind === "python" ? { VIRTUAL_ENV: path.join(appDir, ".venv") } : {},
     };
@@ -308,24 +324,28 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
 
     // pip's index settings reach the install only: a mirror's URL may hold a token the app need not see.
     const pipEnv = plan.kind === "python" ? Object.fromEntries(Object.entries(this.parts.pip).filter(([key]) => variables[key] === undefined)) : {};
-    // The install's node_modules (a package manager's install only: a Python app has none), back before the install.
-    const keepsNodeModules = !!manager && !!installStep;
-    const npmCiSkippable = async (): Promise<boolean> => {
-      // Only the planned `npm ci` of a single package: a user's install command runs as asked, a workspace's packages have node_modules of their own.
-      if (manager?.flavor !== "npm" || installStep?.argv[0] !== "npm" || installStep.argv[1] !== "ci" || installStep.cwd) return false;
-      const packageLock = lockfiles["package-lock.json"];
-      if (!packageJson || !packageLock || lockfiles["npm-shrinkwrap.json"] !== undefined) return false;
-      const hidden = await readInstallFile("node_modules/.package-lock.json").catch(() => null);
-      return !!hidden && npmTreeMatches(packageJson, packageLock, hidden);
-    };
-    const skipInstall =
-      keepsNodeModules && (await this.restoreNodeModules(ctx, buildSandbox, cache.dir, installPath, buildEnv, deadline)) && (await npmCiSkippable());
+    // What the install wrote (a package manager's install only: a Python app has none), back before the install.
+    const outputs = manager && installStep ? installOutputs(manager.flavor) : [];
+    const restored = outputs.length > 0 ? await this.restoreInstallOutputs(ctx, buildSandbox, cache.dir, installPath, outputs, buildEnv, deadline) : [];
+    const skipInstall = await (async (): Promise<string | null> => {
+      // Only the planned install of a single package: a user's install command runs as asked, a workspace's packages have node_modules of their own.
+      if (!manager || !installStep || installStep.cwd || installStep.display !== installArgv({ flavor: manager.flavor, lockfile: true }).join(" ")) return null;
+      if (manager.flavor === "npm") {
+        const packageLock = lockfiles["package-lock.json"];
+        if (!restored.includes("node_modules") || !packageJson || !packageLock || lockfiles["npm-shrinkwrap.json"] !== undefined) return null;
+        const hidden = await readInstallFile("node_modules/.package-lock.json").catch(() => null);
+        return hidden && npmTreeMatches(packageJson, packageLock, hidden) ? "node_modules restored from the build cache (package-lock.json unchanged)" : null;
+      }
+      if (manager.flavor === "yarn-berry" && packageJson && berryInstallSkippable(packageJson, restored))
+        return "restored from the build cache (yarn.lock, .yarnrc.yml and package.json's dependencies unchanged)";
+      return null;
+    })();
     // Framework caches go back after the install (npm ci empties node_modules), before the first build step.
     const firstBuild = plan.steps.findIndex((step) => step.step === "build");
     for (const [index, step] of plan.steps.entries()) {
       if (index === firstBuild) await this.copyFrameworkCaches(ctx, buildSandbox, cache.frameworks, appDir, buildEnv);
       if (step === installStep && skipInstall) {
-        ctx.output("system", "install: node_modules restored from the build cache (package-lock.json unchanged)");
+        ctx.output("system", `install: ${skipInstall}`);
         continue;
       }
       ctx.output("system", `$ ${stepText(step)}`);
@@ -355,15 +375,15 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
 
     if (firstBuild >= 0) await this.copyFrameworkCaches(ctx, buildSandbox, appDir, cache.frameworks, buildEnv);
     // Kept once per entry (a restored one was made from the same lockfile); counted by settle's size limit.
-    if (keepsNodeModules)
+    if (outputs.length > 0)
       await this.copyInSandbox(
         ctx,
         buildSandbox,
-        copyNodeModulesArgv(installPath, cache.dir),
+        copyInstallOutputsArgv(installPath, cache.dir, outputs),
         installPath,
         buildEnv,
         cacheCopyTimeout(deadline),
-        "node_modules",
+        outputs.join(", "),
       );
     ctx.output("system", await this.parts.caches.settle(service.id, cache));
 
@@ -401,19 +421,21 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     await this.copyInSandbox(ctx, sandbox, copyFrameworkCachesArgv(from, to), to, env, 120_000, "the framework caches");
   }
 
-  /** Restores the kept node_modules into the install's directory (copyNodeModulesArgv); whether it did. */
-  private async restoreNodeModules(
+  /** Restores what the install wrote into the install's directory (copyInstallOutputsArgv); which it restored. */
+  private async restoreInstallOutputs(
     ctx: Ctx,
     sandbox: SandboxSpec | undefined,
     entry: string,
     installPath: string,
+    outputs: string[],
     env: Record<string, string>,
     deadline: number,
-  ): Promise<boolean> {
+  ): Promise<string[]> {
     const started = Date.now();
-    const said = await this.copyInSandbox(ctx, sandbox, copyNodeModulesArgv(entry, installPath), installPath, env, cacheCopyTimeout(deadline), "node_modules");
-    const restored = said === "copied";
-    if (restored) ctx.output("system", `Build cache: node_modules restored in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const argv = copyInstallOutputsArgv(entry, installPath, outputs);
+    const said = await this.copyInSandbox(ctx, sandbox, argv, installPath, env, cacheCopyTimeout(deadline), outputs.join(", "));
+    const restored = (said ?? "").split("\n").flatMap((line) => (line.startsWith("copied ") ? [line.slice("copied ".length)] : []));
+    if (restored.length > 0) ctx.output("system", `Build cache: ${restored.join(", ")} restored in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return restored;
   }
 

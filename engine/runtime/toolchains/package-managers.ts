@@ -52,6 +52,14 @@ export type PackageManagerRequest = {
  */
 export const DEFAULT_RANGES = { "yarn-classic": "1", "yarn-berry": "4", pnpm: "10" } as const;
 
+/**
+ * The root package's scripts an install runs (https://docs.npmjs.com/cli/using-npm/scripts#npm-ci;
+ * yarn and pnpm run the same lifecycle): with one, the install may read any file of the app, so it
+ * is never skipped (local/build-cache.ts) nor run before the rest of the source is in the image
+ * (docker/install-layer.ts).
+ */
+export const ROOT_INSTALL_SCRIPTS = ["preinstall", "install", "postinstall", "prepublish", "preprepare", "prepare", "postprepare"];
+
 /** The registry package each flavor is installed from, and the command it provides. */
 const PACKAGES: Record<PackageManagerFlavor, { name: string; command: "npm" | "yarn" | "pnpm" }> = {
   npm: { name: "npm", command: "npm" },
