@@ -199,5 +199,6 @@ export const variables = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex("variables_target_key_key").on(t.scope, t.targetId, t.key), index("variables_org_idx").on(t.organizationId)],
+  // The target leads: deployments, clones and the effective-variables view look up by target alone.
+  (t) => [uniqueIndex("variables_target_key_key").on(t.targetId, t.scope, t.key), index("variables_org_idx").on(t.organizationId)],
 );
