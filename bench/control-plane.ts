@@ -96,6 +96,8 @@ export async function startBenchControlPlane() {
     dir,
     services,
     org,
+    /** For benches that watch the database themselves (notifications, row counts). */
+    databaseUrl: url,
     webUrl: `http://127.0.0.1:${webPort}`,
     async close() {
       await Promise.all([worker.stop(), web.stop()]);

@@ -27,7 +27,15 @@ const met = (ok: boolean) => (ok ? "met" : "NOT met");
 const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>> = {
   async dispatch(plane) {
     const latency = await measureDispatchLatency(plane, 200);
-    console.log(`dispatch: deployment created -> task received by the engine (${latency.runs} runs): p50 ${ms(latency.p50)}, p99 ${ms(latency.p99)}`);
+    const figures = (f: { p50: number; p99: number }) => `p50 ${ms(f.p50)}, p99 ${ms(f.p99)}`;
+    console.log(
+      `dispatch: deployment created -> task received by the engine (${latency.runs} runs): ${figures(latency)}; ` +
+        `a bare NOTIFY between two connections ${figures(latency.notifyFloor)} (floor of one hop through PostgreSQL); p50 ratio ${(latency.p50 / latency.notifyFloor.p50).toFixed(1)}x`,
+    );
+    console.log(
+      `  where it goes: the API call (through its commit) ${figures(latency.apiCall)}; created -> lease's task:available heard ${figures(latency.toLease)}; ` +
+        `heard -> engine has the task (relay to the engine's socket, its pull) ${figures(latency.leaseToEngine)}`,
+    );
   },
 
   async shell(plane, git) {
