@@ -36,6 +36,10 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
       `  where it goes: the API call (through its commit) ${figures(latency.apiCall)}; created -> lease's task:available heard ${figures(latency.toLease)}; ` +
         `heard -> engine has the task (relay to the engine's socket, its pull) ${figures(latency.leaseToEngine)}`,
     );
+    console.log(
+      `  the worker's path (a deployment queued behind another, and every dispatch before issue 17; ${latency.worker.runs} runs): ` +
+        `dispatch job committed -> lease's task:available heard ${figures(latency.worker.jobToLease)}, -> engine has the task ${figures(latency.worker.jobToEngine)}`,
+    );
   },
 
   async shell(plane, git) {

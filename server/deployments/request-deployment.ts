@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
@@ -8,7 +8,9 @@ import { deployments, environments, services, type DeploymentCause } from "../db
 import { getEnvironment } from "../environments/environments";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
+import { environmentQueue, leaseColumns } from "./dispatch";
 import { requestDispatch } from "./dispatch-job";
+import { notifyEngine } from "./engine-channel";
 import { announceDeployment } from "./events";
 import { renderSnapshot } from "./snapshot";
 
@@ -30,7 +32,8 @@ type GitRef = z.infer<typeof gitRef>;
 
 /**
  * The one entry point for every trigger (UI, API, CLI, webhook, schedule). In one transaction
- * it writes the deployment with its snapshot and the dispatch job on the environment's queue.
+ * it writes the deployment with its snapshot, leased to its cluster at once when nothing of the
+ * environment runs or waits, else with the environment's dispatch job.
  * A request for the same action as a deployment still waiting in the queue is merged into it
  * (which keeps its own cause). `cause` says why when the actor alone does not (a promotion, a clone).
  */
@@ -41,19 +44,8 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
   return ctx.db.transaction(async (tx) => {
     // Serialises requests per environment, so two requests cannot both miss the queued one.
     await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environment.id} for update`);
-    const [waiting] = await tx
-      .select()
-      .from(deployments)
-      .where(
-        and(
-          eq(deployments.environmentId, environment.id),
-          eq(deployments.status, "QUEUED"),
-          isNull(deployments.leasedAt),
-          eq(deployments.action, input.action),
-        ),
-      )
-      .orderBy(asc(deployments.createdAt))
-      .limit(1);
+    const queue = await environmentQueue(tx, environment.id);
+    const waiting = queue.find((deployment) => deployment.leasedAt === null && deployment.action === input.action);
     const serviceIds = waiting ? mergeTargets(waiting.serviceIds, input.serviceIds ?? null) : (input.serviceIds ?? null);
 
     const all = await tx.select().from(services).where(eq(services.environmentId, environment.id));
@@ -85,9 +77,13 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       return { deployment: merged!, merged: true };
     }
 
+    // Nothing runs or waits: the request leases its deployment itself (issue 17), and its engine
+    // hears of it when this commits, with no worker job between the call and the engine.
+    const leaseNow = queue.length === 0;
     const [created] = await tx
       .insert(deployments)
       .values({
+        ...(leaseNow ? leaseColumns(ctx.now(), ctx.leaseSeconds, 1) : {}),
         id: deploymentId,
         organizationId: environment.organizationId,
         environmentId: environment.id,
@@ -104,7 +100,9 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const deployment = created!;
     // Every page that shows a status of the environment hears it at once, not at the engine's first event.
     await announceDeployment(tx, deployment, 0);
-    await requestDispatch(tx, environment.id);
+    // Leased, its engine hears of it on commit; queued, the environment's dispatch job leases it in its turn.
+    if (leaseNow) await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available" });
+    else await requestDispatch(tx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: `deployment.${input.action.toLowerCase()}`,
       targetType: "environment",
