@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
-import { deployments, environments, services, type DeploymentCause } from "../db/schema";
+import { deployments, services, type DeploymentCause } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
@@ -12,7 +12,7 @@ import { environmentQueue, leaseColumns } from "./dispatch";
 import { requestDispatch } from "./dispatch-job";
 import { notifyEngine } from "./engine-channel";
 import { announceDeployment } from "./events";
-import { renderSnapshot } from "./snapshot";
+import { lockSnapshotPlace, renderSnapshot } from "./snapshot";
 
 export const requestDeploymentInput = z.object({
   environmentId: z.string().uuid(),
@@ -43,7 +43,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
 
   return ctx.db.transaction(async (tx) => {
     // Serialises requests per environment, so two requests cannot both miss the queued one.
-    await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environment.id} for update`);
+    const place = await lockSnapshotPlace(tx, environment.id);
     const queue = await environmentQueue(tx, environment.id);
     const waiting = queue.find((deployment) => deployment.leasedAt === null && deployment.action === input.action);
     const serviceIds = waiting ? mergeTargets(waiting.serviceIds, input.serviceIds ?? null) : (input.serviceIds ?? null);
@@ -62,7 +62,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const deploymentId = waiting?.id ?? randomUUID();
     // A merged request keeps the waiting one's noCache: someone asked for a clean build of what it held.
     const noCache = (input.noCache ?? false) || (waiting?.snapshot.noCache ?? false);
-    const snapshot = await renderSnapshot(tx, cipher, { deploymentId, action: input.action, environmentId: environment.id, services: targeted, refs, noCache });
+    const snapshot = await renderSnapshot(tx, cipher, place, { deploymentId, action: input.action, services: targeted, refs, noCache });
 
     if (waiting) {
       const [merged] = await tx.update(deployments).set({ serviceIds, snapshot }).where(eq(deployments.id, waiting.id)).returning();
