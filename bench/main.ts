@@ -1,3 +1,4 @@
+import os from "node:os";
 import { parseArgs } from "node:util";
 import { startGitServer, type GitServer } from "../test/git-server";
 import { measureBuildCache } from "./build-cache";
@@ -150,6 +151,13 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
         `${hooks.accepted} answered 202, ${hooks.answeredStored === hooks.accepted ? "every one" : `ONLY ${hooks.answeredStored}`} stored ` +
         `(${hooks.stored} rows from the run: ${hooks.stored - hooks.accepted} more were in flight when the load stopped), ` +
         `${hooks.intake.errors} errors, ${hooks.intake.timeouts} timeouts; backlog processed ${ms(hooks.drainMs)} after the run`,
+    );
+    const { web, postgres } = hooks.intake.cpuMicros as { web: number; postgres: number };
+    const cores = os.availableParallelism();
+    console.log(
+      `  CPU per delivery (user and system time, whatever else loads the machine): web process ${web.toFixed(0)} µs, PostgreSQL ${postgres.toFixed(0)} µs; ` +
+        `bare server ${hooks.ceiling.cpuMicros.server!.toFixed(0)} µs; so on ${cores} cores, the load generator aside, the intake stops at about ` +
+        `${Math.round((cores * 1e6) / (web + postgres))} deliveries/s`,
     );
   },
 };
