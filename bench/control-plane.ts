@@ -96,6 +96,11 @@ export async function startBenchControlPlane() {
     dir,
     services,
     org,
+    /** For benches that watch the database themselves (notifications, row counts). */
+    databaseUrl: url,
+    /** For benches that count the CPU the processes spend (bench/cpu.ts). */
+    webPid: web.child.pid!,
+    postgresDataDir: path.join(dir, "pg"),
     webUrl: `http://127.0.0.1:${webPort}`,
     async close() {
       await Promise.all([worker.stop(), web.stop()]);

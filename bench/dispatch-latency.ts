@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import pg from "pg";
 import pino from "pino";
 import { createAgent } from "../engine/agent";
 import type { Engine } from "../engine/core";
@@ -8,14 +9,64 @@ import { createCaller } from "../server/api/root";
 import { percentile } from "./stats";
 import type { startBenchControlPlane } from "./control-plane";
 import { createEngineEvents } from "../engine/engine-events";
+import { ENGINE_CHANNEL } from "../server/deployments/engine-channel";
 
 type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
 
+/** graphile-worker's channel: add_job notifies it when the job's transaction commits. */
+const JOBS_CHANNEL = "jobs:insert";
+
+/**
+ * A connection of the bench's own that LISTENs as the web process and the worker do: when a
+ * run's `task:available` (and a dispatch job, on the worker's path) reach it tells where the
+ * time goes. Notifications carry no deployment id; the runs are one at a time, so a run's is the
+ * first after it started.
+ */
+async function listenForMarks(url: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let leased: number | null = null;
+  let jobAdded: number | null = null;
+  client.on("notification", (message) => {
+    if (message.channel === JOBS_CHANNEL) jobAdded ??= performance.now();
+    else if (message.channel === ENGINE_CHANNEL && message.payload?.includes('"task:available"')) leased ??= performance.now();
+  });
+  for (const channel of [ENGINE_CHANNEL, JOBS_CHANNEL, "bench_floor"]) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+  return {
+    /** Forgets the previous run's notifications. */
+    reset() {
+      leased = null;
+      jobAdded = null;
+    },
+    leasedAt: () => leased,
+    jobAddedAt: () => jobAdded,
+    /** A NOTIFY from another connection until it reaches this one: the floor of any notification hop. */
+    async notifyRoundTrip(sender: pg.Client) {
+      const arrived = new Promise<number>((resolve) => {
+        const onMessage = (message: pg.Notification) => {
+          if (message.channel !== "bench_floor") return;
+          client.off("notification", onMessage);
+          resolve(performance.now());
+        };
+        client.on("notification", onMessage);
+      });
+      const started = performance.now();
+      await sender.query("select pg_notify('bench_floor', '')");
+      return (await arrived) - started;
+    },
+    close: () => client.end(),
+  };
+}
+
 /**
  * Latency from a deployment's creation (the API call) to the engine receiving its task: the
- * job, the dispatch, the Postgres notification, the socket message and the pull. The engine
- * side is the real agent over a real socket; its runtime only records the arrival and reports
- * success, so that the next deployment of the environment can be dispatched.
+ * lease, the Postgres notification, the socket message and the pull. The engine side is the real
+ * agent over a real socket; its runtime only records the arrival and reports success, so that
+ * the next deployment of the environment can be dispatched. Beside it, in the same run: where
+ * the time goes (marks taken in this process, not in the platform's code), a bare NOTIFY between
+ * two connections (the floor of one hop through Postgres), and the worker's path, which every
+ * dispatch took before issue 17 and a deployment queued behind another still takes: from the
+ * end of the one before it, the dispatch job, its pickup, the lease, the same relay and pull.
  */
 export async function measureDispatchLatency(plane: ControlPlane, runs: number) {
   // A task can arrive before the API call that created it has returned: arrivals are kept until asked for.
@@ -24,6 +75,9 @@ export async function measureDispatchLatency(plane: ControlPlane, runs: number) 
   const arrivalOf = (deploymentId: string) =>
     arrivals.has(deploymentId) ? Promise.resolve(arrivals.get(deploymentId)!) : new Promise<number>((resolve) => waiting.set(deploymentId, resolve));
   let report: (id: string) => void = () => {};
+  /** When set, the next task is held (reported done only when released) so that another queues behind it. */
+  let holdNext = false;
+  let held: (() => void) | null = null;
   const engine: Engine = {
     events: createEngineEvents(),
     start: async () => {},
@@ -31,7 +85,9 @@ export async function measureDispatchLatency(plane: ControlPlane, runs: number) 
       const at = performance.now();
       arrivals.set(task.deploymentId, at);
       waiting.get(task.deploymentId)?.(at);
-      report(task.deploymentId);
+      if (!holdNext) return report(task.deploymentId);
+      holdNext = false;
+      held = () => report(task.deploymentId);
     },
     cancel: () => {},
     activeDeployments: () => [],
@@ -63,16 +119,65 @@ export async function measureDispatchLatency(plane: ControlPlane, runs: number) 
   const environment = await api.environments.create({ projectId: project.id, name: "dev" });
   await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///nowhere.git" } } });
 
+  const marks = await listenForMarks(plane.databaseUrl);
+  const sender = new pg.Client({ connectionString: plane.databaseUrl });
+  await sender.connect();
+  const deployed = async (deploymentId: string) => {
+    // The projection closes the deployment, so that the next one is not merged into it.
+    while ((await api.deployments.get({ deploymentId })).status !== "DEPLOYED") await new Promise((r) => setTimeout(r, 2));
+  };
   const samples: number[] = [];
+  const hops = { apiCall: [] as number[], toLease: [] as number[], leaseToEngine: [] as number[], notifyFloor: [] as number[] };
   for (let i = 0; i < runs; i++) {
+    hops.notifyFloor.push(await marks.notifyRoundTrip(sender));
+    marks.reset();
     const started = performance.now();
     const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "RESTART" });
+    const returned = performance.now();
     const arrival = await arrivalOf(deployment.id);
     samples.push(arrival - started);
-    // Wait for the projection to close the deployment so the next one is not merged into it.
-    while ((await api.deployments.get({ deploymentId: deployment.id })).status !== "DEPLOYED") await new Promise((r) => setTimeout(r, 2));
+    hops.apiCall.push(returned - started);
+    const leased = marks.leasedAt();
+    if (leased !== null) {
+      hops.toLease.push(leased - started);
+      hops.leaseToEngine.push(arrival - leased);
+    }
+    await deployed(deployment.id);
+  }
+
+  // The worker's path: a deployment asked for while another runs is leased by the dispatch job the running one's end adds.
+  const worker = { jobToLease: [] as number[], jobToEngine: [] as number[] };
+  for (let i = 0; i < Math.ceil(runs / 4); i++) {
+    holdNext = true;
+    const { deployment: ahead } = await api.deployments.create({ environmentId: environment.id, action: "RESTART" });
+    await arrivalOf(ahead.id);
+    const { deployment: queued } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    // The job this request added finds the one ahead running and leases nothing; then the run starts clean.
+    while ((await sender.query("select 1 from graphile_worker.jobs where key = $1", [`dispatch:${environment.id}`])).rowCount) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    marks.reset();
+    held!();
+    const arrival = await arrivalOf(queued.id);
+    const [jobAdded, leased] = [marks.jobAddedAt(), marks.leasedAt()];
+    if (jobAdded !== null && leased !== null) {
+      worker.jobToLease.push(leased - jobAdded);
+      worker.jobToEngine.push(arrival - jobAdded);
+    }
+    await deployed(queued.id);
   }
   await agent.shutdown();
+  await Promise.all([marks.close(), sender.end()]);
   await fs.rm(outboxDir, { recursive: true, force: true });
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), runs };
+  const figures = (values: number[]) => ({ p50: percentile(values, 50), p99: percentile(values, 99) });
+  return {
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    runs,
+    apiCall: figures(hops.apiCall),
+    toLease: figures(hops.toLease),
+    leaseToEngine: figures(hops.leaseToEngine),
+    notifyFloor: figures(hops.notifyFloor),
+    worker: { runs: worker.jobToLease.length, jobToLease: figures(worker.jobToLease), jobToEngine: figures(worker.jobToEngine) },
+  };
 }

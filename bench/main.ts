@@ -1,3 +1,4 @@
+import os from "node:os";
 import { parseArgs } from "node:util";
 import { startGitServer, type GitServer } from "../test/git-server";
 import { measureBuildCache, measureDockerBuildCache } from "./build-cache";
@@ -27,7 +28,19 @@ const met = (ok: boolean) => (ok ? "met" : "NOT met");
 const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>> = {
   async dispatch(plane) {
     const latency = await measureDispatchLatency(plane, 200);
-    console.log(`dispatch: deployment created -> task received by the engine (${latency.runs} runs): p50 ${ms(latency.p50)}, p99 ${ms(latency.p99)}`);
+    const figures = (f: { p50: number; p99: number }) => `p50 ${ms(f.p50)}, p99 ${ms(f.p99)}`;
+    console.log(
+      `dispatch: deployment created -> task received by the engine (${latency.runs} runs): ${figures(latency)}; ` +
+        `a bare NOTIFY between two connections ${figures(latency.notifyFloor)} (floor of one hop through PostgreSQL); p50 ratio ${(latency.p50 / latency.notifyFloor.p50).toFixed(1)}x`,
+    );
+    console.log(
+      `  where it goes: the API call (through its commit) ${figures(latency.apiCall)}; created -> lease's task:available heard ${figures(latency.toLease)}; ` +
+        `heard -> engine has the task (relay to the engine's socket, its pull) ${figures(latency.leaseToEngine)}`,
+    );
+    console.log(
+      `  the worker's path (a deployment queued behind another, and every dispatch before issue 17; ${latency.worker.runs} runs): ` +
+        `dispatch job committed -> lease's task:available heard ${figures(latency.worker.jobToLease)}, -> engine has the task ${figures(latency.worker.jobToEngine)}`,
+    );
   },
 
   async shell(plane, git) {
@@ -144,6 +157,13 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
         `${hooks.accepted} answered 202, ${hooks.answeredStored === hooks.accepted ? "every one" : `ONLY ${hooks.answeredStored}`} stored ` +
         `(${hooks.stored} rows from the run: ${hooks.stored - hooks.accepted} more were in flight when the load stopped), ` +
         `${hooks.intake.errors} errors, ${hooks.intake.timeouts} timeouts; backlog processed ${ms(hooks.drainMs)} after the run`,
+    );
+    const { web, postgres } = hooks.intake.cpuMicros as { web: number; postgres: number };
+    const cores = os.availableParallelism();
+    console.log(
+      `  CPU per delivery (user and system time, whatever else loads the machine): web process ${web.toFixed(0)} µs, PostgreSQL ${postgres.toFixed(0)} µs; ` +
+        `bare server ${hooks.ceiling.cpuMicros.server!.toFixed(0)} µs; so on ${cores} cores, the load generator aside, the intake stops at about ` +
+        `${Math.round((cores * 1e6) / (web + postgres))} deliveries/s`,
     );
   },
 };

@@ -6,6 +6,7 @@ import { webhookDeliveries } from "../server/db/schema";
 import { signatureHeaders } from "../server/webhooks/providers";
 import { githubExample } from "../test/support/webhooks";
 import type { startBenchControlPlane } from "./control-plane";
+import { cpuOfTree, postmasterPid } from "./cpu";
 import { driveWithWrk, type LoadResult } from "./wrk";
 
 type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
@@ -60,21 +61,33 @@ export async function measureWebhookIntake(plane: ControlPlane, options: { conne
   const headers = { "content-type": "application/json", "x-github-event": "push", ...signatureHeaders("github", secret, body) };
   const common = { body, headers, deliveryHeader: "x-github-delivery", connections: options.connections };
 
-  // Each target is first driven for 2 s (connections, caches, JIT), then measured.
-  const measure = async (target: string, prefix: string) => {
+  // Each target is first driven for 2 s (connections, caches, JIT), then measured, with the CPU
+  // (user and system time, whatever else loads the machine) each process spent in the measured run.
+  const measure = async (target: string, prefix: string, cpuOf: Record<string, () => Promise<number>>) => {
     await driveWithWrk({ ...common, url: target, prefix: `warmup-${prefix}`, durationSeconds: 2 });
-    return driveWithWrk({ ...common, url: target, prefix, durationSeconds: options.durationSeconds });
+    const before = await Promise.all(Object.values(cpuOf).map((read) => read()));
+    const result = await driveWithWrk({ ...common, url: target, prefix, durationSeconds: options.durationSeconds });
+    const after = await Promise.all(Object.values(cpuOf).map((read) => read()));
+    // Per answered delivery, in µs.
+    const cpu = Object.fromEntries(Object.keys(cpuOf).map((name, i) => [name, ((after[i]! - before[i]!) * 1000) / result.requests]));
+    return { ...result, cpuMicros: cpu };
   };
 
+  // The bare server runs in this process, which does nothing else meanwhile (wrk is a process of its own).
+  const benchCpu = async () => {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1000;
+  };
   const bare = await startBareServer();
-  let ceiling: LoadResult;
+  let ceiling: LoadResult & { cpuMicros: Record<string, number> };
   try {
-    ceiling = await measure(bare.url, "bare");
+    ceiling = await measure(bare.url, "bare", { server: benchCpu });
   } finally {
     await bare.close();
   }
 
-  const intake = await measure(url, "intake");
+  const postgres = await postmasterPid(plane.postgresDataDir);
+  const intake = await measure(url, "intake", { web: () => cpuOfTree(plane.webPid), postgres: () => cpuOfTree(postgres) });
   // A 202 is sent only after its row committed: every answered row id must be found.
   const answeredStored = await countRows(plane, intake.answeredIds);
   // wrk stops at the deadline with up to one request per connection unanswered; the intake may

@@ -252,6 +252,8 @@ describe("variables", () => {
 
 describe("deployments without an engine", () => {
   it("queues a deployment, lists it in the history, and cancels it", async () => {
+    // Leased to the cluster's engine at once (nothing else runs): what is asked for meanwhile waits its turn.
+    expect(await h.cli(["restart", "shop/dev"])).toMatchObject({ code: 0, stdout: expect.stringMatching(/RESTART shop\/dev: QUEUED\n$/) });
     const deployed = await h.cli(["deploy", "shop/dev"]);
     expect(deployed.code).toBe(0);
     const [, id] = deployed.stdout.match(/^Deployment ([0-9a-f-]{36}) DEPLOY shop\/dev: QUEUED$/m) ?? [];

@@ -95,10 +95,12 @@ describe("deploy --watch", () => {
     const running = h.start(["restart", "shop/ops", "--watch"]);
     const [, id] = await running.waitFor(/^Deployment ([0-9a-f-]{36}) RESTART shop\/ops$/m);
     expect((await h.cli(["cancel", id!])).code).toBe(0);
+    // Leased to the engine at once (nothing else ran): the engine stops it and says so.
+    await running.waitFor(/· cancel requested by token:test-OWNER\n/);
+    await engineEvents(id!, [event(null, "deployment", "canceled", { message: "deployment canceled before clone of web" })]);
     const result = await running.done;
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain("· cancel requested by token:test-OWNER\n");
-    expect(result.stdout).toMatch(/\nCANCELED: canceled before it started\n$/);
+    expect(result.stdout).toMatch(/\nCANCELED: deployment canceled before clone of web\n$/);
   });
 
   it("stops watching when interrupted, saying the deployment goes on", async () => {
@@ -110,6 +112,7 @@ describe("deploy --watch", () => {
     expect(result.code).toBe(130);
     expect(result.stderr).toBe(`error: stopped watching; deployment ${id} goes on (slipway cancel ${id} stops it)\n`);
     await h.cli(["cancel", id!]);
+    await engineEvents(id!, [event(null, "deployment", "canceled", { message: "deployment canceled before it finished" })]);
   });
 });
 

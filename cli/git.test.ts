@@ -243,7 +243,8 @@ describe("deploy a commit", () => {
     };
     expect((await h.cli(["env", "create", "acme/fresh"])).code).toBe(0);
     expect((await h.cli(["service", "create", "acme/fresh/web", "--git", "https://github.com/acme/web.git"])).code).toBe(0);
-    // No engine takes it: each request merges into the one waiting.
+    // Something runs (leased to the engine at once, and no engine takes it): each request waits, and merges into the one waiting.
+    expect((await h.cli(["restart", "acme/fresh"])).code).toBe(0);
     const plain = await deploy();
     expect((await snapshotOf(plain.deployment.id)).noCache).toBeUndefined();
     expect(await deploy("--no-cache")).toMatchObject({ merged: true, deployment: { id: plain.deployment.id } });

@@ -120,6 +120,9 @@ describe("the API", () => {
   it("merges a request into the same action still waiting in the queue", async () => {
     const { environment, service } = await seedEnvironment(acme, "merge");
     const api = callerFor(acme, "DEVELOPER");
+    // A deployment of an idle environment is leased to its engine at once; what is asked for while it runs waits.
+    const running = await api.deployments.create({ environmentId: environment.id, action: "RESTART" });
+    expect(running.merged).toBe(false);
     const first = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY", serviceIds: [service.id] });
     const second = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
     expect(second.merged).toBe(true);
@@ -142,7 +145,8 @@ describe("the API", () => {
     });
     const appCommit = { commit: "a".repeat(40) };
     const jobCommit = { commit: "b".repeat(40) };
-    // A push pins both; a redeploy of the app alone then merges into the queued deployment.
+    // Something runs, so the push waits in the queue; a redeploy of the app alone then merges into it.
+    await api.deployments.create({ environmentId: environment.id, action: "RESTART" });
     const pushed = await api.deployments.create({
       environmentId: environment.id,
       action: "DEPLOY",

@@ -1,6 +1,7 @@
 import { and, asc, eq, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Services } from "../context";
+import type { Executor } from "../db/client";
 import { deployments, environments } from "../db/schema";
 import { requestDispatch } from "./dispatch-job";
 import { notifyEngine } from "./engine-channel";
@@ -15,35 +16,64 @@ export const MAX_DISPATCH_ATTEMPTS = 3;
  * environment's deployments is already leased and running: one deployment per environment at a
  * time. Called by the environment's dispatch job, which runs again whenever a deployment ends.
  */
-export async function dispatchEnvironment({ db, now, leaseSeconds }: Services, environmentId: string) {
-  return db.transaction(async (tx) => {
+export async function dispatchEnvironment(svc: Services, environmentId: string) {
+  return svc.db.transaction(async (tx) => {
     await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environmentId} for update`);
-    // One query (it is on the path of every dispatch): a leased unfinished deployment sorts
-    // first and means one is running; otherwise the first row is the oldest queued one.
-    const [next] = await tx
-      .select()
-      .from(deployments)
-      .where(
-        and(
-          eq(deployments.environmentId, environmentId),
-          or(
-            and(isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)),
-            and(eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt)),
-          ),
-        ),
-      )
-      .orderBy(sql`${deployments.leasedAt} is null`, asc(deployments.createdAt))
-      .limit(1);
-    if (!next || next.leasedAt !== null) return null;
-    const leasedAt = now();
-    const [leased] = await tx
-      .update(deployments)
-      .set({ leasedAt, leaseExpiresAt: new Date(leasedAt.getTime() + leaseSeconds * 1000), attempt: next.attempt + 1, acknowledgedAt: null })
-      .where(eq(deployments.id, next.id))
-      .returning();
-    await notifyEngine(tx, { clusterId: next.clusterId, type: "task:available" });
-    return leased!;
+    return leaseNextDeployment(tx, svc, environmentId);
   });
+}
+
+/**
+ * The environment's deployments that hold or wait for its turn: a leased unfinished one sorts
+ * first (one is running), then the queued ones, oldest first. Read under the environment's row lock.
+ */
+export function environmentQueue(tx: Executor, environmentId: string, limit?: number) {
+  const query = tx
+    .select()
+    .from(deployments)
+    .where(
+      and(
+        eq(deployments.environmentId, environmentId),
+        or(and(isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)), and(eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt))),
+      ),
+    )
+    .orderBy(sql`${deployments.leasedAt} is null`, asc(deployments.createdAt))
+    .$dynamic();
+  return limit === undefined ? query : query.limit(limit);
+}
+
+/** The columns of a new lease: its attempt, and the time the engine has to acknowledge it. */
+export function leaseColumns(leasedAt: Date, leaseSeconds: number, attempt: number) {
+  return { leasedAt, leaseExpiresAt: new Date(leasedAt.getTime() + leaseSeconds * 1000), attempt, acknowledgedAt: null };
+}
+
+/**
+ * Leases the environment's oldest queued deployment unless one is running, in the caller's
+ * transaction, which holds the environment's row lock. The engine hears of it when that commits.
+ */
+async function leaseNextDeployment(tx: Executor, svc: Pick<Services, "now" | "leaseSeconds">, environmentId: string) {
+  // One query (it is on the path of every dispatch): its first row is the running one, or the oldest queued.
+  const [next] = await environmentQueue(tx, environmentId, 1);
+  if (!next || next.leasedAt !== null) return null;
+  const [leased] = await tx
+    .update(deployments)
+    .set(leaseColumns(svc.now(), svc.leaseSeconds, next.attempt + 1))
+    .where(eq(deployments.id, next.id))
+    .returning();
+  await notifyEngine(tx, { clusterId: next.clusterId, type: "task:available" });
+  return leased!;
+}
+
+/**
+ * After a request wrote a deployment, within its transaction (holding the environment's row
+ * lock): leases the environment's next deployment now or, when one is still running, adds the
+ * dispatch job as requests always did (the running one's end asks for it too; whichever runs
+ * after it ended leases the next).
+ */
+export async function dispatchWithin(tx: Executor, svc: Pick<Services, "now" | "leaseSeconds">, environmentId: string) {
+  const leased = await leaseNextDeployment(tx, svc, environmentId);
+  if (!leased) await requestDispatch(tx, environmentId);
+  return leased;
 }
 
 /** Why deployments are handed out again, in the words of their events. */
@@ -93,12 +123,12 @@ export async function redispatchAfterEngineRestart(svc: Services, clusterId: str
 }
 
 /** Leases each deployment again (a new attempt, notified to its engine), or fails it once it had its attempts. */
-async function handOutAgain({ db, now, leaseSeconds }: Services, candidates: { id: string }[], lost: LostLease) {
+async function handOutAgain(svc: Services, candidates: { id: string }[], lost: LostLease) {
   const outcomes: { deploymentId: string; outcome: "redispatched" | "failed" }[] = [];
   for (const { id } of candidates) {
-    const outcome = await db.transaction(async (tx) => {
+    const outcome = await svc.db.transaction(async (tx) => {
       const [deployment] = await tx.select().from(deployments).where(eq(deployments.id, id)).for("update");
-      const at = now();
+      const at = svc.now();
       if (!deployment || terminalStatuses.has(deployment.status) || !lost.stillLost(deployment, at)) return null;
       if (deployment.attempt >= MAX_DISPATCH_ATTEMPTS || deployment.cancelRequestedAt) {
         await appendControlEvent(tx, deployment, {
@@ -111,7 +141,7 @@ async function handOutAgain({ db, now, leaseSeconds }: Services, candidates: { i
       }
       await tx
         .update(deployments)
-        .set({ leasedAt: at, leaseExpiresAt: new Date(at.getTime() + leaseSeconds * 1000), attempt: deployment.attempt + 1, acknowledgedAt: null })
+        .set(leaseColumns(at, svc.leaseSeconds, deployment.attempt + 1))
         .where(eq(deployments.id, deployment.id));
       await appendControlEvent(tx, deployment, { step: "lease", status: "expired", message: lost.handedOutAgain(deployment.attempt + 1), at });
       await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available" });

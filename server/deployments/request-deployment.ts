@@ -1,16 +1,18 @@
 import { randomUUID } from "node:crypto";
-import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
-import { deployments, environments, services, type DeploymentCause } from "../db/schema";
+import { deployments, services, type DeploymentCause } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
+import { environmentQueue, leaseColumns } from "./dispatch";
 import { requestDispatch } from "./dispatch-job";
+import { notifyEngine } from "./engine-channel";
 import { announceDeployment } from "./events";
-import { renderSnapshot } from "./snapshot";
+import { lockSnapshotPlace, renderSnapshot } from "./snapshot";
 
 export const requestDeploymentInput = z.object({
   environmentId: z.string().uuid(),
@@ -30,7 +32,8 @@ type GitRef = z.infer<typeof gitRef>;
 
 /**
  * The one entry point for every trigger (UI, API, CLI, webhook, schedule). In one transaction
- * it writes the deployment with its snapshot and the dispatch job on the environment's queue.
+ * it writes the deployment with its snapshot, leased to its cluster at once when nothing of the
+ * environment runs or waits, else with the environment's dispatch job.
  * A request for the same action as a deployment still waiting in the queue is merged into it
  * (which keeps its own cause). `cause` says why when the actor alone does not (a promotion, a clone).
  */
@@ -40,20 +43,9 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
 
   return ctx.db.transaction(async (tx) => {
     // Serialises requests per environment, so two requests cannot both miss the queued one.
-    await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environment.id} for update`);
-    const [waiting] = await tx
-      .select()
-      .from(deployments)
-      .where(
-        and(
-          eq(deployments.environmentId, environment.id),
-          eq(deployments.status, "QUEUED"),
-          isNull(deployments.leasedAt),
-          eq(deployments.action, input.action),
-        ),
-      )
-      .orderBy(asc(deployments.createdAt))
-      .limit(1);
+    const place = await lockSnapshotPlace(tx, environment.id);
+    const queue = await environmentQueue(tx, environment.id);
+    const waiting = queue.find((deployment) => deployment.leasedAt === null && deployment.action === input.action);
     const serviceIds = waiting ? mergeTargets(waiting.serviceIds, input.serviceIds ?? null) : (input.serviceIds ?? null);
 
     const all = await tx.select().from(services).where(eq(services.environmentId, environment.id));
@@ -70,7 +62,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const deploymentId = waiting?.id ?? randomUUID();
     // A merged request keeps the waiting one's noCache: someone asked for a clean build of what it held.
     const noCache = (input.noCache ?? false) || (waiting?.snapshot.noCache ?? false);
-    const snapshot = await renderSnapshot(tx, cipher, { deploymentId, action: input.action, environmentId: environment.id, services: targeted, refs, noCache });
+    const snapshot = await renderSnapshot(tx, cipher, place, { deploymentId, action: input.action, services: targeted, refs, noCache });
 
     if (waiting) {
       const [merged] = await tx.update(deployments).set({ serviceIds, snapshot }).where(eq(deployments.id, waiting.id)).returning();
@@ -85,9 +77,13 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       return { deployment: merged!, merged: true };
     }
 
+    // Nothing runs or waits: the request leases its deployment itself (issue 17), and its engine
+    // hears of it when this commits, with no worker job between the call and the engine.
+    const leaseNow = queue.length === 0;
     const [created] = await tx
       .insert(deployments)
       .values({
+        ...(leaseNow ? leaseColumns(ctx.now(), ctx.leaseSeconds, 1) : {}),
         id: deploymentId,
         organizationId: environment.organizationId,
         environmentId: environment.id,
@@ -104,7 +100,9 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const deployment = created!;
     // Every page that shows a status of the environment hears it at once, not at the engine's first event.
     await announceDeployment(tx, deployment, 0);
-    await requestDispatch(tx, environment.id);
+    // Leased, its engine hears of it on commit; queued, the environment's dispatch job leases it in its turn.
+    if (leaseNow) await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available" });
+    else await requestDispatch(tx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: `deployment.${input.action.toLowerCase()}`,
       targetType: "environment",

@@ -9,7 +9,7 @@ import { getEnvironment } from "../environments/environments";
 import { AppError, notFound } from "../errors";
 import { isLocalRepository, localRepositoryRefused } from "../git/local-repositories";
 import { cipherFor } from "../secrets/organization-cipher";
-import { requestDispatch } from "./dispatch-job";
+import { dispatchWithin } from "./dispatch";
 import { resealSnapshot } from "./snapshot";
 
 export const rollbackInput = z.object({
@@ -64,7 +64,7 @@ export async function rollbackDeployment(ctx: DomainContext, input: z.infer<type
         actorLabel: ctx.actor.label,
       })
       .returning();
-    await requestDispatch(tx, environment.id);
+    await dispatchWithin(tx, ctx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: "deployment.rollback",
       targetType: "environment",

@@ -22,6 +22,26 @@ export function snapshotContext(deploymentId: string): string {
   return `snapshot:${deploymentId}`;
 }
 
+/** Where a deployment goes: its environment, with its project and cluster. */
+export type SnapshotPlace = Awaited<ReturnType<typeof lockSnapshotPlace>>;
+
+/**
+ * Locks the environment's row for the transaction (requests for one environment are serialised
+ * by it) and reads what a snapshot needs of it, its project and its cluster, in one statement:
+ * a deployment request is on the path of every dispatch.
+ */
+export async function lockSnapshotPlace(tx: Executor, environmentId: string) {
+  const [row] = await tx
+    .select({ environment: environments, project: projects, cluster: clusters })
+    .from(environments)
+    .innerJoin(projects, eq(projects.id, environments.projectId))
+    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
+    .where(eq(environments.id, environmentId))
+    .for("update", { of: environments });
+  if (!row) throw new AppError("NOT_FOUND", "The environment was deleted while its deployment was being prepared");
+  return row;
+}
+
 /**
  * Renders the full desired state of a deployment. Every variable value in the stored snapshot is
  * sealed with the organization's data key under the deployment's id: the plaintext exists only
@@ -30,10 +50,10 @@ export function snapshotContext(deploymentId: string): string {
 export async function renderSnapshot(
   db: Executor,
   cipher: OrganizationCipher,
+  place: SnapshotPlace,
   input: {
     deploymentId: string;
     action: DeploymentAction;
-    environmentId: string;
     services: ServiceRow[];
     /** Per service id, the git ref deployed instead of the configured one (a webhook's exact commit). */
     refs?: Record<string, ApplicationConfig["git"]["ref"]>;
@@ -41,14 +61,7 @@ export async function renderSnapshot(
     noCache?: boolean;
   },
 ): Promise<Snapshot> {
-  const [row] = await db
-    .select({ environment: environments, project: projects, cluster: clusters })
-    .from(environments)
-    .innerJoin(projects, eq(projects.id, environments.projectId))
-    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(eq(environments.id, input.environmentId));
-  if (!row) throw new AppError("NOT_FOUND", "The environment was deleted while its deployment was being prepared");
-  const { environment, project, cluster } = row;
+  const { environment, project, cluster } = place;
 
   const targets = [project.id, environment.id, ...input.services.map((s) => s.id)];
   const stored = await db

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import pino from "pino";
 import { io, type Socket } from "socket.io-client";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
@@ -9,6 +9,8 @@ import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messag
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { dispatchEnvironment, reconcileLeases, redispatchStaleQueues, MAX_DISPATCH_ATTEMPTS, STALE_QUEUE_MS } from "../deployments/dispatch";
+import { deployments } from "../db/schema";
+import { appendControlEvent } from "../deployments/events";
 import { startWebServer } from "../web-server";
 
 let database: TestDatabase;
@@ -55,7 +57,13 @@ function connected(socket: Socket): Promise<void> {
 
 const request = (socket: Socket, name: string, payload: unknown) => socket.timeout(5000).emitWithAck(name, payload);
 
-async function queuedDeployment(name: string, secret: string) {
+/** Ends a deployment as the control plane does when it gives up on one (dispatch.ts): its end asks for the next dispatch. */
+async function endDeployment(deploymentId: string) {
+  const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deploymentId));
+  await appendControlEvent(services.db, row!, { step: "deployment", status: "failed", message: "ended by the test", at: new Date(clock) });
+}
+
+async function requestedDeployment(name: string, secret: string) {
   const api = createCaller({ services, actor: org.as("DEVELOPER") });
   const project = await api.projects.create({ name });
   const environment = await api.environments.create({ projectId: project.id, name: "dev" });
@@ -70,14 +78,14 @@ describe("the engine gateway", () => {
     await expect(connected(connectEngine("swe_not-a-token"))).rejects.toThrow(/Unknown or revoked engine token/);
   });
 
-  it("hands a dispatched task to its cluster's engine, with secrets opened, and projects its events", async () => {
+  it("hands a requested deployment to its cluster's engine at once, with no worker in between, with secrets opened, and projects its events", async () => {
     const engine = connectEngine(org.engineToken);
     const available = new Promise((resolve) => engine.once("task:available", resolve));
     await connected(engine);
     expect(await request(engine, "task:pull", {})).toEqual({ ok: true, task: null });
 
-    const { api, environment, service, deployment } = await queuedDeployment("flow", "hunter2-secret");
-    await dispatchEnvironment(services, environment.id);
+    // No worker runs here: the request leases the deployment itself, and its engine hears of it on commit.
+    const { api, service, deployment } = await requestedDeployment("flow", "hunter2-secret");
     await available;
     const pulled = await request(engine, "task:pull", {});
     expect(pulled.task.deploymentId).toBe(deployment.id);
@@ -111,7 +119,7 @@ describe("the engine gateway", () => {
 
   it("rejects malformed messages and other clusters' deployments without crashing", async () => {
     const other = await seedOrganization(services, "other");
-    const { deployment } = await queuedDeployment("foreign", "x");
+    const { deployment } = await requestedDeployment("foreign", "x");
     const intruder = connectEngine(other.engineToken);
     await connected(intruder);
     expect(await request(intruder, "deployment:event", { deploymentId: "nope" })).toMatchObject({ ok: false, error: { code: "INVALID" } });
@@ -143,14 +151,15 @@ describe("leases", () => {
     const environment = await api.environments.create({ projectId: project.id, name: "dev" });
     await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
     const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-    await dispatchEnvironment(services, environment.id);
+    // The other tests' deployments are leased too, and expire with this clock: only this one is looked at.
+    const outcomeOfThis = async () => (await reconcileLeases(services)).filter((outcome) => outcome.deploymentId === deployment.id);
     for (let attempt = 1; attempt < MAX_DISPATCH_ATTEMPTS; attempt++) {
       clock += 31_000;
-      expect(await reconcileLeases(services)).toEqual([{ deploymentId: deployment.id, outcome: "redispatched" }]);
+      expect(await outcomeOfThis()).toEqual([{ deploymentId: deployment.id, outcome: "redispatched" }]);
     }
     expect((await api.deployments.get({ deploymentId: deployment.id })).attempt).toBe(MAX_DISPATCH_ATTEMPTS);
     clock += 31_000;
-    expect(await reconcileLeases(services)).toEqual([{ deploymentId: deployment.id, outcome: "failed" }]);
+    expect(await outcomeOfThis()).toEqual([{ deploymentId: deployment.id, outcome: "failed" }]);
     const failed = await api.deployments.get({ deploymentId: deployment.id });
     expect(failed.status).toBe("DEPLOYMENT_ERROR");
     expect(failed.statusMessage).toMatch(/stopped responding/);
@@ -162,13 +171,16 @@ describe("leases", () => {
     const project = await api.projects.create({ name: "stranded" });
     const environment = await api.environments.create({ projectId: project.id, name: "dev" });
     await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
-    await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    // The first is leased at once; the second waits behind it, and its dispatch job is asked for again when the first ends.
+    const { deployment: first } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    const { deployment: waiting } = await api.deployments.create({ environmentId: environment.id, action: "STOP" });
     const dispatchJobs = async () =>
       (
         await services.db.execute<{ key: string }>(
           sql`select key from graphile_worker.jobs where task_identifier = 'dispatch_deployment' and key = ${`dispatch:${environment.id}`}`,
         )
       ).rows;
+    await endDeployment(first.id);
     expect(await dispatchJobs()).toHaveLength(1);
     // Its job is gone (it failed for good while the database was down, or was lost with its worker).
     await services.db.execute(sql`select graphile_worker.remove_job(${`dispatch:${environment.id}`})`);
@@ -181,6 +193,23 @@ describe("leases", () => {
     );
     expect(await redispatchStaleQueues(services)).toContain(environment.id);
     expect(await dispatchJobs()).toHaveLength(1);
+    expect((await dispatchEnvironment(services, environment.id))?.id).toBe(waiting.id);
+  });
+
+  it("leases a deployment asked for while another ran when the dispatch job runs after that one ended, not before", async () => {
+    const busy = await seedOrganization(services, "busy");
+    const api = createCaller({ services, actor: busy.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "busy" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const { deployment: running } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    const { deployment: next } = await api.deployments.create({ environmentId: environment.id, action: "RESTART" });
+    const leased = async (id: string) => (await services.db.select().from(deployments).where(eq(deployments.id, id)))[0]!.leasedAt !== null;
+    expect([await leased(running.id), await leased(next.id)]).toEqual([true, false]);
+    // One deployment per environment at a time: the job finds one running and leases nothing.
+    expect(await dispatchEnvironment(services, environment.id)).toBeNull();
+    await endDeployment(running.id);
+    expect(await dispatchEnvironment(services, environment.id)).toMatchObject({ id: next.id, attempt: 1 });
   });
 
   it("hands out again at once what an engine that came back as a new process was running, long before its lease runs out", async () => {
@@ -190,7 +219,6 @@ describe("leases", () => {
     const environment = await api.environments.create({ projectId: project.id, name: "dev" });
     await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
     const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-    await dispatchEnvironment(services, environment.id);
 
     const [firstBoot, secondBoot] = [randomUUID(), randomUUID()];
     const first = connectEngine(rebooted.engineToken, firstBoot);

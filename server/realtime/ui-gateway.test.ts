@@ -6,7 +6,6 @@ import { seedOrganization, testServices, type SeededOrganization } from "../../t
 import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messages";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { dispatchEnvironment } from "../deployments/dispatch";
 import { startWebServer } from "../web-server";
 import { UI_NAMESPACE, type DeploymentChanged, type LogLines, type ServiceChanged } from "./ui-protocol";
 
@@ -72,7 +71,6 @@ describe("the /ui realtime namespace", () => {
     const outsider = await connect(UI_NAMESPACE, { token: await stranger.apiToken("OWNER") });
     expect((await outsider.emitWithAck("subscribe", { room: `deployment:${deployment.id}` })).ok).toBe(false);
 
-    await dispatchEnvironment(services, environment.id);
     const engine = await connect(ENGINE_NAMESPACE, {
       token: org.engineToken,
       protocolVersion: PROTOCOL_VERSION,

@@ -6,7 +6,6 @@ import { seedOrganization, testServices, type SeededOrganization } from "../../t
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { clusters, deployments, services as servicesTable } from "../db/schema";
-import { dispatchEnvironment } from "../deployments/dispatch";
 import { pullTask } from "../engines/engine-session";
 import { allocateDatabasePort, PORT_RANGE } from "./databases";
 
@@ -63,7 +62,6 @@ describe("database services", () => {
     expect(byKey.SLIPWAY_ORDERS_DB_URL).toMatchObject({ value: null, secret: true });
 
     const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-    await dispatchEnvironment(services, environment.id);
     const task = await pullTask(services, org.clusterId);
     // Databases first; the engine gets the plaintext password, the same the app's URL carries.
     expect(task!.snapshot.services.map((service) => service.name)).toEqual(["orders-db", "web"]);

@@ -5,7 +5,6 @@ import { seedOrganization, testServices, type SeededOrganization } from "../../t
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { clusters, deployments, services as servicesTable } from "../db/schema";
-import { dispatchEnvironment } from "../deployments/dispatch";
 import { openSnapshot } from "../deployments/snapshot";
 import { pullTask } from "../engines/engine-session";
 import { cipherFor } from "../secrets/organization-cipher";
@@ -42,7 +41,6 @@ describe("container services", () => {
     const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
     const [stored] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
     expect(JSON.stringify(stored!.snapshot)).not.toContain(PASSWORD);
-    await dispatchEnvironment(services, environment.id);
     const task = await pullTask(services, org.clusterId);
     const spec = task!.snapshot.services[0]!;
     expect(spec.kind).toBe("CONTAINER");

@@ -4,7 +4,6 @@ import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { dispatchEnvironment } from "../deployments/dispatch";
 import { pullTask } from "../engines/engine-session";
 import { startWebServer } from "../web-server";
 
@@ -36,7 +35,6 @@ describe("sleep when idle settings", () => {
     expect(updated.sleepAfterMinutes).toBe(30);
 
     await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-    await dispatchEnvironment(services, environment.id);
     const task = await pullTask(services, org.clusterId);
     const sleepOf = (id: string) => {
       const spec = task!.snapshot.services.find((service) => service.id === id);

@@ -14,7 +14,6 @@ import type { Engine, EngineReporter } from "../../engine/core";
 import { EVENT_MESSAGE_MAX, PROTOCOL_VERSION } from "../../engine/protocol";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
-import { dispatchEnvironment } from "../../server/deployments/dispatch";
 import { startWebServer } from "../../server/web-server";
 import { createTestDatabase, withDatabaseDown, type TestDatabase } from "../database";
 import { eventually } from "../engine-harness";
@@ -101,7 +100,6 @@ async function dispatchedDeployment(name: string) {
   const environment = await api.environments.create({ projectId: project.id, name: "dev" });
   const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
   const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-  await dispatchEnvironment(services, environment.id);
   return { api, service, deployment };
 }
 

@@ -74,7 +74,11 @@ beforeAll(async () => {
   await api().variables.set({ scope: "SERVICE", targetId: service.id, key: "API_TOKEN", value: SECRET, secret: true });
   await api().variables.set({ scope: "PROJECT", targetId: project.id, key: "GREETING", value: "hello from the project" });
   ids = { environmentId: environment.id, serviceId: service.id };
-}, 60_000);
+  // A deployment is leased as it is asked for, and a lease not taken within LEASE_SECONDS is
+  // handed out again, three times at most: the engine's boot (seconds on a busy host) must not
+  // use up its attempts. What an engine that comes late gets is the engine tests' concern.
+  await eventually(() => engine.output().includes("connected to the control plane"), 60_000, "the engine to connect");
+}, 120_000);
 
 afterAll(async () => {
   await engine?.stop("SIGKILL");
