@@ -4,77 +4,49 @@
  * resolving through that PowerDNS, a real PostgreSQL, the web process, the worker issuing
  * through its task, and a local engine whose router serves the certificate by SNI.
  */
-import { X509Certificate } from "node:crypto";
-import fs from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
-import type { AddressInfo } from "node:net";
-import os from "node:os";
-import path from "node:path";
-import type { TLSSocket } from "node:tls";
 import { eq } from "drizzle-orm";
 import getPort from "get-port";
-import type { Runner } from "graphile-worker";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgent } from "../../engine/agent";
-import { createLocalEngine } from "../../engine/core";
-import { routerClient } from "../../engine/router/router-process";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { auditEvents, dnsProviders } from "../../server/db/schema";
 import { defaultDomainSettings } from "../../server/domains/settings";
-import { startWebServer } from "../../server/web-server";
-import { startWorker } from "../../worker/runner";
-import { createTestDatabase, type TestDatabase } from "../database";
+import type { TestDatabase } from "../database";
 import { eventually } from "../engine-harness";
-import { removeEngineHome } from "../process-cleanup";
+import {
+  domainsHost,
+  httpsGet as httpsGetThrough,
+  removeDomainsHost,
+  startDomainsPlatform,
+  type DomainsHost,
+  type DomainsPlatform,
+} from "../support/domains-platform";
 import { pebbleMissing, startPebble, type Pebble } from "../support/pebble";
 import { powerDnsMissing, startPowerDns, type PowerDns } from "../support/powerdns";
 import { skipWithout } from "../support/requirements";
-import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
-import { testToolchains } from "../support/toolchains";
+import type { SeededOrganization } from "../support/seed";
 
 const skip = skipWithout((await pebbleMissing()) ?? (await powerDnsMissing()));
-const logger = pino({ level: "silent" });
 const FIRST_KEY = "pdns-key-first-0123456789abcdef";
 const ROTATED_KEY = "pdns-key-rotated-fedcba9876543210";
 
+let host: DomainsHost;
+let pdns: PowerDns;
+let pebble: Pebble;
+let platform: DomainsPlatform;
 let database: TestDatabase;
 let services: Services;
 let org: SeededOrganization;
-let pdns: PowerDns;
-let pebble: Pebble;
-let web: Awaited<ReturnType<typeof startWebServer>>;
-let worker: Runner;
-let agent: ReturnType<typeof createAgent>;
-let home: string;
-let httpsPort: number;
-let upstream: http.Server;
 let serviceId: string;
 /** The root Pebble signs under: the only CA the HTTPS requests trust. */
 let pebbleRoot: string;
 
 const admin = () => createCaller({ services, actor: org.as("ADMIN") });
-const developer = () => createCaller({ services, actor: org.as("DEVELOPER") });
+const developer = () => platform.developer();
+const httpsGet = (servername: string, ca: string) => httpsGetThrough(host.httpsPort, servername, ca);
 
 async function domainNamed(hostname: string) {
   return (await developer().domains.list({ serviceId })).find((domain) => domain.hostname === hostname)!;
-}
-
-/** An HTTPS GET through the router for `servername`, trusting only `ca`: the certificate it was served. */
-function httpsGet(servername: string, ca: string): Promise<{ status: number; body: string; certificate: X509Certificate }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get({ host: "127.0.0.1", port: httpsPort, servername, headers: { host: servername }, ca, agent: false, timeout: 5_000 }, (res) => {
-      const certificate = new X509Certificate((res.socket as TLSSocket).getPeerX509Certificate()!.raw);
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, certificate }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-  });
 }
 
 /** Waits for the domain's issuance to end: an error recorded after `since`, or a certificate other than the one expiring at `previousNotAfter`. */
@@ -93,75 +65,38 @@ async function issuanceEnded(hostname: string, since: Date, previousNotAfter: st
 
 beforeAll(async () => {
   if (skip) return;
-  home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-dns01-")));
-  const routerPort = await getPort({ host: "127.0.0.1" });
-  httpsPort = await getPort({ host: "127.0.0.1" });
+  host = await domainsHost();
   pdns = await startPowerDns({ zone: "example.test", apiKey: FIRST_KEY });
   // HTTP-01 is not offered a way in: the router's HTTP port is not where Pebble would look.
   pebble = await startPebble({ httpPort: await getPort({ host: "127.0.0.1" }), dnsServer: pdns.dnsServer });
   pebbleRoot = await pebble.root();
-  database = await createTestDatabase();
-  services = testServices(database.db, {
-    domains: {
-      dnsServers: [pdns.dnsServer],
-      httpPort: routerPort,
-      checkTimeoutMs: 5_000,
-      acme: {
-        ...defaultDomainSettings.acme,
-        directoryUrl: pebble.directoryUrl,
-        caPem: pebble.directoryCa,
-        challengeWaitMs: 3_000,
-        dnsPropagationWaitMs: 5_000,
+  platform = await startDomainsPlatform(host, {
+    organization: "dns01",
+    service: "api",
+    overrides: {
+      domains: {
+        dnsServers: [pdns.dnsServer],
+        httpPort: host.routerPort,
+        checkTimeoutMs: 5_000,
+        acme: {
+          ...defaultDomainSettings.acme,
+          directoryUrl: pebble.directoryUrl,
+          caPem: pebble.directoryCa,
+          challengeWaitMs: 3_000,
+          dnsPropagationWaitMs: 5_000,
+        },
       },
     },
   });
-  org = await seedOrganization(services, "dns01");
-  web = await startWebServer({ services, databaseUrl: database.url, logger, port: 0, host: "127.0.0.1" });
-  worker = await startWorker({ services, connectionString: database.url, logger });
-  const project = await developer().projects.create({ name: "shop" });
-  const environment = await developer().environments.create({ projectId: project.id, name: "production" });
-  const service = await developer().services.create({
-    environmentId: environment.id,
-    name: "api",
-    config: { git: { url: "https://github.com/acme/shop.git", ref: { branch: "main" } } },
-  });
-  serviceId = service.id;
-  agent = createAgent(
-    {
-      url: web.url,
-      token: org.engineToken,
-      engineVersion: "test",
-      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort, routerHttpsPort: httpsPort },
-      logger,
-      outboxDir: path.join(home, "outbox"),
-    },
-    (reporter) => createLocalEngine({ home, routerPort, routerHttpsPort: httpsPort, reporter, toolchains: testToolchains }),
-  );
-  await agent.start();
-  upstream = http.createServer((req, res) => res.end(`api answered ${req.headers.host} over ${req.headers["x-forwarded-proto"]}`));
-  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-  await routerClient(home).putRoutes({
-    routes: [
-      {
-        serviceId,
-        serviceName: "api",
-        hosts: ["api-production-shop.localhost"],
-        upstream: { host: "127.0.0.1", port: (upstream.address() as AddressInfo).port },
-      },
-    ],
-  });
+  ({ database, services, org, serviceId } = platform);
 }, 120_000);
 
 afterAll(async () => {
   if (skip) return;
-  await agent?.shutdown();
-  await worker?.stop();
-  await web?.close();
-  upstream?.closeAllConnections();
-  upstream?.close();
+  await platform?.stop();
   await pebble?.stop();
   await pdns?.stop();
-  if (home) await removeEngineHome(home);
+  await removeDomainsHost(host);
 });
 
 const powerDnsSettings = () => ({ kind: "POWERDNS" as const, apiUrl: pdns.apiUrl, nameserver: pdns.dnsServer });

@@ -4,140 +4,73 @@
  * router (HTTP and HTTPS ports), and Pebble (Let's Encrypt's ACME test server) resolving names
  * through pebble-challtestsrv's mock DNS, which the control plane's checks use too.
  */
-import { X509Certificate } from "node:crypto";
-import fs from "node:fs/promises";
 import http from "node:http";
-import https from "node:https";
-import type { AddressInfo } from "node:net";
-import os from "node:os";
-import path from "node:path";
 import { and, eq } from "drizzle-orm";
-import getPort from "get-port";
-import type { Runner } from "graphile-worker";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgent } from "../../engine/agent";
-import { createLocalEngine } from "../../engine/core";
-import { routerClient } from "../../engine/router/router-process";
-import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { auditEvents, notificationDeliveries, serviceDomains } from "../../server/db/schema";
 import { scheduleRenewals } from "../../server/domains/acme";
 import { defaultDomainSettings } from "../../server/domains/settings";
-import { startWebServer } from "../../server/web-server";
-import { startWorker } from "../../worker/runner";
-import { createTestDatabase, type TestDatabase } from "../database";
+import type { TestDatabase } from "../database";
 import { eventually, request } from "../engine-harness";
-import { removeEngineHome } from "../process-cleanup";
+import {
+  domainsHost,
+  httpsGet as httpsGetThrough,
+  removeDomainsHost,
+  startDomainsPlatform,
+  type DomainsHost,
+  type DomainsPlatform,
+} from "../support/domains-platform";
 import { pebbleMissing, startPebble, type Pebble } from "../support/pebble";
-import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
-import { testToolchains } from "../support/toolchains";
 
 const missing = await pebbleMissing();
-const logger = pino({ level: "silent" });
 
+let host: DomainsHost;
+let pebble: Pebble;
+let platform: DomainsPlatform;
 let database: TestDatabase;
 let services: Services;
-let org: SeededOrganization;
-let pebble: Pebble;
-let web: Awaited<ReturnType<typeof startWebServer>>;
-let worker: Runner;
-let agent: ReturnType<typeof createAgent>;
-let home: string;
+let serviceId: string;
 let routerPort: number;
 let httpsPort: number;
-let upstream: http.Server;
-let serviceId: string;
 /** Moves the control plane's clock (renewals), not the processes'. */
 let clockOffsetMs = 0;
 
-const developer = () => createCaller({ services, actor: org.as("DEVELOPER") });
+const developer = () => platform.developer();
+const httpsGet = (servername: string, ca: string) => httpsGetThrough(httpsPort, servername, ca);
 
 async function domainNamed(hostname: string) {
   return (await developer().domains.list({ serviceId })).find((domain) => domain.hostname === hostname)!;
 }
 
-/** An HTTPS GET through the router, for `servername`, trusting only `ca`. */
-function httpsGet(servername: string, ca: string): Promise<{ status: number; body: string; certificate: X509Certificate }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get({ host: "127.0.0.1", port: httpsPort, servername, headers: { host: servername }, ca, agent: false, timeout: 5_000 }, (res) => {
-      const certificate = new X509Certificate((res.socket as import("node:tls").TLSSocket).getPeerX509Certificate()!.raw);
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, certificate }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-  });
-}
-
 beforeAll(async () => {
   if (missing) return;
-  home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-domains-")));
-  routerPort = await getPort({ host: "127.0.0.1" });
-  httpsPort = await getPort({ host: "127.0.0.1" });
+  host = await domainsHost();
+  ({ routerPort, httpsPort } = host);
   pebble = await startPebble({ httpPort: routerPort });
-  database = await createTestDatabase();
-  services = testServices(database.db, {
-    now: () => new Date(Date.now() + clockOffsetMs),
-    // The renewal-failure notification goes to a receiver on 127.0.0.1.
-    notifications: { allowPrivateTargets: true, engineDisconnectGraceMs: 60_000 },
-    domains: {
-      dnsServers: [pebble.dnsServer],
-      httpPort: routerPort,
-      checkTimeoutMs: 5_000,
-      acme: { ...defaultDomainSettings.acme, directoryUrl: pebble.directoryUrl, caPem: pebble.directoryCa, challengeWaitMs: 3_000 },
-    },
-  });
-  org = await seedOrganization(services, "domains");
-  web = await startWebServer({ services, databaseUrl: database.url, logger, port: 0, host: "127.0.0.1" });
-  worker = await startWorker({ services, connectionString: database.url, logger });
-  const project = await developer().projects.create({ name: "shop" });
-  const environment = await developer().environments.create({ projectId: project.id, name: "production" });
-  const service = await developer().services.create({
-    environmentId: environment.id,
-    name: "web",
-    config: { git: { url: "https://github.com/acme/shop.git", ref: { branch: "main" } } },
-  });
-  serviceId = service.id;
-
-  agent = createAgent(
-    {
-      url: web.url,
-      token: org.engineToken,
-      engineVersion: "test",
-      capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], databases: [], routerPort, routerHttpsPort: httpsPort },
-      logger,
-      outboxDir: path.join(home, "outbox"),
-    },
-    (reporter) => createLocalEngine({ home, routerPort, routerHttpsPort: httpsPort, reporter, toolchains: testToolchains }),
-  );
-  await agent.start();
-  // The service's live release, as the engine's routes table names it after a deploy.
-  upstream = http.createServer((req, res) => res.end(`shop answered ${req.headers.host} over ${req.headers["x-forwarded-proto"]}`));
-  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-  await routerClient(home).putRoutes({
-    routes: [
-      {
-        serviceId,
-        serviceName: "web",
-        hosts: ["web-production-shop.localhost"],
-        upstream: { host: "127.0.0.1", port: (upstream.address() as AddressInfo).port },
+  platform = await startDomainsPlatform(host, {
+    organization: "domains",
+    service: "web",
+    overrides: {
+      now: () => new Date(Date.now() + clockOffsetMs),
+      // The renewal-failure notification goes to a receiver on 127.0.0.1.
+      notifications: { allowPrivateTargets: true, engineDisconnectGraceMs: 60_000 },
+      domains: {
+        dnsServers: [pebble.dnsServer],
+        httpPort: routerPort,
+        checkTimeoutMs: 5_000,
+        acme: { ...defaultDomainSettings.acme, directoryUrl: pebble.directoryUrl, caPem: pebble.directoryCa, challengeWaitMs: 3_000 },
       },
-    ],
+    },
   });
+  ({ database, services, serviceId } = platform);
 }, 120_000);
 
 afterAll(async () => {
   if (missing) return;
-  await agent?.shutdown();
-  await worker?.stop();
-  await web?.close();
-  upstream?.closeAllConnections();
-  upstream?.close();
+  await platform?.stop();
   await pebble?.stop();
-  if (home) await removeEngineHome(home);
+  await removeDomainsHost(host);
 });
 
 describe.skipIf(missing)("custom domains", () => {
@@ -167,7 +100,7 @@ describe.skipIf(missing)("custom domains", () => {
     const root = await pebble.root();
     const secure = await eventually(() => httpsGet("shop.example.test", root).catch(() => null), 15_000, "HTTPS through the router");
     expect(secure.status).toBe(200);
-    expect(secure.body).toBe("shop answered shop.example.test over https");
+    expect(secure.body).toBe("web answered shop.example.test over https");
     expect(secure.certificate.checkHost("shop.example.test")).toBe("shop.example.test");
     // Plain HTTP now redirects; the generated *.localhost name stays plain HTTP.
     const plain = await new Promise<http.IncomingMessage>((resolve, reject) =>
@@ -175,7 +108,7 @@ describe.skipIf(missing)("custom domains", () => {
     );
     expect(plain.statusCode).toBe(308);
     expect(plain.headers.location).toBe(`https://shop.example.test:${httpsPort}/cart?x=1`);
-    expect((await request(routerPort, "web-production-shop.localhost")).body).toBe("shop answered web-production-shop.localhost over http");
+    expect((await request(routerPort, "web-production-shop.localhost")).body).toBe("web answered web-production-shop.localhost over http");
     // A name without a certificate gets no handshake.
     await expect(httpsGet("web-production-shop.localhost", root)).rejects.toThrow();
 
