@@ -5,6 +5,7 @@ import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
 import { clusters, environments } from "../db/schema";
+import { assertClusterSleeps } from "../clusters/sleep-support";
 import { AppError, notFound } from "../errors";
 import { environmentSleepAfterMinutes, timestamp } from "../input-schemas";
 import { getProject } from "../projects/projects";
@@ -118,6 +119,7 @@ export async function updateEnvironment(ctx: DomainContext, input: z.infer<typeo
   };
   // Unknown fields are dropped by the schema: a misspelt one would otherwise change nothing and say it did.
   if (Object.keys(changes).length === 0) throw new AppError("INVALID", "Nothing to change: give schedule, expiresAt, protected or sleepAfterMinutes");
+  await assertClusterSleeps(ctx, environment.clusterId, input.sleepAfterMinutes);
   return ctx.db.transaction(async (tx) => {
     const [updated] = await tx.update(environments).set(changes).where(eq(environments.id, environment.id)).returning();
     await recordAudit(tx, ctx.actor, {

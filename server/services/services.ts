@@ -17,6 +17,7 @@ import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
 import { clusters, services } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
+import { assertClusterSleeps } from "../clusters/sleep-support";
 import { AppError, notFound } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
 import { checkRepository } from "../git/check-repository";
@@ -187,6 +188,7 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
   const environment = await getEnvironment(ctx, parsed.environmentId);
   const requested = parsed.config;
   await assertClusterRuns(ctx, environment.clusterId, parsed.kind, "engine" in requested ? requested.engine : undefined);
+  await assertClusterSleeps(ctx, environment.clusterId, "sleepAfterMinutes" in requested ? requested.sleepAfterMinutes : undefined);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   // The repository's credentials come out of its URL (both checked by the schema already), to be sealed.
   const git = "git" in requested ? gitSourceToStore(null, requested.git) : null;
@@ -247,6 +249,10 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
   for (const [key, value] of Object.entries(merged)) if (value === null) delete merged[key];
   const refusal = sleepRefusal(service.kind, input.config);
   if (refusal) throw new AppError("INVALID", refusal);
+  const sleepAfterMinutes = input.config.sleepAfterMinutes;
+  if (typeof sleepAfterMinutes === "number" && sleepAfterMinutes > 0) {
+    await assertClusterSleeps(ctx, (await getEnvironment(ctx, service.environmentId)).clusterId, sleepAfterMinutes);
+  }
   if (service.kind === "DATABASE") {
     throw new AppError(
       "INVALID",

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eq } from "drizzle-orm";
 import pino from "pino";
 import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
+import { clusters } from "../db/schema";
 import { pullTask } from "../engines/engine-session";
 import { startWebServer } from "../web-server";
 
@@ -99,5 +101,27 @@ describe("sleep when idle settings", () => {
     // An application still takes it, kind given or not.
     const app = await api().services.create({ environmentId: environment.id, name: "web", kind: "APPLICATION", config: { git, sleepAfterMinutes: 5 } });
     expect(app.config).toMatchObject({ sleepAfterMinutes: 5 });
+  });
+
+  it("refuses sleep on a kubernetes cluster, whose Ingress cannot hold a request while a release wakes, and lets it be turned off", async () => {
+    const admin = createCaller({ services, actor: org.as("ADMIN") });
+    const { cluster } = await admin.clusters.create({ name: "kube", kind: "kubernetes" });
+    // What its engine reported when it connected.
+    await services.db
+      .update(clusters)
+      .set({ capabilities: { runtime: "kubernetes", serviceKinds: ["APPLICATION", "CONTAINER", "DATABASE", "JOB"], databases: ["postgresql"] } })
+      .where(eq(clusters.id, cluster.id));
+    const project = await api().projects.create({ name: "kube-naps" });
+    const environment = await api().environments.create({ projectId: project.id, name: "prod", clusterId: cluster.id });
+    const refused = 'Cluster "kube" runs services on Kubernetes, where sleep when idle is not supported yet: remove sleepAfterMinutes';
+
+    await expect(api().services.create({ environmentId: environment.id, name: "nap", config: { git, sleepAfterMinutes: 5 } })).rejects.toThrow(refused);
+    const app = await api().services.create({ environmentId: environment.id, name: "app", config: { git } });
+    await expect(api().services.update({ serviceId: app.id, config: { sleepAfterMinutes: 5 } })).rejects.toThrow(refused);
+    await expect(api().environments.update({ environmentId: environment.id, sleepAfterMinutes: 10 })).rejects.toThrow(refused);
+    expect((await api().services.list({ environmentId: environment.id })).map((service) => service.name)).toEqual(["app"]);
+
+    await api().services.update({ serviceId: app.id, config: { sleepAfterMinutes: 0 } });
+    expect((await api().environments.update({ environmentId: environment.id, sleepAfterMinutes: null })).sleepAfterMinutes).toBeNull();
   });
 });
