@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Button, Checkbox, Group, Modal, NativeSelect, Stack, Text, TextInput } from "@mantine/core";
+import { Button, Checkbox, Group, Modal, NativeSelect, Stack, Text, TextInput } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconCopy } from "@tabler/icons-react";
@@ -12,6 +12,7 @@ import { apiError } from "../errors";
 import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { DialogFormFooter } from "../forms/dialog-form-footer";
 
 /** How long a copy lives before the reaper deletes it; none keeps it until someone does. */
 const LIFETIMES = [
@@ -190,19 +191,13 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
             }
             {...input("deploy", { type: "checkbox" })}
           />
-          {failure && unmatchedServerError && (
-            <Alert color="red" role="alert" title="Not cloned">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={clone.isPending}>
-              Clone environment
-            </Button>
-          </Group>
+          <DialogFormFooter
+            error={failure && unmatchedServerError && failure.message}
+            errorTitle="Not cloned"
+            onCancel={onClose}
+            submit="Clone environment"
+            pending={clone.isPending}
+          />
         </Stack>
       </form>
     </Modal>

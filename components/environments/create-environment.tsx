@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Button, Group, Modal, NativeSelect, Stack, TextInput } from "@mantine/core";
+import { Button, Modal, NativeSelect, Stack, TextInput } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconPlus } from "@tabler/icons-react";
@@ -13,6 +13,7 @@ import { apiError } from "../errors";
 import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { DialogFormFooter } from "../forms/dialog-form-footer";
 
 /** `environments.create`'s input, by the protocol's rules. */
 const schema = z.object({ name: dnsLabel, mode: environmentMode, clusterId: z.string().uuid().optional() });
@@ -89,19 +90,12 @@ function CreateEnvironmentModal({ projectId, onClose }: { projectId: string; onC
             }))}
             disabled={!clusters.data}
           />
-          {failure && unmatchedServerError && (
-            <Alert color="red" role="alert">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={create.isPending}>
-              Create environment
-            </Button>
-          </Group>
+          <DialogFormFooter
+            error={failure && unmatchedServerError && failure.message}
+            onCancel={onClose}
+            submit="Create environment"
+            pending={create.isPending}
+          />
         </Stack>
       </form>
     </Modal>

@@ -225,19 +225,12 @@ function EditApiModal({ connection, onClose }: { connection: Connection; onClose
           {connection.hasApiToken && (
             <Checkbox label="Remove the token" checked={removeToken} onChange={(event) => setRemoveToken(event.currentTarget.checked)} />
           )}
-          {failure && Object.keys(failure.fields).length === 0 && (
-            <Alert color="red" role="alert">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={update.isPending}>
-              Save
-            </Button>
-          </Group>
+          <DialogFormFooter
+            error={failure && Object.keys(failure.fields).length === 0 && failure.message}
+            onCancel={onClose}
+            submit="Save"
+            pending={update.isPending}
+          />
         </Stack>
       </form>
     </Modal>

@@ -15,6 +15,7 @@ import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { DialogFormFooter } from "../forms/dialog-form-footer";
 
 export type DnsProvider = Outputs["dnsProviders"]["list"][number];
 
@@ -205,19 +206,13 @@ function ProviderModal({ provider, onClose }: { provider?: DnsProvider; onClose:
             required={!provider}
             autoComplete="new-password"
           />
-          {failure && unmatchedServerError && (
-            <Alert color="red" role="alert" title="Not saved">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={pending}>
-              {provider ? "Save" : "Add provider"}
-            </Button>
-          </Group>
+          <DialogFormFooter
+            error={failure && unmatchedServerError && failure.message}
+            errorTitle="Not saved"
+            onCancel={onClose}
+            submit={provider ? "Save" : "Add provider"}
+            pending={pending}
+          />
         </Stack>
       </form>
     </Modal>

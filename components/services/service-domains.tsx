@@ -19,6 +19,7 @@ import { formatAbsolute, RelativeTime } from "../relative-time";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { DnsProviders, type DnsProvider } from "./dns-providers";
+import { DialogFormFooter } from "../forms/dialog-form-footer";
 
 type Domain = Outputs["domains"]["list"][number];
 type Method = Domain["method"];
@@ -363,19 +364,7 @@ function AddDomainModal({ serviceId, providers, onClose }: { serviceId: string; 
             data={challengeOptions(providers, hostname)}
             {...form.getInputProps("challenge")}
           />
-          {failure && unmatchedServerError && (
-            <Alert color="red" role="alert">
-              {failure.message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={add.isPending}>
-              Add domain
-            </Button>
-          </Group>
+          <DialogFormFooter error={failure && unmatchedServerError && failure.message} onCancel={onClose} submit="Add domain" pending={add.isPending} />
         </Stack>
       </form>
     </Modal>
@@ -431,19 +420,12 @@ function UploadCertificateModal({ domain, onClose }: { domain: Domain; onClose: 
             autoComplete="off"
             required
           />
-          {upload.error && (
-            <Alert color="red" role="alert">
-              {apiError(upload.error).message}
-            </Alert>
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={upload.isPending}>
-              Use this certificate
-            </Button>
-          </Group>
+          <DialogFormFooter
+            error={upload.error && apiError(upload.error).message}
+            onCancel={onClose}
+            submit="Use this certificate"
+            pending={upload.isPending}
+          />
         </Stack>
       </form>
     </Modal>
