@@ -15,6 +15,9 @@ import { type DockerLayout, LABELS } from "./state";
 import { demultiplex, lineSplitter } from "./streams";
 import { directoryTar, firstFileOf } from "./tar";
 
+/** How long a finished run waits for its container's last log lines. */
+const LOG_DRAIN_MS = 15_000;
+
 /** How a docker JOB's runs start: its image (built from its Dockerfile) and its command, with the variables of its deployment. */
 export const containerJobLaunch = z.object({
   image: z.string(),
@@ -110,8 +113,10 @@ async function runContainer(
     await container.start();
     const logs = followOutput(container, run.onLine);
     const exit = (await container.wait()) as { StatusCode?: number };
-    // The log stream ends once the stopped container's last lines are out.
-    await Promise.race([logs, sleep(2_000)]);
+    // The log stream ends once the stopped container's last lines are out: the run ends after
+    // them, so its step never reports done before its output. Bounded, for a daemon whose stream
+    // never ends; 2 s was not enough for a busy Podman (the run's lines came after its step).
+    await Promise.race([logs, sleep(LOG_DRAIN_MS)]);
     await copyOutputs(container, inContainer, run.outputFile, run.onLine);
     return ended(exit.StatusCode ?? null);
   } catch (error) {
