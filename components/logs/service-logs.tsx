@@ -2,10 +2,10 @@
 
 import { Group, NativeSelect, Text, TextInput } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
-import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useMemo } from "react";
 import { logLevels } from "../../engine/protocol/log-level";
 import { PageState } from "../not-found";
+import { useQueryState } from "../use-query-state";
 import { useTRPC, useTRPCClient } from "../trpc";
 import { filterFromQuery, filterToQuery, isFiltered, matchesLogFilter, type LogFilter } from "./log-filter";
 import { LogViewer } from "./log-viewer";
@@ -36,21 +36,8 @@ function toLocalInput(iso: string | undefined): string {
 const fromLocalInput = (value: string) => (value ? new Date(value).toISOString() : undefined);
 
 /** The Logs tab's filter lives in its URL (`?stream=stderr&level=error`), so a filtered view can be shared. */
-function useLogFilter(): [LogFilter, (change: Partial<LogFilter>) => void] {
-  const params = useSearchParams();
-  const router = useRouter();
-  const pathname = usePathname();
-  const current = params.toString();
-  const filter = useMemo(() => filterFromQuery(new URLSearchParams(current)), [current]);
-  const setFilter = useCallback(
-    (change: Partial<LogFilter>) => {
-      const query = filterToQuery({ ...filter, ...change }).toString();
-      router.replace(query ? `${pathname}?${query}` : pathname, { scroll: false });
-    },
-    [filter, router, pathname],
-  );
-  return [filter, setFilter];
-}
+const logFilterQuery = (filter: LogFilter) => filterToQuery(filter).toString();
+const useLogFilter = () => useQueryState(filterFromQuery, logFilterQuery);
 
 /** The Logs tab of a service: its runtime output (what its processes print), live. */
 export function ServiceLogs({ serviceId }: { serviceId: string }) {

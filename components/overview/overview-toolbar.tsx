@@ -3,43 +3,13 @@
 import { Button, Group, NativeSelect, TextInput } from "@mantine/core";
 import { useDebouncedCallback } from "@mantine/hooks";
 import { IconSearch, IconX } from "@tabler/icons-react";
-import { usePathname, useRouter, useSearchParams } from "next/navigation";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useEffect, useState } from "react";
 import { ENVIRONMENT_MODES, type EnvironmentMode } from "../api-types";
+import { useQueryState } from "../use-query-state";
 import { filtersFromQuery, isFiltered, queryFromFilters, STATUS_GROUPS, type OverviewFilters, type StatusGroup } from "./overview-filters";
 
-/**
- * The overview's filters, read from and written to the URL's query (replacing the history entry,
- * not adding one per keystroke). Changes made in quick succession build on each other, not on a
- * URL that has not caught up yet; a URL this did not write (back, forward, a shared link) wins.
- */
-export function useOverviewFilters(): [OverviewFilters, (change: Partial<OverviewFilters>) => void] {
-  const params = useSearchParams();
-  const router = useRouter();
-  const pathname = usePathname();
-  const filters = filtersFromQuery(params);
-  const current = params.toString();
-  const latest = useRef(filters);
-  const written = useRef(new Set<string>());
-  useEffect(() => {
-    const wanted = queryFromFilters(latest.current);
-    if (current === wanted) written.current.clear();
-    else if (!written.current.has(current)) {
-      written.current.clear();
-      latest.current = filtersFromQuery(new URLSearchParams(current));
-    }
-  }, [current]);
-  const setFilters = useCallback(
-    (change: Partial<OverviewFilters>) => {
-      latest.current = { ...latest.current, ...change };
-      const query = queryFromFilters(latest.current);
-      written.current.add(query);
-      router.replace(query ? `${pathname}?${query}` : pathname, { scroll: false });
-    },
-    [router, pathname],
-  );
-  return [filters, setFilters];
-}
+/** The overview's filters, read from and written to the URL's query. */
+export const useOverviewFilters = () => useQueryState(filtersFromQuery, queryFromFilters);
 
 const ALL = "";
 
