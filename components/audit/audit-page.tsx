@@ -7,11 +7,11 @@ import Link from "next/link";
 import { Fragment, useState } from "react";
 import type { Inputs, Outputs } from "../api-types";
 import { useCan } from "../auth/can";
-import { apiError } from "../errors";
 import { PageHeader } from "../page-header";
 import { RelativeTime } from "../relative-time";
 import { useTRPCClient } from "../trpc";
 import { ChangeDiff } from "./change-diff";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Filters = { actor: string; action: string; targetId: string; from: string; to: string };
 type AuditEvent = Outputs["organization"]["audit"][number];
@@ -188,11 +188,7 @@ export function AuditPage() {
               </Group>
             </form>
           </Card>
-          {events.error && (
-            <Alert color="red" role="alert" mb="md">
-              {apiError(events.error).message}
-            </Alert>
-          )}
+          <ApiErrorAlert error={events.error} mb="md" />
           {events.data && rows.length === 0 && (
             <Text c="dimmed" fz="sm">
               {filtered ? "No event matches these filters." : "Nothing recorded yet."}

@@ -10,6 +10,7 @@ import { useState } from "react";
 import { apiError } from "../errors";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Environment = { id: string; name: string; mode: string };
 
@@ -101,11 +102,7 @@ function PromoteModal({ source, targets, onClose }: { source: Environment; targe
             )}
           </Stack>
         )}
-        {promote.error && (
-          <Alert color="red" role="alert" title="Not promoted">
-            {apiError(promote.error).message}
-          </Alert>
-        )}
+        <ApiErrorAlert error={promote.error} title="Not promoted" />
         <Group justify="flex-end">
           <Button variant="default" onClick={onClose}>
             Cancel

@@ -34,6 +34,7 @@ import { useInvalidate } from "../use-invalidate";
 import { Deliveries } from "./deliveries";
 import { PROVIDERS, PROVIDER_SETUP, providerLabel, type GitProvider } from "./outcome";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Connection = Outputs["git"]["list"][number];
 type WithSecret = Outputs["git"]["connect"];
@@ -385,7 +386,7 @@ export function GitPage() {
         </Alert>
       ) : (
         <Section title="Connections">
-          {connections.error && <Alert color="red">{apiError(connections.error).message}</Alert>}
+          <ApiErrorAlert error={connections.error} />
           {connections.data?.length === 0 && (
             <Card withBorder padding="lg">
               <Text c="dimmed" fz="sm">

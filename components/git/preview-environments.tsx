@@ -11,6 +11,7 @@ import { apiError } from "../errors";
 import { Section } from "../page-header";
 import { RelativeTime } from "../relative-time";
 import { useTRPC } from "../trpc";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Blueprint = { enabled: boolean; lifetimeSeconds: number | null };
 type Preview = Outputs["git"]["previews"][number];
@@ -173,10 +174,10 @@ export function PreviewEnvironments({ environmentId, mode }: { environmentId: st
     >
       <Stack>
         <Card withBorder padding="lg">
-          {environment.error && <Alert color="red">{apiError(environment.error).message}</Alert>}
+          <ApiErrorAlert error={environment.error} />
           {environment.data && <BlueprintForm environmentId={environmentId} initial={reportedBlueprint(environment.data)} canEdit={canEdit} />}
         </Card>
-        {previews.error && <Alert color="red">{apiError(previews.error).message}</Alert>}
+        <ApiErrorAlert error={previews.error} />
         {previews.data?.length === 0 && (
           <Text c="dimmed" fz="sm">
             No preview of this environment yet.

@@ -12,6 +12,7 @@ import { formatAbsolute } from "../relative-time";
 import { AccountFields, type AccountDraft } from "../signin/account-fields";
 import { AuthFrame } from "../signin/auth-frame";
 import { useTRPC } from "../trpc";
+import { ApiErrorAlert } from "../api-error-alert";
 
 /** Enter the organization just joined: its id in the switcher's cookie, then a fresh load of the dashboard. */
 function enter(organizationId: string) {
@@ -108,11 +109,7 @@ export function AcceptInvite({ token }: { token: string }) {
           <Text fz="sm">
             Signed in as <strong>{whoami.data?.actor}</strong>.
           </Text>
-          {accept.error && (
-            <Alert color="red" role="alert">
-              {apiError(accept.error).message}
-            </Alert>
-          )}
+          <ApiErrorAlert error={accept.error} />
           <Button onClick={() => accept.mutate({ token })} loading={accept.isPending} fullWidth>
             Accept invitation
           </Button>

@@ -1,6 +1,6 @@
 "use client";
 
-import { ActionIcon, Alert, Button, Card, Group, Modal, NativeSelect, Stack, Table, Text, Tooltip } from "@mantine/core";
+import { ActionIcon, Button, Card, Group, Modal, NativeSelect, Stack, Table, Text, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconLink, IconTrash, IconX } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
@@ -16,6 +16,7 @@ import { ShowOnce } from "../show-once";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { ROLE_HELP, ROLES, roleOptions } from "./roles";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Member = Outputs["members"]["list"][number];
 type Invite = Outputs["members"]["invites"][number];
@@ -54,11 +55,7 @@ function InviteForm() {
           </Button>
         </Group>
       </form>
-      {invite.error && (
-        <Alert color="red" role="alert" mt="md">
-          {apiError(invite.error).message}
-        </Alert>
-      )}
+      <ApiErrorAlert error={invite.error} mt="md" />
       <Modal opened={link !== null} onClose={() => setLink(null)} title="Invitation created" size="lg" centered>
         {link && (
           <Stack>
@@ -89,7 +86,7 @@ function PendingInvites() {
   const revoke = useMutation(trpc.members.revokeInvite.mutationOptions({ onSuccess: invalidate }));
   return (
     <Section title="Pending invitations" description="Links created and not used yet.">
-      {invites.error && <Alert color="red">{apiError(invites.error).message}</Alert>}
+      <ApiErrorAlert error={invites.error} />
       {invites.data?.length === 0 && (
         <Text c="dimmed" fz="sm">
           No pending invitation.
@@ -179,7 +176,7 @@ export function MembersPage() {
         </Section>
       )}
       <Section title="Members">
-        {members.error && <Alert color="red">{apiError(members.error).message}</Alert>}
+        <ApiErrorAlert error={members.error} />
         {members.data && (
           <Card withBorder padding={0}>
             <Table.ScrollContainer minWidth={640}>

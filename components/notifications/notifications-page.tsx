@@ -30,6 +30,7 @@ import { RelativeTime } from "../relative-time";
 import { ShowOnce } from "../show-once";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Rule = Outputs["notifications"]["list"][number];
 type Delivery = Outputs["notifications"]["deliveries"][number];
@@ -306,7 +307,7 @@ export function NotificationsPage({ projectId }: { projectId: string }) {
         </Section>
       </Can>
       <Section title="Rules">
-        {rules.error && <Alert color="red">{apiError(rules.error).message}</Alert>}
+        <ApiErrorAlert error={rules.error} />
         {rules.data?.length === 0 && <Text c="dimmed">No rules yet.</Text>}
         <Stack>
           {rules.data?.map((rule) => (

@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Button, Card, Group, NativeSelect, Radio, Stack, Text, TextInput } from "@mantine/core";
+import { Button, Card, Group, NativeSelect, Radio, Stack, Text, TextInput } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { useMutation, useQuery } from "@tanstack/react-query";
@@ -12,6 +12,7 @@ import { PageHeader, Section } from "../page-header";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { useSwitchOrganization } from "./use-switch-organization";
+import { ApiErrorAlert } from "../api-error-alert";
 
 const OWNERS_ONLY = "Only an OWNER can rename, transfer or delete the organization.";
 
@@ -175,11 +176,7 @@ function SignupSetting() {
           <Radio value="OPEN" label="Anyone (sign-up page open); newcomers create their own organization" />
         </Stack>
       </Radio.Group>
-      {update.error && (
-        <Alert color="red" role="alert" mt="sm">
-          {apiError(update.error).message}
-        </Alert>
-      )}
+      <ApiErrorAlert error={update.error} mt="sm" />
     </Card>
   );
 }

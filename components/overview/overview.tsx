@@ -1,13 +1,12 @@
 "use client";
 
-import { Alert, Anchor, Badge, Button, Card, Group, List, Skeleton, Stack, Text, ThemeIcon, Title } from "@mantine/core";
+import { Anchor, Badge, Button, Card, Group, List, Skeleton, Stack, Text, ThemeIcon, Title } from "@mantine/core";
 import { EmptyState } from "@mantine/core";
 import { IconFolder, IconRocket, IconServer } from "@tabler/icons-react";
 import Link from "next/link";
 import { Can } from "../auth/can";
 import { CreateEnvironmentButton } from "../environments/create-environment";
 import { ModeBadge } from "../environments/mode-badge";
-import { apiError } from "../errors";
 import { CopyField } from "../show-once";
 import { PageHeader } from "../page-header";
 import { CreateProjectButton } from "../projects/create-project";
@@ -19,6 +18,7 @@ import { applyFilters, isFiltered, previewEnvironments } from "./overview-filter
 import { OverviewToolbar, useOverviewFilters } from "./overview-toolbar";
 import { ServicesTable } from "./services-table";
 import { useOverview } from "./use-overview";
+import { ApiErrorAlert } from "../api-error-alert";
 
 const CLI_STEPS = [
   "npx slipway project create demo",
@@ -87,11 +87,7 @@ export function Overview() {
           <Skeleton h={120} />
         </Stack>
       )}
-      {overview.error && (
-        <Alert color="red" title="Could not load the overview" role="alert">
-          {apiError(overview.error).message}
-        </Alert>
-      )}
+      <ApiErrorAlert error={overview.error} title="Could not load the overview" />
       {overview.data?.projects.length === 0 && <FirstSteps />}
       {all.length > 0 && <OverviewToolbar filters={filters} onChange={setFilters} projectNames={all.map((project) => project.name)} />}
       <OrganizationPreviews previews={previewEnvironments(projects)} />

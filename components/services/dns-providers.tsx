@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Badge, Button, Card, Group, Modal, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
+import { Badge, Button, Card, Group, Modal, PasswordInput, Stack, Text, TextInput } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconKey, IconPencil, IconPlus, IconTrash } from "@tabler/icons-react";
@@ -16,6 +16,7 @@ import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
+import { ApiErrorAlert } from "../api-error-alert";
 
 export type DnsProvider = Outputs["dnsProviders"]["list"][number];
 
@@ -41,11 +42,7 @@ export function DnsProviders() {
         ) : null
       }
     >
-      {providers.error && (
-        <Alert color="red" role="alert">
-          {apiError(providers.error).message}
-        </Alert>
-      )}
+      <ApiErrorAlert error={providers.error} />
       {providers.data?.length === 0 && (
         <Text c="dimmed" fz="sm" py="sm">
           No DNS providers: domains use the HTTP-01 challenge, through this cluster&apos;s router.

@@ -20,6 +20,7 @@ import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { DnsProviders, type DnsProvider } from "./dns-providers";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Domain = Outputs["domains"]["list"][number];
 type Method = Domain["method"];
@@ -54,11 +55,7 @@ export function ServiceDomains({ serviceId }: { serviceId: string }) {
           ) : null
         }
       >
-        {domains.error && (
-          <Alert color="red" role="alert">
-            {apiError(domains.error).message}
-          </Alert>
-        )}
+        <ApiErrorAlert error={domains.error} />
         {domains.data?.length === 0 && (
           <Text c="dimmed" fz="sm" py="sm">
             No custom domains. {canEdit ? "Add one to serve this service on your own name." : ""}

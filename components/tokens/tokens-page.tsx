@@ -15,6 +15,7 @@ import { RelativeTime } from "../relative-time";
 import { CopyField, ShowOnce } from "../show-once";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type ApiToken = Outputs["organization"]["tokens"][number];
 
@@ -116,7 +117,7 @@ export function TokensPage() {
             <CreateToken />
           </Section>
           <Section title="Tokens">
-            {tokens.error && <Alert color="red">{apiError(tokens.error).message}</Alert>}
+            <ApiErrorAlert error={tokens.error} />
             {tokens.data?.length === 0 && (
               <Text c="dimmed" fz="sm">
                 No token yet.

@@ -1,13 +1,13 @@
 "use client";
 
-import { Alert, Badge, Group, Table, Text, Tooltip } from "@mantine/core";
+import { Badge, Group, Table, Text, Tooltip } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import type { Outputs } from "../api-types";
 import { CopyableKey } from "../copy-button";
-import { apiError } from "../errors";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
 import { JobOutputValue, VariableValue } from "./variables-panel";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Source = Outputs["variables"]["effective"][number]["source"];
 
@@ -39,11 +39,7 @@ export function EffectiveVariables({ serviceId }: { serviceId: string }) {
       title="Effective variables"
       description="What the service receives on its next deployment: service values override environment ones, which override project ones; what lifecycle jobs output overrides them all."
     >
-      {effective.error && (
-        <Alert color="red" role="alert">
-          {apiError(effective.error).message}
-        </Alert>
-      )}
+      <ApiErrorAlert error={effective.error} />
       {effective.data && (
         <Table.ScrollContainer minWidth={560} className="stack-on-phone">
           <Table verticalSpacing={6} aria-label="effective variables">

@@ -1,22 +1,6 @@
 "use client";
 
-import {
-  ActionIcon,
-  Alert,
-  Badge,
-  Button,
-  Checkbox,
-  FileButton,
-  Group,
-  Modal,
-  PasswordInput,
-  Stack,
-  Table,
-  Text,
-  Textarea,
-  TextInput,
-  Tooltip,
-} from "@mantine/core";
+import { ActionIcon, Badge, Button, Checkbox, FileButton, Group, Modal, PasswordInput, Stack, Table, Text, Textarea, TextInput, Tooltip } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconEdit, IconFileImport, IconLock, IconPlus, IconRobot, IconTrash, IconUpload } from "@tabler/icons-react";
@@ -34,6 +18,7 @@ import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
+import { ApiErrorAlert } from "../api-error-alert";
 
 type Variable = Outputs["variables"]["list"][number];
 
@@ -75,11 +60,7 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
         ) : null
       }
     >
-      {variables.error && (
-        <Alert color="red" role="alert">
-          {apiError(variables.error).message}
-        </Alert>
-      )}
+      <ApiErrorAlert error={variables.error} />
       {variables.data && variables.data.length === 0 && (
         <Text c="dimmed" fz="sm" py="sm">
           No {word} variables. {canEdit ? "Add one, or import a .env file." : ""}
