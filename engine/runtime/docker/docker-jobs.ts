@@ -12,11 +12,8 @@ import { describeError, statusCodeOf } from "./docker-host";
 import { containerUser, hardenedHostConfig } from "./hardening";
 import { pruneImages, repositoryOf } from "./images";
 import { type DockerLayout, LABELS } from "./state";
-import { demultiplex, lineSplitter } from "./streams";
+import { demultiplex, LAST_LINES_WAIT_MS, lineSplitter } from "./streams";
 import { directoryTar, firstFileOf } from "./tar";
-
-/** How long a finished run waits for its container's last log lines. */
-const LOG_DRAIN_MS = 15_000;
 
 /** How a docker JOB's runs start: its image (built from its Dockerfile) and its command, with the variables of its deployment. */
 export const containerJobLaunch = z.object({
@@ -116,7 +113,7 @@ async function runContainer(
     // The log stream ends once the stopped container's last lines are out: the run ends after
     // them, so its step never reports done before its output. Bounded, for a daemon whose stream
     // never ends; 2 s was not enough for a busy Podman (the run's lines came after its step).
-    await Promise.race([logs, sleep(LOG_DRAIN_MS)]);
+    await Promise.race([logs, sleep(LAST_LINES_WAIT_MS)]);
     await copyOutputs(container, inContainer, run.outputFile, run.onLine);
     return ended(exit.StatusCode ?? null);
   } catch (error) {

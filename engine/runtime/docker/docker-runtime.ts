@@ -34,7 +34,7 @@ import { buildGitImage, ensureContainerImage, findDockerfile, imageRepository, p
 import { buildPlanImage, type PlanImageSettings } from "./plan-image";
 import { ContainerLogFollower, type LogCursor } from "./log-follower";
 import { dockerLayout, type DockerLayout, type DockerServiceState, dockerServiceState, LABELS, type ReleaseContainer } from "./state";
-import type { Fd } from "./streams";
+import { type Fd, LAST_LINES_WAIT_MS } from "./streams";
 import type { EngineEvents } from "../../engine-events";
 
 /** The services the docker runtime deploys. */
@@ -506,7 +506,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     await handle.stop({ t: this.stopGraceSeconds() }).catch(() => undefined);
     // The follow stream ends once the stopped container's last lines are out.
     const follower = this.followers.get(container.containerId);
-    if (follower) await Promise.race([follower.ended, sleep(2_000)]);
+    if (follower) await Promise.race([follower.ended, sleep(LAST_LINES_WAIT_MS)]);
     await handle.remove({ force: true }).catch((error: unknown) => {
       if (statusCodeOf(error) !== 404) this.options.logger.warn({ err: error, serviceId, containerId: container.containerId }, "could not remove a container");
     });

@@ -3,6 +3,13 @@ import type { Readable } from "node:stream";
 export type Fd = "stdout" | "stderr";
 
 /**
+ * How long a stopped or finished container's log stream may take to deliver its last lines. A
+ * busy Podman sends them seconds after the container exits (a CI run saw 2 s missed); a stream
+ * that ends normally ends at once, so this only bounds a stuck one.
+ */
+export const LAST_LINES_WAIT_MS = 15_000;
+
+/**
  * Splits a multiplexed attach/logs stream of the Engine API (containers without a TTY) into its
  * frames: an 8-byte header (stream type, 3 zero bytes, big-endian length) and the payload
  * (https://docs.docker.com/reference/api/engine/version/v1.41/#tag/Container/operation/ContainerAttach).
