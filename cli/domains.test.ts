@@ -1,13 +1,12 @@
-import { execFile } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultDomainSettings } from "../server/domains/settings";
 import { pebbleMissing, startPebble, type Pebble } from "../test/support/pebble";
 import { powerDnsMissing, startPowerDns, type PowerDns } from "../test/support/powerdns";
 import { skipWithout } from "../test/support/requirements";
+import { selfSignedCertificate } from "../test/support/self-signed";
 import { startCliHarness, type CliHarness } from "./test-harness";
 
 /**
@@ -22,31 +21,8 @@ let pebble: Pebble;
 let pdns: PowerDns | undefined;
 let dir: string;
 
-/** A self-signed certificate and its key for `hostname`, made with openssl. */
-async function selfSigned(hostname: string): Promise<{ cert: string; key: string }> {
-  const cert = path.join(dir, `${hostname}.crt`);
-  const key = path.join(dir, `${hostname}.key`);
-  await promisify(execFile)("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "30",
-    "-subj",
-    `/CN=${hostname}`,
-    "-addext",
-    `subjectAltName=DNS:${hostname}`,
-  ]);
-  return { cert, key };
-}
+/** A self-signed certificate and its key for `hostname`, as files for the CLI's flags. */
+const selfSigned = (hostname: string) => selfSignedCertificate({ dir, names: [hostname], days: 30 });
 
 beforeAll(async () => {
   if (missing) return;
@@ -89,12 +65,12 @@ describe.skipIf(missing)("slipway domain", () => {
 
   it("uploads the user's own certificate, refusing one for another name", async () => {
     const other = await selfSigned("other.example.test");
-    const refused = await h.cli(["domain", "certificate", "shop/prod/web", "www.example.test", "--cert", other.cert, "--key", other.key]);
+    const refused = await h.cli(["domain", "certificate", "shop/prod/web", "www.example.test", "--cert", other.certPath, "--key", other.keyPath]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain("not www.example.test");
 
     const own = await selfSigned("www.example.test");
-    const uploaded = await h.cli(["domain", "certificate", "shop/prod/web", "www.example.test", "--cert", own.cert, "--key", own.key, "--json"]);
+    const uploaded = await h.cli(["domain", "certificate", "shop/prod/web", "www.example.test", "--cert", own.certPath, "--key", own.keyPath, "--json"]);
     expect(uploaded.code).toBe(0);
     const domain = JSON.parse(uploaded.stdout) as { certificate: { status: string; source: string } };
     expect(domain.certificate).toMatchObject({ status: "ACTIVE", source: "UPLOADED" });

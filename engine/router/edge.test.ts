@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import fs from "node:fs/promises";
 import http from "node:http";
@@ -6,11 +5,11 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import getPort from "get-port";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, request } from "../../test/engine-harness";
 import { killProcessesUnder } from "../../test/process-cleanup";
+import { selfSignedCertificate } from "../../test/support/self-signed";
 import type { EdgeState } from "../protocol/edge";
 import { ensureRouter, routerClient } from "./router-process";
 import { routerFiles } from "./router-server";
@@ -32,17 +31,8 @@ describe("router with custom domains", () => {
     home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-edge-")));
     port = await getPort({ host: "127.0.0.1" });
     httpsPort = await getPort({ host: "127.0.0.1" });
-    await promisify(execFile)(
-      "openssl",
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "2"].concat([
-        "-subj",
-        "/CN=www.example.test",
-        "-addext",
-        "subjectAltName=DNS:www.example.test",
-      ]),
-      { cwd: home },
-    );
-    certificate = { certPem: await fs.readFile(path.join(home, "cert.pem"), "utf8"), keyPem: await fs.readFile(path.join(home, "key.pem"), "utf8") };
+    const { certPem, keyPem } = await selfSignedCertificate({ dir: home, names: ["www.example.test"], days: 2 });
+    certificate = { certPem, keyPem };
     upstream = http.createServer((req, res) => res.end(`app saw ${req.headers.host} via ${req.headers["x-forwarded-proto"]}`));
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     await ensureRouter({ home, port, host: "127.0.0.1", httpsPort });

@@ -4,15 +4,14 @@
  * cluster's engine receives. The checks themselves run against DNS and HTTP in
  * test/integration/custom-domains.test.ts.
  */
-import { execFile } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { selfSignedCertificate } from "../../test/support/self-signed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { auditEvents, serviceDomains } from "../db/schema";
@@ -28,10 +27,8 @@ let apiId: string;
 const as = (seeded: SeededOrganization, role: "VIEWER" | "DEVELOPER") => createCaller({ services, actor: seeded.as(role) });
 
 async function selfSigned(hostname: string, days: number): Promise<{ certificatePem: string; privateKeyPem: string }> {
-  const base = path.join(dir, `${hostname}-${days}`);
-  const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${base}.key`, "-out", `${base}.crt`];
-  await promisify(execFile)("openssl", [...args, "-days", String(days), "-subj", `/CN=${hostname}`, "-addext", `subjectAltName=DNS:${hostname}`]);
-  return { certificatePem: await fs.readFile(`${base}.crt`, "utf8"), privateKeyPem: await fs.readFile(`${base}.key`, "utf8") };
+  const { certPem, keyPem } = await selfSignedCertificate({ dir, names: [hostname], days });
+  return { certificatePem: certPem, privateKeyPem: keyPem };
 }
 
 async function markVerified(domainId: string) {

@@ -1,11 +1,11 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs/promises";
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import getPort from "get-port";
 import { eventually } from "../engine-harness";
+import { selfSignedCertificate } from "./self-signed";
 
 /**
  * Let's Encrypt's ACME test server (Debian package `pebble`) with its companion mock DNS server
@@ -59,27 +59,7 @@ async function post(url: string, body: unknown): Promise<void> {
  */
 export async function startPebble(options: { httpPort: number; dnsServer?: string }): Promise<Pebble> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-pebble-"));
-  const cert = path.join(dir, "cert.pem");
-  const key = path.join(dir, "key.pem");
-  await promisify(execFile)("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-  ]);
+  const { certPath: cert, keyPath: key } = await selfSignedCertificate({ dir, names: ["localhost"], ips: ["127.0.0.1"], days: 2, file: "pebble" });
   const [acmePort, managementPort, dnsPort, dnsManagementPort] = await Promise.all([1, 2, 3, 4].map(() => getPort({ host: "127.0.0.1" })));
   const config = path.join(dir, "pebble-config.json");
   await fs.writeFile(
