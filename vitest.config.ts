@@ -2,11 +2,11 @@ import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * The chaos test boots a whole platform and the corpus test deploys ten apps: each runs for
- * minutes. Started first, they overlap the other files instead of trailing them (on a clean
+ * The chaos test boots a whole platform, the corpus test deploys ten apps and the docker plans
+ * test builds images of every plan with Podman: each runs for three minutes or more. Started first, they overlap the other files instead of trailing them (on a clean
  * machine, with no timings cached, vitest would start them wherever their file size puts them).
  */
-const LONG_FILES = ["/chaos.test.ts", "/local-engine.corpus.test.ts"];
+const LONG_FILES = ["/chaos.test.ts", "/local-engine.corpus.test.ts", "/docker-engine.plans.test.ts"];
 
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
