@@ -18,6 +18,8 @@ export const CNPG_API_VERSION = "postgresql.cnpg.io/v1";
 export const CNPG_KIND = "Cluster";
 /** The operator's PostgreSQL image, the same major version as the StatefulSet's `postgres:17`. */
 const CNPG_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17";
+/** The user the operator's images run as (https://cloudnative-pg.io/documentation/1.30/security/: "postgres", uid 26). */
+export const CNPG_UID = 26;
 /** The port the operator's instances listen on, whatever the service's own port. */
 export const CNPG_PORT = 5432;
 /** The operator's labels on its pods (https://cloudnative-pg.io/documentation/1.30/labels_annotations/). */

@@ -13,7 +13,7 @@ const ENGINES = {
   postgresql: { image: "postgres:17", port: 5432, dataDir: "/var/lib/postgresql/data" },
   redis: { image: "redis:7", port: 6379, dataDir: "/data" },
 } as const;
-const DATABASE_UID = 999;
+export const DATABASE_UID = 999;
 
 export function credentialsSecretName(serviceName: string): string {
   return `${kubernetesObjectName(serviceName)}-credentials`;

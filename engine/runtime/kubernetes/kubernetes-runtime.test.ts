@@ -9,7 +9,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import type { KubernetesObject, V1Deployment, V1Job, V1StatefulSet } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1Job, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recordingReporter, task } from "../../../test/engine-harness";
@@ -20,9 +20,19 @@ import { kubernetesNamespace } from "../../protocol/kubernetes-names";
 import { KubernetesRuntime } from "./kubernetes-runtime";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
 import type { CnpgCluster } from "./cnpg";
-import { boundClaim, pod, podMetrics, replicaSetOf, withCnpgClusterStatus, withDeploymentStatus, withJobStatus } from "./testing/api-objects";
+import {
+  boundClaim,
+  cnpgAppSecret,
+  copyPod,
+  pod,
+  podMetrics,
+  replicaSetOf,
+  withCnpgClusterStatus,
+  withDeploymentStatus,
+  withJobStatus,
+} from "./testing/api-objects";
 import { ScriptedKubeApi } from "./testing/scripted-api";
-import { container as containerFixture, database as databaseFixture, lifecycleJob as lifecycleJobFixture } from "./testing/services";
+import { container as containerFixture, database as databaseFixture, lifecycleJob as lifecycleJobFixture, redis as redisFixture } from "./testing/services";
 
 const settings: KubernetesSettings = { ...defaultKubernetesSettings, routing: { kind: "ingress", className: "nginx" } };
 
@@ -346,6 +356,225 @@ describe("kubernetes runtime: CloudNativePG", () => {
     expect(recording.eventsOf(again.deploymentId).find((event) => event.step === "build" && event.status === "succeeded")?.message).toBe(
       "postgresql in its StatefulSet: CloudNativePG is installed, but the data is in the StatefulSet's volume",
     );
+  });
+});
+
+describe("kubernetes runtime: a clone made with data", () => {
+  const CLUSTER = "postgresql.cnpg.io/v1 Cluster";
+  const FEATURE = kubernetesNamespace("shop", "feature", "");
+  const featureId = randomUUID();
+
+  /** The clone's deployment: its own environment, so its own namespace. */
+  function inFeature(services: ServiceSpec[]): EngineTask {
+    const deployment = task("DEPLOY", services);
+    deployment.snapshot.environment = { ...deployment.snapshot.environment, id: featureId, name: "feature" };
+    return deployment;
+  }
+
+  /** The clone of `source` the control plane makes: new credentials, the source's data to copy. */
+  function cloneOf(source: DatabaseServiceSpec): DatabaseServiceSpec {
+    return {
+      ...source,
+      id: randomUUID(),
+      config: { ...source.config, connection: { ...source.config.connection, password: "clone-pg-password" }, copyDataFrom: { serviceId: source.id } },
+    };
+  }
+
+  /** StatefulSetStatus once its pod is ready: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/stateful-set-v1/#StatefulSetStatus (v1.33). */
+  function readyStatefulSet(namespace: string): V1StatefulSet {
+    const applied = api.stored<V1StatefulSet>("StatefulSet", namespace, "db")!;
+    const status = { replicas: 1, readyReplicas: 1, updatedReplicas: 1, currentRevision: "db-6c8f9d7b5", updateRevision: "db-6c8f9d7b5" };
+    return { ...applied, status: { ...status, observedGeneration: applied.metadata!.generation } };
+  }
+
+  /** Deploys the source database in the `test` environment and lets it become ready. */
+  async function deploySource(operator: boolean): Promise<DatabaseServiceSpec> {
+    const source = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+    const deployment = task("DEPLOY", [source]);
+    const running = engine.execute(deployment);
+    await api.watching(operator ? "Cluster" : "StatefulSet");
+    api.emit(
+      "MODIFIED",
+      operator
+        ? withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", namespaceOf(deployment), "db")!, "healthy")
+        : readyStatefulSet(namespaceOf(deployment)),
+    );
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    return source;
+  }
+
+  /** Runs the clone's deployment until its copy Job is watched. */
+  async function untilCopy(clone: DatabaseServiceSpec, operator = false) {
+    const deployment = inFeature([clone]);
+    const running = engine.execute(deployment);
+    await api.watching(operator ? "Cluster" : "StatefulSet");
+    api.emit("MODIFIED", operator ? withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", FEATURE, "db")!, "healthy") : readyStatefulSet(FEATURE));
+    await api.watching("Job");
+    const name = `db-copy-${deployment.deploymentId.slice(0, 8)}`;
+    return { deployment, running, name, job: api.stored<V1Job>("Job", FEATURE, name)! };
+  }
+
+  it("copies the source StatefulSet's data with a Job in the clone's namespace, awaited through a watch, then never again", async () => {
+    const source = await deploySource(false);
+    const clone = cloneOf(source);
+    const before = api.applied.length;
+    const { deployment, running, name, job } = await untilCopy(clone);
+
+    // The source's credentials, as the source's Secret holds them, in a Secret of the clone's namespace; the Job reads both sides from Secrets.
+    expect(api.stored<V1Secret>("Secret", FEATURE, "db-copy-source")!.data).toEqual(api.stored<V1Secret>("Secret", "shop-test", "db-credentials")!.data);
+    const container = job.spec!.template.spec!.containers[0]!;
+    expect(container.image).toBe("postgres:17");
+    expect(job.spec!.template.spec!.securityContext).toMatchObject({ runAsUser: 999, runAsNonRoot: true });
+    expect(container.env).toEqual(
+      expect.arrayContaining([
+        { name: "SOURCE_HOST", value: "db.shop-test.svc" },
+        { name: "SOURCE_PORT", value: "5433" },
+        { name: "SOURCE_PASSWORD", valueFrom: { secretKeyRef: { name: "db-copy-source", key: "password" } } },
+        { name: "TARGET_HOST", value: "db" },
+        { name: "TARGET_PASSWORD", valueFrom: { secretKeyRef: { name: "db-credentials", key: "password" } } },
+      ]),
+    );
+
+    api.seed(copyPod(`${name}-x7k2m`, name, FEATURE, "succeeded"));
+    api.logLines.set(`${name}-x7k2m/copy`, ["Copying database shop from db.shop-test.svc:5433 into shop", "Copied: shop holds 4 relations"]);
+    api.emit("MODIFIED", withJobStatus(job, "complete"));
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.slice(before).map(({ object, fieldManager }) => `${object.kind} ${object.metadata!.name} ${fieldManager}`)).toEqual([
+      "Namespace shop-feature slipway",
+      "Secret db-credentials slipway",
+      "Service db slipway",
+      "StatefulSet db slipway",
+      "Secret db-copy-source slipway",
+      `Job ${name} slipway`,
+      "StatefulSet db slipway-copy",
+    ]);
+    // The mark that the copy is done, under its own field manager: the next `slipway` apply keeps it.
+    expect(api.applied.at(-1)!.object).toEqual({
+      apiVersion: "apps/v1",
+      kind: "StatefulSet",
+      metadata: { name: "db", namespace: FEATURE, annotations: { "slipway.dev/data-copied-from": source.id } },
+    });
+    expect(api.deleted).toEqual([`Secret/${FEATURE}/db-copy-source`]);
+    const text = output(deployment.deploymentId);
+    expect(text).toMatch(
+      new RegExp(
+        [
+          "The data of db \\(namespace shop-test\\) will be copied into this database once it is ready",
+          "StatefulSet db: 1 of 1 pods ready",
+          `Applied Job ${FEATURE}/${name}`,
+          "Copying the data of db \\(namespace shop-test\\) into this database with postgres:17",
+          `Job ${name}: succeeded after 1 attempt\\(s\\)`,
+          "Copying database shop from db.shop-test.svc:5433 into shop",
+          "Copied: shop holds 4 relations",
+          "The data of db is copied",
+        ].join("[^]*"),
+      ),
+    );
+    expect(steps(deployment.deploymentId).at(-1)).toBe("deployment succeeded");
+
+    // A later deployment of the clone finds the mark on the StatefulSet and copies nothing.
+    const later = inFeature([clone]);
+    const redeploy = engine.execute(later);
+    await api.watching("StatefulSet");
+    api.emit("MODIFIED", readyStatefulSet(FEATURE));
+    await redeploy;
+    expect(recording.final(later.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.filter(({ object }) => object.kind === "Job")).toHaveLength(1);
+    expect(output(later.deploymentId)).not.toContain("copied");
+  });
+
+  it("a copy that fails fails the clone's deployment with the Job pod's last lines, leaves no credentials behind, and is tried again next time", async () => {
+    const source = await deploySource(false);
+    const clone = cloneOf(source);
+    const { deployment, running, name, job } = await untilCopy(clone);
+    api.seed(copyPod(`${name}-q9z8x`, name, FEATURE, "failed"));
+    api.logLines.set(`${name}-q9z8x/copy`, [
+      "Copying database shop from db.shop-test.svc:5433 into shop",
+      'psql:<stdin>:412: ERROR:  permission denied to create event trigger "stamp_ddl"',
+    ]);
+    api.emit("MODIFIED", withJobStatus(job, "backoff-limit"));
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "failed" });
+    expect(recording.eventsOf(deployment.deploymentId).find((event) => event.step === "health_check" && event.status === "failed")?.message).toBe(
+      [
+        `copying the data of db failed: job ${name} BackoffLimitExceeded: Job has reached the specified backoff limit`,
+        `pod ${name}-q9z8x: Error: exit code 3; last lines:`,
+        "Copying database shop from db.shop-test.svc:5433 into shop",
+        'psql:<stdin>:412: ERROR:  permission denied to create event trigger "stamp_ddl"',
+      ].join("\n"),
+    );
+    expect(api.applied.some(({ fieldManager }) => fieldManager === "slipway-copy")).toBe(false);
+    expect(api.deleted).toEqual([`Secret/${FEATURE}/db-copy-source`]);
+
+    // The next deployment copies again, with a Job of its own; canceled while it runs, its Job and the credentials go.
+    const next = await untilCopy(clone);
+    expect(next.name).not.toBe(name);
+    engine.cancel(next.deployment.deploymentId);
+    await next.running;
+    expect(recording.final(next.deployment.deploymentId)).toMatchObject({ status: "canceled" });
+    expect(api.deleted.slice(1)).toEqual([`Secret/${FEATURE}/db-copy-source`, `Job/${FEATURE}/${next.name}`]);
+  });
+
+  it("between CloudNativePG Clusters: the operator's image and user, the credentials of its <name>-app Secrets, the mark on the Cluster", async () => {
+    api.served.add(CLUSTER);
+    const source = await deploySource(true);
+    // The operator writes each Cluster's <name>-app Secret; no controller runs here, so the test does.
+    api.seed(cnpgAppSecret("db", "shop-test", { user: "shop", password: "operator-made-password", database: "shop" }));
+    const clone = cloneOf(source);
+    const { deployment, running, name, job } = await untilCopy(clone, true);
+    const copied = api.stored<V1Secret>("Secret", FEATURE, "db-copy-source")!.data!;
+    const app = api.stored<V1Secret>("Secret", "shop-test", "db-app")!.data!;
+    expect(copied).toEqual({ username: app.username, password: app.password, database: app.dbname });
+    const pod = job.spec!.template.spec!;
+    expect(pod.securityContext).toMatchObject({ runAsUser: 26, runAsGroup: 26, runAsNonRoot: true });
+    expect(pod.containers[0]!.image).toBe("ghcr.io/cloudnative-pg/postgresql:17");
+    expect(pod.containers[0]!.env).toEqual(
+      expect.arrayContaining([
+        { name: "SOURCE_HOST", value: "db.shop-test.svc" },
+        { name: "TARGET_USER", valueFrom: { secretKeyRef: { name: "db-app", key: "username" } } },
+        { name: "TARGET_DATABASE", valueFrom: { secretKeyRef: { name: "db-app", key: "dbname" } } },
+      ]),
+    );
+    api.seed(copyPod(`${name}-m3n4p`, name, FEATURE, "succeeded", "ghcr.io/cloudnative-pg/postgresql:17"));
+    api.emit("MODIFIED", withJobStatus(job, "complete"));
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.at(-1)).toEqual({
+      object: {
+        apiVersion: "postgresql.cnpg.io/v1",
+        kind: "Cluster",
+        metadata: { name: "db", namespace: FEATURE, annotations: { "slipway.dev/data-copied-from": source.id } },
+      },
+      fieldManager: "slipway-copy",
+    });
+  });
+
+  it("refuses a source that is not on the cluster before applying anything, and says that Redis data is not copied", async () => {
+    const orphan = cloneOf({ ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() });
+    const deployment = inFeature([orphan]);
+    await engine.execute(deployment);
+    expect(recording.eventsOf(deployment.deploymentId).find((event) => event.status === "failed" && event.step !== "deployment")).toMatchObject({
+      step: "start",
+      message: `the database to copy data from (service ${orphan.config.copyDataFrom!.serviceId}) is not on this cluster: a clone with data must run on its source's cluster, after the source was deployed`,
+    });
+    expect(api.applied).toEqual([]);
+
+    const cache = redisFixture as DatabaseServiceSpec;
+    const redis = { ...cache, id: randomUUID(), config: { ...cache.config, copyDataFrom: { serviceId: randomUUID() } } };
+    const withRedis = inFeature([redis]);
+    const running = engine.execute(withRedis);
+    await api.watching("StatefulSet");
+    const applied = api.stored<V1StatefulSet>("StatefulSet", FEATURE, "cache")!;
+    const ready: V1StatefulSet = { ...applied, status: { observedGeneration: applied.metadata!.generation, replicas: 1, readyReplicas: 1 } };
+    api.emit("MODIFIED", ready);
+    await running;
+    expect(recording.final(withRedis.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(output(withRedis.deploymentId)).toContain(
+      "Not copying the data of the source database: a kubernetes cluster copies PostgreSQL databases only, so this redis database starts empty",
+    );
+    expect(api.applied.some(({ object }) => object.kind === "Job")).toBe(false);
   });
 });
 

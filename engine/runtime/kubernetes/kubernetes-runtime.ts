@@ -1,9 +1,9 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { quantityToScalar } from "@kubernetes/client-node/dist/util.js";
-import type { KubernetesObject, V1Deployment, V1PersistentVolumeClaim, V1Job, V1Pod, V1ReplicaSet, V1StatefulSet } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1PersistentVolumeClaim, V1Job, V1Pod, V1ReplicaSet, V1Secret, V1StatefulSet } from "@kubernetes/client-node";
 import type pino from "pino";
-import type { DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
+import type { DatabaseServiceSpec, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
 import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, ServiceLog, ServiceSample, StepContext, StepResult } from "../runtime";
 import { isServiceId } from "../release-runtime";
@@ -11,16 +11,26 @@ import { StepError } from "../runtime";
 import { appDirectory, type ClonedSource, cloneRepository } from "../shared/git";
 import { engineBaseEnv } from "../shared/processes-env";
 import { buildImage } from "./builds";
+import {
+  COPIED_FROM_ANNOTATION,
+  copiedMarker,
+  COPY_MANAGER,
+  copyJobManifest,
+  copyJobName,
+  type CopySource,
+  copySourceSecret,
+  findCopySource,
+} from "./copy-data";
 import { startPodExec } from "./exec-session";
 import { lifecycleJobManifest, lifecycleJobName } from "./jobs";
-import type { KubeApi } from "./kube-api";
+import type { KubeApi, ObjectRef } from "./kube-api";
 import { ANNOTATION, type EnvironmentScope, LABEL, MANAGED_BY, namespaceOf, type ReleaseMeta } from "./labels";
 import { type ClusterFeatures, namespaceManifest, NO_FEATURES, releaseManifests } from "./manifests";
 import { CNPG_API_VERSION, CNPG_HIBERNATION, CNPG_KIND, CNPG_LABEL, type CnpgCluster, cnpgClusterRollout, operatorDatabaseEnv } from "./cnpg";
 import { METRICS_API_VERSION, POD_METRICS, type PodMetrics, serviceSample } from "./metrics";
 import { observe, type ObserveOptions } from "./observe";
 import { lastLines, PodLogFollower } from "./pod-logs";
-import { deploymentRollout, describeProblems, jobState, podProblems, type RolloutState, statefulSetRollout } from "./rollout";
+import { deploymentRollout, describeProblems, jobRollout, podProblems, type RolloutState, statefulSetRollout } from "./rollout";
 import { variablesSecret } from "./secrets";
 import type { KubernetesSettings } from "./settings";
 import { previousReplicaSet, rollbackManifest } from "./undo";
@@ -62,6 +72,8 @@ type Pending = {
   applied: boolean;
   undone: boolean;
   features: ClusterFeatures;
+  /** A clone's database whose data is still to copy: where from (copy-data.ts). */
+  copyFrom?: { serviceId: string; source: CopySource };
 };
 
 const WORKLOADS: Record<WorkloadKind, string> = { Deployment: "apps/v1", StatefulSet: "apps/v1", CronJob: "batch/v1", Cluster: CNPG_API_VERSION };
@@ -211,6 +223,8 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
 
   async startRelease(ctx: StepContext<ServiceSpec>, handle: ReleaseHandle): Promise<void> {
     const release = this.pendingOf(handle);
+    // Before anything is applied: a source that is not there fails the deployment with nothing made.
+    if (ctx.service.kind === "DATABASE") await this.planCopy(ctx as StepContext<DatabaseServiceSpec>, release);
     const objects = releaseManifests(release.scope, ctx.service, release.meta, this.options.settings, release.image ?? "", release.features).filter(
       (object) => !isRoute(object),
     );
@@ -237,6 +251,8 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
         throw new StepError(
           `${state.message}\n${operator ? await this.operatorPodReasons(namespace, name) : await this.podReasons(namespace, ctx.service.id, release.meta.releaseId)}`,
         );
+      // The new database is ready: a clone's gets its source's data before it goes live.
+      if (release.copyFrom) await this.copyData(ctx as StepContext<DatabaseServiceSpec>, release, release.copyFrom);
       return;
     }
     const state = await this.follow<V1Deployment>(ctx, "apps/v1", "Deployment", namespace, name, deploymentRollout, ctx.signal);
@@ -428,22 +444,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       variablesSecret(scope, service, meta),
       lifecycleJobManifest(scope, service, meta, image, trigger, ctx.deploymentId.slice(0, 8), operatorDatabaseEnv(features.operatorDatabases)),
     ]);
-    const state = await this.follow<V1Job>(
-      ctx,
-      "batch/v1",
-      "Job",
-      namespace,
-      name,
-      (job) => {
-        const current = jobState(job);
-        return current.state === "running"
-          ? { state: "progressing", message: current.message }
-          : current.state === "succeeded"
-            ? { state: "available", message: current.message }
-            : current;
-      },
-      ctx.signal,
-    );
+    const state = await this.follow<V1Job>(ctx, "batch/v1", "Job", namespace, name, jobRollout, ctx.signal);
     const { items: pods } = await this.options.api.list<V1Pod>("v1", "Pod", { namespace, labelSelector: selector({ "batch.kubernetes.io/job-name": name }) });
     if (state.state === "failed") throw new StepError(`job ${name} failed: ${state.message}\n${await this.describePods(namespace, pods)}`);
     const succeeded = pods.find((pod) => pod.status?.phase === "Succeeded");
@@ -478,6 +479,70 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       .sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)))[0];
     if (!pod) throw new StepError(`no pod of ${tracked.name} is running`);
     return startPodExec(this.options.api, { namespace: tracked.namespace, pod: pod.metadata!.name!, container: pod.spec!.containers[0]!.name }, argv, options);
+  }
+
+  // ---- a clone's data -----------------------------------------------------------------------
+
+  /**
+   * Whether this release copies a source's data (a clone made with data, whose database has not
+   * had it copied yet: its workload has no copy annotation), and from where. Redis data is not
+   * copied on a cluster: the deployment says so, and the database starts empty.
+   */
+  private async planCopy(ctx: StepContext<DatabaseServiceSpec>, release: Pending): Promise<void> {
+    const { config } = ctx.service;
+    if (!config.copyDataFrom) return;
+    const current = await this.options.api.get({ ...databaseWorkload(release), namespace: namespaceOf(release.scope), name: release.name });
+    if (current?.metadata?.annotations?.[COPIED_FROM_ANNOTATION]) return;
+    if (config.engine !== "postgresql") {
+      ctx.output(
+        "system",
+        `Not copying the data of the source database: a kubernetes cluster copies PostgreSQL databases only, so this ${config.engine} database starts empty`,
+      );
+      return;
+    }
+    const source = await findCopySource(this.options.api, config.copyDataFrom.serviceId, config.engine, await this.servesCloudNativePg());
+    release.copyFrom = { serviceId: config.copyDataFrom.serviceId, source };
+    ctx.output("system", `The data of ${source.name} (namespace ${source.namespace}) will be copied into this database once it is ready`);
+  }
+
+  /**
+   * Copies the source's data into the new database with a Job in its namespace (copy-data.ts),
+   * awaited through a watch; then marks the database as copied (its own field manager), so that
+   * no later deployment copies again. The source's credentials leave the clone's namespace when
+   * the Job is done. A failed copy fails the deployment with the Job pod's last lines.
+   */
+  private async copyData(ctx: StepContext<DatabaseServiceSpec>, release: Pending, { serviceId, source }: NonNullable<Pending["copyFrom"]>): Promise<void> {
+    const { api } = this.options;
+    const service = ctx.service;
+    const namespace = namespaceOf(release.scope);
+    const operator = release.features.cloudNativePg;
+    const credentials = await api.get<V1Secret>({ apiVersion: "v1", kind: "Secret", namespace: source.namespace, name: source.secret.name });
+    if (!credentials) throw new StepError(`the database to copy data from (${source.name} in ${source.namespace}) has no Secret ${source.secret.name}`);
+    const runId = ctx.deploymentId.slice(0, 8);
+    const name = copyJobName(service.name, runId);
+    const secret = copySourceSecret(release.scope, service, release.meta, source, credentials);
+    let ended = false;
+    try {
+      await this.applyAll(ctx, [secret, copyJobManifest(release.scope, service, release.meta, source, { operator }, runId)]);
+      ctx.output("system", `Copying the data of ${source.name} (namespace ${source.namespace}) into this database with ${source.image}`);
+      const state = await this.follow<V1Job>(ctx, "batch/v1", "Job", namespace, name, jobRollout, ctx.signal);
+      ended = true;
+      const { items: pods } = await api.list<V1Pod>("v1", "Pod", { namespace, labelSelector: selector({ "batch.kubernetes.io/job-name": name }) });
+      if (state.state === "failed")
+        throw new StepError(`copying the data of ${source.name} failed: job ${name} ${state.message}\n${await this.describePods(namespace, pods)}`);
+      const succeeded = pods.find((pod) => pod.status?.phase === "Succeeded");
+      if (succeeded)
+        for (const line of await lastLines(api, namespace, succeeded.metadata!.name!, "copy", { previous: false, count: 20 })) ctx.output("stdout", line);
+      await api.apply(copiedMarker(databaseWorkload(release), release.name, namespace, serviceId), { fieldManager: COPY_MANAGER });
+      ctx.output("system", `The data of ${source.name} is copied: later deployments of this database copy nothing`);
+    } finally {
+      // Cleaning up does not hide what happened to the copy: a removal the cluster refuses is the engine log's.
+      const remove = (ref: ObjectRef) =>
+        api.delete(ref).catch((error: unknown) => this.options.logger.warn({ err: error, ref }, "could not remove an object of a database copy"));
+      await remove({ apiVersion: "v1", kind: "Secret", namespace, name: secret.metadata!.name! });
+      // Canceled while it ran: the Job goes too (it could not read the source's credentials any more).
+      if (!ended) await remove({ apiVersion: "batch/v1", kind: "Job", namespace, name });
+    }
   }
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -651,6 +716,11 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
 function scopeOf(ctx: StepContext<ServiceSpec>): EnvironmentScope {
   if (!ctx.scope) throw new Error("the kubernetes runtime needs the deployment's scope");
   return ctx.scope;
+}
+
+/** The kind of a DATABASE release's workload: a CloudNativePG Cluster or a StatefulSet. */
+function databaseWorkload(release: Pending): { apiVersion: string; kind: string } {
+  return release.features.cloudNativePg ? { apiVersion: CNPG_API_VERSION, kind: CNPG_KIND } : { apiVersion: "apps/v1", kind: "StatefulSet" };
 }
 
 function isRoute(object: KubernetesObject): boolean {

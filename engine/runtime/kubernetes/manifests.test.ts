@@ -1,11 +1,14 @@
 import type { KubernetesObject, V1Container, V1CronJob, V1Deployment, V1Job, V1StatefulSet } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { kubernetesInstallManifests } from "../../protocol/kubernetes-install";
+import type { DatabaseServiceSpec } from "../../protocol";
 import { StepError } from "../runtime";
 import { buildJobManifest, buildSecretManifest } from "./build";
-import { type CnpgCluster, operatorDatabaseEnv } from "./cnpg";
+import { type CnpgCluster, cnpgClusterManifest, operatorDatabaseEnv } from "./cnpg";
+import { copiedMarker, copyJobManifest, type CopySource, copySourceSecret, POSTGRES_COPY_SCRIPT } from "./copy-data";
 import { lifecycleJobManifest } from "./jobs";
 import { namespaceManifest, releaseManifests } from "./manifests";
+import { base64 } from "./secrets";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
 import { validateManifest } from "./testing/schemas";
 import { application, container, cronJob, database, lifecycleJob, redis, release, scope } from "./testing/services";
@@ -40,6 +43,41 @@ const KNOWN_HOSTS = "git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnk
 /** The environment's `db` runs as a CloudNativePG Cluster. */
 const withOperatorDatabase = { cloudNativePg: true, operatorDatabases: ["db"] };
 
+/** The clone of `database` (new credentials) whose data a Job copies from the source's, in another namespace. */
+const clone = { ...database, config: { ...database.config, copyDataFrom: { serviceId: "9e6a4397-c5a6-42e7-b3b4-5f6071829304" } } } as DatabaseServiceSpec;
+const statefulSetSource: CopySource = {
+  namespace: "shop-staging",
+  name: "db",
+  host: "db.shop-staging.svc",
+  port: 5433,
+  image: "postgres:17",
+  uid: 999,
+  secret: { name: "db-credentials", keys: { username: "username", password: "password", database: "database" } },
+};
+const clusterSource: CopySource = {
+  ...statefulSetSource,
+  image: "ghcr.io/cloudnative-pg/postgresql:17",
+  uid: 26,
+  secret: { name: "db-app", keys: { username: "username", password: "password", database: "dbname" } },
+};
+/** The source's credentials Secret as the cluster holds it (data base64, as the API returns it). */
+const sourceCredentials = {
+  apiVersion: "v1",
+  kind: "Secret",
+  data: { username: base64("shop"), password: base64("source-pg-password-secret"), database: base64("shop"), dbname: base64("shop") },
+};
+
+/**
+ * The clone's Cluster once the copy's mark is applied. The CRD requires `spec`, which the mark
+ * (one annotation, under its own field manager) does not carry: server-side apply validates the
+ * object the mark is merged into, so that object is what is checked.
+ */
+function markedCluster(): CnpgCluster {
+  const cluster = cnpgClusterManifest(scope, clone, release, ingress);
+  const mark = copiedMarker({ apiVersion: "postgresql.cnpg.io/v1", kind: "Cluster" }, "db", "shop-production", clone.config.copyDataFrom!.serviceId);
+  return { ...cluster, metadata: { ...cluster.metadata, annotations: { ...cluster.metadata.annotations, ...mark.metadata!.annotations } } };
+}
+
 /** Every manifest the runtime can produce, for each service kind and option. */
 const produced: [string, KubernetesObject[]][] = [
   ["namespace", [namespaceManifest(scope)]],
@@ -60,6 +98,22 @@ const produced: [string, KubernetesObject[]][] = [
   [
     "lifecycle JOB",
     [...releaseManifests(scope, lifecycleJob, release, ingress, IMAGE), lifecycleJobManifest(scope, lifecycleJob as never, release, IMAGE, "start", "a1b2c3")],
+  ],
+  [
+    "a clone's data copy from a StatefulSet into a StatefulSet",
+    [
+      copySourceSecret(scope, clone, release, statefulSetSource, sourceCredentials),
+      copyJobManifest(scope, clone, release, statefulSetSource, { operator: false }, "7e2a91c4"),
+      copiedMarker({ apiVersion: "apps/v1", kind: "StatefulSet" }, "db", "shop-production", clone.config.copyDataFrom!.serviceId),
+    ],
+  ],
+  [
+    "a clone's data copy between CloudNativePG Clusters",
+    [
+      copySourceSecret(scope, clone, release, clusterSource, sourceCredentials),
+      copyJobManifest(scope, clone, release, clusterSource, { operator: true }, "7e2a91c4"),
+      markedCluster(),
+    ],
   ],
   [
     "kaniko build",
@@ -132,6 +186,7 @@ describe("Kubernetes manifests", () => {
         "git-token-secret",
         "npm-token-secret",
         "deploy-key-secret",
+        "source-pg-password-secret",
       ])
         expect(text).not.toContain(secret);
     }
@@ -289,6 +344,34 @@ describe("Kubernetes manifests", () => {
       config: { ...cronJob.config, trigger: { type: "cron", schedule: "*/5 * * * * *", timeZone: "UTC", missedRuns: "run-once" } },
     } as typeof cronJob;
     expect(() => releaseManifests(scope, everySecond, release, ingress, IMAGE)).toThrow("five-field cron schedules");
+  });
+
+  it("a clone's data copy is a Job of the source's image as its user, restricted, every credential from a Secret, the source's copied as it is", () => {
+    const job = copyJobManifest(scope, clone, release, statefulSetSource, { operator: false }, "7e2a91c4");
+    expect(job.metadata!.name).toBe("db-copy-7e2a91c4");
+    const pod = job.spec!.template.spec!;
+    // The command is the script (copy-data.postgres.test.ts runs it for real).
+    expect({
+      labels: job.metadata!.labels,
+      spec: { ...job.spec, template: undefined },
+      podLabels: job.spec!.template.metadata!.labels,
+      pod: { ...pod, containers: undefined },
+      container: { ...pod.containers[0], command: undefined },
+    }).toMatchSnapshot();
+    // Its pod is not one of the database's: the database's Service does not select it.
+    expect(job.spec!.template.metadata!.labels).not.toHaveProperty("slipway.dev/service-id");
+    expect(job.spec!.template.spec!.containers[0]!.command).toEqual(["sh", "-c", POSTGRES_COPY_SCRIPT]);
+    // Into a CloudNativePG Cluster, the target's credentials are the operator's <name>-app Secret's.
+    const intoCluster = copyJobManifest(scope, clone, release, clusterSource, { operator: true }, "7e2a91c4").spec!.template.spec!;
+    expect(intoCluster.containers[0]!.env!.filter((variable) => variable.name.startsWith("TARGET_"))).toMatchSnapshot();
+    expect(intoCluster.securityContext).toMatchObject({ runAsUser: 26, runAsGroup: 26 });
+
+    const secret = copySourceSecret(scope, clone, release, clusterSource, sourceCredentials);
+    expect(secret.metadata!.name).toBe("db-copy-source");
+    expect(secret.data).toEqual({ username: base64("shop"), password: base64("source-pg-password-secret"), database: base64("shop") });
+    expect(() => copySourceSecret(scope, clone, release, clusterSource, { data: { username: base64("shop") } })).toThrow(
+      "the Secret db-app of the database to copy data from (in shop-staging) has no password, dbname",
+    );
   });
 
   it("a lifecycle JOB's run is a Job whose container writes its outputs to its termination message", () => {

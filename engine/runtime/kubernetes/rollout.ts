@@ -47,6 +47,16 @@ export function jobState(job: V1Job): JobState {
   return { state: "running", message: `${job.status?.active ?? 0} running, ${job.status?.failed ?? 0} failed` };
 }
 
+/** A Job as a rollout the deployment waits for: progressing while it runs, available once it succeeded. */
+export function jobRollout(job: V1Job): RolloutState {
+  const current = jobState(job);
+  return current.state === "running"
+    ? { state: "progressing", message: current.message }
+    : current.state === "succeeded"
+      ? { state: "available", message: current.message }
+      : current;
+}
+
 /** What keeps a pod from running, in the user's terms; a CrashLoopBackOff names its container so that its last lines can be read. */
 export type PodProblem = { pod: string; reason: string; message: string; crashedContainer?: string };
 

@@ -3,7 +3,7 @@
  * reference, each naming the page and version it follows. They are what a controller or the
  * kubelet would have written into `status`; no controller ran to make them.
  */
-import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod, V1ReplicaSet } from "@kubernetes/client-node";
+import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod, V1ReplicaSet, V1Secret } from "@kubernetes/client-node";
 import type { CnpgCluster } from "../cnpg";
 import type { PodMetrics } from "../metrics";
 
@@ -354,5 +354,64 @@ export function buildPod(name: string, job: string, namespace: string, stage: "c
       initContainerStatuses: [status("clone", stage === "cloning" ? "running" : "terminated")],
       containerStatuses: [status("build", stage === "cloning" ? "waiting" : stage === "building" ? "running" : "terminated")],
     },
+  };
+}
+
+/**
+ * The pod of a clone's copy Job (copy-data.ts: one container, `copy`) once it ended: Succeeded
+ * with exit code 0, or Failed with the script's exit code (psql exits 3 when a script stops on an
+ * error). Reference: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#PodStatus (v1.33),
+ * `phase` and ContainerStateTerminated (`exitCode`, `reason` Completed or Error); the Job
+ * controller's `batch.kubernetes.io/job-name` label:
+ * https://kubernetes.io/docs/reference/labels-annotations-taints/#batch-kubernetes-io-job-name (v1.33).
+ */
+export function copyPod(name: string, job: string, namespace: string, outcome: "succeeded" | "failed", image = "postgres:17"): V1Pod {
+  const started = new Date("2026-12-06T09:31:02Z");
+  const finished = new Date("2026-12-06T09:31:09Z");
+  const exitCode = outcome === "succeeded" ? 0 : 3;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels: { "batch.kubernetes.io/job-name": job, "job-name": job } },
+    spec: { restartPolicy: "Never", containers: [{ name: "copy", image }] },
+    status: {
+      phase: outcome === "succeeded" ? "Succeeded" : "Failed",
+      containerStatuses: [
+        {
+          name: "copy",
+          image,
+          imageID: `docker.io/library/${image}@sha256:5e2d1c0b`,
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode, reason: outcome === "succeeded" ? "Completed" : "Error", startedAt: started, finishedAt: finished } },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The `<cluster>-app` Secret CloudNativePG writes for a Cluster's application user (type
+ * `kubernetes.io/basic-auth`, the connection details beside the credentials, the cluster's label).
+ * Reference: https://cloudnative-pg.io/documentation/1.30/applications/#secrets (v1.30): the keys
+ * `username`, `password`, `host`, `port`, `dbname` and `uri` (among others this runtime does not
+ * read), as the operator's pkg/specs/secrets.go of that release writes them.
+ */
+export function cnpgAppSecret(cluster: string, namespace: string, credentials: { user: string; password: string; database: string }): V1Secret {
+  const host = `${cluster}-rw`;
+  const data = {
+    username: credentials.user,
+    password: credentials.password,
+    host,
+    port: "5432",
+    dbname: credentials.database,
+    uri: `postgresql://${credentials.user}:${credentials.password}@${host}.${namespace}:5432/${credentials.database}`,
+  };
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "kubernetes.io/basic-auth",
+    metadata: { name: `${cluster}-app`, namespace, labels: { "cnpg.io/cluster": cluster } },
+    data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString("base64")])),
   };
 }
