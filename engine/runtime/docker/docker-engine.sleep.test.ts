@@ -192,6 +192,8 @@ describe.skipIf(skip)("docker engine: a CONTAINER service sleeps when idle and w
           ],
           healthCheckPath: "/starts",
           healthCheckTimeoutSeconds: 10,
+          // The most insistent policy: a stop to sleep is a manual stop, which it leaves stopped.
+          restartPolicy: "always",
           sleepAfterMinutes: 2,
         },
         variables: [],
@@ -208,7 +210,10 @@ describe.skipIf(skip)("docker engine: a CONTAINER service sleeps when idle and w
 
     await eventually(() => state()?.state === "sleeping", 15_000, "the service to fall asleep");
     await eventually(async () => (await containers())[0]?.state === "exited", 10_000, "its container to stop");
+    // Supervision passes (every 300 ms) and its restart policy leave it stopped: not a crash.
+    await sleep(1_000);
     expect(await containers()).toEqual([{ id: awake!.id, state: "exited" }]);
+    expect(state()).toMatchObject({ state: "sleeping", restarts: 0 });
 
     // Held by the router while the same container starts again and answers its health check.
     expect(await starts()).toBe("200 2");
