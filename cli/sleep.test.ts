@@ -30,12 +30,20 @@ describe("slipway service update --sleep-after", () => {
     expect(bad.stderr).toContain("expected whole minutes from 1 to 43200, or never");
   });
 
+  it("sets it on a container as on an application", async () => {
+    expect((await h.cli(["service", "create", "shop/dev/box", "--image", "nginx:1.27"])).code).toBe(0);
+    expect((await h.cli(["service", "update", "shop/dev/box", "--sleep-after", "5"])).code).toBe(0);
+    expect(await configOf("box")).toMatchObject({ image: { name: "nginx", tag: "1.27" }, sleepAfterMinutes: 5 });
+    expect((await h.cli(["service", "update", "shop/dev/box", "--unset", "sleep-after"])).code).toBe(0);
+    expect(await configOf("box")).not.toHaveProperty("sleepAfterMinutes");
+  });
+
   it("refuses it on a job and a database, saying why", async () => {
     const job = ["service", "create", "shop/dev/seed", "--git", "https://example.test/jobs.git", "--job", "sh seed.sh", "--on", "start"];
     expect((await h.cli(job)).code).toBe(0);
     const onJob = await h.cli(["service", "update", "shop/dev/seed", "--sleep-after", "5"]);
     expect(onJob.code).toBe(2);
-    expect(onJob.stderr).toContain("--sleep-after is for applications: a job runs on its triggers, not on requests");
+    expect(onJob.stderr).toContain("--sleep-after is for applications and containers: a job runs on its triggers, not on requests");
     expect((await h.cli(["service", "create", "shop/dev/db", "--database", "postgresql"])).code).toBe(0);
     const onDatabase = await h.cli(["service", "update", "shop/dev/db", "--sleep-after", "5"]);
     expect(onDatabase.code).toBe(2);
@@ -44,9 +52,12 @@ describe("slipway service update --sleep-after", () => {
 
   it("sets and shows the environment's default with slipway env sleep", async () => {
     const set = await h.cli(["env", "sleep", "shop/dev", "--after", "30"]);
-    expect(set).toMatchObject({ code: 0, stdout: "shop/dev: its applications sleep after 30 min without a request unless they say otherwise\n" });
+    expect(set).toMatchObject({
+      code: 0,
+      stdout: "shop/dev: its applications and containers sleep after 30 min without a request unless they say otherwise\n",
+    });
     expect(JSON.parse((await h.cli(["env", "sleep", "shop/dev", "--json"])).stdout)).toEqual({ sleepAfterMinutes: 30 });
-    expect((await h.cli(["env", "sleep", "shop/dev", "--after", "never"])).stdout).toContain("its applications never sleep");
+    expect((await h.cli(["env", "sleep", "shop/dev", "--after", "never"])).stdout).toContain("its applications and containers never sleep");
     expect(JSON.parse((await h.cli(["env", "sleep", "shop/dev", "--json"])).stdout)).toEqual({ sleepAfterMinutes: null });
   });
 });

@@ -55,7 +55,7 @@ test("a service set to sleep falls asleep, shows Sleeping, and a request wakes i
     await expect(panel.getByText("At least 1")).toBeVisible();
     await field.fill("30");
     await panel.getByRole("button", { name: "Save default" }).click();
-    await expect(page.getByText("Applications sleep after 30 min without a request by default")).toBeVisible();
+    await expect(page.getByText("Applications and containers sleep after 30 min without a request by default")).toBeVisible();
     await page.reload();
     await expect(page.getByRole("form", { name: "Sleep when idle" }).getByLabel("Sleep after (minutes)")).toHaveValue("30");
 

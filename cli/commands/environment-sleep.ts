@@ -6,7 +6,7 @@ import { parseSleepAfter } from "./service-options";
 
 /**
  * `slipway env sleep p/e [--after <minutes|never>]`: the default of sleep when idle (issue 16)
- * for the environment's applications that set none (`slipway service update --sleep-after`),
+ * for the environment's applications and containers that set none (`slipway service update --sleep-after`),
  * shown or changed through `PATCH /environments/{id}`.
  */
 export function registerEnvironmentSleep(env: Command, ctx: Context): void {
@@ -14,7 +14,11 @@ export function registerEnvironmentSleep(env: Command, ctx: Context): void {
     .command("sleep")
     .description("The environment's default for sleep when idle: without options, print it; --after changes it")
     .argument("<project/env>")
-    .option("--after <minutes|never>", "its applications that set none sleep after this many minutes without a request; never: they do not", parseSleepAfter)
+    .option(
+      "--after <minutes|never>",
+      "its applications and containers that set none sleep after this many minutes without a request; never: they do not",
+      parseSleepAfter,
+    )
     .option("--json", "print the API object")
     .action(async (pathText: string, options: { after?: number; json?: boolean }) => {
       const api = await ctx.api();
@@ -26,8 +30,8 @@ export function registerEnvironmentSleep(env: Command, ctx: Context): void {
       if (options.json) return ctx.printJson({ sleepAfterMinutes: environment.sleepAfterMinutes });
       ctx.print(
         environment.sleepAfterMinutes === null
-          ? `${pathText}: its applications never sleep unless they say so (slipway service update --sleep-after)`
-          : `${pathText}: its applications sleep after ${environment.sleepAfterMinutes} min without a request unless they say otherwise`,
+          ? `${pathText}: its applications and containers never sleep unless they say so (slipway service update --sleep-after)`
+          : `${pathText}: its applications and containers sleep after ${environment.sleepAfterMinutes} min without a request unless they say otherwise`,
       );
     });
 }

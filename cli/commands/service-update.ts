@@ -127,7 +127,7 @@ export const settings: Setting[] = [
     flags: "--sleep-after <minutes|never>",
     description: "stop it after this many minutes without a request, to start again on the next one; never: keep it running (unset: the environment's default)",
     parse: parseSleepAfter,
-    to: { APPLICATION: "sleepAfterMinutes" },
+    to: served("sleepAfterMinutes"),
   },
   { name: "memory", flags: "--memory <MiB>", description: "memory limit", parse: parseCount(1_048_576), to: served("resources.memoryMb") },
   { name: "cpus", flags: "--cpus <n>", description: "CPU limit (0.5 = half a core)", parse: parseNumber, to: served("resources.cpus") },
@@ -247,12 +247,11 @@ function editableConfig(service: Service): Draft {
 
 async function updateBody(ctx: Context, service: Service, options: UpdateOptions): Promise<{ config: Draft; changed: string[] }> {
   const kind = kindOf(service);
-  if (!kind && options.sleepAfter !== undefined) throw usageError("--sleep-after is for applications: a database must answer its applications at any time");
+  if (!kind && options.sleepAfter !== undefined)
+    throw usageError("--sleep-after is for applications and containers: a database must answer its applications at any time");
   if (!kind) throw usageError("a DATABASE service's settings cannot change: its engine is fixed and its connection generated");
-  if (kind !== "APPLICATION" && options.sleepAfter !== undefined)
-    throw usageError(
-      `--sleep-after is for applications: ${kind === "JOB" ? "a job runs on its triggers, not on requests" : "a CONTAINER service does not sleep yet"}`,
-    );
+  if (kind === "JOB" && options.sleepAfter !== undefined)
+    throw usageError("--sleep-after is for applications and containers: a job runs on its triggers, not on requests");
   const unset = options.unset ?? [];
   const given = settings.filter((setting) => options[optionKey(setting.name)] !== undefined);
   if (options.branch !== undefined && options.commit !== undefined) throw usageError("give --branch or --commit, not both");

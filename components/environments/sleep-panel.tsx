@@ -24,8 +24,9 @@ function minutesOf(text: string): number | null {
 }
 
 /**
- * An environment's default of sleep when idle (issue 16): for its applications whose settings
- * say nothing, minutes without a request after which their release stops until the next one.
+ * An environment's default of sleep when idle (issue 16): for its applications and containers
+ * whose settings say nothing, minutes without a request after which their release stops until
+ * the next one.
  * Its parent keys it by the saved value: a change made elsewhere (the CLI) gives a fresh form.
  */
 export function SleepPanel({ environmentId, sleepAfterMinutes }: { environmentId: string; sleepAfterMinutes: number | null }) {
@@ -40,8 +41,8 @@ export function SleepPanel({ environmentId, sleepAfterMinutes }: { environmentId
           color: "green",
           message:
             after === null
-              ? "Applications of this environment no longer sleep by default"
-              : `Applications sleep after ${after} min without a request by default`,
+              ? "Applications and containers of this environment no longer sleep by default"
+              : `Applications and containers sleep after ${after} min without a request by default`,
         });
         await invalidate();
       },
@@ -58,7 +59,7 @@ export function SleepPanel({ environmentId, sleepAfterMinutes }: { environmentId
   return (
     <Section
       title="Sleep when idle"
-      description="The default of this environment's applications whose settings name none. It applies from their next deployment or restart; jobs and databases never sleep."
+      description="The default of this environment's applications and containers whose settings name none. It applies from their next deployment or restart; jobs and databases never sleep."
     >
       <Card withBorder padding="lg">
         <form

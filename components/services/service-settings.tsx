@@ -167,9 +167,16 @@ function ContainerSettings({ config }: { config: Service["config"] }) {
       <Fact label="Port">{config.port ?? "from the image"}</Fact>
       <Fact label="Health check">{config.healthCheckPath ?? "port accepts connections"}</Fact>
       <Fact label="Restart policy">{config.restartPolicy}</Fact>
+      <Fact label="Sleep after">{sleepText(config.sleepAfterMinutes)}</Fact>
       {config.image.credentials ? <Fact label="Registry user">{config.image.credentials.username}</Fact> : null}
     </SimpleGrid>
   );
+}
+
+/** A container's own setting of sleep when idle, in words; none: its environment's default (issue 16). */
+function sleepText(minutes: number | undefined): string {
+  if (minutes === undefined) return "the environment's default";
+  return minutes === 0 ? "never" : `${minutes} min without a request`;
 }
 
 /** Deleting the service: its own action, confirmed by typing the name; a DELETE deployment does the work. */

@@ -152,6 +152,14 @@ export const pythonVersion = z
   .regex(/^3(\.\d+){0,2}$/, "expected a Python version such as 3.12 or 3.11.9")
   .optional();
 
+/**
+ * Sleep when idle (issue 16) of a service that serves through the router (an APPLICATION or a
+ * CONTAINER): minutes without a request after which its release is stopped, to start again on
+ * the next request; 0: never. Absent from a service's settings: its environment's default, which
+ * the control plane resolves into the snapshot (absent there: never).
+ */
+export const sleepAfterMinutes = z.number().int().min(0).max(43_200).optional();
+
 /** Configuration of an APPLICATION service: where its code is and how it is built and run. */
 export const applicationConfig = z.object({
   git: gitSource,
@@ -170,12 +178,7 @@ export const applicationConfig = z.object({
   /** Dockerfile build settings, used on container runtimes (which build from `Dockerfile` at the root when this is absent). */
   docker: dockerBuildConfig.optional(),
   resources: resourceLimits.optional(),
-  /**
-   * Minutes without a request through the router after which the release is stopped, to start
-   * again on the next request (issue 16); 0: never. Absent from a service's settings: its
-   * environment's default, which the control plane resolves into the snapshot (absent there: never).
-   */
-  sleepAfterMinutes: z.number().int().min(0).max(43_200).optional(),
+  sleepAfterMinutes,
 });
 export type ApplicationConfig = z.infer<typeof applicationConfig>;
 
@@ -229,6 +232,8 @@ export const containerConfig = z.object({
     .optional(),
   /** The container's root file system is read-only, with a fresh tmpfs at /tmp: for images that write nowhere else. */
   readOnlyRootFilesystem: z.boolean().optional(),
+  /** Asleep, the container is stopped, not removed: its files are there when the next request starts it again. */
+  sleepAfterMinutes,
 });
 export type ContainerConfig = z.infer<typeof containerConfig>;
 

@@ -30,9 +30,9 @@ export type IdleSleepOptions = {
   logger: pino.Logger;
 };
 
-/** What a service spec asks of sleep: APPLICATION services only (a JOB or DATABASE never sleeps). */
+/** What a service spec asks of sleep: the services that serve through the router, APPLICATION and CONTAINER (a JOB or DATABASE never sleeps). */
 export function sleepSettingOf(service: ServiceSpec): SleepSetting | undefined {
-  if (service.kind !== "APPLICATION" || !service.config.sleepAfterMinutes) return undefined;
+  if ((service.kind !== "APPLICATION" && service.kind !== "CONTAINER") || !service.config.sleepAfterMinutes) return undefined;
   const { sleepAfterMinutes, healthCheckPath, healthCheckTimeoutSeconds } = service.config;
   return { afterMinutes: sleepAfterMinutes, ...(healthCheckPath ? { healthCheckPath } : {}), healthCheckTimeoutSeconds };
 }

@@ -39,7 +39,7 @@ export const environmentOutput = z.object({
   schedule: scheduleOutput.nullable(),
   expiresAt: timestamp.nullable(),
   protected: z.boolean(),
-  /** Sleep when idle: the default of its applications that set none; null: never. */
+  /** Sleep when idle: the default of its applications and containers that set none; null: never. */
   sleepAfterMinutes: z.number().nullable(),
   /** Set when pull requests clone this environment into previews. */
   previewBlueprint: z.object({ lifetimeSeconds: z.number().nullable() }).nullable(),

@@ -70,6 +70,11 @@ export async function renderSnapshot(
     .where(and(eq(variables.organizationId, environment.organizationId), inArray(variables.targetId, targets)));
   const plain = stored.map((v) => ({ ...v, value: cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const seal = (value: string) => cipher.encrypt(value, snapshotContext(input.deploymentId));
+  // A service that serves through the router and says nothing of sleep follows its environment's default (an environment's schedule stops it regardless).
+  const withSleepDefault = <C extends { sleepAfterMinutes?: number | undefined }>(config: C): C => {
+    const sleepAfterMinutes = config.sleepAfterMinutes ?? environment.sleepAfterMinutes ?? undefined;
+    return sleepAfterMinutes ? { ...config, sleepAfterMinutes } : config;
+  };
   // Every service of the environment reaches every database of it, deployed now or not.
   const databases = await databaseVariables(db, cipher, environment.id, cluster.kind);
 
@@ -106,7 +111,7 @@ export async function renderSnapshot(
       const config = password
         ? { ...container, image: { ...container.image, credentials: { ...container.image.credentials!, password: seal(password) } } }
         : container;
-      return serviceSpec.parse({ ...common, kind: "CONTAINER", config });
+      return serviceSpec.parse({ ...common, kind: "CONTAINER", config: withSleepDefault(config) });
     }
     const database = databaseConfigOf(service);
     if (database) {
@@ -124,10 +129,7 @@ export async function renderSnapshot(
     };
     const job = jobConfigOf(service);
     if (job) return serviceSpec.parse({ ...common, kind: "JOB", config: forEngine(job) });
-    const application = applicationConfigOf(service)!;
-    // A service that says nothing of sleep follows its environment's default (an environment's schedule stops it regardless).
-    const sleepAfterMinutes = application.sleepAfterMinutes ?? environment.sleepAfterMinutes ?? undefined;
-    return serviceSpec.parse({ ...common, kind: "APPLICATION", config: forEngine({ ...application, ...(sleepAfterMinutes ? { sleepAfterMinutes } : {}) }) });
+    return serviceSpec.parse({ ...common, kind: "APPLICATION", config: forEngine(withSleepDefault(applicationConfigOf(service)!)) });
   });
 
   return {

@@ -36,7 +36,7 @@ export const updateEnvironmentInput = z.object({
   /** An absolute expiry, or null to keep the environment. */
   expiresAt: timestamp.nullable().optional(),
   protected: z.boolean().optional(),
-  /** Sleep when idle: the default minutes without a request of its applications that set none; null: never (issue 16). */
+  /** Sleep when idle: the default minutes without a request of its applications and containers that set none; null: never (issue 16). */
   sleepAfterMinutes: environmentSleepAfterMinutes.nullable().optional(),
 });
 

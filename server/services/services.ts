@@ -149,19 +149,14 @@ export async function assertClusterRuns(ctx: { db: Executor }, clusterId: string
 }
 
 /**
- * Sleep when idle (issue 16) is for applications: a JOB runs on its triggers, a DATABASE must
- * answer its applications, and a CONTAINER service has no such setting yet. The reason
- * a service of `kind` cannot take `config`'s `sleepAfterMinutes`, or null when it can (or gives none).
+ * Sleep when idle (issue 16) is for the services that serve through the router, applications and
+ * containers: a JOB runs on its triggers, a DATABASE must answer its applications. The reason a
+ * service of `kind` cannot take `config`'s `sleepAfterMinutes`, or null when it can (or gives none).
  */
 function sleepRefusal(kind: unknown, config: unknown): string | null {
-  if (kind === "APPLICATION" || typeof config !== "object" || config === null || !("sleepAfterMinutes" in config)) return null;
-  const why =
-    kind === "JOB"
-      ? "a job runs on its triggers, not on requests"
-      : kind === "DATABASE"
-        ? "a database must answer its applications at any time"
-        : "a CONTAINER service does not sleep yet (applications do)";
-  return `Only applications sleep when idle: ${why}. Remove sleepAfterMinutes`;
+  if ((kind !== "JOB" && kind !== "DATABASE") || typeof config !== "object" || config === null || !("sleepAfterMinutes" in config)) return null;
+  const why = kind === "JOB" ? "a job runs on its triggers, not on requests" : "a database must answer its applications at any time";
+  return `Only applications and containers sleep when idle: ${why}. Remove sleepAfterMinutes`;
 }
 
 export async function listServices(ctx: DomainContext, environmentId: string) {

@@ -92,7 +92,7 @@ export const environments = pgTable(
     /** After this instant the reaper deletes the environment, unless it is protected. */
     expiresAt: timestamp("expires_at", { withTimezone: true }),
     protected: boolean("protected").notNull().default(false),
-    /** Sleep when idle (issue 16): the default of its applications that set none; null: they never sleep. */
+    /** Sleep when idle (issue 16): the default of its applications and containers that set none; null: they never sleep. */
     sleepAfterMinutes: integer("sleep_after_minutes"),
     previewBlueprint: jsonb("preview_blueprint").$type<PreviewBlueprint>(),
     createdAt: createdAt(),
