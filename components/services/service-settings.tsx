@@ -1,6 +1,6 @@
 "use client";
 
-import { Alert, Button, Card, Code, Divider, Group, SimpleGrid, Text, Title } from "@mantine/core";
+import { Button, Card, Code, Divider, Group, SimpleGrid, Text, Title } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconTrash } from "@tabler/icons-react";
@@ -21,6 +21,7 @@ import { Fact } from "./fact";
 import { jobConfigFrom, jobFormFrom } from "./job-config";
 import { JobForm } from "./job-form";
 import { ServiceForm, serviceConfigFrom, serviceFormFrom } from "./service-form";
+import { ApiErrorAlert } from "../api-error-alert";
 
 /**
  * The Settings tab: what the service runs and when it deploys, in one form with one Save
@@ -44,11 +45,7 @@ export function ServiceSettings({ serviceId }: { serviceId: string }) {
           </Text>
         ) : (
           <>
-            {triggers.error && (
-              <Alert color="red" mb="md" title="Could not load the deploy-on-push settings">
-                {apiError(triggers.error).message}
-              </Alert>
-            )}
+            <ApiErrorAlert error={triggers.error} mb="md" title="Could not load the deploy-on-push settings" />
             <BuildSettings key={JSON.stringify([current.config, triggers.data])} service={current} triggers={triggers.data ?? null} />
             {/* Re-read with every query after a save (useInvalidate): it follows the commands, root and output directory. */}
             <BuildPlanPanel serviceId={current.id} />
