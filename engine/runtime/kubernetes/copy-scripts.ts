@@ -5,7 +5,8 @@ import type { DatabaseServiceSpec } from "../../protocol";
  * database's own image, which reads both sides' connections from the variables the Job sets
  * from Secrets (SOURCE_* and TARGET_*: HOST, PORT, USER, PASSWORD, and for PostgreSQL DATABASE).
  * Each leaves a target that already holds data as it is, saying so, and exits 0: the copy is
- * then done. A copy that fails exits with the tools' own messages and leaves the target empty.
+ * then done. A copy that fails exits with the tools' own messages and leaves the target empty
+ * (a Redis target that could not be emptied is marked, for the next attempt to empty it).
  */
 
 /**
@@ -64,7 +65,8 @@ echo "Copied: $TARGET_DATABASE holds $(relations) relations"
  * whose status is the pipeline's, fails without it; a refused RESTORE (out of memory) fails it
  * too. The keys SCAN finds (in batches; a key may come twice, hence REPLACE) are each read with
  * ECHO, DUMP and PTTL on one connection, and restored with the time they had left, in
- * milliseconds; a key that expired or went away in between is not restored. A source written
+ * milliseconds (so each expires at most the copy's lag later than on the source, whatever the
+ * two servers' clocks say); a key that expired or went away in between is not restored. A source written
  * to during the copy gives each key as it was when read.
  *
  * The target must hold no keys: one that does (a copy that succeeded before, or data its users
