@@ -20,7 +20,7 @@ import { withDatabase } from "../../../test/global-setup";
 import { debianPostgresBin, startDebianPostgres, type ExternalPostgres } from "../../../test/support/debian-postgres";
 import { skipWithout } from "../../../test/support/requirements";
 import { childEnv, engineBaseEnv } from "../shared/processes-env";
-import { POSTGRES_COPY_SCRIPT } from "./copy-data";
+import { POSTGRES_COPY_SCRIPT } from "./copy-scripts";
 
 const run = promisify(execFile);
 const bin = debianPostgresBin();

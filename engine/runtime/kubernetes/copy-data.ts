@@ -6,15 +6,17 @@ import { CNPG_API_VERSION, CNPG_KIND, cnpgAppSecretName, type CnpgCluster, CNPG_
 import { credentialsSecretName, DATABASE_UID } from "./database";
 import type { KubeApi } from "./kube-api";
 import { type EnvironmentScope, LABEL, MANAGED_BY, type ReleaseMeta, serviceMeta } from "./labels";
+import { COPY_SCRIPTS } from "./copy-scripts";
 import { POD_DEFAULTS } from "./security";
 import { resourcesOf } from "./workload";
 
 /**
  * A clone made with data (issue 18): the clone's first deployment of a database copies its
  * source's data into it, as the local runtime does. On a cluster that is a Job in the clone's
- * namespace whose container streams a dump of the source database (in the source environment's
- * namespace, through its Service) into the new one, with the dump tool of the image the source
- * runs (pg_dump refuses a server newer than itself). Credentials reach the container from
+ * namespace whose container copies the source database (in the source environment's namespace,
+ * reached through its Service) into the new one with the tools of the image the source runs
+ * (pg_dump refuses a server newer than itself; redis-cli knows its server's DUMP format): the
+ * scripts, one per engine, are copy-scripts.ts's. Credentials reach the container from
  * Secrets only: the target's own, and a copy of the source's (its data copied as it is, never
  * decoded by the engine) in the clone's namespace, since a pod reads Secrets of its own
  * namespace only.
@@ -26,39 +28,6 @@ export const COPY_MANAGER = "slipway-copy";
 /** A copy's bound: the Job's pod is ended past it, and the deployment fails. */
 export const COPY_TIMEOUT_SECONDS = 3600;
 
-/**
- * The copy, in the container's shell. libpq reads each side's connection from PG* variables set
- * in a subshell (never on a command line, where `ps` would show a password). The target must be
- * empty: one that already holds relations (a copy that succeeded before, or data its users wrote)
- * is left as it is. The restore is one transaction that stops at the first error (a role the
- * target lacks, a relation that exists); should pg_dump fail midway, the statement written after
- * its output raises an error, so psql rolls back instead of committing a part of the dump.
- */
-export const POSTGRES_COPY_SCRIPT = `set -eu
-from_source() (
-  export PGHOST="$SOURCE_HOST" PGPORT="$SOURCE_PORT" PGUSER="$SOURCE_USER" PGPASSWORD="$SOURCE_PASSWORD" PGDATABASE="$SOURCE_DATABASE"
-  "$@"
-)
-into_target() (
-  export PGHOST="$TARGET_HOST" PGPORT="$TARGET_PORT" PGUSER="$TARGET_USER" PGPASSWORD="$TARGET_PASSWORD" PGDATABASE="$TARGET_DATABASE"
-  "$@"
-)
-relations() {
-  into_target psql -X -A -t -v ON_ERROR_STOP=1 -c "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname <> 'information_schema' and n.nspname !~ '^pg_'"
-}
-held=$(relations)
-if [ "$held" != 0 ]; then
-  echo "$TARGET_DATABASE already holds $held relations: nothing copied"
-  exit 0
-fi
-echo "Copying database $SOURCE_DATABASE from $SOURCE_HOST:$SOURCE_PORT into $TARGET_DATABASE"
-{
-  from_source pg_dump --no-owner --no-privileges --quote-all-identifiers \\
-    || echo "DO \\$\\$ BEGIN RAISE EXCEPTION 'pg_dump failed: nothing was copied'; END \\$\\$;"
-} | into_target psql -X -q -v ON_ERROR_STOP=1 --single-transaction -f -
-echo "Copied: $TARGET_DATABASE holds $(relations) relations"
-`;
-
 /** Where a source database is, as the cluster says: found by its service id label, in whatever namespace its environment has. */
 export type CopySource = {
   namespace: string;
@@ -67,7 +36,7 @@ export type CopySource = {
   host: string;
   port: number;
   image: string;
-  /** The user the image runs as: the Job runs its dump tool as that user. */
+  /** The user the image runs as: the Job runs its tools as that user. */
   uid: number;
   secret: { name: string; keys: CredentialKeys };
 };
@@ -140,7 +109,7 @@ export function copyJobName(serviceName: string, runId: string): string {
 }
 
 /**
- * The copy's Job: the script above in the source's image, as that image's unprivileged user, with
+ * The copy's Job: its engine's script in the source's image, as that image's unprivileged user, with
  * the "restricted" security context, once more if it fails (a Service whose endpoints are not
  * yet ready), bounded by COPY_TIMEOUT_SECONDS. Its pod has no label of the service's: the
  * database's Service does not select it, and its logs are the deployment's, not the service's.
@@ -158,6 +127,7 @@ export function copyJobManifest(
   const targetSecret = credentialsOf(service.name, target.operator);
   const fromSecret = (variable: string, secret: string, key: string): V1EnvVar => ({ name: variable, valueFrom: { secretKeyRef: { name: secret, key } } });
   const sourceSecret = copySourceSecretName(service.name);
+  const copy = COPY_SCRIPTS[service.config.engine];
   return {
     apiVersion: "batch/v1",
     kind: "Job",
@@ -177,18 +147,18 @@ export function copyJobManifest(
               name: "copy",
               image: source.image,
               imagePullPolicy: "IfNotPresent",
-              command: ["sh", "-c", POSTGRES_COPY_SCRIPT],
+              command: ["sh", "-c", copy.script],
               env: [
                 { name: "SOURCE_HOST", value: source.host },
                 { name: "SOURCE_PORT", value: String(source.port) },
                 fromSecret("SOURCE_USER", sourceSecret, "username"),
                 fromSecret("SOURCE_PASSWORD", sourceSecret, "password"),
-                fromSecret("SOURCE_DATABASE", sourceSecret, "database"),
+                ...(copy.database ? [fromSecret("SOURCE_DATABASE", sourceSecret, "database")] : []),
                 { name: "TARGET_HOST", value: kubernetesObjectName(service.name) },
                 { name: "TARGET_PORT", value: String(service.config.connection.port) },
                 fromSecret("TARGET_USER", targetSecret.name, targetSecret.keys.username),
                 fromSecret("TARGET_PASSWORD", targetSecret.name, targetSecret.keys.password),
-                fromSecret("TARGET_DATABASE", targetSecret.name, targetSecret.keys.database),
+                ...(copy.database ? [fromSecret("TARGET_DATABASE", targetSecret.name, targetSecret.keys.database)] : []),
               ],
               resources: resourcesOf(undefined),
               securityContext: { privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },

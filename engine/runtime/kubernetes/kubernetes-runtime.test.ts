@@ -381,15 +381,15 @@ describe("kubernetes runtime: a clone made with data", () => {
   }
 
   /** StatefulSetStatus once its pod is ready: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/stateful-set-v1/#StatefulSetStatus (v1.33). */
-  function readyStatefulSet(namespace: string): V1StatefulSet {
-    const applied = api.stored<V1StatefulSet>("StatefulSet", namespace, "db")!;
-    const status = { replicas: 1, readyReplicas: 1, updatedReplicas: 1, currentRevision: "db-6c8f9d7b5", updateRevision: "db-6c8f9d7b5" };
+  function readyStatefulSet(namespace: string, name = "db"): V1StatefulSet {
+    const applied = api.stored<V1StatefulSet>("StatefulSet", namespace, name)!;
+    const status = { replicas: 1, readyReplicas: 1, updatedReplicas: 1, currentRevision: `${name}-6c8f9d7b5`, updateRevision: `${name}-6c8f9d7b5` };
     return { ...applied, status: { ...status, observedGeneration: applied.metadata!.generation } };
   }
 
-  /** Deploys the source database in the `test` environment and lets it become ready. */
-  async function deploySource(operator: boolean): Promise<DatabaseServiceSpec> {
-    const source = { ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() };
+  /** Deploys the source database (PostgreSQL unless said) in the `test` environment and lets it become ready. */
+  async function deploySource(operator: boolean, fixture = databaseFixture): Promise<DatabaseServiceSpec> {
+    const source = { ...(fixture as DatabaseServiceSpec), id: randomUUID() };
     const deployment = task("DEPLOY", [source]);
     const running = engine.execute(deployment);
     await api.watching(operator ? "Cluster" : "StatefulSet");
@@ -397,7 +397,7 @@ describe("kubernetes runtime: a clone made with data", () => {
       "MODIFIED",
       operator
         ? withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", namespaceOf(deployment), "db")!, "healthy")
-        : readyStatefulSet(namespaceOf(deployment)),
+        : readyStatefulSet(namespaceOf(deployment), source.name),
     );
     await running;
     expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
@@ -409,9 +409,12 @@ describe("kubernetes runtime: a clone made with data", () => {
     const deployment = inFeature([clone]);
     const running = engine.execute(deployment);
     await api.watching(operator ? "Cluster" : "StatefulSet");
-    api.emit("MODIFIED", operator ? withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", FEATURE, "db")!, "healthy") : readyStatefulSet(FEATURE));
+    api.emit(
+      "MODIFIED",
+      operator ? withCnpgClusterStatus(api.stored<CnpgCluster>("Cluster", FEATURE, "db")!, "healthy") : readyStatefulSet(FEATURE, clone.name),
+    );
     await api.watching("Job");
-    const name = `db-copy-${deployment.deploymentId.slice(0, 8)}`;
+    const name = `${clone.name}-copy-${deployment.deploymentId.slice(0, 8)}`;
     return { deployment, running, name, job: api.stored<V1Job>("Job", FEATURE, name)! };
   }
 
@@ -551,7 +554,90 @@ describe("kubernetes runtime: a clone made with data", () => {
     });
   });
 
-  it("refuses a source that is not on the cluster before applying anything, and says that Redis data is not copied", async () => {
+  it("copies a Redis StatefulSet's keys with a Job of the source's image, whose credentials are Secrets and which reads no database name", async () => {
+    const source = await deploySource(false, redisFixture);
+    const clone = cloneOf(source);
+    const before = api.applied.length;
+    const { deployment, running, name, job } = await untilCopy(clone);
+    expect(name).toMatch(/^cache-copy-/);
+
+    expect(api.stored<V1Secret>("Secret", FEATURE, "cache-copy-source")!.data).toEqual(api.stored<V1Secret>("Secret", "shop-test", "cache-credentials")!.data);
+    const pod = job.spec!.template.spec!;
+    expect(pod.containers[0]!.image).toBe("redis:7");
+    expect(pod.securityContext).toMatchObject({ runAsUser: 999, runAsGroup: 999, runAsNonRoot: true });
+    expect(pod.containers[0]!.command).toEqual(["sh", "-c", expect.stringContaining("redis-cli")]);
+    expect(pod.containers[0]!.env).toEqual([
+      { name: "SOURCE_HOST", value: "cache.shop-test.svc" },
+      { name: "SOURCE_PORT", value: "6380" },
+      { name: "SOURCE_USER", valueFrom: { secretKeyRef: { name: "cache-copy-source", key: "username" } } },
+      { name: "SOURCE_PASSWORD", valueFrom: { secretKeyRef: { name: "cache-copy-source", key: "password" } } },
+      { name: "TARGET_HOST", value: "cache" },
+      { name: "TARGET_PORT", value: "6380" },
+      { name: "TARGET_USER", valueFrom: { secretKeyRef: { name: "cache-credentials", key: "username" } } },
+      { name: "TARGET_PASSWORD", valueFrom: { secretKeyRef: { name: "cache-credentials", key: "password" } } },
+    ]);
+
+    api.seed(copyPod(`${name}-r5t6y`, name, FEATURE, "succeeded", "redis:7"));
+    api.logLines.set(`${name}-r5t6y/copy`, [
+      "Copying the keys of cache.shop-test.svc:6380 into cache",
+      "Database 0: 5006 keys copied",
+      "Copied: cache holds 5006 keys",
+    ]);
+    api.emit("MODIFIED", withJobStatus(job, "complete"));
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect(api.applied.slice(before).map(({ object, fieldManager }) => `${object.kind} ${object.metadata!.name} ${fieldManager}`)).toEqual([
+      "Namespace shop-feature slipway",
+      "Secret cache-credentials slipway",
+      "Service cache slipway",
+      "StatefulSet cache slipway",
+      "Secret cache-copy-source slipway",
+      `Job ${name} slipway`,
+      "StatefulSet cache slipway-copy",
+    ]);
+    expect(api.applied.at(-1)!.object).toEqual({
+      apiVersion: "apps/v1",
+      kind: "StatefulSet",
+      metadata: { name: "cache", namespace: FEATURE, annotations: { "slipway.dev/data-copied-from": source.id } },
+    });
+    expect(api.deleted).toEqual([`Secret/${FEATURE}/cache-copy-source`]);
+    expect(output(deployment.deploymentId)).toMatch(
+      new RegExp(
+        [
+          "The data of cache \\(namespace shop-test\\) will be copied into this database once it is ready",
+          "Copying the data of cache \\(namespace shop-test\\) into this database with redis:7",
+          "Copying the keys of cache.shop-test.svc:6380 into cache",
+          "Copied: cache holds 5006 keys",
+          "The data of cache is copied",
+        ].join("[^]*"),
+      ),
+    );
+  });
+
+  it("a Redis copy that fails fails the clone's deployment with redis-cli's reason", async () => {
+    const source = await deploySource(false, redisFixture);
+    const { deployment, running, name, job } = await untilCopy(cloneOf(source));
+    api.seed(copyPod(`${name}-w2e3r`, name, FEATURE, "failed", "redis:7"));
+    api.logLines.set(`${name}-w2e3r/copy`, [
+      "AUTH failed: WRONGPASS invalid username-password pair or user is disabled.",
+      "Could not read the keys of cache.shop-test.svc:6380",
+    ]);
+    api.emit("MODIFIED", withJobStatus(job, "backoff-limit"));
+    await running;
+    expect(recording.final(deployment.deploymentId)).toMatchObject({ status: "failed" });
+    expect(recording.eventsOf(deployment.deploymentId).find((event) => event.step === "health_check" && event.status === "failed")?.message).toBe(
+      [
+        `copying the data of cache failed: job ${name} BackoffLimitExceeded: Job has reached the specified backoff limit`,
+        `pod ${name}-w2e3r: Error: exit code 3; last lines:`,
+        "AUTH failed: WRONGPASS invalid username-password pair or user is disabled.",
+        "Could not read the keys of cache.shop-test.svc:6380",
+      ].join("\n"),
+    );
+    expect(api.applied.some(({ fieldManager }) => fieldManager === "slipway-copy")).toBe(false);
+    expect(api.deleted).toEqual([`Secret/${FEATURE}/cache-copy-source`]);
+  });
+
+  it("refuses a source that is not on the cluster, or of another engine, before applying anything", async () => {
     const orphan = cloneOf({ ...(databaseFixture as DatabaseServiceSpec), id: randomUUID() });
     const deployment = inFeature([orphan]);
     await engine.execute(deployment);
@@ -561,20 +647,18 @@ describe("kubernetes runtime: a clone made with data", () => {
     });
     expect(api.applied).toEqual([]);
 
-    const cache = redisFixture as DatabaseServiceSpec;
-    const redis = { ...cache, id: randomUUID(), config: { ...cache.config, copyDataFrom: { serviceId: randomUUID() } } };
-    const withRedis = inFeature([redis]);
-    const running = engine.execute(withRedis);
-    await api.watching("StatefulSet");
-    const applied = api.stored<V1StatefulSet>("StatefulSet", FEATURE, "cache")!;
-    const ready: V1StatefulSet = { ...applied, status: { observedGeneration: applied.metadata!.generation, replicas: 1, readyReplicas: 1 } };
-    api.emit("MODIFIED", ready);
-    await running;
-    expect(recording.final(withRedis.deploymentId)).toMatchObject({ status: "succeeded" });
-    expect(output(withRedis.deploymentId)).toContain(
-      "Not copying the data of the source database: a kubernetes cluster copies PostgreSQL databases only, so this redis database starts empty",
-    );
-    expect(api.applied.some(({ object }) => object.kind === "Job")).toBe(false);
+    // A Redis clone whose source (by its service id) is a PostgreSQL database.
+    const postgres = await deploySource(false);
+    const before = api.applied.length;
+    const mismatched = cloneOf({ ...(redisFixture as DatabaseServiceSpec), id: randomUUID() });
+    mismatched.config = { ...mismatched.config, copyDataFrom: { serviceId: postgres.id } };
+    const wrong = inFeature([mismatched]);
+    await engine.execute(wrong);
+    expect(recording.eventsOf(wrong.deploymentId).find((event) => event.status === "failed" && event.step !== "deployment")).toMatchObject({
+      step: "start",
+      message: "the database to copy data from (db in shop-test) runs postgresql, not redis",
+    });
+    expect(api.applied.length).toBe(before);
   });
 });
 

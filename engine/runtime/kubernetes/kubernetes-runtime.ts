@@ -485,22 +485,16 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
 
   /**
    * Whether this release copies a source's data (a clone made with data, whose database has not
-   * had it copied yet: its workload has no copy annotation), and from where. Redis data is not
-   * copied on a cluster: the deployment says so, and the database starts empty.
+   * had it copied yet: its workload has no copy annotation), and from where.
    */
   private async planCopy(ctx: StepContext<DatabaseServiceSpec>, release: Pending): Promise<void> {
     const { config } = ctx.service;
     if (!config.copyDataFrom) return;
     const current = await this.options.api.get({ ...databaseWorkload(release), namespace: namespaceOf(release.scope), name: release.name });
     if (current?.metadata?.annotations?.[COPIED_FROM_ANNOTATION]) return;
-    if (config.engine !== "postgresql") {
-      ctx.output(
-        "system",
-        `Not copying the data of the source database: a kubernetes cluster copies PostgreSQL databases only, so this ${config.engine} database starts empty`,
-      );
-      return;
-    }
-    const source = await findCopySource(this.options.api, config.copyDataFrom.serviceId, config.engine, await this.servesCloudNativePg());
+    // Only PostgreSQL runs as an operator's Cluster: a Redis source is a StatefulSet.
+    const operatorServed = config.engine === "postgresql" && (await this.servesCloudNativePg());
+    const source = await findCopySource(this.options.api, config.copyDataFrom.serviceId, config.engine, operatorServed);
     release.copyFrom = { serviceId: config.copyDataFrom.serviceId, source };
     ctx.output("system", `The data of ${source.name} (namespace ${source.namespace}) will be copied into this database once it is ready`);
   }

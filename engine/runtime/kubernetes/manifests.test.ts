@@ -5,7 +5,8 @@ import type { DatabaseServiceSpec } from "../../protocol";
 import { StepError } from "../runtime";
 import { buildJobManifest, buildSecretManifest } from "./build";
 import { type CnpgCluster, cnpgClusterManifest, operatorDatabaseEnv } from "./cnpg";
-import { copiedMarker, copyJobManifest, type CopySource, copySourceSecret, POSTGRES_COPY_SCRIPT } from "./copy-data";
+import { copiedMarker, copyJobManifest, type CopySource, copySourceSecret } from "./copy-data";
+import { POSTGRES_COPY_SCRIPT, REDIS_COPY_SCRIPT } from "./copy-scripts";
 import { lifecycleJobManifest } from "./jobs";
 import { namespaceManifest, releaseManifests } from "./manifests";
 import { base64 } from "./secrets";
@@ -67,6 +68,23 @@ const sourceCredentials = {
   data: { username: base64("shop"), password: base64("source-pg-password-secret"), database: base64("shop"), dbname: base64("shop") },
 };
 
+/** A clone of `redis` whose keys a Job copies from the source's StatefulSet, its credentials as the cluster holds them. */
+const redisClone = { ...redis, config: { ...redis.config, copyDataFrom: { serviceId: "0a7b5c08-d6e7-4f80-a1b2-3c4d5e6f7081" } } } as DatabaseServiceSpec;
+const redisSource: CopySource = {
+  namespace: "shop-staging",
+  name: "cache",
+  host: "cache.shop-staging.svc",
+  port: 6380,
+  image: "redis:7",
+  uid: 999,
+  secret: { name: "cache-credentials", keys: { username: "username", password: "password", database: "database" } },
+};
+const redisSourceCredentials = {
+  apiVersion: "v1",
+  kind: "Secret",
+  data: { username: base64("default"), password: base64("source-redis-password-secret"), database: base64("0") },
+};
+
 /**
  * The clone's Cluster once the copy's mark is applied. The CRD requires `spec`, which the mark
  * (one annotation, under its own field manager) does not carry: server-side apply validates the
@@ -113,6 +131,14 @@ const produced: [string, KubernetesObject[]][] = [
       copySourceSecret(scope, clone, release, clusterSource, sourceCredentials),
       copyJobManifest(scope, clone, release, clusterSource, { operator: true }, "7e2a91c4"),
       markedCluster(),
+    ],
+  ],
+  [
+    "a clone's Redis data copy between StatefulSets",
+    [
+      copySourceSecret(scope, redisClone, release, redisSource, redisSourceCredentials),
+      copyJobManifest(scope, redisClone, release, redisSource, { operator: false }, "7e2a91c4"),
+      copiedMarker({ apiVersion: "apps/v1", kind: "StatefulSet" }, "cache", "shop-production", redisClone.config.copyDataFrom!.serviceId),
     ],
   ],
   [
@@ -187,6 +213,7 @@ describe("Kubernetes manifests", () => {
         "npm-token-secret",
         "deploy-key-secret",
         "source-pg-password-secret",
+        "source-redis-password-secret",
       ])
         expect(text).not.toContain(secret);
     }
@@ -372,6 +399,21 @@ describe("Kubernetes manifests", () => {
     expect(() => copySourceSecret(scope, clone, release, clusterSource, { data: { username: base64("shop") } })).toThrow(
       "the Secret db-app of the database to copy data from (in shop-staging) has no password, dbname",
     );
+  });
+
+  it("a clone's Redis copy is the same Job with the Redis image and script, reading no database name", () => {
+    const job = copyJobManifest(scope, redisClone, release, redisSource, { operator: false }, "7e2a91c4");
+    expect(job.metadata!.name).toBe("cache-copy-7e2a91c4");
+    const pod = job.spec!.template.spec!;
+    // The command is the script (copy-data.redis.test.ts runs it for real).
+    expect(pod.containers[0]!.command).toEqual(["sh", "-c", REDIS_COPY_SCRIPT]);
+    expect({ image: pod.containers[0]!.image, securityContext: pod.securityContext, env: pod.containers[0]!.env }).toMatchSnapshot();
+    // Everything but the engine's part is the PostgreSQL copy's.
+    const postgres = copyJobManifest(scope, clone, release, statefulSetSource, { operator: false }, "7e2a91c4").spec!.template.spec!;
+    const engineFree = (container: V1Container) => ({ ...container, image: undefined, command: undefined, env: undefined });
+    expect(engineFree(pod.containers[0]!)).toEqual(engineFree(postgres.containers[0]!));
+    expect({ ...pod, containers: undefined }).toEqual({ ...postgres, containers: undefined });
+    expect(copySourceSecret(scope, redisClone, release, redisSource, redisSourceCredentials).data).toEqual(redisSourceCredentials.data);
   });
 
   it("a lifecycle JOB's run is a Job whose container writes its outputs to its termination message", () => {
