@@ -16,6 +16,7 @@ import { useTRPC } from "../trpc";
 import { kubernetesInstallYaml } from "../../engine/protocol/kubernetes-install";
 import { useInvalidate } from "../use-invalidate";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
+import { KubernetesBuildFields, KubernetesBuildSetting, kubernetesBuildOf } from "./kubernetes-build-setting";
 
 /** What an ADMIN decides about a cluster's apps (every change is audited). */
 const settings = [
@@ -205,6 +206,7 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: 
             {apiError(update.error).message}
           </Alert>
         )}
+        {cluster.kind === "kubernetes" && <KubernetesBuildSetting cluster={cluster} />}
         <Can role="ADMIN">
           <Group gap="xs" mt="xs">
             <Button
@@ -271,6 +273,8 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
   const [name, setName] = useState("");
   const [kind, setKind] = useState<ClusterKind>("local");
   const [domainSuffix, setDomainSuffix] = useState("localhost");
+  const [buildLocation, setBuildLocation] = useState<"cluster" | "engine-host">("cluster");
+  const [buildDockerHost, setBuildDockerHost] = useState("");
   const done = async (result: { cluster: { name: string; kind: string }; engineToken: string }) => {
     onToken({ cluster: result.cluster.name, kind: result.cluster.kind, token: result.engineToken });
     await invalidate();
@@ -286,7 +290,13 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
         onSubmit={(event) => {
           event.preventDefault();
           if (existing) rotate.mutate({ clusterId: existing.id });
-          else if (!nameError && name) create.mutate({ name, kind, domainSuffix });
+          else if (!nameError && name)
+            create.mutate({
+              name,
+              kind,
+              domainSuffix,
+              ...(kind === "kubernetes" ? { kubernetesBuild: kubernetesBuildOf(buildLocation, buildDockerHost) } : {}),
+            });
         }}
       >
         <Stack>
@@ -326,6 +336,15 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
                 error={failure?.fields.domainSuffix}
                 required
               />
+              {kind === "kubernetes" && (
+                <KubernetesBuildFields
+                  location={buildLocation}
+                  dockerHost={buildDockerHost}
+                  onLocation={setBuildLocation}
+                  onDockerHost={setBuildDockerHost}
+                  error={failure?.fields["kubernetesBuild.dockerHost"]}
+                />
+              )}
             </>
           )}
           <DialogFormFooter
