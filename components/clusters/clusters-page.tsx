@@ -16,7 +16,7 @@ import { useTRPC } from "../trpc";
 import { kubernetesInstallYaml } from "../../engine/protocol/kubernetes-install";
 import { useInvalidate } from "../use-invalidate";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
-import { KubernetesBuildFields, KubernetesBuildSetting, kubernetesBuildOf } from "./kubernetes-build-setting";
+import { dockerHostProblem, KubernetesBuildFields, KubernetesBuildSetting, kubernetesBuildOf } from "./kubernetes-build-setting";
 
 /** What an ADMIN decides about a cluster's apps (every change is audited). */
 const settings = [
@@ -215,7 +215,8 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: 
               leftSection={cluster.tokenRevoked ? <IconPlugConnected size={14} /> : <IconRefresh size={14} />}
               loading={rotate.isPending}
               onClick={() => rotate.mutate({ clusterId: cluster.id })}
-              aria-label={`${cluster.tokenRevoked ? "Connect an engine to" : "Rotate the engine token of"} ${cluster.name}`}
+              // The visible text first, as axe's label-content-name-mismatch asks: the cluster's name tells the cards' buttons apart.
+              aria-label={`${cluster.tokenRevoked ? "Connect an engine to" : "Rotate token of"} ${cluster.name}`}
             >
               {cluster.tokenRevoked ? "Connect an engine" : "Rotate token"}
             </Button>
@@ -226,7 +227,7 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: 
                 color="red"
                 leftSection={<IconShieldOff size={14} />}
                 onClick={revokeModal.open}
-                aria-label={`Revoke the engine token of ${cluster.name}`}
+                aria-label={`Revoke token of ${cluster.name}`}
               >
                 Revoke token
               </Button>
@@ -290,7 +291,7 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
         onSubmit={(event) => {
           event.preventDefault();
           if (existing) rotate.mutate({ clusterId: existing.id });
-          else if (!nameError && name)
+          else if (!nameError && name && !(kind === "kubernetes" && dockerHostProblem(buildLocation, buildDockerHost)))
             create.mutate({
               name,
               kind,
@@ -342,7 +343,7 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
                   dockerHost={buildDockerHost}
                   onLocation={setBuildLocation}
                   onDockerHost={setBuildDockerHost}
-                  error={failure?.fields["kubernetesBuild.dockerHost"]}
+                  error={dockerHostProblem(buildLocation, buildDockerHost) ?? failure?.fields["kubernetesBuild.dockerHost"]}
                 />
               )}
             </>

@@ -3,6 +3,7 @@
 import { Alert, Button, Group, NativeSelect, Stack, Text, TextInput } from "@mantine/core";
 import { useMutation } from "@tanstack/react-query";
 import { useState } from "react";
+import { dockerHostUrl } from "../../engine/protocol/image-build";
 import type { Inputs, Outputs } from "../api-types";
 import { Can } from "../auth/can";
 import { apiError } from "../errors";
@@ -10,7 +11,7 @@ import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 
 type Cluster = Outputs["clusters"]["list"][number];
-export type KubernetesBuild = NonNullable<Inputs["clusters"]["create"]["kubernetesBuild"]>;
+type KubernetesBuild = NonNullable<Inputs["clusters"]["create"]["kubernetesBuild"]>;
 type Location = KubernetesBuild["location"];
 
 const LOCATIONS: { value: Location; label: string }[] = [
@@ -18,12 +19,19 @@ const LOCATIONS: { value: Location; label: string }[] = [
   { value: "engine-host", label: "On the engine's host, through its Docker API" },
 ];
 
+/** What is wrong with the Docker API field, by the API's own rule, before it is sent; null when nothing is (or it is empty). */
+export function dockerHostProblem(location: Location, dockerHost: string): string | null {
+  if (location !== "engine-host" || dockerHost.trim() === "") return null;
+  const parsed = dockerHostUrl.safeParse(dockerHost.trim());
+  return parsed.success ? null : (parsed.error.issues[0]?.message ?? "not a Docker API URL");
+}
+
 /** The setting as the API takes it, from the two fields. */
 export function kubernetesBuildOf(location: Location, dockerHost: string): KubernetesBuild {
   return location === "cluster" ? { location } : { location, dockerHost: dockerHost.trim() };
 }
 
-export function describeKubernetesBuild(build: KubernetesBuild): string {
+function describeKubernetesBuild(build: KubernetesBuild): string {
   return build.location === "cluster" ? "in the cluster (a build Job)" : `on the engine's host, through the Docker API at ${build.dockerHost}`;
 }
 
@@ -73,6 +81,7 @@ export function KubernetesBuildSetting({ cluster }: { cluster: Cluster }) {
   const failure = update.error ? apiError(update.error) : null;
   const wanted = kubernetesBuildOf(location, dockerHost);
   const changed = JSON.stringify(wanted) !== JSON.stringify(current);
+  const problem = dockerHostProblem(location, dockerHost);
   return (
     <Can
       role="ADMIN"
@@ -98,11 +107,17 @@ export function KubernetesBuildSetting({ cluster }: { cluster: Cluster }) {
             dockerHost={dockerHost}
             onLocation={setLocation}
             onDockerHost={setDockerHost}
-            error={failure?.fields["kubernetesBuild.dockerHost"]}
+            error={problem ?? failure?.fields["kubernetesBuild.dockerHost"]}
             disabled={update.isPending}
           />
           <Group justify="flex-end">
-            <Button type="submit" size="xs" variant="light" disabled={!changed} loading={update.isPending}>
+            <Button
+              type="submit"
+              size="xs"
+              variant="light"
+              disabled={!changed || problem !== null || (wanted.location === "engine-host" && !wanted.dockerHost)}
+              loading={update.isPending}
+            >
               Save image builds
             </Button>
           </Group>
