@@ -34,12 +34,17 @@ export async function registryCredentials(api: KubeApi, settings: KubernetesSett
   } catch {
     throw new StepError(`${where} is not a Docker config: its .dockerconfigjson must be {"auths": {"<registry>": {...}}}`);
   }
-  // Keys are a host (`registry.example.com:5000`) or a URL of it (`https://registry.example.com/v1/`).
-  const entry = Object.entries(parsed.auths).find(([key]) => key.replace(/^https?:\/\//, "").replace(/\/.*$/, "") === registryHost)?.[1];
+  const entry = Object.entries(parsed.auths).find(([key]) => hostOfKey(key) === hostOfKey(registryHost))?.[1];
   if (!entry) throw new StepError(`${where} has no credentials for ${registryHost}`);
   if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password };
   const decoded = entry.auth ? Buffer.from(entry.auth, "base64").toString("utf8") : "";
   const colon = decoded.indexOf(":");
   if (colon <= 0) throw new StepError(`${where}'s entry for ${registryHost} has neither a username and password nor an auth of "user:password"`);
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** Keys are a host (`registry.example.com:5000`) or a URL of it (`https://registry.example.com/v1/`); Docker Hub's is `https://index.docker.io/v1/`. */
+function hostOfKey(key: string): string {
+  const host = key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+  return host === "index.docker.io" || host === "registry-1.docker.io" ? "docker.io" : host;
 }
