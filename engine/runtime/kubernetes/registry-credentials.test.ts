@@ -1,10 +1,11 @@
+import type { V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { registryCredentials } from "./registry-credentials";
 import { defaultKubernetesSettings, type KubernetesSettings } from "./settings";
 import { ScriptedKubeApi } from "./testing/scripted-api";
 
 /** A `kubernetes.io/dockerconfigjson` Secret as https://kubernetes.io/docs/concepts/configuration/secret/#docker-config-secrets (v1.33) shows it. */
-function pushSecret(auths: Record<string, unknown>) {
+function pushSecret(auths: Record<string, unknown>): V1Secret {
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -39,7 +40,8 @@ describe("the registry's push credentials for builds on the engine's host", () =
     await expect(registryCredentials(api, settings, "registry.example.com:5000")).rejects.toThrow(
       "Secret slipway-system/registry-push has no credentials for registry.example.com:5000",
     );
-    api.seed({ ...pushSecret({}), data: { ".dockerconfigjson": Buffer.from("not json").toString("base64") } });
+    const malformed: V1Secret = { ...pushSecret({}), data: { ".dockerconfigjson": Buffer.from("not json").toString("base64") } };
+    api.seed(malformed);
     await expect(registryCredentials(api, settings, "registry.example.com:5000")).rejects.toThrow("is not a Docker config");
     api.seed(pushSecret({ "registry.example.com:5000": { auth: Buffer.from("no-colon").toString("base64") } }));
     await expect(registryCredentials(api, settings, "registry.example.com:5000")).rejects.toThrow(/has neither a username and password nor an auth/);
