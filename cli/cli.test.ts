@@ -498,6 +498,37 @@ describe("tokens and clusters", () => {
     expectFailure(await h.cli(["cluster", "create", "odd", "--engine-url", "https://cp.test"]), 2, "--engine-url goes with --kind kubernetes");
   });
 
+  it("sets where a kubernetes cluster builds images: in the cluster, or on the engine's host through its Docker API", async () => {
+    const created = await h.cli(["cluster", "create", "builder", "--kind", "kubernetes", "--build-docker-host", "unix:///run/podman/podman.sock", "--json"]);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout).cluster.kubernetesBuild).toEqual({ location: "engine-host", dockerHost: "unix:///run/podman/podman.sock" });
+    expect((await h.cli(["cluster", "list"])).stdout).toMatch(/^builder\s+kubernetes\s.*on the engine's host \(unix:\/\/\/run\/podman\/podman\.sock\)/m);
+
+    expect(await h.cli(["cluster", "update", "builder", "--build-location", "cluster"])).toMatchObject({
+      code: 0,
+      stdout: "Cluster builder builds images of git services in the cluster\n",
+    });
+    expect(await h.cli(["cluster", "update", "builder", "--build-location", "engine-host", "--build-docker-host", "tcp://10.0.0.5:2375"])).toMatchObject({
+      code: 0,
+      stdout: "Cluster builder builds images of git services on the engine's host (tcp://10.0.0.5:2375)\n",
+    });
+    expectFailure(
+      await h.cli(["cluster", "update", "builder", "--build-location", "engine-host"]),
+      2,
+      "--build-location engine-host needs --build-docker-host <unix:///…sock|tcp://host:port>",
+    );
+    expectFailure(
+      await h.cli(["cluster", "update", "builder", "--build-docker-host", "/var/run/docker.sock"]),
+      2,
+      /give the Docker API as unix:\/\/\/path\/to\/docker\.sock or tcp:\/\/host:port/,
+    );
+    expectFailure(
+      await h.cli(["cluster", "create", "plain", "--build-location", "cluster"]),
+      2,
+      "--build-location and --build-docker-host go with --kind kubernetes",
+    );
+  });
+
   it("explains that the engine command needs the executable when run in-process", async () => {
     expectFailure(await h.cli(["engine", "--url", h.url, "--token", "x"]), 1, /slipway executable/);
   });

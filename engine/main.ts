@@ -102,7 +102,13 @@ export async function runEngine(source: Record<string, string | undefined> = pro
     },
     (reporter) =>
       kube
-        ? createKubernetesEngine({ ...engineOptions, reporter, api: clientNodeApi(kube), settings: config.kubernetes.settings })
+        ? createKubernetesEngine({
+            ...engineOptions,
+            reporter,
+            api: clientNodeApi(kube),
+            settings: config.kubernetes.settings,
+            builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
+          })
         : docker
           ? createDockerEngine({
               ...engineOptions,

@@ -303,6 +303,7 @@ export function createEngine(options: EngineOptions): Engine {
       databasePorts,
       output: (fd, text) => reporter.log(stream, fd, mask(text), now()),
       git: { allowLocalRepositories: options.allowLocalRepositories ?? false, sshKnownHostsFile: paths.sshKnownHostsFile },
+      ...(task.kubernetesBuild ? { kubernetesBuild: task.kubernetesBuild } : {}),
     };
 
     /** Runs one step between its started and succeeded/failed/canceled events. */

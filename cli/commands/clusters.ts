@@ -10,7 +10,10 @@ const clusterKinds = ["local", "docker", "kubernetes"] as const;
 /** The tag `docker build -f Dockerfile.engine -t slipway-engine:0.1.0 .` gives the engine's image (README, Kubernetes). */
 const DEFAULT_ENGINE_IMAGE = "slipway-engine:0.1.0";
 
-type CreateOptions = {
+/** Where a kubernetes cluster builds images of git services (`--build-location`, `--build-docker-host`). */
+type BuildOptions = { buildLocation?: "cluster" | "engine-host"; buildDockerHost?: string };
+
+type CreateOptions = BuildOptions & {
   kind: string;
   domain: string;
   dockerHost?: string;
@@ -25,6 +28,26 @@ function onOff(value: string): boolean {
   if (value === "off") return false;
   throw new InvalidArgumentError('expected "on" or "off"');
 }
+
+/** The kubernetes build setting the options give, or nothing when they give none; the API validates the Docker API's URL. */
+function buildSetting(options: BuildOptions): { location: "cluster" } | { location: "engine-host"; dockerHost: string } | undefined {
+  const { buildLocation, buildDockerHost } = options;
+  if (buildLocation === undefined && buildDockerHost === undefined) return undefined;
+  if (buildLocation === "cluster") {
+    if (buildDockerHost !== undefined) throw usageError("--build-docker-host goes with --build-location engine-host");
+    return { location: "cluster" };
+  }
+  if (buildDockerHost === undefined) throw usageError("--build-location engine-host needs --build-docker-host <unix:///…sock|tcp://host:port>");
+  return { location: "engine-host", dockerHost: buildDockerHost };
+}
+
+const buildLocationOption = () =>
+  new Option(
+    "--build-location <where>",
+    "with a kubernetes cluster: build images of git services in the cluster (a build Job) or on the engine's host (through --build-docker-host)",
+  ).choices(["cluster", "engine-host"]);
+const buildDockerHostOption = () =>
+  new Option("--build-docker-host <url>", "the Docker API on the engine's host that builds images (unix:///var/run/docker.sock, tcp://host:port)");
 
 export function registerClusterCommands(program: Command, ctx: Context): void {
   const cluster = program.command("cluster").description("Clusters (deployment targets) and their engines: list, create");
@@ -45,6 +68,7 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
           { header: "VERSION", value: (c) => c.engineVersion },
           { header: "LOCAL REPOS", value: (c) => (c.allowLocalRepositories ? "allowed" : "no") },
           { header: "ISOLATION", value: isolationOf },
+          { header: "BUILDS", value: buildsOf },
           { header: "LAST SEEN", value: (c) => formatAge(c.lastHeartbeatAt) },
           { header: "ID", value: (c) => c.id },
         ]),
@@ -61,16 +85,21 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
     .option("--engine-image <ref>", "with --kind kubernetes: the engine's image, built from this repository's Dockerfile.engine", DEFAULT_ENGINE_IMAGE)
     .option("--engine-url <url>", "with --kind kubernetes: the control plane's URL as the engine reaches it from inside the cluster (default: the CLI's)")
     .option("--allow-local-repositories", "services may be built from file:// URLs and paths on the engine's host (ADMIN)")
+    .addOption(buildLocationOption())
+    .addOption(buildDockerHostOption())
     .option("--json", "print the API object (with the token)")
     .action(async (name: string, options: CreateOptions) => {
       if (options.dockerHost && options.kind !== "docker") throw usageError("--docker-host goes with --kind docker");
       if (options.engineUrl && options.kind !== "kubernetes") throw usageError("--engine-url goes with --kind kubernetes");
+      const kubernetesBuild = buildSetting(options);
+      if (kubernetesBuild && options.kind !== "kubernetes") throw usageError("--build-location and --build-docker-host go with --kind kubernetes");
       const api = await ctx.api();
       const created = await api.post<CreatedCluster>("/clusters", {
         name,
         kind: options.kind,
         domainSuffix: options.domain,
         allowLocalRepositories: options.allowLocalRepositories ?? false,
+        ...(kubernetesBuild ? { kubernetesBuild } : {}),
       });
       if (options.json) return ctx.printJson(created);
       if (options.kind === "kubernetes") {
@@ -107,15 +136,23 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
     .option("--local-repositories <on|off>", "whether services may be built from file:// URLs and paths on the engine's host", onOff)
     .option("--trusted <on|off>", "run apps even where the engine's host cannot sandbox them: they can then read the engine's files", onOff)
     .option("--isolate-loopback <on|off>", "cut services off from the host's loopback services other than their environment's databases", onOff)
+    .addOption(buildLocationOption())
+    .addOption(buildDockerHostOption())
     .option("--json", "print the API object")
-    .action(async (name: string, options: { localRepositories?: boolean; trusted?: boolean; isolateLoopback?: boolean; json?: boolean }) => {
+    .action(async (name: string, options: BuildOptions & { localRepositories?: boolean; trusted?: boolean; isolateLoopback?: boolean; json?: boolean }) => {
       const { localRepositories, trusted, isolateLoopback } = options;
-      if (localRepositories === undefined && trusted === undefined && isolateLoopback === undefined)
-        throw usageError("give --local-repositories, --trusted or --isolate-loopback");
+      const kubernetesBuild = buildSetting(options);
+      if (localRepositories === undefined && trusted === undefined && isolateLoopback === undefined && kubernetesBuild === undefined)
+        throw usageError("give --local-repositories, --trusted, --isolate-loopback or --build-location");
       const api = await ctx.api();
       const found = (await api.get<Cluster[]>("/clusters")).find((candidate) => candidate.name === name);
       if (!found) throw new CliError(`no cluster named ${name}`, exitCodes.notFound);
-      const updated = await api.patch<Cluster>(`/clusters/${found.id}`, { allowLocalRepositories: localRepositories, trusted, isolateLoopback });
+      const updated = await api.patch<Cluster>(`/clusters/${found.id}`, {
+        allowLocalRepositories: localRepositories,
+        trusted,
+        isolateLoopback,
+        kubernetesBuild,
+      });
       if (options.json) return ctx.printJson(updated);
       const lines: string[] = [];
       if (localRepositories !== undefined)
@@ -136,8 +173,16 @@ export function registerClusterCommands(program: Command, ctx: Context): void {
             ? `Cluster ${name} isolates loopback: its services reach no service of the host on 127.0.0.1 but their environment's databases`
             : `Cluster ${name} does not isolate loopback: its services reach the host's loopback services`,
         );
+      if (kubernetesBuild !== undefined) lines.push(`Cluster ${name} builds images of git services ${buildsOf(updated)}`);
       ctx.print(lines.join("\n"));
     });
+}
+
+/** Where a kubernetes cluster builds images of git services; `-` for the other kinds (their engine's host builds). */
+function buildsOf(cluster: Cluster): string {
+  const build = cluster.kubernetesBuild;
+  if (!build) return "-";
+  return build.location === "cluster" ? "in the cluster" : `on the engine's host (${build.dockerHost})`;
 }
 
 /** How the cluster's apps are kept apart, from what its engine reported and what an ADMIN chose. */

@@ -16,6 +16,7 @@ import { useTRPC } from "../trpc";
 import { kubernetesInstallYaml } from "../../engine/protocol/kubernetes-install";
 import { useInvalidate } from "../use-invalidate";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
+import { dockerHostProblem, KubernetesBuildFields, KubernetesBuildSetting, kubernetesBuildOf } from "./kubernetes-build-setting";
 
 /** What an ADMIN decides about a cluster's apps (every change is audited). */
 const settings = [
@@ -205,6 +206,7 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: 
             {apiError(update.error).message}
           </Alert>
         )}
+        {cluster.kind === "kubernetes" && <KubernetesBuildSetting cluster={cluster} />}
         <Can role="ADMIN">
           <Group gap="xs" mt="xs">
             <Button
@@ -213,7 +215,8 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: 
               leftSection={cluster.tokenRevoked ? <IconPlugConnected size={14} /> : <IconRefresh size={14} />}
               loading={rotate.isPending}
               onClick={() => rotate.mutate({ clusterId: cluster.id })}
-              aria-label={`${cluster.tokenRevoked ? "Connect an engine to" : "Rotate the engine token of"} ${cluster.name}`}
+              // The visible text first, as axe's label-content-name-mismatch asks: the cluster's name tells the cards' buttons apart.
+              aria-label={`${cluster.tokenRevoked ? "Connect an engine to" : "Rotate token of"} ${cluster.name}`}
             >
               {cluster.tokenRevoked ? "Connect an engine" : "Rotate token"}
             </Button>
@@ -224,7 +227,7 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: 
                 color="red"
                 leftSection={<IconShieldOff size={14} />}
                 onClick={revokeModal.open}
-                aria-label={`Revoke the engine token of ${cluster.name}`}
+                aria-label={`Revoke token of ${cluster.name}`}
               >
                 Revoke token
               </Button>
@@ -271,6 +274,8 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
   const [name, setName] = useState("");
   const [kind, setKind] = useState<ClusterKind>("local");
   const [domainSuffix, setDomainSuffix] = useState("localhost");
+  const [buildLocation, setBuildLocation] = useState<"cluster" | "engine-host">("cluster");
+  const [buildDockerHost, setBuildDockerHost] = useState("");
   const done = async (result: { cluster: { name: string; kind: string }; engineToken: string }) => {
     onToken({ cluster: result.cluster.name, kind: result.cluster.kind, token: result.engineToken });
     await invalidate();
@@ -286,7 +291,13 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
         onSubmit={(event) => {
           event.preventDefault();
           if (existing) rotate.mutate({ clusterId: existing.id });
-          else if (!nameError && name) create.mutate({ name, kind, domainSuffix });
+          else if (!nameError && name && !(kind === "kubernetes" && dockerHostProblem(buildLocation, buildDockerHost)))
+            create.mutate({
+              name,
+              kind,
+              domainSuffix,
+              ...(kind === "kubernetes" ? { kubernetesBuild: kubernetesBuildOf(buildLocation, buildDockerHost) } : {}),
+            });
         }}
       >
         <Stack>
@@ -326,6 +337,15 @@ function ConnectEngine({ clusters, onClose, onToken }: { clusters: Cluster[]; on
                 error={failure?.fields.domainSuffix}
                 required
               />
+              {kind === "kubernetes" && (
+                <KubernetesBuildFields
+                  location={buildLocation}
+                  dockerHost={buildDockerHost}
+                  onLocation={setBuildLocation}
+                  onDockerHost={setBuildDockerHost}
+                  error={dockerHostProblem(buildLocation, buildDockerHost) ?? failure?.fields["kubernetesBuild.dockerHost"]}
+                />
+              )}
             </>
           )}
           <DialogFormFooter

@@ -10,3 +10,4 @@ export * from "./local-engine";
 export * from "./log-redaction";
 export * from "./git-source";
 export * from "./edge";
+export * from "./image-build";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { edgeState } from "./edge";
+import { kubernetesImageBuild } from "./image-build";
 import { deploymentEvent, logLine, logStream } from "./events";
 import { metricSample } from "./metrics";
 import { shellClose, shellExit, shellInput, shellOpenRequest, shellOutput, shellResize } from "./shell";
@@ -103,6 +104,8 @@ export const engineTask = z.object({
    * (optional: older control planes send none, which is "no").
    */
   isolateLoopback: z.boolean().optional(),
+  /** Where a `kubernetes` cluster builds images of git services (image-build.ts); absent: in the cluster, as older control planes meant. */
+  kubernetesBuild: kubernetesImageBuild.optional(),
 });
 export type EngineTask = z.infer<typeof engineTask>;
 

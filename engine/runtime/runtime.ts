@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { ClonedSource, GitPolicy } from "./shared/git";
-import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
+import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, KubernetesImageBuild, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
 /**
  * What orchestration (engine/orchestrator.ts: steps, order, events, cancel) needs from a
@@ -33,6 +33,8 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   output: (fd: "stdout" | "stderr" | "system", text: string) => void;
   /** The engine's rules for git sources (engine/runtime/shared/git.ts); absent, local repositories are refused. */
   git?: GitPolicy;
+  /** Where the kubernetes runtime builds images of git services (engineTask.kubernetesBuild); absent: in the cluster. */
+  kubernetesBuild?: KubernetesImageBuild;
 };
 
 /** The organization, project and environment a deployment acts in (from its snapshot). */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { deploymentStatus, deploymentSteps, logFds, stepStatuses } from "../../engine/protocol/events";
+import { kubernetesImageBuild } from "../../engine/protocol/image-build";
 import { jobRun, missedRuns } from "../../engine/protocol/messages";
 import {
   applicationConfig,
@@ -232,6 +233,8 @@ export const clusterOutput = z.object({
   allowLocalRepositories: z.boolean(),
   trusted: z.boolean(),
   isolateLoopback: z.boolean(),
+  /** A `kubernetes` cluster's: where images of services from git are built (null on the other kinds). */
+  kubernetesBuild: kubernetesImageBuild.nullable(),
 });
 export const toCluster = (row: typeof clusters.$inferSelect, now: Date, heartbeatWindowMs: number) => ({
   id: row.id,
@@ -246,6 +249,7 @@ export const toCluster = (row: typeof clusters.$inferSelect, now: Date, heartbea
   allowLocalRepositories: row.allowLocalRepositories,
   trusted: row.trusted,
   isolateLoopback: row.isolateLoopback,
+  kubernetesBuild: row.kind === "kubernetes" ? (row.kubernetesBuild ?? { location: "cluster" as const }) : null,
 });
 
 export const roleSchema = z.enum(roles);

@@ -23,7 +23,7 @@ describe("a cluster's trust and loopback isolation", () => {
     expect(cluster).toMatchObject({ trusted: false, isolateLoopback: false });
     await expect(as("DEVELOPER").clusters.update({ clusterId: cluster.id, trusted: true })).rejects.toMatchObject({ code: "FORBIDDEN" });
     await expect(as("ADMIN").clusters.update({ clusterId: cluster.id })).rejects.toMatchObject({
-      message: "Nothing to change: give allowLocalRepositories, trusted or isolateLoopback",
+      message: "Nothing to change: give allowLocalRepositories, trusted, isolateLoopback or kubernetesBuild",
     });
 
     expect(await as("ADMIN").clusters.update({ clusterId: cluster.id, trusted: true, isolateLoopback: true })).toMatchObject({
@@ -52,5 +52,56 @@ describe("a cluster's trust and loopback isolation", () => {
     expect((await pullTask(services, row!.clusterId))?.trusted).toBe(false);
     await as("ADMIN").clusters.update({ clusterId: row!.clusterId, trusted: true });
     expect(await pullTask(services, row!.clusterId)).toMatchObject({ deploymentId: deployment.id, trusted: true, isolateLoopback: false });
+  });
+});
+
+describe("where a kubernetes cluster builds images", () => {
+  it("is in the cluster unless an ADMIN says the engine's host, with a Docker API; validated, audited, refused on other kinds", async () => {
+    const { cluster } = await as("ADMIN").clusters.create({ name: "k8s-builds", kind: "kubernetes" });
+    expect(cluster.kubernetesBuild).toEqual({ location: "cluster" });
+    const hostBuild = { location: "engine-host" as const, dockerHost: "unix:///var/run/docker.sock" };
+    await expect(as("DEVELOPER").clusters.update({ clusterId: cluster.id, kubernetesBuild: hostBuild })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(
+      as("ADMIN").clusters.update({ clusterId: cluster.id, kubernetesBuild: { location: "engine-host", dockerHost: "/var/run/docker.sock" } }),
+    ).rejects.toThrow("give the Docker API as unix:///path/to/docker.sock or tcp://host:port");
+    await expect(as("ADMIN").clusters.update({ clusterId: cluster.id, kubernetesBuild: { location: "engine-host" } as never })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+
+    expect(await as("ADMIN").clusters.update({ clusterId: cluster.id, kubernetesBuild: hostBuild })).toMatchObject({ kubernetesBuild: hostBuild });
+    const audit = await services.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.action, "cluster.update"), eq(auditEvents.targetId, cluster.id)));
+    expect(audit.map((event) => event.changes)).toEqual([{ before: { kubernetesBuild: null }, after: { kubernetesBuild: hostBuild } }]);
+
+    const { cluster: created } = await as("ADMIN").clusters.create({
+      name: "k8s-host",
+      kind: "kubernetes",
+      kubernetesBuild: { location: "engine-host", dockerHost: "tcp://10.0.0.5:2375" },
+    });
+    expect(created.kubernetesBuild).toEqual({ location: "engine-host", dockerHost: "tcp://10.0.0.5:2375" });
+
+    const { cluster: docker } = await as("ADMIN").clusters.create({ name: "containers", kind: "docker" });
+    expect(docker.kubernetesBuild).toBeNull();
+    await expect(as("ADMIN").clusters.update({ clusterId: docker.id, kubernetesBuild: hostBuild })).rejects.toThrow(
+      "kubernetesBuild is a setting of kubernetes clusters; a docker cluster builds on its engine's host",
+    );
+    await expect(as("ADMIN").clusters.create({ name: "local-2", kind: "local", kubernetesBuild: { location: "cluster" } })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+  });
+
+  it("reaches the engine with each task", async () => {
+    const { cluster } = await as("ADMIN").clusters.create({ name: "k8s-tasks", kind: "kubernetes" });
+    const project = await as("ADMIN").projects.create({ name: "builds" });
+    const environment = await as("ADMIN").environments.create({ projectId: project.id, name: "dev", clusterId: cluster.id });
+    await as("DEVELOPER").services.create({ environmentId: environment.id, name: "web", config: { git: { url: "https://example.com/acme/web.git" } } });
+    const { deployment } = await as("DEVELOPER").deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    await services.db.update(deployments).set({ leasedAt: new Date(), attempt: 1 }).where(eq(deployments.id, deployment.id));
+    expect((await pullTask(services, cluster.id))?.kubernetesBuild).toBeUndefined();
+    const hostBuild = { location: "engine-host" as const, dockerHost: "unix:///run/podman/podman.sock" };
+    await as("ADMIN").clusters.update({ clusterId: cluster.id, kubernetesBuild: hostBuild });
+    expect(await pullTask(services, cluster.id)).toMatchObject({ deploymentId: deployment.id, kubernetesBuild: hostBuild });
   });
 });

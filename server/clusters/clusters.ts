@@ -1,5 +1,6 @@
 import { and, asc, eq } from "drizzle-orm";
 import { z } from "zod";
+import { kubernetesImageBuild } from "../../engine/protocol/image-build";
 import { recordAudit } from "../audit/record-audit";
 import { issueToken } from "../auth/tokens";
 import type { DomainContext } from "../context";
@@ -26,6 +27,8 @@ export const createClusterInput = z.object({
     .default("localhost"),
   /** Services may be built from repositories on the engine's host (`file://`, paths); its engine must allow them too. */
   allowLocalRepositories: z.boolean().default(false),
+  /** A `kubernetes` cluster's: where images of services from git are built; unset, in the cluster by a build Job. */
+  kubernetesBuild: kubernetesImageBuild.optional(),
 });
 
 export const updateClusterInput = z.object({
@@ -35,7 +38,15 @@ export const updateClusterInput = z.object({
   trusted: z.boolean().optional(),
   /** Cut services off from the host's loopback services other than their environment's databases. */
   isolateLoopback: z.boolean().optional(),
+  /** A `kubernetes` cluster's: build images of services from git in the cluster, or on the engine's host through its Docker API. */
+  kubernetesBuild: kubernetesImageBuild.optional(),
 });
+
+/** Where images are built is a `kubernetes` cluster's setting: the other kinds build on their engine's host always. */
+function refuseBuildSettingOn(kind: (typeof clusterKinds)[number], build: unknown): void {
+  if (build !== undefined && kind !== "kubernetes")
+    throw new AppError("INVALID", `kubernetesBuild is a setting of kubernetes clusters; a ${kind} cluster builds on its engine's host`);
+}
 
 export async function listClusters({ db, actor }: DomainContext) {
   return db.select().from(clusters).where(eq(clusters.organizationId, actor.organizationId)).orderBy(asc(clusters.name));
@@ -52,6 +63,7 @@ export async function getCluster({ db, actor }: DomainContext, clusterId: string
 
 /** Registers a cluster; its engine token is returned once and only its hash is kept. */
 export async function createCluster(ctx: DomainContext, input: z.infer<typeof createClusterInput>) {
+  refuseBuildSettingOn(input.kind, input.kubernetesBuild);
   const issued = issueToken("engine");
   return ctx.db.transaction(async (tx) => {
     const [cluster] = await conflictOnDuplicate(`Cluster "${input.name}"`, () =>
@@ -74,10 +86,12 @@ export async function createCluster(ctx: DomainContext, input: z.infer<typeof cr
 export async function updateCluster(ctx: DomainContext, input: z.infer<typeof updateClusterInput>) {
   const { clusterId, ...given } = input;
   const changes = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as Partial<
-    Pick<typeof clusters.$inferSelect, "allowLocalRepositories" | "trusted" | "isolateLoopback">
+    Pick<typeof clusters.$inferSelect, "allowLocalRepositories" | "trusted" | "isolateLoopback" | "kubernetesBuild">
   >;
-  if (Object.keys(changes).length === 0) throw new AppError("INVALID", "Nothing to change: give allowLocalRepositories, trusted or isolateLoopback");
+  if (Object.keys(changes).length === 0)
+    throw new AppError("INVALID", "Nothing to change: give allowLocalRepositories, trusted, isolateLoopback or kubernetesBuild");
   const cluster = await getCluster(ctx, clusterId);
+  refuseBuildSettingOn(cluster.kind, changes.kubernetesBuild);
   return ctx.db.transaction(async (tx) => {
     const [updated] = await tx.update(clusters).set(changes).where(eq(clusters.id, cluster.id)).returning();
     const before = Object.fromEntries(Object.keys(changes).map((key) => [key, cluster[key as keyof typeof changes]]));

@@ -61,6 +61,7 @@ export async function pullTask(svc: Services, clusterId: string): Promise<Engine
       deployment: deployments,
       trusted: clusters.trusted,
       isolateLoopback: clusters.isolateLoopback,
+      kubernetesBuild: clusters.kubernetesBuild,
       wrappedDataKey: organizations.wrappedDataKey,
     })
     .from(deployments)
@@ -72,7 +73,7 @@ export async function pullTask(svc: Services, clusterId: string): Promise<Engine
     .orderBy(asc(deployments.leasedAt))
     .limit(1);
   if (!row) return null;
-  const { deployment, trusted, isolateLoopback, wrappedDataKey } = row;
+  const { deployment, trusted, isolateLoopback, kubernetesBuild, wrappedDataKey } = row;
   const cipher = await unwrapCipher(svc.keyring, deployment.organizationId, wrappedDataKey);
   return {
     deploymentId: deployment.id,
@@ -80,6 +81,7 @@ export async function pullTask(svc: Services, clusterId: string): Promise<Engine
     snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot),
     trusted,
     isolateLoopback,
+    ...(kubernetesBuild ? { kubernetesBuild } : {}),
   };
 }
 

@@ -35,7 +35,7 @@ const BUSYBOX_CANDIDATES = ["/bin/busybox", "/usr/bin/busybox"];
  * MACHINE.md), its own storage root, and a base image imported from busybox-static. Returns the
  * reason instead when Podman cannot run here, so the tests that need it skip saying why.
  */
-export async function startPodman(): Promise<PodmanService | { skip: string }> {
+export async function startPodman(options: { insecureRegistries?: string[] } = {}): Promise<PodmanService | { skip: string }> {
   if (process.getuid?.() !== 0) return { skip: "podman tests run as root (rootless podman needs subuid setup); this process is not root" };
   try {
     await run("podman", ["--version"]);
@@ -57,8 +57,15 @@ export async function startPodman(): Promise<PodmanService | { skip: string }> {
     ...process.env,
     CONTAINERS_CONF: path.join(dir, "containers.conf"),
     CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf"),
+    // Registries of the test on 127.0.0.1 speak plain HTTP (Docker takes 127.0.0.0/8 as insecure by itself; Podman is told).
+    ...(options.insecureRegistries ? { CONTAINERS_REGISTRIES_CONF: path.join(dir, "registries.conf") } : {}),
   };
   await fs.writeFile(env.CONTAINERS_CONF, '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n');
+  if (env.CONTAINERS_REGISTRIES_CONF)
+    await fs.writeFile(
+      env.CONTAINERS_REGISTRIES_CONF,
+      options.insecureRegistries!.map((location) => `[[registry]]\nlocation = "${location}"\ninsecure = true\n`).join("\n"),
+    );
   const podman = async (...args: string[]) => (await run("podman", args, { env, maxBuffer: 16 * 1024 * 1024 })).stdout.trim();
 
   let service: ChildProcess | null = null;

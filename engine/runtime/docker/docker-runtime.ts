@@ -1,5 +1,4 @@
 import fsp from "node:fs/promises";
-import path from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Docker from "dockerode";
@@ -21,17 +20,16 @@ import {
   type StepResult,
 } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
-import { type NodeToolchainOptions, NodeToolchains } from "../toolchains/node";
-import { PackageManagerToolchains } from "../toolchains/package-managers";
-import { ToolchainStore } from "../toolchains/toolchain-store";
+import type { ToolchainStore } from "../toolchains/toolchain-store";
 import { secretMasker, withheldLine } from "../secret-mask";
 import { httpStatus } from "../shared/http-probe";
 import { describeError, statusCodeOf } from "./docker-host";
 import { type ContainerJobLaunch, dockerJobRunner, writeJobLaunch } from "./docker-jobs";
 import { hardenedHostConfig } from "./hardening";
 import { startExec } from "./exec-session";
-import { buildGitImage, ensureContainerImage, findDockerfile, imageRepository, pruneImages } from "./images";
-import { buildPlanImage, type PlanImageSettings } from "./plan-image";
+import { ensureContainerImage, imageRepository, pruneImages } from "./images";
+import type { PlanImageSettings } from "./plan-image";
+import { buildServiceImage, type ImageBuildOptions, imageBuildTools } from "./service-image";
 import { ContainerLogFollower, type LogCursor } from "./log-follower";
 import { dockerLayout, type DockerLayout, type DockerServiceState, dockerServiceState, LABELS, type ReleaseContainer } from "./state";
 import { type Fd, LAST_LINES_WAIT_MS } from "./streams";
@@ -42,7 +40,8 @@ export type DockerServiceSpec = ApplicationServiceSpec | ContainerServiceSpec | 
 /** The ones that serve through the router (a JOB runs to completion instead). */
 type ServedSpec = ApplicationServiceSpec | ContainerServiceSpec;
 
-export type DockerRuntimeOptions = {
+/** ImageBuildOptions: how apps are built (service-image.ts): toolchains, pip, the image plan builds start from and their network. */
+export type DockerRuntimeOptions = ImageBuildOptions & {
   home: string;
   docker: Docker;
   logger: pino.Logger;
@@ -58,14 +57,6 @@ export type DockerRuntimeOptions = {
   sleepMinuteMs?: number;
   /** Built images kept per service besides the live one (rollback without a rebuild). */
   keepImages?: number;
-  /**
-   * How apps without a Dockerfile are built (plan-image.ts): where toolchains come from and the
-   * Node of apps that name none (SLIPWAY_NPM_REGISTRY, SLIPWAY_NODE_VERSION), pip's index
-   * settings, the image builds start from and the network their steps use.
-   */
-  toolchains: NodeToolchainOptions & { pip?: Record<string, string> };
-  buildImage?: string;
-  buildNetwork?: string;
 };
 
 type DockerRelease = PendingRelease<ReleaseContainer> & { image?: string };
@@ -95,21 +86,11 @@ export function createDockerRuntime(options: DockerRuntimeOptions): Runtime<Dock
     onPruneError: (image, error) => options.logger.warn({ err: error, image }, "could not remove an old image"),
   });
   const jobs = new ScheduledJobs({ runner, writes: store.writes, serviceLog: options.serviceLog, events: options.events });
-  // The same store as the local runtime's (engine home's toolchains/): one download per version, whichever runtime asks.
-  const toolchains = new ToolchainStore(path.join(options.home, "toolchains"));
-  const plans: PlanImageSettings = {
-    node: new NodeToolchains({ ...options.toolchains, store: toolchains }),
-    packageManagers: new PackageManagerToolchains({ registry: options.toolchains.registry, store: toolchains }),
-    registry: options.toolchains.registry,
-    pip: options.toolchains.pip ?? {},
-    ...(options.buildImage ? { baseImage: options.buildImage } : {}),
-    ...(options.buildNetwork ? { network: options.buildNetwork } : {}),
-  };
   return new ReleaseRuntime({
     name: "docker",
     serviceKinds: ["APPLICATION", "CONTAINER", "JOB"] satisfies ServiceKind[],
     store,
-    driver: new DockerReleases(options, paths, store, jobs, { store: toolchains, plans }),
+    driver: new DockerReleases(options, paths, store, jobs, imageBuildTools(options.home, options)),
     jobs,
     router,
     drainTimeoutMs: options.drainTimeoutMs,
@@ -190,12 +171,17 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     }
     if (!release.appDir || !release.commit) throw new Error("build before clone");
     try {
-      const dockerfile = await findDockerfile(service, release.appDir);
-      const build = { docker: this.docker, service, commit: release.commit, noCache: ctx.noCache ?? false, signal: ctx.signal, output: ctx.output };
-      // No Dockerfile: the plan the local runtime would run, in an image (issue 14, item 6).
-      const { image, result } = dockerfile
-        ? await buildGitImage({ ...build, dockerfile })
-        : await buildPlanImage({ ...build, releaseDir: release.dir, appDir: release.appDir, settings: this.builds.plans });
+      const { image, result } = await buildServiceImage({
+        docker: this.docker,
+        service,
+        releaseDir: release.dir,
+        appDir: release.appDir,
+        commit: release.commit,
+        noCache: ctx.noCache ?? false,
+        plans: this.builds.plans,
+        signal: ctx.signal,
+        output: ctx.output,
+      });
       release.image = image;
       if (service.kind === "JOB") await writeJobLaunch(this.paths, service.id, release.releaseId, jobLaunch(service, image, release));
       return result;

@@ -29,8 +29,7 @@ export async function buildImage(input: {
   retry?: ObserveOptions["retry"];
 }): Promise<string> {
   const { api, settings, ctx, service, release } = input;
-  if (!settings.registry) throw new StepError("the cluster has no image registry for builds: set SLIPWAY_KUBE_REGISTRY on its engine");
-  const repository = `${settings.registry}/${namespaceOf(input.scope)}/${kubernetesObjectName(service.name)}`;
+  const repository = registryRepository(settings, input.scope, service);
   const destination = `${repository}:${release.releaseId}`;
   const namespace = settings.engineNamespace;
   const name = buildName(service.name, release.releaseId);
@@ -86,6 +85,12 @@ export async function buildImage(input: {
   } finally {
     await api.delete({ apiVersion: "v1", kind: "Secret", namespace, name });
   }
+}
+
+/** The repository of a service's images in the cluster's registry, wherever they are built: `<registry>/<namespace>/<service>`. */
+export function registryRepository(settings: KubernetesSettings, scope: EnvironmentScope, service: { name: string }): string {
+  if (!settings.registry) throw new StepError("the cluster has no image registry for builds: set SLIPWAY_KUBE_REGISTRY on its engine");
+  return `${settings.registry}/${namespaceOf(scope)}/${kubernetesObjectName(service.name)}`;
 }
 
 /**

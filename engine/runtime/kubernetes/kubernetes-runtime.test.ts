@@ -13,6 +13,7 @@ import type { KubernetesObject, V1Deployment, V1Job, V1Secret, V1StatefulSet } f
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recordingReporter, task } from "../../../test/engine-harness";
+import { testToolchains } from "../../../test/support/toolchains";
 import { createKubernetesEngine } from "../../kubernetes-engine";
 import type { Engine } from "../../orchestrator";
 import type { ContainerServiceSpec, DatabaseServiceSpec, EngineTask, JobServiceSpec, ServiceSpec } from "../../protocol";
@@ -60,6 +61,7 @@ function newEngine(): Engine {
     reporter: recording.reporter,
     api,
     settings,
+    toolchains: testToolchains,
     tuning: { retry: { baseMs: 1, maxMs: 5 }, statefulSetTimeoutMs: 2_000 },
   });
 }
@@ -834,6 +836,7 @@ describe("kubernetes runtime: jobs", () => {
       home,
       logger: pino({ level: "silent" }),
       serviceLog: () => undefined,
+      images: { toolchains: testToolchains },
       retry: { baseMs: 1, maxMs: 5 },
     });
     const deployment = task("DEPLOY", [base]);

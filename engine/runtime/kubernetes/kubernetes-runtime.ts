@@ -10,6 +10,7 @@ import { isServiceId } from "../release-runtime";
 import { StepError } from "../runtime";
 import { appDirectory, type ClonedSource, cloneRepository } from "../shared/git";
 import { engineBaseEnv } from "../shared/processes-env";
+import type { ImageBuildOptions } from "../docker/service-image";
 import { buildImage } from "./builds";
 import {
   COPIED_FROM_ANNOTATION,
@@ -21,6 +22,7 @@ import {
   copySourceSecret,
   findCopySource,
 } from "./copy-data";
+import { EngineHostBuilds } from "./host-builds";
 import { startPodExec } from "./exec-session";
 import { lifecycleJobManifest, lifecycleJobName } from "./jobs";
 import type { KubeApi, ObjectRef } from "./kube-api";
@@ -38,7 +40,7 @@ import { previousReplicaSet, rollbackManifest } from "./undo";
 export type KubernetesRuntimeOptions = {
   api: KubeApi;
   settings: KubernetesSettings;
-  /** Where the engine clones repositories to learn their exact commit (the build Job clones that commit again, in the cluster). */
+  /** Where the engine clones repositories to learn their exact commit (a build Job clones that commit again, in the cluster; a build on the engine's host uses the clone). */
   home: string;
   logger: pino.Logger;
   serviceLog: ServiceLog;
@@ -46,6 +48,8 @@ export type KubernetesRuntimeOptions = {
   retry?: ObserveOptions["retry"];
   /** A DATABASE (StatefulSet) rollout's bound: no controller deadline marks it failed. */
   statefulSetTimeoutMs?: number;
+  /** How images are built on the engine's host, when the cluster's setting says so (host-builds.ts): toolchains, pip, the plan builds' image and network. */
+  images: ImageBuildOptions;
 };
 
 /** A service the cluster runs, as its labels and annotations say (not the engine's memory: issue 18, item 6). */
@@ -96,11 +100,13 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
   private readonly tracked = new Map<string, Tracked>();
   private readonly pending = new Map<string, Pending>();
   private readonly logs: PodLogFollower;
+  private readonly hostBuilds: EngineHostBuilds;
   private readonly stopping = new AbortController();
   private metricsServed: { value: boolean; at: number } | null = null;
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.logs = new PodLogFollower({ api: options.api, serviceLog: options.serviceLog, logger: options.logger, retry: options.retry });
+    this.hostBuilds = new EngineHostBuilds({ home: options.home, api: options.api, settings: options.settings, images: options.images });
   }
 
   /** Recovers what runs from the cluster: every workload the engine labelled, in every namespace (a restarted engine forgets nothing). */
@@ -205,18 +211,34 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       case "APPLICATION":
       case "JOB": {
         if (!release.appDir || !release.meta.commit) throw new Error("build before clone");
-        release.image = await buildImage({
-          api: this.options.api,
-          settings: this.options.settings,
-          ctx,
-          service,
-          scope: release.scope,
-          release: release.meta,
-          appDir: release.appDir,
-          retry: this.options.retry,
-        });
-        await fs.rm(release.dir, { recursive: true, force: true });
-        return { message: `image ${release.image}` };
+        const where = ctx.kubernetesBuild ?? { location: "cluster" };
+        try {
+          release.image =
+            where.location === "engine-host"
+              ? await this.hostBuilds.build({
+                  ctx,
+                  service,
+                  dockerHost: where.dockerHost,
+                  scope: release.scope,
+                  commit: release.meta.commit,
+                  releaseDir: release.dir,
+                  appDir: release.appDir,
+                })
+              : await buildImage({
+                  api: this.options.api,
+                  settings: this.options.settings,
+                  ctx,
+                  service,
+                  scope: release.scope,
+                  release: release.meta,
+                  appDir: release.appDir,
+                  retry: this.options.retry,
+                });
+        } finally {
+          // The image (or the build Job's own clone) holds what the release needs: the engine's checkout is not needed any more.
+          await fs.rm(release.dir, { recursive: true, force: true });
+        }
+        return { message: `image ${release.image}${where.location === "engine-host" ? ", built on the engine's host" : ""}` };
       }
     }
   }

@@ -23,6 +23,8 @@ const ingress: KubernetesSettings = {
 const gateway: KubernetesSettings = { ...ingress, routing: { kind: "gateway", namespace: "gateways", name: "public" } };
 
 const IMAGE = "registry.example.com/slipway/shop-production/web:20261206093000-7e2a91c4";
+/** An image built on the engine's host (host-builds.ts) is deployed by the digest its registry stored. */
+const DIGEST_IMAGE = "registry.example.com/slipway/shop-production/web@sha256:8646abfd4e5f3b45f4473cdd249dd577fce0e97711ae964ad76162d78a3ae0ac";
 
 const buildInput = {
   namespace: "slipway-system",
@@ -102,6 +104,7 @@ const produced: [string, KubernetesObject[]][] = [
   ["APPLICATION behind an Ingress", releaseManifests(scope, application, release, ingress, IMAGE)],
   ["APPLICATION behind an HTTPRoute", releaseManifests(scope, application, release, gateway, IMAGE)],
   ["APPLICATION on the default ingress class", releaseManifests(scope, application, release, defaultKubernetesSettings, IMAGE)],
+  ["APPLICATION built on the engine's host, by digest", releaseManifests(scope, application, release, ingress, DIGEST_IMAGE)],
   ["CONTAINER with credentials, a user and a read-only root", releaseManifests(scope, container, release, ingress, "ghcr.io/acme/proxy:2.1")],
   ["PostgreSQL", releaseManifests(scope, database, release, ingress, "")],
   ["PostgreSQL as a CloudNativePG Cluster", releaseManifests(scope, database, release, ingress, "", { cloudNativePg: true, operatorDatabases: [] })],

@@ -36,7 +36,8 @@ export const clustersRouter = router({
         method: "PATCH",
         path: "/clusters/{clusterId}",
         tags: ["clusters"],
-        summary: "Change a cluster's settings: whether services may be built from repositories on its engine's host",
+        summary:
+          "Change a cluster's settings: whether services may be built from repositories on its engine's host, trust, loopback isolation, and where a kubernetes cluster builds images",
       },
     })
     .input(updateClusterInput)

@@ -1,4 +1,5 @@
 import { bigint, boolean, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import type { KubernetesImageBuild } from "../../../engine/protocol/image-build";
 import { createdAt, id, updatedAt } from "./columns";
 import { organizations } from "./organizations";
 
@@ -43,6 +44,8 @@ export const clusters = pgTable(
     trusted: boolean("trusted").notNull().default(false),
     /** Its services cannot open connections to the host's loopback services but their environment's databases. */
     isolateLoopback: boolean("isolate_loopback").notNull().default(false),
+    /** A `kubernetes` cluster's: where images of services from git are built (issue 18, item 4); null: in the cluster, by a build Job. */
+    kubernetesBuild: jsonb("kubernetes_build").$type<KubernetesImageBuild>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
