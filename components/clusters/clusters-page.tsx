@@ -17,6 +17,7 @@ import { kubernetesInstallYaml } from "../../engine/protocol/kubernetes-install"
 import { useInvalidate } from "../use-invalidate";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
 import { dockerHostProblem, KubernetesBuildFields, KubernetesBuildSetting, kubernetesBuildOf } from "./kubernetes-build-setting";
+import { ApiErrorAlert } from "../api-error-alert";
 
 /** What an ADMIN decides about a cluster's apps (every change is audited). */
 const settings = [
@@ -201,11 +202,7 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: 
             />
           </Can>
         ))}
-        {update.error && (
-          <Alert color="red" role="alert">
-            {apiError(update.error).message}
-          </Alert>
-        )}
+        <ApiErrorAlert error={update.error} />
         {cluster.kind === "kubernetes" && <KubernetesBuildSetting cluster={cluster} />}
         <Can role="ADMIN">
           <Group gap="xs" mt="xs">
@@ -233,11 +230,7 @@ function ClusterCard({ cluster, onToken }: { cluster: Cluster; onToken: (shown: 
               </Button>
             )}
           </Group>
-          {rotate.error && (
-            <Alert color="red" role="alert">
-              {apiError(rotate.error).message}
-            </Alert>
-          )}
+          <ApiErrorAlert error={rotate.error} />
         </Can>
       </Stack>
       <ConfirmModal
@@ -379,7 +372,7 @@ export function ClustersPage() {
           </Can>
         }
       />
-      {clusters.error && <Alert color="red">{apiError(clusters.error).message}</Alert>}
+      <ApiErrorAlert error={clusters.error} />
       {clusters.data?.length === 0 && (
         <Card withBorder padding="lg">
           <Text c="dimmed" fz="sm">
