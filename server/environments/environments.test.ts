@@ -139,6 +139,16 @@ describe("cloning an environment", () => {
     expect(await rows()).toEqual(before);
   });
 
+  it("copies an empty environment, with nothing to deploy", async () => {
+    const project = await api().projects.create({ name: "empty" });
+    const environment = await api().environments.create({ projectId: project.id, name: "main" });
+    const { environment: copy, deployment } = await api().environments.clone({ environmentId: environment.id, name: "copy", deploy: true });
+    expect(deployment).toBeNull();
+    expect(await api().services.list({ environmentId: copy.id })).toEqual([]);
+    const [audit] = await api().organization.audit({ action: "environment.clone" });
+    expect(audit).toMatchObject({ targetId: copy.id, changes: { services: [], variables: 0, stages: 0 } });
+  });
+
   it("deploys the copy when asked", async () => {
     const { environment } = await environmentWithService("deployed");
     const { environment: copy, deployment } = await api().environments.clone({ environmentId: environment.id, name: "copy", deploy: true });
