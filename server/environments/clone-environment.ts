@@ -21,7 +21,7 @@ import { stagesOf } from "./stages";
 import { cloneEnvironmentInput } from "./clone-environment.types";
 
 /**
- * Copies an environment in one transaction: every service with its configuration, every
+ * Copies an environment, all or nothing (one statement): every service with its configuration, every
  * environment and service variable (secrets included, re-encrypted for their new owner), and
  * the schedule and the deployment stages. What Slipway generates (built-in variables, domains, database ports and
  * credentials) is generated anew for the copy; the copy shares nothing with its source, so
@@ -32,7 +32,8 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
   const parsed = cloneEnvironmentInput.parse(input);
   const organizationId = ctx.actor.organizationId;
   // What the copy is made of, read side by side (issue 17, item 7: a clone was a dozen round
-  // trips in a row), within the caller's organization, outside the write. That is safe: under
+  // trips in a row), within the caller's organization (the stages by environment alone, used only
+  // once getEnvironment found it there), outside the write. That is safe: under
   // PostgreSQL's READ COMMITTED each statement of a transaction sees its own snapshot, so reading
   // inside it would not make one consistent picture either. The copy is the source as these
   // reads saw it, as if cloned just before a change made since; what the copy points to (its
