@@ -35,5 +35,5 @@ export async function measureClone(plane: ControlPlane, runs: number) {
     await api.variables.list({ scope: "ENVIRONMENT", targetId: source.id });
     read.push(performance.now() - started);
   }
-  return { runs, p50: percentile(clone, 50), p99: percentile(clone, 99), readP50: percentile(read, 50) };
+  return { runs, p50: percentile(clone, 50), p99: percentile(clone, 99), readP50: percentile(read, 50), readP99: percentile(read, 99) };
 }

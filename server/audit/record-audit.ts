@@ -18,7 +18,12 @@ export type AuditActor = Omit<Actor, "organizationId" | "role"> & { organization
 
 /** Writes one audit event in the caller's transaction, so a mutation and its audit land together. */
 export async function recordAudit(db: Executor, actor: AuditActor, entry: AuditEntry): Promise<void> {
-  await db.insert(auditEvents).values({
+  await db.insert(auditEvents).values(auditRow(actor, entry));
+}
+
+/** The audit event's row, for a write that inserts it within a statement of its own (a clone's). */
+export function auditRow(actor: AuditActor, entry: AuditEntry): typeof auditEvents.$inferInsert {
+  return {
     organizationId: actor.organizationId,
     actorType: actor.type,
     actorId: actor.id,
@@ -29,7 +34,7 @@ export async function recordAudit(db: Executor, actor: AuditActor, entry: AuditE
     targetId: entry.targetId ?? null,
     changes: entry.changes ?? null,
     ip: actor.ip ?? null,
-  });
+  };
 }
 
 export const REDACTED = "[secret]";

@@ -1,26 +1,27 @@
+import { randomUUID } from "node:crypto";
 import { and, eq, inArray, or, sql } from "drizzle-orm";
 import { z } from "zod";
-import { recordAudit } from "../audit/record-audit";
+import { auditRow } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
 import type { Executor } from "../db/client";
-import { environments, services, variables, type VariableScope } from "../db/schema";
+import { auditEvents, deploymentStages, environments, services, variables, type VariableScope } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
 import { getProject } from "../projects/projects";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
-import { assertRepositoryAllowed } from "../git/local-repositories";
+import { isLocalRepository, localRepositoryRefused } from "../git/local-repositories";
 import { databaseConfigOf, gitSourceOf, type StoredConfig } from "../services/configs";
-import { allocateDatabasePort, newDatabaseConfig } from "../services/databases";
-import { assertClusterRuns } from "../services/services";
+import { allocateDatabasePorts, newDatabaseConfig } from "../services/databases";
+import { assertClusterRunsOn } from "../services/services";
 import { variableContext } from "../variables/variables";
-import { chooseCluster, getEnvironment } from "./environments";
+import { getEnvironment, organizationClusters, pickCluster } from "./environments";
 import { ruleFor } from "./rules";
-import { copyStages } from "./stages";
+import { stagesOf } from "./stages";
 import { cloneEnvironmentInput } from "./clone-environment.types";
 
 /**
- * Copies an environment in one transaction: every service with its configuration, every
+ * Copies an environment, all or nothing (one statement): every service with its configuration, every
  * environment and service variable (secrets included, re-encrypted for their new owner), and
  * the schedule and the deployment stages. What Slipway generates (built-in variables, domains, database ports and
  * credentials) is generated anew for the copy; the copy shares nothing with its source, so
@@ -30,20 +31,50 @@ import { cloneEnvironmentInput } from "./clone-environment.types";
 export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof cloneEnvironmentInput>) {
   const parsed = cloneEnvironmentInput.parse(input);
   const organizationId = ctx.actor.organizationId;
-  // Independent reads side by side (issue 17, item 7: a clone was a dozen round trips in a row).
-  // The source's rows are read within the caller's organization and used only once the checks
-  // below have passed.
-  const [{ source, project, rule, cluster }, cipher, sourceRows] = await Promise.all([
-    (async () => {
-      const source = await getEnvironment(ctx, parsed.environmentId);
-      const project = await getProject(ctx, parsed.projectId ?? source.projectId);
-      const rule = await ruleFor(ctx.db, project.id, parsed.name);
-      const cluster = await chooseCluster(ctx, parsed.clusterId ?? rule?.clusterId ?? source.clusterId);
-      return { source, project, rule, cluster };
-    })(),
+  // What the copy is made of, read side by side (issue 17, item 7: a clone was a dozen round
+  // trips in a row), within the caller's organization (the stages by environment alone, used only
+  // once getEnvironment found it there), outside the write. That is safe: under
+  // PostgreSQL's READ COMMITTED each statement of a transaction sees its own snapshot, so reading
+  // inside it would not make one consistent picture either. The copy is the source as these
+  // reads saw it, as if cloned just before a change made since; what the copy points to (its
+  // project and cluster) is held by foreign keys, so one deleted meanwhile fails the write.
+  const [source, cipher, sourceRows, clusterCandidates] = await Promise.all([
+    getEnvironment(ctx, parsed.environmentId),
     cipherFor(ctx.db, ctx.keyring, organizationId),
     readSource(ctx.db, organizationId, parsed.environmentId),
+    organizationClusters(ctx),
   ]);
+  const sourceServices = chosenServices(sourceRows.services, parsed.services, source.name);
+  const chosenIds = new Set(sourceServices.map((s) => s.id));
+  const owned = sourceRows.variables.filter((variable) => variable.scope === "ENVIRONMENT" || chosenIds.has(variable.targetId));
+  // The copy's ids are chosen here, so that every row of it, and every variable's encryption
+  // (bound to its owner's id), is ready before the one statement that writes them.
+  const ids = {
+    environment: randomUUID(),
+    services: new Map(sourceServices.map((s) => [s.id, randomUUID()])),
+    stages: new Map(sourceRows.stages.map((stage) => [stage.id, randomUUID()])),
+  };
+
+  // The target project and its rules are read while this process re-encrypts the variables
+  // (CPU-bound, milliseconds for a few hundred): nothing is written before the checks below.
+  const projectId = parsed.projectId ?? source.projectId;
+  const [[project, rule], variableCopies] = await Promise.all([
+    Promise.all([getProject(ctx, projectId), ruleFor(ctx.db, projectId, parsed.name)]),
+    onceQueriesAreSent(() =>
+      owned.map((variable) => {
+        const targetId = variable.scope === "ENVIRONMENT" ? ids.environment : ids.services.get(variable.targetId)!;
+        const plaintext = cipher.decrypt(variable.encryptedValue, variableContext(variable.scope, variable.targetId, variable.key));
+        return {
+          scope: variable.scope,
+          targetId,
+          key: variable.key,
+          secret: variable.secret,
+          encryptedValue: cipher.encrypt(plaintext, variableContext(variable.scope, targetId, variable.key)),
+        };
+      }),
+    ),
+  ]);
+  const cluster = pickCluster(clusterCandidates, parsed.clusterId ?? rule?.clusterId ?? source.clusterId);
   const lifetimeSeconds = parsed.lifetimeSeconds ?? rule?.lifetimeSeconds ?? null;
   if (parsed.withData && cluster.id !== source.clusterId) {
     throw new AppError(
@@ -51,15 +82,83 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
       `A copy with data must run on its source's cluster ("${source.name}" runs on another one than "${cluster.name}"): clone without data, or on the same cluster`,
     );
   }
-  const sourceServices = chosenServices(sourceRows.services, parsed.services, source.name);
-  const chosenIds = new Set(sourceServices.map((s) => s.id));
-  const owned = sourceRows.variables.filter((variable) => variable.scope === "ENVIRONMENT" || chosenIds.has(variable.targetId));
+  // Another cluster may not allow what the source's does: checked on the cluster row read above.
+  if (cluster.id !== source.clusterId) {
+    for (const s of sourceServices) {
+      const database = databaseConfigOf(s);
+      const git = gitSourceOf(s);
+      if (database) assertClusterRunsOn(cluster, "DATABASE", database.engine);
+      else if (git && !cluster.allowLocalRepositories && isLocalRepository(git.url)) throw localRepositoryRefused(cluster.name, git.url);
+    }
+  }
 
-  const copy = await ctx.db.transaction(async (tx) => {
+  /** The copy's rows, written by one statement; `ports` are its databases' ports, in the order of its services. */
+  const writeCopy = async (db: Executor, ports: number[]) => {
+    const remainingPorts = [...ports];
+    const configs = sourceServices.map((s): StoredConfig => {
+      const database = databaseConfigOf(s);
+      if (database) {
+        const port = remainingPorts.shift()!;
+        return newDatabaseConfig(cipher, { engine: database.engine, serviceName: s.name, port, ...(parsed.withData ? { copyDataFrom: s.id } : {}) });
+      }
+      const git = gitSourceOf(s);
+      return git && parsed.branch ? { ...s.config, git: { ...git, ref: { branch: parsed.branch } } } : s.config;
+    });
+    const audit = auditRow(ctx.actor, {
+      action: "environment.clone",
+      targetType: "environment",
+      targetId: ids.environment,
+      changes: {
+        source: { id: source.id, name: source.name },
+        name: parsed.name,
+        project: project.name,
+        cluster: cluster.name,
+        services: sourceServices.map((s) => s.name),
+        variables: owned.length,
+        stages: sourceRows.stages.length,
+        withData: parsed.withData,
+        ...(parsed.branch ? { branch: parsed.branch } : {}),
+      },
+    });
+    const children = [
+      sourceRows.stages.length > 0 &&
+        db.$with("stage_copies").as(
+          db.insert(deploymentStages).values(
+            sourceRows.stages.map((stage) => ({
+              id: ids.stages.get(stage.id)!,
+              organizationId,
+              environmentId: ids.environment,
+              name: stage.name,
+              position: stage.position,
+            })),
+          ),
+        ),
+      sourceServices.length > 0 &&
+        db.$with("service_copies").as(
+          db.insert(services).values(
+            sourceServices.map((s, i) => ({
+              id: ids.services.get(s.id)!,
+              organizationId,
+              environmentId: ids.environment,
+              name: s.name,
+              kind: s.kind,
+              config: configs[i]!,
+              stageId: s.stageId ? (ids.stages.get(s.stageId) ?? null) : null,
+            })),
+          ),
+        ),
+      variableCopies.length > 0 && db.$with("variable_copies", {}).as(insertVariables(organizationId, variableCopies)),
+      db.$with("audit_event").as(db.insert(auditEvents).values(audit)),
+    ].filter((cte) => cte !== false);
+    // One statement is atomic on its own; the foreign keys of the rows it inserts are checked at
+    // its end, when the environment it inserts too is there. Every other row is new and owned by
+    // the new environment: a duplicate can only be the environment's name.
     const [environment] = await conflictOnDuplicate(`Environment "${parsed.name}" in project "${project.name}"`, () =>
-      tx
+      db
+        .with(...children)
         .insert(environments)
         .values({
+          id: ids.environment,
           organizationId,
           projectId: project.id,
           name: parsed.name,
@@ -72,95 +171,54 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         })
         .returning(),
     );
-    const ports = new Set<number>();
-    const configs: StoredConfig[] = [];
-    for (const s of sourceServices) {
-      const database = databaseConfigOf(s);
-      if (!database) {
-        const git = gitSourceOf(s);
-        // Another cluster may not allow what the source's does (repositories on its engine's host).
-        if (git && cluster.id !== source.clusterId) await assertRepositoryAllowed(tx, cluster.id, git.url);
-        configs.push(git && parsed.branch ? { ...s.config, git: { ...git, ref: { branch: parsed.branch } } } : s.config);
-        continue;
-      }
-      if (cluster.id !== source.clusterId) await assertClusterRuns({ db: tx }, cluster.id, "DATABASE", database.engine);
-      const port = await allocateDatabasePort(tx, cluster.id, ports);
-      ports.add(port);
-      configs.push(newDatabaseConfig(cipher, { engine: database.engine, serviceName: s.name, port, ...(parsed.withData ? { copyDataFrom: s.id } : {}) }));
-    }
-    const stageCopies = await copyStages(tx, source.id, { organizationId, environmentId: environment!.id });
-    // One statement per table: a clone of 20 services and 200 variables is three round trips.
-    const created =
-      sourceServices.length === 0
-        ? []
-        : await tx
-            .insert(services)
-            .values(
-              sourceServices.map((s, i) => ({
-                organizationId,
-                environmentId: environment!.id,
-                name: s.name,
-                kind: s.kind,
-                config: configs[i]!,
-                stageId: s.stageId ? (stageCopies.get(s.stageId) ?? null) : null,
-              })),
-            )
-            .returning({ id: services.id, name: services.name });
-    // Names are unique within an environment: they pair each copy with its source.
-    const copyByName = new Map(created.map((c) => [c.name, c.id]));
-    const serviceIds = new Map(sourceServices.map((s) => [s.id, copyByName.get(s.name)!]));
-    await insertVariables(
-      tx,
-      organizationId,
-      owned.map((variable) => {
-        const targetId = variable.scope === "ENVIRONMENT" ? environment!.id : serviceIds.get(variable.targetId)!;
-        const plaintext = cipher.decrypt(variable.encryptedValue, variableContext(variable.scope, variable.targetId, variable.key));
-        return {
-          scope: variable.scope,
-          targetId,
-          key: variable.key,
-          secret: variable.secret,
-          encryptedValue: cipher.encrypt(plaintext, variableContext(variable.scope, targetId, variable.key)),
-        };
-      }),
-    );
-    await recordAudit(tx, ctx.actor, {
-      action: "environment.clone",
-      targetType: "environment",
-      targetId: environment!.id,
-      changes: {
-        source: { id: source.id, name: source.name },
-        name: parsed.name,
-        project: project.name,
-        cluster: cluster.name,
-        services: sourceServices.map((s) => s.name),
-        variables: owned.length,
-        stages: stageCopies.size,
-        withData: parsed.withData,
-        ...(parsed.branch ? { branch: parsed.branch } : {}),
-      },
-    });
-    return { environment: environment!, serviceCount: sourceServices.length };
-  });
+    return environment!;
+  };
+  // Databases get ports no other database of the cluster has: chosen under the cluster's lock,
+  // which only a transaction holds until the copy is written.
+  const databaseCount = sourceServices.filter((s) => databaseConfigOf(s)).length;
+  const environment =
+    databaseCount === 0
+      ? await writeCopy(ctx.db, [])
+      : await ctx.db.transaction(async (tx) => writeCopy(tx, await allocateDatabasePorts(tx, cluster.id, databaseCount)));
 
   // An empty copy has nothing to deploy yet; that is not an error of the clone.
-  const deploy = parsed.deploy && copy.serviceCount > 0;
+  const deploy = parsed.deploy && sourceServices.length > 0;
   const cause = { kind: "clone", fromEnvironmentId: source.id, fromEnvironment: source.name } as const;
-  const deployment = deploy ? (await requestDeployment(ctx, { environmentId: copy.environment.id, action: "DEPLOY" }, cause)).deployment : null;
-  return { environment: copy.environment, deployment };
+  const deployment = deploy ? (await requestDeployment(ctx, { environmentId: environment.id, action: "DEPLOY" }, cause)).deployment : null;
+  return { environment, deployment };
 }
 
 /**
- * The services of an environment and the variables it and they own, in two statements on two
- * connections. Variables are looked up by scope and target, the leading columns of their unique
- * index: by target alone PostgreSQL would read every variable of the organization.
+ * Runs CPU-bound `work` on a later turn of the event loop, once the queries started before it
+ * have gone out on their connections: PostgreSQL answers them meanwhile.
+ */
+function onceQueriesAreSent<T>(work: () => T): Promise<T> {
+  return new Promise((resolve, reject) =>
+    setImmediate(() => {
+      try {
+        resolve(work());
+      } catch (error) {
+        reject(error);
+      }
+    }),
+  );
+}
+
+/**
+ * The services of an environment, the variables it and they own, and its stages, in three
+ * statements on three connections. Variables are looked up by target (the leading column of
+ * their unique index), within the organization.
  */
 async function readSource(db: Executor, organizationId: string, environmentId: string) {
   const ofEnvironment = and(eq(services.environmentId, environmentId), eq(services.organizationId, organizationId));
-  const [sourceServices, owned] = await Promise.all([
-    db.select().from(services).where(ofEnvironment),
+  // Only the columns a copy takes: timestamps cost a Date each to parse, times 200 variables.
+  const [sourceServices, owned, stages] = await Promise.all([
     db
-      .select()
+      .select({ id: services.id, name: services.name, kind: services.kind, config: services.config, stageId: services.stageId })
+      .from(services)
+      .where(ofEnvironment),
+    db
+      .select({ scope: variables.scope, targetId: variables.targetId, key: variables.key, secret: variables.secret, encryptedValue: variables.encryptedValue })
       .from(variables)
       .where(
         and(
@@ -171,18 +229,14 @@ async function readSource(db: Executor, organizationId: string, environmentId: s
           ),
         ),
       ),
+    stagesOf(db, environmentId),
   ]);
-  return { services: sourceServices, variables: owned };
+  return { services: sourceServices, variables: owned, stages };
 }
 
-/** The copies' variables in one statement: a row of arrays rather than six parameters per variable. */
-async function insertVariables(
-  tx: Executor,
-  organizationId: string,
-  rows: { scope: VariableScope; targetId: string; key: string; secret: boolean; encryptedValue: string }[],
-) {
-  if (rows.length === 0) return;
-  await tx.execute(sql`
+/** The copies' variables as one INSERT: a row of arrays rather than six parameters per variable. */
+function insertVariables(organizationId: string, rows: { scope: VariableScope; targetId: string; key: string; secret: boolean; encryptedValue: string }[]) {
+  return sql`
     insert into ${variables} (organization_id, scope, target_id, key, secret, encrypted_value)
     select ${organizationId}::uuid, v.scope, v.target_id, v.key, v.secret, v.encrypted_value
     from unnest(
@@ -191,7 +245,7 @@ async function insertVariables(
       ${sql.param(rows.map((row) => row.key))}::text[],
       ${sql.param(rows.map((row) => row.secret))}::boolean[],
       ${sql.param(rows.map((row) => row.encryptedValue))}::text[]
-    ) as v(scope, target_id, key, secret, encrypted_value)`);
+    ) as v(scope, target_id, key, secret, encrypted_value)`;
 }
 
 /** The source's services the copy takes: those named (each must exist), or all. */

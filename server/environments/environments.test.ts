@@ -4,7 +4,7 @@ import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { clusters, variables } from "../db/schema";
+import { clusters, deploymentStages, services as servicesTable, variables } from "../db/schema";
 import { applySchedules } from "./lifecycle";
 
 let clock = new Date("2026-11-30T06:00:00Z"); // Monday, 07:00 in Paris
@@ -99,6 +99,54 @@ describe("cloning an environment", () => {
       code: "BAD_REQUEST",
     });
     expect((await api().environments.list({ projectId: copy.projectId })).map((e) => e.name)).not.toContain("nope");
+  });
+
+  it("copies the stages, each service in the copy of its stage, and writes nothing when the copy is refused", async () => {
+    const { environment, service } = await environmentWithService("staged");
+    const worker = await api().services.create({ environmentId: environment.id, name: "worker", config: { git: { url: "file:///srv/app.git" } } });
+    await api().stages.add({ environmentId: environment.id, name: "apps" });
+    await api().stages.add({ environmentId: environment.id, name: "workers" });
+    await api().stages.setService({ serviceId: service.id, stage: "apps" });
+    await api().stages.setService({ serviceId: worker.id, stage: "workers" });
+    await api().variables.set({ scope: "SERVICE", targetId: worker.id, key: "QUEUE", value: "jobs" });
+
+    const { environment: copy } = await api().environments.clone({ environmentId: environment.id, name: "copy" });
+    const stagesOf = async (environmentId: string) =>
+      (await api().stages.list({ environmentId })).map((stage) => ({ id: stage.id, name: stage.name, services: stage.services.map((s) => s.name) }));
+    const [source, copied] = [await stagesOf(environment.id), await stagesOf(copy.id)];
+    expect(copied.map(({ name, services }) => ({ name, services }))).toEqual([
+      { name: "default", services: [] },
+      { name: "apps", services: ["web"] },
+      { name: "workers", services: ["worker"] },
+    ]);
+    // The copy's own stages, not its source's.
+    expect(copied.filter((stage) => stage.id).map((stage) => stage.id)).not.toContain(source[1]!.id);
+    const [audit] = await api().organization.audit({ action: "environment.clone" });
+    expect(audit).toMatchObject({ targetId: copy.id, changes: { stages: 2, variables: 1, services: ["web", "worker"] } });
+
+    // A copy refused by the database (its name is taken) leaves no service, variable, stage or audit entry behind.
+    const rows = async () => ({
+      services: (await services.db.select().from(servicesTable).where(eq(servicesTable.organizationId, org.organizationId))).length,
+      variables: (await services.db.select().from(variables).where(eq(variables.organizationId, org.organizationId))).length,
+      stages: (await services.db.select().from(deploymentStages).where(eq(deploymentStages.organizationId, org.organizationId))).length,
+      audit: (await api().organization.audit({ action: "environment.clone" })).length,
+    });
+    const before = await rows();
+    await expect(api().environments.clone({ environmentId: environment.id, name: "copy" })).rejects.toMatchObject({
+      code: "CONFLICT",
+      message: 'Environment "copy" in project "staged" already exists',
+    });
+    expect(await rows()).toEqual(before);
+  });
+
+  it("copies an empty environment, with nothing to deploy", async () => {
+    const project = await api().projects.create({ name: "empty" });
+    const environment = await api().environments.create({ projectId: project.id, name: "main" });
+    const { environment: copy, deployment } = await api().environments.clone({ environmentId: environment.id, name: "copy", deploy: true });
+    expect(deployment).toBeNull();
+    expect(await api().services.list({ environmentId: copy.id })).toEqual([]);
+    const [audit] = await api().organization.audit({ action: "environment.clone" });
+    expect(audit).toMatchObject({ targetId: copy.id, changes: { services: [], variables: 0, stages: 0 } });
   });
 
   it("deploys the copy when asked", async () => {

@@ -59,8 +59,17 @@ export async function getEnvironment({ db, actor }: DomainContext, environmentId
   return environment;
 }
 
-export async function chooseCluster({ db, actor }: DomainContext, clusterId: string | undefined | null) {
-  const candidates = await db.select().from(clusters).where(eq(clusters.organizationId, actor.organizationId));
+export async function chooseCluster(ctx: DomainContext, clusterId: string | undefined | null) {
+  return pickCluster(await organizationClusters(ctx), clusterId);
+}
+
+/** The organization's clusters, for pickCluster (a clone reads them beside its other reads). */
+export async function organizationClusters({ db, actor }: DomainContext) {
+  return db.select().from(clusters).where(eq(clusters.organizationId, actor.organizationId));
+}
+
+/** The cluster asked for among the organization's; when none is, its only one or the one named `local`. */
+export function pickCluster<C extends { id: string; name: string }>(candidates: C[], clusterId: string | undefined | null): C {
   if (clusterId) {
     const cluster = candidates.find((c) => c.id === clusterId);
     if (!cluster) throw notFound("Cluster");

@@ -66,7 +66,7 @@ export async function listStages(ctx: DomainContext, environmentId: string): Pro
   }));
 }
 
-async function stagesOf(db: Executor, environmentId: string): Promise<StageRow[]> {
+export async function stagesOf(db: Executor, environmentId: string): Promise<StageRow[]> {
   return db.select().from(deploymentStages).where(eq(deploymentStages.environmentId, environmentId)).orderBy(asc(deploymentStages.position));
 }
 
@@ -224,20 +224,4 @@ export async function setServiceStage(ctx: DomainContext, input: z.input<typeof 
     });
     return { serviceId: service.id, stage: parsed.stage };
   });
-}
-
-/**
- * Copies an environment's stages to its clone (server/environments/clone-environment.ts), in the
- * same order; the answer pairs each source stage's id with its copy's, for the copied services.
- */
-export async function copyStages(tx: Executor, fromEnvironmentId: string, to: { organizationId: string; environmentId: string }): Promise<Map<string, string>> {
-  const stages = await stagesOf(tx, fromEnvironmentId);
-  if (stages.length === 0) return new Map();
-  const copies = await tx
-    .insert(deploymentStages)
-    .values(stages.map((stage) => ({ organizationId: to.organizationId, environmentId: to.environmentId, name: stage.name, position: stage.position })))
-    .returning();
-  // Names are unique within an environment: they pair each copy with its source.
-  const copyByName = new Map(copies.map((copy) => [copy.name, copy.id]));
-  return new Map(stages.map((stage) => [stage.id, copyByName.get(stage.name)!]));
 }

@@ -11,8 +11,24 @@ const VERSION = "v1";
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 
+/**
+ * IVs come from random bytes drawn 3 KiB at a time, each slice used once: a clone re-encrypts
+ * hundreds of values, and a call into the random generator per value was half of seal's time
+ * (issue 17, item 7).
+ */
+const ivs = { bytes: Buffer.alloc(0), offset: 0 };
+function nextIv(): Buffer {
+  if (ivs.offset + IV_BYTES > ivs.bytes.length) {
+    ivs.bytes = randomBytes(IV_BYTES * 256);
+    ivs.offset = 0;
+  }
+  const iv = ivs.bytes.subarray(ivs.offset, ivs.offset + IV_BYTES);
+  ivs.offset += IV_BYTES;
+  return iv;
+}
+
 export function seal(key: Buffer, plaintext: string | Buffer, associatedData: string): string {
-  const iv = randomBytes(IV_BYTES);
+  const iv = nextIv();
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(Buffer.from(associatedData));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);

@@ -145,6 +145,34 @@ describe("database services", () => {
   });
 });
 
+describe("cloning databases", () => {
+  it("gives each database of a copy a port of its own, and refuses a cluster that cannot run one of them", async () => {
+    const { environment, database } = await environmentWithDatabase("many-databases");
+    const cache = await api().services.create({ environmentId: environment.id, name: "cache", kind: "DATABASE", config: { engine: "redis" } });
+    const portOf = (service: { config: unknown }) => (service.config as DatabaseConfig).connection.port;
+    const { environment: copy } = await api().environments.clone({ environmentId: environment.id, name: "copy" });
+    const copied = (await api().services.list({ environmentId: copy.id })).filter((service) => service.kind === "DATABASE");
+    expect(copied.map((service) => service.name).sort()).toEqual(["cache", "orders-db"]);
+    expect(new Set([portOf(database), portOf(cache), ...copied.map(portOf)]).size).toBe(4);
+
+    const [postgresOnly] = await services.db
+      .insert(clusters)
+      .values({
+        organizationId: org.organizationId,
+        name: "postgres-only",
+        kind: "local",
+        allowLocalRepositories: true,
+        capabilities: { runtime: "local", serviceKinds: ["APPLICATION", "DATABASE", "JOB"], databases: ["postgresql"] },
+      })
+      .returning();
+    await expect(api().environments.clone({ environmentId: environment.id, name: "elsewhere", clusterId: postgresOnly!.id })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringMatching(/Cluster "postgres-only" cannot run redis databases/),
+    });
+    expect((await api().environments.list({ projectId: environment.projectId })).map((e) => e.name)).not.toContain("elsewhere");
+  });
+});
+
 describe("job services", () => {
   it("checks cron schedules and time zones, and updates a job's settings", async () => {
     const project = await api().projects.create({ name: "jobs" });

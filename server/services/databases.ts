@@ -33,6 +33,12 @@ function identifierOf(name: string): string {
  * two databases created at once cannot pick the same one.
  */
 export async function allocateDatabasePort(tx: Executor, clusterId: string, reserved: ReadonlySet<number> = new Set()): Promise<number> {
+  const [port] = await allocateDatabasePorts(tx, clusterId, 1, reserved);
+  return port!;
+}
+
+/** `count` distinct ports at once (a clone's databases): one lock and one read for all of them. */
+export async function allocateDatabasePorts(tx: Executor, clusterId: string, count: number, reserved: ReadonlySet<number> = new Set()): Promise<number[]> {
   await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`database-ports:${clusterId}`}))`);
   const rows = await tx
     .select({ port: sql<string>`${services.config}->'connection'->>'port'` })
@@ -40,6 +46,16 @@ export async function allocateDatabasePort(tx: Executor, clusterId: string, rese
     .innerJoin(environments, eq(environments.id, services.environmentId))
     .where(and(eq(environments.clusterId, clusterId), eq(services.kind, "DATABASE")));
   const used = new Set([...reserved, ...rows.map((row) => Number(row.port))]);
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const port = freePort(used);
+    used.add(port);
+    ports.push(port);
+  }
+  return ports;
+}
+
+function freePort(used: ReadonlySet<number>): number {
   for (let attempt = 0; attempt < 1000; attempt++) {
     const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from));
     if (!used.has(port)) return port;

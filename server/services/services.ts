@@ -136,6 +136,11 @@ export function visibleConfig(service: typeof services.$inferSelect) {
  */
 export async function assertClusterRuns(ctx: { db: Executor }, clusterId: string, kind: string, databaseEngine?: string) {
   const [cluster] = await ctx.db.select().from(clusters).where(eq(clusters.id, clusterId));
+  assertClusterRunsOn(cluster, kind, databaseEngine);
+}
+
+/** assertClusterRuns on a cluster row the caller has read already. */
+export function assertClusterRunsOn(cluster: Pick<typeof clusters.$inferSelect, "name" | "capabilities"> | undefined, kind: string, databaseEngine?: string) {
   const kinds = cluster?.capabilities.serviceKinds;
   if (cluster && kinds && !kinds.includes(kind)) {
     throw new AppError("INVALID", `Cluster "${cluster.name}" cannot run ${kind} services: its engine runs ${kinds.join(", ")}`);
