@@ -3,13 +3,14 @@ import type { Executor } from "../db/client";
 
 /**
  * Notifications for engines travel through Postgres (NOTIFY, delivered on commit) to whichever
- * web process holds the engine's socket; the engine then pulls. A lost notification costs
- * nothing: engines also pull on connect and on every heartbeat.
+ * web process holds the engine's socket; the engine then pulls, or takes the task the message
+ * carries. A lost notification costs nothing: engines also pull on connect and on every heartbeat.
  */
 export const ENGINE_CHANNEL = "slipway_engine";
 
 export type EngineNotification =
-  | { clusterId: string; type: "task:available" }
+  /** A deployment was leased to the cluster: the web process holding its engine's socket sends the task with it (issue 17). */
+  | { clusterId: string; type: "task:available"; deploymentId: string }
   | { clusterId: string; type: "deployment:cancel"; deploymentId: string }
   /** The cluster's custom domains changed: its engine pulls them for its router (server/domains). */
   | { clusterId: string; type: "edge:changed" }

@@ -109,7 +109,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const deployment = created!;
     // Every page that shows a status of the environment hears it at once, not at the engine's first event.
     // Leased, its engine hears of it on commit too; queued, the environment's dispatch job leases it in its turn.
-    const lease = leaseNow ? engineNotifyCall({ clusterId: deployment.clusterId, type: "task:available" }) : undefined;
+    const lease = leaseNow ? engineNotifyCall({ clusterId: deployment.clusterId, type: "task:available", deploymentId }) : undefined;
     await announceDeployment(tx, deployment, 0, lease);
     if (!leaseNow) await requestDispatch(tx, environment.id);
     await recordAudit(tx, ctx.actor, {
