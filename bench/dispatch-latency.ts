@@ -60,13 +60,13 @@ async function listenForMarks(url: string) {
 
 /**
  * Latency from a deployment's creation (the API call) to the engine receiving its task: the
- * lease, the Postgres notification, the socket message and the pull. The engine side is the real
- * agent over a real socket; its runtime only records the arrival and reports success, so that
- * the next deployment of the environment can be dispatched. Beside it, in the same run: where
- * the time goes (marks taken in this process, not in the platform's code), a bare NOTIFY between
- * two connections (the floor of one hop through Postgres), and the worker's path, which every
- * dispatch took before issue 17 and a deployment queued behind another still takes: from the
- * end of the one before it, the dispatch job, its pickup, the lease, the same relay and pull.
+ * lease, the Postgres notification, and the socket message that carries the task. The engine
+ * side is the real agent over a real socket; its runtime only records the arrival and reports
+ * success, so that the next deployment of the environment can be dispatched. Beside it, in the
+ * same run: where the time goes (marks taken in this process, not in the platform's code), a
+ * bare NOTIFY between two connections (the floor of one hop through Postgres), and the worker's
+ * path, which every dispatch took before issue 17 and a deployment queued behind another still
+ * takes: from the end of the one before it, the dispatch job, its pickup, the lease, the same relay.
  */
 export async function measureDispatchLatency(plane: ControlPlane, runs: number) {
   // A task can arrive before the API call that created it has returned: arrivals are kept until asked for.

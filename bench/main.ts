@@ -35,7 +35,7 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     );
     console.log(
       `  where it goes: the API call (through its commit) ${figures(latency.apiCall)}; created -> lease's task:available heard ${figures(latency.toLease)}; ` +
-        `heard -> engine has the task (relay to the engine's socket, its pull) ${figures(latency.leaseToEngine)}`,
+        `heard -> engine has the task (the web process reads the task and sends it on the engine's socket) ${figures(latency.leaseToEngine)}`,
     );
     console.log(
       `  the worker's path (a deployment queued behind another, and every dispatch before issue 17; ${latency.worker.runs} runs): ` +

@@ -6,7 +6,7 @@ import type { Engine, EngineReporter } from "./core";
 import { Outbox, type Delivery, type OutboxMessage } from "./outbox";
 import { createBackoff } from "./protocol/backoff";
 import { EVENT_MESSAGE_MAX, LOG_LINE_MAX, shortenText } from "./protocol/events";
-import { ENGINE_NAMESPACE, handshakeRefusal, PROTOCOL_VERSION, type EngineHandshake, type EngineMessageName } from "./protocol/messages";
+import { ENGINE_NAMESPACE, handshakeRefusal, PROTOCOL_VERSION, type EngineHandshake, type EngineMessageName, type EngineTask } from "./protocol/messages";
 import { createSequence } from "./sequence";
 import { createShellSessions } from "./shell-sessions";
 
@@ -189,28 +189,35 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       // The acknowledgement's schema includes the task's: one this engine cannot read is refused (INVALID_ACK) and logged.
       const task = (await request("task:pull", {}))?.task;
       if (!task) return;
-      const { deploymentId, attempt } = task;
-      // Sent before the task's first event (one socket keeps the order), and not waited for to
-      // start: the engine keys its work by deployment id, so a task pulled again is harmless, and
-      // a task not acknowledged when this engine dies goes to the next one, as before.
-      const acknowledged = request("task:ack", { deploymentId, attempt });
-      logger.info({ deploymentId, attempt, action: task.snapshot.action }, "task received");
-      void engine.execute(task).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
-      // The next pull must not find this task again unacknowledged.
-      await acknowledged;
+      await take(task);
     }
   }
 
+  async function take(task: EngineTask) {
+    const { deploymentId, attempt } = task;
+    // Sent before the task's first event (one socket keeps the order), and not waited for to
+    // start: the engine keys its work by deployment id, so a task pulled again is harmless, and
+    // a task not acknowledged when this engine dies goes to the next one, as before.
+    const acknowledged = request("task:ack", { deploymentId, attempt });
+    logger.info({ deploymentId, attempt, action: task.snapshot.action }, "task received");
+    void engine.execute(task).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
+    // The next pull must not find this task again unacknowledged.
+    await acknowledged;
+  }
+
   /**
-   * Pulls until nothing is left. An announcement that arrives during a pull gets a pull of its
-   * own once that one ends: dropping it left the task waiting for the next heartbeat.
+   * Pulls until nothing is left, after taking the task an announcement carried (issue 17). An
+   * announcement that arrives during a pull gets a pull of its own once that one ends (its task
+   * is still unacknowledged, so the pull finds it): dropping it left the task waiting for the
+   * next heartbeat.
    */
-  function pull(): Promise<void> {
+  function pull(offered?: EngineTask): Promise<void> {
     if (pulling) {
       pullAgain = true;
       return pulling;
     }
     pulling = (async () => {
+      if (offered) await take(offered);
       do {
         pullAgain = false;
         await pullAll();
@@ -275,7 +282,16 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     });
 
     const invalid = (name: string, reason: string) => logger.warn({ message: name, reason }, "ignored a control-plane message this engine cannot read");
-    client.on(socket, "task:available", () => void pull(), invalid);
+    // A task this engine cannot read is refused by the pull as well (INVALID_ACK), and logged.
+    client.on(
+      socket,
+      "task:available",
+      ({ task }) => void pull(task),
+      (name, reason) => {
+        invalid(name, reason);
+        void pull();
+      },
+    );
     client.on(socket, "edge:changed", () => void syncEdge(), invalid);
     client.on(socket, "deployment:cancel", ({ deploymentId }) => engine.cancel(deploymentId), invalid);
     client.on(

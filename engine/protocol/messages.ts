@@ -192,7 +192,12 @@ export const engineToServer = {
 
 /** Control plane to engine: name -> payload. These are notifications; the engine re-reads state by pulling. */
 export const serverToEngine = {
-  "task:available": z.object({}),
+  /**
+   * A task was leased to the cluster. The web process that holds the engine's socket sends the
+   * task with it when it can (issue 17: the pull's round trip off the path of every dispatch);
+   * without one, the engine pulls. Optional: engines that predate it drop it and pull.
+   */
+  "task:available": z.object({ task: engineTask.optional() }),
   "deployment:cancel": z.object({ deploymentId: z.string().uuid() }),
   /** The cluster's custom domains changed (added, verified, a certificate or challenge): pull them (`edge:pull`). */
   "edge:changed": z.object({}),

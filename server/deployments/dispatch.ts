@@ -60,7 +60,7 @@ async function leaseNextDeployment(tx: Executor, svc: Pick<Services, "now" | "le
     .set(leaseColumns(svc.now(), svc.leaseSeconds, next.attempt + 1))
     .where(eq(deployments.id, next.id))
     .returning();
-  await notifyEngine(tx, { clusterId: next.clusterId, type: "task:available" });
+  await notifyEngine(tx, { clusterId: next.clusterId, type: "task:available", deploymentId: next.id });
   return leased!;
 }
 
@@ -144,7 +144,7 @@ async function handOutAgain(svc: Services, candidates: { id: string }[], lost: L
         .set(leaseColumns(at, svc.leaseSeconds, deployment.attempt + 1))
         .where(eq(deployments.id, deployment.id));
       await appendControlEvent(tx, deployment, { step: "lease", status: "expired", message: lost.handedOutAgain(deployment.attempt + 1), at });
-      await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available" });
+      await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available", deploymentId: deployment.id });
       return "redispatched" as const;
     });
     if (outcome) outcomes.push({ deploymentId: id, outcome });

@@ -1,4 +1,4 @@
-import { asc, eq, sql } from "drizzle-orm";
+import { asc, eq, sql, type SQL } from "drizzle-orm";
 import type { DeploymentEvent, DeploymentStep, StepStatus } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
@@ -19,7 +19,13 @@ export const DEPLOYMENT_CHANNEL = "slipway_deployment";
  * Tells every web process (on commit: NOTIFY waits for the transaction) that a deployment was
  * requested or changed, for the pages that show it and every status it decides.
  */
-export async function announceDeployment(db: Executor, row: DeploymentRow, lastEventId: number): Promise<void> {
+export async function announceDeployment(
+  db: Executor,
+  row: DeploymentRow,
+  lastEventId: number,
+  /** Another NOTIFY sent in the same statement (a new lease's to its engine: a request is on the path of every dispatch). */
+  alsoNotify?: SQL,
+): Promise<void> {
   const change: DeploymentChanged = {
     deploymentId: row.id,
     environmentId: row.environmentId,
@@ -28,7 +34,7 @@ export async function announceDeployment(db: Executor, row: DeploymentRow, lastE
     lastEventId,
     ...(await environmentLiveStatus(db, row.environmentId)),
   };
-  await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})`);
+  await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})${alsoNotify ? sql`, ${alsoNotify}` : sql``}`);
 }
 
 /** Stores engine events (re-sent ones once) and refreshes the deployment's projected status. */

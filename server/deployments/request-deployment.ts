@@ -4,15 +4,14 @@ import { z } from "zod";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
-import { deployments, services, type DeploymentCause } from "../db/schema";
-import { getEnvironment } from "../environments/environments";
+import { deployments, type DeploymentCause } from "../db/schema";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
 import { environmentQueue, leaseColumns } from "./dispatch";
 import { requestDispatch } from "./dispatch-job";
-import { notifyEngine } from "./engine-channel";
+import { engineNotifyCall } from "./engine-channel";
 import { announceDeployment } from "./events";
-import { lockSnapshotPlace, renderSnapshot } from "./snapshot";
+import { lockSnapshotPlace, readSnapshotInputs, renderSnapshot } from "./snapshot";
 
 export const requestDeploymentInput = z.object({
   environmentId: z.string().uuid(),
@@ -38,17 +37,27 @@ type GitRef = z.infer<typeof gitRef>;
  * (which keeps its own cause). `cause` says why when the actor alone does not (a promotion, a clone).
  */
 export async function requestDeployment(ctx: DomainContext, input: z.infer<typeof requestDeploymentInput>, cause?: DeploymentCause) {
-  // Side by side: the environment is looked up within the actor's organization, whose key this is.
-  const [environment, cipher] = await Promise.all([getEnvironment(ctx, input.environmentId), cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId)]);
+  const { organizationId } = ctx.actor;
+  // A request is on the path of every dispatch (issue 17): what its snapshot is rendered from is
+  // read before its transaction, side by side on the pool's connections; the transaction holds
+  // the environment's lock for its writes and for what must be read under it (the queue). The
+  // services, their stages and the variables read before the lock rather than under it show the
+  // same: none of their writes waits for a request's lock (a stage change takes the lock, but
+  // services and stages are read in one statement, which agrees with itself), so the lock never
+  // ordered them; a request sees every change committed before it started, and one committed
+  // while it runs may or may not be in its deployment, as it always could. The organization is
+  // the actor's: the environment is locked only within it, and the reads find nothing of another.
+  const [cipher, inputs] = await Promise.all([cipherFor(ctx.db, ctx.keyring, organizationId), readSnapshotInputs(ctx.db, organizationId, input.environmentId)]);
 
   return ctx.db.transaction(async (tx) => {
     // Serialises requests per environment, so two requests cannot both miss the queued one.
-    const place = await lockSnapshotPlace(tx, environment.id);
+    const place = await lockSnapshotPlace(tx, organizationId, input.environmentId);
+    const { environment } = place;
     const queue = await environmentQueue(tx, environment.id);
     const waiting = queue.find((deployment) => deployment.leasedAt === null && deployment.action === input.action);
     const serviceIds = waiting ? mergeTargets(waiting.serviceIds, input.serviceIds ?? null) : (input.serviceIds ?? null);
 
-    const all = await tx.select().from(services).where(eq(services.environmentId, environment.id));
+    const all = inputs.services;
     const targeted = serviceIds ? all.filter((s) => serviceIds.includes(s.id)) : all;
     if (serviceIds && targeted.length !== serviceIds.length) throw new AppError("NOT_FOUND", "A requested service is not in this environment");
     if (targeted.length === 0 && input.action !== "DELETE")
@@ -62,7 +71,7 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     const deploymentId = waiting?.id ?? randomUUID();
     // A merged request keeps the waiting one's noCache: someone asked for a clean build of what it held.
     const noCache = (input.noCache ?? false) || (waiting?.snapshot.noCache ?? false);
-    const snapshot = await renderSnapshot(tx, cipher, place, { deploymentId, action: input.action, services: targeted, refs, noCache });
+    const snapshot = renderSnapshot(cipher, place, inputs, { deploymentId, action: input.action, services: targeted, refs, noCache });
 
     if (waiting) {
       const [merged] = await tx.update(deployments).set({ serviceIds, snapshot }).where(eq(deployments.id, waiting.id)).returning();
@@ -99,10 +108,10 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       .returning();
     const deployment = created!;
     // Every page that shows a status of the environment hears it at once, not at the engine's first event.
-    await announceDeployment(tx, deployment, 0);
-    // Leased, its engine hears of it on commit; queued, the environment's dispatch job leases it in its turn.
-    if (leaseNow) await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available" });
-    else await requestDispatch(tx, environment.id);
+    // Leased, its engine hears of it on commit too; queued, the environment's dispatch job leases it in its turn.
+    const lease = leaseNow ? engineNotifyCall({ clusterId: deployment.clusterId, type: "task:available", deploymentId }) : undefined;
+    await announceDeployment(tx, deployment, 0, lease);
+    if (!leaseNow) await requestDispatch(tx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: `deployment.${input.action.toLowerCase()}`,
       targetType: "environment",

@@ -1,13 +1,13 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, or } from "drizzle-orm";
 import { mapCredentials } from "../../engine/protocol/git-source";
 import { serviceSpec, type ApplicationConfig, type GitSource, type Snapshot } from "../../engine/protocol/snapshot";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
-import { clusters, environments, projects, services, variables } from "../db/schema";
-import { AppError } from "../errors";
+import { clusters, deploymentStages, environments, projects, services, variables } from "../db/schema";
+import { notFound } from "../errors";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { applicationConfigOf, containerConfigOf, databaseConfigOf, jobConfigOf } from "../services/configs";
-import { databaseVariables, openDatabasePassword } from "../services/databases";
+import { databaseVariablesOf, openDatabasePassword } from "../services/databases";
 import { isLocalRepository, localRepositoryRefused } from "../git/local-repositories";
 import { openGitCredentials } from "../services/git-credentials";
 import { openRegistryPassword } from "../services/registry-credentials";
@@ -28,46 +28,84 @@ export type SnapshotPlace = Awaited<ReturnType<typeof lockSnapshotPlace>>;
 /**
  * Locks the environment's row for the transaction (requests for one environment are serialised
  * by it) and reads what a snapshot needs of it, its project and its cluster, in one statement:
- * a deployment request is on the path of every dispatch.
+ * a deployment request is on the path of every dispatch. Only an environment of the organization.
  */
-export async function lockSnapshotPlace(tx: Executor, environmentId: string) {
+export async function lockSnapshotPlace(tx: Executor, organizationId: string, environmentId: string) {
   const [row] = await tx
     .select({ environment: environments, project: projects, cluster: clusters })
     .from(environments)
     .innerJoin(projects, eq(projects.id, environments.projectId))
     .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(eq(environments.id, environmentId))
+    .where(and(eq(environments.id, environmentId), eq(environments.organizationId, organizationId)))
     .for("update", { of: environments });
-  if (!row) throw new AppError("NOT_FOUND", "The environment was deleted while its deployment was being prepared");
+  if (!row) throw notFound("Environment");
   return row;
 }
 
+/** What a snapshot is rendered from besides its place: the environment's services, their stages, and variables. */
+export type SnapshotInputs = Awaited<ReturnType<typeof readSnapshotInputs>>;
+
 /**
- * Renders the full desired state of a deployment. Every variable value in the stored snapshot is
- * sealed with the organization's data key under the deployment's id: the plaintext exists only
- * in the task handed to the engine of the environment's cluster (see openSnapshot).
+ * The environment's services, each with its stage, and the variables of its project, of itself
+ * and of its services: two statements, side by side when `db` is the pool (each on a connection
+ * of its own; a transaction's one connection would run them one after the other). Services and
+ * their stages come in one statement, so that they agree (a service is never in a stage the
+ * read does not see). Variables are looked up by scope and target, the leading columns of their
+ * unique index. Empty for an environment of another organization.
  */
-export async function renderSnapshot(
-  db: Executor,
+export async function readSnapshotInputs(db: Executor, organizationId: string, environmentId: string) {
+  const ofEnvironment = and(eq(services.environmentId, environmentId), eq(services.organizationId, organizationId));
+  const projectOf = db.select({ id: environments.projectId }).from(environments).where(eq(environments.id, environmentId));
+  const [rows, stored] = await Promise.all([
+    db
+      .select({ service: services, stage: deploymentStages })
+      .from(services)
+      .leftJoin(deploymentStages, eq(deploymentStages.id, services.stageId))
+      .where(ofEnvironment),
+    db
+      .select()
+      .from(variables)
+      .where(
+        and(
+          eq(variables.organizationId, organizationId),
+          or(
+            and(eq(variables.scope, "PROJECT"), inArray(variables.targetId, projectOf)),
+            and(eq(variables.scope, "ENVIRONMENT"), eq(variables.targetId, environmentId)),
+            and(eq(variables.scope, "SERVICE"), inArray(variables.targetId, db.select({ id: services.id }).from(services).where(ofEnvironment))),
+          ),
+        ),
+      ),
+  ]);
+  const stages = new Map(rows.flatMap(({ stage }) => (stage ? [[stage.id, stage] as const] : [])));
+  return { services: rows.map(({ service }) => service), stages: [...stages.values()], variables: stored };
+}
+
+/**
+ * Renders the full desired state of a deployment from what the caller read (the place under its
+ * lock, the inputs). Every variable value in the stored snapshot is sealed with the
+ * organization's data key under the deployment's id: the plaintext exists only in the task
+ * handed to the engine of the environment's cluster (see openSnapshot).
+ */
+export function renderSnapshot(
   cipher: OrganizationCipher,
   place: SnapshotPlace,
+  inputs: SnapshotInputs,
   input: {
     deploymentId: string;
     action: DeploymentAction;
+    /** The services deployed: some or all of the inputs'. */
     services: ServiceRow[];
     /** Per service id, the git ref deployed instead of the configured one (a webhook's exact commit). */
     refs?: Record<string, ApplicationConfig["git"]["ref"]>;
     /** Builds without the build cache (engine/protocol/snapshot.ts). */
     noCache?: boolean;
   },
-): Promise<Snapshot> {
+): Snapshot {
   const { environment, project, cluster } = place;
 
-  const targets = [project.id, environment.id, ...input.services.map((s) => s.id)];
-  const stored = await db
-    .select()
-    .from(variables)
-    .where(and(eq(variables.organizationId, environment.organizationId), inArray(variables.targetId, targets)));
+  // Only the variables the deployed services receive are opened.
+  const deployed = new Set(input.services.map((s) => s.id));
+  const stored = inputs.variables.filter((v) => v.scope !== "SERVICE" || deployed.has(v.targetId));
   const plain = stored.map((v) => ({ ...v, value: cipher.decrypt(v.encryptedValue, variableContext(v.scope, v.targetId, v.key)) }));
   const seal = (value: string) => cipher.encrypt(value, snapshotContext(input.deploymentId));
   // A service that serves through the router and says nothing of sleep follows its environment's default (an environment's schedule stops it regardless).
@@ -76,10 +114,10 @@ export async function renderSnapshot(
     return sleepAfterMinutes ? { ...config, sleepAfterMinutes } : config;
   };
   // Every service of the environment reaches every database of it, deployed now or not.
-  const databases = await databaseVariables(db, cipher, environment.id, cluster.kind);
+  const databases = databaseVariablesOf(cipher, inputs.services, cluster.kind);
 
   // Stage by stage, and by kind inside a stage (server/environments/stages.ts); the engine runs them in this order.
-  const ordered = await deploymentStagesOf(db, environment.id, input.services, input.action);
+  const ordered = deploymentStagesOf(inputs.stages, input.services, input.action);
   const specs = ordered.services.map((service) => {
     const domain = serviceDomain(service.name, environment.name, project.name, cluster.domainSuffix);
     const builtIn = builtInVariables({

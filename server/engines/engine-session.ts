@@ -52,8 +52,11 @@ export async function recordEngineHello(svc: Services, clusterId: string, hello:
   return [];
 }
 
-/** The oldest task leased to this cluster and not yet acknowledged for its current attempt. */
-export async function pullTask(svc: Services, clusterId: string): Promise<EngineTask | null> {
+/**
+ * The oldest task leased to this cluster and not yet acknowledged for its current attempt; with
+ * `deploymentId`, that deployment's only (the one a lease's notification names).
+ */
+export async function pullTask(svc: Services, clusterId: string, deploymentId?: string): Promise<EngineTask | null> {
   // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for),
   // and the organization's wrapped key in the same round trip: a pull is on every dispatch's path.
   const [row] = await svc.db
@@ -68,7 +71,13 @@ export async function pullTask(svc: Services, clusterId: string): Promise<Engine
     .innerJoin(clusters, eq(clusters.id, deployments.clusterId))
     .innerJoin(organizations, eq(organizations.id, deployments.organizationId))
     .where(
-      and(eq(deployments.clusterId, clusterId), isNotNull(deployments.leasedAt), isNull(deployments.acknowledgedAt), notInArray(deployments.status, finished)),
+      and(
+        eq(deployments.clusterId, clusterId),
+        deploymentId === undefined ? undefined : eq(deployments.id, deploymentId),
+        isNotNull(deployments.leasedAt),
+        isNull(deployments.acknowledgedAt),
+        notInArray(deployments.status, finished),
+      ),
     )
     .orderBy(asc(deployments.leasedAt))
     .limit(1);

@@ -89,15 +89,16 @@ function groupByStage<T extends Pick<ServiceRow, "kind" | "name" | "stageId">>(s
 
 /**
  * The stages a deployment's snapshot carries, and its services in the order to act on them
- * (server/deployments/snapshot.ts): stages without any of the deployed services are left out.
+ * (server/deployments/snapshot.ts): stages without any of the deployed services are left out,
+ * so `stages` needs only those the deployed services are in (in any order).
  */
-export async function deploymentStagesOf<T extends Pick<ServiceRow, "id" | "kind" | "name" | "stageId">>(
-  db: Executor,
-  environmentId: string,
+export function deploymentStagesOf<T extends Pick<ServiceRow, "id" | "kind" | "name" | "stageId">>(
+  stages: StageRow[],
   deployed: T[],
   action: DeploymentAction,
-): Promise<{ stages: DeploymentStage[]; services: T[] }> {
-  const groups = groupByStage(await stagesOf(db, environmentId), deployed, action).filter((group) => group.services.length > 0);
+): { stages: DeploymentStage[]; services: T[] } {
+  const byPosition = [...stages].sort((a, b) => a.position - b.position);
+  const groups = groupByStage(byPosition, deployed, action).filter((group) => group.services.length > 0);
   return {
     stages: groups.map((group) => ({ name: group.stage?.name ?? DEFAULT_STAGE, serviceIds: group.services.map((service) => service.id) })),
     services: groups.flatMap((group) => group.services),

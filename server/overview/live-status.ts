@@ -69,6 +69,21 @@ export function serviceStatus(last: LastDeployment | undefined, runtime: Pick<Se
  * events of that one for the service (deployment_events_service_idx).
  */
 export async function latestDeploymentPerService(db: Executor, where: SQL | undefined) {
+  const { latest, ofService } = latestDeploymentOfEachService(db);
+  const rows = await db
+    .select({ serviceId: services.id, deployment: deployments, switched: ofService.switched, failedStep: ofService.failedStep, canceled: ofService.canceled })
+    .from(services)
+    .innerJoinLateral(latest, sql`true`)
+    .innerJoin(deployments, eq(deployments.id, latest.id))
+    .innerJoinLateral(ofService, sql`true`)
+    .where(where);
+  return new Map(
+    rows.map(({ serviceId, deployment, switched, failedStep, canceled }) => [serviceId, { ...deployment, serviceEvents: { switched, failedStep, canceled } }]),
+  );
+}
+
+/** The lateral subqueries of {@link latestDeploymentPerService}, to join to `services`. */
+function latestDeploymentOfEachService(db: Executor) {
   const skipped = db
     .select({ one: sql`1` })
     .from(deploymentEvents)
@@ -101,16 +116,7 @@ export async function latestDeploymentPerService(db: Executor, where: SQL | unde
     .from(deploymentEvents)
     .where(and(eq(deploymentEvents.deploymentId, latest.id), eq(deploymentEvents.serviceId, services.id)))
     .as("of_service");
-  const rows = await db
-    .select({ serviceId: services.id, deployment: deployments, switched: ofService.switched, failedStep: ofService.failedStep, canceled: ofService.canceled })
-    .from(services)
-    .innerJoinLateral(latest, sql`true`)
-    .innerJoin(deployments, eq(deployments.id, latest.id))
-    .innerJoinLateral(ofService, sql`true`)
-    .where(where);
-  return new Map(
-    rows.map(({ serviceId, deployment, switched, failedStep, canceled }) => [serviceId, { ...deployment, serviceEvents: { switched, failedStep, canceled } }]),
-  );
+  return { latest, ofService };
 }
 
 export type LatestDeployment = typeof deployments.$inferSelect & { serviceEvents: ServiceEvents };
@@ -122,18 +128,43 @@ const MAX_SERVICES_CARRIED = 50;
  * open pages show it at once, before they re-read the rest (components/live-status.ts).
  */
 export async function environmentLiveStatus(db: Executor, environmentId: string): Promise<Pick<DeploymentChanged, "environmentStatus" | "services">> {
-  // One after another: `db` is often a transaction, whose one connection runs one query at a time
-  // anyway (pg warns of queries queued on a busy client, and will refuse them in pg 9).
-  const own = await db.select({ id: services.id, runtime: services.runtime }).from(services).where(eq(services.environmentId, environmentId));
-  const [last] = await db.select().from(deployments).where(eq(deployments.environmentId, environmentId)).orderBy(desc(deployments.createdAt)).limit(1);
-  const lastOfService = await latestDeploymentPerService(db, eq(services.environmentId, environmentId));
+  // One statement (a deployment request announces its deployment in its transaction, on the path
+  // of every dispatch): each service with its latest deployment (none: never deployed), and the
+  // environment's latest deployment's status on every row. No row: the environment has no service.
+  const { latest, ofService } = latestDeploymentOfEachService(db);
+  const environmentLatest = db
+    .select({ status: deployments.status })
+    .from(deployments)
+    .where(eq(deployments.environmentId, environmentId))
+    .orderBy(desc(deployments.createdAt))
+    .limit(1);
+  const own = await db
+    .select({
+      id: services.id,
+      runtime: services.runtime,
+      environmentLatest: sql<DeploymentStatus | null>`(${environmentLatest})`,
+      status: deployments.status,
+      finishedAt: deployments.finishedAt,
+      switched: ofService.switched,
+      failedStep: ofService.failedStep,
+      canceled: ofService.canceled,
+    })
+    .from(services)
+    .leftJoinLateral(latest, sql`true`)
+    .leftJoin(deployments, eq(deployments.id, latest.id))
+    .leftJoinLateral(ofService, sql`true`)
+    .where(eq(services.environmentId, environmentId));
+  const last = own[0]?.environmentLatest;
   return {
-    environmentStatus: environmentStatus(own.length, last),
+    environmentStatus: environmentStatus(own.length, last ? { status: last, finishedAt: null } : undefined),
     // A NOTIFY carries 8000 bytes: a larger environment's pages only re-read theirs.
     services:
       own.length > MAX_SERVICES_CARRIED
         ? []
-        : own.map((service) => ({ serviceId: service.id, status: serviceStatus(lastOfService.get(service.id), service.runtime ?? null) })),
+        : own.map(({ id, runtime, status, finishedAt, switched, failedStep, canceled }) => {
+            const lastOfService = status ? { status, finishedAt, serviceEvents: { switched: switched!, failedStep, canceled: canceled! } } : undefined;
+            return { serviceId: id, status: serviceStatus(lastOfService, runtime ?? null) };
+          }),
   };
 }
 

@@ -5,11 +5,12 @@ import pino from "pino";
 import { io, type Socket } from "socket.io-client";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
-import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messages";
+import { ENGINE_NAMESPACE, PROTOCOL_VERSION, type EngineTask } from "../../engine/protocol/messages";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { dispatchEnvironment, reconcileLeases, redispatchStaleQueues, MAX_DISPATCH_ATTEMPTS, STALE_QUEUE_MS } from "../deployments/dispatch";
 import { deployments } from "../db/schema";
+import { notifyEngine } from "../deployments/engine-channel";
 import { appendControlEvent } from "../deployments/events";
 import { startWebServer } from "../web-server";
 
@@ -80,19 +81,25 @@ describe("the engine gateway", () => {
 
   it("hands a requested deployment to its cluster's engine at once, with no worker in between, with secrets opened, and projects its events", async () => {
     const engine = connectEngine(org.engineToken);
-    const available = new Promise((resolve) => engine.once("task:available", resolve));
+    const available = new Promise<{ task?: EngineTask }>((resolve) => engine.once("task:available", resolve));
     await connected(engine);
     expect(await request(engine, "task:pull", {})).toEqual({ ok: true, task: null });
 
-    // No worker runs here: the request leases the deployment itself, and its engine hears of it on commit.
+    // No worker runs here: the request leases the deployment itself, and its engine hears of it on
+    // commit, with the task: it needs no pull (issue 17).
     const { api, service, deployment } = await requestedDeployment("flow", "hunter2-secret");
-    await available;
-    const pulled = await request(engine, "task:pull", {});
-    expect(pulled.task.deploymentId).toBe(deployment.id);
-    expect(pulled.task.snapshot.services[0].variables).toContainEqual({ key: "TOKEN", value: "hunter2-secret", secret: true });
-    expect(pulled.task.snapshot.services[0].domains).toEqual(["web-dev-flow.localhost"]);
+    const { task } = await available;
+    expect(task?.deploymentId).toBe(deployment.id);
+    expect(task?.snapshot.services[0]?.variables).toContainEqual({ key: "TOKEN", value: "hunter2-secret", secret: true });
+    expect(task?.snapshot.services[0]?.domains).toEqual(["web-dev-flow.localhost"]);
+    // A pull finds the same task until it is acknowledged.
+    expect((await request(engine, "task:pull", {})).task).toEqual(task);
     expect(await request(engine, "task:ack", { deploymentId: deployment.id, attempt: 1 })).toEqual({ ok: true });
     expect((await request(engine, "task:pull", {})).task).toBeNull();
+    // Announced again once acknowledged (a late or repeated notification): without the task, which the engine has.
+    const again = new Promise((resolve) => engine.once("task:available", resolve));
+    await notifyEngine(services.db, { clusterId: org.clusterId, type: "task:available", deploymentId: deployment.id });
+    expect(await again).toEqual({});
 
     const at = new Date(clock).toISOString();
     const events = [

@@ -112,12 +112,21 @@ export type DatabaseVariables = { values: Record<string, string>; secretKeys: Se
  */
 export async function databaseVariables(db: Executor, cipher: OrganizationCipher, environmentId: string, clusterKind: string): Promise<DatabaseVariables> {
   const rows = await db
-    .select({ name: services.name, config: services.config })
+    .select({ name: services.name, kind: services.kind, config: services.config })
     .from(services)
     .where(and(eq(services.environmentId, environmentId), eq(services.kind, "DATABASE")));
+  return databaseVariablesOf(cipher, rows, clusterKind);
+}
+
+/** {@link databaseVariables} of an environment whose services the caller has read already (a deployment's snapshot). */
+export function databaseVariablesOf(
+  cipher: OrganizationCipher,
+  environmentServices: Pick<typeof services.$inferSelect, "name" | "kind" | "config">[],
+  clusterKind: string,
+): DatabaseVariables {
   const values: Record<string, string> = {};
   const secretKeys = new Set<string>();
-  for (const row of rows) {
+  for (const row of environmentServices.filter((service) => service.kind === "DATABASE")) {
     const { engine, connection } = openDatabasePassword(cipher, row.config as DatabaseConfig);
     const prefix = databaseVariablePrefix(row.name);
     const password = encodeURIComponent(connection.password);
