@@ -166,6 +166,11 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
         `bare server ${hooks.ceiling.cpuMicros.server!.toFixed(0)} µs; so on ${cores} cores, the load generator aside, the intake stops at about ` +
         `${Math.round((cores * 1e6) / (web + postgres))} deliveries/s`,
     );
+    const floor = hooks.commitFloor;
+    console.log(
+      `  durable commit floor (8 kB write + fdatasync beside PostgreSQL's data, ${floor.samples} runs, after the load): p50 ${ms(floor.p50)}, p99 ${ms(floor.p99)}; ` +
+        `every 202 waits for one such flush (its batch's commit), so ${hooks.connections} senders get at most ${hooks.connections} answers per flush`,
+    );
   },
 };
 

@@ -1,4 +1,6 @@
+import fs from "node:fs/promises";
 import http from "node:http";
+import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { and, count, eq, inArray, like } from "drizzle-orm";
 import { createCaller } from "../server/api/root";
@@ -7,6 +9,7 @@ import { signatureHeaders } from "../server/webhooks/providers";
 import { githubExample } from "../test/support/webhooks";
 import type { startBenchControlPlane } from "./control-plane";
 import { cpuOfTree, postmasterPid } from "./cpu";
+import { percentile } from "./stats";
 import { driveWithWrk, type LoadResult } from "./wrk";
 
 type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
@@ -29,6 +32,30 @@ async function storedWithPrefix(plane: ControlPlane, connectionId: string, prefi
     .from(webhookDeliveries)
     .where(and(eq(webhookDeliveries.connectionId, connectionId), like(webhookDeliveries.deliveryId, `${prefix}%`)));
   return Number(row!.n);
+}
+
+/**
+ * The floor of a durable commit: an 8 kB write and fdatasync of a file beside PostgreSQL's data
+ * (on the same disk as its WAL), as each committed batch waits for one. A 202 is sent only after
+ * its batch's commit, so C senders get at most C answers per flush: on a disk shared with busy
+ * neighbours, its p99 alone can exceed the intake's latency goal.
+ */
+async function measureCommitFloor(dataDir: string, samples = 200) {
+  const file = await fs.open(path.join(dataDir, "..", "fsync-floor"), "w");
+  const page = Buffer.alloc(8192, 1);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < samples; i++) {
+      const started = performance.now();
+      await file.write(page);
+      await file.datasync();
+      times.push(performance.now() - started);
+    }
+  } finally {
+    await file.close();
+    await fs.rm(path.join(dataDir, "..", "fsync-floor"));
+  }
+  return { p50: percentile(times, 50), p99: percentile(times, 99), samples };
 }
 
 /** The ceiling: a bare Node HTTP server that reads the body and answers 202, nothing else. */
@@ -105,6 +132,7 @@ export async function measureWebhookIntake(plane: ControlPlane, options: { conne
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const drainMs = performance.now() - started;
+  const commitFloor = await measureCommitFloor(plane.postgresDataDir);
 
   return {
     payloadBytes: Buffer.byteLength(body),
@@ -115,5 +143,6 @@ export async function measureWebhookIntake(plane: ControlPlane, options: { conne
     answeredStored,
     stored,
     drainMs,
+    commitFloor,
   };
 }

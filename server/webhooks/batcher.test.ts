@@ -5,7 +5,7 @@ import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { webhookDeliveries } from "../db/schema";
+import { gitConnections, webhookDeliveries } from "../db/schema";
 import { createDeliveryBatcher, type DeliveryRow } from "./batcher";
 
 let services: Services;
@@ -15,16 +15,18 @@ beforeAll(async () => {
   const database = await createTestDatabase();
   services = testServices(database.db);
   const org = await seedOrganization(services, "batcher");
-  const { connection } = await createCaller({ services, actor: org.as("ADMIN") }).git.connect({ provider: "generic", name: "batched" });
+  const { connection: created } = await createCaller({ services, actor: org.as("ADMIN") }).git.connect({ provider: "generic", name: "batched" });
+  const [connection] = await services.db.select().from(gitConnections).where(eq(gitConnections.id, created.id));
   row = (deliveryId) => ({
     organizationId: org.organizationId,
-    connectionId: connection.id,
+    connectionId: created.id,
     deliveryId,
     event: "push",
     repository: null,
     headers: { "x-slipway-delivery": deliveryId },
     body: Buffer.from(JSON.stringify({ deliveryId })),
     status: "IGNORED",
+    sealedSecret: connection!.encryptedSecret,
   });
 });
 
@@ -61,11 +63,25 @@ describe("the delivery batcher", () => {
     expect(await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, "twice"))).toHaveLength(1);
   });
 
+  it("stores nothing for a connection whose secret is no longer the one verified with, and the rest of its batch", async () => {
+    const batcher = createDeliveryBatcher(services.db);
+    const rotatedAway = { ...row("rotated-away"), sealedSecret: "a secret sealed before a rotation" };
+    const deleted = { ...row("deleted"), connectionId: randomUUID() };
+    const answers = await Promise.all([batcher.add(rotatedAway), batcher.add(deleted), batcher.add(row("beside-them"))]);
+    expect(answers.map((answer) => answer.outcome)).toEqual(["stale", "stale", "stored"]);
+    expect(batcher.stats).toMatchObject({ batches: 1, rows: 3 });
+    const stored = await services.db
+      .select()
+      .from(webhookDeliveries)
+      .where(inArray(webhookDeliveries.deliveryId, ["rotated-away", "deleted", "beside-them"]));
+    expect(stored.map((r) => r.deliveryId)).toEqual(["beside-them"]);
+  });
+
   it("fails the callers of a batch that could not be written, and goes on with the next", async () => {
     const batcher = createDeliveryBatcher(services.db);
-    // A connection that does not exist: the foreign key refuses the whole batch.
-    const orphan = { ...row("orphan"), connectionId: randomUUID() };
-    const [refused, sharing] = await Promise.allSettled([batcher.add(orphan), batcher.add(row("same-batch"))]);
+    // A body that is not UTF-8 (the intake refuses those before): PostgreSQL refuses the whole batch.
+    const unreadable = { ...row("unreadable"), body: Buffer.from([0xff, 0xfe]) };
+    const [refused, sharing] = await Promise.allSettled([batcher.add(unreadable), batcher.add(row("same-batch"))]);
     expect(refused.status).toBe("rejected");
     expect(sharing.status).toBe("rejected");
     expect(await batcher.add(row("next-batch"))).toMatchObject({ outcome: "stored" });

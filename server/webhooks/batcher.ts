@@ -13,9 +13,18 @@ export type DeliveryRow = {
   body: Buffer;
   /** PENDING for the worker; IGNORED (an event Slipway does not act on) and PROCESSED (a repository no service follows) are settled as stored. */
   status: "PENDING" | "IGNORED" | "PROCESSED";
+  /**
+   * The connection's sealed webhook secret as the intake read it (and verified the signature
+   * with): the row is stored only while it is still the connection's.
+   */
+  sealedSecret: string;
 };
 
-export type Stored = { outcome: "stored"; id: string } | { outcome: "duplicate" };
+/**
+ * `stale`: not stored, because the connection's secret was rotated (or the connection deleted)
+ * since the intake read it: the intake verifies the delivery again against the current one.
+ */
+export type Stored = { outcome: "stored"; id: string } | { outcome: "duplicate" } | { outcome: "stale" };
 
 /** The task and job key every batch enqueues: one job processes everything pending, in order. */
 export const PROCESS_JOB_KEY = "process_webhooks";
@@ -35,17 +44,28 @@ export const PROCESS_DELAY_MS = 200;
  * after the first batch), and a job that is already running gets a successor, so a delivery
  * stored while it runs is not missed (https://worker.graphile.org/docs/job-key).
  *
+ * The intake caches connections with their secrets (a rotation reaches the other web processes
+ * by NOTIFY, a moment later): rows are inserted only for the connections whose sealed secret is
+ * still the one the intake verified with, so a delivery signed with a secret rotated away is
+ * never stored once the rotation committed, whatever a process's cache holds. The other rows'
+ * connections come back as stale (a row with a null id). One index lookup per connection in
+ * the batch, in the same statement.
+ *
  * A named (prepared) statement: each pooled connection parses and plans it once instead of once
  * per batch. The headers and payloads of all rows travel as one binary bytea parameter cut by
  * byte offsets (each row: its headers' JSON, then its body): a text[] or jsonb[] literal would
  * escape every quote of every JSON document, in Node and again in Postgres.
  */
 const INSERT_BATCH = {
-  name: "webhook_deliveries_insert_batch_v2",
+  name: "webhook_deliveries_insert_batch_v3",
   text: `
 with input as (
-  select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::webhook_delivery_status[])
-    with ordinality as t(organization_id, connection_id, delivery_id, event, repository, headers_length, body_offset, body_length, status, ord)
+  select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::webhook_delivery_status[], $11::int[])
+    with ordinality as t(organization_id, connection_id, delivery_id, event, repository, headers_length, body_offset, body_length, status, secret, ord)
+), secrets as (
+  select * from unnest($12::uuid[], $13::text[]) with ordinality as s(connection_id, sealed, secret)
+), verified as (
+  select s.secret from secrets s join git_connections c on c.id = s.connection_id and c.encrypted_secret = s.sealed
 ), ins as (
   insert into webhook_deliveries (organization_id, connection_id, delivery_id, event, repository, headers, payload, status, outcome, processed_at)
   select organization_id, connection_id, delivery_id, event, repository,
@@ -53,7 +73,7 @@ with input as (
     convert_from(substring($10::bytea from body_offset for body_length), 'UTF8'),
     status, case when status = 'PROCESSED' then jsonb_build_object('reason', '${UNFOLLOWED_REASON}', 'repository', repository) end,
     case when status <> 'PENDING' then now() end
-  from input order by ord
+  from input where secret in (select secret from verified) order by ord
   on conflict (connection_id, delivery_id) do nothing
   returning id, connection_id, delivery_id, status
 ), job as (
@@ -61,7 +81,9 @@ with input as (
     job_key => '${PROCESS_JOB_KEY}', job_key_mode => 'preserve_run_at')
   where exists (select 1 from ins where status = 'PENDING')
 )
-select id, connection_id, delivery_id, (select count(*) from job) as jobs from ins`,
+select id, connection_id, delivery_id, (select count(*) from job) as jobs, null as stale_sealed from ins
+union all
+select null, connection_id, null, 0, sealed from secrets where secret not in (select secret from verified)`,
 };
 
 function insertBatch(rows: DeliveryRow[]): QueryConfig {
@@ -79,6 +101,15 @@ function insertBatch(rows: DeliveryRow[]): QueryConfig {
     offset += row.body.length;
   }
   const column = <T>(pick: (row: DeliveryRow) => T) => rows.map(pick);
+  // The batch's connections with the sealed secret each row was verified with, each pair once
+  // (a batch usually holds one or a few), numbered from 1 as `with ordinality` does.
+  const secrets = new Map<string, { connectionId: string; sealed: string; number: number }>();
+  const secretOf = (row: DeliveryRow) => {
+    const key = `${row.connectionId}\u0000${row.sealedSecret}`;
+    let secret = secrets.get(key);
+    if (!secret) secrets.set(key, (secret = { connectionId: row.connectionId, sealed: row.sealedSecret, number: secrets.size + 1 }));
+    return secret.number;
+  };
   return {
     ...INSERT_BATCH,
     values: [
@@ -93,6 +124,9 @@ function insertBatch(rows: DeliveryRow[]): QueryConfig {
       column((r) => r.status),
       // A Buffer parameter is sent in binary: no hex encoding on either side.
       Buffer.concat(parts, offset - 1),
+      column(secretOf),
+      [...secrets.values()].map((secret) => secret.connectionId),
+      [...secrets.values()].map((secret) => secret.sealed),
     ],
   };
 }
@@ -174,12 +208,25 @@ export function createDeliveryBatcher(db: Database, options: BatcherOptions = {}
     stats.largestBatch = Math.max(stats.largestBatch, batch.length);
     const started = performance.now();
     try {
-      const result = await pool.query<{ id: string; connection_id: string; delivery_id: string }>(insertBatch(batch.map((w) => w.row)));
-      const inserted = new Map(result.rows.map((r) => [`${r.connection_id}\u0000${r.delivery_id}`, r.id]));
+      const result = await pool.query<{ id: string | null; connection_id: string; delivery_id: string | null; stale_sealed: string | null }>(
+        insertBatch(batch.map((w) => w.row)),
+      );
+      const inserted = new Map<string, string>();
+      const stale = new Set<string>();
+      for (const r of result.rows) {
+        if (r.stale_sealed !== null) stale.add(`${r.connection_id}\u0000${r.stale_sealed}`);
+        else inserted.set(`${r.connection_id}\u0000${r.delivery_id}`, r.id!);
+      }
       for (const waiting of batch) {
         const id = inserted.get(keyOf(waiting.row));
-        waiting.resolve(id ? { outcome: "stored", id } : { outcome: "duplicate" });
-        for (const duplicate of waiting.duplicates) duplicate({ outcome: "duplicate" });
+        const outcome: Stored = id
+          ? { outcome: "stored", id }
+          : stale.has(`${waiting.row.connectionId}\u0000${waiting.row.sealedSecret}`)
+            ? { outcome: "stale" }
+            : { outcome: "duplicate" };
+        waiting.resolve(outcome);
+        // A copy is a replay of what its first was: stored or known (a duplicate), or not stored at all.
+        for (const duplicate of waiting.duplicates) duplicate(outcome.outcome === "stale" ? outcome : { outcome: "duplicate" });
       }
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);

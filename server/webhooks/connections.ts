@@ -163,14 +163,19 @@ export async function deleteConnection(ctx: DomainContext, connectionId: string)
   });
 }
 
-export type IntakeConnection = { id: string; organizationId: string; provider: GitProvider; secret: string };
+/**
+ * What the intake verifies deliveries with: the webhook secret in plaintext, and sealed as
+ * stored, which the intake's insert compares with the stored one (server/webhooks/batcher.ts).
+ */
+export type IntakeConnection = { id: string; organizationId: string; provider: GitProvider; secret: string; sealedSecret: string };
 
 /** The connection with its webhook secret in plaintext, for the intake (which caches it briefly); null when unknown. */
 export async function loadIntakeConnection(services: Services, connectionId: string): Promise<IntakeConnection | null> {
   const [row] = await services.db.select().from(gitConnections).where(eq(gitConnections.id, connectionId));
   if (!row) return null;
   const cipher = await cipherFor(services.db, services.keyring, row.organizationId);
-  return { id: row.id, organizationId: row.organizationId, provider: row.provider, secret: cipher.decrypt(row.encryptedSecret, secretContext(row.id)) };
+  const secret = cipher.decrypt(row.encryptedSecret, secretContext(row.id));
+  return { id: row.id, organizationId: row.organizationId, provider: row.provider, secret, sealedSecret: row.encryptedSecret };
 }
 
 /** The connection's API token in plaintext, for posting statuses and comments; null when none is set. */

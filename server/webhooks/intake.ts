@@ -4,7 +4,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Services } from "../context";
 import { gitConnections } from "../db/schema";
 import type { Logger } from "../logger";
-import { createDeliveryBatcher, type BatcherOptions } from "./batcher";
+import { createDeliveryBatcher, type BatcherOptions, type DeliveryRow } from "./batcher";
 import { loadIntakeConnection, type IntakeConnection } from "./connections";
 import { repositoryKey } from "../git/repository-url";
 import { createFollowedRepositories } from "./followed-repositories";
@@ -20,9 +20,16 @@ export type IntakeOptions = {
   /**
    * How long a connection (with its decrypted secret) and an organization's followed
    * repositories are served from memory; changes notified by other processes take effect at once,
-   * a lost notification within this.
+   * a lost notification within this. A delivery signed with a secret rotated away is never
+   * stored, whatever the cache holds: the insert compares secrets (server/webhooks/batcher.ts).
    */
   cacheMs?: number;
+  /**
+   * A refused signature is checked again against the connection read anew when the cached copy
+   * is older than this (its secret may have been rotated by a process whose notice has not
+   * arrived): a flood of bad signatures costs at most one read per connection this often.
+   */
+  rereadOnRefusalMs?: number;
   batch?: BatcherOptions;
   /** How often counts of refused deliveries are added to their connection's row. */
   rejectFlushMs?: number;
@@ -38,23 +45,64 @@ type Answer = { status: number; body: Record<string, unknown>; close?: boolean }
  */
 export function createWebhookIntake(services: Services, options: IntakeOptions = {}) {
   const cacheMs = options.cacheMs ?? 10_000;
+  const rereadOnRefusalMs = options.rereadOnRefusalMs ?? 1_000;
   const logger = options.logger;
   const batcher = createDeliveryBatcher(services.db, options.batch);
   const followed = createFollowedRepositories(services, { cacheMs: options.cacheMs });
-  const cache = new Map<string, { expires: number; connection: Promise<IntakeConnection | null> }>();
+  const cache = new Map<string, { loadedAt: number; connection: Promise<IntakeConnection | null> }>();
   const rejected = new Map<string, number>();
 
-  function connectionFor(id: string): Promise<IntakeConnection | null> {
+  /** The connection, from the cache unless its copy there is `maxAgeMs` old or older. */
+  async function connectionFor(id: string, maxAgeMs = cacheMs): Promise<IntakeConnection | null> {
     const now = Date.now();
     const cached = cache.get(id);
-    if (cached && cached.expires > now) return cached.connection;
+    if (cached && now - cached.loadedAt < maxAgeMs) return cached.connection;
     // Concurrent requests for one connection share one lookup.
-    const connection = loadIntakeConnection(services, id);
-    cache.set(id, { expires: now + cacheMs, connection });
-    connection.catch(() => cache.delete(id));
-    if (cache.size > 10_000) for (const [key, entry] of cache) if (entry.expires <= now) cache.delete(key);
-    return connection;
+    const entry = { loadedAt: now, connection: loadIntakeConnection(services, id) };
+    cache.set(id, entry);
+    entry.connection.catch(() => cache.get(id) === entry && cache.delete(id));
+    if (cache.size > 10_000) for (const [key, old] of cache) if (now - old.loadedAt >= cacheMs) cache.delete(key);
+    return entry.connection;
   }
+
+  /**
+   * The connection read anew, because `used` (a copy from the cache) may be out of date; the
+   * requests that find it so at once share one read.
+   */
+  async function reread(used: IntakeConnection): Promise<IntakeConnection | null> {
+    const cached = cache.get(used.id);
+    if (cached && (await cached.connection) !== used) return cached.connection;
+    return connectionFor(used.id, 0);
+  }
+
+  /**
+   * The connection whose current secret signed the delivery; "refused" when it does not match;
+   * null when the connection is gone. A refusal by a copy cached a while ago is checked again
+   * against the connection read anew.
+   */
+  async function signer(
+    used: IntakeConnection,
+    body: Buffer,
+    headers: IncomingMessage["headers"],
+    recheck: boolean,
+  ): Promise<IntakeConnection | "refused" | null> {
+    if (verifySignature(used.provider, used.secret, body, headers)) return used;
+    const loadedAt = cache.get(used.id)?.loadedAt ?? 0;
+    if (!recheck || Date.now() - loadedAt < rereadOnRefusalMs) return "refused";
+    const current = await reread(used);
+    if (!current) return null;
+    return current.sealedSecret !== used.sealedSecret && verifySignature(current.provider, current.secret, body, headers) ? current : "refused";
+  }
+
+  const refuse = (connection: IntakeConnection, req: IncomingMessage): Answer => {
+    rejected.set(connection.id, (rejected.get(connection.id) ?? 0) + 1);
+    logger?.warn(
+      { connectionId: connection.id, provider: connection.provider, ip: req.socket.remoteAddress },
+      "webhook delivery refused: bad or missing signature",
+    );
+    return { status: 401, body: { message: "Signature does not match" } };
+  };
+  const unknown: Answer = { status: 404, body: { message: "Unknown webhook" } };
 
   const flushRejected = async () => {
     for (const [connectionId, count] of [...rejected]) {
@@ -71,9 +119,9 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
 
   async function answer(req: IncomingMessage, connectionId: string): Promise<Answer> {
     if (req.method !== "POST") return { status: 405, body: { message: "Webhooks are delivered with POST" } };
-    if (!UUID.test(connectionId)) return { status: 404, body: { message: "Unknown webhook" } };
-    const connection = await connectionFor(connectionId.toLowerCase());
-    if (!connection) return { status: 404, body: { message: "Unknown webhook" } };
+    if (!UUID.test(connectionId)) return unknown;
+    const cached = await connectionFor(connectionId.toLowerCase());
+    if (!cached) return unknown;
 
     const type = (req.headers["content-type"] ?? "").toLowerCase();
     if (!/^application\/json\s*(;|$)/.test(type)) return { status: 415, body: { message: "Configure the webhook to send application/json" } };
@@ -85,14 +133,9 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
     // JSON is UTF-8 (RFC 8259); anything else could not be stored as text.
     if (!isUtf8(body)) return { status: 400, body: { message: "The body is not UTF-8" } };
 
-    if (!verifySignature(connection.provider, connection.secret, body, req.headers)) {
-      rejected.set(connection.id, (rejected.get(connection.id) ?? 0) + 1);
-      logger?.warn(
-        { connectionId: connection.id, provider: connection.provider, ip: req.socket.remoteAddress },
-        "webhook delivery refused: bad or missing signature",
-      );
-      return { status: 401, body: { message: "Signature does not match" } };
-    }
+    let connection = await signer(cached, body, req.headers, true);
+    if (connection === null) return unknown;
+    if (connection === "refused") return refuse(cached, req);
 
     let payload: unknown;
     try {
@@ -109,16 +152,26 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
     // What no service can concern is settled here, as cheaply as an ignored event: no worker run reads it back.
     const unfollowed = acted && repository !== null && !(await followed.follows(connection.organizationId, repository));
     const status = !acted ? "IGNORED" : unfollowed ? "PROCESSED" : "PENDING";
-    const stored = await batcher.add({
-      organizationId: connection.organizationId,
-      connectionId: connection.id,
+    const row: Omit<DeliveryRow, "organizationId" | "connectionId" | "sealedSecret"> = {
       deliveryId: head.deliveryId,
       event: head.event,
       repository,
       headers: storableHeaders(req.headers),
       body,
       status,
-    });
+    };
+    let stored = await batcher.add({ ...row, organizationId: connection.organizationId, connectionId: connection.id, sealedSecret: connection.sealedSecret });
+    if (stored.outcome === "stale") {
+      // The secret was rotated (or the connection deleted) since it was read: verified again
+      // against the current one, and stored if that signed it.
+      const current = await reread(connection);
+      if (!current) return unknown;
+      connection = await signer(current, body, req.headers, false);
+      if (connection === "refused") return refuse(current, req);
+      if (connection === null) return unknown;
+      stored = await batcher.add({ ...row, organizationId: connection.organizationId, connectionId: connection.id, sealedSecret: connection.sealedSecret });
+      if (stored.outcome === "stale") throw new Error("the connection's secret changed twice while a delivery was stored");
+    }
     if (stored.outcome === "duplicate") return { status: 202, body: { status: "duplicate" } };
     return { status: 202, body: { status: { IGNORED: "ignored", PROCESSED: "unfollowed", PENDING: "queued" }[status], id: stored.id } };
   }

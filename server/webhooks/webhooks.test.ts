@@ -156,6 +156,45 @@ describe("connections", () => {
     expect((await deliver(connection.webhookUrl, { provider: "generic", secret: rotated.secret, event: "push", payload })).status).toBe(404);
   });
 
+  it("refuses a delivery signed with a rotated secret at once, though the intake caches connections and hears of no rotation", async () => {
+    // Another web process's view: connections cached for ten minutes, no notification listener.
+    const caching = createWebhookIntake(services, { logger, cacheMs: 600_000, rereadOnRefusalMs: 0 });
+    const other = http.createServer((req, res) => void caching.handle(req, res).then((handled) => handled || res.writeHead(404).end()));
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    const url = (id: string) => `http://127.0.0.1:${(other.address() as AddressInfo).port}/api/hooks/${id}`;
+    try {
+      const { connection, secret } = await admin().git.connect({ provider: "generic", name: "rotated-while-cached" });
+      const payload = { repository: "https://git.example.com/none.git", ref: "refs/heads/main", commit: PUSHED };
+      const sent = (signedWith: string, deliveryId: string) =>
+        deliver(url(connection.id), { provider: "generic", secret: signedWith, event: "push", payload, deliveryId });
+      expect((await sent(secret, "before")).status).toBe(202);
+
+      const rotated = await admin().git.rotateSecret({ connectionId: connection.id });
+      // The cached copy still holds the old secret; the insert finds it rotated away.
+      expect((await sent(secret, "old-secret")).status).toBe(401);
+      expect((await sent(rotated.secret, "new-secret")).status).toBe(202);
+
+      // And the other way round: the new secret first, refused by the cached copy, checked against the current one.
+      const again = await admin().git.rotateSecret({ connectionId: connection.id });
+      expect((await sent(again.secret, "newest-secret")).status).toBe(202);
+      expect((await sent(rotated.secret, "second-secret")).status).toBe(401);
+
+      const stored = await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.connectionId, connection.id));
+      expect(stored.map((row) => row.deliveryId).sort()).toEqual(["before", "new-secret", "newest-secret"]);
+      // Closing writes the count of refused deliveries.
+      await caching.close();
+      const [row] = await services.db.select().from(gitConnections).where(eq(gitConnections.id, connection.id));
+      expect(row!.rejectedDeliveries).toBe(2);
+
+      // A deleted connection answers 404 whatever the cache holds.
+      await admin().git.delete({ connectionId: connection.id });
+      expect((await sent(again.secret, "after-delete")).status).toBe(404);
+    } finally {
+      other.closeAllConnections();
+      await new Promise((resolve) => other.close(resolve));
+    }
+  });
+
   it("deletes a connection's deliveries with it, and an organization's with the organization", async () => {
     const storedFor = async (connectionId: string) =>
       (await services.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.connectionId, connectionId))).length;
