@@ -207,6 +207,31 @@ describe("the outbox's batches in flight", () => {
     expect(outbox.pending).toBe(0);
   });
 
+  it("sends a batch behind an unanswered one only once enough lines wait, so a busy stream is not cut into many small batches", async () => {
+    const controlPlane = heldControlPlane();
+    const outbox = open({ dir: outboxDir(), send: controlPlane.send });
+    for (let seq = 0; seq < 10; seq++) outbox.pushLine(runtime, line(seq));
+    void outbox.flush();
+    await controlPlane.sent(1);
+    for (let seq = 10; seq < 110; seq++) outbox.pushLine(runtime, line(seq));
+    void outbox.flush();
+    await turnEnds();
+    expect(controlPlane.flights).toHaveLength(1);
+    for (let seq = 110; seq < 400; seq++) outbox.pushLine(runtime, line(seq));
+    void outbox.flush();
+    await controlPlane.sent(2);
+    expect(controlPlane.seqs(1)).toEqual([...Array(390).keys()].map((index) => 10 + index));
+    // With nothing unanswered, what waits goes at once, however little.
+    outbox.pushLine(runtime, line(400));
+    void outbox.flush();
+    controlPlane.flights[0]!.answer("delivered");
+    await turnEnds();
+    expect(controlPlane.flights).toHaveLength(2);
+    controlPlane.flights[1]!.answer("delivered");
+    await controlPlane.sent(3);
+    expect(controlPlane.seqs(2)).toEqual([400]);
+  });
+
   it("sends again from a batch answered retry, with every batch behind it, once all were answered; each line is settled once, in order", async () => {
     const controlPlane = heldControlPlane();
     const dir = outboxDir();

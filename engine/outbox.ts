@@ -52,6 +52,13 @@ const MAX_EVENTS = 200;
 /** Batches of one stream's lines in flight at once: enough to cover the store-and-acknowledge round trip at 10k lines/s. */
 const MAX_LINE_BATCHES_IN_FLIGHT = 3;
 /**
+ * The fewest lines a batch sent behind an unanswered one carries (unless a full batch's text is
+ * less): each batch costs the control plane a store, a broadcast and an acknowledgement, and a
+ * stream cut in small batches as soon as a slot frees stores fewer lines a second on a busy host
+ * than one batch at a time did. Fewer lines wait for the batch in flight, as before.
+ */
+const MIN_PIPELINED_LINES = 250;
+/**
  * The text a batch of lines carries at most (UTF-8 bytes): a message over the web process's
  * 4 MiB limit (maxHttpBufferSize) closes the connection, and the same batch sent again would
  * close it again, for ever. A thousand lines of 16 KiB would be 16 MiB; with JSON escaping at
@@ -59,15 +66,19 @@ const MAX_LINE_BATCHES_IN_FLIGHT = 3;
  */
 const MAX_BATCH_TEXT_BYTES = 512 * 1024;
 
-/** How many of a stream's lines from `from` on make its next batch: at most {@link MAX_LINES}, and {@link MAX_BATCH_TEXT_BYTES} of text. */
-function nextLineBatch(lines: Array<Queued<LogLine>>, from: number): number {
+/**
+ * How many of a stream's lines from `from` on make its next batch: at most {@link MAX_LINES}, and
+ * {@link MAX_BATCH_TEXT_BYTES} of text; none yet when it would go behind an unanswered batch with
+ * fewer than {@link MIN_PIPELINED_LINES}.
+ */
+function nextLineBatch(lines: Array<Queued<LogLine>>, from: number, pipelined: boolean): number {
   let bytes = 0;
   let count = 0;
   for (; count < Math.min(lines.length - from, MAX_LINES); count++) {
     bytes += Buffer.byteLength(lines[from + count]!.item.text);
-    if (count > 0 && bytes > MAX_BATCH_TEXT_BYTES) break;
+    if (count > 0 && bytes > MAX_BATCH_TEXT_BYTES) return count;
   }
-  return count;
+  return pipelined && count < MIN_PIPELINED_LINES ? 0 : count;
 }
 
 /** How many of a deployment's events from `from` on make its next batch. */
@@ -220,7 +231,7 @@ export class Outbox {
   private fill<T>(
     lane: Lane<T>,
     maxInFlight: number,
-    take: (entries: Array<Queued<T>>, from: number) => number,
+    take: (entries: Array<Queued<T>>, from: number, pipelined: boolean) => number,
     message: (items: T[], pipelined: boolean) => OutboxMessage,
     forget: () => void,
     onSettled?: (settled: Array<Queued<T>>) => void,
@@ -230,7 +241,9 @@ export class Outbox {
       lane.stalled = false;
     }
     while (lane.flights.length < maxInFlight && lane.sending < lane.entries.length) {
-      const batch = lane.entries.slice(lane.sending, lane.sending + take(lane.entries, lane.sending));
+      const count = take(lane.entries, lane.sending, lane.flights.length > 0);
+      if (count === 0) return;
+      const batch = lane.entries.slice(lane.sending, lane.sending + count);
       const { flight, pipelined } = sendNext(lane, batch.length);
       this.flying++;
       void this.attempt(
