@@ -1,7 +1,8 @@
 /**
  * The engine's link to the control plane (engine/agent.ts) against a real web process on a real
  * PostgreSQL: what it does with messages too long for the protocol, with a control plane that
- * cannot write, and with a control plane of another protocol version.
+ * cannot write, with a fast log through dropped connections, and with a control plane of another
+ * protocol version.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
