@@ -123,38 +123,32 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
     );
     local.kill();
 
-    // Runtime log lines from the release to a following client.
-    const received = new Set<number>();
-    const latencies: number[] = [];
-    let firstAt = 0;
-    let lastAt = 0;
-    let run = -1;
-    /** The line's number and its latency, for a line of this run. */
-    const burstLine = (text: string, now: number) => {
+    // Runtime log lines from the release to a following client. Lines are kept whatever their run
+    // and counted once the run is known: the first ones may arrive before the answer that names it.
+    type Arrivals = { numbers: Set<number>; latencies: number[]; firstAt: number; lastAt: number };
+    const followed = new Map<number, Arrivals>();
+    const tailedByRun = new Map<number, Arrivals>();
+    /** Adds a line of a burst to its run's arrivals. */
+    const arrived = (byRun: Map<number, Arrivals>, text: string, now: number) => {
       const match = /^burst (\d+) (\d+) (\d+)$/.exec(text);
-      return match && Number(match[1]) === run ? { n: Number(match[2]), latency: now - Number(match[3]) } : null;
+      if (!match) return;
+      const run = Number(match[1]);
+      const arrivals = byRun.get(run) ?? { numbers: new Set(), latencies: [], firstAt: now, lastAt: now };
+      byRun.set(run, arrivals);
+      arrivals.numbers.add(Number(match[2]));
+      arrivals.latencies.push(now - Number(match[3]));
+      arrivals.lastAt = now;
     };
     socket.on("log:lines", (batch: LogLines) => {
       const now = Date.now();
-      for (const line of batch.lines) {
-        const burst = burstLine(line.text, now);
-        if (!burst) continue;
-        if (!firstAt) firstAt = now;
-        lastAt = now;
-        received.add(burst.n);
-        latencies.push(burst.latency);
-      }
+      for (const line of batch.lines) arrived(followed, line.text, now);
     });
     // The floor: the release's log file followed from this process as the engine follows it
     // (inotify, the same reader), in the same run: what reading the lines costs with no platform.
     const logFile = await releaseLogFile(home, service.id);
-    const tailed: number[] = [];
     const tailer = new LogTailer(logFile, (await fs.stat(logFile)).size, (lines) => {
       const now = Date.now();
-      for (const line of lines) {
-        const burst = burstLine(line.text, now);
-        if (burst) tailed.push(burst.latency);
-      }
+      for (const line of lines) arrived(tailedByRun, line.text, now);
     });
     tailer.start();
     const joined = await socket.timeout(5_000).emitWithAck("subscribe", { room: `service:${service.id}` });
@@ -162,10 +156,16 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
     const total = options.logRate * options.logSeconds;
     const started = Date.now();
     const answer = await request(routerPort, `web-dev-shellbench.localhost`, `/burst?rate=${options.logRate}&seconds=${options.logSeconds}`);
-    run = (JSON.parse(answer.body) as { run: number }).run;
+    const run = (JSON.parse(answer.body) as { run: number }).run;
+    const ofRun = (byRun: Map<number, Arrivals>) => byRun.get(run) ?? { numbers: new Set<number>(), latencies: [], firstAt: 0, lastAt: 0 };
     const deadline = started + (options.logSeconds + 30) * 1000;
-    while ((received.size < total || tailed.length < total) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while ((ofRun(followed).numbers.size < total || ofRun(tailedByRun).latencies.length < total) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     await tailer.stop();
+    const lines = ofRun(followed);
+    const received = lines.numbers.size;
+    const latencies = lines.latencies;
+    const tailed = ofRun(tailedByRun).latencies;
     return {
       keys: options.keys,
       shell: { p50: percentile(platform, 50), p99: percentile(platform, 99) },
@@ -173,9 +173,9 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
       logs: {
         rate: options.logRate,
         total,
-        received: received.size,
-        lost: total - received.size,
-        linesPerSecond: received.size / Math.max(0.001, (lastAt - firstAt) / 1000),
+        received,
+        lost: total - received,
+        linesPerSecond: received / Math.max(0.001, (lines.lastAt - lines.firstAt) / 1000),
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         localTail: { p50: percentile(tailed, 50), p99: percentile(tailed, 99) },

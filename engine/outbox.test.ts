@@ -156,6 +156,113 @@ describe("the engine's outbox", () => {
   });
 });
 
+/** A control plane whose answers the test gives, batch by batch, in any order: batches stay in flight until then. */
+function heldControlPlane() {
+  const flights: Array<{ message: Extract<OutboxMessage, { name: "log:batch" }>; answer: (delivery: Delivery) => void }> = [];
+  const waiters: Array<() => void> = [];
+  return {
+    flights,
+    send: (message: OutboxMessage) =>
+      new Promise<Delivery>((answer) => {
+        if (message.name !== "log:batch") throw new Error(`unexpected ${message.name}`);
+        flights.push({ message, answer });
+        waiters.splice(0).forEach((wake) => wake());
+      }),
+    /** Resolves once `count` batches were sent in all. */
+    async sent(count: number) {
+      while (flights.length < count) await new Promise<void>((resolve) => waiters.push(resolve));
+    },
+    seqs: (index: number) => flights[index]!.message.payload.lines.map((sent) => sent.seq),
+  };
+}
+
+describe("the outbox's batches in flight", () => {
+  it("keeps three batches of a stream in flight, and settles them in order whatever order their answers come in", async () => {
+    const controlPlane = heldControlPlane();
+    const outbox = open({ dir: outboxDir(), send: controlPlane.send });
+    const stored: number[] = [];
+    for (let seq = 0; seq < 3500; seq++) outbox.pushLine(runtime, line(seq), () => stored.push(seq));
+    void outbox.flush();
+    await controlPlane.sent(3);
+    await turnEnds();
+    // Three at once, each after the one before; only the first was sent with nothing unanswered before it.
+    expect(controlPlane.flights).toHaveLength(3);
+    expect(controlPlane.flights.map((flight) => flight.message.payload.pipelined)).toEqual([undefined, true, true]);
+    expect(controlPlane.seqs(1)[0]).toBe(1000);
+    expect(controlPlane.seqs(2)[0]).toBe(2000);
+
+    // The third stored first: nothing is settled before the first is, and no fourth leaves while three are unsettled.
+    controlPlane.flights[2]!.answer("delivered");
+    await turnEnds();
+    expect(stored).toEqual([]);
+    expect(controlPlane.flights).toHaveLength(3);
+    controlPlane.flights[0]!.answer("delivered");
+    await controlPlane.sent(4);
+    expect(stored).toEqual([...Array(1000).keys()]);
+    expect(controlPlane.seqs(3)).toEqual([...Array(500).keys()].map((index) => 3000 + index));
+    controlPlane.flights[1]!.answer("delivered");
+    controlPlane.flights[3]!.answer("delivered");
+    await outbox.flush();
+    expect(stored).toEqual([...Array(3500).keys()]);
+    expect(outbox.pending).toBe(0);
+  });
+
+  it("sends a batch behind an unanswered one only once enough lines wait, so a busy stream is not cut into many small batches", async () => {
+    const controlPlane = heldControlPlane();
+    const outbox = open({ dir: outboxDir(), send: controlPlane.send });
+    for (let seq = 0; seq < 10; seq++) outbox.pushLine(runtime, line(seq));
+    void outbox.flush();
+    await controlPlane.sent(1);
+    for (let seq = 10; seq < 110; seq++) outbox.pushLine(runtime, line(seq));
+    void outbox.flush();
+    await turnEnds();
+    expect(controlPlane.flights).toHaveLength(1);
+    for (let seq = 110; seq < 400; seq++) outbox.pushLine(runtime, line(seq));
+    void outbox.flush();
+    await controlPlane.sent(2);
+    expect(controlPlane.seqs(1)).toEqual([...Array(390).keys()].map((index) => 10 + index));
+    // With nothing unanswered, what waits goes at once, however little.
+    outbox.pushLine(runtime, line(400));
+    void outbox.flush();
+    controlPlane.flights[0]!.answer("delivered");
+    await turnEnds();
+    expect(controlPlane.flights).toHaveLength(2);
+    controlPlane.flights[1]!.answer("delivered");
+    await controlPlane.sent(3);
+    expect(controlPlane.seqs(2)).toEqual([400]);
+  });
+
+  it("sends again from a batch answered retry, with every batch behind it, once all were answered; each line is settled once, in order", async () => {
+    const controlPlane = heldControlPlane();
+    const dir = outboxDir();
+    const outbox = open({ dir, send: controlPlane.send, backoff: fast() });
+    const stored: number[] = [];
+    for (let seq = 0; seq < 3000; seq++) outbox.pushLine(runtime, line(seq), () => stored.push(seq));
+    void outbox.flush();
+    await controlPlane.sent(3);
+    controlPlane.flights[1]!.answer("retry");
+    controlPlane.flights[0]!.answer("delivered");
+    // The third stored (as a control plane that stores out of order would have), but behind the one that was not.
+    controlPlane.flights[2]!.answer("delivered");
+    await controlPlane.sent(5);
+    await turnEnds();
+    expect(stored).toEqual([...Array(1000).keys()]);
+    // Again from the failed one, which goes as the first of a new run.
+    expect(controlPlane.seqs(3)[0]).toBe(1000);
+    expect(controlPlane.flights[3]!.message.payload.pipelined).toBeUndefined();
+    expect(controlPlane.seqs(4)[0]).toBe(2000);
+    expect(controlPlane.flights[4]!.message.payload.pipelined).toBe(true);
+    controlPlane.flights[4]!.answer("delivered");
+    controlPlane.flights[3]!.answer("delivered");
+    await outbox.flush();
+    expect(stored).toEqual([...Array(3000).keys()]);
+    expect(outbox.pending).toBe(0);
+    // The journal holds nothing a restarted engine would send again.
+    await turnEnds();
+    expect(fs.statSync(journalOf(dir)).size).toBe(0);
+  });
+});
+
 describe("the outbox's journal", () => {
   it("gives an engine started again what the killed one had not got stored, first and in order, before anything new", async () => {
     const dir = outboxDir();

@@ -1,15 +1,11 @@
 import type { LogLine, LogStream } from "../protocol/events";
 import type { Journal } from "./journal";
+import type { Lane, Queued } from "./lane";
 import type { OutboxRecord } from "./records";
 
-/** An entry waiting in the outbox: its id in the journal, what it carries, and whom to tell once it is stored. */
-export type Queued<T> = { id: number; item: T; stored?: () => void };
-
-export type LineQueue = {
+/** A stream's lines: shedding leaves the ones being sent (`sending`) alone, so the ones removed once stored are the ones sent. */
+export type LineQueue = Lane<LogLine> & {
   stream: LogStream;
-  lines: Array<Queued<LogLine>>;
-  /** How many lines at the front are being sent: shedding leaves them alone, so the ones removed once stored are the ones sent. */
-  sending: number;
   /** The line that says how many lines were dropped before it, while it waits: later drops update it rather than add another. */
   marker: { entry: Queued<LogLine>; count: number } | null;
 };
@@ -31,7 +27,7 @@ export function keepWithinBound(journal: Journal<OutboxRecord>, queues: Map<stri
   while (bytes > (maxBytes * 3) / 4) {
     const pick = oldestDroppable(queues.values(), "service", next) ?? oldestDroppable(queues.values(), "deployment", next);
     if (!pick) break;
-    const line = pick.queue.lines[pick.index]!;
+    const line = pick.queue.entries[pick.index]!;
     next.set(pick.queue, pick.index + 1);
     const lines = dropped.get(pick.queue) ?? [];
     dropped.set(pick.queue, lines);
@@ -41,7 +37,7 @@ export function keepWithinBound(journal: Journal<OutboxRecord>, queues: Map<stri
   let count = 0;
   for (const [queue, lines] of dropped) {
     const gone = new Set(lines);
-    queue.lines = queue.lines.filter((queued) => !gone.has(queued));
+    queue.entries = queue.entries.filter((queued) => !gone.has(queued));
     journal.settle(lines.map((queued) => queued.id));
     markDropped(journal, queue, lines.length, lines.at(-1)!.item);
     count += lines.length;
@@ -52,7 +48,7 @@ export function keepWithinBound(journal: Journal<OutboxRecord>, queues: Map<stri
 /** Says in the stream, where the lines were, how many were dropped: one line per run of drops, updated while it waits. */
 function markDropped(journal: Journal<OutboxRecord>, queue: LineQueue, count: number, newest: LogLine): void {
   const marker = queue.marker;
-  const index = marker ? queue.lines.indexOf(marker.entry) : -1;
+  const index = marker ? queue.entries.indexOf(marker.entry) : -1;
   // A marker being sent stays as it is; one still waiting is replaced by one with the new total.
   const replacing = marker !== null && index >= queue.sending;
   const total = count + (replacing ? marker.count : 0);
@@ -65,7 +61,7 @@ function markDropped(journal: Journal<OutboxRecord>, queue: LineQueue, count: nu
     text: `[slipway] ${total} log line${total === 1 ? "" : "s"} dropped: the engine's outbox was full (SLIPWAY_ENGINE_OUTBOX_MB) while the control plane could not store them`,
   };
   const entry = { id: journal.append({ kind: "line", stream: queue.stream, line }), item: line };
-  queue.lines.splice(replacing ? index : queue.sending, replacing ? 1 : 0, entry);
+  queue.entries.splice(replacing ? index : queue.sending, replacing ? 1 : 0, entry);
   queue.marker = { entry, count: total };
 }
 
@@ -79,9 +75,9 @@ function oldestDroppable(queues: Iterable<LineQueue>, kind: LogStream["kind"], n
   for (const queue of queues) {
     if (queue.stream.kind !== kind) continue;
     let index = next.get(queue) ?? queue.sending;
-    if (queue.lines[index] !== undefined && queue.lines[index] === queue.marker?.entry) index++;
-    const line = queue.lines[index];
-    if (line && (!oldest || line.id < oldest.queue.lines[oldest.index]!.id)) oldest = { queue, index };
+    if (queue.entries[index] !== undefined && queue.entries[index] === queue.marker?.entry) index++;
+    const line = queue.entries[index];
+    if (line && (!oldest || line.id < oldest.queue.entries[oldest.index]!.id)) oldest = { queue, index };
   }
   return oldest;
 }

@@ -166,7 +166,19 @@ export const engineToServer = {
   "task:pull": [z.object({}), okAck({ task: engineTask.nullable() })],
   "task:ack": [z.object({ deploymentId: z.string().uuid(), attempt: z.number().int() }), okAck({})],
   "deployment:event": [z.object({ deploymentId: z.string().uuid(), events: z.array(deploymentEvent).min(1).max(500) }), okAck({})],
-  "log:batch": [z.object({ stream: logStream, lines: z.array(logLine).min(1).max(2000) }), okAck({})],
+  "log:batch": [
+    z.object({
+      stream: logStream,
+      lines: z.array(logLine).min(1).max(2000),
+      /**
+       * Sent while an earlier batch of its stream was unanswered (issue 17, item 7): stored only if
+       * that one was, so a stream's lines are stored in seq order (optional: older engines send one
+       * batch at a time, and older control planes drop the field).
+       */
+      pipelined: z.literal(true).optional(),
+    }),
+    okAck({}),
+  ],
   "engine:heartbeat": [
     z.object({ activeDeployments: z.array(z.string().uuid()), services: z.array(runtimeServiceState) }),
     okAck({ cancel: z.array(z.string().uuid()) }),

@@ -137,6 +137,9 @@ export async function recordEngineEvents(svc: Services, clusterId: string, deplo
   });
 }
 
+/** The stream a log line is stored under (log_lines.stream): a deployment's output, or a service's runtime output. */
+export const logStreamKey = (stream: LogStream) => (stream.kind === "deployment" ? `deployment:${stream.deploymentId}` : `service:${stream.serviceId}`);
+
 /**
  * Stores a batch of lines: a re-sent line (same seq) or one read again after an engine restart
  * (same source) once. Returns the lines stored now, to stream to subscribers; null when the
@@ -162,7 +165,7 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
     organizationId = service.organizationId;
     serviceId = stream.serviceId;
   }
-  const key = stream.kind === "deployment" ? `deployment:${stream.deploymentId}` : `service:${stream.serviceId}`;
+  const key = logStreamKey(stream);
   // Ten arrays rather than ten parameters per line (issue 17, item 7): the ORM mapped and
   // PostgreSQL parsed each of a thousand lines' values, and a batch took four times as long.
   // No conflict target: a line that repeats either unique key (stream and seq, stream and source) is skipped.

@@ -140,6 +140,51 @@ describe("the engine gateway", () => {
     expect(await request(intruder, "engine:heartbeat", { activeDeployments: [], services: [] })).toEqual({ ok: true, cancel: [] });
   });
 
+  it("stores a stream's batches in the order they came, and refuses those sent behind one that failed until the engine sends again from it", async () => {
+    const owner = await seedOrganization(services, "ordered");
+    const api = createCaller({ services, actor: owner.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "ordered" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const engine = connectEngine(owner.engineToken);
+    await connected(engine);
+    const stream = { kind: "service", serviceId: service.id, releaseId: "r1" };
+    const at = new Date(clock).toISOString();
+    const batch = (first: number, options: { pipelined?: true; text?: string } = {}) => ({
+      stream,
+      lines: [0, 1, 2].map((index) => ({ seq: first + index, at, fd: "stdout", text: options.text ?? `line ${first + index}` })),
+      ...(options.pipelined ? { pipelined: true } : {}),
+    });
+    /** The seqs stored, in the order they were stored. */
+    const storedSeqs = async () =>
+      (await services.db.execute<{ seq: string }>(sql`select seq from log_lines where stream = ${`service:${service.id}`} order by id`)).rows.map((row) =>
+        Number(row.seq),
+      );
+
+    // Twenty batches sent at once, as an engine's outbox does with several in flight: stored one after the other.
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => request(engine, "log:batch", batch(index * 3, index > 0 ? { pipelined: true } : {}))),
+    );
+    expect(answers).toEqual(Array(20).fill({ ok: true }));
+    expect(await storedSeqs()).toEqual([...Array(60).keys()]);
+
+    // The second cannot be stored (PostgreSQL takes no NUL in text): the third, sent behind it, is refused rather than stored before it.
+    const [first, failed, behind] = await Promise.all([
+      request(engine, "log:batch", batch(100)),
+      request(engine, "log:batch", batch(103, { pipelined: true, text: "nul \u0000 byte" })),
+      request(engine, "log:batch", batch(106, { pipelined: true })),
+    ]);
+    expect(first).toEqual({ ok: true });
+    expect(failed).toMatchObject({ ok: false, error: { code: "INTERNAL" } });
+    expect(behind).toMatchObject({ ok: false, error: { code: "CONFLICT" } });
+    // Sent again from the failed one (which goes through now), and a repeat of one stored: each line once, in order.
+    expect(await request(engine, "log:batch", batch(103))).toEqual({ ok: true });
+    expect(await request(engine, "log:batch", batch(106, { pipelined: true }))).toEqual({ ok: true });
+    expect(await request(engine, "log:batch", batch(100))).toEqual({ ok: true });
+    expect((await storedSeqs()).slice(60)).toEqual([...Array(9).keys()].map((index) => 100 + index));
+    engine.disconnect();
+  });
+
   it("disconnects the engine when its token is revoked", async () => {
     const engine = connectEngine(org.engineToken);
     await connected(engine);

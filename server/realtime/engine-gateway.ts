@@ -18,6 +18,7 @@ import type { EngineNotification } from "../deployments/engine-channel";
 import {
   acknowledgeTask,
   authenticateEngine,
+  logStreamKey,
   pullTask,
   recordEngineEvents,
   recordEngineHello,
@@ -28,9 +29,12 @@ import { isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { recordMetricBatch } from "../metrics/metrics";
 import { engineDisconnected } from "../notifications/engine-events";
+import { createLogBatchOrder } from "./log-batch-order";
 import type { ShellRelay } from "./shell-relay";
 
-type Handlers = { [N in EngineMessageName]: (clusterId: string, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
+/** What a handler knows of the engine's connection beyond its cluster. */
+type Connection = { clusterId: string; storeInOrder: ReturnType<typeof createLogBatchOrder> };
+type Handlers = { [N in EngineMessageName]: (connection: Connection, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
 
 const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
 
@@ -74,32 +78,34 @@ export function attachEngineGateway(
   });
 
   const handlers: Handlers = {
-    "task:pull": async (clusterId) => ({ task: await pullTask(services, clusterId) }),
-    "task:ack": async (clusterId, { deploymentId, attempt }) => {
+    "task:pull": async ({ clusterId }) => ({ task: await pullTask(services, clusterId) }),
+    "task:ack": async ({ clusterId }, { deploymentId, attempt }) => {
       await acknowledgeTask(services, clusterId, deploymentId, attempt);
       return {};
     },
-    "deployment:event": async (clusterId, { deploymentId, events }) => {
+    "deployment:event": async ({ clusterId }, { deploymentId, events }) => {
       await recordEngineEvents(services, clusterId, deploymentId, events);
       return {};
     },
-    "log:batch": async (clusterId, { stream, lines }) => {
-      const stored = await recordLogBatch(services, clusterId, stream, lines);
-      if (stored && stored.length > 0) onLogBatch(stream, stored);
-      return {};
-    },
-    "engine:heartbeat": async (clusterId, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),
-    "engine:inventory": async (clusterId, { services: usage }) => ({ remove: await recordInventory(services, clusterId, usage) }),
-    "edge:pull": async (clusterId) => ({ edge: await edgeStateOf(services, clusterId) }),
-    "metrics:batch": async (clusterId, { samples }) => {
+    // Synchronous up to storeInOrder: a batch joins its stream's chain in the order the socket delivered it.
+    "log:batch": ({ clusterId, storeInOrder }, { stream, lines, pipelined }) =>
+      storeInOrder(logStreamKey(stream), pipelined === true, async () => {
+        const stored = await recordLogBatch(services, clusterId, stream, lines);
+        if (stored && stored.length > 0) onLogBatch(stream, stored);
+        return {};
+      }),
+    "engine:heartbeat": async ({ clusterId }, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),
+    "engine:inventory": async ({ clusterId }, { services: usage }) => ({ remove: await recordInventory(services, clusterId, usage) }),
+    "edge:pull": async ({ clusterId }) => ({ edge: await edgeStateOf(services, clusterId) }),
+    "metrics:batch": async ({ clusterId }, { samples }) => {
       await recordMetricBatch(services, clusterId, samples);
       return {};
     },
-    "shell:output": async (clusterId, message) => {
+    "shell:output": async ({ clusterId }, message) => {
       await shells?.output(clusterId, message);
       return {};
     },
-    "shell:exit": async (clusterId, message) => {
+    "shell:exit": async ({ clusterId }, message) => {
       await shells?.exit(clusterId, message);
       return {};
     },
@@ -108,6 +114,7 @@ export function attachEngineGateway(
   namespace.on("connection", (socket: Socket) => {
     const clusterId: string = socket.data.clusterId;
     const log = logger.child({ clusterId, engine: socket.id });
+    const connection: Connection = { clusterId, storeInOrder: createLogBatchOrder() };
     void socket.join(clusterRoom(clusterId));
     log.info("engine connected");
     socket.on("disconnect", (reason) => {
@@ -127,8 +134,8 @@ export function attachEngineGateway(
         const parsed = engineToServer[name][0].safeParse(payload);
         if (!parsed.success) return reply({ ok: false, error: { code: "INVALID", message: parsed.error.issues[0]?.message ?? "invalid payload" } });
         try {
-          const handler = handlers[name] as (clusterId: string, payload: unknown) => Promise<object>;
-          reply({ ok: true, ...(await handler(clusterId, parsed.data)) });
+          const handler = handlers[name] as (connection: Connection, payload: unknown) => Promise<object>;
+          reply({ ok: true, ...(await handler(connection, parsed.data)) });
         } catch (error) {
           if (isAppError(error)) return reply({ ok: false, error: { code: error.code, message: error.message } });
           log.error({ err: error, message: name }, "engine message failed");

@@ -1,19 +1,23 @@
 /**
  * The engine's link to the control plane (engine/agent.ts) against a real web process on a real
  * PostgreSQL: what it does with messages too long for the protocol, with a control plane that
- * cannot write, and with a control plane of another protocol version.
+ * cannot write, with a fast log through dropped connections, and with a control plane of another
+ * protocol version.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
+import { sql } from "drizzle-orm";
 import pino from "pino";
+import { io } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent } from "../../engine/agent";
 import type { Engine, EngineReporter } from "../../engine/core";
-import { EVENT_MESSAGE_MAX, PROTOCOL_VERSION } from "../../engine/protocol";
+import { ENGINE_NAMESPACE, EVENT_MESSAGE_MAX, PROTOCOL_VERSION } from "../../engine/protocol";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
+import { UI_NAMESPACE, type LogLines } from "../../server/realtime/ui-protocol";
 import { startWebServer } from "../../server/web-server";
 import { createTestDatabase, withDatabaseDown, type TestDatabase } from "../database";
 import { eventually } from "../engine-harness";
@@ -158,6 +162,51 @@ describe("the engine's link to the control plane", () => {
       expect.arrayContaining(["started", "succeeded"]),
     );
     expect(records.some((record) => record.msg.includes("dropping"))).toBe(false);
+  });
+
+  it("ships a fast log with several batches in flight through connections the web process drops: each line stored once, in order, and followed once", async () => {
+    const { service } = await dispatchedDeployment("burst");
+    const key = `service:${service.id}`;
+    // A connection of its own (a browser's), not multiplexed with the engine's that the web process drops.
+    const follower = io(`${web.url}${UI_NAMESPACE}`, { auth: { token: await org.apiToken("DEVELOPER") }, transports: ["websocket"], forceNew: true });
+    const followed: string[] = [];
+    follower.on("log:lines", (batch: LogLines) => followed.push(...batch.lines.map((line) => line.text)));
+    try {
+      expect(await follower.timeout(5_000).emitWithAck("subscribe", { room: key })).toEqual({ ok: true });
+      const { agent, reporter } = await startAgent();
+      await agent.start();
+      await eventually(async () => agent.connected() || undefined, 10_000, "the agent to connect");
+
+      // Lines as a runtime reads them from an app's log, a chunk a turn, while the web process drops the engine twice.
+      const total = 20_000;
+      const stream = { kind: "service" as const, serviceId: service.id, releaseId: "r1" };
+      const writing = (async () => {
+        for (let written = 0; written < total;) {
+          for (const end = written + 250; written < end; written++) reporter().log(stream, "stdout", `line ${written}`);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      })();
+      const storedTexts = async () =>
+        (await services.db.execute<{ text: string }>(sql`select text from log_lines where stream = ${key} order by id`)).rows.map((row) => row.text);
+      const drops: number[] = [];
+      for (const after of [3_000, 10_000]) {
+        await eventually(async () => ((await storedTexts()).length >= after ? true : undefined), 30_000, `${after} lines to be stored`);
+        drops.push((await storedTexts()).length);
+        web.io.of(ENGINE_NAMESPACE).disconnectSockets(true);
+      }
+      await writing;
+      // Mid-stream: lines were still to come at each drop.
+      expect(drops.every((stored) => stored < total)).toBe(true);
+
+      const expected = Array.from({ length: total }, (_, index) => `line ${index}`);
+      await eventually(async () => ((await storedTexts()).length === total ? true : undefined), 60_000, "every line to be stored");
+      // Stored in the order they were written (the table's id is its order of insertion), none twice.
+      expect(await storedTexts()).toEqual(expected);
+      await eventually(async () => (followed.length >= total ? true : undefined), 10_000, "the follower to have every line");
+      expect(followed.toSorted((a, b) => Number(a.split(" ")[1]) - Number(b.split(" ")[1]))).toEqual(expected);
+    } finally {
+      follower.disconnect();
+    }
   });
 
   it("tells an engine of a newer protocol to upgrade the control plane, and keeps trying instead of exiting", async () => {

@@ -1,20 +1,47 @@
-import fs from "node:fs";
+import fs from "node:fs/promises";
 import pidusage from "pidusage";
 
-/** The live members of a process group (from /proc: field 5 of stat is the group id). */
-export function groupMembers(pgid: number): number[] {
-  const members: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (entry.charCodeAt(0) > 57) continue;
+/** How long one scan of /proc answers for: the releases sampled in one collection (engine/metrics-collector.ts) share it. */
+const SCAN_REUSE_MS = 1_000;
+/**
+ * Reads of /proc in flight at once: the scan runs on libuv's thread pool (four threads), which
+ * also serves the engine's log tailing and journal, so it must not queue hundreds of reads ahead of them.
+ */
+const SCAN_CONCURRENCY = 8;
+
+let lastScan: { at: number; groups: Promise<Map<number, number[]>> } | null = null;
+
+/**
+ * The live processes of the host by process group (field 5 of /proc/<pid>/stat), read
+ * asynchronously: a synchronous scan held the event loop 6 to 32 ms per release on a busy host,
+ * and that went straight into log and shell latency (issue 17, item 7).
+ */
+async function scanGroups(): Promise<Map<number, number[]>> {
+  const pids = (await fs.readdir("/proc")).filter((entry) => entry.charCodeAt(0) <= 57);
+  const groups = new Map<number, number[]>();
+  const read = async (pid: string) => {
+    let stat: string;
     try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") members.push(Number(entry));
+      stat = await fs.readFile(`/proc/${pid}/stat`, "utf8");
     } catch {
-      // Ended while we looked.
+      return; // Ended while we looked.
     }
-  }
-  return members;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z" || fields[0] === "X") return;
+    const pgid = Number(fields[2]);
+    const members = groups.get(pgid) ?? [];
+    groups.set(pgid, members);
+    members.push(Number(pid));
+  };
+  for (let next = 0; next < pids.length; next += SCAN_CONCURRENCY) await Promise.all(pids.slice(next, next + SCAN_CONCURRENCY).map(read));
+  return groups;
+}
+
+/** The live members of a process group, from a scan of /proc shared by the calls of the same second. */
+export async function groupMembers(pgid: number): Promise<number[]> {
+  const now = performance.now();
+  if (!lastScan || now - lastScan.at > SCAN_REUSE_MS) lastScan = { at: now, groups: scanGroups() };
+  return (await lastScan.groups).get(pgid) ?? [];
 }
 
 /**
@@ -22,7 +49,7 @@ export function groupMembers(pgid: number): number[] {
  * release's process group: `npm start` and the node it started count together.
  */
 export async function sampleGroup(pgid: number): Promise<{ cpuPercent: number; memoryBytes: number }> {
-  const members = groupMembers(pgid);
+  const members = await groupMembers(pgid);
   if (members.length === 0) return { cpuPercent: 0, memoryBytes: 0 };
   let stats: Record<string, { cpu: number; memory: number }>;
   try {
