@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
 
 /**
  * An append-only journal of JSON entries on disk: what the engine's outbox (engine/outbox.ts)
@@ -16,11 +17,18 @@ import path from "node:path";
  *   log line.
  * - Torn writes: an engine killed in the middle of a write leaves a last line cut short; replay
  *   skips it, like any line that does not parse, and the journal is rewritten at open.
- * - Compacted: rewritten with only its live entries (to a temporary file, fsynced, renamed over)
- *   at open, when settled records outweigh live ones, and before it would grow past `maxBytes`;
- *   truncated when nothing is live, which is most of the time.
+ * - Compacted: rewritten with only its live entries (to a temporary file, synced, renamed over)
+ *   when settled records outweigh live ones, and before it would grow past `maxBytes`; truncated
+ *   when nothing is live, which is most of the time. At open the rewrite is synchronous; later
+ *   it runs in the background (issue 17, item 7: a synchronous one held the engine's event loop
+ *   for up to half a second, delaying every log line, keystroke and heartbeat). Appends go on
+ *   to the current file meanwhile, so a kill at any moment leaves a complete file under the
+ *   journal's name: the old one until the rename, the new one after it. Those appended since
+ *   the compaction began are kept in memory too and added to the new file before the rename.
  * - Bounded: the owner keeps live entries under 7/8 of `maxBytes` (engine/outbox/bound.ts decides
- *   what to give up), and the file is rewritten before settled records would take it past the bound.
+ *   what to give up), and a compaction starts once the file passes 15/16 of the bound, leaving
+ *   the last sixteenth for what is appended while it runs (4 MiB at the default bound, seconds
+ *   of a log burst); appends outrunning it would take the file past the bound until it lands.
  */
 
 export type JournalOptions<T> = {
@@ -41,6 +49,17 @@ export type Replayed<T> = {
 const FILE = "journal.jsonl";
 /** Writes of a compaction go out in pieces of this size, not as one string of up to `maxBytes`. */
 const CHUNK = 1 << 20;
+
+const open = promisify(fs.open);
+const write = promisify(fs.write);
+const fdatasync = promisify(fs.fdatasync);
+const fsync = promisify(fs.fsync);
+const close = promisify(fs.close);
+
+type Live<T> = Map<number, { value: T; bytes: number }>;
+
+/** A rewrite in the background: what was appended since it began (`tail`), to be added to the new file before the rename. */
+type Compaction = { tail: string[]; abandoned: boolean };
 
 /** Reads a journal without changing it: its live entries in the order they were appended. */
 export function readJournal<T>(dir: string, parse: (value: unknown) => T | null): Replayed<T> & { lastId: number } {
@@ -87,16 +106,21 @@ const isSettled = (record: unknown): record is { a: number[] } => typeof record 
 
 export class Journal<T> {
   private readonly file: string;
+  private readonly tmp: string;
   private fd = -1;
-  private readonly live = new Map<number, { value: T; bytes: number }>();
+  private readonly live: Live<T> = new Map();
   private nextId: number;
   private liveBytes = 0;
   private fileBytes = 0;
   private pending: string[] = [];
   private pendingBytes = 0;
   private writeQueued = false;
-  /** A write failed or was cut short: the file no longer matches memory until rewritten. */
+  /** A write failed or was cut short (or a compaction failed): appends wait in memory until the file is rewritten. */
   private rewriteNeeded = false;
+  private compaction: Compaction | null = null;
+  /** Settles once the compaction in flight has ended (renamed over, or its temporary file removed). */
+  private compacted: Promise<void> = Promise.resolve();
+  private directorySynced: Promise<void> = Promise.resolve();
   private syncing: Promise<void> | null = null;
   private syncAgain = false;
   private failing = false;
@@ -117,11 +141,12 @@ export class Journal<T> {
     nextId: number,
   ) {
     this.file = path.join(options.dir, FILE);
+    this.tmp = `${this.file}.tmp`;
     this.nextId = nextId;
     for (const { id, value } of entries) this.live.set(id, { value, bytes: 0 });
     // Rewritten at once (an engine that cannot write its journal does not start): settled records
-    // and a torn last line go, and appends start on a clean line.
-    this.rewrite();
+    // and a torn last line go, a compaction's leftover too, and appends start on a clean line.
+    this.rewriteAtOpen();
   }
 
   /** Bytes of the live entries, as written on disk. */
@@ -166,6 +191,11 @@ export class Journal<T> {
     if (this.closed) return;
     this.write();
     this.closed = true;
+    // A compaction in flight is given up when the current file holds everything, and waited for
+    // when a failed write left entries in memory only.
+    if (this.compaction && !this.rewriteNeeded) this.compaction.abandoned = true;
+    await this.compacted;
+    await this.directorySynced;
     await this.syncing;
     try {
       fs.fsyncSync(this.fd);
@@ -186,22 +216,22 @@ export class Journal<T> {
   private write(): void {
     this.writeQueued = false;
     if (this.closed || (this.pending.length === 0 && !this.rewriteNeeded)) return;
-    const total = this.fileBytes + this.pendingBytes;
-    const settledBytes = total - this.liveBytes;
-    // Past the bound, rewritten if that gives back an eighth of it: it does, as the owner keeps
-    // live entries under 7/8 of the bound, unless events alone fill it.
-    const overflowing = total > this.options.maxBytes && settledBytes >= this.options.maxBytes / 8;
-    // Settled records outweighing live ones, and worth a rewrite: the rewrite costs at most what they do.
-    const wasteful = settledBytes > this.liveBytes && settledBytes >= this.options.maxBytes / 16;
-    if (this.rewriteNeeded || overflowing || wasteful) return this.compact();
     const text = this.pending.join("");
     const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
+    // A compaction in flight adds these to the new file, whether or not the old one took them.
+    this.compaction?.tail.push(text);
+    if (!this.rewriteNeeded) this.appendToFile(text, bytes);
+    // A rewrite pending, or one worth it; it snapshots what is live now, this turn's entries included.
+    if (!this.compaction && (this.rewriteNeeded || this.worthCompacting())) this.startCompaction();
+  }
+
+  private appendToFile(text: string, bytes: number): void {
     try {
       const written = fs.writeSync(this.fd, text);
       this.fileBytes += written;
-      // A short write (disk full) leaves half a record: the next write rewrites the file.
+      // A short write (disk full) leaves half a record: nothing more is appended after it until the file is rewritten.
       if (written < bytes) throw new Error(`wrote ${written} of ${bytes} bytes of the outbox's journal`);
       this.recovered();
     } catch (error) {
@@ -211,55 +241,107 @@ export class Journal<T> {
     this.syncSoon();
   }
 
-  /** Rewrites the file with the live entries only; on failure the old file stays, with a rewrite pending. */
-  private compact(): void {
+  private worthCompacting(): boolean {
+    const { maxBytes } = this.options;
+    const settledBytes = this.fileBytes - this.liveBytes;
+    // Near the bound, rewritten if that gives back a sixteenth of it: it does, as the owner keeps
+    // live entries under 7/8 of the bound, unless events alone fill it. The last sixteenth takes
+    // what is appended while the compaction runs.
+    const nearBound = this.fileBytes > (maxBytes * 15) / 16 && settledBytes >= maxBytes / 16;
+    // Settled records outweighing live ones, and worth a rewrite: the rewrite costs at most what they do.
+    const wasteful = settledBytes > this.liveBytes && settledBytes >= maxBytes / 16;
+    return nearBound || wasteful;
+  }
+
+  private startCompaction(): void {
+    let fd: number;
     try {
-      this.rewrite();
-      this.recovered();
+      // Quick (no sync), and done at once so the temporary file exists exactly while a compaction
+      // is in flight. A leftover of one cut short would keep its mode: made anew, 0600.
+      fs.rmSync(this.tmp, { force: true });
+      fd = fs.openSync(this.tmp, "ax", 0o600);
     } catch (error) {
       this.rewriteNeeded = true;
+      return this.report(error);
+    }
+    const compaction: Compaction = { tail: [], abandoned: false };
+    this.compaction = compaction;
+    this.compacted = this.compact(compaction, fd).finally(() => {
+      this.compaction = null;
+    });
+  }
+
+  /**
+   * Writes the live entries to the temporary file and syncs it, off the event loop; then, in one
+   * turn, adds the tail and renames it over. Given up (its temporary file removed) if the
+   * journal was truncated or closed meanwhile; on failure the old file stays, with a rewrite pending.
+   */
+  private async compact(compaction: Compaction, tmpFd: number): Promise<void> {
+    // Entries added from now on are in the tail; those settled meanwhile are skipped, or settled again by the tail.
+    const before = this.nextId;
+    let fd = tmpFd;
+    try {
+      let bytes = 0;
+      for (const chunk of records(this.live, before)) {
+        if (compaction.abandoned) return;
+        bytes += await writeAll(fd, chunk);
+      }
+      if (compaction.abandoned) return;
+      await fdatasync(fd);
+      if (compaction.abandoned) return;
+      // In the page cache, like any append; the sync that follows covers them.
+      const tail = compaction.tail.join("");
+      bytes += writeAllSync(fd, tail);
+      fs.renameSync(this.tmp, this.file);
+      this.replaceFile(fd, bytes);
+      fd = -1;
+    } catch (error) {
+      if (compaction.abandoned) return;
+      this.rewriteNeeded = true;
       this.report(error);
+    } finally {
+      if (fd !== -1) {
+        await close(fd).catch(() => {});
+        await fs.promises.rm(this.tmp, { force: true }).catch(() => {});
+      }
     }
   }
 
-  private rewrite(): void {
-    const tmp = `${this.file}.tmp`;
+  /** Appends go to the renamed file from now on; the old descriptor is closed once a sync on it has ended. */
+  private replaceFile(fd: number, bytes: number): void {
+    this.retire(this.fd);
+    this.fd = fd;
+    this.fileBytes = bytes;
+    this.rewriteNeeded = false;
+    this.recovered();
+    this.syncSoon();
+    // The rename is durable once the directory is synced too.
+    this.directorySynced = syncDirectory(this.options.dir).catch((error: unknown) => this.report(error));
+  }
+
+  /** The rewrite at open, synchronous: its file's descriptor is the one appends go to. */
+  private rewriteAtOpen(): void {
+    fs.rmSync(this.tmp, { force: true });
+    const fd = fs.openSync(this.tmp, "ax", 0o600);
     let total = 0;
-    let tmpFd = -1;
     try {
-      // A leftover of a rewrite cut short would keep its mode: made anew, 0600.
-      fs.rmSync(tmp, { force: true });
-      tmpFd = fs.openSync(tmp, "w", 0o600);
-      let chunk = "";
-      for (const [id, entry] of this.live) {
-        const line = `${JSON.stringify({ i: id, v: entry.value })}\n`;
-        entry.bytes = Buffer.byteLength(line);
-        total += entry.bytes;
-        chunk += line;
-        if (chunk.length >= CHUNK) {
-          writeAll(tmpFd, chunk);
-          chunk = "";
-        }
-      }
-      writeAll(tmpFd, chunk);
-      fs.fsyncSync(tmpFd);
-      fs.closeSync(tmpFd);
-      tmpFd = -1;
-      fs.renameSync(tmp, this.file);
+      for (const chunk of records(this.live)) total += writeAllSync(fd, chunk);
+      fs.fsyncSync(fd);
+      fs.renameSync(this.tmp, this.file);
     } catch (error) {
-      if (tmpFd !== -1) fs.closeSync(tmpFd);
-      fs.rmSync(tmp, { force: true });
+      fs.closeSync(fd);
+      fs.rmSync(this.tmp, { force: true });
       throw error;
     }
-    const previous = this.fd;
-    this.fd = fs.openSync(this.file, "a", 0o600);
-    if (previous !== -1) this.retire(previous);
+    this.fd = fd;
     this.liveBytes = total;
     this.fileBytes = total;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.rewriteNeeded = false;
-    syncDirectory(this.options.dir);
+    const dir = fs.openSync(this.options.dir, "r");
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
   }
 
   /** Nothing live: the file is emptied in place (no sync needed: replaying settled records again would only re-send what the control plane stores once). */
@@ -267,6 +349,8 @@ export class Journal<T> {
     this.pending = [];
     this.pendingBytes = 0;
     if (this.closed) return;
+    // Its snapshot and tail hold entries now settled, and the settle records just dropped are not in its tail.
+    if (this.compaction) this.compaction.abandoned = true;
     try {
       fs.ftruncateSync(this.fd, 0);
       this.fileBytes = 0;
@@ -299,9 +383,9 @@ export class Journal<T> {
 
   /** Closes the descriptor of a file replaced by a compaction, once a sync running on it has ended. */
   private retire(fd: number): void {
-    const close = () => fs.close(fd, () => {});
-    if (this.syncing) void this.syncing.then(close);
-    else close();
+    const closeFd = () => fs.close(fd, () => {});
+    if (this.syncing) void this.syncing.then(closeFd);
+    else closeFd();
   }
 
   /** Reports the first failure of a streak (a full disk would otherwise report every line). */
@@ -316,17 +400,45 @@ export class Journal<T> {
   }
 }
 
-function writeAll(fd: number, text: string): void {
+/**
+ * The records of the live entries with ids under `before`, in pieces of about {@link CHUNK}
+ * characters. Read lazily: a compaction awaits between pieces, and a Map's iterator skips
+ * entries deleted meanwhile.
+ */
+function* records<T>(live: Live<T>, before = Infinity): Generator<string> {
+  let chunk = "";
+  for (const [id, entry] of live) {
+    // Ids increase in insertion order: the rest were added after `before`.
+    if (id >= before) break;
+    const line = `${JSON.stringify({ i: id, v: entry.value })}\n`;
+    entry.bytes = Buffer.byteLength(line);
+    chunk += line;
+    if (chunk.length >= CHUNK) {
+      yield chunk;
+      chunk = "";
+    }
+  }
+  if (chunk !== "") yield chunk;
+}
+
+function writeAllSync(fd: number, text: string): number {
   const buffer = Buffer.from(text);
   for (let offset = 0; offset < buffer.length;) offset += fs.writeSync(fd, buffer, offset);
+  return buffer.length;
+}
+
+async function writeAll(fd: number, text: string): Promise<number> {
+  const buffer = Buffer.from(text);
+  for (let offset = 0; offset < buffer.length;) offset += (await write(fd, buffer, offset)).bytesWritten;
+  return buffer.length;
 }
 
 /** Makes a rename durable: the new directory entry is on disk too. */
-function syncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, "r");
+async function syncDirectory(dir: string): Promise<void> {
+  const fd = await open(dir, "r");
   try {
-    fs.fsyncSync(fd);
+    await fsync(fd);
   } finally {
-    fs.closeSync(fd);
+    await close(fd);
   }
 }
