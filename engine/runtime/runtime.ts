@@ -2,6 +2,9 @@ import type { Duplex } from "node:stream";
 import type { ClonedSource, GitPolicy } from "./shared/git";
 import type { ApplicationServiceSpec, DiskUsage, JobLifecycleEvent, KubernetesImageBuild, RuntimeServiceState, ServiceKind, ServiceSpec } from "../protocol";
 
+/** Where a step writes its output: the app's stdout and stderr, and the engine's own lines ("system"). */
+export type StepOutput = (fd: "stdout" | "stderr" | "system", text: string) => void;
+
 /**
  * What orchestration (engine/orchestrator.ts: steps, order, events, cancel) needs from a
  * runtime. `local` implements it with processes, `docker` with containers through the Docker
@@ -30,7 +33,7 @@ export type StepContext<S extends ServiceSpec = ApplicationServiceSpec> = {
   /** The TCP ports of the environment's DATABASE services (engine/environment-databases.ts). */
   databasePorts: number[];
   /** Build and deploy output of this service (masked and shipped by the caller). */
-  output: (fd: "stdout" | "stderr" | "system", text: string) => void;
+  output: StepOutput;
   /** The engine's rules for git sources (engine/runtime/shared/git.ts); absent, local repositories are refused. */
   git?: GitPolicy;
   /** Where the kubernetes runtime builds images of git services (engineTask.kubernetesBuild); absent: in the cluster. */

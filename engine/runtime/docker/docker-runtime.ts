@@ -178,7 +178,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
         appDir: release.appDir,
         commit: release.commit,
         noCache: ctx.noCache ?? false,
-        plans: this.builds.plans,
+        settings: this.builds.plans,
         signal: ctx.signal,
         output: ctx.output,
       });

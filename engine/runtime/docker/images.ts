@@ -5,13 +5,11 @@ import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import { type ContainerServiceSpec, dockerBuildConfig, type GitServiceSpec } from "../../protocol";
 import { appDirectory } from "../shared/git";
-import { StepError, type StepResult } from "../runtime";
+import { StepError, type StepOutput, type StepResult } from "../runtime";
 import { secretMasker } from "../secret-mask";
 import { describeError, statusCodeOf } from "./docker-host";
 import { LABELS } from "./state";
 import { jsonLines } from "./streams";
-
-type Output = (fd: "stdout" | "stderr" | "system", text: string) => void;
 
 /** The repository of a service's built images: local only (never pushed), one per service. */
 export function imageRepository(service: { id: string; name: string }): string {
@@ -77,7 +75,7 @@ export async function buildGitImage(options: {
   /** The deployment asked for a build without the build cache: no image or layer is reused. */
   noCache: boolean;
   signal: AbortSignal;
-  output: Output;
+  output: StepOutput;
 }): Promise<{ image: string; result: StepResult }> {
   const { docker, service, output } = options;
   const settings = (service.kind === "APPLICATION" ? service.config.docker : undefined) ?? dockerBuildConfig.parse({});
@@ -190,7 +188,7 @@ export function ensureContainerImage(options: {
   docker: Docker;
   service: ContainerServiceSpec;
   signal: AbortSignal;
-  output: Output;
+  output: StepOutput;
 }): Promise<{ image: string; result: StepResult }> {
   const { name, tag, credentials } = options.service.config.image;
   return ensureImage({ docker: options.docker, image: `${name}:${tag}`, credentials, signal: options.signal, output: options.output });
@@ -202,7 +200,7 @@ export async function ensureImage(options: {
   image: string;
   credentials?: { username: string; password: string };
   signal: AbortSignal;
-  output: Output;
+  output: StepOutput;
 }): Promise<{ image: string; result: StepResult }> {
   const { docker, output, image, credentials } = options;
   const name = repositoryOf(image);

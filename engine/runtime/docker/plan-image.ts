@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import type Docker from "dockerode";
 import type { GitServiceSpec } from "../../protocol";
 import { type BuildPlan, describePlan, type PlanStep, stepText } from "../build-plan";
-import { StepError, type StepResult } from "../runtime";
+import { StepError, type StepOutput, type StepResult } from "../runtime";
 import { createLineTail } from "../shared/commands";
 import { cacheEnv } from "../local/build-cache";
 import { servicePlan, writeGeneratedFiles } from "../service-plan";
@@ -18,8 +18,6 @@ import { installLayer } from "./install-layer";
 import { staticServerBundle } from "./static-server-bundle";
 
 const execFileAsync = promisify(execFile);
-
-type Output = (fd: "stdout" | "stderr" | "system", text: string) => void;
 
 /** Where the image holds what the engine puts in it: Node, the package manager, the static server. */
 const TOOLS = "/opt/slipway";
@@ -60,7 +58,7 @@ export function defaultBaseImage(plan: BuildPlan): string {
  * image), the install and build steps run as the image's RUN steps, and the release starts the
  * plan's start command, or the engine's static server over the output directory.
  */
-export async function buildPlanImage(options: {
+export type PlanImageBuild = {
   docker: Docker;
   service: GitServiceSpec;
   /** The release's build directory: the checkout is its `src`, the build context is the directory itself. */
@@ -71,8 +69,10 @@ export async function buildPlanImage(options: {
   noCache: boolean;
   settings: PlanImageSettings;
   signal: AbortSignal;
-  output: Output;
-}): Promise<{ image: string; result: StepResult }> {
+  output: StepOutput;
+};
+
+export async function buildPlanImage(options: PlanImageBuild): Promise<{ image: string; result: StepResult }> {
   const { docker, service, settings, output } = options;
   const checkout = path.join(options.releaseDir, "src");
   const plan = await servicePlan(checkout, options.appDir, service);
@@ -327,7 +327,7 @@ async function copyTree(from: string, to: string): Promise<void> {
  * cancel. The engine host's own Node (SLIPWAY_NODE_VERSION=system) is not an image's to run.
  */
 async function provideNode(
-  options: { settings: PlanImageSettings; signal: AbortSignal; output: Output; service: GitServiceSpec },
+  options: { settings: PlanImageSettings; signal: AbortSignal; output: StepOutput; service: GitServiceSpec },
   stated: Parameters<NodeToolchains["provide"]>[0],
   deadline: number,
 ): Promise<ProvidedNode> {
@@ -349,7 +349,7 @@ async function provideNode(
 
 /** The package manager of the image (toolchains/package-managers.ts), bounded and ended as Node's install is. */
 async function provideManager(
-  options: { settings: PlanImageSettings; signal: AbortSignal; output: Output; service: GitServiceSpec },
+  options: { settings: PlanImageSettings; signal: AbortSignal; output: StepOutput; service: GitServiceSpec },
   request: NonNullable<BuildPlan["packageManager"]>,
   node: ProvidedNode | null,
   deadline: number,

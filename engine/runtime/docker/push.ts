@@ -1,12 +1,10 @@
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
-import { StepError } from "../runtime";
+import { StepError, type StepOutput } from "../runtime";
 import { secretMasker } from "../secret-mask";
 import { describeError } from "./docker-host";
 import { registryOf } from "./images";
 import { jsonLines } from "./streams";
-
-type Output = (fd: "stdout" | "stderr" | "system", text: string) => void;
 
 /** Docker's and Podman's last status line of a push (distribution's `<tag>: digest: <digest> size: <bytes>`). */
 const PUSHED_LINE = /: digest: (sha256:[0-9a-f]{64}) size: \d+/;
@@ -31,7 +29,7 @@ export async function pushImage(options: {
   tag: string;
   credentials: RegistryCredentials | null;
   signal: AbortSignal;
-  output: Output;
+  output: StepOutput;
 }): Promise<{ reference: string; digest: string }> {
   const { docker, repository, tag, credentials, output } = options;
   const target = `${repository}:${tag}`;

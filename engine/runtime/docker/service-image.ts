@@ -1,14 +1,10 @@
 import path from "node:path";
-import type Docker from "dockerode";
-import type { GitServiceSpec } from "../../protocol";
 import type { StepResult } from "../runtime";
 import { type NodeToolchainOptions, NodeToolchains } from "../toolchains/node";
 import { PackageManagerToolchains } from "../toolchains/package-managers";
 import { ToolchainStore } from "../toolchains/toolchain-store";
 import { buildGitImage, findDockerfile } from "./images";
-import { buildPlanImage, type PlanImageSettings } from "./plan-image";
-
-type Output = (fd: "stdout" | "stderr" | "system", text: string) => void;
+import { buildPlanImage, type PlanImageBuild, type PlanImageSettings } from "./plan-image";
 
 /** Where image builds get their toolchains from, and how plan builds are made (SLIPWAY_DOCKER_BUILD_IMAGE, SLIPWAY_DOCKER_BUILD_NETWORK). */
 export type ImageBuildOptions = {
@@ -44,22 +40,7 @@ export function imageBuildTools(home: string, options: ImageBuildOptions): { sto
  * 6). An image built from the same inputs is reused, and the builder's layer cache (and, on
  * Podman, the install's download cache) is kept between builds.
  */
-export async function buildServiceImage(options: {
-  docker: Docker;
-  service: GitServiceSpec;
-  /** The release's build directory: the checkout is its `src`. */
-  releaseDir: string;
-  appDir: string;
-  commit: string;
-  noCache: boolean;
-  plans: PlanImageSettings;
-  signal: AbortSignal;
-  output: Output;
-}): Promise<{ image: string; result: StepResult }> {
-  const { docker, service, commit, noCache, signal, output } = options;
-  const dockerfile = await findDockerfile(service, options.appDir);
-  const build = { docker, service, commit, noCache, signal, output };
-  return dockerfile
-    ? buildGitImage({ ...build, dockerfile })
-    : buildPlanImage({ ...build, releaseDir: options.releaseDir, appDir: options.appDir, settings: options.plans });
+export async function buildServiceImage(options: PlanImageBuild): Promise<{ image: string; result: StepResult }> {
+  const dockerfile = await findDockerfile(options.service, options.appDir);
+  return dockerfile ? buildGitImage({ ...options, dockerfile }) : buildPlanImage(options);
 }

@@ -52,7 +52,7 @@ export class EngineHostBuilds {
       appDir: input.appDir,
       commit: input.commit,
       noCache: ctx.noCache ?? false,
-      plans: (await this.buildTools()).plans,
+      settings: (await this.buildTools()).plans,
       signal: ctx.signal,
       output: ctx.output,
     });
