@@ -260,16 +260,21 @@ describe("environments on demand", () => {
     // The engine reported its inventory twice since (each answered with what to remove: nothing), and kept the files.
     const reportedAt = async () =>
       (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id)))[0]?.reportedAt.getTime() ?? 0;
-    const before = await reportedAt();
-    const once = await eventually(async () => ((await reportedAt()) > before ? await reportedAt() : undefined), 10_000, "an inventory after the dry run");
-    await eventually(async () => (await reportedAt()) > once, 10_000, "a second inventory after the dry run");
+    // Every second when all is well; a lost acknowledgement holds the next one back for 10 s, and
+    // a loaded CI machine slows each: the windows are wide, the failure shows the engine's log.
+    const inventoryAfter = (since: number, what: string) =>
+      eventually(async () => ((await reportedAt()) > since ? await reportedAt() : undefined), 30_000, what).catch((error: Error) => {
+        throw new Error(`${error.message}\n${engine.output().slice(-3000)}`);
+      });
+    const once = await inventoryAfter(await reportedAt(), "an inventory after the dry run");
+    await inventoryAfter(once, "a second inventory after the dry run");
     expect(fs.existsSync(files)).toBe(true);
 
     await reapExpiredEnvironments(services, { dryRun: false, organizationId: org.organizationId });
-    await eventually(() => !fs.existsSync(files), 15_000, "the leftover removed by the engine");
+    await eventually(() => !fs.existsSync(files), 30_000, "the leftover removed by the engine");
     await eventually(
       async () => (await services.db.select().from(engineLeftovers).where(eq(engineLeftovers.serviceId, scratch.id))).length === 0,
-      10_000,
+      30_000,
       "the leftover forgotten",
     );
     // Its server was stopped with it; the environment's own database still serves the app.
