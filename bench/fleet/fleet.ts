@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
 import getPort from "get-port";
 import { createCaller } from "../../server/api/root";
 import { killProcessesUnder } from "../../test/process-cleanup";
@@ -179,6 +180,9 @@ export async function measureFleet(options: FleetOptions) {
       },
     );
     const [baselineCluster, ...fleetClusters] = clusters;
+    // Statistics of what was just written, as autovacuum gathers them within a minute: a table
+    // never analyzed leaves the planner guessing (seq scans of a thousand clusters).
+    await base.services.db.execute(sql`analyze`);
 
     const createdAt = new Map<string, number>();
     const receivedAt = new Map<string, number>();
