@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import getPort from "get-port";
 import pgClient from "pg";
-import { connectDatabase } from "../server/db/client";
+import { connectDatabase, withDatabase } from "../server/db/client";
 import { migrateDatabase } from "../server/db/migrate";
 import { startEmbeddedPostgresChild } from "../server/process/embedded-postgres";
 import { createSupervisor } from "../server/process/supervisor";
@@ -60,7 +60,7 @@ export async function startBenchDatabase() {
   await admin.connect();
   await admin.query("create database slipway_bench");
   await admin.end();
-  const url = postgres.connectionString.replace(/\/postgres$/, "/slipway_bench");
+  const url = withDatabase(postgres.connectionString, "slipway_bench");
   await migrateDatabase(url);
   const database = connectDatabase(url);
   const masterKey = generateKey();

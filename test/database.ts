@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, inject } from "vitest";
-import { connectDatabase, type DatabaseHandle } from "../server/db/client";
-import { withDatabase } from "./global-setup";
+import { connectDatabase, withDatabase, type DatabaseHandle } from "../server/db/client";
 
 export type TestDatabase = DatabaseHandle & { url: string };
 

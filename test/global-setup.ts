@@ -4,6 +4,7 @@ import path from "node:path";
 import getPort from "get-port";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
+import { withDatabase } from "../server/db/client";
 import { migrateDatabase } from "../server/db/migrate";
 import { startEmbeddedPostgresChild } from "../server/process/embedded-postgres";
 import { createSupervisor } from "../server/process/supervisor";
@@ -54,10 +55,4 @@ export default async function setup(project: TestProject) {
   project.provide("postgresUrl", adminUrl);
   project.provide("templateDatabase", templateDatabase);
   return stop;
-}
-
-export function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
 }

@@ -43,3 +43,10 @@ export function guardPoolErrors(pool: pg.Pool, onError: (error: Error) => void):
     );
   });
 }
+
+/** The same server's URL for another database (its socket, credentials and parameters kept). */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}

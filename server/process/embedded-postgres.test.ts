@@ -47,8 +47,45 @@ describe("startEmbeddedPostgresChild", () => {
     await supervisor.stop();
     await expect(database.child.exited).resolves.toMatchObject({ code: 0, signal: null });
     const after = new pg.Client({ connectionString: database.connectionString });
-    await expect(after.connect()).rejects.toThrow(/ECONNREFUSED/);
+    // Its socket went with it (through TCP, the refusal would read ECONNREFUSED).
+    await expect(after.connect()).rejects.toThrow(/ENOENT|ECONNREFUSED/);
     expect(await fs.readFile(first.logFile, "utf8")).toContain("database system is shut down");
+  });
+
+  it("serves the platform through a Unix socket in its data directory, and tools on 127.0.0.1", async () => {
+    const own = createSupervisor({ stdout: quiet(), stderr: quiet() });
+    const settings = { ...(await options()), dataDir: path.join(directory, "socket") };
+    const database = await startEmbeddedPostgresChild(own, settings);
+    const clientAddress = async (connectionString: string) => {
+      const client = new pg.Client({ connectionString });
+      await client.connect();
+      try {
+        return (await client.query<{ address: string | null }>("select host(inet_client_addr()) as address")).rows[0]!.address;
+      } finally {
+        await client.end();
+      }
+    };
+    const url = new URL(database.connectionString);
+    expect(url.searchParams.get("host")).toBe(settings.dataDir);
+    // No client address: a Unix socket's connection.
+    expect(await clientAddress(database.connectionString)).toBeNull();
+    // Only PostgreSQL's user (and root) can enter the directory that holds the socket.
+    expect((await fs.stat(settings.dataDir)).mode & 0o777).toBe(0o700);
+    url.searchParams.delete("host");
+    expect(await clientAddress(url.toString())).toBe("127.0.0.1");
+    await own.stop();
+  });
+
+  it("serves through TCP alone when the socket's path would be longer than the kernel takes", async () => {
+    const own = createSupervisor({ stdout: quiet(), stderr: quiet() });
+    const settings = { ...(await options()), dataDir: path.join(directory, "d".repeat(110)) };
+    const database = await startEmbeddedPostgresChild(own, settings);
+    expect(new URL(database.connectionString).searchParams.has("host")).toBe(false);
+    const client = new pg.Client({ connectionString: database.connectionString });
+    await client.connect();
+    expect((await client.query("select host(inet_client_addr()) as address")).rows).toEqual([{ address: "127.0.0.1" }]);
+    await client.end();
+    await own.stop();
   });
 
   it("is started again, with its data, when its server is killed", async () => {

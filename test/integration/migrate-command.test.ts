@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { generateKey } from "../../server/secrets/envelope";
-import { withDatabase } from "../global-setup";
+import { withDatabase } from "../../server/db/client";
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
