@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNotNull, isNull, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } from "../../engine/protocol/events";
 import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
@@ -9,7 +9,7 @@ import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { AppError } from "../errors";
 import { logLevelOf } from "../../engine/protocol/log-level";
-import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged, type LatestDeployment } from "../overview/live-status";
+import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged, shownFieldsChanged, type LatestDeployment } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
 import { unwrapCipher } from "../secrets/organization-cipher";
 
@@ -187,13 +187,32 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
 }
 
 /**
+ * How stale a live engine's stamp may grow before a heartbeat writes it again: a cluster counts
+ * as connected within 20 s of its last heartbeat (server/api/routers/clusters.ts), which leaves
+ * room for this and a 5 s heartbeat's period. A thousand engines wrote 200 cluster rows a second
+ * to say nothing new, each a commit waiting for the disk (issue 17).
+ */
+export const HEARTBEAT_STAMP_MS = 10_000;
+
+/** How old a service's report time may get while nothing the engine reports of it changes. */
+export const REPORT_REFRESH_MS = 60_000;
+
+/**
  * A heartbeat keeps the leases of the deployments the engine is working on, records the state
  * of its running releases, and answers with cancel requests (in case a cancel notification was
- * lost while the engine was disconnected).
+ * lost while the engine was disconnected). A service's state is written when something shown of
+ * it changed, when a deployment of its environment ended since its last report (its status then
+ * follows the report again, serviceStatus), or once REPORT_REFRESH_MS passed; otherwise the
+ * heartbeat reads and writes nothing of it.
  */
 export async function recordHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[]) {
   const reportedAt = svc.now();
-  await svc.db.update(clusters).set({ lastHeartbeatAt: reportedAt }).where(eq(clusters.id, clusterId));
+  await svc.db
+    .update(clusters)
+    .set({ lastHeartbeatAt: reportedAt })
+    .where(
+      and(eq(clusters.id, clusterId), or(isNull(clusters.lastHeartbeatAt), lt(clusters.lastHeartbeatAt, new Date(reportedAt.getTime() - HEARTBEAT_STAMP_MS)))),
+    );
   let cancel: string[] = [];
   if (active.length > 0) {
     const held = await svc.db
@@ -203,22 +222,33 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
       .returning({ id: deployments.id, cancelRequestedAt: deployments.cancelRequestedAt });
     cancel = held.filter((d) => d.cancelRequestedAt).map((d) => d.id);
   }
-  const ownServices = inArray(services.environmentId, svc.db.select({ id: environments.id }).from(environments).where(eq(environments.clusterId, clusterId)));
   const reported = runtime.map((state) => state.serviceId);
   const before =
     reported.length > 0
       ? await svc.db
-          .select({ id: services.id, organizationId: services.organizationId, environmentId: services.environmentId, runtime: services.runtime })
+          .select({
+            id: services.id,
+            organizationId: services.organizationId,
+            environmentId: services.environmentId,
+            runtime: services.runtime,
+            // The environment's latest deployment runs, or ended after the stored report.
+            deployedSince: sql<boolean>`coalesce((
+              select ${deployments.finishedAt} is null or ${deployments.finishedAt} > (${services.runtime}->>'reportedAt')::timestamptz
+              from ${deployments} where ${deployments.environmentId} = ${services.environmentId}
+              order by ${deployments.createdAt} desc limit 1), false)`,
+          })
           .from(services)
-          .where(and(inArray(services.id, reported), ownServices))
+          // Only the cluster's own services. (With a join, drizzle names every column with its
+          // table: a select of one table leaves them bare, which turned the subquery's
+          // correlation above into "environment_id" = "environment_id".)
+          .innerJoin(environments, and(eq(environments.id, services.environmentId), eq(environments.clusterId, clusterId)))
+          .where(inArray(services.id, reported))
       : [];
   const previous = new Map(before.map((row) => [row.id, row]));
-  const changed: ServiceChanged[] = [];
-  const lastDeployments = before.length > 0 ? await latestDeploymentOf(svc.db, [...previous.keys()]) : new Map<string, LatestDeployment>();
-  for (const state of runtime) {
+  const updates = runtime.flatMap((state) => {
     const known = previous.get(state.serviceId);
     // A service of another cluster, or deleted since: nothing to record.
-    if (!known) continue;
+    if (!known) return [];
     const next: ServiceRuntime = {
       state: state.state,
       releaseId: state.releaseId,
@@ -230,8 +260,21 @@ export async function recordHeartbeat(svc: Services, clusterId: string, active: 
       ...(state.nextRunAt ? { nextRunAt: state.nextRunAt } : {}),
       ...(state.missed ? { missed: state.missed } : {}),
     };
-    await svc.db.update(services).set({ runtime: next }).where(eq(services.id, state.serviceId));
-    const last = lastDeployments.get(state.serviceId);
+    const stored = known.runtime;
+    const due = !stored || known.deployedSince || shownFieldsChanged(stored, next) || reportedAt.getTime() - Date.parse(stored.reportedAt) >= REPORT_REFRESH_MS;
+    return due ? [{ known, next }] : [];
+  });
+  const changed: ServiceChanged[] = [];
+  const lastDeployments =
+    updates.length > 0
+      ? await latestDeploymentOf(
+          svc.db,
+          updates.map(({ known }) => known.id),
+        )
+      : new Map<string, LatestDeployment>();
+  for (const { known, next } of updates) {
+    await svc.db.update(services).set({ runtime: next }).where(eq(services.id, known.id));
+    const last = lastDeployments.get(known.id);
     if (shownChanged(last, known.runtime, next)) {
       changed.push({ serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId, status: serviceStatus(last, next) });
     }

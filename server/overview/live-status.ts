@@ -180,7 +180,11 @@ export function latestDeploymentOf(db: Executor, serviceIds: string[]) {
  */
 export function shownChanged(last: LastDeployment | undefined, before: ServiceRuntime | null, after: ServiceRuntime): boolean {
   if (serviceStatus(last, before) !== serviceStatus(last, after)) return true;
-  if (!before) return true;
+  return !before || shownFieldsChanged(before, after);
+}
+
+/** Whether two reports differ in what a page shows of them besides their time: state, release, commit, restarts, a job's runs. */
+export function shownFieldsChanged(before: ServiceRuntime, after: ServiceRuntime): boolean {
   const shown = ({ state, releaseId, restarts, commit, lastRestart, lastRun, nextRunAt, missed }: ServiceRuntime) =>
     JSON.stringify([state, releaseId, restarts, commit, lastRestart, lastRun, nextRunAt, missed]);
   return shown(before) !== shown(after);

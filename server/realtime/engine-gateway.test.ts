@@ -9,7 +9,7 @@ import { ENGINE_NAMESPACE, PROTOCOL_VERSION, type EngineTask } from "../../engin
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { dispatchEnvironment, reconcileLeases, redispatchStaleQueues, MAX_DISPATCH_ATTEMPTS, STALE_QUEUE_MS } from "../deployments/dispatch";
-import { deployments } from "../db/schema";
+import { clusters, deployments, services as serviceTable } from "../db/schema";
 import { notifyEngine } from "../deployments/engine-channel";
 import { appendControlEvent } from "../deployments/events";
 import { startWebServer } from "../web-server";
@@ -292,5 +292,67 @@ describe("leases", () => {
     expect(pulled.task).toMatchObject({ deploymentId: deployment.id, attempt: 2 });
     const events = await api.deployments.events({ deploymentId: deployment.id });
     expect(events.find((event) => event.step === "lease")?.message).toMatch(/engine restarted .*attempt 2/);
+  });
+});
+
+describe("heartbeats", () => {
+  it("write a service's state when something shown of it changed, a deployment ended since, or a minute passed, and the cluster's stamp every 10 s", async () => {
+    const beats = await seedOrganization(services, "beats");
+    const api = createCaller({ services, actor: beats.as("DEVELOPER") });
+    const project = await api.projects.create({ name: "beats" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+    const engine = connectEngine(beats.engineToken);
+    await connected(engine);
+    const report = (restarts: number) => ({ serviceId: service.id, releaseId: "r1", state: "running", restarts, commit: "abc123" });
+    const heartbeat = (restarts: number) => request(engine, "engine:heartbeat", { activeDeployments: [], services: [report(restarts)] });
+    const stored = async () => {
+      const [row] = await services.db.select({ runtime: serviceTable.runtime }).from(serviceTable).where(eq(serviceTable.id, service.id));
+      const [cluster] = await services.db.select({ at: clusters.lastHeartbeatAt }).from(clusters).where(eq(clusters.id, beats.clusterId));
+      return { reportedAt: row!.runtime?.reportedAt, restarts: row!.runtime?.restarts, lastHeartbeatAt: cluster!.at?.getTime() };
+    };
+
+    /** The service's status as every page shows it (the organization's overview). */
+    const statusOfService = async () =>
+      (await api.organization.overview({})).projects.flatMap((p) => p.environments).find((e) => e.id === environment.id)?.services[0]?.status;
+    const helloAt = clock;
+    expect(await heartbeat(0)).toEqual({ ok: true, cancel: [] });
+    const first = await stored();
+    expect(first).toEqual({ reportedAt: new Date(clock).toISOString(), restarts: 0, lastHeartbeatAt: helloAt });
+
+    // The same report 5 s later writes nothing; 11 s after the hello the cluster's stamp is renewed.
+    clock += 5_000;
+    await heartbeat(0);
+    expect(await stored()).toEqual(first);
+    clock += 6_000;
+    await heartbeat(0);
+    expect(await stored()).toEqual({ ...first, lastHeartbeatAt: clock });
+
+    // A restart is shown: written at once.
+    clock += 1_000;
+    await heartbeat(1);
+    expect(await stored()).toMatchObject({ reportedAt: new Date(clock).toISOString(), restarts: 1 });
+
+    // A deployment of the environment that ended after the report: written again, so that the
+    // service shows what the engine reports rather than what the deployment left of it.
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    clock += 1_000;
+    const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
+    await appendControlEvent(services.db, row!, { step: "deployment", status: "canceled", message: "canceled in a test", at: new Date(clock) });
+    expect(await statusOfService()).toBe("CANCELED");
+    clock += 1_000;
+    await heartbeat(1);
+    expect(await stored()).toMatchObject({ reportedAt: new Date(clock).toISOString() });
+    expect(await statusOfService()).toBe("running");
+    const afterDeployment = await stored();
+    clock += 1_000;
+    await heartbeat(1);
+    expect((await stored()).reportedAt).toBe(afterDeployment.reportedAt);
+
+    // Nothing new for a minute: its report time is renewed all the same.
+    clock += 60_000;
+    await heartbeat(1);
+    expect(await stored()).toMatchObject({ reportedAt: new Date(clock).toISOString(), lastHeartbeatAt: clock });
+    engine.disconnect();
   });
 });
