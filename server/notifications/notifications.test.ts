@@ -146,8 +146,8 @@ async function deployStaging(outcome: "succeeded" | "failed") {
   const row = await getDeployment({ ...services, actor: org.as("DEVELOPER") }, deployment.id);
   let seq = Date.now() * 1000;
   const event = (fields: Omit<DeploymentEvent, "seq" | "at">): DeploymentEvent => ({ seq: seq++, at: new Date().toISOString(), ...fields });
-  const started = await appendEngineEvents(services.db, row, [event({ serviceId: null, step: "deployment", status: "started" })]);
-  await appendEngineEvents(services.db, started, [
+  const started = await appendEngineEvents(services.db, services, row, [event({ serviceId: null, step: "deployment", status: "started" })]);
+  await appendEngineEvents(services.db, services, started, [
     event({ serviceId: null, step: "deployment", status: outcome, message: outcome === "failed" ? "build broke" : undefined }),
   ]);
   return deployment.id;
