@@ -106,10 +106,11 @@ async function refreshStatus(db: Executor, svc: LeaseClock, deployment: Deployme
     if (event.commit) commits[event.serviceId] = event.commit;
     if (event.commitInfo) commitDetails[event.serviceId] = event.commitInfo;
   }
-  // The transaction's first UPDATE of the row, where it can be: a second one checks the row's
-  // foreign keys again (PostgreSQL does for a row its own transaction wrote), which waits for the
-  // environment's row lock while holding the deployment's, and a cancel takes them the other way.
   const ended = terminalStatuses.has(projection.status);
+  // The transaction's first UPDATE of the row, where it can be (the lease is extended here): a
+  // second one checks the row's foreign keys again (PostgreSQL does for a row its own transaction
+  // wrote), which waits for the environment's row lock while holding the deployment's, and a
+  // cancel takes them the other way round.
   const [updated] = await db
     .update(deployments)
     .set({

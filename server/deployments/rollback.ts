@@ -64,7 +64,7 @@ export async function rollbackDeployment(ctx: DomainContext, input: z.infer<type
         actorLabel: ctx.actor.label,
       })
       .returning();
-    // Leased now unless one runs; then the end of that one leases it (events.ts).
+    // The environment's next deployment is leased now unless one runs; then that one's end leases it (events.ts).
     await leaseNextDeployment(tx, ctx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: "deployment.rollback",
