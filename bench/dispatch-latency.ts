@@ -13,33 +13,25 @@ import { ENGINE_CHANNEL } from "../server/deployments/engine-channel";
 
 type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
 
-/** graphile-worker's channel: add_job notifies it when the job's transaction commits. */
-const JOBS_CHANNEL = "jobs:insert";
-
 /**
- * A connection of the bench's own that LISTENs as the web process and the worker do: when a
- * run's `task:available` (and a dispatch job, on the worker's path) reach it tells where the
- * time goes. Notifications carry no deployment id; the runs are one at a time, so a run's is the
+ * A connection of the bench's own that LISTENs as the web process does: when a run's
+ * `task:available` reaches it tells where the time goes. Notifications carry no deployment id; the runs are one at a time, so a run's is the
  * first after it started.
  */
 async function listenForMarks(url: string) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   let leased: number | null = null;
-  let jobAdded: number | null = null;
   client.on("notification", (message) => {
-    if (message.channel === JOBS_CHANNEL) jobAdded ??= performance.now();
-    else if (message.channel === ENGINE_CHANNEL && message.payload?.includes('"task:available"')) leased ??= performance.now();
+    if (message.channel === ENGINE_CHANNEL && message.payload?.includes('"task:available"')) leased ??= performance.now();
   });
-  for (const channel of [ENGINE_CHANNEL, JOBS_CHANNEL, "bench_floor"]) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+  for (const channel of [ENGINE_CHANNEL, "bench_floor"]) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
   return {
     /** Forgets the previous run's notifications. */
     reset() {
       leased = null;
-      jobAdded = null;
     },
     leasedAt: () => leased,
-    jobAddedAt: () => jobAdded,
     /** A NOTIFY from another connection until it reaches this one: the floor of any notification hop. */
     async notifyRoundTrip(sender: pg.Client) {
       const arrived = new Promise<number>((resolve) => {
@@ -67,9 +59,9 @@ const WARM_UP_RUNS = 50;
  * side is the real agent over a real socket; its runtime only records the arrival and reports
  * success, so that the next deployment of the environment can be dispatched. Beside it, in the
  * same run: where the time goes (marks taken in this process, not in the platform's code), a
- * bare NOTIFY between two connections (the floor of one hop through Postgres), and the worker's
- * path, which every dispatch took before issue 17 and a deployment queued behind another still
- * takes: from the end of the one before it, the dispatch job, its pickup, the lease, the same relay.
+ * bare NOTIFY between two connections (the floor of one hop through Postgres), and the path of a
+ * deployment queued behind another: from the engine reporting the end of the one before it, whose
+ * transaction leases it (a worker's dispatch job did before, issue 17), to its engine having it.
  */
 export async function measureDispatchLatency(plane: ControlPlane, runs: number) {
   // A task can arrive before the API call that created it has returned: arrivals are kept until asked for.
@@ -157,24 +149,22 @@ export async function measureDispatchLatency(plane: ControlPlane, runs: number) 
     await deployed(deployment.id);
   }
 
-  // The worker's path: a deployment asked for while another runs is leased by the dispatch job the running one's end adds.
-  const worker = { jobToLease: [] as number[], jobToEngine: [] as number[] };
+  // A deployment asked for while another runs: leased by the transaction that records the running one's end.
+  const queuedBehind = { endToLease: [] as number[], endToEngine: [] as number[] };
   for (let i = 0; i < Math.ceil(runs / 4); i++) {
     holdNext = true;
     const { deployment: ahead } = await api.deployments.create({ environmentId: environment.id, action: "RESTART" });
     await arrivalOf(ahead.id);
     const { deployment: queued } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
-    // The job this request added finds the one ahead running and leases nothing; then the run starts clean.
-    while ((await sender.query("select 1 from graphile_worker.jobs where key = $1", [`dispatch:${environment.id}`])).rowCount) {
-      await new Promise((r) => setTimeout(r, 2));
-    }
     marks.reset();
+    // The engine reports the one ahead done (its outbox sends the events at once).
+    const ended = performance.now();
     held!();
     const arrival = await arrivalOf(queued.id);
-    const [jobAdded, leased] = [marks.jobAddedAt(), marks.leasedAt()];
-    if (jobAdded !== null && leased !== null) {
-      worker.jobToLease.push(leased - jobAdded);
-      worker.jobToEngine.push(arrival - jobAdded);
+    const leased = marks.leasedAt();
+    if (leased !== null) {
+      queuedBehind.endToLease.push(leased - ended);
+      queuedBehind.endToEngine.push(arrival - ended);
     }
     await deployed(queued.id);
   }
@@ -190,6 +180,6 @@ export async function measureDispatchLatency(plane: ControlPlane, runs: number) 
     toLease: figures(hops.toLease),
     leaseToEngine: figures(hops.leaseToEngine),
     notifyFloor: figures(hops.notifyFloor),
-    worker: { runs: worker.jobToLease.length, jobToLease: figures(worker.jobToLease), jobToEngine: figures(worker.jobToEngine) },
+    queuedBehind: { runs: queuedBehind.endToLease.length, endToLease: figures(queuedBehind.endToLease), endToEngine: figures(queuedBehind.endToEngine) },
   };
 }

@@ -38,8 +38,8 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
         `heard -> engine has the task (the web process reads the task and sends it on the engine's socket) ${figures(latency.leaseToEngine)}`,
     );
     console.log(
-      `  the worker's path (a deployment queued behind another, and every dispatch before issue 17; ${latency.worker.runs} runs): ` +
-        `dispatch job committed -> lease's task:available heard ${figures(latency.worker.jobToLease)}, -> engine has the task ${figures(latency.worker.jobToEngine)}`,
+      `  a deployment queued behind another (${latency.queuedBehind.runs} runs), leased by the end of the one ahead (no worker job): ` +
+        `the engine reports that end -> lease's task:available heard ${figures(latency.queuedBehind.endToLease)}, -> engine has the task ${figures(latency.queuedBehind.endToEngine)}`,
     );
   },
 

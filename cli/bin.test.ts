@@ -86,10 +86,10 @@ describe("bin/slipway.js", () => {
     let seq = 1;
     const event = (fields: Omit<DeploymentEvent, "seq" | "at">): DeploymentEvent => ({ seq: seq++, at: new Date().toISOString(), ...fields });
     // The engine starts it: the CLI prints that event, and its reader goes away, as `head -1` does.
-    const started = await appendEngineEvents(h.services.db, queued, [event({ serviceId: null, step: "deployment", status: "started" })]);
+    const started = await appendEngineEvents(h.services.db, h.services, queued, [event({ serviceId: null, step: "deployment", status: "started" })]);
     await eventually(() => readerGone || undefined, 10_000, "the first line read");
     // What the CLI prints next meets a closed pipe.
-    await appendEngineEvents(h.services.db, started, [event({ serviceId: null, step: "deployment", status: "succeeded" })]);
+    await appendEngineEvents(h.services.db, h.services, started, [event({ serviceId: null, step: "deployment", status: "succeeded" })]);
     expect(await running).toMatchObject({ code: 141, stderr: "" });
   });
 });

@@ -223,7 +223,7 @@ describe("variables", () => {
     const api = createCaller({ services: h.services, actor: h.org.as("DEVELOPER") });
     const { deployment } = await api.deployments.create({ environmentId: seedService.environmentId, action: "DEPLOY" });
     const [row] = await h.services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
-    await appendEngineEvents(h.services.db, row!, [
+    await appendEngineEvents(h.services.db, h.services, row!, [
       {
         seq: 1_000_000_000,
         serviceId: seedService.id,

@@ -32,7 +32,7 @@ async function engineReports(deploymentId: string, serviceId: string, commit: st
   let seq = Date.now() * 1000;
   const at = new Date().toISOString();
   const event = (fields: Omit<DeploymentEvent, "seq" | "at">): DeploymentEvent => ({ seq: seq++, at, ...fields });
-  await appendEngineEvents(services.db, row, [
+  await appendEngineEvents(services.db, services, row, [
     event({ serviceId: null, step: "deployment", status: "started" }),
     event({ serviceId, step: "clone", status: "succeeded", commit, commitInfo: { subject: "a change", author: "Ada" } }),
     event({ serviceId: null, step: "deployment", status: outcome }),

@@ -1,10 +1,10 @@
-import { and, asc, eq, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lt, notInArray, sql } from "drizzle-orm";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Services } from "../context";
-import type { Executor } from "../db/client";
-import { deployments, environments } from "../db/schema";
+import { deployments } from "../db/schema";
 import { requestDispatch } from "./dispatch-job";
 import { notifyEngine } from "./engine-channel";
+import { leaseColumns, leaseNextDeployment, lockEnvironment } from "./environment-queue";
 import { appendControlEvent } from "./events";
 
 const finished = [...terminalStatuses];
@@ -14,66 +14,15 @@ export const MAX_DISPATCH_ATTEMPTS = 3;
 /**
  * Leases the environment's oldest queued deployment to its cluster, unless one of the
  * environment's deployments is already leased and running: one deployment per environment at a
- * time. Called by the environment's dispatch job, which runs again whenever a deployment ends.
+ * time. The environment's dispatch job runs it: the end of a deployment leases the next one
+ * itself (events.ts), so the job is left for a dispatch that could not happen then, and for the
+ * sweep of queues left waiting (redispatchStaleQueues).
  */
 export async function dispatchEnvironment(svc: Services, environmentId: string) {
   return svc.db.transaction(async (tx) => {
-    await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environmentId} for update`);
+    await lockEnvironment(tx, environmentId);
     return leaseNextDeployment(tx, svc, environmentId);
   });
-}
-
-/**
- * The environment's deployments that hold or wait for its turn: a leased unfinished one sorts
- * first (one is running), then the queued ones, oldest first. Read under the environment's row lock.
- */
-export function environmentQueue(tx: Executor, environmentId: string, limit?: number) {
-  const query = tx
-    .select()
-    .from(deployments)
-    .where(
-      and(
-        eq(deployments.environmentId, environmentId),
-        or(and(isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)), and(eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt))),
-      ),
-    )
-    .orderBy(sql`${deployments.leasedAt} is null`, asc(deployments.createdAt))
-    .$dynamic();
-  return limit === undefined ? query : query.limit(limit);
-}
-
-/** The columns of a new lease: its attempt, and the time the engine has to acknowledge it. */
-export function leaseColumns(leasedAt: Date, leaseSeconds: number, attempt: number) {
-  return { leasedAt, leaseExpiresAt: new Date(leasedAt.getTime() + leaseSeconds * 1000), attempt, acknowledgedAt: null };
-}
-
-/**
- * Leases the environment's oldest queued deployment unless one is running, in the caller's
- * transaction, which holds the environment's row lock. The engine hears of it when that commits.
- */
-async function leaseNextDeployment(tx: Executor, svc: Pick<Services, "now" | "leaseSeconds">, environmentId: string) {
-  // One query (it is on the path of every dispatch): its first row is the running one, or the oldest queued.
-  const [next] = await environmentQueue(tx, environmentId, 1);
-  if (!next || next.leasedAt !== null) return null;
-  const [leased] = await tx
-    .update(deployments)
-    .set(leaseColumns(svc.now(), svc.leaseSeconds, next.attempt + 1))
-    .where(eq(deployments.id, next.id))
-    .returning();
-  await notifyEngine(tx, { clusterId: next.clusterId, type: "task:available", deploymentId: next.id });
-  return leased!;
-}
-
-/**
- * After a request wrote a deployment, within its transaction (holding the environment's row
- * lock): leases the environment's next deployment now or, when one is still running, adds the
- * dispatch job as requests always did (the running one's end asks for it too; whichever runs
- * after it ended leases the next).
- */
-export async function dispatchWithin(tx: Executor, svc: Pick<Services, "now" | "leaseSeconds">, environmentId: string) {
-  const leased = await leaseNextDeployment(tx, svc, environmentId);
-  if (!leased) await requestDispatch(tx, environmentId);
-  return leased;
 }
 
 /** Why deployments are handed out again, in the words of their events. */
@@ -92,7 +41,7 @@ type LostLease = {
  */
 export async function reconcileLeases(svc: Services) {
   const expired = await svc.db
-    .select({ id: deployments.id })
+    .select({ id: deployments.id, environmentId: deployments.environmentId })
     .from(deployments)
     .where(and(lt(deployments.leaseExpiresAt, svc.now()), notInArray(deployments.status, finished)));
   return handOutAgain(svc, expired, {
@@ -111,7 +60,7 @@ export async function reconcileLeases(svc: Services) {
  */
 export async function redispatchAfterEngineRestart(svc: Services, clusterId: string) {
   const held = await svc.db
-    .select({ id: deployments.id })
+    .select({ id: deployments.id, environmentId: deployments.environmentId })
     .from(deployments)
     .where(and(eq(deployments.clusterId, clusterId), isNotNull(deployments.acknowledgedAt), notInArray(deployments.status, finished)));
   return handOutAgain(svc, held, {
@@ -123,15 +72,18 @@ export async function redispatchAfterEngineRestart(svc: Services, clusterId: str
 }
 
 /** Leases each deployment again (a new attempt, notified to its engine), or fails it once it had its attempts. */
-async function handOutAgain(svc: Services, candidates: { id: string }[], lost: LostLease) {
+async function handOutAgain(svc: Services, candidates: { id: string; environmentId: string }[], lost: LostLease) {
   const outcomes: { deploymentId: string; outcome: "redispatched" | "failed" }[] = [];
-  for (const { id } of candidates) {
+  for (const { id, environmentId } of candidates) {
     const outcome = await svc.db.transaction(async (tx) => {
+      // The environment's lock before the deployment's row, as a cancel takes them: failing it
+      // ends it, and its end leases the environment's next deployment under that lock (events.ts).
+      await lockEnvironment(tx, environmentId);
       const [deployment] = await tx.select().from(deployments).where(eq(deployments.id, id)).for("update");
       const at = svc.now();
       if (!deployment || terminalStatuses.has(deployment.status) || !lost.stillLost(deployment, at)) return null;
       if (deployment.attempt >= MAX_DISPATCH_ATTEMPTS || deployment.cancelRequestedAt) {
-        await appendControlEvent(tx, deployment, {
+        await appendControlEvent(tx, svc, deployment, {
           step: "deployment",
           status: deployment.cancelRequestedAt ? "canceled" : "failed",
           message: deployment.cancelRequestedAt ? lost.canceled : lost.gaveUp(deployment.attempt),
@@ -143,7 +95,7 @@ async function handOutAgain(svc: Services, candidates: { id: string }[], lost: L
         .update(deployments)
         .set(leaseColumns(at, svc.leaseSeconds, deployment.attempt + 1))
         .where(eq(deployments.id, deployment.id));
-      await appendControlEvent(tx, deployment, { step: "lease", status: "expired", message: lost.handedOutAgain(deployment.attempt + 1), at });
+      await appendControlEvent(tx, svc, deployment, { step: "lease", status: "expired", message: lost.handedOutAgain(deployment.attempt + 1), at });
       await notifyEngine(tx, { clusterId: deployment.clusterId, type: "task:available", deploymentId: deployment.id });
       return "redispatched" as const;
     });
@@ -156,9 +108,10 @@ async function handOutAgain(svc: Services, candidates: { id: string }[], lost: L
 export const STALE_QUEUE_MS = 10_000;
 
 /**
- * Deployments left waiting with nothing running before them: their dispatch job failed while
- * the database was down and now waits out graphile-worker's retry backoff (minutes after a few
- * failures), or was lost with its worker. Each such environment's dispatch job is requested
+ * Deployments left waiting with nothing running before them: the end before them could not
+ * lease them (another transaction held the environment's lock, events.ts) and their dispatch job
+ * failed while the database was down and now waits out graphile-worker's retry backoff (minutes
+ * after a few failures), or was lost with its worker. Each such environment's dispatch job is requested
  * again, to run now (its job key replaces the waiting one). Run beside the lease reconciler.
  */
 export async function redispatchStaleQueues({ db }: Services): Promise<string[]> {

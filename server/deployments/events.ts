@@ -7,6 +7,7 @@ import type { DeploymentChanged } from "../realtime/ui-protocol";
 import { finishOrganizationDeletion } from "../organizations/organizations";
 import { environmentLiveStatus } from "../overview/live-status";
 import { requestDispatch } from "./dispatch-job";
+import { leaseNextDeployment, tryLockEnvironment, type LeaseClock } from "./environment-queue";
 import { projectDeployment } from "./status";
 import { notifyDeploymentChange } from "../notifications/deployment-events";
 
@@ -37,8 +38,19 @@ export async function announceDeployment(
   await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})${alsoNotify ? sql`, ${alsoNotify}` : sql``}`);
 }
 
-/** Stores engine events (re-sent ones once) and refreshes the deployment's projected status. */
-export async function appendEngineEvents(db: Executor, deployment: DeploymentRow, events: DeploymentEvent[]): Promise<DeploymentRow> {
+/**
+ * Stores engine events (re-sent ones once) and refreshes the deployment's projected status. A
+ * batch that ends the deployment (endsDeployment) is recorded holding the environment's row lock,
+ * taken before the deployment's row (server/engines/engine-session.ts): its end leases the next one.
+ */
+export async function appendEngineEvents(
+  db: Executor,
+  svc: LeaseClock,
+  deployment: DeploymentRow,
+  events: DeploymentEvent[],
+  /** The lease's new expiry, when the batch extends it: written with the status, in one UPDATE (see refreshStatus). */
+  leaseExpiresAt?: Date,
+): Promise<DeploymentRow> {
   await db
     .insert(deploymentEvents)
     .values(
@@ -57,12 +69,13 @@ export async function appendEngineEvents(db: Executor, deployment: DeploymentRow
       })),
     )
     .onConflictDoNothing();
-  return refreshStatus(db, deployment);
+  return refreshStatus(db, svc, deployment, leaseExpiresAt);
 }
 
 /** Records an event of the control plane's own (queued, cancel requested, lease expired …). */
 export async function appendControlEvent(
   db: Executor,
+  svc: LeaseClock,
   deployment: DeploymentRow,
   event: { step: DeploymentStep; status: StepStatus; message?: string; at: Date },
 ): Promise<DeploymentRow> {
@@ -75,15 +88,15 @@ export async function appendControlEvent(
     message: event.message ?? null,
     at: event.at,
   });
-  return refreshStatus(db, deployment);
+  return refreshStatus(db, svc, deployment);
 }
 
 /**
  * Re-derives the deployment's status from all its events and caches it on the row. When the
- * deployment has just finished: the environment's next queued deployment is dispatched, and a
+ * deployment has just finished: the environment's next queued deployment is leased, and a
  * finished DELETE removes what it deleted (and an organization being deleted, with its last environment).
  */
-async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<DeploymentRow> {
+async function refreshStatus(db: Executor, svc: LeaseClock, deployment: DeploymentRow, leaseExpiresAt?: Date): Promise<DeploymentRow> {
   const events = await db.select().from(deploymentEvents).where(eq(deploymentEvents.deploymentId, deployment.id)).orderBy(asc(deploymentEvents.id));
   const projection = projectDeployment(deployment.action, events);
   const commits = { ...deployment.commits };
@@ -93,6 +106,11 @@ async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<D
     if (event.commit) commits[event.serviceId] = event.commit;
     if (event.commitInfo) commitDetails[event.serviceId] = event.commitInfo;
   }
+  const ended = terminalStatuses.has(projection.status);
+  // The transaction's first UPDATE of the row, where it can be (the lease is extended here): a
+  // second one checks the row's foreign keys again (PostgreSQL does for a row its own transaction
+  // wrote), which waits for the environment's row lock while holding the deployment's, and a
+  // cancel takes them the other way round.
   const [updated] = await db
     .update(deployments)
     .set({
@@ -102,18 +120,18 @@ async function refreshStatus(db: Executor, deployment: DeploymentRow): Promise<D
       finishedAt: projection.finishedAt,
       commits,
       commitDetails,
-      ...(terminalStatuses.has(projection.status) ? { leaseExpiresAt: null } : {}),
+      ...(ended ? { leaseExpiresAt: null } : leaseExpiresAt ? { leaseExpiresAt } : {}),
     })
     .where(eq(deployments.id, deployment.id))
     .returning();
   const row = updated!;
   await announceDeployment(db, row, events.at(-1)?.id ?? 0);
   await notifyDeploymentChange(db, deployment.status, row, events.at(-1)?.at ?? new Date());
-  if (terminalStatuses.has(row.status) && !terminalStatuses.has(deployment.status)) await onFinished(db, row);
+  if (terminalStatuses.has(row.status) && !terminalStatuses.has(deployment.status)) await onFinished(db, svc, row);
   return row;
 }
 
-async function onFinished(db: Executor, deployment: DeploymentRow): Promise<void> {
+async function onFinished(db: Executor, svc: LeaseClock, deployment: DeploymentRow): Promise<void> {
   if (deployment.status === "DELETED") {
     if (deployment.serviceIds) {
       for (const serviceId of deployment.serviceIds) await db.delete(services).where(eq(services.id, serviceId));
@@ -125,5 +143,28 @@ async function onFinished(db: Executor, deployment: DeploymentRow): Promise<void
       return;
     }
   }
-  await requestDispatch(db, deployment.environmentId);
+  await leaseNextAfterEnd(db, svc, deployment.environmentId);
+}
+
+/**
+ * The environment's next deployment, in the transaction that records the end of the one before
+ * it: leased at once, its engine told on commit, and nothing at all when none waits (issue 17:
+ * a worker job per end was the busiest work of the database under a fleet).
+ *
+ * Under the environment's row lock, which requests hold while they read the queue: a request
+ * that read it before this end committed saw the deployment running and queued behind it, and
+ * it committed before this transaction took the lock, so the queue read here finds it; one
+ * that reads it after waits for this commit and finds nothing running, so it leases its own.
+ *
+ * Lock order: this transaction already holds the ended deployment's row (its UPDATE above); a
+ * cancel holds the environment's lock and waits for that row. Waiting here for the environment's
+ * lock could close that cycle, so it is never waited for: the callers that end a deployment take
+ * it before the deployment's row (an ending engine batch, server/engines/engine-session.ts; the
+ * lease reconciler and a cancel), and it is found held by this transaction. Should another hold
+ * it (a caller that did not take it first), the environment's dispatch job leases the next
+ * deployment once this commits, as it did before: correct, one worker hop later.
+ */
+async function leaseNextAfterEnd(db: Executor, svc: LeaseClock, environmentId: string): Promise<void> {
+  if (await tryLockEnvironment(db, environmentId)) await leaseNextDeployment(db, svc, environmentId);
+  else await requestDispatch(db, environmentId);
 }

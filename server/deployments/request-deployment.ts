@@ -7,7 +7,7 @@ import type { DomainContext } from "../context";
 import { deployments, type DeploymentCause } from "../db/schema";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
-import { environmentQueue, leaseColumns } from "./dispatch";
+import { environmentQueue, leaseColumns } from "./environment-queue";
 import { requestDispatch } from "./dispatch-job";
 import { engineNotifyCall } from "./engine-channel";
 import { announceDeployment } from "./events";
@@ -32,7 +32,7 @@ type GitRef = z.infer<typeof gitRef>;
 /**
  * The one entry point for every trigger (UI, API, CLI, webhook, schedule). In one transaction
  * it writes the deployment with its snapshot, leased to its cluster at once when nothing of the
- * environment runs or waits, else with the environment's dispatch job.
+ * environment runs or waits, else queued (the end of the running one leases the next).
  * A request for the same action as a deployment still waiting in the queue is merged into it
  * (which keeps its own cause). `cause` says why when the actor alone does not (a promotion, a clone).
  */
@@ -108,10 +108,13 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       .returning();
     const deployment = created!;
     // Every page that shows a status of the environment hears it at once, not at the engine's first event.
-    // Leased, its engine hears of it on commit too; queued, the environment's dispatch job leases it in its turn.
+    // Leased, its engine hears of it on commit too.
     const lease = leaseNow ? engineNotifyCall({ clusterId: deployment.clusterId, type: "task:available", deploymentId }) : undefined;
     await announceDeployment(tx, deployment, 0, lease);
-    if (!leaseNow) await requestDispatch(tx, environment.id);
+    // Queued behind the running one: the end of that one leases it, in the transaction that
+    // records the end, under this lock (events.ts). Queued behind one that waits with nothing
+    // running (its dispatch could not happen at the time), the environment's dispatch job leases them.
+    if (!leaseNow && queue[0]!.leasedAt === null) await requestDispatch(tx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: `deployment.${input.action.toLowerCase()}`,
       targetType: "environment",

@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
-import { clusters, deployments, environments, services } from "../db/schema";
+import { clusters, deployments, services } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { AppError, notFound } from "../errors";
 import { isLocalRepository, localRepositoryRefused } from "../git/local-repositories";
 import { cipherFor } from "../secrets/organization-cipher";
-import { dispatchWithin } from "./dispatch";
+import { leaseNextDeployment, lockEnvironment } from "./environment-queue";
 import { resealSnapshot } from "./snapshot";
 
 export const rollbackInput = z.object({
@@ -30,7 +30,7 @@ export async function rollbackDeployment(ctx: DomainContext, input: z.infer<type
   const environment = await getEnvironment(ctx, input.environmentId);
   const cipher = await cipherFor(ctx.db, ctx.keyring, environment.organizationId);
   return ctx.db.transaction(async (tx) => {
-    await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environment.id} for update`);
+    await lockEnvironment(tx, environment.id);
     const target = input.to ? await deploymentOf(tx, environment.id, input.to) : await previousSuccess(tx, environment.id);
     if (target.status !== "DEPLOYED" || target.action !== "DEPLOY")
       throw new AppError("INVALID", `Deployment ${target.id} is ${target.status} (${target.action}): only a successful DEPLOY can be rolled back to`);
@@ -64,7 +64,8 @@ export async function rollbackDeployment(ctx: DomainContext, input: z.infer<type
         actorLabel: ctx.actor.label,
       })
       .returning();
-    await dispatchWithin(tx, ctx, environment.id);
+    // The environment's next deployment is leased now unless one runs; then that one's end leases it (events.ts).
+    await leaseNextDeployment(tx, ctx, environment.id);
     await recordAudit(tx, ctx.actor, {
       action: "deployment.rollback",
       targetType: "environment",

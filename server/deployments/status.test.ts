@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { DeploymentStep, StepStatus } from "../../engine/protocol/events";
-import { projectDeployment } from "./status";
+import { deploymentSteps, stepStatuses, terminalStatuses, type DeploymentStep, type StepStatus } from "../../engine/protocol/events";
+import { endsDeployment, projectDeployment } from "./status";
 
 const at = new Date("2026-01-01T00:00:00Z");
 const e = (step: DeploymentStep, status: StepStatus, message?: string) => ({ step, status, message, at });
@@ -33,6 +33,16 @@ describe("projectDeployment", () => {
     expect(projectDeployment("DEPLOY", events).status).toBe("CANCELING");
     events.push(e("deployment", "canceled"));
     expect(projectDeployment("DEPLOY", events).status).toBe("CANCELED");
+  });
+
+  it("ends a deployment exactly on the events endsDeployment names, whatever its action and state", () => {
+    for (const step of deploymentSteps)
+      for (const status of stepStatuses)
+        for (const before of [[], [e("deployment", "started")], [e("deployment", "started"), e("deployment", "requested")]])
+          for (const action of ["DEPLOY", "RESTART", "STOP", "DELETE"] as const) {
+            const ended = terminalStatuses.has(projectDeployment(action, [...before, e(step, status)]).status);
+            expect({ step, status, ended }).toEqual({ step, status, ended: endsDeployment({ step, status }) });
+          }
   });
 
   it("ignores events after a terminal status", () => {

@@ -30,6 +30,17 @@ const successStatus: Record<DeploymentAction, DeploymentStatus> = {
 
 type Phase = keyof typeof phaseStatus;
 
+/** The statuses of the `deployment` step that end a deployment (apply, below). */
+const endingStatuses: ReadonlySet<StepStatus> = new Set(["succeeded", "failed", "canceled"]);
+
+/**
+ * Whether recording this event ends the deployment (unless it had ended): known before the
+ * events are stored, so that a batch that ends one is recorded under its environment's lock.
+ */
+export function endsDeployment(event: Pick<EventLike, "step" | "status">): boolean {
+  return event.step === "deployment" && endingStatuses.has(event.status);
+}
+
 /**
  * The status of a deployment, folded from its events in the order they were recorded. This is
  * the only place a deployment status is decided; the `status` column is a cache of it.

@@ -5,8 +5,10 @@ import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
+import { lockEnvironment } from "../deployments/environment-queue";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
+import { endsDeployment } from "../deployments/status";
 import { AppError } from "../errors";
 import { logLevelOf } from "../../engine/protocol/log-level";
 import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged, shownFieldsChanged, type LatestDeployment } from "../overview/live-status";
@@ -124,16 +126,20 @@ export async function acknowledgeTask(svc: Services, clusterId: string, deployme
   if (acknowledged.length === 0) await ownDeployment(svc, clusterId, deploymentId);
 }
 
+/**
+ * Stores a batch of the engine's events, and extends the lease with the status it writes (one
+ * UPDATE of the deployment's row: see refreshStatus in events.ts). A batch that ends the
+ * deployment takes the environment's row lock first, before anything locks the deployment's
+ * row, since its end leases the environment's next deployment under it (events.ts). A cancel
+ * takes the two in that order too (the environment's, then the deployment's): taken the other
+ * way round here, each could wait for the other.
+ */
 export async function recordEngineEvents(svc: Services, clusterId: string, deploymentId: string, events: DeploymentEvent[]) {
   const deployment = await ownDeployment(svc, clusterId, deploymentId);
+  const running = !terminalStatuses.has(deployment.status);
   await svc.db.transaction(async (tx) => {
-    if (!terminalStatuses.has(deployment.status)) {
-      await tx
-        .update(deployments)
-        .set({ leaseExpiresAt: extendedLease(svc) })
-        .where(eq(deployments.id, deployment.id));
-    }
-    await appendEngineEvents(tx, deployment, events);
+    if (running && events.some(endsDeployment)) await lockEnvironment(tx, deployment.environmentId);
+    await appendEngineEvents(tx, svc, deployment, events, running ? extendedLease(svc) : undefined);
   });
 }
 

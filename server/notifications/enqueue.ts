@@ -21,38 +21,42 @@ type Scope = { organizationId: string } & ({ environmentId: string } | { project
  * of that environment; a project's, the project's rules; an organization's (an engine's), every rule.
  */
 export async function notify(db: Executor, event: NotificationEvent, scope: Scope, subject: NotificationSubject, at: Date): Promise<number> {
-  let projectId: string | null = null;
-  let environmentId: string | null = null;
+  const follows = and(
+    eq(notificationRules.organizationId, scope.organizationId),
+    eq(notificationRules.enabled, true),
+    arrayContains(notificationRules.events, [event]),
+  );
   if ("environmentId" in scope) {
-    const [row] = await db
-      .select({ projectId: environments.projectId, environmentName: environments.name, projectName: projects.name })
+    // The rules with the environment's project and names, in one statement (issue 17): every
+    // deployment's start and end comes here, and an organization without a rule costs one read.
+    const matched = await db
+      .select({ ruleId: notificationRules.id, projectId: environments.projectId, environmentName: environments.name, projectName: projects.name })
       .from(environments)
       .innerJoin(projects, eq(projects.id, environments.projectId))
+      .innerJoin(
+        notificationRules,
+        and(
+          follows,
+          eq(notificationRules.projectId, environments.projectId),
+          or(isNull(notificationRules.environmentId), eq(notificationRules.environmentId, environments.id)),
+        ),
+      )
       .where(eq(environments.id, scope.environmentId));
-    if (!row) return 0;
-    projectId = row.projectId;
-    environmentId = scope.environmentId;
-    subject = {
-      project: { id: row.projectId, name: row.projectName },
-      environment: { id: scope.environmentId, name: row.environmentName },
-      ...subject,
-      text: `${row.projectName}/${row.environmentName}: ${subject.text}`,
-    };
-  } else if ("projectId" in scope) {
-    projectId = scope.projectId;
+    for (const row of matched) {
+      const named: NotificationSubject = {
+        project: { id: row.projectId, name: row.projectName },
+        environment: { id: scope.environmentId, name: row.environmentName },
+        ...subject,
+        text: `${row.projectName}/${row.environmentName}: ${subject.text}`,
+      };
+      await enqueueDelivery(db, { organizationId: scope.organizationId, ruleId: row.ruleId }, event, named, at);
+    }
+    return matched.length;
   }
   const rules = await db
     .select({ id: notificationRules.id })
     .from(notificationRules)
-    .where(
-      and(
-        eq(notificationRules.organizationId, scope.organizationId),
-        eq(notificationRules.enabled, true),
-        arrayContains(notificationRules.events, [event]),
-        projectId ? eq(notificationRules.projectId, projectId) : undefined,
-        environmentId ? or(isNull(notificationRules.environmentId), eq(notificationRules.environmentId, environmentId)) : undefined,
-      ),
-    );
+    .where(and(follows, "projectId" in scope ? eq(notificationRules.projectId, scope.projectId) : undefined));
   for (const rule of rules) await enqueueDelivery(db, { organizationId: scope.organizationId, ruleId: rule.id }, event, subject, at);
   return rules.length;
 }

@@ -8,13 +8,14 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { and, eq, isNull } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/node-postgres";
 import type { Runner } from "graphile-worker";
 import { simpleParser, type ParsedMail } from "mailparser";
 import pino from "pino";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeploymentEvent } from "../../engine/protocol/events";
-import { createTestDatabase } from "../../test/database";
+import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { eventually } from "../../test/engine-harness";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { startWorker } from "../../worker/runner";
@@ -22,12 +23,14 @@ import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { appendEngineEvents } from "../deployments/events";
 import { getDeployment } from "../deployments/queries";
+import * as schema from "../db/schema";
 import { auditEvents, environments, gitPreviews, notificationRules } from "../db/schema";
 import { reapExpiredEnvironments } from "../environments/lifecycle";
 import { createWebhookIntake } from "../webhooks/intake";
 import { deliver } from "../../test/support/webhooks";
 import { sendToChannel } from "./channels";
 import { deploymentTransitions } from "./deployment-events";
+import { notify } from "./enqueue";
 import { recordHeartbeat } from "../engines/engine-session";
 import { engineDisconnected, notifyEngineDisconnected } from "./engine-events";
 import type { NotificationEvent } from "./events";
@@ -36,6 +39,7 @@ const logger = pino({ level: "silent" });
 /** How long an engine may be away before it is reported, shortened for the test (an instance's is at least 5 s). */
 const ENGINE_GRACE_MS = 3_000;
 let services: Services;
+let pool: TestDatabase["pool"];
 let org: SeededOrganization;
 let worker: Runner;
 let receiver: http.Server;
@@ -72,6 +76,7 @@ const viewer = () => createCaller({ services, actor: org.as("VIEWER") });
 
 beforeAll(async () => {
   const database = await createTestDatabase();
+  pool = database.pool;
   // The receivers listen on 127.0.0.1, which an instance refuses by default (target-address.ts).
   services = testServices(database.db, { notifications: { allowPrivateTargets: true, engineDisconnectGraceMs: ENGINE_GRACE_MS } });
   org = await seedOrganization(services, "notify");
@@ -146,8 +151,8 @@ async function deployStaging(outcome: "succeeded" | "failed") {
   const row = await getDeployment({ ...services, actor: org.as("DEVELOPER") }, deployment.id);
   let seq = Date.now() * 1000;
   const event = (fields: Omit<DeploymentEvent, "seq" | "at">): DeploymentEvent => ({ seq: seq++, at: new Date().toISOString(), ...fields });
-  const started = await appendEngineEvents(services.db, row, [event({ serviceId: null, step: "deployment", status: "started" })]);
-  await appendEngineEvents(services.db, started, [
+  const started = await appendEngineEvents(services.db, services, row, [event({ serviceId: null, step: "deployment", status: "started" })]);
+  await appendEngineEvents(services.db, services, started, [
     event({ serviceId: null, step: "deployment", status: outcome, message: outcome === "failed" ? "build broke" : undefined }),
   ]);
   return deployment.id;
@@ -465,6 +470,20 @@ describe("previews", () => {
     expect((await deliver(webhookUrl, { provider: "generic", secret, event: "pull_request", payload: { ...opened, action: "closed" } })).status).toBe(202);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(await developer().notifications.deliveries({ ruleId: rule.id })).toHaveLength(2);
+  });
+});
+
+describe("an event no rule follows", () => {
+  it("costs one statement: the rules are read with the environment's names (issue 17: every deployment's start and end comes here)", async () => {
+    const quiet = await seedOrganization(services, "no-rules");
+    const caller = createCaller({ services, actor: quiet.as("DEVELOPER") });
+    const project = await caller.projects.create({ name: "quiet" });
+    const environment = await caller.environments.create({ projectId: project.id, name: "dev" });
+    const statements: string[] = [];
+    const counted = drizzle(pool, { schema, logger: { logQuery: (query) => statements.push(query) } });
+    const scope = { organizationId: quiet.organizationId, environmentId: environment.id };
+    expect(await notify(counted, "deployment.succeeded", scope, { text: "deployed" }, new Date())).toBe(0);
+    expect(statements).toHaveLength(1);
   });
 });
 

@@ -137,7 +137,7 @@ describe("an OWNER's organization", () => {
     // The engine reports each DELETE done: the environment goes, and with the last one the organization.
     const finish = async (deployment: (typeof requested)[number]) => {
       const at = new Date().toISOString();
-      await appendEngineEvents(services.db, deployment, [
+      await appendEngineEvents(services.db, services, deployment, [
         { seq: 1, serviceId: null, step: "deployment", status: "started", at },
         { seq: 2, serviceId: null, step: "deployment", status: "succeeded", at },
       ]);

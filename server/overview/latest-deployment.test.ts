@@ -27,7 +27,7 @@ async function deployment(environmentId: string, steps: ServiceSteps[], outcome:
   const { deployment } = await api().deployments.create({ environmentId, action: "DEPLOY" });
   const row = await getDeployment({ ...services, actor: org.as("DEVELOPER") }, deployment.id);
   const event = (fields: Omit<DeploymentEvent, "seq" | "at">): DeploymentEvent => ({ seq: seq++, at: new Date().toISOString(), ...fields });
-  await appendEngineEvents(services.db, row, [
+  await appendEngineEvents(services.db, services, row, [
     event({ serviceId: null, step: "deployment", status: "started" }),
     ...steps.map(([serviceId, step, status]) => event({ serviceId, step, status })),
     event({ serviceId: null, step: "deployment", status: outcome }),

@@ -11,6 +11,7 @@ import type { Services } from "../context";
 import { dispatchEnvironment, reconcileLeases, redispatchStaleQueues, MAX_DISPATCH_ATTEMPTS, STALE_QUEUE_MS } from "../deployments/dispatch";
 import { clusters, deployments, services as serviceTable } from "../db/schema";
 import { notifyEngine } from "../deployments/engine-channel";
+import { lockEnvironment } from "../deployments/environment-queue";
 import { appendControlEvent } from "../deployments/events";
 import { startWebServer } from "../web-server";
 
@@ -58,10 +59,10 @@ function connected(socket: Socket): Promise<void> {
 
 const request = (socket: Socket, name: string, payload: unknown) => socket.timeout(5000).emitWithAck(name, payload);
 
-/** Ends a deployment as the control plane does when it gives up on one (dispatch.ts): its end asks for the next dispatch. */
+/** Ends a deployment as the control plane does when it gives up on one (dispatch.ts): its end leases the next. */
 async function endDeployment(deploymentId: string) {
   const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deploymentId));
-  await appendControlEvent(services.db, row!, { step: "deployment", status: "failed", message: "ended by the test", at: new Date(clock) });
+  await appendControlEvent(services.db, services, row!, { step: "deployment", status: "failed", message: "ended by the test", at: new Date(clock) });
 }
 
 async function requestedDeployment(name: string, secret: string) {
@@ -223,7 +224,9 @@ describe("leases", () => {
     const project = await api.projects.create({ name: "stranded" });
     const environment = await api.environments.create({ projectId: project.id, name: "dev" });
     await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
-    // The first is leased at once; the second waits behind it, and its dispatch job is asked for again when the first ends.
+    // The first is leased at once; the second waits behind it. The first ends while another
+    // transaction holds the environment's lock (its end does not wait for it): the dispatch job
+    // is left to lease the second.
     const { deployment: first } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
     const { deployment: waiting } = await api.deployments.create({ environmentId: environment.id, action: "STOP" });
     const dispatchJobs = async () =>
@@ -232,7 +235,11 @@ describe("leases", () => {
           sql`select key from graphile_worker.jobs where task_identifier = 'dispatch_deployment' and key = ${`dispatch:${environment.id}`}`,
         )
       ).rows;
-    await endDeployment(first.id);
+    expect(await dispatchJobs()).toHaveLength(0);
+    await services.db.transaction(async (tx) => {
+      await lockEnvironment(tx, environment.id);
+      await endDeployment(first.id);
+    });
     expect(await dispatchJobs()).toHaveLength(1);
     // Its job is gone (it failed for good while the database was down, or was lost with its worker).
     await services.db.execute(sql`select graphile_worker.remove_job(${`dispatch:${environment.id}`})`);
@@ -248,7 +255,7 @@ describe("leases", () => {
     expect((await dispatchEnvironment(services, environment.id))?.id).toBe(waiting.id);
   });
 
-  it("leases a deployment asked for while another ran when the dispatch job runs after that one ended, not before", async () => {
+  it("leases a deployment asked for while another ran when that one ends, not before", async () => {
     const busy = await seedOrganization(services, "busy");
     const api = createCaller({ services, actor: busy.as("DEVELOPER") });
     const project = await api.projects.create({ name: "busy" });
@@ -258,10 +265,12 @@ describe("leases", () => {
     const { deployment: next } = await api.deployments.create({ environmentId: environment.id, action: "RESTART" });
     const leased = async (id: string) => (await services.db.select().from(deployments).where(eq(deployments.id, id)))[0]!.leasedAt !== null;
     expect([await leased(running.id), await leased(next.id)]).toEqual([true, false]);
-    // One deployment per environment at a time: the job finds one running and leases nothing.
+    // One deployment per environment at a time: a dispatch finds one running and leases nothing.
     expect(await dispatchEnvironment(services, environment.id)).toBeNull();
+    // Its end leases the next (server/deployments/dispatch-on-end.test.ts has the rest).
     await endDeployment(running.id);
-    expect(await dispatchEnvironment(services, environment.id)).toMatchObject({ id: next.id, attempt: 1 });
+    expect([await leased(running.id), await leased(next.id)]).toEqual([true, true]);
+    expect((await services.db.select().from(deployments).where(eq(deployments.id, next.id)))[0]!.attempt).toBe(1);
   });
 
   it("hands out again at once what an engine that came back as a new process was running, long before its lease runs out", async () => {
@@ -338,7 +347,7 @@ describe("heartbeats", () => {
     const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
     clock += 1_000;
     const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
-    await appendControlEvent(services.db, row!, { step: "deployment", status: "canceled", message: "canceled in a test", at: new Date(clock) });
+    await appendControlEvent(services.db, services, row!, { step: "deployment", status: "canceled", message: "canceled in a test", at: new Date(clock) });
     expect(await statusOfService()).toBe("CANCELED");
     clock += 1_000;
     await heartbeat(1);

@@ -110,6 +110,7 @@ describe("variables", () => {
       const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
       await appendEngineEvents(
         services.db,
+        services,
         row!,
         runs.map((run, seq) => ({ seq, serviceId: run.serviceId, step: "run" as const, status: "succeeded" as const, at: run.at, outputKeys: run.keys })),
       );

@@ -3,7 +3,11 @@ import type { Services } from "../../server/context";
 import { dispatchEnvironment } from "../../server/deployments/dispatch";
 import { taskCatalog } from "../../server/jobs/catalog";
 
-/** Runs on the environment's named queue, so dispatches of one environment never overlap. */
+/**
+ * The environment's dispatch job (server/deployments/dispatch-job.ts): for an end that could not
+ * lease the next deployment itself, and the stale-queue sweep. No named queue: dispatchEnvironment
+ * serialises an environment's dispatches under its row lock.
+ */
 export function dispatchDeployment(services: Services): Task {
   return async (payload, helpers) => {
     const { environmentId } = taskCatalog.dispatch_deployment.parse(payload);
