@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, isNotNull, isNull, notInArray, sql } from "drizzle-orm";
 import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } from "../../engine/protocol/events";
-import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../engine/protocol/messages";
+import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
@@ -57,9 +57,17 @@ export async function recordEngineHello(svc: Services, clusterId: string, hello:
  * `deploymentId`, that deployment's only (the one a lease's notification names).
  */
 export async function pullTask(svc: Services, clusterId: string, deploymentId?: string): Promise<EngineTask | null> {
+  return (await leasedTasks(svc, clusterId, { deploymentId, limit: 1 }))[0] ?? null;
+}
+
+/**
+ * The tasks leased to this cluster and not yet acknowledged for their current attempt, oldest
+ * first, at most `limit`: what pulls one after the other would find.
+ */
+export async function leasedTasks(svc: Services, clusterId: string, { deploymentId, limit }: { deploymentId?: string; limit: number }): Promise<EngineTask[]> {
   // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for),
   // and the organization's wrapped key in the same round trip: a pull is on every dispatch's path.
-  const [row] = await svc.db
+  const rows = await svc.db
     .select({
       deployment: deployments,
       trusted: clusters.trusted,
@@ -80,18 +88,20 @@ export async function pullTask(svc: Services, clusterId: string, deploymentId?: 
       ),
     )
     .orderBy(asc(deployments.leasedAt))
-    .limit(1);
-  if (!row) return null;
-  const { deployment, trusted, isolateLoopback, kubernetesBuild, wrappedDataKey } = row;
-  const cipher = await unwrapCipher(svc.keyring, deployment.organizationId, wrappedDataKey);
-  return {
-    deploymentId: deployment.id,
-    attempt: deployment.attempt,
-    snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot),
-    trusted,
-    isolateLoopback,
-    ...(kubernetesBuild ? { kubernetesBuild } : {}),
-  };
+    .limit(limit);
+  return Promise.all(
+    rows.map(async ({ deployment, trusted, isolateLoopback, kubernetesBuild, wrappedDataKey }) => {
+      const cipher = await unwrapCipher(svc.keyring, deployment.organizationId, wrappedDataKey);
+      return {
+        deploymentId: deployment.id,
+        attempt: deployment.attempt,
+        snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot),
+        trusted,
+        isolateLoopback,
+        ...(kubernetesBuild ? { kubernetesBuild } : {}),
+      };
+    }),
+  );
 }
 
 async function ownDeployment({ db }: Services, clusterId: string, deploymentId: string) {
@@ -189,8 +199,23 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
 /**
  * A heartbeat keeps the leases of the deployments the engine is working on, records the state
  * of its running releases, and answers with cancel requests (in case a cancel notification was
- * lost while the engine was disconnected).
+ * lost while the engine was disconnected) and the tasks leased to the cluster and not yet
+ * acknowledged (in case their `task:available` was lost): the engine needs no pull after it.
  */
+export async function answerHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[]) {
+  // Side by side on the pool, not one after the other: the read depends on nothing the writes
+  // change (they touch the cluster's heartbeat time, the leases' expiry of deployments already
+  // taken, and the services' runtime; the read selects on lease and acknowledgement times and
+  // status), and a plain read never waits on the writes' row locks. A task leased after the read
+  // is announced, and found by the next heartbeat if that announcement is lost, as with a pull.
+  const [{ cancel }, tasks] = await Promise.all([
+    recordHeartbeat(svc, clusterId, active, runtime),
+    leasedTasks(svc, clusterId, { limit: HEARTBEAT_TASKS_MAX }),
+  ]);
+  return { cancel, tasks };
+}
+
+/** The heartbeat's writes: the cluster's last heartbeat, the leases it keeps, its services' runtime state. */
 export async function recordHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[]) {
   const reportedAt = svc.now();
   await svc.db.update(clusters).set({ lastHeartbeatAt: reportedAt }).where(eq(clusters.id, clusterId));

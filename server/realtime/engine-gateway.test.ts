@@ -137,7 +137,7 @@ describe("the engine gateway", () => {
         events: [{ seq: 1, serviceId: null, step: "deployment", status: "failed", at }],
       }),
     ).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
-    expect(await request(intruder, "engine:heartbeat", { activeDeployments: [], services: [] })).toEqual({ ok: true, cancel: [] });
+    expect(await request(intruder, "engine:heartbeat", { activeDeployments: [], services: [] })).toEqual({ ok: true, cancel: [], tasks: [] });
   });
 
   it("stores a stream's batches in the order they came, and refuses those sent behind one that failed until the engine sends again from it", async () => {
