@@ -3,6 +3,7 @@ import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } 
 import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
+import type { Database } from "../db/client";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { appendEngineEvents } from "../deployments/events";
@@ -65,30 +66,9 @@ export async function pullTask(svc: Services, clusterId: string, deploymentId?: 
  * first, at most `limit`: what pulls one after the other would find.
  */
 export async function leasedTasks(svc: Services, clusterId: string, { deploymentId, limit }: { deploymentId?: string; limit: number }): Promise<EngineTask[]> {
-  // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for),
-  // and the organization's wrapped key in the same round trip: a pull is on every dispatch's path.
-  const rows = await svc.db
-    .select({
-      deployment: deployments,
-      trusted: clusters.trusted,
-      isolateLoopback: clusters.isolateLoopback,
-      kubernetesBuild: clusters.kubernetesBuild,
-      wrappedDataKey: organizations.wrappedDataKey,
-    })
-    .from(deployments)
-    .innerJoin(clusters, eq(clusters.id, deployments.clusterId))
-    .innerJoin(organizations, eq(organizations.id, deployments.organizationId))
-    .where(
-      and(
-        eq(deployments.clusterId, clusterId),
-        deploymentId === undefined ? undefined : eq(deployments.id, deploymentId),
-        isNotNull(deployments.leasedAt),
-        isNull(deployments.acknowledgedAt),
-        notInArray(deployments.status, finished),
-      ),
-    )
-    .orderBy(asc(deployments.leasedAt))
-    .limit(limit);
+  const queries = preparedLeasedTasks(svc.db);
+  const rows =
+    deploymentId === undefined ? await queries.ofCluster.execute({ clusterId, limit }) : await queries.ofDeployment.execute({ clusterId, deploymentId, limit });
   return Promise.all(
     rows.map(async ({ deployment, trusted, isolateLoopback, kubernetesBuild, wrappedDataKey }) => {
       const cipher = await unwrapCipher(svc.keyring, deployment.organizationId, wrappedDataKey);
@@ -102,6 +82,48 @@ export async function leasedTasks(svc: Services, clusterId: string, { deployment
       };
     }),
   );
+}
+
+/**
+ * leasedTasks' queries, built once per database handle and prepared by name on each connection
+ * (issue 17, item 4): they run on every heartbeat of every engine and on every dispatch, and
+ * building this select anew took the web process more CPU than sending it.
+ */
+const leasedTasksQueries = new WeakMap<Database, ReturnType<typeof prepareLeasedTasks>>();
+
+function preparedLeasedTasks(db: Database) {
+  let queries = leasedTasksQueries.get(db);
+  if (!queries) leasedTasksQueries.set(db, (queries = prepareLeasedTasks(db)));
+  return queries;
+}
+
+function prepareLeasedTasks(db: Database) {
+  const query = (ofDeployment: boolean) =>
+    // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for),
+    // and the organization's wrapped key in the same round trip: a pull is on every dispatch's path.
+    db
+      .select({
+        deployment: deployments,
+        trusted: clusters.trusted,
+        isolateLoopback: clusters.isolateLoopback,
+        kubernetesBuild: clusters.kubernetesBuild,
+        wrappedDataKey: organizations.wrappedDataKey,
+      })
+      .from(deployments)
+      .innerJoin(clusters, eq(clusters.id, deployments.clusterId))
+      .innerJoin(organizations, eq(organizations.id, deployments.organizationId))
+      .where(
+        and(
+          eq(deployments.clusterId, sql.placeholder("clusterId")),
+          ofDeployment ? eq(deployments.id, sql.placeholder("deploymentId")) : undefined,
+          isNotNull(deployments.leasedAt),
+          isNull(deployments.acknowledgedAt),
+          notInArray(deployments.status, finished),
+        ),
+      )
+      .orderBy(asc(deployments.leasedAt))
+      .limit(sql.placeholder("limit"));
+  return { ofCluster: query(false).prepare("leased_tasks_of_cluster"), ofDeployment: query(true).prepare("leased_task_of_deployment") };
 }
 
 async function ownDeployment({ db }: Services, clusterId: string, deploymentId: string) {
