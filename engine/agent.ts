@@ -58,11 +58,17 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   /** Tasks handed over without a pull (with their announcement, with a heartbeat's answer), waiting for the round under way. */
   const offered: EngineTask[] = [];
   /**
-   * The attempt of each task taken whose acknowledgement or run has not ended: the same task
-   * handed over again (a heartbeat's answer read before its acknowledgement was stored, an
-   * announcement crossing a pull) is not taken twice.
+   * The attempt of each task taken, kept until a heartbeat sent after its acknowledgement was
+   * stored is answered: an answer read before then (a heartbeat's, an announcement crossing a
+   * pull) may hand the same task over again, and it is not taken twice. A task whose
+   * acknowledgement failed is forgotten at once: handed over again, it is taken again.
    */
   const taken = new Map<string, number>();
+  /** Tasks acknowledged since the last heartbeat was sent, forgotten when the next one is answered. */
+  let acknowledgedSinceHeartbeat: EngineTask[] = [];
+  function forget({ deploymentId, attempt }: EngineTask) {
+    if (taken.get(deploymentId) === attempt) taken.delete(deploymentId);
+  }
   const client = createControlPlaneClient({ socket: () => socket });
 
   /** A request's acknowledgement, or null when it was refused or unanswered (logged, unless merely unreachable). */
@@ -214,19 +220,15 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     const { deploymentId, attempt } = task;
     if (taken.get(deploymentId) === attempt) return;
     taken.set(deploymentId, attempt);
-    const settled = () => {
-      if (taken.get(deploymentId) === attempt) taken.delete(deploymentId);
-    };
     // Sent before the task's first event (one socket keeps the order), and not waited for to
     // start: the engine keys its work by deployment id, so a task pulled again is harmless, and
     // a task not acknowledged when this engine dies goes to the next one, as before.
     const acknowledged = request("task:ack", { deploymentId, attempt });
     logger.info({ deploymentId, attempt, action: task.snapshot.action }, "task received");
-    const run = engine.execute(task).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
-    // The next pull must not find this task again unacknowledged. One that was not acknowledged
-    // is taken again when handed over again (its acknowledgement is sent again).
-    if (await acknowledged) void run.then(settled);
-    else settled();
+    void engine.execute(task).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
+    // The next pull must not find this task again unacknowledged.
+    if (await acknowledged) acknowledgedSinceHeartbeat.push(task);
+    else forget(task);
   }
 
   /**
@@ -254,6 +256,8 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   }
 
   async function heartbeat() {
+    const stored = acknowledgedSinceHeartbeat;
+    acknowledgedSinceHeartbeat = [];
     const answer = await request("engine:heartbeat", { activeDeployments: engine.activeDeployments(), services: engine.services() });
     for (const id of answer?.cancel ?? []) engine.cancel(id);
     void outbox.flush();
@@ -261,6 +265,9 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     // full (more may wait) or carries none (a control plane that predates it, or no answer).
     const tasks = answer?.tasks;
     void pull(tasks ?? [], tasks === undefined || tasks.length >= HEARTBEAT_TASKS_MAX);
+    // This answer was read after those acknowledgements were stored: no later one hands them over.
+    if (answer) stored.forEach(forget);
+    else acknowledgedSinceHeartbeat.push(...stored);
   }
 
   const handshakeRetry = createBackoff({ baseMs: 1_000, maxMs: 60_000 });

@@ -17,7 +17,7 @@ import { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent } from "../../engine/agent";
 import type { Engine, EngineReporter } from "../../engine/core";
-import { ackError, ENGINE_NAMESPACE, engineToServer, EVENT_MESSAGE_MAX, PROTOCOL_VERSION, type EngineTask } from "../../engine/protocol";
+import { ackError, ENGINE_NAMESPACE, engineToServer, EVENT_MESSAGE_MAX, HEARTBEAT_TASKS_MAX, PROTOCOL_VERSION, type EngineTask } from "../../engine/protocol";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { UI_NAMESPACE, type LogLines } from "../../server/realtime/ui-protocol";
@@ -257,6 +257,8 @@ function watchCluster(clusterId: string, options: { olderRelease?: boolean } = {
   const received: string[] = [];
   const answeredTasks: string[] = [];
   const sockets: ServerSocket[] = [];
+  /** Heartbeats held back (not yet handled), while holding. */
+  let held: Array<() => void> | null = null;
   web.io.of(ENGINE_NAMESPACE).on("connection", (socket: ServerSocket) => {
     if (socket.data.clusterId !== clusterId) return;
     sockets.push(socket);
@@ -268,6 +270,7 @@ function watchCluster(clusterId: string, options: { olderRelease?: boolean } = {
           answeredTasks.push(...(tasks ?? []).map((task) => task.deploymentId));
           ack(options.olderRelease ? older : { tasks, ...older });
         };
+        if (held) return void held.push(next);
       }
       next();
     });
@@ -279,6 +282,15 @@ function watchCluster(clusterId: string, options: { olderRelease?: boolean } = {
     loseAnnouncements() {
       for (const socket of sockets) void socket.leave(`cluster:${clusterId}`);
       expect(web.io.of(ENGINE_NAMESPACE).adapter.rooms.get(`cluster:${clusterId}`)?.size ?? 0).toBe(0);
+    },
+    /** Handles no heartbeat until the returned function is called; then those held back. */
+    holdHeartbeats() {
+      held = [];
+      return () => {
+        const waiting = held ?? [];
+        held = null;
+        for (const next of waiting) next();
+      };
     },
   };
 }
@@ -308,6 +320,27 @@ describe("a task whose announcement was lost (issue 17, item 4)", () => {
     await eventually(() => watched.count("engine:heartbeat") >= heartbeats + 2 || undefined, 5_000, "two more heartbeats");
     expect(watched.count("task:pull")).toBe(pulls);
     expect(executed.filter((task) => task.deploymentId === deployment.id)).toHaveLength(1);
+  });
+
+  it("is pulled when a heartbeat's answer is full: more tasks may wait than it carries", async () => {
+    const owner = await seedOrganization(services, "full-beat");
+    const watched = watchCluster(owner.clusterId);
+    const executed: EngineTask[] = [];
+    const { agent } = await startAgent({ token: owner.engineToken, heartbeatMs: 300 }, executed);
+    await agent.start();
+    await eventually(() => (watched.count("task:pull") >= 1 && watched.count("engine:heartbeat") >= 2) || undefined, 10_000, "the agent to connect");
+    watched.loseAnnouncements();
+    // One more task than an answer carries, all leased before the next heartbeat is handled.
+    const release = watched.holdHeartbeats();
+    const leased: string[] = [];
+    for (let index = 0; index <= HEARTBEAT_TASKS_MAX; index++) leased.push((await dispatchedDeployment(`full-${index}`, owner)).deployment.id);
+    const pulls = watched.count("task:pull");
+    release();
+
+    await eventually(() => leased.every((id) => executed.some((task) => task.deploymentId === id)) || undefined, 10_000, "the engine to get every task");
+    expect(watched.answeredTasks.slice(0, HEARTBEAT_TASKS_MAX)).toEqual(leased.slice(0, HEARTBEAT_TASKS_MAX));
+    expect(watched.count("task:pull")).toBeGreaterThan(pulls);
+    expect(executed).toHaveLength(leased.length);
   });
 
   it("reaches it by pulling after each heartbeat when the control plane predates tasks in the heartbeat's answer", async () => {
