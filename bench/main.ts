@@ -216,7 +216,7 @@ const standalone: Record<string, (flags: Flags) => Promise<void>> = {
     );
     console.log(
       `  web CPU with the fleet idle: ${fleet.idleCpuPercent.toFixed(1)}% of a core, ${fleet.idleCpuMsPerEngineSecond.toFixed(3)} ms per second per engine; ` +
-        `heartbeats ${fleet.heartbeatsPerSecond.toFixed(0)}/s (each followed by a task pull), ${fleet.cpuMsPerHeartbeat.toFixed(2)} ms of web CPU each; ` +
+        `heartbeats ${fleet.heartbeatsPerSecond.toFixed(0)}/s (their answers carry the pending tasks: no pull after them), ${fleet.cpuMsPerHeartbeat.toFixed(2)} ms of web CPU each; ` +
         `${fleet.stillConnected} engines connected at the end of the window`,
     );
     const atScale =

@@ -6,7 +6,15 @@ import type { Engine, EngineReporter } from "./core";
 import { Outbox, type Delivery, type OutboxMessage } from "./outbox";
 import { createBackoff } from "./protocol/backoff";
 import { EVENT_MESSAGE_MAX, LOG_LINE_MAX, shortenText } from "./protocol/events";
-import { ENGINE_NAMESPACE, handshakeRefusal, PROTOCOL_VERSION, type EngineHandshake, type EngineMessageName, type EngineTask } from "./protocol/messages";
+import {
+  ENGINE_NAMESPACE,
+  handshakeRefusal,
+  HEARTBEAT_TASKS_MAX,
+  PROTOCOL_VERSION,
+  type EngineHandshake,
+  type EngineMessageName,
+  type EngineTask,
+} from "./protocol/messages";
 import { createSequence } from "./sequence";
 import { createShellSessions } from "./shell-sessions";
 
@@ -33,8 +41,9 @@ export type AgentOptions = {
 
 /**
  * The engine's link to the control plane. It connects out (nothing dials into a cluster),
- * pulls tasks when told one is available and on every heartbeat, ships events and log lines
- * through the outbox, and reconnects with backoff.
+ * takes the tasks sent with their announcements and with the heartbeats' answers (pulling when
+ * they come without, and at each connection), ships events and log lines through the outbox,
+ * and reconnects with backoff.
  */
 export function createAgent(options: AgentOptions, makeEngine: (reporter: EngineReporter) => Engine) {
   const { logger } = options;
@@ -44,8 +53,22 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
   let socket: Socket | null = null;
   let stopped = false;
   let pulling: Promise<void> | null = null;
-  /** A task was announced while a pull was under way: that pull may have missed it (its query ran before the lease committed). */
+  /** A pull was asked for while one was under way: that pull may have missed its task (its query ran before the lease committed). */
   let pullAgain = false;
+  /** Tasks handed over without a pull (with their announcement, with a heartbeat's answer), waiting for the round under way. */
+  const offered: EngineTask[] = [];
+  /**
+   * The attempt of each task taken, kept until a heartbeat sent after its acknowledgement was
+   * stored is answered: an answer read before then (a heartbeat's, an announcement crossing a
+   * pull) may hand the same task over again, and it is not taken twice. A task whose
+   * acknowledgement failed is forgotten at once: handed over again, it is taken again.
+   */
+  const taken = new Map<string, number>();
+  /** Tasks acknowledged since the last heartbeat was sent, forgotten when the next one is answered. */
+  let acknowledgedSinceHeartbeat: EngineTask[] = [];
+  function forget({ deploymentId, attempt }: EngineTask) {
+    if (taken.get(deploymentId) === attempt) taken.delete(deploymentId);
+  }
   const client = createControlPlaneClient({ socket: () => socket });
 
   /** A request's acknowledgement, or null when it was refused or unanswered (logged, unless merely unreachable). */
@@ -195,6 +218,8 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
 
   async function take(task: EngineTask) {
     const { deploymentId, attempt } = task;
+    if (taken.get(deploymentId) === attempt) return;
+    taken.set(deploymentId, attempt);
     // Sent before the task's first event (one socket keeps the order), and not waited for to
     // start: the engine keys its work by deployment id, so a task pulled again is harmless, and
     // a task not acknowledged when this engine dies goes to the next one, as before.
@@ -202,35 +227,47 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     logger.info({ deploymentId, attempt, action: task.snapshot.action }, "task received");
     void engine.execute(task).catch((error: unknown) => logger.error({ err: error, deploymentId }, "task failed unexpectedly"));
     // The next pull must not find this task again unacknowledged.
-    await acknowledged;
+    if (await acknowledged) acknowledgedSinceHeartbeat.push(task);
+    else forget(task);
   }
 
   /**
-   * Pulls until nothing is left, after taking the task an announcement carried (issue 17). An
-   * announcement that arrives during a pull gets a pull of its own once that one ends (its task
-   * is still unacknowledged, so the pull finds it): dropping it left the task waiting for the
-   * next heartbeat.
+   * Takes the tasks handed over without a pull, then, when `thenPull`, pulls until nothing is left
+   * (issue 17). What arrives during a round joins it: its tasks are taken after the current one,
+   * and a pull asked for then runs once the pull under way ends (that one's query may have run
+   * before the task's lease committed): dropping it left the task waiting for the next heartbeat.
    */
-  function pull(offered?: EngineTask): Promise<void> {
-    if (pulling) {
-      pullAgain = true;
-      return pulling;
-    }
+  function pull(tasks: EngineTask[] = [], thenPull = true): Promise<void> {
+    offered.push(...tasks);
+    if (thenPull) pullAgain = true;
+    if (pulling) return pulling;
     pulling = (async () => {
-      if (offered) await take(offered);
-      do {
+      while (offered.length > 0 || pullAgain) {
+        const task = offered.shift();
+        if (task) {
+          await take(task);
+          continue;
+        }
         pullAgain = false;
         await pullAll();
-      } while (pullAgain);
+      }
     })().finally(() => (pulling = null));
     return pulling;
   }
 
   async function heartbeat() {
+    const stored = acknowledgedSinceHeartbeat;
+    acknowledgedSinceHeartbeat = [];
     const answer = await request("engine:heartbeat", { activeDeployments: engine.activeDeployments(), services: engine.services() });
     for (const id of answer?.cancel ?? []) engine.cancel(id);
     void outbox.flush();
-    void pull();
+    // The answer carries what a pull would find (issue 17, item 4): no pull after it, unless it is
+    // full (more may wait) or carries none (a control plane that predates it, or no answer).
+    const tasks = answer?.tasks;
+    void pull(tasks ?? [], tasks === undefined || tasks.length >= HEARTBEAT_TASKS_MAX);
+    // This answer was read after those acknowledgements were stored: no later one hands them over.
+    if (answer) stored.forEach(forget);
+    else acknowledgedSinceHeartbeat.push(...stored);
   }
 
   const handshakeRetry = createBackoff({ baseMs: 1_000, maxMs: 60_000 });
@@ -254,6 +291,9 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
       logger.info({ url: options.url }, "connected to the control plane");
       void outbox.flush();
       void heartbeat();
+      // And a pull, as at every connection before: what was leased while the engine was away
+      // comes without waiting on the heartbeat's writes (a connection is rare; a heartbeat is not).
+      void pull();
       void reportInventory();
       void syncEdge();
     });
@@ -286,7 +326,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     client.on(
       socket,
       "task:available",
-      ({ task }) => void pull(task),
+      ({ task }) => void pull(task ? [task] : []),
       (name, reason) => {
         invalid(name, reason);
         void pull();

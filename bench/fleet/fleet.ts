@@ -243,7 +243,7 @@ export async function measureFleet(options: FleetOptions) {
     await sleep(3_000);
     const rssAfter = await settledRss(webs);
 
-    // Idle: every engine connected, heartbeating (each heartbeat followed by a task pull), nothing deployed.
+    // Idle: every engine connected, heartbeating (the answer carries the tasks a pull would find: no pull after it), nothing deployed.
     const heartbeatsBefore = await Promise.all(fleet.map((child) => child.count()));
     const idleStart = await webUsage(webs);
     const idleStarted = performance.now();

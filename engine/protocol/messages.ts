@@ -161,6 +161,9 @@ export const runtimeServiceState = z.object({
 });
 export type RuntimeServiceState = z.infer<typeof runtimeServiceState>;
 
+/** The most tasks a heartbeat's acknowledgement carries; an engine that gets this many pulls the rest. */
+export const HEARTBEAT_TASKS_MAX = 10;
+
 /** Engine to control plane: name -> [payload, acknowledgement]. */
 export const engineToServer = {
   "task:pull": [z.object({}), okAck({ task: engineTask.nullable() })],
@@ -181,7 +184,17 @@ export const engineToServer = {
   ],
   "engine:heartbeat": [
     z.object({ activeDeployments: z.array(z.string().uuid()), services: z.array(runtimeServiceState) }),
-    okAck({ cancel: z.array(z.string().uuid()) }),
+    okAck({
+      cancel: z.array(z.string().uuid()),
+      /**
+       * The tasks a `task:pull` would find now, oldest first, at most HEARTBEAT_TASKS_MAX (issue 17,
+       * item 4): the heartbeat is the safety net for a lost `task:available`, and a pull after every
+       * heartbeat doubled an idle fleet's round trips. An engine that gets the field takes them and
+       * pulls only when it is full (there may be more); without it (an older control plane) it pulls
+       * as before. Optional: engines that predate it drop it and pull, and still find these tasks.
+       */
+      tasks: z.array(engineTask).max(HEARTBEAT_TASKS_MAX).optional(),
+    }),
   ],
   /**
    * What the engine keeps on disk per service (releases, a database's data), at connect and

@@ -1,8 +1,9 @@
 import { and, asc, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } from "../../engine/protocol/events";
-import type { EngineHandshake, EngineTask, RuntimeServiceState } from "../../engine/protocol/messages";
+import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
+import type { Database } from "../db/client";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { lockEnvironment } from "../deployments/environment-queue";
@@ -59,41 +60,72 @@ export async function recordEngineHello(svc: Services, clusterId: string, hello:
  * `deploymentId`, that deployment's only (the one a lease's notification names).
  */
 export async function pullTask(svc: Services, clusterId: string, deploymentId?: string): Promise<EngineTask | null> {
-  // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for),
-  // and the organization's wrapped key in the same round trip: a pull is on every dispatch's path.
-  const [row] = await svc.db
-    .select({
-      deployment: deployments,
-      trusted: clusters.trusted,
-      isolateLoopback: clusters.isolateLoopback,
-      kubernetesBuild: clusters.kubernetesBuild,
-      wrappedDataKey: organizations.wrappedDataKey,
-    })
-    .from(deployments)
-    .innerJoin(clusters, eq(clusters.id, deployments.clusterId))
-    .innerJoin(organizations, eq(organizations.id, deployments.organizationId))
-    .where(
-      and(
-        eq(deployments.clusterId, clusterId),
-        deploymentId === undefined ? undefined : eq(deployments.id, deploymentId),
-        isNotNull(deployments.leasedAt),
-        isNull(deployments.acknowledgedAt),
-        notInArray(deployments.status, finished),
-      ),
-    )
-    .orderBy(asc(deployments.leasedAt))
-    .limit(1);
-  if (!row) return null;
-  const { deployment, trusted, isolateLoopback, kubernetesBuild, wrappedDataKey } = row;
-  const cipher = await unwrapCipher(svc.keyring, deployment.organizationId, wrappedDataKey);
-  return {
-    deploymentId: deployment.id,
-    attempt: deployment.attempt,
-    snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot),
-    trusted,
-    isolateLoopback,
-    ...(kubernetesBuild ? { kubernetesBuild } : {}),
-  };
+  return (await leasedTasks(svc, clusterId, { deploymentId, limit: 1 }))[0] ?? null;
+}
+
+/**
+ * The tasks leased to this cluster and not yet acknowledged for their current attempt, oldest
+ * first, at most `limit`: what pulls one after the other would find.
+ */
+export async function leasedTasks(svc: Services, clusterId: string, { deploymentId, limit }: { deploymentId?: string; limit: number }): Promise<EngineTask[]> {
+  const queries = preparedLeasedTasks(svc.db);
+  const rows =
+    deploymentId === undefined ? await queries.ofCluster.execute({ clusterId, limit }) : await queries.ofDeployment.execute({ clusterId, deploymentId, limit });
+  return Promise.all(
+    rows.map(async ({ deployment, trusted, isolateLoopback, kubernetesBuild, wrappedDataKey }) => {
+      const cipher = await unwrapCipher(svc.keyring, deployment.organizationId, wrappedDataKey);
+      return {
+        deploymentId: deployment.id,
+        attempt: deployment.attempt,
+        snapshot: openSnapshot(cipher, deployment.id, deployment.snapshot),
+        trusted,
+        isolateLoopback,
+        ...(kubernetesBuild ? { kubernetesBuild } : {}),
+      };
+    }),
+  );
+}
+
+/**
+ * leasedTasks' queries, built once per database handle and prepared by name on each connection
+ * (issue 17, item 4): they run on every heartbeat of every engine and on every dispatch, and
+ * building this select anew took the web process more CPU than sending it.
+ */
+const leasedTasksQueries = new WeakMap<Database, ReturnType<typeof prepareLeasedTasks>>();
+
+function preparedLeasedTasks(db: Database) {
+  let queries = leasedTasksQueries.get(db);
+  if (!queries) leasedTasksQueries.set(db, (queries = prepareLeasedTasks(db)));
+  return queries;
+}
+
+function prepareLeasedTasks(db: Database) {
+  const query = (ofDeployment: boolean) =>
+    // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for),
+    // and the organization's wrapped key in the same round trip: a pull is on every dispatch's path.
+    db
+      .select({
+        deployment: deployments,
+        trusted: clusters.trusted,
+        isolateLoopback: clusters.isolateLoopback,
+        kubernetesBuild: clusters.kubernetesBuild,
+        wrappedDataKey: organizations.wrappedDataKey,
+      })
+      .from(deployments)
+      .innerJoin(clusters, eq(clusters.id, deployments.clusterId))
+      .innerJoin(organizations, eq(organizations.id, deployments.organizationId))
+      .where(
+        and(
+          eq(deployments.clusterId, sql.placeholder("clusterId")),
+          ofDeployment ? eq(deployments.id, sql.placeholder("deploymentId")) : undefined,
+          isNotNull(deployments.leasedAt),
+          isNull(deployments.acknowledgedAt),
+          notInArray(deployments.status, finished),
+        ),
+      )
+      .orderBy(asc(deployments.leasedAt))
+      .limit(sql.placeholder("limit"));
+  return { ofCluster: query(false).prepare("leased_tasks_of_cluster"), ofDeployment: query(true).prepare("leased_task_of_deployment") };
 }
 
 async function ownDeployment({ db }: Services, clusterId: string, deploymentId: string) {
@@ -206,10 +238,27 @@ export const REPORT_REFRESH_MS = 60_000;
 /**
  * A heartbeat keeps the leases of the deployments the engine is working on, records the state
  * of its running releases, and answers with cancel requests (in case a cancel notification was
- * lost while the engine was disconnected). A service's state is written when something shown of
- * it changed, when a deployment of its environment ended since its last report (its status then
- * follows the report again, serviceStatus), or once REPORT_REFRESH_MS passed; otherwise the
- * heartbeat reads and writes nothing of it.
+ * lost while the engine was disconnected) and the tasks leased to the cluster and not yet
+ * acknowledged (in case their `task:available` was lost): the engine needs no pull after it.
+ */
+export async function answerHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[]) {
+  // Side by side on the pool, not one after the other: the read depends on nothing the writes
+  // change (they touch the cluster's heartbeat time, the leases' expiry of deployments already
+  // taken, and the services' runtime; the read selects on lease and acknowledgement times and
+  // status), and a plain read never waits on the writes' row locks. A task leased after the read
+  // is announced, and found by the next heartbeat if that announcement is lost, as with a pull.
+  const [{ cancel }, tasks] = await Promise.all([
+    recordHeartbeat(svc, clusterId, active, runtime),
+    leasedTasks(svc, clusterId, { limit: HEARTBEAT_TASKS_MAX }),
+  ]);
+  return { cancel, tasks };
+}
+
+/**
+ * The heartbeat's writes: the cluster's last heartbeat, the leases it keeps, its services'
+ * runtime state. A service's state is written when something shown of it changed, when a
+ * deployment of its environment ended since its last report (its status then follows the report
+ * again, serviceStatus), or once REPORT_REFRESH_MS passed; otherwise nothing of it is written.
  */
 export async function recordHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[]) {
   const reportedAt = svc.now();

@@ -138,7 +138,7 @@ describe("the engine gateway", () => {
         events: [{ seq: 1, serviceId: null, step: "deployment", status: "failed", at }],
       }),
     ).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
-    expect(await request(intruder, "engine:heartbeat", { activeDeployments: [], services: [] })).toEqual({ ok: true, cancel: [] });
+    expect(await request(intruder, "engine:heartbeat", { activeDeployments: [], services: [] })).toEqual({ ok: true, cancel: [], tasks: [] });
   });
 
   it("stores a stream's batches in the order they came, and refuses those sent behind one that failed until the engine sends again from it", async () => {
@@ -325,7 +325,7 @@ describe("heartbeats", () => {
     const statusOfService = async () =>
       (await api.organization.overview({})).projects.flatMap((p) => p.environments).find((e) => e.id === environment.id)?.services[0]?.status;
     const helloAt = clock;
-    expect(await heartbeat(0)).toEqual({ ok: true, cancel: [] });
+    expect(await heartbeat(0)).toEqual({ ok: true, cancel: [], tasks: [] });
     const first = await stored();
     expect(first).toEqual({ reportedAt: new Date(clock).toISOString(), restarts: 0, lastHeartbeatAt: helloAt });
 

@@ -17,12 +17,12 @@ import { recordInventory } from "../engines/leftovers";
 import type { EngineNotification } from "../deployments/engine-channel";
 import {
   acknowledgeTask,
+  answerHeartbeat,
   authenticateEngine,
   logStreamKey,
   pullTask,
   recordEngineEvents,
   recordEngineHello,
-  recordHeartbeat,
   recordLogBatch,
 } from "../engines/engine-session";
 import { isAppError } from "../errors";
@@ -94,7 +94,7 @@ export function attachEngineGateway(
         if (stored && stored.length > 0) onLogBatch(stream, stored);
         return {};
       }),
-    "engine:heartbeat": async ({ clusterId }, { activeDeployments, services: runtime }) => recordHeartbeat(services, clusterId, activeDeployments, runtime),
+    "engine:heartbeat": async ({ clusterId }, { activeDeployments, services: runtime }) => answerHeartbeat(services, clusterId, activeDeployments, runtime),
     "engine:inventory": async ({ clusterId }, { services: usage }) => ({ remove: await recordInventory(services, clusterId, usage) }),
     "edge:pull": async ({ clusterId }) => ({ edge: await edgeStateOf(services, clusterId) }),
     "metrics:batch": async ({ clusterId }, { samples }) => {

@@ -1,8 +1,9 @@
 /**
  * The engine's link to the control plane (engine/agent.ts) against a real web process on a real
  * PostgreSQL: what it does with messages too long for the protocol, with a control plane that
- * cannot write, with a fast log through dropped connections, and with a control plane of another
- * protocol version.
+ * cannot write, with a fast log through dropped connections, with a control plane of another
+ * protocol version, and how a task whose announcement was lost reaches it (with the heartbeat's
+ * answer, or by pulling where one side predates that).
  */
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -10,11 +11,13 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { sql } from "drizzle-orm";
 import pino from "pino";
+import type { Socket as ServerSocket } from "socket.io";
 import { io } from "socket.io-client";
+import { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent } from "../../engine/agent";
 import type { Engine, EngineReporter } from "../../engine/core";
-import { ENGINE_NAMESPACE, EVENT_MESSAGE_MAX, PROTOCOL_VERSION } from "../../engine/protocol";
+import { ackError, ENGINE_NAMESPACE, engineToServer, EVENT_MESSAGE_MAX, HEARTBEAT_TASKS_MAX, PROTOCOL_VERSION, type EngineTask } from "../../engine/protocol";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { UI_NAMESPACE, type LogLines } from "../../server/realtime/ui-protocol";
@@ -51,12 +54,12 @@ afterAll(async () => {
   for (const dir of outboxDirs) await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** An engine with nothing to run: these tests exercise the link, and report through its reporter. */
-function idleEngine(): Engine {
+/** An engine with nothing to run: these tests exercise the link, and report through its reporter. `executed`: the tasks handed to it. */
+function idleEngine(executed: EngineTask[] = []): Engine {
   return {
     events: createEngineEvents(),
     start: async () => {},
-    execute: async () => {},
+    execute: async (task) => void executed.push(task),
     cancel: () => {},
     activeDeployments: () => [],
     services: () => [],
@@ -76,7 +79,10 @@ function recordingLogger() {
   return { logger: pino({ level: "debug" }, stream), records };
 }
 
-async function startAgent(options: { protocolVersion?: number; logger?: pino.Logger; onRefused?: (reason: string) => void } = {}) {
+async function startAgent(
+  options: { token?: string; heartbeatMs?: number; protocolVersion?: number; logger?: pino.Logger; onRefused?: (reason: string) => void } = {},
+  executed: EngineTask[] = [],
+) {
   let reporter: EngineReporter | null = null;
   const agent = createAgent(
     {
@@ -91,15 +97,15 @@ async function startAgent(options: { protocolVersion?: number; logger?: pino.Log
     },
     (given) => {
       reporter = given;
-      return idleEngine();
+      return idleEngine(executed);
     },
   );
   agents.push(agent);
   return { agent, reporter: () => reporter! };
 }
 
-async function dispatchedDeployment(name: string) {
-  const api = createCaller({ services, actor: org.as("DEVELOPER") });
+async function dispatchedDeployment(name: string, owner: SeededOrganization = org) {
+  const api = createCaller({ services, actor: owner.as("DEVELOPER") });
   const project = await api.projects.create({ name });
   const environment = await api.environments.create({ projectId: project.id, name: "dev" });
   const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
@@ -239,5 +245,156 @@ describe("the engine's link to the control plane", () => {
     await agent.start();
     await eventually(async () => refusedWith ?? undefined, 10_000, "the refusal");
     expect(refusedWith).toMatch(/Unknown or revoked engine token/);
+  });
+});
+
+/**
+ * What the web process receives from a cluster's engines: the messages by name, the tasks its
+ * heartbeat answers carried, and the engines' sockets. `olderRelease`: the heartbeats are
+ * answered as a control plane that predates `tasks` answers them (the same answer without it).
+ */
+function watchCluster(clusterId: string, options: { olderRelease?: boolean } = {}) {
+  const received: string[] = [];
+  const answeredTasks: string[] = [];
+  const sockets: ServerSocket[] = [];
+  /** Heartbeats held back (not yet handled), while holding. */
+  let held: Array<() => void> | null = null;
+  web.io.of(ENGINE_NAMESPACE).on("connection", (socket: ServerSocket) => {
+    if (socket.data.clusterId !== clusterId) return;
+    sockets.push(socket);
+    socket.use((packet, next) => {
+      received.push(String(packet[0]));
+      const ack: unknown = packet.at(-1);
+      if (packet[0] === "engine:heartbeat" && typeof ack === "function") {
+        packet[packet.length - 1] = ({ tasks, ...older }: { tasks?: EngineTask[] }) => {
+          answeredTasks.push(...(tasks ?? []).map((task) => task.deploymentId));
+          ack(options.olderRelease ? older : { tasks, ...older });
+        };
+        if (held) return void held.push(next);
+      }
+      next();
+    });
+  });
+  return {
+    count: (name: string) => received.filter((one) => one === name).length,
+    answeredTasks,
+    /** Takes the engines' sockets out of the cluster's room: a lease's announcement reaches none of them, as when it is lost. */
+    loseAnnouncements() {
+      for (const socket of sockets) void socket.leave(`cluster:${clusterId}`);
+      expect(web.io.of(ENGINE_NAMESPACE).adapter.rooms.get(`cluster:${clusterId}`)?.size ?? 0).toBe(0);
+    },
+    /** Handles no heartbeat until the returned function is called; then those held back. */
+    holdHeartbeats() {
+      held = [];
+      return () => {
+        const waiting = held ?? [];
+        held = null;
+        for (const next of waiting) next();
+      };
+    },
+  };
+}
+
+const acknowledgedAt = async (deploymentId: string) =>
+  (await services.db.execute<{ acknowledged_at: Date | null }>(sql`select acknowledged_at from deployments where id = ${deploymentId}`)).rows[0]
+    ?.acknowledged_at ?? null;
+
+describe("a task whose announcement was lost (issue 17, item 4)", () => {
+  it("reaches the engine with its next heartbeat's answer, with no pull", async () => {
+    const owner = await seedOrganization(services, "beat");
+    const watched = watchCluster(owner.clusterId);
+    const executed: EngineTask[] = [];
+    const { agent } = await startAgent({ token: owner.engineToken, heartbeatMs: 300 }, executed);
+    await agent.start();
+    // Connected: the connection's pull (engines still pull as they connect) and a heartbeat after it.
+    await eventually(() => (watched.count("task:pull") >= 1 && watched.count("engine:heartbeat") >= 2) || undefined, 10_000, "the agent to connect");
+    watched.loseAnnouncements();
+    const pulls = watched.count("task:pull");
+
+    const { deployment } = await dispatchedDeployment("lost", owner);
+    await eventually(() => executed.some((task) => task.deploymentId === deployment.id) || undefined, 10_000, "the engine to get the task");
+    expect(watched.answeredTasks).toContain(deployment.id);
+    expect(await eventually(() => acknowledgedAt(deployment.id), 5_000, "the task's acknowledgement")).toBeTruthy();
+    // Two more heartbeats answered: none followed by a pull, and the task not handed to the engine again.
+    const heartbeats = watched.count("engine:heartbeat");
+    await eventually(() => watched.count("engine:heartbeat") >= heartbeats + 2 || undefined, 5_000, "two more heartbeats");
+    expect(watched.count("task:pull")).toBe(pulls);
+    expect(executed.filter((task) => task.deploymentId === deployment.id)).toHaveLength(1);
+  });
+
+  it("is pulled when a heartbeat's answer is full: more tasks may wait than it carries", async () => {
+    const owner = await seedOrganization(services, "full-beat");
+    const watched = watchCluster(owner.clusterId);
+    const executed: EngineTask[] = [];
+    const { agent } = await startAgent({ token: owner.engineToken, heartbeatMs: 300 }, executed);
+    await agent.start();
+    await eventually(() => (watched.count("task:pull") >= 1 && watched.count("engine:heartbeat") >= 2) || undefined, 10_000, "the agent to connect");
+    watched.loseAnnouncements();
+    // One more task than an answer carries, all leased before the next heartbeat is handled.
+    const release = watched.holdHeartbeats();
+    const leased: string[] = [];
+    for (let index = 0; index <= HEARTBEAT_TASKS_MAX; index++) leased.push((await dispatchedDeployment(`full-${index}`, owner)).deployment.id);
+    const pulls = watched.count("task:pull");
+    release();
+
+    await eventually(() => leased.every((id) => executed.some((task) => task.deploymentId === id)) || undefined, 10_000, "the engine to get every task");
+    expect(watched.answeredTasks.slice(0, HEARTBEAT_TASKS_MAX)).toEqual(leased.slice(0, HEARTBEAT_TASKS_MAX));
+    expect(watched.count("task:pull")).toBeGreaterThan(pulls);
+    expect(executed).toHaveLength(leased.length);
+  });
+
+  it("reaches it by pulling after each heartbeat when the control plane predates tasks in the heartbeat's answer", async () => {
+    const owner = await seedOrganization(services, "older-plane");
+    const watched = watchCluster(owner.clusterId, { olderRelease: true });
+    const executed: EngineTask[] = [];
+    const { agent } = await startAgent({ token: owner.engineToken, heartbeatMs: 300 }, executed);
+    await agent.start();
+    await eventually(() => watched.count("engine:heartbeat") >= 2 || undefined, 10_000, "the agent to connect");
+    watched.loseAnnouncements();
+    const pulls = watched.count("task:pull");
+
+    const { deployment } = await dispatchedDeployment("older-plane", owner);
+    await eventually(() => executed.some((task) => task.deploymentId === deployment.id) || undefined, 10_000, "the engine to get the task");
+    // The heartbeats carried it, but the engine never saw it there: it came by a pull.
+    expect(watched.answeredTasks).toContain(deployment.id);
+    expect(watched.count("task:pull")).toBeGreaterThan(pulls);
+    expect(await eventually(() => acknowledgedAt(deployment.id), 5_000, "the task's acknowledgement")).toBeTruthy();
+  });
+
+  it("reaches an engine that predates tasks in the heartbeat's answer: it reads the answer as before, and its pull after it finds the task", async () => {
+    const owner = await seedOrganization(services, "older-engine");
+    const { deployment } = await dispatchedDeployment("older-engine", owner);
+    // The engine of that release, at the protocol level: its heartbeat, then its pull.
+    const socket = io(`${web.url}${ENGINE_NAMESPACE}`, {
+      auth: {
+        token: owner.engineToken,
+        protocolVersion: PROTOCOL_VERSION,
+        engineVersion: "older",
+        capabilities: { runtime: "local", serviceKinds: ["APPLICATION"] },
+      },
+      transports: ["websocket"],
+      reconnection: false,
+      forceNew: true,
+    });
+    const request = (name: string, payload: unknown) => socket.timeout(5_000).emitWithAck(name, payload);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once("connect", resolve);
+        socket.once("connect_error", reject);
+      });
+      const answer = await request("engine:heartbeat", { activeDeployments: [], services: [] });
+      expect(answer.tasks.map((task: EngineTask) => task.deploymentId)).toEqual([deployment.id]);
+      // Its release's schema of the answer, without `tasks`: the answer still reads, the field dropped.
+      const olderAnswer = z.union([z.object({ ok: z.literal(true), cancel: z.array(z.string().uuid()) }), ackError]);
+      expect(olderAnswer.parse(answer)).toEqual({ ok: true, cancel: [] });
+      const pulled = engineToServer["task:pull"][1].parse(await request("task:pull", {}));
+      expect(pulled.ok && pulled.task?.deploymentId).toBe(deployment.id);
+      expect(await request("task:ack", { deploymentId: deployment.id, attempt: 1 })).toEqual({ ok: true });
+      // Acknowledged: neither the heartbeat nor a pull hands it out again.
+      expect((await request("engine:heartbeat", { activeDeployments: [deployment.id], services: [] })).tasks).toEqual([]);
+      expect(await request("task:pull", {})).toEqual({ ok: true, task: null });
+    } finally {
+      socket.disconnect();
+    }
   });
 });
