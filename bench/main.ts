@@ -47,7 +47,8 @@ const benchmarks: Record<string, (plane: Plane, git: GitServer) => Promise<void>
     const shells = await measureShellAndLogs(plane, git, { keys: 500, logRate: 10_000, logSeconds: 5 });
     console.log(
       `shell keystroke round trip (${shells.keys} keys, /ui -> web -> engine -> pty echo and back): p50 ${ms(shells.shell.p50)}, p99 ${ms(shells.shell.p99)}; ` +
-        `local pty echo p50 ${ms(shells.localPty.p50)}, p99 ${ms(shells.localPty.p99)} (floor)`,
+        `local pty echo p50 ${ms(shells.localPty.p50)}, p99 ${ms(shells.localPty.p99)} (floor); ` +
+        `the same topology with bare Node processes (client -> socket.io relay -> host with a pty) p50 ${ms(shells.relayFloor.p50)}, p99 ${ms(shells.relayFloor.p99)} (floor of the hops)`,
     );
     console.log(
       `runtime logs (${shells.logs.rate} lines/s for ${shells.logs.total / shells.logs.rate} s, release -> engine -> web -> following client): ` +

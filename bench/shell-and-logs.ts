@@ -12,6 +12,7 @@ import type { GitServer } from "../test/git-server";
 import { killProcessesUnder } from "../test/process-cleanup";
 import { spawnEngine } from "../test/support/engine-process";
 import type { startBenchControlPlane } from "./control-plane";
+import { startShellRelayFloor } from "./shell-relay-floor";
 import { percentile } from "./stats";
 
 type ControlPlane = Awaited<ReturnType<typeof startBenchControlPlane>>;
@@ -123,6 +124,21 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
     );
     local.kill();
 
+    // The floor of the platform's topology: the same keys through two bare Node processes.
+    const relayFloor = await startShellRelayFloor();
+    let relayed: number[];
+    try {
+      const { client } = relayFloor;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      relayed = await roundTrips(
+        options.keys,
+        (data) => client.emit("input", data),
+        (listener) => client.on("output", listener),
+      );
+    } finally {
+      await relayFloor.stop();
+    }
+
     // Runtime log lines from the release to a following client. Lines are kept whatever their run
     // and counted once the run is known: the first ones may arrive before the answer that names it.
     type Arrivals = { numbers: Set<number>; latencies: number[]; firstAt: number; lastAt: number };
@@ -170,6 +186,7 @@ export async function measureShellAndLogs(plane: ControlPlane, git: GitServer, o
       keys: options.keys,
       shell: { p50: percentile(platform, 50), p99: percentile(platform, 99) },
       localPty: { p50: percentile(direct, 50), p99: percentile(direct, 99) },
+      relayFloor: { p50: percentile(relayed, 50), p99: percentile(relayed, 99) },
       logs: {
         rate: options.logRate,
         total,
