@@ -3,6 +3,9 @@ import pg from "pg";
 import { afterAll, inject } from "vitest";
 import { connectDatabase, withDatabase, type DatabaseHandle } from "../server/db/client";
 
+/** For engine tests, which may not import the control plane's modules (eslint's rule for engine/). */
+export { withDatabase };
+
 export type TestDatabase = DatabaseHandle & { url: string };
 
 /** A fresh database cloned from the migrated template, dropped when the test file ends. */

@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { withDatabase } from "../../../server/db/client";
+import { withDatabase } from "../../../test/database";
 import { debianPostgresBin, startDebianPostgres, type ExternalPostgres } from "../../../test/support/debian-postgres";
 import { skipWithout } from "../../../test/support/requirements";
 import { childEnv, engineBaseEnv } from "../shared/processes-env";
