@@ -1,5 +1,6 @@
 import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import pg from "pg";
+import { nameStatements } from "./named-statements";
 import * as schema from "./schema";
 
 export type Database = NodePgDatabase<typeof schema>;
@@ -11,6 +12,7 @@ export type DatabaseHandle = { db: Database; pool: pg.Pool; close: () => Promise
 export function connectDatabase(connectionString: string, options: { max?: number; onError?: (error: Error) => void } = {}): DatabaseHandle {
   const pool = new pg.Pool({ connectionString, max: options.max ?? 10 });
   guardPoolErrors(pool, options.onError ?? (() => {}));
+  nameStatements(pool);
   const db = drizzle(pool, { schema, casing: undefined });
   return { db, pool, close: () => pool.end() };
 }
