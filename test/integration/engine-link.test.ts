@@ -299,16 +299,22 @@ const acknowledgedAt = async (deploymentId: string) =>
   (await services.db.execute<{ acknowledged_at: Date | null }>(sql`select acknowledged_at from deployments where id = ${deploymentId}`)).rows[0]
     ?.acknowledged_at ?? null;
 
+/** A connected agent (heartbeats every 300 ms) of a new organization, whose cluster's announcements are lost from now on. */
+async function agentMissingAnnouncements(name: string) {
+  const owner = await seedOrganization(services, name);
+  const watched = watchCluster(owner.clusterId);
+  const executed: EngineTask[] = [];
+  const { agent } = await startAgent({ token: owner.engineToken, heartbeatMs: 300 }, executed);
+  await agent.start();
+  // Connected: the connection's pull (engines still pull as they connect) and a heartbeat after it.
+  await eventually(() => (watched.count("task:pull") >= 1 && watched.count("engine:heartbeat") >= 2) || undefined, 10_000, "the agent to connect");
+  watched.loseAnnouncements();
+  return { owner, watched, executed };
+}
+
 describe("a task whose announcement was lost (issue 17, item 4)", () => {
   it("reaches the engine with its next heartbeat's answer, with no pull", async () => {
-    const owner = await seedOrganization(services, "beat");
-    const watched = watchCluster(owner.clusterId);
-    const executed: EngineTask[] = [];
-    const { agent } = await startAgent({ token: owner.engineToken, heartbeatMs: 300 }, executed);
-    await agent.start();
-    // Connected: the connection's pull (engines still pull as they connect) and a heartbeat after it.
-    await eventually(() => (watched.count("task:pull") >= 1 && watched.count("engine:heartbeat") >= 2) || undefined, 10_000, "the agent to connect");
-    watched.loseAnnouncements();
+    const { owner, watched, executed } = await agentMissingAnnouncements("beat");
     const pulls = watched.count("task:pull");
 
     const { deployment } = await dispatchedDeployment("lost", owner);
@@ -323,13 +329,7 @@ describe("a task whose announcement was lost (issue 17, item 4)", () => {
   });
 
   it("is pulled when a heartbeat's answer is full: more tasks may wait than it carries", async () => {
-    const owner = await seedOrganization(services, "full-beat");
-    const watched = watchCluster(owner.clusterId);
-    const executed: EngineTask[] = [];
-    const { agent } = await startAgent({ token: owner.engineToken, heartbeatMs: 300 }, executed);
-    await agent.start();
-    await eventually(() => (watched.count("task:pull") >= 1 && watched.count("engine:heartbeat") >= 2) || undefined, 10_000, "the agent to connect");
-    watched.loseAnnouncements();
+    const { owner, watched, executed } = await agentMissingAnnouncements("full-beat");
     // One more task than an answer carries, all leased before the next heartbeat is handled.
     const release = watched.holdHeartbeats();
     const leased: string[] = [];
