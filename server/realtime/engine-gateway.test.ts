@@ -59,6 +59,18 @@ function connected(socket: Socket): Promise<void> {
 
 const request = (socket: Socket, name: string, payload: unknown) => socket.timeout(5000).emitWithAck(name, payload);
 
+/** A new organization with an environment of one service, and its engine connected. */
+async function engineWithService(name: string) {
+  const owner = await seedOrganization(services, name);
+  const api = createCaller({ services, actor: owner.as("DEVELOPER") });
+  const project = await api.projects.create({ name });
+  const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+  const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
+  const engine = connectEngine(owner.engineToken);
+  await connected(engine);
+  return { owner, api, environment, service, engine };
+}
+
 /** Ends a deployment as the control plane does when it gives up on one (dispatch.ts): its end leases the next. */
 async function endDeployment(deploymentId: string) {
   const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deploymentId));
@@ -142,13 +154,7 @@ describe("the engine gateway", () => {
   });
 
   it("stores a stream's batches in the order they came, and refuses those sent behind one that failed until the engine sends again from it", async () => {
-    const owner = await seedOrganization(services, "ordered");
-    const api = createCaller({ services, actor: owner.as("DEVELOPER") });
-    const project = await api.projects.create({ name: "ordered" });
-    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
-    const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
-    const engine = connectEngine(owner.engineToken);
-    await connected(engine);
+    const { service, engine } = await engineWithService("ordered");
     const stream = { kind: "service", serviceId: service.id, releaseId: "r1" };
     const at = new Date(clock).toISOString();
     const batch = (first: number, options: { pipelined?: true; text?: string } = {}) => ({
@@ -306,13 +312,7 @@ describe("leases", () => {
 
 describe("heartbeats", () => {
   it("write a service's state when something shown of it changed, a deployment ended since, or a minute passed, and the cluster's stamp every 10 s", async () => {
-    const beats = await seedOrganization(services, "beats");
-    const api = createCaller({ services, actor: beats.as("DEVELOPER") });
-    const project = await api.projects.create({ name: "beats" });
-    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
-    const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
-    const engine = connectEngine(beats.engineToken);
-    await connected(engine);
+    const { owner: beats, api, environment, service, engine } = await engineWithService("beats");
     const report = (restarts: number) => ({ serviceId: service.id, releaseId: "r1", state: "running", restarts, commit: "abc123" });
     const heartbeat = (restarts: number) => request(engine, "engine:heartbeat", { activeDeployments: [], services: [report(restarts)] });
     const stored = async () => {
