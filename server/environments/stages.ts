@@ -5,7 +5,9 @@ import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
-import { deploymentStages, environments, services } from "../db/schema";
+// The environment's row lock also orders stage changes: two reorders at once would interleave their positions.
+import { lockEnvironment } from "../deployments/environment-queue";
+import { deploymentStages, services } from "../db/schema";
 import { AppError, notFound } from "../errors";
 import { getService } from "../services/services";
 import { getEnvironment } from "./environments";
@@ -103,11 +105,6 @@ export function deploymentStagesOf<T extends Pick<ServiceRow, "id" | "kind" | "n
     stages: groups.map((group) => ({ name: group.stage?.name ?? DEFAULT_STAGE, serviceIds: group.services.map((service) => service.id) })),
     services: groups.flatMap((group) => group.services),
   };
-}
-
-/** Locks the environment's stages for a change (two reorders at once would interleave their positions). */
-async function lockEnvironment(db: Executor, environmentId: string): Promise<void> {
-  await db.select({ id: environments.id }).from(environments).where(eq(environments.id, environmentId)).for("update");
 }
 
 /** Writes positions 1…n in the given order (only the rows whose position changes). */
