@@ -127,7 +127,7 @@ async function refreshStatus(db: Executor, svc: LeaseClock, deployment: Deployme
   const row = updated!;
   await announceDeployment(db, row, events.at(-1)?.id ?? 0);
   await notifyDeploymentChange(db, deployment.status, row, events.at(-1)?.at ?? new Date());
-  if (terminalStatuses.has(row.status) && !terminalStatuses.has(deployment.status)) await onFinished(db, svc, row);
+  if (ended && !terminalStatuses.has(deployment.status)) await onFinished(db, svc, row);
   return row;
 }
 
