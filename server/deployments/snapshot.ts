@@ -13,7 +13,7 @@ import { openGitCredentials } from "../services/git-credentials";
 import { openRegistryPassword } from "../services/registry-credentials";
 import { serviceDomain } from "../services/domains";
 import { builtInVariables, resolveVariables } from "../variables/resolve";
-import { variableContext } from "../variables/variables";
+import { environmentVariableScopes, variableContext } from "../variables/variables";
 import { deploymentStagesOf } from "../environments/stages";
 
 type ServiceRow = typeof services.$inferSelect;
@@ -68,11 +68,7 @@ export async function readSnapshotInputs(db: Executor, organizationId: string, e
       .where(
         and(
           eq(variables.organizationId, organizationId),
-          or(
-            and(eq(variables.scope, "PROJECT"), inArray(variables.targetId, projectOf)),
-            and(eq(variables.scope, "ENVIRONMENT"), eq(variables.targetId, environmentId)),
-            and(eq(variables.scope, "SERVICE"), inArray(variables.targetId, db.select({ id: services.id }).from(services).where(ofEnvironment))),
-          ),
+          or(and(eq(variables.scope, "PROJECT"), inArray(variables.targetId, projectOf)), ...environmentVariableScopes(db, organizationId, environmentId)),
         ),
       ),
   ]);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { and, eq, inArray, or, sql } from "drizzle-orm";
+import { and, eq, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { auditRow } from "../audit/record-audit";
 import type { DomainContext } from "../context";
@@ -14,7 +14,7 @@ import { isLocalRepository, localRepositoryRefused } from "../git/local-reposito
 import { databaseConfigOf, gitSourceOf, type StoredConfig } from "../services/configs";
 import { allocateDatabasePorts, newDatabaseConfig } from "../services/databases";
 import { assertClusterRunsOn } from "../services/services";
-import { variableContext } from "../variables/variables";
+import { environmentVariableScopes, variableContext } from "../variables/variables";
 import { getEnvironment, organizationClusters, pickCluster } from "./environments";
 import { ruleFor } from "./rules";
 import { stagesOf } from "./stages";
@@ -220,15 +220,7 @@ async function readSource(db: Executor, organizationId: string, environmentId: s
     db
       .select({ scope: variables.scope, targetId: variables.targetId, key: variables.key, secret: variables.secret, encryptedValue: variables.encryptedValue })
       .from(variables)
-      .where(
-        and(
-          eq(variables.organizationId, organizationId),
-          or(
-            and(eq(variables.scope, "ENVIRONMENT"), eq(variables.targetId, environmentId)),
-            and(eq(variables.scope, "SERVICE"), inArray(variables.targetId, db.select({ id: services.id }).from(services).where(ofEnvironment))),
-          ),
-        ),
-      ),
+      .where(and(eq(variables.organizationId, organizationId), or(...environmentVariableScopes(db, organizationId, environmentId)))),
     stagesOf(db, environmentId),
   ]);
   return { services: sourceServices, variables: owned, stages };

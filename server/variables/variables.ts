@@ -1,9 +1,10 @@
 import { parse as parseDotenv } from "dotenv";
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { recordAudit, REDACTED } from "../audit/record-audit";
 import type { DomainContext } from "../context";
-import { clusters, variables, variableScopes, type VariableScope } from "../db/schema";
+import type { Executor } from "../db/client";
+import { clusters, services, variables, variableScopes, type VariableScope } from "../db/schema";
 import { serviceDomain } from "../services/domains";
 import { getEnvironment } from "../environments/environments";
 import { AppError, notFound } from "../errors";
@@ -14,6 +15,19 @@ import { databaseVariables } from "../services/databases";
 import { builtInVariables, resolveVariables } from "./resolve";
 import { jobOutputs, type JobRef } from "./job-outputs";
 import { variableKey, variableValue } from "../input-schemas";
+
+/**
+ * The variables an environment owns and those of its services, as conditions on scope and target
+ * (the leading columns of their unique index), within the organization. A caller adds other
+ * scopes (a deployment's snapshot, its project's) and the organization's condition.
+ */
+export function environmentVariableScopes(db: Executor, organizationId: string, environmentId: string): SQL[] {
+  const ofEnvironment = and(eq(services.environmentId, environmentId), eq(services.organizationId, organizationId));
+  return [
+    and(eq(variables.scope, "ENVIRONMENT"), eq(variables.targetId, environmentId))!,
+    and(eq(variables.scope, "SERVICE"), inArray(variables.targetId, db.select({ id: services.id }).from(services).where(ofEnvironment)))!,
+  ];
+}
 
 export const variableTarget = z.object({ scope: z.enum(variableScopes), targetId: z.string().uuid() });
 
