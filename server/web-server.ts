@@ -15,7 +15,7 @@ import { needsSignIn } from "./auth/page-guard";
 import { authConfig } from "./auth/sessions";
 import { attachEngineGateway } from "./realtime/engine-gateway";
 import { ACCESS_CHANNEL, attachUiGateway } from "./realtime/ui-gateway";
-import type { DeploymentChanged, ServiceChanged } from "./realtime/ui-protocol";
+import type { DeploymentAnnounced, ServiceChanged } from "./realtime/ui-protocol";
 import { SERVICE_CHANGED_CHANNEL } from "./overview/live-status";
 import { listenToChannels } from "./realtime/pg-listener";
 import { attachShellRelay } from "./realtime/shell-relay";
@@ -119,7 +119,7 @@ export async function startWebServer(options: WebServerOptions) {
     [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, SERVICE_CHANGED_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL, ACCESS_CHANNEL],
     (channel, payload) => {
       if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
-      else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentChanged);
+      else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentAnnounced);
       else if (channel === SERVICE_CHANGED_CHANNEL) ui.serviceChanged(JSON.parse(payload) as ServiceChanged);
       else if (channel === CONNECTION_CHANNEL) hooks.forget(payload);
       else if (channel === SERVICES_CHANNEL) hooks.forgetRepositories(payload);

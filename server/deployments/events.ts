@@ -3,9 +3,8 @@ import type { DeploymentEvent, DeploymentStep, StepStatus } from "../../engine/p
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
-import type { DeploymentChanged } from "../realtime/ui-protocol";
+import type { DeploymentAnnounced } from "../realtime/ui-protocol";
 import { finishOrganizationDeletion } from "../organizations/organizations";
-import { environmentLiveStatus } from "../overview/live-status";
 import { requestDispatch } from "./dispatch-job";
 import { leaseNextDeployment, tryLockEnvironment, type LeaseClock } from "./environment-queue";
 import { projectDeployment } from "./status";
@@ -18,7 +17,9 @@ export const DEPLOYMENT_CHANNEL = "slipway_deployment";
 
 /**
  * Tells every web process (on commit: NOTIFY waits for the transaction) that a deployment was
- * requested or changed, for the pages that show it and every status it decides.
+ * requested or changed. The statuses it decides are read by the web processes that have a page
+ * to tell (server/realtime/ui-gateway.ts), after the commit, not here: most changes have nobody
+ * watching, and reading them took a quarter of the database's time in a fleet (issue 17).
  */
 export async function announceDeployment(
   db: Executor,
@@ -27,13 +28,12 @@ export async function announceDeployment(
   /** Another NOTIFY sent in the same statement (a new lease's to its engine: a request is on the path of every dispatch). */
   alsoNotify?: SQL,
 ): Promise<void> {
-  const change: DeploymentChanged = {
+  const change: DeploymentAnnounced = {
     deploymentId: row.id,
     environmentId: row.environmentId,
     organizationId: row.organizationId,
     status: row.status,
     lastEventId,
-    ...(await environmentLiveStatus(db, row.environmentId)),
   };
   await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})${alsoNotify ? sql`, ${alsoNotify}` : sql``}`);
 }

@@ -232,6 +232,14 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
  */
 export const HEARTBEAT_STAMP_MS = 10_000;
 
+export type HeartbeatOptions = {
+  /**
+   * Whether the cluster's stamp may be due (HEARTBEAT_STAMP_MS): false when this process stamped
+   * it for the same connection less than that ago, and the statement would change nothing.
+   */
+  stamp?: boolean;
+};
+
 /** How old a service's report time may get while nothing the engine reports of it changes. */
 export const REPORT_REFRESH_MS = 60_000;
 
@@ -241,14 +249,14 @@ export const REPORT_REFRESH_MS = 60_000;
  * lost while the engine was disconnected) and the tasks leased to the cluster and not yet
  * acknowledged (in case their `task:available` was lost): the engine needs no pull after it.
  */
-export async function answerHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[]) {
+export async function answerHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[], options: HeartbeatOptions = {}) {
   // Side by side on the pool, not one after the other: the read depends on nothing the writes
   // change (they touch the cluster's heartbeat time, the leases' expiry of deployments already
   // taken, and the services' runtime; the read selects on lease and acknowledgement times and
   // status), and a plain read never waits on the writes' row locks. A task leased after the read
   // is announced, and found by the next heartbeat if that announcement is lost, as with a pull.
   const [{ cancel }, tasks] = await Promise.all([
-    recordHeartbeat(svc, clusterId, active, runtime),
+    recordHeartbeat(svc, clusterId, active, runtime, options),
     leasedTasks(svc, clusterId, { limit: HEARTBEAT_TASKS_MAX }),
   ]);
   return { cancel, tasks };
@@ -260,14 +268,25 @@ export async function answerHeartbeat(svc: Services, clusterId: string, active: 
  * deployment of its environment ended since its last report (its status then follows the report
  * again, serviceStatus), or once REPORT_REFRESH_MS passed; otherwise nothing of it is written.
  */
-export async function recordHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[]) {
+export async function recordHeartbeat(
+  svc: Services,
+  clusterId: string,
+  active: string[],
+  runtime: RuntimeServiceState[],
+  { stamp = true }: HeartbeatOptions = {},
+) {
   const reportedAt = svc.now();
-  await svc.db
-    .update(clusters)
-    .set({ lastHeartbeatAt: reportedAt })
-    .where(
-      and(eq(clusters.id, clusterId), or(isNull(clusters.lastHeartbeatAt), lt(clusters.lastHeartbeatAt, new Date(reportedAt.getTime() - HEARTBEAT_STAMP_MS)))),
-    );
+  if (stamp) {
+    await svc.db
+      .update(clusters)
+      .set({ lastHeartbeatAt: reportedAt })
+      .where(
+        and(
+          eq(clusters.id, clusterId),
+          or(isNull(clusters.lastHeartbeatAt), lt(clusters.lastHeartbeatAt, new Date(reportedAt.getTime() - HEARTBEAT_STAMP_MS))),
+        ),
+      );
+  }
   let cancel: string[] = [];
   if (active.length > 0) {
     const held = await svc.db

@@ -128,9 +128,9 @@ const MAX_SERVICES_CARRIED = 50;
  * open pages show it at once, before they re-read the rest (components/live-status.ts).
  */
 export async function environmentLiveStatus(db: Executor, environmentId: string): Promise<Pick<DeploymentChanged, "environmentStatus" | "services">> {
-  // One statement (a deployment request announces its deployment in its transaction, on the path
-  // of every dispatch): each service with its latest deployment (none: never deployed), and the
-  // environment's latest deployment's status on every row. No row: the environment has no service.
+  // One statement (read by each web process with a page to tell, for every change of the
+  // environment's deployments): each service with its latest deployment (none: never deployed),
+  // and the environment's latest deployment's status on every row. No row: the environment has no service.
   const { latest, ofService } = latestDeploymentOfEachService(db);
   const environmentLatest = db
     .select({ status: deployments.status })

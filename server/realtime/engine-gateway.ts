@@ -19,6 +19,7 @@ import {
   acknowledgeTask,
   answerHeartbeat,
   authenticateEngine,
+  HEARTBEAT_STAMP_MS,
   logStreamKey,
   pullTask,
   recordEngineEvents,
@@ -33,7 +34,12 @@ import { createLogBatchOrder } from "./log-batch-order";
 import type { ShellRelay } from "./shell-relay";
 
 /** What a handler knows of the engine's connection beyond its cluster. */
-type Connection = { clusterId: string; storeInOrder: ReturnType<typeof createLogBatchOrder> };
+type Connection = {
+  clusterId: string;
+  storeInOrder: ReturnType<typeof createLogBatchOrder>;
+  /** When this process last wrote the cluster's heartbeat stamp (the handshake writes it too). */
+  stampedAt: number;
+};
 type Handlers = { [N in EngineMessageName]: (connection: Connection, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
 
 const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
@@ -94,7 +100,14 @@ export function attachEngineGateway(
         if (stored && stored.length > 0) onLogBatch(stream, stored);
         return {};
       }),
-    "engine:heartbeat": async ({ clusterId }, { activeDeployments, services: runtime }) => answerHeartbeat(services, clusterId, activeDeployments, runtime),
+    "engine:heartbeat": async (connection, { activeDeployments, services: runtime }) => {
+      // Half of a fleet's heartbeats would send an UPDATE that finds the stamp fresh and changes nothing.
+      const now = services.now().getTime();
+      const stamp = now - connection.stampedAt >= HEARTBEAT_STAMP_MS;
+      const answer = await answerHeartbeat(services, connection.clusterId, activeDeployments, runtime, { stamp });
+      if (stamp) connection.stampedAt = now;
+      return answer;
+    },
     "engine:inventory": async ({ clusterId }, { services: usage }) => ({ remove: await recordInventory(services, clusterId, usage) }),
     "edge:pull": async ({ clusterId }) => ({ edge: await edgeStateOf(services, clusterId) }),
     "metrics:batch": async ({ clusterId }, { samples }) => {
@@ -114,7 +127,7 @@ export function attachEngineGateway(
   namespace.on("connection", (socket: Socket) => {
     const clusterId: string = socket.data.clusterId;
     const log = logger.child({ clusterId, engine: socket.id });
-    const connection: Connection = { clusterId, storeInOrder: createLogBatchOrder() };
+    const connection: Connection = { clusterId, storeInOrder: createLogBatchOrder(), stampedAt: services.now().getTime() };
     void socket.join(clusterRoom(clusterId));
     log.info("engine connected");
     socket.on("disconnect", (reason) => {

@@ -11,13 +11,14 @@ import { getDeployment } from "../deployments/queries";
 import { getEnvironment } from "../environments/environments";
 import { AppError, isAppError } from "../errors";
 import type { Logger } from "../logger";
+import { environmentLiveStatus } from "../overview/live-status";
 import { getService } from "../services/services";
 import { authenticateApiToken, currentTokenActor } from "../tokens/api-tokens";
 import {
   organizationRoom,
   subscribeMessage,
   UI_NAMESPACE,
-  type DeploymentChanged,
+  type DeploymentAnnounced,
   type LogLines,
   type RoomName,
   type ServiceChanged,
@@ -103,6 +104,8 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
   const { logger } = options;
   const namespace = io.of(UI_NAMESPACE) as unknown as Namespace<UiClientEvents, UiServerEvents>;
   let onAccessChanged: AccessListener = async () => {};
+  /** Per environment, the last reading of statuses a deployment change started (deploymentChanged). */
+  const statusReadings = new Map<string, Promise<void>>();
 
   namespace.use(async (socket, next) => {
     try {
@@ -191,11 +194,28 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
     close() {
       clearInterval(sweep);
     },
-    /** From this process's Postgres listener: every web process hears it, so emit locally only. */
-    deploymentChanged(change: DeploymentChanged) {
-      namespace.local
-        .to([`environment:${change.environmentId}`, `deployment:${change.deploymentId}`, organizationRoom(change.organizationId)])
-        .emit("deployment:changed", change);
+    /**
+     * From this process's Postgres listener: every web process hears it, so emit locally only,
+     * with the statuses it decides read now, and only when a socket here is to be told.
+     */
+    deploymentChanged(announced: DeploymentAnnounced) {
+      const rooms = [`environment:${announced.environmentId}`, `deployment:${announced.deploymentId}`, organizationRoom(announced.organizationId)];
+      if (!rooms.some((room) => namespace.adapter.rooms.get(room)?.size)) return;
+      const { environmentId } = announced;
+      // One environment's readings one after the other, each emitted when read: a page never gets
+      // an older reading after a newer one.
+      const previous = statusReadings.get(environmentId) ?? Promise.resolve();
+      const reading = previous.then(async () => {
+        const statuses = await environmentLiveStatus(services.db, environmentId).catch((error: unknown) => {
+          logger.error({ err: error, environmentId }, "could not read the statuses of a deployment change: pages re-read them");
+          return { services: [] };
+        });
+        namespace.local.to(rooms).emit("deployment:changed", { ...announced, ...statuses });
+      });
+      statusReadings.set(environmentId, reading);
+      void reading.finally(() => {
+        if (statusReadings.get(environmentId) === reading) statusReadings.delete(environmentId);
+      });
     },
     /** From this process's Postgres listener, like {@link deploymentChanged}. */
     serviceChanged(change: ServiceChanged) {

@@ -23,19 +23,24 @@ export const subscribeMessage = z.object({ room: roomName });
  */
 export const organizationRoom = (organizationId: string) => `organization:${organizationId}` as const;
 
-/**
- * Sent to `environment:<id>`, `deployment:<id>` and the organization's room whenever a
- * deployment is requested or records events.
- */
-export type DeploymentChanged = {
+/** What every web process hears (a NOTIFY) whenever a deployment is requested or records events. */
+export type DeploymentAnnounced = {
   deploymentId: string;
   environmentId: string;
   organizationId: string;
   status: DeploymentStatus;
   /** The id of the newest event: a client with an older one fetches the events after it. */
   lastEventId: number;
-  /** The environment's status and its services', as every page shows them (server/overview/live-status.ts). */
-  environmentStatus: EnvironmentStatus;
+};
+
+/**
+ * Sent to `environment:<id>`, `deployment:<id>` and the organization's room: an announcement,
+ * with the statuses read by the web process that sends it (server/realtime/ui-gateway.ts).
+ */
+export type DeploymentChanged = DeploymentAnnounced & {
+  /** The environment's status, as every page shows it (server/overview/live-status.ts); absent when it could not be read. */
+  environmentStatus?: EnvironmentStatus;
+  /** Its services' statuses; empty when too many to carry, or unread: pages re-read them. */
   services: { serviceId: string; status: ServiceStatus }[];
 };
 
