@@ -119,8 +119,11 @@ export async function startWebServer(options: WebServerOptions) {
     [ENGINE_CHANNEL, DEPLOYMENT_CHANNEL, SERVICE_CHANGED_CHANNEL, CONNECTION_CHANNEL, SERVICES_CHANNEL, ACCESS_CHANNEL],
     (channel, payload) => {
       if (channel === ENGINE_CHANNEL) engines.notify(JSON.parse(payload) as EngineNotification);
-      else if (channel === DEPLOYMENT_CHANNEL) ui.deploymentChanged(JSON.parse(payload) as DeploymentAnnounced);
-      else if (channel === SERVICE_CHANGED_CHANNEL) ui.serviceChanged(JSON.parse(payload) as ServiceChanged);
+      else if (channel === DEPLOYMENT_CHANNEL) {
+        const announced = JSON.parse(payload) as DeploymentAnnounced;
+        engines.deploymentAnnounced(announced.environmentId);
+        ui.deploymentChanged(announced);
+      } else if (channel === SERVICE_CHANGED_CHANNEL) ui.serviceChanged(JSON.parse(payload) as ServiceChanged);
       else if (channel === CONNECTION_CHANNEL) hooks.forget(payload);
       else if (channel === SERVICES_CHANNEL) hooks.forgetRepositories(payload);
       else if (channel === ACCESS_CHANNEL) void ui.accessChanged(payload);
@@ -144,6 +147,7 @@ export async function startWebServer(options: WebServerOptions) {
       stopping = true;
       await listener.close();
       ui.close();
+      engines.close();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // io.close() ends the sockets and stops accepting; kept-alive HTTP connections would
       // otherwise hold the server open until they time out.

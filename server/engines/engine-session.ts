@@ -238,6 +238,24 @@ export type HeartbeatOptions = {
    * it for the same connection less than that ago, and the statement would change nothing.
    */
   stamp?: boolean;
+  /** What the connection's earlier heartbeats read of its services, to skip reading them again. */
+  memory?: ReportMemory;
+};
+
+/** Of one service, what a heartbeat read of it (its stored report, as written after the read) and when. */
+type RememberedService = { organizationId: string; environmentId: string; runtime: ServiceRuntime | null; checkedAt: number };
+
+/**
+ * A connection's memory of its services' stored reports (issue 17): in a fleet, nearly every
+ * heartbeat repeats the last report, and reading the services to find that nothing is due was
+ * most of a heartbeat's work. A service is read again when its report shows something new, when
+ * a deployment of its environment was announced at or after the last read (its end makes a write
+ * due: recordHeartbeat), and REPORT_REFRESH_MS after its last write, when one is due anyway.
+ */
+export type ReportMemory = {
+  services: Map<string, RememberedService>;
+  /** When this process last heard a deployment of the environment announced (server/realtime/engine-gateway.ts). */
+  lastAnnounced(environmentId: string): number | undefined;
 };
 
 /** How old a service's report time may get while nothing the engine reports of it changes. */
@@ -273,7 +291,7 @@ export async function recordHeartbeat(
   clusterId: string,
   active: string[],
   runtime: RuntimeServiceState[],
-  { stamp = true }: HeartbeatOptions = {},
+  { stamp = true, memory }: HeartbeatOptions = {},
 ) {
   const reportedAt = svc.now();
   if (stamp) {
@@ -296,7 +314,29 @@ export async function recordHeartbeat(
       .returning({ id: deployments.id, cancelRequestedAt: deployments.cancelRequestedAt });
     cancel = held.filter((d) => d.cancelRequestedAt).map((d) => d.id);
   }
-  const reported = runtime.map((state) => state.serviceId);
+  const nextOf = (state: RuntimeServiceState): ServiceRuntime => ({
+    state: state.state,
+    releaseId: state.releaseId,
+    restarts: state.restarts,
+    commit: state.commit,
+    reportedAt: reportedAt.toISOString(),
+    ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
+    ...(state.lastRun ? { lastRun: state.lastRun } : {}),
+    ...(state.nextRunAt ? { nextRunAt: state.nextRunAt } : {}),
+    ...(state.missed ? { missed: state.missed } : {}),
+  });
+  const alreadyStored = (state: RuntimeServiceState) => {
+    const remembered = memory?.services.get(state.serviceId);
+    if (!remembered?.runtime) return false;
+    const announced = memory!.lastAnnounced(remembered.environmentId);
+    return (
+      (announced === undefined || announced < remembered.checkedAt) &&
+      reportedAt.getTime() - Date.parse(remembered.runtime.reportedAt) < REPORT_REFRESH_MS &&
+      !shownFieldsChanged(remembered.runtime, nextOf(state))
+    );
+  };
+  const reported = runtime.filter((state) => !alreadyStored(state)).map((state) => state.serviceId);
+  const checkedAt = reportedAt.getTime();
   const before =
     reported.length > 0
       ? await svc.db
@@ -321,19 +361,9 @@ export async function recordHeartbeat(
   const previous = new Map(before.map((row) => [row.id, row]));
   const updates = runtime.flatMap((state) => {
     const known = previous.get(state.serviceId);
-    // A service of another cluster, or deleted since: nothing to record.
+    // Not read (nothing new: see alreadyStored), of another cluster, or deleted since: nothing to record.
     if (!known) return [];
-    const next: ServiceRuntime = {
-      state: state.state,
-      releaseId: state.releaseId,
-      restarts: state.restarts,
-      commit: state.commit,
-      reportedAt: reportedAt.toISOString(),
-      ...(state.lastRestart ? { lastRestart: state.lastRestart } : {}),
-      ...(state.lastRun ? { lastRun: state.lastRun } : {}),
-      ...(state.nextRunAt ? { nextRunAt: state.nextRunAt } : {}),
-      ...(state.missed ? { missed: state.missed } : {}),
-    };
+    const next = nextOf(state);
     const stored = known.runtime;
     const due = !stored || known.deployedSince || shownFieldsChanged(stored, next) || reportedAt.getTime() - Date.parse(stored.reportedAt) >= REPORT_REFRESH_MS;
     return due ? [{ known, next }] : [];
@@ -346,8 +376,17 @@ export async function recordHeartbeat(
           updates.map(({ known }) => known.id),
         )
       : new Map<string, LatestDeployment>();
+  if (memory) {
+    // Only what the engine reports now: a service it stopped reporting (deleted, moved) is forgotten.
+    const reportedNow = new Set(runtime.map((state) => state.serviceId));
+    for (const id of memory.services.keys()) if (!reportedNow.has(id)) memory.services.delete(id);
+    // As read; those written below are remembered with what was written.
+    for (const row of before)
+      memory.services.set(row.id, { organizationId: row.organizationId, environmentId: row.environmentId, runtime: row.runtime, checkedAt });
+  }
   for (const { known, next } of updates) {
     await svc.db.update(services).set({ runtime: next }).where(eq(services.id, known.id));
+    memory?.services.set(known.id, { organizationId: known.organizationId, environmentId: known.environmentId, runtime: next, checkedAt });
     const last = lastDeployments.get(known.id);
     if (shownChanged(last, known.runtime, next)) {
       changed.push({ serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId, status: serviceStatus(last, next) });

@@ -14,6 +14,7 @@ import { notifyEngine } from "../deployments/engine-channel";
 import { lockEnvironment } from "../deployments/environment-queue";
 import { appendControlEvent } from "../deployments/events";
 import { startWebServer } from "../web-server";
+import { eventually } from "../../test/engine-harness";
 
 let database: TestDatabase;
 let services: Services;
@@ -349,9 +350,13 @@ describe("heartbeats", () => {
     const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
     await appendControlEvent(services.db, services, row!, { step: "deployment", status: "canceled", message: "canceled in a test", at: new Date(clock) });
     expect(await statusOfService()).toBe("CANCELED");
+    // Once the web process heard the end announced (after its commit): the report it remembered
+    // as stored (the same 5 s ago) is read again, and found due.
     clock += 1_000;
-    await heartbeat(1);
-    expect(await stored()).toMatchObject({ reportedAt: new Date(clock).toISOString() });
+    await eventually(async () => {
+      await heartbeat(1);
+      return (await stored()).reportedAt === new Date(clock).toISOString();
+    }, 5_000);
     expect(await statusOfService()).toBe("running");
     const afterDeployment = await stored();
     clock += 1_000;

@@ -20,6 +20,8 @@ import {
   answerHeartbeat,
   authenticateEngine,
   HEARTBEAT_STAMP_MS,
+  REPORT_REFRESH_MS,
+  type ReportMemory,
   logStreamKey,
   pullTask,
   recordEngineEvents,
@@ -39,6 +41,8 @@ type Connection = {
   storeInOrder: ReturnType<typeof createLogBatchOrder>;
   /** When this process last wrote the cluster's heartbeat stamp (the handshake writes it too). */
   stampedAt: number;
+  /** What its heartbeats read of its services' stored reports (engine-session.ts). */
+  reports: ReportMemory;
 };
 type Handlers = { [N in EngineMessageName]: (connection: Connection, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
 
@@ -64,6 +68,15 @@ export function attachEngineGateway(
   shells?: ShellRelay,
 ) {
   const namespace: Namespace = io.of(ENGINE_NAMESPACE);
+  /** When this process last heard a deployment of each environment announced: its engines' services may have a report due. */
+  const announcedAt = new Map<string, number>();
+  // A service's memory is read again REPORT_REFRESH_MS after its last write at the latest: an
+  // older announcement cannot concern it.
+  const forgetAnnouncements = setInterval(() => {
+    const before = services.now().getTime() - 2 * REPORT_REFRESH_MS;
+    for (const [environmentId, at] of announcedAt) if (at < before) announcedAt.delete(environmentId);
+  }, REPORT_REFRESH_MS);
+  forgetAnnouncements.unref();
 
   namespace.use(async (socket, next) => {
     const hello = engineHandshake.safeParse(socket.handshake.auth);
@@ -104,7 +117,7 @@ export function attachEngineGateway(
       // Half of a fleet's heartbeats would send an UPDATE that finds the stamp fresh and changes nothing.
       const now = services.now().getTime();
       const stamp = now - connection.stampedAt >= HEARTBEAT_STAMP_MS;
-      const answer = await answerHeartbeat(services, connection.clusterId, activeDeployments, runtime, { stamp });
+      const answer = await answerHeartbeat(services, connection.clusterId, activeDeployments, runtime, { stamp, memory: connection.reports });
       if (stamp) connection.stampedAt = now;
       return answer;
     },
@@ -127,7 +140,12 @@ export function attachEngineGateway(
   namespace.on("connection", (socket: Socket) => {
     const clusterId: string = socket.data.clusterId;
     const log = logger.child({ clusterId, engine: socket.id });
-    const connection: Connection = { clusterId, storeInOrder: createLogBatchOrder(), stampedAt: services.now().getTime() };
+    const connection: Connection = {
+      clusterId,
+      storeInOrder: createLogBatchOrder(),
+      stampedAt: services.now().getTime(),
+      reports: { services: new Map(), lastAnnounced: (environmentId) => announcedAt.get(environmentId) },
+    };
     void socket.join(clusterRoom(clusterId));
     log.info("engine connected");
     socket.on("disconnect", (reason) => {
@@ -177,6 +195,13 @@ export function attachEngineGateway(
   }
 
   return {
+    /** From this process's Postgres listener: a deployment of the environment was requested or changed. */
+    deploymentAnnounced(environmentId: string) {
+      announcedAt.set(environmentId, services.now().getTime());
+    },
+    close() {
+      clearInterval(forgetAnnouncements);
+    },
     /**
      * Relays a notification from Postgres to the engines of its cluster connected here. Every web
      * process hears every notification, so each tells only its own sockets (through the adapter,
