@@ -121,7 +121,8 @@ function latestDeploymentOfEachService(db: Executor) {
 
 export type LatestDeployment = typeof deployments.$inferSelect & { serviceEvents: ServiceEvents };
 
-const MAX_SERVICES_CARRIED = 50;
+/** A change goes to every open page of the organization: a larger environment's pages re-read theirs. */
+const MAX_SERVICES_CARRIED = 200;
 
 /**
  * What every page shows of an environment's statuses now, carried with each change so that
@@ -157,7 +158,6 @@ export async function environmentLiveStatus(db: Executor, environmentId: string)
   const last = own[0]?.environmentLatest;
   return {
     environmentStatus: environmentStatus(own.length, last ? { status: last, finishedAt: null } : undefined),
-    // A NOTIFY carries 8000 bytes: a larger environment's pages only re-read theirs.
     services:
       own.length > MAX_SERVICES_CARRIED
         ? []
