@@ -4,6 +4,7 @@ import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type Runtim
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import type { Database } from "../db/client";
+import { preparedOnce } from "../db/prepared";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { lockEnvironment } from "../deployments/environment-queue";
@@ -87,17 +88,10 @@ export async function leasedTasks(svc: Services, clusterId: string, { deployment
 }
 
 /**
- * leasedTasks' queries, built once per database handle and prepared by name on each connection
- * (issue 17, item 4): they run on every heartbeat of every engine and on every dispatch, and
- * building this select anew took the web process more CPU than sending it.
+ * leasedTasks' queries, prepared by name on each connection (issue 17, item 4): they run on
+ * every heartbeat of every engine and on every dispatch.
  */
-const leasedTasksQueries = new WeakMap<Database, ReturnType<typeof prepareLeasedTasks>>();
-
-function preparedLeasedTasks(db: Database) {
-  let queries = leasedTasksQueries.get(db);
-  if (!queries) leasedTasksQueries.set(db, (queries = prepareLeasedTasks(db)));
-  return queries;
-}
+const preparedLeasedTasks = preparedOnce(prepareLeasedTasks);
 
 function prepareLeasedTasks(db: Database) {
   const query = (ofDeployment: boolean) =>
@@ -128,11 +122,41 @@ function prepareLeasedTasks(db: Database) {
   return { ofCluster: query(false).prepare("leased_tasks_of_cluster"), ofDeployment: query(true).prepare("leased_task_of_deployment") };
 }
 
-async function ownDeployment({ db }: Services, clusterId: string, deploymentId: string) {
-  const [deployment] = await db
+/** A timestamp given when a prepared statement runs, as an ISO string. */
+const placeholderTime = (name: string) => sql<Date>`${sql.placeholder(name)}::timestamptz`;
+
+/** The statements of every task's acknowledgement, event batch and log batch (see preparedOnce). */
+const preparedDeploymentStatements = preparedOnce((db) => ({
+  ownDeployment: db
     .select()
     .from(deployments)
-    .where(and(eq(deployments.id, deploymentId), eq(deployments.clusterId, clusterId)));
+    .where(and(eq(deployments.id, sql.placeholder("deploymentId")), eq(deployments.clusterId, sql.placeholder("clusterId"))))
+    .prepare("own_deployment"),
+  acknowledge: db
+    .update(deployments)
+    // Every value a placeholder, updated_at too: its $onUpdate would run once, when this is prepared.
+    .set({ acknowledgedAt: placeholderTime("now"), leaseExpiresAt: placeholderTime("leaseExpiresAt"), updatedAt: placeholderTime("now") })
+    .where(
+      and(
+        eq(deployments.id, sql.placeholder("deploymentId")),
+        eq(deployments.clusterId, sql.placeholder("clusterId")),
+        eq(deployments.attempt, sql.placeholder("attempt")),
+        notInArray(deployments.status, finished),
+      ),
+    )
+    .returning({ id: deployments.id })
+    .prepare("acknowledge_task"),
+  // A service's runtime log batch: its organization, when it is the cluster's.
+  serviceOfCluster: db
+    .select({ organizationId: services.organizationId })
+    .from(services)
+    .innerJoin(environments, eq(environments.id, services.environmentId))
+    .where(and(eq(services.id, sql.placeholder("serviceId")), eq(environments.clusterId, sql.placeholder("clusterId"))))
+    .prepare("service_of_cluster"),
+}));
+
+async function ownDeployment({ db }: Services, clusterId: string, deploymentId: string) {
+  const [deployment] = await preparedDeploymentStatements(db).ownDeployment.execute({ deploymentId, clusterId });
   if (!deployment) throw new AppError("NOT_FOUND", "Deployment not found on this cluster");
   return deployment;
 }
@@ -147,13 +171,13 @@ function extendedLease({ now, leaseSeconds }: Services) {
  * changes nothing.
  */
 export async function acknowledgeTask(svc: Services, clusterId: string, deploymentId: string, attempt: number) {
-  const acknowledged = await svc.db
-    .update(deployments)
-    .set({ acknowledgedAt: svc.now(), leaseExpiresAt: extendedLease(svc) })
-    .where(
-      and(eq(deployments.id, deploymentId), eq(deployments.clusterId, clusterId), eq(deployments.attempt, attempt), notInArray(deployments.status, finished)),
-    )
-    .returning({ id: deployments.id });
+  const acknowledged = await preparedDeploymentStatements(svc.db).acknowledge.execute({
+    deploymentId,
+    clusterId,
+    attempt,
+    now: svc.now().toISOString(),
+    leaseExpiresAt: extendedLease(svc).toISOString(),
+  });
   // Only an unknown deployment is an error: it is another cluster's, or none at all.
   if (acknowledged.length === 0) await ownDeployment(svc, clusterId, deploymentId);
 }
@@ -193,11 +217,7 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
     deploymentId = deployment.id;
     serviceId = stream.serviceId;
   } else {
-    const [service] = await svc.db
-      .select({ organizationId: services.organizationId })
-      .from(services)
-      .innerJoin(environments, eq(environments.id, services.environmentId))
-      .where(and(eq(services.id, stream.serviceId), eq(environments.clusterId, clusterId)));
+    const [service] = await preparedDeploymentStatements(svc.db).serviceOfCluster.execute({ serviceId: stream.serviceId, clusterId });
     // Lines of a service deleted meanwhile have nowhere to go: drop them.
     if (!service) return null;
     organizationId = service.organizationId;

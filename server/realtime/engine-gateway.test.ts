@@ -88,6 +88,12 @@ async function requestedDeployment(name: string, secret: string) {
   return { api, environment, service, deployment };
 }
 
+/** The times an acknowledgement writes on the deployment's row. */
+async function acknowledgement(deploymentId: string) {
+  const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deploymentId));
+  return { acknowledgedAt: row!.acknowledgedAt?.getTime(), leaseExpiresAt: row!.leaseExpiresAt?.getTime(), updatedAt: row!.updatedAt.getTime() };
+}
+
 describe("the engine gateway", () => {
   it("refuses a wrong token at the handshake", async () => {
     await expect(connected(connectEngine("swe_not-a-token"))).rejects.toThrow(/Unknown or revoked engine token/);
@@ -108,7 +114,9 @@ describe("the engine gateway", () => {
     expect(task?.snapshot.services[0]?.domains).toEqual(["web-dev-flow.localhost"]);
     // A pull finds the same task until it is acknowledged.
     expect((await request(engine, "task:pull", {})).task).toEqual(task);
+    clock += 1_000;
     expect(await request(engine, "task:ack", { deploymentId: deployment.id, attempt: 1 })).toEqual({ ok: true });
+    expect(await acknowledgement(deployment.id)).toEqual({ acknowledgedAt: clock, leaseExpiresAt: clock + 30_000, updatedAt: clock });
     expect((await request(engine, "task:pull", {})).task).toBeNull();
     // Announced again once acknowledged (a late or repeated notification): without the task, which the engine has.
     const again = new Promise((resolve) => engine.once("task:available", resolve));
@@ -292,7 +300,10 @@ describe("leases", () => {
     const first = connectEngine(rebooted.engineToken, firstBoot);
     await connected(first);
     expect((await request(first, "task:pull", {})).task.deploymentId).toBe(deployment.id);
+    // Prepared once per database handle (engine-session.ts), it still writes each acknowledgement's own time.
+    clock += 1_000;
     expect(await request(first, "task:ack", { deploymentId: deployment.id, attempt: 1 })).toEqual({ ok: true });
+    expect(await acknowledgement(deployment.id)).toEqual({ acknowledgedAt: clock, leaseExpiresAt: clock + 30_000, updatedAt: clock });
     first.disconnect();
 
     // The same process reconnecting (a network blip) is still working on it: nothing is handed out.
