@@ -230,6 +230,28 @@ const standalone: Record<string, (flags: Flags) => Promise<void>> = {
         `web CPU ${load.cpuPercent.toFixed(0)}% of a core); one engine, one deployment at a time: p50 ${ms(baseline.p50)}, p99 ${ms(baseline.p99)} ` +
         `(baseline, ${baseline.runs} runs); p99 ratio ${(load.p99 / baseline.p99).toFixed(2)}x; ${atScale}`,
     );
+    // What bounds the rate on this machine: every part's CPU, idle and per deployment created.
+    const { idle, load: busy, cores } = fleet.cpu;
+    const parts = [
+      ["web", "web"],
+      ["postgres", "PostgreSQL"],
+      ["engines", "engines"],
+      ["api", "API calls (this process)"],
+      ["workers", "workers"],
+      ["haproxy", "HAProxy"],
+    ] as const;
+    const perDeployment = (name: keyof typeof idle) => (busy[name] - idle[name]) / load.achievedRate;
+    console.log(
+      `  CPU, in ms per second (1000 is a core), idle -> while creating: ` +
+        parts.map(([name, label]) => `${label} ${idle[name].toFixed(0)} -> ${busy[name].toFixed(0)}`).join(", ") +
+        `; the whole machine ${idle.machine.toFixed(0)} -> ${busy.machine.toFixed(0)} of ${cores * 1000}`,
+    );
+    console.log(
+      `  CPU per deployment created: ` +
+        parts.map(([name, label]) => `${label} ${perDeployment(name).toFixed(1)} ms`).join(", ") +
+        `; the whole machine ${perDeployment("machine").toFixed(1)} ms: its ${cores} cores, less the idle fleet's share, bound the rate at ` +
+        `${((cores * 1000 - idle.machine) / perDeployment("machine")).toFixed(0)}/s`,
+    );
   },
 };
 

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
@@ -10,6 +11,7 @@ import { killProcessesUnder } from "../../test/process-cleanup";
 import { spawnControlPlaneProcess, type ControlPlaneProcess } from "../../test/support/control-plane-process";
 import { startHaproxy } from "../../test/support/haproxy";
 import { startBenchDatabase } from "../control-plane";
+import { cpuOfTree, postmasterPid } from "../cpu";
 import { percentile } from "../stats";
 import type { FleetCommand, FleetReport } from "./engines-process";
 
@@ -60,6 +62,30 @@ async function settledRss(webs: ControlPlaneProcess[]) {
   return { median: percentile(readings, 50), spread: Math.max(...readings) - Math.min(...readings) };
 }
 
+/** The machine's busy CPU time so far (ms, every core), from /proc/stat: what the groups below do not account for is the rest. */
+async function machineBusyMs() {
+  const [, ...times] = (await fs.readFile("/proc/stat", "utf8")).split("\n")[0]!.split(/\s+/);
+  // user nice system idle iowait irq softirq steal: everything but idle and iowait.
+  const [user, nice, system, , , irq, softirq, steal] = times.map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) * TICK_MS;
+}
+
+/** CPU time so far (ms) of each part of the run: process trees (bench/cpu.ts), this process, the machine. */
+type CpuGroups = Record<"web" | "workers" | "postgres" | "engines" | "haproxy" | "api", () => Promise<number>>;
+
+async function cpuSplit(groups: CpuGroups) {
+  const names = Object.keys(groups) as (keyof CpuGroups)[];
+  const values = await Promise.all(names.map((name) => groups[name]()));
+  return { machine: await machineBusyMs(), ...(Object.fromEntries(names.map((name, index) => [name, values[index]!])) as Record<keyof CpuGroups, number>) };
+}
+
+/** Per second of `ms`, each group's CPU (ms per second: 1000 is a whole core) between two readings. */
+function cpuRates(before: Awaited<ReturnType<typeof cpuSplit>>, after: Awaited<ReturnType<typeof cpuSplit>>, ms: number) {
+  return Object.fromEntries(
+    Object.keys(after).map((name) => [name, ((after[name as keyof typeof after] - before[name as keyof typeof before]) / ms) * 1000]),
+  ) as Record<keyof typeof after, number>;
+}
+
 /** Runs `fn` over `items`, `limit` at a time. */
 async function eachLimited<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = [];
@@ -100,6 +126,7 @@ function forkEngines(onReport: (report: FleetReport) => void) {
     });
   const command = (message: FleetCommand) => child.send(message);
   return {
+    pid: child.pid!,
     connected: () => {
       if (child.exitCode !== null || child.signalCode !== null)
         throw new Error(`a process of the engine fleet exited (code ${child.exitCode}); its error is above`);
@@ -243,13 +270,31 @@ export async function measureFleet(options: FleetOptions) {
     await sleep(3_000);
     const rssAfter = await settledRss(webs);
 
+    // Every part's CPU, the machine's too: on a machine this size they share its cores, and the
+    // rate the fleet takes is bounded by their sum (issue 17, item 7: say what bounds it).
+    const postgres = await postmasterPid(path.join(base.dir, "pg"));
+    const treesCpu = async (pids: number[]) => (await Promise.all(pids.map((pid) => cpuOfTree(pid)))).reduce((sum, ms) => sum + ms, 0);
+    const groups: CpuGroups = {
+      web: () => treesCpu(webs.map((web) => web.child.pid!)),
+      workers: () => treesCpu(workers.map((worker) => worker.child.pid!)),
+      postgres: () => cpuOfTree(postgres),
+      engines: () => treesCpu(fleet.map((child) => child.pid)),
+      haproxy: () => cpuOfTree(haproxy!.pid),
+      api: async () => {
+        const { user, system } = process.cpuUsage();
+        return (user + system) / 1000;
+      },
+    };
+
     // Idle: every engine connected, heartbeating (the answer carries the tasks a pull would find: no pull after it), nothing deployed.
     const heartbeatsBefore = await Promise.all(fleet.map((child) => child.count()));
+    const idleSplitStart = await cpuSplit(groups);
     const idleStart = await webUsage(webs);
     const idleStarted = performance.now();
     await sleep(options.idleSeconds * 1000);
     const idleEnd = await webUsage(webs);
     const idleMs = performance.now() - idleStarted;
+    const idleSplit = cpuRates(idleSplitStart, await cpuSplit(groups), idleMs);
     const heartbeatsAfter = await Promise.all(fleet.map((child) => child.count()));
     const heartbeats = heartbeatsAfter.reduce((sum, count, index) => sum + count.heartbeats - heartbeatsBefore[index]!.heartbeats, 0);
     const stillConnected = heartbeatsAfter.reduce((sum, count) => sum + count.connected, 0);
@@ -259,6 +304,7 @@ export async function measureFleet(options: FleetOptions) {
     const loadIds: string[] = [];
     const creations: Promise<void>[] = [];
     let failedCreations = 0;
+    const loadSplitStart = await cpuSplit(groups);
     const loadStart = await webUsage(webs);
     const loadStarted = performance.now();
     for (let index = 0; index < total; index++) {
@@ -274,6 +320,8 @@ export async function measureFleet(options: FleetOptions) {
     }
     await Promise.all(creations);
     const createdIn = performance.now() - loadStarted;
+    // Over the creations only: the drain after them is measured for latency, not for cost.
+    const loadSplit = cpuRates(loadSplitStart, await cpuSplit(groups), createdIn);
     // A backlog the run built up is measured as it drains, for a bounded time.
     await until(() => loadIds.every((id) => receivedAt.has(id)), 60_000, "every deployment to reach its engine").catch(() => undefined);
     const loadEnd = await webUsage(webs);
@@ -311,6 +359,7 @@ export async function measureFleet(options: FleetOptions) {
         fromCommitP99: percentile(latencyOf(loadIds, committedAt), 99),
       },
       baseline: { runs: baseline.length, p50: percentile(baseline, 50), p99: percentile(baseline, 99) },
+      cpu: { idle: idleSplit, load: loadSplit, cores: os.availableParallelism() },
     };
   } finally {
     await Promise.all(children.map((child) => child.stop()));

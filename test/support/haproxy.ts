@@ -10,6 +10,8 @@ export const HAPROXY_CONFIG = path.join(repoRoot, "deploy", "haproxy.cfg");
 
 export type Haproxy = {
   url: string;
+  /** Its process (a bench counts its CPU). */
+  pid: number;
   /** Each web server's state as HAProxy's health checks see it ("UP", "DOWN", …), from its stats page. */
   states: () => Promise<Record<string, string>>;
   waitFor: (server: string, state: string, timeoutMs?: number) => Promise<void>;
@@ -49,6 +51,7 @@ export async function startHaproxy(webPorts: [number, number]): Promise<Haproxy>
   };
   const haproxy: Haproxy = {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     states,
     output: () => output,
     async waitFor(server, state, timeoutMs = 15_000) {
