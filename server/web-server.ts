@@ -129,6 +129,7 @@ export async function startWebServer(options: WebServerOptions) {
       else if (channel === ACCESS_CHANNEL) void ui.accessChanged(payload);
     },
     logger,
+    () => engines.listenerConnected(),
   );
   await listener.ready;
 

@@ -192,6 +192,9 @@ export const engineToServer = {
        * heartbeat doubled an idle fleet's round trips. An engine that gets the field takes them and
        * pulls only when it is full (there may be more); without it (an older control plane) it pulls
        * as before. Optional: engines that predate it drop it and pull, and still find these tasks.
+       * Read when the web process may not know of them all (server/realtime/engine-gateway.ts,
+       * TaskWatch): it heard every lease announced since its last read, and the engine acknowledged
+       * them, then none waits and it answers none without reading.
        */
       tasks: z.array(engineTask).max(HEARTBEAT_TASKS_MAX).optional(),
     }),

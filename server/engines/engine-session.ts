@@ -260,6 +260,8 @@ export type HeartbeatOptions = {
   stamp?: boolean;
   /** What the connection's earlier heartbeats read of its services, to skip reading them again. */
   memory?: ReportMemory;
+  /** False when the web process knows no task waits for the cluster (engine-gateway.ts): the answer carries none, unread. */
+  readTasks?: boolean;
 };
 
 /** Of one service, what a heartbeat read of it (its stored report, as written after the read) and when. */
@@ -295,7 +297,7 @@ export async function answerHeartbeat(svc: Services, clusterId: string, active: 
   // is announced, and found by the next heartbeat if that announcement is lost, as with a pull.
   const [{ cancel }, tasks] = await Promise.all([
     recordHeartbeat(svc, clusterId, active, runtime, options),
-    leasedTasks(svc, clusterId, { limit: HEARTBEAT_TASKS_MAX }),
+    options.readTasks === false ? [] : leasedTasks(svc, clusterId, { limit: HEARTBEAT_TASKS_MAX }),
   ]);
   return { cancel, tasks };
 }

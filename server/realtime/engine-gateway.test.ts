@@ -14,6 +14,7 @@ import { notifyEngine } from "../deployments/engine-channel";
 import { lockEnvironment } from "../deployments/environment-queue";
 import { appendControlEvent } from "../deployments/events";
 import { startWebServer } from "../web-server";
+import { TASKS_READ_MS } from "./engine-gateway";
 import { eventually } from "../../test/engine-harness";
 
 let database: TestDatabase;
@@ -323,6 +324,31 @@ describe("leases", () => {
 });
 
 describe("heartbeats", () => {
+  it("carry the tasks this process heard leased until the engine acknowledges them, and read the others at least once a minute", async () => {
+    const { api, environment, engine } = await engineWithService("beat-tasks");
+    const heartbeat = async () => (await request(engine, "engine:heartbeat", { activeDeployments: [], services: [] })).tasks as EngineTask[];
+    expect(await heartbeat()).toEqual([]);
+
+    // Heard leased (its announcement reaches this process's listener after the commit): carried until acknowledged.
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    await eventually(
+      async () => (await heartbeat()).some((task) => task.deploymentId === deployment.id) || undefined,
+      5_000,
+      "the heartbeat to carry the task",
+    );
+    expect((await heartbeat()).map((task) => task.deploymentId)).toEqual([deployment.id]);
+    expect(await request(engine, "task:ack", { deploymentId: deployment.id, attempt: 1 })).toEqual({ ok: true });
+    expect(await heartbeat()).toEqual([]);
+
+    // Waiting again with no announcement, as if this process's listener had missed it: the
+    // heartbeats do not read it until a minute has passed since their last read, then carry it.
+    await services.db.update(deployments).set({ acknowledgedAt: null }).where(eq(deployments.id, deployment.id));
+    expect(await heartbeat()).toEqual([]);
+    clock += TASKS_READ_MS;
+    expect((await heartbeat()).map((task) => task.deploymentId)).toEqual([deployment.id]);
+    engine.disconnect();
+  });
+
   it("write a service's state when something shown of it changed, a deployment ended since, or a minute passed, and the cluster's stamp every 10 s", async () => {
     const { owner: beats, api, environment, service, engine } = await engineWithService("beats");
     const report = (restarts: number) => ({ serviceId: service.id, releaseId: "r1", state: "running", restarts, commit: "abc123" });

@@ -6,6 +6,7 @@ import {
   protocolMismatch,
   SUPPORTED_PROTOCOL_VERSIONS,
   type EngineAck,
+  HEARTBEAT_TASKS_MAX,
   type EngineMessageName,
   type EnginePayload,
   type HandshakeRefusal,
@@ -43,7 +44,28 @@ type Connection = {
   stampedAt: number;
   /** What its heartbeats read of its services' stored reports (engine-session.ts). */
   reports: ReportMemory;
+  /** What this process knows of the tasks waiting for the connection's engine: see {@link tasksToRead}. */
+  tasks: TaskWatch;
 };
+
+/**
+ * A heartbeat's answer carries the tasks a pull would find, in case their announcements were
+ * lost (issue 17, item 4). Reading them at every heartbeat was most of an idle fleet's
+ * statements, and this process hears every lease's announcement (its Postgres listener): it
+ * reads them only when it heard one for the cluster that the engine has not acknowledged here
+ * since, when its listener reconnected since the last read (what was said meanwhile is lost),
+ * and at least every TASKS_READ_MS. Otherwise none waits, and the answer says so unread.
+ */
+type TaskWatch = {
+  /** Leases announced for the cluster and not acknowledged on this connection since. */
+  heard: Set<string>;
+  /** When a heartbeat last read them; the listener's connection count then. */
+  readAt: number;
+  listenerGeneration: number;
+};
+
+/** The longest a connection's heartbeats go without reading the cluster's waiting tasks. */
+export const TASKS_READ_MS = 60_000;
 type Handlers = { [N in EngineMessageName]: (connection: Connection, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
 
 const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
@@ -68,6 +90,10 @@ export function attachEngineGateway(
   shells?: ShellRelay,
 ) {
   const namespace: Namespace = io.of(ENGINE_NAMESPACE);
+  /** The engines connected here, by cluster. */
+  const connections = new Map<string, Set<Connection>>();
+  /** How many times this process's Postgres listener (re)connected: notifications between two connections are lost. */
+  let listenerGeneration = 0;
   /** When this process last heard a deployment of each environment announced: its engines' services may have a report due. */
   const announcedAt = new Map<string, number>();
   // A service's memory is read again REPORT_REFRESH_MS after its last write at the latest: an
@@ -98,8 +124,9 @@ export function attachEngineGateway(
 
   const handlers: Handlers = {
     "task:pull": async ({ clusterId }) => ({ task: await pullTask(services, clusterId) }),
-    "task:ack": async ({ clusterId }, { deploymentId, attempt }) => {
+    "task:ack": async ({ clusterId, tasks }, { deploymentId, attempt }) => {
       await acknowledgeTask(services, clusterId, deploymentId, attempt);
+      tasks.heard.delete(deploymentId);
       return {};
     },
     "deployment:event": async ({ clusterId }, { deploymentId, events }) => {
@@ -117,8 +144,19 @@ export function attachEngineGateway(
       // Half of a fleet's heartbeats would send an UPDATE that finds the stamp fresh and changes nothing.
       const now = services.now().getTime();
       const stamp = now - connection.stampedAt >= HEARTBEAT_STAMP_MS;
-      const answer = await answerHeartbeat(services, connection.clusterId, activeDeployments, runtime, { stamp, memory: connection.reports });
+      const watch = connection.tasks;
+      const readTasks = watch.heard.size > 0 || watch.listenerGeneration !== listenerGeneration || now - watch.readAt >= TASKS_READ_MS;
+      const heardBefore = [...watch.heard];
+      const generationBefore = listenerGeneration;
+      const answer = await answerHeartbeat(services, connection.clusterId, activeDeployments, runtime, { stamp, memory: connection.reports, readTasks });
       if (stamp) connection.stampedAt = now;
+      if (readTasks) {
+        watch.readAt = now;
+        watch.listenerGeneration = generationBefore;
+        // What was heard before the read and is not waiting any more; a full answer may have left some out.
+        const waiting = new Set(answer.tasks.map((task) => task.deploymentId));
+        if (answer.tasks.length < HEARTBEAT_TASKS_MAX) for (const id of heardBefore) if (!waiting.has(id)) watch.heard.delete(id);
+      }
       return answer;
     },
     "engine:inventory": async ({ clusterId }, { services: usage }) => ({ remove: await recordInventory(services, clusterId, usage) }),
@@ -145,11 +183,18 @@ export function attachEngineGateway(
       storeInOrder: createLogBatchOrder(),
       stampedAt: services.now().getTime(),
       reports: { services: new Map(), lastAnnounced: (environmentId) => announcedAt.get(environmentId) },
+      // Never read: the first heartbeat reads them.
+      tasks: { heard: new Set(), readAt: -Infinity, listenerGeneration },
     };
+    let ofCluster = connections.get(clusterId);
+    if (!ofCluster) connections.set(clusterId, (ofCluster = new Set()));
+    ofCluster.add(connection);
     void socket.join(clusterRoom(clusterId));
     log.info("engine connected");
     socket.on("disconnect", (reason) => {
       log.info({ reason }, "engine disconnected");
+      ofCluster.delete(connection);
+      if (ofCluster.size === 0 && connections.get(clusterId) === ofCluster) connections.delete(clusterId);
       shells?.engineDisconnected(clusterId).catch((error: unknown) => log.error({ err: error }, "could not end the engine's shell sessions"));
       // A web process stopping is not the engine's disconnection: the engine reconnects to another.
       // Reported only if it is still away after the grace period (engine-events.ts).
@@ -195,6 +240,10 @@ export function attachEngineGateway(
   }
 
   return {
+    /** From this process's Postgres listener, at each (re)connection. */
+    listenerConnected() {
+      listenerGeneration++;
+    },
     /** From this process's Postgres listener: a deployment of the environment was requested or changed. */
     deploymentAnnounced(environmentId: string) {
       announcedAt.set(environmentId, services.now().getTime());
@@ -210,8 +259,10 @@ export function attachEngineGateway(
     notify(notification: EngineNotification) {
       const room = namespace.local.to(clusterRoom(notification.clusterId));
       if (notification.type === "engine:revoked") namespace.local.in(clusterRoom(notification.clusterId)).disconnectSockets(true);
-      else if (notification.type === "task:available") void announceTask(notification.clusterId, notification.deploymentId);
-      else if (notification.type === "edge:changed") room.emit("edge:changed", {});
+      else if (notification.type === "task:available") {
+        for (const connection of connections.get(notification.clusterId) ?? []) connection.tasks.heard.add(notification.deploymentId);
+        void announceTask(notification.clusterId, notification.deploymentId);
+      } else if (notification.type === "edge:changed") room.emit("edge:changed", {});
       else room.emit("deployment:cancel", { deploymentId: notification.deploymentId });
     },
   };

@@ -6,7 +6,14 @@ import type { Logger } from "../logger";
  * drops. Notifications can be lost during a reconnect; listeners only treat them as hints to
  * re-read authoritative state.
  */
-export function listenToChannels(connectionString: string, channels: string[], onMessage: (channel: string, payload: string) => void, logger?: Logger) {
+export function listenToChannels(
+  connectionString: string,
+  channels: string[],
+  onMessage: (channel: string, payload: string) => void,
+  logger?: Logger,
+  /** Told each time it listens again (the first time too): what was notified while it did not is lost. */
+  onListening: () => void = () => {},
+) {
   let client: pg.Client | null = null;
   let closed = false;
   let delay = 250;
@@ -23,6 +30,7 @@ export function listenToChannels(connectionString: string, channels: string[], o
     for (const channel of channels) await next.query(`listen ${pg.escapeIdentifier(channel)}`);
     client = next;
     delay = 250;
+    onListening();
   }
 
   function reconnect() {
