@@ -318,6 +318,79 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
     expect(await version()).toBe("1");
   });
 
+  it("keeps a stop that lands while supervision inspects the container: the service stays stopped, not running nor crashed", async () => {
+    // An engine of its own, whose Docker client can hold one inspection of a container back.
+    let held: { reached: () => void; release: Promise<void> } | null = null;
+    const docker = new Proxy(service.docker, {
+      get(target, property) {
+        if (property !== "getContainer") return Reflect.get(target, property, target);
+        return (id: string) => {
+          const container = target.getContainer(id);
+          const inspect = container.inspect.bind(container);
+          container.inspect = (async (...args: Parameters<typeof inspect>) => {
+            const info = await inspect(...args);
+            const hold = held;
+            held = null;
+            if (hold) {
+              hold.reached();
+              await hold.release;
+            }
+            return info;
+          }) as typeof container.inspect;
+          return container;
+        };
+      },
+    });
+    const raceHome = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-docker-race-")));
+    const racePort = await getPort({ host: "127.0.0.1" });
+    const raced = recordingReporter();
+    const racing = createDockerEngine({
+      home: raceHome,
+      routerPort: racePort,
+      reporter: raced.reporter,
+      docker,
+      toolchains: testToolchains,
+      tuning: { drainTimeoutMs: 3_000, stopGraceMs: 2_000, supervisionMs: 100 },
+    });
+    engines.push(racing);
+    try {
+      await racing.start();
+      const spec = containerServiceSpec.parse({
+        id: randomUUID(),
+        name: "raced",
+        kind: "CONTAINER",
+        config: {
+          image: { name: "localhost/slipway-busybox", tag: "test" },
+          command: ["sh", "-c", 'trap "exit 0" TERM; httpd -f -p "$PORT" -h /'],
+          port: 3000,
+        },
+        variables: [],
+        domains: ["raced-test.localhost"],
+      });
+      const deployment = task("DEPLOY", [spec]);
+      await racing.execute(deployment);
+      expect(raced.final(deployment.deploymentId)?.status).toBe("succeeded");
+
+      // A supervision pass has read the container running, and waits; the stop runs to its end meanwhile.
+      let release!: () => void;
+      const reached = new Promise<void>((resolve) => (held = { reached: resolve, release: new Promise<void>((done) => (release = done)) }));
+      await reached;
+      const stop = task("STOP", [spec]);
+      await racing.execute(stop);
+      expect(raced.final(stop.deploymentId)?.status).toBe("succeeded");
+      release();
+      // Passes after the held one: none may take the stopped container for a running or a crashed one.
+      await sleep(1_000);
+      expect(racing.services().find((entry) => entry.serviceId === spec.id)).toMatchObject({ state: "stopped" });
+      expect((await request(racePort, "raced-test.localhost", "/")).status).toBe(503);
+      await racing.execute(task("DELETE", [spec]));
+    } finally {
+      await racing.shutdown().catch(() => undefined);
+      await killProcessesUnder(raceHome);
+      await fs.rm(raceHome, { recursive: true, force: true });
+    }
+  });
+
   it("runs a CONTAINER service from a local image with its variables, then stops and deletes it", async () => {
     const spec = containerServiceSpec.parse({
       id: randomUUID(),

@@ -602,6 +602,11 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
       .catch(retry);
   }
 
+  /** Stopped or asleep on purpose, or in the hands of a deploy, stop or restart: supervision leaves it alone. */
+  private unsupervised(state: DockerServiceState): boolean {
+    return state.status === "stopped" || state.status === "sleeping" || this.store.busy(state.serviceId);
+  }
+
   private superviseOnce(): Promise<void> {
     this.supervising ??= this.supervise()
       .catch((error: unknown) => this.options.logger.warn({ err: error }, "supervision pass failed"))
@@ -614,12 +619,12 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
       if (this.stopped) return;
       const current = state.current;
       // A sleeping container is stopped on purpose: not a crash, and its restart policy leaves it stopped.
-      if (!current || state.status === "stopped" || state.status === "sleeping" || this.store.busy(state.serviceId)) continue;
+      if (!current || this.unsupervised(state)) continue;
       let info: Docker.ContainerInspectInfo;
       try {
         info = await this.docker.getContainer(current.containerId).inspect();
       } catch (error) {
-        if (statusCodeOf(error) !== 404) continue;
+        if (statusCodeOf(error) !== 404 || this.store.get(state.serviceId) !== state || state.current !== current || this.unsupervised(state)) continue;
         if (state.status !== "crashed") {
           state.status = "crashed";
           this.options.serviceLog(
@@ -632,8 +637,11 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
         }
         continue;
       }
-      if (this.store.get(state.serviceId) !== state || state.current !== current) continue;
       await this.loadMasker(current.containerId, info);
+      // Again after the awaits: a stop, a deploy or a sleep that began meanwhile owns the state
+      // now. Taking the container, still running while a stop halts it, for "running" again
+      // undid the stop: the router was handed its address back (502s), and then a crash.
+      if (this.store.get(state.serviceId) !== state || state.current !== current || this.unsupervised(state)) continue;
       const running = info.State.Running && !info.State.Restarting;
       const exit = this.exits.get(current.containerId) ?? {
         code: info.State.Running ? null : (info.State.ExitCode ?? null),
