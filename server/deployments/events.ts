@@ -1,4 +1,4 @@
-import { asc, eq, sql, type SQL } from "drizzle-orm";
+import { asc, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
 import type { DeploymentEvent, DeploymentStep, StepStatus } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
@@ -23,11 +23,16 @@ export const DEPLOYMENT_CHANNEL = "slipway_deployment";
  */
 export async function announceDeployment(
   db: Executor,
-  row: DeploymentRow,
+  row: Pick<DeploymentRow, "id" | "environmentId" | "organizationId" | "status">,
   lastEventId: number,
   /** Another NOTIFY sent in the same statement (a new lease's to its engine: a request is on the path of every dispatch). */
   alsoNotify?: SQL,
 ): Promise<void> {
+  await db.execute(sql`select ${deploymentAnnouncement(row, lastEventId)}${alsoNotify ? sql`, ${alsoNotify}` : sql``}`);
+}
+
+/** The NOTIFY of {@link announceDeployment}, as an expression, for a statement that sends it with its own work. */
+function deploymentAnnouncement(row: Pick<DeploymentRow, "id" | "environmentId" | "organizationId" | "status">, lastEventId: number): SQL {
   const change: DeploymentAnnounced = {
     deploymentId: row.id,
     environmentId: row.environmentId,
@@ -35,7 +40,7 @@ export async function announceDeployment(
     status: row.status,
     lastEventId,
   };
-  await db.execute(sql`select pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})${alsoNotify ? sql`, ${alsoNotify}` : sql``}`);
+  return sql`pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})`;
 }
 
 /**
@@ -111,6 +116,8 @@ async function refreshStatus(db: Executor, svc: LeaseClock, deployment: Deployme
   // second one checks the row's foreign keys again (PostgreSQL does for a row its own transaction
   // wrote), which waits for the environment's row lock while holding the deployment's, and a
   // cancel takes them the other way round.
+  // Announced by the same statement, a round trip less on every event batch: its status is the projection's.
+  const announcement = deploymentAnnouncement({ ...deployment, status: projection.status }, events.at(-1)?.id ?? 0);
   const [updated] = await db
     .update(deployments)
     .set({
@@ -123,9 +130,8 @@ async function refreshStatus(db: Executor, svc: LeaseClock, deployment: Deployme
       ...(ended ? { leaseExpiresAt: null } : leaseExpiresAt ? { leaseExpiresAt } : {}),
     })
     .where(eq(deployments.id, deployment.id))
-    .returning();
-  const row = updated!;
-  await announceDeployment(db, row, events.at(-1)?.id ?? 0);
+    .returning({ ...getTableColumns(deployments), announced: announcement });
+  const { announced: _, ...row } = updated!;
   await notifyDeploymentChange(db, deployment.status, row, events.at(-1)?.at ?? new Date());
   if (ended && !terminalStatuses.has(deployment.status)) await onFinished(db, svc, row);
   return row;
