@@ -114,6 +114,21 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
       ].filter((variable, index, all) => all.findLastIndex((other) => other.key === variable.key) === index),
       domains: ["web-test.localhost"],
     });
+  /** A CONTAINER service of the busybox image the Podman fixture builds, serving HTTP on its port at `<name>-test.localhost`. */
+  const busyboxService = (name: string, config: Record<string, unknown> = {}) =>
+    containerServiceSpec.parse({
+      id: randomUUID(),
+      name,
+      kind: "CONTAINER",
+      config: {
+        image: { name: "localhost/slipway-busybox", tag: "test" },
+        command: ["sh", "-c", 'trap "exit 0" TERM; httpd -f -p "$PORT" -h /'],
+        port: 3000,
+        ...config,
+      },
+      variables: [],
+      domains: [`${name}-test.localhost`],
+    });
   const get = (host: string, urlPath = "/") => request(routerPort, host, urlPath);
   const version = async () => {
     const response = await get("web-test.localhost", "/version.txt");
@@ -355,18 +370,7 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
     engines.push(racing);
     try {
       await racing.start();
-      const spec = containerServiceSpec.parse({
-        id: randomUUID(),
-        name: "raced",
-        kind: "CONTAINER",
-        config: {
-          image: { name: "localhost/slipway-busybox", tag: "test" },
-          command: ["sh", "-c", 'trap "exit 0" TERM; httpd -f -p "$PORT" -h /'],
-          port: 3000,
-        },
-        variables: [],
-        domains: ["raced-test.localhost"],
-      });
+      const spec = busyboxService("raced");
       const deployment = task("DEPLOY", [spec]);
       await racing.execute(deployment);
       expect(raced.final(deployment.deploymentId)?.status).toBe("succeeded");
@@ -565,20 +569,11 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
     expect(status(webStatus, "CapBnd")).toBe(rootMask);
 
     // A CONTAINER told to run as nobody on a read-only root file system.
-    const spec = containerServiceSpec.parse({
-      id: randomUUID(),
-      name: "locked",
-      kind: "CONTAINER",
-      config: {
-        image: { name: "localhost/slipway-busybox", tag: "test" },
-        command: ["sh", "-c", 'trap "exit 0" TERM; httpd -f -p "$PORT" -h /www & wait $!'],
-        port: 3000,
-        healthCheckTimeoutSeconds: 5,
-        user: "65534:65534",
-        readOnlyRootFilesystem: true,
-      },
-      variables: [],
-      domains: ["locked-test.localhost"],
+    const spec = busyboxService("locked", {
+      command: ["sh", "-c", 'trap "exit 0" TERM; httpd -f -p "$PORT" -h /www & wait $!'],
+      healthCheckTimeoutSeconds: 5,
+      user: "65534:65534",
+      readOnlyRootFilesystem: true,
     });
     const { final, events } = await deploy(spec);
     expect(final?.status, JSON.stringify(events)).toBe("succeeded");
