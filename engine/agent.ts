@@ -124,7 +124,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     event(deploymentId, event) {
       const message = event.message === undefined ? {} : { message: shortenText(event.message, EVENT_MESSAGE_MAX) };
       outbox.pushEvent(deploymentId, { ...event, ...message, seq: event.seq ?? nextSeq(), at: event.at ?? new Date().toISOString() });
-      void outbox.flush();
+      outbox.nudge();
     },
     log(stream, fd, text, at, origin) {
       const line = {
@@ -135,7 +135,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
         ...(origin ? { source: origin.source } : {}),
       };
       outbox.pushLine(stream, line, origin?.stored);
-      void outbox.flush();
+      outbox.nudge();
     },
   };
   const engine = makeEngine(reporter);

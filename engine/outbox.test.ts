@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { Outbox, type Delivery, type OutboxMessage, type OutboxOptions } from "./outbox";
+import { NUDGE_RETRY_MS, Outbox, type Delivery, type OutboxMessage, type OutboxOptions } from "./outbox";
 import { createBackoff } from "./protocol/backoff";
 import type { LogStream } from "./protocol/events";
 
@@ -115,6 +115,33 @@ describe("the engine's outbox", () => {
     expect(outbox.pending).toBe(1);
     await outbox.flush();
     expect(outbox.pending).toBe(0);
+  });
+
+  it("sends for new entries at once, but during an outage brings the retry forward at most once a second, however many come", async () => {
+    const controlPlane = unreachable();
+    const outbox = open({ dir: outboxDir(), send: controlPlane.send });
+    outbox.pushLine(runtime, line(1));
+    outbox.nudge();
+    await controlPlane.sends(1);
+    await outbox.flush();
+    const afterFirst = controlPlane.sent.length;
+    // A chatty service while the control plane cannot store: its lines wait with the rest.
+    for (let seq = 2; seq <= 50; seq++) {
+      outbox.pushLine(runtime, line(seq));
+      outbox.nudge();
+      await turnEnds();
+    }
+    expect(controlPlane.sent.length).toBe(afterFirst);
+    await new Promise((resolve) => setTimeout(resolve, NUDGE_RETRY_MS));
+    outbox.pushLine(runtime, line(51));
+    outbox.nudge();
+    await controlPlane.sends(afterFirst + 1);
+    await turnEnds();
+    expect(controlPlane.sent.length).toBe(afterFirst + 1);
+    expect(outbox.pending).toBe(51);
+    // The link coming back (flush) sends at once whatever the backoff says.
+    await outbox.flush();
+    expect(controlPlane.sent.length).toBe(afterFirst + 2);
   });
 
   it("forgets a batch the control plane refused for good, counts it, and goes on with the rest", async () => {

@@ -89,6 +89,9 @@ export function readOutboxJournal(dir: string): OutboxRecord[] {
   return readJournal(dir, parseRecord).entries.map((entry) => entry.value);
 }
 
+/** How often new entries may bring a scheduled retry forward (see Outbox.nudge). */
+export const NUDGE_RETRY_MS = 1_000;
+
 export class Outbox {
   private readonly events = new Map<string, Lane<DeploymentEvent>>();
   private readonly logs = new Map<string, LineQueue>();
@@ -96,6 +99,8 @@ export class Outbox {
   private readonly backoff: Backoff;
   private readonly maxBytes: number;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** When a batch was last answered `retry` (or its sending threw). */
+  private lastRefusedAt = -Infinity;
   private pumpQueued = false;
   /** Batches sent and not answered yet, of every lane. */
   private flying = 0;
@@ -155,8 +160,8 @@ export class Outbox {
   }
 
   /**
-   * Sends what waits, at once even while a retry is scheduled (the link is back, or a new entry
-   * came). Resolves once nothing is in flight and nothing more can be sent now: everything was
+   * Sends what waits, at once even while a retry is scheduled (the link is back; a new entry
+   * nudges instead). Resolves once nothing is in flight and nothing more can be sent now: everything was
    * answered, or what is left waits for a retry.
    */
   flush(): Promise<void> {
@@ -164,6 +169,18 @@ export class Outbox {
     this.retryTimer = null;
     this.schedulePump();
     return this.whenIdle();
+  }
+
+  /**
+   * Sends what waits at the end of this turn, for a new entry. While a retry is scheduled, at
+   * most once per NUDGE_RETRY_MS: a service logging a line at a time during an outage (the
+   * control plane up, its database not) would otherwise send every waiting batch with each line,
+   * and the backoff would never apply. Once the control plane stores again, what waits goes
+   * within that time rather than at the end of a backoff that grew during the outage.
+   */
+  nudge(): void {
+    if (!this.retryTimer) return this.schedulePump();
+    if (Date.now() - this.lastRefusedAt >= NUDGE_RETRY_MS) void this.flush();
   }
 
   /** Stops the retry timer and closes the journal (the engine is shutting down): what waits is on disk for the next engine. */
@@ -275,7 +292,10 @@ export class Outbox {
   }
 
   private answered(delivery: Delivery): void {
-    if (delivery === "retry") return this.scheduleRetry();
+    if (delivery === "retry") {
+      this.lastRefusedAt = Date.now();
+      return this.scheduleRetry();
+    }
     if (delivery === "discarded") this.discardedBatches++;
     this.backoff.reset();
   }
