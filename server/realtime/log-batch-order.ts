@@ -1,4 +1,5 @@
 import { AppError } from "../errors";
+import { serialByKey } from "./serial-by-key";
 
 /**
  * The order in which one engine connection's batches of log lines are stored (issue 17, item 7).
@@ -15,13 +16,13 @@ import { AppError } from "../errors";
  * the same.
  */
 export function createLogBatchOrder() {
-  /** Per stream, the end of the chain of its batches being stored. */
-  const tails = new Map<string, Promise<void>>();
+  /** Per stream, its batches being stored, one after the other. */
+  const inOrder = serialByKey();
   /** Streams whose last batch failed: pipelined batches behind it are refused. */
   const broken = new Set<string>();
 
   return function storeInOrder<T>(stream: string, pipelined: boolean, store: () => Promise<T>): Promise<T> {
-    const stored = (tails.get(stream) ?? Promise.resolve()).then(async () => {
+    return inOrder(stream, async () => {
       if (!pipelined) broken.delete(stream);
       else if (broken.has(stream)) throw new AppError("CONFLICT", "a batch before this one was not stored: send again from that one");
       try {
@@ -31,14 +32,5 @@ export function createLogBatchOrder() {
         throw error;
       }
     });
-    const tail = stored.then(
-      () => {},
-      () => {},
-    );
-    tails.set(stream, tail);
-    void tail.then(() => {
-      if (tails.get(stream) === tail) tails.delete(stream);
-    });
-    return stored;
   };
 }

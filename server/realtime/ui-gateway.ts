@@ -13,6 +13,7 @@ import { AppError, isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { environmentLiveStatus } from "../overview/live-status";
 import { getService } from "../services/services";
+import { serialByKey } from "./serial-by-key";
 import { authenticateApiToken, currentTokenActor } from "../tokens/api-tokens";
 import {
   organizationRoom,
@@ -104,8 +105,8 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
   const { logger } = options;
   const namespace = io.of(UI_NAMESPACE) as unknown as Namespace<UiClientEvents, UiServerEvents>;
   let onAccessChanged: AccessListener = async () => {};
-  /** Per environment, the last reading of statuses a deployment change started (deploymentChanged). */
-  const statusReadings = new Map<string, Promise<void>>();
+  /** Per environment, the readings of statuses deployment changes started (deploymentChanged), one after the other. */
+  const readInOrder = serialByKey();
 
   namespace.use(async (socket, next) => {
     try {
@@ -204,17 +205,12 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
       const { environmentId } = announced;
       // One environment's readings one after the other, each emitted when read: a page never gets
       // an older reading after a newer one.
-      const previous = statusReadings.get(environmentId) ?? Promise.resolve();
-      const reading = previous.then(async () => {
+      void readInOrder(environmentId, async () => {
         const statuses = await environmentLiveStatus(services.db, environmentId).catch((error: unknown) => {
           logger.error({ err: error, environmentId }, "could not read the statuses of a deployment change: pages re-read them");
           return { services: [] };
         });
         namespace.local.to(rooms).emit("deployment:changed", { ...announced, ...statuses });
-      });
-      statusReadings.set(environmentId, reading);
-      void reading.finally(() => {
-        if (statusReadings.get(environmentId) === reading) statusReadings.delete(environmentId);
       });
     },
     /** From this process's Postgres listener, like {@link deploymentChanged}. */
