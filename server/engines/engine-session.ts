@@ -265,7 +265,7 @@ export type HeartbeatOptions = {
 };
 
 /** Of one service, what a heartbeat read of it (its stored report, as written after the read) and when. */
-type RememberedService = { organizationId: string; environmentId: string; runtime: ServiceRuntime | null; checkedAt: number };
+type RememberedService = { environmentId: string; runtime: ServiceRuntime | null; checkedAt: number };
 
 /**
  * A connection's memory of its services' stored reports (issue 17): in a fleet, nearly every
@@ -403,12 +403,11 @@ export async function recordHeartbeat(
     const reportedNow = new Set(runtime.map((state) => state.serviceId));
     for (const id of memory.services.keys()) if (!reportedNow.has(id)) memory.services.delete(id);
     // As read; those written below are remembered with what was written.
-    for (const row of before)
-      memory.services.set(row.id, { organizationId: row.organizationId, environmentId: row.environmentId, runtime: row.runtime, checkedAt });
+    for (const row of before) memory.services.set(row.id, { environmentId: row.environmentId, runtime: row.runtime, checkedAt });
   }
   for (const { known, next } of updates) {
     await svc.db.update(services).set({ runtime: next }).where(eq(services.id, known.id));
-    memory?.services.set(known.id, { organizationId: known.organizationId, environmentId: known.environmentId, runtime: next, checkedAt });
+    memory?.services.set(known.id, { environmentId: known.environmentId, runtime: next, checkedAt });
     const last = lastDeployments.get(known.id);
     if (shownChanged(last, known.runtime, next)) {
       changed.push({ serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId, status: serviceStatus(last, next) });

@@ -5,9 +5,10 @@ import {
   engineToServer,
   protocolMismatch,
   SUPPORTED_PROTOCOL_VERSIONS,
-  type EngineAck,
   HEARTBEAT_TASKS_MAX,
+  type EngineAck,
   type EngineMessageName,
+  type EngineTask,
   type EnginePayload,
   type HandshakeRefusal,
 } from "../../engine/protocol/messages";
@@ -44,7 +45,7 @@ type Connection = {
   stampedAt: number;
   /** What its heartbeats read of its services' stored reports (engine-session.ts). */
   reports: ReportMemory;
-  /** What this process knows of the tasks waiting for the connection's engine: see {@link tasksToRead}. */
+  /** What this process knows of the tasks waiting for the connection's engine. */
   tasks: TaskWatch;
 };
 
@@ -66,6 +67,23 @@ type TaskWatch = {
 
 /** The longest a connection's heartbeats go without reading the cluster's waiting tasks. */
 export const TASKS_READ_MS = 60_000;
+
+/** Whether a heartbeat must read the waiting tasks (see TaskWatch). */
+function tasksToRead(watch: TaskWatch, now: number, listenerGeneration: number): boolean {
+  return watch.heard.size > 0 || watch.listenerGeneration !== listenerGeneration || now - watch.readAt >= TASKS_READ_MS;
+}
+
+/**
+ * After a read: what was heard before it and is not waiting any more is forgotten (a full answer
+ * may have left some out: nothing is). What was heard during the read stays.
+ */
+function tasksRead(watch: TaskWatch, read: { at: number; listenerGeneration: number; heardBefore: string[]; tasks: EngineTask[] }): void {
+  watch.readAt = read.at;
+  watch.listenerGeneration = read.listenerGeneration;
+  if (read.tasks.length >= HEARTBEAT_TASKS_MAX) return;
+  const waiting = new Set(read.tasks.map((task) => task.deploymentId));
+  for (const id of read.heardBefore) if (!waiting.has(id)) watch.heard.delete(id);
+}
 type Handlers = { [N in EngineMessageName]: (connection: Connection, payload: EnginePayload<N>) => Promise<Omit<Extract<EngineAck<N>, { ok: true }>, "ok">> };
 
 const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
@@ -144,19 +162,11 @@ export function attachEngineGateway(
       // Half of a fleet's heartbeats would send an UPDATE that finds the stamp fresh and changes nothing.
       const now = services.now().getTime();
       const stamp = now - connection.stampedAt >= HEARTBEAT_STAMP_MS;
-      const watch = connection.tasks;
-      const readTasks = watch.heard.size > 0 || watch.listenerGeneration !== listenerGeneration || now - watch.readAt >= TASKS_READ_MS;
-      const heardBefore = [...watch.heard];
-      const generationBefore = listenerGeneration;
+      const readTasks = tasksToRead(connection.tasks, now, listenerGeneration);
+      const before = { at: now, listenerGeneration, heardBefore: [...connection.tasks.heard] };
       const answer = await answerHeartbeat(services, connection.clusterId, activeDeployments, runtime, { stamp, memory: connection.reports, readTasks });
       if (stamp) connection.stampedAt = now;
-      if (readTasks) {
-        watch.readAt = now;
-        watch.listenerGeneration = generationBefore;
-        // What was heard before the read and is not waiting any more; a full answer may have left some out.
-        const waiting = new Set(answer.tasks.map((task) => task.deploymentId));
-        if (answer.tasks.length < HEARTBEAT_TASKS_MAX) for (const id of heardBefore) if (!waiting.has(id)) watch.heard.delete(id);
-      }
+      if (readTasks) tasksRead(connection.tasks, { ...before, tasks: answer.tasks });
       return answer;
     },
     "engine:inventory": async ({ clusterId }, { services: usage }) => ({ remove: await recordInventory(services, clusterId, usage) }),
