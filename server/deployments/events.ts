@@ -15,6 +15,9 @@ export type DeploymentRow = typeof deployments.$inferSelect;
 /** Channel on which every web process hears that a deployment recorded events, to tell browsers. */
 export const DEPLOYMENT_CHANNEL = "slipway_deployment";
 
+/** What an announcement says of the deployment. */
+type AnnouncedRow = Pick<DeploymentRow, "id" | "environmentId" | "organizationId" | "status">;
+
 /**
  * Tells every web process (on commit: NOTIFY waits for the transaction) that a deployment was
  * requested or changed. The statuses it decides are read by the web processes that have a page
@@ -23,7 +26,7 @@ export const DEPLOYMENT_CHANNEL = "slipway_deployment";
  */
 export async function announceDeployment(
   db: Executor,
-  row: Pick<DeploymentRow, "id" | "environmentId" | "organizationId" | "status">,
+  row: AnnouncedRow,
   lastEventId: number,
   /** Another NOTIFY sent in the same statement (a new lease's to its engine: a request is on the path of every dispatch). */
   alsoNotify?: SQL,
@@ -32,7 +35,7 @@ export async function announceDeployment(
 }
 
 /** The NOTIFY of {@link announceDeployment}, as an expression, for a statement that sends it with its own work. */
-function deploymentAnnouncement(row: Pick<DeploymentRow, "id" | "environmentId" | "organizationId" | "status">, lastEventId: number): SQL {
+function deploymentAnnouncement(row: AnnouncedRow, lastEventId: number): SQL {
   const change: DeploymentAnnounced = {
     deploymentId: row.id,
     environmentId: row.environmentId,
@@ -112,12 +115,12 @@ async function refreshStatus(db: Executor, svc: LeaseClock, deployment: Deployme
     if (event.commitInfo) commitDetails[event.serviceId] = event.commitInfo;
   }
   const ended = terminalStatuses.has(projection.status);
+  // Announced by the same statement, a round trip less on every event batch: its status is the projection's.
+  const announcement = deploymentAnnouncement({ ...deployment, status: projection.status }, events.at(-1)?.id ?? 0);
   // The transaction's first UPDATE of the row, where it can be (the lease is extended here): a
   // second one checks the row's foreign keys again (PostgreSQL does for a row its own transaction
   // wrote), which waits for the environment's row lock while holding the deployment's, and a
   // cancel takes them the other way round.
-  // Announced by the same statement, a round trip less on every event batch: its status is the projection's.
-  const announcement = deploymentAnnouncement({ ...deployment, status: projection.status }, events.at(-1)?.id ?? 0);
   const [updated] = await db
     .update(deployments)
     .set({

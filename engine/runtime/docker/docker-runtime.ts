@@ -607,6 +607,15 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     return state.status === "stopped" || state.status === "sleeping" || this.store.busy(state.serviceId);
   }
 
+  /**
+   * Whether supervision may still act on what it read of `current` after an await: a stop, a
+   * deploy or a sleep that began meanwhile owns the state now. Taking a container that a stop
+   * was halting for "running" again undid the stop: the router got its address back (502s), then a crash.
+   */
+  private stillSupervised(state: DockerServiceState, current: ReleaseContainer): boolean {
+    return this.store.get(state.serviceId) === state && state.current === current && !this.unsupervised(state);
+  }
+
   private superviseOnce(): Promise<void> {
     this.supervising ??= this.supervise()
       .catch((error: unknown) => this.options.logger.warn({ err: error }, "supervision pass failed"))
@@ -624,7 +633,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
       try {
         info = await this.docker.getContainer(current.containerId).inspect();
       } catch (error) {
-        if (statusCodeOf(error) !== 404 || this.store.get(state.serviceId) !== state || state.current !== current || this.unsupervised(state)) continue;
+        if (statusCodeOf(error) !== 404 || !this.stillSupervised(state, current)) continue;
         if (state.status !== "crashed") {
           state.status = "crashed";
           this.options.serviceLog(
@@ -638,10 +647,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
         continue;
       }
       await this.loadMasker(current.containerId, info);
-      // Again after the awaits: a stop, a deploy or a sleep that began meanwhile owns the state
-      // now. Taking the container, still running while a stop halts it, for "running" again
-      // undid the stop: the router was handed its address back (502s), and then a crash.
-      if (this.store.get(state.serviceId) !== state || state.current !== current || this.unsupervised(state)) continue;
+      if (!this.stillSupervised(state, current)) continue;
       const running = info.State.Running && !info.State.Restarting;
       const exit = this.exits.get(current.containerId) ?? {
         code: info.State.Running ? null : (info.State.ExitCode ?? null),
