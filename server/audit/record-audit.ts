@@ -1,5 +1,7 @@
+import { sql } from "drizzle-orm";
 import type { Actor } from "../auth/actor";
 import type { Executor } from "../db/client";
+import { jsonParam, jsonValue, preparedOnce } from "../db/prepared";
 import { auditEvents } from "../db/schema";
 
 export type AuditEntry = {
@@ -18,8 +20,28 @@ export type AuditActor = Omit<Actor, "organizationId" | "role"> & { organization
 
 /** Writes one audit event in the caller's transaction, so a mutation and its audit land together. */
 export async function recordAudit(db: Executor, actor: AuditActor, entry: AuditEntry): Promise<void> {
-  await db.insert(auditEvents).values(auditRow(actor, entry));
+  const row = auditRow(actor, entry);
+  await auditStatements(db).insert.execute({ ...row, changes: jsonValue(row.changes) });
 }
+
+/** Every mutation writes one (see preparedOnce). */
+const auditStatements = preparedOnce((db) => ({
+  insert: db
+    .insert(auditEvents)
+    .values({
+      organizationId: sql.placeholder("organizationId"),
+      actorType: sql.placeholder("actorType"),
+      actorId: sql.placeholder("actorId"),
+      actorLabel: sql.placeholder("actorLabel"),
+      origin: sql.placeholder("origin"),
+      action: sql.placeholder("action"),
+      targetType: sql.placeholder("targetType"),
+      targetId: sql.placeholder("targetId"),
+      changes: jsonParam<Record<string, unknown>>("changes"),
+      ip: sql.placeholder("ip"),
+    })
+    .prepare("record_audit"),
+}));
 
 /** The audit event's row, for a write that inserts it within a statement of its own (a clone's). */
 export function auditRow(actor: AuditActor, entry: AuditEntry): typeof auditEvents.$inferInsert {

@@ -2,6 +2,7 @@ import { and, asc, eq, isNotNull, isNull, notInArray, or, sql } from "drizzle-or
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Services } from "../context";
 import type { Executor } from "../db/client";
+import { preparedOnce } from "../db/prepared";
 import { deployments, environments } from "../db/schema";
 import { notifyEngine } from "./engine-channel";
 
@@ -35,22 +36,29 @@ export async function tryLockEnvironment(tx: Executor, environmentId: string): P
 
 /**
  * The environment's deployments that hold or wait for its turn: a leased unfinished one sorts
- * first (one is running), then the queued ones, oldest first. Read under the environment's row lock.
+ * first (one is running), then the queued ones, oldest first; the first `limit` of them, or all.
+ * Read under the environment's row lock.
  */
 export function environmentQueue(tx: Executor, environmentId: string, limit?: number) {
-  const query = tx
+  // LIMIT NULL is no limit.
+  return queueStatements(tx).queue.execute({ environmentId, limit: limit ?? null });
+}
+
+/** On the path of every request and every end of a deployment (see preparedOnce). */
+const queueStatements = preparedOnce((db) => ({
+  queue: db
     .select()
     .from(deployments)
     .where(
       and(
-        eq(deployments.environmentId, environmentId),
+        eq(deployments.environmentId, sql.placeholder("environmentId")),
         or(and(isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)), and(eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt))),
       ),
     )
     .orderBy(sql`${deployments.leasedAt} is null`, asc(deployments.createdAt))
-    .$dynamic();
-  return limit === undefined ? query : query.limit(limit);
-}
+    .limit(sql.placeholder("limit"))
+    .prepare("environment_queue"),
+}));
 
 /** The columns of a new lease: its attempt, and the time the engine has to acknowledge it. */
 export function leaseColumns(leasedAt: Date, leaseSeconds: number, attempt: number) {

@@ -1,7 +1,8 @@
 import { asc, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
-import type { DeploymentEvent, DeploymentStep, StepStatus } from "../../engine/protocol/events";
+import type { CommitInfo, DeploymentEvent, DeploymentStep, StepStatus } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
+import { jsonParam, jsonValue, preparedOnce, timeParam, timeValue } from "../db/prepared";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
 import type { DeploymentAnnounced } from "../realtime/ui-protocol";
 import { finishOrganizationDeletion } from "../organizations/organizations";
@@ -36,6 +37,11 @@ export async function announceDeployment(
 
 /** The NOTIFY of {@link announceDeployment}, as an expression, for a statement that sends it with its own work. */
 function deploymentAnnouncement(row: AnnouncedRow, lastEventId: number): SQL {
+  return sql`pg_notify(${DEPLOYMENT_CHANNEL}, ${announcementOf(row, lastEventId)})`;
+}
+
+/** What {@link announceDeployment} tells, as the notification's payload. */
+function announcementOf(row: AnnouncedRow, lastEventId: number): string {
   const change: DeploymentAnnounced = {
     deploymentId: row.id,
     environmentId: row.environmentId,
@@ -43,7 +49,7 @@ function deploymentAnnouncement(row: AnnouncedRow, lastEventId: number): SQL {
     status: row.status,
     lastEventId,
   };
-  return sql`pg_notify(${DEPLOYMENT_CHANNEL}, ${JSON.stringify(change)})`;
+  return JSON.stringify(change);
 }
 
 /**
@@ -59,25 +65,84 @@ export async function appendEngineEvents(
   /** The lease's new expiry, when the batch extends it: written with the status, in one UPDATE (see refreshStatus). */
   leaseExpiresAt?: Date,
 ): Promise<DeploymentRow> {
-  await db
-    .insert(deploymentEvents)
-    .values(
-      events.map((event) => ({
-        deploymentId: deployment.id,
-        seq: event.seq,
-        serviceId: event.serviceId,
-        step: event.step,
-        status: event.status,
-        message: event.message ?? null,
-        durationMs: event.durationMs ?? null,
-        commit: event.commit ?? null,
-        commitInfo: event.commitInfo ?? null,
-        outputKeys: event.outputKeys ?? null,
-        at: new Date(event.at),
-      })),
-    )
-    .onConflictDoNothing();
+  const prepared = events.length <= PREPARED_BATCHES ? insertEventBatch[events.length - 1] : undefined;
+  if (prepared) await prepared(db).insert.execute(eventBatchValues(deployment.id, events));
+  else
+    await db
+      .insert(deploymentEvents)
+      .values(events.map((event) => eventRow(deployment.id, event)))
+      .onConflictDoNothing();
   return refreshStatus(db, svc, deployment, leaseExpiresAt);
+}
+
+function eventRow(deploymentId: string, event: DeploymentEvent) {
+  return {
+    deploymentId,
+    seq: event.seq,
+    serviceId: event.serviceId,
+    step: event.step,
+    status: event.status,
+    message: event.message ?? null,
+    durationMs: event.durationMs ?? null,
+    commit: event.commit ?? null,
+    commitInfo: event.commitInfo ?? null,
+    outputKeys: event.outputKeys ?? null,
+    at: new Date(event.at),
+  };
+}
+
+/**
+ * Event batches of up to this many events (an engine sends a few at a time) are inserted by a
+ * statement prepared for their size (see preparedOnce), built on first use; a larger one, as an
+ * engine that catches up after a disconnection sends, is built as it comes.
+ */
+const PREPARED_BATCHES = 16;
+
+const insertEventBatch = Array.from({ length: PREPARED_BATCHES }, (_, index) =>
+  preparedOnce((db) => {
+    const placeholder = (name: string, row: number) => sql.placeholder(`${name}${row}`);
+    const rows = Array.from({ length: index + 1 }, (_, row) => ({
+      deploymentId: sql.placeholder("deploymentId"),
+      seq: placeholder("seq", row),
+      serviceId: placeholder("serviceId", row),
+      step: placeholder("step", row),
+      status: placeholder("status", row),
+      message: placeholder("message", row),
+      durationMs: placeholder("durationMs", row),
+      commit: placeholder("commit", row),
+      commitInfo: jsonParam<CommitInfo>(`commitInfo${row}`),
+      outputKeys: jsonParam<string[]>(`outputKeys${row}`),
+      at: placeholder("at", row),
+    }));
+    return {
+      insert: db
+        .insert(deploymentEvents)
+        .values(rows)
+        .onConflictDoNothing()
+        .prepare(`deployment_events_insert_${index + 1}`),
+    };
+  }),
+);
+
+/** The values of insertEventBatch's statement for `events`. */
+function eventBatchValues(deploymentId: string, events: DeploymentEvent[]): Record<string, unknown> {
+  const values: Record<string, unknown> = { deploymentId };
+  events.forEach((event, row) => {
+    const { seq, serviceId, step, status, message, durationMs, commit, commitInfo, outputKeys, at } = eventRow(deploymentId, event);
+    Object.assign(values, {
+      [`seq${row}`]: seq,
+      [`serviceId${row}`]: serviceId,
+      [`step${row}`]: step,
+      [`status${row}`]: status,
+      [`message${row}`]: message,
+      [`durationMs${row}`]: durationMs,
+      [`commit${row}`]: commit,
+      [`commitInfo${row}`]: jsonValue(commitInfo),
+      [`outputKeys${row}`]: jsonValue(outputKeys),
+      [`at${row}`]: at,
+    });
+  });
+  return values;
 }
 
 /** Records an event of the control plane's own (queued, cancel requested, lease expired …). */
@@ -105,7 +170,8 @@ export async function appendControlEvent(
  * finished DELETE removes what it deleted (and an organization being deleted, with its last environment).
  */
 async function refreshStatus(db: Executor, svc: LeaseClock, deployment: DeploymentRow, leaseExpiresAt?: Date): Promise<DeploymentRow> {
-  const events = await db.select().from(deploymentEvents).where(eq(deploymentEvents.deploymentId, deployment.id)).orderBy(asc(deploymentEvents.id));
+  const statements = statusStatements(db);
+  const events = await statements.eventsOf.execute({ deploymentId: deployment.id });
   const projection = projectDeployment(deployment.action, events);
   const commits = { ...deployment.commits };
   const commitDetails = { ...deployment.commitDetails };
@@ -115,30 +181,56 @@ async function refreshStatus(db: Executor, svc: LeaseClock, deployment: Deployme
     if (event.commitInfo) commitDetails[event.serviceId] = event.commitInfo;
   }
   const ended = terminalStatuses.has(projection.status);
-  // Announced by the same statement, a round trip less on every event batch: its status is the projection's.
-  const announcement = deploymentAnnouncement({ ...deployment, status: projection.status }, events.at(-1)?.id ?? 0);
   // The transaction's first UPDATE of the row, where it can be (the lease is extended here): a
   // second one checks the row's foreign keys again (PostgreSQL does for a row its own transaction
   // wrote), which waits for the environment's row lock while holding the deployment's, and a
-  // cancel takes them the other way round.
-  const [updated] = await db
-    .update(deployments)
-    .set({
-      status: projection.status,
-      statusMessage: projection.message,
-      startedAt: projection.startedAt,
-      finishedAt: projection.finishedAt,
-      commits,
-      commitDetails,
-      ...(ended ? { leaseExpiresAt: null } : leaseExpiresAt ? { leaseExpiresAt } : {}),
-    })
-    .where(eq(deployments.id, deployment.id))
-    .returning({ ...getTableColumns(deployments), announced: announcement });
+  // cancel takes them the other way round. It announces the change too, a round trip less on
+  // every event batch: its status is the projection's.
+  const [updated] = await statements.refresh.execute({
+    deploymentId: deployment.id,
+    status: projection.status,
+    statusMessage: projection.message,
+    startedAt: timeValue(projection.startedAt),
+    finishedAt: timeValue(projection.finishedAt),
+    commits: jsonValue(commits),
+    commitDetails: jsonValue(commitDetails),
+    // An ended deployment holds no lease; a batch without a new expiry leaves it as it is.
+    keepLease: !ended && !leaseExpiresAt,
+    leaseExpiresAt: ended ? null : timeValue(leaseExpiresAt),
+    updatedAt: timeValue(new Date()),
+    announcement: announcementOf({ ...deployment, status: projection.status }, events.at(-1)?.id ?? 0),
+  });
   const { announced: _, ...row } = updated!;
   await notifyDeploymentChange(db, deployment.status, row, events.at(-1)?.at ?? new Date());
   if (ended && !terminalStatuses.has(deployment.status)) await onFinished(db, svc, row);
   return row;
 }
+
+/** The statements of every event batch (see preparedOnce). */
+const statusStatements = preparedOnce((db) => ({
+  eventsOf: db
+    .select()
+    .from(deploymentEvents)
+    .where(eq(deploymentEvents.deploymentId, sql.placeholder("deploymentId")))
+    .orderBy(asc(deploymentEvents.id))
+    .prepare("deployment_events_of"),
+  refresh: db
+    .update(deployments)
+    .set({
+      status: sql`${sql.placeholder("status")}`,
+      statusMessage: sql`${sql.placeholder("statusMessage")}`,
+      startedAt: timeParam("startedAt"),
+      finishedAt: timeParam("finishedAt"),
+      commits: jsonParam("commits"),
+      commitDetails: jsonParam("commitDetails"),
+      leaseExpiresAt: sql`case when ${sql.placeholder("keepLease")}::boolean then ${deployments.leaseExpiresAt} else ${timeParam("leaseExpiresAt")} end`,
+      // Every value a placeholder, updated_at too: its $onUpdate would run once, when this is prepared.
+      updatedAt: timeParam("updatedAt"),
+    })
+    .where(eq(deployments.id, sql.placeholder("deploymentId")))
+    .returning({ ...getTableColumns(deployments), announced: sql`pg_notify(${DEPLOYMENT_CHANNEL}, ${sql.placeholder("announcement")})` })
+    .prepare("refresh_deployment_status"),
+}));
 
 async function onFinished(db: Executor, svc: LeaseClock, deployment: DeploymentRow): Promise<void> {
   if (deployment.status === "DELETED") {

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
+import { jsonParam, jsonValue, preparedOnce, timeParam, timeValue, uuidsParam } from "../db/prepared";
 import { deployments, type DeploymentCause } from "../db/schema";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
@@ -89,23 +90,23 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     // Nothing runs or waits: the request leases its deployment itself (issue 17), and its engine
     // hears of it when this commits, with no worker job between the call and the engine.
     const leaseNow = queue.length === 0;
-    const [created] = await tx
-      .insert(deployments)
-      .values({
-        ...(leaseNow ? leaseColumns(ctx.now(), ctx.leaseSeconds, 1) : {}),
-        id: deploymentId,
-        organizationId: environment.organizationId,
-        environmentId: environment.id,
-        clusterId: environment.clusterId,
-        action: input.action,
-        serviceIds,
-        snapshot,
-        origin: ctx.actor.origin,
-        actorId: ctx.actor.id,
-        actorLabel: ctx.actor.label,
-        cause: cause ?? null,
-      })
-      .returning();
+    const leased = leaseNow ? leaseColumns(ctx.now(), ctx.leaseSeconds, 1) : null;
+    const [created] = await requestStatements(tx).insert.execute({
+      id: deploymentId,
+      organizationId: environment.organizationId,
+      environmentId: environment.id,
+      clusterId: environment.clusterId,
+      action: input.action,
+      serviceIds,
+      snapshot,
+      origin: ctx.actor.origin,
+      actorId: ctx.actor.id ?? null,
+      actorLabel: ctx.actor.label,
+      cause: jsonValue(cause),
+      leasedAt: timeValue(leased?.leasedAt),
+      leaseExpiresAt: timeValue(leased?.leaseExpiresAt),
+      attempt: leased?.attempt ?? 0,
+    });
     const deployment = created!;
     // Every page that shows a status of the environment hears it at once, not at the engine's first event.
     // Leased, its engine hears of it on commit too.
@@ -124,6 +125,30 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     return { deployment, merged: false };
   });
 }
+
+/** The insert of every request not merged into a waiting deployment (see preparedOnce). */
+const requestStatements = preparedOnce((db) => ({
+  insert: db
+    .insert(deployments)
+    .values({
+      id: sql.placeholder("id"),
+      organizationId: sql.placeholder("organizationId"),
+      environmentId: sql.placeholder("environmentId"),
+      clusterId: sql.placeholder("clusterId"),
+      action: sql.placeholder("action"),
+      serviceIds: uuidsParam("serviceIds"),
+      snapshot: sql.placeholder("snapshot"),
+      origin: sql.placeholder("origin"),
+      actorId: sql.placeholder("actorId"),
+      actorLabel: sql.placeholder("actorLabel"),
+      cause: jsonParam<DeploymentCause>("cause"),
+      leasedAt: timeParam("leasedAt"),
+      leaseExpiresAt: timeParam("leaseExpiresAt"),
+      attempt: sql.placeholder("attempt"),
+    })
+    .returning()
+    .prepare("request_deployment"),
+}));
 
 /**
  * The refs of a merged deployment: the new request's; for the services it does not act on, the

@@ -1,8 +1,9 @@
-import { and, eq, inArray, or } from "drizzle-orm";
+import { and, eq, inArray, or, sql } from "drizzle-orm";
 import { mapCredentials } from "../../engine/protocol/git-source";
 import { serviceSpec, type ApplicationConfig, type GitSource, type Snapshot } from "../../engine/protocol/snapshot";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
+import { preparedOnce } from "../db/prepared";
 import { clusters, deploymentStages, environments, projects, services, variables } from "../db/schema";
 import { notFound } from "../errors";
 import type { OrganizationCipher } from "../secrets/keyring";
@@ -31,13 +32,7 @@ export type SnapshotPlace = Awaited<ReturnType<typeof lockSnapshotPlace>>;
  * a deployment request is on the path of every dispatch. Only an environment of the organization.
  */
 export async function lockSnapshotPlace(tx: Executor, organizationId: string, environmentId: string) {
-  const [row] = await tx
-    .select({ environment: environments, project: projects, cluster: clusters })
-    .from(environments)
-    .innerJoin(projects, eq(projects.id, environments.projectId))
-    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(and(eq(environments.id, environmentId), eq(environments.organizationId, organizationId)))
-    .for("update", { of: environments });
+  const [row] = await snapshotStatements(tx).place.execute({ organizationId, environmentId });
   if (!row) throw notFound("Environment");
   return row;
 }
@@ -54,15 +49,36 @@ export type SnapshotInputs = Awaited<ReturnType<typeof readSnapshotInputs>>;
  * unique index. Empty for an environment of another organization.
  */
 export async function readSnapshotInputs(db: Executor, organizationId: string, environmentId: string) {
-  const ofEnvironment = and(eq(services.environmentId, environmentId), eq(services.organizationId, organizationId));
-  const projectOf = db.select({ id: environments.projectId }).from(environments).where(eq(environments.id, environmentId));
+  const statements = snapshotStatements(db);
   const [rows, stored] = await Promise.all([
-    db
+    statements.services.execute({ organizationId, environmentId }),
+    statements.variables.execute({ organizationId, environmentId }),
+  ]);
+  const stages = new Map(rows.flatMap(({ stage }) => (stage ? [[stage.id, stage] as const] : [])));
+  return { services: rows.map(({ service }) => service), stages: [...stages.values()], variables: stored };
+}
+
+/** The statements of every deployment request (see preparedOnce): each is on the path of every dispatch. */
+const snapshotStatements = preparedOnce((db) => {
+  const organizationId = sql.placeholder("organizationId");
+  const environmentId = sql.placeholder("environmentId");
+  const projectOf = db.select({ id: environments.projectId }).from(environments).where(eq(environments.id, environmentId));
+  return {
+    place: db
+      .select({ environment: environments, project: projects, cluster: clusters })
+      .from(environments)
+      .innerJoin(projects, eq(projects.id, environments.projectId))
+      .innerJoin(clusters, eq(clusters.id, environments.clusterId))
+      .where(and(eq(environments.id, environmentId), eq(environments.organizationId, organizationId)))
+      .for("update", { of: environments })
+      .prepare("snapshot_place"),
+    services: db
       .select({ service: services, stage: deploymentStages })
       .from(services)
       .leftJoin(deploymentStages, eq(deploymentStages.id, services.stageId))
-      .where(ofEnvironment),
-    db
+      .where(and(eq(services.environmentId, environmentId), eq(services.organizationId, organizationId)))
+      .prepare("snapshot_services"),
+    variables: db
       .select()
       .from(variables)
       .where(
@@ -70,11 +86,10 @@ export async function readSnapshotInputs(db: Executor, organizationId: string, e
           eq(variables.organizationId, organizationId),
           or(and(eq(variables.scope, "PROJECT"), inArray(variables.targetId, projectOf)), ...environmentVariableScopes(db, organizationId, environmentId)),
         ),
-      ),
-  ]);
-  const stages = new Map(rows.flatMap(({ stage }) => (stage ? [[stage.id, stage] as const] : [])));
-  return { services: rows.map(({ service }) => service), stages: [...stages.values()], variables: stored };
-}
+      )
+      .prepare("snapshot_variables"),
+  };
+});
 
 /**
  * Renders the full desired state of a deployment from what the caller read (the place under its

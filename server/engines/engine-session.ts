@@ -3,8 +3,8 @@ import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } 
 import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
-import type { Database } from "../db/client";
-import { preparedOnce } from "../db/prepared";
+import type { Executor } from "../db/client";
+import { preparedOnce, timeParam } from "../db/prepared";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { lockEnvironment } from "../deployments/environment-queue";
@@ -93,7 +93,7 @@ export async function leasedTasks(svc: Services, clusterId: string, { deployment
  */
 const preparedLeasedTasks = preparedOnce(prepareLeasedTasks);
 
-function prepareLeasedTasks(db: Database) {
+function prepareLeasedTasks(db: Executor) {
   const query = (ofDeployment: boolean) =>
     // The cluster's settings as they are now (an ADMIN may have changed them since the deployment was asked for),
     // and the organization's wrapped key in the same round trip: a pull is on every dispatch's path.
@@ -122,9 +122,6 @@ function prepareLeasedTasks(db: Database) {
   return { ofCluster: query(false).prepare("leased_tasks_of_cluster"), ofDeployment: query(true).prepare("leased_task_of_deployment") };
 }
 
-/** A timestamp given when a prepared statement runs, as an ISO string. */
-const placeholderTime = (name: string) => sql<Date>`${sql.placeholder(name)}::timestamptz`;
-
 /** The statements of every task's acknowledgement, event batch and log batch (see preparedOnce). */
 const preparedDeploymentStatements = preparedOnce((db) => ({
   ownDeployment: db
@@ -135,7 +132,7 @@ const preparedDeploymentStatements = preparedOnce((db) => ({
   acknowledge: db
     .update(deployments)
     // Every value a placeholder, updated_at too: its $onUpdate would run once, when this is prepared.
-    .set({ acknowledgedAt: placeholderTime("now"), leaseExpiresAt: placeholderTime("leaseExpiresAt"), updatedAt: placeholderTime("now") })
+    .set({ acknowledgedAt: timeParam("now"), leaseExpiresAt: timeParam("leaseExpiresAt"), updatedAt: timeParam("now") })
     .where(
       and(
         eq(deployments.id, sql.placeholder("deploymentId")),

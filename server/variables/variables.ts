@@ -1,5 +1,5 @@
 import { parse as parseDotenv } from "dotenv";
-import { and, asc, eq, inArray, type SQL } from "drizzle-orm";
+import { and, asc, eq, inArray, type Placeholder, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { recordAudit, REDACTED } from "../audit/record-audit";
 import type { DomainContext } from "../context";
@@ -21,7 +21,7 @@ import { variableKey, variableValue } from "../input-schemas";
  * (the leading columns of their unique index), within the organization. A caller adds other
  * scopes (a deployment's snapshot, its project's) and the organization's condition.
  */
-export function environmentVariableScopes(db: Executor, organizationId: string, environmentId: string): SQL[] {
+export function environmentVariableScopes(db: Executor, organizationId: string | Placeholder, environmentId: string | Placeholder): SQL[] {
   const ofEnvironment = and(eq(services.environmentId, environmentId), eq(services.organizationId, organizationId));
   return [
     and(eq(variables.scope, "ENVIRONMENT"), eq(variables.targetId, environmentId))!,
