@@ -13,34 +13,38 @@ type Statement = PgPreparedQuery<PreparedQueryConfig & { execute: any }>;
  * or an open transaction's connection.
  *
  * A prepared statement of drizzle's runs on the connection of the session it was built on, kept
- * in its `client` field; it is rebound here by an object whose prototype is the statement, with
- * a `client` of its own (server/db/prepared.test.ts fails if a transaction's run left it).
+ * in its `client` field, and logs to that session's logger; it is rebound here by an object whose
+ * prototype is the statement, with the handle's own (server/db/prepared.test.ts fails if a
+ * transaction's run left its connection).
  *
  * What drizzle computes while it builds is computed once: an update's `$onUpdate` (updated_at)
  * and a `$defaultFn` must be placeholders, or every run would keep the value of the first build.
  */
 export function preparedOnce<T extends Record<string, Statement>>(build: (db: Executor) => T): (handle: Executor) => T {
   let built: T | undefined;
-  // Per connection: a pool, or a pooled client (a bounded set, which one transaction after another reuses).
+  // Per session: a database handle's (its pool), or a transaction's (a pooled client).
   const bound = new WeakMap<object, T>();
   return (handle) => {
     built ??= build(handle);
-    const client = connectionOf(handle);
-    let statements = bound.get(client);
+    const session = sessionOf(handle);
+    let statements = bound.get(session);
     if (statements === undefined) {
-      const rebound = Object.entries(built).map(([name, statement]) => [name, Object.create(statement, { client: { value: client } }) as Statement]);
-      bound.set(client, (statements = Object.fromEntries(rebound) as T));
+      const own = { client: { value: session.client }, logger: { value: session.logger } };
+      const rebound = Object.entries(built).map(([name, statement]) => [name, Object.create(statement, own) as Statement]);
+      bound.set(session, (statements = Object.fromEntries(rebound) as T));
     }
     return statements;
   };
 }
 
-/** The driver connection a handle's statements run on: a pg pool, or the client of a transaction. */
-function connectionOf(handle: Executor): object {
-  const client = (handle as unknown as { session?: { client?: unknown } }).session?.client;
-  if (typeof client !== "object" || client === null)
+type Session = { client: object; logger: unknown };
+
+/** What a handle's statements run with: a pg pool or a transaction's client, and the handle's logger. */
+function sessionOf(handle: Executor): Session {
+  const session = (handle as unknown as { session?: Partial<Session> }).session;
+  if (typeof session?.client !== "object" || session.client === null)
     throw new Error("a prepared statement needs a node-postgres handle (connectDatabase's, or its transaction)");
-  return client;
+  return session as Session;
 }
 
 /*

@@ -1,10 +1,10 @@
-import { and, asc, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } from "../../engine/protocol/events";
 import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import type { Executor } from "../db/client";
-import { preparedOnce, timeParam } from "../db/prepared";
+import { jsonParam, preparedOnce, timeParam, uuidsParam } from "../db/prepared";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { lockEnvironment } from "../deployments/environment-queue";
@@ -299,6 +299,51 @@ export async function answerHeartbeat(svc: Services, clusterId: string, active: 
   return { cancel, tasks };
 }
 
+/** The statements of every heartbeat and engine report (see preparedOnce): a thousand engines send one every few seconds. */
+const heartbeatStatements = preparedOnce((db) => ({
+  stamp: db
+    .update(clusters)
+    .set({ lastHeartbeatAt: timeParam("reportedAt"), updatedAt: timeParam("updatedAt") })
+    .where(and(eq(clusters.id, sql.placeholder("clusterId")), or(isNull(clusters.lastHeartbeatAt), lt(clusters.lastHeartbeatAt, timeParam("staleBefore")))))
+    .prepare("heartbeat_stamp"),
+  keepLeases: db
+    .update(deployments)
+    .set({ leaseExpiresAt: timeParam("leaseExpiresAt"), updatedAt: timeParam("updatedAt") })
+    .where(
+      and(
+        eq(deployments.clusterId, sql.placeholder("clusterId")),
+        sql`${deployments.id} = any(${uuidsParam("active")})`,
+        notInArray(deployments.status, finished),
+      ),
+    )
+    .returning({ id: deployments.id, cancelRequestedAt: deployments.cancelRequestedAt })
+    .prepare("heartbeat_keep_leases"),
+  servicesBefore: db
+    .select({
+      id: services.id,
+      organizationId: services.organizationId,
+      environmentId: services.environmentId,
+      runtime: services.runtime,
+      // The environment's latest deployment runs, or ended after the stored report.
+      deployedSince: sql<boolean>`coalesce((
+        select ${deployments.finishedAt} is null or ${deployments.finishedAt} > (${services.runtime}->>'reportedAt')::timestamptz
+        from ${deployments} where ${deployments.environmentId} = ${services.environmentId}
+        order by ${deployments.createdAt} desc limit 1), false)`,
+    })
+    .from(services)
+    // Only the cluster's own services. (With a join, drizzle names every column with its
+    // table: a select of one table leaves them bare, which turned the subquery's
+    // correlation above into "environment_id" = "environment_id".)
+    .innerJoin(environments, and(eq(environments.id, services.environmentId), eq(environments.clusterId, sql.placeholder("clusterId"))))
+    .where(sql`${services.id} = any(${uuidsParam("reported")})`)
+    .prepare("heartbeat_services_before"),
+  saveRuntime: db
+    .update(services)
+    .set({ runtime: jsonParam<ServiceRuntime>("runtime"), updatedAt: timeParam("updatedAt") })
+    .where(eq(services.id, sql.placeholder("serviceId")))
+    .prepare("heartbeat_save_runtime"),
+}));
+
 /**
  * The heartbeat's writes: the cluster's last heartbeat, the leases it keeps, its services'
  * runtime state. A service's state is written when something shown of it changed, when a
@@ -313,24 +358,23 @@ export async function recordHeartbeat(
   { stamp = true, memory }: HeartbeatOptions = {},
 ) {
   const reportedAt = svc.now();
+  const statements = heartbeatStatements(svc.db);
   if (stamp) {
-    await svc.db
-      .update(clusters)
-      .set({ lastHeartbeatAt: reportedAt })
-      .where(
-        and(
-          eq(clusters.id, clusterId),
-          or(isNull(clusters.lastHeartbeatAt), lt(clusters.lastHeartbeatAt, new Date(reportedAt.getTime() - HEARTBEAT_STAMP_MS))),
-        ),
-      );
+    await statements.stamp.execute({
+      clusterId,
+      reportedAt: reportedAt.toISOString(),
+      staleBefore: new Date(reportedAt.getTime() - HEARTBEAT_STAMP_MS).toISOString(),
+      updatedAt: new Date().toISOString(),
+    });
   }
   let cancel: string[] = [];
   if (active.length > 0) {
-    const held = await svc.db
-      .update(deployments)
-      .set({ leaseExpiresAt: extendedLease(svc) })
-      .where(and(eq(deployments.clusterId, clusterId), inArray(deployments.id, active), notInArray(deployments.status, finished)))
-      .returning({ id: deployments.id, cancelRequestedAt: deployments.cancelRequestedAt });
+    const held = await statements.keepLeases.execute({
+      clusterId,
+      active,
+      leaseExpiresAt: extendedLease(svc).toISOString(),
+      updatedAt: new Date().toISOString(),
+    });
     cancel = held.filter((d) => d.cancelRequestedAt).map((d) => d.id);
   }
   const nextOf = (state: RuntimeServiceState): ServiceRuntime => ({
@@ -356,27 +400,7 @@ export async function recordHeartbeat(
   };
   const reported = runtime.filter((state) => !alreadyStored(state)).map((state) => state.serviceId);
   const checkedAt = reportedAt.getTime();
-  const before =
-    reported.length > 0
-      ? await svc.db
-          .select({
-            id: services.id,
-            organizationId: services.organizationId,
-            environmentId: services.environmentId,
-            runtime: services.runtime,
-            // The environment's latest deployment runs, or ended after the stored report.
-            deployedSince: sql<boolean>`coalesce((
-              select ${deployments.finishedAt} is null or ${deployments.finishedAt} > (${services.runtime}->>'reportedAt')::timestamptz
-              from ${deployments} where ${deployments.environmentId} = ${services.environmentId}
-              order by ${deployments.createdAt} desc limit 1), false)`,
-          })
-          .from(services)
-          // Only the cluster's own services. (With a join, drizzle names every column with its
-          // table: a select of one table leaves them bare, which turned the subquery's
-          // correlation above into "environment_id" = "environment_id".)
-          .innerJoin(environments, and(eq(environments.id, services.environmentId), eq(environments.clusterId, clusterId)))
-          .where(inArray(services.id, reported))
-      : [];
+  const before = reported.length > 0 ? await statements.servicesBefore.execute({ clusterId, reported }) : [];
   const previous = new Map(before.map((row) => [row.id, row]));
   const updates = runtime.flatMap((state) => {
     const known = previous.get(state.serviceId);
@@ -403,7 +427,7 @@ export async function recordHeartbeat(
     for (const row of before) memory.services.set(row.id, { environmentId: row.environmentId, runtime: row.runtime, checkedAt });
   }
   for (const { known, next } of updates) {
-    await svc.db.update(services).set({ runtime: next }).where(eq(services.id, known.id));
+    await statements.saveRuntime.execute({ serviceId: known.id, runtime: JSON.stringify(next), updatedAt: new Date().toISOString() });
     memory?.services.set(known.id, { environmentId: known.environmentId, runtime: next, checkedAt });
     const last = lastDeployments.get(known.id);
     if (shownChanged(last, known.runtime, next)) {

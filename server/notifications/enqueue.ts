@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { and, arrayContains, eq, isNull, or } from "drizzle-orm";
+import { and, arrayContains, eq, isNull, or, sql } from "drizzle-orm";
 import type { Executor } from "../db/client";
+import { preparedOnce } from "../db/prepared";
 import { environments, notificationDeliveries, notificationRules, projects } from "../db/schema";
 import { addJob } from "../jobs/add-job";
 import type { NotificationEvent, NotificationSubject } from "./events";
@@ -21,27 +22,10 @@ type Scope = { organizationId: string } & ({ environmentId: string } | { project
  * of that environment; a project's, the project's rules; an organization's (an engine's), every rule.
  */
 export async function notify(db: Executor, event: NotificationEvent, scope: Scope, subject: NotificationSubject, at: Date): Promise<number> {
-  const follows = and(
-    eq(notificationRules.organizationId, scope.organizationId),
-    eq(notificationRules.enabled, true),
-    arrayContains(notificationRules.events, [event]),
-  );
   if ("environmentId" in scope) {
     // The rules with the environment's project and names, in one statement (issue 17): every
     // deployment's start and end comes here, and an organization without a rule costs one read.
-    const matched = await db
-      .select({ ruleId: notificationRules.id, projectId: environments.projectId, environmentName: environments.name, projectName: projects.name })
-      .from(environments)
-      .innerJoin(projects, eq(projects.id, environments.projectId))
-      .innerJoin(
-        notificationRules,
-        and(
-          follows,
-          eq(notificationRules.projectId, environments.projectId),
-          or(isNull(notificationRules.environmentId), eq(notificationRules.environmentId, environments.id)),
-        ),
-      )
-      .where(eq(environments.id, scope.environmentId));
+    const matched = await ruleStatements(db).ofEnvironment.execute({ organizationId: scope.organizationId, environmentId: scope.environmentId, event });
     for (const row of matched) {
       const named: NotificationSubject = {
         project: { id: row.projectId, name: row.projectName },
@@ -53,6 +37,11 @@ export async function notify(db: Executor, event: NotificationEvent, scope: Scop
     }
     return matched.length;
   }
+  const follows = and(
+    eq(notificationRules.organizationId, scope.organizationId),
+    eq(notificationRules.enabled, true),
+    arrayContains(notificationRules.events, [event]),
+  );
   const rules = await db
     .select({ id: notificationRules.id })
     .from(notificationRules)
@@ -60,6 +49,26 @@ export async function notify(db: Executor, event: NotificationEvent, scope: Scop
   for (const rule of rules) await enqueueDelivery(db, { organizationId: scope.organizationId, ruleId: rule.id }, event, subject, at);
   return rules.length;
 }
+
+/** The rules of an environment's event, with its project and names: every deployment's start and end reads them (see preparedOnce). */
+const ruleStatements = preparedOnce((db) => ({
+  ofEnvironment: db
+    .select({ ruleId: notificationRules.id, projectId: environments.projectId, environmentName: environments.name, projectName: projects.name })
+    .from(environments)
+    .innerJoin(projects, eq(projects.id, environments.projectId))
+    .innerJoin(
+      notificationRules,
+      and(
+        eq(notificationRules.organizationId, sql.placeholder("organizationId")),
+        eq(notificationRules.enabled, true),
+        sql`${notificationRules.events} @> array[${sql.placeholder("event")}::text]`,
+        eq(notificationRules.projectId, environments.projectId),
+        or(isNull(notificationRules.environmentId), eq(notificationRules.environmentId, environments.id)),
+      ),
+    )
+    .where(eq(environments.id, sql.placeholder("environmentId")))
+    .prepare("notification_rules_of_environment"),
+}));
 
 /** Stores one delivery of a rule and adds the job that sends it. */
 export async function enqueueDelivery(

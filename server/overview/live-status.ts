@@ -1,8 +1,9 @@
-import { and, desc, eq, gte, inArray, notExists, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, notExists, sql, type SQL } from "drizzle-orm";
 import type { DeploymentStatus, DeploymentStep } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import { phaseOf } from "../../engine/protocol/steps";
 import type { Executor } from "../db/client";
+import { preparedOnce, uuidsParam } from "../db/prepared";
 import { deploymentEvents, deployments, services, type ServiceRuntime } from "../db/schema";
 import type { DeploymentChanged, ServiceChanged } from "../realtime/ui-protocol";
 
@@ -69,18 +70,34 @@ export function serviceStatus(last: LastDeployment | undefined, runtime: Pick<Se
  * events of that one for the service (deployment_events_service_idx).
  */
 export async function latestDeploymentPerService(db: Executor, where: SQL | undefined) {
+  return byService(await latestDeploymentQuery(db).where(where));
+}
+
+function latestDeploymentQuery(db: Executor) {
   const { latest, ofService } = latestDeploymentOfEachService(db);
-  const rows = await db
+  return db
     .select({ serviceId: services.id, deployment: deployments, switched: ofService.switched, failedStep: ofService.failedStep, canceled: ofService.canceled })
     .from(services)
     .innerJoinLateral(latest, sql`true`)
     .innerJoin(deployments, eq(deployments.id, latest.id))
     .innerJoinLateral(ofService, sql`true`)
-    .where(where);
+    .$dynamic();
+}
+
+type LatestDeploymentRow = Awaited<ReturnType<typeof latestDeploymentQuery>>[number];
+
+function byService(rows: LatestDeploymentRow[]): Map<string, LatestDeployment> {
   return new Map(
     rows.map(({ serviceId, deployment, switched, failedStep, canceled }) => [serviceId, { ...deployment, serviceEvents: { switched, failedStep, canceled } }]),
   );
 }
+
+/** {@link latestDeploymentPerService} of some services by id, on the path of every engine report that changes a service (see preparedOnce). */
+const latestOfServices = preparedOnce((db) => ({
+  latest: latestDeploymentQuery(db)
+    .where(sql`${services.id} = any(${uuidsParam("serviceIds")})`)
+    .prepare("latest_deployment_of_services"),
+}));
 
 /** The lateral subqueries of {@link latestDeploymentPerService}, to join to `services`. */
 function latestDeploymentOfEachService(db: Executor) {
@@ -169,8 +186,8 @@ export async function environmentLiveStatus(db: Executor, environmentId: string)
 }
 
 /** {@link latestDeploymentPerService} of some services by id. */
-export function latestDeploymentOf(db: Executor, serviceIds: string[]) {
-  return latestDeploymentPerService(db, inArray(services.id, serviceIds));
+export async function latestDeploymentOf(db: Executor, serviceIds: string[]) {
+  return byService(await latestOfServices(db).latest.execute({ serviceIds }));
 }
 
 /**
