@@ -299,6 +299,30 @@ export async function answerHeartbeat(svc: Services, clusterId: string, active: 
   return { cancel, tasks };
 }
 
+/** A report's services as stored, of the cluster only, with whether a deployment of their environment ran since their report. */
+function servicesBefore(db: Executor) {
+  return (
+    db
+      .select({
+        id: services.id,
+        organizationId: services.organizationId,
+        environmentId: services.environmentId,
+        runtime: services.runtime,
+        // The environment's latest deployment runs, or ended after the stored report.
+        deployedSince: sql<boolean>`coalesce((
+        select ${deployments.finishedAt} is null or ${deployments.finishedAt} > (${services.runtime}->>'reportedAt')::timestamptz
+        from ${deployments} where ${deployments.environmentId} = ${services.environmentId}
+        order by ${deployments.createdAt} desc limit 1), false)`,
+      })
+      .from(services)
+      // Only the cluster's own services. (With a join, drizzle names every column with its
+      // table: a select of one table leaves them bare, which turned the subquery's
+      // correlation above into "environment_id" = "environment_id".)
+      .innerJoin(environments, and(eq(environments.id, services.environmentId), eq(environments.clusterId, sql.placeholder("clusterId"))))
+      .$dynamic()
+  );
+}
+
 /** The statements of every heartbeat and engine report (see preparedOnce): a thousand engines send one every few seconds. */
 const heartbeatStatements = preparedOnce((db) => ({
   stamp: db
@@ -318,23 +342,11 @@ const heartbeatStatements = preparedOnce((db) => ({
     )
     .returning({ id: deployments.id, cancelRequestedAt: deployments.cancelRequestedAt })
     .prepare("heartbeat_keep_leases"),
-  servicesBefore: db
-    .select({
-      id: services.id,
-      organizationId: services.organizationId,
-      environmentId: services.environmentId,
-      runtime: services.runtime,
-      // The environment's latest deployment runs, or ended after the stored report.
-      deployedSince: sql<boolean>`coalesce((
-        select ${deployments.finishedAt} is null or ${deployments.finishedAt} > (${services.runtime}->>'reportedAt')::timestamptz
-        from ${deployments} where ${deployments.environmentId} = ${services.environmentId}
-        order by ${deployments.createdAt} desc limit 1), false)`,
-    })
-    .from(services)
-    // Only the cluster's own services. (With a join, drizzle names every column with its
-    // table: a select of one table leaves them bare, which turned the subquery's
-    // correlation above into "environment_id" = "environment_id".)
-    .innerJoin(environments, and(eq(environments.id, services.environmentId), eq(environments.clusterId, sql.placeholder("clusterId"))))
+  // One service (what a report usually changes) and several: see latestDeploymentOf for why two.
+  serviceBefore: servicesBefore(db)
+    .where(eq(services.id, sql.placeholder("serviceId")))
+    .prepare("heartbeat_service_before"),
+  servicesBefore: servicesBefore(db)
     .where(sql`${services.id} = any(${uuidsParam("reported")})`)
     .prepare("heartbeat_services_before"),
   saveRuntime: db
@@ -400,7 +412,12 @@ export async function recordHeartbeat(
   };
   const reported = runtime.filter((state) => !alreadyStored(state)).map((state) => state.serviceId);
   const checkedAt = reportedAt.getTime();
-  const before = reported.length > 0 ? await statements.servicesBefore.execute({ clusterId, reported }) : [];
+  const before =
+    reported.length === 0
+      ? []
+      : reported.length === 1
+        ? await statements.serviceBefore.execute({ clusterId, serviceId: reported[0] })
+        : await statements.servicesBefore.execute({ clusterId, reported });
   const previous = new Map(before.map((row) => [row.id, row]));
   const updates = runtime.flatMap((state) => {
     const known = previous.get(state.serviceId);

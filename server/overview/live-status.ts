@@ -92,9 +92,17 @@ function byService(rows: LatestDeploymentRow[]): Map<string, LatestDeployment> {
   );
 }
 
-/** {@link latestDeploymentPerService} of some services by id, on the path of every engine report that changes a service (see preparedOnce). */
+/**
+ * {@link latestDeploymentPerService} of some services by id, on the path of every engine report
+ * that changes a service (see preparedOnce). A report usually changes one: `= $1` gets a generic
+ * plan after a few runs, where `= any($1)` is planned at every run (its custom plans, for an array
+ * of one, always look cheaper than a generic one), which cost PostgreSQL more than running it.
+ */
 const latestOfServices = preparedOnce((db) => ({
-  latest: latestDeploymentQuery(db)
+  ofOne: latestDeploymentQuery(db)
+    .where(eq(services.id, sql.placeholder("serviceId")))
+    .prepare("latest_deployment_of_service"),
+  ofMany: latestDeploymentQuery(db)
     .where(sql`${services.id} = any(${uuidsParam("serviceIds")})`)
     .prepare("latest_deployment_of_services"),
 }));
@@ -187,7 +195,8 @@ export async function environmentLiveStatus(db: Executor, environmentId: string)
 
 /** {@link latestDeploymentPerService} of some services by id. */
 export async function latestDeploymentOf(db: Executor, serviceIds: string[]) {
-  return byService(await latestOfServices(db).latest.execute({ serviceIds }));
+  const { ofOne, ofMany } = latestOfServices(db);
+  return byService(await (serviceIds.length === 1 ? ofOne.execute({ serviceId: serviceIds[0] }) : ofMany.execute({ serviceIds })));
 }
 
 /**
