@@ -23,5 +23,10 @@ export async function notifyEngine(db: Executor, notification: EngineNotificatio
 
 /** The NOTIFY of {@link notifyEngine} as an expression, for a caller that sends it with a statement of its own (one round trip fewer). */
 export function engineNotifyCall(notification: EngineNotification): SQL {
-  return sql`pg_notify(${ENGINE_CHANNEL}, ${JSON.stringify(notification)})`;
+  return sql`pg_notify(${ENGINE_CHANNEL}, ${engineNotice(notification)})`;
+}
+
+/** The payload of an engine notification on ENGINE_CHANNEL, for a prepared statement that sends it. */
+export function engineNotice(notification: EngineNotification): string {
+  return JSON.stringify(notification);
 }

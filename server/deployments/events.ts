@@ -12,6 +12,7 @@ import { projectDeployment } from "./status";
 import { notifyDeploymentChange } from "../notifications/deployment-events";
 
 export type DeploymentRow = typeof deployments.$inferSelect;
+type DeploymentEventRow = typeof deploymentEvents.$inferSelect;
 
 /** Channel on which every web process hears that a deployment recorded events, to tell browsers. */
 export const DEPLOYMENT_CHANNEL = "slipway_deployment";
@@ -41,7 +42,7 @@ function deploymentAnnouncement(row: AnnouncedRow, lastEventId: number): SQL {
 }
 
 /** What {@link announceDeployment} tells, as the notification's payload. */
-function announcementOf(row: AnnouncedRow, lastEventId: number): string {
+export function announcementOf(row: AnnouncedRow, lastEventId: number): string {
   const change: DeploymentAnnounced = {
     deploymentId: row.id,
     environmentId: row.environmentId,
@@ -66,13 +67,15 @@ export async function appendEngineEvents(
   leaseExpiresAt?: Date,
 ): Promise<DeploymentRow> {
   const prepared = events.length <= PREPARED_BATCHES ? insertEventBatch[events.length - 1] : undefined;
-  if (prepared) await prepared(db).insert.execute(eventBatchValues(deployment.id, events));
-  else
-    await db
-      .insert(deploymentEvents)
-      .values(events.map((event) => eventRow(deployment.id, event)))
-      .onConflictDoNothing();
-  return refreshStatus(db, svc, deployment, leaseExpiresAt);
+  if (prepared) {
+    const all = await prepared(db).insertAndRead.execute(eventBatchValues(deployment.id, events));
+    return refreshStatus(db, svc, deployment, all, leaseExpiresAt);
+  }
+  await db
+    .insert(deploymentEvents)
+    .values(events.map((event) => eventRow(deployment.id, event)))
+    .onConflictDoNothing();
+  return refreshStatus(db, svc, deployment, undefined, leaseExpiresAt);
 }
 
 function eventRow(deploymentId: string, event: DeploymentEvent) {
@@ -93,8 +96,9 @@ function eventRow(deploymentId: string, event: DeploymentEvent) {
 
 /**
  * Event batches of up to this many events (an engine sends a few at a time) are inserted by a
- * statement prepared for their size (see preparedOnce), built on first use; a larger one, as an
- * engine that catches up after a disconnection sends, is built as it comes.
+ * statement prepared for their size (see preparedOnce), built on first use, which reads every
+ * event of the deployment back in the same round trip; a larger one, as an engine that catches
+ * up after a disconnection sends, is built as it comes, and read by a statement of its own.
  */
 const PREPARED_BATCHES = 16;
 
@@ -114,11 +118,22 @@ const insertEventBatch = Array.from({ length: PREPARED_BATCHES }, (_, index) =>
       outputKeys: jsonParam<string[]>(`outputKeys${row}`),
       at: placeholder("at", row),
     }));
+    const inserted = db.$with("inserted").as(db.insert(deploymentEvents).values(rows).onConflictDoNothing().returning());
+    // A statement's reads do not see the rows it inserts: the batch's come from its RETURNING (a
+    // re-sent event, skipped, is in the table already). The WITH of an insert must be the
+    // statement's own, so the union is a subquery of it.
+    const all = db
+      .select()
+      .from(deploymentEvents)
+      .where(eq(deploymentEvents.deploymentId, sql.placeholder("deploymentId")))
+      .unionAll(db.select().from(inserted))
+      .as("all_events");
     return {
-      insert: db
-        .insert(deploymentEvents)
-        .values(rows)
-        .onConflictDoNothing()
+      insertAndRead: db
+        .with(inserted)
+        .select()
+        .from(all)
+        .orderBy(asc(all.id))
         .prepare(`deployment_events_insert_${index + 1}`),
     };
   }),
@@ -169,9 +184,16 @@ export async function appendControlEvent(
  * deployment has just finished: the environment's next queued deployment is leased, and a
  * finished DELETE removes what it deleted (and an organization being deleted, with its last environment).
  */
-async function refreshStatus(db: Executor, svc: LeaseClock, deployment: DeploymentRow, leaseExpiresAt?: Date): Promise<DeploymentRow> {
+async function refreshStatus(
+  db: Executor,
+  svc: LeaseClock,
+  deployment: DeploymentRow,
+  /** Every event of the deployment, in order, when the caller read them already; read here otherwise. */
+  recorded?: DeploymentEventRow[],
+  leaseExpiresAt?: Date,
+): Promise<DeploymentRow> {
   const statements = statusStatements(db);
-  const events = await statements.eventsOf.execute({ deploymentId: deployment.id });
+  const events = recorded ?? (await statements.eventsOf.execute({ deploymentId: deployment.id }));
   const projection = projectDeployment(deployment.action, events);
   const commits = { ...deployment.commits };
   const commitDetails = { ...deployment.commitDetails };

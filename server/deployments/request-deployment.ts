@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { eq, sql } from "drizzle-orm";
+import { eq, getTableColumns, sql } from "drizzle-orm";
 import { z } from "zod";
+import type { DeploymentStatus } from "../../engine/protocol/events";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
@@ -10,8 +11,8 @@ import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
 import { environmentQueue, leaseColumns } from "./environment-queue";
 import { requestDispatch } from "./dispatch-job";
-import { engineNotifyCall } from "./engine-channel";
-import { announceDeployment } from "./events";
+import { ENGINE_CHANNEL, engineNotice } from "./engine-channel";
+import { announceDeployment, announcementOf, DEPLOYMENT_CHANNEL } from "./events";
 import { lockSnapshotPlace, readSnapshotInputs, renderSnapshot } from "./snapshot";
 
 export const requestDeploymentInput = z.object({
@@ -91,11 +92,17 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
     // hears of it when this commits, with no worker job between the call and the engine.
     const leaseNow = queue.length === 0;
     const leased = leaseNow ? leaseColumns(ctx.now(), ctx.leaseSeconds, 1) : null;
-    const [created] = await requestStatements(tx).insert.execute({
+    const row = {
       id: deploymentId,
       organizationId: environment.organizationId,
       environmentId: environment.id,
       clusterId: environment.clusterId,
+      status: NEW_STATUS,
+    };
+    // Every page that shows a status of the environment hears of it at once (not at the engine's
+    // first event), and a leased one's engine too, on commit: both sent by the insert itself.
+    const [inserted] = await requestStatements(tx).insert.execute({
+      ...row,
       action: input.action,
       serviceIds,
       snapshot,
@@ -106,12 +113,10 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       leasedAt: timeValue(leased?.leasedAt),
       leaseExpiresAt: timeValue(leased?.leaseExpiresAt),
       attempt: leased?.attempt ?? 0,
+      announcement: announcementOf(row, 0),
+      engineNotice: leaseNow ? engineNotice({ clusterId: row.clusterId, type: "task:available", deploymentId }) : null,
     });
-    const deployment = created!;
-    // Every page that shows a status of the environment hears it at once, not at the engine's first event.
-    // Leased, its engine hears of it on commit too.
-    const lease = leaseNow ? engineNotifyCall({ clusterId: deployment.clusterId, type: "task:available", deploymentId }) : undefined;
-    await announceDeployment(tx, deployment, 0, lease);
+    const { announced: _announced, engineNotified: _engineNotified, ...deployment } = inserted!;
     // Queued behind the running one: the end of that one leases it, in the transaction that
     // records the end, under this lock (events.ts). Queued behind one that waits with nothing
     // running (its dispatch could not happen at the time), the environment's dispatch job leases them.
@@ -126,7 +131,10 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
   });
 }
 
-/** The insert of every request not merged into a waiting deployment (see preparedOnce). */
+/** What a new deployment's status is: its engine's first event moves it on. */
+const NEW_STATUS: DeploymentStatus = "QUEUED";
+
+/** The insert of every request not merged into a waiting deployment, with its notifications (see preparedOnce). */
 const requestStatements = preparedOnce((db) => ({
   insert: db
     .insert(deployments)
@@ -145,8 +153,13 @@ const requestStatements = preparedOnce((db) => ({
       leasedAt: timeParam("leasedAt"),
       leaseExpiresAt: timeParam("leaseExpiresAt"),
       attempt: sql.placeholder("attempt"),
+      status: sql.placeholder("status"),
     })
-    .returning()
+    .returning({
+      ...getTableColumns(deployments),
+      announced: sql`pg_notify(${DEPLOYMENT_CHANNEL}, ${sql.placeholder("announcement")})`,
+      engineNotified: sql`case when ${sql.placeholder("engineNotice")}::text is not null then pg_notify(${ENGINE_CHANNEL}, ${sql.placeholder("engineNotice")}) end`,
+    })
     .prepare("request_deployment"),
 }));
 
