@@ -13,7 +13,7 @@ import { openSnapshot } from "../deployments/snapshot";
 import { endsDeployment } from "../deployments/status";
 import { AppError } from "../errors";
 import { logLevelOf } from "../../engine/protocol/log-level";
-import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged, shownFieldsChanged, type LatestDeployment } from "../overview/live-status";
+import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged, shownFieldsChanged, type LastDeployment } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
 import { unwrapCipher } from "../secrets/organization-cipher";
 
@@ -435,7 +435,7 @@ export async function recordHeartbeat(
           svc.db,
           updates.map(({ known }) => known.id),
         )
-      : new Map<string, LatestDeployment>();
+      : new Map<string, LastDeployment>();
   if (memory) {
     // Only what the engine reports now: a service it stopped reporting (deleted, moved) is forgotten.
     const reportedNow = new Set(runtime.map((state) => state.serviceId));

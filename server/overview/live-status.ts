@@ -24,7 +24,7 @@ export type ServiceStatus = DeploymentStatus | ServiceRuntime["state"] | "NEVER_
  */
 export type ServiceEvents = { switched: boolean; failedStep: DeploymentStep | null; canceled: boolean };
 
-type LastDeployment = { status: DeploymentStatus; finishedAt: Date | null; serviceEvents?: ServiceEvents };
+export type LastDeployment = { status: DeploymentStatus; finishedAt: Date | null; serviceEvents?: ServiceEvents };
 
 /** An environment's status: its latest deployment's, or why it has none. */
 export function environmentStatus(serviceCount: number, last: LastDeployment | undefined): EnvironmentStatus {
@@ -70,42 +70,65 @@ export function serviceStatus(last: LastDeployment | undefined, runtime: Pick<Se
  * events of that one for the service (deployment_events_service_idx).
  */
 export async function latestDeploymentPerService(db: Executor, where: SQL | undefined) {
-  return byService(await latestDeploymentQuery(db).where(where));
-}
-
-function latestDeploymentQuery(db: Executor) {
   const { latest, ofService } = latestDeploymentOfEachService(db);
-  return db
+  const rows = await db
     .select({ serviceId: services.id, deployment: deployments, switched: ofService.switched, failedStep: ofService.failedStep, canceled: ofService.canceled })
     .from(services)
     .innerJoinLateral(latest, sql`true`)
     .innerJoin(deployments, eq(deployments.id, latest.id))
     .innerJoinLateral(ofService, sql`true`)
-    .$dynamic();
-}
-
-type LatestDeploymentRow = Awaited<ReturnType<typeof latestDeploymentQuery>>[number];
-
-function byService(rows: LatestDeploymentRow[]): Map<string, LatestDeployment> {
+    .where(where);
   return new Map(
     rows.map(({ serviceId, deployment, switched, failedStep, canceled }) => [serviceId, { ...deployment, serviceEvents: { switched, failedStep, canceled } }]),
   );
 }
 
 /**
- * {@link latestDeploymentPerService} of some services by id, on the path of every engine report
- * that changes a service (see preparedOnce). A report usually changes one: `= $1` gets a generic
- * plan after a few runs, where `= any($1)` is planned at every run (its custom plans, for an array
- * of one, always look cheaper than a generic one), which cost PostgreSQL more than running it.
+ * What a service's status needs of its latest deployment ({@link latestDeploymentPerService}),
+ * of some services by id: on the path of every engine report that changes a service (see
+ * preparedOnce), which needs no more (the whole row, its snapshot with it, took PostgreSQL more
+ * than finding it). A report usually changes one service: `= $1` gets a generic plan after a
+ * few runs, where `= any($1)` is planned at every run (its custom plans, for an array of one,
+ * always look cheaper than a generic one), which cost PostgreSQL more than running it.
  */
-const latestOfServices = preparedOnce((db) => ({
-  ofOne: latestDeploymentQuery(db)
-    .where(eq(services.id, sql.placeholder("serviceId")))
-    .prepare("latest_deployment_of_service"),
-  ofMany: latestDeploymentQuery(db)
-    .where(sql`${services.id} = any(${uuidsParam("serviceIds")})`)
-    .prepare("latest_deployment_of_services"),
-}));
+export async function latestDeploymentOf(db: Executor, serviceIds: string[]): Promise<Map<string, LastDeployment>> {
+  const { ofOne, ofMany } = latestOfServices(db);
+  const rows = await (serviceIds.length === 1 ? ofOne.execute({ serviceId: serviceIds[0] }) : ofMany.execute({ serviceIds }));
+  return new Map(
+    rows.map(({ serviceId, status, finishedAt, switched, failedStep, canceled }) => [
+      serviceId,
+      { status, finishedAt, serviceEvents: { switched, failedStep, canceled } },
+    ]),
+  );
+}
+
+const latestOfServices = preparedOnce((db) => {
+  const query = () => {
+    const { latest, ofService } = latestDeploymentOfEachService(db);
+    return db
+      .select({
+        serviceId: services.id,
+        status: deployments.status,
+        finishedAt: deployments.finishedAt,
+        switched: ofService.switched,
+        failedStep: ofService.failedStep,
+        canceled: ofService.canceled,
+      })
+      .from(services)
+      .innerJoinLateral(latest, sql`true`)
+      .innerJoin(deployments, eq(deployments.id, latest.id))
+      .innerJoinLateral(ofService, sql`true`)
+      .$dynamic();
+  };
+  return {
+    ofOne: query()
+      .where(eq(services.id, sql.placeholder("serviceId")))
+      .prepare("latest_deployment_of_service"),
+    ofMany: query()
+      .where(sql`${services.id} = any(${uuidsParam("serviceIds")})`)
+      .prepare("latest_deployment_of_services"),
+  };
+});
 
 /** The lateral subqueries of {@link latestDeploymentPerService}, to join to `services`. */
 function latestDeploymentOfEachService(db: Executor) {
@@ -191,12 +214,6 @@ export async function environmentLiveStatus(db: Executor, environmentId: string)
             return { serviceId: id, status: serviceStatus(lastOfService, runtime ?? null) };
           }),
   };
-}
-
-/** {@link latestDeploymentPerService} of some services by id. */
-export async function latestDeploymentOf(db: Executor, serviceIds: string[]) {
-  const { ofOne, ofMany } = latestOfServices(db);
-  return byService(await (serviceIds.length === 1 ? ofOne.execute({ serviceId: serviceIds[0] }) : ofMany.execute({ serviceIds })));
 }
 
 /**
