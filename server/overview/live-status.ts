@@ -94,26 +94,14 @@ export async function latestDeploymentPerService(db: Executor, where: SQL | unde
 export async function latestDeploymentOf(db: Executor, serviceIds: string[]): Promise<Map<string, LastDeployment>> {
   const { ofOne, ofMany } = latestOfServices(db);
   const rows = await (serviceIds.length === 1 ? ofOne.execute({ serviceId: serviceIds[0] }) : ofMany.execute({ serviceIds }));
-  return new Map(
-    rows.map(({ serviceId, status, finishedAt, switched, failedStep, canceled }) => [
-      serviceId,
-      { status, finishedAt, serviceEvents: { switched, failedStep, canceled } },
-    ]),
-  );
+  return new Map(rows.map((row) => [row.serviceId, lastDeploymentOf(row)]));
 }
 
 const latestOfServices = preparedOnce((db) => {
   const query = () => {
     const { latest, ofService } = latestDeploymentOfEachService(db);
     return db
-      .select({
-        serviceId: services.id,
-        status: deployments.status,
-        finishedAt: deployments.finishedAt,
-        switched: ofService.switched,
-        failedStep: ofService.failedStep,
-        canceled: ofService.canceled,
-      })
+      .select({ serviceId: services.id, ...lastDeploymentColumns(ofService) })
       .from(services)
       .innerJoinLateral(latest, sql`true`)
       .innerJoin(deployments, eq(deployments.id, latest.id))
@@ -129,6 +117,34 @@ const latestOfServices = preparedOnce((db) => {
       .prepare("latest_deployment_of_services"),
   };
 });
+
+type OfService = ReturnType<typeof latestDeploymentOfEachService>["ofService"];
+
+/** What a service's status needs of its latest deployment, as columns of a query that joins latestDeploymentOfEachService's. */
+function lastDeploymentColumns(ofService: OfService) {
+  return {
+    status: deployments.status,
+    finishedAt: deployments.finishedAt,
+    switched: ofService.switched,
+    failedStep: ofService.failedStep,
+    canceled: ofService.canceled,
+  };
+}
+
+/** lastDeploymentColumns' values as a status takes them (a left join's misses are the caller's to tell). */
+function lastDeploymentOf(row: {
+  status: DeploymentStatus;
+  finishedAt: Date | null;
+  switched: boolean | null;
+  failedStep: DeploymentStep | null;
+  canceled: boolean | null;
+}): LastDeployment {
+  return {
+    status: row.status,
+    finishedAt: row.finishedAt,
+    serviceEvents: { switched: row.switched ?? false, failedStep: row.failedStep, canceled: row.canceled ?? false },
+  };
+}
 
 /** The lateral subqueries of {@link latestDeploymentPerService}, to join to `services`. */
 function latestDeploymentOfEachService(db: Executor) {
@@ -192,11 +208,7 @@ export async function environmentLiveStatus(db: Executor, environmentId: string)
       id: services.id,
       runtime: services.runtime,
       environmentLatest: sql<DeploymentStatus | null>`(${environmentLatest})`,
-      status: deployments.status,
-      finishedAt: deployments.finishedAt,
-      switched: ofService.switched,
-      failedStep: ofService.failedStep,
-      canceled: ofService.canceled,
+      ...lastDeploymentColumns(ofService),
     })
     .from(services)
     .leftJoinLateral(latest, sql`true`)
@@ -209,10 +221,10 @@ export async function environmentLiveStatus(db: Executor, environmentId: string)
     services:
       own.length > MAX_SERVICES_CARRIED
         ? []
-        : own.map(({ id, runtime, status, finishedAt, switched, failedStep, canceled }) => {
-            const lastOfService = status ? { status, finishedAt, serviceEvents: { switched: switched!, failedStep, canceled: canceled! } } : undefined;
-            return { serviceId: id, status: serviceStatus(lastOfService, runtime ?? null) };
-          }),
+        : own.map((row) => ({
+            serviceId: row.id,
+            status: serviceStatus(row.status ? lastDeploymentOf({ ...row, status: row.status }) : undefined, row.runtime ?? null),
+          })),
   };
 }
 
