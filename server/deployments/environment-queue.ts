@@ -20,7 +20,7 @@ export type LeaseClock = Pick<Services, "now" | "leaseSeconds">;
 
 /** Takes the environment's row lock for the transaction, waiting for its holder. */
 export async function lockEnvironment(tx: Executor, environmentId: string): Promise<void> {
-  await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environmentId} for update`);
+  await queueStatements(tx).lock.execute({ environmentId });
 }
 
 /**
@@ -30,8 +30,8 @@ export async function lockEnvironment(tx: Executor, environmentId: string): Prom
  * for the environment's lock (a cancel holds that and waits for the deployment's row).
  */
 export async function tryLockEnvironment(tx: Executor, environmentId: string): Promise<boolean> {
-  const locked = await tx.execute(sql`select 1 from ${environments} where ${environments.id} = ${environmentId} for update skip locked`);
-  return locked.rows.length > 0;
+  const locked = await queueStatements(tx).tryLock.execute({ environmentId });
+  return locked.length > 0;
 }
 
 /**
@@ -46,6 +46,8 @@ export function environmentQueue(tx: Executor, environmentId: string, limit?: nu
 
 /** On the path of every request and every end of a deployment (see preparedOnce). */
 const queueStatements = preparedOnce((db) => ({
+  lock: environmentRow(db).for("update").prepare("lock_environment"),
+  tryLock: environmentRow(db).for("update", { skipLocked: true }).prepare("try_lock_environment"),
   queue: db
     .select()
     .from(deployments)
@@ -59,6 +61,14 @@ const queueStatements = preparedOnce((db) => ({
     .limit(sql.placeholder("limit"))
     .prepare("environment_queue"),
 }));
+
+function environmentRow(db: Executor) {
+  return db
+    .select({ one: sql`1` })
+    .from(environments)
+    .where(eq(environments.id, sql.placeholder("environmentId")))
+    .$dynamic();
+}
 
 /** The columns of a new lease: its attempt, and the time the engine has to acknowledge it. */
 export function leaseColumns(leasedAt: Date, leaseSeconds: number, attempt: number) {
