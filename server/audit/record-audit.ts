@@ -1,7 +1,6 @@
-import { sql } from "drizzle-orm";
 import type { Actor } from "../auth/actor";
 import type { Executor } from "../db/client";
-import { jsonParam, jsonValue, preparedOnce } from "../db/prepared";
+import { jsonParam, jsonValue, placeholders, preparedOnce } from "../db/prepared";
 import { auditEvents } from "../db/schema";
 
 export type AuditEntry = {
@@ -29,16 +28,8 @@ const auditStatements = preparedOnce((db) => ({
   insert: db
     .insert(auditEvents)
     .values({
-      organizationId: sql.placeholder("organizationId"),
-      actorType: sql.placeholder("actorType"),
-      actorId: sql.placeholder("actorId"),
-      actorLabel: sql.placeholder("actorLabel"),
-      origin: sql.placeholder("origin"),
-      action: sql.placeholder("action"),
-      targetType: sql.placeholder("targetType"),
-      targetId: sql.placeholder("targetId"),
+      ...placeholders(["organizationId", "actorType", "actorId", "actorLabel", "origin", "action", "targetType", "targetId", "ip"]),
       changes: jsonParam<Record<string, unknown>>("changes"),
-      ip: sql.placeholder("ip"),
     })
     .prepare("record_audit"),
 }));

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { sql, type Placeholder } from "drizzle-orm";
 import type { PgPreparedQuery, PreparedQueryConfig } from "drizzle-orm/pg-core";
 import type { Executor } from "./client";
 
@@ -45,6 +45,11 @@ function sessionOf(handle: Executor): Session {
   if (typeof session?.client !== "object" || session.client === null)
     throw new Error("a prepared statement needs a node-postgres handle (connectDatabase's, or its transaction)");
   return session as Session;
+}
+
+/** A placeholder per name, named `<name><suffix>` (a suffix tells a multi-row insert's rows apart). */
+export function placeholders<K extends string>(names: readonly K[], suffix = ""): Record<K, Placeholder> {
+  return Object.fromEntries(names.map((name) => [name, sql.placeholder(`${name}${suffix}`)])) as Record<K, Placeholder>;
 }
 
 /*

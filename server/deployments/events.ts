@@ -2,7 +2,7 @@ import { asc, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
 import type { CommitInfo, DeploymentEvent, DeploymentStep, StepStatus } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
-import { jsonParam, jsonValue, preparedOnce, timeParam, timeValue } from "../db/prepared";
+import { jsonParam, jsonValue, placeholders, preparedOnce, timeParam, timeValue } from "../db/prepared";
 import { deploymentEvents, deployments, environments, services } from "../db/schema";
 import type { DeploymentAnnounced } from "../realtime/ui-protocol";
 import { finishOrganizationDeletion } from "../organizations/organizations";
@@ -102,21 +102,17 @@ function eventRow(deploymentId: string, event: DeploymentEvent) {
  */
 const PREPARED_BATCHES = 16;
 
+/** The columns of an event a batch's statement takes per row: as they are, and JSON (see jsonParam). */
+const EVENT_COLUMNS = ["seq", "serviceId", "step", "status", "message", "durationMs", "commit", "at"] as const;
+const EVENT_JSON_COLUMNS = ["commitInfo", "outputKeys"] as const;
+
 const insertEventBatch = Array.from({ length: PREPARED_BATCHES }, (_, index) =>
   preparedOnce((db) => {
-    const placeholder = (name: string, row: number) => sql.placeholder(`${name}${row}`);
     const rows = Array.from({ length: index + 1 }, (_, row) => ({
       deploymentId: sql.placeholder("deploymentId"),
-      seq: placeholder("seq", row),
-      serviceId: placeholder("serviceId", row),
-      step: placeholder("step", row),
-      status: placeholder("status", row),
-      message: placeholder("message", row),
-      durationMs: placeholder("durationMs", row),
-      commit: placeholder("commit", row),
+      ...placeholders(EVENT_COLUMNS, String(row)),
       commitInfo: jsonParam<CommitInfo>(`commitInfo${row}`),
       outputKeys: jsonParam<string[]>(`outputKeys${row}`),
-      at: placeholder("at", row),
     }));
     const inserted = db.$with("inserted").as(db.insert(deploymentEvents).values(rows).onConflictDoNothing().returning());
     // A statement's reads do not see the rows it inserts: the batch's come from its RETURNING (a
@@ -143,19 +139,9 @@ const insertEventBatch = Array.from({ length: PREPARED_BATCHES }, (_, index) =>
 function eventBatchValues(deploymentId: string, events: DeploymentEvent[]): Record<string, unknown> {
   const values: Record<string, unknown> = { deploymentId };
   events.forEach((event, row) => {
-    const { seq, serviceId, step, status, message, durationMs, commit, commitInfo, outputKeys, at } = eventRow(deploymentId, event);
-    Object.assign(values, {
-      [`seq${row}`]: seq,
-      [`serviceId${row}`]: serviceId,
-      [`step${row}`]: step,
-      [`status${row}`]: status,
-      [`message${row}`]: message,
-      [`durationMs${row}`]: durationMs,
-      [`commit${row}`]: commit,
-      [`commitInfo${row}`]: jsonValue(commitInfo),
-      [`outputKeys${row}`]: jsonValue(outputKeys),
-      [`at${row}`]: at,
-    });
+    const stored = eventRow(deploymentId, event);
+    for (const column of EVENT_COLUMNS) values[`${column}${row}`] = stored[column];
+    for (const column of EVENT_JSON_COLUMNS) values[`${column}${row}`] = jsonValue(stored[column]);
   });
   return values;
 }

@@ -5,7 +5,7 @@ import type { DeploymentStatus } from "../../engine/protocol/events";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
-import { jsonParam, jsonValue, preparedOnce, timeParam, timeValue, uuidsParam } from "../db/prepared";
+import { jsonParam, jsonValue, placeholders, preparedOnce, timeParam, timeValue, uuidsParam } from "../db/prepared";
 import { deployments, type DeploymentCause } from "../db/schema";
 import { AppError } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
@@ -139,21 +139,11 @@ const requestStatements = preparedOnce((db) => ({
   insert: db
     .insert(deployments)
     .values({
-      id: sql.placeholder("id"),
-      organizationId: sql.placeholder("organizationId"),
-      environmentId: sql.placeholder("environmentId"),
-      clusterId: sql.placeholder("clusterId"),
-      action: sql.placeholder("action"),
+      ...placeholders(["id", "organizationId", "environmentId", "clusterId", "action", "snapshot", "origin", "actorId", "actorLabel", "attempt", "status"]),
       serviceIds: uuidsParam("serviceIds"),
-      snapshot: sql.placeholder("snapshot"),
-      origin: sql.placeholder("origin"),
-      actorId: sql.placeholder("actorId"),
-      actorLabel: sql.placeholder("actorLabel"),
       cause: jsonParam<DeploymentCause>("cause"),
       leasedAt: timeParam("leasedAt"),
       leaseExpiresAt: timeParam("leaseExpiresAt"),
-      attempt: sql.placeholder("attempt"),
-      status: sql.placeholder("status"),
     })
     .returning({
       ...getTableColumns(deployments),

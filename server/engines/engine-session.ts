@@ -4,7 +4,7 @@ import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type Runtim
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import type { Executor } from "../db/client";
-import { jsonParam, preparedOnce, timeParam, uuidsParam } from "../db/prepared";
+import { jsonParam, jsonValue, preparedOnce, timeParam, uuidsParam } from "../db/prepared";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
 import { lockEnvironment } from "../deployments/environment-queue";
@@ -444,7 +444,7 @@ export async function recordHeartbeat(
     for (const row of before) memory.services.set(row.id, { environmentId: row.environmentId, runtime: row.runtime, checkedAt });
   }
   for (const { known, next } of updates) {
-    await statements.saveRuntime.execute({ serviceId: known.id, runtime: JSON.stringify(next), updatedAt: new Date().toISOString() });
+    await statements.saveRuntime.execute({ serviceId: known.id, runtime: jsonValue(next), updatedAt: new Date().toISOString() });
     memory?.services.set(known.id, { environmentId: known.environmentId, runtime: next, checkedAt });
     const last = lastDeployments.get(known.id);
     if (shownChanged(last, known.runtime, next)) {
