@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "../test/support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GitServer, startGitServer } from "../test/git-server";
 import { createFakeSsh, generateDeployKey } from "../test/support/fake-ssh";
@@ -22,7 +22,7 @@ beforeAll(async () => {
   git = await startGitServer();
   await git.createRepo("legacy", app, {}, "master");
   await git.createRepo("trunk", app, {}, "trunk");
-  closedUrl = `http://127.0.0.1:${await getPort({ host: "127.0.0.1" })}/app.git`;
+  closedUrl = `http://127.0.0.1:${await testPort()}/app.git`;
   const ssh = await createFakeSsh(dir);
   h = await startCliHarness({
     repositoryCheck: repositoryCheckSettings({

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import net from "node:net";
-import getPort from "get-port";
+import { testPort } from "../test/support/ports";
 import pg from "pg";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -109,7 +109,7 @@ describe("local engine: databases", () => {
 
     it("starts the previous server again when the new one does not go live", async () => {
       const blocker = net.createServer();
-      const takenPort = await getPort({ host: "127.0.0.1" });
+      const takenPort = await testPort();
       await new Promise<void>((resolve) => blocker.listen(takenPort, "127.0.0.1", resolve));
       try {
         const moved = { ...source, config: { ...source.config, connection: { ...source.config.connection, port: takenPort } } };

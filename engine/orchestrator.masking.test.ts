@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "../test/support/ports";
 import { afterAll, expect, it } from "vitest";
 import { createInstantRuntime } from "../bench/fleet/instant-runtime";
 import { recordingReporter, service, task } from "../test/engine-harness";
@@ -32,7 +32,7 @@ it("masks the engine's configuration secrets, secret variables and git credentia
   ];
   const engine = createEngine({
     home,
-    routerPort: await getPort(),
+    routerPort: await testPort(),
     router: false,
     reporter: recording.reporter,
     configSecrets: urlCredentials([indexUrl]),

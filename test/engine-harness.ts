@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import getPort from "get-port";
+import { testPort } from "./support/ports";
 import type { z } from "zod";
 import { createLocalEngine, type Engine, type EngineReporter, type LocalEngineOptions } from "../engine/core";
 import type {
@@ -63,7 +63,7 @@ export async function engineHome(
   toolchains: LocalEngineOptions["toolchains"] = testToolchains,
 ) {
   const home = given ?? (await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-engine-"))));
-  const routerPort = await getPort({ host: "127.0.0.1" });
+  const routerPort = await testPort();
   const engines: Engine[] = [];
   const recording = recordingReporter();
   return {
@@ -129,7 +129,7 @@ export async function database(
     config: {
       engine,
       connection: {
-        port: await getPort({ host: "127.0.0.1" }),
+        port: await testPort(),
         user: name.replace(/-/g, "_"),
         password: password ?? randomUUID(),
         database: name.replace(/-/g, "_"),

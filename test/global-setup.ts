@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "./support/ports";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { withDatabase } from "../server/db/client";
@@ -34,7 +34,7 @@ export default async function setup(project: TestProject) {
     const supervisor = createSupervisor({ nameWidth: 8 });
     const server = await startEmbeddedPostgresChild(supervisor, {
       dataDir: path.join(dir, "data"),
-      port: await getPort(),
+      port: await testPort(),
       password: "test",
       logFile: path.join(dir, "postgres.log"),
     });

@@ -5,7 +5,7 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "../../test/support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, request } from "../../test/engine-harness";
 import { killProcessesUnder } from "../../test/process-cleanup";
@@ -29,8 +29,8 @@ describe("router with custom domains", () => {
 
   beforeAll(async () => {
     home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-edge-")));
-    port = await getPort({ host: "127.0.0.1" });
-    httpsPort = await getPort({ host: "127.0.0.1" });
+    port = await testPort();
+    httpsPort = await testPort();
     const { certPem, keyPem } = await selfSignedCertificate({ dir: home, names: ["www.example.test"], days: 2 });
     certificate = { certPem, keyPem };
     upstream = http.createServer((req, res) => res.end(`app saw ${req.headers.host} via ${req.headers["x-forwarded-proto"]}`));

@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "../../test/support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, request } from "../../test/engine-harness";
 import { killProcessesUnder } from "../../test/process-cleanup";
@@ -19,7 +19,7 @@ describe("router", () => {
 
   beforeAll(async () => {
     home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-router-")));
-    port = await getPort({ host: "127.0.0.1" });
+    port = await testPort();
     upstream = http.createServer((req, res) => {
       if (req.url === "/slow") {
         releaseSlow = () => res.end("slow done");
@@ -35,7 +35,7 @@ describe("router", () => {
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     upstreamPort = (upstream.address() as AddressInfo).port;
     await ensureRouter({ home, port, host: "127.0.0.1" });
-    const closedPort = await getPort({ host: "127.0.0.1" });
+    const closedPort = await testPort();
     await routerClient(home).putRoutes({
       routes: [
         { serviceId: "s-web", serviceName: "web", hosts: ["web-shop.localhost", "www.example.test"], upstream: { host: "127.0.0.1", port: upstreamPort } },

@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "../../test/support/ports";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { routerClient } from "./router-process";
@@ -59,7 +59,7 @@ describe("router: requests to a sleeping service", () => {
   beforeAll(async () => {
     home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-wake-")));
     await fs.mkdir(routerFiles(home).dir, { recursive: true });
-    port = await getPort({ host: "127.0.0.1" });
+    port = await testPort();
     upstream = http.createServer((req, res) => {
       let body = "";
       req.setEncoding("utf8");

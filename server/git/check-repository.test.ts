@@ -4,7 +4,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { eq } from "drizzle-orm";
-import getPort from "get-port";
+import { testPort } from "../../test/support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ZodError } from "zod";
 import { createTestDatabase } from "../../test/database";
@@ -56,7 +56,7 @@ beforeAll(async () => {
   silent = net.createServer((socket) => void quiet.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
   silentUrl = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/app.git`;
-  closedUrl = `http://127.0.0.1:${await getPort({ host: "127.0.0.1" })}/app.git`;
+  closedUrl = `http://127.0.0.1:${await testPort()}/app.git`;
   // An http repository that redirects to https: a check of an http URL speaks http only.
   redirecting = http.createServer((req, res) => res.writeHead(302, { location: `https://127.0.0.1:1${req.url}` }).end());
   await new Promise<void>((resolve) => redirecting.listen(0, "127.0.0.1", resolve));

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
-import getPort from "get-port";
+import { testPort } from "../../test/support/ports";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmbeddedPostgresChild } from "./embedded-postgres";
@@ -26,7 +26,7 @@ afterAll(async () => {
 describe("startEmbeddedPostgresChild", () => {
   const options = async () => ({
     dataDir: path.join(directory, "data"),
-    port: await getPort(),
+    port: await testPort(),
     password: "a-password-for-tests",
     logFile: path.join(directory, "postgres.log"),
   });
@@ -41,7 +41,7 @@ describe("startEmbeddedPostgresChild", () => {
 
     // A second server on the same data directory fails, and says why in PostgreSQL's own words.
     const second = createSupervisor({ stdout: quiet(), stderr: quiet() });
-    await expect(startEmbeddedPostgresChild(second, { ...first, port: await getPort() })).rejects.toThrow(/postmaster\.pid/);
+    await expect(startEmbeddedPostgresChild(second, { ...first, port: await testPort() })).rejects.toThrow(/postmaster\.pid/);
     await second.stop();
 
     await supervisor.stop();

@@ -1,4 +1,4 @@
-import getPort from "get-port";
+import { testPort } from "../../test/support/ports";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/database";
@@ -18,7 +18,7 @@ beforeAll(async () => {
   const database = await createTestDatabase();
   services = testServices(database.db);
   org = await seedOrganization(services, "followed");
-  const port = await getPort();
+  const port = await testPort();
   web = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port, host: "127.0.0.1" });
   url = `http://127.0.0.1:${port}`;
 });

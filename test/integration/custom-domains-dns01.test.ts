@@ -5,7 +5,7 @@
  * through its task, and a local engine whose router serves the certificate by SNI.
  */
 import { eq } from "drizzle-orm";
-import getPort from "get-port";
+import { testPort } from "../support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
@@ -68,7 +68,7 @@ beforeAll(async () => {
   host = await domainsHost();
   pdns = await startPowerDns({ zone: "example.test", apiKey: FIRST_KEY });
   // HTTP-01 is not offered a way in: the router's HTTP port is not where Pebble would look.
-  pebble = await startPebble({ httpPort: await getPort({ host: "127.0.0.1" }), dnsServer: pdns.dnsServer });
+  pebble = await startPebble({ httpPort: await testPort(), dnsServer: pdns.dnsServer });
   pebbleRoot = await pebble.root();
   platform = await startDomainsPlatform(host, {
     organization: "dns01",
@@ -152,7 +152,7 @@ describe.skipIf(skip)("ACME DNS-01 through PowerDNS", () => {
     const [provider] = await admin().dnsProviders.list({});
     const served = (await httpsGet("api.example.test", pebbleRoot)).certificate.serialNumber;
     // The record is published, but the nameserver the propagation check asks does not answer.
-    const silent = `127.0.0.1:${await getPort({ host: "127.0.0.1" })}`;
+    const silent = `127.0.0.1:${await testPort()}`;
     await admin().dnsProviders.update({ dnsProviderId: provider!.id, settings: { ...powerDnsSettings(), nameserver: silent } });
     const before = await domainNamed("api.example.test");
     const since = new Date();

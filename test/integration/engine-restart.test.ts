@@ -8,7 +8,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { eq } from "drizzle-orm";
-import getPort from "get-port";
+import { testPort } from "../support/ports";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
@@ -68,7 +68,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   services = testServices(database.db, { leaseSeconds: LEASE_SECONDS });
   org = await seedOrganization(services, "restarts");
-  [webPort, routerPort] = await Promise.all([getPort(), getPort()]);
+  [webPort, routerPort] = await Promise.all([testPort(), testPort()]);
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-restart-engine-"));
   gitServer = await startGitServer();
   await gitServer.createRepo("slow", fixture("node-app"), { "version.txt": "1\n" });

@@ -8,7 +8,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import getPort from "get-port";
+import { testPort } from "../support/ports";
 import type { Runner } from "graphile-worker";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -92,10 +92,10 @@ function pullRequest(action: string, number: number, headBranch: string, headSha
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const webPort = await getPort();
+  const webPort = await testPort();
   services = testServices(database.db, { leaseSeconds: 10, publicUrl: `http://127.0.0.1:${webPort}` });
   org = await seedOrganization(services, "gitops");
-  routerPort = await getPort();
+  routerPort = await testPort();
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-git-engine-"));
   providerApi = await startProviderApi();
   gitServer = await startGitServer();

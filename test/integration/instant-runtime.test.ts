@@ -7,7 +7,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "../support/ports";
 import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createInstantRuntime } from "../../bench/fleet/instant-runtime";
@@ -32,11 +32,11 @@ beforeAll(async () => {
   const services = testServices(database.db);
   org = await seedOrganization(services, "instant");
   api = createCaller({ services, actor: org.as("DEVELOPER") });
-  const port = await getPort();
+  const port = await testPort();
   plane = controlPlane({ services, database, port, logger });
   await plane.start();
   home = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-instant-"));
-  const routerPort = await getPort();
+  const routerPort = await testPort();
   agent = createAgent(
     {
       url: `http://127.0.0.1:${port}`,

@@ -7,7 +7,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "../support/ports";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
@@ -39,7 +39,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   services = testServices(database.db);
   org = await seedOrganization(services, "partial");
-  [webPort, routerPort] = await Promise.all([getPort(), getPort()]);
+  [webPort, routerPort] = await Promise.all([testPort(), testPort()]);
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-partial-engine-"));
   gitServer = await startGitServer();
   await gitServer.createRepo("app", fixture("node-app"));

@@ -13,7 +13,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { and, asc, eq, ne } from "drizzle-orm";
-import getPort from "get-port";
+import { testPort } from "../support/ports";
 import { io, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
@@ -69,7 +69,7 @@ beforeAll(async () => {
   token = await org.apiToken("DEVELOPER");
   git = await startGitServer();
   await git.createRepo("shop", fixture("node-app"), { "version.txt": "1\n" });
-  const [portA, portB, routerPort, enginePort, ...workerPorts] = await Promise.all([getPort(), getPort(), getPort(), getPort(), getPort(), getPort()]);
+  const [portA, portB, routerPort, enginePort, ...workerPorts] = await Promise.all([testPort(), testPort(), testPort(), testPort(), testPort(), testPort()]);
   engineReadyUrl = `http://127.0.0.1:${enginePort}/api/health/ready`;
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-scale-"));
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-scale-engine-"));

@@ -6,7 +6,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "../support/ports";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_MESSAGE_MAX } from "../../engine/protocol";
@@ -56,7 +56,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   services = testServices(database.db, { leaseSeconds: LEASE_SECONDS });
   org = await seedOrganization(services, "spine");
-  [webPort, routerPort] = await Promise.all([getPort(), getPort()]);
+  [webPort, routerPort] = await Promise.all([testPort(), testPort()]);
   engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-spine-engine-"));
   gitServer = await startGitServer();
   await gitServer.createRepo("shop", fixture("node-app"), { "version.txt": "1\n" });
@@ -301,7 +301,7 @@ describe("from git URL to a live app", () => {
   });
 
   it("refuses an engine with a wrong token", async () => {
-    const impostor = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: "swe_wrong", home: `${engineHome}-impostor`, routerPort: await getPort() });
+    const impostor = spawnEngine({ url: `http://127.0.0.1:${webPort}`, token: "swe_wrong", home: `${engineHome}-impostor`, routerPort: await testPort() });
     expect(await impostor.exited).toBe(1);
     expect(impostor.output()).toMatch(/refused/);
     await killProcessesUnder(`${engineHome}-impostor`);

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import getPort from "get-port";
+import { testPort } from "./ports";
 import pg from "pg";
 import { eventually } from "../engine-harness";
 
@@ -84,7 +84,7 @@ export async function startDebianPostgres(bin: string): Promise<ExternalPostgres
     "--no-sync",
   ]);
   await run(initdb, initdbArgs);
-  const port = await getPort({ host: "127.0.0.1" });
+  const port = await testPort();
   const server = startServer(path.join(bin, "postgres"), [
     "-D",
     dataDir,
@@ -122,7 +122,7 @@ export async function startDebianPostgres(bin: string): Promise<ExternalPostgres
       return url(name);
     },
     async startPgbouncer() {
-      const bouncerPort = await getPort({ host: "127.0.0.1" });
+      const bouncerPort = await testPort();
       const config = path.join(dir, `pgbouncer-${bouncerPort}.ini`);
       const users = path.join(dir, `pgbouncer-${bouncerPort}.users`);
       await fs.promises.writeFile(users, `"slipway" "${password}"\n`, { mode: 0o644 });

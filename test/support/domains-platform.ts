@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { TLSSocket } from "node:tls";
-import getPort from "get-port";
+import { testPort } from "./ports";
 import pino from "pino";
 import { createAgent } from "../../engine/agent";
 import { createLocalEngine } from "../../engine/core";
@@ -26,8 +26,8 @@ export type DomainsHost = { home: string; routerPort: number; httpsPort: number 
 export async function domainsHost(): Promise<DomainsHost> {
   return {
     home: await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-domains-"))),
-    routerPort: await getPort({ host: "127.0.0.1" }),
-    httpsPort: await getPort({ host: "127.0.0.1" }),
+    routerPort: await testPort(),
+    httpsPort: await testPort(),
   };
 }
 

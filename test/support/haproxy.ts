@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import getPort from "get-port";
+import { testPort } from "./ports";
 import { eventually } from "../engine-harness";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -21,7 +21,7 @@ export type Haproxy = {
 
 /** Debian's HAProxy in the foreground with deploy/haproxy.cfg, in front of two web processes on 127.0.0.1. */
 export async function startHaproxy(webPorts: [number, number]): Promise<Haproxy> {
-  const [port, statsPort] = [await getPort({ host: "127.0.0.1" }), await getPort({ host: "127.0.0.1" })];
+  const [port, statsPort] = [await testPort(), await testPort()];
   const child = spawn("haproxy", ["-db", "-f", HAPROXY_CONFIG], {
     env: {
       ...process.env,

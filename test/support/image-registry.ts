@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import getPort from "get-port";
+import { testPort } from "./ports";
 
 const run = promisify(execFile);
 
@@ -38,7 +38,7 @@ export async function startImageRegistry(options: { credentials?: { username: st
   const binary = "/usr/bin/docker-registry";
   if (!(await fs.stat(binary).catch(() => null))) return { skip: "docker-registry is not installed (apt-get install docker-registry apache2-utils)" };
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-registry-"));
-  const port = await getPort({ host: "127.0.0.1" });
+  const port = await testPort();
   const host = `127.0.0.1:${port}`;
   let auth = "";
   if (options.credentials) {

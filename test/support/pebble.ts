@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "./ports";
 import { eventually } from "../engine-harness";
 import { selfSignedCertificate } from "./self-signed";
 
@@ -60,7 +60,7 @@ async function post(url: string, body: unknown): Promise<void> {
 export async function startPebble(options: { httpPort: number; dnsServer?: string }): Promise<Pebble> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-pebble-"));
   const { certPath: cert, keyPath: key } = await selfSignedCertificate({ dir, names: ["localhost"], ips: ["127.0.0.1"], days: 2, file: "pebble" });
-  const [acmePort, managementPort, dnsPort, dnsManagementPort] = await Promise.all([1, 2, 3, 4].map(() => getPort({ host: "127.0.0.1" })));
+  const [acmePort, managementPort, dnsPort, dnsManagementPort] = await Promise.all([1, 2, 3, 4].map(() => testPort()));
   const config = path.join(dir, "pebble-config.json");
   await fs.writeFile(
     config,

@@ -4,7 +4,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import getPort from "get-port";
+import { testPort } from "./ports";
 import { eventually } from "../engine-harness";
 
 /**
@@ -47,7 +47,7 @@ export async function startPowerDns(options: { zone: string; apiKey: string }): 
   await promisify(execFile)("sqlite3", [database, `.read ${SCHEMA}`]);
   // pdns_server reads <config-dir>/pdns.conf; everything is given on its command line instead.
   await fs.writeFile(path.join(dir, "pdns.conf"), "");
-  const [dnsPort, apiPort] = await Promise.all([1, 2].map(() => getPort({ host: "127.0.0.1" })));
+  const [dnsPort, apiPort] = await Promise.all([1, 2].map(() => testPort()));
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   let apiKey = options.apiKey;
   let child: ChildProcess | null = null;

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import getPort from "get-port";
+import { testPort } from "./ports";
 import { createClient, RESP_TYPES } from "redis";
 import { eventually } from "../engine-harness";
 
@@ -37,7 +37,7 @@ export type TestRedis = {
  */
 export async function startRedisServer(bin: string, password: string): Promise<TestRedis> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "slipway-redis-"));
-  const port = await getPort({ host: "127.0.0.1" });
+  const port = await testPort();
   const quoted = `"${password.replace(/[\\"]/g, (character) => `\\${character}`)}"`;
   const config = ["bind 127.0.0.1", `port ${port}`, `requirepass ${quoted}`, 'save ""', "appendonly no", `dir ${dir}`, ""].join("\n");
   const child = spawn(bin, ["-"], { stdio: ["pipe", "pipe", "pipe"] });

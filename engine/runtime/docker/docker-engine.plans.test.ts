@@ -5,7 +5,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import getPort from "get-port";
+import { testPort } from "../../../test/support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixture, recordingReporter, task } from "../../../test/engine-harness";
 import { type GitServer, startGitServer } from "../../../test/git-server";
@@ -61,7 +61,7 @@ describe.skipIf(skipWithout(missing))("docker engine: apps without a Dockerfile 
     registry = await startNpmRegistry([node22.file, npm.file, cached.yarn.file, cached.ms.file]);
     git = await startGitServer();
     home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-docker-plans-")));
-    routerPort = await getPort({ host: "127.0.0.1" });
+    routerPort = await testPort();
     engine = createDockerEngine({
       home,
       routerPort,

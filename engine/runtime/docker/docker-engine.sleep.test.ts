@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import getPort from "get-port";
+import { testPort } from "../../../test/support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, recordingReporter, request, task } from "../../../test/engine-harness";
 import { type GitServer, startGitServer } from "../../../test/git-server";
@@ -36,7 +36,7 @@ function sleepyEngines(service: PodmanService, serviceId: string, host: string) 
     engine: null as unknown as Engine,
     async start() {
       harness.home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-docker-sleep-")));
-      harness.routerPort = await getPort({ host: "127.0.0.1" });
+      harness.routerPort = await testPort();
       await harness.startEngine();
     },
     /** A new engine on the same home (after the previous one shut down), reporting to a new recording. */

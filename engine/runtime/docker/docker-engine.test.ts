@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import getPort from "get-port";
+import { testPort } from "../../../test/support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, recordingReporter, request, task } from "../../../test/engine-harness";
 import { type GitServer, startGitServer } from "../../../test/git-server";
@@ -154,7 +154,7 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
     git = await startGitServer();
     firstCommit = await git.createRepo("site", appFixture);
     home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-docker-")));
-    routerPort = await getPort({ host: "127.0.0.1" });
+    routerPort = await testPort();
     recording = recordingReporter();
     engine = newEngine(recording.reporter);
     await engine.start();
@@ -357,7 +357,7 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
       },
     });
     const raceHome = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-docker-race-")));
-    const racePort = await getPort({ host: "127.0.0.1" });
+    const racePort = await testPort();
     const raced = recordingReporter();
     const racing = createDockerEngine({
       home: raceHome,
@@ -613,11 +613,11 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker engi
 
   it("the engine process reports the Engine API version it connected to", async () => {
     const engineHome = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-docker-main-"));
-    const closedPort = await getPort({ host: "127.0.0.1" });
+    const closedPort = await testPort();
     const child = engineProcess({
       SLIPWAY_ENGINE_URL: `http://127.0.0.1:${closedPort}`,
       SLIPWAY_ENGINE_HOME: engineHome,
-      SLIPWAY_ROUTER_PORT: String(await getPort({ host: "127.0.0.1" })),
+      SLIPWAY_ROUTER_PORT: String(await testPort()),
       SLIPWAY_DOCKER_HOST: service.url,
     });
     try {
