@@ -13,7 +13,7 @@ import { openSnapshot } from "../deployments/snapshot";
 import { endsDeployment } from "../deployments/status";
 import { AppError } from "../errors";
 import { logLevelOf } from "../../engine/protocol/log-level";
-import { announceServiceChange, latestDeploymentOf, serviceStatus, shownChanged, shownFieldsChanged, type LastDeployment } from "../overview/live-status";
+import { latestDeploymentOf, serviceChangeNotice, serviceStatus, shownChanged, shownFieldsChanged, type LastDeployment } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
 import { unwrapCipher } from "../secrets/organization-cipher";
 
@@ -349,10 +349,14 @@ const heartbeatStatements = preparedOnce((db) => ({
   servicesBefore: servicesBefore(db)
     .where(sql`${services.id} = any(${uuidsParam("reported")})`)
     .prepare("heartbeat_services_before"),
+  // With the announcement of what pages show of the service, when the report changes it (a null
+  // announcement: none), in the same statement: a round trip less per such report, and the
+  // announcement goes out exactly when the state it tells of is committed.
   saveRuntime: db
     .update(services)
     .set({ runtime: jsonParam<ServiceRuntime>("runtime"), updatedAt: timeParam("updatedAt") })
     .where(eq(services.id, sql.placeholder("serviceId")))
+    .returning({ announced: serviceChangeNotice(sql.placeholder("announcement")) })
     .prepare("heartbeat_save_runtime"),
 }));
 
@@ -428,7 +432,6 @@ export async function recordHeartbeat(
     const due = !stored || known.deployedSince || shownFieldsChanged(stored, next) || reportedAt.getTime() - Date.parse(stored.reportedAt) >= REPORT_REFRESH_MS;
     return due ? [{ known, next }] : [];
   });
-  const changed: ServiceChanged[] = [];
   const lastDeployments =
     updates.length > 0
       ? await latestDeploymentOf(
@@ -444,13 +447,17 @@ export async function recordHeartbeat(
     for (const row of before) memory.services.set(row.id, { environmentId: row.environmentId, runtime: row.runtime, checkedAt });
   }
   for (const { known, next } of updates) {
-    await statements.saveRuntime.execute({ serviceId: known.id, runtime: jsonValue(next), updatedAt: new Date().toISOString() });
-    memory?.services.set(known.id, { environmentId: known.environmentId, runtime: next, checkedAt });
     const last = lastDeployments.get(known.id);
-    if (shownChanged(last, known.runtime, next)) {
-      changed.push({ serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId, status: serviceStatus(last, next) });
-    }
+    const change: ServiceChanged | null = shownChanged(last, known.runtime, next)
+      ? { serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId, status: serviceStatus(last, next) }
+      : null;
+    await statements.saveRuntime.execute({
+      serviceId: known.id,
+      runtime: jsonValue(next),
+      updatedAt: new Date().toISOString(),
+      announcement: change && JSON.stringify(change),
+    });
+    memory?.services.set(known.id, { environmentId: known.environmentId, runtime: next, checkedAt });
   }
-  for (const change of changed) await announceServiceChange(svc.db, change);
   return { cancel };
 }

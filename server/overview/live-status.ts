@@ -1,11 +1,11 @@
-import { and, desc, eq, gte, notExists, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, notExists, sql, type Placeholder, type SQL } from "drizzle-orm";
 import type { DeploymentStatus, DeploymentStep } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import { phaseOf } from "../../engine/protocol/steps";
 import type { Executor } from "../db/client";
 import { preparedOnce, uuidsParam } from "../db/prepared";
 import { deploymentEvents, deployments, services, type ServiceRuntime } from "../db/schema";
-import type { DeploymentChanged, ServiceChanged } from "../realtime/ui-protocol";
+import type { DeploymentChanged } from "../realtime/ui-protocol";
 
 /** Channel on which every web process hears that a service's engine report changed what pages show. */
 export const SERVICE_CHANGED_CHANNEL = "slipway_service_changed";
@@ -245,7 +245,11 @@ export function shownFieldsChanged(before: ServiceRuntime, after: ServiceRuntime
   return shown(before) !== shown(after);
 }
 
-/** Tells every web process (on commit) that a service shows something new, for its organization's pages. */
-export async function announceServiceChange(db: Executor, change: ServiceChanged): Promise<void> {
-  await db.execute(sql`select pg_notify(${SERVICE_CHANGED_CHANNEL}, ${JSON.stringify(change)})`);
+/**
+ * Tells every web process (on commit) that a service shows something new, for its organization's
+ * pages: an expression to return beside the write, with the change (a ServiceChanged as JSON) or
+ * null for none.
+ */
+export function serviceChangeNotice(announcement: Placeholder) {
+  return sql`case when ${announcement}::text is not null then pg_notify(${SERVICE_CHANGED_CHANNEL}, ${announcement}) end`;
 }
