@@ -3,12 +3,14 @@
  * events, each once, whatever the batch's size; the deployment's status, commits and lease.
  */
 import { asc, eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/node-postgres";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { DeploymentEvent } from "../../engine/protocol/events";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
+import * as schema from "../db/schema";
 import { deploymentEvents, deployments } from "../db/schema";
 import { recordEngineEvents } from "../engines/engine-session";
 import { appendEngineEvents } from "./events";
@@ -111,5 +113,17 @@ describe("an engine's event batches", () => {
     });
     expect(engineEvents.find((e) => e.seq === outputs.seq)).toMatchObject({ outputKeys: ["DATABASE_URL"], commitInfo: null });
     expect(engineEvents.find((e) => e.seq === build.seq)).toMatchObject({ message: "building", at: new Date(Date.parse(build.at)) });
+  });
+
+  it("cost five statements for a batch that starts a deployment: the notification rules are read by the status update", async () => {
+    const { deploymentId } = await deploymentOfTwoServices("statements");
+    const statements: string[] = [];
+    const counted = drizzle(database.pool, { schema, logger: { logQuery: (query) => statements.push(query) } });
+    clock += 1_000;
+    await recordEngineEvents({ ...services, db: counted }, org.clusterId, deploymentId, [event({ step: "deployment", status: "started" })]);
+    expect((await row(deploymentId)).status).toBe("BUILDING");
+    // The deployment (whose cluster it must be), then begin, the events inserted and read back, the status with its rules, commit.
+    expect(statements).toHaveLength(5);
+    expect(statements.filter((statement) => statement.includes('"notification_rules"'))).toEqual([expect.stringMatching(/^update "deployments"/)]);
   });
 });

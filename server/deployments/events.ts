@@ -9,7 +9,8 @@ import { finishOrganizationDeletion } from "../organizations/organizations";
 import { requestDispatch } from "./dispatch-job";
 import { leaseNextDeployment, tryLockEnvironment, type LeaseClock } from "./environment-queue";
 import { projectDeployment } from "./status";
-import { notifyDeploymentChange } from "../notifications/deployment-events";
+import { deploymentTransitions, notifyDeploymentChange } from "../notifications/deployment-events";
+import { environmentRules } from "../notifications/enqueue";
 
 export type DeploymentRow = typeof deployments.$inferSelect;
 type DeploymentEventRow = typeof deploymentEvents.$inferSelect;
@@ -207,9 +208,10 @@ async function refreshStatus(
     leaseExpiresAt: ended ? null : timeValue(leaseExpiresAt),
     updatedAt: timeValue(new Date()),
     announcement: announcementOf({ ...deployment, status: projection.status }, events.at(-1)?.id ?? 0),
+    notified: deploymentTransitions(deployment.action, deployment.status, projection.status),
   });
-  const { announced: _, ...row } = updated!;
-  await notifyDeploymentChange(db, deployment.status, row, events.at(-1)?.at ?? new Date());
+  const { announced: _, rules, ...row } = updated!;
+  await notifyDeploymentChange(db, deployment.status, row, rules, events.at(-1)?.at ?? new Date());
   if (ended && !terminalStatuses.has(deployment.status)) await onFinished(db, svc, row);
   return row;
 }
@@ -236,7 +238,12 @@ const statusStatements = preparedOnce((db) => ({
       updatedAt: timeParam("updatedAt"),
     })
     .where(eq(deployments.id, sql.placeholder("deploymentId")))
-    .returning({ ...getTableColumns(deployments), announced: sql`pg_notify(${DEPLOYMENT_CHANNEL}, ${sql.placeholder("announcement")})` })
+    .returning({
+      ...getTableColumns(deployments),
+      announced: sql`pg_notify(${DEPLOYMENT_CHANNEL}, ${sql.placeholder("announcement")})`,
+      // The rules of the notifications the change sends (none: an empty list), read with it.
+      rules: environmentRules(deployments.organizationId, deployments.environmentId, sql.placeholder("notified")),
+    })
     .prepare("refresh_deployment_status"),
 }));
 

@@ -2,7 +2,7 @@ import type { DeploymentStatus } from "../../engine/protocol/events";
 import type { Executor } from "../db/client";
 import type { deployments } from "../db/schema";
 import type { NotificationEvent } from "./events";
-import { notify } from "./enqueue";
+import { enqueueForEnvironment, type EnvironmentRule } from "./enqueue";
 
 const failed: ReadonlySet<DeploymentStatus> = new Set(["BUILD_ERROR", "DEPLOYMENT_ERROR"]);
 const running: ReadonlySet<DeploymentStatus> = new Set(["BUILDING", "DEPLOYING", "DEPLOYED", "BUILD_ERROR", "DEPLOYMENT_ERROR"]);
@@ -22,15 +22,25 @@ export function deploymentTransitions(action: string, before: DeploymentStatus, 
   return events;
 }
 
-/** Enqueues the notifications of a deployment's status change, in the caller's transaction. */
-export async function notifyDeploymentChange(db: Executor, before: DeploymentStatus, row: typeof deployments.$inferSelect, at: Date): Promise<void> {
+/**
+ * Enqueues the notifications of a deployment's status change, in the caller's transaction, to
+ * `rules`: the environment's rules of the change's transitions, read by the statement that
+ * recorded it (environmentRules).
+ */
+export async function notifyDeploymentChange(
+  db: Executor,
+  before: DeploymentStatus,
+  row: typeof deployments.$inferSelect,
+  rules: EnvironmentRule[],
+  at: Date,
+): Promise<void> {
   for (const event of deploymentTransitions(row.action, before, row.status)) {
     const verb = event === "deployment.started" ? "started" : event === "deployment.succeeded" ? "succeeded" : "failed";
     const reason = event === "deployment.failed" && row.statusMessage ? `: ${row.statusMessage}` : "";
-    await notify(
+    await enqueueForEnvironment(
       db,
+      { organizationId: row.organizationId, environmentId: row.environmentId, rules },
       event,
-      { organizationId: row.organizationId, environmentId: row.environmentId },
       {
         deployment: { id: row.id, action: row.action, status: row.status, message: row.statusMessage },
         text: `Deployment ${row.id.slice(0, 8)} (${row.action.toLowerCase()}) ${verb}${reason}`,

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { and, arrayContains, eq, isNull, or, sql } from "drizzle-orm";
+import { and, arrayContains, eq, sql, type SQL, type SQLWrapper } from "drizzle-orm";
 import type { Executor } from "../db/client";
 import { preparedOnce } from "../db/prepared";
 import { environments, notificationDeliveries, notificationRules, projects } from "../db/schema";
@@ -23,19 +23,8 @@ type Scope = { organizationId: string } & ({ environmentId: string } | { project
  */
 export async function notify(db: Executor, event: NotificationEvent, scope: Scope, subject: NotificationSubject, at: Date): Promise<number> {
   if ("environmentId" in scope) {
-    // The rules with the environment's project and names, in one statement (issue 17): every
-    // deployment's start and end comes here, and an organization without a rule costs one read.
-    const matched = await ruleStatements(db).ofEnvironment.execute({ organizationId: scope.organizationId, environmentId: scope.environmentId, event });
-    for (const row of matched) {
-      const named: NotificationSubject = {
-        project: { id: row.projectId, name: row.projectName },
-        environment: { id: scope.environmentId, name: row.environmentName },
-        ...subject,
-        text: `${row.projectName}/${row.environmentName}: ${subject.text}`,
-      };
-      await enqueueDelivery(db, { organizationId: scope.organizationId, ruleId: row.ruleId }, event, named, at);
-    }
-    return matched.length;
+    const [row] = await ruleStatements(db).ofEnvironment.execute({ organizationId: scope.organizationId, environmentId: scope.environmentId, events: [event] });
+    return enqueueForEnvironment(db, { ...scope, rules: row?.rules ?? [] }, event, subject, at);
   }
   const follows = and(
     eq(notificationRules.organizationId, scope.organizationId),
@@ -50,23 +39,58 @@ export async function notify(db: Executor, event: NotificationEvent, scope: Scop
   return rules.length;
 }
 
-/** The rules of an environment's event, with its project and names: every deployment's start and end reads them (see preparedOnce). */
+/** A rule of an environment's event (see environmentRules), with the names its deliveries show. */
+export type EnvironmentRule = { event: NotificationEvent; ruleId: string; projectId: string; projectName: string; environmentName: string };
+
+/**
+ * The enabled rules that follow any of `events` (a text[]) in an environment (those of its
+ * project without an environment, and the environment's own), each with its event and the
+ * project's and environment's names, as one JSON array ([] for none), in the events' order. An
+ * expression, so that the statement which records a deployment's status change reads them too
+ * (issue 17: every deployment's start and end comes here, and a read of its own was a round
+ * trip for each, with or without a rule).
+ */
+export function environmentRules(organizationId: SQLWrapper, environmentId: SQLWrapper, events: SQLWrapper): SQL<EnvironmentRule[]> {
+  const rule = sql`json_build_object('event', followed.event, 'ruleId', ${notificationRules.id}, 'projectId', ${environments.projectId},
+    'projectName', ${projects.name}, 'environmentName', ${environments.name})`;
+  const subquery = sql`(
+    select coalesce(json_agg(${rule} order by followed.ord, ${notificationRules.id}), '[]'::json)
+    from unnest(${events}::text[]) with ordinality as followed(event, ord)
+    join ${environments} on ${environments.id} = ${environmentId}
+    join ${projects} on ${projects.id} = ${environments.projectId}
+    join ${notificationRules} on ${notificationRules.organizationId} = ${organizationId} and ${notificationRules.enabled}
+      and ${notificationRules.events} @> array[followed.event] and ${notificationRules.projectId} = ${environments.projectId}
+      and (${notificationRules.environmentId} is null or ${notificationRules.environmentId} = ${environments.id}))`;
+  // Nested: drizzle writes the columns of a single-table statement's RETURNING without their
+  // table's name (PgDialect.buildSelection), which would make them ambiguous here.
+  return sql<EnvironmentRule[]>`${subquery}`;
+}
+
+/** Stores a delivery of `event` for each of an environment's rules that follows it (read by environmentRules). */
+export async function enqueueForEnvironment(
+  db: Executor,
+  scope: { organizationId: string; environmentId: string; rules: EnvironmentRule[] },
+  event: NotificationEvent,
+  subject: NotificationSubject,
+  at: Date,
+): Promise<number> {
+  const matched = scope.rules.filter((rule) => rule.event === event);
+  for (const rule of matched) {
+    const named: NotificationSubject = {
+      project: { id: rule.projectId, name: rule.projectName },
+      environment: { id: scope.environmentId, name: rule.environmentName },
+      ...subject,
+      text: `${rule.projectName}/${rule.environmentName}: ${subject.text}`,
+    };
+    await enqueueDelivery(db, { organizationId: scope.organizationId, ruleId: rule.ruleId }, event, named, at);
+  }
+  return matched.length;
+}
+
 const ruleStatements = preparedOnce((db) => ({
   ofEnvironment: db
-    .select({ ruleId: notificationRules.id, projectId: environments.projectId, environmentName: environments.name, projectName: projects.name })
-    .from(environments)
-    .innerJoin(projects, eq(projects.id, environments.projectId))
-    .innerJoin(
-      notificationRules,
-      and(
-        eq(notificationRules.organizationId, sql.placeholder("organizationId")),
-        eq(notificationRules.enabled, true),
-        sql`${notificationRules.events} @> array[${sql.placeholder("event")}::text]`,
-        eq(notificationRules.projectId, environments.projectId),
-        or(isNull(notificationRules.environmentId), eq(notificationRules.environmentId, environments.id)),
-      ),
-    )
-    .where(eq(environments.id, sql.placeholder("environmentId")))
+    .select({ rules: environmentRules(sql.placeholder("organizationId"), sql.placeholder("environmentId"), sql.placeholder("events")) })
+    .from(sql`(values (1)) as one`)
     .prepare("notification_rules_of_environment"),
 }));
 
