@@ -16,6 +16,7 @@ import { deployments, environments } from "../db/schema";
 import { recordEngineEvents } from "../engines/engine-session";
 import { ENGINE_CHANNEL, type EngineNotification } from "./engine-channel";
 import { environmentQueue } from "./environment-queue";
+import { appendEngineEvents } from "./events";
 
 const ROUNDS = 50;
 
@@ -139,6 +140,35 @@ describe("the end of a deployment", () => {
     expect((await rows(only.id))[0]!.status).toBe("DEPLOYMENT_ERROR");
     expect(await allJobs()).toBe(jobsBefore);
     expect(await environmentQueue(services.db, environment.id)).toEqual([]);
+  });
+
+  it("leaves the next one to the environment's dispatch job when another transaction holds the environment's lock", async () => {
+    const environment = await environmentWithService("lock-held");
+    const running = await request(environment.id, "DEPLOY");
+    const queued = await request(environment.id, "RESTART");
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query("begin");
+      await holder.query("select 1 from environments where id = $1 for update", [environment.id]);
+      const [deployment] = await rows(running.id);
+      const at = new Date().toISOString();
+      // As a caller that did not take the lock first would (those in the code all do): the end is
+      // recorded without waiting for the lock, and nothing is leased under another's.
+      await services.db.transaction((tx) =>
+        appendEngineEvents(tx, services, deployment!, [
+          { seq: seq++, at, serviceId: null, step: "deployment", status: "started" },
+          { seq: seq++, at, serviceId: null, step: "deployment", status: "succeeded" },
+        ]),
+      );
+      const [ended, next] = await rows(running.id, queued.id);
+      expect(ended!.status).toBe("DEPLOYED");
+      expect(next!.leasedAt).toBeNull();
+      expect(await dispatchJobs(environment.id)).toBe(1);
+    } finally {
+      await holder.query("rollback");
+      await holder.end();
+    }
   });
 
   it("leases a DELETE queued behind it, and that DELETE's end removes the environment", async () => {

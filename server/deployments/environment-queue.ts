@@ -24,17 +24,6 @@ export async function lockEnvironment(tx: Executor, environmentId: string): Prom
 }
 
 /**
- * Takes the environment's row lock unless another transaction holds it, without waiting: true
- * when the transaction holds it (taken now, or earlier: a transaction never waits for itself).
- * For a caller that may already hold a deployment row of the environment, which must not wait
- * for the environment's lock (a cancel holds that and waits for the deployment's row).
- */
-export async function tryLockEnvironment(tx: Executor, environmentId: string): Promise<boolean> {
-  const locked = await queueStatements(tx).tryLock.execute({ environmentId });
-  return locked.length > 0;
-}
-
-/**
  * The environment's deployments that hold or wait for its turn: a leased unfinished one sorts
  * first (one is running), then the queued ones, oldest first; the first `limit` of them, or all.
  * Read under the environment's row lock.
@@ -45,22 +34,40 @@ export function environmentQueue(tx: Executor, environmentId: string, limit?: nu
 }
 
 /** On the path of every request and every end of a deployment (see preparedOnce). */
-const queueStatements = preparedOnce((db) => ({
-  lock: environmentRow(db).for("update").prepare("lock_environment"),
-  tryLock: environmentRow(db).for("update", { skipLocked: true }).prepare("try_lock_environment"),
-  queue: db
-    .select()
-    .from(deployments)
-    .where(
-      and(
-        eq(deployments.environmentId, sql.placeholder("environmentId")),
-        or(and(isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)), and(eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt))),
-      ),
-    )
-    .orderBy(sql`${deployments.leasedAt} is null`, asc(deployments.createdAt))
-    .limit(sql.placeholder("limit"))
-    .prepare("environment_queue"),
-}));
+const queueStatements = preparedOnce((db) => {
+  const queue = () =>
+    db
+      .select()
+      .from(deployments)
+      .where(
+        and(
+          eq(deployments.environmentId, sql.placeholder("environmentId")),
+          or(
+            and(isNotNull(deployments.leasedAt), notInArray(deployments.status, finished)),
+            and(eq(deployments.status, "QUEUED"), isNull(deployments.leasedAt)),
+          ),
+        ),
+      )
+      .orderBy(sql`${deployments.leasedAt} is null`, asc(deployments.createdAt))
+      .$dynamic();
+  const locked = db
+    .select({ one: sql<number>`1`.as("one") })
+    .from(environments)
+    .where(eq(environments.id, sql.placeholder("environmentId")))
+    .for("update", { skipLocked: true })
+    .as("locked");
+  const head = queue().limit(1).as("head");
+  return {
+    lock: environmentRow(db).for("update").prepare("lock_environment"),
+    queue: queue().limit(sql.placeholder("limit")).prepare("environment_queue"),
+    // No row when another transaction holds the lock; one, with a null head when none waits or runs, when this one does.
+    tryLockedHead: db
+      .select()
+      .from(locked)
+      .leftJoinLateral(head, sql`true`)
+      .prepare("try_lock_environment_queue_head"),
+  };
+});
 
 function environmentRow(db: Executor) {
   return db
@@ -83,6 +90,24 @@ export function leaseColumns(leasedAt: Date, leaseSeconds: number, attempt: numb
 export async function leaseNextDeployment(tx: Executor, svc: LeaseClock, environmentId: string) {
   // One query (it is on the path of every dispatch): its first row is the running one, or the oldest queued.
   const [next] = await environmentQueue(tx, environmentId, 1);
+  return leaseHead(tx, svc, next);
+}
+
+/**
+ * leaseNextDeployment for a caller that may already hold a deployment row of the environment,
+ * which must not wait for the environment's lock (a cancel holds that and waits for the
+ * deployment's row): the lock is taken only if no other transaction holds it (a transaction
+ * never waits for itself, so one that took it before finds it taken), with the queue's head in
+ * the same statement. False when another transaction holds it: nothing was read or leased.
+ */
+export async function tryLeaseNextDeployment(tx: Executor, svc: LeaseClock, environmentId: string): Promise<boolean> {
+  const [locked] = await queueStatements(tx).tryLockedHead.execute({ environmentId });
+  if (!locked) return false;
+  await leaseHead(tx, svc, locked.head ?? undefined);
+  return true;
+}
+
+async function leaseHead(tx: Executor, svc: LeaseClock, next: typeof deployments.$inferSelect | undefined) {
   if (!next || next.leasedAt !== null) return null;
   const [leased] = await tx
     .update(deployments)

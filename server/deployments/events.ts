@@ -7,7 +7,7 @@ import { deploymentEvents, deployments, environments, services } from "../db/sch
 import type { DeploymentAnnounced } from "../realtime/ui-protocol";
 import { finishOrganizationDeletion } from "../organizations/organizations";
 import { requestDispatch } from "./dispatch-job";
-import { leaseNextDeployment, tryLockEnvironment, type LeaseClock } from "./environment-queue";
+import { tryLeaseNextDeployment, type LeaseClock } from "./environment-queue";
 import { projectDeployment } from "./status";
 import { deploymentTransitions, notifyDeploymentChange } from "../notifications/deployment-events";
 import { environmentRules } from "../notifications/enqueue";
@@ -281,6 +281,5 @@ async function onFinished(db: Executor, svc: LeaseClock, deployment: DeploymentR
  * deployment once this commits, as it did before: correct, one worker hop later.
  */
 async function leaseNextAfterEnd(db: Executor, svc: LeaseClock, environmentId: string): Promise<void> {
-  if (await tryLockEnvironment(db, environmentId)) await leaseNextDeployment(db, svc, environmentId);
-  else await requestDispatch(db, environmentId);
+  if (!(await tryLeaseNextDeployment(db, svc, environmentId))) await requestDispatch(db, environmentId);
 }
