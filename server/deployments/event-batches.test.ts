@@ -115,7 +115,7 @@ describe("an engine's event batches", () => {
     expect(engineEvents.find((e) => e.seq === build.seq)).toMatchObject({ message: "building", at: new Date(Date.parse(build.at)) });
   });
 
-  it("cost five statements for a batch that starts a deployment: the notification rules are read by the status update", async () => {
+  it("cost five statements for a batch that starts a deployment and six for one that ends it, notification rules and the next lease included", async () => {
     const { deploymentId } = await deploymentOfTwoServices("statements");
     const statements: string[] = [];
     const counted = drizzle(database.pool, { schema, logger: { logQuery: (query) => statements.push(query) } });
@@ -125,5 +125,12 @@ describe("an engine's event batches", () => {
     // The deployment (whose cluster it must be), then begin, the events inserted and read back, the status with its rules, commit.
     expect(statements).toHaveLength(5);
     expect(statements.filter((statement) => statement.includes('"notification_rules"'))).toEqual([expect.stringMatching(/^update "deployments"/)]);
+
+    statements.length = 0;
+    await recordEngineEvents({ ...services, db: counted }, org.clusterId, deploymentId, [event({ step: "deployment", status: "succeeded" })]);
+    expect((await row(deploymentId)).status).toBe("DEPLOYED");
+    // Begin, the deployment with its environment's lock, the events, the status, the queue's head, commit.
+    expect(statements).toHaveLength(6);
+    expect(statements[1]).toMatch(/ for update of "environments"$/);
   });
 });

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
 import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } from "../../engine/protocol/events";
 import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
@@ -7,7 +7,6 @@ import type { Executor } from "../db/client";
 import { jsonParam, jsonValue, preparedOnce, timeParam, uuidsParam } from "../db/prepared";
 import { clusters, deployments, environments, logLines, organizations, services, type ServiceRuntime } from "../db/schema";
 import { redispatchAfterEngineRestart } from "../deployments/dispatch";
-import { lockEnvironment } from "../deployments/environment-queue";
 import { appendEngineEvents } from "../deployments/events";
 import { openSnapshot } from "../deployments/snapshot";
 import { endsDeployment } from "../deployments/status";
@@ -129,6 +128,13 @@ const preparedDeploymentStatements = preparedOnce((db) => ({
     .from(deployments)
     .where(and(eq(deployments.id, sql.placeholder("deploymentId")), eq(deployments.clusterId, sql.placeholder("clusterId"))))
     .prepare("own_deployment"),
+  ownDeploymentLockingEnvironment: db
+    .select(getTableColumns(deployments))
+    .from(deployments)
+    .innerJoin(environments, eq(environments.id, deployments.environmentId))
+    .where(and(eq(deployments.id, sql.placeholder("deploymentId")), eq(deployments.clusterId, sql.placeholder("clusterId"))))
+    .for("update", { of: environments })
+    .prepare("own_deployment_locking_environment"),
   acknowledge: db
     .update(deployments)
     // Every value a placeholder, updated_at too: its $onUpdate would run once, when this is prepared.
@@ -152,8 +158,14 @@ const preparedDeploymentStatements = preparedOnce((db) => ({
     .prepare("service_of_cluster"),
 }));
 
-async function ownDeployment({ db }: Services, clusterId: string, deploymentId: string) {
-  const [deployment] = await preparedDeploymentStatements(db).ownDeployment.execute({ deploymentId, clusterId });
+/**
+ * The deployment, when it is the cluster's; `lockingEnvironment`: with its environment's row lock
+ * for the transaction, taken in the same statement (see lockEnvironment).
+ */
+async function ownDeployment({ db }: Pick<Services, "db">, clusterId: string, deploymentId: string, options: { lockingEnvironment?: boolean } = {}) {
+  const statements = preparedDeploymentStatements(db);
+  const statement = options.lockingEnvironment ? statements.ownDeploymentLockingEnvironment : statements.ownDeployment;
+  const [deployment] = await statement.execute({ deploymentId, clusterId });
   if (!deployment) throw new AppError("NOT_FOUND", "Deployment not found on this cluster");
   return deployment;
 }
@@ -188,10 +200,13 @@ export async function acknowledgeTask(svc: Services, clusterId: string, deployme
  * way round here, each could wait for the other.
  */
 export async function recordEngineEvents(svc: Services, clusterId: string, deploymentId: string, events: DeploymentEvent[]) {
-  const deployment = await ownDeployment(svc, clusterId, deploymentId);
-  const running = !terminalStatuses.has(deployment.status);
+  const ends = events.some(endsDeployment);
+  // An ending batch reads the deployment with the environment's lock, in one statement (a
+  // re-sent end of a deployment that ended takes it too, harmlessly); any other reads it first.
+  const read = ends ? undefined : await ownDeployment(svc, clusterId, deploymentId);
   await svc.db.transaction(async (tx) => {
-    if (running && events.some(endsDeployment)) await lockEnvironment(tx, deployment.environmentId);
+    const deployment = read ?? (await ownDeployment({ db: tx }, clusterId, deploymentId, { lockingEnvironment: true }));
+    const running = !terminalStatuses.has(deployment.status);
     await appendEngineEvents(tx, svc, deployment, events, running ? extendedLease(svc) : undefined);
   });
 }
