@@ -3,7 +3,7 @@ import { eq, getTableColumns, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { DeploymentStatus } from "../../engine/protocol/events";
 import { deploymentAction, gitRef, type Snapshot } from "../../engine/protocol/snapshot";
-import { recordAudit } from "../audit/record-audit";
+import { AUDITED, auditValues, auditWith, recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import { jsonParam, jsonValue, placeholders, preparedOnce, timeParam, timeValue, uuidsParam } from "../db/prepared";
 import { deployments, type DeploymentCause } from "../db/schema";
@@ -100,7 +100,8 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       status: NEW_STATUS,
     };
     // Every page that shows a status of the environment hears of it at once (not at the engine's
-    // first event), and a leased one's engine too, on commit: both sent by the insert itself.
+    // first event), and a leased one's engine too, on commit: both sent by the insert itself,
+    // which writes the request's audit event too (auditWith).
     const [inserted] = await requestStatements(tx).insert.execute({
       ...row,
       action: input.action,
@@ -115,18 +116,22 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
       attempt: leased?.attempt ?? 0,
       announcement: announcementOf(row, 0),
       engineNotice: leaseNow ? engineNotice({ clusterId: row.clusterId, type: "task:available", deploymentId }) : null,
+      ...auditValues(
+        ctx.actor,
+        {
+          action: `deployment.${input.action.toLowerCase()}`,
+          targetType: "environment",
+          targetId: environment.id,
+          changes: { deploymentId, serviceIds, ...(noCache ? { noCache } : {}) },
+        },
+        AUDITED,
+      ),
     });
     const { announced: _announced, engineNotified: _engineNotified, ...deployment } = inserted!;
     // Queued behind the running one: the end of that one leases it, in the transaction that
     // records the end, under this lock (events.ts). Queued behind one that waits with nothing
     // running (its dispatch could not happen at the time), the environment's dispatch job leases them.
     if (!leaseNow && queue[0]!.leasedAt === null) await requestDispatch(tx, environment.id);
-    await recordAudit(tx, ctx.actor, {
-      action: `deployment.${input.action.toLowerCase()}`,
-      targetType: "environment",
-      targetId: environment.id,
-      changes: { deploymentId, serviceIds, ...(noCache ? { noCache } : {}) },
-    });
     return { deployment, merged: false };
   });
 }
@@ -134,9 +139,10 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
 /** What a new deployment's status is: its engine's first event moves it on. */
 const NEW_STATUS: DeploymentStatus = "QUEUED";
 
-/** The insert of every request not merged into a waiting deployment, with its notifications (see preparedOnce). */
+/** The insert of every request not merged into a waiting deployment, with its audit and notifications (see preparedOnce). */
 const requestStatements = preparedOnce((db) => ({
   insert: db
+    .with(auditWith(db))
     .insert(deployments)
     .values({
       ...placeholders(["id", "organizationId", "environmentId", "clusterId", "action", "snapshot", "origin", "actorId", "actorLabel", "attempt", "status"]),
