@@ -8,7 +8,7 @@ import type { DomainContext } from "../context";
 import { jsonParam, jsonValue, placeholders, preparedOnce, timeParam, timeValue, uuidsParam } from "../db/prepared";
 import { deployments, type DeploymentCause } from "../db/schema";
 import { AppError } from "../errors";
-import { cipherFor } from "../secrets/organization-cipher";
+import { unwrapCipher } from "../secrets/organization-cipher";
 import { environmentQueue, leaseColumns } from "./environment-queue";
 import { requestDispatch } from "./dispatch-job";
 import { ENGINE_CHANNEL, engineNotice } from "./engine-channel";
@@ -49,11 +49,12 @@ export async function requestDeployment(ctx: DomainContext, input: z.infer<typeo
   // ordered them; a request sees every change committed before it started, and one committed
   // while it runs may or may not be in its deployment, as it always could. The organization is
   // the actor's: the environment is locked only within it, and the reads find nothing of another.
-  const [cipher, inputs] = await Promise.all([cipherFor(ctx.db, ctx.keyring, organizationId), readSnapshotInputs(ctx.db, organizationId, input.environmentId)]);
+  const inputs = await readSnapshotInputs(ctx.db, organizationId, input.environmentId);
 
   return ctx.db.transaction(async (tx) => {
     // Serialises requests per environment, so two requests cannot both miss the queued one.
     const place = await lockSnapshotPlace(tx, organizationId, input.environmentId);
+    const cipher = await unwrapCipher(ctx.keyring, organizationId, place.wrappedDataKey);
     const { environment } = place;
     const queue = await environmentQueue(tx, environment.id);
     const waiting = queue.find((deployment) => deployment.leasedAt === null && deployment.action === input.action);

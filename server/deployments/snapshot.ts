@@ -4,7 +4,7 @@ import { serviceSpec, type ApplicationConfig, type GitSource, type Snapshot } fr
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
 import type { Executor } from "../db/client";
 import { preparedOnce } from "../db/prepared";
-import { clusters, deploymentStages, environments, projects, services, variables } from "../db/schema";
+import { clusters, deploymentStages, environments, organizations, projects, services, variables } from "../db/schema";
 import { notFound } from "../errors";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { applicationConfigOf, containerConfigOf, databaseConfigOf, jobConfigOf } from "../services/configs";
@@ -28,8 +28,9 @@ export type SnapshotPlace = Awaited<ReturnType<typeof lockSnapshotPlace>>;
 
 /**
  * Locks the environment's row for the transaction (requests for one environment are serialised
- * by it) and reads what a snapshot needs of it, its project and its cluster, in one statement:
- * a deployment request is on the path of every dispatch. Only an environment of the organization.
+ * by it) and reads what a snapshot needs of it, its project and its cluster, with the
+ * organization's wrapped data key (see unwrapCipher), in one statement: a deployment request is
+ * on the path of every dispatch. Only an environment of the organization.
  */
 export async function lockSnapshotPlace(tx: Executor, organizationId: string, environmentId: string) {
   const [row] = await snapshotStatements(tx).place.execute({ organizationId, environmentId });
@@ -65,10 +66,11 @@ const snapshotStatements = preparedOnce((db) => {
   const projectOf = db.select({ id: environments.projectId }).from(environments).where(eq(environments.id, environmentId));
   return {
     place: db
-      .select({ environment: environments, project: projects, cluster: clusters })
+      .select({ environment: environments, project: projects, cluster: clusters, wrappedDataKey: organizations.wrappedDataKey })
       .from(environments)
       .innerJoin(projects, eq(projects.id, environments.projectId))
       .innerJoin(clusters, eq(clusters.id, environments.clusterId))
+      .innerJoin(organizations, eq(organizations.id, environments.organizationId))
       .where(and(eq(environments.id, environmentId), eq(environments.organizationId, organizationId)))
       .for("update", { of: environments })
       .prepare("snapshot_place"),
