@@ -12,7 +12,7 @@ import { openSnapshot } from "../deployments/snapshot";
 import { endsDeployment } from "../deployments/status";
 import { AppError } from "../errors";
 import { logLevelOf } from "../../engine/protocol/log-level";
-import { latestDeploymentOf, serviceChangeNotice, serviceStatus, shownChanged, shownFieldsChanged, type LastDeployment } from "../overview/live-status";
+import { latestDeploymentJoin, latestDeploymentOfRow, serviceChangeNotice, serviceStatus, shownChanged, shownFieldsChanged } from "../overview/live-status";
 import type { ServiceChanged } from "../realtime/ui-protocol";
 import { unwrapCipher } from "../secrets/organization-cipher";
 
@@ -314,11 +314,18 @@ export async function answerHeartbeat(svc: Services, clusterId: string, active: 
   return { cancel, tasks };
 }
 
-/** A report's services as stored, of the cluster only, with whether a deployment of their environment ran since their report. */
+/**
+ * A report's services as stored, of the cluster only, with whether a deployment of their
+ * environment ran since their report, and what their status needs of their latest deployment
+ * (read with them: a report that changes a service needs it, and a read of its own was a round
+ * trip more on the path of every deployment).
+ */
 function servicesBefore(db: Executor) {
+  const last = latestDeploymentJoin(db);
   return (
     db
       .select({
+        ...last.columns,
         id: services.id,
         organizationId: services.organizationId,
         environmentId: services.environmentId,
@@ -334,6 +341,9 @@ function servicesBefore(db: Executor) {
       // table: a select of one table leaves them bare, which turned the subquery's
       // correlation above into "environment_id" = "environment_id".)
       .innerJoin(environments, and(eq(environments.id, services.environmentId), eq(environments.clusterId, sql.placeholder("clusterId"))))
+      .leftJoinLateral(last.latest, sql`true`)
+      .leftJoin(deployments, eq(deployments.id, last.latest.id))
+      .leftJoinLateral(last.ofService, sql`true`)
       .$dynamic()
   );
 }
@@ -357,7 +367,9 @@ const heartbeatStatements = preparedOnce((db) => ({
     )
     .returning({ id: deployments.id, cancelRequestedAt: deployments.cancelRequestedAt })
     .prepare("heartbeat_keep_leases"),
-  // One service (what a report usually changes) and several: see latestDeploymentOf for why two.
+  // One service (what a report usually changes) and several: `= $1` gets a generic plan after a
+  // few runs, where `= any($1)` is planned at every run (its custom plans, for an array of one,
+  // always look cheaper than a generic one), which cost PostgreSQL more than running it.
   serviceBefore: servicesBefore(db)
     .where(eq(services.id, sql.placeholder("serviceId")))
     .prepare("heartbeat_service_before"),
@@ -447,13 +459,6 @@ export async function recordHeartbeat(
     const due = !stored || known.deployedSince || shownFieldsChanged(stored, next) || reportedAt.getTime() - Date.parse(stored.reportedAt) >= REPORT_REFRESH_MS;
     return due ? [{ known, next }] : [];
   });
-  const lastDeployments =
-    updates.length > 0
-      ? await latestDeploymentOf(
-          svc.db,
-          updates.map(({ known }) => known.id),
-        )
-      : new Map<string, LastDeployment>();
   if (memory) {
     // Only what the engine reports now: a service it stopped reporting (deleted, moved) is forgotten.
     const reportedNow = new Set(runtime.map((state) => state.serviceId));
@@ -462,7 +467,7 @@ export async function recordHeartbeat(
     for (const row of before) memory.services.set(row.id, { environmentId: row.environmentId, runtime: row.runtime, checkedAt });
   }
   for (const { known, next } of updates) {
-    const last = lastDeployments.get(known.id);
+    const last = latestDeploymentOfRow(known);
     const change: ServiceChanged | null = shownChanged(last, known.runtime, next)
       ? { serviceId: known.id, environmentId: known.environmentId, organizationId: known.organizationId, status: serviceStatus(last, next) }
       : null;

@@ -3,7 +3,6 @@ import type { DeploymentStatus, DeploymentStep } from "../../engine/protocol/eve
 import { terminalStatuses } from "../../engine/protocol/events";
 import { phaseOf } from "../../engine/protocol/steps";
 import type { Executor } from "../db/client";
-import { preparedOnce, uuidsParam } from "../db/prepared";
 import { deploymentEvents, deployments, services, type ServiceRuntime } from "../db/schema";
 import type { DeploymentChanged } from "../realtime/ui-protocol";
 
@@ -84,39 +83,32 @@ export async function latestDeploymentPerService(db: Executor, where: SQL | unde
 }
 
 /**
- * What a service's status needs of its latest deployment ({@link latestDeploymentPerService}),
- * of some services by id: on the path of every engine report that changes a service (see
- * preparedOnce), which needs no more (the whole row, its snapshot with it, took PostgreSQL more
- * than finding it). A report usually changes one service: `= $1` gets a generic plan after a
- * few runs, where `= any($1)` is planned at every run (its custom plans, for an array of one,
- * always look cheaper than a generic one), which cost PostgreSQL more than running it.
+ * What a service's status needs of its latest deployment ({@link latestDeploymentPerService}), to
+ * read with a query of `services`: the lateral subqueries to left-join (a service never deployed
+ * has none), the columns to select, and the LastDeployment of a row. An engine report that
+ * changes a service reads it with the service (server/engines/engine-session.ts): on the path of
+ * every deployment, it needs no more (the whole row, its snapshot with it, took PostgreSQL more
+ * than finding it).
  */
-export async function latestDeploymentOf(db: Executor, serviceIds: string[]): Promise<Map<string, LastDeployment>> {
-  const { ofOne, ofMany } = latestOfServices(db);
-  const rows = await (serviceIds.length === 1 ? ofOne.execute({ serviceId: serviceIds[0] }) : ofMany.execute({ serviceIds }));
-  return new Map(rows.map((row) => [row.serviceId, lastDeploymentOf(row)]));
+export function latestDeploymentJoin(db: Executor) {
+  const { latest, ofService } = latestDeploymentOfEachService(db);
+  return {
+    latest,
+    ofService,
+    columns: lastDeploymentColumns(ofService),
+  };
 }
 
-const latestOfServices = preparedOnce((db) => {
-  const query = () => {
-    const { latest, ofService } = latestDeploymentOfEachService(db);
-    return db
-      .select({ serviceId: services.id, ...lastDeploymentColumns(ofService) })
-      .from(services)
-      .innerJoinLateral(latest, sql`true`)
-      .innerJoin(deployments, eq(deployments.id, latest.id))
-      .innerJoinLateral(ofService, sql`true`)
-      .$dynamic();
-  };
-  return {
-    ofOne: query()
-      .where(eq(services.id, sql.placeholder("serviceId")))
-      .prepare("latest_deployment_of_service"),
-    ofMany: query()
-      .where(sql`${services.id} = any(${uuidsParam("serviceIds")})`)
-      .prepare("latest_deployment_of_services"),
-  };
-});
+/** The LastDeployment of a row read with latestDeploymentJoin's columns: none for a service never deployed. */
+export function latestDeploymentOfRow(row: {
+  status: DeploymentStatus | null;
+  finishedAt: Date | null;
+  switched: boolean | null;
+  failedStep: DeploymentStep | null;
+  canceled: boolean | null;
+}): LastDeployment | undefined {
+  return row.status ? lastDeploymentOf({ ...row, status: row.status }) : undefined;
+}
 
 type OfService = ReturnType<typeof latestDeploymentOfEachService>["ofService"];
 
@@ -223,7 +215,7 @@ export async function environmentLiveStatus(db: Executor, environmentId: string)
         ? []
         : own.map((row) => ({
             serviceId: row.id,
-            status: serviceStatus(row.status ? lastDeploymentOf({ ...row, status: row.status }) : undefined, row.runtime ?? null),
+            status: serviceStatus(latestDeploymentOfRow(row), row.runtime ?? null),
           })),
   };
 }
