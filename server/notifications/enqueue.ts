@@ -87,6 +87,7 @@ export async function enqueueForEnvironment(
   return matched.length;
 }
 
+/** An environment's rules of one event, for notify() (see preparedOnce): one row, its `rules` an array. */
 const ruleStatements = preparedOnce((db) => ({
   ofEnvironment: db
     .select({ rules: environmentRules(sql.placeholder("organizationId"), sql.placeholder("environmentId"), sql.placeholder("events")) })
