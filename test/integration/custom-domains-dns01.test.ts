@@ -4,7 +4,7 @@
  * resolving through that PowerDNS, a real PostgreSQL, the web process, the worker issuing
  * through its task, and a local engine whose router serves the certificate by SNI.
  */
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { testPort } from "../support/ports";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
@@ -47,6 +47,19 @@ const httpsGet = (servername: string, ca: string) => httpsGetThrough(host.httpsP
 
 async function domainNamed(hostname: string) {
   return (await developer().domains.list({ serviceId })).find((domain) => domain.hostname === hostname)!;
+}
+
+/**
+ * Waits until no issuance of the domain is queued or running: a renewal a test asks for must be
+ * the only one, or issuanceEnded could see the end of one asked for before it (a verification
+ * queues one, and one asked for while another runs runs after it).
+ */
+async function noIssuancePending(domainId: string) {
+  await eventually(
+    async () => (await database.db.execute(sql`select 1 from graphile_worker.jobs where key = ${`certificate:${domainId}`}`)).rows.length === 0,
+    90_000,
+    "no issuance of the domain pending",
+  );
 }
 
 /** Waits for the domain's issuance to end: an error recorded after `since`, or a certificate other than the one expiring at `previousNotAfter`. */
@@ -150,6 +163,7 @@ describe.skipIf(skip)("ACME DNS-01 through PowerDNS", () => {
 
   it("removes the TXT record when the challenge fails, and says why on the domain", async () => {
     const [provider] = await admin().dnsProviders.list({});
+    await noIssuancePending((await domainNamed("api.example.test")).id);
     const served = (await httpsGet("api.example.test", pebbleRoot)).certificate.serialNumber;
     // The record is published, but the nameserver the propagation check asks does not answer.
     const silent = `127.0.0.1:${await testPort()}`;
@@ -167,6 +181,7 @@ describe.skipIf(skip)("ACME DNS-01 through PowerDNS", () => {
 
   it("a key rotated at PowerDNS fails the renewal with a clear error, keeps the certificate, and works again with the new key", async () => {
     const [provider] = await admin().dnsProviders.list({});
+    await noIssuancePending((await domainNamed("api.example.test")).id);
     const before = await domainNamed("api.example.test");
     const served = (await httpsGet("api.example.test", pebbleRoot)).certificate.serialNumber;
     await pdns.restart(ROTATED_KEY);
