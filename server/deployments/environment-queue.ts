@@ -50,12 +50,7 @@ const queueStatements = preparedOnce((db) => {
       )
       .orderBy(sql`${deployments.leasedAt} is null`, asc(deployments.createdAt))
       .$dynamic();
-  const locked = db
-    .select({ one: sql<number>`1`.as("one") })
-    .from(environments)
-    .where(eq(environments.id, sql.placeholder("environmentId")))
-    .for("update", { skipLocked: true })
-    .as("locked");
+  const locked = environmentRow(db).for("update", { skipLocked: true }).as("locked");
   const head = queue().limit(1).as("head");
   return {
     lock: environmentRow(db).for("update").prepare("lock_environment"),
@@ -71,7 +66,7 @@ const queueStatements = preparedOnce((db) => {
 
 function environmentRow(db: Executor) {
   return db
-    .select({ one: sql`1` })
+    .select({ one: sql<number>`1`.as("one") })
     .from(environments)
     .where(eq(environments.id, sql.placeholder("environmentId")))
     .$dynamic();

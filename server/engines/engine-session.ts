@@ -322,7 +322,7 @@ export async function answerHeartbeat(svc: Services, clusterId: string, active: 
  */
 function servicesBefore(db: Executor) {
   const last = latestDeploymentJoin(db);
-  return (
+  return last.joinedTo(
     db
       .select({
         ...last.columns,
@@ -341,10 +341,7 @@ function servicesBefore(db: Executor) {
       // table: a select of one table leaves them bare, which turned the subquery's
       // correlation above into "environment_id" = "environment_id".)
       .innerJoin(environments, and(eq(environments.id, services.environmentId), eq(environments.clusterId, sql.placeholder("clusterId"))))
-      .leftJoinLateral(last.latest, sql`true`)
-      .leftJoin(deployments, eq(deployments.id, last.latest.id))
-      .leftJoinLateral(last.ofService, sql`true`)
-      .$dynamic()
+      .$dynamic(),
   );
 }
 

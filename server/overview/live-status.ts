@@ -1,4 +1,5 @@
 import { and, desc, eq, gte, notExists, sql, type Placeholder, type SQL } from "drizzle-orm";
+import type { PgSelect } from "drizzle-orm/pg-core";
 import type { DeploymentStatus, DeploymentStep } from "../../engine/protocol/events";
 import { terminalStatuses } from "../../engine/protocol/events";
 import { phaseOf } from "../../engine/protocol/steps";
@@ -85,7 +86,7 @@ export async function latestDeploymentPerService(db: Executor, where: SQL | unde
 /**
  * What a service's status needs of its latest deployment ({@link latestDeploymentPerService}), to
  * read with a query of `services`: the lateral subqueries to left-join (a service never deployed
- * has none), the columns to select, and the LastDeployment of a row. An engine report that
+ * has none) and the columns to select, read back by latestDeploymentOfRow. An engine report that
  * changes a service reads it with the service (server/engines/engine-session.ts): on the path of
  * every deployment, it needs no more (the whole row, its snapshot with it, took PostgreSQL more
  * than finding it).
@@ -93,21 +94,14 @@ export async function latestDeploymentPerService(db: Executor, where: SQL | unde
 export function latestDeploymentJoin(db: Executor) {
   const { latest, ofService } = latestDeploymentOfEachService(db);
   return {
-    latest,
-    ofService,
     columns: lastDeploymentColumns(ofService),
+    /** The query (of `services`, dynamic) with the laterals joined. */
+    joinedTo: <Query extends PgSelect>(query: Query) =>
+      query
+        .leftJoinLateral(latest, sql`true`)
+        .leftJoin(deployments, eq(deployments.id, latest.id))
+        .leftJoinLateral(ofService, sql`true`),
   };
-}
-
-/** The LastDeployment of a row read with latestDeploymentJoin's columns: none for a service never deployed. */
-export function latestDeploymentOfRow(row: {
-  status: DeploymentStatus | null;
-  finishedAt: Date | null;
-  switched: boolean | null;
-  failedStep: DeploymentStep | null;
-  canceled: boolean | null;
-}): LastDeployment | undefined {
-  return row.status ? lastDeploymentOf({ ...row, status: row.status }) : undefined;
 }
 
 type OfService = ReturnType<typeof latestDeploymentOfEachService>["ofService"];
@@ -123,14 +117,15 @@ function lastDeploymentColumns(ofService: OfService) {
   };
 }
 
-/** lastDeploymentColumns' values as a status takes them (a left join's misses are the caller's to tell). */
-function lastDeploymentOf(row: {
-  status: DeploymentStatus;
+/** The LastDeployment of a row read with latestDeploymentJoin's columns: none for a service never deployed. */
+export function latestDeploymentOfRow(row: {
+  status: DeploymentStatus | null;
   finishedAt: Date | null;
   switched: boolean | null;
   failedStep: DeploymentStep | null;
   canceled: boolean | null;
-}): LastDeployment {
+}): LastDeployment | undefined {
+  if (!row.status) return undefined;
   return {
     status: row.status,
     finishedAt: row.finishedAt,
@@ -188,28 +183,26 @@ export async function environmentLiveStatus(db: Executor, environmentId: string)
   // One statement (read by each web process with a page to tell, for every change of the
   // environment's deployments): each service with its latest deployment (none: never deployed),
   // and the environment's latest deployment's status on every row. No row: the environment has no service.
-  const { latest, ofService } = latestDeploymentOfEachService(db);
+  const last = latestDeploymentJoin(db);
   const environmentLatest = db
     .select({ status: deployments.status })
     .from(deployments)
     .where(eq(deployments.environmentId, environmentId))
     .orderBy(desc(deployments.createdAt))
     .limit(1);
-  const own = await db
+  const query = db
     .select({
       id: services.id,
       runtime: services.runtime,
       environmentLatest: sql<DeploymentStatus | null>`(${environmentLatest})`,
-      ...lastDeploymentColumns(ofService),
+      ...last.columns,
     })
     .from(services)
-    .leftJoinLateral(latest, sql`true`)
-    .leftJoin(deployments, eq(deployments.id, latest.id))
-    .leftJoinLateral(ofService, sql`true`)
-    .where(eq(services.environmentId, environmentId));
-  const last = own[0]?.environmentLatest;
+    .$dynamic();
+  const own = await last.joinedTo(query).where(eq(services.environmentId, environmentId));
+  const latestOfEnvironment = own[0]?.environmentLatest;
   return {
-    environmentStatus: environmentStatus(own.length, last ? { status: last, finishedAt: null } : undefined),
+    environmentStatus: environmentStatus(own.length, latestOfEnvironment ? { status: latestOfEnvironment, finishedAt: null } : undefined),
     services:
       own.length > MAX_SERVICES_CARRIED
         ? []
