@@ -25,7 +25,7 @@ export async function waitHealthy(options: {
   timeoutMs: number;
   signal: AbortSignal;
   /** Returns a reason when the process died, so a crash fails at once instead of at the timeout. */
-  exited: () => string | null;
+  exited: () => Promise<string | null>;
   /** Whether the answer came from our process (not one that took the port first). */
   ownsPort: () => boolean;
 }): Promise<string | null> {
@@ -36,7 +36,7 @@ export async function waitHealthy(options: {
   // Most apps are up within a few hundred milliseconds: poll often at first, then back off.
   let delayMs = 20;
   while (!options.signal.aborted) {
-    const exit = options.exited();
+    const exit = await options.exited();
     if (exit) return `${what}: the process ${exit} before it became healthy`;
     if (options.path) {
       lastStatus = await httpStatus(options.port, options.path);

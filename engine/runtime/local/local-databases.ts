@@ -144,7 +144,7 @@ export class LocalDatabases {
         lastError = (error as Error).message;
       }
       if (!this.options.processes.isAlive(proc))
-        throw new StepError(`the server ${this.options.processes.exitReason(proc)} before it accepted connections (see the service's logs)`);
+        throw new StepError(`the server ${await this.options.processes.settledExitReason(proc)} before it accepted connections (see the service's logs)`);
       if (Date.now() > deadline) throw new StepError(`the server did not accept connections within 60s: ${lastError}`);
       await sleep(200);
     }

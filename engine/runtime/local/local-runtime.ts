@@ -515,10 +515,10 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       path: healthCheckPath,
       timeoutMs: healthCheckTimeoutSeconds * 1000,
       signal: ctx.signal,
-      exited: () => {
+      exited: async () => {
         if (processes.isAlive(proc)) return null;
         crashed = true;
-        return processes.exitReason(proc);
+        return processes.settledExitReason(proc);
       },
       ownsPort: () => groupListensOn(proc.pid, proc.port),
     });
@@ -622,7 +622,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       path: state.sleep?.healthCheckPath,
       timeoutMs: (state.sleep?.healthCheckTimeoutSeconds ?? 60) * 1000,
       signal: new AbortController().signal,
-      exited: () => (processes.isAlive(fresh) ? null : processes.exitReason(fresh)),
+      exited: async () => (processes.isAlive(fresh) ? null : processes.settledExitReason(fresh)),
       ownsPort: () => groupListensOn(fresh.pid, fresh.port),
     });
     if (problem) {

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import fs from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import getPort from "get-port";
 import type { ReleaseStore } from "../release-store";
 import { type ServiceLog, StepError } from "../runtime";
@@ -14,6 +16,9 @@ import { LogTailer } from "./log-tailer";
 import { ProcessRecords } from "./process-records";
 import type { ServiceSandboxes } from "./sandbox/service-sandboxes";
 import { isSameProcessAlive, portIsFree, processStartTime, stopGroup } from "./processes";
+
+/** How long a dead child's exit event is waited for: it follows the kernel's word by milliseconds. */
+const EXIT_EVENT_WAIT_MS = 2_000;
 
 export type LocalStore = ReleaseStore<ReleaseProcess, ServiceState, LocalRelease>;
 
@@ -201,6 +206,23 @@ export class ReleaseProcesses {
   /** Why our own child ended ("exited with code 1"), or "exited" for an adopted one. */
   exitReason(proc: ReleaseProcess): string {
     return this.exits.get(proc.pid) ?? "exited";
+  }
+
+  /** Whether the process is our own child whose exit event has not come yet. */
+  exitPending(proc: ReleaseProcess): boolean {
+    return this.children.has(proc.pid) && !this.exits.has(proc.pid);
+  }
+
+  /**
+   * exitReason once Node has reaped our own child: the kernel shows a process dead a moment
+   * before its exit event, and a crash read in between would lose its exit code.
+   */
+  async settledExitReason(proc: ReleaseProcess): Promise<string> {
+    const child = this.children.get(proc.pid);
+    if (child && this.exitPending(proc)) {
+      await Promise.race([once(child, "exit"), sleep(EXIT_EVENT_WAIT_MS, undefined, { ref: false })]);
+    }
+    return this.exitReason(proc);
   }
 
   /**

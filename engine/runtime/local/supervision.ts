@@ -62,7 +62,8 @@ export class CrashRestarts {
       const proc = state.current;
       if (!proc || state.status !== "running" || this.timers.has(state.serviceId) || store.busy(state.serviceId)) continue;
       checked += 1;
-      if (processes.isAlive(proc)) continue;
+      // A child whose exit event is still due is handled by the next pass, with its exit code.
+      if (processes.isAlive(proc) || processes.exitPending(proc)) continue;
       restarting += 1;
       // The kernel's OOM killer sends SIGKILL: the group's counter tells it from any other kill.
       const oomKilled = proc.cgroups ? oomKills(proc.cgroups) > 0 : false;

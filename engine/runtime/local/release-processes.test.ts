@@ -1,0 +1,48 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { ReleaseStore } from "../release-store";
+import { layout } from "./layout";
+import { type LocalStore, ReleaseProcesses } from "./release-processes";
+import { ServiceSandboxes } from "./sandbox/service-sandboxes";
+
+const homes: string[] = [];
+afterEach(async () => {
+  for (const home of homes.splice(0)) await fs.rm(home, { recursive: true, force: true });
+});
+
+async function releaseProcesses() {
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-release-processes-"));
+  homes.push(home);
+  const paths = layout(home);
+  const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: { putRoutes: async () => {} } });
+  const none = { kind: "none", reason: "not needed by this test" } as const;
+  const sandboxes = new ServiceSandboxes({
+    home,
+    paths,
+    claimsDir: path.join(home, "claims"),
+    host: Promise.resolve(none),
+    fence: () => Promise.resolve(none),
+    logger: pino({ level: "silent" }),
+  });
+  const processes = new ReleaseProcesses({ paths, store, cgroups: none, sandboxes, serviceLog: () => {} });
+  return { paths, processes };
+}
+
+describe("a release's processes", () => {
+  it("tells a crash's exit code even when asked between the kernel's word and Node's exit event", async () => {
+    const { paths, processes } = await releaseProcesses();
+    await fs.mkdir(paths.releaseDir("svc", "rel"), { recursive: true });
+    const proc = await processes.spawn("svc", "rel", { argv: ["sh", "-c", "exit 3"], cwd: os.tmpdir(), env: {}, secretKeys: [] }, undefined);
+    // Blocking the event loop keeps the exit event from coming while the kernel already shows the process gone.
+    const deadline = Date.now() + 5_000;
+    while (processes.isAlive(proc) && Date.now() < deadline);
+    expect(processes.isAlive(proc)).toBe(false);
+    expect(processes.exitPending(proc)).toBe(true);
+    expect(await processes.settledExitReason(proc)).toBe("exited with code 3");
+    expect(processes.exitPending(proc)).toBe(false);
+    processes.forget("svc", proc);
+  });
+});
