@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { createAdapter } from "@socket.io/postgres-adapter";
 import pg from "pg";
 import { Server as SocketServer } from "socket.io";
+import { ENGINE_NAMESPACE } from "../engine/protocol/messages";
 import { createApiHandler } from "./api/http";
 import type { Services } from "./context";
 import { guardPoolErrors } from "./db/client";
@@ -13,15 +14,19 @@ import type { Logger } from "./logger";
 import { createAuthLimits } from "./auth/rate-limits";
 import { needsSignIn } from "./auth/page-guard";
 import { authConfig } from "./auth/sessions";
+import { announceOnceSubscribed } from "./realtime/adapter-subscription";
 import { attachEngineGateway } from "./realtime/engine-gateway";
 import { ACCESS_CHANNEL, attachUiGateway } from "./realtime/ui-gateway";
-import type { DeploymentAnnounced, ServiceChanged } from "./realtime/ui-protocol";
+import { UI_NAMESPACE, type DeploymentAnnounced, type ServiceChanged } from "./realtime/ui-protocol";
 import { SERVICE_CHANGED_CHANNEL } from "./overview/live-status";
 import { listenToChannels } from "./realtime/pg-listener";
 import { attachShellRelay } from "./realtime/shell-relay";
 import { CONNECTION_CHANNEL } from "./webhooks/connections";
 import { SERVICES_CHANNEL } from "./webhooks/followed-repositories";
 import { createWebhookIntake } from "./webhooks/intake";
+
+/** How long startup waits for the realtime adapter to listen before it announces this process anyway. */
+const ADAPTER_SUBSCRIBE_TIMEOUT_MS = 10_000;
 
 type PageHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 
@@ -132,6 +137,9 @@ export async function startWebServer(options: WebServerOptions) {
     () => engines.listenerConnected(),
   );
   await listener.ready;
+  // Before this process can be reached: the others count it only once it can hear them back.
+  const announced = await announceOnceSubscribed([io.of("/"), io.of(UI_NAMESPACE), io.of(ENGINE_NAMESPACE)], ADAPTER_SUBSCRIBE_TIMEOUT_MS);
+  if (!announced) logger.warn("the realtime adapter was not listening yet; the other web processes are heard from their next heartbeat");
 
   await new Promise<void>((resolve) => server.listen(options.port, options.host ?? "0.0.0.0", resolve));
   const { port } = server.address() as AddressInfo;

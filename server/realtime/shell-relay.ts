@@ -14,6 +14,7 @@ import {
   prepareShellSession,
   SHELL_ROLE,
 } from "../shells/shell-sessions";
+import { firstAcceptedAnswer } from "./first-answer";
 import type { AccessSocket } from "./ui-gateway";
 import { shellCloseMessage, shellInputMessage, shellOpenMessage, shellResizeMessage, UI_NAMESPACE, type ShellExitMessage } from "./ui-protocol";
 
@@ -123,24 +124,20 @@ export function attachShellRelay(
           rows,
           idleTimeoutSeconds: options.idleTimeoutSeconds ?? 900,
         };
-        let answers: unknown[];
-        try {
-          // Through the adapter even when the engine is on this process: an acknowledged emit with
-          // the `local` flag still waits for every web process's count (socket.io 4.8's
-          // BroadcastOperator asks the adapter for serverCount()), and timed out with two of them.
-          answers = await engines.to(clusterRoom(session.clusterId)).timeout(OPEN_TIMEOUT_MS).emitWithAck("shell:open", request);
-        } catch {
-          throw new AppError("UNAVAILABLE", "The cluster's engine did not answer");
-        }
-        const parsedAnswers = answers
-          .map((answer) => serverToEngineAcks["shell:open"].safeParse(answer))
-          .flatMap((answer) => (answer.success ? [answer.data] : []));
-        if (!parsedAnswers.some((answer) => answer.ok)) {
-          const refusal = parsedAnswers.find((answer) => !answer.ok);
-          throw new AppError(
-            "UNAVAILABLE",
-            refusal && !refusal.ok ? `The engine cannot open a shell: ${refusal.error.message}` : "The cluster's engine is not connected",
-          );
+        // Through the adapter even when the engine is on this process: whichever process holds the
+        // cluster's engine, its first acceptance opens the session.
+        const opened = await firstAcceptedAnswer(engines, clusterRoom(session.clusterId), "shell:open", request, {
+          timeoutMs: OPEN_TIMEOUT_MS,
+          accept: (answer) => {
+            const parsed = serverToEngineAcks["shell:open"].safeParse(answer);
+            return parsed.success && parsed.data.ok ? parsed.data : undefined;
+          },
+        });
+        if (!opened.accepted) {
+          const refusal = opened.answers
+            .map((answer) => serverToEngineAcks["shell:open"].safeParse(answer))
+            .flatMap((answer) => (answer.success && !answer.data.ok ? [answer.data] : []))[0];
+          throw new AppError("UNAVAILABLE", refusal ? `The engine cannot open a shell: ${refusal.error.message}` : "The cluster's engine is not connected");
         }
         sessions.set(sessionId, { clusterId: session.clusterId, seq: 0 });
         await confirmShellSession(ctx, sessionId);

@@ -51,12 +51,6 @@ beforeAll(async () => {
     });
   webA = await start();
   webB = await start();
-  // The socket.io adapter announces a process before its LISTEN is in place: a shell opened on B
-  // in between waits for an answer from A that never comes (the relay's 15 s). Ready once each
-  // has heard the other, which it does only while listening.
-  for (const web of [webA, webB]) {
-    await eventually(async () => (await web.io.of(ENGINE_NAMESPACE).adapter.serverCount()) === 2, 10_000, "the web processes to hear each other");
-  }
   const api = createCaller({ services, actor: org.as("OWNER") });
   const project = await api.projects.create({ name: "shells" });
   const environment = await api.environments.create({ projectId: project.id, name: "dev" });

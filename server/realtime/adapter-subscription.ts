@@ -1,0 +1,26 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Namespace } from "socket.io";
+
+/** The part of @socket.io/postgres-adapter 0.5's PostgresAdapter read here: its pub/sub client, whose `client` is set once every channel is LISTENed. */
+type PubSubShape = { client?: { channels?: unknown; client?: unknown } };
+
+/**
+ * Waits until the Postgres adapter of these namespaces LISTENs, then announces this process
+ * again on each. The adapter announces a process (its initial heartbeat) as it is created,
+ * before its connection listens: the other processes count this one from then on, but their
+ * answers went unheard, so this one counted none of them until their next heartbeat, and a
+ * broadcast they sent in between was never answered. Returns false when the adapter did not
+ * listen within `timeoutMs` (the database is down: its next heartbeats catch up).
+ */
+export async function announceOnceSubscribed(namespaces: Namespace[], timeoutMs: number): Promise<boolean> {
+  const pubsub = (namespaces[0]?.adapter as unknown as PubSubShape | undefined)?.client;
+  // Another adapter (or another version of this one): nothing known to wait for.
+  if (!pubsub || !(pubsub.channels instanceof Set)) return false;
+  const deadline = Date.now() + timeoutMs;
+  while (pubsub.client === undefined) {
+    if (Date.now() >= deadline) return false;
+    await sleep(10);
+  }
+  for (const nsp of namespaces) void nsp.adapter.init();
+  return true;
+}
