@@ -35,7 +35,8 @@ describe("a release's processes", () => {
   it("tells a crash's exit code even when asked between the kernel's word and Node's exit event", async () => {
     const { paths, processes } = await releaseProcesses();
     await fs.mkdir(paths.releaseDir("svc", "rel"), { recursive: true });
-    const proc = await processes.spawn("svc", "rel", { argv: ["sh", "-c", "exit 3"], cwd: os.tmpdir(), env: {}, secretKeys: [] }, undefined);
+    // Alive long enough to be recorded at spawn (a process already gone by then fails its start at once).
+    const proc = await processes.spawn("svc", "rel", { argv: ["sh", "-c", "sleep 0.3; exit 3"], cwd: os.tmpdir(), env: {}, secretKeys: [] }, undefined);
     // Blocking the event loop keeps the exit event from coming while the kernel already shows the process gone.
     const deadline = Date.now() + 5_000;
     while (processes.isAlive(proc) && Date.now() < deadline);
