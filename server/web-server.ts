@@ -47,6 +47,8 @@ export type WebServerOptions = {
   trustProxy?: boolean;
   /** Shell sessions end after this long without input (15 minutes by default). */
   shellIdleTimeoutSeconds?: number;
+  /** How long engines' heartbeat stamps are gathered into one write (1 s; server/engines/heartbeat-stamps.ts); tests shorten it. */
+  heartbeatStampFlushMs?: number;
   /** Next.js's request handler for pages; without it (tests) other paths answer 404. */
   pages?: PageHandler;
 };
@@ -117,6 +119,7 @@ export async function startWebServer(options: WebServerOptions) {
       ui.logLines({ stream: room, lines: lines.map((line) => ({ ...line, deploymentId, serviceId })) });
     },
     shells,
+    options.heartbeatStampFlushMs,
   );
 
   const listener = listenToChannels(
@@ -156,7 +159,7 @@ export async function startWebServer(options: WebServerOptions) {
       stopping = true;
       await listener.close();
       ui.close();
-      engines.close();
+      await engines.close();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // io.close() ends the sockets and stops accepting; kept-alive HTTP connections would
       // otherwise hold the server open until they time out.

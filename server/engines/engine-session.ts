@@ -1,4 +1,4 @@
-import { and, asc, eq, getTableColumns, isNotNull, isNull, lt, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, isNotNull, isNull, notInArray, sql } from "drizzle-orm";
 import { terminalStatuses, type DeploymentEvent, type LogLine, type LogStream } from "../../engine/protocol/events";
 import { HEARTBEAT_TASKS_MAX, type EngineHandshake, type EngineTask, type RuntimeServiceState } from "../../engine/protocol/messages";
 import { hashToken } from "../auth/tokens";
@@ -257,19 +257,16 @@ export async function recordLogBatch(svc: Services, clusterId: string, stream: L
 }
 
 /**
- * How stale a live engine's stamp may grow before a heartbeat writes it again: a cluster counts
+ * How stale a live engine's stamp may grow before a heartbeat stamps it again: a cluster counts
  * as connected within 20 s of its last heartbeat (server/api/routers/clusters.ts), which leaves
- * room for this and a 5 s heartbeat's period. A thousand engines wrote 200 cluster rows a second
- * to say nothing new, each a commit waiting for the disk (issue 17).
+ * room for this, a 5 s heartbeat's period and the stamps' flush (heartbeat-stamps.ts). A thousand
+ * engines wrote 200 cluster rows a second to say nothing new, each a commit waiting for the disk
+ * (issue 17).
  */
 export const HEARTBEAT_STAMP_MS = 10_000;
 
+/** The cluster's stamp is not the heartbeat's to write: its web process gathers them (heartbeat-stamps.ts). */
 export type HeartbeatOptions = {
-  /**
-   * Whether the cluster's stamp may be due (HEARTBEAT_STAMP_MS): false when this process stamped
-   * it for the same connection less than that ago, and the statement would change nothing.
-   */
-  stamp?: boolean;
   /** What the connection's earlier heartbeats read of its services, to skip reading them again. */
   memory?: ReportMemory;
   /** False when the web process knows no task waits for the cluster (engine-gateway.ts): the answer carries none, unread. */
@@ -347,11 +344,6 @@ function servicesBefore(db: Executor) {
 
 /** The statements of every heartbeat and engine report (see preparedOnce): a thousand engines send one every few seconds. */
 const heartbeatStatements = preparedOnce((db) => ({
-  stamp: db
-    .update(clusters)
-    .set({ lastHeartbeatAt: timeParam("reportedAt"), updatedAt: timeParam("updatedAt") })
-    .where(and(eq(clusters.id, sql.placeholder("clusterId")), or(isNull(clusters.lastHeartbeatAt), lt(clusters.lastHeartbeatAt, timeParam("staleBefore")))))
-    .prepare("heartbeat_stamp"),
   keepLeases: db
     .update(deployments)
     .set({ leaseExpiresAt: timeParam("leaseExpiresAt"), updatedAt: timeParam("updatedAt") })
@@ -385,28 +377,13 @@ const heartbeatStatements = preparedOnce((db) => ({
 }));
 
 /**
- * The heartbeat's writes: the cluster's last heartbeat, the leases it keeps, its services'
- * runtime state. A service's state is written when something shown of it changed, when a
+ * The heartbeat's writes: the leases it keeps, its services' runtime state. A service's state is written when something shown of it changed, when a
  * deployment of its environment ended since its last report (its status then follows the report
  * again, serviceStatus), or once REPORT_REFRESH_MS passed; otherwise nothing of it is written.
  */
-export async function recordHeartbeat(
-  svc: Services,
-  clusterId: string,
-  active: string[],
-  runtime: RuntimeServiceState[],
-  { stamp = true, memory }: HeartbeatOptions = {},
-) {
+export async function recordHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[], { memory }: HeartbeatOptions = {}) {
   const reportedAt = svc.now();
   const statements = heartbeatStatements(svc.db);
-  if (stamp) {
-    await statements.stamp.execute({
-      clusterId,
-      reportedAt: reportedAt.toISOString(),
-      staleBefore: new Date(reportedAt.getTime() - HEARTBEAT_STAMP_MS).toISOString(),
-      updatedAt: new Date().toISOString(),
-    });
-  }
   let cancel: string[] = [];
   if (active.length > 0) {
     const held = await statements.keepLeases.execute({

@@ -31,7 +31,7 @@ import { deliver } from "../../test/support/webhooks";
 import { sendToChannel } from "./channels";
 import { deploymentTransitions } from "./deployment-events";
 import { notify } from "./enqueue";
-import { recordHeartbeat } from "../engines/engine-session";
+import { createHeartbeatStamps } from "../engines/heartbeat-stamps";
 import { engineDisconnected, notifyEngineDisconnected } from "./engine-events";
 import type { NotificationEvent } from "./events";
 
@@ -517,12 +517,18 @@ describe("engines and transitions", () => {
     await engineDisconnected(services, org.clusterId, "transport close", new Date());
     await engineDisconnected(services, other.clusterId, "ping timeout", new Date());
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    // The first engine flaps: back for a moment, gone again (its check moves to a grace period after this).
-    await recordHeartbeat(services, org.clusterId, [], []);
+    // The first engine flaps: back for a moment (a heartbeat, stamped by its web process), gone
+    // again (its check moves to a grace period after this).
+    const heartbeat = async (clusterId: string) => {
+      const stamps = createHeartbeatStamps(services.db, pino({ level: "silent" }));
+      stamps.stamp(clusterId, new Date());
+      await stamps.close();
+    };
+    await heartbeat(org.clusterId);
     const lastGone = Date.now();
     await engineDisconnected(services, org.clusterId, "transport close", new Date());
     // The other one is back within the grace period and stays.
-    await recordHeartbeat(services, other.clusterId, [], []);
+    await heartbeat(other.clusterId);
 
     const [delivery] = await deliveredAll(away.id, 1, 15_000);
     expect(delivery!.status).toBe("DELIVERED");

@@ -22,13 +22,24 @@ let services: Services;
 let org: SeededOrganization;
 let web: Awaited<ReturnType<typeof startWebServer>>;
 let clock = Date.now();
+/** Heartbeat stamps are written this often (1 s in production). */
+const STAMP_FLUSH_MS = 20;
+/** Long enough for a stamp that was due to be written. */
+const afterStampFlush = () => new Promise((resolve) => setTimeout(resolve, 10 * STAMP_FLUSH_MS));
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
   services = testServices(database.db, { now: () => new Date(clock), leaseSeconds: 30 });
   org = await seedOrganization(services, "gateway");
-  web = await startWebServer({ services, databaseUrl: database.url, logger: pino({ level: "silent" }), port: 0, host: "127.0.0.1" });
+  web = await startWebServer({
+    services,
+    databaseUrl: database.url,
+    logger: pino({ level: "silent" }),
+    port: 0,
+    host: "127.0.0.1",
+    heartbeatStampFlushMs: STAMP_FLUSH_MS,
+  });
 });
 
 afterAll(async () => {
@@ -367,12 +378,15 @@ describe("heartbeats", () => {
     const first = await stored();
     expect(first).toEqual({ reportedAt: new Date(clock).toISOString(), restarts: 0, lastHeartbeatAt: helloAt });
 
-    // The same report 5 s later writes nothing; 11 s after the hello the cluster's stamp is renewed.
+    // The same report 5 s later writes nothing; 11 s after the hello the cluster's stamp is
+    // renewed, with the next flush of the process's stamps.
     clock += 5_000;
     await heartbeat(0);
+    await afterStampFlush();
     expect(await stored()).toEqual(first);
     clock += 6_000;
     await heartbeat(0);
+    await afterStampFlush();
     expect(await stored()).toEqual({ ...first, lastHeartbeatAt: clock });
 
     // A restart is shown: written at once.
@@ -403,6 +417,7 @@ describe("heartbeats", () => {
     // Nothing new for a minute: its report time is renewed all the same.
     clock += 60_000;
     await heartbeat(1);
+    await afterStampFlush();
     expect(await stored()).toMatchObject({ reportedAt: new Date(clock).toISOString(), lastHeartbeatAt: clock });
     engine.disconnect();
   });

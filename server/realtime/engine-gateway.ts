@@ -34,6 +34,7 @@ import { isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { recordMetricBatch } from "../metrics/metrics";
 import { engineDisconnected } from "../notifications/engine-events";
+import { createHeartbeatStamps } from "../engines/heartbeat-stamps";
 import { createLogBatchOrder } from "./log-batch-order";
 import type { ShellRelay } from "./shell-relay";
 
@@ -106,8 +107,11 @@ export function attachEngineGateway(
   onLogBatch: (stream: LogStream, lines: LogLine[]) => void = () => {},
   /** Shell sessions' output and exits, to their clients on `/ui` (server/realtime/shell-relay.ts). */
   shells?: ShellRelay,
+  /** How long heartbeat stamps are gathered into one write (server/engines/heartbeat-stamps.ts); tests shorten it. */
+  stampFlushMs?: number,
 ) {
   const namespace: Namespace = io.of(ENGINE_NAMESPACE);
+  const stamps = createHeartbeatStamps(services.db, logger, stampFlushMs);
   /** The engines connected here, by cluster. */
   const connections = new Map<string, Set<Connection>>();
   /** How many times this process's Postgres listener (re)connected: notifications between two connections are lost. */
@@ -159,13 +163,16 @@ export function attachEngineGateway(
         return {};
       }),
     "engine:heartbeat": async (connection, { activeDeployments, services: runtime }) => {
-      // Half of a fleet's heartbeats would send an UPDATE that finds the stamp fresh and changes nothing.
+      // Half of a fleet's heartbeats would send an UPDATE that finds the stamp fresh and changes
+      // nothing; those due are written with the other engines' (heartbeat-stamps.ts).
       const now = services.now().getTime();
-      const stamp = now - connection.stampedAt >= HEARTBEAT_STAMP_MS;
+      if (now - connection.stampedAt >= HEARTBEAT_STAMP_MS) {
+        stamps.stamp(connection.clusterId, new Date(now));
+        connection.stampedAt = now;
+      }
       const readTasks = tasksToRead(connection.tasks, now, listenerGeneration);
       const before = { at: now, listenerGeneration, heardBefore: [...connection.tasks.heard] };
-      const answer = await answerHeartbeat(services, connection.clusterId, activeDeployments, runtime, { stamp, memory: connection.reports, readTasks });
-      if (stamp) connection.stampedAt = now;
+      const answer = await answerHeartbeat(services, connection.clusterId, activeDeployments, runtime, { memory: connection.reports, readTasks });
       if (readTasks) tasksRead(connection.tasks, { ...before, tasks: answer.tasks });
       return answer;
     },
@@ -258,8 +265,10 @@ export function attachEngineGateway(
     deploymentAnnounced(environmentId: string) {
       announcedAt.set(environmentId, services.now().getTime());
     },
-    close() {
+    /** Stops its timers; the heartbeat stamps still waiting are written. */
+    async close() {
       clearInterval(forgetAnnouncements);
+      await stamps.close();
     },
     /**
      * Relays a notification from Postgres to the engines of its cluster connected here. Every web
