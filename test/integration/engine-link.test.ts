@@ -259,6 +259,8 @@ function watchCluster(clusterId: string, options: { olderRelease?: boolean } = {
   const sockets: ServerSocket[] = [];
   /** Heartbeats held back (not yet handled), while holding. */
   let held: Array<() => void> | null = null;
+  /** Heartbeats being handled: passed on, not yet answered. */
+  let handling = 0;
   web.io.of(ENGINE_NAMESPACE).on("connection", (socket: ServerSocket) => {
     if (socket.data.clusterId !== clusterId) return;
     sockets.push(socket);
@@ -267,10 +269,16 @@ function watchCluster(clusterId: string, options: { olderRelease?: boolean } = {
       const ack: unknown = packet.at(-1);
       if (packet[0] === "engine:heartbeat" && typeof ack === "function") {
         packet[packet.length - 1] = ({ tasks, ...older }: { tasks?: EngineTask[] }) => {
+          handling--;
           answeredTasks.push(...(tasks ?? []).map((task) => task.deploymentId));
           ack(options.olderRelease ? older : { tasks, ...older });
         };
-        if (held) return void held.push(next);
+        const handle = () => {
+          handling++;
+          next();
+        };
+        if (held) return void held.push(handle);
+        return handle();
       }
       next();
     });
@@ -283,9 +291,13 @@ function watchCluster(clusterId: string, options: { olderRelease?: boolean } = {
       for (const socket of sockets) void socket.leave(`cluster:${clusterId}`);
       expect(web.io.of(ENGINE_NAMESPACE).adapter.rooms.get(`cluster:${clusterId}`)?.size ?? 0).toBe(0);
     },
-    /** Handles no heartbeat until the returned function is called; then those held back. */
-    holdHeartbeats() {
+    /**
+     * Handles no heartbeat until the returned function is called; then those held back. Returns
+     * once the heartbeat being handled, if any, was answered: it may have read the tasks before.
+     */
+    async holdHeartbeats() {
       held = [];
+      await eventually(() => handling === 0 || undefined, 10_000, "the heartbeat being handled to be answered");
       return () => {
         const waiting = held ?? [];
         held = null;
@@ -331,7 +343,7 @@ describe("a task whose announcement was lost (issue 17, item 4)", () => {
   it("is pulled when a heartbeat's answer is full: more tasks may wait than it carries", async () => {
     const { owner, watched, executed } = await agentMissingAnnouncements("full-beat");
     // One more task than an answer carries, all leased before the next heartbeat is handled.
-    const release = watched.holdHeartbeats();
+    const release = await watched.holdHeartbeats();
     const leased: string[] = [];
     for (let index = 0; index <= HEARTBEAT_TASKS_MAX; index++) leased.push((await dispatchedDeployment(`full-${index}`, owner)).deployment.id);
     const pulls = watched.count("task:pull");
