@@ -1,5 +1,6 @@
+import { randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
-import getPort, { portNumbers } from "get-port";
+import getPort from "get-port";
 
 /**
  * Ports for the servers a test starts itself (a platform, a router, PostgreSQL, Pebble...).
@@ -14,7 +15,19 @@ import getPort, { portNumbers } from "get-port";
  */
 export async function testPort(): Promise<number> {
   const { from, to } = workerBlock();
-  return getPort({ port: portNumbers(from, to), reserve: true });
+  return getPort({ port: fromRandomStart(from, to), reserve: true });
+}
+
+/**
+ * The block's ports from a random one on, wrapping around. The files of a worker run one after
+ * another, each in a new process that remembers none of the last one's reservations: taken in
+ * order, every file would ask for the same first ports, which a process the last file started
+ * may still be about to take again (a router the engine restarts on its port).
+ */
+function* fromRandomStart(from: number, to: number): Iterable<number> {
+  const size = to - from + 1;
+  const start = randomInt(size);
+  for (let index = 0; index < size; index++) yield from + ((start + index) % size);
 }
 
 const FIRST_PORT = 10_000;
