@@ -4,7 +4,7 @@ import { clusters } from "../db/schema";
 import type { Logger } from "../logger";
 
 /** How long a web process gathers its engines' heartbeat stamps into one write by default. */
-export const STAMP_FLUSH_MS = 1_000;
+const STAMP_FLUSH_MS = 1_000;
 
 /**
  * The clusters' heartbeat stamps (`last_heartbeat_at`) of one web process, written together:
@@ -59,5 +59,3 @@ export function createHeartbeatStamps(db: Database, logger: Logger, flushMs = ST
     },
   };
 }
-
-export type HeartbeatStamps = ReturnType<typeof createHeartbeatStamps>;

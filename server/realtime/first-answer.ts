@@ -1,7 +1,7 @@
 import type { Namespace } from "socket.io";
 import { PacketType } from "socket.io-parser";
 
-export type Answers<T> = {
+type Answers<T> = {
   /** The first answer `accept` took, if any came in time. */
   accepted?: T;
   /** Every answer received until then. */
