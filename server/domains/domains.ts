@@ -217,9 +217,12 @@ export async function updateDomain(ctx: DomainContext, input: z.infer<typeof upd
   });
 }
 
+/** The key of a domain's issuance job: one queued or running per domain. */
+export const issuanceJobKey = (domainId: string) => `certificate:${domainId}`;
+
 /** Adds the job that obtains (or renews) a domain's certificate by ACME, de-duplicated per domain. */
 export async function requestIssuance(db: Executor, domainId: string): Promise<void> {
-  await addJob(db, "issue_certificate", { domainId }, { jobKey: `certificate:${domainId}`, maxAttempts: 1 });
+  await addJob(db, "issue_certificate", { domainId }, { jobKey: issuanceJobKey(domainId), maxAttempts: 1 });
 }
 
 /**

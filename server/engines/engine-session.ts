@@ -377,9 +377,10 @@ const heartbeatStatements = preparedOnce((db) => ({
 }));
 
 /**
- * The heartbeat's writes: the leases it keeps, its services' runtime state. A service's state is written when something shown of it changed, when a
- * deployment of its environment ended since its last report (its status then follows the report
- * again, serviceStatus), or once REPORT_REFRESH_MS passed; otherwise nothing of it is written.
+ * The heartbeat's writes: the leases it keeps, its services' runtime state. A service's state is
+ * written when something shown of it changed, when a deployment of its environment ended since
+ * its last report (its status then follows the report again, serviceStatus), or once
+ * REPORT_REFRESH_MS passed; otherwise nothing of it is written.
  */
 export async function recordHeartbeat(svc: Services, clusterId: string, active: string[], runtime: RuntimeServiceState[], { memory }: HeartbeatOptions = {}) {
   const reportedAt = svc.now();

@@ -39,6 +39,12 @@ function roomOf(namespace: Namespace, room: string) {
 
 type ClientSession = { clusterId: string; seq: number };
 
+/** An engine's answer to `shell:open`, or undefined when it is not one this control plane can read. */
+function openAnswerOf(answer: unknown) {
+  const parsed = serverToEngineAcks["shell:open"].safeParse(answer);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /**
  * Shell sessions between clients (browsers and the CLI, on `/ui`) and engines (on `/engine`).
  * Nothing dials into a cluster: the engine already holds its socket. A client's messages go to
@@ -129,15 +135,16 @@ export function attachShellRelay(
         const opened = await firstAcceptedAnswer(engines, clusterRoom(session.clusterId), "shell:open", request, {
           timeoutMs: OPEN_TIMEOUT_MS,
           accept: (answer) => {
-            const parsed = serverToEngineAcks["shell:open"].safeParse(answer);
-            return parsed.success && parsed.data.ok ? parsed.data : undefined;
+            const parsed = openAnswerOf(answer);
+            return parsed?.ok ? parsed : undefined;
           },
         });
         if (!opened.accepted) {
-          const refusal = opened.answers
-            .map((answer) => serverToEngineAcks["shell:open"].safeParse(answer))
-            .flatMap((answer) => (answer.success && !answer.data.ok ? [answer.data] : []))[0];
-          throw new AppError("UNAVAILABLE", refusal ? `The engine cannot open a shell: ${refusal.error.message}` : "The cluster's engine is not connected");
+          const refusal = opened.answers.map(openAnswerOf).find((answer) => answer && !answer.ok);
+          throw new AppError(
+            "UNAVAILABLE",
+            refusal && !refusal.ok ? `The engine cannot open a shell: ${refusal.error.message}` : "The cluster's engine is not connected",
+          );
         }
         sessions.set(sessionId, { clusterId: session.clusterId, seq: 0 });
         await confirmShellSession(ctx, sessionId);

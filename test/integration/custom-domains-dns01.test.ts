@@ -11,6 +11,7 @@ import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { auditEvents, dnsProviders } from "../../server/db/schema";
 import { defaultDomainSettings } from "../../server/domains/settings";
+import { issuanceJobKey } from "../../server/domains/domains";
 import type { TestDatabase } from "../database";
 import { eventually } from "../engine-harness";
 import {
@@ -56,7 +57,7 @@ async function domainNamed(hostname: string) {
  */
 async function noIssuancePending(domainId: string) {
   await eventually(
-    async () => (await database.db.execute(sql`select 1 from graphile_worker.jobs where key = ${`certificate:${domainId}`}`)).rows.length === 0,
+    async () => (await database.db.execute(sql`select 1 from graphile_worker.jobs where key = ${issuanceJobKey(domainId)}`)).rows.length === 0,
     90_000,
     "no issuance of the domain pending",
   );

@@ -219,7 +219,7 @@ export class ReleaseProcesses {
    */
   async settledExitReason(proc: ReleaseProcess): Promise<string> {
     const child = this.children.get(proc.pid);
-    if (child && this.exitPending(proc)) {
+    if (child && !this.exits.has(proc.pid)) {
       await Promise.race([once(child, "exit"), sleep(EXIT_EVENT_WAIT_MS, undefined, { ref: false })]);
     }
     return this.exitReason(proc);
