@@ -27,8 +27,14 @@ export async function testPort(): Promise<number> {
 function* fromRandomStart(from: number, to: number): Iterable<number> {
   const size = to - from + 1;
   const start = randomInt(size);
-  for (let index = 0; index < size; index++) yield from + ((start + index) % size);
+  for (let index = 0; index < size; index++) {
+    const port = from + ((start + index) % size);
+    if (!BROWSER_UNSAFE_PORTS.has(port)) yield port;
+  }
 }
+
+/** Ports in the blocks that browsers refuse to load pages from (Chromium's restricted ports: ERR_UNSAFE_PORT). */
+const BROWSER_UNSAFE_PORTS = new Set([10080]);
 
 const FIRST_PORT = 10_000;
 const BLOCKS = 24;
