@@ -23,6 +23,7 @@ import { formatCredentials, formatReady, formatStopped } from "./process/banner"
 import { startEmbeddedPostgresChild } from "./process/embedded-postgres";
 import { localEngineKeeper, localEngineStopper } from "./process/local-engine";
 import { createPaint } from "./process/prefix-lines";
+import { isReadyMessage } from "./process/readiness";
 import { createSupervisor, type SupervisedChild, type Supervisor } from "./process/supervisor";
 import { createMasterKeyring } from "./secrets/keyring";
 
@@ -241,6 +242,7 @@ function startTsChild(name: string, file: string, env: NodeJS.ProcessEnv): Super
     cwd: repoRoot,
     env,
     ipc: true,
+    readyWhen: isReadyMessage,
   });
 }
 

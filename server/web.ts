@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import next from "next";
 import { bootControlPlaneProcess, onShutdownSignal, SHUTDOWN_DEADLINE_MS } from "./boot";
 import { homeLayout, loadOrCreateAuthSecret } from "./home";
+import { announceReady } from "./process/readiness";
 import { startWebServer } from "./web-server";
 
 /** The web process: API, engine gateway and the dashboard's pages on one port. */
@@ -26,6 +27,7 @@ async function main() {
     pages: pages?.handle,
   });
   logger.info({ url: env.publicUrl, pages: pages !== null }, "web listening");
+  announceReady();
   const drainMs = env.SLIPWAY_DRAIN_SECONDS * 1000;
   onShutdownSignal(
     async () => {

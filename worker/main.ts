@@ -2,14 +2,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createBackoff } from "../engine/protocol/backoff";
 import { bootControlPlaneProcess, onShutdownSignal } from "../server/boot";
 import type { Logger } from "../server/logger";
+import { announceReady } from "../server/process/readiness";
 import { retentionPolicy } from "../server/retention/retention";
 import { startWorkerHealthServer } from "./health-server";
 import { startWorker, type WorkerOptions } from "./runner";
 
 /**
  * Starts the runner, waiting with backoff while the database refuses connections. A worker that
- * exited instead counted each try as a crash, and a PostgreSQL restarted a few times in a row
- * made npm start's supervisor give up on a healthy worker (found by the chaos test).
+ * exited instead would count each try as a failed start, and a PostgreSQL down for a minute
+ * would make npm start's supervisor give up on a healthy worker (found by the chaos test).
  */
 async function startWhenTheDatabaseAnswers(options: WorkerOptions, logger: Logger) {
   const backoff = createBackoff({ baseMs: 500, maxMs: 10_000 });
@@ -40,6 +41,7 @@ async function main() {
       ? null
       : await startWorkerHealthServer({ db: services.db, port: env.SLIPWAY_WORKER_HEALTH_PORT, host: env.HOST, running: () => running });
   logger.info({ retentionDays: retention, concurrency: env.SLIPWAY_WORKER_CONCURRENCY, healthPort: health?.port ?? null }, "worker running");
+  announceReady();
   onShutdownSignal(async () => {
     health?.stopping();
     await runner.stop();

@@ -55,6 +55,7 @@ export async function startEmbeddedPostgresChild(
     stopTimeoutMs: 30_000,
     // Never SIGKILL the host: PostgreSQL would keep running, orphaned. SIGTERM again is safe.
     forceSignal: "SIGTERM",
+    readyWhen: (message) => hostReply.safeParse(message).data?.type === "ready",
     onSpawn(host) {
       host.on("message", (message) => {
         const reply = hostReply.safeParse(message);

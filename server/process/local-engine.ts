@@ -29,6 +29,9 @@ export function localEngineKeeper(command: LocalEngineCommand, onReport: (report
     env: command.env,
     ipc: true,
     stoppedNote: "stopped showing the engine's log; the engine keeps running",
+    // A keeper that reported its engine had started: its exit when that engine dies (killed,
+    // crashed) starts a new one, and is not a failed start however often it happens.
+    readyWhen: (message) => localEngineReport.safeParse(message).success,
     onSpawn(child) {
       child.on("message", (message: unknown) => {
         const report = localEngineReport.safeParse(message);

@@ -1,7 +1,9 @@
+import fs from "node:fs";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLinePrefixer } from "./prefix-lines";
+import { isReadyMessage } from "./readiness";
 import { createSupervisor, type ChildExit, type ChildSpec, type Supervisor } from "./supervisor";
 
 /** Collects what the supervisor writes, as the lines a terminal would show. */
@@ -141,7 +143,7 @@ describe("createSupervisor", () => {
     supervisor = createSupervisor({ stdout: out.stream, stderr: out.stream, onUnexpectedExit });
     const web = supervisor.start(node("web", service));
     await out.waitFor("ready");
-    const worker = supervisor.start(node("worker", `process.exit(3)`, { restart: { baseMs: 10, maxMs: 40, maxCrashes: 3 } }));
+    const worker = supervisor.start(node("worker", `process.exit(3)`, { restart: { baseMs: 10, maxMs: 40, maxFailedStarts: 3 } }));
 
     const outcome = await supervisor.stopped;
     expect(outcome.unexpectedExit).toEqual({ name: "worker", code: 3, signal: null });
@@ -150,11 +152,42 @@ describe("createSupervisor", () => {
     await expect(web.exited).resolves.toEqual({ name: "web", code: 0, signal: null });
     expect(out.lines()).toEqual(
       expect.arrayContaining([
-        "worker │ crashed 3 times in a row, each within 30 s of starting (last: code 3); stopping everything",
+        "worker │ exited 3 times in a row, each within 30 s of starting (last: code 3); stopping everything",
         "web    │ got SIGTERM",
         "web    │ stopped",
       ]),
     );
+  });
+
+  it("counts only failed starts toward a crash loop: a process that said it was ready may exit any number of times", async () => {
+    const out = terminal();
+    supervisor = createSupervisor({ stdout: out.stream, stderr: out.stream });
+    // Every third process says it is ready before it exits (a worker whose database restarts);
+    // the two before it exit without (killed while booting). Three failed starts in a row would
+    // be a loop; two, then a ready one, never are.
+    const counter = `/tmp/slipway-supervisor-starts-${process.pid}-${Date.now()}`;
+    const script = `
+      const fs = require("fs");
+      const start = Number(fs.existsSync(${JSON.stringify(counter)}) ? fs.readFileSync(${JSON.stringify(counter)}, "utf8") : 0) + 1;
+      fs.writeFileSync(${JSON.stringify(counter)}, String(start));
+      if (process.env.NEVER_READY || start % 3 !== 0) process.exit(3);
+      process.send({ type: "ready" }, () => setTimeout(() => process.exit(3), 10));
+    `;
+    const worker = (env?: NodeJS.ProcessEnv) =>
+      node("worker", script, { env, ipc: true, readyWhen: isReadyMessage, restart: { baseMs: 10, maxMs: 20, maxFailedStarts: 3 } });
+    const restarting = supervisor.start(worker());
+    while (restarting.restarts < 10 && !supervisor.stopping) await sleep(20);
+    expect(supervisor.stopping).toBe(false);
+    await supervisor.stop();
+
+    // The same child, never ready: its third exit in a row is a loop, said in readiness terms.
+    const out2 = terminal();
+    supervisor = createSupervisor({ stdout: out2.stream, stderr: out2.stream });
+    supervisor.start(worker({ ...process.env, NEVER_READY: "1" }));
+    const outcome = await supervisor.stopped;
+    expect(outcome.unexpectedExit).toEqual({ name: "worker", code: 3, signal: null });
+    expect(out2.lines()).toContain("worker │ exited 3 times in a row, each before it was ready (last: code 3); stopping everything");
+    fs.rmSync(counter);
   });
 
   it("stops everything when a child that must not restart dies on its own", async () => {

@@ -12,10 +12,13 @@ import { createLinePrefixer, createPaint } from "./prefix-lines";
  * A child that dies on its own is started again after a pause that doubles with each crash
  * (1 s, 2 s, 4 s… up to 30 s), and the others keep running: a crashed engine must not take
  * the database down with it, and apps keep serving meanwhile. A child that ran for a while
- * before crashing starts the pauses over. Only a crash loop (eight crashes in a row, each soon
- * after its start: about a minute and a half of trying) or a child that cannot be spawned at
- * all makes the supervisor give up and stop everything, saying why: a platform restarting
- * forever hides the error that stops it.
+ * before crashing starts the pauses over. Only a crash loop (eight exits in a row of processes
+ * that never got started: about a minute and a half of trying) or a child that cannot be
+ * spawned at all makes the supervisor give up and stop everything, saying why: a platform
+ * restarting forever hides the error that stops it. A process got started when it said it was
+ * ready (`readyWhen`) or, for a child that cannot say so, when it ran for `healthyAfterMs`. The
+ * exits of started processes never add up to a loop: a healthy worker killed from outside, or
+ * one that exits whenever its database restarts, is restarted as often as that happens.
  *
  * Children run in their own process group (`detached`): Ctrl-C in a terminal signals the whole
  * foreground group at once, which would stop PostgreSQL under the web process and skip the
@@ -40,21 +43,23 @@ export type ChildSpec = {
   stoppedNote?: string;
   /** Called with each new process of the child (its first start and every restart), before its output is read. */
   onSpawn?: (process: ChildProcess) => void;
+  /** Whether an IPC message from the child says it has started (readiness.ts): its exit then is a crash, not a failed start. */
+  readyWhen?: (message: unknown) => boolean;
 };
 
 export type RestartPolicy = {
   /** The first pause before a restart; it doubles with each crash in a row. */
   baseMs?: number;
   maxMs?: number;
-  /** A process that ran this long had recovered: its crash starts the pauses over. */
+  /** A process that ran this long had recovered: its crash starts the pauses over (and it had started, ready or not). */
   healthyAfterMs?: number;
-  /** This many crashes in a row, each before healthyAfterMs, is a crash loop: the supervisor gives up. */
-  maxCrashes?: number;
+  /** This many exits in a row of processes that never got started (not ready, not healthyAfterMs old) is a crash loop: the supervisor gives up. */
+  maxFailedStarts?: number;
 };
 
-// Eight crashes in a row span about 90 s of pauses (1 + 2 + 4 + 8 + 16 + 30 + 30 s): enough for
-// a dependency to come back (a worker that cannot boot while PostgreSQL restarts crashes too).
-const DEFAULT_RESTART: Required<RestartPolicy> = { baseMs: 1_000, maxMs: 30_000, healthyAfterMs: 30_000, maxCrashes: 8 };
+// Eight failed starts in a row span about 90 s of pauses (1 + 2 + 4 + 8 + 16 + 30 + 30 s): enough
+// for a dependency to come back (a web process that cannot boot while PostgreSQL restarts exits).
+const DEFAULT_RESTART: Required<RestartPolicy> = { baseMs: 1_000, maxMs: 30_000, healthyAfterMs: 30_000, maxFailedStarts: 8 };
 
 export type ChildExit = {
   name: string;
@@ -118,7 +123,7 @@ type Entry = SupervisedChild & {
   currentExit: Promise<ChildExit>;
   isRunning: boolean;
   restartCount: number;
-  crashesInARow: number;
+  failedStartsInARow: number;
   backoff: Backoff;
   restartTimer: NodeJS.Timeout | null;
   lastExit: ChildExit | null;
@@ -166,8 +171,15 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
       detached: true,
     });
     const startedAt = Date.now();
+    let ready = false;
     entry.current = child;
     entry.isRunning = true;
+    if (spec.readyWhen) {
+      const readyWhen = spec.readyWhen;
+      child.on("message", (message) => {
+        ready ||= readyWhen(message);
+      });
+    }
     spec.onSpawn?.(child);
     const out = createLinePrefixer(label, (text) => stdout.write(text));
     const err = createLinePrefixer(label, (text) => stderr.write(text));
@@ -194,23 +206,23 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
         });
       });
     });
-    void entry.currentExit.then((exit) => afterExit(entry, exit, Date.now() - startedAt));
+    void entry.currentExit.then((exit) => afterExit(entry, exit, { uptimeMs: Date.now() - startedAt, ready }));
   }
 
-  function afterExit(entry: Entry, exit: ChildExit, uptimeMs: number): void {
+  function afterExit(entry: Entry, exit: ChildExit, run: { uptimeMs: number; ready: boolean }): void {
     entry.lastExit = exit;
     if (stopping || !entry.longRunning) return entry.finish(exit);
     if (exit.error) return giveUp(entry, exit, `could not be started (${describeExit(exit)})`);
     const policy = entry.policy;
     if (!policy) return giveUp(entry, exit, `exited unexpectedly (${describeExit(exit)})`);
-    if (uptimeMs >= policy.healthyAfterMs) {
-      entry.crashesInARow = 0;
-      entry.backoff.reset();
-    }
-    entry.crashesInARow += 1;
-    if (entry.crashesInARow >= policy.maxCrashes) {
-      const within = Math.round(policy.healthyAfterMs / 1000);
-      return giveUp(entry, exit, `crashed ${entry.crashesInARow} times in a row, each within ${within} s of starting (last: ${describeExit(exit)})`);
+    // Readiness says the process started, not that it is stable: only a long run resets the pauses,
+    // so a process that crashes right after it is ready is not restarted in a tight loop.
+    const ranLong = run.uptimeMs >= policy.healthyAfterMs;
+    if (ranLong) entry.backoff.reset();
+    entry.failedStartsInARow = run.ready || ranLong ? 0 : entry.failedStartsInARow + 1;
+    if (entry.failedStartsInARow >= policy.maxFailedStarts) {
+      const notStarted = entry.spec.readyWhen ? "before it was ready" : `within ${Math.round(policy.healthyAfterMs / 1000)} s of starting`;
+      return giveUp(entry, exit, `exited ${entry.failedStartsInARow} times in a row, each ${notStarted} (last: ${describeExit(exit)})`);
     }
     const delayMs = entry.backoff.next();
     print(entry.label, paint.red(`exited unexpectedly (${describeExit(exit)}); restarting in ${(delayMs / 1000).toFixed(1)} s`));
@@ -247,7 +259,7 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
       policy: restart,
       isRunning: false,
       restartCount: 0,
-      crashesInARow: 0,
+      failedStartsInARow: 0,
       backoff: createBackoff({ baseMs: restart?.baseMs ?? DEFAULT_RESTART.baseMs, maxMs: restart?.maxMs ?? DEFAULT_RESTART.maxMs }),
       restartTimer: null,
       lastExit: null,

@@ -273,11 +273,13 @@ const deploy = async () => (await api().deployments.create({ environmentId: ids.
 const ended = (deploymentId: string, expected = ["DEPLOYED"]) => deploymentEnding(api(), deploymentId, expected, 90_000, () => engine.output());
 
 describe("two web processes behind HAProxy, two workers, one engine, one PostgreSQL", () => {
-  it("answers liveness and readiness on every process, and HAProxy sees both web processes up", async () => {
+  it("answers liveness and readiness on every process, each says it is ready over IPC, and HAProxy sees both web processes up", async () => {
     for (const process of [webA, webB, ...workers]) {
       expect((await fetch(process.healthUrl.replace(/ready$/, "live"))).status).toBe(200);
       const ready = await fetch(process.healthUrl);
       expect({ status: ready.status, body: await ready.json() }).toEqual({ status: 200, body: { ok: true, database: "up" } });
+      // What npm start's supervisor hears: a ready process's exits never add up to a crash loop.
+      expect(process.saidReady()).toBe(true);
     }
     expect(await haproxy.states()).toEqual({ web1: "UP", web2: "UP" });
     // The engine's: ready while the control plane holds its connection.

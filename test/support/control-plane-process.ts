@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { isReadyMessage } from "../../server/process/readiness";
 import { eventually } from "../engine-harness";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -12,6 +13,8 @@ export type ControlPlaneProcess = {
   /** Where its readiness probe answers. */
   healthUrl: string;
   output: () => string;
+  /** Whether it told its parent it was ready over the IPC channel, as npm start's supervisor hears it. */
+  saidReady: () => boolean;
   exited: Promise<number | null>;
   ready: () => Promise<void>;
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
@@ -21,6 +24,7 @@ export type ControlPlaneProcess = {
  * A web (server/web.ts) or worker (worker/main.ts) process as `npm run web` and `npm run worker`
  * start them for scale-out, with the environment given (DATABASE_URL, SLIPWAY_MASTER_KEY, …).
  * Logs are JSON lines, kept for assertions. `port` is web's PORT, or the worker's health port.
+ * It has an IPC channel, as under npm start, to hear its readiness message.
  */
 export function spawnControlPlaneProcess(kind: "web" | "worker", options: { port: number; env: Record<string, string> }): ControlPlaneProcess {
   const script = kind === "web" ? "server/web.ts" : "worker/main.ts";
@@ -35,8 +39,10 @@ export function spawnControlPlaneProcess(kind: "web" | "worker", options: { port
       ...options.env,
       [portVariable]: String(options.port),
     },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
+  let saidReady = false;
+  child.on("message", (message) => (saidReady ||= isReadyMessage(message)));
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -49,6 +55,7 @@ export function spawnControlPlaneProcess(kind: "web" | "worker", options: { port
     url: `http://127.0.0.1:${options.port}`,
     healthUrl,
     output: () => output,
+    saidReady: () => saidReady,
     exited,
     ready: () =>
       eventually(
