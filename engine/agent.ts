@@ -347,6 +347,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     client.on(socket, "shell:input", (input) => shells.input(input), invalid);
     client.on(socket, "shell:resize", (resize) => shells.resize(resize), invalid);
     client.on(socket, "shell:close", (close) => shells.close(close), invalid);
+    client.on(socket, "shell:keepalive", (keepalive) => shells.keepalive(keepalive), invalid);
   }
 
   let timer: NodeJS.Timeout | null = null;

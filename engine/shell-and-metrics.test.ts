@@ -114,6 +114,39 @@ describe("local engine: shells, metrics and limits of a live release", () => {
     expect(shells.size).toBe(0);
   });
 
+  it("ends a session whose relay falls silent, not one it keeps alive, nor one of a control plane that sends no keepalives", async () => {
+    const sent: (ShellOutput | ShellExit)[] = [];
+    const shells = createShellSessions({
+      exec: engine.exec!.bind(engine),
+      send: (_name, payload) => void sent.push(payload),
+      logger: pino({ level: "silent" }),
+    });
+    const open = (sessionId: string, keepaliveSeconds?: number) =>
+      shells.open({ sessionId, serviceId: web.id, tty: true, cols: 80, rows: 24, idleTimeoutSeconds: 900, keepaliveSeconds });
+    const kept = "2d7e3f9a-5b8c-4dae-9f20-3b4c5d6e7f80";
+    const orphaned = "3e8f4a0b-6c9d-4ebf-a031-4c5d6e7f8091";
+    const unwatched = "4f9a5b1c-7dae-4fc0-b142-5d6e7f8091a2";
+    await open(kept, 1);
+    await open(orphaned, 1);
+    await open(unwatched);
+    // The relay of `kept` says so twice a second, naming another engine's session too; the
+    // relay of `orphaned` (its web process died) says nothing more after the open.
+    const keeping = setInterval(() => shells.keepalive({ sessionIds: [kept, "5a0b6c2d-8ebf-4ad1-8253-6e7f8091a2b3"] }), 500);
+    try {
+      const exitOf = (sessionId: string) => sent.find((message): message is ShellExit => message.sessionId === sessionId && "code" in message);
+      const ended = await eventually(() => exitOf(orphaned), 6_000, "the silent relay's session to end");
+      expect(ended.reason).toBe("its client's web process fell silent (nothing heard for 3 seconds)");
+      await sleep(1_500);
+      expect(exitOf(kept)).toBeUndefined();
+      expect(exitOf(unwatched)).toBeUndefined();
+      expect(shells.size).toBe(2);
+    } finally {
+      clearInterval(keeping);
+      shells.closeAll("test over");
+    }
+    await eventually(() => shells.size === 0, 5_000, "the sessions to end");
+  });
+
   it("samples CPU, memory and the router's traffic of the live release", async () => {
     await engine.metrics!();
     for (let i = 0; i < 40; i++) await env.get("web-test.localhost");

@@ -1,6 +1,6 @@
 import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "pino";
-import type { ShellExit, ShellInput, ShellOpenRequest, ShellOutput, ShellResize } from "./protocol/shell";
+import type { ShellExit, ShellInput, ShellKeepalive, ShellOpenRequest, ShellOutput, ShellResize } from "./protocol/shell";
 import { createSequenceBuffer } from "./protocol/sequence-buffer";
 import type { ExecOptions, ExecSession } from "./runtime/runtime";
 
@@ -13,8 +13,14 @@ type Session = {
   controls: ReturnType<typeof createSequenceBuffer<Control>>;
   idle: NodeJS.Timeout | null;
   idleMs: number;
+  /** Ends the session when its relay falls silent; null when the control plane sends no keepalives. */
+  relaySilence: NodeJS.Timeout | null;
+  relaySilenceMs: number | null;
   closing: string | null;
 };
+
+/** Keepalives a relay may miss before its session ends: one late message is not a dead process. */
+const MISSED_KEEPALIVES = 3;
 
 /** Output is shipped in messages of at most this many characters (the protocol allows 64 Ki). */
 const MAX_CHUNK = 32_768;
@@ -24,7 +30,8 @@ const MAX_CHUNK = 32_768;
  * its output shipped as numbered `shell:output` messages and its end as `shell:exit`. Input,
  * resize and close arrive numbered too and are applied in order. A session ends when its
  * process exits, when it sees no input for its idle timeout, when the control plane closes it,
- * or when the engine loses the control plane (nobody could see it any more).
+ * when the web process holding its client falls silent (its keepalives stop: it died without
+ * closing the session), or when the engine loses the control plane (nobody could see it any more).
  *
  * The engine trusts the control plane with who may open a session (it checked the member's
  * role and wrote the audit event); it logs session ids, never terminal contents.
@@ -43,6 +50,18 @@ export function createShellSessions(options: {
     const idle = session.idleMs >= 60_000 ? `${Math.round(session.idleMs / 60_000)} minutes` : `${Math.round(session.idleMs / 1000)} seconds`;
     session.idle = setTimeout(() => end(sessionId, `no input for ${idle}`), session.idleMs);
     session.idle.unref();
+  };
+
+  /** Each word from the session's relay (keepalive, input, resize, close) restarts its silence timer. */
+  const heardFromRelay = (sessionId: string, session: Session) => {
+    if (session.relaySilenceMs === null) return;
+    if (session.relaySilence) clearTimeout(session.relaySilence);
+    const seconds = Math.round(session.relaySilenceMs / 1000);
+    session.relaySilence = setTimeout(
+      () => end(sessionId, `its client's web process fell silent (nothing heard for ${seconds} seconds)`),
+      session.relaySilenceMs,
+    );
+    session.relaySilence.unref();
   };
 
   /** Ends a session from this side: the process is killed, `shell:exit` follows once its output is out. */
@@ -79,11 +98,14 @@ export function createShellSessions(options: {
         outSeq: 0,
         idle: null,
         idleMs: request.idleTimeoutSeconds * 1000,
+        relaySilence: null,
+        relaySilenceMs: request.keepaliveSeconds === undefined ? null : request.keepaliveSeconds * 1000 * MISSED_KEEPALIVES,
         closing: null,
         controls: createSequenceBuffer<Control>((control) => apply(request.sessionId, session, control)),
       };
       sessions.set(request.sessionId, session);
       armIdle(request.sessionId, session);
+      heardFromRelay(request.sessionId, session);
       logger.info({ sessionId: request.sessionId, serviceId: request.serviceId, tty: request.tty }, "shell session opened");
 
       const decoder = new StringDecoder("utf8");
@@ -107,6 +129,7 @@ export function createShellSessions(options: {
         const rest = decoder.end();
         if (rest) ship(rest);
         if (session.idle) clearTimeout(session.idle);
+        if (session.relaySilence) clearTimeout(session.relaySilence);
         session.controls.dispose();
         sessions.delete(request.sessionId);
         options.send("shell:exit", {
@@ -120,14 +143,28 @@ export function createShellSessions(options: {
     },
 
     input(message: ShellInput) {
-      sessions.get(message.sessionId)?.controls.push({ kind: "input", ...message });
+      const session = sessions.get(message.sessionId);
+      if (!session) return;
+      heardFromRelay(message.sessionId, session);
+      session.controls.push({ kind: "input", ...message });
     },
     resize(message: ShellResize) {
-      sessions.get(message.sessionId)?.controls.push({ kind: "resize", ...message });
+      const session = sessions.get(message.sessionId);
+      if (!session) return;
+      heardFromRelay(message.sessionId, session);
+      session.controls.push({ kind: "resize", ...message });
+    },
+    /** The relay still holds these sessions' clients (other ids are another engine's, or ended). */
+    keepalive(message: ShellKeepalive) {
+      for (const sessionId of message.sessionIds) {
+        const session = sessions.get(sessionId);
+        if (session) heardFromRelay(sessionId, session);
+      }
     },
     close(message: { sessionId: string; seq?: number }) {
       const session = sessions.get(message.sessionId);
       if (!session) return;
+      heardFromRelay(message.sessionId, session);
       // Without a seq (a disconnected client) the close cannot wait for anything: end now.
       if (message.seq === undefined) end(message.sessionId, "closed by the client");
       else session.controls.push({ kind: "close", seq: message.seq, sessionId: message.sessionId });

@@ -103,6 +103,11 @@ const schema = z.object({
   /** Shell sessions end after this many minutes without input. */
   SLIPWAY_SHELL_IDLE_MINUTES: z.coerce.number().min(0.05).max(1440).default(15),
   /**
+   * How often a web process tells engines that it still holds its shells' clients. A shell whose
+   * web process dies without closing it (killed, its machine gone) ends after three missed.
+   */
+  SLIPWAY_SHELL_KEEPALIVE_SECONDS: z.coerce.number().int().min(1).max(3600).default(20),
+  /**
    * How long the worker's retention task (server/retention) keeps each kind of record, in days.
    * Deployments: their events and build logs (the rows, with their snapshots, stay).
    */

@@ -47,6 +47,8 @@ export type WebServerOptions = {
   trustProxy?: boolean;
   /** Shell sessions end after this long without input (15 minutes by default). */
   shellIdleTimeoutSeconds?: number;
+  /** How often engines hear that this process still holds its shells' clients (20 s by default; shell-relay.ts). */
+  shellKeepaliveSeconds?: number;
   /** How long engines' heartbeat stamps are gathered into one write (1 s; server/engines/heartbeat-stamps.ts); tests shorten it. */
   heartbeatStampFlushMs?: number;
   /** Next.js's request handler for pages; without it (tests) other paths answer 404. */
@@ -105,6 +107,7 @@ export async function startWebServer(options: WebServerOptions) {
   const shells = attachShellRelay(io, services, {
     logger: logger.child({ component: "shells" }),
     idleTimeoutSeconds: options.shellIdleTimeoutSeconds,
+    keepaliveSeconds: options.shellKeepaliveSeconds,
     reauthorize: ui.reauthorize,
   });
   ui.onAccessChanged(shells.accessChanged);
@@ -159,6 +162,7 @@ export async function startWebServer(options: WebServerOptions) {
       stopping = true;
       await listener.close();
       ui.close();
+      shells.close();
       await engines.close();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // io.close() ends the sockets and stops accepting; kept-alive HTTP connections would

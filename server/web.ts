@@ -23,6 +23,7 @@ async function main() {
     trustProxy: env.SLIPWAY_TRUST_PROXY === "1",
     authSecret: authSecret.secret,
     shellIdleTimeoutSeconds: Math.round(env.SLIPWAY_SHELL_IDLE_MINUTES * 60),
+    shellKeepaliveSeconds: env.SLIPWAY_SHELL_KEEPALIVE_SECONDS,
     github: env.AUTH_GITHUB_ID && env.AUTH_GITHUB_SECRET ? { clientId: env.AUTH_GITHUB_ID, clientSecret: env.AUTH_GITHUB_SECRET } : undefined,
     pages: pages?.handle,
   });

@@ -3,7 +3,7 @@ import { edgeState } from "./edge";
 import { kubernetesImageBuild } from "./image-build";
 import { deploymentEvent, logLine, logStream } from "./events";
 import { metricSample } from "./metrics";
-import { shellClose, shellExit, shellInput, shellOpenRequest, shellOutput, shellResize } from "./shell";
+import { shellClose, shellExit, shellInput, shellKeepalive, shellOpenRequest, shellOutput, shellResize } from "./shell";
 import { snapshot } from "./snapshot";
 
 /**
@@ -234,6 +234,8 @@ export const serverToEngine = {
   "shell:input": shellInput,
   "shell:resize": shellResize,
   "shell:close": shellClose,
+  /** Sessions whose clients are still held (`keepaliveSeconds`); engines that predate it drop it. */
+  "shell:keepalive": shellKeepalive,
 } as const;
 
 /** The acknowledgements engines answer control-plane requests with. */

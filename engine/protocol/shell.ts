@@ -29,6 +29,12 @@ export const shellOpenRequest = z.object({
   rows: rows.default(24),
   /** Ends the session after this long without input. */
   idleTimeoutSeconds: z.number().int().min(1).max(86_400).default(900),
+  /**
+   * The client's web process says `shell:keepalive` this often: a session that hears nothing
+   * from it (keepalive, input, resize) for three times as long lost its client with that process
+   * (killed, its machine gone) and ends. Absent from a control plane that predates keepalives.
+   */
+  keepaliveSeconds: z.number().int().min(1).max(3600).optional(),
 });
 export type ShellOpenRequest = z.infer<typeof shellOpenRequest>;
 
@@ -36,6 +42,10 @@ export type ShellOpenRequest = z.infer<typeof shellOpenRequest>;
 export const shellInput = z.object({ sessionId: shellSessionId, seq: z.number().int().nonnegative(), data: terminalData, end: z.boolean().optional() });
 export const shellResize = z.object({ sessionId: shellSessionId, seq: z.number().int().nonnegative(), cols, rows });
 export const shellClose = z.object({ sessionId: shellSessionId, seq: z.number().int().nonnegative().optional() });
+/** Sessions named by one keepalive at most: a web process with more sends several. */
+export const MAX_KEEPALIVE_SESSIONS = 1000;
+/** The sessions whose clients a web process still holds; unordered, outside the sessions' sequences. */
+export const shellKeepalive = z.object({ sessionIds: z.array(shellSessionId).min(1).max(MAX_KEEPALIVE_SESSIONS) });
 
 /** Engine to control plane (and on to the client). */
 export const shellOutput = z.object({ sessionId: shellSessionId, seq: z.number().int().nonnegative(), data: terminalData });
@@ -52,3 +62,4 @@ export type ShellOutput = z.infer<typeof shellOutput>;
 export type ShellExit = z.infer<typeof shellExit>;
 export type ShellInput = z.infer<typeof shellInput>;
 export type ShellResize = z.infer<typeof shellResize>;
+export type ShellKeepalive = z.infer<typeof shellKeepalive>;

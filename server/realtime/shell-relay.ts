@@ -1,6 +1,6 @@
 import type { Namespace, Server } from "socket.io";
 import { ENGINE_NAMESPACE, serverToEngineAcks } from "../../engine/protocol/messages";
-import type { ShellExit, ShellOpenRequest, ShellOutput } from "../../engine/protocol/shell";
+import { MAX_KEEPALIVE_SESSIONS, type ShellExit, type ShellOpenRequest, type ShellOutput } from "../../engine/protocol/shell";
 import { hasRole, type Actor } from "../auth/actor";
 import type { Services } from "../context";
 import { AppError, isAppError } from "../errors";
@@ -27,6 +27,7 @@ const OPEN_TIMEOUT_MS = 15_000;
 /** After a client closed or vanished, how long the engine has to report the exit before the session is closed without it. */
 const EXIT_GRACE_MS = 5_000;
 const MAX_SESSIONS_PER_SOCKET = 16;
+const DEFAULT_KEEPALIVE_SECONDS = 20;
 
 /**
  * Emits to a room on this process directly when it has members here (no Postgres round trip on
@@ -52,6 +53,9 @@ function openAnswerOf(answer: unknown) {
  * Postgres adapter carries them to whichever process holds the other end. Per-session state
  * lives in the process that holds the client's socket (the client is bound to it for the
  * session's life), and the `shell_sessions` row makes the close exactly-once.
+ *
+ * A process that dies without closing its sessions (SIGKILL, its machine gone) cannot tell the
+ * engines; its keepalives stop instead, and each engine ends the sessions it stops hearing about.
  */
 export function attachShellRelay(
   io: Server,
@@ -59,6 +63,8 @@ export function attachShellRelay(
   options: {
     logger: Logger;
     idleTimeoutSeconds?: number;
+    /** How often the engines hear which sessions' clients this process still holds. */
+    keepaliveSeconds?: number;
     /** What the client's socket may do now (ui-gateway.ts): a shell opens against the current state, not the handshake's. */
     reauthorize: (socket: AccessSocket) => Promise<Actor | null>;
   },
@@ -70,6 +76,27 @@ export function attachShellRelay(
   const sessionClusters = new Map<string, string>();
   /** Per client socket on this process: ends all its sessions at once, with the reason the client is shown and the audit records. */
   const endAllOf = new Map<string, (reason: string) => Promise<void>>();
+  /** Per client socket on this process: its open sessions. */
+  const sessionsOf = new Map<string, Map<string, ClientSession>>();
+  const keepaliveSeconds = options.keepaliveSeconds ?? DEFAULT_KEEPALIVE_SECONDS;
+
+  /** One `shell:keepalive` per cluster, naming the sessions whose clients this process holds. */
+  const keepalive = setInterval(() => {
+    const byCluster = new Map<string, string[]>();
+    for (const sessions of sessionsOf.values()) {
+      for (const [sessionId, session] of sessions) {
+        const ids = byCluster.get(session.clusterId) ?? [];
+        byCluster.set(session.clusterId, ids);
+        ids.push(sessionId);
+      }
+    }
+    for (const [clusterId, ids] of byCluster) {
+      for (let start = 0; start < ids.length; start += MAX_KEEPALIVE_SESSIONS) {
+        roomOf(engines, clusterRoom(clusterId)).emit("shell:keepalive", { sessionIds: ids.slice(start, start + MAX_KEEPALIVE_SESSIONS) });
+      }
+    }
+  }, keepaliveSeconds * 1000);
+  keepalive.unref();
 
   const finish = async (sessionId: string, exit: Omit<ShellExitMessage, "sessionId">) => {
     sessionClusters.delete(sessionId);
@@ -106,6 +133,7 @@ export function attachShellRelay(
       }
     };
     endAllOf.set(socket.id, endAll);
+    sessionsOf.set(socket.id, sessions);
 
     socket.on("shell:open", async (payload: unknown, ack?: (answer: unknown) => void) => {
       const reply = typeof ack === "function" ? ack : () => {};
@@ -129,6 +157,7 @@ export function attachShellRelay(
           cols,
           rows,
           idleTimeoutSeconds: options.idleTimeoutSeconds ?? 900,
+          keepaliveSeconds,
         };
         // Through the adapter even when the engine is on this process: whichever process holds the
         // cluster's engine, its first acceptance opens the session.
@@ -184,6 +213,7 @@ export function attachShellRelay(
     });
     socket.on("disconnect", () => {
       endAllOf.delete(socket.id);
+      sessionsOf.delete(socket.id);
       for (const sessionId of [...sessions.keys()]) release(sessionId, "the client disconnected");
     });
   });
@@ -202,6 +232,9 @@ export function attachShellRelay(
   };
 
   return {
+    close() {
+      clearInterval(keepalive);
+    },
     /** A client socket's access ended (actor null) or shrank: its sessions end when it may no longer hold them. */
     async accessChanged(socketId: string, actor: Actor | null, reason: string) {
       if (actor && hasRole(actor, SHELL_ROLE)) return;

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import { requestDispatch } from "../../server/deployments/dispatch-job";
-import { deploymentEvents, logLines } from "../../server/db/schema";
+import { deploymentEvents, logLines, shellSessions } from "../../server/db/schema";
 import type { DeploymentChanged, ShellExitMessage, ShellOpenAnswer, UiClientEvents, UiServerEvents } from "../../server/realtime/ui-protocol";
 import { generateKey } from "../../server/secrets/envelope";
 import { createMasterKeyring } from "../../server/secrets/keyring";
@@ -89,6 +89,8 @@ beforeAll(async () => {
     SLIPWAY_TRUST_PROXY: "1",
     // Longer than HAProxy takes to see readiness fail (inter 1s, fall 2), with a margin.
     SLIPWAY_DRAIN_SECONDS: "5",
+    // An orphaned shell ends after three missed keepalives: 3 s here, 60 s by default.
+    SLIPWAY_SHELL_KEEPALIVE_SECONDS: "1",
   };
   webA = spawnControlPlaneProcess("web", { port: portA!, env: { ...shared, PGAPPNAME: "slipway-web-a" } });
   workers = workerPorts.map((port, index) =>
@@ -237,11 +239,8 @@ const STEPS = [
   "deployment:succeeded",
 ];
 
-/**
- * Opens a shell in the service through the web process at `url`, within `openTimeoutMs`, and
- * runs a command in it: its output and exit code come back through that process.
- */
-async function shellRoundTrip(url: string, openTimeoutMs: number) {
+/** Opens a shell in the service through the web process at `url`, within `openTimeoutMs`. */
+async function openShell(url: string, openTimeoutMs: number) {
   const socket = await connect(url, { reconnection: false });
   const sessionId = randomUUID();
   const output = new Map<number, string>();
@@ -250,23 +249,33 @@ async function shellRoundTrip(url: string, openTimeoutMs: number) {
   socket.on("shell:exit", (message) => {
     if (message.sessionId === sessionId) exit = message;
   });
-  const text = () =>
-    [...output.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([, data]) => data)
-      .join("");
   const answer = (await socket
     .timeout(openTimeoutMs)
     .emitWithAck("shell:open", { sessionId, serviceId: ids.serviceId, cols: 80, rows: 24 })) as ShellOpenAnswer;
   expect(answer).toEqual({ ok: true, sessionId });
-  socket.emit("shell:input", { sessionId, data: "echo across-nodes-$((6*7)); exit 3\n" });
-  await eventually(() => text().includes("across-nodes-42"), 20_000, "the shell's output").catch((error: Error) => {
+  return {
+    socket,
+    sessionId,
+    text: () =>
+      [...output.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([, data]) => data)
+        .join(""),
+    exit: () => exit,
+  };
+}
+
+/** Opens a shell through the web process at `url` and runs a command in it: its output and exit code come back through that process. */
+async function shellRoundTrip(url: string, openTimeoutMs: number) {
+  const shell = await openShell(url, openTimeoutMs);
+  shell.socket.emit("shell:input", { sessionId: shell.sessionId, data: "echo across-nodes-$((6*7)); exit 3\n" });
+  await eventually(() => shell.text().includes("across-nodes-42"), 20_000, "the shell's output").catch((error: Error) => {
     throw new Error(
-      `${error.message}\nshell so far: ${JSON.stringify(text())}\nengine: ${engine.output().slice(-2000)}\nweb A: ${webA.output().slice(-2000)}\nweb B: ${webB.output().slice(-2000)}`,
+      `${error.message}\nshell so far: ${JSON.stringify(shell.text())}\nengine: ${engine.output().slice(-2000)}\nweb A: ${webA.output().slice(-2000)}\nweb B: ${webB.output().slice(-2000)}`,
     );
   });
-  expect((await eventually(() => exit, 10_000, "the shell's exit"))?.code).toBe(3);
-  socket.disconnect();
+  expect((await eventually(shell.exit, 10_000, "the shell's exit"))?.code).toBe(3);
+  shell.socket.disconnect();
 }
 
 const deploy = async () => (await api().deployments.create({ environmentId: ids.environmentId, action: "DEPLOY" })).deployment.id;
@@ -309,6 +318,29 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
 
   it("opens a shell through web B in the service running under the engine connected to web A", async () => {
     await shellRoundTrip(webB.url, 20_000);
+  });
+
+  it("ends a shell whose client's web process is killed: the engine stops hearing its keepalives, and the session is closed", async () => {
+    const shell = await openShell(webB.url, 20_000);
+    shell.socket.emit("shell:input", { sessionId: shell.sessionId, data: "echo still-here\n" });
+    await eventually(() => shell.text().includes("still-here"), 20_000, "the shell's output");
+    // SIGKILL: web B cannot close the session, tell the engine, or write the row.
+    await webB.stop("SIGKILL");
+    const closed = await eventually(
+      async () => {
+        const [row] = await database.db.select().from(shellSessions).where(eq(shellSessions.id, shell.sessionId));
+        return row?.closedAt ? row : undefined;
+      },
+      // Three missed keepalives (SLIPWAY_SHELL_KEEPALIVE_SECONDS=1), then the exit through web A.
+      15_000,
+      "the engine to end the orphaned shell and web A to close its row",
+    );
+    expect(closed.closeReason).toBe("its client's web process fell silent (nothing heard for 3 seconds)");
+    shell.socket.disconnect();
+
+    webB = startWebB();
+    await webB.ready();
+    await haproxy.waitFor("web2", "UP");
   });
 
   it("keeps each process within the connections deploy/README.md counts for it", async () => {
