@@ -19,7 +19,7 @@ const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export async function migrateDatabase(connectionString: string): Promise<void> {
   const handle = connectDatabase(connectionString, { max: 2 });
   try {
-    await migrateOneByOne(handle);
+    await applyMigrations(handle);
     await runMigrations({ connectionString, logger: silentLogger });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
@@ -36,13 +36,17 @@ export async function migrateDatabase(connectionString: string): Promise<void> {
  * 0020_retention_indexes, which uses the 'run' step 0007_job_runs added (found by
  * test/integration/external-postgres.test.ts). Each call applies the migrations of its slice
  * newer than the last one recorded, as `migrate()` does: here, at most one.
+ *
+ * `through` stops after the first that many migrations (drizzle/meta/_journal.json's order):
+ * migrations.test.ts reads the schema between each two.
  */
-async function migrateOneByOne(handle: ReturnType<typeof connectDatabase>): Promise<void> {
+export async function applyMigrations(handle: Pick<ReturnType<typeof connectDatabase>, "pool">, through?: number): Promise<void> {
   const config = { migrationsFolder };
   const migrations = readMigrationFiles(config);
   const dialect = new PgDialect();
   // The session drizzle's own migrate() hands the dialect (typed loosely there): its relational
   // schema type differs from the one migrate's signature names, not the session it runs on.
   const session = drizzle(handle.pool)._.session as unknown as Parameters<PgDialect["migrate"]>[1];
-  for (let count = 1; count <= migrations.length; count++) await dialect.migrate(migrations.slice(0, count), session, config);
+  const last = Math.min(through ?? migrations.length, migrations.length);
+  for (let count = 1; count <= last; count++) await dialect.migrate(migrations.slice(0, count), session, config);
 }
