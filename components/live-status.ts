@@ -87,7 +87,8 @@ function applyServiceChange(queryClient: QueryClient, trpc: Trpc, change: Servic
  * on the server (server/overview/live-status.ts, server/deployments/status.ts); the server tells
  * each socket of an organization when one changed, with the new statuses, and this shows them in
  * every query that holds them, whichever page is open, then re-reads those queries. After a
- * (re)connect all of them are re-read, since what was said while disconnected is not replayed.
+ * (re)connect all of them are re-read, since what was said while disconnected is not replayed,
+ * and after a `realtime:resync` (the server's own notifications had a gap) too.
  */
 export function useLiveStatus(socket: Socket<UiServerEvents, UiClientEvents> | null) {
   const trpc = useTRPC();
@@ -105,11 +106,13 @@ export function useLiveStatus(socket: Socket<UiServerEvents, UiClientEvents> | n
     socket.on("deployment:changed", onDeployment);
     socket.on("service:changed", onService);
     socket.on("connect", onConnect);
+    socket.on("realtime:resync", onConnect);
     const stopFollowing = followOrganization(queryClient, trpc, socket);
     return () => {
       socket.off("deployment:changed", onDeployment);
       socket.off("service:changed", onService);
       socket.off("connect", onConnect);
+      socket.off("realtime:resync", onConnect);
       stopFollowing();
     };
   }, [socket, trpc, queryClient]);

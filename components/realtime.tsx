@@ -11,9 +11,9 @@ export type RoomHandlers = {
   onDeploymentChanged?: (change: DeploymentChanged) => void;
   onLogLines?: (batch: LogLines) => void;
   /**
-   * Called after every (re)connect once the room is joined: re-read what the view shows from
-   * the API (logs after the last seq, events after the last id), since messages sent while
-   * disconnected are not replayed.
+   * Called after every (re)connect once the room is joined, and on the server's
+   * `realtime:resync`: re-read what the view shows from the API (logs after the last seq, events
+   * after the last id), since messages sent while disconnected are not replayed.
    */
   onJoined?: () => void;
   onJoinState?: (joined: boolean) => void;
@@ -26,7 +26,8 @@ const RealtimeContext = createContext<Realtime | null>(null);
 /**
  * One socket.io connection to `/ui` per tab, authenticated by the session cookie. Rooms are
  * counted per tab: the server is asked to join a room when its first subscriber mounts, to leave
- * it when its last one unmounts, and to join every room again after each reconnect.
+ * it when its last one unmounts, and to join every room again after each reconnect. A
+ * `realtime:resync` (the server's own notifications had a gap) re-reads every room's view.
  */
 export function RealtimeProvider({ children }: { children: ReactNode }) {
   const [realtime, setRealtime] = useState<Realtime | null>(null);
@@ -55,6 +56,10 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
     });
     socket.on("log:lines", (batch) => {
       for (const handlers of rooms.get(batch.stream) ?? []) handlers.current.onLogLines?.(batch);
+    });
+    // Still connected, but the server may have missed messages for this tab: re-read as after a reconnect.
+    socket.on("realtime:resync", () => {
+      for (const members of rooms.values()) for (const handlers of members) handlers.current.onJoined?.();
     });
 
     const join = (room: RoomName, handlers: { current: RoomHandlers }) => {

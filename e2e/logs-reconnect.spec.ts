@@ -2,6 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DeploymentPage } from "./pages/deployment-page";
 import { expect, test } from "./fixtures/test";
+import { endDatabaseConnections } from "./fixtures/platform";
 import { seedApp } from "./fixtures/seed";
 
 const CHATTY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "fixtures/apps/chatty");
@@ -81,6 +82,20 @@ test("the runtime log survives a dropped socket with no line lost or repeated", 
     }).toPass({ timeout: 15_000 });
     await expect(log.getByText(`tick ${TOTAL}/${TOTAL}`)).toBeAttached();
     await capture("logs-after-reconnect");
+  });
+
+  await test.step("a gap in the server's own notifications (its database connection dropped): the page re-reads, still live", async () => {
+    const rereads: string[] = [];
+    page.on("request", (request) => {
+      if (/\/api\/trpc\/[^?]*logs/.test(request.url())) rereads.push(request.url());
+    });
+    // Nothing re-reads on its own while the stream is live and quiet.
+    await page.waitForTimeout(1_500);
+    expect(rereads).toEqual([]);
+    // The web process's listener of Slipway's channels; its socket to this page stays up.
+    expect(await endDatabaseConnections(platform, 'listen "%')).toBeGreaterThan(0);
+    await expect.poll(() => rereads.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    await expect(live).toHaveText("Live");
   });
 
   await test.step("search filters the loaded lines and download has them as plain text", async () => {

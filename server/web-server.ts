@@ -14,7 +14,7 @@ import type { Logger } from "./logger";
 import { createAuthLimits } from "./auth/rate-limits";
 import { needsSignIn } from "./auth/page-guard";
 import { authConfig } from "./auth/sessions";
-import { announceOnceSubscribed } from "./realtime/adapter-subscription";
+import { announceOnceSubscribed, watchAdapterReconnects } from "./realtime/adapter-subscription";
 import { attachEngineGateway } from "./realtime/engine-gateway";
 import { ACCESS_CHANNEL, attachUiGateway } from "./realtime/ui-gateway";
 import { UI_NAMESPACE, type DeploymentAnnounced, type ServiceChanged } from "./realtime/ui-protocol";
@@ -140,12 +140,21 @@ export async function startWebServer(options: WebServerOptions) {
       else if (channel === ACCESS_CHANNEL) void ui.accessChanged(payload);
     },
     logger,
-    () => engines.listenerConnected(),
+    () => {
+      engines.listenerConnected();
+      // What it missed (statuses, access changes) is re-read by engines and browsers alike.
+      ui.resync();
+    },
   );
   await listener.ready;
   // Before this process can be reached: the others count it only once it can hear them back.
   const announced = await announceOnceSubscribed([io.of("/"), io.of(UI_NAMESPACE), io.of(ENGINE_NAMESPACE)], ADAPTER_SUBSCRIBE_TIMEOUT_MS);
   if (!announced) logger.warn("the realtime adapter was not listening yet; the other web processes are heard from their next heartbeat");
+  // Log lines and statuses the other processes broadcast while the adapter was not listening are lost.
+  const stopWatchingAdapter = watchAdapterReconnects(io.of(UI_NAMESPACE), () => {
+    logger.info("the realtime adapter listens again; its browsers re-read what they show");
+    ui.resync();
+  });
 
   await new Promise<void>((resolve) => server.listen(options.port, options.host ?? "0.0.0.0", resolve));
   const { port } = server.address() as AddressInfo;
@@ -163,6 +172,7 @@ export async function startWebServer(options: WebServerOptions) {
       await listener.close();
       ui.close();
       shells.close();
+      stopWatchingAdapter();
       await engines.close();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // io.close() ends the sockets and stops accepting; kept-alive HTTP connections would

@@ -24,3 +24,23 @@ export async function announceOnceSubscribed(namespaces: Namespace[], timeoutMs:
   for (const nsp of namespaces) void nsp.adapter.init();
   return true;
 }
+
+/**
+ * Calls `onListeningAgain` whenever the adapter's connection LISTENs again after it dropped (a
+ * database restart, a terminated backend): what the other processes broadcast meanwhile never
+ * reached this one, and is not replayed. The adapter says nothing when it reconnects; its
+ * pub/sub client (one for every namespace) is checked every `intervalMs`. Returns a stop function.
+ */
+export function watchAdapterReconnects(namespace: Namespace, onListeningAgain: () => void, intervalMs = 1_000): () => void {
+  const pubsub = (namespace.adapter as unknown as PubSubShape | undefined)?.client;
+  if (!pubsub || !(pubsub.channels instanceof Set)) return () => {};
+  let listening = pubsub.client;
+  const timer = setInterval(() => {
+    const current = pubsub.client;
+    // A new connection, even one that replaced the last between two checks.
+    if (current !== undefined && current !== listening) onListeningAgain();
+    listening = current;
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

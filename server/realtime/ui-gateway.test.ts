@@ -13,10 +13,11 @@ let services: Services;
 let org: SeededOrganization;
 let web: Awaited<ReturnType<typeof startWebServer>>;
 let databaseUrl: string;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  const database = await createTestDatabase();
+  database = await createTestDatabase();
   services = testServices(database.db);
   databaseUrl = database.url;
   org = await seedOrganization(services, "ui");
@@ -185,4 +186,34 @@ describe("the /ui realtime namespace", () => {
     expect(serviceChanges.filter((c) => c.serviceId === service.id)).toHaveLength(2);
     expect(overheard).toEqual([]);
   });
+});
+
+describe("a gap in this process's notifications", () => {
+  /** Ends this database's backends whose last statement matches `pattern` (LIKE, case-sensitive), as a database restart would. */
+  const terminate = async (pattern: string) => {
+    const { rows } = await database.pool.query<{ ended: boolean }>(
+      "select pg_terminate_backend(pid) as ended from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and query like $1",
+      [pattern],
+    );
+    expect(rows.length).toBeGreaterThan(0);
+  };
+
+  it("tells its browsers to re-read when its listener or the realtime adapter listens again, and only then", async () => {
+    const browser = await connect(UI_NAMESPACE, { token: await org.apiToken("VIEWER") });
+    let resyncs = 0;
+    browser.on("realtime:resync", () => resyncs++);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(resyncs).toBe(0);
+
+    // The listener of Slipway's own channels (deployments, services, access): lowercase listen.
+    const afterListener = next(browser, "realtime:resync");
+    await terminate('listen "%');
+    await afterListener;
+
+    // The socket.io adapter's connection, which carries other processes' broadcasts.
+    const afterAdapter = next(browser, "realtime:resync");
+    await terminate('LISTEN "socket.io%');
+    await afterAdapter;
+    expect(browser.connected).toBe(true);
+  }, 20_000);
 });

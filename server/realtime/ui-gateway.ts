@@ -195,6 +195,10 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
     close() {
       clearInterval(sweep);
     },
+    /** This process's notifications (its listener's or the adapter's) came back after a gap: its clients re-read. */
+    resync() {
+      namespace.local.emit("realtime:resync");
+    },
     /**
      * From this process's Postgres listener: every web process hears it, so emit locally only,
      * with the statuses it decides read now, and only when a socket here is to be told.

@@ -91,6 +91,12 @@ export type UiServerEvents = {
   "log:lines": (payload: LogLines) => void;
   "shell:output": (payload: ShellOutputMessage) => void;
   "shell:exit": (payload: ShellExitMessage) => void;
+  /**
+   * This web process may have missed messages for its clients: its connection to PostgreSQL's
+   * notifications dropped and came back (a database restart), and what was notified meanwhile is
+   * not replayed. The socket stayed connected: re-read what the view shows, as after a reconnect.
+   */
+  "realtime:resync": () => void;
 };
 export type UiClientEvents = {
   subscribe: (payload: { room: RoomName }, ack: (answer: { ok: true } | { ok: false; error: string }) => void) => void;
