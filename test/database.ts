@@ -8,13 +8,16 @@ export { withDatabase };
 
 export type TestDatabase = DatabaseHandle & { url: string };
 
-/** A fresh database cloned from the migrated template, dropped when the test file ends. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh database cloned from the migrated template, dropped when the test file ends; `empty`:
+ * one without any table (what the migrations start from).
+ */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
   const adminUrl = inject("postgresUrl");
   const name = `slipway_test_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
-  await admin.query(`create database ${name} template ${inject("templateDatabase")}`);
+  await admin.query(options.empty ? `create database ${name}` : `create database ${name} template ${inject("templateDatabase")}`);
   await admin.end();
   const url = withDatabase(adminUrl, name);
   const handle = connectDatabase(url);

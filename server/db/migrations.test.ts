@@ -1,11 +1,9 @@
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import type pg from "pg";
+import { describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/database";
-import { connectDatabase, withDatabase } from "./client";
 import { applyMigrations } from "./migrate";
 
 /**
@@ -80,28 +78,9 @@ const journal = JSON.parse(fs.readFileSync(path.resolve(path.dirname(fileURLToPa
   entries: Array<{ idx: number; tag: string }>;
 };
 
-/** An empty database of its own, dropped when the file ends. */
-async function emptyDatabase() {
-  const adminUrl = inject("postgresUrl");
-  const name = `slipway_migrations_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const handle = connectDatabase(withDatabase(adminUrl, name), { max: 2 });
-  afterAll(async () => {
-    await handle.close();
-    const cleanup = new pg.Client({ connectionString: adminUrl });
-    await cleanup.connect();
-    await cleanup.query(`drop database if exists ${name} with (force)`);
-    await cleanup.end();
-  });
-  return handle;
-}
-
 describe("migrations", () => {
   it("each leaves the release before it the schema it uses, unless reviewed", async () => {
-    const database = await emptyDatabase();
+    const database = await createTestDatabase({ empty: true });
     const found: Record<string, string[]> = {};
     await applyMigrations(database, 1);
     let before = await readCatalog(database.pool);
