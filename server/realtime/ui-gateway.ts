@@ -27,6 +27,9 @@ import {
   type UiServerEvents,
 } from "./ui-protocol";
 
+/** Over how long a process's clients are told to re-read after a gap in its notifications. */
+const RESYNC_SPREAD_MS = 3_000;
+
 /**
  * The Postgres channel a trigger notifies with an organization's id whenever access in it shrinks:
  * a role changed, a member left, a token was revoked (drizzle/0013_access_changes_and_rate_limits.sql).
@@ -195,9 +198,15 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
     close() {
       clearInterval(sweep);
     },
-    /** This process's notifications (its listener's or the adapter's) came back after a gap: its clients re-read. */
+    /**
+     * This process's notifications (its listener's or the adapter's) came back after a gap: its
+     * clients re-read. Spread over a few seconds: right after a database restart, every client
+     * of every web process re-reading at once would be its first load.
+     */
     resync() {
-      namespace.local.emit("realtime:resync");
+      for (const socket of namespace.sockets.values()) {
+        setTimeout(() => socket.emit("realtime:resync"), Math.random() * RESYNC_SPREAD_MS).unref();
+      }
     },
     /**
      * From this process's Postgres listener: every web process hears it, so emit locally only,
