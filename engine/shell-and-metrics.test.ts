@@ -84,13 +84,19 @@ describe("local engine: shells, metrics and limits of a live release", () => {
     expect(out.text()).toContain("out hello from a variable");
   });
 
-  it("ships numbered output and the exit, and ends idle sessions", async () => {
+  /** The engine's shell sessions on this release's runtime, with every message they send. */
+  const shellSessions = () => {
     const sent: (ShellOutput | ShellExit)[] = [];
     const shells = createShellSessions({
       exec: engine.exec!.bind(engine),
       send: (_name, payload) => void sent.push(payload),
       logger: pino({ level: "silent" }),
     });
+    return { shells, sent };
+  };
+
+  it("ships numbered output and the exit, and ends idle sessions", async () => {
+    const { shells, sent } = shellSessions();
     const sessionId = "0b5c1d7e-3f6a-4b8c-9d0e-1f2a3b4c5d6e";
     await shells.open({ sessionId, serviceId: web.id, tty: true, cols: 80, rows: 24, idleTimeoutSeconds: 900 });
     // Out of order on purpose: the resize (seq 1) arrives before the input that precedes it (seq 0).
@@ -115,12 +121,7 @@ describe("local engine: shells, metrics and limits of a live release", () => {
   });
 
   it("ends a session whose relay falls silent, not one it keeps alive, nor one of a control plane that sends no keepalives", async () => {
-    const sent: (ShellOutput | ShellExit)[] = [];
-    const shells = createShellSessions({
-      exec: engine.exec!.bind(engine),
-      send: (_name, payload) => void sent.push(payload),
-      logger: pino({ level: "silent" }),
-    });
+    const { shells, sent } = shellSessions();
     const open = (sessionId: string, keepaliveSeconds?: number) =>
       shells.open({ sessionId, serviceId: web.id, tty: true, cols: 80, rows: 24, idleTimeoutSeconds: 900, keepaliveSeconds });
     const kept = "2d7e3f9a-5b8c-4dae-9f20-3b4c5d6e7f80";
