@@ -4,6 +4,12 @@ import type { Namespace } from "socket.io";
 /** The part of @socket.io/postgres-adapter 0.5's PostgresAdapter read here: its pub/sub client, whose `client` is set once every channel is LISTENed. */
 type PubSubShape = { client?: { channels?: unknown; client?: unknown } };
 
+/** The adapter's pub/sub client (one for every namespace), or null for another adapter or another version of this one. */
+function pubsubOf(namespace: Namespace): { client?: unknown } | null {
+  const pubsub = (namespace.adapter as unknown as PubSubShape | undefined)?.client;
+  return pubsub && pubsub.channels instanceof Set ? pubsub : null;
+}
+
 /**
  * Waits until the Postgres adapter of these namespaces LISTENs, then announces this process
  * again on each. The adapter announces a process (its initial heartbeat) as it is created,
@@ -13,9 +19,8 @@ type PubSubShape = { client?: { channels?: unknown; client?: unknown } };
  * listen within `timeoutMs` (the database is down: its next heartbeats catch up).
  */
 export async function announceOnceSubscribed(namespaces: Namespace[], timeoutMs: number): Promise<boolean> {
-  const pubsub = (namespaces[0]?.adapter as unknown as PubSubShape | undefined)?.client;
-  // Another adapter (or another version of this one): nothing known to wait for.
-  if (!pubsub || !(pubsub.channels instanceof Set)) return false;
+  const pubsub = namespaces[0] && pubsubOf(namespaces[0]);
+  if (!pubsub) return false;
   const deadline = Date.now() + timeoutMs;
   while (pubsub.client === undefined) {
     if (Date.now() >= deadline) return false;
@@ -32,8 +37,8 @@ export async function announceOnceSubscribed(namespaces: Namespace[], timeoutMs:
  * pub/sub client (one for every namespace) is checked every `intervalMs`. Returns a stop function.
  */
 export function watchAdapterReconnects(namespace: Namespace, onListeningAgain: () => void, intervalMs = 1_000): () => void {
-  const pubsub = (namespace.adapter as unknown as PubSubShape | undefined)?.client;
-  if (!pubsub || !(pubsub.channels instanceof Set)) return () => {};
+  const pubsub = pubsubOf(namespace);
+  if (!pubsub) return () => {};
   let listening = pubsub.client;
   const timer = setInterval(() => {
     const current = pubsub.client;

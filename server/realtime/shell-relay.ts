@@ -74,16 +74,17 @@ export function attachShellRelay(
   const engines = io.of(ENGINE_NAMESPACE);
   /** Session -> cluster, read from Postgres once per session on the process that serves its engine. */
   const sessionClusters = new Map<string, string>();
-  /** Per client socket on this process: ends all its sessions at once, with the reason the client is shown and the audit records. */
-  const endAllOf = new Map<string, (reason: string) => Promise<void>>();
-  /** Per client socket on this process: its open sessions. */
-  const sessionsOf = new Map<string, Map<string, ClientSession>>();
+  /**
+   * Per client socket on this process: its open sessions (named in keepalives), and what ends
+   * them all at once with the reason the client is shown and the audit records.
+   */
+  const clients = new Map<string, { sessions: Map<string, ClientSession>; endAll: (reason: string) => Promise<void> }>();
   const keepaliveSeconds = options.keepaliveSeconds ?? DEFAULT_KEEPALIVE_SECONDS;
 
   /** One `shell:keepalive` per cluster, naming the sessions whose clients this process holds. */
   const keepalive = setInterval(() => {
     const byCluster = new Map<string, string[]>();
-    for (const sessions of sessionsOf.values()) {
+    for (const { sessions } of clients.values()) {
       for (const [sessionId, session] of sessions) {
         const ids = byCluster.get(session.clusterId) ?? [];
         byCluster.set(session.clusterId, ids);
@@ -132,8 +133,7 @@ export function attachShellRelay(
         await finish(sessionId, { seq: 0, code: null, reason });
       }
     };
-    endAllOf.set(socket.id, endAll);
-    sessionsOf.set(socket.id, sessions);
+    clients.set(socket.id, { sessions, endAll });
 
     socket.on("shell:open", async (payload: unknown, ack?: (answer: unknown) => void) => {
       const reply = typeof ack === "function" ? ack : () => {};
@@ -212,8 +212,7 @@ export function attachShellRelay(
       if (parsed.success) release(parsed.data.sessionId, "closed by the client");
     });
     socket.on("disconnect", () => {
-      endAllOf.delete(socket.id);
-      sessionsOf.delete(socket.id);
+      clients.delete(socket.id);
       for (const sessionId of [...sessions.keys()]) release(sessionId, "the client disconnected");
     });
   });
@@ -238,7 +237,7 @@ export function attachShellRelay(
     /** A client socket's access ended (actor null) or shrank: its sessions end when it may no longer hold them. */
     async accessChanged(socketId: string, actor: Actor | null, reason: string) {
       if (actor && hasRole(actor, SHELL_ROLE)) return;
-      await endAllOf.get(socketId)?.(actor ? `${reason}: shells need the ${SHELL_ROLE} role` : reason);
+      await clients.get(socketId)?.endAll(actor ? `${reason}: shells need the ${SHELL_ROLE} role` : reason);
     },
     /** Terminal output from an engine, to the session's client (unacknowledged, ordered by seq). */
     async output(clusterId: string, message: ShellOutput) {

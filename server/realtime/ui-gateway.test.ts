@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import { io, type Socket } from "socket.io-client";
 import { createTestDatabase } from "../../test/database";
+import { endConnectionsRunning } from "../../test/support/postgres-backends";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messages";
 import { createCaller } from "../api/root";
@@ -189,14 +190,7 @@ describe("the /ui realtime namespace", () => {
 });
 
 describe("a gap in this process's notifications", () => {
-  /** Ends this database's backends whose last statement matches `pattern` (LIKE, case-sensitive), as a database restart would. */
-  const terminate = async (pattern: string) => {
-    const { rows } = await database.pool.query<{ ended: boolean }>(
-      "select pg_terminate_backend(pid) as ended from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and query like $1",
-      [pattern],
-    );
-    expect(rows.length).toBeGreaterThan(0);
-  };
+  const terminate = async (pattern: string) => expect(await endConnectionsRunning(database.pool, pattern)).toBeGreaterThan(0);
 
   it("tells its browsers to re-read when its listener or the realtime adapter listens again, and only then", async () => {
     const browser = await connect(UI_NAMESPACE, { token: await org.apiToken("VIEWER") });
