@@ -1,4 +1,5 @@
 import fs from "node:fs/promises";
+import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, eventually, fixture, service, task } from "../test/engine-harness";
@@ -9,6 +10,18 @@ import { processStartTime } from "./runtime/local/processes";
 import { layout } from "./runtime/local/layout";
 
 const SECRET = "tok-5ecret-value-123";
+/** The sample app, listening only after 1.5 s as a large app does (and crashing if its port is taken meanwhile). */
+const SLOW_TO_LISTEN = `
+const http = require("node:http");
+const version = require("node:fs").readFileSync("version.txt", "utf8").trim();
+const server = http.createServer((req, res) => {
+  if (req.url === "/health") return res.end("ok");
+  res.setHeader("content-type", "application/json");
+  res.end(JSON.stringify({ version, greeting: process.env.GREETING ?? null }));
+});
+setTimeout(() => server.listen(Number(process.env.PORT), "127.0.0.1", () => console.log("listening on " + process.env.PORT)), 1500);
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
+`;
 
 describe("local engine: deploying from git", () => {
   let git: GitServer;
@@ -167,6 +180,36 @@ describe("local engine: deploying from git", () => {
       /^start command `npm start`: .*exited with code 1 before it became healthy; its last output:\n.*connecting to the database\nError: DATABASE_URL is not set/s,
     );
     expect((await version()).version).toBe("2");
+  });
+
+  it("starts a release again on another port when another process takes its port before the app listens", async () => {
+    await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n", "server.js": SLOW_TO_LISTEN });
+    const deploy = task("DEPLOY", [web()]);
+    const running = engine.execute(deploy);
+    const output = () =>
+      env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploy.deploymentId).map((line) => line.text);
+    const chosen = await eventually(
+      () =>
+        output()
+          .map((text) => /^Started .* on port (\d+)$/.exec(text)?.[1])
+          .find(Boolean),
+      10_000,
+      "the release started",
+    );
+    // Another process on the host takes the port while the app is still starting up (and speaks no HTTP).
+    const squatter = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => squatter.listen({ host: "127.0.0.1", port: Number(chosen), exclusive: true }, resolve));
+    try {
+      await running;
+      expect(env.final(deploy.deploymentId)).toMatchObject({ status: "succeeded" });
+      const moved = output().find((text) => text.startsWith(`Port ${chosen} was taken by another process`));
+      const port = Number(/ on port (\d+)$/.exec(moved ?? "")?.[1]);
+      expect(port).not.toBe(Number(chosen));
+      expect(engine.services()[0]?.port).toBe(port);
+      expect((await version()).version).toBe("2");
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   it("cancels during a slow build, kills the build and keeps the previous release", async () => {

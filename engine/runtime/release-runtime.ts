@@ -26,8 +26,11 @@ export interface ReleaseDriver<S extends ServiceSpec, R extends LiveRelease, St 
   build(ctx: StepContext<S>, release: P): Promise<void | StepResult>;
   /** Starts the release; a runtime that keeps the running one instead (nothing changed) marks the release `reused`. */
   launch(ctx: StepContext<S>, release: P): Promise<R>;
-  /** Resolves once the release serves; throws StepError saying why it does not. */
-  healthCheck(ctx: StepContext<S>, live: R): Promise<void>;
+  /**
+   * Resolves once the release serves, with the instance that does when the driver had to start
+   * another in its place (a port taken from under it); throws StepError saying why it does not.
+   */
+  healthCheck(ctx: StepContext<S>, live: R): Promise<R | void>;
   /** Stops a release for good and frees what it holds. */
   stopRelease(serviceId: string, live: R): Promise<void>;
   /** A second instance of the live release, with the service's current variables, for a zero-downtime restart. */
@@ -201,9 +204,10 @@ export class ReleaseRuntime<
   }
 
   async healthCheck(ctx: StepContext<S>, handle: ReleaseHandle): Promise<void> {
-    const live = this.parts.store.pendingOf(handle).live;
-    if (!live) throw new Error("health check before start");
-    await this.parts.driver.healthCheck(ctx, live);
+    const release = this.parts.store.pendingOf(handle);
+    if (!release.live) throw new Error("health check before start");
+    const replacement = await this.parts.driver.healthCheck(ctx, release.live);
+    if (replacement) release.live = replacement;
   }
 
   async switchTo(ctx: StepContext<S>, handle: ReleaseHandle): Promise<void> {
@@ -302,11 +306,12 @@ export class ReleaseRuntime<
     const state = store.get(ctx.service.id);
     const current = state?.current;
     if (!state || !current) throw new StepError("the service has no release to restart: deploy it first");
-    const fresh = await driver.relaunch(ctx, current);
+    const relaunched = await driver.relaunch(ctx, current);
+    let fresh: R;
     try {
-      await driver.healthCheck(ctx, fresh);
+      fresh = (await driver.healthCheck(ctx, relaunched)) ?? relaunched;
     } catch (error) {
-      await driver.stopRelease(ctx.service.id, fresh);
+      await driver.stopRelease(ctx.service.id, relaunched);
       await driver.relaunchFailed?.(ctx, current);
       throw error;
     }

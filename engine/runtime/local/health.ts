@@ -35,9 +35,13 @@ export async function waitHealthy(options: {
   let lastStatus: number | null = null;
   // Most apps are up within a few hundred milliseconds: poll often at first, then back off.
   let delayMs = 20;
-  while (!options.signal.aborted) {
+  const crashed = async () => {
     const exit = await options.exited();
-    if (exit) return `${what}: the process ${exit} before it became healthy`;
+    return exit ? `${what}: the process ${exit} before it became healthy` : null;
+  };
+  while (!options.signal.aborted) {
+    const crash = await crashed();
+    if (crash) return crash;
     if (options.path) {
       lastStatus = await httpStatus(options.port, options.path);
       if (lastStatus !== null && lastStatus >= 200 && lastStatus < 400 && options.ownsPort()) return null;
@@ -45,6 +49,9 @@ export async function waitHealthy(options: {
       return null;
     }
     if (Date.now() >= deadline) {
+      // A probe can take seconds (one that reached a process that never answers): a crash meanwhile is the better reason.
+      const lastCrash = await crashed();
+      if (lastCrash) return lastCrash;
       return options.path
         ? `${what} did not answer 2xx within ${within}${lastStatus === null ? "" : ` (last status ${lastStatus})`}`
         : `${what} did not accept connections within ${within}`;

@@ -46,7 +46,7 @@ import { waitHealthy } from "./health";
 import { type EnvRecipe, layout, type Layout, type LaunchSpec, type LocalRelease, type ReleaseProcess, type ServiceState, serviceState } from "./layout";
 import { LocalDatabases } from "./local-databases";
 import { localJobRunner } from "./local-jobs";
-import { groupListensOn } from "./processes";
+import { groupListensOn, portIsFree, stopGroup } from "./processes";
 import { releaseEnv, secretKeysOf } from "./release-env";
 import { type LocalStore, ReleaseProcesses, releasesWithOffsets, RUNTIME_LOG_FILES } from "./release-processes";
 import { sampleGroup } from "./sample";
@@ -58,6 +58,9 @@ import { CrashRestarts } from "./supervision";
 import type { EngineEvents } from "../../engine-events";
 
 const execFileAsync = promisify(execFile);
+
+/** How many ports a release is started on before its health check gives up on a port taken from under it. */
+const PORT_ATTEMPTS = 3;
 
 export type LocalRuntimeOptions = {
   home: string;
@@ -503,35 +506,80 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     return proc;
   }
 
-  async healthCheck(ctx: Ctx, proc: ReleaseProcess): Promise<void> {
+  /**
+   * Resolves with the process that became healthy: `launched`, or the one started in its place
+   * when another process took its port before the app bound it (see untilHealthy).
+   */
+  async healthCheck(ctx: Ctx, launched: ReleaseProcess): Promise<ReleaseProcess> {
     const service = ctx.service;
-    if (service.kind === "DATABASE") return this.parts.databases.waitReady({ ...ctx, service }, proc);
+    if (service.kind === "DATABASE") {
+      await this.parts.databases.waitReady({ ...ctx, service }, launched);
+      return launched;
+    }
     if (service.kind !== "APPLICATION") throw new Error(`${service.kind} services have no health check`);
     const { healthCheckPath, healthCheckTimeoutSeconds } = service.config;
-    const { processes } = this.parts;
-    let crashed = false;
-    const problem = await waitHealthy({
-      port: proc.port,
+    const outcome = await this.untilHealthy(ctx.service.id, launched, {
       path: healthCheckPath,
       timeoutMs: healthCheckTimeoutSeconds * 1000,
       signal: ctx.signal,
-      exited: async () => {
-        if (processes.isAlive(proc)) return null;
-        crashed = true;
-        return processes.settledExitReason(proc);
-      },
-      ownsPort: () => groupListensOn(proc.pid, proc.port),
+      note: (line) => ctx.output("system", line),
     });
-    if (!problem) return;
+    if (outcome.healthy) return outcome.proc;
+    const { proc, problem, crashed } = outcome;
     // A crash is the start command's: named as the service's settings name it, as a failed install or build is.
-    const launch = crashed ? await processes.readLaunch(ctx.service.id, proc.releaseId) : null;
+    const launch = crashed ? await this.parts.processes.readLaunch(ctx.service.id, proc.releaseId) : null;
     const started = launch ? `start command \`${commandText(launch.argv)}\`: ` : "";
     // Why, in the release's own words: a crash at start usually says it in its last lines (masked by the orchestrator).
     // The two files do not record how the streams interleaved: stdout's lines first, then stderr's, where a crash says why.
     const releaseDir = this.parts.paths.releaseDir(ctx.service.id, proc.releaseId);
     const tails = await Promise.all([RUNTIME_LOG_FILES.stdout, RUNTIME_LOG_FILES.stderr].map((file) => lastLines(path.join(releaseDir, file), 20)));
     const output = tails.filter(Boolean).join("\n");
+    // The caller stops the process it started; one started here in its place is this method's to stop.
+    if (proc !== launched) await this.parts.processes.stop(ctx.service.id, proc);
     throw new StepError(`${started}${problem}${output ? `; its last output:\n${output}` : ""}`);
+  }
+
+  /**
+   * Waits for a started release to serve (waitHealthy). Its port was free when chosen, but the app
+   * binds it a moment later (seconds for a large app), and another process on the host may take it
+   * in between: a release that crashed with its port now held by someone else is started again on
+   * another one, up to PORT_ATTEMPTS in all, saying so.
+   */
+  private async untilHealthy(
+    serviceId: string,
+    launched: ReleaseProcess,
+    check: { path: string | undefined; timeoutMs: number; signal: AbortSignal; note: (line: string) => void },
+  ): Promise<{ healthy: true; proc: ReleaseProcess } | { healthy: false; proc: ReleaseProcess; problem: string; crashed: boolean }> {
+    const { processes } = this.parts;
+    let proc = launched;
+    for (let attempt = 1; ; attempt++) {
+      const current = proc;
+      let crashed = false;
+      const problem = await waitHealthy({
+        port: current.port,
+        path: check.path,
+        timeoutMs: check.timeoutMs,
+        signal: check.signal,
+        exited: async () => {
+          if (processes.isAlive(current)) return null;
+          crashed = true;
+          return processes.settledExitReason(current);
+        },
+        ownsPort: () => groupListensOn(current.pid, current.port),
+      });
+      if (!problem) return { healthy: true, proc: current };
+      const portTaken = crashed && !check.signal.aborted && !(await portIsFree(current.port));
+      if (!portTaken || attempt >= PORT_ATTEMPTS) return { healthy: false, proc: current, problem, crashed };
+      const launch = await processes.readLaunch(serviceId, current.releaseId);
+      if (!launch) return { healthy: false, proc: current, problem, crashed };
+      // What is left of the crashed one (a child that outlived it) goes; its log stays followed: the next one appends to it.
+      await stopGroup(current.pid, current.startTime, 1_000);
+      processes.forget(serviceId, current);
+      proc = await processes.spawn(serviceId, current.releaseId, launch, current.commit);
+      check.note(
+        `Port ${current.port} was taken by another process on the engine's host before the release listened on it: started it again as pid ${proc.pid} on port ${proc.port}`,
+      );
+    }
   }
 
   stopRelease(serviceId: string, proc: ReleaseProcess): Promise<void> {
@@ -616,20 +664,19 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const launch = await processes.readLaunch(state.serviceId, current.releaseId);
     if (!launch) throw new StepError(`release ${current.releaseId} has no launch file: deploy the service again`);
     // The port it had, when free: nothing else needs to change.
-    const fresh = await processes.spawn(state.serviceId, current.releaseId, launch, current.commit, current.port);
-    const problem = await waitHealthy({
-      port: fresh.port,
+    const launched = await processes.spawn(state.serviceId, current.releaseId, launch, current.commit, current.port);
+    const outcome = await this.untilHealthy(state.serviceId, launched, {
       path: state.sleep?.healthCheckPath,
       timeoutMs: (state.sleep?.healthCheckTimeoutSeconds ?? 60) * 1000,
       signal: new AbortController().signal,
-      exited: async () => (processes.isAlive(fresh) ? null : processes.settledExitReason(fresh)),
-      ownsPort: () => groupListensOn(fresh.pid, fresh.port),
+      note: (line) => this.parts.serviceLog(state.serviceId, current.releaseId, `[slipway] ${line}`, "system"),
     });
-    if (problem) {
-      await processes.stop(state.serviceId, fresh);
-      await processes.pauseTail(fresh.releaseId);
-      throw new StepError(`the release did not wake: ${problem}`);
+    if (!outcome.healthy) {
+      await processes.stop(state.serviceId, outcome.proc);
+      await processes.pauseTail(outcome.proc.releaseId);
+      throw new StepError(`the release did not wake: ${outcome.problem}`);
     }
+    const fresh = outcome.proc;
     this.parts.serviceLog(state.serviceId, current.releaseId, `[slipway] woke up on a request (pid ${fresh.pid}, port ${fresh.port})`, "system");
     return fresh;
   }
