@@ -134,6 +134,15 @@ export function attachShellRelay(
       }
     };
     clients.set(socket.id, { sessions, endAll });
+    // A session whose process ended sends its exit to the session's room from whichever process
+    // holds the engine: as it goes out to this client, the session stops being the client's (its
+    // keepalives, its place among the MAX_SESSIONS_PER_SOCKET a connection may hold). The room is
+    // left later: its last output may come after the exit (each path may reorder; seqs tell).
+    socket.onAnyOutgoing((event: string, message?: { sessionId?: unknown }) => {
+      if (event !== "shell:exit" || typeof message?.sessionId !== "string" || !sessions.delete(message.sessionId)) return;
+      const room = sessionRoom(message.sessionId);
+      setTimeout(() => void socket.leave(room), EXIT_GRACE_MS).unref();
+    });
 
     socket.on("shell:open", async (payload: unknown, ack?: (answer: unknown) => void) => {
       const reply = typeof ack === "function" ? ack : () => {};

@@ -190,6 +190,17 @@ describe("remote shell through the control plane", () => {
     expect((await second.exited()).code).toBe(1);
   });
 
+  it("counts only live sessions toward a connection's limit: a browser tab opens shell after shell as each one exits", async () => {
+    const socket = await connect(tokens.developer);
+    // More than the 16 a connection may hold at once, one after the other, each ended by its own process.
+    for (let run = 0; run < 18; run++) {
+      const shell = session(socket);
+      expect(await shell.open({ argv: ["sh", "-c", `echo run-${run}`] }), `session ${run + 1}`).toEqual({ ok: true, sessionId: shell.sessionId });
+      await shell.waitFor(`run-${run}`);
+      expect((await shell.exited()).code).toBe(0);
+    }
+  });
+
   it("refuses a VIEWER before anything reaches the engine", async () => {
     const socket = await connect(tokens.viewer);
     const shell = session(socket);
