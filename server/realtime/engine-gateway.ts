@@ -208,6 +208,7 @@ export function attachEngineGateway(
     ofCluster.add(connection);
     void socket.join(clusterRoom(clusterId));
     log.info("engine connected");
+    shells?.engineConnected(clusterId);
     socket.on("disconnect", (reason) => {
       log.info({ reason }, "engine disconnected");
       ofCluster.delete(connection);

@@ -26,6 +26,11 @@ const sessionRoom = (sessionId: string) => `shell:${sessionId}`;
 const OPEN_TIMEOUT_MS = 15_000;
 /** After a client closed or vanished, how long the engine has to report the exit before the session is closed without it. */
 const EXIT_GRACE_MS = 5_000;
+/**
+ * How long after an engine connects the sessions of its cluster left open from before are closed
+ * (engineConnected): by then every open request sent before it connected was answered or timed out.
+ */
+const ORPHAN_SWEEP_DELAY_MS = OPEN_TIMEOUT_MS + EXIT_GRACE_MS;
 const MAX_SESSIONS_PER_SOCKET = 16;
 const DEFAULT_KEEPALIVE_SECONDS = 20;
 
@@ -107,6 +112,16 @@ export function attachShellRelay(
       logger.error({ err: error, sessionId }, "could not close a shell session");
     }
   };
+
+  /** Ends the cluster's open sessions (those opened before `openedBefore`, if given) for their clients and the audit. */
+  const endClusterSessions = async (clusterId: string, reason: string, openedBefore?: Date) => {
+    for (const sessionId of await openSessionsOfCluster(services, clusterId, openedBefore)) {
+      const exit: ShellExitMessage = { sessionId, seq: 0, code: null, reason };
+      roomOf(ui, sessionRoom(sessionId)).emit("shell:exit", exit);
+      await finish(sessionId, exit);
+    }
+  };
+  const sweeps = new Set<NodeJS.Timeout>();
 
   ui.on("connection", (socket) => {
     const sessions = new Map<string, ClientSession>();
@@ -242,6 +257,7 @@ export function attachShellRelay(
   return {
     close() {
       clearInterval(keepalive);
+      for (const sweep of sweeps) clearTimeout(sweep);
     },
     /** A client socket's access ended (actor null) or shrank: its sessions end when it may no longer hold them. */
     async accessChanged(socketId: string, actor: Actor | null, reason: string) {
@@ -260,12 +276,26 @@ export function attachShellRelay(
       await finish(message.sessionId, { seq: message.seq, code: message.code, reason: message.reason });
     },
     /** The engine's connection dropped: it ends its sessions itself; close them here for their clients. */
-    async engineDisconnected(clusterId: string) {
-      for (const sessionId of await openSessionsOfCluster(services, clusterId)) {
-        const exit: ShellExitMessage = { sessionId, seq: 0, code: null, reason: "the engine disconnected" };
-        roomOf(ui, sessionRoom(sessionId)).emit("shell:exit", exit);
-        await finish(sessionId, exit);
-      }
+    engineDisconnected(clusterId: string): Promise<void> {
+      return endClusterSessions(clusterId, "the engine disconnected");
+    },
+    /**
+     * An engine connected. It holds no sessions: it ends them all when it loses its connection or
+     * stops, and cannot tell anyone while away. When the web process that held its previous
+     * connection died with it (SIGKILL, its machine gone), no one closed them: sessions of the
+     * cluster still open from before this connection are closed a while later, their clients
+     * told (on any web process) and the audit written.
+     */
+    engineConnected(clusterId: string): void {
+      const connectedAt = services.now();
+      const sweep = setTimeout(() => {
+        sweeps.delete(sweep);
+        endClusterSessions(clusterId, "the engine lost its connection to the control plane or restarted", connectedAt).catch((error: unknown) =>
+          logger.error({ err: error, clusterId }, "could not close the shell sessions an engine left open"),
+        );
+      }, ORPHAN_SWEEP_DELAY_MS);
+      sweep.unref();
+      sweeps.add(sweep);
     },
   };
 }

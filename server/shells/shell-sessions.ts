@@ -1,4 +1,4 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, isNull, lt } from "drizzle-orm";
 import { assertRole, type Actor } from "../auth/actor";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext, Services } from "../context";
@@ -115,10 +115,11 @@ export async function openSessionCluster({ db }: Services, sessionId: string): P
   return row?.clusterId ?? null;
 }
 
-export async function openSessionsOfCluster({ db }: Services, clusterId: string): Promise<string[]> {
+/** The cluster's open sessions; only those opened (or, pending, asked for) before `openedBefore` when given. */
+export async function openSessionsOfCluster({ db }: Services, clusterId: string, openedBefore?: Date): Promise<string[]> {
   const rows = await db
     .select({ id: shellSessions.id })
     .from(shellSessions)
-    .where(and(eq(shellSessions.clusterId, clusterId), isNull(shellSessions.closedAt)));
+    .where(and(eq(shellSessions.clusterId, clusterId), isNull(shellSessions.closedAt), openedBefore ? lt(shellSessions.openedAt, openedBefore) : undefined));
   return rows.map((row) => row.id);
 }

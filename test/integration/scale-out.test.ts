@@ -404,6 +404,8 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
     // Killed while the build writes its lines, with some already streamed to the browser through A.
     await eventually(() => buildLines(follower.lines.values()).length >= 10, 60_000, "the build to be under way");
     const connectsBefore = follower.connects.length;
+    // A shell through web B into the engine on web A: its engine ends it when A dies, and cannot say so.
+    const orphaned = await openShell(webB.url, 20_000);
     const killedAt = Date.now();
     await webA.stop("SIGKILL");
 
@@ -444,7 +446,15 @@ describe("two web processes behind HAProxy, two workers, one engine, one Postgre
     // The rest still came live, through web B after the reconnect.
     const last = stored.find((line) => line.text === `scale line ${BUILD_LINES}`)!;
     expect(follower.live.has(last.seq)).toBe(true);
-  });
+
+    // The shell A held the engine's end of: closed by web B once the engine reconnected (20 s
+    // later), its client told and its row closed, not left open for good.
+    const reason = "the engine lost its connection to the control plane or restarted";
+    expect(await eventually(orphaned.exit, 40_000, "the orphaned shell's exit")).toMatchObject({ code: null, reason });
+    const [row] = await database.db.select().from(shellSessions).where(eq(shellSessions.id, orphaned.sessionId));
+    expect(row).toMatchObject({ closedAt: expect.any(Date), closeReason: reason });
+    orphaned.socket.disconnect();
+  }, 90_000);
 
   it("runs a killed worker's jobs on the other worker", async () => {
     const [killed, survivor] = workers as [ControlPlaneProcess, ControlPlaneProcess];
