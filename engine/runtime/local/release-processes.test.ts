@@ -46,4 +46,17 @@ describe("a release's processes", () => {
     expect(processes.exitPending(proc)).toBe(false);
     processes.forget("svc", proc);
   });
+
+  it("forgets a crash's reason with its process: the pid may come back as another one", async () => {
+    const { paths, processes } = await releaseProcesses();
+    await fs.mkdir(paths.releaseDir("svc", "rel"), { recursive: true });
+    const proc = await processes.spawn("svc", "rel", { argv: ["sh", "-c", "sleep 0.2; exit 3"], cwd: os.tmpdir(), env: {}, secretKeys: [] }, undefined);
+    while (processes.isAlive(proc)) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await processes.settledExitReason(proc)).toBe("exited with code 3");
+    processes.forget("svc", proc);
+    // Another process given the same pid later (adopted after an engine restart, say), gone too: its end is not known.
+    const reused = { ...proc, startTime: proc.startTime + 1_000 };
+    expect(processes.exitReason(reused)).toBe("exited");
+    expect(await processes.settledExitReason(reused)).toBe("exited");
+  });
 });

@@ -139,6 +139,8 @@ export class ReleaseProcesses {
       child.once("error", (error) => reject(new StepError(`could not start ${command}: ${error.message}`)));
     });
     child.unref();
+    // A pid the kernel gave out again: what an earlier process with it told is not this one's.
+    this.exits.delete(pid);
     this.children.set(pid, child);
     child.once("exit", (code, signal) => {
       this.exits.set(pid, signal ? `was killed by ${signal}` : `exited with code ${String(code)}`);
@@ -161,10 +163,12 @@ export class ReleaseProcesses {
     if (this.options.store.get(serviceId)?.current?.releaseId !== proc.releaseId) await this.finishTail(serviceId, proc.releaseId);
   }
 
-  /** Forgets a process that ended by itself (a crash): its record and control groups go. */
+  /** Forgets a process that ended by itself (a crash): its record, control groups and exit reason go. */
   forget(serviceId: string, proc: ReleaseProcess): void {
     if (proc.cgroups) removeCgroup(proc.cgroups);
     this.records.remove(serviceId, proc);
+    // Its pid may come back as another process, whose crash must not be told with this one's reason.
+    if (!this.children.has(proc.pid)) this.exits.delete(proc.pid);
   }
 
   /**
