@@ -1,4 +1,5 @@
 import fs from "node:fs/promises";
+import http from "node:http";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,6 +39,8 @@ describe("local engine: deploying from git", () => {
         { key: "API_TOKEN", value: SECRET, secret: true },
       ],
     });
+  const deploymentOutput = (deploymentId: string) =>
+    env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploymentId).map((line) => line.text);
   const version = async () => {
     const response = await env.get("web-test.localhost");
     if (response.status !== 200) throw new Error(`router answered ${response.status}: ${response.body}`);
@@ -186,8 +189,7 @@ describe("local engine: deploying from git", () => {
     await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n", "server.js": SLOW_TO_LISTEN });
     const deploy = task("DEPLOY", [web()]);
     const running = engine.execute(deploy);
-    const output = () =>
-      env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploy.deploymentId).map((line) => line.text);
+    const output = () => deploymentOutput(deploy.deploymentId);
     const chosen = await eventually(
       () =>
         output()
@@ -208,6 +210,39 @@ describe("local engine: deploying from git", () => {
       expect(engine.services()[0]?.port).toBe(port);
       expect((await version()).version).toBe("2");
     } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it("names the process holding the port when a release that survives losing it never gets healthy", async () => {
+    // An app that logs the bind error and lives on (frameworks that catch it do), behind a squatter that answers 200.
+    const survivor = SLOW_TO_LISTEN.replace(
+      "setTimeout(",
+      'server.on("error", (error) => console.error(error.code));\nsetInterval(() => {}, 1000);\nsetTimeout(',
+    );
+    await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n", "server.js": survivor });
+    const deploy = task("DEPLOY", [web()]);
+    const running = engine.execute(deploy);
+    const chosen = await eventually(
+      () =>
+        deploymentOutput(deploy.deploymentId)
+          .map((text) => /^Started .* on port (\d+)$/.exec(text)?.[1])
+          .find(Boolean),
+      10_000,
+      "the release started",
+    );
+    const squatter = http.createServer((_req, res) => res.end("not the release"));
+    await new Promise<void>((resolve) => squatter.listen({ host: "127.0.0.1", port: Number(chosen), exclusive: true }, resolve));
+    try {
+      await running;
+      const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);
+      expect(failed?.step).toBe("health_check");
+      expect(failed?.message).toContain(
+        `did not answer 2xx within 3s (last status 200); port ${chosen} is held by another process on the engine's host (pid ${process.pid}), not the release`,
+      );
+      expect((await version()).version).toBe("2");
+    } finally {
+      squatter.closeAllConnections();
       await new Promise((resolve) => squatter.close(resolve));
     }
   });

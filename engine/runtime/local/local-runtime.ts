@@ -46,7 +46,7 @@ import { waitHealthy } from "./health";
 import { type EnvRecipe, layout, type Layout, type LaunchSpec, type LocalRelease, type ReleaseProcess, type ServiceState, serviceState } from "./layout";
 import { LocalDatabases } from "./local-databases";
 import { localJobRunner } from "./local-jobs";
-import { groupListensOn, portIsFree, stopGroup } from "./processes";
+import { groupListensOn, pidsListeningOn, portIsFree, stopGroup } from "./processes";
 import { releaseEnv, secretKeysOf } from "./release-env";
 import { type LocalStore, ReleaseProcesses, releasesWithOffsets, RUNTIME_LOG_FILES } from "./release-processes";
 import { sampleGroup } from "./sample";
@@ -568,7 +568,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
         ownsPort: () => groupListensOn(current.pid, current.port),
       });
       if (!problem) return { healthy: true, proc: current };
-      const portTaken = crashed && !check.signal.aborted && !(await portIsFree(current.port));
+      const portTaken = !check.signal.aborted && !groupListensOn(current.pid, current.port) && !(await portIsFree(current.port));
+      // A release that lives on without its port (it caught the error) timed out: the port's holder is the reason.
+      if (portTaken && !crashed) return { healthy: false, proc: current, problem: `${problem}; ${portHolder(current.port)}`, crashed };
       if (!portTaken || attempt >= PORT_ATTEMPTS) return { healthy: false, proc: current, problem, crashed };
       const launch = await processes.readLaunch(serviceId, current.releaseId);
       if (!launch) return { healthy: false, proc: current, problem, crashed };
@@ -771,6 +773,12 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
 }
 
 /** The last `count` non-blank lines of a file (its last 16 KiB at most); empty when it has none. */
+/** Who holds a release's port instead of it, as far as this host's /proc tells. */
+function portHolder(port: number): string {
+  const pids = pidsListeningOn(port);
+  return `port ${port} is held by another process on the engine's host${pids.length > 0 ? ` (pid ${pids.join(", ")})` : ""}, not the release`;
+}
+
 async function lastLines(file: string, count: number): Promise<string> {
   const handle = await fsp.open(file, "r").catch(() => null);
   if (!handle) return "";
