@@ -41,6 +41,19 @@ describe("local engine: deploying from git", () => {
     });
   const deploymentOutput = (deploymentId: string) =>
     env.lines.filter((line) => line.stream.kind === "deployment" && line.stream.deploymentId === deploymentId).map((line) => line.text);
+  /**
+   * Deploys `serverJs` (an app slow to listen) and, once the engine says which port it started it
+   * on, has `squatter` take that port first, as another process on the host could.
+   */
+  const deployOntoTakenPort = async (serverJs: string, squatter: net.Server) => {
+    await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n", "server.js": serverJs });
+    const deploy = task("DEPLOY", [web()]);
+    const running = engine.execute(deploy);
+    const started = (text: string) => /^Started .* on port (\d+)$/.exec(text)?.[1];
+    const chosen = await eventually(() => deploymentOutput(deploy.deploymentId).map(started).find(Boolean), 10_000, "the release started");
+    await new Promise<void>((resolve) => squatter.listen({ host: "127.0.0.1", port: Number(chosen), exclusive: true }, resolve));
+    return { deploy, running, chosen };
+  };
   const version = async () => {
     const response = await env.get("web-test.localhost");
     if (response.status !== 200) throw new Error(`router answered ${response.status}: ${response.body}`);
@@ -186,25 +199,13 @@ describe("local engine: deploying from git", () => {
   });
 
   it("starts a release again on another port when another process takes its port before the app listens", async () => {
-    await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n", "server.js": SLOW_TO_LISTEN });
-    const deploy = task("DEPLOY", [web()]);
-    const running = engine.execute(deploy);
-    const output = () => deploymentOutput(deploy.deploymentId);
-    const chosen = await eventually(
-      () =>
-        output()
-          .map((text) => /^Started .* on port (\d+)$/.exec(text)?.[1])
-          .find(Boolean),
-      10_000,
-      "the release started",
-    );
     // Another process on the host takes the port while the app is still starting up (and speaks no HTTP).
     const squatter = net.createServer((socket) => socket.destroy());
-    await new Promise<void>((resolve) => squatter.listen({ host: "127.0.0.1", port: Number(chosen), exclusive: true }, resolve));
+    const { deploy, running, chosen } = await deployOntoTakenPort(SLOW_TO_LISTEN, squatter);
     try {
       await running;
       expect(env.final(deploy.deploymentId)).toMatchObject({ status: "succeeded" });
-      const moved = output().find((text) => text.startsWith(`Port ${chosen} was taken by another process`));
+      const moved = deploymentOutput(deploy.deploymentId).find((text) => text.startsWith(`Port ${chosen} was taken by another process`));
       const port = Number(/ on port (\d+)$/.exec(moved ?? "")?.[1]);
       expect(port).not.toBe(Number(chosen));
       expect(engine.services()[0]?.port).toBe(port);
@@ -220,19 +221,8 @@ describe("local engine: deploying from git", () => {
       "setTimeout(",
       'server.on("error", (error) => console.error(error.code));\nsetInterval(() => {}, 1000);\nsetTimeout(',
     );
-    await git.pushDirectory("shop", fixture("node-app"), { "version.txt": "2\n", "server.js": survivor });
-    const deploy = task("DEPLOY", [web()]);
-    const running = engine.execute(deploy);
-    const chosen = await eventually(
-      () =>
-        deploymentOutput(deploy.deploymentId)
-          .map((text) => /^Started .* on port (\d+)$/.exec(text)?.[1])
-          .find(Boolean),
-      10_000,
-      "the release started",
-    );
     const squatter = http.createServer((_req, res) => res.end("not the release"));
-    await new Promise<void>((resolve) => squatter.listen({ host: "127.0.0.1", port: Number(chosen), exclusive: true }, resolve));
+    const { deploy, running, chosen } = await deployOntoTakenPort(survivor, squatter);
     try {
       await running;
       const failed = env.eventsOf(deploy.deploymentId).find((event) => event.status === "failed" && event.serviceId);

@@ -85,6 +85,8 @@ export function attachShellRelay(
    */
   const clients = new Map<string, { sessions: Map<string, ClientSession>; endAll: (reason: string) => Promise<void> }>();
   const keepaliveSeconds = options.keepaliveSeconds ?? DEFAULT_KEEPALIVE_SECONDS;
+  /** The pending closes of sessions engines left open (engineConnected), cleared when the process closes. */
+  const sweeps = new Set<NodeJS.Timeout>();
 
   /** One `shell:keepalive` per cluster, naming the sessions whose clients this process holds. */
   const keepalive = setInterval(() => {
@@ -121,7 +123,6 @@ export function attachShellRelay(
       await finish(sessionId, exit);
     }
   };
-  const sweeps = new Set<NodeJS.Timeout>();
 
   ui.on("connection", (socket) => {
     const sessions = new Map<string, ClientSession>();
