@@ -697,7 +697,9 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
 
   async removeReleases(serviceId: string, state: ServiceState | undefined, service: ServiceSpec | null): Promise<string> {
     if (state?.current) await this.parts.processes.stop(serviceId, state.current);
-    for (const releaseId of releasesWithOffsets(state?.logOffsets ?? {})) await this.parts.processes.finishTail(serviceId, releaseId);
+    // The current release too when it has logged nothing yet: it has no offset but is followed.
+    const releases = new Set([...releasesWithOffsets(state?.logOffsets ?? {}), ...(state?.current ? [state.current.releaseId] : [])]);
+    for (const releaseId of releases) await this.parts.processes.finishTail(serviceId, releaseId);
     return service?.kind === "DATABASE" ? "Removed the database's data, releases and logs" : "Removed the service's route, releases and logs";
   }
 

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ReleaseStore } from "../release-store";
 import { layout } from "./layout";
 import { type LocalStore, ReleaseProcesses } from "./release-processes";
@@ -13,7 +13,7 @@ afterEach(async () => {
   for (const home of homes.splice(0)) await fs.rm(home, { recursive: true, force: true });
 });
 
-async function releaseProcesses() {
+async function releaseProcesses(serviceLog: ConstructorParameters<typeof ReleaseProcesses>[0]["serviceLog"] = () => {}) {
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-release-processes-"));
   homes.push(home);
   const paths = layout(home);
@@ -27,8 +27,8 @@ async function releaseProcesses() {
     fence: () => Promise.resolve(none),
     logger: pino({ level: "silent" }),
   });
-  const processes = new ReleaseProcesses({ paths, store, cgroups: none, sandboxes, serviceLog: () => {} });
-  return { paths, processes };
+  const processes = new ReleaseProcesses({ paths, store, cgroups: none, sandboxes, serviceLog });
+  return { paths, processes, store };
 }
 
 describe("a release's processes", () => {
@@ -58,5 +58,29 @@ describe("a release's processes", () => {
     const reused = { ...proc, startTime: proc.startTime + 1_000 };
     expect(processes.exitReason(reused)).toBe("exited");
     expect(await processes.settledExitReason(reused)).toBe("exited");
+  });
+
+  it("keeps a finished release's offsets forgotten when its lines are stored late", async () => {
+    const stored: (() => void)[] = [];
+    const { paths, processes, store } = await releaseProcesses((_service, _release, _text, _fd, _at, origin) => {
+      if (origin?.stored) stored.push(origin.stored);
+    });
+    await fs.mkdir(paths.releaseDir("svc", "rel"), { recursive: true });
+    store.set({ serviceId: "svc", name: "web", domains: [], current: null, status: "running", restarts: 0, logOffsets: {} });
+    const proc = await processes.spawn(
+      "svc",
+      "rel",
+      { argv: ["sh", "-c", "echo one; echo two; sleep 30"], cwd: os.tmpdir(), env: {}, secretKeys: [] },
+      undefined,
+    );
+    await vi.waitFor(() => expect(stored).toHaveLength(2), { timeout: 5_000 });
+    stored[0]!();
+    expect(store.get("svc")!.logOffsets).toEqual({ rel: "one\n".length });
+    await processes.stop("svc", proc);
+    await processes.finishTail("svc", "rel");
+    expect(store.get("svc")!.logOffsets).toEqual({});
+    // The control plane acknowledges the second line only now (it waited in the engine's outbox).
+    stored[1]!();
+    expect(store.get("svc")!.logOffsets).toEqual({});
   });
 });

@@ -67,8 +67,12 @@ export class ReleaseProcesses {
   /** Per followed release, what its lines are masked with: the secrets of its launch file. */
   private readonly masks = new Map<string, Masker>();
   private readonly records: ProcessRecords;
-  /** Releases whose log was read to the end and forgotten. */
-  private readonly finished = new Set<string>();
+  /**
+   * Per release followed or paused, whether its log was finished (read to the end, offsets
+   * forgotten): lines of it the control plane stores later must not bring an offset back. An
+   * entry goes when its release is finished, so the map holds live releases only.
+   */
+  private readonly follows = new Map<string, { finished: boolean }>();
   private readonly persistQueued = new Set<string>();
 
   constructor(
@@ -236,7 +240,9 @@ export class ReleaseProcesses {
    */
   tail(serviceId: string, releaseId: string): void {
     if (this.tailers.has(releaseId)) return;
-    this.finished.delete(releaseId);
+    // A paused release keeps its follow: lines its last tail sent are stored after it resumed too.
+    const follow = this.follows.get(releaseId) ?? { finished: false };
+    this.follows.set(releaseId, follow);
     const { paths, store } = this.options;
     const launchFile = paths.launchFile(serviceId, releaseId);
     this.masks.set(
@@ -247,7 +253,7 @@ export class ReleaseProcesses {
       const key = offsetKey(releaseId, fd);
       const stored = (end: number) => {
         const state = store.get(serviceId);
-        if (!state || this.finished.has(releaseId) || (state.logOffsets[key] ?? 0) >= end) return;
+        if (!state || follow.finished || (state.logOffsets[key] ?? 0) >= end) return;
         state.logOffsets[key] = end;
         this.persistSoon(serviceId);
       };
@@ -301,7 +307,9 @@ export class ReleaseProcesses {
   async finishTail(serviceId: string, releaseId: string): Promise<void> {
     await this.pauseTail(releaseId);
     // Lines of it stored from now on must not bring its offset back.
-    this.finished.add(releaseId);
+    const follow = this.follows.get(releaseId);
+    if (follow) follow.finished = true;
+    this.follows.delete(releaseId);
     const state = this.options.store.get(serviceId);
     const keys = FDS.map((fd) => offsetKey(releaseId, fd)).filter((key) => state && key in state.logOffsets);
     if (state && keys.length > 0) {
