@@ -774,12 +774,13 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
   }
 }
 
-/** The last `count` non-blank lines of a file (its last 16 KiB at most); empty when it has none. */
 /** Who holds a release's port instead of it, as far as this host's /proc tells. */
 function portHolder(port: number): string {
   const pids = pidsListeningOn(port);
   return `port ${port} is held by another process on the engine's host${pids.length > 0 ? ` (pid ${pids.join(", ")})` : ""}, not the release`;
 }
+
+/** The last `count` non-blank lines of a file (its last 16 KiB at most); empty when it has none. */
 
 async function lastLines(file: string, count: number): Promise<string> {
   const handle = await fsp.open(file, "r").catch(() => null);

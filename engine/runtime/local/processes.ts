@@ -105,16 +105,28 @@ export function pidsListeningOn(port: number, include: (pid: number) => boolean 
     }
   }
   if (inodes.size === 0) return [];
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (entry.charCodeAt(0) > 57 || !include(Number(entry))) continue;
-    try {
-      if (fs.readdirSync(`/proc/${entry}/fd`).some((fd) => inodes.has(fs.readlinkSync(`/proc/${entry}/fd/${fd}`)))) pids.push(Number(entry));
-    } catch {
-      // Ended while we looked.
-    }
+  return fs
+    .readdirSync("/proc")
+    .filter((entry) => entry.charCodeAt(0) <= 57 && include(Number(entry)) && holdsOneOf(entry, inodes))
+    .map(Number);
+}
+
+/** True when process `pid` has a file descriptor open on one of `targets` (as readlink shows it, `socket:[inode]`). */
+function holdsOneOf(pid: string, targets: Set<string>): boolean {
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false; // Ended while we looked, or not ours to read.
   }
-  return pids;
+  return fds.some((fd) => {
+    try {
+      return targets.has(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      // That descriptor was closed after the listing: a busy process (the listener itself) does it all the time.
+      return false;
+    }
+  });
 }
 
 /** The process group of a process; null once it ended. */
