@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import fsp from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Cron } from "croner";
@@ -120,18 +121,68 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
   return { run, outputs };
 }
 
-async function readOutputs(file: string): Promise<Record<string, string>> {
-  let text: string;
+/**
+ * The largest outputs file read: a few hundred variables fit many times over. The docker runtime
+ * copies at most as much out of a run's container.
+ */
+export const OUTPUTS_FILE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The outputs file's text, or null when the run wrote none. The job chooses what lies at that
+ * path, so nothing there is trusted: not followed when a symbolic link (to the engine's token,
+ * /dev/zero), not waited on when a named pipe with no writer, not read past the cap.
+ */
+async function readOutputsFile(file: string): Promise<string | null> {
+  let handle: fsp.FileHandle;
   try {
-    text = await fsp.readFile(file, "utf8");
-  } catch {
-    return {};
+    handle = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    if (code === "ELOOP") throw new StepError("the outputs file ($SLIPWAY_OUTPUT_FILE) is a symbolic link: write the outputs into the file itself");
+    throw new StepError(`the outputs file ($SLIPWAY_OUTPUT_FILE) could not be opened (${code ?? (error as Error).message})`);
   }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new StepError("the outputs file ($SLIPWAY_OUTPUT_FILE) must be a regular file");
+    // A second name for a file elsewhere (hard linked into the outputs directory) would be read as the run's.
+    if (stat.nlink > 1) throw new StepError("the outputs file ($SLIPWAY_OUTPUT_FILE) has other hard links: write a file of its own");
+    const tooLarge = () => new StepError(`the outputs file ($SLIPWAY_OUTPUT_FILE) is larger than ${OUTPUTS_FILE_MAX_BYTES / 1024 / 1024} MiB: not read`);
+    if (stat.size > OUTPUTS_FILE_MAX_BYTES) throw tooLarge();
+    // One byte more than the cap tells a file that grew since its size was taken.
+    const buffer = Buffer.alloc(OUTPUTS_FILE_MAX_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length === buffer.length) throw tooLarge();
+    }
+    return buffer.toString("utf8", 0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Where JSON.parse failed, as a line and column; never the text there, which may be anything the job put in the file. */
+function whereJsonFailed(text: string, error: Error): string {
+  if (error.message.startsWith("Unexpected end of JSON input")) return " (it ends before the JSON does)";
+  const position = /at position (\d+)/.exec(error.message)?.[1];
+  if (position === undefined) return "";
+  const before = text.slice(0, Number(position));
+  const line = before.split("\n").length;
+  const column = before.length - before.lastIndexOf("\n");
+  return ` (at line ${line}, column ${column})`;
+}
+
+async function readOutputs(file: string): Promise<Record<string, string>> {
+  const text = await readOutputsFile(file);
+  if (text === null) return {};
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new StepError(`the outputs file ($SLIPWAY_OUTPUT_FILE) is not valid JSON: ${(error as Error).message}`);
+    throw new StepError(`the outputs file ($SLIPWAY_OUTPUT_FILE) is not valid JSON${whereJsonFailed(text, error as Error)}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     throw new StepError("the outputs file ($SLIPWAY_OUTPUT_FILE) must hold a JSON object");
