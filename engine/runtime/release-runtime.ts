@@ -230,10 +230,8 @@ export class ReleaseRuntime<
       this.idle?.awake(ctx.service.id);
       driver.wentLive?.(state, "switch");
       await store.persist(ctx.service.id);
-      // The router is a process of its own (engine/router/): one that is down or refuses the table fails the switch, saying so.
-      await store.syncRoutes().catch((error: unknown) => {
-        throw new StepError(`the router did not take the new route: ${(error as Error).message}`, { cause: error });
-      });
+      // Refused: the previous release stays the service's, and the caller's discard stops the new one.
+      await this.routeOrRestore(ctx.service.id, previous);
       store.takePending(release);
       // A release that kept the running one (a database whose configuration did not change) replaced nothing.
       this.replaced.set(release.releaseId, release.reused ? null : (previous?.current ?? null));
@@ -286,10 +284,11 @@ export class ReleaseRuntime<
       if (!state || !current) return ctx.output("system", "The service has no release: nothing to stop");
       driver.callOff?.(ctx.service.id);
       const asleep = state.status === "sleeping";
+      const before = { ...state };
       // Marked stopped before the release stops, so supervision does not take the exit for a crash.
       state.status = "stopped";
       await store.persist(ctx.service.id);
-      await store.syncRoutes();
+      await this.routeOrRestore(ctx.service.id, before);
       // A sleeping release is stopped already; it starts again on RESTART, as a stopped one does.
       if (asleep) return ctx.output("system", `Stopped release ${current.releaseId} (it was asleep)`);
       await driver.halt(ctx, state, current);
@@ -315,16 +314,23 @@ export class ReleaseRuntime<
       await driver.relaunchFailed?.(ctx, current);
       throw error;
     }
-    await store.withLock(ctx.service.id, async () => {
-      state.current = fresh;
-      state.status = "running";
-      state.sleep = sleepSettingOf(ctx.service);
-      if (!state.sleep) delete state.sleep;
-      driver.wentLive?.(state, "restart");
-      this.idle?.awake(ctx.service.id);
-      await store.persist(ctx.service.id);
-      await store.syncRoutes();
-    });
+    try {
+      await store.withLock(ctx.service.id, async () => {
+        const before = { ...state };
+        state.current = fresh;
+        state.status = "running";
+        state.sleep = sleepSettingOf(ctx.service);
+        if (!state.sleep) delete state.sleep;
+        driver.wentLive?.(state, "restart");
+        this.idle?.awake(ctx.service.id);
+        await store.persist(ctx.service.id);
+        await this.routeOrRestore(ctx.service.id, before);
+      });
+    } catch (error) {
+      // The release that was live still serves: the fresh instance goes, or nothing would ever stop it.
+      await driver.stopRelease(ctx.service.id, fresh);
+      throw error;
+    }
     await this.waitUntilDrained(current.port);
     await driver.stopRelease(ctx.service.id, current);
   }
@@ -340,7 +346,8 @@ export class ReleaseRuntime<
       await jobs.forget(serviceId);
       driver.callOff?.(serviceId);
       const state = store.delete(serviceId);
-      await store.syncRoutes();
+      // Refused: the state comes back, so the retried removal still finds the release to stop.
+      await this.routeOrRestore(serviceId, state);
       const removed = await driver.removeReleases(serviceId, state, service);
       await store.writes.settled(serviceId);
       await driver.removeFiles(serviceId);
@@ -352,6 +359,22 @@ export class ReleaseRuntime<
     for (const serviceId of serviceIds.filter(isServiceId)) {
       await this.removeService(serviceId, null);
       this.parts.onPurged?.(serviceId);
+    }
+  }
+
+  /**
+   * Hands the router the table with the service's new state. The router is a process of its own
+   * (engine/router/): when it is down or refuses the table, the operation fails saying so and the
+   * service's state goes back to `before`, so the release still serving stays the tracked one.
+   */
+  private async routeOrRestore(serviceId: string, before: St | undefined): Promise<void> {
+    try {
+      await this.parts.store.syncRoutes();
+    } catch (error) {
+      await this.parts.store.restore(serviceId, before);
+      // A router that was only slow may still apply the refused table once it wakes: the restored one goes after it.
+      await this.parts.store.syncRoutes().catch(() => undefined);
+      throw new StepError(`the router did not take the new routes: ${(error as Error).message}`, { cause: error });
     }
   }
 

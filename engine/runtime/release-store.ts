@@ -1,3 +1,5 @@
+import fs from "node:fs/promises";
+import type pino from "pino";
 import { z } from "zod";
 import { type RoutesTable, routesTableOf } from "../router/routes";
 import type { ReleaseHandle } from "./runtime";
@@ -72,6 +74,7 @@ export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P 
     private readonly options: {
       stateFile: (serviceId: string) => string;
       routes: RouteTarget;
+      logger: pino.Logger;
     },
   ) {}
 
@@ -105,6 +108,30 @@ export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P 
     return this.writes.run(serviceId, async () => {
       const state = this.states.get(serviceId);
       if (state) await writeJsonAtomic(this.options.stateFile(serviceId), state);
+    });
+  }
+
+  /**
+   * `persist` for callers that go on without waiting (a supervision pass, a log batch's offsets):
+   * a write that fails (a full disk) is logged instead of ending the engine as an unhandled
+   * rejection, and the service's next write saves its whole state again.
+   */
+  persistInBackground(serviceId: string): void {
+    this.persist(serviceId).catch((error: unknown) => this.options.logger.error({ err: error, serviceId }, "could not save the service's state"));
+  }
+
+  /**
+   * Puts the service's state back as it was before an operation (`undefined`: it had none), in
+   * memory and on disk, so an operation that failed halfway leaves no trace an engine restart
+   * would act on.
+   */
+  restore(serviceId: string, before: St | undefined): Promise<void> {
+    if (before) this.states.set(serviceId, before);
+    else this.states.delete(serviceId);
+    return this.writes.run(serviceId, async () => {
+      const state = this.states.get(serviceId);
+      if (state) await writeJsonAtomic(this.options.stateFile(serviceId), state);
+      else await fs.rm(this.options.stateFile(serviceId), { force: true });
     });
   }
 

@@ -78,7 +78,7 @@ const DEFAULT_CONTAINER_PORT = 8080;
 export function createDockerRuntime(options: DockerRuntimeOptions): Runtime<DockerServiceSpec> {
   const paths = dockerLayout(options.home);
   const router = routerClient(options.home);
-  const store: DockerStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router });
+  const store: DockerStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router, logger: options.logger });
   const runner = dockerJobRunner({
     docker: options.docker,
     paths,
@@ -151,7 +151,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     this.events?.destroy();
     await Promise.all([...this.followers.values()].map((follower) => follower.stop()));
     this.followers.clear();
-    for (const state of this.store.values()) void this.store.persist(state.serviceId);
+    for (const state of this.store.values()) this.store.persistInBackground(state.serviceId);
   }
 
   // ---- release steps --------------------------------------------------------------------------
@@ -642,7 +642,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
             `[slipway] the container ${current.containerName} of release ${current.releaseId} is gone (removed outside Slipway); deploy the service again`,
             "system",
           );
-          void this.store.persist(state.serviceId);
+          this.store.persistInBackground(state.serviceId);
         }
         continue;
       }
@@ -688,7 +688,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
         state.status = status;
         changed = true;
       }
-      if (changed) void this.store.persist(state.serviceId);
+      if (changed) this.store.persistInBackground(state.serviceId);
       if (running) this.follow(state.serviceId, current.releaseId, current.containerId);
     }
   }
@@ -711,7 +711,7 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     if (this.persistTimers.has(serviceId)) return;
     const timer = setTimeout(() => {
       this.persistTimers.delete(serviceId);
-      void this.store.persist(serviceId);
+      this.store.persistInBackground(serviceId);
     }, 200);
     timer.unref();
     this.persistTimers.set(serviceId, timer);

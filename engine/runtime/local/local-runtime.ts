@@ -108,7 +108,7 @@ function staticServerFiles(): string[] {
 export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<ServiceSpec> {
   const paths = layout(options.home);
   const router = routerClient(options.home);
-  const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router });
+  const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router, logger: options.logger });
   const cgroups = detectCgroups(options.cgroupRoot);
   const sandboxes = new ServiceSandboxes({
     home: options.home,

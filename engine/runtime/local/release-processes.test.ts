@@ -17,7 +17,7 @@ async function releaseProcesses(serviceLog: ConstructorParameters<typeof Release
   const home = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-release-processes-"));
   homes.push(home);
   const paths = layout(home);
-  const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: { putRoutes: async () => {} } });
+  const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: { putRoutes: async () => {} }, logger: pino({ level: "silent" }) });
   const none = { kind: "none", reason: "not needed by this test" } as const;
   const sandboxes = new ServiceSandboxes({
     home,

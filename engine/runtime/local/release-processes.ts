@@ -278,7 +278,7 @@ export class ReleaseProcesses {
     this.persistQueued.add(serviceId);
     queueMicrotask(() => {
       this.persistQueued.delete(serviceId);
-      void this.options.store.persist(serviceId);
+      this.options.store.persistInBackground(serviceId);
     });
   }
 

@@ -76,7 +76,7 @@ export class CrashRestarts {
       if (Date.now() - Date.parse(proc.startedAt) > HEALTHY_UPTIME_MS) this.streaks.delete(state.serviceId);
       state.status = "crashed";
       state.restarts += 1;
-      void store.persist(state.serviceId);
+      store.persistInBackground(state.serviceId);
       this.schedule(state, `it ${reason}`);
     }
     this.options.events?.emit("supervision:pass", { checked, restarting });
