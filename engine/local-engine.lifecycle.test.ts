@@ -1,11 +1,15 @@
 import fs from "node:fs/promises";
 import { execFileSync } from "node:child_process";
+import { Writable } from "node:stream";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineHome, eventually, fixture, recordingReporter, service, supervisionPasses, task } from "../test/engine-harness";
 import { appPid } from "../test/support/app-process";
 import { skipWithout } from "../test/support/requirements";
+import { testToolchains } from "../test/support/toolchains";
 import { type GitServer, startGitServer } from "../test/git-server";
-import type { Engine } from "./core";
+import { createLocalEngine, type Engine } from "./core";
+import { routerFiles } from "./router/router-server";
 import { processStartTime } from "./runtime/local/processes";
 import { layout, serviceState } from "./runtime/local/layout";
 
@@ -18,10 +22,28 @@ function pythonVenvWorks(): boolean {
   }
 }
 
+/** The messages an engine logs, to read what it says it did. */
+function recordingLogger() {
+  const messages: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString().split("\n").filter(Boolean)) messages.push((JSON.parse(text) as { msg: string }).msg);
+      done();
+    },
+  });
+  return { logger: pino({ level: "info" }, stream), messages };
+}
+
+/** The router's pid as its pid file records it. */
+async function routerPid(home: string): Promise<number> {
+  return (JSON.parse(await fs.readFile(routerFiles(home).pidFile, "utf8")) as { pid: number }).pid;
+}
+
 describe("local engine: running, crashing, adopting, stopping, deleting", () => {
   let git: GitServer;
   let env: Awaited<ReturnType<typeof engineHome>>;
   let engine: Engine;
+  const tuning = { drainTimeoutMs: 3_000, stopGraceMs: 3_000, backoffBaseMs: 500 };
   const api = () => service({ id: "7d7c1f0e-64a4-4f0b-8f5e-3a4cf0d1b002", name: "api", config: { git: { url: git.url("api") } } });
   const answer = async () => JSON.parse((await env.get("api-test.localhost")).body) as { version: string; pid: number };
   /** The app's pid as this host sees it (inside its sandbox it is pid 2). */
@@ -31,7 +53,7 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
   beforeAll(async () => {
     git = await startGitServer();
     await git.createRepo("api", fixture("node-app"));
-    env = await engineHome({ drainTimeoutMs: 3_000, stopGraceMs: 3_000, backoffBaseMs: 500 });
+    env = await engineHome(tuning);
     engine = env.newEngine();
     await engine.start();
     const deploy = task("DEPLOY", [api()]);
@@ -118,6 +140,40 @@ describe("local engine: running, crashing, adopting, stopping, deleting", () => 
     const deploy = task("DEPLOY", [api()]);
     await engine.execute(deploy);
     expect((await answer()).version).toBe("2");
+  });
+
+  it("starts the router again when it dies, with its routes and the custom domains it missed", async () => {
+    // An engine of its own, to read its log; the shared one stops meanwhile (it would restart the router too).
+    await engine.shutdown();
+    const { logger, messages } = recordingLogger();
+    const watching = createLocalEngine({ home: env.home, routerPort: env.routerPort, reporter: env.reporter, tuning, toolchains: testToolchains, logger });
+    try {
+      await watching.start();
+      const dead = await routerPid(env.home);
+      process.kill(dead, "SIGKILL");
+      await eventually(() => processStartTime(dead) === null, 5_000, "router gone");
+      await expect(env.get("api-test.localhost")).rejects.toThrow(/ECONNREFUSED/);
+      // Handed while no router runs: only the engine has it, the next router must get it all the same.
+      const domain = "www.api.test";
+      await expect(
+        watching.applyEdge!({
+          domains: [
+            { hostname: domain, serviceId: api().id, verified: true, verificationToken: null, redirectHttps: false, acmeChallenge: null, certificate: null },
+          ],
+        }),
+      ).rejects.toThrow();
+
+      await eventually(async () => (await env.get("api-test.localhost")).status === 200, 15_000, "served through a new router");
+      expect((await answer()).version).toBe("2");
+      await eventually(async () => (await env.get(domain)).status === 200, 5_000, "custom domain served again");
+      const restarted = await routerPid(env.home);
+      expect(restarted).not.toBe(dead);
+      expect(messages).toContain(`the router (pid ${dead}) was gone: started it again as pid ${restarted}`);
+    } finally {
+      await watching.shutdown();
+    }
+    engine = env.newEngine();
+    await engine.start();
   });
 
   it("deletes: the route is gone (404) and so are the service's directories", async () => {

@@ -18,7 +18,8 @@ import { createMetricsCollector } from "./metrics-collector";
 import type { MetricSample } from "./protocol/metrics";
 import { stepsOf } from "./protocol/steps";
 import type { EdgeState } from "./protocol/edge";
-import { ensureRouter, routerClient } from "./router/router-process";
+import { ensureRouter, handAgain, routerClient } from "./router/router-process";
+import { type RouterWatch, watchRouter } from "./router/router-watch";
 import { deploymentOutcome, type DeploymentOutcome, engineFiles } from "./engine-files";
 import { readJson, writeJsonAtomic } from "./runtime/shared/files";
 import {
@@ -178,6 +179,8 @@ export function createEngine(options: EngineOptions): Engine {
   // One bound for the whole engine: builds compete for the same cores whichever deployment runs them.
   const limit = pLimit(options.concurrency ?? os.availableParallelism());
   let started: Promise<void> | null = null;
+  /** Restarts the router when it dies, from the engine's start until its shutdown. */
+  let routerWatch: RouterWatch | null = null;
 
   const now = () => new Date().toISOString();
 
@@ -407,17 +410,19 @@ export function createEngine(options: EngineOptions): Engine {
     start() {
       started ??= (async () => {
         await fs.mkdir(paths.deploymentsDir, { recursive: true });
-        if (options.router ?? true) {
-          await ensureRouter({
-            home: options.home,
-            port: options.routerPort,
-            host: options.routerHost ?? "127.0.0.1",
-            httpsPort: options.routerHttpsPort,
-            wakeTimeoutMs: options.routerWake?.timeoutMs,
-            wakePageAfterMs: options.routerWake?.pageAfterMs,
-          });
-        }
+        // A kubernetes cluster runs no router: its Ingress or Gateway routes, and nothing is watched.
+        if (!(options.router ?? true)) return runtime.start();
+        const router = {
+          home: options.home,
+          port: options.routerPort,
+          host: options.routerHost ?? "127.0.0.1",
+          httpsPort: options.routerHttpsPort,
+          wakeTimeoutMs: options.routerWake?.timeoutMs,
+          wakePageAfterMs: options.routerWake?.pageAfterMs,
+        };
+        const pid = await ensureRouter(router);
         await runtime.start();
+        routerWatch = watchRouter({ pid, restart: () => ensureRouter(router), handAgain: () => handAgain(options.home), logger });
       })();
       return started;
     },
@@ -474,6 +479,7 @@ export function createEngine(options: EngineOptions): Engine {
       for (const { controller } of running.values()) controller.abort(SHUTDOWN);
       await Promise.all([...running.values()].map(({ promise }) => promise));
       if (started) await started.catch(() => undefined);
+      await routerWatch?.stop();
       await runtime.shutdown();
     },
   };

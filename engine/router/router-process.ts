@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { readJson } from "../runtime/shared/files";
+import { SerialQueues } from "../runtime/serial";
 import { isSameProcessAlive, stopGroup } from "../runtime/local/processes";
 import type { EdgeState } from "../protocol/edge";
 import { childEnv, engineBaseEnv } from "../runtime/shared/processes-env";
@@ -71,16 +72,60 @@ export type RouterClient = {
   wakes(signal?: AbortSignal): Promise<string[]>;
 };
 
+/**
+ * What this process last handed the router of a home, and the queue its hand-overs go through
+ * (one at a time per kind, in order). A router started again (router-watch.ts) reads back only
+ * what its predecessor accepted (routes.json, edge.json): a table handed while no router
+ * answered is in here only, and handAgain gives it the latest of both.
+ */
+type Handed = { routes?: RoutesTable; edge?: EdgeState; queue: SerialQueues };
+const handedByHome = new Map<string, Handed>();
+
+function handedTo(home: string): Handed {
+  let handed = handedByHome.get(home);
+  if (!handed) handedByHome.set(home, (handed = { queue: new SerialQueues() }));
+  return handed;
+}
+
+async function sendRoutes(controlSocket: string, table: RoutesTable): Promise<void> {
+  const { status, json } = await controlRequest(controlSocket, "PUT", "/routes", table);
+  if (status !== 200) throw new Error(`router refused the routes table: ${JSON.stringify(json)}`);
+}
+
+async function sendEdge(controlSocket: string, state: EdgeState): Promise<void> {
+  const { status, json } = await controlRequest(controlSocket, "PUT", "/edge", state);
+  if (status !== 200) throw new Error(`router refused the custom domains: ${JSON.stringify(json)}`);
+}
+
+/**
+ * Hands the router of this home the latest routes table and custom domains this process handed
+ * any router of it (nothing when it handed none). Queued behind hand-overs under way, so an
+ * older table never lands after a newer one.
+ */
+export async function handAgain(home: string): Promise<void> {
+  const { controlSocket } = routerFiles(home);
+  const handed = handedTo(home);
+  await Promise.all([
+    handed.queue.run("routes", async () => {
+      if (handed.routes) await sendRoutes(controlSocket, handed.routes);
+    }),
+    handed.queue.run("edge", async () => {
+      if (handed.edge) await sendEdge(controlSocket, handed.edge);
+    }),
+  ]);
+}
+
 export function routerClient(home: string): RouterClient {
   const { controlSocket } = routerFiles(home);
+  const handed = handedTo(home);
   return {
-    async putRoutes(table) {
-      const { status, json } = await controlRequest(controlSocket, "PUT", "/routes", table);
-      if (status !== 200) throw new Error(`router refused the routes table: ${JSON.stringify(json)}`);
+    putRoutes(table) {
+      handed.routes = table;
+      return handed.queue.run("routes", () => sendRoutes(controlSocket, table));
     },
-    async putEdge(state) {
-      const { status, json } = await controlRequest(controlSocket, "PUT", "/edge", state);
-      if (status !== 200) throw new Error(`router refused the custom domains: ${JSON.stringify(json)}`);
+    putEdge(state) {
+      handed.edge = state;
+      return handed.queue.run("edge", () => sendEdge(controlSocket, state));
     },
     async stats() {
       const { json } = await controlRequest(controlSocket, "GET", "/stats");
