@@ -46,7 +46,7 @@ import { waitHealthy } from "./health";
 import { type EnvRecipe, layout, type Layout, type LaunchSpec, type LocalRelease, type ReleaseProcess, type ServiceState, serviceState } from "./layout";
 import { LocalDatabases } from "./local-databases";
 import { localJobRunner } from "./local-jobs";
-import { groupListensOn, pidsListeningOn, portIsFree, stopGroup } from "./processes";
+import { groupListensOn, pidsListeningOn, portIsFree } from "./processes";
 import { releaseEnv, secretKeysOf } from "./release-env";
 import { type LocalStore, ReleaseProcesses, releasesWithOffsets, RUNTIME_LOG_FILES } from "./release-processes";
 import { sampleGroup } from "./sample";
@@ -575,8 +575,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       const launch = await processes.readLaunch(serviceId, current.releaseId);
       if (!launch) return { healthy: false, proc: current, problem, crashed };
       // What is left of the crashed one (a child that outlived it) goes; its log stays followed: the next one appends to it.
-      await stopGroup(current.pid, current.startTime, 1_000);
-      processes.forget(serviceId, current);
+      await processes.forget(serviceId, current);
       proc = await processes.spawn(serviceId, current.releaseId, launch, current.commit);
       check.note(
         `Port ${current.port} was taken by another process on the engine's host before the release listened on it: started it again as pid ${proc.pid} on port ${proc.port}`,

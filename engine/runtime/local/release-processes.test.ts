@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { ReleaseStore } from "../release-store";
 import { layout } from "./layout";
 import { type LocalStore, ReleaseProcesses } from "./release-processes";
+import { processStartTime } from "./processes";
 import { ServiceSandboxes } from "./sandbox/service-sandboxes";
 
 const homes: string[] = [];
@@ -44,7 +45,7 @@ describe("a release's processes", () => {
     expect(processes.exitPending(proc)).toBe(true);
     expect(await processes.settledExitReason(proc)).toBe("exited with code 3");
     expect(processes.exitPending(proc)).toBe(false);
-    processes.forget("svc", proc);
+    await processes.forget("svc", proc);
   });
 
   it("forgets a crash's reason with its process: the pid may come back as another one", async () => {
@@ -53,7 +54,7 @@ describe("a release's processes", () => {
     const proc = await processes.spawn("svc", "rel", { argv: ["sh", "-c", "sleep 0.2; exit 3"], cwd: os.tmpdir(), env: {}, secretKeys: [] }, undefined);
     while (processes.isAlive(proc)) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await processes.settledExitReason(proc)).toBe("exited with code 3");
-    processes.forget("svc", proc);
+    await processes.forget("svc", proc);
     // Another process given the same pid later (adopted after an engine restart, say), gone too: its end is not known.
     const reused = { ...proc, startTime: proc.startTime + 1_000 };
     expect(processes.exitReason(reused)).toBe("exited");
@@ -82,5 +83,23 @@ describe("a release's processes", () => {
     // The control plane acknowledges the second line only now (it waited in the engine's outbox).
     stored[1]!();
     expect(store.get("svc")!.logOffsets).toEqual({});
+  });
+
+  it("stops what a crashed release left running in its group when it forgets it", async () => {
+    const { paths, processes } = await releaseProcesses();
+    const dir = paths.releaseDir("svc", "rel");
+    await fs.mkdir(dir, { recursive: true });
+    // A start command that runs a worker beside the app, and an app that crashes.
+    const launch = { argv: ["sh", "-c", "sleep 300 & echo $! > worker.pid; sleep 0.3; exit 1"], cwd: dir, env: {}, secretKeys: [] };
+    const proc = await processes.spawn("svc", "rel", launch, undefined);
+    while (processes.isAlive(proc)) await new Promise((resolve) => setTimeout(resolve, 20));
+    const worker = Number(await fs.readFile(path.join(dir, "worker.pid"), "utf8"));
+    try {
+      expect(processStartTime(worker)).not.toBeNull();
+      await processes.forget("svc", proc);
+      expect(processStartTime(worker)).toBeNull();
+    } finally {
+      if (processStartTime(worker) !== null) process.kill(worker, "SIGKILL");
+    }
   });
 });

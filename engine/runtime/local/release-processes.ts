@@ -19,6 +19,8 @@ import { isSameProcessAlive, portIsFree, processStartTime, stopGroup } from "./p
 
 /** How long a dead child's exit event is waited for: it follows the kernel's word by milliseconds. */
 const EXIT_EVENT_WAIT_MS = 2_000;
+/** How long what a crashed release left running in its group gets to stop before it is killed. */
+const SURVIVOR_GRACE_MS = 1_000;
 
 export type LocalStore = ReleaseStore<ReleaseProcess, ServiceState, LocalRelease>;
 
@@ -167,8 +169,13 @@ export class ReleaseProcesses {
     if (this.options.store.get(serviceId)?.current?.releaseId !== proc.releaseId) await this.finishTail(serviceId, proc.releaseId);
   }
 
-  /** Forgets a process that ended by itself (a crash): its record, control groups and exit reason go. */
-  forget(serviceId: string, proc: ReleaseProcess): void {
+  /**
+   * Forgets a process that ended by itself (a crash): what it started that outlived it in its
+   * group is stopped (a worker of `sh -c "worker & server"` would pile up with every restart,
+   * holding memory and maybe the port), then its record, control groups and exit reason go.
+   */
+  async forget(serviceId: string, proc: ReleaseProcess): Promise<void> {
+    await stopGroup(proc.pid, proc.startTime, SURVIVOR_GRACE_MS, proc.stopSignal);
     if (proc.cgroups) removeCgroup(proc.cgroups);
     this.records.remove(serviceId, proc);
     // Its pid may come back as another process, whose crash must not be told with this one's reason.
@@ -190,11 +197,11 @@ export class ReleaseProcesses {
       const current = state?.current;
       if (current && proc.pid === current.pid && proc.startTime === current.startTime) continue;
       if (!this.isAlive(proc)) {
-        this.forget(serviceId, proc);
+        await this.forget(serviceId, proc);
         continue;
       }
       if (state && current && state.status !== "stopped" && state.status !== "sleeping" && proc.releaseId === current.releaseId && !this.isAlive(current)) {
-        this.forget(serviceId, current);
+        await this.forget(serviceId, current);
         state.current = proc;
         await store.persist(serviceId);
         serviceLog(serviceId, proc.releaseId, `[slipway] adopted pid ${proc.pid} of release ${proc.releaseId}, started before the engine stopped`);

@@ -118,7 +118,7 @@ export class CrashRestarts {
     const launch = await processes.readLaunch(serviceId, releaseId);
     if (!launch) throw new Error(`release ${releaseId} has no launch file`);
     const previousPort = state.current.port;
-    processes.forget(serviceId, state.current);
+    await processes.forget(serviceId, state.current);
     state.current = await processes.spawn(serviceId, releaseId, launch, state.current.commit, previousPort);
     state.status = "running";
     await store.persist(serviceId);
