@@ -128,11 +128,14 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     await fsp.mkdir(this.paths.servicesDir, { recursive: true });
     for (const file of await fsp.readdir(this.paths.servicesDir)) {
       if (!file.endsWith(".json")) continue;
-      const state = await this.store.adopt(`${this.paths.servicesDir}/${file}`, dockerServiceState);
+      // One unreadable file (a write cut short, a newer engine's format) leaves its service's containers as they are, not the engine down.
+      const state = await this.store.adopt(`${this.paths.servicesDir}/${file}`, dockerServiceState).catch((error: unknown) => this.notAdopted(file, error));
       if (!state) continue;
       for (const [containerId, cursor] of Object.entries(state.logCursors)) this.cursors.set(containerId, { serviceId: state.serviceId, cursor });
     }
-    for (const serviceId of await fsp.readdir(this.paths.jobsDir).catch(() => [])) await this.jobs.adopt(serviceId);
+    for (const serviceId of await fsp.readdir(this.paths.jobsDir).catch(() => [])) {
+      await this.jobs.adopt(serviceId).catch((error: unknown) => this.notAdopted(serviceId, error));
+    }
     await this.builds.store.sweep();
     await this.store.syncRoutes();
     this.watchEvents();
@@ -152,6 +155,11 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
     await Promise.all([...this.followers.values()].map((follower) => follower.stop()));
     this.followers.clear();
     for (const state of this.store.values()) this.store.persistInBackground(state.serviceId);
+  }
+
+  private notAdopted(file: string, error: unknown): null {
+    this.options.logger.error({ err: error, file }, "could not take up a service: left as it is until it is deployed again");
+    return null;
   }
 
   // ---- release steps --------------------------------------------------------------------------

@@ -155,6 +155,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
     pip: options.toolchains.pip ?? {},
     caches: new BuildCaches({ serviceDir: paths.serviceDir, limitBytes: (options.buildCacheMb ?? 1024) * 1024 * 1024 }),
     serviceLog: options.serviceLog,
+    logger: options.logger,
   });
   return new ReleaseRuntime({
     name: "local",
@@ -196,32 +197,45 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       caches: BuildCaches;
       /** Where a release's falling asleep and waking are told, in its runtime log. */
       serviceLog: ServiceLog;
+      logger: pino.Logger;
     },
   ) {}
 
   async adopt(): Promise<void> {
-    const { paths, store, jobs, processes, restarts, sandboxes } = this.parts;
+    const { paths, store, restarts, sandboxes } = this.parts;
     await sandboxes.start();
     await this.parts.toolchains.sweep();
     await fsp.mkdir(paths.servicesDir, { recursive: true, mode: 0o711 });
     // Files written before they were made private (an older engine) are made so now.
     await makePrivate(paths);
     for (const serviceId of await fsp.readdir(paths.servicesDir)) {
-      await jobs.adopt(serviceId);
-      const state = await store.adopt(paths.stateFile(serviceId), serviceState);
-      for (const releaseId of await processes.sweep(serviceId)) {
-        // A release that never went live: its checkout goes, as a discarded one's would; its log stays.
-        if (releaseId !== state?.current?.releaseId) await fsp.rm(path.join(paths.releaseDir(serviceId, releaseId), "src"), { recursive: true, force: true });
+      try {
+        await this.adoptService(serviceId);
+      } catch (error) {
+        // One unreadable file (a write cut short by a power loss, a newer engine's format) leaves
+        // its service as it is, processes running, instead of keeping every service unsupervised.
+        this.parts.logger.error({ err: error, serviceId }, "could not take up the service: left as it is until it is deployed again");
+        this.parts.serviceLog(serviceId, "", `[slipway] the engine could not take up this service's state (${(error as Error).message}): deploy it again`);
       }
-      // A sleeping service's release starts again on its next request (the router asks).
-      if (!state?.current || state.status === "stopped" || state.status === "sleeping") continue;
-      // Still-running processes are adopted as they are; dead ones are restarted by the supervisor.
-      processes.tail(state.serviceId, state.current.releaseId);
-      if (state.status === "crashed") restarts.schedule(state, "it was waiting for a restart when the engine stopped");
-      else if (state.status === "starting") state.status = "running";
     }
     await store.syncRoutes();
     restarts.start();
+  }
+
+  private async adoptService(serviceId: string): Promise<void> {
+    const { paths, store, jobs, processes, restarts } = this.parts;
+    await jobs.adopt(serviceId);
+    const state = await store.adopt(paths.stateFile(serviceId), serviceState);
+    for (const releaseId of await processes.sweep(serviceId)) {
+      // A release that never went live: its checkout goes, as a discarded one's would; its log stays.
+      if (releaseId !== state?.current?.releaseId) await fsp.rm(path.join(paths.releaseDir(serviceId, releaseId), "src"), { recursive: true, force: true });
+    }
+    // A sleeping service's release starts again on its next request (the router asks).
+    if (!state?.current || state.status === "stopped" || state.status === "sleeping") return;
+    // Still-running processes are adopted as they are; dead ones are restarted by the supervisor.
+    processes.tail(state.serviceId, state.current.releaseId);
+    if (state.status === "crashed") restarts.schedule(state, "it was waiting for a restart when the engine stopped");
+    else if (state.status === "starting") state.status = "running";
   }
 
   async shutdown(): Promise<void> {

@@ -19,5 +19,9 @@ export async function readJson<T extends z.ZodType>(file: string, schema: T): Pr
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
   }
-  return schema.parse(JSON.parse(text));
+  try {
+    return schema.parse(JSON.parse(text));
+  } catch (error) {
+    throw new Error(`${file} is not what this engine can read: ${(error as Error).message}`, { cause: error });
+  }
 }
