@@ -120,6 +120,8 @@ const schema = z.object({
   /** A GitHub OAuth app; "Sign in with GitHub" appears when both are set. */
   AUTH_GITHUB_ID: z.string().min(1).optional(),
   AUTH_GITHUB_SECRET: z.string().min(1).optional(),
+  /** GitHub Enterprise Server's address, for an OAuth app registered there; github.com when unset. */
+  AUTH_GITHUB_URL: z.string().url().optional(),
   /** Where `npm start` logs the CLI in on the first boot (the CLI reads the same variable). */
   SLIPWAY_CONFIG: z.string().optional(),
   /**

@@ -13,6 +13,7 @@ import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-ch
 import type { Logger } from "./logger";
 import { createAuthLimits } from "./auth/rate-limits";
 import { needsSignIn } from "./auth/page-guard";
+import type { GitHubApp } from "./auth/github";
 import { authConfig } from "./auth/sessions";
 import { announceOnceSubscribed, watchAdapterReconnects } from "./realtime/adapter-subscription";
 import { attachEngineGateway } from "./realtime/engine-gateway";
@@ -39,7 +40,7 @@ export type WebServerOptions = {
   publicUrl?: string;
   /** Signs browser sessions; without it only API tokens authenticate. */
   authSecret?: string;
-  github?: { clientId: string; clientSecret: string };
+  github?: GitHubApp;
   /**
    * A reverse proxy in front sets `X-Forwarded-For`: rate limits count its last entry, not the
    * proxy's own address (which would make every client one).

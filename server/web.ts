@@ -24,7 +24,10 @@ async function main() {
     authSecret: authSecret.secret,
     shellIdleTimeoutSeconds: Math.round(env.SLIPWAY_SHELL_IDLE_MINUTES * 60),
     shellKeepaliveSeconds: env.SLIPWAY_SHELL_KEEPALIVE_SECONDS,
-    github: env.AUTH_GITHUB_ID && env.AUTH_GITHUB_SECRET ? { clientId: env.AUTH_GITHUB_ID, clientSecret: env.AUTH_GITHUB_SECRET } : undefined,
+    github:
+      env.AUTH_GITHUB_ID && env.AUTH_GITHUB_SECRET
+        ? { clientId: env.AUTH_GITHUB_ID, clientSecret: env.AUTH_GITHUB_SECRET, ...(env.AUTH_GITHUB_URL ? { enterpriseUrl: env.AUTH_GITHUB_URL } : {}) }
+        : undefined,
     pages: pages?.handle,
   });
   logger.info({ url: env.publicUrl, pages: pages !== null }, "web listening");

@@ -3,7 +3,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Auth, type AuthConfig } from "@auth/core";
 import { getToken } from "@auth/core/jwt";
 import Credentials from "@auth/core/providers/credentials";
-import GitHub from "@auth/core/providers/github";
 import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
 import { and, asc, eq } from "drizzle-orm";
 import { z } from "zod";
@@ -12,6 +11,7 @@ import type { Logger } from "../logger";
 import { memberships, users } from "../db/schema";
 import type { Actor } from "./actor";
 import { assertSignupOpen } from "../instance/settings";
+import { type GitHubApp, gitHubProvider } from "./github";
 import { verifyPassword } from "./passwords";
 import type { AuthLimits, Refusal } from "./rate-limits";
 
@@ -28,7 +28,7 @@ export const ORGANIZATION_COOKIE = "slipway-organization";
 
 const credentials = z.object({ email: z.string().email(), password: z.string().min(1).max(1000) });
 
-export type AuthOptions = { secret: string; publicUrl: string; github?: { clientId: string; clientSecret: string }; logger?: Logger };
+export type AuthOptions = { secret: string; publicUrl: string; github?: GitHubApp; logger?: Logger };
 
 /**
  * A GitHub sign-in is tied to the Slipway user with the same verified email (created on first
@@ -77,13 +77,14 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
           return valid ? { id: user.id, email: user.email, name: user.name } : null;
         },
       }),
-      ...(options.github ? [GitHub({ clientId: options.github.clientId, clientSecret: options.github.clientSecret })] : []),
+      ...(options.github ? [gitHubProvider(options.github)] : []),
     ],
     callbacks: {
       async jwt({ token, user, account, profile }) {
         if (account?.provider === "github") {
-          const email = typeof profile?.email === "string" ? profile.email : user?.email;
-          if (!email) throw new Error("GitHub did not share an email address: make one public or verified");
+          // github.ts gives the primary address only when GitHub verified it: the account is tied by it.
+          const email = typeof profile?.email === "string" ? profile.email : null;
+          if (!email) throw new Error("the GitHub account has no verified primary email address: verify it on GitHub, then sign in again");
           token.sub = await userIdForEmail(services, email, (typeof profile?.name === "string" && profile.name) || email);
         } else if (user?.id) {
           token.sub = user.id;
