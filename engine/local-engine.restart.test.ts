@@ -76,4 +76,27 @@ describe("local engine: a restart applies the service's current variables", () =
     await eventually(async () => engine.services()[0]?.restarts === 1 && (await env.get("api-test.localhost")).status === 200, 15_000, "the crash restart");
     expect((await answer()).greeting).toBe("two");
   });
+
+  it("replaces the instance a crash restart started while the restart's fresh one was being checked", async () => {
+    const serving = engine.services()[0]!;
+    // The fresh instance (and any started from the same launch file) takes 2.5 s before it runs the app.
+    const slowStart = Buffer.from("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);").toString("base64");
+    const restart = task("RESTART", [api([plain("GREETING", "four"), plain("NODE_OPTIONS", `--import=data:text/javascript;base64,${slowStart}`)])]);
+    const freshLines = () => env.lines.filter((line) => line.text.startsWith("Started a fresh process")).length;
+    const before = freshLines();
+    const linesBefore = env.lines.length;
+    const restarting = engine.execute(restart);
+    await eventually(() => freshLines() > before, 10_000, "the fresh process");
+    // The serving one crashes meanwhile: supervision starts it again on its port, from the new launch file.
+    process.kill(appPid(serving.port), "SIGKILL");
+    await restarting;
+    expect(env.final(restart.deploymentId)).toMatchObject({ status: "succeeded" });
+    expect((await answer()).greeting).toBe("four");
+    // The crash restart's instance was the one live when the fresh one went live: it is stopped, not left running untracked.
+    const tracked = engine.services()[0]!.port;
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    const listened = env.lines.slice(linesBefore).flatMap((line) => /^version \S+ listening on (\d+)/.exec(line.text)?.[1] ?? []);
+    expect(listened.map(Number)).toContain(tracked);
+    for (const port of listened.map(Number).filter((port) => port !== tracked)) expect(() => appPid(port)).toThrow(/nothing listens/);
+  });
 });

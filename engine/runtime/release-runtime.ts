@@ -314,25 +314,30 @@ export class ReleaseRuntime<
       await driver.relaunchFailed?.(ctx, current);
       throw error;
     }
+    let replaced: R | null;
     try {
-      await store.withLock(ctx.service.id, async () => {
-        const before = { ...state };
-        state.current = fresh;
-        state.status = "running";
-        state.sleep = sleepSettingOf(ctx.service);
-        if (!state.sleep) delete state.sleep;
-        driver.wentLive?.(state, "restart");
+      replaced = await store.withLock(ctx.service.id, async () => {
+        // The instance live now: a crash restart while the fresh one was checked replaced `current`.
+        const live = store.get(ctx.service.id) ?? state;
+        const before = { ...live };
+        live.current = fresh;
+        live.status = "running";
+        live.sleep = sleepSettingOf(ctx.service);
+        if (!live.sleep) delete live.sleep;
+        driver.wentLive?.(live, "restart");
         this.idle?.awake(ctx.service.id);
         await store.persist(ctx.service.id);
         await this.routeOrRestore(ctx.service.id, before);
+        return before.current;
       });
     } catch (error) {
       // The release that was live still serves: the fresh instance goes, or nothing would ever stop it.
       await driver.stopRelease(ctx.service.id, fresh);
       throw error;
     }
-    await this.waitUntilDrained(current.port);
-    await driver.stopRelease(ctx.service.id, current);
+    if (!replaced) return;
+    await this.waitUntilDrained(replaced.port);
+    await driver.stopRelease(ctx.service.id, replaced);
   }
 
   async delete(ctx: StepContext<S>): Promise<void> {
