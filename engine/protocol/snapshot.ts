@@ -196,6 +196,19 @@ export const imageName = z
 export const restartPolicies = ["no", "on-failure", "always", "unless-stopped"] as const;
 export const restartPolicy = z.enum(restartPolicies);
 
+/**
+ * The registry an image is pulled from, as `docker pull` reads its name: the first component
+ * when it looks like a host (a dot, a port, or `localhost`), else Docker Hub (`nginx`,
+ * `user/app` → docker.io; `ghcr.io/x/y` → ghcr.io; `localhost:5000/x` → localhost:5000).
+ * Registry credentials go to this host only. Docker's rule: splitDockerDomain in
+ * https://github.com/distribution/reference/blob/main/normalize.go.
+ */
+export function registryHostOf(image: string): string {
+  const slash = image.indexOf("/");
+  const first = slash < 0 ? "" : image.slice(0, slash);
+  return first.includes(".") || first.includes(":") || first === "localhost" ? first : "docker.io";
+}
+
 /** Configuration of a CONTAINER service: an image that already exists, run as it is. */
 export const containerConfig = z.object({
   image: z.object({

@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull } from "drizzle-orm";
 import { z } from "zod";
-import type { Actor } from "../auth/actor";
+import { hasRole, type Actor } from "../auth/actor";
 import { recordAudit } from "../audit/record-audit";
 import { newAccountInput } from "../auth/accounts";
 import { hashPassword } from "../auth/passwords";
@@ -16,15 +16,31 @@ export const previewInviteInput = z.object({ token: z.string().min(1).max(200) }
 /** A signed-in user accepts with the token alone; a newcomer also creates their account. */
 export const acceptInviteInput = newAccountInput.partial().extend({ token: z.string().min(1).max(200) });
 
+/** The membership of an invitation's creator in the invitation's organization. */
+const creatorMembership = and(eq(memberships.organizationId, invites.organizationId), eq(memberships.userId, invites.createdById));
+
+/**
+ * A pending invitation, checked against its creator's current membership as a token is
+ * (tokens/api-tokens.ts): one whose creator left, lost the role it grants, or is unknown lets
+ * nobody in. Leaving and demotion revoke such links too (members.ts); this also covers a role
+ * lowered elsewhere (an ownership transfer) and links made before that rule.
+ */
 async function openInvite(db: Executor, token: string, now: Date, forUpdate: boolean) {
   const query = db
-    .select({ invite: invites, organizationName: organizations.name })
+    .select({ invite: invites, organizationName: organizations.name, creatorRole: memberships.role })
     .from(invites)
     .innerJoin(organizations, eq(organizations.id, invites.organizationId))
+    .leftJoin(memberships, creatorMembership)
     .where(and(eq(invites.tokenHash, hashToken(token)), isNull(invites.acceptedAt), isNull(invites.revokedAt), gt(invites.expiresAt, now)));
   const [row] = forUpdate ? await query.for("update", { of: invites }) : await query;
   if (!row) throw new AppError("NOT_FOUND", "This invitation has expired, was revoked or was already used: ask for a new link");
-  return row;
+  if (!row.creatorRole || !hasRole({ role: row.creatorRole }, row.invite.role)) {
+    throw new AppError(
+      "FORBIDDEN",
+      `This invitation is no longer valid: whoever sent it has left ${row.organizationName} or may no longer grant the ${row.invite.role} role. Ask a member for a new link`,
+    );
+  }
+  return { invite: row.invite, organizationName: row.organizationName };
 }
 
 export async function previewInvite({ db, now }: Services, token: string) {

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import { assertRole, hasRole } from "../auth/actor";
 import { recordAudit } from "../audit/record-audit";
@@ -23,9 +23,15 @@ export async function listMembers({ db, actor }: DomainContext) {
     .orderBy(asc(users.email));
 }
 
-/** An invitation link, valid for a week; nobody can invite to a role above their own. */
+/**
+ * An invitation link, valid for a week; nobody can invite to a role above their own. The link
+ * answers to the member who made it (through a token too, as tokens do): it works only while they
+ * are a member with at least its role (accept-invite.ts), and dies when they leave.
+ */
 export async function inviteMember(ctx: DomainContext, input: z.infer<typeof inviteMemberInput>) {
   assertRole(ctx.actor, input.role);
+  const createdById = ctx.actor.userId ?? (ctx.actor.type === "user" ? ctx.actor.id : null);
+  if (!createdById) throw new AppError("FORBIDDEN", "Only a member, or a member's token, can invite");
   const issued = issueToken("invite");
   const expiresAt = new Date(ctx.now().getTime() + INVITE_DAYS * 24 * 3600 * 1000);
   return ctx.db.transaction(async (tx) => {
@@ -35,7 +41,7 @@ export async function inviteMember(ctx: DomainContext, input: z.infer<typeof inv
         organizationId: ctx.actor.organizationId,
         role: input.role,
         tokenHash: issued.hash,
-        createdById: ctx.actor.type === "user" ? ctx.actor.id : null,
+        createdById,
         expiresAt,
       })
       .returning();
@@ -63,6 +69,33 @@ export async function revokeInvite(ctx: DomainContext, inviteId: string) {
     await recordAudit(tx, ctx.actor, { action: "member.revoke_invite", targetType: "invite", targetId: invite.id });
     return invite;
   });
+}
+
+/**
+ * A member's pending invitations beyond the role they keep (all of them when they leave, null) are
+ * revoked, as their tokens are (tokens/api-tokens.ts): a link never lets in more than its creator
+ * may still grant. Runs in the change's transaction; each revocation is audited.
+ */
+async function revokeInvitesOfMember(tx: Executor, ctx: DomainContext, userId: string, roleKept: Role | null, reason: string): Promise<void> {
+  const beyond = roles.filter((role) => roleKept === null || !hasRole({ role: roleKept }, role));
+  if (beyond.length === 0) return;
+  const revoked = await tx
+    .update(invites)
+    .set({ revokedAt: ctx.now() })
+    .where(
+      and(
+        eq(invites.organizationId, ctx.actor.organizationId),
+        eq(invites.createdById, userId),
+        inArray(invites.role, beyond),
+        isNull(invites.acceptedAt),
+        isNull(invites.revokedAt),
+        gt(invites.expiresAt, ctx.now()),
+      ),
+    )
+    .returning({ id: invites.id, role: invites.role });
+  for (const row of revoked) {
+    await recordAudit(tx, ctx.actor, { action: "member.revoke_invite", targetType: "invite", targetId: row.id, changes: { role: row.role, reason } });
+  }
 }
 
 async function membershipOf(db: Executor, organizationId: string, userId: string) {
@@ -103,6 +136,7 @@ export async function changeMemberRole(ctx: DomainContext, input: z.infer<typeof
       targetId: input.userId,
       changes: { before: { role: member.role }, after: { role: input.role }, email: member.email },
     });
+    await revokeInvitesOfMember(tx, ctx, input.userId, input.role, `member's role changed to ${input.role}`);
     return { userId: input.userId, role: input.role };
   });
 }
@@ -114,5 +148,6 @@ export async function removeMember(ctx: DomainContext, userId: string) {
     await tx.delete(memberships).where(and(eq(memberships.organizationId, ctx.actor.organizationId), eq(memberships.userId, userId)));
     await recordAudit(tx, ctx.actor, { action: "member.remove", targetType: "user", targetId: userId, changes: { email: member.email, role: member.role } });
     await revokeTokensOfMember(tx, ctx, userId, "member removed");
+    await revokeInvitesOfMember(tx, ctx, userId, null, "member removed");
   });
 }

@@ -8,6 +8,7 @@ import { clusters, deployments, services as servicesTable } from "../db/schema";
 import { openSnapshot } from "../deployments/snapshot";
 import { pullTask } from "../engines/engine-session";
 import { cipherFor } from "../secrets/organization-cipher";
+import { registryHostOf } from "../../engine/protocol/snapshot";
 
 let services: Services;
 let org: SeededOrganization;
@@ -52,6 +53,64 @@ describe("container services", () => {
 
     const audit = await createCaller({ services, actor: org.as("ADMIN") }).organization.audit({ limit: 50 });
     expect(JSON.stringify(audit)).not.toContain(PASSWORD);
+  });
+
+  it("leaves the registry credentials behind when the image moves to another registry host", async () => {
+    // A DEVELOPER pointed the image at a host of theirs and the next pull sent it the hidden password (review F2).
+    const project = await api().projects.create({ name: "registries" });
+    const environment = await api().environments.create({ projectId: project.id, name: "dev" });
+    const service = await api().services.create({
+      environmentId: environment.id,
+      name: "api",
+      kind: "CONTAINER",
+      config: { image: { name: "ghcr.io/acme/api", tag: "1", credentials: { username: "bot", password: PASSWORD } } },
+    });
+    const update = (image: Record<string, unknown>) => api().services.update({ serviceId: service.id, config: { image } });
+    const engineImage = async () => {
+      const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+      const [stored] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
+      const cipher = await cipherFor(services.db, services.keyring, org.organizationId);
+      const spec = openSnapshot(cipher, deployment.id, stored!.snapshot!).services.find((s) => s.id === service.id)!;
+      return spec.kind === "CONTAINER" ? spec.config.image : null;
+    };
+
+    // Another repository on the same registry keeps them.
+    expect((await update({ name: "ghcr.io/acme/worker" })).config).toMatchObject({ image: { credentials: { username: "bot", password: "[secret]" } } });
+    // A new username alone does not carry the stored password to another host: it is refused.
+    await expect(update({ name: "evil.example.com/x", credentials: { username: "me" } })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("image.credentials.password"),
+    });
+
+    const moved = await update({ name: "evil.example.com/x" });
+    expect(moved.config).toMatchObject({ image: { name: "evil.example.com/x" } });
+    expect((moved.config as { image: object }).image).not.toHaveProperty("credentials");
+    expect(await engineImage()).toEqual({ name: "evil.example.com/x", tag: "1" });
+    const [entry] = (await createCaller({ services, actor: org.as("ADMIN") }).organization.audit({ limit: 50 })).filter(
+      (e) => e.action === "service.update" && e.targetId === service.id,
+    );
+    expect(entry!.changes).toMatchObject({ before: { image: { credentials: { username: "bot" } } }, after: { image: { name: "evil.example.com/x" } } });
+    expect((entry!.changes as { after: { image: object } }).after.image).not.toHaveProperty("credentials");
+
+    // Credentials given with the move are the new host's.
+    await update({ name: "registry.example.com:443/acme/api", credentials: { username: "ci", password: "new-host-pass" } });
+    expect(await engineImage()).toEqual({ name: "registry.example.com:443/acme/api", tag: "1", credentials: { username: "ci", password: "new-host-pass" } });
+  });
+
+  it("tells an image's registry host as the engine does, Docker Hub by default", () => {
+    const hosts = {
+      nginx: "docker.io",
+      "nginx:1.27": "docker.io",
+      "library/nginx": "docker.io",
+      "user/app:tag": "docker.io",
+      "docker.io/library/nginx": "docker.io",
+      "ghcr.io/x/y": "ghcr.io",
+      "localhost/base": "localhost",
+      "localhost:5000/x": "localhost:5000",
+      "registry.example.com:443/x@sha256:0123abcd": "registry.example.com:443",
+      "registry.example.com/x": "registry.example.com",
+    };
+    expect(Object.fromEntries(Object.keys(hosts).map((image) => [image, registryHostOf(image)]))).toEqual(hosts);
   });
 
   it("takes a new image only as an object, and never removes it: a string or null used to answer 200 and change nothing", async () => {

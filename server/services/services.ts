@@ -33,7 +33,7 @@ import {
   type CredentialsToKeep,
 } from "./git-credentials";
 import { allocateDatabasePort, databaseInput, hideDatabasePassword, newDatabaseConfig } from "./databases";
-import { hideRegistryPassword, sealRegistryPassword } from "./registry-credentials";
+import { hideRegistryPassword, registryCredentialsToStore, sealRegistryPassword } from "./registry-credentials";
 
 /**
  * What tells each kind's config apart in a request (the union below tries the shapes in order):
@@ -276,17 +276,17 @@ export async function updateService(ctx: DomainContext, input: z.infer<typeof up
     const checked = await withCheckedRepository(ctx, valid.git, credentials, input.checkRepository && gitSourceChanged(storedGit, valid.git, credentials));
     config = { ...valid, git: sealedSource(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), checked, credentials) };
   } else if (stored) {
-    // The image merges one level deeper, so a new tag keeps the registry credentials; a
-    // password given in the update is new and sealed now, otherwise the stored one stays sealed.
+    // The image merges one level deeper, so a new tag keeps the registry credentials (another
+    // registry host does not: registry-credentials.ts); a password given in the update is new
+    // and sealed now, otherwise the stored one stays sealed.
     // Spread below, a string would become its characters and null nothing: both answered 200 and changed nothing.
     const given = input.config.image;
     if (given !== undefined && (typeof given !== "object" || given === null || Array.isArray(given))) {
       throw new AppError("INVALID", 'config.image: give an object such as { "name": "nginx", "tag": "1.27" }; a container cannot go without an image');
     }
-    const image = (given ?? {}) as { credentials?: { username?: string; password?: string } | null };
+    const image = (given ?? {}) as { name?: unknown; credentials?: { username?: string; password?: string } | null };
     const newPassword = typeof image.credentials?.password === "string";
-    const credentials =
-      image.credentials === null ? undefined : image.credentials ? { ...stored.image.credentials, ...image.credentials } : stored.image.credentials;
+    const credentials = registryCredentialsToStore(stored.image, image);
     const next = containerConfig.parse({ ...merged, image: { ...stored.image, ...image, credentials } });
     config = newPassword ? sealRegistryPassword(await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId), next) : (next satisfies ContainerConfig);
   } else {

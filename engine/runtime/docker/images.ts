@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
-import { type ContainerServiceSpec, dockerBuildConfig, type GitServiceSpec } from "../../protocol";
+import { type ContainerServiceSpec, dockerBuildConfig, type GitServiceSpec, registryHostOf } from "../../protocol";
 import { appDirectory } from "../shared/git";
 import { StepError, type StepOutput, type StepResult } from "../runtime";
 import { secretMasker } from "../secret-mask";
@@ -177,12 +177,6 @@ export async function runImageBuild(options: {
   return null;
 }
 
-/** The registry host of an image name, for credentials: the first component when it looks like a host. */
-export function registryOf(name: string): string {
-  const first = name.split("/")[0] ?? "";
-  return name.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost") ? first : "docker.io";
-}
-
 /** Makes a CONTAINER's image available: used as it is when present, pulled (with the credentials) only when missing. */
 export function ensureContainerImage(options: {
   docker: Docker;
@@ -209,7 +203,7 @@ export async function ensureImage(options: {
     output("system", `Image ${image} is present on the container engine; no pull needed`);
     return { image, result: { message: `image ${image} present` } };
   }
-  const registry = registryOf(name);
+  const registry = registryHostOf(name);
   output("system", `Pulling ${image}${credentials ? ` as ${credentials.username} on ${registry}` : ""}`);
   let failure: string | null = null;
   try {

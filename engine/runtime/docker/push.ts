@@ -3,8 +3,8 @@ import type Docker from "dockerode";
 import { StepError, type StepOutput } from "../runtime";
 import { secretMasker } from "../secret-mask";
 import { describeError } from "./docker-host";
-import { registryOf } from "./images";
 import { jsonLines } from "./streams";
+import { registryHostOf } from "../../protocol";
 
 /** Docker's and Podman's last status line of a push (distribution's `<tag>: digest: <digest> size: <bytes>`). */
 const PUSHED_LINE = /: digest: (sha256:[0-9a-f]{64}) size: \d+/;
@@ -39,7 +39,7 @@ export async function pushImage(options: {
   } catch (error) {
     throw new StepError(`could not tag ${options.image} as ${target}: ${describeError(error)}`);
   }
-  const registry = registryOf(repository);
+  const registry = registryHostOf(repository);
   output("system", `Pushing ${target}${credentials ? ` as ${credentials.username}` : " without credentials"}`);
   let failure: string | null = null;
   let pushed: string | null = null;

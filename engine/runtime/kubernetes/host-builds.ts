@@ -1,7 +1,7 @@
 import type Docker from "dockerode";
-import type { GitServiceSpec, ServiceSpec } from "../../protocol";
+import { type GitServiceSpec, registryHostOf, type ServiceSpec } from "../../protocol";
 import { connectDocker } from "../docker/docker-host";
-import { imageRepository, pruneImages, registryOf } from "../docker/images";
+import { imageRepository, pruneImages } from "../docker/images";
 import type { PlanImageSettings } from "../docker/plan-image";
 import { pushImage } from "../docker/push";
 import { buildServiceImage, type ImageBuildOptions, imageBuildTools } from "../docker/service-image";
@@ -42,7 +42,7 @@ export class EngineHostBuilds {
     const { ctx, service } = input;
     const repository = registryRepository(this.options.settings, input.scope, service);
     // Read before the build: a missing or unreadable Secret fails the step before minutes of building.
-    const credentials = await registryCredentials(this.options.api, this.options.settings, registryOf(repository));
+    const credentials = await registryCredentials(this.options.api, this.options.settings, registryHostOf(repository));
     const docker = await this.client(input.dockerHost);
     ctx.output("system", `Building on the engine's host through the Docker API at ${input.dockerHost}`);
     const { image } = await buildServiceImage({

@@ -1,5 +1,5 @@
 import type { V1Secret } from "@kubernetes/client-node";
-import type { ResolvedVariable } from "../../protocol";
+import { registryHostOf, type ResolvedVariable } from "../../protocol";
 import { kubernetesObjectName } from "../../protocol/kubernetes-names";
 import { type EnvironmentScope, LABEL, type ReleaseMeta, type ServiceRef, serviceMeta } from "./labels";
 
@@ -41,10 +41,10 @@ export function pullSecretName(serviceName: string): string {
   return `${kubernetesObjectName(serviceName)}-registry`;
 }
 
-/** The registry of an image name as `docker pull` reads it: the first part when it has a dot, a colon or is localhost, else Docker Hub. */
+/** The registry of an image name as a pull secret's `.dockerconfigjson` names it: Docker Hub by its index URL. */
 export function registryOf(image: string): string {
-  const first = image.split("/")[0]!;
-  return image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost") ? first : "https://index.docker.io/v1/";
+  const host = registryHostOf(image);
+  return host === "docker.io" ? "https://index.docker.io/v1/" : host;
 }
 
 export function base64(text: string): string {
