@@ -1,7 +1,7 @@
 import { AppError } from "../errors";
 
 /** PostgreSQL's error code, whether drizzle wrapped the driver's error or not. */
-function pgCode(error: unknown): string | undefined {
+export function pgCode(error: unknown): string | undefined {
   for (let current: unknown = error; current && typeof current === "object"; current = (current as { cause?: unknown }).cause) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;

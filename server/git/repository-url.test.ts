@@ -31,4 +31,13 @@ describe("repositoryKey", () => {
     expect(repositoryKey("not a url")).toBeNull();
     expect(repositoryKey("https://github.com/")).toBeNull();
   });
+
+  it("gives a key for a URL with a stray % instead of throwing, and still decodes valid escapes", () => {
+    // Accepted when a service is saved; a throw here failed its organization's webhook deliveries.
+    expect(repositoryKey("https://github.com/acme/app%")).toBe("github.com/acme/app%");
+    expect(repositoryKey("https://git.example.com/acme/a%zzb.git")).toBe("git.example.com/acme/a%zzb");
+    expect(repositoryKey("file:///srv/git/a%e9.git")).toBe("file:///srv/git/a%e9");
+    expect(repositoryKey("https://github.com/acme/100%25-app")).toBe("github.com/acme/100%-app");
+    expect(sameRepository("https://github.com/acme/caf%C3%A9.git", "git@github.com:acme/café")).toBe(true);
+  });
 });

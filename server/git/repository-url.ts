@@ -4,7 +4,7 @@
  * `http://user:token@github.com/acme/app/` all become `github.com/acme/app`. Ports and
  * credentials are dropped (a host serves HTTPS and SSH on different ports), the host and path
  * are compared without case (GitHub, GitLab and Bitbucket treat them so), `.git` and trailing
- * slashes are optional. `file://` URLs keep their path.
+ * slashes are optional. `file://` URLs keep their path. Never throws, whatever the string.
  */
 export function repositoryKey(url: string): string | null {
   const trimmed = url.trim();
@@ -18,9 +18,25 @@ export function repositoryKey(url: string): string | null {
   } catch {
     return null;
   }
-  if (parsed.protocol === "file:") return `file://${stripSuffix(decodeURIComponent(parsed.pathname))}`;
+  if (parsed.protocol === "file:") return `file://${stripSuffix(decodePath(parsed.pathname))}`;
   if (!parsed.hostname) return null;
-  return join(parsed.hostname, decodeURIComponent(parsed.pathname));
+  return join(parsed.hostname, decodePath(parsed.pathname));
+}
+
+/**
+ * The path with its percent-escapes decoded, each run on its own; a `%` that starts no valid
+ * escape (`app%`, `a%zzb`) or a run that is not UTF-8 is kept as written. decodeURIComponent
+ * throws on those, and a key is derived from every URL a service can hold: one throw broke its
+ * organization's webhook intake and stalled the worker for every organization.
+ */
+function decodePath(path: string): string {
+  return path.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
 }
 
 function join(host: string, path: string): string | null {

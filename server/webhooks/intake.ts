@@ -9,10 +9,27 @@ import { loadIntakeConnection, type IntakeConnection } from "./connections";
 import { repositoryKey } from "../git/repository-url";
 import { createFollowedRepositories } from "./followed-repositories";
 import { actsOn, deliveryHead, repositoryUrlsOf, storableHeaders, verifySignature } from "./providers";
+import { hasUnstorableText, UNSTORABLE_TEXT } from "./storable-text";
 
 export const HOOKS_PREFIX = "/api/hooks/";
-/** Larger deliveries are refused with 413 (GitHub caps payloads at 25 MB, but a push that large carries nothing Slipway needs). */
-export const MAX_DELIVERY_BYTES = 1024 * 1024;
+/**
+ * Larger deliveries are refused with 413. GitHub caps payloads at 25 MB and sends anything up to
+ * it (https://docs.github.com/en/webhooks/webhook-events-and-payloads#payload-cap); a push
+ * touching thousands of files lists each path in `commits[]` and again in `head_commit`, and
+ * passes 1 MiB, so a lower cap loses pushes (providers do not retry a 4xx).
+ *
+ * Memory: a body is read only once its connection is known to exist, up to this size; the
+ * batcher keeps each row's body (not its parsed payload) only until its batch commits, one
+ * statement later. What all deliveries being answered hold at once is BODIES_HELD_MAX_BYTES.
+ */
+export const MAX_DELIVERY_BYTES = 25 * 1024 * 1024;
+/**
+ * The most body bytes held at once, across the deliveries being answered. A body is read whole
+ * before its signature can be checked, so without this bound anyone who knows a webhook URL could
+ * make the process hold 25 MiB per request they keep open. Past it a delivery is answered 503
+ * (providers offer a redelivery); ordinary traffic (a push is a few kB) never comes near it.
+ */
+export const BODIES_HELD_MAX_BYTES = 4 * MAX_DELIVERY_BYTES;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type IntakeOptions = {
@@ -33,6 +50,8 @@ export type IntakeOptions = {
   batch?: BatcherOptions;
   /** How often counts of refused deliveries are added to their connection's row. */
   rejectFlushMs?: number;
+  /** BODIES_HELD_MAX_BYTES unless given. */
+  bodiesHeldMaxBytes?: number;
 };
 
 type Answer = { status: number; body: Record<string, unknown>; close?: boolean };
@@ -94,6 +113,11 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
     return current.sealedSecret !== used.sealedSecret && verifySignature(current.provider, current.secret, body, headers) ? current : "refused";
   }
 
+  async function someFollowed(organizationId: string, keys: string[]): Promise<boolean> {
+    for (const key of keys) if (await followed.follows(organizationId, key)) return true;
+    return false;
+  }
+
   const refuse = (connection: IntakeConnection, req: IncomingMessage): Answer => {
     rejected.set(connection.id, (rejected.get(connection.id) ?? 0) + 1);
     logger?.warn(
@@ -117,7 +141,11 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
   const rejectTimer = setInterval(() => void flushRejected(), options.rejectFlushMs ?? 5_000);
   rejectTimer.unref();
 
-  async function answer(req: IncomingMessage, connectionId: string): Promise<Answer> {
+  /** Body bytes held by the deliveries being answered, and how many may be. */
+  let bodiesHeld = 0;
+  const bodiesHeldMax = options.bodiesHeldMaxBytes ?? BODIES_HELD_MAX_BYTES;
+
+  async function answer(req: IncomingMessage, connectionId: string, held: { bytes: number }): Promise<Answer> {
     if (req.method !== "POST") return { status: 405, body: { message: "Webhooks are delivered with POST" } };
     if (!UUID.test(connectionId)) return unknown;
     const cached = await connectionFor(connectionId.toLowerCase());
@@ -127,8 +155,14 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
     if (!/^application\/json\s*(;|$)/.test(type)) return { status: 415, body: { message: "Configure the webhook to send application/json" } };
     const declared = Number(req.headers["content-length"] ?? "0");
     if (declared > MAX_DELIVERY_BYTES) return { status: 413, body: { message: `Deliveries over ${MAX_DELIVERY_BYTES} bytes are refused` }, close: true };
-    const body = await readBody(req, MAX_DELIVERY_BYTES);
+    const body = await readBody(req, MAX_DELIVERY_BYTES, (bytes) => {
+      if (bodiesHeld + bytes > bodiesHeldMax) return false;
+      bodiesHeld += bytes;
+      held.bytes += bytes;
+      return true;
+    });
     if (body === "too-large") return { status: 413, body: { message: `Deliveries over ${MAX_DELIVERY_BYTES} bytes are refused` }, close: true };
+    if (body === "busy") return { status: 503, body: { message: "Too many large deliveries are being received at once; retry later" }, close: true };
     if (body === "aborted") return { status: 400, body: { message: "The request body ended early" } };
     // JSON is UTF-8 (RFC 8259); anything else could not be stored as text.
     if (!isUtf8(body)) return { status: 400, body: { message: "The body is not UTF-8" } };
@@ -137,20 +171,27 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
     if (connection === null) return unknown;
     if (connection === "refused") return refuse(cached, req);
 
+    const text = body.toString("utf8");
     let payload: unknown;
     try {
-      payload = JSON.parse(body.toString("utf8"));
+      payload = JSON.parse(text);
     } catch {
       return { status: 400, body: { message: "The body is not valid JSON" } };
     }
     if (payload === null || typeof payload !== "object" || Array.isArray(payload)) return { status: 400, body: { message: "The body must be a JSON object" } };
+    // Refused before it joins a batch, whose insert it would fail for every delivery in it.
+    if (hasUnstorableText(text, payload)) return { status: 400, body: { message: UNSTORABLE_TEXT } };
     const head = deliveryHead(connection.provider, req.headers, body);
     if (!head) return { status: 400, body: { message: "The delivery id or event header is missing" } };
 
     const acted = actsOn(connection.provider, head.event, payload);
-    const repository = repositoryKey(repositoryUrlsOf(connection.provider, payload)[0] ?? "")?.slice(0, 500) ?? null;
-    // What no service can concern is settled here, as cheaply as an ignored event: no worker run reads it back.
-    const unfollowed = acted && repository !== null && !(await followed.follows(connection.organizationId, repository));
+    const keys = repositoryKeysOf(repositoryUrlsOf(connection.provider, payload));
+    // What no service can concern is settled here, as cheaply as an ignored event: no worker run
+    // reads it back. A service may name the repository by any of the payload's URLs (a GitLab
+    // under a path, or with its own SSH host, gives its HTTPS and SSH URLs different keys).
+    const unfollowed = acted && keys.length > 0 && !(await someFollowed(connection.organizationId, keys));
+    // The worker settles rows by this column alone, so it is set only when one key decides.
+    const repository = keys.length === 1 ? keys[0]! : null;
     const status = !acted ? "IGNORED" : unfollowed ? "PROCESSED" : "PENDING";
     const row: Omit<DeliveryRow, "organizationId" | "connectionId" | "sealedSecret"> = {
       deliveryId: head.deliveryId,
@@ -192,11 +233,15 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
       if (!url.startsWith(HOOKS_PREFIX)) return false;
       const connectionId = url.slice(HOOKS_PREFIX.length).split(/[?#/]/)[0] ?? "";
       let result: Answer;
+      const held = { bytes: 0 };
       try {
-        result = await answer(req, connectionId);
+        result = await answer(req, connectionId, held);
       } catch (error) {
         logger?.error({ err: error, connectionId }, "webhook delivery could not be stored");
         result = { status: 503, body: { message: "The delivery could not be stored; retry later" } };
+      } finally {
+        // Answered: its row is committed (or refused), and the batcher let go of the body.
+        bodiesHeld -= held.bytes;
       }
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (result.close) headers.connection = "close";
@@ -212,19 +257,28 @@ export function createWebhookIntake(services: Services, options: IntakeOptions =
   };
 }
 
-/** The body up to `limit` bytes; stops reading (and lets the connection close) past it. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "too-large" | "aborted"> {
+/** The distinct keys of a payload's repository URLs, cut to what the column stores. */
+function repositoryKeysOf(urls: string[]): string[] {
+  return [...new Set(urls.flatMap((url) => repositoryKey(url)?.slice(0, 500) ?? []))];
+}
+
+/**
+ * The body up to `limit` bytes; stops reading (and lets the connection close) past it, or when
+ * `hold` refuses to hold another chunk.
+ */
+function readBody(req: IncomingMessage, limit: number, hold: (bytes: number) => boolean): Promise<Buffer | "too-large" | "busy" | "aborted"> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (why: "too-large" | "busy") => {
+      cleanup();
+      req.pause();
+      resolve(why);
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        resolve("too-large");
-        return;
-      }
+      if (size > limit) return stop("too-large");
+      if (!hold(chunk.length)) return stop("busy");
       chunks.push(chunk);
     };
     const onEnd = () => {

@@ -1,5 +1,6 @@
 import { and, asc, eq, isNotNull, notInArray, sql } from "drizzle-orm";
 import type { Services } from "../context";
+import { pgCode } from "../db/errors";
 import { gitConnections, webhookDeliveries } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
 import { isAppError } from "../errors";
@@ -121,8 +122,39 @@ async function settleUnfollowed(services: Services, candidatesOf: (organizationI
   return settled;
 }
 
+/**
+ * Stores the deliveries' results, in one statement. A result PostgreSQL refuses (a data
+ * exception: a NUL in the ref of a delivery stored before the intake refused them, say) fails
+ * that statement for every delivery in it, on every retry of the job: the deliveries are then
+ * marked one by one, and one whose result cannot be stored is marked FAILED with the reason, so
+ * it is not processed again (nor its deployments requested again) and the others go on.
+ */
 async function markDeliveries(services: Services, marked: { id: string; result: Result }[]) {
   if (marked.length === 0) return;
+  try {
+    return await writeResults(services, marked);
+  } catch (error) {
+    if (!isDataException(error)) throw error;
+  }
+  for (const one of marked) {
+    try {
+      await writeResults(services, [one]);
+    } catch (error) {
+      if (!isDataException(error)) throw error;
+      const reason = `Its result could not be stored: ${error instanceof Error ? error.message : String(error)}`;
+      await writeResults(services, [
+        { id: one.id, result: { status: "FAILED", outcome: null, error: reason.replaceAll("\u0000", ""), acted: one.result.acted } },
+      ]);
+    }
+  }
+}
+
+/** Whether PostgreSQL refused a value (SQLSTATE class 22). */
+function isDataException(error: unknown): boolean {
+  return pgCode(error)?.startsWith("22") ?? false;
+}
+
+async function writeResults(services: Services, marked: { id: string; result: Result }[]) {
   await services.db.execute(sql`
     update ${webhookDeliveries} as d
     set status = m.status::webhook_delivery_status, outcome = m.outcome::jsonb, error = m.error, processed_at = now(), attempts = d.attempts + 1
@@ -251,6 +283,7 @@ async function changedFilesOf(services: Services, connection: ConnectionRow, eve
     outcome.changedFilesUnknown = reason;
     return null;
   };
+  if (event.rewritten) return unknown("the push moved the branch without new commits, or by force: the files it changed cannot be listed");
   if (!hasApi(connection.provider)) return unknown("the delivery lists no changed files");
   if (event.before === null) return unknown("the push created the branch");
   const token = await connectionApiToken(services, connection);

@@ -18,7 +18,7 @@ import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { eventually } from "../../test/engine-harness";
 import { gitOf, seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { deliver, eventHeaders, fixturePayload, githubExample, post, startProviderApi } from "../../test/support/webhooks";
-import { createWebhookIntake } from "./intake";
+import { createWebhookIntake, MAX_DELIVERY_BYTES } from "./intake";
 import { signatureHeaders } from "./providers";
 
 const logger = pino({ level: "silent" });
@@ -312,6 +312,77 @@ describe("push to deploy", () => {
     }
   });
 
+  it("deploys path-filtered services when a push lists no commits: a force push rewinding the branch, a branch created at a commit it had", async () => {
+    await developer().services.setGitTriggers({ serviceId: svc.diaspora!, autoDeploy: true, includePaths: ["api/**"], excludePaths: [] });
+    try {
+      const deployed = (pushed: Outcome["events"][number]) => pushed.deployments!.flatMap((d) => d.serviceIds).sort();
+      // `git push --force origin <older commit>:master`: GitHub lists no commit, and its compare
+      // (from the merge base) would list no file either: it is not asked.
+      const asked = providerApi.calls.length;
+      const rewind = githubExample("push", (e) => e.ref === "refs/heads/master");
+      Object.assign(rewind, { before: "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", forced: true, commits: [] });
+      const rewound = outcomeOf(await sendAndSettle("github", "push", rewind)).events[0]!;
+      expect(deployed(rewound)).toEqual([svc.api, svc.web].sort());
+      expect(rewound.changedFilesUnknown).toMatch(/without new commits, or by force/);
+      expect(providerApi.calls.slice(asked).filter((c) => c.path.includes("/compare/"))).toEqual([]);
+
+      const created = githubExample("push", (e) => e.ref === "refs/heads/master");
+      Object.assign(created, { before: "0".repeat(40), created: true, commits: [] });
+      expect(deployed(outcomeOf(await sendAndSettle("github", "push", created)).events[0]!)).toEqual([svc.api, svc.web].sort());
+
+      const gitlab = { ...fixturePayload("gitlab", "push-hook"), commits: [], total_commits_count: 0 };
+      const gitlabRewound = outcomeOf(await sendAndSettle("gitlab", "Push Hook", gitlab)).events[0]!;
+      expect(deployed(gitlabRewound)).toEqual([svc.diaspora]);
+      expect(gitlabRewound.changedFilesUnknown).toMatch(/without new commits/);
+    } finally {
+      await developer().services.setGitTriggers({ serviceId: svc.diaspora!, autoDeploy: true, includePaths: [], excludePaths: [] });
+    }
+  });
+
+  it("accepts and processes a push of thousands of files, past 1 MiB (GitHub sends up to 25 MB)", async () => {
+    const payload = githubExample("push", (e) => e.ref === "refs/heads/master");
+    // A regenerated client: GitHub lists every path in the commit and again in head_commit.
+    const files = Array.from({ length: 15_000 }, (_, i) => `packages/client/src/generated/models/module-${i}/index.generated.ts`);
+    files.push("api/generated/index.ts");
+    (payload.commits as { added: string[] }[])[0]!.added = files;
+    (payload.head_commit as { added: string[] }).added = files;
+    expect(Buffer.byteLength(JSON.stringify(payload))).toBeGreaterThan(2_000_000);
+    const [pushed] = outcomeOf(await sendAndSettle("github", "push", payload)).events;
+    // `api` deploys only for changes under api/: the last of the 15,001 files was read.
+    expect(pushed!.deployments!.flatMap((d) => d.serviceIds).sort()).toEqual([svc.api, svc.web].sort());
+  });
+
+  it("follows a repository by any URL the payload names: a service saved with the SSH URL of a GitLab served under a path", async () => {
+    // git_http_url and web_url carry the relative URL root (/gitlab), git_ssh_url does not; the
+    // service was saved with the HTTP form of the SSH URL's repository.
+    const payload = fixturePayload("gitlab", "push-hook");
+    Object.assign(payload.project as Record<string, unknown>, {
+      git_http_url: "http://example.com/gitlab/mike/diaspora.git",
+      web_url: "http://example.com/gitlab/mike/diaspora",
+    });
+    const pushed = outcomeOf(await sendAndSettle("gitlab", "Push Hook", payload)).events[0]!;
+    expect(pushed.deployments!.map((d) => d.serviceIds)).toEqual([[svc.diaspora]]);
+  });
+
+  it("takes deliveries for an organization one of whose services has a stray % in its git URL", async () => {
+    // Accepted when saved (unchecked); its repository key used to throw, failing every delivery of the organization.
+    const stray = await developer().services.create({
+      environmentId: env.release!,
+      name: "stray-percent",
+      config: { git: { url: "https://github.com/Codertocat/Hello-World%", ref: { branch: "master" } } },
+    });
+    try {
+      const delivery = await sendAndSettle(
+        "github",
+        "push",
+        githubExample("push", (e) => e.ref === "refs/heads/master"),
+      );
+      expect(outcomeOf(delivery).events[0]!.deployments!.map((d) => d.serviceIds)).toEqual([[svc.web]]);
+    } finally {
+      await services.db.delete(servicesTable).where(eq(servicesTable.id, stray.id));
+    }
+  });
+
   it("skips a push whose head commit says [skip deploy]", async () => {
     const payload = githubExample("push", (e) => e.ref === "refs/heads/master");
     (payload.head_commit as { message: string }).message = "Update docs [skip deploy]";
@@ -506,7 +577,7 @@ describe("bad input", () => {
     expect((await post(url, body, { ...withoutId, ...signatureHeaders("github", hooks.github.secret, body) })).status).toBe(400);
     // Wrong content type (GitHub's form encoding), oversized, unknown connection, not a uuid, not POST.
     expect((await post(url, `payload=${encodeURIComponent(body)}`, { ...head(), "content-type": "application/x-www-form-urlencoded" })).status).toBe(415);
-    const big = JSON.stringify({ ...push(), padding: "x".repeat(1024 * 1024) });
+    const big = JSON.stringify({ ...push(), padding: "x".repeat(MAX_DELIVERY_BYTES) });
     expect((await post(url, big, { ...head(), ...signatureHeaders("github", hooks.github.secret, big) })).status).toBe(413);
     expect((await post(`${baseUrl}/api/hooks/${randomUUID()}`, body, { ...head(), ...signatureHeaders("github", hooks.github.secret, body) })).status).toBe(
       404,
@@ -544,7 +615,7 @@ describe("bad input", () => {
     expect(answer).toBe(413);
   });
 
-  it("answers 413 to a chunked body that grows past 1 MiB", async () => {
+  it("answers 413 to a chunked body that grows past the cap", async () => {
     const answer = await new Promise<number>((resolve, reject) => {
       const req = http.request(hooks.github.url, {
         method: "POST",
@@ -558,7 +629,7 @@ describe("bad input", () => {
       const chunk = "x".repeat(64 * 1024);
       let sent = 0;
       const pump = () => {
-        while (sent < 2 * 1024 * 1024) {
+        while (sent < MAX_DELIVERY_BYTES + 2 * chunk.length) {
           sent += chunk.length;
           if (!req.write(chunk)) return void req.once("drain", pump);
         }
@@ -567,6 +638,92 @@ describe("bad input", () => {
       pump();
     });
     expect(answer).toBe(413);
+  });
+
+  it("answers 503 while the bodies being received hold the most it may, and takes deliveries again once they are answered", async () => {
+    const bounded = createWebhookIntake(services, { logger, cacheMs: 0, bodiesHeldMaxBytes: 256 * 1024 });
+    const boundedServer = http.createServer((req, res) => void bounded.handle(req, res).then((handled) => handled || res.writeHead(404).end()));
+    await new Promise<void>((resolve) => boundedServer.listen(0, "127.0.0.1", resolve));
+    const hookUrl = `http://127.0.0.1:${(boundedServer.address() as AddressInfo).port}/api/hooks/${hooks.github.id}`;
+    try {
+      // A slow sender holds 200 kB of a body it has not finished.
+      const slow = http.request(hookUrl, {
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", ...eventHeaders("github", "push", randomUUID()) },
+      });
+      const slowAnswer = new Promise<number>((resolve, reject) => {
+        slow.on("response", (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+        slow.on("error", reject);
+      });
+      slow.write(`{"padding":"${"x".repeat(200 * 1024)}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // 60 kB more than the 256 kB allowed: sent whole before the answer, as a provider does.
+      const large = () => {
+        const body = JSON.stringify({ ...push(), padding: "y".repeat(60 * 1024) });
+        return post(hookUrl, body, {
+          "content-type": "application/json",
+          ...eventHeaders("github", "push", randomUUID()),
+          ...signatureHeaders("github", hooks.github.secret, body),
+        });
+      };
+      const refused = await large();
+      expect(refused).toMatchObject({ status: 503, body: { message: expect.stringContaining("Too many large deliveries") } });
+      slow.end('"}');
+      expect(await slowAnswer).toBe(401);
+      expect((await large()).status).toBe(202);
+    } finally {
+      await bounded.close();
+      boundedServer.closeAllConnections();
+      await new Promise((resolve) => boundedServer.close(resolve));
+    }
+  });
+
+  it("refuses a delivery with a NUL character (400) without failing the deliveries stored beside it", async () => {
+    const before = await countRows();
+    const nulInUrl = push();
+    for (const field of ["clone_url", "ssh_url", "git_url", "html_url"]) {
+      const repository = nulInUrl.repository as Record<string, string>;
+      repository[field] = repository[field]!.replace("Hello-World", "Hello-World\u0000x");
+    }
+    const nulInRef = { ...push(), ref: "refs/heads/master\u0000" };
+    const beside = { ...push(), head_commit: { ...(push().head_commit as object), message: "[skip deploy] beside a NUL" } };
+    // A commit message that quotes the escape holds a backslash, not a NUL.
+    const quoting = { ...push(), head_commit: { ...(push().head_commit as object), message: "[skip deploy] Refuse \\u0000 in names" } };
+    const sent = (payload: unknown) => deliver(hooks.github.url, { provider: "github", secret: hooks.github.secret, event: "push", payload });
+    // Half a surrogate pair: jsonb refuses it as it refuses a NUL.
+    const halfPair = { ...push(), head_commit: { ...(push().head_commit as object), message: "broken \ud83d" } };
+    const [url, ref, half, stored, quoted] = await Promise.all([sent(nulInUrl), sent(nulInRef), sent(halfPair), sent(beside), sent(quoting)]);
+    expect(url).toMatchObject({ status: 400, body: { message: expect.stringMatching(/NUL character/) } });
+    expect(ref.status).toBe(400);
+    expect(half.status).toBe(400);
+    expect(stored.status).toBe(202);
+    expect(quoted.status).toBe(202);
+    await settled(stored.body.id as string);
+    await settled(quoted.body.id as string);
+    expect((await countRows()).deliveries).toBe(before.deliveries + 2);
+  });
+
+  it("marks FAILED a stored delivery whose result cannot be stored, and goes on with the next", async () => {
+    // Stored before the intake refused NUL characters: its ref, written into its outcome, is refused by jsonb.
+    const payload = { ...push(), ref: "refs/heads/master\u0000" };
+    const [poisoned] = await services.db
+      .insert(webhookDeliveries)
+      .values({
+        organizationId: org.organizationId,
+        connectionId: hooks.github.id,
+        deliveryId: randomUUID(),
+        event: "push",
+        repository: "github.com/codertocat/hello-world",
+        headers: eventHeaders("github", "push", "poisoned"),
+        payload: JSON.stringify(payload),
+      })
+      .returning();
+    const next = await send("github", "push", { ...push(), head_commit: { ...(push().head_commit as object), message: "[skip deploy] after the poisoned" } });
+    expect((await settled(next.body.id as string)).status).toBe("PROCESSED");
+    const failed = await settled(poisoned!.id);
+    expect(failed.status).toBe("FAILED");
+    expect(failed.error).toMatch(/^Its result could not be stored: /);
   });
 
   it("stores a replayed delivery once and answers it 202 duplicate, also when the replays race", async () => {

@@ -40,7 +40,11 @@ const refState = z
 const push = z.object({
   actor,
   repository,
-  push: z.object({ changes: z.array(z.object({ new: refState.nullable(), old: refState.nullable(), closed: z.boolean().optional() }).passthrough()) }),
+  push: z.object({
+    changes: z.array(
+      z.object({ new: refState.nullable(), old: refState.nullable(), closed: z.boolean().optional(), forced: z.boolean().optional() }).passthrough(),
+    ),
+  }),
 });
 
 const pullRequest = z.object({
@@ -80,6 +84,7 @@ function pushEvents(payload: unknown): GitEvent[] {
         // Bitbucket's push payload does not list changed files.
         changedFiles: null,
         before: previousCommit(change.old?.target.hash),
+        rewritten: change.forced === true,
         actor: actorName(p.actor),
       },
     ];

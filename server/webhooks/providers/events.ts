@@ -18,6 +18,12 @@ export type PushEvent = {
   changedFiles: string[] | null;
   /** The commit the ref pointed at before the push; null when the push created it (or the provider does not say). */
   before: string | null;
+  /**
+   * The ref moved to a commit that does not descend from `before` (a force push, a branch rewound
+   * to an older commit): the files that changed are unknown, and comparing the two commits (the
+   * providers' compare APIs diff from their merge base) would list none of the discarded ones.
+   */
+  rewritten: boolean;
   actor: string;
 };
 

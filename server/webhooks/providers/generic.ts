@@ -58,6 +58,8 @@ export const generic: ProviderAdapter = {
           headMessage: p.message ?? null,
           changedFiles: p.changedFiles ?? null,
           before: null,
+          // Unknown: its changedFiles are whatever the sender says.
+          rewritten: false,
           actor: p.actor ?? "unknown",
         },
       ];

@@ -34,6 +34,7 @@ const push = z.object({
   before: z.string().optional(),
   after: z.string(),
   deleted: z.boolean().optional(),
+  forced: z.boolean().optional(),
   repository,
   head_commit: z.object({ id: z.string(), message: z.string() }).passthrough().nullable().optional(),
   commits: z.array(fileCommit).default([]),
@@ -64,6 +65,9 @@ function pushEvents(payload: unknown): GitEvent[] {
   const deleted = p.deleted === true || isZeroCommit(p.after);
   // An annotated tag's `after` is the tag object; head_commit is the commit it points at.
   const commit = deleted ? p.after : checked(p.head_commit?.id ?? p.after, "GitHub push");
+  const before = previousCommit(p.before);
+  // No commit listed: a branch created at, or rewound to, a commit it already had (`forced`).
+  const rewritten = !deleted && (p.forced === true || (p.commits.length === 0 && before !== null));
   return [
     {
       kind: "push",
@@ -73,9 +77,11 @@ function pushEvents(payload: unknown): GitEvent[] {
       commit,
       deleted,
       headMessage: p.head_commit?.message ?? null,
-      // GitHub lists at most 20 commits in a push; beyond that the changed files are unknown.
-      changedFiles: p.commits.length >= 20 ? null : filesOf(p.commits),
-      before: previousCommit(p.before),
+      // GitHub lists at most 20 commits in a push; beyond that the changed files are unknown, and
+      // so they are when it lists none: the push still moved the branch to another tree.
+      changedFiles: rewritten || p.commits.length === 0 || p.commits.length >= 20 ? null : filesOf(p.commits),
+      before,
+      rewritten,
       actor: p.sender?.login ?? p.pusher?.name ?? "unknown",
     },
   ];

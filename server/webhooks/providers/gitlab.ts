@@ -68,6 +68,8 @@ function pushEvents(event: string, payload: unknown): GitEvent[] {
   if (!ref) return [];
   const deleted = isZeroCommit(p.after);
   const head = p.commits.find((c) => c.id === p.checkout_sha) ?? p.commits.at(-1);
+  const before = previousCommit(p.before);
+  const listed = p.total_commits_count ?? p.commits.length;
   return [
     {
       kind: "push",
@@ -77,9 +79,12 @@ function pushEvents(event: string, payload: unknown): GitEvent[] {
       commit: deleted ? p.after : checked(p.checkout_sha ?? p.after, `GitLab ${event}`),
       deleted,
       headMessage: head?.message ?? null,
-      // GitLab lists at most 20 commits (total_commits_count says how many there were).
-      changedFiles: (p.total_commits_count ?? p.commits.length) > p.commits.length ? null : filesOf(p.commits),
-      before: previousCommit(p.before),
+      // GitLab lists at most 20 commits (total_commits_count says how many there were); none
+      // when the branch was created at, or rewound to, a commit it already had.
+      changedFiles: listed === 0 || listed > p.commits.length ? null : filesOf(p.commits),
+      before,
+      // GitLab says nothing of force pushes; a push of no new commit moved the branch backwards.
+      rewritten: listed === 0 && before !== null && !deleted,
       actor: p.user_username ?? p.user_name ?? "unknown",
     },
   ];
