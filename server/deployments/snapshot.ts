@@ -2,6 +2,7 @@ import { and, eq, inArray, or, sql } from "drizzle-orm";
 import { mapCredentials } from "../../engine/protocol/git-source";
 import { serviceSpec, type ApplicationConfig, type GitSource, type Snapshot } from "../../engine/protocol/snapshot";
 import type { DeploymentAction } from "../../engine/protocol/snapshot";
+import { stepsOf } from "../../engine/protocol/steps";
 import type { Executor } from "../db/client";
 import { preparedOnce } from "../db/prepared";
 import { clusters, deploymentStages, environments, organizations, projects, services, variables } from "../db/schema";
@@ -129,6 +130,9 @@ export function renderSnapshot(
   // Every service of the environment reaches every database of it, deployed now or not.
   const databases = databaseVariablesOf(cipher, inputs.services, cluster.kind);
 
+  // Only a DEPLOY clones (engine/protocol/steps.ts): the plan of a kind built from git says so.
+  const clones = stepsOf(input.action, "APPLICATION").includes("clone");
+
   // Stage by stage, and by kind inside a stage (server/environments/stages.ts); the engine runs them in this order.
   const ordered = deploymentStagesOf(inputs.stages, input.services, input.action);
   const specs = ordered.services.map((service) => {
@@ -173,8 +177,10 @@ export function renderSnapshot(
     // The repository's credentials travel like the registry password: sealed for this deployment.
     const forEngine = <C extends { git: GitSource }>(config: C): C => {
       const git = openGitCredentials(cipher, config.git);
-      // Checked at every deployment too: an ADMIN may have disallowed local repositories since the service was saved.
-      if (isLocalRepository(git.url) && !cluster.allowLocalRepositories) throw localRepositoryRefused(cluster.name, git.url);
+      // Checked at every deployment that clones too: an ADMIN may have disallowed local repositories
+      // since the service was saved. A STOP, RESTART or DELETE reads no repository, and must not
+      // be refused for it: a service that can no longer be built can still be deleted.
+      if (clones && isLocalRepository(git.url) && !cluster.allowLocalRepositories) throw localRepositoryRefused(cluster.name, git.url);
       const credentials = git.credentials && mapCredentials(git.credentials, seal);
       return withRef({ ...config, git: credentials ? { ...git, credentials } : git }, input.refs?.[service.id]);
     };

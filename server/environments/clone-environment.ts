@@ -167,6 +167,8 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
           clonedFromId: source.id,
           schedule: source.schedule ?? rule?.schedule ?? null,
           scheduleCheckedAt: ctx.now(),
+          // The default of the services that set none (a clone of a dev environment sleeps as it does); kept on any cluster (README).
+          sleepAfterMinutes: source.sleepAfterMinutes,
           expiresAt: lifetimeSeconds ? new Date(ctx.now().getTime() + lifetimeSeconds * 1000) : null,
         })
         .returning(),

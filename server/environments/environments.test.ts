@@ -4,8 +4,8 @@ import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { clusters, deploymentStages, services as servicesTable, variables } from "../db/schema";
-import { applySchedules } from "./lifecycle";
+import { clusters, deploymentStages, deployments, services as servicesTable, variables } from "../db/schema";
+import { applySchedules, reapExpiredEnvironments } from "./lifecycle";
 
 let clock = new Date("2026-11-30T06:00:00Z"); // Monday, 07:00 in Paris
 let services: Services;
@@ -139,6 +139,15 @@ describe("cloning an environment", () => {
     expect(await rows()).toEqual(before);
   });
 
+  it("keeps the source's sleep setting, which its services that set none follow", async () => {
+    const { environment } = await environmentWithService("sleepy");
+    await api().environments.update({ environmentId: environment.id, sleepAfterMinutes: 15 });
+    const { environment: copy, deployment } = await api().environments.clone({ environmentId: environment.id, name: "copy", deploy: true });
+    expect(copy.sleepAfterMinutes).toBe(15);
+    const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deployment!.id));
+    expect(row!.snapshot.services[0]).toMatchObject({ name: "web", config: { sleepAfterMinutes: 15 } });
+  });
+
   it("copies an empty environment, with nothing to deploy", async () => {
     const project = await api().projects.create({ name: "empty" });
     const environment = await api().environments.create({ projectId: project.id, name: "main" });
@@ -212,5 +221,53 @@ describe("rules, schedules and expiry", () => {
     expect(reaped.environments.map((e) => e.environmentId)).toContain(expired.id);
     expect((await api().deployments.list({ environmentId: expired.id })).map((d) => `${d.action}:${d.origin}`)).toEqual(["DELETE:SCHEDULER"]);
     expect(await api().deployments.list({ environmentId: kept.id })).toEqual([]);
+  });
+
+  it("reaps the other expired environments when one cannot be deleted, and says why in the audit log once", async () => {
+    const broken = await environmentWithService("broken");
+    const later = (await environmentWithService("later")).environment;
+    // A secret that no longer decrypts: a value sealed for another variable (its context differs).
+    await api().variables.set({ scope: "SERVICE", targetId: broken.service.id, key: "TOKEN", value: "t", secret: true });
+    await api().variables.set({ scope: "SERVICE", targetId: broken.service.id, key: "OTHER", value: "o" });
+    const [other] = await services.db.select().from(variables).where(eq(variables.key, "OTHER"));
+    await services.db.update(variables).set({ encryptedValue: other!.encryptedValue }).where(eq(variables.key, "TOKEN"));
+    // The broken one expired first, so it comes first.
+    await api().environments.update({ environmentId: broken.environment.id, expiresAt: new Date(clock.getTime() - 120_000).toISOString() });
+    await api().environments.update({ environmentId: later.id, expiresAt: new Date(clock.getTime() - 60_000).toISOString() });
+
+    const outcome = await reapExpiredEnvironments(services, { dryRun: false, organizationId: org.organizationId });
+    expect(outcome.failed.map((f) => f.environmentId)).toEqual([broken.environment.id]);
+    expect(outcome.environments.map((e) => e.environmentId)).toContain(later.id);
+    expect((await api().deployments.list({ environmentId: later.id })).map((d) => `${d.action}:${d.origin}`)).toEqual(["DELETE:SCHEDULER"]);
+    expect(await api().deployments.list({ environmentId: broken.environment.id })).toEqual([]);
+
+    // Every run retries it; the audit log says it once.
+    await api().environments.reap({ dryRun: false });
+    const failures = await api().organization.audit({ action: "environment.reap_failed" });
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({
+      targetId: broken.environment.id,
+      actor: "scheduler",
+      changes: { project: "broken", name: "main", error: "Encrypted value cannot be decrypted with the configured key" },
+    });
+  });
+
+  it("deletes an environment whose repository its cluster no longer allows, which it refuses to deploy", async () => {
+    const [cluster] = await services.db
+      .insert(clusters)
+      .values({ organizationId: org.organizationId, name: "strict", kind: "local", allowLocalRepositories: true })
+      .returning();
+    const project = await api().projects.create({ name: "local-repo" });
+    const environment = await api().environments.create({ projectId: project.id, name: "main", clusterId: cluster!.id });
+    await api().services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" }, port: 3000 } });
+    // An ADMIN disallows local repositories after the service was saved.
+    await services.db.update(clusters).set({ allowLocalRepositories: false }).where(eq(clusters.id, cluster!.id));
+
+    await expect(api().deployments.create({ environmentId: environment.id, action: "DEPLOY" })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining("local repositories"),
+    });
+    const deletion = await api().environments.delete({ environmentId: environment.id });
+    expect(deletion).toMatchObject({ environmentId: environment.id, action: "DELETE", status: "QUEUED" });
   });
 });

@@ -32,9 +32,18 @@ function pattern(time: string, weekdays: number[]): string {
   return `0 ${Number(minute)} ${Number(hour)} * * ${cronDays(weekdays)}`;
 }
 
+/**
+ * The weekdays of the stop time. An overnight schedule (stop before start: 22:00 to 06:00) stops
+ * the morning after each start day, so Friday's 22:00 start stops on Saturday at 06:00, not on
+ * Monday, and a Monday start day has no stop on its own morning.
+ */
+export function stopWeekdays(schedule: EnvironmentSchedule): number[] {
+  return schedule.stop < schedule.start ? schedule.weekdays.map((day) => (day % 7) + 1) : schedule.weekdays;
+}
+
 /** The next instant strictly after `from` at which `time` falls on one of the weekdays, in the zone. */
-function nextAt(time: string, schedule: EnvironmentSchedule, from: Date): Date | null {
-  const cron = new Cron(pattern(time, schedule.weekdays), { timezone: schedule.timeZone, paused: true });
+function nextAt(time: string, weekdays: number[], timeZone: string, from: Date): Date | null {
+  const cron = new Cron(pattern(time, weekdays), { timezone: timeZone, paused: true });
   try {
     return cron.nextRun(from);
   } finally {
@@ -51,13 +60,13 @@ export type ScheduleBoundary = { action: "DEPLOY" | "STOP"; at: Date };
  */
 export function latestBoundary(schedule: EnvironmentSchedule, from: Date, to: Date): ScheduleBoundary | null {
   let latest: ScheduleBoundary | null = null;
-  for (const [time, action] of [
-    [schedule.start, "DEPLOY"],
-    [schedule.stop, "STOP"],
+  for (const [time, weekdays, action] of [
+    [schedule.start, schedule.weekdays, "DEPLOY"],
+    [schedule.stop, stopWeekdays(schedule), "STOP"],
   ] as const) {
     let cursor = from;
     for (;;) {
-      const at = nextAt(time, schedule, cursor);
+      const at = nextAt(time, weekdays, schedule.timeZone, cursor);
       if (!at || at > to) break;
       if (!latest || at > latest.at) latest = { action, at };
       cursor = at;

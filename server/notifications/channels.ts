@@ -1,9 +1,10 @@
 import http from "node:http";
 import https from "node:https";
+import net from "node:net";
 import nodemailer from "nodemailer";
 import type { ChannelConfig } from "./rule-input";
 import { SIGNATURE_HEADER, signatureHeader } from "./signature";
-import { ALLOW_PRIVATE_SETTING, deliveryAgent, type NotificationTargetPolicy } from "./target-address";
+import { ALLOW_PRIVATE_SETTING, bareHost, deliveryAgent, publicAddressOf, type NotificationTargetPolicy } from "./target-address";
 
 /** How much of a receiver's answer the delivery log keeps. */
 const EXCERPT_CHARS = 1_000;
@@ -89,8 +90,13 @@ export async function sendToChannel(config: ChannelConfig, payload: DeliveryPayl
       );
     }
     case "email": {
+      // Connects to the address checked, not to what the name resolves to a moment later; the
+      // name still verifies the server's certificate (nodemailer's own way to pin an address:
+      // https://gist.github.com/andris9/a13d9b327ea81d620ea89926d2097921).
+      const address = await publicAddressOf(config.smtp.host, policy);
       const transport = nodemailer.createTransport({
-        host: config.smtp.host,
+        host: address,
+        ...(net.isIP(bareHost(config.smtp.host)) ? {} : { tls: { servername: config.smtp.host } }),
         port: config.smtp.port,
         secure: config.smtp.secure,
         ...(config.smtp.user ? { auth: { user: config.smtp.user, pass: config.smtp.password ?? "" } } : {}),
@@ -106,9 +112,43 @@ export async function sendToChannel(config: ChannelConfig, payload: DeliveryPayl
           text: `${payload.text}\n\nEvent: ${payload.event}\nDelivery: ${payload.id}\n`,
         });
         return { ok: info.rejected.length === 0, status: null, excerpt: String(info.response).slice(0, EXCERPT_CHARS) };
+      } catch (error) {
+        throw smtpError(error);
       } finally {
         transport.close();
       }
     }
   }
+}
+
+/** What a nodemailer error says of the server's answer (smtp-connection's _formatError). */
+type SmtpFailure = Error & { code?: string; response?: string; responseCode?: number; command?: string };
+
+/** What went wrong, by nodemailer's error code, when the server's own words are not kept. */
+const SMTP_FAILURES: Record<string, string> = {
+  EPROTOCOL: "the server did not answer as an SMTP server",
+  EAUTH: "the SMTP server refused the login",
+  EENVELOPE: "the SMTP server refused the sender or a recipient",
+  EMESSAGE: "the SMTP server refused the message",
+  ETLS: "the SMTP server's TLS failed",
+  ECONNECTION: "the SMTP server closed the connection",
+};
+
+/**
+ * The error the attempt log keeps. nodemailer appends what the server said to its message; that
+ * is kept only when it is an SMTP reply to one of our commands ("535 bad credentials" helps whoever
+ * set the channel up). What a server says on connecting, or anything that is not an SMTP reply,
+ * is a greeting: another service's banner (an sshd, a database) tells whoever reads the log what
+ * listens there, so only the failure's kind and reply code are kept.
+ */
+function smtpError(error: unknown): unknown {
+  const failure = error as SmtpFailure;
+  if (!(error instanceof Error) || typeof failure.response !== "string") return error;
+  const isReply = /^[2-5]\d\d[ -]/.test(failure.response) && failure.command !== undefined && failure.command !== "CONN";
+  if (isReply) return error;
+  const what = SMTP_FAILURES[failure.code ?? ""] ?? "the SMTP server failed";
+  const reply = failure.responseCode ? `reply ${failure.responseCode}` : null;
+  const when = failure.command === "CONN" ? "on connecting" : failure.command ? `to ${failure.command}` : null;
+  const detail = [reply, when].filter(Boolean).join(" ");
+  return new Error(detail ? `${what} (${detail})` : what);
 }

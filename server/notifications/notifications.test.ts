@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { and, eq, isNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/node-postgres";
 import type { Runner } from "graphile-worker";
@@ -144,6 +144,22 @@ afterAll(async () => {
   await new Promise((resolve) => receiver?.close(resolve));
   await new Promise((resolve) => smtp?.close(() => resolve(undefined)));
 });
+
+/** A service on 127.0.0.1 that greets like an sshd: its banner is what must not reach the attempt log. */
+async function bannerServer() {
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections++;
+    socket.on("error", () => {});
+    socket.write("SSH-2.0-OpenSSH_9.6p1 internal-bastion\r\n");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
 
 /** What the engine reports for a whole deployment of the environment, ending as `outcome`. */
 async function deployStaging(outcome: "succeeded" | "failed") {
@@ -316,6 +332,37 @@ describe("private addresses", () => {
     expect(await sendToChannel(config("127.0.0.1"), payload, new Date(), { allowPrivateTargets: true })).toEqual({ ok: true, status: 200, excerpt: "thanks" });
     expect(received.filter((r) => r.path === "/rebound")).toHaveLength(1);
   });
+
+  it("refuses an email channel's SMTP server on a private address when the rule is saved and when it sends, without connecting to it", async () => {
+    const banner = await bannerServer();
+    try {
+      const email = (host: string) => ({
+        type: "email" as const,
+        smtp: { host, port: banner.port, secure: false },
+        from: "slipway@example.test",
+        to: ["ops@example.test"],
+      });
+      const refused: [string, string][] = [
+        ["127.0.0.1", "127.0.0.1 is a loopback address"],
+        ["localhost", "localhost \\((127\\.0\\.0\\.1|::1)\\) is a loopback address"],
+        ["169.254.169.254", "169.254.169.254 is a link-local address"],
+        ["10.1.2.3", "10.1.2.3 is a private address"],
+      ];
+      for (const [host, message] of refused) {
+        const creating = guarded().notifications.create({ projectId, name: "internal mail", events: ["deployment.failed"], channel: email(host) });
+        await expect(creating).rejects.toMatchObject({ code: "BAD_REQUEST" });
+        await expect(creating).rejects.toThrow(new RegExp(`^${message}: notifications go to public addresses only, .*SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1`));
+      }
+      // A rule saved before (or a name that resolves elsewhere since) is refused when it sends.
+      const payload = { id: "d-2", event: "notification.test", text: "hello" };
+      for (const host of ["localhost", "127.0.0.1"]) {
+        await expect(sendToChannel(email(host), payload, new Date(), { allowPrivateTargets: false })).rejects.toThrow(/is a loopback address/);
+      }
+      expect(banner.connections()).toBe(0);
+    } finally {
+      await banner.close();
+    }
+  });
 });
 
 describe("chat and email channels", () => {
@@ -393,6 +440,29 @@ describe("chat and email channels", () => {
     });
     expect(delivery!.attempts[0]!.error).toMatch(/Invalid login|bad credentials/i);
     expect(delivery!.attempts[0]!.error).not.toContain("wrong");
+  });
+
+  it("keeps out of the attempt log what a server that is not an SMTP server says on connecting", async () => {
+    const banner = await bannerServer();
+    try {
+      const { rule } = await developer().notifications.create({
+        projectId,
+        name: "not mail",
+        events: ["deployment.failed"],
+        enabled: false,
+        channel: { type: "email", smtp: { host: "127.0.0.1", port: banner.port }, from: "slipway@example.test", to: ["ops@example.test"] },
+      });
+      await developer().notifications.test({ ruleId: rule.id });
+      const [delivery] = await eventually(async () => {
+        const deliveries = await developer().notifications.deliveries({ ruleId: rule.id });
+        return deliveries[0]?.attempts.length ? deliveries : undefined;
+      });
+      expect(banner.connections()).toBeGreaterThan(0);
+      expect(delivery!.attempts[0]!.error).toBe("the server did not answer as an SMTP server (on connecting)");
+      await developer().notifications.delete({ ruleId: rule.id });
+    } finally {
+      await banner.close();
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { cipherFor } from "../secrets/organization-cipher";
 import { enqueueDelivery, TEST_EVENT } from "./enqueue";
 import { notificationEvents } from "./events";
 import type { ChannelConfig, ChannelInput, createRuleInput } from "./rule-input";
-import { assertPublicTarget } from "./target-address";
+import { assertPublicHost, assertPublicTarget } from "./target-address";
 
 export const updateRuleInput = z.object({
   ruleId: z.string().uuid(),
@@ -60,7 +60,8 @@ async function checkScope(ctx: DomainContext, projectId: string, environmentId: 
 /** Creates a rule; a generic webhook's signing secret is returned here only. */
 export async function createRule(ctx: DomainContext, input: z.infer<typeof createRuleInput>) {
   await checkScope(ctx, input.projectId, input.environmentId);
-  if (input.channel.type !== "email") await assertPublicTarget(input.channel.url, ctx.notifications);
+  if (input.channel.type === "email") await assertPublicHost(input.channel.smtp.host, ctx.notifications);
+  else await assertPublicTarget(input.channel.url, ctx.notifications);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   const id = randomUUID();
   const secret = input.channel.type === "webhook" ? randomBytes(32).toString("hex") : null;

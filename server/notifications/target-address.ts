@@ -7,9 +7,10 @@ import { AppError } from "../errors";
 import type { NotificationSettings } from "./settings";
 
 /**
- * Where webhook notifications may go. By default only to public addresses: a rule's URL is typed
- * by any DEVELOPER, and a control plane that posts wherever it is told would let them reach the
- * instance's own network (a metadata service, a database's HTTP port, the control plane itself).
+ * Where notifications may go (webhooks, and email channels' SMTP servers). By default only to
+ * public addresses: a rule's URL or SMTP host is typed by any DEVELOPER, and a control plane
+ * that connects wherever it is told would let them reach the instance's own network (a metadata
+ * service, a database's HTTP port, the control plane itself).
  * An instance whose receivers live on its own network allows private addresses
  * (SLIPWAY_NOTIFICATIONS_ALLOW_PRIVATE=1), as the tests on 127.0.0.1 do.
  */
@@ -44,18 +45,52 @@ const RANGE_WORDS: Record<string, string> = {
  * may resolve elsewhere later (DNS rebinding).
  */
 export async function assertPublicTarget(url: string, policy: NotificationTargetPolicy): Promise<void> {
+  await assertPublicHost(new URL(url).hostname, policy);
+}
+
+/**
+ * At save, the same rule for a host named on its own (an email channel's SMTP server): an SMTP
+ * host is as much a way into the instance's network as a webhook's URL, and the attempt log
+ * would say what answers there. Delivery checks again (publicAddressOf).
+ */
+export async function assertPublicHost(hostname: string, policy: NotificationTargetPolicy): Promise<void> {
   if (policy.allowPrivateTargets) return;
-  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
+  const host = bareHost(hostname);
   let addresses: string[];
-  if (net.isIP(host)) addresses = [host];
-  else {
-    try {
-      addresses = (await dns.lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
-    } catch {
-      // A name that does not resolve yet (its DNS record is still to come) is saved: delivery checks whatever it resolves to then.
-      return;
-    }
+  try {
+    addresses = await addressesOf(host);
+  } catch {
+    // A name that does not resolve yet (its DNS record is still to come) is saved: delivery checks whatever it resolves to then.
+    return;
   }
+  assertPublicAddresses(host, addresses);
+}
+
+/**
+ * At delivery, for a connection made without an agent (SMTP): the host's addresses as it
+ * resolves now, every one public, and the first of them, for the caller to connect to that
+ * address and not to whatever the name resolves to a moment later. The host as given when
+ * private addresses are allowed.
+ */
+export async function publicAddressOf(hostname: string, policy: NotificationTargetPolicy): Promise<string> {
+  if (policy.allowPrivateTargets) return hostname;
+  const host = bareHost(hostname);
+  const addresses = await addressesOf(host);
+  assertPublicAddresses(host, addresses);
+  return addresses[0]!;
+}
+
+/** A host without the brackets of an IPv6 literal. */
+export function bareHost(hostname: string): string {
+  return hostname.replace(/^\[(.*)\]$/, "$1");
+}
+
+async function addressesOf(host: string): Promise<string[]> {
+  if (net.isIP(host)) return [host];
+  return (await dns.lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
+}
+
+function assertPublicAddresses(host: string, addresses: string[]): void {
   for (const address of addresses) {
     const range = nonPublicRange(address);
     if (!range) continue;

@@ -61,6 +61,22 @@ describe("variables", () => {
     expect((await api.variables.list({ scope: "SERVICE", targetId: ids.serviceId })).every((v) => v.secret && v.value === null)).toBe(true);
   });
 
+  it("refuses an import with a value over the limit of a single value, naming its key and line, and writes nothing", async () => {
+    const big = "a".repeat(200 * 1024);
+    // Accepted, a value this long would fail every start of the service (a process takes no environment string over 128 KiB).
+    await expect(api.variables.set({ scope: "ENVIRONMENT", targetId: ids.environmentId, key: "BIG", value: big })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+    });
+    const content = `# generated\nSMALL=1\nBIG="${big}"\n`;
+    await expect(api.variables.import({ scope: "ENVIRONMENT", targetId: ids.environmentId, content })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: `Nothing imported. Invalid lines: line 3, BIG: the value has ${big.length} characters: Too big: expected string to have <=65536 characters`,
+    });
+    const keys = (await api.variables.list({ scope: "ENVIRONMENT", targetId: ids.environmentId })).map((v) => v.key);
+    expect(keys).not.toContain("SMALL");
+    expect(keys).not.toContain("BIG");
+  });
+
   it("summarises the organization for the overview", async () => {
     const overview = await api.organization.overview({});
     expect(overview.projects).toEqual([

@@ -161,18 +161,22 @@ export const importVariablesInput = variableTarget.extend({
 });
 
 /**
- * Sets every variable of a `.env` file at one scope, all or nothing: one invalid name rejects
- * the whole file with every problem named, and nothing is written.
+ * Sets every variable of a `.env` file at one scope, all or nothing: one invalid name or value
+ * (the rules of a single set: a value over the limit would fail every start of the service)
+ * rejects the whole file with every problem named by its line, and nothing is written.
  */
 export async function importVariables(ctx: DomainContext, input: z.infer<typeof importVariablesInput>) {
   await assertTarget(ctx, input);
   const entries = Object.entries(parseDotenv(input.content));
   if (entries.length === 0) throw new AppError("INVALID", "The file has no KEY=value lines");
-  const problems = entries.flatMap(([key]) => {
-    const checked = variableKey.safeParse(key);
-    return checked.success ? [] : [`${key}: ${checked.error.issues[0]?.message}`];
+  const problems = entries.flatMap(([key, value]) => {
+    const where = `line ${lineOf(input.content, key)}, ${key}`;
+    const name = variableKey.safeParse(key);
+    if (!name.success) return [`${where}: ${name.error.issues[0]?.message}`];
+    const checked = variableValue.safeParse(value);
+    return checked.success ? [] : [`${where}: the value has ${value.length} characters: ${checked.error.issues[0]?.message}`];
   });
-  if (problems.length > 0) throw new AppError("INVALID", `Nothing imported. Invalid names: ${problems.join("; ")}`);
+  if (problems.length > 0) throw new AppError("INVALID", `Nothing imported. Invalid lines: ${problems.join("; ")}`);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   return ctx.db.transaction(async (tx) => {
     const existingSecrets = await tx
@@ -201,6 +205,17 @@ export async function importVariables(ctx: DomainContext, input: z.infer<typeof 
     });
     return { imported: keys.length, keys };
   });
+}
+
+/**
+ * The line of a `.env` file that sets `key`: the last one that does, as dotenv keeps the last
+ * (its line syntax: an optional `export`, then `KEY=` or `KEY: `).
+ */
+function lineOf(content: string, key: string): number {
+  const lines = content.replace(/\r\n?/g, "\n").split("\n");
+  const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const setting = new RegExp(`^\\s*(?:export\\s+)?${escaped}(?:\\s*=|:\\s)`);
+  return lines.findLastIndex((line) => setting.test(line)) + 1;
 }
 
 /** What a service will receive, with where each value comes from. Secret values stay hidden. */
