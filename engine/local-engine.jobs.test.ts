@@ -131,6 +131,24 @@ describe("local engine: jobs", () => {
     expect(fs.existsSync(path.join(env.home, "services", tick.id))).toBe(false);
   });
 
+  it("keeps a cron job's schedule when its state cannot be saved, saying why in its log", async () => {
+    const tick = job({ name: "unsaved", config: { git: jobSource(), command: "sh tick.sh", trigger: { type: "cron", schedule: "* * * * * *" } } });
+    expect((await run("DEPLOY", tick)).final).toMatchObject({ status: "succeeded" });
+    const lines = () => env.lines.filter((line) => line.stream.kind === "service" && line.stream.serviceId === tick.id).map((line) => line.text);
+    // A directory where the job's state file goes: every write of it fails (as on a full disk).
+    const jobFile = path.join(env.home, "services", tick.id, "job.json");
+    fs.rmSync(jobFile);
+    fs.mkdirSync(jobFile);
+    try {
+      await eventually(() => lines().some((text) => text.startsWith("[slipway] the schedule's work failed")), 10_000, "the failed write told");
+      const ticks = lines().filter((text) => text.startsWith("tick ")).length;
+      await eventually(() => lines().filter((text) => text.startsWith("tick ")).length > ticks, 10_000, "the next run");
+    } finally {
+      fs.rmSync(jobFile, { recursive: true });
+    }
+    expect((await run("DELETE", tick)).final).toMatchObject({ status: "succeeded" });
+  });
+
   /** Shuts the engine down, lets `scheduledTimes` scheduled times of an every-second job pass, and starts a new engine on the same home. */
   async function engineAwayFor(scheduledTimes: number) {
     await engine.shutdown();

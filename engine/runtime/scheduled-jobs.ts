@@ -59,7 +59,7 @@ export class ScheduledJobs<L extends JobLaunch> {
     const missed = this.noteMissedRuns(job, new Date());
     this.schedule(job);
     await this.persist(job);
-    if (missed?.runId) void this.runScheduled(serviceId, missed.runId);
+    if (missed?.runId) void this.inBackground(serviceId, () => this.runScheduled(serviceId, missed.runId));
   }
 
   /** Stops the timers; a cron run in progress belongs to this engine and ends with it (the next engine runs the next one). */
@@ -186,13 +186,15 @@ export class ScheduledJobs<L extends JobLaunch> {
     try {
       const cron = scheduleCron(
         job.trigger,
-        async () => {
-          await this.sawScheduledTime(serviceId);
-          await this.runScheduled(serviceId);
-        },
+        () =>
+          this.inBackground(serviceId, async () => {
+            // A time that could not be saved is told, and the run goes ahead all the same.
+            await this.inBackground(serviceId, () => this.sawScheduledTime(serviceId));
+            await this.runScheduled(serviceId);
+          }),
         () => {
           this.options.serviceLog(serviceId, job.releaseId, "[slipway] skipped a scheduled run: the previous one is still running");
-          void this.sawScheduledTime(serviceId);
+          void this.inBackground(serviceId, () => this.sawScheduledTime(serviceId));
         },
       );
       job.scheduleSeenAt = new Date().toISOString();
@@ -284,6 +286,18 @@ export class ScheduledJobs<L extends JobLaunch> {
     } finally {
       this.runs.delete(serviceId);
     }
+  }
+
+  /**
+   * Work no one waits for (a cron tick, a missed run taken up): a failure, such as a state write
+   * on a full disk, is told in the service's log instead of ending the engine as an unhandled
+   * rejection; the next tick tries again. Resolves when the work is done (croner's `protect`
+   * keeps a tick from starting while the previous one's promise is pending).
+   */
+  private inBackground(serviceId: string, work: () => Promise<void>): Promise<void> {
+    return work().catch((error: unknown) => {
+      this.options.serviceLog(serviceId, this.jobs.get(serviceId)?.releaseId ?? "", `[slipway] the schedule's work failed: ${(error as Error).message}`);
+    });
   }
 
   private persist(job: JobState): Promise<void> {
