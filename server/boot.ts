@@ -33,6 +33,7 @@ export async function bootControlPlaneProcess(
       timeoutMs: env.SLIPWAY_GIT_CHECK_TIMEOUT_SECONDS * 1000,
       sshKnownHostsFile: homeLayout(env.home).sshKnownHostsFile,
       env: { PATH: env.PATH, HOME: env.home },
+      readsLocalPaths: env.SLIPWAY_READ_LOCAL_REPOSITORIES === "1",
     },
     domains: {
       ...defaultDomainSettings,

@@ -60,6 +60,12 @@ const schema = z.object({
    * a control plane that cannot reach the git hosts its engines clone from.
    */
   SLIPWAY_CHECK_REPOSITORIES: z.enum(["0", "1"]).default("1"),
+  /**
+   * `1` lets the control plane read local repositories (`file://`, paths) on its own host, to
+   * check them and plan their builds: where it shares the host with the engine that clones them
+   * (`npm start` sets it). Off, any organization's ADMIN could have it read this host's.
+   */
+  SLIPWAY_READ_LOCAL_REPOSITORIES: z.enum(["0", "1"]).default("0"),
   /** How long a git host has to answer that check. */
   SLIPWAY_GIT_CHECK_TIMEOUT_SECONDS: z.coerce.number().min(1).max(120).default(10),
   /**

@@ -87,6 +87,8 @@ async function boot(env: Env): Promise<void> {
     SLIPWAY_HOME: home.root,
     AUTH_SECRET: authSecret.secret,
     SLIPWAY_MASTER_KEY: masterKey.encoded,
+    // One host: the local engine clones the local repositories services name, and the control plane may read them too.
+    SLIPWAY_READ_LOCAL_REPOSITORIES: processEnv.SLIPWAY_READ_LOCAL_REPOSITORIES ?? "1",
   };
   controlPlaneStarted = true;
   startTsChild("web", "server/web.ts", controlPlane);

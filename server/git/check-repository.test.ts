@@ -178,6 +178,16 @@ describe("a service's repository, checked when it is saved", () => {
     expect(gitOf(elsewhere)).not.toHaveProperty("ref");
   });
 
+  it("reads no repository on its own host where it does not share the host with the engine", async () => {
+    const apart = testServices(services.db, { keyring: services.keyring, repositoryCheck: { ...services.repositoryCheck, readsLocalPaths: false } });
+    const create = (git: { url: string; ref?: { branch: string } }) =>
+      createCaller({ services: apart, actor: org.as("DEVELOPER") }).services.create({ environmentId, name: `apart-${++count}`, config: { git } });
+    // A branch that is not there is not found out, nor the default one: the path was not read.
+    const here = `file://${open.repoPath("legacy")}`;
+    expect(gitOf(await create({ url: here }))).not.toHaveProperty("ref");
+    expect(gitOf(await create({ url: here, ref: { branch: "no-such-branch" } })).ref).toEqual({ branch: "no-such-branch" });
+  });
+
   it("refuses an empty repository unless asked not to check (a repository pushed later)", async () => {
     const { execFile } = await import("node:child_process");
     await new Promise((resolve, reject) =>

@@ -30,7 +30,19 @@ export type RepositoryCheckSettings = {
   sshKnownHostsFile: string;
   /** PATH and HOME git runs with; nothing else of the control plane's environment. */
   env: { PATH: string; HOME: string };
+  /**
+   * Whether a local repository (`file://`, a path) may be read on this host
+   * (SLIPWAY_READ_LOCAL_REPOSITORIES): only where the control plane shares its host with the
+   * engine that clones it (`npm start`). Elsewhere the path names an engine's host, and reading
+   * the control plane's own would show any organization's ADMIN (who may allow local
+   * repositories on a cluster of theirs) what git repositories this host holds.
+   */
+  readsLocalPaths: boolean;
 };
+
+/** Why a local repository was not read: see RepositoryCheckSettings.readsLocalPaths. */
+export const LOCAL_PATHS_NOT_READ =
+  "it is a repository on the engine's host, and this control plane does not read repositories on its own host (SLIPWAY_READ_LOCAL_REPOSITORIES=0)";
 
 export type RepositoryCheck =
   | {
@@ -61,6 +73,7 @@ export async function checkRepository(
   if (!parsed.ok) throw new AppError("INVALID", `config.git.url: ${parsed.message}`);
   const { url, transport } = parsed.value;
   if (parsed.value.local) {
+    if (!settings.readsLocalPaths) return { checked: false, reason: LOCAL_PATHS_NOT_READ };
     // A local repository is a path on the engine's host, which need not be this one: checked only
     // when the path is here too (the control plane and the engine of `npm start` share a host).
     const where = localPath(url);

@@ -7,7 +7,7 @@ import type { GitSource } from "../../engine/protocol/snapshot";
 import { gatherRepoFacts } from "../../engine/runtime/plans/repo-facts";
 import type { RepoFacts } from "../../engine/runtime/build-plan";
 import { AppError } from "../errors";
-import { localPath, runGit, whyUnreachable, type RepositoryCheckSettings } from "./check-repository";
+import { LOCAL_PATHS_NOT_READ, localPath, runGit, whyUnreachable, type RepositoryCheckSettings } from "./check-repository";
 
 /**
  * The facts of the branch's last commit; `facts` null with the reason when its files cannot be
@@ -38,6 +38,7 @@ export async function readRepositoryFacts(
   if (!parsed.ok) throw new AppError("INVALID", `config.git.url: ${parsed.message}`);
   const { url, transport } = parsed.value;
   if (parsed.value.local) {
+    if (!settings.readsLocalPaths) return { ok: false, reason: LOCAL_PATHS_NOT_READ };
     const where = localPath(url);
     if (!(await fs.stat(where).catch(() => null))) return { ok: false, reason: `${where} is on the engine's host, which the control plane does not see` };
   }

@@ -22,6 +22,8 @@ export function repositoryCheckSettings(overrides: Partial<RepositoryCheckSettin
     timeoutMs: 10_000,
     sshKnownHostsFile: path.join(os.tmpdir(), `slipway-test-known-hosts-${process.pid}`, "known_hosts"),
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: os.tmpdir() },
+    // As under `npm start`, whose engine shares the control plane's host.
+    readsLocalPaths: true,
     ...overrides,
   };
 }
