@@ -72,7 +72,7 @@ describe("the engine's concurrency", () => {
   it("deploys as many services at once as its host has cores unless SLIPWAY_ENGINE_CONCURRENCY says, and refuses what is not a count", () => {
     expect(loadEngineConfig(required).concurrency).toBe(os.availableParallelism());
     expect(loadEngineConfig({ ...required, SLIPWAY_ENGINE_CONCURRENCY: "1" }).concurrency).toBe(1);
-    for (const bad of ["0", "two", "1.5"]) {
+    for (const bad of ["0", "two", "1.5", "", " ", "1e2"]) {
       expect(() => loadEngineConfig({ ...required, SLIPWAY_ENGINE_CONCURRENCY: bad })).toThrow(/SLIPWAY_ENGINE_CONCURRENCY must be a whole number/);
     }
   });

@@ -1,6 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { envNumber } from "./protocol/env-number";
 import type { KubernetesSettings } from "./runtime/kubernetes/settings";
 import { type NodeDefault, parseNodeSpec } from "./runtime/toolchains/node";
 
@@ -9,41 +10,45 @@ const schema = z.object({
   SLIPWAY_ENGINE_URL: z.string().url({ message: "set SLIPWAY_ENGINE_URL (or --url) to the control plane's URL" }),
   SLIPWAY_ENGINE_TOKEN: z.string().min(1, "set SLIPWAY_ENGINE_TOKEN (or --token) to the cluster's engine token"),
   SLIPWAY_ENGINE_HOME: z.string().default(".slipway/engine"),
-  SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  SLIPWAY_ROUTER_PORT: envNumber(z.number().int().min(0).max(65535)).default(8080),
   SLIPWAY_ROUTER_HOST: z.string().default("0.0.0.0"),
   /** The router's HTTPS port for custom domains with certificates (issue 16); 0 (the default) serves no HTTPS. `npm start` sets it. */
-  SLIPWAY_ROUTER_HTTPS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  SLIPWAY_ROUTER_HTTPS_PORT: envNumber(z.number().int().min(0).max(65535)).default(0),
   /** How long the router holds a sleeping service's requests while it wakes (issue 16); past it, 503 with Retry-After. */
-  SLIPWAY_WAKE_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(60_000),
+  SLIPWAY_WAKE_TIMEOUT_MS: envNumber(z.number().int().min(1_000).max(600_000)).default(60_000),
   /** When a browser (a request accepting text/html) waiting for a wake gets a short waiting page that reloads itself; API clients just wait. */
-  SLIPWAY_WAKE_PAGE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(3_000),
+  SLIPWAY_WAKE_PAGE_AFTER_MS: envNumber(z.number().int().min(0).max(600_000)).default(3_000),
   /**
    * The length of a minute of `sleepAfterMinutes` (local runtime): 60 000 ms. Shorter only to see
    * sleep when idle happen in seconds, as the end-to-end journeys do; never on a real engine.
    */
-  SLIPWAY_SLEEP_MINUTE_MS: z.coerce
-    .number({ message: "SLIPWAY_SLEEP_MINUTE_MS must be a number of milliseconds" })
-    .int({ message: "SLIPWAY_SLEEP_MINUTE_MS must be a whole number of milliseconds" })
-    .min(100, "SLIPWAY_SLEEP_MINUTE_MS is at least 100")
-    .max(60_000, "SLIPWAY_SLEEP_MINUTE_MS is at most 60000")
-    .default(60_000),
+  SLIPWAY_SLEEP_MINUTE_MS: envNumber(
+    z
+      .number({ message: "SLIPWAY_SLEEP_MINUTE_MS must be a number of milliseconds" })
+      .int({ message: "SLIPWAY_SLEEP_MINUTE_MS must be a whole number of milliseconds" })
+      .min(100, "SLIPWAY_SLEEP_MINUTE_MS is at least 100")
+      .max(60_000, "SLIPWAY_SLEEP_MINUTE_MS is at most 60000"),
+    "SLIPWAY_SLEEP_MINUTE_MS must be a number of milliseconds",
+  ).default(60_000),
   /** Must stay well under the control plane's lease (SLIPWAY_LEASE_SECONDS, 30 by default). */
-  SLIPWAY_HEARTBEAT_SECONDS: z.coerce.number().min(0.1).max(60).default(5),
+  SLIPWAY_HEARTBEAT_SECONDS: envNumber(z.number().min(0.1).max(60)).default(5),
   /** How often the releases are sampled for metrics (CPU, memory, traffic); 0 turns metrics off. */
-  SLIPWAY_METRICS_SECONDS: z.coerce.number().min(0).max(3600).default(5),
+  SLIPWAY_METRICS_SECONDS: envNumber(z.number().min(0).max(3600)).default(5),
   /** How often the engine reports the files it keeps (leftovers of deleted services are removed in answer). */
-  SLIPWAY_INVENTORY_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
+  SLIPWAY_INVENTORY_SECONDS: envNumber(z.number().min(1).max(86_400)).default(300),
   /** The bound on the events and log lines the engine keeps on disk while the control plane cannot store them; the oldest log lines go first. */
-  SLIPWAY_ENGINE_OUTBOX_MB: z.coerce.number().min(1).max(1_000_000).default(64),
+  SLIPWAY_ENGINE_OUTBOX_MB: envNumber(z.number().min(1).max(1_000_000)).default(64),
   /** The most a service's build cache may hold (local runtime): one over it after a build is dropped. */
-  SLIPWAY_BUILD_CACHE_MB: z.coerce.number({ message: "SLIPWAY_BUILD_CACHE_MB must be a number of megabytes" }).min(0).max(1_000_000).default(1024),
+  SLIPWAY_BUILD_CACHE_MB: envNumber(z.number().min(0).max(1_000_000), "SLIPWAY_BUILD_CACHE_MB must be a number of megabytes").default(1024),
   /** How many services the engine deploys at once (issue 16): its host's cores by default, 1 to deploy one by one. */
-  SLIPWAY_ENGINE_CONCURRENCY: z.coerce
-    .number({ message: "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more" })
-    .int({ message: "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more" })
-    .min(1, "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more")
-    .max(256, "SLIPWAY_ENGINE_CONCURRENCY is at most 256")
-    .default(os.availableParallelism()),
+  SLIPWAY_ENGINE_CONCURRENCY: envNumber(
+    z
+      .number({ message: "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more" })
+      .int({ message: "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more" })
+      .min(1, "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more")
+      .max(256, "SLIPWAY_ENGINE_CONCURRENCY is at most 256"),
+    "SLIPWAY_ENGINE_CONCURRENCY must be a whole number of services, 1 or more",
+  ).default(os.availableParallelism()),
   /**
    * `local`: releases are processes on this host; `docker`: containers through the Docker Engine
    * API at SLIPWAY_DOCKER_HOST; `kubernetes`: objects of a Kubernetes cluster (SLIPWAY_KUBE_*).
@@ -113,7 +118,7 @@ const schema = z.object({
    * When set, the engine answers liveness and readiness probes on this port (GET
    * /api/health/live, and /api/health/ready: 200 while connected to the control plane).
    */
-  SLIPWAY_ENGINE_HEALTH_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  SLIPWAY_ENGINE_HEALTH_PORT: envNumber(z.number().int().min(1).max(65535)).optional(),
   SLIPWAY_ENGINE_HEALTH_HOST: z.string().default("127.0.0.1"),
   LOG_LEVEL: z.string().default("info"),
   SLIPWAY_LOG_PRETTY: z.enum(["0", "1"]).optional(),

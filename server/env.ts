@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { envNumber } from "../engine/protocol/env-number";
 
 /**
  * A retention period: a whole number of days, written without a unit ("30", not "30d"), at least
@@ -22,14 +23,14 @@ const schema = z.object({
   SLIPWAY_HOME: z.string().default(".slipway"),
   DATABASE_URL: z.string().url().optional(),
   SLIPWAY_MASTER_KEY: z.string().optional(),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: envNumber(z.number().int().min(0).max(65535)).default(3000),
   HOST: z.string().default("0.0.0.0"),
   SLIPWAY_URL: z.string().url().optional(),
   /** `1` when a reverse proxy in front sets `X-Forwarded-For`: rate limits then count clients by it. */
   SLIPWAY_TRUST_PROXY: z.enum(["0", "1"]).default("0"),
-  SLIPWAY_ROUTER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  SLIPWAY_ROUTER_PORT: envNumber(z.number().int().min(0).max(65535)).default(8080),
   /** The embedded engine's router HTTPS port, for custom domains (issue 16); 0 serves no HTTPS. */
-  SLIPWAY_ROUTER_HTTPS_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  SLIPWAY_ROUTER_HTTPS_PORT: envNumber(z.number().int().min(0).max(65535)).default(8443),
   SLIPWAY_DOMAIN: z.string().default("localhost"),
   /** Custom domains (issue 16): DNS servers for their checks ("127.0.0.1:53,[::1]:53"); the system's when unset. */
   SLIPWAY_DNS_SERVERS: z
@@ -44,7 +45,7 @@ const schema = z.object({
         : null,
     ),
   /** The port the domain checks reach routers on: 80, where ACME HTTP-01 looks too. */
-  SLIPWAY_DOMAIN_CHECK_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(80),
+  SLIPWAY_DOMAIN_CHECK_HTTP_PORT: envNumber(z.number().int().min(1).max(65535)).default(80),
   /** The ACME directory certificates come from; Let's Encrypt's production one by default. */
   SLIPWAY_ACME_DIRECTORY_URL: z
     .string()
@@ -67,7 +68,7 @@ const schema = z.object({
    */
   SLIPWAY_READ_LOCAL_REPOSITORIES: z.enum(["0", "1"]).default("0"),
   /** How long a git host has to answer that check. */
-  SLIPWAY_GIT_CHECK_TIMEOUT_SECONDS: z.coerce.number().min(1).max(120).default(10),
+  SLIPWAY_GIT_CHECK_TIMEOUT_SECONDS: envNumber(z.number().min(1).max(120)).default(10),
   /**
    * `1` lets notification webhooks (generic, Slack, Discord) go to private, loopback and
    * link-local addresses: for receivers on the instance's own network. Off, such a URL is refused
@@ -79,22 +80,22 @@ const schema = z.object({
    * network blip it recovers from within this is not reported. Longer than the engines'
    * heartbeat interval (SLIPWAY_HEARTBEAT_SECONDS), which is how their return is seen.
    */
-  SLIPWAY_ENGINE_DISCONNECT_GRACE_SECONDS: z.coerce.number().int().min(5).max(86_400).default(60),
+  SLIPWAY_ENGINE_DISCONNECT_GRACE_SECONDS: envNumber(z.number().int().min(5).max(86_400)).default(60),
   /** Where git (the repository check) is found. */
   PATH: z.string().default("/usr/local/bin:/usr/bin:/bin"),
-  SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).default(30),
+  SLIPWAY_LEASE_SECONDS: envNumber(z.number().int().min(2)).default(30),
   /**
    * Connections of the process's main database pool (web: API, sign-in, gateways; worker: its
    * tasks). Each process opens a few more of its own beside it: deploy/README.md sums them up.
    */
-  SLIPWAY_DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  SLIPWAY_DATABASE_POOL_SIZE: envNumber(z.number().int().min(1).max(1000)).default(10),
   /** Jobs one worker process runs at once; graphile-worker's pool is this plus two (its LISTEN and the cron). */
-  SLIPWAY_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
+  SLIPWAY_WORKER_CONCURRENCY: envNumber(z.number().int().min(1).max(1000)).default(8),
   /**
    * When set, the worker answers liveness and readiness probes on this port (GET
    * /api/health/live and /api/health/ready, as web does on its own port). Unset: no listener.
    */
-  SLIPWAY_WORKER_HEALTH_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  SLIPWAY_WORKER_HEALTH_PORT: envNumber(z.number().int().min(1).max(65535)).optional(),
   /**
    * `0`: web serves the API, sign-in, webhooks and sockets without the dashboard's pages, and
    * needs no production build of the UI (nodes that serve engines and the API only).
@@ -105,14 +106,14 @@ const schema = z.object({
    * that a load balancer moves traffic (and its WebSockets) to the other processes before this
    * one closes. 0: close at once (npm start, where nothing balances).
    */
-  SLIPWAY_DRAIN_SECONDS: z.coerce.number().min(0).max(60).default(0),
+  SLIPWAY_DRAIN_SECONDS: envNumber(z.number().min(0).max(60)).default(0),
   /** Shell sessions end after this many minutes without input. */
-  SLIPWAY_SHELL_IDLE_MINUTES: z.coerce.number().min(0.05).max(1440).default(15),
+  SLIPWAY_SHELL_IDLE_MINUTES: envNumber(z.number().min(0.05).max(1440)).default(15),
   /**
    * How often a web process tells engines that it still holds its shells' clients. A shell whose
    * web process dies without closing it (killed, its machine gone) ends after three missed.
    */
-  SLIPWAY_SHELL_KEEPALIVE_SECONDS: z.coerce.number().int().min(1).max(3600).default(20),
+  SLIPWAY_SHELL_KEEPALIVE_SECONDS: envNumber(z.number().int().min(1).max(3600)).default(20),
   /**
    * How long the worker's retention task (server/retention) keeps each kind of record, in days.
    * Deployments: their events and build logs (the rows, with their snapshots, stay).
