@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, notExists } from "drizzle-orm";
 import { z } from "zod";
 import { terminalStatuses } from "../../engine/protocol/events";
 import type { Actor } from "../auth/actor";
@@ -73,7 +73,7 @@ export type PreviewOutcome = {
  * A pull request against a branch that a blueprint environment's services (from the same
  * repository) follow: opened or reopened clones the blueprint into a PREVIEW environment, points
  * those services at the request's head branch and deploys it at the head commit; a new commit
- * redeploys it and pushes its expiry forward; closing or merging deletes it.
+ * redeploys it and pushes its expiry forward; closing or merging deletes it (closePreviews).
  */
 export async function onPullRequest(services: Services, connection: ConnectionRow, event: PullRequestEvent, candidates: Candidate[]): Promise<PreviewOutcome> {
   const outcome: PreviewOutcome = { pullRequest: event.number, action: event.action, previews: [] };
@@ -85,6 +85,9 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
   }
   const repository = [...keys][0];
   if (!repository) return { ...outcome, skipped: "no repository URL in the delivery" };
+  const actor = webhookActor(connection, event.actor);
+  const ctx: DomainContext = { ...services, actor };
+  if (event.action === "closed") return { ...outcome, previews: await closePreviews(ctx, [...keys], event.number) };
 
   const blueprints = new Map<string, Candidate["environment"]>();
   for (const c of candidates) {
@@ -99,8 +102,6 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       blueprints.set(c.environment.id, c.environment);
     }
   }
-  const actor = webhookActor(connection, event.actor);
-  const ctx: DomainContext = { ...services, actor };
 
   for (const blueprint of blueprints.values()) {
     const [open] = await services.db
@@ -114,26 +115,7 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
           isNull(gitPreviews.closedAt),
         ),
       );
-    if (event.action === "closed") {
-      if (!open) continue;
-      await services.db.update(gitPreviews).set({ closedAt: services.now() }).where(eq(gitPreviews.id, open.id));
-      const [environment] = await services.db.select({ name: environments.name }).from(environments).where(eq(environments.id, open.environmentId));
-      // Gone already (deleted by hand, or expired and reaped): nothing left to delete.
-      if (!environment) continue;
-      const { deployment } = await requestDeployment(ctx, { environmentId: open.environmentId, action: "DELETE" });
-      await notifyPreview(services, "preview.deleted", blueprint, { name: environment.name, number: event.number, repository });
-      outcome.previews.push({
-        blueprintEnvironmentId: blueprint.id,
-        environmentId: open.environmentId,
-        name: environment.name,
-        created: false,
-        deploymentId: deployment.id,
-        deleted: true,
-      });
-      continue;
-    }
     const preview = open ? { ...open, name: await environmentName(services, open.environmentId) } : await createPreview(ctx, blueprint, repository, event);
-    if (!open) await notifyPreview(services, "preview.created", blueprint, { name: preview.name, number: event.number, repository });
     const lifetime = blueprint.previewBlueprint?.lifetimeSeconds ?? null;
     await services.db
       .update(gitPreviews)
@@ -167,11 +149,14 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
         .where(eq(servicesTable.id, service.id));
     }
     const refs = Object.fromEntries(fromRepository.map((s) => [s.id, { commit: event.headCommit }]));
-    // A new preview deploys whole; a new commit redeploys what it changes.
+    // A new preview deploys whole; a new commit redeploys what it changes. "New" is "never asked
+    // to deploy", not "made by this delivery": a retry after a crash between the clone and its
+    // first deployment finds the preview open, and must still deploy its databases and the
+    // services of other repositories.
     const { deployment } = await requestDeployment(ctx, {
       environmentId: preview.environmentId,
       action: "DEPLOY",
-      ...(open ? { serviceIds: fromRepository.map((s) => s.id) } : {}),
+      ...(open && (await everDeployed(services.db, open.environmentId)) ? { serviceIds: fromRepository.map((s) => s.id) } : {}),
       refs,
     });
     if (connection.encryptedApiToken && hasApi(connection.provider)) {
@@ -192,6 +177,59 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
     });
   }
   return outcome;
+}
+
+/**
+ * Closing or merging a pull request deletes every open preview of it, found by the pull request
+ * alone: what has become of the blueprint that made one does not matter (disabled since, or
+ * following another branch), nor does the request's base branch now (retargeted, as GitHub does
+ * by itself when the base branch of a stacked pull request is deleted: an `edited` delivery that
+ * is not acted on). The DELETE is requested before the preview is marked closed, not in one
+ * transaction (requestDeployment runs its own): a retry after a failure or a crash between the
+ * two finds the preview still open and asks again, merged into the DELETE that waits.
+ */
+async function closePreviews(ctx: DomainContext, repositories: string[], number: number): Promise<PreviewOutcome["previews"]> {
+  const open = await ctx.db
+    .select({ preview: gitPreviews, name: environments.name })
+    .from(gitPreviews)
+    .innerJoin(environments, eq(environments.id, gitPreviews.environmentId))
+    .where(
+      and(
+        eq(gitPreviews.organizationId, ctx.actor.organizationId),
+        inArray(gitPreviews.repository, repositories),
+        eq(gitPreviews.number, number),
+        isNull(gitPreviews.closedAt),
+      ),
+    );
+  const closed: PreviewOutcome["previews"] = [];
+  for (const { preview, name } of open) {
+    const { deployment } = await requestDeployment(ctx, { environmentId: preview.environmentId, action: "DELETE" });
+    await ctx.db.transaction(async (tx) => {
+      const [marked] = await tx
+        .update(gitPreviews)
+        .set({ closedAt: ctx.now() })
+        .where(and(eq(gitPreviews.id, preview.id), isNull(gitPreviews.closedAt)))
+        .returning({ id: gitPreviews.id });
+      // Closed meanwhile (expired and reaped): that said so already.
+      if (!marked) return;
+      const blueprint = { id: preview.blueprintEnvironmentId, organizationId: preview.organizationId };
+      await notifyPreview(ctx, "preview.deleted", blueprint, { name, number, repository: preview.repository }, tx);
+    });
+    closed.push({
+      blueprintEnvironmentId: preview.blueprintEnvironmentId,
+      environmentId: preview.environmentId,
+      name,
+      created: false,
+      deploymentId: deployment.id,
+      deleted: true,
+    });
+  }
+  return closed;
+}
+
+async function everDeployed(db: Executor, environmentId: string): Promise<boolean> {
+  const [row] = await db.select({ id: deployments.id }).from(deployments).where(eq(deployments.environmentId, environmentId)).limit(1);
+  return row !== undefined;
 }
 
 /** A preview's notification goes to the rules of its blueprint's project (and of the blueprint environment). */
@@ -261,31 +299,68 @@ function previewNames(number: number, blueprint: string, repository: string): st
   return [`pr-${number}`, label(`pr-${number}-${blueprint}`), label(`pr-${number}-${repo}`), label(`pr-${number}-${blueprint}-${Date.now().toString(36)}`)];
 }
 
+/**
+ * Clones the blueprint under the first free name and records the clone as the pull request's
+ * preview, notified with the record. The clone commits on its own (cloneEnvironment writes in
+ * its own statement or transaction), so a crash before the record leaves a clone that no preview
+ * names, with copies of the blueprint's secrets, which pushes to the blueprint's branch would
+ * deploy: the retry takes it over (leftBehind) instead of making `pr-<n>-<blueprint>` beside it.
+ */
 async function createPreview(ctx: DomainContext, blueprint: Candidate["environment"], repository: string, event: PullRequestEvent) {
+  const names = previewNames(event.number, blueprint.name, repository);
+  const environment = (await leftBehind(ctx.db, blueprint, names)) ?? (await cloneUnderFreeName(ctx, blueprint, names, event.number));
+  return ctx.db.transaction(async (tx) => {
+    const [preview] = await tx
+      .insert(gitPreviews)
+      .values({
+        organizationId: blueprint.organizationId,
+        blueprintEnvironmentId: blueprint.id,
+        environmentId: environment.id,
+        repository,
+        providerRepository: event.providerRepository,
+        number: event.number,
+        headBranch: event.headBranch,
+        headCommit: event.headCommit,
+      })
+      .returning();
+    await notifyPreview(ctx, "preview.created", blueprint, { name: environment.name, number: event.number, repository }, tx);
+    return { ...preview!, name: environment.name };
+  });
+}
+
+async function cloneUnderFreeName(ctx: DomainContext, blueprint: Candidate["environment"], names: string[], number: number) {
   const lifetime = blueprint.previewBlueprint?.lifetimeSeconds ?? undefined;
-  for (const name of previewNames(event.number, blueprint.name, repository)) {
+  for (const name of names) {
     try {
       const { environment } = await cloneEnvironment(ctx, { environmentId: blueprint.id, name, mode: "PREVIEW", lifetimeSeconds: lifetime, deploy: false });
-      const [preview] = await ctx.db
-        .insert(gitPreviews)
-        .values({
-          organizationId: blueprint.organizationId,
-          blueprintEnvironmentId: blueprint.id,
-          environmentId: environment.id,
-          repository,
-          providerRepository: event.providerRepository,
-          number: event.number,
-          headBranch: event.headBranch,
-          headCommit: event.headCommit,
-        })
-        .returning();
-      return { ...preview!, name };
+      return environment;
     } catch (error) {
       if (isAppError(error) && error.code === "CONFLICT") continue;
       throw error;
     }
   }
-  throw new AppError("CONFLICT", `No free name for the preview of pull request ${event.number}`);
+  throw new AppError("CONFLICT", `No free name for the preview of pull request ${number}`);
+}
+
+/**
+ * The clone a crashed attempt at this preview left: a PREVIEW copy of the blueprint under one of
+ * the preview's names that no preview (open or closed) records. The first name that has one wins,
+ * as the attempt tried them in that order.
+ */
+async function leftBehind(db: Executor, blueprint: Candidate["environment"], names: string[]) {
+  const rows = await db
+    .select({ id: environments.id, name: environments.name })
+    .from(environments)
+    .where(
+      and(
+        eq(environments.projectId, blueprint.projectId),
+        eq(environments.clonedFromId, blueprint.id),
+        eq(environments.mode, "PREVIEW"),
+        inArray(environments.name, names),
+        notExists(db.select({ id: gitPreviews.id }).from(gitPreviews).where(eq(gitPreviews.environmentId, environments.id))),
+      ),
+    );
+  return names.map((name) => rows.find((row) => row.name === name)).find((row) => row !== undefined) ?? null;
 }
 
 /**

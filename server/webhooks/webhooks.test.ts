@@ -6,13 +6,14 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { deployments, environments, gitConnections, organizations, services as servicesTable, webhookDeliveries } from "../db/schema";
+import { deployments, environments, gitConnections, gitPreviews, organizations, services as servicesTable, webhookDeliveries } from "../db/schema";
+import { repositoryKey } from "../git/repository-url";
 import { startWorker } from "../../worker/runner";
 import { createTestDatabase, type TestDatabase } from "../../test/database";
 import { eventually } from "../../test/engine-harness";
@@ -893,6 +894,107 @@ describe("preview environments", () => {
     expect(skipped.skipped).toMatch(/fork/);
     const names = (await services.db.select({ name: environments.name }).from(environments).where(eq(environments.projectId, projectId))).map((e) => e.name);
     expect(names).not.toContain("pr-99");
+  });
+
+  /** Pull request `number`'s delivery: the example `action`, against `base`. */
+  const numbered = (action: string, number: number, base = "master") => {
+    const payload = pr(action);
+    payload.number = number;
+    (payload.pull_request as { base: { ref: string } }).base.ref = base;
+    return payload;
+  };
+  const previewOf = async (action: string, number: number, base?: string) =>
+    outcomeOf(await sendAndSettle("github", "pull_request", numbered(action, number, base))).events[0]!.previews![0]!;
+  const previewRow = async (environmentId: string) => (await services.db.select().from(gitPreviews).where(eq(gitPreviews.environmentId, environmentId)))[0]!;
+
+  it("deletes a pull request's preview when it closes after being retargeted to another base branch, or after its blueprint was disabled", async () => {
+    await developer().git.setPreviewBlueprint({ environmentId: env.dev!, enabled: true });
+    const stacked = await previewOf("opened", 40);
+    // GitHub retargets a stacked pull request by itself when its base branch is deleted: an
+    // `edited` delivery, not acted on, then the close names the new base, which no blueprint follows.
+    const edited = numbered("opened", 40, "develop");
+    edited.action = "edited";
+    edited.changes = { base: { ref: { from: "master" }, sha: { from: PUSHED } } };
+    expect((await send("github", "pull_request", edited)).body.status).toBe("ignored");
+    const retargeted = await previewOf("closed", 40, "develop");
+    expect(retargeted).toMatchObject({ environmentId: stacked.environmentId, deleted: true });
+    expect((await deploymentRow(retargeted.deploymentId!)).action).toBe("DELETE");
+    expect((await previewRow(stacked.environmentId)).closedAt).not.toBeNull();
+
+    const kept = await previewOf("opened", 41);
+    await developer().git.setPreviewBlueprint({ environmentId: env.dev!, enabled: false });
+    try {
+      const closed = await previewOf("closed", 41);
+      expect(closed).toMatchObject({ environmentId: kept.environmentId, deleted: true });
+      expect((await deploymentRow(closed.deploymentId!)).action).toBe("DELETE");
+      expect((await previewRow(kept.environmentId)).closedAt).not.toBeNull();
+    } finally {
+      await developer().git.setPreviewBlueprint({ environmentId: env.dev!, enabled: true });
+    }
+  });
+
+  it("deletes a closed pull request's preview on the retry after requesting its DELETE failed", async () => {
+    await developer().git.setPreviewBlueprint({ environmentId: env.dev!, enabled: true });
+    const preview = await previewOf("opened", 42);
+    // The database refuses this preview's first DELETE once (a sequence is not rolled back with the failed insert).
+    await services.db.execute(sql`create sequence delete_failures`);
+    await services.db.execute(
+      sql.raw(`create function refuse_first_delete() returns trigger language plpgsql as $$
+        begin
+          if new.action = 'DELETE' and new.environment_id = '${preview.environmentId}' and nextval('delete_failures') = 1 then
+            raise exception 'the database failed once';
+          end if;
+          return new;
+        end $$`),
+    );
+    await services.db.execute(sql`create trigger refuse_first_delete before insert on deployments for each row execute function refuse_first_delete()`);
+    try {
+      const delivery = await sendAndSettle("github", "pull_request", numbered("closed", 42));
+      // It failed once, and the job's retry processed it.
+      expect(delivery).toMatchObject({ status: "PROCESSED" });
+      expect(delivery.attempts).toBeGreaterThan(1);
+      const closed = outcomeOf(delivery).events[0]!.previews![0]!;
+      expect(closed).toMatchObject({ environmentId: preview.environmentId, deleted: true });
+      expect((await deploymentRow(closed.deploymentId!)).action).toBe("DELETE");
+      expect((await previewRow(preview.environmentId)).closedAt).not.toBeNull();
+    } finally {
+      await services.db.execute(sql`drop trigger refuse_first_delete on deployments`);
+      await services.db.execute(sql`drop function refuse_first_delete`);
+      await services.db.execute(sql`drop sequence delete_failures`);
+    }
+  });
+
+  it("takes over the clone a crashed attempt left before recording the preview, and deploys all of it", async () => {
+    await developer().git.setPreviewBlueprint({ environmentId: env.dev!, enabled: true });
+    // What the crashed attempt committed: the blueprint's clone for pull request 43, recorded as no preview.
+    const { environment: orphan } = await developer().environments.clone({ environmentId: env.dev!, name: "pr-43", mode: "PREVIEW" });
+    const retried = await previewOf("opened", 43);
+    expect(retried).toMatchObject({ environmentId: orphan.id, name: "pr-43", created: true });
+    expect((await deploymentRow(retried.deploymentId!)).serviceIds).toBeNull();
+    const names = (await services.db.select({ name: environments.name }).from(environments).where(eq(environments.projectId, projectId))).map((e) => e.name);
+    expect(names.filter((name) => name.startsWith("pr-43"))).toEqual(["pr-43"]);
+    // Its copies of the blueprint's secrets go with the pull request.
+    expect(await previewOf("closed", 43)).toMatchObject({ environmentId: orphan.id, deleted: true });
+  });
+
+  it("deploys all of a preview a crash left recorded but never deployed, on the retry", async () => {
+    await developer().git.setPreviewBlueprint({ environmentId: env.dev!, enabled: true });
+    // What the crashed attempt committed: the clone and its record, and no deployment.
+    const { environment: clone } = await developer().environments.clone({ environmentId: env.dev!, name: "pr-44", mode: "PREVIEW" });
+    await services.db.insert(gitPreviews).values({
+      organizationId: org.organizationId,
+      blueprintEnvironmentId: env.dev!,
+      environmentId: clone.id,
+      repository: repositoryKey(GITHUB_REPO)!,
+      number: 44,
+      headBranch: "changes",
+      headCommit: PUSHED,
+    });
+    const retried = await previewOf("opened", 44);
+    expect(retried).toMatchObject({ environmentId: clone.id, created: false });
+    const deployment = await deploymentRow(retried.deploymentId!);
+    expect(deployment.serviceIds).toBeNull();
+    expect(deployment.snapshot.services.map((s) => s.name).sort()).toEqual(["api", "other", "pages", "web"]);
   });
 
   it("refuses to make a preview a blueprint", async () => {
