@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import tls from "node:tls";
 import { randomUUID, X509Certificate } from "node:crypto";
 import * as acme from "acme-client";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { ACME_CHALLENGE_PREFIX } from "../../engine/protocol/edge";
 import { recordAudit } from "../audit/record-audit";
 import type { Actor } from "../auth/actor";
@@ -14,6 +14,7 @@ import type { OrganizationCipher } from "../secrets/keyring";
 import { cipherFor } from "../secrets/organization-cipher";
 import { fetchFromDomain } from "./checks";
 import { dnsChallenge } from "./dns-challenge";
+import { retryFirstIssuances } from "./issuance-retries";
 import { openProviderFor } from "./dns-providers/credentials";
 import { openDnsProvider } from "./dns-providers/provider";
 import { announceEdgeChange, keyContext, renewalDue, requestIssuance } from "./domains";
@@ -97,6 +98,8 @@ async function waitForRouter(settings: DomainSettings, hostname: string, challen
   // The CA decides: its validation error says more than ours would.
 }
 
+const REPLACED = "the domain's certificate was replaced during the issuance (an upload): it is kept";
+
 export type IssueOutcome = { status: "issued"; notAfter: Date } | { status: "failed"; error: string } | { status: "skipped"; reason: string };
 
 /**
@@ -123,6 +126,9 @@ export async function issueCertificate(services: Services, domainId: string): Pr
       await announceEdgeChange(tx, clusterId);
     });
   };
+  // The domain still has the certificate it had when this issuance began: one uploaded meanwhile
+  // (or the domain removed) is not overwritten by this issuance's result.
+  const stillWaiting = and(eq(serviceDomains.id, domain.id), sql`${serviceDomains.certificatePem} is not distinct from ${domain.certificatePem}`);
   let dnsRecords: ReturnType<typeof dnsChallenge> | null = null;
   try {
     const client = await accountClient(services, settings, domain.organizationId, cipher);
@@ -150,8 +156,8 @@ export async function issueCertificate(services: Services, domainId: string): Pr
     // A record left behind does not cost the certificate: it is said on the domain instead.
     const leftovers = (await challengeOfDomain?.removeLeftovers()) ?? null;
     const notAfter = new Date(new X509Certificate(chain).validTo);
-    await services.db.transaction(async (tx) => {
-      await tx
+    const landed = await services.db.transaction(async (tx) => {
+      const [updated] = await tx
         .update(serviceDomains)
         .set({
           certificateSource: "ACME",
@@ -162,7 +168,9 @@ export async function issueCertificate(services: Services, domainId: string): Pr
           certificateErrorAt: leftovers ? services.now() : null,
           acmeChallenge: null,
         })
-        .where(eq(serviceDomains.id, domain.id));
+        .where(stillWaiting)
+        .returning({ id: serviceDomains.id });
+      if (!updated) return false;
       await recordAudit(tx, acmeActor(domain.organizationId), {
         action: domain.certificatePem ? "certificate.renew" : "certificate.issue",
         targetType: "service",
@@ -170,14 +178,20 @@ export async function issueCertificate(services: Services, domainId: string): Pr
         changes: { hostname: domain.hostname, notAfter: notAfter.toISOString(), directory: settings.acme.directoryUrl, challenge: domain.acmeChallengeType },
       });
       await announceEdgeChange(tx, clusterId);
+      return true;
     });
-    return { status: "issued", notAfter };
+    return landed ? { status: "issued", notAfter } : { status: "skipped", reason: REPLACED };
   } catch (error) {
     const leftovers = await dnsRecords?.removeLeftovers();
     const message = [(error as Error).message, leftovers].filter(Boolean).join("; ").slice(0, 2000);
     const now = services.now();
-    await services.db.transaction(async (tx) => {
-      await tx.update(serviceDomains).set({ certificateError: message, certificateErrorAt: now, acmeChallenge: null }).where(eq(serviceDomains.id, domain.id));
+    const recorded = await services.db.transaction(async (tx) => {
+      const [updated] = await tx
+        .update(serviceDomains)
+        .set({ certificateError: message, certificateErrorAt: now, acmeChallenge: null })
+        .where(stillWaiting)
+        .returning({ id: serviceDomains.id });
+      if (!updated) return false;
       await recordAudit(tx, acmeActor(domain.organizationId), {
         action: "certificate.failed",
         targetType: "service",
@@ -193,16 +207,20 @@ export async function issueCertificate(services: Services, domainId: string): Pr
           now,
         );
       await announceEdgeChange(tx, clusterId);
+      return true;
     });
-    return { status: "failed", error: message };
+    return recorded ? { status: "failed", error: message } : { status: "skipped", reason: REPLACED };
   }
 }
 
-/** Adds an issue_certificate job for each ACME certificate due for renewal; returns how many. */
+/**
+ * Adds an issue_certificate job for each ACME certificate due for renewal, and for each first
+ * certificate due to be tried again (server/domains/issuance-retries.ts); returns how many.
+ */
 export async function scheduleRenewals(services: Services): Promise<number> {
   const now = services.now();
   const rows = await services.db.select().from(serviceDomains).where(eq(serviceDomains.certificateSource, "ACME"));
   const due = rows.filter((row) => renewalDue(row, now));
   for (const row of due) await requestIssuance(services.db, row.id);
-  return due.length;
+  return due.length + (await retryFirstIssuances(services));
 }

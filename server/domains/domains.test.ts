@@ -7,7 +7,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
@@ -15,7 +15,10 @@ import { selfSignedCertificate } from "../../test/support/self-signed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { auditEvents, serviceDomains } from "../db/schema";
+import { scheduleRenewals } from "./acme";
+import { issuanceJobKey } from "./domains";
 import { edgeStateOf } from "./edge-state";
+import { INTERRUPTED } from "./issuance-retries";
 
 let services: Services;
 let org: SeededOrganization;
@@ -23,6 +26,8 @@ let other: SeededOrganization;
 let dir: string;
 let webId: string;
 let apiId: string;
+/** Moves the control plane's clock (the scheduler's waits between retries). */
+let clockOffsetMs = 0;
 
 const as = (seeded: SeededOrganization, role: "VIEWER" | "DEVELOPER") => createCaller({ services, actor: seeded.as(role) });
 
@@ -47,7 +52,7 @@ async function webService(seeded: SeededOrganization, project: string) {
 
 beforeAll(async () => {
   const database = await createTestDatabase();
-  services = testServices(database.db);
+  services = testServices(database.db, { now: () => new Date(Date.now() + clockOffsetMs) });
   org = await seedOrganization(services, "domains-rules");
   other = await seedOrganization(services, "domains-other");
   ({ webId, apiId } = await webService(org, "shop"));
@@ -121,5 +126,68 @@ describe("custom domains", () => {
       .filter((event) => (event.changes as { hostname?: string } | null)?.hostname === "audited.example.test")
       .map((event) => event.action);
     expect(actions).toEqual(["domain.add", "domain.update", "domain.remove"]);
+  });
+  it("tries again a first certificate a dead worker left unfinished, waiting longer each time, and gives up after 5 attempts, saying why", async () => {
+    const added = await as(org, "DEVELOPER").domains.add({ serviceId: apiId, hostname: "stuck.example.test" });
+    // Verified, its issuance taken by a worker that died with a challenge out: the job (one
+    // attempt) is left out of attempts, and nothing was recorded on the domain.
+    await services.db
+      .update(serviceDomains)
+      .set({ verifiedAt: new Date(), acmeChallenge: { token: "stale", keyAuthorization: "stale.key" } })
+      .where(eq(serviceDomains.id, added.id));
+    const jobOf = async () =>
+      (
+        await services.db.execute<{ attempts: number; max_attempts: number }>(
+          sql`select attempts, max_attempts from graphile_worker.jobs where key = ${issuanceJobKey(added.id)}`,
+        )
+      ).rows[0];
+    const workerDies = () => services.db.execute(sql`update graphile_worker._private_jobs set attempts = max_attempts where key = ${issuanceJobKey(added.id)}`);
+    // Other verified domains of this file without a certificate are retried too: only this one's tries count.
+    const retries = async () =>
+      (await services.db.select().from(auditEvents).where(eq(auditEvents.action, "certificate.retry")).orderBy(auditEvents.id))
+        .filter((event) => event.changes?.hostname === "stuck.example.test")
+        .map((event) => event.changes?.attempt);
+    const tries = async () => {
+      await scheduleRenewals(services);
+      return (await retries()).length;
+    };
+    const shown = async () => (await as(org, "VIEWER").domains.list({ serviceId: apiId })).find((domain) => domain.id === added.id)!;
+    expect((await shown()).certificate.status).toBe("ISSUING");
+
+    try {
+      expect(await tries()).toBe(1);
+      expect(await jobOf()).toMatchObject({ attempts: 0 });
+      expect((await shown()).certificate).toMatchObject({ status: "FAILED", error: INTERRUPTED });
+      const [domain] = await services.db.select().from(serviceDomains).where(eq(serviceDomains.id, added.id));
+      expect(domain!.acmeChallenge).toBeNull();
+      // Queued or running: not asked twice.
+      expect(await tries()).toBe(1);
+
+      // Each retry waits longer: 4 h, 16 h, then 64 h after the one before.
+      for (const [index, waitHours] of [4, 16, 64].entries()) {
+        await workerDies();
+        clockOffsetMs += (waitHours - 1) * 3_600_000;
+        expect(await tries()).toBe(index + 1);
+        clockOffsetMs += 3_600_000;
+        expect(await tries()).toBe(index + 2);
+      }
+      await workerDies();
+      clockOffsetMs += 365 * 86_400_000;
+      expect(await tries()).toBe(4);
+      const gaveUp = (await shown()).certificate;
+      expect(gaveUp).toMatchObject({ status: "FAILED", error: `${INTERRUPTED}; gave up after 5 attempts: renew the certificate to try again` });
+      expect(await tries()).toBe(4);
+      expect((await shown()).certificate).toEqual(gaveUp);
+
+      // A renew asked for by a member starts the count again.
+      await as(org, "DEVELOPER").domains.renewCertificate({ domainId: added.id });
+      await workerDies();
+      clockOffsetMs += 3_600_000;
+      expect(await tries()).toBe(5);
+      expect((await shown()).certificate.error).toBe(INTERRUPTED);
+    } finally {
+      clockOffsetMs = 0;
+    }
+    expect(await retries()).toEqual([2, 3, 4, 5, 2]);
   });
 });

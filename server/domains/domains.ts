@@ -220,7 +220,12 @@ export async function updateDomain(ctx: DomainContext, input: z.infer<typeof upd
 /** The key of a domain's issuance job: one queued or running per domain. */
 export const issuanceJobKey = (domainId: string) => `certificate:${domainId}`;
 
-/** Adds the job that obtains (or renews) a domain's certificate by ACME, de-duplicated per domain. */
+/**
+ * Adds the job that obtains (or renews) a domain's certificate by ACME, de-duplicated per domain.
+ * One attempt: a failure is recorded on the domain with the CA's reason, and the renewal
+ * scheduler tries again (a renewal daily; a first certificate, or one a dead worker left
+ * unfinished, with backoff: server/domains/issuance-retries.ts).
+ */
 export async function requestIssuance(db: Executor, domainId: string): Promise<void> {
   await addJob(db, "issue_certificate", { domainId }, { jobKey: issuanceJobKey(domainId), maxAttempts: 1 });
 }

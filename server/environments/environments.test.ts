@@ -270,4 +270,46 @@ describe("rules, schedules and expiry", () => {
     const deletion = await api().environments.delete({ environmentId: environment.id });
     expect(deletion).toMatchObject({ environmentId: environment.id, action: "DELETE", status: "QUEUED" });
   });
+
+  it("starts the other environments when one cannot be started, and starts that one at the next run once it can", async () => {
+    clock = new Date("2026-12-07T06:30:00Z"); // Monday, 07:30 in Paris
+    const schedule = { weekdays: [1, 2, 3, 4, 5], start: "08:00", stop: "20:00", timeZone: "Europe/Paris" };
+    const broken = await environmentWithService("unstartable");
+    const healthy = (await environmentWithService("startable")).environment;
+    for (const { id } of [broken.environment, healthy]) await api().environments.update({ environmentId: id, schedule });
+    // A secret that no longer decrypts (UNAVAILABLE): a value sealed for another variable.
+    await api().variables.set({ scope: "SERVICE", targetId: broken.service.id, key: "SCHEDULED_TOKEN", value: "t", secret: true });
+    await api().variables.set({ scope: "SERVICE", targetId: broken.service.id, key: "SCHEDULED_OTHER", value: "o" });
+    const [other] = await services.db.select().from(variables).where(eq(variables.key, "SCHEDULED_OTHER"));
+    await services.db.update(variables).set({ encryptedValue: other!.encryptedValue }).where(eq(variables.key, "SCHEDULED_TOKEN"));
+    const actions = async (environmentId: string) => (await api().deployments.list({ environmentId })).map((d) => `${d.action}:${d.origin}`);
+
+    clock = new Date("2026-12-07T07:00:30Z"); // 08:00 Paris
+    const outcome = await applySchedules(services);
+    expect(outcome.failed.map((f) => f.environmentId)).toEqual([broken.environment.id]);
+    expect(outcome.applied).toContainEqual({ environmentId: healthy.id, action: "DEPLOY" });
+    expect(await actions(healthy.id)).toEqual(["DEPLOY:SCHEDULER"]);
+    expect(await actions(broken.environment.id)).toEqual([]);
+
+    // Every minute tries it again; the audit log says why once.
+    clock = new Date("2026-12-07T07:01:30Z");
+    expect((await applySchedules(services)).failed.map((f) => f.environmentId)).toEqual([broken.environment.id]);
+    const failures = await api().organization.audit({ action: "environment.schedule_failed" });
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({
+      targetId: broken.environment.id,
+      actor: "scheduler",
+      changes: { error: "Encrypted value cannot be decrypted with the configured key" },
+    });
+
+    // Repaired within the day: this morning's start is not lost, and it happens once.
+    await api().variables.set({ scope: "SERVICE", targetId: broken.service.id, key: "SCHEDULED_TOKEN", value: "t2", secret: true });
+    clock = new Date("2026-12-07T07:05:00Z");
+    expect((await applySchedules(services)).failed).toEqual([]);
+    expect(await actions(broken.environment.id)).toEqual(["DEPLOY:SCHEDULER"]);
+    clock = new Date("2026-12-07T07:06:00Z");
+    await applySchedules(services);
+    expect(await actions(broken.environment.id)).toEqual(["DEPLOY:SCHEDULER"]);
+    expect(await actions(healthy.id)).toEqual(["DEPLOY:SCHEDULER"]);
+  });
 });

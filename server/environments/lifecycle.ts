@@ -14,34 +14,94 @@ function scheduler(organizationId: string): Actor {
   return { type: "system", id: null, label: "scheduler", organizationId, role: "OWNER", origin: "SCHEDULER" };
 }
 
+/** An environment whose scheduled start or stop could not be requested this minute, and why (said to its organization). */
+export type ScheduleFailure = { environmentId: string; error: string; cause: unknown };
+
 /**
  * Starts and stops environments at their schedule's boundaries crossed since the last check,
- * as deployments with origin SCHEDULER. Each environment's checkpoint advances in the same
- * transaction that locks it, so two workers never act on the same boundary twice.
+ * as deployments with origin SCHEDULER. An environment's checkpoint moves only once its
+ * deployment is requested: a worker that dies in between, or a request that fails (a database
+ * error, a key that does not open), leaves the boundary to the next minute's run. A
+ * transaction-scoped advisory lock per environment keeps two workers off the same boundary.
+ * Each environment is handled on its own: one that fails is returned in `failed` and recorded in
+ * its organization's audit log, and the others go on.
  */
 export async function applySchedules(services: Services) {
   const now = services.now();
-  const scheduled = await services.db.select({ id: environments.id }).from(environments).where(isNotNull(environments.schedule));
+  const scheduled = await services.db
+    .select({ id: environments.id, organizationId: environments.organizationId })
+    .from(environments)
+    .where(isNotNull(environments.schedule));
   const applied: { environmentId: string; action: "DEPLOY" | "STOP" }[] = [];
-  for (const { id } of scheduled) {
-    const boundary = await services.db.transaction(async (tx) => {
-      const [environment] = await tx.select().from(environments).where(eq(environments.id, id)).for("update", { skipLocked: true });
-      if (!environment?.schedule) return null;
-      const from = environment.scheduleCheckedAt ?? environment.createdAt;
-      await tx.update(environments).set({ scheduleCheckedAt: now }).where(eq(environments.id, id));
-      const crossed = latestBoundary(environment.schedule, from, now);
-      return crossed ? { environment, action: crossed.action } : null;
-    });
-    if (!boundary) continue;
+  const failed: ScheduleFailure[] = [];
+  for (const { id, organizationId } of scheduled) {
     try {
-      await requestDeployment({ ...services, actor: scheduler(boundary.environment.organizationId) }, { environmentId: id, action: boundary.action });
-      applied.push({ environmentId: id, action: boundary.action });
-    } catch (error) {
-      // An environment without services has nothing to start or stop.
-      if (!(error instanceof AppError && error.code === "INVALID")) throw error;
+      const action = await services.db.transaction(async (tx) => {
+        const { rows } = await tx.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(hashtext(${`slipway:schedule:${id}`})) as locked`);
+        if (!rows[0]?.locked) return null;
+        const [environment] = await tx.select().from(environments).where(eq(environments.id, id));
+        if (!environment?.schedule) return null;
+        const crossed = latestBoundary(environment.schedule, environment.scheduleCheckedAt ?? environment.createdAt, now);
+        // requestDeployment commits on a connection of its own (it takes the pool, not this
+        // transaction), before the checkpoint below: a crash between the two repeats the
+        // request next minute (merged into the deployment still waiting) rather than losing it.
+        const requested = crossed ? await requestBoundary(services, environment.organizationId, id, crossed.action) : false;
+        await tx.update(environments).set({ scheduleCheckedAt: now }).where(eq(environments.id, id));
+        return requested ? crossed!.action : null;
+      });
+      if (action) applied.push({ environmentId: id, action });
+    } catch (cause) {
+      // Its checkpoint did not move: the next minute's run tries the same boundary again.
+      const error = await recordFailureOnce(services, { action: "environment.schedule_failed", organizationId, environmentId: id }, cause).catch(() =>
+        describeFailure(cause),
+      );
+      failed.push({ environmentId: id, error, cause });
     }
   }
-  return applied;
+  return { applied, failed };
+}
+
+/** An AppError's message is meant for users; anything else may hold internals and is said only as such. */
+const describeFailure = (cause: unknown) => (cause instanceof AppError ? cause.message : "an internal error");
+
+/**
+ * Says in the organization's audit log why the scheduler could not act on its environment
+ * (`environment.schedule_failed`, `environment.reap_failed`), once per reason: it retries every
+ * minute. Returns the reason as said. Recording it may fail too (the database being what
+ * failed): the caller then has only the cause, to log.
+ */
+async function recordFailureOnce(
+  services: Services,
+  failure: { action: string; organizationId: string; environmentId: string; changes?: Record<string, unknown> },
+  cause: unknown,
+): Promise<string> {
+  const error = describeFailure(cause);
+  const [last] = await services.db
+    .select({ changes: auditEvents.changes })
+    .from(auditEvents)
+    .where(and(eq(auditEvents.organizationId, failure.organizationId), eq(auditEvents.action, failure.action), eq(auditEvents.targetId, failure.environmentId)))
+    .orderBy(desc(auditEvents.id))
+    .limit(1);
+  if (last?.changes?.error !== error) {
+    await recordAudit(services.db, scheduler(failure.organizationId), {
+      action: failure.action,
+      targetType: "environment",
+      targetId: failure.environmentId,
+      changes: { ...failure.changes, error },
+    });
+  }
+  return error;
+}
+
+/** Requests the start or stop; false when there is nothing to act on (an environment without services). */
+async function requestBoundary(services: Services, organizationId: string, environmentId: string, action: "DEPLOY" | "STOP") {
+  try {
+    await requestDeployment({ ...services, actor: scheduler(organizationId) }, { environmentId, action });
+    return true;
+  } catch (error) {
+    if (error instanceof AppError && error.code === "INVALID") return false;
+    throw error;
+  }
 }
 
 export type ReapCandidate = { environmentId: string; name: string; project: string; organizationId: string; expiredAt: string };
@@ -95,37 +155,19 @@ export async function reapExpiredEnvironments(services: Services, options: { dry
     } catch (cause) {
       // The reaper runs for every organization: an environment it cannot delete must not keep
       // the ones that expire after it (in any organization) alive.
-      const error = await recordReapFailure(services, candidate, cause);
+      const { project, name, expiredAt } = candidate;
+      const error = await recordFailureOnce(
+        services,
+        {
+          action: "environment.reap_failed",
+          organizationId: candidate.organizationId,
+          environmentId: candidate.environmentId,
+          changes: { project, name, expiredAt },
+        },
+        cause,
+      ).catch(() => describeFailure(cause));
       failed.push({ ...candidate, error, cause });
     }
   }
   return { dryRun: false, environments: reaped, failed, leftovers };
-}
-
-const REAP_FAILED = "environment.reap_failed";
-
-/**
- * Says in the organization's audit log why its expired environment was not deleted, once per
- * reason (the reaper retries every minute). An AppError's message is meant for users; anything
- * else may hold internals and is said only as such (the caller has the cause, to log).
- */
-async function recordReapFailure(services: Services, candidate: ReapCandidate, cause: unknown): Promise<string> {
-  const error = cause instanceof AppError ? cause.message : "an internal error";
-  const [last] = await services.db
-    .select({ changes: auditEvents.changes })
-    .from(auditEvents)
-    .where(
-      and(eq(auditEvents.organizationId, candidate.organizationId), eq(auditEvents.action, REAP_FAILED), eq(auditEvents.targetId, candidate.environmentId)),
-    )
-    .orderBy(desc(auditEvents.id))
-    .limit(1);
-  if (last?.changes?.error !== error) {
-    await recordAudit(services.db, scheduler(candidate.organizationId), {
-      action: REAP_FAILED,
-      targetType: "environment",
-      targetId: candidate.environmentId,
-      changes: { project: candidate.project, name: candidate.name, expiredAt: candidate.expiredAt, error },
-    });
-  }
-  return error;
 }

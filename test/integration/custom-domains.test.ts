@@ -4,12 +4,17 @@
  * router (HTTP and HTTPS ports), and Pebble (Let's Encrypt's ACME test server) resolving names
  * through pebble-challtestsrv's mock DNS, which the control plane's checks use too.
  */
+import { X509Certificate } from "node:crypto";
+import fs from "node:fs/promises";
 import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Services } from "../../server/context";
 import { auditEvents, notificationDeliveries, serviceDomains } from "../../server/db/schema";
-import { scheduleRenewals } from "../../server/domains/acme";
+import { issueCertificate, scheduleRenewals } from "../../server/domains/acme";
 import { defaultDomainSettings } from "../../server/domains/settings";
 import type { TestDatabase } from "../database";
 import { eventually, request } from "../engine-harness";
@@ -22,6 +27,7 @@ import {
   type DomainsPlatform,
 } from "../support/domains-platform";
 import { pebbleMissing, startPebble, type Pebble } from "../support/pebble";
+import { selfSignedCertificate } from "../support/self-signed";
 
 const missing = await pebbleMissing();
 
@@ -200,4 +206,57 @@ describe.skipIf(missing)("custom domains", () => {
     expect(failed.certificate.error).toMatch(/127\.0\.0\.2/);
     expect(failed.certificate.errorAt).not.toBeNull();
   }, 180_000);
+  it("tries a failed first certificate again after a wait, and issues it once the name points at the router", async () => {
+    expect((await domainNamed("elsewhere.example.test")).certificate.status).toBe("FAILED");
+    const retries = async () =>
+      (await database.db.select().from(auditEvents).where(eq(auditEvents.action, "certificate.retry"))).filter(
+        (event) => event.changes?.hostname === "elsewhere.example.test",
+      ).length;
+    // Just failed: the next try waits an hour.
+    await scheduleRenewals(services);
+    expect(await retries()).toBe(0);
+    // Meanwhile its owner points the name at the router (the mock DNS's default answer once its own A record goes).
+    const cleared = await fetch(`${pebble.dnsManagementUrl}/clear-a`, { method: "POST", body: JSON.stringify({ host: "elsewhere.example.test." }) });
+    expect(cleared.ok).toBe(true);
+    clockOffsetMs = 3_600_000 + 60_000;
+    try {
+      await scheduleRenewals(services);
+      expect(await retries()).toBe(1);
+      const active = await eventually(
+        async () => {
+          const domain = await domainNamed("elsewhere.example.test");
+          if (domain.certificate.status !== "ACTIVE") throw new Error(`${domain.certificate.errorAt}: ${domain.certificate.error}`);
+          return domain;
+        },
+        60_000,
+        "the certificate of the retry",
+      );
+      expect(active.certificate).toMatchObject({ source: "ACME", error: null });
+    } finally {
+      clockOffsetMs = 0;
+    }
+    const root = await pebble.root();
+    const secure = await eventually(() => httpsGet("elsewhere.example.test", root).catch(() => null), 15_000, "HTTPS through the router");
+    expect(secure.certificate.checkHost("elsewhere.example.test")).toBe("elsewhere.example.test");
+  }, 180_000);
+
+  it("keeps a certificate its owner uploads while an issuance is under way", async () => {
+    const added = await developer().domains.add({ serviceId, hostname: "race.example.test", method: "DNS_TXT" });
+    // Verified without queuing the worker's issuance: this test runs it, to upload in its midst.
+    await database.db.update(serviceDomains).set({ verifiedAt: new Date() }).where(eq(serviceDomains.id, added.id));
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-race-"));
+    const own = await selfSignedCertificate({ dir, names: ["race.example.test"], days: 30 }).finally(() => fs.rm(dir, { recursive: true, force: true }));
+    const challengeOut = async () =>
+      (await database.db.select({ challenge: serviceDomains.acmeChallenge }).from(serviceDomains).where(eq(serviceDomains.id, added.id)))[0]?.challenge;
+
+    const issuance = issueCertificate(services, added.id);
+    // The HTTP-01 challenge is out: the CA validates it next, then the certificate is stored.
+    while (!(await challengeOut())) await sleep(10);
+    await developer().domains.uploadCertificate({ domainId: added.id, certificatePem: own.certPem, privateKeyPem: own.keyPem });
+    expect(await issuance).toMatchObject({ status: "skipped" });
+
+    expect((await domainNamed("race.example.test")).certificate).toMatchObject({ source: "UPLOADED", status: "ACTIVE", error: null });
+    const served = await eventually(() => httpsGet("race.example.test", own.certPem).catch(() => null), 15_000, "the uploaded certificate served");
+    expect(served.certificate.fingerprint256).toBe(new X509Certificate(own.certPem).fingerprint256);
+  }, 120_000);
 });

@@ -7,6 +7,14 @@ import { taskCatalog } from "../../server/jobs/catalog";
 export function applySchedules(services: Services): Task {
   return async (payload, helpers) => {
     taskCatalog.apply_schedules.parse(payload ?? {});
-    for (const { environmentId, action } of await apply(services)) helpers.logger.info(`schedule: ${action} environment ${environmentId}`);
+    const { applied, failed } = await apply(services);
+    for (const { environmentId, action } of applied) helpers.logger.info(`schedule: ${action} environment ${environmentId}`);
+    for (const { environmentId, cause } of failed) {
+      helpers.logger.error(`schedule: could not start or stop environment ${environmentId} (tried again next minute): ${describe(cause)}`);
+    }
   };
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? (cause.stack ?? cause.message) : String(cause);
 }
