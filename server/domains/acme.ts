@@ -6,7 +6,6 @@ import * as acme from "acme-client";
 import { and, eq, sql } from "drizzle-orm";
 import { ACME_CHALLENGE_PREFIX } from "../../engine/protocol/edge";
 import { recordAudit } from "../audit/record-audit";
-import type { Actor } from "../auth/actor";
 import type { Services } from "../context";
 import { acmeAccounts, environments, serviceDomains, services as servicesTable, type AcmeChallenge } from "../db/schema";
 import { notify } from "../notifications/enqueue";
@@ -17,7 +16,7 @@ import { dnsChallenge } from "./dns-challenge";
 import { retryFirstIssuances } from "./issuance-retries";
 import { openProviderFor } from "./dns-providers/credentials";
 import { openDnsProvider } from "./dns-providers/provider";
-import { announceEdgeChange, keyContext, renewalDue, requestIssuance } from "./domains";
+import { acmeActor, announceEdgeChange, keyContext, renewalDue, requestIssuance } from "./domains";
 import { defaultDomainSettings, type DomainSettings } from "./settings";
 
 /**
@@ -28,15 +27,6 @@ import { defaultDomainSettings, type DomainSettings } from "./settings";
  * but the CA, on port 80 of the domain. DNS-01: the worker publishes the TXT record through the
  * domain's DNS provider (server/domains/dns-challenge.ts), and the cluster takes no part.
  */
-
-const acmeActor = (organizationId: string): Actor => ({
-  type: "system",
-  id: null,
-  label: "certificates (ACME)",
-  organizationId,
-  role: "OWNER",
-  origin: "SYSTEM",
-});
 
 const accountKeyContext = (accountId: string) => `acme_account:${accountId}:key`;
 

@@ -2,6 +2,7 @@ import { randomBytes, X509Certificate, createPrivateKey } from "node:crypto";
 import { and, eq, isNotNull } from "drizzle-orm";
 import { z } from "zod";
 import { recordAudit, REDACTED } from "../audit/record-audit";
+import type { Actor } from "../auth/actor";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
@@ -14,6 +15,16 @@ import { cipherFor } from "../secrets/organization-cipher";
 import { checkOwnership, txtRecordOf, verificationUrlOf } from "./checks";
 import { providerForDomain } from "./dns-providers/credentials";
 import { defaultDomainSettings, RENEW_BEFORE_DAYS } from "./settings";
+
+/** Who the audit log names for what certificates do by themselves (issuances, renewals, retries). */
+export const acmeActor = (organizationId: string): Actor => ({
+  type: "system",
+  id: null,
+  label: "certificates (ACME)",
+  organizationId,
+  role: "OWNER",
+  origin: "SYSTEM",
+});
 
 /**
  * Custom domains of services (issue 16, part 1): added by users, verified by a TXT record or an

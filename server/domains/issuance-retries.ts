@@ -1,9 +1,8 @@
 import { and, desc, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record-audit";
-import type { Actor } from "../auth/actor";
 import type { Services } from "../context";
 import { auditEvents, environments, serviceDomains, services as servicesTable } from "../db/schema";
-import { announceEdgeChange, requestIssuance } from "./domains";
+import { acmeActor, announceEdgeChange, requestIssuance } from "./domains";
 
 /**
  * A verified domain's first certificate, tried again by the renewal scheduler when it did not
@@ -23,15 +22,6 @@ const RETRY = "certificate.retry";
 /** Said on the domain when an issuance ended without recording its result (a dead worker, an unexpected error). */
 export const INTERRUPTED = "the last issuance did not finish (its worker stopped during it, or it failed unexpectedly)";
 export const gaveUp = (attempts: number) => `gave up after ${attempts} attempts: renew the certificate to try again`;
-
-const retryActor = (organizationId: string): Actor => ({
-  type: "system",
-  id: null,
-  label: "certificates (ACME)",
-  organizationId,
-  role: "OWNER",
-  origin: "SYSTEM",
-});
 
 /**
  * Verified domains without a certificate whose issuance job is not queued or running: it failed,
@@ -118,7 +108,7 @@ export async function retryFirstIssuances(services: Services): Promise<number> {
         .where(and(eq(serviceDomains.id, domain.id), isNull(serviceDomains.certificatePem), isNotNull(serviceDomains.verifiedAt)))
         .returning({ id: serviceDomains.id });
       if (!still) return;
-      await recordAudit(tx, retryActor(domain.organizationId), {
+      await recordAudit(tx, acmeActor(domain.organizationId), {
         action: RETRY,
         targetType: "service",
         targetId: domain.serviceId,
