@@ -139,11 +139,13 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     },
   };
   const engine = makeEngine(reporter);
-  // Output goes out as it comes, unacknowledged: ordering is by seq, and a session whose engine
-  // lost the control plane is ended (below) rather than buffered.
+  // Output goes out as it comes, mostly unacknowledged: ordering is by seq, and a session whose
+  // engine lost the control plane is ended (below) rather than buffered. Now and then a message
+  // goes acknowledged, so that a session's output in flight stays bounded (shell-sessions.ts).
   const shells = createShellSessions({
     exec: engine.exec ? engine.exec.bind(engine) : undefined,
     send: (name, payload) => void client.notify(name, payload),
+    sendAcknowledged: async (payload) => void (await client.request("shell:output", payload)),
     logger,
   });
   let collecting = false;

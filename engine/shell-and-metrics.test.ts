@@ -84,16 +84,25 @@ describe("local engine: shells, metrics and limits of a live release", () => {
     expect(out.text()).toContain("out hello from a variable");
   });
 
-  /** The engine's shell sessions on this release's runtime, with every message they send. */
-  const shellSessions = () => {
+  /**
+   * The engine's shell sessions on this release's runtime, with every message they send; the
+   * client acknowledges the messages that ask for it at once, or as `acknowledge` says.
+   */
+  const shellSessions = (acknowledge: (payload: ShellOutput) => Promise<void> = async () => undefined) => {
     const sent: (ShellOutput | ShellExit)[] = [];
     const shells = createShellSessions({
       exec: engine.exec!.bind(engine),
       send: (_name, payload) => void sent.push(payload),
+      sendAcknowledged: (payload) => {
+        sent.push(payload);
+        return acknowledge(payload);
+      },
       logger: pino({ level: "silent" }),
     });
     return { shells, sent };
   };
+  const isExit = (message: ShellOutput | ShellExit): message is ShellExit => "code" in message;
+  const isOutput = (message: ShellOutput | ShellExit): message is ShellOutput => "data" in message;
 
   it("ships numbered output and the exit, and ends idle sessions", async () => {
     const { shells, sent } = shellSessions();
@@ -118,6 +127,68 @@ describe("local engine: shells, metrics and limits of a live release", () => {
     );
     expect(ended.reason).toBe("no input for 1 seconds");
     expect(shells.size).toBe(0);
+  });
+
+  it("holds back a command's output while its client does not read, then ships all of it in order", async () => {
+    // A client on a slow link: it acknowledges nothing until it reads again.
+    let reading = false;
+    const unread: (() => void)[] = [];
+    let acknowledgedSeq = -1;
+    const { shells, sent } = shellSessions(async (payload) => {
+      if (!reading) await new Promise<void>((resolve) => unread.push(resolve));
+      acknowledgedSeq = Math.max(acknowledgedSeq, payload.seq);
+    });
+    // What the engine holds for the session in its socket's buffers: the output sent past what the client acknowledged.
+    const inFlight = () =>
+      sent
+        .filter((message) => isOutput(message) && message.seq > acknowledgedSeq)
+        .reduce((sum, message) => sum + (isOutput(message) ? message.data.length : 0), 0);
+    const sessionId = "2d7e3f9a-5b8c-4dae-9f2a-3b4c5d6e7f80";
+    const lines = 3_000_000; // some 20 MB of output, written as fast as the pipe takes it
+    await shells.open({ sessionId, serviceId: web.id, argv: ["seq", String(lines)], tty: false, cols: 80, rows: 24, idleTimeoutSeconds: 900 });
+
+    await eventually(() => inFlight() > 200 * 1024, 5_000, "output to go out");
+    await sleep(500);
+    const held = inFlight();
+    expect(held).toBeLessThan(1024 * 1024);
+    await sleep(500);
+    // Nothing more went out: the command waits on its full pipe, it did not finish.
+    expect(inFlight()).toBe(held);
+    expect(sent.some(isExit)).toBe(false);
+
+    reading = true;
+    for (const acknowledge of unread.splice(0)) acknowledge();
+    const exit = await eventually(() => sent.find(isExit), 30_000, "the exit");
+    expect(exit.code).toBe(0);
+    const output = sent.filter(isOutput);
+    expect(output.map((message) => message.seq)).toEqual(output.map((_, index) => index));
+    expect(exit.seq).toBe(output.length);
+    const text = output.map((message) => message.data).join("");
+    expect(text.length).toBe(Array.from({ length: lines }, (_, index) => `${index + 1}\n`).join("").length);
+    expect(text === Array.from({ length: lines }, (_, index) => `${index + 1}\n`).join(""), "the output, complete and in order").toBe(true);
+  });
+
+  it("reports the exit of a command that finished while its output was held back only after all of that output", async () => {
+    let reading = false;
+    const unread: (() => void)[] = [];
+    const { shells, sent } = shellSessions(async () => {
+      if (!reading) await new Promise<void>((resolve) => unread.push(resolve));
+    });
+    const sessionId = "3e8f4a0b-6c9d-4ebf-8a3b-4c5d6e7f8091";
+    // Some 350 KB: more than a session has in flight, little enough for the rest to fit the pipe, so the command ends.
+    const lines = 60_000;
+    await shells.open({ sessionId, serviceId: web.id, argv: ["seq", String(lines)], tty: false, cols: 80, rows: 24, idleTimeoutSeconds: 900 });
+    await eventually(() => unread.length >= 4, 5_000, "the session to wait for acknowledgements");
+    await sleep(2_000);
+    expect(sent.some(isExit)).toBe(false);
+
+    reading = true;
+    for (const acknowledge of unread.splice(0)) acknowledge();
+    const exit = await eventually(() => sent.find(isExit), 10_000, "the exit");
+    expect(exit.code).toBe(0);
+    const output = sent.filter(isOutput);
+    expect(exit.seq).toBe(output.length);
+    expect(output.map((message) => message.data).join("")).toBe(Array.from({ length: lines }, (_, index) => `${index + 1}\n`).join(""));
   });
 
   it("ends a session whose relay falls silent, not one it keeps alive, nor one of a control plane that sends no keepalives", async () => {

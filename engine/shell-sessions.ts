@@ -17,6 +17,12 @@ type Session = {
   relaySilence: NodeJS.Timeout | null;
   relaySilenceMs: number | null;
   closing: string | null;
+  /** Output characters shipped since the last message sent acknowledged. */
+  sinceAcknowledged: number;
+  /** Acknowledged messages not yet answered: at ACKS_IN_FLIGHT the session's output waits. */
+  awaitingAcks: number;
+  /** Called as an acknowledgement comes back (the exit waits for the output held back). */
+  acknowledged: (() => void) | null;
 };
 
 /** Keepalives a relay may miss before its session ends: one late message is not a dead process. */
@@ -24,6 +30,38 @@ const MISSED_KEEPALIVES = 3;
 
 /** Output is shipped in messages of at most this many characters (the protocol allows 64 Ki). */
 const MAX_CHUNK = 32_768;
+
+/**
+ * Backpressure: one output message per this many characters goes acknowledged, and a session
+ * with ACKS_IN_FLIGHT acknowledgements awaited stops reading its process (whose writes then
+ * block on the full pipe or terminal) until one comes back. Without it `yes`, or `cat` of a big
+ * file, over a link slower than the output piled everything up in the engine's socket buffers.
+ * A session thus has at most about (ACKS_IN_FLIGHT + 1) × ACK_EVERY + MAX_CHUNK characters in
+ * flight, whatever its link; the other messages (every keystroke's echo) go unacknowledged as
+ * before. 4 × 64 Ki keeps a 100 ms round trip at some 2.5 MB/s, more than a terminal shows.
+ */
+const ACK_EVERY = 65_536;
+const ACKS_IN_FLIGHT = 4;
+
+/** How long the exit waits for the last output once nothing holds it back (a killed process may never end its stream). */
+const LAST_OUTPUT_WAIT_MS = 1000;
+
+/**
+ * Resolves once a session whose process exited has shipped its last output: when its stream
+ * ends, or after LAST_OUTPUT_WAIT_MS (a killed process, or one whose children keep the terminal,
+ * may never end it). Output held back by awaited acknowledgements is a slow link, not a stuck
+ * stream: the wait goes on until an acknowledgement lets it flow again.
+ */
+async function lastOutput(session: Session, outputDone: Promise<void>): Promise<void> {
+  let ended = false;
+  void outputDone.then(() => (ended = true));
+  for (;;) {
+    await Promise.race([outputDone, new Promise((resolve) => setTimeout(resolve, LAST_OUTPUT_WAIT_MS).unref())]);
+    if (ended || session.closing || session.awaitingAcks < ACKS_IN_FLIGHT) return;
+    await new Promise<void>((resolve) => (session.acknowledged = resolve));
+    session.acknowledged = null;
+  }
+}
 
 /**
  * The engine's shell sessions: each is a process in a service's live release (runtime `exec`),
@@ -39,6 +77,8 @@ const MAX_CHUNK = 32_768;
 export function createShellSessions(options: {
   exec: Exec | undefined;
   send: (name: "shell:output" | "shell:exit", payload: ShellOutput | ShellExit) => void;
+  /** Sends output and resolves once the control plane acknowledged it, or will not (refused, timed out, disconnected). */
+  sendAcknowledged: (payload: ShellOutput) => Promise<void>;
   logger: Logger;
   maxSessions?: number;
 }) {
@@ -101,6 +141,9 @@ export function createShellSessions(options: {
         relaySilence: null,
         relaySilenceMs: request.keepaliveSeconds === undefined ? null : request.keepaliveSeconds * 1000 * MISSED_KEEPALIVES,
         closing: null,
+        sinceAcknowledged: 0,
+        awaitingAcks: 0,
+        acknowledged: null,
         controls: createSequenceBuffer<Control>((control) => apply(request.sessionId, session, control)),
       };
       sessions.set(request.sessionId, session);
@@ -111,7 +154,18 @@ export function createShellSessions(options: {
       const decoder = new StringDecoder("utf8");
       const ship = (text: string) => {
         for (let offset = 0; offset < text.length; offset += MAX_CHUNK) {
-          options.send("shell:output", { sessionId: request.sessionId, seq: session.outSeq++, data: text.slice(offset, offset + MAX_CHUNK) });
+          const message = { sessionId: request.sessionId, seq: session.outSeq++, data: text.slice(offset, offset + MAX_CHUNK) };
+          session.sinceAcknowledged += message.data.length;
+          if (session.sinceAcknowledged < ACK_EVERY) {
+            options.send("shell:output", message);
+            continue;
+          }
+          session.sinceAcknowledged = 0;
+          if (++session.awaitingAcks >= ACKS_IN_FLIGHT) exec.pause();
+          void options.sendAcknowledged(message).then(() => {
+            if (--session.awaitingAcks < ACKS_IN_FLIGHT) exec.resume();
+            session.acknowledged?.();
+          });
         }
       };
       exec.on("data", (chunk: Buffer | string) => {
@@ -124,8 +178,7 @@ export function createShellSessions(options: {
         exec.once("close", resolve);
       });
       void exec.exited.then(async (code) => {
-        // The last output goes before the exit (a bounded wait: a killed process may never end its stream).
-        await Promise.race([outputDone, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        await lastOutput(session, outputDone);
         const rest = decoder.end();
         if (rest) ship(rest);
         if (session.idle) clearTimeout(session.idle);

@@ -212,7 +212,7 @@ export const engineToServer = {
    * included: only the engine of the cluster receives them), for its router.
    */
   "edge:pull": [z.object({}), okAck({ edge: edgeState })],
-  /** Terminal output of a shell session; sent without acknowledgement (ordered by seq). */
+  /** Terminal output of a shell session, ordered by seq; mostly sent without acknowledgement, now and then with one so a session's output in flight stays bounded (engine/shell-sessions.ts). */
   "shell:output": [shellOutput, okAck({})],
   /** A shell session ended (the process exited, idled out or was closed). */
   "shell:exit": [shellExit, okAck({})],

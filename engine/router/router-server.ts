@@ -244,8 +244,18 @@ export async function startRouter(
       });
     if (req.method === "GET" && req.url === "/stats") return reply(200, stats());
     // The engine's long poll for wakes: answered at once when a sleeping service has a request waiting, else after 25 s with none.
+    // An engine that died leaves its poll behind: what could not reach it is asked again on the next poll (wake-holds.ts).
     if (req.method === "GET" && req.url === "/wakes") {
-      void holds.nextWakes(25_000).then((serviceIds) => reply(200, { serviceIds }));
+      const gone = new AbortController();
+      res.once("close", () => gone.abort());
+      void holds.nextWakes(25_000, gone.signal).then((serviceIds) => {
+        if (res.destroyed) return holds.notDelivered(serviceIds);
+        // 'close' without 'finish': the connection broke before the answer was out.
+        res.once("close", () => {
+          if (!res.writableFinished) holds.notDelivered(serviceIds);
+        });
+        reply(200, { serviceIds });
+      });
       return;
     }
     if (req.method === "PUT" && req.url === "/routes") {

@@ -35,6 +35,22 @@ function send(port: number, options: { host: string; method?: string; body?: str
   });
 }
 
+/** One poll of the router's `/wakes`, as the engine makes it, given up (its connection closed) after `ms` when not answered by then. */
+async function pollWithin(home: string, ms: number): Promise<string[] | "no answer"> {
+  const signal = AbortSignal.timeout(ms);
+  return routerClient(home)
+    .wakes(signal)
+    .catch((error: unknown) => {
+      if (signal.aborted) return "no answer" as const;
+      throw error;
+    });
+}
+
+/** Resolves once the router holds `count` requests of the service (asking for its wake as it took them). */
+async function heldBy(home: string, serviceId: string, count: number): Promise<void> {
+  while (((await routerClient(home).stats()).held?.[serviceId] ?? 0) < count) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 /**
  * The router's side of sleep when idle (issue 16, part 3): a sleeping service's requests are
  * held (bodies and all) until a routes table gives it an upstream, the engine hears of them
@@ -124,5 +140,59 @@ describe("router: requests to a sleeping service", () => {
     expect(refused.body).toContain("too many requests waiting");
     await client().putRoutes({ routes: [awake("s-busy", ["busy.localhost"])] });
     expect((await Promise.all(held)).map((answer) => answer.status)).toEqual([200, 200, 200]);
+  });
+
+  /**
+   * The engine restarting: its poll's connection goes away, or it read an answer and died before
+   * waking anything. The held requests must not wait out their timeout for a wake nobody asked for.
+   * A router of its own, so that no other test's wakes are pending.
+   */
+  describe("while the engine restarts", () => {
+    let away: Awaited<ReturnType<typeof startRouter>>;
+    let awayHome: string;
+    let awayPort: number;
+    const awayClient = () => routerClient(awayHome);
+
+    beforeAll(async () => {
+      awayHome = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-wake-away-")));
+      await fs.mkdir(routerFiles(awayHome).dir, { recursive: true });
+      awayPort = await testPort();
+      away = await startRouter({
+        ...routerFiles(awayHome),
+        port: awayPort,
+        host: "127.0.0.1",
+        logger: pino({ level: "silent" }),
+        wake: { timeoutMs: 5_000, pageAfterMs: 5_000, maxPerService: 3, askAgainAfterMs: 300 },
+      });
+    });
+
+    afterAll(async () => {
+      await away?.close();
+      await fs.rm(awayHome, { recursive: true, force: true });
+    });
+
+    it("keeps a wake asked while the engine's poll was gone for the next poll", async () => {
+      await awayClient().putRoutes({ routes: [sleeping("s-lost", ["lost.localhost"])] });
+      // The poll's client goes away while nothing is asked.
+      expect(await pollWithin(awayHome, 100)).toBe("no answer");
+      const held = send(awayPort, { host: "lost.localhost" });
+      await heldBy(awayHome, "s-lost", 1);
+      // Well before the router would ask again for a wake it handed over.
+      expect(await pollWithin(awayHome, 250)).toEqual(["s-lost"]);
+      await awayClient().putRoutes({ routes: [awake("s-lost", ["lost.localhost"])] });
+      expect((await held).status).toBe(200);
+    });
+
+    it("asks again for a service whose requests still wait after their wake was handed over", async () => {
+      await awayClient().putRoutes({ routes: [sleeping("s-again", ["again.localhost"])] });
+      const held = send(awayPort, { host: "again.localhost" });
+      expect(await pollWithin(awayHome, 1_000)).toEqual(["s-again"]);
+      // This poll's engine is the one that restarted: nothing new was asked, the request still waits.
+      expect(await pollWithin(awayHome, 1_000)).toEqual(["s-again"]);
+      await awayClient().putRoutes({ routes: [awake("s-again", ["again.localhost"])] });
+      expect((await held).status).toBe(200);
+      // Released: nothing is asked again.
+      expect(await pollWithin(awayHome, 1_000)).toBe("no answer");
+    });
   });
 });
