@@ -229,7 +229,8 @@ export async function updateDomain(ctx: DomainContext, input: z.infer<typeof upd
 }
 
 /** The key of a domain's issuance job: one queued or running per domain. */
-export const issuanceJobKey = (domainId: string) => `certificate:${domainId}`;
+export const ISSUANCE_JOB_KEY_PREFIX = "certificate:";
+export const issuanceJobKey = (domainId: string) => `${ISSUANCE_JOB_KEY_PREFIX}${domainId}`;
 
 /**
  * Adds the job that obtains (or renews) a domain's certificate by ACME, de-duplicated per domain.

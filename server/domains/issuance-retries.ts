@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record-audit";
 import type { Services } from "../context";
 import { auditEvents, environments, serviceDomains, services as servicesTable } from "../db/schema";
-import { acmeActor, announceEdgeChange, requestIssuance } from "./domains";
+import { acmeActor, announceEdgeChange, ISSUANCE_JOB_KEY_PREFIX, requestIssuance } from "./domains";
 
 /**
  * A verified domain's first certificate, tried again by the renewal scheduler when it did not
@@ -43,7 +43,7 @@ async function abandonedFirstIssuances(services: Services) {
         // The job's key is issuanceJobKey(domain id).
         sql`not exists (
           select 1 from graphile_worker.jobs job
-          where job.key = 'certificate:' || ${serviceDomains.id}::text
+          where job.key = ${ISSUANCE_JOB_KEY_PREFIX} || ${serviceDomains.id}::text
             and (job.locked_at is not null or job.attempts < job.max_attempts)
         )`,
       ),
@@ -91,11 +91,9 @@ export async function retryFirstIssuances(services: Services): Promise<number> {
     // A renew asked for after the scheduler gave up starts the count again: its note goes.
     const reason = domain.certificateError?.replace(/; gave up after \d+ attempts: .*$/, "") ?? INTERRUPTED;
     if (retries.length >= FIRST_ISSUANCE_RETRIES) {
-      if (domain.certificateError !== `${reason}; ${gaveUp(retries.length + 1)}`)
-        await services.db
-          .update(serviceDomains)
-          .set({ certificateError: `${reason}; ${gaveUp(retries.length + 1)}`, certificateErrorAt: now })
-          .where(eq(serviceDomains.id, domain.id));
+      const final = `${reason}; ${gaveUp(retries.length + 1)}`;
+      if (domain.certificateError !== final)
+        await services.db.update(serviceDomains).set({ certificateError: final, certificateErrorAt: now }).where(eq(serviceDomains.id, domain.id));
       continue;
     }
     const lastTry = Math.max(domain.certificateErrorAt?.getTime() ?? 0, retries[0] ? Date.parse(retries[0].at) : 0);
