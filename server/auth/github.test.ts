@@ -1,12 +1,17 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/database";
-import { seedOrganization, testServices } from "../../test/support/seed";
-import { users } from "../db/schema";
+import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import type { Services } from "../context";
+import { auditEvents, users } from "../db/schema";
+import { updateInstanceSettings } from "../instance/settings";
+import { acceptInvite } from "../members/accept-invite";
+import { inviteMember } from "../members/members";
 import { startWebServer } from "../web-server";
+import { signUp } from "./accounts";
 import { verifiedPrimaryEmail } from "./github";
 
 /**
@@ -74,12 +79,14 @@ describe("signing in with GitHub", () => {
   let github: Awaited<ReturnType<typeof startGitHub>>;
   let web: Awaited<ReturnType<typeof startWebServer>>;
   let adaId: string;
+  let services: Services;
+  let org: SeededOrganization;
 
   beforeAll(async () => {
     github = await startGitHub();
     const database = await createTestDatabase();
-    const services = testServices(database.db);
-    await seedOrganization(services, "github-sign-in");
+    services = testServices(database.db);
+    org = await seedOrganization(services, "github-sign-in");
     const [ada] = await database.db.update(users).set({ email: "ada@example.test" }).where(eq(users.email, "github-sign-in@example.test")).returning();
     adaId = ada!.id;
     web = await startWebServer({
@@ -97,34 +104,91 @@ describe("signing in with GitHub", () => {
     await github?.close();
   });
 
-  /** The browser's round trip: Slipway's sign-in, GitHub's authorization page, Slipway's callback; the session it ends with. */
-  async function signInWithGitHub(): Promise<{ user?: { id?: string; email?: string } } | null> {
+  /** A browser's cookies, kept across responses as a browser keeps them (a cleared cookie is dropped). */
+  function cookieJar() {
     const cookies = new Map<string, string>();
-    const keep = (response: Response) => {
-      for (const cookie of response.headers.getSetCookie()) {
-        const [pair] = cookie.split(";");
-        const at = pair!.indexOf("=");
-        cookies.set(pair!.slice(0, at), pair!.slice(at + 1));
-      }
+    return {
+      keep(response: Response) {
+        for (const cookie of response.headers.getSetCookie()) {
+          const [pair] = cookie.split(";");
+          const at = pair!.indexOf("=");
+          const value = pair!.slice(at + 1);
+          if (value) cookies.set(pair!.slice(0, at), value);
+          else cookies.delete(pair!.slice(0, at));
+        }
+      },
+      header: () => [...cookies].map(([name, value]) => `${name}=${value}`).join("; "),
     };
-    const jar = () => [...cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+  }
+
+  /** The browser's round trip: Slipway's sign-in, GitHub's authorization page, Slipway's callback; the cookies it ends with. */
+  async function gitHubSignIn(): Promise<string> {
+    const jar = cookieJar();
     const csrf = await fetch(`${web.url}/api/auth/csrf`);
-    keep(csrf);
+    jar.keep(csrf);
     const { csrfToken } = (await csrf.json()) as { csrfToken: string };
     const start = await fetch(`${web.url}/api/auth/signin/github`, {
       method: "POST",
       redirect: "manual",
-      headers: { "content-type": "application/x-www-form-urlencoded", cookie: jar() },
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie: jar.header() },
       body: new URLSearchParams({ csrfToken }),
     });
-    keep(start);
+    jar.keep(start);
     expect(start.headers.get("location")).toMatch(new RegExp(`^${github.url}/login/oauth/authorize\\?`));
     const authorized = await fetch(start.headers.get("location")!, { redirect: "manual" });
-    const callback = await fetch(authorized.headers.get("location")!, { redirect: "manual", headers: { cookie: jar() } });
-    keep(callback);
-    const session = await fetch(`${web.url}/api/auth/session`, { headers: { cookie: jar() } });
+    const callback = await fetch(authorized.headers.get("location")!, { redirect: "manual", headers: { cookie: jar.header() } });
+    jar.keep(callback);
+    return jar.header();
+  }
+
+  /** The sign-in form's round trip with an email and a password; the cookies it ends with. */
+  async function passwordSignIn(email: string, password: string): Promise<string> {
+    const jar = cookieJar();
+    const csrf = await fetch(`${web.url}/api/auth/csrf`);
+    jar.keep(csrf);
+    const { csrfToken } = (await csrf.json()) as { csrfToken: string };
+    const answer = await fetch(`${web.url}/api/auth/callback/credentials`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie: jar.header() },
+      body: new URLSearchParams({ csrfToken, email, password }),
+    });
+    jar.keep(answer);
+    return jar.header();
+  }
+
+  /** What Auth.js says of the browser's session. */
+  async function sessionOf(cookie: string): Promise<{ user?: { id?: string; email?: string } } | null> {
+    const session = await fetch(`${web.url}/api/auth/session`, { headers: { cookie } });
     return (await session.json()) as { user?: { id?: string; email?: string } } | null;
   }
+
+  async function signInWithGitHub() {
+    return sessionOf(await gitHubSignIn());
+  }
+
+  /** The signed-in account as the dashboard's API sees the session: its id, or the HTTP status it refused with. */
+  async function accountOf(cookie: string): Promise<string | number> {
+    const answer = await fetch(`${web.url}/api/trpc/instance.account?input=${encodeURIComponent("{}")}`, { headers: { cookie } });
+    if (!answer.ok) return answer.status;
+    return ((await answer.json()) as { result: { data: { id: string } } }).result.data.id;
+  }
+
+  /** The organizations where a GitHub sign-in's takeover of the account was recorded (null: the instance's own log). */
+  async function takeoversRecorded(userId: string) {
+    const events = await services.db
+      .select({ organizationId: auditEvents.organizationId })
+      .from(auditEvents)
+      .where(and(eq(auditEvents.action, "user.github_takeover"), eq(auditEvents.targetId, userId)))
+      .orderBy(asc(auditEvents.id));
+    return events.map((event) => event.organizationId);
+  }
+
+  async function openSignUp() {
+    await updateInstanceSettings(services.db, { ...org.as("OWNER"), id: adaId }, { signup: "OPEN" });
+  }
+
+  const verified = (email: string) => [{ email, primary: true, verified: true, visibility: "private" }];
 
   it("signs in as the account whose email GitHub verified as the primary one", async () => {
     github.signInAs(octocat(null), [{ email: "ada@example.test", primary: true, verified: true, visibility: "private" }]);
@@ -142,5 +206,61 @@ describe("signing in with GitHub", () => {
   it("does not take the profile's public address on its word", async () => {
     github.signInAs(octocat("ada@example.test"), [{ email: "octocat@github.test", primary: true, verified: false, visibility: "public" }]);
     expect((await signInWithGitHub())?.user).toBeUndefined();
+  });
+
+  it("takes a password account from whoever signed up first with the address: their password and sessions end, and it is audited", async () => {
+    await openSignUp();
+    // Pre-account hijacking: someone signs up first with an address they do not own (nothing verifies it).
+    const hijacked = await signUp(services, { name: "Victim", email: "victim@example.test", password: "the hijacker's password" });
+    const hijackers = await passwordSignIn("victim@example.test", "the hijacker's password");
+    expect(await accountOf(hijackers)).toBe(hijacked.id);
+
+    // The address's owner signs in with GitHub, which verified it.
+    github.signInAs(octocat(null), verified("victim@example.test"));
+    const owners = await gitHubSignIn();
+    expect(await accountOf(owners)).toBe(hijacked.id);
+
+    // The hijacker's session is over everywhere, and the password no longer signs in.
+    expect(await accountOf(hijackers)).toBe(401);
+    expect((await sessionOf(hijackers))?.user).toBeUndefined();
+    expect(await accountOf(await passwordSignIn("victim@example.test", "the hijacker's password"))).toBe(401);
+    const [account] = await services.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, hijacked.id));
+    expect(account!.passwordHash).toBeNull();
+    expect(await takeoversRecorded(hijacked.id)).toEqual([null]);
+
+    // The owner's session lives on, and their next GitHub sign-in opens the account as it is.
+    expect(await accountOf(owners)).toBe(hijacked.id);
+    expect(await accountOf(await gitHubSignIn())).toBe(hijacked.id);
+    expect(await takeoversRecorded(hijacked.id)).toEqual([null]);
+  });
+
+  it("creates an account without a password on a first GitHub sign-in where sign-up is open, and opens it again later", async () => {
+    await openSignUp();
+    github.signInAs(octocat(null), verified("newcomer@example.test"));
+    const first = await accountOf(await gitHubSignIn());
+    expect(first).toEqual(expect.any(String));
+    expect(await accountOf(await gitHubSignIn())).toBe(first);
+    const [account] = await services.db
+      .select({ email: users.email, passwordHash: users.passwordHash })
+      .from(users)
+      .where(eq(users.id, first as string));
+    expect(account).toEqual({ email: "newcomer@example.test", passwordHash: null });
+    expect(await takeoversRecorded(first as string)).toEqual([]);
+  });
+
+  it("lets an invited member who made a password switch to GitHub: same account and membership, the password retired", async () => {
+    const { url } = await inviteMember({ ...services, actor: { ...org.as("OWNER"), id: adaId } }, { role: "DEVELOPER" });
+    await acceptInvite(services, null, { token: url.split("/invite/")[1]!, name: "Grace", email: "grace@example.test", password: "grace's own password" });
+    const passwordSession = await passwordSignIn("grace@example.test", "grace's own password");
+    const grace = await accountOf(passwordSession);
+    expect(grace).toEqual(expect.any(String));
+
+    github.signInAs(octocat(null), verified("Grace@example.test"));
+    const cookie = await gitHubSignIn();
+    expect(await accountOf(cookie)).toBe(grace);
+    const whoami = await fetch(`${web.url}/api/trpc/organization.whoami?input=${encodeURIComponent("{}")}`, { headers: { cookie } });
+    expect(((await whoami.json()) as { result: { data: unknown } }).result.data).toMatchObject({ organizationId: org.organizationId, role: "DEVELOPER" });
+    expect(await accountOf(passwordSession)).toBe(401);
+    expect(await takeoversRecorded(grace as string)).toEqual([null, org.organizationId]);
   });
 });

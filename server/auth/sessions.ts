@@ -10,10 +10,11 @@ import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { memberships, users } from "../db/schema";
 import type { Actor } from "./actor";
-import { assertSignupOpen } from "../instance/settings";
 import { type GitHubApp, gitHubProvider } from "./github";
+import { accountForGitHub } from "./github-sign-in";
 import { verifyPassword } from "./passwords";
 import type { AuthLimits, Refusal } from "./rate-limits";
+import { sessionStamp, stampMatches } from "./session-stamp";
 
 /**
  * Browser sessions, with Auth.js (the library under next-auth v5): email and password sign-in,
@@ -29,23 +30,6 @@ export const ORGANIZATION_COOKIE = "slipway-organization";
 const credentials = z.object({ email: z.string().email(), password: z.string().min(1).max(1000) });
 
 export type AuthOptions = { secret: string; publicUrl: string; github?: GitHubApp; logger?: Logger };
-
-/**
- * A GitHub sign-in is tied to the Slipway user with the same verified email (created on first
- * sign-in, without a password, where sign-up is open); what they may see comes from memberships,
- * so a new user sees nothing until invited or until they create an organization.
- */
-async function userIdForEmail(services: Services, email: string, name: string): Promise<string> {
-  const normalized = email.toLowerCase();
-  const [known] = await services.db.select({ id: users.id }).from(users).where(eq(users.email, normalized));
-  if (known) return known.id;
-  // A first sign-in creates an account: only where anyone may sign up (server/instance/settings.ts).
-  await assertSignupOpen(services.db);
-  const [created] = await services.db.insert(users).values({ email: normalized, name }).onConflictDoNothing().returning({ id: users.id });
-  if (created) return created.id;
-  const [existing] = await services.db.select({ id: users.id }).from(users).where(eq(users.email, normalized));
-  return existing!.id;
-}
 
 export function authConfig(services: Services, options: AuthOptions): AuthConfig {
   const { secret, publicUrl, logger } = options;
@@ -74,7 +58,10 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
             logger?.error({ err: error, userId: user.id }, "stored password hash is unreadable");
             return false;
           });
-          return valid ? { id: user.id, email: user.email, name: user.name } : null;
+          if (!valid) return null;
+          // The session is stamped with the password it signed in with (session-stamp.ts).
+          const signedIn = { id: user.id, email: user.email, name: user.name, stamp: sessionStamp(user.passwordHash) };
+          return signedIn;
         },
       }),
       ...(options.github ? [gitHubProvider(options.github)] : []),
@@ -85,9 +72,15 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
           // github.ts gives the primary address only when GitHub verified it: the account is tied by it.
           const email = typeof profile?.email === "string" ? profile.email : null;
           if (!email) throw new Error("the GitHub account has no verified primary email address: verify it on GitHub, then sign in again");
-          token.sub = await userIdForEmail(services, email, (typeof profile?.name === "string" && profile.name) || email);
+          token.sub = await accountForGitHub(services, email, (typeof profile?.name === "string" && profile.name) || email);
+          // The account has no password once a GitHub sign-in opened it (github-sign-in.ts).
+          token.stamp = sessionStamp(null);
         } else if (user?.id) {
           token.sub = user.id;
+          token.stamp = "stamp" in user ? user.stamp : null;
+        } else if (!(await accountOfSession(services, token))) {
+          // A session read (`/api/auth/session`): one whose account's password changed since is over, its cookie cleared.
+          return null;
         }
         return token;
       },
@@ -178,21 +171,29 @@ export async function actorFromSession(services: Services, config: AuthConfig, r
 export async function sessionOf(services: Services, config: AuthConfig, req: IncomingMessage): Promise<{ userId: string; actor: Actor | null } | null> {
   if (!req.headers.cookie) return null;
   const token = await getToken({ req: { headers: { cookie: req.headers.cookie } }, secret: config.secret!, secureCookie: config.useSecureCookies });
-  if (!token?.sub) return null;
-  return { userId: token.sub, actor: await memberActorOf(services, token.sub, req) };
+  const account = token && (await accountOfSession(services, token));
+  if (!account) return null;
+  const wanted = cookie(req, ORGANIZATION_COOKIE);
+  const membership = account.memberships.find((row) => row.organizationId === wanted) ?? account.memberships[0];
+  return { userId: account.id, actor: membership ? memberActor(account.id, membership, req.socket.remoteAddress) : null };
 }
 
-async function memberActorOf(services: Services, userId: string, req: IncomingMessage): Promise<Actor | null> {
-  const wanted = cookie(req, ORGANIZATION_COOKIE);
+/**
+ * The account a session belongs to, with its memberships (oldest first), while the session is
+ * valid: null once the account is gone or its password changed since the session signed in
+ * (session-stamp.ts).
+ */
+async function accountOfSession(services: Services, token: { sub?: string; stamp?: unknown }) {
+  if (!token.sub) return null;
   const rows = await services.db
-    .select({ organizationId: memberships.organizationId, role: memberships.role, email: users.email })
-    .from(memberships)
-    .innerJoin(users, eq(users.id, memberships.userId))
-    .where(and(eq(memberships.userId, userId)))
+    .select({ passwordHash: users.passwordHash, email: users.email, organizationId: memberships.organizationId, role: memberships.role })
+    .from(users)
+    .leftJoin(memberships, eq(memberships.userId, users.id))
+    .where(eq(users.id, token.sub))
     .orderBy(asc(memberships.createdAt));
-  const membership = rows.find((row) => row.organizationId === wanted) ?? rows[0];
-  if (!membership) return null;
-  return memberActor(userId, membership, req.socket.remoteAddress);
+  if (rows.length === 0 || !stampMatches(token.stamp, rows[0]!.passwordHash)) return null;
+  const joined = rows.flatMap(({ organizationId, role, email }) => (organizationId && role ? [{ organizationId, role, email }] : []));
+  return { id: token.sub, memberships: joined };
 }
 
 function memberActor(userId: string, membership: { organizationId: string; role: Actor["role"]; email: string }, ip: string | undefined): Actor {
