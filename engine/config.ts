@@ -2,6 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { envNumber } from "./protocol/env-number";
+import { DEFAULT_MAX_CONNECTIONS } from "./router/connection-limit";
 import type { KubernetesSettings } from "./runtime/kubernetes/settings";
 import { type NodeDefault, parseNodeSpec } from "./runtime/toolchains/node";
 
@@ -14,6 +15,14 @@ const schema = z.object({
   SLIPWAY_ROUTER_HOST: z.string().default("0.0.0.0"),
   /** The router's HTTPS port for custom domains with certificates (issue 16); 0 (the default) serves no HTTPS. `npm start` sets it. */
   SLIPWAY_ROUTER_HTTPS_PORT: envNumber(z.number().int().min(0).max(65535)).default(0),
+  /** Connections the router holds open at once, HTTP and HTTPS together; past it, 503 (engine/router/connection-limit.ts). */
+  SLIPWAY_ROUTER_MAX_CONNECTIONS: envNumber(
+    z
+      .number()
+      .int("SLIPWAY_ROUTER_MAX_CONNECTIONS must be a whole number, 1 or more")
+      .min(1, "SLIPWAY_ROUTER_MAX_CONNECTIONS must be a whole number, 1 or more"),
+    "SLIPWAY_ROUTER_MAX_CONNECTIONS must be a whole number, 1 or more",
+  ).default(DEFAULT_MAX_CONNECTIONS),
   /** How long the router holds a sleeping service's requests while it wakes (issue 16); past it, 503 with Retry-After. */
   SLIPWAY_WAKE_TIMEOUT_MS: envNumber(z.number().int().min(1_000).max(600_000)).default(60_000),
   /** When a browser (a request accepting text/html) waiting for a wake gets a short waiting page that reloads itself; API clients just wait. */
@@ -131,6 +140,7 @@ export type EngineConfig = {
   routerPort: number;
   routerHost: string;
   routerHttpsPort: number | null;
+  routerMaxConnections: number;
   /** Sleep when idle: how long requests wait for a wake, and when browsers get the waiting page. */
   wake: { timeoutMs: number; pageAfterMs: number };
   sleepMinuteMs: number;
@@ -172,6 +182,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     routerPort: env.SLIPWAY_ROUTER_PORT,
     routerHost: env.SLIPWAY_ROUTER_HOST,
     routerHttpsPort: env.SLIPWAY_ROUTER_HTTPS_PORT || null,
+    routerMaxConnections: env.SLIPWAY_ROUTER_MAX_CONNECTIONS,
     wake: { timeoutMs: env.SLIPWAY_WAKE_TIMEOUT_MS, pageAfterMs: env.SLIPWAY_WAKE_PAGE_AFTER_MS },
     sleepMinuteMs: env.SLIPWAY_SLEEP_MINUTE_MS,
     heartbeatMs: env.SLIPWAY_HEARTBEAT_SECONDS * 1000,

@@ -77,6 +77,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
     routerHost: config.routerHost,
     routerHttpsPort: config.routerHttpsPort ?? undefined,
     routerWake: config.wake,
+    routerMaxConnections: config.routerMaxConnections,
     logger,
     allowLocalRepositories: config.allowLocalRepositories,
     concurrency: config.concurrency,

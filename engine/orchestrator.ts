@@ -106,6 +106,8 @@ export type EngineOptions = {
   routerHttpsPort?: number;
   /** How long the router holds a sleeping service's requests, and when a browser gets the waiting page (SLIPWAY_WAKE_*). */
   routerWake?: { timeoutMs: number; pageAfterMs: number };
+  /** Connections the router holds open at once (SLIPWAY_ROUTER_MAX_CONNECTIONS); the router's default otherwise. */
+  routerMaxConnections?: number;
   reporter: EngineReporter;
   logger?: pino.Logger;
   /** Creates the runtime; orchestration (steps, order, events, cancel, idempotency) is the same for every runtime. */
@@ -419,6 +421,7 @@ export function createEngine(options: EngineOptions): Engine {
           httpsPort: options.routerHttpsPort,
           wakeTimeoutMs: options.routerWake?.timeoutMs,
           wakePageAfterMs: options.routerWake?.pageAfterMs,
+          maxConnections: options.routerMaxConnections,
         };
         const pid = await ensureRouter(router);
         await runtime.start();

@@ -160,6 +160,8 @@ export async function ensureRouter(options: {
   /** How long a sleeping service's requests wait for its wake; when a browser gets the waiting page (router defaults otherwise). */
   wakeTimeoutMs?: number;
   wakePageAfterMs?: number;
+  /** Connections the router holds open at once (connection-limit.ts; its default otherwise). */
+  maxConnections?: number;
 }): Promise<number> {
   const files = routerFiles(options.home);
   // Linux limits unix socket paths to 107 bytes; say so instead of failing with EINVAL later.
@@ -177,7 +179,8 @@ export async function ensureRouter(options: {
       health.host === options.host &&
       health.httpsPort === (options.httpsPort ?? null) &&
       (options.wakeTimeoutMs === undefined || health.wakeTimeoutMs === options.wakeTimeoutMs) &&
-      (options.wakePageAfterMs === undefined || health.wakePageAfterMs === options.wakePageAfterMs)
+      (options.wakePageAfterMs === undefined || health.wakePageAfterMs === options.wakePageAfterMs) &&
+      (options.maxConnections === undefined || health.maxConnections === options.maxConnections)
     )
       return recorded.pid;
     await stopGroup(recorded.pid, recorded.startTime, 5_000);
@@ -190,6 +193,7 @@ export async function ensureRouter(options: {
   if (options.httpsPort) args.push("--https-port", String(options.httpsPort));
   if (options.wakeTimeoutMs !== undefined) args.push("--wake-timeout-ms", String(options.wakeTimeoutMs));
   if (options.wakePageAfterMs !== undefined) args.push("--wake-page-after-ms", String(options.wakePageAfterMs));
+  if (options.maxConnections !== undefined) args.push("--max-connections", String(options.maxConnections));
   const child = spawn(process.execPath, args, {
     cwd: files.dir,
     detached: true,

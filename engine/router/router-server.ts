@@ -8,6 +8,7 @@ import type pino from "pino";
 import { edgeState, type EdgeState } from "../protocol/edge";
 import { LATENCY_BUCKETS_MS } from "../protocol/metrics";
 import { readJson, writeJsonAtomic } from "../runtime/shared/files";
+import { limitConnections, DEFAULT_MAX_CONNECTIONS } from "./connection-limit";
 import { createEdge } from "./edge";
 import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
 import { createWakeHolds, WAKE_DEFAULTS, type WakeHoldsOptions } from "./wake-holds";
@@ -87,9 +88,18 @@ function readBody(req: http.IncomingMessage): Promise<unknown> {
 }
 
 export async function startRouter(
-  options: RouterFiles & { port: number; host: string; httpsPort?: number; logger: pino.Logger; wake?: Partial<WakeHoldsOptions> },
+  options: RouterFiles & {
+    port: number;
+    host: string;
+    httpsPort?: number;
+    logger: pino.Logger;
+    wake?: Partial<WakeHoldsOptions>;
+    /** Connections open at once over the HTTP and HTTPS ports together (connection-limit.ts). */
+    maxConnections?: number;
+  },
 ) {
   const { logger } = options;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const wake = { ...WAKE_DEFAULTS, ...options.wake };
   const holds = createWakeHolds(wake);
   const retryAfter = String(Math.ceil(wake.timeoutMs / 1000));
@@ -136,6 +146,12 @@ export async function startRouter(
   proxy.on("error", (error) => logger.warn({ err: error }, "proxy error"));
 
   const handle = (secure: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (connections.isRefused(req.socket)) {
+      // Soon: places free up as clients let go, idle keep-alive ones within Node's 5 s keepAliveTimeout.
+      res.setHeader("retry-after", "1");
+      res.setHeader("connection", "close");
+      return page(res, 503, "Too many connections", `The router has ${maxConnections} connections open, its most; try again.`);
+    }
     const host = hostnameOf(req.headers.host);
     const own = edge.wellKnown(host, req.url ?? "/");
     if (own !== null) {
@@ -192,8 +208,10 @@ export async function startRouter(
   const server = http.createServer(handle(false));
   // No default certificate: a name without one fails the handshake rather than showing another's.
   const secureServer = options.httpsPort ? https.createServer({ SNICallback: edge.sniCallback }, handle(true)) : null;
+  const connections = limitConnections({ max: maxConnections, logger, plain: server, secure: secureServer });
 
   const upgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    if (connections.isRefused(socket)) return rawResponse(socket, 503, "Service Unavailable", `The router has ${maxConnections} connections open, its most.\n`);
     const host = hostnameOf(req.headers.host);
     const entry = routeOf(host);
     if (!entry) return rawResponse(socket, 404, "Not Found", `No service on this Slipway has the host ${host}.\n`);
@@ -241,6 +259,7 @@ export async function startRouter(
         httpsPort: options.httpsPort ?? null,
         wakeTimeoutMs: wake.timeoutMs,
         wakePageAfterMs: wake.pageAfterMs,
+        maxConnections,
       });
     if (req.method === "GET" && req.url === "/stats") return reply(200, stats());
     // The engine's long poll for wakes: answered at once when a sleeping service has a request waiting, else after 25 s with none.

@@ -119,6 +119,59 @@ describe("router", () => {
   });
 });
 
+describe("router connection limit", () => {
+  let home: string;
+  let port: number;
+  let upstream: http.Server;
+  let upstreamKey: string;
+  /** Requests the upstream holds unanswered: each keeps its connection to the router open. */
+  const waiting: http.ServerResponse[] = [];
+
+  beforeAll(async () => {
+    home = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), "slipway-router-limit-")));
+    port = await testPort();
+    upstream = http.createServer((req, res) => {
+      if (req.url === "/hold") waiting.push(res);
+      else res.end("upstream answered");
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    upstreamKey = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    await ensureRouter({ home, port, host: "127.0.0.1", maxConnections: 3 });
+    await routerClient(home).putRoutes({
+      routes: [
+        { serviceId: "s-web", serviceName: "web", hosts: ["web.localhost"], upstream: { host: "127.0.0.1", port: (upstream.address() as AddressInfo).port } },
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    upstream.closeAllConnections();
+    upstream.close();
+    await killProcessesUnder(home);
+    await fs.rm(home, { recursive: true, force: true });
+  });
+
+  it("answers 503 with Retry-After over its bound, keeps serving the connections it holds, and serves again once they close", async () => {
+    const held = [1, 2, 3].map(() => request(port, "web.localhost", "/hold"));
+    await eventually(async () => (await routerClient(home).stats()).inFlight[upstreamKey] === 3, 5_000, "three requests in flight");
+
+    const over = await request(port, "web.localhost");
+    expect(over.status).toBe(503);
+    expect(over.headers["retry-after"]).toBe("1");
+    expect(over.body).toContain("3 connections open");
+
+    // The connections it holds are served to the end.
+    for (const res of waiting.splice(0)) res.end("held and answered");
+    for (const response of await Promise.all(held)) expect(response).toMatchObject({ status: 200, body: "held and answered" });
+    await eventually(async () => (await request(port, "web.localhost")).status === 200, 5_000, "a request served once the connections closed");
+  });
+
+  it("is restarted with a new bound when the engine asks for one", async () => {
+    const pid = await ensureRouter({ home, port, host: "127.0.0.1", maxConnections: 3 });
+    expect(await ensureRouter({ home, port, host: "127.0.0.1", maxConnections: 5 })).not.toBe(pid);
+  });
+});
+
 describe("hostnameOf", () => {
   it("lowercases and strips the port", () => {
     expect(hostnameOf("App.Example.COM:443")).toBe("app.example.com");

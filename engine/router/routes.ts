@@ -49,6 +49,8 @@ export const routerHealth = z.object({
   /** How long a sleeping service's requests wait for its wake, and when a browser gets the waiting page (absent from older routers). */
   wakeTimeoutMs: z.number().optional(),
   wakePageAfterMs: z.number().optional(),
+  /** Connections it holds open at once (absent from older routers). */
+  maxConnections: z.number().optional(),
 });
 
 export function upstreamKey(upstream: { host: string; port: number }): string {

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { StringDecoder } from "node:string_decoder";
 import { killSwitch } from "./kill-switch";
+import { killTracked, newTrackingId, TRACKING_VAR } from "./leftover-processes";
 import { childEnv } from "./processes-env";
 
 /**
@@ -19,8 +20,18 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 export type CommandResult = { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean; aborted: boolean };
 
 /**
+ * How long a command's output is still read once its process exited. What it wrote before it
+ * exited is in the pipes already and arrives within milliseconds; a process it left behind
+ * (`server &`, a `setsid` daemon) may hold the pipes open for as long as it lives, and the
+ * command must not last that long (CI systems end a step with its own process too).
+ */
+export const OUTPUT_GRACE_MS = 1_000;
+
+/**
  * Runs a build-time command in its own process group, streaming complete lines to `onLine`.
- * A timeout or an abort kills the whole group (a build's children included).
+ * A timeout or an abort kills the whole group (a build's children included). The command ends
+ * when its process exits: its output is read to the end or for OUTPUT_GRACE_MS more, then what it
+ * left running (its group, and what carries its tracking id: leftover-processes.ts) is killed.
  */
 export function runCommand(options: {
   argv: string[];
@@ -34,10 +45,11 @@ export function runCommand(options: {
 }): Promise<CommandResult> {
   const [command, ...args] = options.argv;
   if (!command) throw new Error("empty command");
+  const trackingId = newTrackingId();
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
-      env: childEnv(options.env),
+      env: childEnv({ ...options.env, [TRACKING_VAR]: trackingId }),
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
       ...(options.user ? { uid: options.user.uid, gid: options.user.gid } : {}),
@@ -57,15 +69,29 @@ export function runCommand(options: {
     child.on("error", (error) => {
       spawnError = error;
     });
-    child.on("close", (code, signal) => {
+    let ended = false;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const end = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(graceTimer);
       deadline.dispose();
+      // Stop waiting for what still holds the pipes: no more output is read past this point.
+      child.stdout.destroy();
+      child.stderr.destroy();
       out.flush();
       err.flush();
       if (spawnError) options.onLine("stderr", `${command}: ${spawnError.message}`);
       // Members of the group that outlive the leader (daemonized helpers) must not outlive the build.
       if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
-      resolve({ code: spawnError ? 127 : code, signal, timedOut: deadline.timedOut, aborted: deadline.aborted });
+      // Nor those that left the group (setsid), found by the id they inherited.
+      void killTracked(trackingId).then(() => resolve({ code: spawnError ? 127 : code, signal, timedOut: deadline.timedOut, aborted: deadline.aborted }));
+    };
+    // The exit code is the command's own process's, whenever its output ends.
+    child.once("exit", (code, signal) => {
+      graceTimer = setTimeout(() => end(code, signal), OUTPUT_GRACE_MS);
     });
+    child.once("close", (code, signal) => end(code, signal));
   });
 }
 
