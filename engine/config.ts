@@ -49,6 +49,13 @@ const schema = z.object({
   SLIPWAY_ENGINE_OUTBOX_MB: envNumber(z.number().min(1).max(1_000_000)).default(64),
   /** The most a service's build cache may hold (local runtime): one over it after a build is dropped. */
   SLIPWAY_BUILD_CACHE_MB: envNumber(z.number().min(0).max(1_000_000), "SLIPWAY_BUILD_CACHE_MB must be a number of megabytes").default(1024),
+  /** What each runtime log file of a live release keeps of the lines the control plane stored (local runtime: engine/runtime/local/release-disk.ts). */
+  SLIPWAY_RUNTIME_LOG_KEEP_MB: envNumber(z.number().min(1).max(1_000_000), "SLIPWAY_RUNTIME_LOG_KEEP_MB must be a number of megabytes, 1 or more").default(16),
+  /** Releases of a service kept on disk besides those in use, their logs with them (local runtime). */
+  SLIPWAY_RELEASES_KEPT: envNumber(
+    z.number().int("SLIPWAY_RELEASES_KEPT must be a whole number, 1 or more").min(1, "SLIPWAY_RELEASES_KEPT must be a whole number, 1 or more").max(1000),
+    "SLIPWAY_RELEASES_KEPT must be a whole number, 1 or more",
+  ).default(3),
   /** How many services the engine deploys at once (issue 16): its host's cores by default, 1 to deploy one by one. */
   SLIPWAY_ENGINE_CONCURRENCY: envNumber(
     z
@@ -149,6 +156,8 @@ export type EngineConfig = {
   inventoryMs: number;
   outboxMaxBytes: number;
   buildCacheMb: number;
+  runtimeLogKeepMb: number;
+  releasesKept: number;
   concurrency: number;
   runtime: "local" | "docker" | "kubernetes";
   dockerHost: string;
@@ -190,6 +199,8 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     inventoryMs: env.SLIPWAY_INVENTORY_SECONDS * 1000,
     outboxMaxBytes: Math.round(env.SLIPWAY_ENGINE_OUTBOX_MB * 1024 * 1024),
     buildCacheMb: env.SLIPWAY_BUILD_CACHE_MB,
+    runtimeLogKeepMb: env.SLIPWAY_RUNTIME_LOG_KEEP_MB,
+    releasesKept: env.SLIPWAY_RELEASES_KEPT,
     concurrency: env.SLIPWAY_ENGINE_CONCURRENCY,
     runtime: env.SLIPWAY_ENGINE_RUNTIME,
     dockerHost: env.SLIPWAY_DOCKER_HOST,

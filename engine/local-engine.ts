@@ -7,7 +7,17 @@ export type LocalEngineOptions = Omit<EngineOptions, "runtime"> & {
   /** Runtime tunables (drain and stop timeouts, crash backoff, the build cache's limit); tests shorten them. */
   tuning?: Pick<
     LocalRuntimeOptions,
-    "drainTimeoutMs" | "stopGraceMs" | "backoffBaseMs" | "backoffMaxMs" | "sandbox" | "loopbackFence" | "buildCacheMb" | "sleepMinuteMs"
+    | "drainTimeoutMs"
+    | "stopGraceMs"
+    | "backoffBaseMs"
+    | "backoffMaxMs"
+    | "sandbox"
+    | "loopbackFence"
+    | "buildCacheMb"
+    | "sleepMinuteMs"
+    | "runtimeLogKeepMb"
+    | "releasesKept"
+    | "diskPassMs"
   >;
 };
 

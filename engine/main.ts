@@ -118,7 +118,16 @@ export async function runEngine(source: Record<string, string | undefined> = pro
               builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
               tuning: { sleepMinuteMs: config.sleepMinuteMs },
             })
-          : createLocalEngine({ ...engineOptions, reporter, tuning: { buildCacheMb: config.buildCacheMb, sleepMinuteMs: config.sleepMinuteMs } }),
+          : createLocalEngine({
+              ...engineOptions,
+              reporter,
+              tuning: {
+                buildCacheMb: config.buildCacheMb,
+                sleepMinuteMs: config.sleepMinuteMs,
+                runtimeLogKeepMb: config.runtimeLogKeepMb,
+                releasesKept: config.releasesKept,
+              },
+            }),
   );
   await agent.start();
   const health = config.health ? await startEngineHealthServer({ ...config.health, connected: agent.connected }) : null;

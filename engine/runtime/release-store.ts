@@ -160,6 +160,11 @@ export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P 
     return release;
   }
 
+  /** Whether the release is on its way to going live (its directory is in use, though it may hold nothing yet). */
+  isPending(handle: ReleaseHandle): boolean {
+    return this.pending.has(pendingKey(handle));
+  }
+
   /** Forgets a pending release (it went live or was discarded); undefined when it was not pending. */
   takePending(handle: ReleaseHandle): P | undefined {
     const release = this.pending.get(pendingKey(handle));

@@ -8,7 +8,9 @@ import { type PendingRelease, sleepSetting } from "../release-store";
  *   services/<serviceId>/releases/<releaseId>/src        the checkout (app dir = src/<rootDirectory>)
  *   services/<serviceId>/releases/<releaseId>/runtime.log the app's stdout (0600: the engine's only)
  *   services/<serviceId>/releases/<releaseId>/runtime.stderr.log its stderr (0600; releases started before it existed wrote both streams to runtime.log)
+ *       (both kept bounded on disk: what the control plane stored is freed, all but their last part; release-disk.ts)
  *   services/<serviceId>/releases/<releaseId>/launch.json how to (re)start it (0600: it holds env)
+ *   (a service's releases other than those in use, and the newest few besides, are removed: release-disk.ts)
  *   services/<serviceId>/home                            the service's HOME (its user's, 0700; caches)
  *   services/<serviceId>/sandbox/                        the passwd and group files its sandbox shows
  *   services/<serviceId>/user.json                       its uid (sandbox/service-users.ts)
@@ -65,6 +67,12 @@ export const serviceState = z.object({
    * runtime.log's under the release id, runtime.stderr.log's under `<release id>:stderr`.
    */
   logOffsets: z.record(z.string(), z.number().int().nonnegative()),
+  /**
+   * Under the same keys, where byte 0 of a log file lies in its history (log-tailer.ts), for a
+   * file truncated under the app (a logrotate copytruncate): the offsets above count that history,
+   * not the file's bytes. Absent: never truncated, offsets are the file's.
+   */
+  logBases: z.record(z.string(), z.number().int().nonnegative()).optional(),
   /** The last crash restart and its reason, reported with the service's state. */
   lastRestart: z.object({ at: z.string(), reason: z.string(), oomKilled: z.boolean().optional() }).optional(),
 });

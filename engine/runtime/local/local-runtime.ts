@@ -48,6 +48,7 @@ import { LocalDatabases } from "./local-databases";
 import { localJobRunner } from "./local-jobs";
 import { groupListensOn, pidsListeningOn, portIsFree } from "./processes";
 import { releaseEnv, secretKeysOf } from "./release-env";
+import { DEFAULT_RELEASES_KEPT, DEFAULT_RUNTIME_LOG_KEEP_MB, ReleaseDisk } from "./release-disk";
 import { type LocalStore, ReleaseProcesses, releasesWithOffsets, RUNTIME_LOG_FILES } from "./release-processes";
 import { sampleGroup } from "./sample";
 import { makePrivate } from "./sandbox/private-files";
@@ -89,6 +90,12 @@ export type LocalRuntimeOptions = {
   buildCacheMb?: number;
   /** The length of a minute of `sleepAfterMinutes` (sleep when idle): 60 000 ms; tests shorten it to see the real mechanism in seconds. */
   sleepMinuteMs?: number;
+  /** What each runtime log file keeps of the lines the control plane stored (SLIPWAY_RUNTIME_LOG_KEEP_MB); 16 MB by default (release-disk.ts). */
+  runtimeLogKeepMb?: number;
+  /** Releases of a service kept besides those in use (SLIPWAY_RELEASES_KEPT); 3 by default. */
+  releasesKept?: number;
+  /** How often logs are freed and old releases removed: every minute; tests shorten it. */
+  diskPassMs?: number;
 };
 
 type Ctx = StepContext<ServiceSpec>;
@@ -138,6 +145,14 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
   const toolchains = new ToolchainStore(paths.toolchainsDir);
   const node = new NodeToolchains({ ...options.toolchains, store: toolchains });
   const packageManagers = new PackageManagerToolchains({ registry: options.toolchains.registry, store: toolchains });
+  const disk = new ReleaseDisk({
+    paths,
+    store,
+    logger: options.logger,
+    logKeepBytes: Math.round((options.runtimeLogKeepMb ?? DEFAULT_RUNTIME_LOG_KEEP_MB) * 1024 * 1024),
+    releasesKept: options.releasesKept ?? DEFAULT_RELEASES_KEPT,
+    passMs: options.diskPassMs,
+  });
   const driver = new LocalReleases({
     paths,
     store,
@@ -154,6 +169,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<Servic
     python: new PythonInterpreters(engineBaseEnv().PATH),
     pip: options.toolchains.pip ?? {},
     caches: new BuildCaches({ serviceDir: paths.serviceDir, limitBytes: (options.buildCacheMb ?? 1024) * 1024 * 1024 }),
+    disk,
     serviceLog: options.serviceLog,
     logger: options.logger,
   });
@@ -195,6 +211,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       /** PIP_* of the engine's environment: the package index of Python installs, unless the app's variables say. */
       pip: Record<string, string>;
       caches: BuildCaches;
+      /** Frees the stored part of live releases' logs and removes old releases (release-disk.ts). */
+      disk: ReleaseDisk;
       /** Where a release's falling asleep and waking are told, in its runtime log. */
       serviceLog: ServiceLog;
       logger: pino.Logger;
@@ -220,6 +238,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     }
     await store.syncRoutes();
     restarts.start();
+    // After adoption: the tailers' offsets are known, and the releases in use are too.
+    this.parts.disk.start();
   }
 
   private async adoptService(serviceId: string): Promise<void> {
@@ -239,6 +259,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
   }
 
   async shutdown(): Promise<void> {
+    await this.parts.disk.shutdown();
     this.parts.restarts.shutdown();
     await this.parts.processes.shutdown();
   }
@@ -646,7 +667,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
   }
 
   liveState(ctx: Ctx, proc: ReleaseProcess, previous: ServiceState | undefined): ServiceState {
-    return { ...liveRecord(ctx.service, proc), logOffsets: previous?.logOffsets ?? {} };
+    // The previous release is still followed until it has drained: its offsets and bases stay.
+    return { ...liveRecord(ctx.service, proc), logOffsets: previous?.logOffsets ?? {}, ...(previous?.logBases ? { logBases: previous.logBases } : {}) };
   }
 
   wentLive(state: ServiceState): void {
@@ -700,6 +722,8 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     if (!previous || previous.releaseId === release.releaseId) return;
     // Keep the old release's log, drop its checkout (node_modules and venvs are large).
     await fsp.rm(path.join(this.parts.paths.releaseDir(release.serviceId, previous.releaseId), "src"), { recursive: true, force: true });
+    // Only the newest few releases keep even their logs (release-disk.ts).
+    await this.parts.disk.pruneReleases(release.serviceId);
   }
 
   async discarded(handle: { serviceId: string; releaseId: string }, release: LocalRelease | undefined): Promise<void> {
@@ -758,12 +782,15 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     return { at: new Date().toISOString(), ...usage, memoryLimitBytes: current.cgroups ? memoryLimitOf(current.cgroups) : null, restarts: state.restarts };
   }
 
-  /** Every service directory on disk with its size in bytes (`du`, which counts what the disk holds). */
+  /**
+   * Every service directory on disk with its size in bytes (`du`, which counts what the disk
+   * holds: blocks, not the apparent size, which a runtime log freed in place keeps; release-disk.ts).
+   */
   async inventory(): Promise<DiskUsage[]> {
     const { paths } = this.parts;
     const ids = (await fsp.readdir(paths.servicesDir).catch(() => [])).filter(isServiceId);
     if (ids.length === 0) return [];
-    const { stdout } = await execFileAsync("du", ["-sb", ...ids.map((id) => paths.serviceDir(id))], { maxBuffer: 16 * 1024 * 1024 }).catch(
+    const { stdout } = await execFileAsync("du", ["-s", "--block-size=1", ...ids.map((id) => paths.serviceDir(id))], { maxBuffer: 16 * 1024 * 1024 }).catch(
       (error: { stdout?: string }) => ({ stdout: error.stdout ?? "" }),
     );
     const sizes = new Map(

@@ -25,7 +25,7 @@ const SURVIVOR_GRACE_MS = 1_000;
 export type LocalStore = ReleaseStore<ReleaseProcess, ServiceState, LocalRelease>;
 
 type Fd = "stdout" | "stderr";
-const FDS: readonly Fd[] = ["stdout", "stderr"];
+export const FDS: readonly Fd[] = ["stdout", "stderr"];
 
 /**
  * A release's output files, one per stream so that each line keeps the stream it was written to
@@ -38,7 +38,7 @@ export const RUNTIME_LOG_FILES: Record<Fd, string> = { stdout: "runtime.log", st
  * Where a stream's offset is saved in ServiceState.logOffsets. stdout keeps the bare release id,
  * as states written before stderr had a file of its own saved it (that file held both streams).
  */
-function offsetKey(releaseId: string, fd: Fd): string {
+export function offsetKey(releaseId: string, fd: Fd): string {
   return fd === "stdout" ? releaseId : `${releaseId}:stderr`;
 }
 
@@ -265,15 +265,30 @@ export class ReleaseProcesses {
         this.persistSoon(serviceId);
       };
       const file = path.join(paths.releaseDir(serviceId, releaseId), RUNTIME_LOG_FILES[fd]);
-      return new LogTailer(file, store.get(serviceId)?.logOffsets[key] ?? 0, (lines) => {
-        for (const line of lines) {
-          const mask = this.masks.get(releaseId) ?? (() => withheldLine("the release's secrets are not loaded"));
-          this.options.serviceLog(serviceId, releaseId, mask(line.text), fd, undefined, {
-            source: lineSource(releaseId, fd, line.offset),
-            stored: () => stored(line.end),
-          });
-        }
-      });
+      // A file truncated under the app numbers its lines on from there (log-tailer.ts), saved before any of them is stored.
+      const truncated = (base: number) => {
+        const state = store.get(serviceId);
+        if (!state || follow.finished) return;
+        state.logBases = { ...state.logBases, [key]: base };
+        this.persistSoon(serviceId);
+      };
+      const saved = store.get(serviceId);
+      const numbering = { base: saved?.logBases?.[key] ?? 0, onTruncated: truncated };
+      return new LogTailer(
+        file,
+        saved?.logOffsets[key] ?? 0,
+        (lines) => {
+          for (const line of lines) {
+            const mask = this.masks.get(releaseId) ?? (() => withheldLine("the release's secrets are not loaded"));
+            this.options.serviceLog(serviceId, releaseId, mask(line.text), fd, undefined, {
+              source: lineSource(releaseId, fd, line.offset),
+              stored: () => stored(line.end),
+            });
+          }
+        },
+        undefined,
+        numbering,
+      );
     });
     this.tailers.set(releaseId, tailers);
     for (const tailer of tailers) tailer.start();
@@ -318,9 +333,12 @@ export class ReleaseProcesses {
     if (follow) follow.finished = true;
     this.follows.delete(releaseId);
     const state = this.options.store.get(serviceId);
-    const keys = FDS.map((fd) => offsetKey(releaseId, fd)).filter((key) => state && key in state.logOffsets);
+    const keys = FDS.map((fd) => offsetKey(releaseId, fd)).filter((key) => state && (key in state.logOffsets || key in (state.logBases ?? {})));
     if (state && keys.length > 0) {
-      for (const key of keys) delete state.logOffsets[key];
+      for (const key of keys) {
+        delete state.logOffsets[key];
+        delete state.logBases?.[key];
+      }
       await this.options.store.persist(serviceId);
     }
   }
