@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, isNull, notExists } from "drizzle-orm";
 import { z } from "zod";
 import { terminalStatuses } from "../../engine/protocol/events";
+import { branchProblem } from "../../engine/protocol/git-source";
 import type { Actor } from "../auth/actor";
 import { recordAudit } from "../audit/record-audit";
 import type { DomainContext, Services } from "../context";
@@ -88,6 +89,10 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
   const actor = webhookActor(connection, event.actor);
   const ctx: DomainContext = { ...services, actor };
   if (event.action === "closed") return { ...outcome, previews: await closePreviews(ctx, [...keys], event.number) };
+  // The head branch becomes the preview's services' branch (what their later deployments clone)
+  // and the preview's record: a name git refuses, or would read as an option, is not taken.
+  const problem = headBranchProblem(event.headBranch);
+  if (problem) return { ...outcome, skipped: `the head branch ${JSON.stringify(event.headBranch.slice(0, 100))} is not a valid git branch name (${problem})` };
 
   const blueprints = new Map<string, Candidate["environment"]>();
   for (const c of candidates) {
@@ -225,6 +230,16 @@ async function closePreviews(ctx: DomainContext, repositories: string[], number:
     });
   }
   return closed;
+}
+
+/**
+ * Why git would refuse the branch name (`git check-ref-format --branch`), or null. The rules are
+ * the protocol's, which every service's branch is checked with (engine/protocol/git-source.ts),
+ * and `HEAD`, which git refuses as a branch name and they let through.
+ */
+export function headBranchProblem(branch: string): string | null {
+  if (branch === "HEAD") return "git does not take HEAD as a branch name";
+  return branchProblem(branch);
 }
 
 async function everDeployed(db: Executor, environmentId: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNotNull, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, isNotNull, lt, notInArray, sql } from "drizzle-orm";
 import type { Services } from "../context";
 import { pgCode } from "../db/errors";
 import { gitConnections, webhookDeliveries } from "../db/schema";
@@ -9,6 +9,7 @@ import type { Logger } from "../logger";
 import { loadCandidates, type Candidate } from "./candidates";
 import { connectionApiToken } from "./connections";
 import { onPullRequest, webhookActor, type PreviewOutcome } from "./previews";
+import { isOlderPush, lastDeployedPushes } from "./push-order";
 import { actsOn, changedFilesBetween, gitEvents, hasApi, PayloadError, repositoryUrlsOf, type PushEvent } from "./providers";
 import { hasPathFilters, pathsAllow, skipsDeploy, triggersOf } from "./triggers";
 import { UNFOLLOWED_REASON } from "./followed-repositories";
@@ -19,6 +20,9 @@ type ConnectionRow = typeof gitConnections.$inferSelect;
 export type PushOutcome = {
   ref: string;
   commit: string;
+  /** What the next pushes of the branch are ordered against (push-order.ts). */
+  before: string | null;
+  pushedAt: string | null;
   /** Why path filters could not be applied (every filtered service was deployed). */
   changedFilesUnknown?: string;
   deployments: { environmentId: string; deploymentId: string; serviceIds: string[]; merged: boolean }[];
@@ -32,12 +36,24 @@ type Result = { status: "PROCESSED" | "IGNORED" | "FAILED"; outcome: Record<stri
 const MAX_ATTEMPTS = 3;
 
 /**
+ * The most payload bytes one batch reads, besides its count: payloads go up to 25 MiB (the
+ * intake's MAX_DELIVERY_BYTES, GitHub's cap), so 200 of them could be 5 GiB in one result. A batch
+ * stops before the delivery that would take it past this, except its first: a delivery larger
+ * than the budget is read alone. What a batch holds is thus under BATCH_BYTES + 25 MiB.
+ */
+export const BATCH_BYTES = 32 * 1024 * 1024;
+
+/**
  * The process_webhooks task's work: every PENDING delivery, oldest first, until none is left.
  * Deliveries that changed nothing are marked in bulk; one that requested deployments is marked
  * at once, so a crash after it does not deploy it twice (a repeat would be merged anyway).
  */
-export async function processPendingDeliveries(services: Services, options: { logger?: Logger; batchSize?: number } = {}): Promise<number> {
+export async function processPendingDeliveries(
+  services: Services,
+  options: { logger?: Logger; batchSize?: number; batchBytes?: number } = {},
+): Promise<number> {
   const batchSize = options.batchSize ?? 200;
+  const batchBytes = options.batchBytes ?? BATCH_BYTES;
   const candidates = new Map<string, Promise<Candidate[]>>();
   const candidatesOf = (organizationId: string) => {
     let loaded = candidates.get(organizationId);
@@ -49,13 +65,7 @@ export async function processPendingDeliveries(services: Services, options: { lo
     // Under a steady stream, deliveries keep arriving while this runs: those of repositories no
     // service follows are settled in bulk on every pass, never read back one by one.
     total += await settleUnfollowed(services, candidatesOf);
-    const rows = await services.db
-      .select({ delivery: webhookDeliveries, connection: gitConnections })
-      .from(webhookDeliveries)
-      .innerJoin(gitConnections, eq(gitConnections.id, webhookDeliveries.connectionId))
-      .where(eq(webhookDeliveries.status, "PENDING"))
-      .orderBy(asc(webhookDeliveries.seq))
-      .limit(batchSize);
+    const rows = await readBatch(services, batchSize, batchBytes);
     if (rows.length === 0) return total;
     const quiet: { id: string; result: Result }[] = [];
     for (const { delivery, connection } of rows) {
@@ -85,6 +95,40 @@ export async function processPendingDeliveries(services: Services, options: { lo
     await markDeliveries(services, quiet);
     total += rows.length;
   }
+}
+
+/**
+ * The next pending deliveries in order, with their connections: at most `count`, and no more
+ * payload bytes than `bytes` (the first always, however large). One statement: the running total
+ * of the payloads' sizes is counted in PostgreSQL from their stored lengths (octet_length reads a
+ * toasted value's size from its header, without fetching it), and only the payloads of the rows
+ * kept are sent.
+ */
+async function readBatch(services: Services, count: number, bytes: number) {
+  const size = sql<number>`octet_length(${webhookDeliveries.payload})`;
+  const pending = services.db.$with("pending").as(
+    services.db
+      .select({
+        id: webhookDeliveries.id,
+        seq: webhookDeliveries.seq,
+        // What the deliveries before this one in the batch hold: 0 for the first.
+        bytesBefore: sql<number>`sum(${size}) over (order by ${webhookDeliveries.seq} rows between unbounded preceding and current row) - ${size}`.as(
+          "bytes_before",
+        ),
+      })
+      .from(webhookDeliveries)
+      .where(eq(webhookDeliveries.status, "PENDING"))
+      .orderBy(asc(webhookDeliveries.seq))
+      .limit(count),
+  );
+  return services.db
+    .with(pending)
+    .select({ delivery: webhookDeliveries, connection: gitConnections })
+    .from(pending)
+    .innerJoin(webhookDeliveries, eq(webhookDeliveries.id, pending.id))
+    .innerJoin(gitConnections, eq(gitConnections.id, webhookDeliveries.connectionId))
+    .where(lt(pending.bytesBefore, bytes))
+    .orderBy(asc(pending.seq));
 }
 
 /**
@@ -220,7 +264,7 @@ export async function processDelivery(
  */
 export async function onPush(services: Services, connection: ConnectionRow, event: PushEvent, candidates: Candidate[]): Promise<PushOutcome> {
   const refName = "branch" in event.ref ? `refs/heads/${event.ref.branch}` : `refs/tags/${event.ref.tag}`;
-  const outcome: PushOutcome = { ref: refName, commit: event.commit, deployments: [], skipped: [] };
+  const outcome: PushOutcome = { ref: refName, commit: event.commit, before: event.before, pushedAt: event.pushedAt, deployments: [], skipped: [] };
   if (event.deleted) return { ...outcome, reason: "the ref was deleted" };
   const keys = new Set(event.repositoryUrls.map(repositoryKey).filter((k): k is string => k !== null));
   const fromRepository = candidates.filter((c) => !c.inPreview && c.repository !== null && keys.has(c.repository));
@@ -257,9 +301,10 @@ export async function onPush(services: Services, connection: ConnectionRow, even
     else if (!pathsAllow(triggers, changedFiles)) outcome.skipped.push({ serviceId: candidate.service.id, reason: "no changed file passes its path filters" });
     else chosen.push(candidate);
   }
+  const current = "branch" in event.ref ? await notOlder(services, connection, refName, event, chosen, outcome) : chosen;
 
   const byEnvironment = new Map<string, Candidate[]>();
-  for (const candidate of chosen) byEnvironment.set(candidate.environment.id, [...(byEnvironment.get(candidate.environment.id) ?? []), candidate]);
+  for (const candidate of current) byEnvironment.set(candidate.environment.id, [...(byEnvironment.get(candidate.environment.id) ?? []), candidate]);
   const actor = webhookActor(connection, event.actor);
   for (const [environmentId, list] of byEnvironment) {
     const serviceIds = list.map((c) => c.service.id);
@@ -270,6 +315,33 @@ export async function onPush(services: Services, connection: ConnectionRow, even
     outcome.deployments.push({ environmentId, deploymentId: deployment.id, serviceIds, merged });
   }
   return outcome;
+}
+
+/**
+ * The chosen services this push is not older than: each is compared with the push it was last
+ * deployed from (push-order.ts). The others are skipped, and when none is left the push says why.
+ */
+async function notOlder(services: Services, connection: ConnectionRow, refName: string, event: PushEvent, chosen: Candidate[], outcome: PushOutcome) {
+  const deployed = await lastDeployedPushes(
+    services.db,
+    connection.id,
+    refName,
+    chosen.map((c) => c.service.id),
+  );
+  const current: Candidate[] = [];
+  for (const candidate of chosen) {
+    const last = deployed.get(candidate.service.id);
+    if (last && isOlderPush(event, last)) {
+      outcome.skipped.push({ serviceId: candidate.service.id, reason: `an older push than the one it was deployed from (${last.commit.slice(0, 7)})` });
+    } else {
+      current.push(candidate);
+    }
+  }
+  if (chosen.length > 0 && current.length === 0) {
+    const newer = [...new Set(chosen.map((c) => deployed.get(c.service.id)!.commit.slice(0, 7)))].join(", ");
+    outcome.reason = `an older push than the one already deployed from the branch (${newer}): not deployed`;
+  }
+  return current;
 }
 
 /**

@@ -79,6 +79,8 @@ describe("GitHub payloads (@octokit/webhooks-examples)", () => {
       changedFiles: ["README.md"],
       // The example's push created the branch: its `before` is all zeros.
       before: null,
+      // The push's own time (repository.pushed_at, Unix seconds), not its commit's.
+      pushedAt: "2019-05-15T15:20:57.000Z",
       actor: "Codertocat",
       providerRepository: { fullName: "Codertocat/Hello-World" },
     });
@@ -150,6 +152,7 @@ describe("GitLab payloads (documented examples)", () => {
       headMessage: "fixed readme",
       changedFiles: ["CHANGELOG", "app/controller/application.rb"],
       before: "95790bf891e76fee5e1747ab589903a6a1f80f22",
+      pushedAt: null,
       actor: "jsmith",
       providerRepository: { projectId: 15 },
     });

@@ -85,6 +85,8 @@ function pushEvents(payload: unknown): GitEvent[] {
         changedFiles: null,
         before: previousCommit(change.old?.target.hash),
         rewritten: change.forced === true,
+        // The payload has no time of the push, only of commits.
+        pushedAt: null,
         actor: actorName(p.actor),
       },
     ];

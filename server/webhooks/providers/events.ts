@@ -24,6 +24,12 @@ export type PushEvent = {
    * providers' compare APIs diff from their merge base) would list none of the discarded ones.
    */
   rewritten: boolean;
+  /**
+   * When the push itself happened, when the provider says (GitHub's `repository.pushed_at`): not a
+   * commit's date, which a force push to an older commit or a rebase does not move forward.
+   * Orders a redelivered push against later ones (push-order.ts).
+   */
+  pushedAt: string | null;
   actor: string;
 };
 

@@ -60,6 +60,7 @@ export const generic: ProviderAdapter = {
           before: null,
           // Unknown: its changedFiles are whatever the sender says.
           rewritten: false,
+          pushedAt: null,
           actor: p.actor ?? "unknown",
         },
       ];

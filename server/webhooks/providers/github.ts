@@ -58,6 +58,15 @@ const pullRequest = z.object({
   sender: z.object({ login: z.string() }).passthrough().optional(),
 });
 
+/**
+ * The push's time: a push payload's `repository.pushed_at` is a Unix time in seconds, set by the
+ * push it reports (other events carry an ISO string, the repository's last push; Gitea's push
+ * payload, read here too, has none). A redelivery sends the original payload, with its time.
+ */
+function pushTime(value: unknown): string | null {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? new Date(value * 1000).toISOString() : null;
+}
+
 function pushEvents(payload: unknown): GitEvent[] {
   const p = parse(push, payload, "GitHub push");
   const ref = refOf(p.ref);
@@ -82,6 +91,7 @@ function pushEvents(payload: unknown): GitEvent[] {
       changedFiles: rewritten || p.commits.length === 0 || p.commits.length >= 20 ? null : filesOf(p.commits),
       before,
       rewritten,
+      pushedAt: pushTime(p.repository.pushed_at),
       actor: p.sender?.login ?? p.pusher?.name ?? "unknown",
     },
   ];

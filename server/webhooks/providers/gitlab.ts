@@ -85,6 +85,8 @@ function pushEvents(event: string, payload: unknown): GitEvent[] {
       before,
       // GitLab says nothing of force pushes; a push of no new commit moved the branch backwards.
       rewritten: listed === 0 && before !== null && !deleted,
+      // The payload has no time of the push, only of commits.
+      pushedAt: null,
       actor: p.user_username ?? p.user_name ?? "unknown",
     },
   ];
