@@ -12,6 +12,7 @@ import { notify } from "../notifications/enqueue";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { cipherFor } from "../secrets/organization-cipher";
 import { fetchFromDomain } from "./checks";
+import { challengeRecordsOf, removeLeftoverRecords } from "./challenge-records";
 import { dnsChallenge } from "./dns-challenge";
 import { retryFirstIssuances } from "./issuance-retries";
 import { openProviderFor } from "./dns-providers/credentials";
@@ -124,8 +125,11 @@ export async function issueCertificate(services: Services, domainId: string): Pr
     const client = await accountClient(services, settings, domain.organizationId, cipher);
     const [key, csr] = await acme.crypto.createCsr({ commonName: domain.hostname, altNames: [domain.hostname] });
     if (domain.acmeChallengeType === "DNS_01") {
-      const { access } = await openProviderFor(services, domain.organizationId, domain.dnsProviderId!, cipher);
-      dnsRecords = dnsChallenge(openDnsProvider(access), settings.acme.dnsPropagationWaitMs);
+      const { row: providerRow, access } = await openProviderFor(services, domain.organizationId, domain.dnsProviderId!, cipher);
+      const provider = openDnsProvider(access);
+      // What earlier issuances through this provider left (a dead worker's records) goes first.
+      await removeLeftoverRecords(services, { dnsProviderId: providerRow.id, provider });
+      dnsRecords = dnsChallenge(provider, settings.acme.dnsPropagationWaitMs, challengeRecordsOf(services, providerRow));
     }
     const challengeOfDomain = dnsRecords;
     const chain = await client.auto({
@@ -206,8 +210,10 @@ export async function issueCertificate(services: Services, domainId: string): Pr
 /**
  * Adds an issue_certificate job for each ACME certificate due for renewal, and for each first
  * certificate due to be tried again (server/domains/issuance-retries.ts); returns how many.
+ * First, removes the DNS-01 records dead workers left in their zones (challenge-records.ts).
  */
 export async function scheduleRenewals(services: Services): Promise<number> {
+  await removeLeftoverRecords(services);
   const now = services.now();
   const rows = await services.db.select().from(serviceDomains).where(eq(serviceDomains.certificateSource, "ACME"));
   const due = rows.filter((row) => renewalDue(row, now));

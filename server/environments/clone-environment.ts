@@ -5,7 +5,7 @@ import { auditRow } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import { conflictOnDuplicate } from "../db/errors";
 import type { Executor } from "../db/client";
-import { auditEvents, deploymentStages, environments, services, variables, type VariableScope } from "../db/schema";
+import { auditEvents, deploymentStages, environments, serviceHostnames, services, variables, type VariableScope } from "../db/schema";
 import { requestDeployment } from "../deployments/request-deployment";
 import { getProject } from "../projects/projects";
 import { AppError } from "../errors";
@@ -13,6 +13,7 @@ import { cipherFor } from "../secrets/organization-cipher";
 import { isLocalRepository, localRepositoryRefused } from "../git/local-repositories";
 import { databaseConfigOf, gitSourceOf, type StoredConfig } from "../services/configs";
 import { allocateDatabasePorts, newDatabaseConfig } from "../services/databases";
+import { assertHostnamesFree, hostnameRows, reservingHostnames, type NewServicesPlace } from "../services/domains";
 import { assertClusterRunsOn } from "../services/services";
 import { environmentVariableScopes, variableContext } from "../variables/variables";
 import { getEnvironment, organizationClusters, pickCluster } from "./environments";
@@ -91,6 +92,17 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
       else if (git && !cluster.allowLocalRepositories && isLocalRepository(git.url)) throw localRepositoryRefused(cluster.name, git.url);
     }
   }
+  // The copies' hostnames are new (the environment's name, maybe the project): none may be one
+  // another service of the cluster has, or the router would send its requests to one of the two.
+  const place: NewServicesPlace = {
+    cluster,
+    projectId: project.id,
+    project: project.name,
+    environment: parsed.name,
+    services: sourceServices.map((s) => s.name),
+    remedy: "choose another name for the copy",
+  };
+  await assertHostnamesFree(ctx.db, place);
 
   /** The copy's rows, written by one statement; `ports` are its databases' ports, in the order of its services. */
   const writeCopy = async (db: Executor, ports: number[]) => {
@@ -147,12 +159,17 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
             })),
           ),
         ),
+      sourceServices.length > 0 &&
+        db
+          .$with("hostname_copies")
+          .as(db.insert(serviceHostnames).values(hostnameRows(place, new Map(sourceServices.map((s) => [s.name, ids.services.get(s.id)!]))))),
       variableCopies.length > 0 && db.$with("variable_copies", {}).as(insertVariables(organizationId, variableCopies)),
       db.$with("audit_event").as(db.insert(auditEvents).values(audit)),
     ].filter((cte) => cte !== false);
     // One statement is atomic on its own; the foreign keys of the rows it inserts are checked at
     // its end, when the environment it inserts too is there. Every other row is new and owned by
-    // the new environment: a duplicate can only be the environment's name.
+    // the new environment: a duplicate can only be the environment's name, or a hostname another
+    // creation took since the check above (reservingHostnames says whose).
     const [environment] = await conflictOnDuplicate(`Environment "${parsed.name}" in project "${project.name}"`, () =>
       db
         .with(...children)
@@ -178,10 +195,9 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
   // Databases get ports no other database of the cluster has: chosen under the cluster's lock,
   // which only a transaction holds until the copy is written.
   const databaseCount = sourceServices.filter((s) => databaseConfigOf(s)).length;
-  const environment =
-    databaseCount === 0
-      ? await writeCopy(ctx.db, [])
-      : await ctx.db.transaction(async (tx) => writeCopy(tx, await allocateDatabasePorts(tx, cluster.id, databaseCount)));
+  const environment = await reservingHostnames(ctx.db, place, () =>
+    databaseCount === 0 ? writeCopy(ctx.db, []) : ctx.db.transaction(async (tx) => writeCopy(tx, await allocateDatabasePorts(tx, cluster.id, databaseCount))),
+  );
 
   // An empty copy has nothing to deploy yet; that is not an error of the clone.
   const deploy = parsed.deploy && sourceServices.length > 0;

@@ -15,7 +15,7 @@ import { recordAudit } from "../audit/record-audit";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
-import { clusters, services } from "../db/schema";
+import { clusters, projects, serviceHostnames, services } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
 import { assertClusterSleeps } from "../clusters/sleep-support";
 import { AppError, notFound } from "../errors";
@@ -23,6 +23,7 @@ import { cipherFor } from "../secrets/organization-cipher";
 import { checkRepository } from "../git/check-repository";
 import { assertRepositoryAllowed } from "../git/local-repositories";
 import { containerConfigOf, databaseConfigOf, gitSourceOf, jobConfigOf } from "./configs";
+import { assertHostnamesFree, hostnameRows, reservingHostnames, type NewServicesPlace } from "./domains";
 import {
   checkNewCredentials,
   forValidation,
@@ -189,6 +190,8 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
   const requested = parsed.config;
   await assertClusterRuns(ctx, environment.clusterId, parsed.kind, "engine" in requested ? requested.engine : undefined);
   await assertClusterSleeps(ctx, environment.clusterId, "sleepAfterMinutes" in requested ? requested.sleepAfterMinutes : undefined);
+  const place = await newServicePlace(ctx, environment, parsed.name);
+  await assertHostnamesFree(ctx.db, place);
   const cipher = await cipherFor(ctx.db, ctx.keyring, ctx.actor.organizationId);
   // The repository's credentials come out of its URL (both checked by the schema already), to be sealed.
   const git = "git" in requested ? gitSourceToStore(null, requested.git) : null;
@@ -199,29 +202,53 @@ export async function createService(ctx: DomainContext, input: z.input<typeof cr
     // Before the transaction: the repository's host may take the whole timeout to answer.
     source = await withCheckedRepository(ctx, { ...requested.git, url: String(git.git.url) }, git.credentials, parsed.checkRepository);
   }
-  return ctx.db.transaction(async (tx) => {
-    const config =
-      "engine" in requested
-        ? newDatabaseConfig(cipher, { engine: requested.engine, serviceName: parsed.name, port: await allocateDatabasePort(tx, environment.clusterId) })
-        : "image" in requested
-          ? sealRegistryPassword(cipher, requested)
-          : "git" in requested && git && source
-            ? { ...requested, git: sealedSource(cipher, source, git.credentials) }
-            : requested;
-    const [service] = await conflictOnDuplicate(`Service "${parsed.name}" in environment "${environment.name}"`, () =>
-      tx
-        .insert(services)
-        .values({ organizationId: ctx.actor.organizationId, environmentId: environment.id, name: parsed.name, kind: parsed.kind, config })
-        .returning(),
-    );
-    await recordAudit(tx, ctx.actor, {
-      action: "service.create",
-      targetType: "service",
-      targetId: service!.id,
-      changes: { name: parsed.name, kind: parsed.kind, config: visibleConfig(service!) },
-    });
-    return service!;
-  });
+  return reservingHostnames(ctx.db, place, () =>
+    ctx.db.transaction(async (tx) => {
+      const config =
+        "engine" in requested
+          ? newDatabaseConfig(cipher, { engine: requested.engine, serviceName: parsed.name, port: await allocateDatabasePort(tx, environment.clusterId) })
+          : "image" in requested
+            ? sealRegistryPassword(cipher, requested)
+            : "git" in requested && git && source
+              ? { ...requested, git: sealedSource(cipher, source, git.credentials) }
+              : requested;
+      const [service] = await conflictOnDuplicate(`Service "${parsed.name}" in environment "${environment.name}"`, () =>
+        tx
+          .insert(services)
+          .values({ organizationId: ctx.actor.organizationId, environmentId: environment.id, name: parsed.name, kind: parsed.kind, config })
+          .returning(),
+      );
+      await tx.insert(serviceHostnames).values(hostnameRows(place, new Map([[parsed.name, service!.id]])));
+      await recordAudit(tx, ctx.actor, {
+        action: "service.create",
+        targetType: "service",
+        targetId: service!.id,
+        changes: { name: parsed.name, kind: parsed.kind, config: visibleConfig(service!) },
+      });
+      return service!;
+    }),
+  );
+}
+
+/** Where a service created in `environment` would be served: its project's name and its cluster's domain. */
+async function newServicePlace(
+  ctx: DomainContext,
+  environment: { projectId: string; name: string; clusterId: string },
+  name: string,
+): Promise<NewServicesPlace> {
+  const [row] = await ctx.db
+    .select({ project: projects.name, domainSuffix: clusters.domainSuffix })
+    .from(projects)
+    .innerJoin(clusters, eq(clusters.id, environment.clusterId))
+    .where(eq(projects.id, environment.projectId));
+  return {
+    cluster: { id: environment.clusterId, domainSuffix: row!.domainSuffix },
+    projectId: environment.projectId,
+    project: row!.project,
+    environment: environment.name,
+    services: [name],
+    remedy: "choose another name for the service",
+  };
 }
 
 /**

@@ -54,6 +54,33 @@ export const dnsProviders = pgTable(
   (t) => [uniqueIndex("dns_providers_org_name_key").on(t.organizationId, t.name)],
 );
 
+/**
+ * A DNS-01 TXT record an issuance publishes through a DNS provider, noted before it is published
+ * and forgotten once removed: the values exist nowhere else, so a worker that dies between the two
+ * would leave `_acme-challenge.<name>` in the zone for good. What is still here after an issuance
+ * can have ended is removed by the next one through the provider and by the daily renewal task
+ * (server/domains/challenge-records.ts).
+ */
+export const acmeDnsRecords = pgTable(
+  "acme_dns_records",
+  {
+    id: id(),
+    organizationId: uuid("organization_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    dnsProviderId: uuid("dns_provider_id")
+      .notNull()
+      .references(() => dnsProviders.id, { onDelete: "cascade" }),
+    /** Fully qualified, without a trailing dot: `_acme-challenge.<hostname>`. */
+    name: text("name").notNull(),
+    value: text("value").notNull(),
+    /** Why the last try at removing it as a leftover failed (it is tried again daily). */
+    removeError: text("remove_error"),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("acme_dns_records_provider_name_value_key").on(t.dnsProviderId, t.name, t.value)],
+);
+
 /** A pending ACME HTTP-01 challenge: the router answers `/.well-known/acme-challenge/<token>` with the key authorization. */
 export type AcmeChallenge = { token: string; keyAuthorization: string };
 

@@ -181,6 +181,30 @@ export const services = pgTable(
 );
 
 /**
+ * The hostname each service is generated on its cluster's router (server/services/domains.ts):
+ * `label` is `<service>-<environment>-<project>`, the part before the cluster's domain suffix.
+ * Two services of a cluster could otherwise share one (`api-v2` in `prod` and `api` in `v2-prod`
+ * of one project), and the router would send one's requests to the other. The unique index is
+ * what settles two creations at once; a service whose label another one already had when this
+ * table was made (migration 0031) has no row: it keeps its hostname, and new services are still
+ * refused it, as the check reads the names themselves.
+ */
+export const serviceHostnames = pgTable(
+  "service_hostnames",
+  {
+    serviceId: uuid("service_id")
+      .primaryKey()
+      .references(() => services.id, { onDelete: "cascade" }),
+    clusterId: uuid("cluster_id")
+      .notNull()
+      .references(() => clusters.id, { onDelete: "cascade" }),
+    label: text("label").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("service_hostnames_cluster_label_key").on(t.clusterId, t.label)],
+);
+
+/**
  * A key/value at one scope; the narrowest scope wins when a service's variables are resolved.
  * Every value is encrypted at rest with the organization's data key; `secret` ones are also
  * write-only through the API.
