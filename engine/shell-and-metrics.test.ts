@@ -191,6 +191,34 @@ describe("local engine: shells, metrics and limits of a live release", () => {
     expect(output.map((message) => message.data).join("")).toBe(Array.from({ length: lines }, (_, index) => `${index + 1}\n`).join(""));
   });
 
+  it("keeps a terminal's last output when its shell exits while that output is held back", async () => {
+    let reading = false;
+    const unread: (() => void)[] = [];
+    const { shells, sent } = shellSessions(async () => {
+      if (!reading) await new Promise<void>((resolve) => unread.push(resolve));
+    });
+    const sessionId = "6b1c7d3e-9f0a-4b2c-8d4e-5f6a7b8c9d0e";
+    await shells.open({ sessionId, serviceId: web.id, tty: true, cols: 80, rows: 24, idleTimeoutSeconds: 900 });
+    // Four blocks of 64 Ki characters, each one acknowledged message: the session then waits for
+    // its client, and the last lines and the exit come while it does (they fit the terminal's buffers).
+    const lines = 5_000;
+    shells.input({ sessionId, seq: 0, data: `for i in 1 2 3 4; do printf "%065536d" 0; sleep 0.3; done; seq ${lines}; exit 5\n` });
+    await eventually(() => unread.length >= 4, 10_000, "the session to wait for acknowledgements");
+    // Longer than node-pty reads a terminal whose process exited (200 ms).
+    await sleep(1_500);
+    expect(sent.some(isExit)).toBe(false);
+
+    reading = true;
+    for (const acknowledge of unread.splice(0)) acknowledge();
+    const exit = await eventually(() => sent.find(isExit), 10_000, "the exit");
+    expect(exit.code).toBe(5);
+    const output = sent.filter(isOutput);
+    expect(exit.seq).toBe(output.length);
+    const text = output.map((message) => message.data).join("");
+    const tail = Array.from({ length: lines }, (_, index) => `${index + 1}\r\n`).join("");
+    expect(text.includes(tail), `the last lines, complete (the output ends with ${JSON.stringify(text.slice(-40))})`).toBe(true);
+  });
+
   it("ends a session whose relay falls silent, not one it keeps alive, nor one of a control plane that sends no keepalives", async () => {
     const { shells, sent } = shellSessions();
     const open = (sessionId: string, keepaliveSeconds?: number) =>

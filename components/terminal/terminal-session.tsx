@@ -23,7 +23,10 @@ function newSessionId(): string {
 /**
  * A terminal (xterm.js) attached to a shell in the service's live release, over the tab's `/ui`
  * socket: keystrokes go out as `shell:input`, size changes as `shell:resize`, output comes back
- * as numbered `shell:output` (put in order here). Leaving the page closes the session; a lost
+ * as numbered `shell:output` (put in order here). Now and then an output message asks to be
+ * acknowledged: it is once xterm.js has processed it, so a tab that falls behind (a slow link, a
+ * busy or hidden tab) holds its session's process back instead of letting output pile up in the
+ * web process or here. Leaving the page closes the session; a lost
  * connection ends it (the server closes it), and "New session" starts another.
  * Copy: select, then Ctrl+Shift+C; paste: Ctrl+Shift+V (or the browser's menu). Links open in a new tab.
  */
@@ -75,9 +78,19 @@ export function TerminalSession({ serviceId }: { serviceId: string }) {
       });
 
       let ended = false;
-      const output = createSequenceBuffer<ShellOutputMessage>((message) => term.write(message.data));
-      const onOutput = (message: ShellOutputMessage) => {
-        if (message.sessionId === sessionId) output.push(message);
+      /** The acknowledgements asked for, by seq: answered once xterm.js has processed that output. */
+      const acknowledgements = new Map<number, () => void>();
+      const output = createSequenceBuffer<ShellOutputMessage>((message) => {
+        const acknowledge = acknowledgements.get(message.seq);
+        acknowledgements.delete(message.seq);
+        term.write(message.data, acknowledge);
+      });
+      const onOutput = (message: ShellOutputMessage, acknowledge?: () => void) => {
+        if (message.sessionId !== sessionId) return;
+        // Already shown, or given up on (a gap skipped): nothing is left to wait for.
+        if (message.seq < output.next) return acknowledge?.();
+        if (acknowledge) acknowledgements.set(message.seq, acknowledge);
+        output.push(message);
       };
       const finish = (message: string) => {
         if (ended) return;
@@ -117,11 +130,13 @@ export function TerminalSession({ serviceId }: { serviceId: string }) {
         socket.off("shell:exit", onExit);
         socket.off("disconnect", onDisconnect);
         output.dispose();
+        acknowledgements.clear();
         term.dispose();
       };
       if (disposed) return cleanup();
 
-      socket.timeout(20_000).emit("shell:open", { sessionId, serviceId, cols: term.cols, rows: term.rows }, (error: Error | null, answer) => {
+      const open = { sessionId, serviceId, cols: term.cols, rows: term.rows, acknowledgesOutput: true };
+      socket.timeout(20_000).emit("shell:open", open, (error: Error | null, answer) => {
         if (disposed) return;
         if (error) return setStatus({ kind: "failed", message: "The control plane did not answer." });
         if (!answer.ok) {

@@ -22,6 +22,8 @@ import { shellCloseMessage, shellInputMessage, shellOpenMessage, shellResizeMess
 const clusterRoom = (clusterId: string) => `cluster:${clusterId}`;
 /** The room of a session's client on `/ui`. */
 const sessionRoom = (sessionId: string) => `shell:${sessionId}`;
+/** Within it, the client that acknowledges output (`acknowledgesOutput`). */
+const acknowledgingRoom = (sessionId: string) => `shell-acks:${sessionId}`;
 
 const OPEN_TIMEOUT_MS = 15_000;
 /** After a client closed or vanished, how long the engine has to report the exit before the session is closed without it. */
@@ -33,6 +35,42 @@ const EXIT_GRACE_MS = 5_000;
 const ORPHAN_SWEEP_DELAY_MS = OPEN_TIMEOUT_MS + EXIT_GRACE_MS;
 const MAX_SESSIONS_PER_SOCKET = 16;
 const DEFAULT_KEEPALIVE_SECONDS = 20;
+
+/**
+ * Backpressure, engine to client. The engine asks for an acknowledgement of one output message
+ * per 64 Ki characters and stops reading its process while four are unanswered
+ * (engine/shell-sessions.ts); answered on arrival, as this relay did, they let a client on a slow
+ * link (or a stalled tab) pile the output up in the web process that holds its socket. The relay
+ * asks the client the same way, one message per ACK_EVERY characters, and keeps an engine's
+ * message unanswered until the client has all but the last ACK_EVERY characters up to it: a
+ * session then has no more in flight end to end than the engine's own bound (some 5 × 64 Ki), and
+ * its process waits while the client does not keep up. The other messages (every keystroke's
+ * echo) go unacknowledged as before.
+ */
+const ACK_EVERY = 65_536;
+/** How long a client's acknowledgement is waited for before the output is taken as shown (it left, or hangs). */
+const CLIENT_ACK_TIMEOUT_MS = 30_000;
+/** Sessions whose output flow a process tracks at most (a cache dropped at each session's end, like the clusters'). */
+const MAX_FLOWS = 10_000;
+
+/** A session's output on its way to the client, in characters (kept by the process holding its engine). */
+type OutputFlow = {
+  relayed: number;
+  sinceAcknowledged: number;
+  /** What the client acknowledged having: output up to this position. */
+  acknowledged: number;
+  /** Engine messages whose answer waits for the client to have the output up to `until`. */
+  waiting: { until: number; resolve: () => void }[];
+};
+
+function acknowledgedUpTo(flow: OutputFlow, position: number) {
+  flow.acknowledged = Math.max(flow.acknowledged, position);
+  flow.waiting = flow.waiting.filter((waiter) => {
+    if (waiter.until > flow.acknowledged) return true;
+    waiter.resolve();
+    return false;
+  });
+}
 
 /**
  * Emits to a room on this process directly when it has members here (no Postgres round trip on
@@ -87,6 +125,46 @@ export function attachShellRelay(
   const keepaliveSeconds = options.keepaliveSeconds ?? DEFAULT_KEEPALIVE_SECONDS;
   /** The pending closes of sessions engines left open (engineConnected), cleared when the process closes. */
   const sweeps = new Set<NodeJS.Timeout>();
+  /** Per session whose engine is connected here, its output on the way to the client. */
+  const flows = new Map<string, OutputFlow>();
+  const endFlow = (sessionId: string) => {
+    const flow = flows.get(sessionId);
+    flows.delete(sessionId);
+    if (flow) acknowledgedUpTo(flow, Infinity);
+  };
+  const flowOf = (sessionId: string): OutputFlow => {
+    let flow = flows.get(sessionId);
+    if (flow) return flow;
+    if (flows.size >= MAX_FLOWS) for (const id of [...flows.keys()]) endFlow(id);
+    flow = { relayed: 0, sinceAcknowledged: 0, acknowledged: 0, waiting: [] };
+    flows.set(sessionId, flow);
+    return flow;
+  };
+
+  /**
+   * Sends output to the session's client asking it for an acknowledgement (one that does not
+   * acknowledge output gets it as any other message). Resolves once it answered, or cannot: it
+   * left, timed out, or there is none that acknowledges.
+   */
+  const sendAcknowledged = async (message: ShellOutput): Promise<void> => {
+    const acknowledging = acknowledgingRoom(message.sessionId);
+    roomOf(ui, sessionRoom(message.sessionId)).except(acknowledging).emit("shell:output", message);
+    const here = ui.adapter.rooms.get(acknowledging);
+    if (!here?.size) {
+      await firstAcceptedAnswer(ui, acknowledging, "shell:output", message, { timeoutMs: CLIENT_ACK_TIMEOUT_MS, accept: () => true });
+      return;
+    }
+    await Promise.all(
+      [...here].map(
+        (socketId) =>
+          new Promise<void>((resolve) => {
+            const socket = ui.sockets.get(socketId);
+            if (!socket) return resolve();
+            socket.timeout(CLIENT_ACK_TIMEOUT_MS).emit("shell:output", message, () => resolve());
+          }),
+      ),
+    );
+  };
 
   /** One `shell:keepalive` per cluster, naming the sessions whose clients this process holds. */
   const keepalive = setInterval(() => {
@@ -108,6 +186,7 @@ export function attachShellRelay(
 
   const finish = async (sessionId: string, exit: Omit<ShellExitMessage, "sessionId">) => {
     sessionClusters.delete(sessionId);
+    endFlow(sessionId);
     try {
       await closeShellSession(services, sessionId, { exitCode: exit.code, reason: exit.reason });
     } catch (error) {
@@ -127,6 +206,10 @@ export function attachShellRelay(
   ui.on("connection", (socket) => {
     const sessions = new Map<string, ClientSession>();
     const toEngine = (session: ClientSession, name: string, payload: object) => roomOf(engines, clusterRoom(session.clusterId)).emit(name, payload);
+    const leaveSession = (sessionId: string) => {
+      void socket.leave(sessionRoom(sessionId));
+      void socket.leave(acknowledgingRoom(sessionId));
+    };
     /** Asks the engine to end the session; closes it without an exit code if the engine does not report one. */
     const release = (sessionId: string, why: string) => {
       const session = sessions.get(sessionId);
@@ -144,7 +227,7 @@ export function attachShellRelay(
       sessions.clear();
       for (const [sessionId, session] of ending) {
         toEngine(session, "shell:close", { sessionId, seq: session.seq++ });
-        void socket.leave(sessionRoom(sessionId));
+        leaveSession(sessionId);
         socket.emit("shell:exit", { sessionId, seq: 0, code: null, reason } satisfies ShellExitMessage);
         await finish(sessionId, { seq: 0, code: null, reason });
       }
@@ -156,15 +239,15 @@ export function attachShellRelay(
     // left later: its last output may come after the exit (each path may reorder; seqs tell).
     socket.onAnyOutgoing((event: string, message?: { sessionId?: unknown }) => {
       if (event !== "shell:exit" || typeof message?.sessionId !== "string" || !sessions.delete(message.sessionId)) return;
-      const room = sessionRoom(message.sessionId);
-      setTimeout(() => void socket.leave(room), EXIT_GRACE_MS).unref();
+      const sessionId = message.sessionId;
+      setTimeout(() => leaveSession(sessionId), EXIT_GRACE_MS).unref();
     });
 
     socket.on("shell:open", async (payload: unknown, ack?: (answer: unknown) => void) => {
       const reply = typeof ack === "function" ? ack : () => {};
       const parsed = shellOpenMessage.safeParse(payload);
       if (!parsed.success) return reply({ ok: false, code: "INVALID", error: parsed.error.issues[0]?.message ?? "invalid request" });
-      const { sessionId, serviceId, cols, rows, argv } = parsed.data;
+      const { sessionId, serviceId, cols, rows, argv, acknowledgesOutput } = parsed.data;
       let prepared = false;
       try {
         if (sessions.size >= MAX_SESSIONS_PER_SOCKET) throw new AppError("CONFLICT", `At most ${MAX_SESSIONS_PER_SOCKET} shell sessions per connection`);
@@ -173,7 +256,7 @@ export function attachShellRelay(
         const ctx = { ...services, actor };
         const session = await prepareShellSession(ctx, { sessionId, serviceId, mode: argv ? "command" : "interactive" });
         prepared = true;
-        await socket.join(sessionRoom(sessionId));
+        await socket.join(acknowledgesOutput ? [sessionRoom(sessionId), acknowledgingRoom(sessionId)] : sessionRoom(sessionId));
         const request: ShellOpenRequest = {
           sessionId,
           serviceId: session.serviceId,
@@ -205,7 +288,7 @@ export function attachShellRelay(
         logger.info({ sessionId, serviceId, actor: actor.label }, "shell session opened");
         reply({ ok: true, sessionId });
       } catch (error) {
-        void socket.leave(sessionRoom(sessionId));
+        leaveSession(sessionId);
         if (prepared) await abandonShellSession(services, sessionId).catch(() => undefined);
         if (!isAppError(error)) logger.error({ err: error, sessionId }, "shell open failed");
         return reply({ ok: false, code: isAppError(error) ? error.code : "INTERNAL", error: isAppError(error) ? error.message : "internal error" });
@@ -265,10 +348,23 @@ export function attachShellRelay(
       if (actor && hasRole(actor, SHELL_ROLE)) return;
       await clients.get(socketId)?.endAll(actor ? `${reason}: shells need the ${SHELL_ROLE} role` : reason);
     },
-    /** Terminal output from an engine, to the session's client (unacknowledged, ordered by seq). */
+    /**
+     * Terminal output from an engine, to the session's client (ordered by seq). Resolves, and the
+     * engine's acknowledgement is answered, once the client has all but the last ACK_EVERY
+     * characters of the output up to this message.
+     */
     async output(clusterId: string, message: ShellOutput) {
       if (!(await belongs(clusterId, message.sessionId))) return;
-      roomOf(ui, sessionRoom(message.sessionId)).emit("shell:output", message);
+      const flow = flowOf(message.sessionId);
+      flow.relayed += message.data.length;
+      flow.sinceAcknowledged += message.data.length;
+      const position = flow.relayed;
+      if (flow.sinceAcknowledged < ACK_EVERY) roomOf(ui, sessionRoom(message.sessionId)).emit("shell:output", message);
+      else {
+        flow.sinceAcknowledged = 0;
+        void sendAcknowledged(message).then(() => acknowledgedUpTo(flow, position));
+      }
+      if (flow.acknowledged < position - ACK_EVERY) await new Promise<void>((resolve) => flow.waiting.push({ until: position - ACK_EVERY, resolve }));
     },
     /** The session's process ended: tell the client, close and audit the session. */
     async exit(clusterId: string, message: ShellExit) {

@@ -69,6 +69,12 @@ export type LogLines = { stream: RoomName; lines: StreamedLogLine[] };
  * release, choosing the session id itself (a UUID) so it listens before the first output comes;
  * `argv` runs one command without a terminal (`slipway shell … -- cmd`). Output and the exit
  * carry `seq`: put output back in order, and end after the output before the exit's `seq`.
+ *
+ * A client that says `acknowledgesOutput` answers every `shell:output` sent with an
+ * acknowledgement once it has shown that output (one message per 64 Ki characters asks for one;
+ * answer it after the messages before it): the session's process then waits while the client
+ * falls behind, instead of its output piling up in the web process. Clients that do not say it
+ * (older ones) get the output as before, without being asked.
  */
 export const shellOpenMessage = z.object({
   sessionId: z.string().uuid(),
@@ -76,6 +82,7 @@ export const shellOpenMessage = z.object({
   cols: z.number().int().min(2).max(1000).default(80),
   rows: z.number().int().min(1).max(500).default(24),
   argv: z.array(z.string().max(4000)).min(1).max(200).optional(),
+  acknowledgesOutput: z.boolean().optional(),
 });
 export const shellInputMessage = z.object({ sessionId: z.string().uuid(), data: z.string().max(65_536), end: z.boolean().optional() });
 export const shellResizeMessage = z.object({ sessionId: z.string().uuid(), cols: z.number().int().min(2).max(1000), rows: z.number().int().min(1).max(500) });
@@ -89,7 +96,8 @@ export type UiServerEvents = {
   "deployment:changed": (payload: DeploymentChanged) => void;
   "service:changed": (payload: ServiceChanged) => void;
   "log:lines": (payload: LogLines) => void;
-  "shell:output": (payload: ShellOutputMessage) => void;
+  /** `acknowledge` is given only to a client that said `acknowledgesOutput`, and only now and then. */
+  "shell:output": (payload: ShellOutputMessage, acknowledge?: () => void) => void;
   "shell:exit": (payload: ShellExitMessage) => void;
   /**
    * This web process may have missed messages for its clients: its connection to PostgreSQL's

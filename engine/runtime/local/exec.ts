@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import { Duplex } from "node:stream";
 import * as pty from "node-pty";
 import type { ExecOptions, ExecSession } from "../runtime";
@@ -38,6 +39,26 @@ function ptySession(command: string, args: string[], options: ExecOptions & { cw
   }
   const { exited, settle } = exitedPromise();
   let ended = false;
+  const terminalSide = holdTerminalSide(term);
+  // With the terminal held open (above), node-pty ends it 200 ms after its process exited and
+  // drops what was not read by then (DESTROY_SOCKET_TIMEOUT_MS in its unixTerminal.ts): output
+  // held back (paused) longer was lost. While reading is paused the process is watched, and once
+  // it is gone the rest (what the terminal's buffers hold) is read at once, before node-pty ends it.
+  let exitWatch: NodeJS.Timeout | null = null;
+  let processGone = false;
+  const stopWatching = () => {
+    if (exitWatch) clearInterval(exitWatch);
+    exitWatch = null;
+  };
+  const pause = () => {
+    term.pause();
+    exitWatch ??= setInterval(() => {
+      if (isRunning(term.pid)) return;
+      processGone = true;
+      stopWatching();
+      term.resume();
+    }, EXIT_WATCH_MS);
+  };
   const session = new Duplex({
     decodeStrings: false,
     write(chunk: Buffer | string, _encoding, callback) {
@@ -50,6 +71,7 @@ function ptySession(command: string, args: string[], options: ExecOptions & { cw
       callback();
     },
     read() {
+      stopWatching();
       term.resume();
     },
     destroy(error, callback) {
@@ -66,10 +88,12 @@ function ptySession(command: string, args: string[], options: ExecOptions & { cw
   }) as ExecSession;
   term.onData((data) => {
     if (ended) return;
-    if (!session.push(data)) term.pause();
+    if (!session.push(data) && !processGone) pause();
   });
   term.onExit(({ exitCode, signal }) => {
     ended = true;
+    stopWatching();
+    if (terminalSide !== null) fs.close(terminalSide, () => undefined);
     settle(signal ? null : exitCode);
     session.push(null);
   });
@@ -78,6 +102,37 @@ function ptySession(command: string, args: string[], options: ExecOptions & { cw
     if (!ended) term.resize(cols, rows);
   };
   return session;
+}
+
+/** How often a paused terminal's process is looked at: well within node-pty's 200 ms. */
+const EXIT_WATCH_MS = 50;
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Opens the process's side of the terminal in the engine too, until the process ended. Once the
+ * last process holding that side closed it, Linux fails the reads of the engine's side (EIO)
+ * with output still unread: a few kilobytes beyond what the line discipline held were lost when
+ * reading resumed after the exit of a process whose output was held back, and now and then the
+ * tail of a short-lived command's (microsoft/node-pty#726). Held open here, no read fails early;
+ * node-pty ends the terminal 200 ms after its process exited instead. Null when it cannot be
+ * opened (the terminal then ends as node-pty alone ends it).
+ */
+function holdTerminalSide(term: pty.IPty): number | null {
+  const path = (term as pty.IPty & { ptsName?: string }).ptsName;
+  if (!path) return null;
+  try {
+    return fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+  } catch {
+    return null;
+  }
 }
 
 function pipeSession(command: string, args: string[], options: ExecOptions & { cwd: string; env: Record<string, string> }): ExecSession {
