@@ -187,7 +187,11 @@ export class ReleaseProcesses {
    * the service's state does not track as live is stopped (an engine killed between starting a
    * release and switching to it left it running), except one of the live release itself found
    * running while the tracked one is dead (a crash restart the killed engine had not persisted
-   * yet), which is adopted. Returns the releases whose strays were stopped.
+   * yet), which is adopted. The tracked process itself is stopped too when the state says it no
+   * longer runs: "sleeping" and "stopped" are saved before the release is stopped, so an engine
+   * killed in between left it running, untracked, while the router takes the service for asleep
+   * (a wake would start a second instance beside it) or stopped. Returns the releases whose
+   * strays were stopped.
    */
   async sweep(serviceId: string): Promise<Set<string>> {
     const { store, serviceLog } = this.options;
@@ -195,12 +199,21 @@ export class ReleaseProcesses {
     for (const proc of this.records.list(serviceId)) {
       const state = store.get(serviceId);
       const current = state?.current;
-      if (current && proc.pid === current.pid && proc.startTime === current.startTime) continue;
+      const tracked = !!current && proc.pid === current.pid && proc.startTime === current.startTime;
+      const halted = state?.status === "sleeping" || state?.status === "stopped";
+      if (tracked && !halted) continue;
       if (!this.isAlive(proc)) {
+        // What it started may live on in its group (an app under `npm start` that outlived npm): forget stops that too.
         await this.forget(serviceId, proc);
         continue;
       }
-      if (state && current && state.status !== "stopped" && state.status !== "sleeping" && proc.releaseId === current.releaseId && !this.isAlive(current)) {
+      if (tracked) {
+        await this.stop(serviceId, proc);
+        const why = state?.status === "sleeping" ? "while it put the service to sleep: the service is asleep" : "while it stopped the service";
+        serviceLog(serviceId, proc.releaseId, `[slipway] stopped pid ${proc.pid} of release ${proc.releaseId}, which the previous engine left running ${why}`);
+        continue;
+      }
+      if (state && current && !halted && proc.releaseId === current.releaseId && !this.isAlive(current)) {
         await this.forget(serviceId, current);
         state.current = proc;
         await store.persist(serviceId);
