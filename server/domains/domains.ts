@@ -12,6 +12,7 @@ import { AppError, notFound } from "../errors";
 import { addJob } from "../jobs/add-job";
 import { customDomainName } from "../input-schemas";
 import { cipherFor } from "../secrets/organization-cipher";
+import { assertNotGeneratedHostname } from "../services/domains";
 import { checkOwnership, txtRecordOf, verificationUrlOf } from "./checks";
 import { providerForDomain } from "./dns-providers/credentials";
 import { defaultDomainSettings, RENEW_BEFORE_DAYS } from "./settings";
@@ -143,6 +144,8 @@ async function challengeOf(ctx: DomainContext, hostname: string, challenge: Acme
 
 export async function addDomain(ctx: DomainContext, input: z.infer<typeof addDomainInput>) {
   const service = await routableService(ctx, input.serviceId);
+  // Not another service's generated hostname, nor a name one could be given later.
+  await assertNotGeneratedHostname(ctx.db, service.clusterId, input.hostname);
   const { providerName, ...challenge } = await challengeOf(ctx, input.hostname, input.challenge, input.dnsProviderId);
   const [served] = await ctx.db
     .select({ serviceId: serviceDomains.serviceId })
@@ -249,6 +252,8 @@ export async function requestIssuance(db: Executor, domainId: string): Promise<v
  */
 export async function verifyDomain(ctx: DomainContext, domainId: string) {
   const { domain, clusterId } = await domainOf(ctx, domainId);
+  // A domain added before addDomain refused these is not verified now either.
+  await assertNotGeneratedHostname(ctx.db, clusterId, domain.hostname);
   const settings = ctx.domains ?? defaultDomainSettings;
   const problem = await checkOwnership(settings, domain);
   const now = ctx.now();

@@ -93,13 +93,15 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
     }
   }
   // The copies' hostnames are new (the environment's name, maybe the project): none may be one
-  // another service of the cluster has, or the router would send its requests to one of the two.
+  // another service (or a custom domain) of the cluster has, or the router would send its requests
+  // to one of the two; none may be longer than DNS allows.
   const place: NewServicesPlace = {
     cluster,
     projectId: project.id,
     project: project.name,
     environment: parsed.name,
     services: sourceServices.map((s) => s.name),
+    chosen: "environment",
     remedy: "choose another name for the copy",
   };
   await assertHostnamesFree(ctx.db, place);

@@ -247,6 +247,7 @@ async function newServicePlace(
     project: row!.project,
     environment: environment.name,
     services: [name],
+    chosen: "service",
     remedy: "choose another name for the service",
   };
 }
