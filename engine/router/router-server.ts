@@ -3,6 +3,7 @@ import http from "node:http";
 import https from "node:https";
 import type net from "node:net";
 import path from "node:path";
+import { pipeline } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import type pino from "pino";
 import { edgeState, type EdgeState } from "../protocol/edge";
@@ -10,6 +11,7 @@ import { LATENCY_BUCKETS_MS } from "../protocol/metrics";
 import { readJson, writeJsonAtomic } from "../runtime/shared/files";
 import { limitConnections, DEFAULT_MAX_CONNECTIONS } from "./connection-limit";
 import { createEdge } from "./edge";
+import { endToEndHeaders, retriesOnNewConnection, upstreamAgent } from "./keep-alive";
 import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
 import { createWakeHolds, WAKE_DEFAULTS, type WakeHoldsOptions } from "./wake-holds";
 
@@ -140,10 +142,20 @@ export async function startRouter(
     return entry;
   };
 
-  // No keep-alive to upstreams: a pooled socket to a release being drained could race its close.
-  const proxy = createProxyServer({ xfwd: true, agent: new http.Agent({ keepAlive: false }) });
+  // Connections to apps are pooled, and each side's keep-alive is its own (keep-alive.ts).
+  const proxy = createProxyServer({ xfwd: true, agent: upstreamAgent() });
   // Errors are answered in the per-call callbacks; this keeps a stray one from crashing the router.
   proxy.on("error", (error) => logger.warn({ err: error }, "proxy error"));
+  /** The request to the app of each client request, to tell whether it went out on a pooled connection. */
+  const upstreamRequests = new WeakMap<http.IncomingMessage, http.ClientRequest>();
+  proxy.on("proxyReq", (upstreamRequest, req) => upstreamRequests.set(req, upstreamRequest));
+  // The router writes the app's answers itself (selfHandleResponse): http-proxy-3 would pass on
+  // the app's Connection and Keep-Alive headers, which decide the client's connection in Node.
+  proxy.on("proxyRes", (upstreamResponse, _req, res) => {
+    res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, endToEndHeaders(upstreamResponse.headers, "response"));
+    // An app that breaks off mid-answer cuts the client's connection too: a client left waiting for the rest would hang.
+    pipeline(upstreamResponse, res, () => {});
+  });
 
   const handle = (secure: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (connections.isRefused(req.socket)) {
@@ -199,11 +211,19 @@ export async function startRouter(
       stats.latencyBuckets[bucket === -1 ? LATENCY_BUCKETS_MS.length : bucket]! += 1;
       if (res.statusCode >= 500) stats.errors += 1;
     });
-    proxy.web(req, res, { target: `http://${key}` }, (error) => {
-      logger.warn({ err: error, host, upstream: key }, "upstream failed");
-      if (res.headersSent) return res.destroy();
-      page(res, 502, "Bad gateway", `The service ${entry.serviceName} did not answer (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
-    });
+    req.headers = endToEndHeaders(req.headers, "request") as http.IncomingHttpHeaders;
+    const headers = { ...req.headers };
+    const forward = (newConnection: boolean) =>
+      proxy.web(req, res, { target: `http://${key}`, selfHandleResponse: true, ...(newConnection ? { agent: false } : {}) }, (error) => {
+        if (!newConnection && !res.headersSent && retriesOnNewConnection(req, upstreamRequests.get(req), error)) {
+          req.headers = { ...headers }; // as before the first try: http-proxy-3 appends X-Forwarded-* on each
+          return forward(true);
+        }
+        logger.warn({ err: error, host, upstream: key }, "upstream failed");
+        if (res.headersSent) return res.destroy();
+        page(res, 502, "Bad gateway", `The service ${entry.serviceName} did not answer (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
+      });
+    forward(false);
   };
   const server = http.createServer(handle(false));
   // No default certificate: a name without one fails the handshake rather than showing another's.
