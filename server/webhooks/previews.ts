@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, notExists } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, notExists, notInArray } from "drizzle-orm";
 import { z } from "zod";
 import { terminalStatuses } from "../../engine/protocol/events";
 import { branchProblem } from "../../engine/protocol/git-source";
@@ -66,6 +66,8 @@ type ConnectionRow = typeof gitConnections.$inferSelect;
 export type PreviewOutcome = {
   pullRequest: number;
   action: PullRequestEvent["action"];
+  /** A retargeted pull request's new base branch: the previews deleted were of blueprints that do not follow it. */
+  baseBranch?: string;
   previews: { blueprintEnvironmentId: string; environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[];
   skipped?: string;
 };
@@ -75,6 +77,9 @@ export type PreviewOutcome = {
  * repository) follow: opened or reopened clones the blueprint into a PREVIEW environment, points
  * those services at the request's head branch and deploys it at the head commit; a new commit
  * redeploys it and pushes its expiry forward; closing or merging deletes it (closePreviews).
+ * Retargeted to another base branch, it is previewed by the blueprints that follow the new base:
+ * the previews of those that do not are deleted (they run with that blueprint's secrets and
+ * config), and the others are opened or redeployed as for an opened pull request.
  */
 export async function onPullRequest(services: Services, connection: ConnectionRow, event: PullRequestEvent, candidates: Candidate[]): Promise<PreviewOutcome> {
   const outcome: PreviewOutcome = { pullRequest: event.number, action: event.action, previews: [] };
@@ -89,6 +94,14 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
   const actor = webhookActor(connection, event.actor);
   const ctx: DomainContext = { ...services, actor };
   if (event.action === "closed") return { ...outcome, previews: await closePreviews(ctx, [...keys], event.number) };
+  if (event.action === "retargeted" || event.mayBeRetargeted) {
+    // Deleted before the new base's previews are made: when making one fails, none is left
+    // running with the old blueprint's secrets meanwhile (the delivery's retry makes it).
+    if (event.action === "retargeted") outcome.baseBranch = event.baseBranch;
+    const kept = environmentsFollowing(candidates, keys, event.baseBranch);
+    const why = ` (the pull request now targets ${event.baseBranch.slice(0, 100)})`;
+    outcome.previews.push(...(await closePreviews(ctx, [...keys], event.number, { keep: kept, why })));
+  }
   // The head branch becomes the preview's services' branch (what their later deployments clone)
   // and the preview's record: a name git refuses, or would read as an option, is not taken.
   const problem = headBranchProblem(event.headBranch);
@@ -96,16 +109,7 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
 
   const blueprints = new Map<string, Candidate["environment"]>();
   for (const c of candidates) {
-    if (
-      c.environment.previewBlueprint &&
-      c.repository &&
-      keys.has(c.repository) &&
-      c.config.git.ref !== undefined &&
-      "branch" in c.config.git.ref &&
-      c.config.git.ref.branch === event.baseBranch
-    ) {
-      blueprints.set(c.environment.id, c.environment);
-    }
+    if (c.environment.previewBlueprint && follows(c, keys, event.baseBranch)) blueprints.set(c.environment.id, c.environment);
   }
 
   for (const blueprint of blueprints.values()) {
@@ -184,16 +188,43 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
   return outcome;
 }
 
+/** Whether the service is from one of the repositories and follows the branch. */
+function follows(c: Candidate, repositories: Set<string>, branch: string): boolean {
+  return (
+    c.repository !== null &&
+    repositories.has(c.repository) &&
+    c.config.git.ref !== undefined &&
+    "branch" in c.config.git.ref &&
+    c.config.git.ref.branch === branch
+  );
+}
+
+/**
+ * The environments with a service from the repositories that follows the branch: the blueprints
+ * whose previews a pull request against it keeps, whether or not they make previews still (a
+ * blueprint disabled since keeps its previews until their pull request closes).
+ */
+function environmentsFollowing(candidates: Candidate[], repositories: Set<string>, branch: string): Set<string> {
+  return new Set(candidates.filter((c) => follows(c, repositories, branch)).map((c) => c.environment.id));
+}
+
 /**
  * Closing or merging a pull request deletes every open preview of it, found by the pull request
  * alone: what has become of the blueprint that made one does not matter (disabled since, or
- * following another branch), nor does the request's base branch now (retargeted, as GitHub does
- * by itself when the base branch of a stacked pull request is deleted: an `edited` delivery that
- * is not acted on). The DELETE is requested before the preview is marked closed, not in one
- * transaction (requestDeployment runs its own): a retry after a failure or a crash between the
- * two finds the preview still open and asks again, merged into the DELETE that waits.
+ * following another branch), nor does the request's base branch now (retargeted while Slipway
+ * did not hear of it: a lost delivery, or one from before retargets were acted on). A retarget
+ * deletes those whose blueprint is not in `keep`. The DELETE is requested before the preview is
+ * marked closed, not in one transaction (requestDeployment runs its own): a retry after a failure
+ * or a crash between the two finds the preview still open and asks again, merged into the DELETE
+ * that waits.
  */
-async function closePreviews(ctx: DomainContext, repositories: string[], number: number): Promise<PreviewOutcome["previews"]> {
+async function closePreviews(
+  ctx: DomainContext,
+  repositories: string[],
+  number: number,
+  options: { keep?: Set<string>; why?: string } = {},
+): Promise<PreviewOutcome["previews"]> {
+  const keep = [...(options.keep ?? [])];
   const open = await ctx.db
     .select({ preview: gitPreviews, name: environments.name })
     .from(gitPreviews)
@@ -204,6 +235,7 @@ async function closePreviews(ctx: DomainContext, repositories: string[], number:
         inArray(gitPreviews.repository, repositories),
         eq(gitPreviews.number, number),
         isNull(gitPreviews.closedAt),
+        keep.length > 0 ? notInArray(gitPreviews.blueprintEnvironmentId, keep) : undefined,
       ),
     );
   const closed: PreviewOutcome["previews"] = [];
@@ -218,7 +250,7 @@ async function closePreviews(ctx: DomainContext, repositories: string[], number:
       // Closed meanwhile (expired and reaped): that said so already.
       if (!marked) return;
       const blueprint = { id: preview.blueprintEnvironmentId, organizationId: preview.organizationId };
-      await notifyPreview(ctx, "preview.deleted", blueprint, { name, number, repository: preview.repository }, tx);
+      await notifyPreview(ctx, "preview.deleted", blueprint, { name, number, repository: preview.repository }, tx, options.why);
     });
     closed.push({
       blueprintEnvironmentId: preview.blueprintEnvironmentId,

@@ -126,6 +126,26 @@ describe("GitHub payloads (@octokit/webhooks-examples)", () => {
     expect(actsOn("github", "ping", githubExample("ping"))).toBe(false);
   });
 
+  it("reads an edit moving a pull request to another base (GitHub's changes.base, Gitea's and Forgejo's changes.ref) as retargeted, and acts on no other edit", () => {
+    const edited = (changes: Record<string, unknown>, state = "open") => {
+      const payload = githubExample("pull_request", (e) => e.action === "opened");
+      payload.action = "edited";
+      payload.changes = changes;
+      (payload.pull_request as { base: { ref: string }; state: string }).base.ref = "develop";
+      (payload.pull_request as { state: string }).state = state;
+      return payload;
+    };
+    for (const changes of [{ base: { ref: { from: "master" }, sha: { from: "6113728f27ae82c7b1a177c8d03f9e96e0adf246" } } }, { ref: { from: "master" } }]) {
+      expect(actsOn("github", "pull_request", edited(changes))).toBe(true);
+      expect(gitEvents("github", "pull_request", edited(changes))[0]).toMatchObject({ action: "retargeted", baseBranch: "develop", headBranch: "changes" });
+    }
+    // A title or body edit is stored as not acted on; a closed pull request has no preview to move.
+    expect(actsOn("github", "pull_request", edited({ title: { from: "Old title" } }))).toBe(false);
+    expect(actsOn("github", "pull_request", edited({ body: { from: "Old body" } }))).toBe(false);
+    expect(gitEvents("github", "pull_request", edited({ title: { from: "Old title" } }))[0]).toMatchObject({ action: "other" });
+    expect(gitEvents("github", "pull_request", edited({ ref: { from: "master" } }, "closed"))[0]).toMatchObject({ action: "other" });
+  });
+
   it("marks a pull request from a fork", () => {
     const payload = githubExample("pull_request", (e) => e.action === "opened");
     const head = (payload.pull_request as { head: { repo: Record<string, unknown> } }).head;
@@ -173,6 +193,27 @@ describe("GitLab payloads (documented examples)", () => {
     expect(read("merge-request-update")).toMatchObject({ action: "synchronize", headCommit: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678" });
     expect(read("merge-request-merge")).toMatchObject({ action: "closed", merged: true });
     expect(read("merge-request-close")).toMatchObject({ action: "closed", merged: false });
+    // An update without new commits: retargeted when it changed the target branch, nothing else otherwise.
+    const update = (changes: Record<string, unknown>, state = "opened") => {
+      const payload = fixturePayload("gitlab", "merge-request-update");
+      const attributes = payload.object_attributes as Record<string, unknown>;
+      delete attributes.oldrev;
+      attributes.target_branch = "develop";
+      attributes.state = state;
+      payload.changes = { ...(payload.changes as object), ...changes };
+      return payload;
+    };
+    expect(gitEvents("gitlab", "Merge Request Hook", update({ target_branch: { previous: "master", current: "develop" } }))[0]).toMatchObject({
+      action: "retargeted",
+      baseBranch: "develop",
+      headBranch: "ms-viewport",
+    });
+    expect(gitEvents("gitlab", "Merge Request Hook", update({ title: { previous: "MS-Viewport", current: "Viewport" } }))[0]).toMatchObject({
+      action: "other",
+    });
+    expect(gitEvents("gitlab", "Merge Request Hook", update({ target_branch: { previous: "master", current: "develop" } }, "closed"))[0]).toMatchObject({
+      action: "other",
+    });
     const approved = fixturePayload("gitlab", "merge-request-open");
     (approved.object_attributes as Record<string, unknown>).action = "approved";
     expect(actsOn("gitlab", "Merge Request Hook", approved)).toBe(false);
@@ -197,9 +238,27 @@ describe("Bitbucket payloads (documented examples)", () => {
     const read = (name: string) => gitEvents("bitbucket", `pullrequest:${name}`, fixturePayload("bitbucket", `pullrequest-${name}`))[0];
     expect(read("created")).toMatchObject({ action: "opened", number: 1, baseBranch: "master", headBranch: "branch2", headCommit: "d3022fc0ca3d" });
     expect(read("updated")).toMatchObject({ action: "synchronize", headCommit: "8e9f2c1a7b3d" });
+    // pullrequest:updated does not say whether the destination changed; no other event may have.
+    expect(read("updated")).toMatchObject({ mayBeRetargeted: true });
+    expect(read("created")).not.toMatchObject({ mayBeRetargeted: true });
     expect(read("fulfilled")).toMatchObject({ action: "closed", merged: true });
     expect(read("rejected")).toMatchObject({ action: "closed", merged: false });
     expect(actsOn("bitbucket", "repo:fork", {})).toBe(false);
+  });
+});
+
+describe("generic payloads (README)", () => {
+  it("reads a pull request retargeted to another base branch", () => {
+    const payload = {
+      action: "retargeted",
+      number: 5,
+      repository: "https://git.example.com/team/plain.git",
+      baseBranch: "develop",
+      headBranch: "feature",
+      headCommit: "a".repeat(40),
+    };
+    expect(gitEvents("generic", "pull_request", payload)[0]).toMatchObject({ action: "retargeted", baseBranch: "develop", number: 5 });
+    expect(() => gitEvents("generic", "pull_request", { ...payload, action: "edited" })).toThrow(PayloadError);
   });
 });
 

@@ -119,6 +119,9 @@ function pullRequestEvents(event: string, payload: unknown): GitEvent[] {
       headBranch: pr.source.branch.name,
       headCommit: checked(pr.source.commit.hash, `Bitbucket ${event}`),
       headRepositoryUrls: fork && pr.source.repository ? repositoryUrls(pr.source.repository) : null,
+      // pullrequest:updated is Bitbucket's one event for a new commit, title or destination
+      // branch, and does not say which: a new destination moves the previews (previews.ts).
+      mayBeRetargeted: event === "pullrequest:updated",
       merged: event === "pullrequest:fulfilled",
       actor: actorName(p.actor),
     },

@@ -35,7 +35,18 @@ export type PushEvent = {
 
 export type PullRequestEvent = {
   kind: "pull_request";
-  action: "opened" | "synchronize" | "closed" | "other";
+  /**
+   * "retargeted": the pull request was moved to another base branch (`baseBranch` is the new
+   * one), as GitHub's and Gitea's `edited` with a changed base say, or GitLab's `update` with a
+   * changed target branch. A title or description edit is "other" (or not acted on at all).
+   */
+  action: "opened" | "synchronize" | "retargeted" | "closed" | "other";
+  /**
+   * The delivery may have moved the pull request to another base branch without saying so:
+   * Bitbucket sends pullrequest:updated alike for a new commit, a new title or a new destination
+   * branch. Its previews are then checked against `baseBranch` as a retarget's are.
+   */
+  mayBeRetargeted?: boolean;
   number: number;
   title: string;
   url: string | null;

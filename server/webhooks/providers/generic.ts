@@ -22,7 +22,8 @@ const push = z.object({
 });
 
 const pullRequest = z.object({
-  action: z.enum(["opened", "reopened", "synchronize", "closed"]),
+  // "retargeted": the pull request now targets `baseBranch`, another branch than before.
+  action: z.enum(["opened", "reopened", "synchronize", "retargeted", "closed"]),
   number: z.number().int().positive(),
   repository: z.string().min(1),
   baseBranch: z.string().min(1),

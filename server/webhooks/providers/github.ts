@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ProviderAdapter } from "./adapter";
 import { ownerAndName, parseAnswer, STATUS_CONTEXT } from "./api-client";
-import type { GitEvent } from "./events";
+import type { GitEvent, PullRequestEvent } from "./events";
 import { header, rawHeader } from "./headers";
 import { checked, field, fileCommit, filesOf, isZeroCommit, parse, previousCommit, refOf, urls } from "./payload";
 import { hmacMatches, hmacSignature } from "./signing";
@@ -14,6 +14,17 @@ import { hmacMatches, hmacSignature } from "./signing";
  */
 
 const prActions = new Set(["opened", "reopened", "synchronize", "closed"]);
+
+/**
+ * Whether an `edited` pull request was moved to another base branch: GitHub says so with
+ * `changes.base.ref.from`, Gitea and Forgejo (which send GitHub's event names and payload shape)
+ * with `changes.ref.from`. An edit of the title or the body names neither, and is not acted on.
+ */
+function retargets(payload: unknown): boolean {
+  if (field(payload, "action") !== "edited") return false;
+  const from = field(payload, "changes", "base", "ref", "from") ?? field(payload, "changes", "ref", "from");
+  return typeof from === "string";
+}
 
 /** The URLs a repository object lists: the one reading of them, for raw and parsed payloads alike. */
 const repositoryUrls = (repository: unknown) =>
@@ -49,6 +60,7 @@ const pullRequest = z.object({
     .object({
       title: z.string(),
       html_url: z.string().optional(),
+      state: z.string().optional(),
       merged: z.boolean().nullable().optional(),
       head: z.object({ ref: z.string(), sha: z.string(), repo: repository.nullable() }).passthrough(),
       base: z.object({ ref: z.string(), repo: repository }).passthrough(),
@@ -97,6 +109,14 @@ function pushEvents(payload: unknown): GitEvent[] {
   ];
 }
 
+function pullRequestAction(action: string, payload: unknown, state: string | undefined): PullRequestEvent["action"] {
+  if (action === "opened" || action === "reopened") return "opened";
+  if (action === "synchronize" || action === "closed") return action;
+  // A closed pull request's base cannot be changed on GitHub or Gitea; were one, it has no preview to move.
+  if (retargets(payload) && state !== "closed") return "retargeted";
+  return "other";
+}
+
 function pullRequestEvents(payload: unknown): GitEvent[] {
   const p = parse(pullRequest, payload, "GitHub pull_request");
   const pr = p.pull_request;
@@ -105,8 +125,7 @@ function pullRequestEvents(payload: unknown): GitEvent[] {
   return [
     {
       kind: "pull_request",
-      action:
-        p.action === "opened" || p.action === "reopened" ? "opened" : p.action === "synchronize" ? "synchronize" : p.action === "closed" ? "closed" : "other",
+      action: pullRequestAction(p.action, payload, pr.state),
       number: p.number,
       title: pr.title,
       url: pr.html_url ?? null,
@@ -131,7 +150,7 @@ export const github: ProviderAdapter = {
   verifySignature: (secret, body, headers) => hmacMatches(secret, body, rawHeader(headers, "x-hub-signature-256")),
   signatureHeaders: (secret, body) => ({ "x-hub-signature-256": hmacSignature(secret, body) }),
   deliveryHead: (headers) => ({ deliveryId: header(headers, "x-github-delivery"), event: header(headers, "x-github-event") }),
-  actsOn: (event, payload) => event === "push" || (event === "pull_request" && prActions.has(String(field(payload, "action")))),
+  actsOn: (event, payload) => event === "push" || (event === "pull_request" && (prActions.has(String(field(payload, "action"))) || retargets(payload))),
   repositoryUrls: (payload) => repositoryUrls(field(payload, "repository")),
   events(event, payload) {
     if (event === "push") return pushEvents(payload);

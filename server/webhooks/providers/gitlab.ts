@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ProviderAdapter } from "./adapter";
 import { parseAnswer, ProviderApiError, STATUS_CONTEXT, type StatusState } from "./api-client";
-import type { GitEvent } from "./events";
+import type { GitEvent, PullRequestEvent } from "./events";
 import { header, rawHeader } from "./headers";
 import { checked, field, fileCommit, filesOf, isZeroCommit, parse, previousCommit, refOf, urls } from "./payload";
 import { tokenMatches } from "./signing";
@@ -92,18 +92,27 @@ function pushEvents(event: string, payload: unknown): GitEvent[] {
   ];
 }
 
+/**
+ * An `update` says what it changed in `changes`: `target_branch` ({previous, current}) when the
+ * merge request was moved to another target branch (a new commit shows as `oldrev` instead; a
+ * title or description edit as neither, and changes no preview). A move counts before a new
+ * commit in the same delivery: the previews it leaves are deployed at the head commit as well.
+ */
+function mergeRequestAction(mr: z.infer<typeof mergeRequest>["object_attributes"], payload: unknown): PullRequestEvent["action"] {
+  if (mr.action === "open" || mr.action === "reopen") return "opened";
+  if (mr.action === "close" || mr.action === "merge") return "closed";
+  if (mr.action !== "update") return "other";
+  const retargeted = typeof field(payload, "changes", "target_branch", "current") === "string";
+  // A closed or merged merge request has no preview to move or open.
+  if (retargeted && (mr.state === undefined || mr.state === "opened")) return "retargeted";
+  return mr.oldrev ? "synchronize" : "other";
+}
+
 function mergeRequestEvents(payload: unknown): GitEvent[] {
   const p = parse(mergeRequest, payload, "GitLab Merge Request Hook");
   const mr = p.object_attributes;
   const fork = mr.source_project_id !== undefined && mr.target_project_id !== undefined && mr.source_project_id !== mr.target_project_id;
-  const action =
-    mr.action === "open" || mr.action === "reopen"
-      ? "opened"
-      : mr.action === "update" && mr.oldrev
-        ? "synchronize"
-        : mr.action === "close" || mr.action === "merge"
-          ? "closed"
-          : "other";
+  const action = mergeRequestAction(mr, payload);
   return [
     {
       kind: "pull_request",
