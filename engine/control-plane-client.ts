@@ -32,6 +32,19 @@ export type Answer<N extends EngineMessageName> =
 /** Messages of this direction sent without an acknowledgement (terminal output is ordered by seq instead). */
 type Notification = "shell:output" | "shell:exit";
 
+/**
+ * Requests waited for until answered or the connection drops, never given up on after a time.
+ * Acknowledged terminal output (engine/shell-sessions.ts) is answered once the session's client
+ * has shown it, which takes as long as the client is behind: given up on after ackTimeoutMs, a
+ * client silent longer let some 256 KiB more out each time, to pile up in the web process. It
+ * cannot hang a session for good: a control plane that died drops the connection (socket.io's
+ * heartbeat, some 45 s), which rejects what waits and ends the engine's sessions; a client that
+ * left ends its session (closed by its relay, or by the relay's keepalives stopping); the relay
+ * itself takes output as shown after waiting 30 s for a client (server/realtime/shell-relay.ts);
+ * and a session with no input ends after its idle timeout.
+ */
+const UNTIL_ANSWERED: ReadonlySet<EngineMessageName> = new Set(["shell:output"]);
+
 export type ControlPlaneClient = ReturnType<typeof createControlPlaneClient>;
 
 export function createControlPlaneClient(options: { socket: () => Socket | null; ackTimeoutMs?: number }) {
@@ -52,8 +65,11 @@ export function createControlPlaneClient(options: { socket: () => Socket | null;
       if (!socket?.connected) return { status: "unreachable", reason: "not connected to the control plane" };
       let raw: unknown;
       try {
-        raw = await socket.timeout(ackTimeoutMs).emitWithAck(name, outgoing.payload);
+        raw = UNTIL_ANSWERED.has(name)
+          ? await socket.emitWithAck(name, outgoing.payload)
+          : await socket.timeout(ackTimeoutMs).emitWithAck(name, outgoing.payload);
       } catch {
+        if (UNTIL_ANSWERED.has(name)) return { status: "unreachable", reason: `the connection was lost before ${name} was acknowledged` };
         return { status: "unreachable", reason: `no acknowledgement of ${name} within ${ackTimeoutMs / 1000} s` };
       }
       const ack = engineToServer[name][1].safeParse(raw);

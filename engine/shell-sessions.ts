@@ -77,7 +77,11 @@ async function lastOutput(session: Session, outputDone: Promise<void>): Promise<
 export function createShellSessions(options: {
   exec: Exec | undefined;
   send: (name: "shell:output" | "shell:exit", payload: ShellOutput | ShellExit) => void;
-  /** Sends output and resolves once the control plane acknowledged it, or will not (refused, timed out, disconnected). */
+  /**
+   * Sends output and resolves once the control plane acknowledged it (its client showed it), or
+   * will not (refused, or the connection lost): not after a time, or a client silent longer lets
+   * output out unasked (engine/control-plane-client.ts, UNTIL_ANSWERED).
+   */
   sendAcknowledged: (payload: ShellOutput) => Promise<void>;
   logger: Logger;
   maxSessions?: number;

@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
+import { Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Command } from "commander";
 import { io, type Socket } from "socket.io-client";
 import { createSequenceBuffer } from "../../engine/protocol/sequence-buffer";
 import type { ShellExitMessage, ShellOutputMessage, UiClientEvents, UiServerEvents } from "../../server/realtime/ui-protocol";
-import type { Context, Input } from "../context";
+import type { Context, Input, Output } from "../context";
 import { CliError, exitCodes, type ExitCode } from "../errors";
 import { resolveService } from "../paths";
 
@@ -54,6 +55,17 @@ export function registerShellCommand(program: Command, ctx: Context): void {
     });
 }
 
+/**
+ * Writes to stdout, then calls `done` once the chunk is written (a stream's write callback: for
+ * a pipe to a slow reader, once it took it). Outputs that are not streams (tests' own) write at once.
+ */
+function writeThen(stdout: Output, data: string, done: (() => void) | undefined): void {
+  if (!done) return void stdout.write(data);
+  if (stdout instanceof Writable) return void stdout.write(data, () => done());
+  stdout.write(data);
+  done();
+}
+
 async function runSession(ctx: Context, socket: ShellSocket, serviceId: string, argv: string[] | undefined): Promise<number> {
   const sessionId = randomUUID();
   const stdin: Input | undefined = ctx.io.stdin;
@@ -69,9 +81,19 @@ async function runSession(ctx: Context, socket: ShellSocket, serviceId: string, 
   });
   // Awaited once the session is open; a refusal before that must not leave it unhandled.
   ended.catch(() => undefined);
-  const output = createSequenceBuffer<ShellOutputMessage>((message) => ctx.io.stdout.write(message.data));
-  socket.on("shell:output", (message) => {
-    if (message.sessionId === sessionId) output.push(message);
+  /** The acknowledgements asked for, by seq: answered once that output is written to stdout. */
+  const acknowledgements = new Map<number, () => void>();
+  const output = createSequenceBuffer<ShellOutputMessage>((message) => {
+    const acknowledge = acknowledgements.get(message.seq);
+    acknowledgements.delete(message.seq);
+    writeThen(ctx.io.stdout, message.data, acknowledge);
+  });
+  socket.on("shell:output", (message, acknowledge) => {
+    if (message.sessionId !== sessionId) return;
+    // Already written, or given up on (a gap skipped): nothing is left to wait for.
+    if (message.seq < output.next) return acknowledge?.();
+    if (acknowledge) acknowledgements.set(message.seq, acknowledge);
+    output.push(message);
   });
   socket.on("shell:exit", (message: ShellExitMessage) => {
     if (message.sessionId !== sessionId) return;
@@ -91,7 +113,9 @@ async function runSession(ctx: Context, socket: ShellSocket, serviceId: string, 
 
   const answer = await socket
     .timeout(30_000)
-    .emitWithAck("shell:open", { sessionId, serviceId, ...size(), argv })
+    // Output is acknowledged once written: a stdout that does not keep up (a slow terminal or
+    // pipe) holds the remote process back instead of piling its output up on the way here.
+    .emitWithAck("shell:open", { sessionId, serviceId, ...size(), argv, acknowledgesOutput: true })
     .catch(() => null);
   if (!answer) throw new CliError("the control plane did not answer the shell request");
   if (!answer.ok) throw new CliError(answer.error, refusals[answer.code ?? ""] ?? exitCodes.failure);

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record-audit";
 import type { Services } from "../context";
 import type { Executor } from "../db/client";
@@ -51,8 +51,17 @@ async function newAccount(tx: Executor, email: string, name: string): Promise<Ac
 }
 
 /**
+ * The channel of the trigger that announces access changes (drizzle/0013_access_changes_and_rate_limits.sql,
+ * ACCESS_CHANNEL in server/realtime/ui-gateway.ts): every web process re-checks its `/ui` sockets
+ * of the organization at once, and ends those of sessions that are over.
+ */
+const ACCESS_CHANNEL = "slipway_access_changed";
+
+/**
  * Removes the password and records it for the instance and in each organization the account
  * belongs to, where its admins see it (an account shared before this rule may have acted there).
+ * The organizations' web processes are told (at commit): the live connections the ended sessions
+ * hold (live logs, shells) end with them, not only their next page load or reconnect.
  */
 async function takeOver(tx: Executor, account: Account): Promise<void> {
   await tx.update(users).set({ passwordHash: null }).where(eq(users.id, account.id));
@@ -65,5 +74,6 @@ async function takeOver(tx: Executor, account: Account): Promise<void> {
       targetId: account.id,
       changes: { password: "removed", sessions: "ended", by: "a GitHub sign-in with this verified address" },
     });
+    if (organizationId !== null) await tx.execute(sql`select pg_notify(${ACCESS_CHANNEL}, ${organizationId})`);
   }
 }

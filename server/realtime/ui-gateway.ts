@@ -1,12 +1,16 @@
 import type { IncomingMessage } from "node:http";
 import type { AuthConfig } from "@auth/core";
+import { getToken } from "@auth/core/jwt";
+import { eq } from "drizzle-orm";
 import type { Namespace, Server } from "socket.io";
 import { hasRole, type Actor } from "../auth/actor";
 import { fromOwnOrigin } from "../auth/origin";
 import { clientAddress, type AuthLimits } from "../auth/rate-limits";
+import { stampMatches } from "../auth/session-stamp";
 import { actorFromSession, currentMemberActor } from "../auth/sessions";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
+import { users } from "../db/schema";
 import { getDeployment } from "../deployments/queries";
 import { getEnvironment } from "../environments/environments";
 import { AppError, isAppError } from "../errors";
@@ -40,9 +44,11 @@ const ACCESS_RECHECK_MS = 60_000;
 
 /**
  * What a `/ui` socket signed in with, kept to re-check it against the current state: the member
- * behind a session cookie, or the hash of an API token (never the token itself).
+ * behind a session cookie with the cookie's stamp (the session is over once the account's password
+ * changed: server/auth/session-stamp.ts), or the hash of an API token (never the
+ * token itself).
  */
-type Credential = { kind: "session"; userId: string; organizationId: string } | { kind: "token"; tokenHash: string };
+type Credential = { kind: "session"; userId: string; organizationId: string; stamp: string } | { kind: "token"; tokenHash: string };
 type SocketAccess = { actor: Actor; credential: Credential };
 type GatewayOptions = { auth?: AuthConfig; publicUrl: string; logger: Logger; limits?: AuthLimits; trustProxy?: boolean };
 /** What re-checking needs of a socket, whichever events it is typed with. */
@@ -78,15 +84,29 @@ async function accessOf(services: Services, options: GatewayOptions, request: In
   }
   if (!options.auth || !request.headers.cookie) return null;
   if (!fromOwnOrigin(request, options.publicUrl)) throw new AppError("FORBIDDEN", "Cross-origin connection refused: open the dashboard from its own address");
+  const stamp = await stampOfCookie(options.auth, request);
   const actor = await actorFromSession(services, options.auth, request);
-  return actor && { actor, credential: { kind: "session", userId: actor.id!, organizationId: actor.organizationId } };
+  return actor && stamp !== null ? { actor, credential: { kind: "session", userId: actor.id!, organizationId: actor.organizationId, stamp } } : null;
+}
+
+/** The stamp a session cookie carries (actorFromSession checks that it is the account's). */
+async function stampOfCookie(auth: AuthConfig, request: IncomingMessage): Promise<string | null> {
+  const token = await getToken({ req: { headers: { cookie: request.headers.cookie ?? "" } }, secret: auth.secret!, secureCookie: auth.useSecureCookies });
+  return typeof token?.stamp === "string" ? token.stamp : null;
+}
+
+/** Whether a session's stamp still matches its account (the account may be gone: not found, it does not). */
+async function sessionStillValid(services: Services, userId: string, stamp: string): Promise<boolean> {
+  const [account] = await services.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, userId));
+  return account !== undefined && stampMatches(stamp, account.passwordHash);
 }
 
 async function currentActor(services: Services, access: SocketAccess): Promise<Actor | null> {
   const { credential, actor } = access;
-  return credential.kind === "token"
-    ? currentTokenActor(services, credential.tokenHash, actor.origin, actor.ip)
-    : currentMemberActor(services, credential, actor.ip);
+  if (credential.kind === "token") return currentTokenActor(services, credential.tokenHash, actor.origin, actor.ip);
+  // A session whose account's password changed since it connected is over (a GitHub sign-in took the account over).
+  if (!(await sessionStillValid(services, credential.userId, credential.stamp))) return null;
+  return currentMemberActor(services, credential, actor.ip);
 }
 
 /** A room is joined only after its resource is found in the caller's organization. */
