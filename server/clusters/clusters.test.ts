@@ -4,7 +4,7 @@ import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { auditEvents, deployments } from "../db/schema";
+import { auditEvents, clusters, deployments } from "../db/schema";
 import { pullTask } from "../engines/engine-session";
 
 let services: Services;
@@ -103,5 +103,38 @@ describe("where a kubernetes cluster builds images", () => {
     const hostBuild = { location: "engine-host" as const, dockerHost: "unix:///run/podman/podman.sock" };
     await as("ADMIN").clusters.update({ clusterId: cluster.id, kubernetesBuild: hostBuild });
     expect(await pullTask(services, cluster.id)).toMatchObject({ deploymentId: deployment.id, kubernetesBuild: hostBuild });
+  });
+});
+
+describe("a cluster's domain suffix", () => {
+  // A hostname may have 253 characters, its first label 63: the suffix, after that label's dot, 189.
+  const suffixOf = (length: number) => `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(length - 132)}.com`;
+
+  it("has at most 189 characters, so that a hostname with a 63-character first label fits DNS's 253", async () => {
+    expect([suffixOf(189).length, suffixOf(190).length]).toEqual([189, 190]);
+    await expect(as("ADMIN").clusters.create({ name: "long-suffix", domainSuffix: suffixOf(190) })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining(
+        "use at most 189 characters: a hostname, <service>-<env>-<project>.<domainSuffix>, may have 253, and its first label 63",
+      ),
+    });
+    expect((await as("ADMIN").clusters.list({})).map((listed) => listed.name)).not.toContain("long-suffix");
+    const { cluster } = await as("ADMIN").clusters.create({ name: "long-suffix", domainSuffix: suffixOf(189) });
+    expect(cluster.domainSuffix).toBe(suffixOf(189));
+  });
+
+  it("saved longer before keeps working: listed, and its services created and deployed", async () => {
+    // As a release that took 200 characters saved it.
+    const [legacy] = await services.db
+      .insert(clusters)
+      .values({ organizationId: org.organizationId, name: "legacy-suffix", kind: "local", domainSuffix: suffixOf(200) })
+      .returning();
+    expect((await as("VIEWER").clusters.list({})).find((listed) => listed.id === legacy!.id)).toMatchObject({ domainSuffix: suffixOf(200) });
+    const project = await as("ADMIN").projects.create({ name: "legacy" });
+    const environment = await as("ADMIN").environments.create({ projectId: project.id, name: "dev", clusterId: legacy!.id });
+    await as("DEVELOPER").services.create({ environmentId: environment.id, name: "web", config: { git: { url: "https://example.com/acme/web.git" } } });
+    const { deployment } = await as("DEVELOPER").deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    const [row] = await services.db.select().from(deployments).where(eq(deployments.id, deployment.id));
+    expect(row!.snapshot.cluster.domainSuffix).toBe(suffixOf(200));
   });
 });

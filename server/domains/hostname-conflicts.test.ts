@@ -150,7 +150,7 @@ describe("generated hostnames DNS would refuse", () => {
     await api.git.setPreviewBlueprint({ environmentId: dev.id, enabled: true });
     const { connection } = await createCaller({ services, actor: org.as("ADMIN") }).git.connect({ provider: "generic", name: "generic" });
     const [row] = await services.db.select().from(gitConnections).where(eq(gitConnections.id, connection.id));
-    const opened = onPullRequest(
+    const opened = await onPullRequest(
       services,
       row!,
       {
@@ -170,10 +170,11 @@ describe("generated hostnames DNS would refuse", () => {
       },
       await loadCandidates(services.db, org.organizationId),
     );
-    await expect(opened).rejects.toMatchObject({
-      code: "INVALID",
-      message: expect.stringContaining(`"${tooLong}-pr-7-${project.slice(0, 26)}x" has 64`),
-    });
+    // Skipped, saying why (server/webhooks/preview-names.test.ts: the delivery's other previews open).
+    expect(opened.previews).toEqual([]);
+    expect(opened.skippedBlueprints).toMatchObject([
+      { blueprintEnvironmentId: dev.id, reason: expect.stringContaining(`"${tooLong}-pr-7-${project.slice(0, 26)}x", 64 characters`) },
+    ]);
     expect(await services.db.select().from(environments).where(eq(environments.mode, "PREVIEW"))).toEqual([]);
   });
 });

@@ -15,7 +15,7 @@ import { AppError, isAppError } from "../errors";
 import { repositoryKey } from "../git/repository-url";
 import { applicationConfigOf, jobConfigOf } from "../services/configs";
 import { addJob } from "../jobs/add-job";
-import { serviceDomain } from "../services/domains";
+import { hostnameLabel, MAX_LABEL_LENGTH, serviceDomain } from "../services/domains";
 import { connectionApiToken } from "./connections";
 import type { Candidate } from "./candidates";
 import { hasApi, postCommitStatus, upsertComment, type ProviderTarget, type PullRequestEvent, type StatusState } from "./providers";
@@ -70,6 +70,8 @@ export type PreviewOutcome = {
   baseBranch?: string;
   previews: { blueprintEnvironmentId: string; environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[];
   skipped?: string;
+  /** Blueprints whose preview was not opened, each with why (no name of the preview could be taken): the others' were. */
+  skippedBlueprints?: { blueprintEnvironmentId: string; blueprint: string; reason: string }[];
 };
 
 /**
@@ -79,7 +81,8 @@ export type PreviewOutcome = {
  * redeploys it and pushes its expiry forward; closing or merging deletes it (closePreviews).
  * Retargeted to another base branch, it is previewed by the blueprints that follow the new base:
  * the previews of those that do not are deleted (they run with that blueprint's secrets and
- * config), and the others are opened or redeployed as for an opened pull request.
+ * config), and the others are opened or redeployed as for an opened pull request. A blueprint
+ * whose preview no name can be found for is skipped, with why, and the others' are still opened.
  */
 export async function onPullRequest(services: Services, connection: ConnectionRow, event: PullRequestEvent, candidates: Candidate[]): Promise<PreviewOutcome> {
   const outcome: PreviewOutcome = { pullRequest: event.number, action: event.action, previews: [] };
@@ -125,6 +128,11 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
         ),
       );
     const preview = open ? { ...open, name: await environmentName(services, open.environmentId) } : await createPreview(ctx, blueprint, repository, event);
+    if ("noFreeName" in preview) {
+      // Retrying the delivery would find no name either: said here, and the other blueprints go on.
+      (outcome.skippedBlueprints ??= []).push({ blueprintEnvironmentId: blueprint.id, blueprint: blueprint.name, reason: preview.noFreeName });
+      continue;
+    }
     const lifetime = blueprint.previewBlueprint?.lifetimeSeconds ?? null;
     await services.db
       .update(gitPreviews)
@@ -352,10 +360,12 @@ function previewNames(number: number, blueprint: string, repository: string): st
  * its own statement or transaction), so a crash before the record leaves a clone that no preview
  * names, with copies of the blueprint's secrets, which pushes to the blueprint's branch would
  * deploy: the retry takes it over (leftBehind) instead of making `pr-<n>-<blueprint>` beside it.
+ * When no name can be taken, nothing is made and `noFreeName` says why.
  */
 async function createPreview(ctx: DomainContext, blueprint: Candidate["environment"], repository: string, event: PullRequestEvent) {
   const names = previewNames(event.number, blueprint.name, repository);
   const environment = (await leftBehind(ctx.db, blueprint, names)) ?? (await cloneUnderFreeName(ctx, blueprint, names, event.number));
+  if ("noFreeName" in environment) return environment;
   return ctx.db.transaction(async (tx) => {
     const [preview] = await tx
       .insert(gitPreviews)
@@ -375,18 +385,57 @@ async function createPreview(ctx: DomainContext, blueprint: Candidate["environme
   });
 }
 
-async function cloneUnderFreeName(ctx: DomainContext, blueprint: Candidate["environment"], names: string[], number: number) {
+/**
+ * Clones the blueprint under the first of `names` it can have, or says why none (`noFreeName`).
+ * A name is refused when it is taken (another environment of the project has it, or a service's
+ * hostname would be another service's or a custom domain: cloneEnvironment's CONFLICT names it),
+ * or when a service's hostname would be longer than DNS allows. The length is checked here, before
+ * cloning, so that the refusal is told apart from cloneEnvironment's other INVALID ones; the next
+ * names are tried after either refusal, as a later one may be shorter (`pr-<n>-<repository>` after
+ * `pr-<n>-<blueprint>`).
+ */
+async function cloneUnderFreeName(
+  ctx: DomainContext,
+  blueprint: Candidate["environment"],
+  names: string[],
+  number: number,
+): Promise<typeof environments.$inferSelect | { noFreeName: string }> {
   const lifetime = blueprint.previewBlueprint?.lifetimeSeconds ?? undefined;
+  const tooLong = await labelTooLong(ctx.db, blueprint);
+  const refusals: string[] = [];
   for (const name of names) {
+    const length = tooLong(name);
+    if (length) {
+      refusals.push(`${name}: ${length}`);
+      continue;
+    }
     try {
       const { environment } = await cloneEnvironment(ctx, { environmentId: blueprint.id, name, mode: "PREVIEW", lifetimeSeconds: lifetime, deploy: false });
       return environment;
     } catch (error) {
-      if (isAppError(error) && error.code === "CONFLICT") continue;
-      throw error;
+      if (!isAppError(error) || error.code !== "CONFLICT") throw error;
+      refusals.push(`${name}: ${error.message}`);
     }
   }
-  throw new AppError("CONFLICT", `No free name for the preview of pull request ${number}`);
+  return { noFreeName: `No free name for the preview of pull request #${number}: ${refusals.join("; ")}` };
+}
+
+/**
+ * Why a copy of the blueprint named `name` would give one of its services a hostname DNS refuses
+ * (its first label, `<service>-<environment>-<project>`, longer than 63 characters), or null.
+ */
+async function labelTooLong(db: Executor, blueprint: Candidate["environment"]): Promise<(name: string) => string | null> {
+  const [own, [project]] = await Promise.all([
+    db.select({ name: servicesTable.name }).from(servicesTable).where(eq(servicesTable.environmentId, blueprint.id)),
+    db.select({ name: projects.name }).from(projects).where(eq(projects.id, blueprint.projectId)),
+  ]);
+  const longest = own.map((service) => service.name).reduce((a, b) => (b.length > a.length ? b : a), "");
+  return (name) => {
+    if (!longest || !project) return null;
+    const label = hostnameLabel(longest, name, project.name);
+    if (label.length <= MAX_LABEL_LENGTH) return null;
+    return `too long: the hostname of service "${longest}" would begin with "${label}", ${label.length} characters where DNS allows ${MAX_LABEL_LENGTH} in a label`;
+  };
 }
 
 /**
