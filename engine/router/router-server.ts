@@ -13,6 +13,7 @@ import { limitConnections, DEFAULT_MAX_CONNECTIONS } from "./connection-limit";
 import { createEdge } from "./edge";
 import { endToEndHeaders, retriesOnNewConnection, upstreamAgent } from "./keep-alive";
 import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
+import { asksForWebSocket, httpReaderOf, serveWithoutUpgrade } from "./upgrades";
 import { createWakeHolds, WAKE_DEFAULTS, type WakeHoldsOptions } from "./wake-holds";
 
 /**
@@ -66,12 +67,14 @@ function acceptsHtml(req: http.IncomingMessage): boolean {
   return (req.headers.accept ?? "").includes("text/html");
 }
 
-function rawResponse(socket: net.Socket, status: number, reason: string, detail: string): void {
+function rawResponse(socket: net.Socket, status: number, reason: string, detail: string, headers = ""): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(detail)}\r\n\r\n${detail}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\n${headers}content-type: text/plain\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(detail)}\r\n\r\n${detail}`,
+  );
 }
 
 function readBody(req: http.IncomingMessage): Promise<unknown> {
@@ -157,7 +160,10 @@ export async function startRouter(
     pipeline(upstreamResponse, res, () => {});
   });
 
+  /** Each connection's latest response: an upgrade served as a plain request is read after it (upgrades.ts). */
+  const latestResponses = new WeakMap<net.Socket, http.ServerResponse>();
   const handle = (secure: boolean) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    latestResponses.set(req.socket, res);
     if (connections.isRefused(req.socket)) {
       // Soon: places free up as clients let go, idle keep-alive ones within Node's 5 s keepAliveTimeout.
       res.setHeader("retry-after", "1");
@@ -228,17 +234,22 @@ export async function startRouter(
   const server = http.createServer(handle(false));
   // No default certificate: a name without one fails the handshake rather than showing another's.
   const secureServer = options.httpsPort ? https.createServer({ SNICallback: edge.sniCallback }, handle(true)) : null;
+  // Before any listener of ours: an upgrade the router does not proxy goes back to these (upgrades.ts).
+  const readPlainHttp = httpReaderOf(server);
+  const readSecureHttp = secureServer ? httpReaderOf(secureServer) : null;
   const connections = limitConnections({ max: maxConnections, logger, plain: server, secure: secureServer });
 
-  const upgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+  const upgrade = (readHttp: (socket: net.Socket) => void) => (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     if (connections.isRefused(socket)) return rawResponse(socket, 503, "Service Unavailable", `The router has ${maxConnections} connections open, its most.\n`);
+    // h2c (curl --http2), TLS/1.0, unknown tokens: answered over HTTP/1.1 as plain requests, as nginx does.
+    if (!asksForWebSocket(req)) return serveWithoutUpgrade(readHttp, { req, socket, head, previous: latestResponses.get(socket) });
     const host = hostnameOf(req.headers.host);
     const entry = routeOf(host);
     if (!entry) return rawResponse(socket, 404, "Not Found", `No service on this Slipway has the host ${host}.\n`);
     lastRequestAt.set(entry.serviceId, Date.now());
     if (!entry.upstream && entry.sleeping) {
       const letGo = holds.hold(entry.serviceId, {
-        resume: () => upgrade(req, socket, head),
+        resume: () => upgrade(readHttp)(req, socket, head),
         expire: () => rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} did not wake in time.\n`),
       });
       if (!letGo) return rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} has too many requests waiting.\n`);
@@ -255,8 +266,19 @@ export async function startRouter(
       rawResponse(socket, 502, "Bad Gateway", `The service ${entry.serviceName} did not answer.\n`);
     });
   };
-  server.on("upgrade", upgrade);
-  secureServer?.on("upgrade", upgrade);
+  server.on("upgrade", upgrade(readPlainHttp));
+  if (secureServer && readSecureHttp) secureServer.on("upgrade", upgrade(readSecureHttp));
+  // The router is no forward proxy: a CONNECT gets a refusal (Node would close the connection without a word), never a tunnel.
+  const refuseTunnel = (_req: http.IncomingMessage, socket: net.Socket) =>
+    rawResponse(
+      socket,
+      405,
+      "Method Not Allowed",
+      "The router forwards requests to the services on this Slipway; it opens no tunnels.\n",
+      "allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n",
+    );
+  server.on("connect", refuseTunnel);
+  secureServer?.on("connect", refuseTunnel);
   secureServer?.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
 
   const stats = (): RouterStats => ({
