@@ -4,6 +4,8 @@ import { Duplex } from "node:stream";
 import * as pty from "node-pty";
 import type { ExecOptions, ExecSession } from "../runtime";
 import { StepError } from "../runtime";
+import { signalGroup } from "../shared/commands";
+import { engineBoundTrackingId, killTracked, TRACKING_VAR } from "../shared/leftover-processes";
 import { childEnv } from "../shared/processes-env";
 
 /**
@@ -25,6 +27,9 @@ function exitedPromise() {
 }
 
 function ptySession(command: string, args: string[], options: ExecOptions & { cwd: string; env: Record<string, string> }): ExecSession {
+  // What the session leaves running when it ends is killed then (those the terminal's hangup
+  // spared: nohup, setsid), and whatever it runs when the engine dies (leftover-processes.ts).
+  const trackingId = engineBoundTrackingId();
   let term: pty.IPty;
   try {
     term = pty.spawn(command, args, {
@@ -32,7 +37,7 @@ function ptySession(command: string, args: string[], options: ExecOptions & { cw
       cols: options.cols ?? 80,
       rows: options.rows ?? 24,
       cwd: options.cwd,
-      env: childEnv(options.env),
+      env: childEnv({ ...options.env, [TRACKING_VAR]: trackingId }),
     });
   } catch (error) {
     throw new StepError(`could not start ${command}: ${(error as Error).message}`);
@@ -94,8 +99,8 @@ function ptySession(command: string, args: string[], options: ExecOptions & { cw
     ended = true;
     stopWatching();
     if (terminalSide !== null) fs.close(terminalSide, () => undefined);
-    settle(signal ? null : exitCode);
     session.push(null);
+    void killTracked(trackingId).then(() => settle(signal ? null : exitCode));
   });
   Object.defineProperty(session, "exited", { value: exited });
   session.resize = async ({ cols, rows }) => {
@@ -135,16 +140,72 @@ function holdTerminalSide(term: pty.IPty): number | null {
   }
 }
 
+/**
+ * How long a pipe session's output is still read once its process exited, before what it left
+ * running is killed: what the process wrote is in the pipes already, while a leftover (`server &`,
+ * a setsid daemon) holds them open for as long as it lives, and the session must end with its
+ * process, as a terminal's does. Short: someone waits at a prompt (a build reads a second more).
+ */
+const EXEC_OUTPUT_GRACE_MS = 250;
+
+/**
+ * Once the leftovers were killed, the pipes close as soon as their last output was read; the
+ * session waits this long more for that while its reader keeps up (a reader holding the output
+ * back waits as long as it likes), for a holder found by no tracking id (it cleared its environment).
+ */
+const EXEC_DRAIN_MS = 1_000;
+
+/**
+ * A session with plain pipes (stdout and stderr merged), in a process group of its own. It ends
+ * when its process exits, as a terminal session does: its output is read for
+ * EXEC_OUTPUT_GRACE_MS more, then its group and what carries its tracking id are killed (a
+ * background job or a daemon it started: leftover-processes.ts) and the rest is read. The exit
+ * code is its process's, null when a signal ended it.
+ */
 function pipeSession(command: string, args: string[], options: ExecOptions & { cwd: string; env: Record<string, string> }): ExecSession {
-  const child = spawn(command, args, { cwd: options.cwd, env: childEnv(options.env), stdio: ["pipe", "pipe", "pipe"], detached: true });
+  const trackingId = engineBoundTrackingId();
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: childEnv({ ...options.env, [TRACKING_VAR]: trackingId }),
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: true,
+  });
   const { exited, settle } = exitedPromise();
+  let exitCode: number | null = null;
+  let processEnded = false;
   let open = 2;
   let eof = false;
-  const end = () => {
+  let readingPaused = false;
+  let draining = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let drainTimer: NodeJS.Timeout | undefined;
+  let outputEnded!: () => void;
+  const outputDone = new Promise<void>((resolve) => (outputEnded = resolve));
+  const finishOutput = () => {
     if (eof) return;
     eof = true;
-    session.push(null);
+    clearTimeout(drainTimer);
+    // No more output is read past this point: stop waiting for what still holds the pipes.
+    child.stdout.destroy();
+    child.stderr.destroy();
+    if (!session.destroyed) session.push(null);
+    outputEnded();
   };
+  const armDrain = () => {
+    clearTimeout(drainTimer);
+    if (draining && !readingPaused && !eof) drainTimer = setTimeout(finishOutput, EXEC_DRAIN_MS);
+  };
+  let stopping: Promise<void> | null = null;
+  const stopLeftovers = () =>
+    (stopping ??= (async () => {
+      clearTimeout(graceTimer);
+      if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
+      await killTracked(trackingId);
+      draining = true;
+      armDrain();
+      await outputDone;
+      settle(exitCode);
+    })());
   const session = new Duplex({
     write(chunk: Buffer, _encoding, callback) {
       if (child.stdin.writable) child.stdin.write(chunk, () => callback());
@@ -155,17 +216,16 @@ function pipeSession(command: string, args: string[], options: ExecOptions & { c
       callback();
     },
     read() {
+      readingPaused = false;
+      armDrain();
       child.stdout.resume();
       child.stderr.resume();
     },
     destroy(error, callback) {
-      if (child.exitCode === null && child.signalCode === null && child.pid) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      }
+      // Nobody reads any more: the session ends once its process and leftovers are killed.
+      finishOutput();
+      if (!processEnded && child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
+      else void stopLeftovers();
       callback(error);
     },
   }) as ExecSession;
@@ -173,18 +233,30 @@ function pipeSession(command: string, args: string[], options: ExecOptions & { c
   child.stdin.on("error", () => undefined);
   for (const stream of [child.stdout, child.stderr]) {
     stream.on("data", (chunk: Buffer) => {
-      if (!eof && !session.push(chunk)) stream.pause();
+      if (eof || session.push(chunk)) return;
+      stream.pause();
+      readingPaused = true;
+      clearTimeout(drainTimer);
     });
     stream.on("end", () => {
-      if (--open === 0) end();
+      if (--open > 0) return;
+      finishOutput();
+      if (processEnded) void stopLeftovers();
     });
   }
   child.once("error", (error) => {
     if (!eof) session.push(`${command}: ${error.message}\n`);
-    settle(127);
-    end();
+    processEnded = true;
+    exitCode = 127;
+    finishOutput();
+    void stopLeftovers();
   });
-  child.once("close", (code) => settle(code));
+  child.once("exit", (code, signal) => {
+    processEnded = true;
+    exitCode = signal ? null : code;
+    if (eof) void stopLeftovers();
+    else graceTimer = setTimeout(() => void stopLeftovers(), EXEC_OUTPUT_GRACE_MS);
+  });
   Object.defineProperty(session, "exited", { value: exited });
   session.resize = async () => undefined;
   return session;

@@ -1,6 +1,8 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { childEnv } from "./processes-env";
 
 /**
  * The processes a command leaves behind when it ends: `server & npm test` leaves the server, a
@@ -65,4 +67,53 @@ export async function killTracked(trackingId: string): Promise<void> {
     // A killed process keeps its environment until it is a zombie: give the kernel a moment.
     await sleep(20);
   }
+}
+
+/**
+ * A tracking id whose processes are killed when this engine process ends, however it ends (a
+ * SIGKILL, the OOM killer): shells and execs must not outlive it, and without the sandbox nothing
+ * else ends them (they run in process groups of their own, so no signal to the engine's reaches
+ * them; a detached daemon is out of reach of any group). PR_SET_PDEATHSIG is not available from
+ * Node, and `setpriv --pdeathsig` would reach only the one process it starts. Instead a watcher (a
+ * shell) holds the read end of a pipe only the engine writes to: the kernel closes the engine's
+ * end when it dies, the watcher reads EOF and kills what carries an id of this engine's.
+ */
+export function engineBoundTrackingId(): string {
+  startWatcher();
+  return `${ENGINE_RUN}-${randomUUID()}`;
+}
+
+/** This engine process's part of its engine-bound tracking ids. */
+const ENGINE_RUN = randomUUID();
+
+/**
+ * Kills, a few rounds over (a process may fork meanwhile), what carries an id starting with $1.
+ * grep -z reads each environment entry as a line, so ^ anchors at the start of an entry.
+ */
+const WATCHER_SCRIPT = `read _
+pattern="^${TRACKING_VAR}=$1-"
+for round in 1 2 3 4 5 6 7 8 9 10; do
+  pids=$(grep -lsz -e "$pattern" /proc/[0-9]*/environ | sed -e 's,^/proc/,,' -e 's,/environ$,,')
+  [ -n "$pids" ] || exit 0
+  kill -9 $pids 2>/dev/null
+  sleep 0.05
+done`;
+
+let watcher: ChildProcess | null = null;
+
+function startWatcher(): void {
+  if (watcher && watcher.exitCode === null && watcher.signalCode === null) return;
+  // Its own process group, so that a Ctrl-C to the engine's does not end it before the engine;
+  // an environment of its own, without a tracking id, so that it does not kill itself.
+  const child = spawn("/bin/sh", ["-c", WATCHER_SCRIPT, "slipway-exec-watcher", ENGINE_RUN], {
+    stdio: ["pipe", "ignore", "ignore"],
+    detached: true,
+    env: childEnv({ PATH: process.env.PATH ?? "/usr/bin:/bin" }),
+  });
+  child.on("error", () => undefined);
+  child.stdin.on("error", () => undefined);
+  // Neither the watcher nor its pipe keeps the engine running.
+  child.unref();
+  (child.stdin as unknown as { unref(): void }).unref();
+  watcher = child;
 }
