@@ -22,8 +22,7 @@ import { isSameProcessAlive } from "./runtime/local/processes";
  *
  * The engine that is killed runs as its own process (test/support/sleep-kill-engine.ts); the app
  * takes its time over a SIGTERM, so the kill lands while the engine waits for it to stop. It runs
- * unsandboxed, as on a host without bubblewrap: in bubblewrap's sandbox a SIGTERM ends bubblewrap,
- * which takes the app with it at once, so there the window is only the moments before the signal.
+ * unsandboxed, as on a host without bubblewrap (the sandboxed stop is local-engine.sandbox-stop.test.ts's).
  */
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 

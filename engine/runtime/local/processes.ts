@@ -5,7 +5,8 @@ import { signalGroup } from "../shared/commands";
 
 /**
  * Process identity and process-group control. Apps and builds run in their own process group
- * (spawned detached), so one signal reaches `npm start` and the node it started.
+ * (spawned detached), so one signal reaches `npm start` and the node it started; a sandboxed
+ * app's group also holds its sandbox, which a stop signal must pass by (stopSignalTargets).
  */
 
 /**
@@ -56,13 +57,16 @@ export function isGroupAlive(pgid: number): boolean {
 }
 
 /**
- * SIGTERM (or the program's own stop signal) to the group, SIGKILL after the grace period. `startTime` guards against a recycled
- * pid: if the leader is gone and was ours, the group id cannot have been reused while members live.
+ * SIGTERM (or the program's own stop signal) to the group's app (stopSignalTargets), SIGKILL to
+ * the whole group after the grace period. `startTime` guards against a recycled pid: if the
+ * leader is gone and was ours, the group id cannot have been reused while members live.
  */
 export async function stopGroup(pgid: number, startTime: number | null, graceMs = 10_000, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const leaderStart = processStartTime(pgid);
   if (startTime !== null && leaderStart !== null && leaderStart !== startTime) return;
-  signalGroup(pgid, signal);
+  const targets = stopSignalTargets(pgid);
+  if (targets === "group") signalGroup(pgid, signal);
+  else for (const pid of targets) signalProcess(pid, signal);
   const deadline = Date.now() + graceMs;
   while (isGroupAlive(pgid)) {
     if (Date.now() > deadline) {
@@ -71,6 +75,70 @@ export async function stopGroup(pgid: number, startTime: number | null, graceMs 
       if (Date.now() > deadline + 2_000) return;
     }
     await sleep(50);
+  }
+}
+
+/**
+ * Who gets a stop signal: the whole group, unless it holds a sandbox (sandbox/sandbox.ts) whose
+ * app has started. There bubblewrap's outer process (its "monitor", the parent of the PID
+ * namespace's init, which waits for the app's first process and exits with its status) would die
+ * of a SIGTERM, SIGINT or SIGQUIT at once, and the release's keeper, the process the engine
+ * tracks, with it while the app still drains (with --die-with-parent, as releases ran before,
+ * the whole sandbox with it). So the monitor is passed by and every other member is signalled, the
+ * app inside included (the host sees its processes, and their group, under host pids). The others
+ * let it through: the keeper traps it, and the namespace's init (bubblewrap's reaper, no handler)
+ * is spared by the kernel, which delivers only handled signals to an init from outside its
+ * namespace. The SIGKILL after the grace still goes to the whole group, monitor and init included,
+ * and the init's death takes the rest of the namespace with it. A sandbox whose init has no child
+ * yet (still mounting) holds no app to drain: the group is signalled.
+ */
+function stopSignalTargets(pgid: number): number[] | "group" {
+  const members = new Map<number, { ppid: number; nspid: number[] }>();
+  const parents = new Set<number>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (entry.charCodeAt(0) > 57) continue;
+    const stat = statOf(entry);
+    if (!stat) continue;
+    parents.add(stat.ppid);
+    if (stat.pgid !== pgid || stat.state === "Z" || stat.state === "X") continue;
+    members.set(Number(entry), { ppid: stat.ppid, nspid: namespacePids(entry) });
+  }
+  const monitors = new Set<number>();
+  for (const [pid, member] of members) {
+    // An init: pid 1 of a namespace below its parent's (NSpid lists a pid per namespace, innermost last).
+    const isInit = member.nspid.length > 1 && member.nspid.at(-1) === 1;
+    if (isInit && parents.has(pid)) monitors.add(member.ppid);
+  }
+  if (monitors.size === 0) return "group";
+  return [...members.keys()].filter((pid) => !monitors.has(pid));
+}
+
+/** State, parent and process group of a process (fields 3-5 of /proc/<pid>/stat); null once it ended. */
+function statOf(pid: string): { state: string; ppid: number; pgid: number } | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0]!, ppid: Number(fields[1]), pgid: Number(fields[2]) };
+  } catch {
+    return null;
+  }
+}
+
+/** The process's pid in each PID namespace it is in, this /proc's first (the NSpid line, Linux 4.1+); [] when unknown. */
+function namespacePids(pid: string): number[] {
+  try {
+    const line = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return line ? line.trim().split(/\s+/).map(Number) : [];
+  } catch {
+    return [];
+  }
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
   }
 }
 

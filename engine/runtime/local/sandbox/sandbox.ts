@@ -110,8 +110,8 @@ export function sandboxArgv(
     // The root bubblewrap builds (and the empty directories it made to hold the binds) is read-only too.
     "--remount-ro",
     "/",
-    // Everything in the sandbox dies with bubblewrap's parent: the engine, or a release's keeper.
-    "--die-with-parent",
+    // A build's, job's or shell's sandbox dies with the engine. Not a release's (see KEEPER).
+    ...(options.outlivesEngine ? [] : ["--die-with-parent"]),
     "--chdir",
     options.cwd,
     "--",
@@ -121,10 +121,20 @@ export function sandboxArgv(
 
 /**
  * A release's sandbox hangs off a keeper shell, the process the engine tracks: the keeper lives
- * on when the engine stops, ends with the release's exit code when the release ends, and, were it
- * killed, takes the sandbox with it (--die-with-parent), so the tracked process and the app live
- * and die together. Stop signals reach the app directly (one process group); the keeper only
- * waits through them (a trapped signal interrupts `wait`; an ignored one would be inherited).
+ * on when the engine stops and ends with the release's exit code when the release ends. Stop
+ * signals reach the app directly (one process group, stopSignalTargets in ../processes.ts); the
+ * keeper only waits through them (a trapped signal interrupts `wait`; an ignored one would be
+ * inherited).
+ *
+ * A release's sandbox is a process group like an unsandboxed release, not a unit that dies at
+ * once: it runs without --die-with-parent. With it, bubblewrap's PID-namespace init is SIGKILLed
+ * as soon as bubblewrap's outer process ends, which it does when the app's first process exits:
+ * `npm start` exits on SIGTERM without waiting for its node, and the init's death would SIGKILL
+ * the node mid-drain. Without it, the init outlives that and reaps until the namespace is empty,
+ * so what the app started drains in its grace period as it would unsandboxed; a stop waits for
+ * the whole group, and the SIGKILL after the grace reaches the init, which takes the namespace
+ * with it. A keeper killed alone leaves the sandbox running in its group: supervision then takes
+ * the release for crashed and stops the group (ReleaseProcesses.forget), as it does unsandboxed.
  */
 const KEEPER = [
   "/bin/sh",
