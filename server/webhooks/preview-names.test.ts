@@ -22,6 +22,7 @@ import { seedOrganization, testServices, type SeededOrganization } from "../../t
 import { deliver } from "../../test/support/webhooks";
 import { createWebhookIntake } from "./intake";
 import type { PreviewOutcome } from "./previews";
+import { summarizeDelivery } from "./summary";
 
 const logger = pino({ level: "silent" });
 const SHOP_REPO = "https://git.example.com/team/shop.git";
@@ -69,7 +70,7 @@ async function openPullRequest(number: number, repository: string) {
     `delivery ${id} to be processed`,
   );
   expect({ status: row.status, error: row.error }).toEqual({ status: "PROCESSED", error: null });
-  return (row.outcome as { events: PreviewOutcome[] }).events[0]!;
+  return { ...(row.outcome as { events: PreviewOutcome[] }).events[0]!, summary: summarizeDelivery(row) };
 }
 
 const previewsOf = (blueprintId: string) =>
@@ -124,6 +125,8 @@ describe("a preview's name", () => {
       },
     ]);
     expect(await previewsOf(env["customer-analytics-platform/dev"]!)).toEqual([]);
+    // What delivery lists show: the preview opened, and the one that was not.
+    expect(outcome.summary).toBe("PR #7 opened: pr-7, no preview of dev (no name fits)");
   });
 
   it("too long after one taken moves on to a later name that fits", async () => {

@@ -4,7 +4,13 @@
  * (process.ts, previews.ts), so that its readers need not know the outcome's shape.
  */
 type PushOutcome = { ref?: string; commit?: string; deployments?: unknown[]; skipped?: unknown[]; reason?: string; changedFilesUnknown?: string };
-type PreviewOutcome = { pullRequest?: number; action?: string; previews?: { name?: string; deleted?: boolean }[]; skipped?: string };
+type PreviewOutcome = {
+  pullRequest?: number;
+  action?: string;
+  previews?: { name?: string; deleted?: boolean }[];
+  skipped?: string;
+  skippedBlueprints?: { blueprint?: string }[];
+};
 
 export function summarizeDelivery(delivery: { status: string; outcome: Record<string, unknown> | null; error: string | null }): string {
   if (delivery.error) return delivery.error;
@@ -17,7 +23,10 @@ export function summarizeDelivery(delivery: { status: string; outcome: Record<st
       if (event.pullRequest !== undefined) {
         if (event.skipped) return `PR #${event.pullRequest} ${event.action ?? ""}: ${event.skipped}`;
         const previews = event.previews ?? [];
-        return `PR #${event.pullRequest} ${event.action ?? ""}: ${previews.length === 0 ? "no preview" : previews.map((p) => `${p.name ?? "?"}${p.deleted ? " deleted" : ""}`).join(", ")}`;
+        // A blueprint whose preview no name could be found for: its reason, long, is the delivery's to show.
+        const unnamed = (event.skippedBlueprints ?? []).map((skipped) => `no preview of ${skipped.blueprint ?? "?"} (no name fits)`);
+        const made = previews.map((p) => `${p.name ?? "?"}${p.deleted ? " deleted" : ""}`);
+        return `PR #${event.pullRequest} ${event.action ?? ""}: ${made.length + unnamed.length === 0 ? "no preview" : [...made, ...unnamed].join(", ")}`;
       }
       const at = `${event.ref ?? "?"}${event.commit ? `@${event.commit.slice(0, 7)}` : ""}`;
       if (event.reason) return `${at}: ${event.reason}`;
