@@ -16,7 +16,7 @@ import {
   type EngineTask,
 } from "./protocol/messages";
 import { createSequence } from "./sequence";
-import { createShellSessions } from "./shell-sessions";
+import { createShellSessions, serveShellMessages } from "./shell-sessions";
 
 export type AgentOptions = {
   url: string;
@@ -336,20 +336,7 @@ export function createAgent(options: AgentOptions, makeEngine: (reporter: Engine
     );
     client.on(socket, "edge:changed", () => void syncEdge(), invalid);
     client.on(socket, "deployment:cancel", ({ deploymentId }) => engine.cancel(deploymentId), invalid);
-    client.on(
-      socket,
-      "shell:open",
-      (request, reply) =>
-        void shells.open(request).then(
-          () => reply({ ok: true }),
-          (error: unknown) => reply({ ok: false, error: { code: "UNAVAILABLE", message: (error as Error).message } }),
-        ),
-      invalid,
-    );
-    client.on(socket, "shell:input", (input) => shells.input(input), invalid);
-    client.on(socket, "shell:resize", (resize) => shells.resize(resize), invalid);
-    client.on(socket, "shell:close", (close) => shells.close(close), invalid);
-    client.on(socket, "shell:keepalive", (keepalive) => shells.keepalive(keepalive), invalid);
+    serveShellMessages(client, socket, shells, invalid);
   }
 
   let timer: NodeJS.Timeout | null = null;

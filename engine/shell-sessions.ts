@@ -1,5 +1,7 @@
 import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "pino";
+import type { Socket } from "socket.io-client";
+import type { ControlPlaneClient } from "./control-plane-client";
 import type { ShellExit, ShellInput, ShellKeepalive, ShellOpenRequest, ShellOutput, ShellResize } from "./protocol/shell";
 import { createSequenceBuffer } from "./protocol/sequence-buffer";
 import type { ExecOptions, ExecSession } from "./runtime/runtime";
@@ -231,4 +233,28 @@ export function createShellSessions(options: {
       for (const sessionId of sessions.keys()) end(sessionId, reason);
     },
   };
+}
+
+export type ShellSessions = ReturnType<typeof createShellSessions>;
+
+/**
+ * Answers the control plane's shell messages on an engine's connection with `shells`: the
+ * agent's wiring, and that of tests standing in for an engine. A message this engine cannot read
+ * goes to `invalid`.
+ */
+export function serveShellMessages(client: ControlPlaneClient, socket: Socket, shells: ShellSessions, invalid: (name: string, reason: string) => void): void {
+  client.on(
+    socket,
+    "shell:open",
+    (request, reply) =>
+      void shells.open(request).then(
+        () => reply({ ok: true }),
+        (error: unknown) => reply({ ok: false, error: { code: "UNAVAILABLE", message: (error as Error).message } }),
+      ),
+    invalid,
+  );
+  client.on(socket, "shell:input", (input) => shells.input(input), invalid);
+  client.on(socket, "shell:resize", (resize) => shells.resize(resize), invalid);
+  client.on(socket, "shell:close", (close) => shells.close(close), invalid);
+  client.on(socket, "shell:keepalive", (keepalive) => shells.keepalive(keepalive), invalid);
 }

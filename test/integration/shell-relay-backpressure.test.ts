@@ -5,15 +5,10 @@
  * local runtime's processes) on a real `/engine` connection, wired as the agent wires them.
  */
 import { randomUUID } from "node:crypto";
-import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
 import { io, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createControlPlaneClient } from "../../engine/control-plane-client";
-import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messages";
-import { startLocalExec } from "../../engine/runtime/local/exec";
-import { createShellSessions } from "../../engine/shell-sessions";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import type { ShellExitMessage, ShellOpenAnswer, ShellOutputMessage } from "../../server/realtime/ui-protocol";
@@ -22,6 +17,7 @@ import { startWebServer } from "../../server/web-server";
 import { createTestDatabase } from "../database";
 import { eventually } from "../engine-harness";
 import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+import { connected, connectShellEngine } from "../support/shell-engine";
 
 type WebServer = Awaited<ReturnType<typeof startWebServer>>;
 
@@ -32,6 +28,7 @@ let there: WebServer;
 let serviceId: string;
 let token: string;
 const sockets: Socket[] = [];
+let engine: Awaited<ReturnType<typeof connectShellEngine>>;
 
 const MiB = 1024 * 1024;
 /** Some 2.9 MiB of output: far more than a session may have in flight. */
@@ -51,7 +48,8 @@ beforeAll(async () => {
   const environment = await api.environments.create({ projectId: project.id, name: "dev" });
   const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
   serviceId = service.id;
-  await connectEngine(here);
+  engine = await connectShellEngine(here.url, org.engineToken);
+  sockets.push(engine.socket);
 });
 
 afterAll(async () => {
@@ -60,59 +58,10 @@ afterAll(async () => {
   await here?.close();
 });
 
-function connected(socket: Socket): Promise<Socket> {
+/** A socket of this file's, disconnected after its tests. */
+function connecting(socket: Socket): Promise<Socket> {
   sockets.push(socket);
-  return new Promise((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", reject);
-  });
-}
-
-/** Characters of output the engine shipped, acknowledged or not. */
-let shipped = 0;
-
-/** The engine's shell sessions, on processes of this machine, connected to `web` as engine/agent.ts connects them. */
-async function connectEngine(web: WebServer) {
-  const socket = await connected(
-    io(`${web.url}${ENGINE_NAMESPACE}`, {
-      auth: {
-        token: org.engineToken,
-        protocolVersion: PROTOCOL_VERSION,
-        engineVersion: "test",
-        capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], shells: true },
-      },
-      transports: ["websocket"],
-      reconnection: false,
-      forceNew: true,
-    }),
-  );
-  const client = createControlPlaneClient({ socket: () => socket });
-  const shells = createShellSessions({
-    exec: async (_serviceId, argv, options) => startLocalExec(argv, { ...options, cwd: os.tmpdir(), env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } }),
-    send: (name, payload) => {
-      if ("data" in payload) shipped += payload.data.length;
-      client.notify(name, payload);
-    },
-    sendAcknowledged: async (payload) => {
-      shipped += payload.data.length;
-      await client.request("shell:output", payload);
-    },
-    logger: pino({ level: "silent" }),
-  });
-  const invalid = () => undefined;
-  client.on(
-    socket,
-    "shell:open",
-    (request, reply) =>
-      void shells.open(request).then(
-        () => reply({ ok: true }),
-        (error: unknown) => reply({ ok: false, error: { code: "UNAVAILABLE", message: (error as Error).message } }),
-      ),
-    invalid,
-  );
-  client.on(socket, "shell:input", (input) => shells.input(input), invalid);
-  client.on(socket, "shell:close", (close) => shells.close(close), invalid);
-  client.on(socket, "shell:keepalive", (keepalive) => shells.keepalive(keepalive), invalid);
+  return connected(socket);
 }
 
 /**
@@ -122,7 +71,7 @@ async function connectEngine(web: WebServer) {
  */
 async function client(web: WebServer, options: { acknowledgesOutput: boolean }) {
   // A connection of its own (socket.io shares one per server by default): the engine's must not stop with it.
-  const socket = await connected(io(`${web.url}${UI_NAMESPACE}`, { auth: { token }, transports: ["websocket"], reconnection: false, forceNew: true }));
+  const socket = await connecting(io(`${web.url}${UI_NAMESPACE}`, { auth: { token }, transports: ["websocket"], reconnection: false, forceNew: true }));
   const sessionId = randomUUID();
   const chunks = new Map<number, string>();
   let received = 0;
@@ -174,14 +123,14 @@ async function client(web: WebServer, options: { acknowledgesOutput: boolean }) 
 describe("a shell's output to a client that stops reading", () => {
   async function stallAndRead(shell: Awaited<ReturnType<typeof client>>) {
     shell.stopReading();
-    const before = shipped;
+    const before = engine.shipped;
     shell.run();
-    await eventually(() => shipped - before > 256 * 1024, 10_000, "output to go out");
+    await eventually(() => engine.shipped - before > 256 * 1024, 10_000, "output to go out");
     await sleep(1_000);
-    const shippedWhileStalled = shipped - before;
+    const shippedWhileStalled = engine.shipped - before;
     await sleep(1_000);
     // The engine stopped reading the command's output: it waits on its full pipe, it did not finish.
-    expect(shipped - before, "output shipped while the client did not read").toBe(shippedWhileStalled);
+    expect(engine.shipped - before, "output shipped while the client did not read").toBe(shippedWhileStalled);
     expect(shippedWhileStalled).toBeLessThan(MiB);
     expect(shell.held(), "what the web process sent the client that it did not read").toBeLessThan(MiB);
     expect(shell.received()).toBe(0);

@@ -16,10 +16,6 @@ import pino from "pino";
 import { io, type Socket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../cli/main";
-import { createControlPlaneClient } from "../../engine/control-plane-client";
-import { ENGINE_NAMESPACE, PROTOCOL_VERSION } from "../../engine/protocol/messages";
-import { startLocalExec } from "../../engine/runtime/local/exec";
-import { createShellSessions } from "../../engine/shell-sessions";
 import { createCaller } from "../../server/api/root";
 import type { Services } from "../../server/context";
 import type { ShellExitMessage, ShellOpenAnswer, ShellOutputMessage } from "../../server/realtime/ui-protocol";
@@ -28,6 +24,7 @@ import { startWebServer } from "../../server/web-server";
 import { createTestDatabase } from "../database";
 import { eventually } from "../engine-harness";
 import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
+import { connected, connectShellEngine } from "../support/shell-engine";
 
 type WebServer = Awaited<ReturnType<typeof startWebServer>>;
 
@@ -39,6 +36,7 @@ let serviceId: string;
 let token: string;
 let home: string;
 const sockets: Socket[] = [];
+let engine: Awaited<ReturnType<typeof connectShellEngine>>;
 
 const MiB = 1024 * 1024;
 /** Some 2.9 MiB of output: far more than a session may have in flight. */
@@ -59,7 +57,8 @@ beforeAll(async () => {
   const environment = await api.environments.create({ projectId: project.id, name: "dev" });
   const service = await api.services.create({ environmentId: environment.id, name: "web", config: { git: { url: "file:///srv/app.git" } } });
   serviceId = service.id;
-  await connectEngine(here);
+  engine = await connectShellEngine(here.url, org.engineToken);
+  sockets.push(engine.socket);
 });
 
 afterAll(async () => {
@@ -69,75 +68,26 @@ afterAll(async () => {
   if (home) await fs.rm(home, { recursive: true, force: true });
 });
 
-function connected(socket: Socket): Promise<Socket> {
+/** A socket of this file's, disconnected after its tests. */
+function connecting(socket: Socket): Promise<Socket> {
   sockets.push(socket);
-  return new Promise((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
-    socket.once("connect_error", reject);
-  });
-}
-
-/** Characters of output the engine shipped, acknowledged or not. */
-let shipped = 0;
-
-/** The engine's shell sessions, on processes of this machine, connected to `web` as engine/agent.ts connects them. */
-async function connectEngine(web: WebServer) {
-  const socket = await connected(
-    io(`${web.url}${ENGINE_NAMESPACE}`, {
-      auth: {
-        token: org.engineToken,
-        protocolVersion: PROTOCOL_VERSION,
-        engineVersion: "test",
-        capabilities: { runtime: "local", serviceKinds: ["APPLICATION"], shells: true },
-      },
-      transports: ["websocket"],
-      reconnection: false,
-      forceNew: true,
-    }),
-  );
-  const client = createControlPlaneClient({ socket: () => socket });
-  const shells = createShellSessions({
-    exec: async (_serviceId, argv, options) => startLocalExec(argv, { ...options, cwd: os.tmpdir(), env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } }),
-    send: (name, payload) => {
-      if ("data" in payload) shipped += payload.data.length;
-      client.notify(name, payload);
-    },
-    sendAcknowledged: async (payload) => {
-      shipped += payload.data.length;
-      await client.request("shell:output", payload);
-    },
-    logger: pino({ level: "silent" }),
-  });
-  const invalid = () => undefined;
-  client.on(
-    socket,
-    "shell:open",
-    (request, reply) =>
-      void shells.open(request).then(
-        () => reply({ ok: true }),
-        (error: unknown) => reply({ ok: false, error: { code: "UNAVAILABLE", message: (error as Error).message } }),
-      ),
-    invalid,
-  );
-  client.on(socket, "shell:input", (input) => shells.input(input), invalid);
-  client.on(socket, "shell:close", (close) => shells.close(close), invalid);
-  client.on(socket, "shell:keepalive", (keepalive) => shells.keepalive(keepalive), invalid);
+  return connected(socket);
 }
 
 /** Output that went out while nothing read it: it grows past a first burst, then must stay put. */
 async function heldBack(what: string, quietMs: number) {
-  await eventually(() => shipped > 256 * 1024 || undefined, 10_000, "output to go out");
+  await eventually(() => engine.shipped > 256 * 1024 || undefined, 10_000, "output to go out");
   await sleep(1_000);
-  const before = shipped;
+  const before = engine.shipped;
   await sleep(quietMs);
-  expect(shipped, `output shipped while ${what}`).toBe(before);
+  expect(engine.shipped, `output shipped while ${what}`).toBe(before);
   expect(before).toBeLessThan(MiB);
 }
 
 describe("a shell's output to a reader that falls behind for long", () => {
   it("waits for a browser silent for longer than the engine used to wait for it (10 s), then delivers all of it", async () => {
-    shipped = 0;
-    const socket = await connected(io(`${here.url}${UI_NAMESPACE}`, { auth: { token }, transports: ["websocket"], reconnection: false, forceNew: true }));
+    engine.shipped = 0;
+    const socket = await connecting(io(`${here.url}${UI_NAMESPACE}`, { auth: { token }, transports: ["websocket"], reconnection: false, forceNew: true }));
     const sessionId = randomUUID();
     const chunks = new Map<number, string>();
     let exit: ShellExitMessage | undefined;
@@ -173,7 +123,7 @@ describe("a shell's output to a reader that falls behind for long", () => {
   }, 90_000);
 
   it("holds `slipway shell` back while its stdout does not take its output, then writes all of it", async () => {
-    shipped = 0;
+    engine.shipped = 0;
     /** A stdout whose reader stopped (a slow terminal, a pipe to a stalled process): writes wait until released. */
     let written = "";
     let stalled = true;
