@@ -11,6 +11,7 @@ import { eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { openedPullRequest } from "../../test/support/webhooks";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { environments, gitConnections, serviceDomains } from "../db/schema";
@@ -150,26 +151,7 @@ describe("generated hostnames DNS would refuse", () => {
     await api.git.setPreviewBlueprint({ environmentId: dev.id, enabled: true });
     const { connection } = await createCaller({ services, actor: org.as("ADMIN") }).git.connect({ provider: "generic", name: "generic" });
     const [row] = await services.db.select().from(gitConnections).where(eq(gitConnections.id, connection.id));
-    const opened = await onPullRequest(
-      services,
-      row!,
-      {
-        kind: "pull_request",
-        action: "opened",
-        number: 7,
-        title: "Feature",
-        url: null,
-        repositoryUrls: [git.url],
-        providerRepository: { fullName: "acme/shop" },
-        baseBranch: "main",
-        headBranch: "feature",
-        headCommit: "a".repeat(40),
-        headRepositoryUrls: null,
-        merged: false,
-        actor: "octocat",
-      },
-      await loadCandidates(services.db, org.organizationId),
-    );
+    const opened = await onPullRequest(services, row!, openedPullRequest(git.url, 7), await loadCandidates(services.db, org.organizationId));
     // Skipped, saying why (server/webhooks/preview-names.test.ts: the delivery's other previews open).
     expect(opened.previews).toEqual([]);
     expect(opened.skippedBlueprints).toMatchObject([

@@ -11,6 +11,7 @@ import { applicationConfig } from "../../engine/protocol/snapshot";
 import { createTestDatabase } from "../../test/database";
 import { eventually } from "../../test/engine-harness";
 import { seedOrganization, testServices } from "../../test/support/seed";
+import { openedPullRequest } from "../../test/support/webhooks";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { applyMigrations } from "../db/migrate";
@@ -143,26 +144,7 @@ describe("generated hostnames", () => {
 
     const { connection } = await admin.git.connect({ provider: "generic", name: "generic" });
     const [row] = await services.db.select().from(gitConnections).where(eq(gitConnections.id, connection.id));
-    const outcome = await onPullRequest(
-      services,
-      row!,
-      {
-        kind: "pull_request",
-        action: "opened",
-        number: 7,
-        title: "Feature",
-        url: null,
-        repositoryUrls: [git.url],
-        providerRepository: { fullName: "acme/shop" },
-        baseBranch: "main",
-        headBranch: "feature",
-        headCommit: "a".repeat(40),
-        headRepositoryUrls: null,
-        merged: false,
-        actor: "octocat",
-      },
-      await loadCandidates(services.db, org.organizationId),
-    );
+    const outcome = await onPullRequest(services, row!, openedPullRequest(git.url, 7), await loadCandidates(services.db, org.organizationId));
     expect(outcome.previews.map((preview) => ({ name: preview.name, created: preview.created }))).toEqual([{ name: "pr-7-dev", created: true }]);
     const previewServices = await api.services.list({ environmentId: outcome.previews[0]!.environmentId });
     expect(previewServices.map((service) => service.name)).toEqual(["web"]);

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import examples from "@octokit/webhooks-examples";
 import type { GitProvider } from "../../server/db/schema";
 import { signatureHeaders } from "../../server/webhooks/providers";
+import type { PullRequestEvent } from "../../server/webhooks/providers/events";
 
 const fixturesDir = fileURLToPath(new URL("../fixtures/webhooks/", import.meta.url));
 
@@ -39,6 +40,26 @@ export function eventHeaders(provider: GitProvider, event: string, deliveryId: s
     case "generic":
       return { "x-slipway-event": event, "x-slipway-delivery": deliveryId };
   }
+}
+
+/** A pull request `number` from a `feature` branch of the same repository, opened against `main`, as the providers' parsers make it. */
+export function openedPullRequest(repositoryUrl: string, number: number, changes: Partial<PullRequestEvent> = {}): PullRequestEvent {
+  return {
+    kind: "pull_request",
+    action: "opened",
+    number,
+    title: "Feature",
+    url: null,
+    repositoryUrls: [repositoryUrl],
+    providerRepository: { fullName: "acme/shop" },
+    baseBranch: "main",
+    headBranch: "feature",
+    headCommit: "a".repeat(40),
+    headRepositoryUrls: null,
+    merged: false,
+    actor: "octocat",
+    ...changes,
+  };
 }
 
 export type Sent = { status: number; body: Record<string, unknown> };
