@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { killProcessesUnder } from "../../../test/process-cleanup";
 import { processStartTime } from "../local/processes";
@@ -92,5 +95,39 @@ describe("a step that leaves a process running", () => {
     expect(result.code).toBe(0);
     expect(lines).toHaveLength(20_001);
     expect(lines.at(-1)).toBe("last");
+  });
+});
+
+describe("a step whose engine dies", () => {
+  const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+  it("takes what it runs with it, a daemon too, when the engine is SIGKILLed", async () => {
+    // The engine's side of the step as a process of its own, killed as the OOM killer would.
+    const engine = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        path.join(repoRoot, "test/support/exec-kill-engine.ts"),
+        `sleep 600 & echo "pid $!"; setsid sleep 600 & echo "pid $!"; sleep 600`,
+        "command",
+      ],
+      { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let output = "";
+    engine.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    for (const deadline = Date.now() + 20_000; pidsIn(output.split("\n")).length < 2; await sleep(100)) {
+      if (Date.now() > deadline) throw new Error(`the step did not start: ${output}`);
+    }
+    const pids = pidsIn(output.split("\n"));
+    const exited = new Promise((resolve) => engine.once("exit", resolve));
+    engine.kill("SIGKILL");
+    await exited;
+    for (const deadline = Date.now() + 3_000; pids.some((pid) => !gone(pid)); await sleep(100)) {
+      if (Date.now() > deadline) {
+        for (const pid of pids.filter((pid) => !gone(pid))) process.kill(pid, "SIGKILL");
+        throw new Error(`still running 3 s after their engine was killed: ${pids.join(", ")}`);
+      }
+    }
   });
 });

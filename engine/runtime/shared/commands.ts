@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { StringDecoder } from "node:string_decoder";
 import { killSwitch } from "./kill-switch";
-import { killTracked, newTrackingId, TRACKING_VAR } from "./leftover-processes";
+import { engineBoundTrackingId, killTracked, TRACKING_VAR } from "./leftover-processes";
 import { childEnv } from "./processes-env";
 
 /**
@@ -32,6 +32,7 @@ export const OUTPUT_GRACE_MS = 1_000;
  * A timeout or an abort kills the whole group (a build's children included). The command ends
  * when its process exits: its output is read to the end or for OUTPUT_GRACE_MS more, then what it
  * left running (its group, and what carries its tracking id: leftover-processes.ts) is killed.
+ * All of it is killed too when the engine dies (as the sandbox's --die-with-parent does).
  */
 export function runCommand(options: {
   argv: string[];
@@ -45,7 +46,9 @@ export function runCommand(options: {
 }): Promise<CommandResult> {
   const [command, ...args] = options.argv;
   if (!command) throw new Error("empty command");
-  const trackingId = newTrackingId();
+  // Bound to the engine: a build the engine left by dying (a SIGKILL, the OOM killer) is not
+  // built on beside the one the next engine starts for the same deployment.
+  const trackingId = engineBoundTrackingId();
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       cwd: options.cwd,

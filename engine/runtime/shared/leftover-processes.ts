@@ -20,10 +20,6 @@ import { childEnv } from "./processes-env";
 
 export const TRACKING_VAR = "SLIPWAY_TRACKING_ID";
 
-export function newTrackingId(): string {
-  return randomUUID();
-}
-
 /**
  * The live processes carrying this tracking id, from /proc/<pid>/environ (the environment a
  * process started with; zombies have none). Another user's processes cannot be read unless the
@@ -71,7 +67,7 @@ export async function killTracked(trackingId: string): Promise<void> {
 
 /**
  * A tracking id whose processes are killed when this engine process ends, however it ends (a
- * SIGKILL, the OOM killer): shells and execs must not outlive it, and without the sandbox nothing
+ * SIGKILL, the OOM killer): shells, execs and build commands must not outlive it, and without the sandbox nothing
  * else ends them (they run in process groups of their own, so no signal to the engine's reaches
  * them; a detached daemon is out of reach of any group). PR_SET_PDEATHSIG is not available from
  * Node, and `setpriv --pdeathsig` would reach only the one process it starts. Instead a watcher (a
