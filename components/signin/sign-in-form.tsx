@@ -7,6 +7,7 @@ import { signIn } from "next-auth/react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
+import { signInRefusalMessage } from "../../server/auth/sign-in-refusals";
 import { useTRPC } from "../trpc";
 import { AuthFrame } from "./auth-frame";
 
@@ -50,6 +51,8 @@ export function SignInForm() {
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
+  // A sign-in refused away from this form (GitHub's round trip) comes back as `?error=`: say why, in fixed words.
+  useEffect(() => setError(signInRefusalMessage(new URLSearchParams(window.location.search))), []);
 
   const submit = async () => {
     setPending(true);

@@ -13,6 +13,7 @@ import { inviteMember } from "../members/members";
 import { startWebServer } from "../web-server";
 import { signUp } from "./accounts";
 import { verifiedPrimaryEmail } from "./github";
+import { GITHUB_EMAIL_UNVERIFIED, SIGNUP_CLOSED, signInRefusalMessage } from "./sign-in-refusals";
 
 /**
  * A GitHub Enterprise Server's OAuth and REST endpoints as its documentation describes them
@@ -75,6 +76,18 @@ describe("the account's email GitHub vouches for", () => {
   });
 });
 
+describe("the sign-in page's message for a refused sign-in", () => {
+  it("is fixed text chosen by the code, never the link's own words", () => {
+    const message = (query: string) => signInRefusalMessage(new URLSearchParams(query));
+    expect(message("")).toBeNull();
+    expect(message(`error=${SIGNUP_CLOSED}`)).toMatch(/ask an admin for an invitation/);
+    const planted = message("error=Your+account+is+locked:+call+555-0100&code=<script>alert(1)</script>");
+    expect(planted).toBe("The sign-in did not complete. Try again, or ask an admin if it keeps failing.");
+    // A code named like an object's own property is no message either.
+    expect(message("error=constructor")).toBe(planted);
+  });
+});
+
 describe("signing in with GitHub", () => {
   let github: Awaited<ReturnType<typeof startGitHub>>;
   let web: Awaited<ReturnType<typeof startWebServer>>;
@@ -123,6 +136,11 @@ describe("signing in with GitHub", () => {
 
   /** The browser's round trip: Slipway's sign-in, GitHub's authorization page, Slipway's callback; the cookies it ends with. */
   async function gitHubSignIn(): Promise<string> {
+    return (await gitHubRoundTrip()).cookie;
+  }
+
+  /** The same round trip: the cookies it ends with and where Slipway's callback sends the browser. */
+  async function gitHubRoundTrip(): Promise<{ cookie: string; location: string | null }> {
     const jar = cookieJar();
     const csrf = await fetch(`${web.url}/api/auth/csrf`);
     jar.keep(csrf);
@@ -138,7 +156,18 @@ describe("signing in with GitHub", () => {
     const authorized = await fetch(start.headers.get("location")!, { redirect: "manual" });
     const callback = await fetch(authorized.headers.get("location")!, { redirect: "manual", headers: { cookie: jar.header() } });
     jar.keep(callback);
-    return jar.header();
+    return { cookie: jar.header(), location: callback.headers.get("location") };
+  }
+
+  /**
+   * A refused GitHub sign-in's round trip: no session, and where the browser lands. A refusal
+   * ends on Slipway's sign-in page, with the message the page shows for its `error` code.
+   */
+  async function refusedGitHubSignIn(): Promise<{ page: string; error: string | null; message: string | null }> {
+    const { cookie, location } = await gitHubRoundTrip();
+    expect((await sessionOf(cookie))?.user).toBeUndefined();
+    const landing = new URL(location ?? "", web.url);
+    return { page: landing.origin + landing.pathname, error: landing.searchParams.get("error"), message: signInRefusalMessage(landing.searchParams) };
   }
 
   /** The sign-in form's round trip with an email and a password; the cookies it ends with. */
@@ -200,12 +229,27 @@ describe("signing in with GitHub", () => {
       { email: "ada@example.test", primary: true, verified: false, visibility: null },
       { email: "octocat@github.test", primary: false, verified: true, visibility: null },
     ]);
-    expect((await signInWithGitHub())?.user).toBeUndefined();
+    expect(await refusedGitHubSignIn()).toEqual({
+      page: `${web.url}/signin`,
+      error: GITHUB_EMAIL_UNVERIFIED,
+      message: expect.stringContaining("Verify your primary email on GitHub, then sign in again") as string,
+    });
   });
 
   it("does not take the profile's public address on its word", async () => {
     github.signInAs(octocat("ada@example.test"), [{ email: "octocat@github.test", primary: true, verified: false, visibility: "public" }]);
-    expect((await signInWithGitHub())?.user).toBeUndefined();
+    expect((await refusedGitHubSignIn()).error).toBe(GITHUB_EMAIL_UNVERIFIED);
+  });
+
+  it("refuses an address no account has where sign-up is closed, and the sign-in page says to ask for an invitation", async () => {
+    await updateInstanceSettings(services.db, { ...org.as("OWNER"), id: adaId }, { signup: "INVITE_ONLY" });
+    github.signInAs(octocat(null), verified("stranger@example.test"));
+    expect(await refusedGitHubSignIn()).toEqual({
+      page: `${web.url}/signin`,
+      error: SIGNUP_CLOSED,
+      message: expect.stringContaining("sign-up is closed on this Slipway: ask an admin for an invitation") as string,
+    });
+    expect(await services.db.select().from(users).where(eq(users.email, "stranger@example.test"))).toEqual([]);
   });
 
   it("takes a password account from whoever signed up first with the address: their password and sessions end, and it is audited", async () => {

@@ -9,12 +9,14 @@ import { z } from "zod";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { memberships, users } from "../db/schema";
+import { AppError } from "../errors";
 import type { Actor } from "./actor";
 import { type GitHubApp, gitHubProvider } from "./github";
 import { accountForGitHub } from "./github-sign-in";
 import { verifyPassword } from "./passwords";
 import type { AuthLimits, Refusal } from "./rate-limits";
 import { sessionStamp, stampMatches } from "./session-stamp";
+import { GITHUB_EMAIL_UNVERIFIED, SIGNUP_CLOSED } from "./sign-in-refusals";
 
 /**
  * Browser sessions, with Auth.js (the library under next-auth v5): email and password sign-in,
@@ -26,6 +28,8 @@ export const AUTH_BASE_PATH = "/api/auth";
 export const SIGN_IN_THROTTLED = "TooManyAttempts";
 /** Chooses among the user's organizations (the dashboard's switcher sets it); the first one otherwise. */
 export const ORGANIZATION_COOKIE = "slipway-organization";
+/** Slipway's sign-in page (app/signin): where Auth.js sends a refused or failed sign-in, with an `error` code it explains. */
+const SIGN_IN_PAGE = "/signin";
 
 const credentials = z.object({ email: z.string().email(), password: z.string().min(1).max(1000) });
 
@@ -45,6 +49,8 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
     trustHost: true,
     useSecureCookies: publicUrl.startsWith("https://"),
     session: { strategy: "jwt", maxAge: 7 * 24 * 3600 },
+    // Not Auth.js's own pages: a sign-in that fails for any reason ends on Slipway's, which says why (sign-in-refusals.ts).
+    pages: { signIn: SIGN_IN_PAGE, error: SIGN_IN_PAGE },
     providers: [
       Credentials({
         credentials: { email: { label: "Email", type: "email" }, password: { label: "Password", type: "password" } },
@@ -67,12 +73,22 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
       ...(options.github ? [gitHubProvider(options.github)] : []),
     ],
     callbacks: {
+      /**
+       * A GitHub sign-in finds (or creates) its Slipway account here, not in `jwt`: a refusal
+       * here can still send the browser to the sign-in page with its reason, where one thrown
+       * in `jwt` only ends on a generic error. `jwt` then reads the account off the same profile.
+       */
+      async signIn({ account, profile }) {
+        if (account?.provider !== "github" || !profile) return true;
+        const refused = await openGitHubAccount(services, profile);
+        if (refused) logger?.info({ reason: refused }, "GitHub sign-in refused");
+        return refused ? `${SIGN_IN_PAGE}?${new URLSearchParams({ error: refused })}` : true;
+      },
       async jwt({ token, user, account, profile }) {
         if (account?.provider === "github") {
-          // github.ts gives the primary address only when GitHub verified it: the account is tied by it.
-          const email = typeof profile?.email === "string" ? profile.email : null;
-          if (!email) throw new Error("the GitHub account has no verified primary email address: verify it on GitHub, then sign in again");
-          token.sub = await accountForGitHub(services, email, (typeof profile?.name === "string" && profile.name) || email);
+          const accountId = profile && gitHubAccounts.get(profile);
+          if (!accountId) throw new Error("a GitHub sign-in reached the session without the account its signIn callback opened");
+          token.sub = accountId;
           // The account has no password once a GitHub sign-in opened it (github-sign-in.ts).
           token.stamp = sessionStamp(null);
         } else if (user?.id) {
@@ -90,6 +106,27 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
       },
     },
   };
+}
+
+/** The Slipway account each GitHub sign-in in progress opened, by its GitHub profile (Auth.js hands the same object to `signIn` and `jwt`). */
+const gitHubAccounts = new WeakMap<object, string>();
+
+/**
+ * Opens the account of a GitHub sign-in (github-sign-in.ts), or says why it is refused: the
+ * GitHub account has no verified primary address (github.ts gives it only verified: the account
+ * is tied by it), or no account has the address and sign-up is closed.
+ */
+async function openGitHubAccount(services: Services, profile: Record<string, unknown>): Promise<string | null> {
+  const email = typeof profile.email === "string" ? profile.email : null;
+  if (!email) return GITHUB_EMAIL_UNVERIFIED;
+  try {
+    gitHubAccounts.set(profile, await accountForGitHub(services, email, (typeof profile.name === "string" && profile.name) || email));
+    return null;
+  } catch (error) {
+    // assertSignupOpen's refusal (server/instance/settings.ts); any other failure stays an error.
+    if (error instanceof AppError && error.code === "FORBIDDEN") return SIGNUP_CLOSED;
+    throw error;
+  }
 }
 
 /** Where passwords are checked, and so where guessing them is rate limited. */
