@@ -10,7 +10,7 @@ export type DockerEngineOptions = Omit<EngineOptions, "runtime"> & {
   /** The image plan builds start from and the network of their steps (SLIPWAY_DOCKER_BUILD_IMAGE, SLIPWAY_DOCKER_BUILD_NETWORK). */
   builds?: Pick<DockerRuntimeOptions, "buildImage" | "buildNetwork">;
   /** Runtime tunables (drain and stop timeouts, supervision interval, the minute of sleep when idle); tests shorten them. */
-  tuning?: Pick<DockerRuntimeOptions, "drainTimeoutMs" | "stopGraceMs" | "supervisionMs" | "keepImages" | "sleepMinuteMs">;
+  tuning?: Pick<DockerRuntimeOptions, "drainTimeoutMs" | "stopGraceMs" | "supervisionMs" | "keepImages" | "sleepMinuteMs" | "logKeepBytes">;
 };
 
 /**

@@ -116,7 +116,7 @@ export async function runEngine(source: Record<string, string | undefined> = pro
               reporter,
               docker: docker.docker,
               builds: { buildImage: config.dockerBuildImage, buildNetwork: config.dockerBuildNetwork },
-              tuning: { sleepMinuteMs: config.sleepMinuteMs },
+              tuning: { sleepMinuteMs: config.sleepMinuteMs, logKeepBytes: config.runtimeLogKeepMb * 1024 * 1024 },
             })
           : createLocalEngine({
               ...engineOptions,

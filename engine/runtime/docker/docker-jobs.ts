@@ -10,6 +10,7 @@ import { readJson, writeJsonAtomic } from "../shared/files";
 import { killSwitch } from "../shared/kill-switch";
 import { describeError, statusCodeOf } from "./docker-host";
 import { containerUser, hardenedHostConfig } from "./hardening";
+import { boundedLogConfig } from "./log-bound";
 import { pruneImages, repositoryOf } from "./images";
 import { type DockerLayout, LABELS } from "./state";
 import { demultiplex, LAST_LINES_WAIT_MS, lineSplitter } from "./streams";
@@ -40,6 +41,8 @@ export function dockerJobRunner(options: {
   docker: Docker;
   paths: DockerLayout;
   keepImages: number;
+  /** The bound of each run's container log (log-bound.ts). */
+  logKeepBytes: number;
   onPruneError: (image: string, error: unknown) => void;
 }): JobRunner<ContainerJobLaunch> {
   const { docker, paths } = options;
@@ -52,7 +55,7 @@ export function dockerJobRunner(options: {
     attempt:
       (serviceId, releaseId, launch): Attempt =>
       (run) =>
-        runContainer(docker, { serviceId, releaseId, launch, ...run }),
+        runContainer(docker, { serviceId, releaseId, launch, logKeepBytes: options.logKeepBytes, ...run }),
     async retire(serviceId, releaseId, currentReleaseId) {
       const live = (await launchOf(serviceId, currentReleaseId).catch(() => null))?.image;
       await fsp.rm(paths.jobReleaseDir(serviceId, releaseId), { recursive: true, force: true });
@@ -68,7 +71,7 @@ export function writeJobLaunch(paths: DockerLayout, serviceId: string, releaseId
 
 async function runContainer(
   docker: Docker,
-  run: Parameters<Attempt>[0] & { serviceId: string; releaseId: string; launch: ContainerJobLaunch },
+  run: Parameters<Attempt>[0] & { serviceId: string; releaseId: string; launch: ContainerJobLaunch; logKeepBytes: number },
 ): Promise<AttemptResult> {
   await fsp.mkdir(path.dirname(run.outputFile), { recursive: true });
   const inContainer = `${RUN_DIR}/${path.basename(run.outputFile)}`;
@@ -88,7 +91,7 @@ async function runContainer(
         [LABELS.releaseId]: run.releaseId,
         [LABELS.secretKeys]: run.launch.secretKeys.join(","),
       },
-      HostConfig: hardenedHostConfig({ user }),
+      HostConfig: { ...hardenedHostConfig({ user }), LogConfig: boundedLogConfig(run.logKeepBytes) },
     });
   } catch (error) {
     run.onLine("stderr", `could not create a container from ${run.launch.image}: ${describeError(error)}`);

@@ -30,6 +30,7 @@ import { startExec } from "./exec-session";
 import { ensureContainerImage, imageRepository, pruneImages } from "./images";
 import type { PlanImageSettings } from "./plan-image";
 import { buildServiceImage, type ImageBuildOptions, imageBuildTools } from "./service-image";
+import { boundedLogConfig, DEFAULT_CONTAINER_LOG_KEEP_BYTES } from "./log-bound";
 import { ContainerLogFollower, type LogCursor } from "./log-follower";
 import { dockerLayout, type DockerLayout, type DockerServiceState, dockerServiceState, LABELS, type ReleaseContainer } from "./state";
 import { type Fd, LAST_LINES_WAIT_MS } from "./streams";
@@ -57,6 +58,8 @@ export type DockerRuntimeOptions = ImageBuildOptions & {
   sleepMinuteMs?: number;
   /** Built images kept per service besides the live one (rollback without a rebuild). */
   keepImages?: number;
+  /** Where each container's log is rotated (SLIPWAY_RUNTIME_LOG_KEEP_MB, 16 MiB; log-bound.ts says what a rotation may lose). */
+  logKeepBytes?: number;
 };
 
 type DockerRelease = PendingRelease<ReleaseContainer> & { image?: string };
@@ -83,6 +86,7 @@ export function createDockerRuntime(options: DockerRuntimeOptions): Runtime<Dock
     docker: options.docker,
     paths,
     keepImages: options.keepImages ?? 5,
+    logKeepBytes: options.logKeepBytes ?? DEFAULT_CONTAINER_LOG_KEEP_BYTES,
     onPruneError: (image, error) => options.logger.warn({ err: error, image }, "could not remove an old image"),
   });
   const jobs = new ScheduledJobs({ runner, writes: store.writes, serviceLog: options.serviceLog, events: options.events });
@@ -430,6 +434,8 @@ class DockerReleases implements ReleaseDriver<DockerServiceSpec, ReleaseContaine
             // No swap on top of the limit: beyond it the kernel kills the process.
             ...(memoryLimitBytes ? { Memory: memoryLimitBytes, MemorySwap: memoryLimitBytes } : {}),
             ...(resources?.cpus ? { NanoCpus: Math.round(resources.cpus * 1e9) } : {}),
+            // Rotated, so that a chatty app cannot fill the host's disk.
+            LogConfig: boundedLogConfig(this.options.logKeepBytes ?? DEFAULT_CONTAINER_LOG_KEEP_BYTES),
           },
         });
         this.maskers.set(created.id, secretMasker(service.variables));
