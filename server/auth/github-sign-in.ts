@@ -4,6 +4,7 @@ import type { Services } from "../context";
 import type { Executor } from "../db/client";
 import { memberships, users } from "../db/schema";
 import { assertSignupOpen } from "../instance/settings";
+import { ACCESS_CHANNEL } from "../realtime/access-channel";
 
 /**
  * The Slipway account a GitHub sign-in opens: the one with the address GitHub verified as the
@@ -49,13 +50,6 @@ async function newAccount(tx: Executor, email: string, name: string): Promise<Ac
     .returning({ id: users.id, email: users.email, passwordHash: users.passwordHash });
   return created;
 }
-
-/**
- * The channel of the trigger that announces access changes (drizzle/0013_access_changes_and_rate_limits.sql,
- * ACCESS_CHANNEL in server/realtime/ui-gateway.ts): every web process re-checks its `/ui` sockets
- * of the organization at once, and ends those of sessions that are over.
- */
-const ACCESS_CHANNEL = "slipway_access_changed";
 
 /**
  * Removes the password and records it for the instance and in each organization the account

@@ -195,24 +195,25 @@ function cookie(req: IncomingMessage, name: string): string | undefined {
   return undefined;
 }
 
-/** The signed-in user of a browser request, as an actor of one of their organizations, or null. */
-export async function actorFromSession(services: Services, config: AuthConfig, req: IncomingMessage): Promise<Actor | null> {
-  return (await sessionOf(services, config, req))?.actor ?? null;
-}
-
 /**
  * The signed-in user of a browser request and their actor in the organization they chose, or
  * null without a session. The actor is null for a user who belongs to no organization yet (a
  * newcomer who signed up): they may still create one (server/organizations/organizations.ts).
+ * `stamp` is the session's (session-stamp.ts), for what re-checks it later (the `/ui` gateway).
  */
-export async function sessionOf(services: Services, config: AuthConfig, req: IncomingMessage): Promise<{ userId: string; actor: Actor | null } | null> {
+export async function sessionOf(
+  services: Services,
+  config: AuthConfig,
+  req: IncomingMessage,
+): Promise<{ userId: string; actor: Actor | null; stamp: string } | null> {
   if (!req.headers.cookie) return null;
   const token = await getToken({ req: { headers: { cookie: req.headers.cookie } }, secret: config.secret!, secureCookie: config.useSecureCookies });
   const account = token && (await accountOfSession(services, token));
-  if (!account) return null;
+  // A valid session has a stamp (accountOfSession checked it against the account's).
+  if (!account || typeof token.stamp !== "string") return null;
   const wanted = cookie(req, ORGANIZATION_COOKIE);
   const membership = account.memberships.find((row) => row.organizationId === wanted) ?? account.memberships[0];
-  return { userId: account.id, actor: membership ? memberActor(account.id, membership, req.socket.remoteAddress) : null };
+  return { userId: account.id, actor: membership ? memberActor(account.id, membership, req.socket.remoteAddress) : null, stamp: token.stamp };
 }
 
 /**

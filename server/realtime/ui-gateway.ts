@@ -1,13 +1,12 @@
 import type { IncomingMessage } from "node:http";
 import type { AuthConfig } from "@auth/core";
-import { getToken } from "@auth/core/jwt";
 import { eq } from "drizzle-orm";
 import type { Namespace, Server } from "socket.io";
 import { hasRole, type Actor } from "../auth/actor";
 import { fromOwnOrigin } from "../auth/origin";
 import { clientAddress, type AuthLimits } from "../auth/rate-limits";
 import { stampMatches } from "../auth/session-stamp";
-import { actorFromSession, currentMemberActor } from "../auth/sessions";
+import { currentMemberActor, sessionOf } from "../auth/sessions";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
 import { users } from "../db/schema";
@@ -34,11 +33,6 @@ import {
 /** Over how long a process's clients are told to re-read after a gap in its notifications. */
 const RESYNC_SPREAD_MS = 3_000;
 
-/**
- * The Postgres channel a trigger notifies with an organization's id whenever access in it shrinks:
- * a role changed, a member left, a token was revoked (drizzle/0013_access_changes_and_rate_limits.sql).
- */
-export const ACCESS_CHANNEL = "slipway_access_changed";
 /** Notifications can be lost while the listener reconnects: every socket is re-checked this often as well. */
 const ACCESS_RECHECK_MS = 60_000;
 
@@ -84,15 +78,9 @@ async function accessOf(services: Services, options: GatewayOptions, request: In
   }
   if (!options.auth || !request.headers.cookie) return null;
   if (!fromOwnOrigin(request, options.publicUrl)) throw new AppError("FORBIDDEN", "Cross-origin connection refused: open the dashboard from its own address");
-  const stamp = await stampOfCookie(options.auth, request);
-  const actor = await actorFromSession(services, options.auth, request);
-  return actor && stamp !== null ? { actor, credential: { kind: "session", userId: actor.id!, organizationId: actor.organizationId, stamp } } : null;
-}
-
-/** The stamp a session cookie carries (actorFromSession checks that it is the account's). */
-async function stampOfCookie(auth: AuthConfig, request: IncomingMessage): Promise<string | null> {
-  const token = await getToken({ req: { headers: { cookie: request.headers.cookie ?? "" } }, secret: auth.secret!, secureCookie: auth.useSecureCookies });
-  return typeof token?.stamp === "string" ? token.stamp : null;
+  const session = await sessionOf(services, options.auth, request);
+  const actor = session?.actor;
+  return actor ? { actor, credential: { kind: "session", userId: actor.id!, organizationId: actor.organizationId, stamp: session.stamp } } : null;
 }
 
 /** Whether a session's stamp still matches its account (the account may be gone: not found, it does not). */
@@ -211,7 +199,7 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
     onAccessChanged(listener: AccessListener) {
       onAccessChanged = listener;
     },
-    /** From this process's Postgres listener ({@link ACCESS_CHANNEL}): re-checks its sockets of the organization at once. */
+    /** From this process's Postgres listener (ACCESS_CHANNEL, access-channel.ts): re-checks its sockets of the organization at once. */
     accessChanged(organizationId: string) {
       return recheck(organizationId);
     },
