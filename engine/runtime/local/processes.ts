@@ -14,18 +14,9 @@ import { signalGroup } from "../shared/commands";
  * Recorded at spawn and compared later, so a recycled pid is never mistaken for our app.
  */
 export function processStartTime(pid: number): number | null {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return null;
-  }
-  // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state); start time is field 22.
-  if (fields[0] === "Z" || fields[0] === "X") return null;
-  const startTime = Number(fields[19]);
-  return Number.isFinite(startTime) ? startTime : null;
+  const stat = statOf(String(pid));
+  if (!stat || stat.state === "Z" || stat.state === "X") return null;
+  return Number.isFinite(stat.startTime) ? stat.startTime : null;
 }
 
 /** True while the process with this pid is the one we started (not a zombie, not a recycled pid). */
@@ -45,13 +36,8 @@ export function isGroupAlive(pgid: number): boolean {
   }
   for (const entry of fs.readdirSync("/proc")) {
     if (entry.charCodeAt(0) > 57) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
-    } catch {
-      // Ended while we looked.
-    }
+    const stat = statOf(entry); // null: ended while we looked
+    if (stat?.pgid === pgid && stat.state !== "Z" && stat.state !== "X") return true;
   }
   return false;
 }
@@ -113,15 +99,17 @@ function stopSignalTargets(pgid: number): number[] | "group" {
   return [...members.keys()].filter((pid) => !monitors.has(pid));
 }
 
-/** State, parent and process group of a process (fields 3-5 of /proc/<pid>/stat); null once it ended. */
-function statOf(pid: string): { state: string; ppid: number; pgid: number } | null {
+/** State, parent, process group and start time of a process (fields 3-5 and 22 of /proc/<pid>/stat); null once it ended. */
+function statOf(pid: string): { state: string; ppid: number; pgid: number; startTime: number } | null {
+  let stat: string;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0]!, ppid: Number(fields[1]), pgid: Number(fields[2]) };
+    stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     return null;
   }
+  // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { state: fields[0]!, ppid: Number(fields[1]), pgid: Number(fields[2]), startTime: Number(fields[19]) };
 }
 
 /** The process's pid in each PID namespace it is in, this /proc's first (the NSpid line, Linux 4.1+); [] when unknown. */
@@ -199,12 +187,7 @@ function holdsOneOf(pid: string, targets: Set<string>): boolean {
 
 /** The process group of a process; null once it ended. */
 function processGroupOf(pid: number): number | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-  } catch {
-    return null;
-  }
+  return statOf(String(pid))?.pgid ?? null;
 }
 
 /** True when nothing listens on 127.0.0.1:`port` (get-port would not do: it withholds ports it handed out recently). */
