@@ -10,6 +10,7 @@ import { auditEvents, users } from "../db/schema";
 import { updateInstanceSettings } from "../instance/settings";
 import { acceptInvite } from "../members/accept-invite";
 import { inviteMember } from "../members/members";
+import { createApiToken } from "../tokens/api-tokens";
 import { startWebServer } from "../web-server";
 import { signUp } from "./accounts";
 import { verifiedPrimaryEmail } from "./github";
@@ -203,6 +204,12 @@ describe("signing in with GitHub", () => {
     return ((await answer.json()) as { result: { data: { id: string } } }).result.data.id;
   }
 
+  /** The status the API answers an API token with. */
+  async function tokenAnswers(token: string): Promise<number> {
+    const answer = await fetch(`${web.url}/api/trpc/organization.whoami?input=${encodeURIComponent("{}")}`, { headers: { authorization: `Bearer ${token}` } });
+    return answer.status;
+  }
+
   /** The organizations where a GitHub sign-in's takeover of the account was recorded (null: the instance's own log). */
   async function takeoversRecorded(userId: string) {
     const events = await services.db
@@ -292,12 +299,15 @@ describe("signing in with GitHub", () => {
     expect(await takeoversRecorded(first as string)).toEqual([]);
   });
 
-  it("lets an invited member who made a password switch to GitHub: same account and membership, the password retired", async () => {
+  it("lets an invited member who made a password switch to GitHub: same account and membership, the password and its tokens retired", async () => {
     const { url } = await inviteMember({ ...services, actor: { ...org.as("OWNER"), id: adaId } }, { role: "DEVELOPER" });
     await acceptInvite(services, null, { token: url.split("/invite/")[1]!, name: "Grace", email: "grace@example.test", password: "grace's own password" });
     const passwordSession = await passwordSignIn("grace@example.test", "grace's own password");
     const grace = await accountOf(passwordSession);
     expect(grace).toEqual(expect.any(String));
+    // A token made with the password: whoever held it could have made it, so it ends with the password.
+    const { token } = await createApiToken({ ...services, actor: { ...org.as("DEVELOPER"), id: grace as string } }, { name: "ci", role: "DEVELOPER" });
+    expect(await tokenAnswers(token)).toBe(200);
 
     github.signInAs(octocat(null), verified("Grace@example.test"));
     const cookie = await gitHubSignIn();
@@ -305,6 +315,9 @@ describe("signing in with GitHub", () => {
     const whoami = await fetch(`${web.url}/api/trpc/organization.whoami?input=${encodeURIComponent("{}")}`, { headers: { cookie } });
     expect(((await whoami.json()) as { result: { data: unknown } }).result.data).toMatchObject({ organizationId: org.organizationId, role: "DEVELOPER" });
     expect(await accountOf(passwordSession)).toBe(401);
+    expect(await tokenAnswers(token)).toBe(401);
     expect(await takeoversRecorded(grace as string)).toEqual([null, org.organizationId]);
+    const revocations = await services.db.select({ changes: auditEvents.changes }).from(auditEvents).where(eq(auditEvents.action, "api_token.revoke"));
+    expect(revocations.map((event) => event.changes)).toEqual([{ name: "ci", reason: "the account was taken over by a GitHub sign-in" }]);
   });
 });

@@ -1,7 +1,7 @@
 import { and, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { assertRole, hasRole, lowerRole } from "../auth/actor";
-import { recordAudit } from "../audit/record-audit";
+import { recordAudit, type AuditActor } from "../audit/record-audit";
 import { hashToken, issueToken } from "../auth/tokens";
 import type { Actor } from "../auth/actor";
 import type { DomainContext, Services } from "../context";
@@ -68,11 +68,15 @@ export async function revokeApiToken(ctx: DomainContext, tokenId: string) {
   });
 }
 
+/** Who revokes a member's tokens, and when: another member removing them, or their own GitHub sign-in taking the account over. */
+type RevocationContext = Pick<Services, "now"> & { actor: AuditActor & { organizationId: string } };
+
 /**
- * A member leaves: their tokens die with the membership, for good (being invited again gives new
- * access, not the old tokens back). Runs in the removal's transaction; each revocation is audited.
+ * A member leaves, or their account is taken over: their tokens in the actor's organization die,
+ * for good (being invited again gives new access, not the old tokens back). Runs in the caller's
+ * transaction; each revocation is audited.
  */
-export async function revokeTokensOfMember(tx: Executor, ctx: DomainContext, userId: string, reason: string): Promise<void> {
+export async function revokeTokensOfMember(tx: Executor, ctx: RevocationContext, userId: string, reason: string): Promise<void> {
   const revoked = await tx
     .update(apiTokens)
     .set({ revokedAt: ctx.now() })
