@@ -123,8 +123,18 @@ export function sandboxArgv(
  * A release's sandbox hangs off a keeper shell, the process the engine tracks: the keeper lives
  * on when the engine stops and ends with the release's exit code when the release ends. Stop
  * signals reach the app directly (one process group, stopSignalTargets in ../processes.ts); the
- * keeper only waits through them (a trapped signal interrupts `wait`; an ignored one would be
- * inherited).
+ * keeper only waits through them: a trapped signal that arrives while a foreground command runs
+ * waits for it to end, and `:` then leaves `$?`, the release's status, as it was. Trapped, not
+ * ignored: an ignored signal would be inherited.
+ *
+ * Bubblewrap runs in the foreground, not as a background job (`"$@" &` and a `wait`): a
+ * non-interactive shell starts a background job with SIGINT and SIGQUIT ignored ("Asynchronous
+ * Lists" in https://pubs.opengroup.org/onlinepubs/9699919799/utilities/V3_chap02.html), which
+ * stays so across exec and which no shell inside can undo, so the app would start deaf to them
+ * (no KeyboardInterrupt in Python, a start script's `trap ... INT` silently ignored). A
+ * foreground child gets a trapped signal at its default instead. Nor may the shell exec
+ * bubblewrap in its own place (the keeper would be gone): the `exit` keeps bubblewrap from being
+ * the last command, which some shells exec.
  *
  * A release's sandbox is a process group like an unsandboxed release, not a unit that dies at
  * once: it runs without --die-with-parent. With it, bubblewrap's PID-namespace init is SIGKILLed
@@ -136,12 +146,7 @@ export function sandboxArgv(
  * with it. A keeper killed alone leaves the sandbox running in its group: supervision then takes
  * the release for crashed and stops the group (ReleaseProcesses.forget), as it does unsandboxed.
  */
-const KEEPER = [
-  "/bin/sh",
-  "-c",
-  'trap : TERM INT QUIT HUP; "$@" & child=$!; while :; do wait "$child"; status=$?; kill -0 "$child" 2>/dev/null || exit "$status"; done',
-  "slipway-keeper",
-];
+const KEEPER = ["/bin/sh", "-c", 'trap : TERM INT QUIT HUP; "$@"; exit "$?"', "slipway-keeper"];
 
 /** Writes the passwd and group files a service sees: root, nobody, and its own user `app` whose home is `home`. */
 export function identityFiles(dir: string, user: ServiceUser | null, home: string): { passwd: string; group: string } {
