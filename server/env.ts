@@ -1,6 +1,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { envNumber } from "../engine/protocol/env-number";
+import { domainSuffix } from "./clusters/domain-suffix";
 
 /**
  * A retention period: a whole number of days, written without a unit ("30", not "30d"), at least
@@ -31,7 +32,18 @@ const schema = z.object({
   SLIPWAY_ROUTER_PORT: envNumber(z.number().int().min(0).max(65535)).default(8080),
   /** The embedded engine's router HTTPS port, for custom domains (issue 16); 0 serves no HTTPS. */
   SLIPWAY_ROUTER_HTTPS_PORT: envNumber(z.number().int().min(0).max(65535)).default(8443),
-  SLIPWAY_DOMAIN: z.string().default("localhost"),
+  /**
+   * The `local` cluster's domain suffix, given to it on the first start: held to a new cluster's
+   * rules (a DNS name, labels of 63 characters at most, 189 in all), or its services' hostnames
+   * would be names DNS refuses. Written as DNS compares it: case and a final dot do not matter.
+   */
+  SLIPWAY_DOMAIN: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .transform((name) => name.replace(/\.$/, ""))
+    .pipe(domainSuffix)
+    .default("localhost"),
   /** Custom domains (issue 16): DNS servers for their checks ("127.0.0.1:53,[::1]:53"); the system's when unset. */
   SLIPWAY_DNS_SERVERS: z
     .string()

@@ -44,6 +44,7 @@ export function describeDomain(domain: ServiceDomain): string {
     ["domain", domain.hostname],
     ["verified", domain.verified ? `yes (${formatAge(domain.verifiedAt)})` : "no"],
   ];
+  if (domain.refused) lines.push(["refused", domain.refused]);
   if (!domain.verified) {
     if (domain.txtRecord) lines.push(["publish TXT", `${domain.txtRecord.name}  "${domain.txtRecord.value}"`]);
     if (domain.httpToken) lines.push(["point DNS", `${domain.hostname} at this cluster's router: Slipway fetches ${domain.httpToken.url}`]);

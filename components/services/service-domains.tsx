@@ -100,6 +100,12 @@ function Padlock({ certificate }: { certificate: Domain["certificate"] }) {
           Certificate expired
         </Badge>
       );
+    case "REFUSED":
+      return (
+        <Badge color="red" variant="light" leftSection={<IconAlertTriangle size={12} aria-hidden />}>
+          Not served
+        </Badge>
+      );
     case "AWAITING_VERIFICATION":
       return (
         <Badge color="gray" variant="light" leftSection={<IconLockOpen size={12} aria-hidden />}>
@@ -163,7 +169,11 @@ function DomainCard({ domain, canEdit, providers }: { domain: Domain; canEdit: b
             <Text fw={600} ff="monospace" className="break-anywhere">
               {domain.hostname}
             </Text>
-            {domain.verified ? (
+            {domain.refused ? (
+              <Badge color="red" variant="outline">
+                Refused
+              </Badge>
+            ) : domain.verified ? (
               <Badge color="green" variant="outline">
                 Verified
               </Badge>
@@ -176,12 +186,12 @@ function DomainCard({ domain, canEdit, providers }: { domain: Domain; canEdit: b
           </Group>
           {canEdit && (
             <Group gap="xs">
-              {!domain.verified && (
+              {!domain.verified && !domain.refused && (
                 <Button size="xs" onClick={() => verify.mutate({ domainId: domain.id })} loading={verify.isPending}>
                   Verify now
                 </Button>
               )}
-              {domain.verified && (
+              {domain.verified && !domain.refused && (
                 <>
                   <Button
                     size="xs"
@@ -204,7 +214,14 @@ function DomainCard({ domain, canEdit, providers }: { domain: Domain; canEdit: b
           )}
         </Group>
 
-        {!domain.verified && <VerificationSteps domain={domain} />}
+        {domain.refused && (
+          <Alert color="red" role="alert" title="Refused: not served">
+            <Text fz="sm" className="break-anywhere">
+              {domain.refused}
+            </Text>
+          </Alert>
+        )}
+        {!domain.verified && !domain.refused && <VerificationSteps domain={domain} />}
         {!domain.verified && domain.checkError && (
           <Alert color="orange" title={<>Last check {domain.lastCheckedAt && <RelativeTime value={domain.lastCheckedAt} />}</>}>
             {domain.checkError}

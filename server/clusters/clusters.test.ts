@@ -123,6 +123,27 @@ describe("a cluster's domain suffix", () => {
     expect(cluster.domainSuffix).toBe(suffixOf(189));
   });
 
+  it("is refused a label of more than 63 characters, or characters DNS does not allow, saying which", async () => {
+    // 100 characters in all, far under 189: the total alone let it through.
+    const longLabel = `${"x".repeat(64)}.example.com`;
+    expect(longLabel.length).toBeLessThan(189);
+    await expect(as("ADMIN").clusters.create({ name: "long-label", domainSuffix: longLabel })).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: expect.stringContaining(`use a DNS name: its label ${"x".repeat(20)}… has 64 characters, and a DNS label may have at most 63`),
+    });
+    for (const domainSuffix of ["apps_example.com", "apps..example.com", "Apps.example.com", "apps.example.com."]) {
+      await expect(as("ADMIN").clusters.create({ name: "bad-suffix", domainSuffix })).rejects.toMatchObject({
+        code: "BAD_REQUEST",
+        message: expect.stringContaining("use a DNS name: lowercase letters, digits, hyphens and dots, such as apps.example.com"),
+      });
+    }
+    const names = (await as("ADMIN").clusters.list({})).map((listed) => listed.name);
+    expect(names).not.toContain("long-label");
+    expect(names).not.toContain("bad-suffix");
+    const { cluster } = await as("ADMIN").clusters.create({ name: "long-label", domainSuffix: `${"x".repeat(63)}.example.com` });
+    expect(cluster.domainSuffix).toBe(`${"x".repeat(63)}.example.com`);
+  });
+
   it("saved longer before keeps working: listed, and its services created and deployed", async () => {
     // As a release that took 200 characters saved it.
     const [legacy] = await services.db

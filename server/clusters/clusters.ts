@@ -8,14 +8,7 @@ import { conflictOnDuplicate } from "../db/errors";
 import { clusters, clusterKinds } from "../db/schema";
 import { notifyEngine } from "../deployments/engine-channel";
 import { AppError, notFound } from "../errors";
-import { MAX_LABEL_LENGTH } from "../services/domains";
-
-/**
- * The most characters of a domain suffix: a hostname, `<label>.<suffix>`, may have 253 (the 255
- * octets of RFC 1035, section 2.3.4, as DNS sends it), and a generated label up to 63. Only new
- * clusters are held to it: one saved with a longer suffix keeps it, as do its services' hostnames.
- */
-export const MAX_DOMAIN_SUFFIX_LENGTH = 253 - MAX_LABEL_LENGTH - 1;
+import { domainSuffix } from "./domain-suffix";
 
 export const createClusterInput = z.object({
   name: z
@@ -25,17 +18,7 @@ export const createClusterInput = z.object({
     .regex(/^[a-z0-9][a-z0-9-]*$/, "use lowercase letters, digits and hyphens"),
   kind: z.enum(clusterKinds).default("local"),
   /** Services are served at `<service>-<env>-<project>.<domainSuffix>`: a DNS name, such as apps.example.com. */
-  domainSuffix: z
-    .string()
-    .max(
-      MAX_DOMAIN_SUFFIX_LENGTH,
-      `use at most ${MAX_DOMAIN_SUFFIX_LENGTH} characters: a hostname, <service>-<env>-<project>.<domainSuffix>, may have 253, and its first label ${MAX_LABEL_LENGTH}`,
-    )
-    .regex(
-      /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
-      "use a DNS name: lowercase letters, digits, hyphens and dots, such as apps.example.com",
-    )
-    .default("localhost"),
+  domainSuffix: domainSuffix.default("localhost"),
   /** Services may be built from repositories on the engine's host (`file://`, paths); its engine must allow them too. */
   allowLocalRepositories: z.boolean().default(false),
   /** A `kubernetes` cluster's: where images of services from git are built; unset, in the cluster by a build Job. */

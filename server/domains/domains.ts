@@ -6,7 +6,7 @@ import type { Actor } from "../auth/actor";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
-import { acmeChallengeTypes, domainVerificationMethods, environments, serviceDomains, services, type AcmeChallengeType } from "../db/schema";
+import { acmeChallengeTypes, clusters, domainVerificationMethods, environments, serviceDomains, services, type AcmeChallengeType } from "../db/schema";
 import { notifyEngine } from "../deployments/engine-channel";
 import { AppError, notFound } from "../errors";
 import { addJob } from "../jobs/add-job";
@@ -15,6 +15,7 @@ import { cipherFor } from "../secrets/organization-cipher";
 import { assertNotGeneratedHostname } from "../services/domains";
 import { checkOwnership, txtRecordOf, verificationUrlOf } from "./checks";
 import { providerForDomain } from "./dns-providers/credentials";
+import { domainClusterColumns, refusalOf } from "./refusal";
 import { defaultDomainSettings, RENEW_BEFORE_DAYS } from "./settings";
 
 /** Who the audit log names for what certificates do by themselves (issuances, renewals, retries). */
@@ -63,8 +64,12 @@ type DomainRow = typeof serviceDomains.$inferSelect;
 /** Authenticated data of a sealed key: the ciphertext cannot be moved to another domain. */
 export const keyContext = (domainId: string) => `service_domain:${domainId}:key`;
 
+/** A domain as listed: with why it is refused (refusal.ts), when it is. */
+type ListedDomain = DomainRow & { refused?: string | null };
+
 /** Where the certificate of a domain stands, as the page shows it. */
-export function certificateStatusOf(row: DomainRow, now: Date) {
+export function certificateStatusOf(row: ListedDomain, now: Date) {
+  if (row.refused) return "REFUSED" as const;
   if (!row.verifiedAt) return "AWAITING_VERIFICATION" as const;
   if (row.certificatePem && row.certificateNotAfter) {
     if (row.certificateNotAfter <= now) return "EXPIRED" as const;
@@ -73,13 +78,15 @@ export function certificateStatusOf(row: DomainRow, now: Date) {
   return row.certificateError ? ("FAILED" as const) : ("ISSUING" as const);
 }
 
-export function describeDomain(row: DomainRow, now: Date) {
+export function describeDomain(row: ListedDomain, now: Date) {
   return {
     id: row.id,
     serviceId: row.serviceId,
     hostname: row.hostname,
     method: row.verificationMethod,
     verified: row.verifiedAt !== null,
+    /** Why the router does not serve it, verified or not. */
+    refused: row.refused ?? null,
     verifiedAt: row.verifiedAt?.toISOString() ?? null,
     lastCheckedAt: row.lastCheckedAt?.toISOString() ?? null,
     checkError: row.checkError,
@@ -114,12 +121,21 @@ async function routableService(ctx: DomainContext, serviceId: string) {
 
 async function domainOf(ctx: DomainContext, domainId: string) {
   const [row] = await ctx.db
-    .select({ domain: serviceDomains, clusterId: environments.clusterId })
+    .select({ domain: serviceDomains, clusterId: environments.clusterId, cluster: domainClusterColumns })
     .from(serviceDomains)
     .innerJoin(services, eq(services.id, serviceDomains.serviceId))
     .innerJoin(environments, eq(environments.id, services.environmentId))
+    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
     .where(and(eq(serviceDomains.id, domainId), eq(serviceDomains.organizationId, ctx.actor.organizationId)));
   if (!row) throw notFound("Domain");
+  return row;
+}
+
+/** A domain of the caller's organization that may be served: a refused one (refusal.ts) can only be removed. */
+async function servableDomainOf(ctx: DomainContext, domainId: string) {
+  const row = await domainOf(ctx, domainId);
+  const refused = refusalOf(row.domain.hostname, row.cluster);
+  if (refused) throw new AppError("INVALID", refused);
   return row;
 }
 
@@ -184,7 +200,15 @@ export async function listDomains(ctx: DomainContext, serviceId: string) {
     .from(services)
     .where(and(eq(services.id, serviceId), eq(services.organizationId, ctx.actor.organizationId)));
   if (!service) throw notFound("Service");
-  return ctx.db.select().from(serviceDomains).where(eq(serviceDomains.serviceId, serviceId)).orderBy(serviceDomains.hostname);
+  const rows = await ctx.db
+    .select({ domain: serviceDomains, cluster: domainClusterColumns })
+    .from(serviceDomains)
+    .innerJoin(services, eq(services.id, serviceDomains.serviceId))
+    .innerJoin(environments, eq(environments.id, services.environmentId))
+    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
+    .where(eq(serviceDomains.serviceId, serviceId))
+    .orderBy(serviceDomains.hostname);
+  return rows.map(({ domain, cluster }): ListedDomain => ({ ...domain, refused: refusalOf(domain.hostname, cluster) }));
 }
 
 export async function removeDomain(ctx: DomainContext, domainId: string) {
@@ -202,7 +226,7 @@ export async function removeDomain(ctx: DomainContext, domainId: string) {
  * still without a certificate is tried again at once with its new challenge.
  */
 export async function updateDomain(ctx: DomainContext, input: z.infer<typeof updateDomainInput>) {
-  const { domain, clusterId } = await domainOf(ctx, input.domainId);
+  const { domain, clusterId } = await servableDomainOf(ctx, input.domainId);
   if (input.redirectHttps === undefined && input.challenge === undefined) throw new AppError("INVALID", "nothing to change: give redirectHttps or challenge");
   if (input.challenge === undefined && input.dnsProviderId) throw new AppError("INVALID", "give the challenge (DNS_01) with its DNS provider");
   const challenge = input.challenge ? await challengeOf(ctx, domain.hostname, input.challenge, input.dnsProviderId) : null;
@@ -276,7 +300,7 @@ export async function verifyDomain(ctx: DomainContext, domainId: string) {
 
 /** Obtain a new certificate by ACME now (a verified domain), replacing an uploaded one. */
 export async function renewCertificate(ctx: DomainContext, domainId: string) {
-  const { domain } = await domainOf(ctx, domainId);
+  const { domain } = await servableDomainOf(ctx, domainId);
   if (!domain.verifiedAt) throw new AppError("INVALID", `${domain.hostname} is not verified yet: verify it first`);
   await ctx.db.transaction(async (tx) => {
     await recordAudit(tx, ctx.actor, {
@@ -301,7 +325,7 @@ function parseLeaf(pem: string): X509Certificate {
 
 /** Stores a user's own certificate and key (sealed) for a domain; the router serves it instead of an ACME one. */
 export async function uploadCertificate(ctx: DomainContext, input: z.infer<typeof uploadCertificateInput>) {
-  const { domain, clusterId } = await domainOf(ctx, input.domainId);
+  const { domain, clusterId } = await servableDomainOf(ctx, input.domainId);
   const leaf = parseLeaf(input.certificatePem);
   let key;
   try {

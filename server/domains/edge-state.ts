@@ -1,22 +1,24 @@
 import { eq } from "drizzle-orm";
 import type { EdgeState } from "../../engine/protocol/edge";
 import type { Services } from "../context";
-import { environments, serviceDomains, services as servicesTable } from "../db/schema";
+import { clusters, environments, serviceDomains, services as servicesTable } from "../db/schema";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { cipherFor } from "../secrets/organization-cipher";
 import { keyContext } from "./domains";
+import { domainClusterColumns, refusalOf } from "./refusal";
 
 /**
  * What a cluster's router needs of the custom domains of its services (`edge:pull`): private
  * keys are opened here, for the engine of that cluster only, and travel on its authenticated
- * socket; they are never logged.
+ * socket; they are never logged. Refused domains (refusal.ts) are left out.
  */
 export async function edgeStateOf(services: Services, clusterId: string): Promise<EdgeState> {
   const rows = await services.db
-    .select({ domain: serviceDomains })
+    .select({ domain: serviceDomains, cluster: domainClusterColumns })
     .from(serviceDomains)
     .innerJoin(servicesTable, eq(servicesTable.id, serviceDomains.serviceId))
     .innerJoin(environments, eq(environments.id, servicesTable.environmentId))
+    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
     .where(eq(environments.clusterId, clusterId))
     .orderBy(serviceDomains.hostname);
   const ciphers = new Map<string, OrganizationCipher>();
@@ -26,7 +28,9 @@ export async function edgeStateOf(services: Services, clusterId: string): Promis
     return cipher;
   };
   const domains: EdgeState["domains"] = [];
-  for (const { domain } of rows) {
+  for (const { domain, cluster } of rows) {
+    // Not routed, nor its token or challenge answered, nor its certificate handed over.
+    if (refusalOf(domain.hostname, cluster)) continue;
     const verified = domain.verifiedAt !== null;
     const certificate =
       verified && domain.certificatePem && domain.encryptedPrivateKey

@@ -7,16 +7,25 @@
  * refuse (more than 63 characters) is refused however the service comes to be.
  */
 import { randomBytes } from "node:crypto";
-import { eq } from "drizzle-orm";
-import { beforeAll, describe, expect, it } from "vitest";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
+import { selfSignedCertificate } from "../../test/support/self-signed";
 import { openedPullRequest } from "../../test/support/webhooks";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
 import { environments, gitConnections, serviceDomains } from "../db/schema";
+import { cipherFor } from "../secrets/organization-cipher";
 import { loadCandidates } from "../webhooks/candidates";
 import { onPullRequest } from "../webhooks/previews";
+import { issueCertificate, scheduleRenewals } from "./acme";
+import { issuanceJobKey, keyContext } from "./domains";
+import { edgeStateOf } from "./edge-state";
+import { defaultDomainSettings } from "./settings";
 
 const git = { url: "https://github.com/acme/shop.git", ref: { branch: "main" } };
 const suffix = "apps.example.test";
@@ -44,8 +53,13 @@ async function legacyDomain(serviceId: string, hostname: string, verified: boole
   return row!;
 }
 
+let dir: string;
+
 beforeAll(async () => {
-  services = testServices((await createTestDatabase()).db);
+  // Nothing listens there: an issuance that should not have begun fails at once, on 127.0.0.1.
+  const acme = { ...defaultDomainSettings.acme, directoryUrl: "https://127.0.0.1:9/directory" };
+  services = testServices((await createTestDatabase()).db, { domains: { ...defaultDomainSettings, acme } });
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), "slipway-hostname-conflicts-"));
   org = await seedOrganization(services, "hostname-conflicts");
   api = createCaller({ services, actor: org.as("DEVELOPER") });
   const { cluster } = await createCaller({ services, actor: org.as("ADMIN") }).clusters.create({ name: "edge", domainSuffix: suffix });
@@ -110,6 +124,83 @@ describe("custom domains and generated hostnames", () => {
     // Once the domain is removed, the copy is made.
     await api.domains.remove({ domainId: legacy.id });
     await api.environments.clone({ environmentId: shop.prodId, name: "v2-prod", services: ["api"] });
+  });
+});
+
+afterAll(async () => {
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+/** Gives a domain the ACME certificate a release before this check obtained, expiring in `days`. */
+async function withAcmeCertificate(domainId: string, hostname: string, days: number) {
+  const { certPem, keyPem } = await selfSignedCertificate({ dir, names: [hostname], days });
+  const cipher = await cipherFor(services.db, services.keyring, org.organizationId);
+  await services.db
+    .update(serviceDomains)
+    .set({
+      certificateSource: "ACME",
+      certificatePem: certPem,
+      encryptedPrivateKey: cipher.encrypt(keyPem, keyContext(domainId)),
+      certificateNotAfter: new Date(Date.now() + days * 86_400_000),
+    })
+    .where(eq(serviceDomains.id, domainId));
+}
+
+/** The issuance jobs queued for a domain. */
+async function issuanceJobs(domainId: string) {
+  const { rows } = await services.db.execute(sql`select id from graphile_worker.jobs where key = ${issuanceJobKey(domainId)}`);
+  return rows;
+}
+
+describe("custom domains under the suffix verified before this check", () => {
+  const refusal = (hostname: string) =>
+    `${hostname} is under apps.example.test, where cluster "edge" serves its services at <service>-<environment>-<project>.apps.example.test: it was added before such domains were refused, and is not served (it would take the requests of the service whose hostname it is) nor given a certificate. Remove it, and add a name outside apps.example.test`;
+
+  it("are not routed, nor their certificates handed to the router, renewed or issued; their owner sees why, and removes them", async () => {
+    // `web` took `api`'s hostname, certificate and all; and a name no service has yet, still without a certificate.
+    const takeover = await legacyDomain(shop.webId, "api-prod-shop.apps.example.test", true);
+    await withAcmeCertificate(takeover.id, takeover.hostname, 10);
+    const spare = await legacyDomain(shop.webId, "www.shop.apps.example.test", true);
+    await services.db
+      .update(serviceDomains)
+      .set({ certificateError: "the CA said no", certificateErrorAt: new Date(Date.now() - 86_400_000) })
+      .where(eq(serviceDomains.id, spare.id));
+    const outside = await api.domains.add({ serviceId: shop.webId, hostname: "web.example.test" });
+    await services.db.update(serviceDomains).set({ verifiedAt: new Date() }).where(eq(serviceDomains.id, outside.id));
+
+    const edge = await edgeStateOf(services, edgeClusterId);
+    expect(edge.domains.map((domain) => domain.hostname)).not.toContain(takeover.hostname);
+    expect(edge.domains.map((domain) => domain.hostname)).not.toContain(spare.hostname);
+    expect(edge.domains.find((domain) => domain.hostname === "web.example.test")).toMatchObject({ serviceId: shop.webId, verified: true });
+
+    // Neither the renewal due in 10 days nor the first certificate's retry is queued; a job queued before is skipped.
+    await scheduleRenewals(services);
+    expect(await issuanceJobs(takeover.id)).toEqual([]);
+    expect(await issuanceJobs(spare.id)).toEqual([]);
+    // The domain outside the suffix, verified without a certificate and without a job, is tried again.
+    expect(await issuanceJobs(outside.id)).toHaveLength(1);
+    expect(await issueCertificate(services, takeover.id)).toEqual({ status: "skipped", reason: refusal(takeover.hostname) });
+
+    const listed = await api.domains.list({ serviceId: shop.webId });
+    expect(listed.find((domain) => domain.id === takeover.id)).toMatchObject({
+      verified: true,
+      refused: refusal(takeover.hostname),
+      certificate: { status: "REFUSED", source: "ACME" },
+    });
+    expect(listed.find((domain) => domain.id === spare.id)).toMatchObject({ refused: refusal(spare.hostname), certificate: { status: "REFUSED" } });
+    expect(listed.find((domain) => domain.id === outside.id)).toMatchObject({ refused: null, verified: true });
+    // Nothing it could be given would serve it: only its removal is left.
+    for (const attempt of [
+      () => api.domains.renewCertificate({ domainId: takeover.id }),
+      () => api.domains.update({ domainId: takeover.id, redirectHttps: true }),
+      () => api.domains.uploadCertificate({ domainId: spare.id, certificatePem: "-", privateKeyPem: "-" }),
+    ]) {
+      await expect(attempt()).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("it was added before such domains were refused") });
+    }
+    expect(await issuanceJobs(takeover.id)).toEqual([]);
+    await api.domains.remove({ domainId: takeover.id });
+    await api.domains.remove({ domainId: spare.id });
+    await api.domains.remove({ domainId: outside.id });
   });
 });
 

@@ -1,8 +1,9 @@
 import { and, desc, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record-audit";
 import type { Services } from "../context";
-import { auditEvents, environments, serviceDomains, services as servicesTable } from "../db/schema";
+import { auditEvents, clusters, environments, serviceDomains, services as servicesTable } from "../db/schema";
 import { acmeActor, announceEdgeChange, ISSUANCE_JOB_KEY_PREFIX, requestIssuance } from "./domains";
+import { domainClusterColumns, refusalOf } from "./refusal";
 
 /**
  * A verified domain's first certificate, tried again by the renewal scheduler when it did not
@@ -28,14 +29,15 @@ export const gaveUp = (attempts: number) => `gave up after ${attempts} attempts:
  * or it was left by a dead worker (graphile-worker keeps a job out of attempts, unlocked). A job
  * still locked by a worker not yet found dead counts as running. The domain and its job are read
  * in one statement: an issuance's result commits before its job is deleted, so a domain never
- * looks abandoned while its job finishes.
+ * looks abandoned while its job finishes. Refused domains (refusal.ts) get no certificate.
  */
 async function abandonedFirstIssuances(services: Services) {
-  return services.db
-    .select({ domain: serviceDomains, clusterId: environments.clusterId })
+  const rows = await services.db
+    .select({ domain: serviceDomains, clusterId: environments.clusterId, cluster: domainClusterColumns })
     .from(serviceDomains)
     .innerJoin(servicesTable, eq(servicesTable.id, serviceDomains.serviceId))
     .innerJoin(environments, eq(environments.id, servicesTable.environmentId))
+    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
     .where(
       and(
         isNotNull(serviceDomains.verifiedAt),
@@ -48,6 +50,7 @@ async function abandonedFirstIssuances(services: Services) {
         )`,
       ),
     );
+  return rows.filter(({ domain, cluster }) => !refusalOf(domain.hostname, cluster));
 }
 
 type Domain = typeof serviceDomains.$inferSelect;

@@ -21,6 +21,11 @@ const domainOutput = z.object({
   hostname: z.string(),
   method: z.enum(domainVerificationMethods),
   verified: z.boolean(),
+  /**
+   * Why the router does not serve it, verified or not: it is under its cluster's domain suffix,
+   * added before such domains were refused (server/domains/refusal.ts). It can only be removed.
+   */
+  refused: z.string().nullable(),
   verifiedAt: z.string().nullable(),
   lastCheckedAt: z.string().nullable(),
   /** Why the last verification check failed. */
@@ -33,7 +38,7 @@ const domainOutput = z.object({
   /** How ACME checks the domain; DNS_01 names the DNS provider its TXT record goes through. */
   challenge: z.object({ type: z.enum(acmeChallengeTypes), dnsProviderId: z.string().nullable() }),
   certificate: z.object({
-    status: z.enum(["AWAITING_VERIFICATION", "ISSUING", "ACTIVE", "EXPIRED", "FAILED"]),
+    status: z.enum(["AWAITING_VERIFICATION", "ISSUING", "ACTIVE", "EXPIRED", "FAILED", "REFUSED"]),
     source: z.enum(certificateSources).nullable(),
     notAfter: z.string().nullable(),
     /** Why the last issuance or renewal failed (the CA's reason). */
