@@ -40,7 +40,10 @@ export type BatchOptions = { batchSize: number; pauseMs: number };
 export const defaultBatches: BatchOptions = { batchSize: 5000, pauseMs: 50 };
 
 export type Swept = { deleted: number; statements: number };
-export type RetentionOutcome = Record<"deploymentEvents" | "buildLogs" | "runtimeLogs" | "metrics" | "webhookDeliveries" | "auditEvents", Swept>;
+export type RetentionOutcome = Record<
+  "deploymentEvents" | "buildLogs" | "runtimeLogs" | "metrics" | "webhookDeliveries" | "webhookPushes" | "auditEvents",
+  Swept
+>;
 
 const DAY_MS = 86_400_000;
 const DEPLOYMENTS_PER_PAGE = 500;
@@ -66,6 +69,9 @@ export async function applyRetention(db: Executor, policy: RetentionPolicy, now:
       batches,
       sql`received_at`,
     ),
+    // What orders redelivered pushes (server/webhooks/push-order.ts): a push is not redelivered
+    // from Slipway once its delivery is gone, and GitHub offers redelivery for 3 days.
+    webhookPushes: await deleteInBatches(db, "webhook_pushes", sql`created_at < ${before(policy.webhookDays)}::timestamptz`, batches, sql`created_at`),
     auditEvents: await deleteInBatches(db, "audit_events", sql`at < ${before(policy.auditDays)}::timestamptz`, batches, sql`at`),
   };
 }

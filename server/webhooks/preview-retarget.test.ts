@@ -188,8 +188,10 @@ describe("a retargeted pull request's previews", () => {
     const [listed] = await admin().git.deliveries({ connectionId: hooks.github.id });
     expect(listed!.summary).toBe("PR #2 retargeted: pr-2 deleted, pr-2-staging");
 
-    // Its commits redeploy the new base's preview; closing deletes it.
-    const [synced] = (await pullRequestOutcome("github", "pull_request", github("synchronize", "develop"))).previews;
+    // Its new commits redeploy the new base's preview; closing deletes it.
+    const synchronized = github("synchronize", "develop");
+    (synchronized.pull_request as { head: { sha: string } }).head.sha = "0123456789abcdef0123456789abcdef01234567";
+    const [synced] = (await pullRequestOutcome("github", "pull_request", synchronized)).previews;
     expect(synced).toMatchObject({ environmentId: moved.environmentId, created: false, deleted: false });
     const [closed] = (await pullRequestOutcome("github", "pull_request", github("closed", "develop"))).previews;
     expect(closed).toMatchObject({ environmentId: moved.environmentId, deleted: true });

@@ -70,6 +70,12 @@ export type PreviewOutcome = {
   baseBranch?: string;
   previews: { blueprintEnvironmentId: string; environmentId: string; name: string; created: boolean; deploymentId: string | null; deleted: boolean }[];
   skipped?: string;
+  /**
+   * Open previews the delivery did not redeploy: the pull request's head commit, head branch and
+   * base branch are those they were last deployed for (a title edit Bitbucket reports as an
+   * update, a redelivered `synchronize`).
+   */
+  unchanged?: { blueprintEnvironmentId: string; environmentId: string; name: string }[];
   /** Blueprints whose preview was not opened, each with why (no name of the preview could be taken): the others' were. */
   skippedBlueprints?: { blueprintEnvironmentId: string; blueprint: string; reason: string }[];
 };
@@ -83,6 +89,8 @@ export type PreviewOutcome = {
  * the previews of those that do not are deleted (they run with that blueprint's secrets and
  * config), and the others are opened or redeployed as for an opened pull request. A blueprint
  * whose preview no name can be found for is skipped, with why, and the others' are still opened.
+ * An open preview already deployed for the request's head commit, head branch and base branch is
+ * left as it is, its expiry too: it is listed as unchanged.
  */
 export async function onPullRequest(services: Services, connection: ConnectionRow, event: PullRequestEvent, candidates: Candidate[]): Promise<PreviewOutcome> {
   const outcome: PreviewOutcome = { pullRequest: event.number, action: event.action, previews: [] };
@@ -133,11 +141,11 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       (outcome.skippedBlueprints ??= []).push({ blueprintEnvironmentId: blueprint.id, blueprint: blueprint.name, reason: preview.noFreeName });
       continue;
     }
+    if (open && deployedFor(open, event)) {
+      (outcome.unchanged ??= []).push({ blueprintEnvironmentId: blueprint.id, environmentId: preview.environmentId, name: preview.name });
+      continue;
+    }
     const lifetime = blueprint.previewBlueprint?.lifetimeSeconds ?? null;
-    await services.db
-      .update(gitPreviews)
-      .set({ headBranch: event.headBranch, headCommit: event.headCommit, providerRepository: event.providerRepository, connectionId: connection.id })
-      .where(eq(gitPreviews.id, preview.id));
     if (lifetime)
       await services.db
         .update(environments)
@@ -176,6 +184,18 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
       ...(open && (await everDeployed(services.db, open.environmentId)) ? { serviceIds: fromRepository.map((s) => s.id) } : {}),
       refs,
     });
+    // Recorded once the deployment is requested: a retry after a failure before it finds the
+    // preview not yet deployed for this head, and deploys it.
+    await services.db
+      .update(gitPreviews)
+      .set({
+        headBranch: event.headBranch,
+        headCommit: event.headCommit,
+        baseBranch: event.baseBranch,
+        providerRepository: event.providerRepository,
+        connectionId: connection.id,
+      })
+      .where(eq(gitPreviews.id, preview.id));
     if (connection.encryptedApiToken && hasApi(connection.provider)) {
       await addJob(
         services.db,
@@ -194,6 +214,16 @@ export async function onPullRequest(services: Services, connection: ConnectionRo
     });
   }
   return outcome;
+}
+
+/**
+ * Whether the preview's last requested deployment was of this head commit and branch, for this
+ * base branch: its record is written once the deployment is requested (a preview recorded but
+ * never deployed has no base branch), and a new base may give the preview more services to switch
+ * to the head branch.
+ */
+function deployedFor(preview: typeof gitPreviews.$inferSelect, event: PullRequestEvent): boolean {
+  return preview.baseBranch === event.baseBranch && preview.headCommit === event.headCommit && preview.headBranch === event.headBranch;
 }
 
 /** Whether the service is from one of the repositories and follows the branch. */

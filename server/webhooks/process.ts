@@ -9,7 +9,7 @@ import type { Logger } from "../logger";
 import { loadCandidates, type Candidate } from "./candidates";
 import { connectionApiToken } from "./connections";
 import { onPullRequest, webhookActor, type PreviewOutcome } from "./previews";
-import { isOlderPush, lastDeployedPushes } from "./push-order";
+import { branchPushes, isOlderPush, lastDeployedPush, recordPush, type BranchKey } from "./push-order";
 import { actsOn, changedFilesBetween, gitEvents, hasApi, PayloadError, repositoryUrlsOf, type PushEvent } from "./providers";
 import { hasPathFilters, pathsAllow, skipsDeploy, triggersOf } from "./triggers";
 import { UNFOLLOWED_REASON } from "./followed-repositories";
@@ -20,7 +20,7 @@ type ConnectionRow = typeof gitConnections.$inferSelect;
 export type PushOutcome = {
   ref: string;
   commit: string;
-  /** What the next pushes of the branch are ordered against (push-order.ts). */
+  /** As the payload gave it; what the branch's next pushes are ordered against is recorded in webhook_pushes (push-order.ts). */
   before: string | null;
   pushedAt: string | null;
   /** Why path filters could not be applied (every filtered service was deployed). */
@@ -260,7 +260,9 @@ export async function processDelivery(
 /**
  * A push deploys, at the pushed commit, every service (outside previews) from that repository
  * that follows the pushed branch with auto-deploy on and whose path filters the changed files
- * pass, or, for a tag, every service that follows tags: one deployment per environment.
+ * pass, or, for a tag, every service that follows tags: one deployment per environment. A push of
+ * a branch some service follows is recorded (push-order.ts), whatever it deployed: the next
+ * pushes of the branch are ordered against it.
  */
 export async function onPush(services: Services, connection: ConnectionRow, event: PushEvent, candidates: Candidate[]): Promise<PushOutcome> {
   const refName = "branch" in event.ref ? `refs/heads/${event.ref.branch}` : `refs/tags/${event.ref.tag}`;
@@ -268,6 +270,28 @@ export async function onPush(services: Services, connection: ConnectionRow, even
   if (event.deleted) return { ...outcome, reason: "the ref was deleted" };
   const keys = new Set(event.repositoryUrls.map(repositoryKey).filter((k): k is string => k !== null));
   const fromRepository = candidates.filter((c) => !c.inPreview && c.repository !== null && keys.has(c.repository));
+  // Services that follow the pushed ref, in order; only these need the changed files.
+  const following = fromRepository.filter((candidate) => {
+    const ref = candidate.config.git.ref;
+    return "tag" in event.ref ? triggersOf(candidate.service).followTags : ref !== undefined && "branch" in ref && ref.branch === event.ref.branch;
+  });
+  // One key per branch of the repository, whichever of its URLs the services name.
+  const branch =
+    "branch" in event.ref && following.length > 0 ? { connectionId: connection.id, repository: [...keys].sort()[0]!, branch: event.ref.branch } : null;
+  const done = await deployFollowing(services, connection, event, { fromRepository, following, branch }, outcome);
+  const deployed = done.deployments.flatMap((d) => d.serviceIds);
+  if (branch) await recordPush(services.db, branch, event, deployed);
+  return done;
+}
+
+/** What onPush deploys of the services that follow the pushed ref, and why it skips the others. */
+async function deployFollowing(
+  services: Services,
+  connection: ConnectionRow,
+  event: PushEvent,
+  { fromRepository, following, branch }: { fromRepository: Candidate[]; following: Candidate[]; branch: BranchKey | null },
+  outcome: PushOutcome,
+): Promise<PushOutcome> {
   if (skipsDeploy(event.headMessage)) {
     return {
       ...outcome,
@@ -275,12 +299,6 @@ export async function onPush(services: Services, connection: ConnectionRow, even
       skipped: fromRepository.map((c) => ({ serviceId: c.service.id, reason: "[skip deploy]" })),
     };
   }
-
-  // Services that follow the pushed ref, in order; only these need the changed files.
-  const following = fromRepository.filter((candidate) => {
-    const ref = candidate.config.git.ref;
-    return "tag" in event.ref ? triggersOf(candidate.service).followTags : ref !== undefined && "branch" in ref && ref.branch === event.ref.branch;
-  });
   // A service saved without a branch and without the check that records the default one follows
   // whatever the remote's HEAD names at deploy time, which a push delivery does not say.
   if ("branch" in event.ref) {
@@ -301,7 +319,7 @@ export async function onPush(services: Services, connection: ConnectionRow, even
     else if (!pathsAllow(triggers, changedFiles)) outcome.skipped.push({ serviceId: candidate.service.id, reason: "no changed file passes its path filters" });
     else chosen.push(candidate);
   }
-  const current = "branch" in event.ref ? await notOlder(services, connection, refName, event, chosen, outcome) : chosen;
+  const current = branch ? await notOlder(services, branch, event, chosen, outcome) : chosen;
 
   const byEnvironment = new Map<string, Candidate[]>();
   for (const candidate of current) byEnvironment.set(candidate.environment.id, [...(byEnvironment.get(candidate.environment.id) ?? []), candidate]);
@@ -319,25 +337,23 @@ export async function onPush(services: Services, connection: ConnectionRow, even
 
 /**
  * The chosen services this push is not older than: each is compared with the push it was last
- * deployed from (push-order.ts). The others are skipped, and when none is left the push says why.
+ * deployed from, against the pushes recorded for the branch (push-order.ts). The others are
+ * skipped, and when none is left the push says why.
  */
-async function notOlder(services: Services, connection: ConnectionRow, refName: string, event: PushEvent, chosen: Candidate[], outcome: PushOutcome) {
-  const deployed = await lastDeployedPushes(
-    services.db,
-    connection.id,
-    refName,
-    chosen.map((c) => c.service.id),
-  );
+async function notOlder(services: Services, branch: BranchKey, event: PushEvent, chosen: Candidate[], outcome: PushOutcome) {
+  if (chosen.length === 0) return chosen;
+  const recorded = await branchPushes(services.db, branch);
+  const deployed = new Map(chosen.map((c) => [c.service.id, lastDeployedPush(recorded, c.service.id)]));
   const current: Candidate[] = [];
   for (const candidate of chosen) {
     const last = deployed.get(candidate.service.id);
-    if (last && isOlderPush(event, last)) {
+    if (last && isOlderPush(event, last, recorded)) {
       outcome.skipped.push({ serviceId: candidate.service.id, reason: `an older push than the one it was deployed from (${last.commit.slice(0, 7)})` });
     } else {
       current.push(candidate);
     }
   }
-  if (chosen.length > 0 && current.length === 0) {
+  if (current.length === 0) {
     const newer = [...new Set(chosen.map((c) => deployed.get(c.service.id)!.commit.slice(0, 7)))].join(", ");
     outcome.reason = `an older push than the one already deployed from the branch (${newer}): not deployed`;
   }

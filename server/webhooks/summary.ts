@@ -10,6 +10,7 @@ type PreviewOutcome = {
   previews?: { name?: string; deleted?: boolean }[];
   skipped?: string;
   skippedBlueprints?: { blueprint?: string }[];
+  unchanged?: { name?: string }[];
 };
 
 export function summarizeDelivery(delivery: { status: string; outcome: Record<string, unknown> | null; error: string | null }): string {
@@ -26,7 +27,9 @@ export function summarizeDelivery(delivery: { status: string; outcome: Record<st
         // A blueprint whose preview no name could be found for: its reason, long, is the delivery's to show.
         const unnamed = (event.skippedBlueprints ?? []).map((skipped) => `no preview of ${skipped.blueprint ?? "?"} (no name fits)`);
         const made = previews.map((p) => `${p.name ?? "?"}${p.deleted ? " deleted" : ""}`);
-        return `PR #${event.pullRequest} ${event.action ?? ""}: ${made.length + unnamed.length === 0 ? "no preview" : [...made, ...unnamed].join(", ")}`;
+        const unchanged = (event.unchanged ?? []).map((p) => `${p.name ?? "?"} unchanged`);
+        const all = [...made, ...unchanged, ...unnamed];
+        return `PR #${event.pullRequest} ${event.action ?? ""}: ${all.length === 0 ? "no preview" : all.join(", ")}`;
       }
       const at = `${event.ref ?? "?"}${event.commit ? `@${event.commit.slice(0, 7)}` : ""}`;
       if (event.reason) return `${at}: ${event.reason}`;

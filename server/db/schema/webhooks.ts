@@ -98,6 +98,43 @@ export const webhookDeliveries = pgTable(
   ],
 );
 
+/**
+ * The pushes of a followed branch, as received: what orders a push redelivered late against the
+ * one a service was last deployed from (server/webhooks/push-order.ts). `seq` is the order
+ * received; `before` → `after` links a push to the one that moved the branch to its `before`, so
+ * the pushes behind a deployed one can be told however far back. Bounded: each branch keeps its
+ * newest pushes and each service's last deployed one (PUSHES_KEPT_PER_BRANCH), and retention
+ * deletes those older than the webhook deliveries' period.
+ */
+export const webhookPushes = pgTable(
+  "webhook_pushes",
+  {
+    seq: bigserial("seq", { mode: "number" }).primaryKey(),
+    connectionId: uuid("connection_id")
+      .notNull()
+      .references(() => gitConnections.id, { onDelete: "cascade" }),
+    /** Normalised repository URL (server/git/repository-url.ts). */
+    repository: text("repository").notNull(),
+    branch: text("branch").notNull(),
+    /** The commit the branch was at before the push; null when the push created it or the provider does not say. */
+    before: text("before"),
+    after: text("after").notNull(),
+    /** When the push happened, where the provider says (GitHub). */
+    pushedAt: timestamp("pushed_at", { withTimezone: true }),
+    /** The services whose deployment the push requested (or was merged into a waiting one). */
+    serviceIds: uuid("service_ids")
+      .array()
+      .notNull()
+      .default(sql`'{}'::uuid[]`),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("webhook_pushes_branch_seq_idx").on(t.connectionId, t.repository, t.branch, t.seq),
+    // Retention (server/retention) deletes the oldest.
+    index("webhook_pushes_created_idx").on(t.createdAt),
+  ],
+);
+
 /** What the provider API needs to address a repository: GitHub/Bitbucket `owner/name`, GitLab's project id. */
 export type ProviderRepository = { fullName?: string; projectId?: number };
 
@@ -125,6 +162,12 @@ export const gitPreviews = pgTable(
     number: integer("number").notNull(),
     headBranch: text("head_branch").notNull(),
     headCommit: text("head_commit").notNull(),
+    /**
+     * The base branch the preview was last deployed for, with `headBranch` and `headCommit`: an
+     * update of the pull request that changes none of them redeploys nothing. Null for previews
+     * recorded before it was kept (drizzle/0032).
+     */
+    baseBranch: text("base_branch"),
     /** The comment posted on the pull request, edited on later deployments. */
     commentId: text("comment_id"),
     closedAt: timestamp("closed_at", { withTimezone: true }),

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { repositoryKey } from "../../git/repository-url";
 import type { ProviderAdapter } from "./adapter";
 import { header, rawHeader } from "./headers";
-import { commitHash, field, parse, refOf, urls } from "./payload";
+import { commitHash, field, parse, previousCommit, refOf, urls } from "./payload";
 import { hmacMatches, hmacSignature } from "./signing";
 
 /**
@@ -15,6 +15,8 @@ const push = z.object({
   repository: z.string().min(1),
   ref: z.string().min(1),
   commit: commitHash,
+  /** The commit the branch was at before the push: orders a push redelivered late (push-order.ts). */
+  before: commitHash.optional(),
   message: z.string().optional(),
   changedFiles: z.array(z.string()).optional(),
   actor: z.string().optional(),
@@ -58,7 +60,7 @@ export const generic: ProviderAdapter = {
           deleted: p.deleted === true,
           headMessage: p.message ?? null,
           changedFiles: p.changedFiles ?? null,
-          before: null,
+          before: previousCommit(p.before),
           // Unknown: its changedFiles are whatever the sender says.
           rewritten: false,
           pushedAt: null,
