@@ -3,6 +3,7 @@
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { io, type Socket } from "socket.io-client";
 import { useLiveStatus } from "./live-status";
+import { reconnectAfterServerDisconnect } from "./realtime-reconnect";
 import type { DeploymentChanged, LogLines, RoomName, UiClientEvents, UiServerEvents } from "../server/realtime/ui-protocol";
 
 type UiSocket = Socket<UiServerEvents, UiClientEvents>;
@@ -49,6 +50,7 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
     socket.on("disconnect", () => {
       for (const members of rooms.values()) for (const handlers of members) handlers.current.onJoinState?.(false);
     });
+    const stopReconnecting = reconnectAfterServerDisconnect(socket);
     socket.on("deployment:changed", (change) => {
       for (const room of [`environment:${change.environmentId}`, `deployment:${change.deploymentId}`] as RoomName[]) {
         for (const handlers of rooms.get(room) ?? []) handlers.current.onDeploymentChanged?.(change);
@@ -86,6 +88,7 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
 
     setRealtime({ socket, join });
     return () => {
+      stopReconnecting();
       socket.disconnect();
     };
   }, []);

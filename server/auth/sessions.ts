@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Auth, type AuthConfig } from "@auth/core";
@@ -10,6 +11,7 @@ import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { memberships, users } from "../db/schema";
 import { AppError } from "../errors";
+import { notifySignedOut } from "../realtime/access-channel";
 import type { Actor } from "./actor";
 import { type GitHubApp, gitHubProvider } from "./github";
 import { accountForGitHub } from "./github-sign-in";
@@ -91,18 +93,36 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
           token.sub = accountId;
           // The account has no password once a GitHub sign-in opened it (github-sign-in.ts).
           token.stamp = sessionStamp(null);
+          token.sid = randomUUID();
         } else if (user?.id) {
           token.sub = user.id;
           token.stamp = "stamp" in user ? user.stamp : null;
+          token.sid = randomUUID();
         } else if (!(await accountOfSession(services, token))) {
           // A session read (`/api/auth/session`): one whose account's password changed since is over, its cookie cleared.
           return null;
+        } else if (typeof token.sid !== "string") {
+          // Signed in before sessions had an id: it has one from its next cookie on.
+          token.sid = randomUUID();
         }
         return token;
       },
       session({ session, token }) {
         if (token.sub) session.user.id = token.sub;
         return session;
+      },
+    },
+    events: {
+      /**
+       * The session's live connections end with it on every web process (other tabs of the
+       * browser kept streaming logs and running shells): the cookie is only cleared in the
+       * browser that signed out, and there is no session row to delete. The session's own id
+       * (`sid`), not the JWT's `jti`: Auth.js draws a new `jti` each time it re-issues the cookie.
+       * A failure here is logged by Auth.js (SignOutError) and the cookie is still cleared.
+       */
+      async signOut(message) {
+        const sid = "token" in message ? message.token?.sid : undefined;
+        if (typeof sid === "string") await notifySignedOut(services.db, sid);
       },
     },
   };
@@ -196,24 +216,35 @@ function cookie(req: IncomingMessage, name: string): string | undefined {
 }
 
 /**
+ * What a browser session is, for what holds on to it (the `/ui` gateway): its `stamp`
+ * (session-stamp.ts) to re-check it, its `sessionId` that a sign-out names (absent in cookies
+ * issued before sessions had one), and when this cookie expires (ms since the epoch).
+ */
+export type BrowserSession = { userId: string; actor: Actor | null; stamp: string; sessionId?: string; expiresAt: number };
+
+/**
  * The signed-in user of a browser request and their actor in the organization they chose, or
  * null without a session. The actor is null for a user who belongs to no organization yet (a
  * newcomer who signed up): they may still create one (server/organizations/organizations.ts).
- * `stamp` is the session's (session-stamp.ts), for what re-checks it later (the `/ui` gateway).
  */
-export async function sessionOf(
-  services: Services,
-  config: AuthConfig,
-  req: IncomingMessage,
-): Promise<{ userId: string; actor: Actor | null; stamp: string } | null> {
+export async function sessionOf(services: Services, config: AuthConfig, req: IncomingMessage): Promise<BrowserSession | null> {
   if (!req.headers.cookie) return null;
   const token = await getToken({ req: { headers: { cookie: req.headers.cookie } }, secret: config.secret!, secureCookie: config.useSecureCookies });
-  const account = token && (await accountOfSession(services, token));
+  // Auth.js sets `exp` and getToken still takes a cookie up to 15 s past it (its clock tolerance):
+  // the `/ui` gateway ends a socket at its cookie's `exp`, so a reconnect with it is refused too.
+  if (!token || typeof token.exp !== "number" || token.exp * 1000 <= Date.now()) return null;
+  const account = await accountOfSession(services, token);
   // A valid session has a stamp (accountOfSession checked it against the account's).
   if (!account || typeof token.stamp !== "string") return null;
   const wanted = cookie(req, ORGANIZATION_COOKIE);
   const membership = account.memberships.find((row) => row.organizationId === wanted) ?? account.memberships[0];
-  return { userId: account.id, actor: membership ? memberActor(account.id, membership, req.socket.remoteAddress) : null, stamp: token.stamp };
+  return {
+    userId: account.id,
+    actor: membership ? memberActor(account.id, membership, req.socket.remoteAddress) : null,
+    stamp: token.stamp,
+    sessionId: typeof token.sid === "string" ? token.sid : undefined,
+    expiresAt: token.exp * 1000,
+  };
 }
 
 /**

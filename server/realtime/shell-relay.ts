@@ -46,10 +46,25 @@ const DEFAULT_KEEPALIVE_SECONDS = 20;
  * session then has no more in flight end to end than the engine's own bound (some 5 × 64 Ki), and
  * its process waits while the client does not keep up. The other messages (every keystroke's
  * echo) go unacknowledged as before.
+ *
+ * A client that stays connected but does not acknowledge is waited for without a time limit, as
+ * a terminal's flow control does (ssh with a reader that stopped, Ctrl-S): its process pauses, it
+ * is not killed, and the output is not let out either (letting it out after a while, as this relay
+ * did every 30 s, piled it up again). A dashboard tab in the background acknowledges late
+ * (xterm.js processes output on timers, which browsers throttle there) and must keep its shell.
+ * What is held stays bounded as above; a client that left is seen by its socket's disconnection
+ * (its sessions are closed, which lets the engine go), a web process that died by its keepalives
+ * stopping, and one that is connected but idle by the engine's idle timeout (no input).
  */
 const ACK_EVERY = 65_536;
-/** How long a client's acknowledgement is waited for before the output is taken as shown (it left, or hangs). */
-const CLIENT_ACK_TIMEOUT_MS = 30_000;
+/**
+ * Between web processes (socket.io server-side events, through the Postgres adapter): an output
+ * message asking for an acknowledgement, for the process that holds the session's client, and
+ * that client's acknowledgement back. A room broadcast asking for acknowledgements cannot wait
+ * without a time limit (the adapter forgets it at its timeout, and a late answer with it).
+ */
+const RELAY_OUTPUT = "shell:relay-output";
+const RELAY_ACKNOWLEDGED = "shell:relay-acknowledged";
 /** Sessions whose output flow a process tracks at most (a cache dropped at each session's end, like the clusters'). */
 const MAX_FLOWS = 10_000;
 
@@ -61,6 +76,8 @@ type OutputFlow = {
   acknowledged: number;
   /** Engine messages whose answer waits for the client to have the output up to `until`. */
   waiting: { until: number; resolve: () => void }[];
+  /** Output messages the client was asked to acknowledge: seq -> the output's position at its end. */
+  askedToAcknowledge: Map<number, number>;
 };
 
 function acknowledgedUpTo(flow: OutputFlow, position: number) {
@@ -136,35 +153,57 @@ export function attachShellRelay(
     let flow = flows.get(sessionId);
     if (flow) return flow;
     if (flows.size >= MAX_FLOWS) for (const id of [...flows.keys()]) endFlow(id);
-    flow = { relayed: 0, sinceAcknowledged: 0, acknowledged: 0, waiting: [] };
+    flow = { relayed: 0, sinceAcknowledged: 0, acknowledged: 0, waiting: [], askedToAcknowledge: new Map() };
     flows.set(sessionId, flow);
     return flow;
   };
 
-  /**
-   * Sends output to the session's client asking it for an acknowledgement (one that does not
-   * acknowledge output gets it as any other message). Resolves once it answered, or cannot: it
-   * left, timed out, or there is none that acknowledges.
-   */
-  const sendAcknowledged = async (message: ShellOutput): Promise<void> => {
-    const acknowledging = acknowledgingRoom(message.sessionId);
-    roomOf(ui, sessionRoom(message.sessionId)).except(acknowledging).emit("shell:output", message);
-    const here = ui.adapter.rooms.get(acknowledging);
-    if (!here?.size) {
-      await firstAcceptedAnswer(ui, acknowledging, "shell:output", message, { timeoutMs: CLIENT_ACK_TIMEOUT_MS, accept: () => true });
-      return;
-    }
-    await Promise.all(
-      [...here].map(
-        (socketId) =>
-          new Promise<void>((resolve) => {
-            const socket = ui.sockets.get(socketId);
-            if (!socket) return resolve();
-            socket.timeout(CLIENT_ACK_TIMEOUT_MS).emit("shell:output", message, () => resolve());
-          }),
-      ),
-    );
+  /** The session's client has the output up to the message `seq` (it answered it, on this process or another). */
+  const clientAcknowledged = (sessionId: string, seq: number) => {
+    const flow = flows.get(sessionId);
+    const position = flow?.askedToAcknowledge.get(seq);
+    if (!flow || position === undefined) return;
+    flow.askedToAcknowledge.delete(seq);
+    acknowledgedUpTo(flow, position);
   };
+
+  /**
+   * Emits output to this process's clients of the session, those that acknowledge output asked
+   * for an acknowledgement with no time limit (a disconnection drops the question with the
+   * socket); `acknowledged` at once when none of them does (an older client: nothing to wait for).
+   * False when the session has no client here.
+   */
+  const deliverHere = (message: ShellOutput, acknowledged: () => void): boolean => {
+    const clients = ui.adapter.rooms.get(sessionRoom(message.sessionId));
+    if (!clients?.size) return false;
+    const acknowledging = ui.adapter.rooms.get(acknowledgingRoom(message.sessionId));
+    let asked = false;
+    for (const socketId of clients) {
+      const socket = ui.sockets.get(socketId);
+      if (socket && acknowledging?.has(socketId)) {
+        socket.emit("shell:output", message, acknowledged);
+        asked = true;
+      } else socket?.emit("shell:output", message);
+    }
+    if (!asked) acknowledged();
+    return true;
+  };
+
+  /**
+   * Sends output to the session's client asking it for an acknowledgement, through the process
+   * that holds it. Its answer moves the flow on (clientAcknowledged); the session's end does
+   * otherwise, when its client left.
+   */
+  const sendAcknowledged = (flow: OutputFlow, message: ShellOutput, position: number) => {
+    flow.askedToAcknowledge.set(message.seq, position);
+    if (!deliverHere(message, () => clientAcknowledged(message.sessionId, message.seq))) ui.serverSideEmit(RELAY_OUTPUT, message);
+  };
+  ui.on(RELAY_OUTPUT, (message: ShellOutput) => {
+    deliverHere(message, () => ui.serverSideEmit(RELAY_ACKNOWLEDGED, { sessionId: message.sessionId, seq: message.seq }));
+  });
+  ui.on(RELAY_ACKNOWLEDGED, (answer: { sessionId?: unknown; seq?: unknown } | undefined) => {
+    if (typeof answer?.sessionId === "string" && typeof answer.seq === "number") clientAcknowledged(answer.sessionId, answer.seq);
+  });
 
   /** One `shell:keepalive` per cluster, naming the sessions whose clients this process holds. */
   const keepalive = setInterval(() => {
@@ -252,7 +291,7 @@ export function attachShellRelay(
       try {
         if (sessions.size >= MAX_SESSIONS_PER_SOCKET) throw new AppError("CONFLICT", `At most ${MAX_SESSIONS_PER_SOCKET} shell sessions per connection`);
         const actor = await options.reauthorize(socket);
-        if (!actor) throw new AppError("UNAUTHORIZED", "Access revoked");
+        if (!actor) throw new AppError("UNAUTHORIZED", (socket.data as { ended?: string }).ended ?? "Access revoked");
         const ctx = { ...services, actor };
         const session = await prepareShellSession(ctx, { sessionId, serviceId, mode: argv ? "command" : "interactive" });
         prepared = true;
@@ -362,7 +401,7 @@ export function attachShellRelay(
       if (flow.sinceAcknowledged < ACK_EVERY) roomOf(ui, sessionRoom(message.sessionId)).emit("shell:output", message);
       else {
         flow.sinceAcknowledged = 0;
-        void sendAcknowledged(message).then(() => acknowledgedUpTo(flow, position));
+        sendAcknowledged(flow, message, position);
       }
       if (flow.acknowledged < position - ACK_EVERY) await new Promise<void>((resolve) => flow.waiting.push({ until: position - ACK_EVERY, resolve }));
     },

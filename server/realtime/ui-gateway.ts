@@ -5,7 +5,7 @@ import type { Namespace, Server } from "socket.io";
 import { hasRole, type Actor } from "../auth/actor";
 import { fromOwnOrigin } from "../auth/origin";
 import { clientAddress, type AuthLimits } from "../auth/rate-limits";
-import { stampMatches } from "../auth/session-stamp";
+import { sessionStamp, stampMatches } from "../auth/session-stamp";
 import { currentMemberActor, sessionOf } from "../auth/sessions";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
@@ -16,9 +16,11 @@ import { AppError, isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { environmentLiveStatus } from "../overview/live-status";
 import { getService } from "../services/services";
+import { parseAccessNotice } from "./access-channel";
 import { serialByKey } from "./serial-by-key";
 import { authenticateApiToken, currentTokenActor } from "../tokens/api-tokens";
 import {
+  ACCESS_ENDED,
   organizationRoom,
   subscribeMessage,
   UI_NAMESPACE,
@@ -35,15 +37,22 @@ const RESYNC_SPREAD_MS = 3_000;
 
 /** Notifications can be lost while the listener reconnects: every socket is re-checked this often as well. */
 const ACCESS_RECHECK_MS = 60_000;
+/** The longest delay setTimeout keeps (a longer one fires at once): a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * What a `/ui` socket signed in with, kept to re-check it against the current state: the member
  * behind a session cookie with the cookie's stamp (the session is over once the account's password
- * changed: server/auth/session-stamp.ts), or the hash of an API token (never the
- * token itself).
+ * changed: server/auth/session-stamp.ts), the session's id (a sign-out names it) and the cookie's
+ * expiry, or the hash of an API token (never the token itself).
+ *
+ * The socket knows only the cookie it connected with: one that Auth.js renewed since is not its,
+ * so it ends at its own cookie's expiry, and the dashboard reconnects with the renewed cookie.
  */
-type Credential = { kind: "session"; userId: string; organizationId: string; stamp: string } | { kind: "token"; tokenHash: string };
-type SocketAccess = { actor: Actor; credential: Credential };
+type Credential =
+  { kind: "session"; userId: string; organizationId: string; stamp: string; sessionId?: string; expiresAt: number } | { kind: "token"; tokenHash: string };
+/** `ended`: why its access ended, once it did (it is being disconnected). */
+type SocketAccess = { actor: Actor; credential: Credential; ended?: string };
 type GatewayOptions = { auth?: AuthConfig; publicUrl: string; logger: Logger; limits?: AuthLimits; trustProxy?: boolean };
 /** What re-checking needs of a socket, whichever events it is typed with. */
 export type AccessSocket = { id: string; data: unknown; disconnect(): unknown };
@@ -80,21 +89,48 @@ async function accessOf(services: Services, options: GatewayOptions, request: In
   if (!fromOwnOrigin(request, options.publicUrl)) throw new AppError("FORBIDDEN", "Cross-origin connection refused: open the dashboard from its own address");
   const session = await sessionOf(services, options.auth, request);
   const actor = session?.actor;
-  return actor ? { actor, credential: { kind: "session", userId: actor.id!, organizationId: actor.organizationId, stamp: session.stamp } } : null;
+  if (!actor) return null;
+  const { stamp, sessionId, expiresAt } = session;
+  return { actor, credential: { kind: "session", userId: actor.id!, organizationId: actor.organizationId, stamp, sessionId, expiresAt } };
 }
 
-/** Whether a session's stamp still matches its account (the account may be gone: not found, it does not). */
-async function sessionStillValid(services: Services, userId: string, stamp: string): Promise<boolean> {
+/**
+ * Why a session is over although its cookie has not expired, or null while it is not: its
+ * account's password changed since it signed in (session-stamp.ts), which only a GitHub sign-in
+ * that took the account over does (server/auth/github-sign-in.ts: it removes the password).
+ */
+async function sessionEndedBy(services: Services, userId: string, stamp: string): Promise<string | null> {
   const [account] = await services.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, userId));
-  return account !== undefined && stampMatches(stamp, account.passwordHash);
+  if (!account) return ACCESS_ENDED.revoked;
+  if (stampMatches(stamp, account.passwordHash)) return null;
+  return account.passwordHash === null && stamp !== sessionStamp(null) ? ACCESS_ENDED.signedInWithGitHub : ACCESS_ENDED.passwordChanged;
 }
 
-async function currentActor(services: Services, access: SocketAccess): Promise<Actor | null> {
+/** What a socket may do now, or why it may do nothing any more. */
+async function currentActor(services: Services, access: SocketAccess, now: number): Promise<{ actor: Actor } | { ended: string }> {
   const { credential, actor } = access;
-  if (credential.kind === "token") return currentTokenActor(services, credential.tokenHash, actor.origin, actor.ip);
-  // A session whose account's password changed since it connected is over (a GitHub sign-in took the account over).
-  if (!(await sessionStillValid(services, credential.userId, credential.stamp))) return null;
-  return currentMemberActor(services, credential, actor.ip);
+  if (credential.kind === "token") {
+    const current = await currentTokenActor(services, credential.tokenHash, actor.origin, actor.ip);
+    return current ? { actor: current } : { ended: ACCESS_ENDED.revoked };
+  }
+  // Its timer may not have fired yet (a busy process): a message after the expiry is not served.
+  if (now >= credential.expiresAt) return { ended: ACCESS_ENDED.expired };
+  const ended = await sessionEndedBy(services, credential.userId, credential.stamp);
+  if (ended) return { ended };
+  const current = await currentMemberActor(services, credential, actor.ip);
+  return current ? { actor: current } : { ended: ACCESS_ENDED.revoked };
+}
+
+/** Calls `run` at `at` (ms since the epoch), however far off; returns what cancels it. */
+function atTime(at: number, run: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const delay = at - Date.now();
+    timer = delay <= 0 ? setTimeout(run, 0) : setTimeout(delay > MAX_TIMER_MS ? arm : run, Math.min(delay, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 /** A room is joined only after its resource is found in the caller's organization. */
@@ -133,20 +169,36 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
   });
 
   /**
+   * A socket's access ended: its shells end with `reason` (the client and the audit are told),
+   * then it is disconnected. Once: expiry, sign-out and re-checks may all come to it.
+   */
+  async function endAccess(socket: AccessSocket, reason: string): Promise<void> {
+    const access = socket.data as SocketAccess;
+    if (access.ended) return;
+    access.ended = reason;
+    try {
+      await onAccessChanged(socket.id, null, reason);
+    } finally {
+      logger.info({ actor: access.actor.label, socketId: socket.id, reason }, "realtime access ended");
+      // After the current message's refusal has been sent: the client learns why before it is cut off.
+      setImmediate(() => socket.disconnect());
+    }
+  }
+
+  /**
    * Re-reads what a socket may do now. A socket that lost all access has its shells ended and is
    * disconnected, and null is returned; one whose role dropped is told to its listener first.
    */
   async function reauthorize(socket: AccessSocket): Promise<Actor | null> {
     const access = socket.data as SocketAccess;
-    const actor = await currentActor(services, access);
+    if (access.ended) return null;
+    const current = await currentActor(services, access, Date.now());
     const before = access.actor;
-    if (!actor) {
-      await onAccessChanged(socket.id, null, "access revoked");
-      logger.info({ actor: before.label, socketId: socket.id }, "realtime access ended");
-      // After the current message's refusal has been sent: the client learns why before it is cut off.
-      setImmediate(() => socket.disconnect());
+    if ("ended" in current) {
+      await endAccess(socket, current.ended);
       return null;
     }
+    const { actor } = current;
     access.actor = actor;
     if (hasRole(before, actor.role) && before.role !== actor.role) {
       await onAccessChanged(socket.id, actor, `role changed to ${actor.role}`);
@@ -164,12 +216,37 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
       concerned.map((socket) => reauthorize(socket).catch((error: unknown) => logger.error({ err: error, socketId: socket.id }, "access re-check failed"))),
     );
   }
+
+  /** Ends this process's sockets of a browser session that signed out (other sessions of the user keep theirs). */
+  async function signedOut(sessionId: string) {
+    const concerned = [...namespace.sockets.values()].filter((socket) => {
+      const { credential } = socket.data as SocketAccess;
+      return credential.kind === "session" && credential.sessionId === sessionId;
+    });
+    await Promise.all(
+      concerned.map((socket) =>
+        endAccess(socket, ACCESS_ENDED.signedOut).catch((error: unknown) =>
+          logger.error({ err: error, socketId: socket.id }, "ending a signed-out socket failed"),
+        ),
+      ),
+    );
+  }
+
   const sweep = setInterval(() => void recheck(), ACCESS_RECHECK_MS);
   sweep.unref();
 
   namespace.on("connection", (socket) => {
+    const signedIn = socket.data as SocketAccess;
+    const { credential } = signedIn;
     // Statuses of the organization the socket signed in to (its actor's, checked by the middleware above).
-    void socket.join(organizationRoom((socket.data as SocketAccess).actor.organizationId));
+    void socket.join(organizationRoom(signedIn.actor.organizationId));
+    if (credential.kind === "session") {
+      // Authenticated once, at connection: the session's end is this cookie's expiry (7 days after it was issued).
+      const cancel = atTime(credential.expiresAt, () => {
+        endAccess(socket, ACCESS_ENDED.expired).catch((error: unknown) => logger.error({ err: error, socketId: socket.id }, "ending an expired socket failed"));
+      });
+      socket.on("disconnect", cancel);
+    }
     socket.on("subscribe", async (payload, ack) => {
       const reply = typeof ack === "function" ? ack : () => {};
       const parsed = subscribeMessage.safeParse(payload);
@@ -178,7 +255,7 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
       try {
         // Authorized against the current state, not the handshake's: access may have ended since.
         const actor = await reauthorize(socket);
-        if (!actor) return reply({ ok: false, error: "access revoked" });
+        if (!actor) return reply({ ok: false, error: (socket.data as SocketAccess).ended ?? ACCESS_ENDED.revoked });
         await authorizeRoom(services, actor, room);
         await socket.join(room);
         reply({ ok: true });
@@ -199,9 +276,13 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
     onAccessChanged(listener: AccessListener) {
       onAccessChanged = listener;
     },
-    /** From this process's Postgres listener (ACCESS_CHANNEL, access-channel.ts): re-checks its sockets of the organization at once. */
-    accessChanged(organizationId: string) {
-      return recheck(organizationId);
+    /**
+     * From this process's Postgres listener (ACCESS_CHANNEL, access-channel.ts): re-checks its
+     * sockets of the organization at once, or ends those of a session that signed out.
+     */
+    accessChanged(payload: string) {
+      const notice = parseAccessNotice(payload);
+      return notice.kind === "signed-out" ? signedOut(notice.sessionId) : recheck(notice.organizationId);
     },
     close() {
       clearInterval(sweep);

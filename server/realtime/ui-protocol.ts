@@ -65,6 +65,19 @@ export type StreamedLogLine = {
 export type LogLines = { stream: RoomName; lines: StreamedLogLine[] };
 
 /**
+ * Why a `/ui` socket's access ended, as its shells' `shell:exit` (and their audit) say before it
+ * is disconnected. A client reconnects after a server-side disconnect: with a cookie still valid
+ * (one the browser renewed since) it is back at once, otherwise its connection is refused.
+ */
+export const ACCESS_ENDED = {
+  signedOut: "signed out in this browser",
+  signedInWithGitHub: "signed out: the account was signed in with GitHub, which ends the sessions signed in with its password",
+  passwordChanged: "signed out: the account's password changed",
+  expired: "signed out: the session expired, sign in again",
+  revoked: "access revoked",
+} as const;
+
+/**
  * Shell sessions (server/realtime/shell-relay.ts). A client opens one in a service's live
  * release, choosing the session id itself (a UUID) so it listens before the first output comes;
  * `argv` runs one command without a terminal (`slipway shell … -- cmd`). Output and the exit
@@ -73,8 +86,9 @@ export type LogLines = { stream: RoomName; lines: StreamedLogLine[] };
  * A client that says `acknowledgesOutput` answers every `shell:output` sent with an
  * acknowledgement once it has shown that output (one message per 64 Ki characters asks for one;
  * answer it after the messages before it): the session's process then waits while the client
- * falls behind, instead of its output piling up in the web process. Clients that do not say it
- * (older ones) get the output as before, without being asked.
+ * falls behind, for as long as it stays connected, instead of its output piling up in the web
+ * process (a late answer is still heard). Clients that do not say it (older ones) get the output
+ * as before, without being asked.
  */
 export const shellOpenMessage = z.object({
   sessionId: z.string().uuid(),

@@ -187,7 +187,8 @@ describe("a session ended by a GitHub takeover", () => {
     // The address's owner comes in with GitHub, through web A.
     const owners = await gitHubSignIn(webA.url);
 
-    expect((await within(exit, "the shell's end")).reason).toMatch(/access/i);
+    // Said as what happened (the user did not lose any access: they were signed out), not "access revoked".
+    expect((await within(exit, "the shell's end")).reason).toMatch(/^signed out: the account was signed in with GitHub/);
     await within(gone, "the disconnection");
     const [row] = await eventually(
       async () => {
@@ -197,7 +198,7 @@ describe("a session ended by a GitHub takeover", () => {
       5_000,
       "the shell session to be closed",
     );
-    expect(row!.closeReason).toMatch(/access/i);
+    expect(row!.closeReason).toMatch(/^signed out: the account was signed in with GitHub/);
     // Its reconnect is refused, as before.
     await expect(connect(webB.url, UI_NAMESPACE, { headers: { cookie, origin: webB.url } })).rejects.toThrow(/sign in/i);
 
