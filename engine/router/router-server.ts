@@ -9,9 +9,10 @@ import type pino from "pino";
 import { edgeState, type EdgeState } from "../protocol/edge";
 import { LATENCY_BUCKETS_MS } from "../protocol/metrics";
 import { readJson, writeJsonAtomic } from "../runtime/shared/files";
+import { answerClientError } from "./client-errors";
 import { limitConnections, DEFAULT_MAX_CONNECTIONS } from "./connection-limit";
 import { createEdge } from "./edge";
-import { endToEndHeaders, retriesOnNewConnection, upstreamAgent } from "./keep-alive";
+import { canBeSentAgain, dropIdleConnections, endToEndHeaders, retriesOnNewConnection, UNREPLAYABLE_REUSE_MS, upstreamAgent } from "./keep-alive";
 import { hostnameOf, type Route, type RoutesTable, routesTable, type RouterStats, upstreamKey } from "./routes";
 import { asksForWebSocket, httpReaderOf, serveWithoutUpgrade } from "./upgrades";
 import { createWakeHolds, WAKE_DEFAULTS, type WakeHoldsOptions } from "./wake-holds";
@@ -146,7 +147,8 @@ export async function startRouter(
   };
 
   // Connections to apps are pooled, and each side's keep-alive is its own (keep-alive.ts).
-  const proxy = createProxyServer({ xfwd: true, agent: upstreamAgent() });
+  const agent = upstreamAgent();
+  const proxy = createProxyServer({ xfwd: true, agent });
   // Errors are answered in the per-call callbacks; this keeps a stray one from crashing the router.
   proxy.on("error", (error) => logger.warn({ err: error }, "proxy error"));
   /** The request to the app of each client request, to tell whether it went out on a pooled connection. */
@@ -229,6 +231,8 @@ export async function startRouter(
         if (res.headersSent) return res.destroy();
         page(res, 502, "Bad gateway", `The service ${entry.serviceName} did not answer (${(error as NodeJS.ErrnoException).code ?? error.message}).`);
       });
+    // The app may be closing a connection idle this long; a request that cannot be sent again goes on a fresh one.
+    if (!canBeSentAgain(req)) dropIdleConnections(agent, entry.upstream, UNREPLAYABLE_REUSE_MS);
     forward(false);
   };
   const server = http.createServer(handle(false));
@@ -238,6 +242,14 @@ export async function startRouter(
   const readPlainHttp = httpReaderOf(server);
   const readSecureHttp = secureServer ? httpReaderOf(secureServer) : null;
   const connections = limitConnections({ max: maxConnections, logger, plain: server, secure: secureServer });
+  // Unreadable requests, an HTTP/2 client's preface among them, get an answer the client can read (client-errors.ts).
+  const midAnswer = (socket: net.Socket) => {
+    const latest = latestResponses.get(socket);
+    return Boolean(latest?.headersSent && !latest.writableFinished && !latest.destroyed);
+  };
+  const clientError = (error: Error, socket: net.Socket) => answerClientError(error, socket, midAnswer(socket));
+  server.on("clientError", clientError);
+  secureServer?.on("clientError", clientError);
 
   const upgrade = (readHttp: (socket: net.Socket) => void) => (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     if (connections.isRefused(socket)) return rawResponse(socket, 503, "Service Unavailable", `The router has ${maxConnections} connections open, its most.\n`);
