@@ -169,7 +169,7 @@ export type EngineConfig = {
   nodeDefault: NodeDefault;
   /** The PIP_* settings of the engine's environment that say where Python packages come from, passed to Python installs. */
   pip: Record<string, string>;
-  /** Credentials inside pip's index URLs: masked in every deployment's output. */
+  /** Credentials inside pip's index URLs and the proxy's URL builds are given: masked in every deployment's output. */
   configSecrets: string[];
   logLevel: string;
   pretty: boolean;
@@ -184,7 +184,7 @@ export function loadEngineConfig(source: Record<string, string | undefined>): En
     npmRegistry: env.SLIPWAY_NPM_REGISTRY,
     nodeDefault: parseNodeDefault(env.SLIPWAY_NODE_VERSION),
     pip: pipSettings(source),
-    configSecrets: urlCredentials(Object.values(pipSettings(source))),
+    configSecrets: urlCredentials([...Object.values(pipSettings(source)), ...proxyUrls(source)]),
     url: env.SLIPWAY_ENGINE_URL,
     token: env.SLIPWAY_ENGINE_TOKEN,
     home: path.resolve(env.SLIPWAY_ENGINE_HOME),
@@ -250,6 +250,14 @@ export const PIP_SETTINGS = [
 
 export function pipSettings(source: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(PIP_SETTINGS.flatMap((key) => (source[key] ? [[key, source[key]]] : [])));
+}
+
+/**
+ * The outbound proxy of the engine's environment, which builds are given with its CAs
+ * (runtime/shared/processes-env.ts hostNetworkEnv): a proxy's URL may carry its credentials.
+ */
+function proxyUrls(source: Record<string, string | undefined>): string[] {
+  return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].flatMap((key) => (source[key] ? [source[key]] : []));
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,7 +64,8 @@ async function servedFrom(file: string): Promise<Served> {
   };
 }
 
-export async function startNpmRegistry(tarballs: string[]): Promise<NpmRegistry> {
+/** `tls`: served over HTTPS with this certificate (its URLs then https://), as a registry behind a corporate CA is. */
+export async function startNpmRegistry(tarballs: string[], options: { tls?: { cert: string; key: string } } = {}): Promise<NpmRegistry> {
   const packages = new Map<string, Map<string, Served>>();
   for (const served of await Promise.all(tarballs.map(servedFrom))) {
     const versions = packages.get(served.name) ?? new Map<string, Served>();
@@ -102,7 +104,7 @@ export async function startNpmRegistry(tarballs: string[]): Promise<NpmRegistry>
     };
   };
 
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const pathname = new URL(req.url ?? "/", "http://registry").pathname;
     requests.push(pathname);
     if (req.method !== "GET") return void res.writeHead(405).end();
@@ -121,9 +123,10 @@ export async function startNpmRegistry(tarballs: string[]): Promise<NpmRegistry>
       bytes.writeUInt8(bytes.readUInt8(last) ^ 0xff, last);
       res.end(bytes);
     });
-  });
+  };
+  const server = options.tls ? https.createServer(options.tls, handler) : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = `${options.tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
     requests,

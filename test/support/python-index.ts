@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,11 +37,12 @@ export async function sha256Of(file: string): Promise<string> {
     .digest("hex");
 }
 
-export async function startPythonIndex(wheelsDir: string): Promise<PythonIndex> {
+/** `tls`: served over HTTPS with this certificate (its URL then https://), as an index behind a corporate CA is. */
+export async function startPythonIndex(wheelsDir: string, options: { tls?: { cert: string; key: string } } = {}): Promise<PythonIndex> {
   const wheels = (await fsp.readdir(wheelsDir)).filter((name) => name.endsWith(".whl"));
   const hashes = new Map(await Promise.all(wheels.map(async (wheel) => [wheel, await sha256Of(path.join(wheelsDir, wheel))] as const)));
   const requests: string[] = [];
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const pathname = decodeURIComponent(new URL(req.url ?? "/", "http://index").pathname);
     requests.push(pathname);
     if (req.method !== "GET") return void res.writeHead(405).end();
@@ -58,10 +60,11 @@ export async function startPythonIndex(wheelsDir: string): Promise<PythonIndex> 
       return void fs.createReadStream(path.join(wheelsDir, wheel)).pipe(res);
     }
     res.writeHead(404).end("not found");
-  });
+  };
+  const server = options.tls ? https.createServer(options.tls, handler) : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/simple/`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}/simple/`,
     requests,
     downloads: () => requests.filter((request) => request.startsWith("/files/")).map((request) => request.slice("/files/".length)),
     close: async () => {

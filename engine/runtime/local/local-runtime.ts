@@ -13,7 +13,7 @@ import { type ExecOptions, type ExecSession, type Runtime, type ServiceLog, type
 import { ScheduledJobs } from "../scheduled-jobs";
 import { createLineTail, runCommand } from "../shared/commands";
 import { readRepoFile, servicePlan, writeGeneratedFiles } from "../service-plan";
-import { engineBaseEnv } from "../shared/processes-env";
+import { engineBaseEnv, hostNetworkEnv, readableInSandbox } from "../shared/processes-env";
 import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
 import {
   appSetsRegistry,
@@ -53,7 +53,7 @@ import { type LocalStore, ReleaseProcesses, releasesWithOffsets, RUNTIME_LOG_FIL
 import { sampleGroup } from "./sample";
 import { makePrivate } from "./sandbox/private-files";
 import { type FenceHost, hostLoopbackFence } from "./sandbox/loopback-fence";
-import type { SandboxHost, SandboxSpec } from "./sandbox/sandbox";
+import { isSystemPath, type SandboxHost, type SandboxSpec } from "./sandbox/sandbox";
 import { defaultClaimsDir, hostSandbox, ServiceSandboxes } from "./sandbox/service-sandboxes";
 import { CrashRestarts } from "./supervision";
 import type { EngineEvents } from "../../engine-events";
@@ -357,8 +357,11 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     const buildEnv = { ...env, ...cacheEnv(manager?.flavor ?? null, plan.kind === "python", cache.packages, variables) };
     const readonly = [...(plan.start.type === "static" ? staticServerFiles() : []), ...toolchainDirs];
     const sandbox = jail?.spec([checkout], readonly);
+    // The host's trusted CAs and proxy reach the build alone, as pip's index does below; its CA files must be visible in the sandbox.
+    const network = hostNetworkEnv(variables);
+    const trustFiles = network.files.filter((file) => !isSystemPath(file) && readableInSandbox(file, !!jail?.user));
     // The cache is the build's alone: the release, its jobs and shells never see it.
-    const buildSandbox = jail?.spec([checkout, cache.dir], readonly);
+    const buildSandbox = jail?.spec([checkout, cache.dir], [...readonly, ...trustFiles]);
 
     // pip's index settings reach the install only: a mirror's URL may hold a token the app need not see.
     const pipEnv = plan.kind === "python" ? Object.fromEntries(Object.entries(this.parts.pip).filter(([key]) => variables[key] === undefined)) : {};
@@ -394,7 +397,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       const result = await runCommand({
         argv: sandboxes.wrap(buildSandbox, stepArgv, { cwd, outlivesEngine: false }),
         cwd,
-        env: { ...buildEnv, ...pipEnv, CI: "true" },
+        env: { ...buildEnv, ...network.env, ...pipEnv, CI: "true" },
         timeoutMs: Math.max(deadline - Date.now(), 1),
         signal: ctx.signal,
         onLine: (fd, line) => {

@@ -1,0 +1,40 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import net from "node:net";
+
+/**
+ * A forward proxy on 127.0.0.1 that only tunnels (HTTP CONNECT, what clients send for https://
+ * URLs through HTTPS_PROXY), as a corporate network's egress proxy does; it records each tunnel's
+ * `host:port` and answers any plain request 502.
+ */
+export async function startConnectProxy(): Promise<{ url: string; tunnels: string[]; close(): Promise<void> }> {
+  const tunnels: string[] = [];
+  // A tunnel's sockets leave the HTTP server's hands: closed here at the end.
+  const open = new Set<net.Socket>();
+  const server = http.createServer((_req, res) => res.writeHead(502).end());
+  server.on("connect", (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    const target = req.url ?? "";
+    tunnels.push(target);
+    const [host, port] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
+    open.add(client);
+    const upstream = net.connect(port, host, () => {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    open.add(upstream);
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tunnels,
+    close: async () => {
+      for (const socket of open) socket.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
