@@ -100,7 +100,7 @@ describe.skipIf(skipWithout(missing))("local engine: builds trust the engine hos
   }, 60_000);
 
   afterEach(() => {
-    for (const key of ["NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"]) {
+    for (const key of ["NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"]) {
       if (saved[key] === undefined) delete process.env[key];
       else process.env[key] = saved[key];
     }
@@ -202,6 +202,22 @@ describe.skipIf(skipWithout(missing))("local engine: builds trust the engine hos
       const direct = await deploy("direct", { NO_PROXY: "127.0.0.1" });
       expect(direct.final?.status, direct.log.join("\n")).toBe("succeeded");
       expect(proxy.tunnels.length).toBe(tunnels);
+    } finally {
+      await proxy.close();
+    }
+  }, 180_000);
+
+  it("clones through the engine's proxy too: git reached the repository only through it", async () => {
+    const proxy = await startConnectProxy();
+    try {
+      process.env.NODE_EXTRA_CA_CERTS = ca.caPath;
+      // git's libcurl reads http_proxy in lower case only, for an http:// repository.
+      process.env.http_proxy = proxy.url;
+      delete process.env.NO_PROXY;
+      delete process.env.no_proxy;
+      const cloned = await deploy("cloned-through-proxy", { NO_PROXY: "127.0.0.1" });
+      expect(cloned.final?.status, cloned.log.join("\n")).toBe("succeeded");
+      expect(proxy.forwarded).toContain(new URL(git.url("cloned-through-proxy")).host);
     } finally {
       await proxy.close();
     }

@@ -9,7 +9,7 @@ import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, Se
 import { StepError } from "./runtime";
 import type { JobLaunch, ScheduledJobs } from "./scheduled-jobs";
 import { appDirectory, type ClonedSource, cloneRepository } from "./shared/git";
-import { engineBaseEnv } from "./shared/processes-env";
+import { cloneNetworkEnv, engineBaseEnv } from "./shared/processes-env";
 
 /**
  * What a runtime supplies to the release lifecycle (ReleaseRuntime): how a release is built,
@@ -184,7 +184,7 @@ export class ReleaseRuntime<
       git: config.git,
       policy: ctx.git ?? { allowLocalRepositories: false },
       dir: checkout,
-      env: engineBaseEnv(),
+      env: { ...engineBaseEnv(), ...cloneNetworkEnv() },
       timeoutMs: config.buildTimeoutSeconds * 1000,
       signal: ctx.signal,
       output: ctx.output,

@@ -9,7 +9,7 @@ import type { ExecOptions, ExecSession, JobRunResult, ReleaseHandle, Runtime, Se
 import { isServiceId } from "../release-runtime";
 import { StepError } from "../runtime";
 import { appDirectory, type ClonedSource, cloneRepository } from "../shared/git";
-import { engineBaseEnv } from "../shared/processes-env";
+import { cloneNetworkEnv, engineBaseEnv } from "../shared/processes-env";
 import type { ImageBuildOptions } from "../docker/service-image";
 import { buildImage } from "./builds";
 import {
@@ -183,7 +183,7 @@ export class KubernetesRuntime implements Runtime<ServiceSpec> {
       git: service.config.git,
       policy: ctx.git ?? { allowLocalRepositories: false },
       dir: checkout,
-      env: engineBaseEnv(),
+      env: { ...engineBaseEnv(), ...cloneNetworkEnv() },
       timeoutMs: service.config.buildTimeoutSeconds * 1000,
       signal: ctx.signal,
       output: ctx.output,

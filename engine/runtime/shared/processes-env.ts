@@ -89,14 +89,32 @@ export function hostNetworkEnv(
   host: Record<string, string | undefined> = process.env,
   systemBundle: string | null = systemCaBundle(),
 ): { env: Record<string, string>; files: string[] } {
-  const env = trustEnv(host, variables, systemBundle);
+  const env = { ...trustEnv(host, variables, systemBundle), ...proxyEnv(host, variables) };
+  const files = [...new Set(TRUST_VARIABLES.flatMap((name) => (env[name] ? [env[name]] : [])))];
+  return { env, files };
+}
+
+/** The engine's proxy variables, in both cases, but those the app sets itself in either case. */
+function proxyEnv(host: Record<string, string | undefined>, variables: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
   const appSets = (name: string) => Object.keys(variables).some((key) => key.toUpperCase() === name);
   for (const name of PROXY_VARIABLES) {
     if (appSets(name)) continue;
     for (const key of [name, name.toLowerCase()]) if (host[key]) env[key] = host[key];
   }
-  const files = [...new Set(TRUST_VARIABLES.flatMap((name) => (env[name] ? [env[name]] : [])))];
-  return { env, files };
+  return env;
+}
+
+/**
+ * What the engine's git clone needs of its environment to reach a repository its host reaches:
+ * the outbound proxy (git's libcurl reads `http_proxy` in lower case only, `HTTPS_PROXY` in
+ * either) and OpenSSL's CA settings when the engine has them. git trusts the system's store
+ * itself, a TLS-intercepting proxy's CA included.
+ */
+export function cloneNetworkEnv(host: Record<string, string | undefined> = process.env): Record<string, string> {
+  const env = proxyEnv(host, {});
+  for (const name of ["SSL_CERT_FILE", "SSL_CERT_DIR"]) if (host[name]) env[name] = host[name];
+  return env;
 }
 
 /**
