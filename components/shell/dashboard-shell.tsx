@@ -26,6 +26,7 @@ import {
   IconCheck,
   IconChevronDown,
   IconDeviceDesktop,
+  IconDevicesOff,
   IconGitBranch,
   IconHistory,
   IconKey,
@@ -43,6 +44,7 @@ import { signOut } from "next-auth/react";
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { useEffect, type ReactNode } from "react";
+import { SignOutEverywhereModal } from "../account/sign-out-everywhere";
 import { useWhoami, type Role } from "../auth/can";
 import { RoleBadge } from "../auth/role-badge";
 import { isUnauthorized } from "../errors";
@@ -155,41 +157,48 @@ function ColorSchemeMenu() {
 }
 
 function UserMenu({ actor, role }: { actor: string; role: Role }) {
+  const [endingAll, endAll] = useDisclosure();
   return (
-    <Menu position="bottom-end" width={240} withinPortal>
-      <Menu.Target>
-        {/* Named by what it shows ("Account: <email> <role>"), so the name contains the visible text (WCAG 2.5.3); phones show only the role. */}
-        <UnstyledButton px="xs" py={4} style={{ borderRadius: "var(--mantine-radius-md)" }}>
-          <Group gap={8} wrap="nowrap">
-            <VisuallyHidden>Account: </VisuallyHidden>
-            <Text fz="sm" truncate maw={200} visibleFrom="sm">
+    <>
+      <SignOutEverywhereModal opened={endingAll} onClose={endAll.close} />
+      <Menu position="bottom-end" width={240} withinPortal>
+        <Menu.Target>
+          {/* Named by what it shows ("Account: <email> <role>"), so the name contains the visible text (WCAG 2.5.3); phones show only the role. */}
+          <UnstyledButton px="xs" py={4} style={{ borderRadius: "var(--mantine-radius-md)" }}>
+            <Group gap={8} wrap="nowrap">
+              <VisuallyHidden>Account: </VisuallyHidden>
+              <Text fz="sm" truncate maw={200} visibleFrom="sm">
+                {actor}
+              </Text>
+              <VisuallyHidden hiddenFrom="sm">{actor}</VisuallyHidden>
+              <RoleBadge role={role} />
+              <IconChevronDown size={14} />
+            </Group>
+          </UnstyledButton>
+        </Menu.Target>
+        <Menu.Dropdown>
+          <Menu.Label>Signed in as</Menu.Label>
+          <Stack gap={4} px="sm" pb="xs">
+            <Text fz="sm" fw={500} className="break-anywhere">
               {actor}
             </Text>
-            <VisuallyHidden hiddenFrom="sm">{actor}</VisuallyHidden>
-            <RoleBadge role={role} />
-            <IconChevronDown size={14} />
-          </Group>
-        </UnstyledButton>
-      </Menu.Target>
-      <Menu.Dropdown>
-        <Menu.Label>Signed in as</Menu.Label>
-        <Stack gap={4} px="sm" pb="xs">
-          <Text fz="sm" fw={500} className="break-anywhere">
-            {actor}
-          </Text>
-          <Group gap={6}>
-            <Text fz="xs" c="dimmed">
-              Role
-            </Text>
-            <RoleBadge role={role} />
-          </Group>
-        </Stack>
-        <Menu.Divider />
-        <Menu.Item leftSection={<IconLogout size={16} />} color="red" onClick={() => void signOut({ redirectTo: "/signin" })}>
-          Sign out
-        </Menu.Item>
-      </Menu.Dropdown>
-    </Menu>
+            <Group gap={6}>
+              <Text fz="xs" c="dimmed">
+                Role
+              </Text>
+              <RoleBadge role={role} />
+            </Group>
+          </Stack>
+          <Menu.Divider />
+          <Menu.Item leftSection={<IconLogout size={16} />} color="red" onClick={() => void signOut({ redirectTo: "/signin" })}>
+            Sign out
+          </Menu.Item>
+          <Menu.Item leftSection={<IconDevicesOff size={16} />} color="red" onClick={endAll.open}>
+            Sign out everywhere
+          </Menu.Item>
+        </Menu.Dropdown>
+      </Menu>
+    </>
   );
 }
 

@@ -353,6 +353,8 @@ describe("organization isolation", () => {
       "organizations.rename": { name: "globex" },
       "instance.settings": {},
       "instance.account": {},
+      // The caller's own account: it ends the intruder's own sessions, nobody else's.
+      "instance.signOutEverywhere": {},
     };
     const procedures = Object.keys(appRouter._def.procedures);
     expect(procedures.filter((p) => !(p in acmeInputs) && !(p in listings) && p !== "organizations.delete" && p !== "dnsProviders.create")).toEqual([]);

@@ -4,7 +4,7 @@ import { generateOpenApiDocument } from "trpc-to-openapi";
 import type { AuthConfig } from "@auth/core";
 import { fromOwnOrigin, isCookieAuthenticated } from "../auth/origin";
 import { clientAddress, type AuthLimits } from "../auth/rate-limits";
-import { AUTH_BASE_PATH, handleAuthRequest } from "../auth/sessions";
+import { AUTH_BASE_PATH, handleAuthRequest, renewSessionCookie } from "../auth/sessions";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { createRequestContext } from "./context";
@@ -75,6 +75,11 @@ export function createApiHandler(
       return true;
     }
     if (url.startsWith("/api/trpc/")) {
+      // The dashboard's calls keep its session alive: 7 days from its last use (sessions.ts).
+      // Renewing is not what the request asked for: a failure is logged, the request still served.
+      if (auth && !req.headers.authorization) {
+        await renewSessionCookie(auth, req, res).catch((error: unknown) => options.logger?.warn({ err: error }, "session renewal failed"));
+      }
       requests.set(res, req);
       // Handles the request, and answers its errors, by itself: it returns nothing to wait for.
       trpc(req, res);

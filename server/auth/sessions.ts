@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Auth, type AuthConfig } from "@auth/core";
-import { getToken } from "@auth/core/jwt";
+import { getToken, type JWT } from "@auth/core/jwt";
 import Credentials from "@auth/core/providers/credentials";
 import { incomingMessageToRequest } from "@trpc/server/adapters/node-http";
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
-import { memberships, users } from "../db/schema";
+import { endedSessions, memberships, users } from "../db/schema";
 import { AppError } from "../errors";
 import { notifySignedOut } from "../realtime/access-channel";
 import type { Actor } from "./actor";
@@ -33,6 +33,11 @@ export const ORGANIZATION_COOKIE = "slipway-organization";
 /** Slipway's sign-in page (app/signin): where Auth.js sends a refused or failed sign-in, with an `error` code it explains. */
 const SIGN_IN_PAGE = "/signin";
 
+/** How long a session lasts since its cookie was last issued: 7 days from its last use (see renewSessionCookie). */
+const SESSION_MAX_AGE_SECONDS = 7 * 24 * 3600;
+/** How old a session's cookie gets before a request re-issues it (Auth.js's default `updateAge`): at most one renewal a day per session. */
+const SESSION_UPDATE_AGE_SECONDS = 24 * 3600;
+
 const credentials = z.object({ email: z.string().email(), password: z.string().min(1).max(1000) });
 
 export type AuthOptions = { secret: string; publicUrl: string; github?: GitHubApp; logger?: Logger };
@@ -50,7 +55,7 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
     basePath: AUTH_BASE_PATH,
     trustHost: true,
     useSecureCookies: publicUrl.startsWith("https://"),
-    session: { strategy: "jwt", maxAge: 7 * 24 * 3600 },
+    session: { strategy: "jwt", maxAge: SESSION_MAX_AGE_SECONDS, updateAge: SESSION_UPDATE_AGE_SECONDS },
     // Not Auth.js's own pages: a sign-in that fails for any reason ends on Slipway's, which says why (sign-in-refusals.ts).
     pages: { signIn: SIGN_IN_PAGE, error: SIGN_IN_PAGE },
     providers: [
@@ -67,8 +72,8 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
             return false;
           });
           if (!valid) return null;
-          // The session is stamped with the password it signed in with (session-stamp.ts).
-          const signedIn = { id: user.id, email: user.email, name: user.name, stamp: sessionStamp(user.passwordHash) };
+          // The session is stamped with the password and session generation it signed in with (session-stamp.ts).
+          const signedIn = { id: user.id, email: user.email, name: user.name, stamp: sessionStamp(user.passwordHash, user.sessionGeneration) };
           return signedIn;
         },
       }),
@@ -92,18 +97,19 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
           if (!accountId) throw new Error("a GitHub sign-in reached the session without the account its signIn callback opened");
           token.sub = accountId;
           // The account has no password once a GitHub sign-in opened it (github-sign-in.ts).
-          token.stamp = sessionStamp(null);
+          token.stamp = sessionStamp(null, await sessionGenerationOf(services, accountId));
           token.sid = randomUUID();
         } else if (user?.id) {
           token.sub = user.id;
           token.stamp = "stamp" in user ? user.stamp : null;
           token.sid = randomUUID();
         } else if (!(await accountOfSession(services, token))) {
-          // A session read (`/api/auth/session`): one whose account's password changed since is over, its cookie cleared.
+          // A session read (`/api/auth/session`): one that signed out, or whose account's password
+          // changed or signed out everywhere since, is over, its cookie cleared.
           return null;
         } else if (typeof token.sid !== "string") {
-          // Signed in before sessions had an id: it has one from its next cookie on.
-          token.sid = randomUUID();
+          // Signed in before sessions had an id: it keeps the one it was known by (sessionIdOf).
+          token.sid = sessionIdOf(token) ?? randomUUID();
         }
         return token;
       },
@@ -114,18 +120,40 @@ export function authConfig(services: Services, options: AuthOptions): AuthConfig
     },
     events: {
       /**
-       * The session's live connections end with it on every web process (other tabs of the
-       * browser kept streaming logs and running shells): the cookie is only cleared in the
-       * browser that signed out, and there is no session row to delete. The session's own id
-       * (`sid`), not the JWT's `jti`: Auth.js draws a new `jti` each time it re-issues the cookie.
-       * A failure here is logged by Auth.js (SignOutError) and the cookie is still cleared.
+       * The cookie is only cleared in the browser that signed out: a copy of it (another tab's
+       * request in flight, a stolen cookie) would still be a session. So the session is recorded
+       * as ended, which every read of a session checks (accountOfSession), and its live
+       * connections end with it on every web process (other tabs kept streaming logs and running
+       * shells). A failure here is logged by Auth.js (SignOutError) and the cookie is still cleared.
        */
       async signOut(message) {
-        const sid = "token" in message ? message.token?.sid : undefined;
-        if (typeof sid === "string") await notifySignedOut(services.db, sid);
+        const token = "token" in message ? message.token : null;
+        const sessionId = token && sessionIdOf(token);
+        if (!token?.sub || !sessionId) return;
+        const expiresAt = new Date(typeof token.exp === "number" ? token.exp * 1000 : Date.now() + SESSION_MAX_AGE_SECONDS * 1000);
+        await services.db.transaction(async (tx) => {
+          await tx.insert(endedSessions).values({ sessionId, userId: token.sub!, expiresAt }).onConflictDoNothing();
+          await notifySignedOut(tx, sessionId);
+        });
       },
     },
   };
+}
+
+/**
+ * What a session is known by: its `sid`, drawn at sign-in and kept when Auth.js re-issues the
+ * cookie (which draws a new `jti` each time). A cookie issued before sessions had one is known by
+ * its `jti`, which stays its own until it is re-issued, and then becomes its `sid` (the jwt callback).
+ */
+function sessionIdOf(token: { sid?: unknown; jti?: unknown }): string | undefined {
+  if (typeof token.sid === "string") return token.sid;
+  return typeof token.jti === "string" ? token.jti : undefined;
+}
+
+async function sessionGenerationOf(services: Services, userId: string): Promise<number> {
+  const [user] = await services.db.select({ generation: users.sessionGeneration }).from(users).where(eq(users.id, userId));
+  if (!user) throw new Error(`the account ${userId} a sign-in opened is gone`);
+  return user.generation;
 }
 
 /** The Slipway account each GitHub sign-in in progress opened, by its GitHub profile (Auth.js hands the same object to `signIn` and `jwt`). */
@@ -186,6 +214,43 @@ export async function handleAuthRequest(
   res.end(Buffer.from(await response.arrayBuffer()));
 }
 
+/** Each request's session cookie, decrypted once: the renewal and sessionOf both read it (a decryption costs about a millisecond). */
+const decrypted = new WeakMap<IncomingMessage, Promise<JWT | null>>();
+
+function sessionToken(config: AuthConfig, req: IncomingMessage): Promise<JWT | null> {
+  let token = decrypted.get(req);
+  if (!token) {
+    token = getToken({ req: { headers: { cookie: req.headers.cookie ?? "" } }, secret: config.secret!, secureCookie: config.useSecureCookies });
+    decrypted.set(req, token);
+  }
+  return token;
+}
+
+/**
+ * Renews a browser's session cookie once it is older than `updateAge`, so that a session lasts 7
+ * days from its last use, not from its sign-in. Auth.js re-issues the cookie only when the session
+ * is read through `/api/auth/session` (next-auth's SessionProvider does that from the browser; the
+ * dashboard does not use it), so the API does it for every request that carries a session, as
+ * next-auth's middleware does: the dashboard calls the API on every page and whenever its window
+ * regains focus. Read through Auth.js itself, so that an ended session is never renewed (the jwt
+ * callback refuses it) and the cookie keeps Auth.js's name, attributes and chunking; a refusal
+ * clears nothing here (the request is refused by sessionOf anyway, and a database failure must not
+ * sign the browser out). A cookie that is not due costs one decryption, no query.
+ */
+export async function renewSessionCookie(config: AuthConfig, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!req.headers.cookie) return;
+  const token = await sessionToken(config, req);
+  if (!token || typeof token.exp !== "number") return;
+  const maxAge = config.session?.maxAge ?? SESSION_MAX_AGE_SECONDS;
+  const updateAge = config.session?.updateAge ?? SESSION_UPDATE_AGE_SECONDS;
+  const issuedAt = token.exp - maxAge;
+  if (Date.now() < (issuedAt + updateAge) * 1000) return;
+  // Only the cookie matters to a session read: its answer names no address (no redirect, no cookie domain).
+  const read = new Request(`http://localhost${AUTH_BASE_PATH}/session`, { headers: { cookie: req.headers.cookie } });
+  const cookies = (await Auth(read, config)).headers.getSetCookie();
+  if (cookies.some((set) => SESSION_SET.test(set))) res.appendHeader("set-cookie", cookies);
+}
+
 async function submittedEmail(request: Request): Promise<string> {
   const form = await request
     .clone()
@@ -229,7 +294,7 @@ export type BrowserSession = { userId: string; actor: Actor | null; stamp: strin
  */
 export async function sessionOf(services: Services, config: AuthConfig, req: IncomingMessage): Promise<BrowserSession | null> {
   if (!req.headers.cookie) return null;
-  const token = await getToken({ req: { headers: { cookie: req.headers.cookie } }, secret: config.secret!, secureCookie: config.useSecureCookies });
+  const token = await sessionToken(config, req);
   // Auth.js sets `exp` and getToken still takes a cookie up to 15 s past it (its clock tolerance):
   // the `/ui` gateway ends a socket at its cookie's `exp`, so a reconnect with it is refused too.
   if (!token || typeof token.exp !== "number" || token.exp * 1000 <= Date.now()) return null;
@@ -242,25 +307,37 @@ export async function sessionOf(services: Services, config: AuthConfig, req: Inc
     userId: account.id,
     actor: membership ? memberActor(account.id, membership, req.socket.remoteAddress) : null,
     stamp: token.stamp,
-    sessionId: typeof token.sid === "string" ? token.sid : undefined,
+    sessionId: sessionIdOf(token),
     expiresAt: token.exp * 1000,
   };
 }
 
 /**
  * The account a session belongs to, with its memberships (oldest first), while the session is
- * valid: null once the account is gone or its password changed since the session signed in
- * (session-stamp.ts).
+ * valid: null once the account is gone, the session signed out (ended_sessions), or the account's
+ * password changed or it signed out everywhere since the session signed in (session-stamp.ts).
+ * Every read of a session comes here (sessionOf, and Auth.js's own through the jwt callback), in
+ * one query: the sign-out check is a subquery beside the account's row.
  */
-async function accountOfSession(services: Services, token: { sub?: string; stamp?: unknown }) {
+async function accountOfSession(services: Services, token: { sub?: string; stamp?: unknown; sid?: unknown; jti?: unknown }) {
   if (!token.sub) return null;
+  const sessionId = sessionIdOf(token) ?? null;
+  const signedOut = sessionId ? sql<boolean>`exists (select 1 from ${endedSessions} where ${endedSessions.sessionId} = ${sessionId})` : sql<boolean>`false`;
   const rows = await services.db
-    .select({ passwordHash: users.passwordHash, email: users.email, organizationId: memberships.organizationId, role: memberships.role })
+    .select({
+      passwordHash: users.passwordHash,
+      sessionGeneration: users.sessionGeneration,
+      signedOut,
+      email: users.email,
+      organizationId: memberships.organizationId,
+      role: memberships.role,
+    })
     .from(users)
     .leftJoin(memberships, eq(memberships.userId, users.id))
     .where(eq(users.id, token.sub))
     .orderBy(asc(memberships.createdAt));
-  if (rows.length === 0 || !stampMatches(token.stamp, rows[0]!.passwordHash)) return null;
+  const account = rows[0];
+  if (!account || account.signedOut || !stampMatches(token.stamp, account.passwordHash, account.sessionGeneration)) return null;
   const joined = rows.flatMap(({ organizationId, role, email }) => (organizationId && role ? [{ organizationId, role, email }] : []));
   return { id: token.sub, memberships: joined };
 }

@@ -5,7 +5,7 @@ import type { Namespace, Server } from "socket.io";
 import { hasRole, type Actor } from "../auth/actor";
 import { fromOwnOrigin } from "../auth/origin";
 import { clientAddress, type AuthLimits } from "../auth/rate-limits";
-import { sessionStamp, stampMatches } from "../auth/session-stamp";
+import { stampEndedBy } from "../auth/session-stamp";
 import { currentMemberActor, sessionOf } from "../auth/sessions";
 import { hashToken } from "../auth/tokens";
 import type { Services } from "../context";
@@ -97,13 +97,22 @@ async function accessOf(services: Services, options: GatewayOptions, request: In
 /**
  * Why a session is over although its cookie has not expired, or null while it is not: its
  * account's password changed since it signed in (session-stamp.ts), which only a GitHub sign-in
- * that took the account over does (server/auth/github-sign-in.ts: it removes the password).
+ * that took the account over does (server/auth/github-sign-in.ts: it removes the password), or
+ * the account signed out everywhere (server/auth/sign-out-everywhere.ts).
  */
 async function sessionEndedBy(services: Services, userId: string, stamp: string): Promise<string | null> {
-  const [account] = await services.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, userId));
+  const [account] = await services.db
+    .select({ passwordHash: users.passwordHash, sessionGeneration: users.sessionGeneration })
+    .from(users)
+    .where(eq(users.id, userId));
   if (!account) return ACCESS_ENDED.revoked;
-  if (stampMatches(stamp, account.passwordHash)) return null;
-  return account.passwordHash === null && stamp !== sessionStamp(null) ? ACCESS_ENDED.signedInWithGitHub : ACCESS_ENDED.passwordChanged;
+  const ended = stampEndedBy(stamp, account);
+  if (ended === null) return null;
+  return {
+    "password-changed": ACCESS_ENDED.passwordChanged,
+    "github-takeover": ACCESS_ENDED.signedInWithGitHub,
+    "signed-out-everywhere": ACCESS_ENDED.signedOutEverywhere,
+  }[ended];
 }
 
 /** What a socket may do now, or why it may do nothing any more. */

@@ -73,6 +73,7 @@ export const ACCESS_ENDED = {
   signedOut: "signed out in this browser",
   signedInWithGitHub: "signed out: the account was signed in with GitHub, which ends the sessions signed in with its password",
   passwordChanged: "signed out: the account's password changed",
+  signedOutEverywhere: "signed out: the account signed out everywhere",
   expired: "signed out: the session expired, sign in again",
   revoked: "access revoked",
 } as const;

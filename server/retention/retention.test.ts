@@ -13,12 +13,14 @@ import {
   auditEvents,
   deploymentEvents,
   deployments,
+  endedSessions,
   environments,
   gitConnections,
   logLines,
   metricSamples,
   projects,
   services,
+  users,
   webhookDeliveries,
   type StoredSnapshot,
 } from "../db/schema";
@@ -189,6 +191,11 @@ describe("retention", () => {
     });
     await database.db.insert(auditEvents).values([audit("old", 400), audit("year", 364), audit("new", 1)]);
 
+    // Signed-out sessions: the row of a cookie that expired is no longer needed, the others are.
+    const [member] = await database.db.select({ id: users.id }).from(users).limit(1);
+    const ended = (sessionId: string, expiresInMs: number) => ({ sessionId, userId: member!.id, expiresAt: new Date(now.getTime() + expiresInMs) });
+    await database.db.insert(endedSessions).values([ended("expired", -1_000), ended("expiring", 60_000), ended("fresh", 6 * 86_400_000)]);
+
     const outcome = await applyRetention(database.db, policy, now, { batchSize: 5000, pauseMs: 0 });
 
     expect(outcome.deploymentEvents.deleted).toBe(6);
@@ -223,6 +230,10 @@ describe("retention", () => {
 
     const auditLeft = await database.db.select({ action: auditEvents.action }).from(auditEvents);
     expect(auditLeft.map((row) => row.action).sort()).toEqual(["new", "year"]);
+
+    const sessionsLeft = await database.db.select({ sessionId: endedSessions.sessionId }).from(endedSessions);
+    expect(sessionsLeft.map((row) => row.sessionId).sort()).toEqual(["expiring", "fresh"]);
+    expect(outcome.endedSessions.deleted).toBe(1);
 
     // Idempotent: a second run finds nothing more.
     const again = await applyRetention(database.db, policy, now, { batchSize: 5000, pauseMs: 0 });

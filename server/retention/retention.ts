@@ -41,7 +41,7 @@ export const defaultBatches: BatchOptions = { batchSize: 5000, pauseMs: 50 };
 
 export type Swept = { deleted: number; statements: number };
 export type RetentionOutcome = Record<
-  "deploymentEvents" | "buildLogs" | "runtimeLogs" | "metrics" | "webhookDeliveries" | "webhookPushes" | "auditEvents",
+  "deploymentEvents" | "buildLogs" | "runtimeLogs" | "metrics" | "webhookDeliveries" | "webhookPushes" | "auditEvents" | "endedSessions",
   Swept
 >;
 
@@ -73,6 +73,8 @@ export async function applyRetention(db: Executor, policy: RetentionPolicy, now:
     // from Slipway once its delivery is gone, and GitHub offers redelivery for 3 days.
     webhookPushes: await deleteInBatches(db, "webhook_pushes", sql`created_at < ${before(policy.webhookDays)}::timestamptz`, batches, sql`created_at`),
     auditEvents: await deleteInBatches(db, "audit_events", sql`at < ${before(policy.auditDays)}::timestamptz`, batches, sql`at`),
+    // A signed-out session is refused by its row until its cookie expires, and by its expiry after (server/auth/sessions.ts).
+    endedSessions: await deleteInBatches(db, "ended_sessions", sql`expires_at < ${now.toISOString()}::timestamptz`, batches, sql`expires_at`),
   };
 }
 

@@ -1,7 +1,7 @@
 import { decode, encode } from "@auth/core/jwt";
 
 /** Auth.js's session cookie over plain HTTP (tests serve on 127.0.0.1). */
-const SESSION_COOKIE = "authjs.session-token";
+export const SESSION_COOKIE = "authjs.session-token";
 
 /** A browser's cookies across responses (a cleared cookie is dropped). */
 export function cookieJar() {
@@ -67,4 +67,12 @@ export async function expiringSoon(jar: CookieJar, secret: string, seconds: numb
   const { exp: _exp, iat: _iat, jti: _jti, ...claims } = token;
   const cookie = await encode({ token: claims, secret, salt: SESSION_COOKIE, maxAge: seconds });
   return `${SESSION_COOKIE}=${cookie}`;
+}
+
+/** What a session cookie (its value, or a `name=value` pair) holds: its session's id (`sid`) and expiry (`exp`, seconds since the epoch). */
+export async function sessionClaims(cookie: string, secret: string): Promise<{ sid: unknown; exp: number }> {
+  const value = cookie.startsWith(`${SESSION_COOKIE}=`) ? cookie.slice(SESSION_COOKIE.length + 1) : cookie;
+  const token = await decode({ token: value, secret, salt: SESSION_COOKIE });
+  if (typeof token?.exp !== "number") throw new Error("the session cookie could not be read");
+  return { sid: token.sid, exp: token.exp };
 }

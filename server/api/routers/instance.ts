@@ -1,6 +1,7 @@
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { accountOf, newAccountInput, signUp } from "../../auth/accounts";
+import { signOutEverywhere } from "../../auth/sign-out-everywhere";
 import { signupModes } from "../../db/schema";
 import { instanceSettingsInput, readInstanceSettings, updateInstanceSettings } from "../../instance/settings";
 import { publicProcedure, router, userProcedure } from "../trpc";
@@ -29,6 +30,18 @@ export const instanceRouter = router({
     .input(z.object({}))
     .output(z.object({ id: z.string(), email: z.string(), name: z.string(), instanceAdmin: z.boolean(), organizations: z.number() }))
     .query(({ ctx }) => accountOf(ctx.services, ctx.account.user)),
+  signOutEverywhere: userProcedure()
+    .meta({
+      openapi: {
+        method: "POST",
+        path: "/account/sign-out-everywhere",
+        tags: ["instance"],
+        summary: "End every browser session of the signed-in user, on every device, this one included (API tokens stay)",
+      },
+    })
+    .input(z.object({}))
+    .output(z.object({ endedAt: z.string() }))
+    .mutation(async ({ ctx }) => ({ endedAt: (await signOutEverywhere(ctx.services, ctx.account)).endedAt.toISOString() })),
   signUp: publicProcedure
     .meta({ openapi: { method: "POST", path: "/signup", tags: ["instance"], summary: "Create an account, where the instance lets anyone sign up" } })
     .input(newAccountInput)

@@ -8,5 +8,6 @@ export * from "./organizations";
 export * from "./projects";
 export * from "./rate-limits";
 export * from "./realtime";
+export * from "./sessions";
 export * from "./shells";
 export * from "./webhooks";

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, index, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, check, index, integer, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { createdAt, id, updatedAt } from "./columns";
 
 export const roles = ["OWNER", "ADMIN", "DEVELOPER", "VIEWER"] as const;
@@ -30,6 +30,11 @@ export const users = pgTable(
     passwordHash: text("password_hash"),
     /** May change the instance's settings (sign-up): the first admin, made by the first boot. */
     instanceAdmin: boolean("instance_admin").notNull().default(false),
+    /**
+     * Raised by "sign out everywhere": every session carries the value it signed in with in its
+     * stamp (server/auth/session-stamp.ts), so each one signed in before is over.
+     */
+    sessionGeneration: integer("session_generation").notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
