@@ -7,6 +7,7 @@ import { ENGINE_NAMESPACE } from "../engine/protocol/messages";
 import { createApiHandler } from "./api/http";
 import type { Services } from "./context";
 import { guardPoolErrors } from "./db/client";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "./db/errors";
 import { answerHealth, readiness } from "./health";
 import { DEPLOYMENT_CHANNEL } from "./deployments/events";
 import { ENGINE_CHANNEL, type EngineNotification } from "./deployments/engine-channel";
@@ -93,6 +94,13 @@ export async function startWebServer(options: WebServerOptions) {
         res.writeHead(404, { "content-type": "text/plain" }).end("Not found\n");
       })
       .catch((error: unknown) => {
+        // Before the API's own error handling (the rate limits' check of a token) or outside it.
+        if (isDatabaseUnavailable(error)) {
+          logger.warn({ err: error, url: req.url }, "request refused: the database is unavailable");
+          if (!res.headersSent) res.writeHead(503, { "content-type": "application/json", "retry-after": "5" });
+          res.end(JSON.stringify({ message: DATABASE_UNAVAILABLE_MESSAGE, code: "SERVICE_UNAVAILABLE" }));
+          return;
+        }
         logger.error({ err: error, url: req.url }, "request failed");
         if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
         res.end("Internal error\n");

@@ -8,7 +8,7 @@ import { origins, type Origin } from "../db/schema";
 import { isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { authenticateApiToken } from "../tokens/api-tokens";
-import type { ApiContext } from "./trpc";
+import { databaseUnavailableError, type ApiContext } from "./trpc";
 
 /** Where a request says it comes from; the CLI sends `X-Slipway-Origin: CLI`. Machines default to API. */
 function originOf(req: IncomingMessage): Origin {
@@ -40,10 +40,12 @@ export async function createRequestContext(
         await onBadToken?.();
         throw new TRPCError({ code: "UNAUTHORIZED", message: error.message });
       }
-      throw error;
+      throw databaseUnavailableError(error) ?? error;
     }
   } else if (auth) {
-    const session = await sessionOf(services, auth, req);
+    const session = await sessionOf(services, auth, req).catch((error: unknown) => {
+      throw databaseUnavailableError(error) ?? error;
+    });
     actor = session?.actor ?? null;
     sessionUserId = session?.userId ?? null;
   }

@@ -13,6 +13,7 @@ import { findUser } from "../auth/accounts";
 import { hasRole, type Actor } from "../auth/actor";
 import type { Refusal } from "../auth/rate-limits";
 import type { DomainContext, Services } from "../context";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "../db/errors";
 import type { Role } from "../db/schema";
 import { isAppError, type AppErrorCode } from "../errors";
 import type { Logger } from "../logger";
@@ -56,12 +57,22 @@ const trpcCodes: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
   UNAVAILABLE: "SERVICE_UNAVAILABLE",
 };
 
+/**
+ * A failure to reach the database (a restart, a failover) as the 503 a client retries, not an
+ * internal error; null for any other failure.
+ */
+export function databaseUnavailableError(error: unknown): TRPCError | null {
+  return isDatabaseUnavailable(error) ? new TRPCError({ code: "SERVICE_UNAVAILABLE", message: DATABASE_UNAVAILABLE_MESSAGE, cause: error }) : null;
+}
+
 /** The adapter from domain errors to tRPC (and so to REST status codes). */
 const mapErrors = t.middleware(async ({ next, ctx, path }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
     if (isAppError(cause)) throw new TRPCError({ code: trpcCodes[cause.code], message: cause.message, cause });
+    const unavailable = databaseUnavailableError(cause);
+    if (unavailable) throw unavailable;
     // A schema check inside a domain function (a merged configuration, say) is bad input too;
     // input parsing failures are BAD_REQUEST already, with their issues.
     if (cause instanceof ZodError && result.error.code === "INTERNAL_SERVER_ERROR") {

@@ -18,3 +18,27 @@ export async function conflictOnDuplicate<T>(what: string, write: () => Promise<
     throw error;
   }
 }
+
+/** What a request that needed the database is told while it cannot be reached. */
+export const DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable (restarting or unreachable): try again in a few seconds";
+
+/** The socket errors of a connection to the database that could not be opened, or was cut. */
+const CONNECTION_ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+/** 57P01 admin shutdown (a fast or smart stop), 57P02 crash shutdown, 57P03 cannot connect now (starting, stopping, in recovery). */
+const SERVER_GOING_AWAY = new Set(["57P01", "57P02", "57P03"]);
+/** node-postgres's own messages for a connection that ended or could not be had in time (they carry no code). */
+const DRIVER_MESSAGES = [/^Connection terminated/, /^timeout exceeded when trying to connect/, /^Client has encountered a connection error/];
+
+/**
+ * Whether a failure means the database could not be reached (stopped, restarting, failing over,
+ * the network between), rather than that the query was wrong: such a request deserves a 503 the
+ * client can retry, not an internal error. A domain's AppError is checked first by its callers.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current: unknown = error; current && typeof current === "object"; current = (current as { cause?: unknown }).cause) {
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === "string" && (CONNECTION_ERRNOS.has(code) || code.startsWith("08") || SERVER_GOING_AWAY.has(code))) return true;
+    if (typeof message === "string" && DRIVER_MESSAGES.some((pattern) => pattern.test(message))) return true;
+  }
+  return false;
+}

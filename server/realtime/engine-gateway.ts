@@ -30,6 +30,7 @@ import {
   recordEngineHello,
   recordLogBatch,
 } from "../engines/engine-session";
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "../db/errors";
 import { isAppError } from "../errors";
 import type { Logger } from "../logger";
 import { recordMetricBatch } from "../metrics/metrics";
@@ -232,6 +233,8 @@ export function attachEngineGateway(
           reply({ ok: true, ...(await handler(connection, parsed.data)) });
         } catch (error) {
           if (isAppError(error)) return reply({ ok: false, error: { code: error.code, message: error.message } });
+          // The engine keeps what it sent and retries: an outage is not an internal error to log per message.
+          if (isDatabaseUnavailable(error)) return reply({ ok: false, error: { code: "UNAVAILABLE", message: DATABASE_UNAVAILABLE_MESSAGE } });
           log.error({ err: error, message: name }, "engine message failed");
           reply({ ok: false, error: { code: "INTERNAL", message: "internal error" } });
         }
