@@ -26,6 +26,7 @@ class Handler(BaseHTTPRequestHandler):
 
 HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 `;
+import { isProcessAlive } from "./runtime/local/processes";
 
 const SIGINT_BIT = 1n << 1n;
 const SIGQUIT_BIT = 1n << 2n;
@@ -35,16 +36,6 @@ function statusField(pid: number, field: string): string {
   const value = new RegExp(`^${field}:\\s*(.*)$`, "m").exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
   if (value === undefined) throw new Error(`no ${field} in /proc/${pid}/status`);
   return value.trim();
-}
-
-/** True while the process runs (a zombie has ended). */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return false;
-  }
 }
 
 describe("local engine: signals a sandboxed app starts with", () => {
@@ -91,7 +82,7 @@ describe("local engine: signals a sandboxed app starts with", () => {
 
     // Ctrl-C, as an operator's `kill -INT` gives it.
     process.kill(app, "SIGINT");
-    await eventually(() => !isAlive(app), 10_000, "the app to end on SIGINT");
+    await eventually(() => !isProcessAlive(app), 10_000, "the app to end on SIGINT");
     await eventually(() => runtimeLines(plain().id).some((line) => line.startsWith("KeyboardInterrupt")), 10_000, "KeyboardInterrupt in the app's log");
   });
 });

@@ -8,6 +8,7 @@ import { appPid } from "../test/support/app-process";
 import { type GitServer, startGitServer } from "../test/git-server";
 import type { Engine } from "./core";
 import { layout, serviceState } from "./runtime/local/layout";
+import { isProcessAlive } from "./runtime/local/processes";
 
 /**
  * Stopping a sandboxed release (a deploy's switch drains and stops the old one; a STOP, falling
@@ -102,16 +103,6 @@ function processesWith(marker: string): number[] {
   });
 }
 
-/** True while the process runs (a zombie has ended). */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return false;
-  }
-}
-
 describe("local engine: stopping a sandboxed app", () => {
   let git: GitServer;
   let env: Awaited<ReturnType<typeof engineHome>>;
@@ -177,7 +168,7 @@ describe("local engine: stopping a sandboxed app", () => {
     const lines = runtimeLines(graceful().id);
     expect(lines).toContain("draining 1");
     expect(lines, lines.join("\n")).toContain("drained 1");
-    expect(isAlive(oldPid)).toBe(false);
+    expect(isProcessAlive(oldPid)).toBe(false);
     expect((await env.get("graceful-test.localhost")).body).toBe("2");
   });
 
@@ -197,11 +188,11 @@ describe("local engine: stopping a sandboxed app", () => {
     // Its grace period: a second after its SIGTERM the app still runs, in its sandbox, under the
     // process the engine tracks (an engine restarted meanwhile would give it its full grace too).
     await sleep(1_000);
-    expect(isAlive(app)).toBe(true);
-    expect(group.filter((pid) => !isAlive(pid))).toEqual([]);
+    expect(isProcessAlive(app)).toBe(true);
+    expect(group.filter((pid) => !isProcessAlive(pid))).toEqual([]);
     await stopping;
     expect(env.final(stop.deploymentId)?.status).toBe("succeeded");
-    expect([...group, helper].filter(isAlive)).toEqual([]);
+    expect([...group, helper].filter(isProcessAlive)).toEqual([]);
     expect(processesWith(helperMarker)).toEqual([]);
   });
 });

@@ -28,6 +28,7 @@ import { startGitServer, type GitServer } from "../git-server";
 import { killProcessesUnder } from "../process-cleanup";
 import { seedOrganization, testServices, type SeededOrganization } from "../support/seed";
 import { testToolchainEnv } from "../support/toolchains";
+import { isProcessAlive } from "../../engine/runtime/local/processes";
 
 const logger = pino({ level: "silent" });
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -97,15 +98,6 @@ async function startKeeper(env: Record<string, string> = {}): Promise<{ supervis
   return { supervisor, report: await eventually(() => report, 120_000, `the keeper's report\n${output.slice(-3000)}`) };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 const recordedRuns = () => (fs.existsSync(runsFile) ? fs.readFileSync(runsFile, "utf8").split("\n").filter(Boolean) : []);
 
 async function serviceRuntime(serviceId: string) {
@@ -173,10 +165,10 @@ describe("the local engine under npm start", () => {
     // Ctrl-C: the supervisor stops the keeper, then worker and web go.
     await first.supervisor.stop();
     await stopControlPlane();
-    expect(isAlive(enginePid)).toBe(true);
+    expect(isProcessAlive(enginePid)).toBe(true);
     const runsWhenStopped = recordedRuns().length;
     await eventually(() => recordedRuns().length >= runsWhenStopped + 2, 10_000, "two scheduled runs while the control plane is down");
-    expect(isAlive(enginePid)).toBe(true);
+    expect(isProcessAlive(enginePid)).toBe(true);
     expect((await request(routerPort, appHost)).status).toBe(200);
 
     // The next start keeps the same engine, which reconnects by itself and reports again.
@@ -200,7 +192,7 @@ describe("the local engine under npm start", () => {
     const third = await startKeeper({ SLIPWAY_HEARTBEAT_SECONDS: "2" });
     expect(third.report.outcome).toBe("started");
     expect(third.report.pid).not.toBe(enginePid);
-    expect(isAlive(enginePid)).toBe(false);
+    expect(isProcessAlive(enginePid)).toBe(false);
     expect(output).toMatch(new RegExp(`replaced pid ${enginePid}, whose configuration changed`));
     expect((await request(routerPort, appHost)).status).toBe(200);
     const runsAfterReplace = recordedRuns().length;
@@ -216,7 +208,7 @@ describe("the local engine under npm start", () => {
     const stopper = createSupervisor({ stdout: collect, stderr: collect });
     const stopped = await stopper.run(localEngineStopper({ ...engineCommand({ SLIPWAY_HEARTBEAT_SECONDS: "2" }), engineHome: home }));
     expect(stopped.code).toBe(0);
-    expect(isAlive(enginePid)).toBe(false);
+    expect(isProcessAlive(enginePid)).toBe(false);
     expect(output).toMatch(new RegExp(`stopped the engine \\(pid ${enginePid}\\)`));
     expect((await request(routerPort, "api-main-tides.localhost")).status).toBe(200);
 

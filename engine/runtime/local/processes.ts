@@ -19,6 +19,12 @@ export function processStartTime(pid: number): number | null {
   return Number.isFinite(stat.startTime) ? stat.startTime : null;
 }
 
+/** True while a process with this pid runs (a zombie has ended). */
+export function isProcessAlive(pid: number): boolean {
+  const stat = statOf(String(pid));
+  return stat !== null && stat.state !== "Z" && stat.state !== "X";
+}
+
 /** True while the process with this pid is the one we started (not a zombie, not a recycled pid). */
 export function isSameProcessAlive(pid: number, startTime: number): boolean {
   return processStartTime(pid) === startTime;
