@@ -6,6 +6,7 @@ import { Notifications } from "@mantine/notifications";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
 import { useState, type ReactNode } from "react";
+import { MAX_BATCH_CALLS } from "../server/api/batch-limit";
 import type { AppRouter } from "../server/api/root";
 import { RealtimeProvider } from "./realtime";
 import { cssVariablesResolver, theme } from "./theme";
@@ -28,7 +29,7 @@ function makeQueryClient() {
 /** Everything a dashboard page needs around it: UI kit, data fetching, the API client, realtime. */
 export function Providers({ children }: { children: ReactNode }) {
   const [queryClient] = useState(makeQueryClient);
-  const [trpcClient] = useState(() => createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: "/api/trpc" })] }));
+  const [trpcClient] = useState(() => createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: "/api/trpc", maxItems: MAX_BATCH_CALLS })] }));
   return (
     <MantineProvider theme={theme} cssVariablesResolver={cssVariablesResolver} defaultColorScheme="auto">
       <QueryClientProvider client={queryClient}>

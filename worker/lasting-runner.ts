@@ -9,6 +9,11 @@ export type LastingRunner = {
   /** Settles when the runner ends for good: after `stop()`, or a runner that ended by itself. */
   promise: Promise<void>;
   stop: () => Promise<void>;
+  /**
+   * Whether a runner runs now: false while a lost one is being replaced (which waits for the
+   * database with backoff, up to 5 s a try), and once it ended. Readiness is 503 while false.
+   */
+  running: () => boolean;
 };
 
 /**
@@ -64,6 +69,8 @@ export async function startWhenTheDatabaseAnswers(start: () => Promise<Runner>, 
 export async function startLastingRunner(start: () => Promise<Runner>, logger: Logger): Promise<LastingRunner> {
   let current = await startWhenTheDatabaseAnswers(start, logger);
   let stopping = false;
+  /** A replacement failed for a reason other than the database: the runner is gone for good. */
+  let ended = false;
   let replacing: Promise<void> | null = null;
   const retired = new WeakSet<Runner>();
   let settle!: { resolve: () => void; reject: (error: unknown) => void };
@@ -80,7 +87,10 @@ export async function startLastingRunner(start: () => Promise<Runner>, logger: L
       watch(current);
       logger.info("the job runner runs again");
     })()
-      .catch((error: unknown) => settle.reject(error))
+      .catch((error: unknown) => {
+        ended = true;
+        settle.reject(error);
+      })
       .finally(() => (replacing = null));
   };
 
@@ -101,5 +111,6 @@ export async function startLastingRunner(start: () => Promise<Runner>, logger: L
       await current.stop();
       settle.resolve();
     },
+    running: () => !stopping && !ended && replacing === null,
   };
 }

@@ -14,12 +14,10 @@ async function main() {
     () => startWorker({ services, connectionString: databaseUrl, logger, retention, concurrency: env.SLIPWAY_WORKER_CONCURRENCY }),
     logger,
   );
-  let running = true;
-  void runner.promise.finally(() => (running = false));
   const health =
     env.SLIPWAY_WORKER_HEALTH_PORT === undefined
       ? null
-      : await startWorkerHealthServer({ db: services.db, port: env.SLIPWAY_WORKER_HEALTH_PORT, host: env.HOST, running: () => running });
+      : await startWorkerHealthServer({ db: services.db, port: env.SLIPWAY_WORKER_HEALTH_PORT, host: env.HOST, running: runner.running });
   logger.info({ retentionDays: retention, concurrency: env.SLIPWAY_WORKER_CONCURRENCY, healthPort: health?.port ?? null }, "worker running");
   announceReady();
   onShutdownSignal(async () => {

@@ -7,12 +7,15 @@ import { clientAddress, type AuthLimits } from "../auth/rate-limits";
 import { AUTH_BASE_PATH, handleAuthRequest, renewSessionCookie } from "../auth/sessions";
 import type { Services } from "../context";
 import type { Logger } from "../logger";
+import { MAX_BATCH_CALLS } from "./batch-limit";
 import { createRequestContext } from "./context";
 import { createRestHandler } from "./rest";
 import { appRouter } from "./root";
 
 const REST_PREFIX = "/api/v1";
 const MAX_BODY_BYTES = 1024 * 1024;
+/** tRPC's own message says neither the limit nor what to do; it is the only batch-size refusal. */
+const TRPC_BATCH_TOO_LARGE = "Batch call exceeds maximum size";
 /** Requests that change nothing: the only ones a session cookie may make from another origin (issue 13; server/auth/origin.ts). */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 const CROSS_ORIGIN_REFUSED = "Cross-origin request refused: a signed-in browser may change things only from the dashboard's own pages";
@@ -38,6 +41,13 @@ export function createApiHandler(
     router: appRouter,
     basePath: "/api/trpc/",
     maxBodySize: MAX_BODY_BYTES,
+    maxBatchSize: MAX_BATCH_CALLS,
+    onError: ({ error }) => {
+      // Called before the error is written out: the answer then says the limit.
+      if (error.code === "BAD_REQUEST" && error.message === TRPC_BATCH_TOO_LARGE) {
+        error.message = `A batch may hold at most ${MAX_BATCH_CALLS} calls: send the others in another request`;
+      }
+    },
     createContext: ({ res }) => {
       const req = requests.get(res)!;
       return createRequestContext(services, req, options.logger, auth, onBadToken(req), signUpAttempt(req));
