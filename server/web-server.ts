@@ -6,7 +6,7 @@ import { Server as SocketServer } from "socket.io";
 import { ENGINE_NAMESPACE } from "../engine/protocol/messages";
 import { createApiHandler } from "./api/http";
 import type { Services } from "./context";
-import { guardPoolErrors } from "./db/client";
+import { connectionSettings, guardPoolErrors } from "./db/client";
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from "./db/errors";
 import { answerHealth, readiness } from "./health";
 import { DEPLOYMENT_CHANNEL } from "./deployments/events";
@@ -70,7 +70,7 @@ export async function startWebServer(options: WebServerOptions) {
   const auth = options.authSecret ? authConfig(services, { secret: options.authSecret, publicUrl, github: options.github, logger }) : undefined;
   // Failed sign-ins and bad API tokens, counted in Postgres so that every web process shares the
   // counts; on a small pool of their own, so that a flood of guesses cannot starve the API's.
-  const limitsPool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
+  const limitsPool = new pg.Pool({ ...connectionSettings(), connectionString: options.databaseUrl, max: 2 });
   guardPoolErrors(limitsPool, (error) => logger.warn({ err: error }, "rate limit connection failed"));
   const limits = createAuthLimits(limitsPool);
   const trustProxy = options.trustProxy ?? false;
@@ -108,7 +108,7 @@ export async function startWebServer(options: WebServerOptions) {
   });
 
   // Messages emitted on one web process reach sockets held by the others through Postgres.
-  const adapterPool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
+  const adapterPool = new pg.Pool({ ...connectionSettings(), connectionString: options.databaseUrl, max: 4 });
   // The adapter holds one client for LISTEN and reconnects when it ends, but listens to no
   // `error` on it: guarded here, a database restart no longer crashes the web process.
   guardPoolErrors(adapterPool, (error) => logger.warn({ err: error }, "realtime adapter connection failed"));

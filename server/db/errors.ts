@@ -26,8 +26,18 @@ export const DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable (restar
 const CONNECTION_ERRNOS = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
 /** 57P01 admin shutdown (a fast or smart stop), 57P02 crash shutdown, 57P03 cannot connect now (starting, stopping, in recovery). */
 const SERVER_GOING_AWAY = new Set(["57P01", "57P02", "57P03"]);
-/** node-postgres's own messages for a connection that ended or could not be had in time (they carry no code). */
-const DRIVER_MESSAGES = [/^Connection terminated/, /^timeout exceeded when trying to connect/, /^Client has encountered a connection error/];
+/**
+ * node-postgres's own messages (they carry no code) for a connection that ended, that could not
+ * be had in time (pg-pool's `connectionTimeoutMillis`: opening one, or waiting for one of a full
+ * pool), or whose query was not answered in time (`query_timeout`: a server that vanished without
+ * closing its connections).
+ */
+const DRIVER_MESSAGES = [
+  /^Connection terminated/,
+  /^timeout exceeded when trying to connect/,
+  /^Client has encountered a connection error/,
+  /^Query read timeout/,
+];
 
 /**
  * Whether a failure means the database could not be reached (stopped, restarting, failing over,

@@ -17,7 +17,8 @@ const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url
  * and graphile-worker's. A failure stops the boot with the migration's error as the cause.
  */
 export async function migrateDatabase(connectionString: string): Promise<void> {
-  const handle = connectDatabase(connectionString, { max: 2 });
+  // No query timeout: a migration may take long (an index built on a large table).
+  const handle = connectDatabase(connectionString, { max: 2, queryTimeoutMs: 0 });
   try {
     await applyMigrations(handle);
     await runMigrations({ connectionString, logger: silentLogger });
