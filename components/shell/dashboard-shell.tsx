@@ -39,11 +39,11 @@ import {
   IconSun,
   IconUsers,
 } from "@tabler/icons-react";
-import { useQuery } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { signOut } from "next-auth/react";
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
-import { useEffect, type ReactNode } from "react";
+import { useEffect, useRef, type ReactNode } from "react";
 import { SignOutEverywhereModal } from "../account/sign-out-everywhere";
 import { useWhoami, type Role } from "../auth/can";
 import { RoleBadge } from "../auth/role-badge";
@@ -202,6 +202,23 @@ function UserMenu({ actor, role }: { actor: string; role: Role }) {
   );
 }
 
+/**
+ * The session can end while this tab stays open: signed out in another tab, or everywhere from
+ * another device. A move within the dashboard loads no page (the server's sign-in redirect never
+ * runs) and `whoami` is cached, so each one asks again who is signed in: a session that ended then
+ * goes to the sign-in page (DashboardShell) instead of the cached dashboard.
+ */
+function useSessionCheckOnNavigation(pathname: string) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const shown = useRef(pathname);
+  useEffect(() => {
+    if (shown.current === pathname) return;
+    shown.current = pathname;
+    void queryClient.invalidateQueries({ queryKey: trpc.organization.whoami.queryKey({}) });
+  }, [pathname, queryClient, trpc]);
+}
+
 function isActive(pathname: string, href: string): boolean {
   if (href === "/") return pathname === "/" || /^\/(projects|environments|services|deployments)\//.test(pathname);
   return pathname === href || pathname.startsWith(`${href}/`);
@@ -226,6 +243,7 @@ export function DashboardShell({ children }: { children: ReactNode }) {
     if (unauthorized) router.replace("/signin");
   }, [unauthorized, router]);
   useEffect(close, [pathname, close]);
+  useSessionCheckOnNavigation(pathname);
 
   if (noActor && account.data) return <NoOrganization email={account.data.email} />;
   if (!whoami.data) {
