@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import { type ContainerServiceSpec, dockerBuildConfig, type GitServiceSpec, registryHostOf } from "../../protocol";
 import { appDirectory } from "../shared/git";
+import { proxyBuildArgs } from "../shared/processes-env";
 import { StepError, type StepOutput, type StepResult } from "../runtime";
 import { secretMasker } from "../secret-mask";
 import { describeError, statusCodeOf } from "./docker-host";
@@ -133,8 +134,9 @@ export function resolveBuildArgs(service: GitServiceSpec): [string, string][] {
 
 /**
  * Runs one image build through the Engine API (dockerode packs the context and applies its
- * .dockerignore, util.prepareBuildContext), its output line by line to `onLine` (the builder's
- * error message is returned, not sent there); bounded by the
+ * .dockerignore, util.prepareBuildContext), with the engine's outbound proxy as build arguments
+ * (proxyBuildArgs), its output line by line to `onLine` (the builder's error message is returned,
+ * not sent there); bounded by the
  * service's build timeout and ended by a cancel. Returns the builder's error message when the
  * build failed, null when it produced `image`.
  */
@@ -156,6 +158,8 @@ export async function runImageBuild(options: {
     const stream = (await docker.buildImage(options.context, {
       t: image,
       ...options.options,
+      // The engine's proxy reaches the build's RUN steps as the local runtime's builds get it; not an input of the image's tag.
+      buildargs: { ...proxyBuildArgs(options.options.buildargs), ...options.options.buildargs },
       labels: { [LABELS.managed]: "1", [LABELS.serviceId]: service.id, [LABELS.commit]: options.commit },
       rm: true,
       forcerm: true,

@@ -118,6 +118,18 @@ export function cloneNetworkEnv(host: Record<string, string | undefined> = proce
 }
 
 /**
+ * The engine's outbound proxy for an image build (the docker runtime's): Docker and Podman take
+ * HTTP_PROXY, HTTPS_PROXY and NO_PROXY, in either case, as predefined build arguments, seen by
+ * the build's RUN steps but kept out of the image's history and build cache unless its Dockerfile
+ * declares them with ARG (https://docs.docker.com/reference/dockerfile/#predefined-args; Buildah's
+ * alike): unlike a RUN step's own environment, they do not stay in the image. A proxy variable the
+ * service's build arguments set in either case wins, both cases of the engine's then stay out.
+ */
+export function proxyBuildArgs(buildArgs: Record<string, string>, host: Record<string, string | undefined> = process.env): Record<string, string> {
+  return proxyEnv(host, buildArgs);
+}
+
+/**
  * Whether a sandbox can show `file`: it exists and, for a sandbox that runs as another user (the
  * service's own), every user may read it. A CA file is public, but one under a private home is
  * not for that user, and bubblewrap refuses to bind a file it cannot reach.

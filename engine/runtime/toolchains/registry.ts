@@ -4,6 +4,7 @@ import fsp from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar";
+import { EnvHttpProxyAgent, fetch, type Response } from "undici";
 import { z } from "zod";
 import { StepError } from "../runtime";
 
@@ -30,15 +31,54 @@ const packument = z.object({ name: z.string(), versions: z.record(z.string(), pa
 export type Packument = z.infer<typeof packument>;
 export type PackumentVersion = z.infer<typeof packumentVersion>;
 
+/**
+ * The way out of the engine's downloads: the outbound proxy of the engine's environment
+ * (`HTTPS_PROXY` for an https:// registry, `HTTP_PROXY` for http://, in either case, lower case
+ * first), except for the hosts `NO_PROXY` names, as npm and curl go. Node's own fetch reads none
+ * of these but with NODE_USE_ENV_PROXY (Node 24, recent 22), so a host whose only way out is an egress
+ * proxy failed its first deploy here. undici's EnvHttpProxyAgent reads them
+ * (https://github.com/nodejs/undici/blob/main/docs/docs/api/EnvHttpProxyAgent.md), and trusts
+ * what Node's TLS trusts, NODE_EXTRA_CA_CERTS included. It is given to these requests only, not
+ * made the process's global dispatcher: nothing else of the engine's is a download from outside,
+ * and an engine in a test's process would route the test's own requests too. The fetch is
+ * undici's as well: a dispatcher of one undici major handed to the fetch Node bundles (another
+ * major) fails on their different handler interfaces (nodejs/undici#4960, openai/openai-node#1898).
+ */
+let downloads: { proxies: string; agent: EnvHttpProxyAgent } | null = null;
+
+/**
+ * The agent for the proxy the engine's environment names now: the agent reads the proxy URLs when
+ * it is made, NO_PROXY at each request, so a new one is made when a URL changed (an engine in a
+ * test's process sees its environment change between deploys).
+ */
+function downloadAgent(): EnvHttpProxyAgent {
+  const { http_proxy, HTTP_PROXY, https_proxy, HTTPS_PROXY } = process.env;
+  const proxies = JSON.stringify([http_proxy, HTTP_PROXY, https_proxy, HTTPS_PROXY]);
+  if (downloads?.proxies !== proxies) {
+    // Closing lets a download still under way on the old agent finish; how the old agent's sockets end is no download's concern.
+    downloads?.agent.close().catch(() => undefined);
+    // An http:// registry is asked through the proxy in absolute form, as npm and curl ask it: undici would tunnel it
+    // (CONNECT) by default, which a proxy refuses to ports other than 443 (Squid's default, http_access deny CONNECT !SSL_ports).
+    downloads = { proxies, agent: new EnvHttpProxyAgent({ proxyTunnel: false }) };
+  }
+  return downloads.agent;
+}
+
 /** A registry's URL as configured, with one trailing slash, so package paths resolve below it (a mirror under a path). */
 export function registryBase(registry: string): string {
   return registry.endsWith("/") ? registry : `${registry}/`;
 }
 
-/** What a failed request says, in a few words (undici puts the system error, ECONNREFUSED or ENOTFOUND, in its cause). */
+/**
+ * What a failed request says, in a few words: the system error's code (ECONNREFUSED, ENOTFOUND, a
+ * certificate's) at the end of the causes undici chains, else its words (a proxy's refusal,
+ * "Proxy response (403) !== 200 when HTTP Tunneling", whose codes, UND_ERR_*, say nothing).
+ */
 function reasonOf(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message;
+  let deepest = error as { cause?: unknown; code?: unknown; message?: string };
+  while (deepest.cause && typeof deepest.cause === "object") deepest = deepest.cause as typeof deepest;
+  if (typeof deepest.code === "string" && !deepest.code.startsWith("UND_ERR")) return deepest.code;
+  return deepest.message ?? String(error);
 }
 
 function unreachable(registry: string, error: unknown): StepError {
@@ -58,6 +98,7 @@ export async function fetchPackument(registry: string, name: string, signal: Abo
       // The abbreviated form when the registry has it (much smaller); the full one otherwise.
       headers: { accept: "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8" },
       signal: AbortSignal.any([signal, AbortSignal.timeout(PACKUMENT_TIMEOUT_MS)]),
+      dispatcher: downloadAgent(),
     });
   } catch (error) {
     if (signal.aborted) throw error;
@@ -99,7 +140,7 @@ export async function downloadVerified(registry: string, name: string, version: 
   if (!expected) throw new StepError(`${name}@${version.version} on ${registry} has no sha512 integrity: refusing to install it unverified`);
   let response: Response;
   try {
-    response = await fetch(version.dist.tarball, { signal });
+    response = await fetch(version.dist.tarball, { signal, dispatcher: downloadAgent() });
   } catch (error) {
     if (signal.aborted) throw error;
     throw unreachable(registry, error);
