@@ -7,7 +7,7 @@ import { and, eq, sql } from "drizzle-orm";
 import { ACME_CHALLENGE_PREFIX } from "../../engine/protocol/edge";
 import { recordAudit } from "../audit/record-audit";
 import type { Services } from "../context";
-import { acmeAccounts, clusters, environments, serviceDomains, services as servicesTable, type AcmeChallenge } from "../db/schema";
+import { acmeAccounts, serviceDomains, type AcmeChallenge } from "../db/schema";
 import { notify } from "../notifications/enqueue";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { cipherFor } from "../secrets/organization-cipher";
@@ -18,7 +18,7 @@ import { retryFirstIssuances } from "./issuance-retries";
 import { openProviderFor } from "./dns-providers/credentials";
 import { openDnsProvider } from "./dns-providers/provider";
 import { acmeActor, announceEdgeChange, keyContext, renewalDue, requestIssuance } from "./domains";
-import { domainClusterColumns, refusalOf } from "./refusal";
+import { refusalOf, selectDomainsWithCluster } from "./refusal";
 import { defaultDomainSettings, type DomainSettings } from "./settings";
 
 /**
@@ -101,19 +101,7 @@ export type IssueOutcome = { status: "issued"; notAfter: Date } | { status: "fai
  */
 export async function issueCertificate(services: Services, domainId: string): Promise<IssueOutcome> {
   const settings = services.domains ?? defaultDomainSettings;
-  const [row] = await services.db
-    .select({
-      domain: serviceDomains,
-      clusterId: environments.clusterId,
-      cluster: domainClusterColumns,
-      environmentId: environments.id,
-      serviceName: servicesTable.name,
-    })
-    .from(serviceDomains)
-    .innerJoin(servicesTable, eq(servicesTable.id, serviceDomains.serviceId))
-    .innerJoin(environments, eq(environments.id, servicesTable.environmentId))
-    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(eq(serviceDomains.id, domainId));
+  const [row] = await selectDomainsWithCluster(services.db).where(eq(serviceDomains.id, domainId));
   if (!row) return { status: "skipped", reason: "the domain was removed" };
   const { domain, clusterId } = row;
   if (!domain.verifiedAt) return { status: "skipped", reason: `${domain.hostname} is not verified` };
@@ -227,13 +215,7 @@ export async function issueCertificate(services: Services, domainId: string): Pr
 export async function scheduleRenewals(services: Services): Promise<number> {
   await removeLeftoverRecords(services);
   const now = services.now();
-  const rows = await services.db
-    .select({ domain: serviceDomains, cluster: domainClusterColumns })
-    .from(serviceDomains)
-    .innerJoin(servicesTable, eq(servicesTable.id, serviceDomains.serviceId))
-    .innerJoin(environments, eq(environments.id, servicesTable.environmentId))
-    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(eq(serviceDomains.certificateSource, "ACME"));
+  const rows = await selectDomainsWithCluster(services.db).where(eq(serviceDomains.certificateSource, "ACME"));
   const due = rows.filter(({ domain, cluster }) => renewalDue(domain, now) && !refusalOf(domain.hostname, cluster));
   for (const { domain } of due) await requestIssuance(services.db, domain.id);
   return due.length + (await retryFirstIssuances(services));

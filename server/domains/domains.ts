@@ -6,7 +6,7 @@ import type { Actor } from "../auth/actor";
 import type { DomainContext } from "../context";
 import type { Executor } from "../db/client";
 import { conflictOnDuplicate } from "../db/errors";
-import { acmeChallengeTypes, clusters, domainVerificationMethods, environments, serviceDomains, services, type AcmeChallengeType } from "../db/schema";
+import { acmeChallengeTypes, domainVerificationMethods, environments, serviceDomains, services, type AcmeChallengeType } from "../db/schema";
 import { notifyEngine } from "../deployments/engine-channel";
 import { AppError, notFound } from "../errors";
 import { addJob } from "../jobs/add-job";
@@ -15,7 +15,7 @@ import { cipherFor } from "../secrets/organization-cipher";
 import { assertNotGeneratedHostname } from "../services/domains";
 import { checkOwnership, txtRecordOf, verificationUrlOf } from "./checks";
 import { providerForDomain } from "./dns-providers/credentials";
-import { domainClusterColumns, refusalOf } from "./refusal";
+import { refusalOf, selectDomainsWithCluster } from "./refusal";
 import { defaultDomainSettings, RENEW_BEFORE_DAYS } from "./settings";
 
 /** Who the audit log names for what certificates do by themselves (issuances, renewals, retries). */
@@ -120,13 +120,7 @@ async function routableService(ctx: DomainContext, serviceId: string) {
 }
 
 async function domainOf(ctx: DomainContext, domainId: string) {
-  const [row] = await ctx.db
-    .select({ domain: serviceDomains, clusterId: environments.clusterId, cluster: domainClusterColumns })
-    .from(serviceDomains)
-    .innerJoin(services, eq(services.id, serviceDomains.serviceId))
-    .innerJoin(environments, eq(environments.id, services.environmentId))
-    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(and(eq(serviceDomains.id, domainId), eq(serviceDomains.organizationId, ctx.actor.organizationId)));
+  const [row] = await selectDomainsWithCluster(ctx.db).where(and(eq(serviceDomains.id, domainId), eq(serviceDomains.organizationId, ctx.actor.organizationId)));
   if (!row) throw notFound("Domain");
   return row;
 }
@@ -200,14 +194,7 @@ export async function listDomains(ctx: DomainContext, serviceId: string) {
     .from(services)
     .where(and(eq(services.id, serviceId), eq(services.organizationId, ctx.actor.organizationId)));
   if (!service) throw notFound("Service");
-  const rows = await ctx.db
-    .select({ domain: serviceDomains, cluster: domainClusterColumns })
-    .from(serviceDomains)
-    .innerJoin(services, eq(services.id, serviceDomains.serviceId))
-    .innerJoin(environments, eq(environments.id, services.environmentId))
-    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(eq(serviceDomains.serviceId, serviceId))
-    .orderBy(serviceDomains.hostname);
+  const rows = await selectDomainsWithCluster(ctx.db).where(eq(serviceDomains.serviceId, serviceId)).orderBy(serviceDomains.hostname);
   return rows.map(({ domain, cluster }): ListedDomain => ({ ...domain, refused: refusalOf(domain.hostname, cluster) }));
 }
 

@@ -1,11 +1,11 @@
 import { eq } from "drizzle-orm";
 import type { EdgeState } from "../../engine/protocol/edge";
 import type { Services } from "../context";
-import { clusters, environments, serviceDomains, services as servicesTable } from "../db/schema";
+import { environments, serviceDomains } from "../db/schema";
 import type { OrganizationCipher } from "../secrets/keyring";
 import { cipherFor } from "../secrets/organization-cipher";
 import { keyContext } from "./domains";
-import { domainClusterColumns, refusalOf } from "./refusal";
+import { refusalOf, selectDomainsWithCluster } from "./refusal";
 
 /**
  * What a cluster's router needs of the custom domains of its services (`edge:pull`): private
@@ -13,14 +13,7 @@ import { domainClusterColumns, refusalOf } from "./refusal";
  * socket; they are never logged. Refused domains (refusal.ts) are left out.
  */
 export async function edgeStateOf(services: Services, clusterId: string): Promise<EdgeState> {
-  const rows = await services.db
-    .select({ domain: serviceDomains, cluster: domainClusterColumns })
-    .from(serviceDomains)
-    .innerJoin(servicesTable, eq(servicesTable.id, serviceDomains.serviceId))
-    .innerJoin(environments, eq(environments.id, servicesTable.environmentId))
-    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(eq(environments.clusterId, clusterId))
-    .orderBy(serviceDomains.hostname);
+  const rows = await selectDomainsWithCluster(services.db).where(eq(environments.clusterId, clusterId)).orderBy(serviceDomains.hostname);
   const ciphers = new Map<string, OrganizationCipher>();
   const cipherOf = async (organizationId: string) => {
     let cipher = ciphers.get(organizationId);

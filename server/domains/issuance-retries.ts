@@ -1,9 +1,9 @@
 import { and, desc, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import { recordAudit } from "../audit/record-audit";
 import type { Services } from "../context";
-import { auditEvents, clusters, environments, serviceDomains, services as servicesTable } from "../db/schema";
+import { auditEvents, serviceDomains } from "../db/schema";
 import { acmeActor, announceEdgeChange, ISSUANCE_JOB_KEY_PREFIX, requestIssuance } from "./domains";
-import { domainClusterColumns, refusalOf } from "./refusal";
+import { refusalOf, selectDomainsWithCluster } from "./refusal";
 
 /**
  * A verified domain's first certificate, tried again by the renewal scheduler when it did not
@@ -32,24 +32,18 @@ export const gaveUp = (attempts: number) => `gave up after ${attempts} attempts:
  * looks abandoned while its job finishes. Refused domains (refusal.ts) get no certificate.
  */
 async function abandonedFirstIssuances(services: Services) {
-  const rows = await services.db
-    .select({ domain: serviceDomains, clusterId: environments.clusterId, cluster: domainClusterColumns })
-    .from(serviceDomains)
-    .innerJoin(servicesTable, eq(servicesTable.id, serviceDomains.serviceId))
-    .innerJoin(environments, eq(environments.id, servicesTable.environmentId))
-    .innerJoin(clusters, eq(clusters.id, environments.clusterId))
-    .where(
-      and(
-        isNotNull(serviceDomains.verifiedAt),
-        isNull(serviceDomains.certificatePem),
-        // The job's key is issuanceJobKey(domain id).
-        sql`not exists (
+  const rows = await selectDomainsWithCluster(services.db).where(
+    and(
+      isNotNull(serviceDomains.verifiedAt),
+      isNull(serviceDomains.certificatePem),
+      // The job's key is issuanceJobKey(domain id).
+      sql`not exists (
           select 1 from graphile_worker.jobs job
           where job.key = ${ISSUANCE_JOB_KEY_PREFIX} || ${serviceDomains.id}::text
             and (job.locked_at is not null or job.attempts < job.max_attempts)
         )`,
-      ),
-    );
+    ),
+  );
   return rows.filter(({ domain, cluster }) => !refusalOf(domain.hostname, cluster));
 }
 

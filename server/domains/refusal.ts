@@ -1,10 +1,32 @@
-import { clusters } from "../db/schema";
+import { eq } from "drizzle-orm";
+import type { Executor } from "../db/client";
+import { clusters, environments, serviceDomains, services } from "../db/schema";
 
 /** What a domain's refusal depends on: the cluster its service is on. */
 export type DomainCluster = { name: string; domainSuffix: string };
 
-/** The columns of the cluster a refusal reads, for a select joined to `clusters`. */
-export const domainClusterColumns = { name: clusters.name, domainSuffix: clusters.domainSuffix };
+/** The columns of the cluster a refusal reads. */
+const domainClusterColumns = { name: clusters.name, domainSuffix: clusters.domainSuffix };
+
+/**
+ * A select of custom domains with the cluster their service is on (service_domains, services,
+ * environments, clusters): each row's domain, the cluster's columns refusalOf reads, and where the
+ * domain is served. What every place that serves or lists domains reads.
+ */
+export function selectDomainsWithCluster(db: Executor) {
+  return db
+    .select({
+      domain: serviceDomains,
+      cluster: domainClusterColumns,
+      clusterId: environments.clusterId,
+      environmentId: environments.id,
+      serviceName: services.name,
+    })
+    .from(serviceDomains)
+    .innerJoin(services, eq(services.id, serviceDomains.serviceId))
+    .innerJoin(environments, eq(environments.id, services.environmentId))
+    .innerJoin(clusters, eq(clusters.id, environments.clusterId));
+}
 
 /**
  * Why the router must not serve a custom domain, in a sentence its owner is shown; null when it
