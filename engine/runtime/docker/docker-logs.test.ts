@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, recordingReporter, task } from "../../../test/engine-harness";
+import { removeEngineHome } from "../../../test/process-cleanup";
 import { startPodman } from "../../../test/support/podman";
 import { testPort } from "../../../test/support/ports";
 import { skipWithout } from "../../../test/support/requirements";
@@ -41,7 +42,8 @@ describe.skipIf(skipWithout("skip" in podman ? podman.skip : null))("docker runt
 
   afterAll(async () => {
     await engine?.shutdown().catch(() => undefined);
-    if (home) await fs.rm(home, { recursive: true, force: true });
+    // The engine leaves its router running on purpose: ended here with the home.
+    if (home) await removeEngineHome(home);
     await service?.stop();
   });
 
