@@ -14,7 +14,8 @@ import type { Database } from "./db/client";
  */
 export const HEALTH_PATHS = { live: "/api/health/live", ready: "/api/health/ready", legacy: "/api/health" } as const;
 
-export type Readiness = { ok: boolean; database: "up" | "down"; stopping?: true };
+/** `stopping`: told to stop (a SIGTERM's drain); `runner`: the worker's job runner is not running (ended, or being started anew). */
+export type Readiness = { ok: boolean; database: "up" | "down"; stopping?: true; runner?: "down" };
 
 const DATABASE_TIMEOUT_MS = 2_000;
 
@@ -37,10 +38,14 @@ export async function databaseAnswers(db: Database, timeoutMs = DATABASE_TIMEOUT
   return answered;
 }
 
-/** The readiness of a process that needs its database and can be told it is stopping. */
-export async function readiness(db: Database, stopping: () => boolean): Promise<Readiness> {
+/**
+ * The readiness of a process that needs its database and can be told it is stopping; a worker
+ * also needs its job runner (`runnerUp`).
+ */
+export async function readiness(db: Database, stopping: () => boolean, runnerUp: () => boolean = () => true): Promise<Readiness> {
   const database = (await databaseAnswers(db)) ? "up" : "down";
   if (stopping()) return { ok: false, database, stopping: true };
+  if (!runnerUp()) return { ok: false, database, runner: "down" };
   return { ok: database === "up", database };
 }
 

@@ -33,7 +33,7 @@ describe("the worker's health probes", () => {
 
   it("is not ready once its runner ended or it is stopping", async () => {
     running = false;
-    expect(await probe("/api/health/ready")).toEqual({ status: 503, body: { ok: false, database: "up", stopping: true } });
+    expect(await probe("/api/health/ready")).toEqual({ status: 503, body: { ok: false, database: "up", runner: "down" } });
     running = true;
     health.stopping();
     expect((await probe("/api/health/ready")).status).toBe(503);

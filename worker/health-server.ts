@@ -10,7 +10,7 @@ import { answerHealth, readiness } from "../server/health";
 export async function startWorkerHealthServer(options: { db: Database; port: number; host: string; running: () => boolean }) {
   let stopping = false;
   const server = http.createServer((req, res) => {
-    answerHealth(req, res, () => readiness(options.db, () => stopping || !options.running()))
+    answerHealth(req, res, () => readiness(options.db, () => stopping, options.running))
       .then((handled) => {
         if (!handled) res.writeHead(404, { "content-type": "text/plain" }).end("Not found\n");
       })
