@@ -15,6 +15,7 @@ import { startWebServer } from "../web-server";
 import { signUp } from "./accounts";
 import { verifiedPrimaryEmail } from "./github";
 import { GITHUB_EMAIL_UNVERIFIED, SIGNUP_CLOSED, signInRefusalMessage } from "./sign-in-refusals";
+import { cookieJar } from "../../test/support/browser-session";
 
 /**
  * A GitHub Enterprise Server's OAuth and REST endpoints as its documentation describes them
@@ -117,23 +118,6 @@ describe("signing in with GitHub", () => {
     await web?.close();
     await github?.close();
   });
-
-  /** A browser's cookies, kept across responses as a browser keeps them (a cleared cookie is dropped). */
-  function cookieJar() {
-    const cookies = new Map<string, string>();
-    return {
-      keep(response: Response) {
-        for (const cookie of response.headers.getSetCookie()) {
-          const [pair] = cookie.split(";");
-          const at = pair!.indexOf("=");
-          const value = pair!.slice(at + 1);
-          if (value) cookies.set(pair!.slice(0, at), value);
-          else cookies.delete(pair!.slice(0, at));
-        }
-      },
-      header: () => [...cookies].map(([name, value]) => `${name}=${value}`).join("; "),
-    };
-  }
 
   /** The browser's round trip: Slipway's sign-in, GitHub's authorization page, Slipway's callback; the cookies it ends with. */
   async function gitHubSignIn(): Promise<string> {

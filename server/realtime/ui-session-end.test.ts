@@ -15,6 +15,7 @@ import type { Services } from "../context";
 import { shellSessions, users } from "../db/schema";
 import { startWebServer } from "../web-server";
 import { UI_NAMESPACE, type ShellExitMessage, type ShellOpenAnswer } from "./ui-protocol";
+import { cookieJar } from "../../test/support/browser-session";
 
 /**
  * A session ended by a GitHub takeover (server/auth/github-sign-in.ts: the account's password is
@@ -112,22 +113,6 @@ afterAll(async () => {
   await webB?.close();
   await github?.close();
 });
-
-/** A browser's cookies across responses (a cleared cookie is dropped). */
-function cookieJar() {
-  const cookies = new Map<string, string>();
-  return {
-    keep(response: Response) {
-      for (const cookie of response.headers.getSetCookie()) {
-        const [pair] = cookie.split(";");
-        const at = pair!.indexOf("=");
-        if (pair!.slice(at + 1)) cookies.set(pair!.slice(0, at), pair!.slice(at + 1));
-        else cookies.delete(pair!.slice(0, at));
-      }
-    },
-    header: () => [...cookies].map(([name, value]) => `${name}=${value}`).join("; "),
-  };
-}
 
 async function passwordSignIn(url: string): Promise<string> {
   const jar = cookieJar();
