@@ -9,6 +9,7 @@ import { startConnectProxy } from "../test/support/connect-proxy";
 import { cachedPackageManagers, cachedPackages, type NpmRegistry, startNpmRegistry } from "../test/support/npm-registry";
 import { cachedWheels, type PythonIndex, startPythonIndex } from "../test/support/python-index";
 import { skipWithout } from "../test/support/requirements";
+import { testEnv } from "../test/support/process-env";
 import { throwawayCa } from "../test/support/throwaway-ca";
 import { loadEngineConfig, parseNodeDefault } from "./config";
 import type { Engine } from "./core";
@@ -75,7 +76,7 @@ const missing = !nodes.ok ? nodes.missing : !managers.ok ? managers.missing : nu
 describe.skipIf(skipWithout(missing))("local engine: builds trust the engine host's CAs and use its proxy", () => {
   const { node22, npm } = nodes.ok ? nodes : null!;
   const { ms } = managers.ok ? managers : null!;
-  const saved = { ...process.env };
+  const hostEnv = testEnv(["NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"]);
   let dir: string;
   let ca: Awaited<ReturnType<typeof throwawayCa>>;
   let mirror: NpmRegistry;
@@ -99,12 +100,7 @@ describe.skipIf(skipWithout(missing))("local engine: builds trust the engine hos
     await engine.start();
   }, 60_000);
 
-  afterEach(() => {
-    for (const key of ["NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"]) {
-      if (saved[key] === undefined) delete process.env[key];
-      else process.env[key] = saved[key];
-    }
-  });
+  afterEach(() => hostEnv.restore());
 
   afterAll(async () => {
     await env?.cleanup();

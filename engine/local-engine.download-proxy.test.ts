@@ -12,6 +12,8 @@ import { type GitServer, startGitServer } from "../test/git-server";
 import { startConnectProxy } from "../test/support/connect-proxy";
 import { cachedPackageManagers, cachedPackages, type NpmRegistry, startNpmRegistry } from "../test/support/npm-registry";
 import { skipWithout } from "../test/support/requirements";
+import { testEnv } from "../test/support/process-env";
+import { testPort } from "../test/support/ports";
 import { throwawayCa } from "../test/support/throwaway-ca";
 import { parseNodeDefault } from "./config";
 import type { Engine } from "./core";
@@ -32,7 +34,7 @@ const managers = await cachedPackageManagers();
  */
 describe.skipIf(skipWithout(nodes.ok ? null : nodes.missing))("local engine: its Node downloads go through the host's proxy", () => {
   const { node18, node22, npm } = nodes.ok ? nodes : null!;
-  const saved = { ...process.env };
+  const proxyEnv = testEnv(PROXY_VARIABLES);
   let mirror: NpmRegistry;
   let git: GitServer;
   let env: Awaited<ReturnType<typeof engineHome>>;
@@ -46,12 +48,7 @@ describe.skipIf(skipWithout(nodes.ok ? null : nodes.missing))("local engine: its
     await engine.start();
   }, 60_000);
 
-  afterEach(() => {
-    for (const key of PROXY_VARIABLES) {
-      if (saved[key] === undefined) delete process.env[key];
-      else process.env[key] = saved[key];
-    }
-  });
+  afterEach(() => proxyEnv.restore());
 
   afterAll(async () => {
     await env?.cleanup();
@@ -69,16 +66,10 @@ describe.skipIf(skipWithout(nodes.ok ? null : nodes.missing))("local engine: its
     return { final: env.final(deployment.deploymentId), log };
   }
 
-  /** Starts the engine's environment with only the proxy variables `set` (the host's own are put back after each test). */
-  function proxyEnvironment(set: Record<string, string>) {
-    for (const key of PROXY_VARIABLES) delete process.env[key];
-    Object.assign(process.env, set);
-  }
-
   it("downloads Node and npm through HTTP_PROXY: the proxy forwarded the packuments and tarballs the engine asked for", async () => {
     const proxy = await startConnectProxy();
     try {
-      proxyEnvironment({ HTTP_PROXY: proxy.url });
+      proxyEnv.replace({ HTTP_PROXY: proxy.url });
       const before = mirror.downloads().length;
       const { final, log } = await deploy("through-proxy", "18.x");
       expect(final?.status, log.join("\n")).toBe("succeeded");
@@ -96,7 +87,7 @@ describe.skipIf(skipWithout(nodes.ok ? null : nodes.missing))("local engine: its
   it("downloads directly from a registry NO_PROXY names, with HTTP_PROXY still set", async () => {
     const proxy = await startConnectProxy();
     try {
-      proxyEnvironment({ HTTP_PROXY: proxy.url, NO_PROXY: "127.0.0.1" });
+      proxyEnv.replace({ HTTP_PROXY: proxy.url, NO_PROXY: "127.0.0.1" });
       const before = mirror.downloads().length;
       const { final, log } = await deploy("direct", "22.x");
       expect(final?.status, log.join("\n")).toBe("succeeded");
@@ -180,7 +171,7 @@ describe.skipIf(skipWithout(managers.ok ? null : managers.missing))("the engine'
 });
 
 describe("the engine's registry client through a proxy that refuses", () => {
-  const saved = { ...process.env };
+  const proxyEnv = testEnv(PROXY_VARIABLES);
   let refusing: http.Server;
   let proxyUrl: string;
 
@@ -192,12 +183,7 @@ describe("the engine's registry client through a proxy that refuses", () => {
     proxyUrl = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
   });
 
-  afterEach(() => {
-    for (const key of PROXY_VARIABLES) {
-      if (saved[key] === undefined) delete process.env[key];
-      else process.env[key] = saved[key];
-    }
-  });
+  afterEach(() => proxyEnv.restore());
 
   afterAll(async () => {
     refusing?.closeAllConnections();
@@ -205,14 +191,34 @@ describe("the engine's registry client through a proxy that refuses", () => {
   });
 
   it("says what the proxy answered, for an https:// and an http:// registry", async () => {
-    for (const key of PROXY_VARIABLES) delete process.env[key];
-    Object.assign(process.env, { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl });
+    proxyEnv.replace({ HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl });
     // Nothing listens at either registry: only the proxy is asked.
     await expect(fetchPackument("https://127.0.0.1:2", "ms", AbortSignal.timeout(10_000))).rejects.toThrow(
       "could not reach the npm registry at https://127.0.0.1:2 (Proxy response (403) !== 200 when HTTP Tunneling)",
     );
     await expect(fetchPackument("http://127.0.0.1:2", "ms", AbortSignal.timeout(10_000))).rejects.toThrow(
       "could not reach the npm registry at http://127.0.0.1:2 (Proxy Authentication Required (407))",
+    );
+  });
+
+  it("names the proxy, without its credentials, when nothing listens at its port, not the registry it was asked for", async () => {
+    const deadPort = await testPort();
+    proxyEnv.replace({ HTTPS_PROXY: `http://corp:s3cret@127.0.0.1:${deadPort}`, http_proxy: `http://127.0.0.1:${deadPort}` });
+    const https = fetchPackument("https://registry.example:8443", "ms", AbortSignal.timeout(10_000));
+    await expect(https).rejects.toThrow(
+      `could not reach the npm registry at https://registry.example:8443: the request went through the proxy http://127.0.0.1:${deadPort} (the engine's HTTPS_PROXY), which refused the connection (ECONNREFUSED)`,
+    );
+    await expect(https).rejects.not.toThrow("s3cret");
+    await expect(fetchPackument("http://registry.example", "ms", AbortSignal.timeout(10_000))).rejects.toThrow(
+      `the request went through the proxy http://127.0.0.1:${deadPort} (the engine's http_proxy), which refused the connection`,
+    );
+  });
+
+  it("blames the registry, not the proxy, for a registry NO_PROXY names", async () => {
+    const deadPort = await testPort();
+    proxyEnv.replace({ HTTP_PROXY: `http://127.0.0.1:${await testPort()}`, NO_PROXY: "localhost,127.0.0.1" });
+    await expect(fetchPackument(`http://127.0.0.1:${deadPort}`, "ms", AbortSignal.timeout(10_000))).rejects.toThrow(
+      `could not reach the npm registry at http://127.0.0.1:${deadPort} (ECONNREFUSED): set SLIPWAY_NPM_REGISTRY`,
     );
   });
 });

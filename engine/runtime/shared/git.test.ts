@@ -6,6 +6,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GitServer, startGitServer } from "../../../test/git-server";
 import { createFakeSsh, type FakeSsh, generateDeployKey } from "../../../test/support/fake-ssh";
+import { startConnectProxy } from "../../../test/support/connect-proxy";
+import { testPort } from "../../../test/support/ports";
 import type { GitSource } from "../../protocol";
 import { StepError } from "../runtime";
 import { childEnv } from "./processes-env";
@@ -373,6 +375,49 @@ describe("deploy keys", () => {
     const secrets = gitCredentialSecrets({ url: "git@example.com:acme/app.git", credentials: { sshPrivateKey: key } });
     expect(secrets).toContain(key);
     for (const line of key.trim().split("\n").slice(1, -1)) expect(secrets).toContain(line);
+  });
+});
+
+/** A proxy that is down reads, in git's words, like the repository's host: the engine says it was the proxy. */
+describe("a clone through the engine's proxy when nothing listens at its port", () => {
+  async function failure(url: string, env: Record<string, string>): Promise<string> {
+    const error = await (
+      await clone({ url }, remoteOnly, env)
+    ).run.then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(StepError);
+    return (error as Error).message;
+  }
+
+  it("names the proxy without its credentials, for an http:// (http_proxy) and an https:// (HTTPS_PROXY) repository", async () => {
+    const port = await testPort();
+    const http = await failure(open.url("site"), { http_proxy: `http://corp:s3cret@127.0.0.1:${port}` });
+    expect(http).toContain(
+      `: the request went through the proxy http://127.0.0.1:${port} (the engine's http_proxy), which refused the connection or could not be reached`,
+    );
+    expect(http).toContain(`Failed to connect to 127.0.0.1 port ${port}`);
+    expect(http).not.toContain("s3cret");
+    const https = await failure("https://git.example:8443/site.git", { HTTPS_PROXY: `127.0.0.1:${port}` });
+    expect(https).toContain(`the request went through the proxy http://127.0.0.1:${port} (the engine's HTTPS_PROXY), which refused the connection`);
+  });
+
+  it("leaves the proxy out of a clone that did not go through it (NO_PROXY, HTTP_PROXY for http://), or that failed past it", async () => {
+    const port = await testPort();
+    const direct = await failure(`http://127.0.0.1:${await testPort()}/site.git`, { http_proxy: `http://127.0.0.1:${port}`, no_proxy: "127.0.0.1" });
+    expect(direct).toContain("Failed to connect to 127.0.0.1");
+    expect(direct).not.toContain("proxy");
+    // git reads HTTP_PROXY in lower case only: an upper-case one is not used for an http:// repository.
+    expect(await failure(`http://127.0.0.1:${await testPort()}/site.git`, { HTTP_PROXY: `http://127.0.0.1:${port}` })).not.toContain("proxy");
+    const proxy = await startConnectProxy();
+    try {
+      const missing = await failure(open.url("no-such-repository"), { http_proxy: proxy.url });
+      expect(proxy.forwarded.length).toBeGreaterThan(0);
+      expect(missing).not.toContain("went through the proxy");
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

@@ -15,6 +15,7 @@ import {
 import { type GitAuth, gitConfigArgs, gitEnv, withGitAuth } from "../../protocol/git-command";
 import { StepError } from "../runtime";
 import { runCommand } from "./commands";
+import { proxyWithoutCredentials } from "./processes-env";
 
 export type GitOutput = (fd: "stdout" | "stderr" | "system", text: string) => void;
 
@@ -38,6 +39,45 @@ export function hardenedGitConfig(policy: GitPolicy): string[] {
 /** git's environment for every command the engine runs (protocol/git-command.ts), with a repository's credentials when it has some. */
 export function hardenedGitEnv(base: Record<string, string>, policy: GitPolicy, auth: GitAuth | null): Record<string, string> {
   return gitEnv(base, allowedTransports(policy), auth);
+}
+
+/**
+ * The proxy variable git's libcurl takes for an http(s) repository: `http_proxy` in lower case
+ * only for http:// (https://curl.se/libcurl/c/CURLOPT_PROXY.html, "Environment variables"),
+ * either case for https://, lower case first. ssh and git:// go direct.
+ */
+function gitProxyOf(url: string, env: Record<string, string>): { variable: string; proxy: string } | null {
+  const scheme = /^(https?):\/\//i.exec(url)?.[1]?.toLowerCase();
+  const variables = scheme === "http" ? ["http_proxy"] : scheme === "https" ? ["https_proxy", "HTTPS_PROXY"] : [];
+  const variable = variables.find((name) => env[name]);
+  return variable ? { variable, proxy: env[variable]! } : null;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * What to add to a failed clone's message when git could not connect to the proxy it went
+ * through: libcurl names the proxy's host and port as it was given ("Failed to connect to
+ * 127.0.0.1 port 3128", "Could not resolve proxy: host"), which reads as the repository's
+ * (curl's default port for a proxy that names none is 1080). NO_PROXY needs no reading here:
+ * a repository it names fails with the repository's host instead.
+ */
+export function gitProxyProblem(url: string, env: Record<string, string>, lastError: string): string | null {
+  const through = gitProxyOf(url, env);
+  if (!through) return null;
+  // Its host and port as given: URL would drop a port that is its scheme's default, which curl's is not.
+  const given = /^[^:/]+:\/\/(?:[^@/]*@)?(\[[^\]]*\]|[^:/]+)(?::(\d+))?/.exec(through.proxy.includes("://") ? through.proxy : `http://${through.proxy}`);
+  if (!given?.[1]) return null;
+  const host = given[1].replace(/^\[(.*)\]$/, "$1");
+  const port = given[2] ?? "\\d+";
+  const said = (failure: string) =>
+    `: the request went through the proxy ${proxyWithoutCredentials(through.proxy)} (the engine's ${through.variable}), ${failure}`;
+  if (lastError.includes(`Could not resolve proxy: ${host}`)) return said("whose host could not be resolved");
+  if (new RegExp(`Failed to connect to ${escapeRegExp(host)} port ${port}\\b`).test(lastError))
+    return said("which refused the connection or could not be reached");
+  return null;
 }
 
 /** What a git source's credentials look like in any line: masked wherever they appear (the token alone, or encoded for the header; a deploy key whole and line by line). */
@@ -129,7 +169,7 @@ async function cloneWith(options: {
 }): Promise<ClonedSource> {
   const { url, env } = options;
   const config = hardenedGitConfig(options.policy);
-  const git = async (args: string[], cwd: string, quiet = false): Promise<{ ok: boolean; stdout: string; detail: string }> => {
+  const git = async (args: string[], cwd: string, quiet = false): Promise<{ ok: boolean; stdout: string; detail: string; lastError: string }> => {
     let stdout = "";
     let lastError = "";
     const result = await runCommand({
@@ -145,7 +185,7 @@ async function cloneWith(options: {
       },
     });
     const detail = result.timedOut ? "timed out" : result.aborted ? "canceled" : `exited with code ${String(result.code)}${lastError ? `: ${lastError}` : ""}`;
-    return { ok: result.code === 0, stdout, detail };
+    return { ok: result.code === 0, stdout, detail, lastError };
   };
   const { ref } = options.git;
   // A local path is copied by git directly (hard links included); through the file transport it is fetched like any remote.
@@ -161,7 +201,7 @@ async function cloneWith(options: {
       ["clone", ...noLocal, "--depth", "1", "--single-branch", ...(ref ? [`--branch=${ref.branch}`] : []), "--", url, options.dir],
       path.dirname(options.dir),
     );
-    if (!clone.ok) throw new StepError(`git clone of ${url} at ${at} ${clone.detail}`);
+    if (!clone.ok) throw new StepError(`git clone of ${url} at ${at} ${clone.detail}${gitProxyProblem(url, env, clone.lastError) ?? ""}`);
     if (!ref) {
       const head = await git(["symbolic-ref", "--quiet", "--short", "HEAD"], options.dir, true);
       defaultBranch = head.stdout.trim();
@@ -190,7 +230,7 @@ async function cloneWith(options: {
       options.output("system", "Fetching the commit directly failed; cloning the full history");
       await fs.rm(options.dir, { recursive: true, force: true });
       const clone = await git(["clone", ...noLocal, "--no-checkout", "--", url, options.dir], path.dirname(options.dir));
-      if (!clone.ok) throw new StepError(`git clone of ${url} ${clone.detail}`);
+      if (!clone.ok) throw new StepError(`git clone of ${url} ${clone.detail}${gitProxyProblem(url, env, clone.lastError) ?? ""}`);
       const checkout = await git(["checkout", "--quiet", "--detach", ref.commit, "--"], options.dir);
       if (!checkout.ok) throw new StepError(`commit ${ref.commit} not found in ${url}: checkout ${checkout.detail}`);
     }

@@ -1,13 +1,38 @@
 import fs from "node:fs";
 import path from "node:path";
 
+const DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
+
 /**
- * The only environment the engine passes on from its own: where programs are and the home
- * directory (npm and pip need one). Everything else an app sees comes from its variables; its
- * builds get the host's network settings too (hostNetworkEnv).
+ * Whether a PATH entry is one a package manager's `run` put there, not the operator: npm (and
+ * pnpm, npx) prepend the `node_modules/.bin` of the package and of each directory above it, and
+ * the directory of its node-gyp shim
+ * (https://github.com/npm/run-script/blob/main/lib/set-path.js). An engine that `npm start`
+ * started has Slipway's own tsc, next and tsx there.
  */
-export function engineBaseEnv(): { PATH: string; HOME: string } {
-  return { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" };
+function injectedByPackageManager(entry: string): boolean {
+  const dir = path.normalize(entry);
+  return path.basename(dir) === "node-gyp-bin" || (path.basename(dir) === ".bin" && path.basename(path.dirname(dir)) === "node_modules");
+}
+
+/**
+ * The engine's PATH without what `npm start` (or `npm run engine`) added to it: a build or an app
+ * that found Slipway's copies of its tools would work here and fail on a host that runs the
+ * engine otherwise. What the operator put there (/opt/x/bin, a pyenv's shims) stays, in order.
+ */
+export function enginePath(host: Record<string, string | undefined> = process.env): string {
+  const kept = (host.PATH ?? DEFAULT_PATH).split(":").filter((entry) => !injectedByPackageManager(entry));
+  return kept.length > 0 ? kept.join(":") : DEFAULT_PATH;
+}
+
+/**
+ * The only environment the engine passes on from its own: where programs are (enginePath) and
+ * the home directory (npm and pip need one). Everything else an app sees comes from its
+ * variables; its builds get the host's network settings too (hostNetworkEnv). The engine's own
+ * children (its router, databases, git) find what they run without npm's entries as well.
+ */
+export function engineBaseEnv(host: Record<string, string | undefined> = process.env): { PATH: string; HOME: string } {
+  return { PATH: enginePath(host), HOME: host.HOME ?? "/tmp" };
 }
 
 /**
@@ -103,6 +128,20 @@ function proxyEnv(host: Record<string, string | undefined>, variables: Record<st
     for (const key of [name, name.toLowerCase()]) if (host[key]) env[key] = host[key];
   }
   return env;
+}
+
+/**
+ * A proxy variable's URL as a failure names it: its scheme, host and port, without the
+ * credentials it may carry (curl and npm take one without a scheme as http://).
+ */
+export function proxyWithoutCredentials(value: string): string {
+  const withScheme = value.includes("://") ? value : `http://${value}`;
+  try {
+    const url = new URL(withScheme);
+    return `${url.protocol}//${url.host}`;
+  } catch {
+    return withScheme.replace(/\/\/[^/]*@/, "//");
+  }
 }
 
 /**

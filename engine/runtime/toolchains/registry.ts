@@ -7,6 +7,7 @@ import * as tar from "tar";
 import { EnvHttpProxyAgent, fetch, type Response } from "undici";
 import { z } from "zod";
 import { StepError } from "../runtime";
+import { proxyWithoutCredentials } from "../shared/processes-env";
 
 /**
  * A client of an npm registry (https://github.com/npm/registry/blob/main/docs/REGISTRY-API.md)
@@ -81,7 +82,54 @@ function reasonOf(error: unknown): string {
   return deepest.message ?? String(error);
 }
 
-function unreachable(registry: string, error: unknown): StepError {
+/**
+ * The proxy variable the engine's download agent takes for `url`, as EnvHttpProxyAgent chooses
+ * (undici's lib/dispatcher/env-http-proxy-agent.js): lower case first, an https:// URL through
+ * the HTTP proxy when no HTTPS one is set, none for a host NO_PROXY names (a suffix of it, or
+ * host:port).
+ */
+function downloadProxyOf(url: URL, env: Record<string, string | undefined> = process.env): { variable: string; proxy: string } | null {
+  const pick = (lower: string, upper: string) => (env[lower] !== undefined ? { variable: lower, proxy: env[lower] } : { variable: upper, proxy: env[upper] });
+  const http = pick("http_proxy", "HTTP_PROXY");
+  const https = pick("https_proxy", "HTTPS_PROXY");
+  const chosen = url.protocol === "https:" && https.proxy ? https : http;
+  if (!chosen.proxy) return null;
+  const hostname = url.host.replace(/:\d*$/, "").toLowerCase();
+  const port = Number.parseInt(url.port, 10) || (url.protocol === "https:" ? 443 : 80);
+  const noProxy = env.no_proxy ?? env.NO_PROXY ?? "";
+  if (noProxy === "*") return null;
+  for (const entry of noProxy.split(/[,\s]/).filter(Boolean)) {
+    const [, host = entry, entryPort] = /^(.+):(\d+)$/.exec(entry) ?? [];
+    const name = host.replace(/^\*?\./, "").toLowerCase();
+    if (entryPort && Number.parseInt(entryPort, 10) !== port) continue;
+    if (hostname === name || hostname.endsWith(`.${name}`)) return null;
+  }
+  return { variable: chosen.variable, proxy: chosen.proxy };
+}
+
+/**
+ * How the connection to a proxy failed, when it did: through a proxy the engine resolves and
+ * connects to nothing else (the registry's host is the proxy's to reach, and its failures come
+ * back as the proxy's answers), so a failed lookup or connect is the proxy's.
+ */
+function proxyConnectFailure(error: unknown): string | null {
+  let deepest = error as { cause?: unknown; code?: unknown; syscall?: unknown };
+  while (deepest.cause && typeof deepest.cause === "object") deepest = deepest.cause as typeof deepest;
+  if (deepest.code === "ECONNREFUSED") return "which refused the connection";
+  if (deepest.code === "ENOTFOUND" || deepest.code === "EAI_AGAIN") return "whose host could not be resolved";
+  if (deepest.code === "UND_ERR_CONNECT_TIMEOUT" || deepest.syscall === "connect") return "which could not be reached";
+  return null;
+}
+
+function unreachable(registry: string, url: string | URL, error: unknown): StepError {
+  const through = downloadProxyOf(new URL(url));
+  const failure = through ? proxyConnectFailure(error) : null;
+  if (through && failure) {
+    return new StepError(
+      `could not reach the npm registry at ${registry}: the request went through the proxy ${proxyWithoutCredentials(through.proxy)} (the engine's ${through.variable}), ${failure} (${reasonOf(error)}): start the proxy or correct the engine's ${through.variable}, or name the registry in NO_PROXY to reach it directly`,
+      { cause: error },
+    );
+  }
   return new StepError(
     `could not reach the npm registry at ${registry} (${reasonOf(error)}): set SLIPWAY_NPM_REGISTRY on the engine to a registry it can reach (a mirror)`,
     { cause: error },
@@ -102,7 +150,7 @@ export async function fetchPackument(registry: string, name: string, signal: Abo
     });
   } catch (error) {
     if (signal.aborted) throw error;
-    throw unreachable(registry, error);
+    throw unreachable(registry, url, error);
   }
   if (response.status === 404) throw new StepError(`the npm registry at ${registry} has no package ${name}`);
   if (!response.ok) throw new StepError(`the npm registry at ${registry} answered ${response.status} for the package ${name}`);
@@ -143,7 +191,7 @@ export async function downloadVerified(registry: string, name: string, version: 
     response = await fetch(version.dist.tarball, { signal, dispatcher: downloadAgent() });
   } catch (error) {
     if (signal.aborted) throw error;
-    throw unreachable(registry, error);
+    throw unreachable(registry, version.dist.tarball, error);
   }
   if (!response.ok || !response.body) throw new StepError(`downloading ${version.dist.tarball} failed: the registry answered ${response.status}`);
   const hash = createHash("sha512");
