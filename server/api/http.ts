@@ -9,6 +9,7 @@ import type { Services } from "../context";
 import type { Logger } from "../logger";
 import { MAX_BATCH_CALLS } from "./batch-limit";
 import { createRequestContext } from "./context";
+import { strictSearchParams } from "./query-string";
 import { createRestHandler } from "./rest";
 import { appRouter } from "./root";
 
@@ -50,6 +51,9 @@ export function createApiHandler(
     },
     createContext: ({ res }) => {
       const req = requests.get(res)!;
+      // tRPC reads `input` with URLSearchParams, which turns bytes that are not UTF-8 into U+FFFD;
+      // throwing here refuses every call of the request with tRPC's own 400, before any runs.
+      strictSearchParams(queryStringOf(req.url ?? ""));
       return createRequestContext(services, req, options.logger, auth, onBadToken(req), signUpAttempt(req));
     },
   });
@@ -106,4 +110,10 @@ export function createApiHandler(
     }
     return false;
   };
+}
+
+/** The part of a request target from its `?` on (empty without one), as sent: still percent-encoded. */
+function queryStringOf(target: string): string {
+  const start = target.indexOf("?");
+  return start === -1 ? "" : target.slice(start);
 }
