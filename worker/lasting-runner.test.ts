@@ -1,4 +1,4 @@
-import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
+import { Logger as WorkerLogger, run, type Runner, type WorkerEventMap } from "graphile-worker";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../test/database";
@@ -91,5 +91,27 @@ describe("the worker's readiness while its runner is replaced", () => {
     await lasting.stop();
     expect(lasting.running()).toBe(false);
     expect((await ready()).status).toBe(503);
+  });
+});
+
+describe("stopping the runner", () => {
+  it("stops once when asked twice, at the same time or after", async () => {
+    const starts = runnerStarts(0);
+    const lasting = await startLastingRunner(starts.start, pino({ level: "silent" }));
+    // A shutdown signal and a caller's own cleanup, say.
+    await expect(Promise.all([lasting.stop(), lasting.stop()])).resolves.toEqual([undefined, undefined]);
+    await expect(lasting.stop()).resolves.toBeUndefined();
+    await expect(lasting.promise).resolves.toBeUndefined();
+    expect(lasting.running()).toBe(false);
+  });
+
+  it("stops while a lost runner is being stopped for its replacement, and starts no other", async () => {
+    const starts = runnerStarts(0);
+    const lasting = await startLastingRunner(starts.start, pino({ level: "silent" }));
+    // What graphile-worker emits when a worker could not record the end of its job: the runner is replaced.
+    starts.runners[0]!.events.emit("worker:fatalError", { error: new Error("the database went away") } as unknown as WorkerEventMap["worker:fatalError"]);
+    await expect(lasting.stop()).resolves.toBeUndefined();
+    await expect(lasting.promise).resolves.toBeUndefined();
+    expect(starts.runners).toHaveLength(1);
   });
 });

@@ -8,6 +8,7 @@ import type { Logger } from "../server/logger";
 export type LastingRunner = {
   /** Settles when the runner ends for good: after `stop()`, or a runner that ended by itself. */
   promise: Promise<void>;
+  /** Stops the runner; a second call waits for the first. */
   stop: () => Promise<void>;
   /**
    * Whether a runner runs now: false while a lost one is being replaced (which waits for the
@@ -103,14 +104,19 @@ export async function startLastingRunner(start: () => Promise<Runner>, logger: L
   };
   watch(current);
 
+  let stopped: Promise<void> | null = null;
+  const stop = async () => {
+    stopping = true;
+    await replacing;
+    // A runner lost while stopping was stopped by its replacement, which then started none.
+    if (!retired.has(current)) await current.stop();
+    settle.resolve();
+  };
+
   return {
     promise,
-    async stop() {
-      stopping = true;
-      await replacing;
-      await current.stop();
-      settle.resolve();
-    },
+    // graphile-worker's runner throws when stopped twice; a shutdown signal and a caller's cleanup may both stop this one.
+    stop: () => (stopped ??= stop()),
     running: () => !stopping && !ended && replacing === null,
   };
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { WorkerEvents } from "graphile-worker";
 import pg from "pg";
-import { guardPoolErrors } from "../server/db/client";
+import { connectionSettings, guardPoolErrors, type ConnectionSettings } from "../server/db/client";
 import { workerLivenessLock } from "../server/jobs/worker-locks";
 import type { Logger } from "../server/logger";
 
@@ -11,11 +11,15 @@ import type { Logger } from "../server/logger";
  * however it dies, so the lock reconciler (server/jobs/worker-locks.ts) can tell the jobs and
  * queues of a killed worker, which graphile-worker would keep locked for four hours, from those
  * of a live one. Locks are taken again when the connection comes back after a database restart.
+ *
+ * The connection has the control plane's bounds (`settings`, server/db/client.ts's by default):
+ * one opened to a database gone silent would otherwise wait for ever, and with it every lock not
+ * yet taken, leaving those workers' jobs to the reconciler as a dead worker's.
  */
-export function holdWorkerLiveness(connectionString: string, logger: Logger) {
+export function holdWorkerLiveness(connectionString: string, logger: Logger, settings?: ConnectionSettings) {
   const events: WorkerEvents = new EventEmitter();
   const workerIds = new Set<string>();
-  const pool = new pg.Pool({ connectionString, max: 1 });
+  const pool = new pg.Pool({ ...connectionSettings(settings), connectionString, max: 1 });
   guardPoolErrors(pool, (error) => logger.warn({ err: error }, "the worker's liveness connection failed"));
   let client: pg.PoolClient | null = null;
   /** The ids whose lock `client` holds: a new connection holds none. */

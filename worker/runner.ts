@@ -1,5 +1,7 @@
 import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
+import pg from "pg";
 import type { Services } from "../server/context";
+import { connectionSettings, guardPoolErrors, type ConnectionSettings } from "../server/db/client";
 import type { Logger } from "../server/logger";
 import { applyRetentionTask } from "./tasks/apply-retention";
 import { dispatchDeployment } from "./tasks/dispatch-deployment";
@@ -43,6 +45,8 @@ export type WorkerOptions = {
   concurrency?: number;
   /** What the hourly retention task keeps (SLIPWAY_RETENTION_*_DAYS). */
   retention?: RetentionPolicy;
+  /** The bounds of graphile-worker's connections and the liveness one: server/db/client.ts's by default (tests shorten them). */
+  connection?: ConnectionSettings;
 };
 
 /**
@@ -68,14 +72,17 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
     notify_engine_disconnected: notifyEngineDisconnectedTask(services),
   };
   const concurrency = options.concurrency ?? 8;
-  const liveness = holdWorkerLiveness(options.connectionString, logger);
+  const pool = graphilePool(options.connectionString, concurrency, options.connection, logger);
+  const liveness = holdWorkerLiveness(options.connectionString, logger, options.connection);
+  // The liveness locks and the pool end with the runner (its workers are gone then), not before.
+  const release = async () => {
+    await liveness.close();
+    await pool.end();
+  };
   const runner = await run({
-    connectionString: options.connectionString,
+    pgPool: pool,
     events: liveness.events,
     concurrency,
-    // One connection per job running, one for LISTEN, one for the cron and job additions: the
-    // bound documented in deploy/README.md.
-    maxPoolSize: concurrency + 2,
     noHandleSignals: true,
     pollInterval: 1000,
     taskList,
@@ -92,9 +99,32 @@ export async function startWorker(options: WorkerOptions): Promise<Runner> {
       "43 3 * * * renew_certificates ?max=1",
     ].join("\n"),
     logger: graphileLogger(logger),
+  }).catch(async (error: unknown) => {
+    await release();
+    throw error;
   });
-  await runner.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, maxAttempts: 1 });
-  // The liveness locks end with the runner (its workers are gone then), not before.
-  void runner.promise.then(liveness.close, liveness.close);
+  void runner.promise.then(release, release);
+  // A caller that is told the start failed starts another runner: this one must not run on beside it.
+  await runner.addJob("reconcile_leases", {}, { jobKey: RECONCILE_JOB_KEY, maxAttempts: 1 }).catch(async (error: unknown) => {
+    await runner.stop().catch((stopError: unknown) => logger.debug({ err: stopError }, "the runner whose start failed did not stop cleanly"));
+    throw error;
+  });
   return runner;
+}
+
+/**
+ * graphile-worker's pool, made here rather than from a `connectionString` (graphile-worker 0.16's
+ * `pgPool` option; it does not end a pool it was given) so that it has the control plane's
+ * bounds: without them a worker whose database went silent waits for ever on its next job
+ * instead of failing the poll and polling again on a new connection. Its queries are its own
+ * (taking, completing and failing jobs, the cron's), all short, and its LISTEN connection sends
+ * a query only to listen, so the query timeout cuts nothing that runs long: tasks query through
+ * `services.db`.
+ */
+function graphilePool(connectionString: string, concurrency: number, settings: ConnectionSettings | undefined, logger: Logger): pg.Pool {
+  // One connection per job running, one for LISTEN, one for the cron and job additions: the
+  // bound documented in deploy/README.md.
+  const pool = new pg.Pool({ ...connectionSettings(settings), connectionString, max: concurrency + 2 });
+  guardPoolErrors(pool, (error) => logger.warn({ err: error }, "a job runner's database connection failed"));
+  return pool;
 }

@@ -99,6 +99,11 @@ export function guardPoolErrors(pool: pg.Pool, onError: (error: Error) => void):
   pool.on("error", report);
   pool.on("connect", (client) => {
     client.on("error", report);
+    onQueryTimeout(client, (error) => {
+      // Its holder was told with the query's failure; the client's own error event that follows is the same error.
+      reported.add(error);
+      destroyConnection(client, error);
+    });
     client.once("end", () =>
       setImmediate(() => {
         try {
@@ -109,6 +114,54 @@ export function guardPoolErrors(pool: pg.Pool, onError: (error: Error) => void):
       }),
     );
   });
+}
+
+/** pg's error for a query not answered within `query_timeout` (node_modules/pg/lib/client.js, `Client.query`). */
+const QUERY_TIMEOUT_MESSAGE = "Query read timeout";
+
+type QueryCallback = (error: unknown, result: unknown) => void;
+
+/**
+ * Calls `onTimeout` when one of `client`'s queries is not answered within `query_timeout`. pg
+ * fails that query but keeps the connection as it was: still waiting for that answer, so every
+ * query sent after waits behind it for the full timeout (a transaction's ROLLBACK first), and
+ * queryable, so a holder that gives it back without an error (drizzle's `db.transaction`,
+ * graphile-worker's `withPgClient`) returns it to the pool, where the next request to get it
+ * waits in turn. Only `pool.query` gives it back with the error, which removes it.
+ *
+ * Watched: the promise and callback forms, which the ORM, graphile-worker and pg-pool use.
+ * Not watched: a submittable (a `pg.Query`, a cursor, a stream), whose errors are its own events.
+ */
+function onQueryTimeout(client: pg.Client, onTimeout: (error: Error) => void): void {
+  const check = (error: unknown) => {
+    if (error instanceof Error && error.message === QUERY_TIMEOUT_MESSAGE) onTimeout(error);
+  };
+  const watched =
+    (callback: QueryCallback): QueryCallback =>
+    (error, result) => {
+      check(error);
+      callback(error, result);
+    };
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((config: unknown, values?: unknown, callback?: unknown) => {
+    if (typeof callback === "function") return query(config, values, watched(callback as QueryCallback));
+    if (typeof values === "function") return query(config, watched(values as QueryCallback));
+    if (isPlainConfigWithCallback(config)) return query({ ...config, callback: watched(config.callback) }, values);
+    const result = query(config, values);
+    // A branch of its own: the caller's handling of the rejection is untouched.
+    if (isPromiseLike(result)) result.then(undefined, check);
+    return result;
+  }) as typeof client.query;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return !!value && typeof (value as { then?: unknown }).then === "function";
+}
+
+function isPlainConfigWithCallback(config: unknown): config is { callback: QueryCallback } {
+  if (!config || typeof config !== "object") return false;
+  const { callback, submit } = config as { callback?: unknown; submit?: unknown };
+  return typeof callback === "function" && typeof submit !== "function";
 }
 
 /**

@@ -16,14 +16,21 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createAdapter } from "@socket.io/postgres-adapter";
 import { TRPCError } from "@trpc/server";
 import { sql } from "drizzle-orm";
+import type { WorkerEventMap } from "graphile-worker";
 import pg from "pg";
+import pino from "pino";
 import { Server } from "socket.io";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../server/api/root";
 import { CONNECT_TIMEOUT_MS, connectDatabase, connectionSettings, guardPoolErrors, type DatabaseHandle } from "../../server/db/client";
 import { isDatabaseUnavailable } from "../../server/db/errors";
+import { addJob } from "../../server/jobs/add-job";
+import { workerLivenessLock } from "../../server/jobs/worker-locks";
 import { announceOnceSubscribed, watchAdapterReconnects } from "../../server/realtime/adapter-subscription";
 import { LISTEN_CONNECTION_CHECK, listenToChannels } from "../../server/realtime/pg-listener";
+import { startLastingRunner } from "../../worker/lasting-runner";
+import { holdWorkerLiveness } from "../../worker/liveness";
+import { startWorker } from "../../worker/runner";
 import { createTestDatabase, type TestDatabase } from "../database";
 import { eventually } from "../engine-harness";
 import { startFreezableProxy, type FreezableProxy } from "../support/freezable-proxy";
@@ -66,6 +73,22 @@ function proxiedDatabase(options: Parameters<typeof connectDatabase>[1] = {}): D
   const handle = connectDatabase(proxied, options);
   handles.push(handle);
   return handle;
+}
+
+/**
+ * Waits, if the next minute turns within `ms`, until graphile-worker's cron has scheduled that
+ * minute's jobs: a cron that cannot schedule them stops its runner with a rejection nobody
+ * handles (worker/lasting-runner.ts), which the worker process survives and vitest reports.
+ */
+async function clearOfTheCronMinute(ms: number): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < ms) await sleep(left + 2_000);
+}
+
+/** Whether graphile-worker's cron registered the worker's crontab (its first queries, as a runner starts). */
+async function cronRegistered(): Promise<boolean> {
+  const { rows } = await database.pool.query<{ count: number }>("select count(*)::int as count from graphile_worker._private_known_crontabs");
+  return rows[0]!.count > 0;
 }
 
 type Settled = { state: "resolved" | "rejected" | "still pending"; error?: unknown; ms: number };
@@ -133,6 +156,95 @@ describe("a database that goes silent without closing its connections", () => {
     const back = await settleWithin(db.execute(sql`select 1`), connectTimeoutMs + SLACK_MS);
     expect(back.state).toBe("resolved");
     expect(proxy.connections().frozen).toBeGreaterThan(0);
+  });
+
+  it("cuts a connection whose query timed out inside a transaction: its ROLLBACK fails at once, and the pool's next query does not wait on it", async () => {
+    const queryTimeoutMs = 3_000;
+    const connectTimeoutMs = 1_000;
+    const { db } = proxiedDatabase({ max: 1, queryTimeoutMs, connectTimeoutMs });
+    let queryFailedAt = 0;
+    const transaction = db.transaction(async (tx) => {
+      await tx.execute(sql`select 1`);
+      // The transaction's connection goes silent between two of its queries.
+      proxy.freeze();
+      await tx.execute(sql`select 'on the silent connection'`).catch((error: unknown) => {
+        queryFailedAt = Date.now();
+        throw error;
+      });
+    });
+    let failed: Settled;
+    try {
+      failed = await settleWithin(transaction, 2 * queryTimeoutMs + SLACK_MS);
+    } finally {
+      proxy.failOver();
+    }
+    const rollbackMs = Date.now() - queryFailedAt;
+    expect({ state: failed.state, unavailable: isDatabaseUnavailable(failed.error) }).toEqual({ state: "rejected", unavailable: true });
+    // Sent on the silent connection, the ROLLBACK would wait the whole query timeout again.
+    expect(rollbackMs).toBeLessThan(queryTimeoutMs / 2);
+    console.log(`a transaction on a silent connection failed after ${failed.ms} ms, ${rollbackMs} ms after its query timed out`);
+    // Given back without an error, the connection would be the pool's one, its next query queued behind the dead one's.
+    const next = await settleWithin(db.execute(sql`select 'after the failover'`), connectTimeoutMs + SLACK_MS);
+    expect(refusal(next)).toEqual({ state: "resolved", unavailable: false, message: undefined });
+  });
+
+  it("has the worker's job runner take jobs again on new connections, the ones its pool held silent", async () => {
+    const queryTimeoutMs = 2_000;
+    const connection = { queryTimeoutMs, connectTimeoutMs: 1_000 };
+    const logger = pino({ level: "silent" });
+    await clearOfTheCronMinute(30_000);
+    const concurrency = 1;
+    const start = () => startWorker({ services: testServices(database.db), connectionString: proxied, logger, concurrency, connection });
+    const runner = await startLastingRunner(start, logger);
+    const jobDone = (jobKey: string) => async () =>
+      (await database.pool.query("select 1 from graphile_worker._private_jobs where key = $1", [jobKey])).rowCount === 0;
+    try {
+      await eventually(cronRegistered, 10_000, "the runner's cron to register its schedule");
+      // A runner whose first poll fails fails every poll after (graphile-worker 0.16 keeps the
+      // rejected lookup of its task ids, taskIdentifiers.ts): the silence comes once it took a job.
+      await addJob(database.db, "apply_schedules", {}, { jobKey: "before-the-silence" });
+      await eventually(jobDone("before-the-silence"), 10_000, "a job to run before the silence");
+      // Its pool's connections, idle between polls, go silent; connections opened from now on go through.
+      proxy.freeze();
+      proxy.failOver();
+      const frozenAt = Date.now();
+      await addJob(database.db, "apply_schedules", {}, { jobKey: "after-the-silence" });
+      // A poll on a silent connection fails after the query timeout, and the next is a second later
+      // (worker/runner.ts's pollInterval), maybe on another of the pool's silent connections (one
+      // per job running, LISTEN's, the cron's); a job whose end met one costs a runner, started anew.
+      const silentConnections = concurrency + 2;
+      await eventually(jobDone("after-the-silence"), silentConnections * (queryTimeoutMs + 1_000) + SLACK_MS, "the job added after the silence began to run");
+      console.log(`a job added as the runner's connections went silent ran ${Date.now() - frozenAt} ms later (query timeout ${queryTimeoutMs} ms)`);
+    } finally {
+      await runner.stop();
+    }
+  }, 60_000);
+
+  it("has the worker's liveness lock taken on a new connection when the one it opened went silent", async () => {
+    const liveness = holdWorkerLiveness(proxied, pino({ level: "silent" }));
+    try {
+      const workerId = "frozen-network-test-worker";
+      // What the tests before left open is silent: a connection that appears now is the liveness one.
+      await eventually(() => proxy.connections().open === proxy.connections().frozen, 5_000, "only silent connections to be left open");
+      const frozenBefore = proxy.connections().frozen;
+      proxy.freeze();
+      // What graphile-worker emits for each worker it creates: the lock is asked for on a connection opened in the silence.
+      liveness.events.emit("worker:create", { worker: { workerId }, tasks: {} } as unknown as WorkerEventMap["worker:create"]);
+      await eventually(() => proxy.connections().frozen > frozenBefore, 5_000, "the liveness connection to be opened");
+      proxy.failOver();
+      const frozenAt = Date.now();
+      const held = async () => {
+        const { rows } = await database.pool.query<{ free: boolean }>("select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as free", [
+          workerLivenessLock(workerId),
+        ]);
+        return !rows[0]!.free;
+      };
+      // The connection timeout, then the retry a second later.
+      await eventually(held, CONNECT_TIMEOUT_MS + 1_000 + SLACK_MS, "the worker's liveness lock to be held");
+      console.log(`a liveness lock whose connection went silent was held ${Date.now() - frozenAt} ms later (connection timeout ${CONNECT_TIMEOUT_MS} ms)`);
+    } finally {
+      await liveness.close();
+    }
   });
 
   it("has web's LISTEN connection and the realtime adapter's listen again within seconds, and hear what is sent after", async () => {
