@@ -1,9 +1,12 @@
 "use client";
 
+import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { io, type Socket } from "socket.io-client";
 import { useLiveStatus } from "./live-status";
-import { reconnectAfterServerDisconnect } from "./realtime-reconnect";
+import { RECONNECT_DELAY_MS, reconnectAfterServerDisconnect } from "./realtime-reconnect";
+import { keepSessionAlive } from "./session-keepalive";
+import { useTRPC } from "./trpc";
 import type { DeploymentChanged, LogLines, RoomName, UiClientEvents, UiServerEvents } from "../server/realtime/ui-protocol";
 
 type UiSocket = Socket<UiServerEvents, UiClientEvents>;
@@ -20,9 +23,32 @@ export type RoomHandlers = {
   onJoinState?: (joined: boolean) => void;
 };
 
+/** What the tab's connection asks of the API about its session (see RealtimeProvider). */
+type SessionCalls = {
+  /**
+   * Keeps an open tab's session alive (session-keepalive.ts): a call of the whoami query the
+   * dashboard guards its pages with, so that a session that ended meanwhile (401) is in its state
+   * and the dashboard goes to the sign-in page as after any move. A failure stays there; the next
+   * renewal is an interval later.
+   */
+  renew: () => void;
+};
+
+function useSessionCalls(): { current: SessionCalls } {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const calls = useRef<SessionCalls>({ renew: () => {} });
+  calls.current = {
+    renew: () => void queryClient.fetchQuery(trpc.organization.whoami.queryOptions({}, { staleTime: 0 })).catch(() => undefined),
+  };
+  return calls;
+}
+
 type Realtime = { socket: UiSocket; join: (room: RoomName, handlers: { current: RoomHandlers }) => () => void };
 
 const RealtimeContext = createContext<Realtime | null>(null);
+/** Why the tab's live updates stopped for good (its session ended), or null while they may go on. */
+const SessionEndedContext = createContext<string | null>(null);
 
 /**
  * One socket.io connection to `/ui` per tab, authenticated by the session cookie. Rooms are
@@ -32,6 +58,8 @@ const RealtimeContext = createContext<Realtime | null>(null);
  */
 export function RealtimeProvider({ children }: { children: ReactNode }) {
   const [realtime, setRealtime] = useState<Realtime | null>(null);
+  const [ended, setEnded] = useState<string | null>(null);
+  const session = useSessionCalls();
   useEffect(() => {
     const socket: UiSocket = io("/ui", { withCredentials: true, transports: ["websocket"] });
     const rooms = new Map<RoomName, Set<{ current: RoomHandlers }>>();
@@ -50,7 +78,14 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
     socket.on("disconnect", () => {
       for (const members of rooms.values()) for (const handlers of members) handlers.current.onJoinState?.(false);
     });
-    const stopReconnecting = reconnectAfterServerDisconnect(socket);
+    const keepalive = keepSessionAlive(() => session.current.renew(), { page: document });
+    // Signing in again loads the page anew (components/signin/sign-in-form.tsx): a new connection then.
+    const stopReconnecting = reconnectAfterServerDisconnect(socket, RECONNECT_DELAY_MS, (reason) => {
+      setEnded(reason);
+      // Signed in from its first connection (the handshake checks the session) until its session
+      // ended: a connection that dropped meanwhile is still a signed-in tab to keep alive.
+      keepalive.setActive(reason === null);
+    });
     socket.on("deployment:changed", (change) => {
       for (const room of [`environment:${change.environmentId}`, `deployment:${change.deploymentId}`] as RoomName[]) {
         for (const handlers of rooms.get(room) ?? []) handlers.current.onDeploymentChanged?.(change);
@@ -89,11 +124,24 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
     setRealtime({ socket, join });
     return () => {
       stopReconnecting();
+      keepalive.stop();
       socket.disconnect();
     };
   }, []);
   useLiveStatus(realtime?.socket ?? null);
-  return <RealtimeContext.Provider value={realtime}>{children}</RealtimeContext.Provider>;
+  return (
+    <RealtimeContext.Provider value={realtime}>
+      <SessionEndedContext.Provider value={ended}>{children}</SessionEndedContext.Provider>
+    </RealtimeContext.Provider>
+  );
+}
+
+/**
+ * Why the tab's session ended (the server's reason: "signed out in this browser", "signed out:
+ * the session expired, sign in again"…) once its live connection was refused for good, or null.
+ */
+export function useSessionEnded(): string | null {
+  return useContext(SessionEndedContext);
 }
 
 export function useRealtimeSocket(): UiSocket | null {

@@ -1,9 +1,10 @@
 "use client";
 
-import { ActionIcon, Alert, Badge, Box, Button, Group, Switch, Text, TextInput, Tooltip } from "@mantine/core";
+import { ActionIcon, Alert, Anchor, Badge, Box, Button, Group, Switch, Text, TextInput, Tooltip } from "@mantine/core";
 import { useDebouncedValue } from "@mantine/hooks";
 import { IconDownload, IconSearch, IconX } from "@tabler/icons-react";
 import { AnsiUp } from "ansi_up";
+import Link from "next/link";
 import { memo, useCallback, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import type { RoomName, StreamedLogLine } from "../../server/realtime/ui-protocol";
 import { BLOCK_SIZE, stripAnsi, toPlainText, type BufferedLine } from "./log-buffer";
@@ -60,6 +61,26 @@ function Highlighted({ text, query }: { text: string; query: string }) {
   }
   parts.push(text.slice(from));
   return <>{parts}</>;
+}
+
+/**
+ * Live lines stopped for good because the tab's session ended: says why, and signs in again back
+ * to this page (the sign-in form's `next`), instead of a "Reconnecting" that never will.
+ */
+function SessionEnded({ reason }: { reason: string }) {
+  // Shown only in the browser, once the session ended: the page's own address is there to read.
+  const back = `${window.location.pathname}${window.location.search}`;
+  return (
+    <Alert color="yellow" mb="xs" title="Session ended" withCloseButton={false}>
+      <Text size="sm">
+        Live lines stopped: {reason}. The lines below were read before it ended.{" "}
+        <Anchor component={Link} href={`/signin?next=${encodeURIComponent(back)}`}>
+          Sign in again
+        </Anchor>{" "}
+        to follow this log.
+      </Text>
+    </Alert>
+  );
 }
 
 /** Beyond this many lines, blocks out of view skip rendering; below it there is nothing worth skipping. */
@@ -132,7 +153,7 @@ export function LogViewer({
   accept,
   filters,
 }: LogViewerProps) {
-  const { buffer, connected, loading, error, retry } = useLogStream({ room, fetchPage, initialTail, accept });
+  const { buffer, connected, ended, loading, error, retry } = useLogStream({ room, fetchPage, initialTail, accept });
   const [follow, setFollow] = useState(true);
   const [timestamps, setTimestamps] = useState(false);
   const [search, setSearch] = useState("");
@@ -175,7 +196,15 @@ export function LogViewer({
     setTimeout(() => URL.revokeObjectURL(url), 0);
   };
 
-  const status = connected ? { label: "Live", color: "green" } : loading ? { label: "Connecting", color: "gray" } : { label: "Reconnecting", color: "orange" };
+  const status = ended
+    ? { label: "Signed out", color: "red", title: "The session ended: no new lines arrive until you sign in again" }
+    : connected
+      ? { label: "Live", color: "green", title: "New lines appear as they are written" }
+      : {
+          label: loading ? "Connecting" : "Reconnecting",
+          color: loading ? "gray" : "orange",
+          title: "Lines written meanwhile are fetched when the connection is back",
+        };
 
   return (
     <Box>
@@ -223,19 +252,13 @@ export function LogViewer({
               Download
             </Button>
           </Tooltip>
-          <Badge
-            variant="dot"
-            color={status.color}
-            size="sm"
-            role="status"
-            data-connected={connected}
-            title={connected ? "New lines appear as they are written" : "Lines written meanwhile are fetched when the connection is back"}
-          >
+          <Badge variant="dot" color={status.color} size="sm" role="status" data-connected={connected} title={status.title}>
             {status.label}
           </Badge>
         </Group>
       </Group>
-      {error && (
+      {ended && <SessionEnded reason={ended} />}
+      {error && !ended && (
         <Alert color="red" mb="xs" title="Could not load the logs" withCloseButton={false}>
           <Group justify="space-between">
             <Text size="sm">{error}</Text>

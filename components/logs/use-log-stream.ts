@@ -2,7 +2,7 @@
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { RoomName, StreamedLogLine } from "../../server/realtime/ui-protocol";
-import { useRealtimeSocket, useRoom } from "../realtime";
+import { useRealtimeSocket, useRoom, useSessionEnded } from "../realtime";
 import { DEFAULT_CAP, emptyBuffer, mergeLines, type BufferedLine, type LogBuffer } from "./log-buffer";
 
 /** Lines per API request while catching up; a shorter page means we have everything stored. */
@@ -28,6 +28,8 @@ export type LogStream = {
   buffer: LogBuffer;
   /** Whether live lines are arriving (socket connected and the room joined). */
   connected: boolean;
+  /** Why live lines stopped for good: the tab's session ended (realtime.tsx), so nothing reconnects. */
+  ended: string | null;
   /** True until the first catch-up finished. */
   loading: boolean;
   error: string | null;
@@ -159,5 +161,7 @@ export function useLogStream({ room, fetchPage, initialTail, cap = DEFAULT_CAP, 
     void catchUp();
   }, [catchUp]);
 
-  return { buffer, connected, loading, error, retry: () => void catchUp() };
+  const ended = useSessionEnded();
+
+  return { buffer, connected, ended, loading, error, retry: () => void catchUp() };
 }

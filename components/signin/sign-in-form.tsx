@@ -5,7 +5,6 @@ import { IconBrandGithub } from "@tabler/icons-react";
 import { useQuery } from "@tanstack/react-query";
 import { signIn } from "next-auth/react";
 import Link from "next/link";
-import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 import { signInRefusalMessage } from "../../server/auth/sign-in-refusals";
 import { useTRPC } from "../trpc";
@@ -42,7 +41,6 @@ function inAWhile(seconds: number): string {
 }
 
 export function SignInForm() {
-  const router = useRouter();
   const github = useGithubConfigured();
   const trpc = useTRPC();
   // The link to create an account shows only where the instance lets anyone sign up.
@@ -63,8 +61,9 @@ export function SignInForm() {
         setError(result?.error === SIGN_IN_THROTTLED ? `Too many failed sign-ins. Try again ${inAWhile(Number(result.code))}.` : "Wrong email or password.");
         return;
       }
-      router.replace(nextPath());
-      router.refresh();
+      // A page load, not a client-side move: what the signed-out tab held (its refused live
+      // connection, queries answered 401) starts anew with the new session.
+      window.location.assign(nextPath());
     } catch {
       setError("Could not reach the server. Try again.");
     } finally {

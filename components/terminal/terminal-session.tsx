@@ -5,7 +5,7 @@ import { Alert, Badge, Box, Button, Group, Text } from "@mantine/core";
 import { IconRefresh } from "@tabler/icons-react";
 import { useEffect, useRef, useState } from "react";
 import { createSequenceBuffer } from "../../engine/protocol/sequence-buffer";
-import type { ShellExitMessage, ShellOutputMessage } from "../../server/realtime/ui-protocol";
+import type { AccessEnded, ShellExitMessage, ShellOutputMessage } from "../../server/realtime/ui-protocol";
 import { useRealtimeSocket } from "../realtime";
 
 type Status = { kind: "connecting" } | { kind: "open" } | { kind: "ended"; message: string } | { kind: "failed"; message: string };
@@ -98,19 +98,29 @@ export function TerminalSession({ serviceId }: { serviceId: string }) {
         term.write(`\r\n\x1b[2m[${message}]\x1b[0m\r\n`);
         setStatus({ kind: "ended", message });
       };
+      /**
+       * What ends the session, heard before its end is shown: the exit waits for the output before
+       * it, and the disconnection that may follow meanwhile must not hide the reason.
+       */
+      let endedBecause: string | undefined;
       const onExit = (message: ShellExitMessage) => {
         if (message.sessionId !== sessionId) return;
+        endedBecause ??= message.reason ? `session ended: ${message.reason}` : `process exited with code ${message.code ?? "unknown"}`;
         const deadline = Date.now() + 1000;
         const wait = () => {
-          if (output.next >= message.seq || Date.now() > deadline)
-            finish(message.reason ? `session ended: ${message.reason}` : `process exited with code ${message.code ?? "unknown"}`);
+          if (output.next >= message.seq || Date.now() > deadline) finish(endedBecause!);
           else setTimeout(wait, 10);
         };
         wait();
       };
-      const onDisconnect = () => finish("connection lost: the session was closed");
+      // The server says why the tab's access ended before it ends the shells and the connection.
+      const onAccessEnded = ({ reason }: AccessEnded) => {
+        endedBecause ??= `session ended: ${reason}`;
+      };
+      const onDisconnect = () => finish(endedBecause ?? "connection lost: the session was closed");
       socket.on("shell:output", onOutput);
       socket.on("shell:exit", onExit);
+      socket.on("access:ended", onAccessEnded);
       socket.on("disconnect", onDisconnect);
       const input = term.onData((data) => {
         if (!ended) socket.emit("shell:input", { sessionId, data });
@@ -128,6 +138,7 @@ export function TerminalSession({ serviceId }: { serviceId: string }) {
         resize.dispose();
         socket.off("shell:output", onOutput);
         socket.off("shell:exit", onExit);
+        socket.off("access:ended", onAccessEnded);
         socket.off("disconnect", onDisconnect);
         output.dispose();
         acknowledgements.clear();

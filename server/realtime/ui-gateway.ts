@@ -24,7 +24,9 @@ import {
   organizationRoom,
   subscribeMessage,
   UI_NAMESPACE,
+  type AccessEnded,
   type DeploymentAnnounced,
+  type HandshakeRefusal,
   type LogLines,
   type RoomName,
   type ServiceChanged,
@@ -55,7 +57,15 @@ type Credential =
 type SocketAccess = { actor: Actor; credential: Credential; ended?: string };
 type GatewayOptions = { auth?: AuthConfig; publicUrl: string; logger: Logger; limits?: AuthLimits; trustProxy?: boolean };
 /** What re-checking needs of a socket, whichever events it is typed with. */
-export type AccessSocket = { id: string; data: unknown; disconnect(): unknown };
+export type AccessSocket = { id: string; data: unknown; disconnect(): unknown; emit(event: "access:ended", payload: AccessEnded): unknown };
+
+/**
+ * A refused handshake, with a `data.code` the client reads (socket.io-client's `connect_error`):
+ * it does not retry a refusal, so the dashboard tells "signed out" from a network failure by it.
+ */
+function refused(message: string, data: HandshakeRefusal): Error {
+  return Object.assign(new Error(message), { data });
+}
 
 /**
  * Told when a socket's access shrank: `actor` is what it may do now, or null when it lost all
@@ -167,13 +177,13 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
   namespace.use(async (socket, next) => {
     try {
       const access = await accessOf(services, options, socket.request, (socket.handshake.auth as { token?: unknown }).token);
-      if (!access) return next(new Error("Sign in or pass an API token"));
+      if (!access) return next(refused("Sign in or pass an API token", { code: "UNAUTHORIZED" }));
       socket.data = access;
       next();
     } catch (error) {
       if (!isAppError(error)) logger.error({ err: error }, "authentication failed");
-      const data = (error as { data?: unknown }).data;
-      next(Object.assign(new Error(isAppError(error) ? error.message : "authentication failed"), data ? { data } : {}));
+      const data = (error as { data?: HandshakeRefusal }).data ?? { code: isAppError(error) ? error.code : "INTERNAL" };
+      next(refused(isAppError(error) ? error.message : "authentication failed", data));
     }
   });
 
@@ -185,6 +195,8 @@ export function attachUiGateway(io: Server, services: Services, options: Gateway
     const access = socket.data as SocketAccess;
     if (access.ended) return;
     access.ended = reason;
+    // Before its shells' exits and the disconnection, on the same connection: the tab hears why first.
+    socket.emit("access:ended", { reason } satisfies AccessEnded);
     try {
       await onAccessChanged(socket.id, null, reason);
     } finally {

@@ -79,6 +79,18 @@ export const ACCESS_ENDED = {
 } as const;
 
 /**
+ * Sent to a `/ui` socket whose access ended, before anything else the end sends it (its shells'
+ * `shell:exit`) and before it is disconnected: every view of the tab (live logs, shells) can say
+ * why, in whichever order it hears the rest.
+ */
+export type AccessEnded = { reason: string };
+/**
+ * The `data.code` of a refused `/ui` handshake: UNAUTHORIZED when the browser is not signed in
+ * (any more), otherwise the refusal's AppError code (INTERNAL when it was not one).
+ */
+export type HandshakeRefusal = { code: string; retryAfterSeconds?: number };
+
+/**
  * Shell sessions (server/realtime/shell-relay.ts). A client opens one in a service's live
  * release, choosing the session id itself (a UUID) so it listens before the first output comes;
  * `argv` runs one command without a terminal (`slipway shell … -- cmd`). Output and the exit
@@ -114,6 +126,7 @@ export type UiServerEvents = {
   /** `acknowledge` is given only to a client that said `acknowledgesOutput`, and only now and then. */
   "shell:output": (payload: ShellOutputMessage, acknowledge?: () => void) => void;
   "shell:exit": (payload: ShellExitMessage) => void;
+  "access:ended": (payload: AccessEnded) => void;
   /**
    * This web process may have missed messages for its clients: its connection to PostgreSQL's
    * notifications dropped and came back (a database restart), and what was notified meanwhile is

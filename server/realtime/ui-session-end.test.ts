@@ -14,7 +14,7 @@ import { hashPassword } from "../auth/passwords";
 import type { Services } from "../context";
 import { shellSessions, users } from "../db/schema";
 import { startWebServer } from "../web-server";
-import { UI_NAMESPACE, type ShellExitMessage, type ShellOpenAnswer } from "./ui-protocol";
+import { UI_NAMESPACE, type AccessEnded, type ShellExitMessage, type ShellOpenAnswer } from "./ui-protocol";
 import { cookieJar } from "../../test/support/browser-session";
 
 /**
@@ -168,6 +168,9 @@ describe("a session ended by a GitHub takeover", () => {
     );
     expect(await browser.timeout(20_000).emitWithAck("shell:open", { sessionId, serviceId })).toEqual({ ok: true, sessionId } satisfies ShellOpenAnswer);
     const gone = disconnected(browser);
+    const accessEnded = new Promise<AccessEnded>((resolve) => browser.once("access:ended", resolve));
+    const heard: string[] = [];
+    browser.onAny((event: string) => heard.push(event));
 
     // The address's owner comes in with GitHub, through web A.
     const owners = await gitHubSignIn(webA.url);
@@ -175,6 +178,9 @@ describe("a session ended by a GitHub takeover", () => {
     // Said as what happened (the user did not lose any access: they were signed out), not "access revoked".
     expect((await within(exit, "the shell's end")).reason).toMatch(/^signed out: the account was signed in with GitHub/);
     await within(gone, "the disconnection");
+    // The tab hears why first, whatever else it shows (a live log has no shell to be told by).
+    expect((await within(accessEnded, "the reason of the end of access")).reason).toMatch(/^signed out: the account was signed in with GitHub/);
+    expect(heard.filter((event) => event === "access:ended" || event === "shell:exit")).toEqual(["access:ended", "shell:exit"]);
     const [row] = await eventually(
       async () => {
         const rows = await services.db.select().from(shellSessions).where(eq(shellSessions.id, sessionId));
@@ -184,8 +190,11 @@ describe("a session ended by a GitHub takeover", () => {
       "the shell session to be closed",
     );
     expect(row!.closeReason).toMatch(/^signed out: the account was signed in with GitHub/);
-    // Its reconnect is refused, as before.
-    await expect(connect(webB.url, UI_NAMESPACE, { headers: { cookie, origin: webB.url } })).rejects.toThrow(/sign in/i);
+    // Its reconnect is refused, as before, saying it is for want of a session (not a network failure).
+    await expect(connect(webB.url, UI_NAMESPACE, { headers: { cookie, origin: webB.url } })).rejects.toMatchObject({
+      message: expect.stringMatching(/sign in/i),
+      data: { code: "UNAUTHORIZED" },
+    });
 
     // The owner's own session is not one that ended: it connects, and stays when the sockets are re-checked.
     const owner = await connect(webB.url, UI_NAMESPACE, { headers: { cookie: owners, origin: webB.url } });
