@@ -204,6 +204,8 @@ export async function startRouter(
       res.once("close", letGo);
       return;
     }
+    if (!entry.upstream && entry.neverDeployed)
+      return page(res, 503, "Not deployed yet", `The service ${entry.serviceName} has not been deployed successfully yet: see its deployments.`);
     if (!entry.upstream) return page(res, 503, "Service stopped", `The service ${entry.serviceName} has no running release.`);
     const key = upstreamKey(entry.upstream);
     const stats = countersOf(entry.serviceId);
@@ -268,6 +270,8 @@ export async function startRouter(
       socket.once("close", letGo);
       return;
     }
+    if (!entry.upstream && entry.neverDeployed)
+      return rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} has not been deployed successfully yet.\n`);
     if (!entry.upstream) return rawResponse(socket, 503, "Service Unavailable", `The service ${entry.serviceName} has no running release.\n`);
     const key = upstreamKey(entry.upstream);
     countersOf(entry.serviceId).requests += 1;

@@ -41,6 +41,7 @@ describe("router", () => {
         { serviceId: "s-web", serviceName: "web", hosts: ["web-shop.localhost", "www.example.test"], upstream: { host: "127.0.0.1", port: upstreamPort } },
         { serviceId: "s-stopped", serviceName: "worker-ui", hosts: ["stopped.localhost"], upstream: null },
         { serviceId: "s-refused", serviceName: "broken", hosts: ["refused.localhost"], upstream: { host: "127.0.0.1", port: closedPort } },
+        { serviceId: "s-new", serviceName: "flask", hosts: ["flask.localhost"], upstream: null, neverDeployed: true },
       ],
     });
   });
@@ -69,6 +70,25 @@ describe("router", () => {
     const refused = await request(port, "refused.localhost");
     expect(refused.status).toBe(502);
     expect(refused.body).toContain("broken");
+  });
+
+  it("answers 503 saying so for a service that exists but never went live, over HTTP and to an upgrade", async () => {
+    const page = await request(port, "flask.localhost");
+    expect(page.status).toBe(503);
+    expect(page.body).toContain("<h1>Not deployed yet</h1>");
+    expect(page.body).toContain("The service flask has not been deployed successfully yet");
+    const upgrade = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, headers: { host: "flask.localhost", connection: "upgrade", upgrade: "websocket" } });
+      req.on("response", (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode, body }));
+      });
+      req.on("upgrade", () => reject(new Error("upgraded to a service with no release")));
+      req.on("error", reject);
+      req.end();
+    });
+    expect(upgrade).toEqual({ status: 503, body: "The service flask has not been deployed successfully yet.\n" });
   });
 
   it("proxies upgrades (websockets) both ways", async () => {

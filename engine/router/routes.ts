@@ -13,6 +13,11 @@ export const route = z.object({
    * it, instead of answered 503; they are served once a table gives it an upstream again.
    */
   sleeping: z.boolean().optional(),
+  /**
+   * The service has never had a release go live on this engine (its first deployment is under
+   * way, or failed): the router answers 503 saying so, not 404 as for a host no service has.
+   */
+  neverDeployed: z.boolean().optional(),
 });
 export type Route = z.infer<typeof route>;
 
@@ -68,17 +73,32 @@ export function hostnameOf(hostHeader: string | undefined): string {
 /** What the router answers the engine's long poll for wakes with: the sleeping services that have requests waiting. */
 export const wakeRequests = z.object({ serviceIds: z.array(z.string()) });
 
-/** The routes table for the services an engine runs: a stopped service routes to nothing (503), a sleeping one holds its requests. */
+/** A service a deployment named: its hostnames, whether or not a release of it ever went live. */
+export type KnownService = { serviceId: string; name: string; domains: string[] };
+
+/**
+ * The routes table for the services an engine runs: a stopped service routes to nothing (503), a
+ * sleeping one holds its requests; a known service without a release routes to nothing either,
+ * marked as never deployed.
+ */
 export function routesTableOf(
   states: Iterable<{ serviceId: string; name: string; domains: string[]; status: string; current: { port: number } | null }>,
+  known: Iterable<KnownService> = [],
 ): RoutesTable {
+  const running = [...states];
+  const released = new Set(running.map((state) => state.serviceId));
   return {
-    routes: [...states].map((state) => ({
-      serviceId: state.serviceId,
-      serviceName: state.name,
-      hosts: state.domains,
-      upstream: state.current && state.status !== "stopped" && state.status !== "sleeping" ? { host: "127.0.0.1", port: state.current.port } : null,
-      ...(state.current && state.status === "sleeping" ? { sleeping: true } : {}),
-    })),
+    routes: [
+      ...running.map((state) => ({
+        serviceId: state.serviceId,
+        serviceName: state.name,
+        hosts: state.domains,
+        upstream: state.current && state.status !== "stopped" && state.status !== "sleeping" ? { host: "127.0.0.1", port: state.current.port } : null,
+        ...(state.current && state.status === "sleeping" ? { sleeping: true } : {}),
+      })),
+      ...[...known]
+        .filter((service) => !released.has(service.serviceId))
+        .map((service) => ({ serviceId: service.serviceId, serviceName: service.name, hosts: service.domains, upstream: null, neverDeployed: true })),
+    ],
   };
 }

@@ -137,6 +137,7 @@ export class ReleaseRuntime<
   }
 
   async start(): Promise<void> {
+    await this.parts.store.adoptKnown();
     await this.parts.driver.adopt();
     this.idle?.start();
   }
@@ -173,6 +174,8 @@ export class ReleaseRuntime<
     const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
     const release = await this.parts.driver.createRelease(ctx, `${stamp}-${ctx.deploymentId.slice(0, 8)}`);
     this.parts.store.addPending(release);
+    // From its first deployment on, the service's hostnames are its own, live or not (a JOB serves none).
+    if (ctx.service.kind !== "JOB" && ctx.service.domains.length > 0) await this.parts.store.know(ctx.service);
     return release;
   }
 

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import type pino from "pino";
 import { z } from "zod";
-import { type RoutesTable, routesTableOf } from "../router/routes";
+import { type KnownService, type RoutesTable, routesTableOf } from "../router/routes";
 import type { ReleaseHandle } from "./runtime";
 import { SerialQueues } from "./serial";
 import { readJson, writeJsonAtomic } from "./shared/files";
@@ -56,6 +56,10 @@ export type RouteTarget = { putRoutes(table: RoutesTable): Promise<void> };
 
 /** The key route table writes queue under (beside each service's own state writes). */
 const ROUTES = "\u0000routes";
+/** The key writes of the known services' file queue under. */
+const KNOWN = "\u0000known";
+
+const knownServices = z.array(z.object({ serviceId: z.string(), name: z.string(), domains: z.array(z.string()) }));
 
 /**
  * A runtime's services and releases: the state of each service (persisted as JSON, one file per
@@ -65,6 +69,11 @@ const ROUTES = "\u0000routes";
 export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P extends PendingRelease<R>> {
   private readonly states = new Map<string, St>();
   private readonly pending = new Map<string, P>();
+  /**
+   * Every service a deployment named, so that the hostnames of one whose first deployment is
+   * under way or failed answer "not deployed yet" rather than "no service here" (routes.ts).
+   */
+  private readonly known = new Map<string, KnownService>();
   /** Operations on one service, one at a time. */
   private readonly locks = new SerialQueues();
   /** State file writes per key (each service's, the route table's, jobs'), each in order. */
@@ -73,6 +82,8 @@ export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P 
   constructor(
     private readonly options: {
       stateFile: (serviceId: string) => string;
+      /** Where the known services are kept for the next engine; in memory only without it. */
+      knownServicesFile?: string;
       routes: RouteTarget;
       logger: pino.Logger;
     },
@@ -85,6 +96,40 @@ export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P 
     return state;
   }
 
+  /** Takes up the services a previous engine knew (the file may be missing; an unreadable one costs only their "not deployed yet" pages). */
+  async adoptKnown(): Promise<void> {
+    const file = this.options.knownServicesFile;
+    if (!file) return;
+    const services = await readJson(file, knownServices).catch((error: unknown) => {
+      this.options.logger.warn({ err: error, file }, "could not read the known services; those never deployed answer 404 until deployed again");
+      return null;
+    });
+    for (const service of services ?? []) this.known.set(service.serviceId, service);
+  }
+
+  /**
+   * Records a service a deployment names (its hostnames as they are now) and, when it has no
+   * release yet, routes them to the router's "not deployed yet". A router that does not take
+   * the table now is only logged: the deployment's switch fails on it, saying so.
+   */
+  async know(service: { id: string; name: string; domains: string[] }): Promise<void> {
+    const domains = service.domains.map((domain) => domain.toLowerCase());
+    const before = this.known.get(service.id);
+    if (before && before.name === service.name && before.domains.join() === domains.join()) return;
+    this.known.set(service.id, { serviceId: service.id, name: service.name, domains });
+    await this.persistKnown().catch((error: unknown) => this.options.logger.error({ err: error, serviceId: service.id }, "could not save the known services"));
+    if (this.states.has(service.id)) return;
+    await this.syncRoutes().catch((error: unknown) =>
+      this.options.logger.warn({ err: error, serviceId: service.id }, "the router did not take the routes of a service not deployed yet"),
+    );
+  }
+
+  private persistKnown(): Promise<void> {
+    const file = this.options.knownServicesFile;
+    if (!file) return Promise.resolve();
+    return this.writes.run(KNOWN, () => writeJsonAtomic(file, [...this.known.values()]));
+  }
+
   get(serviceId: string): St | undefined {
     return this.states.get(serviceId);
   }
@@ -93,9 +138,12 @@ export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P 
     this.states.set(state.serviceId, state);
   }
 
+  /** Forgets the service (its state, and that it exists: its hostnames go from the routes). */
   delete(serviceId: string): St | undefined {
     const state = this.states.get(serviceId);
     this.states.delete(serviceId);
+    if (this.known.delete(serviceId))
+      this.persistKnown().catch((error: unknown) => this.options.logger.error({ err: error, serviceId }, "could not save the known services"));
     return state;
   }
 
@@ -137,7 +185,7 @@ export class ReleaseStore<R extends LiveRelease, St extends ServiceRecord<R>, P 
 
   /** Hands the router the routes of every service as they stand now (a stopped one routes to nothing). */
   syncRoutes(): Promise<void> {
-    const table = routesTableOf(this.states.values());
+    const table = routesTableOf(this.states.values(), this.known.values());
     return this.writes.run(ROUTES, () => this.options.routes.putRoutes(table));
   }
 

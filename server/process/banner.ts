@@ -21,13 +21,25 @@ export function formatCredentials(input: { adminEmail: string; adminPassword: st
   ]);
 }
 
+/**
+ * Browsers and curl answer `*.localhost` names themselves (RFC 6761, section 6.3); other clients
+ * ask the system's resolver, and glibc's finds nothing for them: said where the app URLs are.
+ */
+function localhostHint(routerPattern: string): string | null {
+  const url = /^https?:\/\/[^/:]*\.localhost(?::(\d+))?/.exec(routerPattern);
+  if (!url) return null;
+  return `(browsers and curl only; elsewhere send the Host header to 127.0.0.1${url[1] ? `:${url[1]}` : ""}, or add the name to /etc/hosts)`;
+}
+
 export function formatReady(paint: Paint, input: { dashboardUrl: string; routerPattern: string }): string {
   const row = (name: string, value: string) => `  ${paint.dim(name.padEnd(10))} ${value}`;
+  const hint = localhostHint(input.routerPattern);
   return [
     "",
     paint.bold("Slipway is running."),
     row("Dashboard", input.dashboardUrl),
     row("Apps", input.routerPattern),
+    ...(hint ? [row("", hint)] : []),
     row("CLI", "npx slipway project create demo, then see README.md"),
     row("Stop", "Ctrl-C (deployed apps, the router and the local engine keep running)"),
     "",

@@ -1,4 +1,5 @@
 import fsp from "node:fs/promises";
+import path from "node:path";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Docker from "dockerode";
@@ -81,7 +82,12 @@ const DEFAULT_CONTAINER_PORT = 8080;
 export function createDockerRuntime(options: DockerRuntimeOptions): Runtime<DockerServiceSpec> {
   const paths = dockerLayout(options.home);
   const router = routerClient(options.home);
-  const store: DockerStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router, logger: options.logger });
+  const store: DockerStore = new ReleaseStore({
+    stateFile: paths.stateFile,
+    knownServicesFile: path.join(path.dirname(paths.servicesDir), "known-services.json"),
+    routes: router,
+    logger: options.logger,
+  });
   const runner = dockerJobRunner({
     docker: options.docker,
     paths,

@@ -36,8 +36,8 @@ async function planOf(files: Record<string, string>, config: Record<string, unkn
   return { plan, layer: await installLayer(plan, checkout, checkout, service.config.installCommand !== undefined) };
 }
 
-/** The Dockerfile's COPY and RUN lines, shortened to what they copy and the step they run. */
-async function dockerfileOf(files: Record<string, string>) {
+/** The Dockerfile's COPY and RUN lines, shortened to what they copy and the step they run (`args`: with the commit's ARG lines). */
+async function dockerfileOf(files: Record<string, string>, args = false) {
   const { plan, layer } = await planOf(files);
   const text = planDockerfile({
     plan,
@@ -52,7 +52,7 @@ async function dockerfileOf(files: Record<string, string>) {
   });
   return text
     .split("\n")
-    .filter((line) => /^(COPY|RUN)/.test(line) && !line.startsWith("COPY slipway"))
+    .filter((line) => (/^(COPY|RUN)/.test(line) && !line.startsWith("COPY slipway")) || (args && /^ARG (SLIPWAY_GIT_COMMIT|SOURCE_VERSION)$/.test(line)))
     .map((line) => (line.startsWith("RUN") ? `RUN ${(JSON.parse(line.slice(line.indexOf("["))) as string[]).slice(5).join(" ")}` : line));
 }
 
@@ -125,6 +125,25 @@ describe("the order of a generated Dockerfile", () => {
     expect(await dockerfileOf({ ...server, "package.json": withScript, "package-lock.json": "{}" })).toEqual([
       "COPY src /app",
       "RUN npm ci --include=dev --no-audit --no-fund",
+    ]);
+  });
+
+  it("declares the commit (SLIPWAY_GIT_COMMIT, SOURCE_VERSION) after the source is copied: a new commit leaves the install's layer as it was", async () => {
+    const pkg = JSON.stringify({ scripts: { build: "node build.js", start: "node server.js" }, dependencies: { ms: "^2.1.3" } });
+    expect(await dockerfileOf({ ...server, "package.json": pkg, "package-lock.json": "{}" }, true)).toEqual([
+      'COPY ["src/package.json","/app/package.json"]',
+      'COPY ["src/package-lock.json","/app/package-lock.json"]',
+      "RUN npm ci --include=dev --no-audit --no-fund",
+      "COPY src /app",
+      "ARG SLIPWAY_GIT_COMMIT",
+      "ARG SOURCE_VERSION",
+      "RUN npm run build",
+    ]);
+    expect(await dockerfileOf({ "index.html": "<h1>hi</h1>" }, true)).toEqual([
+      "COPY src /app",
+      "ARG SLIPWAY_GIT_COMMIT",
+      "ARG SOURCE_VERSION",
+      "RUN test -d .",
     ]);
   });
 });

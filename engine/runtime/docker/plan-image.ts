@@ -8,6 +8,7 @@ import type { GitServiceSpec } from "../../protocol";
 import { type BuildPlan, describePlan, type PlanStep, stepText } from "../build-plan";
 import { StepError, type StepOutput, type StepResult } from "../runtime";
 import { createLineTail } from "../shared/commands";
+import { commitEnv } from "../shared/git";
 import { cacheEnv } from "../local/build-cache";
 import { servicePlan, writeGeneratedFiles } from "../service-plan";
 import type { NodeToolchains, ProvidedNode } from "../toolchains/node";
@@ -29,6 +30,12 @@ const STEP_MARK = "::slipway-step::";
 const DOCKERFILE = "Dockerfile.slipway";
 /** Where the install's package manager keeps its downloads: a cache mount of the service's own, kept by the builder between builds. */
 const DOWNLOAD_CACHE = "/var/cache/slipway-downloads";
+/**
+ * The commit, for build steps that would ask git (the source goes in without .git: shared/git.ts
+ * commitEnv). Declared after the source is copied: a value that changes with each commit would
+ * otherwise rebuild the install's layer every time.
+ */
+const COMMIT_ARGS = Object.keys(commitEnv("0")).map((name) => `ARG ${name}`);
 
 export type PlanImageSettings = {
   node: NodeToolchains;
@@ -167,7 +174,7 @@ export async function buildPlanImage(options: PlanImageBuild): Promise<{ image: 
     context: { context, src: [DOCKERFILE, "slipway", ...sources] },
     options: {
       dockerfile: DOCKERFILE,
-      buildargs: { ...variables, ...pip },
+      buildargs: { ...variables, ...pip, ...commitEnv(options.commit) },
       nocache: options.noCache,
       ...(settings.network ? { networkmode: settings.network } : {}),
     },
@@ -269,6 +276,7 @@ export function planDockerfile(input: {
     // Build-only: CI for the package managers (frozen installs, no prompts), and the build arguments the service names.
     "ARG CI=true",
     ...input.buildArgNames.map((name) => `ARG ${name}`),
+    ...(installFirst ? [] : COMMIT_ARGS),
     ...steps.flatMap((step, index) => {
       const dir = step.cwd ? path.posix.join(appDir, step.cwd) : appDir;
       const cache = step.step === "install" ? input.cacheMount : null;
@@ -276,7 +284,7 @@ export function planDockerfile(input: {
       const env = cache ? ["env", ...Object.entries(cache.env).map(([key, value]) => `${key}=${value}`)] : [];
       // The mark, then the step in its directory: `$0` is the mark, `$1` the directory, the rest the step's argv.
       const run = `RUN${mount} ${JSON.stringify(["/bin/sh", "-c", 'echo "$0" && cd "$1" && shift && exec "$@"', `${STEP_MARK}${index}`, dir, ...env, ...step.argv])}`;
-      return installFirst && index === lastInstall ? [run, `COPY src ${REPOSITORY}`] : [run];
+      return installFirst && index === lastInstall ? [run, `COPY src ${REPOSITORY}`, ...COMMIT_ARGS] : [run];
     }),
     `CMD ${JSON.stringify(startArgv(plan, inApp))}`,
     "",

@@ -87,7 +87,8 @@ export function buildJobManifest(input: BuildJobInput): V1Job {
     command: [
       "sh",
       "-c",
-      'git init -q "$1" && cd "$1" && git fetch -q --depth 1 "$GIT_URL" "$2" && git checkout -q FETCH_HEAD',
+      // Without .git, as the engine's own checkouts (shared/git.ts): a Dockerfile's `COPY . .` must not put the history in the image.
+      'git init -q "$1" && cd "$1" && git fetch -q --depth 1 "$GIT_URL" "$2" && git checkout -q FETCH_HEAD && rm -rf .git',
       "clone",
       `${WORKSPACE}/src`,
       input.repository.commit,

@@ -12,6 +12,7 @@ import { liveRecord, ReleaseStore } from "../release-store";
 import { type ExecOptions, type ExecSession, type Runtime, type ServiceLog, type ServiceSample, type StepContext, StepError } from "../runtime";
 import { ScheduledJobs } from "../scheduled-jobs";
 import { createLineTail, runCommand } from "../shared/commands";
+import { commitEnv } from "../shared/git";
 import { readRepoFile, servicePlan, writeGeneratedFiles } from "../service-plan";
 import { engineBaseEnv, hostNetworkEnv, readableInSandbox } from "../shared/processes-env";
 import { type NodeRequest, type NodeToolchainOptions, NodeToolchains, type ProvidedNode } from "../toolchains/node";
@@ -115,7 +116,12 @@ function staticServerFiles(): string[] {
 export function createLocalRuntime(options: LocalRuntimeOptions): Runtime<ServiceSpec> {
   const paths = layout(options.home);
   const router = routerClient(options.home);
-  const store: LocalStore = new ReleaseStore({ stateFile: paths.stateFile, routes: router, logger: options.logger });
+  const store: LocalStore = new ReleaseStore({
+    stateFile: paths.stateFile,
+    knownServicesFile: path.join(options.home, "known-services.json"),
+    routes: router,
+    logger: options.logger,
+  });
   const cgroups = detectCgroups(options.cgroupRoot);
   const sandboxes = new ServiceSandboxes({
     home: options.home,
@@ -397,7 +403,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
       const result = await runCommand({
         argv: sandboxes.wrap(buildSandbox, stepArgv, { cwd, outlivesEngine: false }),
         cwd,
-        env: { ...buildEnv, ...network.env, ...pipEnv, CI: "true" },
+        env: { ...commitEnv(release.commit), ...buildEnv, ...network.env, ...pipEnv, CI: "true" },
         timeoutMs: Math.max(deadline - Date.now(), 1),
         signal: ctx.signal,
         onLine: (fd, line) => {

@@ -167,6 +167,23 @@ describe("git as the engine runs it", () => {
     }
   });
 
+  it("leaves no .git in the checkout, whichever way the commit was fetched: an app serving its directory would serve the history", async () => {
+    const branch = await clone({ url: open.url("site") });
+    const { commit } = await branch.run;
+    const exact = await clone({ url: open.url("site"), ref: { commit } });
+    await exact.run;
+    // A short sha the server will not fetch directly: the full clone, then the checkout.
+    const full = await clone({ url: `file://${bare}`, ref: { commit: commit.slice(0, 8) } }, localToo);
+    await full.run;
+    for (const checkout of [branch, exact, full]) {
+      expect(await fs.readdir(checkout.target)).toEqual(expect.arrayContaining(["index.html", "web"]));
+      expect(await exists(path.join(checkout.target, ".git"))).toBe(false);
+      expect(checkout.lines).toContain(
+        `Removed .git from the checkout: the release holds the source of ${commit.slice(0, 7)}, not its history (SLIPWAY_GIT_COMMIT and SOURCE_VERSION name the commit)`,
+      );
+    }
+  });
+
   it("leaves git no transport that runs a command, even when handed one", async () => {
     // The engine's configuration on its own, without the URL check: git refuses the transports itself.
     const marker = path.join(dir, "ext-git-ran");
@@ -245,8 +262,8 @@ describe("git as the engine runs it", () => {
     expect(inUrl.lines).toContain(`Cloning ${url} at main`);
     for (const checkout of [given, inUrl]) {
       expect(checkout.lines.join("\n")).not.toContain(TOKEN);
-      expect(await fs.readFile(path.join(checkout.target, ".git", "config"), "utf8")).not.toContain(TOKEN);
-      expect(await fs.readFile(path.join(checkout.target, ".git", "config"), "utf8")).toContain(`url = ${url}`);
+      // The repository's configuration (its remote URL among it) does not stay in the checkout at all.
+      expect(await exists(path.join(checkout.target, ".git"))).toBe(false);
     }
     const env = hardenedGitEnv({}, remoteOnly, { kind: "token", origin: "http://127.0.0.1:1234", credentials: { username: USER, password: TOKEN } });
     expect(hardenedGitConfig(remoteOnly).join(" ")).not.toContain(TOKEN);
@@ -344,7 +361,7 @@ describe("deploy keys", () => {
     expect(await exists(path.dirname(knownHosts))).toBe(true);
     // The key is nowhere in what git printed, nor in the checkout.
     expect(checkout.lines.join("\n")).not.toContain(key.split("\n")[1]);
-    expect(await fs.readFile(path.join(checkout.target, ".git", "config"), "utf8")).not.toContain("PRIVATE KEY");
+    expect(await exists(path.join(checkout.target, ".git"))).toBe(false);
   });
 
   it("is removed after a clone that fails too", async () => {

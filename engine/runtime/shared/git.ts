@@ -251,7 +251,35 @@ async function cloneWith(options: {
     subject !== undefined && author !== undefined
       ? { subject: shortenText(subject, COMMIT_SUBJECT_MAX), author: shortenText(author, 200), ...(authoredAt ? { authoredAt } : {}) }
       : null;
+  await removeGitDirectory(options.dir);
+  options.output(
+    "system",
+    `Removed .git from the checkout: the release holds the source of ${commit.slice(0, 7)}, not its history (SLIPWAY_GIT_COMMIT and SOURCE_VERSION name the commit)`,
+  );
   return { commit, defaultBranch, info };
+}
+
+/**
+ * Takes the repository out of a checkout once its commit is known, as Heroku's slug and a Docker
+ * build context leave it out: an app that serves its working directory (Python's http.server,
+ * `express.static(__dirname)`) would otherwise serve /.git/config and the whole history. Builds
+ * and apps read the commit from SLIPWAY_GIT_COMMIT (or SOURCE_VERSION, Heroku's name for it).
+ */
+async function removeGitDirectory(checkout: string): Promise<void> {
+  try {
+    await fs.rm(path.join(checkout, ".git"), { recursive: true, force: true });
+  } catch (error) {
+    throw new StepError(`could not remove .git from the checkout: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * The commit a release was built from, for builds and apps that would ask git (a build id, an
+ * error tracker's release): the checkout has no .git. SOURCE_VERSION is Heroku's name for it
+ * (https://devcenter.heroku.com/articles/buildpack-api#bin-compile), which tools already read.
+ */
+export function commitEnv(commit: string | undefined): Record<string, string> {
+  return commit ? { SLIPWAY_GIT_COMMIT: commit, SOURCE_VERSION: commit } : {};
 }
 
 /** The app directory inside a checkout; refuses a rootDirectory that leaves it (through symlinks too). */
