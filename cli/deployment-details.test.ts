@@ -84,6 +84,37 @@ describe("slipway deployment <id>", () => {
     expect(shown.stdout).toMatch(/^web\s+build\s+failed\s+2\.1s$/m);
   });
 
+  it("names every service that failed, with its reason and last lines, and how many went live, in the dashboard's words", async () => {
+    await h.cli(["env", "create", "shop/stage"]);
+    const ids: Record<string, string> = {};
+    for (const name of ["flask", "upload", "vite"]) {
+      const created = await h.cli(["service", "create", `shop/stage/${name}`, "--git", "https://github.com/acme/shop.git", "--json"]);
+      ids[name] = (JSON.parse(created.stdout) as { id: string }).id;
+    }
+    const deployed = await h.cli(["deploy", "shop/stage", "--json"]);
+    const failed = (JSON.parse(deployed.stdout) as { deployment: { id: string } }).deployment.id;
+    const pip = "build command `pip install -r requirements.txt` failed (exit 1); its last lines:\nERROR: No matching distribution found for flask";
+    await engineEvents(failed, [
+      event(null, "deployment", "started"),
+      event(ids.flask!, "build", "failed", { durationMs: 900, message: pip }),
+      event(ids.vite!, "switch", "succeeded", { durationMs: 100 }),
+      event(ids.upload!, "build", "failed", { durationMs: 800, message: pip.replace("flask", "werkzeug") }),
+      event(null, "deployment", "failed", { message: "1 of 3 services deployed (upload failed too); flask: build failed" }),
+    ]);
+    const shown = await h.cli(["deployment", failed]);
+    expect(shown.stdout).toContain(
+      [
+        "2 of 3 services failed: flask, upload; 1 is live",
+        "Failed: flask build",
+        "  build command `pip install -r requirements.txt` failed (exit 1)",
+        "  | ERROR: No matching distribution found for flask",
+        "Failed: upload build",
+        "  build command `pip install -r requirements.txt` failed (exit 1)",
+        "  | ERROR: No matching distribution found for werkzeug",
+      ].join("\n"),
+    );
+  });
+
   it("says what it expects instead of a deployment id", async () => {
     const wrong = await h.cli(["deployment", "shop/dev"]);
     expect(wrong.code).toBe(2);

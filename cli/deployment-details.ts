@@ -1,4 +1,4 @@
-import { failureOf } from "../engine/protocol/failure";
+import { describeTally, failuresOf, tallyServices } from "../engine/protocol/failure";
 import type { Deployment, DeploymentChanges, DeploymentEvent, DeploymentSummary } from "./api-types";
 import { elapsed, formatAge, formatDuration, keyValues, shortCommit, table } from "./format";
 
@@ -24,11 +24,7 @@ export function describeDeployment(
       ["duration", elapsed(deployment.startedAt, deployment.finishedAt)],
     ]),
   ];
-  const failure = deployment.status === "BUILD_ERROR" || deployment.status === "DEPLOYMENT_ERROR" ? failureOf(events) : null;
-  if (failure) {
-    const lines = failure.lines.map((line) => `  | ${line}`);
-    sections.push([`Failed: ${name(failure.serviceId)} ${failure.step}`, `  ${failure.summary}`, ...lines].join("\n"));
-  }
+  if (deployment.status === "BUILD_ERROR" || deployment.status === "DEPLOYMENT_ERROR") sections.push(describeFailures(deployment, events, name));
   if (deployment.action === "DEPLOY" && summary.length > 0) sections.push(releaseTable(summary));
   const steps = stepRows(events, name);
   if (steps.length > 0) {
@@ -43,6 +39,21 @@ export function describeDeployment(
   }
   if (changes.length > 0) sections.push(["What changed", ...changes.map(describeChanges)].join("\n"));
   return sections.join("\n\n");
+}
+
+/**
+ * Why it failed, as the deployment's page says it: how many services failed and went live (when
+ * it acted on several), then every failed service's step, why in a line, and its last lines.
+ */
+function describeFailures(deployment: Deployment, events: readonly DeploymentEvent[], name: (serviceId: string | null) => string): string {
+  const failures = failuresOf(events);
+  const targeted = Object.keys(deployment.serviceNames);
+  const tally =
+    targeted.length > 1 && failures[0]?.serviceId ? [describeTally(deployment.action, tallyServices(deployment.action, targeted, events), name)] : [];
+  const each = failures.map((failure) =>
+    [`Failed: ${name(failure.serviceId)} ${failure.step}`, `  ${failure.summary}`, ...failure.lines.map((line) => `  | ${line}`)].join("\n"),
+  );
+  return [...tally, ...each].join("\n");
 }
 
 /** Per service: its stage, what became of it, and the release that serves it (this deployment's or an earlier one's). */

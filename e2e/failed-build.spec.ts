@@ -69,6 +69,57 @@ test("a release that crashes during its health check leads with that step and it
   await expectAbove(callout, deployment.steps("web"));
 });
 
+/**
+ * Services of a stage fail apart: a deployment of three where two fail leads with both, each with
+ * why and its last lines (in plain text: the crash prints in colour), and says the third went live.
+ */
+test("a deployment where two of three services fail names both, with their reasons, and says how many went live", async ({
+  page,
+  api,
+  git,
+  unique,
+  platform,
+  signIn,
+}) => {
+  const app = await seedApp(api, git, { project: unique("partly"), repo: unique("repo") }, BROKEN_BUILD);
+  const crashRepo = unique("crash");
+  const crashSha = await git.createRepo(crashRepo, NODE_APP, {
+    "server.js": 'console.error("\\u001b[31mError: connect ECONNREFUSED 127.0.0.1:5432\\u001b[39m");\nprocess.exit(1);\n',
+  });
+  await api.createService(app.environmentId, "api", git.url(crashRepo));
+  const docsRepo = unique("docs");
+  await git.createRepo(docsRepo, NODE_APP);
+  await api.createService(app.environmentId, "docs", git.url(docsRepo));
+  // Started through the API: this journey is about the page that shows the outcome.
+  const started = await api.deploy(app.environmentId);
+  await signIn({ email: platform.adminEmail, password: platform.adminPassword });
+  await page.goto(`/deployments/${started.deployment.id}`);
+
+  const { deployment } = await DeploymentPage.opened(page);
+  await expect(deployment.status()).toHaveAttribute("data-status", /_ERROR$/, { timeout: 90_000 });
+  // Which of the two failed first decides the order; both are named, and the one that went live is counted.
+  const callout = page.getByRole("alert", { name: /^2 of 3 services failed: (web, api|api, web); 1 is live$/ });
+  await expect(callout).toBeVisible();
+  const web = callout.getByRole("group", { name: "web: Build failed" });
+  const crashed = callout.getByRole("group", { name: "api: Health check failed" });
+  await expect(web).toContainText("build command `npm run build` failed (exit 1)");
+  await expect(crashed).toContainText("the process exited with code 1");
+  for (const [failure, line] of [
+    [web, "error: cannot find module './missing'"],
+    [crashed, "Error: connect ECONNREFUSED 127.0.0.1:5432"],
+  ] as const) {
+    const lines = failure.getByLabel("Last output lines");
+    // The first failure's lines are open; the other's are a click away.
+    if (!(await lines.isVisible())) await failure.locator("summary").click();
+    await expect(lines).toContainText(line);
+    expect(await lines.textContent()).not.toContain("[31m");
+  }
+  // Each commit chip says whose commit it is.
+  await expect(page.getByLabel("Commit of api")).toContainText(crashSha.slice(0, 7));
+  await expect(page.getByLabel("Commit of docs")).toBeVisible();
+  await expect(deployment.step("docs", "switch")).toHaveAttribute("data-state", "succeeded");
+});
+
 /** `first` is drawn above `second`: what the page leads with. */
 async function expectAbove(first: Locator, second: Locator): Promise<void> {
   const [a, b] = [await first.boundingBox(), await second.boundingBox()];

@@ -73,7 +73,7 @@ describe("local engine: stages and parallel services", () => {
     expect((await env.get("later-test.localhost")).status).not.toBe(200);
     const final = env.final(deploy.deploymentId);
     expect(final?.status).toBe("failed");
-    expect(final?.message).toMatch(/^2 of 4 services deployed, 1 not started; broken: build failed/);
+    expect(final?.message).toMatch(/^1 of 4 services failed: broken; 2 are live, 1 not started; broken: build failed/);
     await engine.shutdown();
   });
 });

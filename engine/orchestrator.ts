@@ -16,6 +16,7 @@ import type {
 } from "./protocol";
 import { createMetricsCollector } from "./metrics-collector";
 import type { MetricSample } from "./protocol/metrics";
+import { describeTally } from "./protocol/failure";
 import { stepsOf } from "./protocol/steps";
 import type { EdgeState } from "./protocol/edge";
 import { ensureRouter, handAgain, routerClient } from "./router/router-process";
@@ -147,17 +148,16 @@ type StagesRun = { done: number; failures: { service: string; message: string }[
 const VERBS = { DEPLOY: "deployed", STOP: "stopped", RESTART: "restarted", DELETE: "deleted" } as const;
 
 /**
- * A deployment's outcome from what its services did. A failed one says how many services made
- * it and how many never started before the first failure's message, which may end with the
- * build's last lines (engine/protocol/failure.ts reads them from the step's own event).
+ * A deployment's outcome from what its services did. A failed one says which services failed,
+ * how many made it and how many never started, in the words of its page (describeTally), before
+ * the first failure's message, which may end with the build's last lines
+ * (engine/protocol/failure.ts reads them from the step's own event).
  */
 function describeOutcome(action: DeploymentAction, total: number, run: StagesRun): Omit<DeploymentOutcome, "deploymentId" | "finishedAt"> {
-  const verb = VERBS[action];
-  const [first, ...more] = run.failures;
-  if (!first) return { status: "succeeded", message: `${verb} ${total} service${total === 1 ? "" : "s"}` };
-  const counts = [`${run.done} of ${total} services ${verb}`, ...(run.skipped > 0 ? [`${run.skipped} not started`] : [])].join(", ");
-  const others = more.length > 0 ? ` (${more.map((failure) => failure.service).join(", ")} failed too)` : "";
-  return { status: "failed", message: `${counts}${others}; ${first.message}` };
+  const [first] = run.failures;
+  if (!first) return { status: "succeeded", message: `${VERBS[action]} ${total} service${total === 1 ? "" : "s"}` };
+  const tally = { total, failed: run.failures.map((failure) => failure.service), done: run.done, notStarted: run.skipped };
+  return { status: "failed", message: `${describeTally(action, tally, (name) => name)}; ${first.message}` };
 }
 
 /**

@@ -16,7 +16,7 @@ import { environmentCrumbs, PageHeader, Section } from "../page-header";
 import { RelativeTime, useNow } from "../relative-time";
 import { StatusBadge } from "../status-badge";
 import { useTRPC, useTRPCClient } from "../trpc";
-import { failureOf } from "../../engine/protocol/failure";
+import { describeTally, failuresOf, tallyServices, type Failure } from "../../engine/protocol/failure";
 import { DeploymentStepper } from "./deployment-stepper";
 import { useEnvironmentDeployments } from "./environment-deployments";
 import { deploymentDurationMs, formatDuration } from "./format";
@@ -30,10 +30,43 @@ import { WhatChanged } from "./what-changed";
 
 const FAILED = new Set(["BUILD_ERROR", "DEPLOYMENT_ERROR"]);
 
+/** What a failed step printed last: a build's output, or a release's runtime output when it failed its health check. */
+function linesLabel(step: Failure["step"]): string {
+  if (step === "build") return "Last lines of the build";
+  return step === "health_check" || step === "start" ? "Last runtime output" : "Last lines";
+}
+
+/** One failed service: its step, why in a line, and what it printed last (open for the first failure, a click away for the others). */
+function FailureEntry({ failure, label, heading, open }: { failure: Failure; label: string; heading: boolean; open: boolean }) {
+  return (
+    <div role="group" aria-label={label}>
+      {heading && (
+        <Text size="sm" fw={600} mt="xs">
+          {label}
+        </Text>
+      )}
+      <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
+        {failure.summary}
+      </Text>
+      {failure.lines.length > 0 && (
+        <details open={open}>
+          <Text component="summary" size="xs" fw={500} mt="xs" style={{ cursor: "pointer" }}>
+            {linesLabel(failure.step)}
+          </Text>
+          <Code block mt={4} aria-label="Last output lines" style={{ maxHeight: 320, overflow: "auto" }}>
+            {failure.lines.join("\n")}
+          </Code>
+        </details>
+      )}
+    </div>
+  );
+}
+
 /**
- * A failed deployment's page leads with why (issue 15, item 3): the step that failed, in its
- * service, and the last lines it printed (a build's output, or a release's runtime output when it
- * failed its health check), all from the recorded events.
+ * A failed deployment's page leads with why (issue 15, item 3): every service whose step failed,
+ * each with why in a line and the last lines it printed, and how many services went live all the
+ * same (services of a stage fail apart), all from the recorded events. The CLI's
+ * `slipway deployment` says the same words (cli/deployment-details.ts).
  */
 function FailureCallout({
   deployment,
@@ -44,33 +77,36 @@ function FailureCallout({
   events: readonly DeploymentEvent[];
   serviceNames: Record<string, string>;
 }) {
-  const failure = failureOf(events);
-  const where = failure?.serviceId ? `${serviceNames[failure.serviceId] ?? shortId(failure.serviceId)}: ` : "";
-  const title =
-    failure && failure.step !== "deployment"
-      ? `${where}${STEP_LABELS[failure.step]} failed`
-      : deployment.status === "BUILD_ERROR"
-        ? "The build failed"
-        : "The deployment failed";
+  const failures = failuresOf(events);
+  const name = (serviceId: string) => serviceNames[serviceId] ?? shortId(serviceId);
+  const labelOf = (failure: Failure) => (failure.serviceId ? `${name(failure.serviceId)}: ${STEP_LABELS[failure.step]} failed` : "The deployment failed");
+  const targeted = Object.keys(deployment.serviceNames);
+  const [first] = failures;
+  // A deployment of one service names it and its step; of several, how many failed and how many went live.
+  const single = failures.length === 1 && targeted.length <= 1;
+  const title = !first?.serviceId
+    ? deployment.status === "BUILD_ERROR"
+      ? "The build failed"
+      : "The deployment failed"
+    : single
+      ? labelOf(first)
+      : describeTally(deployment.action, tallyServices(deployment.action, targeted, events), name);
   return (
     <Alert color="red" role="alert" title={title} mb="lg">
-      <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
-        {failure?.summary ?? deployment.statusMessage}
-      </Text>
-      {failure && failure.lines.length > 0 && (
-        <>
-          <Text size="xs" fw={500} mt="xs">
-            {failure.step === "build"
-              ? "Last lines of the build"
-              : failure.step === "health_check" || failure.step === "start"
-                ? "Last runtime output"
-                : "Last lines"}
-          </Text>
-          <Code block mt={4} aria-label="Last output lines" style={{ maxHeight: 320, overflow: "auto" }}>
-            {failure.lines.join("\n")}
-          </Code>
-        </>
+      {failures.length === 0 && (
+        <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
+          {deployment.statusMessage}
+        </Text>
       )}
+      {failures.map((failure, index) => (
+        <FailureEntry
+          key={failure.serviceId ?? "deployment"}
+          failure={failure}
+          label={labelOf(failure)}
+          heading={!single && !!failure.serviceId}
+          open={index === 0}
+        />
+      ))}
       <Text size="xs" c="dimmed" mt={4}>
         The previous release, if any, keeps serving.
       </Text>
@@ -115,6 +151,13 @@ function CancelButton({ deployment }: { deployment: Deployment }) {
       </Button>
     </Can>
   );
+}
+
+/** The deployment's commits, each with the services that run it (seven services of one repository share one). */
+function commitsByService(commits: Record<string, string>, serviceNames: Record<string, string>): { sha: string; names: string[] }[] {
+  const bySha = new Map<string, string[]>();
+  for (const [serviceId, sha] of Object.entries(commits)) bySha.set(sha, [...(bySha.get(sha) ?? []), serviceNames[serviceId] ?? shortId(serviceId)]);
+  return [...bySha].map(([sha, names]) => ({ sha, names }));
 }
 
 /** A deployment: what it is, its live steps per service, and its build and deploy logs. */
@@ -166,7 +209,7 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
 
   if (!deployment) return <PageState loading={query.isPending} error={query.error} missing={!query.isPending && !query.error} what="deployment" />;
 
-  const commits = [...new Set(Object.values(deployment.commits))];
+  const commits = commitsByService(deployment.commits, serviceNames);
   const title = deploymentTitle(deployment, currentNames);
   const crumbs = [
     ...environmentCrumbs(place, [{ label: "Environment", href: `/environments/${deployment.environmentId}` }]),
@@ -193,12 +236,17 @@ export function DeploymentView({ deploymentId }: { deploymentId: string }) {
             </span>
             <span aria-label="Duration">Duration {formatDuration(deploymentDurationMs(deployment, now))}</span>
             {commits.length > 0 && (
-              <span>
-                Commit{" "}
-                {commits.map((sha) => (
-                  <CommitSha key={sha} sha={sha} />
+              <Group component="span" gap="xs" wrap="wrap">
+                {commits.length === 1 ? "Commit" : "Commits"}
+                {commits.map(({ sha, names }) => (
+                  <Group key={sha} component="span" gap={4} wrap="nowrap" aria-label={`Commit of ${names.join(", ")}`}>
+                    <Text span size="sm" c="dimmed">
+                      {names.join(", ")}
+                    </Text>
+                    <CommitSha sha={sha} />
+                  </Group>
                 ))}
-              </span>
+              </Group>
             )}
             {deployment.attempt > 1 && <span>Attempt {deployment.attempt}</span>}
           </Group>

@@ -80,7 +80,7 @@ describe("a deployment whose stage partly failed", () => {
 
       const { deployment } = await api().deployments.create({ environmentId: environment.id, action: "DEPLOY" });
       const ended = await deploymentEnding(api(), deployment.id, ["BUILD_ERROR"], 150_000, () => engine.output());
-      expect(ended.statusMessage).toMatch(/^1 of 3 services deployed, 1 not started; broken: build failed/);
+      expect(ended.statusMessage).toMatch(/^1 of 3 services failed: broken; 1 is live, 1 not started; broken: build failed/);
       expect((await request(routerPort, "web-dev-harbor.localhost")).status).toBe(200);
 
       const shown = async () => {

@@ -576,8 +576,7 @@ class LocalReleases implements ReleaseDriver<ServiceSpec, ReleaseProcess, Servic
     // Why, in the release's own words: a crash at start usually says it in its last lines (masked by the orchestrator).
     // The two files do not record how the streams interleaved: stdout's lines first, then stderr's, where a crash says why.
     const releaseDir = this.parts.paths.releaseDir(ctx.service.id, proc.releaseId);
-    const tails = await Promise.all([RUNTIME_LOG_FILES.stdout, RUNTIME_LOG_FILES.stderr].map((file) => lastLines(path.join(releaseDir, file), 20)));
-    const output = tails.filter(Boolean).join("\n");
+    const output = await lastLines([RUNTIME_LOG_FILES.stdout, RUNTIME_LOG_FILES.stderr].map((file) => path.join(releaseDir, file)));
     // The caller stops the process it started; one started here in its place is this method's to stop.
     if (proc !== launched) await this.parts.processes.stop(ctx.service.id, proc);
     throw new StepError(`${started}${problem}${output ? `; its last output:\n${output}` : ""}`);
@@ -829,22 +828,27 @@ function portHolder(port: number): string {
   return `port ${port} is held by another process on the engine's host${pids.length > 0 ? ` (pid ${pids.join(", ")})` : ""}, not the release`;
 }
 
-/** The last `count` non-blank lines of a file (its last 16 KiB at most); empty when it has none. */
+/**
+ * What the files say last, one after the other, as a failure quotes a command's output
+ * (createLineTail: the last lines, and the first that says what went wrong). Of each file, its
+ * last 16 KiB at most: a crash at start prints little, and a release's log may be long.
+ */
+async function lastLines(files: string[]): Promise<string> {
+  const tail = createLineTail();
+  for (const file of files) for (const line of (await fileEnd(file, 16 * 1024)).split("\n")) tail.push(line);
+  return tail.text();
+}
 
-async function lastLines(file: string, count: number): Promise<string> {
+/** The last `bytes` of a file as text; empty when it cannot be read (the failure is then said without it). */
+async function fileEnd(file: string, bytes: number): Promise<string> {
   const handle = await fsp.open(file, "r").catch(() => null);
   if (!handle) return "";
   try {
     const { size } = await handle.stat();
-    const length = Math.min(size, 16 * 1024);
+    const length = Math.min(size, bytes);
     const buffer = Buffer.alloc(length);
     await handle.read(buffer, 0, length, size - length);
-    return buffer
-      .toString("utf8")
-      .split("\n")
-      .filter((line) => line.trim() !== "")
-      .slice(-count)
-      .join("\n");
+    return buffer.toString("utf8");
   } finally {
     await handle.close();
   }

@@ -154,15 +154,5 @@ function pieceEnd(line: string): number {
   return code >= 0xd800 && code <= 0xdbff ? LINE_PIECE_MAX - 1 : LINE_PIECE_MAX;
 }
 
-/** The last `max` lines a command printed (blank ones say nothing), for the message of its failure. */
-export function createLineTail(max = 20) {
-  const lines: string[] = [];
-  return {
-    push(line: string) {
-      if (line.trim() === "") return;
-      lines.push(line);
-      if (lines.length > max) lines.shift();
-    },
-    text: () => lines.join("\n"),
-  };
-}
+// Where failures quote a command's output from: its last lines, and the first that says what went wrong.
+export { createLineTail } from "./line-tail";
