@@ -117,16 +117,19 @@ describe("deploy --watch", () => {
 });
 
 describe("status", () => {
-  it("shows each service's runtime state, restarts and commit, and the last deployment", async () => {
+  it("shows each service's status, runtime state, restarts and commit, and the last deployment", async () => {
     await recordHeartbeat(h.services, h.org.clusterId, [], [{ serviceId: ids.dev!, releaseId: "r1", state: "running", restarts: 2, commit: "abc1234def5678" }]);
     const status = await h.cli(["status", "shop/dev"]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^environment\s+shop\/dev \(DEVELOPMENT\)$/m);
     expect(status.stdout).toMatch(/^last deployment\s+DEPLOY DEPLOYED \d+s ago, took \d+ms [0-9a-f-]{36}$/m);
-    expect(status.stdout).toMatch(/^SERVICE\s+STATE\s+RESTARTS\s+COMMIT\s+REPORTED$/m);
-    expect(status.stdout).toMatch(/^web\s+running\s+2\s+abc1234\s+\d+s ago$/m);
+    expect(status.stdout).toMatch(/^status\s+DEPLOYED$/m);
+    expect(status.stdout).toMatch(/^SERVICE\s+STATUS\s+STATE\s+RESTARTS\s+COMMIT\s+REPORTED$/m);
+    expect(status.stdout).toMatch(/^web\s+running\s+running\s+2\s+abc1234\s+\d+s ago$/m);
     const json = JSON.parse((await h.cli(["status", "shop/dev", "--json"])).stdout) as { services: unknown[]; lastDeployment: unknown };
-    expect(json.services).toEqual([expect.objectContaining({ name: "web", runtime: expect.objectContaining({ state: "running", restarts: 2 }) })]);
+    expect(json.services).toEqual([
+      expect.objectContaining({ name: "web", status: "running", runtime: expect.objectContaining({ state: "running", restarts: 2 }) }),
+    ]);
     expect(json.lastDeployment).toMatchObject({ status: "DEPLOYED", action: "DEPLOY" });
   });
 });

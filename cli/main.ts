@@ -1,6 +1,7 @@
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
 import packageJson from "../package.json" with { type: "json" };
+import { registerAuditCommand } from "./commands/audit";
 import { registerAuthCommands } from "./commands/auth";
 import { registerClusterCommands } from "./commands/clusters";
 import { registerDeploymentCommands } from "./commands/deployments";
@@ -72,6 +73,7 @@ ${exitCodesHelp}`,
   registerClusterCommands(program, ctx);
   registerTokenCommands(program, ctx);
   registerOrganizationCommands(program, ctx);
+  registerAuditCommand(program, ctx);
   registerGitCommands(program, ctx);
   registerNotifyCommands(program, ctx);
   registerEngineCommand(program, ctx);

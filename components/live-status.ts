@@ -17,7 +17,6 @@ function patchOverview(
     environmentId: string;
     environmentStatus?: DeploymentChanged["environmentStatus"];
     services: ServiceChanged[] | DeploymentChanged["services"];
-    deployment?: DeploymentChanged;
   },
 ): Overview {
   const statusOf = new Map(change.services.map((service) => [service.serviceId, service.status]));
@@ -30,14 +29,10 @@ function patchOverview(
           : {
               ...environment,
               status: change.environmentStatus ?? environment.status,
-              services: environment.services.map((service) => ({
-                ...service,
-                status: statusOf.get(service.id) ?? service.status,
-                lastDeployment:
-                  service.lastDeployment && service.lastDeployment.id === change.deployment?.deploymentId
-                    ? { ...service.lastDeployment, status: change.deployment.status }
-                    : service.lastDeployment,
-              })),
+              // A service's last deployment keeps what that deployment did to the service, not
+              // the deployment's own status (one that failed may have left it live): the re-read
+              // that follows brings the new one.
+              services: environment.services.map((service) => ({ ...service, status: statusOf.get(service.id) ?? service.status })),
             },
       ),
     })),
@@ -52,9 +47,7 @@ function patchOverview(
 function applyDeploymentChange(queryClient: QueryClient, trpc: Trpc, change: DeploymentChanged) {
   const { environmentId, deploymentId, status } = change;
   queryClient.setQueriesData<Overview>({ queryKey: trpc.organization.overview.queryKey() }, (overview) =>
-    overview
-      ? patchOverview(overview, { environmentId, environmentStatus: change.environmentStatus, services: change.services, deployment: change })
-      : overview,
+    overview ? patchOverview(overview, { environmentId, environmentStatus: change.environmentStatus, services: change.services }) : overview,
   );
   queryClient.setQueriesData<Outputs["deployments"]["list"]>({ queryKey: trpc.deployments.list.queryKey({ environmentId }) }, (list) =>
     list?.map((deployment) => (deployment.id === deploymentId ? { ...deployment, status } : deployment)),

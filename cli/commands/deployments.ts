@@ -1,5 +1,15 @@
 import type { Command } from "commander";
-import type { Cluster, Deployment, DeploymentChanges, DeploymentEvent, DeploymentRequest, DeploymentSummary, Environment, Service } from "../api-types";
+import type {
+  Cluster,
+  Deployment,
+  DeploymentChanges,
+  DeploymentEvent,
+  DeploymentRequest,
+  DeploymentSummary,
+  Environment,
+  Overview,
+  Service,
+} from "../api-types";
 import type { Context } from "../context";
 import { describeDeployment } from "../deployment-details";
 import { usageError } from "../errors";
@@ -98,22 +108,32 @@ export function registerDeploymentCommands(program: Command, ctx: Context): void
 
   program
     .command("status")
-    .description("An environment's services (runtime state, restarts, commit) and its last deployment")
+    .description("An environment's status, its services (status, runtime state, restarts, commit) and its last deployment")
     .argument("<project/env>")
-    .option("--json", "print { environment, services, lastDeployment } as API objects")
+    .option("--json", "print { environment, status, inProgress, services (each with its status), lastDeployment } as API objects")
     .action(async (pathText: string, options: { json?: boolean }) => {
       const api = await ctx.api();
       const { environmentId } = await resolveEnvironment(api, pathText);
-      const [environment, services, [lastDeployment]] = await Promise.all([
+      const [environment, listed, [lastDeployment], overview] = await Promise.all([
         api.get<Environment>(`/environments/${environmentId}`),
         api.get<Service[]>(`/environments/${environmentId}/services`),
         api.get<Deployment[]>(`/environments/${environmentId}/deployments`, { limit: 1 }),
+        api.get<Overview>("/overview"),
       ]);
-      if (options.json) return ctx.printJson({ environment, services, lastDeployment: lastDeployment ?? null });
+      // The statuses the dashboard shows, decided by the server (server/overview/live-status.ts): a service's own, not its deployment's.
+      const shown = overview.projects.flatMap((project) => project.environments).find((candidate) => candidate.id === environmentId);
+      const statusOf = new Map(shown?.services.map((service) => [service.id, service.status]));
+      const services = listed.map((service) => ({ ...service, status: statusOf.get(service.id) ?? null }));
+      const inProgress = shown?.inProgress ?? [];
+      if (options.json) return ctx.printJson({ environment, status: shown?.status ?? null, inProgress, services, lastDeployment: lastDeployment ?? null });
       const cluster = (await api.get<Cluster[]>("/clusters")).find((c) => c.id === environment.clusterId);
       const lines = [
         keyValues([
           ["environment", `${pathText} (${environment.mode})`],
+          [
+            "status",
+            [shown?.status ?? "unknown", ...inProgress.map((d) => `${d.action} ${d.status} of ${d.services.join(", ")} ${d.deploymentId}`)].join("; "),
+          ],
           ["cluster", cluster ? `${cluster.name}${cluster.connected ? "" : " (engine disconnected)"}` : environment.clusterId],
           ["last deployment", lastDeployment ? describeLast(lastDeployment) : "none yet"],
         ]),
@@ -122,6 +142,7 @@ export function registerDeploymentCommands(program: Command, ctx: Context): void
           ? "No services yet"
           : table(services, [
               { header: "SERVICE", value: (s) => s.name },
+              { header: "STATUS", value: (s) => s.status },
               { header: "STATE", value: (s) => s.runtime?.state ?? "not deployed" },
               { header: "RESTARTS", value: (s) => s.runtime?.restarts ?? null },
               { header: "COMMIT", value: (s) => shortCommit(s.runtime?.commit) },

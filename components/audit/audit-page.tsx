@@ -54,9 +54,24 @@ function TargetName({ link, id }: { link: AuditLink; id?: string | null }) {
   );
 }
 
+/** The services a deployment action acted on, by name: its `serviceIds` below are ids only. */
+function ServiceNames({ services }: { services: AuditLink[] }) {
+  return (
+    <Text fz="sm" mb="xs" aria-label="Services acted on">
+      {services.length === 1 ? "Service" : "Services"}:{" "}
+      {services.map((service, index) => (
+        <Fragment key={index}>
+          {index > 0 && ", "}
+          <TargetName link={service} />
+        </Fragment>
+      ))}
+    </Text>
+  );
+}
+
 function EventRow({ event }: { event: AuditEvent }) {
   const [open, setOpen] = useState(false);
-  const hasChanges = !!event.changes && Object.keys(event.changes).length > 0;
+  const hasChanges = (!!event.changes && Object.keys(event.changes).length > 0) || !!event.services;
   return (
     <Fragment>
       <Table.Tr>
@@ -110,6 +125,7 @@ function EventRow({ event }: { event: AuditEvent }) {
         <Table.Tr>
           <Table.Td />
           <Table.Td colSpan={5}>
+            {event.services && <ServiceNames services={event.services} />}
             <ChangeDiff changes={event.changes} />
           </Table.Td>
         </Table.Tr>

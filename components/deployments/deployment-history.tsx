@@ -11,7 +11,12 @@ import { RollbackButton } from "./rollback-button";
 import type { Deployment } from "./steps";
 import { canRollBackTo, deploymentTarget, deploymentTitle, shortId } from "./title";
 
-function Commits({ commits }: { commits: Record<string, string> }) {
+/** A deployment's commits: the service's own when the history is a service's (F2: not another service's), else the first and how many more. */
+function Commits({ commits, serviceId }: { commits: Record<string, string>; serviceId?: string }) {
+  if (serviceId) {
+    const own = commits[serviceId];
+    return own ? <CommitSha sha={own} /> : <Text c="dimmed">—</Text>;
+  }
   const shas = [...new Set(Object.values(commits))];
   if (shas.length === 0) return <Text c="dimmed">—</Text>;
   return (
@@ -29,16 +34,21 @@ function Commits({ commits }: { commits: Record<string, string> }) {
 }
 
 /**
- * Deployment history, newest first; each row opens the deployment. An earlier success offers
- * "Roll back to this", of `rollbackServiceIds` only when given (a service's own history).
+ * Deployment history, newest first; each row opens the deployment. A service's own history
+ * (`serviceId`) shows that service's outcome and commit in each deployment (F2 of the newcomer's
+ * walkthrough: not a failure of others, nor another service's commit). An earlier success offers "Roll
+ * back to this", of `rollbackServiceIds` only when given (a service's own history).
  */
 export function DeploymentHistory({
   deployments,
   emptyText,
+  serviceId,
   rollbackServiceIds,
 }: {
-  deployments: Deployment[];
+  /** With `outcomes` (the history's list has them): a service's history shows what each did to the service. */
+  deployments: (Deployment & { outcomes?: Record<string, Deployment["status"]> })[];
   emptyText: string;
+  serviceId?: string;
   rollbackServiceIds?: string[];
 }) {
   const router = useRouter();
@@ -105,7 +115,7 @@ export function DeploymentHistory({
                   )}
                 </Table.Td>
                 <Table.Td data-label="Status">
-                  <StatusBadge status={deployment.status} />
+                  <StatusBadge status={(serviceId && deployment.outcomes?.[serviceId]) || deployment.status} />
                 </Table.Td>
                 <Table.Td data-label="Trigger">{triggerSummary(deployment.trigger)}</Table.Td>
                 <Table.Td data-label="Actor">
@@ -114,7 +124,7 @@ export function DeploymentHistory({
                   </Text>
                 </Table.Td>
                 <Table.Td data-label="Commit">
-                  <Commits commits={deployment.commits} />
+                  <Commits commits={deployment.commits} serviceId={serviceId} />
                 </Table.Td>
                 <Table.Td data-label="Duration">{formatDuration(deploymentDurationMs(deployment, now))}</Table.Td>
                 <Table.Td data-label="Created">

@@ -5,7 +5,6 @@ import { useQuery } from "@tanstack/react-query";
 import { apiError } from "../errors";
 import { Section } from "../page-header";
 import { useTRPC } from "../trpc";
-import { DeploymentActions } from "./deployment-actions";
 import { DeploymentHistory } from "./deployment-history";
 
 /** An environment's deployment list (nothing while not `enabled`), kept fresh by the realtime stream (components/live-status.ts). */
@@ -14,22 +13,12 @@ export function useEnvironmentDeployments(environmentId: string, enabled = true)
   return useQuery({ ...trpc.deployments.list.queryOptions({ environmentId, limit: 50 }), enabled });
 }
 
-/** An environment's Deploy / Redeploy, Restart and Stop buttons and its live deployment history. */
-export function EnvironmentDeployments({ environmentId, environmentName }: { environmentId: string; environmentName?: string }) {
+/** An environment's live deployment history (its Deploy, Restart and Stop buttons are in the page's header). */
+export function EnvironmentDeployments({ environmentId }: { environmentId: string }) {
   const list = useEnvironmentDeployments(environmentId);
   const deployments = list.data ?? [];
-  const deployedBefore = deployments.some((deployment) => deployment.action === "DEPLOY");
   return (
-    <Section
-      title="Deployments"
-      actions={
-        <DeploymentActions
-          environmentId={environmentId}
-          targetName={environmentName ? `the ${environmentName} environment` : "this environment"}
-          deployedBefore={deployedBefore}
-        />
-      }
-    >
+    <Section title="Deployments">
       {list.isPending ? (
         <Loader size="sm" role="status" aria-label="Loading deployments" />
       ) : list.isError ? (

@@ -42,6 +42,7 @@ export function ServiceDeployments({ serviceId, environmentId, limit }: { servic
         <DeploymentHistory
           deployments={limit ? deployments.slice(0, limit) : deployments}
           emptyText="No deployments of this service yet."
+          serviceId={serviceId}
           rollbackServiceIds={[serviceId]}
         />
       )}

@@ -1,15 +1,12 @@
 "use client";
 
-import { Anchor, Button, Card, Group, Text } from "@mantine/core";
-import { useDisclosure } from "@mantine/hooks";
-import { notifications } from "@mantine/notifications";
-import { IconCopy, IconServer, IconTrash } from "@tabler/icons-react";
-import { useMutation, useQuery } from "@tanstack/react-query";
+import { Anchor, Card, Group, Text } from "@mantine/core";
+import { IconCopy, IconServer } from "@tabler/icons-react";
+import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { useRouter } from "next/navigation";
 import { Can } from "../auth/can";
-import { ConfirmModal } from "../confirm-delete";
-import { EnvironmentDeployments } from "../deployments/environment-deployments";
+import { DeploymentActions } from "../deployments/deployment-actions";
+import { EnvironmentDeployments, useEnvironmentDeployments } from "../deployments/environment-deployments";
 import { PreviewEnvironments } from "../git/preview-environments";
 import { PageState } from "../not-found";
 import { ServicesTable } from "../overview/services-table";
@@ -17,10 +14,11 @@ import { findEnvironment, useOverview } from "../overview/use-overview";
 import { PageHeader, Section } from "../page-header";
 import { RelativeTime } from "../relative-time";
 import { CreateServiceButton } from "../services/create-service";
-import { StatusBadge } from "../status-badge";
+import { EnvironmentStatus } from "../overview/environment-status";
 import { useTRPC } from "../trpc";
 import { VariablesPanel } from "../variables/variables-panel";
 import { CloneEnvironmentButton } from "./clone-environment";
+import { DeleteEnvironmentButton } from "./delete-environment";
 import { ModeBadge } from "./mode-badge";
 import { PromoteEnvironmentButton } from "./promote-environment";
 import { SleepPanel } from "./sleep-panel";
@@ -28,22 +26,14 @@ import { StagesPanel } from "./stages-panel";
 
 export function EnvironmentView({ environmentId }: { environmentId: string }) {
   const trpc = useTRPC();
-  const router = useRouter();
   const overview = useOverview();
   const found = findEnvironment(overview.data, environmentId);
   // The overview has no lineage or expiry: they come with the environment itself.
   const details = useQuery(trpc.environments.get.queryOptions({ environmentId }));
   const clonedFromId = details.data?.clonedFromId ?? null;
   const source = clonedFromId ? findEnvironment(overview.data, clonedFromId) : null;
-  const [deleting, deleteModal] = useDisclosure();
-  const remove = useMutation(
-    trpc.environments.delete.mutationOptions({
-      onSuccess: (deployment) => {
-        notifications.show({ message: "Deleting the environment: its services are being removed." });
-        router.push(`/deployments/${deployment.id}`);
-      },
-    }),
-  );
+  // The same query as the Deployments section's: whether the header's main button says Deploy or Redeploy.
+  const deployedBefore = (useEnvironmentDeployments(environmentId).data ?? []).some((deployment) => deployment.action === "DEPLOY");
 
   if (!found) return <PageState loading={overview.isLoading} error={overview.error} missing what="environment" />;
   const { project, environment } = found;
@@ -56,7 +46,7 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
         badges={
           <>
             <ModeBadge mode={environment.mode} />
-            <StatusBadge status={environment.status} />
+            <EnvironmentStatus status={environment.status} inProgress={environment.inProgress} />
             {environment.partlyDeployed && (
               // The latest deployment failed, yet some services went live (issue 16): the badge alone says "failed".
               <Text component="span" fz="sm" c="dimmed">
@@ -95,11 +85,13 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
         }
         actions={
           <Can role="DEVELOPER">
+            {/* The page's main action first, where a newcomer looks for it (h4 F13); nothing to deploy without a service. */}
+            {environment.services.length > 0 && (
+              <DeploymentActions environmentId={environment.id} targetName={`the ${environment.name} environment`} deployedBefore={deployedBefore} />
+            )}
             <PromoteEnvironmentButton environment={environment} siblings={project.environments.filter((other) => other.id !== environment.id)} />
             <CloneEnvironmentButton environment={environment} />
-            <Button variant="default" color="red" leftSection={<IconTrash size={16} />} onClick={deleteModal.open}>
-              Delete environment
-            </Button>
+            <DeleteEnvironmentButton project={project} environment={environment} />
           </Can>
         }
       />
@@ -128,30 +120,13 @@ export function EnvironmentView({ environmentId }: { environmentId: string }) {
       {details.data && (
         <SleepPanel key={String(details.data.sleepAfterMinutes)} environmentId={environment.id} sleepAfterMinutes={details.data.sleepAfterMinutes} />
       )}
-      <EnvironmentDeployments environmentId={environment.id} environmentName={environment.name} />
+      <EnvironmentDeployments environmentId={environment.id} />
       <PreviewEnvironments environmentId={environment.id} mode={environment.mode} />
       <VariablesPanel
         scope="ENVIRONMENT"
         targetId={environment.id}
         description="Given to every service of this environment; they override project variables with the same key."
       />
-      <ConfirmModal
-        opened={deleting}
-        onClose={deleteModal.close}
-        title="Delete environment"
-        typeToConfirm={environment.name}
-        confirmLabel="Delete environment"
-        onConfirm={() => remove.mutateAsync({ environmentId: environment.id })}
-      >
-        This stops and removes the environment <strong>{environment.name}</strong> of project <strong>{project.name}</strong>
-        {environment.services.length > 0 ? (
-          <>
-            , its {environment.services.length} {environment.services.length === 1 ? "service" : "services"} (
-            {environment.services.map((service) => service.name).join(", ")})
-          </>
-        ) : null}{" "}
-        and its variables. A DELETE deployment does the work; you will follow it on its page.
-      </ConfirmModal>
     </>
   );
 }

@@ -3,7 +3,7 @@
 import { Anchor, Card, Table, Text, Title } from "@mantine/core";
 import Link from "next/link";
 import { RelativeTime } from "../relative-time";
-import { StatusBadge } from "../status-badge";
+import { EnvironmentStatus } from "./environment-status";
 import type { previewEnvironments } from "./overview-filters";
 
 /** Every preview environment of the organization (one per pull request), whichever project it belongs to. */
@@ -51,7 +51,7 @@ export function OrganizationPreviews({ previews }: { previews: ReturnType<typeof
                   )}
                 </Table.Td>
                 <Table.Td>
-                  <StatusBadge status={environment.status} />
+                  <EnvironmentStatus status={environment.status} inProgress={environment.inProgress} />
                 </Table.Td>
                 <Table.Td>
                   {environment.expiresAt ? (

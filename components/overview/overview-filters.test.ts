@@ -27,6 +27,7 @@ const environment = (
   cluster: { id: "c", name: "local" },
   status,
   partlyDeployed: null,
+  inProgress: [],
   clonedFrom: null,
   expiresAt: null,
   preview: null,

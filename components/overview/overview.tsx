@@ -11,7 +11,7 @@ import { CopyField } from "../show-once";
 import { PageHeader } from "../page-header";
 import { CreateProjectButton } from "../projects/create-project";
 import { CreateServiceButton } from "../services/create-service";
-import { StatusBadge } from "../status-badge";
+import { EnvironmentStatus } from "./environment-status";
 import { EnvironmentOrigin } from "./environment-origin";
 import { OrganizationPreviews } from "./organization-previews";
 import { applyFilters, isFiltered, previewEnvironments } from "./overview-filters";
@@ -156,7 +156,7 @@ export function Overview() {
                         </Anchor>
                       </Title>
                       <ModeBadge mode={environment.mode} />
-                      <StatusBadge status={environment.status} />
+                      <EnvironmentStatus status={environment.status} inProgress={environment.inProgress} />
                     </Group>
                     <Group gap={4}>
                       <IconServer size={14} aria-hidden />

@@ -14,7 +14,7 @@ import { ModeBadge } from "../environments/mode-badge";
 import { PageState } from "../not-found";
 import { useOverview } from "../overview/use-overview";
 import { PageHeader, Section } from "../page-header";
-import { StatusBadge } from "../status-badge";
+import { EnvironmentStatus } from "../overview/environment-status";
 import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { VariablesPanel } from "../variables/variables-panel";
@@ -86,7 +86,7 @@ export function ProjectView({ projectId }: { projectId: string }) {
                     <ModeBadge mode={environment.mode} />
                   </Group>
                   <Group gap="xs">
-                    <StatusBadge status={environment.status} />
+                    <EnvironmentStatus status={environment.status} inProgress={environment.inProgress} />
                     <Text fz="xs" c="dimmed">
                       {environment.services.length} {environment.services.length === 1 ? "service" : "services"}
                     </Text>

@@ -78,7 +78,7 @@ function CreateServiceModal({ environmentId, onClose }: { environmentId: string;
   const create = useMutation(
     trpc.services.create.mutationOptions({
       onSuccess: async (service) => {
-        notifications.show({ color: "green", message: `Service ${service.name} created. Deploy the environment to start it.` });
+        notifications.show({ color: "green", message: `Service ${service.name} created: its Deploy button, at the top of its page, builds and starts it.` });
         await invalidate();
         onClose();
         router.push(`/services/${service.id}`);

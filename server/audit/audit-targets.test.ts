@@ -4,7 +4,7 @@ import { createTestDatabase } from "../../test/database";
 import { seedOrganization, testServices, type SeededOrganization } from "../../test/support/seed";
 import { createCaller } from "../api/root";
 import type { Services } from "../context";
-import { services as servicesTable } from "../db/schema";
+import { deployments, services as servicesTable } from "../db/schema";
 import { recordAudit } from "./record-audit";
 
 let services: Services;
@@ -69,5 +69,50 @@ describe("audit targets by name (issue 15, item 8)", () => {
     await services.db.transaction((tx) => recordAudit(tx, acme.as("OWNER"), { action: "project.touch", targetType: "project", targetId: theirs.id }));
     const audit = await owner(acme).organization.audit({ limit: 5, action: "project.touch" });
     expect(audit[0]!.target).toEqual({ label: theirs.id, href: null });
+  });
+
+  it("names the services a deployment acted on, in its row and its details, deleted ones included (h4 F11)", async () => {
+    const api = owner(acme);
+    const project = await api.projects.create({ name: "demo" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    const html = await api.services.create({ environmentId: environment.id, name: "html", config: application });
+    const vite = await api.services.create({ environmentId: environment.id, name: "vite", config: application });
+    const whole = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY" });
+    const one = await api.deployments.create({ environmentId: environment.id, action: "DEPLOY", serviceIds: [vite.id] });
+    const removal = await api.deployments.create({ environmentId: environment.id, action: "DELETE", serviceIds: [html.id] });
+    // What the DELETE deployment's end does: the row goes.
+    await services.db.delete(servicesTable).where(eq(servicesTable.id, html.id));
+    // A copy a clone made has no creation event of its own: its name comes from the deployment that acted on it.
+    const { environment: copy } = await api.environments.clone({ environmentId: environment.id, name: "copy" });
+    const copiedVite = (await api.services.list({ environmentId: copy.id })).find((s) => s.name === "vite")!;
+    const copyRemoval = await api.deployments.create({ environmentId: copy.id, action: "DELETE", serviceIds: [copiedVite.id] });
+    await services.db.delete(servicesTable).where(eq(servicesTable.id, copiedVite.id));
+
+    const audit = await api.organization.audit({ limit: 50 });
+    const of = (deploymentId: string) => audit.find((e) => e.changes?.deploymentId === deploymentId)!;
+    expect(of(whole.deployment.id)).toMatchObject({ target: { label: "demo/dev", href: `/environments/${environment.id}` }, services: null });
+    expect(of(one.deployment.id)).toMatchObject({
+      target: { label: "vite in demo/dev", href: `/environments/${environment.id}` },
+      services: [{ label: "demo/dev/vite", href: `/services/${vite.id}` }],
+    });
+    expect(of(removal.deployment.id)).toMatchObject({
+      action: "deployment.delete",
+      target: { label: "html in demo/dev", href: `/environments/${environment.id}` },
+      services: [{ label: "html", href: null }],
+    });
+    expect(of(copyRemoval.deployment.id)).toMatchObject({ target: { label: "vite in demo/copy" }, services: [{ label: "vite", href: null }] });
+    expect(await services.db.select().from(deployments).where(eq(deployments.id, copyRemoval.deployment.id))).toHaveLength(1);
+  });
+
+  it("counts the services beyond the first three in a row's label", async () => {
+    const api = owner(acme);
+    const project = await api.projects.create({ name: "many" });
+    const environment = await api.environments.create({ projectId: project.id, name: "dev" });
+    const created = [];
+    for (const name of ["a", "b", "c", "d", "e"]) created.push(await api.services.create({ environmentId: environment.id, name, config: application }));
+    const { deployment } = await api.deployments.create({ environmentId: environment.id, action: "STOP", serviceIds: created.map((s) => s.id) });
+    const [event] = await api.organization.audit({ limit: 1, action: "deployment.stop" });
+    expect(event).toMatchObject({ changes: { deploymentId: deployment.id }, target: { label: "a, b, c and 2 more in many/dev" } });
+    expect(event!.services!.map((s) => s.label)).toEqual(["many/dev/a", "many/dev/b", "many/dev/c", "many/dev/d", "many/dev/e"]);
   });
 });

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import { and, arrayOverlaps, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { Executor } from "../db/client";
 import {
   apiTokens,
@@ -22,8 +22,15 @@ export type AuditLink = { label: string; href: string | null };
 
 type AuditRow = Pick<typeof auditEvents.$inferSelect, "id" | "targetType" | "targetId" | "changes">;
 
-/** The target of an event and, for deployment actions recorded on their environment, the deployment they created. */
-export type AuditTargets = { target: AuditLink | null; deployment: AuditLink | null };
+/**
+ * The target of an event and, for deployment actions recorded on their environment, the deployment
+ * they created; for an event that acted on some services of an environment (`serviceIds`), those
+ * services by name (null when it names none: a whole environment's deployment, or no deployment).
+ */
+export type AuditTargets = { target: AuditLink | null; deployment: AuditLink | null; services: AuditLink[] | null };
+
+/** How many services a target's label names before it counts the rest ("a, b, c and 2 more in shop/dev"). */
+const NAMED_SERVICES = 3;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -61,6 +68,7 @@ export async function describeAuditTargets(db: Executor, organizationId: string,
   const ownersOf = (scope: string) => variableOwners.filter((owner) => owner.scope === scope).map((owner) => owner.ownerId);
   const deploymentIdOf = (row: AuditRow) =>
     row.targetType === "deployment" ? row.targetId : typeof row.changes?.deploymentId === "string" ? row.changes.deploymentId : null;
+  const actedOn = rows.flatMap(servicesActedOn);
 
   const live = new Map<string, AuditLink>();
   const put = (type: string, id: string, label: string, href: string | null) => live.set(`${type}:${id}`, { label, href });
@@ -85,7 +93,7 @@ export async function describeAuditTargets(db: Executor, organizationId: string,
   ))
     put("environment", row.id, `${row.project}/${row.name}`, `/environments/${row.id}`);
 
-  const serviceIds = ids("service", ownersOf("SERVICE"));
+  const serviceIds = ids("service", [...ownersOf("SERVICE"), ...actedOn]);
   for (const row of await when(serviceIds, (list) =>
     db
       .select({ id: services.id, name: services.name, environment: environments.name, project: projects.name })
@@ -178,6 +186,9 @@ export async function describeAuditTargets(db: Executor, organizationId: string,
     organizationId,
     rows.filter((row) => row.targetId && row.targetType !== "variable" && !live.has(`${row.targetType}:${row.targetId}`)),
   );
+  const goneServices = [...new Set(actedOn.filter((id) => UUID.test(id) && !live.has(`service:${id}`)))];
+  const goneServiceNames = await namesOfDeletedServices(db, organizationId, goneServices);
+  const serviceLink = (id: string): AuditLink => live.get(`service:${id}`) ?? { label: goneServiceNames.get(id) ?? id, href: null };
 
   const describe = (row: AuditRow): AuditLink | null => {
     if (!row.targetId) return null;
@@ -192,9 +203,32 @@ export async function describeAuditTargets(db: Executor, organizationId: string,
     rows.map((row) => {
       const deploymentId = row.targetType === "deployment" ? null : deploymentIdOf(row);
       const deployment = deploymentId ? (live.get(`deployment:${deploymentId}`) ?? { label: deploymentLabel(deploymentId), href: null }) : null;
-      return [row.id, { target: describe(row), deployment }];
+      const acted = servicesActedOn(row);
+      const serviceLinks = acted.length > 0 ? acted.map(serviceLink) : null;
+      const target = describe(row);
+      return [
+        row.id,
+        {
+          target: serviceLinks && target && row.targetType === "environment" ? inEnvironment(serviceLinks, target) : target,
+          deployment,
+          services: serviceLinks,
+        },
+      ];
     }),
   );
+}
+
+/** The services a deployment action recorded acting on (`serviceIds`; none when it acted on the whole environment). */
+function servicesActedOn(row: AuditRow): string[] {
+  const ids = row.changes?.serviceIds;
+  return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [];
+}
+
+/** "html in demo/dev", "a, b, c and 2 more in demo/dev": still the environment's link, named by what was acted on in it. */
+function inEnvironment(services: readonly AuditLink[], environment: AuditLink): AuditLink {
+  const named = services.slice(0, NAMED_SERVICES).map((service) => service.label.split("/").at(-1)!);
+  const rest = services.length - named.length;
+  return { label: `${named.join(", ")}${rest > 0 ? ` and ${rest} more` : ""} in ${environment.label}`, href: environment.href };
 }
 
 const VARIABLE_OWNERS: Record<string, { type: string; tab: string }> = {
@@ -212,6 +246,35 @@ function describeVariable(targetId: string, live: Map<string, AuditLink>): Audit
   const what = parsed.key ?? "variables";
   if (!owner) return { label: `${what} of a deleted ${kind.type}`, href: null };
   return { label: `${what} on ${owner.label}`, href: owner.href && `${owner.href}${kind.tab}` };
+}
+
+/**
+ * Names of services deleted since: the name their creation recorded (service.create) or, for the
+ * copies a clone made (whose event records the names only), the name a deployment's snapshot gave
+ * them while one of their environment's deployments is still kept.
+ */
+async function namesOfDeletedServices(db: Executor, organizationId: string, serviceIds: readonly string[]): Promise<Map<string, string>> {
+  if (serviceIds.length === 0) return new Map();
+  const names = await namesRecordedEarlier(
+    db,
+    organizationId,
+    serviceIds.map((id) => ({ id: 0, targetType: "service", targetId: id, changes: null })),
+  );
+  const byName = new Map([...names].map(([key, name]) => [key.slice("service:".length), name]));
+  const missing = serviceIds.filter((id) => !byName.has(id));
+  if (missing.length === 0) return byName;
+  // The deployments that acted on them by name (the one that deleted them, at least), newest first.
+  const snapshots = await db
+    .select({
+      services: sql<{ id: string; name: string }[]>`(select coalesce(jsonb_agg(jsonb_build_object('id', s->>'id', 'name', s->>'name')), '[]'::jsonb)
+        from jsonb_array_elements(${deployments.snapshot}->'services') as s)`,
+    })
+    .from(deployments)
+    .where(and(eq(deployments.organizationId, organizationId), arrayOverlaps(deployments.serviceIds, missing)))
+    .orderBy(desc(deployments.createdAt));
+  for (const { services: named } of snapshots)
+    for (const service of named) if (missing.includes(service.id) && !byName.has(service.id)) byName.set(service.id, service.name);
+  return byName;
 }
 
 /** For targets gone since: the first name any event recorded for them (their creation's, usually). */

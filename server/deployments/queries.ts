@@ -1,8 +1,9 @@
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import { removedDeploymentMessage } from "../audit/removed-deployment";
 import type { DomainContext } from "../context";
 import { deploymentEvents, deployments } from "../db/schema";
 import { getEnvironment } from "../environments/environments";
-import { notFound } from "../errors";
+import { AppError, notFound } from "../errors";
 import { cipherFor } from "../secrets/organization-cipher";
 import { deploymentChanges, previousDeployments, type ComparedDeployment, type ServiceChanges } from "./changes";
 import { openSnapshot } from "./snapshot";
@@ -12,7 +13,11 @@ export async function getDeployment({ db, actor }: DomainContext, deploymentId: 
     .select()
     .from(deployments)
     .where(and(eq(deployments.id, deploymentId), eq(deployments.organizationId, actor.organizationId)));
-  if (!deployment) throw notFound("Deployment");
+  if (!deployment) {
+    // Deleting an environment takes its deployments with it: the audit log can say so.
+    const removed = await removedDeploymentMessage(db, actor.organizationId, deploymentId);
+    throw removed ? new AppError("NOT_FOUND", removed) : notFound("Deployment");
+  }
   return deployment;
 }
 

@@ -13,7 +13,7 @@ export type Projection = {
 };
 
 /** The status a deployment shows while a service is in a step of this phase (engine/protocol/steps.ts). */
-const phaseStatus = { build: "BUILDING", deploy: "DEPLOYING", stop: "STOPPING", delete: "DELETING" } as const;
+export const phaseStatus = { build: "BUILDING", deploy: "DEPLOYING", stop: "STOPPING", delete: "DELETING" } as const;
 
 const runningStatus: Record<DeploymentAction, DeploymentStatus> = {
   DEPLOY: "BUILDING",

@@ -1,8 +1,17 @@
-import { asc, desc, eq } from "drizzle-orm";
+import { and, asc, desc, eq, isNotNull, notInArray } from "drizzle-orm";
+import { terminalStatuses } from "../../engine/protocol/events";
 import type { DomainContext } from "../context";
 import { clusters, deployments, environments, gitPreviews, memberships, organizations, projects, services } from "../db/schema";
 import { serviceDomain } from "../services/domains";
-import { environmentStatus, latestDeploymentPerService, outcomeOf, serviceStatus, type LatestDeployment } from "./live-status";
+import {
+  environmentInProgress,
+  environmentStatus,
+  latestDeploymentPerService,
+  outcomeOf,
+  serviceStatus,
+  speaksForEnvironmentSql,
+  type LatestDeployment,
+} from "./live-status";
 
 type DeploymentRow = typeof deployments.$inferSelect;
 
@@ -11,15 +20,20 @@ function serviceUrl(domain: string, routerPort: number | undefined): string {
   return routerPort && routerPort !== 80 ? `http://${domain}:${routerPort}` : `http://${domain}`;
 }
 
-function summary(deployment: DeploymentRow | undefined, serviceId?: string) {
+/**
+ * A service's last deployment as its pages show it: what that deployment did to this service
+ * (F2 of the newcomer's walkthrough: a service that went live in a deployment that failed for
+ * others shows DEPLOYED, not the deployment's failure), and this service's commit.
+ */
+function summary(deployment: LatestDeployment | undefined, serviceId: string) {
   if (!deployment) return null;
   return {
     id: deployment.id,
-    status: deployment.status,
+    status: outcomeOf(deployment),
     action: deployment.action,
     createdAt: deployment.createdAt.toISOString(),
     finishedAt: deployment.finishedAt?.toISOString() ?? null,
-    commit: serviceId ? (deployment.commits[serviceId] ?? null) : null,
+    commit: deployment.commits[serviceId] ?? null,
   };
 }
 
@@ -38,13 +52,14 @@ function partlyDeployed(last: DeploymentRow | undefined, serviceIds: string[], l
 }
 
 /**
- * Everything the overview shows, in five queries: projects, environments with their cluster,
- * services, previews, and the latest deployment of each environment and of each service. The
- * statuses are derived in live-status.ts, the one place that decides them.
+ * Everything the overview shows, in six queries: projects, environments with their cluster,
+ * services, previews, the latest deployment that speaks for each environment and of each
+ * service, and the deployments of some services still on their way. The statuses are derived in
+ * live-status.ts, the one place that decides them.
  */
 export async function organizationOverview({ db, actor }: DomainContext) {
   const org = actor.organizationId;
-  const [projectRows, environmentRows, serviceRows, previewRows, latestByEnvironment, lastOfService] = await Promise.all([
+  const [projectRows, environmentRows, serviceRows, previewRows, latestByEnvironment, lastOfService, runningOfSome] = await Promise.all([
     db.select().from(projects).where(eq(projects.organizationId, org)).orderBy(asc(projects.name)),
     db
       .select({ environment: environments, cluster: clusters })
@@ -57,10 +72,22 @@ export async function organizationOverview({ db, actor }: DomainContext) {
     db
       .selectDistinctOn([deployments.environmentId])
       .from(deployments)
-      .where(eq(deployments.organizationId, org))
+      .where(and(eq(deployments.organizationId, org), speaksForEnvironmentSql))
       .orderBy(deployments.environmentId, desc(deployments.createdAt)),
     latestDeploymentPerService(db, eq(services.organizationId, org)),
+    db
+      .select({
+        id: deployments.id,
+        environmentId: deployments.environmentId,
+        action: deployments.action,
+        status: deployments.status,
+        serviceIds: deployments.serviceIds,
+        createdAt: deployments.createdAt,
+      })
+      .from(deployments)
+      .where(and(eq(deployments.organizationId, org), isNotNull(deployments.serviceIds), notInArray(deployments.status, [...terminalStatuses]))),
   ]);
+  const serviceName = new Map(serviceRows.map((service) => [service.id, service.name]));
   const lastOfEnvironment = new Map(latestByEnvironment.map((d) => [d.environmentId, d]));
   const previewOf = new Map(previewRows.map((preview) => [preview.environmentId, preview]));
   const environmentById = new Map(environmentRows.map(({ environment }) => [environment.id, environment]));
@@ -86,6 +113,10 @@ export async function organizationOverview({ db, actor }: DomainContext) {
             mode: environment.mode,
             cluster: { id: cluster.id, name: cluster.name },
             status: environmentStatus(own.length, lastOfEnvironment.get(environment.id)),
+            inProgress: environmentInProgress(
+              runningOfSome.filter((deployment) => deployment.environmentId === environment.id),
+              (id) => serviceName.get(id),
+            ),
             partlyDeployed: partlyDeployed(
               lastOfEnvironment.get(environment.id),
               own.map((service) => service.id),

@@ -7,8 +7,13 @@ import { rollbackDeployment, rollbackInput } from "../../deployments/rollback";
 import { deploymentSummaryOutput, getDeploymentSummary } from "../../deployments/summary";
 import { logReleases, logReleasesInput, readLogs, readLogsInput } from "../../logs/read-logs";
 import { integerParam } from "../../input-schemas";
+import { serviceOutcomes } from "../../overview/live-status";
+import { deploymentStatus } from "../../../engine/protocol/events";
 import { deploymentChangesOutput, deploymentEventOutput, deploymentOutput, logLineOutput, toDeployment, toDeploymentEvent, toLogLine } from "../outputs";
 import { procedure, router } from "../trpc";
+
+/** By service id, what the deployment did to that service (server/overview/live-status.ts, outcomeOf): a service's history shows its own. */
+const serviceOutcomesOutput = z.record(z.string(), deploymentStatus);
 
 export const deploymentsRouter = router({
   create: procedure("DEVELOPER")
@@ -76,8 +81,12 @@ export const deploymentsRouter = router({
   list: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/environments/{environmentId}/deployments", tags: ["deployments"], summary: "Deployment history" } })
     .input(z.object({ environmentId: z.string().uuid(), limit: integerParam({ min: 1, max: 200 }).default(50) }))
-    .output(z.array(deploymentOutput))
-    .query(async ({ ctx, input }) => (await listDeployments(ctx.domain, input.environmentId, input.limit)).map(toDeployment)),
+    .output(z.array(deploymentOutput.extend({ outcomes: serviceOutcomesOutput })))
+    .query(async ({ ctx, input }) => {
+      const rows = await listDeployments(ctx.domain, input.environmentId, input.limit);
+      const outcomes = await serviceOutcomes(ctx.domain.db, rows);
+      return rows.map((row) => ({ ...toDeployment(row), outcomes: outcomes.get(row.id) ?? {} }));
+    }),
   get: procedure("VIEWER")
     .meta({ openapi: { method: "GET", path: "/deployments/{deploymentId}", tags: ["deployments"], summary: "Get a deployment" } })
     .input(z.object({ deploymentId: z.string().uuid() }))

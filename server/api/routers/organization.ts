@@ -40,6 +40,8 @@ const auditOutput = z.object({
   targetId: z.string().nullable(),
   target: auditLink.nullable(),
   deployment: auditLink.nullable(),
+  /** The services a deployment action acted on, by name (`changes.serviceIds` resolved); null for a whole environment's. */
+  services: z.array(auditLink).nullable(),
   changes: z.record(z.string(), z.unknown()).nullable(),
   ip: z.string().nullable(),
   at: z.string(),
@@ -59,6 +61,8 @@ const overviewOutput = z.object({
           status: z.union([deploymentStatus, z.enum(["EMPTY", "NEVER_DEPLOYED"])]),
           /** When the latest deployment failed yet left some services live: how many of how many it deployed. */
           partlyDeployed: z.object({ deployed: z.number(), of: z.number() }).nullable(),
+          /** Deployments of some of its services still on their way ("deleting html"): shown beside its status, which they leave as it is. */
+          inProgress: z.array(z.object({ deploymentId: z.string(), action: deploymentAction, status: deploymentStatus, services: z.array(z.string()) })),
           /** The environment it was cloned from (a preview's blueprint), when that still exists. */
           clonedFrom: z.object({ id: z.string(), name: z.string(), projectName: z.string() }).nullable(),
           /** When the reaper deletes it, unless it is protected. */
@@ -156,6 +160,7 @@ export const organizationRouter = router({
         targetId: row.targetId,
         target: row.target,
         deployment: row.deployment,
+        services: row.services,
         changes: row.changes,
         ip: row.ip,
         at: row.at.toISOString(),
