@@ -145,9 +145,9 @@ describe("projects, environments and services", () => {
 
   it("deletes an empty project and refuses one that still has environments", async () => {
     await h.cli(["project", "create", "scratch"]);
-    expect(await h.cli(["project", "delete", "scratch"])).toMatchObject({ code: 0, stdout: "Deleted project scratch\n" });
-    expectFailure(await h.cli(["project", "delete", "scratch"]), 3, 'Project "scratch" not found');
-    expectFailure(await h.cli(["project", "delete", "shop"]), 5, /^error: Project "shop" still has environments/);
+    expect(await h.cli(["project", "delete", "scratch", "--yes"])).toMatchObject({ code: 0, stdout: "Deleted project scratch\n" });
+    expectFailure(await h.cli(["project", "delete", "scratch", "--yes"]), 3, 'Project "scratch" not found');
+    expectFailure(await h.cli(["project", "delete", "shop", "--yes"]), 5, /^error: Project "shop" still has environments/);
   });
 });
 
@@ -314,6 +314,19 @@ describe("deployments without an engine", () => {
     expect(new Date(env!.expiresAt!).getTime()).toBeGreaterThan(Date.now() + 7 * 3600_000);
     const deployed = await h.cli(["env", "clone", "shop/dev", "--name", "feature-2", "--deploy"]);
     expect(deployed.stdout).toMatch(/^Deployment [0-9a-f-]{36} DEPLOY shop\/feature-2: QUEUED$/m);
+    // Which commit each service deploys: web never went live in dev, so its branch's latest.
+    expect(deployed.stdout).toMatch(/^ {2}web: its branch's latest commit$/m);
+    expectFailure(
+      await h.cli(["env", "clone", "shop/dev", "--name", "feature-4", "--commits", "live"]),
+      2,
+      "--commits goes with --deploy: a copy not deployed follows its branches",
+    );
+    expectFailure(
+      await h.cli(["env", "clone", "shop/dev", "--name", "feature-4", "--deploy", "--branch", "next", "--commits", "live"]),
+      1,
+      /follows branch "next" deploys that branch's latest commits, not the ones its source runs/,
+    );
+    expect((await h.cli(["env", "clone", "--help"])).stdout).toMatch(/live = the commit each service runs in the\s+source now/);
     // A subset of the services, following another branch.
     expect((await h.cli(["env", "clone", "shop/dev", "--name", "review-1", "--services", "web", "--branch", "feature/login"])).code).toBe(0);
     const review = JSON.parse((await h.cli(["service", "list", "shop/review-1", "--json"])).stdout) as { name: string; config: { git?: { ref?: unknown } } }[];
@@ -429,7 +442,9 @@ describe("deployments without an engine", () => {
 
   it("deletes a service through a DELETE deployment", async () => {
     await h.cli(["service", "create", "shop/staging/worker", "--git", "git@example.test:shop/worker.git", "--commit", "abc1234"]);
-    expect((await h.cli(["service", "delete", "shop/staging/worker"])).stdout).toMatch(/^Deployment [0-9a-f-]{36} DELETE shop\/staging\/worker: QUEUED\n$/);
+    expect((await h.cli(["service", "delete", "shop/staging/worker", "--yes"])).stdout).toMatch(
+      /^Deployment [0-9a-f-]{36} DELETE shop\/staging\/worker: QUEUED\n$/,
+    );
   });
 });
 

@@ -53,6 +53,8 @@ export type RunOptions = {
   signal?: AbortSignal;
   /** What the command reads from standard input (piped, not a terminal); none when absent. */
   stdin?: string;
+  /** `stdin` is typed at a terminal (isTTY), as a prompt needs. */
+  terminal?: boolean;
   /** Stands in for the user's browser (`slipway open`): no test opens one on the host. */
   openUrl?: (url: string) => Promise<void>;
 };
@@ -98,7 +100,9 @@ export async function startCliHarness(overrides: Partial<Services> = {}): Promis
       pollIntervalMs: 50,
       ...(options.openUrl ? { openUrl: options.openUrl } : {}),
       // A Readable is what process.stdin is; its listener types are only wider than Input says.
-      ...(options.stdin !== undefined ? { stdin: Readable.from([Buffer.from(options.stdin)]) as unknown as Input } : {}),
+      ...(options.stdin !== undefined
+        ? { stdin: Object.assign(Readable.from([Buffer.from(options.stdin)]), { isTTY: options.terminal }) as unknown as Input }
+        : {}),
     };
     const done = runCli(args, io).then((code) => ({ code, stdout, stderr }));
     let finished = false;

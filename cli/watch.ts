@@ -27,10 +27,11 @@ export async function reportDeployment(ctx: Context, request: DeploymentRequest,
     return exitCodes.ok;
   }
   if (!options.json) ctx.print(`Deployment ${deployment.id} ${deployment.action} ${what}${merged ? " (merged into the queued deployment)" : ""}`);
-  return watchDeployment(ctx, await ctx.api(), deployment, { json: options.json });
+  return watchDeployment(ctx, await ctx.api(), deployment, { json: options.json, what });
 }
 
-export async function watchDeployment(ctx: Context, api: ApiClient, start: Deployment, options: { json?: boolean }): Promise<ExitCode> {
+/** `what`: the environment, service … the deployment acts on, as the command named it (for the last line). */
+export async function watchDeployment(ctx: Context, api: ApiClient, start: Deployment, options: { json?: boolean; what?: string }): Promise<ExitCode> {
   try {
     return await follow(ctx, api, start, options);
   } catch (error) {
@@ -40,21 +41,26 @@ export async function watchDeployment(ctx: Context, api: ApiClient, start: Deplo
   }
 }
 
-async function follow(ctx: Context, api: ApiClient, start: Deployment, options: { json?: boolean }): Promise<ExitCode> {
+async function follow(ctx: Context, api: ApiClient, start: Deployment, options: { json?: boolean; what?: string }): Promise<ExitCode> {
   const step = followThroughOutages(ctx);
-  const names = await step(() => serviceNames(api, start.environmentId));
+  const gone = () => environmentDeletedBy(api, start);
+  const names = await step(() => serviceNames(api, start.environmentId).catch(whenGone(gone, new Map<string, string>())));
   let lastEventId = 0;
   let deployment = start;
   for (;;) {
     const polled = await step(async () => {
-      const current = await fetchDeployment(api, deployment);
+      const current = await api.get<Deployment>(`/deployments/${deployment.id}`).catch(whenGone(gone, "environment-deleted" as const));
       if (current === "environment-deleted") return current;
-      return { current, events: await api.get<DeploymentEvent[]>(`/deployments/${current.id}/events`, { after: lastEventId }) };
+      // The environment may go between the two reads: its deletion ended (the status read missed it by a moment).
+      const events = await api.get<DeploymentEvent[]>(`/deployments/${current.id}/events`, { after: lastEventId }).catch(whenGone(gone, null));
+      return events ? { current, events } : "environment-deleted";
     });
     if (polled === "environment-deleted") {
-      // Deleting a whole environment removes its deployments with it: the 404 is the success.
       if (options.json) ctx.printJsonLine({ ...deployment, status: "DELETED" });
-      else ctx.print("DELETED: the environment is gone");
+      else
+        ctx.print(
+          options.what ? `DELETED: environment ${options.what} is gone, with its deployments` : "DELETED: the environment is gone, with its deployments",
+        );
       return exitCodes.ok;
     }
     const { current, events } = polled;
@@ -75,15 +81,31 @@ async function follow(ctx: Context, api: ApiClient, start: Deployment, options: 
   return successes.has(deployment.status) ? exitCodes.ok : exitCodes.failure;
 }
 
-async function fetchDeployment(api: ApiClient, deployment: Deployment): Promise<Deployment | "environment-deleted"> {
+/**
+ * Whether the environment `deployment` deletes as a whole is gone: its deletion succeeded, and
+ * took the environment's deployments with it (so the deployment's own 404 is that success).
+ * Asked of the environment itself, so that a 404 of anything else is not taken for one.
+ */
+async function environmentDeletedBy(api: ApiClient, deployment: Deployment): Promise<boolean> {
+  if (deployment.action !== "DELETE" || deployment.serviceIds !== null) return false;
   try {
-    return await api.get<Deployment>(`/deployments/${deployment.id}`);
+    await api.get(`/environments/${deployment.environmentId}`);
+    return false;
   } catch (error) {
-    const wholeEnvironmentDeleted = deployment.action === "DELETE" && deployment.serviceIds === null;
-    if (wholeEnvironmentDeleted && error instanceof CliError && error.exitCode === exitCodes.notFound) return "environment-deleted";
+    if (isNotFound(error)) return true;
     throw error;
   }
 }
+
+/** A catch handler: `value` for a 404 that the environment's deletion explains, else the error again. */
+function whenGone<T>(gone: () => Promise<boolean>, value: T): (error: unknown) => Promise<T> {
+  return async (error) => {
+    if (isNotFound(error) && (await gone())) return value;
+    throw error;
+  };
+}
+
+const isNotFound = (error: unknown) => error instanceof CliError && error.exitCode === exitCodes.notFound;
 
 async function serviceNames(api: ApiClient, environmentId: string): Promise<Map<string, string>> {
   const services = await api.get<Service[]>(`/environments/${environmentId}/services`);

@@ -123,7 +123,19 @@ test("create a database and a job, clone their environment, and see the copy's o
     await expect(dialog.getByLabel("Environment name")).toHaveValue("dev-copy");
     await dialog.getByLabel("Environment name").fill("dev-2");
     await dialog.getByLabel("Lifetime").selectOption({ label: "1 day" });
+    // Deployed now, a copy builds what its source runs, and says which commit that is per service.
+    const commits = dialog.getByLabel("Commits to deploy");
+    await expect(commits).toHaveValue("live");
+    await expect(dialog.getByText("Each service builds the commit it runs in dev now: nightly at its branch's latest (never live in dev).")).toBeVisible();
+    // Another branch has none of the source's commits: its latest is what the copy builds.
+    await dialog.getByLabel("Branch").fill("feature/reports");
+    await expect(commits).toHaveValue("latest");
+    await expect(commits).toBeDisabled();
+    await expect(dialog.getByText("Each service builds its branch's latest commit, which may not be what runs in dev.")).toBeVisible();
+    await dialog.getByLabel("Branch").fill("");
+    await expect(commits).toHaveValue("live");
     await dialog.getByLabel("Deploy now").uncheck();
+    await expect(commits).toBeHidden();
     await capture("clone-dialog");
     await dialog.getByRole("button", { name: "Clone environment" }).click();
     await expect(page.getByRole("heading", { level: 1, name: "dev-2" })).toBeVisible();

@@ -2,14 +2,18 @@ import { Option, type Command } from "commander";
 import { environmentModes } from "../../engine/protocol/snapshot";
 import type { Cluster, Deployment, DeploymentRequest, Environment, Preview, PreviewBlueprint } from "../api-types";
 import type { ApiClient } from "../client";
+import { assertDeletionConfirmable, confirmDeletion } from "../confirm";
 import type { Context } from "../context";
-import { CliError, exitCodes } from "../errors";
+import { CliError, exitCodes, usageError } from "../errors";
 import { durationSeconds, formatAge, shortCommit, table } from "../format";
 import { parsePath, resolveEnvironment } from "../paths";
 import { reportDeployment } from "../watch";
 import { registerEnvironmentSchedule } from "./environment-schedule";
 import { registerEnvironmentSleep } from "./environment-sleep";
 import { registerEnvironmentStages } from "./stages";
+
+/** What `POST /environments/{id}/clone` answers: with a deployment, the commit each service built from git deploys (null: its branch's latest). */
+type ClonedEnvironment = { environment: Environment; deployment: Deployment | null; commits: { service: string; commit: string | null }[] };
 
 /** `--ttl 2h` as the API's lifetime in seconds. */
 function lifetime(text: string | undefined): number | undefined {
@@ -92,7 +96,13 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
     .option("--branch <branch>", "every copied service built from git follows this branch instead of its source's")
     .option("--ttl <duration>", "delete the copy this long after its creation (30m, 8h, 7d)")
     .option("--with-data", "copy each database's data into the copy's own database (same cluster)")
-    .option("--deploy", "deploy the copy right away")
+    .option("--deploy", "deploy the copy right away (see --commits for which commits)")
+    .addOption(
+      new Option(
+        "--commits <which>",
+        "with --deploy: live = the commit each service runs in the source now (its live release's); latest = each branch's latest commit. Default: live, or latest with --branch",
+      ).choices(["live", "latest"]),
+    )
     .option("--watch", "with --deploy: follow the deployment until it ends")
     .option("--json", "print the API objects")
     .action(
@@ -107,14 +117,16 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
           ttl?: string;
           withData?: boolean;
           deploy?: boolean;
+          commits?: "live" | "latest";
           watch?: boolean;
           json?: boolean;
         },
       ) => {
+        if (options.commits && !options.deploy) throw usageError("--commits goes with --deploy: a copy not deployed follows its branches");
         const api = await ctx.api();
         const { environmentId } = await resolveEnvironment(api, pathText);
         const projectId = options.project ? (await api.resolve(parsePath(options.project, { min: 1, max: 1 }).text)).projectId : undefined;
-        const cloned = await api.post<{ environment: Environment; deployment: Deployment | null }>(`/environments/${environmentId}/clone`, {
+        const cloned = await api.post<ClonedEnvironment>(`/environments/${environmentId}/clone`, {
           name: options.name,
           projectId,
           clusterId: options.cluster ? await clusterId(api, options.cluster) : undefined,
@@ -123,10 +135,13 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
           lifetimeSeconds: lifetime(options.ttl),
           withData: options.withData ?? false,
           deploy: options.deploy ?? false,
+          commits: options.commits,
         });
         if (options.json) return ctx.printJson(cloned);
         const target = `${options.project ?? parsePath(pathText, { min: 2, max: 2 }).project}/${cloned.environment.name}`;
         ctx.print(`Cloned ${pathText} into ${target} (${cloned.environment.id})`);
+        for (const { service, commit } of cloned.commits)
+          ctx.print(`  ${service}: ${commit ? `commit ${shortCommit(commit)}, what ${pathText} runs` : "its branch's latest commit"}`);
         if (cloned.deployment) ctx.exitCode = await reportDeployment(ctx, { deployment: cloned.deployment, merged: false }, target, options);
       },
     );
@@ -182,13 +197,29 @@ export function registerEnvironmentCommands(program: Command, ctx: Context): voi
     .command("delete")
     .description("Delete an environment: a DELETE deployment removes what runs, then the environment")
     .argument("<project/env>")
-    .option("--watch", "follow the deletion until it ends")
+    .option("--yes", "do not ask for the environment's name (required without a terminal)")
+    .option("--watch", "follow the deletion until the environment is gone")
     .option("--json", "print the API object")
-    .action(async (pathText: string, options: { watch?: boolean; json?: boolean }) => {
+    .action(async (pathText: string, options: { yes?: boolean; watch?: boolean; json?: boolean }) => {
+      const path = parsePath(pathText, { min: 2, max: 2 });
+      const deletion = {
+        what: `environment ${path.text}`,
+        name: path.environment!,
+        consequence: "a DELETE deployment removes its services and what they run, then the environment with its deployments",
+        yes: options.yes,
+      };
+      assertDeletionConfirmable(ctx, deletion);
       const api = await ctx.api();
       const { environmentId } = await resolveEnvironment(api, pathText);
+      await confirmDeletion(ctx, deletion);
       const deployment = await api.delete<Deployment>(`/environments/${environmentId}`);
-      ctx.exitCode = await reportDeployment(ctx, { deployment, merged: false }, pathText, options);
+      if (!options.watch && !options.json) {
+        // The deployment goes with the environment when it succeeds: what to look for is the environment, not the deployment's id.
+        ctx.print(`Deleting environment ${path.text}: deployment ${deployment.id} removes what runs, then the environment and its deployments`);
+        ctx.print(`slipway env list ${path.project} no longer lists it once it is gone; --watch follows it to the end`);
+        return;
+      }
+      ctx.exitCode = await reportDeployment(ctx, { deployment, merged: false }, path.text, options);
     });
 
   env

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CreatedOrganization, DeletedOrganization, MyOrganization, RenamedOrganization, TransferredOrganization, WhoAmI } from "../api-types";
 import { readSavedConfig, saveConfig, type CliConfig, type SavedOrganization } from "../config";
+import { typedLine } from "../confirm";
 import type { Context } from "../context";
 import { CliError, exitCodes, usageError } from "../errors";
 import { table } from "../format";
@@ -165,24 +166,6 @@ function warnIfTokenOverridden(ctx: Context): void {
 
 /** Asks for the organization's name on standard input, as the dashboard asks for it typed out. */
 async function typedName(ctx: Context, name: string): Promise<string> {
-  const stdin = ctx.io.stdin;
-  if (!stdin) throw usageError(`type the organization's name to confirm, or pass --yes`);
-  ctx.note(`This deletes ${name}, its projects, environments and everything they run. Type its name to confirm:`);
-  let text = "";
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      stdin.off("data", onData);
-      stdin.off("end", done);
-      stdin.pause();
-      resolve();
-    };
-    const onData = (chunk: Buffer | string) => {
-      text += chunk.toString();
-      if (text.includes("\n")) done();
-    };
-    stdin.on("data", onData);
-    stdin.on("end", done);
-    stdin.resume();
-  });
-  return text.split(/\r?\n/)[0]!.trim();
+  if (!ctx.io.stdin) throw usageError(`type the organization's name to confirm, or pass --yes`);
+  return typedLine(ctx, `This deletes ${name}, its projects, environments and everything they run. Type its name to confirm:`);
 }

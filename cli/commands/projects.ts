@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { Project } from "../api-types";
+import { assertDeletionConfirmable, confirmDeletion } from "../confirm";
 import type { Context } from "../context";
 import { formatAge, table } from "../format";
 import { parsePath } from "../paths";
@@ -39,10 +40,15 @@ export function registerProjectCommands(program: Command, ctx: Context): void {
     .command("delete")
     .description("Delete a project that has no environments left")
     .argument("<name>")
+    .option("--yes", "do not ask for the project's name (required without a terminal)")
     .option("--json", "print the API object")
-    .action(async (name: string, options: { json?: boolean }) => {
+    .action(async (name: string, options: { yes?: boolean; json?: boolean }) => {
+      const path = parsePath(name, { min: 1, max: 1 });
+      const deletion = { what: `project ${path.text}`, name: path.project, consequence: "it goes with its settings and project variables", yes: options.yes };
+      assertDeletionConfirmable(ctx, deletion);
       const api = await ctx.api();
-      const { projectId } = await api.resolve(parsePath(name, { min: 1, max: 1 }).text);
+      const { projectId } = await api.resolve(path.text);
+      await confirmDeletion(ctx, deletion);
       const deleted = await api.delete<Project>(`/projects/${projectId}`);
       if (options.json) return ctx.printJson(deleted);
       ctx.print(`Deleted project ${deleted.name}`);

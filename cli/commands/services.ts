@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import { missedRunPolicies } from "../../engine/protocol/snapshot";
 import type { Deployment, GitTriggers, Service } from "../api-types";
+import { assertDeletionConfirmable, confirmDeletion } from "../confirm";
 import type { Context } from "../context";
 import { usageError } from "../errors";
 import { formatAge, keyValues, shortCommit, table } from "../format";
@@ -221,11 +222,21 @@ export function registerServiceCommands(program: Command, ctx: Context): void {
     .command("delete")
     .description("Delete a service: a DELETE deployment stops it, then removes it")
     .argument("<project/env/service>")
+    .option("--yes", "do not ask for the service's name (required without a terminal)")
     .option("--watch", "follow the deletion until it ends")
     .option("--json", "print the API object")
-    .action(async (pathText: string, options: { watch?: boolean; json?: boolean }) => {
+    .action(async (pathText: string, options: { yes?: boolean; watch?: boolean; json?: boolean }) => {
+      const path = parsePath(pathText, { min: 3, max: 3 });
+      const deletion = {
+        what: `service ${path.text}`,
+        name: path.service!,
+        consequence: "a DELETE deployment stops it, then removes it with its data and variables",
+        yes: options.yes,
+      };
+      assertDeletionConfirmable(ctx, deletion);
       const api = await ctx.api();
       const { serviceId } = await resolveService(api, pathText);
+      await confirmDeletion(ctx, deletion);
       const deployment = await api.delete<Deployment>(`/services/${serviceId}`);
       ctx.exitCode = await reportDeployment(ctx, { deployment, merged: false }, pathText, options);
     });

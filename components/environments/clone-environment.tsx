@@ -7,7 +7,7 @@ import { IconCopy } from "@tabler/icons-react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import type { z } from "zod";
-import { cloneEnvironmentInput } from "../../server/environments/clone-environment.types";
+import { cloneEnvironmentInput, defaultCloneCommits, type CloneCommits } from "../../server/environments/clone-environment.types";
 import { apiError } from "../errors";
 import { apiSchemaResolver, useApiForm } from "../forms/use-api-form";
 import { useTRPC } from "../trpc";
@@ -24,7 +24,16 @@ const LIFETIMES = [
 
 type Source = { id: string; name: string; cluster: { id: string }; services: { name: string; kind: string }[] };
 
-type Values = { name: string; clusterId: string; services: string[]; branch: string; lifetime: string; withData: boolean; deploy: boolean };
+type Values = {
+  name: string;
+  clusterId: string;
+  services: string[];
+  branch: string;
+  lifetime: string;
+  withData: boolean;
+  deploy: boolean;
+  commits: CloneCommits;
+};
 type Field = keyof Values;
 
 const PATHS: readonly (readonly [string, Field])[] = [
@@ -34,6 +43,7 @@ const PATHS: readonly (readonly [string, Field])[] = [
   ["branch", "branch"],
   ["lifetimeSeconds", "lifetime"],
   ["withData", "withData"],
+  ["commits", "commits"],
 ];
 
 /** Data is copied on the source's engine: only a copy with a database, on the source's cluster, can take it (the server says so too). */
@@ -53,7 +63,26 @@ function cloneInput(source: Source, values: Values): z.input<typeof cloneEnviron
     lifetimeSeconds: values.lifetime ? Number(values.lifetime) : undefined,
     withData: copiesData(source, values) && values.withData,
     deploy: values.deploy,
+    commits: values.deploy ? deployedCommits(values) : undefined,
   };
+}
+
+/** A copy that follows another branch deploys that branch: its source's commits are not on it. */
+function deployedCommits(values: Values): CloneCommits {
+  return values.branch.trim() ? defaultCloneCommits(values.branch.trim()) : values.commits;
+}
+
+type LiveCommit = { service: string; commit: string; subject: string | null };
+
+/** Says which commit each copied service built from git deploys, so nobody expects the running one and gets the branch's latest. */
+function commitsDescription(sourceName: string, fromGit: string[], commits: CloneCommits, live: LiveCommit[] | undefined): string {
+  if (commits === "latest") return "Each service builds its branch's latest commit, which may not be what runs in " + sourceName + ".";
+  if (!live) return `Each service builds the commit it runs in ${sourceName} now.`;
+  const at = fromGit.map((name) => {
+    const found = live.find((commit) => commit.service === name);
+    return found ? `${name} at ${found.commit.slice(0, 7)}` : `${name} at its branch's latest (never live in ${sourceName})`;
+  });
+  return `Each service builds the commit it runs in ${sourceName} now: ${at.join(", ")}.`;
 }
 
 /** A name for the copy that is still a DNS label: `<source>-copy` when it fits. */
@@ -110,6 +139,8 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
       lifetime: "",
       withData: false,
       deploy: true,
+      // What runs in the source, as a copy of it: a rollback or a failed push since is not what it would copy otherwise.
+      commits: defaultCloneCommits(undefined),
     },
     validate: apiSchemaResolver(cloneEnvironmentInput, (values: Values) => cloneInput(source, values), PATHS),
     paths: PATHS,
@@ -118,7 +149,9 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
   const values = form.getValues();
   const chosen = source.services.filter((service) => values.services.includes(service.name));
   const databases = chosen.filter((service) => service.kind === "DATABASE").length;
-  const fromGit = chosen.filter((service) => service.kind === "APPLICATION" || service.kind === "JOB").length;
+  const fromGit = chosen.filter((service) => service.kind === "APPLICATION" || service.kind === "JOB").map((service) => service.name);
+  const followsBranch = values.branch.trim() !== "";
+  const live = useQuery({ ...trpc.environments.liveCommits.queryOptions({ environmentId: source.id }), enabled: values.deploy && fromGit.length > 0 });
   // Data is copied on the source's engine: another cluster cannot take it (the server says so too).
   const canCopyData = copiesData(source, values);
   return (
@@ -163,11 +196,13 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
           <TextInput
             label="Branch"
             description={
-              fromGit > 0 ? "Every copied service built from git follows this branch; empty keeps each one's own." : "No copied service is built from git."
+              fromGit.length > 0
+                ? "Every copied service built from git follows this branch; empty keeps each one's own."
+                : "No copied service is built from git."
             }
             placeholder="feature/login"
             {...input("branch")}
-            disabled={fromGit === 0}
+            disabled={fromGit.length === 0}
             styles={{ input: { fontFamily: "var(--mantine-font-family-monospace)" } }}
           />
           <NativeSelect label="Lifetime" description="The copy is deleted once this has passed." {...input("lifetime")} data={LIFETIMES} />
@@ -191,6 +226,19 @@ function CloneEnvironmentModal({ source, onClose }: { source: Source; onClose: (
             }
             {...input("deploy", { type: "checkbox" })}
           />
+          {values.deploy && fromGit.length > 0 && (
+            <NativeSelect
+              label="Commits to deploy"
+              description={commitsDescription(source.name, fromGit, deployedCommits(values), live.data)}
+              {...input("commits")}
+              value={deployedCommits(values)}
+              disabled={followsBranch}
+              data={[
+                { value: "live", label: `What ${source.name} runs now`, disabled: followsBranch },
+                { value: "latest", label: "Each branch's latest commit" },
+              ]}
+            />
+          )}
           <DialogFormFooter
             error={failure && unmatchedServerError && failure.message}
             errorTitle="Not cloned"

@@ -28,7 +28,7 @@ export function SourceBadge({ source }: { source: Source }) {
 }
 
 /**
- * What the service will receive on its next deployment, and where each value comes from (the
+ * What the service receives when it next starts (a restart or a deploy), and where each value comes from (the
  * narrowest scope wins; what the environment's lifecycle jobs output wins over all, being newer).
  */
 export function EffectiveVariables({ serviceId }: { serviceId: string }) {
@@ -37,7 +37,7 @@ export function EffectiveVariables({ serviceId }: { serviceId: string }) {
   return (
     <Section
       title="Effective variables"
-      description="What the service receives on its next deployment: service values override environment ones, which override project ones; what lifecycle jobs output overrides them all."
+      description="What the service receives at its next restart or deploy (what runs now keeps the values it started with): service values override environment ones, which override project ones; what lifecycle jobs output overrides them all."
     >
       <ApiErrorAlert error={effective.error} />
       {effective.data && (

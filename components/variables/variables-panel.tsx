@@ -19,6 +19,7 @@ import { useTRPC } from "../trpc";
 import { useInvalidate } from "../use-invalidate";
 import { DialogFormFooter } from "../forms/dialog-form-footer";
 import { ApiErrorAlert } from "../api-error-alert";
+import { PendingRestart } from "./pending-restart";
 
 type Variable = Outputs["variables"]["list"][number];
 
@@ -40,7 +41,16 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
   const [deleting, setDeleting] = useState<Variable | null>(null);
   const [importing, importModal] = useDisclosure();
   const invalidate = useInvalidate();
-  const unset = useMutation(trpc.variables.unset.mutationOptions({ onSuccess: invalidate }));
+  /** The latest change made here, until it is applied with a restart or dismissed: what runs has the old values. */
+  const [changed, setChanged] = useState<string | null>(null);
+  const unset = useMutation(
+    trpc.variables.unset.mutationOptions({
+      onSuccess: async (_result, removed) => {
+        setChanged(`${removed.key} deleted`);
+        await invalidate();
+      },
+    }),
+  );
   const word = SCOPE_WORDS[scope];
 
   return (
@@ -108,6 +118,7 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
           </Table>
         </Table.ScrollContainer>
       )}
+      {changed && <PendingRestart scope={scope} targetId={targetId} change={changed} onDone={() => setChanged(null)} />}
       {editing && (
         <VariableModal
           scope={scope}
@@ -115,9 +126,17 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
           existing={editing === "new" ? null : editing}
           setKeys={(variables.data ?? []).filter((variable) => !variable.job).map((variable) => variable.key)}
           onClose={() => setEditing(null)}
+          onSaved={(key) => setChanged(`${key} saved`)}
         />
       )}
-      {importing && <ImportModal scope={scope} targetId={targetId} onClose={importModal.close} />}
+      {importing && (
+        <ImportModal
+          scope={scope}
+          targetId={targetId}
+          onClose={importModal.close}
+          onImported={(count) => setChanged(`Imported ${count} ${count === 1 ? "variable" : "variables"}`)}
+        />
+      )}
       <ConfirmModal
         opened={deleting !== null}
         onClose={() => setDeleting(null)}
@@ -125,7 +144,7 @@ export function VariablesPanel({ scope, targetId, description }: { scope: Variab
         confirmLabel="Delete variable"
         onConfirm={() => unset.mutateAsync({ scope, targetId, key: deleting!.key })}
       >
-        Delete <strong>{deleting?.key}</strong> from this {word}? Services receive the change on their next deployment.
+        Delete <strong>{deleting?.key}</strong> from this {word}? Running services keep it until their next restart or deploy.
       </ConfirmModal>
     </Section>
   );
@@ -185,6 +204,7 @@ function VariableModal({
   existing,
   setKeys,
   onClose,
+  onSaved,
 }: {
   scope: VariableScope;
   targetId: string;
@@ -192,6 +212,7 @@ function VariableModal({
   /** The keys already set at this scope: adding one of them asks before overwriting it. */
   setKeys: string[];
   onClose: () => void;
+  onSaved: (key: string) => void;
 }) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
@@ -201,7 +222,7 @@ function VariableModal({
   const set = useMutation(
     trpc.variables.set.mutationOptions({
       onSuccess: async (saved) => {
-        notifications.show({ color: "green", message: `${saved.key} saved` });
+        onSaved(saved.key);
         await invalidate();
         onClose();
       },
@@ -275,13 +296,24 @@ function VariableModal({
           await set.mutateAsync({ scope, targetId, ...overwriting!, overwrite: true });
         }}
       >
-        <strong>{overwriting?.key}</strong> is already set on this {word}. Overwrite its value? Services receive the change on their next deployment.
+        <strong>{overwriting?.key}</strong> is already set on this {word}. Overwrite its value? Running services keep the old one until their next restart or
+        deploy.
       </ConfirmModal>
     </Modal>
   );
 }
 
-function ImportModal({ scope, targetId, onClose }: { scope: VariableScope; targetId: string; onClose: () => void }) {
+function ImportModal({
+  scope,
+  targetId,
+  onClose,
+  onImported,
+}: {
+  scope: VariableScope;
+  targetId: string;
+  onClose: () => void;
+  onImported: (count: number) => void;
+}) {
   const trpc = useTRPC();
   const invalidate = useInvalidate();
   const [content, setContent] = useState("");
@@ -295,6 +327,7 @@ function ImportModal({ scope, targetId, onClose }: { scope: VariableScope; targe
           title: `Imported ${result.imported} ${result.imported === 1 ? "variable" : "variables"}`,
           message: result.keys.join(", "),
         });
+        onImported(result.imported);
         await invalidate();
         onClose();
       },

@@ -19,7 +19,8 @@ import { environmentVariableScopes, variableContext } from "../variables/variabl
 import { getEnvironment, organizationClusters, pickCluster } from "./environments";
 import { ruleFor } from "./rules";
 import { stagesOf } from "./stages";
-import { cloneEnvironmentInput } from "./clone-environment.types";
+import { cloneEnvironmentInput, defaultCloneCommits } from "./clone-environment.types";
+import { liveCommits, type LiveCommit } from "./live-commits";
 
 /**
  * Copies an environment, all or nothing (one statement): every service with its configuration, every
@@ -32,6 +33,13 @@ import { cloneEnvironmentInput } from "./clone-environment.types";
 export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof cloneEnvironmentInput>) {
   const parsed = cloneEnvironmentInput.parse(input);
   const organizationId = ctx.actor.organizationId;
+  const commits = parsed.commits ?? defaultCloneCommits(parsed.branch);
+  if (parsed.branch && commits === "live")
+    throw new AppError(
+      "INVALID",
+      `A copy that follows branch "${parsed.branch}" deploys that branch's latest commits, not the ones its source runs: choose the latest commits, or no branch`,
+    );
+  const pinsLive = parsed.deploy && commits === "live";
   // What the copy is made of, read side by side (issue 17, item 7: a clone was a dozen round
   // trips in a row), within the caller's organization (the stages by environment alone, used only
   // once getEnvironment found it there), outside the write. That is safe: under
@@ -39,11 +47,12 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
   // inside it would not make one consistent picture either. The copy is the source as these
   // reads saw it, as if cloned just before a change made since; what the copy points to (its
   // project and cluster) is held by foreign keys, so one deleted meanwhile fails the write.
-  const [source, cipher, sourceRows, clusterCandidates] = await Promise.all([
+  const [source, cipher, sourceRows, clusterCandidates, live] = await Promise.all([
     getEnvironment(ctx, parsed.environmentId),
     cipherFor(ctx.db, ctx.keyring, organizationId),
     readSource(ctx.db, organizationId, parsed.environmentId),
     organizationClusters(ctx),
+    pinsLive ? liveCommits(ctx.db, organizationId, parsed.environmentId) : new Map<string, LiveCommit>(),
   ]);
   const sourceServices = chosenServices(sourceRows.services, parsed.services, source.name);
   const chosenIds = new Set(sourceServices.map((s) => s.id));
@@ -132,6 +141,7 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
         stages: sourceRows.stages.length,
         withData: parsed.withData,
         ...(parsed.branch ? { branch: parsed.branch } : {}),
+        ...(parsed.deploy ? { commits } : {}),
       },
     });
     const children = [
@@ -204,8 +214,20 @@ export async function cloneEnvironment(ctx: DomainContext, input: z.input<typeof
   // An empty copy has nothing to deploy yet; that is not an error of the clone.
   const deploy = parsed.deploy && sourceServices.length > 0;
   const cause = { kind: "clone", fromEnvironmentId: source.id, fromEnvironment: source.name } as const;
-  const deployment = deploy ? (await requestDeployment(ctx, { environmentId: environment.id, action: "DEPLOY" }, cause)).deployment : null;
-  return { environment, deployment };
+  const deployed = deploy ? deployedCommits(sourceServices, live) : [];
+  const refs = Object.fromEntries(deployed.flatMap(({ sourceId, commit }) => (commit ? [[ids.services.get(sourceId)!, { commit }]] : [])));
+  const deployment = deploy ? (await requestDeployment(ctx, { environmentId: environment.id, action: "DEPLOY", refs }, cause)).deployment : null;
+  return { environment, deployment, commits: deployed.map(({ service, commit }) => ({ service, commit })) };
+}
+
+/**
+ * What a copy's first deployment builds, per copied service built from git: the commit its source
+ * service runs (`live` has it), else null, its branch's latest.
+ */
+function deployedCommits(sourceServices: { id: string; name: string; kind: string }[], live: ReadonlyMap<string, LiveCommit>) {
+  return sourceServices
+    .filter((s) => s.kind === "APPLICATION" || s.kind === "JOB")
+    .map((s) => ({ sourceId: s.id, service: s.name, commit: live.get(s.id)?.commit ?? null }));
 }
 
 /**

@@ -1,6 +1,14 @@
 import { z } from "zod";
 import { dnsLabel, environmentMode, gitBranch } from "../../engine/protocol/snapshot";
 
+export const cloneCommits = z.enum(["live", "latest"]);
+export type CloneCommits = z.infer<typeof cloneCommits>;
+
+/** Which commits a clone deploys when its input names none: its source's live ones, unless it follows another branch. */
+export function defaultCloneCommits(branch: string | undefined): CloneCommits {
+  return branch ? "latest" : "live";
+}
+
 /**
  * `environments.clone`'s input, apart from the domain code so that the dashboard's Clone dialog
  * validates with the same schema (it imports nothing of the server's database or secrets).
@@ -26,4 +34,11 @@ export const cloneEnvironmentInput = z.object({
   withData: z.boolean().default(false),
   /** Deploy the copy right away. */
   deploy: z.boolean().default(false),
+  /**
+   * With `deploy`, the commit each copied service built from git deploys: "live", the one its
+   * source service's live release was built from (a service that never went live: its branch's
+   * latest); "latest", its branch's latest. "live" unless `branch` is given: a copy of what runs,
+   * not of what was pushed since (a rollback, a commit that failed to deploy).
+   */
+  commits: cloneCommits.optional(),
 });

@@ -11,6 +11,7 @@ import {
   updateEnvironmentInput,
 } from "../../environments/environments";
 import { reapExpiredEnvironments } from "../../environments/lifecycle";
+import { liveCommits } from "../../environments/live-commits";
 import { createRule, createRuleInput, deleteRule, listRules } from "../../environments/rules";
 import { deploymentOutput, environmentOutput, scheduleOutput, toDeployment, toEnvironment } from "../outputs";
 import { procedure, router } from "../trpc";
@@ -88,10 +89,32 @@ export const environmentsRouter = router({
       },
     })
     .input(cloneEnvironmentInput)
-    .output(z.object({ environment: environmentOutput, deployment: deploymentOutput.nullable() }))
+    .output(
+      z.object({
+        environment: environmentOutput,
+        deployment: deploymentOutput.nullable(),
+        /** With a deployment: per copied service built from git, the commit it deploys; null: its branch's latest. */
+        commits: z.array(z.object({ service: z.string(), commit: z.string().nullable() })),
+      }),
+    )
     .mutation(async ({ ctx, input }) => {
-      const { environment, deployment } = await cloneEnvironment(ctx.domain, input);
-      return { environment: toEnvironment(environment), deployment: deployment ? toDeployment(deployment) : null };
+      const { environment, deployment, commits } = await cloneEnvironment(ctx.domain, input);
+      return { environment: toEnvironment(environment), deployment: deployment ? toDeployment(deployment) : null, commits };
+    }),
+  liveCommits: procedure("VIEWER")
+    .meta({
+      openapi: {
+        method: "GET",
+        path: "/environments/{environmentId}/live-commits",
+        tags: ["environments"],
+        summary: "The commit each service built from git runs: its live release's (what a clone deploys by default)",
+      },
+    })
+    .input(z.object({ environmentId: z.string().uuid() }))
+    .output(z.array(z.object({ serviceId: z.string(), service: z.string(), commit: z.string(), subject: z.string().nullable(), deploymentId: z.string() })))
+    .query(async ({ ctx, input }) => {
+      const environment = await getEnvironment(ctx.domain, input.environmentId);
+      return [...(await liveCommits(ctx.domain.db, environment.organizationId, environment.id)).values()];
     }),
   reap: procedure("ADMIN")
     .meta({
