@@ -280,7 +280,7 @@ describe("local engine: a cluster that asks for the loopback fence on a host tha
     expect(final?.status).toBe("failed");
     expect(final?.message).toMatch(/build failed: this cluster fences services off the host's loopback, which this engine cannot do \(bubblewrap/);
     expect(env.lines.some((line) => line.text.startsWith("REACH "))).toBe(false);
-    expect((await env.get("app-test.localhost")).status).toBe(404);
+    expect((await env.get("app-test.localhost")).status).toBe(503);
   });
 
   it.skipIf(sandbox.kind === "none" || !sandbox.setpriv)("refuses it where iptables is missing, though apps are sandboxed as users of their own", async () => {

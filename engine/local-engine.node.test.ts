@@ -115,7 +115,7 @@ describe.skipIf(skipWithout(packages.ok ? null : packages.missing))("local engin
     const { final } = await deploy("too-new", { "package.json": await packageJson({ engines: { node: ">=30" } }) });
     expect(final?.status).toBe("failed");
     expect(final?.message).toContain(`no Node release satisfies engines.node ">=30" (the newest on ${registry.url} is ${cached.node22.version})`);
-    expect((await env.get("too-new-test.localhost")).status).toBe(404);
+    expect((await env.get("too-new-test.localhost")).status).toBe(503);
   });
 
   it("reads no version file through a symbolic link, which could show a host file's first line in the log", async () => {

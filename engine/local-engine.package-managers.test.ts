@@ -155,7 +155,7 @@ describe.skipIf(skipWithout(missing))("local engine: yarn and pnpm apps, with th
     expect(final?.status).toBe("failed");
     expect(final?.message).toMatch(/build failed: install command `yarn install --frozen-lockfile --production=false` failed \(exit 1\); its last lines:\n/);
     expect(final?.message).toContain("Your lockfile needs to be updated");
-    expect((await env.get("stale-lock-test.localhost")).status).toBe(404);
+    expect((await env.get("stale-lock-test.localhost")).status).toBe(503);
   });
 
   it("refuses a package manager whose tarball does not match the hash packageManager pins", async () => {

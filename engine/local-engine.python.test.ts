@@ -118,6 +118,6 @@ describe.skipIf(skipWithout(wheels.ok ? null : wheels.missing))("local engine: P
     expect(final?.message).toMatch(
       /no Python on the engine's host matches the service's pythonVersion "3\.4" \(it has 3\.\d+\.\d+.*; the engine uses the host's interpreters/,
     );
-    expect((await env.get("old-python-test.localhost")).status).toBe(404);
+    expect((await env.get("old-python-test.localhost")).status).toBe(503);
   }, 120_000);
 });

@@ -33,7 +33,7 @@ describe("local engine on a host that cannot sandbox", () => {
     const final = env.final(deploy.deploymentId);
     expect(final?.status).toBe("failed");
     expect(final?.message).toMatch(/cannot sandbox apps \(bubblewrap \(bwrap\) is not installed\).*an ADMIN may mark the cluster trusted/);
-    expect((await env.get("app-test.localhost")).status).toBe(404);
+    expect((await env.get("app-test.localhost")).status).toBe(503);
   });
 
   it("runs it unsandboxed on a trusted cluster, and says so in the build log", async () => {

@@ -87,6 +87,7 @@ export function routesTableOf(
 ): RoutesTable {
   const running = [...states];
   const released = new Set(running.map((state) => state.serviceId));
+  const servedHosts = new Set(running.flatMap((state) => state.domains.map((host) => host.toLowerCase())));
   return {
     routes: [
       ...running.map((state) => ({
@@ -96,9 +97,13 @@ export function routesTableOf(
         upstream: state.current && state.status !== "stopped" && state.status !== "sleeping" ? { host: "127.0.0.1", port: state.current.port } : null,
         ...(state.current && state.status === "sleeping" ? { sleeping: true } : {}),
       })),
+      // A host a released service has is its: a known service that once had it (a service of the same
+      // name deleted and created again, whose first deployment failed) must not take its requests.
       ...[...known]
         .filter((service) => !released.has(service.serviceId))
-        .map((service) => ({ serviceId: service.serviceId, serviceName: service.name, hosts: service.domains, upstream: null, neverDeployed: true })),
+        .map((service) => ({ service, hosts: service.domains.filter((host) => !servedHosts.has(host)) }))
+        .filter(({ hosts }) => hosts.length > 0)
+        .map(({ service, hosts }) => ({ serviceId: service.serviceId, serviceName: service.name, hosts, upstream: null, neverDeployed: true })),
     ],
   };
 }

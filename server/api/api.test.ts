@@ -234,6 +234,7 @@ describe("organization isolation", () => {
       "projects.delete": { projectId: project.id },
       "environments.list": { projectId: project.id },
       "environments.get": { environmentId: environment.id },
+      "environments.liveCommits": { environmentId: environment.id },
       "environments.create": { projectId: project.id, name: "intruder" },
       "environments.delete": { environmentId: environment.id },
       "services.list": { environmentId: environment.id },
