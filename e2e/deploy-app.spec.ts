@@ -87,7 +87,9 @@ test("create an app from git, deploy it with a secret, redeploy a new commit, an
     const thisEnvironment = page.locator(`a[href="/environments/${environmentId}"]`);
     await expect(events.getByRole("row").filter({ hasText: "deployment.deploy" }).filter({ has: thisEnvironment })).toHaveCount(2);
     await expect(events.getByRole("row").filter({ hasText: "environment.create" }).filter({ has: thisEnvironment })).toHaveCount(1);
-    await expect(events.locator(thisEnvironment).first()).toHaveText(`${project}/dev`);
+    // A deployment's row names the service it acted on; the environment's own rows name it alone.
+    await expect(events.getByRole("row").filter({ hasText: "deployment.deploy" }).locator(thisEnvironment).first()).toHaveText(`web in ${project}/dev`);
+    await expect(events.getByRole("row").filter({ hasText: "environment.create" }).locator(thisEnvironment)).toHaveText(`${project}/dev`);
     await expect(events.getByRole("row").filter({ hasText: "project.create" }).first()).toBeVisible();
     await expect(events.getByRole("row").filter({ hasText: "variable.create" }).first()).toBeVisible();
     await expect(events).not.toContainText("hello-from-a-secret");
